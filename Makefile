@@ -1,0 +1,43 @@
+# sqsn — PGXS build.
+#
+#   make demo    set everything up (packages, build, private cluster) and run
+#                examples/quickstart.sql
+#   make test    same set-up, then every test suite; ends with "N passed, N failed"
+#   make stop    stop the private cluster
+
+EXTENSION  = sqsn
+EXTVERSION = 0.1
+
+MODULE_big = sqsn
+OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+PGFILEDESC = "sqsn - SQS-style queues and SNS-style topics"
+
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA       = $(filter-out $(DATA_built) sql/$(EXTENSION).sql,$(wildcard sql/$(EXTENSION)--*.sql))
+EXTRA_CLEAN = $(DATA_built)
+
+# Tests: pg_regress inputs are sql/<name>.sql with expected/<name>.out (PGXS
+# layout), isolation specs in test/isolation/, pgTAP in test/pgtap/, TAP in
+# test/t/. They need the private cluster that scripts/setup.sh starts (the
+# library is preloaded), so scripts/test.sh finds and runs them all.
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
+	cp $< $@
+
+.PHONY: demo test stop format
+
+demo:
+	@bash scripts/demo.sh
+
+test:
+	@bash scripts/test.sh
+
+stop:
+	@bash scripts/cluster.sh stop
+
+format:
+	clang-format -i src/*.c src/*.h

@@ -1,0 +1,223 @@
+\echo Use "CREATE EXTENSION sqsn" to load this file. \quit
+
+-- sqsn: SQS-style queues inside PostgreSQL.
+--
+-- Catalog tables live in schema sqsn and are registered with
+-- pg_extension_config_dump so pg_dump keeps their rows. Each queue's
+-- messages live in their own table sqsn.q_<queue_id>, created by
+-- sq_create_queue; those tables are ordinary (non-member) tables, so pg_dump
+-- dumps their definition and rows, and an event trigger drops them when the
+-- extension itself is dropped.
+
+-- Roles are cluster-wide: create them only when no earlier installation (in
+-- another database) already did.
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'sqsn_admin') THEN
+		CREATE ROLE sqsn_admin NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'sqsn_producer') THEN
+		CREATE ROLE sqsn_producer NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'sqsn_consumer') THEN
+		CREATE ROLE sqsn_consumer NOLOGIN;
+	END IF;
+END
+$$;
+
+CREATE SEQUENCE sqsn.queue_id_seq;
+
+CREATE TABLE sqsn.queue (
+	queue_id bigint PRIMARY KEY DEFAULT pg_catalog.nextval('sqsn.queue_id_seq'),
+	queue_name text NOT NULL UNIQUE,
+	kind text NOT NULL DEFAULT 'standard'
+		CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['standard', 'fifo'])),
+	visibility_timeout integer NOT NULL,
+	message_retention_period integer NOT NULL,
+	delay_seconds integer NOT NULL,
+	maximum_message_size integer NOT NULL,
+	dead_letter_queue_id bigint REFERENCES sqsn.queue (queue_id),
+	max_receive_count integer,
+	owner name NOT NULL,
+	created_at timestamptz NOT NULL,
+	last_modified_at timestamptz NOT NULL,
+	CHECK ((dead_letter_queue_id IS NULL) OPERATOR(pg_catalog.=) (max_receive_count IS NULL))
+);
+ALTER SEQUENCE sqsn.queue_id_seq OWNED BY sqsn.queue.queue_id;
+
+SELECT pg_catalog.pg_extension_config_dump('sqsn.queue', '');
+SELECT pg_catalog.pg_extension_config_dump('sqsn.queue_id_seq', '');
+
+-- The key that authenticates receipt handles (HMAC-SHA256). Not dumped: a
+-- restored database starts with a new key, and handles issued before the dump
+-- are rejected (their leases simply expire).
+CREATE TABLE sqsn.handle_key (
+	id integer PRIMARY KEY CHECK (id OPERATOR(pg_catalog.=) 1),
+	secret bytea NOT NULL
+);
+
+-- Queue API -------------------------------------------------------------
+
+CREATE FUNCTION sqsn.sq_create_queue(
+	queue_name text,
+	visibility_timeout integer DEFAULT 30,
+	message_retention_period integer DEFAULT 345600,
+	delay_seconds integer DEFAULT 0,
+	maximum_message_size integer DEFAULT 262144,
+	dead_letter_queue text DEFAULT NULL,
+	max_receive_count integer DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sq_create_queue'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_delete_queue(queue_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sq_delete_queue'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_purge_queue(queue_name text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'sq_purge_queue'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_list_queues(prefix text DEFAULT NULL)
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'sq_list_queues'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_get_queue_attributes(queue_name text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'sq_get_queue_attributes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_set_queue_attributes(queue_name text, attributes jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sq_set_queue_attributes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_send(
+	queue_name text,
+	message_body text,
+	message_attributes jsonb DEFAULT NULL,
+	delay_seconds integer DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'sq_send'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_send_batch(
+	queue_name text,
+	message_bodies text[],
+	message_attributes jsonb[] DEFAULT NULL,
+	delay_seconds integer DEFAULT NULL)
+RETURNS SETOF uuid
+AS 'MODULE_PATHNAME', 'sq_send_batch'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER ROWS 100;
+
+CREATE FUNCTION sqsn.sq_receive(
+	queue_name text,
+	max_number_of_messages integer DEFAULT 1,
+	visibility_timeout integer DEFAULT NULL)
+RETURNS TABLE (
+	message_id uuid,
+	receipt_handle text,
+	body text,
+	message_attributes jsonb,
+	sent_at timestamptz,
+	receive_count integer,
+	first_received_at timestamptz)
+AS 'MODULE_PATHNAME', 'sq_receive'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER ROWS 10;
+
+CREATE FUNCTION sqsn.sq_delete(queue_name text, receipt_handle text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sq_delete'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_delete_batch(queue_name text, receipt_handles text[])
+RETURNS TABLE (receipt_handle text, deleted boolean)
+AS 'MODULE_PATHNAME', 'sq_delete_batch'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER ROWS 10;
+
+CREATE FUNCTION sqsn.sq_change_visibility(
+	queue_name text,
+	receipt_handle text,
+	visibility_timeout integer)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sq_change_visibility'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+-- Monitoring ------------------------------------------------------------
+
+CREATE FUNCTION sqsn.queue_stats_rows()
+RETURNS TABLE (
+	queue_name text,
+	visible bigint,
+	in_flight bigint,
+	delayed bigint,
+	oldest_message_age integer)
+AS 'MODULE_PATHNAME', 'sq_queue_stats_rows'
+LANGUAGE C STRICT VOLATILE SECURITY DEFINER;
+
+CREATE VIEW sqsn.queue_stats AS
+	SELECT queue_name, visible, in_flight, delayed, oldest_message_age
+	FROM sqsn.queue_stats_rows();
+
+-- Housekeeping ----------------------------------------------------------
+
+-- Creates the receipt-handle key; run once by this script.
+CREATE FUNCTION sqsn.init_handle_key()
+RETURNS void
+AS 'MODULE_PATHNAME', 'sq_init_handle_key'
+LANGUAGE C STRICT VOLATILE;
+
+SELECT sqsn.init_handle_key();
+
+-- Drops the per-queue message tables when the extension is dropped, so that
+-- DROP EXTENSION sqsn needs no CASCADE and leaves nothing behind.
+CREATE FUNCTION sqsn.drop_message_tables()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'sq_drop_message_tables'
+LANGUAGE C;
+
+CREATE EVENT TRIGGER sqsn_drop_message_tables
+	ON ddl_command_start
+	WHEN TAG IN ('DROP EXTENSION')
+	EXECUTE FUNCTION sqsn.drop_message_tables();
+
+-- Privileges ------------------------------------------------------------
+
+-- Nothing is usable by PUBLIC; the three roles get what they need, and
+-- none of them can read or write a catalog or message table directly.
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA sqsn FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA sqsn FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA sqsn FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA sqsn TO sqsn_admin, sqsn_producer, sqsn_consumer;
+GRANT sqsn_producer, sqsn_consumer TO sqsn_admin;
+
+GRANT EXECUTE ON FUNCTION
+	sqsn.sq_create_queue(text, integer, integer, integer, integer, text, integer),
+	sqsn.sq_delete_queue(text),
+	sqsn.sq_purge_queue(text),
+	sqsn.sq_set_queue_attributes(text, jsonb)
+	TO sqsn_admin;
+
+GRANT EXECUTE ON FUNCTION
+	sqsn.sq_send(text, text, jsonb, integer),
+	sqsn.sq_send_batch(text, text[], jsonb[], integer)
+	TO sqsn_producer;
+
+GRANT EXECUTE ON FUNCTION
+	sqsn.sq_receive(text, integer, integer),
+	sqsn.sq_delete(text, text),
+	sqsn.sq_delete_batch(text, text[]),
+	sqsn.sq_change_visibility(text, text, integer)
+	TO sqsn_consumer;
+
+GRANT EXECUTE ON FUNCTION
+	sqsn.sq_list_queues(text),
+	sqsn.sq_get_queue_attributes(text),
+	sqsn.queue_stats_rows()
+	TO sqsn_admin, sqsn_producer, sqsn_consumer;
+
+GRANT SELECT ON sqsn.queue_stats TO sqsn_admin, sqsn_producer, sqsn_consumer;
