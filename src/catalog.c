@@ -1,0 +1,339 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *	  The per-backend queue cache, queue-name validation and the small
+ *	  argument helpers every SQL-callable function uses.
+ *
+ * The hot paths (send, receive, delete) must not read sqsn.queue on every
+ * call. A backend keeps what it read about each queue, with the saved plans
+ * for that queue's message table, in a hash table. Any change to a queue's
+ * catalog row is followed by a relcache invalidation of its message table
+ * (sq_set_queue_attributes sends one; DROP TABLE sends one itself), and our
+ * relcache callback marks the entry stale. Opening a queue locks its message
+ * table first and checks the entry afterwards, the same dance as
+ * RangeVarGetRelidExtended, so invalidations that arrive with the lock are
+ * never missed.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "sqsn.h"
+
+#include "catalog/namespace.h"
+#include "fmgr.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+static HTAB *queue_cache = NULL;
+static SPIPlanPtr load_queue_plan = NULL;
+
+static void queue_cache_callback(Datum arg, Oid relid);
+static SqsnQueue *load_queue(const char *name);
+static void release_queue_entry(SqsnQueue *queue);
+
+/*
+ * Registers the invalidation callback; called once from _PG_init.
+ */
+void
+CatalogInit(void)
+{
+	CacheRegisterRelcacheCallback(queue_cache_callback, (Datum) 0);
+}
+
+static void
+queue_cache_callback(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	SqsnQueue  *queue;
+
+	sqsn_forget_handle_key(relid);
+
+	if (queue_cache == NULL)
+		return;
+
+	hash_seq_init(&status, queue_cache);
+	while ((queue = (SqsnQueue *) hash_seq_search(&status)) != NULL)
+	{
+		if (relid == InvalidOid || queue->relid == relid)
+			queue->valid = false;
+	}
+}
+
+/*
+ * Queue names: 1..80 characters of [A-Za-z0-9_-], like the managed service.
+ * Since nothing else is allowed, a name can never carry SQL.
+ */
+void
+sqsn_validate_queue_name(const char *name)
+{
+	size_t		len = strlen(name);
+
+	if (len == 0 || len > SQSN_MAX_QUEUE_NAME)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("invalid queue name \"%s\"", name),
+				 errdetail("A queue name has 1 to %d characters.",
+						   SQSN_MAX_QUEUE_NAME)));
+
+	for (const char *p = name; *p; p++)
+	{
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			  (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_NAME),
+					 errmsg("invalid queue name \"%s\"", name),
+					 errdetail("A queue name may contain only letters, digits, "
+							   "hyphens and underscores.")));
+	}
+}
+
+/*
+ * A required text argument as a C string; NULL is an error naming the
+ * parameter.
+ */
+char *
+sqsn_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", argname)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/*
+ * An integer argument checked against [min, max]. NULL yields default_value,
+ * unless that is PG_INT32_MIN, which marks the argument as required.
+ */
+int32
+sqsn_int_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
+			 int32 min, int32 max, int32 default_value)
+{
+	int32		value;
+
+	if (PG_ARGISNULL(argno))
+	{
+		if (default_value == PG_INT32_MIN)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not be NULL", argname)));
+		return default_value;
+	}
+
+	value = PG_GETARG_INT32(argno);
+	if (value < min || value > max)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be between %d and %d", argname, min, max),
+				 errdetail("The value given was %d.", value)));
+	return value;
+}
+
+Oid
+sqsn_schema_oid(void)
+{
+	return get_namespace_oid(SQSN_SCHEMA, false);
+}
+
+/*
+ * SPI_prepare + SPI_keepplan, with errors that say what failed.
+ */
+SPIPlanPtr
+sqsn_prepare_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
+			 SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return plan;
+}
+
+/*
+ * Administrative functions run with search_path pinned to pg_catalog, so
+ * nothing a caller put on the path can stand in for a built-in while the
+ * function runs with the extension owner's rights. Hot paths schema-qualify
+ * every name instead.
+ */
+int
+sqsn_pin_search_path(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	return nestlevel;
+}
+
+void
+sqsn_unpin_search_path(int nestlevel)
+{
+	AtEOXact_GUC(true, nestlevel);
+}
+
+static void
+release_queue_entry(SqsnQueue *queue)
+{
+	SPIPlanPtr *plans[] = {&queue->insert_plan, &queue->insert_many_plan,
+		&queue->receive_plan, &queue->delete_plan, &queue->delete_many_plan,
+	&queue->change_visibility_plan};
+
+	for (int i = 0; i < lengthof(plans); i++)
+	{
+		if (*plans[i] != NULL)
+			SPI_freeplan(*plans[i]);
+		*plans[i] = NULL;
+	}
+	if (queue->qualified_table)
+		pfree(queue->qualified_table);
+	if (queue->dead_letter_queue)
+		pfree(queue->dead_letter_queue);
+	queue->qualified_table = NULL;
+	queue->dead_letter_queue = NULL;
+}
+
+/*
+ * Reads a queue's catalog row into the cache. Errors when the queue does
+ * not exist. Requires an SPI connection.
+ */
+static SqsnQueue *
+load_queue(const char *name)
+{
+	Datum		arg = CStringGetTextDatum(name);
+	SqsnQueue  *queue;
+	TupleDesc	tupdesc;
+	HeapTuple	tuple;
+	bool		isnull;
+	bool		found;
+	char		key[SQSN_MAX_QUEUE_NAME + 1];
+	char	   *relname;
+	int			ret;
+	MemoryContext oldcxt;
+
+	if (load_queue_plan == NULL)
+	{
+		Oid			argtypes[1] = {TEXTOID};
+
+		load_queue_plan = sqsn_prepare_plan(
+			"SELECT q.queue_id, q.visibility_timeout,"
+			" q.message_retention_period, q.delay_seconds,"
+			" q.maximum_message_size, q.max_receive_count, d.queue_name"
+			" FROM sqsn.queue q LEFT JOIN sqsn.queue d"
+			"  ON d.queue_id OPERATOR(pg_catalog.=) q.dead_letter_queue_id"
+			" WHERE q.queue_name OPERATOR(pg_catalog.=) $1",
+			1, argtypes);
+	}
+
+	ret = SPI_execute_plan(load_queue_plan, &arg, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "reading queue \"%s\" failed: %s", name,
+			 SPI_result_code_string(ret));
+
+	strlcpy(key, name, sizeof(key));
+	if (SPI_processed == 0)
+	{
+		hash_search(queue_cache, key, HASH_REMOVE, NULL);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("queue \"%s\" does not exist", name),
+				 errhint("Create it with sqsn.sq_create_queue().")));
+	}
+
+	queue = (SqsnQueue *) hash_search(queue_cache, key, HASH_ENTER, &found);
+	if (found)
+		release_queue_entry(queue);
+	else
+	{
+		memset(((char *) queue) + sizeof(queue->name), 0,
+			   sizeof(SqsnQueue) - sizeof(queue->name));
+	}
+
+	tupdesc = SPI_tuptable->tupdesc;
+	tuple = SPI_tuptable->vals[0];
+
+	queue->queue_id = DatumGetInt64(SPI_getbinval(tuple, tupdesc, 1, &isnull));
+	queue->visibility_timeout =
+		DatumGetInt32(SPI_getbinval(tuple, tupdesc, 2, &isnull));
+	queue->message_retention_period =
+		DatumGetInt32(SPI_getbinval(tuple, tupdesc, 3, &isnull));
+	queue->delay_seconds =
+		DatumGetInt32(SPI_getbinval(tuple, tupdesc, 4, &isnull));
+	queue->maximum_message_size =
+		DatumGetInt32(SPI_getbinval(tuple, tupdesc, 5, &isnull));
+	queue->max_receive_count =
+		DatumGetInt32(SPI_getbinval(tuple, tupdesc, 6, &isnull));
+	if (isnull)
+		queue->max_receive_count = 0;
+
+	relname = psprintf("q_" INT64_FORMAT, queue->queue_id);
+	queue->relid = get_relname_relid(relname, sqsn_schema_oid());
+	if (!OidIsValid(queue->relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("message table of queue \"%s\" is missing", name),
+				 errhint("Recreate the queue, or restore the table %s.%s.",
+						 SQSN_SCHEMA, relname)));
+
+	oldcxt = MemoryContextSwitchTo(CacheMemoryContext);
+	queue->qualified_table = psprintf("%s.%s", quote_identifier(SQSN_SCHEMA),
+									  quote_identifier(relname));
+	{
+		char	   *dlq = SPI_getvalue(tuple, tupdesc, 7);
+
+		queue->dead_letter_queue = dlq ? pstrdup(dlq) : NULL;
+	}
+	MemoryContextSwitchTo(oldcxt);
+
+	queue->valid = true;
+	return queue;
+}
+
+/*
+ * Finds a queue by name and locks its message table in lockmode. The entry
+ * returned is valid until the next call into this module that may reload
+ * it; its plans until the end of the transaction.
+ */
+SqsnQueue *
+sqsn_open_queue(const char *name, LOCKMODE lockmode)
+{
+	char		key[SQSN_MAX_QUEUE_NAME + 1];
+
+	sqsn_validate_queue_name(name);
+
+	if (queue_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(key);
+		ctl.entrysize = sizeof(SqsnQueue);
+		ctl.hcxt = CacheMemoryContext;
+		queue_cache = hash_create("sqsn queue cache", 64, &ctl,
+								  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
+
+	strlcpy(key, name, sizeof(key));
+	for (;;)
+	{
+		SqsnQueue  *queue;
+
+		queue = (SqsnQueue *) hash_search(queue_cache, key, HASH_FIND, NULL);
+		if (queue == NULL || !queue->valid)
+			queue = load_queue(name);
+
+		LockRelationOid(queue->relid, lockmode);
+		if (queue->valid)
+			return queue;
+
+		/* invalidated while we waited for the lock: read it again */
+		UnlockRelationOid(queue->relid, lockmode);
+	}
+}

@@ -1,0 +1,784 @@
+/*-------------------------------------------------------------------------
+ *
+ * message.c
+ *	  The hot paths: send, receive, delete and change visibility.
+ *
+ * Each queue's messages are rows of its own table sqsn.q_<id>, ordered by
+ * an identity column (msg_seq, the primary key and the only index). One
+ * timestamp, visible_at, carries both the send delay and the visibility
+ * lease, so a receive is a single UPDATE over the rows an index scan in
+ * msg_seq order finds visible, with FOR UPDATE SKIP LOCKED so concurrent
+ * consumers neither block nor get the same rows. Because visible_at is in
+ * no index and the table keeps free space on each page (fillfactor), the
+ * lease update is a HOT update.
+ *
+ * A receive writes a fresh random lease token into each row it leases; the
+ * receipt handle carries that token (see handle.c), and delete / change
+ * visibility act only when the row still carries it. A consumer whose lease
+ * ran out and was taken over by another therefore cannot delete the other's
+ * message: its handle is stale.
+ *
+ * Redrive: a row whose receive count, after this receive, exceeds the
+ * queue's max_receive_count is moved to the dead-letter queue in the same
+ * transaction (an insert there and a delete here, two statements on two
+ * tables) instead of being returned; the receive then looks further along
+ * the queue to fill the batch.
+ *
+ * Every statement is a saved plan on one queue's table, with every name
+ * schema-qualified, so the plans hold whatever search_path the caller has.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "sqsn.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/uuid.h"
+
+PG_FUNCTION_INFO_V1(sq_send);
+PG_FUNCTION_INFO_V1(sq_send_batch);
+PG_FUNCTION_INFO_V1(sq_receive);
+PG_FUNCTION_INFO_V1(sq_delete);
+PG_FUNCTION_INFO_V1(sq_delete_batch);
+PG_FUNCTION_INFO_V1(sq_change_visibility);
+
+/* One message about to be inserted. */
+typedef struct OutgoingMessage
+{
+	pg_uuid_t  *message_id;
+	Datum		body;
+	Jsonb	   *attributes;		/* typed form, or NULL */
+	TimestampTz sent_at;
+	TimestampTz visible_at;
+	TimestampTz expires_at;
+} OutgoingMessage;
+
+/* Receive plan result columns */
+enum
+{
+	RCOL_MSG_SEQ = 1,
+	RCOL_MESSAGE_ID,
+	RCOL_BODY,
+	RCOL_ATTRIBUTES,
+	RCOL_SENT_AT,
+	RCOL_RECEIVE_COUNT,
+	RCOL_FIRST_RECEIVED_AT,
+};
+
+TimestampTz
+sqsn_add_seconds(TimestampTz t, int32 seconds)
+{
+	return t + (int64) seconds * USECS_PER_SEC;
+}
+
+static pg_uuid_t *
+new_message_id(void)
+{
+	pg_uuid_t  *id = palloc(sizeof(pg_uuid_t));
+
+	if (!pg_strong_random(id->data, UUID_LEN))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random bytes")));
+	/* RFC 4122 version 4, variant 1 */
+	id->data[6] = (id->data[6] & 0x0f) | 0x40;
+	id->data[8] = (id->data[8] & 0x3f) | 0x80;
+	return id;
+}
+
+/*
+ * Body checks shared by send and send_batch: non-empty, and body plus
+ * attributes within the queue's maximum message size.
+ */
+static void
+check_message_size(SqsnQueue *queue, text *body, int64 attributes_size)
+{
+	int64		body_size = VARSIZE_ANY_EXHDR(body);
+
+	if (body_size == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("message body must not be empty")));
+	if (body_size + attributes_size > queue->maximum_message_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("message is too large for queue \"%s\"", queue->name),
+				 errdetail("Body and attributes take " INT64_FORMAT
+						   " bytes; the queue's maximum_message_size is %d.",
+						   body_size + attributes_size,
+						   queue->maximum_message_size),
+				 errhint("Store large payloads in a table and send a "
+						 "reference.")));
+}
+
+static void
+prepare_outgoing(OutgoingMessage *msg, SqsnQueue *queue, text *body,
+				 Jsonb *attributes, TimestampTz now, int32 delay)
+{
+	int64		attributes_size;
+
+	msg->attributes = sqsn_normalize_attributes(attributes, &attributes_size);
+	check_message_size(queue, body, attributes_size);
+	msg->body = PointerGetDatum(body);
+	msg->sent_at = now;
+	msg->visible_at = sqsn_add_seconds(now, delay);
+	msg->expires_at = sqsn_add_seconds(now, queue->message_retention_period);
+}
+
+static void
+insert_one(SqsnQueue *queue, OutgoingMessage *msg)
+{
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	int			ret;
+
+	if (queue->insert_plan == NULL)
+	{
+		Oid			argtypes[6] = {UUIDOID, TEXTOID, JSONBOID, TIMESTAMPTZOID,
+		TIMESTAMPTZOID, TIMESTAMPTZOID};
+		char	   *sql = psprintf(
+								   "INSERT INTO %s (message_id, body, message_attributes,"
+								   " sent_at, visible_at, expires_at)"
+								   " VALUES ($1, $2, $3, $4, $5, $6)",
+								   queue->qualified_table);
+
+		queue->insert_plan = sqsn_prepare_plan(sql, 6, argtypes);
+	}
+
+	values[0] = UUIDPGetDatum(msg->message_id);
+	values[1] = msg->body;
+	values[2] = msg->attributes ? JsonbPGetDatum(msg->attributes) : (Datum) 0;
+	nulls[2] = msg->attributes ? ' ' : 'n';
+	values[3] = TimestampTzGetDatum(msg->sent_at);
+	values[4] = TimestampTzGetDatum(msg->visible_at);
+	values[5] = TimestampTzGetDatum(msg->expires_at);
+
+	ret = SPI_execute_plan(queue->insert_plan, values, nulls, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "inserting into queue \"%s\" failed: %s", queue->name,
+			 SPI_result_code_string(ret));
+}
+
+/*
+ * Inserts n messages with one statement (unnest over arrays), in order.
+ * Also used to move messages into a dead-letter queue.
+ */
+static void
+insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	Datum	   *bodies = palloc(sizeof(Datum) * n);
+	Datum	   *attributes = palloc(sizeof(Datum) * n);
+	bool	   *attribute_nulls = palloc(sizeof(bool) * n);
+	Datum	   *sent = palloc(sizeof(Datum) * n);
+	Datum	   *visible = palloc(sizeof(Datum) * n);
+	Datum	   *expires = palloc(sizeof(Datum) * n);
+	Datum		values[6];
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	int			ret;
+
+	if (queue->insert_many_plan == NULL)
+	{
+		Oid			argtypes[6] = {UUIDARRAYOID, TEXTARRAYOID, JSONBARRAYOID,
+			TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
+		TIMESTAMPTZARRAYOID};
+		char	   *sql = psprintf(
+								   "INSERT INTO %s (message_id, body, message_attributes,"
+								   " sent_at, visible_at, expires_at)"
+								   " SELECT u.i, u.b, u.a, u.s, u.v, u.e"
+								   " FROM pg_catalog.unnest($1, $2, $3, $4, $5, $6)"
+								   "  AS u(i, b, a, s, v, e)",
+								   queue->qualified_table);
+
+		queue->insert_many_plan = sqsn_prepare_plan(sql, 6, argtypes);
+	}
+
+	for (int i = 0; i < n; i++)
+	{
+		ids[i] = UUIDPGetDatum(msgs[i].message_id);
+		bodies[i] = msgs[i].body;
+		attributes[i] = msgs[i].attributes ? JsonbPGetDatum(msgs[i].attributes)
+			: (Datum) 0;
+		attribute_nulls[i] = (msgs[i].attributes == NULL);
+		sent[i] = TimestampTzGetDatum(msgs[i].sent_at);
+		visible[i] = TimestampTzGetDatum(msgs[i].visible_at);
+		expires[i] = TimestampTzGetDatum(msgs[i].expires_at);
+	}
+
+	values[0] = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN,
+												false, TYPALIGN_CHAR));
+	values[1] = PointerGetDatum(construct_array(bodies, n, TEXTOID, -1, false,
+												TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_md_array(attributes, attribute_nulls,
+												   1, dims, lbs, JSONBOID, -1,
+												   false, TYPALIGN_INT));
+	values[3] = PointerGetDatum(construct_array(sent, n, TIMESTAMPTZOID, 8,
+												FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
+	values[4] = PointerGetDatum(construct_array(visible, n, TIMESTAMPTZOID, 8,
+												FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
+	values[5] = PointerGetDatum(construct_array(expires, n, TIMESTAMPTZOID, 8,
+												FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
+
+	ret = SPI_execute_plan(queue->insert_many_plan, values, NULL, false, 0);
+	if (ret != SPI_OK_INSERT || SPI_processed != (uint64) n)
+		elog(ERROR, "inserting into queue \"%s\" failed: %s", queue->name,
+			 SPI_result_code_string(ret));
+}
+
+/*
+ * sq_send(queue_name, message_body, message_attributes, delay_seconds)
+ */
+Datum
+sq_send(PG_FUNCTION_ARGS)
+{
+	char	   *queue_name = sqsn_text_arg(fcinfo, 0, "queue_name");
+	pg_uuid_t  *message_id = new_message_id();
+	OutgoingMessage msg;
+	SqsnQueue  *queue;
+	text	   *body;
+	int32		delay;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("message_body must not be NULL")));
+	body = PG_GETARG_TEXT_PP(1);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	delay = sqsn_int_arg(fcinfo, 3, "delay_seconds", 0, SQSN_MAX_DELAY,
+						 queue->delay_seconds);
+
+	msg.message_id = message_id;
+	prepare_outgoing(&msg, queue, body,
+					 PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2),
+					 GetCurrentTimestamp(), delay);
+	insert_one(queue, &msg);
+
+	SPI_finish();
+	PG_RETURN_UUID_P(message_id);
+}
+
+/*
+ * Elements of a one-dimensional array argument (NULL elements allowed).
+ */
+static int
+array_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
+		  Oid elemtype, Datum **elems, bool **nulls)
+{
+	ArrayType  *array = PG_GETARG_ARRAYTYPE_P(argno);
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			n;
+
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a one-dimensional array", argname)));
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(array, elemtype, typlen, typbyval, typalign, elems,
+					  nulls, &n);
+	return n;
+}
+
+/*
+ * sq_send_batch(queue_name, message_bodies, message_attributes,
+ * delay_seconds): up to 1000 messages in one statement; ids in input order.
+ */
+Datum
+sq_send_batch(PG_FUNCTION_ARGS)
+{
+	char	   *queue_name = sqsn_text_arg(fcinfo, 0, "queue_name");
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum	   *bodies;
+	bool	   *body_nulls;
+	Datum	   *attributes = NULL;
+	bool	   *attribute_nulls = NULL;
+	int			n;
+	OutgoingMessage *msgs;
+	SqsnQueue  *queue;
+	TimestampTz now = GetCurrentTimestamp();
+	int32		delay;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("message_bodies must not be NULL")));
+	n = array_arg(fcinfo, 1, "message_bodies", TEXTOID, &bodies, &body_nulls);
+	if (n > SQSN_MAX_BATCH)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("too many messages in one batch"),
+				 errdetail("A batch has at most %d messages; %d were given.",
+						   SQSN_MAX_BATCH, n)));
+	if (!PG_ARGISNULL(2))
+	{
+		int			nattributes = array_arg(fcinfo, 2, "message_attributes",
+											JSONBOID, &attributes,
+											&attribute_nulls);
+
+		if (nattributes != n)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("message_attributes must have one element per "
+							"message body"),
+					 errdetail("%d bodies and %d attribute objects were given.",
+							   n, nattributes),
+					 errhint("Use NULL elements for messages without "
+							 "attributes.")));
+	}
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	delay = sqsn_int_arg(fcinfo, 3, "delay_seconds", 0, SQSN_MAX_DELAY,
+						 queue->delay_seconds);
+	if (n == 0)
+	{
+		SPI_finish();
+		return (Datum) 0;
+	}
+
+	msgs = palloc(sizeof(OutgoingMessage) * n);
+	for (int i = 0; i < n; i++)
+	{
+		if (body_nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("message_bodies must not contain NULL"),
+					 errdetail("Element %d is NULL.", i + 1)));
+		msgs[i].message_id = new_message_id();
+		prepare_outgoing(&msgs[i], queue, DatumGetTextPP(bodies[i]),
+						 (attributes && !attribute_nulls[i]) ?
+						 DatumGetJsonbP(attributes[i]) : NULL,
+						 now, delay);
+	}
+	insert_many(queue, msgs, n);
+
+	for (int i = 0; i < n; i++)
+	{
+		Datum		value = UUIDPGetDatum(msgs[i].message_id);
+		bool		isnull = false;
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value,
+							 &isnull);
+	}
+
+	SPI_finish();
+	return (Datum) 0;
+}
+
+static int
+compare_msg_seq(const void *a, const void *b)
+{
+	HeapTuple	ta = *(const HeapTuple *) a;
+	HeapTuple	tb = *(const HeapTuple *) b;
+	TupleDesc	tupdesc = SPI_tuptable->tupdesc;
+	bool		isnull;
+	int64		sa = DatumGetInt64(SPI_getbinval(ta, tupdesc, RCOL_MSG_SEQ,
+												 &isnull));
+	int64		sb = DatumGetInt64(SPI_getbinval(tb, tupdesc, RCOL_MSG_SEQ,
+												 &isnull));
+
+	return (sa > sb) - (sa < sb);
+}
+
+/*
+ * Leases up to limit visible messages after msg_seq "after", returning them
+ * in SPI_tuptable sorted by msg_seq.
+ */
+static uint64
+lease_messages(SqsnQueue *queue, TimestampTz now, int limit, int64 after,
+			   TimestampTz lease_until, int64 lease_token)
+{
+	Datum		values[5];
+	int			ret;
+
+	if (queue->receive_plan == NULL)
+	{
+		Oid			argtypes[5] = {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID,
+		INT8OID, INT8OID};
+		char	   *sql = psprintf(
+								   "UPDATE %s m SET visible_at = $3, lease_token = $4,"
+								   " receive_count = m.receive_count OPERATOR(pg_catalog.+) 1,"
+								   " first_received_at = COALESCE(m.first_received_at, $1)"
+								   " WHERE m.msg_seq OPERATOR(pg_catalog.=) ANY ("
+								   "  SELECT c.msg_seq FROM %s c"
+								   "  WHERE c.msg_seq OPERATOR(pg_catalog.>) $5"
+								   "   AND c.visible_at OPERATOR(pg_catalog.<=) $1"
+								   "   AND c.expires_at OPERATOR(pg_catalog.>) $1"
+								   "  ORDER BY c.msg_seq LIMIT $2"
+								   "  FOR UPDATE SKIP LOCKED)"
+								   " RETURNING m.msg_seq, m.message_id, m.body,"
+								   "  m.message_attributes, m.sent_at, m.receive_count,"
+								   "  m.first_received_at",
+								   queue->qualified_table, queue->qualified_table);
+
+		queue->receive_plan = sqsn_prepare_plan(sql, 5, argtypes);
+	}
+
+	values[0] = TimestampTzGetDatum(now);
+	values[1] = Int32GetDatum(limit);
+	values[2] = TimestampTzGetDatum(lease_until);
+	values[3] = Int64GetDatum(lease_token);
+	values[4] = Int64GetDatum(after);
+
+	ret = SPI_execute_plan(queue->receive_plan, values, NULL, false, 0);
+	if (ret != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "receiving from queue \"%s\" failed: %s", queue->name,
+			 SPI_result_code_string(ret));
+
+	if (SPI_processed > 1)
+		qsort(SPI_tuptable->vals, SPI_processed, sizeof(HeapTuple),
+			  compare_msg_seq);
+	return SPI_processed;
+}
+
+static void
+delete_many(SqsnQueue *queue, Datum *msg_seqs, int n)
+{
+	Datum		value;
+	int			ret;
+
+	if (queue->delete_many_plan == NULL)
+	{
+		Oid			argtypes[1] = {INT8ARRAYOID};
+		char	   *sql = psprintf("DELETE FROM %s"
+								   " WHERE msg_seq OPERATOR(pg_catalog.=) ANY ($1)",
+								   queue->qualified_table);
+
+		queue->delete_many_plan = sqsn_prepare_plan(sql, 1, argtypes);
+	}
+
+	value = PointerGetDatum(construct_array(msg_seqs, n, INT8OID, 8,
+											FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	ret = SPI_execute_plan(queue->delete_many_plan, &value, NULL, false, 0);
+	if (ret != SPI_OK_DELETE)
+		elog(ERROR, "deleting from queue \"%s\" failed: %s", queue->name,
+			 SPI_result_code_string(ret));
+}
+
+/*
+ * Moves the given leased rows (a receive result) of queue into its
+ * dead-letter queue: same message id, body, attributes and sent time; the
+ * receive count starts again there. Expiry follows the dead-letter queue's
+ * retention counted from the original send, as in the managed service.
+ */
+static void
+move_to_dead_letter_queue(SqsnQueue *queue, HeapTuple *rows, int n,
+						  TimestampTz now)
+{
+	SPITupleTable *tuptable = SPI_tuptable;
+	TupleDesc	tupdesc = tuptable->tupdesc;
+	int64		source_id = queue->queue_id;
+	char	   *source_name = pstrdup(queue->name);
+	char	   *dlq_name = pstrdup(queue->dead_letter_queue);
+	OutgoingMessage *msgs = palloc(sizeof(OutgoingMessage) * n);
+	Datum	   *msg_seqs = palloc(sizeof(Datum) * n);
+	SqsnQueue  *dlq;
+
+	dlq = sqsn_open_queue(dlq_name, RowExclusiveLock);
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Datum		attributes;
+
+		msg_seqs[i] = SPI_getbinval(rows[i], tupdesc, RCOL_MSG_SEQ, &isnull);
+		msgs[i].message_id = DatumGetUUIDP(SPI_getbinval(rows[i], tupdesc,
+														 RCOL_MESSAGE_ID,
+														 &isnull));
+		msgs[i].body = SPI_getbinval(rows[i], tupdesc, RCOL_BODY, &isnull);
+		attributes = SPI_getbinval(rows[i], tupdesc, RCOL_ATTRIBUTES, &isnull);
+		msgs[i].attributes = isnull ? NULL : DatumGetJsonbP(attributes);
+		msgs[i].sent_at = DatumGetTimestampTz(SPI_getbinval(rows[i], tupdesc,
+															RCOL_SENT_AT,
+															&isnull));
+		msgs[i].visible_at = now;
+		msgs[i].expires_at = sqsn_add_seconds(msgs[i].sent_at,
+											  dlq->message_retention_period);
+	}
+	insert_many(dlq, msgs, n);
+
+	/* the source entry may have been reloaded while opening the DLQ */
+	queue = sqsn_open_queue(source_name, RowExclusiveLock);
+	if (queue->queue_id != source_id)
+		elog(ERROR, "queue \"%s\" changed during receive", source_name);
+	delete_many(queue, msg_seqs, n);
+}
+
+/*
+ * sq_receive(queue_name, max_number_of_messages, visibility_timeout)
+ */
+Datum
+sq_receive(PG_FUNCTION_ARGS)
+{
+	char	   *queue_name = sqsn_text_arg(fcinfo, 0, "queue_name");
+	int32		max_messages = sqsn_int_arg(fcinfo, 1, "max_number_of_messages",
+											1, SQSN_MAX_BATCH, PG_INT32_MIN);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TimestampTz now = GetCurrentTimestamp();
+	int64		lease_token = sqsn_random_int64();
+	int64		after = 0;
+	int			returned = 0;
+	int32		visibility_timeout;
+	TimestampTz lease_until;
+	SqsnQueue  *queue;
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	visibility_timeout = sqsn_int_arg(fcinfo, 2, "visibility_timeout", 0,
+									  SQSN_MAX_VISIBILITY_TIMEOUT,
+									  queue->visibility_timeout);
+	lease_until = sqsn_add_seconds(now, visibility_timeout);
+
+	while (returned < max_messages)
+	{
+		uint64		nleased;
+		HeapTuple  *rows;
+		TupleDesc	tupdesc;
+		HeapTuple  *over_limit;
+		int			nover = 0;
+
+		CHECK_FOR_INTERRUPTS();
+
+		nleased = lease_messages(queue, now, max_messages - returned, after,
+								 lease_until, lease_token);
+		if (nleased == 0)
+			break;
+
+		rows = SPI_tuptable->vals;
+		tupdesc = SPI_tuptable->tupdesc;
+		over_limit = palloc(sizeof(HeapTuple) * nleased);
+
+		for (uint64 i = 0; i < nleased; i++)
+		{
+			bool		isnull;
+			int64		msg_seq = DatumGetInt64(SPI_getbinval(rows[i], tupdesc,
+															  RCOL_MSG_SEQ,
+															  &isnull));
+			int32		receive_count =
+				DatumGetInt32(SPI_getbinval(rows[i], tupdesc,
+											RCOL_RECEIVE_COUNT, &isnull));
+			Datum		values[7];
+			bool		nulls[7];
+
+			after = Max(after, msg_seq);
+			if (queue->max_receive_count > 0 &&
+				receive_count > queue->max_receive_count)
+			{
+				over_limit[nover++] = rows[i];
+				continue;
+			}
+
+			values[0] = SPI_getbinval(rows[i], tupdesc, RCOL_MESSAGE_ID,
+									  &nulls[0]);
+			values[1] = CStringGetTextDatum(
+											sqsn_make_receipt_handle(queue->queue_id, msg_seq,
+																	 lease_token));
+			nulls[1] = false;
+			values[2] = SPI_getbinval(rows[i], tupdesc, RCOL_BODY, &nulls[2]);
+			values[3] = SPI_getbinval(rows[i], tupdesc, RCOL_ATTRIBUTES,
+									  &nulls[3]);
+			values[4] = SPI_getbinval(rows[i], tupdesc, RCOL_SENT_AT,
+									  &nulls[4]);
+			values[5] = Int32GetDatum(receive_count);
+			nulls[5] = false;
+			values[6] = SPI_getbinval(rows[i], tupdesc, RCOL_FIRST_RECEIVED_AT,
+									  &nulls[6]);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
+								 nulls);
+			returned++;
+		}
+
+		if (nover == 0)
+			break;				/* the queue had no more to give */
+
+		move_to_dead_letter_queue(queue, over_limit, nover, now);
+		queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	}
+
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * Deletes one message if the handle's lease token is still its current one.
+ */
+static bool
+delete_by_handle(SqsnQueue *queue, const char *handle)
+{
+	int64		msg_seq;
+	int64		lease_token;
+	Datum		values[2];
+	int			ret;
+
+	sqsn_parse_receipt_handle(handle, queue->queue_id, &msg_seq, &lease_token);
+
+	if (queue->delete_plan == NULL)
+	{
+		Oid			argtypes[2] = {INT8OID, INT8OID};
+		char	   *sql = psprintf("DELETE FROM %s"
+								   " WHERE msg_seq OPERATOR(pg_catalog.=) $1"
+								   " AND lease_token OPERATOR(pg_catalog.=) $2",
+								   queue->qualified_table);
+
+		queue->delete_plan = sqsn_prepare_plan(sql, 2, argtypes);
+	}
+
+	values[0] = Int64GetDatum(msg_seq);
+	values[1] = Int64GetDatum(lease_token);
+	ret = SPI_execute_plan(queue->delete_plan, values, NULL, false, 0);
+	if (ret != SPI_OK_DELETE)
+		elog(ERROR, "deleting from queue \"%s\" failed: %s", queue->name,
+			 SPI_result_code_string(ret));
+	return SPI_processed > 0;
+}
+
+/*
+ * sq_delete(queue_name, receipt_handle): true when deleted, false when the
+ * handle is stale.
+ */
+Datum
+sq_delete(PG_FUNCTION_ARGS)
+{
+	char	   *queue_name = sqsn_text_arg(fcinfo, 0, "queue_name");
+	char	   *handle = sqsn_text_arg(fcinfo, 1, "receipt_handle");
+	SqsnQueue  *queue;
+	bool		deleted;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	deleted = delete_by_handle(queue, handle);
+	SPI_finish();
+	PG_RETURN_BOOL(deleted);
+}
+
+/*
+ * sq_delete_batch(queue_name, receipt_handles): one row per handle, in
+ * input order. Any malformed handle fails the whole call.
+ */
+Datum
+sq_delete_batch(PG_FUNCTION_ARGS)
+{
+	char	   *queue_name = sqsn_text_arg(fcinfo, 0, "queue_name");
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum	   *handles;
+	bool	   *handle_nulls;
+	int			n;
+	SqsnQueue  *queue;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("receipt_handles must not be NULL")));
+	n = array_arg(fcinfo, 1, "receipt_handles", TEXTOID, &handles,
+				  &handle_nulls);
+	if (n > SQSN_MAX_BATCH)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("too many receipt handles in one batch"),
+				 errdetail("A batch has at most %d handles; %d were given.",
+						   SQSN_MAX_BATCH, n)));
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		CHECK_FOR_INTERRUPTS();
+		if (handle_nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("receipt_handles must not contain NULL"),
+					 errdetail("Element %d is NULL.", i + 1)));
+
+		values[0] = handles[i];
+		values[1] = BoolGetDatum(delete_by_handle(queue,
+												  TextDatumGetCString(handles[i])));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
+							 nulls);
+	}
+
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * sq_change_visibility(queue_name, receipt_handle, visibility_timeout):
+ * the message becomes visible that many seconds from now (0: at once), if
+ * the handle is still current.
+ */
+Datum
+sq_change_visibility(PG_FUNCTION_ARGS)
+{
+	char	   *queue_name = sqsn_text_arg(fcinfo, 0, "queue_name");
+	char	   *handle = sqsn_text_arg(fcinfo, 1, "receipt_handle");
+	int32		visibility_timeout = sqsn_int_arg(fcinfo, 2,
+												  "visibility_timeout", 0,
+												  SQSN_MAX_VISIBILITY_TIMEOUT,
+												  PG_INT32_MIN);
+	SqsnQueue  *queue;
+	int64		msg_seq;
+	int64		lease_token;
+	Datum		values[3];
+	int			ret;
+	bool		changed;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	sqsn_parse_receipt_handle(handle, queue->queue_id, &msg_seq, &lease_token);
+
+	if (queue->change_visibility_plan == NULL)
+	{
+		Oid			argtypes[3] = {INT8OID, INT8OID, TIMESTAMPTZOID};
+		char	   *sql = psprintf("UPDATE %s SET visible_at = $3"
+								   " WHERE msg_seq OPERATOR(pg_catalog.=) $1"
+								   " AND lease_token OPERATOR(pg_catalog.=) $2",
+								   queue->qualified_table);
+
+		queue->change_visibility_plan = sqsn_prepare_plan(sql, 3, argtypes);
+	}
+
+	values[0] = Int64GetDatum(msg_seq);
+	values[1] = Int64GetDatum(lease_token);
+	values[2] = TimestampTzGetDatum(sqsn_add_seconds(GetCurrentTimestamp(),
+													 visibility_timeout));
+	ret = SPI_execute_plan(queue->change_visibility_plan, values, NULL, false,
+						   0);
+	if (ret != SPI_OK_UPDATE)
+		elog(ERROR, "changing visibility in queue \"%s\" failed: %s",
+			 queue->name, SPI_result_code_string(ret));
+	changed = SPI_processed > 0;
+
+	SPI_finish();
+	PG_RETURN_BOOL(changed);
+}

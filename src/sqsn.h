@@ -1,0 +1,91 @@
+/*-------------------------------------------------------------------------
+ *
+ * sqsn.h
+ *	  Declarations shared by the sqsn modules: queue limits, the per-backend
+ *	  queue cache, message attributes and receipt handles.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SQSN_H
+#define SQSN_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "storage/lockdefs.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#define SQSN_SCHEMA "sqsn"
+
+/* Limits of the managed service (see SEMANTICS.md), in seconds or bytes. */
+#define SQSN_MAX_QUEUE_NAME			80
+#define SQSN_MAX_VISIBILITY_TIMEOUT 43200
+#define SQSN_MIN_RETENTION			60
+#define SQSN_MAX_RETENTION			1209600
+#define SQSN_MAX_DELAY				900
+#define SQSN_MIN_MESSAGE_SIZE		1024
+#define SQSN_MAX_MESSAGE_SIZE		262144
+#define SQSN_MAX_RECEIVE_COUNT		1000
+#define SQSN_MAX_ATTRIBUTES			10
+#define SQSN_MAX_BATCH				1000
+
+/*
+ * What a backend remembers about one queue: its attributes, its message
+ * table and the saved plans that work on that table. Entries are keyed by
+ * name and dropped when a relcache invalidation for the message table
+ * arrives (any change of the queue's catalog row sends one), so a backend
+ * never acts on attributes another session has changed and committed.
+ */
+typedef struct SqsnQueue
+{
+	char		name[SQSN_MAX_QUEUE_NAME + 1];	/* hash key */
+	bool		valid;
+	int64		queue_id;
+	Oid			relid;			/* sqsn.q_<queue_id> */
+	char	   *qualified_table;	/* "sqsn.q_<queue_id>", for SQL text */
+	int32		visibility_timeout;
+	int32		message_retention_period;
+	int32		delay_seconds;
+	int32		maximum_message_size;
+	int32		max_receive_count;	/* 0: no redrive policy */
+	char	   *dead_letter_queue;	/* NULL: no redrive policy */
+
+	/* saved plans, prepared on first use */
+	SPIPlanPtr	insert_plan;
+	SPIPlanPtr	insert_many_plan;
+	SPIPlanPtr	receive_plan;
+	SPIPlanPtr	delete_plan;
+	SPIPlanPtr	delete_many_plan;
+	SPIPlanPtr	change_visibility_plan;
+} SqsnQueue;
+
+/* catalog.c */
+extern void CatalogInit(void);
+extern void sqsn_validate_queue_name(const char *name);
+extern char *sqsn_text_arg(FunctionCallInfo fcinfo, int argno,
+						   const char *argname);
+extern int32 sqsn_int_arg(FunctionCallInfo fcinfo, int argno,
+						  const char *argname, int32 min, int32 max,
+						  int32 default_value);
+extern SqsnQueue *sqsn_open_queue(const char *name, LOCKMODE lockmode);
+extern SPIPlanPtr sqsn_prepare_plan(const char *sql, int nargs, Oid *argtypes);
+extern Oid	sqsn_schema_oid(void);
+extern int	sqsn_pin_search_path(void);
+extern void sqsn_unpin_search_path(int nestlevel);
+
+/* attributes.c */
+extern Jsonb *sqsn_normalize_attributes(Jsonb *attributes, int64 *size);
+
+/* handle.c */
+extern char *sqsn_make_receipt_handle(int64 queue_id, int64 msg_seq,
+									  int64 lease_token);
+extern void sqsn_parse_receipt_handle(const char *handle, int64 queue_id,
+									  int64 *msg_seq, int64 *lease_token);
+extern int64 sqsn_random_int64(void);
+extern void sqsn_forget_handle_key(Oid relid);
+
+/* message.c */
+extern TimestampTz sqsn_add_seconds(TimestampTz t, int32 seconds);
+
+#endif							/* SQSN_H */
