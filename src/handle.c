@@ -33,6 +33,8 @@
 #define HANDLE_BODY_LEN (1 + 8 + 8 + 8)
 #define HANDLE_RAW_LEN	(HANDLE_BODY_LEN + HANDLE_MAC_LEN)
 #define HANDLE_KEY_LEN	32
+/* base64 of HANDLE_RAW_LEN bytes, padded */
+#define HANDLE_TEXT_LEN (4 * ((HANDLE_RAW_LEN + 2) / 3))
 
 static uint8 handle_key[HANDLE_KEY_LEN];
 static bool handle_key_loaded = false;
@@ -143,8 +145,7 @@ char *
 sqsn_make_receipt_handle(int64 queue_id, int64 msg_seq, int64 lease_token)
 {
 	uint8		raw[HANDLE_RAW_LEN];
-	int			enclen = pg_b64_enc_len(HANDLE_RAW_LEN);
-	char	   *handle = palloc(enclen + 1);
+	char	   *handle = palloc(HANDLE_TEXT_LEN + 1);
 	int			len;
 
 	raw[0] = HANDLE_VERSION;
@@ -153,7 +154,8 @@ sqsn_make_receipt_handle(int64 queue_id, int64 msg_seq, int64 lease_token)
 	put_int64(raw + 17, lease_token);
 	compute_mac(raw, raw + HANDLE_BODY_LEN);
 
-	len = pg_b64_encode((const char *) raw, HANDLE_RAW_LEN, handle, enclen);
+	len = pg_b64_encode((const char *) raw, HANDLE_RAW_LEN, handle,
+						HANDLE_TEXT_LEN);
 	if (len < 0)
 		elog(ERROR, "could not encode receipt handle");
 	handle[len] = '\0';
@@ -185,7 +187,7 @@ sqsn_parse_receipt_handle(const char *handle, int64 queue_id,
 	int			declen;
 	uint8		diff = 0;
 
-	if (len != pg_b64_enc_len(HANDLE_RAW_LEN))
+	if (len != HANDLE_TEXT_LEN)
 		invalid_handle("The handle has the wrong length.");
 
 	declen = pg_b64_decode(handle, len, (char *) raw, sizeof(raw));

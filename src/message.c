@@ -194,7 +194,9 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 								   "INSERT INTO %s (message_id, body, message_attributes,"
 								   " sent_at, visible_at, expires_at)"
 								   " SELECT u.i, u.b, u.a, u.s, u.v, u.e"
-								   " FROM pg_catalog.unnest($1, $2, $3, $4, $5, $6)"
+								   " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+								   "  pg_catalog.unnest($3), pg_catalog.unnest($4),"
+								   "  pg_catalog.unnest($5), pg_catalog.unnest($6))"
 								   "  AS u(i, b, a, s, v, e)",
 								   queue->qualified_table);
 
@@ -342,7 +344,7 @@ sq_send_batch(PG_FUNCTION_ARGS)
 							 "attributes.")));
 	}
 
-	InitMaterializedSRF(fcinfo, 0);
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");

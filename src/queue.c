@@ -368,7 +368,7 @@ sq_list_queues(PG_FUNCTION_ARGS)
 	char		nulls[1] = {' '};
 	int			nestlevel;
 
-	InitMaterializedSRF(fcinfo, 0);
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	values[0] = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
 	if (PG_ARGISNULL(0))
 		nulls[0] = 'n';
