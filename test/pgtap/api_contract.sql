@@ -1,0 +1,122 @@
+-- The SQL API: schema, every function with its exact signature, return
+-- type, language and security, the queue_stats view, and nothing else
+-- exposed.
+BEGIN;
+SELECT plan(57);
+
+SELECT has_extension('sqsn', 'extension sqsn is installed');
+SELECT has_schema('sqsn', 'schema sqsn exists');
+SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'sqsn'), false,
+	'sqsn is not relocatable');
+SELECT is((SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'sqsn'), 'sqsn',
+	'sqsn lives in schema sqsn');
+
+-- every API function, with its exact argument types
+SELECT has_function('sqsn', 'sq_create_queue',
+	ARRAY['text', 'integer', 'integer', 'integer', 'integer', 'text', 'integer'],
+	'sq_create_queue(text, integer, integer, integer, integer, text, integer) exists');
+SELECT has_function('sqsn', 'sq_delete_queue', ARRAY['text'], 'sq_delete_queue(text) exists');
+SELECT has_function('sqsn', 'sq_purge_queue', ARRAY['text'], 'sq_purge_queue(text) exists');
+SELECT has_function('sqsn', 'sq_list_queues', ARRAY['text'], 'sq_list_queues(text) exists');
+SELECT has_function('sqsn', 'sq_get_queue_attributes', ARRAY['text'], 'sq_get_queue_attributes(text) exists');
+SELECT has_function('sqsn', 'sq_set_queue_attributes', ARRAY['text', 'jsonb'], 'sq_set_queue_attributes(text, jsonb) exists');
+SELECT has_function('sqsn', 'sq_send', ARRAY['text', 'text', 'jsonb', 'integer'], 'sq_send(text, text, jsonb, integer) exists');
+SELECT has_function('sqsn', 'sq_send_batch', ARRAY['text', 'text[]', 'jsonb[]', 'integer'], 'sq_send_batch(text, text[], jsonb[], integer) exists');
+SELECT has_function('sqsn', 'sq_receive', ARRAY['text', 'integer', 'integer'], 'sq_receive(text, integer, integer) exists');
+SELECT has_function('sqsn', 'sq_delete', ARRAY['text', 'text'], 'sq_delete(text, text) exists');
+SELECT has_function('sqsn', 'sq_delete_batch', ARRAY['text', 'text[]'], 'sq_delete_batch(text, text[]) exists');
+SELECT has_function('sqsn', 'sq_change_visibility', ARRAY['text', 'text', 'integer'], 'sq_change_visibility(text, text, integer) exists');
+
+-- return types
+SELECT function_returns('sqsn', 'sq_create_queue',
+	ARRAY['text', 'integer', 'integer', 'integer', 'integer', 'text', 'integer'], 'void',
+	'sq_create_queue returns void');
+SELECT function_returns('sqsn', 'sq_delete_queue', ARRAY['text'], 'void', 'sq_delete_queue returns void');
+SELECT function_returns('sqsn', 'sq_purge_queue', ARRAY['text'], 'bigint', 'sq_purge_queue returns bigint');
+SELECT function_returns('sqsn', 'sq_list_queues', ARRAY['text'], 'setof text', 'sq_list_queues returns setof text');
+SELECT function_returns('sqsn', 'sq_get_queue_attributes', ARRAY['text'], 'jsonb', 'sq_get_queue_attributes returns jsonb');
+SELECT function_returns('sqsn', 'sq_set_queue_attributes', ARRAY['text', 'jsonb'], 'void', 'sq_set_queue_attributes returns void');
+SELECT function_returns('sqsn', 'sq_send', ARRAY['text', 'text', 'jsonb', 'integer'], 'uuid', 'sq_send returns uuid');
+SELECT function_returns('sqsn', 'sq_send_batch', ARRAY['text', 'text[]', 'jsonb[]', 'integer'], 'setof uuid', 'sq_send_batch returns setof uuid');
+SELECT function_returns('sqsn', 'sq_receive', ARRAY['text', 'integer', 'integer'], 'setof record', 'sq_receive returns a table');
+SELECT function_returns('sqsn', 'sq_delete', ARRAY['text', 'text'], 'boolean', 'sq_delete returns boolean');
+SELECT function_returns('sqsn', 'sq_delete_batch', ARRAY['text', 'text[]'], 'setof record', 'sq_delete_batch returns a table');
+SELECT function_returns('sqsn', 'sq_change_visibility', ARRAY['text', 'text', 'integer'], 'boolean', 'sq_change_visibility returns boolean');
+
+-- parameter names and defaults, exactly as documented
+SELECT is(pg_get_function_arguments('sqsn.sq_create_queue(text, integer, integer, integer, integer, text, integer)'::regprocedure),
+	'queue_name text, visibility_timeout integer DEFAULT 30, message_retention_period integer DEFAULT 345600, delay_seconds integer DEFAULT 0, maximum_message_size integer DEFAULT 262144, dead_letter_queue text DEFAULT NULL::text, max_receive_count integer DEFAULT NULL::integer',
+	'sq_create_queue parameters and defaults');
+SELECT is(pg_get_function_arguments('sqsn.sq_list_queues(text)'::regprocedure),
+	'prefix text DEFAULT NULL::text', 'sq_list_queues parameters and defaults');
+SELECT is(pg_get_function_arguments('sqsn.sq_set_queue_attributes(text, jsonb)'::regprocedure),
+	'queue_name text, attributes jsonb', 'sq_set_queue_attributes parameters');
+SELECT is(pg_get_function_arguments('sqsn.sq_send(text, text, jsonb, integer)'::regprocedure),
+	'queue_name text, message_body text, message_attributes jsonb DEFAULT NULL::jsonb, delay_seconds integer DEFAULT NULL::integer',
+	'sq_send parameters and defaults');
+SELECT is(pg_get_function_arguments('sqsn.sq_send_batch(text, text[], jsonb[], integer)'::regprocedure),
+	'queue_name text, message_bodies text[], message_attributes jsonb[] DEFAULT NULL::jsonb[], delay_seconds integer DEFAULT NULL::integer',
+	'sq_send_batch parameters and defaults');
+SELECT is(pg_get_function_arguments('sqsn.sq_receive(text, integer, integer)'::regprocedure),
+	'queue_name text, max_number_of_messages integer DEFAULT 1, visibility_timeout integer DEFAULT NULL::integer',
+	'sq_receive parameters and defaults');
+SELECT is(pg_get_function_result('sqsn.sq_receive(text, integer, integer)'::regprocedure),
+	'TABLE(message_id uuid, receipt_handle text, body text, message_attributes jsonb, sent_at timestamp with time zone, receive_count integer, first_received_at timestamp with time zone)',
+	'sq_receive result columns');
+SELECT is(pg_get_function_arguments('sqsn.sq_delete(text, text)'::regprocedure),
+	'queue_name text, receipt_handle text', 'sq_delete parameters');
+SELECT is(pg_get_function_arguments('sqsn.sq_delete_batch(text, text[])'::regprocedure),
+	'queue_name text, receipt_handles text[]', 'sq_delete_batch parameters');
+SELECT is(pg_get_function_result('sqsn.sq_delete_batch(text, text[])'::regprocedure),
+	'TABLE(receipt_handle text, deleted boolean)', 'sq_delete_batch result columns');
+SELECT is(pg_get_function_arguments('sqsn.sq_change_visibility(text, text, integer)'::regprocedure),
+	'queue_name text, receipt_handle text, visibility_timeout integer', 'sq_change_visibility parameters');
+
+-- the API is C, SECURITY DEFINER, and takes NULLs itself (to report them)
+SELECT is(array_agg(p.proname::text ORDER BY p.proname) FILTER (WHERE l.lanname <> 'c'), NULL,
+	'every sqsn function is written in C')
+FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+WHERE p.pronamespace = 'sqsn'::regnamespace;
+SELECT is(array_agg(p.proname::text ORDER BY p.proname) FILTER (WHERE NOT p.prosecdef), NULL,
+	'every sq_ function is SECURITY DEFINER')
+FROM pg_proc p WHERE p.pronamespace = 'sqsn'::regnamespace AND p.proname LIKE 'sq\_%';
+SELECT is(array_agg(p.proname::text ORDER BY p.proname) FILTER (WHERE p.proisstrict), NULL,
+	'no sq_ function is STRICT, so NULL arguments get a clear error')
+FROM pg_proc p WHERE p.pronamespace = 'sqsn'::regnamespace AND p.proname LIKE 'sq\_%';
+SELECT volatility_is('sqsn', 'sq_send', ARRAY['text', 'text', 'jsonb', 'integer'], 'volatile', 'sq_send is volatile');
+SELECT volatility_is('sqsn', 'sq_receive', ARRAY['text', 'integer', 'integer'], 'volatile', 'sq_receive is volatile');
+SELECT volatility_is('sqsn', 'sq_delete', ARRAY['text', 'text'], 'volatile', 'sq_delete is volatile');
+
+-- nothing more than the documented functions
+SELECT functions_are('sqsn', ARRAY[
+	'sq_create_queue', 'sq_delete_queue', 'sq_purge_queue', 'sq_list_queues',
+	'sq_get_queue_attributes', 'sq_set_queue_attributes', 'sq_send', 'sq_send_batch',
+	'sq_receive', 'sq_delete', 'sq_delete_batch', 'sq_change_visibility',
+	'queue_stats_rows', 'init_handle_key', 'drop_message_tables'],
+	'schema sqsn has exactly the documented functions');
+SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'sqsn'::regnamespace AND proname LIKE 'sq\_%'),
+	12, 'no sq_ function is overloaded');
+
+-- the monitoring view
+SELECT has_view('sqsn', 'queue_stats', 'view sqsn.queue_stats exists');
+SELECT columns_are('sqsn', 'queue_stats',
+	ARRAY['queue_name', 'visible', 'in_flight', 'delayed', 'oldest_message_age'],
+	'queue_stats has the documented columns');
+SELECT col_type_is('sqsn', 'queue_stats', 'queue_name', 'text', 'queue_stats.queue_name is text');
+SELECT col_type_is('sqsn', 'queue_stats', 'visible', 'bigint', 'queue_stats.visible is bigint');
+SELECT col_type_is('sqsn', 'queue_stats', 'in_flight', 'bigint', 'queue_stats.in_flight is bigint');
+SELECT col_type_is('sqsn', 'queue_stats', 'delayed', 'bigint', 'queue_stats.delayed is bigint');
+SELECT col_type_is('sqsn', 'queue_stats', 'oldest_message_age', 'integer', 'queue_stats.oldest_message_age is integer');
+
+-- the catalog and the event trigger that cleans up message tables
+SELECT has_table('sqsn', 'queue', 'catalog table sqsn.queue exists');
+SELECT is((SELECT count(*)::int FROM pg_event_trigger
+	WHERE evtname = 'sqsn_drop_message_tables' AND evtevent = 'ddl_command_start' AND evtenabled <> 'D'),
+	1, 'event trigger sqsn_drop_message_tables is enabled on ddl_command_start');
+SELECT ok((SELECT array_agg(c.relname::text ORDER BY c.relname)
+	FROM unnest((SELECT extconfig FROM pg_extension WHERE extname = 'sqsn')) AS t(oid)
+	JOIN pg_class c ON c.oid = t.oid) @> ARRAY['queue', 'queue_id_seq'],
+	'sqsn.queue and its sequence are dumped by pg_dump');
+
+SELECT * FROM finish();
+ROLLBACK;

@@ -1,0 +1,112 @@
+-- Privileges: PUBLIC gets nothing; sqsn_admin, sqsn_producer and
+-- sqsn_consumer get exactly their functions; no role may touch the catalog
+-- or a message table directly.
+BEGIN;
+SELECT plan(102);
+
+SELECT has_role('sqsn_admin', 'role sqsn_admin exists');
+SELECT has_role('sqsn_producer', 'role sqsn_producer exists');
+SELECT has_role('sqsn_consumer', 'role sqsn_consumer exists');
+SELECT isnt_superuser('sqsn_admin', 'sqsn_admin is not a superuser');
+SELECT is_member_of('sqsn_producer', ARRAY['sqsn_admin'], 'sqsn_admin is a producer');
+SELECT is_member_of('sqsn_consumer', ARRAY['sqsn_admin'], 'sqsn_admin is a consumer');
+SELECT ok(NOT pg_has_role('sqsn_producer', 'sqsn_consumer', 'MEMBER'), 'a producer is not a consumer');
+SELECT ok(NOT pg_has_role('sqsn_consumer', 'sqsn_producer', 'MEMBER'), 'a consumer is not a producer');
+SELECT ok(NOT pg_has_role('sqsn_producer', 'sqsn_admin', 'MEMBER'), 'a producer is not an admin');
+
+-- schema usage
+SELECT schema_privs_are('sqsn', 'sqsn_admin', ARRAY['USAGE'], 'sqsn_admin may use schema sqsn, not create in it');
+SELECT schema_privs_are('sqsn', 'sqsn_producer', ARRAY['USAGE'], 'sqsn_producer may use schema sqsn, not create in it');
+SELECT schema_privs_are('sqsn', 'sqsn_consumer', ARRAY['USAGE'], 'sqsn_consumer may use schema sqsn, not create in it');
+SELECT schema_privs_are('sqsn', 'public', ARRAY[]::name[], 'PUBLIC may not use schema sqsn');
+
+-- function privileges, role by role
+CREATE TEMP TABLE api (fname name, args name[], admin boolean, producer boolean, consumer boolean);
+INSERT INTO api VALUES
+	('sq_create_queue', ARRAY['text', 'integer', 'integer', 'integer', 'integer', 'text', 'integer'], true, false, false),
+	('sq_delete_queue', ARRAY['text'], true, false, false),
+	('sq_purge_queue', ARRAY['text'], true, false, false),
+	('sq_set_queue_attributes', ARRAY['text', 'jsonb'], true, false, false),
+	('sq_send', ARRAY['text', 'text', 'jsonb', 'integer'], true, true, false),
+	('sq_send_batch', ARRAY['text', 'text[]', 'jsonb[]', 'integer'], true, true, false),
+	('sq_receive', ARRAY['text', 'integer', 'integer'], true, false, true),
+	('sq_delete', ARRAY['text', 'text'], true, false, true),
+	('sq_delete_batch', ARRAY['text', 'text[]'], true, false, true),
+	('sq_change_visibility', ARRAY['text', 'text', 'integer'], true, false, true),
+	('sq_list_queues', ARRAY['text'], true, true, true),
+	('sq_get_queue_attributes', ARRAY['text'], true, true, true),
+	('queue_stats_rows', ARRAY[]::name[], true, true, true),
+	('init_handle_key', ARRAY[]::name[], false, false, false);
+
+SELECT function_privs_are('sqsn', fname, args, r.role,
+	CASE WHEN (CASE r.role WHEN 'sqsn_admin' THEN admin WHEN 'sqsn_producer' THEN producer ELSE consumer END)
+	     THEN ARRAY['EXECUTE'] ELSE ARRAY[]::name[] END,
+	format('%s %s execute %s', r.role,
+	       CASE WHEN (CASE r.role WHEN 'sqsn_admin' THEN admin WHEN 'sqsn_producer' THEN producer ELSE consumer END)
+	            THEN 'may' ELSE 'may not' END, fname))
+FROM api CROSS JOIN (VALUES ('sqsn_admin'::name), ('sqsn_producer'), ('sqsn_consumer')) AS r(role)
+ORDER BY fname, r.role;
+
+SELECT function_privs_are('sqsn', fname, args, 'public', ARRAY[]::name[],
+	format('PUBLIC may not execute %s', fname))
+FROM api ORDER BY fname;
+
+-- catalog tables, the sequence and the view
+SELECT table_privs_are('sqsn', 'queue', r, ARRAY[]::name[], format('%s has no privilege on sqsn.queue', r))
+FROM unnest(ARRAY['sqsn_admin', 'sqsn_producer', 'sqsn_consumer', 'public']::name[]) AS r;
+SELECT table_privs_are('sqsn', 'handle_key', r, ARRAY[]::name[], format('%s has no privilege on sqsn.handle_key', r))
+FROM unnest(ARRAY['sqsn_admin', 'sqsn_producer', 'sqsn_consumer', 'public']::name[]) AS r;
+SELECT sequence_privs_are('sqsn', 'queue_id_seq', 'sqsn_admin', ARRAY[]::name[], 'sqsn_admin has no privilege on sqsn.queue_id_seq');
+SELECT table_privs_are('sqsn', 'queue_stats', r, ARRAY['SELECT'], format('%s may only select from sqsn.queue_stats', r))
+FROM unnest(ARRAY['sqsn_admin', 'sqsn_producer', 'sqsn_consumer']::name[]) AS r;
+SELECT table_privs_are('sqsn', 'queue_stats', 'public', ARRAY[]::name[], 'PUBLIC may not select from sqsn.queue_stats');
+
+-- a message table
+DO $$
+BEGIN
+	PERFORM sqsn.sq_create_queue('tap_priv');
+	PERFORM sqsn.sq_send('tap_priv', 'secret');
+END
+$$;
+SELECT table_privs_are('sqsn', (SELECT 'q_' || queue_id FROM sqsn.queue WHERE queue_name = 'tap_priv')::name,
+	r, ARRAY[]::name[], format('%s has no privilege on a message table', r))
+FROM unnest(ARRAY['sqsn_admin', 'sqsn_producer', 'sqsn_consumer', 'public']::name[]) AS r;
+
+-- direct access is refused at run time as well
+CREATE ROLE tap_sqsn_admin IN ROLE sqsn_admin;
+CREATE ROLE tap_sqsn_producer IN ROLE sqsn_producer;
+CREATE ROLE tap_sqsn_consumer IN ROLE sqsn_consumer;
+CREATE ROLE tap_sqsn_nobody;
+SELECT 'sqsn.q_' || queue_id AS msgtab FROM sqsn.queue WHERE queue_name = 'tap_priv' \gset
+
+SET LOCAL ROLE tap_sqsn_admin;
+SELECT throws_ok('SELECT * FROM sqsn.queue', '42501', NULL, 'an admin cannot read sqsn.queue');
+SELECT throws_ok(format('SELECT * FROM %s', :'msgtab'), '42501', NULL, 'an admin cannot read a message table');
+SELECT throws_ok(format('DELETE FROM %s', :'msgtab'), '42501', NULL, 'an admin cannot delete from a message table');
+SELECT lives_ok($$SELECT sqsn.sq_set_queue_attributes('tap_priv', '{"VisibilityTimeout": 10}')$$, 'an admin can set queue attributes');
+RESET ROLE;
+
+SET LOCAL ROLE tap_sqsn_producer;
+SELECT throws_ok('SELECT * FROM sqsn.queue', '42501', NULL, 'a producer cannot read sqsn.queue');
+SELECT throws_ok(format('INSERT INTO %s DEFAULT VALUES', :'msgtab'), '42501', NULL, 'a producer cannot insert into a message table');
+SELECT throws_ok($$SELECT sqsn.sq_receive('tap_priv')$$, '42501', NULL, 'a producer cannot receive');
+SELECT throws_ok($$SELECT sqsn.sq_create_queue('tap_other')$$, '42501', NULL, 'a producer cannot create a queue');
+SELECT lives_ok($$SELECT sqsn.sq_send('tap_priv', 'from producer')$$, 'a producer can send');
+RESET ROLE;
+
+SET LOCAL ROLE tap_sqsn_consumer;
+SELECT throws_ok(format('SELECT * FROM %s', :'msgtab'), '42501', NULL, 'a consumer cannot read a message table');
+SELECT throws_ok(format('UPDATE %s SET body = body', :'msgtab'), '42501', NULL, 'a consumer cannot update a message table');
+SELECT throws_ok($$SELECT sqsn.sq_send('tap_priv', 'x')$$, '42501', NULL, 'a consumer cannot send');
+SELECT throws_ok($$SELECT sqsn.sq_purge_queue('tap_priv')$$, '42501', NULL, 'a consumer cannot purge');
+SELECT results_eq($$SELECT body FROM sqsn.sq_receive('tap_priv', 10, 0)$$,
+	ARRAY['secret', 'from producer'], 'a consumer can receive');
+RESET ROLE;
+
+SET LOCAL ROLE tap_sqsn_nobody;
+SELECT throws_ok($$SELECT sqsn.sq_list_queues()$$, '42501', NULL, 'a role without sqsn roles cannot list queues');
+SELECT throws_ok($$SELECT * FROM sqsn.queue_stats$$, '42501', NULL, 'a role without sqsn roles cannot read queue_stats');
+RESET ROLE;
+
+SELECT * FROM finish();
+ROLLBACK;
