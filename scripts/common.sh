@@ -1,0 +1,403 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # variables set here are used by the sourcing scripts
+#
+# Shared helpers for scripts/setup.sh, cluster.sh, demo.sh and test.sh.
+# Source it; it defines variables and functions and runs nothing else.
+#
+# Where things live (all private to this checkout):
+#   PGDATA    $REPO/.pgdata          the cluster's data directory
+#   PGRUN     $REPO/.pgrun           port file, server log, state fingerprint
+#   SOCKDIR   $PGRUN (or /tmp/sqsn-<hash> when that path is too long for a
+#             Unix socket)
+#   TESTOUT   $REPO/.test-out        scratch output of scripts/test.sh
+# When the cluster user cannot reach the checkout (e.g. root working under
+# /root, which the postgres user cannot traverse) the three directories move
+# to /var/tmp/sqsn-<hash of the checkout path>/ instead.
+#
+# Environment knobs: PG_CONFIG (default pg_config), SQSN_STATE_DIR (put
+# pgdata/, run/ and test-out/ under this directory instead).
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+PG_CONFIG=${PG_CONFIG:-pg_config}
+
+# initdb refuses to run as root, so root runs the cluster as the postgres
+# user the Debian packages create; anyone else runs it as themselves.
+if [ "$(id -u)" = 0 ]; then
+	IS_ROOT=1
+	CLUSTER_USER=postgres
+else
+	IS_ROOT=0
+	CLUSTER_USER=$(id -un)
+fi
+
+# Every connection made by these scripts uses this superuser (initdb -U).
+DB_SUPERUSER=postgres
+DB_HOST=127.0.0.1
+FIRST_PORT=5433
+
+say() { printf '==> %s\n' "$*"; }
+warn() { printf 'sqsn: %s\n' "$*" >&2; }
+die() {
+	warn "$*"
+	exit 1
+}
+
+# Short stable hash of the checkout path, to name directories outside it.
+repo_hash() { printf '%s' "$REPO" | sha256sum | cut -c1-12; }
+
+# Run a command with root rights: directly as root, through sudo otherwise.
+privileged() {
+	if [ "$IS_ROOT" = 1 ]; then
+		"$@"
+	elif command -v sudo >/dev/null 2>&1; then
+		sudo "$@"
+	else
+		die "need root rights for: $* (run as root or install sudo)"
+	fi
+}
+
+# Run a command as the cluster user. As root the command runs from / (root's
+# working directory may be unreadable for postgres) unless CLUSTER_CWD names
+# another directory; as an ordinary user it runs in place (or in CLUSTER_CWD).
+run_as_cluster_user() {
+	if [ "$IS_ROOT" = 1 ]; then
+		(cd "${CLUSTER_CWD:-/}" && runuser -u "$CLUSTER_USER" -- "$@")
+	elif [ -n "${CLUSTER_CWD:-}" ]; then
+		(cd "$CLUSTER_CWD" && "$@")
+	else
+		"$@"
+	fi
+}
+
+# take_lock NAME FD: hold an exclusive lock on FD until this script exits, so
+# that two runs of the same kind in one checkout do not trip over each other.
+# The lock is skipped (not fatal) when the lock file cannot be opened.
+take_lock() {
+	local f
+	f=${TMPDIR:-/tmp}/sqsn-$(repo_hash)-$1.lock
+	eval "exec $2>>\"\$f\"" 2>/dev/null || return 0
+	if ! flock -n "$2"; then
+		say "waiting for another $1 run in this checkout to finish"
+		flock "$2"
+	fi
+}
+
+# Make DIR exist, owned by the cluster user, with MODE. An existing DIR must
+# be a real directory belonging to the cluster user (or, when we are root, to
+# root): some of these live in /tmp and /var/tmp, where anyone can create a
+# name first.
+make_cluster_dir() {
+	local dir=$1 mode=${2:-700} owner
+	if [ -L "$dir" ]; then
+		warn "$dir is a symbolic link; refusing to use it"
+		return 1
+	fi
+	if [ -d "$dir" ]; then
+		owner=$(stat -c %U "$dir")
+		if [ "$owner" != "$CLUSTER_USER" ] && { [ "$IS_ROOT" = 0 ] || [ "$owner" != root ]; }; then
+			warn "$dir belongs to $owner, not to $CLUSTER_USER; refusing to use it"
+			return 1
+		fi
+	else
+		mkdir -p "$dir" || return 1
+	fi
+	if [ "$IS_ROOT" = 1 ]; then
+		chown "$CLUSTER_USER:" "$dir" || return 1
+	fi
+	chmod "$mode" "$dir"
+}
+
+# Can the cluster user reach (and, as a non-root user, write) the checkout?
+cluster_user_can_use_repo() {
+	if [ "$IS_ROOT" = 1 ]; then
+		id "$CLUSTER_USER" >/dev/null 2>&1 || return 1
+		runuser -u "$CLUSTER_USER" -- test -x "$REPO" -a -r "$REPO" 2>/dev/null
+	else
+		[ -x "$REPO" ] && [ -w "$REPO" ]
+	fi
+}
+
+# Sets PGBIN, PKGLIBDIR, PGXS_DIR, PGDATA, PGRUN, SOCKDIR, TESTOUT, PORT_FILE,
+# LOG_FILE. Needs the PostgreSQL packages (pg_config) and the cluster user.
+sqsn_init_paths() {
+	command -v "$PG_CONFIG" >/dev/null 2>&1 ||
+		die "$PG_CONFIG not found: run scripts/setup.sh (make demo) first"
+	PGBIN=$("$PG_CONFIG" --bindir)
+	PKGLIBDIR=$("$PG_CONFIG" --pkglibdir)
+	PGXS_DIR=$PKGLIBDIR/pgxs
+	[ -x "$PGBIN/pg_ctl" ] || die "no pg_ctl in $PGBIN: is postgresql-15 installed?"
+
+	local base
+	base=/var/tmp/sqsn-$(repo_hash)
+	if [ -n "${SQSN_STATE_DIR:-}" ]; then
+		PGDATA=$SQSN_STATE_DIR/pgdata
+		PGRUN=$SQSN_STATE_DIR/run
+		TESTOUT=$SQSN_STATE_DIR/test-out
+	elif [ -d "$REPO/.pgdata" ] || { [ ! -d "$base/pgdata" ] && cluster_user_can_use_repo; }; then
+		PGDATA=$REPO/.pgdata
+		PGRUN=$REPO/.pgrun
+		TESTOUT=$REPO/.test-out
+	else
+		PGDATA=$base/pgdata
+		PGRUN=$base/run
+		TESTOUT=$base/test-out
+	fi
+	# A Unix socket path must stay under ~107 bytes.
+	if [ "${#PGRUN}" -le 80 ]; then
+		SOCKDIR=$PGRUN
+	else
+		SOCKDIR=/tmp/sqsn-$(repo_hash)
+	fi
+	PORT_FILE=$PGRUN/port
+	LOG_FILE=$PGRUN/postgresql.log
+	export PGDATA
+}
+
+# Create PGDATA, PGRUN and SOCKDIR (and their parent under /var/tmp).
+sqsn_ensure_dirs() {
+	local parent
+	parent=$(dirname "$PGDATA")
+	if [ "$parent" != "$REPO" ]; then
+		if [ ! -d "$parent" ]; then
+			mkdir -p "$parent" || die "cannot create $parent"
+			chmod 755 "$parent"
+		fi
+		if [ -L "$parent" ] || [ ! -O "$parent" ]; then
+			die "$parent is not a directory of $(id -un); remove it or set SQSN_STATE_DIR"
+		fi
+	fi
+	make_cluster_dir "$PGDATA" 700 || die "cannot prepare $PGDATA"
+	make_cluster_dir "$PGRUN" 700 || die "cannot prepare $PGRUN"
+	make_cluster_dir "$SOCKDIR" 700 || die "cannot prepare $SOCKDIR"
+}
+
+# ---------------------------------------------------------------------------
+# Cluster state
+
+# Executable of process $1 (still named after a package upgrade replaced it).
+proc_exe() {
+	local e
+	e=$(readlink "/proc/$1/exe" 2>/dev/null)
+	echo "${e% (deleted)}"
+}
+
+# PID of this cluster's postmaster if it is alive, else nothing (status 1).
+# Unlike `pg_ctl status`, a PID that now belongs to some other process (the
+# server was killed and the PID reused) does not count as running.
+postmaster_pid() {
+	local pid
+	[ -f "$PGDATA/postmaster.pid" ] || return 1
+	pid=$(head -n 1 "$PGDATA/postmaster.pid" 2>/dev/null)
+	[[ $pid =~ ^[0-9]+$ ]] || return 1
+	kill -0 "$pid" 2>/dev/null || return 1
+	if [ -d /proc/self ]; then
+		# The postmaster runs the postgres binary in its data directory.
+		[ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$(readlink -f "$PGDATA")" ] || return 1
+		[ "$(proc_exe "$pid")" = "$(readlink -f "$PGBIN/postgres")" ] || return 1
+	fi
+	echo "$pid"
+}
+
+cluster_running() { postmaster_pid >/dev/null; }
+
+# Port of the running cluster (postmaster.pid line 4), else the port file.
+cluster_port() {
+	local p=""
+	if cluster_running; then
+		p=$(sed -n 4p "$PGDATA/postmaster.pid" 2>/dev/null)
+	fi
+	if ! [[ $p =~ ^[0-9]+$ ]] && [ -f "$PORT_FILE" ]; then
+		p=$(cat "$PORT_FILE")
+	fi
+	[[ $p =~ ^[0-9]+$ ]] || return 1
+	echo "$p"
+}
+
+# Server processes left behind by a postmaster that was killed: they still
+# have the data directory as working directory. They exit by themselves once
+# they notice the postmaster is gone; until then a new server cannot start.
+orphan_server_pids() {
+	local d want exe
+	[ -d /proc/self ] || return 0
+	want=$(readlink -f "$PGDATA")
+	exe=$(readlink -f "$PGBIN/postgres")
+	for d in /proc/[0-9]*; do
+		[ "$(readlink "$d/cwd" 2>/dev/null)" = "$want" ] || continue
+		[ "$(proc_exe "${d#/proc/}")" = "$exe" ] || continue
+		echo "${d#/proc/}"
+	done
+	return 0
+}
+
+# Remove what a killed server leaves behind, so that the next start works.
+clear_stale_state() {
+	local pids i
+	if [ -f "$PGDATA/postmaster.pid" ]; then
+		say "removing stale $PGDATA/postmaster.pid (server is not running)"
+		rm -f "$PGDATA/postmaster.pid"
+	fi
+	# Our socket directory is private to this cluster.
+	rm -f "$SOCKDIR"/.s.PGSQL.* 2>/dev/null
+	pids=$(orphan_server_pids)
+	if [ -n "$pids" ]; then
+		say "waiting for leftover server processes to exit: $(echo "$pids" | tr '\n' ' ')"
+		for i in $(seq 1 20); do
+			[ -z "$(orphan_server_pids)" ] && break
+			if [ "$i" = 5 ]; then
+				# shellcheck disable=SC2046  # one argument per PID
+				kill -QUIT $(orphan_server_pids) 2>/dev/null
+			fi
+			sleep 0.5
+		done
+	fi
+	return 0
+}
+
+# Is something on this machine already using TCP port $1 on 127.0.0.1?
+port_in_use() {
+	local p=$1
+	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+		return 0
+	fi
+	if command -v python3 >/dev/null 2>&1; then
+		python3 - "$p" <<'EOF' 2>/dev/null || return 0
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as postgres does
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.close()
+EOF
+	fi
+	return 1
+}
+
+# The port to start on: the remembered one if still free, else the first free
+# port from FIRST_PORT upward. Remembered in PORT_FILE.
+choose_port() {
+	local p=""
+	if [ -f "$PORT_FILE" ]; then
+		p=$(cat "$PORT_FILE")
+		if [[ $p =~ ^[0-9]+$ ]] && ! port_in_use "$p"; then
+			echo "$p"
+			return 0
+		fi
+	fi
+	for ((p = FIRST_PORT; p < FIRST_PORT + 200; p++)); do
+		if ! port_in_use "$p"; then
+			echo "$p" >"$PORT_FILE"
+			echo "$p"
+			return 0
+		fi
+	done
+	warn "no free port in $FIRST_PORT..$((FIRST_PORT + 199))"
+	return 1
+}
+
+# Our settings live in $PGDATA/sqsn.conf, included from postgresql.conf and
+# rewritten on every run (so the port or the preload list can change).
+write_cluster_conf() {
+	local port=$1 conf=$PGDATA/sqsn.conf tmp
+	tmp=$(mktemp)
+	cat >"$tmp" <<EOF
+# Written by scripts/setup.sh on every run; edit that script, not this file.
+port = $port
+listen_addresses = '$DB_HOST'
+unix_socket_directories = '$SOCKDIR'
+shared_preload_libraries = 'sqsn,pg_cron'
+cron.database_name = 'postgres'
+max_prepared_transactions = 10
+lc_messages = 'C'
+EOF
+	if ! cmp -s "$tmp" "$conf"; then
+		cp "$tmp" "$conf"
+		[ "$IS_ROOT" = 1 ] && chown "$CLUSTER_USER:" "$conf"
+		chmod 600 "$conf"
+	fi
+	rm -f "$tmp"
+	if ! grep -q "^include_if_exists = 'sqsn.conf'" "$PGDATA/postgresql.conf"; then
+		printf "\n# sqsn development cluster settings\ninclude_if_exists = 'sqsn.conf'\n" \
+			>>"$PGDATA/postgresql.conf"
+	fi
+}
+
+# What the running server was started with: the installed library and our
+# settings. When it changes, setup.sh restarts the server.
+cluster_fingerprint() {
+	cat "$PKGLIBDIR/sqsn.so" "$PGDATA/sqsn.conf" 2>/dev/null | sha256sum | cut -d' ' -f1
+}
+
+wait_until_ready() {
+	local port=$1 i
+	for i in $(seq 1 60); do
+		if "$PGBIN/pg_isready" -q -h "$DB_HOST" -p "$port" -U "$DB_SUPERUSER" -d postgres; then
+			return 0
+		fi
+		cluster_running || break
+		sleep 1
+	done
+	return 1
+}
+
+show_log_tail() {
+	if [ -f "$LOG_FILE" ]; then
+		warn "last lines of $LOG_FILE:"
+		tail -n 30 "$LOG_FILE" >&2
+	fi
+}
+
+# Start the cluster unless it is running. Needs an initialised PGDATA.
+cluster_start() {
+	local port
+	sqsn_ensure_dirs
+	[ -f "$PGDATA/PG_VERSION" ] || die "no cluster in $PGDATA: run scripts/setup.sh (make demo)"
+	if cluster_running; then
+		say "cluster already running on port $(cluster_port)"
+		return 0
+	fi
+	clear_stale_state
+	port=$(choose_port) || die "cannot choose a port"
+	write_cluster_conf "$port"
+	# Keep the log from growing without bound across many runs.
+	if [ -f "$LOG_FILE" ] && [ "$(stat -c %s "$LOG_FILE")" -gt 20000000 ]; then
+		mv -f "$LOG_FILE" "$LOG_FILE.old"
+	fi
+	say "starting cluster in $PGDATA on $DB_HOST:$port (log: $LOG_FILE)"
+	# The server must not inherit the descriptors of our locks (take_lock).
+	if ! run_as_cluster_user "$PGBIN/pg_ctl" -D "$PGDATA" -l "$LOG_FILE" -w -t 120 -s start 8>&- 9>&-; then
+		show_log_tail
+		die "the cluster did not start"
+	fi
+	if ! wait_until_ready "$port"; then
+		show_log_tail
+		die "the cluster is not accepting connections on port $port"
+	fi
+	cluster_fingerprint >"$PGRUN/fingerprint"
+}
+
+# Stop the cluster if it runs; fine when it does not.
+cluster_stop() {
+	if cluster_running; then
+		say "stopping cluster in $PGDATA"
+		run_as_cluster_user "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w -t 120 -s stop ||
+			die "pg_ctl stop failed"
+	else
+		[ -f "$PGDATA/postmaster.pid" ] && clear_stale_state
+		say "cluster is not running"
+	fi
+	return 0
+}
+
+# Print connection settings as shell assignments.
+print_conn_env() {
+	local port
+	port=$(cluster_port) || return 1
+	printf 'export PGHOST=%s PGPORT=%s PGUSER=%s\n' "$DB_HOST" "$port" "$DB_SUPERUSER"
+}
+
+# Export PGHOST/PGPORT/PGUSER for the running cluster into this shell.
+export_conn_env() {
+	local port
+	port=$(cluster_port) || die "cluster port unknown: run scripts/setup.sh"
+	export PGHOST=$DB_HOST PGPORT=$port PGUSER=$DB_SUPERUSER
+	unset PGDATABASE PGSERVICE PGOPTIONS
+}

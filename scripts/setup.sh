@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+#
+# Prepare everything `make demo` and `make test` need, idempotently:
+#   1. install the Debian packages that are missing (as root, or via sudo),
+#   2. build sqsn (warnings are errors here) and install it,
+#   3. create a private PostgreSQL 15 cluster for this checkout (once),
+#   4. start it on a free local port, or restart it when the installed
+#      library or its settings changed,
+#   5. print how to connect.
+# Run it as often as you like; a second run only checks and rebuilds.
+
+set -u -o pipefail
+# shellcheck source=scripts/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+# Debian 12 packages: server and headers, the extensions and tools the test
+# suites use (pgTAP + pg_prove, pg_cron, IPC::Run for the TAP tests) and the
+# libraries sqsn links against.
+PACKAGES=(
+	postgresql-15
+	postgresql-server-dev-15
+	postgresql-15-pgtap
+	postgresql-15-cron
+	libtap-parser-sourcehandler-pgtap-perl
+	libcurl4-openssl-dev
+	libssl-dev
+	libipc-run-perl
+	libio-pty-perl
+	perl
+	make
+	gcc
+)
+
+install_packages() {
+	local p missing=()
+	if ! command -v dpkg-query >/dev/null 2>&1; then
+		warn "not a Debian system: install by hand the equivalents of: ${PACKAGES[*]}"
+		return 0
+	fi
+	for p in "${PACKAGES[@]}"; do
+		if [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" != installed ]; then
+			missing+=("$p")
+		fi
+	done
+	if [ "${#missing[@]}" -eq 0 ]; then
+		say "packages: all present"
+		return 0
+	fi
+	say "installing packages: ${missing[*]}"
+	privileged env DEBIAN_FRONTEND=noninteractive apt-get update -q ||
+		die "apt-get update failed"
+	privileged env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends "${missing[@]}" ||
+		die "apt-get install failed"
+}
+
+# The tools the test runners call must exist after the install.
+check_tools() {
+	local t bad=0
+	for t in "$PGBIN/initdb" "$PGBIN/pg_ctl" "$PGBIN/psql" \
+		"$PGXS_DIR/src/test/regress/pg_regress" \
+		"$PGXS_DIR/src/test/isolation/pg_isolation_regress" \
+		"$PGXS_DIR/src/test/isolation/isolationtester"; do
+		[ -x "$t" ] || {
+			warn "missing: $t"
+			bad=1
+		}
+	done
+	for t in prove pg_prove make; do
+		command -v "$t" >/dev/null 2>&1 || {
+			warn "missing command: $t"
+			bad=1
+		}
+	done
+	perl -MIPC::Run -MTest::More -e 1 2>/dev/null || {
+		warn "missing Perl modules IPC::Run / Test::More"
+		bad=1
+	}
+	[ "$bad" = 0 ] || die "some tools are missing after the package install"
+	if ! run_as_cluster_user test -x "$PGBIN/initdb"; then
+		die "user $CLUSTER_USER cannot run $PGBIN/initdb: every directory on that path" \
+			"must be searchable by others (mode of /: $(stat -c %a /))"
+	fi
+}
+
+build_and_install() {
+	local pgc mk
+	pgc=$(command -v "$PG_CONFIG")
+	# Variables of an outer `make demo/test` must not leak into this one
+	# (command-line variables still arrive through the environment).
+	mk=(env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$REPO" --no-print-directory PG_CONFIG="$pgc")
+	say "building sqsn (warnings are errors)"
+	"${mk[@]}" -j"$(nproc 2>/dev/null || echo 2)" PG_CFLAGS="-Wall -Werror" ||
+		die "build failed"
+	say "installing sqsn into $PKGLIBDIR"
+	privileged "${mk[@]}" install >/dev/null || die "make install failed"
+}
+
+init_cluster() {
+	if [ -f "$PGDATA/PG_VERSION" ]; then
+		[ "$(cat "$PGDATA/PG_VERSION")" = 15 ] ||
+			die "$PGDATA holds a PostgreSQL $(cat "$PGDATA/PG_VERSION") cluster; remove it to start over"
+		return 0
+	fi
+	if [ -n "$(ls -A "$PGDATA" 2>/dev/null)" ]; then
+		die "$PGDATA is not empty but holds no cluster; remove it to start over"
+	fi
+	say "creating cluster in $PGDATA (owner: $CLUSTER_USER)"
+	# --auth=trust is acceptable here: this is a throw-away development
+	# cluster that only listens on 127.0.0.1 and on a Unix socket in a
+	# private directory. Do not copy this setting to a real server.
+	# -U postgres names the superuser postgres whoever runs it, so every
+	# script connects the same way. UTF-8 and C.UTF-8 make the test outputs
+	# the same on every machine.
+	run_as_cluster_user "$PGBIN/initdb" -D "$PGDATA" -U "$DB_SUPERUSER" \
+		--auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$PGRUN/initdb.log" 2>&1 || {
+		cat "$PGRUN/initdb.log" >&2
+		die "initdb failed"
+	}
+}
+
+start_or_restart() {
+	local port
+	if cluster_running; then
+		port=$(cluster_port)
+		write_cluster_conf "$port"
+		if [ "$(cluster_fingerprint)" != "$(cat "$PGRUN/fingerprint" 2>/dev/null)" ]; then
+			say "library or settings changed: restarting the cluster"
+			cluster_stop
+			cluster_start
+		else
+			wait_until_ready "$port" || {
+				show_log_tail
+				die "the cluster runs but does not accept connections"
+			}
+			say "cluster already running on port $port"
+		fi
+	else
+		cluster_start
+	fi
+}
+
+# One set-up at a time per checkout (make demo and make test both call it).
+take_lock setup 8
+
+install_packages
+sqsn_init_paths
+check_tools
+build_and_install
+sqsn_ensure_dirs
+init_cluster
+start_or_restart
+
+port=$(cluster_port)
+print_conn_env >"$PGRUN/env"
+say "cluster ready: data $PGDATA, log $LOG_FILE"
+say "connect with:  psql -h $DB_HOST -p $port -U $DB_SUPERUSER postgres"
+say "or set:        $(cat "$PGRUN/env")"
