@@ -143,11 +143,18 @@ sqsn_schema_oid(void)
 
 /*
  * SPI_prepare + SPI_keepplan, with errors that say what failed.
+ *
+ * The plans are forced generic: their shape does not depend on the
+ * parameter values (an index scan in msg_seq order, or a primary-key
+ * lookup), and the plan cache would otherwise keep re-planning whenever a
+ * custom plan looks cheaper than the generic one, which costs more than
+ * executing these statements does.
  */
 SPIPlanPtr
 sqsn_prepare_plan(const char *sql, int nargs, Oid *argtypes)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
+										  CURSOR_OPT_GENERIC_PLAN);
 
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
