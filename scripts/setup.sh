@@ -32,7 +32,7 @@ PACKAGES=(
 )
 
 install_packages() {
-	local p missing=()
+	local p log missing=()
 	if ! command -v dpkg-query >/dev/null 2>&1; then
 		warn "not a Debian system: install by hand the equivalents of: ${PACKAGES[*]}"
 		return 0
@@ -46,12 +46,15 @@ install_packages() {
 		say "packages: all present"
 		return 0
 	fi
-	say "installing packages: ${missing[*]}"
-	privileged env DEBIAN_FRONTEND=noninteractive apt-get update -q ||
-		die "apt-get update failed"
-	privileged env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-		--no-install-recommends "${missing[@]}" ||
-		die "apt-get install failed"
+	log=$(mktemp /tmp/sqsn-apt.XXXXXX.log)
+	say "installing packages: ${missing[*]} (log: $log)"
+	if ! { privileged env DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+		privileged env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+		tail -n 30 "$log" >&2
+		die "package installation failed (full log: $log)"
+	fi
+	rm -f "$log"
 }
 
 # The tools the test runners call must exist after the install.
