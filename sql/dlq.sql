@@ -192,18 +192,3 @@ SELECT pg_temp.err($$SELECT sqsn.sq_delete_queue('dq_last')$$) IS NOT NULL AS do
 SELECT sqsn.sq_delete_queue('dq_max');
 SELECT sqsn.sq_delete_queue('dq_dead2');
 SELECT count(*) AS left_over FROM sqsn.sq_list_queues('dq_');
-
--- first_receive_of_a_session_that_moves_and_returns_messages
--- (a new session: nothing about the queues or the receipt-handle key is
--- cached yet when one receive both moves a message and returns another)
-SELECT sqsn.sq_create_queue('dq_fresh_dead');
-SELECT sqsn.sq_create_queue('dq_fresh', dead_letter_queue => 'dq_fresh_dead', max_receive_count => 1);
-SELECT sqsn.sq_send('dq_fresh', 'exhausted') IS NOT NULL AS sent;
-SELECT body, receive_count FROM sqsn.sq_receive('dq_fresh', 10, 0);
-SELECT sqsn.sq_send('dq_fresh', 'fresh') IS NOT NULL AS sent;
-\c
-SELECT body, receive_count FROM sqsn.sq_receive('dq_fresh', 10, 0);
-SELECT body, receive_count FROM sqsn.sq_receive('dq_fresh_dead', 10, 0);
-SELECT sqsn.sq_delete_queue('dq_fresh');
-SELECT sqsn.sq_delete_queue('dq_fresh_dead');
-SELECT count(*) AS left_over FROM sqsn.sq_list_queues('dq_');
