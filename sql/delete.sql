@@ -172,5 +172,15 @@ SELECT pg_temp.counts('dl_q');
 SELECT sqsn.sq_delete('dl_q', :'h') AS deleted;
 SELECT pg_temp.counts('dl_q');
 
+-- handle_of_a_purged_message_is_stale
+SELECT sqsn.sq_send('dl_q', 'purged') IS NOT NULL AS sent;
+SELECT receipt_handle AS h FROM sqsn.sq_receive('dl_q', 1, 600) \gset
+SELECT sqsn.sq_purge_queue('dl_q');
+SELECT sqsn.sq_delete('dl_q', :'h') AS deleted;
+SELECT sqsn.sq_change_visibility('dl_q', :'h', 0) AS changed;
+SELECT sqsn.sq_send('dl_q', 'after purge') IS NOT NULL AS sent;
+SELECT sqsn.sq_delete('dl_q', :'h') AS deleted_after_new_send;
+SELECT pg_temp.counts('dl_q');
+
 -- clean up
 SELECT sqsn.sq_delete_queue(q) FROM sqsn.sq_list_queues('dl_') AS q;
