@@ -14,7 +14,10 @@ use Time::HiRes qw(time);
 
 my $node = PostgreSQL::Test::Cluster->new('sqsn_dump');
 $node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'sqsn'");
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'sqsn'
+restart_after_crash = on
+});
 $node->start;
 
 my $tempdir = PostgreSQL::Test::Utils::tempdir;
@@ -58,6 +61,22 @@ sub queue_state
 				true, false, ''))
 		FROM sqsn.queue q ORDER BY q.queue_id
 	});
+}
+
+# Runs sql in db and returns its output; unlike safe_psql, a failure is
+# reported but does not end the test (if the server went down it is waited
+# for), so that the checks after it still run.
+sub query
+{
+	my ($db, $sql) = @_;
+	my ($rc, $out, $err) = $node->psql($db, $sql);
+	if ($rc != 0)
+	{
+		diag("query failed: $err");
+		$node->poll_query_until('postgres', 'SELECT 1', '1')
+		  or BAIL_OUT('the server did not come back');
+	}
+	return $out;
 }
 
 sub stats
@@ -166,38 +185,38 @@ is($node->safe_psql('dst', q{
 # the redrive policy points at the restored DLQ: o2 and o3 have been
 # received 3 times (max_receive_count) and move there on the next receive,
 # which returns o1 a third time; the receive after that moves o1 as well
-is($node->safe_psql('dst', q{
+is(query('dst', q{
 		SELECT string_agg(left(body, 2) || ':' || receive_count, ',') FROM sqsn.sq_receive('orders', 10, 0)}),
 	'o1:3', 'o2 and o3 are not delivered a fourth time');
-is($node->safe_psql('dst', q{
+is(query('dst', q{
 		SELECT string_agg(left(body, 2) || ':' || receive_count, ',') FROM sqsn.sq_receive('orders_dlq', 10, 600)}),
 	'de:1,o2:1,o3:1', 'o2 and o3 moved to the restored DLQ');
-is($node->safe_psql('dst', "SELECT count(*) FROM sqsn.sq_receive('orders', 10, 0)"),
+is(query('dst', "SELECT count(*) FROM sqsn.sq_receive('orders', 10, 0)"),
 	'0', 'o1 is not delivered a fourth time');
-is($node->safe_psql('dst', q{
+is(query('dst', q{
 		SELECT string_agg(body || ':' || receive_count, ',') FROM sqsn.sq_receive('orders_dlq', 10, 0)}),
 	'o1:1', 'o1 moved to the restored DLQ');
 is(stats('dst', 'orders'), '0|0|1', 'only the delayed message is left in the restored queue');
 
 # send, receive and delete with fresh handles, and a new queue
-my $new_handle = $node->safe_psql('dst', q{
+my $new_handle = query('dst', q{
 	SELECT sqsn.sq_create_queue('after_restore');
 	SELECT sqsn.sq_send('orders', 'new after restore', NULL, 0);
 	SELECT receipt_handle FROM sqsn.sq_receive('orders', 10, 600) WHERE body = 'new after restore';
 });
 ($new_handle) = (split /\n/, $new_handle)[-1];
-is($node->safe_psql('dst', "SELECT sqsn.sq_delete('orders', '$new_handle')"), 't',
+is(query('dst', "SELECT sqsn.sq_delete('orders', '$new_handle')"), 't',
 	'send, receive and delete work in the restored database');
-is($node->safe_psql('dst', q{
+is(query('dst', q{
 		SELECT sqsn.sq_send('after_restore', 'x') IS NOT NULL;
 		SELECT body FROM sqsn.sq_receive('after_restore', 1, 0);}),
 	"t\nx", 'a queue created after the restore works (ids do not collide)');
-is($node->safe_psql('dst',
+is(query('dst',
 		"SELECT count(DISTINCT queue_id) = count(*) FROM sqsn.queue"), 't',
 	'queue ids are unique after the restore');
 
 # the source is untouched by all this, and its handle still works
-is($node->safe_psql('src', "SELECT sqsn.sq_delete('orders', '$handle')"), 't',
+is(query('src', "SELECT sqsn.sq_delete('orders', '$handle')"), 't',
 	'the source database still accepts its own handle');
 
 #
