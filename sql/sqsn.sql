@@ -9,6 +9,10 @@
 -- dumps their definition and rows, and an event trigger drops them when the
 -- extension itself is dropped.
 
+-- The schema is created here rather than named in sqsn.control, so that it
+-- belongs to the extension and DROP EXTENSION removes it.
+CREATE SCHEMA sqsn;
+
 -- Roles are cluster-wide: create them only when no earlier installation (in
 -- another database) already did.
 DO $$

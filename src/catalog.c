@@ -240,7 +240,7 @@ load_queue(const char *name)
 			1, argtypes);
 	}
 
-	ret = SPI_execute_plan(load_queue_plan, &arg, NULL, true, 1);
+	ret = SPI_execute_plan(load_queue_plan, &arg, NULL, false, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "reading queue \"%s\" failed: %s", name,
 			 SPI_result_code_string(ret));

@@ -79,7 +79,7 @@ load_handle_key(void)
 
 	ret = SPI_execute("SELECT secret FROM sqsn.handle_key"
 					  " WHERE id OPERATOR(pg_catalog.=) 1",
-					  true, 1);
+					  false, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "reading sqsn.handle_key failed: %s",
 			 SPI_result_code_string(ret));

@@ -8,7 +8,10 @@
  * A queue is a row of sqsn.queue and a message table sqsn.q_<queue_id>.
  * Creating and deleting queues take a SHARE ROW EXCLUSIVE lock on
  * sqsn.queue, so two sessions creating the same queue, or one deleting a
- * queue another names as its dead-letter queue, are serialised. These
+ * queue another names as its dead-letter queue, are serialised; every
+ * catalog read runs with a fresh snapshot (SPI read_only = false), so after
+ * waiting for that lock a session sees what the other committed, and a
+ * function sees what an earlier call in the same statement did. These
  * functions run with search_path pinned to pg_catalog.
  *
  *-------------------------------------------------------------------------
@@ -106,7 +109,7 @@ find_queue_id(const char *name)
 
 	spi_check(SPI_execute_with_args("SELECT queue_id FROM sqsn.queue"
 									" WHERE queue_name = $1",
-									1, argtypes, values, NULL, true, 1),
+									1, argtypes, values, NULL, false, 1),
 			  SPI_OK_SELECT, "reading sqsn.queue");
 	if (SPI_processed == 0)
 		return 0;
@@ -211,7 +214,7 @@ sq_create_queue(PG_FUNCTION_ARGS)
 										" AND dead_letter_queue_id IS NOT DISTINCT FROM $6"
 										" AND max_receive_count IS NOT DISTINCT FROM $7"
 										" FROM sqsn.queue WHERE queue_name = $1",
-										7, argtypes, values, nulls, true, 1),
+										7, argtypes, values, nulls, false, 1),
 				  SPI_OK_SELECT, "reading sqsn.queue");
 
 		if (SPI_processed > 0)
@@ -295,7 +298,7 @@ sq_delete_queue(PG_FUNCTION_ARGS)
 	spi_check(SPI_execute_with_args("SELECT string_agg(queue_name, ', '"
 									" ORDER BY queue_name) FROM sqsn.queue"
 									" WHERE dead_letter_queue_id = $1",
-									1, argtypes, values, NULL, true, 0),
+									1, argtypes, values, NULL, false, 0),
 			  SPI_OK_SELECT, "reading sqsn.queue");
 	{
 		char	   *sources = SPI_getvalue(SPI_tuptable->vals[0],
@@ -343,7 +346,7 @@ sq_purge_queue(PG_FUNCTION_ARGS)
 	queue = sqsn_open_queue(name, AccessExclusiveLock);
 	spi_check(SPI_execute(psprintf("SELECT count(*) FROM %s",
 								   queue->qualified_table),
-						  true, 0),
+						  false, 0),
 			  SPI_OK_SELECT, "counting messages");
 	removed = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 										  SPI_tuptable->tupdesc, 1, &isnull));
@@ -380,7 +383,7 @@ sq_list_queues(PG_FUNCTION_ARGS)
 	spi_check(SPI_execute_with_args("SELECT queue_name FROM sqsn.queue"
 									" WHERE $1 IS NULL OR starts_with(queue_name, $1)"
 									" ORDER BY queue_name COLLATE \"C\"",
-									1, argtypes, values, nulls, true, 0),
+									1, argtypes, values, nulls, false, 0),
 			  SPI_OK_SELECT, "listing queues");
 
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -419,7 +422,7 @@ count_messages(const char *qualified_table, TimestampTz now)
 											 " floor(extract(epoch FROM $1 - min(sent_at)))::integer"
 											 " FROM %s WHERE expires_at > $1",
 											 qualified_table),
-									1, argtypes, values, NULL, true, 0),
+									1, argtypes, values, NULL, false, 0),
 			  SPI_OK_SELECT, "counting messages");
 }
 
@@ -467,7 +470,7 @@ sq_get_queue_attributes(PG_FUNCTION_ARGS)
 									" FROM sqsn.queue q LEFT JOIN sqsn.queue d"
 									"  ON d.queue_id = q.dead_letter_queue_id"
 									" WHERE q.queue_id = $1",
-									4, argtypes, values, NULL, true, 1),
+									4, argtypes, values, NULL, false, 1),
 			  SPI_OK_SELECT, "reading queue attributes");
 
 	/* copy out of SPI's memory before SPI_finish frees it */
@@ -725,7 +728,7 @@ sq_queue_stats_rows(PG_FUNCTION_ARGS)
 						  " JOIN pg_class c ON c.relname = 'q_' || q.queue_id"
 						  "  AND c.relnamespace = 'sqsn'::regnamespace"
 						  " ORDER BY q.queue_name COLLATE \"C\"",
-						  true, 0),
+						  false, 0),
 			  SPI_OK_SELECT, "listing queues");
 	queues = SPI_tuptable;
 	nqueues = SPI_processed;
@@ -834,7 +837,7 @@ sq_drop_message_tables(PG_FUNCTION_ARGS)
 						  " AND NOT EXISTS (SELECT FROM pg_depend d"
 						  "  WHERE d.classid = 'pg_class'::regclass"
 						  "  AND d.objid = c.oid AND d.deptype = 'e')",
-						  true, 0),
+						  false, 0),
 			  SPI_OK_SELECT, "finding message tables");
 	tables = SPI_tuptable;
 	ntables = SPI_processed;
