@@ -9,8 +9,9 @@
 -- dumps their definition and rows, and an event trigger drops them when the
 -- extension itself is dropped.
 
--- The schema is created here rather than named in sqsn.control, so that it
--- belongs to the extension and DROP EXTENSION removes it.
+-- The schema sqsn is created here, so it belongs to the extension and DROP
+-- EXTENSION removes it (a schema named in the control file would not be a
+-- member); like pg_cron, the control file names pg_catalog instead.
 CREATE SCHEMA sqsn;
 
 -- Roles are cluster-wide: create them only when no earlier installation (in

@@ -8,8 +8,11 @@ SELECT has_extension('sqsn', 'extension sqsn is installed');
 SELECT has_schema('sqsn', 'schema sqsn exists');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'sqsn'), false,
 	'sqsn is not relocatable');
-SELECT is((SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'sqsn'), 'sqsn',
-	'sqsn lives in schema sqsn');
+SELECT ok(EXISTS (SELECT FROM pg_depend
+	WHERE classid = 'pg_namespace'::regclass AND objid = 'sqsn'::regnamespace
+	AND refclassid = 'pg_extension'::regclass AND deptype = 'e'
+	AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'sqsn')),
+	'schema sqsn belongs to the extension');
 
 -- every API function, with its exact argument types
 SELECT has_function('sqsn', 'sq_create_queue',
