@@ -21,6 +21,11 @@ SUITE_ERRORS=0
 SUMMARY=()       # one line per suite
 FAILED_TESTS=()  # suite/name of every failed test
 MAX_SHOW=400     # lines of failure output shown per test/suite
+# A hung test must not hang CI: pg_regress and pg_isolation_regress get
+# SUITE_TIMEOUT seconds for their whole suite, each pgTAP or TAP file
+# FILE_TIMEOUT seconds.
+SUITE_TIMEOUT=${SQSN_SUITE_TIMEOUT:-1800}
+FILE_TIMEOUT=${SQSN_FILE_TIMEOUT:-900}
 
 # Print at most MAX_SHOW lines of a file, saying where the rest is.
 show_file() {
@@ -32,6 +37,39 @@ show_file() {
 	if [ "$n" -gt "$MAX_SHOW" ]; then
 		echo "----- ($((n - MAX_SHOW)) more lines in $f)"
 	fi
+}
+
+# file_verdict SUITE TEST STATUS LOG [NOTE]: count one pgTAP/TAP file; on
+# failure show its output.
+file_verdict() {
+	if [ "$3" = 0 ]; then
+		FILE_PASS=$((FILE_PASS + 1))
+		echo "$1 $2 ... ok"
+		return
+	fi
+	FILE_FAIL=$((FILE_FAIL + 1))
+	FAILED_TESTS+=("$1/$2")
+	echo "$1 $2 ... FAILED"
+	show_file "$4"
+	[ "$3" = 124 ] && echo "----- (killed: it ran longer than ${FILE_TIMEOUT}s)"
+	[ -n "${5:-}" ] && echo "----- $5"
+	return 0
+}
+
+# Stop test servers (TAP tests' own clusters) still running from DIR: a test
+# killed by its timeout, or an interrupted earlier run, leaves them behind.
+stop_leftover_servers() {
+	local d dir pid
+	[ -d /proc/self ] || return 0
+	for d in /proc/[0-9]*; do
+		pid=${d#/proc/}
+		dir=$(readlink "$d/cwd" 2>/dev/null) || continue
+		case $dir in "$1"/*) ;; *) continue ;; esac
+		[ "$(head -n 1 "$dir/postmaster.pid" 2>/dev/null)" = "$pid" ] || continue
+		say "stopping a test server left running in $dir"
+		run_as_cluster_user "$PGBIN/pg_ctl" -D "$dir" -m immediate -w stop >/dev/null 2>&1 9>&-
+	done
+	return 0
 }
 
 # The test files of each suite, by name, sorted (byte order).
@@ -102,7 +140,7 @@ run_regress_driver() {
 		return
 	fi
 	say "$suite: $# test(s)"
-	CLUSTER_CWD=$out run_as_cluster_user "$driver" \
+	CLUSTER_CWD=$out run_as_cluster_user timeout -k 30 "$SUITE_TIMEOUT" "$driver" \
 		--inputdir="$inputdir" --outputdir="$out" --bindir="$PGBIN" \
 		--host="$PGHOST" --port="$PGPORT" --user="$DB_SUPERUSER" \
 		--dbname="$db" --load-extension=sqsn "$@" 2>&1 9>&- | tee "$log"
@@ -118,6 +156,10 @@ run_regress_driver() {
 			FAILED_TESTS+=("$suite/$t")
 		fi
 	done
+	if [ "$rc" = 124 ]; then
+		note="timed out after ${SUITE_TIMEOUT}s"
+		warn "$suite: $note"
+	fi
 	if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
 		SUITE_ERRORS=$((SUITE_ERRORS + 1))
 		note="$(basename "$driver") exited with status $rc"
@@ -154,7 +196,7 @@ suite_isolation() {
 }
 
 suite_pgtap() {
-	local tests t out=$TESTOUT/pgtap pass=0 fail=0 db=sqsn_pgtap
+	local tests t out=$TESTOUT/pgtap db=sqsn_pgtap
 	local psql=("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U "$DB_SUPERUSER")
 	mapfile -t tests < <(list_pgtap)
 	if [ "${#tests[@]}" -eq 0 ]; then
@@ -166,6 +208,7 @@ suite_pgtap() {
 		return
 	fi
 	say "pgtap: ${#tests[@]} test(s)"
+	FILE_PASS=0 FILE_FAIL=0
 	if ! { "${psql[@]}" -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
 		-c "CREATE DATABASE $db" &&
 		"${psql[@]}" -d "$db" -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION sqsn"; } \
@@ -175,24 +218,17 @@ suite_pgtap() {
 		return
 	fi
 	for t in "${tests[@]}"; do
-		if CLUSTER_CWD=$SRC/test/pgtap run_as_cluster_user env PATH="$PGBIN:$PATH" \
-			pg_prove --verbose --host "$PGHOST" --port "$PGPORT" \
+		CLUSTER_CWD=$SRC/test/pgtap run_as_cluster_user env PATH="$PGBIN:$PATH" \
+			timeout -k 30 "$FILE_TIMEOUT" pg_prove --verbose --host "$PGHOST" --port "$PGPORT" \
 			--username "$DB_SUPERUSER" --dbname "$db" "$t.sql" \
-			>"$out/$t.log" 2>&1 9>&-; then
-			pass=$((pass + 1))
-			echo "pgtap $t ... ok"
-		else
-			fail=$((fail + 1))
-			FAILED_TESTS+=("pgtap/$t")
-			echo "pgtap $t ... FAILED"
-			show_file "$out/$t.log"
-		fi
+			>"$out/$t.log" 2>&1 9>&-
+		file_verdict pgtap "$t" $? "$out/$t.log"
 	done
-	record pgtap "$pass" "$fail"
+	record pgtap "$FILE_PASS" "$FILE_FAIL"
 }
 
 suite_tap() {
-	local tests t out=$TESTOUT/tap pass=0 fail=0
+	local tests t out=$TESTOUT/tap
 	mapfile -t tests < <(list_tap)
 	if [ "${#tests[@]}" -eq 0 ]; then
 		skip tap "no test/t/*.pl"
@@ -203,27 +239,23 @@ suite_tap() {
 		return
 	fi
 	say "tap: ${#tests[@]} test(s)"
+	FILE_PASS=0 FILE_FAIL=0
 	for t in "${tests[@]}"; do
 		# The environment PGXS's prove_installcheck sets; the tests make their
 		# own clusters (PostgreSQL::Test::Cluster) under $TESTDIR/tmp_check.
-		if CLUSTER_CWD=$SRC/test run_as_cluster_user env \
+		CLUSTER_CWD=$SRC/test run_as_cluster_user env \
 			-u PGHOST -u PGPORT -u PGUSER -u PGDATABASE -u PGDATA \
 			TESTDIR="$out" PATH="$PGBIN:$PATH" \
 			PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
 			PG_TEST_PORT_DIR="$out/portlock" \
-			prove --verbose -I "$PGXS_DIR/src/test/perl" -I "$SRC/test/t" -I "$SRC/test" \
-			"t/$t.pl" >"$out/$t.log" 2>&1 9>&-; then
-			pass=$((pass + 1))
-			echo "tap $t ... ok"
-		else
-			fail=$((fail + 1))
-			FAILED_TESTS+=("tap/$t")
-			echo "tap $t ... FAILED"
-			show_file "$out/$t.log"
-			echo "----- server logs and the full test log: $out/tmp_check/log/"
-		fi
+			timeout -k 30 "$FILE_TIMEOUT" prove --verbose \
+			-I "$PGXS_DIR/src/test/perl" -I "$SRC/test/t" -I "$SRC/test" \
+			"t/$t.pl" >"$out/$t.log" 2>&1 9>&-
+		file_verdict tap "$t" $? "$out/$t.log" \
+			"server logs and the full test log: $out/tmp_check/log/"
+		stop_leftover_servers "$out"
 	done
-	record tap "$pass" "$fail"
+	record tap "$FILE_PASS" "$FILE_FAIL"
 }
 
 # ---------------------------------------------------------------------------
@@ -252,6 +284,7 @@ sqsn_init_paths
 export_conn_env
 
 # Fresh scratch directory owned by the cluster user.
+stop_leftover_servers "$TESTOUT"
 rm -rf "$TESTOUT"
 make_cluster_dir "$TESTOUT" 755 || fail_everything "cannot create $TESTOUT"
 
