@@ -11,6 +11,7 @@ EXTVERSION = 0.1
 MODULE_big = sqsn
 OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 PGFILEDESC = "sqsn - SQS-style queues and SNS-style topics"
+SHLIB_LINK = -lcrypto
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA       = $(filter-out $(DATA_built) sql/$(EXTENSION).sql,$(wildcard sql/$(EXTENSION)--*.sql))

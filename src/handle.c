@@ -15,15 +15,24 @@
  * Layout before base64: version (1 byte) | queue id (8) | ordering id (8)
  * | lease token (8) | first 16 bytes of the HMAC.
  *
+ * The lease token only has to differ from one lease of a message to the
+ * next; it comes from the backend's PRNG (seeded from strong randomness).
+ * What makes a handle unguessable is the tag. The HMAC runs on OpenSSL
+ * with a context keyed once per backend and re-initialised per handle,
+ * which keeps it cheap enough for the receive path.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "sqsn.h"
 
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
 #include "common/base64.h"
-#include "common/hmac.h"
-#include "common/sha2.h"
+#include "common/pg_prng.h"
 #include "port/pg_bswap.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -36,7 +45,7 @@
 /* base64 of HANDLE_RAW_LEN bytes, padded */
 #define HANDLE_TEXT_LEN (4 * ((HANDLE_RAW_LEN + 2) / 3))
 
-static uint8 handle_key[HANDLE_KEY_LEN];
+static EVP_MAC_CTX *keyed_hmac = NULL;
 static bool handle_key_loaded = false;
 static Oid	handle_key_relid = InvalidOid;
 
@@ -56,15 +65,9 @@ sqsn_forget_handle_key(Oid relid)
 }
 
 int64
-sqsn_random_int64(void)
+sqsn_new_lease_token(void)
 {
-	int64		value;
-
-	if (!pg_strong_random(&value, sizeof(value)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate random bytes")));
-	return value;
+	return (int64) pg_prng_uint64(&pg_global_prng_state);
 }
 
 /*
@@ -94,8 +97,27 @@ load_handle_key(void)
 										   SPI_tuptable->tupdesc, 1, &isnull));
 	if (VARSIZE_ANY_EXHDR(secret) != HANDLE_KEY_LEN)
 		elog(ERROR, "sqsn.handle_key has a secret of the wrong length");
-	memcpy(handle_key, VARDATA_ANY(secret), HANDLE_KEY_LEN);
 
+	if (keyed_hmac == NULL)
+	{
+		EVP_MAC	   *hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+
+		keyed_hmac = hmac ? EVP_MAC_CTX_new(hmac) : NULL;
+		EVP_MAC_free(hmac);		/* the context keeps its own reference */
+		if (keyed_hmac == NULL)
+			elog(ERROR, "could not create an HMAC context");
+	}
+	{
+		char		digest[] = "SHA256";
+		OSSL_PARAM	params[] = {
+			OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+			OSSL_PARAM_construct_end()
+		};
+
+		if (!EVP_MAC_init(keyed_hmac, (const unsigned char *) VARDATA_ANY(secret),
+						  HANDLE_KEY_LEN, params))
+			elog(ERROR, "could not key the receipt handle HMAC");
+	}
 	handle_key_relid = get_relname_relid("handle_key", sqsn_schema_oid());
 	handle_key_loaded = true;
 }
@@ -103,24 +125,18 @@ load_handle_key(void)
 static void
 compute_mac(const uint8 *body, uint8 *mac)
 {
-	pg_hmac_ctx *ctx;
-	uint8		full[PG_SHA256_DIGEST_LENGTH];
+	unsigned char full[EVP_MAX_MD_SIZE];
+	size_t		len;
 
 	if (!handle_key_loaded)
 		load_handle_key();
 
-	ctx = pg_hmac_create(PG_SHA256);
-	if (ctx == NULL ||
-		pg_hmac_init(ctx, handle_key, HANDLE_KEY_LEN) < 0 ||
-		pg_hmac_update(ctx, body, HANDLE_BODY_LEN) < 0 ||
-		pg_hmac_final(ctx, full, sizeof(full)) < 0)
-	{
-		const char *reason = ctx ? pg_hmac_error(ctx) : "out of memory";
-
-		pg_hmac_free(ctx);
-		elog(ERROR, "could not compute receipt handle tag: %s", reason);
-	}
-	pg_hmac_free(ctx);
+	/* a NULL key re-initialises the context with the key it already has */
+	if (!EVP_MAC_init(keyed_hmac, NULL, 0, NULL) ||
+		!EVP_MAC_update(keyed_hmac, body, HANDLE_BODY_LEN) ||
+		!EVP_MAC_final(keyed_hmac, full, &len, sizeof(full)) ||
+		len < HANDLE_MAC_LEN)
+		elog(ERROR, "could not compute receipt handle tag");
 	memcpy(mac, full, HANDLE_MAC_LEN);
 }
 

@@ -535,7 +535,7 @@ sq_receive(PG_FUNCTION_ARGS)
 											1, SQSN_MAX_BATCH, PG_INT32_MIN);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TimestampTz now = GetCurrentTimestamp();
-	int64		lease_token = sqsn_random_int64();
+	int64		lease_token = sqsn_new_lease_token();
 	int64		after = 0;
 	int			returned = 0;
 	int32		visibility_timeout;

@@ -82,7 +82,7 @@ extern char *sqsn_make_receipt_handle(int64 queue_id, int64 msg_seq,
 									  int64 lease_token);
 extern void sqsn_parse_receipt_handle(const char *handle, int64 queue_id,
 									  int64 *msg_seq, int64 *lease_token);
-extern int64 sqsn_random_int64(void);
+extern int64 sqsn_new_lease_token(void);
 extern void sqsn_forget_handle_key(Oid relid);
 
 /* message.c */
