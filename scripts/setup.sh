@@ -95,8 +95,25 @@ build_and_install() {
 	say "building sqsn (warnings are errors)"
 	"${mk[@]}" -j"$(nproc 2>/dev/null || echo 2)" PG_CFLAGS="-Wall -Werror" ||
 		die "build failed"
+	if installed_is_current; then
+		say "installed sqsn is up to date"
+		return 0
+	fi
 	say "installing sqsn into $PKGLIBDIR"
 	privileged "${mk[@]}" install >/dev/null || die "make install failed"
+}
+
+# Are the library, control file and install scripts already installed as
+# built? Then skip `make install` (and its sudo prompt).
+installed_is_current() {
+	local f ext
+	ext=$("$PG_CONFIG" --sharedir)/extension
+	cmp -s "$REPO/sqsn.so" "$PKGLIBDIR/sqsn.so" || return 1
+	cmp -s "$REPO/sqsn.control" "$ext/sqsn.control" || return 1
+	for f in "$REPO"/sql/sqsn--*.sql; do
+		[ -e "$f" ] || continue
+		cmp -s "$f" "$ext/$(basename "$f")" || return 1
+	done
 }
 
 init_cluster() {
