@@ -23,8 +23,12 @@ EXTRA_CLEAN = $(DATA_built)
 # library is preloaded), so scripts/test.sh finds and runs them all.
 
 PG_CONFIG ?= pg_config
-PGXS := $(shell $(PG_CONFIG) --pgxs)
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(PGXS),)
 include $(PGXS)
+else ifeq ($(filter demo test stop,$(MAKECMDGOALS)),)
+$(error pg_config not found: install postgresql-server-dev-15, or run "make demo", which installs it)
+endif
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
 	cp $< $@
