@@ -676,9 +676,84 @@ sq_delete(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(deleted);
 }
 
+static int
+compare_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Deletes the messages of n parsed handles with one statement. deleted[i]
+ * tells whether handle i deleted its message; of two equal handles only
+ * the first counts.
+ */
+static void
+delete_by_handles(SqsnQueue *queue, Datum *msg_seqs, Datum *tokens, int n,
+				  bool *deleted)
+{
+	Datum		values[2];
+	int64	   *gone;
+	bool	   *claimed;
+	uint64		ngone;
+	int			ret;
+
+	if (queue->delete_leased_plan == NULL)
+	{
+		Oid			argtypes[2] = {INT8ARRAYOID, INT8ARRAYOID};
+		char	   *sql = psprintf("DELETE FROM %s m"
+								   " USING ROWS FROM (pg_catalog.unnest($1),"
+								   "  pg_catalog.unnest($2)) AS h(seq, token)"
+								   " WHERE m.msg_seq OPERATOR(pg_catalog.=) h.seq"
+								   " AND m.lease_token OPERATOR(pg_catalog.=) h.token"
+								   " RETURNING m.msg_seq",
+								   queue->qualified_table);
+
+		queue->delete_leased_plan = sqsn_prepare_plan(sql, 2, argtypes);
+	}
+
+	values[0] = PointerGetDatum(construct_array(msg_seqs, n, INT8OID, 8,
+												FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
+	values[1] = PointerGetDatum(construct_array(tokens, n, INT8OID, 8,
+												FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
+	ret = SPI_execute_plan(queue->delete_leased_plan, values, NULL, false, 0);
+	if (ret != SPI_OK_DELETE_RETURNING)
+		elog(ERROR, "deleting from queue \"%s\" failed: %s", queue->name,
+			 SPI_result_code_string(ret));
+
+	ngone = SPI_processed;
+	gone = palloc(sizeof(int64) * (ngone + 1));
+	claimed = palloc0(sizeof(bool) * (ngone + 1));
+	for (uint64 i = 0; i < ngone; i++)
+	{
+		bool		isnull;
+
+		gone[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+											  SPI_tuptable->tupdesc, 1,
+											  &isnull));
+	}
+	qsort(gone, ngone, sizeof(int64), compare_int64);
+
+	for (int i = 0; i < n; i++)
+	{
+		int64		seq = DatumGetInt64(msg_seqs[i]);
+		int64	   *hit = bsearch(&seq, gone, ngone, sizeof(int64),
+								  compare_int64);
+
+		deleted[i] = (hit != NULL && !claimed[hit - gone]);
+		if (deleted[i])
+			claimed[hit - gone] = true;
+	}
+}
+
 /*
  * sq_delete_batch(queue_name, receipt_handles): one row per handle, in
- * input order. Any malformed handle fails the whole call.
+ * input order. Any malformed handle fails the whole call before anything
+ * is deleted.
  */
 Datum
 sq_delete_batch(PG_FUNCTION_ARGS)
@@ -687,6 +762,9 @@ sq_delete_batch(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Datum	   *handles;
 	bool	   *handle_nulls;
+	Datum	   *msg_seqs;
+	Datum	   *tokens;
+	bool	   *deleted;
 	int			n;
 	SqsnQueue  *queue;
 
@@ -708,22 +786,38 @@ sq_delete_batch(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	if (n == 0)
+	{
+		SPI_finish();
+		return (Datum) 0;
+	}
 
+	msg_seqs = palloc(sizeof(Datum) * n);
+	tokens = palloc(sizeof(Datum) * n);
+	deleted = palloc(sizeof(bool) * n);
 	for (int i = 0; i < n; i++)
 	{
-		Datum		values[2];
-		bool		nulls[2] = {false, false};
+		int64		msg_seq;
+		int64		lease_token;
 
-		CHECK_FOR_INTERRUPTS();
 		if (handle_nulls[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("receipt_handles must not contain NULL"),
 					 errdetail("Element %d is NULL.", i + 1)));
+		sqsn_parse_receipt_handle(TextDatumGetCString(handles[i]),
+								  queue->queue_id, &msg_seq, &lease_token);
+		msg_seqs[i] = Int64GetDatum(msg_seq);
+		tokens[i] = Int64GetDatum(lease_token);
+	}
 
-		values[0] = handles[i];
-		values[1] = BoolGetDatum(delete_by_handle(queue,
-												  TextDatumGetCString(handles[i])));
+	delete_by_handles(queue, msg_seqs, tokens, n, deleted);
+
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[2] = {handles[i], BoolGetDatum(deleted[i])};
+		bool		nulls[2] = {false, false};
+
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
 							 nulls);
 	}

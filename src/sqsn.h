@@ -57,6 +57,7 @@ typedef struct SqsnQueue
 	SPIPlanPtr	receive_plan;
 	SPIPlanPtr	delete_plan;
 	SPIPlanPtr	delete_many_plan;
+	SPIPlanPtr	delete_leased_plan;
 	SPIPlanPtr	change_visibility_plan;
 } SqsnQueue;
 
