@@ -542,7 +542,7 @@ sq_receive(PG_FUNCTION_ARGS)
 	TimestampTz lease_until;
 	SqsnQueue  *queue;
 
-	InitMaterializedSRF(fcinfo, 0);
+	sqsn_begin_result(fcinfo);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -781,7 +781,7 @@ sq_delete_batch(PG_FUNCTION_ARGS)
 				 errdetail("A batch has at most %d handles; %d were given.",
 						   SQSN_MAX_BATCH, n)));
 
-	InitMaterializedSRF(fcinfo, 0);
+	sqsn_begin_result(fcinfo);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");

@@ -70,6 +70,7 @@ extern int32 sqsn_int_arg(FunctionCallInfo fcinfo, int argno,
 						  const char *argname, int32 min, int32 max,
 						  int32 default_value);
 extern SqsnQueue *sqsn_open_queue(const char *name, LOCKMODE lockmode);
+extern void sqsn_begin_result(FunctionCallInfo fcinfo);
 extern SPIPlanPtr sqsn_prepare_plan(const char *sql, int nargs, Oid *argtypes);
 extern Oid	sqsn_schema_oid(void);
 extern int	sqsn_pin_search_path(void);
