@@ -676,26 +676,36 @@ sq_delete(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(deleted);
 }
 
-static int
-compare_int64(const void *a, const void *b)
+/* a deleted message: its ordering id and the lease token it was deleted with */
+typedef struct DeletedLease
 {
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
+	int64		msg_seq;
+	int64		lease_token;
+} DeletedLease;
 
-	return (x > y) - (x < y);
+static int
+compare_deleted_lease(const void *a, const void *b)
+{
+	const DeletedLease *x = a;
+	const DeletedLease *y = b;
+
+	if (x->msg_seq != y->msg_seq)
+		return (x->msg_seq > y->msg_seq) - (x->msg_seq < y->msg_seq);
+	return (x->lease_token > y->lease_token) - (x->lease_token < y->lease_token);
 }
 
 /*
  * Deletes the messages of n parsed handles with one statement. deleted[i]
- * tells whether handle i deleted its message; of two equal handles only
- * the first counts.
+ * tells whether handle i deleted its message: the row matched both its
+ * ordering id and its lease token; of two equal handles only the first
+ * counts.
  */
 static void
 delete_by_handles(SqsnQueue *queue, Datum *msg_seqs, Datum *tokens, int n,
 				  bool *deleted)
 {
 	Datum		values[2];
-	int64	   *gone;
+	DeletedLease *gone;
 	bool	   *claimed;
 	uint64		ngone;
 	int			ret;
@@ -708,7 +718,7 @@ delete_by_handles(SqsnQueue *queue, Datum *msg_seqs, Datum *tokens, int n,
 								   "  pg_catalog.unnest($2)) AS h(seq, token)"
 								   " WHERE m.msg_seq OPERATOR(pg_catalog.=) h.seq"
 								   " AND m.lease_token OPERATOR(pg_catalog.=) h.token"
-								   " RETURNING m.msg_seq",
+								   " RETURNING m.msg_seq, m.lease_token",
 								   queue->qualified_table);
 
 		queue->delete_leased_plan = sqsn_prepare_plan(sql, 2, argtypes);
@@ -726,23 +736,26 @@ delete_by_handles(SqsnQueue *queue, Datum *msg_seqs, Datum *tokens, int n,
 			 SPI_result_code_string(ret));
 
 	ngone = SPI_processed;
-	gone = palloc(sizeof(int64) * (ngone + 1));
+	gone = palloc(sizeof(DeletedLease) * (ngone + 1));
 	claimed = palloc0(sizeof(bool) * (ngone + 1));
 	for (uint64 i = 0; i < ngone; i++)
 	{
 		bool		isnull;
 
-		gone[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-											  SPI_tuptable->tupdesc, 1,
-											  &isnull));
+		gone[i].msg_seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+													  SPI_tuptable->tupdesc,
+													  1, &isnull));
+		gone[i].lease_token = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														  SPI_tuptable->tupdesc,
+														  2, &isnull));
 	}
-	qsort(gone, ngone, sizeof(int64), compare_int64);
+	qsort(gone, ngone, sizeof(DeletedLease), compare_deleted_lease);
 
 	for (int i = 0; i < n; i++)
 	{
-		int64		seq = DatumGetInt64(msg_seqs[i]);
-		int64	   *hit = bsearch(&seq, gone, ngone, sizeof(int64),
-								  compare_int64);
+		DeletedLease key = {DatumGetInt64(msg_seqs[i]), DatumGetInt64(tokens[i])};
+		DeletedLease *hit = bsearch(&key, gone, ngone, sizeof(DeletedLease),
+									compare_deleted_lease);
 
 		deleted[i] = (hit != NULL && !claimed[hit - gone]);
 		if (deleted[i])
