@@ -120,6 +120,8 @@ INSERT INTO fp_case (note, scope, policy, attributes, body, expected) VALUES
 	('String.Array, anything-but, all excluded', 'MessageAttributes', '{"tags": [{"anything-but": ["a"]}]}', '{"tags": {"DataType": "String.Array", "StringValue": "[\"a\"]"}}', 'x', false),
 	('String.Array, anything-but, one other', 'MessageAttributes', '{"tags": [{"anything-but": ["a"]}]}', '{"tags": {"DataType": "String.Array", "StringValue": "[\"a\", \"b\"]"}}', 'x', true),
 	('String.Array, not an array', 'MessageAttributes', '{"tags": ["a"]}', '{"tags": {"DataType": "String.Array", "StringValue": "a"}}', 'x', false),
+	('numeric, Number attribute beyond numeric''s range', 'MessageAttributes', '{"n": [{"numeric": [">", 1000000000]}]}', '{"n": {"DataType": "Number", "StringValue": "1e999999"}}', 'x', true),
+	('numeric, Number attribute too close to 0', 'MessageAttributes', '{"n": [{"numeric": [">", 0]}]}', '{"n": {"DataType": "Number", "StringValue": "1e-999999"}}', 'x', false),
 	('custom String type', 'MessageAttributes', '{"kind": ["rush"]}', '{"kind": {"DataType": "String.custom", "StringValue": "rush"}}', 'x', true),
 	('custom Number type', 'MessageAttributes', '{"weight": [{"numeric": [">", 3]}]}', '{"weight": {"DataType": "Number.kg", "StringValue": "3.5"}}', 'x', true),
 	('body: nested key', 'MessageBody', '{"order": {"status": ["paid"]}}', NULL, '{"order": {"status": "paid", "total": 5}}', true),
@@ -153,6 +155,11 @@ FROM fp_case ORDER BY n;
 SELECT n, note, expected, delivered FROM fp_result ORDER BY n;
 SELECT c.* FROM fp_case c JOIN fp_result r USING (n)
 WHERE r.delivered IS DISTINCT FROM c.expected;
+-- a Number attribute of 1500 digits compares by its magnitude
+SELECT pg_temp.delivered('{"n": [{"numeric": [">", 1e300]}]}', 'MessageAttributes',
+	jsonb_build_object('n', jsonb_build_object('DataType', 'Number', 'StringValue', repeat('9', 1500))), 'x');
+SELECT pg_temp.delivered('{"n": [{"numeric": ["<", 1]}]}', 'MessageAttributes',
+	jsonb_build_object('n', jsonb_build_object('DataType', 'Number', 'StringValue', '0.' || repeat('0', 1500) || '1')), 'x');
 -- without a policy everything is delivered
 SELECT sqsn.sn_set_subscription_attributes(id, '{"FilterPolicy": null, "FilterPolicyScope": "MessageAttributes"}')
 FROM fp_sub;

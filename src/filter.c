@@ -478,6 +478,26 @@ add_candidates(Candidates *c, JsonbValue *v)
 	}
 }
 
+/*
+ * A Number attribute's value as a numeric. Values with a long text or a
+ * large exponent go through double precision instead, so that no value a
+ * send accepts (such as 1e999999) can overflow numeric here: they become
+ * +/-Infinity or 0, which compare as their magnitude suggests.
+ */
+static Numeric
+attribute_number(const char *s)
+{
+	const char *e = strpbrk(s, "eE");
+
+	if (strlen(s) <= 1000 && (e == NULL || labs(strtol(e + 1, NULL, 10)) <= 1000))
+		return DatumGetNumeric(DirectFunctionCall3(numeric_in,
+												   CStringGetDatum(s),
+												   ObjectIdGetDatum(InvalidOid),
+												   Int32GetDatum(-1)));
+	return DatumGetNumeric(DirectFunctionCall1(float8_numeric,
+											   Float8GetDatum(strtod(s, NULL))));
+}
+
 /* The value(s) of one message attribute in the typed form. */
 static void
 attribute_candidates(JsonbContainer *attributes, JsonbValue *key,
@@ -526,10 +546,7 @@ attribute_candidates(JsonbContainer *attributes, JsonbValue *key,
 		JsonbValue	v;
 
 		v.type = jbvNumeric;
-		v.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
-															CStringGetDatum(s),
-															ObjectIdGetDatum(InvalidOid),
-															Int32GetDatum(-1)));
+		v.val.numeric = attribute_number(s);
 		add_candidates(c, &v);
 	}
 	else
