@@ -160,6 +160,10 @@ SELECT pg_temp.delivered('{"n": [{"numeric": [">", 1e300]}]}', 'MessageAttribute
 	jsonb_build_object('n', jsonb_build_object('DataType', 'Number', 'StringValue', repeat('9', 1500))), 'x');
 SELECT pg_temp.delivered('{"n": [{"numeric": ["<", 1]}]}', 'MessageAttributes',
 	jsonb_build_object('n', jsonb_build_object('DataType', 'Number', 'StringValue', '0.' || repeat('0', 1500) || '1')), 'x');
+-- a body jsonb cannot store (\u0000) is not JSON to a body policy
+SELECT pg_temp.delivered('{"a": [{"exists": true}]}', 'MessageBody', NULL, '{"a": "\u0000"}');
+SELECT pg_temp.delivered('{"a": [{"exists": true}]}', 'MessageBody', NULL, '{"a": "\ud800"}');
+SELECT pg_temp.delivered('{"a": [{"exists": true}]}', 'MessageBody', NULL, '{"a": "\u00e9"}');
 -- without a policy everything is delivered
 SELECT sqsn.sn_set_subscription_attributes(id, '{"FilterPolicy": null, "FilterPolicyScope": "MessageAttributes"}')
 FROM fp_sub;

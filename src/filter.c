@@ -447,8 +447,9 @@ sqsn_json_or_null(const char *s, int len)
 {
 	JsonLexContext *lex;
 
+	/* with escapes decoded, so that anything jsonb_in rejects fails here */
 	lex = makeJsonLexContextCstringLen(unconstify(char *, s), len,
-									   GetDatabaseEncoding(), false);
+									   GetDatabaseEncoding(), true);
 	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
 		return NULL;
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
