@@ -49,17 +49,6 @@ PG_FUNCTION_INFO_V1(sq_delete);
 PG_FUNCTION_INFO_V1(sq_delete_batch);
 PG_FUNCTION_INFO_V1(sq_change_visibility);
 
-/* One message about to be inserted. */
-typedef struct OutgoingMessage
-{
-	pg_uuid_t  *message_id;
-	Datum		body;
-	Jsonb	   *attributes;		/* typed form, or NULL */
-	TimestampTz sent_at;
-	TimestampTz visible_at;
-	TimestampTz expires_at;
-} OutgoingMessage;
-
 /* Receive plan result columns */
 enum
 {
@@ -889,4 +878,31 @@ sq_change_visibility(PG_FUNCTION_ARGS)
 
 	SPI_finish();
 	PG_RETURN_BOOL(changed);
+}
+
+pg_uuid_t *
+sqsn_new_message_id(void)
+{
+	return new_message_id();
+}
+
+/*
+ * Sends n messages to one queue, for callers outside this file (topic
+ * fan-out). Each message needs message_id, body and attributes (simple or
+ * typed form); this checks them against the queue's limits, applies the
+ * queue's delay and retention, and inserts them with one statement.
+ * Requires an SPI connection and the queue opened with RowExclusiveLock.
+ */
+void
+sqsn_send_messages(SqsnQueue *queue, OutgoingMessage *msgs, int n)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	for (int i = 0; i < n; i++)
+		prepare_outgoing(&msgs[i], queue, DatumGetTextPP(msgs[i].body),
+						 msgs[i].attributes, now, queue->delay_seconds);
+	if (n == 1)
+		insert_one(queue, msgs);
+	else if (n > 1)
+		insert_many(queue, msgs, n);
 }

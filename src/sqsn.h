@@ -15,6 +15,7 @@
 #include "storage/lockdefs.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
+#include "utils/uuid.h"
 
 #define SQSN_SCHEMA "sqsn"
 
@@ -61,6 +62,17 @@ typedef struct SqsnQueue
 	SPIPlanPtr	change_visibility_plan;
 } SqsnQueue;
 
+/* One message about to be inserted into a queue. */
+typedef struct OutgoingMessage
+{
+	pg_uuid_t  *message_id;
+	Datum		body;
+	Jsonb	   *attributes;		/* typed form, or NULL */
+	TimestampTz sent_at;
+	TimestampTz visible_at;
+	TimestampTz expires_at;
+} OutgoingMessage;
+
 /* catalog.c */
 extern void CatalogInit(void);
 extern void sqsn_validate_queue_name(const char *name);
@@ -89,5 +101,13 @@ extern void sqsn_forget_handle_key(Oid relid);
 
 /* message.c */
 extern TimestampTz sqsn_add_seconds(TimestampTz t, int32 seconds);
+extern pg_uuid_t *sqsn_new_message_id(void);
+extern void sqsn_send_messages(SqsnQueue *queue, OutgoingMessage *msgs, int n);
+
+/* filter.c */
+extern void sqsn_validate_filter_policy(Jsonb *policy, bool body_scope);
+extern bool sqsn_filter_matches(Jsonb *policy, bool body_scope,
+								Jsonb *attributes, Jsonb *body);
+extern Jsonb *sqsn_json_or_null(const char *s, int len);
 
 #endif							/* SQSN_H */
