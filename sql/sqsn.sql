@@ -167,6 +167,36 @@ CREATE VIEW sqsn.queue_stats AS
 	SELECT queue_name, visible, in_flight, delayed, oldest_message_age
 	FROM sqsn.queue_stats_rows();
 
+-- The background worker's health, from shared memory: one row when the
+-- library is preloaded, none otherwise.
+CREATE FUNCTION sqsn.worker_status_rows()
+RETURNS TABLE (
+	pid integer,
+	state text,
+	last_sweep_at timestamptz,
+	messages_expired bigint,
+	messages_moved_to_dlq bigint,
+	last_error text)
+AS 'MODULE_PATHNAME', 'sq_worker_status_rows'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW sqsn.worker_status AS
+	SELECT pid, state, last_sweep_at, messages_expired, messages_moved_to_dlq,
+		last_error
+	FROM sqsn.worker_status_rows();
+
+-- Maintenance -----------------------------------------------------------
+
+-- The worker's sweeps (retention, messages over their receive limit), done
+-- in the calling session: for servers without the preload, e.g. scheduled
+-- with pg_cron.
+CREATE FUNCTION sqsn.run_maintenance()
+RETURNS TABLE (
+	messages_expired bigint,
+	messages_moved_to_dlq bigint)
+AS 'MODULE_PATHNAME', 'sq_run_maintenance'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
 -- Housekeeping ----------------------------------------------------------
 
 -- Creates the receipt-handle key; run once by this script.
@@ -204,7 +234,8 @@ GRANT EXECUTE ON FUNCTION
 	sqsn.sq_create_queue(text, integer, integer, integer, integer, text, integer),
 	sqsn.sq_delete_queue(text),
 	sqsn.sq_purge_queue(text),
-	sqsn.sq_set_queue_attributes(text, jsonb)
+	sqsn.sq_set_queue_attributes(text, jsonb),
+	sqsn.run_maintenance()
 	TO sqsn_admin;
 
 GRANT EXECUTE ON FUNCTION
@@ -222,7 +253,9 @@ GRANT EXECUTE ON FUNCTION
 GRANT EXECUTE ON FUNCTION
 	sqsn.sq_list_queues(text),
 	sqsn.sq_get_queue_attributes(text),
-	sqsn.queue_stats_rows()
+	sqsn.queue_stats_rows(),
+	sqsn.worker_status_rows()
 	TO sqsn_admin, sqsn_producer, sqsn_consumer;
 
-GRANT SELECT ON sqsn.queue_stats TO sqsn_admin, sqsn_producer, sqsn_consumer;
+GRANT SELECT ON sqsn.queue_stats, sqsn.worker_status
+	TO sqsn_admin, sqsn_producer, sqsn_consumer;

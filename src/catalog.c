@@ -192,7 +192,8 @@ release_queue_entry(SqsnQueue *queue)
 {
 	SPIPlanPtr *plans[] = {&queue->insert_plan, &queue->insert_many_plan,
 		&queue->receive_plan, &queue->delete_plan, &queue->delete_many_plan,
-	&queue->change_visibility_plan};
+	&queue->change_visibility_plan, &queue->expire_plan,
+	&queue->overdue_plan};
 
 	for (int i = 0; i < lengthof(plans); i++)
 	{

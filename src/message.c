@@ -478,15 +478,16 @@ delete_many(SqsnQueue *queue, Datum *msg_seqs, int n)
 }
 
 /*
- * Moves the given leased rows (a receive result, described by tupdesc:
- * SPI_tuptable may be another statement's by now) of queue into its
+ * Moves the given rows (a receive result, or the maintenance sweep's rows
+ * in the same column order, described by tupdesc: SPI_tuptable may be
+ * another statement's by now) of queue into its
  * dead-letter queue: same message id, body, attributes and sent time; the
  * receive count starts again there. Expiry follows the dead-letter queue's
  * retention counted from the original send, as in the managed service.
  */
-static void
-move_to_dead_letter_queue(SqsnQueue *queue, HeapTuple *rows,
-						  TupleDesc tupdesc, int n, TimestampTz now)
+void
+sqsn_move_to_dead_letter_queue(SqsnQueue *queue, HeapTuple *rows,
+							   TupleDesc tupdesc, int n, TimestampTz now)
 {
 	int64		source_id = queue->queue_id;
 	char	   *source_name = pstrdup(queue->name);
@@ -615,7 +616,8 @@ sq_receive(PG_FUNCTION_ARGS)
 		if (nover == 0)
 			break;				/* the queue had no more to give */
 
-		move_to_dead_letter_queue(queue, over_limit, tupdesc, nover, now);
+		sqsn_move_to_dead_letter_queue(queue, over_limit, tupdesc, nover,
+									   now);
 		queue = sqsn_open_queue(queue_name, RowExclusiveLock);
 	}
 

@@ -19,8 +19,9 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
+	CatalogInit();
+	WorkerInit();
+
 	/* typos of sqsn.* settings in postgresql.conf get a warning */
 	MarkGUCPrefixReserved("sqsn");
-
-	CatalogInit();
 }

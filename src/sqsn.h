@@ -58,7 +58,16 @@ typedef struct SqsnQueue
 	SPIPlanPtr	delete_plan;
 	SPIPlanPtr	delete_many_plan;
 	SPIPlanPtr	change_visibility_plan;
+	SPIPlanPtr	expire_plan;
+	SPIPlanPtr	overdue_plan;
 } SqsnQueue;
+
+/* What one maintenance pass did (maintenance.c). */
+typedef struct SqsnSweepCounts
+{
+	int64		messages_expired;
+	int64		messages_moved_to_dlq;
+} SqsnSweepCounts;
 
 /* catalog.c */
 extern void CatalogInit(void);
@@ -87,5 +96,17 @@ extern void sqsn_forget_handle_key(Oid relid);
 
 /* message.c */
 extern TimestampTz sqsn_add_seconds(TimestampTz t, int32 seconds);
+extern void sqsn_move_to_dead_letter_queue(SqsnQueue *queue, HeapTuple *rows,
+										   TupleDesc tupdesc, int n,
+										   TimestampTz now);
+
+/* maintenance.c */
+extern List *sqsn_list_queue_names(void);
+extern bool sqsn_sweep_queue(const char *queue_name, int batch_size,
+							 SqsnSweepCounts *counts);
+
+/* worker.c */
+extern int	sqsn_retention_batch_size;
+extern void WorkerInit(void);
 
 #endif							/* SQSN_H */

@@ -2,7 +2,7 @@
 -- type, language and security, the queue_stats view, and nothing else
 -- exposed.
 BEGIN;
-SELECT plan(57);
+SELECT plan(62);
 
 SELECT has_extension('sqsn', 'extension sqsn is installed');
 SELECT has_schema('sqsn', 'schema sqsn exists');
@@ -95,7 +95,8 @@ SELECT functions_are('sqsn', ARRAY[
 	'sq_create_queue', 'sq_delete_queue', 'sq_purge_queue', 'sq_list_queues',
 	'sq_get_queue_attributes', 'sq_set_queue_attributes', 'sq_send', 'sq_send_batch',
 	'sq_receive', 'sq_delete', 'sq_delete_batch', 'sq_change_visibility',
-	'queue_stats_rows', 'init_handle_key', 'drop_message_tables'],
+	'queue_stats_rows', 'init_handle_key', 'drop_message_tables',
+	'worker_status_rows', 'run_maintenance'],
 	'schema sqsn has exactly the documented functions');
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'sqsn'::regnamespace AND proname LIKE 'sq\_%'),
 	12, 'no sq_ function is overloaded');
@@ -110,6 +111,17 @@ SELECT col_type_is('sqsn', 'queue_stats', 'visible', 'bigint', 'queue_stats.visi
 SELECT col_type_is('sqsn', 'queue_stats', 'in_flight', 'bigint', 'queue_stats.in_flight is bigint');
 SELECT col_type_is('sqsn', 'queue_stats', 'delayed', 'bigint', 'queue_stats.delayed is bigint');
 SELECT col_type_is('sqsn', 'queue_stats', 'oldest_message_age', 'integer', 'queue_stats.oldest_message_age is integer');
+
+-- the worker's view and the maintenance function
+SELECT has_view('sqsn', 'worker_status', 'view sqsn.worker_status exists');
+SELECT columns_are('sqsn', 'worker_status',
+	ARRAY['pid', 'state', 'last_sweep_at', 'messages_expired', 'messages_moved_to_dlq', 'last_error'],
+	'worker_status has the documented columns');
+SELECT has_function('sqsn', 'run_maintenance', ARRAY[]::text[], 'run_maintenance() exists');
+SELECT is(pg_get_function_result('sqsn.run_maintenance()'::regprocedure),
+	'TABLE(messages_expired bigint, messages_moved_to_dlq bigint)', 'run_maintenance result columns');
+SELECT is((SELECT prosecdef FROM pg_proc WHERE oid = 'sqsn.run_maintenance()'::regprocedure), true,
+	'run_maintenance is SECURITY DEFINER');
 
 -- the catalog and the event trigger that cleans up message tables
 SELECT has_table('sqsn', 'queue', 'catalog table sqsn.queue exists');

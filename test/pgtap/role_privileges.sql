@@ -2,7 +2,7 @@
 -- sqsn_consumer get exactly their functions; no role may touch the catalog
 -- or a message table directly.
 BEGIN;
-SELECT plan(102);
+SELECT plan(114);
 
 SELECT has_role('sqsn_admin', 'role sqsn_admin exists');
 SELECT has_role('sqsn_producer', 'role sqsn_producer exists');
@@ -36,6 +36,8 @@ INSERT INTO api VALUES
 	('sq_list_queues', ARRAY['text'], true, true, true),
 	('sq_get_queue_attributes', ARRAY['text'], true, true, true),
 	('queue_stats_rows', ARRAY[]::name[], true, true, true),
+	('worker_status_rows', ARRAY[]::name[], true, true, true),
+	('run_maintenance', ARRAY[]::name[], true, false, false),
 	('init_handle_key', ARRAY[]::name[], false, false, false);
 
 SELECT function_privs_are('sqsn', fname, args, r.role,
@@ -60,6 +62,9 @@ SELECT sequence_privs_are('sqsn', 'queue_id_seq', 'sqsn_admin', ARRAY[]::name[],
 SELECT table_privs_are('sqsn', 'queue_stats', r, ARRAY['SELECT'], format('%s may only select from sqsn.queue_stats', r))
 FROM unnest(ARRAY['sqsn_admin', 'sqsn_producer', 'sqsn_consumer']::name[]) AS r;
 SELECT table_privs_are('sqsn', 'queue_stats', 'public', ARRAY[]::name[], 'PUBLIC may not select from sqsn.queue_stats');
+SELECT table_privs_are('sqsn', 'worker_status', r, ARRAY['SELECT'], format('%s may only select from sqsn.worker_status', r))
+FROM unnest(ARRAY['sqsn_admin', 'sqsn_producer', 'sqsn_consumer']::name[]) AS r;
+SELECT table_privs_are('sqsn', 'worker_status', 'public', ARRAY[]::name[], 'PUBLIC may not select from sqsn.worker_status');
 
 -- a message table
 DO $$
