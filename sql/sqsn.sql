@@ -41,6 +41,7 @@ CREATE TABLE sqsn.queue (
 	message_retention_period integer NOT NULL,
 	delay_seconds integer NOT NULL,
 	maximum_message_size integer NOT NULL,
+	receive_wait_time_seconds integer NOT NULL DEFAULT 0,
 	dead_letter_queue_id bigint REFERENCES sqsn.queue (queue_id),
 	max_receive_count integer,
 	owner name NOT NULL,
@@ -70,7 +71,8 @@ CREATE FUNCTION sqsn.sq_create_queue(
 	delay_seconds integer DEFAULT 0,
 	maximum_message_size integer DEFAULT 262144,
 	dead_letter_queue text DEFAULT NULL,
-	max_receive_count integer DEFAULT NULL)
+	max_receive_count integer DEFAULT NULL,
+	receive_wait_time_seconds integer DEFAULT 0)
 RETURNS void
 AS 'MODULE_PATHNAME', 'sq_create_queue'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
@@ -121,7 +123,8 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER ROWS 100;
 CREATE FUNCTION sqsn.sq_receive(
 	queue_name text,
 	max_number_of_messages integer DEFAULT 1,
-	visibility_timeout integer DEFAULT NULL)
+	visibility_timeout integer DEFAULT NULL,
+	wait_time_seconds integer DEFAULT NULL)
 RETURNS TABLE (
 	message_id uuid,
 	receipt_handle text,
@@ -231,7 +234,7 @@ GRANT USAGE ON SCHEMA sqsn TO sqsn_admin, sqsn_producer, sqsn_consumer;
 GRANT sqsn_producer, sqsn_consumer TO sqsn_admin;
 
 GRANT EXECUTE ON FUNCTION
-	sqsn.sq_create_queue(text, integer, integer, integer, integer, text, integer),
+	sqsn.sq_create_queue(text, integer, integer, integer, integer, text, integer, integer),
 	sqsn.sq_delete_queue(text),
 	sqsn.sq_purge_queue(text),
 	sqsn.sq_set_queue_attributes(text, jsonb),
@@ -244,7 +247,7 @@ GRANT EXECUTE ON FUNCTION
 	TO sqsn_producer;
 
 GRANT EXECUTE ON FUNCTION
-	sqsn.sq_receive(text, integer, integer),
+	sqsn.sq_receive(text, integer, integer, integer),
 	sqsn.sq_delete(text, text),
 	sqsn.sq_delete_batch(text, text[]),
 	sqsn.sq_change_visibility(text, text, integer)

@@ -164,6 +164,7 @@ insert_one(SqsnQueue *queue, OutgoingMessage *msg)
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "inserting into queue \"%s\" failed: %s", queue->name,
 			 SPI_result_code_string(ret));
+	sqsn_longpoll_note_send(queue->queue_id);
 }
 
 /*
@@ -236,6 +237,7 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 	if (ret != SPI_OK_INSERT || SPI_processed != (uint64) n)
 		elog(ERROR, "inserting into queue \"%s\" failed: %s", queue->name,
 			 SPI_result_code_string(ret));
+	sqsn_longpoll_note_send(queue->queue_id);
 }
 
 /*
@@ -526,33 +528,19 @@ sqsn_move_to_dead_letter_queue(SqsnQueue *queue, HeapTuple *rows,
 }
 
 /*
- * sq_receive(queue_name, max_number_of_messages, visibility_timeout)
+ * One look at the queue: leases up to max_messages visible messages and
+ * adds them to the result, moving those over the receive limit to the
+ * dead-letter queue on the way. Returns how many were added.
  */
-Datum
-sq_receive(PG_FUNCTION_ARGS)
+static int
+receive_batch(const char *queue_name, ReturnSetInfo *rsinfo, int max_messages,
+			  int32 visibility_timeout, int64 lease_token)
 {
-	char	   *queue_name = sqsn_text_arg(fcinfo, 0, "queue_name");
-	int32		max_messages = sqsn_int_arg(fcinfo, 1, "max_number_of_messages",
-											1, SQSN_MAX_BATCH, PG_INT32_MIN);
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TimestampTz now = GetCurrentTimestamp();
-	int64		lease_token = sqsn_new_lease_token();
+	TimestampTz lease_until = sqsn_add_seconds(now, visibility_timeout);
+	SqsnQueue  *queue = sqsn_open_queue(queue_name, RowExclusiveLock);
 	int64		after = 0;
 	int			returned = 0;
-	int32		visibility_timeout;
-	TimestampTz lease_until;
-	SqsnQueue  *queue;
-
-	InitMaterializedSRF(fcinfo, 0);
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-
-	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
-	visibility_timeout = sqsn_int_arg(fcinfo, 2, "visibility_timeout", 0,
-									  SQSN_MAX_VISIBILITY_TIMEOUT,
-									  queue->visibility_timeout);
-	lease_until = sqsn_add_seconds(now, visibility_timeout);
 
 	while (returned < max_messages)
 	{
@@ -620,6 +608,127 @@ sq_receive(PG_FUNCTION_ARGS)
 									   now);
 		queue = sqsn_open_queue(queue_name, RowExclusiveLock);
 	}
+
+	return returned;
+}
+
+/*
+ * When the next message of the queue becomes visible by itself (a delay or
+ * a lease running out), or 0 when none will.
+ */
+static TimestampTz
+next_visible_at(const char *queue_name, TimestampTz now)
+{
+	SqsnQueue  *queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	Datum		value = TimestampTzGetDatum(now);
+	bool		isnull;
+	Datum		next;
+	int			ret;
+
+	if (queue->next_visible_plan == NULL)
+	{
+		Oid			argtypes[1] = {TIMESTAMPTZOID};
+		char	   *sql = psprintf("SELECT pg_catalog.min(c.visible_at) FROM %s c"
+								   " WHERE c.visible_at OPERATOR(pg_catalog.>) $1"
+								   "  AND c.expires_at OPERATOR(pg_catalog.>) $1",
+								   queue->qualified_table);
+
+		queue->next_visible_plan = sqsn_prepare_plan(sql, 1, argtypes);
+	}
+
+	ret = SPI_execute_plan(queue->next_visible_plan, &value, NULL, false, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "reading queue \"%s\" failed: %s", queue_name,
+			 SPI_result_code_string(ret));
+	next = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						 &isnull);
+	return isnull ? 0 : DatumGetTimestampTz(next);
+}
+
+/*
+ * Long polling: looks at the queue until it yields messages or wait_seconds
+ * have passed, sleeping in between (see longpoll.c).
+ */
+static void
+receive_waiting(const char *queue_name, int64 queue_id, ReturnSetInfo *rsinfo,
+				int max_messages, int32 visibility_timeout, int64 lease_token,
+				int32 wait_seconds)
+{
+	TimestampTz deadline = sqsn_add_seconds(GetCurrentTimestamp(),
+											wait_seconds);
+
+	sqsn_longpoll_begin(queue_id);
+	PG_TRY();
+	{
+		for (;;)
+		{
+			TimestampTz now;
+			TimestampTz wake_at;
+
+			if (receive_batch(queue_name, rsinfo, max_messages,
+							  visibility_timeout, lease_token) > 0)
+				break;
+
+			now = GetCurrentTimestamp();
+			if (now >= deadline)
+				break;
+			wake_at = next_visible_at(queue_name, now);
+			if (wake_at == 0 || wake_at > deadline)
+				wake_at = deadline;
+			sqsn_longpoll_sleep(Max(TimestampDifferenceMilliseconds(now,
+																	wake_at),
+									1));
+		}
+	}
+	PG_FINALLY();
+	{
+		sqsn_longpoll_end();
+	}
+	PG_END_TRY();
+}
+
+/*
+ * sq_receive(queue_name, max_number_of_messages, visibility_timeout,
+ * wait_time_seconds)
+ *
+ * With a wait time (the argument, or the queue's receive_wait_time_seconds)
+ * a receive that finds nothing waits up to that long for messages. In
+ * REPEATABLE READ and SERIALIZABLE it returns at once instead: its
+ * snapshot would never show new messages.
+ */
+Datum
+sq_receive(PG_FUNCTION_ARGS)
+{
+	char	   *queue_name = sqsn_text_arg(fcinfo, 0, "queue_name");
+	int32		max_messages = sqsn_int_arg(fcinfo, 1, "max_number_of_messages",
+											1, SQSN_MAX_BATCH, PG_INT32_MIN);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		lease_token = sqsn_new_lease_token();
+	int32		visibility_timeout;
+	int32		wait_seconds;
+	int64		queue_id;
+	SqsnQueue  *queue;
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	visibility_timeout = sqsn_int_arg(fcinfo, 2, "visibility_timeout", 0,
+									  SQSN_MAX_VISIBILITY_TIMEOUT,
+									  queue->visibility_timeout);
+	wait_seconds = sqsn_int_arg(fcinfo, 3, "wait_time_seconds", 0,
+								SQSN_MAX_WAIT_TIME,
+								queue->receive_wait_time_seconds);
+	queue_id = queue->queue_id;
+
+	if (wait_seconds > 0 && sqsn_longpoll_can_wait())
+		receive_waiting(queue_name, queue_id, rsinfo, max_messages,
+						visibility_timeout, lease_token, wait_seconds);
+	else
+		(void) receive_batch(queue_name, rsinfo, max_messages,
+							 visibility_timeout, lease_token);
 
 	SPI_finish();
 	return (Datum) 0;
@@ -781,6 +890,8 @@ sq_change_visibility(PG_FUNCTION_ARGS)
 		elog(ERROR, "changing visibility in queue \"%s\" failed: %s",
 			 queue->name, SPI_result_code_string(ret));
 	changed = SPI_processed > 0;
+	if (changed)
+		sqsn_longpoll_note_send(queue->queue_id);	/* a lease got shorter */
 
 	SPI_finish();
 	PG_RETURN_BOOL(changed);

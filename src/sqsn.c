@@ -21,6 +21,7 @@ _PG_init(void)
 {
 	CatalogInit();
 	WorkerInit();
+	LongPollInit();
 
 	/* typos of sqsn.* settings in postgresql.conf get a warning */
 	MarkGUCPrefixReserved("sqsn");

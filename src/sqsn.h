@@ -29,6 +29,7 @@
 #define SQSN_MAX_RECEIVE_COUNT		1000
 #define SQSN_MAX_ATTRIBUTES			10
 #define SQSN_MAX_BATCH				1000
+#define SQSN_MAX_WAIT_TIME			20
 
 /*
  * What a backend remembers about one queue: its attributes, its message
@@ -49,6 +50,7 @@ typedef struct SqsnQueue
 	int32		delay_seconds;
 	int32		maximum_message_size;
 	int32		max_receive_count;	/* 0: no redrive policy */
+	int32		receive_wait_time_seconds;
 	char	   *dead_letter_queue;	/* NULL: no redrive policy */
 
 	/* saved plans, prepared on first use */
@@ -60,6 +62,7 @@ typedef struct SqsnQueue
 	SPIPlanPtr	change_visibility_plan;
 	SPIPlanPtr	expire_plan;
 	SPIPlanPtr	overdue_plan;
+	SPIPlanPtr	next_visible_plan;
 } SqsnQueue;
 
 /* What one maintenance pass did (maintenance.c). */
@@ -104,6 +107,14 @@ extern void sqsn_move_to_dead_letter_queue(SqsnQueue *queue, HeapTuple *rows,
 extern List *sqsn_list_queue_names(void);
 extern bool sqsn_sweep_queue(const char *queue_name, int batch_size,
 							 SqsnSweepCounts *counts);
+
+/* longpoll.c */
+extern void LongPollInit(void);
+extern void sqsn_longpoll_note_send(int64 queue_id);
+extern bool sqsn_longpoll_can_wait(void);
+extern void sqsn_longpoll_begin(int64 queue_id);
+extern void sqsn_longpoll_sleep(long timeout_ms);
+extern void sqsn_longpoll_end(void);
 
 /* worker.c */
 extern int	sqsn_retention_batch_size;

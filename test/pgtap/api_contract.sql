@@ -16,8 +16,8 @@ SELECT ok(EXISTS (SELECT FROM pg_depend
 
 -- every API function, with its exact argument types
 SELECT has_function('sqsn', 'sq_create_queue',
-	ARRAY['text', 'integer', 'integer', 'integer', 'integer', 'text', 'integer'],
-	'sq_create_queue(text, integer, integer, integer, integer, text, integer) exists');
+	ARRAY['text', 'integer', 'integer', 'integer', 'integer', 'text', 'integer', 'integer'],
+	'sq_create_queue(text, integer, integer, integer, integer, text, integer, integer) exists');
 SELECT has_function('sqsn', 'sq_delete_queue', ARRAY['text'], 'sq_delete_queue(text) exists');
 SELECT has_function('sqsn', 'sq_purge_queue', ARRAY['text'], 'sq_purge_queue(text) exists');
 SELECT has_function('sqsn', 'sq_list_queues', ARRAY['text'], 'sq_list_queues(text) exists');
@@ -25,14 +25,14 @@ SELECT has_function('sqsn', 'sq_get_queue_attributes', ARRAY['text'], 'sq_get_qu
 SELECT has_function('sqsn', 'sq_set_queue_attributes', ARRAY['text', 'jsonb'], 'sq_set_queue_attributes(text, jsonb) exists');
 SELECT has_function('sqsn', 'sq_send', ARRAY['text', 'text', 'jsonb', 'integer'], 'sq_send(text, text, jsonb, integer) exists');
 SELECT has_function('sqsn', 'sq_send_batch', ARRAY['text', 'text[]', 'jsonb[]', 'integer'], 'sq_send_batch(text, text[], jsonb[], integer) exists');
-SELECT has_function('sqsn', 'sq_receive', ARRAY['text', 'integer', 'integer'], 'sq_receive(text, integer, integer) exists');
+SELECT has_function('sqsn', 'sq_receive', ARRAY['text', 'integer', 'integer', 'integer'], 'sq_receive(text, integer, integer, integer) exists');
 SELECT has_function('sqsn', 'sq_delete', ARRAY['text', 'text'], 'sq_delete(text, text) exists');
 SELECT has_function('sqsn', 'sq_delete_batch', ARRAY['text', 'text[]'], 'sq_delete_batch(text, text[]) exists');
 SELECT has_function('sqsn', 'sq_change_visibility', ARRAY['text', 'text', 'integer'], 'sq_change_visibility(text, text, integer) exists');
 
 -- return types
 SELECT function_returns('sqsn', 'sq_create_queue',
-	ARRAY['text', 'integer', 'integer', 'integer', 'integer', 'text', 'integer'], 'void',
+	ARRAY['text', 'integer', 'integer', 'integer', 'integer', 'text', 'integer', 'integer'], 'void',
 	'sq_create_queue returns void');
 SELECT function_returns('sqsn', 'sq_delete_queue', ARRAY['text'], 'void', 'sq_delete_queue returns void');
 SELECT function_returns('sqsn', 'sq_purge_queue', ARRAY['text'], 'bigint', 'sq_purge_queue returns bigint');
@@ -41,14 +41,14 @@ SELECT function_returns('sqsn', 'sq_get_queue_attributes', ARRAY['text'], 'jsonb
 SELECT function_returns('sqsn', 'sq_set_queue_attributes', ARRAY['text', 'jsonb'], 'void', 'sq_set_queue_attributes returns void');
 SELECT function_returns('sqsn', 'sq_send', ARRAY['text', 'text', 'jsonb', 'integer'], 'uuid', 'sq_send returns uuid');
 SELECT function_returns('sqsn', 'sq_send_batch', ARRAY['text', 'text[]', 'jsonb[]', 'integer'], 'setof uuid', 'sq_send_batch returns setof uuid');
-SELECT function_returns('sqsn', 'sq_receive', ARRAY['text', 'integer', 'integer'], 'setof record', 'sq_receive returns a table');
+SELECT function_returns('sqsn', 'sq_receive', ARRAY['text', 'integer', 'integer', 'integer'], 'setof record', 'sq_receive returns a table');
 SELECT function_returns('sqsn', 'sq_delete', ARRAY['text', 'text'], 'boolean', 'sq_delete returns boolean');
 SELECT function_returns('sqsn', 'sq_delete_batch', ARRAY['text', 'text[]'], 'setof record', 'sq_delete_batch returns a table');
 SELECT function_returns('sqsn', 'sq_change_visibility', ARRAY['text', 'text', 'integer'], 'boolean', 'sq_change_visibility returns boolean');
 
 -- parameter names and defaults, exactly as documented
-SELECT is(pg_get_function_arguments('sqsn.sq_create_queue(text, integer, integer, integer, integer, text, integer)'::regprocedure),
-	'queue_name text, visibility_timeout integer DEFAULT 30, message_retention_period integer DEFAULT 345600, delay_seconds integer DEFAULT 0, maximum_message_size integer DEFAULT 262144, dead_letter_queue text DEFAULT NULL::text, max_receive_count integer DEFAULT NULL::integer',
+SELECT is(pg_get_function_arguments('sqsn.sq_create_queue(text, integer, integer, integer, integer, text, integer, integer)'::regprocedure),
+	'queue_name text, visibility_timeout integer DEFAULT 30, message_retention_period integer DEFAULT 345600, delay_seconds integer DEFAULT 0, maximum_message_size integer DEFAULT 262144, dead_letter_queue text DEFAULT NULL::text, max_receive_count integer DEFAULT NULL::integer, receive_wait_time_seconds integer DEFAULT 0',
 	'sq_create_queue parameters and defaults');
 SELECT is(pg_get_function_arguments('sqsn.sq_list_queues(text)'::regprocedure),
 	'prefix text DEFAULT NULL::text', 'sq_list_queues parameters and defaults');
@@ -60,10 +60,10 @@ SELECT is(pg_get_function_arguments('sqsn.sq_send(text, text, jsonb, integer)'::
 SELECT is(pg_get_function_arguments('sqsn.sq_send_batch(text, text[], jsonb[], integer)'::regprocedure),
 	'queue_name text, message_bodies text[], message_attributes jsonb[] DEFAULT NULL::jsonb[], delay_seconds integer DEFAULT NULL::integer',
 	'sq_send_batch parameters and defaults');
-SELECT is(pg_get_function_arguments('sqsn.sq_receive(text, integer, integer)'::regprocedure),
-	'queue_name text, max_number_of_messages integer DEFAULT 1, visibility_timeout integer DEFAULT NULL::integer',
+SELECT is(pg_get_function_arguments('sqsn.sq_receive(text, integer, integer, integer)'::regprocedure),
+	'queue_name text, max_number_of_messages integer DEFAULT 1, visibility_timeout integer DEFAULT NULL::integer, wait_time_seconds integer DEFAULT NULL::integer',
 	'sq_receive parameters and defaults');
-SELECT is(pg_get_function_result('sqsn.sq_receive(text, integer, integer)'::regprocedure),
+SELECT is(pg_get_function_result('sqsn.sq_receive(text, integer, integer, integer)'::regprocedure),
 	'TABLE(message_id uuid, receipt_handle text, body text, message_attributes jsonb, sent_at timestamp with time zone, receive_count integer, first_received_at timestamp with time zone)',
 	'sq_receive result columns');
 SELECT is(pg_get_function_arguments('sqsn.sq_delete(text, text)'::regprocedure),
@@ -87,7 +87,7 @@ SELECT is(array_agg(p.proname::text ORDER BY p.proname) FILTER (WHERE p.proisstr
 	'no sq_ function is STRICT, so NULL arguments get a clear error')
 FROM pg_proc p WHERE p.pronamespace = 'sqsn'::regnamespace AND p.proname LIKE 'sq\_%';
 SELECT volatility_is('sqsn', 'sq_send', ARRAY['text', 'text', 'jsonb', 'integer'], 'volatile', 'sq_send is volatile');
-SELECT volatility_is('sqsn', 'sq_receive', ARRAY['text', 'integer', 'integer'], 'volatile', 'sq_receive is volatile');
+SELECT volatility_is('sqsn', 'sq_receive', ARRAY['text', 'integer', 'integer', 'integer'], 'volatile', 'sq_receive is volatile');
 SELECT volatility_is('sqsn', 'sq_delete', ARRAY['text', 'text'], 'volatile', 'sq_delete is volatile');
 
 -- nothing more than the documented functions
