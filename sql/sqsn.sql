@@ -154,6 +154,14 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'sq_change_visibility'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
 
+CREATE FUNCTION sqsn.sq_redrive(
+	dead_letter_queue text,
+	destination_queue text DEFAULT NULL,
+	max_messages_per_second integer DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'sq_redrive'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
 -- Monitoring ------------------------------------------------------------
 
 CREATE FUNCTION sqsn.queue_stats_rows()
@@ -238,6 +246,7 @@ GRANT EXECUTE ON FUNCTION
 	sqsn.sq_delete_queue(text),
 	sqsn.sq_purge_queue(text),
 	sqsn.sq_set_queue_attributes(text, jsonb),
+	sqsn.sq_redrive(text, text, integer),
 	sqsn.run_maintenance()
 	TO sqsn_admin;
 

@@ -193,7 +193,7 @@ release_queue_entry(SqsnQueue *queue)
 	SPIPlanPtr *plans[] = {&queue->insert_plan, &queue->insert_many_plan,
 		&queue->receive_plan, &queue->delete_plan, &queue->delete_many_plan,
 	&queue->change_visibility_plan, &queue->expire_plan,
-	&queue->overdue_plan, &queue->next_visible_plan};
+	&queue->overdue_plan, &queue->next_visible_plan, &queue->redrive_plan};
 
 	for (int i = 0; i < lengthof(plans); i++)
 	{

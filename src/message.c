@@ -58,6 +58,7 @@ typedef struct OutgoingMessage
 	TimestampTz sent_at;
 	TimestampTz visible_at;
 	TimestampTz expires_at;
+	int64		source_queue_id;	/* 0: none */
 } OutgoingMessage;
 
 /* Receive plan result columns */
@@ -181,27 +182,30 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 	Datum	   *sent = palloc(sizeof(Datum) * n);
 	Datum	   *visible = palloc(sizeof(Datum) * n);
 	Datum	   *expires = palloc(sizeof(Datum) * n);
-	Datum		values[6];
+	Datum	   *sources = palloc(sizeof(Datum) * n);
+	bool	   *source_nulls = palloc(sizeof(bool) * n);
+	Datum		values[7];
 	int			dims[1] = {n};
 	int			lbs[1] = {1};
 	int			ret;
 
 	if (queue->insert_many_plan == NULL)
 	{
-		Oid			argtypes[6] = {UUIDARRAYOID, TEXTARRAYOID, JSONBARRAYOID,
+		Oid			argtypes[7] = {UUIDARRAYOID, TEXTARRAYOID, JSONBARRAYOID,
 			TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
-		TIMESTAMPTZARRAYOID};
+		TIMESTAMPTZARRAYOID, INT8ARRAYOID};
 		char	   *sql = psprintf(
 								   "INSERT INTO %s (message_id, body, message_attributes,"
-								   " sent_at, visible_at, expires_at)"
-								   " SELECT u.i, u.b, u.a, u.s, u.v, u.e"
+								   " sent_at, visible_at, expires_at, source_queue_id)"
+								   " SELECT u.i, u.b, u.a, u.s, u.v, u.e, u.q"
 								   " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
 								   "  pg_catalog.unnest($3), pg_catalog.unnest($4),"
-								   "  pg_catalog.unnest($5), pg_catalog.unnest($6))"
-								   "  AS u(i, b, a, s, v, e)",
+								   "  pg_catalog.unnest($5), pg_catalog.unnest($6),"
+								   "  pg_catalog.unnest($7))"
+								   "  AS u(i, b, a, s, v, e, q)",
 								   queue->qualified_table);
 
-		queue->insert_many_plan = sqsn_prepare_plan(sql, 6, argtypes);
+		queue->insert_many_plan = sqsn_prepare_plan(sql, 7, argtypes);
 	}
 
 	for (int i = 0; i < n; i++)
@@ -214,6 +218,8 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 		sent[i] = TimestampTzGetDatum(msgs[i].sent_at);
 		visible[i] = TimestampTzGetDatum(msgs[i].visible_at);
 		expires[i] = TimestampTzGetDatum(msgs[i].expires_at);
+		sources[i] = Int64GetDatum(msgs[i].source_queue_id);
+		source_nulls[i] = (msgs[i].source_queue_id == 0);
 	}
 
 	values[0] = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN,
@@ -232,6 +238,10 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 	values[5] = PointerGetDatum(construct_array(expires, n, TIMESTAMPTZOID, 8,
 												FLOAT8PASSBYVAL,
 												TYPALIGN_DOUBLE));
+	values[6] = PointerGetDatum(construct_md_array(sources, source_nulls, 1,
+												   dims, lbs, INT8OID, 8,
+												   FLOAT8PASSBYVAL,
+												   TYPALIGN_DOUBLE));
 
 	ret = SPI_execute_plan(queue->insert_many_plan, values, NULL, false, 0);
 	if (ret != SPI_OK_INSERT || SPI_processed != (uint64) n)
@@ -369,6 +379,7 @@ sq_send_batch(PG_FUNCTION_ARGS)
 					 errmsg("message_bodies must not contain NULL"),
 					 errdetail("Element %d is NULL.", i + 1)));
 		msgs[i].message_id = new_message_id();
+		msgs[i].source_queue_id = 0;
 		prepare_outgoing(&msgs[i], queue, DatumGetTextPP(bodies[i]),
 						 (attributes && !attribute_nulls[i]) ?
 						 DatumGetJsonbP(attributes[i]) : NULL,
@@ -480,25 +491,29 @@ delete_many(SqsnQueue *queue, Datum *msg_seqs, int n)
 }
 
 /*
- * Moves the given rows (a receive result, or the maintenance sweep's rows
- * in the same column order, described by tupdesc: SPI_tuptable may be
- * another statement's by now) of queue into its
- * dead-letter queue: same message id, body, attributes and sent time; the
- * receive count starts again there. Expiry follows the dead-letter queue's
- * retention counted from the original send, as in the managed service.
+ * Moves the given rows of queue (a receive result, or rows of another
+ * statement in the same column order, RCOL_*, described by tupdesc:
+ * SPI_tuptable may be another statement's by now) to the queue named
+ * dest_name: an insert there and a delete here. The message keeps its id,
+ * body, attributes and sent time; its receive count starts again at 0.
+ *
+ * A move to a dead-letter queue (redrive = false) remembers the queue it
+ * came from, and its expiry follows the dead-letter queue's retention
+ * counted from the original send, as in the managed service. A redrive out
+ * of a dead-letter queue (redrive = true) starts a new retention period in
+ * the destination.
  */
 void
-sqsn_move_to_dead_letter_queue(SqsnQueue *queue, HeapTuple *rows,
-							   TupleDesc tupdesc, int n, TimestampTz now)
+sqsn_move_messages(SqsnQueue *queue, const char *dest_name, HeapTuple *rows,
+				   TupleDesc tupdesc, int n, TimestampTz now, bool redrive)
 {
 	int64		source_id = queue->queue_id;
 	char	   *source_name = pstrdup(queue->name);
-	char	   *dlq_name = pstrdup(queue->dead_letter_queue);
 	OutgoingMessage *msgs = palloc(sizeof(OutgoingMessage) * n);
 	Datum	   *msg_seqs = palloc(sizeof(Datum) * n);
-	SqsnQueue  *dlq;
+	SqsnQueue  *dest;
 
-	dlq = sqsn_open_queue(dlq_name, RowExclusiveLock);
+	dest = sqsn_open_queue(dest_name, RowExclusiveLock);
 	for (int i = 0; i < n; i++)
 	{
 		bool		isnull;
@@ -515,16 +530,30 @@ sqsn_move_to_dead_letter_queue(SqsnQueue *queue, HeapTuple *rows,
 															RCOL_SENT_AT,
 															&isnull));
 		msgs[i].visible_at = now;
-		msgs[i].expires_at = sqsn_add_seconds(msgs[i].sent_at,
-											  dlq->message_retention_period);
+		msgs[i].expires_at =
+			sqsn_add_seconds(redrive ? now : msgs[i].sent_at,
+							 dest->message_retention_period);
+		msgs[i].source_queue_id = redrive ? 0 : source_id;
 	}
-	insert_many(dlq, msgs, n);
+	insert_many(dest, msgs, n);
 
-	/* the source entry may have been reloaded while opening the DLQ */
+	/* the source entry may have been reloaded while opening the other */
 	queue = sqsn_open_queue(source_name, RowExclusiveLock);
 	if (queue->queue_id != source_id)
-		elog(ERROR, "queue \"%s\" changed during receive", source_name);
+		elog(ERROR, "queue \"%s\" changed while moving messages",
+			 source_name);
 	delete_many(queue, msg_seqs, n);
+}
+
+/*
+ * Moves rows of queue into its dead-letter queue (see sqsn_move_messages).
+ */
+void
+sqsn_move_to_dead_letter_queue(SqsnQueue *queue, HeapTuple *rows,
+							   TupleDesc tupdesc, int n, TimestampTz now)
+{
+	sqsn_move_messages(queue, pstrdup(queue->dead_letter_queue), rows,
+					   tupdesc, n, now, false);
 }
 
 /*

@@ -69,7 +69,8 @@ typedef struct QueueSettings
 	" body text NOT NULL," \
 	" message_attributes jsonb," \
 	" message_group_id text," \
-	" message_deduplication_id text" \
+	" message_deduplication_id text," \
+	" source_queue_id bigint" \
 	") WITH (fillfactor = 70," \
 	" autovacuum_vacuum_scale_factor = 0.01," \
 	" autovacuum_vacuum_threshold = 500," \

@@ -63,6 +63,7 @@ typedef struct SqsnQueue
 	SPIPlanPtr	expire_plan;
 	SPIPlanPtr	overdue_plan;
 	SPIPlanPtr	next_visible_plan;
+	SPIPlanPtr	redrive_plan;
 } SqsnQueue;
 
 /* What one maintenance pass did (maintenance.c). */
@@ -99,6 +100,9 @@ extern void sqsn_forget_handle_key(Oid relid);
 
 /* message.c */
 extern TimestampTz sqsn_add_seconds(TimestampTz t, int32 seconds);
+extern void sqsn_move_messages(SqsnQueue *queue, const char *dest_name,
+							   HeapTuple *rows, TupleDesc tupdesc, int n,
+							   TimestampTz now, bool redrive);
 extern void sqsn_move_to_dead_letter_queue(SqsnQueue *queue, HeapTuple *rows,
 										   TupleDesc tupdesc, int n,
 										   TimestampTz now);

@@ -2,7 +2,7 @@
 -- type, language and security, the queue_stats view, and nothing else
 -- exposed.
 BEGIN;
-SELECT plan(62);
+SELECT plan(65);
 
 SELECT has_extension('sqsn', 'extension sqsn is installed');
 SELECT has_schema('sqsn', 'schema sqsn exists');
@@ -30,6 +30,8 @@ SELECT has_function('sqsn', 'sq_delete', ARRAY['text', 'text'], 'sq_delete(text,
 SELECT has_function('sqsn', 'sq_delete_batch', ARRAY['text', 'text[]'], 'sq_delete_batch(text, text[]) exists');
 SELECT has_function('sqsn', 'sq_change_visibility', ARRAY['text', 'text', 'integer'], 'sq_change_visibility(text, text, integer) exists');
 
+SELECT has_function('sqsn', 'sq_redrive', ARRAY['text', 'text', 'integer'], 'sq_redrive(text, text, integer) exists');
+
 -- return types
 SELECT function_returns('sqsn', 'sq_create_queue',
 	ARRAY['text', 'integer', 'integer', 'integer', 'integer', 'text', 'integer', 'integer'], 'void',
@@ -46,7 +48,12 @@ SELECT function_returns('sqsn', 'sq_delete', ARRAY['text', 'text'], 'boolean', '
 SELECT function_returns('sqsn', 'sq_delete_batch', ARRAY['text', 'text[]'], 'setof record', 'sq_delete_batch returns a table');
 SELECT function_returns('sqsn', 'sq_change_visibility', ARRAY['text', 'text', 'integer'], 'boolean', 'sq_change_visibility returns boolean');
 
+SELECT function_returns('sqsn', 'sq_redrive', ARRAY['text', 'text', 'integer'], 'bigint', 'sq_redrive returns bigint');
+
 -- parameter names and defaults, exactly as documented
+SELECT is(pg_get_function_arguments('sqsn.sq_redrive(text, text, integer)'::regprocedure),
+	'dead_letter_queue text, destination_queue text DEFAULT NULL::text, max_messages_per_second integer DEFAULT NULL::integer',
+	'sq_redrive parameters and defaults');
 SELECT is(pg_get_function_arguments('sqsn.sq_create_queue(text, integer, integer, integer, integer, text, integer, integer)'::regprocedure),
 	'queue_name text, visibility_timeout integer DEFAULT 30, message_retention_period integer DEFAULT 345600, delay_seconds integer DEFAULT 0, maximum_message_size integer DEFAULT 262144, dead_letter_queue text DEFAULT NULL::text, max_receive_count integer DEFAULT NULL::integer, receive_wait_time_seconds integer DEFAULT 0',
 	'sq_create_queue parameters and defaults');
@@ -94,12 +101,12 @@ SELECT volatility_is('sqsn', 'sq_delete', ARRAY['text', 'text'], 'volatile', 'sq
 SELECT functions_are('sqsn', ARRAY[
 	'sq_create_queue', 'sq_delete_queue', 'sq_purge_queue', 'sq_list_queues',
 	'sq_get_queue_attributes', 'sq_set_queue_attributes', 'sq_send', 'sq_send_batch',
-	'sq_receive', 'sq_delete', 'sq_delete_batch', 'sq_change_visibility',
+	'sq_receive', 'sq_delete', 'sq_delete_batch', 'sq_change_visibility', 'sq_redrive',
 	'queue_stats_rows', 'init_handle_key', 'drop_message_tables',
 	'worker_status_rows', 'run_maintenance'],
 	'schema sqsn has exactly the documented functions');
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'sqsn'::regnamespace AND proname LIKE 'sq\_%'),
-	12, 'no sq_ function is overloaded');
+	13, 'no sq_ function is overloaded');
 
 -- the monitoring view
 SELECT has_view('sqsn', 'queue_stats', 'view sqsn.queue_stats exists');
