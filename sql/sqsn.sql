@@ -162,6 +162,23 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'sq_redrive'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
 
+-- Scheduled sends (pg_cron). SECURITY INVOKER: pg_cron runs a job as the
+-- role that scheduled it, which must be the caller.
+CREATE FUNCTION sqsn.sq_schedule_send(
+	job_name text,
+	schedule text,
+	queue_name text,
+	message_body text,
+	message_attributes jsonb DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'sq_schedule_send'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY INVOKER;
+
+CREATE FUNCTION sqsn.sq_unschedule_send(job_name text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sq_unschedule_send'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY INVOKER;
+
 -- Monitoring ------------------------------------------------------------
 
 CREATE FUNCTION sqsn.queue_stats_rows()
@@ -252,7 +269,9 @@ GRANT EXECUTE ON FUNCTION
 
 GRANT EXECUTE ON FUNCTION
 	sqsn.sq_send(text, text, jsonb, integer),
-	sqsn.sq_send_batch(text, text[], jsonb[], integer)
+	sqsn.sq_send_batch(text, text[], jsonb[], integer),
+	sqsn.sq_schedule_send(text, text, text, text, jsonb),
+	sqsn.sq_unschedule_send(text)
 	TO sqsn_producer;
 
 GRANT EXECUTE ON FUNCTION

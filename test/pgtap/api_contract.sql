@@ -2,7 +2,7 @@
 -- type, language and security, the queue_stats view, and nothing else
 -- exposed.
 BEGIN;
-SELECT plan(65);
+SELECT plan(70);
 
 SELECT has_extension('sqsn', 'extension sqsn is installed');
 SELECT has_schema('sqsn', 'schema sqsn exists');
@@ -31,6 +31,8 @@ SELECT has_function('sqsn', 'sq_delete_batch', ARRAY['text', 'text[]'], 'sq_dele
 SELECT has_function('sqsn', 'sq_change_visibility', ARRAY['text', 'text', 'integer'], 'sq_change_visibility(text, text, integer) exists');
 
 SELECT has_function('sqsn', 'sq_redrive', ARRAY['text', 'text', 'integer'], 'sq_redrive(text, text, integer) exists');
+SELECT has_function('sqsn', 'sq_schedule_send', ARRAY['text', 'text', 'text', 'text', 'jsonb'], 'sq_schedule_send(text, text, text, text, jsonb) exists');
+SELECT has_function('sqsn', 'sq_unschedule_send', ARRAY['text'], 'sq_unschedule_send(text) exists');
 
 -- return types
 SELECT function_returns('sqsn', 'sq_create_queue',
@@ -50,7 +52,13 @@ SELECT function_returns('sqsn', 'sq_change_visibility', ARRAY['text', 'text', 'i
 
 SELECT function_returns('sqsn', 'sq_redrive', ARRAY['text', 'text', 'integer'], 'bigint', 'sq_redrive returns bigint');
 
+SELECT function_returns('sqsn', 'sq_schedule_send', ARRAY['text', 'text', 'text', 'text', 'jsonb'], 'bigint', 'sq_schedule_send returns bigint');
+SELECT function_returns('sqsn', 'sq_unschedule_send', ARRAY['text'], 'boolean', 'sq_unschedule_send returns boolean');
+
 -- parameter names and defaults, exactly as documented
+SELECT is(pg_get_function_arguments('sqsn.sq_schedule_send(text, text, text, text, jsonb)'::regprocedure),
+	'job_name text, schedule text, queue_name text, message_body text, message_attributes jsonb DEFAULT NULL::jsonb',
+	'sq_schedule_send parameters and defaults');
 SELECT is(pg_get_function_arguments('sqsn.sq_redrive(text, text, integer)'::regprocedure),
 	'dead_letter_queue text, destination_queue text DEFAULT NULL::text, max_messages_per_second integer DEFAULT NULL::integer',
 	'sq_redrive parameters and defaults');
@@ -87,8 +95,9 @@ SELECT is(array_agg(p.proname::text ORDER BY p.proname) FILTER (WHERE l.lanname 
 	'every sqsn function is written in C')
 FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
 WHERE p.pronamespace = 'sqsn'::regnamespace;
-SELECT is(array_agg(p.proname::text ORDER BY p.proname) FILTER (WHERE NOT p.prosecdef), NULL,
-	'every sq_ function is SECURITY DEFINER')
+SELECT is(array_agg(p.proname::text ORDER BY p.proname) FILTER (WHERE NOT p.prosecdef),
+	ARRAY['sq_schedule_send', 'sq_unschedule_send'],
+	'every sq_ function but the pg_cron ones (whose jobs run as the caller) is SECURITY DEFINER')
 FROM pg_proc p WHERE p.pronamespace = 'sqsn'::regnamespace AND p.proname LIKE 'sq\_%';
 SELECT is(array_agg(p.proname::text ORDER BY p.proname) FILTER (WHERE p.proisstrict), NULL,
 	'no sq_ function is STRICT, so NULL arguments get a clear error')
@@ -102,11 +111,12 @@ SELECT functions_are('sqsn', ARRAY[
 	'sq_create_queue', 'sq_delete_queue', 'sq_purge_queue', 'sq_list_queues',
 	'sq_get_queue_attributes', 'sq_set_queue_attributes', 'sq_send', 'sq_send_batch',
 	'sq_receive', 'sq_delete', 'sq_delete_batch', 'sq_change_visibility', 'sq_redrive',
+	'sq_schedule_send', 'sq_unschedule_send',
 	'queue_stats_rows', 'init_handle_key', 'drop_message_tables',
 	'worker_status_rows', 'run_maintenance'],
 	'schema sqsn has exactly the documented functions');
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'sqsn'::regnamespace AND proname LIKE 'sq\_%'),
-	13, 'no sq_ function is overloaded');
+	15, 'no sq_ function is overloaded');
 
 -- the monitoring view
 SELECT has_view('sqsn', 'queue_stats', 'view sqsn.queue_stats exists');

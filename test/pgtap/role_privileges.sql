@@ -2,7 +2,7 @@
 -- sqsn_consumer get exactly their functions; no role may touch the catalog
 -- or a message table directly.
 BEGIN;
-SELECT plan(118);
+SELECT plan(126);
 
 SELECT has_role('sqsn_admin', 'role sqsn_admin exists');
 SELECT has_role('sqsn_producer', 'role sqsn_producer exists');
@@ -28,6 +28,8 @@ INSERT INTO api VALUES
 	('sq_purge_queue', ARRAY['text'], true, false, false),
 	('sq_set_queue_attributes', ARRAY['text', 'jsonb'], true, false, false),
 	('sq_redrive', ARRAY['text', 'text', 'integer'], true, false, false),
+	('sq_schedule_send', ARRAY['text', 'text', 'text', 'text', 'jsonb'], true, true, false),
+	('sq_unschedule_send', ARRAY['text'], true, true, false),
 	('sq_send', ARRAY['text', 'text', 'jsonb', 'integer'], true, true, false),
 	('sq_send_batch', ARRAY['text', 'text[]', 'jsonb[]', 'integer'], true, true, false),
 	('sq_receive', ARRAY['text', 'integer', 'integer', 'integer'], true, false, true),
