@@ -2,8 +2,9 @@
 # is dropped, sweeps expired messages (also from dead-letter queues) and
 # messages over a lowered receive limit, reports in sqsn.worker_status,
 # survives a broken queue, reloads its settings on SIGHUP, comes back after
-# kill -9, and leases in flight survive an immediate shutdown and expire on
-# time.
+# kill -9 in the middle of a long retention sweep and finishes it without
+# removing anything that had not expired, and leases in flight survive an
+# immediate shutdown and expire on time.
 
 use strict;
 use warnings;
@@ -113,21 +114,39 @@ poll('SELECT state FROM sqsn.worker_status', 'idle',
 	'the worker works again once the extension is back');
 is(query($worker_pid_sql), $pid, 'still the same worker');
 
-# worker_comes_back_after_kill_9
+# worker_killed_during_a_sweep_comes_back_and_finishes
+# 20000 expired messages, swept 100 per batch and 1000 per round, so the
+# sweep takes many rounds; kill -9 the worker in the middle of it.
+query('ALTER SYSTEM SET sqsn.retention_batch_size = 100');
+query('ALTER SYSTEM SET sqsn.worker_enabled = off');
+$node->reload;
+poll('SELECT state FROM sqsn.worker_status', 'disabled', 'worker paused to set up the backlog');
 $qid = query(q{
 	SELECT sqsn.sq_create_queue('ret_q', message_retention_period => 60);
-	SELECT count(*) FROM sqsn.sq_send_batch('ret_q', ARRAY['keep', 'old']);
+	SELECT count(*) FROM generate_series(1, 20) AS g,
+		LATERAL sqsn.sq_send_batch('ret_q', array_fill('old ' || g, ARRAY[1000]));
+	SELECT sqsn.sq_send('ret_q', 'keep');
 	SELECT queue_id FROM sqsn.queue WHERE queue_name = 'ret_q';
 });
 ($qid) = (split /\n/, $qid)[-1];
+is(query("UPDATE sqsn.q_$qid SET expires_at = now() - interval '1 second' WHERE body LIKE 'old%' RETURNING 1")
+	=~ tr/1//, 20000, '20000 expired messages');
+my $expired_before = query('SELECT messages_expired FROM sqsn.worker_status');
+query('ALTER SYSTEM RESET sqsn.worker_enabled');
+$node->reload;
+poll("SELECT messages_expired > $expired_before FROM sqsn.worker_status", 't',
+	'the sweep has started');
+my $left = query("SELECT count(*) FROM sqsn.q_$qid");
+cmp_ok($left, '>', 1, "the sweep is not done yet ($left rows left)");
 my $log_offset = -s $node->logfile;
 kill 'KILL', $pid;
 $node->wait_for_log(qr/all server processes terminated; reinitializing/, $log_offset);
 poll("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'sqsn worker' AND pid <> $pid",
 	'1', 'a new worker runs after kill -9');
-query("UPDATE sqsn.q_$qid SET expires_at = now() - interval '1 second' WHERE body = 'old'");
 poll("SELECT string_agg(body, ',') FROM sqsn.q_$qid", 'keep',
-	'the new worker sweeps, and removes only what expired');
+	'the new worker finished the sweep and removed only what expired');
+query('ALTER SYSTEM RESET sqsn.retention_batch_size');
+$node->reload;
 
 # leases_survive_an_immediate_shutdown_and_expire_on_time
 my $out = query(q{
