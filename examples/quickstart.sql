@@ -1,4 +1,5 @@
--- sqsn quickstart: a work queue with a dead-letter queue.
+-- sqsn quickstart: a work queue with a dead-letter queue, and a topic fanning
+-- out to two queues.
 --
 -- Run it with psql in a database where the extension is installed:
 --   CREATE EXTENSION sqsn;
@@ -74,3 +75,20 @@ SELECT body FROM sqsn.sq_receive('jobs-dlq');
 \echo '== 6. Queue attributes and statistics'
 SELECT jsonb_pretty(sqsn.sq_get_queue_attributes('orders'));
 SELECT * FROM sqsn.queue_stats ORDER BY queue_name;
+
+\echo
+\echo '== 7. A topic fans a message out to several queues'
+-- Every subscribed queue gets its own copy, in the publishing transaction.
+SELECT sqsn.sq_create_queue('audit');
+SELECT sqsn.sq_create_queue('billing');
+SELECT sqsn.sn_create_topic('order-events');
+-- audit gets everything as a JSON envelope; billing only paid orders, raw
+SELECT sqsn.sn_subscribe('order-events', 'sqs', 'audit') IS NOT NULL AS subscribed;
+SELECT sqsn.sn_subscribe('order-events', 'sqs', 'billing',
+                         filter_policy => '{"status": ["paid"]}',
+                         raw_message_delivery => true) IS NOT NULL AS subscribed;
+SELECT sqsn.sn_publish('order-events', 'order 7 paid', '{"status": "paid"}') IS NOT NULL AS published;
+SELECT sqsn.sn_publish('order-events', 'order 8 created', '{"status": "new"}') IS NOT NULL AS published;
+SELECT body::jsonb ->> 'Message' AS message, body::jsonb ->> 'Type' AS type
+  FROM sqsn.sq_receive('audit', 10) ORDER BY 1;
+SELECT body, message_attributes FROM sqsn.sq_receive('billing', 10);

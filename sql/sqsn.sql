@@ -247,6 +247,117 @@ CREATE EVENT TRIGGER sqsn_drop_message_tables
 	WHEN TAG IN ('DROP EXTENSION')
 	EXECUTE FUNCTION sqsn.drop_message_tables();
 
+-- Topics ----------------------------------------------------------------
+
+-- Publishers get their own role; like the others it is cluster-wide.
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'sqsn_publisher') THEN
+		CREATE ROLE sqsn_publisher NOLOGIN;
+	END IF;
+END
+$$;
+
+CREATE SEQUENCE sqsn.topic_id_seq;
+
+CREATE TABLE sqsn.topic (
+	topic_id bigint PRIMARY KEY DEFAULT pg_catalog.nextval('sqsn.topic_id_seq'),
+	topic_name text NOT NULL UNIQUE,
+	owner name NOT NULL,
+	created_at timestamptz NOT NULL
+);
+ALTER SEQUENCE sqsn.topic_id_seq OWNED BY sqsn.topic.topic_id;
+
+-- A subscription of a queue (protocol sqs) to a topic. Deleting the topic or
+-- the queue deletes the subscription.
+CREATE TABLE sqsn.subscription (
+	subscription_id uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+	topic_id bigint NOT NULL REFERENCES sqsn.topic (topic_id) ON DELETE CASCADE,
+	protocol text NOT NULL
+		CHECK (protocol OPERATOR(pg_catalog.=) 'sqs'),
+	queue_id bigint NOT NULL REFERENCES sqsn.queue (queue_id) ON DELETE CASCADE,
+	filter_policy jsonb,
+	filter_policy_scope text NOT NULL DEFAULT 'MessageAttributes'
+		CHECK (filter_policy_scope OPERATOR(pg_catalog.=) ANY (ARRAY['MessageAttributes', 'MessageBody'])),
+	raw_message_delivery boolean NOT NULL DEFAULT false,
+	owner name NOT NULL,
+	created_at timestamptz NOT NULL,
+	UNIQUE (topic_id, protocol, queue_id)
+);
+CREATE INDEX subscription_queue_id_idx ON sqsn.subscription (queue_id);
+
+SELECT pg_catalog.pg_extension_config_dump('sqsn.topic', '');
+SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('sqsn.subscription', '');
+
+CREATE FUNCTION sqsn.sn_create_topic(topic_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_create_topic'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_delete_topic(topic_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_delete_topic'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_list_topics(prefix text DEFAULT NULL)
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'sn_list_topics'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_subscribe(
+	topic_name text,
+	protocol text,
+	endpoint text,
+	filter_policy jsonb DEFAULT NULL,
+	filter_policy_scope text DEFAULT 'MessageAttributes',
+	raw_message_delivery boolean DEFAULT false)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'sn_subscribe'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_unsubscribe(subscription_id uuid)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_unsubscribe'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_list_subscriptions(topic_name text DEFAULT NULL)
+RETURNS TABLE (
+	subscription_id uuid,
+	topic_name text,
+	protocol text,
+	endpoint text,
+	filter_policy jsonb,
+	raw_message_delivery boolean,
+	status text)
+AS 'MODULE_PATHNAME', 'sn_list_subscriptions'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_set_subscription_attributes(
+	subscription_id uuid,
+	attributes jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_set_subscription_attributes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_publish(
+	topic_name text,
+	message text,
+	message_attributes jsonb DEFAULT NULL,
+	subject text DEFAULT NULL,
+	message_structure text DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'sn_publish'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_publish_batch(
+	topic_name text,
+	messages text[],
+	message_attributes jsonb[] DEFAULT NULL)
+RETURNS SETOF uuid
+AS 'MODULE_PATHNAME', 'sn_publish_batch'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER ROWS 10;
+
 -- Privileges ------------------------------------------------------------
 
 -- Nothing is usable by PUBLIC; the three roles get what they need, and
@@ -290,3 +401,23 @@ GRANT EXECUTE ON FUNCTION
 
 GRANT SELECT ON sqsn.queue_stats, sqsn.worker_status
 	TO sqsn_admin, sqsn_producer, sqsn_consumer;
+
+-- Topics: sqsn_admin manages topics and subscriptions, sqsn_publisher
+-- publishes.
+GRANT USAGE ON SCHEMA sqsn TO sqsn_publisher;
+GRANT sqsn_publisher TO sqsn_admin;
+
+GRANT EXECUTE ON FUNCTION
+	sqsn.sn_create_topic(text),
+	sqsn.sn_delete_topic(text),
+	sqsn.sn_subscribe(text, text, text, jsonb, text, boolean),
+	sqsn.sn_unsubscribe(uuid),
+	sqsn.sn_list_subscriptions(text),
+	sqsn.sn_set_subscription_attributes(uuid, jsonb)
+	TO sqsn_admin;
+
+GRANT EXECUTE ON FUNCTION
+	sqsn.sn_publish(text, text, jsonb, text, text),
+	sqsn.sn_publish_batch(text, text[], jsonb[]),
+	sqsn.sn_list_topics(text)
+	TO sqsn_publisher;

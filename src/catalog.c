@@ -22,6 +22,8 @@
 
 #include "catalog/namespace.h"
 #include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -29,6 +31,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/tuplestore.h"
 
 static HTAB *queue_cache = NULL;
 static SPIPlanPtr load_queue_plan = NULL;
@@ -135,6 +138,68 @@ sqsn_int_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
 	return value;
 }
 
+/*
+ * InitMaterializedSRF for the hot set-returning functions, with the result
+ * row descriptor looked up once per function per backend instead of on
+ * every call. Keyed by function OID: a function's result type can only
+ * change by dropping and creating it again, which gives it a new OID.
+ */
+void
+sqsn_begin_result(FunctionCallInfo fcinfo)
+{
+	static struct
+	{
+		Oid			fn_oid;
+		TupleDesc	tupdesc;
+	}			known[8];
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			fn_oid = fcinfo->flinfo->fn_oid;
+	TupleDesc	tupdesc = NULL;
+	MemoryContext oldcxt;
+	int			i;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("materialize mode required, but it is not allowed "
+						"in this context")));
+
+	for (i = 0; i < lengthof(known) && known[i].tupdesc != NULL; i++)
+	{
+		if (known[i].fn_oid == fn_oid)
+		{
+			tupdesc = known[i].tupdesc;
+			break;
+		}
+	}
+	if (tupdesc == NULL)
+	{
+		TupleDesc	result;
+
+		if (get_call_result_type(fcinfo, NULL, &result) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "return type must be a row type");
+		oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+		tupdesc = CreateTupleDescCopy(result);
+		MemoryContextSwitchTo(oldcxt);
+		if (i == lengthof(known))
+			i = 0;				/* full: reuse the first slot */
+		if (known[i].tupdesc != NULL)
+			FreeTupleDesc(known[i].tupdesc);
+		known[i].fn_oid = fn_oid;
+		known[i].tupdesc = tupdesc;
+	}
+
+	/* the executor frees setDesc after the call: hand it a copy */
+	oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setDesc = CreateTupleDescCopy(tupdesc);
+	rsinfo->setResult =
+		tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0,
+							  false, work_mem);
+	MemoryContextSwitchTo(oldcxt);
+}
+
 Oid
 sqsn_schema_oid(void)
 {
@@ -192,8 +257,9 @@ release_queue_entry(SqsnQueue *queue)
 {
 	SPIPlanPtr *plans[] = {&queue->insert_plan, &queue->insert_many_plan,
 		&queue->receive_plan, &queue->delete_plan, &queue->delete_many_plan,
-	&queue->change_visibility_plan, &queue->expire_plan,
-	&queue->overdue_plan, &queue->next_visible_plan, &queue->redrive_plan};
+		&queue->delete_leased_plan, &queue->change_visibility_plan,
+	&queue->expire_plan, &queue->overdue_plan, &queue->next_visible_plan,
+	&queue->redrive_plan};
 
 	for (int i = 0; i < lengthof(plans); i++)
 	{

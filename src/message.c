@@ -49,18 +49,6 @@ PG_FUNCTION_INFO_V1(sq_delete);
 PG_FUNCTION_INFO_V1(sq_delete_batch);
 PG_FUNCTION_INFO_V1(sq_change_visibility);
 
-/* One message about to be inserted. */
-typedef struct OutgoingMessage
-{
-	pg_uuid_t  *message_id;
-	Datum		body;
-	Jsonb	   *attributes;		/* typed form, or NULL */
-	TimestampTz sent_at;
-	TimestampTz visible_at;
-	TimestampTz expires_at;
-	int64		source_queue_id;	/* 0: none */
-} OutgoingMessage;
-
 /* Receive plan result columns */
 enum
 {
@@ -738,7 +726,7 @@ sq_receive(PG_FUNCTION_ARGS)
 	int64		queue_id;
 	SqsnQueue  *queue;
 
-	InitMaterializedSRF(fcinfo, 0);
+	sqsn_begin_result(fcinfo);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -816,9 +804,97 @@ sq_delete(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(deleted);
 }
 
+/* a deleted message: its ordering id and the lease token it was deleted with */
+typedef struct DeletedLease
+{
+	int64		msg_seq;
+	int64		lease_token;
+} DeletedLease;
+
+static int
+compare_deleted_lease(const void *a, const void *b)
+{
+	const DeletedLease *x = a;
+	const DeletedLease *y = b;
+
+	if (x->msg_seq != y->msg_seq)
+		return (x->msg_seq > y->msg_seq) - (x->msg_seq < y->msg_seq);
+	return (x->lease_token > y->lease_token) - (x->lease_token < y->lease_token);
+}
+
+/*
+ * Deletes the messages of n parsed handles with one statement. deleted[i]
+ * tells whether handle i deleted its message: the row matched both its
+ * ordering id and its lease token; of two equal handles only the first
+ * counts.
+ */
+static void
+delete_by_handles(SqsnQueue *queue, Datum *msg_seqs, Datum *tokens, int n,
+				  bool *deleted)
+{
+	Datum		values[2];
+	DeletedLease *gone;
+	bool	   *claimed;
+	uint64		ngone;
+	int			ret;
+
+	if (queue->delete_leased_plan == NULL)
+	{
+		Oid			argtypes[2] = {INT8ARRAYOID, INT8ARRAYOID};
+		char	   *sql = psprintf("DELETE FROM %s m"
+								   " USING ROWS FROM (pg_catalog.unnest($1),"
+								   "  pg_catalog.unnest($2)) AS h(seq, token)"
+								   " WHERE m.msg_seq OPERATOR(pg_catalog.=) h.seq"
+								   " AND m.lease_token OPERATOR(pg_catalog.=) h.token"
+								   " RETURNING m.msg_seq, m.lease_token",
+								   queue->qualified_table);
+
+		queue->delete_leased_plan = sqsn_prepare_plan(sql, 2, argtypes);
+	}
+
+	values[0] = PointerGetDatum(construct_array(msg_seqs, n, INT8OID, 8,
+												FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
+	values[1] = PointerGetDatum(construct_array(tokens, n, INT8OID, 8,
+												FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
+	ret = SPI_execute_plan(queue->delete_leased_plan, values, NULL, false, 0);
+	if (ret != SPI_OK_DELETE_RETURNING)
+		elog(ERROR, "deleting from queue \"%s\" failed: %s", queue->name,
+			 SPI_result_code_string(ret));
+
+	ngone = SPI_processed;
+	gone = palloc(sizeof(DeletedLease) * (ngone + 1));
+	claimed = palloc0(sizeof(bool) * (ngone + 1));
+	for (uint64 i = 0; i < ngone; i++)
+	{
+		bool		isnull;
+
+		gone[i].msg_seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+													  SPI_tuptable->tupdesc,
+													  1, &isnull));
+		gone[i].lease_token = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														  SPI_tuptable->tupdesc,
+														  2, &isnull));
+	}
+	qsort(gone, ngone, sizeof(DeletedLease), compare_deleted_lease);
+
+	for (int i = 0; i < n; i++)
+	{
+		DeletedLease key = {DatumGetInt64(msg_seqs[i]), DatumGetInt64(tokens[i])};
+		DeletedLease *hit = bsearch(&key, gone, ngone, sizeof(DeletedLease),
+									compare_deleted_lease);
+
+		deleted[i] = (hit != NULL && !claimed[hit - gone]);
+		if (deleted[i])
+			claimed[hit - gone] = true;
+	}
+}
+
 /*
  * sq_delete_batch(queue_name, receipt_handles): one row per handle, in
- * input order. Any malformed handle fails the whole call.
+ * input order. Any malformed handle fails the whole call before anything
+ * is deleted.
  */
 Datum
 sq_delete_batch(PG_FUNCTION_ARGS)
@@ -827,6 +903,9 @@ sq_delete_batch(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Datum	   *handles;
 	bool	   *handle_nulls;
+	Datum	   *msg_seqs;
+	Datum	   *tokens;
+	bool	   *deleted;
 	int			n;
 	SqsnQueue  *queue;
 
@@ -843,27 +922,43 @@ sq_delete_batch(PG_FUNCTION_ARGS)
 				 errdetail("A batch has at most %d handles; %d were given.",
 						   SQSN_MAX_BATCH, n)));
 
-	InitMaterializedSRF(fcinfo, 0);
+	sqsn_begin_result(fcinfo);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	if (n == 0)
+	{
+		SPI_finish();
+		return (Datum) 0;
+	}
 
+	msg_seqs = palloc(sizeof(Datum) * n);
+	tokens = palloc(sizeof(Datum) * n);
+	deleted = palloc(sizeof(bool) * n);
 	for (int i = 0; i < n; i++)
 	{
-		Datum		values[2];
-		bool		nulls[2] = {false, false};
+		int64		msg_seq;
+		int64		lease_token;
 
-		CHECK_FOR_INTERRUPTS();
 		if (handle_nulls[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("receipt_handles must not contain NULL"),
 					 errdetail("Element %d is NULL.", i + 1)));
+		sqsn_parse_receipt_handle(TextDatumGetCString(handles[i]),
+								  queue->queue_id, &msg_seq, &lease_token);
+		msg_seqs[i] = Int64GetDatum(msg_seq);
+		tokens[i] = Int64GetDatum(lease_token);
+	}
 
-		values[0] = handles[i];
-		values[1] = BoolGetDatum(delete_by_handle(queue,
-												  TextDatumGetCString(handles[i])));
+	delete_by_handles(queue, msg_seqs, tokens, n, deleted);
+
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[2] = {handles[i], BoolGetDatum(deleted[i])};
+		bool		nulls[2] = {false, false};
+
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
 							 nulls);
 	}
@@ -924,4 +1019,31 @@ sq_change_visibility(PG_FUNCTION_ARGS)
 
 	SPI_finish();
 	PG_RETURN_BOOL(changed);
+}
+
+pg_uuid_t *
+sqsn_new_message_id(void)
+{
+	return new_message_id();
+}
+
+/*
+ * Sends n messages to one queue, for callers outside this file (topic
+ * fan-out). Each message needs message_id, body and attributes (simple or
+ * typed form); this checks them against the queue's limits, applies the
+ * queue's delay and retention, and inserts them with one statement.
+ * Requires an SPI connection and the queue opened with RowExclusiveLock.
+ */
+void
+sqsn_send_messages(SqsnQueue *queue, OutgoingMessage *msgs, int n)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	for (int i = 0; i < n; i++)
+		prepare_outgoing(&msgs[i], queue, DatumGetTextPP(msgs[i].body),
+						 msgs[i].attributes, now, queue->delay_seconds);
+	if (n == 1)
+		insert_one(queue, msgs);
+	else if (n > 1)
+		insert_many(queue, msgs, n);
 }

@@ -15,6 +15,7 @@
 #include "storage/lockdefs.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
+#include "utils/uuid.h"
 
 #define SQSN_SCHEMA "sqsn"
 
@@ -59,6 +60,7 @@ typedef struct SqsnQueue
 	SPIPlanPtr	receive_plan;
 	SPIPlanPtr	delete_plan;
 	SPIPlanPtr	delete_many_plan;
+	SPIPlanPtr	delete_leased_plan;
 	SPIPlanPtr	change_visibility_plan;
 	SPIPlanPtr	expire_plan;
 	SPIPlanPtr	overdue_plan;
@@ -73,6 +75,18 @@ typedef struct SqsnSweepCounts
 	int64		messages_moved_to_dlq;
 } SqsnSweepCounts;
 
+/* One message about to be inserted into a queue. */
+typedef struct OutgoingMessage
+{
+	pg_uuid_t  *message_id;
+	Datum		body;
+	Jsonb	   *attributes;		/* typed form, or NULL */
+	TimestampTz sent_at;
+	TimestampTz visible_at;
+	TimestampTz expires_at;
+	int64		source_queue_id;	/* 0: none */
+} OutgoingMessage;
+
 /* catalog.c */
 extern void CatalogInit(void);
 extern void sqsn_validate_queue_name(const char *name);
@@ -82,6 +96,7 @@ extern int32 sqsn_int_arg(FunctionCallInfo fcinfo, int argno,
 						  const char *argname, int32 min, int32 max,
 						  int32 default_value);
 extern SqsnQueue *sqsn_open_queue(const char *name, LOCKMODE lockmode);
+extern void sqsn_begin_result(FunctionCallInfo fcinfo);
 extern SPIPlanPtr sqsn_prepare_plan(const char *sql, int nargs, Oid *argtypes);
 extern Oid	sqsn_schema_oid(void);
 extern int	sqsn_pin_search_path(void);
@@ -100,6 +115,8 @@ extern void sqsn_forget_handle_key(Oid relid);
 
 /* message.c */
 extern TimestampTz sqsn_add_seconds(TimestampTz t, int32 seconds);
+extern pg_uuid_t *sqsn_new_message_id(void);
+extern void sqsn_send_messages(SqsnQueue *queue, OutgoingMessage *msgs, int n);
 extern void sqsn_move_messages(SqsnQueue *queue, const char *dest_name,
 							   HeapTuple *rows, TupleDesc tupdesc, int n,
 							   TimestampTz now, bool redrive);
@@ -123,5 +140,11 @@ extern void sqsn_longpoll_end(void);
 /* worker.c */
 extern int	sqsn_retention_batch_size;
 extern void WorkerInit(void);
+
+/* filter.c */
+extern void sqsn_validate_filter_policy(Jsonb *policy, bool body_scope);
+extern bool sqsn_filter_matches(Jsonb *policy, bool body_scope,
+								Jsonb *attributes, Jsonb *body);
+extern Jsonb *sqsn_json_or_null(const char *s, int len);
 
 #endif							/* SQSN_H */

@@ -2,7 +2,7 @@
 -- type, language and security, the queue_stats view, and nothing else
 -- exposed.
 BEGIN;
-SELECT plan(70);
+SELECT plan(99);
 
 SELECT has_extension('sqsn', 'extension sqsn is installed');
 SELECT has_schema('sqsn', 'schema sqsn exists');
@@ -113,7 +113,10 @@ SELECT functions_are('sqsn', ARRAY[
 	'sq_receive', 'sq_delete', 'sq_delete_batch', 'sq_change_visibility', 'sq_redrive',
 	'sq_schedule_send', 'sq_unschedule_send',
 	'queue_stats_rows', 'init_handle_key', 'drop_message_tables',
-	'worker_status_rows', 'run_maintenance'],
+	'worker_status_rows', 'run_maintenance',
+	'sn_create_topic', 'sn_delete_topic', 'sn_list_topics', 'sn_subscribe',
+	'sn_unsubscribe', 'sn_list_subscriptions', 'sn_set_subscription_attributes',
+	'sn_publish', 'sn_publish_batch'],
 	'schema sqsn has exactly the documented functions');
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'sqsn'::regnamespace AND proname LIKE 'sq\_%'),
 	15, 'no sq_ function is overloaded');
@@ -149,6 +152,62 @@ SELECT ok((SELECT array_agg(c.relname::text ORDER BY c.relname)
 	FROM unnest((SELECT extconfig FROM pg_extension WHERE extname = 'sqsn')) AS t(oid)
 	JOIN pg_class c ON c.oid = t.oid) @> ARRAY['queue', 'queue_id_seq'],
 	'sqsn.queue and its sequence are dumped by pg_dump');
+
+-- the topic API
+SELECT has_function('sqsn', 'sn_create_topic', ARRAY['text'], 'sn_create_topic(text) exists');
+SELECT has_function('sqsn', 'sn_delete_topic', ARRAY['text'], 'sn_delete_topic(text) exists');
+SELECT has_function('sqsn', 'sn_list_topics', ARRAY['text'], 'sn_list_topics(text) exists');
+SELECT has_function('sqsn', 'sn_subscribe', ARRAY['text', 'text', 'text', 'jsonb', 'text', 'boolean'],
+	'sn_subscribe(text, text, text, jsonb, text, boolean) exists');
+SELECT has_function('sqsn', 'sn_unsubscribe', ARRAY['uuid'], 'sn_unsubscribe(uuid) exists');
+SELECT has_function('sqsn', 'sn_list_subscriptions', ARRAY['text'], 'sn_list_subscriptions(text) exists');
+SELECT has_function('sqsn', 'sn_set_subscription_attributes', ARRAY['uuid', 'jsonb'],
+	'sn_set_subscription_attributes(uuid, jsonb) exists');
+SELECT has_function('sqsn', 'sn_publish', ARRAY['text', 'text', 'jsonb', 'text', 'text'],
+	'sn_publish(text, text, jsonb, text, text) exists');
+SELECT has_function('sqsn', 'sn_publish_batch', ARRAY['text', 'text[]', 'jsonb[]'],
+	'sn_publish_batch(text, text[], jsonb[]) exists');
+SELECT function_returns('sqsn', 'sn_create_topic', ARRAY['text'], 'void', 'sn_create_topic returns void');
+SELECT function_returns('sqsn', 'sn_delete_topic', ARRAY['text'], 'void', 'sn_delete_topic returns void');
+SELECT function_returns('sqsn', 'sn_list_topics', ARRAY['text'], 'setof text', 'sn_list_topics returns setof text');
+SELECT function_returns('sqsn', 'sn_subscribe', ARRAY['text', 'text', 'text', 'jsonb', 'text', 'boolean'], 'uuid',
+	'sn_subscribe returns uuid');
+SELECT function_returns('sqsn', 'sn_unsubscribe', ARRAY['uuid'], 'void', 'sn_unsubscribe returns void');
+SELECT function_returns('sqsn', 'sn_set_subscription_attributes', ARRAY['uuid', 'jsonb'], 'void',
+	'sn_set_subscription_attributes returns void');
+SELECT function_returns('sqsn', 'sn_publish', ARRAY['text', 'text', 'jsonb', 'text', 'text'], 'uuid',
+	'sn_publish returns uuid');
+SELECT function_returns('sqsn', 'sn_publish_batch', ARRAY['text', 'text[]', 'jsonb[]'], 'setof uuid',
+	'sn_publish_batch returns setof uuid');
+SELECT is(pg_get_function_arguments('sqsn.sn_list_topics(text)'::regprocedure),
+	'prefix text DEFAULT NULL::text', 'sn_list_topics parameters and defaults');
+SELECT is(pg_get_function_arguments('sqsn.sn_subscribe(text, text, text, jsonb, text, boolean)'::regprocedure),
+	'topic_name text, protocol text, endpoint text, filter_policy jsonb DEFAULT NULL::jsonb, filter_policy_scope text DEFAULT ''MessageAttributes''::text, raw_message_delivery boolean DEFAULT false',
+	'sn_subscribe parameters and defaults');
+SELECT is(pg_get_function_arguments('sqsn.sn_list_subscriptions(text)'::regprocedure),
+	'topic_name text DEFAULT NULL::text', 'sn_list_subscriptions parameters and defaults');
+SELECT is(pg_get_function_result('sqsn.sn_list_subscriptions(text)'::regprocedure),
+	'TABLE(subscription_id uuid, topic_name text, protocol text, endpoint text, filter_policy jsonb, raw_message_delivery boolean, status text)',
+	'sn_list_subscriptions result columns');
+SELECT is(pg_get_function_arguments('sqsn.sn_set_subscription_attributes(uuid, jsonb)'::regprocedure),
+	'subscription_id uuid, attributes jsonb', 'sn_set_subscription_attributes parameters');
+SELECT is(pg_get_function_arguments('sqsn.sn_publish(text, text, jsonb, text, text)'::regprocedure),
+	'topic_name text, message text, message_attributes jsonb DEFAULT NULL::jsonb, subject text DEFAULT NULL::text, message_structure text DEFAULT NULL::text',
+	'sn_publish parameters and defaults');
+SELECT is(pg_get_function_arguments('sqsn.sn_publish_batch(text, text[], jsonb[])'::regprocedure),
+	'topic_name text, messages text[], message_attributes jsonb[] DEFAULT NULL::jsonb[]',
+	'sn_publish_batch parameters and defaults');
+SELECT is(array_agg(p.proname::text ORDER BY p.proname) FILTER (WHERE NOT p.prosecdef OR p.proisstrict), NULL,
+	'every sn_ function is SECURITY DEFINER and not STRICT')
+FROM pg_proc p WHERE p.pronamespace = 'sqsn'::regnamespace AND p.proname LIKE 'sn\_%';
+SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'sqsn'::regnamespace AND proname LIKE 'sn\_%'),
+	9, 'no sn_ function is overloaded');
+SELECT has_table('sqsn', 'topic', 'catalog table sqsn.topic exists');
+SELECT has_table('sqsn', 'subscription', 'catalog table sqsn.subscription exists');
+SELECT ok((SELECT array_agg(c.relname::text ORDER BY c.relname)
+	FROM unnest((SELECT extconfig FROM pg_extension WHERE extname = 'sqsn')) AS t(oid)
+	JOIN pg_class c ON c.oid = t.oid) @> ARRAY['subscription', 'topic', 'topic_id_seq'],
+	'sqsn.topic, its sequence and sqsn.subscription are dumped by pg_dump');
 
 SELECT * FROM finish();
 ROLLBACK;

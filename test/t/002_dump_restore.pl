@@ -120,6 +120,25 @@ is(stats('src', 'orders'), '2|1|1', 'source: 2 visible, 1 in flight, 1 delayed')
 is(stats('src', 'orders_dlq'), '1|0|0', 'source DLQ: 1 visible');
 my $state = queue_state('src');
 
+# Topics and subscriptions are dumped too.
+sub topic_state
+{
+	my ($db) = @_;
+	return $node->safe_psql($db, q{
+		SELECT string_agg(t, ',') FROM sqsn.sn_list_topics() AS t;
+		SELECT subscription_id, topic_name, protocol, endpoint, filter_policy,
+			raw_message_delivery, status
+		FROM sqsn.sn_list_subscriptions()
+	});
+}
+$node->safe_psql('src', q{
+	SELECT sqsn.sn_create_topic('events');
+	SELECT sqsn.sn_create_topic('unused');
+	SELECT sqsn.sn_subscribe('events', 'sqs', 'orders_dlq', '{"kind": ["audit"]}',
+		raw_message_delivery => true);
+});
+my $topics = topic_state('src');
+
 #
 # Plain dump, restored with psql into a fresh database
 #
@@ -135,6 +154,7 @@ $node->command_ok(
 	[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('dst'), '-f', $plain ],
 	'the plain dump restores without errors');
 is(queue_state('dst'), $state, 'restored queues, attributes and messages equal the source');
+is(topic_state('dst'), $topics, 'restored topics and subscriptions equal the source');
 is($node->safe_psql('dst', 'SELECT string_agg(q, \',\') FROM sqsn.sq_list_queues() AS q'),
 	'orders,orders_dlq', 'both queues are listed');
 
@@ -148,6 +168,12 @@ $node->safe_psql('postgres', 'CREATE DATABASE dst2');
 $node->command_ok([ 'pg_restore', '--exit-on-error', '-d', $node->connstr('dst2'), $custom ],
 	'pg_restore succeeds');
 is(queue_state('dst2'), $state, 'pg_restore: queues, attributes and messages equal the source');
+is(topic_state('dst2'), $topics, 'pg_restore: topics and subscriptions equal the source');
+is($node->safe_psql('dst2', q{
+		SELECT sqsn.sn_publish('events', 'restored fan-out', '{"kind": "audit"}') IS NOT NULL;
+		SELECT sqsn.sn_publish('events', 'filtered out', '{"kind": "other"}') IS NOT NULL;
+		SELECT count(*) FROM sqsn.sq_receive('orders_dlq', 10) WHERE body = 'restored fan-out';}),
+	"t\nt\n1", 'pg_restore: publishing fans out to the restored subscription');
 
 # counts, while o1's lease still holds
 SKIP:
@@ -240,7 +266,7 @@ for my $db ('dst', 'dst2', 'src')
 
 is($node->safe_psql('postgres',
 		"SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles WHERE rolname LIKE 'sqsn\\_%'"),
-	'sqsn_admin,sqsn_consumer,sqsn_producer', 'the cluster-wide roles remain');
+	'sqsn_admin,sqsn_consumer,sqsn_producer,sqsn_publisher', 'the cluster-wide roles remain');
 
 # and the extension can be installed again
 $node->safe_psql('src', 'CREATE EXTENSION sqsn');

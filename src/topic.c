@@ -1,0 +1,1127 @@
+/*-------------------------------------------------------------------------
+ *
+ * topic.c
+ *	  Topics and subscriptions: their catalog (sqsn.topic,
+ *	  sqsn.subscription) and publishing with fan-out to subscribed queues.
+ *
+ * A topic keeps no messages of its own. Publishing reads the topic's
+ * subscriptions and, inside the publisher's transaction, inserts a copy of
+ * the message into every subscribed queue whose filter policy matches,
+ * through the queue send path (sqsn_send_messages): a rollback publishes
+ * nothing anywhere, a commit makes every copy visible at once. A queue
+ * receives the JSON envelope of the notification, or with raw message
+ * delivery the message alone with its attributes as the queue message's
+ * attributes.
+ *
+ * Concurrency: a publish holds a shared lock on its topic (a lock on the
+ * object "sqsn.topic, topic_id", not a row lock, so publishers never write
+ * the catalog) from the moment it reads the subscriptions until its
+ * transaction ends; subscribe, unsubscribe, attribute changes and topic
+ * deletion take the same lock exclusively. A subscription change therefore
+ * waits for publishes in flight, and a publish that starts after the change
+ * committed reads the new subscriptions (each catalog read takes a fresh
+ * snapshot): every publish delivers to a subscription exactly once or not
+ * at all.
+ *
+ * The catalog functions run with search_path pinned to pg_catalog, like
+ * those of queue.c. Deleting a topic removes its subscriptions; deleting a
+ * queue removes the subscriptions of that queue (foreign keys with ON
+ * DELETE CASCADE), as a deleted queue can receive nothing.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "sqsn.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+
+PG_FUNCTION_INFO_V1(sn_create_topic);
+PG_FUNCTION_INFO_V1(sn_delete_topic);
+PG_FUNCTION_INFO_V1(sn_list_topics);
+PG_FUNCTION_INFO_V1(sn_subscribe);
+PG_FUNCTION_INFO_V1(sn_unsubscribe);
+PG_FUNCTION_INFO_V1(sn_list_subscriptions);
+PG_FUNCTION_INFO_V1(sn_set_subscription_attributes);
+PG_FUNCTION_INFO_V1(sn_publish);
+PG_FUNCTION_INFO_V1(sn_publish_batch);
+
+#define MAX_TOPIC_NAME		256
+#define MAX_SUBJECT			100
+#define SCOPE_ATTRIBUTES	"MessageAttributes"
+#define SCOPE_BODY			"MessageBody"
+
+/* A subscription a publish delivers to. */
+typedef struct Target
+{
+	char	   *queue_name;
+	bool		raw;
+	bool		body_scope;
+	Jsonb	   *filter_policy;	/* NULL: everything */
+} Target;
+
+/* One message being published. */
+typedef struct PublishedMessage
+{
+	pg_uuid_t  *message_id;
+	text	   *message;		/* what sqs subscribers get */
+	Jsonb	   *attributes;		/* typed form, or NULL */
+	char	   *subject;		/* or NULL */
+	text	   *envelope;		/* built on first use */
+	Jsonb	   *body_json;		/* parsed on first use */
+	bool		body_parsed;
+} PublishedMessage;
+
+static SPIPlanPtr topic_id_plan = NULL;
+static SPIPlanPtr targets_plan = NULL;
+
+static void
+spi_check(int ret, int expected, const char *what)
+{
+	if (ret != expected)
+		elog(ERROR, "%s failed: %s", what, SPI_result_code_string(ret));
+}
+
+/*
+ * Topic names: 1..256 characters of [A-Za-z0-9_-], like the managed
+ * service. The suffix ".fifo" marks FIFO topics there, which this version
+ * does not have.
+ */
+static void
+validate_topic_name(const char *name)
+{
+	size_t		len = strlen(name);
+
+	if (len == 0 || len > MAX_TOPIC_NAME)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("invalid topic name \"%s\"", name),
+				 errdetail("A topic name has 1 to %d characters.",
+						   MAX_TOPIC_NAME)));
+	for (const char *p = name; *p; p++)
+	{
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			  (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_NAME),
+					 errmsg("invalid topic name \"%s\"", name),
+					 errdetail("A topic name may contain only letters, digits, "
+							   "hyphens and underscores."),
+					 (len > 5 && strcmp(name + len - 5, ".fifo") == 0) ?
+					 errhint("FIFO topics are not available yet.") : 0));
+	}
+}
+
+static char *
+topic_name_arg(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *name = sqsn_text_arg(fcinfo, argno, "topic_name");
+
+	validate_topic_name(name);
+	return name;
+}
+
+static void
+lock_topic_catalog(void)
+{
+	spi_check(SPI_execute("LOCK TABLE sqsn.topic IN SHARE ROW EXCLUSIVE MODE",
+						  false, 0),
+			  SPI_OK_UTILITY, "locking sqsn.topic");
+}
+
+/*
+ * The lock publishers share and subscription changes take exclusively;
+ * held until the end of the transaction.
+ */
+static void
+lock_topic(int64 topic_id, LOCKMODE mode)
+{
+	Oid			topic_rel = get_relname_relid("topic", sqsn_schema_oid());
+
+	LockDatabaseObject(topic_rel, (Oid) topic_id, 0, mode);
+}
+
+/*
+ * The id of a topic, or an error when it does not exist. Reads with a fresh
+ * snapshot through a saved plan (the publish path uses it too).
+ */
+static int64
+find_topic_id(const char *name)
+{
+	Datum		value = CStringGetTextDatum(name);
+	bool		isnull;
+
+	if (topic_id_plan == NULL)
+	{
+		Oid			argtypes[1] = {TEXTOID};
+
+		topic_id_plan = sqsn_prepare_plan(
+			"SELECT topic_id FROM sqsn.topic"
+			" WHERE topic_name OPERATOR(pg_catalog.=) $1", 1, argtypes);
+	}
+	spi_check(SPI_execute_plan(topic_id_plan, &value, NULL, false, 1),
+			  SPI_OK_SELECT, "reading sqsn.topic");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("topic \"%s\" does not exist", name),
+				 errhint("Create it with sqsn.sn_create_topic().")));
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * sn_create_topic(topic_name): creates the topic; nothing happens when it
+ * exists already (as in the managed service).
+ */
+Datum
+sn_create_topic(PG_FUNCTION_ARGS)
+{
+	char	   *name = topic_name_arg(fcinfo, 0);
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+	int			nestlevel = sqsn_pin_search_path();
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	lock_topic_catalog();
+	spi_check(SPI_execute_with_args("INSERT INTO sqsn.topic (topic_name, owner,"
+									" created_at)"
+									" VALUES ($1, session_user, clock_timestamp())"
+									" ON CONFLICT (topic_name) DO NOTHING",
+									1, argtypes, values, NULL, false, 0),
+			  SPI_OK_INSERT, "inserting into sqsn.topic");
+	SPI_finish();
+	sqsn_unpin_search_path(nestlevel);
+	PG_RETURN_VOID();
+}
+
+/*
+ * sn_delete_topic(topic_name): deletes the topic and its subscriptions.
+ */
+Datum
+sn_delete_topic(PG_FUNCTION_ARGS)
+{
+	char	   *name = topic_name_arg(fcinfo, 0);
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1];
+	int			nestlevel = sqsn_pin_search_path();
+	int64		topic_id;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	lock_topic_catalog();
+	topic_id = find_topic_id(name);
+	lock_topic(topic_id, AccessExclusiveLock);
+	values[0] = Int64GetDatum(topic_id);
+	spi_check(SPI_execute_with_args("DELETE FROM sqsn.topic WHERE topic_id = $1",
+									1, argtypes, values, NULL, false, 0),
+			  SPI_OK_DELETE, "deleting from sqsn.topic");
+	SPI_finish();
+	sqsn_unpin_search_path(nestlevel);
+	PG_RETURN_VOID();
+}
+
+/*
+ * sn_list_topics(prefix): topic names in name order.
+ */
+Datum
+sn_list_topics(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	char		nulls[1] = {' '};
+	int			nestlevel;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	values[0] = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
+	if (PG_ARGISNULL(0))
+		nulls[0] = 'n';
+
+	nestlevel = sqsn_pin_search_path();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	spi_check(SPI_execute_with_args("SELECT topic_name FROM sqsn.topic"
+									" WHERE $1 IS NULL OR starts_with(topic_name, $1)"
+									" ORDER BY topic_name COLLATE \"C\"",
+									1, argtypes, values, nulls, false, 0),
+			  SPI_OK_SELECT, "listing topics");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		name = SPI_getbinval(SPI_tuptable->vals[i],
+										 SPI_tuptable->tupdesc, 1, &isnull);
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &name,
+							 &isnull);
+	}
+	SPI_finish();
+	sqsn_unpin_search_path(nestlevel);
+	return (Datum) 0;
+}
+
+static bool
+scope_is_body(const char *scope)
+{
+	if (strcmp(scope, SCOPE_ATTRIBUTES) == 0)
+		return false;
+	if (strcmp(scope, SCOPE_BODY) == 0)
+		return true;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid filter policy scope \"%s\"", scope),
+			 errhint("Use MessageAttributes or MessageBody.")));
+}
+
+/*
+ * Only sqs subscriptions exist in this version; push protocols come with
+ * push delivery.
+ */
+static void
+check_protocol(const char *protocol)
+{
+	if (strcmp(protocol, "sqs") == 0)
+		return;
+	if (strcmp(protocol, "http") == 0 || strcmp(protocol, "https") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("protocol \"%s\" is not supported yet", protocol),
+				 errdetail("Push delivery to HTTP and HTTPS endpoints is not "
+						   "available in this version."),
+				 errhint("Subscribe a queue (protocol sqs) and consume it.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unsupported subscription protocol \"%s\"", protocol),
+			 errhint("Use sqs, with a queue name as the endpoint.")));
+}
+
+/*
+ * Subscribing a queue needs the right to send to it: the calling role
+ * (SET ROLE included) must have the privileges of sqsn_producer, which
+ * sqsn_admin members have; superusers have them all.
+ */
+static void
+check_may_send(const char *queue_name)
+{
+	Oid			producer = get_role_oid("sqsn_producer", false);
+
+	if (!has_privs_of_role(GetOuterUserId(), producer))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to subscribe queue \"%s\"",
+						queue_name),
+				 errdetail("Subscribing a queue to a topic needs the right to "
+						   "send to the queue."),
+				 errhint("Grant sqsn_producer to role \"%s\".",
+						 GetUserNameFromId(GetOuterUserId(), false))));
+}
+
+/*
+ * sn_subscribe(topic_name, protocol, endpoint, filter_policy,
+ * filter_policy_scope, raw_message_delivery): subscribes a queue to a
+ * topic and returns the subscription id. Subscribing the same queue again
+ * with the same settings returns the existing subscription.
+ */
+Datum
+sn_subscribe(PG_FUNCTION_ARGS)
+{
+	char	   *topic_name = topic_name_arg(fcinfo, 0);
+	char	   *protocol = sqsn_text_arg(fcinfo, 1, "protocol");
+	char	   *endpoint;
+	Jsonb	   *policy = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
+	char	   *scope = PG_ARGISNULL(4) ? SCOPE_ATTRIBUTES :
+		text_to_cstring(PG_GETARG_TEXT_PP(4));
+	bool		raw = PG_ARGISNULL(5) ? false : PG_GETARG_BOOL(5);
+	bool		body_scope;
+	int			nestlevel;
+	int64		topic_id;
+	Oid			argtypes[6] = {INT8OID, TEXTOID, JSONBOID, TEXTOID, BOOLOID,
+	TEXTOID};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	bool		isnull;
+	Datum		result;
+
+	check_protocol(protocol);
+	endpoint = sqsn_text_arg(fcinfo, 2, "endpoint");
+	sqsn_validate_queue_name(endpoint);
+	body_scope = scope_is_body(scope);
+	if (policy != NULL)
+		sqsn_validate_filter_policy(policy, body_scope);
+	check_may_send(endpoint);
+
+	nestlevel = sqsn_pin_search_path();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	lock_topic_catalog();
+	topic_id = find_topic_id(topic_name);
+	lock_topic(topic_id, AccessExclusiveLock);
+
+	values[0] = Int64GetDatum(topic_id);
+	values[1] = CStringGetTextDatum(endpoint);
+	values[2] = policy ? JsonbPGetDatum(policy) : (Datum) 0;
+	nulls[2] = policy ? ' ' : 'n';
+	values[3] = CStringGetTextDatum(scope);
+	values[4] = BoolGetDatum(raw);
+	values[5] = CStringGetTextDatum(protocol);
+
+	/* the queue; FOR KEY SHARE keeps it from being deleted until commit */
+	spi_check(SPI_execute_with_args("SELECT queue_id FROM sqsn.queue"
+									" WHERE queue_name = $2 FOR KEY SHARE",
+									6, argtypes, values, nulls, false, 1),
+			  SPI_OK_SELECT, "reading sqsn.queue");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("queue \"%s\" does not exist", endpoint),
+				 errhint("The endpoint of an sqs subscription is the name of "
+						 "a queue created with sqsn.sq_create_queue().")));
+	values[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+							  &isnull);
+	argtypes[1] = INT8OID;
+
+	spi_check(SPI_execute_with_args("SELECT subscription_id,"
+									" filter_policy IS NOT DISTINCT FROM $3"
+									" AND filter_policy_scope = $4"
+									" AND raw_message_delivery = $5"
+									" FROM sqsn.subscription"
+									" WHERE topic_id = $1 AND queue_id = $2"
+									" AND protocol = $6",
+									6, argtypes, values, nulls, false, 1),
+			  SPI_OK_SELECT, "reading sqsn.subscription");
+	if (SPI_processed > 0)
+	{
+		if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 2, &isnull)))
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("queue \"%s\" is already subscribed to topic \"%s\" "
+							"with different attributes", endpoint, topic_name),
+					 errhint("Use sqsn.sn_set_subscription_attributes() to "
+							 "change them.")));
+	}
+	else
+		spi_check(SPI_execute_with_args("INSERT INTO sqsn.subscription"
+										" (topic_id, protocol, queue_id,"
+										" filter_policy, filter_policy_scope,"
+										" raw_message_delivery, owner, created_at)"
+										" VALUES ($1, $6, $2, $3, $4, $5,"
+										" session_user, clock_timestamp())"
+										" RETURNING subscription_id",
+										6, argtypes, values, nulls, false, 0),
+				  SPI_OK_INSERT_RETURNING, "inserting into sqsn.subscription");
+
+	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						   &isnull);
+	result = SPI_datumTransfer(result, false, UUID_LEN);
+	SPI_finish();
+	sqsn_unpin_search_path(nestlevel);
+	PG_RETURN_DATUM(result);
+}
+
+/*
+ * Locks the topic of a subscription exclusively and returns its id; errors
+ * when the subscription does not exist.
+ */
+static void
+lock_subscription(Datum subscription_id)
+{
+	Oid			argtypes[1] = {UUIDOID};
+	bool		isnull;
+
+	spi_check(SPI_execute_with_args("SELECT topic_id FROM sqsn.subscription"
+									" WHERE subscription_id = $1",
+									1, argtypes, &subscription_id, NULL, false,
+									1),
+			  SPI_OK_SELECT, "reading sqsn.subscription");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("subscription %s does not exist",
+						DatumGetCString(DirectFunctionCall1(uuid_out,
+															subscription_id)))));
+	lock_topic(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										   SPI_tuptable->tupdesc, 1, &isnull)),
+			   AccessExclusiveLock);
+}
+
+/*
+ * sn_unsubscribe(subscription_id)
+ */
+Datum
+sn_unsubscribe(PG_FUNCTION_ARGS)
+{
+	Datum		id;
+	Oid			argtypes[1] = {UUIDOID};
+	int			nestlevel;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("subscription_id must not be NULL")));
+	id = PG_GETARG_DATUM(0);
+
+	nestlevel = sqsn_pin_search_path();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	lock_topic_catalog();
+	lock_subscription(id);
+	spi_check(SPI_execute_with_args("DELETE FROM sqsn.subscription"
+									" WHERE subscription_id = $1",
+									1, argtypes, &id, NULL, false, 0),
+			  SPI_OK_DELETE, "deleting from sqsn.subscription");
+	SPI_finish();
+	sqsn_unpin_search_path(nestlevel);
+	PG_RETURN_VOID();
+}
+
+/*
+ * sn_list_subscriptions(topic_name): every subscription, or those of one
+ * topic, by topic and endpoint.
+ */
+Datum
+sn_list_subscriptions(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	char		nulls[1] = {' '};
+	int			nestlevel;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	if (PG_ARGISNULL(0))
+	{
+		values[0] = (Datum) 0;
+		nulls[0] = 'n';
+	}
+	else
+		values[0] = CStringGetTextDatum(topic_name_arg(fcinfo, 0));
+
+	nestlevel = sqsn_pin_search_path();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (!PG_ARGISNULL(0))
+		(void) find_topic_id(TextDatumGetCString(values[0]));
+
+	spi_check(SPI_execute_with_args("SELECT s.subscription_id, t.topic_name,"
+									" s.protocol, q.queue_name, s.filter_policy,"
+									" s.raw_message_delivery, 'confirmed'::text"
+									" FROM sqsn.subscription s"
+									" JOIN sqsn.topic t USING (topic_id)"
+									" JOIN sqsn.queue q USING (queue_id)"
+									" WHERE $1 IS NULL OR t.topic_name = $1"
+									" ORDER BY t.topic_name COLLATE \"C\","
+									" q.queue_name COLLATE \"C\","
+									" s.subscription_id",
+									1, argtypes, values, nulls, false, 0),
+			  SPI_OK_SELECT, "listing subscriptions");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		Datum		row[7];
+		bool		rownulls[7];
+
+		for (int c = 0; c < 7; c++)
+			row[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+								   c + 1, &rownulls[c]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row,
+							 rownulls);
+	}
+	SPI_finish();
+	sqsn_unpin_search_path(nestlevel);
+	return (Datum) 0;
+}
+
+/* RawMessageDelivery: true/false, or the strings "true"/"false". */
+static bool
+attribute_bool(JsonbValue *v)
+{
+	if (v->type == jbvBool)
+		return v->val.boolean;
+	if (v->type == jbvString)
+	{
+		char	   *s = pnstrdup(v->val.string.val, v->val.string.len);
+
+		if (pg_strcasecmp(s, "true") == 0)
+			return true;
+		if (pg_strcasecmp(s, "false") == 0)
+			return false;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("RawMessageDelivery must be true or false")));
+}
+
+/*
+ * sn_set_subscription_attributes(subscription_id, attributes): changes
+ * FilterPolicy (an object; null or "" removes it), FilterPolicyScope and
+ * RawMessageDelivery. The policy is checked against the scope the
+ * subscription has afterwards.
+ */
+Datum
+sn_set_subscription_attributes(PG_FUNCTION_ARGS)
+{
+	Datum		id;
+	Jsonb	   *attributes;
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	char	   *key = NULL;
+	Oid			argtypes[4] = {UUIDOID, JSONBOID, TEXTOID, BOOLOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	bool		isnull;
+	char	   *scope;
+	int			nestlevel;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL",
+						PG_ARGISNULL(0) ? "subscription_id" : "attributes")));
+	id = PG_GETARG_DATUM(0);
+	attributes = PG_GETARG_JSONB_P(1);
+	if (!JB_ROOT_IS_OBJECT(attributes) || JB_ROOT_IS_SCALAR(attributes))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("subscription attributes must be a JSON object")));
+
+	nestlevel = sqsn_pin_search_path();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	lock_topic_catalog();
+	lock_subscription(id);
+
+	/* the current settings */
+	values[0] = id;
+	spi_check(SPI_execute_with_args("SELECT filter_policy, filter_policy_scope,"
+									" raw_message_delivery FROM sqsn.subscription"
+									" WHERE subscription_id = $1",
+									1, argtypes, values, NULL, false, 1),
+			  SPI_OK_SELECT, "reading sqsn.subscription");
+	values[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+							  &isnull);
+	nulls[1] = isnull ? 'n' : ' ';
+	scope = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	values[3] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3,
+							  &isnull);
+
+	it = JsonbIteratorInit(&attributes->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+
+		if (strcmp(key, "FilterPolicy") == 0)
+		{
+			if (v.type == jbvNull ||
+				(v.type == jbvString && v.val.string.len == 0))
+				nulls[1] = 'n';
+			else
+			{
+				values[1] = JsonbPGetDatum(JsonbValueToJsonb(&v));
+				nulls[1] = ' ';
+			}
+		}
+		else if (strcmp(key, "FilterPolicyScope") == 0)
+		{
+			if (v.type != jbvString)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("FilterPolicyScope must be a string"),
+						 errhint("Use MessageAttributes or MessageBody.")));
+			scope = pnstrdup(v.val.string.val, v.val.string.len);
+		}
+		else if (strcmp(key, "RawMessageDelivery") == 0)
+			values[3] = BoolGetDatum(attribute_bool(&v));
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown subscription attribute \"%s\"", key),
+					 errhint("Subscription attributes are FilterPolicy, "
+							 "FilterPolicyScope and RawMessageDelivery.")));
+	}
+
+	if (nulls[1] == ' ')
+		sqsn_validate_filter_policy(DatumGetJsonbP(values[1]),
+									scope_is_body(scope));
+	else
+		(void) scope_is_body(scope);
+	values[2] = CStringGetTextDatum(scope);
+
+	spi_check(SPI_execute_with_args("UPDATE sqsn.subscription"
+									" SET filter_policy = $2,"
+									" filter_policy_scope = $3,"
+									" raw_message_delivery = $4"
+									" WHERE subscription_id = $1",
+									4, argtypes, values, nulls, false, 0),
+			  SPI_OK_UPDATE, "updating sqsn.subscription");
+	SPI_finish();
+	sqsn_unpin_search_path(nestlevel);
+	PG_RETURN_VOID();
+}
+
+/* Publishing ----------------------------------------------------------- */
+
+/*
+ * Reads the subscriptions a publish to topic_name delivers to, after
+ * taking the topic's shared lock. Requires an SPI connection.
+ */
+static Target *
+load_targets(const char *topic_name, int *ntargets)
+{
+	int64		topic_id = find_topic_id(topic_name);
+	Datum		value;
+	Target	   *targets;
+
+	lock_topic(topic_id, AccessShareLock);
+
+	if (targets_plan == NULL)
+	{
+		Oid			argtypes[1] = {INT8OID};
+
+		targets_plan = sqsn_prepare_plan(
+			"SELECT q.queue_name, s.raw_message_delivery,"
+			" s.filter_policy_scope OPERATOR(pg_catalog.=) 'MessageBody',"
+			" s.filter_policy"
+			" FROM sqsn.subscription s JOIN sqsn.queue q"
+			"  ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id"
+			" WHERE s.topic_id OPERATOR(pg_catalog.=) $1"
+			"  AND s.protocol OPERATOR(pg_catalog.=) 'sqs'"
+			" ORDER BY q.queue_id", 1, argtypes);
+	}
+	value = Int64GetDatum(topic_id);
+	spi_check(SPI_execute_plan(targets_plan, &value, NULL, false, 0),
+			  SPI_OK_SELECT, "reading sqsn.subscription");
+
+	*ntargets = (int) SPI_processed;
+	targets = palloc0(sizeof(Target) * Max(*ntargets, 1));
+	for (int i = 0; i < *ntargets; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	tupdesc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		policy;
+
+		targets[i].queue_name = SPI_getvalue(tuple, tupdesc, 1);
+		targets[i].raw = DatumGetBool(SPI_getbinval(tuple, tupdesc, 2,
+													&isnull));
+		targets[i].body_scope = DatumGetBool(SPI_getbinval(tuple, tupdesc, 3,
+														   &isnull));
+		policy = SPI_getbinval(tuple, tupdesc, 4, &isnull);
+		targets[i].filter_policy = isnull ? NULL :
+			DatumGetJsonbPCopy(policy);
+	}
+	return targets;
+}
+
+/* ISO-8601 in UTC with milliseconds: 2026-01-02T03:04:05.678Z */
+static char *
+iso_timestamp(TimestampTz t)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
+		elog(ERROR, "timestamp out of range");
+	return psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+					tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min,
+					tm.tm_sec, (int) (fsec / 1000));
+}
+
+static void
+json_field(StringInfo buf, const char *key, const char *value, bool first)
+{
+	if (!first)
+		appendStringInfoChar(buf, ',');
+	escape_json(buf, key);
+	appendStringInfoChar(buf, ':');
+	escape_json(buf, value);
+}
+
+/*
+ * The notification envelope a queue receives without raw delivery. Every
+ * string goes through escape_json, so message text cannot break out of its
+ * JSON string.
+ */
+static text *
+build_envelope(PublishedMessage *pub, const char *topic_arn, const char *timestamp)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	json_field(&buf, "Type", "Notification", true);
+	json_field(&buf, "MessageId",
+			   DatumGetCString(DirectFunctionCall1(uuid_out,
+												   UUIDPGetDatum(pub->message_id))),
+			   false);
+	json_field(&buf, "TopicArn", topic_arn, false);
+	if (pub->subject)
+		json_field(&buf, "Subject", pub->subject, false);
+	json_field(&buf, "Message", text_to_cstring(pub->message), false);
+	json_field(&buf, "Timestamp", timestamp, false);
+	if (pub->attributes)
+	{
+		JsonbIterator *it = JsonbIteratorInit(&pub->attributes->root);
+		JsonbIteratorToken tok;
+		JsonbValue	v;
+		bool		first = true;
+
+		appendStringInfoChar(&buf, ',');
+		escape_json(&buf, "MessageAttributes");
+		appendStringInfoString(&buf, ":{");
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			JsonbContainer *typed;
+			JsonbValue *type;
+			JsonbValue *value;
+
+			if (tok == WJB_KEY)
+			{
+				if (!first)
+					appendStringInfoChar(&buf, ',');
+				first = false;
+				escape_json(&buf, pnstrdup(v.val.string.val,
+										   v.val.string.len));
+				continue;
+			}
+			if (tok != WJB_VALUE)
+				continue;
+			typed = v.val.binary.data;
+			type = getKeyJsonValueFromContainer(typed, "DataType", 8, NULL);
+			value = getKeyJsonValueFromContainer(typed, "StringValue", 11,
+												 NULL);
+			if (value == NULL)
+				value = getKeyJsonValueFromContainer(typed, "BinaryValue", 11,
+													 NULL);
+			appendStringInfoChar(&buf, ':');
+			appendStringInfoChar(&buf, '{');
+			json_field(&buf, "Type", pnstrdup(type->val.string.val,
+											  type->val.string.len), true);
+			json_field(&buf, "Value", pnstrdup(value->val.string.val,
+											   value->val.string.len), false);
+			appendStringInfoChar(&buf, '}');
+		}
+		appendStringInfoChar(&buf, '}');
+	}
+	appendStringInfoChar(&buf, '}');
+	return cstring_to_text_with_len(buf.data, buf.len);
+}
+
+/*
+ * With message_structure 'json' the message is a JSON object of strings
+ * with a required "default" and optional per-protocol texts; a queue
+ * subscriber gets "sqs" when present, else "default".
+ */
+static text *
+message_for_sqs(text *message, const char *structure)
+{
+	Jsonb	   *obj;
+	JsonbValue *dflt;
+	JsonbValue *sqs;
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+
+	if (structure == NULL)
+		return message;
+	if (strcmp(structure, "json") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid message_structure \"%s\"", structure),
+				 errhint("The only message structure is \"json\".")));
+
+	obj = sqsn_json_or_null(VARDATA_ANY(message), VARSIZE_ANY_EXHDR(message));
+	if (obj == NULL || !JB_ROOT_IS_OBJECT(obj) || JB_ROOT_IS_SCALAR(obj))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("with message_structure \"json\" the message must be "
+						"a JSON object"),
+				 errhint("Write {\"default\": \"text\", \"sqs\": \"text for "
+						 "queues\"}.")));
+	it = JsonbIteratorInit(&obj->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_VALUE && (v.type != jbvString || v.val.string.len == 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("with message_structure \"json\" every value of "
+							"the message must be a non-empty string")));
+	}
+	dflt = getKeyJsonValueFromContainer(&obj->root, "default", 7, NULL);
+	if (dflt == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("with message_structure \"json\" the message must have "
+						"a \"default\" key")));
+	sqs = getKeyJsonValueFromContainer(&obj->root, "sqs", 3, NULL);
+	if (sqs == NULL)
+		sqs = dflt;
+	return cstring_to_text_with_len(sqs->val.string.val, sqs->val.string.len);
+}
+
+/*
+ * Checks one published message and fills pub: non-empty, at most 256 KiB
+ * with its attributes, a valid subject.
+ */
+static void
+prepare_publication(PublishedMessage *pub, text *message, Jsonb *attributes,
+					const char *subject, const char *structure)
+{
+	int64		attributes_size;
+	int64		size;
+
+	memset(pub, 0, sizeof(PublishedMessage));
+	if (VARSIZE_ANY_EXHDR(message) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("message must not be empty")));
+	pub->attributes = sqsn_normalize_attributes(attributes, &attributes_size);
+	size = VARSIZE_ANY_EXHDR(message) + attributes_size;
+	if (size > SQSN_MAX_MESSAGE_SIZE)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("message is too large to publish"),
+				 errdetail("Message and attributes take " INT64_FORMAT
+						   " bytes; the limit is %d.", size,
+						   SQSN_MAX_MESSAGE_SIZE),
+				 errhint("Store large payloads in a table and publish a "
+						 "reference.")));
+	if (subject != NULL)
+	{
+		int			len = pg_mbstrlen(subject);
+
+		if (len == 0 || len > MAX_SUBJECT)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("subject must have 1 to %d characters",
+							MAX_SUBJECT)));
+		for (const char *p = subject; *p; p++)
+			if ((unsigned char) *p < 0x20 || *p == 0x7f)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("subject must not contain line breaks or "
+								"control characters")));
+		pub->subject = pstrdup(subject);
+	}
+	pub->message = message_for_sqs(message, structure);
+	pub->message_id = sqsn_new_message_id();
+}
+
+/*
+ * Delivers the n publications to every subscription of the topic whose
+ * filter policy matches: one insert per queue.
+ */
+static void
+fan_out(const char *topic_name, PublishedMessage *pubs, int n)
+{
+	int			ntargets;
+	Target	   *targets = load_targets(topic_name, &ntargets);
+	OutgoingMessage *msgs;
+	char	   *topic_arn = NULL;
+	char	   *timestamp = NULL;
+
+	if (ntargets == 0)
+		return;
+	msgs = palloc0(sizeof(OutgoingMessage) * n);
+	for (int t = 0; t < ntargets; t++)
+	{
+		Target	   *target = &targets[t];
+		int			k = 0;
+
+		for (int i = 0; i < n; i++)
+		{
+			PublishedMessage *pub = &pubs[i];
+
+			if (target->filter_policy != NULL)
+			{
+				if (target->body_scope && !pub->body_parsed)
+				{
+					pub->body_json = sqsn_json_or_null(VARDATA_ANY(pub->message),
+													   VARSIZE_ANY_EXHDR(pub->message));
+					pub->body_parsed = true;
+				}
+				if (!sqsn_filter_matches(target->filter_policy,
+										 target->body_scope, pub->attributes,
+										 pub->body_json))
+					continue;
+			}
+
+			msgs[k].message_id = sqsn_new_message_id();
+			if (target->raw)
+			{
+				msgs[k].body = PointerGetDatum(pub->message);
+				msgs[k].attributes = pub->attributes;
+			}
+			else
+			{
+				if (pub->envelope == NULL)
+				{
+					if (topic_arn == NULL)
+					{
+						topic_arn = psprintf("arn:sqsn:%s:%s",
+											 get_database_name(MyDatabaseId),
+											 topic_name);
+						timestamp = iso_timestamp(GetCurrentTimestamp());
+					}
+					pub->envelope = build_envelope(pub, topic_arn, timestamp);
+				}
+				msgs[k].body = PointerGetDatum(pub->envelope);
+				msgs[k].attributes = NULL;
+			}
+			k++;
+		}
+		if (k > 0)
+			sqsn_send_messages(sqsn_open_queue(target->queue_name,
+											   RowExclusiveLock),
+							   msgs, k);
+	}
+}
+
+/*
+ * sn_publish(topic_name, message, message_attributes, subject,
+ * message_structure): returns the message id (the envelope's MessageId).
+ */
+Datum
+sn_publish(PG_FUNCTION_ARGS)
+{
+	char	   *topic_name = topic_name_arg(fcinfo, 0);
+	PublishedMessage pub;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("message must not be NULL")));
+	prepare_publication(&pub, PG_GETARG_TEXT_PP(1),
+						PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2),
+						PG_ARGISNULL(3) ? NULL :
+						text_to_cstring(PG_GETARG_TEXT_PP(3)),
+						PG_ARGISNULL(4) ? NULL :
+						text_to_cstring(PG_GETARG_TEXT_PP(4)));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	fan_out(topic_name, &pub, 1);
+	SPI_finish();
+	PG_RETURN_UUID_P(pub.message_id);
+}
+
+static int
+array_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
+		  Oid elemtype, Datum **elems, bool **nulls)
+{
+	ArrayType  *array = PG_GETARG_ARRAYTYPE_P(argno);
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			n;
+
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a one-dimensional array", argname)));
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(array, elemtype, typlen, typbyval, typalign, elems,
+					  nulls, &n);
+	return n;
+}
+
+/*
+ * sn_publish_batch(topic_name, messages, message_attributes): publishes
+ * every message; each subscribed queue gets its copies with one insert.
+ * Returns the message ids in input order.
+ */
+Datum
+sn_publish_batch(PG_FUNCTION_ARGS)
+{
+	char	   *topic_name = topic_name_arg(fcinfo, 0);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum	   *messages;
+	bool	   *message_nulls;
+	Datum	   *attributes = NULL;
+	bool	   *attribute_nulls = NULL;
+	PublishedMessage *pubs;
+	int			n;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("messages must not be NULL")));
+	n = array_arg(fcinfo, 1, "messages", TEXTOID, &messages, &message_nulls);
+	if (n > SQSN_MAX_BATCH)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("too many messages in one batch"),
+				 errdetail("A batch has at most %d messages; %d were given.",
+						   SQSN_MAX_BATCH, n)));
+	if (!PG_ARGISNULL(2))
+	{
+		int			nattributes = array_arg(fcinfo, 2, "message_attributes",
+											JSONBOID, &attributes,
+											&attribute_nulls);
+
+		if (nattributes != n)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("message_attributes must have one element per "
+							"message"),
+					 errdetail("%d messages and %d attribute objects were "
+							   "given.", n, nattributes),
+					 errhint("Use NULL elements for messages without "
+							 "attributes.")));
+	}
+
+	pubs = palloc(sizeof(PublishedMessage) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		if (message_nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("messages must not contain NULL"),
+					 errdetail("Element %d is NULL.", i + 1)));
+		prepare_publication(&pubs[i], DatumGetTextPP(messages[i]),
+							(attributes && !attribute_nulls[i]) ?
+							DatumGetJsonbP(attributes[i]) : NULL,
+							NULL, NULL);
+	}
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (n > 0)
+		fan_out(topic_name, pubs, n);
+	else
+		(void) find_topic_id(topic_name);
+	SPI_finish();
+
+	for (int i = 0; i < n; i++)
+	{
+		Datum		value = UUIDPGetDatum(pubs[i].message_id);
+		bool		isnull = false;
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value,
+							 &isnull);
+	}
+	return (Datum) 0;
+}
