@@ -41,6 +41,7 @@ CREATE TABLE sqsn.queue (
 	message_retention_period integer NOT NULL,
 	delay_seconds integer NOT NULL,
 	maximum_message_size integer NOT NULL,
+	receive_wait_time_seconds integer NOT NULL DEFAULT 0,
 	dead_letter_queue_id bigint REFERENCES sqsn.queue (queue_id),
 	max_receive_count integer,
 	owner name NOT NULL,
@@ -70,7 +71,8 @@ CREATE FUNCTION sqsn.sq_create_queue(
 	delay_seconds integer DEFAULT 0,
 	maximum_message_size integer DEFAULT 262144,
 	dead_letter_queue text DEFAULT NULL,
-	max_receive_count integer DEFAULT NULL)
+	max_receive_count integer DEFAULT NULL,
+	receive_wait_time_seconds integer DEFAULT 0)
 RETURNS void
 AS 'MODULE_PATHNAME', 'sq_create_queue'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
@@ -121,7 +123,8 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER ROWS 100;
 CREATE FUNCTION sqsn.sq_receive(
 	queue_name text,
 	max_number_of_messages integer DEFAULT 1,
-	visibility_timeout integer DEFAULT NULL)
+	visibility_timeout integer DEFAULT NULL,
+	wait_time_seconds integer DEFAULT NULL)
 RETURNS TABLE (
 	message_id uuid,
 	receipt_handle text,
@@ -151,6 +154,31 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'sq_change_visibility'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
 
+CREATE FUNCTION sqsn.sq_redrive(
+	dead_letter_queue text,
+	destination_queue text DEFAULT NULL,
+	max_messages_per_second integer DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'sq_redrive'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+-- Scheduled sends (pg_cron). SECURITY INVOKER: pg_cron runs a job as the
+-- role that scheduled it, which must be the caller.
+CREATE FUNCTION sqsn.sq_schedule_send(
+	job_name text,
+	schedule text,
+	queue_name text,
+	message_body text,
+	message_attributes jsonb DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'sq_schedule_send'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY INVOKER;
+
+CREATE FUNCTION sqsn.sq_unschedule_send(job_name text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sq_unschedule_send'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY INVOKER;
+
 -- Monitoring ------------------------------------------------------------
 
 CREATE FUNCTION sqsn.queue_stats_rows()
@@ -166,6 +194,36 @@ LANGUAGE C STRICT VOLATILE SECURITY DEFINER;
 CREATE VIEW sqsn.queue_stats AS
 	SELECT queue_name, visible, in_flight, delayed, oldest_message_age
 	FROM sqsn.queue_stats_rows();
+
+-- The background worker's health, from shared memory: one row when the
+-- library is preloaded, none otherwise.
+CREATE FUNCTION sqsn.worker_status_rows()
+RETURNS TABLE (
+	pid integer,
+	state text,
+	last_sweep_at timestamptz,
+	messages_expired bigint,
+	messages_moved_to_dlq bigint,
+	last_error text)
+AS 'MODULE_PATHNAME', 'sq_worker_status_rows'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW sqsn.worker_status AS
+	SELECT pid, state, last_sweep_at, messages_expired, messages_moved_to_dlq,
+		last_error
+	FROM sqsn.worker_status_rows();
+
+-- Maintenance -----------------------------------------------------------
+
+-- The worker's sweeps (retention, messages over their receive limit), done
+-- in the calling session: for servers without the preload, e.g. scheduled
+-- with pg_cron.
+CREATE FUNCTION sqsn.run_maintenance()
+RETURNS TABLE (
+	messages_expired bigint,
+	messages_moved_to_dlq bigint)
+AS 'MODULE_PATHNAME', 'sq_run_maintenance'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
 -- Housekeeping ----------------------------------------------------------
 
@@ -312,19 +370,23 @@ GRANT USAGE ON SCHEMA sqsn TO sqsn_admin, sqsn_producer, sqsn_consumer;
 GRANT sqsn_producer, sqsn_consumer TO sqsn_admin;
 
 GRANT EXECUTE ON FUNCTION
-	sqsn.sq_create_queue(text, integer, integer, integer, integer, text, integer),
+	sqsn.sq_create_queue(text, integer, integer, integer, integer, text, integer, integer),
 	sqsn.sq_delete_queue(text),
 	sqsn.sq_purge_queue(text),
-	sqsn.sq_set_queue_attributes(text, jsonb)
+	sqsn.sq_set_queue_attributes(text, jsonb),
+	sqsn.sq_redrive(text, text, integer),
+	sqsn.run_maintenance()
 	TO sqsn_admin;
 
 GRANT EXECUTE ON FUNCTION
 	sqsn.sq_send(text, text, jsonb, integer),
-	sqsn.sq_send_batch(text, text[], jsonb[], integer)
+	sqsn.sq_send_batch(text, text[], jsonb[], integer),
+	sqsn.sq_schedule_send(text, text, text, text, jsonb),
+	sqsn.sq_unschedule_send(text)
 	TO sqsn_producer;
 
 GRANT EXECUTE ON FUNCTION
-	sqsn.sq_receive(text, integer, integer),
+	sqsn.sq_receive(text, integer, integer, integer),
 	sqsn.sq_delete(text, text),
 	sqsn.sq_delete_batch(text, text[]),
 	sqsn.sq_change_visibility(text, text, integer)
@@ -333,10 +395,12 @@ GRANT EXECUTE ON FUNCTION
 GRANT EXECUTE ON FUNCTION
 	sqsn.sq_list_queues(text),
 	sqsn.sq_get_queue_attributes(text),
-	sqsn.queue_stats_rows()
+	sqsn.queue_stats_rows(),
+	sqsn.worker_status_rows()
 	TO sqsn_admin, sqsn_producer, sqsn_consumer;
 
-GRANT SELECT ON sqsn.queue_stats TO sqsn_admin, sqsn_producer, sqsn_consumer;
+GRANT SELECT ON sqsn.queue_stats, sqsn.worker_status
+	TO sqsn_admin, sqsn_producer, sqsn_consumer;
 
 -- Topics: sqsn_admin manages topics and subscriptions, sqsn_publisher
 -- publishes.

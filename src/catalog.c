@@ -257,7 +257,9 @@ release_queue_entry(SqsnQueue *queue)
 {
 	SPIPlanPtr *plans[] = {&queue->insert_plan, &queue->insert_many_plan,
 		&queue->receive_plan, &queue->delete_plan, &queue->delete_many_plan,
-		&queue->delete_leased_plan, &queue->change_visibility_plan};
+		&queue->delete_leased_plan, &queue->change_visibility_plan,
+	&queue->expire_plan, &queue->overdue_plan, &queue->next_visible_plan,
+	&queue->redrive_plan};
 
 	for (int i = 0; i < lengthof(plans); i++)
 	{
@@ -298,7 +300,8 @@ load_queue(const char *name)
 		load_queue_plan = sqsn_prepare_plan(
 			"SELECT q.queue_id, q.visibility_timeout,"
 			" q.message_retention_period, q.delay_seconds,"
-			" q.maximum_message_size, q.max_receive_count, d.queue_name"
+			" q.maximum_message_size, q.max_receive_count, d.queue_name,"
+			" q.receive_wait_time_seconds"
 			" FROM sqsn.queue q LEFT JOIN sqsn.queue d"
 			"  ON d.queue_id OPERATOR(pg_catalog.=) q.dead_letter_queue_id"
 			" WHERE q.queue_name OPERATOR(pg_catalog.=) $1",
@@ -345,6 +348,8 @@ load_queue(const char *name)
 		DatumGetInt32(SPI_getbinval(tuple, tupdesc, 6, &isnull));
 	if (isnull)
 		queue->max_receive_count = 0;
+	queue->receive_wait_time_seconds =
+		DatumGetInt32(SPI_getbinval(tuple, tupdesc, 8, &isnull));
 
 	relname = psprintf("q_" INT64_FORMAT, queue->queue_id);
 	queue->relid = get_relname_relid(relname, sqsn_schema_oid());

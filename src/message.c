@@ -153,6 +153,7 @@ insert_one(SqsnQueue *queue, OutgoingMessage *msg)
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "inserting into queue \"%s\" failed: %s", queue->name,
 			 SPI_result_code_string(ret));
+	sqsn_longpoll_note_send(queue->queue_id);
 }
 
 /*
@@ -169,27 +170,30 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 	Datum	   *sent = palloc(sizeof(Datum) * n);
 	Datum	   *visible = palloc(sizeof(Datum) * n);
 	Datum	   *expires = palloc(sizeof(Datum) * n);
-	Datum		values[6];
+	Datum	   *sources = palloc(sizeof(Datum) * n);
+	bool	   *source_nulls = palloc(sizeof(bool) * n);
+	Datum		values[7];
 	int			dims[1] = {n};
 	int			lbs[1] = {1};
 	int			ret;
 
 	if (queue->insert_many_plan == NULL)
 	{
-		Oid			argtypes[6] = {UUIDARRAYOID, TEXTARRAYOID, JSONBARRAYOID,
+		Oid			argtypes[7] = {UUIDARRAYOID, TEXTARRAYOID, JSONBARRAYOID,
 			TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
-		TIMESTAMPTZARRAYOID};
+		TIMESTAMPTZARRAYOID, INT8ARRAYOID};
 		char	   *sql = psprintf(
 								   "INSERT INTO %s (message_id, body, message_attributes,"
-								   " sent_at, visible_at, expires_at)"
-								   " SELECT u.i, u.b, u.a, u.s, u.v, u.e"
+								   " sent_at, visible_at, expires_at, source_queue_id)"
+								   " SELECT u.i, u.b, u.a, u.s, u.v, u.e, u.q"
 								   " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
 								   "  pg_catalog.unnest($3), pg_catalog.unnest($4),"
-								   "  pg_catalog.unnest($5), pg_catalog.unnest($6))"
-								   "  AS u(i, b, a, s, v, e)",
+								   "  pg_catalog.unnest($5), pg_catalog.unnest($6),"
+								   "  pg_catalog.unnest($7))"
+								   "  AS u(i, b, a, s, v, e, q)",
 								   queue->qualified_table);
 
-		queue->insert_many_plan = sqsn_prepare_plan(sql, 6, argtypes);
+		queue->insert_many_plan = sqsn_prepare_plan(sql, 7, argtypes);
 	}
 
 	for (int i = 0; i < n; i++)
@@ -202,6 +206,8 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 		sent[i] = TimestampTzGetDatum(msgs[i].sent_at);
 		visible[i] = TimestampTzGetDatum(msgs[i].visible_at);
 		expires[i] = TimestampTzGetDatum(msgs[i].expires_at);
+		sources[i] = Int64GetDatum(msgs[i].source_queue_id);
+		source_nulls[i] = (msgs[i].source_queue_id == 0);
 	}
 
 	values[0] = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN,
@@ -220,11 +226,16 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 	values[5] = PointerGetDatum(construct_array(expires, n, TIMESTAMPTZOID, 8,
 												FLOAT8PASSBYVAL,
 												TYPALIGN_DOUBLE));
+	values[6] = PointerGetDatum(construct_md_array(sources, source_nulls, 1,
+												   dims, lbs, INT8OID, 8,
+												   FLOAT8PASSBYVAL,
+												   TYPALIGN_DOUBLE));
 
 	ret = SPI_execute_plan(queue->insert_many_plan, values, NULL, false, 0);
 	if (ret != SPI_OK_INSERT || SPI_processed != (uint64) n)
 		elog(ERROR, "inserting into queue \"%s\" failed: %s", queue->name,
 			 SPI_result_code_string(ret));
+	sqsn_longpoll_note_send(queue->queue_id);
 }
 
 /*
@@ -356,6 +367,7 @@ sq_send_batch(PG_FUNCTION_ARGS)
 					 errmsg("message_bodies must not contain NULL"),
 					 errdetail("Element %d is NULL.", i + 1)));
 		msgs[i].message_id = new_message_id();
+		msgs[i].source_queue_id = 0;
 		prepare_outgoing(&msgs[i], queue, DatumGetTextPP(bodies[i]),
 						 (attributes && !attribute_nulls[i]) ?
 						 DatumGetJsonbP(attributes[i]) : NULL,
@@ -467,24 +479,29 @@ delete_many(SqsnQueue *queue, Datum *msg_seqs, int n)
 }
 
 /*
- * Moves the given leased rows (a receive result, described by tupdesc:
- * SPI_tuptable may be another statement's by now) of queue into its
- * dead-letter queue: same message id, body, attributes and sent time; the
- * receive count starts again there. Expiry follows the dead-letter queue's
- * retention counted from the original send, as in the managed service.
+ * Moves the given rows of queue (a receive result, or rows of another
+ * statement in the same column order, RCOL_*, described by tupdesc:
+ * SPI_tuptable may be another statement's by now) to the queue named
+ * dest_name: an insert there and a delete here. The message keeps its id,
+ * body, attributes and sent time; its receive count starts again at 0.
+ *
+ * A move to a dead-letter queue (redrive = false) remembers the queue it
+ * came from, and its expiry follows the dead-letter queue's retention
+ * counted from the original send, as in the managed service. A redrive out
+ * of a dead-letter queue (redrive = true) starts a new retention period in
+ * the destination.
  */
-static void
-move_to_dead_letter_queue(SqsnQueue *queue, HeapTuple *rows,
-						  TupleDesc tupdesc, int n, TimestampTz now)
+void
+sqsn_move_messages(SqsnQueue *queue, const char *dest_name, HeapTuple *rows,
+				   TupleDesc tupdesc, int n, TimestampTz now, bool redrive)
 {
 	int64		source_id = queue->queue_id;
 	char	   *source_name = pstrdup(queue->name);
-	char	   *dlq_name = pstrdup(queue->dead_letter_queue);
 	OutgoingMessage *msgs = palloc(sizeof(OutgoingMessage) * n);
 	Datum	   *msg_seqs = palloc(sizeof(Datum) * n);
-	SqsnQueue  *dlq;
+	SqsnQueue  *dest;
 
-	dlq = sqsn_open_queue(dlq_name, RowExclusiveLock);
+	dest = sqsn_open_queue(dest_name, RowExclusiveLock);
 	for (int i = 0; i < n; i++)
 	{
 		bool		isnull;
@@ -501,46 +518,46 @@ move_to_dead_letter_queue(SqsnQueue *queue, HeapTuple *rows,
 															RCOL_SENT_AT,
 															&isnull));
 		msgs[i].visible_at = now;
-		msgs[i].expires_at = sqsn_add_seconds(msgs[i].sent_at,
-											  dlq->message_retention_period);
+		msgs[i].expires_at =
+			sqsn_add_seconds(redrive ? now : msgs[i].sent_at,
+							 dest->message_retention_period);
+		msgs[i].source_queue_id = redrive ? 0 : source_id;
 	}
-	insert_many(dlq, msgs, n);
+	insert_many(dest, msgs, n);
 
-	/* the source entry may have been reloaded while opening the DLQ */
+	/* the source entry may have been reloaded while opening the other */
 	queue = sqsn_open_queue(source_name, RowExclusiveLock);
 	if (queue->queue_id != source_id)
-		elog(ERROR, "queue \"%s\" changed during receive", source_name);
+		elog(ERROR, "queue \"%s\" changed while moving messages",
+			 source_name);
 	delete_many(queue, msg_seqs, n);
 }
 
 /*
- * sq_receive(queue_name, max_number_of_messages, visibility_timeout)
+ * Moves rows of queue into its dead-letter queue (see sqsn_move_messages).
  */
-Datum
-sq_receive(PG_FUNCTION_ARGS)
+void
+sqsn_move_to_dead_letter_queue(SqsnQueue *queue, HeapTuple *rows,
+							   TupleDesc tupdesc, int n, TimestampTz now)
 {
-	char	   *queue_name = sqsn_text_arg(fcinfo, 0, "queue_name");
-	int32		max_messages = sqsn_int_arg(fcinfo, 1, "max_number_of_messages",
-											1, SQSN_MAX_BATCH, PG_INT32_MIN);
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	sqsn_move_messages(queue, pstrdup(queue->dead_letter_queue), rows,
+					   tupdesc, n, now, false);
+}
+
+/*
+ * One look at the queue: leases up to max_messages visible messages and
+ * adds them to the result, moving those over the receive limit to the
+ * dead-letter queue on the way. Returns how many were added.
+ */
+static int
+receive_batch(const char *queue_name, ReturnSetInfo *rsinfo, int max_messages,
+			  int32 visibility_timeout, int64 lease_token)
+{
 	TimestampTz now = GetCurrentTimestamp();
-	int64		lease_token = sqsn_new_lease_token();
+	TimestampTz lease_until = sqsn_add_seconds(now, visibility_timeout);
+	SqsnQueue  *queue = sqsn_open_queue(queue_name, RowExclusiveLock);
 	int64		after = 0;
 	int			returned = 0;
-	int32		visibility_timeout;
-	TimestampTz lease_until;
-	SqsnQueue  *queue;
-
-	sqsn_begin_result(fcinfo);
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-
-	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
-	visibility_timeout = sqsn_int_arg(fcinfo, 2, "visibility_timeout", 0,
-									  SQSN_MAX_VISIBILITY_TIMEOUT,
-									  queue->visibility_timeout);
-	lease_until = sqsn_add_seconds(now, visibility_timeout);
 
 	while (returned < max_messages)
 	{
@@ -604,9 +621,131 @@ sq_receive(PG_FUNCTION_ARGS)
 		if (nover == 0)
 			break;				/* the queue had no more to give */
 
-		move_to_dead_letter_queue(queue, over_limit, tupdesc, nover, now);
+		sqsn_move_to_dead_letter_queue(queue, over_limit, tupdesc, nover,
+									   now);
 		queue = sqsn_open_queue(queue_name, RowExclusiveLock);
 	}
+
+	return returned;
+}
+
+/*
+ * When the next message of the queue becomes visible by itself (a delay or
+ * a lease running out), or 0 when none will.
+ */
+static TimestampTz
+next_visible_at(const char *queue_name, TimestampTz now)
+{
+	SqsnQueue  *queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	Datum		value = TimestampTzGetDatum(now);
+	bool		isnull;
+	Datum		next;
+	int			ret;
+
+	if (queue->next_visible_plan == NULL)
+	{
+		Oid			argtypes[1] = {TIMESTAMPTZOID};
+		char	   *sql = psprintf("SELECT pg_catalog.min(c.visible_at) FROM %s c"
+								   " WHERE c.visible_at OPERATOR(pg_catalog.>) $1"
+								   "  AND c.expires_at OPERATOR(pg_catalog.>) $1",
+								   queue->qualified_table);
+
+		queue->next_visible_plan = sqsn_prepare_plan(sql, 1, argtypes);
+	}
+
+	ret = SPI_execute_plan(queue->next_visible_plan, &value, NULL, false, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "reading queue \"%s\" failed: %s", queue_name,
+			 SPI_result_code_string(ret));
+	next = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						 &isnull);
+	return isnull ? 0 : DatumGetTimestampTz(next);
+}
+
+/*
+ * Long polling: looks at the queue until it yields messages or wait_seconds
+ * have passed, sleeping in between (see longpoll.c).
+ */
+static void
+receive_waiting(const char *queue_name, int64 queue_id, ReturnSetInfo *rsinfo,
+				int max_messages, int32 visibility_timeout, int64 lease_token,
+				int32 wait_seconds)
+{
+	TimestampTz deadline = sqsn_add_seconds(GetCurrentTimestamp(),
+											wait_seconds);
+
+	sqsn_longpoll_begin(queue_id);
+	PG_TRY();
+	{
+		for (;;)
+		{
+			TimestampTz now;
+			TimestampTz wake_at;
+
+			if (receive_batch(queue_name, rsinfo, max_messages,
+							  visibility_timeout, lease_token) > 0)
+				break;
+
+			now = GetCurrentTimestamp();
+			if (now >= deadline)
+				break;
+			wake_at = next_visible_at(queue_name, now);
+			if (wake_at == 0 || wake_at > deadline)
+				wake_at = deadline;
+			sqsn_longpoll_sleep(Max(TimestampDifferenceMilliseconds(now,
+																	wake_at),
+									1));
+		}
+	}
+	PG_FINALLY();
+	{
+		sqsn_longpoll_end();
+	}
+	PG_END_TRY();
+}
+
+/*
+ * sq_receive(queue_name, max_number_of_messages, visibility_timeout,
+ * wait_time_seconds)
+ *
+ * With a wait time (the argument, or the queue's receive_wait_time_seconds)
+ * a receive that finds nothing waits up to that long for messages. In
+ * REPEATABLE READ and SERIALIZABLE it returns at once instead: its
+ * snapshot would never show new messages.
+ */
+Datum
+sq_receive(PG_FUNCTION_ARGS)
+{
+	char	   *queue_name = sqsn_text_arg(fcinfo, 0, "queue_name");
+	int32		max_messages = sqsn_int_arg(fcinfo, 1, "max_number_of_messages",
+											1, SQSN_MAX_BATCH, PG_INT32_MIN);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		lease_token = sqsn_new_lease_token();
+	int32		visibility_timeout;
+	int32		wait_seconds;
+	int64		queue_id;
+	SqsnQueue  *queue;
+
+	sqsn_begin_result(fcinfo);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	visibility_timeout = sqsn_int_arg(fcinfo, 2, "visibility_timeout", 0,
+									  SQSN_MAX_VISIBILITY_TIMEOUT,
+									  queue->visibility_timeout);
+	wait_seconds = sqsn_int_arg(fcinfo, 3, "wait_time_seconds", 0,
+								SQSN_MAX_WAIT_TIME,
+								queue->receive_wait_time_seconds);
+	queue_id = queue->queue_id;
+
+	if (wait_seconds > 0 && sqsn_longpoll_can_wait())
+		receive_waiting(queue_name, queue_id, rsinfo, max_messages,
+						visibility_timeout, lease_token, wait_seconds);
+	else
+		(void) receive_batch(queue_name, rsinfo, max_messages,
+							 visibility_timeout, lease_token);
 
 	SPI_finish();
 	return (Datum) 0;
@@ -875,6 +1014,8 @@ sq_change_visibility(PG_FUNCTION_ARGS)
 		elog(ERROR, "changing visibility in queue \"%s\" failed: %s",
 			 queue->name, SPI_result_code_string(ret));
 	changed = SPI_processed > 0;
+	if (changed)
+		sqsn_longpoll_note_send(queue->queue_id);	/* a lease got shorter */
 
 	SPI_finish();
 	PG_RETURN_BOOL(changed);

@@ -49,6 +49,7 @@ typedef struct QueueSettings
 	int32		maximum_message_size;
 	char	   *dead_letter_queue;	/* NULL: none */
 	int32		max_receive_count;	/* 0: none */
+	int32		receive_wait_time_seconds;
 } QueueSettings;
 
 /*
@@ -68,7 +69,8 @@ typedef struct QueueSettings
 	" body text NOT NULL," \
 	" message_attributes jsonb," \
 	" message_group_id text," \
-	" message_deduplication_id text" \
+	" message_deduplication_id text," \
+	" source_queue_id bigint" \
 	") WITH (fillfactor = 70," \
 	" autovacuum_vacuum_scale_factor = 0.01," \
 	" autovacuum_vacuum_threshold = 500," \
@@ -154,7 +156,8 @@ check_redrive(const char *queue_name, QueueSettings *settings)
 
 /*
  * sq_create_queue(queue_name, visibility_timeout, message_retention_period,
- * delay_seconds, maximum_message_size, dead_letter_queue, max_receive_count)
+ * delay_seconds, maximum_message_size, dead_letter_queue, max_receive_count,
+ * receive_wait_time_seconds)
  *
  * Creating a queue that exists with the same attributes does nothing; with
  * other attributes it is an error, as in the managed service.
@@ -184,6 +187,9 @@ sq_create_queue(PG_FUNCTION_ARGS)
 		text_to_cstring(PG_GETARG_TEXT_PP(5));
 	s.max_receive_count = sqsn_int_arg(fcinfo, 6, "max_receive_count", 1,
 									   SQSN_MAX_RECEIVE_COUNT, 0);
+	s.receive_wait_time_seconds = sqsn_int_arg(fcinfo, 7,
+											   "receive_wait_time_seconds", 0,
+											   SQSN_MAX_WAIT_TIME, 0);
 
 	nestlevel = sqsn_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -193,10 +199,10 @@ sq_create_queue(PG_FUNCTION_ARGS)
 	dlq_id = check_redrive(name, &s);
 
 	{
-		Oid			argtypes[7] = {TEXTOID, INT4OID, INT4OID, INT4OID, INT4OID,
-		INT8OID, INT4OID};
-		Datum		values[7];
-		char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		Oid			argtypes[8] = {TEXTOID, INT4OID, INT4OID, INT4OID, INT4OID,
+		INT8OID, INT4OID, INT4OID};
+		Datum		values[8];
+		char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 		values[0] = CStringGetTextDatum(name);
 		values[1] = Int32GetDatum(s.visibility_timeout);
@@ -205,6 +211,7 @@ sq_create_queue(PG_FUNCTION_ARGS)
 		values[4] = Int32GetDatum(s.maximum_message_size);
 		values[5] = Int64GetDatum(dlq_id);
 		values[6] = Int32GetDatum(s.max_receive_count);
+		values[7] = Int32GetDatum(s.receive_wait_time_seconds);
 		if (dlq_id == 0)
 			nulls[5] = nulls[6] = 'n';
 
@@ -213,8 +220,9 @@ sq_create_queue(PG_FUNCTION_ARGS)
 										" AND delay_seconds = $4 AND maximum_message_size = $5"
 										" AND dead_letter_queue_id IS NOT DISTINCT FROM $6"
 										" AND max_receive_count IS NOT DISTINCT FROM $7"
+										" AND receive_wait_time_seconds = $8"
 										" FROM sqsn.queue WHERE queue_name = $1",
-										7, argtypes, values, nulls, false, 1),
+										8, argtypes, values, nulls, false, 1),
 				  SPI_OK_SELECT, "reading sqsn.queue");
 
 		if (SPI_processed > 0)
@@ -242,11 +250,12 @@ sq_create_queue(PG_FUNCTION_ARGS)
 											"INSERT INTO sqsn.queue (queue_name, visibility_timeout,"
 											" message_retention_period, delay_seconds,"
 											" maximum_message_size, dead_letter_queue_id,"
-											" max_receive_count, owner, created_at, last_modified_at)"
-											" VALUES ($1, $2, $3, $4, $5, $6, $7, session_user,"
+											" max_receive_count, receive_wait_time_seconds, owner,"
+											" created_at, last_modified_at)"
+											" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, session_user,"
 											" clock_timestamp(), clock_timestamp())"
 											" RETURNING queue_id",
-											7, argtypes, values, nulls, false, 0),
+											8, argtypes, values, nulls, false, 0),
 					  SPI_OK_INSERT_RETURNING, "inserting into sqsn.queue");
 			queue_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 												   SPI_tuptable->tupdesc, 1,
@@ -457,6 +466,7 @@ sq_get_queue_attributes(PG_FUNCTION_ARGS)
 									" 'MessageRetentionPeriod', q.message_retention_period,"
 									" 'DelaySeconds', q.delay_seconds,"
 									" 'MaximumMessageSize', q.maximum_message_size,"
+									" 'ReceiveMessageWaitTimeSeconds', q.receive_wait_time_seconds,"
 									" 'CreatedTimestamp', floor(extract(epoch FROM q.created_at))::bigint,"
 									" 'LastModifiedTimestamp',"
 									"  floor(extract(epoch FROM q.last_modified_at))::bigint,"
@@ -628,6 +638,7 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 	s.dead_letter_queue = queue->dead_letter_queue ?
 		pstrdup(queue->dead_letter_queue) : NULL;
 	s.max_receive_count = queue->max_receive_count;
+	s.receive_wait_time_seconds = queue->receive_wait_time_seconds;
 	relid = queue->relid;
 
 	it = JsonbIteratorInit(&attributes->root);
@@ -654,6 +665,9 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 			s.maximum_message_size = attribute_int(key, &v,
 												   SQSN_MIN_MESSAGE_SIZE,
 												   SQSN_MAX_MESSAGE_SIZE);
+		else if (strcmp(key, "ReceiveMessageWaitTimeSeconds") == 0)
+			s.receive_wait_time_seconds = attribute_int(key, &v, 0,
+														SQSN_MAX_WAIT_TIME);
 		else if (strcmp(key, "RedrivePolicy") == 0)
 			read_redrive_policy(&v, &s);
 		else if (strcmp(key, "CreatedTimestamp") == 0 ||
@@ -668,16 +682,17 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 					 errmsg("unknown queue attribute \"%s\"", key),
 					 errhint("Settable attributes are VisibilityTimeout, "
 							 "MessageRetentionPeriod, DelaySeconds, "
-							 "MaximumMessageSize and RedrivePolicy.")));
+							 "MaximumMessageSize, ReceiveMessageWaitTimeSeconds "
+							 "and RedrivePolicy.")));
 	}
 
 	dlq_id = check_redrive(name, &s);
 
 	{
-		Oid			argtypes[7] = {TEXTOID, INT4OID, INT4OID, INT4OID, INT4OID,
-		INT8OID, INT4OID};
-		Datum		values[7];
-		char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		Oid			argtypes[8] = {TEXTOID, INT4OID, INT4OID, INT4OID, INT4OID,
+		INT8OID, INT4OID, INT4OID};
+		Datum		values[8];
+		char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 		values[0] = CStringGetTextDatum(name);
 		values[1] = Int32GetDatum(s.visibility_timeout);
@@ -686,6 +701,7 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 		values[4] = Int32GetDatum(s.maximum_message_size);
 		values[5] = Int64GetDatum(dlq_id);
 		values[6] = Int32GetDatum(s.max_receive_count);
+		values[7] = Int32GetDatum(s.receive_wait_time_seconds);
 		if (dlq_id == 0)
 			nulls[5] = nulls[6] = 'n';
 
@@ -693,9 +709,10 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 										"UPDATE sqsn.queue SET visibility_timeout = $2,"
 										" message_retention_period = $3, delay_seconds = $4,"
 										" maximum_message_size = $5, dead_letter_queue_id = $6,"
-										" max_receive_count = $7, last_modified_at = clock_timestamp()"
+										" max_receive_count = $7, receive_wait_time_seconds = $8,"
+										" last_modified_at = clock_timestamp()"
 										" WHERE queue_name = $1",
-										7, argtypes, values, nulls, false, 0),
+										8, argtypes, values, nulls, false, 0),
 				  SPI_OK_UPDATE, "updating sqsn.queue");
 	}
 

@@ -19,8 +19,10 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
+	CatalogInit();
+	WorkerInit();
+	LongPollInit();
+
 	/* typos of sqsn.* settings in postgresql.conf get a warning */
 	MarkGUCPrefixReserved("sqsn");
-
-	CatalogInit();
 }

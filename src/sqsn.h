@@ -30,6 +30,7 @@
 #define SQSN_MAX_RECEIVE_COUNT		1000
 #define SQSN_MAX_ATTRIBUTES			10
 #define SQSN_MAX_BATCH				1000
+#define SQSN_MAX_WAIT_TIME			20
 
 /*
  * What a backend remembers about one queue: its attributes, its message
@@ -50,6 +51,7 @@ typedef struct SqsnQueue
 	int32		delay_seconds;
 	int32		maximum_message_size;
 	int32		max_receive_count;	/* 0: no redrive policy */
+	int32		receive_wait_time_seconds;
 	char	   *dead_letter_queue;	/* NULL: no redrive policy */
 
 	/* saved plans, prepared on first use */
@@ -60,7 +62,18 @@ typedef struct SqsnQueue
 	SPIPlanPtr	delete_many_plan;
 	SPIPlanPtr	delete_leased_plan;
 	SPIPlanPtr	change_visibility_plan;
+	SPIPlanPtr	expire_plan;
+	SPIPlanPtr	overdue_plan;
+	SPIPlanPtr	next_visible_plan;
+	SPIPlanPtr	redrive_plan;
 } SqsnQueue;
+
+/* What one maintenance pass did (maintenance.c). */
+typedef struct SqsnSweepCounts
+{
+	int64		messages_expired;
+	int64		messages_moved_to_dlq;
+} SqsnSweepCounts;
 
 /* One message about to be inserted into a queue. */
 typedef struct OutgoingMessage
@@ -71,6 +84,7 @@ typedef struct OutgoingMessage
 	TimestampTz sent_at;
 	TimestampTz visible_at;
 	TimestampTz expires_at;
+	int64		source_queue_id;	/* 0: none */
 } OutgoingMessage;
 
 /* catalog.c */
@@ -103,6 +117,29 @@ extern void sqsn_forget_handle_key(Oid relid);
 extern TimestampTz sqsn_add_seconds(TimestampTz t, int32 seconds);
 extern pg_uuid_t *sqsn_new_message_id(void);
 extern void sqsn_send_messages(SqsnQueue *queue, OutgoingMessage *msgs, int n);
+extern void sqsn_move_messages(SqsnQueue *queue, const char *dest_name,
+							   HeapTuple *rows, TupleDesc tupdesc, int n,
+							   TimestampTz now, bool redrive);
+extern void sqsn_move_to_dead_letter_queue(SqsnQueue *queue, HeapTuple *rows,
+										   TupleDesc tupdesc, int n,
+										   TimestampTz now);
+
+/* maintenance.c */
+extern List *sqsn_list_queue_names(void);
+extern bool sqsn_sweep_queue(const char *queue_name, int batch_size,
+							 SqsnSweepCounts *counts);
+
+/* longpoll.c */
+extern void LongPollInit(void);
+extern void sqsn_longpoll_note_send(int64 queue_id);
+extern bool sqsn_longpoll_can_wait(void);
+extern void sqsn_longpoll_begin(int64 queue_id);
+extern void sqsn_longpoll_sleep(long timeout_ms);
+extern void sqsn_longpoll_end(void);
+
+/* worker.c */
+extern int	sqsn_retention_batch_size;
+extern void WorkerInit(void);
 
 /* filter.c */
 extern void sqsn_validate_filter_policy(Jsonb *policy, bool body_scope);

@@ -944,7 +944,7 @@ fan_out(const char *topic_name, PublishedMessage *pubs, int n)
 
 	if (ntargets == 0)
 		return;
-	msgs = palloc(sizeof(OutgoingMessage) * n);
+	msgs = palloc0(sizeof(OutgoingMessage) * n);
 	for (int t = 0; t < ntargets; t++)
 	{
 		Target	   *target = &targets[t];

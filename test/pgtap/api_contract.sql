@@ -2,7 +2,7 @@
 -- type, language and security, the queue_stats view, and nothing else
 -- exposed.
 BEGIN;
-SELECT plan(86);
+SELECT plan(99);
 
 SELECT has_extension('sqsn', 'extension sqsn is installed');
 SELECT has_schema('sqsn', 'schema sqsn exists');
@@ -16,8 +16,8 @@ SELECT ok(EXISTS (SELECT FROM pg_depend
 
 -- every API function, with its exact argument types
 SELECT has_function('sqsn', 'sq_create_queue',
-	ARRAY['text', 'integer', 'integer', 'integer', 'integer', 'text', 'integer'],
-	'sq_create_queue(text, integer, integer, integer, integer, text, integer) exists');
+	ARRAY['text', 'integer', 'integer', 'integer', 'integer', 'text', 'integer', 'integer'],
+	'sq_create_queue(text, integer, integer, integer, integer, text, integer, integer) exists');
 SELECT has_function('sqsn', 'sq_delete_queue', ARRAY['text'], 'sq_delete_queue(text) exists');
 SELECT has_function('sqsn', 'sq_purge_queue', ARRAY['text'], 'sq_purge_queue(text) exists');
 SELECT has_function('sqsn', 'sq_list_queues', ARRAY['text'], 'sq_list_queues(text) exists');
@@ -25,14 +25,18 @@ SELECT has_function('sqsn', 'sq_get_queue_attributes', ARRAY['text'], 'sq_get_qu
 SELECT has_function('sqsn', 'sq_set_queue_attributes', ARRAY['text', 'jsonb'], 'sq_set_queue_attributes(text, jsonb) exists');
 SELECT has_function('sqsn', 'sq_send', ARRAY['text', 'text', 'jsonb', 'integer'], 'sq_send(text, text, jsonb, integer) exists');
 SELECT has_function('sqsn', 'sq_send_batch', ARRAY['text', 'text[]', 'jsonb[]', 'integer'], 'sq_send_batch(text, text[], jsonb[], integer) exists');
-SELECT has_function('sqsn', 'sq_receive', ARRAY['text', 'integer', 'integer'], 'sq_receive(text, integer, integer) exists');
+SELECT has_function('sqsn', 'sq_receive', ARRAY['text', 'integer', 'integer', 'integer'], 'sq_receive(text, integer, integer, integer) exists');
 SELECT has_function('sqsn', 'sq_delete', ARRAY['text', 'text'], 'sq_delete(text, text) exists');
 SELECT has_function('sqsn', 'sq_delete_batch', ARRAY['text', 'text[]'], 'sq_delete_batch(text, text[]) exists');
 SELECT has_function('sqsn', 'sq_change_visibility', ARRAY['text', 'text', 'integer'], 'sq_change_visibility(text, text, integer) exists');
 
+SELECT has_function('sqsn', 'sq_redrive', ARRAY['text', 'text', 'integer'], 'sq_redrive(text, text, integer) exists');
+SELECT has_function('sqsn', 'sq_schedule_send', ARRAY['text', 'text', 'text', 'text', 'jsonb'], 'sq_schedule_send(text, text, text, text, jsonb) exists');
+SELECT has_function('sqsn', 'sq_unschedule_send', ARRAY['text'], 'sq_unschedule_send(text) exists');
+
 -- return types
 SELECT function_returns('sqsn', 'sq_create_queue',
-	ARRAY['text', 'integer', 'integer', 'integer', 'integer', 'text', 'integer'], 'void',
+	ARRAY['text', 'integer', 'integer', 'integer', 'integer', 'text', 'integer', 'integer'], 'void',
 	'sq_create_queue returns void');
 SELECT function_returns('sqsn', 'sq_delete_queue', ARRAY['text'], 'void', 'sq_delete_queue returns void');
 SELECT function_returns('sqsn', 'sq_purge_queue', ARRAY['text'], 'bigint', 'sq_purge_queue returns bigint');
@@ -41,14 +45,25 @@ SELECT function_returns('sqsn', 'sq_get_queue_attributes', ARRAY['text'], 'jsonb
 SELECT function_returns('sqsn', 'sq_set_queue_attributes', ARRAY['text', 'jsonb'], 'void', 'sq_set_queue_attributes returns void');
 SELECT function_returns('sqsn', 'sq_send', ARRAY['text', 'text', 'jsonb', 'integer'], 'uuid', 'sq_send returns uuid');
 SELECT function_returns('sqsn', 'sq_send_batch', ARRAY['text', 'text[]', 'jsonb[]', 'integer'], 'setof uuid', 'sq_send_batch returns setof uuid');
-SELECT function_returns('sqsn', 'sq_receive', ARRAY['text', 'integer', 'integer'], 'setof record', 'sq_receive returns a table');
+SELECT function_returns('sqsn', 'sq_receive', ARRAY['text', 'integer', 'integer', 'integer'], 'setof record', 'sq_receive returns a table');
 SELECT function_returns('sqsn', 'sq_delete', ARRAY['text', 'text'], 'boolean', 'sq_delete returns boolean');
 SELECT function_returns('sqsn', 'sq_delete_batch', ARRAY['text', 'text[]'], 'setof record', 'sq_delete_batch returns a table');
 SELECT function_returns('sqsn', 'sq_change_visibility', ARRAY['text', 'text', 'integer'], 'boolean', 'sq_change_visibility returns boolean');
 
+SELECT function_returns('sqsn', 'sq_redrive', ARRAY['text', 'text', 'integer'], 'bigint', 'sq_redrive returns bigint');
+
+SELECT function_returns('sqsn', 'sq_schedule_send', ARRAY['text', 'text', 'text', 'text', 'jsonb'], 'bigint', 'sq_schedule_send returns bigint');
+SELECT function_returns('sqsn', 'sq_unschedule_send', ARRAY['text'], 'boolean', 'sq_unschedule_send returns boolean');
+
 -- parameter names and defaults, exactly as documented
-SELECT is(pg_get_function_arguments('sqsn.sq_create_queue(text, integer, integer, integer, integer, text, integer)'::regprocedure),
-	'queue_name text, visibility_timeout integer DEFAULT 30, message_retention_period integer DEFAULT 345600, delay_seconds integer DEFAULT 0, maximum_message_size integer DEFAULT 262144, dead_letter_queue text DEFAULT NULL::text, max_receive_count integer DEFAULT NULL::integer',
+SELECT is(pg_get_function_arguments('sqsn.sq_schedule_send(text, text, text, text, jsonb)'::regprocedure),
+	'job_name text, schedule text, queue_name text, message_body text, message_attributes jsonb DEFAULT NULL::jsonb',
+	'sq_schedule_send parameters and defaults');
+SELECT is(pg_get_function_arguments('sqsn.sq_redrive(text, text, integer)'::regprocedure),
+	'dead_letter_queue text, destination_queue text DEFAULT NULL::text, max_messages_per_second integer DEFAULT NULL::integer',
+	'sq_redrive parameters and defaults');
+SELECT is(pg_get_function_arguments('sqsn.sq_create_queue(text, integer, integer, integer, integer, text, integer, integer)'::regprocedure),
+	'queue_name text, visibility_timeout integer DEFAULT 30, message_retention_period integer DEFAULT 345600, delay_seconds integer DEFAULT 0, maximum_message_size integer DEFAULT 262144, dead_letter_queue text DEFAULT NULL::text, max_receive_count integer DEFAULT NULL::integer, receive_wait_time_seconds integer DEFAULT 0',
 	'sq_create_queue parameters and defaults');
 SELECT is(pg_get_function_arguments('sqsn.sq_list_queues(text)'::regprocedure),
 	'prefix text DEFAULT NULL::text', 'sq_list_queues parameters and defaults');
@@ -60,10 +75,10 @@ SELECT is(pg_get_function_arguments('sqsn.sq_send(text, text, jsonb, integer)'::
 SELECT is(pg_get_function_arguments('sqsn.sq_send_batch(text, text[], jsonb[], integer)'::regprocedure),
 	'queue_name text, message_bodies text[], message_attributes jsonb[] DEFAULT NULL::jsonb[], delay_seconds integer DEFAULT NULL::integer',
 	'sq_send_batch parameters and defaults');
-SELECT is(pg_get_function_arguments('sqsn.sq_receive(text, integer, integer)'::regprocedure),
-	'queue_name text, max_number_of_messages integer DEFAULT 1, visibility_timeout integer DEFAULT NULL::integer',
+SELECT is(pg_get_function_arguments('sqsn.sq_receive(text, integer, integer, integer)'::regprocedure),
+	'queue_name text, max_number_of_messages integer DEFAULT 1, visibility_timeout integer DEFAULT NULL::integer, wait_time_seconds integer DEFAULT NULL::integer',
 	'sq_receive parameters and defaults');
-SELECT is(pg_get_function_result('sqsn.sq_receive(text, integer, integer)'::regprocedure),
+SELECT is(pg_get_function_result('sqsn.sq_receive(text, integer, integer, integer)'::regprocedure),
 	'TABLE(message_id uuid, receipt_handle text, body text, message_attributes jsonb, sent_at timestamp with time zone, receive_count integer, first_received_at timestamp with time zone)',
 	'sq_receive result columns');
 SELECT is(pg_get_function_arguments('sqsn.sq_delete(text, text)'::regprocedure),
@@ -80,28 +95,31 @@ SELECT is(array_agg(p.proname::text ORDER BY p.proname) FILTER (WHERE l.lanname 
 	'every sqsn function is written in C')
 FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
 WHERE p.pronamespace = 'sqsn'::regnamespace;
-SELECT is(array_agg(p.proname::text ORDER BY p.proname) FILTER (WHERE NOT p.prosecdef), NULL,
-	'every sq_ function is SECURITY DEFINER')
+SELECT is(array_agg(p.proname::text ORDER BY p.proname) FILTER (WHERE NOT p.prosecdef),
+	ARRAY['sq_schedule_send', 'sq_unschedule_send'],
+	'every sq_ function but the pg_cron ones (whose jobs run as the caller) is SECURITY DEFINER')
 FROM pg_proc p WHERE p.pronamespace = 'sqsn'::regnamespace AND p.proname LIKE 'sq\_%';
 SELECT is(array_agg(p.proname::text ORDER BY p.proname) FILTER (WHERE p.proisstrict), NULL,
 	'no sq_ function is STRICT, so NULL arguments get a clear error')
 FROM pg_proc p WHERE p.pronamespace = 'sqsn'::regnamespace AND p.proname LIKE 'sq\_%';
 SELECT volatility_is('sqsn', 'sq_send', ARRAY['text', 'text', 'jsonb', 'integer'], 'volatile', 'sq_send is volatile');
-SELECT volatility_is('sqsn', 'sq_receive', ARRAY['text', 'integer', 'integer'], 'volatile', 'sq_receive is volatile');
+SELECT volatility_is('sqsn', 'sq_receive', ARRAY['text', 'integer', 'integer', 'integer'], 'volatile', 'sq_receive is volatile');
 SELECT volatility_is('sqsn', 'sq_delete', ARRAY['text', 'text'], 'volatile', 'sq_delete is volatile');
 
 -- nothing more than the documented functions
 SELECT functions_are('sqsn', ARRAY[
 	'sq_create_queue', 'sq_delete_queue', 'sq_purge_queue', 'sq_list_queues',
 	'sq_get_queue_attributes', 'sq_set_queue_attributes', 'sq_send', 'sq_send_batch',
-	'sq_receive', 'sq_delete', 'sq_delete_batch', 'sq_change_visibility',
+	'sq_receive', 'sq_delete', 'sq_delete_batch', 'sq_change_visibility', 'sq_redrive',
+	'sq_schedule_send', 'sq_unschedule_send',
 	'queue_stats_rows', 'init_handle_key', 'drop_message_tables',
+	'worker_status_rows', 'run_maintenance',
 	'sn_create_topic', 'sn_delete_topic', 'sn_list_topics', 'sn_subscribe',
 	'sn_unsubscribe', 'sn_list_subscriptions', 'sn_set_subscription_attributes',
 	'sn_publish', 'sn_publish_batch'],
 	'schema sqsn has exactly the documented functions');
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'sqsn'::regnamespace AND proname LIKE 'sq\_%'),
-	12, 'no sq_ function is overloaded');
+	15, 'no sq_ function is overloaded');
 
 -- the monitoring view
 SELECT has_view('sqsn', 'queue_stats', 'view sqsn.queue_stats exists');
@@ -113,6 +131,17 @@ SELECT col_type_is('sqsn', 'queue_stats', 'visible', 'bigint', 'queue_stats.visi
 SELECT col_type_is('sqsn', 'queue_stats', 'in_flight', 'bigint', 'queue_stats.in_flight is bigint');
 SELECT col_type_is('sqsn', 'queue_stats', 'delayed', 'bigint', 'queue_stats.delayed is bigint');
 SELECT col_type_is('sqsn', 'queue_stats', 'oldest_message_age', 'integer', 'queue_stats.oldest_message_age is integer');
+
+-- the worker's view and the maintenance function
+SELECT has_view('sqsn', 'worker_status', 'view sqsn.worker_status exists');
+SELECT columns_are('sqsn', 'worker_status',
+	ARRAY['pid', 'state', 'last_sweep_at', 'messages_expired', 'messages_moved_to_dlq', 'last_error'],
+	'worker_status has the documented columns');
+SELECT has_function('sqsn', 'run_maintenance', ARRAY[]::text[], 'run_maintenance() exists');
+SELECT is(pg_get_function_result('sqsn.run_maintenance()'::regprocedure),
+	'TABLE(messages_expired bigint, messages_moved_to_dlq bigint)', 'run_maintenance result columns');
+SELECT is((SELECT prosecdef FROM pg_proc WHERE oid = 'sqsn.run_maintenance()'::regprocedure), true,
+	'run_maintenance is SECURITY DEFINER');
 
 -- the catalog and the event trigger that cleans up message tables
 SELECT has_table('sqsn', 'queue', 'catalog table sqsn.queue exists');

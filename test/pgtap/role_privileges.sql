@@ -2,7 +2,7 @@
 -- sqsn_consumer get exactly their functions; no role may touch the catalog
 -- or a message table directly.
 BEGIN;
-SELECT plan(102);
+SELECT plan(126);
 
 SELECT has_role('sqsn_admin', 'role sqsn_admin exists');
 SELECT has_role('sqsn_producer', 'role sqsn_producer exists');
@@ -23,19 +23,24 @@ SELECT schema_privs_are('sqsn', 'public', ARRAY[]::name[], 'PUBLIC may not use s
 -- function privileges, role by role
 CREATE TEMP TABLE api (fname name, args name[], admin boolean, producer boolean, consumer boolean);
 INSERT INTO api VALUES
-	('sq_create_queue', ARRAY['text', 'integer', 'integer', 'integer', 'integer', 'text', 'integer'], true, false, false),
+	('sq_create_queue', ARRAY['text', 'integer', 'integer', 'integer', 'integer', 'text', 'integer', 'integer'], true, false, false),
 	('sq_delete_queue', ARRAY['text'], true, false, false),
 	('sq_purge_queue', ARRAY['text'], true, false, false),
 	('sq_set_queue_attributes', ARRAY['text', 'jsonb'], true, false, false),
+	('sq_redrive', ARRAY['text', 'text', 'integer'], true, false, false),
+	('sq_schedule_send', ARRAY['text', 'text', 'text', 'text', 'jsonb'], true, true, false),
+	('sq_unschedule_send', ARRAY['text'], true, true, false),
 	('sq_send', ARRAY['text', 'text', 'jsonb', 'integer'], true, true, false),
 	('sq_send_batch', ARRAY['text', 'text[]', 'jsonb[]', 'integer'], true, true, false),
-	('sq_receive', ARRAY['text', 'integer', 'integer'], true, false, true),
+	('sq_receive', ARRAY['text', 'integer', 'integer', 'integer'], true, false, true),
 	('sq_delete', ARRAY['text', 'text'], true, false, true),
 	('sq_delete_batch', ARRAY['text', 'text[]'], true, false, true),
 	('sq_change_visibility', ARRAY['text', 'text', 'integer'], true, false, true),
 	('sq_list_queues', ARRAY['text'], true, true, true),
 	('sq_get_queue_attributes', ARRAY['text'], true, true, true),
 	('queue_stats_rows', ARRAY[]::name[], true, true, true),
+	('worker_status_rows', ARRAY[]::name[], true, true, true),
+	('run_maintenance', ARRAY[]::name[], true, false, false),
 	('init_handle_key', ARRAY[]::name[], false, false, false);
 
 SELECT function_privs_are('sqsn', fname, args, r.role,
@@ -60,6 +65,9 @@ SELECT sequence_privs_are('sqsn', 'queue_id_seq', 'sqsn_admin', ARRAY[]::name[],
 SELECT table_privs_are('sqsn', 'queue_stats', r, ARRAY['SELECT'], format('%s may only select from sqsn.queue_stats', r))
 FROM unnest(ARRAY['sqsn_admin', 'sqsn_producer', 'sqsn_consumer']::name[]) AS r;
 SELECT table_privs_are('sqsn', 'queue_stats', 'public', ARRAY[]::name[], 'PUBLIC may not select from sqsn.queue_stats');
+SELECT table_privs_are('sqsn', 'worker_status', r, ARRAY['SELECT'], format('%s may only select from sqsn.worker_status', r))
+FROM unnest(ARRAY['sqsn_admin', 'sqsn_producer', 'sqsn_consumer']::name[]) AS r;
+SELECT table_privs_are('sqsn', 'worker_status', 'public', ARRAY[]::name[], 'PUBLIC may not select from sqsn.worker_status');
 
 -- a message table
 DO $$

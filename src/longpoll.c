@@ -1,0 +1,257 @@
+/*-------------------------------------------------------------------------
+ *
+ * longpoll.c
+ *	  Long polling: a receive that finds nothing sleeps until a sender's
+ *	  transaction commits new messages, a delay or lease ends, or its wait
+ *	  time is up.
+ *
+ * Shared memory holds LONGPOLL_SLOTS slots, each a ConditionVariable and a
+ * count of the receivers sleeping on it; a queue maps to slot
+ * queue_id % LONGPOLL_SLOTS (queues sharing a slot only cost a spurious
+ * wake-up, after which the receiver simply looks again).
+ *
+ * A sender notes the slot of each queue it inserts into in a backend-local
+ * bitmap. At XACT_EVENT_COMMIT -- after the commit is visible to other
+ * snapshots -- a transaction callback broadcasts each noted slot that has a
+ * waiter; a rolled-back transaction wakes nobody. A receiver registers as a
+ * waiter (an atomic increment, a full barrier) and prepares to sleep before
+ * it looks at the queue, so a commit either happened before its look (and
+ * it sees the rows) or the committer sees the waiter count and broadcasts.
+ *
+ * Messages that become visible without a commit (a delay or lease running
+ * out) wake nobody, so the receiver also bounds each sleep by the earliest
+ * future visible_at of the queue. Each look is a new SPI statement, which in
+ * READ COMMITTED takes a fresh snapshot. The sleep is
+ * ConditionVariableTimedSleep, which checks for interrupts: a waiting
+ * receive can be cancelled (statement_timeout, pg_cancel_backend) at once.
+ *
+ * Without the preload there is no shared memory; a waiting receive then
+ * looks at the queue every LONGPOLL_FALLBACK_MS instead.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "sqsn.h"
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "port/atomics.h"
+#include "port/pg_bitutils.h"
+#include "storage/condition_variable.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/wait_event.h"
+
+#define LONGPOLL_SLOTS			1024
+#define LONGPOLL_FALLBACK_MS	200
+
+typedef struct LongPollSlot
+{
+	ConditionVariable cv;
+	pg_atomic_uint32 waiters;
+} LongPollSlot;
+
+static LongPollSlot *longpoll_slots = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* slots this transaction inserted into; broadcast at commit */
+static uint64 pending_slots[LONGPOLL_SLOTS / 64];
+static bool any_pending = false;
+
+/* the slot this backend is registered on as a waiter, or -1 */
+static int	waiting_slot = -1;
+static bool exit_callback_registered = false;
+
+static void longpoll_shmem_request(void);
+static void longpoll_shmem_startup(void);
+static void longpoll_xact_callback(XactEvent event, void *arg);
+static void longpoll_exit(int code, Datum arg);
+
+static inline int
+slot_of(int64 queue_id)
+{
+	return (int) ((uint64) queue_id % LONGPOLL_SLOTS);
+}
+
+/*
+ * Hooks and the commit callback; called from _PG_init.
+ */
+void
+LongPollInit(void)
+{
+	RegisterXactCallback(longpoll_xact_callback, NULL);
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = longpoll_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = longpoll_shmem_startup;
+}
+
+static void
+longpoll_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(LongPollSlot) * LONGPOLL_SLOTS));
+}
+
+static void
+longpoll_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	longpoll_slots = ShmemInitStruct("sqsn long polling",
+									 sizeof(LongPollSlot) * LONGPOLL_SLOTS,
+									 &found);
+	if (!found)
+	{
+		for (int i = 0; i < LONGPOLL_SLOTS; i++)
+		{
+			ConditionVariableInit(&longpoll_slots[i].cv);
+			pg_atomic_init_u32(&longpoll_slots[i].waiters, 0);
+		}
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * A message was made visible (or will be at commit) in this queue: wake its
+ * waiting receivers when this transaction commits.
+ */
+void
+sqsn_longpoll_note_send(int64 queue_id)
+{
+	int			slot = slot_of(queue_id);
+
+	if (longpoll_slots == NULL)
+		return;
+	pending_slots[slot / 64] |= UINT64CONST(1) << (slot % 64);
+	any_pending = true;
+}
+
+static void
+longpoll_xact_callback(XactEvent event, void *arg)
+{
+	if (!any_pending)
+		return;
+
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			/* the commit is visible; now read the waiter counts */
+			pg_memory_barrier();
+			for (int w = 0; w < lengthof(pending_slots); w++)
+			{
+				uint64		bits = pending_slots[w];
+
+				while (bits != 0)
+				{
+					int			bit = pg_rightmost_one_pos64(bits);
+					LongPollSlot *slot = &longpoll_slots[w * 64 + bit];
+
+					bits &= bits - 1;
+					if (pg_atomic_read_u32(&slot->waiters) > 0)
+						ConditionVariableBroadcast(&slot->cv);
+				}
+			}
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			break;
+		default:
+			return;				/* pre-commit events: keep the marks */
+	}
+	memset(pending_slots, 0, sizeof(pending_slots));
+	any_pending = false;
+}
+
+/*
+ * Can a receive in this transaction wait for new messages? Not in
+ * REPEATABLE READ or SERIALIZABLE, whose one snapshot never sees them.
+ */
+bool
+sqsn_longpoll_can_wait(void)
+{
+	return !IsolationUsesXactSnapshot();
+}
+
+/*
+ * Registers this backend as a waiter on the queue's slot; call before the
+ * first look at the queue.
+ */
+void
+sqsn_longpoll_begin(int64 queue_id)
+{
+	int			slot = slot_of(queue_id);
+
+	if (longpoll_slots == NULL)
+		return;
+	if (!exit_callback_registered)
+	{
+		before_shmem_exit(longpoll_exit, (Datum) 0);
+		exit_callback_registered = true;
+	}
+	Assert(waiting_slot < 0);
+	ConditionVariablePrepareToSleep(&longpoll_slots[slot].cv);
+	waiting_slot = slot;
+	(void) pg_atomic_fetch_add_u32(&longpoll_slots[slot].waiters, 1);
+}
+
+/*
+ * Sleeps at most timeout_ms or until a commit into the slot's queues.
+ * Errors out on a cancel.
+ */
+void
+sqsn_longpoll_sleep(long timeout_ms)
+{
+	if (timeout_ms <= 0)
+		return;
+
+	if (longpoll_slots == NULL || waiting_slot < 0)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Min(timeout_ms, LONGPOLL_FALLBACK_MS),
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		return;
+	}
+
+	(void) ConditionVariableTimedSleep(&longpoll_slots[waiting_slot].cv,
+									   timeout_ms, PG_WAIT_EXTENSION);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * Unregisters the waiter; also on the error path (PG_FINALLY).
+ */
+void
+sqsn_longpoll_end(void)
+{
+	if (waiting_slot < 0)
+		return;
+	(void) pg_atomic_fetch_sub_u32(&longpoll_slots[waiting_slot].waiters, 1);
+	waiting_slot = -1;
+	ConditionVariableCancelSleep();
+}
+
+/* a backend terminated while waiting (FATAL skips PG_FINALLY) */
+static void
+longpoll_exit(int code, Datum arg)
+{
+	sqsn_longpoll_end();
+}

@@ -1,0 +1,218 @@
+/*-------------------------------------------------------------------------
+ *
+ * maintenance.c
+ *	  The sweeps that keep queues tidy, shared by the background worker and
+ *	  sqsn.run_maintenance():
+ *
+ *	  - retention: messages past their expiry (sent_at + the queue's
+ *		message_retention_period) are deleted, from dead-letter queues too;
+ *	  - dead-letter: visible messages whose receive count already exceeds
+ *		the queue's max_receive_count (the redrive policy was added or
+ *		lowered after they were received) are moved to the dead-letter
+ *		queue, as a receive would move them.
+ *
+ * Each call works on one queue and at most batch_size rows per sweep, with
+ * FOR UPDATE SKIP LOCKED, so it never waits for a consumer and never holds
+ * many row locks; the caller decides how many batches make a round and
+ * where the transactions end. Like the hot paths, every statement is a
+ * saved plan on one queue's table with schema-qualified names.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "sqsn.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/pg_list.h"
+#include "utils/builtins.h"
+
+PG_FUNCTION_INFO_V1(sq_run_maintenance);
+
+static SPIPlanPtr list_queues_plan = NULL;
+
+static int64 expire_messages(SqsnQueue *queue, TimestampTz now,
+							 int batch_size);
+static int64 move_overdue_messages(SqsnQueue *queue, TimestampTz now,
+								   int batch_size);
+
+/*
+ * Names of every queue, in id order, allocated in the caller's memory
+ * context. Requires an SPI connection.
+ */
+List *
+sqsn_list_queue_names(void)
+{
+	MemoryContext callercxt = CurrentMemoryContext;
+	List	   *names = NIL;
+	int			ret;
+
+	if (list_queues_plan == NULL)
+		list_queues_plan = sqsn_prepare_plan("SELECT queue_name FROM sqsn.queue"
+											 " ORDER BY queue_id", 0, NULL);
+
+	ret = SPI_execute_plan(list_queues_plan, NULL, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "listing queues failed: %s", SPI_result_code_string(ret));
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[i],
+										SPI_tuptable->tupdesc, 1);
+		MemoryContext oldcxt = MemoryContextSwitchTo(callercxt);
+
+		names = lappend(names, pstrdup(name));
+		MemoryContextSwitchTo(oldcxt);
+	}
+	return names;
+}
+
+/*
+ * Deletes up to batch_size expired messages; returns how many.
+ */
+static int64
+expire_messages(SqsnQueue *queue, TimestampTz now, int batch_size)
+{
+	Datum		values[2];
+	int			ret;
+
+	if (queue->expire_plan == NULL)
+	{
+		Oid			argtypes[2] = {TIMESTAMPTZOID, INT4OID};
+		char	   *sql = psprintf("DELETE FROM %s m"
+								   " WHERE m.msg_seq OPERATOR(pg_catalog.=) ANY ("
+								   "  SELECT c.msg_seq FROM %s c"
+								   "  WHERE c.expires_at OPERATOR(pg_catalog.<=) $1"
+								   "  LIMIT $2 FOR UPDATE SKIP LOCKED)",
+								   queue->qualified_table,
+								   queue->qualified_table);
+
+		queue->expire_plan = sqsn_prepare_plan(sql, 2, argtypes);
+	}
+
+	values[0] = TimestampTzGetDatum(now);
+	values[1] = Int32GetDatum(batch_size);
+	ret = SPI_execute_plan(queue->expire_plan, values, NULL, false, 0);
+	if (ret != SPI_OK_DELETE)
+		elog(ERROR, "deleting expired messages of queue \"%s\" failed: %s",
+			 queue->name, SPI_result_code_string(ret));
+	return (int64) SPI_processed;
+}
+
+/*
+ * Moves up to batch_size visible messages whose receive count exceeds the
+ * queue's max_receive_count to its dead-letter queue; returns how many.
+ * Messages in flight are left alone: their consumer still holds a valid
+ * receipt handle, and the next receive moves them if they come back.
+ */
+static int64
+move_overdue_messages(SqsnQueue *queue, TimestampTz now, int batch_size)
+{
+	Datum		values[3];
+	int			ret;
+	uint64		n;
+
+	if (queue->max_receive_count <= 0 || queue->dead_letter_queue == NULL)
+		return 0;
+
+	if (queue->overdue_plan == NULL)
+	{
+		Oid			argtypes[3] = {INT4OID, TIMESTAMPTZOID, INT4OID};
+
+		/* the columns of a receive result, see message.c */
+		char	   *sql = psprintf("SELECT c.msg_seq, c.message_id, c.body,"
+								   " c.message_attributes, c.sent_at,"
+								   " c.receive_count, c.first_received_at"
+								   " FROM %s c"
+								   " WHERE c.receive_count OPERATOR(pg_catalog.>) $1"
+								   "  AND c.visible_at OPERATOR(pg_catalog.<=) $2"
+								   "  AND c.expires_at OPERATOR(pg_catalog.>) $2"
+								   " ORDER BY c.msg_seq LIMIT $3"
+								   " FOR UPDATE SKIP LOCKED",
+								   queue->qualified_table);
+
+		queue->overdue_plan = sqsn_prepare_plan(sql, 3, argtypes);
+	}
+
+	values[0] = Int32GetDatum(queue->max_receive_count);
+	values[1] = TimestampTzGetDatum(now);
+	values[2] = Int32GetDatum(batch_size);
+	ret = SPI_execute_plan(queue->overdue_plan, values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "finding messages over the receive limit of queue \"%s\""
+			 " failed: %s", queue->name, SPI_result_code_string(ret));
+
+	n = SPI_processed;
+	if (n > 0)
+		sqsn_move_to_dead_letter_queue(queue, SPI_tuptable->vals,
+									   SPI_tuptable->tupdesc, (int) n, now);
+	return (int64) n;
+}
+
+/*
+ * One batch of both sweeps on one queue, adding what was done to counts.
+ * Returns true when a batch was full, so more work may be waiting.
+ * Requires an SPI connection; errors when the queue is gone.
+ */
+bool
+sqsn_sweep_queue(const char *queue_name, int batch_size,
+				 SqsnSweepCounts *counts)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	SqsnQueue  *queue;
+	int64		expired;
+	int64		moved;
+
+	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	expired = expire_messages(queue, now, batch_size);
+
+	/* the entry may have been reloaded meanwhile: open it again */
+	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	moved = move_overdue_messages(queue, now, batch_size);
+
+	counts->messages_expired += expired;
+	counts->messages_moved_to_dlq += moved;
+	return expired >= batch_size || moved >= batch_size;
+}
+
+/*
+ * sqsn.run_maintenance(): the worker's sweeps over every queue, done in
+ * the calling session and transaction, for servers where the library is
+ * not preloaded (schedule it with pg_cron). Each queue is swept in batches
+ * of sqsn.retention_batch_size until nothing is due.
+ */
+Datum
+sq_run_maintenance(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SqsnSweepCounts counts = {0, 0};
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	List	   *names;
+	ListCell   *lc;
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	names = sqsn_list_queue_names();
+	foreach(lc, names)
+	{
+		const char *name = (const char *) lfirst(lc);
+
+		CHECK_FOR_INTERRUPTS();
+		while (sqsn_sweep_queue(name, sqsn_retention_batch_size, &counts))
+			CHECK_FOR_INTERRUPTS();
+	}
+
+	SPI_finish();
+
+	values[0] = Int64GetDatum(counts.messages_expired);
+	values[1] = Int64GetDatum(counts.messages_moved_to_dlq);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	return (Datum) 0;
+}

@@ -1,0 +1,265 @@
+/*-------------------------------------------------------------------------
+ *
+ * redrive.c
+ *	  sq_redrive: moving messages out of a dead-letter queue, back to the
+ *	  queues they came from or to a queue named by the caller.
+ *
+ * A message moved to a dead-letter queue remembers its source queue
+ * (source_queue_id in the message table). The redrive walks the dead-letter
+ * queue in msg_seq order in batches, takes the visible messages with FOR
+ * UPDATE SKIP LOCKED -- so messages a consumer holds, or that a concurrent
+ * receive is taking, are left alone -- and moves each batch with the same
+ * insert-there, delete-here as the receive path's dead-letter move. A
+ * message without a source (sent to the dead-letter queue directly), or
+ * whose source queue has since been deleted, stays where it is unless a
+ * destination is given. An optional rate limit spreads the batches over
+ * time.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "sqsn.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/wait_event.h"
+
+PG_FUNCTION_INFO_V1(sq_redrive);
+
+#define REDRIVE_BATCH			100
+#define MAX_REDRIVE_RATE		500
+
+/* columns of the batch query: a receive result (message.c), then this */
+#define COL_MSG_SEQ				1
+#define COL_SOURCE_QUEUE_ID		8
+
+static SPIPlanPtr queue_name_plan = NULL;
+
+static uint64 lock_batch(SqsnQueue *dlq, TimestampTz now, int64 after,
+						 int limit);
+static char *queue_name_of(int64 queue_id);
+static void wait_for_rate(TimestampTz start, int64 moved, int32 rate);
+
+/*
+ * Locks up to limit visible messages of the dead-letter queue after msg_seq
+ * "after"; leaves them in SPI_tuptable in msg_seq order.
+ */
+static uint64
+lock_batch(SqsnQueue *dlq, TimestampTz now, int64 after, int limit)
+{
+	Datum		values[3];
+	int			ret;
+
+	if (dlq->redrive_plan == NULL)
+	{
+		Oid			argtypes[3] = {INT8OID, TIMESTAMPTZOID, INT4OID};
+		char	   *sql = psprintf("SELECT c.msg_seq, c.message_id, c.body,"
+								   " c.message_attributes, c.sent_at,"
+								   " c.receive_count, c.first_received_at,"
+								   " c.source_queue_id"
+								   " FROM %s c"
+								   " WHERE c.msg_seq OPERATOR(pg_catalog.>) $1"
+								   "  AND c.visible_at OPERATOR(pg_catalog.<=) $2"
+								   "  AND c.expires_at OPERATOR(pg_catalog.>) $2"
+								   " ORDER BY c.msg_seq LIMIT $3"
+								   " FOR UPDATE SKIP LOCKED",
+								   dlq->qualified_table);
+
+		dlq->redrive_plan = sqsn_prepare_plan(sql, 3, argtypes);
+	}
+
+	values[0] = Int64GetDatum(after);
+	values[1] = TimestampTzGetDatum(now);
+	values[2] = Int32GetDatum(limit);
+	ret = SPI_execute_plan(dlq->redrive_plan, values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "reading queue \"%s\" failed: %s", dlq->name,
+			 SPI_result_code_string(ret));
+	return SPI_processed;
+}
+
+/*
+ * The name of a queue by id, or NULL when it no longer exists.
+ */
+static char *
+queue_name_of(int64 queue_id)
+{
+	Datum		value = Int64GetDatum(queue_id);
+	int			ret;
+
+	if (queue_name_plan == NULL)
+	{
+		Oid			argtypes[1] = {INT8OID};
+
+		queue_name_plan = sqsn_prepare_plan("SELECT queue_name FROM sqsn.queue"
+											" WHERE queue_id OPERATOR(pg_catalog.=) $1",
+											1, argtypes);
+	}
+	ret = SPI_execute_plan(queue_name_plan, &value, NULL, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "reading sqsn.queue failed: %s",
+			 SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		return NULL;
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/*
+ * Sleeps until moving "moved" messages since start keeps within rate per
+ * second. Cancellable.
+ */
+static void
+wait_for_rate(TimestampTz start, int64 moved, int32 rate)
+{
+	TimestampTz due = start + (moved * USECS_PER_SEC) / rate;
+
+	for (;;)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (now >= due)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 TimestampDifferenceMilliseconds(now, due),
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * sq_redrive(dead_letter_queue, destination_queue, max_messages_per_second)
+ *
+ * Moves the visible messages of dead_letter_queue back to the queues they
+ * came from (destination_queue NULL) or to destination_queue, at most
+ * max_messages_per_second (NULL: no limit). Returns how many were moved.
+ */
+Datum
+sq_redrive(PG_FUNCTION_ARGS)
+{
+	char	   *dlq_name = sqsn_text_arg(fcinfo, 0, "dead_letter_queue");
+	char	   *dest_name = PG_ARGISNULL(1) ? NULL :
+		text_to_cstring(PG_GETARG_TEXT_PP(1));
+	int32		rate = sqsn_int_arg(fcinfo, 2, "max_messages_per_second", 1,
+									MAX_REDRIVE_RATE, 0);
+	int			batch = rate > 0 ? Min(rate, REDRIVE_BATCH) : REDRIVE_BATCH;
+	TimestampTz start = GetCurrentTimestamp();
+	int64		moved = 0;
+	int64		after = 0;
+	int			nestlevel;
+
+	sqsn_validate_queue_name(dlq_name);
+	if (dest_name != NULL)
+	{
+		sqsn_validate_queue_name(dest_name);
+		if (strcmp(dest_name, dlq_name) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cannot redrive queue \"%s\" into itself",
+							dlq_name)));
+	}
+
+	nestlevel = sqsn_pin_search_path();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	(void) sqsn_open_queue(dlq_name, RowExclusiveLock);
+	if (dest_name != NULL)
+		(void) sqsn_open_queue(dest_name, RowExclusiveLock);
+
+	for (;;)
+	{
+		SqsnQueue  *dlq = sqsn_open_queue(dlq_name, RowExclusiveLock);
+		TimestampTz now = GetCurrentTimestamp();
+		SPITupleTable *tuptable;
+		uint64		n;
+		bool	   *done;
+
+		CHECK_FOR_INTERRUPTS();
+
+		n = lock_batch(dlq, now, after, batch);
+		if (n == 0)
+			break;
+		tuptable = SPI_tuptable;
+		{
+			bool		isnull;
+
+			after = DatumGetInt64(SPI_getbinval(tuptable->vals[n - 1],
+												tuptable->tupdesc,
+												COL_MSG_SEQ, &isnull));
+		}
+
+		if (dest_name != NULL)
+		{
+			sqsn_move_messages(dlq, dest_name, tuptable->vals,
+							   tuptable->tupdesc, (int) n, now, true);
+			moved += n;
+		}
+		else
+		{
+			/* one move per source queue found in the batch */
+			done = palloc0(sizeof(bool) * n);
+			for (uint64 i = 0; i < n; i++)
+			{
+				HeapTuple  *group;
+				int			ngroup = 0;
+				bool		isnull;
+				int64		source;
+				char	   *source_name;
+
+				if (done[i])
+					continue;
+				source = DatumGetInt64(SPI_getbinval(tuptable->vals[i],
+													 tuptable->tupdesc,
+													 COL_SOURCE_QUEUE_ID,
+													 &isnull));
+				done[i] = true;
+				if (isnull)
+					continue;	/* no source: stays */
+
+				group = palloc(sizeof(HeapTuple) * n);
+				group[ngroup++] = tuptable->vals[i];
+				for (uint64 j = i + 1; j < n; j++)
+				{
+					bool		jnull;
+					int64		other;
+
+					if (done[j])
+						continue;
+					other = DatumGetInt64(SPI_getbinval(tuptable->vals[j],
+														tuptable->tupdesc,
+														COL_SOURCE_QUEUE_ID,
+														&jnull));
+					if (!jnull && other == source)
+					{
+						group[ngroup++] = tuptable->vals[j];
+						done[j] = true;
+					}
+				}
+
+				source_name = queue_name_of(source);
+				if (source_name == NULL || strcmp(source_name, dlq_name) == 0)
+					continue;	/* source deleted: stays */
+				dlq = sqsn_open_queue(dlq_name, RowExclusiveLock);
+				sqsn_move_messages(dlq, source_name, group, tuptable->tupdesc,
+								   ngroup, now, true);
+				moved += ngroup;
+			}
+		}
+
+		SPI_freetuptable(tuptable);
+		if (n < (uint64) batch)
+			break;
+		if (rate > 0)
+			wait_for_rate(start, moved, rate);
+	}
+
+	SPI_finish();
+	sqsn_unpin_search_path(nestlevel);
+	PG_RETURN_INT64(moved);
+}
