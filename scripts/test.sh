@@ -6,6 +6,7 @@
 #   isolation  test/isolation/specs/<name>.spec             (pg_isolation_regress)
 #   pgtap      test/pgtap/*.sql                             (pg_prove)
 #   tap        test/t/*.pl, with their own temporary clusters (prove)
+#   bench      bench/run --smoke: every benchmark workload still runs
 # Every test file counts as one test. Outputs go to a scratch directory
 # owned by the cluster user (.test-out/ in the checkout, see common.sh).
 # The last line printed is "N passed, N failed"; the exit status is non-zero
@@ -258,6 +259,21 @@ suite_tap() {
 	record tap "$FILE_PASS" "$FILE_FAIL"
 }
 
+# The benchmark's smoke run: every bench/ workload executes once in a while,
+# so the suite never rots (its speed is not judged here).
+suite_bench() {
+	local log=$TESTOUT/bench-smoke.log
+	if [ ! -x "$REPO/bench/run" ]; then
+		skip bench "no bench/run"
+		return
+	fi
+	say "bench: smoke run"
+	FILE_PASS=0 FILE_FAIL=0
+	timeout -k 30 "$FILE_TIMEOUT" "$REPO/bench/run" --smoke >"$log" 2>&1 9>&-
+	file_verdict bench smoke $? "$log"
+	record bench "$FILE_PASS" "$FILE_FAIL"
+}
+
 # ---------------------------------------------------------------------------
 
 # Nothing can run: count every test file as failed and stop.
@@ -304,4 +320,5 @@ suite_regress
 suite_isolation
 suite_pgtap
 suite_tap
+suite_bench
 finish
