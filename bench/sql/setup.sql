@@ -17,6 +17,15 @@ CREATE SCHEMA bench;
 
 SELECT sqsn.sq_create_queue(q) FROM unnest(ARRAY['send', 'batch', 'recv', 'steady']) q;
 
+-- Fan-out: topic 'fanout' with 10 subscribed queues (raw delivery, so each
+-- copy stores what a plain send would), and 10 more queues for the
+-- comparison with 10 sq_send calls in one transaction.
+SELECT sqsn.sq_create_queue(format('fan%s', i)), sqsn.sq_create_queue(format('sendfan%s', i))
+FROM generate_series(1, 10) i;
+SELECT sqsn.sn_create_topic('fanout');
+SELECT sqsn.sn_subscribe('fanout', 'sqs', format('fan%s', i), raw_message_delivery => true)
+FROM generate_series(1, 10) i;
+
 -- The message table of a sqsn queue (see "Storage" in README.md).
 CREATE FUNCTION bench.sqsn_table(name text) RETURNS regclass
 LANGUAGE sql STABLE AS $$

@@ -1,0 +1,2 @@
+-- sqsn: publish one message to a topic with 10 subscribed queues.
+SELECT sqsn.sn_publish('fanout', :body);
