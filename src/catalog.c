@@ -25,6 +25,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
@@ -198,6 +199,79 @@ sqsn_begin_result(FunctionCallInfo fcinfo)
 		tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0,
 							  false, work_mem);
 	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * Elements of a one-dimensional array argument (NULL elements allowed).
+ */
+int
+sqsn_array_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
+			   Oid elemtype, Datum **elems, bool **nulls)
+{
+	ArrayType  *array = PG_GETARG_ARRAYTYPE_P(argno);
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			n;
+
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a one-dimensional array", argname)));
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(array, elemtype, typlen, typbyval, typalign, elems,
+					  nulls, &n);
+	return n;
+}
+
+/*
+ * An SPI call's result code must be the expected one; anything else is an
+ * internal failure.
+ */
+void
+sqsn_spi_check(int ret, int expected, const char *what)
+{
+	if (ret != expected)
+		elog(ERROR, "%s failed: %s", what, SPI_result_code_string(ret));
+}
+
+/*
+ * Returns, as a set of text, the names a one-column query with one
+ * optional text parameter (the prefix, argument 0) yields: the body of
+ * sq_list_queues and sn_list_topics.
+ */
+Datum
+sqsn_return_names(FunctionCallInfo fcinfo, const char *sql, const char *what)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	char		nulls[1] = {' '};
+	int			nestlevel;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	values[0] = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
+	if (PG_ARGISNULL(0))
+		nulls[0] = 'n';
+
+	nestlevel = sqsn_pin_search_path();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	sqsn_spi_check(SPI_execute_with_args(sql, 1, argtypes, values, nulls,
+										 false, 0),
+				   SPI_OK_SELECT, what);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		name = SPI_getbinval(SPI_tuptable->vals[i],
+										 SPI_tuptable->tupdesc, 1, &isnull);
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &name,
+							 &isnull);
+	}
+	SPI_finish();
+	sqsn_unpin_search_path(nestlevel);
+	return (Datum) 0;
 }
 
 Oid

@@ -275,29 +275,6 @@ sq_send(PG_FUNCTION_ARGS)
 }
 
 /*
- * Elements of a one-dimensional array argument (NULL elements allowed).
- */
-static int
-array_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
-		  Oid elemtype, Datum **elems, bool **nulls)
-{
-	ArrayType  *array = PG_GETARG_ARRAYTYPE_P(argno);
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	int			n;
-
-	if (ARR_NDIM(array) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be a one-dimensional array", argname)));
-	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-	deconstruct_array(array, elemtype, typlen, typbyval, typalign, elems,
-					  nulls, &n);
-	return n;
-}
-
-/*
  * sq_send_batch(queue_name, message_bodies, message_attributes,
  * delay_seconds): up to 1000 messages in one statement; ids in input order.
  */
@@ -320,7 +297,7 @@ sq_send_batch(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("message_bodies must not be NULL")));
-	n = array_arg(fcinfo, 1, "message_bodies", TEXTOID, &bodies, &body_nulls);
+	n = sqsn_array_arg(fcinfo, 1, "message_bodies", TEXTOID, &bodies, &body_nulls);
 	if (n > SQSN_MAX_BATCH)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -329,7 +306,7 @@ sq_send_batch(PG_FUNCTION_ARGS)
 						   SQSN_MAX_BATCH, n)));
 	if (!PG_ARGISNULL(2))
 	{
-		int			nattributes = array_arg(fcinfo, 2, "message_attributes",
+		int			nattributes = sqsn_array_arg(fcinfo, 2, "message_attributes",
 											JSONBOID, &attributes,
 											&attribute_nulls);
 
@@ -913,7 +890,7 @@ sq_delete_batch(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("receipt_handles must not be NULL")));
-	n = array_arg(fcinfo, 1, "receipt_handles", TEXTOID, &handles,
+	n = sqsn_array_arg(fcinfo, 1, "receipt_handles", TEXTOID, &handles,
 				  &handle_nulls);
 	if (n > SQSN_MAX_BATCH)
 		ereport(ERROR,

@@ -77,13 +77,6 @@ typedef struct QueueSettings
 	" autovacuum_vacuum_insert_scale_factor = 0.05," \
 	" autovacuum_vacuum_cost_delay = 0)"
 
-static void
-spi_check(int ret, int expected, const char *what)
-{
-	if (ret != expected)
-		elog(ERROR, "%s failed: %s", what, SPI_result_code_string(ret));
-}
-
 static char *
 message_table_name(int64 queue_id)
 {
@@ -94,7 +87,7 @@ message_table_name(int64 queue_id)
 static void
 lock_queue_catalog(void)
 {
-	spi_check(SPI_execute("LOCK TABLE sqsn.queue IN SHARE ROW EXCLUSIVE MODE",
+	sqsn_spi_check(SPI_execute("LOCK TABLE sqsn.queue IN SHARE ROW EXCLUSIVE MODE",
 						  false, 0),
 			  SPI_OK_UTILITY, "locking sqsn.queue");
 }
@@ -109,7 +102,7 @@ find_queue_id(const char *name)
 	Datum		values[1] = {CStringGetTextDatum(name)};
 	bool		isnull;
 
-	spi_check(SPI_execute_with_args("SELECT queue_id FROM sqsn.queue"
+	sqsn_spi_check(SPI_execute_with_args("SELECT queue_id FROM sqsn.queue"
 									" WHERE queue_name = $1",
 									1, argtypes, values, NULL, false, 1),
 			  SPI_OK_SELECT, "reading sqsn.queue");
@@ -215,7 +208,7 @@ sq_create_queue(PG_FUNCTION_ARGS)
 		if (dlq_id == 0)
 			nulls[5] = nulls[6] = 'n';
 
-		spi_check(SPI_execute_with_args(
+		sqsn_spi_check(SPI_execute_with_args(
 										"SELECT visibility_timeout = $2 AND message_retention_period = $3"
 										" AND delay_seconds = $4 AND maximum_message_size = $5"
 										" AND dead_letter_queue_id IS NOT DISTINCT FROM $6"
@@ -246,7 +239,7 @@ sq_create_queue(PG_FUNCTION_ARGS)
 			int64		queue_id;
 			char	   *table;
 
-			spi_check(SPI_execute_with_args(
+			sqsn_spi_check(SPI_execute_with_args(
 											"INSERT INTO sqsn.queue (queue_name, visibility_timeout,"
 											" message_retention_period, delay_seconds,"
 											" maximum_message_size, dead_letter_queue_id,"
@@ -262,9 +255,9 @@ sq_create_queue(PG_FUNCTION_ARGS)
 												   &isnull));
 
 			table = message_table_name(queue_id);
-			spi_check(SPI_execute(psprintf(MESSAGE_TABLE_DDL, table), false, 0),
+			sqsn_spi_check(SPI_execute(psprintf(MESSAGE_TABLE_DDL, table), false, 0),
 					  SPI_OK_UTILITY, "creating the message table");
-			spi_check(SPI_execute(psprintf("COMMENT ON TABLE %s IS %s", table,
+			sqsn_spi_check(SPI_execute(psprintf("COMMENT ON TABLE %s IS %s", table,
 										   quote_literal_cstr(psprintf("messages of sqsn queue %s",
 																	   name))),
 								  false, 0),
@@ -304,7 +297,7 @@ sq_delete_queue(PG_FUNCTION_ARGS)
 				 errmsg("queue \"%s\" does not exist", name)));
 
 	values[0] = Int64GetDatum(queue_id);
-	spi_check(SPI_execute_with_args("SELECT string_agg(queue_name, ', '"
+	sqsn_spi_check(SPI_execute_with_args("SELECT string_agg(queue_name, ', '"
 									" ORDER BY queue_name) FROM sqsn.queue"
 									" WHERE dead_letter_queue_id = $1",
 									1, argtypes, values, NULL, false, 0),
@@ -323,10 +316,10 @@ sq_delete_queue(PG_FUNCTION_ARGS)
 							 "first.")));
 	}
 
-	spi_check(SPI_execute_with_args("DELETE FROM sqsn.queue WHERE queue_id = $1",
+	sqsn_spi_check(SPI_execute_with_args("DELETE FROM sqsn.queue WHERE queue_id = $1",
 									1, argtypes, values, NULL, false, 0),
 			  SPI_OK_DELETE, "deleting from sqsn.queue");
-	spi_check(SPI_execute(psprintf("DROP TABLE IF EXISTS %s",
+	sqsn_spi_check(SPI_execute(psprintf("DROP TABLE IF EXISTS %s",
 								   message_table_name(queue_id)),
 						  false, 0),
 			  SPI_OK_UTILITY, "dropping the message table");
@@ -353,13 +346,13 @@ sq_purge_queue(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 
 	queue = sqsn_open_queue(name, AccessExclusiveLock);
-	spi_check(SPI_execute(psprintf("SELECT count(*) FROM %s",
+	sqsn_spi_check(SPI_execute(psprintf("SELECT count(*) FROM %s",
 								   queue->qualified_table),
 						  false, 0),
 			  SPI_OK_SELECT, "counting messages");
 	removed = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 										  SPI_tuptable->tupdesc, 1, &isnull));
-	spi_check(SPI_execute(psprintf("TRUNCATE %s", queue->qualified_table),
+	sqsn_spi_check(SPI_execute(psprintf("TRUNCATE %s", queue->qualified_table),
 						  false, 0),
 			  SPI_OK_UTILITY, "truncating the message table");
 
@@ -374,40 +367,11 @@ sq_purge_queue(PG_FUNCTION_ARGS)
 Datum
 sq_list_queues(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1];
-	char		nulls[1] = {' '};
-	int			nestlevel;
-
-	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	values[0] = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
-	if (PG_ARGISNULL(0))
-		nulls[0] = 'n';
-
-	nestlevel = sqsn_pin_search_path();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-
-	spi_check(SPI_execute_with_args("SELECT queue_name FROM sqsn.queue"
-									" WHERE $1 IS NULL OR starts_with(queue_name, $1)"
-									" ORDER BY queue_name COLLATE \"C\"",
-									1, argtypes, values, nulls, false, 0),
-			  SPI_OK_SELECT, "listing queues");
-
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		Datum		name = SPI_getbinval(SPI_tuptable->vals[i],
-										 SPI_tuptable->tupdesc, 1, &isnull);
-
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &name,
-							 &isnull);
-	}
-
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
-	return (Datum) 0;
+	return sqsn_return_names(fcinfo,
+							 "SELECT queue_name FROM sqsn.queue"
+							 " WHERE $1 IS NULL OR starts_with(queue_name, $1)"
+							 " ORDER BY queue_name COLLATE \"C\"",
+							 "listing queues");
 }
 
 /*
@@ -422,7 +386,7 @@ count_messages(const char *qualified_table, TimestampTz now)
 	Oid			argtypes[1] = {TIMESTAMPTZOID};
 	Datum		values[1] = {TimestampTzGetDatum(now)};
 
-	spi_check(SPI_execute_with_args(psprintf(
+	sqsn_spi_check(SPI_execute_with_args(psprintf(
 											 "SELECT count(*) FILTER (WHERE visible_at <= $1),"
 											 " count(*) FILTER (WHERE visible_at > $1"
 											 "  AND lease_token IS NOT NULL),"
@@ -460,7 +424,7 @@ sq_get_queue_attributes(PG_FUNCTION_ARGS)
 									  SPI_tuptable->tupdesc, i + 1, &isnull);
 	values[0] = Int64GetDatum(queue->queue_id);
 
-	spi_check(SPI_execute_with_args(
+	sqsn_spi_check(SPI_execute_with_args(
 									"SELECT jsonb_build_object("
 									" 'VisibilityTimeout', q.visibility_timeout,"
 									" 'MessageRetentionPeriod', q.message_retention_period,"
@@ -705,7 +669,7 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 		if (dlq_id == 0)
 			nulls[5] = nulls[6] = 'n';
 
-		spi_check(SPI_execute_with_args(
+		sqsn_spi_check(SPI_execute_with_args(
 										"UPDATE sqsn.queue SET visibility_timeout = $2,"
 										" message_retention_period = $3, delay_seconds = $4,"
 										" maximum_message_size = $5, dead_letter_queue_id = $6,"
@@ -741,7 +705,7 @@ sq_queue_stats_rows(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	spi_check(SPI_execute("SELECT q.queue_id, q.queue_name FROM sqsn.queue q"
+	sqsn_spi_check(SPI_execute("SELECT q.queue_id, q.queue_name FROM sqsn.queue q"
 						  " JOIN pg_class c ON c.relname = 'q_' || q.queue_id"
 						  "  AND c.relnamespace = 'sqsn'::regnamespace"
 						  " ORDER BY q.queue_name COLLATE \"C\"",
@@ -799,7 +763,7 @@ sq_init_handle_key(PG_FUNCTION_ARGS)
 	nestlevel = sqsn_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	spi_check(SPI_execute_with_args("INSERT INTO sqsn.handle_key (id, secret)"
+	sqsn_spi_check(SPI_execute_with_args("INSERT INTO sqsn.handle_key (id, secret)"
 									" VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
 									1, argtypes, values, NULL, false, 0),
 			  SPI_OK_INSERT, "creating the receipt handle key");
@@ -848,7 +812,7 @@ sq_drop_message_tables(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	spi_check(SPI_execute("SELECT c.oid::regclass::text FROM pg_class c"
+	sqsn_spi_check(SPI_execute("SELECT c.oid::regclass::text FROM pg_class c"
 						  " WHERE c.relnamespace = 'sqsn'::regnamespace"
 						  " AND c.relkind = 'r' AND c.relname ~ '^q_[0-9]+$'"
 						  " AND NOT EXISTS (SELECT FROM pg_depend d"
@@ -862,7 +826,7 @@ sq_drop_message_tables(PG_FUNCTION_ARGS)
 	{
 		char	   *table = SPI_getvalue(tables->vals[i], tables->tupdesc, 1);
 
-		spi_check(SPI_execute(psprintf("DROP TABLE %s", table), false, 0),
+		sqsn_spi_check(SPI_execute(psprintf("DROP TABLE %s", table), false, 0),
 				  SPI_OK_UTILITY, "dropping a message table");
 	}
 

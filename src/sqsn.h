@@ -97,6 +97,12 @@ extern int32 sqsn_int_arg(FunctionCallInfo fcinfo, int argno,
 						  int32 default_value);
 extern SqsnQueue *sqsn_open_queue(const char *name, LOCKMODE lockmode);
 extern void sqsn_begin_result(FunctionCallInfo fcinfo);
+extern int	sqsn_array_arg(FunctionCallInfo fcinfo, int argno,
+						   const char *argname, Oid elemtype, Datum **elems,
+						   bool **nulls);
+extern void sqsn_spi_check(int ret, int expected, const char *what);
+extern Datum sqsn_return_names(FunctionCallInfo fcinfo, const char *sql,
+							   const char *what);
 extern SPIPlanPtr sqsn_prepare_plan(const char *sql, int nargs, Oid *argtypes);
 extern Oid	sqsn_schema_oid(void);
 extern int	sqsn_pin_search_path(void);

@@ -89,13 +89,6 @@ typedef struct PublishedMessage
 static SPIPlanPtr topic_id_plan = NULL;
 static SPIPlanPtr targets_plan = NULL;
 
-static void
-spi_check(int ret, int expected, const char *what)
-{
-	if (ret != expected)
-		elog(ERROR, "%s failed: %s", what, SPI_result_code_string(ret));
-}
-
 /*
  * Topic names: 1..256 characters of [A-Za-z0-9_-], like the managed
  * service. The suffix ".fifo" marks FIFO topics there, which this version
@@ -138,7 +131,7 @@ topic_name_arg(FunctionCallInfo fcinfo, int argno)
 static void
 lock_topic_catalog(void)
 {
-	spi_check(SPI_execute("LOCK TABLE sqsn.topic IN SHARE ROW EXCLUSIVE MODE",
+	sqsn_spi_check(SPI_execute("LOCK TABLE sqsn.topic IN SHARE ROW EXCLUSIVE MODE",
 						  false, 0),
 			  SPI_OK_UTILITY, "locking sqsn.topic");
 }
@@ -173,7 +166,7 @@ find_topic_id(const char *name)
 			"SELECT topic_id FROM sqsn.topic"
 			" WHERE topic_name OPERATOR(pg_catalog.=) $1", 1, argtypes);
 	}
-	spi_check(SPI_execute_plan(topic_id_plan, &value, NULL, false, 1),
+	sqsn_spi_check(SPI_execute_plan(topic_id_plan, &value, NULL, false, 1),
 			  SPI_OK_SELECT, "reading sqsn.topic");
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -199,7 +192,7 @@ sn_create_topic(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	lock_topic_catalog();
-	spi_check(SPI_execute_with_args("INSERT INTO sqsn.topic (topic_name, owner,"
+	sqsn_spi_check(SPI_execute_with_args("INSERT INTO sqsn.topic (topic_name, owner,"
 									" created_at)"
 									" VALUES ($1, session_user, clock_timestamp())"
 									" ON CONFLICT (topic_name) DO NOTHING",
@@ -228,7 +221,7 @@ sn_delete_topic(PG_FUNCTION_ARGS)
 	topic_id = find_topic_id(name);
 	lock_topic(topic_id, AccessExclusiveLock);
 	values[0] = Int64GetDatum(topic_id);
-	spi_check(SPI_execute_with_args("DELETE FROM sqsn.topic WHERE topic_id = $1",
+	sqsn_spi_check(SPI_execute_with_args("DELETE FROM sqsn.topic WHERE topic_id = $1",
 									1, argtypes, values, NULL, false, 0),
 			  SPI_OK_DELETE, "deleting from sqsn.topic");
 	SPI_finish();
@@ -242,37 +235,11 @@ sn_delete_topic(PG_FUNCTION_ARGS)
 Datum
 sn_list_topics(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1];
-	char		nulls[1] = {' '};
-	int			nestlevel;
-
-	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	values[0] = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
-	if (PG_ARGISNULL(0))
-		nulls[0] = 'n';
-
-	nestlevel = sqsn_pin_search_path();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	spi_check(SPI_execute_with_args("SELECT topic_name FROM sqsn.topic"
-									" WHERE $1 IS NULL OR starts_with(topic_name, $1)"
-									" ORDER BY topic_name COLLATE \"C\"",
-									1, argtypes, values, nulls, false, 0),
-			  SPI_OK_SELECT, "listing topics");
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		Datum		name = SPI_getbinval(SPI_tuptable->vals[i],
-										 SPI_tuptable->tupdesc, 1, &isnull);
-
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &name,
-							 &isnull);
-	}
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
-	return (Datum) 0;
+	return sqsn_return_names(fcinfo,
+							 "SELECT topic_name FROM sqsn.topic"
+							 " WHERE $1 IS NULL OR starts_with(topic_name, $1)"
+							 " ORDER BY topic_name COLLATE \"C\"",
+							 "listing topics");
 }
 
 static bool
@@ -382,7 +349,7 @@ sn_subscribe(PG_FUNCTION_ARGS)
 	values[5] = CStringGetTextDatum(protocol);
 
 	/* the queue; FOR KEY SHARE keeps it from being deleted until commit */
-	spi_check(SPI_execute_with_args("SELECT queue_id FROM sqsn.queue"
+	sqsn_spi_check(SPI_execute_with_args("SELECT queue_id FROM sqsn.queue"
 									" WHERE queue_name = $2 FOR KEY SHARE",
 									6, argtypes, values, nulls, false, 1),
 			  SPI_OK_SELECT, "reading sqsn.queue");
@@ -396,7 +363,7 @@ sn_subscribe(PG_FUNCTION_ARGS)
 							  &isnull);
 	argtypes[1] = INT8OID;
 
-	spi_check(SPI_execute_with_args("SELECT subscription_id,"
+	sqsn_spi_check(SPI_execute_with_args("SELECT subscription_id,"
 									" filter_policy IS NOT DISTINCT FROM $3"
 									" AND filter_policy_scope = $4"
 									" AND raw_message_delivery = $5"
@@ -417,7 +384,7 @@ sn_subscribe(PG_FUNCTION_ARGS)
 							 "change them.")));
 	}
 	else
-		spi_check(SPI_execute_with_args("INSERT INTO sqsn.subscription"
+		sqsn_spi_check(SPI_execute_with_args("INSERT INTO sqsn.subscription"
 										" (topic_id, protocol, queue_id,"
 										" filter_policy, filter_policy_scope,"
 										" raw_message_delivery, owner, created_at)"
@@ -445,7 +412,7 @@ lock_subscription(Datum subscription_id)
 	Oid			argtypes[1] = {UUIDOID};
 	bool		isnull;
 
-	spi_check(SPI_execute_with_args("SELECT topic_id FROM sqsn.subscription"
+	sqsn_spi_check(SPI_execute_with_args("SELECT topic_id FROM sqsn.subscription"
 									" WHERE subscription_id = $1",
 									1, argtypes, &subscription_id, NULL, false,
 									1),
@@ -482,7 +449,7 @@ sn_unsubscribe(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	lock_topic_catalog();
 	lock_subscription(id);
-	spi_check(SPI_execute_with_args("DELETE FROM sqsn.subscription"
+	sqsn_spi_check(SPI_execute_with_args("DELETE FROM sqsn.subscription"
 									" WHERE subscription_id = $1",
 									1, argtypes, &id, NULL, false, 0),
 			  SPI_OK_DELETE, "deleting from sqsn.subscription");
@@ -519,7 +486,7 @@ sn_list_subscriptions(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(0))
 		(void) find_topic_id(TextDatumGetCString(values[0]));
 
-	spi_check(SPI_execute_with_args("SELECT s.subscription_id, t.topic_name,"
+	sqsn_spi_check(SPI_execute_with_args("SELECT s.subscription_id, t.topic_name,"
 									" s.protocol, q.queue_name, s.filter_policy,"
 									" s.raw_message_delivery, 'confirmed'::text"
 									" FROM sqsn.subscription s"
@@ -609,7 +576,7 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 
 	/* the current settings */
 	values[0] = id;
-	spi_check(SPI_execute_with_args("SELECT filter_policy, filter_policy_scope,"
+	sqsn_spi_check(SPI_execute_with_args("SELECT filter_policy, filter_policy_scope,"
 									" raw_message_delivery FROM sqsn.subscription"
 									" WHERE subscription_id = $1",
 									1, argtypes, values, NULL, false, 1),
@@ -669,7 +636,7 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 		(void) scope_is_body(scope);
 	values[2] = CStringGetTextDatum(scope);
 
-	spi_check(SPI_execute_with_args("UPDATE sqsn.subscription"
+	sqsn_spi_check(SPI_execute_with_args("UPDATE sqsn.subscription"
 									" SET filter_policy = $2,"
 									" filter_policy_scope = $3,"
 									" raw_message_delivery = $4"
@@ -711,7 +678,7 @@ load_targets(const char *topic_name, int *ntargets)
 			" ORDER BY q.queue_id", 1, argtypes);
 	}
 	value = Int64GetDatum(topic_id);
-	spi_check(SPI_execute_plan(targets_plan, &value, NULL, false, 0),
+	sqsn_spi_check(SPI_execute_plan(targets_plan, &value, NULL, false, 0),
 			  SPI_OK_SELECT, "reading sqsn.subscription");
 
 	*ntargets = (int) SPI_processed;
@@ -1027,26 +994,6 @@ sn_publish(PG_FUNCTION_ARGS)
 	PG_RETURN_UUID_P(pub.message_id);
 }
 
-static int
-array_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
-		  Oid elemtype, Datum **elems, bool **nulls)
-{
-	ArrayType  *array = PG_GETARG_ARRAYTYPE_P(argno);
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	int			n;
-
-	if (ARR_NDIM(array) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be a one-dimensional array", argname)));
-	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-	deconstruct_array(array, elemtype, typlen, typbyval, typalign, elems,
-					  nulls, &n);
-	return n;
-}
-
 /*
  * sn_publish_batch(topic_name, messages, message_attributes): publishes
  * every message; each subscribed queue gets its copies with one insert.
@@ -1068,7 +1015,7 @@ sn_publish_batch(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("messages must not be NULL")));
-	n = array_arg(fcinfo, 1, "messages", TEXTOID, &messages, &message_nulls);
+	n = sqsn_array_arg(fcinfo, 1, "messages", TEXTOID, &messages, &message_nulls);
 	if (n > SQSN_MAX_BATCH)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1077,7 +1024,7 @@ sn_publish_batch(PG_FUNCTION_ARGS)
 						   SQSN_MAX_BATCH, n)));
 	if (!PG_ARGISNULL(2))
 	{
-		int			nattributes = array_arg(fcinfo, 2, "message_attributes",
+		int			nattributes = sqsn_array_arg(fcinfo, 2, "message_attributes",
 											JSONBOID, &attributes,
 											&attribute_nulls);
 
