@@ -306,6 +306,8 @@ unix_socket_directories = '$SOCKDIR'
 shared_preload_libraries = 'sqsn,pg_cron'
 cron.database_name = 'postgres'
 max_prepared_transactions = 10
+# room for bench/run's 200 idle long-polling sessions
+max_connections = 300
 lc_messages = 'C'
 EOF
 	if ! cmp -s "$tmp" "$conf"; then

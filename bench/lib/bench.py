@@ -477,16 +477,48 @@ def load_meta(run):
     return meta
 
 
+def load_longpoll(run):
+    """longpoll.txt (key=value lines from bench/run's long-polling workload)."""
+    path = os.path.join(run, "longpoll.txt")
+    if not os.path.exists(path):
+        return None
+    lp = {}
+    with open(path) as f:
+        for line in f:
+            k, _, v = line.strip().partition("=")
+            if k:
+                try:
+                    lp[k] = float(v)
+                except ValueError:
+                    lp[k] = v
+    return lp
+
+
+def longpoll_table(lp):
+    return "\n".join([
+        "| long polling | value |",
+        "|---|--:|",
+        f"| wake latency, send → waiting receive returns (10 waiters, {lp.get('wake_messages', 0):.0f} messages) "
+        f"| p50 {lp.get('wake_p50_ms', -1):.2f} ms, p99 {lp.get('wake_p99_ms', -1):.2f} ms, max {lp.get('wake_max_ms', -1):.2f} ms |",
+        f"| {lp.get('idle_waiters', 0):.0f} idle waiters: CPU they used in {lp.get('idle_window_seconds', 0):.0f} s "
+        f"| {lp.get('idle_cpu_seconds', 0):.2f} s |",
+    ])
+
+
 def cmd_report(a):
     run = a.run
     runs = load_runs(run)
     meta = load_meta(run)
     rows = comparison_rows(runs)
     s, _ = steady_summary(run, meta)
+    lp = load_longpoll(run)
     t = targets(rows, s, meta.get("mode")) if meta.get("mode") != "smoke" else []
+    if t and lp and lp.get("wake_messages"):
+        t.append({"target": "long-poll wake latency p99 < 10 ms (10 waiters)", "value": lp["wake_p99_ms"],
+                  "goal": 10.0, "met": lp["wake_p99_ms"] < 10.0})
     plotted = plot(run, rows, s is not None)
-    result = {"meta": meta, "runs": runs, "comparisons": rows, "steady_state": s, "targets": t,
-              "plots": ["throughput.png", "steady.png"] if plotted else []}
+    result = {"meta": meta, "runs": runs, "comparisons": rows, "steady_state": s, "long_polling": lp,
+              "targets": t, "plots": ["throughput.png", "steady.png"] if plotted else []}
     with open(os.path.join(run, "results.json"), "w") as f:
         json.dump(result, f, indent=2)
 
@@ -495,6 +527,8 @@ def cmd_report(a):
             if r["depth_left"] is not None and r["workload"] != "steady state"]
     if left:
         md += ["", "Queue depth left after each receive run: " + ", ".join(left) + "."]
+    if lp:
+        md += ["", longpoll_table(lp)]
     if s:
         md += ["", steady_table(s, runs)]
     if t:

@@ -17,6 +17,12 @@ CREATE SCHEMA bench;
 
 SELECT sqsn.sq_create_queue(q) FROM unnest(ARRAY['send', 'batch', 'recv', 'steady']) q;
 
+-- Long polling: 'wake' has waiting receivers woken by sends; 'idle' stays
+-- empty while 200 sessions wait on it. Wake latencies land in
+-- bench.wake_latency (milliseconds from the send to the receive returning).
+SELECT sqsn.sq_create_queue('wake'), sqsn.sq_create_queue('idle');
+CREATE TABLE bench.wake_latency (ms float8 NOT NULL);
+
 -- Fan-out: topic 'fanout' with 10 subscribed queues (raw delivery, so each
 -- copy stores what a plain send would), and 10 more queues for the
 -- comparison with 10 sq_send calls in one transaction.
