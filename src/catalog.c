@@ -70,20 +70,22 @@ queue_cache_callback(Datum arg, Oid relid)
 }
 
 /*
- * Queue names: 1..80 characters of [A-Za-z0-9_-], like the managed service.
- * Since nothing else is allowed, a name can never carry SQL.
+ * Queue and topic names: 1..max_len characters of [A-Za-z0-9_-], like the
+ * managed service. Since nothing else is allowed, a name can never carry
+ * SQL. kind ("queue", "topic") names the thing in the message; fifo_hint,
+ * when not NULL, is the hint for a name with the ".fifo" suffix.
  */
 void
-sqsn_validate_queue_name(const char *name)
+sqsn_validate_name(const char *kind, const char *name, int max_len,
+				   const char *fifo_hint)
 {
 	size_t		len = strlen(name);
 
-	if (len == 0 || len > SQSN_MAX_QUEUE_NAME)
+	if (len == 0 || len > max_len)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_NAME),
-				 errmsg("invalid queue name \"%s\"", name),
-				 errdetail("A queue name has 1 to %d characters.",
-						   SQSN_MAX_QUEUE_NAME)));
+				 errmsg("invalid %s name \"%s\"", kind, name),
+				 errdetail("A %s name has 1 to %d characters.", kind, max_len)));
 
 	for (const char *p = name; *p; p++)
 	{
@@ -91,10 +93,19 @@ sqsn_validate_queue_name(const char *name)
 			  (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_NAME),
-					 errmsg("invalid queue name \"%s\"", name),
-					 errdetail("A queue name may contain only letters, digits, "
-							   "hyphens and underscores.")));
+					 errmsg("invalid %s name \"%s\"", kind, name),
+					 errdetail("A %s name may contain only letters, digits, "
+							   "hyphens and underscores.", kind),
+					 (fifo_hint && len > 5 &&
+					  strcmp(name + len - 5, ".fifo") == 0) ?
+					 errhint("%s", fifo_hint) : 0));
 	}
+}
+
+void
+sqsn_validate_queue_name(const char *name)
+{
+	sqsn_validate_name("queue", name, SQSN_MAX_QUEUE_NAME, NULL);
 }
 
 /*
@@ -221,6 +232,54 @@ sqsn_array_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
 	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
 	deconstruct_array(array, elemtype, typlen, typbyval, typalign, elems,
 					  nulls, &n);
+	return n;
+}
+
+/*
+ * The array arguments of a batch call: the texts (argument 1, named
+ * argname; NULL elements allowed here, the caller rejects them) and the
+ * optional attribute objects (argument 2), one per text. singular and
+ * plural name one text in messages ("message body" / "bodies"). Returns
+ * the number of texts.
+ */
+int
+sqsn_batch_args(FunctionCallInfo fcinfo, const char *argname,
+				const char *singular, const char *plural,
+				Datum **texts, bool **text_nulls,
+				Datum **attributes, bool **attribute_nulls)
+{
+	int			n;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", argname)));
+	n = sqsn_array_arg(fcinfo, 1, argname, TEXTOID, texts, text_nulls);
+	if (n > SQSN_MAX_BATCH)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("too many messages in one batch"),
+				 errdetail("A batch has at most %d messages; %d were given.",
+						   SQSN_MAX_BATCH, n)));
+
+	*attributes = NULL;
+	*attribute_nulls = NULL;
+	if (!PG_ARGISNULL(2))
+	{
+		int			nattributes = sqsn_array_arg(fcinfo, 2, "message_attributes",
+												 JSONBOID, attributes,
+												 attribute_nulls);
+
+		if (nattributes != n)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("message_attributes must have one element per %s",
+							singular),
+					 errdetail("%d %s and %d attribute objects were given.",
+							   n, plural, nattributes),
+					 errhint("Use NULL elements for messages without "
+							 "attributes.")));
+	}
 	return n;
 }
 

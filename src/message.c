@@ -293,33 +293,8 @@ sq_send_batch(PG_FUNCTION_ARGS)
 	TimestampTz now = GetCurrentTimestamp();
 	int32		delay;
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("message_bodies must not be NULL")));
-	n = sqsn_array_arg(fcinfo, 1, "message_bodies", TEXTOID, &bodies, &body_nulls);
-	if (n > SQSN_MAX_BATCH)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("too many messages in one batch"),
-				 errdetail("A batch has at most %d messages; %d were given.",
-						   SQSN_MAX_BATCH, n)));
-	if (!PG_ARGISNULL(2))
-	{
-		int			nattributes = sqsn_array_arg(fcinfo, 2, "message_attributes",
-											JSONBOID, &attributes,
-											&attribute_nulls);
-
-		if (nattributes != n)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("message_attributes must have one element per "
-							"message body"),
-					 errdetail("%d bodies and %d attribute objects were given.",
-							   n, nattributes),
-					 errhint("Use NULL elements for messages without "
-							 "attributes.")));
-	}
+	n = sqsn_batch_args(fcinfo, "message_bodies", "message body", "bodies",
+						&bodies, &body_nulls, &attributes, &attribute_nulls);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 

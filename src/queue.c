@@ -53,6 +53,32 @@ typedef struct QueueSettings
 } QueueSettings;
 
 /*
+ * A queue's settings as the parameters $1..$8 of the catalog statements
+ * that compare, insert or update them: name, visibility timeout, retention,
+ * delay, maximum size, dead-letter queue id, max receive count, wait time.
+ */
+#define SETTINGS_NPARAMS 8
+static Oid	settings_argtypes[SETTINGS_NPARAMS] = {TEXTOID, INT4OID, INT4OID,
+	INT4OID, INT4OID, INT8OID, INT4OID, INT4OID};
+
+static void
+settings_params(const char *name, QueueSettings *s, int64 dlq_id,
+				Datum *values, char *nulls)
+{
+	memset(nulls, ' ', SETTINGS_NPARAMS);
+	values[0] = CStringGetTextDatum(name);
+	values[1] = Int32GetDatum(s->visibility_timeout);
+	values[2] = Int32GetDatum(s->message_retention_period);
+	values[3] = Int32GetDatum(s->delay_seconds);
+	values[4] = Int32GetDatum(s->maximum_message_size);
+	values[5] = Int64GetDatum(dlq_id);
+	values[6] = Int32GetDatum(s->max_receive_count);
+	values[7] = Int32GetDatum(s->receive_wait_time_seconds);
+	if (dlq_id == 0)
+		nulls[5] = nulls[6] = 'n';
+}
+
+/*
  * Storage of a message table: free space on each page so the lease update
  * stays on the page (HOT), and vacuum early since queues churn.
  */
@@ -192,21 +218,10 @@ sq_create_queue(PG_FUNCTION_ARGS)
 	dlq_id = check_redrive(name, &s);
 
 	{
-		Oid			argtypes[8] = {TEXTOID, INT4OID, INT4OID, INT4OID, INT4OID,
-		INT8OID, INT4OID, INT4OID};
-		Datum		values[8];
-		char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		Datum		values[SETTINGS_NPARAMS];
+		char		nulls[SETTINGS_NPARAMS];
 
-		values[0] = CStringGetTextDatum(name);
-		values[1] = Int32GetDatum(s.visibility_timeout);
-		values[2] = Int32GetDatum(s.message_retention_period);
-		values[3] = Int32GetDatum(s.delay_seconds);
-		values[4] = Int32GetDatum(s.maximum_message_size);
-		values[5] = Int64GetDatum(dlq_id);
-		values[6] = Int32GetDatum(s.max_receive_count);
-		values[7] = Int32GetDatum(s.receive_wait_time_seconds);
-		if (dlq_id == 0)
-			nulls[5] = nulls[6] = 'n';
+		settings_params(name, &s, dlq_id, values, nulls);
 
 		sqsn_spi_check(SPI_execute_with_args(
 										"SELECT visibility_timeout = $2 AND message_retention_period = $3"
@@ -215,7 +230,7 @@ sq_create_queue(PG_FUNCTION_ARGS)
 										" AND max_receive_count IS NOT DISTINCT FROM $7"
 										" AND receive_wait_time_seconds = $8"
 										" FROM sqsn.queue WHERE queue_name = $1",
-										8, argtypes, values, nulls, false, 1),
+										SETTINGS_NPARAMS, settings_argtypes, values, nulls, false, 1),
 				  SPI_OK_SELECT, "reading sqsn.queue");
 
 		if (SPI_processed > 0)
@@ -248,7 +263,7 @@ sq_create_queue(PG_FUNCTION_ARGS)
 											" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, session_user,"
 											" clock_timestamp(), clock_timestamp())"
 											" RETURNING queue_id",
-											8, argtypes, values, nulls, false, 0),
+											SETTINGS_NPARAMS, settings_argtypes, values, nulls, false, 0),
 					  SPI_OK_INSERT_RETURNING, "inserting into sqsn.queue");
 			queue_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 												   SPI_tuptable->tupdesc, 1,
@@ -653,21 +668,10 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 	dlq_id = check_redrive(name, &s);
 
 	{
-		Oid			argtypes[8] = {TEXTOID, INT4OID, INT4OID, INT4OID, INT4OID,
-		INT8OID, INT4OID, INT4OID};
-		Datum		values[8];
-		char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		Datum		values[SETTINGS_NPARAMS];
+		char		nulls[SETTINGS_NPARAMS];
 
-		values[0] = CStringGetTextDatum(name);
-		values[1] = Int32GetDatum(s.visibility_timeout);
-		values[2] = Int32GetDatum(s.message_retention_period);
-		values[3] = Int32GetDatum(s.delay_seconds);
-		values[4] = Int32GetDatum(s.maximum_message_size);
-		values[5] = Int64GetDatum(dlq_id);
-		values[6] = Int32GetDatum(s.max_receive_count);
-		values[7] = Int32GetDatum(s.receive_wait_time_seconds);
-		if (dlq_id == 0)
-			nulls[5] = nulls[6] = 'n';
+		settings_params(name, &s, dlq_id, values, nulls);
 
 		sqsn_spi_check(SPI_execute_with_args(
 										"UPDATE sqsn.queue SET visibility_timeout = $2,"
@@ -676,7 +680,7 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 										" max_receive_count = $7, receive_wait_time_seconds = $8,"
 										" last_modified_at = clock_timestamp()"
 										" WHERE queue_name = $1",
-										8, argtypes, values, nulls, false, 0),
+										SETTINGS_NPARAMS, settings_argtypes, values, nulls, false, 0),
 				  SPI_OK_UPDATE, "updating sqsn.queue");
 	}
 

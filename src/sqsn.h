@@ -89,6 +89,8 @@ typedef struct OutgoingMessage
 
 /* catalog.c */
 extern void CatalogInit(void);
+extern void sqsn_validate_name(const char *kind, const char *name,
+							   int max_len, const char *fifo_hint);
 extern void sqsn_validate_queue_name(const char *name);
 extern char *sqsn_text_arg(FunctionCallInfo fcinfo, int argno,
 						   const char *argname);
@@ -100,6 +102,10 @@ extern void sqsn_begin_result(FunctionCallInfo fcinfo);
 extern int	sqsn_array_arg(FunctionCallInfo fcinfo, int argno,
 						   const char *argname, Oid elemtype, Datum **elems,
 						   bool **nulls);
+extern int	sqsn_batch_args(FunctionCallInfo fcinfo, const char *argname,
+							const char *singular, const char *plural,
+							Datum **texts, bool **text_nulls,
+							Datum **attributes, bool **attribute_nulls);
 extern void sqsn_spi_check(int ret, int expected, const char *what);
 extern Datum sqsn_return_names(FunctionCallInfo fcinfo, const char *sql,
 							   const char *what);

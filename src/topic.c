@@ -97,26 +97,8 @@ static SPIPlanPtr targets_plan = NULL;
 static void
 validate_topic_name(const char *name)
 {
-	size_t		len = strlen(name);
-
-	if (len == 0 || len > MAX_TOPIC_NAME)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_NAME),
-				 errmsg("invalid topic name \"%s\"", name),
-				 errdetail("A topic name has 1 to %d characters.",
-						   MAX_TOPIC_NAME)));
-	for (const char *p = name; *p; p++)
-	{
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-			  (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_NAME),
-					 errmsg("invalid topic name \"%s\"", name),
-					 errdetail("A topic name may contain only letters, digits, "
-							   "hyphens and underscores."),
-					 (len > 5 && strcmp(name + len - 5, ".fifo") == 0) ?
-					 errhint("FIFO topics are not available yet.") : 0));
-	}
+	sqsn_validate_name("topic", name, MAX_TOPIC_NAME,
+					   "FIFO topics are not available yet.");
 }
 
 static char *
@@ -1011,33 +993,8 @@ sn_publish_batch(PG_FUNCTION_ARGS)
 	PublishedMessage *pubs;
 	int			n;
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("messages must not be NULL")));
-	n = sqsn_array_arg(fcinfo, 1, "messages", TEXTOID, &messages, &message_nulls);
-	if (n > SQSN_MAX_BATCH)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("too many messages in one batch"),
-				 errdetail("A batch has at most %d messages; %d were given.",
-						   SQSN_MAX_BATCH, n)));
-	if (!PG_ARGISNULL(2))
-	{
-		int			nattributes = sqsn_array_arg(fcinfo, 2, "message_attributes",
-											JSONBOID, &attributes,
-											&attribute_nulls);
-
-		if (nattributes != n)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("message_attributes must have one element per "
-							"message"),
-					 errdetail("%d messages and %d attribute objects were "
-							   "given.", n, nattributes),
-					 errhint("Use NULL elements for messages without "
-							 "attributes.")));
-	}
+	n = sqsn_batch_args(fcinfo, "messages", "message", "messages", &messages,
+						&message_nulls, &attributes, &attribute_nulls);
 
 	pubs = palloc(sizeof(PublishedMessage) * Max(n, 1));
 	for (int i = 0; i < n; i++)
