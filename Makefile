@@ -6,13 +6,16 @@
 #   make stop    stop the private cluster
 
 EXTENSION  = sqsn
-EXTVERSION = 0.1
+EXTVERSION = 0.2
 
 MODULE_big = sqsn
 OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 PGFILEDESC = "sqsn - SQS-style queues and SNS-style topics"
 SHLIB_LINK = -lcrypto
 
+# sql/sqsn.sql is the install script of the current version; the install
+# scripts of shipped versions (sql/sqsn--0.1.sql) stay as they shipped, and
+# sql/sqsn--<from>--<to>.sql update an installation from one to the next.
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA       = $(filter-out $(DATA_built) sql/$(EXTENSION).sql,$(wildcard sql/$(EXTENSION)--*.sql))
 EXTRA_CLEAN = $(DATA_built)

@@ -1,0 +1,423 @@
+\echo Use "CREATE EXTENSION sqsn" to load this file. \quit
+
+-- sqsn: SQS-style queues inside PostgreSQL.
+--
+-- Catalog tables live in schema sqsn and are registered with
+-- pg_extension_config_dump so pg_dump keeps their rows. Each queue's
+-- messages live in their own table sqsn.q_<queue_id>, created by
+-- sq_create_queue; those tables are ordinary (non-member) tables, so pg_dump
+-- dumps their definition and rows, and an event trigger drops them when the
+-- extension itself is dropped.
+
+-- The schema sqsn is created here, so it belongs to the extension and DROP
+-- EXTENSION removes it (a schema named in the control file would not be a
+-- member); like pg_cron, the control file names pg_catalog instead.
+CREATE SCHEMA sqsn;
+
+-- Roles are cluster-wide: create them only when no earlier installation (in
+-- another database) already did.
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'sqsn_admin') THEN
+		CREATE ROLE sqsn_admin NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'sqsn_producer') THEN
+		CREATE ROLE sqsn_producer NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'sqsn_consumer') THEN
+		CREATE ROLE sqsn_consumer NOLOGIN;
+	END IF;
+END
+$$;
+
+CREATE SEQUENCE sqsn.queue_id_seq;
+
+CREATE TABLE sqsn.queue (
+	queue_id bigint PRIMARY KEY DEFAULT pg_catalog.nextval('sqsn.queue_id_seq'),
+	queue_name text NOT NULL UNIQUE,
+	kind text NOT NULL DEFAULT 'standard'
+		CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['standard', 'fifo'])),
+	visibility_timeout integer NOT NULL,
+	message_retention_period integer NOT NULL,
+	delay_seconds integer NOT NULL,
+	maximum_message_size integer NOT NULL,
+	receive_wait_time_seconds integer NOT NULL DEFAULT 0,
+	dead_letter_queue_id bigint REFERENCES sqsn.queue (queue_id),
+	max_receive_count integer,
+	owner name NOT NULL,
+	created_at timestamptz NOT NULL,
+	last_modified_at timestamptz NOT NULL,
+	CHECK ((dead_letter_queue_id IS NULL) OPERATOR(pg_catalog.=) (max_receive_count IS NULL))
+);
+ALTER SEQUENCE sqsn.queue_id_seq OWNED BY sqsn.queue.queue_id;
+
+SELECT pg_catalog.pg_extension_config_dump('sqsn.queue', '');
+SELECT pg_catalog.pg_extension_config_dump('sqsn.queue_id_seq', '');
+
+-- The key that authenticates receipt handles (HMAC-SHA256). Not dumped: a
+-- restored database starts with a new key, and handles issued before the dump
+-- are rejected (their leases simply expire).
+CREATE TABLE sqsn.handle_key (
+	id integer PRIMARY KEY CHECK (id OPERATOR(pg_catalog.=) 1),
+	secret bytea NOT NULL
+);
+
+-- Queue API -------------------------------------------------------------
+
+CREATE FUNCTION sqsn.sq_create_queue(
+	queue_name text,
+	visibility_timeout integer DEFAULT 30,
+	message_retention_period integer DEFAULT 345600,
+	delay_seconds integer DEFAULT 0,
+	maximum_message_size integer DEFAULT 262144,
+	dead_letter_queue text DEFAULT NULL,
+	max_receive_count integer DEFAULT NULL,
+	receive_wait_time_seconds integer DEFAULT 0)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sq_create_queue'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_delete_queue(queue_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sq_delete_queue'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_purge_queue(queue_name text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'sq_purge_queue'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_list_queues(prefix text DEFAULT NULL)
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'sq_list_queues'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_get_queue_attributes(queue_name text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'sq_get_queue_attributes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_set_queue_attributes(queue_name text, attributes jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sq_set_queue_attributes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_send(
+	queue_name text,
+	message_body text,
+	message_attributes jsonb DEFAULT NULL,
+	delay_seconds integer DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'sq_send'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_send_batch(
+	queue_name text,
+	message_bodies text[],
+	message_attributes jsonb[] DEFAULT NULL,
+	delay_seconds integer DEFAULT NULL)
+RETURNS SETOF uuid
+AS 'MODULE_PATHNAME', 'sq_send_batch'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER ROWS 100;
+
+CREATE FUNCTION sqsn.sq_receive(
+	queue_name text,
+	max_number_of_messages integer DEFAULT 1,
+	visibility_timeout integer DEFAULT NULL,
+	wait_time_seconds integer DEFAULT NULL)
+RETURNS TABLE (
+	message_id uuid,
+	receipt_handle text,
+	body text,
+	message_attributes jsonb,
+	sent_at timestamptz,
+	receive_count integer,
+	first_received_at timestamptz)
+AS 'MODULE_PATHNAME', 'sq_receive'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER ROWS 10;
+
+CREATE FUNCTION sqsn.sq_delete(queue_name text, receipt_handle text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sq_delete'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_delete_batch(queue_name text, receipt_handles text[])
+RETURNS TABLE (receipt_handle text, deleted boolean)
+AS 'MODULE_PATHNAME', 'sq_delete_batch'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER ROWS 10;
+
+CREATE FUNCTION sqsn.sq_change_visibility(
+	queue_name text,
+	receipt_handle text,
+	visibility_timeout integer)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sq_change_visibility'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_redrive(
+	dead_letter_queue text,
+	destination_queue text DEFAULT NULL,
+	max_messages_per_second integer DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'sq_redrive'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+-- Scheduled sends (pg_cron). SECURITY INVOKER: pg_cron runs a job as the
+-- role that scheduled it, which must be the caller.
+CREATE FUNCTION sqsn.sq_schedule_send(
+	job_name text,
+	schedule text,
+	queue_name text,
+	message_body text,
+	message_attributes jsonb DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'sq_schedule_send'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY INVOKER;
+
+CREATE FUNCTION sqsn.sq_unschedule_send(job_name text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sq_unschedule_send'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY INVOKER;
+
+-- Monitoring ------------------------------------------------------------
+
+CREATE FUNCTION sqsn.queue_stats_rows()
+RETURNS TABLE (
+	queue_name text,
+	visible bigint,
+	in_flight bigint,
+	delayed bigint,
+	oldest_message_age integer)
+AS 'MODULE_PATHNAME', 'sq_queue_stats_rows'
+LANGUAGE C STRICT VOLATILE SECURITY DEFINER;
+
+CREATE VIEW sqsn.queue_stats AS
+	SELECT queue_name, visible, in_flight, delayed, oldest_message_age
+	FROM sqsn.queue_stats_rows();
+
+-- The background worker's health, from shared memory: one row when the
+-- library is preloaded, none otherwise.
+CREATE FUNCTION sqsn.worker_status_rows()
+RETURNS TABLE (
+	pid integer,
+	state text,
+	last_sweep_at timestamptz,
+	messages_expired bigint,
+	messages_moved_to_dlq bigint,
+	last_error text)
+AS 'MODULE_PATHNAME', 'sq_worker_status_rows'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW sqsn.worker_status AS
+	SELECT pid, state, last_sweep_at, messages_expired, messages_moved_to_dlq,
+		last_error
+	FROM sqsn.worker_status_rows();
+
+-- Maintenance -----------------------------------------------------------
+
+-- The worker's sweeps (retention, messages over their receive limit), done
+-- in the calling session: for servers without the preload, e.g. scheduled
+-- with pg_cron.
+CREATE FUNCTION sqsn.run_maintenance()
+RETURNS TABLE (
+	messages_expired bigint,
+	messages_moved_to_dlq bigint)
+AS 'MODULE_PATHNAME', 'sq_run_maintenance'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- Housekeeping ----------------------------------------------------------
+
+-- Creates the receipt-handle key; run once by this script.
+CREATE FUNCTION sqsn.init_handle_key()
+RETURNS void
+AS 'MODULE_PATHNAME', 'sq_init_handle_key'
+LANGUAGE C STRICT VOLATILE;
+
+SELECT sqsn.init_handle_key();
+
+-- Drops the per-queue message tables when the extension is dropped, so that
+-- DROP EXTENSION sqsn needs no CASCADE and leaves nothing behind.
+CREATE FUNCTION sqsn.drop_message_tables()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'sq_drop_message_tables'
+LANGUAGE C;
+
+CREATE EVENT TRIGGER sqsn_drop_message_tables
+	ON ddl_command_start
+	WHEN TAG IN ('DROP EXTENSION')
+	EXECUTE FUNCTION sqsn.drop_message_tables();
+
+-- Topics ----------------------------------------------------------------
+
+-- Publishers get their own role; like the others it is cluster-wide.
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'sqsn_publisher') THEN
+		CREATE ROLE sqsn_publisher NOLOGIN;
+	END IF;
+END
+$$;
+
+CREATE SEQUENCE sqsn.topic_id_seq;
+
+CREATE TABLE sqsn.topic (
+	topic_id bigint PRIMARY KEY DEFAULT pg_catalog.nextval('sqsn.topic_id_seq'),
+	topic_name text NOT NULL UNIQUE,
+	owner name NOT NULL,
+	created_at timestamptz NOT NULL
+);
+ALTER SEQUENCE sqsn.topic_id_seq OWNED BY sqsn.topic.topic_id;
+
+-- A subscription of a queue (protocol sqs) to a topic. Deleting the topic or
+-- the queue deletes the subscription.
+CREATE TABLE sqsn.subscription (
+	subscription_id uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+	topic_id bigint NOT NULL REFERENCES sqsn.topic (topic_id) ON DELETE CASCADE,
+	protocol text NOT NULL
+		CHECK (protocol OPERATOR(pg_catalog.=) 'sqs'),
+	queue_id bigint NOT NULL REFERENCES sqsn.queue (queue_id) ON DELETE CASCADE,
+	filter_policy jsonb,
+	filter_policy_scope text NOT NULL DEFAULT 'MessageAttributes'
+		CHECK (filter_policy_scope OPERATOR(pg_catalog.=) ANY (ARRAY['MessageAttributes', 'MessageBody'])),
+	raw_message_delivery boolean NOT NULL DEFAULT false,
+	owner name NOT NULL,
+	created_at timestamptz NOT NULL,
+	UNIQUE (topic_id, protocol, queue_id)
+);
+CREATE INDEX subscription_queue_id_idx ON sqsn.subscription (queue_id);
+
+SELECT pg_catalog.pg_extension_config_dump('sqsn.topic', '');
+SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('sqsn.subscription', '');
+
+CREATE FUNCTION sqsn.sn_create_topic(topic_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_create_topic'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_delete_topic(topic_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_delete_topic'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_list_topics(prefix text DEFAULT NULL)
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'sn_list_topics'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_subscribe(
+	topic_name text,
+	protocol text,
+	endpoint text,
+	filter_policy jsonb DEFAULT NULL,
+	filter_policy_scope text DEFAULT 'MessageAttributes',
+	raw_message_delivery boolean DEFAULT false)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'sn_subscribe'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_unsubscribe(subscription_id uuid)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_unsubscribe'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_list_subscriptions(topic_name text DEFAULT NULL)
+RETURNS TABLE (
+	subscription_id uuid,
+	topic_name text,
+	protocol text,
+	endpoint text,
+	filter_policy jsonb,
+	raw_message_delivery boolean,
+	status text)
+AS 'MODULE_PATHNAME', 'sn_list_subscriptions'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_set_subscription_attributes(
+	subscription_id uuid,
+	attributes jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_set_subscription_attributes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_publish(
+	topic_name text,
+	message text,
+	message_attributes jsonb DEFAULT NULL,
+	subject text DEFAULT NULL,
+	message_structure text DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'sn_publish'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_publish_batch(
+	topic_name text,
+	messages text[],
+	message_attributes jsonb[] DEFAULT NULL)
+RETURNS SETOF uuid
+AS 'MODULE_PATHNAME', 'sn_publish_batch'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER ROWS 10;
+
+-- Privileges ------------------------------------------------------------
+
+-- Nothing is usable by PUBLIC; the three roles get what they need, and
+-- none of them can read or write a catalog or message table directly.
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA sqsn FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA sqsn FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA sqsn FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA sqsn TO sqsn_admin, sqsn_producer, sqsn_consumer;
+GRANT sqsn_producer, sqsn_consumer TO sqsn_admin;
+
+GRANT EXECUTE ON FUNCTION
+	sqsn.sq_create_queue(text, integer, integer, integer, integer, text, integer, integer),
+	sqsn.sq_delete_queue(text),
+	sqsn.sq_purge_queue(text),
+	sqsn.sq_set_queue_attributes(text, jsonb),
+	sqsn.sq_redrive(text, text, integer),
+	sqsn.run_maintenance()
+	TO sqsn_admin;
+
+GRANT EXECUTE ON FUNCTION
+	sqsn.sq_send(text, text, jsonb, integer),
+	sqsn.sq_send_batch(text, text[], jsonb[], integer),
+	sqsn.sq_schedule_send(text, text, text, text, jsonb),
+	sqsn.sq_unschedule_send(text)
+	TO sqsn_producer;
+
+GRANT EXECUTE ON FUNCTION
+	sqsn.sq_receive(text, integer, integer, integer),
+	sqsn.sq_delete(text, text),
+	sqsn.sq_delete_batch(text, text[]),
+	sqsn.sq_change_visibility(text, text, integer)
+	TO sqsn_consumer;
+
+GRANT EXECUTE ON FUNCTION
+	sqsn.sq_list_queues(text),
+	sqsn.sq_get_queue_attributes(text),
+	sqsn.queue_stats_rows(),
+	sqsn.worker_status_rows()
+	TO sqsn_admin, sqsn_producer, sqsn_consumer;
+
+GRANT SELECT ON sqsn.queue_stats, sqsn.worker_status
+	TO sqsn_admin, sqsn_producer, sqsn_consumer;
+
+-- Topics: sqsn_admin manages topics and subscriptions, sqsn_publisher
+-- publishes.
+GRANT USAGE ON SCHEMA sqsn TO sqsn_publisher;
+GRANT sqsn_publisher TO sqsn_admin;
+
+GRANT EXECUTE ON FUNCTION
+	sqsn.sn_create_topic(text),
+	sqsn.sn_delete_topic(text),
+	sqsn.sn_subscribe(text, text, text, jsonb, text, boolean),
+	sqsn.sn_unsubscribe(uuid),
+	sqsn.sn_list_subscriptions(text),
+	sqsn.sn_set_subscription_attributes(uuid, jsonb)
+	TO sqsn_admin;
+
+GRANT EXECUTE ON FUNCTION
+	sqsn.sn_publish(text, text, jsonb, text, text),
+	sqsn.sn_publish_batch(text, text[], jsonb[]),
+	sqsn.sn_list_topics(text)
+	TO sqsn_publisher;
