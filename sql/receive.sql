@@ -92,7 +92,7 @@ SELECT count(*) AS sent
 FROM sqsn.sq_send_batch('rc_q', ARRAY(SELECT 'n' || i FROM generate_series(1, 1000) AS i));
 SELECT count(*) AS received,
        bool_and(body = 'n' || ord) AS in_send_order
-FROM sqsn.sq_receive('rc_q', 1000, 0) WITH ORDINALITY AS r(message_id, receipt_handle, body, message_attributes, sent_at, receive_count, first_received_at, ord);
+FROM sqsn.sq_receive('rc_q', 1000, 0) WITH ORDINALITY AS r(message_id, receipt_handle, body, message_attributes, sent_at, receive_count, first_received_at, message_group_id, message_deduplication_id, sequence_number, ord);
 SELECT sqsn.sq_purge_queue('rc_q');
 
 -- receive_order_follows_send_order_across_calls

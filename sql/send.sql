@@ -43,7 +43,7 @@ INSERT INTO bodies VALUES
 	(7, repeat('z', 262144));
 SELECT sqsn.sq_send('sd_q', body) IS NOT NULL AS sent FROM bodies ORDER BY n;
 SELECT b.n, r.body = b.body AS same_body, octet_length(r.body) AS bytes
-FROM sqsn.sq_receive('sd_q', 10, 0) WITH ORDINALITY AS r(message_id, receipt_handle, body, message_attributes, sent_at, receive_count, first_received_at, ord)
+FROM sqsn.sq_receive('sd_q', 10, 0) WITH ORDINALITY AS r(message_id, receipt_handle, body, message_attributes, sent_at, receive_count, first_received_at, message_group_id, message_deduplication_id, sequence_number, ord)
 JOIN bodies b ON b.n = r.ord
 ORDER BY b.n;
 SELECT sqsn.sq_purge_queue('sd_q');

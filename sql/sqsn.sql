@@ -47,7 +47,10 @@ CREATE TABLE sqsn.queue (
 	owner name NOT NULL,
 	created_at timestamptz NOT NULL,
 	last_modified_at timestamptz NOT NULL,
-	CHECK ((dead_letter_queue_id IS NULL) OPERATOR(pg_catalog.=) (max_receive_count IS NULL))
+	CHECK ((dead_letter_queue_id IS NULL) OPERATOR(pg_catalog.=) (max_receive_count IS NULL)),
+	content_based_deduplication boolean NOT NULL DEFAULT false,
+	deduplication_scope text NOT NULL DEFAULT 'queue'
+		CHECK (deduplication_scope OPERATOR(pg_catalog.=) ANY (ARRAY['queue', 'message_group']))
 );
 ALTER SEQUENCE sqsn.queue_id_seq OWNED BY sqsn.queue.queue_id;
 
@@ -72,7 +75,9 @@ CREATE FUNCTION sqsn.sq_create_queue(
 	maximum_message_size integer DEFAULT 262144,
 	dead_letter_queue text DEFAULT NULL,
 	max_receive_count integer DEFAULT NULL,
-	receive_wait_time_seconds integer DEFAULT 0)
+	receive_wait_time_seconds integer DEFAULT 0,
+	content_based_deduplication boolean DEFAULT false,
+	deduplication_scope text DEFAULT 'queue')
 RETURNS void
 AS 'MODULE_PATHNAME', 'sq_create_queue'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
@@ -106,7 +111,9 @@ CREATE FUNCTION sqsn.sq_send(
 	queue_name text,
 	message_body text,
 	message_attributes jsonb DEFAULT NULL,
-	delay_seconds integer DEFAULT NULL)
+	delay_seconds integer DEFAULT NULL,
+	message_group_id text DEFAULT NULL,
+	message_deduplication_id text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'sq_send'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
@@ -115,7 +122,9 @@ CREATE FUNCTION sqsn.sq_send_batch(
 	queue_name text,
 	message_bodies text[],
 	message_attributes jsonb[] DEFAULT NULL,
-	delay_seconds integer DEFAULT NULL)
+	delay_seconds integer DEFAULT NULL,
+	message_group_ids text[] DEFAULT NULL,
+	message_deduplication_ids text[] DEFAULT NULL)
 RETURNS SETOF uuid
 AS 'MODULE_PATHNAME', 'sq_send_batch'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER ROWS 100;
@@ -132,7 +141,10 @@ RETURNS TABLE (
 	message_attributes jsonb,
 	sent_at timestamptz,
 	receive_count integer,
-	first_received_at timestamptz)
+	first_received_at timestamptz,
+	message_group_id text,
+	message_deduplication_id text,
+	sequence_number text)
 AS 'MODULE_PATHNAME', 'sq_receive'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER ROWS 10;
 
@@ -358,6 +370,25 @@ RETURNS SETOF uuid
 AS 'MODULE_PATHNAME', 'sn_publish_batch'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER ROWS 10;
 
+-- FIFO queues ---------------------------------------------------------
+
+-- Deduplication records of FIFO queues: a send with the same deduplication
+-- id (or body hash) within five minutes of the first returns the first
+-- message's id and stores nothing. scope_key is '' for a queue-wide scope
+-- and the message group id for deduplication_scope 'message_group'. Kept
+-- after the message is deleted (the window counts from the send); expired
+-- records are ignored and removed by the maintenance sweep. Not dumped:
+-- the records are transient.
+CREATE TABLE sqsn.fifo_dedup (
+	queue_id bigint NOT NULL,
+	scope_key text NOT NULL,
+	deduplication_id text NOT NULL,
+	message_id uuid NOT NULL,
+	expires_at timestamptz NOT NULL,
+	PRIMARY KEY (queue_id, scope_key, deduplication_id)
+);
+CREATE INDEX fifo_dedup_expires_idx ON sqsn.fifo_dedup (queue_id, expires_at);
+
 -- Privileges ------------------------------------------------------------
 
 -- Nothing is usable by PUBLIC; the three roles get what they need, and
@@ -370,7 +401,7 @@ GRANT USAGE ON SCHEMA sqsn TO sqsn_admin, sqsn_producer, sqsn_consumer;
 GRANT sqsn_producer, sqsn_consumer TO sqsn_admin;
 
 GRANT EXECUTE ON FUNCTION
-	sqsn.sq_create_queue(text, integer, integer, integer, integer, text, integer, integer),
+	sqsn.sq_create_queue(text, integer, integer, integer, integer, text, integer, integer, boolean, text),
 	sqsn.sq_delete_queue(text),
 	sqsn.sq_purge_queue(text),
 	sqsn.sq_set_queue_attributes(text, jsonb),
@@ -379,8 +410,8 @@ GRANT EXECUTE ON FUNCTION
 	TO sqsn_admin;
 
 GRANT EXECUTE ON FUNCTION
-	sqsn.sq_send(text, text, jsonb, integer),
-	sqsn.sq_send_batch(text, text[], jsonb[], integer),
+	sqsn.sq_send(text, text, jsonb, integer, text, text),
+	sqsn.sq_send_batch(text, text[], jsonb[], integer, text[], text[]),
 	sqsn.sq_schedule_send(text, text, text, text, jsonb),
 	sqsn.sq_unschedule_send(text)
 	TO sqsn_producer;

@@ -71,35 +71,50 @@ queue_cache_callback(Datum arg, Oid relid)
 
 /*
  * Queue and topic names: 1..max_len characters of [A-Za-z0-9_-], like the
- * managed service. Since nothing else is allowed, a name can never carry
- * SQL. kind ("queue", "topic") names the thing in the message; fifo_hint,
- * when not NULL, is the hint for a name with the ".fifo" suffix.
+ * managed service, plus the suffix ".fifo" that marks a FIFO queue or
+ * topic. Since nothing else is allowed, a name can never carry SQL. kind
+ * ("queue", "topic") names the thing in the message; fifo_hint, when not
+ * NULL, means FIFO names are refused, with that hint.
  */
 void
 sqsn_validate_name(const char *kind, const char *name, int max_len,
 				   const char *fifo_hint)
 {
 	size_t		len = strlen(name);
+	bool		fifo = sqsn_is_fifo_name(name);
+	size_t		base_len = (fifo && fifo_hint == NULL) ? len - 5 : len;
 
-	if (len == 0 || len > max_len)
+	if (len == 0 || len > max_len || base_len == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_NAME),
 				 errmsg("invalid %s name \"%s\"", kind, name),
 				 errdetail("A %s name has 1 to %d characters.", kind, max_len)));
 
-	for (const char *p = name; *p; p++)
+	for (size_t i = 0; i < base_len; i++)
 	{
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-			  (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+		char		c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '_' || c == '-'))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_NAME),
 					 errmsg("invalid %s name \"%s\"", kind, name),
 					 errdetail("A %s name may contain only letters, digits, "
-							   "hyphens and underscores.", kind),
-					 (fifo_hint && len > 5 &&
-					  strcmp(name + len - 5, ".fifo") == 0) ?
-					 errhint("%s", fifo_hint) : 0));
+							   "hyphens and underscores%s.", kind,
+							   fifo_hint ? "" : ", and end in \".fifo\" for FIFO"),
+					 (fifo_hint && fifo) ? errhint("%s", fifo_hint) : 0));
 	}
+}
+
+/*
+ * Whether a queue or topic name is a FIFO name: it ends in ".fifo".
+ */
+bool
+sqsn_is_fifo_name(const char *name)
+{
+	size_t		len = strlen(name);
+
+	return len > 5 && strcmp(name + len - 5, ".fifo") == 0;
 }
 
 void
@@ -392,7 +407,8 @@ release_queue_entry(SqsnQueue *queue)
 		&queue->receive_plan, &queue->delete_plan, &queue->delete_many_plan,
 		&queue->delete_leased_plan, &queue->change_visibility_plan,
 	&queue->expire_plan, &queue->overdue_plan, &queue->next_visible_plan,
-	&queue->redrive_plan};
+	&queue->redrive_plan, &queue->fifo_heads_plan, &queue->fifo_lease_plan,
+	&queue->fifo_lock_plan};
 
 	for (int i = 0; i < lengthof(plans); i++)
 	{
@@ -434,7 +450,9 @@ load_queue(const char *name)
 			"SELECT q.queue_id, q.visibility_timeout,"
 			" q.message_retention_period, q.delay_seconds,"
 			" q.maximum_message_size, q.max_receive_count, d.queue_name,"
-			" q.receive_wait_time_seconds"
+			" q.receive_wait_time_seconds,"
+			" q.kind OPERATOR(pg_catalog.=) 'fifo', q.content_based_deduplication,"
+			" q.deduplication_scope OPERATOR(pg_catalog.=) 'message_group'"
 			" FROM sqsn.queue q LEFT JOIN sqsn.queue d"
 			"  ON d.queue_id OPERATOR(pg_catalog.=) q.dead_letter_queue_id"
 			" WHERE q.queue_name OPERATOR(pg_catalog.=) $1",
@@ -483,6 +501,11 @@ load_queue(const char *name)
 		queue->max_receive_count = 0;
 	queue->receive_wait_time_seconds =
 		DatumGetInt32(SPI_getbinval(tuple, tupdesc, 8, &isnull));
+	queue->fifo = DatumGetBool(SPI_getbinval(tuple, tupdesc, 9, &isnull));
+	queue->content_based_deduplication =
+		DatumGetBool(SPI_getbinval(tuple, tupdesc, 10, &isnull));
+	queue->deduplicate_per_group =
+		DatumGetBool(SPI_getbinval(tuple, tupdesc, 11, &isnull));
 
 	relname = psprintf("q_" INT64_FORMAT, queue->queue_id);
 	queue->relid = get_relname_relid(relname, sqsn_schema_oid());

@@ -9,7 +9,9 @@
  *	  - dead-letter: visible messages whose receive count already exceeds
  *		the queue's max_receive_count (the redrive policy was added or
  *		lowered after they were received) are moved to the dead-letter
- *		queue, as a receive would move them.
+ *		queue, as a receive would move them;
+ *	  - deduplication: the deduplication records of a FIFO queue older than
+ *		the five-minute window are deleted.
  *
  * Each call works on one queue and at most batch_size rows per sweep, with
  * FOR UPDATE SKIP LOCKED, so it never waits for a consumer and never holds
@@ -123,9 +125,7 @@ move_overdue_messages(SqsnQueue *queue, TimestampTz now, int batch_size)
 		Oid			argtypes[3] = {INT4OID, TIMESTAMPTZOID, INT4OID};
 
 		/* the columns of a receive result, see message.c */
-		char	   *sql = psprintf("SELECT c.msg_seq, c.message_id, c.body,"
-								   " c.message_attributes, c.sent_at,"
-								   " c.receive_count, c.first_received_at"
+		char	   *sql = psprintf("SELECT " SQSN_RECEIVE_COLUMNS("c")
 								   " FROM %s c"
 								   " WHERE c.receive_count OPERATOR(pg_catalog.>) $1"
 								   "  AND c.visible_at OPERATOR(pg_catalog.<=) $2"
@@ -175,6 +175,12 @@ sqsn_sweep_queue(const char *queue_name, int batch_size,
 
 	counts->messages_expired += expired;
 	counts->messages_moved_to_dlq += moved;
+
+	/* FIFO: deduplication records past their five minutes */
+	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	if (queue->fifo &&
+		sqsn_fifo_expire_deduplication(queue, now, batch_size) >= batch_size)
+		return true;
 	return expired >= batch_size || moved >= batch_size;
 }
 

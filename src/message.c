@@ -49,18 +49,6 @@ PG_FUNCTION_INFO_V1(sq_delete);
 PG_FUNCTION_INFO_V1(sq_delete_batch);
 PG_FUNCTION_INFO_V1(sq_change_visibility);
 
-/* Receive plan result columns */
-enum
-{
-	RCOL_MSG_SEQ = 1,
-	RCOL_MESSAGE_ID,
-	RCOL_BODY,
-	RCOL_ATTRIBUTES,
-	RCOL_SENT_AT,
-	RCOL_RECEIVE_COUNT,
-	RCOL_FIRST_RECEIVED_AT,
-};
-
 TimestampTz
 sqsn_add_seconds(TimestampTz t, int32 seconds)
 {
@@ -124,21 +112,23 @@ prepare_outgoing(OutgoingMessage *msg, SqsnQueue *queue, text *body,
 static void
 insert_one(SqsnQueue *queue, OutgoingMessage *msg)
 {
-	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	int			ret;
 
 	if (queue->insert_plan == NULL)
 	{
-		Oid			argtypes[6] = {UUIDOID, TEXTOID, JSONBOID, TIMESTAMPTZOID,
-		TIMESTAMPTZOID, TIMESTAMPTZOID};
+		Oid			argtypes[8] = {UUIDOID, TEXTOID, JSONBOID, TIMESTAMPTZOID,
+			TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID,
+		TEXTOID};
 		char	   *sql = psprintf(
 								   "INSERT INTO %s (message_id, body, message_attributes,"
-								   " sent_at, visible_at, expires_at)"
-								   " VALUES ($1, $2, $3, $4, $5, $6)",
+								   " sent_at, visible_at, expires_at, message_group_id,"
+								   " message_deduplication_id)"
+								   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
 								   queue->qualified_table);
 
-		queue->insert_plan = sqsn_prepare_plan(sql, 6, argtypes);
+		queue->insert_plan = sqsn_prepare_plan(sql, 8, argtypes);
 	}
 
 	values[0] = UUIDPGetDatum(msg->message_id);
@@ -148,6 +138,11 @@ insert_one(SqsnQueue *queue, OutgoingMessage *msg)
 	values[3] = TimestampTzGetDatum(msg->sent_at);
 	values[4] = TimestampTzGetDatum(msg->visible_at);
 	values[5] = TimestampTzGetDatum(msg->expires_at);
+	values[6] = msg->group_id ? CStringGetTextDatum(msg->group_id) : (Datum) 0;
+	nulls[6] = msg->group_id ? ' ' : 'n';
+	values[7] = msg->deduplication_id ?
+		CStringGetTextDatum(msg->deduplication_id) : (Datum) 0;
+	nulls[7] = msg->deduplication_id ? ' ' : 'n';
 
 	ret = SPI_execute_plan(queue->insert_plan, values, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
@@ -172,28 +167,35 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 	Datum	   *expires = palloc(sizeof(Datum) * n);
 	Datum	   *sources = palloc(sizeof(Datum) * n);
 	bool	   *source_nulls = palloc(sizeof(bool) * n);
-	Datum		values[7];
+	Datum	   *groups = palloc(sizeof(Datum) * n);
+	bool	   *group_nulls = palloc(sizeof(bool) * n);
+	Datum	   *dedups = palloc(sizeof(Datum) * n);
+	bool	   *dedup_nulls = palloc(sizeof(bool) * n);
+	Datum		values[9];
 	int			dims[1] = {n};
 	int			lbs[1] = {1};
 	int			ret;
 
 	if (queue->insert_many_plan == NULL)
 	{
-		Oid			argtypes[7] = {UUIDARRAYOID, TEXTARRAYOID, JSONBARRAYOID,
+		Oid			argtypes[9] = {UUIDARRAYOID, TEXTARRAYOID, JSONBARRAYOID,
 			TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
-		TIMESTAMPTZARRAYOID, INT8ARRAYOID};
+			TIMESTAMPTZARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
+		TEXTARRAYOID};
 		char	   *sql = psprintf(
 								   "INSERT INTO %s (message_id, body, message_attributes,"
-								   " sent_at, visible_at, expires_at, source_queue_id)"
-								   " SELECT u.i, u.b, u.a, u.s, u.v, u.e, u.q"
+								   " sent_at, visible_at, expires_at, source_queue_id,"
+								   " message_group_id, message_deduplication_id)"
+								   " SELECT u.i, u.b, u.a, u.s, u.v, u.e, u.q, u.g, u.d"
 								   " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
 								   "  pg_catalog.unnest($3), pg_catalog.unnest($4),"
 								   "  pg_catalog.unnest($5), pg_catalog.unnest($6),"
-								   "  pg_catalog.unnest($7))"
-								   "  AS u(i, b, a, s, v, e, q)",
+								   "  pg_catalog.unnest($7), pg_catalog.unnest($8),"
+								   "  pg_catalog.unnest($9))"
+								   "  AS u(i, b, a, s, v, e, q, g, d)",
 								   queue->qualified_table);
 
-		queue->insert_many_plan = sqsn_prepare_plan(sql, 7, argtypes);
+		queue->insert_many_plan = sqsn_prepare_plan(sql, 9, argtypes);
 	}
 
 	for (int i = 0; i < n; i++)
@@ -208,6 +210,12 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 		expires[i] = TimestampTzGetDatum(msgs[i].expires_at);
 		sources[i] = Int64GetDatum(msgs[i].source_queue_id);
 		source_nulls[i] = (msgs[i].source_queue_id == 0);
+		group_nulls[i] = (msgs[i].group_id == NULL);
+		groups[i] = group_nulls[i] ? (Datum) 0 :
+			CStringGetTextDatum(msgs[i].group_id);
+		dedup_nulls[i] = (msgs[i].deduplication_id == NULL);
+		dedups[i] = dedup_nulls[i] ? (Datum) 0 :
+			CStringGetTextDatum(msgs[i].deduplication_id);
 	}
 
 	values[0] = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN,
@@ -230,6 +238,12 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 												   dims, lbs, INT8OID, 8,
 												   FLOAT8PASSBYVAL,
 												   TYPALIGN_DOUBLE));
+	values[7] = PointerGetDatum(construct_md_array(groups, group_nulls, 1,
+												   dims, lbs, TEXTOID, -1,
+												   false, TYPALIGN_INT));
+	values[8] = PointerGetDatum(construct_md_array(dedups, dedup_nulls, 1,
+												   dims, lbs, TEXTOID, -1,
+												   false, TYPALIGN_INT));
 
 	ret = SPI_execute_plan(queue->insert_many_plan, values, NULL, false, 0);
 	if (ret != SPI_OK_INSERT || SPI_processed != (uint64) n)
@@ -239,7 +253,77 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 }
 
 /*
- * sq_send(queue_name, message_body, message_attributes, delay_seconds)
+ * The delay of a send: the argument, or the queue's default. FIFO queues
+ * take only the queue's delay, as in the managed service.
+ */
+static int32
+send_delay(FunctionCallInfo fcinfo, SqsnQueue *queue)
+{
+	if (queue->fifo && !PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("FIFO queue \"%s\" does not take a per-message delay",
+						queue->name),
+				 errhint("Set the queue's DelaySeconds attribute instead.")));
+	return sqsn_int_arg(fcinfo, 3, "delay_seconds", 0, SQSN_MAX_DELAY,
+						queue->delay_seconds);
+}
+
+/*
+ * Checks and fills the message group and deduplication ids of one message
+ * (NULL: not given). A FIFO queue needs a group id, and a deduplication id
+ * unless the queue deduplicates by content; a standard queue keeps a group
+ * id (a fair-queue hint, not an ordering) and refuses a deduplication id.
+ * element is the 1-based batch element, or 0 for a single send.
+ */
+static void
+set_fifo_tags(SqsnQueue *queue, OutgoingMessage *msg, text *body,
+			  char *group_id, char *deduplication_id, int element)
+{
+	if (group_id != NULL)
+		sqsn_validate_fifo_tag("message_group_id", group_id);
+	if (deduplication_id != NULL)
+		sqsn_validate_fifo_tag("message_deduplication_id", deduplication_id);
+
+	if (queue->fifo)
+	{
+		if (group_id == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("a message sent to FIFO queue \"%s\" needs a "
+							"message_group_id", queue->name),
+					 element > 0 ? errdetail("Element %d has none.", element) : 0,
+					 errhint("Messages of one group are delivered in order, "
+							 "one consumer at a time.")));
+		if (deduplication_id == NULL)
+		{
+			if (!queue->content_based_deduplication)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("a message sent to FIFO queue \"%s\" needs a "
+								"message_deduplication_id", queue->name),
+						 element > 0 ? errdetail("Element %d has none.", element) : 0,
+						 errhint("Give one, or turn on the queue's "
+								 "ContentBasedDeduplication.")));
+			deduplication_id = sqsn_content_deduplication_id(body);
+		}
+	}
+	else if (deduplication_id != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("message_deduplication_id is only for FIFO queues"),
+				 errdetail("Queue \"%s\" is a standard queue.", queue->name)));
+
+	msg->group_id = group_id;
+	msg->deduplication_id = deduplication_id;
+}
+
+/*
+ * sq_send(queue_name, message_body, message_attributes, delay_seconds,
+ * message_group_id, message_deduplication_id)
+ *
+ * A FIFO send that repeats the deduplication id of a send made less than
+ * five minutes ago stores nothing and returns the first message's id.
  */
 Datum
 sq_send(PG_FUNCTION_ARGS)
@@ -261,22 +345,57 @@ sq_send(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 
 	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
-	delay = sqsn_int_arg(fcinfo, 3, "delay_seconds", 0, SQSN_MAX_DELAY,
-						 queue->delay_seconds);
+	delay = send_delay(fcinfo, queue);
 
 	msg.message_id = message_id;
+	msg.source_queue_id = 0;
+	msg.group_id = NULL;
+	msg.deduplication_id = NULL;
+	if (queue->fifo || !PG_ARGISNULL(4) || !PG_ARGISNULL(5))
+		set_fifo_tags(queue, &msg, body,
+					  PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4)),
+					  PG_ARGISNULL(5) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(5)),
+					  0);
 	prepare_outgoing(&msg, queue, body,
 					 PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2),
 					 GetCurrentTimestamp(), delay);
-	insert_one(queue, &msg);
+	if (queue->fifo)
+		message_id = sqsn_fifo_deduplicate(queue, &msg);
+	if (message_id == msg.message_id)
+		insert_one(queue, &msg);
 
 	SPI_finish();
 	PG_RETURN_UUID_P(message_id);
 }
 
 /*
+ * The elements of an optional text array argument of a batch, one per
+ * message; *values is NULL when the argument is NULL.
+ */
+static void
+batch_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
+			   int n, Datum **values, bool **nulls)
+{
+	int			count;
+
+	*values = NULL;
+	*nulls = NULL;
+	if (PG_ARGISNULL(argno))
+		return;
+	count = sqsn_array_arg(fcinfo, argno, argname, TEXTOID, values, nulls);
+	if (count != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must have one element per message body", argname),
+				 errdetail("%d bodies and %d %s were given.", n, count,
+						   argname)));
+}
+
+/*
  * sq_send_batch(queue_name, message_bodies, message_attributes,
- * delay_seconds): up to 1000 messages in one statement; ids in input order.
+ * delay_seconds, message_group_ids, message_deduplication_ids): up to 1000
+ * messages in one statement; ids in input order (for a FIFO duplicate, the
+ * id of the message it repeats).
  */
 Datum
 sq_send_batch(PG_FUNCTION_ARGS)
@@ -287,14 +406,24 @@ sq_send_batch(PG_FUNCTION_ARGS)
 	bool	   *body_nulls;
 	Datum	   *attributes = NULL;
 	bool	   *attribute_nulls = NULL;
+	Datum	   *groups;
+	bool	   *group_nulls;
+	Datum	   *dedups;
+	bool	   *dedup_nulls;
 	int			n;
 	OutgoingMessage *msgs;
+	OutgoingMessage *fresh;
+	pg_uuid_t **ids;
+	int			nfresh = 0;
 	SqsnQueue  *queue;
 	TimestampTz now = GetCurrentTimestamp();
 	int32		delay;
 
 	n = sqsn_batch_args(fcinfo, "message_bodies", "message body", "bodies",
 						&bodies, &body_nulls, &attributes, &attribute_nulls);
+	batch_text_arg(fcinfo, 4, "message_group_ids", n, &groups, &group_nulls);
+	batch_text_arg(fcinfo, 5, "message_deduplication_ids", n, &dedups,
+				   &dedup_nulls);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 
@@ -302,8 +431,7 @@ sq_send_batch(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 
 	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
-	delay = sqsn_int_arg(fcinfo, 3, "delay_seconds", 0, SQSN_MAX_DELAY,
-						 queue->delay_seconds);
+	delay = send_delay(fcinfo, queue);
 	if (n == 0)
 	{
 		SPI_finish();
@@ -311,25 +439,51 @@ sq_send_batch(PG_FUNCTION_ARGS)
 	}
 
 	msgs = palloc(sizeof(OutgoingMessage) * n);
+	fresh = palloc(sizeof(OutgoingMessage) * n);
+	ids = palloc(sizeof(pg_uuid_t *) * n);
 	for (int i = 0; i < n; i++)
 	{
+		text	   *body;
+
 		if (body_nulls[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("message_bodies must not contain NULL"),
 					 errdetail("Element %d is NULL.", i + 1)));
+		body = DatumGetTextPP(bodies[i]);
 		msgs[i].message_id = new_message_id();
 		msgs[i].source_queue_id = 0;
-		prepare_outgoing(&msgs[i], queue, DatumGetTextPP(bodies[i]),
+		msgs[i].group_id = NULL;
+		msgs[i].deduplication_id = NULL;
+		if (queue->fifo || groups != NULL || dedups != NULL)
+			set_fifo_tags(queue, &msgs[i], body,
+						  (groups && !group_nulls[i]) ?
+						  TextDatumGetCString(groups[i]) : NULL,
+						  (dedups && !dedup_nulls[i]) ?
+						  TextDatumGetCString(dedups[i]) : NULL,
+						  i + 1);
+		prepare_outgoing(&msgs[i], queue, body,
 						 (attributes && !attribute_nulls[i]) ?
 						 DatumGetJsonbP(attributes[i]) : NULL,
 						 now, delay);
 	}
-	insert_many(queue, msgs, n);
+
+	/* FIFO: drop the duplicates, of earlier sends or within the batch */
+	for (int i = 0; i < n; i++)
+	{
+		ids[i] = queue->fifo ? sqsn_fifo_deduplicate(queue, &msgs[i])
+			: msgs[i].message_id;
+		if (ids[i] == msgs[i].message_id)
+			fresh[nfresh++] = msgs[i];
+	}
+	if (nfresh == 1)
+		insert_one(queue, fresh);
+	else if (nfresh > 1)
+		insert_many(queue, fresh, nfresh);
 
 	for (int i = 0; i < n; i++)
 	{
-		Datum		value = UUIDPGetDatum(msgs[i].message_id);
+		Datum		value = UUIDPGetDatum(ids[i]);
 		bool		isnull = false;
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value,
@@ -381,9 +535,7 @@ lease_messages(SqsnQueue *queue, TimestampTz now, int limit, int64 after,
 								   "   AND c.expires_at OPERATOR(pg_catalog.>) $1"
 								   "  ORDER BY c.msg_seq LIMIT $2"
 								   "  FOR UPDATE SKIP LOCKED)"
-								   " RETURNING m.msg_seq, m.message_id, m.body,"
-								   "  m.message_attributes, m.sent_at, m.receive_count,"
-								   "  m.first_received_at",
+								   " RETURNING " SQSN_RECEIVE_COLUMNS("m"),
 								   queue->qualified_table, queue->qualified_table);
 
 		queue->receive_plan = sqsn_prepare_plan(sql, 5, argtypes);
@@ -454,8 +606,18 @@ sqsn_move_messages(SqsnQueue *queue, const char *dest_name, HeapTuple *rows,
 	SqsnQueue  *dest;
 
 	dest = sqsn_open_queue(dest_name, RowExclusiveLock);
+	if (dest->fifo != queue->fifo)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot move messages from %s queue \"%s\" to %s "
+						"queue \"%s\"", queue->fifo ? "FIFO" : "standard",
+						source_name, dest->fifo ? "FIFO" : "standard",
+						dest->name),
+				 errhint("Messages move only between queues of the same "
+						 "kind.")));
 	for (int i = 0; i < n; i++)
 	{
+		Datum		tag;
 		bool		isnull;
 		Datum		attributes;
 
@@ -474,6 +636,10 @@ sqsn_move_messages(SqsnQueue *queue, const char *dest_name, HeapTuple *rows,
 			sqsn_add_seconds(redrive ? now : msgs[i].sent_at,
 							 dest->message_retention_period);
 		msgs[i].source_queue_id = redrive ? 0 : source_id;
+		tag = SPI_getbinval(rows[i], tupdesc, RCOL_GROUP_ID, &isnull);
+		msgs[i].group_id = isnull ? NULL : TextDatumGetCString(tag);
+		tag = SPI_getbinval(rows[i], tupdesc, RCOL_DEDUPLICATION_ID, &isnull);
+		msgs[i].deduplication_id = isnull ? NULL : TextDatumGetCString(tag);
 	}
 	insert_many(dest, msgs, n);
 
@@ -497,6 +663,40 @@ sqsn_move_to_dead_letter_queue(SqsnQueue *queue, HeapTuple *rows,
 }
 
 /*
+ * Adds one leased row (RCOL_* columns) to a receive result, with a receipt
+ * handle for lease_token. The sequence number of a FIFO message is its
+ * msg_seq as 20 digits, so that it also sorts as text.
+ */
+void
+sqsn_emit_received(SqsnQueue *queue, ReturnSetInfo *rsinfo, HeapTuple row,
+				   TupleDesc tupdesc, int64 lease_token)
+{
+	Datum		values[10];
+	bool		nulls[10];
+	bool		isnull;
+	int64		msg_seq = DatumGetInt64(SPI_getbinval(row, tupdesc, RCOL_MSG_SEQ,
+													  &isnull));
+
+	values[0] = SPI_getbinval(row, tupdesc, RCOL_MESSAGE_ID, &nulls[0]);
+	values[1] = CStringGetTextDatum(sqsn_make_receipt_handle(queue->queue_id,
+															 msg_seq,
+															 lease_token));
+	nulls[1] = false;
+	values[2] = SPI_getbinval(row, tupdesc, RCOL_BODY, &nulls[2]);
+	values[3] = SPI_getbinval(row, tupdesc, RCOL_ATTRIBUTES, &nulls[3]);
+	values[4] = SPI_getbinval(row, tupdesc, RCOL_SENT_AT, &nulls[4]);
+	values[5] = SPI_getbinval(row, tupdesc, RCOL_RECEIVE_COUNT, &nulls[5]);
+	values[6] = SPI_getbinval(row, tupdesc, RCOL_FIRST_RECEIVED_AT, &nulls[6]);
+	values[7] = SPI_getbinval(row, tupdesc, RCOL_GROUP_ID, &nulls[7]);
+	values[8] = SPI_getbinval(row, tupdesc, RCOL_DEDUPLICATION_ID, &nulls[8]);
+	nulls[9] = !queue->fifo;
+	values[9] = queue->fifo ?
+		CStringGetTextDatum(psprintf("%020" INT64_MODIFIER "d", msg_seq)) :
+		(Datum) 0;
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
  * One look at the queue: leases up to max_messages visible messages and
  * adds them to the result, moving those over the receive limit to the
  * dead-letter queue on the way. Returns how many were added.
@@ -510,6 +710,10 @@ receive_batch(const char *queue_name, ReturnSetInfo *rsinfo, int max_messages,
 	SqsnQueue  *queue = sqsn_open_queue(queue_name, RowExclusiveLock);
 	int64		after = 0;
 	int			returned = 0;
+
+	if (queue->fifo)
+		return sqsn_fifo_receive_batch(queue_name, rsinfo, max_messages, now,
+									   lease_until, lease_token);
 
 	while (returned < max_messages)
 	{
@@ -539,8 +743,6 @@ receive_batch(const char *queue_name, ReturnSetInfo *rsinfo, int max_messages,
 			int32		receive_count =
 				DatumGetInt32(SPI_getbinval(rows[i], tupdesc,
 											RCOL_RECEIVE_COUNT, &isnull));
-			Datum		values[7];
-			bool		nulls[7];
 
 			after = Max(after, msg_seq);
 			if (queue->max_receive_count > 0 &&
@@ -550,23 +752,7 @@ receive_batch(const char *queue_name, ReturnSetInfo *rsinfo, int max_messages,
 				continue;
 			}
 
-			values[0] = SPI_getbinval(rows[i], tupdesc, RCOL_MESSAGE_ID,
-									  &nulls[0]);
-			values[1] = CStringGetTextDatum(
-											sqsn_make_receipt_handle(queue->queue_id, msg_seq,
-																	 lease_token));
-			nulls[1] = false;
-			values[2] = SPI_getbinval(rows[i], tupdesc, RCOL_BODY, &nulls[2]);
-			values[3] = SPI_getbinval(rows[i], tupdesc, RCOL_ATTRIBUTES,
-									  &nulls[3]);
-			values[4] = SPI_getbinval(rows[i], tupdesc, RCOL_SENT_AT,
-									  &nulls[4]);
-			values[5] = Int32GetDatum(receive_count);
-			nulls[5] = false;
-			values[6] = SPI_getbinval(rows[i], tupdesc, RCOL_FIRST_RECEIVED_AT,
-									  &nulls[6]);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
-								 nulls);
+			sqsn_emit_received(queue, rsinfo, rows[i], tupdesc, lease_token);
 			returned++;
 		}
 

@@ -50,16 +50,19 @@ typedef struct QueueSettings
 	char	   *dead_letter_queue;	/* NULL: none */
 	int32		max_receive_count;	/* 0: none */
 	int32		receive_wait_time_seconds;
+	bool		content_based_deduplication;	/* FIFO only */
+	bool		deduplicate_per_group;	/* FIFO only */
 } QueueSettings;
 
 /*
- * A queue's settings as the parameters $1..$8 of the catalog statements
+ * A queue's settings as the parameters $1..$10 of the catalog statements
  * that compare, insert or update them: name, visibility timeout, retention,
- * delay, maximum size, dead-letter queue id, max receive count, wait time.
+ * delay, maximum size, dead-letter queue id, max receive count, wait time,
+ * content-based deduplication, deduplication scope.
  */
-#define SETTINGS_NPARAMS 8
+#define SETTINGS_NPARAMS 10
 static Oid	settings_argtypes[SETTINGS_NPARAMS] = {TEXTOID, INT4OID, INT4OID,
-	INT4OID, INT4OID, INT8OID, INT4OID, INT4OID};
+	INT4OID, INT4OID, INT8OID, INT4OID, INT4OID, BOOLOID, TEXTOID};
 
 static void
 settings_params(const char *name, QueueSettings *s, int64 dlq_id,
@@ -74,6 +77,9 @@ settings_params(const char *name, QueueSettings *s, int64 dlq_id,
 	values[5] = Int64GetDatum(dlq_id);
 	values[6] = Int32GetDatum(s->max_receive_count);
 	values[7] = Int32GetDatum(s->receive_wait_time_seconds);
+	values[8] = BoolGetDatum(s->content_based_deduplication);
+	values[9] = CStringGetTextDatum(s->deduplicate_per_group ?
+									"message_group" : "queue");
 	if (dlq_id == 0)
 		nulls[5] = nulls[6] = 'n';
 }
@@ -170,13 +176,64 @@ check_redrive(const char *queue_name, QueueSettings *settings)
 				 errmsg("dead-letter queue \"%s\" does not exist",
 						settings->dead_letter_queue),
 				 errhint("Create the dead-letter queue first.")));
+	if (sqsn_is_fifo_name(settings->dead_letter_queue) !=
+		sqsn_is_fifo_name(queue_name))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("the dead-letter queue of %s queue \"%s\" must be a "
+						"%s queue", sqsn_is_fifo_name(queue_name) ?
+						"FIFO" : "standard", queue_name,
+						sqsn_is_fifo_name(queue_name) ? "FIFO" : "standard"),
+				 errdetail("Queue \"%s\" is a %s queue.",
+						   settings->dead_letter_queue,
+						   sqsn_is_fifo_name(settings->dead_letter_queue) ?
+						   "FIFO" : "standard")));
 	return dlq_id;
+}
+
+/*
+ * Deduplication settings exist only for FIFO queues.
+ */
+static void
+check_fifo_settings(const char *queue_name, QueueSettings *s)
+{
+	if (!sqsn_is_fifo_name(queue_name) &&
+		(s->content_based_deduplication || s->deduplicate_per_group))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("deduplication settings are only for FIFO queues"),
+				 errdetail("Queue \"%s\" is a standard queue.", queue_name),
+				 errhint("A FIFO queue's name ends in \".fifo\".")));
+}
+
+/*
+ * A deduplication scope: "queue" or "message_group", also under the
+ * managed service's names "messageQueue" and "messageGroup". Returns
+ * whether it is per group.
+ */
+static bool
+parse_deduplication_scope(const char *scope)
+{
+	if (strcmp(scope, "queue") == 0 || strcmp(scope, "messageQueue") == 0)
+		return false;
+	if (strcmp(scope, "message_group") == 0 ||
+		strcmp(scope, "messageGroup") == 0)
+		return true;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid deduplication scope \"%s\"", scope),
+			 errhint("Use \"queue\" or \"message_group\".")));
 }
 
 /*
  * sq_create_queue(queue_name, visibility_timeout, message_retention_period,
  * delay_seconds, maximum_message_size, dead_letter_queue, max_receive_count,
- * receive_wait_time_seconds)
+ * receive_wait_time_seconds, content_based_deduplication,
+ * deduplication_scope)
+ *
+ * A queue whose name ends in ".fifo" is a FIFO queue; its message table
+ * gets an index on (message_group_id, msg_seq) for the group-ordered
+ * receive (fifo.c).
  *
  * Creating a queue that exists with the same attributes does nothing; with
  * other attributes it is an error, as in the managed service.
@@ -209,6 +266,11 @@ sq_create_queue(PG_FUNCTION_ARGS)
 	s.receive_wait_time_seconds = sqsn_int_arg(fcinfo, 7,
 											   "receive_wait_time_seconds", 0,
 											   SQSN_MAX_WAIT_TIME, 0);
+	s.content_based_deduplication = PG_ARGISNULL(8) ? false :
+		PG_GETARG_BOOL(8);
+	s.deduplicate_per_group = PG_ARGISNULL(9) ? false :
+		parse_deduplication_scope(text_to_cstring(PG_GETARG_TEXT_PP(9)));
+	check_fifo_settings(name, &s);
 
 	nestlevel = sqsn_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -229,6 +291,8 @@ sq_create_queue(PG_FUNCTION_ARGS)
 										" AND dead_letter_queue_id IS NOT DISTINCT FROM $6"
 										" AND max_receive_count IS NOT DISTINCT FROM $7"
 										" AND receive_wait_time_seconds = $8"
+										" AND content_based_deduplication = $9"
+										" AND deduplication_scope = $10"
 										" FROM sqsn.queue WHERE queue_name = $1",
 										SETTINGS_NPARAMS, settings_argtypes, values, nulls, false, 1),
 				  SPI_OK_SELECT, "reading sqsn.queue");
@@ -258,10 +322,12 @@ sq_create_queue(PG_FUNCTION_ARGS)
 											"INSERT INTO sqsn.queue (queue_name, visibility_timeout,"
 											" message_retention_period, delay_seconds,"
 											" maximum_message_size, dead_letter_queue_id,"
-											" max_receive_count, receive_wait_time_seconds, owner,"
-											" created_at, last_modified_at)"
-											" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, session_user,"
-											" clock_timestamp(), clock_timestamp())"
+											" max_receive_count, receive_wait_time_seconds,"
+											" content_based_deduplication, deduplication_scope, kind,"
+											" owner, created_at, last_modified_at)"
+											" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+											" CASE WHEN $1 LIKE '%.fifo' THEN 'fifo' ELSE 'standard' END,"
+											" session_user, clock_timestamp(), clock_timestamp())"
 											" RETURNING queue_id",
 											SETTINGS_NPARAMS, settings_argtypes, values, nulls, false, 0),
 					  SPI_OK_INSERT_RETURNING, "inserting into sqsn.queue");
@@ -272,6 +338,12 @@ sq_create_queue(PG_FUNCTION_ARGS)
 			table = message_table_name(queue_id);
 			sqsn_spi_check(SPI_execute(psprintf(MESSAGE_TABLE_DDL, table), false, 0),
 					  SPI_OK_UTILITY, "creating the message table");
+			if (sqsn_is_fifo_name(name))
+				sqsn_spi_check(SPI_execute(psprintf("CREATE INDEX ON %s"
+													" (message_group_id, msg_seq)",
+													table),
+										   false, 0),
+							   SPI_OK_UTILITY, "creating the message group index");
 			sqsn_spi_check(SPI_execute(psprintf("COMMENT ON TABLE %s IS %s", table,
 										   quote_literal_cstr(psprintf("messages of sqsn queue %s",
 																	   name))),
@@ -334,6 +406,7 @@ sq_delete_queue(PG_FUNCTION_ARGS)
 	sqsn_spi_check(SPI_execute_with_args("DELETE FROM sqsn.queue WHERE queue_id = $1",
 									1, argtypes, values, NULL, false, 0),
 			  SPI_OK_DELETE, "deleting from sqsn.queue");
+	sqsn_fifo_forget_queue(queue_id);
 	sqsn_spi_check(SPI_execute(psprintf("DROP TABLE IF EXISTS %s",
 								   message_table_name(queue_id)),
 						  false, 0),
@@ -456,6 +529,13 @@ sq_get_queue_attributes(PG_FUNCTION_ARGS)
 									"   ELSE jsonb_build_object('RedrivePolicy', jsonb_build_object("
 									"    'deadLetterQueue', d.queue_name,"
 									"    'maxReceiveCount', q.max_receive_count)) END"
+									" || CASE WHEN q.kind = 'fifo' THEN jsonb_build_object("
+									"   'FifoQueue', true,"
+									"   'ContentBasedDeduplication', q.content_based_deduplication,"
+									"   'DeduplicationScope', CASE q.deduplication_scope"
+									"    WHEN 'message_group' THEN 'messageGroup'"
+									"    ELSE 'messageQueue' END)"
+									"  ELSE '{}'::jsonb END"
 									" FROM sqsn.queue q LEFT JOIN sqsn.queue d"
 									"  ON d.queue_id = q.dead_letter_queue_id"
 									" WHERE q.queue_id = $1",
@@ -504,6 +584,25 @@ attribute_int(const char *key, JsonbValue *v, int32 min, int32 max)
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("queue attribute %s must be an integer between %d and %d",
 					key, min, max)));
+}
+
+/*
+ * A boolean attribute value: a JSON boolean or the string "true"/"false".
+ */
+static bool
+attribute_bool(const char *key, JsonbValue *v)
+{
+	if (v->type == jbvBool)
+		return v->val.boolean;
+	if (v->type == jbvString && v->val.string.len == 4 &&
+		strncmp(v->val.string.val, "true", 4) == 0)
+		return true;
+	if (v->type == jbvString && v->val.string.len == 5 &&
+		strncmp(v->val.string.val, "false", 5) == 0)
+		return false;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("queue attribute %s must be true or false", key)));
 }
 
 /*
@@ -593,6 +692,7 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 	char	   *key = NULL;
 	int64		dlq_id;
 	Oid			relid;
+	bool		fifo;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -618,6 +718,9 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 		pstrdup(queue->dead_letter_queue) : NULL;
 	s.max_receive_count = queue->max_receive_count;
 	s.receive_wait_time_seconds = queue->receive_wait_time_seconds;
+	s.content_based_deduplication = queue->content_based_deduplication;
+	s.deduplicate_per_group = queue->deduplicate_per_group;
+	fifo = queue->fifo;
 	relid = queue->relid;
 
 	it = JsonbIteratorInit(&attributes->root);
@@ -649,6 +752,28 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 														SQSN_MAX_WAIT_TIME);
 		else if (strcmp(key, "RedrivePolicy") == 0)
 			read_redrive_policy(&v, &s);
+		else if (strcmp(key, "ContentBasedDeduplication") == 0)
+			s.content_based_deduplication = attribute_bool(key, &v);
+		else if (strcmp(key, "DeduplicationScope") == 0)
+		{
+			if (v.type != jbvString)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("queue attribute DeduplicationScope must be a "
+								"string")));
+			s.deduplicate_per_group =
+				parse_deduplication_scope(pnstrdup(v.val.string.val,
+												   v.val.string.len));
+		}
+		else if (strcmp(key, "FifoQueue") == 0)
+		{
+			if (attribute_bool(key, &v) != fifo)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("queue attribute FifoQueue cannot be changed"),
+						 errhint("A queue is FIFO exactly when its name ends "
+								 "in \".fifo\"; create a new queue.")));
+		}
 		else if (strcmp(key, "CreatedTimestamp") == 0 ||
 				 strcmp(key, "LastModifiedTimestamp") == 0 ||
 				 strncmp(key, "ApproximateNumberOfMessages", 27) == 0)
@@ -661,10 +786,13 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 					 errmsg("unknown queue attribute \"%s\"", key),
 					 errhint("Settable attributes are VisibilityTimeout, "
 							 "MessageRetentionPeriod, DelaySeconds, "
-							 "MaximumMessageSize, ReceiveMessageWaitTimeSeconds "
-							 "and RedrivePolicy.")));
+							 "MaximumMessageSize, ReceiveMessageWaitTimeSeconds, "
+							 "RedrivePolicy, and for FIFO queues "
+							 "ContentBasedDeduplication and "
+							 "DeduplicationScope.")));
 	}
 
+	check_fifo_settings(name, &s);
 	dlq_id = check_redrive(name, &s);
 
 	{
@@ -678,6 +806,8 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 										" message_retention_period = $3, delay_seconds = $4,"
 										" maximum_message_size = $5, dead_letter_queue_id = $6,"
 										" max_receive_count = $7, receive_wait_time_seconds = $8,"
+										" content_based_deduplication = $9,"
+										" deduplication_scope = $10,"
 										" last_modified_at = clock_timestamp()"
 										" WHERE queue_name = $1",
 										SETTINGS_NPARAMS, settings_argtypes, values, nulls, false, 0),

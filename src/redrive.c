@@ -15,6 +15,11 @@
  * destination is given. An optional rate limit spreads the batches over
  * time.
  *
+ * A FIFO dead-letter queue is redriven group by group (fifo.c): only the
+ * leading visible messages of a group that no consumer holds are taken, so
+ * each group arrives at its destination in order, and a message that stays
+ * (no source) holds back the rest of its group.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -36,7 +41,7 @@ PG_FUNCTION_INFO_V1(sq_redrive);
 
 /* columns of the batch query: a receive result (message.c), then this */
 #define COL_MSG_SEQ				1
-#define COL_SOURCE_QUEUE_ID		8
+#define COL_SOURCE_QUEUE_ID		(RCOL_DEDUPLICATION_ID + 1)
 
 static SPIPlanPtr queue_name_plan = NULL;
 
@@ -58,9 +63,7 @@ lock_batch(SqsnQueue *dlq, TimestampTz now, int64 after, int limit)
 	if (dlq->redrive_plan == NULL)
 	{
 		Oid			argtypes[3] = {INT8OID, TIMESTAMPTZOID, INT4OID};
-		char	   *sql = psprintf("SELECT c.msg_seq, c.message_id, c.body,"
-								   " c.message_attributes, c.sent_at,"
-								   " c.receive_count, c.first_received_at,"
+		char	   *sql = psprintf("SELECT " SQSN_RECEIVE_COLUMNS("c") ","
 								   " c.source_queue_id"
 								   " FROM %s c"
 								   " WHERE c.msg_seq OPERATOR(pg_catalog.>) $1"
@@ -176,28 +179,40 @@ sq_redrive(PG_FUNCTION_ARGS)
 	{
 		SqsnQueue  *dlq = sqsn_open_queue(dlq_name, RowExclusiveLock);
 		TimestampTz now = GetCurrentTimestamp();
-		SPITupleTable *tuptable;
+		HeapTuple  *rows;
+		TupleDesc	tupdesc;
 		uint64		n;
 		bool	   *done;
+		bool		fifo;
 
 		CHECK_FOR_INTERRUPTS();
 
-		n = lock_batch(dlq, now, after, batch);
+		fifo = dlq->fifo;
+		if (fifo)
+		{
+			/* group heads only, so each group keeps its order */
+			n = sqsn_fifo_lock_heads(dlq, now, batch, &after, &rows, &tupdesc);
+		}
+		else
+		{
+			n = lock_batch(dlq, now, after, batch);
+			rows = SPI_tuptable->vals;
+			tupdesc = SPI_tuptable->tupdesc;
+			if (n > 0)
+			{
+				bool		isnull;
+
+				after = DatumGetInt64(SPI_getbinval(rows[n - 1], tupdesc,
+													COL_MSG_SEQ, &isnull));
+			}
+		}
 		if (n == 0)
 			break;
-		tuptable = SPI_tuptable;
-		{
-			bool		isnull;
-
-			after = DatumGetInt64(SPI_getbinval(tuptable->vals[n - 1],
-												tuptable->tupdesc,
-												COL_MSG_SEQ, &isnull));
-		}
 
 		if (dest_name != NULL)
 		{
-			sqsn_move_messages(dlq, dest_name, tuptable->vals,
-							   tuptable->tupdesc, (int) n, now, true);
+			sqsn_move_messages(dlq, dest_name, rows, tupdesc, (int) n, now,
+							   true);
 			moved += n;
 		}
 		else
@@ -214,8 +229,8 @@ sq_redrive(PG_FUNCTION_ARGS)
 
 				if (done[i])
 					continue;
-				source = DatumGetInt64(SPI_getbinval(tuptable->vals[i],
-													 tuptable->tupdesc,
+				source = DatumGetInt64(SPI_getbinval(rows[i],
+													 tupdesc,
 													 COL_SOURCE_QUEUE_ID,
 													 &isnull));
 				done[i] = true;
@@ -223,7 +238,7 @@ sq_redrive(PG_FUNCTION_ARGS)
 					continue;	/* no source: stays */
 
 				group = palloc(sizeof(HeapTuple) * n);
-				group[ngroup++] = tuptable->vals[i];
+				group[ngroup++] = rows[i];
 				for (uint64 j = i + 1; j < n; j++)
 				{
 					bool		jnull;
@@ -231,13 +246,13 @@ sq_redrive(PG_FUNCTION_ARGS)
 
 					if (done[j])
 						continue;
-					other = DatumGetInt64(SPI_getbinval(tuptable->vals[j],
-														tuptable->tupdesc,
+					other = DatumGetInt64(SPI_getbinval(rows[j],
+														tupdesc,
 														COL_SOURCE_QUEUE_ID,
 														&jnull));
 					if (!jnull && other == source)
 					{
-						group[ngroup++] = tuptable->vals[j];
+						group[ngroup++] = rows[j];
 						done[j] = true;
 					}
 				}
@@ -246,14 +261,13 @@ sq_redrive(PG_FUNCTION_ARGS)
 				if (source_name == NULL || strcmp(source_name, dlq_name) == 0)
 					continue;	/* source deleted: stays */
 				dlq = sqsn_open_queue(dlq_name, RowExclusiveLock);
-				sqsn_move_messages(dlq, source_name, group, tuptable->tupdesc,
-								   ngroup, now, true);
+				sqsn_move_messages(dlq, source_name, group, tupdesc, ngroup,
+								   now, true);
 				moved += ngroup;
 			}
 		}
 
-		SPI_freetuptable(tuptable);
-		if (n < (uint64) batch)
+		if (!fifo && n < (uint64) batch)
 			break;
 		if (rate > 0)
 			wait_for_rate(start, moved, rate);

@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "nodes/execnodes.h"
 #include "storage/lockdefs.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
@@ -31,6 +32,8 @@
 #define SQSN_MAX_ATTRIBUTES			10
 #define SQSN_MAX_BATCH				1000
 #define SQSN_MAX_WAIT_TIME			20
+#define SQSN_DEDUP_WINDOW			300
+#define SQSN_MAX_FIFO_TAG			128
 
 /*
  * What a backend remembers about one queue: its attributes, its message
@@ -53,6 +56,9 @@ typedef struct SqsnQueue
 	int32		max_receive_count;	/* 0: no redrive policy */
 	int32		receive_wait_time_seconds;
 	char	   *dead_letter_queue;	/* NULL: no redrive policy */
+	bool		fifo;			/* name ends in ".fifo" */
+	bool		content_based_deduplication;
+	bool		deduplicate_per_group;	/* deduplication_scope */
 
 	/* saved plans, prepared on first use */
 	SPIPlanPtr	insert_plan;
@@ -66,6 +72,9 @@ typedef struct SqsnQueue
 	SPIPlanPtr	overdue_plan;
 	SPIPlanPtr	next_visible_plan;
 	SPIPlanPtr	redrive_plan;
+	SPIPlanPtr	fifo_heads_plan;
+	SPIPlanPtr	fifo_lease_plan;
+	SPIPlanPtr	fifo_lock_plan;
 } SqsnQueue;
 
 /* What one maintenance pass did (maintenance.c). */
@@ -85,13 +94,41 @@ typedef struct OutgoingMessage
 	TimestampTz visible_at;
 	TimestampTz expires_at;
 	int64		source_queue_id;	/* 0: none */
+	char	   *group_id;		/* message_group_id, or NULL */
+	char	   *deduplication_id;	/* or NULL */
 } OutgoingMessage;
+
+/*
+ * Columns of a receive result (message.c), also produced by the other
+ * statements whose rows are moved between queues (dead-letter sweep,
+ * redrive, FIFO receive).
+ */
+enum
+{
+	RCOL_MSG_SEQ = 1,
+	RCOL_MESSAGE_ID,
+	RCOL_BODY,
+	RCOL_ATTRIBUTES,
+	RCOL_SENT_AT,
+	RCOL_RECEIVE_COUNT,
+	RCOL_FIRST_RECEIVED_AT,
+	RCOL_GROUP_ID,
+	RCOL_DEDUPLICATION_ID,
+};
+
+/* The receive result columns as SQL, for a table aliased "alias" */
+#define SQSN_RECEIVE_COLUMNS(alias) \
+	alias ".msg_seq, " alias ".message_id, " alias ".body, " \
+	alias ".message_attributes, " alias ".sent_at, " alias ".receive_count, " \
+	alias ".first_received_at, " alias ".message_group_id, " \
+	alias ".message_deduplication_id"
 
 /* catalog.c */
 extern void CatalogInit(void);
 extern void sqsn_validate_name(const char *kind, const char *name,
 							   int max_len, const char *fifo_hint);
 extern void sqsn_validate_queue_name(const char *name);
+extern bool sqsn_is_fifo_name(const char *name);
 extern char *sqsn_text_arg(FunctionCallInfo fcinfo, int argno,
 						   const char *argname);
 extern int32 sqsn_int_arg(FunctionCallInfo fcinfo, int argno,
@@ -135,6 +172,26 @@ extern void sqsn_move_messages(SqsnQueue *queue, const char *dest_name,
 extern void sqsn_move_to_dead_letter_queue(SqsnQueue *queue, HeapTuple *rows,
 										   TupleDesc tupdesc, int n,
 										   TimestampTz now);
+
+extern void sqsn_emit_received(SqsnQueue *queue, ReturnSetInfo *rsinfo,
+							   HeapTuple row, TupleDesc tupdesc,
+							   int64 lease_token);
+
+/* fifo.c */
+extern void sqsn_validate_fifo_tag(const char *argname, const char *value);
+extern char *sqsn_content_deduplication_id(text *body);
+extern pg_uuid_t *sqsn_fifo_deduplicate(SqsnQueue *queue,
+										OutgoingMessage *msg);
+extern int	sqsn_fifo_receive_batch(const char *queue_name,
+									ReturnSetInfo *rsinfo, int max_messages,
+									TimestampTz now, TimestampTz lease_until,
+									int64 lease_token);
+extern int	sqsn_fifo_lock_heads(SqsnQueue *queue, TimestampTz now,
+								 int limit, int64 *after, HeapTuple **rows,
+								 TupleDesc *tupdesc);
+extern int64 sqsn_fifo_expire_deduplication(SqsnQueue *queue,
+											TimestampTz now, int batch_size);
+extern void sqsn_fifo_forget_queue(int64 queue_id);
 
 /* maintenance.c */
 extern List *sqsn_list_queue_names(void);

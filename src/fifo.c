@@ -1,0 +1,568 @@
+/*-------------------------------------------------------------------------
+ *
+ * fifo.c
+ *	  FIFO queues: message groups delivered in order to one consumer at a
+ *	  time, and deduplication of sends within five minutes.
+ *
+ * A queue whose name ends in ".fifo" is FIFO. Its message table has, besides
+ * the primary key on msg_seq, an index on (message_group_id, msg_seq), and
+ * msg_seq is the message's sequence number.
+ *
+ * Receive. The messages of a group are leased only as a prefix: from the
+ * group's first live message (its head) onwards, as long as they are
+ * visible. So the messages a consumer holds are always the first ones of
+ * their group, and a group with a message in flight has an invisible head.
+ * A receive therefore:
+ *
+ *	 1. finds candidate groups: visible messages that are the head of their
+ *		group (no earlier live message in the group), in msg_seq order,
+ *		without locking anything;
+ *	 2. for each candidate, tries a transaction-level lock on the group (a
+ *		lock tag of its own kind, see group_locktag), without waiting: a
+ *		group another receive is working on is skipped, so concurrent
+ *		consumers spread over groups and never block each other;
+ *	 3. with the group lock held, in a new statement -- whose snapshot
+ *		sees whatever the previous holder of the lock committed, since locks
+ *		are released after the commit becomes visible -- locks the group's
+ *		first messages FOR UPDATE (the newest row versions: a concurrent
+ *		delete or change of visibility by the holder of an old receipt
+ *		handle is waited for, not overlooked) and leases those before the
+ *		first invisible one.
+ *
+ * The group lock of a group something was leased from is kept until the
+ * transaction ends, so no other receive can look at the group before the
+ * lease is visible; a group that yielded nothing is unlocked at once. A
+ * message over the receive limit is moved to the dead-letter queue (itself
+ * FIFO) instead of being returned, which unblocks its group: the receive
+ * looks at the group again. In REPEATABLE READ or SERIALIZABLE a receive
+ * that meets a lease committed after its snapshot fails with a
+ * serialization error instead of handing out a message twice.
+ *
+ * Step 1 skips the visible messages that queue up behind an in-flight
+ * head; a very long backlog in groups that are all in flight makes it
+ * read more (see README, limits).
+ *
+ * Deduplication. sqsn.fifo_dedup holds one row per (queue, scope, id): the
+ * scope is '' for deduplication_scope 'queue' and the group id for
+ * 'message_group'. A send inserts its row with ON CONFLICT: a live row
+ * (less than five minutes old) makes the send a duplicate that returns the
+ * first message's id, an expired one is taken over. Two sessions sending
+ * the same id at once meet on the primary key: the second waits for the
+ * first to end, then is a duplicate of it, or stores its own message when
+ * the first rolled back. The rows outlive the messages (the window counts
+ * from the send) and the maintenance sweep removes expired ones.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "sqsn.h"
+
+#include "catalog/pg_type.h"
+#include "common/cryptohash.h"
+#include "common/hashfn.h"
+#include "common/sha2.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/uuid.h"
+
+/* lock tag field4 of group locks; user advisory locks use 1 and 2 */
+#define GROUP_LOCK_KIND 0x5153
+
+/* extra candidate groups read per receive, to step over locked ones */
+#define EXTRA_CANDIDATES 16
+
+static SPIPlanPtr dedup_plan = NULL;
+static SPIPlanPtr dedup_expire_plan = NULL;
+static SPIPlanPtr dedup_forget_plan = NULL;
+
+static void   group_locktag(LOCKTAG *tag, int64 queue_id, const char *group);
+static bool   lock_group(SqsnQueue *queue, const char *group, LOCKTAG *tag);
+static uint64 find_heads(SqsnQueue *queue, TimestampTz now, int64 after,
+						 int limit);
+static uint64 lease_group(SqsnQueue *queue, const char *group, TimestampTz now,
+						  int limit, TimestampTz lease_until,
+						  int64 lease_token);
+static uint64 lock_group_prefix(SqsnQueue *queue, const char *group,
+								TimestampTz now, int limit);
+
+/*
+ * A message group id or deduplication id: 1..128 characters, letters,
+ * digits and punctuation (printable ASCII without space), as in the
+ * managed service.
+ */
+void
+sqsn_validate_fifo_tag(const char *argname, const char *value)
+{
+	size_t len = strlen(value);
+
+	if (len == 0 || len > SQSN_MAX_FIFO_TAG)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("%s must have 1 to %d characters", argname,
+							   SQSN_MAX_FIFO_TAG)));
+	for (const char *p = value; *p; p++)
+	{
+		if (*p < 0x21 || *p > 0x7e)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("invalid character in %s", argname),
+							errdetail("Use letters, digits and punctuation "
+									  "(printable ASCII without spaces).")));
+	}
+}
+
+/*
+ * The deduplication id of a body under content-based deduplication: the
+ * SHA-256 of the body, in hex.
+ */
+char *
+sqsn_content_deduplication_id(text *body)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	uint8              digest[PG_SHA256_DIGEST_LENGTH];
+	char              *hex = palloc(PG_SHA256_DIGEST_LENGTH * 2 + 1);
+
+	if (pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (uint8 *) VARDATA_ANY(body),
+							 VARSIZE_ANY_EXHDR(body)) < 0 ||
+		pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
+		elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+	hex_encode((char *) digest, sizeof(digest), hex);
+	hex[PG_SHA256_DIGEST_LENGTH * 2] = '\0';
+	return hex;
+}
+
+/*
+ * Records msg's deduplication id for five minutes. Returns msg's own id
+ * when it is new (the caller stores the message), or the id of the
+ * message that a live record names (the caller stores nothing). Requires
+ * an SPI connection.
+ */
+pg_uuid_t *
+sqsn_fifo_deduplicate(SqsnQueue *queue, OutgoingMessage *msg)
+{
+	Datum      values[6];
+	bool       isnull;
+	pg_uuid_t *id;
+	int        ret;
+
+	if (dedup_plan == NULL)
+	{
+		Oid argtypes[6] = {INT8OID, TEXTOID,        TEXTOID,
+						   UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+
+		dedup_plan = sqsn_prepare_plan(
+			"INSERT INTO sqsn.fifo_dedup AS d (queue_id, scope_key,"
+			" deduplication_id, message_id, expires_at)"
+			" VALUES ($1, $2, $3, $4, $5)"
+			" ON CONFLICT (queue_id, scope_key, deduplication_id)"
+			" DO UPDATE SET"
+			"  message_id = CASE WHEN d.expires_at OPERATOR(pg_catalog.<=) $6"
+			"   THEN excluded.message_id ELSE d.message_id END,"
+			"  expires_at = CASE WHEN d.expires_at OPERATOR(pg_catalog.<=) $6"
+			"   THEN excluded.expires_at ELSE d.expires_at END"
+			" RETURNING d.message_id",
+			6, argtypes);
+	}
+
+	values[0] = Int64GetDatum(queue->queue_id);
+	values[1] =
+		CStringGetTextDatum(queue->deduplicate_per_group ? msg->group_id : "");
+	values[2] = CStringGetTextDatum(msg->deduplication_id);
+	values[3] = UUIDPGetDatum(msg->message_id);
+	values[4] =
+		TimestampTzGetDatum(sqsn_add_seconds(msg->sent_at, SQSN_DEDUP_WINDOW));
+	values[5] = TimestampTzGetDatum(msg->sent_at);
+
+	ret = SPI_execute_plan(dedup_plan, values, NULL, false, 0);
+	if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+		elog(ERROR, "deduplicating a message of queue \"%s\" failed: %s",
+			 queue->name, SPI_result_code_string(ret));
+	id = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0],
+									 SPI_tuptable->tupdesc, 1, &isnull));
+	if (memcmp(id->data, msg->message_id->data, UUID_LEN) == 0)
+		return msg->message_id;
+	return (pg_uuid_t *) DatumGetPointer(
+		datumCopy(UUIDPGetDatum(id), false, UUID_LEN));
+}
+
+/*
+ * Deletes up to batch_size expired deduplication records of a queue;
+ * returns how many.
+ */
+int64
+sqsn_fifo_expire_deduplication(SqsnQueue *queue, TimestampTz now,
+							   int batch_size)
+{
+	Datum values[3];
+	int   ret;
+
+	if (dedup_expire_plan == NULL)
+	{
+		Oid argtypes[3] = {INT8OID, TIMESTAMPTZOID, INT4OID};
+
+		dedup_expire_plan = sqsn_prepare_plan(
+			"DELETE FROM sqsn.fifo_dedup d"
+			" WHERE d.ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+			"  SELECT c.ctid FROM sqsn.fifo_dedup c"
+			"  WHERE c.queue_id OPERATOR(pg_catalog.=) $1"
+			"   AND c.expires_at OPERATOR(pg_catalog.<=) $2"
+			"  LIMIT $3 FOR UPDATE SKIP LOCKED))"
+			" AND d.expires_at OPERATOR(pg_catalog.<=) $2",
+			3, argtypes);
+	}
+	values[0] = Int64GetDatum(queue->queue_id);
+	values[1] = TimestampTzGetDatum(now);
+	values[2] = Int32GetDatum(batch_size);
+	ret = SPI_execute_plan(dedup_expire_plan, values, NULL, false, 0);
+	if (ret != SPI_OK_DELETE)
+		elog(ERROR,
+			 "deleting deduplication records of queue \"%s\" failed: %s",
+			 queue->name, SPI_result_code_string(ret));
+	return (int64) SPI_processed;
+}
+
+/*
+ * Deletes every deduplication record of a queue (the queue is being
+ * deleted).
+ */
+void
+sqsn_fifo_forget_queue(int64 queue_id)
+{
+	Datum value = Int64GetDatum(queue_id);
+	int   ret;
+
+	if (dedup_forget_plan == NULL)
+	{
+		Oid argtypes[1] = {INT8OID};
+
+		dedup_forget_plan =
+			sqsn_prepare_plan("DELETE FROM sqsn.fifo_dedup"
+							  " WHERE queue_id OPERATOR(pg_catalog.=) $1",
+							  1, argtypes);
+	}
+	ret = SPI_execute_plan(dedup_forget_plan, &value, NULL, false, 0);
+	if (ret != SPI_OK_DELETE)
+		elog(ERROR, "deleting deduplication records failed: %s",
+			 SPI_result_code_string(ret));
+}
+
+/*
+ * The lock tag of one message group of one queue: an advisory-lock tag of
+ * this database with a field4 no SQL-level advisory lock uses. Two groups
+ * whose names hash alike share a lock, which only makes them wait for each
+ * other's turn.
+ */
+static void
+group_locktag(LOCKTAG *tag, int64 queue_id, const char *group)
+{
+	uint32 hash =
+		hash_bytes((const unsigned char *) group, (int) strlen(group));
+
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) queue_id, hash,
+						 GROUP_LOCK_KIND);
+}
+
+/*
+ * Tries to lock a group for the rest of the transaction, without waiting.
+ */
+static bool
+lock_group(SqsnQueue *queue, const char *group, LOCKTAG *tag)
+{
+	group_locktag(tag, queue->queue_id, group);
+	return LockAcquire(tag, ExclusiveLock, false, true) !=
+		   LOCKACQUIRE_NOT_AVAIL;
+}
+
+/*
+ * Step 1: up to limit visible messages after msg_seq "after" that are the
+ * head of their group, in msg_seq order; columns msg_seq, group id.
+ */
+static uint64
+find_heads(SqsnQueue *queue, TimestampTz now, int64 after, int limit)
+{
+	Datum values[3];
+	int   ret;
+
+	if (queue->fifo_heads_plan == NULL)
+	{
+		Oid   argtypes[3] = {TIMESTAMPTZOID, INT4OID, INT8OID};
+		char *sql =
+			psprintf("SELECT c.msg_seq, c.message_group_id FROM %s c"
+					 " WHERE c.msg_seq OPERATOR(pg_catalog.>) $3"
+					 "  AND c.visible_at OPERATOR(pg_catalog.<=) $1"
+					 "  AND c.expires_at OPERATOR(pg_catalog.>) $1"
+					 "  AND NOT EXISTS (SELECT FROM %s p"
+					 "   WHERE p.message_group_id OPERATOR(pg_catalog.=) "
+					 "c.message_group_id"
+					 "    AND p.msg_seq OPERATOR(pg_catalog.<) c.msg_seq"
+					 "    AND p.expires_at OPERATOR(pg_catalog.>) $1)"
+					 " ORDER BY c.msg_seq LIMIT $2",
+					 queue->qualified_table, queue->qualified_table);
+
+		queue->fifo_heads_plan = sqsn_prepare_plan(sql, 3, argtypes);
+	}
+	values[0] = TimestampTzGetDatum(now);
+	values[1] = Int32GetDatum(limit);
+	values[2] = Int64GetDatum(after);
+	ret = SPI_execute_plan(queue->fifo_heads_plan, values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "reading queue \"%s\" failed: %s", queue->name,
+			 SPI_result_code_string(ret));
+	return SPI_processed;
+}
+
+/*
+ * The group's first limit live messages, locked FOR UPDATE, each with
+ * "ok": it and every one before it are visible. Used by both statements
+ * below as the subquery "s".
+ */
+#define GROUP_PREFIX_SQL                                                      \
+	"(SELECT h.msg_seq, pg_catalog.bool_and(h.visible_at "                    \
+	"OPERATOR(pg_catalog.<=) $1)"                                             \
+	"  OVER (ORDER BY h.msg_seq) AS ok"                                       \
+	" FROM (SELECT c.msg_seq, c.visible_at FROM %s c"                         \
+	"  WHERE c.message_group_id OPERATOR(pg_catalog.=) $2"                    \
+	"   AND c.expires_at OPERATOR(pg_catalog.>) $1"                           \
+	"  ORDER BY c.msg_seq LIMIT $3 FOR UPDATE) h) s"
+
+/*
+ * Step 3: leases the leading visible messages of a group the caller has
+ * locked, at most limit; rows in SPI_tuptable (RCOL_* columns), sorted by
+ * msg_seq.
+ */
+static uint64
+lease_group(SqsnQueue *queue, const char *group, TimestampTz now, int limit,
+			TimestampTz lease_until, int64 lease_token)
+{
+	Datum values[5];
+	int   ret;
+
+	if (queue->fifo_lease_plan == NULL)
+	{
+		Oid   argtypes[5] = {TIMESTAMPTZOID, TEXTOID, INT4OID, TIMESTAMPTZOID,
+							 INT8OID};
+		char *sql = psprintf(
+			"UPDATE %s m SET visible_at = $4, lease_token = $5,"
+			" receive_count = m.receive_count OPERATOR(pg_catalog.+) 1,"
+			" first_received_at = COALESCE(m.first_received_at, $1)"
+			" FROM " GROUP_PREFIX_SQL
+			" WHERE m.msg_seq OPERATOR(pg_catalog.=) s.msg_seq AND s.ok"
+			" RETURNING " SQSN_RECEIVE_COLUMNS("m"),
+			queue->qualified_table, queue->qualified_table);
+
+		queue->fifo_lease_plan = sqsn_prepare_plan(sql, 5, argtypes);
+	}
+	values[0] = TimestampTzGetDatum(now);
+	values[1] = CStringGetTextDatum(group);
+	values[2] = Int32GetDatum(limit);
+	values[3] = TimestampTzGetDatum(lease_until);
+	values[4] = Int64GetDatum(lease_token);
+	ret = SPI_execute_plan(queue->fifo_lease_plan, values, NULL, false, 0);
+	if (ret != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "receiving from queue \"%s\" failed: %s", queue->name,
+			 SPI_result_code_string(ret));
+	return SPI_processed;
+}
+
+/*
+ * Like lease_group, but only locks the leading visible messages (for a
+ * redrive); rows in SPI_tuptable: RCOL_* columns and source_queue_id.
+ */
+static uint64
+lock_group_prefix(SqsnQueue *queue, const char *group, TimestampTz now,
+				  int limit)
+{
+	Datum values[3];
+	int   ret;
+
+	if (queue->fifo_lock_plan == NULL)
+	{
+		Oid   argtypes[3] = {TIMESTAMPTZOID, TEXTOID, INT4OID};
+		char *sql =
+			psprintf("SELECT " SQSN_RECEIVE_COLUMNS(
+						 "m") ", m.source_queue_id"
+							  " FROM %s m, " GROUP_PREFIX_SQL
+							  " WHERE m.msg_seq OPERATOR(pg_catalog.=) "
+							  "s.msg_seq AND s.ok",
+					 queue->qualified_table, queue->qualified_table);
+
+		queue->fifo_lock_plan = sqsn_prepare_plan(sql, 3, argtypes);
+	}
+	values[0] = TimestampTzGetDatum(now);
+	values[1] = CStringGetTextDatum(group);
+	values[2] = Int32GetDatum(limit);
+	ret = SPI_execute_plan(queue->fifo_lock_plan, values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "reading queue \"%s\" failed: %s", queue->name,
+			 SPI_result_code_string(ret));
+	return SPI_processed;
+}
+
+static int
+compare_rows_by_seq(const void *a, const void *b, void *arg)
+{
+	TupleDesc tupdesc = (TupleDesc) arg;
+	bool      isnull;
+	int64     sa = DatumGetInt64(
+			SPI_getbinval(*(const HeapTuple *) a, tupdesc, RCOL_MSG_SEQ, &isnull));
+	int64 sb = DatumGetInt64(
+		SPI_getbinval(*(const HeapTuple *) b, tupdesc, RCOL_MSG_SEQ, &isnull));
+
+	return (sa > sb) - (sa < sb);
+}
+
+/*
+ * The FIFO form of a receive (see the top of this file): leases up to
+ * max_messages messages, the leading visible ones of groups no one else
+ * holds, and adds them to the result group by group, in order. Returns how
+ * many were added. Requires an SPI connection.
+ */
+int
+sqsn_fifo_receive_batch(const char *queue_name, ReturnSetInfo *rsinfo,
+						int max_messages, TimestampTz now,
+						TimestampTz lease_until, int64 lease_token)
+{
+	SqsnQueue *queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	int64      after = 0;
+	int        returned = 0;
+
+	while (returned < max_messages)
+	{
+		int            want = max_messages - returned + EXTRA_CANDIDATES;
+		uint64         nheads;
+		SPITupleTable *heads;
+
+		CHECK_FOR_INTERRUPTS();
+
+		nheads = find_heads(queue, now, after, want);
+		if (nheads == 0)
+			break;
+		heads = SPI_tuptable;
+
+		for (uint64 h = 0; h < nheads && returned < max_messages; h++)
+		{
+			bool    isnull;
+			char   *group = SPI_getvalue(heads->vals[h], heads->tupdesc, 2);
+			LOCKTAG tag;
+			bool    leased = false;
+
+			after = DatumGetInt64(
+				SPI_getbinval(heads->vals[h], heads->tupdesc, 1, &isnull));
+			if (group == NULL || !lock_group(queue, group, &tag))
+				continue;
+
+			/* again after moving messages over the receive limit away */
+			for (;;)
+			{
+				uint64 n =
+					lease_group(queue, group, now, max_messages - returned,
+								lease_until, lease_token);
+				HeapTuple *rows = SPI_tuptable->vals;
+				TupleDesc  tupdesc = SPI_tuptable->tupdesc;
+				HeapTuple *over_limit;
+				int        nover = 0;
+				int        delivered = 0;
+
+				if (n == 0)
+					break;
+				if (n > 1)
+					qsort_arg(rows, n, sizeof(HeapTuple), compare_rows_by_seq,
+							  tupdesc);
+
+				over_limit = palloc(sizeof(HeapTuple) * n);
+				for (uint64 i = 0; i < n; i++)
+				{
+					int32 receive_count = DatumGetInt32(SPI_getbinval(
+						rows[i], tupdesc, RCOL_RECEIVE_COUNT, &isnull));
+
+					if (queue->max_receive_count > 0 &&
+						receive_count > queue->max_receive_count)
+						over_limit[nover++] = rows[i];
+					else
+					{
+						sqsn_emit_received(queue, rsinfo, rows[i], tupdesc,
+										   lease_token);
+						delivered++;
+					}
+				}
+				returned += delivered;
+				if (delivered > 0)
+					leased = true;
+				if (nover > 0)
+				{
+					sqsn_move_to_dead_letter_queue(queue, over_limit, tupdesc,
+												   nover, now);
+					queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+					leased = true; /* keep the lock: the moves must commit */
+				}
+				if (delivered > 0 || nover == 0 || returned >= max_messages)
+					break;
+			}
+
+			if (!leased)
+				LockRelease(&tag, ExclusiveLock, false);
+		}
+
+		if (nheads < (uint64) want)
+			break; /* no more heads after these */
+	}
+
+	return returned;
+}
+
+/*
+ * For a redrive of a FIFO dead-letter queue: locks the leading visible
+ * messages of groups no consumer holds, after msg_seq *after (advanced
+ * past the heads looked at), up to about limit messages. Returns how many;
+ * *rows and *tupdesc describe them (RCOL_* columns, then source_queue_id),
+ * group by group in order. 0 when no head is left.
+ */
+int
+sqsn_fifo_lock_heads(SqsnQueue *queue, TimestampTz now, int limit,
+					 int64 *after, HeapTuple **rows, TupleDesc *tupdesc)
+{
+	int            nrows = 0;
+	uint64         nheads;
+	SPITupleTable *heads;
+
+	*rows = palloc(sizeof(HeapTuple) * limit);
+	*tupdesc = NULL;
+
+	while (nrows == 0)
+	{
+		CHECK_FOR_INTERRUPTS();
+		nheads = find_heads(queue, now, *after, limit);
+		if (nheads == 0)
+			break;
+		heads = SPI_tuptable;
+
+		for (uint64 h = 0; h < nheads && nrows < limit; h++)
+		{
+			bool    isnull;
+			char   *group = SPI_getvalue(heads->vals[h], heads->tupdesc, 2);
+			LOCKTAG tag;
+			uint64  n;
+
+			*after = DatumGetInt64(
+				SPI_getbinval(heads->vals[h], heads->tupdesc, 1, &isnull));
+			if (group == NULL || !lock_group(queue, group, &tag))
+				continue;
+			n = lock_group_prefix(queue, group, now, limit - nrows);
+			if (n == 0)
+			{
+				LockRelease(&tag, ExclusiveLock, false);
+				continue;
+			}
+			if (n > 1)
+				qsort_arg(SPI_tuptable->vals, n, sizeof(HeapTuple),
+						  compare_rows_by_seq, SPI_tuptable->tupdesc);
+			*tupdesc = SPI_tuptable->tupdesc;
+			for (uint64 i = 0; i < n; i++)
+				(*rows)[nrows++] = SPI_tuptable->vals[i];
+		}
+	}
+	return nrows;
+}
