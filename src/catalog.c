@@ -36,6 +36,7 @@
 
 static HTAB *queue_cache = NULL;
 static SPIPlanPtr load_queue_plan = NULL;
+static bool load_queue_fifo = false;	/* load_queue_plan reads FIFO columns */
 
 static void queue_cache_callback(Datum arg, Oid relid);
 static SqsnQueue *load_queue(const char *name);
@@ -348,6 +349,20 @@ sqsn_return_names(FunctionCallInfo fcinfo, const char *sql, const char *what)
 	return (Datum) 0;
 }
 
+/*
+ * Whether the catalog has the FIFO settings of version 0.2. A library of
+ * 0.2 may run with the SQL objects of 0.1 until ALTER EXTENSION sqsn
+ * UPDATE; until then it works as 0.1 did and refuses FIFO queues.
+ */
+bool
+sqsn_catalog_has_fifo(void)
+{
+	Oid			relid = get_relname_relid("queue", sqsn_schema_oid());
+
+	return OidIsValid(relid) &&
+		get_attnum(relid, "content_based_deduplication") != InvalidAttrNumber;
+}
+
 Oid
 sqsn_schema_oid(void)
 {
@@ -442,20 +457,27 @@ load_queue(const char *name)
 	int			ret;
 	MemoryContext oldcxt;
 
-	if (load_queue_plan == NULL)
+	if (load_queue_plan == NULL || load_queue_fifo != sqsn_catalog_has_fifo())
 	{
 		Oid			argtypes[1] = {TEXTOID};
 
-		load_queue_plan = sqsn_prepare_plan(
+		if (load_queue_plan != NULL)
+			SPI_freeplan(load_queue_plan);
+		load_queue_plan = NULL;
+		load_queue_fifo = sqsn_catalog_has_fifo();
+		load_queue_plan = sqsn_prepare_plan(psprintf(
 			"SELECT q.queue_id, q.visibility_timeout,"
 			" q.message_retention_period, q.delay_seconds,"
 			" q.maximum_message_size, q.max_receive_count, d.queue_name,"
 			" q.receive_wait_time_seconds,"
-			" q.kind OPERATOR(pg_catalog.=) 'fifo', q.content_based_deduplication,"
-			" q.deduplication_scope OPERATOR(pg_catalog.=) 'message_group'"
+			" q.kind OPERATOR(pg_catalog.=) 'fifo', %s"
 			" FROM sqsn.queue q LEFT JOIN sqsn.queue d"
 			"  ON d.queue_id OPERATOR(pg_catalog.=) q.dead_letter_queue_id"
 			" WHERE q.queue_name OPERATOR(pg_catalog.=) $1",
+			load_queue_fifo ?
+			"q.content_based_deduplication,"
+			" q.deduplication_scope OPERATOR(pg_catalog.=) 'message_group'" :
+			"false, false"),
 			1, argtypes);
 	}
 

@@ -351,10 +351,10 @@ sq_send(PG_FUNCTION_ARGS)
 	msg.source_queue_id = 0;
 	msg.group_id = NULL;
 	msg.deduplication_id = NULL;
-	if (queue->fifo || !PG_ARGISNULL(4) || !PG_ARGISNULL(5))
+	if (queue->fifo || SQSN_ARG_GIVEN(4) || SQSN_ARG_GIVEN(5))
 		set_fifo_tags(queue, &msg, body,
-					  PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4)),
-					  PG_ARGISNULL(5) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(5)),
+					  SQSN_ARG_GIVEN(4) ? text_to_cstring(PG_GETARG_TEXT_PP(4)) : NULL,
+					  SQSN_ARG_GIVEN(5) ? text_to_cstring(PG_GETARG_TEXT_PP(5)) : NULL,
 					  0);
 	prepare_outgoing(&msg, queue, body,
 					 PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2),
@@ -380,7 +380,7 @@ batch_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
 
 	*values = NULL;
 	*nulls = NULL;
-	if (PG_ARGISNULL(argno))
+	if (!SQSN_ARG_GIVEN(argno))
 		return;
 	count = sqsn_array_arg(fcinfo, argno, argname, TEXTOID, values, nulls);
 	if (count != n)
@@ -693,6 +693,7 @@ sqsn_emit_received(SqsnQueue *queue, ReturnSetInfo *rsinfo, HeapTuple row,
 	values[9] = queue->fifo ?
 		CStringGetTextDatum(psprintf("%020" INT64_MODIFIER "d", msg_seq)) :
 		(Datum) 0;
+	/* (a 0.1 definition of sq_receive takes the first seven columns) */
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 

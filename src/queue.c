@@ -245,6 +245,7 @@ sq_create_queue(PG_FUNCTION_ARGS)
 	QueueSettings s;
 	int64		dlq_id;
 	int			nestlevel;
+	bool		has_fifo;
 
 	sqsn_validate_queue_name(name);
 	s.visibility_timeout = sqsn_int_arg(fcinfo, 1, "visibility_timeout", 0,
@@ -266,10 +267,11 @@ sq_create_queue(PG_FUNCTION_ARGS)
 	s.receive_wait_time_seconds = sqsn_int_arg(fcinfo, 7,
 											   "receive_wait_time_seconds", 0,
 											   SQSN_MAX_WAIT_TIME, 0);
-	s.content_based_deduplication = PG_ARGISNULL(8) ? false :
-		PG_GETARG_BOOL(8);
-	s.deduplicate_per_group = PG_ARGISNULL(9) ? false :
-		parse_deduplication_scope(text_to_cstring(PG_GETARG_TEXT_PP(9)));
+	s.content_based_deduplication = SQSN_ARG_GIVEN(8) ? PG_GETARG_BOOL(8) :
+		false;
+	s.deduplicate_per_group = SQSN_ARG_GIVEN(9) ?
+		parse_deduplication_scope(text_to_cstring(PG_GETARG_TEXT_PP(9))) :
+		false;
 	check_fifo_settings(name, &s);
 
 	nestlevel = sqsn_pin_search_path();
@@ -277,6 +279,12 @@ sq_create_queue(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 
 	lock_queue_catalog();
+	has_fifo = sqsn_catalog_has_fifo();
+	if (!has_fifo && sqsn_is_fifo_name(name))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("FIFO queues need version 0.2 of extension sqsn"),
+				 errhint("Run ALTER EXTENSION sqsn UPDATE.")));
 	dlq_id = check_redrive(name, &s);
 
 	{
@@ -285,15 +293,16 @@ sq_create_queue(PG_FUNCTION_ARGS)
 
 		settings_params(name, &s, dlq_id, values, nulls);
 
-		sqsn_spi_check(SPI_execute_with_args(
+		sqsn_spi_check(SPI_execute_with_args(psprintf(
 										"SELECT visibility_timeout = $2 AND message_retention_period = $3"
 										" AND delay_seconds = $4 AND maximum_message_size = $5"
 										" AND dead_letter_queue_id IS NOT DISTINCT FROM $6"
 										" AND max_receive_count IS NOT DISTINCT FROM $7"
-										" AND receive_wait_time_seconds = $8"
-										" AND content_based_deduplication = $9"
-										" AND deduplication_scope = $10"
+										" AND receive_wait_time_seconds = $8%s"
 										" FROM sqsn.queue WHERE queue_name = $1",
+										has_fifo ?
+										" AND content_based_deduplication = $9"
+										" AND deduplication_scope = $10" : ""),
 										SETTINGS_NPARAMS, settings_argtypes, values, nulls, false, 1),
 				  SPI_OK_SELECT, "reading sqsn.queue");
 
@@ -318,17 +327,19 @@ sq_create_queue(PG_FUNCTION_ARGS)
 			int64		queue_id;
 			char	   *table;
 
-			sqsn_spi_check(SPI_execute_with_args(
+			sqsn_spi_check(SPI_execute_with_args(psprintf(
 											"INSERT INTO sqsn.queue (queue_name, visibility_timeout,"
 											" message_retention_period, delay_seconds,"
 											" maximum_message_size, dead_letter_queue_id,"
-											" max_receive_count, receive_wait_time_seconds,"
-											" content_based_deduplication, deduplication_scope, kind,"
+											" max_receive_count, receive_wait_time_seconds,%s"
 											" owner, created_at, last_modified_at)"
-											" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
-											" CASE WHEN $1 LIKE '%.fifo' THEN 'fifo' ELSE 'standard' END,"
+											" VALUES ($1, $2, $3, $4, $5, $6, $7, $8,%s"
 											" session_user, clock_timestamp(), clock_timestamp())"
 											" RETURNING queue_id",
+											has_fifo ? " content_based_deduplication,"
+											" deduplication_scope, kind," : "",
+											has_fifo ? " $9, $10, CASE WHEN $1 LIKE '%.fifo'"
+											" THEN 'fifo' ELSE 'standard' END," : ""),
 											SETTINGS_NPARAMS, settings_argtypes, values, nulls, false, 0),
 					  SPI_OK_INSERT_RETURNING, "inserting into sqsn.queue");
 			queue_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
@@ -406,7 +417,8 @@ sq_delete_queue(PG_FUNCTION_ARGS)
 	sqsn_spi_check(SPI_execute_with_args("DELETE FROM sqsn.queue WHERE queue_id = $1",
 									1, argtypes, values, NULL, false, 0),
 			  SPI_OK_DELETE, "deleting from sqsn.queue");
-	sqsn_fifo_forget_queue(queue_id);
+	if (sqsn_catalog_has_fifo())
+		sqsn_fifo_forget_queue(queue_id);
 	sqsn_spi_check(SPI_execute(psprintf("DROP TABLE IF EXISTS %s",
 								   message_table_name(queue_id)),
 						  false, 0),
@@ -512,7 +524,7 @@ sq_get_queue_attributes(PG_FUNCTION_ARGS)
 									  SPI_tuptable->tupdesc, i + 1, &isnull);
 	values[0] = Int64GetDatum(queue->queue_id);
 
-	sqsn_spi_check(SPI_execute_with_args(
+	sqsn_spi_check(SPI_execute_with_args(psprintf(
 									"SELECT jsonb_build_object("
 									" 'VisibilityTimeout', q.visibility_timeout,"
 									" 'MessageRetentionPeriod', q.message_retention_period,"
@@ -528,17 +540,17 @@ sq_get_queue_attributes(PG_FUNCTION_ARGS)
 									" || CASE WHEN d.queue_name IS NULL THEN '{}'::jsonb"
 									"   ELSE jsonb_build_object('RedrivePolicy', jsonb_build_object("
 									"    'deadLetterQueue', d.queue_name,"
-									"    'maxReceiveCount', q.max_receive_count)) END"
-									" || CASE WHEN q.kind = 'fifo' THEN jsonb_build_object("
+									"    'maxReceiveCount', q.max_receive_count)) END%s"
+									" FROM sqsn.queue q LEFT JOIN sqsn.queue d"
+									"  ON d.queue_id = q.dead_letter_queue_id"
+									" WHERE q.queue_id = $1",
+									queue->fifo ?
+									" || jsonb_build_object("
 									"   'FifoQueue', true,"
 									"   'ContentBasedDeduplication', q.content_based_deduplication,"
 									"   'DeduplicationScope', CASE q.deduplication_scope"
 									"    WHEN 'message_group' THEN 'messageGroup'"
-									"    ELSE 'messageQueue' END)"
-									"  ELSE '{}'::jsonb END"
-									" FROM sqsn.queue q LEFT JOIN sqsn.queue d"
-									"  ON d.queue_id = q.dead_letter_queue_id"
-									" WHERE q.queue_id = $1",
+									"    ELSE 'messageQueue' END)" : ""),
 									4, argtypes, values, NULL, false, 1),
 			  SPI_OK_SELECT, "reading queue attributes");
 
@@ -801,15 +813,15 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 
 		settings_params(name, &s, dlq_id, values, nulls);
 
-		sqsn_spi_check(SPI_execute_with_args(
+		sqsn_spi_check(SPI_execute_with_args(psprintf(
 										"UPDATE sqsn.queue SET visibility_timeout = $2,"
 										" message_retention_period = $3, delay_seconds = $4,"
 										" maximum_message_size = $5, dead_letter_queue_id = $6,"
-										" max_receive_count = $7, receive_wait_time_seconds = $8,"
-										" content_based_deduplication = $9,"
-										" deduplication_scope = $10,"
+										" max_receive_count = $7, receive_wait_time_seconds = $8,%s"
 										" last_modified_at = clock_timestamp()"
 										" WHERE queue_name = $1",
+										fifo ? " content_based_deduplication = $9,"
+										" deduplication_scope = $10," : ""),
 										SETTINGS_NPARAMS, settings_argtypes, values, nulls, false, 0),
 				  SPI_OK_UPDATE, "updating sqsn.queue");
 	}

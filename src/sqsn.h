@@ -33,6 +33,14 @@
 #define SQSN_MAX_BATCH				1000
 #define SQSN_MAX_WAIT_TIME			20
 #define SQSN_DEDUP_WINDOW			300
+
+/*
+ * Whether argument n was given and is not NULL. Arguments added in a later
+ * version are absent while the SQL definitions are still those of an
+ * older version (between installing a new library and ALTER EXTENSION
+ * UPDATE), so the C functions read them through this.
+ */
+#define SQSN_ARG_GIVEN(n)	(PG_NARGS() > (n) && !PG_ARGISNULL(n))
 #define SQSN_MAX_FIFO_TAG			128
 
 /*
@@ -148,6 +156,7 @@ extern Datum sqsn_return_names(FunctionCallInfo fcinfo, const char *sql,
 							   const char *what);
 extern SPIPlanPtr sqsn_prepare_plan(const char *sql, int nargs, Oid *argtypes);
 extern Oid	sqsn_schema_oid(void);
+extern bool sqsn_catalog_has_fifo(void);
 extern int	sqsn_pin_search_path(void);
 extern void sqsn_unpin_search_path(int nestlevel);
 

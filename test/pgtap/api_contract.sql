@@ -16,15 +16,15 @@ SELECT ok(EXISTS (SELECT FROM pg_depend
 
 -- every API function, with its exact argument types
 SELECT has_function('sqsn', 'sq_create_queue',
-	ARRAY['text', 'integer', 'integer', 'integer', 'integer', 'text', 'integer', 'integer'],
-	'sq_create_queue(text, integer, integer, integer, integer, text, integer, integer) exists');
+	ARRAY['text', 'integer', 'integer', 'integer', 'integer', 'text', 'integer', 'integer', 'boolean', 'text'],
+	'sq_create_queue(text, integer, integer, integer, integer, text, integer, integer, boolean, text) exists');
 SELECT has_function('sqsn', 'sq_delete_queue', ARRAY['text'], 'sq_delete_queue(text) exists');
 SELECT has_function('sqsn', 'sq_purge_queue', ARRAY['text'], 'sq_purge_queue(text) exists');
 SELECT has_function('sqsn', 'sq_list_queues', ARRAY['text'], 'sq_list_queues(text) exists');
 SELECT has_function('sqsn', 'sq_get_queue_attributes', ARRAY['text'], 'sq_get_queue_attributes(text) exists');
 SELECT has_function('sqsn', 'sq_set_queue_attributes', ARRAY['text', 'jsonb'], 'sq_set_queue_attributes(text, jsonb) exists');
-SELECT has_function('sqsn', 'sq_send', ARRAY['text', 'text', 'jsonb', 'integer'], 'sq_send(text, text, jsonb, integer) exists');
-SELECT has_function('sqsn', 'sq_send_batch', ARRAY['text', 'text[]', 'jsonb[]', 'integer'], 'sq_send_batch(text, text[], jsonb[], integer) exists');
+SELECT has_function('sqsn', 'sq_send', ARRAY['text', 'text', 'jsonb', 'integer', 'text', 'text'], 'sq_send(text, text, jsonb, integer, text, text) exists');
+SELECT has_function('sqsn', 'sq_send_batch', ARRAY['text', 'text[]', 'jsonb[]', 'integer', 'text[]', 'text[]'], 'sq_send_batch(text, text[], jsonb[], integer, text[], text[]) exists');
 SELECT has_function('sqsn', 'sq_receive', ARRAY['text', 'integer', 'integer', 'integer'], 'sq_receive(text, integer, integer, integer) exists');
 SELECT has_function('sqsn', 'sq_delete', ARRAY['text', 'text'], 'sq_delete(text, text) exists');
 SELECT has_function('sqsn', 'sq_delete_batch', ARRAY['text', 'text[]'], 'sq_delete_batch(text, text[]) exists');
@@ -36,15 +36,15 @@ SELECT has_function('sqsn', 'sq_unschedule_send', ARRAY['text'], 'sq_unschedule_
 
 -- return types
 SELECT function_returns('sqsn', 'sq_create_queue',
-	ARRAY['text', 'integer', 'integer', 'integer', 'integer', 'text', 'integer', 'integer'], 'void',
+	ARRAY['text', 'integer', 'integer', 'integer', 'integer', 'text', 'integer', 'integer', 'boolean', 'text'], 'void',
 	'sq_create_queue returns void');
 SELECT function_returns('sqsn', 'sq_delete_queue', ARRAY['text'], 'void', 'sq_delete_queue returns void');
 SELECT function_returns('sqsn', 'sq_purge_queue', ARRAY['text'], 'bigint', 'sq_purge_queue returns bigint');
 SELECT function_returns('sqsn', 'sq_list_queues', ARRAY['text'], 'setof text', 'sq_list_queues returns setof text');
 SELECT function_returns('sqsn', 'sq_get_queue_attributes', ARRAY['text'], 'jsonb', 'sq_get_queue_attributes returns jsonb');
 SELECT function_returns('sqsn', 'sq_set_queue_attributes', ARRAY['text', 'jsonb'], 'void', 'sq_set_queue_attributes returns void');
-SELECT function_returns('sqsn', 'sq_send', ARRAY['text', 'text', 'jsonb', 'integer'], 'uuid', 'sq_send returns uuid');
-SELECT function_returns('sqsn', 'sq_send_batch', ARRAY['text', 'text[]', 'jsonb[]', 'integer'], 'setof uuid', 'sq_send_batch returns setof uuid');
+SELECT function_returns('sqsn', 'sq_send', ARRAY['text', 'text', 'jsonb', 'integer', 'text', 'text'], 'uuid', 'sq_send returns uuid');
+SELECT function_returns('sqsn', 'sq_send_batch', ARRAY['text', 'text[]', 'jsonb[]', 'integer', 'text[]', 'text[]'], 'setof uuid', 'sq_send_batch returns setof uuid');
 SELECT function_returns('sqsn', 'sq_receive', ARRAY['text', 'integer', 'integer', 'integer'], 'setof record', 'sq_receive returns a table');
 SELECT function_returns('sqsn', 'sq_delete', ARRAY['text', 'text'], 'boolean', 'sq_delete returns boolean');
 SELECT function_returns('sqsn', 'sq_delete_batch', ARRAY['text', 'text[]'], 'setof record', 'sq_delete_batch returns a table');
@@ -62,24 +62,24 @@ SELECT is(pg_get_function_arguments('sqsn.sq_schedule_send(text, text, text, tex
 SELECT is(pg_get_function_arguments('sqsn.sq_redrive(text, text, integer)'::regprocedure),
 	'dead_letter_queue text, destination_queue text DEFAULT NULL::text, max_messages_per_second integer DEFAULT NULL::integer',
 	'sq_redrive parameters and defaults');
-SELECT is(pg_get_function_arguments('sqsn.sq_create_queue(text, integer, integer, integer, integer, text, integer, integer)'::regprocedure),
-	'queue_name text, visibility_timeout integer DEFAULT 30, message_retention_period integer DEFAULT 345600, delay_seconds integer DEFAULT 0, maximum_message_size integer DEFAULT 262144, dead_letter_queue text DEFAULT NULL::text, max_receive_count integer DEFAULT NULL::integer, receive_wait_time_seconds integer DEFAULT 0',
+SELECT is(pg_get_function_arguments('sqsn.sq_create_queue(text, integer, integer, integer, integer, text, integer, integer, boolean, text)'::regprocedure),
+	'queue_name text, visibility_timeout integer DEFAULT 30, message_retention_period integer DEFAULT 345600, delay_seconds integer DEFAULT 0, maximum_message_size integer DEFAULT 262144, dead_letter_queue text DEFAULT NULL::text, max_receive_count integer DEFAULT NULL::integer, receive_wait_time_seconds integer DEFAULT 0, content_based_deduplication boolean DEFAULT false, deduplication_scope text DEFAULT ''queue''::text',
 	'sq_create_queue parameters and defaults');
 SELECT is(pg_get_function_arguments('sqsn.sq_list_queues(text)'::regprocedure),
 	'prefix text DEFAULT NULL::text', 'sq_list_queues parameters and defaults');
 SELECT is(pg_get_function_arguments('sqsn.sq_set_queue_attributes(text, jsonb)'::regprocedure),
 	'queue_name text, attributes jsonb', 'sq_set_queue_attributes parameters');
-SELECT is(pg_get_function_arguments('sqsn.sq_send(text, text, jsonb, integer)'::regprocedure),
-	'queue_name text, message_body text, message_attributes jsonb DEFAULT NULL::jsonb, delay_seconds integer DEFAULT NULL::integer',
+SELECT is(pg_get_function_arguments('sqsn.sq_send(text, text, jsonb, integer, text, text)'::regprocedure),
+	'queue_name text, message_body text, message_attributes jsonb DEFAULT NULL::jsonb, delay_seconds integer DEFAULT NULL::integer, message_group_id text DEFAULT NULL::text, message_deduplication_id text DEFAULT NULL::text',
 	'sq_send parameters and defaults');
-SELECT is(pg_get_function_arguments('sqsn.sq_send_batch(text, text[], jsonb[], integer)'::regprocedure),
-	'queue_name text, message_bodies text[], message_attributes jsonb[] DEFAULT NULL::jsonb[], delay_seconds integer DEFAULT NULL::integer',
+SELECT is(pg_get_function_arguments('sqsn.sq_send_batch(text, text[], jsonb[], integer, text[], text[])'::regprocedure),
+	'queue_name text, message_bodies text[], message_attributes jsonb[] DEFAULT NULL::jsonb[], delay_seconds integer DEFAULT NULL::integer, message_group_ids text[] DEFAULT NULL::text[], message_deduplication_ids text[] DEFAULT NULL::text[]',
 	'sq_send_batch parameters and defaults');
 SELECT is(pg_get_function_arguments('sqsn.sq_receive(text, integer, integer, integer)'::regprocedure),
 	'queue_name text, max_number_of_messages integer DEFAULT 1, visibility_timeout integer DEFAULT NULL::integer, wait_time_seconds integer DEFAULT NULL::integer',
 	'sq_receive parameters and defaults');
 SELECT is(pg_get_function_result('sqsn.sq_receive(text, integer, integer, integer)'::regprocedure),
-	'TABLE(message_id uuid, receipt_handle text, body text, message_attributes jsonb, sent_at timestamp with time zone, receive_count integer, first_received_at timestamp with time zone)',
+	'TABLE(message_id uuid, receipt_handle text, body text, message_attributes jsonb, sent_at timestamp with time zone, receive_count integer, first_received_at timestamp with time zone, message_group_id text, message_deduplication_id text, sequence_number text)',
 	'sq_receive result columns');
 SELECT is(pg_get_function_arguments('sqsn.sq_delete(text, text)'::regprocedure),
 	'queue_name text, receipt_handle text', 'sq_delete parameters');
@@ -102,7 +102,7 @@ FROM pg_proc p WHERE p.pronamespace = 'sqsn'::regnamespace AND p.proname LIKE 's
 SELECT is(array_agg(p.proname::text ORDER BY p.proname) FILTER (WHERE p.proisstrict), NULL,
 	'no sq_ function is STRICT, so NULL arguments get a clear error')
 FROM pg_proc p WHERE p.pronamespace = 'sqsn'::regnamespace AND p.proname LIKE 'sq\_%';
-SELECT volatility_is('sqsn', 'sq_send', ARRAY['text', 'text', 'jsonb', 'integer'], 'volatile', 'sq_send is volatile');
+SELECT volatility_is('sqsn', 'sq_send', ARRAY['text', 'text', 'jsonb', 'integer', 'text', 'text'], 'volatile', 'sq_send is volatile');
 SELECT volatility_is('sqsn', 'sq_receive', ARRAY['text', 'integer', 'integer', 'integer'], 'volatile', 'sq_receive is volatile');
 SELECT volatility_is('sqsn', 'sq_delete', ARRAY['text', 'text'], 'volatile', 'sq_delete is volatile');
 

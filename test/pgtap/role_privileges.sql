@@ -23,15 +23,15 @@ SELECT schema_privs_are('sqsn', 'public', ARRAY[]::name[], 'PUBLIC may not use s
 -- function privileges, role by role
 CREATE TEMP TABLE api (fname name, args name[], admin boolean, producer boolean, consumer boolean);
 INSERT INTO api VALUES
-	('sq_create_queue', ARRAY['text', 'integer', 'integer', 'integer', 'integer', 'text', 'integer', 'integer'], true, false, false),
+	('sq_create_queue', ARRAY['text', 'integer', 'integer', 'integer', 'integer', 'text', 'integer', 'integer', 'boolean', 'text'], true, false, false),
 	('sq_delete_queue', ARRAY['text'], true, false, false),
 	('sq_purge_queue', ARRAY['text'], true, false, false),
 	('sq_set_queue_attributes', ARRAY['text', 'jsonb'], true, false, false),
 	('sq_redrive', ARRAY['text', 'text', 'integer'], true, false, false),
 	('sq_schedule_send', ARRAY['text', 'text', 'text', 'text', 'jsonb'], true, true, false),
 	('sq_unschedule_send', ARRAY['text'], true, true, false),
-	('sq_send', ARRAY['text', 'text', 'jsonb', 'integer'], true, true, false),
-	('sq_send_batch', ARRAY['text', 'text[]', 'jsonb[]', 'integer'], true, true, false),
+	('sq_send', ARRAY['text', 'text', 'jsonb', 'integer', 'text', 'text'], true, true, false),
+	('sq_send_batch', ARRAY['text', 'text[]', 'jsonb[]', 'integer', 'text[]', 'text[]'], true, true, false),
 	('sq_receive', ARRAY['text', 'integer', 'integer', 'integer'], true, false, true),
 	('sq_delete', ARRAY['text', 'text'], true, false, true),
 	('sq_delete_batch', ARRAY['text', 'text[]'], true, false, true),
