@@ -392,6 +392,10 @@ def targets(rows, s, mode):
     check("receive 10 + delete batch ≥ 1.0 × SKIP LOCKED", r and r["ratio"], 1.0)
     r = find("publish to 10 queues", "4", "sends")
     check("publish to 10 queues ≥ 1.0 × 10 sq_send in one transaction", r and r["ratio"], 1.0)
+    r = find("FIFO receive+delete 1/txn, 100 groups", "8", "standard")
+    check("FIFO receive+delete 1/txn (100 groups) ≥ 0.5 × standard queue", r and r["ratio"], 0.5)
+    r = find("FIFO receive 10 + delete batch, 100 groups", "8", "standard")
+    check("FIFO receive 10 + delete batch (100 groups) ≥ 0.5 × standard queue", r and r["ratio"], 0.5)
     if s:
         check("steady state: size at end ≤ 2 × after first minute",
               s["size_ratio_end_to_first_window"], 2.0, higher_is_better=False)

@@ -32,6 +32,34 @@ SELECT sqsn.sn_create_topic('fanout');
 SELECT sqsn.sn_subscribe('fanout', 'sqs', format('fan%s', i), raw_message_delivery => true)
 FROM generate_series(1, 10) i;
 
+-- FIFO: 'fifo.fifo' and the standard queue 'fifo_std', filled alike with
+-- messages in 100 message groups (a standard queue keeps the group id as a
+-- hint and does not order by it), for receive+delete with 8 consumers.
+SELECT sqsn.sq_create_queue('fifo.fifo'), sqsn.sq_create_queue('fifo_std');
+
+-- Fill a sqsn queue up to n messages in message groups 'g0'..'g<groups-1>'
+-- (round robin), with unique deduplication ids on a FIFO queue.
+CREATE FUNCTION bench.top_up_groups(name text, n bigint, groups int, body text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+	missing bigint := n - bench.depth('sqsn', name);
+	fifo boolean := name LIKE '%.fifo';
+	k int;
+BEGIN
+	IF missing <= 0 THEN
+		RETURN 0;
+	END IF;
+	FOR i IN 0 .. (missing - 1) / 1000 LOOP
+		k := least(1000, missing - i * 1000);
+		PERFORM sqsn.sq_send_batch(name, array_fill(body, ARRAY[k]),
+			message_group_ids => ARRAY(SELECT 'g' || (j % groups) FROM generate_series(1, k) j),
+			message_deduplication_ids => CASE WHEN fifo THEN
+				ARRAY(SELECT gen_random_uuid()::text FROM generate_series(1, k)) END);
+	END LOOP;
+	RETURN missing;
+END
+$$;
+
 -- The message table of a sqsn queue (see "Storage" in README.md).
 CREATE FUNCTION bench.sqsn_table(name text) RETURNS regclass
 LANGUAGE sql STABLE AS $$
