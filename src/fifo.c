@@ -70,6 +70,7 @@
 
 /* lock tag field4 of group locks; user advisory locks use 1 and 2 */
 #define GROUP_LOCK_KIND 0x5153
+#define GROUP_SEND_LOCK_KIND 0x5154
 
 /* extra candidate groups read per receive, to step over locked ones */
 #define EXTRA_CANDIDATES 16
@@ -249,6 +250,15 @@ sqsn_fifo_forget_queue(int64 queue_id)
 			 SPI_result_code_string(ret));
 }
 
+static int
+compare_uint32(const void *a, const void *b)
+{
+	uint32		x = *(const uint32 *) a;
+	uint32		y = *(const uint32 *) b;
+
+	return (x > y) - (x < y);
+}
+
 /*
  * The lock tag of one message group of one queue: an advisory-lock tag of
  * this database with a field4 no SQL-level advisory lock uses. Two groups
@@ -263,6 +273,46 @@ group_locktag(LOCKTAG *tag, int64 queue_id, const char *group)
 
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) queue_id, hash,
 						 GROUP_LOCK_KIND);
+}
+
+/*
+ * Before messages are inserted into a FIFO queue: locks each of their
+ * groups against other senders until the transaction ends, waiting for a
+ * transaction that is sending to the group. msg_seq is taken at insert
+ * time, so without this a send that commits late could put a message
+ * before one of the same group that a consumer already holds, and the
+ * group's in-flight messages would no longer be its first ones. Senders of
+ * one group therefore commit in msg_seq order; receives do not take this
+ * lock. Groups are locked in hash order, so two batches naming the same
+ * groups do not deadlock.
+ */
+void
+sqsn_fifo_lock_groups_for_send(SqsnQueue *queue, OutgoingMessage *msgs,
+							   int n)
+{
+	uint32	   *hashes = palloc(sizeof(uint32) * n);
+	int			nhashes = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (msgs[i].group_id != NULL)
+			hashes[nhashes++] =
+				hash_bytes((const unsigned char *) msgs[i].group_id,
+						   (int) strlen(msgs[i].group_id));
+	}
+	if (nhashes > 1)
+		qsort(hashes, nhashes, sizeof(uint32), compare_uint32);
+	for (int i = 0; i < nhashes; i++)
+	{
+		LOCKTAG		tag;
+
+		if (i > 0 && hashes[i] == hashes[i - 1])
+			continue;
+		SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) queue->queue_id,
+							 hashes[i], GROUP_SEND_LOCK_KIND);
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	}
+	pfree(hashes);
 }
 
 /*

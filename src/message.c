@@ -131,6 +131,9 @@ insert_one(SqsnQueue *queue, OutgoingMessage *msg)
 		queue->insert_plan = sqsn_prepare_plan(sql, 8, argtypes);
 	}
 
+	if (queue->fifo)
+		sqsn_fifo_lock_groups_for_send(queue, msg, 1);
+
 	values[0] = UUIDPGetDatum(msg->message_id);
 	values[1] = msg->body;
 	values[2] = msg->attributes ? JsonbPGetDatum(msg->attributes) : (Datum) 0;
@@ -197,6 +200,9 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 
 		queue->insert_many_plan = sqsn_prepare_plan(sql, 9, argtypes);
 	}
+
+	if (queue->fifo)
+		sqsn_fifo_lock_groups_for_send(queue, msgs, n);
 
 	for (int i = 0; i < n; i++)
 	{

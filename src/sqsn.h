@@ -201,6 +201,8 @@ extern int	sqsn_fifo_lock_heads(SqsnQueue *queue, TimestampTz now,
 extern int64 sqsn_fifo_expire_deduplication(SqsnQueue *queue,
 											TimestampTz now, int batch_size);
 extern void sqsn_fifo_forget_queue(int64 queue_id);
+extern void sqsn_fifo_lock_groups_for_send(SqsnQueue *queue,
+										   OutgoingMessage *msgs, int n);
 
 /* maintenance.c */
 extern List *sqsn_list_queue_names(void);
