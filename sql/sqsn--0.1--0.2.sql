@@ -104,3 +104,58 @@ GRANT EXECUTE ON FUNCTION
 	TO sqsn_consumer;
 
 -- end of FIFO queues ----------------------------------------------------
+
+-- FIFO topics -----------------------------------------------------------
+-- Topics whose name ends in ".fifo" (0.1 refused such names), with
+-- content-based deduplication; sn_create_topic, sn_publish and
+-- sn_publish_batch gain the FIFO parameters.
+
+ALTER TABLE sqsn.topic
+	ADD COLUMN content_based_deduplication boolean NOT NULL DEFAULT false;
+
+DROP FUNCTION sqsn.sn_create_topic(text);
+CREATE FUNCTION sqsn.sn_create_topic(
+	topic_name text,
+	content_based_deduplication boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_create_topic'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+DROP FUNCTION sqsn.sn_publish(text, text, jsonb, text, text);
+CREATE FUNCTION sqsn.sn_publish(
+	topic_name text,
+	message text,
+	message_attributes jsonb DEFAULT NULL,
+	subject text DEFAULT NULL,
+	message_structure text DEFAULT NULL,
+	message_group_id text DEFAULT NULL,
+	message_deduplication_id text DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'sn_publish'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+DROP FUNCTION sqsn.sn_publish_batch(text, text[], jsonb[]);
+CREATE FUNCTION sqsn.sn_publish_batch(
+	topic_name text,
+	messages text[],
+	message_attributes jsonb[] DEFAULT NULL,
+	message_group_ids text[] DEFAULT NULL,
+	message_deduplication_ids text[] DEFAULT NULL)
+RETURNS SETOF uuid
+AS 'MODULE_PATHNAME', 'sn_publish_batch'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER ROWS 10;
+
+REVOKE ALL ON FUNCTION
+	sqsn.sn_create_topic(text, boolean),
+	sqsn.sn_publish(text, text, jsonb, text, text, text, text),
+	sqsn.sn_publish_batch(text, text[], jsonb[], text[], text[])
+	FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+	sqsn.sn_create_topic(text, boolean)
+	TO sqsn_admin;
+GRANT EXECUTE ON FUNCTION
+	sqsn.sn_publish(text, text, jsonb, text, text, text, text),
+	sqsn.sn_publish_batch(text, text[], jsonb[], text[], text[])
+	TO sqsn_publisher;
+
+-- end of FIFO topics ----------------------------------------------------

@@ -276,7 +276,8 @@ CREATE TABLE sqsn.topic (
 	topic_id bigint PRIMARY KEY DEFAULT pg_catalog.nextval('sqsn.topic_id_seq'),
 	topic_name text NOT NULL UNIQUE,
 	owner name NOT NULL,
-	created_at timestamptz NOT NULL
+	created_at timestamptz NOT NULL,
+	content_based_deduplication boolean NOT NULL DEFAULT false
 );
 ALTER SEQUENCE sqsn.topic_id_seq OWNED BY sqsn.topic.topic_id;
 
@@ -302,7 +303,9 @@ SELECT pg_catalog.pg_extension_config_dump('sqsn.topic', '');
 SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('sqsn.subscription', '');
 
-CREATE FUNCTION sqsn.sn_create_topic(topic_name text)
+CREATE FUNCTION sqsn.sn_create_topic(
+	topic_name text,
+	content_based_deduplication boolean DEFAULT false)
 RETURNS void
 AS 'MODULE_PATHNAME', 'sn_create_topic'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
@@ -357,7 +360,9 @@ CREATE FUNCTION sqsn.sn_publish(
 	message text,
 	message_attributes jsonb DEFAULT NULL,
 	subject text DEFAULT NULL,
-	message_structure text DEFAULT NULL)
+	message_structure text DEFAULT NULL,
+	message_group_id text DEFAULT NULL,
+	message_deduplication_id text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'sn_publish'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
@@ -365,17 +370,21 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
 CREATE FUNCTION sqsn.sn_publish_batch(
 	topic_name text,
 	messages text[],
-	message_attributes jsonb[] DEFAULT NULL)
+	message_attributes jsonb[] DEFAULT NULL,
+	message_group_ids text[] DEFAULT NULL,
+	message_deduplication_ids text[] DEFAULT NULL)
 RETURNS SETOF uuid
 AS 'MODULE_PATHNAME', 'sn_publish_batch'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER ROWS 10;
 
 -- FIFO queues ---------------------------------------------------------
 
--- Deduplication records of FIFO queues: a send with the same deduplication
--- id (or body hash) within five minutes of the first returns the first
--- message's id and stores nothing. scope_key is '' for a queue-wide scope
--- and the message group id for deduplication_scope 'message_group'. Kept
+-- Deduplication records of FIFO queues and topics: a send or publish with
+-- the same deduplication id (or body hash) within five minutes of the first
+-- returns the first message's id and stores nothing. queue_id is a queue's
+-- id, or minus a FIFO topic's id; scope_key is '' for a queue-wide (or
+-- topic) scope and the message group id for deduplication_scope
+-- 'message_group'. Kept
 -- after the message is deleted (the window counts from the send); expired
 -- records are ignored and removed by the maintenance sweep. Not dumped:
 -- the records are transient.
@@ -439,7 +448,7 @@ GRANT USAGE ON SCHEMA sqsn TO sqsn_publisher;
 GRANT sqsn_publisher TO sqsn_admin;
 
 GRANT EXECUTE ON FUNCTION
-	sqsn.sn_create_topic(text),
+	sqsn.sn_create_topic(text, boolean),
 	sqsn.sn_delete_topic(text),
 	sqsn.sn_subscribe(text, text, text, jsonb, text, boolean),
 	sqsn.sn_unsubscribe(uuid),
@@ -448,7 +457,7 @@ GRANT EXECUTE ON FUNCTION
 	TO sqsn_admin;
 
 GRANT EXECUTE ON FUNCTION
-	sqsn.sn_publish(text, text, jsonb, text, text),
-	sqsn.sn_publish_batch(text, text[], jsonb[]),
+	sqsn.sn_publish(text, text, jsonb, text, text, text, text),
+	sqsn.sn_publish_batch(text, text[], jsonb[], text[], text[]),
 	sqsn.sn_list_topics(text)
 	TO sqsn_publisher;

@@ -48,7 +48,7 @@ SELECT length(t) FROM sqsn.sn_list_topics('ttt') AS t;
 SELECT pg_temp.err($$SELECT sqsn.sn_create_topic('')$$);
 SELECT pg_temp.err($$SELECT sqsn.sn_create_topic(repeat('t', 257))$$);
 SELECT pg_temp.err($$SELECT sqsn.sn_create_topic('bad name')$$);
-SELECT pg_temp.err($$SELECT sqsn.sn_create_topic('orders.fifo')$$);
+SELECT pg_temp.err($$SELECT sqsn.sn_create_topic('orders.x.fifo')$$);
 SELECT pg_temp.err($$SELECT sqsn.sn_create_topic(NULL)$$);
 SELECT * FROM sqsn.sn_list_topics();
 SELECT * FROM sqsn.sn_list_topics('order-');

@@ -357,7 +357,9 @@ sqsn_return_names(FunctionCallInfo fcinfo, const char *sql, const char *what)
 bool
 sqsn_catalog_has_fifo(void)
 {
-	Oid			relid = get_relname_relid("queue", sqsn_schema_oid());
+	Oid			nsp = get_namespace_oid(SQSN_SCHEMA, true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid("queue", nsp) :
+		InvalidOid;
 
 	return OidIsValid(relid) &&
 		get_attnum(relid, "content_based_deduplication") != InvalidAttrNumber;

@@ -78,6 +78,7 @@
 static SPIPlanPtr dedup_plan = NULL;
 static SPIPlanPtr dedup_expire_plan = NULL;
 static SPIPlanPtr dedup_forget_plan = NULL;
+static SPIPlanPtr topic_dedup_expire_plan = NULL;
 
 static void   group_locktag(LOCKTAG *tag, int64 queue_id, const char *group);
 static bool   lock_group(SqsnQueue *queue, const char *group, LOCKTAG *tag);
@@ -136,18 +137,19 @@ sqsn_content_deduplication_id(text *body)
 }
 
 /*
- * Records msg's deduplication id for five minutes. Returns msg's own id
- * when it is new (the caller stores the message), or the id of the
- * message that a live record names (the caller stores nothing). Requires
- * an SPI connection.
+ * Records a deduplication id for five minutes from sent_at under owner
+ * (a queue's id, or minus a FIFO topic's id) and scope_key. Returns
+ * message_id when the id is new, or the id of the message a live record
+ * names. Requires an SPI connection.
  */
-pg_uuid_t *
-sqsn_fifo_deduplicate(SqsnQueue *queue, OutgoingMessage *msg)
+static pg_uuid_t *
+deduplicate(int64 owner, const char *scope_key, const char *deduplication_id,
+			pg_uuid_t *message_id, TimestampTz sent_at)
 {
-	Datum      values[6];
-	bool       isnull;
+	Datum values[6];
+	bool isnull;
 	pg_uuid_t *id;
-	int        ret;
+	int ret;
 
 	if (dedup_plan == NULL)
 	{
@@ -168,25 +170,49 @@ sqsn_fifo_deduplicate(SqsnQueue *queue, OutgoingMessage *msg)
 			6, argtypes);
 	}
 
-	values[0] = Int64GetDatum(queue->queue_id);
-	values[1] =
-		CStringGetTextDatum(queue->deduplicate_per_group ? msg->group_id : "");
-	values[2] = CStringGetTextDatum(msg->deduplication_id);
-	values[3] = UUIDPGetDatum(msg->message_id);
-	values[4] =
-		TimestampTzGetDatum(sqsn_add_seconds(msg->sent_at, SQSN_DEDUP_WINDOW));
-	values[5] = TimestampTzGetDatum(msg->sent_at);
+	values[0] = Int64GetDatum(owner);
+	values[1] = CStringGetTextDatum(scope_key);
+	values[2] = CStringGetTextDatum(deduplication_id);
+	values[3] = UUIDPGetDatum(message_id);
+	values[4] = TimestampTzGetDatum(sqsn_add_seconds(sent_at,
+													 SQSN_DEDUP_WINDOW));
+	values[5] = TimestampTzGetDatum(sent_at);
 
 	ret = SPI_execute_plan(dedup_plan, values, NULL, false, 0);
 	if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
-		elog(ERROR, "deduplicating a message of queue \"%s\" failed: %s",
-			 queue->name, SPI_result_code_string(ret));
+		elog(ERROR, "recording a deduplication id failed: %s",
+			 SPI_result_code_string(ret));
 	id = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0],
 									 SPI_tuptable->tupdesc, 1, &isnull));
-	if (memcmp(id->data, msg->message_id->data, UUID_LEN) == 0)
-		return msg->message_id;
+	if (memcmp(id->data, message_id->data, UUID_LEN) == 0)
+		return message_id;
 	return (pg_uuid_t *) DatumGetPointer(
 		datumCopy(UUIDPGetDatum(id), false, UUID_LEN));
+}
+
+/*
+ * Records msg's deduplication id in its FIFO queue (by queue or by group,
+ * as the queue says). Returns msg's own id when it is new (the caller
+ * stores the message), or the id of the message it repeats (the caller
+ * stores nothing).
+ */
+pg_uuid_t *
+sqsn_fifo_deduplicate(SqsnQueue *queue, OutgoingMessage *msg)
+{
+	return deduplicate(queue->queue_id,
+					   queue->deduplicate_per_group ? msg->group_id : "",
+					   msg->deduplication_id, msg->message_id, msg->sent_at);
+}
+
+/*
+ * The same for a publish to a FIFO topic: one scope per topic.
+ */
+pg_uuid_t *
+sqsn_fifo_deduplicate_publish(int64 topic_id, const char *deduplication_id,
+							  pg_uuid_t *message_id)
+{
+	return deduplicate(-topic_id, "", deduplication_id, message_id,
+					   GetCurrentTimestamp());
 }
 
 /*
@@ -223,6 +249,42 @@ sqsn_fifo_expire_deduplication(SqsnQueue *queue, TimestampTz now,
 			 "deleting deduplication records of queue \"%s\" failed: %s",
 			 queue->name, SPI_result_code_string(ret));
 	return (int64) SPI_processed;
+}
+
+/*
+ * Deletes up to batch_size expired deduplication records of FIFO topics;
+ * returns true when the batch was full. Does nothing before the catalog
+ * has FIFO support. Requires an SPI connection.
+ */
+bool
+sqsn_sweep_topic_deduplication(int batch_size)
+{
+	Datum values[2];
+	int ret;
+
+	if (!sqsn_catalog_has_fifo())
+		return false;
+	if (topic_dedup_expire_plan == NULL)
+	{
+		Oid argtypes[2] = {TIMESTAMPTZOID, INT4OID};
+
+		topic_dedup_expire_plan = sqsn_prepare_plan(
+			"DELETE FROM sqsn.fifo_dedup d"
+			" WHERE d.ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+			"  SELECT c.ctid FROM sqsn.fifo_dedup c"
+			"  WHERE c.queue_id OPERATOR(pg_catalog.<) 0"
+			"   AND c.expires_at OPERATOR(pg_catalog.<=) $1"
+			"  LIMIT $2 FOR UPDATE SKIP LOCKED))"
+			" AND d.expires_at OPERATOR(pg_catalog.<=) $1",
+			2, argtypes);
+	}
+	values[0] = TimestampTzGetDatum(GetCurrentTimestamp());
+	values[1] = Int32GetDatum(batch_size);
+	ret = SPI_execute_plan(topic_dedup_expire_plan, values, NULL, false, 0);
+	if (ret != SPI_OK_DELETE)
+		elog(ERROR, "deleting deduplication records of topics failed: %s",
+			 SPI_result_code_string(ret));
+	return SPI_processed >= (uint64) batch_size;
 }
 
 /*

@@ -10,8 +10,8 @@
  *		the queue's max_receive_count (the redrive policy was added or
  *		lowered after they were received) are moved to the dead-letter
  *		queue, as a receive would move them;
- *	  - deduplication: the deduplication records of a FIFO queue older than
- *		the five-minute window are deleted.
+ *	  - deduplication: the deduplication records of a FIFO queue or topic
+ *		older than the five-minute window are deleted.
  *
  * Each call works on one queue and at most batch_size rows per sweep, with
  * FOR UPDATE SKIP LOCKED, so it never waits for a consumer and never holds
@@ -214,6 +214,8 @@ sq_run_maintenance(PG_FUNCTION_ARGS)
 		while (sqsn_sweep_queue(name, sqsn_retention_batch_size, &counts))
 			CHECK_FOR_INTERRUPTS();
 	}
+	while (sqsn_sweep_topic_deduplication(sqsn_retention_batch_size))
+		CHECK_FOR_INTERRUPTS();
 
 	SPI_finish();
 

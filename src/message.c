@@ -1175,18 +1175,32 @@ sqsn_new_message_id(void)
 /*
  * Sends n messages to one queue, for callers outside this file (topic
  * fan-out). Each message needs message_id, body and attributes (simple or
- * typed form); this checks them against the queue's limits, applies the
- * queue's delay and retention, and inserts them with one statement.
+ * typed form), and for a FIFO queue a group and a deduplication id; this
+ * checks them against the queue's limits, applies the queue's delay and
+ * retention, drops FIFO duplicates, and inserts them with one statement.
  * Requires an SPI connection and the queue opened with RowExclusiveLock.
  */
 void
 sqsn_send_messages(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 {
 	TimestampTz now = GetCurrentTimestamp();
+	int			nfresh = 0;
 
 	for (int i = 0; i < n; i++)
 		prepare_outgoing(&msgs[i], queue, DatumGetTextPP(msgs[i].body),
 						 msgs[i].attributes, now, queue->delay_seconds);
+
+	/* FIFO: the queue's own deduplication drops repeats */
+	if (queue->fifo)
+	{
+		for (int i = 0; i < n; i++)
+		{
+			if (sqsn_fifo_deduplicate(queue, &msgs[i]) == msgs[i].message_id)
+				msgs[nfresh++] = msgs[i];
+		}
+		n = nfresh;
+	}
+
 	if (n == 1)
 		insert_one(queue, msgs);
 	else if (n > 1)

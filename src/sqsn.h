@@ -191,6 +191,9 @@ extern void sqsn_validate_fifo_tag(const char *argname, const char *value);
 extern char *sqsn_content_deduplication_id(text *body);
 extern pg_uuid_t *sqsn_fifo_deduplicate(SqsnQueue *queue,
 										OutgoingMessage *msg);
+extern pg_uuid_t *sqsn_fifo_deduplicate_publish(int64 topic_id,
+												const char *deduplication_id,
+												pg_uuid_t *message_id);
 extern int	sqsn_fifo_receive_batch(const char *queue_name,
 									ReturnSetInfo *rsinfo, int max_messages,
 									TimestampTz now, TimestampTz lease_until,
@@ -201,6 +204,7 @@ extern int	sqsn_fifo_lock_heads(SqsnQueue *queue, TimestampTz now,
 extern int64 sqsn_fifo_expire_deduplication(SqsnQueue *queue,
 											TimestampTz now, int batch_size);
 extern void sqsn_fifo_forget_queue(int64 queue_id);
+extern bool sqsn_sweep_topic_deduplication(int batch_size);
 extern void sqsn_fifo_lock_groups_for_send(SqsnQueue *queue,
 										   OutgoingMessage *msgs, int n);
 

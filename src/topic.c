@@ -23,6 +23,14 @@
  * snapshot): every publish delivers to a subscription exactly once or not
  * at all.
  *
+ * FIFO topics (names ending in ".fifo") deliver only to FIFO queues. A
+ * publish needs a message group id, and a deduplication id unless the
+ * topic deduplicates by content; a publish repeating a deduplication id of
+ * the last five minutes delivers nothing and returns the first message's
+ * id (records in sqsn.fifo_dedup under minus the topic id). Every copy
+ * carries the group and deduplication ids, so each queue keeps the group's
+ * order and deduplicates once more by its own settings.
+ *
  * The catalog functions run with search_path pinned to pg_catalog, like
  * those of queue.c. Deleting a topic removes its subscriptions; deleting a
  * queue removes the subscriptions of that queue (foreign keys with ON
@@ -84,6 +92,8 @@ typedef struct PublishedMessage
 	text	   *envelope;		/* built on first use */
 	Jsonb	   *body_json;		/* parsed on first use */
 	bool		body_parsed;
+	char	   *group_id;		/* FIFO topics */
+	char	   *deduplication_id;	/* FIFO topics */
 } PublishedMessage;
 
 static SPIPlanPtr topic_id_plan = NULL;
@@ -91,14 +101,12 @@ static SPIPlanPtr targets_plan = NULL;
 
 /*
  * Topic names: 1..256 characters of [A-Za-z0-9_-], like the managed
- * service. The suffix ".fifo" marks FIFO topics there, which this version
- * does not have.
+ * service, with the suffix ".fifo" for FIFO topics.
  */
 static void
 validate_topic_name(const char *name)
 {
-	sqsn_validate_name("topic", name, MAX_TOPIC_NAME,
-					   "FIFO topics are not available yet.");
+	sqsn_validate_name("topic", name, MAX_TOPIC_NAME, NULL);
 }
 
 static char *
@@ -160,26 +168,68 @@ find_topic_id(const char *name)
 }
 
 /*
- * sn_create_topic(topic_name): creates the topic; nothing happens when it
- * exists already (as in the managed service).
+ * sn_create_topic(topic_name, content_based_deduplication): creates the
+ * topic; nothing happens when it exists already with the same setting (as
+ * in the managed service). Content-based deduplication is for FIFO topics
+ * only.
  */
 Datum
 sn_create_topic(PG_FUNCTION_ARGS)
 {
 	char	   *name = topic_name_arg(fcinfo, 0);
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(name)};
-	int			nestlevel = sqsn_pin_search_path();
+	bool		content_based = SQSN_ARG_GIVEN(1) ? PG_GETARG_BOOL(1) : false;
+	bool		fifo = sqsn_is_fifo_name(name);
+	Oid			argtypes[2] = {TEXTOID, BOOLOID};
+	Datum		values[2] = {CStringGetTextDatum(name),
+	BoolGetDatum(content_based)};
+	int			nestlevel;
+	bool		has_fifo;
 
+	if (content_based && !fifo)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("content-based deduplication is only for FIFO topics"),
+				 errhint("A FIFO topic's name ends in \".fifo\".")));
+
+	nestlevel = sqsn_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	lock_topic_catalog();
-	sqsn_spi_check(SPI_execute_with_args("INSERT INTO sqsn.topic (topic_name, owner,"
-									" created_at)"
-									" VALUES ($1, session_user, clock_timestamp())"
-									" ON CONFLICT (topic_name) DO NOTHING",
-									1, argtypes, values, NULL, false, 0),
-			  SPI_OK_INSERT, "inserting into sqsn.topic");
+	has_fifo = sqsn_catalog_has_fifo();
+	if (fifo && !has_fifo)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("FIFO topics need version 0.2 of extension sqsn"),
+				 errhint("Run ALTER EXTENSION sqsn UPDATE.")));
+	sqsn_spi_check(SPI_execute_with_args(has_fifo ?
+										 "INSERT INTO sqsn.topic (topic_name, owner,"
+										 " created_at, content_based_deduplication)"
+										 " VALUES ($1, session_user, clock_timestamp(), $2)"
+										 " ON CONFLICT (topic_name) DO NOTHING" :
+										 "INSERT INTO sqsn.topic (topic_name, owner,"
+										 " created_at)"
+										 " VALUES ($1, session_user, clock_timestamp())"
+										 " ON CONFLICT (topic_name) DO NOTHING",
+										 has_fifo ? 2 : 1, argtypes, values,
+										 NULL, false, 0),
+				   SPI_OK_INSERT, "inserting into sqsn.topic");
+	if (SPI_processed == 0 && has_fifo)
+	{
+		bool		isnull;
+
+		sqsn_spi_check(SPI_execute_with_args("SELECT content_based_deduplication"
+											 " = $2 FROM sqsn.topic"
+											 " WHERE topic_name = $1",
+											 2, argtypes, values, NULL, false,
+											 1),
+					   SPI_OK_SELECT, "reading sqsn.topic");
+		if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 1, &isnull)))
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("topic \"%s\" already exists with different "
+							"attributes", name)));
+	}
 	SPI_finish();
 	sqsn_unpin_search_path(nestlevel);
 	PG_RETURN_VOID();
@@ -206,6 +256,8 @@ sn_delete_topic(PG_FUNCTION_ARGS)
 	sqsn_spi_check(SPI_execute_with_args("DELETE FROM sqsn.topic WHERE topic_id = $1",
 									1, argtypes, values, NULL, false, 0),
 			  SPI_OK_DELETE, "deleting from sqsn.topic");
+	if (sqsn_is_fifo_name(name))
+		sqsn_fifo_forget_queue(-topic_id);	/* its deduplication records */
 	SPI_finish();
 	sqsn_unpin_search_path(nestlevel);
 	PG_RETURN_VOID();
@@ -344,6 +396,16 @@ sn_subscribe(PG_FUNCTION_ARGS)
 	values[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 							  &isnull);
 	argtypes[1] = INT8OID;
+	if (sqsn_is_fifo_name(topic_name) != sqsn_is_fifo_name(endpoint))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("%s topic \"%s\" cannot deliver to %s queue \"%s\"",
+						sqsn_is_fifo_name(topic_name) ? "FIFO" : "standard",
+						topic_name,
+						sqsn_is_fifo_name(endpoint) ? "FIFO" : "standard",
+						endpoint),
+				 errhint("Subscribe FIFO queues to FIFO topics and standard "
+						 "queues to standard topics.")));
 
 	sqsn_spi_check(SPI_execute_with_args("SELECT subscription_id,"
 									" filter_policy IS NOT DISTINCT FROM $3"
@@ -637,13 +699,14 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
  * taking the topic's shared lock. Requires an SPI connection.
  */
 static Target *
-load_targets(const char *topic_name, int *ntargets)
+load_targets(const char *topic_name, int *ntargets, int64 *topic_id_out)
 {
 	int64		topic_id = find_topic_id(topic_name);
 	Datum		value;
 	Target	   *targets;
 
 	lock_topic(topic_id, AccessShareLock);
+	*topic_id_out = topic_id;
 
 	if (targets_plan == NULL)
 	{
@@ -879,6 +942,105 @@ prepare_publication(PublishedMessage *pub, text *message, Jsonb *attributes,
 }
 
 /*
+ * The group and deduplication ids of a publication (NULL: not given). A
+ * FIFO topic needs a group id, and a deduplication id unless it
+ * deduplicates by content (SHA-256 of the message); a standard topic takes
+ * neither. element is the 1-based batch element, or 0.
+ */
+static void
+set_publication_tags(PublishedMessage *pub, const char *topic_name,
+					 bool content_based, char *group_id,
+					 char *deduplication_id, int element)
+{
+	if (!sqsn_is_fifo_name(topic_name))
+	{
+		if (group_id != NULL || deduplication_id != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("message_group_id and message_deduplication_id "
+							"are only for FIFO topics"),
+					 errdetail("Topic \"%s\" is a standard topic.",
+							   topic_name)));
+		return;
+	}
+	if (group_id == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("a message published to FIFO topic \"%s\" needs a "
+						"message_group_id", topic_name),
+				 element > 0 ? errdetail("Element %d has none.", element) : 0));
+	sqsn_validate_fifo_tag("message_group_id", group_id);
+	if (deduplication_id == NULL)
+	{
+		if (!content_based)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("a message published to FIFO topic \"%s\" needs a "
+							"message_deduplication_id", topic_name),
+					 element > 0 ? errdetail("Element %d has none.", element) : 0,
+					 errhint("Give one, or create the topic with "
+							 "content_based_deduplication.")));
+		deduplication_id = sqsn_content_deduplication_id(pub->message);
+	}
+	else
+		sqsn_validate_fifo_tag("message_deduplication_id", deduplication_id);
+	pub->group_id = group_id;
+	pub->deduplication_id = deduplication_id;
+}
+
+/*
+ * Whether a topic deduplicates by content (false for a standard topic);
+ * errors when a FIFO topic does not exist. Requires an SPI connection.
+ */
+static bool
+topic_content_based(const char *topic_name)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		value = CStringGetTextDatum(topic_name);
+	bool		isnull;
+
+	if (!sqsn_is_fifo_name(topic_name) || !sqsn_catalog_has_fifo())
+		return false;
+	(void) find_topic_id(topic_name);	/* errors when there is none */
+	sqsn_spi_check(SPI_execute_with_args("SELECT content_based_deduplication"
+										 " FROM sqsn.topic"
+										 " WHERE topic_name OPERATOR(pg_catalog.=) $1",
+										 1, argtypes, &value, NULL, false, 1),
+				   SPI_OK_SELECT, "reading sqsn.topic");
+	if (SPI_processed == 0)
+		return false;
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+									  SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * FIFO topics: the publications to deliver, leaving out those that repeat
+ * a deduplication id of the last five minutes (their message_id in pubs
+ * becomes the first message's, which the caller returns). *n becomes the
+ * number to deliver.
+ */
+static PublishedMessage *
+fifo_deduplicate(int64 topic_id, PublishedMessage *pubs, int *n)
+{
+	int			nfresh = 0;
+	PublishedMessage *fresh = palloc(sizeof(PublishedMessage) * Max(*n, 1));
+
+	for (int i = 0; i < *n; i++)
+	{
+		pg_uuid_t  *id = sqsn_fifo_deduplicate_publish(topic_id,
+													   pubs[i].deduplication_id,
+													   pubs[i].message_id);
+
+		if (id == pubs[i].message_id)
+			fresh[nfresh++] = pubs[i];
+		else
+			pubs[i].message_id = id;
+	}
+	*n = nfresh;
+	return fresh;
+}
+
+/*
  * Delivers the n publications to every subscription of the topic whose
  * filter policy matches: one insert per queue.
  */
@@ -886,12 +1048,15 @@ static void
 fan_out(const char *topic_name, PublishedMessage *pubs, int n)
 {
 	int			ntargets;
-	Target	   *targets = load_targets(topic_name, &ntargets);
+	int64		topic_id;
+	Target	   *targets = load_targets(topic_name, &ntargets, &topic_id);
 	OutgoingMessage *msgs;
 	char	   *topic_arn = NULL;
 	char	   *timestamp = NULL;
 
-	if (ntargets == 0)
+	if (sqsn_is_fifo_name(topic_name))
+		pubs = fifo_deduplicate(topic_id, pubs, &n);
+	if (ntargets == 0 || n == 0)
 		return;
 	msgs = palloc0(sizeof(OutgoingMessage) * n);
 	for (int t = 0; t < ntargets; t++)
@@ -918,6 +1083,8 @@ fan_out(const char *topic_name, PublishedMessage *pubs, int n)
 			}
 
 			msgs[k].message_id = sqsn_new_message_id();
+			msgs[k].group_id = pub->group_id;
+			msgs[k].deduplication_id = pub->deduplication_id;
 			if (target->raw)
 			{
 				msgs[k].body = PointerGetDatum(pub->message);
@@ -950,7 +1117,9 @@ fan_out(const char *topic_name, PublishedMessage *pubs, int n)
 
 /*
  * sn_publish(topic_name, message, message_attributes, subject,
- * message_structure): returns the message id (the envelope's MessageId).
+ * message_structure, message_group_id, message_deduplication_id): returns
+ * the message id (the envelope's MessageId); for a duplicate on a FIFO
+ * topic, the first message's id.
  */
 Datum
 sn_publish(PG_FUNCTION_ARGS)
@@ -971,15 +1140,44 @@ sn_publish(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	set_publication_tags(&pub, topic_name, topic_content_based(topic_name),
+						 SQSN_ARG_GIVEN(5) ? text_to_cstring(PG_GETARG_TEXT_PP(5)) : NULL,
+						 SQSN_ARG_GIVEN(6) ? text_to_cstring(PG_GETARG_TEXT_PP(6)) : NULL,
+						 0);
 	fan_out(topic_name, &pub, 1);
 	SPI_finish();
 	PG_RETURN_UUID_P(pub.message_id);
 }
 
 /*
- * sn_publish_batch(topic_name, messages, message_attributes): publishes
- * every message; each subscribed queue gets its copies with one insert.
- * Returns the message ids in input order.
+ * The elements of an optional text array argument of sn_publish_batch, one
+ * per message; NULL when the argument is NULL.
+ */
+static Datum *
+publish_batch_text_arg(FunctionCallInfo fcinfo, int argno,
+					   const char *argname, int n, bool **nulls)
+{
+	Datum	   *values;
+	int			count;
+
+	*nulls = NULL;
+	if (!SQSN_ARG_GIVEN(argno))
+		return NULL;
+	count = sqsn_array_arg(fcinfo, argno, argname, TEXTOID, &values, nulls);
+	if (count != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must have one element per message", argname),
+				 errdetail("%d messages and %d %s were given.", n, count,
+						   argname)));
+	return values;
+}
+
+/*
+ * sn_publish_batch(topic_name, messages, message_attributes,
+ * message_group_ids, message_deduplication_ids): publishes every message;
+ * each subscribed queue gets its copies with one insert. Returns the
+ * message ids in input order.
  */
 Datum
 sn_publish_batch(PG_FUNCTION_ARGS)
@@ -991,6 +1189,11 @@ sn_publish_batch(PG_FUNCTION_ARGS)
 	Datum	   *attributes = NULL;
 	bool	   *attribute_nulls = NULL;
 	PublishedMessage *pubs;
+	Datum	   *groups;
+	bool	   *group_nulls;
+	Datum	   *dedups;
+	bool	   *dedup_nulls;
+	bool		content_based;
 	int			n;
 
 	n = sqsn_batch_args(fcinfo, "messages", "message", "messages", &messages,
@@ -1010,9 +1213,22 @@ sn_publish_batch(PG_FUNCTION_ARGS)
 							NULL, NULL);
 	}
 
+	groups = publish_batch_text_arg(fcinfo, 3, "message_group_ids", n,
+									&group_nulls);
+	dedups = publish_batch_text_arg(fcinfo, 4, "message_deduplication_ids", n,
+									&dedup_nulls);
+
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	content_based = topic_content_based(topic_name);
+	for (int i = 0; i < n; i++)
+		set_publication_tags(&pubs[i], topic_name, content_based,
+							 (groups && !group_nulls[i]) ?
+							 TextDatumGetCString(groups[i]) : NULL,
+							 (dedups && !dedup_nulls[i]) ?
+							 TextDatumGetCString(dedups[i]) : NULL,
+							 i + 1);
 	if (n > 0)
 		fan_out(topic_name, pubs, n);
 	else

@@ -302,8 +302,9 @@ list_queues(bool *installed)
 }
 
 /*
- * One batch of the sweeps on one queue, in its own transaction. An error
- * rolls back to a subtransaction and is recorded; the worker goes on.
+ * One batch of the sweeps on one queue (queue_name NULL: of the FIFO
+ * topics' deduplication records), in its own transaction. An error rolls
+ * back to a subtransaction and is recorded; the worker goes on.
  */
 static void
 sweep_one_batch(const char *queue_name, bool *more, SqsnSweepCounts *counts)
@@ -328,8 +329,11 @@ sweep_one_batch(const char *queue_name, bool *more, SqsnSweepCounts *counts)
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		*more = sqsn_sweep_queue(queue_name, sqsn_retention_batch_size,
-								 &batch);
+		if (queue_name != NULL)
+			*more = sqsn_sweep_queue(queue_name, sqsn_retention_batch_size,
+									 &batch);
+		else
+			*more = sqsn_sweep_topic_deduplication(sqsn_retention_batch_size);
 		SPI_finish();
 
 		ReleaseCurrentSubTransaction();
@@ -349,10 +353,11 @@ sweep_one_batch(const char *queue_name, bool *more, SqsnSweepCounts *counts)
 
 		ereport(WARNING,
 				(errmsg("sqsn worker could not sweep queue \"%s\": %s",
-						queue_name, edata->message)));
+						queue_name ? queue_name : "(topics)", edata->message)));
 		SpinLockAcquire(&worker_shared->mutex);
 		snprintf(worker_shared->last_error, WORKER_ERROR_LEN,
-				 "queue \"%s\": %s", queue_name, edata->message);
+				 "queue \"%s\": %s", queue_name ? queue_name : "(topics)",
+				 edata->message);
 		SpinLockRelease(&worker_shared->mutex);
 		FreeErrorData(edata);
 		batch.messages_expired = batch.messages_moved_to_dlq = 0;
@@ -396,6 +401,17 @@ run_round(void)
 		{
 			CHECK_FOR_INTERRUPTS();
 			sweep_one_batch(name, &more, &counts);
+		}
+	}
+	if (installed)
+	{
+		bool		more = true;
+
+		/* the FIFO topics' deduplication records */
+		for (int i = 0; i < MAX_BATCHES_PER_QUEUE && more; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			sweep_one_batch(NULL, &more, &counts);
 		}
 	}
 

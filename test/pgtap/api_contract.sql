@@ -2,7 +2,7 @@
 -- type, language and security, the queue_stats view, and nothing else
 -- exposed.
 BEGIN;
-SELECT plan(99);
+SELECT plan(100);
 
 SELECT has_extension('sqsn', 'extension sqsn is installed');
 SELECT has_schema('sqsn', 'schema sqsn exists');
@@ -154,7 +154,7 @@ SELECT ok((SELECT array_agg(c.relname::text ORDER BY c.relname)
 	'sqsn.queue and its sequence are dumped by pg_dump');
 
 -- the topic API
-SELECT has_function('sqsn', 'sn_create_topic', ARRAY['text'], 'sn_create_topic(text) exists');
+SELECT has_function('sqsn', 'sn_create_topic', ARRAY['text', 'boolean'], 'sn_create_topic(text, boolean) exists');
 SELECT has_function('sqsn', 'sn_delete_topic', ARRAY['text'], 'sn_delete_topic(text) exists');
 SELECT has_function('sqsn', 'sn_list_topics', ARRAY['text'], 'sn_list_topics(text) exists');
 SELECT has_function('sqsn', 'sn_subscribe', ARRAY['text', 'text', 'text', 'jsonb', 'text', 'boolean'],
@@ -163,11 +163,11 @@ SELECT has_function('sqsn', 'sn_unsubscribe', ARRAY['uuid'], 'sn_unsubscribe(uui
 SELECT has_function('sqsn', 'sn_list_subscriptions', ARRAY['text'], 'sn_list_subscriptions(text) exists');
 SELECT has_function('sqsn', 'sn_set_subscription_attributes', ARRAY['uuid', 'jsonb'],
 	'sn_set_subscription_attributes(uuid, jsonb) exists');
-SELECT has_function('sqsn', 'sn_publish', ARRAY['text', 'text', 'jsonb', 'text', 'text'],
-	'sn_publish(text, text, jsonb, text, text) exists');
-SELECT has_function('sqsn', 'sn_publish_batch', ARRAY['text', 'text[]', 'jsonb[]'],
-	'sn_publish_batch(text, text[], jsonb[]) exists');
-SELECT function_returns('sqsn', 'sn_create_topic', ARRAY['text'], 'void', 'sn_create_topic returns void');
+SELECT has_function('sqsn', 'sn_publish', ARRAY['text', 'text', 'jsonb', 'text', 'text', 'text', 'text'],
+	'sn_publish(text, text, jsonb, text, text, text, text) exists');
+SELECT has_function('sqsn', 'sn_publish_batch', ARRAY['text', 'text[]', 'jsonb[]', 'text[]', 'text[]'],
+	'sn_publish_batch(text, text[], jsonb[], text[], text[]) exists');
+SELECT function_returns('sqsn', 'sn_create_topic', ARRAY['text', 'boolean'], 'void', 'sn_create_topic returns void');
 SELECT function_returns('sqsn', 'sn_delete_topic', ARRAY['text'], 'void', 'sn_delete_topic returns void');
 SELECT function_returns('sqsn', 'sn_list_topics', ARRAY['text'], 'setof text', 'sn_list_topics returns setof text');
 SELECT function_returns('sqsn', 'sn_subscribe', ARRAY['text', 'text', 'text', 'jsonb', 'text', 'boolean'], 'uuid',
@@ -175,9 +175,9 @@ SELECT function_returns('sqsn', 'sn_subscribe', ARRAY['text', 'text', 'text', 'j
 SELECT function_returns('sqsn', 'sn_unsubscribe', ARRAY['uuid'], 'void', 'sn_unsubscribe returns void');
 SELECT function_returns('sqsn', 'sn_set_subscription_attributes', ARRAY['uuid', 'jsonb'], 'void',
 	'sn_set_subscription_attributes returns void');
-SELECT function_returns('sqsn', 'sn_publish', ARRAY['text', 'text', 'jsonb', 'text', 'text'], 'uuid',
+SELECT function_returns('sqsn', 'sn_publish', ARRAY['text', 'text', 'jsonb', 'text', 'text', 'text', 'text'], 'uuid',
 	'sn_publish returns uuid');
-SELECT function_returns('sqsn', 'sn_publish_batch', ARRAY['text', 'text[]', 'jsonb[]'], 'setof uuid',
+SELECT function_returns('sqsn', 'sn_publish_batch', ARRAY['text', 'text[]', 'jsonb[]', 'text[]', 'text[]'], 'setof uuid',
 	'sn_publish_batch returns setof uuid');
 SELECT is(pg_get_function_arguments('sqsn.sn_list_topics(text)'::regprocedure),
 	'prefix text DEFAULT NULL::text', 'sn_list_topics parameters and defaults');
@@ -191,11 +191,14 @@ SELECT is(pg_get_function_result('sqsn.sn_list_subscriptions(text)'::regprocedur
 	'sn_list_subscriptions result columns');
 SELECT is(pg_get_function_arguments('sqsn.sn_set_subscription_attributes(uuid, jsonb)'::regprocedure),
 	'subscription_id uuid, attributes jsonb', 'sn_set_subscription_attributes parameters');
-SELECT is(pg_get_function_arguments('sqsn.sn_publish(text, text, jsonb, text, text)'::regprocedure),
-	'topic_name text, message text, message_attributes jsonb DEFAULT NULL::jsonb, subject text DEFAULT NULL::text, message_structure text DEFAULT NULL::text',
+SELECT is(pg_get_function_arguments('sqsn.sn_create_topic(text, boolean)'::regprocedure),
+	'topic_name text, content_based_deduplication boolean DEFAULT false',
+	'sn_create_topic parameters and defaults');
+SELECT is(pg_get_function_arguments('sqsn.sn_publish(text, text, jsonb, text, text, text, text)'::regprocedure),
+	'topic_name text, message text, message_attributes jsonb DEFAULT NULL::jsonb, subject text DEFAULT NULL::text, message_structure text DEFAULT NULL::text, message_group_id text DEFAULT NULL::text, message_deduplication_id text DEFAULT NULL::text',
 	'sn_publish parameters and defaults');
-SELECT is(pg_get_function_arguments('sqsn.sn_publish_batch(text, text[], jsonb[])'::regprocedure),
-	'topic_name text, messages text[], message_attributes jsonb[] DEFAULT NULL::jsonb[]',
+SELECT is(pg_get_function_arguments('sqsn.sn_publish_batch(text, text[], jsonb[], text[], text[])'::regprocedure),
+	'topic_name text, messages text[], message_attributes jsonb[] DEFAULT NULL::jsonb[], message_group_ids text[] DEFAULT NULL::text[], message_deduplication_ids text[] DEFAULT NULL::text[]',
 	'sn_publish_batch parameters and defaults');
 SELECT is(array_agg(p.proname::text ORDER BY p.proname) FILTER (WHERE NOT p.prosecdef OR p.proisstrict), NULL,
 	'every sn_ function is SECURITY DEFINER and not STRICT')
