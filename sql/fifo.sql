@@ -191,6 +191,21 @@ SELECT sqsn.sq_change_visibility('ff_dlq.fifo', receipt_handle, 0) FROM held;
 SELECT sqsn.sq_redrive('ff_dlq.fifo') AS redriven;
 SELECT sqsn.sq_redrive('ff_dlq.fifo', 'ff_cb.fifo') AS nothing_left;
 
+-- the maintenance sweep moves messages over a lowered receive limit to the
+-- DLQ group head first, so the group arrives there in order
+SELECT sqsn.sq_purge_queue('ff_q.fifo'), sqsn.sq_purge_queue('ff_dlq.fifo');
+SELECT count(*) FROM sqsn.sq_send_batch('ff_q.fifo', ARRAY['w1', 'w2'],
+	message_group_ids => ARRAY['W', 'W'], message_deduplication_ids => ARRAY['w1', 'w2']);
+SELECT count(*) FROM sqsn.sq_receive('ff_q.fifo', 10, 0);
+SELECT count(*) FROM sqsn.sq_receive('ff_q.fifo', 10, 0);
+SELECT sqsn.sq_set_queue_attributes('ff_q.fifo', '{"RedrivePolicy": {"deadLetterQueue": "ff_dlq.fifo", "maxReceiveCount": 1}}');
+SELECT messages_moved_to_dlq FROM sqsn.run_maintenance();
+SELECT messages_moved_to_dlq FROM sqsn.run_maintenance();
+SELECT body FROM sqsn.sq_receive('ff_dlq.fifo', 10, 30) ORDER BY sequence_number;
+
+-- scheduled sends cannot target a FIFO queue
+SELECT pg_temp.err($$SELECT sqsn.sq_schedule_send('ff_job', '* * * * *', 'ff_q.fifo', 'x')$$);
+
 -- deleting a queue removes its deduplication records
 SELECT count(*) > 0 AS had_records FROM sqsn.fifo_dedup
 WHERE queue_id = (SELECT queue_id FROM sqsn.queue WHERE queue_name = 'ff_cb.fifo');

@@ -108,7 +108,9 @@ expire_messages(SqsnQueue *queue, TimestampTz now, int batch_size)
  * Moves up to batch_size visible messages whose receive count exceeds the
  * queue's max_receive_count to its dead-letter queue; returns how many.
  * Messages in flight are left alone: their consumer still holds a valid
- * receipt handle, and the next receive moves them if they come back.
+ * receipt handle, and the next receive moves them if they come back. In a
+ * FIFO queue only the first message of a group is moved, so the group
+ * arrives in the dead-letter queue in order.
  */
 static int64
 move_overdue_messages(SqsnQueue *queue, TimestampTz now, int batch_size)
@@ -129,10 +131,17 @@ move_overdue_messages(SqsnQueue *queue, TimestampTz now, int batch_size)
 								   " FROM %s c"
 								   " WHERE c.receive_count OPERATOR(pg_catalog.>) $1"
 								   "  AND c.visible_at OPERATOR(pg_catalog.<=) $2"
-								   "  AND c.expires_at OPERATOR(pg_catalog.>) $2"
+								   "  AND c.expires_at OPERATOR(pg_catalog.>) $2%s"
 								   " ORDER BY c.msg_seq LIMIT $3"
 								   " FOR UPDATE SKIP LOCKED",
-								   queue->qualified_table);
+								   queue->qualified_table,
+								   queue->fifo ? psprintf(
+								   /* FIFO: group heads only, in order */
+								   "  AND NOT EXISTS (SELECT FROM %s p"
+								   "   WHERE p.message_group_id OPERATOR(pg_catalog.=) c.message_group_id"
+								   "    AND p.msg_seq OPERATOR(pg_catalog.<) c.msg_seq"
+								   "    AND p.expires_at OPERATOR(pg_catalog.>) $2)",
+								   queue->qualified_table) : "");
 
 		queue->overdue_plan = sqsn_prepare_plan(sql, 3, argtypes);
 	}

@@ -926,6 +926,8 @@ delete_by_handle(SqsnQueue *queue, const char *handle)
 	if (ret != SPI_OK_DELETE)
 		elog(ERROR, "deleting from queue \"%s\" failed: %s", queue->name,
 			 SPI_result_code_string(ret));
+	if (queue->fifo && SPI_processed > 0)
+		sqsn_longpoll_note_send(queue->queue_id);	/* a group may be free */
 	return SPI_processed > 0;
 }
 
@@ -1009,6 +1011,8 @@ delete_by_handles(SqsnQueue *queue, Datum *msg_seqs, Datum *tokens, int n,
 			 SPI_result_code_string(ret));
 
 	ngone = SPI_processed;
+	if (queue->fifo && ngone > 0)
+		sqsn_longpoll_note_send(queue->queue_id);	/* groups may be free */
 	gone = palloc(sizeof(DeletedLease) * (ngone + 1));
 	claimed = palloc0(sizeof(bool) * (ngone + 1));
 	for (uint64 i = 0; i < ngone; i++)

@@ -70,6 +70,15 @@ sq_schedule_send(PG_FUNCTION_ARGS)
 	int64		jobid;
 	int			ret;
 
+	if (sqsn_is_fifo_name(queue_name))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("scheduled sends to FIFO queues are not supported"),
+				 errdetail("Queue \"%s\" is a FIFO queue; each send to it needs "
+						   "a message group and a deduplication id.",
+						   queue_name),
+				 errhint("Schedule a call of sqsn.sq_send() with those ids "
+						 "with pg_cron directly.")));
 	if (job_name[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
