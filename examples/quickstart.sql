@@ -1,5 +1,5 @@
--- sqsn quickstart: a work queue with a dead-letter queue, and a topic fanning
--- out to two queues.
+-- sqsn quickstart: a work queue with a dead-letter queue, a topic fanning
+-- out to two queues, and a FIFO queue.
 --
 -- Run it with psql in a database where the extension is installed:
 --   CREATE EXTENSION sqsn;
@@ -92,3 +92,21 @@ SELECT sqsn.sn_publish('order-events', 'order 8 created', '{"status": "new"}') I
 SELECT body::jsonb ->> 'Message' AS message, body::jsonb ->> 'Type' AS type
   FROM sqsn.sq_receive('audit', 10) ORDER BY 1;
 SELECT body, message_attributes FROM sqsn.sq_receive('billing', 10);
+
+\echo
+\echo '== 8. A FIFO queue: in order per message group, duplicates dropped'
+-- The name ends in .fifo. Each send names a message group; messages of one
+-- group are received in send order, by one consumer at a time. With
+-- content-based deduplication the same body sent again within 5 minutes is
+-- dropped (without it, give message_deduplication_id).
+SELECT sqsn.sq_create_queue('payments.fifo', content_based_deduplication => true);
+SELECT sqsn.sq_send('payments.fifo', 'account 7: +10', message_group_id => 'account-7') IS NOT NULL AS sent;
+SELECT sqsn.sq_send('payments.fifo', 'account 9: +5', message_group_id => 'account-9') IS NOT NULL AS sent;
+SELECT sqsn.sq_send('payments.fifo', 'account 7: -3', message_group_id => 'account-7') IS NOT NULL AS sent;
+-- the same body again: a duplicate, stored once
+SELECT sqsn.sq_send('payments.fifo', 'account 7: -3', message_group_id => 'account-7') IS NOT NULL AS sent;
+-- one receive takes account-7's messages in order (and account-9's)
+SELECT body, message_group_id, sequence_number
+  FROM sqsn.sq_receive('payments.fifo', 10) ORDER BY sequence_number;
+-- while they are in flight, their groups give nothing to other consumers
+SELECT count(*) AS received FROM sqsn.sq_receive('payments.fifo', 10);
