@@ -69,7 +69,7 @@
 #include "utils/uuid.h"
 
 /* lock tag field4 of group locks; user advisory locks use 1 and 2 */
-#define GROUP_LOCK_KIND 0x5153
+#define GROUP_LOCK_KIND      0x5153
 #define GROUP_SEND_LOCK_KIND 0x5154
 
 /* extra candidate groups read per receive, to step over locked ones */
@@ -146,10 +146,10 @@ static pg_uuid_t *
 deduplicate(int64 owner, const char *scope_key, const char *deduplication_id,
 			pg_uuid_t *message_id, TimestampTz sent_at)
 {
-	Datum values[6];
-	bool isnull;
+	Datum      values[6];
+	bool       isnull;
 	pg_uuid_t *id;
-	int ret;
+	int        ret;
 
 	if (dedup_plan == NULL)
 	{
@@ -174,8 +174,8 @@ deduplicate(int64 owner, const char *scope_key, const char *deduplication_id,
 	values[1] = CStringGetTextDatum(scope_key);
 	values[2] = CStringGetTextDatum(deduplication_id);
 	values[3] = UUIDPGetDatum(message_id);
-	values[4] = TimestampTzGetDatum(sqsn_add_seconds(sent_at,
-													 SQSN_DEDUP_WINDOW));
+	values[4] =
+		TimestampTzGetDatum(sqsn_add_seconds(sent_at, SQSN_DEDUP_WINDOW));
 	values[5] = TimestampTzGetDatum(sent_at);
 
 	ret = SPI_execute_plan(dedup_plan, values, NULL, false, 0);
@@ -260,7 +260,7 @@ bool
 sqsn_sweep_topic_deduplication(int batch_size)
 {
 	Datum values[2];
-	int ret;
+	int   ret;
 
 	if (!sqsn_catalog_has_fifo())
 		return false;
@@ -315,8 +315,8 @@ sqsn_fifo_forget_queue(int64 queue_id)
 static int
 compare_uint32(const void *a, const void *b)
 {
-	uint32		x = *(const uint32 *) a;
-	uint32		y = *(const uint32 *) b;
+	uint32 x = *(const uint32 *) a;
+	uint32 y = *(const uint32 *) b;
 
 	return (x > y) - (x < y);
 }
@@ -349,11 +349,10 @@ group_locktag(LOCKTAG *tag, int64 queue_id, const char *group)
  * groups do not deadlock.
  */
 void
-sqsn_fifo_lock_groups_for_send(SqsnQueue *queue, OutgoingMessage *msgs,
-							   int n)
+sqsn_fifo_lock_groups_for_send(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 {
-	uint32	   *hashes = palloc(sizeof(uint32) * n);
-	int			nhashes = 0;
+	uint32 *hashes = palloc(sizeof(uint32) * n);
+	int     nhashes = 0;
 
 	for (int i = 0; i < n; i++)
 	{
@@ -366,7 +365,7 @@ sqsn_fifo_lock_groups_for_send(SqsnQueue *queue, OutgoingMessage *msgs,
 		qsort(hashes, nhashes, sizeof(uint32), compare_uint32);
 	for (int i = 0; i < nhashes; i++)
 	{
-		LOCKTAG		tag;
+		LOCKTAG tag;
 
 		if (i > 0 && hashes[i] == hashes[i - 1])
 			continue;
