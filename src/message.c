@@ -24,6 +24,11 @@
  * tables) instead of being returned; the receive then looks further along
  * the queue to fill the batch.
  *
+ * FIFO queues (fifo.c) share the send and delete paths: a send also
+ * records its deduplication id (a duplicate stores nothing) and locks its
+ * message group against concurrent senders before the insert; a receive
+ * goes to sqsn_fifo_receive_batch, which leases whole group prefixes.
+ *
  * Every statement is a saved plan on one queue's table, with every name
  * schema-qualified, so the plans hold whatever search_path the caller has.
  *
