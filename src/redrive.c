@@ -171,9 +171,21 @@ sq_redrive(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	(void) sqsn_open_queue(dlq_name, RowExclusiveLock);
 	if (dest_name != NULL)
-		(void) sqsn_open_queue(dest_name, RowExclusiveLock);
+	{
+		bool		dest_fifo = sqsn_open_queue(dest_name, RowExclusiveLock)->fifo;
+
+		if (sqsn_open_queue(dlq_name, RowExclusiveLock)->fifo != dest_fifo)
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("cannot redrive %s queue \"%s\" into %s queue \"%s\"",
+							dest_fifo ? "standard" : "FIFO", dlq_name,
+							dest_fifo ? "FIFO" : "standard", dest_name),
+					 errhint("Messages move only between queues of the same "
+							 "kind.")));
+	}
+	else
+		(void) sqsn_open_queue(dlq_name, RowExclusiveLock);
 
 	for (;;)
 	{
