@@ -11,7 +11,10 @@
 
 #include "postgres.h"
 
+#include <sys/socket.h>
+
 #include "executor/spi.h"
+#include "lib/stringinfo.h"
 #include "storage/lockdefs.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
@@ -20,17 +23,17 @@
 #define SQSN_SCHEMA "sqsn"
 
 /* Limits of the managed service (see SEMANTICS.md), in seconds or bytes. */
-#define SQSN_MAX_QUEUE_NAME			80
+#define SQSN_MAX_QUEUE_NAME         80
 #define SQSN_MAX_VISIBILITY_TIMEOUT 43200
-#define SQSN_MIN_RETENTION			60
-#define SQSN_MAX_RETENTION			1209600
-#define SQSN_MAX_DELAY				900
-#define SQSN_MIN_MESSAGE_SIZE		1024
-#define SQSN_MAX_MESSAGE_SIZE		262144
-#define SQSN_MAX_RECEIVE_COUNT		1000
-#define SQSN_MAX_ATTRIBUTES			10
-#define SQSN_MAX_BATCH				1000
-#define SQSN_MAX_WAIT_TIME			20
+#define SQSN_MIN_RETENTION          60
+#define SQSN_MAX_RETENTION          1209600
+#define SQSN_MAX_DELAY              900
+#define SQSN_MIN_MESSAGE_SIZE       1024
+#define SQSN_MAX_MESSAGE_SIZE       262144
+#define SQSN_MAX_RECEIVE_COUNT      1000
+#define SQSN_MAX_ATTRIBUTES         10
+#define SQSN_MAX_BATCH              1000
+#define SQSN_MAX_WAIT_TIME          20
 
 /*
  * What a backend remembers about one queue: its attributes, its message
@@ -41,78 +44,78 @@
  */
 typedef struct SqsnQueue
 {
-	char		name[SQSN_MAX_QUEUE_NAME + 1];	/* hash key */
-	bool		valid;
-	int64		queue_id;
-	Oid			relid;			/* sqsn.q_<queue_id> */
-	char	   *qualified_table;	/* "sqsn.q_<queue_id>", for SQL text */
-	int32		visibility_timeout;
-	int32		message_retention_period;
-	int32		delay_seconds;
-	int32		maximum_message_size;
-	int32		max_receive_count;	/* 0: no redrive policy */
-	int32		receive_wait_time_seconds;
-	char	   *dead_letter_queue;	/* NULL: no redrive policy */
+	char  name[SQSN_MAX_QUEUE_NAME + 1]; /* hash key */
+	bool  valid;
+	int64 queue_id;
+	Oid   relid;           /* sqsn.q_<queue_id> */
+	char *qualified_table; /* "sqsn.q_<queue_id>", for SQL text */
+	int32 visibility_timeout;
+	int32 message_retention_period;
+	int32 delay_seconds;
+	int32 maximum_message_size;
+	int32 max_receive_count; /* 0: no redrive policy */
+	int32 receive_wait_time_seconds;
+	char *dead_letter_queue; /* NULL: no redrive policy */
 
 	/* saved plans, prepared on first use */
-	SPIPlanPtr	insert_plan;
-	SPIPlanPtr	insert_many_plan;
-	SPIPlanPtr	receive_plan;
-	SPIPlanPtr	delete_plan;
-	SPIPlanPtr	delete_many_plan;
-	SPIPlanPtr	delete_leased_plan;
-	SPIPlanPtr	change_visibility_plan;
-	SPIPlanPtr	expire_plan;
-	SPIPlanPtr	overdue_plan;
-	SPIPlanPtr	next_visible_plan;
-	SPIPlanPtr	redrive_plan;
+	SPIPlanPtr insert_plan;
+	SPIPlanPtr insert_many_plan;
+	SPIPlanPtr receive_plan;
+	SPIPlanPtr delete_plan;
+	SPIPlanPtr delete_many_plan;
+	SPIPlanPtr delete_leased_plan;
+	SPIPlanPtr change_visibility_plan;
+	SPIPlanPtr expire_plan;
+	SPIPlanPtr overdue_plan;
+	SPIPlanPtr next_visible_plan;
+	SPIPlanPtr redrive_plan;
 } SqsnQueue;
 
 /* What one maintenance pass did (maintenance.c). */
 typedef struct SqsnSweepCounts
 {
-	int64		messages_expired;
-	int64		messages_moved_to_dlq;
+	int64 messages_expired;
+	int64 messages_moved_to_dlq;
 } SqsnSweepCounts;
 
 /* One message about to be inserted into a queue. */
 typedef struct OutgoingMessage
 {
 	pg_uuid_t  *message_id;
-	Datum		body;
-	Jsonb	   *attributes;		/* typed form, or NULL */
+	Datum       body;
+	Jsonb      *attributes; /* typed form, or NULL */
 	TimestampTz sent_at;
 	TimestampTz visible_at;
 	TimestampTz expires_at;
-	int64		source_queue_id;	/* 0: none */
+	int64       source_queue_id; /* 0: none */
 } OutgoingMessage;
 
 /* catalog.c */
 extern void CatalogInit(void);
-extern void sqsn_validate_name(const char *kind, const char *name,
-							   int max_len, const char *fifo_hint);
+extern void sqsn_validate_name(const char *kind, const char *name, int max_len,
+							   const char *fifo_hint);
 extern void sqsn_validate_queue_name(const char *name);
-extern char *sqsn_text_arg(FunctionCallInfo fcinfo, int argno,
-						   const char *argname);
-extern int32 sqsn_int_arg(FunctionCallInfo fcinfo, int argno,
-						  const char *argname, int32 min, int32 max,
-						  int32 default_value);
+extern char      *sqsn_text_arg(FunctionCallInfo fcinfo, int argno,
+								const char *argname);
+extern int32      sqsn_int_arg(FunctionCallInfo fcinfo, int argno,
+							   const char *argname, int32 min, int32 max,
+							   int32 default_value);
 extern SqsnQueue *sqsn_open_queue(const char *name, LOCKMODE lockmode);
-extern void sqsn_begin_result(FunctionCallInfo fcinfo);
-extern int	sqsn_array_arg(FunctionCallInfo fcinfo, int argno,
-						   const char *argname, Oid elemtype, Datum **elems,
-						   bool **nulls);
-extern int	sqsn_batch_args(FunctionCallInfo fcinfo, const char *argname,
-							const char *singular, const char *plural,
-							Datum **texts, bool **text_nulls,
-							Datum **attributes, bool **attribute_nulls);
-extern void sqsn_spi_check(int ret, int expected, const char *what);
-extern Datum sqsn_return_names(FunctionCallInfo fcinfo, const char *sql,
-							   const char *what);
+extern void       sqsn_begin_result(FunctionCallInfo fcinfo);
+extern int        sqsn_array_arg(FunctionCallInfo fcinfo, int argno,
+								 const char *argname, Oid elemtype, Datum **elems,
+								 bool **nulls);
+extern int        sqsn_batch_args(FunctionCallInfo fcinfo, const char *argname,
+								  const char *singular, const char *plural,
+								  Datum **texts, bool **text_nulls,
+								  Datum **attributes, bool **attribute_nulls);
+extern void       sqsn_spi_check(int ret, int expected, const char *what);
+extern Datum      sqsn_return_names(FunctionCallInfo fcinfo, const char *sql,
+									const char *what);
 extern SPIPlanPtr sqsn_prepare_plan(const char *sql, int nargs, Oid *argtypes);
-extern Oid	sqsn_schema_oid(void);
-extern int	sqsn_pin_search_path(void);
-extern void sqsn_unpin_search_path(int nestlevel);
+extern Oid        sqsn_schema_oid(void);
+extern int        sqsn_pin_search_path(void);
+extern void       sqsn_unpin_search_path(int nestlevel);
 
 /* attributes.c */
 extern Jsonb *sqsn_normalize_attributes(Jsonb *attributes, int64 *size);
@@ -120,14 +123,14 @@ extern Jsonb *sqsn_normalize_attributes(Jsonb *attributes, int64 *size);
 /* handle.c */
 extern char *sqsn_make_receipt_handle(int64 queue_id, int64 msg_seq,
 									  int64 lease_token);
-extern void sqsn_parse_receipt_handle(const char *handle, int64 queue_id,
-									  int64 *msg_seq, int64 *lease_token);
+extern void  sqsn_parse_receipt_handle(const char *handle, int64 queue_id,
+									   int64 *msg_seq, int64 *lease_token);
 extern int64 sqsn_new_lease_token(void);
-extern void sqsn_forget_handle_key(Oid relid);
+extern void  sqsn_forget_handle_key(Oid relid);
 
 /* message.c */
 extern TimestampTz sqsn_add_seconds(TimestampTz t, int32 seconds);
-extern pg_uuid_t *sqsn_new_message_id(void);
+extern pg_uuid_t  *sqsn_new_message_id(void);
 extern void sqsn_send_messages(SqsnQueue *queue, OutgoingMessage *msgs, int n);
 extern void sqsn_move_messages(SqsnQueue *queue, const char *dest_name,
 							   HeapTuple *rows, TupleDesc tupdesc, int n,
@@ -138,8 +141,8 @@ extern void sqsn_move_to_dead_letter_queue(SqsnQueue *queue, HeapTuple *rows,
 
 /* maintenance.c */
 extern List *sqsn_list_queue_names(void);
-extern bool sqsn_sweep_queue(const char *queue_name, int batch_size,
-							 SqsnSweepCounts *counts);
+extern bool  sqsn_sweep_queue(const char *queue_name, int batch_size,
+							  SqsnSweepCounts *counts);
 
 /* longpoll.c */
 extern void LongPollInit(void);
@@ -150,13 +153,75 @@ extern void sqsn_longpoll_sleep(long timeout_ms);
 extern void sqsn_longpoll_end(void);
 
 /* worker.c */
-extern int	sqsn_retention_batch_size;
-extern void WorkerInit(void);
+extern int   sqsn_retention_batch_size;
+extern void  WorkerInit(void);
+extern char *sqsn_worker_database_name(void);
+extern int   sqsn_worker_poll_interval(void);
 
 /* filter.c */
-extern void sqsn_validate_filter_policy(Jsonb *policy, bool body_scope);
-extern bool sqsn_filter_matches(Jsonb *policy, bool body_scope,
-								Jsonb *attributes, Jsonb *body);
+extern void   sqsn_validate_filter_policy(Jsonb *policy, bool body_scope);
+extern bool   sqsn_filter_matches(Jsonb *policy, bool body_scope,
+								  Jsonb *attributes, Jsonb *body);
 extern Jsonb *sqsn_json_or_null(const char *s, int len);
 
-#endif							/* SQSN_H */
+/* delivery_policy.c */
+typedef enum SqsnBackoff
+{
+	SQSN_BACKOFF_LINEAR,
+	SQSN_BACKOFF_ARITHMETIC,
+	SQSN_BACKOFF_GEOMETRIC,
+	SQSN_BACKOFF_EXPONENTIAL
+} SqsnBackoff;
+
+typedef struct SqsnRetryPolicy
+{
+	int         min_delay; /* seconds */
+	int         max_delay; /* seconds */
+	int         num_retries;
+	int         num_no_delay;
+	int         num_min_delay;
+	int         num_max_delay;
+	SqsnBackoff backoff;
+} SqsnRetryPolicy;
+
+typedef struct SqsnDeliveryPolicy
+{
+	SqsnRetryPolicy retry;
+	int             max_receives_per_second; /* 0: unthrottled */
+	char            content_type[64];
+} SqsnDeliveryPolicy;
+
+extern void   sqsn_default_delivery_policy(SqsnDeliveryPolicy *policy);
+extern void   sqsn_validate_delivery_policy(Jsonb *policy, bool topic_form);
+extern void   sqsn_effective_delivery_policy(Jsonb *subscription_policy,
+											 Jsonb *topic_policy,
+											 SqsnDeliveryPolicy *policy);
+extern double sqsn_retry_delay(const SqsnRetryPolicy *retry, int n,
+							   const char **phase);
+
+/* delivery.c */
+extern void  DeliveryInit(void);
+extern char *sqsn_http_allowed_hosts;
+extern char *sqsn_http_auto_confirm_hosts;
+extern void  sqsn_delivery_note_insert(void);
+extern char *sqsn_validate_endpoint_url(const char *protocol, const char *url);
+extern bool  sqsn_auto_confirm_host(const char *host);
+extern void sqsn_append_envelope_attributes(StringInfo buf, Jsonb *attributes);
+extern char *sqsn_iso_timestamp(TimestampTz t);
+extern char *sqsn_topic_arn(const char *topic_name);
+
+/* ssrf.c */
+extern bool sqsn_host_pattern_matches(const char *list, const char *host);
+extern bool sqsn_address_allowed(const char *list, const char *host,
+								 const struct sockaddr *addr, char *why,
+								 size_t whylen);
+
+/* signing.c */
+extern char *sqsn_signing_key_file;
+extern char *sqsn_signing_certificate_file;
+extern char *sqsn_signing_certificate_url;
+extern void  SigningInit(void);
+extern bool  sqsn_signing_available(void);
+extern char *sqsn_sign(const char *data, size_t len);
+
+#endif /* SQSN_H */
