@@ -63,6 +63,8 @@
  */
 #include "postgres.h"
 
+#include <sys/resource.h>
+
 #include <curl/curl.h>
 
 #include "sqsn.h"
@@ -101,6 +103,8 @@ PGDLLEXPORT void sqsn_delivery_main(Datum main_arg);
 
 #define USER_AGENT                   "sqsn/0.2 (PostgreSQL push delivery)"
 #define MAX_RESPONSE_BYTES           65536
+#define RECORD_BATCH                 32
+#define RECORD_DELAY_MS              5
 #define LOOP_POLL_MS                 10
 #define LEASE_MARGIN_MS              5000
 #define PENDING_SUBSCRIPTION_SECONDS (3 * 86400)
@@ -173,16 +177,26 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static bool inserted_deliveries = false;
 
 /* worker state */
-static CURLM *multi = NULL;
-static int    in_flight = 0;
-static HTAB  *throttle = NULL;
-static List  *finished = NIL; /* Jobs done, not recorded yet */
-static bool   leases_released = false;
+static CURLM      *multi = NULL;
+static int         in_flight = 0;
+static HTAB       *throttle = NULL;
+static List       *finished = NIL; /* Jobs done, not recorded yet */
+static bool        leases_released = false;
+static TimestampTz first_finished_at = 0;
+static char       *configured_synchronous_commit = NULL;
+
+/* saved plans of the worker; dropped after an error */
+static SPIPlanPtr claim_plan = NULL;
+static SPIPlanPtr next_due_plan = NULL;
+static SPIPlanPtr record_plan = NULL;
+static SPIPlanPtr attempt_plan = NULL;
+static SPIPlanPtr counter_plan = NULL;
 
 static void delivery_shmem_request(void);
 static void delivery_shmem_startup(void);
 static void delivery_xact_callback(XactEvent event, void *arg);
 static void delivery_exit(int code, Datum arg);
+static void forget_plans(void);
 
 /*
  * Settings, shared memory, the commit callback and the worker; called from
@@ -606,6 +620,8 @@ finish_job(Job *job)
 		job->headers = NULL;
 	}
 	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	if (finished == NIL)
+		first_finished_at = GetCurrentTimestamp();
 	finished = lappend(finished, job);
 	MemoryContextSwitchTo(oldcxt);
 }
@@ -812,11 +828,22 @@ outbox_ready(void)
  * the worker goes on (the rows stay as they were: leases expire).
  */
 static bool
-run_in_xact(const char *activity, bool (*fn)(void *), void *arg)
+run_in_xact(const char *activity, bool (*fn)(void *), void *arg, bool durable)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	bool          result = false;
 
+	/*
+	 * A lost commit of a claim or a cleanup only means a POST is made again
+	 * or a row deleted later, so those do not wait for the WAL flush. An
+	 * outcome (delivered, or the time of the next retry) must survive a
+	 * crash, or the message is re-sent early: that commit is durable.
+	 */
+	SetConfigOption("synchronous_commit",
+					durable && configured_synchronous_commit
+						? configured_synchronous_commit
+						: "off",
+					PGC_SUSET, PGC_S_OVERRIDE);
 	PG_TRY();
 	{
 		begin_xact(activity);
@@ -833,6 +860,7 @@ run_in_xact(const char *activity, bool (*fn)(void *), void *arg)
 		FlushErrorState();
 		AbortCurrentTransaction();
 		pgstat_report_activity(STATE_IDLE, NULL);
+		forget_plans();
 		ereport(WARNING, (errmsg("sqsn delivery worker: %s failed: %s",
 								 activity, edata->message)));
 		FreeErrorData(edata);
@@ -841,6 +869,30 @@ run_in_xact(const char *activity, bool (*fn)(void *), void *arg)
 	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);
 	return result;
+}
+
+static void
+forget_plans(void)
+{
+	SPIPlanPtr *plans[] = {&claim_plan, &next_due_plan, &record_plan,
+						   &attempt_plan, &counter_plan};
+
+	for (int i = 0; i < lengthof(plans); i++)
+	{
+		if (*plans[i])
+			SPI_freeplan(*plans[i]);
+		*plans[i] = NULL;
+	}
+}
+
+/* Runs a saved plan, preparing it on first use. */
+static int
+run_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes,
+		 Datum *values, const char *nulls, bool read_only)
+{
+	if (*plan == NULL)
+		*plan = sqsn_prepare_plan(sql, nargs, argtypes);
+	return SPI_execute_plan(*plan, values, nulls, read_only, 0);
 }
 
 typedef struct ClaimArgs
@@ -893,7 +945,8 @@ claim(void *arg)
 	values[0] = Int32GetDatum(args->want);
 	values[1] = Int32GetDatum(sqsn_http_timeout_ms + LEASE_MARGIN_MS);
 	sqsn_spi_check(
-		SPI_execute_with_args(
+		run_plan(
+			&claim_plan,
 			"WITH claimed AS ("
 			" UPDATE sqsn.delivery d"
 			" SET leased_until = now() + $2 * interval '1 millisecond',"
@@ -915,7 +968,7 @@ claim(void *arg)
 			" JOIN sqsn.topic t ON t.topic_id = s.topic_id"
 			" LEFT JOIN sqsn.queue q ON q.queue_id = s.dead_letter_queue_id"
 			" ORDER BY c.next_attempt_at",
-			2, argtypes, values, NULL, false, 0),
+			2, argtypes, values, NULL, false),
 		SPI_OK_SELECT, "claiming deliveries");
 
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -981,11 +1034,12 @@ claim(void *arg)
 	if (args->claimed < args->want)
 	{
 		sqsn_spi_check(
-			SPI_execute("SELECT next_attempt_at FROM sqsn.delivery"
-						" WHERE status = 'pending'"
-						" AND (leased_until IS NULL OR leased_until <= now())"
-						" ORDER BY next_attempt_at LIMIT 1",
-						true, 1),
+			run_plan(&next_due_plan,
+					 "SELECT next_attempt_at FROM sqsn.delivery"
+					 " WHERE status = 'pending'"
+					 " AND (leased_until IS NULL OR leased_until <= now())"
+					 " ORDER BY next_attempt_at LIMIT 1",
+					 0, NULL, NULL, NULL, true),
 			SPI_OK_SELECT, "reading sqsn.delivery");
 		if (SPI_processed > 0)
 		{
@@ -1211,7 +1265,8 @@ record(void *arg)
 	uv[3] = array_of(results, result_null, n, TEXTOID);
 	uv[4] = array_of(undo, NULL, n, INT4OID);
 	sqsn_spi_check(
-		SPI_execute_with_args(
+		run_plan(
+			&record_plan,
 			"UPDATE sqsn.delivery d SET status = u.status,"
 			" next_attempt_at = COALESCE(u.next_at, d.next_attempt_at),"
 			" leased_until = NULL,"
@@ -1222,7 +1277,7 @@ record(void *arg)
 			" FROM unnest($1, $2, $3, $4, $5) AS u(id, status, next_at, "
 			"result, undo)"
 			" WHERE d.delivery_id = u.id AND d.status = 'pending'",
-			5, ut, uv, NULL, false, 0),
+			5, ut, uv, NULL, false),
 		SPI_OK_UPDATE, "recording deliveries");
 
 	if (k > 0)
@@ -1237,14 +1292,15 @@ record(void *arg)
 		av[7] = array_of(latency, NULL, k, FLOAT8OID);
 		av[8] = array_of(anext, anext_null, k, TIMESTAMPTZOID);
 		sqsn_spi_check(
-			SPI_execute_with_args(
+			run_plan(
+				&attempt_plan,
 				"INSERT INTO sqsn.delivery_attempt (delivery_id, attempt,"
 				" subscription_id, message_id, attempted_at, http_status, "
 				"error,"
 				" latency_ms, next_attempt_at)"
 				" SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 				" ON CONFLICT DO NOTHING",
-				9, at, av, NULL, false, 0),
+				9, at, av, NULL, false),
 			SPI_OK_INSERT, "recording delivery attempts");
 	}
 	if (f > 0)
@@ -1252,7 +1308,8 @@ record(void *arg)
 		cv[0] = array_of(fsubs, NULL, f, UUIDOID);
 		cv[1] = array_of(fstatus, NULL, f, TEXTOID);
 		sqsn_spi_check(
-			SPI_execute_with_args(
+			run_plan(
+				&counter_plan,
 				"INSERT INTO sqsn.subscription_counter AS c"
 				" (subscription_id, delivered, failed, dead_lettered)"
 				" SELECT s, count(*) FILTER (WHERE st = 'delivered'),"
@@ -1263,7 +1320,7 @@ record(void *arg)
 				" SET delivered = c.delivered + excluded.delivered,"
 				"  failed = c.failed + excluded.failed,"
 				"  dead_lettered = c.dead_lettered + excluded.dead_lettered",
-				2, ct, cv, NULL, false, 0),
+				2, ct, cv, NULL, false),
 			SPI_OK_INSERT, "counting deliveries");
 	}
 	return true;
@@ -1353,10 +1410,31 @@ sqsn_delivery_main(Datum main_arg)
 	BackgroundWorkerInitializeConnection(sqsn_worker_database_name(), NULL, 0);
 	pgstat_report_appname("sqsn delivery worker");
 
+	configured_synchronous_commit =
+		pstrdup(GetConfigOption("synchronous_commit", false, false));
+
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
 		(multi = curl_multi_init()) == NULL)
 		elog(ERROR, "could not initialise libcurl");
-	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 1000L);
+	/*
+	 * At most sqsn.http_max_concurrency connections, open or cached. The
+	 * sockets are not counted by fd.c, so the worker raises its soft limit
+	 * of open files to the hard one: they must not eat into the files the
+	 * server side of this process may open.
+	 */
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS,
+					  (long) sqsn_http_max_concurrency);
+	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+					  (long) sqsn_http_max_concurrency);
+	{
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
+		{
+			rl.rlim_cur = rl.rlim_max;
+			(void) setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 
 	jobscxt = AllocSetContextCreate(TopMemoryContext, "sqsn delivery jobs",
 									ALLOCSET_DEFAULT_SIZES);
@@ -1394,12 +1472,15 @@ sqsn_delivery_main(Datum main_arg)
 		if (now - last_cleanup >= (TimestampTz) poll * 1000)
 		{
 			(void) run_in_xact("sqsn delivery worker: cleaning up", cleanup,
-							   NULL);
+							   NULL, false);
 			last_cleanup = now;
 		}
 
 		seq = pg_atomic_read_u64(&delivery_shared->publish_seq);
-		if (sqsn_delivery_enabled && in_flight < sqsn_http_max_concurrency &&
+		/* claim when idle, or when a quarter of the slots is free */
+		if (sqsn_delivery_enabled &&
+			(in_flight == 0 || sqsn_http_max_concurrency - in_flight >=
+								   Max(1, sqsn_http_max_concurrency / 4)) &&
 			(seq != seen_seq || now >= next_claim))
 		{
 			ClaimArgs args;
@@ -1410,7 +1491,8 @@ sqsn_delivery_main(Datum main_arg)
 			args.want = sqsn_http_max_concurrency - in_flight;
 			args.cxt = jobscxt;
 			(void) sqsn_signing_available();
-			if (!run_in_xact("sqsn delivery worker: claiming", claim, &args))
+			if (!run_in_xact("sqsn delivery worker: claiming", claim, &args,
+							 false))
 			{
 				release_jobs(args.jobs);
 				args.jobs = NIL;
@@ -1434,23 +1516,39 @@ sqsn_delivery_main(Datum main_arg)
 		{
 			int running;
 
+			int timeout = LOOP_POLL_MS;
+
 			curl_multi_perform(multi, &running);
 			collect_done();
-			if (finished == NIL)
+			if (finished != NIL)
+				timeout =
+					RECORD_DELAY_MS -
+					(int) ((GetCurrentTimestamp() - first_finished_at) / 1000);
+			if (in_flight > 0 && timeout > 0 &&
+				list_length(finished) < RECORD_BATCH)
 			{
-				curl_multi_poll(multi, NULL, 0, LOOP_POLL_MS, NULL);
+				curl_multi_poll(multi, NULL, 0, Min(timeout, LOOP_POLL_MS),
+								NULL);
 				curl_multi_perform(multi, &running);
 				collect_done();
 			}
 		}
 
-		if (finished != NIL)
+		/*
+		 * Outcomes are recorded in batches: when nothing is in flight any
+		 * more, RECORD_BATCH are waiting, or the oldest waited
+		 * RECORD_DELAY_MS.
+		 */
+		if (finished != NIL &&
+			(in_flight == 0 || list_length(finished) >= RECORD_BATCH ||
+			 GetCurrentTimestamp() - first_finished_at >=
+				 RECORD_DELAY_MS * 1000))
 		{
 			List *done = finished;
 
 			finished = NIL;
-			(void) run_in_xact("sqsn delivery worker: recording", record,
-							   done);
+			(void) run_in_xact("sqsn delivery worker: recording", record, done,
+							   true);
 			release_jobs(done);
 			list_free(done);
 			continue;
