@@ -101,6 +101,8 @@ CREATE TABLE sqsn.delivery_attempt (
 );
 CREATE INDEX delivery_attempt_subscription_id_idx
 	ON sqsn.delivery_attempt (subscription_id, attempted_at);
+CREATE INDEX delivery_attempt_attempted_at_idx
+	ON sqsn.delivery_attempt (attempted_at);
 
 -- Finished deliveries per subscription (delivered rows are cleaned up).
 CREATE TABLE sqsn.subscription_counter (

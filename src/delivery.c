@@ -1195,24 +1195,21 @@ record(void *arg)
 	int         k = 0; /* attempts to insert */
 	ListCell   *lc;
 	int         i = 0;
-	Oid ut[5] = {INT8ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID,
-				 INT4ARRAYOID};
-	Datum  uv[5];
-	Oid    at[9] = {INT8ARRAYOID, INT4ARRAYOID,        UUIDARRAYOID,
-					UUIDARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID,
-					TEXTARRAYOID, FLOAT8ARRAYOID,      TIMESTAMPTZARRAYOID};
-	Datum  av[9];
-	Oid    ct[2] = {UUIDARRAYOID, TEXTARRAYOID};
-	Datum  cv[2];
-	Datum *asub = palloc(sizeof(Datum) * n);
-	Datum *aerr = palloc(sizeof(Datum) * n);
-	bool  *aerr_null = palloc(sizeof(bool) * n);
-	Datum *anext = palloc(sizeof(Datum) * n);
-	bool  *anext_null = palloc(sizeof(bool) * n);
-	Datum *aids = palloc(sizeof(Datum) * n);
-	Datum *fsubs = palloc(sizeof(Datum) * n);
-	Datum *fstatus = palloc(sizeof(Datum) * n);
-	int    f = 0;
+	Oid         at[9] = {INT8ARRAYOID, INT4ARRAYOID,        UUIDARRAYOID,
+						 UUIDARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID,
+						 TEXTARRAYOID, FLOAT8ARRAYOID,      TIMESTAMPTZARRAYOID};
+	Datum       av[9];
+	Oid         ct[2] = {UUIDARRAYOID, TEXTARRAYOID};
+	Datum       cv[2];
+	Datum      *asub = palloc(sizeof(Datum) * n);
+	Datum      *aerr = palloc(sizeof(Datum) * n);
+	bool       *aerr_null = palloc(sizeof(bool) * n);
+	Datum      *anext = palloc(sizeof(Datum) * n);
+	bool       *anext_null = palloc(sizeof(bool) * n);
+	Datum      *aids = palloc(sizeof(Datum) * n);
+	Datum      *fsubs = palloc(sizeof(Datum) * n);
+	Datum      *fstatus = palloc(sizeof(Datum) * n);
+	int         f = 0;
 
 	foreach (lc, jobs)
 	{
@@ -1259,26 +1256,30 @@ record(void *arg)
 	}
 	(void) subs;
 
-	uv[0] = array_of(ids, NULL, n, INT8OID);
-	uv[1] = array_of(statuses, NULL, n, TEXTOID);
-	uv[2] = array_of(next_at, next_null, n, TIMESTAMPTZOID);
-	uv[3] = array_of(results, result_null, n, TEXTOID);
-	uv[4] = array_of(undo, NULL, n, INT4OID);
-	sqsn_spi_check(
-		run_plan(
-			&record_plan,
-			"UPDATE sqsn.delivery d SET status = u.status,"
-			" next_attempt_at = COALESCE(u.next_at, d.next_attempt_at),"
-			" leased_until = NULL,"
-			" finished_at = CASE WHEN u.status = 'pending' THEN NULL ELSE "
-			"now() END,"
-			" last_result = COALESCE(u.result, d.last_result),"
-			" attempts = d.attempts - u.undo"
-			" FROM unnest($1, $2, $3, $4, $5) AS u(id, status, next_at, "
-			"result, undo)"
-			" WHERE d.delivery_id = u.id AND d.status = 'pending'",
-			5, ut, uv, NULL, false),
-		SPI_OK_UPDATE, "recording deliveries");
+	/*
+	 * One execution per row, by primary key: a join of the whole batch
+	 * through unnest gets generic plans that may scan every pending row.
+	 */
+	for (int r = 0; r < n; r++)
+	{
+		Oid   rt[5] = {INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT4OID};
+		Datum rv[5] = {ids[r], statuses[r], next_at[r], results[r], undo[r]};
+		char  rn[5] = {' ', ' ', next_null[r] ? 'n' : ' ',
+                      result_null[r] ? 'n' : ' ', ' '};
+
+		sqsn_spi_check(
+			run_plan(&record_plan,
+					 "UPDATE sqsn.delivery SET status = $2,"
+					 " next_attempt_at = COALESCE($3, next_attempt_at),"
+					 " leased_until = NULL,"
+					 " finished_at = CASE WHEN $2 = 'pending' THEN NULL"
+					 " ELSE now() END,"
+					 " last_result = COALESCE($4, last_result),"
+					 " attempts = attempts - $5"
+					 " WHERE delivery_id = $1 AND status = 'pending'",
+					 5, rt, rv, rn, false),
+			SPI_OK_UPDATE, "recording deliveries");
+	}
 
 	if (k > 0)
 	{
@@ -1412,6 +1413,20 @@ sqsn_delivery_main(Datum main_arg)
 
 	configured_synchronous_commit =
 		pstrdup(GetConfigOption("synchronous_commit", false, false));
+
+	/*
+	 * The worker's plans are generic (saved) and must not depend on the
+	 * backlog. The claim must walk the due index in order: with a large
+	 * backlog the planner prefers a bitmap scan and a sort of every pending row, which
+	 * costs O(backlog) per claim and never marks the index entries of
+	 * finished rows dead. An index scan stops after the rows it needs and
+	 * kills those entries as it passes them.
+	 */
+	SetConfigOption("enable_bitmapscan", "off", PGC_USERSET, PGC_S_OVERRIDE);
+	SetConfigOption("enable_seqscan", "off", PGC_USERSET, PGC_S_OVERRIDE);
+
+	/* short statements: compiling them would cost more than running them */
+	SetConfigOption("jit", "off", PGC_USERSET, PGC_S_OVERRIDE);
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
 		(multi = curl_multi_init()) == NULL)

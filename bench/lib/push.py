@@ -132,29 +132,46 @@ def main():
             time.sleep(0.1)
         base = count_lines(log)
 
-        # throughput
-        s0, w0 = cpu_seconds(sink.pid), cpu_seconds(worker)
-        psql(args, "SELECT count(*) FROM generate_series(1, %d) b, LATERAL sqsn.sn_publish_batch('%s', "
-                   "(SELECT array_agg('bench message ' || b || '-' || i) FROM generate_series(1, 1000) i))"
-                   % (max(n // 1000, 1), TOPIC) if n >= 1000 else
-             "SELECT count(*) FROM sqsn.sn_publish_batch('%s', (SELECT array_agg('bench message ' || i) "
-             "FROM generate_series(1, %d) i))" % (TOPIC, n))
-        t0 = time.time()
-        deadline = t0 + max(60, n / 200)
-        while count_lines(log) < base + n and time.time() < deadline:
-            time.sleep(0.05)
-        s1, w1 = cpu_seconds(sink.pid), cpu_seconds(worker)
-        got = arrivals(log)[base:]
-        if len(got) < n:
-            ok = False
-            print("  push throughput FAILED: %d of %d deliveries arrived" % (len(got), n))
-        t_last = max(r["t"] for r in got) if got else t0
-        secs = max(t_last - t0, 1e-6)
-        rate = len(got) / secs
-        result.update(throughput_per_s=round(rate, 1), throughput_seconds=round(secs, 3),
-                      sink_cpu_s=round(s1 - s0, 2), worker_cpu_s=round(w1 - w0, 2))
-        print("  %-46s %d POSTs in %.2f s: %.0f deliveries/s (sink used %.2f CPU s, delivery worker %.2f)"
-              % ("push throughput, %s connections" % conc, len(got), secs, rate, s1 - s0, w1 - w0))
+        # throughput: with the configured signing key (RSA-2048 signs every
+        # envelope), and again unsigned when a key is configured
+        keyfile = psql(args, "SHOW sqsn.signing_key_file")
+        runs = [("signed" if keyfile else "unsigned", None)]
+        if keyfile:
+            runs.append(("unsigned", "ALTER SYSTEM SET sqsn.signing_key_file = ''"))
+        for label, setting in runs:
+            if setting:
+                psql(args, setting)
+                psql(args, "SELECT pg_reload_conf()")
+                time.sleep(1)
+            base = count_lines(log)
+            s0, w0 = cpu_seconds(sink.pid), cpu_seconds(worker)
+            psql(args, "SELECT count(*) FROM generate_series(1, %d) b, LATERAL sqsn.sn_publish_batch('%s', "
+                       "(SELECT array_agg('bench message ' || b || '-' || i) FROM generate_series(1, 1000) i))"
+                       % (max(n // 1000, 1), TOPIC) if n >= 1000 else
+                 "SELECT count(*) FROM sqsn.sn_publish_batch('%s', (SELECT array_agg('bench message ' || i) "
+                 "FROM generate_series(1, %d) i))" % (TOPIC, n))
+            t0 = time.time()
+            deadline = t0 + max(60, n / 200)
+            while count_lines(log) < base + n and time.time() < deadline:
+                time.sleep(0.05)
+            s1, w1 = cpu_seconds(sink.pid), cpu_seconds(worker)
+            got = arrivals(log)[base:]
+            if len(got) < n:
+                ok = False
+                print("  push throughput FAILED: %d of %d deliveries arrived" % (len(got), n))
+            t_last = max(r["t"] for r in got) if got else t0
+            secs = max(t_last - t0, 1e-6)
+            rate = len(got) / secs
+            result[label] = dict(throughput_per_s=round(rate, 1), throughput_seconds=round(secs, 3),
+                                 sink_cpu_s=round(s1 - s0, 2), worker_cpu_s=round(w1 - w0, 2))
+            print("  %-46s %d POSTs in %.2f s: %.0f deliveries/s (sink used %.2f CPU s, delivery worker %.2f)"
+                  % ("push throughput, %s connections, %s" % (conc, label), len(got), secs, rate,
+                     s1 - s0, w1 - w0))
+        if keyfile:
+            psql(args, "ALTER SYSTEM RESET sqsn.signing_key_file")
+            psql(args, "SELECT pg_reload_conf()")
+            time.sleep(1)
+        rate = result[runs[0][0]]["throughput_per_s"]
 
         # latency with an idle worker
         base = count_lines(log)
