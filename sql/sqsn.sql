@@ -479,7 +479,9 @@ CREATE TABLE sqsn.delivery (
 	leased_until timestamptz,
 	finished_at timestamptz,
 	last_result text
-) WITH (fillfactor = 80);
+) WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.01,
+	autovacuum_vacuum_threshold = 500, autovacuum_vacuum_insert_scale_factor = 0.05,
+	autovacuum_vacuum_cost_delay = 0);
 ALTER SEQUENCE sqsn.delivery_id_seq OWNED BY sqsn.delivery.delivery_id;
 CREATE INDEX delivery_due_idx ON sqsn.delivery (next_attempt_at)
 	WHERE status OPERATOR(pg_catalog.=) 'pending';

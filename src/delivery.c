@@ -1257,8 +1257,11 @@ record(void *arg)
 	(void) subs;
 
 	/*
-	 * One execution per row, by primary key: a join of the whole batch
-	 * through unnest gets generic plans that may scan every pending row.
+	 * One execution per row, by primary key. The row is recognised as
+	 * still leased (leased_until set) rather than by status = 'pending':
+	 * that condition matches the due index's predicate, and a generic plan
+	 * made while the outbox looked empty then walks every pending row for
+	 * each outcome.
 	 */
 	for (int r = 0; r < n; r++)
 	{
@@ -1276,7 +1279,7 @@ record(void *arg)
 					 " ELSE now() END,"
 					 " last_result = COALESCE($4, last_result),"
 					 " attempts = attempts - $5"
-					 " WHERE delivery_id = $1 AND status = 'pending'",
+					 " WHERE delivery_id = $1 AND leased_until IS NOT NULL",
 					 5, rt, rv, rn, false),
 			SPI_OK_UPDATE, "recording deliveries");
 	}

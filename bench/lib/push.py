@@ -171,7 +171,6 @@ def main():
             psql(args, "ALTER SYSTEM RESET sqsn.signing_key_file")
             psql(args, "SELECT pg_reload_conf()")
             time.sleep(1)
-        rate = result[runs[0][0]]["throughput_per_s"]
 
         # latency with an idle worker
         base = count_lines(log)
@@ -199,8 +198,10 @@ def main():
               % ("publish-to-POST latency, idle worker", len(lat), pct(lat, 0.5), pct(lat, 0.99),
                  max(lat) if lat else -1))
         result["targets"] = {"throughput_per_s": 3000, "latency_p99_ms": 50}
-        print("  %-46s %s (target 3000/s), %s (target p99 < 50 ms)"
-              % ("push targets", "met" if rate >= 3000 else "NOT met",
+        print("  %-46s %s; p99 latency %s (target < 50 ms)"
+              % ("push targets", ", ".join("%s %s (target 3000/s)" % (
+                  label, "met" if result[label]["throughput_per_s"] >= 3000 else "NOT met")
+                  for label, _ in runs),
                  "met" if lat and pct(lat, 0.99) < 50 else "NOT met"))
     except Exception as e:  # report, clean up, fail
         ok = False
