@@ -7,7 +7,9 @@ delivery worker works in (sqsn.database_name), then measures
 
   throughput  N messages published in one transaction; deliveries/s from
               the commit to the last POST arriving at the sink, with
-              sqsn.http_max_concurrency connections (64 by default);
+              sqsn.http_max_concurrency connections (64 by default); with
+              the configured signing key, then again unsigned (the key
+              setting emptied for the run) when one is configured;
   latency     M messages published one per transaction, 20 per second, to
               an otherwise idle worker; publish-to-POST time per message =
               arrival at the sink - clock_timestamp() at the end of the
@@ -16,7 +18,8 @@ delivery worker works in (sqsn.database_name), then measures
 It also reports the CPU seconds the sink and the delivery worker used
 during the throughput run, to tell which one is the bottleneck. Everything
 it creates (topic, table, the extension if it was not there, the
-sqsn.http_allowed_hosts setting) is removed afterwards.
+sqsn.http_allowed_hosts and sqsn.signing_key_file overrides) is removed
+afterwards.
 
 usage: push.py --psql PSQL --db DB --mode default|quick|smoke --out DIR
 Prints one summary line per measurement; writes DIR/push.json. Exit status
