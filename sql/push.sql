@@ -59,7 +59,7 @@ SELECT sqsn.sn_publish('push', '{"default": "d", "http": "for http", "sqs": "for
 SELECT s.endpoint, d.message_id = :'m1' AS m1, d.message_id = :'m2' AS m2, d.topic_arn,
 	d.subject, d.message, d.message_attributes, d.status, d.attempts
 FROM sqsn.delivery d JOIN sqsn.subscription s USING (subscription_id)
-WHERE d.message_type = 'Notification' ORDER BY d.delivery_id;
+WHERE d.message_type = 'Notification' ORDER BY d.message_id = :'m2', s.endpoint;
 SELECT body::jsonb->>'Message' FROM sqsn.sq_receive('push_q', 10) WHERE body LIKE '%for sqs%';
 -- a rolled-back publish leaves no row
 BEGIN;

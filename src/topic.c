@@ -11,7 +11,11 @@
  * nothing anywhere, a commit makes every copy visible at once. A queue
  * receives the JSON envelope of the notification, or with raw message
  * delivery the message alone with its attributes as the queue message's
- * attributes.
+ * attributes. For a confirmed HTTP/HTTPS subscription the publish instead
+ * writes one row into the outbox sqsn.delivery, in the same transaction;
+ * the delivery worker (delivery.c) POSTs it after commit. HTTP/HTTPS
+ * subscriptions start pending: subscribing queues a SubscriptionConfirmation
+ * with a random token, and sn_confirm_subscription confirms.
  *
  * Concurrency: a publish holds a shared lock on its topic (a lock on the
  * object "sqsn.topic, topic_id", not a row lock, so publishers never write
