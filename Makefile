@@ -11,7 +11,7 @@ EXTVERSION = 0.2
 MODULE_big = sqsn
 OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 PGFILEDESC = "sqsn - SQS-style queues and SNS-style topics"
-SHLIB_LINK = -lcrypto
+SHLIB_LINK = -lcurl -lcrypto
 
 # sql/sqsn.sql is the install script of the current version; the install
 # scripts of shipped versions (sql/sqsn--0.1.sql) stay as they shipped, and

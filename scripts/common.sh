@@ -293,10 +293,29 @@ choose_port() {
 	return 1
 }
 
+# The key pair that signs pushed messages: an RSA key and a self-signed
+# certificate in the data directory, made once (sqsn.signing_key_file and
+# sqsn.signing_certificate_file point to them).
+make_signing_key() {
+	[ -f "$PGDATA/sqsn_signing_key.pem" ] && [ -f "$PGDATA/sqsn_signing_cert.pem" ] && return 0
+	command -v openssl >/dev/null 2>&1 || {
+		warn "openssl not found: pushed messages will not be signed"
+		return 0
+	}
+	say "generating the push signing key and certificate in $PGDATA"
+	run_as_cluster_user openssl req -x509 -newkey rsa:2048 -nodes -days 3650 \
+		-subj "/CN=sqsn push signing" -keyout "$PGDATA/sqsn_signing_key.pem" \
+		-out "$PGDATA/sqsn_signing_cert.pem" >/dev/null 2>&1 ||
+		warn "openssl could not make the signing key: pushed messages will not be signed"
+	run_as_cluster_user chmod 600 "$PGDATA/sqsn_signing_key.pem" 2>/dev/null
+	return 0
+}
+
 # Our settings live in $PGDATA/sqsn.conf, included from postgresql.conf and
 # rewritten on every run (so the port or the preload list can change).
 write_cluster_conf() {
 	local port=$1 conf=$PGDATA/sqsn.conf tmp
+	make_signing_key
 	tmp=$(mktemp)
 	cat >"$tmp" <<EOF
 # Written by scripts/setup.sh on every run; edit that script, not this file.
@@ -309,6 +328,9 @@ max_prepared_transactions = 10
 # room for bench/run's 200 idle long-polling sessions
 max_connections = 300
 lc_messages = 'C'
+# push delivery: the key pair made by make_signing_key
+sqsn.signing_key_file = '$PGDATA/sqsn_signing_key.pem'
+sqsn.signing_certificate_file = '$PGDATA/sqsn_signing_cert.pem'
 EOF
 	if ! cmp -s "$tmp" "$conf"; then
 		cp "$tmp" "$conf"

@@ -23,6 +23,9 @@ PACKAGES=(
 	postgresql-15-cron
 	libtap-parser-sourcehandler-pgtap-perl
 	libcurl4-openssl-dev
+	openssl
+	python3
+	python3-cryptography
 	libssl-dev
 	libipc-run-perl
 	libio-pty-perl

@@ -26,8 +26,8 @@ BEGIN
 END
 $$;
 
--- settings_have_documented_defaults
-SELECT name, setting, unit, context, vartype
+-- settings_have_documented_defaults (boot values: make test sets some)
+SELECT name, boot_val AS setting, unit, context, vartype
 FROM pg_settings WHERE name LIKE 'sqsn.%' ORDER BY name;
 
 -- settings_are_reserved_under_the_prefix

@@ -76,8 +76,8 @@ FROM sub WHERE name = 'red';
 SELECT count(*) FROM sqsn.sn_list_subscriptions();
 SELECT pg_temp.err($$SELECT sqsn.sn_subscribe('orders', 'sqs', 'orders_red', '{"color": ["blue"]}')$$);
 -- bad subscriptions
-SELECT pg_temp.err($$SELECT sqsn.sn_subscribe('orders', 'http', 'http://example.com/hook')$$);
-SELECT pg_temp.err($$SELECT sqsn.sn_subscribe('orders', 'https', 'https://example.com/hook')$$);
+SELECT pg_temp.err($$SELECT sqsn.sn_subscribe('orders', 'http', 'https://example.com/hook')$$);
+SELECT pg_temp.err($$SELECT sqsn.sn_subscribe('orders', 'https', 'ftp://example.com/hook')$$);
 SELECT pg_temp.err($$SELECT sqsn.sn_subscribe('orders', 'email', 'me@example.com')$$);
 SELECT pg_temp.err($$SELECT sqsn.sn_subscribe('orders', NULL, 'orders_all')$$);
 SELECT pg_temp.err($$SELECT sqsn.sn_subscribe('nosuchtopic', 'sqs', 'orders_all')$$);
@@ -248,7 +248,7 @@ RESET client_min_messages;
 CREATE ROLE regress_sqsn_topic_admin IN ROLE sqsn_admin;
 CREATE ROLE regress_sqsn_topic_publisher IN ROLE sqsn_publisher;
 CREATE ROLE regress_sqsn_topic_other IN ROLE sqsn_consumer;
-GRANT EXECUTE ON FUNCTION sqsn.sn_subscribe(text, text, text, jsonb, text, boolean)
+GRANT EXECUTE ON FUNCTION sqsn.sn_subscribe(text, text, text, jsonb, text, boolean, jsonb, jsonb)
 	TO regress_sqsn_topic_other;
 SET ROLE regress_sqsn_topic_admin;
 SELECT sqsn.sn_create_topic('priv');
@@ -274,7 +274,7 @@ SELECT body::jsonb->>'Message' AS m FROM pg_temp.bodies('orders_all') ORDER BY m
 SELECT sqsn.sn_delete_topic('priv');
 DROP ROLE regress_sqsn_topic_admin;
 DROP ROLE regress_sqsn_topic_publisher;
-REVOKE EXECUTE ON FUNCTION sqsn.sn_subscribe(text, text, text, jsonb, text, boolean)
+REVOKE EXECUTE ON FUNCTION sqsn.sn_subscribe(text, text, text, jsonb, text, boolean, jsonb, jsonb)
 	FROM regress_sqsn_topic_other;
 DROP ROLE regress_sqsn_topic_other;
 

@@ -14,7 +14,7 @@
 
 PG_MODULE_MAGIC;
 
-void		_PG_init(void);
+void _PG_init(void);
 
 void
 _PG_init(void)
@@ -22,6 +22,7 @@ _PG_init(void)
 	CatalogInit();
 	WorkerInit();
 	LongPollInit();
+	DeliveryInit();
 
 	/* typos of sqsn.* settings in postgresql.conf get a warning */
 	MarkGUCPrefixReserved("sqsn");

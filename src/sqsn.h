@@ -11,7 +11,10 @@
 
 #include "postgres.h"
 
+#include <sys/socket.h>
+
 #include "executor/spi.h"
+#include "lib/stringinfo.h"
 #include "nodes/execnodes.h"
 #include "storage/lockdefs.h"
 #include "utils/jsonb.h"
@@ -224,11 +227,73 @@ extern void sqsn_longpoll_end(void);
 /* worker.c */
 extern int	sqsn_retention_batch_size;
 extern void WorkerInit(void);
+extern char *sqsn_worker_database_name(void);
+extern int	sqsn_worker_poll_interval(void);
 
 /* filter.c */
 extern void sqsn_validate_filter_policy(Jsonb *policy, bool body_scope);
 extern bool sqsn_filter_matches(Jsonb *policy, bool body_scope,
 								Jsonb *attributes, Jsonb *body);
 extern Jsonb *sqsn_json_or_null(const char *s, int len);
+
+/* delivery_policy.c */
+typedef enum SqsnBackoff
+{
+	SQSN_BACKOFF_LINEAR,
+	SQSN_BACKOFF_ARITHMETIC,
+	SQSN_BACKOFF_GEOMETRIC,
+	SQSN_BACKOFF_EXPONENTIAL
+} SqsnBackoff;
+
+typedef struct SqsnRetryPolicy
+{
+	int         min_delay; /* seconds */
+	int         max_delay; /* seconds */
+	int         num_retries;
+	int         num_no_delay;
+	int         num_min_delay;
+	int         num_max_delay;
+	SqsnBackoff backoff;
+} SqsnRetryPolicy;
+
+typedef struct SqsnDeliveryPolicy
+{
+	SqsnRetryPolicy retry;
+	int             max_receives_per_second; /* 0: unthrottled */
+	char            content_type[64];
+} SqsnDeliveryPolicy;
+
+extern void   sqsn_default_delivery_policy(SqsnDeliveryPolicy *policy);
+extern void   sqsn_validate_delivery_policy(Jsonb *policy, bool topic_form);
+extern void   sqsn_effective_delivery_policy(Jsonb *subscription_policy,
+											 Jsonb *topic_policy,
+											 SqsnDeliveryPolicy *policy);
+extern double sqsn_retry_delay(const SqsnRetryPolicy *retry, int n,
+							   const char **phase);
+
+/* delivery.c */
+extern void  DeliveryInit(void);
+extern char *sqsn_http_allowed_hosts;
+extern char *sqsn_http_auto_confirm_hosts;
+extern void  sqsn_delivery_note_insert(void);
+extern char *sqsn_validate_endpoint_url(const char *protocol, const char *url);
+extern bool  sqsn_auto_confirm_host(const char *host);
+extern void sqsn_append_envelope_attributes(StringInfo buf, Jsonb *attributes);
+extern char *sqsn_iso_timestamp(TimestampTz t);
+extern char *sqsn_topic_arn(const char *topic_name);
+
+/* ssrf.c */
+extern bool sqsn_host_pattern_matches(const char *list, const char *host);
+extern bool sqsn_address_allowed(const char *list, const char *host,
+								 const struct sockaddr *addr, char *why,
+								 size_t whylen);
+
+/* signing.c */
+extern char *sqsn_signing_key_file;
+extern char *sqsn_signing_certificate_file;
+extern char *sqsn_signing_certificate_url;
+extern void  SigningInit(void);
+extern bool  sqsn_signing_available(void);
+extern char *sqsn_sign(const char *data, size_t len);
 
 #endif							/* SQSN_H */

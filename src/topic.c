@@ -11,7 +11,11 @@
  * nothing anywhere, a commit makes every copy visible at once. A queue
  * receives the JSON envelope of the notification, or with raw message
  * delivery the message alone with its attributes as the queue message's
- * attributes.
+ * attributes. For a confirmed HTTP/HTTPS subscription the publish instead
+ * writes one row into the outbox sqsn.delivery, in the same transaction;
+ * the delivery worker (delivery.c) POSTs it after commit. HTTP/HTTPS
+ * subscriptions start pending: subscribing queues a SubscriptionConfirmation
+ * with a random token, and sn_confirm_subscription confirms.
  *
  * Concurrency: a publish holds a shared lock on its topic (a lock on the
  * object "sqsn.topic, topic_id", not a row lock, so publishers never write
@@ -55,6 +59,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/datum.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 
@@ -67,37 +72,61 @@ PG_FUNCTION_INFO_V1(sn_list_subscriptions);
 PG_FUNCTION_INFO_V1(sn_set_subscription_attributes);
 PG_FUNCTION_INFO_V1(sn_publish);
 PG_FUNCTION_INFO_V1(sn_publish_batch);
+PG_FUNCTION_INFO_V1(sn_confirm_subscription);
+PG_FUNCTION_INFO_V1(sn_set_topic_attributes);
 
-#define MAX_TOPIC_NAME		256
-#define MAX_SUBJECT			100
-#define SCOPE_ATTRIBUTES	"MessageAttributes"
-#define SCOPE_BODY			"MessageBody"
+#define MAX_TOPIC_NAME   256
+#define MAX_SUBJECT      100
+#define SCOPE_ATTRIBUTES "MessageAttributes"
+#define SCOPE_BODY       "MessageBody"
 
 /* A subscription a publish delivers to. */
 typedef struct Target
 {
-	char	   *queue_name;
-	bool		raw;
-	bool		body_scope;
-	Jsonb	   *filter_policy;	/* NULL: everything */
+	char  *queue_name;      /* sqs; NULL for http/https */
+	Datum  subscription_id; /* http/https: the outbox row's */
+	bool   raw;
+	bool   body_scope;
+	Jsonb *filter_policy; /* NULL: everything */
 } Target;
 
 /* One message being published. */
 typedef struct PublishedMessage
 {
 	pg_uuid_t  *message_id;
-	text	   *message;		/* what sqs subscribers get */
-	Jsonb	   *attributes;		/* typed form, or NULL */
-	char	   *subject;		/* or NULL */
-	text	   *envelope;		/* built on first use */
-	Jsonb	   *body_json;		/* parsed on first use */
-	bool		body_parsed;
-	char	   *group_id;		/* FIFO topics */
-	char	   *deduplication_id;	/* FIFO topics */
+	text       *message;      /* what sqs subscribers get */
+	text       *original;     /* as published */
+	const char *structure;    /* message_structure, or NULL */
+	text       *http_message; /* what http subscribers get, on first use */
+	TimestampTz published_at;
+	Jsonb      *attributes; /* typed form, or NULL */
+	char       *subject;    /* or NULL */
+	text       *envelope;   /* built on first use */
+	Jsonb      *body_json;  /* parsed on first use */
+	bool        body_parsed;
+	char       *group_id;         /* FIFO topics */
+	char       *deduplication_id; /* FIFO topics */
 } PublishedMessage;
 
 static SPIPlanPtr topic_id_plan = NULL;
 static SPIPlanPtr targets_plan = NULL;
+static SPIPlanPtr outbox_plan = NULL;
+
+static SPIPlanPtr legacy_targets_plan = NULL;
+
+static text *message_for_protocol(text *message, const char *structure,
+								  const char *protocol);
+
+/*
+ * Whether the installed SQL objects have push delivery (version 0.2 on):
+ * a 0.1 installation not yet updated keeps working with this library, for
+ * queue subscriptions only.
+ */
+static bool
+push_installed(void)
+{
+	return OidIsValid(get_relname_relid("delivery", sqsn_schema_oid()));
+}
 
 /*
  * Topic names: 1..256 characters of [A-Za-z0-9_-], like the managed
@@ -112,7 +141,7 @@ validate_topic_name(const char *name)
 static char *
 topic_name_arg(FunctionCallInfo fcinfo, int argno)
 {
-	char	   *name = sqsn_text_arg(fcinfo, argno, "topic_name");
+	char *name = sqsn_text_arg(fcinfo, argno, "topic_name");
 
 	validate_topic_name(name);
 	return name;
@@ -121,9 +150,10 @@ topic_name_arg(FunctionCallInfo fcinfo, int argno)
 static void
 lock_topic_catalog(void)
 {
-	sqsn_spi_check(SPI_execute("LOCK TABLE sqsn.topic IN SHARE ROW EXCLUSIVE MODE",
-						  false, 0),
-			  SPI_OK_UTILITY, "locking sqsn.topic");
+	sqsn_spi_check(
+		SPI_execute("LOCK TABLE sqsn.topic IN SHARE ROW EXCLUSIVE MODE", false,
+					0),
+		SPI_OK_UTILITY, "locking sqsn.topic");
 }
 
 /*
@@ -133,7 +163,7 @@ lock_topic_catalog(void)
 static void
 lock_topic(int64 topic_id, LOCKMODE mode)
 {
-	Oid			topic_rel = get_relname_relid("topic", sqsn_schema_oid());
+	Oid topic_rel = get_relname_relid("topic", sqsn_schema_oid());
 
 	LockDatabaseObject(topic_rel, (Oid) topic_id, 0, mode);
 }
@@ -145,24 +175,24 @@ lock_topic(int64 topic_id, LOCKMODE mode)
 static int64
 find_topic_id(const char *name)
 {
-	Datum		value = CStringGetTextDatum(name);
-	bool		isnull;
+	Datum value = CStringGetTextDatum(name);
+	bool  isnull;
 
 	if (topic_id_plan == NULL)
 	{
-		Oid			argtypes[1] = {TEXTOID};
+		Oid argtypes[1] = {TEXTOID};
 
-		topic_id_plan = sqsn_prepare_plan(
-			"SELECT topic_id FROM sqsn.topic"
-			" WHERE topic_name OPERATOR(pg_catalog.=) $1", 1, argtypes);
+		topic_id_plan =
+			sqsn_prepare_plan("SELECT topic_id FROM sqsn.topic"
+							  " WHERE topic_name OPERATOR(pg_catalog.=) $1",
+							  1, argtypes);
 	}
 	sqsn_spi_check(SPI_execute_plan(topic_id_plan, &value, NULL, false, 1),
-			  SPI_OK_SELECT, "reading sqsn.topic");
+				   SPI_OK_SELECT, "reading sqsn.topic");
 	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("topic \"%s\" does not exist", name),
-				 errhint("Create it with sqsn.sn_create_topic().")));
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+						errmsg("topic \"%s\" does not exist", name),
+						errhint("Create it with sqsn.sn_create_topic().")));
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }
@@ -241,11 +271,11 @@ sn_create_topic(PG_FUNCTION_ARGS)
 Datum
 sn_delete_topic(PG_FUNCTION_ARGS)
 {
-	char	   *name = topic_name_arg(fcinfo, 0);
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1];
-	int			nestlevel = sqsn_pin_search_path();
-	int64		topic_id;
+	char *name = topic_name_arg(fcinfo, 0);
+	Oid   argtypes[1] = {INT8OID};
+	Datum values[1];
+	int   nestlevel = sqsn_pin_search_path();
+	int64 topic_id;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -253,11 +283,12 @@ sn_delete_topic(PG_FUNCTION_ARGS)
 	topic_id = find_topic_id(name);
 	lock_topic(topic_id, AccessExclusiveLock);
 	values[0] = Int64GetDatum(topic_id);
-	sqsn_spi_check(SPI_execute_with_args("DELETE FROM sqsn.topic WHERE topic_id = $1",
-									1, argtypes, values, NULL, false, 0),
-			  SPI_OK_DELETE, "deleting from sqsn.topic");
+	sqsn_spi_check(
+		SPI_execute_with_args("DELETE FROM sqsn.topic WHERE topic_id = $1", 1,
+							  argtypes, values, NULL, false, 0),
+		SPI_OK_DELETE, "deleting from sqsn.topic");
 	if (sqsn_is_fifo_name(name))
-		sqsn_fifo_forget_queue(-topic_id);	/* its deduplication records */
+		sqsn_fifo_forget_queue(-topic_id); /* its deduplication records */
 	SPI_finish();
 	sqsn_unpin_search_path(nestlevel);
 	PG_RETURN_VOID();
@@ -283,32 +314,27 @@ scope_is_body(const char *scope)
 		return false;
 	if (strcmp(scope, SCOPE_BODY) == 0)
 		return true;
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid filter policy scope \"%s\"", scope),
-			 errhint("Use MessageAttributes or MessageBody.")));
+	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					errmsg("invalid filter policy scope \"%s\"", scope),
+					errhint("Use MessageAttributes or MessageBody.")));
 }
 
 /*
- * Only sqs subscriptions exist in this version; push protocols come with
- * push delivery.
+ * Protocols: sqs (a queue), http and https (push delivery, delivery.c).
+ * Returns whether the protocol pushes.
  */
-static void
+static bool
 check_protocol(const char *protocol)
 {
 	if (strcmp(protocol, "sqs") == 0)
-		return;
+		return false;
 	if (strcmp(protocol, "http") == 0 || strcmp(protocol, "https") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("protocol \"%s\" is not supported yet", protocol),
-				 errdetail("Push delivery to HTTP and HTTPS endpoints is not "
-						   "available in this version."),
-				 errhint("Subscribe a queue (protocol sqs) and consume it.")));
+		return true;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unsupported subscription protocol \"%s\"", protocol),
-			 errhint("Use sqs, with a queue name as the endpoint.")));
+			 errhint("Use sqs with a queue name, or http or https with a URL, "
+					 "as the endpoint.")));
 }
 
 /*
@@ -319,52 +345,251 @@ check_protocol(const char *protocol)
 static void
 check_may_send(const char *queue_name)
 {
-	Oid			producer = get_role_oid("sqsn_producer", false);
+	Oid producer = get_role_oid("sqsn_producer", false);
 
 	if (!has_privs_of_role(GetOuterUserId(), producer))
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to subscribe queue \"%s\"", queue_name),
+			 errdetail("Subscribing a queue to a topic needs the right to "
+					   "send to the queue."),
+			 errhint("Grant sqsn_producer to role \"%s\".",
+					 GetUserNameFromId(GetOuterUserId(), false))));
+}
+
+/*
+ * The dead-letter queue of a redrive policy {"deadLetterTargetArn": q}:
+ * q is a queue name or an ARN ending in ":<queue name>". Returns the queue
+ * id, locked FOR KEY SHARE; 0 for a JSON null, {} or "". Requires SPI.
+ */
+static int64
+redrive_queue_id(Jsonb *policy)
+{
+	JsonbValue        *target;
+	char              *name;
+	char              *colon;
+	Oid                argtypes[1] = {TEXTOID};
+	Datum              values[1];
+	bool               isnull;
+	JsonbIterator     *it;
+	JsonbIteratorToken tok;
+	JsonbValue         v;
+
+	if (policy == NULL)
+		return 0;
+	if (JB_ROOT_IS_SCALAR(policy))
+	{
+		it = JsonbIteratorInit(&policy->root);
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+			if (tok == WJB_ELEM &&
+				(v.type == jbvNull ||
+				 (v.type == jbvString && v.val.string.len == 0)))
+				return 0;
+	}
+	if (!JB_ROOT_IS_OBJECT(policy) || JB_ROOT_IS_SCALAR(policy))
 		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to subscribe queue \"%s\"",
-						queue_name),
-				 errdetail("Subscribing a queue to a topic needs the right to "
-						   "send to the queue."),
-				 errhint("Grant sqsn_producer to role \"%s\".",
-						 GetUserNameFromId(GetOuterUserId(), false))));
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid redrive policy"),
+				 errdetail("A redrive policy is a JSON object."),
+				 errhint("Write {\"deadLetterTargetArn\": \"queue name\"}.")));
+	if (JB_ROOT_COUNT(policy) == 0)
+		return 0;
+	it = JsonbIteratorInit(&policy->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (tok == WJB_KEY &&
+			!(v.val.string.len == 19 &&
+			  strncmp(v.val.string.val, "deadLetterTargetArn", 19) == 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid redrive policy"),
+					 errdetail("A subscription's redrive policy has no field "
+							   "\"%.*s\".",
+							   v.val.string.len, v.val.string.val),
+					 errhint("Its only field is deadLetterTargetArn.")));
+	target = getKeyJsonValueFromContainer(&policy->root, "deadLetterTargetArn",
+										  19, NULL);
+	if (target == NULL || target->type != jbvString)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid redrive policy"),
+				 errdetail("deadLetterTargetArn must be a string."),
+				 errhint("Write {\"deadLetterTargetArn\": \"queue name\"}.")));
+	name = pnstrdup(target->val.string.val, target->val.string.len);
+	colon = strrchr(name, ':');
+	if (colon)
+		name = colon + 1;
+	sqsn_validate_queue_name(name);
+	check_may_send(name);
+	values[0] = CStringGetTextDatum(name);
+	sqsn_spi_check(
+		SPI_execute_with_args("SELECT queue_id FROM sqsn.queue"
+							  " WHERE queue_name = $1 FOR KEY SHARE",
+							  1, argtypes, values, NULL, false, 1),
+		SPI_OK_SELECT, "reading sqsn.queue");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("dead-letter queue \"%s\" does not exist", name),
+				 errhint("Create it with sqsn.sq_create_queue().")));
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* A delivery policy of a subscription: NULL for a JSON null, {} or "". */
+static Jsonb *
+subscription_delivery_policy(Jsonb *policy)
+{
+	if (policy == NULL)
+		return NULL;
+	if (JB_ROOT_IS_SCALAR(policy))
+	{
+		JsonbIterator     *it = JsonbIteratorInit(&policy->root);
+		JsonbIteratorToken tok;
+		JsonbValue         v;
+
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+			if (tok == WJB_ELEM &&
+				(v.type == jbvNull ||
+				 (v.type == jbvString && v.val.string.len == 0)))
+				return NULL;
+	}
+	else if (JB_ROOT_IS_OBJECT(policy) && JB_ROOT_COUNT(policy) == 0)
+		return NULL;
+	sqsn_validate_delivery_policy(policy, false);
+	return policy;
+}
+
+/* 32 random bytes in hex: the token of a confirmation request. */
+static char *
+new_confirmation_token(void)
+{
+	uint8 bytes[32];
+	char *hex = palloc(sizeof(bytes) * 2 + 1);
+
+	if (!pg_strong_random(bytes, sizeof(bytes)))
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+						errmsg("could not generate a confirmation token")));
+	for (int i = 0; i < sizeof(bytes); i++)
+		sprintf(hex + 2 * i, "%02x", bytes[i]);
+	return hex;
+}
+
+char *
+sqsn_topic_arn(const char *topic_name)
+{
+	return psprintf("arn:sqsn:%s:%s", get_database_name(MyDatabaseId),
+					topic_name);
+}
+
+/*
+ * Puts a SubscriptionConfirmation request for a new HTTP/HTTPS
+ * subscription into the outbox.
+ */
+static void
+queue_confirmation_request(Datum subscription_id, const char *topic_name)
+{
+	Oid   argtypes[5] = {UUIDOID, UUIDOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+	Datum values[5];
+	char *arn = sqsn_topic_arn(topic_name);
+
+	values[0] = subscription_id;
+	values[1] = UUIDPGetDatum(sqsn_new_message_id());
+	values[2] = CStringGetTextDatum(arn);
+	values[3] = CStringGetTextDatum(psprintf("You have chosen to subscribe to "
+											 "the topic %s.\nTo confirm the "
+											 "subscription, visit the "
+											 "SubscribeURL included in this "
+											 "message.",
+											 arn));
+	values[4] = TimestampTzGetDatum(GetCurrentTimestamp());
+	sqsn_spi_check(
+		SPI_execute_with_args("INSERT INTO sqsn.delivery"
+							  " (subscription_id, message_type,"
+							  " message_id, topic_arn, message,"
+							  " published_at, next_attempt_at)"
+							  " VALUES ($1, 'SubscriptionConfirmation',"
+							  " $2, $3, $4, $5, $5)",
+							  5, argtypes, values, NULL, false, 0),
+		SPI_OK_INSERT, "inserting into sqsn.delivery");
+	sqsn_delivery_note_insert();
 }
 
 /*
  * sn_subscribe(topic_name, protocol, endpoint, filter_policy,
- * filter_policy_scope, raw_message_delivery): subscribes a queue to a
- * topic and returns the subscription id. Subscribing the same queue again
- * with the same settings returns the existing subscription.
+ * filter_policy_scope, raw_message_delivery, delivery_policy,
+ * redrive_policy): subscribes a queue (protocol sqs) or an HTTP/HTTPS URL
+ * to a topic and returns the subscription id. Subscribing the same
+ * endpoint again with the same settings returns the existing subscription.
+ * An HTTP/HTTPS subscription is pending until confirmed with the token the
+ * delivery worker POSTs to it, unless its host is listed in
+ * sqsn.http_auto_confirm_hosts.
  */
 Datum
 sn_subscribe(PG_FUNCTION_ARGS)
 {
-	char	   *topic_name = topic_name_arg(fcinfo, 0);
-	char	   *protocol = sqsn_text_arg(fcinfo, 1, "protocol");
-	char	   *endpoint;
-	Jsonb	   *policy = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
-	char	   *scope = PG_ARGISNULL(4) ? SCOPE_ATTRIBUTES :
-		text_to_cstring(PG_GETARG_TEXT_PP(4));
-	bool		raw = PG_ARGISNULL(5) ? false : PG_GETARG_BOOL(5);
-	bool		body_scope;
-	int			nestlevel;
-	int64		topic_id;
-	Oid			argtypes[6] = {INT8OID, TEXTOID, JSONBOID, TEXTOID, BOOLOID,
-	TEXTOID};
-	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
-	bool		isnull;
-	Datum		result;
+	char  *topic_name = topic_name_arg(fcinfo, 0);
+	char  *protocol = sqsn_text_arg(fcinfo, 1, "protocol");
+	char  *endpoint;
+	Jsonb *policy = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
+	char  *scope = PG_ARGISNULL(4) ? SCOPE_ATTRIBUTES
+								   : text_to_cstring(PG_GETARG_TEXT_PP(4));
+	bool   raw = PG_ARGISNULL(5) ? false : PG_GETARG_BOOL(5);
+	/* the 0.1 SQL function has six arguments */
+	Jsonb *delivery_policy =
+		PG_NARGS() <= 6 || PG_ARGISNULL(6) ? NULL : PG_GETARG_JSONB_P(6);
+	Jsonb *redrive_policy =
+		PG_NARGS() <= 7 || PG_ARGISNULL(7) ? NULL : PG_GETARG_JSONB_P(7);
+	bool  push;
+	bool  body_scope;
+	bool  confirmed = true;
+	char *host = NULL;
+	int   nestlevel;
+	int64 topic_id;
+	int64 dlq_id = 0;
+	Oid   argtypes[10] = {INT8OID, INT8OID, JSONBOID, TEXTOID, BOOLOID,
+						  TEXTOID, TEXTOID, JSONBOID, INT8OID, TEXTOID};
+	Datum values[10];
+	char  nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	bool  isnull;
+	Datum result;
+	bool  created = false;
+	bool  legacy;
 
-	check_protocol(protocol);
+	push = check_protocol(protocol);
+	if (push && sqsn_is_fifo_name(topic_name))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("FIFO topic \"%s\" cannot deliver to %s endpoints",
+						topic_name, protocol),
+				 errhint("A FIFO topic delivers to FIFO queues only.")));
+	if (push && !push_installed())
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("protocol \"%s\" needs sqsn 0.2", protocol),
+						errhint("Run ALTER EXTENSION sqsn UPDATE.")));
 	endpoint = sqsn_text_arg(fcinfo, 2, "endpoint");
-	sqsn_validate_queue_name(endpoint);
+	if (push)
+		host = sqsn_validate_endpoint_url(protocol, endpoint);
+	else
+	{
+		sqsn_validate_queue_name(endpoint);
+		if (delivery_policy != NULL || redrive_policy != NULL)
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("delivery and redrive policies apply to http and "
+						"https subscriptions only"),
+				 errdetail("A queue subscription receives its copy in the "
+						   "publishing transaction; it is never retried.")));
+	}
 	body_scope = scope_is_body(scope);
 	if (policy != NULL)
 		sqsn_validate_filter_policy(policy, body_scope);
-	check_may_send(endpoint);
+	if (!push)
+		check_may_send(endpoint);
+	delivery_policy = subscription_delivery_policy(delivery_policy);
+	if (push)
+		confirmed = sqsn_auto_confirm_host(host);
 
 	nestlevel = sqsn_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -373,77 +598,265 @@ sn_subscribe(PG_FUNCTION_ARGS)
 	lock_topic_catalog();
 	topic_id = find_topic_id(topic_name);
 	lock_topic(topic_id, AccessExclusiveLock);
+	if (push)
+		dlq_id = redrive_queue_id(redrive_policy);
 
 	values[0] = Int64GetDatum(topic_id);
-	values[1] = CStringGetTextDatum(endpoint);
+	values[1] = (Datum) 0;
+	nulls[1] = 'n';
 	values[2] = policy ? JsonbPGetDatum(policy) : (Datum) 0;
 	nulls[2] = policy ? ' ' : 'n';
 	values[3] = CStringGetTextDatum(scope);
 	values[4] = BoolGetDatum(raw);
 	values[5] = CStringGetTextDatum(protocol);
+	values[6] = push ? CStringGetTextDatum(endpoint) : (Datum) 0;
+	nulls[6] = push ? ' ' : 'n';
+	values[7] = delivery_policy ? JsonbPGetDatum(delivery_policy) : (Datum) 0;
+	nulls[7] = delivery_policy ? ' ' : 'n';
+	values[8] = Int64GetDatum(dlq_id);
+	nulls[8] = dlq_id ? ' ' : 'n';
+	values[9] = push && !confirmed
+					? CStringGetTextDatum(new_confirmation_token())
+					: (Datum) 0;
+	nulls[9] = push && !confirmed ? ' ' : 'n';
 
-	/* the queue; FOR KEY SHARE keeps it from being deleted until commit */
-	sqsn_spi_check(SPI_execute_with_args("SELECT queue_id FROM sqsn.queue"
-									" WHERE queue_name = $2 FOR KEY SHARE",
-									6, argtypes, values, nulls, false, 1),
-			  SPI_OK_SELECT, "reading sqsn.queue");
-	if (SPI_processed == 0)
-		ereport(ERROR,
+	if (!push)
+	{
+		/* the queue; FOR KEY SHARE keeps it from being deleted until commit */
+		values[6] = CStringGetTextDatum(endpoint);
+		nulls[6] = ' ';
+		sqsn_spi_check(
+			SPI_execute_with_args("SELECT queue_id FROM sqsn.queue"
+								  " WHERE queue_name = $7 FOR KEY SHARE",
+								  10, argtypes, values, nulls, false, 1),
+			SPI_OK_SELECT, "reading sqsn.queue");
+		if (SPI_processed == 0)
+			ereport(
+				ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("queue \"%s\" does not exist", endpoint),
 				 errhint("The endpoint of an sqs subscription is the name of "
 						 "a queue created with sqsn.sq_create_queue().")));
-	values[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-							  &isnull);
-	argtypes[1] = INT8OID;
-	if (sqsn_is_fifo_name(topic_name) != sqsn_is_fifo_name(endpoint))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("%s topic \"%s\" cannot deliver to %s queue \"%s\"",
-						sqsn_is_fifo_name(topic_name) ? "FIFO" : "standard",
-						topic_name,
-						sqsn_is_fifo_name(endpoint) ? "FIFO" : "standard",
-						endpoint),
-				 errhint("Subscribe FIFO queues to FIFO topics and standard "
-						 "queues to standard topics.")));
+		values[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								  1, &isnull);
+		nulls[1] = ' ';
+		values[6] = (Datum) 0;
+		nulls[6] = 'n';
+		if (sqsn_is_fifo_name(topic_name) != sqsn_is_fifo_name(endpoint))
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("%s topic \"%s\" cannot deliver to %s queue \"%s\"",
+							sqsn_is_fifo_name(topic_name) ? "FIFO" : "standard",
+							topic_name,
+							sqsn_is_fifo_name(endpoint) ? "FIFO" : "standard",
+							endpoint),
+					 errhint("Subscribe FIFO queues to FIFO topics and standard "
+							 "queues to standard topics.")));
+	}
+	legacy = !push_installed();
 
-	sqsn_spi_check(SPI_execute_with_args("SELECT subscription_id,"
-									" filter_policy IS NOT DISTINCT FROM $3"
-									" AND filter_policy_scope = $4"
-									" AND raw_message_delivery = $5"
-									" FROM sqsn.subscription"
-									" WHERE topic_id = $1 AND queue_id = $2"
-									" AND protocol = $6",
-									6, argtypes, values, nulls, false, 1),
-			  SPI_OK_SELECT, "reading sqsn.subscription");
+	sqsn_spi_check(
+		SPI_execute_with_args(
+			legacy ? "SELECT subscription_id,"
+					 " filter_policy IS NOT DISTINCT FROM $3"
+					 " AND filter_policy_scope = $4"
+					 " AND raw_message_delivery = $5"
+					 " FROM sqsn.subscription"
+					 " WHERE topic_id = $1 AND protocol = $6"
+					 " AND queue_id = $2"
+				   : "SELECT subscription_id,"
+					 " filter_policy IS NOT DISTINCT FROM $3"
+					 " AND filter_policy_scope = $4"
+					 " AND raw_message_delivery = $5"
+					 " AND delivery_policy IS NOT DISTINCT FROM $8"
+					 " AND dead_letter_queue_id IS NOT DISTINCT FROM $9"
+					 " FROM sqsn.subscription"
+					 " WHERE topic_id = $1 AND protocol = $6"
+					 " AND (queue_id = $2 OR endpoint = $7)",
+			10, argtypes, values, nulls, false, 1),
+		SPI_OK_SELECT, "reading sqsn.subscription");
 	if (SPI_processed > 0)
 	{
 		if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 										SPI_tuptable->tupdesc, 2, &isnull)))
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
-					 errmsg("queue \"%s\" is already subscribed to topic \"%s\" "
-							"with different attributes", endpoint, topic_name),
+					 errmsg("%s \"%s\" is already subscribed to topic \"%s\" "
+							"with different attributes",
+							push ? "endpoint" : "queue", endpoint, topic_name),
 					 errhint("Use sqsn.sn_set_subscription_attributes() to "
 							 "change them.")));
 	}
 	else
-		sqsn_spi_check(SPI_execute_with_args("INSERT INTO sqsn.subscription"
-										" (topic_id, protocol, queue_id,"
-										" filter_policy, filter_policy_scope,"
-										" raw_message_delivery, owner, created_at)"
-										" VALUES ($1, $6, $2, $3, $4, $5,"
-										" session_user, clock_timestamp())"
-										" RETURNING subscription_id",
-										6, argtypes, values, nulls, false, 0),
-				  SPI_OK_INSERT_RETURNING, "inserting into sqsn.subscription");
+	{
+		sqsn_spi_check(SPI_execute_with_args(
+						   legacy ? "INSERT INTO sqsn.subscription"
+									" (topic_id, protocol, queue_id,"
+									" filter_policy, filter_policy_scope,"
+									" raw_message_delivery, owner, created_at)"
+									" VALUES ($1, $6, $2, $3, $4, $5,"
+									" session_user, clock_timestamp())"
+									" RETURNING subscription_id"
+								  : "INSERT INTO sqsn.subscription"
+									" (topic_id, protocol, queue_id,"
+									" filter_policy, filter_policy_scope,"
+									" raw_message_delivery, owner, created_at,"
+									" endpoint, delivery_policy,"
+									" dead_letter_queue_id, confirmed,"
+									" confirmation_token)"
+									" VALUES ($1, $6, $2, $3, $4, $5,"
+									" session_user, clock_timestamp(),"
+									" $7, $8, $9, $10 IS NULL, $10)"
+									" RETURNING subscription_id",
+						   10, argtypes, values, nulls, false, 0),
+					   SPI_OK_INSERT_RETURNING,
+					   "inserting into sqsn.subscription");
+		created = true;
+	}
 
 	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 						   &isnull);
 	result = SPI_datumTransfer(result, false, UUID_LEN);
+	if (created && push && !confirmed)
+		queue_confirmation_request(result, topic_name);
 	SPI_finish();
 	sqsn_unpin_search_path(nestlevel);
 	PG_RETURN_DATUM(result);
+}
+
+/*
+ * sn_confirm_subscription(topic_name, token): confirms the HTTP/HTTPS
+ * subscription the token was sent to and returns its id; from then on it
+ * receives notifications. Confirming again returns the same id.
+ */
+Datum
+sn_confirm_subscription(PG_FUNCTION_ARGS)
+{
+	char *topic_name = topic_name_arg(fcinfo, 0);
+	char *token = sqsn_text_arg(fcinfo, 1, "token");
+	Oid   argtypes[2] = {INT8OID, TEXTOID};
+	Datum values[2];
+	int   nestlevel;
+	int64 topic_id;
+	bool  isnull;
+	Datum result;
+
+	nestlevel = sqsn_pin_search_path();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	lock_topic_catalog();
+	topic_id = find_topic_id(topic_name);
+	lock_topic(topic_id, AccessExclusiveLock);
+
+	values[0] = Int64GetDatum(topic_id);
+	values[1] = CStringGetTextDatum(token);
+	sqsn_spi_check(
+		SPI_execute_with_args("UPDATE sqsn.subscription SET confirmed = true"
+							  " WHERE topic_id = $1"
+							  " AND confirmation_token = $2"
+							  " RETURNING subscription_id",
+							  2, argtypes, values, NULL, false, 0),
+		SPI_OK_UPDATE_RETURNING, "updating sqsn.subscription");
+	if (SPI_processed == 0)
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid confirmation token for topic \"%s\"", topic_name),
+			 errhint("Use the Token of the SubscriptionConfirmation "
+					 "message the endpoint received.")));
+	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						   &isnull);
+	result = SPI_datumTransfer(result, false, UUID_LEN);
+
+	/* confirmation requests still waiting for a retry are moot */
+	sqsn_spi_check(
+		SPI_execute_with_args("DELETE FROM sqsn.delivery"
+							  " WHERE subscription_id = $1"
+							  " AND message_type = 'SubscriptionConfirmation'"
+							  " AND status = 'pending'",
+							  1, (Oid[]){UUIDOID}, &result, NULL, false, 0),
+		SPI_OK_DELETE, "deleting from sqsn.delivery");
+	SPI_finish();
+	sqsn_unpin_search_path(nestlevel);
+	PG_RETURN_DATUM(result);
+}
+
+/*
+ * sn_set_topic_attributes(topic_name, attributes): DeliveryPolicy, the
+ * topic's default delivery policy for its HTTP/HTTPS subscriptions (topic
+ * form; null or "" removes it).
+ */
+Datum
+sn_set_topic_attributes(PG_FUNCTION_ARGS)
+{
+	char              *topic_name = topic_name_arg(fcinfo, 0);
+	Jsonb             *attributes;
+	JsonbIterator     *it;
+	JsonbIteratorToken tok;
+	JsonbValue         v;
+	char              *key = NULL;
+	Oid                argtypes[2] = {INT8OID, JSONBOID};
+	Datum              values[2];
+	char               nulls[2] = {' ', ' '};
+	bool               changed = false;
+	int                nestlevel;
+	int64              topic_id;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("attributes must not be NULL")));
+	attributes = PG_GETARG_JSONB_P(1);
+	if (!JB_ROOT_IS_OBJECT(attributes) || JB_ROOT_IS_SCALAR(attributes))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("topic attributes must be a JSON object")));
+
+	it = JsonbIteratorInit(&attributes->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+		if (strcmp(key, "DeliveryPolicy") == 0)
+		{
+			changed = true;
+			if (v.type == jbvNull ||
+				(v.type == jbvString && v.val.string.len == 0))
+				nulls[1] = 'n';
+			else
+			{
+				Jsonb *dp = JsonbValueToJsonb(&v);
+
+				sqsn_validate_delivery_policy(dp, true);
+				values[1] = JsonbPGetDatum(dp);
+			}
+		}
+		else
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("unknown topic attribute \"%s\"", key),
+							errhint("The topic attribute that can be set is "
+									"DeliveryPolicy.")));
+	}
+
+	nestlevel = sqsn_pin_search_path();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	lock_topic_catalog();
+	topic_id = find_topic_id(topic_name);
+	lock_topic(topic_id, AccessExclusiveLock);
+	values[0] = Int64GetDatum(topic_id);
+	if (changed)
+		sqsn_spi_check(
+			SPI_execute_with_args("UPDATE sqsn.topic SET delivery_policy = $2"
+								  " WHERE topic_id = $1",
+								  2, argtypes, values, nulls, false, 0),
+			SPI_OK_UPDATE, "updating sqsn.topic");
+	SPI_finish();
+	sqsn_unpin_search_path(nestlevel);
+	PG_RETURN_VOID();
 }
 
 /*
@@ -453,20 +866,19 @@ sn_subscribe(PG_FUNCTION_ARGS)
 static void
 lock_subscription(Datum subscription_id)
 {
-	Oid			argtypes[1] = {UUIDOID};
-	bool		isnull;
+	Oid  argtypes[1] = {UUIDOID};
+	bool isnull;
 
-	sqsn_spi_check(SPI_execute_with_args("SELECT topic_id FROM sqsn.subscription"
-									" WHERE subscription_id = $1",
-									1, argtypes, &subscription_id, NULL, false,
-									1),
-			  SPI_OK_SELECT, "reading sqsn.subscription");
+	sqsn_spi_check(
+		SPI_execute_with_args("SELECT topic_id FROM sqsn.subscription"
+							  " WHERE subscription_id = $1",
+							  1, argtypes, &subscription_id, NULL, false, 1),
+		SPI_OK_SELECT, "reading sqsn.subscription");
 	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("subscription %s does not exist",
-						DatumGetCString(DirectFunctionCall1(uuid_out,
-															subscription_id)))));
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+						errmsg("subscription %s does not exist",
+							   DatumGetCString(DirectFunctionCall1(
+								   uuid_out, subscription_id)))));
 	lock_topic(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 										   SPI_tuptable->tupdesc, 1, &isnull)),
 			   AccessExclusiveLock);
@@ -478,14 +890,13 @@ lock_subscription(Datum subscription_id)
 Datum
 sn_unsubscribe(PG_FUNCTION_ARGS)
 {
-	Datum		id;
-	Oid			argtypes[1] = {UUIDOID};
-	int			nestlevel;
+	Datum id;
+	Oid   argtypes[1] = {UUIDOID};
+	int   nestlevel;
 
 	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("subscription_id must not be NULL")));
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("subscription_id must not be NULL")));
 	id = PG_GETARG_DATUM(0);
 
 	nestlevel = sqsn_pin_search_path();
@@ -494,9 +905,9 @@ sn_unsubscribe(PG_FUNCTION_ARGS)
 	lock_topic_catalog();
 	lock_subscription(id);
 	sqsn_spi_check(SPI_execute_with_args("DELETE FROM sqsn.subscription"
-									" WHERE subscription_id = $1",
-									1, argtypes, &id, NULL, false, 0),
-			  SPI_OK_DELETE, "deleting from sqsn.subscription");
+										 " WHERE subscription_id = $1",
+										 1, argtypes, &id, NULL, false, 0),
+				   SPI_OK_DELETE, "deleting from sqsn.subscription");
 	SPI_finish();
 	sqsn_unpin_search_path(nestlevel);
 	PG_RETURN_VOID();
@@ -510,10 +921,10 @@ Datum
 sn_list_subscriptions(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1];
-	char		nulls[1] = {' '};
-	int			nestlevel;
+	Oid            argtypes[1] = {TEXTOID};
+	Datum          values[1];
+	char           nulls[1] = {' '};
+	int            nestlevel;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (PG_ARGISNULL(0))
@@ -530,26 +941,31 @@ sn_list_subscriptions(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(0))
 		(void) find_topic_id(TextDatumGetCString(values[0]));
 
-	sqsn_spi_check(SPI_execute_with_args("SELECT s.subscription_id, t.topic_name,"
-									" s.protocol, q.queue_name, s.filter_policy,"
-									" s.raw_message_delivery, 'confirmed'::text"
-									" FROM sqsn.subscription s"
-									" JOIN sqsn.topic t USING (topic_id)"
-									" JOIN sqsn.queue q USING (queue_id)"
-									" WHERE $1 IS NULL OR t.topic_name = $1"
-									" ORDER BY t.topic_name COLLATE \"C\","
-									" q.queue_name COLLATE \"C\","
-									" s.subscription_id",
-									1, argtypes, values, nulls, false, 0),
-			  SPI_OK_SELECT, "listing subscriptions");
+	sqsn_spi_check(
+		SPI_execute_with_args(
+			"SELECT s.subscription_id, t.topic_name,"
+			" s.protocol,"
+			" COALESCE(q.queue_name, to_jsonb(s)->>'endpoint'),"
+			" s.filter_policy, s.raw_message_delivery,"
+			" CASE WHEN COALESCE((to_jsonb(s)->>'confirmed')::boolean, true)"
+			" THEN 'confirmed' ELSE 'pending confirmation' END"
+			" FROM sqsn.subscription s"
+			" JOIN sqsn.topic t USING (topic_id)"
+			" LEFT JOIN sqsn.queue q USING (queue_id)"
+			" WHERE $1 IS NULL OR t.topic_name = $1"
+			" ORDER BY t.topic_name COLLATE \"C\","
+			" COALESCE(q.queue_name, to_jsonb(s)->>'endpoint') COLLATE \"C\","
+			" s.subscription_id",
+			1, argtypes, values, nulls, false, 0),
+		SPI_OK_SELECT, "listing subscriptions");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		Datum		row[7];
-		bool		rownulls[7];
+		Datum row[7];
+		bool  rownulls[7];
 
 		for (int c = 0; c < 7; c++)
-			row[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-								   c + 1, &rownulls[c]);
+			row[c] = SPI_getbinval(SPI_tuptable->vals[i],
+								   SPI_tuptable->tupdesc, c + 1, &rownulls[c]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row,
 							 rownulls);
 	}
@@ -566,39 +982,40 @@ attribute_bool(JsonbValue *v)
 		return v->val.boolean;
 	if (v->type == jbvString)
 	{
-		char	   *s = pnstrdup(v->val.string.val, v->val.string.len);
+		char *s = pnstrdup(v->val.string.val, v->val.string.len);
 
 		if (pg_strcasecmp(s, "true") == 0)
 			return true;
 		if (pg_strcasecmp(s, "false") == 0)
 			return false;
 	}
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("RawMessageDelivery must be true or false")));
+	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					errmsg("RawMessageDelivery must be true or false")));
 }
 
 /*
  * sn_set_subscription_attributes(subscription_id, attributes): changes
- * FilterPolicy (an object; null or "" removes it), FilterPolicyScope and
- * RawMessageDelivery. The policy is checked against the scope the
- * subscription has afterwards.
+ * FilterPolicy (an object; null or "" removes it), FilterPolicyScope,
+ * RawMessageDelivery and, for HTTP/HTTPS subscriptions, DeliveryPolicy and
+ * RedrivePolicy (null or "" removes them). The filter policy is checked
+ * against the scope the subscription has afterwards.
  */
 Datum
 sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 {
-	Datum		id;
-	Jsonb	   *attributes;
-	JsonbIterator *it;
+	Datum              id;
+	Jsonb             *attributes;
+	JsonbIterator     *it;
 	JsonbIteratorToken tok;
-	JsonbValue	v;
-	char	   *key = NULL;
-	Oid			argtypes[4] = {UUIDOID, JSONBOID, TEXTOID, BOOLOID};
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
-	bool		isnull;
-	char	   *scope;
-	int			nestlevel;
+	JsonbValue         v;
+	char              *key = NULL;
+	Oid argtypes[6] = {UUIDOID, JSONBOID, TEXTOID, BOOLOID, JSONBOID, INT8OID};
+	Datum values[6];
+	char  nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	bool  isnull;
+	char *scope;
+	bool  push;
+	int   nestlevel;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -620,21 +1037,37 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 
 	/* the current settings */
 	values[0] = id;
-	sqsn_spi_check(SPI_execute_with_args("SELECT filter_policy, filter_policy_scope,"
-									" raw_message_delivery FROM sqsn.subscription"
-									" WHERE subscription_id = $1",
-									1, argtypes, values, NULL, false, 1),
-			  SPI_OK_SELECT, "reading sqsn.subscription");
-	values[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-							  &isnull);
-	nulls[1] = isnull ? 'n' : ' ';
+	sqsn_spi_check(SPI_execute_with_args(
+					   "SELECT filter_policy, filter_policy_scope,"
+					   " raw_message_delivery,"
+					   " to_jsonb(s)->'delivery_policy',"
+					   " (to_jsonb(s)->>'dead_letter_queue_id')::bigint,"
+					   " protocol <> 'sqs'"
+					   " FROM sqsn.subscription s"
+					   " WHERE subscription_id = $1",
+					   1, argtypes, values, NULL, false, 1),
+				   SPI_OK_SELECT, "reading sqsn.subscription");
+	for (int c = 1; c <= 5; c++)
+	{
+		values[c] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								  c, &isnull);
+		nulls[c] = isnull ? 'n' : ' ';
+	}
+	values[1] = nulls[1] == 'n'
+					? (Datum) 0
+					: JsonbPGetDatum(DatumGetJsonbPCopy(values[1]));
+	values[4] = nulls[4] == 'n'
+					? (Datum) 0
+					: JsonbPGetDatum(DatumGetJsonbPCopy(values[4]));
 	scope = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	values[3] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3,
-							  &isnull);
+	push = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+									  SPI_tuptable->tupdesc, 6, &isnull));
 
 	it = JsonbIteratorInit(&attributes->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
+		bool clear;
+
 		if (tok == WJB_KEY)
 		{
 			key = pnstrdup(v.val.string.val, v.val.string.len);
@@ -642,11 +1075,12 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 		}
 		if (tok != WJB_VALUE)
 			continue;
+		clear = v.type == jbvNull ||
+				(v.type == jbvString && v.val.string.len == 0);
 
 		if (strcmp(key, "FilterPolicy") == 0)
 		{
-			if (v.type == jbvNull ||
-				(v.type == jbvString && v.val.string.len == 0))
+			if (clear)
 				nulls[1] = 'n';
 			else
 			{
@@ -665,12 +1099,36 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 		}
 		else if (strcmp(key, "RawMessageDelivery") == 0)
 			values[3] = BoolGetDatum(attribute_bool(&v));
+		else if ((strcmp(key, "DeliveryPolicy") == 0 ||
+				  strcmp(key, "RedrivePolicy") == 0) &&
+				 !push)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s applies to http and https subscriptions only",
+							key)));
+		else if (strcmp(key, "DeliveryPolicy") == 0)
+		{
+			Jsonb *dp =
+				clear ? NULL
+					  : subscription_delivery_policy(JsonbValueToJsonb(&v));
+
+			values[4] = dp ? JsonbPGetDatum(dp) : (Datum) 0;
+			nulls[4] = dp ? ' ' : 'n';
+		}
+		else if (strcmp(key, "RedrivePolicy") == 0)
+		{
+			int64 dlq = clear ? 0 : redrive_queue_id(JsonbValueToJsonb(&v));
+
+			values[5] = Int64GetDatum(dlq);
+			nulls[5] = dlq ? ' ' : 'n';
+		}
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown subscription attribute \"%s\"", key),
 					 errhint("Subscription attributes are FilterPolicy, "
-							 "FilterPolicyScope and RawMessageDelivery.")));
+							 "FilterPolicyScope, RawMessageDelivery, "
+							 "DeliveryPolicy and RedrivePolicy.")));
 	}
 
 	if (nulls[1] == ' ')
@@ -680,13 +1138,21 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 		(void) scope_is_body(scope);
 	values[2] = CStringGetTextDatum(scope);
 
-	sqsn_spi_check(SPI_execute_with_args("UPDATE sqsn.subscription"
-									" SET filter_policy = $2,"
-									" filter_policy_scope = $3,"
-									" raw_message_delivery = $4"
-									" WHERE subscription_id = $1",
-									4, argtypes, values, nulls, false, 0),
-			  SPI_OK_UPDATE, "updating sqsn.subscription");
+	sqsn_spi_check(SPI_execute_with_args(push ? "UPDATE sqsn.subscription"
+												" SET filter_policy = $2,"
+												" filter_policy_scope = $3,"
+												" raw_message_delivery = $4,"
+												" delivery_policy = $5,"
+												" dead_letter_queue_id = $6"
+												" WHERE subscription_id = $1"
+											  : "UPDATE sqsn.subscription"
+												" SET filter_policy = $2,"
+												" filter_policy_scope = $3,"
+												" raw_message_delivery = $4"
+												" WHERE subscription_id = $1",
+										 push ? 6 : 4, argtypes, values, nulls,
+										 false, 0),
+				   SPI_OK_UPDATE, "updating sqsn.subscription");
 	SPI_finish();
 	sqsn_unpin_search_path(nestlevel);
 	PG_RETURN_VOID();
@@ -701,64 +1167,73 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 static Target *
 load_targets(const char *topic_name, int *ntargets, int64 *topic_id_out)
 {
-	int64		topic_id = find_topic_id(topic_name);
-	Datum		value;
-	Target	   *targets;
+	int64      topic_id = find_topic_id(topic_name);
+	Datum      value;
+	Target    *targets;
+	SPIPlanPtr plan = NULL;
 
 	lock_topic(topic_id, AccessShareLock);
 	*topic_id_out = topic_id;
 
-	if (targets_plan == NULL)
+	if (!push_installed())
 	{
-		Oid			argtypes[1] = {INT8OID};
+		if (legacy_targets_plan == NULL)
+		{
+			Oid argtypes[1] = {INT8OID};
+
+			legacy_targets_plan = sqsn_prepare_plan(
+				"SELECT q.queue_name, s.raw_message_delivery,"
+				" s.filter_policy_scope OPERATOR(pg_catalog.=) 'MessageBody',"
+				" s.filter_policy, s.subscription_id"
+				" FROM sqsn.subscription s JOIN sqsn.queue q"
+				"  ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id"
+				" WHERE s.topic_id OPERATOR(pg_catalog.=) $1"
+				" ORDER BY q.queue_id",
+				1, argtypes);
+		}
+		plan = legacy_targets_plan;
+	}
+	else if (targets_plan == NULL)
+	{
+		Oid argtypes[1] = {INT8OID};
 
 		targets_plan = sqsn_prepare_plan(
 			"SELECT q.queue_name, s.raw_message_delivery,"
 			" s.filter_policy_scope OPERATOR(pg_catalog.=) 'MessageBody',"
-			" s.filter_policy"
-			" FROM sqsn.subscription s JOIN sqsn.queue q"
+			" s.filter_policy, s.subscription_id"
+			" FROM sqsn.subscription s LEFT JOIN sqsn.queue q"
 			"  ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id"
 			" WHERE s.topic_id OPERATOR(pg_catalog.=) $1"
-			"  AND s.protocol OPERATOR(pg_catalog.=) 'sqs'"
-			" ORDER BY q.queue_id", 1, argtypes);
+			"  AND s.confirmed"
+			" ORDER BY q.queue_id, s.subscription_id",
+			1, argtypes);
 	}
+	if (push_installed())
+		plan = targets_plan;
 	value = Int64GetDatum(topic_id);
-	sqsn_spi_check(SPI_execute_plan(targets_plan, &value, NULL, false, 0),
-			  SPI_OK_SELECT, "reading sqsn.subscription");
+	sqsn_spi_check(SPI_execute_plan(plan, &value, NULL, false, 0),
+				   SPI_OK_SELECT, "reading sqsn.subscription");
 
 	*ntargets = (int) SPI_processed;
 	targets = palloc0(sizeof(Target) * Max(*ntargets, 1));
 	for (int i = 0; i < *ntargets; i++)
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[i];
-		TupleDesc	tupdesc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Datum		policy;
+		HeapTuple tuple = SPI_tuptable->vals[i];
+		TupleDesc tupdesc = SPI_tuptable->tupdesc;
+		bool      isnull;
+		Datum     policy;
 
 		targets[i].queue_name = SPI_getvalue(tuple, tupdesc, 1);
-		targets[i].raw = DatumGetBool(SPI_getbinval(tuple, tupdesc, 2,
-													&isnull));
-		targets[i].body_scope = DatumGetBool(SPI_getbinval(tuple, tupdesc, 3,
-														   &isnull));
+		targets[i].raw =
+			DatumGetBool(SPI_getbinval(tuple, tupdesc, 2, &isnull));
+		targets[i].body_scope =
+			DatumGetBool(SPI_getbinval(tuple, tupdesc, 3, &isnull));
 		policy = SPI_getbinval(tuple, tupdesc, 4, &isnull);
-		targets[i].filter_policy = isnull ? NULL :
-			DatumGetJsonbPCopy(policy);
+		targets[i].filter_policy = isnull ? NULL : DatumGetJsonbPCopy(policy);
+		targets[i].subscription_id = datumCopy(
+			SPI_getbinval(tuple, tupdesc, 5, &isnull), false, UUID_LEN);
 	}
 	return targets;
-}
-
-/* ISO-8601 in UTC with milliseconds: 2026-01-02T03:04:05.678Z */
-static char *
-iso_timestamp(TimestampTz t)
-{
-	struct pg_tm tm;
-	fsec_t		fsec;
-
-	if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
-		elog(ERROR, "timestamp out of range");
-	return psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-					tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min,
-					tm.tm_sec, (int) (fsec / 1000));
 }
 
 static void
@@ -777,7 +1252,8 @@ json_field(StringInfo buf, const char *key, const char *value, bool first)
  * JSON string.
  */
 static text *
-build_envelope(PublishedMessage *pub, const char *topic_arn, const char *timestamp)
+build_envelope(PublishedMessage *pub, const char *topic_arn,
+			   const char *timestamp)
 {
 	StringInfoData buf;
 
@@ -785,84 +1261,42 @@ build_envelope(PublishedMessage *pub, const char *topic_arn, const char *timesta
 	appendStringInfoChar(&buf, '{');
 	json_field(&buf, "Type", "Notification", true);
 	json_field(&buf, "MessageId",
-			   DatumGetCString(DirectFunctionCall1(uuid_out,
-												   UUIDPGetDatum(pub->message_id))),
+			   DatumGetCString(DirectFunctionCall1(
+				   uuid_out, UUIDPGetDatum(pub->message_id))),
 			   false);
 	json_field(&buf, "TopicArn", topic_arn, false);
 	if (pub->subject)
 		json_field(&buf, "Subject", pub->subject, false);
 	json_field(&buf, "Message", text_to_cstring(pub->message), false);
 	json_field(&buf, "Timestamp", timestamp, false);
-	if (pub->attributes)
-	{
-		JsonbIterator *it = JsonbIteratorInit(&pub->attributes->root);
-		JsonbIteratorToken tok;
-		JsonbValue	v;
-		bool		first = true;
-
-		appendStringInfoChar(&buf, ',');
-		escape_json(&buf, "MessageAttributes");
-		appendStringInfoString(&buf, ":{");
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-		{
-			JsonbContainer *typed;
-			JsonbValue *type;
-			JsonbValue *value;
-
-			if (tok == WJB_KEY)
-			{
-				if (!first)
-					appendStringInfoChar(&buf, ',');
-				first = false;
-				escape_json(&buf, pnstrdup(v.val.string.val,
-										   v.val.string.len));
-				continue;
-			}
-			if (tok != WJB_VALUE)
-				continue;
-			typed = v.val.binary.data;
-			type = getKeyJsonValueFromContainer(typed, "DataType", 8, NULL);
-			value = getKeyJsonValueFromContainer(typed, "StringValue", 11,
-												 NULL);
-			if (value == NULL)
-				value = getKeyJsonValueFromContainer(typed, "BinaryValue", 11,
-													 NULL);
-			appendStringInfoChar(&buf, ':');
-			appendStringInfoChar(&buf, '{');
-			json_field(&buf, "Type", pnstrdup(type->val.string.val,
-											  type->val.string.len), true);
-			json_field(&buf, "Value", pnstrdup(value->val.string.val,
-											   value->val.string.len), false);
-			appendStringInfoChar(&buf, '}');
-		}
-		appendStringInfoChar(&buf, '}');
-	}
+	sqsn_append_envelope_attributes(&buf, pub->attributes);
 	appendStringInfoChar(&buf, '}');
 	return cstring_to_text_with_len(buf.data, buf.len);
 }
 
 /*
  * With message_structure 'json' the message is a JSON object of strings
- * with a required "default" and optional per-protocol texts; a queue
- * subscriber gets "sqs" when present, else "default".
+ * with a required "default" and optional per-protocol texts; a subscriber
+ * gets the text of its protocol ("sqs", "http", "https") when present,
+ * else "default".
  */
 static text *
-message_for_sqs(text *message, const char *structure)
+message_for_protocol(text *message, const char *structure,
+					 const char *protocol)
 {
-	Jsonb	   *obj;
-	JsonbValue *dflt;
-	JsonbValue *sqs;
-	JsonbIterator *it;
+	Jsonb             *obj;
+	JsonbValue        *dflt;
+	JsonbValue        *sqs;
+	JsonbIterator     *it;
 	JsonbIteratorToken tok;
-	JsonbValue	v;
+	JsonbValue         v;
 
 	if (structure == NULL)
 		return message;
 	if (strcmp(structure, "json") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid message_structure \"%s\"", structure),
-				 errhint("The only message structure is \"json\".")));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("invalid message_structure \"%s\"", structure),
+						errhint("The only message structure is \"json\".")));
 
 	obj = sqsn_json_or_null(VARDATA_ANY(message), VARSIZE_ANY_EXHDR(message));
 	if (obj == NULL || !JB_ROOT_IS_OBJECT(obj) || JB_ROOT_IS_SCALAR(obj))
@@ -883,11 +1317,13 @@ message_for_sqs(text *message, const char *structure)
 	}
 	dflt = getKeyJsonValueFromContainer(&obj->root, "default", 7, NULL);
 	if (dflt == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("with message_structure \"json\" the message must have "
-						"a \"default\" key")));
-	sqs = getKeyJsonValueFromContainer(&obj->root, "sqs", 3, NULL);
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("with message_structure \"json\" the message must have "
+					"a \"default\" key")));
+	sqs = getKeyJsonValueFromContainer(&obj->root, protocol, strlen(protocol),
+									   NULL);
 	if (sqs == NULL)
 		sqs = dflt;
 	return cstring_to_text_with_len(sqs->val.string.val, sqs->val.string.len);
@@ -901,14 +1337,13 @@ static void
 prepare_publication(PublishedMessage *pub, text *message, Jsonb *attributes,
 					const char *subject, const char *structure)
 {
-	int64		attributes_size;
-	int64		size;
+	int64 attributes_size;
+	int64 size;
 
 	memset(pub, 0, sizeof(PublishedMessage));
 	if (VARSIZE_ANY_EXHDR(message) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("message must not be empty")));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("message must not be empty")));
 	pub->attributes = sqsn_normalize_attributes(attributes, &attributes_size);
 	size = VARSIZE_ANY_EXHDR(message) + attributes_size;
 	if (size > SQSN_MAX_MESSAGE_SIZE)
@@ -916,19 +1351,18 @@ prepare_publication(PublishedMessage *pub, text *message, Jsonb *attributes,
 				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
 				 errmsg("message is too large to publish"),
 				 errdetail("Message and attributes take " INT64_FORMAT
-						   " bytes; the limit is %d.", size,
-						   SQSN_MAX_MESSAGE_SIZE),
+						   " bytes; the limit is %d.",
+						   size, SQSN_MAX_MESSAGE_SIZE),
 				 errhint("Store large payloads in a table and publish a "
 						 "reference.")));
 	if (subject != NULL)
 	{
-		int			len = pg_mbstrlen(subject);
+		int len = pg_mbstrlen(subject);
 
 		if (len == 0 || len > MAX_SUBJECT)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("subject must have 1 to %d characters",
-							MAX_SUBJECT)));
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("subject must have 1 to %d characters",
+								   MAX_SUBJECT)));
 		for (const char *p = subject; *p; p++)
 			if ((unsigned char) *p < 0x20 || *p == 0x7f)
 				ereport(ERROR,
@@ -937,8 +1371,54 @@ prepare_publication(PublishedMessage *pub, text *message, Jsonb *attributes,
 								"control characters")));
 		pub->subject = pstrdup(subject);
 	}
-	pub->message = message_for_sqs(message, structure);
+	pub->message = message_for_protocol(message, structure, "sqs");
+	pub->original = message;
+	pub->structure = structure;
 	pub->message_id = sqsn_new_message_id();
+	pub->published_at = GetCurrentTimestamp();
+}
+
+/*
+ * Puts one notification for an HTTP/HTTPS subscription into the outbox;
+ * the delivery worker POSTs it after commit. The envelope is built (and
+ * signed) by the worker from these fields.
+ */
+static void
+queue_push_delivery(Target *target, PublishedMessage *pub,
+					const char *topic_arn, const char *timestamp)
+{
+	Datum values[7];
+	char  nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+	if (outbox_plan == NULL)
+	{
+		Oid argtypes[7] = {UUIDOID, UUIDOID,  TEXTOID,       TEXTOID,
+						   TEXTOID, JSONBOID, TIMESTAMPTZOID};
+
+		outbox_plan = sqsn_prepare_plan(
+			"INSERT INTO sqsn.delivery (subscription_id, message_type,"
+			" message_id, topic_arn, subject, message, message_attributes,"
+			" published_at, next_attempt_at)"
+			" VALUES ($1, 'Notification', $2, $3, $4, $5, $6, $7, $7)",
+			7, argtypes);
+	}
+	if (pub->http_message == NULL)
+		pub->http_message =
+			pub->structure == NULL
+				? pub->original
+				: message_for_protocol(pub->original, pub->structure, "http");
+	values[0] = target->subscription_id;
+	values[1] = UUIDPGetDatum(pub->message_id);
+	values[2] = CStringGetTextDatum(topic_arn);
+	values[3] = pub->subject ? CStringGetTextDatum(pub->subject) : (Datum) 0;
+	nulls[3] = pub->subject ? ' ' : 'n';
+	values[4] = PointerGetDatum(pub->http_message);
+	values[5] = pub->attributes ? JsonbPGetDatum(pub->attributes) : (Datum) 0;
+	nulls[5] = pub->attributes ? ' ' : 'n';
+	values[6] = TimestampTzGetDatum(pub->published_at);
+	sqsn_spi_check(SPI_execute_plan(outbox_plan, values, nulls, false, 0),
+				   SPI_OK_INSERT, "inserting into sqsn.delivery");
+	sqsn_delivery_note_insert();
 }
 
 /*
@@ -1047,12 +1527,12 @@ fifo_deduplicate(int64 topic_id, PublishedMessage *pubs, int *n)
 static void
 fan_out(const char *topic_name, PublishedMessage *pubs, int n)
 {
-	int			ntargets;
-	int64		topic_id;
-	Target	   *targets = load_targets(topic_name, &ntargets, &topic_id);
+	int              ntargets;
+	int64            topic_id;
+	Target          *targets = load_targets(topic_name, &ntargets, &topic_id);
 	OutgoingMessage *msgs;
-	char	   *topic_arn = NULL;
-	char	   *timestamp = NULL;
+	char            *topic_arn = NULL;
+	char            *timestamp = NULL;
 
 	if (sqsn_is_fifo_name(topic_name))
 		pubs = fifo_deduplicate(topic_id, pubs, &n);
@@ -1061,8 +1541,9 @@ fan_out(const char *topic_name, PublishedMessage *pubs, int n)
 	msgs = palloc0(sizeof(OutgoingMessage) * n);
 	for (int t = 0; t < ntargets; t++)
 	{
-		Target	   *target = &targets[t];
-		int			k = 0;
+		Target *target = &targets[t];
+		int     k = 0;
+		bool    push = target->queue_name == NULL;
 
 		for (int i = 0; i < n; i++)
 		{
@@ -1072,8 +1553,9 @@ fan_out(const char *topic_name, PublishedMessage *pubs, int n)
 			{
 				if (target->body_scope && !pub->body_parsed)
 				{
-					pub->body_json = sqsn_json_or_null(VARDATA_ANY(pub->message),
-													   VARSIZE_ANY_EXHDR(pub->message));
+					pub->body_json =
+						sqsn_json_or_null(VARDATA_ANY(pub->message),
+										  VARSIZE_ANY_EXHDR(pub->message));
 					pub->body_parsed = true;
 				}
 				if (!sqsn_filter_matches(target->filter_policy,
@@ -1082,6 +1564,16 @@ fan_out(const char *topic_name, PublishedMessage *pubs, int n)
 					continue;
 			}
 
+			if (push)
+			{
+				if (topic_arn == NULL)
+				{
+					topic_arn = sqsn_topic_arn(topic_name);
+					timestamp = sqsn_iso_timestamp(GetCurrentTimestamp());
+				}
+				queue_push_delivery(target, pub, topic_arn, timestamp);
+				continue;
+			}
 			msgs[k].message_id = sqsn_new_message_id();
 			msgs[k].group_id = pub->group_id;
 			msgs[k].deduplication_id = pub->deduplication_id;
@@ -1096,10 +1588,8 @@ fan_out(const char *topic_name, PublishedMessage *pubs, int n)
 				{
 					if (topic_arn == NULL)
 					{
-						topic_arn = psprintf("arn:sqsn:%s:%s",
-											 get_database_name(MyDatabaseId),
-											 topic_name);
-						timestamp = iso_timestamp(GetCurrentTimestamp());
+						topic_arn = sqsn_topic_arn(topic_name);
+						timestamp = sqsn_iso_timestamp(GetCurrentTimestamp());
 					}
 					pub->envelope = build_envelope(pub, topic_arn, timestamp);
 				}
@@ -1109,9 +1599,9 @@ fan_out(const char *topic_name, PublishedMessage *pubs, int n)
 			k++;
 		}
 		if (k > 0)
-			sqsn_send_messages(sqsn_open_queue(target->queue_name,
-											   RowExclusiveLock),
-							   msgs, k);
+			sqsn_send_messages(
+				sqsn_open_queue(target->queue_name, RowExclusiveLock), msgs,
+				k);
 	}
 }
 
@@ -1124,26 +1614,24 @@ fan_out(const char *topic_name, PublishedMessage *pubs, int n)
 Datum
 sn_publish(PG_FUNCTION_ARGS)
 {
-	char	   *topic_name = topic_name_arg(fcinfo, 0);
+	char            *topic_name = topic_name_arg(fcinfo, 0);
 	PublishedMessage pub;
 
 	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("message must not be NULL")));
-	prepare_publication(&pub, PG_GETARG_TEXT_PP(1),
-						PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2),
-						PG_ARGISNULL(3) ? NULL :
-						text_to_cstring(PG_GETARG_TEXT_PP(3)),
-						PG_ARGISNULL(4) ? NULL :
-						text_to_cstring(PG_GETARG_TEXT_PP(4)));
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("message must not be NULL")));
+	prepare_publication(
+		&pub, PG_GETARG_TEXT_PP(1),
+		PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2),
+		PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3)),
+		PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4)));
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	set_publication_tags(&pub, topic_name, topic_content_based(topic_name),
-						 SQSN_ARG_GIVEN(5) ? text_to_cstring(PG_GETARG_TEXT_PP(5)) : NULL,
-						 SQSN_ARG_GIVEN(6) ? text_to_cstring(PG_GETARG_TEXT_PP(6)) : NULL,
-						 0);
+	set_publication_tags(
+		&pub, topic_name, topic_content_based(topic_name),
+		SQSN_ARG_GIVEN(5) ? text_to_cstring(PG_GETARG_TEXT_PP(5)) : NULL,
+		SQSN_ARG_GIVEN(6) ? text_to_cstring(PG_GETARG_TEXT_PP(6)) : NULL, 0);
 	fan_out(topic_name, &pub, 1);
 	SPI_finish();
 	PG_RETURN_UUID_P(pub.message_id);
@@ -1182,19 +1670,19 @@ publish_batch_text_arg(FunctionCallInfo fcinfo, int argno,
 Datum
 sn_publish_batch(PG_FUNCTION_ARGS)
 {
-	char	   *topic_name = topic_name_arg(fcinfo, 0);
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Datum	   *messages;
-	bool	   *message_nulls;
-	Datum	   *attributes = NULL;
-	bool	   *attribute_nulls = NULL;
+	char             *topic_name = topic_name_arg(fcinfo, 0);
+	ReturnSetInfo    *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum            *messages;
+	bool             *message_nulls;
+	Datum            *attributes = NULL;
+	bool             *attribute_nulls = NULL;
 	PublishedMessage *pubs;
-	Datum	   *groups;
-	bool	   *group_nulls;
-	Datum	   *dedups;
-	bool	   *dedup_nulls;
-	bool		content_based;
-	int			n;
+	Datum            *groups;
+	bool             *group_nulls;
+	Datum            *dedups;
+	bool             *dedup_nulls;
+	bool              content_based;
+	int               n;
 
 	n = sqsn_batch_args(fcinfo, "messages", "message", "messages", &messages,
 						&message_nulls, &attributes, &attribute_nulls);
@@ -1203,13 +1691,13 @@ sn_publish_batch(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 	{
 		if (message_nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("messages must not contain NULL"),
-					 errdetail("Element %d is NULL.", i + 1)));
+			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+							errmsg("messages must not contain NULL"),
+							errdetail("Element %d is NULL.", i + 1)));
 		prepare_publication(&pubs[i], DatumGetTextPP(messages[i]),
-							(attributes && !attribute_nulls[i]) ?
-							DatumGetJsonbP(attributes[i]) : NULL,
+							(attributes && !attribute_nulls[i])
+								? DatumGetJsonbP(attributes[i])
+								: NULL,
 							NULL, NULL);
 	}
 
@@ -1224,10 +1712,12 @@ sn_publish_batch(PG_FUNCTION_ARGS)
 	content_based = topic_content_based(topic_name);
 	for (int i = 0; i < n; i++)
 		set_publication_tags(&pubs[i], topic_name, content_based,
-							 (groups && !group_nulls[i]) ?
-							 TextDatumGetCString(groups[i]) : NULL,
-							 (dedups && !dedup_nulls[i]) ?
-							 TextDatumGetCString(dedups[i]) : NULL,
+							 (groups && !group_nulls[i])
+								 ? TextDatumGetCString(groups[i])
+								 : NULL,
+							 (dedups && !dedup_nulls[i])
+								 ? TextDatumGetCString(dedups[i])
+								 : NULL,
 							 i + 1);
 	if (n > 0)
 		fan_out(topic_name, pubs, n);
@@ -1237,8 +1727,8 @@ sn_publish_batch(PG_FUNCTION_ARGS)
 
 	for (int i = 0; i < n; i++)
 	{
-		Datum		value = UUIDPGetDatum(pubs[i].message_id);
-		bool		isnull = false;
+		Datum value = UUIDPGetDatum(pubs[i].message_id);
+		bool  isnull = false;
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value,
 							 &isnull);

@@ -56,43 +56,43 @@ PG_FUNCTION_INFO_V1(sq_worker_status_rows);
 PGDLLEXPORT void sqsn_worker_main(Datum main_arg);
 
 /* A queue gets at most this many batches per round. */
-#define MAX_BATCHES_PER_QUEUE	10
+#define MAX_BATCHES_PER_QUEUE 10
 
 /* Seconds before the postmaster restarts a worker that died. */
-#define WORKER_RESTART_SECONDS	5
+#define WORKER_RESTART_SECONDS 5
 
-#define WORKER_STATE_LEN	32
-#define WORKER_ERROR_LEN	256
+#define WORKER_STATE_LEN 32
+#define WORKER_ERROR_LEN 256
 
 typedef struct WorkerShared
 {
-	slock_t		mutex;
-	pid_t		pid;			/* 0: not running */
-	char		state[WORKER_STATE_LEN];
-	TimestampTz last_sweep_at;	/* 0: never */
-	int64		messages_expired;
-	int64		messages_moved_to_dlq;
-	char		last_error[WORKER_ERROR_LEN];	/* "": none */
+	slock_t     mutex;
+	pid_t       pid; /* 0: not running */
+	char        state[WORKER_STATE_LEN];
+	TimestampTz last_sweep_at; /* 0: never */
+	int64       messages_expired;
+	int64       messages_moved_to_dlq;
+	char        last_error[WORKER_ERROR_LEN]; /* "": none */
 } WorkerShared;
 
 /* settings */
 static char *sqsn_database_name = NULL;
-static int	sqsn_poll_interval = 1000;
-int			sqsn_retention_batch_size = 1000;
-static bool sqsn_worker_enabled = true;
+static int   sqsn_poll_interval = 1000;
+int          sqsn_retention_batch_size = 1000;
+static bool  sqsn_worker_enabled = true;
 
-static WorkerShared *worker_shared = NULL;
+static WorkerShared           *worker_shared = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
-static void worker_shmem_request(void);
-static void worker_shmem_startup(void);
-static void worker_exit(int code, Datum arg);
-static void set_state(const char *state);
-static void run_round(void);
+static void  worker_shmem_request(void);
+static void  worker_shmem_startup(void);
+static void  worker_exit(int code, Datum arg);
+static void  set_state(const char *state);
+static void  run_round(void);
 static List *list_queues(bool *installed);
-static void sweep_one_batch(const char *queue_name, bool *more,
-							SqsnSweepCounts *counts);
+static void  sweep_one_batch(const char *queue_name, bool *more,
+							 SqsnSweepCounts *counts);
 
 /*
  * Settings, shared memory and the worker itself; called from _PG_init.
@@ -104,39 +104,24 @@ WorkerInit(void)
 {
 	BackgroundWorker worker;
 
-	DefineCustomStringVariable("sqsn.database_name",
-							   "Database the sqsn background worker works in.",
-							   NULL,
-							   &sqsn_database_name,
-							   "postgres",
-							   PGC_POSTMASTER,
-							   GUC_SUPERUSER_ONLY,
-							   NULL, NULL, NULL);
-	DefineCustomIntVariable("sqsn.poll_interval",
-							"Time between two rounds of the sqsn background worker.",
-							NULL,
-							&sqsn_poll_interval,
-							1000, 10, 3600 * 1000,
-							PGC_SIGHUP,
-							GUC_UNIT_MS,
-							NULL, NULL, NULL);
+	DefineCustomStringVariable(
+		"sqsn.database_name", "Database the sqsn background worker works in.",
+		NULL, &sqsn_database_name, "postgres", PGC_POSTMASTER,
+		GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomIntVariable(
+		"sqsn.poll_interval",
+		"Time between two rounds of the sqsn background worker.", NULL,
+		&sqsn_poll_interval, 1000, 10, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS,
+		NULL, NULL, NULL);
 	DefineCustomIntVariable("sqsn.retention_batch_size",
 							"Messages deleted or moved per queue in one batch "
 							"of a maintenance sweep.",
-							NULL,
-							&sqsn_retention_batch_size,
-							1000, 1, 1000000,
-							PGC_SIGHUP,
-							0,
-							NULL, NULL, NULL);
-	DefineCustomBoolVariable("sqsn.worker_enabled",
-							 "Whether the sqsn background worker does its sweeps.",
-							 NULL,
-							 &sqsn_worker_enabled,
-							 true,
-							 PGC_SIGHUP,
-							 0,
-							 NULL, NULL, NULL);
+							NULL, &sqsn_retention_batch_size, 1000, 1, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable(
+		"sqsn.worker_enabled",
+		"Whether the sqsn background worker does its sweeps.", NULL,
+		&sqsn_worker_enabled, true, PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade)
 		return;
@@ -147,8 +132,8 @@ WorkerInit(void)
 	shmem_startup_hook = worker_shmem_startup;
 
 	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_flags =
+		BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
 	worker.bgw_restart_time = WORKER_RESTART_SECONDS;
 	strlcpy(worker.bgw_library_name, "sqsn", BGW_MAXLEN);
@@ -156,6 +141,20 @@ WorkerInit(void)
 	strlcpy(worker.bgw_name, "sqsn worker", BGW_MAXLEN);
 	strlcpy(worker.bgw_type, "sqsn worker", BGW_MAXLEN);
 	RegisterBackgroundWorker(&worker);
+}
+
+/* The database both workers work in. */
+char *
+sqsn_worker_database_name(void)
+{
+	return sqsn_database_name;
+}
+
+/* Time between two rounds, in milliseconds. */
+int
+sqsn_worker_poll_interval(void)
+{
+	return sqsn_poll_interval;
 }
 
 static void
@@ -169,14 +168,14 @@ worker_shmem_request(void)
 static void
 worker_shmem_startup(void)
 {
-	bool		found;
+	bool found;
 
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	worker_shared = ShmemInitStruct("sqsn worker", sizeof(WorkerShared),
-									&found);
+	worker_shared =
+		ShmemInitStruct("sqsn worker", sizeof(WorkerShared), &found);
 	if (!found)
 	{
 		memset(worker_shared, 0, sizeof(WorkerShared));
@@ -223,9 +222,8 @@ sqsn_worker_main(Datum main_arg)
 	SpinLockRelease(&worker_shared->mutex);
 
 	BackgroundWorkerInitializeConnection(sqsn_database_name, NULL, 0);
-	ereport(LOG,
-			(errmsg("sqsn worker started in database \"%s\"",
-					sqsn_database_name)));
+	ereport(LOG, (errmsg("sqsn worker started in database \"%s\"",
+						 sqsn_database_name)));
 
 	for (;;)
 	{
@@ -257,9 +255,9 @@ static List *
 list_queues(bool *installed)
 {
 	MemoryContext roundcxt = CurrentMemoryContext;
-	List	   *names = NIL;
-	Oid			schema;
-	Oid			catalog = InvalidOid;
+	List         *names = NIL;
+	Oid           schema;
+	Oid           catalog = InvalidOid;
 
 	*installed = false;
 	SetCurrentStatementStartTimestamp();
@@ -309,8 +307,8 @@ list_queues(bool *installed)
 static void
 sweep_one_batch(const char *queue_name, bool *more, SqsnSweepCounts *counts)
 {
-	MemoryContext oldcxt;
-	ResourceOwner oldowner;
+	MemoryContext   oldcxt;
+	ResourceOwner   oldowner;
 	SqsnSweepCounts batch = {0, 0};
 
 	*more = false;
@@ -342,7 +340,7 @@ sweep_one_batch(const char *queue_name, bool *more, SqsnSweepCounts *counts)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
+		ErrorData *edata;
 
 		MemoryContextSwitchTo(oldcxt);
 		edata = CopyErrorData();
@@ -380,22 +378,21 @@ sweep_one_batch(const char *queue_name, bool *more, SqsnSweepCounts *counts)
 static void
 run_round(void)
 {
-	MemoryContext roundcxt = AllocSetContextCreate(TopMemoryContext,
-												   "sqsn worker round",
-												   ALLOCSET_DEFAULT_SIZES);
-	MemoryContext oldcxt = MemoryContextSwitchTo(roundcxt);
+	MemoryContext roundcxt = AllocSetContextCreate(
+		TopMemoryContext, "sqsn worker round", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext   oldcxt = MemoryContextSwitchTo(roundcxt);
 	SqsnSweepCounts counts = {0, 0};
-	List	   *names;
-	ListCell   *lc;
-	bool		installed;
+	List           *names;
+	ListCell       *lc;
+	bool            installed;
 
 	names = list_queues(&installed);
 	set_state(installed ? "sweeping" : "waiting for extension");
 
-	foreach(lc, names)
+	foreach (lc, names)
 	{
 		const char *name = (const char *) lfirst(lc);
-		bool		more = true;
+		bool        more = true;
 
 		for (int i = 0; i < MAX_BATCHES_PER_QUEUE && more; i++)
 		{
@@ -437,9 +434,9 @@ Datum
 sq_worker_status_rows(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	WorkerShared copy;
-	Datum		values[6];
-	bool		nulls[6] = {false, false, false, false, false, false};
+	WorkerShared   copy;
+	Datum          values[6];
+	bool           nulls[6] = {false, false, false, false, false, false};
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (worker_shared == NULL)

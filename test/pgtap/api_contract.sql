@@ -2,7 +2,7 @@
 -- type, language and security, the queue_stats view, and nothing else
 -- exposed.
 BEGIN;
-SELECT plan(100);
+SELECT plan(115);
 
 SELECT has_extension('sqsn', 'extension sqsn is installed');
 SELECT has_schema('sqsn', 'schema sqsn exists');
@@ -116,7 +116,8 @@ SELECT functions_are('sqsn', ARRAY[
 	'worker_status_rows', 'run_maintenance',
 	'sn_create_topic', 'sn_delete_topic', 'sn_list_topics', 'sn_subscribe',
 	'sn_unsubscribe', 'sn_list_subscriptions', 'sn_set_subscription_attributes',
-	'sn_publish', 'sn_publish_batch'],
+	'sn_publish', 'sn_publish_batch', 'sn_confirm_subscription', 'sn_set_topic_attributes',
+	'delivery_retry_schedule', 'signing_certificate'],
 	'schema sqsn has exactly the documented functions');
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'sqsn'::regnamespace AND proname LIKE 'sq\_%'),
 	15, 'no sq_ function is overloaded');
@@ -157,8 +158,8 @@ SELECT ok((SELECT array_agg(c.relname::text ORDER BY c.relname)
 SELECT has_function('sqsn', 'sn_create_topic', ARRAY['text', 'boolean'], 'sn_create_topic(text, boolean) exists');
 SELECT has_function('sqsn', 'sn_delete_topic', ARRAY['text'], 'sn_delete_topic(text) exists');
 SELECT has_function('sqsn', 'sn_list_topics', ARRAY['text'], 'sn_list_topics(text) exists');
-SELECT has_function('sqsn', 'sn_subscribe', ARRAY['text', 'text', 'text', 'jsonb', 'text', 'boolean'],
-	'sn_subscribe(text, text, text, jsonb, text, boolean) exists');
+SELECT has_function('sqsn', 'sn_subscribe', ARRAY['text', 'text', 'text', 'jsonb', 'text', 'boolean', 'jsonb', 'jsonb'],
+	'sn_subscribe(text, text, text, jsonb, text, boolean, jsonb, jsonb) exists');
 SELECT has_function('sqsn', 'sn_unsubscribe', ARRAY['uuid'], 'sn_unsubscribe(uuid) exists');
 SELECT has_function('sqsn', 'sn_list_subscriptions', ARRAY['text'], 'sn_list_subscriptions(text) exists');
 SELECT has_function('sqsn', 'sn_set_subscription_attributes', ARRAY['uuid', 'jsonb'],
@@ -170,7 +171,7 @@ SELECT has_function('sqsn', 'sn_publish_batch', ARRAY['text', 'text[]', 'jsonb[]
 SELECT function_returns('sqsn', 'sn_create_topic', ARRAY['text', 'boolean'], 'void', 'sn_create_topic returns void');
 SELECT function_returns('sqsn', 'sn_delete_topic', ARRAY['text'], 'void', 'sn_delete_topic returns void');
 SELECT function_returns('sqsn', 'sn_list_topics', ARRAY['text'], 'setof text', 'sn_list_topics returns setof text');
-SELECT function_returns('sqsn', 'sn_subscribe', ARRAY['text', 'text', 'text', 'jsonb', 'text', 'boolean'], 'uuid',
+SELECT function_returns('sqsn', 'sn_subscribe', ARRAY['text', 'text', 'text', 'jsonb', 'text', 'boolean', 'jsonb', 'jsonb'], 'uuid',
 	'sn_subscribe returns uuid');
 SELECT function_returns('sqsn', 'sn_unsubscribe', ARRAY['uuid'], 'void', 'sn_unsubscribe returns void');
 SELECT function_returns('sqsn', 'sn_set_subscription_attributes', ARRAY['uuid', 'jsonb'], 'void',
@@ -181,8 +182,8 @@ SELECT function_returns('sqsn', 'sn_publish_batch', ARRAY['text', 'text[]', 'jso
 	'sn_publish_batch returns setof uuid');
 SELECT is(pg_get_function_arguments('sqsn.sn_list_topics(text)'::regprocedure),
 	'prefix text DEFAULT NULL::text', 'sn_list_topics parameters and defaults');
-SELECT is(pg_get_function_arguments('sqsn.sn_subscribe(text, text, text, jsonb, text, boolean)'::regprocedure),
-	'topic_name text, protocol text, endpoint text, filter_policy jsonb DEFAULT NULL::jsonb, filter_policy_scope text DEFAULT ''MessageAttributes''::text, raw_message_delivery boolean DEFAULT false',
+SELECT is(pg_get_function_arguments('sqsn.sn_subscribe(text, text, text, jsonb, text, boolean, jsonb, jsonb)'::regprocedure),
+	'topic_name text, protocol text, endpoint text, filter_policy jsonb DEFAULT NULL::jsonb, filter_policy_scope text DEFAULT ''MessageAttributes''::text, raw_message_delivery boolean DEFAULT false, delivery_policy jsonb DEFAULT NULL::jsonb, redrive_policy jsonb DEFAULT NULL::jsonb',
 	'sn_subscribe parameters and defaults');
 SELECT is(pg_get_function_arguments('sqsn.sn_list_subscriptions(text)'::regprocedure),
 	'topic_name text DEFAULT NULL::text', 'sn_list_subscriptions parameters and defaults');
@@ -204,13 +205,39 @@ SELECT is(array_agg(p.proname::text ORDER BY p.proname) FILTER (WHERE NOT p.pros
 	'every sn_ function is SECURITY DEFINER and not STRICT')
 FROM pg_proc p WHERE p.pronamespace = 'sqsn'::regnamespace AND p.proname LIKE 'sn\_%';
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'sqsn'::regnamespace AND proname LIKE 'sn\_%'),
-	9, 'no sn_ function is overloaded');
+	11, 'no sn_ function is overloaded');
 SELECT has_table('sqsn', 'topic', 'catalog table sqsn.topic exists');
 SELECT has_table('sqsn', 'subscription', 'catalog table sqsn.subscription exists');
 SELECT ok((SELECT array_agg(c.relname::text ORDER BY c.relname)
 	FROM unnest((SELECT extconfig FROM pg_extension WHERE extname = 'sqsn')) AS t(oid)
 	JOIN pg_class c ON c.oid = t.oid) @> ARRAY['subscription', 'topic', 'topic_id_seq'],
 	'sqsn.topic, its sequence and sqsn.subscription are dumped by pg_dump');
+
+
+-- push delivery
+SELECT has_function('sqsn', 'sn_confirm_subscription', ARRAY['text', 'text'], 'sn_confirm_subscription(text, text) exists');
+SELECT function_returns('sqsn', 'sn_confirm_subscription', ARRAY['text', 'text'], 'uuid', 'sn_confirm_subscription returns uuid');
+SELECT is(pg_get_function_arguments('sqsn.sn_confirm_subscription(text, text)'::regprocedure),
+	'topic_name text, token text', 'sn_confirm_subscription parameters');
+SELECT has_function('sqsn', 'sn_set_topic_attributes', ARRAY['text', 'jsonb'], 'sn_set_topic_attributes(text, jsonb) exists');
+SELECT function_returns('sqsn', 'sn_set_topic_attributes', ARRAY['text', 'jsonb'], 'void', 'sn_set_topic_attributes returns void');
+SELECT has_function('sqsn', 'delivery_retry_schedule', ARRAY['jsonb'], 'delivery_retry_schedule(jsonb) exists');
+SELECT is(pg_get_function_result('sqsn.delivery_retry_schedule(jsonb)'::regprocedure),
+	'TABLE(retry integer, phase text, delay_seconds double precision)', 'delivery_retry_schedule result columns');
+SELECT has_function('sqsn', 'signing_certificate', ARRAY[]::text[], 'signing_certificate() exists');
+SELECT function_returns('sqsn', 'signing_certificate', ARRAY[]::text[], 'text', 'signing_certificate returns text');
+SELECT has_table('sqsn', 'delivery', 'the outbox sqsn.delivery exists');
+SELECT has_view('sqsn', 'delivery_attempts', 'view sqsn.delivery_attempts exists');
+SELECT has_view('sqsn', 'subscription_stats', 'view sqsn.subscription_stats exists');
+SELECT columns_are('sqsn', 'delivery_attempts', ARRAY['subscription_id', 'message_id', 'attempt',
+	'attempted_at', 'http_status', 'error', 'latency_ms', 'next_attempt_at'], 'delivery_attempts columns');
+SELECT columns_are('sqsn', 'subscription_stats', ARRAY['subscription_id', 'topic_name', 'protocol',
+	'endpoint', 'confirmed', 'delivered', 'failed', 'dead_lettered', 'pending', 'oldest_pending_age'],
+	'subscription_stats columns');
+SELECT ok((SELECT array_agg(c.relname::text ORDER BY c.relname)
+	FROM unnest((SELECT extconfig FROM pg_extension WHERE extname = 'sqsn')) AS t(oid)
+	JOIN pg_class c ON c.oid = t.oid) @> ARRAY['delivery', 'delivery_id_seq'],
+	'the outbox and its sequence are dumped by pg_dump');
 
 SELECT * FROM finish();
 ROLLBACK;

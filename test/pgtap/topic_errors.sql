@@ -32,9 +32,9 @@ SELECT throws_ok($$SELECT sqsn.sn_create_topic('x"; drop table sqsn.topic; --')$
 SELECT throws_ok($$SELECT sqsn.sn_subscribe('tap_topic', 'sqs', 'a b')$$, '42602', NULL, 'invalid queue name as endpoint');
 SELECT has_table('sqsn', 'topic', 'sqsn.topic survived the injection attempt');
 
--- protocols: push is not available yet (0A000), others are invalid (22023)
-SELECT throws_ok($$SELECT sqsn.sn_subscribe('tap_topic', 'http', 'http://localhost/x')$$, '0A000', 'protocol "http" is not supported yet', 'http is refused clearly');
-SELECT throws_ok($$SELECT sqsn.sn_subscribe('tap_topic', 'https', 'https://localhost/x')$$, '0A000', 'protocol "https" is not supported yet', 'https is refused clearly');
+-- protocols: sqs, http and https (with a URL of that scheme); others are invalid (22023)
+SELECT throws_ok($$SELECT sqsn.sn_subscribe('tap_topic', 'http', 'https://localhost/x')$$, '22023', 'endpoint of an http subscription must be an http:// URL', 'http needs an http:// URL');
+SELECT throws_ok($$SELECT sqsn.sn_subscribe('tap_topic', 'https', 'localhost/x')$$, '22023', 'endpoint of an https subscription must be an https:// URL', 'https needs an https:// URL');
 SELECT throws_ok($$SELECT sqsn.sn_subscribe('tap_topic', 'email', 'a@b.c')$$, '22023', NULL, 'email is not a protocol here');
 SELECT throws_ok($$SELECT sqsn.sn_subscribe('tap_topic', 'SQS', 'tap_topic_q')$$, '22023', NULL, 'protocol names are lower case');
 
@@ -74,7 +74,7 @@ SELECT is_member_of('sqsn_publisher', ARRAY['sqsn_admin'], 'sqsn_admin may publi
 SELECT ok(has_function_privilege('sqsn_publisher', 'sqsn.sn_publish(text, text, jsonb, text, text, text, text)', 'EXECUTE')
 	AND has_function_privilege('sqsn_publisher', 'sqsn.sn_publish_batch(text, text[], jsonb[], text[], text[])', 'EXECUTE'),
 	'sqsn_publisher may publish');
-SELECT ok(NOT has_function_privilege('sqsn_publisher', 'sqsn.sn_subscribe(text, text, text, jsonb, text, boolean)', 'EXECUTE')
+SELECT ok(NOT has_function_privilege('sqsn_publisher', 'sqsn.sn_subscribe(text, text, text, jsonb, text, boolean, jsonb, jsonb)', 'EXECUTE')
 	AND NOT has_function_privilege('sqsn_producer', 'sqsn.sn_publish(text, text, jsonb, text, text, text, text)', 'EXECUTE')
 	AND NOT has_function_privilege('public', 'sqsn.sn_publish(text, text, jsonb, text, text, text, text)', 'EXECUTE'),
 	'publishers do not manage subscriptions; producers and PUBLIC do not publish');

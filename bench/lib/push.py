@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""Push delivery benchmark (bench/run, workload 8).
+
+Starts test/http_sink.py on 127.0.0.1 (quiet: it records arrival time and
+message id only), subscribes it over http to a topic in the database the
+delivery worker works in (sqsn.database_name), then measures
+
+  throughput  N messages published in one transaction; deliveries/s from
+              the commit to the last POST arriving at the sink, with
+              sqsn.http_max_concurrency connections (64 by default); with
+              the configured signing key, then again unsigned (the key
+              setting emptied for the run) when one is configured;
+  latency     M messages published one per transaction, 20 per second, to
+              an otherwise idle worker; publish-to-POST time per message =
+              arrival at the sink - clock_timestamp() at the end of the
+              publishing statement (both clocks are this machine's).
+
+It also reports the CPU seconds the sink and the delivery worker used
+during the throughput run, to tell which one is the bottleneck. Everything
+it creates (topic, table, the extension if it was not there, the
+sqsn.http_allowed_hosts and sqsn.signing_key_file overrides) is removed
+afterwards.
+
+usage: push.py --psql PSQL --db DB --mode default|quick|smoke --out DIR
+Prints one summary line per measurement; writes DIR/push.json. Exit status
+1 when a delivery did not arrive or a step failed.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SINK = os.path.join(HERE, "..", "..", "test", "http_sink.py")
+TOPIC = "bench_push"
+SIZES = {"default": (20000, 400), "quick": (10000, 200), "smoke": (200, 20)}
+
+
+def psql(args, sql):
+    r = subprocess.run([args.psql, "-X", "-v", "ON_ERROR_STOP=1", "-Atq", "-d", args.db, "-c", sql],
+                       capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if r.returncode != 0:
+        raise RuntimeError("psql failed: %s\n%s" % (sql[:200], r.stderr))
+    return r.stdout.strip()
+
+
+def cpu_seconds(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def arrivals(path):
+    out = []
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.strip():
+                    out.append(json.loads(line))
+    except OSError:
+        pass
+    return out
+
+
+def count_lines(path):
+    try:
+        with open(path, "rb") as f:
+            return sum(1 for _ in f)
+    except OSError:
+        return 0
+
+
+def pct(values, p):
+    v = sorted(values)
+    if not v:
+        return -1
+    k = (len(v) - 1) * p
+    lo = int(k)
+    hi = min(lo + 1, len(v) - 1)
+    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--psql", required=True)
+    ap.add_argument("--db", required=True)
+    ap.add_argument("--mode", default="default")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    n, m = SIZES[args.mode]
+    sinkdir = os.path.join(args.out, "push-sink")
+    os.makedirs(sinkdir, exist_ok=True)
+    log = os.path.join(sinkdir, "requests.jsonl")
+    portfile = os.path.join(sinkdir, "port")
+    for f in (log, portfile):
+        if os.path.exists(f):
+            os.unlink(f)
+    sink = subprocess.Popen([sys.executable, SINK, "--dir", sinkdir, "--port-file", portfile, "--quiet"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=open(os.path.join(sinkdir, "stderr"), "w"))
+    created_ext = False
+    result = {"messages": n, "latency_messages": m}
+    ok = True
+    try:
+        for _ in range(250):
+            if os.path.exists(portfile):
+                break
+            time.sleep(0.02)
+        port = int(open(portfile).read())
+        created_ext = psql(args, "SELECT count(*) FROM pg_extension WHERE extname = 'sqsn'") == "0"
+        psql(args, "CREATE EXTENSION IF NOT EXISTS sqsn")
+        psql(args, "ALTER SYSTEM SET sqsn.http_allowed_hosts = '127.0.0.1'")
+        psql(args, "SELECT pg_reload_conf()")
+        worker = psql(args, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'sqsn delivery worker'")
+        if not worker:
+            raise RuntimeError("no sqsn delivery worker runs in this cluster")
+        worker = int(worker)
+        conc = psql(args, "SHOW sqsn.http_max_concurrency")
+        result["http_max_concurrency"] = int(conc)
+        psql(args, "SELECT sqsn.sn_delete_topic(topic_name) FROM sqsn.topic WHERE topic_name = '%s'" % TOPIC)
+        psql(args, "SELECT sqsn.sn_create_topic('%s')" % TOPIC)
+        sub = psql(args, "SELECT sqsn.sn_subscribe('%s', 'http', 'http://127.0.0.1:%d/ok/bench')" % (TOPIC, port))
+        time.sleep(0.5)  # the worker has reloaded sqsn.http_allowed_hosts
+        psql(args, "SELECT sqsn.sn_confirm_subscription('%s', confirmation_token) FROM sqsn.subscription "
+                   "WHERE subscription_id = '%s'" % (TOPIC, sub))
+        # the confirmation request (sent or not) is not counted
+        deadline = time.time() + 10
+        while time.time() < deadline and psql(args, "SELECT count(*) FROM sqsn.delivery WHERE subscription_id = '%s' "
+                                                    "AND status = 'pending'" % sub) != "0":
+            time.sleep(0.1)
+        base = count_lines(log)
+
+        # throughput: with the configured signing key (RSA-2048 signs every
+        # envelope), and again unsigned when a key is configured
+        keyfile = psql(args, "SHOW sqsn.signing_key_file")
+        runs = [("signed" if keyfile else "unsigned", None)]
+        if keyfile:
+            runs.append(("unsigned", "ALTER SYSTEM SET sqsn.signing_key_file = ''"))
+        for label, setting in runs:
+            if setting:
+                psql(args, setting)
+                psql(args, "SELECT pg_reload_conf()")
+                time.sleep(1)
+            base = count_lines(log)
+            s0, w0 = cpu_seconds(sink.pid), cpu_seconds(worker)
+            psql(args, "SELECT count(*) FROM generate_series(1, %d) b, LATERAL sqsn.sn_publish_batch('%s', "
+                       "(SELECT array_agg('bench message ' || b || '-' || i) FROM generate_series(1, 1000) i))"
+                       % (max(n // 1000, 1), TOPIC) if n >= 1000 else
+                 "SELECT count(*) FROM sqsn.sn_publish_batch('%s', (SELECT array_agg('bench message ' || i) "
+                 "FROM generate_series(1, %d) i))" % (TOPIC, n))
+            t0 = time.time()
+            deadline = t0 + max(60, n / 200)
+            while count_lines(log) < base + n and time.time() < deadline:
+                time.sleep(0.05)
+            s1, w1 = cpu_seconds(sink.pid), cpu_seconds(worker)
+            got = arrivals(log)[base:]
+            if len(got) < n:
+                ok = False
+                print("  push throughput FAILED: %d of %d deliveries arrived" % (len(got), n))
+            t_last = max(r["t"] for r in got) if got else t0
+            secs = max(t_last - t0, 1e-6)
+            rate = len(got) / secs
+            result[label] = dict(throughput_per_s=round(rate, 1), throughput_seconds=round(secs, 3),
+                                 sink_cpu_s=round(s1 - s0, 2), worker_cpu_s=round(w1 - w0, 2))
+            print("  %-46s %d POSTs in %.2f s: %.0f deliveries/s (sink used %.2f CPU s, delivery worker %.2f)"
+                  % ("push throughput, %s connections, %s" % (conc, label), len(got), secs, rate,
+                     s1 - s0, w1 - w0))
+        if keyfile:
+            psql(args, "ALTER SYSTEM RESET sqsn.signing_key_file")
+            psql(args, "SELECT pg_reload_conf()")
+            time.sleep(1)
+
+        # latency with an idle worker
+        base = count_lines(log)
+        psql(args, "DROP TABLE IF EXISTS public.sqsn_bench_push_times; "
+                   "CREATE TABLE public.sqsn_bench_push_times (id uuid, t double precision)")
+        time.sleep(0.5)
+        psql(args, "DO $$ BEGIN FOR i IN 1..%d LOOP "
+                   "INSERT INTO public.sqsn_bench_push_times SELECT sqsn.sn_publish('%s', 'latency ' || i), "
+                   "extract(epoch FROM clock_timestamp()); COMMIT; PERFORM pg_sleep(0.05); END LOOP; END $$"
+             % (m, TOPIC))
+        deadline = time.time() + 30
+        while count_lines(log) < base + m and time.time() < deadline:
+            time.sleep(0.05)
+        sent = {}
+        for line in psql(args, "SELECT id || ' ' || t FROM public.sqsn_bench_push_times").splitlines():
+            i, t = line.split()
+            sent[i] = float(t)
+        lat = [(r["t"] - sent[r["id"]]) * 1000.0 for r in arrivals(log)[base:] if r.get("id") in sent]
+        if len(lat) < m:
+            ok = False
+            print("  push latency FAILED: %d of %d deliveries arrived" % (len(lat), m))
+        result.update(latency_p50_ms=round(pct(lat, 0.5), 2), latency_p99_ms=round(pct(lat, 0.99), 2),
+                      latency_max_ms=round(max(lat), 2) if lat else -1)
+        print("  %-46s %d messages, p50 %.2f ms, p99 %.2f ms, max %.2f ms"
+              % ("publish-to-POST latency, idle worker", len(lat), pct(lat, 0.5), pct(lat, 0.99),
+                 max(lat) if lat else -1))
+        result["targets"] = {"throughput_per_s": 3000, "latency_p99_ms": 50}
+        print("  %-46s %s; p99 latency %s (target < 50 ms)"
+              % ("push targets", ", ".join("%s %s (target 3000/s)" % (
+                  label, "met" if result[label]["throughput_per_s"] >= 3000 else "NOT met")
+                  for label, _ in runs),
+                 "met" if lat and pct(lat, 0.99) < 50 else "NOT met"))
+    except Exception as e:  # report, clean up, fail
+        ok = False
+        print("  push workload FAILED: %s" % e)
+    finally:
+        for sql in ("SELECT sqsn.sn_delete_topic(topic_name) FROM sqsn.topic WHERE topic_name = '%s'" % TOPIC,
+                    "DROP TABLE IF EXISTS public.sqsn_bench_push_times",
+                    "ALTER SYSTEM RESET sqsn.http_allowed_hosts",
+                    "SELECT pg_reload_conf()"):
+            try:
+                psql(args, sql)
+            except Exception:
+                pass
+        if created_ext:
+            try:
+                psql(args, "DROP EXTENSION sqsn")
+            except Exception:
+                pass
+        sink.terminate()
+        sink.wait()
+    result["ok"] = ok
+    with open(os.path.join(args.out, "push.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

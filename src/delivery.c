@@ -1,0 +1,1602 @@
+/*-------------------------------------------------------------------------
+ *
+ * delivery.c
+ *	  Push delivery to HTTP/HTTPS subscriptions: the outbox sqsn.delivery,
+ *	  the wake-up at commit, and the delivery worker that POSTs with the
+ *	  libcurl multi interface.
+ *
+ * A publish inserts one row per confirmed HTTP/HTTPS subscription whose
+ * filter policy matches into sqsn.delivery, in the publisher's transaction
+ * (topic.c); a subscribe inserts one SubscriptionConfirmation row. The rows
+ * are the truth: the worker POSTs every row that is due (status pending,
+ * next_attempt_at passed, no running lease), whatever woke it.
+ *
+ * The delivery worker is a background worker of its own, registered next
+ * to the maintenance worker (worker.c) and working in the same database.
+ * Keeping it apart means a long retention sweep never delays a POST, and
+ * the curl loop can wait on its sockets without also scheduling sweeps.
+ * Its loop:
+ *
+ *	1. claim: in one short transaction, lease up to
+ *	   sqsn.http_max_concurrency minus the POSTs in flight due rows
+ *	   (UPDATE ... WHERE delivery_id IN (SELECT ... FOR UPDATE SKIP LOCKED)),
+ *	   counting the attempt, and read their subscriptions' endpoint, policy
+ *	   and dead-letter queue; commit.
+ *	2. POST them with curl_multi, outside any transaction, while checking
+ *	   for interrupts at least every LOOP_POLL_MS.
+ *	3. record: in another short transaction, for every finished POST, an
+ *	   attempt row, the delivery's new state (delivered; pending with the
+ *	   next attempt time of the retry schedule; dead-lettered, with a copy
+ *	   in the subscription's dead-letter queue; or failed) and counters.
+ *
+ * A crash between 2 and 3 loses nothing: the lease (the POST timeout plus
+ * LEASE_MARGIN_MS) runs out and the row is POSTed again; a new worker also
+ * releases every lease when it starts, as only one delivery worker exists.
+ * Delivery is at least once; the x-amz-sns-message-id header stays the
+ * same across attempts, for receivers to de-duplicate.
+ *
+ * Wake-up: the issue asks for NOTIFY on a channel the worker LISTENs to.
+ * NOTIFY serialises every committing transaction that notified on one lock
+ * (STYLE.md, "Waking up"), and a libpq connection from the worker would
+ * need credentials for the local server. Instead, like pg_net, a
+ * transaction that inserted deliveries bumps a shared counter at commit
+ * and, only when the worker has said it is idle (an atomic flag the first
+ * committer claims), sets the worker's latch: a rolled-back publish rings
+ * nothing, a burst of publishes rings once, and a busy worker sees the
+ * counter move and claims again. The worker also looks every
+ * sqsn.poll_interval as a safety net, and at the next due retry.
+ *
+ * Outcomes: any 2xx is delivered; other statuses, connection errors,
+ * timeouts and destinations refused by sqsn.http_allowed_hosts (ssrf.c,
+ * checked in libcurl's open-socket callback on the address actually
+ * connected) are failed attempts, retried as the delivery policy says
+ * (delivery_policy.c). Redirects are not followed and the response body is
+ * discarded after at most MAX_RESPONSE_BYTES.
+ *
+ * Cleanup: every sqsn.poll_interval the worker deletes, in batches of
+ * sqsn.retention_batch_size, delivered rows and attempt rows older than
+ * sqsn.delivery_retention, counters of deleted subscriptions, and
+ * subscriptions left unconfirmed for 3 days (as the managed service does).
+ * Failed deliveries stay, for sqsn.subscription_stats and inspection.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/resource.h>
+
+#include <curl/curl.h>
+
+#include "sqsn.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "common/hashfn.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "port/atomics.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lmgr.h"
+#include "storage/pmsignal.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "tcop/tcopprot.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/datum.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+PGDLLEXPORT void sqsn_delivery_main(Datum main_arg);
+
+#define USER_AGENT                   "sqsn/0.2 (PostgreSQL push delivery)"
+#define MAX_RESPONSE_BYTES           65536
+#define RECORD_BATCH                 32
+#define RECORD_DELAY_MS              5
+#define LOOP_POLL_MS                 10
+#define LEASE_MARGIN_MS              5000
+#define PENDING_SUBSCRIPTION_SECONDS (3 * 86400)
+#define DELIVERY_RESTART_SECONDS     5
+
+typedef struct DeliveryShared
+{
+	pg_atomic_uint32 idle;        /* 1: the worker sleeps and wants a ring */
+	pg_atomic_uint64 publish_seq; /* bumped by every committing publish */
+	Latch           *latch;       /* the worker's latch, or NULL */
+} DeliveryShared;
+
+/* One delivery being POSTed. */
+typedef struct Job
+{
+	MemoryContext      cxt;
+	int64              delivery_id;
+	Datum              subscription_id; /* uuid */
+	Datum              message_id;      /* uuid */
+	bool               confirmation;
+	int                attempt; /* this attempt's number, from 1 */
+	char              *endpoint;
+	char              *host;
+	char              *dead_letter_queue; /* or NULL */
+	char              *topic_arn;
+	char              *subscription_arn;
+	char              *message_id_text;
+	char              *body;
+	bool               raw;
+	SqsnDeliveryPolicy policy;
+
+	CURL              *easy;
+	struct curl_slist *headers;
+	char               errbuf[CURL_ERROR_SIZE];
+	char               refused[256];
+	size_t             received;
+	TimestampTz        started;
+
+	/* outcome */
+	bool        deferred;    /* throttled: not POSTed */
+	long        http_status; /* 0: none */
+	char       *error;       /* NULL: delivered */
+	double      latency_ms;
+	const char *status; /* pending, delivered, failed, dead_lettered */
+	TimestampTz next_attempt_at; /* for pending */
+} Job;
+
+/* Throttle state per subscription (maxReceivesPerSecond). */
+typedef struct ThrottleEntry
+{
+	pg_uuid_t subscription_id; /* hash key */
+	int64     second;
+	int       count;
+} ThrottleEntry;
+
+/* settings */
+static int   sqsn_http_max_concurrency = 64;
+static int   sqsn_http_timeout_ms = 15000;
+static char *sqsn_http_ca_file = NULL;
+char        *sqsn_http_allowed_hosts = NULL;
+char        *sqsn_http_auto_confirm_hosts = NULL;
+static int   sqsn_delivery_retention = 3600;
+static bool  sqsn_delivery_enabled = true;
+
+static DeliveryShared         *delivery_shared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* this backend's transaction inserted deliveries */
+static bool inserted_deliveries = false;
+
+/* worker state */
+static CURLM      *multi = NULL;
+static int         in_flight = 0;
+static HTAB       *throttle = NULL;
+static List       *finished = NIL; /* Jobs done, not recorded yet */
+static bool        leases_released = false;
+static TimestampTz first_finished_at = 0;
+static char       *configured_synchronous_commit = NULL;
+
+/* saved plans of the worker; dropped after an error */
+static SPIPlanPtr claim_plan = NULL;
+static SPIPlanPtr next_due_plan = NULL;
+static SPIPlanPtr record_plan = NULL;
+static SPIPlanPtr attempt_plan = NULL;
+static SPIPlanPtr counter_plan = NULL;
+
+static void delivery_shmem_request(void);
+static void delivery_shmem_startup(void);
+static void delivery_xact_callback(XactEvent event, void *arg);
+static void delivery_exit(int code, Datum arg);
+static void forget_plans(void);
+
+/*
+ * Settings, shared memory, the commit callback and the worker; called from
+ * _PG_init.
+ */
+void
+DeliveryInit(void)
+{
+	BackgroundWorker worker;
+
+	DefineCustomIntVariable("sqsn.http_max_concurrency",
+							"POSTs the delivery worker has in flight at most.",
+							NULL, &sqsn_http_max_concurrency, 64, 1, 1000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("sqsn.http_timeout_ms",
+							"Time a POST may take, connecting included.", NULL,
+							&sqsn_http_timeout_ms, 15000, 100, 300000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomStringVariable("sqsn.http_ca_file",
+							   "PEM file of the certificate authorities HTTPS "
+							   "endpoints are verified with.",
+							   "Empty: the system's default CA store.",
+							   &sqsn_http_ca_file, "", PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomStringVariable(
+		"sqsn.http_allowed_hosts",
+		"Where push delivery may connect: IP addresses, "
+		"CIDR ranges and host name patterns.",
+		"Empty: every public address, nothing internal.",
+		&sqsn_http_allowed_hosts, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL,
+		NULL, NULL);
+	DefineCustomStringVariable("sqsn.http_auto_confirm_hosts",
+							   "Hosts whose HTTP/HTTPS subscriptions are "
+							   "confirmed without a confirmation request.",
+							   NULL, &sqsn_http_auto_confirm_hosts, "",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY, NULL, NULL,
+							   NULL);
+	DefineCustomIntVariable("sqsn.delivery_retention",
+							"How long delivered outbox rows and delivery "
+							"attempts are kept.",
+							NULL, &sqsn_delivery_retention, 3600, 0,
+							14 * 86400, PGC_SIGHUP, GUC_UNIT_S, NULL, NULL,
+							NULL);
+	DefineCustomBoolVariable("sqsn.delivery_enabled",
+							 "Whether the delivery worker POSTs deliveries.",
+							 NULL, &sqsn_delivery_enabled, true, PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+	SigningInit();
+
+	RegisterXactCallback(delivery_xact_callback, NULL);
+
+	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade)
+		return;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = delivery_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = delivery_shmem_startup;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags =
+		BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = DELIVERY_RESTART_SECONDS;
+	strlcpy(worker.bgw_library_name, "sqsn", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "sqsn_delivery_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "sqsn delivery worker", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "sqsn delivery worker", BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
+
+static void
+delivery_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(DeliveryShared)));
+}
+
+static void
+delivery_shmem_startup(void)
+{
+	bool found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	delivery_shared =
+		ShmemInitStruct("sqsn delivery", sizeof(DeliveryShared), &found);
+	if (!found)
+	{
+		pg_atomic_init_u32(&delivery_shared->idle, 0);
+		pg_atomic_init_u64(&delivery_shared->publish_seq, 0);
+		delivery_shared->latch = NULL;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* A publish or subscribe inserted outbox rows in this transaction. */
+void
+sqsn_delivery_note_insert(void)
+{
+	inserted_deliveries = true;
+}
+
+/*
+ * At commit, after the rows became visible: bump the counter, and ring the
+ * worker when it sleeps (only the first committer that finds it idle).
+ */
+static void
+delivery_xact_callback(XactEvent event, void *arg)
+{
+	if (!inserted_deliveries)
+		return;
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
+	{
+		inserted_deliveries = false;
+		if (delivery_shared == NULL)
+			return;
+		pg_atomic_fetch_add_u64(&delivery_shared->publish_seq, 1);
+		if (pg_atomic_read_u32(&delivery_shared->idle) == 1 &&
+			pg_atomic_exchange_u32(&delivery_shared->idle, 0) == 1)
+		{
+			Latch *latch = delivery_shared->latch;
+
+			if (latch)
+				SetLatch(latch);
+		}
+	}
+	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		inserted_deliveries = false;
+}
+
+static void
+delivery_exit(int code, Datum arg)
+{
+	if (delivery_shared)
+		delivery_shared->latch = NULL;
+}
+
+/* Shared helpers (also used by topic.c) ---------------------------------- */
+
+/* ISO-8601 in UTC with milliseconds: 2026-01-02T03:04:05.678Z */
+char *
+sqsn_iso_timestamp(TimestampTz t)
+{
+	struct pg_tm tm;
+	fsec_t       fsec;
+
+	if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
+		elog(ERROR, "timestamp out of range");
+	return psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year,
+					tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+					(int) (fsec / 1000));
+}
+
+/*
+ * The "MessageAttributes" member of an envelope, from the typed form:
+ * ,"MessageAttributes":{"name":{"Type":"String","Value":"v"},...}
+ */
+void
+sqsn_append_envelope_attributes(StringInfo buf, Jsonb *attributes)
+{
+	JsonbIterator     *it;
+	JsonbIteratorToken tok;
+	JsonbValue         v;
+	bool               first = true;
+
+	if (attributes == NULL)
+		return;
+	it = JsonbIteratorInit(&attributes->root);
+	appendStringInfoChar(buf, ',');
+	escape_json(buf, "MessageAttributes");
+	appendStringInfoString(buf, ":{");
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		JsonbContainer *typed;
+		JsonbValue     *type;
+		JsonbValue     *value;
+
+		if (tok == WJB_KEY)
+		{
+			if (!first)
+				appendStringInfoChar(buf, ',');
+			first = false;
+			escape_json(buf, pnstrdup(v.val.string.val, v.val.string.len));
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+		typed = v.val.binary.data;
+		type = getKeyJsonValueFromContainer(typed, "DataType", 8, NULL);
+		value = getKeyJsonValueFromContainer(typed, "StringValue", 11, NULL);
+		if (value == NULL)
+			value =
+				getKeyJsonValueFromContainer(typed, "BinaryValue", 11, NULL);
+		appendStringInfoString(buf, ":{");
+		escape_json(buf, "Type");
+		appendStringInfoChar(buf, ':');
+		escape_json(buf, pnstrdup(type->val.string.val, type->val.string.len));
+		appendStringInfoChar(buf, ',');
+		escape_json(buf, "Value");
+		appendStringInfoChar(buf, ':');
+		escape_json(buf,
+					pnstrdup(value->val.string.val, value->val.string.len));
+		appendStringInfoChar(buf, '}');
+	}
+	appendStringInfoChar(buf, '}');
+}
+
+/* Worker: building a POST ------------------------------------------------ */
+
+static void
+json_member(StringInfo buf, const char *key, const char *value)
+{
+	if (buf->len > 1)
+		appendStringInfoChar(buf, ',');
+	escape_json(buf, key);
+	appendStringInfoChar(buf, ':');
+	escape_json(buf, value);
+}
+
+static void
+sign_line(StringInfo buf, const char *key, const char *value)
+{
+	appendStringInfo(buf, "%s\n%s\n", key, value);
+}
+
+/*
+ * The body of a job: the message alone for raw delivery, else the signed
+ * JSON envelope of a Notification or SubscriptionConfirmation.
+ */
+static void
+build_body(Job *job, const char *subject, const char *message,
+		   Jsonb *attributes, const char *timestamp, const char *token)
+{
+	StringInfoData env;
+	StringInfoData sts;
+	char          *signature = NULL;
+	char          *subscribe_url = NULL;
+
+	if (job->raw && !job->confirmation)
+	{
+		job->body = pstrdup(message);
+		return;
+	}
+
+	/* the string to sign, fields in the service's order */
+	initStringInfo(&sts);
+	if (job->confirmation)
+	{
+		subscribe_url =
+			psprintf("sqsn:?Action=ConfirmSubscription&TopicArn=%s&Token=%s",
+					 job->topic_arn, token);
+		sign_line(&sts, "Message", message);
+		sign_line(&sts, "MessageId", job->message_id_text);
+		sign_line(&sts, "SubscribeURL", subscribe_url);
+		sign_line(&sts, "Timestamp", timestamp);
+		sign_line(&sts, "Token", token);
+		sign_line(&sts, "TopicArn", job->topic_arn);
+		sign_line(&sts, "Type", "SubscriptionConfirmation");
+	}
+	else
+	{
+		sign_line(&sts, "Message", message);
+		sign_line(&sts, "MessageId", job->message_id_text);
+		if (subject)
+			sign_line(&sts, "Subject", subject);
+		sign_line(&sts, "Timestamp", timestamp);
+		sign_line(&sts, "TopicArn", job->topic_arn);
+		sign_line(&sts, "Type", "Notification");
+	}
+	signature = sqsn_sign(sts.data, sts.len);
+
+	initStringInfo(&env);
+	appendStringInfoChar(&env, '{');
+	json_member(&env, "Type",
+				job->confirmation ? "SubscriptionConfirmation"
+								  : "Notification");
+	json_member(&env, "MessageId", job->message_id_text);
+	if (job->confirmation)
+		json_member(&env, "Token", token);
+	json_member(&env, "TopicArn", job->topic_arn);
+	if (subject && !job->confirmation)
+		json_member(&env, "Subject", subject);
+	json_member(&env, "Message", message);
+	if (job->confirmation)
+		json_member(&env, "SubscribeURL", subscribe_url);
+	json_member(&env, "Timestamp", timestamp);
+	if (signature)
+	{
+		json_member(&env, "SignatureVersion", "2");
+		json_member(&env, "Signature", signature);
+		if (sqsn_signing_certificate_url && sqsn_signing_certificate_url[0])
+			json_member(&env, "SigningCertURL", sqsn_signing_certificate_url);
+	}
+	if (!job->confirmation)
+	{
+		json_member(&env, "UnsubscribeURL",
+					psprintf("sqsn:?Action=Unsubscribe&SubscriptionArn=%s",
+							 job->subscription_arn));
+		sqsn_append_envelope_attributes(&env, attributes);
+	}
+	appendStringInfoChar(&env, '}');
+	job->body = env.data;
+}
+
+/* Response bodies are counted and dropped; too long a body ends the POST. */
+static size_t
+discard_response(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	Job *job = (Job *) userdata;
+
+	job->received += size * nmemb;
+	if (job->received > MAX_RESPONSE_BYTES)
+		return 0;
+	return size * nmemb;
+}
+
+/*
+ * libcurl asks for a socket to the address it is about to connect to: the
+ * SSRF guard's check happens here, on the resolved address itself.
+ */
+static curl_socket_t
+open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
+{
+	Job          *job = (Job *) clientp;
+	MemoryContext oldcxt = MemoryContextSwitchTo(job->cxt);
+	bool          allowed;
+
+	allowed = sqsn_address_allowed(sqsn_http_allowed_hosts, job->host,
+								   &address->addr, job->refused,
+								   sizeof(job->refused));
+	MemoryContextSwitchTo(oldcxt);
+	if (!allowed)
+		return CURL_SOCKET_BAD;
+	return socket(address->family, address->socktype, address->protocol);
+}
+
+static char *
+url_host(const char *url)
+{
+	CURLU *u = curl_url();
+	char  *host = NULL;
+	char  *result = NULL;
+
+	if (u == NULL)
+		return NULL;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+	{
+		size_t len = strlen(host);
+
+		/* [::1] -> ::1 */
+		if (len >= 2 && host[0] == '[' && host[len - 1] == ']')
+			result = pnstrdup(host + 1, len - 2);
+		else
+			result = pstrdup(host);
+		curl_free(host);
+	}
+	curl_url_cleanup(u);
+	return result;
+}
+
+/*
+ * The host of an http:// or https:// URL (the scheme must be the
+ * protocol), or an error. Used by sn_subscribe.
+ */
+char *
+sqsn_validate_endpoint_url(const char *protocol, const char *url)
+{
+	char *prefix = psprintf("%s://", protocol);
+	char *host;
+
+	if (pg_strncasecmp(url, prefix, strlen(prefix)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("endpoint of an %s subscription must be an %s URL",
+						protocol, prefix),
+				 errhint("Write %shost[:port]/path.", prefix)));
+	if (strlen(url) > 2048)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("endpoint URL is longer than 2048 bytes")));
+	for (const char *p = url; *p; p++)
+		if ((unsigned char) *p <= 0x20 || *p == 0x7f)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("endpoint URL must not contain spaces or control "
+							"characters")));
+	host = url_host(url);
+	if (host == NULL || host[0] == '\0')
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("invalid endpoint URL \"%s\"", url)));
+	return host;
+}
+
+/* Whether subscriptions to this host are confirmed at once. */
+bool
+sqsn_auto_confirm_host(const char *host)
+{
+	return sqsn_host_pattern_matches(sqsn_http_auto_confirm_hosts, host);
+}
+
+/* A job no longer in flight: to be recorded. */
+static void
+finish_job(Job *job)
+{
+	MemoryContext oldcxt;
+
+	if (job->easy)
+	{
+		curl_multi_remove_handle(multi, job->easy);
+		curl_easy_cleanup(job->easy);
+		job->easy = NULL;
+		in_flight--;
+	}
+	if (job->headers)
+	{
+		curl_slist_free_all(job->headers);
+		job->headers = NULL;
+	}
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	if (finished == NIL)
+		first_finished_at = GetCurrentTimestamp();
+	finished = lappend(finished, job);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * Whether the subscription's throttle lets one more POST start now; when
+ * not, the job is deferred to the next second.
+ */
+static bool
+throttle_allows(Job *job, TimestampTz now)
+{
+	ThrottleEntry *entry;
+	bool           found;
+	int64          second = now / USECS_PER_SEC;
+
+	if (job->policy.max_receives_per_second <= 0)
+		return true;
+	entry = hash_search(throttle, DatumGetUUIDP(job->subscription_id),
+						HASH_ENTER, &found);
+	if (!found || entry->second != second)
+	{
+		entry->second = second;
+		entry->count = 0;
+	}
+	if (entry->count >= job->policy.max_receives_per_second)
+	{
+		job->deferred = true;
+		job->status = "pending";
+		job->next_attempt_at = (second + 1) * USECS_PER_SEC;
+		return false;
+	}
+	entry->count++;
+	return true;
+}
+
+static void
+add_header(Job *job, const char *name, const char *value)
+{
+	job->headers =
+		curl_slist_append(job->headers, psprintf("%s: %s", name, value));
+}
+
+/*
+ * Hands a job to libcurl; a job libcurl refuses is finished at once with
+ * the error.
+ */
+static void
+start_job(Job *job)
+{
+	CURL         *easy;
+	MemoryContext oldcxt = MemoryContextSwitchTo(job->cxt);
+
+	job->started = GetCurrentTimestamp();
+	if (!throttle_allows(job, job->started))
+	{
+		finish_job(job);
+		MemoryContextSwitchTo(oldcxt);
+		return;
+	}
+
+	add_header(job, "Content-Type", job->policy.content_type);
+	add_header(job, "x-amz-sns-message-type",
+			   job->confirmation ? "SubscriptionConfirmation"
+								 : "Notification");
+	add_header(job, "x-amz-sns-message-id", job->message_id_text);
+	add_header(job, "x-amz-sns-topic-arn", job->topic_arn);
+	if (!job->confirmation)
+		add_header(job, "x-amz-sns-subscription-arn", job->subscription_arn);
+	if (job->raw && !job->confirmation)
+		add_header(job, "x-amz-sns-rawdelivery", "true");
+	/* no "Expect: 100-continue" round trip for larger bodies */
+	job->headers = curl_slist_append(job->headers, "Expect:");
+
+	easy = curl_easy_init();
+	if (easy == NULL)
+	{
+		job->error = "could not create a libcurl handle";
+		finish_job(job);
+		MemoryContextSwitchTo(oldcxt);
+		return;
+	}
+	curl_easy_setopt(easy, CURLOPT_PRIVATE, job);
+	curl_easy_setopt(easy, CURLOPT_URL, job->endpoint);
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(easy, CURLOPT_POST, 1L);
+	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, job->body);
+	curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long) strlen(job->body));
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, job->headers);
+	curl_easy_setopt(easy, CURLOPT_USERAGENT, USER_AGENT);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard_response);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, job);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) sqsn_http_timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+					 (long) sqsn_http_timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_PROXY, "");
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (sqsn_http_ca_file && sqsn_http_ca_file[0])
+		curl_easy_setopt(easy, CURLOPT_CAINFO, sqsn_http_ca_file);
+	curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, job);
+	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, job->errbuf);
+	job->easy = easy;
+
+	if (curl_multi_add_handle(multi, easy) != CURLM_OK)
+	{
+		curl_easy_cleanup(easy);
+		job->easy = NULL;
+		job->error = "could not start the POST";
+		finish_job(job);
+	}
+	else
+		in_flight++;
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/* Reads what libcurl finished and moves those jobs to `finished'. */
+static void
+collect_done(void)
+{
+	CURLMsg *msg;
+	int      left;
+
+	while ((msg = curl_multi_info_read(multi, &left)) != NULL)
+	{
+		Job          *job;
+		long          status = 0;
+		MemoryContext oldcxt;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &job);
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+		oldcxt = MemoryContextSwitchTo(job->cxt);
+		job->http_status = status;
+		job->latency_ms =
+			(double) (GetCurrentTimestamp() - job->started) / 1000.0;
+		if (status >= 200 && status < 300 &&
+			(msg->data.result == CURLE_OK ||
+			 msg->data.result == CURLE_WRITE_ERROR))
+			job->error = NULL;
+		else if (job->refused[0])
+			job->error = psprintf("refused: %s", job->refused);
+		else if (msg->data.result != CURLE_OK)
+			job->error =
+				psprintf("%s%s%s", curl_easy_strerror(msg->data.result),
+						 job->errbuf[0] ? ": " : "", job->errbuf);
+		else
+			job->error = psprintf("HTTP status %ld", status);
+		MemoryContextSwitchTo(oldcxt);
+		finish_job(job);
+	}
+}
+
+/* Worker: transactions --------------------------------------------------- */
+
+static void
+begin_xact(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+static void
+commit_xact(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * Whether sqsn is installed in this database with its outbox; locks the
+ * outbox conditionally (DROP EXTENSION holds it exclusively and the worker
+ * does not wait for it).
+ */
+static bool
+outbox_ready(void)
+{
+	Oid schema;
+	Oid rel;
+
+	if (!OidIsValid(get_extension_oid("sqsn", true)))
+		return false;
+	schema = get_namespace_oid(SQSN_SCHEMA, true);
+	if (!OidIsValid(schema))
+		return false;
+	rel = get_relname_relid("delivery", schema);
+	if (!OidIsValid(rel) || !ConditionalLockRelationOid(rel, RowExclusiveLock))
+		return false;
+	return get_rel_name(rel) != NULL;
+}
+
+/*
+ * Runs fn in its own transaction; an error is logged and rolled back, and
+ * the worker goes on (the rows stay as they were: leases expire).
+ */
+static bool
+run_in_xact(const char *activity, bool (*fn)(void *), void *arg, bool durable)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	bool          result = false;
+
+	/*
+	 * A lost commit of a claim or a cleanup only means a POST is made again
+	 * or a row deleted later, so those do not wait for the WAL flush. An
+	 * outcome (delivered, or the time of the next retry) must survive a
+	 * crash, or the message is re-sent early: that commit is durable.
+	 */
+	SetConfigOption("synchronous_commit",
+					durable && configured_synchronous_commit
+						? configured_synchronous_commit
+						: "off",
+					PGC_SUSET, PGC_S_OVERRIDE);
+	PG_TRY();
+	{
+		begin_xact(activity);
+		if (outbox_ready())
+			result = fn(arg);
+		commit_xact();
+	}
+	PG_CATCH();
+	{
+		ErrorData *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		forget_plans();
+		ereport(WARNING, (errmsg("sqsn delivery worker: %s failed: %s",
+								 activity, edata->message)));
+		FreeErrorData(edata);
+		result = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	return result;
+}
+
+static void
+forget_plans(void)
+{
+	SPIPlanPtr *plans[] = {&claim_plan, &next_due_plan, &record_plan,
+						   &attempt_plan, &counter_plan};
+
+	for (int i = 0; i < lengthof(plans); i++)
+	{
+		if (*plans[i])
+			SPI_freeplan(*plans[i]);
+		*plans[i] = NULL;
+	}
+}
+
+/* Runs a saved plan, preparing it on first use. */
+static int
+run_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes,
+		 Datum *values, const char *nulls, bool read_only)
+{
+	if (*plan == NULL)
+		*plan = sqsn_prepare_plan(sql, nargs, argtypes);
+	return SPI_execute_plan(*plan, values, nulls, read_only, 0);
+}
+
+typedef struct ClaimArgs
+{
+	int           want;
+	int           claimed;
+	TimestampTz   next_due; /* 0: nothing pending */
+	MemoryContext cxt;      /* where jobs live */
+	List         *jobs;
+} ClaimArgs;
+
+static Jsonb *
+jsonb_or_null(HeapTuple tuple, TupleDesc desc, int col)
+{
+	bool  isnull;
+	Datum d = SPI_getbinval(tuple, desc, col, &isnull);
+
+	return isnull ? NULL : DatumGetJsonbPCopy(d);
+}
+
+static char *
+text_or_null(HeapTuple tuple, TupleDesc desc, int col)
+{
+	return SPI_getvalue(tuple, desc, col);
+}
+
+/*
+ * Leases up to args->want due deliveries and builds their jobs; when fewer
+ * were due, finds when the next one is.
+ */
+static bool
+claim(void *arg)
+{
+	ClaimArgs *args = (ClaimArgs *) arg;
+	Oid        argtypes[2] = {INT4OID, INT4OID};
+	Datum      values[2];
+
+	if (!leases_released)
+	{
+		/* the only delivery worker: leases of an earlier one are dead */
+		sqsn_spi_check(
+			SPI_execute("UPDATE sqsn.delivery SET leased_until = NULL"
+						" WHERE leased_until IS NOT NULL"
+						" AND status = 'pending'",
+						false, 0),
+			SPI_OK_UPDATE, "releasing delivery leases");
+		leases_released = true;
+	}
+
+	values[0] = Int32GetDatum(args->want);
+	values[1] = Int32GetDatum(sqsn_http_timeout_ms + LEASE_MARGIN_MS);
+	sqsn_spi_check(
+		run_plan(
+			&claim_plan,
+			"WITH claimed AS ("
+			" UPDATE sqsn.delivery d"
+			" SET leased_until = now() + $2 * interval '1 millisecond',"
+			"  attempts = d.attempts + 1"
+			" WHERE d.delivery_id IN ("
+			"  SELECT delivery_id FROM sqsn.delivery"
+			"  WHERE status = 'pending' AND next_attempt_at <= now()"
+			"   AND (leased_until IS NULL OR leased_until <= now())"
+			"  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
+			" RETURNING d.*)"
+			" SELECT c.delivery_id, c.subscription_id, c.message_type,"
+			"  c.message_id, c.topic_arn, c.subject, c.message,"
+			"  c.message_attributes, c.published_at, c.attempts,"
+			"  s.endpoint, s.raw_message_delivery, s.delivery_policy,"
+			"  t.delivery_policy, q.queue_name, s.confirmation_token"
+			" FROM claimed c"
+			" JOIN sqsn.subscription s ON s.subscription_id = "
+			"c.subscription_id"
+			" JOIN sqsn.topic t ON t.topic_id = s.topic_id"
+			" LEFT JOIN sqsn.queue q ON q.queue_id = s.dead_letter_queue_id"
+			" ORDER BY c.next_attempt_at",
+			2, argtypes, values, NULL, false),
+		SPI_OK_SELECT, "claiming deliveries");
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple     tuple = SPI_tuptable->vals[i];
+		TupleDesc     desc = SPI_tuptable->tupdesc;
+		MemoryContext jobcxt = AllocSetContextCreate(
+			args->cxt, "sqsn delivery", ALLOCSET_SMALL_SIZES);
+		MemoryContext oldcxt = MemoryContextSwitchTo(jobcxt);
+		Job          *job = palloc0(sizeof(Job));
+		bool          isnull;
+		char         *subscription_text;
+		Jsonb        *sub_policy;
+		Jsonb        *topic_policy;
+
+		job->cxt = jobcxt;
+		job->delivery_id =
+			DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+		job->subscription_id =
+			datumCopy(SPI_getbinval(tuple, desc, 2, &isnull), false, UUID_LEN);
+		job->confirmation = strcmp(text_or_null(tuple, desc, 3),
+								   "SubscriptionConfirmation") == 0;
+		job->message_id =
+			datumCopy(SPI_getbinval(tuple, desc, 4, &isnull), false, UUID_LEN);
+		job->message_id_text = text_or_null(tuple, desc, 4);
+		job->topic_arn = text_or_null(tuple, desc, 5);
+		job->attempt = DatumGetInt32(SPI_getbinval(tuple, desc, 10, &isnull));
+		job->endpoint = text_or_null(tuple, desc, 11);
+		job->host = url_host(job->endpoint);
+		job->raw = DatumGetBool(SPI_getbinval(tuple, desc, 12, &isnull));
+		sub_policy = jsonb_or_null(tuple, desc, 13);
+		topic_policy = jsonb_or_null(tuple, desc, 14);
+		job->dead_letter_queue = text_or_null(tuple, desc, 15);
+		subscription_text = text_or_null(tuple, desc, 2);
+		job->subscription_arn =
+			psprintf("%s:%s", job->topic_arn, subscription_text);
+
+		/* a stored policy that no longer parses falls back to the defaults */
+		PG_TRY();
+		{
+			sqsn_effective_delivery_policy(sub_policy, topic_policy,
+										   &job->policy);
+		}
+		PG_CATCH();
+		{
+			FlushErrorState();
+			sqsn_default_delivery_policy(&job->policy);
+		}
+		PG_END_TRY();
+
+		build_body(job, text_or_null(tuple, desc, 6),
+				   text_or_null(tuple, desc, 7), jsonb_or_null(tuple, desc, 8),
+				   sqsn_iso_timestamp(DatumGetTimestampTz(
+					   SPI_getbinval(tuple, desc, 9, &isnull))),
+				   text_or_null(tuple, desc, 16));
+		MemoryContextSwitchTo(args->cxt);
+		args->jobs = lappend(args->jobs, job);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	args->claimed = (int) SPI_processed;
+
+	args->next_due = 0;
+	if (args->claimed < args->want)
+	{
+		sqsn_spi_check(
+			run_plan(&next_due_plan,
+					 "SELECT next_attempt_at FROM sqsn.delivery"
+					 " WHERE status = 'pending'"
+					 " AND (leased_until IS NULL OR leased_until <= now())"
+					 " ORDER BY next_attempt_at LIMIT 1",
+					 0, NULL, NULL, NULL, true),
+			SPI_OK_SELECT, "reading sqsn.delivery");
+		if (SPI_processed > 0)
+		{
+			bool isnull;
+
+			args->next_due = DatumGetTimestampTz(SPI_getbinval(
+				SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		}
+	}
+	return true;
+}
+
+/* The simple-form attributes of a dead-lettered copy, as jsonb. */
+static Jsonb *
+dead_letter_attributes(Job *job)
+{
+	StringInfoData buf;
+	const char    *code;
+
+	if (job->refused[0])
+		code = "EndpointRefused";
+	else if (job->http_status > 0)
+		code = psprintf("HttpStatus%ld", job->http_status);
+	else
+		code = "ConnectionError";
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	json_member(&buf, "ErrorCode", code);
+	json_member(&buf, "ErrorMessage", job->error ? job->error : "");
+	json_member(&buf, "TopicArn", job->topic_arn);
+	json_member(&buf, "SubscriptionArn", job->subscription_arn);
+	json_member(&buf, "MessageId", job->message_id_text);
+	appendStringInfo(&buf,
+					 ",\"AttemptCount\":{\"DataType\":\"Number\","
+					 "\"StringValue\":\"%d\"}",
+					 job->attempt);
+	appendStringInfoChar(&buf, '}');
+	return DatumGetJsonbP(
+		DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}
+
+/*
+ * Puts a copy of the message into the subscription's dead-letter queue, in
+ * a subtransaction; false (and the reason in the job) when that fails.
+ */
+static bool
+send_to_dead_letter_queue(Job *job)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	bool          ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		OutgoingMessage msg;
+		int64           size;
+
+		memset(&msg, 0, sizeof(msg));
+		msg.message_id = DatumGetUUIDP(job->message_id);
+		msg.body = PointerGetDatum(cstring_to_text(job->body));
+		msg.attributes =
+			sqsn_normalize_attributes(dead_letter_attributes(job), &size);
+		sqsn_send_messages(
+			sqsn_open_queue(job->dead_letter_queue, RowExclusiveLock), &msg,
+			1);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		job->error = psprintf("%s; dead-letter queue \"%s\": %s", job->error,
+							  job->dead_letter_queue, edata->message);
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/* Decides what becomes of a finished job (not deferred). */
+static void
+decide(Job *job, TimestampTz now)
+{
+	double delay;
+
+	if (job->error == NULL)
+	{
+		job->status = "delivered";
+		return;
+	}
+	delay = sqsn_retry_delay(&job->policy.retry, job->attempt, NULL);
+	if (delay >= 0)
+	{
+		job->status = "pending";
+		job->next_attempt_at = now + (TimestampTz) (delay * USECS_PER_SEC);
+	}
+	else if (job->dead_letter_queue && !job->confirmation)
+		job->status = "dead_lettered";
+	else
+		job->status = "failed";
+}
+
+static Datum
+array_of(Datum *elems, bool *nulls, int n, Oid type)
+{
+	int16 typlen;
+	bool  typbyval;
+	char  typalign;
+	int   dims[1] = {n};
+	int   lbs[1] = {1};
+
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, type,
+											  typlen, typbyval, typalign));
+}
+
+/*
+ * Records the finished jobs: attempts, new states, dead-letter copies and
+ * counters, in one transaction.
+ */
+static bool
+record(void *arg)
+{
+	List       *jobs = (List *) arg;
+	int         n = list_length(jobs);
+	TimestampTz now = GetCurrentTimestamp();
+	Datum      *ids = palloc(sizeof(Datum) * n);
+	Datum      *statuses = palloc(sizeof(Datum) * n);
+	Datum      *next_at = palloc(sizeof(Datum) * n);
+	bool       *next_null = palloc(sizeof(bool) * n);
+	Datum      *results = palloc(sizeof(Datum) * n);
+	bool       *result_null = palloc(sizeof(bool) * n);
+	Datum      *undo = palloc(sizeof(Datum) * n);
+	Datum      *subs = palloc(sizeof(Datum) * n);
+	Datum      *attempts = palloc(sizeof(Datum) * n);
+	Datum      *msgids = palloc(sizeof(Datum) * n);
+	Datum      *started = palloc(sizeof(Datum) * n);
+	Datum      *http = palloc(sizeof(Datum) * n);
+	bool       *http_null = palloc(sizeof(bool) * n);
+	Datum      *latency = palloc(sizeof(Datum) * n);
+	int         k = 0; /* attempts to insert */
+	ListCell   *lc;
+	int         i = 0;
+	Oid         at[9] = {INT8ARRAYOID, INT4ARRAYOID,        UUIDARRAYOID,
+						 UUIDARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID,
+						 TEXTARRAYOID, FLOAT8ARRAYOID,      TIMESTAMPTZARRAYOID};
+	Datum       av[9];
+	Oid         ct[2] = {UUIDARRAYOID, TEXTARRAYOID};
+	Datum       cv[2];
+	Datum      *asub = palloc(sizeof(Datum) * n);
+	Datum      *aerr = palloc(sizeof(Datum) * n);
+	bool       *aerr_null = palloc(sizeof(bool) * n);
+	Datum      *anext = palloc(sizeof(Datum) * n);
+	bool       *anext_null = palloc(sizeof(bool) * n);
+	Datum      *aids = palloc(sizeof(Datum) * n);
+	Datum      *fsubs = palloc(sizeof(Datum) * n);
+	Datum      *fstatus = palloc(sizeof(Datum) * n);
+	int         f = 0;
+
+	foreach (lc, jobs)
+	{
+		Job *job = lfirst(lc);
+
+		if (!job->deferred)
+			decide(job, now);
+		if (strcmp(job->status, "dead_lettered") == 0 &&
+			!send_to_dead_letter_queue(job))
+			job->status = "failed";
+
+		ids[i] = Int64GetDatum(job->delivery_id);
+		statuses[i] = CStringGetTextDatum(job->status);
+		next_null[i] = strcmp(job->status, "pending") != 0;
+		next_at[i] = TimestampTzGetDatum(job->next_attempt_at);
+		result_null[i] = job->deferred;
+		results[i] = CStringGetTextDatum(
+			job->error ? job->error
+					   : psprintf("HTTP status %ld", job->http_status));
+		undo[i] = Int32GetDatum(job->deferred ? 1 : 0);
+		i++;
+
+		if (job->deferred)
+			continue;
+		aids[k] = Int64GetDatum(job->delivery_id);
+		attempts[k] = Int32GetDatum(job->attempt);
+		asub[k] = job->subscription_id;
+		msgids[k] = job->message_id;
+		started[k] = TimestampTzGetDatum(job->started);
+		http[k] = Int32GetDatum((int32) job->http_status);
+		http_null[k] = job->http_status == 0;
+		aerr[k] = job->error ? CStringGetTextDatum(job->error) : (Datum) 0;
+		aerr_null[k] = job->error == NULL;
+		latency[k] = Float8GetDatum(job->latency_ms);
+		anext[k] = TimestampTzGetDatum(job->next_attempt_at);
+		anext_null[k] = strcmp(job->status, "pending") != 0;
+		k++;
+		if (strcmp(job->status, "pending") != 0)
+		{
+			fsubs[f] = job->subscription_id;
+			fstatus[f] = CStringGetTextDatum(job->status);
+			f++;
+		}
+	}
+	(void) subs;
+
+	/*
+	 * One execution per row, by primary key. The row is recognised as
+	 * still leased (leased_until set) rather than by status = 'pending':
+	 * that condition matches the due index's predicate, and a generic plan
+	 * made while the outbox looked empty then walks every pending row for
+	 * each outcome.
+	 */
+	for (int r = 0; r < n; r++)
+	{
+		Oid   rt[5] = {INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT4OID};
+		Datum rv[5] = {ids[r], statuses[r], next_at[r], results[r], undo[r]};
+		char  rn[5] = {' ', ' ', next_null[r] ? 'n' : ' ',
+                      result_null[r] ? 'n' : ' ', ' '};
+
+		sqsn_spi_check(
+			run_plan(&record_plan,
+					 "UPDATE sqsn.delivery SET status = $2,"
+					 " next_attempt_at = COALESCE($3, next_attempt_at),"
+					 " leased_until = NULL,"
+					 " finished_at = CASE WHEN $2 = 'pending' THEN NULL"
+					 " ELSE now() END,"
+					 " last_result = COALESCE($4, last_result),"
+					 " attempts = attempts - $5"
+					 " WHERE delivery_id = $1 AND leased_until IS NOT NULL",
+					 5, rt, rv, rn, false),
+			SPI_OK_UPDATE, "recording deliveries");
+	}
+
+	if (k > 0)
+	{
+		av[0] = array_of(aids, NULL, k, INT8OID);
+		av[1] = array_of(attempts, NULL, k, INT4OID);
+		av[2] = array_of(asub, NULL, k, UUIDOID);
+		av[3] = array_of(msgids, NULL, k, UUIDOID);
+		av[4] = array_of(started, NULL, k, TIMESTAMPTZOID);
+		av[5] = array_of(http, http_null, k, INT4OID);
+		av[6] = array_of(aerr, aerr_null, k, TEXTOID);
+		av[7] = array_of(latency, NULL, k, FLOAT8OID);
+		av[8] = array_of(anext, anext_null, k, TIMESTAMPTZOID);
+		sqsn_spi_check(
+			run_plan(
+				&attempt_plan,
+				"INSERT INTO sqsn.delivery_attempt (delivery_id, attempt,"
+				" subscription_id, message_id, attempted_at, http_status, "
+				"error,"
+				" latency_ms, next_attempt_at)"
+				" SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+				" ON CONFLICT DO NOTHING",
+				9, at, av, NULL, false),
+			SPI_OK_INSERT, "recording delivery attempts");
+	}
+	if (f > 0)
+	{
+		cv[0] = array_of(fsubs, NULL, f, UUIDOID);
+		cv[1] = array_of(fstatus, NULL, f, TEXTOID);
+		sqsn_spi_check(
+			run_plan(
+				&counter_plan,
+				"INSERT INTO sqsn.subscription_counter AS c"
+				" (subscription_id, delivered, failed, dead_lettered)"
+				" SELECT s, count(*) FILTER (WHERE st = 'delivered'),"
+				"  count(*) FILTER (WHERE st = 'failed'),"
+				"  count(*) FILTER (WHERE st = 'dead_lettered')"
+				" FROM unnest($1, $2) AS u(s, st) GROUP BY s"
+				" ON CONFLICT (subscription_id) DO UPDATE"
+				" SET delivered = c.delivered + excluded.delivered,"
+				"  failed = c.failed + excluded.failed,"
+				"  dead_lettered = c.dead_lettered + excluded.dead_lettered",
+				2, ct, cv, NULL, false),
+			SPI_OK_INSERT, "counting deliveries");
+	}
+	return true;
+}
+
+/* Bounded cleanup of the outbox; one transaction. */
+static bool
+cleanup(void *arg)
+{
+	Oid   argtypes[2] = {INT4OID, INT4OID};
+	Datum values[2];
+
+	values[0] = Int32GetDatum(sqsn_delivery_retention);
+	values[1] = Int32GetDatum(sqsn_retention_batch_size);
+	sqsn_spi_check(SPI_execute_with_args(
+					   "DELETE FROM sqsn.delivery WHERE delivery_id IN ("
+					   " SELECT delivery_id FROM sqsn.delivery"
+					   " WHERE status = 'delivered'"
+					   "  AND finished_at <= now() - $1 * interval '1 second'"
+					   " ORDER BY finished_at LIMIT $2)",
+					   2, argtypes, values, NULL, false, 0),
+				   SPI_OK_DELETE, "cleaning up sqsn.delivery");
+	sqsn_spi_check(
+		SPI_execute_with_args(
+			"DELETE FROM sqsn.delivery_attempt WHERE (delivery_id, attempt) "
+			"IN ("
+			" SELECT a.delivery_id, a.attempt FROM sqsn.delivery_attempt a"
+			" WHERE a.attempted_at <= now() - $1 * interval '1 second'"
+			"  AND NOT EXISTS (SELECT FROM sqsn.delivery d"
+			"   WHERE d.delivery_id = a.delivery_id AND d.status = 'pending')"
+			" LIMIT $2)",
+			2, argtypes, values, NULL, false, 0),
+		SPI_OK_DELETE, "cleaning up sqsn.delivery_attempt");
+	sqsn_spi_check(
+		SPI_execute(
+			"DELETE FROM sqsn.subscription_counter c WHERE NOT EXISTS ("
+			" SELECT FROM sqsn.subscription s"
+			" WHERE s.subscription_id = c.subscription_id)",
+			false, 0),
+		SPI_OK_DELETE, "cleaning up sqsn.subscription_counter");
+	values[0] = Int32GetDatum(PENDING_SUBSCRIPTION_SECONDS);
+	sqsn_spi_check(
+		SPI_execute_with_args(
+			"DELETE FROM sqsn.subscription WHERE subscription_id IN ("
+			" SELECT subscription_id FROM sqsn.subscription"
+			" WHERE NOT confirmed AND created_at <= now() - $1 * interval '1 "
+			"second'"
+			" LIMIT $2)",
+			2, argtypes, values, NULL, false, 0),
+		SPI_OK_DELETE, "removing unconfirmed subscriptions");
+	return true;
+}
+
+/* Worker: main loop ------------------------------------------------------ */
+
+static void
+release_jobs(List *jobs)
+{
+	ListCell *lc;
+
+	foreach (lc, jobs)
+		MemoryContextDelete(((Job *) lfirst(lc))->cxt);
+}
+
+/*
+ * Entry point of the delivery worker process.
+ */
+void
+sqsn_delivery_main(Datum main_arg)
+{
+	MemoryContext jobscxt;
+	MemoryContext loopcxt;
+	HASHCTL       ctl;
+	uint64        seen_seq = 0;
+	TimestampTz   next_claim = 0;
+	TimestampTz   last_cleanup = 0;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	if (delivery_shared == NULL)
+		elog(ERROR, "sqsn delivery worker started without its shared memory");
+	before_shmem_exit(delivery_exit, (Datum) 0);
+	delivery_shared->latch = MyLatch;
+
+	BackgroundWorkerInitializeConnection(sqsn_worker_database_name(), NULL, 0);
+	pgstat_report_appname("sqsn delivery worker");
+
+	configured_synchronous_commit =
+		pstrdup(GetConfigOption("synchronous_commit", false, false));
+
+	/*
+	 * The worker's plans are generic (saved) and must not depend on the
+	 * backlog. The claim must walk the due index in order: with a large
+	 * backlog the planner prefers a bitmap scan and a sort of every pending row, which
+	 * costs O(backlog) per claim and never marks the index entries of
+	 * finished rows dead. An index scan stops after the rows it needs and
+	 * kills those entries as it passes them.
+	 */
+	SetConfigOption("enable_bitmapscan", "off", PGC_USERSET, PGC_S_OVERRIDE);
+	SetConfigOption("enable_seqscan", "off", PGC_USERSET, PGC_S_OVERRIDE);
+
+	/* short statements: compiling them would cost more than running them */
+	SetConfigOption("jit", "off", PGC_USERSET, PGC_S_OVERRIDE);
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+		(multi = curl_multi_init()) == NULL)
+		elog(ERROR, "could not initialise libcurl");
+	/*
+	 * At most sqsn.http_max_concurrency connections, open or cached. The
+	 * sockets are not counted by fd.c, so the worker raises its soft limit
+	 * of open files to the hard one: they must not eat into the files the
+	 * server side of this process may open.
+	 */
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS,
+					  (long) sqsn_http_max_concurrency);
+	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+					  (long) sqsn_http_max_concurrency);
+	{
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
+		{
+			rl.rlim_cur = rl.rlim_max;
+			(void) setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+
+	jobscxt = AllocSetContextCreate(TopMemoryContext, "sqsn delivery jobs",
+									ALLOCSET_DEFAULT_SIZES);
+	loopcxt = AllocSetContextCreate(TopMemoryContext, "sqsn delivery loop",
+									ALLOCSET_DEFAULT_SIZES);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(pg_uuid_t);
+	ctl.entrysize = sizeof(ThrottleEntry);
+	ctl.hcxt = TopMemoryContext;
+	throttle = hash_create("sqsn delivery throttle", 256, &ctl,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	ereport(LOG, (errmsg("sqsn delivery worker started in database \"%s\"",
+						 sqsn_worker_database_name())));
+	(void) sqsn_signing_available();
+
+	for (;;)
+	{
+		TimestampTz now;
+		int         poll = sqsn_worker_poll_interval();
+		uint64      seq;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(loopcxt);
+		MemoryContextSwitchTo(loopcxt);
+
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			(void) sqsn_signing_available();
+		}
+
+		now = GetCurrentTimestamp();
+		if (now - last_cleanup >= (TimestampTz) poll * 1000)
+		{
+			(void) run_in_xact("sqsn delivery worker: cleaning up", cleanup,
+							   NULL, false);
+			last_cleanup = now;
+		}
+
+		seq = pg_atomic_read_u64(&delivery_shared->publish_seq);
+		/* claim when idle, or when a quarter of the slots is free */
+		if (sqsn_delivery_enabled &&
+			(in_flight == 0 || sqsn_http_max_concurrency - in_flight >=
+								   Max(1, sqsn_http_max_concurrency / 4)) &&
+			(seq != seen_seq || now >= next_claim))
+		{
+			ClaimArgs args;
+			ListCell *lc;
+
+			seen_seq = seq;
+			memset(&args, 0, sizeof(args));
+			args.want = sqsn_http_max_concurrency - in_flight;
+			args.cxt = jobscxt;
+			(void) sqsn_signing_available();
+			if (!run_in_xact("sqsn delivery worker: claiming", claim, &args,
+							 false))
+			{
+				release_jobs(args.jobs);
+				args.jobs = NIL;
+				args.claimed = 0;
+				args.next_due = 0;
+			}
+			foreach (lc, args.jobs)
+				start_job((Job *) lfirst(lc));
+			now = GetCurrentTimestamp();
+			if (args.claimed >= args.want)
+				next_claim = now;
+			else
+			{
+				next_claim = now + (TimestampTz) poll * 1000;
+				if (args.next_due != 0 && args.next_due < next_claim)
+					next_claim = args.next_due;
+			}
+		}
+
+		if (in_flight > 0)
+		{
+			int running;
+
+			int timeout = LOOP_POLL_MS;
+
+			curl_multi_perform(multi, &running);
+			collect_done();
+			if (finished != NIL)
+				timeout =
+					RECORD_DELAY_MS -
+					(int) ((GetCurrentTimestamp() - first_finished_at) / 1000);
+			if (in_flight > 0 && timeout > 0 &&
+				list_length(finished) < RECORD_BATCH)
+			{
+				curl_multi_poll(multi, NULL, 0, Min(timeout, LOOP_POLL_MS),
+								NULL);
+				curl_multi_perform(multi, &running);
+				collect_done();
+			}
+		}
+
+		/*
+		 * Outcomes are recorded in batches: when nothing is in flight any
+		 * more, RECORD_BATCH are waiting, or the oldest waited
+		 * RECORD_DELAY_MS.
+		 */
+		if (finished != NIL &&
+			(in_flight == 0 || list_length(finished) >= RECORD_BATCH ||
+			 GetCurrentTimestamp() - first_finished_at >=
+				 RECORD_DELAY_MS * 1000))
+		{
+			List *done = finished;
+
+			finished = NIL;
+			(void) run_in_xact("sqsn delivery worker: recording", record, done,
+							   true);
+			release_jobs(done);
+			list_free(done);
+			continue;
+		}
+
+		if (in_flight == 0)
+		{
+			long timeout;
+
+			now = GetCurrentTimestamp();
+			timeout = (long) ((next_claim - now) / 1000);
+			if (timeout > poll)
+				timeout = poll;
+			if (!sqsn_delivery_enabled)
+				timeout = poll;
+			if (timeout > 0)
+			{
+				/* say we are idle, then look at the counter once more */
+				pg_atomic_exchange_u32(&delivery_shared->idle, 1);
+				if (pg_atomic_read_u64(&delivery_shared->publish_seq) ==
+					seen_seq)
+					(void) WaitLatch(MyLatch,
+									 WL_LATCH_SET | WL_TIMEOUT |
+										 WL_EXIT_ON_PM_DEATH,
+									 timeout, PG_WAIT_EXTENSION);
+				pg_atomic_write_u32(&delivery_shared->idle, 0);
+				ResetLatch(MyLatch);
+			}
+		}
+		else if (!PostmasterIsAlive())
+			proc_exit(1);
+	}
+}

@@ -1,0 +1,542 @@
+/*-------------------------------------------------------------------------
+ *
+ * delivery_policy.c
+ *	  Delivery policies of HTTP/HTTPS subscriptions: validation, the
+ *	  effective policy of a subscription, and the retry schedule.
+ *
+ * A subscription's policy has the managed service's subscription form,
+ *
+ *	  {"healthyRetryPolicy": {...}, "throttlePolicy": {"maxReceivesPerSecond": n},
+ *	   "requestPolicy": {"headerContentType": "application/json"}}
+ *
+ * and a topic's default the topic form, {"http": {"defaultHealthyRetryPolicy":
+ * {...}, "defaultThrottlePolicy": {...}, "defaultRequestPolicy": {...},
+ * "disableSubscriptionOverrides": false}}. Every section is optional; what a
+ * policy leaves out comes from the topic's default, then from the service's
+ * defaults (3 retries 20 s apart, linear, unthrottled, text/plain). A
+ * subscription's section replaces the topic's section as a whole, unless the
+ * topic disables subscription overrides.
+ *
+ * The retry schedule (sqsn_retry_delay) has four phases, in this order:
+ * numNoDelayRetries immediate retries, numMinDelayRetries retries
+ * minDelayTarget apart, the backoff phase, and numMaxDelayRetries retries
+ * maxDelayTarget apart; numRetries counts them all, and the backoff phase
+ * gets what the other three leave. Backoff retry j of B goes from
+ * minDelayTarget (j = 1) to maxDelayTarget (j = B) along the policy's curve,
+ * with t = (j - 1) / (B - 1):
+ *
+ *	  linear		min + (max - min) * t
+ *	  arithmetic	min + (max - min) * t^2	(the steps grow arithmetically)
+ *	  geometric		min * (max / min)^t		(each delay a constant multiple
+ *											 of the one before)
+ *	  exponential	min + (max - min) * (2^(10 t) - 1) / (2^10 - 1)
+ *
+ * The managed service adds jitter; sqsn does not, so tests can check the
+ * timing. Limits are the service's: numRetries 0..100, minDelayTarget
+ * 1..maxDelayTarget, maxDelayTarget ..3600, the phase counts at least 0 and
+ * together at most numRetries, the whole schedule at most 3600 s,
+ * maxReceivesPerSecond at least 1.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "sqsn.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+PG_FUNCTION_INFO_V1(sn_delivery_retry_schedule);
+
+#define MAX_RETRIES      100
+#define MAX_DELAY_TARGET 3600
+#define MAX_SCHEDULE     3600
+
+static const char *const backoff_names[] = {"linear", "arithmetic",
+											"geometric", "exponential"};
+
+static const char *const content_types[] = {"text/plain", "application/json",
+											"application/xml", "text/xml",
+											"text/html"};
+
+static void
+bad_policy(const char *detail, const char *hint)
+{
+	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					errmsg("invalid delivery policy"), errdetail("%s", detail),
+					hint ? errhint("%s", hint) : 0));
+}
+
+/* A whole number in min..max, as a JSON number or a string of digits. */
+static int
+policy_int(JsonbValue *v, const char *key, int min, int max)
+{
+	char *s;
+	char *end;
+	long  n;
+
+	if (v->type == jbvNumeric)
+		s = DatumGetCString(
+			DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	else if (v->type == jbvString)
+		s = pnstrdup(v->val.string.val, v->val.string.len);
+	else
+		s = NULL;
+	if (s != NULL)
+	{
+		errno = 0;
+		n = strtol(s, &end, 10);
+		if (*s != '\0' && *end == '\0' && errno == 0 && n >= min && n <= max)
+			return (int) n;
+	}
+	bad_policy(
+		psprintf("%s must be a whole number from %d to %d.", key, min, max),
+		NULL);
+	return 0; /* not reached */
+}
+
+static char *
+policy_string(JsonbValue *v, const char *key)
+{
+	if (v->type != jbvString)
+		bad_policy(psprintf("%s must be a string.", key), NULL);
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+static bool
+is_object(JsonbValue *v)
+{
+	return v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data);
+}
+
+/* The service's defaults for HTTP/HTTPS endpoints. */
+void
+sqsn_default_delivery_policy(SqsnDeliveryPolicy *policy)
+{
+	memset(policy, 0, sizeof(SqsnDeliveryPolicy));
+	policy->retry.min_delay = 20;
+	policy->retry.max_delay = 20;
+	policy->retry.num_retries = 3;
+	policy->retry.backoff = SQSN_BACKOFF_LINEAR;
+	policy->max_receives_per_second = 0;
+	strlcpy(policy->content_type, "text/plain; charset=UTF-8",
+			sizeof(policy->content_type));
+}
+
+/* Total seconds of a retry schedule. */
+static double
+schedule_total(const SqsnRetryPolicy *retry)
+{
+	double total = 0;
+
+	for (int i = 1; i <= retry->num_retries; i++)
+		total += sqsn_retry_delay(retry, i, NULL);
+	return total;
+}
+
+/*
+ * Reads a healthyRetryPolicy object over the defaults and checks it.
+ */
+static void
+parse_retry_policy(JsonbContainer *obj, SqsnRetryPolicy *retry)
+{
+	JsonbIterator     *it = JsonbIteratorInit(obj);
+	JsonbIteratorToken tok;
+	JsonbValue         v;
+	char              *key = NULL;
+	double             total;
+
+	retry->min_delay = 20;
+	retry->max_delay = 20;
+	retry->num_retries = 3;
+	retry->num_no_delay = 0;
+	retry->num_min_delay = 0;
+	retry->num_max_delay = 0;
+	retry->backoff = SQSN_BACKOFF_LINEAR;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+		if (strcmp(key, "minDelayTarget") == 0)
+			retry->min_delay = policy_int(&v, key, 1, MAX_DELAY_TARGET);
+		else if (strcmp(key, "maxDelayTarget") == 0)
+			retry->max_delay = policy_int(&v, key, 1, MAX_DELAY_TARGET);
+		else if (strcmp(key, "numRetries") == 0)
+			retry->num_retries = policy_int(&v, key, 0, MAX_RETRIES);
+		else if (strcmp(key, "numNoDelayRetries") == 0)
+			retry->num_no_delay = policy_int(&v, key, 0, MAX_RETRIES);
+		else if (strcmp(key, "numMinDelayRetries") == 0)
+			retry->num_min_delay = policy_int(&v, key, 0, MAX_RETRIES);
+		else if (strcmp(key, "numMaxDelayRetries") == 0)
+			retry->num_max_delay = policy_int(&v, key, 0, MAX_RETRIES);
+		else if (strcmp(key, "backoffFunction") == 0)
+		{
+			char *name = policy_string(&v, key);
+			int   i;
+
+			for (i = 0; i < lengthof(backoff_names); i++)
+				if (strcmp(name, backoff_names[i]) == 0)
+					break;
+			if (i == lengthof(backoff_names))
+				bad_policy(
+					psprintf("backoffFunction \"%s\" is not known.", name),
+					"Use linear, arithmetic, geometric or exponential.");
+			retry->backoff = (SqsnBackoff) i;
+		}
+		else
+			bad_policy(
+				psprintf("healthyRetryPolicy has no field \"%s\".", key),
+				"Its fields are minDelayTarget, maxDelayTarget, "
+				"numRetries, numNoDelayRetries, numMinDelayRetries, "
+				"numMaxDelayRetries and backoffFunction.");
+	}
+
+	if (retry->min_delay > retry->max_delay)
+		bad_policy(psprintf("minDelayTarget (%d) is greater than "
+							"maxDelayTarget (%d).",
+							retry->min_delay, retry->max_delay),
+				   NULL);
+	if (retry->num_no_delay + retry->num_min_delay + retry->num_max_delay >
+		retry->num_retries)
+		bad_policy(psprintf("numNoDelayRetries, numMinDelayRetries and "
+							"numMaxDelayRetries add up to %d, more than "
+							"numRetries (%d).",
+							retry->num_no_delay + retry->num_min_delay +
+								retry->num_max_delay,
+							retry->num_retries),
+				   NULL);
+	total = schedule_total(retry);
+	if (total > MAX_SCHEDULE)
+		bad_policy(psprintf("The retries take %.0f seconds in all; the limit "
+							"is %d.",
+							total, MAX_SCHEDULE),
+				   "Lower numRetries or the delay targets.");
+}
+
+static void
+parse_throttle_policy(JsonbContainer *obj, SqsnDeliveryPolicy *policy)
+{
+	JsonbIterator     *it = JsonbIteratorInit(obj);
+	JsonbIteratorToken tok;
+	JsonbValue         v;
+	char              *key = NULL;
+
+	policy->max_receives_per_second = 0;
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+		if (strcmp(key, "maxReceivesPerSecond") == 0)
+			policy->max_receives_per_second =
+				policy_int(&v, key, 1, PG_INT32_MAX);
+		else
+			bad_policy(psprintf("throttlePolicy has no field \"%s\".", key),
+					   "Its field is maxReceivesPerSecond.");
+	}
+}
+
+static void
+parse_request_policy(JsonbContainer *obj, SqsnDeliveryPolicy *policy)
+{
+	JsonbIterator     *it = JsonbIteratorInit(obj);
+	JsonbIteratorToken tok;
+	JsonbValue         v;
+	char              *key = NULL;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+		if (strcmp(key, "headerContentType") == 0)
+		{
+			char *type = policy_string(&v, key);
+			int   i;
+
+			for (i = 0; i < lengthof(content_types); i++)
+				if (strcmp(type, content_types[i]) == 0)
+					break;
+			if (i == lengthof(content_types))
+				bad_policy(psprintf("headerContentType \"%s\" is not "
+									"supported.",
+									type),
+						   "Use text/plain, application/json, "
+						   "application/xml, text/xml or text/html.");
+			snprintf(policy->content_type, sizeof(policy->content_type),
+					 "%s; charset=UTF-8", type);
+		}
+		else
+			bad_policy(psprintf("requestPolicy has no field \"%s\".", key),
+					   "Its field is headerContentType.");
+	}
+}
+
+/*
+ * Applies the sections of a subscription-form policy (healthyRetryPolicy,
+ * throttlePolicy, requestPolicy) or, with topic_form, of the "http" object
+ * of a topic-form policy (the same sections with a "default" prefix) onto
+ * policy. Errors on anything invalid. Returns disableSubscriptionOverrides.
+ */
+static bool
+apply_policy(JsonbContainer *obj, bool topic_form, SqsnDeliveryPolicy *policy)
+{
+	JsonbIterator     *it = JsonbIteratorInit(obj);
+	JsonbIteratorToken tok;
+	JsonbValue         v;
+	char              *key = NULL;
+	bool               disable = false;
+	const char        *prefix = topic_form ? "default" : "";
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		const char *name;
+
+		if (tok == WJB_KEY)
+		{
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+		name = key;
+		if (topic_form && strcmp(key, "disableSubscriptionOverrides") == 0)
+		{
+			if (v.type != jbvBool)
+				bad_policy("disableSubscriptionOverrides must be true or "
+						   "false.",
+						   NULL);
+			disable = v.val.boolean;
+			continue;
+		}
+		if (topic_form)
+		{
+			if (strncmp(key, prefix, strlen(prefix)) != 0)
+				name = "";
+			else
+			{
+				static char buf[64];
+
+				/* defaultHealthyRetryPolicy -> healthyRetryPolicy */
+				strlcpy(buf, key + strlen(prefix), sizeof(buf));
+				buf[0] = pg_ascii_tolower((unsigned char) buf[0]);
+				name = buf;
+			}
+		}
+		if (strcmp(name, "healthyRetryPolicy") == 0 ||
+			strcmp(name, "throttlePolicy") == 0 ||
+			strcmp(name, "requestPolicy") == 0)
+		{
+			if (v.type == jbvNull)
+				continue;
+			if (!is_object(&v))
+				bad_policy(psprintf("%s must be a JSON object.", key), NULL);
+			if (name[0] == 'h')
+				parse_retry_policy(v.val.binary.data, &policy->retry);
+			else if (name[0] == 't')
+				parse_throttle_policy(v.val.binary.data, policy);
+			else
+				parse_request_policy(v.val.binary.data, policy);
+		}
+		else if (topic_form)
+			bad_policy(psprintf("The \"http\" policy of a topic has no field "
+								"\"%s\".",
+								key),
+					   "Its fields are defaultHealthyRetryPolicy, "
+					   "defaultThrottlePolicy, defaultRequestPolicy and "
+					   "disableSubscriptionOverrides.");
+		else
+			bad_policy(psprintf("A subscription's delivery policy has no "
+								"field \"%s\".",
+								key),
+					   "Its fields are healthyRetryPolicy, throttlePolicy "
+					   "and requestPolicy.");
+	}
+	return disable;
+}
+
+/* The "http" object of a topic-form policy, or NULL. */
+static JsonbContainer *
+topic_http_policy(Jsonb *policy)
+{
+	JsonbValue *http;
+
+	if (policy == NULL)
+		return NULL;
+	http = getKeyJsonValueFromContainer(&policy->root, "http", 4, NULL);
+	if (http == NULL || http->type == jbvNull)
+		return NULL;
+	if (!is_object(http))
+		bad_policy("The \"http\" field must be a JSON object.", NULL);
+	return http->val.binary.data;
+}
+
+/*
+ * Checks a delivery policy: the subscription form, or with topic_form the
+ * topic form. A JSON null or {} means "no policy" and passes.
+ */
+void
+sqsn_validate_delivery_policy(Jsonb *policy, bool topic_form)
+{
+	SqsnDeliveryPolicy p;
+
+	if (!JB_ROOT_IS_OBJECT(policy) || JB_ROOT_IS_SCALAR(policy))
+		bad_policy(
+			"A delivery policy is a JSON object.",
+			topic_form
+				? "Write {\"http\": {\"defaultHealthyRetryPolicy\": {...}}}."
+				: "Write {\"healthyRetryPolicy\": {...}}.");
+	sqsn_default_delivery_policy(&p);
+	if (topic_form)
+	{
+		JsonbIterator     *it = JsonbIteratorInit(&policy->root);
+		JsonbIteratorToken tok;
+		JsonbValue         v;
+		JsonbContainer    *http;
+
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+			if (tok == WJB_KEY && !(v.val.string.len == 4 &&
+									strncmp(v.val.string.val, "http", 4) == 0))
+				bad_policy(psprintf("A topic's delivery policy has no field "
+									"\"%.*s\".",
+									v.val.string.len, v.val.string.val),
+						   "Its only field is \"http\".");
+		http = topic_http_policy(policy);
+		if (http != NULL)
+			(void) apply_policy(http, true, &p);
+	}
+	else
+		(void) apply_policy(&policy->root, false, &p);
+}
+
+/*
+ * The policy a delivery follows: the service defaults, the topic's
+ * defaults over them, the subscription's sections over those (unless the
+ * topic disables overrides). Both policies were validated when stored.
+ */
+void
+sqsn_effective_delivery_policy(Jsonb *subscription_policy, Jsonb *topic_policy,
+							   SqsnDeliveryPolicy *policy)
+{
+	JsonbContainer *http = topic_http_policy(topic_policy);
+	bool            disable = false;
+
+	sqsn_default_delivery_policy(policy);
+	if (http != NULL)
+		disable = apply_policy(http, true, policy);
+	if (subscription_policy != NULL && !disable &&
+		JB_ROOT_IS_OBJECT(subscription_policy) &&
+		!JB_ROOT_IS_SCALAR(subscription_policy))
+		(void) apply_policy(&subscription_policy->root, false, policy);
+}
+
+/*
+ * Seconds to wait before retry number `retry' (1 = the first retry after
+ * the first attempt failed), or -1 when the policy has no such retry. The
+ * phase the retry belongs to goes to *phase when phase is not NULL.
+ */
+double
+sqsn_retry_delay(const SqsnRetryPolicy *retry, int n, const char **phase)
+{
+	int backoff = retry->num_retries - retry->num_no_delay -
+				  retry->num_min_delay - retry->num_max_delay;
+	double min = retry->min_delay;
+	double max = retry->max_delay;
+	double t;
+	int    j;
+
+	if (n < 1 || n > retry->num_retries)
+		return -1;
+	if (n <= retry->num_no_delay)
+	{
+		if (phase)
+			*phase = "immediate";
+		return 0;
+	}
+	n -= retry->num_no_delay;
+	if (n <= retry->num_min_delay)
+	{
+		if (phase)
+			*phase = "min delay";
+		return min;
+	}
+	n -= retry->num_min_delay;
+	if (n > backoff)
+	{
+		if (phase)
+			*phase = "max delay";
+		return max;
+	}
+	if (phase)
+		*phase = "backoff";
+	j = n;
+	t = backoff > 1 ? (double) (j - 1) / (backoff - 1) : 0.0;
+	switch (retry->backoff)
+	{
+		case SQSN_BACKOFF_LINEAR:
+			return min + (max - min) * t;
+		case SQSN_BACKOFF_ARITHMETIC:
+			return min + (max - min) * t * t;
+		case SQSN_BACKOFF_GEOMETRIC:
+			return min * pow(max / min, t);
+		case SQSN_BACKOFF_EXPONENTIAL:
+			return min + (max - min) * (pow(2.0, 10.0 * t) - 1.0) / 1023.0;
+	}
+	return max;
+}
+
+/*
+ * sqsn.delivery_retry_schedule(delivery_policy): the retries the policy
+ * (subscription form; NULL: the defaults) gives, one row each: its number,
+ * phase and the delay before it, in seconds rounded to milliseconds.
+ */
+Datum
+sn_delivery_retry_schedule(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo     *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SqsnDeliveryPolicy policy;
+
+	sqsn_default_delivery_policy(&policy);
+	if (!PG_ARGISNULL(0))
+	{
+		Jsonb *jb = PG_GETARG_JSONB_P(0);
+
+		sqsn_validate_delivery_policy(jb, false);
+		sqsn_effective_delivery_policy(jb, NULL, &policy);
+	}
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (int i = 1; i <= policy.retry.num_retries; i++)
+	{
+		const char *phase;
+		double      delay = sqsn_retry_delay(&policy.retry, i, &phase);
+		Datum       values[3];
+		bool        nulls[3] = {false, false, false};
+
+		values[0] = Int32GetDatum(i);
+		values[1] = CStringGetTextDatum(phase);
+		values[2] = Float8GetDatum(rint(delay * 1000.0) / 1000.0);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
+							 nulls);
+	}
+	return (Datum) 0;
+}
