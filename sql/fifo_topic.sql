@@ -29,6 +29,10 @@ SELECT sqsn.sq_create_queue('ft_s');
 -- FIFO topics deliver to FIFO queues only, standard topics to standard
 -- queues only
 SELECT pg_temp.err($$SELECT sqsn.sn_subscribe('ft_orders.fifo', 'sqs', 'ft_s')$$);
+-- a FIFO topic has no HTTP/HTTPS subscriptions, and a FIFO queue is no
+-- subscription's dead-letter queue
+SELECT pg_temp.err($$SELECT sqsn.sn_subscribe('ft_orders.fifo', 'http', 'http://127.0.0.1:9/')$$);
+SELECT pg_temp.err($$SELECT sqsn.sn_subscribe('ft_std', 'http', 'http://127.0.0.1:9/', redrive_policy => '{"deadLetterTargetArn": "ft_a.fifo"}')$$);
 SELECT pg_temp.err($$SELECT sqsn.sn_subscribe('ft_std', 'sqs', 'ft_a.fifo')$$);
 SELECT count(*) AS subscriptions FROM sqsn.subscription;
 SELECT sqsn.sn_subscribe('ft_orders.fifo', 'sqs', 'ft_a.fifo', raw_message_delivery => true) IS NOT NULL AS subscribed;

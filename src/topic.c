@@ -420,6 +420,14 @@ redrive_queue_id(Jsonb *policy)
 	if (colon)
 		name = colon + 1;
 	sqsn_validate_queue_name(name);
+	/* only push subscriptions of standard topics ever use it */
+	if (sqsn_is_fifo_name(name))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("FIFO queue \"%s\" cannot be the dead-letter queue of a "
+						"subscription", name),
+				 errhint("Use a standard queue: only HTTP/HTTPS subscriptions "
+						 "of standard topics dead-letter their messages.")));
 	check_may_send(name);
 	values[0] = CStringGetTextDatum(name);
 	sqsn_spi_check(
