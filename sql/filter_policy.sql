@@ -117,6 +117,8 @@ INSERT INTO fp_case (note, scope, policy, attributes, body, expected) VALUES
 	('String.Array, prefix', 'MessageAttributes', '{"tags": [{"prefix": "pre"}]}', '{"tags": {"DataType": "String.Array", "StringValue": "[\"x\", \"prefixed\"]"}}', 'x', true),
 	('String.Array, numeric element', 'MessageAttributes', '{"tags": [{"numeric": [">", 4]}]}', '{"tags": {"DataType": "String.Array", "StringValue": "[1, 5]"}}', 'x', true),
 	('String.Array, exact number element', 'MessageAttributes', '{"tags": [1]}', '{"tags": {"DataType": "String.Array", "StringValue": "[\"1\"]"}}', 'x', false),
+	('String.Array with a number numeric cannot hold is not an array', 'MessageAttributes', '{"tags": [{"anything-but": ["a"]}]}', '{"tags": {"DataType": "String.Array", "StringValue": "[\"b\", 0e3011111111111111118]"}}', 'x', false),
+	('body with a number numeric cannot hold is not JSON', 'MessageBody', '{"n": [{"exists": true}]}', NULL, '{"n": 1e99999}', false),
 	('String.Array, anything-but, all excluded', 'MessageAttributes', '{"tags": [{"anything-but": ["a"]}]}', '{"tags": {"DataType": "String.Array", "StringValue": "[\"a\"]"}}', 'x', false),
 	('String.Array, anything-but, one other', 'MessageAttributes', '{"tags": [{"anything-but": ["a"]}]}', '{"tags": {"DataType": "String.Array", "StringValue": "[\"a\", \"b\"]"}}', 'x', true),
 	('String.Array, not an array', 'MessageAttributes', '{"tags": ["a"]}', '{"tags": {"DataType": "String.Array", "StringValue": "a"}}', 'x', false),

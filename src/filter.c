@@ -440,17 +440,44 @@ sqsn_validate_filter_policy(Jsonb *policy, bool body_scope)
 }
 
 /*
- * JSON text as jsonb, or NULL when it is not valid JSON (no error).
+ * Whether a JSON number token is one numeric_in accepts: it refuses a
+ * written exponent beyond +-1000 and more than 16383 digits after the
+ * point, with an error that would fail the whole publish.
+ */
+static void
+check_number(void *state, char *token, JsonTokenType tokentype)
+{
+	bool	   *fits = (bool *) state;
+	const char *e;
+
+	if (tokentype != JSON_TOKEN_NUMBER)
+		return;
+	if (strlen(token) > 1000)
+		*fits = false;
+	e = strpbrk(token, "eE");
+	if (e != NULL && labs(strtol(e + 1, NULL, 10)) > 1000)
+		*fits = false;
+}
+
+/*
+ * JSON text as jsonb, or NULL when it is not valid JSON (no error). A
+ * number PostgreSQL's numeric cannot hold (say 1e99999, or a 2000-digit
+ * literal) makes the text count as not JSON, as the managed service's own
+ * number limits would.
  */
 Jsonb *
 sqsn_json_or_null(const char *s, int len)
 {
 	JsonLexContext *lex;
+	JsonSemAction sem = {0};
+	bool		fits = true;
 
 	/* with escapes decoded, so that anything jsonb_in rejects fails here */
 	lex = makeJsonLexContextCstringLen(unconstify(char *, s), len,
 									   GetDatabaseEncoding(), true);
-	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
+	sem.semstate = &fits;
+	sem.scalar = check_number;
+	if (pg_parse_json(lex, &sem) != JSON_SUCCESS || !fits)
 		return NULL;
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 											  CStringGetDatum(pnstrdup(s, len))));
