@@ -29,14 +29,14 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)
 include $(PGXS)
-else ifeq ($(filter demo test stop,$(MAKECMDGOALS)),)
+else ifeq ($(filter demo test stop fuzz print-shlib-link,$(MAKECMDGOALS)),)
 $(error pg_config not found: install postgresql-server-dev-15, or run "make demo", which installs it)
 endif
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
 	cp $< $@
 
-.PHONY: demo test stop format
+.PHONY: demo test stop format fuzz print-shlib-link
 
 demo:
 	@bash scripts/demo.sh
@@ -46,6 +46,13 @@ test:
 
 stop:
 	@bash scripts/cluster.sh stop
+
+# libFuzzer harnesses (test/fuzz/), FUZZ_SECONDS per target (default 60)
+fuzz:
+	@bash scripts/fuzz.sh
+
+print-shlib-link:
+	@echo $(SHLIB_LINK)
 
 format:
 	clang-format -i src/*.c src/*.h

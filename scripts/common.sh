@@ -56,6 +56,35 @@ privileged() {
 	fi
 }
 
+# install_packages PACKAGE...: install the Debian packages that are missing
+# (as root, or through sudo).
+install_packages() {
+	local p log missing=()
+	local wanted=("$@")
+	if ! command -v dpkg-query >/dev/null 2>&1; then
+		warn "not a Debian system: install by hand the equivalents of: ${wanted[*]}"
+		return 0
+	fi
+	for p in "${wanted[@]}"; do
+		if [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" != installed ]; then
+			missing+=("$p")
+		fi
+	done
+	if [ "${#missing[@]}" -eq 0 ]; then
+		say "packages: all present"
+		return 0
+	fi
+	log=$(mktemp /tmp/sqsn-apt.XXXXXX.log)
+	say "installing packages: ${missing[*]} (log: $log)"
+	if ! { privileged env DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+		privileged env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+		tail -n 30 "$log" >&2
+		die "package installation failed (full log: $log)"
+	fi
+	rm -f "$log"
+}
+
 # Run a command as the cluster user. As root the command runs from / (root's
 # working directory may be unreadable for postgres) unless CLUSTER_CWD names
 # another directory; as an ordinary user it runs in place (or in CLUSTER_CWD).

@@ -34,32 +34,6 @@ PACKAGES=(
 	gcc
 )
 
-install_packages() {
-	local p log missing=()
-	if ! command -v dpkg-query >/dev/null 2>&1; then
-		warn "not a Debian system: install by hand the equivalents of: ${PACKAGES[*]}"
-		return 0
-	fi
-	for p in "${PACKAGES[@]}"; do
-		if [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" != installed ]; then
-			missing+=("$p")
-		fi
-	done
-	if [ "${#missing[@]}" -eq 0 ]; then
-		say "packages: all present"
-		return 0
-	fi
-	log=$(mktemp /tmp/sqsn-apt.XXXXXX.log)
-	say "installing packages: ${missing[*]} (log: $log)"
-	if ! { privileged env DEBIAN_FRONTEND=noninteractive apt-get update -q &&
-		privileged env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-			--no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
-		tail -n 30 "$log" >&2
-		die "package installation failed (full log: $log)"
-	fi
-	rm -f "$log"
-}
-
 # The tools the test runners call must exist after the install.
 check_tools() {
 	local t bad=0
@@ -166,7 +140,7 @@ start_or_restart() {
 # One set-up at a time per checkout (make demo and make test both call it).
 take_lock setup 8
 
-install_packages
+install_packages "${PACKAGES[@]}"
 sqsn_init_paths
 check_tools
 build_and_install
