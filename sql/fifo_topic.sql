@@ -81,6 +81,17 @@ SELECT sqsn.sn_publish('ft_cb.fifo', 'same', message_group_id => 'g')
 SELECT body, message_deduplication_id = encode(sha256('same'::bytea), 'hex') AS hashed
 FROM sqsn.sq_receive('ft_a.fifo', 10, 30);
 
+-- ContentBasedDeduplication can be changed later; only on FIFO topics
+SELECT pg_temp.err($$SELECT sqsn.sn_publish('ft_orders.fifo', 'no id', message_group_id => 'cb')$$);
+SELECT sqsn.sn_set_topic_attributes('ft_orders.fifo', '{"ContentBasedDeduplication": "true"}');
+SELECT sqsn.sn_publish('ft_orders.fifo', 'no id', message_group_id => 'cb')
+	= sqsn.sn_publish('ft_orders.fifo', 'no id', message_group_id => 'cb') AS deduplicated_by_content;
+SELECT sqsn.sn_set_topic_attributes('ft_orders.fifo', '{"ContentBasedDeduplication": false}');
+SELECT content_based_deduplication FROM sqsn.topic WHERE topic_name = 'ft_orders.fifo';
+SELECT pg_temp.err($$SELECT sqsn.sn_set_topic_attributes('ft_std', '{"ContentBasedDeduplication": true}')$$);
+SELECT pg_temp.err($$SELECT sqsn.sn_set_topic_attributes('ft_orders.fifo', '{"ContentBasedDeduplication": "yes"}')$$);
+SELECT body FROM sqsn.sq_receive('ft_a.fifo', 10, 30);
+
 -- a rolled-back publish records no deduplication id
 BEGIN;
 SELECT sqsn.sn_publish('ft_orders.fifo', 'rolled back', message_group_id => 'h', message_deduplication_id => 'rb') IS NOT NULL AS published;

@@ -792,7 +792,8 @@ sn_confirm_subscription(PG_FUNCTION_ARGS)
 /*
  * sn_set_topic_attributes(topic_name, attributes): DeliveryPolicy, the
  * topic's default delivery policy for its HTTP/HTTPS subscriptions (topic
- * form; null or "" removes it).
+ * form; null or "" removes it), and ContentBasedDeduplication (FIFO topics;
+ * a boolean or "true"/"false", as the managed service takes it).
  */
 Datum
 sn_set_topic_attributes(PG_FUNCTION_ARGS)
@@ -803,10 +804,11 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 	JsonbIteratorToken tok;
 	JsonbValue         v;
 	char              *key = NULL;
-	Oid                argtypes[2] = {INT8OID, JSONBOID};
-	Datum              values[2];
-	char               nulls[2] = {' ', ' '};
+	Oid                argtypes[3] = {INT8OID, JSONBOID, BOOLOID};
+	Datum              values[3];
+	char               nulls[3] = {' ', ' ', 'n'};
 	bool               changed = false;
+	bool               content_based_changed = false;
 	int                nestlevel;
 	int64              topic_id;
 
@@ -842,11 +844,39 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 				values[1] = JsonbPGetDatum(dp);
 			}
 		}
+		else if (strcmp(key, "ContentBasedDeduplication") == 0)
+		{
+			bool value;
+
+			if (v.type == jbvBool)
+				value = v.val.boolean;
+			else if (v.type == jbvString && v.val.string.len == 4 &&
+					 strncmp(v.val.string.val, "true", 4) == 0)
+				value = true;
+			else if (v.type == jbvString && v.val.string.len == 5 &&
+					 strncmp(v.val.string.val, "false", 5) == 0)
+				value = false;
+			else
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("ContentBasedDeduplication must be true or "
+								"false")));
+			if (!sqsn_is_fifo_name(topic_name))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("content-based deduplication is only for FIFO "
+								"topics"),
+						 errhint("A FIFO topic's name ends in \".fifo\".")));
+			content_based_changed = true;
+			values[2] = BoolGetDatum(value);
+			nulls[2] = ' ';
+		}
 		else
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("unknown topic attribute \"%s\"", key),
-							errhint("The topic attribute that can be set is "
-									"DeliveryPolicy.")));
+							errhint("The topic attributes that can be set are "
+									"DeliveryPolicy and "
+									"ContentBasedDeduplication.")));
 	}
 
 	nestlevel = sqsn_pin_search_path();
@@ -856,11 +886,20 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 	topic_id = find_topic_id(topic_name);
 	lock_topic(topic_id, AccessExclusiveLock);
 	values[0] = Int64GetDatum(topic_id);
-	if (changed)
+	if (!changed)
+		nulls[1] = 'n';
+	if (changed || content_based_changed)
 		sqsn_spi_check(
-			SPI_execute_with_args("UPDATE sqsn.topic SET delivery_policy = $2"
-								  " WHERE topic_id = $1",
-								  2, argtypes, values, nulls, false, 0),
+			SPI_execute_with_args(
+				changed && content_based_changed
+					? "UPDATE sqsn.topic SET delivery_policy = $2,"
+					  " content_based_deduplication = $3 WHERE topic_id = $1"
+				: changed
+					? "UPDATE sqsn.topic SET delivery_policy = $2"
+					  " WHERE topic_id = $1 AND $3 IS NULL"
+					: "UPDATE sqsn.topic SET content_based_deduplication = $3"
+					  " WHERE topic_id = $1 AND $2 IS NULL",
+				3, argtypes, values, nulls, false, 0),
 			SPI_OK_UPDATE, "updating sqsn.topic");
 	SPI_finish();
 	sqsn_unpin_search_path(nestlevel);
