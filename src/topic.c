@@ -198,6 +198,26 @@ find_topic_id(const char *name)
 }
 
 /*
+ * The start of every change to one topic: search_path pinned (*nestlevel
+ * for sqsn_unpin_search_path), SPI connected, the topic catalog locked and
+ * the topic's lock taken exclusively, so that publishes in flight finish
+ * first. Returns the topic id; errors when the topic does not exist.
+ */
+static int64
+begin_topic_change(const char *topic_name, int *nestlevel)
+{
+	int64 topic_id;
+
+	*nestlevel = sqsn_pin_search_path();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	lock_topic_catalog();
+	topic_id = find_topic_id(topic_name);
+	lock_topic(topic_id, AccessExclusiveLock);
+	return topic_id;
+}
+
+/*
  * sn_create_topic(topic_name, content_based_deduplication): creates the
  * topic; nothing happens when it exists already with the same setting (as
  * in the managed service). Content-based deduplication is for FIFO topics
@@ -274,14 +294,9 @@ sn_delete_topic(PG_FUNCTION_ARGS)
 	char *name = topic_name_arg(fcinfo, 0);
 	Oid   argtypes[1] = {INT8OID};
 	Datum values[1];
-	int   nestlevel = sqsn_pin_search_path();
-	int64 topic_id;
+	int   nestlevel;
+	int64 topic_id = begin_topic_change(name, &nestlevel);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	lock_topic_catalog();
-	topic_id = find_topic_id(name);
-	lock_topic(topic_id, AccessExclusiveLock);
 	values[0] = Int64GetDatum(topic_id);
 	sqsn_spi_check(
 		SPI_execute_with_args("DELETE FROM sqsn.topic WHERE topic_id = $1", 1,
@@ -599,13 +614,7 @@ sn_subscribe(PG_FUNCTION_ARGS)
 	if (push)
 		confirmed = sqsn_auto_confirm_host(host);
 
-	nestlevel = sqsn_pin_search_path();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-
-	lock_topic_catalog();
-	topic_id = find_topic_id(topic_name);
-	lock_topic(topic_id, AccessExclusiveLock);
+	topic_id = begin_topic_change(topic_name, &nestlevel);
 	if (push)
 		dlq_id = redrive_queue_id(redrive_policy);
 
@@ -749,12 +758,7 @@ sn_confirm_subscription(PG_FUNCTION_ARGS)
 	bool  isnull;
 	Datum result;
 
-	nestlevel = sqsn_pin_search_path();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	lock_topic_catalog();
-	topic_id = find_topic_id(topic_name);
-	lock_topic(topic_id, AccessExclusiveLock);
+	topic_id = begin_topic_change(topic_name, &nestlevel);
 
 	values[0] = Int64GetDatum(topic_id);
 	values[1] = CStringGetTextDatum(token);
@@ -879,12 +883,7 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 									"ContentBasedDeduplication.")));
 	}
 
-	nestlevel = sqsn_pin_search_path();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	lock_topic_catalog();
-	topic_id = find_topic_id(topic_name);
-	lock_topic(topic_id, AccessExclusiveLock);
+	topic_id = begin_topic_change(topic_name, &nestlevel);
 	values[0] = Int64GetDatum(topic_id);
 	if (!changed)
 		nulls[1] = 'n';
