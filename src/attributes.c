@@ -23,8 +23,8 @@
 #include "utils/builtins.h"
 #include "utils/numeric.h"
 
-#define MAX_ATTRIBUTE_NAME	256
-#define MAX_DATA_TYPE		256
+#define MAX_ATTRIBUTE_NAME 256
+#define MAX_DATA_TYPE      256
 
 static void bad_attribute(const char *name, const char *detail,
 						  const char *hint) pg_attribute_noreturn();
@@ -32,12 +32,10 @@ static void bad_attribute(const char *name, const char *detail,
 static void
 bad_attribute(const char *name, const char *detail, const char *hint)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 name ? errmsg("invalid message attribute \"%s\"", name) :
-			 errmsg("invalid message attributes"),
-			 errdetail("%s", detail),
-			 hint ? errhint("%s", hint) : 0));
+	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					name ? errmsg("invalid message attribute \"%s\"", name)
+						 : errmsg("invalid message attributes"),
+					errdetail("%s", detail), hint ? errhint("%s", hint) : 0));
 }
 
 static void
@@ -48,14 +46,15 @@ check_attribute_name(const char *name, int len)
 					  NULL);
 	for (int i = 0; i < len; i++)
 	{
-		char		c = name[i];
+		char c = name[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 			  (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
-			bad_attribute(name,
-						  "An attribute name may contain only letters, digits, "
-						  "hyphens, underscores and periods.",
-						  NULL);
+			bad_attribute(
+				name,
+				"An attribute name may contain only letters, digits, "
+				"hyphens, underscores and periods.",
+				NULL);
 	}
 	if (name[0] == '.' || name[len - 1] == '.' || strstr(name, "..") != NULL)
 		bad_attribute(name,
@@ -77,7 +76,7 @@ check_attribute_name(const char *name, int len)
 static bool
 is_number(const char *s)
 {
-	bool		digits = false;
+	bool digits = false;
 
 	if (*s == '+' || *s == '-')
 		s++;
@@ -115,14 +114,15 @@ base_type(const char *name, const char *data_type)
 
 	for (int i = 0; i < lengthof(bases); i++)
 	{
-		size_t		blen = strlen(bases[i]);
+		size_t blen = strlen(bases[i]);
 
 		if (strncmp(data_type, bases[i], blen) == 0 &&
 			(data_type[blen] == '\0' ||
 			 (data_type[blen] == '.' && data_type[blen + 1] != '\0')))
 			return bases[i];
 	}
-	bad_attribute(name, psprintf("DataType \"%s\" is not supported.", data_type),
+	bad_attribute(name,
+				  psprintf("DataType \"%s\" is not supported.", data_type),
 				  "Use String, Number or Binary, optionally followed by "
 				  "\".label\".");
 }
@@ -136,8 +136,8 @@ jsonb_string(JsonbValue *v)
 static char *
 jsonb_number(JsonbValue *v)
 {
-	return DatumGetCString(DirectFunctionCall1(numeric_out,
-											   NumericGetDatum(v->val.numeric)));
+	return DatumGetCString(
+		DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
 }
 
 /*
@@ -145,20 +145,21 @@ jsonb_number(JsonbValue *v)
  * sets *data_type and *value, and returns the value's size in bytes.
  */
 static int64
-read_typed_value(const char *name, JsonbContainer *container,
-				 char **data_type, char **value, bool *binary)
+read_typed_value(const char *name, JsonbContainer *container, char **data_type,
+				 char **value, bool *binary)
 {
-	JsonbIterator *it = JsonbIteratorInit(container);
+	JsonbIterator     *it = JsonbIteratorInit(container);
 	JsonbIteratorToken tok;
-	JsonbValue	v;
-	char	   *key = NULL;
-	char	   *string_value = NULL;
-	char	   *binary_value = NULL;
-	const char *base;
+	JsonbValue         v;
+	char              *key = NULL;
+	char              *string_value = NULL;
+	char              *binary_value = NULL;
+	const char        *base;
 
 	*data_type = NULL;
 	if (!JsonContainerIsObject(container))
-		bad_attribute(name, "An attribute value must be a string, a number "
+		bad_attribute(name,
+					  "An attribute value must be a string, a number "
 					  "or an object with DataType and StringValue.",
 					  NULL);
 
@@ -168,7 +169,7 @@ read_typed_value(const char *name, JsonbContainer *container,
 			key = jsonb_string(&v);
 		else if (tok == WJB_VALUE)
 		{
-			char	   *s;
+			char *s;
 
 			if (v.type == jbvString)
 				s = jsonb_string(&v);
@@ -197,18 +198,19 @@ read_typed_value(const char *name, JsonbContainer *container,
 
 	if (*binary)
 	{
-		int			len;
-		char	   *decoded;
-		int			declen;
+		int   len;
+		char *decoded;
+		int   declen;
 
 		if (binary_value == NULL || string_value != NULL)
-			bad_attribute(name, "A Binary attribute needs a BinaryValue "
+			bad_attribute(name,
+						  "A Binary attribute needs a BinaryValue "
 						  "(base64) and no StringValue.",
 						  NULL);
 		len = strlen(binary_value);
 		decoded = palloc(pg_b64_dec_len(len) + 1);
-		declen = pg_b64_decode(binary_value, len, decoded,
-							   pg_b64_dec_len(len));
+		declen =
+			pg_b64_decode(binary_value, len, decoded, pg_b64_dec_len(len));
 		if (len == 0 || declen <= 0)
 			bad_attribute(name, "BinaryValue is not valid non-empty base64.",
 						  NULL);
@@ -217,8 +219,10 @@ read_typed_value(const char *name, JsonbContainer *container,
 	}
 
 	if (string_value == NULL || binary_value != NULL)
-		bad_attribute(name, psprintf("A %s attribute needs a StringValue and "
-									 "no BinaryValue.", base),
+		bad_attribute(name,
+					  psprintf("A %s attribute needs a StringValue and "
+							   "no BinaryValue.",
+							   base),
 					  NULL);
 	if (string_value[0] == '\0')
 		bad_attribute(name, "An attribute value must not be empty.", NULL);
@@ -232,7 +236,7 @@ read_typed_value(const char *name, JsonbContainer *container,
 static void
 push_string(JsonbParseState **state, JsonbIteratorToken tok, const char *s)
 {
-	JsonbValue	v;
+	JsonbValue v;
 
 	v.type = jbvString;
 	v.val.string.val = (char *) s;
@@ -248,38 +252,39 @@ push_string(JsonbParseState **state, JsonbIteratorToken tok, const char *s)
 Jsonb *
 sqsn_normalize_attributes(Jsonb *attributes, int64 *size)
 {
-	JsonbParseState *state = NULL;
-	JsonbIterator *it;
+	JsonbParseState   *state = NULL;
+	JsonbIterator     *it;
 	JsonbIteratorToken tok;
-	JsonbValue	v;
-	JsonbValue *result;
-	char	   *name = NULL;
+	JsonbValue         v;
+	JsonbValue        *result;
+	char              *name = NULL;
 
 	*size = 0;
 	if (attributes == NULL)
 		return NULL;
 	if (!JB_ROOT_IS_OBJECT(attributes) || JB_ROOT_IS_SCALAR(attributes))
-		bad_attribute(NULL, "Message attributes must be a JSON object.",
-					  "Write {\"name\": \"value\"} or {\"name\": {\"DataType\": "
-					  "\"String\", \"StringValue\": \"value\"}}.");
+		bad_attribute(
+			NULL, "Message attributes must be a JSON object.",
+			"Write {\"name\": \"value\"} or {\"name\": {\"DataType\": "
+			"\"String\", \"StringValue\": \"value\"}}.");
 	if (JB_ROOT_COUNT(attributes) == 0)
 		return NULL;
 	if (JB_ROOT_COUNT(attributes) > SQSN_MAX_ATTRIBUTES)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("too many message attributes"),
-				 errdetail("A message has at most %d attributes; %d were given.",
-						   SQSN_MAX_ATTRIBUTES,
-						   (int) JB_ROOT_COUNT(attributes))));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("too many message attributes"),
+			 errdetail("A message has at most %d attributes; %d were given.",
+					   SQSN_MAX_ATTRIBUTES, (int) JB_ROOT_COUNT(attributes))));
 
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 	it = JsonbIteratorInit(&attributes->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
-		char	   *data_type;
-		char	   *value;
-		bool		binary = false;
-		int64		value_size;
+		char *data_type;
+		char *value;
+		bool  binary = false;
+		int64 value_size;
 
 		if (tok == WJB_KEY)
 		{
@@ -296,8 +301,8 @@ sqsn_normalize_attributes(Jsonb *attributes, int64 *size)
 				data_type = "String";
 				value = jsonb_string(&v);
 				if (value[0] == '\0')
-					bad_attribute(name, "An attribute value must not be empty.",
-								  NULL);
+					bad_attribute(
+						name, "An attribute value must not be empty.", NULL);
 				value_size = strlen(value);
 				break;
 			case jbvNumeric:
@@ -310,7 +315,8 @@ sqsn_normalize_attributes(Jsonb *attributes, int64 *size)
 											  &data_type, &value, &binary);
 				break;
 			default:
-				bad_attribute(name, "An attribute value must be a string, a "
+				bad_attribute(name,
+							  "An attribute value must be a string, a "
 							  "number or an object with DataType and "
 							  "StringValue.",
 							  NULL);

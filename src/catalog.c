@@ -34,13 +34,13 @@
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
-static HTAB *queue_cache = NULL;
+static HTAB      *queue_cache = NULL;
 static SPIPlanPtr load_queue_plan = NULL;
-static bool load_queue_fifo = false;	/* load_queue_plan reads FIFO columns */
+static bool load_queue_fifo = false; /* load_queue_plan reads FIFO columns */
 
-static void queue_cache_callback(Datum arg, Oid relid);
+static void       queue_cache_callback(Datum arg, Oid relid);
 static SqsnQueue *load_queue(const char *name);
-static void release_queue_entry(SqsnQueue *queue);
+static void       release_queue_entry(SqsnQueue *queue);
 
 /*
  * Registers the invalidation callback; called once from _PG_init.
@@ -55,7 +55,7 @@ static void
 queue_cache_callback(Datum arg, Oid relid)
 {
 	HASH_SEQ_STATUS status;
-	SqsnQueue  *queue;
+	SqsnQueue      *queue;
 
 	sqsn_forget_handle_key(relid);
 
@@ -81,29 +81,31 @@ void
 sqsn_validate_name(const char *kind, const char *name, int max_len,
 				   const char *fifo_hint)
 {
-	size_t		len = strlen(name);
-	bool		fifo = sqsn_is_fifo_name(name);
-	size_t		base_len = (fifo && fifo_hint == NULL) ? len - 5 : len;
+	size_t len = strlen(name);
+	bool   fifo = sqsn_is_fifo_name(name);
+	size_t base_len = (fifo && fifo_hint == NULL) ? len - 5 : len;
 
 	if (len == 0 || len > max_len || base_len == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_NAME),
-				 errmsg("invalid %s name \"%s\"", kind, name),
-				 errdetail("A %s name has 1 to %d characters.", kind, max_len)));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_NAME),
+						errmsg("invalid %s name \"%s\"", kind, name),
+						errdetail("A %s name has 1 to %d characters.", kind,
+								  max_len)));
 
 	for (size_t i = 0; i < base_len; i++)
 	{
-		char		c = name[i];
+		char c = name[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 			  (c >= '0' && c <= '9') || c == '_' || c == '-'))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_NAME),
-					 errmsg("invalid %s name \"%s\"", kind, name),
-					 errdetail("A %s name may contain only letters, digits, "
-							   "hyphens and underscores%s.", kind,
-							   fifo_hint ? "" : ", and end in \".fifo\" for FIFO"),
-					 (fifo_hint && fifo) ? errhint("%s", fifo_hint) : 0));
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("invalid %s name \"%s\"", kind, name),
+				 errdetail("A %s name may contain only letters, digits, "
+						   "hyphens and underscores%s.",
+						   kind,
+						   fifo_hint ? "" : ", and end in \".fifo\" for FIFO"),
+				 (fifo_hint && fifo) ? errhint("%s", fifo_hint) : 0));
 	}
 }
 
@@ -113,7 +115,7 @@ sqsn_validate_name(const char *kind, const char *name, int max_len,
 bool
 sqsn_is_fifo_name(const char *name)
 {
-	size_t		len = strlen(name);
+	size_t len = strlen(name);
 
 	return len > 5 && strcmp(name + len - 5, ".fifo") == 0;
 }
@@ -132,9 +134,8 @@ char *
 sqsn_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
 {
 	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be NULL", argname)));
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("%s must not be NULL", argname)));
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
@@ -146,14 +147,13 @@ int32
 sqsn_int_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
 			 int32 min, int32 max, int32 default_value)
 {
-	int32		value;
+	int32 value;
 
 	if (PG_ARGISNULL(argno))
 	{
 		if (default_value == PG_INT32_MIN)
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("%s must not be NULL", argname)));
+			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+							errmsg("%s must not be NULL", argname)));
 		return default_value;
 	}
 
@@ -177,14 +177,14 @@ sqsn_begin_result(FunctionCallInfo fcinfo)
 {
 	static struct
 	{
-		Oid			fn_oid;
-		TupleDesc	tupdesc;
-	}			known[8];
+		Oid       fn_oid;
+		TupleDesc tupdesc;
+	} known[8];
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Oid			fn_oid = fcinfo->flinfo->fn_oid;
-	TupleDesc	tupdesc = NULL;
-	MemoryContext oldcxt;
-	int			i;
+	Oid            fn_oid = fcinfo->flinfo->fn_oid;
+	TupleDesc      tupdesc = NULL;
+	MemoryContext  oldcxt;
+	int            i;
 
 	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
 		!(rsinfo->allowedModes & SFRM_Materialize))
@@ -203,7 +203,7 @@ sqsn_begin_result(FunctionCallInfo fcinfo)
 	}
 	if (tupdesc == NULL)
 	{
-		TupleDesc	result;
+		TupleDesc result;
 
 		if (get_call_result_type(fcinfo, NULL, &result) != TYPEFUNC_COMPOSITE)
 			elog(ERROR, "return type must be a row type");
@@ -211,7 +211,7 @@ sqsn_begin_result(FunctionCallInfo fcinfo)
 		tupdesc = CreateTupleDescCopy(result);
 		MemoryContextSwitchTo(oldcxt);
 		if (i == lengthof(known))
-			i = 0;				/* full: reuse the first slot */
+			i = 0; /* full: reuse the first slot */
 		if (known[i].tupdesc != NULL)
 			FreeTupleDesc(known[i].tupdesc);
 		known[i].fn_oid = fn_oid;
@@ -222,9 +222,9 @@ sqsn_begin_result(FunctionCallInfo fcinfo)
 	oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
 	rsinfo->returnMode = SFRM_Materialize;
 	rsinfo->setDesc = CreateTupleDescCopy(tupdesc);
-	rsinfo->setResult =
-		tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0,
-							  false, work_mem);
+	rsinfo->setResult = tuplestore_begin_heap(
+		(rsinfo->allowedModes & SFRM_Materialize_Random) != 0, false,
+		work_mem);
 	MemoryContextSwitchTo(oldcxt);
 }
 
@@ -235,11 +235,11 @@ int
 sqsn_array_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
 			   Oid elemtype, Datum **elems, bool **nulls)
 {
-	ArrayType  *array = PG_GETARG_ARRAYTYPE_P(argno);
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	int			n;
+	ArrayType *array = PG_GETARG_ARRAYTYPE_P(argno);
+	int16      typlen;
+	bool       typbyval;
+	char       typalign;
+	int        n;
 
 	if (ARR_NDIM(array) > 1)
 		ereport(ERROR,
@@ -260,16 +260,14 @@ sqsn_array_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
  */
 int
 sqsn_batch_args(FunctionCallInfo fcinfo, const char *argname,
-				const char *singular, const char *plural,
-				Datum **texts, bool **text_nulls,
-				Datum **attributes, bool **attribute_nulls)
+				const char *singular, const char *plural, Datum **texts,
+				bool **text_nulls, Datum **attributes, bool **attribute_nulls)
 {
-	int			n;
+	int n;
 
 	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be NULL", argname)));
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("%s must not be NULL", argname)));
 	n = sqsn_array_arg(fcinfo, 1, argname, TEXTOID, texts, text_nulls);
 	if (n > SQSN_MAX_BATCH)
 		ereport(ERROR,
@@ -282,17 +280,17 @@ sqsn_batch_args(FunctionCallInfo fcinfo, const char *argname,
 	*attribute_nulls = NULL;
 	if (!PG_ARGISNULL(2))
 	{
-		int			nattributes = sqsn_array_arg(fcinfo, 2, "message_attributes",
-												 JSONBOID, attributes,
-												 attribute_nulls);
+		int nattributes =
+			sqsn_array_arg(fcinfo, 2, "message_attributes", JSONBOID,
+						   attributes, attribute_nulls);
 
 		if (nattributes != n)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("message_attributes must have one element per %s",
 							singular),
-					 errdetail("%d %s and %d attribute objects were given.",
-							   n, plural, nattributes),
+					 errdetail("%d %s and %d attribute objects were given.", n,
+							   plural, nattributes),
 					 errhint("Use NULL elements for messages without "
 							 "attributes.")));
 	}
@@ -319,10 +317,10 @@ Datum
 sqsn_return_names(FunctionCallInfo fcinfo, const char *sql, const char *what)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1];
-	char		nulls[1] = {' '};
-	int			nestlevel;
+	Oid            argtypes[1] = {TEXTOID};
+	Datum          values[1];
+	char           nulls[1] = {' '};
+	int            nestlevel;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	values[0] = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
@@ -332,14 +330,14 @@ sqsn_return_names(FunctionCallInfo fcinfo, const char *sql, const char *what)
 	nestlevel = sqsn_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	sqsn_spi_check(SPI_execute_with_args(sql, 1, argtypes, values, nulls,
-										 false, 0),
-				   SPI_OK_SELECT, what);
+	sqsn_spi_check(
+		SPI_execute_with_args(sql, 1, argtypes, values, nulls, false, 0),
+		SPI_OK_SELECT, what);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		bool		isnull;
-		Datum		name = SPI_getbinval(SPI_tuptable->vals[i],
-										 SPI_tuptable->tupdesc, 1, &isnull);
+		bool  isnull;
+		Datum name = SPI_getbinval(SPI_tuptable->vals[i],
+								   SPI_tuptable->tupdesc, 1, &isnull);
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &name,
 							 &isnull);
@@ -357,12 +355,12 @@ sqsn_return_names(FunctionCallInfo fcinfo, const char *sql, const char *what)
 bool
 sqsn_catalog_has_fifo(void)
 {
-	Oid			nsp = get_namespace_oid(SQSN_SCHEMA, true);
-	Oid			relid = OidIsValid(nsp) ? get_relname_relid("queue", nsp) :
-		InvalidOid;
+	Oid nsp = get_namespace_oid(SQSN_SCHEMA, true);
+	Oid relid = OidIsValid(nsp) ? get_relname_relid("queue", nsp) : InvalidOid;
 
 	return OidIsValid(relid) &&
-		get_attnum(relid, "content_based_deduplication") != InvalidAttrNumber;
+		   get_attnum(relid, "content_based_deduplication") !=
+			   InvalidAttrNumber;
 }
 
 Oid
@@ -383,8 +381,8 @@ sqsn_schema_oid(void)
 SPIPlanPtr
 sqsn_prepare_plan(const char *sql, int nargs, Oid *argtypes)
 {
-	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
-										  CURSOR_OPT_GENERIC_PLAN);
+	SPIPlanPtr plan =
+		SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
@@ -403,11 +401,10 @@ sqsn_prepare_plan(const char *sql, int nargs, Oid *argtypes)
 int
 sqsn_pin_search_path(void)
 {
-	int			nestlevel = NewGUCNestLevel();
+	int nestlevel = NewGUCNestLevel();
 
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	return nestlevel;
 }
 
@@ -420,12 +417,20 @@ sqsn_unpin_search_path(int nestlevel)
 static void
 release_queue_entry(SqsnQueue *queue)
 {
-	SPIPlanPtr *plans[] = {&queue->insert_plan, &queue->insert_many_plan,
-		&queue->receive_plan, &queue->delete_plan, &queue->delete_many_plan,
-		&queue->delete_leased_plan, &queue->change_visibility_plan,
-	&queue->expire_plan, &queue->overdue_plan, &queue->next_visible_plan,
-	&queue->redrive_plan, &queue->fifo_heads_plan, &queue->fifo_lease_plan,
-	&queue->fifo_lock_plan};
+	SPIPlanPtr *plans[] = {&queue->insert_plan,
+						   &queue->insert_many_plan,
+						   &queue->receive_plan,
+						   &queue->delete_plan,
+						   &queue->delete_many_plan,
+						   &queue->delete_leased_plan,
+						   &queue->change_visibility_plan,
+						   &queue->expire_plan,
+						   &queue->overdue_plan,
+						   &queue->next_visible_plan,
+						   &queue->redrive_plan,
+						   &queue->fifo_heads_plan,
+						   &queue->fifo_lease_plan,
+						   &queue->fifo_lock_plan};
 
 	for (int i = 0; i < lengthof(plans); i++)
 	{
@@ -448,38 +453,39 @@ release_queue_entry(SqsnQueue *queue)
 static SqsnQueue *
 load_queue(const char *name)
 {
-	Datum		arg = CStringGetTextDatum(name);
-	SqsnQueue  *queue;
-	TupleDesc	tupdesc;
-	HeapTuple	tuple;
-	bool		isnull;
-	bool		found;
-	char		key[SQSN_MAX_QUEUE_NAME + 1];
-	char	   *relname;
-	int			ret;
+	Datum         arg = CStringGetTextDatum(name);
+	SqsnQueue    *queue;
+	TupleDesc     tupdesc;
+	HeapTuple     tuple;
+	bool          isnull;
+	bool          found;
+	char          key[SQSN_MAX_QUEUE_NAME + 1];
+	char         *relname;
+	int           ret;
 	MemoryContext oldcxt;
 
 	if (load_queue_plan == NULL || load_queue_fifo != sqsn_catalog_has_fifo())
 	{
-		Oid			argtypes[1] = {TEXTOID};
+		Oid argtypes[1] = {TEXTOID};
 
 		if (load_queue_plan != NULL)
 			SPI_freeplan(load_queue_plan);
 		load_queue_plan = NULL;
 		load_queue_fifo = sqsn_catalog_has_fifo();
-		load_queue_plan = sqsn_prepare_plan(psprintf(
-			"SELECT q.queue_id, q.visibility_timeout,"
-			" q.message_retention_period, q.delay_seconds,"
-			" q.maximum_message_size, q.max_receive_count, d.queue_name,"
-			" q.receive_wait_time_seconds,"
-			" q.kind OPERATOR(pg_catalog.=) 'fifo', %s"
-			" FROM sqsn.queue q LEFT JOIN sqsn.queue d"
-			"  ON d.queue_id OPERATOR(pg_catalog.=) q.dead_letter_queue_id"
-			" WHERE q.queue_name OPERATOR(pg_catalog.=) $1",
-			load_queue_fifo ?
-			"q.content_based_deduplication,"
-			" q.deduplication_scope OPERATOR(pg_catalog.=) 'message_group'" :
-			"false, false"),
+		load_queue_plan = sqsn_prepare_plan(
+			psprintf(
+				"SELECT q.queue_id, q.visibility_timeout,"
+				" q.message_retention_period, q.delay_seconds,"
+				" q.maximum_message_size, q.max_receive_count, d.queue_name,"
+				" q.receive_wait_time_seconds,"
+				" q.kind OPERATOR(pg_catalog.=) 'fifo', %s"
+				" FROM sqsn.queue q LEFT JOIN sqsn.queue d"
+				"  ON d.queue_id OPERATOR(pg_catalog.=) q.dead_letter_queue_id"
+				" WHERE q.queue_name OPERATOR(pg_catalog.=) $1",
+				load_queue_fifo ? "q.content_based_deduplication,"
+								  " q.deduplication_scope "
+								  "OPERATOR(pg_catalog.=) 'message_group'"
+								: "false, false"),
 			1, argtypes);
 	}
 
@@ -492,10 +498,9 @@ load_queue(const char *name)
 	if (SPI_processed == 0)
 	{
 		hash_search(queue_cache, key, HASH_REMOVE, NULL);
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("queue \"%s\" does not exist", name),
-				 errhint("Create it with sqsn.sq_create_queue().")));
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+						errmsg("queue \"%s\" does not exist", name),
+						errhint("Create it with sqsn.sq_create_queue().")));
 	}
 
 	queue = (SqsnQueue *) hash_search(queue_cache, key, HASH_ENTER, &found);
@@ -544,7 +549,7 @@ load_queue(const char *name)
 	queue->qualified_table = psprintf("%s.%s", quote_identifier(SQSN_SCHEMA),
 									  quote_identifier(relname));
 	{
-		char	   *dlq = SPI_getvalue(tuple, tupdesc, 7);
+		char *dlq = SPI_getvalue(tuple, tupdesc, 7);
 
 		queue->dead_letter_queue = dlq ? pstrdup(dlq) : NULL;
 	}
@@ -562,13 +567,13 @@ load_queue(const char *name)
 SqsnQueue *
 sqsn_open_queue(const char *name, LOCKMODE lockmode)
 {
-	char		key[SQSN_MAX_QUEUE_NAME + 1];
+	char key[SQSN_MAX_QUEUE_NAME + 1];
 
 	sqsn_validate_queue_name(name);
 
 	if (queue_cache == NULL)
 	{
-		HASHCTL		ctl;
+		HASHCTL ctl;
 
 		ctl.keysize = sizeof(key);
 		ctl.entrysize = sizeof(SqsnQueue);
@@ -580,7 +585,7 @@ sqsn_open_queue(const char *name, LOCKMODE lockmode)
 	strlcpy(key, name, sizeof(key));
 	for (;;)
 	{
-		SqsnQueue  *queue;
+		SqsnQueue *queue;
 
 		queue = (SqsnQueue *) hash_search(queue_cache, key, HASH_FIND, NULL);
 		if (queue == NULL || !queue->valid)

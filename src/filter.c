@@ -48,39 +48,37 @@
 #include "utils/formatting.h"
 #include "utils/numeric.h"
 
-#define MAX_POLICY_KEYS			5
-#define MAX_POLICY_COMBINATIONS	150
+#define MAX_POLICY_KEYS         5
+#define MAX_POLICY_COMBINATIONS 150
 
 /* What validating a (sub-)policy found. */
 typedef struct PolicyCost
 {
-	int			keys;
-	double		combinations;
+	int    keys;
+	double combinations;
 } PolicyCost;
 
 /* A value a condition is matched against. */
 typedef struct Candidates
 {
-	bool		present;		/* the key exists */
-	int			n;
-	JsonbValue *values;			/* scalars only */
+	bool        present; /* the key exists */
+	int         n;
+	JsonbValue *values; /* scalars only */
 } Candidates;
 
 static void bad_policy(const char *detail, const char *hint)
-			pg_attribute_noreturn();
+	pg_attribute_noreturn();
 static PolicyCost validate_object(JsonbContainer *obj, bool body_scope,
 								  int depth);
-static bool match_object(JsonbContainer *policy, bool body_scope,
-						 JsonbContainer *source);
+static bool       match_object(JsonbContainer *policy, bool body_scope,
+							   JsonbContainer *source);
 
 static void
 bad_policy(const char *detail, const char *hint)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid filter policy"),
-			 errdetail("%s", detail),
-			 hint ? errhint("%s", hint) : 0));
+	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					errmsg("invalid filter policy"), errdetail("%s", detail),
+					hint ? errhint("%s", hint) : 0));
 }
 
 static char *
@@ -105,7 +103,7 @@ static bool
 is_key(JsonbValue *key, const char *name)
 {
 	return key->val.string.len == strlen(name) &&
-		memcmp(key->val.string.val, name, key->val.string.len) == 0;
+		   memcmp(key->val.string.val, name, key->val.string.len) == 0;
 }
 
 /*
@@ -115,10 +113,10 @@ is_key(JsonbValue *key, const char *name)
 static bool
 operator_of(JsonbContainer *obj, JsonbValue *op, JsonbValue *operand)
 {
-	JsonbIterator *it = JsonbIteratorInit(obj);
+	JsonbIterator     *it = JsonbIteratorInit(obj);
 	JsonbIteratorToken tok;
-	JsonbValue	v;
-	int			nkeys = 0;
+	JsonbValue         v;
+	int                nkeys = 0;
 
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
@@ -137,11 +135,11 @@ operator_of(JsonbContainer *obj, JsonbValue *op, JsonbValue *operand)
 static int
 array_elements(JsonbContainer *array, JsonbValue **elems)
 {
-	JsonbIterator *it = JsonbIteratorInit(array);
+	JsonbIterator     *it = JsonbIteratorInit(array);
 	JsonbIteratorToken tok;
-	JsonbValue	v;
-	int			n = 0;
-	int			size = 8;
+	JsonbValue         v;
+	int                n = 0;
+	int                size = 8;
 
 	*elems = palloc(sizeof(JsonbValue) * size);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
@@ -162,7 +160,7 @@ static bool
 is_scalar(JsonbValue *v)
 {
 	return v->type == jbvString || v->type == jbvNumeric ||
-		v->type == jbvBool || v->type == jbvNull;
+		   v->type == jbvBool || v->type == jbvNull;
 }
 
 static const char *
@@ -193,29 +191,33 @@ static void
 validate_numeric(const char *key, JsonbValue *operand)
 {
 	JsonbValue *e;
-	int			n;
+	int         n;
 	const char *op1;
 	const char *op2;
 
 	if (!is_array(operand))
-		bad_policy(psprintf("The operand of \"numeric\" for key \"%s\" must be "
-							"an array such as [\">\", 0, \"<=\", 10].", key),
-				   NULL);
+		bad_policy(
+			psprintf("The operand of \"numeric\" for key \"%s\" must be "
+					 "an array such as [\">\", 0, \"<=\", 10].",
+					 key),
+			NULL);
 	n = array_elements(operand->val.binary.data, &e);
 	if (n != 2 && n != 4)
 		bad_policy(psprintf("The operand of \"numeric\" for key \"%s\" must "
-							"have 2 or 4 elements.", key),
+							"have 2 or 4 elements.",
+							key),
 				   "Write [\"=\", 5], [\">=\", 1] or a range such as "
 				   "[\">\", 0, \"<=\", 10].");
 	for (int i = 0; i < n; i += 2)
 	{
 		if (numeric_operator(&e[i]) == NULL)
-			bad_policy(psprintf("Unknown numeric operator for key \"%s\".",
-								key),
-					   "Use =, <, <=, > or >=.");
+			bad_policy(
+				psprintf("Unknown numeric operator for key \"%s\".", key),
+				"Use =, <, <=, > or >=.");
 		if (e[i + 1].type != jbvNumeric)
 			bad_policy(psprintf("Numeric operator \"%s\" for key \"%s\" needs "
-								"a number.", jstr(&e[i]), key),
+								"a number.",
+								jstr(&e[i]), key),
 					   NULL);
 	}
 	if (n == 4)
@@ -225,12 +227,14 @@ validate_numeric(const char *key, JsonbValue *operand)
 		if (op1[0] != '>' || op2[0] != '<')
 			bad_policy(psprintf("A numeric range for key \"%s\" must be a "
 								"lower bound (> or >=) followed by an upper "
-								"bound (< or <=).", key),
+								"bound (< or <=).",
+								key),
 					   NULL);
 		if (numeric_compare(e[1].val.numeric, e[3].val.numeric) >= 0)
 			bad_policy(psprintf("The numeric range for key \"%s\" is empty: "
 								"its lower bound is not below its upper "
-								"bound.", key),
+								"bound.",
+								key),
 					   NULL);
 	}
 }
@@ -243,11 +247,12 @@ validate_anything_but(const char *key, JsonbValue *operand)
 	if (is_array(operand))
 	{
 		JsonbValue *e;
-		int			n = array_elements(operand->val.binary.data, &e);
+		int         n = array_elements(operand->val.binary.data, &e);
 
 		if (n == 0)
 			bad_policy(psprintf("The \"anything-but\" list for key \"%s\" is "
-								"empty.", key),
+								"empty.",
+								key),
 					   NULL);
 		for (int i = 0; i < n; i++)
 			if (e[i].type != jbvString && e[i].type != jbvNumeric)
@@ -259,22 +264,24 @@ validate_anything_but(const char *key, JsonbValue *operand)
 	}
 	if (is_object(operand))
 	{
-		JsonbValue	op;
-		JsonbValue	arg;
+		JsonbValue op;
+		JsonbValue arg;
 
 		if (operator_of(operand->val.binary.data, &op, &arg) &&
 			is_key(&op, "prefix"))
 		{
 			if (arg.type != jbvString)
 				bad_policy(psprintf("The \"anything-but\" prefix for key "
-									"\"%s\" must be a string.", key),
+									"\"%s\" must be a string.",
+									key),
 						   NULL);
 			return;
 		}
 	}
 	bad_policy(psprintf("The operand of \"anything-but\" for key \"%s\" must "
 						"be a string, a number, a list of them or "
-						"{\"prefix\": \"...\"}.", key),
+						"{\"prefix\": \"...\"}.",
+						key),
 			   NULL);
 }
 
@@ -282,19 +289,21 @@ validate_anything_but(const char *key, JsonbValue *operand)
 static void
 validate_condition(const char *key, JsonbValue *cond)
 {
-	JsonbValue	op;
-	JsonbValue	operand;
-	char	   *opname;
+	JsonbValue op;
+	JsonbValue operand;
+	char      *opname;
 
 	if (is_scalar(cond))
 		return;
 	if (is_array(cond))
 		bad_policy(psprintf("The conditions of key \"%s\" must not contain an "
-							"array.", key),
+							"array.",
+							key),
 				   NULL);
 	if (!operator_of(cond->val.binary.data, &op, &operand))
 		bad_policy(psprintf("A condition object for key \"%s\" must have "
-							"exactly one operator.", key),
+							"exactly one operator.",
+							key),
 				   NULL);
 	opname = jstr(&op);
 
@@ -303,7 +312,8 @@ validate_condition(const char *key, JsonbValue *cond)
 	{
 		if (operand.type != jbvString)
 			bad_policy(psprintf("The operand of \"%s\" for key \"%s\" must be "
-								"a string.", opname, key),
+								"a string.",
+								opname, key),
 					   NULL);
 	}
 	else if (strcmp(opname, "anything-but") == 0)
@@ -313,15 +323,17 @@ validate_condition(const char *key, JsonbValue *cond)
 	else if (strcmp(opname, "exists") == 0)
 	{
 		if (operand.type != jbvBool)
-			bad_policy(psprintf("The operand of \"exists\" for key \"%s\" must "
-								"be true or false.", key),
-					   NULL);
+			bad_policy(
+				psprintf("The operand of \"exists\" for key \"%s\" must "
+						 "be true or false.",
+						 key),
+				NULL);
 	}
 	else
-		bad_policy(psprintf("Unknown operator \"%s\" for key \"%s\".", opname,
-							key),
-				   "Use prefix, suffix, equals-ignore-case, anything-but, "
-				   "numeric or exists.");
+		bad_policy(
+			psprintf("Unknown operator \"%s\" for key \"%s\".", opname, key),
+			"Use prefix, suffix, equals-ignore-case, anything-but, "
+			"numeric or exists.");
 }
 
 /*
@@ -331,18 +343,20 @@ validate_condition(const char *key, JsonbValue *cond)
 static PolicyCost
 validate_object(JsonbContainer *obj, bool body_scope, int depth)
 {
-	JsonbIterator *it = JsonbIteratorInit(obj);
+	JsonbIterator     *it = JsonbIteratorInit(obj);
 	JsonbIteratorToken tok;
-	JsonbValue	v;
-	char	   *key = NULL;
-	PolicyCost	cost = {0, 1};
+	JsonbValue         v;
+	char              *key = NULL;
+	PolicyCost         cost = {0, 1};
 
 	check_stack_depth();
 	if (JsonContainerSize(obj) == 0)
-		bad_policy(depth == 0 ? "A filter policy must have at least one key." :
-				   "A nested policy or $or alternative must have at least one "
-				   "key.",
-				   NULL);
+		bad_policy(
+			depth == 0
+				? "A filter policy must have at least one key."
+				: "A nested policy or $or alternative must have at least one "
+				  "key.",
+			NULL);
 
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
@@ -357,8 +371,8 @@ validate_object(JsonbContainer *obj, bool body_scope, int depth)
 		if (strcmp(key, "$or") == 0)
 		{
 			JsonbValue *alts;
-			int			n;
-			PolicyCost	or_cost = {0, 0};
+			int         n;
+			PolicyCost  or_cost = {0, 0};
 
 			if (!is_array(&v) ||
 				(n = array_elements(v.val.binary.data, &alts)) < 2)
@@ -367,7 +381,7 @@ validate_object(JsonbContainer *obj, bool body_scope, int depth)
 						   NULL);
 			for (int i = 0; i < n; i++)
 			{
-				PolicyCost	c;
+				PolicyCost c;
 
 				if (!is_object(&alts[i]))
 					bad_policy("\"$or\" must be an array of at least two "
@@ -383,12 +397,13 @@ validate_object(JsonbContainer *obj, bool body_scope, int depth)
 		}
 		else if (is_object(&v))
 		{
-			PolicyCost	c;
+			PolicyCost c;
 
 			if (!body_scope)
 				bad_policy(psprintf("Key \"%s\" holds a nested policy, which "
 									"only a policy on the message body can "
-									"have.", key),
+									"have.",
+									key),
 						   "Set filter_policy_scope to MessageBody to filter "
 						   "on nested keys of a JSON body.");
 			c = validate_object(v.val.binary.data, body_scope, depth + 1);
@@ -398,7 +413,7 @@ validate_object(JsonbContainer *obj, bool body_scope, int depth)
 		else if (is_array(&v))
 		{
 			JsonbValue *conds;
-			int			n = array_elements(v.val.binary.data, &conds);
+			int         n = array_elements(v.val.binary.data, &conds);
 
 			if (n == 0)
 				bad_policy(psprintf("Key \"%s\" has no conditions.", key),
@@ -410,7 +425,8 @@ validate_object(JsonbContainer *obj, bool body_scope, int depth)
 		}
 		else
 			bad_policy(psprintf("The value of key \"%s\" must be an array of "
-								"conditions.", key),
+								"conditions.",
+								key),
 					   psprintf("Write {\"%s\": [...]}.", key));
 	}
 	return cost;
@@ -422,7 +438,7 @@ validate_object(JsonbContainer *obj, bool body_scope, int depth)
 void
 sqsn_validate_filter_policy(Jsonb *policy, bool body_scope)
 {
-	PolicyCost	cost;
+	PolicyCost cost;
 
 	if (!JB_ROOT_IS_OBJECT(policy) || JB_ROOT_IS_SCALAR(policy))
 		bad_policy("A filter policy must be a JSON object.",
@@ -430,7 +446,8 @@ sqsn_validate_filter_policy(Jsonb *policy, bool body_scope)
 	cost = validate_object(&policy->root, body_scope, 0);
 	if (cost.keys > MAX_POLICY_KEYS)
 		bad_policy(psprintf("A filter policy has at most %d keys; this one "
-							"has %d.", MAX_POLICY_KEYS, cost.keys),
+							"has %d.",
+							MAX_POLICY_KEYS, cost.keys),
 				   NULL);
 	if (cost.combinations > MAX_POLICY_COMBINATIONS)
 		bad_policy(psprintf("A filter policy has at most %d combinations of "
@@ -447,7 +464,7 @@ sqsn_validate_filter_policy(Jsonb *policy, bool body_scope)
 static void
 check_number(void *state, char *token, JsonTokenType tokentype)
 {
-	bool	   *fits = (bool *) state;
+	bool       *fits = (bool *) state;
 	const char *e;
 
 	if (tokentype != JSON_TOKEN_NUMBER)
@@ -469,8 +486,8 @@ Jsonb *
 sqsn_json_or_null(const char *s, int len)
 {
 	JsonLexContext *lex;
-	JsonSemAction sem = {0};
-	bool		fits = true;
+	JsonSemAction   sem = {0};
+	bool            fits = true;
 
 	/* with escapes decoded, so that anything jsonb_in rejects fails here */
 	lex = makeJsonLexContextCstringLen(unconstify(char *, s), len,
@@ -479,8 +496,8 @@ sqsn_json_or_null(const char *s, int len)
 	sem.scalar = check_number;
 	if (pg_parse_json(lex, &sem) != JSON_SUCCESS || !fits)
 		return NULL;
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-											  CStringGetDatum(pnstrdup(s, len))));
+	return DatumGetJsonbP(
+		DirectFunctionCall1(jsonb_in, CStringGetDatum(pnstrdup(s, len))));
 }
 
 /* Adds the scalar v, or the scalar elements of the array v. */
@@ -496,7 +513,7 @@ add_candidates(Candidates *c, JsonbValue *v)
 	else if (is_array(v))
 	{
 		JsonbValue *e;
-		int			n = array_elements(v->val.binary.data, &e);
+		int         n = array_elements(v->val.binary.data, &e);
 
 		c->values = e;
 		c->n = 0;
@@ -517,13 +534,13 @@ attribute_number(const char *s)
 {
 	const char *e = strpbrk(s, "eE");
 
-	if (strlen(s) <= 1000 && (e == NULL || labs(strtol(e + 1, NULL, 10)) <= 1000))
-		return DatumGetNumeric(DirectFunctionCall3(numeric_in,
-												   CStringGetDatum(s),
-												   ObjectIdGetDatum(InvalidOid),
-												   Int32GetDatum(-1)));
-	return DatumGetNumeric(DirectFunctionCall1(float8_numeric,
-											   Float8GetDatum(strtod(s, NULL))));
+	if (strlen(s) <= 1000 &&
+		(e == NULL || labs(strtol(e + 1, NULL, 10)) <= 1000))
+		return DatumGetNumeric(DirectFunctionCall3(
+			numeric_in, CStringGetDatum(s), ObjectIdGetDatum(InvalidOid),
+			Int32GetDatum(-1)));
+	return DatumGetNumeric(
+		DirectFunctionCall1(float8_numeric, Float8GetDatum(strtod(s, NULL))));
 }
 
 /* The value(s) of one message attribute in the typed form. */
@@ -534,8 +551,8 @@ attribute_candidates(JsonbContainer *attributes, JsonbValue *key,
 	JsonbValue *attr;
 	JsonbValue *type;
 	JsonbValue *value;
-	char	   *data_type;
-	char	   *s;
+	char       *data_type;
+	char       *s;
 
 	c->present = false;
 	c->n = 0;
@@ -552,16 +569,17 @@ attribute_candidates(JsonbContainer *attributes, JsonbValue *key,
 										 11, NULL);
 	if (type == NULL || value == NULL || type->type != jbvString ||
 		value->type != jbvString)
-		return;					/* Binary: matched by exists only */
+		return; /* Binary: matched by exists only */
 
 	data_type = jstr(type);
 	s = jstr(value);
 	if (strcmp(data_type, "String.Array") == 0)
 	{
-		Jsonb	   *array = sqsn_json_or_null(s, strlen(s));
-		JsonbValue	v;
+		Jsonb     *array = sqsn_json_or_null(s, strlen(s));
+		JsonbValue v;
 
-		if (array != NULL && JB_ROOT_IS_ARRAY(array) && !JB_ROOT_IS_SCALAR(array))
+		if (array != NULL && JB_ROOT_IS_ARRAY(array) &&
+			!JB_ROOT_IS_SCALAR(array))
 		{
 			v.type = jbvBinary;
 			v.val.binary.data = &array->root;
@@ -571,7 +589,7 @@ attribute_candidates(JsonbContainer *attributes, JsonbValue *key,
 	}
 	else if (strncmp(data_type, "Number", 6) == 0)
 	{
-		JsonbValue	v;
+		JsonbValue v;
 
 		v.type = jbvNumeric;
 		v.val.numeric = attribute_number(s);
@@ -590,8 +608,8 @@ scalar_equal(JsonbValue *a, JsonbValue *b)
 	{
 		case jbvString:
 			return a->val.string.len == b->val.string.len &&
-				memcmp(a->val.string.val, b->val.string.val,
-					   a->val.string.len) == 0;
+				   memcmp(a->val.string.val, b->val.string.val,
+						  a->val.string.len) == 0;
 		case jbvNumeric:
 			return numeric_compare(a->val.numeric, b->val.numeric) == 0;
 		case jbvBool:
@@ -607,25 +625,26 @@ static bool
 has_prefix(JsonbValue *s, JsonbValue *prefix)
 {
 	return s->type == jbvString &&
-		s->val.string.len >= prefix->val.string.len &&
-		memcmp(s->val.string.val, prefix->val.string.val,
-			   prefix->val.string.len) == 0;
+		   s->val.string.len >= prefix->val.string.len &&
+		   memcmp(s->val.string.val, prefix->val.string.val,
+				  prefix->val.string.len) == 0;
 }
 
 static bool
 has_suffix(JsonbValue *s, JsonbValue *suffix)
 {
 	return s->type == jbvString &&
-		s->val.string.len >= suffix->val.string.len &&
-		memcmp(s->val.string.val + s->val.string.len - suffix->val.string.len,
-			   suffix->val.string.val, suffix->val.string.len) == 0;
+		   s->val.string.len >= suffix->val.string.len &&
+		   memcmp(s->val.string.val + s->val.string.len -
+					  suffix->val.string.len,
+				  suffix->val.string.val, suffix->val.string.len) == 0;
 }
 
 static bool
 equals_ignore_case(JsonbValue *s, JsonbValue *other)
 {
-	char	   *a;
-	char	   *b;
+	char *a;
+	char *b;
 
 	if (s->type != jbvString)
 		return false;
@@ -644,7 +663,7 @@ anything_but(JsonbValue *cand, JsonbValue *operand)
 	if (is_array(operand))
 	{
 		JsonbValue *e;
-		int			n = array_elements(operand->val.binary.data, &e);
+		int         n = array_elements(operand->val.binary.data, &e);
 
 		for (int i = 0; i < n; i++)
 			if (scalar_equal(cand, &e[i]))
@@ -653,8 +672,8 @@ anything_but(JsonbValue *cand, JsonbValue *operand)
 	}
 	else
 	{
-		JsonbValue	op;
-		JsonbValue	prefix;
+		JsonbValue op;
+		JsonbValue prefix;
 
 		(void) operator_of(operand->val.binary.data, &op, &prefix);
 		return cand->type == jbvString && !has_prefix(cand, &prefix);
@@ -665,7 +684,7 @@ static bool
 numeric_matches(JsonbValue *cand, JsonbValue *operand)
 {
 	JsonbValue *e;
-	int			n;
+	int         n;
 
 	if (cand->type != jbvNumeric)
 		return false;
@@ -673,9 +692,8 @@ numeric_matches(JsonbValue *cand, JsonbValue *operand)
 	for (int i = 0; i + 1 < n; i += 2)
 	{
 		const char *op = numeric_operator(&e[i]);
-		int			cmp = numeric_compare(cand->val.numeric,
-										  e[i + 1].val.numeric);
-		bool		ok;
+		int  cmp = numeric_compare(cand->val.numeric, e[i + 1].val.numeric);
+		bool ok;
 
 		if (strcmp(op, "=") == 0)
 			ok = (cmp == 0);
@@ -697,8 +715,8 @@ numeric_matches(JsonbValue *cand, JsonbValue *operand)
 static bool
 condition_matches(JsonbValue *cond, Candidates *c)
 {
-	JsonbValue	op;
-	JsonbValue	operand;
+	JsonbValue op;
+	JsonbValue operand;
 
 	if (is_scalar(cond))
 	{
@@ -715,7 +733,7 @@ condition_matches(JsonbValue *cond, Candidates *c)
 	for (int i = 0; i < c->n; i++)
 	{
 		JsonbValue *cand = &c->values[i];
-		bool		ok;
+		bool        ok;
 
 		if (is_key(&op, "prefix"))
 			ok = has_prefix(cand, &operand);
@@ -742,10 +760,10 @@ condition_matches(JsonbValue *cond, Candidates *c)
 static bool
 match_object(JsonbContainer *policy, bool body_scope, JsonbContainer *source)
 {
-	JsonbIterator *it = JsonbIteratorInit(policy);
+	JsonbIterator     *it = JsonbIteratorInit(policy);
 	JsonbIteratorToken tok;
-	JsonbValue	key = {0};
-	JsonbValue	v;
+	JsonbValue         key = {0};
+	JsonbValue         v;
 
 	check_stack_depth();
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
@@ -761,11 +779,12 @@ match_object(JsonbContainer *policy, bool body_scope, JsonbContainer *source)
 		if (is_key(&key, "$or"))
 		{
 			JsonbValue *alts;
-			int			n = array_elements(v.val.binary.data, &alts);
-			bool		any = false;
+			int         n = array_elements(v.val.binary.data, &alts);
+			bool        any = false;
 
 			for (int i = 0; i < n && !any; i++)
-				any = match_object(alts[i].val.binary.data, body_scope, source);
+				any =
+					match_object(alts[i].val.binary.data, body_scope, source);
 			if (!any)
 				return false;
 		}
@@ -777,16 +796,17 @@ match_object(JsonbContainer *policy, bool body_scope, JsonbContainer *source)
 				sub = getKeyJsonValueFromContainer(source, key.val.string.val,
 												   key.val.string.len, NULL);
 			if (!match_object(v.val.binary.data, body_scope,
-							  (sub != NULL && is_object(sub)) ?
-							  sub->val.binary.data : NULL))
+							  (sub != NULL && is_object(sub))
+								  ? sub->val.binary.data
+								  : NULL))
 				return false;
 		}
 		else
 		{
-			Candidates	c = {false, 0, NULL};
+			Candidates  c = {false, 0, NULL};
 			JsonbValue *conds;
-			int			n;
-			bool		any = false;
+			int         n;
+			bool        any = false;
 
 			if (!body_scope)
 				attribute_candidates(source, &key, &c);
@@ -794,10 +814,8 @@ match_object(JsonbContainer *policy, bool body_scope, JsonbContainer *source)
 			{
 				JsonbValue *value;
 
-				value = getKeyJsonValueFromContainer(source,
-													 key.val.string.val,
-													 key.val.string.len,
-													 NULL);
+				value = getKeyJsonValueFromContainer(
+					source, key.val.string.val, key.val.string.len, NULL);
 				if (value != NULL)
 				{
 					c.present = true;
@@ -827,7 +845,8 @@ sqsn_filter_matches(Jsonb *policy, bool body_scope, Jsonb *attributes,
 {
 	if (body_scope)
 	{
-		if (body == NULL || !JB_ROOT_IS_OBJECT(body) || JB_ROOT_IS_SCALAR(body))
+		if (body == NULL || !JB_ROOT_IS_OBJECT(body) ||
+			JB_ROOT_IS_SCALAR(body))
 			return false;
 		return match_object(&policy->root, true, &body->root);
 	}

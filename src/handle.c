@@ -37,17 +37,17 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
-#define HANDLE_VERSION	1
-#define HANDLE_MAC_LEN	16
+#define HANDLE_VERSION  1
+#define HANDLE_MAC_LEN  16
 #define HANDLE_BODY_LEN (1 + 8 + 8 + 8)
-#define HANDLE_RAW_LEN	(HANDLE_BODY_LEN + HANDLE_MAC_LEN)
-#define HANDLE_KEY_LEN	32
+#define HANDLE_RAW_LEN  (HANDLE_BODY_LEN + HANDLE_MAC_LEN)
+#define HANDLE_KEY_LEN  32
 /* base64 of HANDLE_RAW_LEN bytes, padded */
 #define HANDLE_TEXT_LEN (4 * ((HANDLE_RAW_LEN + 2) / 3))
 
 static EVP_MAC_CTX *keyed_hmac = NULL;
-static bool handle_key_loaded = false;
-static Oid	handle_key_relid = InvalidOid;
+static bool         handle_key_loaded = false;
+static Oid          handle_key_relid = InvalidOid;
 
 static void load_handle_key(void);
 static void compute_mac(const uint8 *body, uint8 *mac);
@@ -76,9 +76,9 @@ sqsn_new_lease_token(void)
 static void
 load_handle_key(void)
 {
-	bool		isnull;
-	bytea	   *secret;
-	int			ret;
+	bool   isnull;
+	bytea *secret;
+	int    ret;
 
 	ret = SPI_execute("SELECT secret FROM sqsn.handle_key"
 					  " WHERE id OPERATOR(pg_catalog.=) 1",
@@ -100,21 +100,21 @@ load_handle_key(void)
 
 	if (keyed_hmac == NULL)
 	{
-		EVP_MAC	   *hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+		EVP_MAC *hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 
 		keyed_hmac = hmac ? EVP_MAC_CTX_new(hmac) : NULL;
-		EVP_MAC_free(hmac);		/* the context keeps its own reference */
+		EVP_MAC_free(hmac); /* the context keeps its own reference */
 		if (keyed_hmac == NULL)
 			elog(ERROR, "could not create an HMAC context");
 	}
 	{
-		char		digest[] = "SHA256";
-		OSSL_PARAM	params[] = {
+		char       digest[] = "SHA256";
+		OSSL_PARAM params[] = {
 			OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-			OSSL_PARAM_construct_end()
-		};
+			OSSL_PARAM_construct_end()};
 
-		if (!EVP_MAC_init(keyed_hmac, (const unsigned char *) VARDATA_ANY(secret),
+		if (!EVP_MAC_init(keyed_hmac,
+						  (const unsigned char *) VARDATA_ANY(secret),
 						  HANDLE_KEY_LEN, params))
 			elog(ERROR, "could not key the receipt handle HMAC");
 	}
@@ -126,7 +126,7 @@ static void
 compute_mac(const uint8 *body, uint8 *mac)
 {
 	unsigned char full[EVP_MAX_MD_SIZE];
-	size_t		len;
+	size_t        len;
 
 	if (!handle_key_loaded)
 		load_handle_key();
@@ -143,7 +143,7 @@ compute_mac(const uint8 *body, uint8 *mac)
 static void
 put_int64(uint8 *dst, int64 value)
 {
-	uint64		be = pg_hton64((uint64) value);
+	uint64 be = pg_hton64((uint64) value);
 
 	memcpy(dst, &be, sizeof(be));
 }
@@ -151,7 +151,7 @@ put_int64(uint8 *dst, int64 value)
 static int64
 get_int64(const uint8 *src)
 {
-	uint64		be;
+	uint64 be;
 
 	memcpy(&be, src, sizeof(be));
 	return (int64) pg_ntoh64(be);
@@ -160,9 +160,9 @@ get_int64(const uint8 *src)
 char *
 sqsn_make_receipt_handle(int64 queue_id, int64 msg_seq, int64 lease_token)
 {
-	uint8		raw[HANDLE_RAW_LEN];
-	char	   *handle = palloc(HANDLE_TEXT_LEN + 1);
-	int			len;
+	uint8 raw[HANDLE_RAW_LEN];
+	char *handle = palloc(HANDLE_TEXT_LEN + 1);
+	int   len;
 
 	raw[0] = HANDLE_VERSION;
 	put_int64(raw + 1, queue_id);
@@ -183,8 +183,7 @@ invalid_handle(const char *detail)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-			 errmsg("receipt handle is invalid"),
-			 errdetail("%s", detail),
+			 errmsg("receipt handle is invalid"), errdetail("%s", detail),
 			 errhint("Use the receipt_handle returned by sqsn.sq_receive() "
 					 "for this queue.")));
 }
@@ -194,14 +193,14 @@ invalid_handle(const char *detail)
  * returns the message's ordering id and the lease token it was issued with.
  */
 void
-sqsn_parse_receipt_handle(const char *handle, int64 queue_id,
-						  int64 *msg_seq, int64 *lease_token)
+sqsn_parse_receipt_handle(const char *handle, int64 queue_id, int64 *msg_seq,
+						  int64 *lease_token)
 {
-	uint8		raw[HANDLE_RAW_LEN + 3];
-	uint8		mac[HANDLE_MAC_LEN];
-	int			len = strlen(handle);
-	int			declen;
-	uint8		diff = 0;
+	uint8 raw[HANDLE_RAW_LEN + 3];
+	uint8 mac[HANDLE_MAC_LEN];
+	int   len = strlen(handle);
+	int   declen;
+	uint8 diff = 0;
 
 	if (len != HANDLE_TEXT_LEN)
 		invalid_handle("The handle has the wrong length.");

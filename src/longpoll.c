@@ -46,25 +46,25 @@
 #include "storage/shmem.h"
 #include "utils/wait_event.h"
 
-#define LONGPOLL_SLOTS			1024
-#define LONGPOLL_FALLBACK_MS	200
+#define LONGPOLL_SLOTS       1024
+#define LONGPOLL_FALLBACK_MS 200
 
 typedef struct LongPollSlot
 {
 	ConditionVariable cv;
-	pg_atomic_uint32 waiters;
+	pg_atomic_uint32  waiters;
 } LongPollSlot;
 
-static LongPollSlot *longpoll_slots = NULL;
+static LongPollSlot           *longpoll_slots = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /* slots this transaction inserted into; broadcast at commit */
 static uint64 pending_slots[LONGPOLL_SLOTS / 64];
-static bool any_pending = false;
+static bool   any_pending = false;
 
 /* the slot this backend is registered on as a waiter, or -1 */
-static int	waiting_slot = -1;
+static int  waiting_slot = -1;
 static bool exit_callback_registered = false;
 
 static void longpoll_shmem_request(void);
@@ -106,15 +106,14 @@ longpoll_shmem_request(void)
 static void
 longpoll_shmem_startup(void)
 {
-	bool		found;
+	bool found;
 
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	longpoll_slots = ShmemInitStruct("sqsn long polling",
-									 sizeof(LongPollSlot) * LONGPOLL_SLOTS,
-									 &found);
+	longpoll_slots = ShmemInitStruct(
+		"sqsn long polling", sizeof(LongPollSlot) * LONGPOLL_SLOTS, &found);
 	if (!found)
 	{
 		for (int i = 0; i < LONGPOLL_SLOTS; i++)
@@ -133,7 +132,7 @@ longpoll_shmem_startup(void)
 void
 sqsn_longpoll_note_send(int64 queue_id)
 {
-	int			slot = slot_of(queue_id);
+	int slot = slot_of(queue_id);
 
 	if (longpoll_slots == NULL)
 		return;
@@ -155,11 +154,11 @@ longpoll_xact_callback(XactEvent event, void *arg)
 			pg_memory_barrier();
 			for (int w = 0; w < lengthof(pending_slots); w++)
 			{
-				uint64		bits = pending_slots[w];
+				uint64 bits = pending_slots[w];
 
 				while (bits != 0)
 				{
-					int			bit = pg_rightmost_one_pos64(bits);
+					int           bit = pg_rightmost_one_pos64(bits);
 					LongPollSlot *slot = &longpoll_slots[w * 64 + bit];
 
 					bits &= bits - 1;
@@ -173,7 +172,7 @@ longpoll_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 			break;
 		default:
-			return;				/* pre-commit events: keep the marks */
+			return; /* pre-commit events: keep the marks */
 	}
 	memset(pending_slots, 0, sizeof(pending_slots));
 	any_pending = false;
@@ -196,7 +195,7 @@ sqsn_longpoll_can_wait(void)
 void
 sqsn_longpoll_begin(int64 queue_id)
 {
-	int			slot = slot_of(queue_id);
+	int slot = slot_of(queue_id);
 
 	if (longpoll_slots == NULL)
 		return;
@@ -223,9 +222,9 @@ sqsn_longpoll_sleep(long timeout_ms)
 
 	if (longpoll_slots == NULL || waiting_slot < 0)
 	{
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Min(timeout_ms, LONGPOLL_FALLBACK_MS),
-						 PG_WAIT_EXTENSION);
+		(void) WaitLatch(
+			MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+			Min(timeout_ms, LONGPOLL_FALLBACK_MS), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 		return;

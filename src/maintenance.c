@@ -49,12 +49,14 @@ List *
 sqsn_list_queue_names(void)
 {
 	MemoryContext callercxt = CurrentMemoryContext;
-	List	   *names = NIL;
-	int			ret;
+	List         *names = NIL;
+	int           ret;
 
 	if (list_queues_plan == NULL)
-		list_queues_plan = sqsn_prepare_plan("SELECT queue_name FROM sqsn.queue"
-											 " ORDER BY queue_id", 0, NULL);
+		list_queues_plan =
+			sqsn_prepare_plan("SELECT queue_name FROM sqsn.queue"
+							  " ORDER BY queue_id",
+							  0, NULL);
 
 	ret = SPI_execute_plan(list_queues_plan, NULL, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
@@ -62,8 +64,8 @@ sqsn_list_queue_names(void)
 
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		char	   *name = SPI_getvalue(SPI_tuptable->vals[i],
-										SPI_tuptable->tupdesc, 1);
+		char *name =
+			SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
 		MemoryContext oldcxt = MemoryContextSwitchTo(callercxt);
 
 		names = lappend(names, pstrdup(name));
@@ -78,19 +80,18 @@ sqsn_list_queue_names(void)
 static int64
 expire_messages(SqsnQueue *queue, TimestampTz now, int batch_size)
 {
-	Datum		values[2];
-	int			ret;
+	Datum values[2];
+	int   ret;
 
 	if (queue->expire_plan == NULL)
 	{
-		Oid			argtypes[2] = {TIMESTAMPTZOID, INT4OID};
-		char	   *sql = psprintf("DELETE FROM %s m"
-								   " WHERE m.msg_seq OPERATOR(pg_catalog.=) ANY ("
-								   "  SELECT c.msg_seq FROM %s c"
-								   "  WHERE c.expires_at OPERATOR(pg_catalog.<=) $1"
-								   "  LIMIT $2 FOR UPDATE SKIP LOCKED)",
-								   queue->qualified_table,
-								   queue->qualified_table);
+		Oid   argtypes[2] = {TIMESTAMPTZOID, INT4OID};
+		char *sql = psprintf("DELETE FROM %s m"
+							 " WHERE m.msg_seq OPERATOR(pg_catalog.=) ANY ("
+							 "  SELECT c.msg_seq FROM %s c"
+							 "  WHERE c.expires_at OPERATOR(pg_catalog.<=) $1"
+							 "  LIMIT $2 FOR UPDATE SKIP LOCKED)",
+							 queue->qualified_table, queue->qualified_table);
 
 		queue->expire_plan = sqsn_prepare_plan(sql, 2, argtypes);
 	}
@@ -115,33 +116,37 @@ expire_messages(SqsnQueue *queue, TimestampTz now, int batch_size)
 static int64
 move_overdue_messages(SqsnQueue *queue, TimestampTz now, int batch_size)
 {
-	Datum		values[3];
-	int			ret;
-	uint64		n;
+	Datum  values[3];
+	int    ret;
+	uint64 n;
 
 	if (queue->max_receive_count <= 0 || queue->dead_letter_queue == NULL)
 		return 0;
 
 	if (queue->overdue_plan == NULL)
 	{
-		Oid			argtypes[3] = {INT4OID, TIMESTAMPTZOID, INT4OID};
+		Oid argtypes[3] = {INT4OID, TIMESTAMPTZOID, INT4OID};
 
 		/* the columns of a receive result, see message.c */
-		char	   *sql = psprintf("SELECT " SQSN_RECEIVE_COLUMNS("c")
-								   " FROM %s c"
-								   " WHERE c.receive_count OPERATOR(pg_catalog.>) $1"
-								   "  AND c.visible_at OPERATOR(pg_catalog.<=) $2"
-								   "  AND c.expires_at OPERATOR(pg_catalog.>) $2%s"
-								   " ORDER BY c.msg_seq LIMIT $3"
-								   " FOR UPDATE SKIP LOCKED",
-								   queue->qualified_table,
-								   queue->fifo ? psprintf(
-								   /* FIFO: group heads only, in order */
-								   "  AND NOT EXISTS (SELECT FROM %s p"
-								   "   WHERE p.message_group_id OPERATOR(pg_catalog.=) c.message_group_id"
-								   "    AND p.msg_seq OPERATOR(pg_catalog.<) c.msg_seq"
-								   "    AND p.expires_at OPERATOR(pg_catalog.>) $2)",
-								   queue->qualified_table) : "");
+		char *sql = psprintf(
+			"SELECT " SQSN_RECEIVE_COLUMNS(
+				"c") " FROM %s c"
+					 " WHERE c.receive_count OPERATOR(pg_catalog.>) $1"
+					 "  AND c.visible_at OPERATOR(pg_catalog.<=) $2"
+					 "  AND c.expires_at OPERATOR(pg_catalog.>) $2%s"
+					 " ORDER BY c.msg_seq LIMIT $3"
+					 " FOR UPDATE SKIP LOCKED",
+			queue->qualified_table,
+			queue->fifo
+				? psprintf(
+					  /* FIFO: group heads only, in order */
+					  "  AND NOT EXISTS (SELECT FROM %s p"
+					  "   WHERE p.message_group_id OPERATOR(pg_catalog.=) "
+					  "c.message_group_id"
+					  "    AND p.msg_seq OPERATOR(pg_catalog.<) c.msg_seq"
+					  "    AND p.expires_at OPERATOR(pg_catalog.>) $2)",
+					  queue->qualified_table)
+				: "");
 
 		queue->overdue_plan = sqsn_prepare_plan(sql, 3, argtypes);
 	}
@@ -151,8 +156,10 @@ move_overdue_messages(SqsnQueue *queue, TimestampTz now, int batch_size)
 	values[2] = Int32GetDatum(batch_size);
 	ret = SPI_execute_plan(queue->overdue_plan, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "finding messages over the receive limit of queue \"%s\""
-			 " failed: %s", queue->name, SPI_result_code_string(ret));
+		elog(ERROR,
+			 "finding messages over the receive limit of queue \"%s\""
+			 " failed: %s",
+			 queue->name, SPI_result_code_string(ret));
 
 	n = SPI_processed;
 	if (n > 0)
@@ -172,8 +179,8 @@ sqsn_sweep_queue(const char *queue_name, int batch_size,
 {
 	TimestampTz now = GetCurrentTimestamp();
 	SqsnQueue  *queue;
-	int64		expired;
-	int64		moved;
+	int64       expired;
+	int64       moved;
 
 	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
 	expired = expire_messages(queue, now, batch_size);
@@ -202,12 +209,12 @@ sqsn_sweep_queue(const char *queue_name, int batch_size,
 Datum
 sq_run_maintenance(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ReturnSetInfo  *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	SqsnSweepCounts counts = {0, 0};
-	Datum		values[2];
-	bool		nulls[2] = {false, false};
-	List	   *names;
-	ListCell   *lc;
+	Datum           values[2];
+	bool            nulls[2] = {false, false};
+	List           *names;
+	ListCell       *lc;
 
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -215,7 +222,7 @@ sq_run_maintenance(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 
 	names = sqsn_list_queue_names();
-	foreach(lc, names)
+	foreach (lc, names)
 	{
 		const char *name = (const char *) lfirst(lc);
 

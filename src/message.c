@@ -63,12 +63,11 @@ sqsn_add_seconds(TimestampTz t, int32 seconds)
 static pg_uuid_t *
 new_message_id(void)
 {
-	pg_uuid_t  *id = palloc(sizeof(pg_uuid_t));
+	pg_uuid_t *id = palloc(sizeof(pg_uuid_t));
 
 	if (!pg_strong_random(id->data, UUID_LEN))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate random bytes")));
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+						errmsg("could not generate random bytes")));
 	/* RFC 4122 version 4, variant 1 */
 	id->data[6] = (id->data[6] & 0x0f) | 0x40;
 	id->data[8] = (id->data[8] & 0x3f) | 0x80;
@@ -82,12 +81,11 @@ new_message_id(void)
 static void
 check_message_size(SqsnQueue *queue, text *body, int64 attributes_size)
 {
-	int64		body_size = VARSIZE_ANY_EXHDR(body);
+	int64 body_size = VARSIZE_ANY_EXHDR(body);
 
 	if (body_size == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("message body must not be empty")));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("message body must not be empty")));
 	if (body_size + attributes_size > queue->maximum_message_size)
 		ereport(ERROR,
 				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
@@ -104,7 +102,7 @@ static void
 prepare_outgoing(OutgoingMessage *msg, SqsnQueue *queue, text *body,
 				 Jsonb *attributes, TimestampTz now, int32 delay)
 {
-	int64		attributes_size;
+	int64 attributes_size;
 
 	msg->attributes = sqsn_normalize_attributes(attributes, &attributes_size);
 	check_message_size(queue, body, attributes_size);
@@ -117,21 +115,21 @@ prepare_outgoing(OutgoingMessage *msg, SqsnQueue *queue, text *body,
 static void
 insert_one(SqsnQueue *queue, OutgoingMessage *msg)
 {
-	Datum		values[8];
-	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-	int			ret;
+	Datum values[8];
+	char  nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	int   ret;
 
 	if (queue->insert_plan == NULL)
 	{
-		Oid			argtypes[8] = {UUIDOID, TEXTOID, JSONBOID, TIMESTAMPTZOID,
-			TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID,
-		TEXTOID};
-		char	   *sql = psprintf(
-								   "INSERT INTO %s (message_id, body, message_attributes,"
-								   " sent_at, visible_at, expires_at, message_group_id,"
-								   " message_deduplication_id)"
-								   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-								   queue->qualified_table);
+		Oid   argtypes[8] = {UUIDOID,        TEXTOID,        JSONBOID,
+							 TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+							 TEXTOID,        TEXTOID};
+		char *sql =
+			psprintf("INSERT INTO %s (message_id, body, message_attributes,"
+					 " sent_at, visible_at, expires_at, message_group_id,"
+					 " message_deduplication_id)"
+					 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+					 queue->qualified_table);
 
 		queue->insert_plan = sqsn_prepare_plan(sql, 8, argtypes);
 	}
@@ -148,8 +146,9 @@ insert_one(SqsnQueue *queue, OutgoingMessage *msg)
 	values[5] = TimestampTzGetDatum(msg->expires_at);
 	values[6] = msg->group_id ? CStringGetTextDatum(msg->group_id) : (Datum) 0;
 	nulls[6] = msg->group_id ? ' ' : 'n';
-	values[7] = msg->deduplication_id ?
-		CStringGetTextDatum(msg->deduplication_id) : (Datum) 0;
+	values[7] = msg->deduplication_id
+					? CStringGetTextDatum(msg->deduplication_id)
+					: (Datum) 0;
 	nulls[7] = msg->deduplication_id ? ' ' : 'n';
 
 	ret = SPI_execute_plan(queue->insert_plan, values, nulls, false, 0);
@@ -166,42 +165,42 @@ insert_one(SqsnQueue *queue, OutgoingMessage *msg)
 static void
 insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 {
-	Datum	   *ids = palloc(sizeof(Datum) * n);
-	Datum	   *bodies = palloc(sizeof(Datum) * n);
-	Datum	   *attributes = palloc(sizeof(Datum) * n);
-	bool	   *attribute_nulls = palloc(sizeof(bool) * n);
-	Datum	   *sent = palloc(sizeof(Datum) * n);
-	Datum	   *visible = palloc(sizeof(Datum) * n);
-	Datum	   *expires = palloc(sizeof(Datum) * n);
-	Datum	   *sources = palloc(sizeof(Datum) * n);
-	bool	   *source_nulls = palloc(sizeof(bool) * n);
-	Datum	   *groups = palloc(sizeof(Datum) * n);
-	bool	   *group_nulls = palloc(sizeof(bool) * n);
-	Datum	   *dedups = palloc(sizeof(Datum) * n);
-	bool	   *dedup_nulls = palloc(sizeof(bool) * n);
-	Datum		values[9];
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-	int			ret;
+	Datum *ids = palloc(sizeof(Datum) * n);
+	Datum *bodies = palloc(sizeof(Datum) * n);
+	Datum *attributes = palloc(sizeof(Datum) * n);
+	bool  *attribute_nulls = palloc(sizeof(bool) * n);
+	Datum *sent = palloc(sizeof(Datum) * n);
+	Datum *visible = palloc(sizeof(Datum) * n);
+	Datum *expires = palloc(sizeof(Datum) * n);
+	Datum *sources = palloc(sizeof(Datum) * n);
+	bool  *source_nulls = palloc(sizeof(bool) * n);
+	Datum *groups = palloc(sizeof(Datum) * n);
+	bool  *group_nulls = palloc(sizeof(bool) * n);
+	Datum *dedups = palloc(sizeof(Datum) * n);
+	bool  *dedup_nulls = palloc(sizeof(bool) * n);
+	Datum  values[9];
+	int    dims[1] = {n};
+	int    lbs[1] = {1};
+	int    ret;
 
 	if (queue->insert_many_plan == NULL)
 	{
-		Oid			argtypes[9] = {UUIDARRAYOID, TEXTARRAYOID, JSONBARRAYOID,
-			TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
-			TIMESTAMPTZARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
-		TEXTARRAYOID};
-		char	   *sql = psprintf(
-								   "INSERT INTO %s (message_id, body, message_attributes,"
-								   " sent_at, visible_at, expires_at, source_queue_id,"
-								   " message_group_id, message_deduplication_id)"
-								   " SELECT u.i, u.b, u.a, u.s, u.v, u.e, u.q, u.g, u.d"
-								   " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
-								   "  pg_catalog.unnest($3), pg_catalog.unnest($4),"
-								   "  pg_catalog.unnest($5), pg_catalog.unnest($6),"
-								   "  pg_catalog.unnest($7), pg_catalog.unnest($8),"
-								   "  pg_catalog.unnest($9))"
-								   "  AS u(i, b, a, s, v, e, q, g, d)",
-								   queue->qualified_table);
+		Oid argtypes[9] = {
+			UUIDARRAYOID,        TEXTARRAYOID,        JSONBARRAYOID,
+			TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
+			INT8ARRAYOID,        TEXTARRAYOID,        TEXTARRAYOID};
+		char *sql = psprintf(
+			"INSERT INTO %s (message_id, body, message_attributes,"
+			" sent_at, visible_at, expires_at, source_queue_id,"
+			" message_group_id, message_deduplication_id)"
+			" SELECT u.i, u.b, u.a, u.s, u.v, u.e, u.q, u.g, u.d"
+			" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+			"  pg_catalog.unnest($3), pg_catalog.unnest($4),"
+			"  pg_catalog.unnest($5), pg_catalog.unnest($6),"
+			"  pg_catalog.unnest($7), pg_catalog.unnest($8),"
+			"  pg_catalog.unnest($9))"
+			"  AS u(i, b, a, s, v, e, q, g, d)",
+			queue->qualified_table);
 
 		queue->insert_many_plan = sqsn_prepare_plan(sql, 9, argtypes);
 	}
@@ -214,7 +213,7 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 		ids[i] = UUIDPGetDatum(msgs[i].message_id);
 		bodies[i] = msgs[i].body;
 		attributes[i] = msgs[i].attributes ? JsonbPGetDatum(msgs[i].attributes)
-			: (Datum) 0;
+										   : (Datum) 0;
 		attribute_nulls[i] = (msgs[i].attributes == NULL);
 		sent[i] = TimestampTzGetDatum(msgs[i].sent_at);
 		visible[i] = TimestampTzGetDatum(msgs[i].visible_at);
@@ -222,39 +221,34 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 		sources[i] = Int64GetDatum(msgs[i].source_queue_id);
 		source_nulls[i] = (msgs[i].source_queue_id == 0);
 		group_nulls[i] = (msgs[i].group_id == NULL);
-		groups[i] = group_nulls[i] ? (Datum) 0 :
-			CStringGetTextDatum(msgs[i].group_id);
+		groups[i] =
+			group_nulls[i] ? (Datum) 0 : CStringGetTextDatum(msgs[i].group_id);
 		dedup_nulls[i] = (msgs[i].deduplication_id == NULL);
-		dedups[i] = dedup_nulls[i] ? (Datum) 0 :
-			CStringGetTextDatum(msgs[i].deduplication_id);
+		dedups[i] = dedup_nulls[i]
+						? (Datum) 0
+						: CStringGetTextDatum(msgs[i].deduplication_id);
 	}
 
-	values[0] = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN,
-												false, TYPALIGN_CHAR));
-	values[1] = PointerGetDatum(construct_array(bodies, n, TEXTOID, -1, false,
-												TYPALIGN_INT));
+	values[0] = PointerGetDatum(
+		construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	values[1] = PointerGetDatum(
+		construct_array(bodies, n, TEXTOID, -1, false, TYPALIGN_INT));
 	values[2] = PointerGetDatum(construct_md_array(attributes, attribute_nulls,
 												   1, dims, lbs, JSONBOID, -1,
 												   false, TYPALIGN_INT));
-	values[3] = PointerGetDatum(construct_array(sent, n, TIMESTAMPTZOID, 8,
-												FLOAT8PASSBYVAL,
-												TYPALIGN_DOUBLE));
-	values[4] = PointerGetDatum(construct_array(visible, n, TIMESTAMPTZOID, 8,
-												FLOAT8PASSBYVAL,
-												TYPALIGN_DOUBLE));
-	values[5] = PointerGetDatum(construct_array(expires, n, TIMESTAMPTZOID, 8,
-												FLOAT8PASSBYVAL,
-												TYPALIGN_DOUBLE));
-	values[6] = PointerGetDatum(construct_md_array(sources, source_nulls, 1,
-												   dims, lbs, INT8OID, 8,
-												   FLOAT8PASSBYVAL,
-												   TYPALIGN_DOUBLE));
-	values[7] = PointerGetDatum(construct_md_array(groups, group_nulls, 1,
-												   dims, lbs, TEXTOID, -1,
-												   false, TYPALIGN_INT));
-	values[8] = PointerGetDatum(construct_md_array(dedups, dedup_nulls, 1,
-												   dims, lbs, TEXTOID, -1,
-												   false, TYPALIGN_INT));
+	values[3] = PointerGetDatum(construct_array(
+		sent, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[4] = PointerGetDatum(construct_array(
+		visible, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[5] = PointerGetDatum(construct_array(
+		expires, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[6] = PointerGetDatum(
+		construct_md_array(sources, source_nulls, 1, dims, lbs, INT8OID, 8,
+						   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[7] = PointerGetDatum(construct_md_array(
+		groups, group_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+	values[8] = PointerGetDatum(construct_md_array(
+		dedups, dedup_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 
 	ret = SPI_execute_plan(queue->insert_many_plan, values, NULL, false, 0);
 	if (ret != SPI_OK_INSERT || SPI_processed != (uint64) n)
@@ -299,21 +293,26 @@ set_fifo_tags(SqsnQueue *queue, OutgoingMessage *msg, text *body,
 	if (queue->fifo)
 	{
 		if (group_id == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("a message sent to FIFO queue \"%s\" needs a "
-							"message_group_id", queue->name),
-					 element > 0 ? errdetail("Element %d has none.", element) : 0,
-					 errhint("Messages of one group are delivered in order, "
-							 "one consumer at a time.")));
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("a message sent to FIFO queue \"%s\" needs a "
+						"message_group_id",
+						queue->name),
+				 element > 0 ? errdetail("Element %d has none.", element) : 0,
+				 errhint("Messages of one group are delivered in order, "
+						 "one consumer at a time.")));
 		if (deduplication_id == NULL)
 		{
 			if (!queue->content_based_deduplication)
 				ereport(ERROR,
 						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						 errmsg("a message sent to FIFO queue \"%s\" needs a "
-								"message_deduplication_id", queue->name),
-						 element > 0 ? errdetail("Element %d has none.", element) : 0,
+								"message_deduplication_id",
+								queue->name),
+						 element > 0
+							 ? errdetail("Element %d has none.", element)
+							 : 0,
 						 errhint("Give one, or turn on the queue's "
 								 "ContentBasedDeduplication.")));
 			deduplication_id = sqsn_content_deduplication_id(body);
@@ -339,17 +338,16 @@ set_fifo_tags(SqsnQueue *queue, OutgoingMessage *msg, text *body,
 Datum
 sq_send(PG_FUNCTION_ARGS)
 {
-	char	   *queue_name = sqsn_text_arg(fcinfo, 0, "queue_name");
-	pg_uuid_t  *message_id = new_message_id();
+	char           *queue_name = sqsn_text_arg(fcinfo, 0, "queue_name");
+	pg_uuid_t      *message_id = new_message_id();
 	OutgoingMessage msg;
-	SqsnQueue  *queue;
-	text	   *body;
-	int32		delay;
+	SqsnQueue      *queue;
+	text           *body;
+	int32           delay;
 
 	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("message_body must not be NULL")));
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("message_body must not be NULL")));
 	body = PG_GETARG_TEXT_PP(1);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -363,10 +361,11 @@ sq_send(PG_FUNCTION_ARGS)
 	msg.group_id = NULL;
 	msg.deduplication_id = NULL;
 	if (queue->fifo || SQSN_ARG_GIVEN(4) || SQSN_ARG_GIVEN(5))
-		set_fifo_tags(queue, &msg, body,
-					  SQSN_ARG_GIVEN(4) ? text_to_cstring(PG_GETARG_TEXT_PP(4)) : NULL,
-					  SQSN_ARG_GIVEN(5) ? text_to_cstring(PG_GETARG_TEXT_PP(5)) : NULL,
-					  0);
+		set_fifo_tags(
+			queue, &msg, body,
+			SQSN_ARG_GIVEN(4) ? text_to_cstring(PG_GETARG_TEXT_PP(4)) : NULL,
+			SQSN_ARG_GIVEN(5) ? text_to_cstring(PG_GETARG_TEXT_PP(5)) : NULL,
+			0);
 	prepare_outgoing(&msg, queue, body,
 					 PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2),
 					 GetCurrentTimestamp(), delay);
@@ -384,10 +383,10 @@ sq_send(PG_FUNCTION_ARGS)
  * message; *values is NULL when the argument is NULL.
  */
 static void
-batch_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
-			   int n, Datum **values, bool **nulls)
+batch_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname, int n,
+			   Datum **values, bool **nulls)
 {
-	int			count;
+	int count;
 
 	*values = NULL;
 	*nulls = NULL;
@@ -395,11 +394,11 @@ batch_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
 		return;
 	count = sqsn_array_arg(fcinfo, argno, argname, TEXTOID, values, nulls);
 	if (count != n)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must have one element per message body", argname),
-				 errdetail("%d bodies and %d %s were given.", n, count,
-						   argname)));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s must have one element per message body", argname),
+			 errdetail("%d bodies and %d %s were given.", n, count, argname)));
 }
 
 /*
@@ -411,24 +410,24 @@ batch_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
 Datum
 sq_send_batch(PG_FUNCTION_ARGS)
 {
-	char	   *queue_name = sqsn_text_arg(fcinfo, 0, "queue_name");
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Datum	   *bodies;
-	bool	   *body_nulls;
-	Datum	   *attributes = NULL;
-	bool	   *attribute_nulls = NULL;
-	Datum	   *groups;
-	bool	   *group_nulls;
-	Datum	   *dedups;
-	bool	   *dedup_nulls;
-	int			n;
+	char            *queue_name = sqsn_text_arg(fcinfo, 0, "queue_name");
+	ReturnSetInfo   *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum           *bodies;
+	bool            *body_nulls;
+	Datum           *attributes = NULL;
+	bool            *attribute_nulls = NULL;
+	Datum           *groups;
+	bool            *group_nulls;
+	Datum           *dedups;
+	bool            *dedup_nulls;
+	int              n;
 	OutgoingMessage *msgs;
 	OutgoingMessage *fresh;
-	pg_uuid_t **ids;
-	int			nfresh = 0;
-	SqsnQueue  *queue;
-	TimestampTz now = GetCurrentTimestamp();
-	int32		delay;
+	pg_uuid_t      **ids;
+	int              nfresh = 0;
+	SqsnQueue       *queue;
+	TimestampTz      now = GetCurrentTimestamp();
+	int32            delay;
 
 	n = sqsn_batch_args(fcinfo, "message_bodies", "message body", "bodies",
 						&bodies, &body_nulls, &attributes, &attribute_nulls);
@@ -454,28 +453,29 @@ sq_send_batch(PG_FUNCTION_ARGS)
 	ids = palloc(sizeof(pg_uuid_t *) * n);
 	for (int i = 0; i < n; i++)
 	{
-		text	   *body;
+		text *body;
 
 		if (body_nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("message_bodies must not contain NULL"),
-					 errdetail("Element %d is NULL.", i + 1)));
+			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+							errmsg("message_bodies must not contain NULL"),
+							errdetail("Element %d is NULL.", i + 1)));
 		body = DatumGetTextPP(bodies[i]);
 		msgs[i].message_id = new_message_id();
 		msgs[i].source_queue_id = 0;
 		msgs[i].group_id = NULL;
 		msgs[i].deduplication_id = NULL;
 		if (queue->fifo || groups != NULL || dedups != NULL)
-			set_fifo_tags(queue, &msgs[i], body,
-						  (groups && !group_nulls[i]) ?
-						  TextDatumGetCString(groups[i]) : NULL,
-						  (dedups && !dedup_nulls[i]) ?
-						  TextDatumGetCString(dedups[i]) : NULL,
-						  i + 1);
+			set_fifo_tags(
+				queue, &msgs[i], body,
+				(groups && !group_nulls[i]) ? TextDatumGetCString(groups[i])
+											: NULL,
+				(dedups && !dedup_nulls[i]) ? TextDatumGetCString(dedups[i])
+											: NULL,
+				i + 1);
 		prepare_outgoing(&msgs[i], queue, body,
-						 (attributes && !attribute_nulls[i]) ?
-						 DatumGetJsonbP(attributes[i]) : NULL,
+						 (attributes && !attribute_nulls[i])
+							 ? DatumGetJsonbP(attributes[i])
+							 : NULL,
 						 now, delay);
 	}
 
@@ -483,7 +483,7 @@ sq_send_batch(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 	{
 		ids[i] = queue->fifo ? sqsn_fifo_deduplicate(queue, &msgs[i])
-			: msgs[i].message_id;
+							 : msgs[i].message_id;
 		if (ids[i] == msgs[i].message_id)
 			fresh[nfresh++] = msgs[i];
 	}
@@ -494,8 +494,8 @@ sq_send_batch(PG_FUNCTION_ARGS)
 
 	for (int i = 0; i < n; i++)
 	{
-		Datum		value = UUIDPGetDatum(ids[i]);
-		bool		isnull = false;
+		Datum value = UUIDPGetDatum(ids[i]);
+		bool  isnull = false;
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value,
 							 &isnull);
@@ -508,14 +508,14 @@ sq_send_batch(PG_FUNCTION_ARGS)
 static int
 compare_msg_seq(const void *a, const void *b)
 {
-	HeapTuple	ta = *(const HeapTuple *) a;
-	HeapTuple	tb = *(const HeapTuple *) b;
-	TupleDesc	tupdesc = SPI_tuptable->tupdesc;
-	bool		isnull;
-	int64		sa = DatumGetInt64(SPI_getbinval(ta, tupdesc, RCOL_MSG_SEQ,
-												 &isnull));
-	int64		sb = DatumGetInt64(SPI_getbinval(tb, tupdesc, RCOL_MSG_SEQ,
-												 &isnull));
+	HeapTuple ta = *(const HeapTuple *) a;
+	HeapTuple tb = *(const HeapTuple *) b;
+	TupleDesc tupdesc = SPI_tuptable->tupdesc;
+	bool      isnull;
+	int64     sa =
+		DatumGetInt64(SPI_getbinval(ta, tupdesc, RCOL_MSG_SEQ, &isnull));
+	int64 sb =
+		DatumGetInt64(SPI_getbinval(tb, tupdesc, RCOL_MSG_SEQ, &isnull));
 
 	return (sa > sb) - (sa < sb);
 }
@@ -528,26 +528,26 @@ static uint64
 lease_messages(SqsnQueue *queue, TimestampTz now, int limit, int64 after,
 			   TimestampTz lease_until, int64 lease_token)
 {
-	Datum		values[5];
-	int			ret;
+	Datum values[5];
+	int   ret;
 
 	if (queue->receive_plan == NULL)
 	{
-		Oid			argtypes[5] = {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID,
-		INT8OID, INT8OID};
-		char	   *sql = psprintf(
-								   "UPDATE %s m SET visible_at = $3, lease_token = $4,"
-								   " receive_count = m.receive_count OPERATOR(pg_catalog.+) 1,"
-								   " first_received_at = COALESCE(m.first_received_at, $1)"
-								   " WHERE m.msg_seq OPERATOR(pg_catalog.=) ANY ("
-								   "  SELECT c.msg_seq FROM %s c"
-								   "  WHERE c.msg_seq OPERATOR(pg_catalog.>) $5"
-								   "   AND c.visible_at OPERATOR(pg_catalog.<=) $1"
-								   "   AND c.expires_at OPERATOR(pg_catalog.>) $1"
-								   "  ORDER BY c.msg_seq LIMIT $2"
-								   "  FOR UPDATE SKIP LOCKED)"
-								   " RETURNING " SQSN_RECEIVE_COLUMNS("m"),
-								   queue->qualified_table, queue->qualified_table);
+		Oid   argtypes[5] = {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, INT8OID,
+							 INT8OID};
+		char *sql = psprintf(
+			"UPDATE %s m SET visible_at = $3, lease_token = $4,"
+			" receive_count = m.receive_count OPERATOR(pg_catalog.+) 1,"
+			" first_received_at = COALESCE(m.first_received_at, $1)"
+			" WHERE m.msg_seq OPERATOR(pg_catalog.=) ANY ("
+			"  SELECT c.msg_seq FROM %s c"
+			"  WHERE c.msg_seq OPERATOR(pg_catalog.>) $5"
+			"   AND c.visible_at OPERATOR(pg_catalog.<=) $1"
+			"   AND c.expires_at OPERATOR(pg_catalog.>) $1"
+			"  ORDER BY c.msg_seq LIMIT $2"
+			"  FOR UPDATE SKIP LOCKED)"
+			" RETURNING " SQSN_RECEIVE_COLUMNS("m"),
+			queue->qualified_table, queue->qualified_table);
 
 		queue->receive_plan = sqsn_prepare_plan(sql, 5, argtypes);
 	}
@@ -572,15 +572,15 @@ lease_messages(SqsnQueue *queue, TimestampTz now, int limit, int64 after,
 static void
 delete_many(SqsnQueue *queue, Datum *msg_seqs, int n)
 {
-	Datum		value;
-	int			ret;
+	Datum value;
+	int   ret;
 
 	if (queue->delete_many_plan == NULL)
 	{
-		Oid			argtypes[1] = {INT8ARRAYOID};
-		char	   *sql = psprintf("DELETE FROM %s"
-								   " WHERE msg_seq OPERATOR(pg_catalog.=) ANY ($1)",
-								   queue->qualified_table);
+		Oid   argtypes[1] = {INT8ARRAYOID};
+		char *sql = psprintf("DELETE FROM %s"
+							 " WHERE msg_seq OPERATOR(pg_catalog.=) ANY ($1)",
+							 queue->qualified_table);
 
 		queue->delete_many_plan = sqsn_prepare_plan(sql, 1, argtypes);
 	}
@@ -610,42 +610,39 @@ void
 sqsn_move_messages(SqsnQueue *queue, const char *dest_name, HeapTuple *rows,
 				   TupleDesc tupdesc, int n, TimestampTz now, bool redrive)
 {
-	int64		source_id = queue->queue_id;
-	char	   *source_name = pstrdup(queue->name);
+	int64            source_id = queue->queue_id;
+	char            *source_name = pstrdup(queue->name);
 	OutgoingMessage *msgs = palloc(sizeof(OutgoingMessage) * n);
-	Datum	   *msg_seqs = palloc(sizeof(Datum) * n);
-	SqsnQueue  *dest;
+	Datum           *msg_seqs = palloc(sizeof(Datum) * n);
+	SqsnQueue       *dest;
 
 	dest = sqsn_open_queue(dest_name, RowExclusiveLock);
 	if (dest->fifo != queue->fifo)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("cannot move messages from %s queue \"%s\" to %s "
-						"queue \"%s\"", queue->fifo ? "FIFO" : "standard",
-						source_name, dest->fifo ? "FIFO" : "standard",
-						dest->name),
+						"queue \"%s\"",
+						queue->fifo ? "FIFO" : "standard", source_name,
+						dest->fifo ? "FIFO" : "standard", dest->name),
 				 errhint("Messages move only between queues of the same "
 						 "kind.")));
 	for (int i = 0; i < n; i++)
 	{
-		Datum		tag;
-		bool		isnull;
-		Datum		attributes;
+		Datum tag;
+		bool  isnull;
+		Datum attributes;
 
 		msg_seqs[i] = SPI_getbinval(rows[i], tupdesc, RCOL_MSG_SEQ, &isnull);
-		msgs[i].message_id = DatumGetUUIDP(SPI_getbinval(rows[i], tupdesc,
-														 RCOL_MESSAGE_ID,
-														 &isnull));
+		msgs[i].message_id = DatumGetUUIDP(
+			SPI_getbinval(rows[i], tupdesc, RCOL_MESSAGE_ID, &isnull));
 		msgs[i].body = SPI_getbinval(rows[i], tupdesc, RCOL_BODY, &isnull);
 		attributes = SPI_getbinval(rows[i], tupdesc, RCOL_ATTRIBUTES, &isnull);
 		msgs[i].attributes = isnull ? NULL : DatumGetJsonbP(attributes);
-		msgs[i].sent_at = DatumGetTimestampTz(SPI_getbinval(rows[i], tupdesc,
-															RCOL_SENT_AT,
-															&isnull));
+		msgs[i].sent_at = DatumGetTimestampTz(
+			SPI_getbinval(rows[i], tupdesc, RCOL_SENT_AT, &isnull));
 		msgs[i].visible_at = now;
-		msgs[i].expires_at =
-			sqsn_add_seconds(redrive ? now : msgs[i].sent_at,
-							 dest->message_retention_period);
+		msgs[i].expires_at = sqsn_add_seconds(redrive ? now : msgs[i].sent_at,
+											  dest->message_retention_period);
 		msgs[i].source_queue_id = redrive ? 0 : source_id;
 		tag = SPI_getbinval(rows[i], tupdesc, RCOL_GROUP_ID, &isnull);
 		msgs[i].group_id = isnull ? NULL : TextDatumGetCString(tag);
@@ -657,8 +654,7 @@ sqsn_move_messages(SqsnQueue *queue, const char *dest_name, HeapTuple *rows,
 	/* the source entry may have been reloaded while opening the other */
 	queue = sqsn_open_queue(source_name, RowExclusiveLock);
 	if (queue->queue_id != source_id)
-		elog(ERROR, "queue \"%s\" changed while moving messages",
-			 source_name);
+		elog(ERROR, "queue \"%s\" changed while moving messages", source_name);
 	delete_many(queue, msg_seqs, n);
 }
 
@@ -669,8 +665,8 @@ void
 sqsn_move_to_dead_letter_queue(SqsnQueue *queue, HeapTuple *rows,
 							   TupleDesc tupdesc, int n, TimestampTz now)
 {
-	sqsn_move_messages(queue, pstrdup(queue->dead_letter_queue), rows,
-					   tupdesc, n, now, false);
+	sqsn_move_messages(queue, pstrdup(queue->dead_letter_queue), rows, tupdesc,
+					   n, now, false);
 }
 
 /*
@@ -682,16 +678,15 @@ void
 sqsn_emit_received(SqsnQueue *queue, ReturnSetInfo *rsinfo, HeapTuple row,
 				   TupleDesc tupdesc, int64 lease_token)
 {
-	Datum		values[10];
-	bool		nulls[10];
-	bool		isnull;
-	int64		msg_seq = DatumGetInt64(SPI_getbinval(row, tupdesc, RCOL_MSG_SEQ,
-													  &isnull));
+	Datum values[10];
+	bool  nulls[10];
+	bool  isnull;
+	int64 msg_seq =
+		DatumGetInt64(SPI_getbinval(row, tupdesc, RCOL_MSG_SEQ, &isnull));
 
 	values[0] = SPI_getbinval(row, tupdesc, RCOL_MESSAGE_ID, &nulls[0]);
-	values[1] = CStringGetTextDatum(sqsn_make_receipt_handle(queue->queue_id,
-															 msg_seq,
-															 lease_token));
+	values[1] = CStringGetTextDatum(
+		sqsn_make_receipt_handle(queue->queue_id, msg_seq, lease_token));
 	nulls[1] = false;
 	values[2] = SPI_getbinval(row, tupdesc, RCOL_BODY, &nulls[2]);
 	values[3] = SPI_getbinval(row, tupdesc, RCOL_ATTRIBUTES, &nulls[3]);
@@ -701,9 +696,10 @@ sqsn_emit_received(SqsnQueue *queue, ReturnSetInfo *rsinfo, HeapTuple row,
 	values[7] = SPI_getbinval(row, tupdesc, RCOL_GROUP_ID, &nulls[7]);
 	values[8] = SPI_getbinval(row, tupdesc, RCOL_DEDUPLICATION_ID, &nulls[8]);
 	nulls[9] = !queue->fifo;
-	values[9] = queue->fifo ?
-		CStringGetTextDatum(psprintf("%020" INT64_MODIFIER "d", msg_seq)) :
-		(Datum) 0;
+	values[9] =
+		queue->fifo
+			? CStringGetTextDatum(psprintf("%020" INT64_MODIFIER "d", msg_seq))
+			: (Datum) 0;
 	/* (a 0.1 definition of sq_receive takes the first seven columns) */
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
@@ -720,8 +716,8 @@ receive_batch(const char *queue_name, ReturnSetInfo *rsinfo, int max_messages,
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz lease_until = sqsn_add_seconds(now, visibility_timeout);
 	SqsnQueue  *queue = sqsn_open_queue(queue_name, RowExclusiveLock);
-	int64		after = 0;
-	int			returned = 0;
+	int64       after = 0;
+	int         returned = 0;
 
 	if (queue->fifo)
 		return sqsn_fifo_receive_batch(queue_name, rsinfo, max_messages, now,
@@ -729,11 +725,11 @@ receive_batch(const char *queue_name, ReturnSetInfo *rsinfo, int max_messages,
 
 	while (returned < max_messages)
 	{
-		uint64		nleased;
-		HeapTuple  *rows;
-		TupleDesc	tupdesc;
-		HeapTuple  *over_limit;
-		int			nover = 0;
+		uint64     nleased;
+		HeapTuple *rows;
+		TupleDesc  tupdesc;
+		HeapTuple *over_limit;
+		int        nover = 0;
 
 		CHECK_FOR_INTERRUPTS();
 
@@ -748,13 +744,11 @@ receive_batch(const char *queue_name, ReturnSetInfo *rsinfo, int max_messages,
 
 		for (uint64 i = 0; i < nleased; i++)
 		{
-			bool		isnull;
-			int64		msg_seq = DatumGetInt64(SPI_getbinval(rows[i], tupdesc,
-															  RCOL_MSG_SEQ,
-															  &isnull));
-			int32		receive_count =
-				DatumGetInt32(SPI_getbinval(rows[i], tupdesc,
-											RCOL_RECEIVE_COUNT, &isnull));
+			bool  isnull;
+			int64 msg_seq = DatumGetInt64(
+				SPI_getbinval(rows[i], tupdesc, RCOL_MSG_SEQ, &isnull));
+			int32 receive_count = DatumGetInt32(
+				SPI_getbinval(rows[i], tupdesc, RCOL_RECEIVE_COUNT, &isnull));
 
 			after = Max(after, msg_seq);
 			if (queue->max_receive_count > 0 &&
@@ -769,10 +763,9 @@ receive_batch(const char *queue_name, ReturnSetInfo *rsinfo, int max_messages,
 		}
 
 		if (nover == 0)
-			break;				/* the queue had no more to give */
+			break; /* the queue had no more to give */
 
-		sqsn_move_to_dead_letter_queue(queue, over_limit, tupdesc, nover,
-									   now);
+		sqsn_move_to_dead_letter_queue(queue, over_limit, tupdesc, nover, now);
 		queue = sqsn_open_queue(queue_name, RowExclusiveLock);
 	}
 
@@ -786,19 +779,19 @@ receive_batch(const char *queue_name, ReturnSetInfo *rsinfo, int max_messages,
 static TimestampTz
 next_visible_at(const char *queue_name, TimestampTz now)
 {
-	SqsnQueue  *queue = sqsn_open_queue(queue_name, RowExclusiveLock);
-	Datum		value = TimestampTzGetDatum(now);
-	bool		isnull;
-	Datum		next;
-	int			ret;
+	SqsnQueue *queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	Datum      value = TimestampTzGetDatum(now);
+	bool       isnull;
+	Datum      next;
+	int        ret;
 
 	if (queue->next_visible_plan == NULL)
 	{
-		Oid			argtypes[1] = {TIMESTAMPTZOID};
-		char	   *sql = psprintf("SELECT pg_catalog.min(c.visible_at) FROM %s c"
-								   " WHERE c.visible_at OPERATOR(pg_catalog.>) $1"
-								   "  AND c.expires_at OPERATOR(pg_catalog.>) $1",
-								   queue->qualified_table);
+		Oid   argtypes[1] = {TIMESTAMPTZOID};
+		char *sql = psprintf("SELECT pg_catalog.min(c.visible_at) FROM %s c"
+							 " WHERE c.visible_at OPERATOR(pg_catalog.>) $1"
+							 "  AND c.expires_at OPERATOR(pg_catalog.>) $1",
+							 queue->qualified_table);
 
 		queue->next_visible_plan = sqsn_prepare_plan(sql, 1, argtypes);
 	}
@@ -821,8 +814,8 @@ receive_waiting(const char *queue_name, int64 queue_id, ReturnSetInfo *rsinfo,
 				int max_messages, int32 visibility_timeout, int64 lease_token,
 				int32 wait_seconds)
 {
-	TimestampTz deadline = sqsn_add_seconds(GetCurrentTimestamp(),
-											wait_seconds);
+	TimestampTz deadline =
+		sqsn_add_seconds(GetCurrentTimestamp(), wait_seconds);
 
 	sqsn_longpoll_begin(queue_id);
 	PG_TRY();
@@ -842,9 +835,8 @@ receive_waiting(const char *queue_name, int64 queue_id, ReturnSetInfo *rsinfo,
 			wake_at = next_visible_at(queue_name, now);
 			if (wake_at == 0 || wake_at > deadline)
 				wake_at = deadline;
-			sqsn_longpoll_sleep(Max(TimestampDifferenceMilliseconds(now,
-																	wake_at),
-									1));
+			sqsn_longpoll_sleep(
+				Max(TimestampDifferenceMilliseconds(now, wake_at), 1));
 		}
 	}
 	PG_FINALLY();
@@ -866,15 +858,15 @@ receive_waiting(const char *queue_name, int64 queue_id, ReturnSetInfo *rsinfo,
 Datum
 sq_receive(PG_FUNCTION_ARGS)
 {
-	char	   *queue_name = sqsn_text_arg(fcinfo, 0, "queue_name");
-	int32		max_messages = sqsn_int_arg(fcinfo, 1, "max_number_of_messages",
-											1, SQSN_MAX_BATCH, PG_INT32_MIN);
+	char *queue_name = sqsn_text_arg(fcinfo, 0, "queue_name");
+	int32 max_messages = sqsn_int_arg(fcinfo, 1, "max_number_of_messages", 1,
+									  SQSN_MAX_BATCH, PG_INT32_MIN);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	int64		lease_token = sqsn_new_lease_token();
-	int32		visibility_timeout;
-	int32		wait_seconds;
-	int64		queue_id;
-	SqsnQueue  *queue;
+	int64          lease_token = sqsn_new_lease_token();
+	int32          visibility_timeout;
+	int32          wait_seconds;
+	int64          queue_id;
+	SqsnQueue     *queue;
 
 	sqsn_begin_result(fcinfo);
 
@@ -882,12 +874,12 @@ sq_receive(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 
 	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
-	visibility_timeout = sqsn_int_arg(fcinfo, 2, "visibility_timeout", 0,
-									  SQSN_MAX_VISIBILITY_TIMEOUT,
-									  queue->visibility_timeout);
-	wait_seconds = sqsn_int_arg(fcinfo, 3, "wait_time_seconds", 0,
-								SQSN_MAX_WAIT_TIME,
-								queue->receive_wait_time_seconds);
+	visibility_timeout =
+		sqsn_int_arg(fcinfo, 2, "visibility_timeout", 0,
+					 SQSN_MAX_VISIBILITY_TIMEOUT, queue->visibility_timeout);
+	wait_seconds =
+		sqsn_int_arg(fcinfo, 3, "wait_time_seconds", 0, SQSN_MAX_WAIT_TIME,
+					 queue->receive_wait_time_seconds);
 	queue_id = queue->queue_id;
 
 	if (wait_seconds > 0 && sqsn_longpoll_can_wait())
@@ -907,20 +899,20 @@ sq_receive(PG_FUNCTION_ARGS)
 static bool
 delete_by_handle(SqsnQueue *queue, const char *handle)
 {
-	int64		msg_seq;
-	int64		lease_token;
-	Datum		values[2];
-	int			ret;
+	int64 msg_seq;
+	int64 lease_token;
+	Datum values[2];
+	int   ret;
 
 	sqsn_parse_receipt_handle(handle, queue->queue_id, &msg_seq, &lease_token);
 
 	if (queue->delete_plan == NULL)
 	{
-		Oid			argtypes[2] = {INT8OID, INT8OID};
-		char	   *sql = psprintf("DELETE FROM %s"
-								   " WHERE msg_seq OPERATOR(pg_catalog.=) $1"
-								   " AND lease_token OPERATOR(pg_catalog.=) $2",
-								   queue->qualified_table);
+		Oid   argtypes[2] = {INT8OID, INT8OID};
+		char *sql = psprintf("DELETE FROM %s"
+							 " WHERE msg_seq OPERATOR(pg_catalog.=) $1"
+							 " AND lease_token OPERATOR(pg_catalog.=) $2",
+							 queue->qualified_table);
 
 		queue->delete_plan = sqsn_prepare_plan(sql, 2, argtypes);
 	}
@@ -932,7 +924,7 @@ delete_by_handle(SqsnQueue *queue, const char *handle)
 		elog(ERROR, "deleting from queue \"%s\" failed: %s", queue->name,
 			 SPI_result_code_string(ret));
 	if (queue->fifo && SPI_processed > 0)
-		sqsn_longpoll_note_send(queue->queue_id);	/* a group may be free */
+		sqsn_longpoll_note_send(queue->queue_id); /* a group may be free */
 	return SPI_processed > 0;
 }
 
@@ -943,10 +935,10 @@ delete_by_handle(SqsnQueue *queue, const char *handle)
 Datum
 sq_delete(PG_FUNCTION_ARGS)
 {
-	char	   *queue_name = sqsn_text_arg(fcinfo, 0, "queue_name");
-	char	   *handle = sqsn_text_arg(fcinfo, 1, "receipt_handle");
-	SqsnQueue  *queue;
-	bool		deleted;
+	char      *queue_name = sqsn_text_arg(fcinfo, 0, "queue_name");
+	char      *handle = sqsn_text_arg(fcinfo, 1, "receipt_handle");
+	SqsnQueue *queue;
+	bool       deleted;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -959,8 +951,8 @@ sq_delete(PG_FUNCTION_ARGS)
 /* a deleted message: its ordering id and the lease token it was deleted with */
 typedef struct DeletedLease
 {
-	int64		msg_seq;
-	int64		lease_token;
+	int64 msg_seq;
+	int64 lease_token;
 } DeletedLease;
 
 static int
@@ -971,7 +963,8 @@ compare_deleted_lease(const void *a, const void *b)
 
 	if (x->msg_seq != y->msg_seq)
 		return (x->msg_seq > y->msg_seq) - (x->msg_seq < y->msg_seq);
-	return (x->lease_token > y->lease_token) - (x->lease_token < y->lease_token);
+	return (x->lease_token > y->lease_token) -
+		   (x->lease_token < y->lease_token);
 }
 
 /*
@@ -984,32 +977,31 @@ static void
 delete_by_handles(SqsnQueue *queue, Datum *msg_seqs, Datum *tokens, int n,
 				  bool *deleted)
 {
-	Datum		values[2];
+	Datum         values[2];
 	DeletedLease *gone;
-	bool	   *claimed;
-	uint64		ngone;
-	int			ret;
+	bool         *claimed;
+	uint64        ngone;
+	int           ret;
 
 	if (queue->delete_leased_plan == NULL)
 	{
-		Oid			argtypes[2] = {INT8ARRAYOID, INT8ARRAYOID};
-		char	   *sql = psprintf("DELETE FROM %s m"
-								   " USING ROWS FROM (pg_catalog.unnest($1),"
-								   "  pg_catalog.unnest($2)) AS h(seq, token)"
-								   " WHERE m.msg_seq OPERATOR(pg_catalog.=) h.seq"
-								   " AND m.lease_token OPERATOR(pg_catalog.=) h.token"
-								   " RETURNING m.msg_seq, m.lease_token",
-								   queue->qualified_table);
+		Oid   argtypes[2] = {INT8ARRAYOID, INT8ARRAYOID};
+		char *sql =
+			psprintf("DELETE FROM %s m"
+					 " USING ROWS FROM (pg_catalog.unnest($1),"
+					 "  pg_catalog.unnest($2)) AS h(seq, token)"
+					 " WHERE m.msg_seq OPERATOR(pg_catalog.=) h.seq"
+					 " AND m.lease_token OPERATOR(pg_catalog.=) h.token"
+					 " RETURNING m.msg_seq, m.lease_token",
+					 queue->qualified_table);
 
 		queue->delete_leased_plan = sqsn_prepare_plan(sql, 2, argtypes);
 	}
 
-	values[0] = PointerGetDatum(construct_array(msg_seqs, n, INT8OID, 8,
-												FLOAT8PASSBYVAL,
-												TYPALIGN_DOUBLE));
-	values[1] = PointerGetDatum(construct_array(tokens, n, INT8OID, 8,
-												FLOAT8PASSBYVAL,
-												TYPALIGN_DOUBLE));
+	values[0] = PointerGetDatum(construct_array(
+		msg_seqs, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[1] = PointerGetDatum(construct_array(
+		tokens, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	ret = SPI_execute_plan(queue->delete_leased_plan, values, NULL, false, 0);
 	if (ret != SPI_OK_DELETE_RETURNING)
 		elog(ERROR, "deleting from queue \"%s\" failed: %s", queue->name,
@@ -1017,25 +1009,24 @@ delete_by_handles(SqsnQueue *queue, Datum *msg_seqs, Datum *tokens, int n,
 
 	ngone = SPI_processed;
 	if (queue->fifo && ngone > 0)
-		sqsn_longpoll_note_send(queue->queue_id);	/* groups may be free */
+		sqsn_longpoll_note_send(queue->queue_id); /* groups may be free */
 	gone = palloc(sizeof(DeletedLease) * (ngone + 1));
 	claimed = palloc0(sizeof(bool) * (ngone + 1));
 	for (uint64 i = 0; i < ngone; i++)
 	{
-		bool		isnull;
+		bool isnull;
 
-		gone[i].msg_seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-													  SPI_tuptable->tupdesc,
-													  1, &isnull));
-		gone[i].lease_token = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-														  SPI_tuptable->tupdesc,
-														  2, &isnull));
+		gone[i].msg_seq = DatumGetInt64(SPI_getbinval(
+			SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		gone[i].lease_token = DatumGetInt64(SPI_getbinval(
+			SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
 	}
 	qsort(gone, ngone, sizeof(DeletedLease), compare_deleted_lease);
 
 	for (int i = 0; i < n; i++)
 	{
-		DeletedLease key = {DatumGetInt64(msg_seqs[i]), DatumGetInt64(tokens[i])};
+		DeletedLease  key = {DatumGetInt64(msg_seqs[i]),
+							 DatumGetInt64(tokens[i])};
 		DeletedLease *hit = bsearch(&key, gone, ngone, sizeof(DeletedLease),
 									compare_deleted_lease);
 
@@ -1053,22 +1044,21 @@ delete_by_handles(SqsnQueue *queue, Datum *msg_seqs, Datum *tokens, int n,
 Datum
 sq_delete_batch(PG_FUNCTION_ARGS)
 {
-	char	   *queue_name = sqsn_text_arg(fcinfo, 0, "queue_name");
+	char          *queue_name = sqsn_text_arg(fcinfo, 0, "queue_name");
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Datum	   *handles;
-	bool	   *handle_nulls;
-	Datum	   *msg_seqs;
-	Datum	   *tokens;
-	bool	   *deleted;
-	int			n;
-	SqsnQueue  *queue;
+	Datum         *handles;
+	bool          *handle_nulls;
+	Datum         *msg_seqs;
+	Datum         *tokens;
+	bool          *deleted;
+	int            n;
+	SqsnQueue     *queue;
 
 	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("receipt_handles must not be NULL")));
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("receipt_handles must not be NULL")));
 	n = sqsn_array_arg(fcinfo, 1, "receipt_handles", TEXTOID, &handles,
-				  &handle_nulls);
+					   &handle_nulls);
 	if (n > SQSN_MAX_BATCH)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1092,14 +1082,13 @@ sq_delete_batch(PG_FUNCTION_ARGS)
 	deleted = palloc(sizeof(bool) * n);
 	for (int i = 0; i < n; i++)
 	{
-		int64		msg_seq;
-		int64		lease_token;
+		int64 msg_seq;
+		int64 lease_token;
 
 		if (handle_nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("receipt_handles must not contain NULL"),
-					 errdetail("Element %d is NULL.", i + 1)));
+			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+							errmsg("receipt_handles must not contain NULL"),
+							errdetail("Element %d is NULL.", i + 1)));
 		sqsn_parse_receipt_handle(TextDatumGetCString(handles[i]),
 								  queue->queue_id, &msg_seq, &lease_token);
 		msg_seqs[i] = Int64GetDatum(msg_seq);
@@ -1110,8 +1099,8 @@ sq_delete_batch(PG_FUNCTION_ARGS)
 
 	for (int i = 0; i < n; i++)
 	{
-		Datum		values[2] = {handles[i], BoolGetDatum(deleted[i])};
-		bool		nulls[2] = {false, false};
+		Datum values[2] = {handles[i], BoolGetDatum(deleted[i])};
+		bool  nulls[2] = {false, false};
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
 							 nulls);
@@ -1129,18 +1118,17 @@ sq_delete_batch(PG_FUNCTION_ARGS)
 Datum
 sq_change_visibility(PG_FUNCTION_ARGS)
 {
-	char	   *queue_name = sqsn_text_arg(fcinfo, 0, "queue_name");
-	char	   *handle = sqsn_text_arg(fcinfo, 1, "receipt_handle");
-	int32		visibility_timeout = sqsn_int_arg(fcinfo, 2,
-												  "visibility_timeout", 0,
-												  SQSN_MAX_VISIBILITY_TIMEOUT,
-												  PG_INT32_MIN);
-	SqsnQueue  *queue;
-	int64		msg_seq;
-	int64		lease_token;
-	Datum		values[3];
-	int			ret;
-	bool		changed;
+	char *queue_name = sqsn_text_arg(fcinfo, 0, "queue_name");
+	char *handle = sqsn_text_arg(fcinfo, 1, "receipt_handle");
+	int32 visibility_timeout =
+		sqsn_int_arg(fcinfo, 2, "visibility_timeout", 0,
+					 SQSN_MAX_VISIBILITY_TIMEOUT, PG_INT32_MIN);
+	SqsnQueue *queue;
+	int64      msg_seq;
+	int64      lease_token;
+	Datum      values[3];
+	int        ret;
+	bool       changed;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -1149,19 +1137,19 @@ sq_change_visibility(PG_FUNCTION_ARGS)
 
 	if (queue->change_visibility_plan == NULL)
 	{
-		Oid			argtypes[3] = {INT8OID, INT8OID, TIMESTAMPTZOID};
-		char	   *sql = psprintf("UPDATE %s SET visible_at = $3"
-								   " WHERE msg_seq OPERATOR(pg_catalog.=) $1"
-								   " AND lease_token OPERATOR(pg_catalog.=) $2",
-								   queue->qualified_table);
+		Oid   argtypes[3] = {INT8OID, INT8OID, TIMESTAMPTZOID};
+		char *sql = psprintf("UPDATE %s SET visible_at = $3"
+							 " WHERE msg_seq OPERATOR(pg_catalog.=) $1"
+							 " AND lease_token OPERATOR(pg_catalog.=) $2",
+							 queue->qualified_table);
 
 		queue->change_visibility_plan = sqsn_prepare_plan(sql, 3, argtypes);
 	}
 
 	values[0] = Int64GetDatum(msg_seq);
 	values[1] = Int64GetDatum(lease_token);
-	values[2] = TimestampTzGetDatum(sqsn_add_seconds(GetCurrentTimestamp(),
-													 visibility_timeout));
+	values[2] = TimestampTzGetDatum(
+		sqsn_add_seconds(GetCurrentTimestamp(), visibility_timeout));
 	ret = SPI_execute_plan(queue->change_visibility_plan, values, NULL, false,
 						   0);
 	if (ret != SPI_OK_UPDATE)
@@ -1169,7 +1157,7 @@ sq_change_visibility(PG_FUNCTION_ARGS)
 			 queue->name, SPI_result_code_string(ret));
 	changed = SPI_processed > 0;
 	if (changed)
-		sqsn_longpoll_note_send(queue->queue_id);	/* a lease got shorter */
+		sqsn_longpoll_note_send(queue->queue_id); /* a lease got shorter */
 
 	SPI_finish();
 	PG_RETURN_BOOL(changed);
@@ -1193,7 +1181,7 @@ void
 sqsn_send_messages(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	int			nfresh = 0;
+	int         nfresh = 0;
 
 	for (int i = 0; i < n; i++)
 		prepare_outgoing(&msgs[i], queue, DatumGetTextPP(msgs[i].body),

@@ -36,19 +36,19 @@
 
 PG_FUNCTION_INFO_V1(sq_redrive);
 
-#define REDRIVE_BATCH			100
-#define MAX_REDRIVE_RATE		500
+#define REDRIVE_BATCH    100
+#define MAX_REDRIVE_RATE 500
 
 /* columns of the batch query: a receive result (message.c), then this */
-#define COL_MSG_SEQ				1
-#define COL_SOURCE_QUEUE_ID		(RCOL_DEDUPLICATION_ID + 1)
+#define COL_MSG_SEQ         1
+#define COL_SOURCE_QUEUE_ID (RCOL_DEDUPLICATION_ID + 1)
 
 static SPIPlanPtr queue_name_plan = NULL;
 
 static uint64 lock_batch(SqsnQueue *dlq, TimestampTz now, int64 after,
 						 int limit);
-static char *queue_name_of(int64 queue_id);
-static void wait_for_rate(TimestampTz start, int64 moved, int32 rate);
+static char  *queue_name_of(int64 queue_id);
+static void   wait_for_rate(TimestampTz start, int64 moved, int32 rate);
 
 /*
  * Locks up to limit visible messages of the dead-letter queue after msg_seq
@@ -57,21 +57,23 @@ static void wait_for_rate(TimestampTz start, int64 moved, int32 rate);
 static uint64
 lock_batch(SqsnQueue *dlq, TimestampTz now, int64 after, int limit)
 {
-	Datum		values[3];
-	int			ret;
+	Datum values[3];
+	int   ret;
 
 	if (dlq->redrive_plan == NULL)
 	{
-		Oid			argtypes[3] = {INT8OID, TIMESTAMPTZOID, INT4OID};
-		char	   *sql = psprintf("SELECT " SQSN_RECEIVE_COLUMNS("c") ","
-								   " c.source_queue_id"
-								   " FROM %s c"
-								   " WHERE c.msg_seq OPERATOR(pg_catalog.>) $1"
-								   "  AND c.visible_at OPERATOR(pg_catalog.<=) $2"
-								   "  AND c.expires_at OPERATOR(pg_catalog.>) $2"
-								   " ORDER BY c.msg_seq LIMIT $3"
-								   " FOR UPDATE SKIP LOCKED",
-								   dlq->qualified_table);
+		Oid   argtypes[3] = {INT8OID, TIMESTAMPTZOID, INT4OID};
+		char *sql =
+			psprintf("SELECT " SQSN_RECEIVE_COLUMNS(
+						 "c") ","
+							  " c.source_queue_id"
+							  " FROM %s c"
+							  " WHERE c.msg_seq OPERATOR(pg_catalog.>) $1"
+							  "  AND c.visible_at OPERATOR(pg_catalog.<=) $2"
+							  "  AND c.expires_at OPERATOR(pg_catalog.>) $2"
+							  " ORDER BY c.msg_seq LIMIT $3"
+							  " FOR UPDATE SKIP LOCKED",
+					 dlq->qualified_table);
 
 		dlq->redrive_plan = sqsn_prepare_plan(sql, 3, argtypes);
 	}
@@ -92,16 +94,17 @@ lock_batch(SqsnQueue *dlq, TimestampTz now, int64 after, int limit)
 static char *
 queue_name_of(int64 queue_id)
 {
-	Datum		value = Int64GetDatum(queue_id);
-	int			ret;
+	Datum value = Int64GetDatum(queue_id);
+	int   ret;
 
 	if (queue_name_plan == NULL)
 	{
-		Oid			argtypes[1] = {INT8OID};
+		Oid argtypes[1] = {INT8OID};
 
-		queue_name_plan = sqsn_prepare_plan("SELECT queue_name FROM sqsn.queue"
-											" WHERE queue_id OPERATOR(pg_catalog.=) $1",
-											1, argtypes);
+		queue_name_plan =
+			sqsn_prepare_plan("SELECT queue_name FROM sqsn.queue"
+							  " WHERE queue_id OPERATOR(pg_catalog.=) $1",
+							  1, argtypes);
 	}
 	ret = SPI_execute_plan(queue_name_plan, &value, NULL, false, 1);
 	if (ret != SPI_OK_SELECT)
@@ -127,9 +130,9 @@ wait_for_rate(TimestampTz start, int64 moved, int32 rate)
 
 		if (now >= due)
 			break;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 TimestampDifferenceMilliseconds(now, due),
-						 PG_WAIT_EXTENSION);
+		(void) WaitLatch(
+			MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+			TimestampDifferenceMilliseconds(now, due), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -145,26 +148,25 @@ wait_for_rate(TimestampTz start, int64 moved, int32 rate)
 Datum
 sq_redrive(PG_FUNCTION_ARGS)
 {
-	char	   *dlq_name = sqsn_text_arg(fcinfo, 0, "dead_letter_queue");
-	char	   *dest_name = PG_ARGISNULL(1) ? NULL :
-		text_to_cstring(PG_GETARG_TEXT_PP(1));
-	int32		rate = sqsn_int_arg(fcinfo, 2, "max_messages_per_second", 1,
+	char *dlq_name = sqsn_text_arg(fcinfo, 0, "dead_letter_queue");
+	char *dest_name =
+		PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	int32       rate = sqsn_int_arg(fcinfo, 2, "max_messages_per_second", 1,
 									MAX_REDRIVE_RATE, 0);
-	int			batch = rate > 0 ? Min(rate, REDRIVE_BATCH) : REDRIVE_BATCH;
+	int         batch = rate > 0 ? Min(rate, REDRIVE_BATCH) : REDRIVE_BATCH;
 	TimestampTz start = GetCurrentTimestamp();
-	int64		moved = 0;
-	int64		after = 0;
-	int			nestlevel;
+	int64       moved = 0;
+	int64       after = 0;
+	int         nestlevel;
 
 	sqsn_validate_queue_name(dlq_name);
 	if (dest_name != NULL)
 	{
 		sqsn_validate_queue_name(dest_name);
 		if (strcmp(dest_name, dlq_name) == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("cannot redrive queue \"%s\" into itself",
-							dlq_name)));
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("cannot redrive queue \"%s\" into itself",
+								   dlq_name)));
 	}
 
 	nestlevel = sqsn_pin_search_path();
@@ -173,16 +175,17 @@ sq_redrive(PG_FUNCTION_ARGS)
 
 	if (dest_name != NULL)
 	{
-		bool		dest_fifo = sqsn_open_queue(dest_name, RowExclusiveLock)->fifo;
+		bool dest_fifo = sqsn_open_queue(dest_name, RowExclusiveLock)->fifo;
 
 		if (sqsn_open_queue(dlq_name, RowExclusiveLock)->fifo != dest_fifo)
-			ereport(ERROR,
-					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-					 errmsg("cannot redrive %s queue \"%s\" into %s queue \"%s\"",
-							dest_fifo ? "standard" : "FIFO", dlq_name,
-							dest_fifo ? "FIFO" : "standard", dest_name),
-					 errhint("Messages move only between queues of the same "
-							 "kind.")));
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot redrive %s queue \"%s\" into %s queue \"%s\"",
+						dest_fifo ? "standard" : "FIFO", dlq_name,
+						dest_fifo ? "FIFO" : "standard", dest_name),
+				 errhint("Messages move only between queues of the same "
+						 "kind.")));
 	}
 	else
 		(void) sqsn_open_queue(dlq_name, RowExclusiveLock);
@@ -192,10 +195,10 @@ sq_redrive(PG_FUNCTION_ARGS)
 		SqsnQueue  *dlq = sqsn_open_queue(dlq_name, RowExclusiveLock);
 		TimestampTz now = GetCurrentTimestamp();
 		HeapTuple  *rows;
-		TupleDesc	tupdesc;
-		uint64		n;
-		bool	   *done;
-		bool		fifo;
+		TupleDesc   tupdesc;
+		uint64      n;
+		bool       *done;
+		bool        fifo;
 
 		CHECK_FOR_INTERRUPTS();
 
@@ -212,10 +215,10 @@ sq_redrive(PG_FUNCTION_ARGS)
 			tupdesc = SPI_tuptable->tupdesc;
 			if (n > 0)
 			{
-				bool		isnull;
+				bool isnull;
 
-				after = DatumGetInt64(SPI_getbinval(rows[n - 1], tupdesc,
-													COL_MSG_SEQ, &isnull));
+				after = DatumGetInt64(
+					SPI_getbinval(rows[n - 1], tupdesc, COL_MSG_SEQ, &isnull));
 			}
 		}
 		if (n == 0)
@@ -233,35 +236,31 @@ sq_redrive(PG_FUNCTION_ARGS)
 			done = palloc0(sizeof(bool) * n);
 			for (uint64 i = 0; i < n; i++)
 			{
-				HeapTuple  *group;
-				int			ngroup = 0;
-				bool		isnull;
-				int64		source;
-				char	   *source_name;
+				HeapTuple *group;
+				int        ngroup = 0;
+				bool       isnull;
+				int64      source;
+				char      *source_name;
 
 				if (done[i])
 					continue;
-				source = DatumGetInt64(SPI_getbinval(rows[i],
-													 tupdesc,
-													 COL_SOURCE_QUEUE_ID,
-													 &isnull));
+				source = DatumGetInt64(SPI_getbinval(
+					rows[i], tupdesc, COL_SOURCE_QUEUE_ID, &isnull));
 				done[i] = true;
 				if (isnull)
-					continue;	/* no source: stays */
+					continue; /* no source: stays */
 
 				group = palloc(sizeof(HeapTuple) * n);
 				group[ngroup++] = rows[i];
 				for (uint64 j = i + 1; j < n; j++)
 				{
-					bool		jnull;
-					int64		other;
+					bool  jnull;
+					int64 other;
 
 					if (done[j])
 						continue;
-					other = DatumGetInt64(SPI_getbinval(rows[j],
-														tupdesc,
-														COL_SOURCE_QUEUE_ID,
-														&jnull));
+					other = DatumGetInt64(SPI_getbinval(
+						rows[j], tupdesc, COL_SOURCE_QUEUE_ID, &jnull));
 					if (!jnull && other == source)
 					{
 						group[ngroup++] = rows[j];
@@ -271,7 +270,7 @@ sq_redrive(PG_FUNCTION_ARGS)
 
 				source_name = queue_name_of(source);
 				if (source_name == NULL || strcmp(source_name, dlq_name) == 0)
-					continue;	/* source deleted: stays */
+					continue; /* source deleted: stays */
 				dlq = sqsn_open_queue(dlq_name, RowExclusiveLock);
 				sqsn_move_messages(dlq, source_name, group, tupdesc, ngroup,
 								   now, true);

@@ -39,12 +39,12 @@ static void
 require_pg_cron(void)
 {
 	if (!OidIsValid(get_extension_oid("pg_cron", true)))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("scheduled sends need the extension pg_cron in this database"),
-				 errhint("Add pg_cron to shared_preload_libraries, set "
-						 "cron.database_name to this database and run "
-						 "CREATE EXTENSION pg_cron.")));
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						errmsg("scheduled sends need the extension pg_cron in "
+							   "this database"),
+						errhint("Add pg_cron to shared_preload_libraries, set "
+								"cron.database_name to this database and run "
+								"CREATE EXTENSION pg_cron.")));
 }
 
 /*
@@ -56,37 +56,36 @@ require_pg_cron(void)
 Datum
 sq_schedule_send(PG_FUNCTION_ARGS)
 {
-	char	   *job_name = sqsn_text_arg(fcinfo, 0, "job_name");
-	char	   *schedule = sqsn_text_arg(fcinfo, 1, "schedule");
-	char	   *queue_name = sqsn_text_arg(fcinfo, 2, "queue_name");
-	char	   *body = sqsn_text_arg(fcinfo, 3, "message_body");
-	Jsonb	   *attributes = PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4);
-	int64		attributes_size = 0;
-	int64		maximum_message_size;
-	char	   *command;
-	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[3];
-	bool		isnull;
-	int64		jobid;
-	int			ret;
+	char  *job_name = sqsn_text_arg(fcinfo, 0, "job_name");
+	char  *schedule = sqsn_text_arg(fcinfo, 1, "schedule");
+	char  *queue_name = sqsn_text_arg(fcinfo, 2, "queue_name");
+	char  *body = sqsn_text_arg(fcinfo, 3, "message_body");
+	Jsonb *attributes = PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4);
+	int64  attributes_size = 0;
+	int64  maximum_message_size;
+	char  *command;
+	Oid    argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum  values[3];
+	bool   isnull;
+	int64  jobid;
+	int    ret;
 
 	if (sqsn_is_fifo_name(queue_name))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("scheduled sends to FIFO queues are not supported"),
-				 errdetail("Queue \"%s\" is a FIFO queue; each send to it needs "
-						   "a message group and a deduplication id.",
-						   queue_name),
-				 errhint("Schedule a call of sqsn.sq_send() with those ids "
-						 "with pg_cron directly.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("scheduled sends to FIFO queues are not supported"),
+			 errdetail("Queue \"%s\" is a FIFO queue; each send to it needs "
+					   "a message group and a deduplication id.",
+					   queue_name),
+			 errhint("Schedule a call of sqsn.sq_send() with those ids "
+					 "with pg_cron directly.")));
 	if (job_name[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("job_name must not be empty")));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("job_name must not be empty")));
 	if (body[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("message body must not be empty")));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("message body must not be empty")));
 	require_pg_cron();
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -94,15 +93,15 @@ sq_schedule_send(PG_FUNCTION_ARGS)
 
 	/* the checks a send would make, now */
 	values[0] = CStringGetTextDatum(queue_name);
-	ret = SPI_execute_with_args("SELECT (sqsn.sq_get_queue_attributes($1)"
-								" OPERATOR(pg_catalog.->>) 'MaximumMessageSize')::bigint",
-								1, argtypes, values, NULL, false, 1);
+	ret = SPI_execute_with_args(
+		"SELECT (sqsn.sq_get_queue_attributes($1)"
+		" OPERATOR(pg_catalog.->>) 'MaximumMessageSize')::bigint",
+		1, argtypes, values, NULL, false, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "reading queue \"%s\" failed: %s", queue_name,
 			 SPI_result_code_string(ret));
-	maximum_message_size = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-													   SPI_tuptable->tupdesc,
-													   1, &isnull));
+	maximum_message_size = DatumGetInt64(SPI_getbinval(
+		SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	if (attributes != NULL)
 		(void) sqsn_normalize_attributes(attributes, &attributes_size);
 	if ((int64) strlen(body) + attributes_size > maximum_message_size)
@@ -110,14 +109,14 @@ sq_schedule_send(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
 				 errmsg("message is too large for queue \"%s\"", queue_name)));
 
-	command = psprintf("SELECT sqsn.sq_send(%s, %s, %s)",
-					   quote_literal_cstr(queue_name),
-					   quote_literal_cstr(body),
-					   attributes == NULL ? "NULL" :
-					   psprintf("%s::jsonb",
-								quote_literal_cstr(JsonbToCString(NULL,
-																  &attributes->root,
-																  VARSIZE(attributes)))));
+	command = psprintf(
+		"SELECT sqsn.sq_send(%s, %s, %s)", quote_literal_cstr(queue_name),
+		quote_literal_cstr(body),
+		attributes == NULL
+			? "NULL"
+			: psprintf("%s::jsonb",
+					   quote_literal_cstr(JsonbToCString(
+						   NULL, &attributes->root, VARSIZE(attributes)))));
 
 	values[0] = CStringGetTextDatum(job_name);
 	values[1] = CStringGetTextDatum(schedule);
@@ -140,29 +139,30 @@ sq_schedule_send(PG_FUNCTION_ARGS)
 Datum
 sq_unschedule_send(PG_FUNCTION_ARGS)
 {
-	char	   *job_name = sqsn_text_arg(fcinfo, 0, "job_name");
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1];
-	bool		found;
-	int			ret;
+	char *job_name = sqsn_text_arg(fcinfo, 0, "job_name");
+	Oid   argtypes[1] = {TEXTOID};
+	Datum values[1];
+	bool  found;
+	int   ret;
 
 	require_pg_cron();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
 	values[0] = CStringGetTextDatum(job_name);
-	ret = SPI_execute_with_args("SELECT FROM cron.job"
-								" WHERE jobname OPERATOR(pg_catalog.=) $1"
-								" AND username OPERATOR(pg_catalog.=) CURRENT_USER",
-								1, argtypes, values, NULL, false, 1);
+	ret = SPI_execute_with_args(
+		"SELECT FROM cron.job"
+		" WHERE jobname OPERATOR(pg_catalog.=) $1"
+		" AND username OPERATOR(pg_catalog.=) CURRENT_USER",
+		1, argtypes, values, NULL, false, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "reading cron.job failed: %s",
 			 SPI_result_code_string(ret));
 	found = SPI_processed > 0;
 	if (found)
 	{
-		ret = SPI_execute_with_args("SELECT cron.unschedule($1)", 1,
-									argtypes, values, NULL, false, 1);
+		ret = SPI_execute_with_args("SELECT cron.unschedule($1)", 1, argtypes,
+									values, NULL, false, 1);
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "cron.unschedule failed: %s",
 				 SPI_result_code_string(ret));

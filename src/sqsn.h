@@ -24,18 +24,18 @@
 #define SQSN_SCHEMA "sqsn"
 
 /* Limits of the managed service (see SEMANTICS.md), in seconds or bytes. */
-#define SQSN_MAX_QUEUE_NAME			80
+#define SQSN_MAX_QUEUE_NAME         80
 #define SQSN_MAX_VISIBILITY_TIMEOUT 43200
-#define SQSN_MIN_RETENTION			60
-#define SQSN_MAX_RETENTION			1209600
-#define SQSN_MAX_DELAY				900
-#define SQSN_MIN_MESSAGE_SIZE		1024
-#define SQSN_MAX_MESSAGE_SIZE		262144
-#define SQSN_MAX_RECEIVE_COUNT		1000
-#define SQSN_MAX_ATTRIBUTES			10
-#define SQSN_MAX_BATCH				1000
-#define SQSN_MAX_WAIT_TIME			20
-#define SQSN_DEDUP_WINDOW			300
+#define SQSN_MIN_RETENTION          60
+#define SQSN_MAX_RETENTION          1209600
+#define SQSN_MAX_DELAY              900
+#define SQSN_MIN_MESSAGE_SIZE       1024
+#define SQSN_MAX_MESSAGE_SIZE       262144
+#define SQSN_MAX_RECEIVE_COUNT      1000
+#define SQSN_MAX_ATTRIBUTES         10
+#define SQSN_MAX_BATCH              1000
+#define SQSN_MAX_WAIT_TIME          20
+#define SQSN_DEDUP_WINDOW           300
 
 /*
  * Whether argument n was given and is not NULL. Arguments added in a later
@@ -43,8 +43,8 @@
  * older version (between installing a new library and ALTER EXTENSION
  * UPDATE), so the C functions read them through this.
  */
-#define SQSN_ARG_GIVEN(n)	(PG_NARGS() > (n) && !PG_ARGISNULL(n))
-#define SQSN_MAX_FIFO_TAG			128
+#define SQSN_ARG_GIVEN(n) (PG_NARGS() > (n) && !PG_ARGISNULL(n))
+#define SQSN_MAX_FIFO_TAG 128
 
 /*
  * What a backend remembers about one queue: its attributes, its message
@@ -55,58 +55,58 @@
  */
 typedef struct SqsnQueue
 {
-	char		name[SQSN_MAX_QUEUE_NAME + 1];	/* hash key */
-	bool		valid;
-	int64		queue_id;
-	Oid			relid;			/* sqsn.q_<queue_id> */
-	char	   *qualified_table;	/* "sqsn.q_<queue_id>", for SQL text */
-	int32		visibility_timeout;
-	int32		message_retention_period;
-	int32		delay_seconds;
-	int32		maximum_message_size;
-	int32		max_receive_count;	/* 0: no redrive policy */
-	int32		receive_wait_time_seconds;
-	char	   *dead_letter_queue;	/* NULL: no redrive policy */
-	bool		fifo;			/* name ends in ".fifo" */
-	bool		content_based_deduplication;
-	bool		deduplicate_per_group;	/* deduplication_scope */
+	char  name[SQSN_MAX_QUEUE_NAME + 1]; /* hash key */
+	bool  valid;
+	int64 queue_id;
+	Oid   relid;           /* sqsn.q_<queue_id> */
+	char *qualified_table; /* "sqsn.q_<queue_id>", for SQL text */
+	int32 visibility_timeout;
+	int32 message_retention_period;
+	int32 delay_seconds;
+	int32 maximum_message_size;
+	int32 max_receive_count; /* 0: no redrive policy */
+	int32 receive_wait_time_seconds;
+	char *dead_letter_queue; /* NULL: no redrive policy */
+	bool  fifo;              /* name ends in ".fifo" */
+	bool  content_based_deduplication;
+	bool  deduplicate_per_group; /* deduplication_scope */
 
 	/* saved plans, prepared on first use */
-	SPIPlanPtr	insert_plan;
-	SPIPlanPtr	insert_many_plan;
-	SPIPlanPtr	receive_plan;
-	SPIPlanPtr	delete_plan;
-	SPIPlanPtr	delete_many_plan;
-	SPIPlanPtr	delete_leased_plan;
-	SPIPlanPtr	change_visibility_plan;
-	SPIPlanPtr	expire_plan;
-	SPIPlanPtr	overdue_plan;
-	SPIPlanPtr	next_visible_plan;
-	SPIPlanPtr	redrive_plan;
-	SPIPlanPtr	fifo_heads_plan;
-	SPIPlanPtr	fifo_lease_plan;
-	SPIPlanPtr	fifo_lock_plan;
+	SPIPlanPtr insert_plan;
+	SPIPlanPtr insert_many_plan;
+	SPIPlanPtr receive_plan;
+	SPIPlanPtr delete_plan;
+	SPIPlanPtr delete_many_plan;
+	SPIPlanPtr delete_leased_plan;
+	SPIPlanPtr change_visibility_plan;
+	SPIPlanPtr expire_plan;
+	SPIPlanPtr overdue_plan;
+	SPIPlanPtr next_visible_plan;
+	SPIPlanPtr redrive_plan;
+	SPIPlanPtr fifo_heads_plan;
+	SPIPlanPtr fifo_lease_plan;
+	SPIPlanPtr fifo_lock_plan;
 } SqsnQueue;
 
 /* What one maintenance pass did (maintenance.c). */
 typedef struct SqsnSweepCounts
 {
-	int64		messages_expired;
-	int64		messages_moved_to_dlq;
+	int64 messages_expired;
+	int64 messages_moved_to_dlq;
 } SqsnSweepCounts;
 
 /* One message about to be inserted into a queue. */
 typedef struct OutgoingMessage
 {
 	pg_uuid_t  *message_id;
-	Datum		body;
-	Jsonb	   *attributes;		/* typed form, or NULL */
+	Datum       body;
+	Jsonb      *attributes; /* typed form, or NULL */
 	TimestampTz sent_at;
 	TimestampTz visible_at;
 	TimestampTz expires_at;
-	int64		source_queue_id;	/* 0: none */
-	char	   *group_id;		/* message_group_id, or NULL */
-	char	   *deduplication_id;	/* or NULL */
+	int64       source_queue_id;  /* 0: none */
+	char       *group_id;         /* message_group_id, or NULL */
+	char       *deduplication_id; /* or NULL */
 } OutgoingMessage;
 
 /*
@@ -128,40 +128,40 @@ enum
 };
 
 /* The receive result columns as SQL, for a table aliased "alias" */
-#define SQSN_RECEIVE_COLUMNS(alias) \
-	alias ".msg_seq, " alias ".message_id, " alias ".body, " \
-	alias ".message_attributes, " alias ".sent_at, " alias ".receive_count, " \
-	alias ".first_received_at, " alias ".message_group_id, " \
-	alias ".message_deduplication_id"
+#define SQSN_RECEIVE_COLUMNS(alias)                                           \
+	alias ".msg_seq, " alias ".message_id, " alias ".body, " alias            \
+		  ".message_attributes, " alias ".sent_at, " alias                    \
+		  ".receive_count, " alias ".first_received_at, " alias               \
+		  ".message_group_id, " alias ".message_deduplication_id"
 
 /* catalog.c */
 extern void CatalogInit(void);
-extern void sqsn_validate_name(const char *kind, const char *name,
-							   int max_len, const char *fifo_hint);
+extern void sqsn_validate_name(const char *kind, const char *name, int max_len,
+							   const char *fifo_hint);
 extern void sqsn_validate_queue_name(const char *name);
 extern bool sqsn_is_fifo_name(const char *name);
-extern char *sqsn_text_arg(FunctionCallInfo fcinfo, int argno,
-						   const char *argname);
-extern int32 sqsn_int_arg(FunctionCallInfo fcinfo, int argno,
-						  const char *argname, int32 min, int32 max,
-						  int32 default_value);
+extern char      *sqsn_text_arg(FunctionCallInfo fcinfo, int argno,
+								const char *argname);
+extern int32      sqsn_int_arg(FunctionCallInfo fcinfo, int argno,
+							   const char *argname, int32 min, int32 max,
+							   int32 default_value);
 extern SqsnQueue *sqsn_open_queue(const char *name, LOCKMODE lockmode);
-extern void sqsn_begin_result(FunctionCallInfo fcinfo);
-extern int	sqsn_array_arg(FunctionCallInfo fcinfo, int argno,
-						   const char *argname, Oid elemtype, Datum **elems,
-						   bool **nulls);
-extern int	sqsn_batch_args(FunctionCallInfo fcinfo, const char *argname,
-							const char *singular, const char *plural,
-							Datum **texts, bool **text_nulls,
-							Datum **attributes, bool **attribute_nulls);
-extern void sqsn_spi_check(int ret, int expected, const char *what);
-extern Datum sqsn_return_names(FunctionCallInfo fcinfo, const char *sql,
-							   const char *what);
+extern void       sqsn_begin_result(FunctionCallInfo fcinfo);
+extern int        sqsn_array_arg(FunctionCallInfo fcinfo, int argno,
+								 const char *argname, Oid elemtype, Datum **elems,
+								 bool **nulls);
+extern int        sqsn_batch_args(FunctionCallInfo fcinfo, const char *argname,
+								  const char *singular, const char *plural,
+								  Datum **texts, bool **text_nulls,
+								  Datum **attributes, bool **attribute_nulls);
+extern void       sqsn_spi_check(int ret, int expected, const char *what);
+extern Datum      sqsn_return_names(FunctionCallInfo fcinfo, const char *sql,
+									const char *what);
 extern SPIPlanPtr sqsn_prepare_plan(const char *sql, int nargs, Oid *argtypes);
-extern Oid	sqsn_schema_oid(void);
-extern bool sqsn_catalog_has_fifo(void);
-extern int	sqsn_pin_search_path(void);
-extern void sqsn_unpin_search_path(int nestlevel);
+extern Oid        sqsn_schema_oid(void);
+extern bool       sqsn_catalog_has_fifo(void);
+extern int        sqsn_pin_search_path(void);
+extern void       sqsn_unpin_search_path(int nestlevel);
 
 /* attributes.c */
 extern Jsonb *sqsn_normalize_attributes(Jsonb *attributes, int64 *size);
@@ -169,14 +169,14 @@ extern Jsonb *sqsn_normalize_attributes(Jsonb *attributes, int64 *size);
 /* handle.c */
 extern char *sqsn_make_receipt_handle(int64 queue_id, int64 msg_seq,
 									  int64 lease_token);
-extern void sqsn_parse_receipt_handle(const char *handle, int64 queue_id,
-									  int64 *msg_seq, int64 *lease_token);
+extern void  sqsn_parse_receipt_handle(const char *handle, int64 queue_id,
+									   int64 *msg_seq, int64 *lease_token);
 extern int64 sqsn_new_lease_token(void);
-extern void sqsn_forget_handle_key(Oid relid);
+extern void  sqsn_forget_handle_key(Oid relid);
 
 /* message.c */
 extern TimestampTz sqsn_add_seconds(TimestampTz t, int32 seconds);
-extern pg_uuid_t *sqsn_new_message_id(void);
+extern pg_uuid_t  *sqsn_new_message_id(void);
 extern void sqsn_send_messages(SqsnQueue *queue, OutgoingMessage *msgs, int n);
 extern void sqsn_move_messages(SqsnQueue *queue, const char *dest_name,
 							   HeapTuple *rows, TupleDesc tupdesc, int n,
@@ -190,31 +190,31 @@ extern void sqsn_emit_received(SqsnQueue *queue, ReturnSetInfo *rsinfo,
 							   int64 lease_token);
 
 /* fifo.c */
-extern void sqsn_validate_fifo_tag(const char *argname, const char *value);
+extern void  sqsn_validate_fifo_tag(const char *argname, const char *value);
 extern char *sqsn_content_deduplication_id(text *body);
-extern pg_uuid_t *sqsn_fifo_deduplicate(SqsnQueue *queue,
+extern pg_uuid_t *sqsn_fifo_deduplicate(SqsnQueue       *queue,
 										OutgoingMessage *msg);
-extern pg_uuid_t *sqsn_fifo_deduplicate_publish(int64 topic_id,
+extern pg_uuid_t *sqsn_fifo_deduplicate_publish(int64       topic_id,
 												const char *deduplication_id,
-												pg_uuid_t *message_id);
-extern int	sqsn_fifo_receive_batch(const char *queue_name,
-									ReturnSetInfo *rsinfo, int max_messages,
-									TimestampTz now, TimestampTz lease_until,
-									int64 lease_token);
-extern int	sqsn_fifo_lock_heads(SqsnQueue *queue, TimestampTz now,
-								 int limit, int64 *after, HeapTuple **rows,
-								 TupleDesc *tupdesc);
-extern int64 sqsn_fifo_expire_deduplication(SqsnQueue *queue,
-											TimestampTz now, int batch_size);
-extern void sqsn_fifo_forget_queue(int64 queue_id);
-extern bool sqsn_sweep_topic_deduplication(int batch_size);
-extern void sqsn_fifo_lock_groups_for_send(SqsnQueue *queue,
-										   OutgoingMessage *msgs, int n);
+												pg_uuid_t  *message_id);
+extern int        sqsn_fifo_receive_batch(const char    *queue_name,
+										  ReturnSetInfo *rsinfo, int max_messages,
+										  TimestampTz now, TimestampTz lease_until,
+										  int64 lease_token);
+extern int   sqsn_fifo_lock_heads(SqsnQueue *queue, TimestampTz now, int limit,
+								  int64 *after, HeapTuple **rows,
+								  TupleDesc *tupdesc);
+extern int64 sqsn_fifo_expire_deduplication(SqsnQueue *queue, TimestampTz now,
+											int batch_size);
+extern void  sqsn_fifo_forget_queue(int64 queue_id);
+extern bool  sqsn_sweep_topic_deduplication(int batch_size);
+extern void  sqsn_fifo_lock_groups_for_send(SqsnQueue       *queue,
+											OutgoingMessage *msgs, int n);
 
 /* maintenance.c */
 extern List *sqsn_list_queue_names(void);
-extern bool sqsn_sweep_queue(const char *queue_name, int batch_size,
-							 SqsnSweepCounts *counts);
+extern bool  sqsn_sweep_queue(const char *queue_name, int batch_size,
+							  SqsnSweepCounts *counts);
 
 /* longpoll.c */
 extern void LongPollInit(void);
@@ -225,15 +225,15 @@ extern void sqsn_longpoll_sleep(long timeout_ms);
 extern void sqsn_longpoll_end(void);
 
 /* worker.c */
-extern int	sqsn_retention_batch_size;
-extern void WorkerInit(void);
+extern int   sqsn_retention_batch_size;
+extern void  WorkerInit(void);
 extern char *sqsn_worker_database_name(void);
-extern int	sqsn_worker_poll_interval(void);
+extern int   sqsn_worker_poll_interval(void);
 
 /* filter.c */
-extern void sqsn_validate_filter_policy(Jsonb *policy, bool body_scope);
-extern bool sqsn_filter_matches(Jsonb *policy, bool body_scope,
-								Jsonb *attributes, Jsonb *body);
+extern void   sqsn_validate_filter_policy(Jsonb *policy, bool body_scope);
+extern bool   sqsn_filter_matches(Jsonb *policy, bool body_scope,
+								  Jsonb *attributes, Jsonb *body);
 extern Jsonb *sqsn_json_or_null(const char *s, int len);
 
 /* delivery_policy.c */
@@ -296,4 +296,4 @@ extern void  SigningInit(void);
 extern bool  sqsn_signing_available(void);
 extern char *sqsn_sign(const char *data, size_t len);
 
-#endif							/* SQSN_H */
+#endif /* SQSN_H */

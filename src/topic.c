@@ -226,14 +226,13 @@ begin_topic_change(const char *topic_name, int *nestlevel)
 Datum
 sn_create_topic(PG_FUNCTION_ARGS)
 {
-	char	   *name = topic_name_arg(fcinfo, 0);
-	bool		content_based = SQSN_ARG_GIVEN(1) ? PG_GETARG_BOOL(1) : false;
-	bool		fifo = sqsn_is_fifo_name(name);
-	Oid			argtypes[2] = {TEXTOID, BOOLOID};
-	Datum		values[2] = {CStringGetTextDatum(name),
-	BoolGetDatum(content_based)};
-	int			nestlevel;
-	bool		has_fifo;
+	char *name = topic_name_arg(fcinfo, 0);
+	bool  content_based = SQSN_ARG_GIVEN(1) ? PG_GETARG_BOOL(1) : false;
+	bool  fifo = sqsn_is_fifo_name(name);
+	Oid   argtypes[2] = {TEXTOID, BOOLOID};
+	Datum values[2] = {CStringGetTextDatum(name), BoolGetDatum(content_based)};
+	int   nestlevel;
+	bool  has_fifo;
 
 	if (content_based && !fifo)
 		ereport(ERROR,
@@ -251,34 +250,35 @@ sn_create_topic(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("FIFO topics need version 0.2 of extension sqsn"),
 				 errhint("Run ALTER EXTENSION sqsn UPDATE.")));
-	sqsn_spi_check(SPI_execute_with_args(has_fifo ?
-										 "INSERT INTO sqsn.topic (topic_name, owner,"
-										 " created_at, content_based_deduplication)"
-										 " VALUES ($1, session_user, clock_timestamp(), $2)"
-										 " ON CONFLICT (topic_name) DO NOTHING" :
-										 "INSERT INTO sqsn.topic (topic_name, owner,"
-										 " created_at)"
-										 " VALUES ($1, session_user, clock_timestamp())"
-										 " ON CONFLICT (topic_name) DO NOTHING",
-										 has_fifo ? 2 : 1, argtypes, values,
-										 NULL, false, 0),
-				   SPI_OK_INSERT, "inserting into sqsn.topic");
+	sqsn_spi_check(
+		SPI_execute_with_args(
+			has_fifo ? "INSERT INTO sqsn.topic (topic_name, owner,"
+					   " created_at, content_based_deduplication)"
+					   " VALUES ($1, session_user, clock_timestamp(), $2)"
+					   " ON CONFLICT (topic_name) DO NOTHING"
+					 : "INSERT INTO sqsn.topic (topic_name, owner,"
+					   " created_at)"
+					   " VALUES ($1, session_user, clock_timestamp())"
+					   " ON CONFLICT (topic_name) DO NOTHING",
+			has_fifo ? 2 : 1, argtypes, values, NULL, false, 0),
+		SPI_OK_INSERT, "inserting into sqsn.topic");
 	if (SPI_processed == 0 && has_fifo)
 	{
-		bool		isnull;
+		bool isnull;
 
-		sqsn_spi_check(SPI_execute_with_args("SELECT content_based_deduplication"
-											 " = $2 FROM sqsn.topic"
-											 " WHERE topic_name = $1",
-											 2, argtypes, values, NULL, false,
-											 1),
-					   SPI_OK_SELECT, "reading sqsn.topic");
+		sqsn_spi_check(
+			SPI_execute_with_args("SELECT content_based_deduplication"
+								  " = $2 FROM sqsn.topic"
+								  " WHERE topic_name = $1",
+								  2, argtypes, values, NULL, false, 1),
+			SPI_OK_SELECT, "reading sqsn.topic");
 		if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 										SPI_tuptable->tupdesc, 1, &isnull)))
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
 					 errmsg("topic \"%s\" already exists with different "
-							"attributes", name)));
+							"attributes",
+							name)));
 	}
 	SPI_finish();
 	sqsn_unpin_search_path(nestlevel);
@@ -437,12 +437,14 @@ redrive_queue_id(Jsonb *policy)
 	sqsn_validate_queue_name(name);
 	/* only push subscriptions of standard topics ever use it */
 	if (sqsn_is_fifo_name(name))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("FIFO queue \"%s\" cannot be the dead-letter queue of a "
-						"subscription", name),
-				 errhint("Use a standard queue: only HTTP/HTTPS subscriptions "
-						 "of standard topics dead-letter their messages.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+			 errmsg("FIFO queue \"%s\" cannot be the dead-letter queue of a "
+					"subscription",
+					name),
+			 errhint("Use a standard queue: only HTTP/HTTPS subscriptions "
+					 "of standard topics dead-letter their messages.")));
 	check_may_send(name);
 	values[0] = CStringGetTextDatum(name);
 	sqsn_spi_check(
@@ -660,15 +662,16 @@ sn_subscribe(PG_FUNCTION_ARGS)
 		values[6] = (Datum) 0;
 		nulls[6] = 'n';
 		if (sqsn_is_fifo_name(topic_name) != sqsn_is_fifo_name(endpoint))
-			ereport(ERROR,
-					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-					 errmsg("%s topic \"%s\" cannot deliver to %s queue \"%s\"",
-							sqsn_is_fifo_name(topic_name) ? "FIFO" : "standard",
-							topic_name,
-							sqsn_is_fifo_name(endpoint) ? "FIFO" : "standard",
-							endpoint),
-					 errhint("Subscribe FIFO queues to FIFO topics and standard "
-							 "queues to standard topics.")));
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("%s topic \"%s\" cannot deliver to %s queue \"%s\"",
+						sqsn_is_fifo_name(topic_name) ? "FIFO" : "standard",
+						topic_name,
+						sqsn_is_fifo_name(endpoint) ? "FIFO" : "standard",
+						endpoint),
+				 errhint("Subscribe FIFO queues to FIFO topics and standard "
+						 "queues to standard topics.")));
 	}
 	legacy = !push_installed();
 
@@ -1481,31 +1484,35 @@ set_publication_tags(PublishedMessage *pub, const char *topic_name,
 	if (!sqsn_is_fifo_name(topic_name))
 	{
 		if (group_id != NULL || deduplication_id != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("message_group_id and message_deduplication_id "
-							"are only for FIFO topics"),
-					 errdetail("Topic \"%s\" is a standard topic.",
-							   topic_name)));
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("message_group_id and message_deduplication_id "
+						"are only for FIFO topics"),
+				 errdetail("Topic \"%s\" is a standard topic.", topic_name)));
 		return;
 	}
 	if (group_id == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("a message published to FIFO topic \"%s\" needs a "
-						"message_group_id", topic_name),
-				 element > 0 ? errdetail("Element %d has none.", element) : 0));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+			 errmsg("a message published to FIFO topic \"%s\" needs a "
+					"message_group_id",
+					topic_name),
+			 element > 0 ? errdetail("Element %d has none.", element) : 0));
 	sqsn_validate_fifo_tag("message_group_id", group_id);
 	if (deduplication_id == NULL)
 	{
 		if (!content_based)
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("a message published to FIFO topic \"%s\" needs a "
-							"message_deduplication_id", topic_name),
-					 element > 0 ? errdetail("Element %d has none.", element) : 0,
-					 errhint("Give one, or create the topic with "
-							 "content_based_deduplication.")));
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("a message published to FIFO topic \"%s\" needs a "
+						"message_deduplication_id",
+						topic_name),
+				 element > 0 ? errdetail("Element %d has none.", element) : 0,
+				 errhint("Give one, or create the topic with "
+						 "content_based_deduplication.")));
 		deduplication_id = sqsn_content_deduplication_id(pub->message);
 	}
 	else
@@ -1521,18 +1528,19 @@ set_publication_tags(PublishedMessage *pub, const char *topic_name,
 static bool
 topic_content_based(const char *topic_name)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		value = CStringGetTextDatum(topic_name);
-	bool		isnull;
+	Oid   argtypes[1] = {TEXTOID};
+	Datum value = CStringGetTextDatum(topic_name);
+	bool  isnull;
 
 	if (!sqsn_is_fifo_name(topic_name) || !sqsn_catalog_has_fifo())
 		return false;
-	(void) find_topic_id(topic_name);	/* errors when there is none */
-	sqsn_spi_check(SPI_execute_with_args("SELECT content_based_deduplication"
-										 " FROM sqsn.topic"
-										 " WHERE topic_name OPERATOR(pg_catalog.=) $1",
-										 1, argtypes, &value, NULL, false, 1),
-				   SPI_OK_SELECT, "reading sqsn.topic");
+	(void) find_topic_id(topic_name); /* errors when there is none */
+	sqsn_spi_check(
+		SPI_execute_with_args("SELECT content_based_deduplication"
+							  " FROM sqsn.topic"
+							  " WHERE topic_name OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, &value, NULL, false, 1),
+		SPI_OK_SELECT, "reading sqsn.topic");
 	if (SPI_processed == 0)
 		return false;
 	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
@@ -1548,14 +1556,13 @@ topic_content_based(const char *topic_name)
 static PublishedMessage *
 fifo_deduplicate(int64 topic_id, PublishedMessage *pubs, int *n)
 {
-	int			nfresh = 0;
+	int               nfresh = 0;
 	PublishedMessage *fresh = palloc(sizeof(PublishedMessage) * Max(*n, 1));
 
 	for (int i = 0; i < *n; i++)
 	{
-		pg_uuid_t  *id = sqsn_fifo_deduplicate_publish(topic_id,
-													   pubs[i].deduplication_id,
-													   pubs[i].message_id);
+		pg_uuid_t *id = sqsn_fifo_deduplicate_publish(
+			topic_id, pubs[i].deduplication_id, pubs[i].message_id);
 
 		if (id == pubs[i].message_id)
 			fresh[nfresh++] = pubs[i];
@@ -1688,11 +1695,11 @@ sn_publish(PG_FUNCTION_ARGS)
  * per message; NULL when the argument is NULL.
  */
 static Datum *
-publish_batch_text_arg(FunctionCallInfo fcinfo, int argno,
-					   const char *argname, int n, bool **nulls)
+publish_batch_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
+					   int n, bool **nulls)
 {
-	Datum	   *values;
-	int			count;
+	Datum *values;
+	int    count;
 
 	*nulls = NULL;
 	if (!SQSN_ARG_GIVEN(argno))
@@ -1757,14 +1764,13 @@ sn_publish_batch(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	content_based = topic_content_based(topic_name);
 	for (int i = 0; i < n; i++)
-		set_publication_tags(&pubs[i], topic_name, content_based,
-							 (groups && !group_nulls[i])
-								 ? TextDatumGetCString(groups[i])
-								 : NULL,
-							 (dedups && !dedup_nulls[i])
-								 ? TextDatumGetCString(dedups[i])
-								 : NULL,
-							 i + 1);
+		set_publication_tags(
+			&pubs[i], topic_name, content_based,
+			(groups && !group_nulls[i]) ? TextDatumGetCString(groups[i])
+										: NULL,
+			(dedups && !dedup_nulls[i]) ? TextDatumGetCString(dedups[i])
+										: NULL,
+			i + 1);
 	if (n > 0)
 		fan_out(topic_name, pubs, n);
 	else

@@ -349,9 +349,10 @@ sweep_one_batch(const char *queue_name, bool *more, SqsnSweepCounts *counts)
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
 
-		ereport(WARNING,
-				(errmsg("sqsn worker could not sweep queue \"%s\": %s",
-						queue_name ? queue_name : "(topics)", edata->message)));
+		ereport(
+			WARNING,
+			(errmsg("sqsn worker could not sweep queue \"%s\": %s",
+					queue_name ? queue_name : "(topics)", edata->message)));
 		SpinLockAcquire(&worker_shared->mutex);
 		snprintf(worker_shared->last_error, WORKER_ERROR_LEN,
 				 "queue \"%s\": %s", queue_name ? queue_name : "(topics)",
@@ -402,7 +403,7 @@ run_round(void)
 	}
 	if (installed)
 	{
-		bool		more = true;
+		bool more = true;
 
 		/* the FIFO topics' deduplication records */
 		for (int i = 0; i < MAX_BATCHES_PER_QUEUE && more; i++)
