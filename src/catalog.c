@@ -27,6 +27,7 @@
 #include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/numeric.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -137,6 +138,55 @@ sqsn_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("%s must not be NULL", argname)));
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/*
+ * A whole number in [min, max] given as a JSON number or a string of
+ * digits (the managed service passes attribute values as strings). Returns
+ * false, leaving *result alone, for anything else; the caller says why.
+ */
+bool
+sqsn_jsonb_int(JsonbValue *v, int32 min, int32 max, int32 *result)
+{
+	char *text;
+	char *end;
+	long  value;
+
+	if (v->type == jbvNumeric)
+		text = DatumGetCString(
+			DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	else if (v->type == jbvString)
+		text = pnstrdup(v->val.string.val, v->val.string.len);
+	else
+		return false;
+
+	errno = 0;
+	value = strtol(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0' || value < min ||
+		value > max)
+		return false;
+	*result = (int32) value;
+	return true;
+}
+
+/*
+ * A JSON boolean or the string "true"/"false". Returns false, leaving
+ * *result alone, for anything else.
+ */
+bool
+sqsn_jsonb_bool(JsonbValue *v, bool *result)
+{
+	if (v->type == jbvBool)
+		*result = v->val.boolean;
+	else if (v->type == jbvString && v->val.string.len == 4 &&
+			 strncmp(v->val.string.val, "true", 4) == 0)
+		*result = true;
+	else if (v->type == jbvString && v->val.string.len == 5 &&
+			 strncmp(v->val.string.val, "false", 5) == 0)
+		*result = false;
+	else
+		return false;
+	return true;
 }
 
 /*

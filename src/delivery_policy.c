@@ -76,28 +76,13 @@ bad_policy(const char *detail, const char *hint)
 static int
 policy_int(JsonbValue *v, const char *key, int min, int max)
 {
-	char *s;
-	char *end;
-	long  n;
+	int32 value;
 
-	if (v->type == jbvNumeric)
-		s = DatumGetCString(
-			DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-	else if (v->type == jbvString)
-		s = pnstrdup(v->val.string.val, v->val.string.len);
-	else
-		s = NULL;
-	if (s != NULL)
-	{
-		errno = 0;
-		n = strtol(s, &end, 10);
-		if (*s != '\0' && *end == '\0' && errno == 0 && n >= min && n <= max)
-			return (int) n;
-	}
-	bad_policy(
-		psprintf("%s must be a whole number from %d to %d.", key, min, max),
-		NULL);
-	return 0; /* not reached */
+	if (!sqsn_jsonb_int(v, min, max, &value))
+		bad_policy(psprintf("%s must be a whole number from %d to %d.", key,
+							min, max),
+				   NULL);
+	return value;
 }
 
 static char *

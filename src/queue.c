@@ -595,30 +595,15 @@ sq_get_queue_attributes(PG_FUNCTION_ARGS)
 static int32
 attribute_int(const char *key, JsonbValue *v, int32 min, int32 max)
 {
-	char *text;
-	char *end;
-	long  value;
+	int32 value;
 
-	if (v->type == jbvNumeric)
-		text = DatumGetCString(
-			DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-	else if (v->type == jbvString)
-		text = pnstrdup(v->val.string.val, v->val.string.len);
-	else
-		text = NULL;
-
-	if (text != NULL)
-	{
-		errno = 0;
-		value = strtol(text, &end, 10);
-		if (errno == 0 && end != text && *end == '\0' && value >= min &&
-			value <= max)
-			return (int32) value;
-	}
-	ereport(ERROR,
+	if (!sqsn_jsonb_int(v, min, max, &value))
+		ereport(
+			ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("queue attribute %s must be an integer between %d and %d",
 					key, min, max)));
+	return value;
 }
 
 /*
@@ -627,16 +612,13 @@ attribute_int(const char *key, JsonbValue *v, int32 min, int32 max)
 static bool
 attribute_bool(const char *key, JsonbValue *v)
 {
-	if (v->type == jbvBool)
-		return v->val.boolean;
-	if (v->type == jbvString && v->val.string.len == 4 &&
-		strncmp(v->val.string.val, "true", 4) == 0)
-		return true;
-	if (v->type == jbvString && v->val.string.len == 5 &&
-		strncmp(v->val.string.val, "false", 5) == 0)
-		return false;
-	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					errmsg("queue attribute %s must be true or false", key)));
+	bool value;
+
+	if (!sqsn_jsonb_bool(v, &value))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("queue attribute %s must be true or false", key)));
+	return value;
 }
 
 /*

@@ -140,8 +140,10 @@ extern void sqsn_validate_name(const char *kind, const char *name, int max_len,
 							   const char *fifo_hint);
 extern void sqsn_validate_queue_name(const char *name);
 extern bool sqsn_is_fifo_name(const char *name);
-extern char      *sqsn_text_arg(FunctionCallInfo fcinfo, int argno,
-								const char *argname);
+extern char *sqsn_text_arg(FunctionCallInfo fcinfo, int argno,
+						   const char *argname);
+extern bool sqsn_jsonb_int(JsonbValue *v, int32 min, int32 max, int32 *result);
+extern bool sqsn_jsonb_bool(JsonbValue *v, bool *result);
 extern int32      sqsn_int_arg(FunctionCallInfo fcinfo, int argno,
 							   const char *argname, int32 min, int32 max,
 							   int32 default_value);

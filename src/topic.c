@@ -855,15 +855,7 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 		{
 			bool value;
 
-			if (v.type == jbvBool)
-				value = v.val.boolean;
-			else if (v.type == jbvString && v.val.string.len == 4 &&
-					 strncmp(v.val.string.val, "true", 4) == 0)
-				value = true;
-			else if (v.type == jbvString && v.val.string.len == 5 &&
-					 strncmp(v.val.string.val, "false", 5) == 0)
-				value = false;
-			else
+			if (!sqsn_jsonb_bool(&v, &value))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("ContentBasedDeduplication must be true or "
