@@ -57,11 +57,12 @@ query(q{CREATE EXTENSION sqsn});
 # --- kill -9 the delivery worker with 20 POSTs in flight ---------------------
 
 query(q{SELECT sqsn.sn_create_topic('crash')});
-my $sub = query("SELECT sqsn.sn_subscribe('crash', 'http', '$base/slow/1500/kill')");
+# One batch, so all 20 are claimed together, and a sink slow enough that
+# none of them can finish between seeing them in flight and the kill.
+my $sub = query("SELECT sqsn.sn_subscribe('crash', 'http', '$base/slow/4000/kill')");
 my @ids = split /\n/, query(q{SELECT * FROM sqsn.sn_publish_batch('crash',
-	ARRAY['1','2','3','4','5','6','7','8','9','10'])});
-push @ids, split /\n/, query(q{SELECT * FROM sqsn.sn_publish_batch('crash',
-	ARRAY['11','12','13','14','15','16','17','18','19','20'])});
+	ARRAY['1','2','3','4','5','6','7','8','9','10',
+	      '11','12','13','14','15','16','17','18','19','20'])});
 poll(q{SELECT count(*) FROM sqsn.delivery WHERE leased_until IS NOT NULL}, '20',
 	'20 POSTs in flight');
 my $pid = query($worker_pid_sql);
@@ -72,7 +73,7 @@ $node->poll_query_until('postgres', "SELECT count(*) FROM pg_stat_activity WHERE
   or die 'no new delivery worker';
 poll("SELECT count(*) FROM sqsn.delivery WHERE subscription_id = '$sub' AND status = 'delivered'",
 	'20', 'after kill -9 every delivery is made');
-my $got = delivered_ids('/slow/1500/kill');
+my $got = delivered_ids('/slow/4000/kill');
 is(scalar(grep { $got->{$_} } @ids), 20, 'the endpoint got all 20 messages (at least once each)');
 is(query("SELECT min(attempts) FROM sqsn.delivery WHERE subscription_id = '$sub'"), '2',
 	'the interrupted attempt counts: each delivery took a second attempt');
