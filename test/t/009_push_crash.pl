@@ -24,7 +24,7 @@ restart_after_crash = on
 sqsn.poll_interval = '200ms'
 sqsn.http_allowed_hosts = '127.0.0.1'
 sqsn.http_auto_confirm_hosts = '127.0.0.1'
-sqsn.http_timeout_ms = 5000
+sqsn.http_timeout_ms = 15000
 });
 $node->start;
 
@@ -80,8 +80,10 @@ poll("SELECT count(*) FROM sqsn.delivery WHERE subscription_id = '$sub' AND stat
 	'20', 'after kill -9 every delivery is made');
 my $got = delivered_ids('/slow/4000/kill');
 is(scalar(grep { $got->{$_} } @ids), 20, 'the endpoint got all 20 messages (at least once each)');
-is(query("SELECT min(attempts) FROM sqsn.delivery WHERE subscription_id = '$sub'"), '2',
-	'the interrupted attempt counts: each delivery took a second attempt');
+# at least two: a loaded machine may need a further retry, never fewer
+ok(query("SELECT min(attempts) FROM sqsn.delivery WHERE subscription_id = '$sub'") >= 2,
+	'the interrupted attempt counts: each delivery took a second attempt')
+  or diag(query("SELECT attempts, count(*) FROM sqsn.delivery WHERE subscription_id = '$sub' GROUP BY 1"));
 
 # --- immediate restart of the cluster with POSTs in flight -------------------
 
