@@ -170,6 +170,25 @@ sqsn_jsonb_int(JsonbValue *v, int32 min, int32 max, int32 *result)
 }
 
 /*
+ * The next key and value of the JSON object an iterator walks (nested
+ * containers skipped); false at its end. *key is palloc'd.
+ */
+bool
+sqsn_jsonb_next_pair(JsonbIterator **it, char **key, JsonbValue *v)
+{
+	JsonbIteratorToken tok;
+
+	while ((tok = JsonbIteratorNext(it, v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			*key = pnstrdup(v->val.string.val, v->val.string.len);
+		else if (tok == WJB_VALUE)
+			return true;
+	}
+	return false;
+}
+
+/*
  * A JSON boolean or the string "true"/"false". Returns false, leaving
  * *result alone, for anything else.
  */

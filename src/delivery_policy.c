@@ -130,11 +130,10 @@ schedule_total(const SqsnRetryPolicy *retry)
 static void
 parse_retry_policy(JsonbContainer *obj, SqsnRetryPolicy *retry)
 {
-	JsonbIterator     *it = JsonbIteratorInit(obj);
-	JsonbIteratorToken tok;
-	JsonbValue         v;
-	char              *key = NULL;
-	double             total;
+	JsonbIterator *it = JsonbIteratorInit(obj);
+	JsonbValue     v;
+	char          *key = NULL;
+	double         total;
 
 	retry->min_delay = 20;
 	retry->max_delay = 20;
@@ -144,15 +143,8 @@ parse_retry_policy(JsonbContainer *obj, SqsnRetryPolicy *retry)
 	retry->num_max_delay = 0;
 	retry->backoff = SQSN_BACKOFF_LINEAR;
 
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	while (sqsn_jsonb_next_pair(&it, &key, &v))
 	{
-		if (tok == WJB_KEY)
-		{
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-			continue;
-		}
-		if (tok != WJB_VALUE)
-			continue;
 		if (strcmp(key, "minDelayTarget") == 0)
 			retry->min_delay = policy_int(&v, key, 1, MAX_DELAY_TARGET);
 		else if (strcmp(key, "maxDelayTarget") == 0)
@@ -212,21 +204,13 @@ parse_retry_policy(JsonbContainer *obj, SqsnRetryPolicy *retry)
 static void
 parse_throttle_policy(JsonbContainer *obj, SqsnDeliveryPolicy *policy)
 {
-	JsonbIterator     *it = JsonbIteratorInit(obj);
-	JsonbIteratorToken tok;
-	JsonbValue         v;
-	char              *key = NULL;
+	JsonbIterator *it = JsonbIteratorInit(obj);
+	JsonbValue     v;
+	char          *key = NULL;
 
 	policy->max_receives_per_second = 0;
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	while (sqsn_jsonb_next_pair(&it, &key, &v))
 	{
-		if (tok == WJB_KEY)
-		{
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-			continue;
-		}
-		if (tok != WJB_VALUE)
-			continue;
 		if (strcmp(key, "maxReceivesPerSecond") == 0)
 			policy->max_receives_per_second =
 				policy_int(&v, key, 1, PG_INT32_MAX);
@@ -239,20 +223,12 @@ parse_throttle_policy(JsonbContainer *obj, SqsnDeliveryPolicy *policy)
 static void
 parse_request_policy(JsonbContainer *obj, SqsnDeliveryPolicy *policy)
 {
-	JsonbIterator     *it = JsonbIteratorInit(obj);
-	JsonbIteratorToken tok;
-	JsonbValue         v;
-	char              *key = NULL;
+	JsonbIterator *it = JsonbIteratorInit(obj);
+	JsonbValue     v;
+	char          *key = NULL;
 
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	while (sqsn_jsonb_next_pair(&it, &key, &v))
 	{
-		if (tok == WJB_KEY)
-		{
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-			continue;
-		}
-		if (tok != WJB_VALUE)
-			continue;
 		if (strcmp(key, "headerContentType") == 0)
 		{
 			char *type = policy_string(&v, key);

@@ -696,18 +696,17 @@ read_redrive_policy(JsonbValue *v, QueueSettings *s)
 Datum
 sq_set_queue_attributes(PG_FUNCTION_ARGS)
 {
-	char              *name = sqsn_text_arg(fcinfo, 0, "queue_name");
-	Jsonb             *attributes;
-	int                nestlevel;
-	SqsnQueue         *queue;
-	QueueSettings      s;
-	JsonbIterator     *it;
-	JsonbIteratorToken tok;
-	JsonbValue         v;
-	char              *key = NULL;
-	int64              dlq_id;
-	Oid                relid;
-	bool               fifo;
+	char          *name = sqsn_text_arg(fcinfo, 0, "queue_name");
+	Jsonb         *attributes;
+	int            nestlevel;
+	SqsnQueue     *queue;
+	QueueSettings  s;
+	JsonbIterator *it;
+	JsonbValue     v;
+	char          *key = NULL;
+	int64          dlq_id;
+	Oid            relid;
+	bool           fifo;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -737,16 +736,8 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 	relid = queue->relid;
 
 	it = JsonbIteratorInit(&attributes->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	while (sqsn_jsonb_next_pair(&it, &key, &v))
 	{
-		if (tok == WJB_KEY)
-		{
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-			continue;
-		}
-		if (tok != WJB_VALUE)
-			continue;
-
 		if (strcmp(key, "VisibilityTimeout") == 0)
 			s.visibility_timeout =
 				attribute_int(key, &v, 0, SQSN_MAX_VISIBILITY_TIMEOUT);

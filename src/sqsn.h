@@ -144,6 +144,8 @@ extern char *sqsn_text_arg(FunctionCallInfo fcinfo, int argno,
 						   const char *argname);
 extern bool sqsn_jsonb_int(JsonbValue *v, int32 min, int32 max, int32 *result);
 extern bool sqsn_jsonb_bool(JsonbValue *v, bool *result);
+extern bool sqsn_jsonb_next_pair(JsonbIterator **it, char **key,
+								 JsonbValue *v);
 extern int32      sqsn_int_arg(FunctionCallInfo fcinfo, int argno,
 							   const char *argname, int32 min, int32 max,
 							   int32 default_value);

@@ -805,19 +805,18 @@ sn_confirm_subscription(PG_FUNCTION_ARGS)
 Datum
 sn_set_topic_attributes(PG_FUNCTION_ARGS)
 {
-	char              *topic_name = topic_name_arg(fcinfo, 0);
-	Jsonb             *attributes;
-	JsonbIterator     *it;
-	JsonbIteratorToken tok;
-	JsonbValue         v;
-	char              *key = NULL;
-	Oid                argtypes[3] = {INT8OID, JSONBOID, BOOLOID};
-	Datum              values[3];
-	char               nulls[3] = {' ', ' ', 'n'};
-	bool               changed = false;
-	bool               content_based_changed = false;
-	int                nestlevel;
-	int64              topic_id;
+	char          *topic_name = topic_name_arg(fcinfo, 0);
+	Jsonb         *attributes;
+	JsonbIterator *it;
+	JsonbValue     v;
+	char          *key = NULL;
+	Oid            argtypes[3] = {INT8OID, JSONBOID, BOOLOID};
+	Datum          values[3];
+	char           nulls[3] = {' ', ' ', 'n'};
+	bool           changed = false;
+	bool           content_based_changed = false;
+	int            nestlevel;
+	int64          topic_id;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -828,15 +827,8 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 						errmsg("topic attributes must be a JSON object")));
 
 	it = JsonbIteratorInit(&attributes->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	while (sqsn_jsonb_next_pair(&it, &key, &v))
 	{
-		if (tok == WJB_KEY)
-		{
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-			continue;
-		}
-		if (tok != WJB_VALUE)
-			continue;
 		if (strcmp(key, "DeliveryPolicy") == 0)
 		{
 			changed = true;
