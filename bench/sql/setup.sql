@@ -143,14 +143,15 @@ BEGIN
 END
 $$;
 
--- One CSV line of the steady-state sampler: time, consumed, depth, sent,
--- table, index and total bytes, dead tuples, autovacuum runs.
-CREATE FUNCTION bench.sample(name text) RETURNS text
+-- One CSV line of the samplers (steady state, bench/storage): time,
+-- consumed, depth, sent, table, index and total bytes, dead tuples,
+-- autovacuum runs, of sqsn queue or plain table name.
+CREATE FUNCTION bench.sample(name text, sys text DEFAULT 'sqsn') RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
-	t regclass := bench.sqsn_table(name);
-	d bigint := bench.depth('sqsn', name);
-	s bigint := bench.sent('sqsn', name);
+	t regclass := bench.message_table(sys, name);
+	d bigint := bench.depth(sys, name);
+	s bigint := bench.sent(sys, name);
 	st record;
 BEGIN
 	SELECT n_dead_tup, autovacuum_count INTO st FROM pg_stat_user_tables WHERE relid = t;
@@ -159,6 +160,11 @@ BEGIN
 		st.n_dead_tup, st.autovacuum_count);
 END
 $$;
+
+-- bench/storage: what the held snapshot of the long-transaction workload
+-- reads one row of.
+CREATE TABLE bench.snapshot_holder (id int PRIMARY KEY);
+INSERT INTO bench.snapshot_holder VALUES (1);
 
 -- Fill a queue or table up to n messages (bodies of 256 bytes): sqsn with
 -- sq_send_batch of 1000, plain with INSERT ... SELECT.
@@ -202,5 +208,24 @@ BEGIN
 		PERFORM pgq.ticker(name);
 		COMMIT;
 	END LOOP;
+END
+$$;
+
+-- bench/storage, delayed backlog: n messages delayed 15 minutes.
+CREATE FUNCTION bench.delayed_backlog(sys text, name text, n bigint, body text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	k int;
+BEGIN
+	IF sys = 'sqsn' THEN
+		FOR i IN 0 .. (n - 1) / 1000 LOOP
+			k := least(1000, n - i * 1000);
+			PERFORM sqsn.sq_send_batch(name, array_fill(body, ARRAY[k]), delay_seconds => 900);
+		END LOOP;
+	ELSE
+		EXECUTE format('INSERT INTO bench.%I (message_id, body, sent_at, visible_at, expires_at)'
+			' SELECT gen_random_uuid(), $1, now(), now() + interval ''900 s'', now() + interval ''345600 s'''
+			' FROM generate_series(1, $2)', name) USING body, n;
+	END IF;
 END
 $$;
