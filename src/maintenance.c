@@ -11,7 +11,8 @@
  *		lowered after they were received) are moved to the dead-letter
  *		queue, as a receive would move them;
  *	  - deduplication: the deduplication records of a FIFO queue or topic
- *		older than the five-minute window are deleted.
+ *		older than the five-minute window are deleted;
+ *	  - low-water marks: once per round, see lowwater.c.
  *
  * Each call works on one queue and at most batch_size rows per sweep, with
  * FOR UPDATE SKIP LOCKED, so it never waits for a consumer and never holds
@@ -229,6 +230,7 @@ sq_run_maintenance(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		while (sqsn_sweep_queue(name, sqsn_retention_batch_size, &counts))
 			CHECK_FOR_INTERRUPTS();
+		sqsn_lowwater_advance(sqsn_open_queue(name, AccessShareLock));
 	}
 	while (sqsn_sweep_topic_deduplication(sqsn_retention_batch_size))
 		CHECK_FOR_INTERRUPTS();

@@ -716,7 +716,7 @@ receive_batch(const char *queue_name, ReturnSetInfo *rsinfo, int max_messages,
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz lease_until = sqsn_add_seconds(now, visibility_timeout);
 	SqsnQueue  *queue = sqsn_open_queue(queue_name, RowExclusiveLock);
-	int64       after = 0;
+	int64       after = sqsn_lowwater_start(queue, now);
 	int         returned = 0;
 
 	if (queue->fifo)
@@ -1123,12 +1123,13 @@ sq_change_visibility(PG_FUNCTION_ARGS)
 	int32 visibility_timeout =
 		sqsn_int_arg(fcinfo, 2, "visibility_timeout", 0,
 					 SQSN_MAX_VISIBILITY_TIMEOUT, PG_INT32_MIN);
-	SqsnQueue *queue;
-	int64      msg_seq;
-	int64      lease_token;
-	Datum      values[3];
-	int        ret;
-	bool       changed;
+	SqsnQueue  *queue;
+	int64       msg_seq;
+	int64       lease_token;
+	Datum       values[3];
+	TimestampTz visible_at;
+	int         ret;
+	bool        changed;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -1146,10 +1147,10 @@ sq_change_visibility(PG_FUNCTION_ARGS)
 		queue->change_visibility_plan = sqsn_prepare_plan(sql, 3, argtypes);
 	}
 
+	visible_at = sqsn_add_seconds(GetCurrentTimestamp(), visibility_timeout);
 	values[0] = Int64GetDatum(msg_seq);
 	values[1] = Int64GetDatum(lease_token);
-	values[2] = TimestampTzGetDatum(
-		sqsn_add_seconds(GetCurrentTimestamp(), visibility_timeout));
+	values[2] = TimestampTzGetDatum(visible_at);
 	ret = SPI_execute_plan(queue->change_visibility_plan, values, NULL, false,
 						   0);
 	if (ret != SPI_OK_UPDATE)
@@ -1157,7 +1158,11 @@ sq_change_visibility(PG_FUNCTION_ARGS)
 			 queue->name, SPI_result_code_string(ret));
 	changed = SPI_processed > 0;
 	if (changed)
+	{
+		/* after the update, so a concurrent low-water walk sees one or the other */
+		sqsn_lowwater_visibility_changed(queue, msg_seq, visible_at);
 		sqsn_longpoll_note_send(queue->queue_id); /* a lease got shorter */
+	}
 
 	SPI_finish();
 	PG_RETURN_BOOL(changed);

@@ -20,6 +20,7 @@
 
 #include "sqsn.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
 #include "fmgr.h"
@@ -29,6 +30,7 @@
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 
 PG_FUNCTION_INFO_V1(sq_create_queue);
 PG_FUNCTION_INFO_V1(sq_delete_queue);
@@ -115,6 +117,14 @@ message_table_name(int64 queue_id)
 {
 	return psprintf("%s.%s", quote_identifier(SQSN_SCHEMA),
 					quote_identifier(psprintf("q_" INT64_FORMAT, queue_id)));
+}
+
+/* The oid of a queue's message table, or InvalidOid when there is none. */
+static Oid
+message_table_relid(int64 queue_id)
+{
+	return get_relname_relid(psprintf("q_" INT64_FORMAT, queue_id),
+							 get_namespace_oid(SQSN_SCHEMA, false));
 }
 
 static void
@@ -360,6 +370,8 @@ sq_create_queue(PG_FUNCTION_ARGS)
 			sqsn_spi_check(
 				SPI_execute(psprintf(MESSAGE_TABLE_DDL, table), false, 0),
 				SPI_OK_UTILITY, "creating the message table");
+			/* a mark left by a dropped table of the same oid is not ours */
+			sqsn_lowwater_forget(message_table_relid(queue_id));
 			if (sqsn_is_fifo_name(name))
 				sqsn_spi_check(
 					SPI_execute(psprintf("CREATE INDEX ON %s"
@@ -434,6 +446,7 @@ sq_delete_queue(PG_FUNCTION_ARGS)
 		SPI_OK_DELETE, "deleting from sqsn.queue");
 	if (sqsn_catalog_has_fifo())
 		sqsn_fifo_forget_queue(queue_id);
+	sqsn_lowwater_forget(message_table_relid(queue_id));
 	sqsn_spi_check(SPI_execute(psprintf("DROP TABLE IF EXISTS %s",
 										message_table_name(queue_id)),
 							   false, 0),

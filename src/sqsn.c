@@ -22,6 +22,7 @@ _PG_init(void)
 	CatalogInit();
 	WorkerInit();
 	LongPollInit();
+	LowWaterInit();
 	DeliveryInit();
 
 	/* typos of sqsn.* settings in postgresql.conf get a warning */

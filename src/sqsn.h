@@ -220,6 +220,14 @@ extern List *sqsn_list_queue_names(void);
 extern bool  sqsn_sweep_queue(const char *queue_name, int batch_size,
 							  SqsnSweepCounts *counts);
 
+/* lowwater.c */
+extern void  LowWaterInit(void);
+extern int64 sqsn_lowwater_start(SqsnQueue *queue, TimestampTz now);
+extern void  sqsn_lowwater_visibility_changed(SqsnQueue *queue, int64 msg_seq,
+											  TimestampTz visible_at);
+extern void  sqsn_lowwater_forget(Oid relid);
+extern void  sqsn_lowwater_advance(SqsnQueue *queue);
+
 /* longpoll.c */
 extern void LongPollInit(void);
 extern void sqsn_longpoll_note_send(int64 queue_id);

@@ -91,7 +91,7 @@ static void  worker_exit(int code, Datum arg);
 static void  set_state(const char *state);
 static void  run_round(void);
 static List *list_queues(bool *installed);
-static void  sweep_one_batch(const char *queue_name, bool *more,
+static void  sweep_one_batch(const char *queue_name, bool first, bool *more,
 							 SqsnSweepCounts *counts);
 
 /*
@@ -305,7 +305,8 @@ list_queues(bool *installed)
  * back to a subtransaction and is recorded; the worker goes on.
  */
 static void
-sweep_one_batch(const char *queue_name, bool *more, SqsnSweepCounts *counts)
+sweep_one_batch(const char *queue_name, bool first, bool *more,
+				SqsnSweepCounts *counts)
 {
 	MemoryContext   oldcxt;
 	ResourceOwner   oldowner;
@@ -328,8 +329,14 @@ sweep_one_batch(const char *queue_name, bool *more, SqsnSweepCounts *counts)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		if (queue_name != NULL)
+		{
 			*more = sqsn_sweep_queue(queue_name, sqsn_retention_batch_size,
 									 &batch);
+			/* once a round: move the queue's low-water marks on */
+			if (first)
+				sqsn_lowwater_advance(
+					sqsn_open_queue(queue_name, AccessShareLock));
+		}
 		else
 			*more = sqsn_sweep_topic_deduplication(sqsn_retention_batch_size);
 		SPI_finish();
@@ -398,7 +405,7 @@ run_round(void)
 		for (int i = 0; i < MAX_BATCHES_PER_QUEUE && more; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			sweep_one_batch(name, &more, &counts);
+			sweep_one_batch(name, i == 0, &more, &counts);
 		}
 	}
 	if (installed)
@@ -409,7 +416,7 @@ run_round(void)
 		for (int i = 0; i < MAX_BATCHES_PER_QUEUE && more; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			sweep_one_batch(NULL, &more, &counts);
+			sweep_one_batch(NULL, i == 0, &more, &counts);
 		}
 	}
 

@@ -1,0 +1,547 @@
+/*-------------------------------------------------------------------------
+ *
+ * lowwater.c
+ *	  Per-queue low-water marks: where a receive on a standard queue starts
+ *	  its walk along the primary key.
+ *
+ * A receive walks a queue's msg_seq index from the lowest key up. Deleted
+ * rows stay in the index and the heap until vacuum removes them, and vacuum
+ * cannot while anything holds the xmin horizon back (a long transaction, a
+ * session idle in transaction, a lagging replication slot): without help,
+ * every receive would walk over every message deleted since. Messages
+ * delayed for minutes, and messages in flight, at the head of a queue are
+ * walked over the same way by every receive.
+ *
+ * The background worker keeps two marks per queue in shared memory:
+ *
+ *	 hard_after: every row with msg_seq <= hard_after is deleted;
+ *	 soft_after: every row with msg_seq <= soft_after is deleted or cannot
+ *				 be visible before soft_until (delayed, leased, or expired).
+ *
+ * A receive at time now starts after soft_after while now < soft_until,
+ * else after hard_after, else (no marks) at the beginning.
+ *
+ * Why no message is skipped: msg_seq comes from the identity sequence when
+ * a send's INSERT runs, but the row only counts once its transaction
+ * commits, so a late commit can add a row below rows already seen. The
+ * worker therefore (1) reads the sequence's last value L, then takes the
+ * virtual transaction ids of every transaction holding a lock on the
+ * message table that conflicts with ShareLock: every sender of a value <= L
+ * took RowExclusiveLock before the INSERT drew its value and keeps it until
+ * it ends, so it is on that list or already finished. (2) Once all of them
+ * have ended (checked without waiting, on a later round if need be) no row
+ * <= L can appear any more, and a walk from hard_after up to L with a dirty
+ * snapshot (which also sees rows whose insert, update or delete is still in
+ * progress) gives exact marks. A row being updated or deleted ends the walk
+ * (it may be a lease or a visibility change in progress).
+ *
+ * sq_change_visibility can make a leased row below soft_after visible
+ * earlier than soft_until: after its update it lowers soft_until and bumps
+ * the slot's generation, and the worker publishes a soft mark only when
+ * the generation did not move while it walked.
+ *
+ * The marks live in a fixed array of slots, one per (database, message
+ * table) by hash; two queues that share a slot take turns, and a receive
+ * whose queue does not own its slot starts at the beginning, as without
+ * marks. Nothing is kept across a restart. FIFO queues are not marked:
+ * their receives walk the (message_group_id, msg_seq) index (fifo.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "sqsn.h"
+
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/dependency.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "funcapi.h"
+
+#define LOWWATER_SLOTS 1024
+
+/* A walk examines at most this many live rows (delayed or in flight). */
+#define LOWWATER_MAX_SKIPPED 1000000
+
+typedef struct LowWaterSlot
+{
+	slock_t     mutex;
+	Oid         dbid; /* owner of the slot; InvalidOid: free */
+	Oid         relid;
+	int64       hard_after;
+	int64       soft_after;
+	TimestampTz soft_until;
+	uint64      generation; /* bumped by sq_change_visibility */
+} LowWaterSlot;
+
+/* The worker's own state per queue, between its two steps. */
+typedef struct LowWaterState
+{
+	Oid                   relid; /* hash key */
+	int64                 queue_id;
+	int64                 hard_after;
+	bool                  pending; /* step 1 done, waiting for lockers */
+	int64                 upto;    /* the sequence's last value at step 1 */
+	int                   nlockers;
+	VirtualTransactionId *lockers;
+} LowWaterState;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static LowWaterSlot           *lowwater_slots = NULL;
+static HTAB                   *worker_states = NULL;
+
+PG_FUNCTION_INFO_V1(sq_queue_low_water_rows);
+
+static void lowwater_shmem_request(void);
+static void lowwater_shmem_startup(void);
+
+void
+LowWaterInit(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = lowwater_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = lowwater_shmem_startup;
+}
+
+static void
+lowwater_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(LowWaterSlot) * LOWWATER_SLOTS));
+}
+
+static void
+lowwater_shmem_startup(void)
+{
+	bool found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	lowwater_slots = ShmemInitStruct(
+		"sqsn low-water marks", sizeof(LowWaterSlot) * LOWWATER_SLOTS, &found);
+	if (!found)
+	{
+		memset(lowwater_slots, 0, sizeof(LowWaterSlot) * LOWWATER_SLOTS);
+		for (int i = 0; i < LOWWATER_SLOTS; i++)
+			SpinLockInit(&lowwater_slots[i].mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+static LowWaterSlot *
+slot_for(Oid relid)
+{
+	uint32 h;
+
+	if (lowwater_slots == NULL)
+		return NULL;
+	h = hash_combine(murmurhash32((uint32) MyDatabaseId),
+					 murmurhash32((uint32) relid));
+	return &lowwater_slots[h % LOWWATER_SLOTS];
+}
+
+/*
+ * The msg_seq a receive at time now starts after: every row at or below it
+ * is deleted or not visible at now.
+ */
+int64
+sqsn_lowwater_start(SqsnQueue *queue, TimestampTz now)
+{
+	LowWaterSlot *slot = slot_for(queue->relid);
+	int64         after = 0;
+
+	if (slot == NULL || queue->fifo)
+		return 0;
+	SpinLockAcquire(&slot->mutex);
+	if (slot->dbid == MyDatabaseId && slot->relid == queue->relid)
+		after = now < slot->soft_until ? slot->soft_after : slot->hard_after;
+	SpinLockRelease(&slot->mutex);
+	return after;
+}
+
+/*
+ * A message's visibility was changed (sq_change_visibility, after its
+ * update): a row below the soft mark may be visible before soft_until.
+ */
+void
+sqsn_lowwater_visibility_changed(SqsnQueue *queue, int64 msg_seq,
+								 TimestampTz visible_at)
+{
+	LowWaterSlot *slot = slot_for(queue->relid);
+
+	if (slot == NULL)
+		return;
+	SpinLockAcquire(&slot->mutex);
+	/* whoever owns the slot: a walk in progress must not publish */
+	slot->generation++;
+	if (slot->dbid == MyDatabaseId && slot->relid == queue->relid &&
+		msg_seq <= slot->soft_after && visible_at < slot->soft_until)
+		slot->soft_until = visible_at;
+	SpinLockRelease(&slot->mutex);
+}
+
+/*
+ * A message table was created or dropped: whatever a slot says about a
+ * table of that oid is about another table.
+ */
+void
+sqsn_lowwater_forget(Oid relid)
+{
+	LowWaterSlot *slot = slot_for(relid);
+
+	if (slot == NULL)
+		return;
+	SpinLockAcquire(&slot->mutex);
+	if (slot->dbid == MyDatabaseId && slot->relid == relid)
+	{
+		slot->dbid = InvalidOid;
+		slot->relid = InvalidOid;
+		slot->generation++;
+	}
+	SpinLockRelease(&slot->mutex);
+}
+
+/*
+ * The highest msg_seq the table's identity sequence has handed out (0:
+ * none), or -1 when the sequence caches values per session, which would
+ * let a value at or below it be drawn later.
+ */
+static int64
+last_drawn_seq(Oid relid)
+{
+	Oid   seqoid = getIdentitySequence(relid, 1, true);
+	char *sql;
+	bool  isnull;
+	int64 last;
+	bool  called;
+	int64 cache;
+
+	if (!OidIsValid(seqoid))
+		return -1;
+	sql = psprintf("SELECT s.last_value, s.is_called, p.seqcache"
+				   " FROM %s s, pg_catalog.pg_sequence p"
+				   " WHERE p.seqrelid OPERATOR(pg_catalog.=) %u",
+				   quote_qualified_identifier(
+					   get_namespace_name(get_rel_namespace(seqoid)),
+					   get_rel_name(seqoid)),
+				   seqoid);
+	sqsn_spi_check(SPI_execute(sql, true, 1), SPI_OK_SELECT,
+				   "reading a message table's sequence");
+	if (SPI_processed != 1)
+		return -1;
+	last = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+	called = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 2, &isnull));
+	cache = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 3, &isnull));
+	if (cache != 1)
+		return -1;
+	return called ? last : last - 1;
+}
+
+/* Whether every transaction on the list has ended (without waiting). */
+static bool
+lockers_gone(LowWaterState *state)
+{
+	for (int i = 0; i < state->nlockers; i++)
+	{
+		if (!VirtualXactLock(state->lockers[i], false))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Step 1: the sequence's last value and the transactions that may still be
+ * inserting at or below it.
+ */
+static void
+begin_walk(SqsnQueue *queue, LowWaterState *state)
+{
+	LOCKTAG               tag;
+	VirtualTransactionId *vxids;
+	int                   n = 0;
+	int64                 upto = last_drawn_seq(queue->relid);
+
+	if (upto < 0)
+		return;
+	SET_LOCKTAG_RELATION(tag, MyDatabaseId, queue->relid);
+	vxids = GetLockConflicts(&tag, ShareLock, &n);
+
+	if (state->lockers != NULL)
+		pfree(state->lockers);
+	state->lockers = MemoryContextAlloc(
+		TopMemoryContext, sizeof(VirtualTransactionId) * Max(n, 1));
+	memcpy(state->lockers, vxids, sizeof(VirtualTransactionId) * n);
+	state->nlockers = n;
+	state->upto = upto;
+	state->pending = true;
+}
+
+/*
+ * Step 2: walks the primary key after state->hard_after up to state->upto
+ * with a dirty snapshot and returns the marks it found.
+ */
+static void
+walk(SqsnQueue *queue, LowWaterState *state, int64 soft_from,
+	 TimestampTz soft_until_from, TimestampTz now, int64 *hard_after,
+	 int64 *soft_after, TimestampTz *soft_until)
+{
+	Relation heap = table_open(queue->relid, AccessShareLock);
+	Relation index =
+		index_open(RelationGetPrimaryKeyIndex(heap), AccessShareLock);
+	AttrNumber      visible_att = get_attnum(queue->relid, "visible_at");
+	AttrNumber      expires_att = get_attnum(queue->relid, "expires_at");
+	TupleTableSlot *slot = table_slot_create(heap, NULL);
+	SnapshotData    dirty;
+	ScanKeyData     key;
+	IndexScanDesc   scan;
+	bool            in_hard = true;
+	int64           skipped = 0;
+
+	*hard_after = *soft_after = state->upto;
+	*soft_until = DT_NOEND;
+
+	InitDirtySnapshot(dirty);
+	ScanKeyInit(&key, 1, BTGreaterStrategyNumber, F_INT8GT,
+				Int64GetDatum(state->hard_after));
+	scan = index_beginscan(heap, index, &dirty, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool        isnull;
+		int64       seq = DatumGetInt64(slot_getattr(slot, 1, &isnull));
+		TimestampTz visible_at;
+		TimestampTz expires_at;
+
+		CHECK_FOR_INTERRUPTS();
+		if (seq > state->upto)
+			break;
+		if (in_hard)
+		{
+			/* the first row not deleted: the hard mark is just below it */
+			*hard_after = seq - 1;
+			in_hard = false;
+			if (soft_from > seq)
+			{
+				/*
+				 * The last soft mark still holds up to soft_from: go on from
+				 * there with what it knew.
+				 */
+				*soft_until = soft_until_from;
+				ScanKeyInit(&key, 1, BTGreaterStrategyNumber, F_INT8GT,
+							Int64GetDatum(soft_from));
+				index_rescan(scan, &key, 1, NULL, 0);
+				continue;
+			}
+		}
+		/* being inserted, updated or deleted: may be visible at once */
+		if (TransactionIdIsValid(dirty.xmin) ||
+			TransactionIdIsValid(dirty.xmax))
+		{
+			*soft_after = seq - 1;
+			break;
+		}
+		visible_at =
+			DatumGetTimestampTz(slot_getattr(slot, visible_att, &isnull));
+		expires_at =
+			DatumGetTimestampTz(slot_getattr(slot, expires_att, &isnull));
+		if (expires_at > now && visible_at <= now)
+		{
+			*soft_after = seq - 1;
+			break;
+		}
+		/* invisible until visible_at, or never again (expired) */
+		if (expires_at > now && visible_at < *soft_until)
+			*soft_until = visible_at;
+		if (++skipped >= LOWWATER_MAX_SKIPPED)
+		{
+			*soft_after = seq;
+			break;
+		}
+	}
+
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, AccessShareLock);
+	table_close(heap, AccessShareLock);
+
+	if (*soft_after < *hard_after)
+		*soft_after = *hard_after;
+}
+
+/*
+ * The worker's turn on one queue (inside a transaction, with SPI
+ * connected): finishes the walk begun on an earlier round if its lockers
+ * have ended and publishes the marks, then begins the next one.
+ */
+void
+sqsn_lowwater_advance(SqsnQueue *queue)
+{
+	LowWaterSlot  *slot = slot_for(queue->relid);
+	LowWaterState *state;
+	bool           found;
+
+	if (slot == NULL || queue->fifo)
+		return;
+
+	if (worker_states == NULL)
+	{
+		HASHCTL ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(LowWaterState);
+		ctl.hcxt = TopMemoryContext;
+		worker_states = hash_create("sqsn low-water states", 64, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	state = hash_search(worker_states, &queue->relid, HASH_ENTER, &found);
+	if (found && state->queue_id != queue->queue_id)
+	{
+		/* another queue's table got the oid of a dropped one */
+		if (state->lockers != NULL)
+			pfree(state->lockers);
+		found = false;
+	}
+	if (!found)
+	{
+		state->queue_id = queue->queue_id;
+		/* nothing known yet: start from the beginning */
+		state->hard_after = 0;
+		state->pending = false;
+		state->lockers = NULL;
+		state->nlockers = 0;
+	}
+
+	if (state->pending && lockers_gone(state))
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		int64       soft_from = 0;
+		TimestampTz soft_until_from = DT_NOEND;
+		uint64      generation;
+		int64       hard_after;
+		int64       soft_after;
+		TimestampTz soft_until;
+
+		SpinLockAcquire(&slot->mutex);
+		generation = slot->generation;
+		if (slot->dbid == MyDatabaseId && slot->relid == queue->relid &&
+			now < slot->soft_until)
+		{
+			soft_from = Min(slot->soft_after, state->upto);
+			soft_until_from = slot->soft_until;
+		}
+		SpinLockRelease(&slot->mutex);
+
+		walk(queue, state, soft_from, soft_until_from, now, &hard_after,
+			 &soft_after, &soft_until);
+		state->hard_after = hard_after;
+		state->pending = false;
+
+		SpinLockAcquire(&slot->mutex);
+		if (slot->dbid != MyDatabaseId || slot->relid != queue->relid)
+		{
+			slot->dbid = MyDatabaseId;
+			slot->relid = queue->relid;
+			slot->soft_after = hard_after;
+			slot->soft_until = DT_NOEND;
+		}
+		slot->hard_after = hard_after;
+		if (slot->generation == generation)
+		{
+			slot->soft_after = soft_after;
+			slot->soft_until = soft_until;
+		}
+		else if (slot->soft_after < hard_after)
+		{
+			slot->soft_after = hard_after;
+			slot->soft_until = DT_NOEND;
+		}
+		SpinLockRelease(&slot->mutex);
+	}
+
+	if (!state->pending)
+		begin_walk(queue, state);
+}
+
+/*
+ * Rows of the sqsn.queue_low_water view: the marks of every queue of this
+ * database that has them.
+ */
+Datum
+sq_queue_low_water_rows(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid            schema;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (lowwater_slots == NULL)
+		return (Datum) 0;
+	schema = get_namespace_oid(SQSN_SCHEMA, false);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	sqsn_spi_check(SPI_execute("SELECT queue_name, queue_id FROM sqsn.queue"
+							   " ORDER BY queue_name",
+							   true, 0),
+				   SPI_OK_SELECT, "listing queues");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple tuple = SPI_tuptable->vals[i];
+		bool      isnull;
+		int64     queue_id = DatumGetInt64(
+				SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull));
+		Oid relid =
+			get_relname_relid(psprintf("q_" INT64_FORMAT, queue_id), schema);
+		LowWaterSlot *slot = slot_for(relid);
+		LowWaterSlot  copy;
+		Datum         values[4];
+		bool          nulls[4] = {false, false, false, false};
+
+		if (!OidIsValid(relid))
+			continue;
+		SpinLockAcquire(&slot->mutex);
+		memcpy(&copy, slot, sizeof(copy));
+		SpinLockRelease(&slot->mutex);
+		if (copy.dbid != MyDatabaseId || copy.relid != relid)
+			continue;
+
+		values[0] = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull);
+		values[1] = Int64GetDatum(copy.hard_after);
+		values[2] = Int64GetDatum(copy.soft_after);
+		values[3] = TimestampTzGetDatum(copy.soft_until);
+		nulls[3] = TIMESTAMP_NOT_FINITE(copy.soft_until);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
+							 nulls);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
