@@ -102,6 +102,9 @@ typedef struct LowWaterState
 	int64                 upto;    /* the sequence's last value at step 1 */
 	int                   nlockers;
 	VirtualTransactionId *lockers;
+	int64                 last_upto; /* of the walk before */
+	int idle_streak;                 /* walks in a row that changed nothing */
+	int skip;                        /* passes between rounds to skip */
 } LowWaterState;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -181,6 +184,24 @@ sqsn_lowwater_start(SqsnQueue *queue, TimestampTz now)
 	SpinLockAcquire(&slot->mutex);
 	if (slot->dbid == MyDatabaseId && slot->relid == queue->relid)
 		after = now < slot->soft_until ? slot->soft_after : slot->hard_after;
+	SpinLockRelease(&slot->mutex);
+	return after;
+}
+
+/*
+ * The msg_seq at or below which every row is deleted (0: not known).
+ */
+int64
+sqsn_lowwater_hard(SqsnQueue *queue)
+{
+	LowWaterSlot *slot = slot_for(queue->relid);
+	int64         after = 0;
+
+	if (slot == NULL || queue->fifo)
+		return 0;
+	SpinLockAcquire(&slot->mutex);
+	if (slot->dbid == MyDatabaseId && slot->relid == queue->relid)
+		after = slot->hard_after;
 	SpinLockRelease(&slot->mutex);
 	return after;
 }
@@ -404,7 +425,7 @@ walk(SqsnQueue *queue, LowWaterState *state, int64 soft_from,
  * have ended and publishes the marks, then begins the next one.
  */
 void
-sqsn_lowwater_advance(SqsnQueue *queue)
+sqsn_lowwater_advance(SqsnQueue *queue, bool between_rounds)
 {
 	LowWaterSlot  *slot = slot_for(queue->relid);
 	LowWaterState *state;
@@ -439,6 +460,16 @@ sqsn_lowwater_advance(SqsnQueue *queue)
 		state->pending = false;
 		state->lockers = NULL;
 		state->nlockers = 0;
+		state->last_upto = -1;
+		state->idle_streak = 0;
+		state->skip = 0;
+	}
+
+	/* an idle queue is looked at less and less often between rounds */
+	if (between_rounds && state->skip > 0)
+	{
+		state->skip--;
+		return;
 	}
 
 	if (state->pending && lockers_gone(state))
@@ -463,6 +494,12 @@ sqsn_lowwater_advance(SqsnQueue *queue)
 
 		walk(queue, state, soft_from, soft_until_from, now, &hard_after,
 			 &soft_after, &soft_until);
+		if (hard_after == state->hard_after && state->upto == state->last_upto)
+			state->idle_streak = Min(state->idle_streak + 1, 10);
+		else
+			state->idle_streak = 0;
+		state->skip = state->idle_streak;
+		state->last_upto = state->upto;
 		state->hard_after = hard_after;
 		state->pending = false;
 

@@ -81,24 +81,32 @@ sqsn_list_queue_names(void)
 static int64
 expire_messages(SqsnQueue *queue, TimestampTz now, int batch_size)
 {
-	Datum values[2];
+	Datum values[3];
 	int   ret;
 
 	if (queue->expire_plan == NULL)
 	{
-		Oid   argtypes[2] = {TIMESTAMPTZOID, INT4OID};
+		Oid argtypes[3] = {TIMESTAMPTZOID, INT4OID, INT8OID};
+
+		/*
+		 * In msg_seq order from the low-water mark: messages expire roughly
+		 * in send order, and the walk skips what is already deleted.
+		 */
 		char *sql = psprintf("DELETE FROM %s m"
 							 " WHERE m.msg_seq OPERATOR(pg_catalog.=) ANY ("
 							 "  SELECT c.msg_seq FROM %s c"
-							 "  WHERE c.expires_at OPERATOR(pg_catalog.<=) $1"
+							 "  WHERE c.msg_seq OPERATOR(pg_catalog.>) $3"
+							 "   AND c.expires_at OPERATOR(pg_catalog.<=) $1"
+							 "  ORDER BY c.msg_seq"
 							 "  LIMIT $2 FOR UPDATE SKIP LOCKED)",
 							 queue->qualified_table, queue->qualified_table);
 
-		queue->expire_plan = sqsn_prepare_plan(sql, 2, argtypes);
+		queue->expire_plan = sqsn_prepare_plan(sql, 3, argtypes);
 	}
 
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = Int32GetDatum(batch_size);
+	values[2] = Int64GetDatum(sqsn_lowwater_hard(queue));
 	ret = SPI_execute_plan(queue->expire_plan, values, NULL, false, 0);
 	if (ret != SPI_OK_DELETE)
 		elog(ERROR, "deleting expired messages of queue \"%s\" failed: %s",
@@ -117,7 +125,7 @@ expire_messages(SqsnQueue *queue, TimestampTz now, int batch_size)
 static int64
 move_overdue_messages(SqsnQueue *queue, TimestampTz now, int batch_size)
 {
-	Datum  values[3];
+	Datum  values[4];
 	int    ret;
 	uint64 n;
 
@@ -126,13 +134,14 @@ move_overdue_messages(SqsnQueue *queue, TimestampTz now, int batch_size)
 
 	if (queue->overdue_plan == NULL)
 	{
-		Oid argtypes[3] = {INT4OID, TIMESTAMPTZOID, INT4OID};
+		Oid argtypes[4] = {INT4OID, TIMESTAMPTZOID, INT4OID, INT8OID};
 
 		/* the columns of a receive result, see message.c */
 		char *sql = psprintf(
 			"SELECT " SQSN_RECEIVE_COLUMNS(
 				"c") " FROM %s c"
-					 " WHERE c.receive_count OPERATOR(pg_catalog.>) $1"
+					 " WHERE c.msg_seq OPERATOR(pg_catalog.>) $4"
+					 "  AND c.receive_count OPERATOR(pg_catalog.>) $1"
 					 "  AND c.visible_at OPERATOR(pg_catalog.<=) $2"
 					 "  AND c.expires_at OPERATOR(pg_catalog.>) $2%s"
 					 " ORDER BY c.msg_seq LIMIT $3"
@@ -149,12 +158,14 @@ move_overdue_messages(SqsnQueue *queue, TimestampTz now, int batch_size)
 					  queue->qualified_table)
 				: "");
 
-		queue->overdue_plan = sqsn_prepare_plan(sql, 3, argtypes);
+		queue->overdue_plan = sqsn_prepare_plan(sql, 4, argtypes);
 	}
 
 	values[0] = Int32GetDatum(queue->max_receive_count);
 	values[1] = TimestampTzGetDatum(now);
 	values[2] = Int32GetDatum(batch_size);
+	/* only visible messages move: the receive's starting point will do */
+	values[3] = Int64GetDatum(sqsn_lowwater_start(queue, now));
 	ret = SPI_execute_plan(queue->overdue_plan, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR,
@@ -230,7 +241,7 @@ sq_run_maintenance(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		while (sqsn_sweep_queue(name, sqsn_retention_batch_size, &counts))
 			CHECK_FOR_INTERRUPTS();
-		sqsn_lowwater_advance(sqsn_open_queue(name, AccessShareLock));
+		sqsn_lowwater_advance(sqsn_open_queue(name, AccessShareLock), false);
 	}
 	while (sqsn_sweep_topic_deduplication(sqsn_retention_batch_size))
 		CHECK_FOR_INTERRUPTS();

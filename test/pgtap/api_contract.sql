@@ -2,7 +2,7 @@
 -- type, language and security, the queue_stats view, and nothing else
 -- exposed.
 BEGIN;
-SELECT plan(115);
+SELECT plan(117);
 
 SELECT has_extension('sqsn', 'extension sqsn is installed');
 SELECT has_schema('sqsn', 'schema sqsn exists');
@@ -113,7 +113,7 @@ SELECT functions_are('sqsn', ARRAY[
 	'sq_receive', 'sq_delete', 'sq_delete_batch', 'sq_change_visibility', 'sq_redrive',
 	'sq_schedule_send', 'sq_unschedule_send',
 	'queue_stats_rows', 'init_handle_key', 'drop_message_tables',
-	'worker_status_rows', 'run_maintenance',
+	'worker_status_rows', 'run_maintenance', 'queue_low_water_rows',
 	'sn_create_topic', 'sn_delete_topic', 'sn_list_topics', 'sn_subscribe',
 	'sn_unsubscribe', 'sn_list_subscriptions', 'sn_set_subscription_attributes',
 	'sn_publish', 'sn_publish_batch', 'sn_confirm_subscription', 'sn_set_topic_attributes',
@@ -134,6 +134,10 @@ SELECT col_type_is('sqsn', 'queue_stats', 'delayed', 'bigint', 'queue_stats.dela
 SELECT col_type_is('sqsn', 'queue_stats', 'oldest_message_age', 'integer', 'queue_stats.oldest_message_age is integer');
 
 -- the worker's view and the maintenance function
+SELECT has_view('sqsn', 'queue_low_water', 'view sqsn.queue_low_water exists');
+SELECT columns_are('sqsn', 'queue_low_water',
+	ARRAY['queue_name', 'hard_after', 'soft_after', 'soft_until'],
+	'queue_low_water has the documented columns');
 SELECT has_view('sqsn', 'worker_status', 'view sqsn.worker_status exists');
 SELECT columns_are('sqsn', 'worker_status',
 	ARRAY['pid', 'state', 'last_sweep_at', 'messages_expired', 'messages_moved_to_dlq', 'last_error'],
