@@ -12,7 +12,7 @@
  * delayed for minutes, and messages in flight, at the head of a queue are
  * walked over the same way by every receive.
  *
- * The background worker keeps two marks per queue in shared memory:
+ * So each queue has two marks in shared memory:
  *
  *	 hard_after: every row with msg_seq <= hard_after is deleted;
  *	 soft_after: every row with msg_seq <= soft_after is deleted or cannot
@@ -21,29 +21,38 @@
  * A receive at time now starts after soft_after while now < soft_until,
  * else after hard_after, else (no marks) at the beginning.
  *
+ * The marks are moved on by the receives themselves: at most every
+ * sqsn.low_water_interval per queue, one receive (whichever comes first)
+ * takes the next step, so the marks follow the head of a busy queue in
+ * every database; the background worker and sqsn.run_maintenance() take a
+ * step on every queue they sweep.
+ *
  * Why no message is skipped: msg_seq comes from the identity sequence when
  * a send's INSERT runs, but the row only counts once its transaction
- * commits, so a late commit can add a row below rows already seen. The
- * worker therefore (1) reads the sequence's last value L, then takes the
- * virtual transaction ids of every transaction holding a lock on the
- * message table that conflicts with ShareLock: every sender of a value <= L
- * took RowExclusiveLock before the INSERT drew its value and keeps it until
- * it ends, so it is on that list or already finished. (2) Once all of them
- * have ended (checked without waiting, on a later round if need be) no row
- * <= L can appear any more, and a walk from hard_after up to L with a dirty
- * snapshot (which also sees rows whose insert, update or delete is still in
- * progress) gives exact marks. A row being updated or deleted ends the walk
- * (it may be a lease or a visibility change in progress).
+ * commits, so a late commit can add a row below rows already seen. Moving
+ * the marks therefore takes two steps. (1) Read the sequence's last value
+ * L, then take the virtual transaction ids of every transaction holding a
+ * lock on the message table that conflicts with ShareLock: every sender of
+ * a value <= L took RowExclusiveLock before its INSERT drew the value and
+ * keeps it until it ends, so it is on that list or already finished.
+ * (2) Once all of them have ended (checked without waiting, on a later
+ * step if need be), no row <= L can appear any more, and a walk from
+ * hard_after up to L with a dirty snapshot (which also sees rows whose
+ * insert, update or delete is still in progress) gives exact marks. A row
+ * being updated or deleted ends the walk (it may be a lease or a
+ * visibility change in progress).
  *
  * sq_change_visibility can make a leased row below soft_after visible
  * earlier than soft_until: after its update it lowers soft_until and bumps
  * the slot's generation, and the worker publishes a soft mark only when
  * the generation did not move while it walked.
  *
- * The marks live in a fixed array of slots, one per (database, message
- * table) by hash; two queues that share a slot take turns, and a receive
- * whose queue does not own its slot starts at the beginning, as without
- * marks. Nothing is kept across a restart. FIFO queues are not marked:
+ * The marks and the step in progress live in a fixed array of slots, one
+ * per (database, message table) by hash; two queues that share a slot take
+ * turns, and a receive whose queue does not own its slot starts at the
+ * beginning, as without marks. Nothing is kept across a restart; without
+ * the library in shared_preload_libraries there are no marks. FIFO queues
+ * are not marked:
  * their receives walk the (message_group_id, msg_seq) index (fifo.c).
  *
  *-------------------------------------------------------------------------
@@ -61,6 +70,7 @@
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/tuptable.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/lmgr.h"
@@ -69,48 +79,51 @@
 #include "storage/spin.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
-#include "utils/hsearch.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
-#include "funcapi.h"
 
 #define LOWWATER_SLOTS 1024
 
+/* A step 1 that finds more lockers than this is tried again later. */
+#define LOWWATER_MAX_LOCKERS 64
+
 /* A walk examines at most this many live rows (delayed or in flight). */
 #define LOWWATER_MAX_SKIPPED 1000000
+
+/* A step not finished by then (its backend failed) may be taken over. */
+#define LOWWATER_STEP_TIMEOUT_MS 10000
 
 typedef struct LowWaterSlot
 {
 	slock_t     mutex;
 	Oid         dbid; /* owner of the slot; InvalidOid: free */
 	Oid         relid;
+	int64       queue_id;
 	int64       hard_after;
 	int64       soft_after;
 	TimestampTz soft_until;
 	uint64      generation; /* bumped by sq_change_visibility */
+
+	/* the next step */
+	TimestampTz busy_until; /* a backend is taking a step until then */
+	TimestampTz next_step;  /* receives take no step before then */
+	int         idle_steps; /* walks in a row that changed nothing */
+	bool        pending;    /* step 1 done, waiting for the lockers */
+	int64       upto;       /* the sequence's last value at step 1 */
+	int64       last_upto;  /* upto of the walk before */
+	int         nlockers;
+	VirtualTransactionId lockers[LOWWATER_MAX_LOCKERS];
 } LowWaterSlot;
 
-/* The worker's own state per queue, between its two steps. */
-typedef struct LowWaterState
-{
-	Oid                   relid; /* hash key */
-	int64                 queue_id;
-	int64                 hard_after;
-	bool                  pending; /* step 1 done, waiting for lockers */
-	int64                 upto;    /* the sequence's last value at step 1 */
-	int                   nlockers;
-	VirtualTransactionId *lockers;
-	int64                 last_upto; /* of the walk before */
-	int idle_streak;                 /* walks in a row that changed nothing */
-	int skip;                        /* passes between rounds to skip */
-} LowWaterState;
+/* settings */
+static int sqsn_low_water_interval = 100;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static LowWaterSlot           *lowwater_slots = NULL;
-static HTAB                   *worker_states = NULL;
 
 PG_FUNCTION_INFO_V1(sq_queue_low_water_rows);
 
@@ -120,6 +133,15 @@ static void lowwater_shmem_startup(void);
 void
 LowWaterInit(void)
 {
+	DefineCustomIntVariable(
+		"sqsn.low_water_interval",
+		"Time between two steps of a queue's low-water marks taken by its "
+		"receives.",
+		"0: receives take no step (the background worker and "
+		"sqsn.run_maintenance() still do).",
+		&sqsn_low_water_interval, 100, 0, 3600 * 1000, PGC_SUSET, GUC_UNIT_MS,
+		NULL, NULL, NULL);
+
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 
@@ -169,6 +191,16 @@ slot_for(Oid relid)
 	return &lowwater_slots[h % LOWWATER_SLOTS];
 }
 
+/* Whether the slot holds the marks of this queue (spinlock held). */
+static inline bool
+owns_table(LowWaterSlot *slot, Oid relid, int64 queue_id)
+{
+	return slot->dbid == MyDatabaseId && slot->relid == relid &&
+		   slot->queue_id == queue_id;
+}
+
+#define owns(slot, queue) owns_table(slot, (queue)->relid, (queue)->queue_id)
+
 /*
  * The msg_seq a receive at time now starts after: every row at or below it
  * is deleted or not visible at now.
@@ -182,7 +214,7 @@ sqsn_lowwater_start(SqsnQueue *queue, TimestampTz now)
 	if (slot == NULL || queue->fifo)
 		return 0;
 	SpinLockAcquire(&slot->mutex);
-	if (slot->dbid == MyDatabaseId && slot->relid == queue->relid)
+	if (owns(slot, queue))
 		after = now < slot->soft_until ? slot->soft_after : slot->hard_after;
 	SpinLockRelease(&slot->mutex);
 	return after;
@@ -200,7 +232,7 @@ sqsn_lowwater_hard(SqsnQueue *queue)
 	if (slot == NULL || queue->fifo)
 		return 0;
 	SpinLockAcquire(&slot->mutex);
-	if (slot->dbid == MyDatabaseId && slot->relid == queue->relid)
+	if (owns(slot, queue))
 		after = slot->hard_after;
 	SpinLockRelease(&slot->mutex);
 	return after;
@@ -221,8 +253,8 @@ sqsn_lowwater_visibility_changed(SqsnQueue *queue, int64 msg_seq,
 	SpinLockAcquire(&slot->mutex);
 	/* whoever owns the slot: a walk in progress must not publish */
 	slot->generation++;
-	if (slot->dbid == MyDatabaseId && slot->relid == queue->relid &&
-		msg_seq <= slot->soft_after && visible_at < slot->soft_until)
+	if (owns(slot, queue) && msg_seq <= slot->soft_after &&
+		visible_at < slot->soft_until)
 		slot->soft_until = visible_at;
 	SpinLockRelease(&slot->mutex);
 }
@@ -243,6 +275,7 @@ sqsn_lowwater_forget(Oid relid)
 	{
 		slot->dbid = InvalidOid;
 		slot->relid = InvalidOid;
+		slot->queue_id = 0;
 		slot->generation++;
 	}
 	SpinLockRelease(&slot->mutex);
@@ -289,49 +322,23 @@ last_drawn_seq(Oid relid)
 
 /* Whether every transaction on the list has ended (without waiting). */
 static bool
-lockers_gone(LowWaterState *state)
+lockers_gone(VirtualTransactionId *lockers, int n)
 {
-	for (int i = 0; i < state->nlockers; i++)
+	for (int i = 0; i < n; i++)
 	{
-		if (!VirtualXactLock(state->lockers[i], false))
+		if (!VirtualXactLock(lockers[i], false))
 			return false;
 	}
 	return true;
 }
 
 /*
- * Step 1: the sequence's last value and the transactions that may still be
- * inserting at or below it.
+ * Walks the primary key after hard_from up to upto with a dirty snapshot
+ * and returns the marks it found. soft_from/soft_until_from: a soft mark
+ * that still holds, to go on from once the walk is past the deleted rows.
  */
 static void
-begin_walk(SqsnQueue *queue, LowWaterState *state)
-{
-	LOCKTAG               tag;
-	VirtualTransactionId *vxids;
-	int                   n = 0;
-	int64                 upto = last_drawn_seq(queue->relid);
-
-	if (upto < 0)
-		return;
-	SET_LOCKTAG_RELATION(tag, MyDatabaseId, queue->relid);
-	vxids = GetLockConflicts(&tag, ShareLock, &n);
-
-	if (state->lockers != NULL)
-		pfree(state->lockers);
-	state->lockers = MemoryContextAlloc(
-		TopMemoryContext, sizeof(VirtualTransactionId) * Max(n, 1));
-	memcpy(state->lockers, vxids, sizeof(VirtualTransactionId) * n);
-	state->nlockers = n;
-	state->upto = upto;
-	state->pending = true;
-}
-
-/*
- * Step 2: walks the primary key after state->hard_after up to state->upto
- * with a dirty snapshot and returns the marks it found.
- */
-static void
-walk(SqsnQueue *queue, LowWaterState *state, int64 soft_from,
+walk(SqsnQueue *queue, int64 hard_from, int64 upto, int64 soft_from,
 	 TimestampTz soft_until_from, TimestampTz now, int64 *hard_after,
 	 int64 *soft_after, TimestampTz *soft_until)
 {
@@ -347,12 +354,12 @@ walk(SqsnQueue *queue, LowWaterState *state, int64 soft_from,
 	bool            in_hard = true;
 	int64           skipped = 0;
 
-	*hard_after = *soft_after = state->upto;
+	*hard_after = *soft_after = upto;
 	*soft_until = DT_NOEND;
 
 	InitDirtySnapshot(dirty);
 	ScanKeyInit(&key, 1, BTGreaterStrategyNumber, F_INT8GT,
-				Int64GetDatum(state->hard_after));
+				Int64GetDatum(hard_from));
 	scan = index_beginscan(heap, index, &dirty, 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
 
@@ -364,7 +371,7 @@ walk(SqsnQueue *queue, LowWaterState *state, int64 soft_from,
 		TimestampTz expires_at;
 
 		CHECK_FOR_INTERRUPTS();
-		if (seq > state->upto)
+		if (seq > upto)
 			break;
 		if (in_hard)
 		{
@@ -373,10 +380,7 @@ walk(SqsnQueue *queue, LowWaterState *state, int64 soft_from,
 			in_hard = false;
 			if (soft_from > seq)
 			{
-				/*
-				 * The last soft mark still holds up to soft_from: go on from
-				 * there with what it knew.
-				 */
+				/* the soft mark holds up to soft_from: go on from there */
 				*soft_until = soft_until_from;
 				ScanKeyInit(&key, 1, BTGreaterStrategyNumber, F_INT8GT,
 							Int64GetDatum(soft_from));
@@ -420,113 +424,140 @@ walk(SqsnQueue *queue, LowWaterState *state, int64 soft_from,
 }
 
 /*
- * The worker's turn on one queue (inside a transaction, with SPI
- * connected): finishes the walk begun on an earlier round if its lockers
- * have ended and publishes the marks, then begins the next one.
+ * Takes the next step on a queue's marks (see the top of the file): the
+ * walk of a step 1 taken earlier if its lockers have ended, then a new
+ * step 1. A receive calls it with force false and takes a step only when
+ * sqsn.low_water_interval has passed since the last one (longer while the
+ * queue is idle) and nobody else is taking one; the worker and
+ * sqsn.run_maintenance() call it with force true. Needs a transaction
+ * (the walk reads the table) and, for step 1, an SPI connection.
  */
 void
-sqsn_lowwater_advance(SqsnQueue *queue, bool between_rounds)
+sqsn_lowwater_step(SqsnQueue *queue, bool force)
 {
-	LowWaterSlot  *slot = slot_for(queue->relid);
-	LowWaterState *state;
-	bool           found;
+	/* the walk may reload the queue's cache entry: keep what it needs */
+	SqsnQueue            key = {.relid = queue->relid,
+								.queue_id = queue->queue_id,
+								.fifo = queue->fifo};
+	LowWaterSlot        *slot = slot_for(key.relid);
+	TimestampTz          now = GetCurrentTimestamp();
+	bool                 pending;
+	int64                hard_from;
+	int64                upto;
+	int64                soft_from = 0;
+	TimestampTz          soft_until_from = DT_NOEND;
+	uint64               generation;
+	int                  nlockers;
+	VirtualTransactionId lockers[LOWWATER_MAX_LOCKERS];
+	int                  idle_steps;
 
-	if (slot == NULL || queue->fifo)
+	if (slot == NULL || key.fifo || (!force && sqsn_low_water_interval == 0))
 		return;
 
-	if (worker_states == NULL)
+	SpinLockAcquire(&slot->mutex);
+	if (slot->busy_until > now || (!force && now < slot->next_step))
 	{
-		HASHCTL ctl;
-
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(LowWaterState);
-		ctl.hcxt = TopMemoryContext;
-		worker_states = hash_create("sqsn low-water states", 64, &ctl,
-									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
-	state = hash_search(worker_states, &queue->relid, HASH_ENTER, &found);
-	if (found && state->queue_id != queue->queue_id)
-	{
-		/* another queue's table got the oid of a dropped one */
-		if (state->lockers != NULL)
-			pfree(state->lockers);
-		found = false;
-	}
-	if (!found)
-	{
-		state->queue_id = queue->queue_id;
-		/* nothing known yet: start from the beginning */
-		state->hard_after = 0;
-		state->pending = false;
-		state->lockers = NULL;
-		state->nlockers = 0;
-		state->last_upto = -1;
-		state->idle_streak = 0;
-		state->skip = 0;
-	}
-
-	/* an idle queue is looked at less and less often between rounds */
-	if (between_rounds && state->skip > 0)
-	{
-		state->skip--;
+		SpinLockRelease(&slot->mutex);
 		return;
 	}
-
-	if (state->pending && lockers_gone(state))
+	if (!owns(slot, &key))
 	{
-		TimestampTz now = GetCurrentTimestamp();
-		int64       soft_from = 0;
-		TimestampTz soft_until_from = DT_NOEND;
-		uint64      generation;
+		/* a free slot, or another queue's: take it over from scratch */
+		slot->dbid = MyDatabaseId;
+		slot->relid = key.relid;
+		slot->queue_id = key.queue_id;
+		slot->hard_after = slot->soft_after = 0;
+		slot->soft_until = DT_NOEND;
+		slot->generation++;
+		slot->pending = false;
+		slot->last_upto = -1;
+		slot->idle_steps = 0;
+	}
+	slot->busy_until =
+		TimestampTzPlusMilliseconds(now, LOWWATER_STEP_TIMEOUT_MS);
+	pending = slot->pending;
+	hard_from = slot->hard_after;
+	upto = slot->upto;
+	nlockers = slot->nlockers;
+	memcpy(lockers, slot->lockers, sizeof(VirtualTransactionId) * nlockers);
+	generation = slot->generation;
+	if (now < slot->soft_until)
+	{
+		soft_from = Min(slot->soft_after, upto);
+		soft_until_from = slot->soft_until;
+	}
+	idle_steps = slot->idle_steps;
+	SpinLockRelease(&slot->mutex);
+
+	/* step 2 */
+	if (pending && lockers_gone(lockers, nlockers))
+	{
 		int64       hard_after;
 		int64       soft_after;
 		TimestampTz soft_until;
 
+		walk(&key, hard_from, upto, soft_from, soft_until_from, now,
+			 &hard_after, &soft_after, &soft_until);
+
 		SpinLockAcquire(&slot->mutex);
-		generation = slot->generation;
-		if (slot->dbid == MyDatabaseId && slot->relid == queue->relid &&
-			now < slot->soft_until)
+		if (owns(slot, &key))
 		{
-			soft_from = Min(slot->soft_after, state->upto);
-			soft_until_from = slot->soft_until;
+			idle_steps =
+				(hard_after == slot->hard_after && upto == slot->last_upto)
+					? Min(idle_steps + 1, 10)
+					: 0;
+			slot->idle_steps = idle_steps;
+			slot->last_upto = upto;
+			slot->hard_after = Max(slot->hard_after, hard_after);
+			if (slot->generation == generation)
+			{
+				slot->soft_after = Max(soft_after, slot->hard_after);
+				slot->soft_until = soft_until;
+			}
+			else if (slot->soft_after < slot->hard_after)
+			{
+				/* a visibility change came in meanwhile: keep no soft mark */
+				slot->soft_after = slot->hard_after;
+				slot->soft_until = DT_NOEND;
+			}
+			slot->pending = false;
 		}
 		SpinLockRelease(&slot->mutex);
+		pending = false;
+	}
 
-		walk(queue, state, soft_from, soft_until_from, now, &hard_after,
-			 &soft_after, &soft_until);
-		if (hard_after == state->hard_after && state->upto == state->last_upto)
-			state->idle_streak = Min(state->idle_streak + 1, 10);
-		else
-			state->idle_streak = 0;
-		state->skip = state->idle_streak;
-		state->last_upto = state->upto;
-		state->hard_after = hard_after;
-		state->pending = false;
+	/* step 1 */
+	if (!pending)
+	{
+		int64                 last = last_drawn_seq(key.relid);
+		LOCKTAG               tag;
+		VirtualTransactionId *found = NULL;
+		int                   n = 0;
 
+		if (last >= 0)
+		{
+			SET_LOCKTAG_RELATION(tag, MyDatabaseId, key.relid);
+			found = GetLockConflicts(&tag, ShareLock, &n);
+		}
 		SpinLockAcquire(&slot->mutex);
-		if (slot->dbid != MyDatabaseId || slot->relid != queue->relid)
+		if (owns(slot, &key) && last >= 0 && n <= LOWWATER_MAX_LOCKERS)
 		{
-			slot->dbid = MyDatabaseId;
-			slot->relid = queue->relid;
-			slot->soft_after = hard_after;
-			slot->soft_until = DT_NOEND;
-		}
-		slot->hard_after = hard_after;
-		if (slot->generation == generation)
-		{
-			slot->soft_after = soft_after;
-			slot->soft_until = soft_until;
-		}
-		else if (slot->soft_after < hard_after)
-		{
-			slot->soft_after = hard_after;
-			slot->soft_until = DT_NOEND;
+			slot->upto = last;
+			slot->nlockers = n;
+			memcpy(slot->lockers, found, sizeof(VirtualTransactionId) * n);
+			slot->pending = true;
 		}
 		SpinLockRelease(&slot->mutex);
 	}
 
-	if (!state->pending)
-		begin_walk(queue, state);
+	SpinLockAcquire(&slot->mutex);
+	slot->busy_until = 0;
+	if (owns(slot, &key))
+	{
+		slot->next_step = TimestampTzPlusMilliseconds(
+			now, (int64) sqsn_low_water_interval * (1 + idle_steps));
+	}
+	SpinLockRelease(&slot->mutex);
 }
 
 /*

@@ -241,7 +241,7 @@ sq_run_maintenance(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		while (sqsn_sweep_queue(name, sqsn_retention_batch_size, &counts))
 			CHECK_FOR_INTERRUPTS();
-		sqsn_lowwater_advance(sqsn_open_queue(name, AccessShareLock), false);
+		sqsn_lowwater_step(sqsn_open_queue(name, AccessShareLock), true);
 	}
 	while (sqsn_sweep_topic_deduplication(sqsn_retention_batch_size))
 		CHECK_FOR_INTERRUPTS();

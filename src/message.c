@@ -716,12 +716,17 @@ receive_batch(const char *queue_name, ReturnSetInfo *rsinfo, int max_messages,
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz lease_until = sqsn_add_seconds(now, visibility_timeout);
 	SqsnQueue  *queue = sqsn_open_queue(queue_name, RowExclusiveLock);
-	int64       after = sqsn_lowwater_start(queue, now);
+	int64       after;
 	int         returned = 0;
 
 	if (queue->fifo)
 		return sqsn_fifo_receive_batch(queue_name, rsinfo, max_messages, now,
 									   lease_until, lease_token);
+
+	/* now and then, move the low-water marks on (lowwater.c) */
+	sqsn_lowwater_step(queue, false);
+	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	after = sqsn_lowwater_start(queue, now);
 
 	while (returned < max_messages)
 	{

@@ -227,7 +227,7 @@ extern int64 sqsn_lowwater_hard(SqsnQueue *queue);
 extern void  sqsn_lowwater_visibility_changed(SqsnQueue *queue, int64 msg_seq,
 											  TimestampTz visible_at);
 extern void  sqsn_lowwater_forget(Oid relid);
-extern void  sqsn_lowwater_advance(SqsnQueue *queue, bool between_rounds);
+extern void  sqsn_lowwater_step(SqsnQueue *queue, bool force);
 
 /* longpoll.c */
 extern void LongPollInit(void);

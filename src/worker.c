@@ -17,10 +17,6 @@
  * installed in its database (not yet created, or dropped) it idles and
  * looks again next round.
  *
- * Between two rounds, every sqsn.low_water_interval, it only moves the
- * queues' low-water marks on (lowwater.c), in one short transaction for
- * all the queues the last round listed.
- *
  * Its health lives in a small shared-memory struct under a spinlock:
  * what it is doing, when it last finished a round, how many messages it
  * expired and moved since the server started, and its last error.
@@ -82,16 +78,10 @@ typedef struct WorkerShared
 /* settings */
 static char *sqsn_database_name = NULL;
 static int   sqsn_poll_interval = 1000;
-static int   sqsn_low_water_interval = 100;
 int          sqsn_retention_batch_size = 1000;
 static bool  sqsn_worker_enabled = true;
 
-static WorkerShared *worker_shared = NULL;
-static TimestampTz   next_round = 0;
-
-/* the queues the last round listed, for the marks passes in between */
-static MemoryContext           marks_context = NULL;
-static List                   *marks_queues = NIL;
+static WorkerShared           *worker_shared = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -100,7 +90,6 @@ static void  worker_shmem_startup(void);
 static void  worker_exit(int code, Datum arg);
 static void  set_state(const char *state);
 static void  run_round(void);
-static void  run_marks_pass(void);
 static List *list_queues(bool *installed);
 static void  sweep_one_batch(const char *queue_name, bool first, bool *more,
 							 SqsnSweepCounts *counts);
@@ -123,14 +112,6 @@ WorkerInit(void)
 		"sqsn.poll_interval",
 		"Time between two rounds of the sqsn background worker.", NULL,
 		&sqsn_poll_interval, 1000, 10, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS,
-		NULL, NULL, NULL);
-	DefineCustomIntVariable(
-		"sqsn.low_water_interval",
-		"Time between two moves of the queues' low-water marks by the sqsn "
-		"background worker.",
-		"Between two rounds, the worker only moves the marks on; 0 moves "
-		"them once per round.",
-		&sqsn_low_water_interval, 100, 0, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS,
 		NULL, NULL, NULL);
 	DefineCustomIntVariable("sqsn.retention_batch_size",
 							"Messages deleted or moved per queue in one batch "
@@ -241,49 +222,28 @@ sqsn_worker_main(Datum main_arg)
 	SpinLockRelease(&worker_shared->mutex);
 
 	BackgroundWorkerInitializeConnection(sqsn_database_name, NULL, 0);
-	marks_context = AllocSetContextCreate(
-		TopMemoryContext, "sqsn worker queue list", ALLOCSET_SMALL_SIZES);
 	ereport(LOG, (errmsg("sqsn worker started in database \"%s\"",
 						 sqsn_database_name)));
 
 	for (;;)
 	{
-		TimestampTz now;
-		long        timeout;
-		int         rc;
-
 		CHECK_FOR_INTERRUPTS();
 
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
-			next_round = 0;
 		}
 
-		now = GetCurrentTimestamp();
-		if (!sqsn_worker_enabled)
-			set_state("disabled");
-		else if (now >= next_round)
-		{
+		if (sqsn_worker_enabled)
 			run_round();
-			next_round = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-													 sqsn_poll_interval);
-		}
 		else
-			run_marks_pass();
+			set_state("disabled");
 
-		now = GetCurrentTimestamp();
-		timeout =
-			next_round > now ? (long) ((next_round - now + 999) / 1000) : 0;
-		if (sqsn_worker_enabled && sqsn_low_water_interval > 0)
-			timeout = Min(timeout, sqsn_low_water_interval);
-		rc =
-			WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					  timeout, PG_WAIT_EXTENSION);
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 sqsn_poll_interval, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
-		if (rc & WL_LATCH_SET)
-			next_round = 0; /* woken up: a round at once, as before */
 	}
 }
 
@@ -374,8 +334,8 @@ sweep_one_batch(const char *queue_name, bool first, bool *more,
 									 &batch);
 			/* once a round: move the queue's low-water marks on */
 			if (first)
-				sqsn_lowwater_advance(
-					sqsn_open_queue(queue_name, AccessShareLock), false);
+				sqsn_lowwater_step(
+					sqsn_open_queue(queue_name, AccessShareLock), true);
 		}
 		else
 			*more = sqsn_sweep_topic_deduplication(sqsn_retention_batch_size);
@@ -437,16 +397,6 @@ run_round(void)
 	names = list_queues(&installed);
 	set_state(installed ? "sweeping" : "waiting for extension");
 
-	MemoryContextReset(marks_context);
-	marks_queues = NIL;
-	{
-		MemoryContext old = MemoryContextSwitchTo(marks_context);
-
-		foreach (lc, names)
-			marks_queues = lappend(marks_queues, pstrdup(lfirst(lc)));
-		MemoryContextSwitchTo(old);
-	}
-
 	foreach (lc, names)
 	{
 		const char *name = (const char *) lfirst(lc);
@@ -482,58 +432,6 @@ run_round(void)
 
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(roundcxt);
-}
-
-/*
- * Between rounds: moves the low-water marks of the queues the last round
- * listed, all in one short transaction. A queue dropped since then ends the
- * pass with an error, quietly: the next round lists the queues again.
- */
-static void
-run_marks_pass(void)
-{
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ListCell     *lc;
-
-	if (marks_queues == NIL)
-		return;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "sqsn worker: low-water marks");
-
-	PG_TRY();
-	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		foreach (lc, marks_queues)
-		{
-			CHECK_FOR_INTERRUPTS();
-			sqsn_lowwater_advance(
-				sqsn_open_queue((const char *) lfirst(lc), AccessShareLock),
-				true);
-		}
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		ErrorData *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		ereport(DEBUG1, (errmsg("sqsn worker: low-water marks pass ended: %s",
-								edata->message)));
-		FreeErrorData(edata);
-		next_round = 0; /* list the queues again */
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(oldcxt);
-	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
 /*
