@@ -6,7 +6,8 @@
 #   isolation  test/isolation/specs/<name>.spec             (pg_isolation_regress)
 #   pgtap      test/pgtap/*.sql                             (pg_prove)
 #   tap        test/t/*.pl, with their own temporary clusters (prove)
-#   bench      bench/run --smoke: every benchmark workload still runs
+#   bench      bench/run --smoke and bench/storage --smoke: every benchmark
+#              workload still runs
 # Every test file counts as one test. Outputs go to a scratch directory
 # owned by the cluster user (.test-out/ in the checkout, see common.sh).
 # The last line printed is "N passed, N failed"; the exit status is non-zero
@@ -271,6 +272,12 @@ suite_bench() {
 	FILE_PASS=0 FILE_FAIL=0
 	timeout -k 30 "$FILE_TIMEOUT" "$REPO/bench/run" --smoke >"$log" 2>&1 9>&-
 	file_verdict bench smoke $? "$log"
+	if [ -x "$REPO/bench/storage" ]; then
+		say "bench: storage smoke run"
+		log=$TESTOUT/bench-storage-smoke.log
+		timeout -k 30 "$FILE_TIMEOUT" "$REPO/bench/storage" --smoke >"$log" 2>&1 9>&-
+		file_verdict bench storage-smoke $? "$log"
+	fi
 	record bench "$FILE_PASS" "$FILE_FAIL"
 }
 
