@@ -203,7 +203,8 @@ owns_table(LowWaterSlot *slot, Oid relid, int64 queue_id)
 
 /*
  * The msg_seq a receive at time now starts after: every row at or below it
- * is deleted or not visible at now.
+ * is deleted or not visible at now. With now DT_NOEND: the hard mark, at
+ * or below which every row is deleted. 0 when nothing is known.
  */
 int64
 sqsn_lowwater_start(SqsnQueue *queue, TimestampTz now)
@@ -216,24 +217,6 @@ sqsn_lowwater_start(SqsnQueue *queue, TimestampTz now)
 	SpinLockAcquire(&slot->mutex);
 	if (owns(slot, queue))
 		after = now < slot->soft_until ? slot->soft_after : slot->hard_after;
-	SpinLockRelease(&slot->mutex);
-	return after;
-}
-
-/*
- * The msg_seq at or below which every row is deleted (0: not known).
- */
-int64
-sqsn_lowwater_hard(SqsnQueue *queue)
-{
-	LowWaterSlot *slot = slot_for(queue->relid);
-	int64         after = 0;
-
-	if (slot == NULL || queue->fifo)
-		return 0;
-	SpinLockAcquire(&slot->mutex);
-	if (owns(slot, queue))
-		after = slot->hard_after;
 	SpinLockRelease(&slot->mutex);
 	return after;
 }

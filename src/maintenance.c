@@ -106,7 +106,7 @@ expire_messages(SqsnQueue *queue, TimestampTz now, int batch_size)
 
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = Int32GetDatum(batch_size);
-	values[2] = Int64GetDatum(sqsn_lowwater_hard(queue));
+	values[2] = Int64GetDatum(sqsn_lowwater_start(queue, DT_NOEND));
 	ret = SPI_execute_plan(queue->expire_plan, values, NULL, false, 0);
 	if (ret != SPI_OK_DELETE)
 		elog(ERROR, "deleting expired messages of queue \"%s\" failed: %s",

@@ -223,7 +223,6 @@ extern bool  sqsn_sweep_queue(const char *queue_name, int batch_size,
 /* lowwater.c */
 extern void  LowWaterInit(void);
 extern int64 sqsn_lowwater_start(SqsnQueue *queue, TimestampTz now);
-extern int64 sqsn_lowwater_hard(SqsnQueue *queue);
 extern void  sqsn_lowwater_visibility_changed(SqsnQueue *queue, int64 msg_seq,
 											  TimestampTz visible_at);
 extern void  sqsn_lowwater_forget(Oid relid);
