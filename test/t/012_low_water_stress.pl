@@ -1,0 +1,162 @@
+# Low-water marks under load: 4 producers and 6 consumers on one standard
+# queue, with the marks moved on every 5 ms by the receives and every round
+# by the worker. Producers record each send in the same transaction,
+# commit some of them late (a pause before COMMIT) and roll some back;
+# consumers record and delete in one transaction, roll some back, hand
+# some messages back at once (change_visibility 0) and let some leases run
+# out. At the end every committed message was processed exactly once and
+# nothing rolled back was: the marks skipped nothing and resurrected
+# nothing.
+
+use strict;
+use warnings;
+
+use IPC::Run;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $producers = 4;
+my $per_producer = 2500;
+my $consumers = 6;
+my $timeout_s = 240;
+
+my $node = PostgreSQL::Test::Cluster->new('sqsn_low_water_stress');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'sqsn'
+sqsn.low_water_interval = 5ms
+sqsn.poll_interval = 200ms
+max_connections = 30
+});
+$node->start;
+
+sub query { return $node->safe_psql('postgres', $_[0]); }
+
+query(qq{
+CREATE EXTENSION sqsn;
+SELECT sqsn.sq_create_queue('lw_stress', visibility_timeout => 60);
+CREATE TABLE sent (body text PRIMARY KEY);
+CREATE TABLE processed (id bigserial PRIMARY KEY, worker int NOT NULL, body text NOT NULL);
+CREATE TABLE producers_done (w int PRIMARY KEY);
+
+-- n sends, one per transaction, each recorded with it; every 11th rolls
+-- back, every 5th waits 0-40 ms before its commit.
+CREATE PROCEDURE produce(w int, n int) LANGUAGE plpgsql AS \$\$
+BEGIN
+	FOR i IN 1 .. n LOOP
+		PERFORM sqsn.sq_send('lw_stress', format('p%s:%s', w, i));
+		INSERT INTO sent VALUES (format('p%s:%s', w, i));
+		IF i % 5 = 0 THEN
+			PERFORM pg_sleep(random() * 0.04);
+		END IF;
+		IF i % 11 = 0 THEN
+			ROLLBACK;
+		ELSE
+			COMMIT;
+		END IF;
+	END LOOP;
+	INSERT INTO producers_done VALUES (w);
+	COMMIT;
+END
+\$\$;
+
+-- Receives up to 10, records and deletes them. Every 17th round rolls
+-- back; worker 1 hands every 7th batch back at once; worker 2 lets every
+-- 9th batch's lease (1 s) run out. Stops when the producers are done and
+-- the queue is empty.
+CREATE PROCEDURE consume(w int) LANGUAGE plpgsql AS \$\$
+DECLARE
+	hs text[];
+	vt int;
+	round int := 0;
+	left_over bigint;
+	nack boolean;
+BEGIN
+	LOOP
+		round := round + 1;
+		vt := CASE WHEN w = 2 AND round % 9 = 0 THEN 1 ELSE 60 END;
+		nack := w = 1 AND round % 7 = 0;
+		WITH r AS (SELECT * FROM sqsn.sq_receive('lw_stress', 10, vt)),
+		rec AS (
+			INSERT INTO processed (worker, body)
+			SELECT w, r.body FROM r WHERE vt = 60 AND NOT nack)
+		SELECT array_agg(r.receipt_handle) INTO hs FROM r;
+		IF hs IS NULL THEN
+			COMMIT;
+			SELECT visible + in_flight + delayed INTO left_over
+			FROM sqsn.queue_stats WHERE queue_name = 'lw_stress';
+			EXIT WHEN left_over = 0
+				AND (SELECT count(*) FROM producers_done) = $producers;
+			PERFORM pg_sleep(0.005);
+			CONTINUE;
+		END IF;
+		IF nack THEN
+			PERFORM sqsn.sq_change_visibility('lw_stress', h, 0) FROM unnest(hs) h;
+		ELSIF vt = 60 THEN
+			PERFORM sqsn.sq_delete_batch('lw_stress', hs);
+		END IF;
+		IF round % 17 = 0 THEN
+			ROLLBACK;
+		ELSE
+			COMMIT;
+		END IF;
+	END LOOP;
+END
+\$\$;
+});
+
+sub start_session
+{
+	my ($name, $sql) = @_;
+	my ($out, $err) = ('', '');
+	my $connstr = $node->connstr('postgres')
+	  . " application_name=$name options='-c statement_timeout=${timeout_s}s'";
+	my $h = IPC::Run::start(
+		[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $connstr, '-c', $sql ],
+		'<', \undef, '>', \$out, '2>', \$err,
+		IPC::Run::timeout($timeout_s + 30));
+	return { name => $name, h => $h, err => \$err };
+}
+
+my $start = time;
+my @sessions;
+push @sessions, start_session("producer$_", "CALL produce($_, $per_producer)")
+  for 1 .. $producers;
+push @sessions, start_session("consumer$_", "CALL consume($_)") for 1 .. $consumers;
+
+my $failed = 0;
+for my $s (@sessions)
+{
+	eval { $s->{h}->finish; };
+	if ($@ || ($s->{h}->result // 1) != 0)
+	{
+		$failed++;
+		diag("$s->{name} failed: $@ " . ${ $s->{err} });
+		eval { $s->{h}->kill_kill; };
+	}
+}
+is($failed, 0, "$producers producers and $consumers consumers ran to the end");
+note('ran for ' . (time - $start) . ' s');
+
+my $committed = $producers * ($per_producer - int($per_producer / 11));
+is(query(q{SELECT count(*) FROM sent}), $committed, "$committed sends committed");
+is(query(q{SELECT visible + in_flight + delayed FROM sqsn.queue_stats
+	WHERE queue_name = 'lw_stress'}), 0, 'the queue is empty');
+is(query(q{SELECT count(*) FROM processed}), $committed,
+	'as many messages processed as committed');
+is(query(q{SELECT count(*) FROM sent s WHERE NOT EXISTS
+	(SELECT FROM processed p WHERE p.body = s.body)}), 0,
+	'every committed message was processed');
+is(query(q{SELECT count(*) FROM (SELECT body FROM processed GROUP BY body HAVING count(*) > 1) d}),
+	0, 'none twice');
+is(query(q{SELECT count(*) FROM processed p WHERE NOT EXISTS
+	(SELECT FROM sent s WHERE s.body = p.body)}), 0,
+	'nothing rolled back was processed');
+cmp_ok(query(q{SELECT hard_after FROM sqsn.queue_low_water WHERE queue_name = 'lw_stress'}),
+	'>', 0, 'the marks moved on');
+cmp_ok(query(q{SELECT count(DISTINCT worker) FROM processed}), '>', 1,
+	'the work was spread over several consumers');
+
+$node->stop;
+done_testing();
