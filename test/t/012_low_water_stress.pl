@@ -6,7 +6,7 @@
 # some messages back at once (change_visibility 0) and let some leases run
 # out. At the end every committed message was processed exactly once and
 # nothing rolled back was: the marks skipped nothing and resurrected
-# nothing.
+# nothing. Then a crash: the marks are gone, the messages are not.
 
 use strict;
 use warnings;
@@ -157,6 +157,15 @@ cmp_ok(query(q{SELECT hard_after FROM sqsn.queue_low_water WHERE queue_name = 'l
 	'>', 0, 'the marks moved on');
 cmp_ok(query(q{SELECT count(DISTINCT worker) FROM processed}), '>', 1,
 	'the work was spread over several consumers');
+
+# A crash forgets the marks (they live in shared memory): the first steps
+# after the restart walk from the beginning, and receives find what was
+# committed.
+query(q{SELECT sqsn.sq_send('lw_stress', 'after crash ' || i) FROM generate_series(1, 3) i});
+$node->stop('immediate');
+$node->start;
+is(query(q{SELECT string_agg(body, ',' ORDER BY body) FROM sqsn.sq_receive('lw_stress', 10)}),
+	'after crash 1,after crash 2,after crash 3', 'what was committed before the crash is received');
 
 $node->stop;
 done_testing();
