@@ -64,7 +64,6 @@ static const char *const topic_action_names[] = {"publish", "subscribe",
 static SPIPlanPtr queue_grants_plan = NULL;
 static SPIPlanPtr topic_grants_plan = NULL;
 
-static bool  is_sqsn_admin(Oid roleid);
 static bool  role_matches(Oid roleid, const char *grantee);
 static char *role_name(Oid roleid);
 static int   actions_arg(FunctionCallInfo fcinfo, int argno, bool topic);
@@ -90,8 +89,8 @@ sqsn_catalog_has_grants(void)
 /*
  * Superusers and members of sqsn_admin manage every queue and topic.
  */
-static bool
-is_sqsn_admin(Oid roleid)
+bool
+sqsn_is_admin(Oid roleid)
 {
 	Oid admin = get_role_oid("sqsn_admin", true);
 
@@ -212,7 +211,7 @@ sqsn_queue_allows(SqsnQueue *queue, Oid roleid, int action)
 			(!OidIsValid(g->grantee) || has_privs_of_role(roleid, g->grantee)))
 			return true;
 	}
-	return is_sqsn_admin(roleid);
+	return sqsn_is_admin(roleid);
 }
 
 /*
@@ -313,7 +312,7 @@ sqsn_topic_allows(int64 topic_id, Oid roleid, int action)
 	sqsn_spi_check(SPI_execute_plan(topic_grants_plan, values, NULL, false, 0),
 				   SPI_OK_SELECT, "reading sqsn.topic_grant");
 	if (SPI_processed == 0)
-		return is_sqsn_admin(roleid);
+		return sqsn_is_admin(roleid);
 
 	owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	owner_oid = get_role_oid(owner, true);
@@ -332,7 +331,7 @@ sqsn_topic_allows(int64 topic_id, Oid roleid, int action)
 		if (role_matches(roleid, grantee))
 			return true;
 	}
-	return is_sqsn_admin(roleid);
+	return sqsn_is_admin(roleid);
 }
 
 /*
@@ -645,7 +644,7 @@ set_owner(FunctionCallInfo fcinfo, bool topic)
 	owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	owner_oid = get_role_oid(owner, true);
 	if (!(OidIsValid(owner_oid) && has_privs_of_role(roleid, owner_oid)) &&
-		!is_sqsn_admin(roleid))
+		!sqsn_is_admin(roleid))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to change the owner of %s \"%s\"",

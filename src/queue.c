@@ -29,6 +29,7 @@
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 
 PG_FUNCTION_INFO_V1(sq_create_queue);
 PG_FUNCTION_INFO_V1(sq_delete_queue);
@@ -424,7 +425,16 @@ sq_delete_queue(PG_FUNCTION_ARGS)
 	if (queue_id == 0)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
 						errmsg("queue \"%s\" does not exist", name)));
-	sqsn_check_queue(sqsn_open_queue(name, AccessExclusiveLock), SQSN_ADMIN);
+	if (OidIsValid(get_relname_relid(psprintf("q_" INT64_FORMAT, queue_id),
+									 sqsn_schema_oid())))
+		sqsn_check_queue(sqsn_open_queue(name, AccessExclusiveLock),
+						 SQSN_ADMIN);
+	else if (sqsn_catalog_has_grants() && !sqsn_is_admin(GetOuterUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to administer queue \"%s\"", name),
+				 errdetail("Its message table is missing; only superusers and "
+						   "members of sqsn_admin can delete it.")));
 
 	values[0] = Int64GetDatum(queue_id);
 	sqsn_spi_check(

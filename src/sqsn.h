@@ -194,6 +194,7 @@ extern void       sqsn_unpin_search_path(int nestlevel);
 
 /* acl.c */
 extern bool        sqsn_catalog_has_grants(void);
+extern bool        sqsn_is_admin(Oid roleid);
 extern const char *sqsn_action_name(int action, bool topic);
 extern void        sqsn_load_queue_grants(SqsnQueue *queue, const char *owner);
 extern bool        sqsn_queue_allows(SqsnQueue *queue, Oid roleid, int action);

@@ -368,9 +368,11 @@ check_protocol(const char *protocol)
 }
 
 /*
- * Subscribing a queue needs the right to send to it: the calling role
- * (SET ROLE included) must have the privileges of sqsn_producer, which
- * sqsn_admin members have; superusers have them all.
+ * Subscribing a queue needs the right to send to it. With the catalog of
+ * 0.2 (before ALTER EXTENSION UPDATE) that is the role check of 0.2: the
+ * calling role (SET ROLE included) must have the privileges of
+ * sqsn_producer, which sqsn_admin members have; superusers have them all.
+ * With 0.3 the queue's grants decide (acl.c).
  */
 static void
 check_may_send(const char *queue_name)
@@ -460,7 +462,8 @@ redrive_queue_id(Jsonb *policy)
 					name),
 			 errhint("Use a standard queue: only HTTP/HTTPS subscriptions "
 					 "of standard topics dead-letter their messages.")));
-	check_may_send(name);
+	if (!sqsn_catalog_has_grants())
+		check_may_send(name); /* 0.2 catalog; else the caller checks */
 	values[0] = CStringGetTextDatum(name);
 	sqsn_spi_check(
 		SPI_execute_with_args("SELECT queue_id FROM sqsn.queue"
