@@ -90,12 +90,6 @@ typedef struct SqsnQueue
 	bool  content_based_deduplication;
 	bool  deduplicate_per_group; /* deduplication_scope */
 
-	/* access policy (acl.c) */
-	bool       check_grants; /* false: 0.2 catalog, the roles alone decide */
-	Oid        owner;        /* InvalidOid: the owner role does not exist */
-	int        ngrants;
-	SqsnGrant *grants;
-
 	/* saved plans, prepared on first use */
 	SPIPlanPtr insert_plan;
 	SPIPlanPtr insert_many_plan;
@@ -111,6 +105,12 @@ typedef struct SqsnQueue
 	SPIPlanPtr fifo_heads_plan;
 	SPIPlanPtr fifo_lease_plan;
 	SPIPlanPtr fifo_lock_plan;
+
+	/* access policy (acl.c) */
+	bool       check_grants; /* false: 0.2 catalog, the roles alone decide */
+	Oid        owner;        /* InvalidOid: the owner role does not exist */
+	int        ngrants;
+	SqsnGrant *grants;
 } SqsnQueue;
 
 /* What one maintenance pass did (maintenance.c). */
