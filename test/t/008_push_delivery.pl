@@ -327,7 +327,7 @@ poll("SELECT count(*) FROM sqsn.delivery_attempt a WHERE NOT EXISTS (SELECT FROM
 	'0', 'and their attempts');
 is(query("SELECT delivered FROM sqsn.subscription_stats WHERE subscription_id = '$csub'"), $before,
 	'subscription_stats still counts them');
-is(query(q{SELECT count(*) FROM sqsn.delivery WHERE status = 'failed'}), '5',
+is(query(q{SELECT count(*) FROM sqsn.delivery WHERE status = 'failed'}), '6',
 	'failed deliveries are kept');
 
 # unsubscribing removes pending deliveries
