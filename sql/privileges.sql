@@ -79,6 +79,9 @@ ORDER BY p.oid::regprocedure::text COLLATE "C";
 
 SELECT sqsn.sq_create_queue('pv_q');
 SELECT sqsn.sq_create_queue('pv_dead');
+-- on top of the roles, each queue says who may use it (see grants.sql)
+SELECT sqsn.sq_grant('pv_q', 'sqsn_producer', '{send}');
+SELECT sqsn.sq_grant('pv_q', 'sqsn_consumer', '{receive}');
 SELECT format('sqsn.q_%s', queue_id) AS msgtab FROM sqsn.queue WHERE queue_name = 'pv_q' \gset
 SELECT sqsn.sq_send('pv_q', 'seed') IS NOT NULL AS sent;
 

@@ -252,6 +252,8 @@ GRANT EXECUTE ON FUNCTION sqsn.sn_subscribe(text, text, text, jsonb, text, boole
 	TO regress_sqsn_topic_other;
 SET ROLE regress_sqsn_topic_admin;
 SELECT sqsn.sn_create_topic('priv');
+SELECT sqsn.sn_grant('priv', 'sqsn_publisher', '{publish}');
+SELECT sqsn.sn_grant('priv', 'regress_sqsn_topic_other', '{subscribe}');
 SELECT sqsn.sn_subscribe('priv', 'sqs', 'orders_all') IS NOT NULL;
 SELECT sqsn.sn_publish('priv', 'from an admin') IS NOT NULL;
 RESET ROLE;

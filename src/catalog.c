@@ -12,7 +12,8 @@
  * relcache callback marks the entry stale. Opening a queue locks its message
  * table first and checks the entry afterwards, the same dance as
  * RangeVarGetRelidExtended, so invalidations that arrive with the lock are
- * never missed.
+ * never missed. The entry also holds the queue's owner and grants (acl.c),
+ * which change the same way.
  *
  *-------------------------------------------------------------------------
  */
@@ -511,8 +512,12 @@ release_queue_entry(SqsnQueue *queue)
 		pfree(queue->qualified_table);
 	if (queue->dead_letter_queue)
 		pfree(queue->dead_letter_queue);
+	if (queue->grants)
+		pfree(queue->grants);
 	queue->qualified_table = NULL;
 	queue->dead_letter_queue = NULL;
+	queue->grants = NULL;
+	queue->ngrants = 0;
 }
 
 /*
@@ -547,7 +552,8 @@ load_queue(const char *name)
 				" q.message_retention_period, q.delay_seconds,"
 				" q.maximum_message_size, q.max_receive_count, d.queue_name,"
 				" q.receive_wait_time_seconds,"
-				" q.kind OPERATOR(pg_catalog.=) 'fifo', %s"
+				" q.kind OPERATOR(pg_catalog.=) 'fifo', %s,"
+				" q.owner::pg_catalog.text"
 				" FROM sqsn.queue q LEFT JOIN sqsn.queue d"
 				"  ON d.queue_id OPERATOR(pg_catalog.=) q.dead_letter_queue_id"
 				" WHERE q.queue_name OPERATOR(pg_catalog.=) $1",
@@ -624,6 +630,9 @@ load_queue(const char *name)
 	}
 	MemoryContextSwitchTo(oldcxt);
 
+	/* the owner and grants, with a query of their own (last) */
+	sqsn_load_queue_grants(queue, SPI_getvalue(tuple, tupdesc, 12));
+
 	queue->valid = true;
 	return queue;
 }
@@ -650,6 +659,14 @@ sqsn_open_queue(const char *name, LOCKMODE lockmode)
 		queue_cache = hash_create("sqsn queue cache", 64, &ctl,
 								  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	}
+
+	/*
+	 * Take in what other sessions committed since this transaction last
+	 * locked the queue (a grant revoked, attributes changed), so that it
+	 * applies from the next statement on even inside an open transaction
+	 * that already holds the lock. Cheap when there is nothing new.
+	 */
+	AcceptInvalidationMessages();
 
 	strlcpy(key, name, sizeof(key));
 	for (;;)

@@ -87,6 +87,7 @@
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "tcop/tcopprot.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -129,6 +130,7 @@ typedef struct Job
 	char              *endpoint;
 	char              *host;
 	char              *dead_letter_queue; /* or NULL */
+	char              *owner;             /* the subscription's */
 	char              *topic_arn;
 	char              *subscription_arn;
 	char              *message_id_text;
@@ -961,7 +963,8 @@ claim(void *arg)
 			"  c.message_id, c.topic_arn, c.subject, c.message,"
 			"  c.message_attributes, c.published_at, c.attempts,"
 			"  s.endpoint, s.raw_message_delivery, s.delivery_policy,"
-			"  t.delivery_policy, q.queue_name, s.confirmation_token"
+			"  t.delivery_policy, q.queue_name, s.confirmation_token,"
+			"  s.owner::text"
 			" FROM claimed c"
 			" JOIN sqsn.subscription s ON s.subscription_id = "
 			"c.subscription_id"
@@ -1002,6 +1005,7 @@ claim(void *arg)
 		sub_policy = jsonb_or_null(tuple, desc, 13);
 		topic_policy = jsonb_or_null(tuple, desc, 14);
 		job->dead_letter_queue = text_or_null(tuple, desc, 15);
+		job->owner = text_or_null(tuple, desc, 17);
 		subscription_text = text_or_null(tuple, desc, 2);
 		job->subscription_arn =
 			psprintf("%s:%s", job->topic_arn, subscription_text);
@@ -1099,15 +1103,26 @@ send_to_dead_letter_queue(Job *job)
 	{
 		OutgoingMessage msg;
 		int64           size;
+		SqsnQueue      *dlq;
+		Oid             owner;
 
 		memset(&msg, 0, sizeof(msg));
 		msg.message_id = DatumGetUUIDP(job->message_id);
 		msg.body = PointerGetDatum(cstring_to_text(job->body));
 		msg.attributes =
 			sqsn_normalize_attributes(dead_letter_attributes(job), &size);
-		sqsn_send_messages(
-			sqsn_open_queue(job->dead_letter_queue, RowExclusiveLock), &msg,
-			1);
+		dlq = sqsn_open_queue(job->dead_letter_queue, RowExclusiveLock);
+
+		/* only while the subscription's owner may still send there */
+		owner = job->owner ? get_role_oid(job->owner, true) : InvalidOid;
+		if (dlq->check_grants &&
+			!(OidIsValid(owner) && sqsn_queue_allows(dlq, owner, SQSN_SEND)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("the subscription's owner \"%s\" may not send to "
+							"it",
+							job->owner ? job->owner : "")));
+		sqsn_send_messages(dlq, &msg, 1);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;

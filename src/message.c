@@ -354,6 +354,7 @@ sq_send(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 
 	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	sqsn_check_queue(queue, SQSN_SEND);
 	delay = send_delay(fcinfo, queue);
 
 	msg.message_id = message_id;
@@ -441,6 +442,7 @@ sq_send_batch(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 
 	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	sqsn_check_queue(queue, SQSN_SEND);
 	delay = send_delay(fcinfo, queue);
 	if (n == 0)
 	{
@@ -879,6 +881,7 @@ sq_receive(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 
 	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	sqsn_check_queue(queue, SQSN_RECEIVE);
 	visibility_timeout =
 		sqsn_int_arg(fcinfo, 2, "visibility_timeout", 0,
 					 SQSN_MAX_VISIBILITY_TIMEOUT, queue->visibility_timeout);
@@ -948,6 +951,7 @@ sq_delete(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	sqsn_check_queue(queue, SQSN_RECEIVE);
 	deleted = delete_by_handle(queue, handle);
 	SPI_finish();
 	PG_RETURN_BOOL(deleted);
@@ -1076,6 +1080,7 @@ sq_delete_batch(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	sqsn_check_queue(queue, SQSN_RECEIVE);
 	if (n == 0)
 	{
 		SPI_finish();
@@ -1139,6 +1144,7 @@ sq_change_visibility(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	sqsn_check_queue(queue, SQSN_RECEIVE);
 	sqsn_parse_receipt_handle(handle, queue->queue_id, &msg_seq, &lease_token);
 
 	if (queue->change_visibility_plan == NULL)

@@ -297,6 +297,9 @@ sq_create_queue(PG_FUNCTION_ARGS)
 				 errmsg("FIFO queues need version 0.2 of extension sqsn"),
 				 errhint("Run ALTER EXTENSION sqsn UPDATE.")));
 	dlq_id = check_redrive(name, &s);
+	if (dlq_id != 0)
+		sqsn_check_queue(sqsn_open_queue(s.dead_letter_queue, RowExclusiveLock),
+						 SQSN_SEND);
 
 	{
 		Datum values[SETTINGS_NPARAMS];
@@ -366,6 +369,22 @@ sq_create_queue(PG_FUNCTION_ARGS)
 			queue_id = DatumGetInt64(SPI_getbinval(
 				SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 
+			/* the calling role (SET ROLE included) owns the queue */
+			if (sqsn_catalog_has_grants())
+			{
+				Datum owner[2] = {
+					Int64GetDatum(queue_id),
+					DirectFunctionCall1(namein,
+										CStringGetDatum(sqsn_caller_name()))};
+
+				sqsn_spi_check(
+					SPI_execute_with_args(
+						"UPDATE sqsn.queue SET owner = $2"
+						" WHERE queue_id = $1",
+						2, (Oid[]){INT8OID, NAMEOID}, owner, NULL, false, 0),
+					SPI_OK_UPDATE, "setting the queue's owner");
+			}
+
 			table = message_table_name(queue_id);
 			sqsn_spi_check(
 				SPI_execute(psprintf(MESSAGE_TABLE_DDL, table), false, 0),
@@ -417,6 +436,16 @@ sq_delete_queue(PG_FUNCTION_ARGS)
 	if (queue_id == 0)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
 						errmsg("queue \"%s\" does not exist", name)));
+	if (OidIsValid(get_relname_relid(psprintf("q_" INT64_FORMAT, queue_id),
+									 sqsn_schema_oid())))
+		sqsn_check_queue(sqsn_open_queue(name, AccessExclusiveLock),
+						 SQSN_ADMIN);
+	else if (sqsn_catalog_has_grants() && !sqsn_is_admin(GetOuterUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to administer queue \"%s\"", name),
+				 errdetail("Its message table is missing; only superusers and "
+						   "members of sqsn_admin can delete it.")));
 
 	values[0] = Int64GetDatum(queue_id);
 	sqsn_spi_check(
@@ -474,6 +503,7 @@ sq_purge_queue(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 
 	queue = sqsn_open_queue(name, AccessExclusiveLock);
+	sqsn_check_queue(queue, SQSN_ADMIN);
 	sqsn_spi_check(SPI_execute(psprintf("SELECT count(*) FROM %s",
 										queue->qualified_table),
 							   false, 0),
@@ -547,6 +577,7 @@ sq_get_queue_attributes(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 
 	queue = sqsn_open_queue(name, AccessShareLock);
+	sqsn_check_queue(queue, SQSN_ANY_ACTION);
 	count_messages(queue->qualified_table, GetCurrentTimestamp());
 	for (int i = 0; i < 3; i++)
 		values[i + 1] = SPI_getbinval(SPI_tuptable->vals[0],
@@ -720,6 +751,7 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 	int64          dlq_id;
 	Oid            relid;
 	bool           fifo;
+	char          *old_dlq;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -735,12 +767,14 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 
 	lock_queue_catalog();
 	queue = sqsn_open_queue(name, ShareUpdateExclusiveLock);
+	sqsn_check_queue(queue, SQSN_ADMIN);
 	s.visibility_timeout = queue->visibility_timeout;
 	s.message_retention_period = queue->message_retention_period;
 	s.delay_seconds = queue->delay_seconds;
 	s.maximum_message_size = queue->maximum_message_size;
 	s.dead_letter_queue =
 		queue->dead_letter_queue ? pstrdup(queue->dead_letter_queue) : NULL;
+	old_dlq = s.dead_letter_queue;
 	s.max_receive_count = queue->max_receive_count;
 	s.receive_wait_time_seconds = queue->receive_wait_time_seconds;
 	s.content_based_deduplication = queue->content_based_deduplication;
@@ -808,6 +842,11 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 
 	check_fifo_settings(name, &s);
 	dlq_id = check_redrive(name, &s);
+	/* a new dead-letter queue needs the right to send to it */
+	if (dlq_id != 0 &&
+		(old_dlq == NULL || strcmp(old_dlq, s.dead_letter_queue) != 0))
+		sqsn_check_queue(sqsn_open_queue(s.dead_letter_queue, RowExclusiveLock),
+						 SQSN_SEND);
 
 	{
 		Datum values[SETTINGS_NPARAMS];

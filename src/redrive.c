@@ -173,6 +173,12 @@ sq_redrive(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
+	/* administering the dead-letter queue, sending to the destination */
+	sqsn_check_queue(sqsn_open_queue(dlq_name, RowExclusiveLock), SQSN_ADMIN);
+	if (dest_name != NULL)
+		sqsn_check_queue(sqsn_open_queue(dest_name, RowExclusiveLock),
+						 SQSN_SEND);
+
 	if (dest_name != NULL)
 	{
 		bool dest_fifo = sqsn_open_queue(dest_name, RowExclusiveLock)->fifo;
@@ -271,6 +277,9 @@ sq_redrive(PG_FUNCTION_ARGS)
 				source_name = queue_name_of(source);
 				if (source_name == NULL || strcmp(source_name, dlq_name) == 0)
 					continue; /* source deleted: stays */
+				/* an error here undoes the moves made so far, too */
+				sqsn_check_queue(sqsn_open_queue(source_name, RowExclusiveLock),
+								 SQSN_SEND);
 				dlq = sqsn_open_queue(dlq_name, RowExclusiveLock);
 				sqsn_move_messages(dlq, source_name, group, tupdesc, ngroup,
 								   now, true);

@@ -47,6 +47,25 @@
 #define SQSN_MAX_FIFO_TAG 128
 
 /*
+ * Actions of access policies (acl.c). Queues: send; receive (also delete
+ * and change visibility); admin (attributes, purge, delete, grants). Topics
+ * use the same bits for publish, subscribe and admin.
+ */
+#define SQSN_SEND       0x01
+#define SQSN_RECEIVE    0x02
+#define SQSN_ADMIN      0x04
+#define SQSN_PUBLISH    0x01
+#define SQSN_SUBSCRIBE  0x02
+#define SQSN_ANY_ACTION 0x07
+
+/* One grant of a queue, as cached: InvalidOid stands for PUBLIC. */
+typedef struct SqsnGrant
+{
+	Oid grantee;
+	int actions;
+} SqsnGrant;
+
+/*
  * What a backend remembers about one queue: its attributes, its message
  * table and the saved plans that work on that table. Entries are keyed by
  * name and dropped when a relcache invalidation for the message table
@@ -86,6 +105,12 @@ typedef struct SqsnQueue
 	SPIPlanPtr fifo_heads_plan;
 	SPIPlanPtr fifo_lease_plan;
 	SPIPlanPtr fifo_lock_plan;
+
+	/* access policy (acl.c) */
+	bool       check_grants; /* false: 0.2 catalog, the roles alone decide */
+	Oid        owner;        /* InvalidOid: the owner role does not exist */
+	int        ngrants;
+	SqsnGrant *grants;
 } SqsnQueue;
 
 /* What one maintenance pass did (maintenance.c). */
@@ -166,6 +191,20 @@ extern Oid        sqsn_schema_oid(void);
 extern bool       sqsn_catalog_has_fifo(void);
 extern int        sqsn_pin_search_path(void);
 extern void       sqsn_unpin_search_path(int nestlevel);
+
+/* acl.c */
+extern bool        sqsn_catalog_has_grants(void);
+extern bool        sqsn_is_admin(Oid roleid);
+extern const char *sqsn_action_name(int action, bool topic);
+extern void        sqsn_load_queue_grants(SqsnQueue *queue, const char *owner);
+extern bool        sqsn_queue_allows(SqsnQueue *queue, Oid roleid, int action);
+extern void        sqsn_check_queue(SqsnQueue *queue, int action);
+extern void        sqsn_check_queue_id(int64 queue_id, int action);
+extern bool        sqsn_topic_allows(int64 topic_id, Oid roleid, int action);
+extern void sqsn_check_topic(int64 topic_id, const char *topic_name, int action);
+extern void sqsn_check_subscription(Datum subscription_id,
+									bool queue_admin_too);
+extern char *sqsn_caller_name(void);
 
 /* attributes.c */
 extern Jsonb *sqsn_normalize_attributes(Jsonb *attributes, int64 *size);

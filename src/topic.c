@@ -88,6 +88,7 @@ typedef struct Target
 	bool   raw;
 	bool   body_scope;
 	Jsonb *filter_policy; /* NULL: everything */
+	char  *owner;         /* the subscription's owner */
 } Target;
 
 /* One message being published. */
@@ -262,6 +263,19 @@ sn_create_topic(PG_FUNCTION_ARGS)
 					   " ON CONFLICT (topic_name) DO NOTHING",
 			has_fifo ? 2 : 1, argtypes, values, NULL, false, 0),
 		SPI_OK_INSERT, "inserting into sqsn.topic");
+	if (SPI_processed > 0 && sqsn_catalog_has_grants())
+	{
+		/* the calling role (SET ROLE included) owns the topic */
+		Datum owner[2] = {
+			values[0],
+			DirectFunctionCall1(namein, CStringGetDatum(sqsn_caller_name()))};
+
+		sqsn_spi_check(SPI_execute_with_args(
+						   "UPDATE sqsn.topic SET owner = $2"
+						   " WHERE topic_name = $1",
+						   2, (Oid[]){TEXTOID, NAMEOID}, owner, NULL, false, 0),
+					   SPI_OK_UPDATE, "setting the topic's owner");
+	}
 	if (SPI_processed == 0 && has_fifo)
 	{
 		bool isnull;
@@ -297,6 +311,7 @@ sn_delete_topic(PG_FUNCTION_ARGS)
 	int   nestlevel;
 	int64 topic_id = begin_topic_change(name, &nestlevel);
 
+	sqsn_check_topic(topic_id, name, SQSN_ADMIN);
 	values[0] = Int64GetDatum(topic_id);
 	sqsn_spi_check(
 		SPI_execute_with_args("DELETE FROM sqsn.topic WHERE topic_id = $1", 1,
@@ -353,9 +368,11 @@ check_protocol(const char *protocol)
 }
 
 /*
- * Subscribing a queue needs the right to send to it: the calling role
- * (SET ROLE included) must have the privileges of sqsn_producer, which
- * sqsn_admin members have; superusers have them all.
+ * Subscribing a queue needs the right to send to it. With the catalog of
+ * 0.2 (before ALTER EXTENSION UPDATE) that is the role check of 0.2: the
+ * calling role (SET ROLE included) must have the privileges of
+ * sqsn_producer, which sqsn_admin members have; superusers have them all.
+ * With 0.3 the queue's grants decide (acl.c).
  */
 static void
 check_may_send(const char *queue_name)
@@ -445,7 +462,8 @@ redrive_queue_id(Jsonb *policy)
 					name),
 			 errhint("Use a standard queue: only HTTP/HTTPS subscriptions "
 					 "of standard topics dead-letter their messages.")));
-	check_may_send(name);
+	if (!sqsn_catalog_has_grants())
+		check_may_send(name); /* 0.2 catalog; else the caller checks */
 	values[0] = CStringGetTextDatum(name);
 	sqsn_spi_check(
 		SPI_execute_with_args("SELECT queue_id FROM sqsn.queue"
@@ -610,15 +628,21 @@ sn_subscribe(PG_FUNCTION_ARGS)
 	body_scope = scope_is_body(scope);
 	if (policy != NULL)
 		sqsn_validate_filter_policy(policy, body_scope);
-	if (!push)
-		check_may_send(endpoint);
+	if (!push && !sqsn_catalog_has_grants())
+		check_may_send(endpoint); /* 0.2 catalog: the roles decide */
 	delivery_policy = subscription_delivery_policy(delivery_policy);
 	if (push)
 		confirmed = sqsn_auto_confirm_host(host);
 
 	topic_id = begin_topic_change(topic_name, &nestlevel);
+	sqsn_check_topic(topic_id, topic_name, SQSN_SUBSCRIBE);
 	if (push)
+	{
 		dlq_id = redrive_queue_id(redrive_policy);
+		/* the subscriber must be allowed to send to its dead-letter queue */
+		if (sqsn_catalog_has_grants())
+			sqsn_check_queue_id(dlq_id, SQSN_SEND);
+	}
 
 	values[0] = Int64GetDatum(topic_id);
 	values[1] = (Datum) 0;
@@ -659,6 +683,9 @@ sn_subscribe(PG_FUNCTION_ARGS)
 		values[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 								  1, &isnull);
 		nulls[1] = ' ';
+		/* the subscriber must be allowed to send to the queue */
+		sqsn_check_queue(sqsn_open_queue(endpoint, RowExclusiveLock),
+						 SQSN_SEND);
 		values[6] = (Datum) 0;
 		nulls[6] = 'n';
 		if (sqsn_is_fifo_name(topic_name) != sqsn_is_fifo_name(endpoint))
@@ -737,6 +764,19 @@ sn_subscribe(PG_FUNCTION_ARGS)
 	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 						   &isnull);
 	result = SPI_datumTransfer(result, false, UUID_LEN);
+	if (created && sqsn_catalog_has_grants())
+	{
+		/* the calling role (SET ROLE included) owns the subscription */
+		Datum owner[2] = {result, DirectFunctionCall1(
+									  namein,
+									  CStringGetDatum(sqsn_caller_name()))};
+
+		sqsn_spi_check(SPI_execute_with_args(
+						   "UPDATE sqsn.subscription SET owner = $2"
+						   " WHERE subscription_id = $1",
+						   2, (Oid[]){UUIDOID, NAMEOID}, owner, NULL, false, 0),
+					   SPI_OK_UPDATE, "setting the subscription's owner");
+	}
 	if (created && push && !confirmed)
 		queue_confirmation_request(result, topic_name);
 	SPI_finish();
@@ -871,6 +911,7 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 	}
 
 	topic_id = begin_topic_change(topic_name, &nestlevel);
+	sqsn_check_topic(topic_id, topic_name, SQSN_ADMIN);
 	values[0] = Int64GetDatum(topic_id);
 	if (!changed)
 		nulls[1] = 'n';
@@ -937,6 +978,7 @@ sn_unsubscribe(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	lock_topic_catalog();
 	lock_subscription(id);
+	sqsn_check_subscription(id, true);
 	sqsn_spi_check(SPI_execute_with_args("DELETE FROM sqsn.subscription"
 										 " WHERE subscription_id = $1",
 										 1, argtypes, &id, NULL, false, 0),
@@ -1067,6 +1109,7 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	lock_topic_catalog();
 	lock_subscription(id);
+	sqsn_check_subscription(id, false);
 
 	/* the current settings */
 	values[0] = id;
@@ -1152,6 +1195,10 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 		{
 			int64 dlq = clear ? 0 : redrive_queue_id(JsonbValueToJsonb(&v));
 
+			/* the caller must be allowed to send to the new one */
+			if (sqsn_catalog_has_grants())
+				sqsn_check_queue_id(dlq, SQSN_SEND);
+
 			values[5] = Int64GetDatum(dlq);
 			nulls[5] = dlq ? ' ' : 'n';
 		}
@@ -1217,7 +1264,8 @@ load_targets(const char *topic_name, int *ntargets, int64 *topic_id_out)
 			legacy_targets_plan = sqsn_prepare_plan(
 				"SELECT q.queue_name, s.raw_message_delivery,"
 				" s.filter_policy_scope OPERATOR(pg_catalog.=) 'MessageBody',"
-				" s.filter_policy, s.subscription_id"
+				" s.filter_policy, s.subscription_id,"
+				" s.owner::pg_catalog.text"
 				" FROM sqsn.subscription s JOIN sqsn.queue q"
 				"  ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id"
 				" WHERE s.topic_id OPERATOR(pg_catalog.=) $1"
@@ -1233,7 +1281,8 @@ load_targets(const char *topic_name, int *ntargets, int64 *topic_id_out)
 		targets_plan = sqsn_prepare_plan(
 			"SELECT q.queue_name, s.raw_message_delivery,"
 			" s.filter_policy_scope OPERATOR(pg_catalog.=) 'MessageBody',"
-			" s.filter_policy, s.subscription_id"
+			" s.filter_policy, s.subscription_id,"
+			" s.owner::pg_catalog.text"
 			" FROM sqsn.subscription s LEFT JOIN sqsn.queue q"
 			"  ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id"
 			" WHERE s.topic_id OPERATOR(pg_catalog.=) $1"
@@ -1265,6 +1314,7 @@ load_targets(const char *topic_name, int *ntargets, int64 *topic_id_out)
 		targets[i].filter_policy = isnull ? NULL : DatumGetJsonbPCopy(policy);
 		targets[i].subscription_id = datumCopy(
 			SPI_getbinval(tuple, tupdesc, 5, &isnull), false, UUID_LEN);
+		targets[i].owner = SPI_getvalue(tuple, tupdesc, 6);
 	}
 	return targets;
 }
@@ -1558,6 +1608,51 @@ fifo_deduplicate(int64 topic_id, PublishedMessage *pubs, int *n)
 }
 
 /*
+ * Whether the owner of a queue subscription may still send to its queue
+ * (grants may have changed since it subscribed). When not, the n copies
+ * are skipped, not an error for the publisher, who cannot fix someone
+ * else's grants: a WARNING says so, and the subscription's denied counter
+ * (sqsn.subscription_stats) counts them.
+ */
+static bool
+subscription_may_send(SqsnQueue *queue, Target *target, const char *topic_name,
+					  int n)
+{
+	Oid owner = target->owner ? get_role_oid(target->owner, true)
+							  : InvalidOid;
+
+	if (!queue->check_grants ||
+		(OidIsValid(owner) && sqsn_queue_allows(queue, owner, SQSN_SEND)))
+		return true;
+
+	ereport(WARNING,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("subscription of queue \"%s\" to topic \"%s\" skipped: "
+					"its owner may not send to the queue",
+					queue->name, topic_name),
+			 errdetail("Role \"%s\" lacks the action \"send\" on the queue; "
+					   "%d message%s not delivered there.",
+					   target->owner ? target->owner : "?", n,
+					   n == 1 ? " was" : "s were"),
+			 errhint("Grant send on the queue to the subscription's owner "
+					 "with sqsn.sq_grant(), or remove the subscription.")));
+	if (push_installed())
+	{
+		Datum values[2] = {target->subscription_id, Int64GetDatum(n)};
+
+		sqsn_spi_check(
+			SPI_execute_with_args(
+				"INSERT INTO sqsn.subscription_counter AS c"
+				" (subscription_id, denied) VALUES ($1, $2)"
+				" ON CONFLICT (subscription_id) DO UPDATE"
+				" SET denied = c.denied OPERATOR(pg_catalog.+) $2",
+				2, (Oid[]){UUIDOID, INT8OID}, values, NULL, false, 0),
+			SPI_OK_INSERT, "counting a skipped delivery");
+	}
+	return false;
+}
+
+/*
  * Delivers the n publications to every subscription of the topic whose
  * filter policy matches: one insert per queue.
  */
@@ -1571,6 +1666,7 @@ fan_out(const char *topic_name, PublishedMessage *pubs, int n)
 	char            *topic_arn = NULL;
 	char            *timestamp = NULL;
 
+	sqsn_check_topic(topic_id, topic_name, SQSN_PUBLISH);
 	if (sqsn_is_fifo_name(topic_name))
 		pubs = fifo_deduplicate(topic_id, pubs, &n);
 	if (ntargets == 0 || n == 0)
@@ -1636,9 +1732,13 @@ fan_out(const char *topic_name, PublishedMessage *pubs, int n)
 			k++;
 		}
 		if (k > 0)
-			sqsn_send_messages(
-				sqsn_open_queue(target->queue_name, RowExclusiveLock), msgs,
-				k);
+		{
+			SqsnQueue *queue =
+				sqsn_open_queue(target->queue_name, RowExclusiveLock);
+
+			if (subscription_may_send(queue, target, topic_name, k))
+				sqsn_send_messages(queue, msgs, k);
+		}
 	}
 }
 
@@ -1758,7 +1858,7 @@ sn_publish_batch(PG_FUNCTION_ARGS)
 	if (n > 0)
 		fan_out(topic_name, pubs, n);
 	else
-		(void) find_topic_id(topic_name);
+		sqsn_check_topic(find_topic_id(topic_name), topic_name, SQSN_PUBLISH);
 	SPI_finish();
 
 	for (int i = 0; i < n; i++)

@@ -2,7 +2,7 @@
 -- type, language and security, the queue_stats view, and nothing else
 -- exposed.
 BEGIN;
-SELECT plan(117);
+SELECT plan(137);
 
 SELECT has_extension('sqsn', 'extension sqsn is installed');
 SELECT has_schema('sqsn', 'schema sqsn exists');
@@ -117,10 +117,12 @@ SELECT functions_are('sqsn', ARRAY[
 	'sn_create_topic', 'sn_delete_topic', 'sn_list_topics', 'sn_subscribe',
 	'sn_unsubscribe', 'sn_list_subscriptions', 'sn_set_subscription_attributes',
 	'sn_publish', 'sn_publish_batch', 'sn_confirm_subscription', 'sn_set_topic_attributes',
-	'delivery_retry_schedule', 'signing_certificate'],
+	'delivery_retry_schedule', 'signing_certificate',
+	'sq_grant', 'sq_revoke', 'sq_set_queue_owner',
+	'sn_grant', 'sn_revoke', 'sn_set_topic_owner'],
 	'schema sqsn has exactly the documented functions');
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'sqsn'::regnamespace AND proname LIKE 'sq\_%'),
-	15, 'no sq_ function is overloaded');
+	18, 'no sq_ function is overloaded');
 
 -- the monitoring view
 SELECT has_view('sqsn', 'queue_stats', 'view sqsn.queue_stats exists');
@@ -209,7 +211,7 @@ SELECT is(array_agg(p.proname::text ORDER BY p.proname) FILTER (WHERE NOT p.pros
 	'every sn_ function is SECURITY DEFINER and not STRICT')
 FROM pg_proc p WHERE p.pronamespace = 'sqsn'::regnamespace AND p.proname LIKE 'sn\_%';
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'sqsn'::regnamespace AND proname LIKE 'sn\_%'),
-	11, 'no sn_ function is overloaded');
+	14, 'no sn_ function is overloaded');
 SELECT has_table('sqsn', 'topic', 'catalog table sqsn.topic exists');
 SELECT has_table('sqsn', 'subscription', 'catalog table sqsn.subscription exists');
 SELECT ok((SELECT array_agg(c.relname::text ORDER BY c.relname)
@@ -236,12 +238,45 @@ SELECT has_view('sqsn', 'subscription_stats', 'view sqsn.subscription_stats exis
 SELECT columns_are('sqsn', 'delivery_attempts', ARRAY['subscription_id', 'message_id', 'attempt',
 	'attempted_at', 'http_status', 'error', 'latency_ms', 'next_attempt_at'], 'delivery_attempts columns');
 SELECT columns_are('sqsn', 'subscription_stats', ARRAY['subscription_id', 'topic_name', 'protocol',
-	'endpoint', 'confirmed', 'delivered', 'failed', 'dead_lettered', 'pending', 'oldest_pending_age'],
+	'endpoint', 'confirmed', 'delivered', 'failed', 'dead_lettered', 'pending', 'oldest_pending_age',
+	'denied'],
 	'subscription_stats columns');
 SELECT ok((SELECT array_agg(c.relname::text ORDER BY c.relname)
 	FROM unnest((SELECT extconfig FROM pg_extension WHERE extname = 'sqsn')) AS t(oid)
 	JOIN pg_class c ON c.oid = t.oid) @> ARRAY['delivery', 'delivery_id_seq'],
 	'the outbox and its sequence are dumped by pg_dump');
+
+-- access policies
+SELECT has_function('sqsn', 'sq_grant', ARRAY['text', 'name', 'text[]'], 'sq_grant(text, name, text[]) exists');
+SELECT has_function('sqsn', 'sq_revoke', ARRAY['text', 'name', 'text[]'], 'sq_revoke(text, name, text[]) exists');
+SELECT has_function('sqsn', 'sq_set_queue_owner', ARRAY['text', 'name'], 'sq_set_queue_owner(text, name) exists');
+SELECT has_function('sqsn', 'sn_grant', ARRAY['text', 'name', 'text[]'], 'sn_grant(text, name, text[]) exists');
+SELECT has_function('sqsn', 'sn_revoke', ARRAY['text', 'name', 'text[]'], 'sn_revoke(text, name, text[]) exists');
+SELECT has_function('sqsn', 'sn_set_topic_owner', ARRAY['text', 'name'], 'sn_set_topic_owner(text, name) exists');
+SELECT function_returns('sqsn', 'sq_grant', ARRAY['text', 'name', 'text[]'], 'void', 'sq_grant returns void');
+SELECT function_returns('sqsn', 'sq_revoke', ARRAY['text', 'name', 'text[]'], 'void', 'sq_revoke returns void');
+SELECT function_returns('sqsn', 'sq_set_queue_owner', ARRAY['text', 'name'], 'void', 'sq_set_queue_owner returns void');
+SELECT function_returns('sqsn', 'sn_grant', ARRAY['text', 'name', 'text[]'], 'void', 'sn_grant returns void');
+SELECT function_returns('sqsn', 'sn_revoke', ARRAY['text', 'name', 'text[]'], 'void', 'sn_revoke returns void');
+SELECT function_returns('sqsn', 'sn_set_topic_owner', ARRAY['text', 'name'], 'void', 'sn_set_topic_owner returns void');
+SELECT is(pg_get_function_arguments('sqsn.sq_grant(text, name, text[])'::regprocedure),
+	'queue_name text, role name, actions text[]', 'sq_grant parameters');
+SELECT is(pg_get_function_arguments('sqsn.sn_set_topic_owner(text, name)'::regprocedure),
+	'topic_name text, new_owner name', 'sn_set_topic_owner parameters');
+SELECT has_view('sqsn', 'queue_grants', 'view sqsn.queue_grants exists');
+SELECT has_view('sqsn', 'topic_grants', 'view sqsn.topic_grants exists');
+SELECT columns_are('sqsn', 'queue_grants', ARRAY['queue_name', 'grantee', 'action', 'granted_by', 'granted_at'],
+	'queue_grants columns');
+SELECT columns_are('sqsn', 'topic_grants', ARRAY['topic_name', 'grantee', 'action', 'granted_by', 'granted_at'],
+	'topic_grants columns');
+SELECT ok((SELECT array_agg(c.relname::text ORDER BY c.relname)
+	FROM unnest((SELECT extconfig FROM pg_extension WHERE extname = 'sqsn')) AS t(oid)
+	JOIN pg_class c ON c.oid = t.oid) @> ARRAY['queue_grant', 'topic_grant'],
+	'the grants are dumped by pg_dump');
+SELECT is(array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text)
+	FILTER (WHERE p.proconfig IS NULL OR NOT 'search_path=pg_catalog, pg_temp' = ANY (p.proconfig)), NULL,
+	'every SECURITY DEFINER function pins search_path to pg_catalog, pg_temp')
+FROM pg_proc p WHERE p.pronamespace = 'sqsn'::regnamespace AND p.prosecdef;
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -2,7 +2,7 @@
 -- sqsn_consumer get exactly their functions; no role may touch the catalog
 -- or a message table directly.
 BEGIN;
-SELECT plan(126);
+SELECT plan(138);
 
 SELECT has_role('sqsn_admin', 'role sqsn_admin exists');
 SELECT has_role('sqsn_producer', 'role sqsn_producer exists');
@@ -24,10 +24,14 @@ SELECT schema_privs_are('sqsn', 'public', ARRAY[]::name[], 'PUBLIC may not use s
 CREATE TEMP TABLE api (fname name, args name[], admin boolean, producer boolean, consumer boolean);
 INSERT INTO api VALUES
 	('sq_create_queue', ARRAY['text', 'integer', 'integer', 'integer', 'integer', 'text', 'integer', 'integer', 'boolean', 'text'], true, false, false),
-	('sq_delete_queue', ARRAY['text'], true, false, false),
-	('sq_purge_queue', ARRAY['text'], true, false, false),
-	('sq_set_queue_attributes', ARRAY['text', 'jsonb'], true, false, false),
-	('sq_redrive', ARRAY['text', 'text', 'integer'], true, false, false),
+	-- per-queue administration: every role may call, the queue's grants decide
+	('sq_delete_queue', ARRAY['text'], true, true, true),
+	('sq_purge_queue', ARRAY['text'], true, true, true),
+	('sq_set_queue_attributes', ARRAY['text', 'jsonb'], true, true, true),
+	('sq_redrive', ARRAY['text', 'text', 'integer'], true, true, true),
+	('sq_grant', ARRAY['text', 'name', 'text[]'], true, true, true),
+	('sq_revoke', ARRAY['text', 'name', 'text[]'], true, true, true),
+	('sq_set_queue_owner', ARRAY['text', 'name'], true, true, true),
 	('sq_schedule_send', ARRAY['text', 'text', 'text', 'text', 'jsonb'], true, true, false),
 	('sq_unschedule_send', ARRAY['text'], true, true, false),
 	('sq_send', ARRAY['text', 'text', 'jsonb', 'integer', 'text', 'text'], true, true, false),
@@ -73,6 +77,8 @@ SELECT table_privs_are('sqsn', 'worker_status', 'public', ARRAY[]::name[], 'PUBL
 DO $$
 BEGIN
 	PERFORM sqsn.sq_create_queue('tap_priv');
+	PERFORM sqsn.sq_grant('tap_priv', 'sqsn_producer', '{send}');
+	PERFORM sqsn.sq_grant('tap_priv', 'sqsn_consumer', '{receive}');
 	PERFORM sqsn.sq_send('tap_priv', 'secret');
 END
 $$;

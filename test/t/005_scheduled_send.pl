@@ -75,6 +75,13 @@ query(q{
 	GRANT sqsn_producer TO sched_producer;
 	GRANT USAGE ON SCHEMA cron TO sched_producer;
 });
+# (the queue's grants decide too: none yet, so scheduling is refused)
+my ($rc, $out, $err) = $node->psql('postgres',
+	q{SELECT sqsn.sq_schedule_send('hourly', '0 * * * *', 'sched_q', 'ping')},
+	extra_params => [ '-U', 'sched_producer' ]);
+like($err, qr/permission denied to use queue "sched_q"/,
+	'a producer without a grant on the queue cannot schedule sends to it');
+query(q{SELECT sqsn.sq_grant('sched_q', 'sched_producer', '{send}')});
 $node->safe_psql('postgres',
 	q{SELECT sqsn.sq_schedule_send('hourly', '0 * * * *', 'sched_q', 'ping')},
 	extra_params => [ '-U', 'sched_producer' ]);

@@ -138,6 +138,33 @@ foreach my $from (@shipped)
 	$node->safe_psql($db, q{SELECT sqsn.sq_send('new-after-update', 'x')});
 	is($node->safe_psql($db, q{SELECT body FROM sqsn.sq_receive('new-after-update')}),
 		'x', "$from: a queue created after the update works");
+
+	# Access policies: the roles keep what they could do on the queues and
+	# topics that existed; a queue created after the update is private.
+	my $role = "upgrade_user_$db";
+	$node->safe_psql($db, qq{
+		CREATE ROLE $role IN ROLE sqsn_producer, sqsn_consumer, sqsn_publisher;
+	});
+	is($node->safe_psql($db, qq{
+			SET ROLE $role;
+			SELECT sqsn.sq_send('old', 'by a producer') IS NOT NULL;
+			SELECT count(*) FROM sqsn.sq_receive('old', 10, 0);
+			SELECT sqsn.sn_publish('old-topic', 'by a publisher') IS NOT NULL;
+		}), "t\n2\nt", "$from: producers, consumers and publishers keep using old queues and topics");
+	is($node->safe_psql($db, q{
+			SELECT string_agg(queue_name || ':' || grantee || ':' || action, ' '
+				ORDER BY queue_name, grantee, action)
+			FROM sqsn.queue_grants WHERE action <> 'owner'}),
+		'old:sqsn_consumer:receive old:sqsn_producer:send '
+		. 'old-dlq:sqsn_consumer:receive old-dlq:sqsn_producer:send',
+		"$from: the update granted send and receive on every existing queue");
+	my ($rc, $out, $err) = $node->psql($db, qq{
+		SET ROLE $role;
+		SELECT sqsn.sq_send('new-after-update', 'x');
+	});
+	like($err, qr/permission denied to send to queue "new-after-update"/,
+		"$from: a queue created after the update is private to its owner");
+	$node->safe_psql($db, qq{DROP ROLE $role});
 }
 
 $node->stop;

@@ -240,15 +240,35 @@ my $tsub = subscribe('retry', '/slow/4000/t', '{"healthyRetryPolicy": {"numRetri
 my $rsub = subscribe('retry', '/status/302/r', '{"healthyRetryPolicy": {"numRetries": 0}}');
 my $ssrf = query(qq{SELECT sqsn.sn_subscribe('retry', 'http', 'http://127.0.0.2:$port/ok/ssrf',
 	delivery_policy => '{"healthyRetryPolicy": {"numRetries": 0}}')});
+# a subscription whose owner may no longer send to its dead-letter queue
+# does not dead-letter there: the delivery fails and says why
+query(q{
+	CREATE ROLE push_owner IN ROLE sqsn_consumer;
+	SELECT sqsn.sq_create_queue('push-dlq-owned');
+	SELECT sqsn.sq_grant('push-dlq-owned', 'push_owner', '{send}');
+	SELECT sqsn.sn_grant('retry', 'push_owner', '{subscribe}');
+});
+my $osub = $node->safe_psql('postgres', qq{
+	SET ROLE push_owner;
+	SELECT sqsn.sn_subscribe('retry', 'http', '$base/fail/owner',
+		delivery_policy => '{"healthyRetryPolicy": {"numRetries": 0}}',
+		redrive_policy => '{"deadLetterTargetArn": "push-dlq-owned"}');
+});
+query(q{SELECT sqsn.sq_revoke('push-dlq-owned', 'push_owner', '{send}')});
 query(q{SELECT sqsn.sn_unsubscribe(subscription_id) FROM sqsn.subscription WHERE endpoint LIKE '%/fail/dlq'});
 query(q{SELECT sqsn.sn_publish('retry', 'second')});
 poll("SELECT count(*) FROM sqsn.delivery WHERE status = 'pending'
-	AND subscription_id IN ('$fsub', '$ksub', '$xsub', '$tsub', '$rsub', '$ssrf')",
+	AND subscription_id IN ('$fsub', '$ksub', '$xsub', '$tsub', '$rsub', '$ssrf', '$osub')",
 	'0', 'every delivery finished');
 is(query("SELECT status FROM sqsn.delivery WHERE subscription_id = '$fsub'"), 'failed',
 	'no dead-letter queue: marked failed');
 is(query("SELECT last_result FROM sqsn.delivery WHERE subscription_id = '$fsub'"), 'HTTP status 500',
 	'the failed delivery keeps its last error');
+is(query("SELECT status || ': ' || last_result FROM sqsn.delivery WHERE subscription_id = '$osub'"),
+	qq{failed: HTTP status 500; dead-letter queue "push-dlq-owned": the subscription's owner "push_owner" may not send to it},
+	'a dead-letter queue its owner may no longer send to: failed, not dead-lettered');
+is(query(q{SELECT count(*) FROM sqsn.sq_receive('push-dlq-owned', 10)}), '0',
+	'nothing reached that dead-letter queue');
 is(query("SELECT status || ',' || attempts FROM sqsn.delivery WHERE subscription_id = '$ksub'"),
 	'delivered,3', 'a flaky endpoint got the message on the second retry');
 is(query("SELECT string_agg(http_status::text, ',' ORDER BY attempt) FROM sqsn.delivery_attempts WHERE subscription_id = '$ksub'"),
@@ -307,7 +327,7 @@ poll("SELECT count(*) FROM sqsn.delivery_attempt a WHERE NOT EXISTS (SELECT FROM
 	'0', 'and their attempts');
 is(query("SELECT delivered FROM sqsn.subscription_stats WHERE subscription_id = '$csub'"), $before,
 	'subscription_stats still counts them');
-is(query(q{SELECT count(*) FROM sqsn.delivery WHERE status = 'failed'}), '5',
+is(query(q{SELECT count(*) FROM sqsn.delivery WHERE status = 'failed'}), '6',
 	'failed deliveries are kept');
 
 # unsubscribing removes pending deliveries
