@@ -23,6 +23,7 @@ _PG_init(void)
 	WorkerInit();
 	LongPollInit();
 	DeliveryInit();
+	CryptoInit();
 
 	/* typos of sqsn.* settings in postgresql.conf get a warning */
 	MarkGUCPrefixReserved("sqsn");
