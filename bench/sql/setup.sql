@@ -37,6 +37,11 @@ FROM generate_series(1, 10) i;
 -- hint and does not order by it), for receive+delete with 8 consumers.
 SELECT sqsn.sq_create_queue('fifo.fifo'), sqsn.sq_create_queue('fifo_std');
 
+-- Encryption: 'enc_send' and 'enc_recv' are encrypted queues (the cluster
+-- of scripts/setup.sh has a master key), compared with 'send' and 'recv'.
+SELECT sqsn.sq_create_queue('enc_send', encrypted => true),
+	sqsn.sq_create_queue('enc_recv', encrypted => true);
+
 -- Fill a sqsn queue up to n messages in message groups 'g0'..'g<groups-1>'
 -- (round robin), with unique deduplication ids on a FIFO queue.
 CREATE FUNCTION bench.top_up_groups(name text, n bigint, groups int, body text) RETURNS bigint
