@@ -122,7 +122,7 @@ SELECT functions_are('sqsn', ARRAY[
 	'delivery_retry_schedule', 'signing_certificate'],
 	'schema sqsn has exactly the documented functions');
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'sqsn'::regnamespace AND proname LIKE 'sq\_%'),
-	15, 'no sq_ function is overloaded');
+	16, 'no sq_ function is overloaded');
 
 -- the monitoring view
 SELECT has_view('sqsn', 'queue_stats', 'view sqsn.queue_stats exists');
