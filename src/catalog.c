@@ -534,7 +534,8 @@ load_queue(const char *name)
 	int           ret;
 	MemoryContext oldcxt;
 
-	if (load_queue_plan == NULL || load_queue_fifo != sqsn_catalog_has_fifo() ||
+	if (load_queue_plan == NULL ||
+		load_queue_fifo != sqsn_catalog_has_fifo() ||
 		load_queue_encryption != sqsn_catalog_has_encryption())
 	{
 		Oid argtypes[1] = {TEXTOID};
@@ -608,7 +609,8 @@ load_queue(const char *name)
 		DatumGetBool(SPI_getbinval(tuple, tupdesc, 10, &isnull));
 	queue->deduplicate_per_group =
 		DatumGetBool(SPI_getbinval(tuple, tupdesc, 11, &isnull));
-	queue->encrypted = DatumGetBool(SPI_getbinval(tuple, tupdesc, 12, &isnull));
+	queue->encrypted =
+		DatumGetBool(SPI_getbinval(tuple, tupdesc, 12, &isnull));
 
 	relname = psprintf("q_" INT64_FORMAT, queue->queue_id);
 	queue->relid = get_relname_relid(relname, sqsn_schema_oid());

@@ -390,14 +390,6 @@ sqsn_key_id_hex(const uint8 *id)
 	return psprintf("%02x%02x%02x%02x", id[0], id[1], id[2], id[3]);
 }
 
-/* The id of the current master key as hex, or NULL without one. */
-char *
-sqsn_current_key_id(void)
-{
-	refresh_keys();
-	return have_current_key ? sqsn_key_id_hex(current_key.id) : NULL;
-}
-
 static const MasterKey *
 find_master_key(const uint8 *id)
 {

@@ -1036,11 +1036,11 @@ claim(void *arg)
 			int   sqlstate;
 			char *error;
 
-			if (!sqsn_open('d', 0, DatumGetUUIDP(job->subscription_id),
-						   DatumGetUUIDP(job->message_id),
-						   DatumGetTextPP(SPI_getbinval(tuple, desc, 7,
-														&isnull)),
-						   &plain, &attributes, &subject, &sqlstate, &error))
+			if (!sqsn_open(
+					'd', 0, DatumGetUUIDP(job->subscription_id),
+					DatumGetUUIDP(job->message_id),
+					DatumGetTextPP(SPI_getbinval(tuple, desc, 7, &isnull)),
+					&plain, &attributes, &subject, &sqlstate, &error))
 			{
 				ereport(WARNING,
 						(errcode(sqlstate),

@@ -644,9 +644,8 @@ sqsn_move_messages(SqsnQueue *queue, const char *dest_name, HeapTuple *rows,
 		msgs[i].attributes = isnull ? NULL : DatumGetJsonbP(attributes);
 		/* sealed for this queue: open here, sealed again for dest */
 		if (sqsn_is_sealed(msgs[i].attributes))
-			sqsn_open_queue_message(source_id, source_name,
-									msgs[i].message_id, &msgs[i].body,
-									&msgs[i].attributes);
+			sqsn_open_queue_message(source_id, source_name, msgs[i].message_id,
+									&msgs[i].body, &msgs[i].attributes);
 		msgs[i].sent_at = DatumGetTimestampTz(
 			SPI_getbinval(rows[i], tupdesc, RCOL_SENT_AT, &isnull));
 		msgs[i].visible_at = now;

@@ -590,9 +590,9 @@ sq_get_queue_attributes(PG_FUNCTION_ARGS)
 						  false, -1));
 	if (sqsn_catalog_has_encryption())
 	{
-		JsonbValue kv[2];
+		JsonbValue       kv[2];
 		JsonbParseState *state = NULL;
-		JsonbValue *obj;
+		JsonbValue      *obj;
 
 		(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 		kv[0].type = jbvString;
@@ -603,9 +603,9 @@ sq_get_queue_attributes(PG_FUNCTION_ARGS)
 		(void) pushJsonbValue(&state, WJB_KEY, &kv[0]);
 		(void) pushJsonbValue(&state, WJB_VALUE, &kv[1]);
 		obj = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-		result = DatumGetJsonbP(DirectFunctionCall2(
-			jsonb_concat, JsonbPGetDatum(result),
-			JsonbPGetDatum(JsonbValueToJsonb(obj))));
+		result = DatumGetJsonbP(
+			DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(result),
+								JsonbPGetDatum(JsonbValueToJsonb(obj))));
 	}
 
 	SPI_finish();

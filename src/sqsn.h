@@ -302,22 +302,21 @@ extern bool  sqsn_signing_available(void);
 extern char *sqsn_sign(const char *data, size_t len);
 
 /* crypto.c */
-extern char *sqsn_master_key_file;
-extern char *sqsn_previous_master_key_files;
-extern void  CryptoInit(void);
-extern bool  sqsn_master_key_available(char **why);
-extern void  sqsn_require_master_key(const char *what);
-extern char *sqsn_key_id_hex(const uint8 *id);
-extern char *sqsn_current_key_id(void);
-extern bool  sqsn_is_sealed(Jsonb *attributes);
+extern char  *sqsn_master_key_file;
+extern char  *sqsn_previous_master_key_files;
+extern void   CryptoInit(void);
+extern bool   sqsn_master_key_available(char **why);
+extern void   sqsn_require_master_key(const char *what);
+extern char  *sqsn_key_id_hex(const uint8 *id);
+extern bool   sqsn_is_sealed(Jsonb *attributes);
 extern Jsonb *sqsn_sealed_marker(void);
 extern text  *sqsn_seal(char kind, int64 owner_id, const pg_uuid_t *owner_uuid,
 						const pg_uuid_t *message_id, text *body,
 						Jsonb *attributes, const char *extra);
 extern bool   sqsn_open(char kind, int64 owner_id, const pg_uuid_t *owner_uuid,
-						const pg_uuid_t *message_id, text *envelope,
-						text **body, Jsonb **attributes, char **extra,
-						int *sqlstate, char **error);
+						const pg_uuid_t *message_id, text *envelope, text **body,
+						Jsonb **attributes, char **extra, int *sqlstate,
+						char **error);
 extern void   sqsn_open_queue_message(int64 queue_id, const char *queue_name,
 									  const pg_uuid_t *message_id, Datum *body,
 									  Jsonb **attributes);

@@ -872,9 +872,10 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 		else if (strcmp(key, "SqsManagedSseEnabled") == 0)
 		{
 			if (!sqsn_jsonb_bool(&v, &encrypted))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("SqsManagedSseEnabled must be true or false")));
+				ereport(
+					ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("SqsManagedSseEnabled must be true or false")));
 			encrypted_given = true;
 		}
 		else

@@ -14,6 +14,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use SqsnPush;
 use Test::More;
+use Time::HiRes qw(usleep);
 
 my $tmp = PostgreSQL::Test::Utils::tempdir;
 
@@ -46,6 +47,7 @@ shared_preload_libraries = 'sqsn'
 sqsn.poll_interval = '200ms'
 sqsn.http_allowed_hosts = '127.0.0.1'
 sqsn.delivery_retention = 86400
+sqsn.http_timeout_ms = 1000
 });
 
 # set_keys(current, previous): rewrite the key settings and reload
@@ -239,6 +241,36 @@ set_keys($key2, "$tmp/no_such_key");
 ($out, $err) = try("SELECT count(*) FROM sqsn.sq_receive('enc', 10, 0)");
 like($err, qr/could not read master key file/, 'an unreadable previous key file is reported');
 like($out, qr/^4$/, 'while messages under the current key are still received');
+
+# --- the delivery worker without the key -----------------------------------
+
+# a notification sealed under key2 is committed while the worker has only
+# key1: it logs a warning and leaves the row; with key2 back it delivers
+set_keys($key2, '');
+my $bg = $node->background_psql('postgres');
+$bg->query_safe('BEGIN');
+$bg->query_safe(qq{SELECT sqsn.sn_publish('enc_topic', 'late $m_push')});
+set_keys($key1, '');
+sleep 2;    # the worker rereads its settings within a poll interval
+my $log_offset = -s $node->logfile;
+$bg->query_safe('COMMIT');
+$bg->quit;
+
+my $warned = 0;
+for (my $i = 0; $i < 300 && !$warned; $i++)
+{
+	$warned = slurp_file($node->logfile, $log_offset) =~ /cannot decrypt push delivery \d+ of message/;
+	usleep(100_000) unless $warned;
+}
+ok($warned, 'without the key the delivery worker logs that it cannot decrypt the row');
+is(query(q{SELECT status FROM sqsn.delivery WHERE message_type = 'Notification' ORDER BY delivery_id DESC LIMIT 1}),
+	'pending', 'the row stays pending');
+is(scalar(grep { ($_->{body} // '') =~ /late $m_push/ } SqsnPush::requests_to($sink, '/enc')), 0,
+	'nothing was POSTed for it');
+set_keys($key2, '');
+@posts = grep { ($_->{body} // '') =~ /late $m_push/ } SqsnPush::wait_for_requests($sink, '/enc', 3, 60);
+is(scalar(@posts), 1, 'with the key back the notification is delivered');
+is(decode_json($posts[0]{body} // '{}')->{Message}, "late $m_push", 'decrypted intact');
 
 SqsnPush::stop_sink($sink);
 $node->stop;
