@@ -340,11 +340,27 @@ make_signing_key() {
 	return 0
 }
 
+# The master key of encrypted queues and topics: 32 random bytes as hex in
+# the data directory, made once (sqsn.master_key_file points to it).
+make_master_key() {
+	[ -f "$PGDATA/sqsn_master_key" ] && return 0
+	command -v openssl >/dev/null 2>&1 || {
+		warn "openssl not found: encrypted queues will not be usable"
+		return 0
+	}
+	say "generating the master key of encrypted queues in $PGDATA"
+	(umask 077 && run_as_cluster_user sh -c "openssl rand -hex 32 >'$PGDATA/sqsn_master_key'") ||
+		warn "openssl could not make the master key: encrypted queues will not be usable"
+	run_as_cluster_user chmod 600 "$PGDATA/sqsn_master_key" 2>/dev/null
+	return 0
+}
+
 # Our settings live in $PGDATA/sqsn.conf, included from postgresql.conf and
 # rewritten on every run (so the port or the preload list can change).
 write_cluster_conf() {
 	local port=$1 conf=$PGDATA/sqsn.conf tmp
 	make_signing_key
+	make_master_key
 	tmp=$(mktemp)
 	cat >"$tmp" <<EOF
 # Written by scripts/setup.sh on every run; edit that script, not this file.
@@ -360,6 +376,8 @@ lc_messages = 'C'
 # push delivery: the key pair made by make_signing_key
 sqsn.signing_key_file = '$PGDATA/sqsn_signing_key.pem'
 sqsn.signing_certificate_file = '$PGDATA/sqsn_signing_cert.pem'
+# encrypted queues and topics: the key made by make_master_key
+sqsn.master_key_file = '$PGDATA/sqsn_master_key'
 EOF
 	if ! cmp -s "$tmp" "$conf"; then
 		cp "$tmp" "$conf"

@@ -39,6 +39,7 @@
 static HTAB      *queue_cache = NULL;
 static SPIPlanPtr load_queue_plan = NULL;
 static bool load_queue_fifo = false; /* load_queue_plan reads FIFO columns */
+static bool load_queue_encryption = false; /* ... and the encrypted flag */
 
 static void       queue_cache_callback(Datum arg, Oid relid);
 static SqsnQueue *load_queue(const char *name);
@@ -538,7 +539,9 @@ load_queue(const char *name)
 	int           ret;
 	MemoryContext oldcxt;
 
-	if (load_queue_plan == NULL || load_queue_fifo != sqsn_catalog_has_fifo())
+	if (load_queue_plan == NULL ||
+		load_queue_fifo != sqsn_catalog_has_fifo() ||
+		load_queue_encryption != sqsn_catalog_has_encryption())
 	{
 		Oid argtypes[1] = {TEXTOID};
 
@@ -546,13 +549,14 @@ load_queue(const char *name)
 			SPI_freeplan(load_queue_plan);
 		load_queue_plan = NULL;
 		load_queue_fifo = sqsn_catalog_has_fifo();
+		load_queue_encryption = sqsn_catalog_has_encryption();
 		load_queue_plan = sqsn_prepare_plan(
 			psprintf(
 				"SELECT q.queue_id, q.visibility_timeout,"
 				" q.message_retention_period, q.delay_seconds,"
 				" q.maximum_message_size, q.max_receive_count, d.queue_name,"
 				" q.receive_wait_time_seconds,"
-				" q.kind OPERATOR(pg_catalog.=) 'fifo', %s,"
+				" q.kind OPERATOR(pg_catalog.=) 'fifo', %s, %s,"
 				" q.owner::pg_catalog.text"
 				" FROM sqsn.queue q LEFT JOIN sqsn.queue d"
 				"  ON d.queue_id OPERATOR(pg_catalog.=) q.dead_letter_queue_id"
@@ -560,7 +564,8 @@ load_queue(const char *name)
 				load_queue_fifo ? "q.content_based_deduplication,"
 								  " q.deduplication_scope "
 								  "OPERATOR(pg_catalog.=) 'message_group'"
-								: "false, false"),
+								: "false, false",
+				load_queue_encryption ? "q.encrypted" : "false"),
 			1, argtypes);
 	}
 
@@ -610,6 +615,8 @@ load_queue(const char *name)
 		DatumGetBool(SPI_getbinval(tuple, tupdesc, 10, &isnull));
 	queue->deduplicate_per_group =
 		DatumGetBool(SPI_getbinval(tuple, tupdesc, 11, &isnull));
+	queue->encrypted =
+		DatumGetBool(SPI_getbinval(tuple, tupdesc, 12, &isnull));
 
 	relname = psprintf("q_" INT64_FORMAT, queue->queue_id);
 	queue->relid = get_relname_relid(relname, sqsn_schema_oid());
@@ -631,7 +638,7 @@ load_queue(const char *name)
 	MemoryContextSwitchTo(oldcxt);
 
 	/* the owner and grants, with a query of their own (last) */
-	sqsn_load_queue_grants(queue, SPI_getvalue(tuple, tupdesc, 12));
+	sqsn_load_queue_grants(queue, SPI_getvalue(tuple, tupdesc, 13));
 
 	queue->valid = true;
 	return queue;

@@ -984,6 +984,9 @@ claim(void *arg)
 		Job          *job = palloc0(sizeof(Job));
 		bool          isnull;
 		char         *subscription_text;
+		char         *subject;
+		char         *message;
+		Jsonb        *attributes;
 		Jsonb        *sub_policy;
 		Jsonb        *topic_policy;
 
@@ -1023,8 +1026,42 @@ claim(void *arg)
 		}
 		PG_END_TRY();
 
-		build_body(job, text_or_null(tuple, desc, 6),
-				   text_or_null(tuple, desc, 7), jsonb_or_null(tuple, desc, 8),
+		subject = text_or_null(tuple, desc, 6);
+		message = text_or_null(tuple, desc, 7);
+		attributes = jsonb_or_null(tuple, desc, 8);
+		if (sqsn_is_sealed(attributes))
+		{
+			/*
+			 * An encrypted topic's row, opened just before the POST. Without
+			 * its key the row is left alone: it is claimed again when the
+			 * lease runs out, and goes once the key is back.
+			 */
+			text *plain;
+			int   sqlstate;
+			char *error;
+
+			if (!sqsn_open(
+					'd', 0, DatumGetUUIDP(job->subscription_id),
+					DatumGetUUIDP(job->message_id),
+					DatumGetTextPP(SPI_getbinval(tuple, desc, 7, &isnull)),
+					&plain, &attributes, &subject, &sqlstate, &error))
+			{
+				ereport(WARNING,
+						(errcode(sqlstate),
+						 errmsg("cannot decrypt push delivery " INT64_FORMAT
+								" of message %s",
+								job->delivery_id, job->message_id_text),
+						 errdetail("%s.", error),
+						 errhint("The delivery is retried when its lease "
+								 "runs out; configure the master key it was "
+								 "encrypted with.")));
+				MemoryContextSwitchTo(oldcxt);
+				MemoryContextDelete(jobcxt);
+				continue;
+			}
+			message = text_to_cstring(plain);
+		}
+		build_body(job, subject, message, attributes,
 				   sqsn_iso_timestamp(DatumGetTimestampTz(
 					   SPI_getbinval(tuple, desc, 9, &isnull))),
 				   text_or_null(tuple, desc, 16));

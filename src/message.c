@@ -136,6 +136,8 @@ insert_one(SqsnQueue *queue, OutgoingMessage *msg)
 
 	if (queue->fifo)
 		sqsn_fifo_lock_groups_for_send(queue, msg, 1);
+	if (queue->encrypted)
+		sqsn_seal_outgoing(queue, msg, 1);
 
 	values[0] = UUIDPGetDatum(msg->message_id);
 	values[1] = msg->body;
@@ -207,6 +209,8 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 
 	if (queue->fifo)
 		sqsn_fifo_lock_groups_for_send(queue, msgs, n);
+	if (queue->encrypted)
+		sqsn_seal_outgoing(queue, msgs, n);
 
 	for (int i = 0; i < n; i++)
 	{
@@ -640,6 +644,10 @@ sqsn_move_messages(SqsnQueue *queue, const char *dest_name, HeapTuple *rows,
 		msgs[i].body = SPI_getbinval(rows[i], tupdesc, RCOL_BODY, &isnull);
 		attributes = SPI_getbinval(rows[i], tupdesc, RCOL_ATTRIBUTES, &isnull);
 		msgs[i].attributes = isnull ? NULL : DatumGetJsonbP(attributes);
+		/* sealed for this queue: open here, sealed again for dest */
+		if (sqsn_is_sealed(msgs[i].attributes))
+			sqsn_open_queue_message(source_id, source_name, msgs[i].message_id,
+									&msgs[i].body, &msgs[i].attributes);
 		msgs[i].sent_at = DatumGetTimestampTz(
 			SPI_getbinval(rows[i], tupdesc, RCOL_SENT_AT, &isnull));
 		msgs[i].visible_at = now;
@@ -692,6 +700,16 @@ sqsn_emit_received(SqsnQueue *queue, ReturnSetInfo *rsinfo, HeapTuple row,
 	nulls[1] = false;
 	values[2] = SPI_getbinval(row, tupdesc, RCOL_BODY, &nulls[2]);
 	values[3] = SPI_getbinval(row, tupdesc, RCOL_ATTRIBUTES, &nulls[3]);
+	if (!nulls[3] && sqsn_is_sealed(DatumGetJsonbP(values[3])))
+	{
+		Jsonb *attributes;
+
+		sqsn_open_queue_message(queue->queue_id, queue->name,
+								DatumGetUUIDP(values[0]), &values[2],
+								&attributes);
+		values[3] = attributes ? JsonbPGetDatum(attributes) : (Datum) 0;
+		nulls[3] = (attributes == NULL);
+	}
 	values[4] = SPI_getbinval(row, tupdesc, RCOL_SENT_AT, &nulls[4]);
 	values[5] = SPI_getbinval(row, tupdesc, RCOL_RECEIVE_COUNT, &nulls[5]);
 	values[6] = SPI_getbinval(row, tupdesc, RCOL_FIRST_RECEIVED_AT, &nulls[6]);

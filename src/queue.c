@@ -259,6 +259,8 @@ sq_create_queue(PG_FUNCTION_ARGS)
 	int64         dlq_id;
 	int           nestlevel;
 	bool          has_fifo;
+	bool          encrypted;
+	bool          exists;
 
 	sqsn_validate_queue_name(name);
 	s.visibility_timeout = sqsn_int_arg(fcinfo, 1, "visibility_timeout", 0,
@@ -284,6 +286,7 @@ sq_create_queue(PG_FUNCTION_ARGS)
 			? parse_deduplication_scope(text_to_cstring(PG_GETARG_TEXT_PP(9)))
 			: false;
 	check_fifo_settings(name, &s);
+	encrypted = SQSN_ARG_GIVEN(10) ? PG_GETARG_BOOL(10) : false;
 
 	nestlevel = sqsn_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -323,7 +326,8 @@ sq_create_queue(PG_FUNCTION_ARGS)
 				SETTINGS_NPARAMS, settings_argtypes, values, nulls, false, 1),
 			SPI_OK_SELECT, "reading sqsn.queue");
 
-		if (SPI_processed > 0)
+		exists = SPI_processed > 0;
+		if (exists)
 		{
 			bool isnull;
 			bool same = DatumGetBool(SPI_getbinval(
@@ -406,6 +410,8 @@ sq_create_queue(PG_FUNCTION_ARGS)
 				SPI_OK_UTILITY, "commenting the message table");
 		}
 	}
+	if (exists || encrypted)
+		sqsn_store_encrypted("queue", name, encrypted, exists);
 
 	SPI_finish();
 	sqsn_unpin_search_path(nestlevel);
@@ -626,6 +632,25 @@ sq_get_queue_attributes(PG_FUNCTION_ARGS)
 		SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0],
 										SPI_tuptable->tupdesc, 1, &isnull),
 						  false, -1));
+	if (sqsn_catalog_has_encryption())
+	{
+		JsonbValue       kv[2];
+		JsonbParseState *state = NULL;
+		JsonbValue      *obj;
+
+		(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+		kv[0].type = jbvString;
+		kv[0].val.string.val = "SqsManagedSseEnabled";
+		kv[0].val.string.len = strlen(kv[0].val.string.val);
+		kv[1].type = jbvBool;
+		kv[1].val.boolean = queue->encrypted;
+		(void) pushJsonbValue(&state, WJB_KEY, &kv[0]);
+		(void) pushJsonbValue(&state, WJB_VALUE, &kv[1]);
+		obj = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+		result = DatumGetJsonbP(
+			DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(result),
+								JsonbPGetDatum(JsonbValueToJsonb(obj))));
+	}
 
 	SPI_finish();
 	sqsn_unpin_search_path(nestlevel);
@@ -752,6 +777,8 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 	Oid            relid;
 	bool           fifo;
 	char          *old_dlq;
+	bool           encrypted;
+	bool           encrypted_given = false;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -781,6 +808,7 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 	s.deduplicate_per_group = queue->deduplicate_per_group;
 	fifo = queue->fifo;
 	relid = queue->relid;
+	encrypted = queue->encrypted;
 
 	it = JsonbIteratorInit(&attributes->root);
 	while (sqsn_jsonb_next_pair(&it, &key, &v))
@@ -813,6 +841,11 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 			s.deduplicate_per_group = parse_deduplication_scope(
 				pnstrdup(v.val.string.val, v.val.string.len));
 		}
+		else if (strcmp(key, "SqsManagedSseEnabled") == 0)
+		{
+			encrypted = attribute_bool(key, &v);
+			encrypted_given = true;
+		}
 		else if (strcmp(key, "FifoQueue") == 0)
 		{
 			if (attribute_bool(key, &v) != fifo)
@@ -835,8 +868,8 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 				 errhint("Settable attributes are VisibilityTimeout, "
 						 "MessageRetentionPeriod, DelaySeconds, "
 						 "MaximumMessageSize, ReceiveMessageWaitTimeSeconds, "
-						 "RedrivePolicy, and for FIFO queues "
-						 "ContentBasedDeduplication and "
+						 "RedrivePolicy, SqsManagedSseEnabled, and for "
+						 "FIFO queues ContentBasedDeduplication and "
 						 "DeduplicationScope.")));
 	}
 
@@ -870,6 +903,8 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 				SETTINGS_NPARAMS, settings_argtypes, values, nulls, false, 0),
 			SPI_OK_UPDATE, "updating sqsn.queue");
 	}
+	if (encrypted_given)
+		sqsn_store_encrypted("queue", name, encrypted, false);
 
 	/* every backend drops its cached copy of this queue at commit */
 	CacheInvalidateRelcacheByRelid(relid);

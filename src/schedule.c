@@ -95,13 +95,27 @@ sq_schedule_send(PG_FUNCTION_ARGS)
 	values[0] = CStringGetTextDatum(queue_name);
 	ret = SPI_execute_with_args(
 		"SELECT (sqsn.sq_get_queue_attributes($1)"
-		" OPERATOR(pg_catalog.->>) 'MaximumMessageSize')::bigint",
+		" OPERATOR(pg_catalog.->>) 'MaximumMessageSize')::bigint,"
+		" (sqsn.sq_get_queue_attributes($1)"
+		" OPERATOR(pg_catalog.->>) 'SqsManagedSseEnabled')::boolean",
 		1, argtypes, values, NULL, false, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "reading queue \"%s\" failed: %s", queue_name,
 			 SPI_result_code_string(ret));
 	maximum_message_size = DatumGetInt64(SPI_getbinval(
 		SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	/* the job's command would keep the body in the clear in cron.job */
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+								   SPI_tuptable->tupdesc, 2, &isnull)) &&
+		!isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot schedule sends to encrypted queue \"%s\"",
+						queue_name),
+				 errdetail("A scheduled send keeps the message body in the "
+						   "clear in pg_cron's job table."),
+				 errhint("Schedule a call of a function of your own that "
+						 "sends the message instead.")));
 	if (attributes != NULL)
 		(void) sqsn_normalize_attributes(attributes, &attributes_size);
 	if ((int64) strlen(body) + attributes_size > maximum_message_size)

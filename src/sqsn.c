@@ -24,6 +24,7 @@ _PG_init(void)
 	LongPollInit();
 	LowWaterInit();
 	DeliveryInit();
+	CryptoInit();
 
 	/* typos of sqsn.* settings in postgresql.conf get a warning */
 	MarkGUCPrefixReserved("sqsn");

@@ -89,6 +89,7 @@ typedef struct SqsnQueue
 	bool  fifo;              /* name ends in ".fifo" */
 	bool  content_based_deduplication;
 	bool  deduplicate_per_group; /* deduplication_scope */
+	bool  encrypted;             /* new messages are sealed (crypto.c) */
 
 	/* saved plans, prepared on first use */
 	SPIPlanPtr insert_plan;
@@ -346,5 +347,33 @@ extern char *sqsn_signing_certificate_url;
 extern void  SigningInit(void);
 extern bool  sqsn_signing_available(void);
 extern char *sqsn_sign(const char *data, size_t len);
+
+/* crypto.c */
+extern char  *sqsn_master_key_file;
+extern char  *sqsn_previous_master_key_files;
+extern void   CryptoInit(void);
+extern bool   sqsn_master_key_available(char **why);
+extern void   sqsn_require_master_key(const char *what);
+extern char  *sqsn_key_id_hex(const uint8 *id);
+extern bool   sqsn_is_sealed(Jsonb *attributes);
+extern Jsonb *sqsn_sealed_marker(void);
+extern text  *sqsn_seal(char kind, int64 owner_id, const pg_uuid_t *owner_uuid,
+						const pg_uuid_t *message_id, text *body,
+						Jsonb *attributes, const char *extra);
+extern bool   sqsn_open(char kind, int64 owner_id, const pg_uuid_t *owner_uuid,
+						const pg_uuid_t *message_id, text *envelope, text **body,
+						Jsonb **attributes, char **extra, int *sqlstate,
+						char **error);
+extern void   sqsn_open_queue_message(int64 queue_id, const char *queue_name,
+									  const pg_uuid_t *message_id, Datum *body,
+									  Jsonb **attributes);
+extern bool   sqsn_sealed_with_current_key(text *envelope);
+
+/* encryption.c */
+extern bool sqsn_catalog_has_encryption(void);
+extern void sqsn_seal_outgoing(SqsnQueue *queue, OutgoingMessage *msgs, int n);
+extern bool sqsn_topic_encrypted(int64 topic_id);
+extern void sqsn_store_encrypted(const char *table, const char *name,
+								 bool encrypted, bool check_only);
 
 #endif /* SQSN_H */

@@ -229,11 +229,13 @@ sn_create_topic(PG_FUNCTION_ARGS)
 {
 	char *name = topic_name_arg(fcinfo, 0);
 	bool  content_based = SQSN_ARG_GIVEN(1) ? PG_GETARG_BOOL(1) : false;
+	bool  encrypted = SQSN_ARG_GIVEN(2) ? PG_GETARG_BOOL(2) : false;
 	bool  fifo = sqsn_is_fifo_name(name);
 	Oid   argtypes[2] = {TEXTOID, BOOLOID};
 	Datum values[2] = {CStringGetTextDatum(name), BoolGetDatum(content_based)};
 	int   nestlevel;
 	bool  has_fifo;
+	bool  exists;
 
 	if (content_based && !fifo)
 		ereport(ERROR,
@@ -263,7 +265,8 @@ sn_create_topic(PG_FUNCTION_ARGS)
 					   " ON CONFLICT (topic_name) DO NOTHING",
 			has_fifo ? 2 : 1, argtypes, values, NULL, false, 0),
 		SPI_OK_INSERT, "inserting into sqsn.topic");
-	if (SPI_processed > 0 && sqsn_catalog_has_grants())
+	exists = SPI_processed == 0;
+	if (!exists && sqsn_catalog_has_grants())
 	{
 		/* the calling role (SET ROLE included) owns the topic */
 		Datum owner[2] = {
@@ -276,7 +279,7 @@ sn_create_topic(PG_FUNCTION_ARGS)
 						   2, (Oid[]){TEXTOID, NAMEOID}, owner, NULL, false, 0),
 					   SPI_OK_UPDATE, "setting the topic's owner");
 	}
-	if (SPI_processed == 0 && has_fifo)
+	if (exists && has_fifo)
 	{
 		bool isnull;
 
@@ -294,6 +297,8 @@ sn_create_topic(PG_FUNCTION_ARGS)
 							"attributes",
 							name)));
 	}
+	if (exists || encrypted)
+		sqsn_store_encrypted("topic", name, encrypted, exists);
 	SPI_finish();
 	sqsn_unpin_search_path(nestlevel);
 	PG_RETURN_VOID();
@@ -855,6 +860,8 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 	char           nulls[3] = {' ', ' ', 'n'};
 	bool           changed = false;
 	bool           content_based_changed = false;
+	bool           encrypted = false;
+	bool           encrypted_given = false;
 	int            nestlevel;
 	int64          topic_id;
 
@@ -902,12 +909,22 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 			values[2] = BoolGetDatum(value);
 			nulls[2] = ' ';
 		}
+		else if (strcmp(key, "SqsManagedSseEnabled") == 0)
+		{
+			if (!sqsn_jsonb_bool(&v, &encrypted))
+				ereport(
+					ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("SqsManagedSseEnabled must be true or false")));
+			encrypted_given = true;
+		}
 		else
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("unknown topic attribute \"%s\"", key),
 							errhint("The topic attributes that can be set are "
-									"DeliveryPolicy and "
-									"ContentBasedDeduplication.")));
+									"DeliveryPolicy, "
+									"ContentBasedDeduplication and "
+									"SqsManagedSseEnabled.")));
 	}
 
 	topic_id = begin_topic_change(topic_name, &nestlevel);
@@ -928,6 +945,8 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 					  " WHERE topic_id = $1 AND $2 IS NULL",
 				3, argtypes, values, nulls, false, 0),
 			SPI_OK_UPDATE, "updating sqsn.topic");
+	if (encrypted_given)
+		sqsn_store_encrypted("topic", topic_name, encrypted, false);
 	SPI_finish();
 	sqsn_unpin_search_path(nestlevel);
 	PG_RETURN_VOID();
@@ -1468,7 +1487,8 @@ prepare_publication(PublishedMessage *pub, text *message, Jsonb *attributes,
  */
 static void
 queue_push_delivery(Target *target, PublishedMessage *pub,
-					const char *topic_arn, const char *timestamp)
+					const char *topic_arn, const char *timestamp,
+					bool encrypted)
 {
 	Datum values[7];
 	char  nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
@@ -1499,6 +1519,17 @@ queue_push_delivery(Target *target, PublishedMessage *pub,
 	values[5] = pub->attributes ? JsonbPGetDatum(pub->attributes) : (Datum) 0;
 	nulls[5] = pub->attributes ? ' ' : 'n';
 	values[6] = TimestampTzGetDatum(pub->published_at);
+	if (encrypted)
+	{
+		/* sealed for this subscription; the worker opens it (delivery.c) */
+		values[4] = PointerGetDatum(sqsn_seal(
+			'd', 0, DatumGetUUIDP(target->subscription_id), pub->message_id,
+			pub->http_message, pub->attributes, pub->subject));
+		values[3] = (Datum) 0;
+		nulls[3] = 'n';
+		values[5] = JsonbPGetDatum(sqsn_sealed_marker());
+		nulls[5] = ' ';
+	}
 	sqsn_spi_check(SPI_execute_plan(outbox_plan, values, nulls, false, 0),
 				   SPI_OK_INSERT, "inserting into sqsn.delivery");
 	sqsn_delivery_note_insert();
@@ -1665,6 +1696,7 @@ fan_out(const char *topic_name, PublishedMessage *pubs, int n)
 	OutgoingMessage *msgs;
 	char            *topic_arn = NULL;
 	char            *timestamp = NULL;
+	int              encrypted = -1; /* the topic's setting, read once */
 
 	sqsn_check_topic(topic_id, topic_name, SQSN_PUBLISH);
 	if (sqsn_is_fifo_name(topic_name))
@@ -1704,7 +1736,10 @@ fan_out(const char *topic_name, PublishedMessage *pubs, int n)
 					topic_arn = sqsn_topic_arn(topic_name);
 					timestamp = sqsn_iso_timestamp(GetCurrentTimestamp());
 				}
-				queue_push_delivery(target, pub, topic_arn, timestamp);
+				if (encrypted < 0)
+					encrypted = sqsn_topic_encrypted(topic_id) ? 1 : 0;
+				queue_push_delivery(target, pub, topic_arn, timestamp,
+									encrypted > 0);
 				continue;
 			}
 			msgs[k].message_id = sqsn_new_message_id();

@@ -37,6 +37,15 @@ FROM generate_series(1, 10) i;
 -- hint and does not order by it), for receive+delete with 8 consumers.
 SELECT sqsn.sq_create_queue('fifo.fifo'), sqsn.sq_create_queue('fifo_std');
 
+-- Encryption: 'enc_send' and 'enc_recv' are encrypted queues (the cluster
+-- of scripts/setup.sh has a master key). Sends are compared with 'enc_base',
+-- unencrypted and as empty as 'enc_send' (a queue that has grown through
+-- other workloads inserts at another speed); receives with 'recv', both
+-- topped up to the same depth.
+SELECT sqsn.sq_create_queue('enc_send', encrypted => true),
+	sqsn.sq_create_queue('enc_recv', encrypted => true),
+	sqsn.sq_create_queue('enc_base');
+
 -- Fill a sqsn queue up to n messages in message groups 'g0'..'g<groups-1>'
 -- (round robin), with unique deduplication ids on a FIFO queue.
 CREATE FUNCTION bench.top_up_groups(name text, n bigint, groups int, body text) RETURNS bigint

@@ -2,7 +2,7 @@
 -- type, language and security, the queue_stats view, and nothing else
 -- exposed.
 BEGIN;
-SELECT plan(137);
+SELECT plan(139);
 
 SELECT has_extension('sqsn', 'extension sqsn is installed');
 SELECT has_schema('sqsn', 'schema sqsn exists');
@@ -16,8 +16,8 @@ SELECT ok(EXISTS (SELECT FROM pg_depend
 
 -- every API function, with its exact argument types
 SELECT has_function('sqsn', 'sq_create_queue',
-	ARRAY['text', 'integer', 'integer', 'integer', 'integer', 'text', 'integer', 'integer', 'boolean', 'text'],
-	'sq_create_queue(text, integer, integer, integer, integer, text, integer, integer, boolean, text) exists');
+	ARRAY['text', 'integer', 'integer', 'integer', 'integer', 'text', 'integer', 'integer', 'boolean', 'text', 'boolean'],
+	'sq_create_queue(text, integer, integer, integer, integer, text, integer, integer, boolean, text, boolean) exists');
 SELECT has_function('sqsn', 'sq_delete_queue', ARRAY['text'], 'sq_delete_queue(text) exists');
 SELECT has_function('sqsn', 'sq_purge_queue', ARRAY['text'], 'sq_purge_queue(text) exists');
 SELECT has_function('sqsn', 'sq_list_queues', ARRAY['text'], 'sq_list_queues(text) exists');
@@ -33,10 +33,11 @@ SELECT has_function('sqsn', 'sq_change_visibility', ARRAY['text', 'text', 'integ
 SELECT has_function('sqsn', 'sq_redrive', ARRAY['text', 'text', 'integer'], 'sq_redrive(text, text, integer) exists');
 SELECT has_function('sqsn', 'sq_schedule_send', ARRAY['text', 'text', 'text', 'text', 'jsonb'], 'sq_schedule_send(text, text, text, text, jsonb) exists');
 SELECT has_function('sqsn', 'sq_unschedule_send', ARRAY['text'], 'sq_unschedule_send(text) exists');
+SELECT has_function('sqsn', 'sq_rotate_queue_key', ARRAY['text'], 'sq_rotate_queue_key(text) exists');
 
 -- return types
 SELECT function_returns('sqsn', 'sq_create_queue',
-	ARRAY['text', 'integer', 'integer', 'integer', 'integer', 'text', 'integer', 'integer', 'boolean', 'text'], 'void',
+	ARRAY['text', 'integer', 'integer', 'integer', 'integer', 'text', 'integer', 'integer', 'boolean', 'text', 'boolean'], 'void',
 	'sq_create_queue returns void');
 SELECT function_returns('sqsn', 'sq_delete_queue', ARRAY['text'], 'void', 'sq_delete_queue returns void');
 SELECT function_returns('sqsn', 'sq_purge_queue', ARRAY['text'], 'bigint', 'sq_purge_queue returns bigint');
@@ -54,6 +55,7 @@ SELECT function_returns('sqsn', 'sq_redrive', ARRAY['text', 'text', 'integer'], 
 
 SELECT function_returns('sqsn', 'sq_schedule_send', ARRAY['text', 'text', 'text', 'text', 'jsonb'], 'bigint', 'sq_schedule_send returns bigint');
 SELECT function_returns('sqsn', 'sq_unschedule_send', ARRAY['text'], 'boolean', 'sq_unschedule_send returns boolean');
+SELECT function_returns('sqsn', 'sq_rotate_queue_key', ARRAY['text'], 'bigint', 'sq_rotate_queue_key returns bigint');
 
 -- parameter names and defaults, exactly as documented
 SELECT is(pg_get_function_arguments('sqsn.sq_schedule_send(text, text, text, text, jsonb)'::regprocedure),
@@ -62,8 +64,8 @@ SELECT is(pg_get_function_arguments('sqsn.sq_schedule_send(text, text, text, tex
 SELECT is(pg_get_function_arguments('sqsn.sq_redrive(text, text, integer)'::regprocedure),
 	'dead_letter_queue text, destination_queue text DEFAULT NULL::text, max_messages_per_second integer DEFAULT NULL::integer',
 	'sq_redrive parameters and defaults');
-SELECT is(pg_get_function_arguments('sqsn.sq_create_queue(text, integer, integer, integer, integer, text, integer, integer, boolean, text)'::regprocedure),
-	'queue_name text, visibility_timeout integer DEFAULT 30, message_retention_period integer DEFAULT 345600, delay_seconds integer DEFAULT 0, maximum_message_size integer DEFAULT 262144, dead_letter_queue text DEFAULT NULL::text, max_receive_count integer DEFAULT NULL::integer, receive_wait_time_seconds integer DEFAULT 0, content_based_deduplication boolean DEFAULT false, deduplication_scope text DEFAULT ''queue''::text',
+SELECT is(pg_get_function_arguments('sqsn.sq_create_queue(text, integer, integer, integer, integer, text, integer, integer, boolean, text, boolean)'::regprocedure),
+	'queue_name text, visibility_timeout integer DEFAULT 30, message_retention_period integer DEFAULT 345600, delay_seconds integer DEFAULT 0, maximum_message_size integer DEFAULT 262144, dead_letter_queue text DEFAULT NULL::text, max_receive_count integer DEFAULT NULL::integer, receive_wait_time_seconds integer DEFAULT 0, content_based_deduplication boolean DEFAULT false, deduplication_scope text DEFAULT ''queue''::text, encrypted boolean DEFAULT false',
 	'sq_create_queue parameters and defaults');
 SELECT is(pg_get_function_arguments('sqsn.sq_list_queues(text)'::regprocedure),
 	'prefix text DEFAULT NULL::text', 'sq_list_queues parameters and defaults');
@@ -111,7 +113,7 @@ SELECT functions_are('sqsn', ARRAY[
 	'sq_create_queue', 'sq_delete_queue', 'sq_purge_queue', 'sq_list_queues',
 	'sq_get_queue_attributes', 'sq_set_queue_attributes', 'sq_send', 'sq_send_batch',
 	'sq_receive', 'sq_delete', 'sq_delete_batch', 'sq_change_visibility', 'sq_redrive',
-	'sq_schedule_send', 'sq_unschedule_send',
+	'sq_schedule_send', 'sq_unschedule_send', 'sq_rotate_queue_key',
 	'queue_stats_rows', 'init_handle_key', 'drop_message_tables',
 	'worker_status_rows', 'run_maintenance', 'queue_low_water_rows',
 	'sn_create_topic', 'sn_delete_topic', 'sn_list_topics', 'sn_subscribe',
@@ -122,7 +124,7 @@ SELECT functions_are('sqsn', ARRAY[
 	'sn_grant', 'sn_revoke', 'sn_set_topic_owner'],
 	'schema sqsn has exactly the documented functions');
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'sqsn'::regnamespace AND proname LIKE 'sq\_%'),
-	18, 'no sq_ function is overloaded');
+	19, 'no sq_ function is overloaded');
 
 -- the monitoring view
 SELECT has_view('sqsn', 'queue_stats', 'view sqsn.queue_stats exists');
@@ -161,7 +163,7 @@ SELECT ok((SELECT array_agg(c.relname::text ORDER BY c.relname)
 	'sqsn.queue and its sequence are dumped by pg_dump');
 
 -- the topic API
-SELECT has_function('sqsn', 'sn_create_topic', ARRAY['text', 'boolean'], 'sn_create_topic(text, boolean) exists');
+SELECT has_function('sqsn', 'sn_create_topic', ARRAY['text', 'boolean', 'boolean'], 'sn_create_topic(text, boolean, boolean) exists');
 SELECT has_function('sqsn', 'sn_delete_topic', ARRAY['text'], 'sn_delete_topic(text) exists');
 SELECT has_function('sqsn', 'sn_list_topics', ARRAY['text'], 'sn_list_topics(text) exists');
 SELECT has_function('sqsn', 'sn_subscribe', ARRAY['text', 'text', 'text', 'jsonb', 'text', 'boolean', 'jsonb', 'jsonb'],
@@ -174,7 +176,7 @@ SELECT has_function('sqsn', 'sn_publish', ARRAY['text', 'text', 'jsonb', 'text',
 	'sn_publish(text, text, jsonb, text, text, text, text) exists');
 SELECT has_function('sqsn', 'sn_publish_batch', ARRAY['text', 'text[]', 'jsonb[]', 'text[]', 'text[]'],
 	'sn_publish_batch(text, text[], jsonb[], text[], text[]) exists');
-SELECT function_returns('sqsn', 'sn_create_topic', ARRAY['text', 'boolean'], 'void', 'sn_create_topic returns void');
+SELECT function_returns('sqsn', 'sn_create_topic', ARRAY['text', 'boolean', 'boolean'], 'void', 'sn_create_topic returns void');
 SELECT function_returns('sqsn', 'sn_delete_topic', ARRAY['text'], 'void', 'sn_delete_topic returns void');
 SELECT function_returns('sqsn', 'sn_list_topics', ARRAY['text'], 'setof text', 'sn_list_topics returns setof text');
 SELECT function_returns('sqsn', 'sn_subscribe', ARRAY['text', 'text', 'text', 'jsonb', 'text', 'boolean', 'jsonb', 'jsonb'], 'uuid',
@@ -198,8 +200,8 @@ SELECT is(pg_get_function_result('sqsn.sn_list_subscriptions(text)'::regprocedur
 	'sn_list_subscriptions result columns');
 SELECT is(pg_get_function_arguments('sqsn.sn_set_subscription_attributes(uuid, jsonb)'::regprocedure),
 	'subscription_id uuid, attributes jsonb', 'sn_set_subscription_attributes parameters');
-SELECT is(pg_get_function_arguments('sqsn.sn_create_topic(text, boolean)'::regprocedure),
-	'topic_name text, content_based_deduplication boolean DEFAULT false',
+SELECT is(pg_get_function_arguments('sqsn.sn_create_topic(text, boolean, boolean)'::regprocedure),
+	'topic_name text, content_based_deduplication boolean DEFAULT false, encrypted boolean DEFAULT false',
 	'sn_create_topic parameters and defaults');
 SELECT is(pg_get_function_arguments('sqsn.sn_publish(text, text, jsonb, text, text, text, text)'::regprocedure),
 	'topic_name text, message text, message_attributes jsonb DEFAULT NULL::jsonb, subject text DEFAULT NULL::text, message_structure text DEFAULT NULL::text, message_group_id text DEFAULT NULL::text, message_deduplication_id text DEFAULT NULL::text',

@@ -2,7 +2,7 @@
 -- sqsn_consumer get exactly their functions; no role may touch the catalog
 -- or a message table directly.
 BEGIN;
-SELECT plan(138);
+SELECT plan(142);
 
 SELECT has_role('sqsn_admin', 'role sqsn_admin exists');
 SELECT has_role('sqsn_producer', 'role sqsn_producer exists');
@@ -23,7 +23,8 @@ SELECT schema_privs_are('sqsn', 'public', ARRAY[]::name[], 'PUBLIC may not use s
 -- function privileges, role by role
 CREATE TEMP TABLE api (fname name, args name[], admin boolean, producer boolean, consumer boolean);
 INSERT INTO api VALUES
-	('sq_create_queue', ARRAY['text', 'integer', 'integer', 'integer', 'integer', 'text', 'integer', 'integer', 'boolean', 'text'], true, false, false),
+	('sq_create_queue', ARRAY['text', 'integer', 'integer', 'integer', 'integer', 'text', 'integer', 'integer', 'boolean', 'text', 'boolean'], true, false, false),
+	('sq_rotate_queue_key', ARRAY['text'], true, false, false),
 	-- per-queue administration: every role may call, the queue's grants decide
 	('sq_delete_queue', ARRAY['text'], true, true, true),
 	('sq_purge_queue', ARRAY['text'], true, true, true),

@@ -12,9 +12,16 @@ use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('sqsn_schedule');
 $node->init;
+# a master key, for the encrypted queue below
+my $key_file = $node->data_dir . '/sqsn_master_key';
+open my $kf, '>', $key_file or die $!;
+print $kf join('', map { sprintf '%02x', int(rand(256)) } 1 .. 32), "\n";
+close $kf;
+chmod 0600, $key_file;
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'sqsn,pg_cron'
 cron.database_name = 'postgres'
+sqsn.master_key_file = '$key_file'
 });
 $node->start;
 
@@ -54,6 +61,13 @@ is(query(q{SELECT body || ' ' || (message_attributes->'kind'->>'StringValue') FR
 query(q{SELECT sqsn.sq_schedule_send('nightly', '0 4 * * *', 'sched_q', 'later')});
 is(query(q{SELECT count(*) || '|' || min(schedule) FROM cron.job WHERE jobname = 'nightly'}),
 	'1|0 4 * * *', 'one job, with the new schedule');
+
+# an encrypted queue takes no scheduled sends: the body would stay in the
+# clear in cron.job
+query(q{SELECT sqsn.sq_create_queue('sched_enc', encrypted => true)});
+like(error(q{SELECT sqsn.sq_schedule_send('j_enc', '* * * * *', 'sched_enc', 'secret')}),
+	qr/0A000/, 'scheduling a send to an encrypted queue: 0A000');
+is(query(q{SELECT count(*) FROM cron.job WHERE jobname = 'j_enc'}), '0', 'and no job is created');
 
 # bad_input_is_rejected_when_scheduling
 like(error(q{SELECT sqsn.sq_schedule_send('j', '* * * * *', 'no_such_queue', 'x')}),
