@@ -77,7 +77,8 @@ CREATE FUNCTION sqsn.sq_create_queue(
 	max_receive_count integer DEFAULT NULL,
 	receive_wait_time_seconds integer DEFAULT 0,
 	content_based_deduplication boolean DEFAULT false,
-	deduplication_scope text DEFAULT 'queue')
+	deduplication_scope text DEFAULT 'queue',
+	encrypted boolean DEFAULT false)
 RETURNS void
 AS 'MODULE_PATHNAME', 'sq_create_queue'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
@@ -305,7 +306,8 @@ SELECT pg_catalog.pg_extension_config_dump('sqsn.subscription', '');
 
 CREATE FUNCTION sqsn.sn_create_topic(
 	topic_name text,
-	content_based_deduplication boolean DEFAULT false)
+	content_based_deduplication boolean DEFAULT false,
+	encrypted boolean DEFAULT false)
 RETURNS void
 AS 'MODULE_PATHNAME', 'sn_create_topic'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
@@ -412,7 +414,7 @@ GRANT USAGE ON SCHEMA sqsn TO sqsn_admin, sqsn_producer, sqsn_consumer;
 GRANT sqsn_producer, sqsn_consumer TO sqsn_admin;
 
 GRANT EXECUTE ON FUNCTION
-	sqsn.sq_create_queue(text, integer, integer, integer, integer, text, integer, integer, boolean, text),
+	sqsn.sq_create_queue(text, integer, integer, integer, integer, text, integer, integer, boolean, text, boolean),
 	sqsn.sq_delete_queue(text),
 	sqsn.sq_purge_queue(text),
 	sqsn.sq_set_queue_attributes(text, jsonb),
@@ -450,7 +452,7 @@ GRANT USAGE ON SCHEMA sqsn TO sqsn_publisher;
 GRANT sqsn_publisher TO sqsn_admin;
 
 GRANT EXECUTE ON FUNCTION
-	sqsn.sn_create_topic(text, boolean),
+	sqsn.sn_create_topic(text, boolean, boolean),
 	sqsn.sn_delete_topic(text),
 	sqsn.sn_subscribe(text, text, text, jsonb, text, boolean, jsonb, jsonb),
 	sqsn.sn_unsubscribe(uuid),
@@ -649,6 +651,23 @@ CREATE VIEW sqsn.queue_low_water AS
 REVOKE ALL ON FUNCTION sqsn.queue_low_water_rows() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION sqsn.queue_low_water_rows() TO sqsn_admin;
 GRANT SELECT ON sqsn.queue_low_water TO sqsn_admin;
+-- Encryption at rest ----------------------------------------------------
+--
+-- An encrypted queue stores its messages sealed with AES-256-GCM under a
+-- key derived from the server's master key (sqsn.master_key_file); an
+-- encrypted topic seals its push outbox rows. See crypto.c.
+
+ALTER TABLE sqsn.queue ADD COLUMN encrypted boolean NOT NULL DEFAULT false;
+ALTER TABLE sqsn.topic ADD COLUMN encrypted boolean NOT NULL DEFAULT false;
+
+CREATE FUNCTION sqsn.sq_rotate_queue_key(queue_name text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'sq_rotate_queue_key'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+REVOKE ALL ON FUNCTION sqsn.sq_rotate_queue_key(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sqsn.sq_rotate_queue_key(text) TO sqsn_admin;
+
 -- Access policies -------------------------------------------------------
 --
 -- Per-queue and per-topic grants on top of the roles. A call needs EXECUTE
