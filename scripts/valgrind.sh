@@ -103,7 +103,7 @@ log_summary() {
 	pid=$(basename "$log" .log)
 	# "2026-01-01 00:00:00.000 UTC [pid] <backend type> <application>: ..."
 	who=$(grep -a -E "\[$pid\] " "$LOG_FILE" 2>/dev/null | grep -a -v '\] not initialized ' | head -n 1 |
-		sed -E 's/^.*\['"$pid"'\] ([^:]*):.*$/\1/')
+		sed -E 's/^.*\['"$pid"'\] ([^:]*):.*$/\1/; s/ +$//')
 	printf '    process %s (%s): %s error(s), %s\n' "$pid" "${who:-unknown}" "$n" "$log"
 	# In each report: the kind, then up to 4 frames, sqsn's marked.
 	awk '/VALGRINDERROR-BEGIN/ { inerr = 1; first = 1; frames = 0; next }

@@ -66,7 +66,7 @@ SELECT sqsn.sq_set_queue_attributes('vg_source',
 	'{"RedrivePolicy": {"deadLetterQueue": "vg_dead", "maxReceiveCount": 1}}');
 SELECT pg_temp.wait_for($$SELECT messages_moved_to_dlq = 1 FROM sqsn.worker_status$$) AS moved;
 SELECT body FROM sqsn.sq_receive('vg_dead', 10);
-SELECT state, last_error FROM sqsn.worker_status;
+SELECT last_error FROM sqsn.worker_status;
 
 -- delivery_worker_posts_signed_notifications
 SELECT sqsn.sn_create_topic('vg_topic');
