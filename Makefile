@@ -4,6 +4,7 @@
 #                examples/quickstart.sql
 #   make test    same set-up, then every test suite; ends with "N passed, N failed"
 #   make stop    stop the private cluster
+#   make valgrind  the regress suite against a cluster run under valgrind
 
 EXTENSION  = sqsn
 EXTVERSION = 0.3
@@ -29,14 +30,14 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)
 include $(PGXS)
-else ifeq ($(filter demo test stop fuzz print-shlib-link,$(MAKECMDGOALS)),)
+else ifeq ($(filter demo test stop fuzz valgrind print-shlib-link,$(MAKECMDGOALS)),)
 $(error pg_config not found: install postgresql-server-dev-15, or run "make demo", which installs it)
 endif
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
 	cp $< $@
 
-.PHONY: demo test stop format fuzz print-shlib-link
+.PHONY: demo test stop format fuzz valgrind print-shlib-link
 
 demo:
 	@bash scripts/demo.sh
@@ -50,6 +51,10 @@ stop:
 # libFuzzer harnesses (test/fuzz/), FUZZ_SECONDS per target (default 60)
 fuzz:
 	@bash scripts/fuzz.sh
+
+# the regress suite (and the workers) under valgrind's memcheck; slow
+valgrind:
+	@bash scripts/valgrind.sh
 
 print-shlib-link:
 	@echo $(SHLIB_LINK)

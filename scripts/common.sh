@@ -200,6 +200,30 @@ sqsn_ensure_dirs() {
 	make_cluster_dir "$SOCKDIR" 700 || die "cannot prepare $SOCKDIR"
 }
 
+# Create the cluster in PGDATA unless it exists (initdb as the cluster user).
+init_cluster() {
+	if [ -f "$PGDATA/PG_VERSION" ]; then
+		[ "$(cat "$PGDATA/PG_VERSION")" = 15 ] ||
+			die "$PGDATA holds a PostgreSQL $(cat "$PGDATA/PG_VERSION") cluster; remove it to start over"
+		return 0
+	fi
+	if [ -n "$(ls -A "$PGDATA" 2>/dev/null)" ]; then
+		die "$PGDATA is not empty but holds no cluster; remove it to start over"
+	fi
+	say "creating cluster in $PGDATA (owner: $CLUSTER_USER)"
+	# --auth=trust is acceptable here: this is a throw-away development
+	# cluster that only listens on 127.0.0.1 and on a Unix socket in a
+	# private directory. Do not copy this setting to a real server.
+	# -U postgres names the superuser postgres whoever runs it, so every
+	# script connects the same way. UTF-8 and C.UTF-8 make the test outputs
+	# the same on every machine.
+	run_as_cluster_user "$PGBIN/initdb" -D "$PGDATA" -U "$DB_SUPERUSER" \
+		--auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$PGRUN/initdb.log" 2>&1 || {
+		cat "$PGRUN/initdb.log" >&2
+		die "initdb failed"
+	}
+}
+
 # ---------------------------------------------------------------------------
 # Cluster state
 
@@ -209,6 +233,12 @@ proc_exe() {
 	e=$(readlink "/proc/$1/exe" 2>/dev/null)
 	echo "${e% (deleted)}"
 }
+
+# The program the server processes run: postgres itself, unless
+# SERVER_PROGRAM names a wrapper that execs postgres under another program
+# (scripts/valgrind.sh runs it under valgrind), whose executable SERVER_EXE
+# then names.
+server_exe() { readlink -f "${SERVER_EXE:-$PGBIN/postgres}"; }
 
 # PID of this cluster's postmaster if it is alive, else nothing (status 1).
 # Unlike `pg_ctl status`, a PID that now belongs to some other process (the
@@ -222,7 +252,7 @@ postmaster_pid() {
 	if [ -d /proc/self ]; then
 		# The postmaster runs the postgres binary in its data directory.
 		[ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$(readlink -f "$PGDATA")" ] || return 1
-		[ "$(proc_exe "$pid")" = "$(readlink -f "$PGBIN/postgres")" ] || return 1
+		[ "$(proc_exe "$pid")" = "$(server_exe)" ] || return 1
 	fi
 	echo "$pid"
 }
@@ -249,7 +279,7 @@ orphan_server_pids() {
 	local d want exe
 	[ -d /proc/self ] || return 0
 	want=$(readlink -f "$PGDATA")
-	exe=$(readlink -f "$PGBIN/postgres")
+	exe=$(server_exe)
 	for d in /proc/[0-9]*; do
 		[ "$(readlink "$d/cwd" 2>/dev/null)" = "$want" ] || continue
 		[ "$(proc_exe "${d#/proc/}")" = "$exe" ] || continue
@@ -434,7 +464,8 @@ cluster_start() {
 	fi
 	say "starting cluster in $PGDATA on $DB_HOST:$port (log: $LOG_FILE)"
 	# The server must not inherit the descriptors of our locks (take_lock).
-	if ! run_as_cluster_user "$PGBIN/pg_ctl" -D "$PGDATA" -l "$LOG_FILE" -w -t 120 -s start 8>&- 9>&-; then
+	if ! run_as_cluster_user "$PGBIN/pg_ctl" -D "$PGDATA" -l "$LOG_FILE" -w -t 120 -s \
+		${SERVER_PROGRAM:+-p "$SERVER_PROGRAM"} start 8>&- 9>&-; then
 		show_log_tail
 		die "the cluster did not start"
 	fi

@@ -7,9 +7,11 @@
 # into a single-user backend of a scratch cluster, and sqsn_fuzz_run()
 # hands each target to libFuzzer, starting from the seed corpus in
 # test/fuzz/corpus/<target>/. The server itself is not instrumented, so
-# memory errors inside palloc'd chunks are left to the valgrind run (make
-# test-valgrind); crashes, undefined behaviour, failed property checks,
-# timeouts and memory growth across inputs are found here.
+# reads of uninitialised memory and misuse of malloc'd memory are left to
+# make valgrind (overruns inside palloc'd chunks escape both: Debian's
+# server is not built with USE_VALGRIND); crashes, undefined behaviour,
+# failed property checks, timeouts and memory growth across inputs are
+# found here.
 #
 # Knobs: FUZZ_SECONDS (per target, default 60), FUZZ_TARGETS (default
 # "filter_policy receipt_handle"), SQSN_FUZZ_DIR (scratch directory,

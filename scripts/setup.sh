@@ -14,8 +14,8 @@ set -u -o pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # Debian 12 packages: server and headers, the extensions and tools the test
-# suites use (pgTAP + pg_prove, pg_cron, IPC::Run for the TAP tests) and the
-# libraries sqsn links against.
+# suites use (pgTAP + pg_prove, pg_cron, IPC::Run for the TAP tests, valgrind
+# for make valgrind) and the libraries sqsn links against.
 PACKAGES=(
 	postgresql-15
 	postgresql-server-dev-15
@@ -32,6 +32,7 @@ PACKAGES=(
 	perl
 	make
 	gcc
+	valgrind
 )
 
 # The tools the test runners call must exist after the install.
@@ -91,29 +92,6 @@ installed_is_current() {
 		[ -e "$f" ] || continue
 		cmp -s "$f" "$ext/$(basename "$f")" || return 1
 	done
-}
-
-init_cluster() {
-	if [ -f "$PGDATA/PG_VERSION" ]; then
-		[ "$(cat "$PGDATA/PG_VERSION")" = 15 ] ||
-			die "$PGDATA holds a PostgreSQL $(cat "$PGDATA/PG_VERSION") cluster; remove it to start over"
-		return 0
-	fi
-	if [ -n "$(ls -A "$PGDATA" 2>/dev/null)" ]; then
-		die "$PGDATA is not empty but holds no cluster; remove it to start over"
-	fi
-	say "creating cluster in $PGDATA (owner: $CLUSTER_USER)"
-	# --auth=trust is acceptable here: this is a throw-away development
-	# cluster that only listens on 127.0.0.1 and on a Unix socket in a
-	# private directory. Do not copy this setting to a real server.
-	# -U postgres names the superuser postgres whoever runs it, so every
-	# script connects the same way. UTF-8 and C.UTF-8 make the test outputs
-	# the same on every machine.
-	run_as_cluster_user "$PGBIN/initdb" -D "$PGDATA" -U "$DB_SUPERUSER" \
-		--auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$PGRUN/initdb.log" 2>&1 || {
-		cat "$PGRUN/initdb.log" >&2
-		die "initdb failed"
-	}
 }
 
 start_or_restart() {

@@ -297,6 +297,9 @@ fail_everything() {
 	finish
 }
 
+# scripts/valgrind.sh sources this file for the functions above; it stops here.
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
+
 # One test run at a time per checkout: the suites share the cluster's databases.
 take_lock test 9
 
