@@ -301,8 +301,8 @@ sq_create_queue(PG_FUNCTION_ARGS)
 				 errhint("Run ALTER EXTENSION sqsn UPDATE.")));
 	dlq_id = check_redrive(name, &s);
 	if (dlq_id != 0)
-		sqsn_check_queue(sqsn_open_queue(s.dead_letter_queue, RowExclusiveLock),
-						 SQSN_SEND);
+		sqsn_check_queue(
+			sqsn_open_queue(s.dead_letter_queue, RowExclusiveLock), SQSN_SEND);
 
 	{
 		Datum values[SETTINGS_NPARAMS];
@@ -382,10 +382,10 @@ sq_create_queue(PG_FUNCTION_ARGS)
 										CStringGetDatum(sqsn_caller_name()))};
 
 				sqsn_spi_check(
-					SPI_execute_with_args(
-						"UPDATE sqsn.queue SET owner = $2"
-						" WHERE queue_id = $1",
-						2, (Oid[]){INT8OID, NAMEOID}, owner, NULL, false, 0),
+					SPI_execute_with_args("UPDATE sqsn.queue SET owner = $2"
+										  " WHERE queue_id = $1",
+										  2, (Oid[]){INT8OID, NAMEOID}, owner,
+										  NULL, false, 0),
 					SPI_OK_UPDATE, "setting the queue's owner");
 			}
 
@@ -578,6 +578,8 @@ sq_get_queue_attributes(PG_FUNCTION_ARGS)
 	Datum      values[4];
 	bool       isnull;
 	Jsonb     *result;
+	bool       with_encryption;
+	bool       encrypted;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -632,7 +634,14 @@ sq_get_queue_attributes(PG_FUNCTION_ARGS)
 		SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0],
 										SPI_tuptable->tupdesc, 1, &isnull),
 						  false, -1));
-	if (sqsn_catalog_has_encryption())
+	/* read now: the cache entry is SPI's to reload until SPI_finish */
+	with_encryption = sqsn_catalog_has_encryption();
+	encrypted = queue->encrypted;
+
+	SPI_finish();
+
+	/* in the caller's memory context, so the result outlives SPI */
+	if (with_encryption)
 	{
 		JsonbValue       kv[2];
 		JsonbParseState *state = NULL;
@@ -643,7 +652,7 @@ sq_get_queue_attributes(PG_FUNCTION_ARGS)
 		kv[0].val.string.val = "SqsManagedSseEnabled";
 		kv[0].val.string.len = strlen(kv[0].val.string.val);
 		kv[1].type = jbvBool;
-		kv[1].val.boolean = queue->encrypted;
+		kv[1].val.boolean = encrypted;
 		(void) pushJsonbValue(&state, WJB_KEY, &kv[0]);
 		(void) pushJsonbValue(&state, WJB_VALUE, &kv[1]);
 		obj = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
@@ -652,7 +661,6 @@ sq_get_queue_attributes(PG_FUNCTION_ARGS)
 								JsonbPGetDatum(JsonbValueToJsonb(obj))));
 	}
 
-	SPI_finish();
 	sqsn_unpin_search_path(nestlevel);
 	PG_RETURN_JSONB_P(result);
 }
@@ -878,8 +886,8 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 	/* a new dead-letter queue needs the right to send to it */
 	if (dlq_id != 0 &&
 		(old_dlq == NULL || strcmp(old_dlq, s.dead_letter_queue) != 0))
-		sqsn_check_queue(sqsn_open_queue(s.dead_letter_queue, RowExclusiveLock),
-						 SQSN_SEND);
+		sqsn_check_queue(
+			sqsn_open_queue(s.dead_letter_queue, RowExclusiveLock), SQSN_SEND);
 
 	{
 		Datum values[SETTINGS_NPARAMS];
