@@ -9,10 +9,11 @@
 use strict;
 use warnings;
 
-use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+
+use SqsnSessions;
 
 my $messages = 20000;
 my $groups = 50;
@@ -99,30 +100,9 @@ is(query(q{SELECT visible FROM sqsn.queue_stats WHERE queue_name = 'stress.fifo'
 	$messages, "$messages messages queued");
 
 my $start = time;
-my @sessions;
-for my $w (1 .. $consumers)
-{
-	my ($out, $err) = ('', '');
-	my $connstr = $node->connstr('postgres')
-	  . " application_name=consumer$w options='-c statement_timeout=${timeout_s}s'";
-	my $h = IPC::Run::start(
-		[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $connstr,
-			'-c', "CALL consume($w)" ],
-		'<', \undef, '>', \$out, '2>', \$err,
-		IPC::Run::timeout($timeout_s + 30));
-	push @sessions, { w => $w, h => $h, err => \$err };
-}
-my $failed = 0;
-for my $s (@sessions)
-{
-	eval { $s->{h}->finish; };
-	if ($@ || ($s->{h}->result // 1) != 0)
-	{
-		$failed++;
-		diag("consumer $s->{w} failed: $@ " . ${ $s->{err} });
-		eval { $s->{h}->kill_kill; };
-	}
-}
+my @sessions = map { SqsnSessions::start_session($node, "consumer$_", "CALL consume($_)", $timeout_s) }
+  1 .. $consumers;
+my $failed = SqsnSessions::finish_sessions(@sessions);
 is($failed, 0, "$consumers consumers ran to the end without errors");
 note('drained in ' . (time - $start) . ' s');
 

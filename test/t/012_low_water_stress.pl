@@ -11,10 +11,11 @@
 use strict;
 use warnings;
 
-use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+
+use SqsnSessions;
 
 my $producers = 4;
 my $per_producer = 2500;
@@ -106,36 +107,13 @@ END
 \$\$;
 });
 
-sub start_session
-{
-	my ($name, $sql) = @_;
-	my ($out, $err) = ('', '');
-	my $connstr = $node->connstr('postgres')
-	  . " application_name=$name options='-c statement_timeout=${timeout_s}s'";
-	my $h = IPC::Run::start(
-		[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $connstr, '-c', $sql ],
-		'<', \undef, '>', \$out, '2>', \$err,
-		IPC::Run::timeout($timeout_s + 30));
-	return { name => $name, h => $h, err => \$err };
-}
-
 my $start = time;
 my @sessions;
-push @sessions, start_session("producer$_", "CALL produce($_, $per_producer)")
+push @sessions, SqsnSessions::start_session($node, "producer$_", "CALL produce($_, $per_producer)", $timeout_s)
   for 1 .. $producers;
-push @sessions, start_session("consumer$_", "CALL consume($_)") for 1 .. $consumers;
-
-my $failed = 0;
-for my $s (@sessions)
-{
-	eval { $s->{h}->finish; };
-	if ($@ || ($s->{h}->result // 1) != 0)
-	{
-		$failed++;
-		diag("$s->{name} failed: $@ " . ${ $s->{err} });
-		eval { $s->{h}->kill_kill; };
-	}
-}
+push @sessions, SqsnSessions::start_session($node, "consumer$_", "CALL consume($_)", $timeout_s)
+  for 1 .. $consumers;
+my $failed = SqsnSessions::finish_sessions(@sessions);
 is($failed, 0, "$producers producers and $consumers consumers ran to the end");
 note('ran for ' . (time - $start) . ' s');
 
