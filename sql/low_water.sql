@@ -56,6 +56,23 @@ SELECT sqsn.sq_create_queue('lw_q');
 SELECT count(sqsn.sq_send('lw_q', 'new ' || i)) AS sent FROM generate_series(1, 2) i;
 SELECT body FROM sqsn.sq_receive('lw_q', 10, visibility_timeout => 0) ORDER BY body;
 
+-- a step inside a transaction that deleted messages takes no walk: were
+-- the marks to pass the deleted messages, a rollback would bring them back
+-- below the marks
+SET sqsn.low_water_interval = 0;
+SELECT sqsn.sq_create_queue('lw_rb');
+SELECT count(sqsn.sq_send('lw_rb', 'rb' || i)) AS sent FROM generate_series(1, 3) i;
+SELECT count(*) AS swept FROM sqsn.run_maintenance();   -- step 1
+BEGIN;
+SELECT count(sqsn.sq_delete('lw_rb', receipt_handle)) AS deleted FROM sqsn.sq_receive('lw_rb', 10);
+SELECT count(*) AS swept FROM sqsn.run_maintenance();   -- no walk here
+ROLLBACK;
+SELECT hard_after, soft_after FROM sqsn.queue_low_water WHERE queue_name = 'lw_rb';
+SELECT body FROM sqsn.sq_receive('lw_rb', 10, visibility_timeout => 0) ORDER BY body;
+SELECT count(*) AS swept FROM sqsn.run_maintenance();   -- now the walk
+SELECT hard_after, soft_after FROM sqsn.queue_low_water WHERE queue_name = 'lw_rb';
+RESET sqsn.low_water_interval;
+
 -- only sqsn_admin may look
 CREATE ROLE regress_lw_consumer IN ROLE sqsn_consumer;
 SET ROLE regress_lw_consumer;
@@ -63,4 +80,4 @@ SELECT count(*) FROM sqsn.queue_low_water;
 RESET ROLE;
 DROP ROLE regress_lw_consumer;
 
-SELECT sqsn.sq_delete_queue(q) FROM unnest(ARRAY['lw_q', 'lw_off', 'lw_f.fifo']) q;
+SELECT sqsn.sq_delete_queue(q) FROM unnest(ARRAY['lw_q', 'lw_off', 'lw_f.fifo', 'lw_rb']) q;

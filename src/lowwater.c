@@ -36,7 +36,8 @@
  * a value <= L took RowExclusiveLock before its INSERT drew the value and
  * keeps it until it ends, so it is on that list or already finished.
  * (2) Once all of them have ended (checked without waiting, on a later
- * step if need be), no row <= L can appear any more, and a walk from
+ * step if need be, and never in a transaction that has written: the rows
+ * it deleted would look gone), no row <= L can appear any more, and a walk from
  * hard_after up to L with a dirty snapshot (which also sees rows whose
  * insert, update or delete is still in progress) gives exact marks. A row
  * being updated or deleted ends the walk (it may be a lease or a
@@ -65,6 +66,7 @@
 #include "access/relscan.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -472,8 +474,13 @@ sqsn_lowwater_step(SqsnQueue *queue, bool force)
 	idle_steps = slot->idle_steps;
 	SpinLockRelease(&slot->mutex);
 
-	/* step 2 */
-	if (pending && lockers_gone(lockers, nlockers))
+	/*
+	 * Step 2. Not in a transaction that has written anything: the walk
+	 * would take the rows it deleted for gone, and they come back if it
+	 * rolls back.
+	 */
+	if (pending && !TransactionIdIsValid(GetTopTransactionIdIfAny()) &&
+		lockers_gone(lockers, nlockers))
 	{
 		int64       hard_after;
 		int64       soft_after;

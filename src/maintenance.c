@@ -239,9 +239,10 @@ sq_run_maintenance(PG_FUNCTION_ARGS)
 		const char *name = (const char *) lfirst(lc);
 
 		CHECK_FOR_INTERRUPTS();
+		/* before the sweeps write (see lowwater.c) */
+		sqsn_lowwater_step(sqsn_open_queue(name, AccessShareLock), true);
 		while (sqsn_sweep_queue(name, sqsn_retention_batch_size, &counts))
 			CHECK_FOR_INTERRUPTS();
-		sqsn_lowwater_step(sqsn_open_queue(name, AccessShareLock), true);
 	}
 	while (sqsn_sweep_topic_deduplication(sqsn_retention_batch_size))
 		CHECK_FOR_INTERRUPTS();

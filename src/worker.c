@@ -330,12 +330,15 @@ sweep_one_batch(const char *queue_name, bool first, bool *more,
 			elog(ERROR, "SPI_connect failed");
 		if (queue_name != NULL)
 		{
-			*more = sqsn_sweep_queue(queue_name, sqsn_retention_batch_size,
-									 &batch);
-			/* once a round: move the queue's low-water marks on */
+			/*
+			 * Once a round: move the queue's low-water marks on, before the
+			 * sweep writes anything (lowwater.c walks only then).
+			 */
 			if (first)
 				sqsn_lowwater_step(
 					sqsn_open_queue(queue_name, AccessShareLock), true);
+			*more = sqsn_sweep_queue(queue_name, sqsn_retention_batch_size,
+									 &batch);
 		}
 		else
 			*more = sqsn_sweep_topic_deduplication(sqsn_retention_batch_size);
