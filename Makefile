@@ -7,15 +7,15 @@
 #   make valgrind  the regress suite against a cluster run under valgrind
 
 EXTENSION  = sqsn
-EXTVERSION = 0.3
+EXTVERSION = 0.4
 
 MODULE_big = sqsn
 OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 PGFILEDESC = "sqsn - SQS-style queues and SNS-style topics"
-SHLIB_LINK = -lcurl -lcrypto
+SHLIB_LINK = -lcurl -lcrypto -lmicrohttpd
 
 # sql/sqsn.sql is the install script of the current version; the install
-# scripts of shipped versions (sql/sqsn--0.1.sql, sql/sqsn--0.2.sql) stay as they shipped, and
+# scripts of shipped versions (sql/sqsn--0.1.sql, sql/sqsn--0.2.sql, sql/sqsn--0.3.sql) stay as they shipped, and
 # sql/sqsn--<from>--<to>.sql update an installation from one to the next.
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA       = $(filter-out $(DATA_built) sql/$(EXTENSION).sql,$(wildcard sql/$(EXTENSION)--*.sql))

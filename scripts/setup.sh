@@ -15,7 +15,9 @@ set -u -o pipefail
 
 # Debian 12 packages: server and headers, the extensions and tools the test
 # suites use (pgTAP + pg_prove, pg_cron, IPC::Run for the TAP tests, valgrind
-# for make valgrind) and the libraries sqsn links against.
+# for make valgrind, the AWS clients the endpoint tests drive: awscli,
+# python3-boto3, nodejs + npm) and the libraries sqsn links against
+# (libcurl, OpenSSL, libmicrohttpd).
 PACKAGES=(
 	postgresql-15
 	postgresql-server-dev-15
@@ -27,6 +29,9 @@ PACKAGES=(
 	python3
 	python3-cryptography
 	libssl-dev
+	libmicrohttpd-dev
+	awscli
+	python3-boto3
 	libipc-run-perl
 	libio-pty-perl
 	perl
@@ -119,6 +124,11 @@ start_or_restart() {
 take_lock setup 8
 
 install_packages "${PACKAGES[@]}"
+# Node.js and npm for the JavaScript SDK test, unless a Node.js that brings
+# its own npm is already installed (Debian's npm conflicts with those).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	install_packages nodejs npm
+fi
 sqsn_init_paths
 check_tools
 build_and_install

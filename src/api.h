@@ -1,0 +1,172 @@
+/*-------------------------------------------------------------------------
+ *
+ * api.h
+ *	  The AWS-compatible HTTP endpoint: what the server (api_server.c), the
+ *	  request and response helpers (api_proto.c), authentication
+ *	  (api_auth.c) and the SQS and SNS actions (api_sqs.c, api_sns.c) share.
+ *
+ * A request is read whole by api_server.c, authenticated, and then run in
+ * its own transaction as the PostgreSQL role its access key maps to. An
+ * action reads its parameters through ApiObject (the same calls whatever
+ * the wire protocol), calls the sqsn SQL functions through SPI, and writes
+ * its result members into req->out. Errors are thrown: api_error() for the
+ * endpoint's own checks, or any ereport(ERROR) from the SQL functions,
+ * which the service's error mapper turns into an AWS error code.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SQSN_API_H
+#define SQSN_API_H
+
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "utils/elog.h"
+#include "utils/jsonb.h"
+
+typedef enum ApiProtocol
+{
+	API_QUERY, /* form-urlencoded (POST body or GET query), XML responses */
+	API_JSON,  /* AWS JSON 1.0 (SQS only) */
+} ApiProtocol;
+
+typedef enum ApiService
+{
+	API_SQS,
+	API_SNS,
+} ApiService;
+
+/* One decoded name=value pair of a query request. */
+typedef struct ApiParam
+{
+	char *name;
+	char *value;
+} ApiParam;
+
+/*
+ * The request itself or one nested structure of it (a batch entry, a map
+ * entry, a message attribute). Query: params holds the pairs under this
+ * object with the object's prefix removed ("Id", "MessageBody", ...).
+ * JSON: json is the object's container.
+ */
+typedef struct ApiObject
+{
+	ApiProtocol     protocol;
+	List           *params; /* of ApiParam *, query only */
+	JsonbContainer *json;   /* JSON only */
+} ApiObject;
+
+/* JSON writer nesting: does the current level need a comma first? */
+#define API_MAX_DEPTH 16
+
+typedef struct ApiRequest
+{
+	ApiProtocol protocol;
+	ApiService  service;
+	const char *action;       /* "SendMessage", "Publish", ... */
+	ApiObject   root;         /* the request's parameters */
+	const char *method;       /* "GET" or "POST" */
+	const char *base_url;     /* "http://<Host header>", no trailing / */
+	const char *region;       /* from the signature, else sqsn.api_region */
+	const char *account_id;   /* sqsn.api_account_id */
+	const char *access_key_id; /* NULL when the request was not signed */
+	const char *request_id;   /* a UUID, echoed in every response */
+	Oid         roleid;       /* the role the request runs as */
+
+	/* the response: result members only; api_server.c wraps them */
+	StringInfo out;
+	int        depth;
+	bool       need_comma[API_MAX_DEPTH];
+
+	/* set by an SQS ReceiveMessage that found nothing and may wait */
+	int64 wait_queue_id;
+	int   wait_ms;
+} ApiRequest;
+
+/*
+ * Thrown by api_error() and by the error mappers: the AWS error code, the
+ * HTTP status, and for JSON the modeled shape name (__type).
+ */
+typedef struct ApiError
+{
+	const char *code;   /* query code / x-amzn-query-error code */
+	const char *shape;  /* JSON __type; NULL: same as code */
+	int         status; /* 400, 403, 404, 500 ... */
+} ApiError;
+
+/* api_proto.c: parameters */
+extern const char *api_param(ApiObject *obj, const char *name);
+extern const char *api_required_param(ApiObject *obj, const char *name);
+extern bool        api_param_int(ApiObject *obj, const char *name, int min,
+								 int max, int *result);
+extern bool        api_param_bool(ApiObject *obj, const char *name,
+								  bool *result);
+extern List *api_objects(ApiObject *obj, const char *json_name,
+						 const char *query_prefix);
+extern List *api_strings(ApiObject *obj, const char *json_name,
+						 const char *query_prefix);
+extern List *api_map(ApiObject *obj, const char *json_name,
+					 const char *query_prefix, const char *key_member,
+					 const char *value_member);
+extern Jsonb *api_message_attributes(ApiObject *obj, const char *json_name,
+									 const char *query_prefix,
+									 const char *name_member,
+									 const char *value_member);
+extern char  *api_name_from_arn(const char *arn);
+
+/* api_proto.c: errors */
+extern void api_error(const char *code, int status, const char *fmt, ...)
+	pg_attribute_printf(3, 4) pg_attribute_noreturn();
+extern void api_error_shape(const char *code, const char *shape, int status,
+							const char *fmt, ...) pg_attribute_printf(4, 5)
+	pg_attribute_noreturn();
+extern bool api_thrown_error(ApiError *err);
+
+/* api_proto.c: response writing */
+extern void api_xml_escape(StringInfo buf, const char *s);
+extern void api_xml_element(StringInfo buf, const char *name,
+							const char *value);
+extern void api_out_string(ApiRequest *req, const char *name,
+						   const char *value);
+extern void api_out_bool(ApiRequest *req, const char *name, bool value);
+extern void api_out_begin_object(ApiRequest *req, const char *json_name,
+								 const char *xml_element);
+extern void api_out_end_object(ApiRequest *req, const char *xml_element);
+extern void api_out_begin_array(ApiRequest *req, const char *json_name);
+extern void api_out_end_array(ApiRequest *req);
+extern void api_out_array_string(ApiRequest *req, const char *xml_element,
+								 const char *value);
+extern void api_out_map_entry(ApiRequest *req, const char *xml_element,
+							  const char *key, const char *value);
+extern char *api_md5_hex(const char *data, size_t len);
+extern char *api_md5_of_attributes(Jsonb *attributes);
+
+/* api_proto.c: run a step in a subtransaction; false and *err on error */
+extern bool api_try(void (*step)(void *arg), void *arg, ErrorData **err);
+
+/* api_auth.c */
+extern void api_authenticate(ApiRequest *req, const char *method,
+							 const char *path, List *query_params,
+							 List *headers, const char *body,
+							 size_t body_len);
+extern bool api_auth_is_none(void);
+
+/* api_sqs.c and api_sns.c: run the action; false if it is unknown */
+extern bool api_sqs_dispatch(ApiRequest *req);
+extern bool api_sns_dispatch(ApiRequest *req);
+extern void api_sqs_map_error(ErrorData *edata, ApiError *err);
+extern void api_sns_map_error(ErrorData *edata, ApiError *err);
+extern char *api_queue_url(ApiRequest *req, const char *queue_name);
+extern char *api_queue_arn(ApiRequest *req, const char *queue_name);
+
+/* api_server.c: settings */
+extern int   sqsn_api_port;
+extern char *sqsn_api_listen_addresses;
+extern int   sqsn_api_workers;
+extern char *sqsn_api_region;
+extern char *sqsn_api_account_id;
+extern char *sqsn_api_public_url;
+extern int   sqsn_api_max_request_size;
+extern void  ApiInit(void);
+extern char *sqsn_api_base_url(void);
+
+#endif /* SQSN_API_H */
