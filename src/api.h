@@ -149,6 +149,7 @@ extern void api_authenticate(ApiRequest *req, const char *method,
 							 List *headers, const char *body,
 							 size_t body_len);
 extern bool api_auth_is_none(void);
+extern void ApiAuthInit(void); /* its GUCs; called by ApiInit */
 
 /* api_sqs.c and api_sns.c: run the action; false if it is unknown */
 extern bool api_sqs_dispatch(ApiRequest *req);
@@ -167,6 +168,7 @@ extern char *sqsn_api_account_id;
 extern char *sqsn_api_public_url;
 extern int   sqsn_api_max_request_size;
 extern void  ApiInit(void);
+/* the endpoint's public base URL (no trailing /), or NULL when it is off */
 extern char *sqsn_api_base_url(void);
 
 #endif /* SQSN_API_H */
