@@ -32,6 +32,8 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+
 #include "api.h"
 #include "sqsn.h"
 
@@ -471,7 +473,17 @@ list_topics(ApiRequest *req)
 		null = 'n';
 	}
 	else
+	{
+		/* the last name of the previous page */
+		for (const char *c = token; *c; c++)
+			if (!isalnum((unsigned char) *c) && *c != '-' && *c != '_' &&
+				*c != '.')
+				api_error("InvalidParameter", 400,
+						  "Invalid parameter: NextToken Reason: \"%s\" is "
+						  "not a token this endpoint returned",
+						  token);
 		value = CStringGetTextDatum(token);
+	}
 	run(plan(&list_topics_plan,
 			 "SELECT t FROM sqsn.sn_list_topics(NULL) AS t"
 			 " WHERE $1 IS NULL OR t COLLATE \"C\" OPERATOR(pg_catalog.>) $1"
