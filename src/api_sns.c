@@ -225,18 +225,38 @@ subscription_arn(ApiRequest *req, const char *topic_name, const char *id)
 	return psprintf("%s:%s", topic_arn(req, topic_name), id);
 }
 
-/* The topic name of a required TopicArn-like parameter. */
+/*
+ * The name at the end of an ARN (arn:aws:<service>:<region>:<account>:
+ * <name>), or NULL when arn is not one.
+ */
 static char *
-topic_name_param(ApiObject *obj, const char *param)
+name_from_arn(const char *arn)
 {
-	const char *arn = api_required_param(obj, param);
-	char       *name = api_name_from_arn(arn);
+	const char *colon = strrchr(arn, ':');
 
-	if (name == NULL || name[0] == '\0')
+	if (strncmp(arn, "arn:", 4) != 0 || colon == NULL || colon[1] == '\0')
+		return NULL;
+	return pstrdup(colon + 1);
+}
+
+/* The topic name of a TopicArn-like parameter's value. */
+static char *
+topic_name_of_arn(const char *param, const char *arn)
+{
+	char *name = name_from_arn(arn);
+
+	if (name == NULL)
 		api_error("InvalidParameter", 400,
 				  "Invalid parameter: %s Reason: \"%s\" is not a topic ARN",
 				  param, arn);
 	return name;
+}
+
+/* The topic name of a required TopicArn-like parameter. */
+static char *
+topic_name_param(ApiObject *obj, const char *param)
+{
+	return topic_name_of_arn(param, api_required_param(obj, param));
 }
 
 /*
@@ -267,6 +287,7 @@ static char *
 queue_name_of_endpoint(const char *endpoint)
 {
 	const char *slash;
+	char       *name;
 
 	if (strncmp(endpoint, "http://", 7) == 0 ||
 		strncmp(endpoint, "https://", 8) == 0)
@@ -274,7 +295,13 @@ queue_name_of_endpoint(const char *endpoint)
 		slash = strrchr(endpoint, '/');
 		return pstrdup(slash + 1);
 	}
-	return api_name_from_arn(endpoint);
+	name = name_from_arn(endpoint);
+	if (name == NULL)
+		api_error("InvalidParameter", 400,
+				  "Invalid parameter: Endpoint Reason: \"%s\" is not the ARN "
+				  "of a queue",
+				  endpoint);
+	return name;
 }
 
 /*
@@ -1011,7 +1038,8 @@ publish(ApiRequest *req)
 		api_error("InvalidParameter", 400,
 				  "Invalid parameter: TopicArn or TargetArn Reason: no value "
 				  "for required parameter");
-	name = api_name_from_arn(arn);
+	name = topic_name_of_arn(
+		api_param(&req->root, "TopicArn") ? "TopicArn" : "TargetArn", arn);
 	read_entry(&req->root, &e);
 	if (e.message == NULL)
 		api_error("InvalidParameter", 400,

@@ -334,6 +334,12 @@ class TestSubscriptions(SnsTestCase):
                          SubscriptionArn=arn + ":not-a-uuid")
         self.assertError("InvalidParameter", 400, self.sns.confirm_subscription,
                          TopicArn=arn, Token="no-such-token")
+        self.assertError("InvalidParameter", 400, self.sns.subscribe, TopicArn="not-an-arn",
+                         Protocol="sqs", Endpoint=qarn)
+        self.assertError("InvalidParameter", 400, self.sns.subscribe, TopicArn=arn,
+                         Protocol="sqs", Endpoint="not-an-arn")
+        self.assertError("InvalidParameter", 400, self.sns.unsubscribe, SubscriptionArn="nothing")
+        self.assertError("InvalidParameter", 400, self.sns.get_topic_attributes, TopicArn="orders")
 
     def test_list_subscriptions_in_pages_and_pending(self):
         arn = self.topic("subpages")
