@@ -931,7 +931,8 @@ access_handler(void *cls, struct MHD_Connection *connection, const char *url,
 
 /*
  * Runs again the long polls whose queue had a commit or whose time to look
- * again has come; resumes those that are done.
+ * again has come; resumes those that are done. Returns how long until the
+ * next look (ms), 0 to run libmicrohttpd at once, -1 for no long polls.
  */
 static long
 serve_long_polls(void)
@@ -939,6 +940,7 @@ serve_long_polls(void)
 	uint64           fired[SQSN_LONGPOLL_SLOTS / 64];
 	TimestampTz      now = GetCurrentTimestamp();
 	TimestampTz      next = 0;
+	bool             resumed = false;
 	dlist_mutable_iter iter;
 
 	if (dlist_is_empty(&waiting))
@@ -970,12 +972,15 @@ serve_long_polls(void)
 				c->suspended = false;
 				c->req->wait_queue_id = 0;
 				MHD_resume_connection(c->connection);
+				resumed = true;
 				continue;
 			}
 		}
 		if (next == 0 || c->next_look < next)
 			next = c->next_look;
 	}
+	if (resumed)
+		return 0; /* let libmicrohttpd send the answers now */
 	if (next == 0)
 		return -1;
 	now = GetCurrentTimestamp();

@@ -594,7 +594,7 @@ fifo_sequence_number(const char *queue, const char *message_id)
 				   " WHERE message_id = %s",
 				   sqsn_open_queue(queue, AccessShareLock)->qualified_table,
 				   quote_literal_cstr(message_id));
-	if (SPI_execute(sql, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	if (SPI_execute(sql, false, 1) == SPI_OK_SELECT && SPI_processed == 1)
 		result = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	SetUserIdAndSecContext(save_userid, save_sec);
 	return result;
@@ -1302,8 +1302,11 @@ api_sqs_map_error(ErrorData *edata, ApiError *err)
 			err->code = "AccessDenied";
 			err->status = 403;
 			break;
-		case ERRCODE_INVALID_PARAMETER_VALUE:
 		case ERRCODE_NULL_VALUE_NOT_ALLOWED:
+			err->code = "MissingParameter";
+			break;
+		case ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST:
+		case ERRCODE_INVALID_PARAMETER_VALUE:
 		case ERRCODE_STRING_DATA_RIGHT_TRUNCATION:
 		case ERRCODE_INVALID_TEXT_REPRESENTATION:
 		case ERRCODE_INVALID_NAME:
