@@ -735,8 +735,10 @@ run_request(ApiConn *c, bool retry)
 	MemoryContext cxt = c->cxt;
 	ApiRequest   *req = c->req;
 	volatile bool role_set = false;
+	ApiError      stale;
 
 	MemoryContextSwitchTo(cxt);
+	(void) api_thrown_error(&stale);
 	resetStringInfo(req->out);
 	req->depth = 0;
 	req->need_comma[0] = false;

@@ -747,16 +747,25 @@ send_entry_step(void *arg)
 	send_one(b->queue, &b->entries[b->i], b->fifo);
 }
 
-static void out_failure(ApiRequest *req, const char *id, ErrorData *edata);
+/* why one batch entry failed */
+typedef struct EntryFailure
+{
+	ApiError err;
+	char    *message;
+} EntryFailure;
+
+static EntryFailure *entry_failure(ErrorData *edata);
+static bool          whole_request_error(ErrorData *edata);
+static void out_failure(ApiRequest *req, const char *id, EntryFailure *f);
 
 static void
 send_message_batch(ApiRequest *req)
 {
 	char       *queue = queue_name(&req->root);
 	List       *objects = batch_entries(req, "SendMessageBatchRequestEntry");
-	BatchStep   b;
-	ErrorData **errors;
-	ErrorData  *edata = NULL;
+	BatchStep      b;
+	EntryFailure **errors;
+	ErrorData     *edata = NULL;
 	bool        same_delay = true;
 	int64       total = 0;
 	int         i = 0;
@@ -766,7 +775,7 @@ send_message_batch(ApiRequest *req)
 	b.fifo = sqsn_is_fifo_name(queue);
 	b.n = list_length(objects);
 	b.entries = palloc0(sizeof(SendEntry) * b.n);
-	errors = palloc0(sizeof(ErrorData *) * b.n);
+	errors = palloc0(sizeof(EntryFailure *) * b.n);
 	foreach (lc, objects)
 	{
 		SendEntry *e = &b.entries[i];
@@ -783,8 +792,10 @@ send_message_batch(ApiRequest *req)
 		}
 		PG_CATCH();
 		{
-			errors[i] = CopyErrorData();
+			ErrorData *parse_error = CopyErrorData();
+
 			FlushErrorState();
+			errors[i] = entry_failure(parse_error);
 		}
 		PG_END_TRY();
 		if (e->delay != b.entries[0].delay)
@@ -802,15 +813,20 @@ send_message_batch(ApiRequest *req)
 		;
 	if (i < b.n || !same_delay || !api_try(send_batch_step, &b, &edata))
 	{
+		/* a missing queue or right fails the request, not the entries */
+		if (edata != NULL && whole_request_error(edata))
+			ReThrowError(edata);
 		/* one at a time, so that only the bad entries fail */
+		if (edata != NULL)
+			(void) entry_failure(edata); /* forget its code */
 		for (i = 0; i < b.n; i++)
 		{
 			if (errors[i] != NULL)
 				continue;
 			b.i = i;
 			b.entries[i].message_id = NULL;
-			if (!api_try(send_entry_step, &b, &errors[i]))
-				b.entries[i].message_id = NULL;
+			if (!api_try(send_entry_step, &b, &edata))
+				errors[i] = entry_failure(edata);
 		}
 	}
 
@@ -832,19 +848,36 @@ send_message_batch(ApiRequest *req)
 	api_out_end_array(req);
 }
 
-/* a Failed[] entry: the AWS code of the entry's error */
-static void
-out_failure(ApiRequest *req, const char *id, ErrorData *edata)
+/* errors about the queue rather than an entry */
+static bool
+whole_request_error(ErrorData *edata)
 {
-	ApiError err;
+	return edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE ||
+		   (edata->sqlerrcode == ERRCODE_UNDEFINED_OBJECT &&
+			edata->message && strstr(edata->message, "queue") != NULL);
+}
 
-	if (!api_thrown_error(&err))
-		api_sqs_map_error(edata, &err);
+/* the AWS code of an entry's error; call at once, before another error */
+static EntryFailure *
+entry_failure(ErrorData *edata)
+{
+	EntryFailure *f = palloc0(sizeof(EntryFailure));
+
+	if (!api_thrown_error(&f->err))
+		api_sqs_map_error(edata, &f->err);
+	f->message = edata->message ? edata->message : "";
+	return f;
+}
+
+/* a Failed[] entry */
+static void
+out_failure(ApiRequest *req, const char *id, EntryFailure *f)
+{
 	api_out_begin_object(req, NULL, "BatchResultErrorEntry");
 	api_out_string(req, "Id", id);
-	api_out_bool(req, "SenderFault", err.status < 500);
-	api_out_string(req, "Code", err.code);
-	api_out_string(req, "Message", edata->message ? edata->message : "");
+	api_out_bool(req, "SenderFault", f->err.status < 500);
+	api_out_string(req, "Code", f->err.code);
+	api_out_string(req, "Message", f->message);
 	api_out_end_object(req, "BatchResultErrorEntry");
 }
 
@@ -1190,18 +1223,25 @@ handle_batch(ApiRequest *req, bool change)
 	const char *result_element = change
 									 ? "ChangeMessageVisibilityBatchResultEntry"
 									 : "DeleteMessageBatchResultEntry";
-	List       *entries = batch_entries(req, prefix);
-	int         n = list_length(entries);
-	ErrorData **errors = palloc0(sizeof(ErrorData *) * n);
-	HandleStep  h;
-	int         i;
+	List          *entries = batch_entries(req, prefix);
+	int            n = list_length(entries);
+	EntryFailure **errors = palloc0(sizeof(EntryFailure *) * n);
+	HandleStep     h;
+	int            i;
 
 	h.queue = queue;
 	h.change = change;
 	for (i = 0; i < n; i++)
 	{
+		ErrorData *edata;
+
 		h.entry = list_nth(entries, i);
-		(void) api_try(handle_step, &h, &errors[i]);
+		if (!api_try(handle_step, &h, &edata))
+		{
+			if (whole_request_error(edata))
+				ReThrowError(edata);
+			errors[i] = entry_failure(edata);
+		}
 	}
 	api_out_begin_array(req, "Successful");
 	for (i = 0; i < n; i++)
