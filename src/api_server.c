@@ -59,7 +59,7 @@
 #define API_RESTART_SECONDS  5
 #define API_MAX_WORKERS      64
 #define API_MAX_DAEMONS      16
-#define LONGPOLL_RECHECK_MS  500  /* delays and leases end without a commit */
+#define LONGPOLL_RECHECK_MS  500 /* delays and leases end without a commit */
 #define IDLE_CONNECTION_SECS 120
 
 int   sqsn_api_port = 0;
@@ -125,13 +125,13 @@ void
 ApiInit(void)
 {
 	DefineCustomIntVariable(
-		"sqsn.api_port",
-		"TCP port of the AWS-compatible endpoint (0: off).", NULL,
-		&sqsn_api_port, 0, 0, 65535, PGC_POSTMASTER, 0, NULL, NULL, NULL);
+		"sqsn.api_port", "TCP port of the AWS-compatible endpoint (0: off).",
+		NULL, &sqsn_api_port, 0, 0, 65535, PGC_POSTMASTER, 0, NULL, NULL,
+		NULL);
 	DefineCustomStringVariable(
 		"sqsn.api_listen_addresses",
-		"Comma-separated addresses the endpoint listens on (* for all).",
-		NULL, &sqsn_api_listen_addresses, "127.0.0.1", PGC_POSTMASTER,
+		"Comma-separated addresses the endpoint listens on (* for all).", NULL,
+		&sqsn_api_listen_addresses, "127.0.0.1", PGC_POSTMASTER,
 		GUC_LIST_INPUT, check_listen_addresses, NULL, NULL);
 	DefineCustomIntVariable(
 		"sqsn.api_workers",
@@ -145,20 +145,18 @@ ApiInit(void)
 	DefineCustomStringVariable(
 		"sqsn.api_account_id",
 		"Account id the endpoint puts into queue URLs and ARNs.", NULL,
-		&sqsn_api_account_id, "000000000000", PGC_SIGHUP, 0, NULL, NULL,
-		NULL);
+		&sqsn_api_account_id, "000000000000", PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable(
 		"sqsn.api_public_url",
 		"Base URL of the endpoint as its clients reach it.",
 		"Used in the SubscribeURL and UnsubscribeURL links of push "
 		"deliveries; empty: http://<first listen address>:<port>.",
-		&sqsn_api_public_url, "", PGC_SIGHUP, 0, check_public_url, NULL,
-		NULL);
-	DefineCustomIntVariable(
-		"sqsn.api_max_request_size",
-		"Largest request body the endpoint accepts.", NULL,
-		&sqsn_api_max_request_size, 2 * 1024 * 1024, 64 * 1024,
-		64 * 1024 * 1024, PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+		&sqsn_api_public_url, "", PGC_SIGHUP, 0, check_public_url, NULL, NULL);
+	DefineCustomIntVariable("sqsn.api_max_request_size",
+							"Largest request body the endpoint accepts.", NULL,
+							&sqsn_api_max_request_size, 2 * 1024 * 1024,
+							64 * 1024, 64 * 1024 * 1024, PGC_SIGHUP,
+							GUC_UNIT_BYTE, NULL, NULL, NULL);
 	ApiAuthInit();
 
 	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade ||
@@ -298,21 +296,19 @@ mhd_panic(void *cls, const char *file, unsigned int line, const char *reason)
 						   file ? file : "?", line, reason ? reason : "?")));
 }
 
-static enum MHD_Result access_handler(void *cls,
-									  struct MHD_Connection *connection,
-									  const char *url, const char *method,
-									  const char *version,
-									  const char *upload_data,
-									  size_t *upload_data_size,
-									  void **con_cls);
+static enum MHD_Result
+access_handler(void *cls, struct MHD_Connection *connection, const char *url,
+			   const char *method, const char *version,
+			   const char *upload_data, size_t *upload_data_size,
+			   void **con_cls);
 static void request_completed(void *cls, struct MHD_Connection *connection,
-							  void **con_cls,
+							  void                          **con_cls,
 							  enum MHD_RequestTerminationCode toe);
 
 static void
 start_daemons(void)
 {
-	char *copy = pstrdup(sqsn_api_listen_addresses);
+	char     *copy = pstrdup(sqsn_api_listen_addresses);
 	List     *names;
 	ListCell *lc;
 	char      port[16];
@@ -344,9 +340,9 @@ start_daemons(void)
 		for (ai = res; ai != NULL && ndaemons < API_MAX_DAEMONS;
 			 ai = ai->ai_next)
 		{
-			unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-								 MHD_USE_ERROR_LOG;
-			ApiDaemon   *d = &daemons[ndaemons];
+			unsigned int flags =
+				MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+			ApiDaemon *d = &daemons[ndaemons];
 
 			if (ai->ai_family == AF_INET6)
 				flags |= MHD_USE_IPv6;
@@ -355,8 +351,8 @@ start_daemons(void)
 			d->loopback = is_loopback(ai->ai_addr);
 			d->address = MemoryContextStrdup(TopMemoryContext, name);
 			d->mhd = MHD_start_daemon(
-				flags, (uint16_t) sqsn_api_port, NULL, NULL, access_handler,
-				d, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+				flags, (uint16_t) sqsn_api_port, NULL, NULL, access_handler, d,
+				MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 				MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
 				MHD_OPTION_CONNECTION_TIMEOUT,
 				(unsigned int) IDLE_CONNECTION_SECS,
@@ -620,8 +616,7 @@ parse_request(ApiConn *c, ApiRequest *req, const char *method, List *headers,
 		req->root.params = list_concat(list_copy(query_params),
 									   parse_form(c->body.data, c->body.len));
 	else if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
-		api_error("InvalidAction", 400, "Method %s is not supported.",
-				  method);
+		api_error("InvalidAction", 400, "Method %s is not supported.", method);
 
 	req->action = api_param(&req->root, "Action");
 	version = api_param(&req->root, "Version");
@@ -634,8 +629,8 @@ parse_request(ApiConn *c, ApiRequest *req, const char *method, List *headers,
 	else if (authorization && strstr(authorization, "/sqs/aws4_request"))
 		req->service = API_SQS;
 	else
-		req->service = (req->action && is_sns_action(req->action)) ? API_SNS
-																   : API_SQS;
+		req->service =
+			(req->action && is_sns_action(req->action)) ? API_SNS : API_SQS;
 	if (req->action == NULL)
 		api_error("MissingAction", 400, "The request must contain an Action.");
 }
@@ -711,8 +706,9 @@ error_response(ApiRequest *req, ApiError *err, const char *message)
 					 fault);
 	api_xml_element(r->body, "Code", err->code);
 	api_xml_element(r->body, "Message", message);
-	appendStringInfo(r->body, "<Detail/></Error><RequestId>%s</RequestId>"
-							  "</ErrorResponse>",
+	appendStringInfo(r->body,
+					 "<Detail/></Error><RequestId>%s</RequestId>"
+					 "</ErrorResponse>",
 					 req->request_id);
 	return r;
 }
@@ -818,10 +814,9 @@ run_request(ApiConn *c, bool retry)
 				api_sqs_map_error(edata, &err);
 		}
 		if (err.status >= 500)
-			ereport(LOG,
-					(errmsg("sqsn api: %s failed: %s",
-							req->action ? req->action : "request",
-							edata->message)));
+			ereport(LOG, (errmsg("sqsn api: %s failed: %s",
+								 req->action ? req->action : "request",
+								 edata->message)));
 		if (edata->message == NULL)
 			edata->message = pstrdup("internal error");
 		message = edata->detail
@@ -838,17 +833,16 @@ run_request(ApiConn *c, bool retry)
 static enum MHD_Result
 queue_response(ApiConn *c)
 {
-	ApiResponse          *r = c->response;
+	ApiResponse         *r = c->response;
 	struct MHD_Response *response;
-	enum MHD_Result       result;
+	enum MHD_Result      result;
 
 	response = MHD_create_response_from_buffer(r->body->len, r->body->data,
-												MHD_RESPMEM_MUST_COPY);
+											   MHD_RESPMEM_MUST_COPY);
 	if (response == NULL)
 		return MHD_NO;
 	MHD_add_response_header(response, "Content-Type", r->content_type);
-	MHD_add_response_header(response, "x-amzn-RequestId",
-							c->req->request_id);
+	MHD_add_response_header(response, "x-amzn-RequestId", c->req->request_id);
 	if (r->query_error)
 		MHD_add_response_header(response, "x-amzn-query-error",
 								r->query_error);
@@ -906,9 +900,8 @@ access_handler(void *cls, struct MHD_Connection *connection, const char *url,
 
 	if (*upload_data_size > 0)
 	{
-		if (!c->too_large &&
-			(size_t) c->body.len + *upload_data_size <=
-				(size_t) sqsn_api_max_request_size)
+		if (!c->too_large && (size_t) c->body.len + *upload_data_size <=
+								 (size_t) sqsn_api_max_request_size)
 			appendBinaryStringInfo(&c->body, upload_data, *upload_data_size);
 		else
 		{
@@ -939,10 +932,10 @@ access_handler(void *cls, struct MHD_Connection *connection, const char *url,
 static long
 serve_long_polls(void)
 {
-	uint64           fired[SQSN_LONGPOLL_SLOTS / 64];
-	TimestampTz      now = GetCurrentTimestamp();
-	TimestampTz      next = 0;
-	bool             resumed = false;
+	uint64             fired[SQSN_LONGPOLL_SLOTS / 64];
+	TimestampTz        now = GetCurrentTimestamp();
+	TimestampTz        next = 0;
+	bool               resumed = false;
 	dlist_mutable_iter iter;
 
 	if (dlist_is_empty(&waiting))
@@ -963,9 +956,9 @@ serve_long_polls(void)
 			{
 				/* still nothing: keep waiting */
 				c->req->wait_queue_id = queue_id;
-				c->next_look = Min(
-					TimestampTzPlusMilliseconds(now, LONGPOLL_RECHECK_MS),
-					c->deadline);
+				c->next_look =
+					Min(TimestampTzPlusMilliseconds(now, LONGPOLL_RECHECK_MS),
+						c->deadline);
 			}
 			else
 			{
@@ -1000,16 +993,15 @@ sqsn_api_main(Datum main_arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(sqsn_worker_database_name(), NULL,
-										 0);
+	BackgroundWorkerInitializeConnection(sqsn_worker_database_name(), NULL, 0);
 
 	can_watch = sqsn_longpoll_attach_watcher(index);
 	MHD_set_panic_func(mhd_panic, NULL);
 	start_daemons();
-	ereport(LOG, (errmsg("sqsn api worker %d listening on port %d in "
-						 "database \"%s\"",
-						 index + 1, sqsn_api_port,
-						 sqsn_worker_database_name())));
+	ereport(LOG,
+			(errmsg("sqsn api worker %d listening on port %d in "
+					"database \"%s\"",
+					index + 1, sqsn_api_port, sqsn_worker_database_name())));
 
 	events = CreateWaitEventSet(TopMemoryContext, ndaemons + 2);
 	AddWaitEventToSet(events, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
@@ -1026,9 +1018,9 @@ sqsn_api_main(Datum main_arg)
 
 	for (;;)
 	{
-		WaitEvent   occurred[API_MAX_DAEMONS + 2];
-		long        timeout = 1000;
-		long        poll_timeout;
+		WaitEvent occurred[API_MAX_DAEMONS + 2];
+		long      timeout = 1000;
+		long      poll_timeout;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
