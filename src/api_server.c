@@ -1057,7 +1057,11 @@ serve_long_polls(void)
 		CHECK_FOR_INTERRUPTS();
 		if (hit || now >= c->next_look || now >= c->deadline)
 		{
+			MemoryContext old = CurrentMemoryContext;
+
+			/* run_request leaves c->cxt current, freed when c completes */
 			run_request(c, true);
+			MemoryContextSwitchTo(old);
 			if (c->req->wait_queue_id != 0 && now < c->deadline)
 			{
 				/* still nothing: keep waiting */

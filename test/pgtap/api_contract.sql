@@ -2,7 +2,7 @@
 -- type, language and security, the queue_stats view, and nothing else
 -- exposed.
 BEGIN;
-SELECT plan(139);
+SELECT plan(145);
 
 SELECT has_extension('sqsn', 'extension sqsn is installed');
 SELECT has_schema('sqsn', 'schema sqsn exists');
@@ -121,7 +121,8 @@ SELECT functions_are('sqsn', ARRAY[
 	'sn_publish', 'sn_publish_batch', 'sn_confirm_subscription', 'sn_set_topic_attributes',
 	'delivery_retry_schedule', 'signing_certificate',
 	'sq_grant', 'sq_revoke', 'sq_set_queue_owner',
-	'sn_grant', 'sn_revoke', 'sn_set_topic_owner'],
+	'sn_grant', 'sn_revoke', 'sn_set_topic_owner',
+	'sn_get_topic_attributes', 'sn_get_subscription_attributes'],
 	'schema sqsn has exactly the documented functions');
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'sqsn'::regnamespace AND proname LIKE 'sq\_%'),
 	19, 'no sq_ function is overloaded');
@@ -213,7 +214,7 @@ SELECT is(array_agg(p.proname::text ORDER BY p.proname) FILTER (WHERE NOT p.pros
 	'every sn_ function is SECURITY DEFINER and not STRICT')
 FROM pg_proc p WHERE p.pronamespace = 'sqsn'::regnamespace AND p.proname LIKE 'sn\_%';
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'sqsn'::regnamespace AND proname LIKE 'sn\_%'),
-	14, 'no sn_ function is overloaded');
+	16, 'no sn_ function is overloaded');
 SELECT has_table('sqsn', 'topic', 'catalog table sqsn.topic exists');
 SELECT has_table('sqsn', 'subscription', 'catalog table sqsn.subscription exists');
 SELECT ok((SELECT array_agg(c.relname::text ORDER BY c.relname)
@@ -279,6 +280,20 @@ SELECT is(array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text
 	FILTER (WHERE p.proconfig IS NULL OR NOT 'search_path=pg_catalog, pg_temp' = ANY (p.proconfig)), NULL,
 	'every SECURITY DEFINER function pins search_path to pg_catalog, pg_temp')
 FROM pg_proc p WHERE p.pronamespace = 'sqsn'::regnamespace AND p.prosecdef;
+
+-- reading attributes (the SNS endpoint's GetTopicAttributes and
+-- GetSubscriptionAttributes)
+SELECT function_returns('sqsn', 'sn_get_topic_attributes', ARRAY['text'], 'jsonb',
+	'sn_get_topic_attributes(text) returns jsonb');
+SELECT is(pg_get_function_arguments('sqsn.sn_get_topic_attributes(text)'::regprocedure),
+	'topic_name text', 'sn_get_topic_attributes parameters');
+SELECT function_returns('sqsn', 'sn_get_subscription_attributes', ARRAY['uuid'], 'jsonb',
+	'sn_get_subscription_attributes(uuid) returns jsonb');
+SELECT is(pg_get_function_arguments('sqsn.sn_get_subscription_attributes(uuid)'::regprocedure),
+	'subscription_id uuid', 'sn_get_subscription_attributes parameters');
+SELECT volatility_is('sqsn', 'sn_get_topic_attributes', ARRAY['text'], 'volatile',
+	'sn_get_topic_attributes is volatile');
+SELECT has_column('sqsn', 'topic', 'extra_attributes', 'sqsn.topic keeps DisplayName, Policy and the like');
 
 SELECT * FROM finish();
 ROLLBACK;

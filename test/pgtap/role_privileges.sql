@@ -2,7 +2,7 @@
 -- sqsn_consumer get exactly their functions; no role may touch the catalog
 -- or a message table directly.
 BEGIN;
-SELECT plan(142);
+SELECT plan(150);
 
 SELECT has_role('sqsn_admin', 'role sqsn_admin exists');
 SELECT has_role('sqsn_producer', 'role sqsn_producer exists');
@@ -46,6 +46,9 @@ INSERT INTO api VALUES
 	('queue_stats_rows', ARRAY[]::name[], true, true, true),
 	('worker_status_rows', ARRAY[]::name[], true, true, true),
 	('run_maintenance', ARRAY[]::name[], true, false, false),
+	-- reading a topic's or a subscription's attributes: their actions decide
+	('sn_get_topic_attributes', ARRAY['text'], true, true, true),
+	('sn_get_subscription_attributes', ARRAY['uuid'], true, true, true),
 	('init_handle_key', ARRAY[]::name[], false, false, false);
 
 SELECT function_privs_are('sqsn', fname, args, r.role,
