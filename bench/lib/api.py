@@ -62,8 +62,9 @@ def keyvalues(path):
 def error_lines(path):
     try:
         with open(path, errors="replace") as f:
-            return [l.rstrip() for l in f if "error" in l.lower() or "apiload:" in l
-                    or "aborted" in l.lower() or "FATAL" in l][:5]
+            return [l.rstrip() for l in f if not re.match(r"^[a-z_0-9]+=", l)
+                    and ("error" in l.lower() or "apiload:" in l or "aborted" in l.lower()
+                         or "FATAL" in l)][:5]
     except OSError:
         return []
 
@@ -221,8 +222,9 @@ def fmt_ms(v):
 def comparisons(runs):
     by = {(r["op"], r["clients"], r["protocol"]): r for r in runs}
     rows = []
+    order = {"query": 0, "json": 1}
     for (op, c, proto), r in sorted(by.items(), key=lambda x: (list(OPS).index(x[0][0]) if x[0][0] in OPS else 9,
-                                                                 x[0][1], x[0][2])):
+                                                                 x[0][1], order.get(x[0][2], 9))):
         if r["system"] != "api" or op not in OPS:
             continue
         s = by.get((op, c, "sql"))
