@@ -124,6 +124,11 @@ def record(lines):
         p["rc"] = int(x.get("rc") or 0)
         p["out"] = x["out"]
         p["depth_after"] = int(x["depth_after"]) if x.get("depth_after") else None
+        p["server_cpu"] = float(x["server_cpu"]) if x.get("server_cpu") else None
+        try:
+            p["client_cpu"] = sum(float(v) for v in x.get("client_cpu", "").split("+"))
+        except ValueError:
+            p["client_cpu"] = None
         parts.append(p)
     rec = {
         "id": a["id"],
@@ -141,6 +146,13 @@ def record(lines):
                              for p in parts],
     }
     rec["msgs_per_s"] = rec["messages"] / rec["seconds"] if rec["seconds"] else 0.0
+    # CPU: the server's processes and the load client over the whole run
+    # (set-up and warm-up included), per message moved.
+    for k in ("server_cpu", "client_cpu"):
+        v = [p[k] for p in parts]
+        rec[k + "_s"] = round(sum(v), 2) if None not in v else None
+        rec[k + "_ms_per_msg"] = (round(rec[k + "_s"] * 1000.0 / rec["messages"], 3)
+                                  if rec[k + "_s"] is not None and rec["messages"] else None)
     lat = sorted(x for p in parts for x in p["latencies"])
     rec["latency_samples"] = len(lat)
     for q in (50, 90, 99):
@@ -244,22 +256,33 @@ def comparisons(runs):
             "api_p99_ms": r["p99_ms"],
             "sql_p50_ms": s["p50_ms"],
             "sql_p99_ms": s["p99_ms"],
+            "api_server_cpu_ms_per_msg": r["server_cpu_ms_per_msg"],
+            "sql_server_cpu_ms_per_msg": s["server_cpu_ms_per_msg"],
+            "api_client_cpu_ms_per_msg": r["client_cpu_ms_per_msg"],
+            "sql_client_cpu_ms_per_msg": s["client_cpu_ms_per_msg"],
         })
     return rows
 
 
 def table(rows):
     out = [
-        "| operation | clients | protocol | endpoint msgs/s | SQL msgs/s | ratio | endpoint p50 / p99 ms | SQL p50 / p99 ms |",
-        "|---|--:|---|--:|--:|--:|--:|--:|",
+        "| operation | clients | protocol | endpoint msgs/s | SQL msgs/s | ratio | endpoint p50 / p99 ms "
+        "| SQL p50 / p99 ms | server CPU ms/msg, endpoint / SQL | client CPU ms/msg, endpoint / SQL |",
+        "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|",
     ]
+
+    def cpu(v):
+        return "-" if v is None else f"{v:.3f}"
+
     for r in rows:
         ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
         out.append(
             f"| {r['operation']} | {r['clients']} | {r['protocol']} | {fmt_rate(r['api_msgs_per_s'])} "
             f"| {fmt_rate(r['sql_msgs_per_s'])} | {ratio} "
             f"| {fmt_ms(r['api_p50_ms'])} / {fmt_ms(r['api_p99_ms'])} "
-            f"| {fmt_ms(r['sql_p50_ms'])} / {fmt_ms(r['sql_p99_ms'])} |"
+            f"| {fmt_ms(r['sql_p50_ms'])} / {fmt_ms(r['sql_p99_ms'])} "
+            f"| {cpu(r['api_server_cpu_ms_per_msg'])} / {cpu(r['sql_server_cpu_ms_per_msg'])} "
+            f"| {cpu(r['api_client_cpu_ms_per_msg'])} / {cpu(r['sql_client_cpu_ms_per_msg'])} |"
         )
     return "\n".join(out)
 
