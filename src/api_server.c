@@ -939,6 +939,7 @@ serve_long_polls(void)
 	uint64           fired[SQSN_LONGPOLL_SLOTS / 64];
 	TimestampTz      now = GetCurrentTimestamp();
 	TimestampTz      next = 0;
+	bool             resumed = false;
 	dlist_mutable_iter iter;
 
 	if (dlist_is_empty(&waiting))
@@ -970,12 +971,16 @@ serve_long_polls(void)
 				c->suspended = false;
 				c->req->wait_queue_id = 0;
 				MHD_resume_connection(c->connection);
+				resumed = true;
 				continue;
 			}
 		}
 		if (next == 0 || c->next_look < next)
 			next = c->next_look;
 	}
+	/* MHD_run() sends what was resumed: at once, not at the next event */
+	if (resumed)
+		return 0;
 	if (next == 0)
 		return -1;
 	now = GetCurrentTimestamp();
