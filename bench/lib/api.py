@@ -69,6 +69,21 @@ def error_lines(path):
         return []
 
 
+def read_waits(path, backend_type):
+    """Counts of what the serving processes were doing in the samples of
+    path (lines 'backend_type|wait_event_type:wait_event' or '|CPU')."""
+    counts = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                kind, _, what = line.strip().partition("|")
+                if kind == backend_type and what:
+                    counts[what] = counts.get(what, 0) + 1
+    except OSError:
+        pass
+    return counts
+
+
 def api_part(a):
     kv = keyvalues(a["out"])
     lat = []
@@ -129,6 +144,7 @@ def record(lines):
             p["client_cpu"] = sum(float(v) for v in x.get("client_cpu", "").split("+"))
         except ValueError:
             p["client_cpu"] = None
+        p["waits"] = read_waits(x.get("waits", ""), "sqsn api" if x["system"] == "api" else "client backend")
         parts.append(p)
     rec = {
         "id": a["id"],
@@ -153,6 +169,13 @@ def record(lines):
         rec[k + "_s"] = round(sum(v), 2) if None not in v else None
         rec[k + "_ms_per_msg"] = (round(rec[k + "_s"] * 1000.0 / rec["messages"], 3)
                                   if rec[k + "_s"] is not None and rec["messages"] else None)
+    waits = {}
+    for p in parts:
+        for k, v in p["waits"].items():
+            waits[k] = waits.get(k, 0) + v
+    total = sum(waits.values())
+    rec["wait_samples"] = total
+    rec["waits"] = {k: round(v / total, 3) for k, v in sorted(waits.items(), key=lambda x: -x[1])} if total else {}
     lat = sorted(x for p in parts for x in p["latencies"])
     rec["latency_samples"] = len(lat)
     for q in (50, 90, 99):
@@ -318,6 +341,13 @@ def cmd_report(a):
                f"| wake latency: SQL commit → long-polling ReceiveMessage response ({lp['clients']} clients, "
                f"{lp['arrived']} of {lp['wakes']} wakes) | p50 {fmt_ms(lp['p50_ms'])} ms, "
                f"p99 {fmt_ms(lp['p99_ms'])} ms, max {fmt_ms(lp['max_ms'])} ms |"]
+    waited = [r for r in runs if r.get("wait_samples") and r["op"] != "longpoll"]
+    if waited:
+        md += ["", "| run | what the serving processes did (endpoint workers / SQL backends; share of samples every 0.5 s) |",
+               "|---|---|"]
+        for r in waited:
+            top = ", ".join(f"{k} {v * 100:.0f}%" for k, v in list(r["waits"].items())[:4])
+            md.append(f"| {r['id']} | {top} ({r['wait_samples']} samples) |")
     left = [f"{r['id']} {r['depth_left']:,}" for r in runs if r["depth_left"] is not None]
     if left:
         md += ["", "Receive queue depth left after each run: " + ", ".join(left) + "."]
