@@ -6,7 +6,7 @@
 #   isolation  test/isolation/specs/<name>.spec             (pg_isolation_regress)
 #   pgtap      test/pgtap/*.sql                             (pg_prove)
 #   tap        test/t/*.pl, with their own temporary clusters (prove)
-#   bench      bench/run --smoke and bench/storage --smoke: every benchmark
+#   bench      bench/run, bench/storage and bench/api --smoke: every benchmark
 #              workload still runs
 # Every test file counts as one test. Outputs go to a scratch directory
 # owned by the cluster user (.test-out/ in the checkout, see common.sh).
@@ -277,6 +277,12 @@ suite_bench() {
 		log=$TESTOUT/bench-storage-smoke.log
 		timeout -k 30 "$FILE_TIMEOUT" "$REPO/bench/storage" --smoke >"$log" 2>&1 9>&-
 		file_verdict bench storage-smoke $? "$log"
+	fi
+	if [ -x "$REPO/bench/api" ]; then
+		say "bench: HTTP endpoint smoke run"
+		log=$TESTOUT/bench-api-smoke.log
+		timeout -k 30 "$FILE_TIMEOUT" "$REPO/bench/api" --smoke >"$log" 2>&1 9>&-
+		file_verdict bench api-smoke $? "$log"
 	fi
 	record bench "$FILE_PASS" "$FILE_FAIL"
 }
