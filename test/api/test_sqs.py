@@ -143,7 +143,7 @@ class TestQueues(SqsTestCase):
         self.assertError("QueueAlreadyExists", self.queue, "create", {"VisibilityTimeout": "46"})
         self.assertEqual(self.sqs.get_queue_url(QueueName=PREFIX + "create")["QueueUrl"], url)
         self.assertError("AWS.SimpleQueueService.NonExistentQueue", self.sqs.get_queue_url,
-                         QueueName=PREFIX + "missing", status=400)
+                         QueueName=PREFIX + "nosuchqueue", status=400)
         a = self.attrs(url)
         self.assertEqual(a["VisibilityTimeout"], "45")
         self.assertEqual(a["MessageRetentionPeriod"], "3600")
