@@ -359,11 +359,32 @@ create_queue(ApiRequest *req)
 	api_out_string(req, "QueueUrl", api_queue_url(req, name));
 }
 
+/*
+ * The cache entry of a queue. The catalog tables are the extension owner's,
+ * not the request role's: read them as the bootstrap superuser, as the
+ * SECURITY DEFINER functions do (the functions the action then calls check
+ * the role's rights).
+ */
+static SqsnQueue *
+open_queue(const char *name)
+{
+	Oid        save_userid;
+	int        save_sec;
+	SqsnQueue *queue;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	queue = sqsn_open_queue(name, AccessShareLock);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	return queue;
+}
+
 static void
 get_queue_url(ApiRequest *req)
 {
 	const char *name = api_required_param(&req->root, "QueueName");
-	SqsnQueue  *queue = sqsn_open_queue(name, AccessShareLock);
+	SqsnQueue  *queue = open_queue(name);
 
 	api_out_string(req, "QueueUrl", api_queue_url(req, queue->name));
 }
@@ -519,7 +540,7 @@ set_queue_attributes(ApiRequest *req)
 		api_map(&req->root, "Attributes", "Attribute", "Name", "Value");
 	Oid        argtypes[2] = {TEXTOID, JSONBOID};
 	Datum      values[2];
-	SqsnQueue *queue = sqsn_open_queue(name, AccessShareLock);
+	SqsnQueue *queue = open_queue(name);
 	ListCell  *lc;
 
 	if (attributes == NIL)
@@ -592,7 +613,7 @@ fifo_sequence_number(const char *queue, const char *message_id)
 						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	sql = psprintf("SELECT lpad(msg_seq::text, 20, '0') FROM %s"
 				   " WHERE message_id = %s",
-				   sqsn_open_queue(queue, AccessShareLock)->qualified_table,
+				   open_queue(queue)->qualified_table,
 				   quote_literal_cstr(message_id));
 	if (SPI_execute(sql, false, 1) == SPI_OK_SELECT && SPI_processed == 1)
 		result = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -1039,7 +1060,7 @@ receive_message(ApiRequest *req)
 	attribute_names = api_strings(&req->root, "MessageAttributeNames",
 								  "MessageAttributeName");
 
-	q = sqsn_open_queue(queue, AccessShareLock);
+	q = open_queue(queue);
 	queue_id = q->queue_id;
 	wait_default = q->receive_wait_time_seconds;
 	if (wait_seconds < 0)
@@ -1342,7 +1363,11 @@ api_sqs_map_error(ErrorData *edata, ApiError *err)
 			err->status = 403;
 			break;
 		case ERRCODE_NULL_VALUE_NOT_ALLOWED:
-			err->code = "MissingParameter";
+			/* SQS: no deduplication id where one is needed is a bad value */
+			if (strstr(message, "message_deduplication_id") != NULL)
+				err->code = "InvalidParameterValue";
+			else
+				err->code = "MissingParameter";
 			break;
 		case ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST:
 		case ERRCODE_INVALID_PARAMETER_VALUE:
