@@ -41,8 +41,6 @@
  */
 #include "postgres.h"
 
-#include <ctype.h>
-
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -122,6 +120,12 @@ typedef struct ApiCredential
 	char *secret;
 	char *role;
 } ApiCredential;
+
+/* ASCII only, whatever the database's locale says */
+#define is_blank(c) ((c) == ' ' || (c) == '\t')
+#define is_ascii_alnum(c)                                                     \
+	(((c) >= 'A' && (c) <= 'Z') || ((c) >= 'a' && (c) <= 'z') ||              \
+	 ((c) >= '0' && (c) <= '9'))
 
 static const char *find_param(List *params, const char *name);
 static char       *header_value(List *headers, const char *name);
@@ -231,11 +235,18 @@ api_authenticate(ApiRequest *req, const char *method, const char *path,
 				return;
 			}
 		}
-		else
+		else if (authorization != NULL)
 			api_error("IncompleteSignature", 400,
 					  "Authorization header requires 'Credential', "
 					  "'Signature' and 'SignedHeaders' parameters, and the "
 					  "algorithm %s.",
+					  SIGV4_ALGORITHM);
+		else
+			api_error("IncompleteSignature", 400,
+					  "AWS query-string parameters must include "
+					  "'X-Amz-Algorithm' (%s), 'X-Amz-Credential', "
+					  "'X-Amz-Signature', 'X-Amz-Date', 'X-Amz-SignedHeaders' "
+					  "and 'X-Amz-Expires'.",
 					  SIGV4_ALGORITHM);
 	}
 
@@ -366,10 +377,10 @@ parse_authorization(const char *header, SigV4Request *sig)
 	char  *credential = NULL;
 	bool   scope_ok = false;
 
-	while (isspace((unsigned char) *header))
+	while (is_blank(*header))
 		header++;
 	if (strncmp(header, SIGV4_ALGORITHM, alg_len) != 0 ||
-		!isspace((unsigned char) header[alg_len]))
+		!is_blank(header[alg_len]))
 		return false;
 
 	copy = pstrdup(header + alg_len);
@@ -379,7 +390,7 @@ parse_authorization(const char *header, SigV4Request *sig)
 		char *end;
 		char *eq;
 
-		while (*p == ',' || isspace((unsigned char) *p))
+		while (*p == ',' || is_blank(*p))
 			p++;
 		if (*p == '\0')
 			break;
@@ -393,7 +404,7 @@ parse_authorization(const char *header, SigV4Request *sig)
 			char *tail = value + strlen(value);
 
 			*eq = '\0';
-			while (tail > value && isspace((unsigned char) tail[-1]))
+			while (tail > value && is_blank(tail[-1]))
 				*--tail = '\0';
 			if (strcmp(p, "Credential") == 0)
 				credential = value;
@@ -648,10 +659,9 @@ check_date(SigV4Request *sig)
 					  SIGV4_MAX_EXPIRES);
 		if (now > date + (int64) expires * USECS_PER_SEC)
 			api_error("SignatureDoesNotMatch", 403,
-					  "Signature expired: %s is now earlier than %s (%s - %ld "
-					  "sec.)",
-					  format_amz_date(date + (int64) expires * USECS_PER_SEC),
-					  format_amz_date(now), format_amz_date(now), expires);
+					  "Signature expired: %s plus X-Amz-Expires %ld seconds "
+					  "is now earlier than %s.",
+					  sig->amz_date, expires, format_amz_date(now));
 		latest = now + skew;
 		if (date > latest)
 			api_error("SignatureDoesNotMatch", 403,
@@ -698,7 +708,7 @@ parse_amz_date(const char *s, TimestampTz *result)
 			pos++; /* the T */
 		for (int j = 0; j < widths[i]; j++, pos++)
 		{
-			if (!isdigit((unsigned char) s[pos]))
+			if (s[pos] < '0' || s[pos] > '9')
 				return false;
 			v[i] = v[i] * 10 + (s[pos] - '0');
 		}
@@ -740,8 +750,8 @@ uri_encode(StringInfo buf, const char *s, bool keep_slash)
 
 	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
 	{
-		if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~' ||
-			(keep_slash && *p == '/'))
+		if (is_ascii_alnum(*p) || *p == '-' || *p == '_' || *p == '.' ||
+			*p == '~' || (keep_slash && *p == '/'))
 			appendStringInfoChar(buf, (char) *p);
 		else
 		{
