@@ -65,6 +65,7 @@ typedef struct ApiRequest
 	const char *action;       /* "SendMessage", "Publish", ... */
 	ApiObject   root;         /* the request's parameters */
 	const char *method;       /* "GET" or "POST" */
+	const char *path;         /* the request path, percent-decoded */
 	const char *base_url;     /* "http://<Host header>", no trailing / */
 	const char *region;       /* from the signature, else sqsn.api_region */
 	const char *account_id;   /* sqsn.api_account_id */

@@ -28,11 +28,20 @@
  * Without the preload there is no shared memory; a waiting receive then
  * looks at the queue every LONGPOLL_FALLBACK_MS instead.
  *
+ * The endpoint's workers (api_server.c) hold many long polls at once, on
+ * different queues, in one process, so they cannot sleep on one condition
+ * variable. Each has a watcher entry instead: a bitmap of the slots it
+ * watches and one of the slots fired since it last looked. A committing
+ * sender sets the fired bit of each watcher watching a slot it noted and
+ * sets that watcher's latch. The same ordering argument holds: a watcher
+ * sets its watched bit (a full barrier) before it looks at the queue.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "sqsn.h"
+#include "api.h"
 
 #include "access/xact.h"
 #include "miscadmin.h"
@@ -43,10 +52,11 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
+#include "storage/proc.h"
 #include "storage/shmem.h"
 #include "utils/wait_event.h"
 
-#define LONGPOLL_SLOTS       1024
+#define LONGPOLL_SLOTS       SQSN_LONGPOLL_SLOTS
 #define LONGPOLL_FALLBACK_MS 200
 
 typedef struct LongPollSlot
@@ -55,7 +65,28 @@ typedef struct LongPollSlot
 	pg_atomic_uint32  waiters;
 } LongPollSlot;
 
+#define SLOT_WORDS (LONGPOLL_SLOTS / 64)
+
+typedef struct LongPollWatcher
+{
+	PGPROC           *proc; /* NULL: no process */
+	pg_atomic_uint64  watched[SLOT_WORDS];
+	pg_atomic_uint64  fired[SLOT_WORDS];
+} LongPollWatcher;
+
+typedef struct LongPollWatchers
+{
+	pg_atomic_uint32 active; /* watchers with a process */
+	int              count;
+	LongPollWatcher  watchers[FLEXIBLE_ARRAY_MEMBER];
+} LongPollWatchers;
+
 static LongPollSlot           *longpoll_slots = NULL;
+static LongPollWatchers       *longpoll_watchers = NULL;
+
+/* this process's watcher, and how many of its waits use each slot */
+static LongPollWatcher *my_watcher = NULL;
+static int              my_watch_counts[LONGPOLL_SLOTS];
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -71,6 +102,14 @@ static void longpoll_shmem_request(void);
 static void longpoll_shmem_startup(void);
 static void longpoll_xact_callback(XactEvent event, void *arg);
 static void longpoll_exit(int code, Datum arg);
+static void watcher_exit(int code, Datum arg);
+
+static Size
+watchers_size(void)
+{
+	return add_size(offsetof(LongPollWatchers, watchers),
+					mul_size(sizeof(LongPollWatcher), Max(sqsn_api_workers, 1)));
+}
 
 static inline int
 slot_of(int64 queue_id)
@@ -101,6 +140,7 @@ longpoll_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(LongPollSlot) * LONGPOLL_SLOTS));
+	RequestAddinShmemSpace(MAXALIGN(watchers_size()));
 }
 
 static void
@@ -122,6 +162,24 @@ longpoll_shmem_startup(void)
 			pg_atomic_init_u32(&longpoll_slots[i].waiters, 0);
 		}
 	}
+	longpoll_watchers = ShmemInitStruct("sqsn long polling watchers",
+										watchers_size(), &found);
+	if (!found)
+	{
+		pg_atomic_init_u32(&longpoll_watchers->active, 0);
+		longpoll_watchers->count = Max(sqsn_api_workers, 1);
+		for (int i = 0; i < longpoll_watchers->count; i++)
+		{
+			LongPollWatcher *w = &longpoll_watchers->watchers[i];
+
+			w->proc = NULL;
+			for (int j = 0; j < SLOT_WORDS; j++)
+			{
+				pg_atomic_init_u64(&w->watched[j], 0);
+				pg_atomic_init_u64(&w->fired[j], 0);
+			}
+		}
+	}
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -138,6 +196,33 @@ sqsn_longpoll_note_send(int64 queue_id)
 		return;
 	pending_slots[slot / 64] |= UINT64CONST(1) << (slot % 64);
 	any_pending = true;
+}
+
+/* sets the fired bits and latches of the watchers of the noted slots */
+static void
+wake_watchers(void)
+{
+	for (int i = 0; i < longpoll_watchers->count; i++)
+	{
+		LongPollWatcher *w = &longpoll_watchers->watchers[i];
+		PGPROC          *proc = w->proc;
+		bool             wake = false;
+
+		if (proc == NULL)
+			continue;
+		for (int j = 0; j < SLOT_WORDS; j++)
+		{
+			uint64 hit = pending_slots[j] & pg_atomic_read_u64(&w->watched[j]);
+
+			if (hit != 0)
+			{
+				(void) pg_atomic_fetch_or_u64(&w->fired[j], hit);
+				wake = true;
+			}
+		}
+		if (wake)
+			SetLatch(&proc->procLatch);
+	}
 }
 
 static void
@@ -166,6 +251,8 @@ longpoll_xact_callback(XactEvent event, void *arg)
 						ConditionVariableBroadcast(&slot->cv);
 				}
 			}
+			if (pg_atomic_read_u32(&longpoll_watchers->active) > 0)
+				wake_watchers();
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
@@ -253,4 +340,74 @@ static void
 longpoll_exit(int code, Datum arg)
 {
 	sqsn_longpoll_end();
+}
+
+/*
+ * Makes this process watcher number index (an endpoint worker). False
+ * without the preload's shared memory.
+ */
+bool
+sqsn_longpoll_attach_watcher(int index)
+{
+	if (longpoll_watchers == NULL || index < 0 ||
+		index >= longpoll_watchers->count)
+		return false;
+	my_watcher = &longpoll_watchers->watchers[index];
+	for (int j = 0; j < SLOT_WORDS; j++)
+	{
+		pg_atomic_write_u64(&my_watcher->watched[j], 0);
+		pg_atomic_write_u64(&my_watcher->fired[j], 0);
+	}
+	memset(my_watch_counts, 0, sizeof(my_watch_counts));
+	my_watcher->proc = MyProc;
+	pg_memory_barrier();
+	(void) pg_atomic_fetch_add_u32(&longpoll_watchers->active, 1);
+	before_shmem_exit(watcher_exit, (Datum) 0);
+	return true;
+}
+
+static void
+watcher_exit(int code, Datum arg)
+{
+	if (my_watcher == NULL)
+		return;
+	my_watcher->proc = NULL;
+	(void) pg_atomic_fetch_sub_u32(&longpoll_watchers->active, 1);
+	my_watcher = NULL;
+}
+
+int
+sqsn_longpoll_slot(int64 queue_id)
+{
+	return slot_of(queue_id);
+}
+
+/*
+ * Starts (or, with watch false, ends) one wait on the queue's slot; call
+ * before the first look at the queue.
+ */
+void
+sqsn_longpoll_watch(int64 queue_id, bool watch)
+{
+	int    slot = slot_of(queue_id);
+	uint64 bit = UINT64CONST(1) << (slot % 64);
+
+	if (my_watcher == NULL)
+		return;
+	if (watch)
+	{
+		if (my_watch_counts[slot]++ == 0)
+			(void) pg_atomic_fetch_or_u64(&my_watcher->watched[slot / 64], bit);
+	}
+	else if (my_watch_counts[slot] > 0 && --my_watch_counts[slot] == 0)
+		(void) pg_atomic_fetch_and_u64(&my_watcher->watched[slot / 64], ~bit);
+}
+
+/* Was the slot fired since the last call? Clears what it reports. */
+void
+sqsn_longpoll_take_fired(uint64 *fired)
+{
+	for (int j = 0; j < SLOT_WORDS; j++)
+		fired[j] = my_watcher ? pg_atomic_exchange_u64(&my_watcher->fired[j], 0)
+							  : 0;
 }

@@ -8,6 +8,7 @@
 #include "postgres.h"
 
 #include "sqsn.h"
+#include "api.h"
 
 #include "fmgr.h"
 #include "utils/guc.h"
@@ -25,6 +26,7 @@ _PG_init(void)
 	LowWaterInit();
 	DeliveryInit();
 	CryptoInit();
+	ApiInit();
 
 	/* typos of sqsn.* settings in postgresql.conf get a warning */
 	MarkGUCPrefixReserved("sqsn");

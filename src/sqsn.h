@@ -275,6 +275,11 @@ extern bool sqsn_longpoll_can_wait(void);
 extern void sqsn_longpoll_begin(int64 queue_id);
 extern void sqsn_longpoll_sleep(long timeout_ms);
 extern void sqsn_longpoll_end(void);
+extern bool sqsn_longpoll_attach_watcher(int index);
+extern int  sqsn_longpoll_slot(int64 queue_id);
+extern void sqsn_longpoll_watch(int64 queue_id, bool watch);
+extern void sqsn_longpoll_take_fired(uint64 *fired);
+#define SQSN_LONGPOLL_SLOTS 1024
 
 /* worker.c */
 extern int   sqsn_retention_batch_size;

@@ -1,0 +1,1051 @@
+/*-------------------------------------------------------------------------
+ *
+ * api_server.c
+ *	  The AWS-compatible endpoint's HTTP server: sqsn.api_workers background
+ *	  workers, each running libmicrohttpd without threads, all listening on
+ *	  sqsn.api_port (SO_REUSEPORT, so the kernel spreads connections).
+ *
+ * libmicrohttpd parses HTTP; its epoll descriptor goes into the worker's
+ * WaitEventSet next to the latch, and MHD_run() does the work whenever one
+ * of them is ready. A request is read whole (at most
+ * sqsn.api_max_request_size bytes), then run inside the access-handler
+ * callback in its own transaction: authenticated (api_auth.c), switched to
+ * the role of its access key as SET ROLE would, and handed to the SQS or
+ * SNS actions, which call the same SQL functions as SQL users do. Every
+ * error is caught there, rolled back and answered in the AWS error shape;
+ * nothing longjmps through libmicrohttpd.
+ *
+ * A ReceiveMessage that finds nothing and may wait is suspended
+ * (MHD_suspend_connection) rather than slept on: the worker keeps serving
+ * other connections. It watches the queue's long-poll slot (longpoll.c); a
+ * sender's commit sets the worker's latch, the receive is run again, and
+ * the connection resumed once it has messages or its wait is over.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "sqsn.h"
+#include "api.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "lib/ilist.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/formatting.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/varlena.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+#include "utils/wait_event.h"
+
+#define API_RESTART_SECONDS  5
+#define API_MAX_WORKERS      64
+#define API_MAX_DAEMONS      16
+#define LONGPOLL_RECHECK_MS  500  /* delays and leases end without a commit */
+#define IDLE_CONNECTION_SECS 120
+
+int   sqsn_api_port = 0;
+char *sqsn_api_listen_addresses = NULL;
+int   sqsn_api_workers = 2;
+char *sqsn_api_region = NULL;
+char *sqsn_api_account_id = NULL;
+char *sqsn_api_public_url = NULL;
+int   sqsn_api_max_request_size = 2 * 1024 * 1024;
+
+PGDLLEXPORT void sqsn_api_main(Datum main_arg);
+
+/* one listening address */
+typedef struct ApiDaemon
+{
+	struct MHD_Daemon *mhd;
+	bool               loopback;
+	char              *address;
+} ApiDaemon;
+
+/* a response ready to be queued */
+typedef struct ApiResponse
+{
+	int         status;
+	const char *content_type;
+	StringInfo  body;
+	char       *query_error; /* x-amzn-query-error, or NULL */
+} ApiResponse;
+
+/* the state of one HTTP request, from its headers to its completion */
+typedef struct ApiConn
+{
+	MemoryContext          cxt;
+	struct MHD_Connection *connection;
+	ApiDaemon             *daemon;
+	StringInfoData         body;
+	bool                   too_large;
+	ApiRequest            *req;
+	ApiResponse           *response;
+
+	/* a suspended long poll */
+	bool        suspended;
+	dlist_node  wait_node;
+	TimestampTz deadline;
+	TimestampTz next_look;
+} ApiConn;
+
+static ApiDaemon  daemons[API_MAX_DAEMONS];
+static int        ndaemons = 0;
+static dlist_head waiting = DLIST_STATIC_INIT(waiting);
+static bool       can_watch = false;
+
+static bool check_listen_addresses(char **newval, void **extra,
+								   GucSource source);
+static bool check_public_url(char **newval, void **extra, GucSource source);
+static void run_request(ApiConn *c, bool retry);
+
+/*
+ * Settings and the workers; called from _PG_init. The workers exist only
+ * when the library is preloaded and sqsn.api_port is set.
+ */
+void
+ApiInit(void)
+{
+	DefineCustomIntVariable(
+		"sqsn.api_port",
+		"TCP port of the AWS-compatible endpoint (0: off).", NULL,
+		&sqsn_api_port, 0, 0, 65535, PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable(
+		"sqsn.api_listen_addresses",
+		"Comma-separated addresses the endpoint listens on (* for all).",
+		NULL, &sqsn_api_listen_addresses, "127.0.0.1", PGC_POSTMASTER,
+		GUC_LIST_INPUT, check_listen_addresses, NULL, NULL);
+	DefineCustomIntVariable(
+		"sqsn.api_workers",
+		"Number of processes serving the endpoint, sharing its port.", NULL,
+		&sqsn_api_workers, 2, 1, API_MAX_WORKERS, PGC_POSTMASTER, 0, NULL,
+		NULL, NULL);
+	DefineCustomStringVariable(
+		"sqsn.api_region", "Region the endpoint puts into ARNs.",
+		"Requests signed for another region get ARNs with that region.",
+		&sqsn_api_region, "us-east-1", PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable(
+		"sqsn.api_account_id",
+		"Account id the endpoint puts into queue URLs and ARNs.", NULL,
+		&sqsn_api_account_id, "000000000000", PGC_SIGHUP, 0, NULL, NULL,
+		NULL);
+	DefineCustomStringVariable(
+		"sqsn.api_public_url",
+		"Base URL of the endpoint as its clients reach it.",
+		"Used in the SubscribeURL and UnsubscribeURL links of push "
+		"deliveries; empty: http://<first listen address>:<port>.",
+		&sqsn_api_public_url, "", PGC_SIGHUP, 0, check_public_url, NULL,
+		NULL);
+	DefineCustomIntVariable(
+		"sqsn.api_max_request_size",
+		"Largest request body the endpoint accepts.", NULL,
+		&sqsn_api_max_request_size, 2 * 1024 * 1024, 64 * 1024,
+		64 * 1024 * 1024, PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	ApiAuthInit();
+
+	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade ||
+		sqsn_api_port == 0)
+		return;
+
+	for (int i = 0; i < sqsn_api_workers; i++)
+	{
+		BackgroundWorker worker;
+
+		memset(&worker, 0, sizeof(worker));
+		worker.bgw_flags =
+			BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		worker.bgw_restart_time = API_RESTART_SECONDS;
+		strlcpy(worker.bgw_library_name, "sqsn", BGW_MAXLEN);
+		strlcpy(worker.bgw_function_name, "sqsn_api_main", BGW_MAXLEN);
+		snprintf(worker.bgw_name, BGW_MAXLEN, "sqsn api worker %d", i + 1);
+		strlcpy(worker.bgw_type, "sqsn api", BGW_MAXLEN);
+		worker.bgw_main_arg = Int32GetDatum(i);
+		RegisterBackgroundWorker(&worker);
+	}
+}
+
+static bool
+check_listen_addresses(char **newval, void **extra, GucSource source)
+{
+	char *copy = pstrdup(*newval);
+	List *names;
+	bool  ok = SplitGUCList(copy, ',', &names) && names != NIL;
+
+	if (!ok)
+		GUC_check_errdetail("List the addresses separated by commas.");
+	else if (list_length(names) > API_MAX_DAEMONS)
+	{
+		GUC_check_errdetail("At most %d addresses.", API_MAX_DAEMONS);
+		ok = false;
+	}
+	list_free(names);
+	pfree(copy);
+	return ok;
+}
+
+static bool
+check_public_url(char **newval, void **extra, GucSource source)
+{
+	const char *url = *newval;
+
+	if (url[0] != '\0' && strncmp(url, "http://", 7) != 0 &&
+		strncmp(url, "https://", 8) != 0)
+	{
+		GUC_check_errdetail("The URL must start with http:// or https://.");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Where clients reach the endpoint: sqsn.api_public_url, else the first
+ * listen address and the port; NULL when the endpoint is off.
+ */
+char *
+sqsn_api_base_url(void)
+{
+	char *copy;
+	List *names;
+	char *first;
+
+	if (sqsn_api_public_url && sqsn_api_public_url[0] != '\0')
+	{
+		size_t len = strlen(sqsn_api_public_url);
+
+		while (len > 0 && sqsn_api_public_url[len - 1] == '/')
+			len--;
+		return pnstrdup(sqsn_api_public_url, len);
+	}
+	if (sqsn_api_port == 0)
+		return NULL;
+	copy = pstrdup(sqsn_api_listen_addresses);
+	if (!SplitGUCList(copy, ',', &names) || names == NIL)
+		return NULL;
+	first = linitial(names);
+	if (strcmp(first, "*") == 0 || strcmp(first, "0.0.0.0") == 0)
+		first = "localhost";
+	if (strchr(first, ':') != NULL)
+		return psprintf("http://[%s]:%d", first, sqsn_api_port);
+	return psprintf("http://%s:%d", first, sqsn_api_port);
+}
+
+char *
+api_queue_url(ApiRequest *req, const char *queue_name)
+{
+	return psprintf("%s/%s/%s", req->base_url, req->account_id, queue_name);
+}
+
+char *
+api_queue_arn(ApiRequest *req, const char *queue_name)
+{
+	return psprintf("arn:aws:sqs:%s:%s:%s", req->region, req->account_id,
+					queue_name);
+}
+
+/* Listening ------------------------------------------------------------- */
+
+static bool
+is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+	{
+		const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
+
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6)
+	{
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
+
+		return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+	}
+	return false;
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char message[512];
+
+	vsnprintf(message, sizeof(message), fmt, ap);
+	ereport(LOG, (errmsg("sqsn api: %s", message)));
+}
+
+static void
+mhd_panic(void *cls, const char *file, unsigned int line, const char *reason)
+{
+	ereport(FATAL, (errcode(ERRCODE_INTERNAL_ERROR),
+					errmsg("sqsn api: HTTP server failure at %s:%u: %s",
+						   file ? file : "?", line, reason ? reason : "?")));
+}
+
+static enum MHD_Result access_handler(void *cls,
+									  struct MHD_Connection *connection,
+									  const char *url, const char *method,
+									  const char *version,
+									  const char *upload_data,
+									  size_t *upload_data_size,
+									  void **con_cls);
+static void request_completed(void *cls, struct MHD_Connection *connection,
+							  void **con_cls,
+							  enum MHD_RequestTerminationCode toe);
+
+static void
+start_daemons(void)
+{
+	char *copy = pstrdup(sqsn_api_listen_addresses);
+	List     *names;
+	ListCell *lc;
+	char      port[16];
+
+	snprintf(port, sizeof(port), "%d", sqsn_api_port);
+	if (!SplitGUCList(copy, ',', &names))
+		elog(FATAL, "invalid sqsn.api_listen_addresses");
+
+	foreach (lc, names)
+	{
+		char            *name = lfirst(lc);
+		struct addrinfo  hints;
+		struct addrinfo *res;
+		struct addrinfo *ai;
+		int              rc;
+
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+		rc = getaddrinfo(strcmp(name, "*") == 0 ? NULL : name, port, &hints,
+						 &res);
+		if (rc != 0)
+		{
+			ereport(LOG, (errmsg("sqsn api: could not resolve \"%s\": %s",
+								 name, gai_strerror(rc))));
+			continue;
+		}
+		for (ai = res; ai != NULL && ndaemons < API_MAX_DAEMONS;
+			 ai = ai->ai_next)
+		{
+			unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+								 MHD_USE_ERROR_LOG;
+			ApiDaemon   *d = &daemons[ndaemons];
+
+			if (ai->ai_family == AF_INET6)
+				flags |= MHD_USE_IPv6;
+			else if (ai->ai_family != AF_INET)
+				continue;
+			d->loopback = is_loopback(ai->ai_addr);
+			d->address = MemoryContextStrdup(TopMemoryContext, name);
+			d->mhd = MHD_start_daemon(
+				flags, (uint16_t) sqsn_api_port, NULL, NULL, access_handler,
+				d, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+				MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
+				MHD_OPTION_CONNECTION_TIMEOUT,
+				(unsigned int) IDLE_CONNECTION_SECS,
+				MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+			if (d->mhd == NULL)
+			{
+				ereport(LOG, (errmsg("sqsn api: could not listen on \"%s\" "
+									 "port %d",
+									 name, sqsn_api_port)));
+				continue;
+			}
+			if (api_auth_is_none() && !d->loopback)
+				ereport(WARNING,
+						(errmsg("sqsn api: sqsn.api_auth = none is ignored on "
+								"\"%s\", which is not a loopback address",
+								name),
+						 errdetail("Requests arriving there are refused.")));
+			ndaemons++;
+		}
+		freeaddrinfo(res);
+	}
+	if (ndaemons == 0)
+		ereport(FATAL, (errmsg("sqsn api: no address to listen on")));
+}
+
+/* Requests -------------------------------------------------------------- */
+
+static void
+request_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
+				  enum MHD_RequestTerminationCode toe)
+{
+	ApiConn *c = *con_cls;
+
+	if (c == NULL)
+		return;
+	if (c->suspended)
+	{
+		dlist_delete(&c->wait_node);
+		if (c->req && c->req->wait_queue_id != 0)
+			sqsn_longpoll_watch(c->req->wait_queue_id, false);
+	}
+	MemoryContextDelete(c->cxt);
+	*con_cls = NULL;
+}
+
+static enum MHD_Result
+collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+			   const char *value)
+{
+	List    **list = cls;
+	ApiParam *p = palloc(sizeof(ApiParam));
+
+	p->name = asc_tolower(key, strlen(key));
+	p->value = pstrdup(value ? value : "");
+	*list = lappend(*list, p);
+	return MHD_YES;
+}
+
+static enum MHD_Result
+collect_argument(void *cls, enum MHD_ValueKind kind, const char *key,
+				 const char *value)
+{
+	List    **list = cls;
+	ApiParam *p = palloc(sizeof(ApiParam));
+
+	p->name = pstrdup(key);
+	p->value = pstrdup(value ? value : "");
+	*list = lappend(*list, p);
+	return MHD_YES;
+}
+
+static const char *
+header_value(List *headers, const char *name)
+{
+	ListCell *lc;
+
+	foreach (lc, headers)
+	{
+		ApiParam *p = lfirst(lc);
+
+		if (strcmp(p->name, name) == 0)
+			return p->value;
+	}
+	return NULL;
+}
+
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* application/x-www-form-urlencoded: '+' is a space, %XX a byte */
+static char *
+form_decode(const char *s, size_t len)
+{
+	char *out = palloc(len + 1);
+	char *o = out;
+
+	for (size_t i = 0; i < len; i++)
+	{
+		if (s[i] == '+')
+			*o++ = ' ';
+		else if (s[i] == '%' && i + 2 < len && hex_value(s[i + 1]) >= 0 &&
+				 hex_value(s[i + 2]) >= 0)
+		{
+			*o++ = (char) (hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+			i += 2;
+		}
+		else if (s[i] == '%')
+			api_error("MalformedQueryString", 400,
+					  "The query string contains an invalid %% escape.");
+		else
+			*o++ = s[i];
+	}
+	*o = '\0';
+	if (strlen(out) != (size_t) (o - out))
+		api_error("MalformedQueryString", 400,
+				  "The query string contains a NUL byte.");
+	if (!pg_verifymbstr(out, o - out, true))
+		api_error("MalformedQueryString", 400,
+				  "The query string is not valid UTF-8.");
+	return out;
+}
+
+static List *
+parse_form(const char *body, size_t len)
+{
+	List       *params = NIL;
+	const char *p = body;
+	const char *end = body + len;
+
+	while (p < end)
+	{
+		const char *amp = memchr(p, '&', end - p);
+		const char *stop = amp ? amp : end;
+		const char *eq = memchr(p, '=', stop - p);
+
+		if (stop > p)
+		{
+			ApiParam *param = palloc(sizeof(ApiParam));
+
+			if (eq)
+			{
+				param->name = form_decode(p, eq - p);
+				param->value = form_decode(eq + 1, stop - eq - 1);
+			}
+			else
+			{
+				param->name = form_decode(p, stop - p);
+				param->value = pstrdup("");
+			}
+			params = lappend(params, param);
+		}
+		p = stop + 1;
+	}
+	return params;
+}
+
+static bool
+is_sns_action(const char *action)
+{
+	static const char *const actions[] = {
+		"CreateTopic",
+		"ListTopics",
+		"DeleteTopic",
+		"GetTopicAttributes",
+		"SetTopicAttributes",
+		"Subscribe",
+		"ConfirmSubscription",
+		"Unsubscribe",
+		"ListSubscriptions",
+		"ListSubscriptionsByTopic",
+		"GetSubscriptionAttributes",
+		"SetSubscriptionAttributes",
+		"Publish",
+		"PublishBatch",
+	};
+
+	for (int i = 0; i < lengthof(actions); i++)
+		if (strcmp(action, actions[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Sorts out the protocol, service and action, and reads the parameters.
+ */
+static void
+parse_request(ApiConn *c, ApiRequest *req, const char *method, List *headers,
+			  List *query_params)
+{
+	const char *content_type = header_value(headers, "content-type");
+	const char *target = header_value(headers, "x-amz-target");
+	const char *host = header_value(headers, "host");
+	const char *authorization = header_value(headers, "authorization");
+	const char *version;
+
+	req->method = method;
+	req->base_url = host ? psprintf("http://%s", host) : sqsn_api_base_url();
+	req->region = sqsn_api_region;
+	req->account_id = sqsn_api_account_id;
+
+	if (c->too_large)
+		api_error("RequestEntityTooLarge", 413,
+				  "The request body is larger than %d bytes.",
+				  sqsn_api_max_request_size);
+
+	if (strcmp(method, "POST") == 0 && content_type != NULL &&
+		pg_strncasecmp(content_type, "application/x-amz-json-1.0", 26) == 0)
+	{
+		Jsonb *json;
+
+		req->protocol = API_JSON;
+		req->service = API_SQS;
+		req->root.protocol = API_JSON;
+		if (target == NULL || strncmp(target, "AmazonSQS.", 10) != 0)
+			api_error_shape("UnknownOperationException",
+							"com.amazon.coral.service#"
+							"UnknownOperationException",
+							400, "Unknown operation %s.",
+							target ? target : "(no X-Amz-Target)");
+		req->action = pstrdup(target + 10);
+		if (!pg_verifymbstr(c->body.data, c->body.len, true) ||
+			strlen(c->body.data) != (size_t) c->body.len)
+			api_error_shape("SerializationException",
+							"com.amazon.coral.service#SerializationException",
+							400, "The request body is not valid UTF-8.");
+		PG_TRY();
+		{
+			json = DatumGetJsonbP(DirectFunctionCall1(
+				jsonb_in, CStringGetDatum(c->body.len ? c->body.data : "{}")));
+		}
+		PG_CATCH();
+		{
+			FlushErrorState();
+			api_error_shape("SerializationException",
+							"com.amazon.coral.service#SerializationException",
+							400, "The request body is not valid JSON.");
+		}
+		PG_END_TRY();
+		if (!JB_ROOT_IS_OBJECT(json))
+			api_error_shape("SerializationException",
+							"com.amazon.coral.service#SerializationException",
+							400, "The request body must be a JSON object.");
+		req->root.json = &json->root;
+		return;
+	}
+
+	req->protocol = API_QUERY;
+	req->root.protocol = API_QUERY;
+	req->root.params = query_params;
+	if (strcmp(method, "POST") == 0 && c->body.len > 0)
+		req->root.params = list_concat(list_copy(query_params),
+									   parse_form(c->body.data, c->body.len));
+	else if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
+		api_error("InvalidAction", 400, "Method %s is not supported.",
+				  method);
+
+	req->action = api_param(&req->root, "Action");
+	version = api_param(&req->root, "Version");
+	if (version && strcmp(version, "2010-03-31") == 0)
+		req->service = API_SNS;
+	else if (version && strcmp(version, "2012-11-05") == 0)
+		req->service = API_SQS;
+	else if (authorization && strstr(authorization, "/sns/aws4_request"))
+		req->service = API_SNS;
+	else if (authorization && strstr(authorization, "/sqs/aws4_request"))
+		req->service = API_SQS;
+	else
+		req->service = (req->action && is_sns_action(req->action)) ? API_SNS
+																   : API_SQS;
+	if (req->action == NULL)
+		api_error("MissingAction", 400, "The request must contain an Action.");
+}
+
+static ApiResponse *
+new_response(int status, const char *content_type)
+{
+	ApiResponse *r = palloc0(sizeof(ApiResponse));
+
+	r->status = status;
+	r->content_type = content_type;
+	r->body = makeStringInfo();
+	return r;
+}
+
+/* wraps the result members the action wrote */
+static ApiResponse *
+success_response(ApiRequest *req)
+{
+	ApiResponse *r;
+
+	if (req->protocol == API_JSON)
+	{
+		r = new_response(200, "application/x-amz-json-1.0");
+		appendStringInfoChar(r->body, '{');
+		appendBinaryStringInfo(r->body, req->out->data, req->out->len);
+		appendStringInfoChar(r->body, '}');
+		return r;
+	}
+	r = new_response(200, "text/xml");
+	appendStringInfo(r->body,
+					 "<?xml version=\"1.0\"?>\n<%sResponse xmlns=\"%s\">"
+					 "<%sResult>",
+					 req->action,
+					 req->service == API_SNS
+						 ? "http://sns.amazonaws.com/doc/2010-03-31/"
+						 : "http://queue.amazonaws.com/doc/2012-11-05/",
+					 req->action);
+	appendBinaryStringInfo(r->body, req->out->data, req->out->len);
+	appendStringInfo(r->body,
+					 "</%sResult><ResponseMetadata><RequestId>%s</RequestId>"
+					 "</ResponseMetadata></%sResponse>",
+					 req->action, req->request_id, req->action);
+	return r;
+}
+
+static ApiResponse *
+error_response(ApiRequest *req, ApiError *err, const char *message)
+{
+	ApiResponse *r;
+	const char  *fault = err->status >= 500 ? "Receiver" : "Sender";
+
+	if (req->protocol == API_JSON)
+	{
+		const char *shape = err->shape ? err->shape : err->code;
+
+		r = new_response(err->status, "application/x-amz-json-1.0");
+		appendStringInfoString(r->body, "{\"__type\":");
+		escape_json(r->body, shape);
+		appendStringInfoString(r->body, ",\"message\":");
+		escape_json(r->body, message);
+		appendStringInfoChar(r->body, '}');
+		r->query_error = psprintf("%s;%s", err->code, fault);
+		return r;
+	}
+	r = new_response(err->status, "text/xml");
+	appendStringInfo(r->body,
+					 "<?xml version=\"1.0\"?>\n<ErrorResponse xmlns=\"%s\">"
+					 "<Error><Type>%s</Type>",
+					 req->service == API_SNS
+						 ? "http://sns.amazonaws.com/doc/2010-03-31/"
+						 : "http://queue.amazonaws.com/doc/2012-11-05/",
+					 fault);
+	api_xml_element(r->body, "Code", err->code);
+	api_xml_element(r->body, "Message", message);
+	appendStringInfo(r->body, "<Detail/></Error><RequestId>%s</RequestId>"
+							  "</ErrorResponse>",
+					 req->request_id);
+	return r;
+}
+
+static char *
+new_request_id(void)
+{
+	pg_uuid_t *id = sqsn_new_message_id();
+
+	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)));
+}
+
+/*
+ * Runs the request (again, for a long poll being retried) in its own
+ * transaction and leaves the response, or a wish to wait, in c.
+ */
+static void
+run_request(ApiConn *c, bool retry)
+{
+	MemoryContext cxt = c->cxt;
+	ApiRequest   *req = c->req;
+	volatile bool role_set = false;
+
+	MemoryContextSwitchTo(cxt);
+	resetStringInfo(req->out);
+	req->depth = 0;
+	req->need_comma[0] = false;
+	req->wait_queue_id = 0;
+	req->wait_ms = 0;
+
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		MemoryContextSwitchTo(cxt);
+
+		if (!retry)
+		{
+			List *headers = NIL;
+			List *query_params = NIL;
+
+			MHD_get_connection_values(c->connection, MHD_HEADER_KIND,
+									  collect_header, &headers);
+			MHD_get_connection_values(c->connection, MHD_GET_ARGUMENT_KIND,
+									  collect_argument, &query_params);
+			parse_request(c, req, req->method, headers, query_params);
+			if (api_auth_is_none() && !c->daemon->loopback)
+				api_error("AccessDenied", 403,
+						  "sqsn.api_auth = none is allowed only on loopback "
+						  "addresses.");
+			api_authenticate(req, req->method, req->path, query_params,
+							 headers, c->body.data, c->body.len);
+		}
+		pgstat_report_activity(STATE_RUNNING, req->action);
+
+		SetCurrentRoleId(req->roleid, superuser_arg(req->roleid));
+		role_set = true;
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (!(req->service == API_SNS ? api_sns_dispatch(req)
+									  : api_sqs_dispatch(req)))
+		{
+			if (req->protocol == API_JSON)
+				api_error_shape("UnknownOperationException",
+								"com.amazon.coral.service#"
+								"UnknownOperationException",
+								400, "Unknown operation %s.", req->action);
+			api_error("InvalidAction", 400,
+					  "The action %s is not valid for this endpoint.",
+					  req->action);
+		}
+		PopActiveSnapshot();
+		SPI_finish();
+		CommitTransactionCommand();
+		SetCurrentRoleId(InvalidOid, false);
+		role_set = false;
+		MemoryContextSwitchTo(cxt);
+		c->response = success_response(req);
+	}
+	PG_CATCH();
+	{
+		ErrorData *edata;
+		ApiError   err;
+		char      *message;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		if (role_set)
+			SetCurrentRoleId(InvalidOid, false);
+		MemoryContextSwitchTo(cxt);
+
+		if (!api_thrown_error(&err))
+		{
+			memset(&err, 0, sizeof(err));
+			if (req->service == API_SNS)
+				api_sns_map_error(edata, &err);
+			else
+				api_sqs_map_error(edata, &err);
+		}
+		if (err.status >= 500)
+			ereport(LOG,
+					(errmsg("sqsn api: %s failed: %s",
+							req->action ? req->action : "request",
+							edata->message)));
+		if (edata->message == NULL)
+			edata->message = pstrdup("internal error");
+		message = edata->detail
+					  ? psprintf("%s: %s", edata->message, edata->detail)
+					  : edata->message;
+		req->wait_queue_id = 0;
+		c->response = error_response(req, &err, message);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+static enum MHD_Result
+queue_response(ApiConn *c)
+{
+	ApiResponse          *r = c->response;
+	struct MHD_Response *response;
+	enum MHD_Result       result;
+
+	response = MHD_create_response_from_buffer(r->body->len, r->body->data,
+												MHD_RESPMEM_MUST_COPY);
+	if (response == NULL)
+		return MHD_NO;
+	MHD_add_response_header(response, "Content-Type", r->content_type);
+	MHD_add_response_header(response, "x-amzn-RequestId",
+							c->req->request_id);
+	if (r->query_error)
+		MHD_add_response_header(response, "x-amzn-query-error",
+								r->query_error);
+	result = MHD_queue_response(c->connection, r->status, response);
+	MHD_destroy_response(response);
+	return result;
+}
+
+/* a receive with nothing to return that may wait: suspend it */
+static void
+suspend_long_poll(ApiConn *c)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	c->deadline = TimestampTzPlusMilliseconds(now, c->req->wait_ms);
+	/* look again at once: a commit may have come before the watch */
+	c->next_look = now;
+	sqsn_longpoll_watch(c->req->wait_queue_id, true);
+	c->suspended = true;
+	dlist_push_tail(&waiting, &c->wait_node);
+	MHD_suspend_connection(c->connection);
+}
+
+static enum MHD_Result
+access_handler(void *cls, struct MHD_Connection *connection, const char *url,
+			   const char *method, const char *version,
+			   const char *upload_data, size_t *upload_data_size,
+			   void **con_cls)
+{
+	ApiConn      *c = *con_cls;
+	MemoryContext old;
+
+	if (c == NULL)
+	{
+		MemoryContext cxt = AllocSetContextCreate(
+			TopMemoryContext, "sqsn api request", ALLOCSET_DEFAULT_SIZES);
+
+		old = MemoryContextSwitchTo(cxt);
+		c = palloc0(sizeof(ApiConn));
+		c->cxt = cxt;
+		c->connection = connection;
+		c->daemon = cls;
+		initStringInfo(&c->body);
+		c->req = palloc0(sizeof(ApiRequest));
+		c->req->out = makeStringInfo();
+		c->req->method = pstrdup(method);
+		c->req->path = pstrdup(url ? url : "/");
+		c->req->request_id = new_request_id();
+		MemoryContextSwitchTo(old);
+		*con_cls = c;
+		return MHD_YES;
+	}
+	if (c->response != NULL)
+		return queue_response(c); /* a long poll resumed */
+
+	if (*upload_data_size > 0)
+	{
+		if (!c->too_large &&
+			(size_t) c->body.len + *upload_data_size <=
+				(size_t) sqsn_api_max_request_size)
+			appendBinaryStringInfo(&c->body, upload_data, *upload_data_size);
+		else
+		{
+			c->too_large = true;
+			resetStringInfo(&c->body);
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+
+	old = MemoryContextSwitchTo(c->cxt);
+	run_request(c, false);
+	MemoryContextSwitchTo(old);
+	if (c->req->wait_queue_id != 0 && can_watch)
+	{
+		/* the empty answer is kept for when the wait is over */
+		suspend_long_poll(c);
+		return MHD_YES;
+	}
+	return queue_response(c);
+}
+
+/*
+ * Runs again the long polls whose queue had a commit or whose time to look
+ * again has come; resumes those that are done.
+ */
+static long
+serve_long_polls(void)
+{
+	uint64           fired[SQSN_LONGPOLL_SLOTS / 64];
+	TimestampTz      now = GetCurrentTimestamp();
+	TimestampTz      next = 0;
+	dlist_mutable_iter iter;
+
+	if (dlist_is_empty(&waiting))
+		return -1;
+	sqsn_longpoll_take_fired(fired);
+	dlist_foreach_modify(iter, &waiting)
+	{
+		ApiConn *c = dlist_container(ApiConn, wait_node, iter.cur);
+		int      slot = sqsn_longpoll_slot(c->req->wait_queue_id);
+		bool     hit = (fired[slot / 64] >> (slot % 64)) & 1;
+		int64    queue_id = c->req->wait_queue_id;
+
+		CHECK_FOR_INTERRUPTS();
+		if (hit || now >= c->next_look || now >= c->deadline)
+		{
+			run_request(c, true);
+			if (c->req->wait_queue_id != 0 && now < c->deadline)
+			{
+				/* still nothing: keep waiting */
+				c->req->wait_queue_id = queue_id;
+				c->next_look = Min(
+					TimestampTzPlusMilliseconds(now, LONGPOLL_RECHECK_MS),
+					c->deadline);
+			}
+			else
+			{
+				sqsn_longpoll_watch(queue_id, false);
+				dlist_delete(&c->wait_node);
+				c->suspended = false;
+				c->req->wait_queue_id = 0;
+				MHD_resume_connection(c->connection);
+				continue;
+			}
+		}
+		if (next == 0 || c->next_look < next)
+			next = c->next_look;
+	}
+	if (next == 0)
+		return -1;
+	now = GetCurrentTimestamp();
+	return next <= now ? 0 : (long) ((next - now) / 1000) + 1;
+}
+
+/* Main loop ------------------------------------------------------------- */
+
+void
+sqsn_api_main(Datum main_arg)
+{
+	int           index = DatumGetInt32(main_arg);
+	WaitEventSet *events;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(sqsn_worker_database_name(), NULL,
+										 0);
+
+	can_watch = sqsn_longpoll_attach_watcher(index);
+	MHD_set_panic_func(mhd_panic, NULL);
+	start_daemons();
+	ereport(LOG, (errmsg("sqsn api worker %d listening on port %d in "
+						 "database \"%s\"",
+						 index + 1, sqsn_api_port,
+						 sqsn_worker_database_name())));
+
+	events = CreateWaitEventSet(TopMemoryContext, ndaemons + 2);
+	AddWaitEventToSet(events, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(events, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL,
+					  NULL);
+	for (int i = 0; i < ndaemons; i++)
+	{
+		const union MHD_DaemonInfo *info =
+			MHD_get_daemon_info(daemons[i].mhd, MHD_DAEMON_INFO_EPOLL_FD);
+
+		AddWaitEventToSet(events, WL_SOCKET_READABLE, info->epoll_fd, NULL,
+						  NULL);
+	}
+
+	for (;;)
+	{
+		WaitEvent   occurred[API_MAX_DAEMONS + 2];
+		long        timeout = 1000;
+		long        poll_timeout;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		for (int i = 0; i < ndaemons; i++)
+		{
+			MHD_UNSIGNED_LONG_LONG mhd_timeout;
+
+			MHD_run(daemons[i].mhd);
+			if (MHD_get_timeout(daemons[i].mhd, &mhd_timeout) == MHD_YES)
+				timeout = Min(timeout, (long) mhd_timeout);
+		}
+		poll_timeout = serve_long_polls();
+		if (poll_timeout >= 0)
+			timeout = Min(timeout, poll_timeout);
+		if (poll_timeout == 0)
+			continue;
+
+		(void) WaitEventSetWait(events, timeout, occurred, lengthof(occurred),
+								PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}

@@ -1,0 +1,1332 @@
+/*-------------------------------------------------------------------------
+ *
+ * api_sqs.c
+ *	  The SQS actions of the AWS-compatible endpoint, for both wire
+ *	  protocols (query/XML and JSON 1.0).
+ *
+ * Each action reads its parameters, checks what only the wire format
+ * defines (batch entry ids, attribute names, the characters a body may
+ * hold), and calls the sqsn.sq_* SQL function that does the work, so the
+ * semantics, limits and access checks are those of the SQL API. What the
+ * SQL functions name differently is translated here: queue URLs and ARNs
+ * to queue names, RedrivePolicy's deadLetterTargetArn, attribute values
+ * as strings, timestamps in the service's units.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "sqsn.h"
+#include "api.h"
+
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#define MAX_ENTRIES       10
+#define MAX_ENTRY_ID      80
+#define QUEUE_ERROR_SHAPE "com.amazonaws.sqs#"
+
+/* the saved plans, one per statement */
+enum
+{
+	P_CREATE,
+	P_DELETE_QUEUE,
+	P_PURGE,
+	P_LIST,
+	P_GET_ATTRIBUTES,
+	P_SET_ATTRIBUTES,
+	P_SEND,
+	P_SEND_BATCH,
+	P_RECEIVE,
+	P_DELETE,
+	P_DELETE_BATCH,
+	P_CHANGE_VISIBILITY,
+	P_COUNT
+};
+
+static SPIPlanPtr plans[P_COUNT];
+
+static SPIPlanPtr
+plan(int id, const char *sql, int nargs, Oid *argtypes)
+{
+	if (plans[id] == NULL)
+		plans[id] = sqsn_prepare_plan(sql, nargs, argtypes);
+	return plans[id];
+}
+
+static void
+execute(SPIPlanPtr p, Datum *values, const char *nulls)
+{
+	int ret = SPI_execute_plan(p, values, nulls, false, 0);
+
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s",
+			 SPI_result_code_string(ret));
+}
+
+static Datum
+text_datum(const char *s)
+{
+	return PointerGetDatum(cstring_to_text(s));
+}
+
+/* Parameters ------------------------------------------------------------ */
+
+/* The queue named by QueueUrl: the last path segment of the URL. */
+static char *
+queue_name(ApiObject *obj)
+{
+	const char *url = api_required_param(obj, "QueueUrl");
+	const char *slash = strrchr(url, '/');
+	const char *name = slash ? slash + 1 : url;
+
+	if (*name == '\0')
+		api_error_shape("AWS.SimpleQueueService.NonExistentQueue",
+						QUEUE_ERROR_SHAPE "QueueDoesNotExist", 400,
+						"The specified queue does not exist.");
+	return pstrdup(name);
+}
+
+/* The body: characters the service allows in XML, else an error. */
+static void
+check_body(const char *body)
+{
+	const unsigned char *p = (const unsigned char *) body;
+
+	for (; *p; p++)
+	{
+		if (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r')
+			api_error("InvalidMessageContents", 400,
+					  "Invalid binary character '#x%X' was found in the "
+					  "message body, the set of allowed characters is "
+					  "#x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | "
+					  "#x10000 to #x10FFFF",
+					  *p);
+		/* U+FFFE and U+FFFF */
+		if (p[0] == 0xEF && p[1] == 0xBF && (p[2] == 0xBE || p[2] == 0xBF))
+			api_error("InvalidMessageContents", 400,
+					  "Invalid character U+%s was found in the message body.",
+					  p[2] == 0xBE ? "FFFE" : "FFFF");
+	}
+}
+
+/* Batch entries: 1..10, ids of [A-Za-z0-9_-]{1,80}, all different. */
+static List *
+batch_entries(ApiRequest *req, const char *query_prefix)
+{
+	List     *entries = api_objects(&req->root, "Entries", query_prefix);
+	ListCell *lc;
+
+	if (entries == NIL)
+		api_error_shape("AWS.SimpleQueueService.EmptyBatchRequest",
+						QUEUE_ERROR_SHAPE "EmptyBatchRequest", 400,
+						"There should be at least one %s in the request.",
+						query_prefix);
+	if (list_length(entries) > MAX_ENTRIES)
+		api_error_shape(
+			"AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
+			QUEUE_ERROR_SHAPE "TooManyEntriesInBatchRequest", 400,
+			"Maximum number of entries per request are %d. You have sent %d.",
+			MAX_ENTRIES, list_length(entries));
+	foreach (lc, entries)
+	{
+		const char *id = api_param(lfirst(lc), "Id");
+		size_t      len = id ? strlen(id) : 0;
+		ListCell   *other;
+
+		if (len == 0 || len > MAX_ENTRY_ID ||
+			strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					   "0123456789_-") != len)
+			api_error_shape(
+				"AWS.SimpleQueueService.InvalidBatchEntryId",
+				QUEUE_ERROR_SHAPE "InvalidBatchEntryId", 400,
+				"A batch entry id can only contain alphanumeric characters, "
+				"hyphens and underscores. It can be at most %d letters long.",
+				MAX_ENTRY_ID);
+		for_each_cell(other, entries, lnext(entries, lc))
+		{
+			if (strcmp(id, api_param(lfirst(other), "Id")) == 0)
+				api_error_shape("AWS.SimpleQueueService.BatchEntryIdsNotDistinct",
+								QUEUE_ERROR_SHAPE "BatchEntryIdsNotDistinct",
+								400, "Id %s repeated.", id);
+		}
+	}
+	return entries;
+}
+
+/* Queue attributes ------------------------------------------------------ */
+
+typedef struct QueueAttributeDef
+{
+	const char *name;
+	int         min;
+	int         max; /* min > max: not an integer */
+} QueueAttributeDef;
+
+static const QueueAttributeDef settable_attributes[] = {
+	{"DelaySeconds", 0, SQSN_MAX_DELAY},
+	{"MaximumMessageSize", SQSN_MIN_MESSAGE_SIZE, SQSN_MAX_MESSAGE_SIZE},
+	{"MessageRetentionPeriod", SQSN_MIN_RETENTION, SQSN_MAX_RETENTION},
+	{"ReceiveMessageWaitTimeSeconds", 0, SQSN_MAX_WAIT_TIME},
+	{"VisibilityTimeout", 0, SQSN_MAX_VISIBILITY_TIMEOUT},
+	{"RedrivePolicy", 1, 0},
+	{"ContentBasedDeduplication", 1, 0},
+	{"DeduplicationScope", 1, 0},
+	{"SqsManagedSseEnabled", 1, 0},
+	/* accepted; sqsn has nothing they would change */
+	{"Policy", 1, 0},
+	{"RedriveAllowPolicy", 1, 0},
+	{"KmsMasterKeyId", 1, 0},
+	{"KmsDataKeyReusePeriodSeconds", 60, 86400},
+	{"FifoThroughputLimit", 1, 0},
+};
+
+static const char *const readonly_attributes[] = {
+	"QueueArn",
+	"ApproximateNumberOfMessages",
+	"ApproximateNumberOfMessagesNotVisible",
+	"ApproximateNumberOfMessagesDelayed",
+	"CreatedTimestamp",
+	"LastModifiedTimestamp",
+};
+
+static bool
+ignored_attribute(const char *name)
+{
+	return strcmp(name, "Policy") == 0 ||
+		   strcmp(name, "RedriveAllowPolicy") == 0 ||
+		   strcmp(name, "KmsMasterKeyId") == 0 ||
+		   strcmp(name, "KmsDataKeyReusePeriodSeconds") == 0 ||
+		   strcmp(name, "FifoThroughputLimit") == 0;
+}
+
+static bool
+fifo_only_attribute(const char *name)
+{
+	return strcmp(name, "ContentBasedDeduplication") == 0 ||
+		   strcmp(name, "DeduplicationScope") == 0 ||
+		   strcmp(name, "FifoThroughputLimit") == 0;
+}
+
+/*
+ * Checks attribute names and values as the service does (unknown or
+ * read-only: InvalidAttributeName; out of range: InvalidAttributeValue)
+ * and returns them as the jsonb object sqsn's functions take.
+ */
+static Jsonb *
+settable_attributes_jsonb(List *attributes, bool fifo, bool creating)
+{
+	StringInfoData buf;
+	ListCell      *lc;
+	bool           first = true;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	foreach (lc, attributes)
+	{
+		ApiParam                *a = lfirst(lc);
+		const QueueAttributeDef *def = NULL;
+
+		for (int i = 0; i < lengthof(settable_attributes); i++)
+			if (strcmp(a->name, settable_attributes[i].name) == 0)
+				def = &settable_attributes[i];
+		if (strcmp(a->name, "FifoQueue") == 0 && creating)
+		{
+			if (pg_strcasecmp(a->value, "true") != 0 &&
+				pg_strcasecmp(a->value, "false") != 0)
+				api_error("InvalidAttributeValue", 400,
+						  "Invalid value for the parameter FifoQueue.");
+			if ((pg_strcasecmp(a->value, "true") == 0) != fifo)
+				api_error("InvalidParameterValue", 400,
+						  fifo ? "The name of a FIFO queue must end with the "
+								 ".fifo suffix and FifoQueue must be true."
+							   : "The name of a FIFO queue can only include "
+								 "alphanumeric characters, hyphens, or "
+								 "underscores, must end with .fifo suffix.");
+			continue;
+		}
+		if (def == NULL || (fifo_only_attribute(a->name) && !fifo))
+			api_error("InvalidAttributeName", 400,
+					  "Unknown Attribute %s.", a->name);
+		if (def->min <= def->max)
+		{
+			char *end;
+			long  n;
+
+			errno = 0;
+			n = strtol(a->value, &end, 10);
+			if (end == a->value || *end != '\0' || errno != 0 ||
+				n < def->min || n > def->max)
+				api_error("InvalidAttributeValue", 400,
+						  "Invalid value for the parameter %s.", a->name);
+		}
+		if (ignored_attribute(a->name))
+			continue;
+		if (!first)
+			appendStringInfoChar(&buf, ',');
+		first = false;
+		escape_json(&buf, a->name);
+		appendStringInfoChar(&buf, ':');
+		escape_json(&buf, a->value);
+	}
+	appendStringInfoChar(&buf, '}');
+	return DatumGetJsonbP(
+		DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}
+
+/* a jsonb scalar as the string the service gives attribute values as */
+static char *
+attribute_text(JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvString:
+			return pnstrdup(v->val.string.val, v->val.string.len);
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(
+				numeric_out, NumericGetDatum(v->val.numeric)));
+		case jbvBool:
+			return pstrdup(v->val.boolean ? "true" : "false");
+		default:
+			return JsonbToCString(NULL, v->val.binary.data,
+								  v->val.binary.len);
+	}
+}
+
+static bool
+wanted(List *names, const char *name)
+{
+	ListCell *lc;
+
+	foreach (lc, names)
+	{
+		if (strcmp(lfirst(lc), "All") == 0 || strcmp(lfirst(lc), name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Actions --------------------------------------------------------------- */
+
+static void
+create_queue(ApiRequest *req)
+{
+	const char *name = api_required_param(&req->root, "QueueName");
+	List       *attributes =
+		api_map(&req->root, "Attributes", "Attribute", "Name", "Value");
+	bool        fifo = sqsn_is_fifo_name(name);
+	Jsonb      *settings = settable_attributes_jsonb(attributes, fifo, true);
+	Oid         argtypes[2] = {TEXTOID, JSONBOID};
+	Datum       values[2];
+
+	/* tags are accepted; sqsn keeps none */
+	values[0] = text_datum(name);
+	values[1] = JsonbPGetDatum(settings);
+	execute(plan(P_CREATE,
+				 "SELECT sqsn.sq_create_queue(queue_name => $1,"
+				 " visibility_timeout => coalesce(($2->>'VisibilityTimeout')"
+				 "::integer, 30),"
+				 " message_retention_period =>"
+				 "  coalesce(($2->>'MessageRetentionPeriod')::integer, 345600),"
+				 " delay_seconds => coalesce(($2->>'DelaySeconds')::integer, 0),"
+				 " maximum_message_size =>"
+				 "  coalesce(($2->>'MaximumMessageSize')::integer, 262144),"
+				 " dead_letter_queue => nullif(split_part("
+				 "  (nullif($2->>'RedrivePolicy', '')::jsonb)"
+				 "->>'deadLetterTargetArn', ':', 6), ''),"
+				 " max_receive_count => ((nullif($2->>'RedrivePolicy', '')"
+				 "::jsonb)->>'maxReceiveCount')::integer,"
+				 " receive_wait_time_seconds =>"
+				 "  coalesce(($2->>'ReceiveMessageWaitTimeSeconds')::integer, 0),"
+				 " content_based_deduplication =>"
+				 "  coalesce(($2->>'ContentBasedDeduplication')::boolean, false),"
+				 " deduplication_scope => CASE $2->>'DeduplicationScope'"
+				 "  WHEN 'messageGroup' THEN 'message_group' ELSE 'queue' END,"
+				 " encrypted =>"
+				 "  coalesce(($2->>'SqsManagedSseEnabled')::boolean, false))",
+				 2, argtypes),
+			values, NULL);
+	api_out_string(req, "QueueUrl", api_queue_url(req, name));
+}
+
+static void
+get_queue_url(ApiRequest *req)
+{
+	const char *name = api_required_param(&req->root, "QueueName");
+	SqsnQueue  *queue = sqsn_open_queue(name, AccessShareLock);
+
+	api_out_string(req, "QueueUrl", api_queue_url(req, queue->name));
+}
+
+static void
+list_queues(ApiRequest *req)
+{
+	const char *prefix = api_param(&req->root, "QueueNamePrefix");
+	const char *token = api_param(&req->root, "NextToken");
+	int         max_results = 1000;
+	bool        paged =
+		api_param_int(&req->root, "MaxResults", 1, 1000, &max_results);
+	Oid         argtypes[2] = {TEXTOID, TEXTOID};
+	Datum       values[2];
+	char        nulls[2] = {prefix ? ' ' : 'n', token ? ' ' : 'n'};
+	uint64      n;
+
+	values[0] = prefix ? text_datum(prefix) : (Datum) 0;
+	values[1] = token ? text_datum(token) : (Datum) 0;
+	execute(plan(P_LIST,
+				 "SELECT q FROM sqsn.sq_list_queues($1) q"
+				 " WHERE $2 IS NULL OR q OPERATOR(pg_catalog.>) $2"
+				 " ORDER BY q COLLATE \"C\"",
+				 2, argtypes),
+			values, nulls);
+	n = Min(SPI_processed, (uint64) max_results);
+	api_out_begin_array(req, "QueueUrls");
+	for (uint64 i = 0; i < n; i++)
+		api_out_array_string(
+			req, "QueueUrl",
+			api_queue_url(req, SPI_getvalue(SPI_tuptable->vals[i],
+											SPI_tuptable->tupdesc, 1)));
+	api_out_end_array(req);
+	if (paged && SPI_processed > n)
+		api_out_string(req, "NextToken",
+					   SPI_getvalue(SPI_tuptable->vals[n - 1],
+									SPI_tuptable->tupdesc, 1));
+}
+
+static void
+call_with_queue(ApiRequest *req, int plan_id, const char *sql)
+{
+	Oid   argtypes[1] = {TEXTOID};
+	Datum values[1];
+
+	values[0] = text_datum(queue_name(&req->root));
+	execute(plan(plan_id, sql, 1, argtypes), values, NULL);
+}
+
+static void
+delete_queue(ApiRequest *req)
+{
+	call_with_queue(req, P_DELETE_QUEUE, "SELECT sqsn.sq_delete_queue($1)");
+}
+
+static void
+purge_queue(ApiRequest *req)
+{
+	call_with_queue(req, P_PURGE, "SELECT sqsn.sq_purge_queue($1)");
+}
+
+static void
+get_queue_attributes(ApiRequest *req)
+{
+	char          *name = queue_name(&req->root);
+	List          *names = list_concat(
+        api_strings(&req->root, "AttributeNames", "AttributeName"), NIL);
+	Oid            argtypes[1] = {TEXTOID};
+	Datum          values[1];
+	bool           isnull;
+	Jsonb         *attributes;
+	JsonbIterator *it;
+	JsonbValue     v;
+	int            tok;
+	char          *key = NULL;
+	ListCell      *lc;
+
+	foreach (lc, names)
+	{
+		const char *n = lfirst(lc);
+		bool        known = strcmp(n, "All") == 0 || strcmp(n, "Policy") == 0 ||
+					 strcmp(n, "FifoQueue") == 0;
+
+		for (int i = 0; !known && i < lengthof(settable_attributes); i++)
+			known = strcmp(n, settable_attributes[i].name) == 0;
+		for (int i = 0; !known && i < lengthof(readonly_attributes); i++)
+			known = strcmp(n, readonly_attributes[i]) == 0;
+		if (!known)
+			api_error("InvalidAttributeName", 400, "Unknown Attribute %s.",
+					  n);
+	}
+
+	values[0] = text_datum(name);
+	execute(plan(P_GET_ATTRIBUTES, "SELECT sqsn.sq_get_queue_attributes($1)",
+				 1, argtypes),
+			values, NULL);
+	attributes = DatumGetJsonbP(SPI_getbinval(
+		SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+	api_out_begin_object(req, "Attributes", NULL);
+	if (wanted(names, "QueueArn"))
+		api_out_map_entry(req, "Attribute", "QueueArn",
+						  api_queue_arn(req, name));
+	it = JsonbIteratorInit(&attributes->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char *value;
+
+		if (tok == WJB_KEY)
+		{
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			continue;
+		}
+		if (tok != WJB_VALUE || !wanted(names, key))
+			continue;
+		if (strcmp(key, "RedrivePolicy") == 0 && v.type == jbvBinary)
+		{
+			JsonbValue  k;
+			JsonbValue *dlq;
+			JsonbValue *count;
+
+			k.type = jbvString;
+			k.val.string.val = "deadLetterQueue";
+			k.val.string.len = strlen(k.val.string.val);
+			dlq = findJsonbValueFromContainer(v.val.binary.data, JB_FOBJECT,
+											  &k);
+			k.val.string.val = "maxReceiveCount";
+			k.val.string.len = strlen(k.val.string.val);
+			count = findJsonbValueFromContainer(v.val.binary.data, JB_FOBJECT,
+												&k);
+			value = psprintf(
+				"{\"deadLetterTargetArn\":\"%s\",\"maxReceiveCount\":%s}",
+				api_queue_arn(req, dlq ? attribute_text(dlq) : ""),
+				count ? attribute_text(count) : "0");
+		}
+		else if (strcmp(key, "DeduplicationScope") == 0)
+		{
+			value = attribute_text(&v);
+			if (strcmp(value, "messageQueue") == 0)
+				value = "queue";
+		}
+		else
+			value = attribute_text(&v);
+		api_out_map_entry(req, "Attribute", key, value);
+	}
+	api_out_end_object(req, NULL);
+}
+
+static void
+set_queue_attributes(ApiRequest *req)
+{
+	char      *name = queue_name(&req->root);
+	List      *attributes =
+		api_map(&req->root, "Attributes", "Attribute", "Name", "Value");
+	Oid        argtypes[2] = {TEXTOID, JSONBOID};
+	Datum      values[2];
+	SqsnQueue *queue = sqsn_open_queue(name, AccessShareLock);
+	ListCell  *lc;
+
+	if (attributes == NIL)
+		api_error("MissingParameter", 400,
+				  "The request must contain the parameter Attribute.1.Name.");
+	foreach (lc, attributes)
+	{
+		ApiParam *a = lfirst(lc);
+
+		if (strcmp(a->name, "FifoQueue") == 0)
+			api_error("InvalidAttributeName", 400,
+					  "Attribute FifoQueue can only be set when the queue is "
+					  "created.");
+		for (int i = 0; i < lengthof(readonly_attributes); i++)
+			if (strcmp(a->name, readonly_attributes[i]) == 0)
+				api_error("InvalidAttributeName", 400,
+						  "Attribute %s is read-only.", a->name);
+	}
+	values[0] = text_datum(name);
+	values[1] = JsonbPGetDatum(
+		settable_attributes_jsonb(attributes, queue->fifo, false));
+	execute(plan(P_SET_ATTRIBUTES,
+				 "SELECT sqsn.sq_set_queue_attributes($1, $2)"
+				 " WHERE $2 OPERATOR(pg_catalog.<>) '{}'::jsonb",
+				 2, argtypes),
+			values, NULL);
+}
+
+/* Sending --------------------------------------------------------------- */
+
+typedef struct SendEntry
+{
+	ApiObject  *obj;
+	const char *id;
+	const char *body;
+	Jsonb      *attributes;
+	int         delay; /* -1: the queue's */
+	const char *group_id;
+	const char *deduplication_id;
+	char       *message_id; /* set once sent */
+	char       *sequence_number;
+} SendEntry;
+
+static void
+read_send_entry(SendEntry *e, ApiObject *obj, const char *attributes_prefix)
+{
+	e->obj = obj;
+	e->body = api_required_param(obj, "MessageBody");
+	check_body(e->body);
+	e->attributes = api_message_attributes(obj, "MessageAttributes",
+										   attributes_prefix, "Name", "Value");
+	e->delay = -1;
+	(void) api_param_int(obj, "DelaySeconds", 0, SQSN_MAX_DELAY, &e->delay);
+	e->group_id = api_param(obj, "MessageGroupId");
+	e->deduplication_id = api_param(obj, "MessageDeduplicationId");
+}
+
+/* the sequence number of a message just sent to a FIFO queue */
+static char *
+fifo_sequence_number(const char *queue, const char *message_id)
+{
+	Oid   save_userid;
+	int   save_sec;
+	char *result = NULL;
+	char *sql;
+
+	/* the message table is the extension owner's, not the caller's */
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	sql = psprintf("SELECT lpad(msg_seq::text, 20, '0') FROM %s"
+				   " WHERE message_id = %s",
+				   sqsn_open_queue(queue, AccessShareLock)->qualified_table,
+				   quote_literal_cstr(message_id));
+	if (SPI_execute(sql, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+		result = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	return result;
+}
+
+static void
+send_one(const char *queue, SendEntry *e, bool fifo)
+{
+	Oid   argtypes[6] = {TEXTOID, TEXTOID, JSONBOID, INT4OID, TEXTOID, TEXTOID};
+	Datum values[6];
+	char  nulls[6] = {' ', ' ', 'n', 'n', 'n', 'n'};
+
+	values[0] = text_datum(queue);
+	values[1] = text_datum(e->body);
+	if (e->attributes)
+	{
+		values[2] = JsonbPGetDatum(e->attributes);
+		nulls[2] = ' ';
+	}
+	if (e->delay >= 0)
+	{
+		values[3] = Int32GetDatum(e->delay);
+		nulls[3] = ' ';
+	}
+	if (e->group_id)
+	{
+		values[4] = text_datum(e->group_id);
+		nulls[4] = ' ';
+	}
+	if (e->deduplication_id)
+	{
+		values[5] = text_datum(e->deduplication_id);
+		nulls[5] = ' ';
+	}
+	execute(plan(P_SEND, "SELECT sqsn.sq_send($1, $2, $3, $4, $5, $6)", 6,
+				 argtypes),
+			values, nulls);
+	e->message_id =
+		SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (fifo)
+		e->sequence_number = fifo_sequence_number(queue, e->message_id);
+}
+
+static void
+out_send_result(ApiRequest *req, SendEntry *e)
+{
+	char *md5 = api_md5_of_attributes(e->attributes);
+
+	api_out_string(req, "MD5OfMessageBody",
+				   api_md5_hex(e->body, strlen(e->body)));
+	if (md5)
+		api_out_string(req, "MD5OfMessageAttributes", md5);
+	api_out_string(req, "MessageId", e->message_id);
+	if (e->sequence_number)
+		api_out_string(req, "SequenceNumber", e->sequence_number);
+}
+
+static void
+send_message(ApiRequest *req)
+{
+	char      *queue = queue_name(&req->root);
+	SendEntry  e;
+	bool       fifo = sqsn_is_fifo_name(queue);
+
+	memset(&e, 0, sizeof(e));
+	read_send_entry(&e, &req->root, "MessageAttribute");
+	send_one(queue, &e, fifo);
+	out_send_result(req, &e);
+}
+
+typedef struct BatchStep
+{
+	const char *queue;
+	bool        fifo;
+	SendEntry  *entries;
+	int         n;
+	int         i; /* the entry of a one-entry step */
+} BatchStep;
+
+/* all entries at once, with sq_send_batch */
+static void
+send_batch_step(void *arg)
+{
+	BatchStep *b = arg;
+	Oid        argtypes[5] = {TEXTOID, TEXTARRAYOID, JSONBARRAYOID, INT4OID,
+							  TEXTARRAYOID};
+	Oid        argtypes2[6];
+	Datum      values[6];
+	char       nulls[6] = {' ', ' ', ' ', 'n', ' ', ' '};
+	Datum     *bodies = palloc(sizeof(Datum) * b->n);
+	Datum     *attrs = palloc(sizeof(Datum) * b->n);
+	bool      *attr_nulls = palloc(sizeof(bool) * b->n);
+	Datum     *groups = palloc(sizeof(Datum) * b->n);
+	bool      *group_nulls = palloc(sizeof(bool) * b->n);
+	Datum     *dedups = palloc(sizeof(Datum) * b->n);
+	bool      *dedup_nulls = palloc(sizeof(bool) * b->n);
+	int        dims[1] = {b->n};
+	int        lbs[1] = {1};
+
+	memcpy(argtypes2, argtypes, sizeof(argtypes));
+	argtypes2[5] = TEXTARRAYOID;
+	for (int i = 0; i < b->n; i++)
+	{
+		SendEntry *e = &b->entries[i];
+
+		bodies[i] = text_datum(e->body);
+		attrs[i] = e->attributes ? JsonbPGetDatum(e->attributes) : (Datum) 0;
+		attr_nulls[i] = e->attributes == NULL;
+		groups[i] = e->group_id ? text_datum(e->group_id) : (Datum) 0;
+		group_nulls[i] = e->group_id == NULL;
+		dedups[i] =
+			e->deduplication_id ? text_datum(e->deduplication_id) : (Datum) 0;
+		dedup_nulls[i] = e->deduplication_id == NULL;
+		if (e->delay >= 0)
+		{
+			values[3] = Int32GetDatum(e->delay);
+			nulls[3] = ' ';
+		}
+	}
+	values[0] = text_datum(b->queue);
+	values[1] = PointerGetDatum(
+		construct_array(bodies, b->n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_md_array(
+		attrs, attr_nulls, 1, dims, lbs, JSONBOID, -1, false, TYPALIGN_INT));
+	values[4] = PointerGetDatum(construct_md_array(
+		groups, group_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+	values[5] = PointerGetDatum(construct_md_array(
+		dedups, dedup_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+	execute(plan(P_SEND_BATCH,
+				 "SELECT sqsn.sq_send_batch($1, $2, $3, $4, $5, $6)", 6,
+				 argtypes2),
+			values, nulls);
+	if (SPI_processed != (uint64) b->n)
+		elog(ERROR, "sq_send_batch returned %d rows for %d messages",
+			 (int) SPI_processed, b->n);
+	for (int i = 0; i < b->n; i++)
+		b->entries[i].message_id =
+			SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+	if (b->fifo)
+		for (int i = 0; i < b->n; i++)
+			b->entries[i].sequence_number =
+				fifo_sequence_number(b->queue, b->entries[i].message_id);
+}
+
+static void
+send_entry_step(void *arg)
+{
+	BatchStep *b = arg;
+
+	send_one(b->queue, &b->entries[b->i], b->fifo);
+}
+
+static void out_failure(ApiRequest *req, const char *id, ErrorData *edata);
+
+static void
+send_message_batch(ApiRequest *req)
+{
+	char       *queue = queue_name(&req->root);
+	List       *objects = batch_entries(req, "SendMessageBatchRequestEntry");
+	BatchStep   b;
+	ErrorData **errors;
+	ErrorData  *edata = NULL;
+	bool        same_delay = true;
+	int64       total = 0;
+	int         i = 0;
+	ListCell   *lc;
+
+	b.queue = queue;
+	b.fifo = sqsn_is_fifo_name(queue);
+	b.n = list_length(objects);
+	b.entries = palloc0(sizeof(SendEntry) * b.n);
+	errors = palloc0(sizeof(ErrorData *) * b.n);
+	foreach (lc, objects)
+	{
+		SendEntry *e = &b.entries[i];
+
+		e->id = api_param(lfirst(lc), "Id");
+		e->obj = lfirst(lc);
+		e->delay = -1;
+		b.i = i;
+		/* an entry that does not parse fails alone */
+		PG_TRY();
+		{
+			read_send_entry(e, lfirst(lc), "MessageAttribute");
+			total += strlen(e->body);
+		}
+		PG_CATCH();
+		{
+			errors[i] = CopyErrorData();
+			FlushErrorState();
+		}
+		PG_END_TRY();
+		if (e->delay != b.entries[0].delay)
+			same_delay = false;
+		i++;
+	}
+	if (total > SQSN_MAX_MESSAGE_SIZE)
+		api_error_shape("AWS.SimpleQueueService.BatchRequestTooLong",
+						QUEUE_ERROR_SHAPE "BatchRequestTooLong", 400,
+						"Batch requests cannot be longer than %d bytes. You "
+						"have sent " INT64_FORMAT " bytes.",
+						SQSN_MAX_MESSAGE_SIZE, total);
+
+	for (i = 0; i < b.n && errors[i] == NULL; i++)
+		;
+	if (i < b.n || !same_delay || !api_try(send_batch_step, &b, &edata))
+	{
+		/* one at a time, so that only the bad entries fail */
+		for (i = 0; i < b.n; i++)
+		{
+			if (errors[i] != NULL)
+				continue;
+			b.i = i;
+			b.entries[i].message_id = NULL;
+			if (!api_try(send_entry_step, &b, &errors[i]))
+				b.entries[i].message_id = NULL;
+		}
+	}
+
+	api_out_begin_array(req, "Successful");
+	for (i = 0; i < b.n; i++)
+	{
+		if (errors[i] != NULL)
+			continue;
+		api_out_begin_object(req, NULL, "SendMessageBatchResultEntry");
+		api_out_string(req, "Id", b.entries[i].id);
+		out_send_result(req, &b.entries[i]);
+		api_out_end_object(req, "SendMessageBatchResultEntry");
+	}
+	api_out_end_array(req);
+	api_out_begin_array(req, "Failed");
+	for (i = 0; i < b.n; i++)
+		if (errors[i] != NULL)
+			out_failure(req, b.entries[i].id, errors[i]);
+	api_out_end_array(req);
+}
+
+/* a Failed[] entry: the AWS code of the entry's error */
+static void
+out_failure(ApiRequest *req, const char *id, ErrorData *edata)
+{
+	ApiError err;
+
+	if (!api_thrown_error(&err))
+		api_sqs_map_error(edata, &err);
+	api_out_begin_object(req, NULL, "BatchResultErrorEntry");
+	api_out_string(req, "Id", id);
+	api_out_bool(req, "SenderFault", err.status < 500);
+	api_out_string(req, "Code", err.code);
+	api_out_string(req, "Message", edata->message ? edata->message : "");
+	api_out_end_object(req, "BatchResultErrorEntry");
+}
+
+/* Receiving ------------------------------------------------------------- */
+
+static bool
+message_attribute_wanted(List *names, const char *name)
+{
+	ListCell *lc;
+
+	foreach (lc, names)
+	{
+		const char *pattern = lfirst(lc);
+		size_t      len = strlen(pattern);
+
+		if (strcmp(pattern, "All") == 0 || strcmp(pattern, ".*") == 0 ||
+			strcmp(pattern, name) == 0)
+			return true;
+		if (len > 2 && strcmp(pattern + len - 2, ".*") == 0 &&
+			strncmp(pattern, name, len - 1) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* the message attributes a receive asked for, in typed form, or NULL */
+static Jsonb *
+select_message_attributes(Jsonb *attributes, List *names)
+{
+	StringInfoData buf;
+	JsonbIterator *it;
+	JsonbValue     v;
+	int            tok;
+	char          *name = NULL;
+	bool           first = true;
+
+	if (attributes == NULL || names == NIL)
+		return NULL;
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	it = JsonbIteratorInit(&attributes->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			name = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE && v.type == jbvBinary &&
+				 message_attribute_wanted(names, name))
+		{
+			if (!first)
+				appendStringInfoChar(&buf, ',');
+			first = false;
+			escape_json(&buf, name);
+			appendStringInfoChar(&buf, ':');
+			appendStringInfoString(
+				&buf,
+				JsonbToCString(NULL, v.val.binary.data, v.val.binary.len));
+		}
+	}
+	appendStringInfoChar(&buf, '}');
+	if (first)
+		return NULL;
+	return DatumGetJsonbP(
+		DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}
+
+static char *
+epoch_ms(Datum ts)
+{
+	TimestampTz t = DatumGetTimestampTz(ts);
+	int64       ms = (t - SetEpochTimestamp()) / 1000;
+
+	return psprintf(INT64_FORMAT, ms);
+}
+
+static void
+out_message_attributes(ApiRequest *req, Jsonb *attributes)
+{
+	JsonbIterator *it;
+	JsonbValue     v;
+	int            tok;
+	char          *name = NULL;
+
+	api_out_begin_object(req, "MessageAttributes", NULL);
+	it = JsonbIteratorInit(&attributes->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		JsonbValue  k;
+		JsonbValue *type;
+		JsonbValue *string_value;
+		JsonbValue *binary_value;
+
+		if (tok == WJB_KEY)
+		{
+			name = pnstrdup(v.val.string.val, v.val.string.len);
+			continue;
+		}
+		if (tok != WJB_VALUE || v.type != jbvBinary)
+			continue;
+		k.type = jbvString;
+		k.val.string.val = "DataType";
+		k.val.string.len = 8;
+		type = findJsonbValueFromContainer(v.val.binary.data, JB_FOBJECT, &k);
+		k.val.string.val = "StringValue";
+		k.val.string.len = 11;
+		string_value =
+			findJsonbValueFromContainer(v.val.binary.data, JB_FOBJECT, &k);
+		k.val.string.val = "BinaryValue";
+		binary_value =
+			findJsonbValueFromContainer(v.val.binary.data, JB_FOBJECT, &k);
+
+		if (req->protocol == API_JSON)
+			api_out_begin_object(req, name, NULL);
+		else
+		{
+			appendStringInfoString(req->out, "<MessageAttribute>");
+			api_xml_element(req->out, "Name", name);
+			appendStringInfoString(req->out, "<Value>");
+		}
+		if (string_value)
+			api_out_string(req, "StringValue", attribute_text(string_value));
+		if (binary_value)
+			api_out_string(req, "BinaryValue", attribute_text(binary_value));
+		if (type)
+			api_out_string(req, "DataType", attribute_text(type));
+		if (req->protocol == API_JSON)
+			api_out_end_object(req, NULL);
+		else
+			appendStringInfoString(req->out, "</Value></MessageAttribute>");
+	}
+	api_out_end_object(req, NULL);
+}
+
+static void
+receive_message(ApiRequest *req)
+{
+	char      *queue = queue_name(&req->root);
+	int        max_messages = 1;
+	int        visibility_timeout = -1;
+	int        wait_seconds = -1;
+	List      *system_names;
+	List      *attribute_names;
+	Oid        argtypes[3] = {TEXTOID, INT4OID, INT4OID};
+	Datum      values[3];
+	char       nulls[3] = {' ', ' ', 'n'};
+	SqsnQueue *q;
+	int64      queue_id;
+	int        wait_default;
+
+	(void) api_param_int(&req->root, "MaxNumberOfMessages", 1, MAX_ENTRIES,
+						 &max_messages);
+	(void) api_param_int(&req->root, "VisibilityTimeout", 0,
+						 SQSN_MAX_VISIBILITY_TIMEOUT, &visibility_timeout);
+	(void) api_param_int(&req->root, "WaitTimeSeconds", 0, SQSN_MAX_WAIT_TIME,
+						 &wait_seconds);
+	system_names = list_concat(
+		api_strings(&req->root, "AttributeNames", "AttributeName"),
+		api_strings(&req->root, "MessageSystemAttributeNames",
+					"MessageSystemAttributeName"));
+	attribute_names = api_strings(&req->root, "MessageAttributeNames",
+								  "MessageAttributeName");
+
+	q = sqsn_open_queue(queue, AccessShareLock);
+	queue_id = q->queue_id;
+	wait_default = q->receive_wait_time_seconds;
+	if (wait_seconds < 0)
+		wait_seconds = wait_default;
+
+	values[0] = text_datum(queue);
+	values[1] = Int32GetDatum(max_messages);
+	if (visibility_timeout >= 0)
+	{
+		values[2] = Int32GetDatum(visibility_timeout);
+		nulls[2] = ' ';
+	}
+	execute(plan(P_RECEIVE,
+				 "SELECT message_id::text, receipt_handle, body,"
+				 " message_attributes, sent_at, receive_count,"
+				 " first_received_at, message_group_id,"
+				 " message_deduplication_id, sequence_number"
+				 " FROM sqsn.sq_receive($1, $2, $3, 0)",
+				 3, argtypes),
+			values, nulls);
+
+	if (SPI_processed == 0 && wait_seconds > 0)
+	{
+		req->wait_queue_id = queue_id;
+		req->wait_ms = wait_seconds * 1000;
+	}
+
+	api_out_begin_array(req, "Messages");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple tuple = SPI_tuptable->vals[i];
+		TupleDesc desc = SPI_tuptable->tupdesc;
+		bool      isnull;
+		char     *body = SPI_getvalue(tuple, desc, 3);
+		Datum     attributes_datum = SPI_getbinval(tuple, desc, 4, &isnull);
+		Jsonb    *attributes = isnull ? NULL : DatumGetJsonbP(attributes_datum);
+		Jsonb    *selected = NULL;
+		char     *md5;
+
+		selected = select_message_attributes(attributes, attribute_names);
+
+		api_out_begin_object(req, NULL, "Message");
+		api_out_string(req, "MessageId", SPI_getvalue(tuple, desc, 1));
+		api_out_string(req, "ReceiptHandle", SPI_getvalue(tuple, desc, 2));
+		api_out_string(req, "MD5OfBody", api_md5_hex(body, strlen(body)));
+		api_out_string(req, "Body", body);
+		if (system_names != NIL)
+		{
+			char *v;
+
+			api_out_begin_object(req, "Attributes", NULL);
+			if (wanted(system_names, "SentTimestamp"))
+				api_out_map_entry(
+					req, "Attribute", "SentTimestamp",
+					epoch_ms(SPI_getbinval(tuple, desc, 5, &isnull)));
+			if (wanted(system_names, "ApproximateReceiveCount"))
+				api_out_map_entry(req, "Attribute", "ApproximateReceiveCount",
+								  SPI_getvalue(tuple, desc, 6));
+			if (wanted(system_names, "ApproximateFirstReceiveTimestamp"))
+			{
+				Datum first = SPI_getbinval(tuple, desc, 7, &isnull);
+
+				if (!isnull)
+					api_out_map_entry(req, "Attribute",
+									  "ApproximateFirstReceiveTimestamp",
+									  epoch_ms(first));
+			}
+			if (wanted(system_names, "MessageGroupId") &&
+				(v = SPI_getvalue(tuple, desc, 8)) != NULL)
+				api_out_map_entry(req, "Attribute", "MessageGroupId", v);
+			if (wanted(system_names, "MessageDeduplicationId") &&
+				(v = SPI_getvalue(tuple, desc, 9)) != NULL)
+				api_out_map_entry(req, "Attribute", "MessageDeduplicationId",
+								  v);
+			if (wanted(system_names, "SequenceNumber") &&
+				(v = SPI_getvalue(tuple, desc, 10)) != NULL)
+				api_out_map_entry(req, "Attribute", "SequenceNumber", v);
+			api_out_end_object(req, NULL);
+		}
+		md5 = api_md5_of_attributes(selected);
+		if (md5 != NULL)
+		{
+			api_out_string(req, "MD5OfMessageAttributes", md5);
+			out_message_attributes(req, selected);
+		}
+		api_out_end_object(req, "Message");
+	}
+	api_out_end_array(req);
+}
+
+/* Deleting and changing visibility -------------------------------------- */
+
+static bool
+delete_one(const char *queue, const char *handle)
+{
+	Oid   argtypes[2] = {TEXTOID, TEXTOID};
+	Datum values[2];
+
+	values[0] = text_datum(queue);
+	values[1] = text_datum(handle);
+	execute(plan(P_DELETE, "SELECT sqsn.sq_delete($1, $2)", 2, argtypes),
+			values, NULL);
+	return true;
+}
+
+static void
+delete_message(ApiRequest *req)
+{
+	char *queue = queue_name(&req->root);
+
+	/* a stale handle deletes nothing and is not an error, as in SQS */
+	(void) delete_one(queue, api_required_param(&req->root, "ReceiptHandle"));
+}
+
+static void
+change_one(const char *queue, const char *handle, int timeout)
+{
+	Oid   argtypes[3] = {TEXTOID, TEXTOID, INT4OID};
+	Datum values[3];
+	bool  isnull;
+
+	values[0] = text_datum(queue);
+	values[1] = text_datum(handle);
+	values[2] = Int32GetDatum(timeout);
+	execute(plan(P_CHANGE_VISIBILITY,
+				 "SELECT sqsn.sq_change_visibility($1, $2, $3)", 3, argtypes),
+			values, NULL);
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+									SPI_tuptable->tupdesc, 1, &isnull)))
+		api_error_shape("AWS.SimpleQueueService.MessageNotInflight",
+						QUEUE_ERROR_SHAPE "MessageNotInflight", 400,
+						"The message referred to is not in flight.");
+}
+
+static int
+visibility_timeout_param(ApiObject *obj)
+{
+	int timeout;
+
+	if (!api_param_int(obj, "VisibilityTimeout", 0,
+					   SQSN_MAX_VISIBILITY_TIMEOUT, &timeout))
+		api_error("MissingParameter", 400,
+				  "The request must contain the parameter VisibilityTimeout.");
+	return timeout;
+}
+
+static void
+change_message_visibility(ApiRequest *req)
+{
+	char *queue = queue_name(&req->root);
+
+	change_one(queue, api_required_param(&req->root, "ReceiptHandle"),
+			   visibility_timeout_param(&req->root));
+}
+
+typedef struct HandleStep
+{
+	const char *queue;
+	ApiObject  *entry;
+	bool        change;
+} HandleStep;
+
+static void
+handle_step(void *arg)
+{
+	HandleStep *h = arg;
+	const char *handle = api_required_param(h->entry, "ReceiptHandle");
+
+	if (h->change)
+		change_one(h->queue, handle, visibility_timeout_param(h->entry));
+	else
+		(void) delete_one(h->queue, handle);
+}
+
+static void
+handle_batch(ApiRequest *req, bool change)
+{
+	char       *queue = queue_name(&req->root);
+	const char *prefix = change ? "ChangeMessageVisibilityBatchRequestEntry"
+								: "DeleteMessageBatchRequestEntry";
+	const char *result_element = change
+									 ? "ChangeMessageVisibilityBatchResultEntry"
+									 : "DeleteMessageBatchResultEntry";
+	List       *entries = batch_entries(req, prefix);
+	int         n = list_length(entries);
+	ErrorData **errors = palloc0(sizeof(ErrorData *) * n);
+	HandleStep  h;
+	int         i;
+
+	h.queue = queue;
+	h.change = change;
+	for (i = 0; i < n; i++)
+	{
+		h.entry = list_nth(entries, i);
+		(void) api_try(handle_step, &h, &errors[i]);
+	}
+	api_out_begin_array(req, "Successful");
+	for (i = 0; i < n; i++)
+	{
+		if (errors[i] != NULL)
+			continue;
+		api_out_begin_object(req, NULL, result_element);
+		api_out_string(req, "Id", api_param(list_nth(entries, i), "Id"));
+		api_out_end_object(req, result_element);
+	}
+	api_out_end_array(req);
+	api_out_begin_array(req, "Failed");
+	for (i = 0; i < n; i++)
+		if (errors[i] != NULL)
+			out_failure(req, api_param(list_nth(entries, i), "Id"),
+						errors[i]);
+	api_out_end_array(req);
+}
+
+static void
+delete_message_batch(ApiRequest *req)
+{
+	handle_batch(req, false);
+}
+
+static void
+change_message_visibility_batch(ApiRequest *req)
+{
+	handle_batch(req, true);
+}
+
+/* Dispatch and errors --------------------------------------------------- */
+
+typedef struct SqsAction
+{
+	const char *name;
+	void (*run)(ApiRequest *req);
+} SqsAction;
+
+static const SqsAction actions[] = {
+	{"CreateQueue", create_queue},
+	{"GetQueueUrl", get_queue_url},
+	{"ListQueues", list_queues},
+	{"DeleteQueue", delete_queue},
+	{"PurgeQueue", purge_queue},
+	{"GetQueueAttributes", get_queue_attributes},
+	{"SetQueueAttributes", set_queue_attributes},
+	{"SendMessage", send_message},
+	{"SendMessageBatch", send_message_batch},
+	{"ReceiveMessage", receive_message},
+	{"DeleteMessage", delete_message},
+	{"DeleteMessageBatch", delete_message_batch},
+	{"ChangeMessageVisibility", change_message_visibility},
+	{"ChangeMessageVisibilityBatch", change_message_visibility_batch},
+};
+
+bool
+api_sqs_dispatch(ApiRequest *req)
+{
+	for (int i = 0; i < lengthof(actions); i++)
+	{
+		if (strcmp(req->action, actions[i].name) == 0)
+		{
+			actions[i].run(req);
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * The AWS error for an error from sqsn's functions, by SQLSTATE (and, where
+ * one SQLSTATE covers several SQS errors, by what the message is about).
+ */
+void
+api_sqs_map_error(ErrorData *edata, ApiError *err)
+{
+	const char *message = edata->message ? edata->message : "";
+
+	err->shape = NULL;
+	err->status = 400;
+	switch (edata->sqlerrcode)
+	{
+		case ERRCODE_UNDEFINED_OBJECT:
+			if (strstr(message, "queue") != NULL)
+			{
+				err->code = "AWS.SimpleQueueService.NonExistentQueue";
+				err->shape = QUEUE_ERROR_SHAPE "QueueDoesNotExist";
+			}
+			else
+				err->code = "InvalidParameterValue";
+			break;
+		case ERRCODE_DUPLICATE_OBJECT:
+			err->code = "QueueAlreadyExists";
+			err->shape = QUEUE_ERROR_SHAPE "QueueNameExists";
+			break;
+		case ERRCODE_INSUFFICIENT_PRIVILEGE:
+			err->code = "AccessDenied";
+			err->status = 403;
+			break;
+		case ERRCODE_INVALID_PARAMETER_VALUE:
+		case ERRCODE_NULL_VALUE_NOT_ALLOWED:
+		case ERRCODE_STRING_DATA_RIGHT_TRUNCATION:
+		case ERRCODE_INVALID_TEXT_REPRESENTATION:
+		case ERRCODE_INVALID_NAME:
+		case ERRCODE_FEATURE_NOT_SUPPORTED:
+		case ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE:
+		case ERRCODE_INVALID_DATETIME_FORMAT:
+			if (strncmp(message, "receipt handle", 14) == 0)
+			{
+				err->code = "ReceiptHandleIsInvalid";
+				err->shape = QUEUE_ERROR_SHAPE "ReceiptHandleIsInvalid";
+			}
+			else if (strstr(message, "queue attribute") != NULL)
+				err->code = "InvalidAttributeValue";
+			else
+				err->code = "InvalidParameterValue";
+			break;
+		case ERRCODE_QUERY_CANCELED:
+			err->code = "RequestThrottled";
+			err->status = 403;
+			break;
+		default:
+			err->code = "InternalError";
+			err->status = 500;
+			break;
+	}
+}
