@@ -60,6 +60,7 @@
 #include "utils/datetime.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(api_create_credentials);
@@ -471,6 +472,8 @@ lookup_credential(const char *access_key_id, ApiCredential *cred)
 		!valid_key_id(access_key_id))
 		return false;
 
+	/* the server calls before it has a snapshot of its own */
+	PushActiveSnapshot(GetTransactionSnapshot());
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (credential_plan == NULL)
@@ -499,6 +502,7 @@ lookup_credential(const char *access_key_id, ApiCredential *cred)
 		found = true;
 	}
 	SPI_finish();
+	PopActiveSnapshot();
 	return found;
 }
 
