@@ -13,6 +13,9 @@ changed after signing, a stale X-Amz-Date, an unsigned request, a dropped
 key and a key whose role was dropped are refused with AWS's error codes, and
 a refused request has done nothing. A key whose role lacks a grant gets
 AccessDenied from the grant check. Presigned URLs work until they expire.
+The unsigned links of SNS's messages get through. With sqsn.api_auth set to
+'none' for a while (ALTER SYSTEM, reset afterwards), nothing is verified but
+a known key still runs as its role.
 """
 
 import datetime
@@ -314,6 +317,88 @@ class RefusedRequests(unittest.TestCase):
             sql("SELECT count(sqsn.api_drop_credentials(access_key_id)) FROM sqsn.api_access_keys"
                 " WHERE role = %s" % quote(role))
             sql("DROP ROLE IF EXISTS %s" % role)
+
+
+class SubscriptionLinks(unittest.TestCase):
+    """The links in SNS's messages are unsigned GETs: they get through to
+    the action (whose token or subscription id is the credential); any
+    other unsigned GET does not."""
+
+    def test_unsigned_confirm_subscription_link_gets_through(self):
+        status, text = send("GET", URL + "/?Action=ConfirmSubscription&TopicArn="
+                            "arn%3Aaws%3Asns%3Aus-east-1%3A000000000000%3Aapitest-auth-none"
+                            "&Token=0123456789abcdef", {}, "")
+        self.assertNotIn(error_code(text), ("MissingAuthenticationToken", "InvalidClientTokenId",
+                                            "SignatureDoesNotMatch", "IncompleteSignature"), text)
+
+    def test_unsigned_unsubscribe_link_gets_through(self):
+        status, text = send("GET", URL + "/?Action=Unsubscribe&SubscriptionArn="
+                            "arn%3Aaws%3Asns%3Aus-east-1%3A000000000000%3Aapitest-auth-none%3A"
+                            + str(uuid.uuid4()), {}, "")
+        self.assertNotIn(error_code(text), ("MissingAuthenticationToken", "InvalidClientTokenId",
+                                            "SignatureDoesNotMatch", "IncompleteSignature"), text)
+
+    @signed_only
+    def test_other_unsigned_get_is_refused(self):
+        status, text = send("GET", URL + "/?Action=ListQueues&Version=2012-11-05", {}, "")
+        self.assertEqual(error_code(text), "MissingAuthenticationToken", text)
+        self.assertEqual(status, 403)
+
+    @signed_only
+    def test_unsigned_post_of_unsubscribe_is_refused(self):
+        status, text = send("POST", URL + "/", {"Content-Type": QUERY_FORM},
+                            "Action=Unsubscribe&Version=2010-03-31&SubscriptionArn=x")
+        self.assertEqual(error_code(text), "MissingAuthenticationToken", text)
+
+
+@signed_only
+class NoneMode(unittest.TestCase):
+    """sqsn.api_auth = 'none' (the endpoint listens on loopback here):
+    nothing is verified, but a known key still decides the role."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.set_mode("none")
+
+    @classmethod
+    def tearDownClass(cls):
+        sql("ALTER SYSTEM RESET sqsn.api_auth")
+        sql("SELECT pg_reload_conf()")
+        cls.wait_until(lambda: send("GET", URL + "/?Action=ListQueues&Version=2012-11-05", {}, "")[0] == 403)
+
+    @classmethod
+    def set_mode(cls, mode):
+        sql("ALTER SYSTEM SET sqsn.api_auth = '%s'" % mode)
+        sql("SELECT pg_reload_conf()")
+        cls.wait_until(lambda: send("GET", URL + "/?Action=ListQueues&Version=2012-11-05", {}, "")[0] == 200)
+
+    @staticmethod
+    def wait_until(check):
+        # every worker rereads the setting at its next request or wake-up
+        import time
+        deadline = time.time() + 20
+        hits = 0
+        while time.time() < deadline:
+            hits = hits + 1 if check() else 0
+            if hits >= 10:
+                return
+            time.sleep(0.05)
+        raise AssertionError("sqsn.api_auth did not take effect")
+
+    def test_unsigned_request_runs(self):
+        name = PREFIX + "none-unsigned"
+        client(unsigned=True).create_queue(QueueName=name)
+        self.assertTrue(queue_exists(name))
+
+    def test_made_up_key_runs(self):
+        client(key="test", secret="test").list_queues()
+
+    @unittest.skipUnless(DENIED_KEY, "no key of a role without grants")
+    def test_known_key_keeps_its_role_whatever_the_signature(self):
+        url = client(key=KEY, secret="not-the-secret").create_queue(QueueName=PREFIX + "none-private")["QueueUrl"]
+        with self.assertRaises(ClientError) as cm:
+            client(key=DENIED_KEY, secret="not-the-secret").send_message(QueueUrl=url, MessageBody="x")
+        self.assertEqual(cm.exception.response["Error"]["Code"], "AccessDenied")
 
 
 @unittest.skipUnless(DENIED_KEY and DENIED_SECRET, "no key of a role without grants")
