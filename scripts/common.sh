@@ -34,6 +34,9 @@ fi
 DB_SUPERUSER=postgres
 DB_HOST=127.0.0.1
 FIRST_PORT=5433
+# The AWS-compatible endpoint (sqsn.api_port) listens on the first free port
+# from here, on 127.0.0.1 only.
+FIRST_API_PORT=4576
 
 say() { printf '==> %s\n' "$*"; }
 warn() { printf 'sqsn: %s\n' "$*" >&2; }
@@ -147,7 +150,7 @@ cluster_user_can_use_repo() {
 }
 
 # Sets PGBIN, PKGLIBDIR, PGXS_DIR, PGDATA, PGRUN, SOCKDIR, TESTOUT, PORT_FILE,
-# LOG_FILE. Needs the PostgreSQL packages (pg_config) and the cluster user.
+# API_PORT_FILE, LOG_FILE. Needs the PostgreSQL packages (pg_config) and the cluster user.
 sqsn_init_paths() {
 	command -v "$PG_CONFIG" >/dev/null 2>&1 ||
 		die "$PG_CONFIG not found: run scripts/setup.sh (make demo) first"
@@ -178,6 +181,7 @@ sqsn_init_paths() {
 		SOCKDIR=/tmp/sqsn-$(repo_hash)
 	fi
 	PORT_FILE=$PGRUN/port
+	API_PORT_FILE=$PGRUN/api_port
 	LOG_FILE=$PGRUN/postgresql.log
 	export PGDATA
 }
@@ -352,6 +356,40 @@ choose_port() {
 	return 1
 }
 
+# The endpoint's port: while the cluster runs, the one it was started with;
+# else the remembered one if still free, else the first free port from
+# FIRST_API_PORT upward (never the PostgreSQL port $1). Remembered in
+# API_PORT_FILE.
+choose_api_port() {
+	local pg_port=$1 p=""
+	if [ -f "$API_PORT_FILE" ]; then
+		p=$(cat "$API_PORT_FILE")
+		if [[ $p =~ ^[0-9]+$ ]] && [ "$p" != "$pg_port" ] &&
+			{ cluster_running || ! port_in_use "$p"; }; then
+			echo "$p"
+			return 0
+		fi
+	fi
+	for ((p = FIRST_API_PORT; p < FIRST_API_PORT + 200; p++)); do
+		if [ "$p" != "$pg_port" ] && ! port_in_use "$p"; then
+			echo "$p" >"$API_PORT_FILE"
+			echo "$p"
+			return 0
+		fi
+	done
+	warn "no free port for the endpoint in $FIRST_API_PORT..$((FIRST_API_PORT + 199))"
+	return 1
+}
+
+# Port of the running cluster's endpoint, else nothing (status 1).
+cluster_api_port() {
+	local p
+	[ -f "$API_PORT_FILE" ] || return 1
+	p=$(cat "$API_PORT_FILE")
+	[[ $p =~ ^[0-9]+$ ]] || return 1
+	echo "$p"
+}
+
 # The key pair that signs pushed messages: an RSA key and a self-signed
 # certificate in the data directory, made once (sqsn.signing_key_file and
 # sqsn.signing_certificate_file point to them).
@@ -388,7 +426,8 @@ make_master_key() {
 # Our settings live in $PGDATA/sqsn.conf, included from postgresql.conf and
 # rewritten on every run (so the port or the preload list can change).
 write_cluster_conf() {
-	local port=$1 conf=$PGDATA/sqsn.conf tmp
+	local port=$1 conf=$PGDATA/sqsn.conf tmp api_port
+	api_port=$(choose_api_port "$port") || die "cannot choose a port for the endpoint"
 	make_signing_key
 	make_master_key
 	tmp=$(mktemp)
@@ -408,6 +447,11 @@ sqsn.signing_key_file = '$PGDATA/sqsn_signing_key.pem'
 sqsn.signing_certificate_file = '$PGDATA/sqsn_signing_cert.pem'
 # encrypted queues and topics: the key made by make_master_key
 sqsn.master_key_file = '$PGDATA/sqsn_master_key'
+# the AWS-compatible endpoint (make demo, the client tests of make test);
+# its port is also in $API_PORT_FILE
+sqsn.api_port = $api_port
+sqsn.api_listen_addresses = '127.0.0.1'
+sqsn.api_workers = 2
 EOF
 	if ! cmp -s "$tmp" "$conf"; then
 		cp "$tmp" "$conf"
@@ -494,6 +538,9 @@ print_conn_env() {
 	local port
 	port=$(cluster_port) || return 1
 	printf 'export PGHOST=%s PGPORT=%s PGUSER=%s\n' "$DB_HOST" "$port" "$DB_SUPERUSER"
+	if port=$(cluster_api_port); then
+		printf 'export SQSN_API_URL=http://%s:%s\n' "$DB_HOST" "$port"
+	fi
 }
 
 # Export PGHOST/PGPORT/PGUSER for the running cluster into this shell.

@@ -4,8 +4,9 @@
 #   1. install the Debian packages that are missing (as root, or via sudo),
 #   2. build sqsn (warnings are errors here) and install it,
 #   3. create a private PostgreSQL 15 cluster for this checkout (once),
-#   4. start it on a free local port, or restart it when the installed
-#      library or its settings changed,
+#   4. start it on a free local port (and its AWS-compatible endpoint on
+#      another), or restart it when the installed library or its settings
+#      changed,
 #   5. print how to connect.
 # Run it as often as you like; a second run only checks and rebuilds.
 
@@ -140,4 +141,7 @@ port=$(cluster_port)
 print_conn_env >"$PGRUN/env"
 say "cluster ready: data $PGDATA, log $LOG_FILE"
 say "connect with:  psql -h $DB_HOST -p $port -U $DB_SUPERUSER postgres"
-say "or set:        $(cat "$PGRUN/env")"
+say "or set:        $(head -n 1 "$PGRUN/env")"
+if api_port=$(cluster_api_port); then
+	say "AWS-compatible endpoint: http://$DB_HOST:$api_port (sqsn.api_port)"
+fi

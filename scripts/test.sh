@@ -6,7 +6,9 @@
 #   isolation  test/isolation/specs/<name>.spec             (pg_isolation_regress)
 #   pgtap      test/pgtap/*.sql                             (pg_prove)
 #   tap        test/t/*.pl, with their own temporary clusters (prove)
-#   bench      bench/run --smoke and bench/storage --smoke: every benchmark
+#   api        the AWS-compatible endpoint driven by real AWS clients
+#              (test/api/run: boto3, the AWS CLI, the JavaScript SDK)
+#   bench      bench/run, bench/storage and bench/api --smoke: every benchmark
 #              workload still runs
 # Every test file counts as one test. Outputs go to a scratch directory
 # owned by the cluster user (.test-out/ in the checkout, see common.sh).
@@ -93,6 +95,7 @@ list_files() { # dir suffix
 list_isolation() { list_files "$REPO/test/isolation/specs" .spec; }
 list_pgtap() { list_files "$REPO/test/pgtap" .sql; }
 list_tap() { list_files "$REPO/test/t" .pl; }
+list_api() { [ -x "$REPO/test/api/run" ] && "$REPO/test/api/run" --list; }
 
 # record SUITE PASSED FAILED [NOTE]
 record() {
@@ -260,6 +263,41 @@ suite_tap() {
 	record tap "$FILE_PASS" "$FILE_FAIL"
 }
 
+# The endpoint's client tests: test/api/run runs them all against the
+# cluster's endpoint and prints "api <name> ... ok|FAILED" for each.
+suite_api() {
+	local tests t out=$TESTOUT/api log rc v pass=0 fail=0 note=""
+	mapfile -t tests < <(list_api)
+	if [ "${#tests[@]}" -eq 0 ]; then
+		skip api "no test/api tests"
+		return
+	fi
+	log=$out/run.log
+	if ! mkdir -p "$out"; then
+		suite_error api "cannot create $out" "${tests[@]}"
+		return
+	fi
+	say "api: ${#tests[@]} test(s)"
+	timeout -k 30 "$SUITE_TIMEOUT" "$REPO/test/api/run" --out "$out" 2>&1 9>&- | tee "$log"
+	rc=${PIPESTATUS[0]}
+	for t in "${tests[@]}"; do
+		v=$(awk -v t="$t" '$1 == "api" && $2 == t && $3 == "..." { v = $4 } END { print v }' "$log")
+		if [ "$v" = ok ]; then
+			pass=$((pass + 1))
+		else
+			fail=$((fail + 1))
+			FAILED_TESTS+=("api/$t")
+			show_file "$out/$t.log"
+		fi
+	done
+	[ "$rc" = 124 ] && note="timed out after ${SUITE_TIMEOUT}s"
+	if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
+		SUITE_ERRORS=$((SUITE_ERRORS + 1))
+		note="test/api/run exited with status $rc"
+	fi
+	record api "$pass" "$fail" "$note"
+}
+
 # The benchmark's smoke run: every bench/ workload executes once in a while,
 # so the suite never rots (its speed is not judged here).
 suite_bench() {
@@ -278,6 +316,12 @@ suite_bench() {
 		timeout -k 30 "$FILE_TIMEOUT" "$REPO/bench/storage" --smoke >"$log" 2>&1 9>&-
 		file_verdict bench storage-smoke $? "$log"
 	fi
+	if [ -x "$REPO/bench/api" ]; then
+		say "bench: HTTP endpoint smoke run"
+		log=$TESTOUT/bench-api-smoke.log
+		timeout -k 30 "$FILE_TIMEOUT" "$REPO/bench/api" --smoke >"$log" 2>&1 9>&-
+		file_verdict bench api-smoke $? "$log"
+	fi
 	record bench "$FILE_PASS" "$FILE_FAIL"
 }
 
@@ -287,7 +331,7 @@ suite_bench() {
 fail_everything() {
 	local s t tests n=0
 	warn "$1: no test could run"
-	for s in regress isolation pgtap tap; do
+	for s in regress isolation pgtap tap api; do
 		mapfile -t tests < <("list_$s")
 		for t in "${tests[@]}"; do FAILED_TESTS+=("$s/$t"); done
 		n=$((n + ${#tests[@]}))
@@ -330,5 +374,6 @@ suite_regress
 suite_isolation
 suite_pgtap
 suite_tap
+suite_api
 suite_bench
 finish

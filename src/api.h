@@ -62,16 +62,16 @@ typedef struct ApiRequest
 {
 	ApiProtocol protocol;
 	ApiService  service;
-	const char *action;       /* "SendMessage", "Publish", ... */
-	ApiObject   root;         /* the request's parameters */
-	const char *method;       /* "GET" or "POST" */
-	const char *path;         /* the request path, percent-decoded */
-	const char *base_url;     /* "http://<Host header>", no trailing / */
-	const char *region;       /* from the signature, else sqsn.api_region */
-	const char *account_id;   /* sqsn.api_account_id */
+	const char *action;        /* "SendMessage", "Publish", ... */
+	ApiObject   root;          /* the request's parameters */
+	const char *method;        /* "GET" or "POST" */
+	const char *path;          /* the request path, percent-decoded */
+	const char *base_url;      /* "http://<Host header>", no trailing / */
+	const char *region;        /* from the signature, else sqsn.api_region */
+	const char *account_id;    /* sqsn.api_account_id */
 	const char *access_key_id; /* NULL when the request was not signed */
-	const char *request_id;   /* a UUID, echoed in every response */
-	Oid         roleid;       /* the role the request runs as */
+	const char *request_id;    /* a UUID, echoed in every response */
+	Oid         roleid;        /* the role the request runs as */
 
 	/* the response: result members only; api_server.c wraps them */
 	StringInfo out;
@@ -97,17 +97,16 @@ typedef struct ApiError
 /* api_proto.c: parameters */
 extern const char *api_param(ApiObject *obj, const char *name);
 extern const char *api_required_param(ApiObject *obj, const char *name);
-extern bool        api_param_int(ApiObject *obj, const char *name, int min,
-								 int max, int *result);
-extern bool        api_param_bool(ApiObject *obj, const char *name,
-								  bool *result);
-extern List *api_objects(ApiObject *obj, const char *json_name,
-						 const char *query_prefix);
-extern List *api_strings(ApiObject *obj, const char *json_name,
-						 const char *query_prefix);
-extern List *api_map(ApiObject *obj, const char *json_name,
-					 const char *query_prefix, const char *key_member,
-					 const char *value_member);
+extern bool   api_param_int(ApiObject *obj, const char *name, int min, int max,
+							int *result);
+extern bool   api_param_bool(ApiObject *obj, const char *name, bool *result);
+extern List  *api_objects(ApiObject *obj, const char *json_name,
+						  const char *query_prefix);
+extern List  *api_strings(ApiObject *obj, const char *json_name,
+						  const char *query_prefix);
+extern List  *api_map(ApiObject *obj, const char *json_name,
+					  const char *query_prefix, const char *key_member,
+					  const char *value_member);
 extern Jsonb *api_message_attributes(ApiObject *obj, const char *json_name,
 									 const char *query_prefix,
 									 const char *name_member,
@@ -123,21 +122,21 @@ extern void api_error_shape(const char *code, const char *shape, int status,
 extern bool api_thrown_error(ApiError *err);
 
 /* api_proto.c: response writing */
-extern void api_xml_escape(StringInfo buf, const char *s);
-extern void api_xml_element(StringInfo buf, const char *name,
+extern void  api_xml_escape(StringInfo buf, const char *s);
+extern void  api_xml_element(StringInfo buf, const char *name,
+							 const char *value);
+extern void  api_out_string(ApiRequest *req, const char *name,
 							const char *value);
-extern void api_out_string(ApiRequest *req, const char *name,
-						   const char *value);
-extern void api_out_bool(ApiRequest *req, const char *name, bool value);
-extern void api_out_begin_object(ApiRequest *req, const char *json_name,
-								 const char *xml_element);
-extern void api_out_end_object(ApiRequest *req, const char *xml_element);
-extern void api_out_begin_array(ApiRequest *req, const char *json_name);
-extern void api_out_end_array(ApiRequest *req);
-extern void api_out_array_string(ApiRequest *req, const char *xml_element,
-								 const char *value);
-extern void api_out_map_entry(ApiRequest *req, const char *xml_element,
-							  const char *key, const char *value);
+extern void  api_out_bool(ApiRequest *req, const char *name, bool value);
+extern void  api_out_begin_object(ApiRequest *req, const char *json_name,
+								  const char *xml_element);
+extern void  api_out_end_object(ApiRequest *req, const char *xml_element);
+extern void  api_out_begin_array(ApiRequest *req, const char *json_name);
+extern void  api_out_end_array(ApiRequest *req);
+extern void  api_out_array_string(ApiRequest *req, const char *xml_element,
+								  const char *value);
+extern void  api_out_map_entry(ApiRequest *req, const char *xml_element,
+							   const char *key, const char *value);
 extern char *api_md5_hex(const char *data, size_t len);
 extern char *api_md5_of_attributes(Jsonb *attributes);
 
@@ -147,16 +146,15 @@ extern bool api_try(void (*step)(void *arg), void *arg, ErrorData **err);
 /* api_auth.c */
 extern void api_authenticate(ApiRequest *req, const char *method,
 							 const char *path, List *query_params,
-							 List *headers, const char *body,
-							 size_t body_len);
+							 List *headers, const char *body, size_t body_len);
 extern bool api_auth_is_none(void);
 extern void ApiAuthInit(void); /* its GUCs; called by ApiInit */
 
 /* api_sqs.c and api_sns.c: run the action; false if it is unknown */
-extern bool api_sqs_dispatch(ApiRequest *req);
-extern bool api_sns_dispatch(ApiRequest *req);
-extern void api_sqs_map_error(ErrorData *edata, ApiError *err);
-extern void api_sns_map_error(ErrorData *edata, ApiError *err);
+extern bool  api_sqs_dispatch(ApiRequest *req);
+extern bool  api_sns_dispatch(ApiRequest *req);
+extern void  api_sqs_map_error(ErrorData *edata, ApiError *err);
+extern void  api_sns_map_error(ErrorData *edata, ApiError *err);
 extern char *api_queue_url(ApiRequest *req, const char *queue_name);
 extern char *api_queue_arn(ApiRequest *req, const char *queue_name);
 

@@ -59,8 +59,8 @@ json_scalar_text(JsonbValue *v)
 		case jbvString:
 			return pnstrdup(v->val.string.val, v->val.string.len);
 		case jbvNumeric:
-			return DatumGetCString(
-				DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+			return DatumGetCString(DirectFunctionCall1(
+				numeric_out, NumericGetDatum(v->val.numeric)));
 		case jbvBool:
 			return pstrdup(v->val.boolean ? "true" : "false");
 		case jbvNull:
@@ -108,8 +108,7 @@ api_required_param(ApiObject *obj, const char *name)
  * or not a number: InvalidParameterValue.
  */
 bool
-api_param_int(ApiObject *obj, const char *name, int min, int max,
-			  int *result)
+api_param_int(ApiObject *obj, const char *name, int min, int max, int *result)
 {
 	const char *value = api_param(obj, name);
 	char       *end;
@@ -282,7 +281,8 @@ api_strings(ApiObject *obj, const char *json_name, const char *query_prefix)
 
 		for (int i = 0; i < n; i++)
 		{
-			char *s = json_scalar_text(getIthJsonbValueFromContainer(array, i));
+			char *s =
+				json_scalar_text(getIthJsonbValueFromContainer(array, i));
 
 			if (s != NULL)
 				result = lappend(result, s);
@@ -473,12 +473,11 @@ api_name_from_arn(const char *arn)
 
 /* Errors ---------------------------------------------------------------- */
 
-static void
-throw(const char *code, const char *shape, int status, const char *message)
-	pg_attribute_noreturn();
+static void throw(const char *code, const char *shape, int status,
+				  const char *message) pg_attribute_noreturn();
 
-static void
-throw(const char *code, const char *shape, int status, const char *message)
+static void throw(const char *code, const char *shape, int status,
+				  const char *message)
 {
 	thrown_error.code = MemoryContextStrdup(TopMemoryContext, code);
 	thrown_error.shape =
@@ -873,9 +872,8 @@ api_md5_of_attributes(Jsonb *attributes)
 			char *b64 = attribute_member(items[i].value, "BinaryValue");
 			int   len = b64 ? strlen(b64) : 0;
 			char *raw = palloc(pg_b64_dec_len(len) + 1);
-			int   rawlen = b64 ? pg_b64_decode(b64, len, raw,
-											   pg_b64_dec_len(len))
-							   : 0;
+			int   rawlen =
+                b64 ? pg_b64_decode(b64, len, raw, pg_b64_dec_len(len)) : 0;
 
 			transport = 2;
 			EVP_DigestUpdate(ctx, &transport, 1);

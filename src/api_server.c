@@ -15,6 +15,17 @@
  * error is caught there, rolled back and answered in the AWS error shape;
  * nothing longjmps through libmicrohttpd.
  *
+ * Transactions commit without waiting for their WAL to reach disk; the
+ * answer waits instead. The connection is suspended, and once the worker
+ * has run every request that is ready, one XLogFlush (and, with
+ * synchronous replication, one wait for the standbys) covers them all,
+ * after which their answers go out. So a worker's requests share flushes
+ * as concurrent backends' commits do, and an answer still means what it
+ * means to a SQL client under the configured synchronous_commit: the
+ * change is durable. (A writing transaction's commit record follows the
+ * commits of everything it saw, so its flush covers those too; read-only
+ * requests wait for nothing, as read-only transactions do in PostgreSQL.)
+ *
  * A ReceiveMessage that finds nothing and may wait is suspended
  * (MHD_suspend_connection) rather than slept on: the worker keeps serving
  * other connections. It watches the queue's long-poll slot (longpoll.c); a
@@ -35,6 +46,7 @@
 #include <sys/socket.h>
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "executor/spi.h"
 #include "lib/ilist.h"
 #include "mb/pg_wchar.h"
@@ -42,6 +54,7 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "replication/syncrep.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
@@ -59,7 +72,7 @@
 #define API_RESTART_SECONDS  5
 #define API_MAX_WORKERS      64
 #define API_MAX_DAEMONS      16
-#define LONGPOLL_RECHECK_MS  500  /* delays and leases end without a commit */
+#define LONGPOLL_RECHECK_MS  500 /* delays and leases end without a commit */
 #define IDLE_CONNECTION_SECS 120
 
 int   sqsn_api_port = 0;
@@ -105,11 +118,17 @@ typedef struct ApiConn
 	dlist_node  wait_node;
 	TimestampTz deadline;
 	TimestampTz next_look;
+
+	/* an answer waiting for the WAL it depends on to be flushed */
+	XLogRecPtr flush_lsn; /* 0: nothing to wait for */
+	bool       flushing;
+	dlist_node flush_node;
 } ApiConn;
 
 static ApiDaemon  daemons[API_MAX_DAEMONS];
 static int        ndaemons = 0;
 static dlist_head waiting = DLIST_STATIC_INIT(waiting);
+static dlist_head flushing = DLIST_STATIC_INIT(flushing);
 static bool       can_watch = false;
 
 static bool check_listen_addresses(char **newval, void **extra,
@@ -125,13 +144,13 @@ void
 ApiInit(void)
 {
 	DefineCustomIntVariable(
-		"sqsn.api_port",
-		"TCP port of the AWS-compatible endpoint (0: off).", NULL,
-		&sqsn_api_port, 0, 0, 65535, PGC_POSTMASTER, 0, NULL, NULL, NULL);
+		"sqsn.api_port", "TCP port of the AWS-compatible endpoint (0: off).",
+		NULL, &sqsn_api_port, 0, 0, 65535, PGC_POSTMASTER, 0, NULL, NULL,
+		NULL);
 	DefineCustomStringVariable(
 		"sqsn.api_listen_addresses",
-		"Comma-separated addresses the endpoint listens on (* for all).",
-		NULL, &sqsn_api_listen_addresses, "127.0.0.1", PGC_POSTMASTER,
+		"Comma-separated addresses the endpoint listens on (* for all).", NULL,
+		&sqsn_api_listen_addresses, "127.0.0.1", PGC_POSTMASTER,
 		GUC_LIST_INPUT, check_listen_addresses, NULL, NULL);
 	DefineCustomIntVariable(
 		"sqsn.api_workers",
@@ -145,20 +164,18 @@ ApiInit(void)
 	DefineCustomStringVariable(
 		"sqsn.api_account_id",
 		"Account id the endpoint puts into queue URLs and ARNs.", NULL,
-		&sqsn_api_account_id, "000000000000", PGC_SIGHUP, 0, NULL, NULL,
-		NULL);
+		&sqsn_api_account_id, "000000000000", PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable(
 		"sqsn.api_public_url",
 		"Base URL of the endpoint as its clients reach it.",
 		"Used in the SubscribeURL and UnsubscribeURL links of push "
 		"deliveries; empty: http://<first listen address>:<port>.",
-		&sqsn_api_public_url, "", PGC_SIGHUP, 0, check_public_url, NULL,
-		NULL);
-	DefineCustomIntVariable(
-		"sqsn.api_max_request_size",
-		"Largest request body the endpoint accepts.", NULL,
-		&sqsn_api_max_request_size, 2 * 1024 * 1024, 64 * 1024,
-		64 * 1024 * 1024, PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+		&sqsn_api_public_url, "", PGC_SIGHUP, 0, check_public_url, NULL, NULL);
+	DefineCustomIntVariable("sqsn.api_max_request_size",
+							"Largest request body the endpoint accepts.", NULL,
+							&sqsn_api_max_request_size, 2 * 1024 * 1024,
+							64 * 1024, 64 * 1024 * 1024, PGC_SIGHUP,
+							GUC_UNIT_BYTE, NULL, NULL, NULL);
 	ApiAuthInit();
 
 	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade ||
@@ -298,21 +315,19 @@ mhd_panic(void *cls, const char *file, unsigned int line, const char *reason)
 						   file ? file : "?", line, reason ? reason : "?")));
 }
 
-static enum MHD_Result access_handler(void *cls,
-									  struct MHD_Connection *connection,
-									  const char *url, const char *method,
-									  const char *version,
-									  const char *upload_data,
-									  size_t *upload_data_size,
-									  void **con_cls);
+static enum MHD_Result
+access_handler(void *cls, struct MHD_Connection *connection, const char *url,
+			   const char *method, const char *version,
+			   const char *upload_data, size_t *upload_data_size,
+			   void **con_cls);
 static void request_completed(void *cls, struct MHD_Connection *connection,
-							  void **con_cls,
+							  void                          **con_cls,
 							  enum MHD_RequestTerminationCode toe);
 
 static void
 start_daemons(void)
 {
-	char *copy = pstrdup(sqsn_api_listen_addresses);
+	char     *copy = pstrdup(sqsn_api_listen_addresses);
 	List     *names;
 	ListCell *lc;
 	char      port[16];
@@ -344,9 +359,9 @@ start_daemons(void)
 		for (ai = res; ai != NULL && ndaemons < API_MAX_DAEMONS;
 			 ai = ai->ai_next)
 		{
-			unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-								 MHD_USE_ERROR_LOG;
-			ApiDaemon   *d = &daemons[ndaemons];
+			unsigned int flags =
+				MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+			ApiDaemon *d = &daemons[ndaemons];
 
 			if (ai->ai_family == AF_INET6)
 				flags |= MHD_USE_IPv6;
@@ -355,13 +370,14 @@ start_daemons(void)
 			d->loopback = is_loopback(ai->ai_addr);
 			d->address = MemoryContextStrdup(TopMemoryContext, name);
 			d->mhd = MHD_start_daemon(
-				flags, (uint16_t) sqsn_api_port, NULL, NULL, access_handler,
-				d, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+				flags, (uint16_t) sqsn_api_port, NULL, NULL, access_handler, d,
+				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 				MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
 				MHD_OPTION_CONNECTION_TIMEOUT,
 				(unsigned int) IDLE_CONNECTION_SECS,
 				MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
-				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+				MHD_OPTION_END);
 			if (d->mhd == NULL)
 			{
 				ereport(LOG, (errmsg("sqsn api: could not listen on \"%s\" "
@@ -399,6 +415,8 @@ request_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
 		if (c->req && c->req->wait_queue_id != 0)
 			sqsn_longpoll_watch(c->req->wait_queue_id, false);
 	}
+	if (c->flushing)
+		dlist_delete(&c->flush_node);
 	MemoryContextDelete(c->cxt);
 	*con_cls = NULL;
 }
@@ -620,8 +638,7 @@ parse_request(ApiConn *c, ApiRequest *req, const char *method, List *headers,
 		req->root.params = list_concat(list_copy(query_params),
 									   parse_form(c->body.data, c->body.len));
 	else if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
-		api_error("InvalidAction", 400, "Method %s is not supported.",
-				  method);
+		api_error("InvalidAction", 400, "Method %s is not supported.", method);
 
 	req->action = api_param(&req->root, "Action");
 	version = api_param(&req->root, "Version");
@@ -634,8 +651,8 @@ parse_request(ApiConn *c, ApiRequest *req, const char *method, List *headers,
 	else if (authorization && strstr(authorization, "/sqs/aws4_request"))
 		req->service = API_SQS;
 	else
-		req->service = (req->action && is_sns_action(req->action)) ? API_SNS
-																   : API_SQS;
+		req->service =
+			(req->action && is_sns_action(req->action)) ? API_SNS : API_SQS;
 	if (req->action == NULL)
 		api_error("MissingAction", 400, "The request must contain an Action.");
 }
@@ -711,8 +728,9 @@ error_response(ApiRequest *req, ApiError *err, const char *message)
 					 fault);
 	api_xml_element(r->body, "Code", err->code);
 	api_xml_element(r->body, "Message", message);
-	appendStringInfo(r->body, "<Detail/></Error><RequestId>%s</RequestId>"
-							  "</ErrorResponse>",
+	appendStringInfo(r->body,
+					 "<Detail/></Error><RequestId>%s</RequestId>"
+					 "</ErrorResponse>",
 					 req->request_id);
 	return r;
 }
@@ -726,6 +744,83 @@ new_request_id(void)
 }
 
 /*
+ * Commits with synchronous_commit off, and notes up to where the WAL must be
+ * flushed before the answer may leave (nothing when synchronous_commit is
+ * off anyway).
+ */
+static void
+commit_without_waiting(ApiConn *c)
+{
+	int        configured = synchronous_commit;
+	XLogRecPtr before = XactLastCommitEnd;
+
+	synchronous_commit = SYNCHRONOUS_COMMIT_OFF;
+	PG_TRY();
+	{
+		CommitTransactionCommand();
+	}
+	PG_FINALLY();
+	{
+		synchronous_commit = configured;
+	}
+	PG_END_TRY();
+	/* a transaction that wrote nothing has no commit record to wait for */
+	c->flush_lsn =
+		(configured > SYNCHRONOUS_COMMIT_OFF && XactLastCommitEnd != before)
+			? XactLastCommitEnd
+			: InvalidXLogRecPtr;
+}
+
+static bool
+flushed(ApiConn *c)
+{
+	return c->flush_lsn == InvalidXLogRecPtr ||
+		   c->flush_lsn <= GetFlushRecPtr(NULL);
+}
+
+/* the answer is ready; it leaves with the next flush */
+static void
+wait_for_flush(ApiConn *c)
+{
+	c->flushing = true;
+	dlist_push_tail(&flushing, &c->flush_node);
+}
+
+/*
+ * Flushes the WAL the waiting answers depend on, waits for synchronous
+ * standbys as a commit would, and lets the answers go.
+ */
+static bool
+flush_answers(void)
+{
+	XLogRecPtr         upto = InvalidXLogRecPtr;
+	dlist_iter         it;
+	dlist_mutable_iter iter;
+
+	if (dlist_is_empty(&flushing))
+		return false;
+	dlist_foreach(it, &flushing)
+	{
+		ApiConn *c = dlist_container(ApiConn, flush_node, it.cur);
+
+		upto = Max(upto, c->flush_lsn);
+	}
+	XLogFlush(upto);
+	if (synchronous_commit > SYNCHRONOUS_COMMIT_LOCAL_FLUSH)
+		SyncRepWaitForLSN(upto, true);
+	dlist_foreach_modify(iter, &flushing)
+	{
+		ApiConn *c = dlist_container(ApiConn, flush_node, iter.cur);
+
+		dlist_delete(&c->flush_node);
+		c->flushing = false;
+		c->flush_lsn = InvalidXLogRecPtr;
+		MHD_resume_connection(c->connection);
+	}
+	return true;
+}
+
+/*
  * Runs the request (again, for a long poll being retried) in its own
  * transaction and leaves the response, or a wish to wait, in c.
  */
@@ -735,8 +830,10 @@ run_request(ApiConn *c, bool retry)
 	MemoryContext cxt = c->cxt;
 	ApiRequest   *req = c->req;
 	volatile bool role_set = false;
+	ApiError      stale;
 
 	MemoryContextSwitchTo(cxt);
+	(void) api_thrown_error(&stale);
 	resetStringInfo(req->out);
 	req->depth = 0;
 	req->need_comma[0] = false;
@@ -787,7 +884,7 @@ run_request(ApiConn *c, bool retry)
 		}
 		PopActiveSnapshot();
 		SPI_finish();
-		CommitTransactionCommand();
+		commit_without_waiting(c);
 		SetCurrentRoleId(InvalidOid, false);
 		role_set = false;
 		MemoryContextSwitchTo(cxt);
@@ -816,16 +913,16 @@ run_request(ApiConn *c, bool retry)
 				api_sqs_map_error(edata, &err);
 		}
 		if (err.status >= 500)
-			ereport(LOG,
-					(errmsg("sqsn api: %s failed: %s",
-							req->action ? req->action : "request",
-							edata->message)));
+			ereport(LOG, (errmsg("sqsn api: %s failed: %s",
+								 req->action ? req->action : "request",
+								 edata->message)));
 		if (edata->message == NULL)
 			edata->message = pstrdup("internal error");
 		message = edata->detail
 					  ? psprintf("%s: %s", edata->message, edata->detail)
 					  : edata->message;
 		req->wait_queue_id = 0;
+		c->flush_lsn = 0;
 		c->response = error_response(req, &err, message);
 		FreeErrorData(edata);
 	}
@@ -836,17 +933,16 @@ run_request(ApiConn *c, bool retry)
 static enum MHD_Result
 queue_response(ApiConn *c)
 {
-	ApiResponse          *r = c->response;
+	ApiResponse         *r = c->response;
 	struct MHD_Response *response;
-	enum MHD_Result       result;
+	enum MHD_Result      result;
 
 	response = MHD_create_response_from_buffer(r->body->len, r->body->data,
-												MHD_RESPMEM_MUST_COPY);
+											   MHD_RESPMEM_MUST_COPY);
 	if (response == NULL)
 		return MHD_NO;
 	MHD_add_response_header(response, "Content-Type", r->content_type);
-	MHD_add_response_header(response, "x-amzn-RequestId",
-							c->req->request_id);
+	MHD_add_response_header(response, "x-amzn-RequestId", c->req->request_id);
 	if (r->query_error)
 		MHD_add_response_header(response, "x-amzn-query-error",
 								r->query_error);
@@ -904,9 +1000,8 @@ access_handler(void *cls, struct MHD_Connection *connection, const char *url,
 
 	if (*upload_data_size > 0)
 	{
-		if (!c->too_large &&
-			(size_t) c->body.len + *upload_data_size <=
-				(size_t) sqsn_api_max_request_size)
+		if (!c->too_large && (size_t) c->body.len + *upload_data_size <=
+								 (size_t) sqsn_api_max_request_size)
 			appendBinaryStringInfo(&c->body, upload_data, *upload_data_size);
 		else
 		{
@@ -926,19 +1021,27 @@ access_handler(void *cls, struct MHD_Connection *connection, const char *url,
 		suspend_long_poll(c);
 		return MHD_YES;
 	}
+	if (!flushed(c))
+	{
+		MHD_suspend_connection(c->connection);
+		wait_for_flush(c);
+		return MHD_YES;
+	}
 	return queue_response(c);
 }
 
 /*
  * Runs again the long polls whose queue had a commit or whose time to look
- * again has come; resumes those that are done.
+ * again has come; resumes those that are done. Returns how long until the
+ * next look (ms), 0 to run libmicrohttpd at once, -1 for no long polls.
  */
 static long
 serve_long_polls(void)
 {
-	uint64           fired[SQSN_LONGPOLL_SLOTS / 64];
-	TimestampTz      now = GetCurrentTimestamp();
-	TimestampTz      next = 0;
+	uint64             fired[SQSN_LONGPOLL_SLOTS / 64];
+	TimestampTz        now = GetCurrentTimestamp();
+	TimestampTz        next = 0;
+	bool               resumed = false;
 	dlist_mutable_iter iter;
 
 	if (dlist_is_empty(&waiting))
@@ -963,9 +1066,9 @@ serve_long_polls(void)
 			{
 				/* still nothing: keep waiting */
 				c->req->wait_queue_id = queue_id;
-				c->next_look = Min(
-					TimestampTzPlusMilliseconds(now, LONGPOLL_RECHECK_MS),
-					c->deadline);
+				c->next_look =
+					Min(TimestampTzPlusMilliseconds(now, LONGPOLL_RECHECK_MS),
+						c->deadline);
 			}
 			else
 			{
@@ -973,13 +1076,21 @@ serve_long_polls(void)
 				dlist_delete(&c->wait_node);
 				c->suspended = false;
 				c->req->wait_queue_id = 0;
-				MHD_resume_connection(c->connection);
+				if (flushed(c))
+				{
+					MHD_resume_connection(c->connection);
+					resumed = true;
+				}
+				else
+					wait_for_flush(c);
 				continue;
 			}
 		}
 		if (next == 0 || c->next_look < next)
 			next = c->next_look;
 	}
+	if (resumed)
+		return 0; /* let libmicrohttpd send the answers now */
 	if (next == 0)
 		return -1;
 	now = GetCurrentTimestamp();
@@ -997,16 +1108,15 @@ sqsn_api_main(Datum main_arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(sqsn_worker_database_name(), NULL,
-										 0);
+	BackgroundWorkerInitializeConnection(sqsn_worker_database_name(), NULL, 0);
 
 	can_watch = sqsn_longpoll_attach_watcher(index);
 	MHD_set_panic_func(mhd_panic, NULL);
 	start_daemons();
-	ereport(LOG, (errmsg("sqsn api worker %d listening on port %d in "
-						 "database \"%s\"",
-						 index + 1, sqsn_api_port,
-						 sqsn_worker_database_name())));
+	ereport(LOG,
+			(errmsg("sqsn api worker %d listening on port %d in "
+					"database \"%s\"",
+					index + 1, sqsn_api_port, sqsn_worker_database_name())));
 
 	events = CreateWaitEventSet(TopMemoryContext, ndaemons + 2);
 	AddWaitEventToSet(events, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
@@ -1023,9 +1133,9 @@ sqsn_api_main(Datum main_arg)
 
 	for (;;)
 	{
-		WaitEvent   occurred[API_MAX_DAEMONS + 2];
-		long        timeout = 1000;
-		long        poll_timeout;
+		WaitEvent occurred[API_MAX_DAEMONS + 2];
+		long      timeout = 1000;
+		long      poll_timeout;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -1045,8 +1155,8 @@ sqsn_api_main(Datum main_arg)
 		poll_timeout = serve_long_polls();
 		if (poll_timeout >= 0)
 			timeout = Min(timeout, poll_timeout);
-		if (poll_timeout == 0)
-			continue;
+		if (flush_answers() || poll_timeout == 0)
+			continue; /* let libmicrohttpd send the answers now */
 
 		(void) WaitEventSetWait(events, timeout, occurred, lengthof(occurred),
 								PG_WAIT_EXTENSION);

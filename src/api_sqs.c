@@ -155,9 +155,10 @@ batch_entries(ApiRequest *req, const char *query_prefix)
 		for_each_cell(other, entries, lnext(entries, lc))
 		{
 			if (strcmp(id, api_param(lfirst(other), "Id")) == 0)
-				api_error_shape("AWS.SimpleQueueService.BatchEntryIdsNotDistinct",
-								QUEUE_ERROR_SHAPE "BatchEntryIdsNotDistinct",
-								400, "Id %s repeated.", id);
+				api_error_shape(
+					"AWS.SimpleQueueService.BatchEntryIdsNotDistinct",
+					QUEUE_ERROR_SHAPE "BatchEntryIdsNotDistinct", 400,
+					"Id %s repeated.", id);
 		}
 	}
 	return entries;
@@ -255,8 +256,8 @@ settable_attributes_jsonb(List *attributes, bool fifo, bool creating)
 			continue;
 		}
 		if (def == NULL || (fifo_only_attribute(a->name) && !fifo))
-			api_error("InvalidAttributeName", 400,
-					  "Unknown Attribute %s.", a->name);
+			api_error("InvalidAttributeName", 400, "Unknown Attribute %s.",
+					  a->name);
 		if (def->min <= def->max)
 		{
 			char *end;
@@ -297,8 +298,7 @@ attribute_text(JsonbValue *v)
 		case jbvBool:
 			return pstrdup(v->val.boolean ? "true" : "false");
 		default:
-			return JsonbToCString(NULL, v->val.binary.data,
-								  v->val.binary.len);
+			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
 	}
 }
 
@@ -323,46 +323,68 @@ create_queue(ApiRequest *req)
 	const char *name = api_required_param(&req->root, "QueueName");
 	List       *attributes =
 		api_map(&req->root, "Attributes", "Attribute", "Name", "Value");
-	bool        fifo = sqsn_is_fifo_name(name);
-	Jsonb      *settings = settable_attributes_jsonb(attributes, fifo, true);
-	Oid         argtypes[2] = {TEXTOID, JSONBOID};
-	Datum       values[2];
+	bool   fifo = sqsn_is_fifo_name(name);
+	Jsonb *settings = settable_attributes_jsonb(attributes, fifo, true);
+	Oid    argtypes[2] = {TEXTOID, JSONBOID};
+	Datum  values[2];
 
 	/* tags are accepted; sqsn keeps none */
 	values[0] = text_datum(name);
 	values[1] = JsonbPGetDatum(settings);
-	execute(plan(P_CREATE,
-				 "SELECT sqsn.sq_create_queue(queue_name => $1,"
-				 " visibility_timeout => coalesce(($2->>'VisibilityTimeout')"
-				 "::integer, 30),"
-				 " message_retention_period =>"
-				 "  coalesce(($2->>'MessageRetentionPeriod')::integer, 345600),"
-				 " delay_seconds => coalesce(($2->>'DelaySeconds')::integer, 0),"
-				 " maximum_message_size =>"
-				 "  coalesce(($2->>'MaximumMessageSize')::integer, 262144),"
-				 " dead_letter_queue => nullif(split_part("
-				 "  (nullif($2->>'RedrivePolicy', '')::jsonb)"
-				 "->>'deadLetterTargetArn', ':', 6), ''),"
-				 " max_receive_count => ((nullif($2->>'RedrivePolicy', '')"
-				 "::jsonb)->>'maxReceiveCount')::integer,"
-				 " receive_wait_time_seconds =>"
-				 "  coalesce(($2->>'ReceiveMessageWaitTimeSeconds')::integer, 0),"
-				 " content_based_deduplication =>"
-				 "  coalesce(($2->>'ContentBasedDeduplication')::boolean, false),"
-				 " deduplication_scope => CASE $2->>'DeduplicationScope'"
-				 "  WHEN 'messageGroup' THEN 'message_group' ELSE 'queue' END,"
-				 " encrypted =>"
-				 "  coalesce(($2->>'SqsManagedSseEnabled')::boolean, false))",
-				 2, argtypes),
-			values, NULL);
+	execute(
+		plan(P_CREATE,
+			 "SELECT sqsn.sq_create_queue(queue_name => $1,"
+			 " visibility_timeout => coalesce(($2->>'VisibilityTimeout')"
+			 "::integer, 30),"
+			 " message_retention_period =>"
+			 "  coalesce(($2->>'MessageRetentionPeriod')::integer, 345600),"
+			 " delay_seconds => coalesce(($2->>'DelaySeconds')::integer, 0),"
+			 " maximum_message_size =>"
+			 "  coalesce(($2->>'MaximumMessageSize')::integer, 262144),"
+			 " dead_letter_queue => nullif(split_part("
+			 "  (nullif($2->>'RedrivePolicy', '')::jsonb)"
+			 "->>'deadLetterTargetArn', ':', 6), ''),"
+			 " max_receive_count => ((nullif($2->>'RedrivePolicy', '')"
+			 "::jsonb)->>'maxReceiveCount')::integer,"
+			 " receive_wait_time_seconds =>"
+			 "  coalesce(($2->>'ReceiveMessageWaitTimeSeconds')::integer, 0),"
+			 " content_based_deduplication =>"
+			 "  coalesce(($2->>'ContentBasedDeduplication')::boolean, false),"
+			 " deduplication_scope => CASE $2->>'DeduplicationScope'"
+			 "  WHEN 'messageGroup' THEN 'message_group' ELSE 'queue' END,"
+			 " encrypted =>"
+			 "  coalesce(($2->>'SqsManagedSseEnabled')::boolean, false))",
+			 2, argtypes),
+		values, NULL);
 	api_out_string(req, "QueueUrl", api_queue_url(req, name));
+}
+
+/*
+ * The cache entry of a queue. The catalog tables are the extension owner's,
+ * not the request role's: read them as the bootstrap superuser, as the
+ * SECURITY DEFINER functions do (the functions the action then calls check
+ * the role's rights).
+ */
+static SqsnQueue *
+open_queue(const char *name)
+{
+	Oid        save_userid;
+	int        save_sec;
+	SqsnQueue *queue;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	queue = sqsn_open_queue(name, AccessShareLock);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	return queue;
 }
 
 static void
 get_queue_url(ApiRequest *req)
 {
 	const char *name = api_required_param(&req->root, "QueueName");
-	SqsnQueue  *queue = sqsn_open_queue(name, AccessShareLock);
+	SqsnQueue  *queue = open_queue(name);
 
 	api_out_string(req, "QueueUrl", api_queue_url(req, queue->name));
 }
@@ -375,10 +397,10 @@ list_queues(ApiRequest *req)
 	int         max_results = 1000;
 	bool        paged =
 		api_param_int(&req->root, "MaxResults", 1, 1000, &max_results);
-	Oid         argtypes[2] = {TEXTOID, TEXTOID};
-	Datum       values[2];
-	char        nulls[2] = {prefix ? ' ' : 'n', token ? ' ' : 'n'};
-	uint64      n;
+	Oid    argtypes[2] = {TEXTOID, TEXTOID};
+	Datum  values[2];
+	char   nulls[2] = {prefix ? ' ' : 'n', token ? ' ' : 'n'};
+	uint64 n;
 
 	values[0] = prefix ? text_datum(prefix) : (Datum) 0;
 	values[1] = token ? text_datum(token) : (Datum) 0;
@@ -397,9 +419,9 @@ list_queues(ApiRequest *req)
 											SPI_tuptable->tupdesc, 1)));
 	api_out_end_array(req);
 	if (paged && SPI_processed > n)
-		api_out_string(req, "NextToken",
-					   SPI_getvalue(SPI_tuptable->vals[n - 1],
-									SPI_tuptable->tupdesc, 1));
+		api_out_string(
+			req, "NextToken",
+			SPI_getvalue(SPI_tuptable->vals[n - 1], SPI_tuptable->tupdesc, 1));
 }
 
 static void
@@ -427,9 +449,9 @@ purge_queue(ApiRequest *req)
 static void
 get_queue_attributes(ApiRequest *req)
 {
-	char          *name = queue_name(&req->root);
-	List          *names = list_concat(
-        api_strings(&req->root, "AttributeNames", "AttributeName"), NIL);
+	char *name = queue_name(&req->root);
+	List *names = list_concat(
+		api_strings(&req->root, "AttributeNames", "AttributeName"), NIL);
 	Oid            argtypes[1] = {TEXTOID};
 	Datum          values[1];
 	bool           isnull;
@@ -443,7 +465,7 @@ get_queue_attributes(ApiRequest *req)
 	foreach (lc, names)
 	{
 		const char *n = lfirst(lc);
-		bool        known = strcmp(n, "All") == 0 || strcmp(n, "Policy") == 0 ||
+		bool known = strcmp(n, "All") == 0 || strcmp(n, "Policy") == 0 ||
 					 strcmp(n, "FifoQueue") == 0;
 
 		for (int i = 0; !known && i < lengthof(settable_attributes); i++)
@@ -451,8 +473,7 @@ get_queue_attributes(ApiRequest *req)
 		for (int i = 0; !known && i < lengthof(readonly_attributes); i++)
 			known = strcmp(n, readonly_attributes[i]) == 0;
 		if (!known)
-			api_error("InvalidAttributeName", 400, "Unknown Attribute %s.",
-					  n);
+			api_error("InvalidAttributeName", 400, "Unknown Attribute %s.", n);
 	}
 
 	values[0] = text_datum(name);
@@ -487,12 +508,12 @@ get_queue_attributes(ApiRequest *req)
 			k.type = jbvString;
 			k.val.string.val = "deadLetterQueue";
 			k.val.string.len = strlen(k.val.string.val);
-			dlq = findJsonbValueFromContainer(v.val.binary.data, JB_FOBJECT,
-											  &k);
+			dlq =
+				findJsonbValueFromContainer(v.val.binary.data, JB_FOBJECT, &k);
 			k.val.string.val = "maxReceiveCount";
 			k.val.string.len = strlen(k.val.string.val);
-			count = findJsonbValueFromContainer(v.val.binary.data, JB_FOBJECT,
-												&k);
+			count =
+				findJsonbValueFromContainer(v.val.binary.data, JB_FOBJECT, &k);
 			value = psprintf(
 				"{\"deadLetterTargetArn\":\"%s\",\"maxReceiveCount\":%s}",
 				api_queue_arn(req, dlq ? attribute_text(dlq) : ""),
@@ -514,12 +535,12 @@ get_queue_attributes(ApiRequest *req)
 static void
 set_queue_attributes(ApiRequest *req)
 {
-	char      *name = queue_name(&req->root);
-	List      *attributes =
+	char *name = queue_name(&req->root);
+	List *attributes =
 		api_map(&req->root, "Attributes", "Attribute", "Name", "Value");
 	Oid        argtypes[2] = {TEXTOID, JSONBOID};
 	Datum      values[2];
-	SqsnQueue *queue = sqsn_open_queue(name, AccessShareLock);
+	SqsnQueue *queue = open_queue(name);
 	ListCell  *lc;
 
 	if (attributes == NIL)
@@ -592,9 +613,9 @@ fifo_sequence_number(const char *queue, const char *message_id)
 						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	sql = psprintf("SELECT lpad(msg_seq::text, 20, '0') FROM %s"
 				   " WHERE message_id = %s",
-				   sqsn_open_queue(queue, AccessShareLock)->qualified_table,
+				   open_queue(queue)->qualified_table,
 				   quote_literal_cstr(message_id));
-	if (SPI_execute(sql, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	if (SPI_execute(sql, false, 1) == SPI_OK_SELECT && SPI_processed == 1)
 		result = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	SetUserIdAndSecContext(save_userid, save_sec);
 	return result;
@@ -603,7 +624,7 @@ fifo_sequence_number(const char *queue, const char *message_id)
 static void
 send_one(const char *queue, SendEntry *e, bool fifo)
 {
-	Oid   argtypes[6] = {TEXTOID, TEXTOID, JSONBOID, INT4OID, TEXTOID, TEXTOID};
+	Oid argtypes[6] = {TEXTOID, TEXTOID, JSONBOID, INT4OID, TEXTOID, TEXTOID};
 	Datum values[6];
 	char  nulls[6] = {' ', ' ', 'n', 'n', 'n', 'n'};
 
@@ -655,9 +676,9 @@ out_send_result(ApiRequest *req, SendEntry *e)
 static void
 send_message(ApiRequest *req)
 {
-	char      *queue = queue_name(&req->root);
-	SendEntry  e;
-	bool       fifo = sqsn_is_fifo_name(queue);
+	char     *queue = queue_name(&req->root);
+	SendEntry e;
+	bool      fifo = sqsn_is_fifo_name(queue);
 
 	memset(&e, 0, sizeof(e));
 	read_send_entry(&e, &req->root, "MessageAttribute");
@@ -747,26 +768,35 @@ send_entry_step(void *arg)
 	send_one(b->queue, &b->entries[b->i], b->fifo);
 }
 
-static void out_failure(ApiRequest *req, const char *id, ErrorData *edata);
+/* why one batch entry failed */
+typedef struct EntryFailure
+{
+	ApiError err;
+	char    *message;
+} EntryFailure;
+
+static EntryFailure *entry_failure(ErrorData *edata);
+static bool          whole_request_error(ErrorData *edata);
+static void out_failure(ApiRequest *req, const char *id, EntryFailure *f);
 
 static void
 send_message_batch(ApiRequest *req)
 {
-	char       *queue = queue_name(&req->root);
-	List       *objects = batch_entries(req, "SendMessageBatchRequestEntry");
-	BatchStep   b;
-	ErrorData **errors;
-	ErrorData  *edata = NULL;
-	bool        same_delay = true;
-	int64       total = 0;
-	int         i = 0;
-	ListCell   *lc;
+	char     *queue = queue_name(&req->root);
+	List     *objects = batch_entries(req, "SendMessageBatchRequestEntry");
+	BatchStep b;
+	EntryFailure **errors;
+	ErrorData     *edata = NULL;
+	bool           same_delay = true;
+	int64          total = 0;
+	int            i = 0;
+	ListCell      *lc;
 
 	b.queue = queue;
 	b.fifo = sqsn_is_fifo_name(queue);
 	b.n = list_length(objects);
 	b.entries = palloc0(sizeof(SendEntry) * b.n);
-	errors = palloc0(sizeof(ErrorData *) * b.n);
+	errors = palloc0(sizeof(EntryFailure *) * b.n);
 	foreach (lc, objects)
 	{
 		SendEntry *e = &b.entries[i];
@@ -783,8 +813,10 @@ send_message_batch(ApiRequest *req)
 		}
 		PG_CATCH();
 		{
-			errors[i] = CopyErrorData();
+			ErrorData *parse_error = CopyErrorData();
+
 			FlushErrorState();
+			errors[i] = entry_failure(parse_error);
 		}
 		PG_END_TRY();
 		if (e->delay != b.entries[0].delay)
@@ -802,15 +834,20 @@ send_message_batch(ApiRequest *req)
 		;
 	if (i < b.n || !same_delay || !api_try(send_batch_step, &b, &edata))
 	{
+		/* a missing queue or right fails the request, not the entries */
+		if (edata != NULL && whole_request_error(edata))
+			ReThrowError(edata);
 		/* one at a time, so that only the bad entries fail */
+		if (edata != NULL)
+			(void) entry_failure(edata); /* forget its code */
 		for (i = 0; i < b.n; i++)
 		{
 			if (errors[i] != NULL)
 				continue;
 			b.i = i;
 			b.entries[i].message_id = NULL;
-			if (!api_try(send_entry_step, &b, &errors[i]))
-				b.entries[i].message_id = NULL;
+			if (!api_try(send_entry_step, &b, &edata))
+				errors[i] = entry_failure(edata);
 		}
 	}
 
@@ -832,19 +869,36 @@ send_message_batch(ApiRequest *req)
 	api_out_end_array(req);
 }
 
-/* a Failed[] entry: the AWS code of the entry's error */
-static void
-out_failure(ApiRequest *req, const char *id, ErrorData *edata)
+/* errors about the queue rather than an entry */
+static bool
+whole_request_error(ErrorData *edata)
 {
-	ApiError err;
+	return edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE ||
+		   (edata->sqlerrcode == ERRCODE_UNDEFINED_OBJECT && edata->message &&
+			strstr(edata->message, "queue") != NULL);
+}
 
-	if (!api_thrown_error(&err))
-		api_sqs_map_error(edata, &err);
+/* the AWS code of an entry's error; call at once, before another error */
+static EntryFailure *
+entry_failure(ErrorData *edata)
+{
+	EntryFailure *f = palloc0(sizeof(EntryFailure));
+
+	if (!api_thrown_error(&f->err))
+		api_sqs_map_error(edata, &f->err);
+	f->message = edata->message ? edata->message : "";
+	return f;
+}
+
+/* a Failed[] entry */
+static void
+out_failure(ApiRequest *req, const char *id, EntryFailure *f)
+{
 	api_out_begin_object(req, NULL, "BatchResultErrorEntry");
 	api_out_string(req, "Id", id);
-	api_out_bool(req, "SenderFault", err.status < 500);
-	api_out_string(req, "Code", err.code);
-	api_out_string(req, "Message", edata->message ? edata->message : "");
+	api_out_bool(req, "SenderFault", f->err.status < 500);
+	api_out_string(req, "Code", f->err.code);
+	api_out_string(req, "Message", f->message);
 	api_out_end_object(req, "BatchResultErrorEntry");
 }
 
@@ -999,14 +1053,14 @@ receive_message(ApiRequest *req)
 						 SQSN_MAX_VISIBILITY_TIMEOUT, &visibility_timeout);
 	(void) api_param_int(&req->root, "WaitTimeSeconds", 0, SQSN_MAX_WAIT_TIME,
 						 &wait_seconds);
-	system_names = list_concat(
-		api_strings(&req->root, "AttributeNames", "AttributeName"),
-		api_strings(&req->root, "MessageSystemAttributeNames",
-					"MessageSystemAttributeName"));
+	system_names =
+		list_concat(api_strings(&req->root, "AttributeNames", "AttributeName"),
+					api_strings(&req->root, "MessageSystemAttributeNames",
+								"MessageSystemAttributeName"));
 	attribute_names = api_strings(&req->root, "MessageAttributeNames",
 								  "MessageAttributeName");
 
-	q = sqsn_open_queue(queue, AccessShareLock);
+	q = open_queue(queue);
 	queue_id = q->queue_id;
 	wait_default = q->receive_wait_time_seconds;
 	if (wait_seconds < 0)
@@ -1042,9 +1096,9 @@ receive_message(ApiRequest *req)
 		bool      isnull;
 		char     *body = SPI_getvalue(tuple, desc, 3);
 		Datum     attributes_datum = SPI_getbinval(tuple, desc, 4, &isnull);
-		Jsonb    *attributes = isnull ? NULL : DatumGetJsonbP(attributes_datum);
-		Jsonb    *selected = NULL;
-		char     *md5;
+		Jsonb *attributes = isnull ? NULL : DatumGetJsonbP(attributes_datum);
+		Jsonb *selected = NULL;
+		char  *md5;
 
 		selected = select_message_attributes(attributes, attribute_names);
 
@@ -1187,21 +1241,28 @@ handle_batch(ApiRequest *req, bool change)
 	char       *queue = queue_name(&req->root);
 	const char *prefix = change ? "ChangeMessageVisibilityBatchRequestEntry"
 								: "DeleteMessageBatchRequestEntry";
-	const char *result_element = change
-									 ? "ChangeMessageVisibilityBatchResultEntry"
-									 : "DeleteMessageBatchResultEntry";
-	List       *entries = batch_entries(req, prefix);
-	int         n = list_length(entries);
-	ErrorData **errors = palloc0(sizeof(ErrorData *) * n);
-	HandleStep  h;
-	int         i;
+	const char *result_element =
+		change ? "ChangeMessageVisibilityBatchResultEntry"
+			   : "DeleteMessageBatchResultEntry";
+	List          *entries = batch_entries(req, prefix);
+	int            n = list_length(entries);
+	EntryFailure **errors = palloc0(sizeof(EntryFailure *) * n);
+	HandleStep     h;
+	int            i;
 
 	h.queue = queue;
 	h.change = change;
 	for (i = 0; i < n; i++)
 	{
+		ErrorData *edata;
+
 		h.entry = list_nth(entries, i);
-		(void) api_try(handle_step, &h, &errors[i]);
+		if (!api_try(handle_step, &h, &edata))
+		{
+			if (whole_request_error(edata))
+				ReThrowError(edata);
+			errors[i] = entry_failure(edata);
+		}
 	}
 	api_out_begin_array(req, "Successful");
 	for (i = 0; i < n; i++)
@@ -1216,8 +1277,7 @@ handle_batch(ApiRequest *req, bool change)
 	api_out_begin_array(req, "Failed");
 	for (i = 0; i < n; i++)
 		if (errors[i] != NULL)
-			out_failure(req, api_param(list_nth(entries, i), "Id"),
-						errors[i]);
+			out_failure(req, api_param(list_nth(entries, i), "Id"), errors[i]);
 	api_out_end_array(req);
 }
 
@@ -1302,8 +1362,15 @@ api_sqs_map_error(ErrorData *edata, ApiError *err)
 			err->code = "AccessDenied";
 			err->status = 403;
 			break;
-		case ERRCODE_INVALID_PARAMETER_VALUE:
 		case ERRCODE_NULL_VALUE_NOT_ALLOWED:
+			/* SQS: no deduplication id where one is needed is a bad value */
+			if (strstr(message, "message_deduplication_id") != NULL)
+				err->code = "InvalidParameterValue";
+			else
+				err->code = "MissingParameter";
+			break;
+		case ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST:
+		case ERRCODE_INVALID_PARAMETER_VALUE:
 		case ERRCODE_STRING_DATA_RIGHT_TRUNCATION:
 		case ERRCODE_INVALID_TEXT_REPRESENTATION:
 		case ERRCODE_INVALID_NAME:

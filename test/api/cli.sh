@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+#
+# SQS and SNS through the endpoint with Debian's AWS CLI 2.9 (the query
+# protocol). Run by test/api/run, which exports SQSN_API_URL, the access
+# keys and the region; $AWS names the CLI (default /usr/bin/aws).
+# Prints "ok N - what" / "not ok N - what" and exits 1 if a check failed.
+
+set -u -o pipefail
+AWS=${AWS:-/usr/bin/aws}
+: "${SQSN_API_URL:?run me from test/api/run}"
+ACCOUNT=${SQSN_API_ACCOUNT_ID:-000000000000}
+REGION=${AWS_DEFAULT_REGION:-us-east-1}
+P=apitest-cli-$$-
+N=0
+FAILS=0
+
+aws() { "$AWS" --endpoint-url "$SQSN_API_URL" --output json "$@"; }
+# jq is not on every machine: read JSON with Python
+jget() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
+
+ok() {
+	N=$((N + 1))
+	echo "ok $N - $1"
+}
+not_ok() {
+	N=$((N + 1))
+	FAILS=$((FAILS + 1))
+	echo "not ok $N - $1"
+	[ -n "${2:-}" ] && printf '#   %s\n' "$2"
+	return 0
+}
+# is GOT WANT WHAT
+is() {
+	if [ "$1" = "$2" ]; then ok "$3"; else not_ok "$3" "got '$1', want '$2'"; fi
+}
+# run WHAT CMD...: CMD must succeed; its stdout lands in $OUT
+run() {
+	local what=$1
+	shift
+	if OUT=$("$@" 2>/tmp/cli-err.$$); then
+		ok "$what"
+	else
+		not_ok "$what" "exit $?: $(cat /tmp/cli-err.$$)"
+		OUT='{}'
+	fi
+}
+trap 'rm -f /tmp/cli-err.$$' EXIT
+
+# --- queues
+run "create-queue" aws sqs create-queue --queue-name "${P}q" \
+	--attributes VisibilityTimeout=40,DelaySeconds=0
+Q=$(jget 'd["QueueUrl"]' <<<"$OUT")
+is "$Q" "$SQSN_API_URL/$ACCOUNT/${P}q" "create-queue returns the queue URL"
+run "get-queue-url" aws sqs get-queue-url --queue-name "${P}q"
+is "$(jget 'd["QueueUrl"]' <<<"$OUT")" "$Q" "get-queue-url"
+run "create-queue (second)" aws sqs create-queue --queue-name "${P}r"
+R=$(jget 'd["QueueUrl"]' <<<"$OUT")
+run "list-queues --queue-name-prefix" aws sqs list-queues --queue-name-prefix "$P"
+is "$(jget '" ".join(sorted(d["QueueUrls"]))' <<<"$OUT")" "$Q $R" "list-queues lists both"
+run "list-queues --max-results 1" aws sqs list-queues --queue-name-prefix "$P" --max-results 1 --no-paginate
+is "$(jget 'len(d["QueueUrls"])' <<<"$OUT")" 1 "one queue per page"
+is "$(jget '"NextToken" in d' <<<"$OUT")" True "a NextToken for the next page"
+run "list-queues with the CLI's pagination" aws sqs list-queues --queue-name-prefix "$P" --page-size 1
+is "$(jget 'len(d["QueueUrls"])' <<<"$OUT")" 2 "the CLI followed NextToken to both queues"
+
+run "get-queue-attributes All" aws sqs get-queue-attributes --queue-url "$Q" --attribute-names All
+is "$(jget 'd["Attributes"]["VisibilityTimeout"]' <<<"$OUT")" 40 "VisibilityTimeout from create"
+is "$(jget 'd["Attributes"]["QueueArn"]' <<<"$OUT")" "arn:aws:sqs:$REGION:$ACCOUNT:${P}q" "QueueArn"
+run "set-queue-attributes" aws sqs set-queue-attributes --queue-url "$Q" --attributes VisibilityTimeout=50
+run "get-queue-attributes by name" aws sqs get-queue-attributes --queue-url "$Q" --attribute-names VisibilityTimeout
+is "$(jget 'd["Attributes"]' <<<"$OUT")" "{'VisibilityTimeout': '50'}" "only the attribute asked for, changed"
+
+# --- messages
+run "send-message with attributes" aws sqs send-message --queue-url "$Q" --message-body "hello cli" \
+	--message-attributes '{"color":{"DataType":"String","StringValue":"blue"},"n":{"DataType":"Number","StringValue":"7"}}'
+is "$(jget 'd["MD5OfMessageBody"]' <<<"$OUT")" "$(printf %s "hello cli" | md5sum | cut -d' ' -f1)" "MD5OfMessageBody"
+is "$(jget 'len(d["MD5OfMessageAttributes"])' <<<"$OUT")" 32 "MD5OfMessageAttributes"
+MID=$(jget 'd["MessageId"]' <<<"$OUT")
+run "receive-message" aws sqs receive-message --queue-url "$Q" --attribute-names All \
+	--message-attribute-names All --visibility-timeout 600
+is "$(jget 'd["Messages"][0]["MessageId"]' <<<"$OUT")" "$MID" "the message sent"
+is "$(jget 'd["Messages"][0]["Body"]' <<<"$OUT")" "hello cli" "its body"
+is "$(jget 'd["Messages"][0]["MessageAttributes"]["color"]["StringValue"]' <<<"$OUT")" blue "its attribute"
+is "$(jget 'd["Messages"][0]["Attributes"]["ApproximateReceiveCount"]' <<<"$OUT")" 1 "its receive count"
+H=$(jget 'd["Messages"][0]["ReceiptHandle"]' <<<"$OUT")
+run "receive-message while in flight" aws sqs receive-message --queue-url "$Q"
+is "$(jget 'len(d.get("Messages", []))' <<<"${OUT:-{\}}")" 0 "nothing visible"
+run "change-message-visibility" aws sqs change-message-visibility --queue-url "$Q" \
+	--receipt-handle "$H" --visibility-timeout 0
+run "receive-message again" aws sqs receive-message --queue-url "$Q" --attribute-names ApproximateReceiveCount
+is "$(jget 'd["Messages"][0]["Attributes"]["ApproximateReceiveCount"]' <<<"$OUT")" 2 "visible again, received twice"
+H=$(jget 'd["Messages"][0]["ReceiptHandle"]' <<<"$OUT")
+run "delete-message" aws sqs delete-message --queue-url "$Q" --receipt-handle "$H"
+run "get-queue-attributes counters" aws sqs get-queue-attributes --queue-url "$Q" \
+	--attribute-names ApproximateNumberOfMessages ApproximateNumberOfMessagesNotVisible
+is "$(jget 'd["Attributes"]["ApproximateNumberOfMessages"] + "/" + d["Attributes"]["ApproximateNumberOfMessagesNotVisible"]' <<<"$OUT")" \
+	0/0 "the queue is empty"
+
+# --- batches
+run "send-message-batch" aws sqs send-message-batch --queue-url "$Q" \
+	--entries '[{"Id":"a","MessageBody":"b1"},{"Id":"b","MessageBody":"b2"},{"Id":"c","MessageBody":"b3"}]'
+is "$(jget 'len(d["Successful"])' <<<"$OUT")" 3 "three sent"
+run "receive-message --max-number-of-messages 10" aws sqs receive-message --queue-url "$Q" \
+	--max-number-of-messages 10 --visibility-timeout 600
+is "$(jget '" ".join(sorted(m["Body"] for m in d["Messages"]))' <<<"$OUT")" "b1 b2 b3" "the batch received"
+ENTRIES=$(jget 'json.dumps([{"Id": "e%d" % i, "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for i, m in enumerate(d["Messages"])])' <<<"$OUT")
+run "change-message-visibility-batch" aws sqs change-message-visibility-batch --queue-url "$Q" --entries "$ENTRIES"
+is "$(jget 'len(d["Successful"])' <<<"$OUT")" 3 "three changed"
+run "receive the batch again" aws sqs receive-message --queue-url "$Q" --max-number-of-messages 10 --visibility-timeout 600
+ENTRIES=$(jget 'json.dumps([{"Id": "e%d" % i, "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(d["Messages"])] + [{"Id": "bad", "ReceiptHandle": "garbage"}])' <<<"$OUT")
+run "delete-message-batch" aws sqs delete-message-batch --queue-url "$Q" --entries "$ENTRIES"
+is "$(jget 'len(d["Successful"])' <<<"$OUT")" 3 "three deleted"
+is "$(jget 'd["Failed"][0]["Id"] + " " + d["Failed"][0]["Code"]' <<<"$OUT")" "bad ReceiptHandleIsInvalid" \
+	"the invalid handle in Failed"
+
+# --- purge, delete
+run "send before purge" aws sqs send-message --queue-url "$Q" --message-body purged
+run "purge-queue" aws sqs purge-queue --queue-url "$Q"
+run "counters after purge" aws sqs get-queue-attributes --queue-url "$Q" --attribute-names ApproximateNumberOfMessages
+is "$(jget 'd["Attributes"]["ApproximateNumberOfMessages"]' <<<"$OUT")" 0 "purged"
+run "delete-queue" aws sqs delete-queue --queue-url "$R"
+
+# --- an error: the exit status and the code
+aws sqs get-queue-url --queue-name "${P}r" >/dev/null 2>/tmp/cli-err.$$
+rc=$?
+is "$rc" 254 "get-queue-url of a deleted queue exits 254"
+if grep -q 'AWS.SimpleQueueService.NonExistentQueue' /tmp/cli-err.$$; then
+	ok "stderr names AWS.SimpleQueueService.NonExistentQueue"
+else
+	not_ok "stderr names AWS.SimpleQueueService.NonExistentQueue" "$(cat /tmp/cli-err.$$)"
+fi
+aws sqs send-message --queue-url "$R" --message-body x >/dev/null 2>/tmp/cli-err.$$
+is "$?" 254 "send-message to a deleted queue exits 254"
+
+# --- SNS fan-out into a queue
+run "sns create-topic" aws sns create-topic --name "${P}topic"
+T=$(jget 'd["TopicArn"]' <<<"$OUT")
+is "$T" "arn:aws:sns:$REGION:$ACCOUNT:${P}topic" "the topic ARN"
+run "create the subscribed queue" aws sqs create-queue --queue-name "${P}fan"
+F=$(jget 'd["QueueUrl"]' <<<"$OUT")
+run "create the raw subscribed queue" aws sqs create-queue --queue-name "${P}fanraw"
+FR=$(jget 'd["QueueUrl"]' <<<"$OUT")
+run "sns subscribe" aws sns subscribe --topic-arn "$T" --protocol sqs \
+	--notification-endpoint "arn:aws:sqs:$REGION:$ACCOUNT:${P}fan"
+case $(jget 'd["SubscriptionArn"]' <<<"$OUT") in
+"$T":*) ok "a confirmed subscription ARN" ;;
+*) not_ok "a confirmed subscription ARN" "$OUT" ;;
+esac
+run "sns subscribe (raw, filtered)" aws sns subscribe --topic-arn "$T" --protocol sqs \
+	--notification-endpoint "arn:aws:sqs:$REGION:$ACCOUNT:${P}fanraw" \
+	--attributes '{"RawMessageDelivery":"true","FilterPolicy":"{\"kind\":[\"keep\"]}"}'
+run "sns publish (kept)" aws sns publish --topic-arn "$T" --message "fan out" --subject "hi" \
+	--message-attributes '{"kind":{"DataType":"String","StringValue":"keep"}}'
+PMID=$(jget 'd["MessageId"]' <<<"$OUT")
+run "sns publish (filtered out of the raw queue)" aws sns publish --topic-arn "$T" --message "second" \
+	--message-attributes '{"kind":{"DataType":"String","StringValue":"drop"}}'
+# SQS subscriptions are delivered to in the publishing transaction
+run "receive the envelopes" aws sqs receive-message --queue-url "$F" --max-number-of-messages 10 --wait-time-seconds 2
+ENV=$(jget 'json.dumps(sorted([json.loads(m["Body"]) for m in d.get("Messages", [])], key=lambda e: e["Message"]))' <<<"$OUT")
+is "$(jget '[e["Message"] for e in d]' <<<"$ENV")" "['fan out', 'second']" "both published messages in the queue"
+is "$(jget 'd[0]["Type"] + " " + d[0]["TopicArn"] + " " + d[0]["Subject"] + " " + d[0]["MessageId"]' <<<"$ENV")" \
+	"Notification $T hi $PMID" "the SNS envelope"
+is "$(jget 'd[0]["MessageAttributes"]["kind"]["Value"]' <<<"$ENV")" keep "the attribute in the envelope"
+run "receive from the raw, filtered queue" aws sqs receive-message --queue-url "$FR" \
+	--max-number-of-messages 10 --wait-time-seconds 5 --message-attribute-names All
+is "$(jget '[m["Body"] for m in d["Messages"]]' <<<"$OUT")" "['fan out']" "raw delivery, only what the filter lets through"
+is "$(jget 'd["Messages"][0]["MessageAttributes"]["kind"]["StringValue"]' <<<"$OUT")" keep \
+	"the SNS attribute became an SQS attribute"
+run "sns delete-topic" aws sns delete-topic --topic-arn "$T"
+run "delete-queue" aws sqs delete-queue --queue-url "$Q"
+
+echo "1..$N"
+if [ "$FAILS" -gt 0 ]; then
+	echo "# $FAILS of $N checks failed"
+	exit 1
+fi
+echo "# all $N checks passed"
