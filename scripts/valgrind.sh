@@ -16,7 +16,8 @@
 #      pg_cron's launcher are forked from it and checked too,
 #   4. run the regress suite and the isolation specs as `make test` does,
 #      then test/valgrind/workers.sql, which makes the two workers sweep
-#      queues and push to a local HTTP and HTTPS sink,
+#      queues and push to a local HTTP and HTTPS sink, then the endpoint's
+#      client tests (test/api/run) against this cluster's endpoint workers,
 #   5. stop the cluster and read valgrind's logs, one per process: any error
 #      fails the run, with a summary of which process reported what.
 #
@@ -29,8 +30,9 @@
 # /var/tmp/sqsn-<hash of the checkout>/valgrind/: pgdata/, run/ (server log),
 # build/, test-out/ and logs/ (valgrind's, <pid>.log, emptied on each run).
 #
-# Knobs: VALGRIND_SUITES (default "regress isolation workers": the regress
-# suite, the isolation specs, test/valgrind/workers.sql), SQSN_SUITE_TIMEOUT
+# Knobs: VALGRIND_SUITES (default "regress isolation workers api": the regress
+# suite, the isolation specs, test/valgrind/workers.sql, the endpoint's
+# client tests of test/api/run), SQSN_SUITE_TIMEOUT
 # (seconds per suite, default 3600), VALGRIND_ERROR_EXITCODE (default 128;
 # 0 lets a process that reported an error go on, without the restart of the
 # whole cluster, to collect every error of a run at once).
@@ -41,7 +43,7 @@ set -u -o pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/test.sh"
 
 SUITE_TIMEOUT=${SQSN_SUITE_TIMEOUT:-3600}
-VALGRIND_SUITES=${VALGRIND_SUITES:-regress isolation workers}
+VALGRIND_SUITES=${VALGRIND_SUITES:-regress isolation workers api}
 STARTED=$SECONDS
 
 # The error exit code makes a backend that reported an error exit as if it
@@ -80,6 +82,7 @@ else
 	SOCKDIR=/tmp/sqsn-$(repo_hash)-valgrind
 fi
 PORT_FILE=$PGRUN/port
+API_PORT_FILE=$PGRUN/api_port
 LOG_FILE=$PGRUN/postgresql.log
 export PGDATA
 mkdir -p "$(dirname "$VG_BASE")" && chmod 755 "$(dirname "$VG_BASE")" ||
@@ -178,6 +181,19 @@ suite_workers() {
 	record workers "$FILE_PASS" "$FILE_FAIL"
 }
 
+# suite_api_valgrind: make test's api suite, pointed at this cluster
+# (test/api/run finds it through SQSN_STATE_DIR).
+suite_api_valgrind() {
+	local saved=${SQSN_STATE_DIR-}
+	export SQSN_STATE_DIR=$VG_BASE
+	suite_api
+	if [ -n "$saved" ]; then
+		SQSN_STATE_DIR=$saved
+	else
+		unset SQSN_STATE_DIR
+	fi
+}
+
 # ---------------------------------------------------------------------------
 # Build and install
 
@@ -253,6 +269,7 @@ for suite in $VALGRIND_SUITES; do
 	regress) suite_regress ;;
 	isolation) suite_isolation ;;
 	workers) suite_workers ;;
+	api) suite_api_valgrind ;;
 	*) die "unknown suite in VALGRIND_SUITES: $suite" ;;
 	esac
 done
