@@ -8,7 +8,7 @@
 #   tap        test/t/*.pl, with their own temporary clusters (prove)
 #   api        the AWS-compatible endpoint driven by real AWS clients
 #              (test/api/run: boto3, the AWS CLI, the JavaScript SDK)
-#   bench      bench/run --smoke and bench/storage --smoke: every benchmark
+#   bench      bench/run, bench/storage and bench/api --smoke: every benchmark
 #              workload still runs
 # Every test file counts as one test. Outputs go to a scratch directory
 # owned by the cluster user (.test-out/ in the checkout, see common.sh).
@@ -315,6 +315,12 @@ suite_bench() {
 		log=$TESTOUT/bench-storage-smoke.log
 		timeout -k 30 "$FILE_TIMEOUT" "$REPO/bench/storage" --smoke >"$log" 2>&1 9>&-
 		file_verdict bench storage-smoke $? "$log"
+	fi
+	if [ -x "$REPO/bench/api" ]; then
+		say "bench: HTTP endpoint smoke run"
+		log=$TESTOUT/bench-api-smoke.log
+		timeout -k 30 "$FILE_TIMEOUT" "$REPO/bench/api" --smoke >"$log" 2>&1 9>&-
+		file_verdict bench api-smoke $? "$log"
 	fi
 	record bench "$FILE_PASS" "$FILE_FAIL"
 }

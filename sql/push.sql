@@ -177,7 +177,7 @@ FROM unnest(ARRAY[
 	'{"DeliveryPolicy": {"http": {"defaultHealthyRetryPolicy": {"numRetries": 101}}}}',
 	'{"DeliveryPolicy": {"http": {"disableSubscriptionOverrides": "yes"}}}',
 	'{"DeliveryPolicy": {"http": 5}}',
-	'{"DisplayName": "x"}',
+	'{"NoSuchAttribute": "x"}',
 	'[]'
 ]::jsonb[]) AS a;
 SELECT pg_temp.err($$SELECT sqsn.sn_set_topic_attributes('nosuchtopic', '{}')$$);

@@ -98,7 +98,7 @@ SELECT sqsn.sn_publish('orders', E'say "hi" \\ tab\there\nnew line, ünïcødé'
 CREATE TEMP TABLE got AS SELECT body::jsonb AS env, message_attributes FROM pg_temp.bodies('orders_all');
 SELECT count(*) FROM got;
 SELECT (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(env) k) AS keys,
-	env->>'Type' AS type, env->>'TopicArn' = 'arn:sqsn:' || current_database() || ':orders' AS arn_ok,
+	env->>'Type' AS type, env->>'TopicArn' = 'arn:aws:sns:' || current_setting('sqsn.api_region') || ':' || current_setting('sqsn.api_account_id') || ':orders' AS arn_ok,
 	env->>'Subject' AS subject,
 	env->>'Message' = E'say "hi" \\ tab\there\nnew line, ünïcødé' AS message_ok,
 	(env->>'MessageId')::uuid = (SELECT id FROM pub) AS id_ok,

@@ -15,6 +15,17 @@
  * error is caught there, rolled back and answered in the AWS error shape;
  * nothing longjmps through libmicrohttpd.
  *
+ * Transactions commit without waiting for their WAL to reach disk; the
+ * answer waits instead. The connection is suspended, and once the worker
+ * has run every request that is ready, one XLogFlush (and, with
+ * synchronous replication, one wait for the standbys) covers them all,
+ * after which their answers go out. So a worker's requests share flushes
+ * as concurrent backends' commits do, and an answer still means what it
+ * means to a SQL client under the configured synchronous_commit: the
+ * change is durable. (A writing transaction's commit record follows the
+ * commits of everything it saw, so its flush covers those too; read-only
+ * requests wait for nothing, as read-only transactions do in PostgreSQL.)
+ *
  * A ReceiveMessage that finds nothing and may wait is suspended
  * (MHD_suspend_connection) rather than slept on: the worker keeps serving
  * other connections. It watches the queue's long-poll slot (longpoll.c); a
@@ -35,6 +46,7 @@
 #include <sys/socket.h>
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "executor/spi.h"
 #include "lib/ilist.h"
 #include "mb/pg_wchar.h"
@@ -42,6 +54,7 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "replication/syncrep.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
@@ -105,11 +118,17 @@ typedef struct ApiConn
 	dlist_node  wait_node;
 	TimestampTz deadline;
 	TimestampTz next_look;
+
+	/* an answer waiting for the WAL it depends on to be flushed */
+	XLogRecPtr flush_lsn; /* 0: nothing to wait for */
+	bool       flushing;
+	dlist_node flush_node;
 } ApiConn;
 
 static ApiDaemon  daemons[API_MAX_DAEMONS];
 static int        ndaemons = 0;
 static dlist_head waiting = DLIST_STATIC_INIT(waiting);
+static dlist_head flushing = DLIST_STATIC_INIT(flushing);
 static bool       can_watch = false;
 
 static bool check_listen_addresses(char **newval, void **extra,
@@ -352,12 +371,13 @@ start_daemons(void)
 			d->address = MemoryContextStrdup(TopMemoryContext, name);
 			d->mhd = MHD_start_daemon(
 				flags, (uint16_t) sqsn_api_port, NULL, NULL, access_handler, d,
+				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 				MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
 				MHD_OPTION_CONNECTION_TIMEOUT,
 				(unsigned int) IDLE_CONNECTION_SECS,
 				MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
-				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+				MHD_OPTION_END);
 			if (d->mhd == NULL)
 			{
 				ereport(LOG, (errmsg("sqsn api: could not listen on \"%s\" "
@@ -395,6 +415,8 @@ request_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
 		if (c->req && c->req->wait_queue_id != 0)
 			sqsn_longpoll_watch(c->req->wait_queue_id, false);
 	}
+	if (c->flushing)
+		dlist_delete(&c->flush_node);
 	MemoryContextDelete(c->cxt);
 	*con_cls = NULL;
 }
@@ -722,6 +744,83 @@ new_request_id(void)
 }
 
 /*
+ * Commits with synchronous_commit off, and notes up to where the WAL must be
+ * flushed before the answer may leave (nothing when synchronous_commit is
+ * off anyway).
+ */
+static void
+commit_without_waiting(ApiConn *c)
+{
+	int        configured = synchronous_commit;
+	XLogRecPtr before = XactLastCommitEnd;
+
+	synchronous_commit = SYNCHRONOUS_COMMIT_OFF;
+	PG_TRY();
+	{
+		CommitTransactionCommand();
+	}
+	PG_FINALLY();
+	{
+		synchronous_commit = configured;
+	}
+	PG_END_TRY();
+	/* a transaction that wrote nothing has no commit record to wait for */
+	c->flush_lsn =
+		(configured > SYNCHRONOUS_COMMIT_OFF && XactLastCommitEnd != before)
+			? XactLastCommitEnd
+			: InvalidXLogRecPtr;
+}
+
+static bool
+flushed(ApiConn *c)
+{
+	return c->flush_lsn == InvalidXLogRecPtr ||
+		   c->flush_lsn <= GetFlushRecPtr(NULL);
+}
+
+/* the answer is ready; it leaves with the next flush */
+static void
+wait_for_flush(ApiConn *c)
+{
+	c->flushing = true;
+	dlist_push_tail(&flushing, &c->flush_node);
+}
+
+/*
+ * Flushes the WAL the waiting answers depend on, waits for synchronous
+ * standbys as a commit would, and lets the answers go.
+ */
+static bool
+flush_answers(void)
+{
+	XLogRecPtr         upto = InvalidXLogRecPtr;
+	dlist_iter         it;
+	dlist_mutable_iter iter;
+
+	if (dlist_is_empty(&flushing))
+		return false;
+	dlist_foreach(it, &flushing)
+	{
+		ApiConn *c = dlist_container(ApiConn, flush_node, it.cur);
+
+		upto = Max(upto, c->flush_lsn);
+	}
+	XLogFlush(upto);
+	if (synchronous_commit > SYNCHRONOUS_COMMIT_LOCAL_FLUSH)
+		SyncRepWaitForLSN(upto, true);
+	dlist_foreach_modify(iter, &flushing)
+	{
+		ApiConn *c = dlist_container(ApiConn, flush_node, iter.cur);
+
+		dlist_delete(&c->flush_node);
+		c->flushing = false;
+		c->flush_lsn = InvalidXLogRecPtr;
+		MHD_resume_connection(c->connection);
+	}
+	return true;
+}
+
+/*
  * Runs the request (again, for a long poll being retried) in its own
  * transaction and leaves the response, or a wish to wait, in c.
  */
@@ -790,7 +889,7 @@ run_request(ApiConn *c, bool retry)
 		}
 		PopActiveSnapshot();
 		SPI_finish();
-		CommitTransactionCommand();
+		commit_without_waiting(c);
 		SetCurrentRoleId(InvalidOid, false);
 		role_set = false;
 		MemoryContextSwitchTo(cxt);
@@ -828,6 +927,7 @@ run_request(ApiConn *c, bool retry)
 					  ? psprintf("%s: %s", edata->message, edata->detail)
 					  : edata->message;
 		req->wait_queue_id = 0;
+		c->flush_lsn = 0;
 		c->response = error_response(req, &err, message);
 		FreeErrorData(edata);
 	}
@@ -927,6 +1027,12 @@ access_handler(void *cls, struct MHD_Connection *connection, const char *url,
 		suspend_long_poll(c);
 		return MHD_YES;
 	}
+	if (!flushed(c))
+	{
+		MHD_suspend_connection(c->connection);
+		wait_for_flush(c);
+		return MHD_YES;
+	}
 	return queue_response(c);
 }
 
@@ -957,7 +1063,11 @@ serve_long_polls(void)
 		CHECK_FOR_INTERRUPTS();
 		if (hit || now >= c->next_look || now >= c->deadline)
 		{
+			MemoryContext old = CurrentMemoryContext;
+
+			/* run_request leaves c->cxt current, freed when c completes */
 			run_request(c, true);
+			MemoryContextSwitchTo(old);
 			if (c->req->wait_queue_id != 0 && now < c->deadline)
 			{
 				/* still nothing: keep waiting */
@@ -972,8 +1082,13 @@ serve_long_polls(void)
 				dlist_delete(&c->wait_node);
 				c->suspended = false;
 				c->req->wait_queue_id = 0;
-				MHD_resume_connection(c->connection);
-				resumed = true;
+				if (flushed(c))
+				{
+					MHD_resume_connection(c->connection);
+					resumed = true;
+				}
+				else
+					wait_for_flush(c);
 				continue;
 			}
 		}
@@ -1046,8 +1161,8 @@ sqsn_api_main(Datum main_arg)
 		poll_timeout = serve_long_polls();
 		if (poll_timeout >= 0)
 			timeout = Min(timeout, poll_timeout);
-		if (poll_timeout == 0)
-			continue;
+		if (flush_answers() || poll_timeout == 0)
+			continue; /* let libmicrohttpd send the answers now */
 
 		(void) WaitEventSetWait(events, timeout, occurred, lengthof(occurred),
 								PG_WAIT_EXTENSION);

@@ -1,25 +1,1254 @@
 /*-------------------------------------------------------------------------
  *
  * api_sns.c
- *	  The SNS actions of the endpoint.
+ *	  The SNS actions of the AWS-compatible endpoint (query protocol,
+ *	  version 2010-03-31).
+ *
+ * Every action maps onto the topic API (sqsn.sn_* in topic.c), called
+ * through SPI with saved plans in the request's transaction and as the
+ * request's role, so the functions' own checks and the grants apply: this
+ * file only translates between the wire form and those functions. The
+ * server (api_server.c) has opened the transaction, switched role and
+ * connected SPI; it wraps what is written into req->out in
+ * <XResponse><XResult> ... </XResult><ResponseMetadata/></XResponse>.
+ *
+ * Names: a topic's ARN is arn:aws:sns:<region>:<account>:<topic> and a
+ * subscription's <topic ARN>:<subscription id>; a queue endpoint is the
+ * queue's ARN arn:aws:sqs:<region>:<account>:<queue>. Only the last part
+ * of an ARN is read, so a client may use any region or account.
+ *
+ * Values in the wire form are strings; the JSON-valued attributes
+ * (FilterPolicy, DeliveryPolicy, RedrivePolicy) are parsed before they are
+ * passed on, and read back as their JSON text.
+ *
+ * PublishBatch publishes all entries with one sqsn.sn_publish_batch call
+ * when no entry has a Subject or MessageStructure; when that fails, or
+ * when some entry has them, each entry is published on its own in a
+ * subtransaction, so that one bad entry fails alone (Failed/member) while
+ * the others are published. A missing topic or a denied publish fails the
+ * whole request, as it concerns every entry.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "sqsn.h"
-#include "api.h"
+#include <ctype.h>
 
+#include "api.h"
+#include "sqsn.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+
+#define PAGE_SIZE        100
+#define MAX_BATCH        10
+#define MAX_BATCH_ID     80
+#define MAX_REQUEST_SIZE 262144
+
+/* Saved plans, one per statement, prepared on first use. */
+static SPIPlanPtr create_topic_plan = NULL;
+static SPIPlanPtr set_topic_attributes_plan = NULL;
+static SPIPlanPtr get_topic_attributes_plan = NULL;
+static SPIPlanPtr list_topics_plan = NULL;
+static SPIPlanPtr delete_topic_plan = NULL;
+static SPIPlanPtr subscribe_plan = NULL;
+static SPIPlanPtr confirm_plan = NULL;
+static SPIPlanPtr unsubscribe_plan = NULL;
+static SPIPlanPtr list_subscriptions_plan = NULL;
+static SPIPlanPtr get_subscription_attributes_plan = NULL;
+static SPIPlanPtr set_subscription_attributes_plan = NULL;
+static SPIPlanPtr publish_plan = NULL;
+static SPIPlanPtr publish_batch_plan = NULL;
+
+/* One entry of a PublishBatch request. */
+typedef struct BatchEntry
+{
+	const char *id;
+	const char *message;
+	const char *subject;
+	const char *structure;
+	const char *group_id;
+	const char *deduplication_id;
+	Jsonb      *attributes;
+	char       *message_id; /* the result, or NULL */
+	ErrorData  *error;      /* the failure, or NULL */
+} BatchEntry;
+
+/* What a step run through api_try works on. */
+typedef struct PublishStep
+{
+	const char   *topic_name;
+	BatchEntry   *entries;
+	int           n;
+	int           current; /* the entry of publish_one */
+	MemoryContext cxt;     /* where results are kept */
+} PublishStep;
+
+typedef struct DeleteStep
+{
+	const char *topic_name;
+} DeleteStep;
+
+static void create_topic(ApiRequest *req);
+static void list_topics(ApiRequest *req);
+static void delete_topic(ApiRequest *req);
+static void get_topic_attributes(ApiRequest *req);
+static void set_topic_attributes(ApiRequest *req);
+static void subscribe(ApiRequest *req);
+static void confirm_subscription(ApiRequest *req);
+static void unsubscribe(ApiRequest *req);
+static void list_subscriptions(ApiRequest *req, bool by_topic);
+static void get_subscription_attributes(ApiRequest *req);
+static void set_subscription_attributes(ApiRequest *req);
+static void publish(ApiRequest *req);
+static void publish_batch(ApiRequest *req);
+
+/*
+ * Runs the action named req->action; false when it is not an SNS action
+ * (the server answers InvalidAction).
+ */
 bool
 api_sns_dispatch(ApiRequest *req)
 {
-	return false;
+	const char *a = req->action;
+
+	if (strcmp(a, "CreateTopic") == 0)
+		create_topic(req);
+	else if (strcmp(a, "ListTopics") == 0)
+		list_topics(req);
+	else if (strcmp(a, "DeleteTopic") == 0)
+		delete_topic(req);
+	else if (strcmp(a, "GetTopicAttributes") == 0)
+		get_topic_attributes(req);
+	else if (strcmp(a, "SetTopicAttributes") == 0)
+		set_topic_attributes(req);
+	else if (strcmp(a, "Subscribe") == 0)
+		subscribe(req);
+	else if (strcmp(a, "ConfirmSubscription") == 0)
+		confirm_subscription(req);
+	else if (strcmp(a, "Unsubscribe") == 0)
+		unsubscribe(req);
+	else if (strcmp(a, "ListSubscriptions") == 0)
+		list_subscriptions(req, false);
+	else if (strcmp(a, "ListSubscriptionsByTopic") == 0)
+		list_subscriptions(req, true);
+	else if (strcmp(a, "GetSubscriptionAttributes") == 0)
+		get_subscription_attributes(req);
+	else if (strcmp(a, "SetSubscriptionAttributes") == 0)
+		set_subscription_attributes(req);
+	else if (strcmp(a, "Publish") == 0)
+		publish(req);
+	else if (strcmp(a, "PublishBatch") == 0)
+		publish_batch(req);
+	else
+		return false;
+	return true;
 }
 
+/*
+ * The AWS error of a PostgreSQL error raised by the topic API: unknown
+ * topic or subscription NotFound (404), bad input InvalidParameter (400),
+ * a denied action AuthorizationError (403), anything else InternalError
+ * (500). The PostgreSQL message becomes the AWS Message.
+ */
 void
 api_sns_map_error(ErrorData *edata, ApiError *err)
 {
-	err->code = "InternalError";
+	int code = edata->sqlerrcode;
+
 	err->shape = NULL;
-	err->status = 500;
+	if (code == ERRCODE_UNDEFINED_OBJECT || code == ERRCODE_UNDEFINED_TABLE)
+	{
+		err->code = "NotFound";
+		err->status = 404;
+	}
+	else if (code == ERRCODE_INSUFFICIENT_PRIVILEGE)
+	{
+		err->code = "AuthorizationError";
+		err->status = 403;
+	}
+	else if (ERRCODE_TO_CATEGORY(code) == ERRCODE_DATA_EXCEPTION ||
+			 code == ERRCODE_FEATURE_NOT_SUPPORTED ||
+			 code == ERRCODE_DUPLICATE_OBJECT ||
+			 code == ERRCODE_WRONG_OBJECT_TYPE ||
+			 code == ERRCODE_INVALID_NAME ||
+			 code == ERRCODE_PROGRAM_LIMIT_EXCEEDED ||
+			 code == ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE)
+	{
+		err->code = "InvalidParameter";
+		err->status = 400;
+	}
+	else
+	{
+		err->code = "InternalError";
+		err->status = 500;
+	}
+}
+
+/* Helpers ------------------------------------------------------------- */
+
+static SPIPlanPtr
+plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*cache == NULL)
+		*cache = sqsn_prepare_plan(sql, nargs, argtypes);
+	return *cache;
+}
+
+static void
+run(SPIPlanPtr p, Datum *values, const char *nulls, int expected,
+	const char *what)
+{
+	sqsn_spi_check(SPI_execute_plan(p, values, nulls, false, 0), expected,
+				   what);
+}
+
+static char *
+topic_arn(ApiRequest *req, const char *topic_name)
+{
+	return psprintf("arn:aws:sns:%s:%s:%s", req->region, req->account_id,
+					topic_name);
+}
+
+static char *
+subscription_arn(ApiRequest *req, const char *topic_name, const char *id)
+{
+	return psprintf("%s:%s", topic_arn(req, topic_name), id);
+}
+
+/* The topic name of a required TopicArn-like parameter. */
+static char *
+topic_name_param(ApiObject *obj, const char *param)
+{
+	const char *arn = api_required_param(obj, param);
+	char       *name = api_name_from_arn(arn);
+
+	if (name == NULL || name[0] == '\0')
+		api_error("InvalidParameter", 400,
+				  "Invalid parameter: %s Reason: \"%s\" is not a topic ARN",
+				  param, arn);
+	return name;
+}
+
+/*
+ * The subscription id (text) of a SubscriptionArn: the part after the
+ * last colon; the SQL cast to uuid rejects anything else.
+ */
+static char *
+subscription_id_param(ApiObject *obj)
+{
+	const char *arn = api_required_param(obj, "SubscriptionArn");
+	const char *colon = strrchr(arn, ':');
+
+	if (pg_strcasecmp(arn, "PendingConfirmation") == 0 ||
+		pg_strcasecmp(arn, "pending confirmation") == 0)
+		api_error("InvalidParameter", 400,
+				  "Invalid parameter: SubscriptionArn Reason: the "
+				  "subscription is pending confirmation and has no ARN yet");
+	if (colon == NULL || colon[1] == '\0')
+		api_error("InvalidParameter", 400,
+				  "Invalid parameter: SubscriptionArn Reason: \"%s\" is not "
+				  "a subscription ARN",
+				  arn);
+	return pstrdup(colon + 1);
+}
+
+/* A queue endpoint: its ARN, or also its URL; the queue's name. */
+static char *
+queue_name_of_endpoint(const char *endpoint)
+{
+	const char *slash;
+
+	if (strncmp(endpoint, "http://", 7) == 0 ||
+		strncmp(endpoint, "https://", 8) == 0)
+	{
+		slash = strrchr(endpoint, '/');
+		return pstrdup(slash + 1);
+	}
+	return api_name_from_arn(endpoint);
+}
+
+/*
+ * The attributes whose wire value is a JSON document: passed on as JSON,
+ * not as a string ("" stays "", which clears them).
+ */
+static bool
+json_valued(const char *name)
+{
+	return strcmp(name, "FilterPolicy") == 0 ||
+		   strcmp(name, "DeliveryPolicy") == 0 ||
+		   strcmp(name, "RedrivePolicy") == 0;
+}
+
+/* Appends "name": value to a JSON object being built in buf. */
+static void
+append_attribute(StringInfo buf, const char *name, const char *value)
+{
+	if (buf->len > 1)
+		appendStringInfoChar(buf, ',');
+	escape_json(buf, name);
+	appendStringInfoChar(buf, ':');
+	if (value == NULL)
+		appendStringInfoString(buf, "null");
+	else if (json_valued(name) && value[0] != '\0')
+	{
+		if (sqsn_json_or_null(value, strlen(value)) == NULL)
+			api_error("InvalidParameter", 400,
+					  "Invalid parameter: %s Reason: failed to parse JSON",
+					  name);
+		appendStringInfoString(buf, value);
+	}
+	else
+		escape_json(buf, value);
+}
+
+static Jsonb *
+finish_object(StringInfo buf)
+{
+	appendStringInfoChar(buf, '}');
+	return DatumGetJsonbP(
+		DirectFunctionCall1(jsonb_in, CStringGetDatum(buf->data)));
+}
+
+/* The string of a jsonb value, as the wire form carries attributes. */
+static char *
+jsonb_value_string(JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvString:
+			return pnstrdup(v->val.string.val, v->val.string.len);
+		case jbvBool:
+			return pstrdup(v->val.boolean ? "true" : "false");
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(
+				numeric_out, NumericGetDatum(v->val.numeric)));
+		case jbvNull:
+			return pstrdup("");
+		case jbvBinary:
+			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+		default:
+			return pstrdup("");
+	}
+}
+
+static void
+xml_entry(StringInfo out, const char *key, const char *value)
+{
+	appendStringInfoString(out, "<entry>");
+	api_xml_element(out, "key", key);
+	api_xml_element(out, "value", value);
+	appendStringInfoString(out, "</entry>");
+}
+
+/*
+ * The NextToken of a page of subscriptions: the offset of the next page,
+ * or 0 for the first.
+ */
+static int64
+offset_token(ApiObject *obj)
+{
+	const char *token = api_param(obj, "NextToken");
+	char       *end;
+	long long   offset;
+
+	if (token == NULL || token[0] == '\0')
+		return 0;
+	errno = 0;
+	offset = strtoll(token, &end, 10);
+	if (errno != 0 || *end != '\0' || offset < 0 || end == token)
+		api_error("InvalidParameter", 400,
+				  "Invalid parameter: NextToken Reason: \"%s\" is not a token "
+				  "this endpoint returned",
+				  token);
+	return (int64) offset;
+}
+
+/* A true/false attribute value of a request. */
+static bool
+bool_value(const char *name, const char *value)
+{
+	if (pg_strcasecmp(value, "true") == 0)
+		return true;
+	if (pg_strcasecmp(value, "false") == 0)
+		return false;
+	api_error("InvalidParameter", 400,
+			  "Invalid parameter: Attributes Reason: %s must be true or "
+			  "false",
+			  name);
+}
+
+/* Topics --------------------------------------------------------------- */
+
+/*
+ * CreateTopic: Name, Attributes. FifoTopic, ContentBasedDeduplication and
+ * SqsManagedSseEnabled (sqsn's encryption at rest) go to
+ * sqsn.sn_create_topic, the others (DeliveryPolicy, DisplayName, Policy,
+ * TracingConfig, SignatureVersion) to sqsn.sn_set_topic_attributes.
+ * Creating an existing topic returns its ARN (and sets the attributes
+ * given).
+ */
+static void
+create_topic(ApiRequest *req)
+{
+	const char    *name = api_required_param(&req->root, "Name");
+	List          *attributes;
+	ListCell      *lc;
+	bool           fifo_given = false;
+	bool           fifo = false;
+	bool           content_based = false;
+	bool           encrypted = false;
+	StringInfoData rest;
+	Datum          values[3];
+
+	if (api_objects(&req->root, "Tags", "Tags.member") != NIL)
+		api_error("InvalidParameter", 400,
+				  "Invalid parameter: Tags Reason: sqsn does not keep tags "
+				  "on topics");
+	attributes =
+		api_map(&req->root, "Attributes", "Attributes.entry", "key", "value");
+	initStringInfo(&rest);
+	appendStringInfoChar(&rest, '{');
+	foreach (lc, attributes)
+	{
+		ApiParam *p = (ApiParam *) lfirst(lc);
+
+		if (strcmp(p->name, "FifoTopic") == 0)
+		{
+			fifo_given = true;
+			fifo = bool_value(p->name, p->value);
+		}
+		else if (strcmp(p->name, "ContentBasedDeduplication") == 0)
+			content_based = bool_value(p->name, p->value);
+		else if (strcmp(p->name, "SqsManagedSseEnabled") == 0)
+			encrypted = bool_value(p->name, p->value);
+		else
+			append_attribute(&rest, p->name, p->value);
+	}
+	if (fifo_given && fifo != sqsn_is_fifo_name(name))
+		api_error("InvalidParameter", 400,
+				  fifo ? "Invalid parameter: Topic Name Reason: the name of a "
+						 "FIFO topic must end in .fifo"
+					   : "Invalid parameter: Topic Name Reason: a topic whose "
+						 "name ends in .fifo is a FIFO topic");
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = BoolGetDatum(content_based);
+	values[2] = BoolGetDatum(encrypted);
+	run(plan(&create_topic_plan, "SELECT sqsn.sn_create_topic($1, $2, $3)", 3,
+			 (Oid[]){TEXTOID, BOOLOID, BOOLOID}),
+		values, NULL, SPI_OK_SELECT, "creating a topic");
+	if (rest.len > 1)
+	{
+		values[1] = JsonbPGetDatum(finish_object(&rest));
+		run(plan(&set_topic_attributes_plan,
+				 "SELECT sqsn.sn_set_topic_attributes($1, $2)", 2,
+				 (Oid[]){TEXTOID, JSONBOID}),
+			values, NULL, SPI_OK_SELECT, "setting topic attributes");
+	}
+	api_xml_element(req->out, "TopicArn", topic_arn(req, name));
+}
+
+/* ListTopics: pages of 100 in name order; NextToken is the last name. */
+static void
+list_topics(ApiRequest *req)
+{
+	const char *token = api_param(&req->root, "NextToken");
+	Datum       value;
+	char        null = ' ';
+	uint64      n;
+
+	if (token == NULL || token[0] == '\0')
+	{
+		value = (Datum) 0;
+		null = 'n';
+	}
+	else
+	{
+		/* the last name of the previous page */
+		for (const char *c = token; *c; c++)
+			if (!isalnum((unsigned char) *c) && *c != '-' && *c != '_' &&
+				*c != '.')
+				api_error("InvalidParameter", 400,
+						  "Invalid parameter: NextToken Reason: \"%s\" is "
+						  "not a token this endpoint returned",
+						  token);
+		value = CStringGetTextDatum(token);
+	}
+	run(plan(&list_topics_plan,
+			 "SELECT t FROM sqsn.sn_list_topics(NULL) AS t"
+			 " WHERE $1 IS NULL OR t COLLATE \"C\" OPERATOR(pg_catalog.>) $1"
+			 " ORDER BY t COLLATE \"C\" LIMIT 101",
+			 1, (Oid[]){TEXTOID}),
+		&value, &null, SPI_OK_SELECT, "listing topics");
+	n = Min(SPI_processed, PAGE_SIZE);
+	appendStringInfoString(req->out, "<Topics>");
+	for (uint64 i = 0; i < n; i++)
+	{
+		appendStringInfoString(req->out, "<member>");
+		api_xml_element(
+			req->out, "TopicArn",
+			topic_arn(req, SPI_getvalue(SPI_tuptable->vals[i],
+										SPI_tuptable->tupdesc, 1)));
+		appendStringInfoString(req->out, "</member>");
+	}
+	appendStringInfoString(req->out, "</Topics>");
+	if (SPI_processed > PAGE_SIZE)
+		api_xml_element(
+			req->out, "NextToken",
+			SPI_getvalue(SPI_tuptable->vals[n - 1], SPI_tuptable->tupdesc, 1));
+}
+
+static void
+delete_topic_step(void *arg)
+{
+	DeleteStep *step = (DeleteStep *) arg;
+	Datum       value = CStringGetTextDatum(step->topic_name);
+
+	run(plan(&delete_topic_plan, "SELECT sqsn.sn_delete_topic($1)", 1,
+			 (Oid[]){TEXTOID}),
+		&value, NULL, SPI_OK_SELECT, "deleting a topic");
+}
+
+/* DeleteTopic: idempotent, a topic that does not exist is no error. */
+static void
+delete_topic(ApiRequest *req)
+{
+	DeleteStep step;
+	ErrorData *edata = NULL;
+
+	step.topic_name = topic_name_param(&req->root, "TopicArn");
+	if (!api_try(delete_topic_step, &step, &edata) &&
+		edata->sqlerrcode != ERRCODE_UNDEFINED_OBJECT)
+		ReThrowError(edata);
+}
+
+/*
+ * Writes the attributes of a jsonb object as an <Attributes> map, with
+ * fix(key, value) deciding the value of each (NULL: leave it out).
+ */
+static void
+write_attributes(ApiRequest *req, Jsonb *attributes,
+				 char *(*fix)(ApiRequest *req, const char *key, char *value,
+							  void *arg),
+				 void *arg)
+{
+	JsonbIterator     *it = JsonbIteratorInit(&attributes->root);
+	JsonbIteratorToken tok;
+	JsonbValue         v;
+	char              *key = NULL;
+
+	appendStringInfoString(req->out, "<Attributes>");
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char *value;
+
+		if (tok == WJB_KEY)
+		{
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+		value = jsonb_value_string(&v);
+		if (fix)
+			value = fix(req, key, value, arg);
+		if (value)
+			xml_entry(req->out, key, value);
+	}
+	appendStringInfoString(req->out, "</Attributes>");
+}
+
+static Jsonb *
+jsonb_result(const char *what)
+{
+	bool  isnull;
+	Datum d;
+
+	if (SPI_processed != 1)
+		elog(ERROR, "%s returned " UINT64_FORMAT " rows", what, SPI_processed);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+					  &isnull);
+	if (isnull)
+		elog(ERROR, "%s returned NULL", what);
+	return DatumGetJsonbPCopy(d);
+}
+
+/* The topic's ARN in the request's form; the account as the owner. */
+static char *
+fix_topic_attribute(ApiRequest *req, const char *key, char *value, void *arg)
+{
+	if (strcmp(key, "TopicArn") == 0)
+		return topic_arn(req, (const char *) arg);
+	if (strcmp(key, "Owner") == 0)
+		return pstrdup(req->account_id);
+	return value;
+}
+
+/* GetTopicAttributes: TopicArn. */
+static void
+get_topic_attributes(ApiRequest *req)
+{
+	char *name = topic_name_param(&req->root, "TopicArn");
+	Datum value = CStringGetTextDatum(name);
+
+	run(plan(&get_topic_attributes_plan,
+			 "SELECT sqsn.sn_get_topic_attributes($1)", 1, (Oid[]){TEXTOID}),
+		&value, NULL, SPI_OK_SELECT, "reading topic attributes");
+	write_attributes(req, jsonb_result("sn_get_topic_attributes"),
+					 fix_topic_attribute, name);
+}
+
+/* SetTopicAttributes: TopicArn, AttributeName, AttributeValue. */
+static void
+set_topic_attributes(ApiRequest *req)
+{
+	char          *name = topic_name_param(&req->root, "TopicArn");
+	const char    *attribute = api_required_param(&req->root, "AttributeName");
+	const char    *value = api_param(&req->root, "AttributeValue");
+	StringInfoData buf;
+	Datum          values[2];
+
+	if (strcmp(attribute, "FifoTopic") == 0 ||
+		strcmp(attribute, "TopicArn") == 0 || strcmp(attribute, "Owner") == 0)
+		api_error("InvalidParameter", 400,
+				  "Invalid parameter: AttributeName Reason: %s cannot be "
+				  "changed",
+				  attribute);
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	append_attribute(&buf, attribute, value ? value : "");
+	values[0] = CStringGetTextDatum(name);
+	values[1] = JsonbPGetDatum(finish_object(&buf));
+	run(plan(&set_topic_attributes_plan,
+			 "SELECT sqsn.sn_set_topic_attributes($1, $2)", 2,
+			 (Oid[]){TEXTOID, JSONBOID}),
+		values, NULL, SPI_OK_SELECT, "setting topic attributes");
+}
+
+/* Subscriptions ---------------------------------------------------------- */
+
+/*
+ * Subscribe: TopicArn, Protocol (sqs, http, https), Endpoint (the queue's
+ * ARN, or the URL), Attributes (FilterPolicy, FilterPolicyScope,
+ * RawMessageDelivery, DeliveryPolicy, RedrivePolicy),
+ * ReturnSubscriptionArn. A subscription waiting for its confirmation
+ * answers "pending confirmation" unless ReturnSubscriptionArn is true.
+ */
+static void
+subscribe(ApiRequest *req)
+{
+	char       *name = topic_name_param(&req->root, "TopicArn");
+	const char *protocol = api_required_param(&req->root, "Protocol");
+	const char *endpoint = api_param(&req->root, "Endpoint");
+	bool        return_arn = false;
+	bool        push =
+		strcmp(protocol, "http") == 0 || strcmp(protocol, "https") == 0;
+	List     *attributes;
+	ListCell *lc;
+	Datum     values[8];
+	char      nulls[8] = {' ', ' ', ' ', 'n', 'n', 'n', 'n', 'n'};
+	char     *id;
+
+	(void) api_param_bool(&req->root, "ReturnSubscriptionArn", &return_arn);
+	if (endpoint == NULL || endpoint[0] == '\0')
+		api_error(
+			"InvalidParameter", 400,
+			"Invalid parameter: Endpoint Reason: a %s subscription needs "
+			"an endpoint",
+			protocol);
+	values[0] = CStringGetTextDatum(name);
+	values[1] = CStringGetTextDatum(protocol);
+	values[2] = CStringGetTextDatum(strcmp(protocol, "sqs") == 0
+										? queue_name_of_endpoint(endpoint)
+										: endpoint);
+
+	attributes =
+		api_map(&req->root, "Attributes", "Attributes.entry", "key", "value");
+	foreach (lc, attributes)
+	{
+		ApiParam *p = (ApiParam *) lfirst(lc);
+		int       i;
+		Jsonb    *policy;
+
+		if (strcmp(p->name, "FilterPolicyScope") == 0)
+		{
+			values[4] = CStringGetTextDatum(p->value);
+			nulls[4] = ' ';
+			continue;
+		}
+		if (strcmp(p->name, "RawMessageDelivery") == 0)
+		{
+			values[5] = BoolGetDatum(bool_value(p->name, p->value));
+			nulls[5] = ' ';
+			continue;
+		}
+		if (strcmp(p->name, "FilterPolicy") == 0)
+			i = 3;
+		else if (strcmp(p->name, "DeliveryPolicy") == 0)
+			i = 6;
+		else if (strcmp(p->name, "RedrivePolicy") == 0)
+			i = 7;
+		else
+			api_error("InvalidParameter", 400,
+					  "Invalid parameter: Attributes Reason: unknown "
+					  "subscription attribute %s",
+					  p->name);
+		if (p->value[0] == '\0')
+			continue; /* "" is no policy */
+		policy = sqsn_json_or_null(p->value, strlen(p->value));
+		if (policy == NULL)
+			api_error("InvalidParameter", 400,
+					  "Invalid parameter: %s Reason: failed to parse JSON",
+					  p->name);
+		values[i] = JsonbPGetDatum(policy);
+		nulls[i] = ' ';
+	}
+
+	run(plan(&subscribe_plan,
+			 "SELECT sqsn.sn_subscribe($1, $2, $3, $4, $5, $6, $7, $8)", 8,
+			 (Oid[]){TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID, BOOLOID,
+					 JSONBOID, JSONBOID}),
+		values, nulls, SPI_OK_SELECT, "subscribing");
+	id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+	if (push && !return_arn)
+	{
+		Datum       idv = CStringGetTextDatum(id);
+		Jsonb      *a;
+		JsonbValue *pending;
+
+		run(plan(&get_subscription_attributes_plan,
+				 "SELECT sqsn.sn_get_subscription_attributes("
+				 "$1::pg_catalog.uuid)",
+				 1, (Oid[]){TEXTOID}),
+			&idv, NULL, SPI_OK_SELECT, "reading subscription attributes");
+		a = jsonb_result("sn_get_subscription_attributes");
+		pending = getKeyJsonValueFromContainer(&a->root, "PendingConfirmation",
+											   19, NULL);
+		if (pending && pending->type == jbvBool && pending->val.boolean)
+		{
+			api_xml_element(req->out, "SubscriptionArn",
+							"pending confirmation");
+			return;
+		}
+	}
+	api_xml_element(req->out, "SubscriptionArn",
+					subscription_arn(req, name, id));
+}
+
+/*
+ * ConfirmSubscription: TopicArn, Token (also the unsigned GET of a
+ * SubscribeURL). AuthenticateOnUnsubscribe is accepted and ignored.
+ */
+static void
+confirm_subscription(ApiRequest *req)
+{
+	char *name = topic_name_param(&req->root, "TopicArn");
+	Datum values[2];
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = CStringGetTextDatum(api_required_param(&req->root, "Token"));
+	run(plan(&confirm_plan, "SELECT sqsn.sn_confirm_subscription($1, $2)", 2,
+			 (Oid[]){TEXTOID, TEXTOID}),
+		values, NULL, SPI_OK_SELECT, "confirming a subscription");
+	api_xml_element(req->out, "SubscriptionArn",
+					subscription_arn(req, name,
+									 SPI_getvalue(SPI_tuptable->vals[0],
+												  SPI_tuptable->tupdesc, 1)));
+}
+
+/* Unsubscribe: SubscriptionArn. */
+static void
+unsubscribe(ApiRequest *req)
+{
+	Datum value = CStringGetTextDatum(subscription_id_param(&req->root));
+
+	run(plan(&unsubscribe_plan,
+			 "SELECT sqsn.sn_unsubscribe($1::pg_catalog.uuid)", 1,
+			 (Oid[]){TEXTOID}),
+		&value, NULL, SPI_OK_SELECT, "unsubscribing");
+}
+
+/*
+ * ListSubscriptions, ListSubscriptionsByTopic (TopicArn): pages of 100 by
+ * topic and endpoint; NextToken is the offset of the next page. A pending
+ * subscription shows PendingConfirmation as its ARN.
+ */
+static void
+list_subscriptions(ApiRequest *req, bool by_topic)
+{
+	Datum  values[2];
+	char   nulls[2] = {' ', ' '};
+	int64  offset = offset_token(&req->root);
+	uint64 n;
+
+	if (by_topic)
+		values[0] =
+			CStringGetTextDatum(topic_name_param(&req->root, "TopicArn"));
+	else
+	{
+		values[0] = (Datum) 0;
+		nulls[0] = 'n';
+	}
+	values[1] = Int64GetDatum(offset);
+	run(plan(&list_subscriptions_plan,
+			 "SELECT subscription_id, topic_name, protocol, endpoint,"
+			 " status OPERATOR(pg_catalog.=) 'confirmed'"
+			 " FROM sqsn.sn_list_subscriptions($1) OFFSET $2 LIMIT 101",
+			 2, (Oid[]){TEXTOID, INT8OID}),
+		values, nulls, SPI_OK_SELECT, "listing subscriptions");
+	n = Min(SPI_processed, PAGE_SIZE);
+	appendStringInfoString(req->out, "<Subscriptions>");
+	for (uint64 i = 0; i < n; i++)
+	{
+		HeapTuple tuple = SPI_tuptable->vals[i];
+		TupleDesc desc = SPI_tuptable->tupdesc;
+		char     *topic = SPI_getvalue(tuple, desc, 2);
+		char     *protocol = SPI_getvalue(tuple, desc, 3);
+		char     *endpoint = SPI_getvalue(tuple, desc, 4);
+		bool      isnull;
+		bool confirmed = DatumGetBool(SPI_getbinval(tuple, desc, 5, &isnull));
+
+		appendStringInfoString(req->out, "<member>");
+		api_xml_element(
+			req->out, "SubscriptionArn",
+			confirmed
+				? subscription_arn(req, topic, SPI_getvalue(tuple, desc, 1))
+				: "PendingConfirmation");
+		api_xml_element(req->out, "Owner", req->account_id);
+		api_xml_element(req->out, "Protocol", protocol);
+		api_xml_element(req->out, "Endpoint",
+						strcmp(protocol, "sqs") == 0
+							? api_queue_arn(req, endpoint)
+							: endpoint);
+		api_xml_element(req->out, "TopicArn", topic_arn(req, topic));
+		appendStringInfoString(req->out, "</member>");
+	}
+	appendStringInfoString(req->out, "</Subscriptions>");
+	if (SPI_processed > PAGE_SIZE)
+		api_xml_element(req->out, "NextToken",
+						psprintf(INT64_FORMAT, offset + PAGE_SIZE));
+}
+
+/*
+ * The subscription's attributes in the request's form: ARNs with the
+ * request's region and account, queues by their ARN.
+ */
+static char *
+fix_subscription_attribute(ApiRequest *req, const char *key, char *value,
+						   void *arg)
+{
+	Jsonb *attributes = (Jsonb *) arg;
+
+	if (strcmp(key, "SubscriptionArn") == 0 || strcmp(key, "TopicArn") == 0)
+	{
+		/* arn:aws:sns:<region>:<account>:<rest> */
+		char *rest = value;
+
+		for (int i = 0; i < 5 && rest; i++)
+		{
+			rest = strchr(rest, ':');
+			if (rest)
+				rest++;
+		}
+		return rest ? psprintf("arn:aws:sns:%s:%s:%s", req->region,
+							   req->account_id, rest)
+					: value;
+	}
+	if (strcmp(key, "Owner") == 0)
+		return pstrdup(req->account_id);
+	if (strcmp(key, "Endpoint") == 0)
+	{
+		JsonbValue *protocol = getKeyJsonValueFromContainer(
+			&attributes->root, "Protocol", 8, NULL);
+
+		if (protocol && protocol->type == jbvString &&
+			protocol->val.string.len == 3 &&
+			strncmp(protocol->val.string.val, "sqs", 3) == 0)
+			return api_queue_arn(req, value);
+	}
+	if (strcmp(key, "RedrivePolicy") == 0)
+	{
+		Jsonb      *policy = sqsn_json_or_null(value, strlen(value));
+		JsonbValue *target =
+			policy ? getKeyJsonValueFromContainer(
+						 &policy->root, "deadLetterTargetArn", 19, NULL)
+				   : NULL;
+
+		if (target && target->type == jbvString)
+		{
+			StringInfoData buf;
+
+			initStringInfo(&buf);
+			appendStringInfoString(&buf, "{\"deadLetterTargetArn\":");
+			escape_json(&buf,
+						api_queue_arn(req, pnstrdup(target->val.string.val,
+													target->val.string.len)));
+			appendStringInfoChar(&buf, '}');
+			return buf.data;
+		}
+	}
+	return value;
+}
+
+/* GetSubscriptionAttributes: SubscriptionArn. */
+static void
+get_subscription_attributes(ApiRequest *req)
+{
+	Datum  value = CStringGetTextDatum(subscription_id_param(&req->root));
+	Jsonb *attributes;
+
+	run(plan(&get_subscription_attributes_plan,
+			 "SELECT sqsn.sn_get_subscription_attributes($1::pg_catalog.uuid)",
+			 1, (Oid[]){TEXTOID}),
+		&value, NULL, SPI_OK_SELECT, "reading subscription attributes");
+	attributes = jsonb_result("sn_get_subscription_attributes");
+	write_attributes(req, attributes, fix_subscription_attribute, attributes);
+}
+
+/*
+ * SetSubscriptionAttributes: SubscriptionArn, AttributeName,
+ * AttributeValue (FilterPolicy, FilterPolicyScope, RawMessageDelivery,
+ * DeliveryPolicy, RedrivePolicy; "" clears a policy).
+ */
+static void
+set_subscription_attributes(ApiRequest *req)
+{
+	char          *id = subscription_id_param(&req->root);
+	const char    *attribute = api_required_param(&req->root, "AttributeName");
+	const char    *value = api_param(&req->root, "AttributeValue");
+	StringInfoData buf;
+	Datum          values[2];
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	append_attribute(&buf, attribute, value ? value : "");
+	values[0] = CStringGetTextDatum(id);
+	values[1] = JsonbPGetDatum(finish_object(&buf));
+	run(plan(&set_subscription_attributes_plan,
+			 "SELECT sqsn.sn_set_subscription_attributes($1::pg_catalog.uuid,"
+			 " $2)",
+			 2, (Oid[]){TEXTOID, JSONBOID}),
+		values, NULL, SPI_OK_SELECT, "setting subscription attributes");
+}
+
+/* Publishing ------------------------------------------------------------ */
+
+static Datum
+text_or_null(const char *s, char *null)
+{
+	*null = s ? ' ' : 'n';
+	return s ? CStringGetTextDatum(s) : (Datum) 0;
+}
+
+/* Publishes one entry with sqsn.sn_publish; returns the message id. */
+static char *
+publish_entry(const char *topic_name, BatchEntry *e)
+{
+	Datum values[7];
+	char  nulls[7];
+
+	values[0] = CStringGetTextDatum(topic_name);
+	nulls[0] = ' ';
+	values[1] = CStringGetTextDatum(e->message);
+	nulls[1] = ' ';
+	values[2] = e->attributes ? JsonbPGetDatum(e->attributes) : (Datum) 0;
+	nulls[2] = e->attributes ? ' ' : 'n';
+	values[3] = text_or_null(e->subject, &nulls[3]);
+	values[4] = text_or_null(e->structure, &nulls[4]);
+	values[5] = text_or_null(e->group_id, &nulls[5]);
+	values[6] = text_or_null(e->deduplication_id, &nulls[6]);
+	run(plan(&publish_plan,
+			 "SELECT sqsn.sn_publish($1, $2, $3, $4, $5, $6, $7)", 7,
+			 (Oid[]){TEXTOID, TEXTOID, JSONBOID, TEXTOID, TEXTOID, TEXTOID,
+					 TEXTOID}),
+		values, nulls, SPI_OK_SELECT, "publishing");
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/* The entry's fields from its request object (Publish or a batch entry). */
+static void
+read_entry(ApiObject *obj, BatchEntry *e)
+{
+	e->message = api_param(obj, "Message");
+	e->subject = api_param(obj, "Subject");
+	e->structure = api_param(obj, "MessageStructure");
+	e->group_id = api_param(obj, "MessageGroupId");
+	e->deduplication_id = api_param(obj, "MessageDeduplicationId");
+	e->attributes = api_message_attributes(
+		obj, "MessageAttributes", "MessageAttributes.entry", "Name", "Value");
+}
+
+/*
+ * Publish: TopicArn or TargetArn, Message, Subject, MessageStructure,
+ * MessageAttributes, MessageGroupId, MessageDeduplicationId.
+ */
+static void
+publish(ApiRequest *req)
+{
+	const char *arn = api_param(&req->root, "TopicArn");
+	BatchEntry  e;
+	char       *name;
+
+	memset(&e, 0, sizeof(e));
+	if (api_param(&req->root, "PhoneNumber") != NULL)
+		api_error("InvalidParameter", 400,
+				  "Invalid parameter: PhoneNumber Reason: sqsn does not send "
+				  "SMS; publish to a topic");
+	if (arn == NULL)
+		arn = api_param(&req->root, "TargetArn");
+	if (arn == NULL || arn[0] == '\0')
+		api_error("InvalidParameter", 400,
+				  "Invalid parameter: TopicArn or TargetArn Reason: no value "
+				  "for required parameter");
+	name = api_name_from_arn(arn);
+	read_entry(&req->root, &e);
+	if (e.message == NULL)
+		api_error("InvalidParameter", 400,
+				  "Invalid parameter: Message Reason: no value for required "
+				  "parameter");
+	api_xml_element(req->out, "MessageId", publish_entry(name, &e));
+}
+
+/* api_try step: the whole batch in one sqsn.sn_publish_batch call. */
+static void
+publish_all_step(void *arg)
+{
+	PublishStep  *step = (PublishStep *) arg;
+	int           n = step->n;
+	Datum        *messages = palloc(sizeof(Datum) * n);
+	Datum        *attributes = palloc(sizeof(Datum) * n);
+	bool         *attribute_nulls = palloc(sizeof(bool) * n);
+	Datum        *groups = palloc(sizeof(Datum) * n);
+	bool         *group_nulls = palloc(sizeof(bool) * n);
+	Datum        *dedups = palloc(sizeof(Datum) * n);
+	bool         *dedup_nulls = palloc(sizeof(bool) * n);
+	bool          any_attributes = false;
+	bool          any_groups = false;
+	bool          any_dedups = false;
+	int           dims[1] = {n};
+	int           lbs[1] = {1};
+	Datum         values[5];
+	char          nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	MemoryContext old;
+
+	for (int i = 0; i < n; i++)
+	{
+		BatchEntry *e = &step->entries[i];
+
+		messages[i] = CStringGetTextDatum(e->message);
+		attributes[i] =
+			e->attributes ? JsonbPGetDatum(e->attributes) : (Datum) 0;
+		attribute_nulls[i] = e->attributes == NULL;
+		any_attributes |= e->attributes != NULL;
+		groups[i] = e->group_id ? CStringGetTextDatum(e->group_id) : 0;
+		group_nulls[i] = e->group_id == NULL;
+		any_groups |= e->group_id != NULL;
+		dedups[i] =
+			e->deduplication_id ? CStringGetTextDatum(e->deduplication_id) : 0;
+		dedup_nulls[i] = e->deduplication_id == NULL;
+		any_dedups |= e->deduplication_id != NULL;
+	}
+	values[0] = CStringGetTextDatum(step->topic_name);
+	values[1] = PointerGetDatum(
+		construct_array(messages, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_md_array(attributes, attribute_nulls,
+												   1, dims, lbs, JSONBOID, -1,
+												   false, TYPALIGN_INT));
+	nulls[2] = any_attributes ? ' ' : 'n';
+	values[3] = PointerGetDatum(construct_md_array(
+		groups, group_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+	nulls[3] = any_groups ? ' ' : 'n';
+	values[4] = PointerGetDatum(construct_md_array(
+		dedups, dedup_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+	nulls[4] = any_dedups ? ' ' : 'n';
+	run(plan(&publish_batch_plan,
+			 "SELECT r.id FROM sqsn.sn_publish_batch($1, $2, $3, $4, $5)"
+			 " WITH ORDINALITY AS r(id, n) ORDER BY r.n",
+			 5,
+			 (Oid[]){TEXTOID, TEXTARRAYOID, JSONBARRAYOID, TEXTARRAYOID,
+					 TEXTARRAYOID}),
+		values, nulls, SPI_OK_SELECT, "publishing a batch");
+	if (SPI_processed != (uint64) n)
+		elog(ERROR,
+			 "sn_publish_batch returned " UINT64_FORMAT " ids for %d "
+			 "messages",
+			 SPI_processed, n);
+	old = MemoryContextSwitchTo(step->cxt);
+	for (int i = 0; i < n; i++)
+		step->entries[i].message_id =
+			SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+	MemoryContextSwitchTo(old);
+}
+
+/* api_try step: one entry. */
+static void
+publish_one_step(void *arg)
+{
+	PublishStep *step = (PublishStep *) arg;
+	char *id = publish_entry(step->topic_name, &step->entries[step->current]);
+	MemoryContext old = MemoryContextSwitchTo(step->cxt);
+
+	step->entries[step->current].message_id = pstrdup(id);
+	MemoryContextSwitchTo(old);
+}
+
+static bool
+valid_batch_id(const char *id)
+{
+	size_t len = strlen(id);
+
+	if (len == 0 || len > MAX_BATCH_ID)
+		return false;
+	for (const char *p = id; *p; p++)
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+			  (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+			return false;
+	return true;
+}
+
+/*
+ * PublishBatch: TopicArn, PublishBatchRequestEntries (1 to 10, distinct
+ * Ids), each with the members of Publish.
+ */
+static void
+publish_batch(ApiRequest *req)
+{
+	char       *name = topic_name_param(&req->root, "TopicArn");
+	List       *objects = api_objects(&req->root, "PublishBatchRequestEntries",
+									  "PublishBatchRequestEntries.member");
+	int         n = list_length(objects);
+	PublishStep step;
+	ListCell   *lc;
+	int64       size = 0;
+	bool        simple = true;
+	ErrorData  *edata = NULL;
+	int         i = 0;
+
+	if (n == 0)
+		api_error("EmptyBatchRequest", 400,
+				  "The batch request doesn't contain any entries");
+	if (n > MAX_BATCH)
+		api_error("TooManyEntriesInBatchRequest", 400,
+				  "The batch request contains more entries than permissible "
+				  "(%d; the limit is %d)",
+				  n, MAX_BATCH);
+
+	step.topic_name = name;
+	step.entries = palloc0(sizeof(BatchEntry) * n);
+	step.n = n;
+	step.cxt = CurrentMemoryContext;
+	foreach (lc, objects)
+	{
+		ApiObject  *obj = (ApiObject *) lfirst(lc);
+		BatchEntry *e = &step.entries[i];
+
+		e->id = api_param(obj, "Id");
+		if (e->id == NULL || !valid_batch_id(e->id))
+			api_error("InvalidBatchEntryId", 400,
+					  "The Id of a batch entry must have 1 to 80 characters "
+					  "of A-Z, a-z, 0-9, - and _ (entry %d)",
+					  i + 1);
+		for (int j = 0; j < i; j++)
+			if (strcmp(step.entries[j].id, e->id) == 0)
+				api_error("BatchEntryIdsNotDistinct", 400,
+						  "Two or more batch entries have the Id \"%s\"",
+						  e->id);
+		read_entry(obj, e);
+		if (e->subject || e->structure)
+			simple = false;
+		if (e->message)
+			size += strlen(e->message);
+		if (e->attributes)
+			size += VARSIZE(e->attributes);
+		i++;
+	}
+	if (size > MAX_REQUEST_SIZE)
+		api_error("BatchRequestTooLong", 400,
+				  "The messages of the batch take " INT64_FORMAT
+				  " bytes; the limit is %d",
+				  size, MAX_REQUEST_SIZE);
+	for (i = 0; i < n; i++)
+		if (step.entries[i].message == NULL)
+			simple = false;
+
+	if (!simple || !api_try(publish_all_step, &step, &edata))
+	{
+		if (edata && (edata->sqlerrcode == ERRCODE_UNDEFINED_OBJECT ||
+					  edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE))
+			ReThrowError(edata);
+		for (i = 0; i < n; i++)
+		{
+			BatchEntry *e = &step.entries[i];
+
+			e->message_id = NULL;
+			if (e->message == NULL)
+			{
+				e->error = NULL;
+				continue;
+			}
+			step.current = i;
+			edata = NULL;
+			if (!api_try(publish_one_step, &step, &edata))
+			{
+				if (edata->sqlerrcode == ERRCODE_UNDEFINED_OBJECT ||
+					edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE)
+					ReThrowError(edata);
+				e->error = edata;
+			}
+		}
+	}
+
+	appendStringInfoString(req->out, "<Successful>");
+	for (i = 0; i < n; i++)
+	{
+		BatchEntry *e = &step.entries[i];
+
+		if (e->message_id == NULL)
+			continue;
+		appendStringInfoString(req->out, "<member>");
+		api_xml_element(req->out, "Id", e->id);
+		api_xml_element(req->out, "MessageId", e->message_id);
+		appendStringInfoString(req->out, "</member>");
+	}
+	appendStringInfoString(req->out, "</Successful><Failed>");
+	for (i = 0; i < n; i++)
+	{
+		BatchEntry *e = &step.entries[i];
+		ApiError    err;
+		const char *message;
+
+		if (e->message_id != NULL)
+			continue;
+		if (e->error == NULL)
+		{
+			err.code = "InvalidParameter";
+			err.status = 400;
+			message = "Invalid parameter: Message Reason: no value for "
+					  "required parameter";
+		}
+		else
+		{
+			api_sns_map_error(e->error, &err);
+			message = e->error->message;
+		}
+		appendStringInfoString(req->out, "<member>");
+		api_xml_element(req->out, "Id", e->id);
+		api_xml_element(req->out, "Code", err.code);
+		api_xml_element(req->out, "Message", message);
+		api_xml_element(req->out, "SenderFault",
+						err.status < 500 ? "true" : "false");
+		appendStringInfoString(req->out, "</member>");
+	}
+	appendStringInfoString(req->out, "</Failed>");
 }

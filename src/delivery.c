@@ -68,6 +68,7 @@
 #include <curl/curl.h>
 
 #include "sqsn.h"
+#include "api.h"
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -428,6 +429,55 @@ sign_line(StringInfo buf, const char *key, const char *value)
 	appendStringInfo(buf, "%s\n%s\n", key, value);
 }
 
+/* Percent-encodes everything but RFC 3986's unreserved characters. */
+static void
+append_url_encoded(StringInfo buf, const char *s)
+{
+	for (; *s; s++)
+	{
+		unsigned char c = (unsigned char) *s;
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			(c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
+			c == '~')
+			appendStringInfoChar(buf, c);
+		else
+			appendStringInfo(buf, "%%%02X", c);
+	}
+}
+
+/*
+ * SubscribeURL and UnsubscribeURL: a GET link to the AWS-compatible
+ * endpoint when it is on (sqsn.api_port), which confirms or unsubscribes
+ * without a signature; else the "sqsn:?Action=..." form, which names the
+ * SQL call to make (sqsn.sn_confirm_subscription, sqsn.sn_unsubscribe).
+ */
+static char *
+endpoint_url(const char *action, const char *arn_param, const char *arn,
+			 const char *token)
+{
+	char          *base = sqsn_api_base_url();
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	if (base == NULL)
+	{
+		appendStringInfo(&buf, "sqsn:?Action=%s&%s=%s", action, arn_param,
+						 arn);
+		if (token)
+			appendStringInfo(&buf, "&Token=%s", token);
+		return buf.data;
+	}
+	appendStringInfo(&buf, "%s/?Action=%s&%s=", base, action, arn_param);
+	append_url_encoded(&buf, arn);
+	if (token)
+	{
+		appendStringInfoString(&buf, "&Token=");
+		append_url_encoded(&buf, token);
+	}
+	return buf.data;
+}
+
 /*
  * The body of a job: the message alone for raw delivery, else the signed
  * JSON envelope of a Notification or SubscriptionConfirmation.
@@ -451,9 +501,8 @@ build_body(Job *job, const char *subject, const char *message,
 	initStringInfo(&sts);
 	if (job->confirmation)
 	{
-		subscribe_url =
-			psprintf("sqsn:?Action=ConfirmSubscription&TopicArn=%s&Token=%s",
-					 job->topic_arn, token);
+		subscribe_url = endpoint_url(
+			"ConfirmSubscription", "TopicArn", job->topic_arn, token);
 		sign_line(&sts, "Message", message);
 		sign_line(&sts, "MessageId", job->message_id_text);
 		sign_line(&sts, "SubscribeURL", subscribe_url);
@@ -499,8 +548,8 @@ build_body(Job *job, const char *subject, const char *message,
 	if (!job->confirmation)
 	{
 		json_member(&env, "UnsubscribeURL",
-					psprintf("sqsn:?Action=Unsubscribe&SubscriptionArn=%s",
-							 job->subscription_arn));
+					endpoint_url("Unsubscribe", "SubscriptionArn",
+								 job->subscription_arn, NULL));
 		sqsn_append_envelope_attributes(&env, attributes);
 	}
 	appendStringInfoChar(&env, '}');

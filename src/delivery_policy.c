@@ -501,3 +501,65 @@ sn_delivery_retry_schedule(PG_FUNCTION_ARGS)
 	}
 	return (Datum) 0;
 }
+
+/*
+ * The effective delivery policy as JSON, in the managed service's form:
+ * the topic form ({"http": {"defaultHealthyRetryPolicy": ...}}) for a
+ * topic's EffectiveDeliveryPolicy attribute, else the subscription form.
+ * Every section is spelled out, with the service defaults where neither
+ * policy says otherwise. Both policies were validated when stored.
+ */
+Jsonb *
+sqsn_effective_delivery_policy_json(Jsonb *subscription_policy,
+									Jsonb *topic_policy, bool topic_form)
+{
+	SqsnDeliveryPolicy p;
+	JsonbContainer    *http = topic_http_policy(topic_policy);
+	bool               disable = false;
+	StringInfoData     buf;
+	const char        *prefix = topic_form ? "default" : "";
+	char               content_type[64];
+	char              *semicolon;
+
+	sqsn_effective_delivery_policy(subscription_policy, topic_policy, &p);
+	if (http != NULL)
+	{
+		SqsnDeliveryPolicy scratch;
+
+		sqsn_default_delivery_policy(&scratch);
+		disable = apply_policy(http, true, &scratch);
+	}
+
+	initStringInfo(&buf);
+	if (topic_form)
+		appendStringInfoString(&buf, "{\"http\": ");
+	appendStringInfo(&buf,
+					 "{\"%s%s\": {\"minDelayTarget\": %d, "
+					 "\"maxDelayTarget\": %d, \"numRetries\": %d, "
+					 "\"numMaxDelayRetries\": %d, \"numNoDelayRetries\": %d, "
+					 "\"numMinDelayRetries\": %d, \"backoffFunction\": \"%s\"}",
+					 prefix, topic_form ? "HealthyRetryPolicy"
+										: "healthyRetryPolicy",
+					 p.retry.min_delay, p.retry.max_delay,
+					 p.retry.num_retries, p.retry.num_max_delay,
+					 p.retry.num_no_delay, p.retry.num_min_delay,
+					 backoff_names[p.retry.backoff]);
+	if (p.max_receives_per_second > 0)
+		appendStringInfo(&buf, ", \"%s%s\": {\"maxReceivesPerSecond\": %d}",
+						 prefix,
+						 topic_form ? "ThrottlePolicy" : "throttlePolicy",
+						 p.max_receives_per_second);
+	/* the policy names the type alone; the charset is always UTF-8 */
+	strlcpy(content_type, p.content_type, sizeof(content_type));
+	semicolon = strchr(content_type, ';');
+	if (semicolon)
+		*semicolon = '\0';
+	appendStringInfo(&buf, ", \"%s%s\": {\"headerContentType\": \"%s\"}",
+					 prefix, topic_form ? "RequestPolicy" : "requestPolicy",
+					 content_type);
+	if (topic_form)
+		appendStringInfo(&buf, ", \"disableSubscriptionOverrides\": %s}",
+						 disable ? "true" : "false");
+	appendStringInfoChar(&buf, '}');
+	return sqsn_json_or_null(buf.data, buf.len);
+}

@@ -325,6 +325,9 @@ extern void   sqsn_validate_delivery_policy(Jsonb *policy, bool topic_form);
 extern void   sqsn_effective_delivery_policy(Jsonb *subscription_policy,
 											 Jsonb *topic_policy,
 											 SqsnDeliveryPolicy *policy);
+extern Jsonb *sqsn_effective_delivery_policy_json(Jsonb *subscription_policy,
+												  Jsonb *topic_policy,
+												  bool   topic_form);
 extern double sqsn_retry_delay(const SqsnRetryPolicy *retry, int n,
 							   const char **phase);
 

@@ -45,6 +45,7 @@
 #include "postgres.h"
 
 #include "sqsn.h"
+#include "api.h"
 
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -74,6 +75,8 @@ PG_FUNCTION_INFO_V1(sn_publish);
 PG_FUNCTION_INFO_V1(sn_publish_batch);
 PG_FUNCTION_INFO_V1(sn_confirm_subscription);
 PG_FUNCTION_INFO_V1(sn_set_topic_attributes);
+PG_FUNCTION_INFO_V1(sn_get_topic_attributes);
+PG_FUNCTION_INFO_V1(sn_get_subscription_attributes);
 
 #define MAX_TOPIC_NAME   256
 #define MAX_SUBJECT      100
@@ -523,11 +526,23 @@ new_confirmation_token(void)
 	return hex;
 }
 
+/*
+ * A topic's ARN, arn:aws:sns:<region>:<account>:<topic>, with the region
+ * and account of the AWS-compatible endpoint (sqsn.api_region,
+ * sqsn.api_account_id), so that what the endpoint returns and what
+ * subscribers receive name the topic the same way.
+ */
 char *
 sqsn_topic_arn(const char *topic_name)
 {
-	return psprintf("arn:sqsn:%s:%s", get_database_name(MyDatabaseId),
-					topic_name);
+	const char *region = sqsn_api_region && sqsn_api_region[0]
+							 ? sqsn_api_region
+							 : "us-east-1";
+	const char *account = sqsn_api_account_id && sqsn_api_account_id[0]
+							  ? sqsn_api_account_id
+							  : "000000000000";
+
+	return psprintf("arn:aws:sns:%s:%s:%s", region, account, topic_name);
 }
 
 /*
@@ -842,6 +857,92 @@ sn_confirm_subscription(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Topic attributes kept for the AWS-compatible endpoint's clients
+ * (sqsn.topic.extra_attributes, 0.4): DisplayName (up to 100 characters),
+ * Policy (a JSON object, kept as its text; sqsn's own grants decide who
+ * may do what), TracingConfig (PassThrough or Active) and SignatureVersion
+ * (2, what the delivery worker signs with). A null or "" removes one.
+ */
+static void
+stored_attribute(StringInfo stored, List **removed, const char *key,
+				 JsonbValue *v)
+{
+	char *value;
+
+	if (v->type == jbvNull || (v->type == jbvString && v->val.string.len == 0))
+	{
+		*removed = lappend(*removed, pstrdup(key));
+		return;
+	}
+	if (v->type == jbvString)
+		value = pnstrdup(v->val.string.val, v->val.string.len);
+	else if (v->type == jbvNumeric)
+		value = DatumGetCString(
+			DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	else if (strcmp(key, "Policy") == 0 && v->type == jbvBinary)
+		value = JsonbToCString(NULL, v->val.binary.data, -1);
+	else
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("topic attribute %s must be a string", key)));
+
+	if (strcmp(key, "DisplayName") == 0)
+	{
+		if (pg_mbstrlen(value) > 100)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("DisplayName must have at most 100 characters")));
+	}
+	else if (strcmp(key, "Policy") == 0)
+	{
+		Jsonb *policy = sqsn_json_or_null(value, strlen(value));
+
+		if (policy == NULL || !JB_ROOT_IS_OBJECT(policy) ||
+			JB_ROOT_IS_SCALAR(policy))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("Policy must be a JSON object"),
+					 errdetail("sqsn keeps the policy document and returns "
+							   "it; its own grants (sqsn.sn_grant()) decide "
+							   "who may publish and subscribe.")));
+	}
+	else if (strcmp(key, "TracingConfig") == 0)
+	{
+		if (strcmp(value, "PassThrough") != 0 && strcmp(value, "Active") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid TracingConfig \"%s\"", value),
+					 errhint("Use PassThrough or Active.")));
+	}
+	else if (strcmp(value, "2") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid SignatureVersion \"%s\"", value),
+				 errdetail("sqsn signs notifications with SHA256withRSA, "
+						   "signature version 2."),
+				 errhint("Use 2.")));
+	if (stored->len > 1)
+		appendStringInfoChar(stored, ',');
+	escape_json(stored, key);
+	appendStringInfoChar(stored, ':');
+	escape_json(stored, value);
+}
+
+/* Whether sqsn.topic has extra_attributes (0.4); errors when not. */
+static void
+require_stored_attributes(void)
+{
+	Oid relid = get_relname_relid("topic", sqsn_schema_oid());
+
+	if (get_attnum(relid, "extra_attributes") == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the topic attributes DisplayName, Policy, "
+						"TracingConfig and SignatureVersion need version 0.4 "
+						"of extension sqsn"),
+				 errhint("Run ALTER EXTENSION sqsn UPDATE.")));
+}
+
+/*
  * sn_set_topic_attributes(topic_name, attributes): DeliveryPolicy, the
  * topic's default delivery policy for its HTTP/HTTPS subscriptions (topic
  * form; null or "" removes it), and ContentBasedDeduplication (FIFO topics;
@@ -864,7 +965,11 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 	bool           encrypted_given = false;
 	int            nestlevel;
 	int64          topic_id;
+	StringInfoData stored; /* attributes sqsn keeps but does not act on */
+	List          *removed = NIL;
 
+	initStringInfo(&stored);
+	appendStringInfoChar(&stored, '{');
 	if (PG_ARGISNULL(1))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("attributes must not be NULL")));
@@ -918,14 +1023,23 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 					 errmsg("SqsManagedSseEnabled must be true or false")));
 			encrypted_given = true;
 		}
+		else if (strcmp(key, "DisplayName") == 0 ||
+				 strcmp(key, "Policy") == 0 ||
+				 strcmp(key, "TracingConfig") == 0 ||
+				 strcmp(key, "SignatureVersion") == 0)
+			stored_attribute(&stored, &removed, key, &v);
 		else
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("unknown topic attribute \"%s\"", key),
 							errhint("The topic attributes that can be set are "
 									"DeliveryPolicy, "
-									"ContentBasedDeduplication and "
-									"SqsManagedSseEnabled.")));
+									"ContentBasedDeduplication, "
+									"SqsManagedSseEnabled, DisplayName, "
+									"Policy, TracingConfig and "
+									"SignatureVersion.")));
 	}
+	if (stored.len > 1 || removed != NIL)
+		require_stored_attributes();
 
 	topic_id = begin_topic_change(topic_name, &nestlevel);
 	sqsn_check_topic(topic_id, topic_name, SQSN_ADMIN);
@@ -947,6 +1061,30 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 			SPI_OK_UPDATE, "updating sqsn.topic");
 	if (encrypted_given)
 		sqsn_store_encrypted("topic", topic_name, encrypted, false);
+	if (stored.len > 1 || removed != NIL)
+	{
+		Datum      store[3];
+		Datum     *keys = palloc(sizeof(Datum) * Max(list_length(removed), 1));
+		int        nkeys = 0;
+		ListCell  *lc;
+
+		appendStringInfoChar(&stored, '}');
+		foreach (lc, removed)
+			keys[nkeys++] = CStringGetTextDatum((char *) lfirst(lc));
+		store[0] = Int64GetDatum(topic_id);
+		store[1] = PointerGetDatum(
+			construct_array(keys, nkeys, TEXTOID, -1, false, TYPALIGN_INT));
+		store[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(stored.data));
+		sqsn_spi_check(
+			SPI_execute_with_args(
+				"UPDATE sqsn.topic"
+				" SET extra_attributes = (extra_attributes OPERATOR(pg_catalog.-)"
+				" $2) OPERATOR(pg_catalog.||) $3"
+				" WHERE topic_id OPERATOR(pg_catalog.=) $1",
+				3, (Oid[]){INT8OID, TEXTARRAYOID, JSONBOID}, store, NULL,
+				false, 0),
+			SPI_OK_UPDATE, "updating sqsn.topic");
+	}
 	SPI_finish();
 	sqsn_unpin_search_path(nestlevel);
 	PG_RETURN_VOID();
@@ -1255,6 +1393,292 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 	SPI_finish();
 	sqsn_unpin_search_path(nestlevel);
 	PG_RETURN_VOID();
+}
+
+/* Reading attributes ------------------------------------------------- */
+
+static void
+json_key(StringInfo buf, const char *key)
+{
+	if (buf->len > 1)
+		appendStringInfoChar(buf, ',');
+	escape_json(buf, key);
+	appendStringInfoChar(buf, ':');
+}
+
+static void
+json_string_member(StringInfo buf, const char *key, const char *value)
+{
+	json_key(buf, key);
+	escape_json(buf, value);
+}
+
+static void
+json_raw_member(StringInfo buf, const char *key, const char *value)
+{
+	json_key(buf, key);
+	appendStringInfoString(buf, value);
+}
+
+static void
+json_jsonb_member(StringInfo buf, const char *key, Jsonb *value)
+{
+	json_key(buf, key);
+	(void) JsonbToCString(buf, &value->root, VARSIZE(value));
+}
+
+/*
+ * Column c of the current SPI row as a copy of a jsonb, or NULL.
+ */
+static Jsonb *
+spi_jsonb(HeapTuple tuple, TupleDesc desc, int c)
+{
+	bool  isnull;
+	Datum d = SPI_getbinval(tuple, desc, c, &isnull);
+
+	return isnull ? NULL : DatumGetJsonbPCopy(d);
+}
+
+/*
+ * sn_get_topic_attributes(topic_name): the topic's attributes as a JSON
+ * object with the managed service's names: TopicArn, Owner (the owning
+ * role), FifoTopic, ContentBasedDeduplication (FIFO topics),
+ * DeliveryPolicy (when set), EffectiveDeliveryPolicy, SubscriptionsConfirmed,
+ * SubscriptionsPending, SubscriptionsDeleted (always 0: a deleted
+ * subscription is gone at once), SqsManagedSseEnabled, SignatureVersion,
+ * DisplayName and the other kept attributes. Anyone with an action on the
+ * topic (publish, subscribe or admin) may read them.
+ */
+Datum
+sn_get_topic_attributes(PG_FUNCTION_ARGS)
+{
+	char          *name = topic_name_arg(fcinfo, 0);
+	MemoryContext  outer = CurrentMemoryContext;
+	MemoryContext  spicxt;
+	int            nestlevel;
+	int64          topic_id;
+	Datum          value;
+	HeapTuple      tuple;
+	TupleDesc      desc;
+	bool           isnull;
+	bool           fifo = sqsn_is_fifo_name(name);
+	Jsonb         *delivery_policy;
+	Jsonb         *extra;
+	StringInfoData buf;
+	Oid            roleid = GetOuterUserId();
+	Datum          result;
+
+	nestlevel = sqsn_pin_search_path();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	topic_id = find_topic_id(name);
+	if (!sqsn_topic_allows(topic_id, roleid, SQSN_ADMIN) &&
+		!sqsn_topic_allows(topic_id, roleid, SQSN_PUBLISH) &&
+		!sqsn_topic_allows(topic_id, roleid, SQSN_SUBSCRIBE))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to read the attributes of topic "
+						"\"%s\"",
+						name),
+				 errdetail("Reading a topic's attributes needs an action "
+						   "(publish, subscribe or admin) on the topic."),
+				 errhint("The topic's owner or a member of sqsn_admin can "
+						 "grant one with sqsn.sn_grant().")));
+
+	value = Int64GetDatum(topic_id);
+	sqsn_spi_check(
+		SPI_execute_with_args(
+			"SELECT t.owner::pg_catalog.text, t.content_based_deduplication,"
+			" t.delivery_policy, t.encrypted, t.extra_attributes,"
+			" (SELECT pg_catalog.count(*) FROM sqsn.subscription s"
+			"   WHERE s.topic_id OPERATOR(pg_catalog.=) t.topic_id"
+			"   AND s.confirmed),"
+			" (SELECT pg_catalog.count(*) FROM sqsn.subscription s"
+			"   WHERE s.topic_id OPERATOR(pg_catalog.=) t.topic_id"
+			"   AND NOT s.confirmed)"
+			" FROM sqsn.topic t WHERE t.topic_id OPERATOR(pg_catalog.=) $1",
+			1, (Oid[]){INT8OID}, &value, NULL, false, 1),
+		SPI_OK_SELECT, "reading sqsn.topic");
+	if (SPI_processed == 0)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+						errmsg("topic \"%s\" does not exist", name)));
+	tuple = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+
+	spicxt = MemoryContextSwitchTo(outer);
+	delivery_policy = spi_jsonb(tuple, desc, 3);
+	extra = spi_jsonb(tuple, desc, 5);
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	json_string_member(&buf, "TopicArn", sqsn_topic_arn(name));
+	json_string_member(&buf, "Owner", SPI_getvalue(tuple, desc, 1));
+	json_raw_member(&buf, "FifoTopic", fifo ? "true" : "false");
+	if (fifo)
+		json_raw_member(&buf, "ContentBasedDeduplication",
+						DatumGetBool(SPI_getbinval(tuple, desc, 2, &isnull))
+							? "true"
+							: "false");
+	if (delivery_policy)
+		json_jsonb_member(&buf, "DeliveryPolicy", delivery_policy);
+	json_jsonb_member(&buf, "EffectiveDeliveryPolicy",
+					  sqsn_effective_delivery_policy_json(
+						  NULL, delivery_policy, true));
+	json_raw_member(&buf, "SubscriptionsConfirmed",
+					SPI_getvalue(tuple, desc, 6));
+	json_raw_member(&buf, "SubscriptionsPending",
+					SPI_getvalue(tuple, desc, 7));
+	json_raw_member(&buf, "SubscriptionsDeleted", "0");
+	json_raw_member(&buf, "SqsManagedSseEnabled",
+					DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull))
+						? "true"
+						: "false");
+	json_string_member(&buf, "SignatureVersion", "2");
+	if (extra == NULL ||
+		getKeyJsonValueFromContainer(&extra->root, "DisplayName", 11, NULL) ==
+			NULL)
+		json_string_member(&buf, "DisplayName", "");
+	if (extra != NULL)
+	{
+		JsonbIterator *it = JsonbIteratorInit(&extra->root);
+		JsonbValue     v;
+		char          *key = NULL;
+
+		while (sqsn_jsonb_next_pair(&it, &key, &v))
+			if (v.type == jbvString && strcmp(key, "SignatureVersion") != 0)
+				json_string_member(
+					&buf, key, pnstrdup(v.val.string.val, v.val.string.len));
+	}
+	appendStringInfoChar(&buf, '}');
+	result = DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
+	MemoryContextSwitchTo(spicxt);
+
+	SPI_finish();
+	sqsn_unpin_search_path(nestlevel);
+	PG_RETURN_DATUM(result);
+}
+
+/*
+ * sn_get_subscription_attributes(subscription_id): the subscription's
+ * attributes as a JSON object with the managed service's names:
+ * SubscriptionArn, TopicArn, Owner (the owning role), Protocol, Endpoint
+ * (the queue's name for protocol sqs, else the URL), PendingConfirmation,
+ * ConfirmationWasAuthenticated, RawMessageDelivery, FilterPolicy and
+ * FilterPolicyScope (when a filter policy is set), and for HTTP/HTTPS
+ * subscriptions DeliveryPolicy (when set), EffectiveDeliveryPolicy and
+ * RedrivePolicy ({"deadLetterTargetArn": <queue name>}, when set). Readable
+ * by whoever may change the subscription or unsubscribe it.
+ */
+Datum
+sn_get_subscription_attributes(PG_FUNCTION_ARGS)
+{
+	Datum          id;
+	MemoryContext  outer = CurrentMemoryContext;
+	MemoryContext  spicxt;
+	int            nestlevel;
+	HeapTuple      tuple;
+	TupleDesc      desc;
+	bool           isnull;
+	bool           confirmed;
+	bool           push;
+	char          *topic_arn;
+	char          *dlq;
+	Jsonb         *filter_policy;
+	Jsonb         *delivery_policy;
+	Jsonb         *topic_policy;
+	StringInfoData buf;
+	Datum          result;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("subscription_id must not be NULL")));
+	id = PG_GETARG_DATUM(0);
+
+	nestlevel = sqsn_pin_search_path();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	sqsn_spi_check(
+		SPI_execute_with_args(
+			"SELECT t.topic_name, s.owner::pg_catalog.text, s.protocol,"
+			" COALESCE(q.queue_name, s.endpoint), s.confirmed,"
+			" s.raw_message_delivery, s.filter_policy,"
+			" s.filter_policy_scope, s.delivery_policy, t.delivery_policy,"
+			" d.queue_name"
+			" FROM sqsn.subscription s"
+			" JOIN sqsn.topic t"
+			"  ON t.topic_id OPERATOR(pg_catalog.=) s.topic_id"
+			" LEFT JOIN sqsn.queue q"
+			"  ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id"
+			" LEFT JOIN sqsn.queue d"
+			"  ON d.queue_id OPERATOR(pg_catalog.=) s.dead_letter_queue_id"
+			" WHERE s.subscription_id OPERATOR(pg_catalog.=) $1",
+			1, (Oid[]){UUIDOID}, &id, NULL, false, 1),
+		SPI_OK_SELECT, "reading sqsn.subscription");
+	if (SPI_processed == 0)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+						errmsg("subscription %s does not exist",
+							   DatumGetCString(
+								   DirectFunctionCall1(uuid_out, id)))));
+	tuple = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+
+	spicxt = MemoryContextSwitchTo(outer);
+	topic_arn = sqsn_topic_arn(SPI_getvalue(tuple, desc, 1));
+	confirmed = DatumGetBool(SPI_getbinval(tuple, desc, 5, &isnull));
+	push = strcmp(SPI_getvalue(tuple, desc, 3), "sqs") != 0;
+	filter_policy = spi_jsonb(tuple, desc, 7);
+	delivery_policy = spi_jsonb(tuple, desc, 9);
+	topic_policy = spi_jsonb(tuple, desc, 10);
+	dlq = SPI_getvalue(tuple, desc, 11);
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	json_string_member(&buf, "SubscriptionArn",
+					   psprintf("%s:%s", topic_arn,
+								DatumGetCString(
+									DirectFunctionCall1(uuid_out, id))));
+	json_string_member(&buf, "TopicArn", topic_arn);
+	json_string_member(&buf, "Owner", SPI_getvalue(tuple, desc, 2));
+	json_string_member(&buf, "Protocol", SPI_getvalue(tuple, desc, 3));
+	json_string_member(&buf, "Endpoint", SPI_getvalue(tuple, desc, 4));
+	json_raw_member(&buf, "PendingConfirmation", confirmed ? "false" : "true");
+	json_raw_member(&buf, "ConfirmationWasAuthenticated",
+					confirmed ? "true" : "false");
+	json_raw_member(&buf, "RawMessageDelivery",
+					DatumGetBool(SPI_getbinval(tuple, desc, 6, &isnull))
+						? "true"
+						: "false");
+	if (filter_policy)
+	{
+		json_jsonb_member(&buf, "FilterPolicy", filter_policy);
+		json_string_member(&buf, "FilterPolicyScope",
+						   SPI_getvalue(tuple, desc, 8));
+	}
+	if (push)
+	{
+		if (delivery_policy)
+			json_jsonb_member(&buf, "DeliveryPolicy", delivery_policy);
+		json_jsonb_member(&buf, "EffectiveDeliveryPolicy",
+						  sqsn_effective_delivery_policy_json(
+							  delivery_policy, topic_policy, false));
+		if (dlq)
+		{
+			json_key(&buf, "RedrivePolicy");
+			appendStringInfoChar(&buf, '{');
+			escape_json(&buf, "deadLetterTargetArn");
+			appendStringInfoChar(&buf, ':');
+			escape_json(&buf, dlq);
+			appendStringInfoChar(&buf, '}');
+		}
+	}
+	appendStringInfoChar(&buf, '}');
+	result = DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
+	MemoryContextSwitchTo(spicxt);
+
+	/* after the read: the subscription exists, so this checks */
+	sqsn_check_subscription(id, true);
+	SPI_finish();
+	sqsn_unpin_search_path(nestlevel);
+	PG_RETURN_DATUM(result);
 }
 
 /* Publishing ----------------------------------------------------------- */

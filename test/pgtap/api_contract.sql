@@ -2,7 +2,7 @@
 -- type, language and security, the queue_stats view, and nothing else
 -- exposed.
 BEGIN;
-SELECT plan(139);
+SELECT plan(156);
 
 SELECT has_extension('sqsn', 'extension sqsn is installed');
 SELECT has_schema('sqsn', 'schema sqsn exists');
@@ -121,7 +121,9 @@ SELECT functions_are('sqsn', ARRAY[
 	'sn_publish', 'sn_publish_batch', 'sn_confirm_subscription', 'sn_set_topic_attributes',
 	'delivery_retry_schedule', 'signing_certificate',
 	'sq_grant', 'sq_revoke', 'sq_set_queue_owner',
-	'sn_grant', 'sn_revoke', 'sn_set_topic_owner'],
+	'sn_grant', 'sn_revoke', 'sn_set_topic_owner',
+	'sn_get_topic_attributes', 'sn_get_subscription_attributes',
+	'api_create_credentials', 'api_drop_credentials'],
 	'schema sqsn has exactly the documented functions');
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'sqsn'::regnamespace AND proname LIKE 'sq\_%'),
 	19, 'no sq_ function is overloaded');
@@ -213,7 +215,7 @@ SELECT is(array_agg(p.proname::text ORDER BY p.proname) FILTER (WHERE NOT p.pros
 	'every sn_ function is SECURITY DEFINER and not STRICT')
 FROM pg_proc p WHERE p.pronamespace = 'sqsn'::regnamespace AND p.proname LIKE 'sn\_%';
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'sqsn'::regnamespace AND proname LIKE 'sn\_%'),
-	14, 'no sn_ function is overloaded');
+	16, 'no sn_ function is overloaded');
 SELECT has_table('sqsn', 'topic', 'catalog table sqsn.topic exists');
 SELECT has_table('sqsn', 'subscription', 'catalog table sqsn.subscription exists');
 SELECT ok((SELECT array_agg(c.relname::text ORDER BY c.relname)
@@ -279,6 +281,45 @@ SELECT is(array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text
 	FILTER (WHERE p.proconfig IS NULL OR NOT 'search_path=pg_catalog, pg_temp' = ANY (p.proconfig)), NULL,
 	'every SECURITY DEFINER function pins search_path to pg_catalog, pg_temp')
 FROM pg_proc p WHERE p.pronamespace = 'sqsn'::regnamespace AND p.prosecdef;
+
+-- reading attributes (the SNS endpoint's GetTopicAttributes and
+-- GetSubscriptionAttributes)
+SELECT function_returns('sqsn', 'sn_get_topic_attributes', ARRAY['text'], 'jsonb',
+	'sn_get_topic_attributes(text) returns jsonb');
+SELECT is(pg_get_function_arguments('sqsn.sn_get_topic_attributes(text)'::regprocedure),
+	'topic_name text', 'sn_get_topic_attributes parameters');
+SELECT function_returns('sqsn', 'sn_get_subscription_attributes', ARRAY['uuid'], 'jsonb',
+	'sn_get_subscription_attributes(uuid) returns jsonb');
+SELECT is(pg_get_function_arguments('sqsn.sn_get_subscription_attributes(uuid)'::regprocedure),
+	'subscription_id uuid', 'sn_get_subscription_attributes parameters');
+SELECT volatility_is('sqsn', 'sn_get_topic_attributes', ARRAY['text'], 'volatile',
+	'sn_get_topic_attributes is volatile');
+SELECT has_column('sqsn', 'topic', 'extra_attributes', 'sqsn.topic keeps DisplayName, Policy and the like');
+
+-- AWS endpoint credentials
+SELECT has_function('sqsn', 'api_create_credentials', ARRAY['name', 'text', 'text'],
+	'api_create_credentials(name, text, text) exists');
+SELECT has_function('sqsn', 'api_drop_credentials', ARRAY['text'], 'api_drop_credentials(text) exists');
+SELECT is(pg_get_function_arguments('sqsn.api_create_credentials(name, text, text)'::regprocedure),
+	'role name, access_key_id text DEFAULT NULL::text, secret_access_key text DEFAULT NULL::text',
+	'api_create_credentials parameters and defaults');
+SELECT is(pg_get_function_result('sqsn.api_create_credentials(name, text, text)'::regprocedure),
+	'TABLE(access_key_id text, secret_access_key text)', 'api_create_credentials result columns');
+SELECT function_returns('sqsn', 'api_drop_credentials', ARRAY['text'], 'boolean', 'api_drop_credentials returns boolean');
+SELECT is(array_agg(p.proname::text ORDER BY p.proname) FILTER (WHERE NOT p.prosecdef OR p.proisstrict), NULL,
+	'every api_ function is SECURITY DEFINER and not STRICT')
+FROM pg_proc p WHERE p.pronamespace = 'sqsn'::regnamespace AND p.proname LIKE 'api\_%';
+SELECT has_table('sqsn', 'api_credentials', 'table sqsn.api_credentials exists');
+SELECT columns_are('sqsn', 'api_credentials',
+	ARRAY['access_key_id', 'secret_access_key', 'role', 'created_at', 'created_by'],
+	'api_credentials columns');
+SELECT has_view('sqsn', 'api_access_keys', 'view sqsn.api_access_keys exists');
+SELECT columns_are('sqsn', 'api_access_keys', ARRAY['access_key_id', 'role', 'created_at', 'created_by'],
+	'api_access_keys columns: no secret');
+SELECT ok((SELECT array_agg(c.relname::text ORDER BY c.relname)
+	FROM unnest((SELECT extconfig FROM pg_extension WHERE extname = 'sqsn')) AS t(oid)
+	JOIN pg_class c ON c.oid = t.oid) @> ARRAY['api_credentials'],
+	'the credentials are dumped by pg_dump');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -2,7 +2,7 @@
 -- sqsn_consumer get exactly their functions; no role may touch the catalog
 -- or a message table directly.
 BEGIN;
-SELECT plan(142);
+SELECT plan(170);
 
 SELECT has_role('sqsn_admin', 'role sqsn_admin exists');
 SELECT has_role('sqsn_producer', 'role sqsn_producer exists');
@@ -46,6 +46,11 @@ INSERT INTO api VALUES
 	('queue_stats_rows', ARRAY[]::name[], true, true, true),
 	('worker_status_rows', ARRAY[]::name[], true, true, true),
 	('run_maintenance', ARRAY[]::name[], true, false, false),
+	-- reading a topic's or a subscription's attributes: their actions decide
+	('sn_get_topic_attributes', ARRAY['text'], true, true, true),
+	('sn_get_subscription_attributes', ARRAY['uuid'], true, true, true),
+	('api_create_credentials', ARRAY['name', 'text', 'text'], true, false, false),
+	('api_drop_credentials', ARRAY['text'], true, false, false),
 	('init_handle_key', ARRAY[]::name[], false, false, false);
 
 SELECT function_privs_are('sqsn', fname, args, r.role,
@@ -74,6 +79,13 @@ SELECT table_privs_are('sqsn', 'worker_status', r, ARRAY['SELECT'], format('%s m
 FROM unnest(ARRAY['sqsn_admin', 'sqsn_producer', 'sqsn_consumer']::name[]) AS r;
 SELECT table_privs_are('sqsn', 'worker_status', 'public', ARRAY[]::name[], 'PUBLIC may not select from sqsn.worker_status');
 
+-- the endpoint's credentials: secrets for nobody, the keys for sqsn_admin
+SELECT table_privs_are('sqsn', 'api_credentials', r, ARRAY[]::name[], format('%s has no privilege on sqsn.api_credentials', r))
+FROM unnest(ARRAY['sqsn_admin', 'sqsn_producer', 'sqsn_consumer', 'sqsn_publisher', 'public']::name[]) AS r;
+SELECT table_privs_are('sqsn', 'api_access_keys', 'sqsn_admin', ARRAY['SELECT'], 'sqsn_admin may only select from sqsn.api_access_keys');
+SELECT table_privs_are('sqsn', 'api_access_keys', r, ARRAY[]::name[], format('%s has no privilege on sqsn.api_access_keys', r))
+FROM unnest(ARRAY['sqsn_producer', 'sqsn_consumer', 'sqsn_publisher', 'public']::name[]) AS r;
+
 -- a message table
 DO $$
 BEGIN
@@ -99,6 +111,7 @@ SELECT throws_ok('SELECT * FROM sqsn.queue', '42501', NULL, 'an admin cannot rea
 SELECT throws_ok(format('SELECT * FROM %s', :'msgtab'), '42501', NULL, 'an admin cannot read a message table');
 SELECT throws_ok(format('DELETE FROM %s', :'msgtab'), '42501', NULL, 'an admin cannot delete from a message table');
 SELECT lives_ok($$SELECT sqsn.sq_set_queue_attributes('tap_priv', '{"VisibilityTimeout": 10}')$$, 'an admin can set queue attributes');
+SELECT throws_ok('SELECT secret_access_key FROM sqsn.api_credentials', '42501', NULL, 'an admin cannot read the secrets of the endpoint''s credentials');
 RESET ROLE;
 
 SET LOCAL ROLE tap_sqsn_producer;
@@ -107,6 +120,7 @@ SELECT throws_ok(format('INSERT INTO %s DEFAULT VALUES', :'msgtab'), '42501', NU
 SELECT throws_ok($$SELECT sqsn.sq_receive('tap_priv')$$, '42501', NULL, 'a producer cannot receive');
 SELECT throws_ok($$SELECT sqsn.sq_create_queue('tap_other')$$, '42501', NULL, 'a producer cannot create a queue');
 SELECT lives_ok($$SELECT sqsn.sq_send('tap_priv', 'from producer')$$, 'a producer can send');
+SELECT throws_ok($$SELECT sqsn.api_create_credentials('tap_sqsn_producer')$$, '42501', NULL, 'a producer cannot create credentials, even for itself');
 RESET ROLE;
 
 SET LOCAL ROLE tap_sqsn_consumer;

@@ -73,7 +73,7 @@ is($env->{Type}, 'SubscriptionConfirmation', 'Type is SubscriptionConfirmation')
 is($c->{headers}{'x-amz-sns-message-type'}, 'SubscriptionConfirmation',
 	'x-amz-sns-message-type header');
 like($env->{Token}, qr/^[0-9a-f]{64}$/, 'the request carries a token');
-is($env->{TopicArn}, 'arn:sqsn:postgres:orders', 'TopicArn names the topic');
+is($env->{TopicArn}, 'arn:aws:sns:us-east-1:000000000000:orders', 'TopicArn names the topic');
 like($env->{SubscribeURL}, qr/Action=ConfirmSubscription.*Token=$env->{Token}/,
 	'SubscribeURL has the token');
 like($env->{Message}, qr/You have chosen to subscribe to the topic/, 'Message');
@@ -109,19 +109,19 @@ is($env->{Type}, 'Notification', 'Type Notification');
 is($env->{MessageId}, $mid, 'MessageId is the id sn_publish returned');
 is($env->{Message}, 'order 42 "shipped"', 'Message');
 is($env->{Subject}, 'Status', 'Subject');
-is($env->{TopicArn}, 'arn:sqsn:postgres:orders', 'TopicArn');
+is($env->{TopicArn}, 'arn:aws:sns:us-east-1:000000000000:orders', 'TopicArn');
 is_deeply($env->{MessageAttributes},
 	{ color => { Type => 'String', Value => 'red' }, size => { Type => 'Number', Value => '3' } },
 	'MessageAttributes');
 is($env->{SigningCertURL}, 'https://sqsn.example/cert.pem', 'SigningCertURL');
-like($env->{UnsubscribeURL}, qr/Action=Unsubscribe.*SubscriptionArn=arn:sqsn:postgres:orders:$sub/,
+like($env->{UnsubscribeURL}, qr/Action=Unsubscribe.*SubscriptionArn=arn:aws:sns:us-east-1:000000000000:orders:$sub/,
 	'UnsubscribeURL');
 is($r->{method}, 'POST', 'a POST');
 is($r->{headers}{'content-type'}, 'text/plain; charset=UTF-8', 'Content-Type');
 is($r->{headers}{'x-amz-sns-message-type'}, 'Notification', 'x-amz-sns-message-type');
 is($r->{headers}{'x-amz-sns-message-id'}, $mid, 'x-amz-sns-message-id');
-is($r->{headers}{'x-amz-sns-topic-arn'}, 'arn:sqsn:postgres:orders', 'x-amz-sns-topic-arn');
-is($r->{headers}{'x-amz-sns-subscription-arn'}, "arn:sqsn:postgres:orders:$sub",
+is($r->{headers}{'x-amz-sns-topic-arn'}, 'arn:aws:sns:us-east-1:000000000000:orders', 'x-amz-sns-topic-arn');
+is($r->{headers}{'x-amz-sns-subscription-arn'}, "arn:aws:sns:us-east-1:000000000000:orders:$sub",
 	'x-amz-sns-subscription-arn');
 like($r->{headers}{'user-agent'}, qr/^sqsn\//, 'User-Agent names sqsn');
 ok(!exists $r->{headers}{'x-amz-sns-rawdelivery'}, 'no raw delivery header');
@@ -224,7 +224,7 @@ my ($dbody, $dcode, $dcount, $darn, $dmsg) = split /\|/, $dl;
 is(decode_json($dbody)->{Message}, 'doomed', 'the dead-letter queue holds the envelope');
 is($dcode, 'HttpStatus500', 'ErrorCode attribute');
 is($dcount, '3', 'AttemptCount attribute');
-is($darn, "arn:sqsn:postgres:retry:$dsub", 'SubscriptionArn attribute');
+is($darn, "arn:aws:sns:us-east-1:000000000000:retry:$dsub", 'SubscriptionArn attribute');
 is($dmsg, 'HTTP status 500', 'ErrorMessage attribute');
 is(query("SELECT delivered || ',' || failed || ',' || dead_lettered || ',' || pending FROM sqsn.subscription_stats WHERE subscription_id = '$dsub'"),
 	'0,0,1,0', 'subscription_stats: one dead-lettered');

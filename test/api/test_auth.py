@@ -1,0 +1,425 @@
+#!/usr/bin/python3
+"""Authentication of the endpoint (AWS Signature Version 4) with Debian's
+boto3 1.26.
+
+Run by test/api/run, which exports SQSN_API_URL, the tester's access key
+(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a member of sqsn_admin), the key
+of a role granted no queue or topic (SQSN_API_DENIED_KEY_ID /
+SQSN_API_DENIED_SECRET), the region, SQSN_API_AUTH and PGHOST/PGPORT/
+PGDATABASE for checks in SQL as the superuser.
+
+Signed calls succeed; a wrong secret, an unknown key, a body or header
+changed after signing, a stale X-Amz-Date, an unsigned request, a dropped
+key and a key whose role was dropped are refused with AWS's error codes, and
+a refused request has done nothing. A key whose role lacks a grant gets
+AccessDenied from the grant check. Presigned URLs work until they expire.
+The unsigned links of SNS's messages get through. With sqsn.api_auth set to
+'none' for a while (ALTER SYSTEM, reset afterwards), nothing is verified but
+a known key still runs as its role.
+"""
+
+import datetime
+import http.client
+import os
+import re
+import subprocess
+import unittest
+import urllib.parse
+import uuid
+
+import boto3
+import botocore
+import botocore.auth
+from botocore.auth import SigV4Auth, SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+URL = os.environ["SQSN_API_URL"]
+REGION = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+AUTH = os.environ.get("SQSN_API_AUTH", "sigv4")
+KEY = os.environ["AWS_ACCESS_KEY_ID"]
+SECRET = os.environ["AWS_SECRET_ACCESS_KEY"]
+DENIED_KEY = os.environ.get("SQSN_API_DENIED_KEY_ID")
+DENIED_SECRET = os.environ.get("SQSN_API_DENIED_SECRET")
+# every queue and topic of this file: the harness deletes apitest* ones
+PREFIX = "apitest-auth-%s-" % uuid.uuid4().hex[:6]
+# a well-formed key id that no one has
+UNKNOWN_KEY = "AKIAUNKNOWN" + uuid.uuid4().hex[:9].upper()
+
+SPLIT = urllib.parse.urlsplit(URL)
+HOST, PORT = SPLIT.hostname, SPLIT.port
+QUERY_FORM = "application/x-www-form-urlencoded; charset=utf-8"
+
+signed_only = unittest.skipUnless(AUTH == "sigv4", "sqsn.api_auth is not sigv4")
+
+
+def client(service="sqs", key=KEY, secret=SECRET, unsigned=False):
+    config = Config(retries={"total_max_attempts": 1, "mode": "standard"},
+                    read_timeout=30, connect_timeout=5)
+    if unsigned:
+        config = config.merge(Config(signature_version=botocore.UNSIGNED))
+    return boto3.client(service, endpoint_url=URL, region_name=REGION,
+                        aws_access_key_id=key, aws_secret_access_key=secret,
+                        config=config)
+
+
+def sql(query):
+    """One value from the endpoint's database, as the superuser."""
+    out = subprocess.run(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", query],
+                         check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def quote(s):
+    return "'" + s.replace("'", "''") + "'"
+
+
+def queue_exists(name):
+    return sql("SELECT count(*) FROM sqsn.queue WHERE queue_name = %s" % quote(name)) == "1"
+
+
+def sign(method="POST", path="/", body="", headers=None, key=KEY, secret=SECRET,
+         service="sqs", when=None, presign_expires=None):
+    """A request signed by botocore's own signer, as (method, url, headers,
+    body). when: the signing time (default now)."""
+    hdrs = {"Content-Type": QUERY_FORM} if body else {}
+    hdrs.update(headers or {})
+    req = AWSRequest(method=method, url=URL + path, data=body, headers=hdrs)
+    creds = Credentials(key, secret)
+    if presign_expires is not None:
+        signer = SigV4QueryAuth(creds, service, REGION, expires=presign_expires)
+    else:
+        signer = SigV4Auth(creds, service, REGION)
+    if when is None:
+        signer.add_auth(req)
+    else:
+        real = botocore.auth.datetime.datetime
+
+        class Then(real):
+            @classmethod
+            def utcnow(cls):
+                return when
+
+        botocore.auth.datetime.datetime = Then
+        try:
+            signer.add_auth(req)
+        finally:
+            botocore.auth.datetime.datetime = real
+    prepared = req.prepare()
+    return prepared.method, prepared.url, dict(prepared.headers), body
+
+
+def send(method, url, headers, body):
+    """Sends a request as it is; returns (status, body text)."""
+    parts = urllib.parse.urlsplit(url)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    conn = http.client.HTTPConnection(HOST, PORT, timeout=30)
+    try:
+        conn.request(method, target, body=body.encode() if body else None, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+def error_code(text):
+    """The error code of a query (XML) or JSON error response."""
+    m = re.search(r"<Code>([^<]*)</Code>", text)
+    if m:
+        return m.group(1)
+    m = re.search(r'"__type"\s*:\s*"(?:[^"#]*#)?([^"]*)"', text)
+    return m.group(1) if m else None
+
+
+def create_queue_body(name):
+    return "Action=CreateQueue&Version=2012-11-05&QueueName=" + urllib.parse.quote(name)
+
+
+class SignedRequests(unittest.TestCase):
+    def test_signed_sqs_calls_succeed(self):
+        sqs = client()
+        name = PREFIX + "ok"
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        self.assertTrue(queue_exists(name))
+        sqs.send_message(QueueUrl=url, MessageBody="signed")
+        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1).get("Messages", [])
+        self.assertEqual([m["Body"] for m in msgs], ["signed"])
+        self.assertIn(url, sqs.list_queues(QueueNamePrefix=PREFIX).get("QueueUrls", []))
+
+    def test_signed_sns_calls_succeed(self):
+        sns = client("sns")
+        arn = sns.create_topic(Name=PREFIX + "topic")["TopicArn"]
+        self.assertIn(arn, [t["TopicArn"] for t in sns.list_topics().get("Topics", [])])
+
+    def test_json_protocol_request_signed_with_its_target(self):
+        m, u, h, b = sign(body='{"QueueNamePrefix": "%s"}' % PREFIX,
+                          headers={"Content-Type": "application/x-amz-json-1.0",
+                                   "X-Amz-Target": "AmazonSQS.ListQueues"})
+        status, text = send(m, u, h, b)
+        self.assertEqual(status, 200, text)
+
+    def test_header_whitespace_does_not_matter(self):
+        # canonical headers trim values and collapse inner runs of spaces
+        name = PREFIX + "spaces"
+        m, u, h, b = sign(body=create_queue_body(name))
+        h["Content-Type"] = "  application/x-www-form-urlencoded;    charset=utf-8  "
+        status, text = send(m, u, h, b)
+        self.assertEqual(status, 200, text)
+        self.assertTrue(queue_exists(name))
+
+    def test_presigned_url_works(self):
+        m, u, h, b = sign("GET", "/?Action=ListQueues&Version=2012-11-05&QueueNamePrefix=" + PREFIX,
+                          presign_expires=300)
+        self.assertNotIn("Authorization", h)
+        self.assertIn("X-Amz-Signature=", u)
+        status, text = send(m, u, h, b)
+        self.assertEqual(status, 200, text)
+
+
+@signed_only
+class RefusedRequests(unittest.TestCase):
+    def assert_refused(self, status, text, code, http_status=403):
+        self.assertEqual(error_code(text), code, text)
+        self.assertEqual(status, http_status, text)
+
+    def test_wrong_secret_is_refused_and_nothing_runs(self):
+        name = PREFIX + "wrong-secret"
+        sqs = client(secret=SECRET[:-4] + "XXXX")
+        with self.assertRaises(ClientError) as cm:
+            sqs.create_queue(QueueName=name)
+        err = cm.exception.response["Error"]
+        self.assertEqual(err["Code"], "SignatureDoesNotMatch")
+        self.assertIn("does not match the signature you provided", err["Message"])
+        self.assertEqual(cm.exception.response["ResponseMetadata"]["HTTPStatusCode"], 403)
+        self.assertFalse(queue_exists(name))
+
+    def test_wrong_secret_sns(self):
+        with self.assertRaises(ClientError) as cm:
+            client("sns", secret="not-the-secret-0123456789").create_topic(Name=PREFIX + "t-wrong")
+        self.assertEqual(cm.exception.response["Error"]["Code"], "SignatureDoesNotMatch")
+        self.assertEqual(sql("SELECT count(*) FROM sqsn.topic WHERE topic_name = %s"
+                             % quote(PREFIX + "t-wrong")), "0")
+
+    def test_unknown_key_is_refused(self):
+        with self.assertRaises(ClientError) as cm:
+            client(key=UNKNOWN_KEY).list_queues()
+        self.assertEqual(cm.exception.response["Error"]["Code"], "InvalidClientTokenId")
+        self.assertEqual(cm.exception.response["ResponseMetadata"]["HTTPStatusCode"], 403)
+
+    def test_malformed_key_id_is_unknown(self):
+        with self.assertRaises(ClientError) as cm:
+            client(key="test").list_queues()
+        self.assertEqual(cm.exception.response["Error"]["Code"], "InvalidClientTokenId")
+
+    def test_body_changed_after_signing_is_refused(self):
+        good, evil = PREFIX + "body-a", PREFIX + "body-b"
+        m, u, h, b = sign(body=create_queue_body(good))
+        evil_body = create_queue_body(evil)
+        self.assertEqual(len(evil_body), len(b))  # Content-Length stays right
+        status, text = send(m, u, h, evil_body)
+        self.assert_refused(status, text, "SignatureDoesNotMatch")
+        self.assertFalse(queue_exists(good))
+        self.assertFalse(queue_exists(evil))
+
+    def test_signed_header_changed_after_signing_is_refused(self):
+        m, u, h, b = sign(body="Action=ListQueues&Version=2012-11-05")
+        h["Content-Type"] = "application/x-www-form-urlencoded"
+        status, text = send(m, u, h, b)
+        self.assert_refused(status, text, "SignatureDoesNotMatch")
+
+    def test_content_sha256_must_match_the_body(self):
+        name = PREFIX + "sha"
+        m, u, h, b = sign(body=create_queue_body(name),
+                          headers={"X-Amz-Content-SHA256": "0" * 64})
+        status, text = send(m, u, h, b)
+        self.assert_refused(status, text, "SignatureDoesNotMatch")
+        self.assertFalse(queue_exists(name))
+
+    def test_old_date_is_refused(self):
+        then = datetime.datetime.utcnow() - datetime.timedelta(minutes=20)
+        m, u, h, b = sign(body="Action=ListQueues&Version=2012-11-05", when=then)
+        status, text = send(m, u, h, b)
+        self.assert_refused(status, text, "SignatureDoesNotMatch")
+        self.assertIn("Signature expired", text)
+
+    def test_future_date_is_refused(self):
+        then = datetime.datetime.utcnow() + datetime.timedelta(minutes=20)
+        m, u, h, b = sign(body="Action=ListQueues&Version=2012-11-05", when=then)
+        status, text = send(m, u, h, b)
+        self.assert_refused(status, text, "SignatureDoesNotMatch")
+        self.assertIn("not yet current", text)
+
+    def test_date_within_fifteen_minutes_is_accepted(self):
+        then = datetime.datetime.utcnow() - datetime.timedelta(minutes=10)
+        m, u, h, b = sign(body="Action=ListQueues&Version=2012-11-05", when=then)
+        status, text = send(m, u, h, b)
+        self.assertEqual(status, 200, text)
+
+    def test_unsigned_request_is_refused(self):
+        name = PREFIX + "unsigned"
+        with self.assertRaises(ClientError) as cm:
+            client(unsigned=True).create_queue(QueueName=name)
+        self.assertEqual(cm.exception.response["Error"]["Code"], "MissingAuthenticationToken")
+        self.assertEqual(cm.exception.response["ResponseMetadata"]["HTTPStatusCode"], 403)
+        self.assertFalse(queue_exists(name))
+
+    def test_malformed_authorization_is_refused(self):
+        m, u, h, b = sign(body="Action=ListQueues&Version=2012-11-05")
+        h["Authorization"] = "AWS4-HMAC-SHA256 Credential=%s/20260101/%s/sqs/aws4_request" % (KEY, REGION)
+        status, text = send(m, u, h, b)
+        self.assert_refused(status, text, "IncompleteSignature", 400)
+
+    def test_scope_must_end_in_aws4_request(self):
+        m, u, h, b = sign(body="Action=ListQueues&Version=2012-11-05")
+        h["Authorization"] = h["Authorization"].replace("/aws4_request", "/aws5_request")
+        status, text = send(m, u, h, b)
+        self.assert_refused(status, text, "SignatureDoesNotMatch")
+
+    def test_presigned_url_changed_is_refused(self):
+        m, u, h, b = sign("GET", "/?Action=ListQueues&Version=2012-11-05&QueueNamePrefix=" + PREFIX,
+                          presign_expires=300)
+        status, text = send(m, u.replace("QueueNamePrefix=" + PREFIX, "QueueNamePrefix=x"), h, b)
+        self.assert_refused(status, text, "SignatureDoesNotMatch")
+
+    def test_presigned_url_expires(self):
+        then = datetime.datetime.utcnow() - datetime.timedelta(seconds=120)
+        m, u, h, b = sign("GET", "/?Action=ListQueues&Version=2012-11-05", presign_expires=60, when=then)
+        status, text = send(m, u, h, b)
+        self.assert_refused(status, text, "SignatureDoesNotMatch")
+        self.assertIn("Signature expired", text)
+
+    def test_dropped_key_is_refused(self):
+        role = sql("SELECT role FROM sqsn.api_access_keys WHERE access_key_id = %s" % quote(KEY))
+        key, secret = sql("SELECT access_key_id || ' ' || secret_access_key"
+                          " FROM sqsn.api_create_credentials(%s)" % quote(role)).split(" ")
+        client(key=key, secret=secret).list_queues()
+        self.assertEqual(sql("SELECT sqsn.api_drop_credentials(%s)" % quote(key)), "t")
+        with self.assertRaises(ClientError) as cm:
+            client(key=key, secret=secret).list_queues()
+        self.assertEqual(cm.exception.response["Error"]["Code"], "InvalidClientTokenId")
+
+    def test_key_of_dropped_role_is_refused(self):
+        role = "apitest_auth_gone_" + uuid.uuid4().hex[:6]
+        sql("CREATE ROLE %s IN ROLE sqsn_admin" % role)
+        try:
+            key, secret = sql("SELECT access_key_id || ' ' || secret_access_key"
+                              " FROM sqsn.api_create_credentials(%s)" % quote(role)).split(" ")
+            client(key=key, secret=secret).list_queues()
+            sql("DROP ROLE %s" % role)
+            with self.assertRaises(ClientError) as cm:
+                client(key=key, secret=secret).list_queues()
+            self.assertEqual(cm.exception.response["Error"]["Code"], "InvalidClientTokenId")
+        finally:
+            sql("SELECT count(sqsn.api_drop_credentials(access_key_id)) FROM sqsn.api_access_keys"
+                " WHERE role = %s" % quote(role))
+            sql("DROP ROLE IF EXISTS %s" % role)
+
+
+class SubscriptionLinks(unittest.TestCase):
+    """The links in SNS's messages are unsigned GETs: they get through to
+    the action (whose token or subscription id is the credential); any
+    other unsigned GET does not."""
+
+    def test_unsigned_confirm_subscription_link_gets_through(self):
+        status, text = send("GET", URL + "/?Action=ConfirmSubscription&TopicArn="
+                            "arn%3Aaws%3Asns%3Aus-east-1%3A000000000000%3Aapitest-auth-none"
+                            "&Token=0123456789abcdef", {}, "")
+        self.assertNotIn(error_code(text), ("MissingAuthenticationToken", "InvalidClientTokenId",
+                                            "SignatureDoesNotMatch", "IncompleteSignature"), text)
+
+    def test_unsigned_unsubscribe_link_gets_through(self):
+        status, text = send("GET", URL + "/?Action=Unsubscribe&SubscriptionArn="
+                            "arn%3Aaws%3Asns%3Aus-east-1%3A000000000000%3Aapitest-auth-none%3A"
+                            + str(uuid.uuid4()), {}, "")
+        self.assertNotIn(error_code(text), ("MissingAuthenticationToken", "InvalidClientTokenId",
+                                            "SignatureDoesNotMatch", "IncompleteSignature"), text)
+
+    @signed_only
+    def test_other_unsigned_get_is_refused(self):
+        status, text = send("GET", URL + "/?Action=ListQueues&Version=2012-11-05", {}, "")
+        self.assertEqual(error_code(text), "MissingAuthenticationToken", text)
+        self.assertEqual(status, 403)
+
+    @signed_only
+    def test_unsigned_post_of_unsubscribe_is_refused(self):
+        status, text = send("POST", URL + "/", {"Content-Type": QUERY_FORM},
+                            "Action=Unsubscribe&Version=2010-03-31&SubscriptionArn=x")
+        self.assertEqual(error_code(text), "MissingAuthenticationToken", text)
+
+
+@signed_only
+class NoneMode(unittest.TestCase):
+    """sqsn.api_auth = 'none' (the endpoint listens on loopback here):
+    nothing is verified, but a known key still decides the role."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.set_mode("none")
+
+    @classmethod
+    def tearDownClass(cls):
+        sql("ALTER SYSTEM RESET sqsn.api_auth")
+        sql("SELECT pg_reload_conf()")
+        cls.wait_until(lambda: send("GET", URL + "/?Action=ListQueues&Version=2012-11-05", {}, "")[0] == 403)
+
+    @classmethod
+    def set_mode(cls, mode):
+        sql("ALTER SYSTEM SET sqsn.api_auth = '%s'" % mode)
+        sql("SELECT pg_reload_conf()")
+        cls.wait_until(lambda: send("GET", URL + "/?Action=ListQueues&Version=2012-11-05", {}, "")[0] == 200)
+
+    @staticmethod
+    def wait_until(check):
+        # every worker rereads the setting at its next request or wake-up
+        import time
+        deadline = time.time() + 20
+        hits = 0
+        while time.time() < deadline:
+            hits = hits + 1 if check() else 0
+            if hits >= 10:
+                return
+            time.sleep(0.05)
+        raise AssertionError("sqsn.api_auth did not take effect")
+
+    def test_unsigned_request_runs(self):
+        name = PREFIX + "none-unsigned"
+        client(unsigned=True).create_queue(QueueName=name)
+        self.assertTrue(queue_exists(name))
+
+    def test_made_up_key_runs(self):
+        client(key="test", secret="test").list_queues()
+
+    @unittest.skipUnless(DENIED_KEY, "no key of a role without grants")
+    def test_known_key_keeps_its_role_whatever_the_signature(self):
+        url = client(key=KEY, secret="not-the-secret").create_queue(QueueName=PREFIX + "none-private")["QueueUrl"]
+        with self.assertRaises(ClientError) as cm:
+            client(key=DENIED_KEY, secret="not-the-secret").send_message(QueueUrl=url, MessageBody="x")
+        self.assertEqual(cm.exception.response["Error"]["Code"], "AccessDenied")
+
+
+@unittest.skipUnless(DENIED_KEY and DENIED_SECRET, "no key of a role without grants")
+class Grants(unittest.TestCase):
+    def test_role_without_grant_gets_access_denied(self):
+        url = client().create_queue(QueueName=PREFIX + "private")["QueueUrl"]
+        denied = client(key=DENIED_KEY, secret=DENIED_SECRET)
+        with self.assertRaises(ClientError) as cm:
+            denied.send_message(QueueUrl=url, MessageBody="not allowed")
+        self.assertEqual(cm.exception.response["Error"]["Code"], "AccessDenied")
+        self.assertEqual(client().get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+            ["ApproximateNumberOfMessages"], "0")
+
+    def test_grant_lets_the_role_in(self):
+        name = PREFIX + "granted"
+        url = client().create_queue(QueueName=name)["QueueUrl"]
+        role = sql("SELECT role FROM sqsn.api_access_keys WHERE access_key_id = %s" % quote(DENIED_KEY))
+        sql("SELECT sqsn.sq_grant(%s, %s, '{send}')" % (quote(name), quote(role)))
+        client(key=DENIED_KEY, secret=DENIED_SECRET).send_message(QueueUrl=url, MessageBody="allowed")
+
+
+if __name__ == "__main__":
+    unittest.main()
