@@ -831,13 +831,8 @@ run_request(ApiConn *c, bool retry)
 	ApiRequest   *req = c->req;
 	volatile bool role_set = false;
 	ApiError      stale;
-	MemoryContext caller;
 
-	/*
-	 * Back in the caller's context at the end: c->cxt goes away with the
-	 * connection, and the main loop must not be left allocating in it.
-	 */
-	caller = MemoryContextSwitchTo(cxt);
+	MemoryContextSwitchTo(cxt);
 	(void) api_thrown_error(&stale);
 	resetStringInfo(req->out);
 	req->depth = 0;
@@ -933,7 +928,6 @@ run_request(ApiConn *c, bool retry)
 	}
 	PG_END_TRY();
 	pgstat_report_activity(STATE_IDLE, NULL);
-	MemoryContextSwitchTo(caller);
 }
 
 static enum MHD_Result
