@@ -43,7 +43,10 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "access/xact.h"
 #include "access/xlog.h"
@@ -131,6 +134,7 @@ static dlist_head waiting = DLIST_STATIC_INIT(waiting);
 static dlist_head flushing = DLIST_STATIC_INIT(flushing);
 static bool       can_watch = false;
 
+static bool claim_port(void);
 static bool check_listen_addresses(char **newval, void **extra,
 								   GucSource source);
 static bool check_public_url(char **newval, void **extra, GucSource source);
@@ -181,6 +185,8 @@ ApiInit(void)
 	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade ||
 		sqsn_api_port == 0)
 		return;
+	if (!claim_port())
+		return;
 
 	for (int i = 0; i < sqsn_api_workers; i++)
 	{
@@ -198,6 +204,41 @@ ApiInit(void)
 		worker.bgw_main_arg = Int32GetDatum(i);
 		RegisterBackgroundWorker(&worker);
 	}
+}
+
+/*
+ * The workers share the port through SO_REUSEPORT, which would just as
+ * well let a second server run by the same OS user (another cluster, or
+ * the old one during an upgrade) share it, each getting a part of the
+ * connections. So the postmaster holds a lock on a file named after the
+ * port for as long as it runs; a second server finds it taken and does not
+ * start its endpoint. Where the file cannot be opened (another user's
+ * server made it), binding the port fails anyway.
+ */
+static bool
+claim_port(void)
+{
+	char path[MAXPGPATH];
+	int  fd;
+
+	snprintf(path, sizeof(path), "/tmp/.sqsn_api_port.%d.lock", sqsn_api_port);
+	fd = open(path, O_RDWR | O_CREAT, 0600);
+	if (fd < 0)
+		return true;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+	{
+		ereport(WARNING,
+				(errmsg("sqsn endpoint not started: sqsn.api_port %d is in use "
+						"by another server",
+						sqsn_api_port),
+				 errdetail("The lock file \"%s\" is held by another process.",
+						   path),
+				 errhint("Give each server its own sqsn.api_port.")));
+		close(fd);
+		return false;
+	}
+	/* kept open, and so locked, until the postmaster exits */
+	return true;
 }
 
 static bool

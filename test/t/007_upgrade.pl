@@ -112,6 +112,18 @@ foreach my $from (@shipped)
 			filter_policy => '{"kind": ["keep"]}', raw_message_delivery => true);
 	});
 
+	# From 0.3 on, queues and topics are private from the start: grant what
+	# the update to 0.3 grants on existing ones, which must survive.
+	if ($from !~ /^0\.[12]$/)
+	{
+		$node->safe_psql($db, q{
+			SELECT sqsn.sq_grant(q, 'sqsn_producer', ARRAY['send']),
+				sqsn.sq_grant(q, 'sqsn_consumer', ARRAY['receive'])
+			FROM unnest(ARRAY['old', 'old-dlq']) AS q;
+			SELECT sqsn.sn_grant('old-topic', 'sqsn_publisher', ARRAY['publish']);
+		});
+	}
+
 	$node->safe_psql($db, 'ALTER EXTENSION sqsn UPDATE');
 	is($node->safe_psql($db,
 			q{SELECT extversion FROM pg_extension WHERE extname = 'sqsn'}),
@@ -157,7 +169,7 @@ foreach my $from (@shipped)
 			FROM sqsn.queue_grants WHERE action <> 'owner'}),
 		'old:sqsn_consumer:receive old:sqsn_producer:send '
 		. 'old-dlq:sqsn_consumer:receive old-dlq:sqsn_producer:send',
-		"$from: the update granted send and receive on every existing queue");
+		"$from: send and receive granted on every existing queue after the update");
 	my ($rc, $out, $err) = $node->psql($db, qq{
 		SET ROLE $role;
 		SELECT sqsn.sq_send('new-after-update', 'x');
