@@ -54,6 +54,9 @@ GRANT sqsn_producer, sqsn_consumer TO $DEMO_ROLE;
 SELECT sqsn.sq_create_queue('$DEMO_QUEUE');
 SELECT sqsn.sq_purge_queue('$DEMO_QUEUE');
 SELECT sqsn.sq_grant('$DEMO_QUEUE', '$DEMO_ROLE', '{send,receive}');
+-- the key of an earlier run goes; a new one is made below
+SELECT sqsn.api_drop_credentials(access_key_id) FROM sqsn.api_access_keys
+ WHERE role = '$DEMO_ROLE';
 SQL
 read -r KEY_ID SECRET < <("${psql[@]}" -At -F ' ' -d "$API_DB" \
 	-c "SELECT access_key_id, secret_access_key FROM sqsn.api_create_credentials('$DEMO_ROLE')") ||

@@ -163,7 +163,7 @@ for (my $i = 0; $i < 600; $i++)
 }
 ok($finished, 'the interrupted long poll ended') or $waiter->kill_kill;
 $waiter->finish if $finished;
-like($wout, qr/done 0|error/, "its client saw an error or no message ($wout)");
+like($wout, qr/done 0|error/, "its client saw an error or no message");
 
 ($ok, my $out, $err) = api('send', $q, 'after', 1);
 ok($ok && $out eq '1', 'SendMessage succeeds after the restart') or diag($err);
