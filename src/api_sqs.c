@@ -39,6 +39,7 @@
 enum
 {
 	P_CREATE,
+	P_EXISTS,
 	P_DELETE_QUEUE,
 	P_PURGE,
 	P_LIST,
@@ -317,6 +318,121 @@ wanted(List *names, const char *name)
 
 /* Actions --------------------------------------------------------------- */
 
+static SqsnQueue *open_queue(const char *name);
+
+/* Does a queue of that name exist? (Read as open_queue() reads.) */
+static bool
+queue_exists(const char *name)
+{
+	Oid   save_userid;
+	int   save_sec;
+	Oid   argtypes[1] = {TEXTOID};
+	Datum values[1];
+
+	values[0] = text_datum(name);
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	execute(plan(P_EXISTS,
+				 "SELECT 1 FROM sqsn.queue"
+				 " WHERE queue_name OPERATOR(pg_catalog.=) $1",
+				 1, argtypes),
+			values, NULL);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	return SPI_processed > 0;
+}
+
+static bool
+same_int(const char *value, int32 current)
+{
+	return strtol(value, NULL, 10) == current;
+}
+
+static bool
+same_bool(const char *value, bool current)
+{
+	return (pg_strcasecmp(value, "true") == 0) == current;
+}
+
+/*
+ * As in SQS, CreateQueue of an existing queue succeeds when every attribute
+ * the request names has the queue's value; attributes it leaves out are not
+ * compared.
+ */
+static void
+check_existing_queue(const char *name, List *attributes)
+{
+	SqsnQueue *queue = open_queue(name);
+	ListCell  *lc;
+
+	foreach (lc, attributes)
+	{
+		ApiParam *a = lfirst(lc);
+		bool      same = true;
+
+		if (strcmp(a->name, "VisibilityTimeout") == 0)
+			same = same_int(a->value, queue->visibility_timeout);
+		else if (strcmp(a->name, "MessageRetentionPeriod") == 0)
+			same = same_int(a->value, queue->message_retention_period);
+		else if (strcmp(a->name, "DelaySeconds") == 0)
+			same = same_int(a->value, queue->delay_seconds);
+		else if (strcmp(a->name, "MaximumMessageSize") == 0)
+			same = same_int(a->value, queue->maximum_message_size);
+		else if (strcmp(a->name, "ReceiveMessageWaitTimeSeconds") == 0)
+			same = same_int(a->value, queue->receive_wait_time_seconds);
+		else if (strcmp(a->name, "ContentBasedDeduplication") == 0)
+			same = same_bool(a->value, queue->content_based_deduplication);
+		else if (strcmp(a->name, "SqsManagedSseEnabled") == 0)
+			same = same_bool(a->value, queue->encrypted);
+		else if (strcmp(a->name, "DeduplicationScope") == 0)
+			same = (strcmp(a->value, "messageGroup") == 0) ==
+				   queue->deduplicate_per_group;
+		else if (strcmp(a->name, "RedrivePolicy") == 0)
+		{
+			Jsonb *policy = NULL;
+			char  *target = NULL;
+			char  *count = NULL;
+
+			if (a->value[0] != '\0')
+			{
+				JsonbValue  k;
+				JsonbValue *v;
+
+				policy = DatumGetJsonbP(
+					DirectFunctionCall1(jsonb_in, CStringGetDatum(a->value)));
+				k.type = jbvString;
+				k.val.string.val = "deadLetterTargetArn";
+				k.val.string.len = strlen(k.val.string.val);
+				v = findJsonbValueFromContainer(&policy->root, JB_FOBJECT, &k);
+				if (v)
+				{
+					target = attribute_text(v);
+					if (strrchr(target, ':'))
+						target = strrchr(target, ':') + 1;
+				}
+				k.val.string.val = "maxReceiveCount";
+				k.val.string.len = strlen(k.val.string.val);
+				v = findJsonbValueFromContainer(&policy->root, JB_FOBJECT, &k);
+				if (v)
+					count = attribute_text(v);
+			}
+			if (target == NULL)
+				same = queue->dead_letter_queue == NULL;
+			else
+				same = queue->dead_letter_queue != NULL &&
+					   strcmp(target, queue->dead_letter_queue) == 0 &&
+					   count != NULL &&
+					   same_int(count, queue->max_receive_count);
+		}
+		if (!same)
+			api_error_shape("QueueAlreadyExists",
+							QUEUE_ERROR_SHAPE "QueueNameExists", 400,
+							"A queue already exists with the same name and a "
+							"different value for attribute %s.",
+							a->name);
+	}
+}
+
 static void
 create_queue(ApiRequest *req)
 {
@@ -327,6 +443,13 @@ create_queue(ApiRequest *req)
 	Jsonb *settings = settable_attributes_jsonb(attributes, fifo, true);
 	Oid    argtypes[2] = {TEXTOID, JSONBOID};
 	Datum  values[2];
+
+	if (queue_exists(name))
+	{
+		check_existing_queue(name, attributes);
+		api_out_string(req, "QueueUrl", api_queue_url(req, name));
+		return;
+	}
 
 	/* tags are accepted; sqsn keeps none */
 	values[0] = text_datum(name);

@@ -141,6 +141,12 @@ class TestQueues(SqsTestCase):
         self.assertEqual(self.queue("create", attrs), url)
         # not with different ones
         self.assertError("QueueAlreadyExists", self.queue, "create", {"VisibilityTimeout": "46"})
+        # attributes left out are not compared, also after a change
+        self.assertEqual(self.queue("create"), url)
+        self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"DelaySeconds": "3"})
+        self.assertEqual(self.queue("create", {"VisibilityTimeout": "45"}), url)
+        self.assertError("QueueAlreadyExists", self.queue, "create", {"DelaySeconds": "0"})
+        self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"DelaySeconds": "0"})
         self.assertEqual(self.sqs.get_queue_url(QueueName=PREFIX + "create")["QueueUrl"], url)
         self.assertError("AWS.SimpleQueueService.NonExistentQueue", self.sqs.get_queue_url,
                          QueueName=PREFIX + "nosuchqueue", status=400)
