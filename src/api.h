@@ -112,6 +112,7 @@ extern Jsonb *api_message_attributes(ApiObject *obj, const char *json_name,
 									 const char *name_member,
 									 const char *value_member);
 extern char  *api_name_from_arn(const char *arn);
+extern char  *api_json_text(JsonbValue *v);
 
 /* api_proto.c: errors */
 extern void api_error(const char *code, int status, const char *fmt, ...)

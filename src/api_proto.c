@@ -50,9 +50,12 @@ json_member(ApiObject *obj, const char *name)
 	return findJsonbValueFromContainer(obj->json, JB_FOBJECT, &key);
 }
 
-/* a scalar JSON value as the text a query request would carry */
-static char *
-json_scalar_text(JsonbValue *v)
+/*
+ * A JSON value as the text a query request would carry for it (NULL for
+ * null; an object or array as its JSON text).
+ */
+char *
+api_json_text(JsonbValue *v)
 {
 	switch (v->type)
 	{
@@ -80,7 +83,7 @@ api_param(ApiObject *obj, const char *name)
 	{
 		JsonbValue *v = json_member(obj, name);
 
-		return v ? json_scalar_text(v) : NULL;
+		return v ? api_json_text(v) : NULL;
 	}
 	foreach (lc, obj->params)
 	{
@@ -281,8 +284,7 @@ api_strings(ApiObject *obj, const char *json_name, const char *query_prefix)
 
 		for (int i = 0; i < n; i++)
 		{
-			char *s =
-				json_scalar_text(getIthJsonbValueFromContainer(array, i));
+			char *s = api_json_text(getIthJsonbValueFromContainer(array, i));
 
 			if (s != NULL)
 				result = lappend(result, s);
@@ -350,7 +352,7 @@ api_map(ApiObject *obj, const char *json_name, const char *query_prefix,
 				ApiParam *p = palloc(sizeof(ApiParam));
 
 				p->name = key;
-				p->value = json_scalar_text(&item);
+				p->value = api_json_text(&item);
 				if (p->value == NULL)
 					p->value = "";
 				result = lappend(result, p);
@@ -479,9 +481,9 @@ static void throw(const char *code, const char *shape, int status,
 static void throw(const char *code, const char *shape, int status,
 				  const char *message)
 {
-	thrown_error.code = MemoryContextStrdup(TopMemoryContext, code);
-	thrown_error.shape =
-		shape ? MemoryContextStrdup(TopMemoryContext, shape) : NULL;
+	/* string constants: nothing to copy, nothing to leak */
+	thrown_error.code = code;
+	thrown_error.shape = shape;
 	thrown_error.status = status;
 	error_thrown = true;
 	ereport(ERROR, (errcode(status >= 500 ? ERRCODE_INTERNAL_ERROR
@@ -489,29 +491,46 @@ static void throw(const char *code, const char *shape, int status,
 					errmsg_internal("%s", message)));
 }
 
-/*
- * Throws an AWS error: the code clients compare, the HTTP status, and the
- * message. Anything the action did in its transaction is rolled back.
- */
-void
-api_error(const char *code, int status, const char *fmt, ...)
+/* the message of an error, formatted */
+static char *format_message(const char *fmt, va_list args)
+	pg_attribute_printf(1, 0);
+
+static char *
+format_message(const char *fmt, va_list args)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
 	for (;;)
 	{
-		va_list args;
+		va_list copy;
 		int     needed;
 
-		va_start(args, fmt);
-		needed = appendStringInfoVA(&buf, fmt, args);
-		va_end(args);
+		va_copy(copy, args);
+		needed = appendStringInfoVA(&buf, fmt, copy);
+		va_end(copy);
 		if (needed == 0)
 			break;
 		enlargeStringInfo(&buf, needed);
 	}
-	throw(code, NULL, status, buf.data);
+	return buf.data;
+}
+
+/*
+ * Throws an AWS error: the code clients compare (a string constant), the
+ * HTTP status, and the message. Anything the action did in its transaction
+ * is rolled back.
+ */
+void
+api_error(const char *code, int status, const char *fmt, ...)
+{
+	va_list args;
+	char   *message;
+
+	va_start(args, fmt);
+	message = format_message(fmt, args);
+	va_end(args);
+	throw(code, NULL, status, message);
 }
 
 /* api_error() for a modeled error whose JSON __type differs from its code */
@@ -519,22 +538,13 @@ void
 api_error_shape(const char *code, const char *shape, int status,
 				const char *fmt, ...)
 {
-	StringInfoData buf;
+	va_list args;
+	char   *message;
 
-	initStringInfo(&buf);
-	for (;;)
-	{
-		va_list args;
-		int     needed;
-
-		va_start(args, fmt);
-		needed = appendStringInfoVA(&buf, fmt, args);
-		va_end(args);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&buf, needed);
-	}
-	throw(code, shape, status, buf.data);
+	va_start(args, fmt);
+	message = format_message(fmt, args);
+	va_end(args);
+	throw(code, shape, status, message);
 }
 
 /*

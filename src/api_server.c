@@ -227,13 +227,14 @@ claim_port(void)
 		return true;
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0)
 	{
-		ereport(WARNING,
-				(errmsg("sqsn endpoint not started: sqsn.api_port %d is in use "
-						"by another server",
-						sqsn_api_port),
-				 errdetail("The lock file \"%s\" is held by another process.",
-						   path),
-				 errhint("Give each server its own sqsn.api_port.")));
+		ereport(
+			WARNING,
+			(errmsg("sqsn endpoint not started: sqsn.api_port %d is in use "
+					"by another server",
+					sqsn_api_port),
+			 errdetail("The lock file \"%s\" is held by another process.",
+					   path),
+			 errhint("Give each server its own sqsn.api_port.")));
 		close(fd);
 		return false;
 	}
@@ -503,18 +504,6 @@ header_value(List *headers, const char *name)
 	return NULL;
 }
 
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* application/x-www-form-urlencoded: '+' is a space, %XX a byte */
 static char *
 form_decode(const char *s, size_t len)
@@ -526,10 +515,11 @@ form_decode(const char *s, size_t len)
 	{
 		if (s[i] == '+')
 			*o++ = ' ';
-		else if (s[i] == '%' && i + 2 < len && hex_value(s[i + 1]) >= 0 &&
-				 hex_value(s[i + 2]) >= 0)
+		else if (s[i] == '%' && i + 2 < len && sqsn_hex_value(s[i + 1]) >= 0 &&
+				 sqsn_hex_value(s[i + 2]) >= 0)
 		{
-			*o++ = (char) (hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+			*o++ = (char) (sqsn_hex_value(s[i + 1]) * 16 +
+						   sqsn_hex_value(s[i + 2]));
 			i += 2;
 		}
 		else if (s[i] == '%')

@@ -285,22 +285,13 @@ settable_attributes_jsonb(List *attributes, bool fifo, bool creating)
 		DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }
 
-/* a jsonb scalar as the string the service gives attribute values as */
+/* a jsonb value as the string the service gives attribute values as */
 static char *
 attribute_text(JsonbValue *v)
 {
-	switch (v->type)
-	{
-		case jbvString:
-			return pnstrdup(v->val.string.val, v->val.string.len);
-		case jbvNumeric:
-			return DatumGetCString(DirectFunctionCall1(
-				numeric_out, NumericGetDatum(v->val.numeric)));
-		case jbvBool:
-			return pstrdup(v->val.boolean ? "true" : "false");
-		default:
-			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
-	}
+	char *text = api_json_text(v);
+
+	return text ? text : "";
 }
 
 static bool

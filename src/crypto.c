@@ -130,8 +130,9 @@ set_error(char **slot, char *message)
 	*slot = message ? MemoryContextStrdup(TopMemoryContext, message) : NULL;
 }
 
-static int
-hex_value(char c)
+/* the value of a hexadecimal digit, or -1 */
+int
+sqsn_hex_value(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -181,14 +182,14 @@ read_key_file(const char *path, MasterKey *key)
 		if (buf[i] == ' ' || buf[i] == '\n' || buf[i] == '\r' ||
 			buf[i] == '\t')
 			continue;
-		hi = hex_value(buf[i]);
-		if (hi < 0 || i + 1 >= n || hex_value(buf[i + 1]) < 0 ||
+		hi = sqsn_hex_value(buf[i]);
+		if (hi < 0 || i + 1 >= n || sqsn_hex_value(buf[i + 1]) < 0 ||
 			digits >= 2 * KEY_LEN)
 		{
 			digits = -1;
 			break;
 		}
-		key->key[digits / 2] = (uint8) (hi << 4 | hex_value(buf[i + 1]));
+		key->key[digits / 2] = (uint8) (hi << 4 | sqsn_hex_value(buf[i + 1]));
 		digits += 2;
 		i++;
 	}

@@ -360,6 +360,7 @@ extern char *sqsn_sign(const char *data, size_t len);
 extern char  *sqsn_master_key_file;
 extern char  *sqsn_previous_master_key_files;
 extern void   CryptoInit(void);
+extern int    sqsn_hex_value(char c);
 extern bool   sqsn_master_key_available(char **why);
 extern void   sqsn_require_master_key(const char *what);
 extern char  *sqsn_key_id_hex(const uint8 *id);

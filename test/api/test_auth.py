@@ -20,30 +20,22 @@ a known key still runs as its role.
 
 import datetime
 import http.client
-import os
 import re
-import subprocess
 import unittest
 import urllib.parse
 import uuid
 
-import boto3
 import botocore
 import botocore.auth
 from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
-from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-URL = os.environ["SQSN_API_URL"]
-REGION = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-AUTH = os.environ.get("SQSN_API_AUTH", "sigv4")
-KEY = os.environ["AWS_ACCESS_KEY_ID"]
-SECRET = os.environ["AWS_SECRET_ACCESS_KEY"]
-DENIED_KEY = os.environ.get("SQSN_API_DENIED_KEY_ID")
-DENIED_SECRET = os.environ.get("SQSN_API_DENIED_SECRET")
 # every queue and topic of this file: the harness deletes apitest* ones
+from apienv import AUTH, DENIED_KEY, DENIED_SECRET, KEY, REGION, SECRET, URL, sql  # noqa: E402
+import apienv  # noqa: E402
+
 PREFIX = "apitest-auth-%s-" % uuid.uuid4().hex[:6]
 # a well-formed key id that no one has
 UNKNOWN_KEY = "AKIAUNKNOWN" + uuid.uuid4().hex[:9].upper()
@@ -53,23 +45,6 @@ HOST, PORT = SPLIT.hostname, SPLIT.port
 QUERY_FORM = "application/x-www-form-urlencoded; charset=utf-8"
 
 signed_only = unittest.skipUnless(AUTH == "sigv4", "sqsn.api_auth is not sigv4")
-
-
-def client(service="sqs", key=KEY, secret=SECRET, unsigned=False):
-    config = Config(retries={"total_max_attempts": 1, "mode": "standard"},
-                    read_timeout=30, connect_timeout=5)
-    if unsigned:
-        config = config.merge(Config(signature_version=botocore.UNSIGNED))
-    return boto3.client(service, endpoint_url=URL, region_name=REGION,
-                        aws_access_key_id=key, aws_secret_access_key=secret,
-                        config=config)
-
-
-def sql(query):
-    """One value from the endpoint's database, as the superuser."""
-    out = subprocess.run(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", query],
-                         check=True, capture_output=True, text=True)
-    return out.stdout.strip()
 
 
 def quote(s):
@@ -124,6 +99,10 @@ def send(method, url, headers, body):
         return resp.status, resp.read().decode("utf-8", "replace")
     finally:
         conn.close()
+
+
+def client(service="sqs", key=KEY, secret=SECRET, unsigned=False):
+    return apienv.client(service, key, secret, unsigned, read_timeout=30)
 
 
 def error_code(text):

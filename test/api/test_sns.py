@@ -15,8 +15,6 @@ one fails.
 """
 
 import json
-import os
-import subprocess
 import threading
 import time
 import unittest
@@ -25,43 +23,21 @@ import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import boto3
-import botocore
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-URL = os.environ["SQSN_API_URL"]
-REGION = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-ACCOUNT = os.environ.get("SQSN_API_ACCOUNT_ID", "000000000000")
-KEY = os.environ["AWS_ACCESS_KEY_ID"]
-SECRET = os.environ["AWS_SECRET_ACCESS_KEY"]
-DENIED_KEY = os.environ.get("SQSN_API_DENIED_KEY_ID")
-DENIED_SECRET = os.environ.get("SQSN_API_DENIED_SECRET")
+from apienv import ACCOUNT, DENIED_KEY, DENIED_SECRET, KEY, REGION, SECRET, URL, sql  # noqa: E402
+import apienv  # noqa: E402
+
 # every topic and queue of this file: the harness deletes apitest* ones
 PREFIX = "apitest-sns-%s-" % uuid.uuid4().hex[:6]
 PORT = urllib.parse.urlsplit(URL).port
 
 
 def client(service="sns", key=KEY, secret=SECRET):
-    return boto3.client(
-        service,
-        endpoint_url=URL,
-        region_name=REGION,
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-        config=Config(retries={"total_max_attempts": 1, "mode": "standard"},
-                      read_timeout=60, connect_timeout=5),
-    )
-
-
-def sql(query):
-    """One value from the endpoint's database, as the superuser."""
-    out = subprocess.run(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", query],
-                         check=True, capture_output=True, text=True)
-    return out.stdout.strip()
+    return apienv.client(service, key, secret)
 
 
 def error_code(exc):

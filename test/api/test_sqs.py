@@ -13,55 +13,31 @@ import base64
 import hashlib
 import http.client
 import json
-import os
 import re
 import struct
-import subprocess
 import threading
 import time
 import unittest
 import urllib.parse
 import uuid
 
-import boto3
-import botocore
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-URL = os.environ["SQSN_API_URL"]
-REGION = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-ACCOUNT = os.environ.get("SQSN_API_ACCOUNT_ID", "000000000000")
-AUTH = os.environ.get("SQSN_API_AUTH", "sigv4")
-KEY = os.environ["AWS_ACCESS_KEY_ID"]
-SECRET = os.environ["AWS_SECRET_ACCESS_KEY"]
-DENIED_KEY = os.environ.get("SQSN_API_DENIED_KEY_ID")
-DENIED_SECRET = os.environ.get("SQSN_API_DENIED_SECRET")
 # every queue of this file: the harness deletes apitest* queues
+from apienv import (ACCOUNT, AUTH, DENIED_KEY, DENIED_SECRET, KEY, REGION,  # noqa: E402
+                    SECRET, URL, sql)
+import apienv  # noqa: E402
+
 PREFIX = "apitest-py-%s-" % uuid.uuid4().hex[:6]
 
-HOST, PORT = urllib.parse.urlsplit(URL).hostname, urllib.parse.urlsplit(URL).port
-
-
 def client(key=KEY, secret=SECRET, service="sqs"):
-    return boto3.client(
-        service,
-        endpoint_url=URL,
-        region_name=REGION,
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-        config=Config(retries={"total_max_attempts": 1, "mode": "standard"},
-                      read_timeout=60, connect_timeout=5),
-    )
+    return apienv.client(service, key, secret)
 
 
-def sql(query):
-    """One value from the endpoint's database, as the superuser."""
-    out = subprocess.run(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", query],
-                         check=True, capture_output=True, text=True)
-    return out.stdout.strip()
+HOST, PORT = urllib.parse.urlsplit(URL).hostname, urllib.parse.urlsplit(URL).port
 
 
 def md5_hex(data):
