@@ -29,18 +29,12 @@ import re
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import fmt_ms, fmt_rate, percentile, write_report  # noqa: E402
+
 OPS = {"send": "send 1 message", "recvdel": "receive 1 + delete"}
 WAKE_P99_GOAL_MS = 20.0
 RATIO_GOAL = 0.5
-
-
-def percentile(sorted_values, p):
-    if not sorted_values:
-        return None
-    k = (len(sorted_values) - 1) * p / 100.0
-    lo = int(k)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
 
 
 def keyvalues(path):
@@ -244,16 +238,6 @@ def load_meta(run):
     return meta
 
 
-def fmt_rate(v):
-    return "-" if v is None else f"{v:,.0f}"
-
-
-def fmt_ms(v):
-    if v is None:
-        return "-"
-    return f"{v:.2f}" if v < 10 else f"{v:.1f}"
-
-
 def comparisons(runs):
     by = {(r["op"], r["clients"], r["protocol"]): r for r in runs}
     rows = []
@@ -361,13 +345,7 @@ def cmd_report(a):
             md.append(f"- {x['target']}: {val} ({mark})")
     else:
         md += ["", "(smoke run: checks that every run works; its numbers are not measurements)"]
-    text = "\n".join(md)
-    with open(os.path.join(run, "table.md"), "w") as f:
-        f.write(text + "\n")
-    print(text)
-    failed = [r["id"] for r in runs if not r["ok"]]
-    with open(os.path.join(run, "status"), "w") as f:
-        f.write(" ".join([str(len(runs)), str(len(failed))] + failed) + "\n")
+    write_report(run, md, runs)
     return 0
 
 

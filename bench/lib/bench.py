@@ -509,6 +509,18 @@ def longpoll_table(lp):
     ])
 
 
+def write_report(run, md, runs):
+    """Prints the report's lines md and writes them to RUN/table.md; RUN/status
+    gets the number of runs, the number that failed and their ids."""
+    text = "\n".join(md)
+    with open(os.path.join(run, "table.md"), "w") as f:
+        f.write(text + "\n")
+    print(text)
+    failed = [r["id"] for r in runs if not r["ok"]]
+    with open(os.path.join(run, "status"), "w") as f:
+        f.write(" ".join([str(len(runs)), str(len(failed))] + failed) + "\n")
+
+
 def cmd_report(a):
     run = a.run
     runs = load_runs(run)
@@ -543,13 +555,7 @@ def cmd_report(a):
         mark = "?" if x["met"] is None else ("met" if x["met"] else "MISSED")
         val = "-" if x["value"] is None else f"{x['value']:.2f}"
         md.append(f"- {x['target']}: {val} ({mark})")
-    text = "\n".join(md)
-    with open(os.path.join(run, "table.md"), "w") as f:
-        f.write(text + "\n")
-    print(text)
-    failed = [r["id"] for r in runs if not r["ok"]]
-    with open(os.path.join(run, "status"), "w") as f:
-        f.write(" ".join([str(len(runs)), str(len(failed))] + failed) + "\n")
+    write_report(run, md, runs)
     return 0
 
 
