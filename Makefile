@@ -10,7 +10,8 @@ EXTENSION  = sqsn
 EXTVERSION = 0.4
 
 MODULE_big = sqsn
-OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c)))
+PG_CPPFLAGS = -I$(srcdir)/src
 PGFILEDESC = "sqsn - SQS-style queues and SNS-style topics"
 SHLIB_LINK = -lcurl -lcrypto -lmicrohttpd
 
@@ -60,4 +61,4 @@ print-shlib-link:
 	@echo $(SHLIB_LINK)
 
 format:
-	clang-format -i src/*.c src/*.h
+	clang-format -i src/*.c src/*.h src/*/*.c src/*/*.h

@@ -1,14 +1,17 @@
 /*-------------------------------------------------------------------------
  *
  * sqsn.c
- *	  Module entry point: _PG_init only hands over to the modules.
+ *	  Module entry point: _PG_init only hands over to the subsystems, each
+ *	  of which defines its own settings and registers its own hooks and
+ *	  workers.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "sqsn.h"
-#include "api.h"
+#include "api/api.h"
+#include "worker/worker.h"
 
 #include "fmgr.h"
 #include "utils/guc.h"
@@ -20,12 +23,11 @@ void _PG_init(void);
 void
 _PG_init(void)
 {
-	CatalogInit();
-	WorkerInit();
-	LongPollInit();
-	LowWaterInit();
-	DeliveryInit();
+	SettingsInit();
 	CryptoInit();
+	QueueInit();
+	PushInit();
+	WorkerInit();
 	ApiInit();
 
 	/* typos of sqsn.* settings in postgresql.conf get a warning */

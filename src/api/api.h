@@ -1,11 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * api.h
- *	  The AWS-compatible HTTP endpoint: what the server (api_server.c), the
- *	  request and response helpers (api_proto.c), authentication
- *	  (api_auth.c) and the SQS and SNS actions (api_sqs.c, api_sns.c) share.
+ *	  The AWS-compatible HTTP endpoint: what the server (server.c), the
+ *	  request and response helpers (proto.c), authentication (auth.c) and
+ *	  the SQS and SNS actions (sqs.c, sns.c) share.
  *
- * A request is read whole by api_server.c, authenticated, and then run in
+ * A request is read whole by server.c, authenticated, and then run in
  * its own transaction as the PostgreSQL role its access key maps to. An
  * action reads its parameters through ApiObject (the same calls whatever
  * the wire protocol), calls the sqsn SQL functions through SPI, and writes
@@ -18,10 +18,9 @@
 #ifndef SQSN_API_H
 #define SQSN_API_H
 
-#include "lib/stringinfo.h"
+#include "topic/topic.h"
+
 #include "nodes/pg_list.h"
-#include "utils/elog.h"
-#include "utils/jsonb.h"
 
 typedef enum ApiProtocol
 {
@@ -67,8 +66,6 @@ typedef struct ApiRequest
 	const char *method;        /* "GET" or "POST" */
 	const char *path;          /* the request path, percent-decoded */
 	const char *base_url;      /* "http://<Host header>", no trailing / */
-	const char *region;        /* from the signature, else sqsn.api_region */
-	const char *account_id;    /* sqsn.api_account_id */
 	const char *access_key_id; /* NULL when the request was not signed */
 	const char *request_id;    /* a UUID, echoed in every response */
 	Oid         roleid;        /* the role the request runs as */
@@ -94,7 +91,7 @@ typedef struct ApiError
 	int         status; /* 400, 403, 404, 500 ... */
 } ApiError;
 
-/* api_proto.c: parameters */
+/* proto.c: parameters */
 extern const char *api_param(ApiObject *obj, const char *name);
 extern const char *api_required_param(ApiObject *obj, const char *name);
 extern bool   api_param_int(ApiObject *obj, const char *name, int min, int max,
@@ -111,10 +108,9 @@ extern Jsonb *api_message_attributes(ApiObject *obj, const char *json_name,
 									 const char *query_prefix,
 									 const char *name_member,
 									 const char *value_member);
-extern char  *api_name_from_arn(const char *arn);
 extern char  *api_json_text(JsonbValue *v);
 
-/* api_proto.c: errors */
+/* proto.c: errors */
 extern void api_error(const char *code, int status, const char *fmt, ...)
 	pg_attribute_printf(3, 4) pg_attribute_noreturn();
 extern void api_error_shape(const char *code, const char *shape, int status,
@@ -122,7 +118,7 @@ extern void api_error_shape(const char *code, const char *shape, int status,
 	pg_attribute_noreturn();
 extern bool api_thrown_error(ApiError *err);
 
-/* api_proto.c: response writing */
+/* proto.c: response writing */
 extern void  api_xml_escape(StringInfo buf, const char *s);
 extern void  api_xml_element(StringInfo buf, const char *name,
 							 const char *value);
@@ -141,34 +137,20 @@ extern void  api_out_map_entry(ApiRequest *req, const char *xml_element,
 extern char *api_md5_hex(const char *data, size_t len);
 extern char *api_md5_of_attributes(Jsonb *attributes);
 
-/* api_proto.c: run a step in a subtransaction; false and *err on error */
-extern bool api_try(void (*step)(void *arg), void *arg, ErrorData **err);
-
-/* api_auth.c */
+/* auth.c */
 extern void api_authenticate(ApiRequest *req, const char *method,
 							 const char *path, List *query_params,
 							 List *headers, const char *body, size_t body_len);
 extern bool api_auth_is_none(void);
 extern void ApiAuthInit(void); /* its GUCs; called by ApiInit */
 
-/* api_sqs.c and api_sns.c: run the action; false if it is unknown */
+/* sqs.c and sns.c: run the action; false if it is unknown */
 extern bool  api_sqs_dispatch(ApiRequest *req);
 extern bool  api_sns_dispatch(ApiRequest *req);
 extern void  api_sqs_map_error(ErrorData *edata, ApiError *err);
 extern void  api_sns_map_error(ErrorData *edata, ApiError *err);
-extern char *api_queue_url(ApiRequest *req, const char *queue_name);
-extern char *api_queue_arn(ApiRequest *req, const char *queue_name);
 
-/* api_server.c: settings */
-extern int   sqsn_api_port;
-extern char *sqsn_api_listen_addresses;
-extern int   sqsn_api_workers;
-extern char *sqsn_api_region;
-extern char *sqsn_api_account_id;
-extern char *sqsn_api_public_url;
-extern int   sqsn_api_max_request_size;
-extern void  ApiInit(void);
-/* the endpoint's public base URL (no trailing /), or NULL when it is off */
-extern char *sqsn_api_base_url(void);
+/* server.c */
+extern void ApiInit(void);
 
 #endif /* SQSN_API_H */

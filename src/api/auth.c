@@ -45,8 +45,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "api.h"
-#include "sqsn.h"
+#include "api/api.h"
 
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
@@ -178,8 +177,8 @@ api_auth_is_none(void)
 }
 
 /*
- * Authenticates a request: sets req->roleid, req->access_key_id and
- * req->region, or throws the AWS error that refuses it. Runs inside the
+ * Authenticates a request: sets req->roleid and req->access_key_id, or
+ * throws the AWS error that refuses it. Runs inside the
  * request's transaction, as the bootstrap superuser, before the switch to
  * the request's role; connects to SPI itself.
  */
@@ -197,7 +196,6 @@ api_authenticate(ApiRequest *req, const char *method, const char *path,
 
 	memset(&sig, 0, sizeof(sig));
 	req->access_key_id = NULL;
-	req->region = sqsn_api_region;
 
 	have_signature = authorization != NULL ||
 					 find_param(query_params, "X-Amz-Signature") != NULL ||
@@ -251,8 +249,6 @@ api_authenticate(ApiRequest *req, const char *method, const char *path,
 					  SIGV4_ALGORITHM);
 	}
 
-	if (sig.scope_region != NULL && sig.scope_region[0] != '\0')
-		req->region = sig.scope_region;
 	req->access_key_id = sig.access_key_id;
 
 	known = lookup_credential(sig.access_key_id, &cred);
@@ -474,8 +470,7 @@ lookup_credential(const char *access_key_id, ApiCredential *cred)
 
 	/* the server calls before it has a snapshot of its own */
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	sqsn_spi_connect();
 	if (credential_plan == NULL)
 	{
 		Oid argtypes[1] = {TEXTOID};
@@ -1082,8 +1077,7 @@ api_create_credentials(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	sqsn_spi_connect();
 	args[0] = CStringGetTextDatum(key_id);
 	args[1] = CStringGetTextDatum(secret);
 	args[2] = DirectFunctionCall1(namein, CStringGetDatum(role));
@@ -1122,8 +1116,7 @@ api_drop_credentials(PG_FUNCTION_ARGS)
 	Datum arg = CStringGetTextDatum(key_id);
 	bool  dropped;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	sqsn_spi_connect();
 	sqsn_spi_check(
 		SPI_execute_with_args("DELETE FROM sqsn.api_credentials"
 							  " WHERE access_key_id OPERATOR(pg_catalog.=) $1",

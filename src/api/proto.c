@@ -17,8 +17,7 @@
  */
 #include "postgres.h"
 
-#include "sqsn.h"
-#include "api.h"
+#include "api/api.h"
 
 #include <openssl/evp.h>
 
@@ -462,17 +461,6 @@ api_message_attributes(ApiObject *obj, const char *json_name,
 		DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }
 
-/* The name at the end of an ARN (arn:aws:sqs:region:account:name). */
-char *
-api_name_from_arn(const char *arn)
-{
-	const char *colon = strrchr(arn, ':');
-
-	if (strncmp(arn, "arn:", 4) != 0 || colon == NULL || colon[1] == '\0')
-		api_error("InvalidParameterValue", 400, "Invalid ARN: %s", arn);
-	return pstrdup(colon + 1);
-}
-
 /* Errors ---------------------------------------------------------------- */
 
 static void throw(const char *code, const char *shape, int status,
@@ -906,37 +894,3 @@ api_md5_of_attributes(Jsonb *attributes)
 
 /* Subtransactions ------------------------------------------------------- */
 
-/*
- * Runs step(arg) in a subtransaction: true if it succeeded, else false with
- * the error in *err and everything the step did rolled back. The error an
- * api_error() threw stays available to api_thrown_error().
- */
-bool
-api_try(void (*step)(void *arg), void *arg, ErrorData **err)
-{
-	MemoryContext oldcontext = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	bool          ok = true;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcontext);
-	PG_TRY();
-	{
-		step(arg);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(oldcontext);
-		*err = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-		ok = false;
-	}
-	PG_END_TRY();
-	return ok;
-}

@@ -36,8 +36,7 @@
  */
 #include "postgres.h"
 
-#include "sqsn.h"
-#include "api.h"
+#include "api/api.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -74,17 +73,11 @@
 
 #define API_RESTART_SECONDS  5
 #define API_MAX_WORKERS      64
-#define API_MAX_DAEMONS      16
 #define LONGPOLL_RECHECK_MS  500 /* delays and leases end without a commit */
 #define IDLE_CONNECTION_SECS 120
 
-int   sqsn_api_port = 0;
-char *sqsn_api_listen_addresses = NULL;
-int   sqsn_api_workers = 2;
-char *sqsn_api_region = NULL;
-char *sqsn_api_account_id = NULL;
-char *sqsn_api_public_url = NULL;
-int   sqsn_api_max_request_size = 2 * 1024 * 1024;
+static int api_workers = 2;
+static int api_max_request_size = 2 * 1024 * 1024;
 
 PGDLLEXPORT void sqsn_api_main(Datum main_arg);
 
@@ -128,59 +121,38 @@ typedef struct ApiConn
 	dlist_node flush_node;
 } ApiConn;
 
-static ApiDaemon  daemons[API_MAX_DAEMONS];
+static ApiDaemon  daemons[SQSN_API_MAX_ADDRESSES];
 static int        ndaemons = 0;
 static dlist_head waiting = DLIST_STATIC_INIT(waiting);
 static dlist_head flushing = DLIST_STATIC_INIT(flushing);
 static bool       can_watch = false;
 
 static bool claim_port(void);
-static bool check_listen_addresses(char **newval, void **extra,
-								   GucSource source);
-static bool check_public_url(char **newval, void **extra, GucSource source);
 static void run_request(ApiConn *c, bool retry);
 
 /*
  * Settings and the workers; called from _PG_init. The workers exist only
- * when the library is preloaded and sqsn.api_port is set.
+ * when the library is preloaded and sqsn.api_port is set. The settings that
+ * say where the endpoint is and what its ARNs hold (sqsn.api_port,
+ * api_listen_addresses, api_public_url, api_region, api_account_id) are
+ * common/settings.c's: push envelopes use them too.
  */
 void
 ApiInit(void)
 {
 	DefineCustomIntVariable(
-		"sqsn.api_port", "TCP port of the AWS-compatible endpoint (0: off).",
-		NULL, &sqsn_api_port, 0, 0, 65535, PGC_POSTMASTER, 0, NULL, NULL,
-		NULL);
-	DefineCustomStringVariable(
-		"sqsn.api_listen_addresses",
-		"Comma-separated addresses the endpoint listens on (* for all).", NULL,
-		&sqsn_api_listen_addresses, "127.0.0.1", PGC_POSTMASTER,
-		GUC_LIST_INPUT, check_listen_addresses, NULL, NULL);
-	DefineCustomIntVariable(
 		"sqsn.api_workers",
 		"Number of processes serving the endpoint, sharing its port.", NULL,
-		&sqsn_api_workers, 2, 1, API_MAX_WORKERS, PGC_POSTMASTER, 0, NULL,
+		&api_workers, 2, 1, API_MAX_WORKERS, PGC_POSTMASTER, 0, NULL,
 		NULL, NULL);
-	DefineCustomStringVariable(
-		"sqsn.api_region", "Region the endpoint puts into ARNs.",
-		"Requests signed for another region get ARNs with that region.",
-		&sqsn_api_region, "us-east-1", PGC_SIGHUP, 0, NULL, NULL, NULL);
-	DefineCustomStringVariable(
-		"sqsn.api_account_id",
-		"Account id the endpoint puts into queue URLs and ARNs.", NULL,
-		&sqsn_api_account_id, "000000000000", PGC_SIGHUP, 0, NULL, NULL, NULL);
-	DefineCustomStringVariable(
-		"sqsn.api_public_url",
-		"Base URL of the endpoint as its clients reach it.",
-		"Used in the SubscribeURL and UnsubscribeURL links of push "
-		"deliveries; empty: http://<first listen address>:<port>.",
-		&sqsn_api_public_url, "", PGC_SIGHUP, 0, check_public_url, NULL, NULL);
 	DefineCustomIntVariable("sqsn.api_max_request_size",
 							"Largest request body the endpoint accepts.", NULL,
-							&sqsn_api_max_request_size, 2 * 1024 * 1024,
+							&api_max_request_size, 2 * 1024 * 1024,
 							64 * 1024, 64 * 1024 * 1024, PGC_SIGHUP,
 							GUC_UNIT_BYTE, NULL, NULL, NULL);
 	ApiAuthInit();
+	/* each worker watches the queues of its long polls (queue/longpoll.c) */
+	sqsn_longpoll_reserve_watchers(api_workers);
 
 	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade ||
 		sqsn_api_port == 0)
@@ -188,7 +160,7 @@ ApiInit(void)
 	if (!claim_port())
 		return;
 
-	for (int i = 0; i < sqsn_api_workers; i++)
+	for (int i = 0; i < api_workers; i++)
 	{
 		BackgroundWorker worker;
 
@@ -240,84 +212,6 @@ claim_port(void)
 	}
 	/* kept open, and so locked, until the postmaster exits */
 	return true;
-}
-
-static bool
-check_listen_addresses(char **newval, void **extra, GucSource source)
-{
-	char *copy = pstrdup(*newval);
-	List *names;
-	bool  ok = SplitGUCList(copy, ',', &names) && names != NIL;
-
-	if (!ok)
-		GUC_check_errdetail("List the addresses separated by commas.");
-	else if (list_length(names) > API_MAX_DAEMONS)
-	{
-		GUC_check_errdetail("At most %d addresses.", API_MAX_DAEMONS);
-		ok = false;
-	}
-	list_free(names);
-	pfree(copy);
-	return ok;
-}
-
-static bool
-check_public_url(char **newval, void **extra, GucSource source)
-{
-	const char *url = *newval;
-
-	if (url[0] != '\0' && strncmp(url, "http://", 7) != 0 &&
-		strncmp(url, "https://", 8) != 0)
-	{
-		GUC_check_errdetail("The URL must start with http:// or https://.");
-		return false;
-	}
-	return true;
-}
-
-/*
- * Where clients reach the endpoint: sqsn.api_public_url, else the first
- * listen address and the port; NULL when the endpoint is off.
- */
-char *
-sqsn_api_base_url(void)
-{
-	char *copy;
-	List *names;
-	char *first;
-
-	if (sqsn_api_public_url && sqsn_api_public_url[0] != '\0')
-	{
-		size_t len = strlen(sqsn_api_public_url);
-
-		while (len > 0 && sqsn_api_public_url[len - 1] == '/')
-			len--;
-		return pnstrdup(sqsn_api_public_url, len);
-	}
-	if (sqsn_api_port == 0)
-		return NULL;
-	copy = pstrdup(sqsn_api_listen_addresses);
-	if (!SplitGUCList(copy, ',', &names) || names == NIL)
-		return NULL;
-	first = linitial(names);
-	if (strcmp(first, "*") == 0 || strcmp(first, "0.0.0.0") == 0)
-		first = "localhost";
-	if (strchr(first, ':') != NULL)
-		return psprintf("http://[%s]:%d", first, sqsn_api_port);
-	return psprintf("http://%s:%d", first, sqsn_api_port);
-}
-
-char *
-api_queue_url(ApiRequest *req, const char *queue_name)
-{
-	return psprintf("%s/%s/%s", req->base_url, req->account_id, queue_name);
-}
-
-char *
-api_queue_arn(ApiRequest *req, const char *queue_name)
-{
-	return psprintf("arn:aws:sqs:%s:%s:%s", req->region, req->account_id,
-					queue_name);
 }
 
 /* Listening ------------------------------------------------------------- */
@@ -398,7 +292,7 @@ start_daemons(void)
 								 name, gai_strerror(rc))));
 			continue;
 		}
-		for (ai = res; ai != NULL && ndaemons < API_MAX_DAEMONS;
+		for (ai = res; ai != NULL && ndaemons < SQSN_API_MAX_ADDRESSES;
 			 ai = ai->ai_next)
 		{
 			unsigned int flags =
@@ -612,14 +506,12 @@ parse_request(ApiConn *c, ApiRequest *req, const char *method, List *headers,
 	const char *version;
 
 	req->method = method;
-	req->base_url = host ? psprintf("http://%s", host) : sqsn_api_base_url();
-	req->region = sqsn_api_region;
-	req->account_id = sqsn_api_account_id;
+	req->base_url = host ? psprintf("http://%s", host) : sqsn_endpoint_base_url();
 
 	if (c->too_large)
 		api_error("RequestEntityTooLarge", 413,
 				  "The request body is larger than %d bytes.",
-				  sqsn_api_max_request_size);
+				  api_max_request_size);
 
 	if (strcmp(method, "POST") == 0 && content_type != NULL &&
 		pg_strncasecmp(content_type, "application/x-amz-json-1.0", 26) == 0)
@@ -769,7 +661,7 @@ error_response(ApiRequest *req, ApiError *err, const char *message)
 static char *
 new_request_id(void)
 {
-	pg_uuid_t *id = sqsn_new_message_id();
+	pg_uuid_t *id = sqsn_new_uuid();
 
 	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)));
 }
@@ -898,8 +790,7 @@ run_request(ApiConn *c, bool retry)
 
 		SetCurrentRoleId(req->roleid, superuser_arg(req->roleid));
 		role_set = true;
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
+		sqsn_spi_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		if (!(req->service == API_SNS ? api_sns_dispatch(req)
 									  : api_sqs_dispatch(req)))
@@ -1032,7 +923,7 @@ access_handler(void *cls, struct MHD_Connection *connection, const char *url,
 	if (*upload_data_size > 0)
 	{
 		if (!c->too_large && (size_t) c->body.len + *upload_data_size <=
-								 (size_t) sqsn_api_max_request_size)
+								 (size_t) api_max_request_size)
 			appendBinaryStringInfo(&c->body, upload_data, *upload_data_size);
 		else
 		{
@@ -1139,7 +1030,7 @@ sqsn_api_main(Datum main_arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(sqsn_worker_database_name(), NULL, 0);
+	BackgroundWorkerInitializeConnection(sqsn_database_name, NULL, 0);
 
 	can_watch = sqsn_longpoll_attach_watcher(index);
 	MHD_set_panic_func(mhd_panic, NULL);
@@ -1147,7 +1038,7 @@ sqsn_api_main(Datum main_arg)
 	ereport(LOG,
 			(errmsg("sqsn api worker %d listening on port %d in "
 					"database \"%s\"",
-					index + 1, sqsn_api_port, sqsn_worker_database_name())));
+					index + 1, sqsn_api_port, sqsn_database_name)));
 
 	events = CreateWaitEventSet(TopMemoryContext, ndaemons + 2);
 	AddWaitEventToSet(events, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
@@ -1164,7 +1055,7 @@ sqsn_api_main(Datum main_arg)
 
 	for (;;)
 	{
-		WaitEvent occurred[API_MAX_DAEMONS + 2];
+		WaitEvent occurred[SQSN_API_MAX_ADDRESSES + 2];
 		long      timeout = 1000;
 		long      poll_timeout;
 

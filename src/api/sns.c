@@ -1,20 +1,22 @@
 /*-------------------------------------------------------------------------
  *
- * api_sns.c
+ * sns.c
  *	  The SNS actions of the AWS-compatible endpoint (query protocol,
  *	  version 2010-03-31).
  *
- * Every action maps onto the topic API (sqsn.sn_* in topic.c), called
+ * Every action maps onto the topic API (sqsn.sn_* in topic/), called
  * through SPI with saved plans in the request's transaction and as the
  * request's role, so the functions' own checks and the grants apply: this
  * file only translates between the wire form and those functions. The
- * server (api_server.c) has opened the transaction, switched role and
+ * server (server.c) has opened the transaction, switched role and
  * connected SPI; it wraps what is written into req->out in
  * <XResponse><XResult> ... </XResult><ResponseMetadata/></XResponse>.
  *
  * Names: a topic's ARN is arn:aws:sns:<region>:<account>:<topic> and a
  * subscription's <topic ARN>:<subscription id>; a queue endpoint is the
- * queue's ARN arn:aws:sqs:<region>:<account>:<queue>. Only the last part
+ * queue's ARN arn:aws:sqs:<region>:<account>:<queue>, all with the region
+ * and account of sqsn.api_region and sqsn.api_account_id (whatever region
+ * the request was signed for), as in pushed envelopes. Only the last part
  * of an ARN is read, so a client may use any region or account.
  *
  * Values in the wire form are strings; the JSON-valued attributes
@@ -34,8 +36,7 @@
 
 #include <ctype.h>
 
-#include "api.h"
-#include "sqsn.h"
+#include "api/api.h"
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -83,7 +84,7 @@ typedef struct BatchEntry
 	ErrorData  *error;      /* the failure, or NULL */
 } BatchEntry;
 
-/* What a step run through api_try works on. */
+/* What a step run through sqsn_subxact_try works on. */
 typedef struct PublishStep
 {
 	const char   *topic_name;
@@ -212,38 +213,11 @@ run(SPIPlanPtr p, Datum *values, const char *nulls, int expected,
 				   what);
 }
 
-static char *
-topic_arn(ApiRequest *req, const char *topic_name)
-{
-	return psprintf("arn:aws:sns:%s:%s:%s", req->region, req->account_id,
-					topic_name);
-}
-
-static char *
-subscription_arn(ApiRequest *req, const char *topic_name, const char *id)
-{
-	return psprintf("%s:%s", topic_arn(req, topic_name), id);
-}
-
-/*
- * The name at the end of an ARN (arn:aws:<service>:<region>:<account>:
- * <name>), or NULL when arn is not one.
- */
-static char *
-name_from_arn(const char *arn)
-{
-	const char *colon = strrchr(arn, ':');
-
-	if (strncmp(arn, "arn:", 4) != 0 || colon == NULL || colon[1] == '\0')
-		return NULL;
-	return pstrdup(colon + 1);
-}
-
 /* The topic name of a TopicArn-like parameter's value. */
 static char *
 topic_name_of_arn(const char *param, const char *arn)
 {
-	char *name = name_from_arn(arn);
+	char *name = sqsn_arn_name(arn);
 
 	if (name == NULL)
 		api_error("InvalidParameter", 400,
@@ -295,7 +269,7 @@ queue_name_of_endpoint(const char *endpoint)
 		slash = strrchr(endpoint, '/');
 		return pstrdup(slash + 1);
 	}
-	name = name_from_arn(endpoint);
+	name = sqsn_arn_name(endpoint);
 	if (name == NULL)
 		api_error("InvalidParameter", 400,
 				  "Invalid parameter: Endpoint Reason: \"%s\" is not the ARN "
@@ -482,7 +456,7 @@ create_topic(ApiRequest *req)
 				 (Oid[]){TEXTOID, JSONBOID}),
 			values, NULL, SPI_OK_SELECT, "setting topic attributes");
 	}
-	api_xml_element(req->out, "TopicArn", topic_arn(req, name));
+	api_xml_element(req->out, "TopicArn", sqsn_topic_arn(name));
 }
 
 /* ListTopics: pages of 100 in name order; NextToken is the last name. */
@@ -524,7 +498,7 @@ list_topics(ApiRequest *req)
 		appendStringInfoString(req->out, "<member>");
 		api_xml_element(
 			req->out, "TopicArn",
-			topic_arn(req, SPI_getvalue(SPI_tuptable->vals[i],
+			sqsn_topic_arn(SPI_getvalue(SPI_tuptable->vals[i],
 										SPI_tuptable->tupdesc, 1)));
 		appendStringInfoString(req->out, "</member>");
 	}
@@ -554,7 +528,7 @@ delete_topic(ApiRequest *req)
 	ErrorData *edata = NULL;
 
 	step.topic_name = topic_name_param(&req->root, "TopicArn");
-	if (!api_try(delete_topic_step, &step, &edata) &&
+	if (!sqsn_subxact_try(delete_topic_step, &step, &edata) &&
 		edata->sqlerrcode != ERRCODE_UNDEFINED_OBJECT)
 		ReThrowError(edata);
 }
@@ -610,14 +584,12 @@ jsonb_result(const char *what)
 	return DatumGetJsonbPCopy(d);
 }
 
-/* The topic's ARN in the request's form; the account as the owner. */
+/* The topic's attributes in the endpoint's form: the account as the owner. */
 static char *
 fix_topic_attribute(ApiRequest *req, const char *key, char *value, void *arg)
 {
-	if (strcmp(key, "TopicArn") == 0)
-		return topic_arn(req, (const char *) arg);
 	if (strcmp(key, "Owner") == 0)
-		return pstrdup(req->account_id);
+		return sqsn_account_id();
 	return value;
 }
 
@@ -770,7 +742,7 @@ subscribe(ApiRequest *req)
 		}
 	}
 	api_xml_element(req->out, "SubscriptionArn",
-					subscription_arn(req, name, id));
+					sqsn_subscription_arn(name, id));
 }
 
 /*
@@ -789,7 +761,7 @@ confirm_subscription(ApiRequest *req)
 			 (Oid[]){TEXTOID, TEXTOID}),
 		values, NULL, SPI_OK_SELECT, "confirming a subscription");
 	api_xml_element(req->out, "SubscriptionArn",
-					subscription_arn(req, name,
+					sqsn_subscription_arn(name,
 									 SPI_getvalue(SPI_tuptable->vals[0],
 												  SPI_tuptable->tupdesc, 1)));
 }
@@ -850,15 +822,15 @@ list_subscriptions(ApiRequest *req, bool by_topic)
 		api_xml_element(
 			req->out, "SubscriptionArn",
 			confirmed
-				? subscription_arn(req, topic, SPI_getvalue(tuple, desc, 1))
+				? sqsn_subscription_arn(topic, SPI_getvalue(tuple, desc, 1))
 				: "PendingConfirmation");
-		api_xml_element(req->out, "Owner", req->account_id);
+		api_xml_element(req->out, "Owner", sqsn_account_id());
 		api_xml_element(req->out, "Protocol", protocol);
 		api_xml_element(req->out, "Endpoint",
 						strcmp(protocol, "sqs") == 0
-							? api_queue_arn(req, endpoint)
+							? sqsn_queue_arn(endpoint)
 							: endpoint);
-		api_xml_element(req->out, "TopicArn", topic_arn(req, topic));
+		api_xml_element(req->out, "TopicArn", sqsn_topic_arn(topic));
 		appendStringInfoString(req->out, "</member>");
 	}
 	appendStringInfoString(req->out, "</Subscriptions>");
@@ -868,8 +840,8 @@ list_subscriptions(ApiRequest *req, bool by_topic)
 }
 
 /*
- * The subscription's attributes in the request's form: ARNs with the
- * request's region and account, queues by their ARN.
+ * The subscription's attributes in the endpoint's form: the account as the
+ * owner, queues by their ARN.
  */
 static char *
 fix_subscription_attribute(ApiRequest *req, const char *key, char *value,
@@ -877,23 +849,8 @@ fix_subscription_attribute(ApiRequest *req, const char *key, char *value,
 {
 	Jsonb *attributes = (Jsonb *) arg;
 
-	if (strcmp(key, "SubscriptionArn") == 0 || strcmp(key, "TopicArn") == 0)
-	{
-		/* arn:aws:sns:<region>:<account>:<rest> */
-		char *rest = value;
-
-		for (int i = 0; i < 5 && rest; i++)
-		{
-			rest = strchr(rest, ':');
-			if (rest)
-				rest++;
-		}
-		return rest ? psprintf("arn:aws:sns:%s:%s:%s", req->region,
-							   req->account_id, rest)
-					: value;
-	}
 	if (strcmp(key, "Owner") == 0)
-		return pstrdup(req->account_id);
+		return sqsn_account_id();
 	if (strcmp(key, "Endpoint") == 0)
 	{
 		JsonbValue *protocol = getKeyJsonValueFromContainer(
@@ -902,7 +859,7 @@ fix_subscription_attribute(ApiRequest *req, const char *key, char *value,
 		if (protocol && protocol->type == jbvString &&
 			protocol->val.string.len == 3 &&
 			strncmp(protocol->val.string.val, "sqs", 3) == 0)
-			return api_queue_arn(req, value);
+			return sqsn_queue_arn(value);
 	}
 	if (strcmp(key, "RedrivePolicy") == 0)
 	{
@@ -919,7 +876,7 @@ fix_subscription_attribute(ApiRequest *req, const char *key, char *value,
 			initStringInfo(&buf);
 			appendStringInfoString(&buf, "{\"deadLetterTargetArn\":");
 			escape_json(&buf,
-						api_queue_arn(req, pnstrdup(target->val.string.val,
+						sqsn_queue_arn(pnstrdup(target->val.string.val,
 													target->val.string.len)));
 			appendStringInfoChar(&buf, '}');
 			return buf.data;
@@ -1048,7 +1005,7 @@ publish(ApiRequest *req)
 	api_xml_element(req->out, "MessageId", publish_entry(name, &e));
 }
 
-/* api_try step: the whole batch in one sqsn.sn_publish_batch call. */
+/* sqsn_subxact_try step: the whole batch in one sqsn.sn_publish_batch call. */
 static void
 publish_all_step(void *arg)
 {
@@ -1119,7 +1076,7 @@ publish_all_step(void *arg)
 	MemoryContextSwitchTo(old);
 }
 
-/* api_try step: one entry. */
+/* sqsn_subxact_try step: one entry. */
 static void
 publish_one_step(void *arg)
 {
@@ -1210,7 +1167,7 @@ publish_batch(ApiRequest *req)
 		if (step.entries[i].message == NULL)
 			simple = false;
 
-	if (!simple || !api_try(publish_all_step, &step, &edata))
+	if (!simple || !sqsn_subxact_try(publish_all_step, &step, &edata))
 	{
 		if (edata && (edata->sqlerrcode == ERRCODE_UNDEFINED_OBJECT ||
 					  edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE))
@@ -1227,7 +1184,7 @@ publish_batch(ApiRequest *req)
 			}
 			step.current = i;
 			edata = NULL;
-			if (!api_try(publish_one_step, &step, &edata))
+			if (!sqsn_subxact_try(publish_one_step, &step, &edata))
 			{
 				if (edata->sqlerrcode == ERRCODE_UNDEFINED_OBJECT ||
 					edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE)

@@ -16,8 +16,7 @@
  */
 #include "postgres.h"
 
-#include "sqsn.h"
-#include "api.h"
+#include "api/api.h"
 
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
@@ -438,7 +437,7 @@ create_queue(ApiRequest *req)
 	if (queue_exists(name))
 	{
 		check_existing_queue(name, attributes);
-		api_out_string(req, "QueueUrl", api_queue_url(req, name));
+		api_out_string(req, "QueueUrl", sqsn_queue_url(req->base_url, name));
 		return;
 	}
 
@@ -470,7 +469,7 @@ create_queue(ApiRequest *req)
 			 "  coalesce(($2->>'SqsManagedSseEnabled')::boolean, false))",
 			 2, argtypes),
 		values, NULL);
-	api_out_string(req, "QueueUrl", api_queue_url(req, name));
+	api_out_string(req, "QueueUrl", sqsn_queue_url(req->base_url, name));
 }
 
 /*
@@ -500,7 +499,7 @@ get_queue_url(ApiRequest *req)
 	const char *name = api_required_param(&req->root, "QueueName");
 	SqsnQueue  *queue = open_queue(name);
 
-	api_out_string(req, "QueueUrl", api_queue_url(req, queue->name));
+	api_out_string(req, "QueueUrl", sqsn_queue_url(req->base_url, queue->name));
 }
 
 static void
@@ -529,7 +528,7 @@ list_queues(ApiRequest *req)
 	for (uint64 i = 0; i < n; i++)
 		api_out_array_string(
 			req, "QueueUrl",
-			api_queue_url(req, SPI_getvalue(SPI_tuptable->vals[i],
+			sqsn_queue_url(req->base_url, SPI_getvalue(SPI_tuptable->vals[i],
 											SPI_tuptable->tupdesc, 1)));
 	api_out_end_array(req);
 	if (paged && SPI_processed > n)
@@ -600,7 +599,7 @@ get_queue_attributes(ApiRequest *req)
 	api_out_begin_object(req, "Attributes", NULL);
 	if (wanted(names, "QueueArn"))
 		api_out_map_entry(req, "Attribute", "QueueArn",
-						  api_queue_arn(req, name));
+						  sqsn_queue_arn(name));
 	it = JsonbIteratorInit(&attributes->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
@@ -630,7 +629,7 @@ get_queue_attributes(ApiRequest *req)
 				findJsonbValueFromContainer(v.val.binary.data, JB_FOBJECT, &k);
 			value = psprintf(
 				"{\"deadLetterTargetArn\":\"%s\",\"maxReceiveCount\":%s}",
-				api_queue_arn(req, dlq ? attribute_text(dlq) : ""),
+				sqsn_queue_arn(dlq ? attribute_text(dlq) : ""),
 				count ? attribute_text(count) : "0");
 		}
 		else if (strcmp(key, "DeduplicationScope") == 0)
@@ -946,7 +945,7 @@ send_message_batch(ApiRequest *req)
 
 	for (i = 0; i < b.n && errors[i] == NULL; i++)
 		;
-	if (i < b.n || !same_delay || !api_try(send_batch_step, &b, &edata))
+	if (i < b.n || !same_delay || !sqsn_subxact_try(send_batch_step, &b, &edata))
 	{
 		/* a missing queue or right fails the request, not the entries */
 		if (edata != NULL && whole_request_error(edata))
@@ -960,7 +959,7 @@ send_message_batch(ApiRequest *req)
 				continue;
 			b.i = i;
 			b.entries[i].message_id = NULL;
-			if (!api_try(send_entry_step, &b, &edata))
+			if (!sqsn_subxact_try(send_entry_step, &b, &edata))
 				errors[i] = entry_failure(edata);
 		}
 	}
@@ -1371,7 +1370,7 @@ handle_batch(ApiRequest *req, bool change)
 		ErrorData *edata;
 
 		h.entry = list_nth(entries, i);
-		if (!api_try(handle_step, &h, &edata))
+		if (!sqsn_subxact_try(handle_step, &h, &edata))
 		{
 			if (whole_request_error(edata))
 				ReThrowError(edata);

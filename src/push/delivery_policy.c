@@ -43,7 +43,7 @@
 
 #include <math.h>
 
-#include "sqsn.h"
+#include "push/push.h"
 
 #include "fmgr.h"
 #include "funcapi.h"

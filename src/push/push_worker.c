@@ -1,18 +1,13 @@
 /*-------------------------------------------------------------------------
  *
- * delivery.c
- *	  Push delivery to HTTP/HTTPS subscriptions: the outbox sqsn.delivery,
- *	  the wake-up at commit, and the delivery worker that POSTs with the
- *	  libcurl multi interface.
- *
- * A publish inserts one row per confirmed HTTP/HTTPS subscription whose
- * filter policy matches into sqsn.delivery, in the publisher's transaction
- * (topic.c); a subscribe inserts one SubscriptionConfirmation row. The rows
- * are the truth: the worker POSTs every row that is due (status pending,
- * next_attempt_at passed, no running lease), whatever woke it.
+ * push_worker.c
+ *	  The delivery worker: it POSTs the rows of the push outbox
+ *	  (sqsn.delivery, outbox.c) to HTTP/HTTPS subscribers with the libcurl
+ *	  multi interface, records every attempt, retries as the delivery
+ *	  policy says and dead-letters what cannot be delivered.
  *
  * The delivery worker is a background worker of its own, registered next
- * to the maintenance worker (worker.c) and working in the same database.
+ * to the maintenance worker (worker/) and working in the same database.
  * Keeping it apart means a long retention sweep never delays a POST, and
  * the curl loop can wait on its sockets without also scheduling sweeps.
  * Its loop:
@@ -35,16 +30,8 @@
  * Delivery is at least once; the x-amz-sns-message-id header stays the
  * same across attempts, for receivers to de-duplicate.
  *
- * Wake-up: the issue asks for NOTIFY on a channel the worker LISTENs to.
- * NOTIFY serialises every committing transaction that notified on one lock
- * (STYLE.md, "Waking up"), and a libpq connection from the worker would
- * need credentials for the local server. Instead, like pg_net, a
- * transaction that inserted deliveries bumps a shared counter at commit
- * and, only when the worker has said it is idle (an atomic flag the first
- * committer claims), sets the worker's latch: a rolled-back publish rings
- * nothing, a burst of publishes rings once, and a busy worker sees the
- * counter move and claims again. The worker also looks every
- * sqsn.poll_interval as a safety net, and at the next due retry.
+ * Wake-up: outbox.c rings the worker's latch when a transaction that
+ * wrote outbox rows commits while the worker sleeps.
  *
  * Outcomes: any 2xx is delivered; other statuses, connection errors,
  * timeouts and destinations refused by sqsn.http_allowed_hosts (ssrf.c,
@@ -67,39 +54,25 @@
 
 #include <curl/curl.h>
 
-#include "sqsn.h"
-#include "api.h"
+#include "push/push.h"
 
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "commands/extension.h"
-#include "common/hashfn.h"
-#include "fmgr.h"
 #include "miscadmin.h"
 #include "pgstat.h"
-#include "port/atomics.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
-#include "storage/lmgr.h"
 #include "storage/pmsignal.h"
-#include "storage/proc.h"
-#include "storage/shmem.h"
 #include "tcop/tcopprot.h"
 #include "utils/acl.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/datetime.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
-#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/snapmgr.h"
-#include "utils/timestamp.h"
 
 PGDLLEXPORT void sqsn_delivery_main(Datum main_arg);
 
@@ -111,13 +84,6 @@ PGDLLEXPORT void sqsn_delivery_main(Datum main_arg);
 #define LEASE_MARGIN_MS              5000
 #define PENDING_SUBSCRIPTION_SECONDS (3 * 86400)
 #define DELIVERY_RESTART_SECONDS     5
-
-typedef struct DeliveryShared
-{
-	pg_atomic_uint32 idle;        /* 1: the worker sleeps and wants a ring */
-	pg_atomic_uint64 publish_seq; /* bumped by every committing publish */
-	Latch           *latch;       /* the worker's latch, or NULL */
-} DeliveryShared;
 
 /* One delivery being POSTed. */
 typedef struct Job
@@ -167,17 +133,9 @@ typedef struct ThrottleEntry
 static int   sqsn_http_max_concurrency = 64;
 static int   sqsn_http_timeout_ms = 15000;
 static char *sqsn_http_ca_file = NULL;
-char        *sqsn_http_allowed_hosts = NULL;
-char        *sqsn_http_auto_confirm_hosts = NULL;
+static char *sqsn_http_allowed_hosts = NULL;
 static int   sqsn_delivery_retention = 3600;
 static bool  sqsn_delivery_enabled = true;
-
-static DeliveryShared         *delivery_shared = NULL;
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-
-/* this backend's transaction inserted deliveries */
-static bool inserted_deliveries = false;
 
 /* worker state */
 static CURLM      *multi = NULL;
@@ -189,27 +147,26 @@ static TimestampTz first_finished_at = 0;
 static char       *configured_synchronous_commit = NULL;
 
 /* saved plans of the worker; dropped after an error */
-static SPIPlanPtr claim_plan = NULL;
-static SPIPlanPtr next_due_plan = NULL;
-static SPIPlanPtr record_plan = NULL;
-static SPIPlanPtr attempt_plan = NULL;
-static SPIPlanPtr counter_plan = NULL;
+enum
+{
+	PLAN_CLAIM,
+	PLAN_NEXT_DUE,
+	PLAN_RECORD,
+	PLAN_ATTEMPT,
+	PLAN_COUNTER,
+	NPLANS
+};
+static SPIPlanPtr plans[NPLANS];
 
-static void delivery_shmem_request(void);
-static void delivery_shmem_startup(void);
-static void delivery_xact_callback(XactEvent event, void *arg);
 static void delivery_exit(int code, Datum arg);
-static void forget_plans(void);
 
 /*
- * Settings, shared memory, the commit callback and the worker; called from
- * _PG_init.
+ * The push subsystem's settings, the outbox's commit callback and shared
+ * state, and the delivery worker; called from _PG_init.
  */
 void
-DeliveryInit(void)
+PushInit(void)
 {
-	BackgroundWorker worker;
-
 	DefineCustomIntVariable("sqsn.http_max_concurrency",
 							"POSTs the delivery worker has in flight at most.",
 							NULL, &sqsn_http_max_concurrency, 64, 1, 1000,
@@ -231,12 +188,6 @@ DeliveryInit(void)
 		"Empty: every public address, nothing internal.",
 		&sqsn_http_allowed_hosts, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL,
 		NULL, NULL);
-	DefineCustomStringVariable("sqsn.http_auto_confirm_hosts",
-							   "Hosts whose HTTP/HTTPS subscriptions are "
-							   "confirmed without a confirmation request.",
-							   NULL, &sqsn_http_auto_confirm_hosts, "",
-							   PGC_SUSET, GUC_SUPERUSER_ONLY, NULL, NULL,
-							   NULL);
 	DefineCustomIntVariable("sqsn.delivery_retention",
 							"How long delivered outbox rows and delivery "
 							"attempts are kept.",
@@ -248,235 +199,22 @@ DeliveryInit(void)
 							 NULL, &sqsn_delivery_enabled, true, PGC_SIGHUP, 0,
 							 NULL, NULL, NULL);
 	SigningInit();
-
-	RegisterXactCallback(delivery_xact_callback, NULL);
+	OutboxInit();
 
 	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade)
 		return;
-
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = delivery_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = delivery_shmem_startup;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags =
-		BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = DELIVERY_RESTART_SECONDS;
-	strlcpy(worker.bgw_library_name, "sqsn", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "sqsn_delivery_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "sqsn delivery worker", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "sqsn delivery worker", BGW_MAXLEN);
-	RegisterBackgroundWorker(&worker);
-}
-
-static void
-delivery_shmem_request(void)
-{
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(DeliveryShared)));
-}
-
-static void
-delivery_shmem_startup(void)
-{
-	bool found;
-
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	delivery_shared =
-		ShmemInitStruct("sqsn delivery", sizeof(DeliveryShared), &found);
-	if (!found)
-	{
-		pg_atomic_init_u32(&delivery_shared->idle, 0);
-		pg_atomic_init_u64(&delivery_shared->publish_seq, 0);
-		delivery_shared->latch = NULL;
-	}
-	LWLockRelease(AddinShmemInitLock);
-}
-
-/* A publish or subscribe inserted outbox rows in this transaction. */
-void
-sqsn_delivery_note_insert(void)
-{
-	inserted_deliveries = true;
-}
-
-/*
- * At commit, after the rows became visible: bump the counter, and ring the
- * worker when it sleeps (only the first committer that finds it idle).
- */
-static void
-delivery_xact_callback(XactEvent event, void *arg)
-{
-	if (!inserted_deliveries)
-		return;
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
-	{
-		inserted_deliveries = false;
-		if (delivery_shared == NULL)
-			return;
-		pg_atomic_fetch_add_u64(&delivery_shared->publish_seq, 1);
-		if (pg_atomic_read_u32(&delivery_shared->idle) == 1 &&
-			pg_atomic_exchange_u32(&delivery_shared->idle, 0) == 1)
-		{
-			Latch *latch = delivery_shared->latch;
-
-			if (latch)
-				SetLatch(latch);
-		}
-	}
-	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-		inserted_deliveries = false;
+	sqsn_register_worker("sqsn_delivery_main", "sqsn delivery worker",
+						 "sqsn delivery worker", DELIVERY_RESTART_SECONDS,
+						 (Datum) 0);
 }
 
 static void
 delivery_exit(int code, Datum arg)
 {
-	if (delivery_shared)
-		delivery_shared->latch = NULL;
-}
-
-/* Shared helpers (also used by topic.c) ---------------------------------- */
-
-/* ISO-8601 in UTC with milliseconds: 2026-01-02T03:04:05.678Z */
-char *
-sqsn_iso_timestamp(TimestampTz t)
-{
-	struct pg_tm tm;
-	fsec_t       fsec;
-
-	if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
-		elog(ERROR, "timestamp out of range");
-	return psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year,
-					tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-					(int) (fsec / 1000));
-}
-
-/*
- * The "MessageAttributes" member of an envelope, from the typed form:
- * ,"MessageAttributes":{"name":{"Type":"String","Value":"v"},...}
- */
-void
-sqsn_append_envelope_attributes(StringInfo buf, Jsonb *attributes)
-{
-	JsonbIterator     *it;
-	JsonbIteratorToken tok;
-	JsonbValue         v;
-	bool               first = true;
-
-	if (attributes == NULL)
-		return;
-	it = JsonbIteratorInit(&attributes->root);
-	appendStringInfoChar(buf, ',');
-	escape_json(buf, "MessageAttributes");
-	appendStringInfoString(buf, ":{");
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		JsonbContainer *typed;
-		JsonbValue     *type;
-		JsonbValue     *value;
-
-		if (tok == WJB_KEY)
-		{
-			if (!first)
-				appendStringInfoChar(buf, ',');
-			first = false;
-			escape_json(buf, pnstrdup(v.val.string.val, v.val.string.len));
-			continue;
-		}
-		if (tok != WJB_VALUE)
-			continue;
-		typed = v.val.binary.data;
-		type = getKeyJsonValueFromContainer(typed, "DataType", 8, NULL);
-		value = getKeyJsonValueFromContainer(typed, "StringValue", 11, NULL);
-		if (value == NULL)
-			value =
-				getKeyJsonValueFromContainer(typed, "BinaryValue", 11, NULL);
-		appendStringInfoString(buf, ":{");
-		escape_json(buf, "Type");
-		appendStringInfoChar(buf, ':');
-		escape_json(buf, pnstrdup(type->val.string.val, type->val.string.len));
-		appendStringInfoChar(buf, ',');
-		escape_json(buf, "Value");
-		appendStringInfoChar(buf, ':');
-		escape_json(buf,
-					pnstrdup(value->val.string.val, value->val.string.len));
-		appendStringInfoChar(buf, '}');
-	}
-	appendStringInfoChar(buf, '}');
+	(void) sqsn_outbox_attach(NULL);
 }
 
 /* Worker: building a POST ------------------------------------------------ */
-
-static void
-json_member(StringInfo buf, const char *key, const char *value)
-{
-	if (buf->len > 1)
-		appendStringInfoChar(buf, ',');
-	escape_json(buf, key);
-	appendStringInfoChar(buf, ':');
-	escape_json(buf, value);
-}
-
-static void
-sign_line(StringInfo buf, const char *key, const char *value)
-{
-	appendStringInfo(buf, "%s\n%s\n", key, value);
-}
-
-/* Percent-encodes everything but RFC 3986's unreserved characters. */
-static void
-append_url_encoded(StringInfo buf, const char *s)
-{
-	for (; *s; s++)
-	{
-		unsigned char c = (unsigned char) *s;
-
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-			(c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
-			c == '~')
-			appendStringInfoChar(buf, c);
-		else
-			appendStringInfo(buf, "%%%02X", c);
-	}
-}
-
-/*
- * SubscribeURL and UnsubscribeURL: a GET link to the AWS-compatible
- * endpoint when it is on (sqsn.api_port), which confirms or unsubscribes
- * without a signature; else the "sqsn:?Action=..." form, which names the
- * SQL call to make (sqsn.sn_confirm_subscription, sqsn.sn_unsubscribe).
- */
-static char *
-endpoint_url(const char *action, const char *arn_param, const char *arn,
-			 const char *token)
-{
-	char          *base = sqsn_api_base_url();
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	if (base == NULL)
-	{
-		appendStringInfo(&buf, "sqsn:?Action=%s&%s=%s", action, arn_param,
-						 arn);
-		if (token)
-			appendStringInfo(&buf, "&Token=%s", token);
-		return buf.data;
-	}
-	appendStringInfo(&buf, "%s/?Action=%s&%s=", base, action, arn_param);
-	append_url_encoded(&buf, arn);
-	if (token)
-	{
-		appendStringInfoString(&buf, "&Token=");
-		append_url_encoded(&buf, token);
-	}
-	return buf.data;
-}
 
 /*
  * The body of a job: the message alone for raw delivery, else the signed
@@ -486,10 +224,7 @@ static void
 build_body(Job *job, const char *subject, const char *message,
 		   Jsonb *attributes, const char *timestamp, const char *token)
 {
-	StringInfoData env;
-	StringInfoData sts;
-	char          *signature = NULL;
-	char          *subscribe_url = NULL;
+	SqsnEnvelope env;
 
 	if (job->raw && !job->confirmation)
 	{
@@ -497,63 +232,28 @@ build_body(Job *job, const char *subject, const char *message,
 		return;
 	}
 
-	/* the string to sign, fields in the service's order */
-	initStringInfo(&sts);
+	memset(&env, 0, sizeof(env));
+	env.message_id = job->message_id_text;
+	env.topic_arn = job->topic_arn;
+	env.message = message;
+	env.timestamp = timestamp;
 	if (job->confirmation)
 	{
-		subscribe_url = endpoint_url(
+		env.type = "SubscriptionConfirmation";
+		env.token = token;
+		env.subscribe_url = sqsn_envelope_link(
 			"ConfirmSubscription", "TopicArn", job->topic_arn, token);
-		sign_line(&sts, "Message", message);
-		sign_line(&sts, "MessageId", job->message_id_text);
-		sign_line(&sts, "SubscribeURL", subscribe_url);
-		sign_line(&sts, "Timestamp", timestamp);
-		sign_line(&sts, "Token", token);
-		sign_line(&sts, "TopicArn", job->topic_arn);
-		sign_line(&sts, "Type", "SubscriptionConfirmation");
 	}
 	else
 	{
-		sign_line(&sts, "Message", message);
-		sign_line(&sts, "MessageId", job->message_id_text);
-		if (subject)
-			sign_line(&sts, "Subject", subject);
-		sign_line(&sts, "Timestamp", timestamp);
-		sign_line(&sts, "TopicArn", job->topic_arn);
-		sign_line(&sts, "Type", "Notification");
+		env.type = "Notification";
+		env.subject = subject;
+		env.unsubscribe_url = sqsn_envelope_link(
+			"Unsubscribe", "SubscriptionArn", job->subscription_arn, NULL);
+		env.attributes = attributes;
 	}
-	signature = sqsn_sign(sts.data, sts.len);
-
-	initStringInfo(&env);
-	appendStringInfoChar(&env, '{');
-	json_member(&env, "Type",
-				job->confirmation ? "SubscriptionConfirmation"
-								  : "Notification");
-	json_member(&env, "MessageId", job->message_id_text);
-	if (job->confirmation)
-		json_member(&env, "Token", token);
-	json_member(&env, "TopicArn", job->topic_arn);
-	if (subject && !job->confirmation)
-		json_member(&env, "Subject", subject);
-	json_member(&env, "Message", message);
-	if (job->confirmation)
-		json_member(&env, "SubscribeURL", subscribe_url);
-	json_member(&env, "Timestamp", timestamp);
-	if (signature)
-	{
-		json_member(&env, "SignatureVersion", "2");
-		json_member(&env, "Signature", signature);
-		if (sqsn_signing_certificate_url && sqsn_signing_certificate_url[0])
-			json_member(&env, "SigningCertURL", sqsn_signing_certificate_url);
-	}
-	if (!job->confirmation)
-	{
-		json_member(&env, "UnsubscribeURL",
-					endpoint_url("Unsubscribe", "SubscriptionArn",
-								 job->subscription_arn, NULL));
-		sqsn_append_envelope_attributes(&env, attributes);
-	}
-	appendStringInfoChar(&env, '}');
-	job->body = env.data;
+	sqsn_sign_envelope(&env);
+	job->body = sqsn_envelope_json(&env);
 }
 
 /* Response bodies are counted and dropped; too long a body ends the POST. */
@@ -586,70 +286,6 @@ open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
 	if (!allowed)
 		return CURL_SOCKET_BAD;
 	return socket(address->family, address->socktype, address->protocol);
-}
-
-static char *
-url_host(const char *url)
-{
-	CURLU *u = curl_url();
-	char  *host = NULL;
-	char  *result = NULL;
-
-	if (u == NULL)
-		return NULL;
-	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-		curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
-	{
-		size_t len = strlen(host);
-
-		/* [::1] -> ::1 */
-		if (len >= 2 && host[0] == '[' && host[len - 1] == ']')
-			result = pnstrdup(host + 1, len - 2);
-		else
-			result = pstrdup(host);
-		curl_free(host);
-	}
-	curl_url_cleanup(u);
-	return result;
-}
-
-/*
- * The host of an http:// or https:// URL (the scheme must be the
- * protocol), or an error. Used by sn_subscribe.
- */
-char *
-sqsn_validate_endpoint_url(const char *protocol, const char *url)
-{
-	char *prefix = psprintf("%s://", protocol);
-	char *host;
-
-	if (pg_strncasecmp(url, prefix, strlen(prefix)) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("endpoint of an %s subscription must be an %s URL",
-						protocol, prefix),
-				 errhint("Write %shost[:port]/path.", prefix)));
-	if (strlen(url) > 2048)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("endpoint URL is longer than 2048 bytes")));
-	for (const char *p = url; *p; p++)
-		if ((unsigned char) *p <= 0x20 || *p == 0x7f)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("endpoint URL must not contain spaces or control "
-							"characters")));
-	host = url_host(url);
-	if (host == NULL || host[0] == '\0')
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("invalid endpoint URL \"%s\"", url)));
-	return host;
-}
-
-/* Whether subscriptions to this host are confirmed at once. */
-bool
-sqsn_auto_confirm_host(const char *host)
-{
-	return sqsn_host_pattern_matches(sqsn_http_auto_confirm_hosts, host);
 }
 
 /* A job no longer in flight: to be recorded. */
@@ -831,49 +467,6 @@ collect_done(void)
 
 /* Worker: transactions --------------------------------------------------- */
 
-static void
-begin_xact(const char *activity)
-{
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, activity);
-}
-
-static void
-commit_xact(void)
-{
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, NULL);
-}
-
-/*
- * Whether sqsn is installed in this database with its outbox; locks the
- * outbox conditionally (DROP EXTENSION holds it exclusively and the worker
- * does not wait for it).
- */
-static bool
-outbox_ready(void)
-{
-	Oid schema;
-	Oid rel;
-
-	if (!OidIsValid(get_extension_oid("sqsn", true)))
-		return false;
-	schema = get_namespace_oid(SQSN_SCHEMA, true);
-	if (!OidIsValid(schema))
-		return false;
-	rel = get_relname_relid("delivery", schema);
-	if (!OidIsValid(rel) || !ConditionalLockRelationOid(rel, RowExclusiveLock))
-		return false;
-	return get_rel_name(rel) != NULL;
-}
-
 /*
  * Runs fn in its own transaction; an error is logged and rolled back, and
  * the worker goes on (the rows stay as they were: leases expire).
@@ -897,10 +490,10 @@ run_in_xact(const char *activity, bool (*fn)(void *), void *arg, bool durable)
 					PGC_SUSET, PGC_S_OVERRIDE);
 	PG_TRY();
 	{
-		begin_xact(activity);
-		if (outbox_ready())
+		sqsn_xact_begin(activity);
+		if (sqsn_extension_ready("delivery", RowExclusiveLock))
 			result = fn(arg);
-		commit_xact();
+		sqsn_xact_commit();
 	}
 	PG_CATCH();
 	{
@@ -911,7 +504,7 @@ run_in_xact(const char *activity, bool (*fn)(void *), void *arg, bool durable)
 		FlushErrorState();
 		AbortCurrentTransaction();
 		pgstat_report_activity(STATE_IDLE, NULL);
-		forget_plans();
+		sqsn_free_plans(plans, NPLANS);
 		ereport(WARNING, (errmsg("sqsn delivery worker: %s failed: %s",
 								 activity, edata->message)));
 		FreeErrorData(edata);
@@ -922,30 +515,6 @@ run_in_xact(const char *activity, bool (*fn)(void *), void *arg, bool durable)
 	return result;
 }
 
-static void
-forget_plans(void)
-{
-	SPIPlanPtr *plans[] = {&claim_plan, &next_due_plan, &record_plan,
-						   &attempt_plan, &counter_plan};
-
-	for (int i = 0; i < lengthof(plans); i++)
-	{
-		if (*plans[i])
-			SPI_freeplan(*plans[i]);
-		*plans[i] = NULL;
-	}
-}
-
-/* Runs a saved plan, preparing it on first use. */
-static int
-run_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes,
-		 Datum *values, const char *nulls, bool read_only)
-{
-	if (*plan == NULL)
-		*plan = sqsn_prepare_plan(sql, nargs, argtypes);
-	return SPI_execute_plan(*plan, values, nulls, read_only, 0);
-}
-
 typedef struct ClaimArgs
 {
 	int           want;
@@ -954,21 +523,6 @@ typedef struct ClaimArgs
 	MemoryContext cxt;      /* where jobs live */
 	List         *jobs;
 } ClaimArgs;
-
-static Jsonb *
-jsonb_or_null(HeapTuple tuple, TupleDesc desc, int col)
-{
-	bool  isnull;
-	Datum d = SPI_getbinval(tuple, desc, col, &isnull);
-
-	return isnull ? NULL : DatumGetJsonbPCopy(d);
-}
-
-static char *
-text_or_null(HeapTuple tuple, TupleDesc desc, int col)
-{
-	return SPI_getvalue(tuple, desc, col);
-}
 
 /*
  * Leases up to args->want due deliveries and builds their jobs; when fewer
@@ -996,8 +550,8 @@ claim(void *arg)
 	values[0] = Int32GetDatum(args->want);
 	values[1] = Int32GetDatum(sqsn_http_timeout_ms + LEASE_MARGIN_MS);
 	sqsn_spi_check(
-		run_plan(
-			&claim_plan,
+		sqsn_run_plan(
+			&plans[PLAN_CLAIM],
 			"WITH claimed AS ("
 			" UPDATE sqsn.delivery d"
 			" SET leased_until = now() + $2 * interval '1 millisecond',"
@@ -1044,21 +598,21 @@ claim(void *arg)
 			DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
 		job->subscription_id =
 			datumCopy(SPI_getbinval(tuple, desc, 2, &isnull), false, UUID_LEN);
-		job->confirmation = strcmp(text_or_null(tuple, desc, 3),
+		job->confirmation = strcmp(SPI_getvalue(tuple, desc, 3),
 								   "SubscriptionConfirmation") == 0;
 		job->message_id =
 			datumCopy(SPI_getbinval(tuple, desc, 4, &isnull), false, UUID_LEN);
-		job->message_id_text = text_or_null(tuple, desc, 4);
-		job->topic_arn = text_or_null(tuple, desc, 5);
+		job->message_id_text = SPI_getvalue(tuple, desc, 4);
+		job->topic_arn = SPI_getvalue(tuple, desc, 5);
 		job->attempt = DatumGetInt32(SPI_getbinval(tuple, desc, 10, &isnull));
-		job->endpoint = text_or_null(tuple, desc, 11);
-		job->host = url_host(job->endpoint);
+		job->endpoint = SPI_getvalue(tuple, desc, 11);
+		job->host = sqsn_url_host(job->endpoint);
 		job->raw = DatumGetBool(SPI_getbinval(tuple, desc, 12, &isnull));
-		sub_policy = jsonb_or_null(tuple, desc, 13);
-		topic_policy = jsonb_or_null(tuple, desc, 14);
-		job->dead_letter_queue = text_or_null(tuple, desc, 15);
-		job->owner = text_or_null(tuple, desc, 17);
-		subscription_text = text_or_null(tuple, desc, 2);
+		sub_policy = sqsn_spi_jsonb(tuple, desc, 13);
+		topic_policy = sqsn_spi_jsonb(tuple, desc, 14);
+		job->dead_letter_queue = SPI_getvalue(tuple, desc, 15);
+		job->owner = SPI_getvalue(tuple, desc, 17);
+		subscription_text = SPI_getvalue(tuple, desc, 2);
 		job->subscription_arn =
 			psprintf("%s:%s", job->topic_arn, subscription_text);
 
@@ -1075,9 +629,9 @@ claim(void *arg)
 		}
 		PG_END_TRY();
 
-		subject = text_or_null(tuple, desc, 6);
-		message = text_or_null(tuple, desc, 7);
-		attributes = jsonb_or_null(tuple, desc, 8);
+		subject = SPI_getvalue(tuple, desc, 6);
+		message = SPI_getvalue(tuple, desc, 7);
+		attributes = sqsn_spi_jsonb(tuple, desc, 8);
 		if (sqsn_is_sealed(attributes))
 		{
 			/*
@@ -1113,7 +667,7 @@ claim(void *arg)
 		build_body(job, subject, message, attributes,
 				   sqsn_iso_timestamp(DatumGetTimestampTz(
 					   SPI_getbinval(tuple, desc, 9, &isnull))),
-				   text_or_null(tuple, desc, 16));
+				   SPI_getvalue(tuple, desc, 16));
 		MemoryContextSwitchTo(args->cxt);
 		args->jobs = lappend(args->jobs, job);
 		MemoryContextSwitchTo(oldcxt);
@@ -1124,7 +678,7 @@ claim(void *arg)
 	if (args->claimed < args->want)
 	{
 		sqsn_spi_check(
-			run_plan(&next_due_plan,
+			sqsn_run_plan(&plans[PLAN_NEXT_DUE],
 					 "SELECT next_attempt_at FROM sqsn.delivery"
 					 " WHERE status = 'pending'"
 					 " AND (leased_until IS NULL OR leased_until <= now())"
@@ -1158,18 +712,43 @@ dead_letter_attributes(Job *job)
 
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
-	json_member(&buf, "ErrorCode", code);
-	json_member(&buf, "ErrorMessage", job->error ? job->error : "");
-	json_member(&buf, "TopicArn", job->topic_arn);
-	json_member(&buf, "SubscriptionArn", job->subscription_arn);
-	json_member(&buf, "MessageId", job->message_id_text);
-	appendStringInfo(&buf,
-					 ",\"AttemptCount\":{\"DataType\":\"Number\","
-					 "\"StringValue\":\"%d\"}",
-					 job->attempt);
+	sqsn_json_string(&buf, "ErrorCode", code);
+	sqsn_json_string(&buf, "ErrorMessage", job->error ? job->error : "");
+	sqsn_json_string(&buf, "TopicArn", job->topic_arn);
+	sqsn_json_string(&buf, "SubscriptionArn", job->subscription_arn);
+	sqsn_json_string(&buf, "MessageId", job->message_id_text);
+	sqsn_json_key(&buf, "AttemptCount");
+	appendStringInfoChar(&buf, '{');
+	sqsn_json_string(&buf, "DataType", "Number");
+	sqsn_json_string(&buf, "StringValue", psprintf("%d", job->attempt));
 	appendStringInfoChar(&buf, '}');
-	return DatumGetJsonbP(
-		DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+	appendStringInfoChar(&buf, '}');
+	return sqsn_json_to_jsonb(&buf);
+}
+
+/* sqsn_subxact_try step: the copy into the dead-letter queue. */
+static void
+dead_letter_step(void *arg)
+{
+	Job            *job = (Job *) arg;
+	OutgoingMessage msg;
+	int64           size;
+	SqsnQueue      *dlq;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.message_id = DatumGetUUIDP(job->message_id);
+	msg.body = PointerGetDatum(cstring_to_text(job->body));
+	msg.attributes =
+		sqsn_normalize_attributes(dead_letter_attributes(job), &size);
+	dlq = sqsn_open_queue(job->dead_letter_queue, RowExclusiveLock);
+
+	/* only while the subscription's owner may still send there */
+	if (!sqsn_queue_allows_role(dlq, job->owner, SQSN_SEND))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the subscription's owner \"%s\" may not send to it",
+						job->owner ? job->owner : "")));
+	sqsn_send_messages(dlq, &msg, 1);
 }
 
 /*
@@ -1179,57 +758,14 @@ dead_letter_attributes(Job *job)
 static bool
 send_to_dead_letter_queue(Job *job)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	bool          ok = true;
+	ErrorData *edata;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		OutgoingMessage msg;
-		int64           size;
-		SqsnQueue      *dlq;
-		Oid             owner;
-
-		memset(&msg, 0, sizeof(msg));
-		msg.message_id = DatumGetUUIDP(job->message_id);
-		msg.body = PointerGetDatum(cstring_to_text(job->body));
-		msg.attributes =
-			sqsn_normalize_attributes(dead_letter_attributes(job), &size);
-		dlq = sqsn_open_queue(job->dead_letter_queue, RowExclusiveLock);
-
-		/* only while the subscription's owner may still send there */
-		owner = job->owner ? get_role_oid(job->owner, true) : InvalidOid;
-		if (dlq->check_grants &&
-			!(OidIsValid(owner) && sqsn_queue_allows(dlq, owner, SQSN_SEND)))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("the subscription's owner \"%s\" may not send to "
-							"it",
-							job->owner ? job->owner : "")));
-		sqsn_send_messages(dlq, &msg, 1);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		job->error = psprintf("%s; dead-letter queue \"%s\": %s", job->error,
-							  job->dead_letter_queue, edata->message);
-		FreeErrorData(edata);
-		ok = false;
-	}
-	PG_END_TRY();
-	return ok;
+	if (sqsn_subxact_try(dead_letter_step, job, &edata))
+		return true;
+	job->error = psprintf("%s; dead-letter queue \"%s\": %s", job->error,
+						  job->dead_letter_queue, edata->message);
+	FreeErrorData(edata);
+	return false;
 }
 
 /* Decides what becomes of a finished job (not deferred). */
@@ -1253,20 +789,6 @@ decide(Job *job, TimestampTz now)
 		job->status = "dead_lettered";
 	else
 		job->status = "failed";
-}
-
-static Datum
-array_of(Datum *elems, bool *nulls, int n, Oid type)
-{
-	int16 typlen;
-	bool  typbyval;
-	char  typalign;
-	int   dims[1] = {n};
-	int   lbs[1] = {1};
-
-	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
-	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, type,
-											  typlen, typbyval, typalign));
 }
 
 /*
@@ -1372,7 +894,7 @@ record(void *arg)
                       result_null[r] ? 'n' : ' ', ' '};
 
 		sqsn_spi_check(
-			run_plan(&record_plan,
+			sqsn_run_plan(&plans[PLAN_RECORD],
 					 "UPDATE sqsn.delivery SET status = $2,"
 					 " next_attempt_at = COALESCE($3, next_attempt_at),"
 					 " leased_until = NULL,"
@@ -1387,18 +909,18 @@ record(void *arg)
 
 	if (k > 0)
 	{
-		av[0] = array_of(aids, NULL, k, INT8OID);
-		av[1] = array_of(attempts, NULL, k, INT4OID);
-		av[2] = array_of(asub, NULL, k, UUIDOID);
-		av[3] = array_of(msgids, NULL, k, UUIDOID);
-		av[4] = array_of(started, NULL, k, TIMESTAMPTZOID);
-		av[5] = array_of(http, http_null, k, INT4OID);
-		av[6] = array_of(aerr, aerr_null, k, TEXTOID);
-		av[7] = array_of(latency, NULL, k, FLOAT8OID);
-		av[8] = array_of(anext, anext_null, k, TIMESTAMPTZOID);
+		av[0] = sqsn_array_of(aids, NULL, k, INT8OID);
+		av[1] = sqsn_array_of(attempts, NULL, k, INT4OID);
+		av[2] = sqsn_array_of(asub, NULL, k, UUIDOID);
+		av[3] = sqsn_array_of(msgids, NULL, k, UUIDOID);
+		av[4] = sqsn_array_of(started, NULL, k, TIMESTAMPTZOID);
+		av[5] = sqsn_array_of(http, http_null, k, INT4OID);
+		av[6] = sqsn_array_of(aerr, aerr_null, k, TEXTOID);
+		av[7] = sqsn_array_of(latency, NULL, k, FLOAT8OID);
+		av[8] = sqsn_array_of(anext, anext_null, k, TIMESTAMPTZOID);
 		sqsn_spi_check(
-			run_plan(
-				&attempt_plan,
+			sqsn_run_plan(
+				&plans[PLAN_ATTEMPT],
 				"INSERT INTO sqsn.delivery_attempt (delivery_id, attempt,"
 				" subscription_id, message_id, attempted_at, http_status, "
 				"error,"
@@ -1410,11 +932,11 @@ record(void *arg)
 	}
 	if (f > 0)
 	{
-		cv[0] = array_of(fsubs, NULL, f, UUIDOID);
-		cv[1] = array_of(fstatus, NULL, f, TEXTOID);
+		cv[0] = sqsn_array_of(fsubs, NULL, f, UUIDOID);
+		cv[1] = sqsn_array_of(fstatus, NULL, f, TEXTOID);
 		sqsn_spi_check(
-			run_plan(
-				&counter_plan,
+			sqsn_run_plan(
+				&plans[PLAN_COUNTER],
 				"INSERT INTO sqsn.subscription_counter AS c"
 				" (subscription_id, delivered, failed, dead_lettered)"
 				" SELECT s, count(*) FILTER (WHERE st = 'delivered'),"
@@ -1507,12 +1029,11 @@ sqsn_delivery_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
-	if (delivery_shared == NULL)
+	if (!sqsn_outbox_attach(MyLatch))
 		elog(ERROR, "sqsn delivery worker started without its shared memory");
 	before_shmem_exit(delivery_exit, (Datum) 0);
-	delivery_shared->latch = MyLatch;
 
-	BackgroundWorkerInitializeConnection(sqsn_worker_database_name(), NULL, 0);
+	BackgroundWorkerInitializeConnection(sqsn_database_name, NULL, 0);
 	pgstat_report_appname("sqsn delivery worker");
 
 	configured_synchronous_commit =
@@ -1567,13 +1088,13 @@ sqsn_delivery_main(Datum main_arg)
 						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
 	ereport(LOG, (errmsg("sqsn delivery worker started in database \"%s\"",
-						 sqsn_worker_database_name())));
+						 sqsn_database_name)));
 	(void) sqsn_signing_available();
 
 	for (;;)
 	{
 		TimestampTz now;
-		int         poll = sqsn_worker_poll_interval();
+		int         poll = sqsn_poll_interval;
 		uint64      seq;
 
 		CHECK_FOR_INTERRUPTS();
@@ -1595,7 +1116,7 @@ sqsn_delivery_main(Datum main_arg)
 			last_cleanup = now;
 		}
 
-		seq = pg_atomic_read_u64(&delivery_shared->publish_seq);
+		seq = sqsn_outbox_publish_seq();
 		/* claim when idle, or when a quarter of the slots is free */
 		if (sqsn_delivery_enabled &&
 			(in_flight == 0 || sqsn_http_max_concurrency - in_flight >=
@@ -1686,14 +1207,13 @@ sqsn_delivery_main(Datum main_arg)
 			if (timeout > 0)
 			{
 				/* say we are idle, then look at the counter once more */
-				pg_atomic_exchange_u32(&delivery_shared->idle, 1);
-				if (pg_atomic_read_u64(&delivery_shared->publish_seq) ==
-					seen_seq)
+				sqsn_outbox_set_idle(true);
+				if (sqsn_outbox_publish_seq() == seen_seq)
 					(void) WaitLatch(MyLatch,
 									 WL_LATCH_SET | WL_TIMEOUT |
 										 WL_EXIT_ON_PM_DEATH,
 									 timeout, PG_WAIT_EXTENSION);
-				pg_atomic_write_u32(&delivery_shared->idle, 0);
+				sqsn_outbox_set_idle(false);
 				ResetLatch(MyLatch);
 			}
 		}

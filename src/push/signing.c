@@ -23,7 +23,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "sqsn.h"
+#include "push/push.h"
 
 #include "common/base64.h"
 #include "fmgr.h"
@@ -33,9 +33,9 @@
 
 PG_FUNCTION_INFO_V1(sn_signing_certificate);
 
-char *sqsn_signing_key_file = NULL;
-char *sqsn_signing_certificate_file = NULL;
-char *sqsn_signing_certificate_url = NULL;
+static char *sqsn_signing_key_file = NULL;
+static char *sqsn_signing_certificate_file = NULL;
+static char *sqsn_signing_certificate_url = NULL;
 
 /* the loaded key and what it was loaded from */
 static EVP_PKEY   *signing_key = NULL;
@@ -158,8 +158,8 @@ sqsn_signing_available(void)
 /*
  * The base64 SHA256withRSA signature of data, or NULL without a key.
  */
-char *
-sqsn_sign(const char *data, size_t len)
+static char *
+sign(const char *data, size_t len)
 {
 	EVP_MD_CTX    *ctx;
 	unsigned char *sig;
@@ -210,6 +210,22 @@ sqsn_sign(const char *data, size_t len)
 	out[Max(outlen, 0)] = '\0';
 	pfree(sig);
 	return out;
+}
+
+/*
+ * Signs an envelope: its Signature, and its SigningCertURL when
+ * sqsn.signing_certificate_url is set; both stay NULL without a key.
+ */
+void
+sqsn_sign_envelope(SqsnEnvelope *envelope)
+{
+	char *sts = sqsn_envelope_string_to_sign(envelope);
+
+	envelope->signature = sign(sts, strlen(sts));
+	envelope->signing_cert_url = NULL;
+	if (envelope->signature && sqsn_signing_certificate_url &&
+		sqsn_signing_certificate_url[0])
+		envelope->signing_cert_url = sqsn_signing_certificate_url;
 }
 
 /*

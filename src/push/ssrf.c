@@ -29,7 +29,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include "sqsn.h"
+#include "push/push.h"
 
 /* One address range: 16 bytes (IPv4 as IPv4-mapped IPv6) and a prefix. */
 typedef struct AddrRange

@@ -18,7 +18,7 @@
  */
 #include "postgres.h"
 
-#include "sqsn.h"
+#include "queue/queue.h"
 
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -289,11 +289,10 @@ sq_create_queue(PG_FUNCTION_ARGS)
 	encrypted = SQSN_ARG_GIVEN(10) ? PG_GETARG_BOOL(10) : false;
 
 	nestlevel = sqsn_pin_search_path();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	sqsn_spi_connect();
 
 	lock_queue_catalog();
-	has_fifo = sqsn_catalog_has_fifo();
+	has_fifo = sqsn_catalog_has(SQSN_CATALOG_FIFO);
 	if (!has_fifo && sqsn_is_fifo_name(name))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -374,7 +373,7 @@ sq_create_queue(PG_FUNCTION_ARGS)
 				SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 
 			/* the calling role (SET ROLE included) owns the queue */
-			if (sqsn_catalog_has_grants())
+			if (sqsn_catalog_has(SQSN_CATALOG_GRANTS))
 			{
 				Datum owner[2] = {
 					Int64GetDatum(queue_id),
@@ -434,8 +433,7 @@ sq_delete_queue(PG_FUNCTION_ARGS)
 
 	sqsn_validate_queue_name(name);
 	nestlevel = sqsn_pin_search_path();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	sqsn_spi_connect();
 
 	lock_queue_catalog();
 	queue_id = find_queue_id(name);
@@ -446,7 +444,7 @@ sq_delete_queue(PG_FUNCTION_ARGS)
 									 sqsn_schema_oid())))
 		sqsn_check_queue(sqsn_open_queue(name, AccessExclusiveLock),
 						 SQSN_ADMIN);
-	else if (sqsn_catalog_has_grants() && !sqsn_is_admin(GetOuterUserId()))
+	else if (sqsn_catalog_has(SQSN_CATALOG_GRANTS) && !sqsn_is_admin(GetOuterUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to administer queue \"%s\"", name),
@@ -479,7 +477,7 @@ sq_delete_queue(PG_FUNCTION_ARGS)
 		SPI_execute_with_args("DELETE FROM sqsn.queue WHERE queue_id = $1", 1,
 							  argtypes, values, NULL, false, 0),
 		SPI_OK_DELETE, "deleting from sqsn.queue");
-	if (sqsn_catalog_has_fifo())
+	if (sqsn_catalog_has(SQSN_CATALOG_FIFO))
 		sqsn_fifo_forget_queue(queue_id);
 	sqsn_lowwater_forget(message_table_relid(queue_id));
 	sqsn_spi_check(SPI_execute(psprintf("DROP TABLE IF EXISTS %s",
@@ -505,8 +503,7 @@ sq_purge_queue(PG_FUNCTION_ARGS)
 	int64      removed;
 	bool       isnull;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	sqsn_spi_connect();
 
 	queue = sqsn_open_queue(name, AccessExclusiveLock);
 	sqsn_check_queue(queue, SQSN_ADMIN);
@@ -581,8 +578,7 @@ sq_get_queue_attributes(PG_FUNCTION_ARGS)
 	bool       with_encryption;
 	bool       encrypted;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	sqsn_spi_connect();
 
 	queue = sqsn_open_queue(name, AccessShareLock);
 	sqsn_check_queue(queue, SQSN_ANY_ACTION);
@@ -635,7 +631,7 @@ sq_get_queue_attributes(PG_FUNCTION_ARGS)
 										SPI_tuptable->tupdesc, 1, &isnull),
 						  false, -1));
 	/* read now: the cache entry is SPI's to reload until SPI_finish */
-	with_encryption = sqsn_catalog_has_encryption();
+	with_encryption = sqsn_catalog_has(SQSN_CATALOG_ENCRYPTION);
 	encrypted = queue->encrypted;
 
 	SPI_finish();
@@ -797,8 +793,7 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 						errmsg("queue attributes must be a JSON object")));
 
 	nestlevel = sqsn_pin_search_path();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	sqsn_spi_connect();
 
 	lock_queue_catalog();
 	queue = sqsn_open_queue(name, ShareUpdateExclusiveLock);
@@ -936,8 +931,7 @@ sq_queue_stats_rows(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	nestlevel = sqsn_pin_search_path();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	sqsn_spi_connect();
 
 	sqsn_spi_check(
 		SPI_execute("SELECT q.queue_id, q.queue_name FROM sqsn.queue q"
@@ -994,8 +988,7 @@ sq_init_handle_key(PG_FUNCTION_ARGS)
 	values[0] = PointerGetDatum(value);
 
 	nestlevel = sqsn_pin_search_path();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	sqsn_spi_connect();
 	sqsn_spi_check(
 		SPI_execute_with_args("INSERT INTO sqsn.handle_key (id, secret)"
 							  " VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
@@ -1043,8 +1036,7 @@ sq_drop_message_tables(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 
 	nestlevel = sqsn_pin_search_path();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	sqsn_spi_connect();
 
 	sqsn_spi_check(
 		SPI_execute("SELECT c.oid::regclass::text FROM pg_class c"

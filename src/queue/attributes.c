@@ -17,7 +17,7 @@
  */
 #include "postgres.h"
 
-#include "sqsn.h"
+#include "queue/queue.h"
 
 #include "common/base64.h"
 #include "utils/builtins.h"

@@ -56,7 +56,7 @@
  */
 #include "postgres.h"
 
-#include "sqsn.h"
+#include "queue/queue.h"
 
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"
@@ -262,7 +262,7 @@ sqsn_sweep_topic_deduplication(int batch_size)
 	Datum values[2];
 	int   ret;
 
-	if (!sqsn_catalog_has_fifo())
+	if (!sqsn_catalog_has(SQSN_CATALOG_FIFO))
 		return false;
 	if (topic_dedup_expire_plan == NULL)
 	{
@@ -397,7 +397,7 @@ find_heads(SqsnQueue *queue, TimestampTz now, int64 after, int limit)
 	Datum values[3];
 	int   ret;
 
-	if (queue->fifo_heads_plan == NULL)
+	if (queue->plans[QPLAN_FIFO_HEADS] == NULL)
 	{
 		Oid   argtypes[3] = {TIMESTAMPTZOID, INT4OID, INT8OID};
 		char *sql =
@@ -413,12 +413,12 @@ find_heads(SqsnQueue *queue, TimestampTz now, int64 after, int limit)
 					 " ORDER BY c.msg_seq LIMIT $2",
 					 queue->qualified_table, queue->qualified_table);
 
-		queue->fifo_heads_plan = sqsn_prepare_plan(sql, 3, argtypes);
+		queue->plans[QPLAN_FIFO_HEADS] = sqsn_prepare_plan(sql, 3, argtypes);
 	}
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = Int32GetDatum(limit);
 	values[2] = Int64GetDatum(after);
-	ret = SPI_execute_plan(queue->fifo_heads_plan, values, NULL, false, 0);
+	ret = SPI_execute_plan(queue->plans[QPLAN_FIFO_HEADS], values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "reading queue \"%s\" failed: %s", queue->name,
 			 SPI_result_code_string(ret));
@@ -451,7 +451,7 @@ lease_group(SqsnQueue *queue, const char *group, TimestampTz now, int limit,
 	Datum values[5];
 	int   ret;
 
-	if (queue->fifo_lease_plan == NULL)
+	if (queue->plans[QPLAN_FIFO_LEASE] == NULL)
 	{
 		Oid   argtypes[5] = {TIMESTAMPTZOID, TEXTOID, INT4OID, TIMESTAMPTZOID,
 							 INT8OID};
@@ -464,14 +464,14 @@ lease_group(SqsnQueue *queue, const char *group, TimestampTz now, int limit,
 			" RETURNING " SQSN_RECEIVE_COLUMNS("m"),
 			queue->qualified_table, queue->qualified_table);
 
-		queue->fifo_lease_plan = sqsn_prepare_plan(sql, 5, argtypes);
+		queue->plans[QPLAN_FIFO_LEASE] = sqsn_prepare_plan(sql, 5, argtypes);
 	}
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = CStringGetTextDatum(group);
 	values[2] = Int32GetDatum(limit);
 	values[3] = TimestampTzGetDatum(lease_until);
 	values[4] = Int64GetDatum(lease_token);
-	ret = SPI_execute_plan(queue->fifo_lease_plan, values, NULL, false, 0);
+	ret = SPI_execute_plan(queue->plans[QPLAN_FIFO_LEASE], values, NULL, false, 0);
 	if (ret != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "receiving from queue \"%s\" failed: %s", queue->name,
 			 SPI_result_code_string(ret));
@@ -489,7 +489,7 @@ lock_group_prefix(SqsnQueue *queue, const char *group, TimestampTz now,
 	Datum values[3];
 	int   ret;
 
-	if (queue->fifo_lock_plan == NULL)
+	if (queue->plans[QPLAN_FIFO_LOCK] == NULL)
 	{
 		Oid   argtypes[3] = {TIMESTAMPTZOID, TEXTOID, INT4OID};
 		char *sql =
@@ -500,12 +500,12 @@ lock_group_prefix(SqsnQueue *queue, const char *group, TimestampTz now,
 							  "s.msg_seq AND s.ok",
 					 queue->qualified_table, queue->qualified_table);
 
-		queue->fifo_lock_plan = sqsn_prepare_plan(sql, 3, argtypes);
+		queue->plans[QPLAN_FIFO_LOCK] = sqsn_prepare_plan(sql, 3, argtypes);
 	}
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = CStringGetTextDatum(group);
 	values[2] = Int32GetDatum(limit);
-	ret = SPI_execute_plan(queue->fifo_lock_plan, values, NULL, false, 0);
+	ret = SPI_execute_plan(queue->plans[QPLAN_FIFO_LOCK], values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "reading queue \"%s\" failed: %s", queue->name,
 			 SPI_result_code_string(ret));

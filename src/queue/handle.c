@@ -25,7 +25,7 @@
  */
 #include "postgres.h"
 
-#include "sqsn.h"
+#include "queue/queue.h"
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>

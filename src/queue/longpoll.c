@@ -28,7 +28,7 @@
  * Without the preload there is no shared memory; a waiting receive then
  * looks at the queue every LONGPOLL_FALLBACK_MS instead.
  *
- * The endpoint's workers (api_server.c) hold many long polls at once, on
+ * The endpoint's workers (api/server.c) hold many long polls at once, on
  * different queues, in one process, so they cannot sleep on one condition
  * variable. Each has a watcher entry instead: a bitmap of the slots it
  * watches and one of the slots fired since it last looked. A committing
@@ -40,8 +40,7 @@
  */
 #include "postgres.h"
 
-#include "sqsn.h"
-#include "api.h"
+#include "queue/queue.h"
 
 #include "access/xact.h"
 #include "miscadmin.h"
@@ -81,8 +80,9 @@ typedef struct LongPollWatchers
 	LongPollWatcher  watchers[FLEXIBLE_ARRAY_MEMBER];
 } LongPollWatchers;
 
-static LongPollSlot           *longpoll_slots = NULL;
-static LongPollWatchers       *longpoll_watchers = NULL;
+static LongPollSlot     *longpoll_slots = NULL;
+static LongPollWatchers *longpoll_watchers = NULL;
+static int               watcher_count = 1; /* sqsn_longpoll_reserve_watchers */
 
 /* this process's watcher, and how many of its waits use each slot */
 static LongPollWatcher *my_watcher = NULL;
@@ -108,7 +108,7 @@ static Size
 watchers_size(void)
 {
 	return add_size(offsetof(LongPollWatchers, watchers),
-					mul_size(sizeof(LongPollWatcher), Max(sqsn_api_workers, 1)));
+					mul_size(sizeof(LongPollWatcher), watcher_count));
 }
 
 static inline int
@@ -132,6 +132,16 @@ LongPollInit(void)
 	shmem_request_hook = longpoll_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = longpoll_shmem_startup;
+}
+
+/*
+ * How many processes watch many queues at once (the endpoint's workers);
+ * called from _PG_init, before shared memory is sized.
+ */
+void
+sqsn_longpoll_reserve_watchers(int n)
+{
+	watcher_count = Max(n, 1);
 }
 
 static void
@@ -167,7 +177,7 @@ longpoll_shmem_startup(void)
 	if (!found)
 	{
 		pg_atomic_init_u32(&longpoll_watchers->active, 0);
-		longpoll_watchers->count = Max(sqsn_api_workers, 1);
+		longpoll_watchers->count = watcher_count;
 		for (int i = 0; i < longpoll_watchers->count; i++)
 		{
 			LongPollWatcher *w = &longpoll_watchers->watchers[i];

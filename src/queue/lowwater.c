@@ -60,7 +60,7 @@
  */
 #include "postgres.h"
 
-#include "sqsn.h"
+#include "queue/queue.h"
 
 #include "access/genam.h"
 #include "access/relscan.h"
@@ -565,8 +565,7 @@ sq_queue_low_water_rows(PG_FUNCTION_ARGS)
 		return (Datum) 0;
 	schema = get_namespace_oid(SQSN_SCHEMA, false);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	sqsn_spi_connect();
 	sqsn_spi_check(SPI_execute("SELECT queue_name, queue_id FROM sqsn.queue"
 							   " ORDER BY queue_name",
 							   true, 0),

@@ -24,7 +24,7 @@
  */
 #include "postgres.h"
 
-#include "sqsn.h"
+#include "queue/queue.h"
 
 #include "catalog/pg_type.h"
 #include "fmgr.h"
@@ -84,7 +84,7 @@ expire_messages(SqsnQueue *queue, TimestampTz now, int batch_size)
 	Datum values[3];
 	int   ret;
 
-	if (queue->expire_plan == NULL)
+	if (queue->plans[QPLAN_EXPIRE] == NULL)
 	{
 		Oid argtypes[3] = {TIMESTAMPTZOID, INT4OID, INT8OID};
 
@@ -101,13 +101,13 @@ expire_messages(SqsnQueue *queue, TimestampTz now, int batch_size)
 							 "  LIMIT $2 FOR UPDATE SKIP LOCKED)",
 							 queue->qualified_table, queue->qualified_table);
 
-		queue->expire_plan = sqsn_prepare_plan(sql, 3, argtypes);
+		queue->plans[QPLAN_EXPIRE] = sqsn_prepare_plan(sql, 3, argtypes);
 	}
 
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = Int32GetDatum(batch_size);
 	values[2] = Int64GetDatum(sqsn_lowwater_start(queue, DT_NOEND));
-	ret = SPI_execute_plan(queue->expire_plan, values, NULL, false, 0);
+	ret = SPI_execute_plan(queue->plans[QPLAN_EXPIRE], values, NULL, false, 0);
 	if (ret != SPI_OK_DELETE)
 		elog(ERROR, "deleting expired messages of queue \"%s\" failed: %s",
 			 queue->name, SPI_result_code_string(ret));
@@ -132,7 +132,7 @@ move_overdue_messages(SqsnQueue *queue, TimestampTz now, int batch_size)
 	if (queue->max_receive_count <= 0 || queue->dead_letter_queue == NULL)
 		return 0;
 
-	if (queue->overdue_plan == NULL)
+	if (queue->plans[QPLAN_OVERDUE] == NULL)
 	{
 		Oid argtypes[4] = {INT4OID, TIMESTAMPTZOID, INT4OID, INT8OID};
 
@@ -158,7 +158,7 @@ move_overdue_messages(SqsnQueue *queue, TimestampTz now, int batch_size)
 					  queue->qualified_table)
 				: "");
 
-		queue->overdue_plan = sqsn_prepare_plan(sql, 4, argtypes);
+		queue->plans[QPLAN_OVERDUE] = sqsn_prepare_plan(sql, 4, argtypes);
 	}
 
 	values[0] = Int32GetDatum(queue->max_receive_count);
@@ -166,7 +166,7 @@ move_overdue_messages(SqsnQueue *queue, TimestampTz now, int batch_size)
 	values[2] = Int32GetDatum(batch_size);
 	/* only visible messages move: the receive's starting point will do */
 	values[3] = Int64GetDatum(sqsn_lowwater_start(queue, now));
-	ret = SPI_execute_plan(queue->overdue_plan, values, NULL, false, 0);
+	ret = SPI_execute_plan(queue->plans[QPLAN_OVERDUE], values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR,
 			 "finding messages over the receive limit of queue \"%s\""
@@ -230,8 +230,7 @@ sq_run_maintenance(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	sqsn_spi_connect();
 
 	names = sqsn_list_queue_names();
 	foreach (lc, names)

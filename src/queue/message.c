@@ -36,7 +36,7 @@
  */
 #include "postgres.h"
 
-#include "sqsn.h"
+#include "queue/queue.h"
 
 #include "catalog/pg_type.h"
 #include "fmgr.h"
@@ -54,24 +54,22 @@ PG_FUNCTION_INFO_V1(sq_delete);
 PG_FUNCTION_INFO_V1(sq_delete_batch);
 PG_FUNCTION_INFO_V1(sq_change_visibility);
 
-TimestampTz
-sqsn_add_seconds(TimestampTz t, int32 seconds)
+/*
+ * Replaces the body and attributes of n messages about to be inserted into
+ * an encrypted queue by their sealed form (security/crypto.c).
+ */
+static void
+seal_outgoing(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 {
-	return t + (int64) seconds * USECS_PER_SEC;
-}
+	Jsonb *marker = sqsn_sealed_marker();
 
-static pg_uuid_t *
-new_message_id(void)
-{
-	pg_uuid_t *id = palloc(sizeof(pg_uuid_t));
-
-	if (!pg_strong_random(id->data, UUID_LEN))
-		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
-						errmsg("could not generate random bytes")));
-	/* RFC 4122 version 4, variant 1 */
-	id->data[6] = (id->data[6] & 0x0f) | 0x40;
-	id->data[8] = (id->data[8] & 0x3f) | 0x80;
-	return id;
+	for (int i = 0; i < n; i++)
+	{
+		msgs[i].body = PointerGetDatum(
+			sqsn_seal('q', queue->queue_id, NULL, msgs[i].message_id,
+					  DatumGetTextPP(msgs[i].body), msgs[i].attributes, NULL));
+		msgs[i].attributes = marker;
+	}
 }
 
 /*
@@ -119,7 +117,7 @@ insert_one(SqsnQueue *queue, OutgoingMessage *msg)
 	char  nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	int   ret;
 
-	if (queue->insert_plan == NULL)
+	if (queue->plans[QPLAN_INSERT] == NULL)
 	{
 		Oid   argtypes[8] = {UUIDOID,        TEXTOID,        JSONBOID,
 							 TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
@@ -131,13 +129,13 @@ insert_one(SqsnQueue *queue, OutgoingMessage *msg)
 					 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
 					 queue->qualified_table);
 
-		queue->insert_plan = sqsn_prepare_plan(sql, 8, argtypes);
+		queue->plans[QPLAN_INSERT] = sqsn_prepare_plan(sql, 8, argtypes);
 	}
 
 	if (queue->fifo)
 		sqsn_fifo_lock_groups_for_send(queue, msg, 1);
 	if (queue->encrypted)
-		sqsn_seal_outgoing(queue, msg, 1);
+		seal_outgoing(queue, msg, 1);
 
 	values[0] = UUIDPGetDatum(msg->message_id);
 	values[1] = msg->body;
@@ -153,7 +151,7 @@ insert_one(SqsnQueue *queue, OutgoingMessage *msg)
 					: (Datum) 0;
 	nulls[7] = msg->deduplication_id ? ' ' : 'n';
 
-	ret = SPI_execute_plan(queue->insert_plan, values, nulls, false, 0);
+	ret = SPI_execute_plan(queue->plans[QPLAN_INSERT], values, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "inserting into queue \"%s\" failed: %s", queue->name,
 			 SPI_result_code_string(ret));
@@ -185,7 +183,7 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 	int    lbs[1] = {1};
 	int    ret;
 
-	if (queue->insert_many_plan == NULL)
+	if (queue->plans[QPLAN_INSERT_MANY] == NULL)
 	{
 		Oid argtypes[9] = {
 			UUIDARRAYOID,        TEXTARRAYOID,        JSONBARRAYOID,
@@ -204,13 +202,13 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 			"  AS u(i, b, a, s, v, e, q, g, d)",
 			queue->qualified_table);
 
-		queue->insert_many_plan = sqsn_prepare_plan(sql, 9, argtypes);
+		queue->plans[QPLAN_INSERT_MANY] = sqsn_prepare_plan(sql, 9, argtypes);
 	}
 
 	if (queue->fifo)
 		sqsn_fifo_lock_groups_for_send(queue, msgs, n);
 	if (queue->encrypted)
-		sqsn_seal_outgoing(queue, msgs, n);
+		seal_outgoing(queue, msgs, n);
 
 	for (int i = 0; i < n; i++)
 	{
@@ -254,7 +252,7 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 	values[8] = PointerGetDatum(construct_md_array(
 		dedups, dedup_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 
-	ret = SPI_execute_plan(queue->insert_many_plan, values, NULL, false, 0);
+	ret = SPI_execute_plan(queue->plans[QPLAN_INSERT_MANY], values, NULL, false, 0);
 	if (ret != SPI_OK_INSERT || SPI_processed != (uint64) n)
 		elog(ERROR, "inserting into queue \"%s\" failed: %s", queue->name,
 			 SPI_result_code_string(ret));
@@ -343,7 +341,7 @@ Datum
 sq_send(PG_FUNCTION_ARGS)
 {
 	char           *queue_name = sqsn_text_arg(fcinfo, 0, "queue_name");
-	pg_uuid_t      *message_id = new_message_id();
+	pg_uuid_t      *message_id = sqsn_new_uuid();
 	OutgoingMessage msg;
 	SqsnQueue      *queue;
 	text           *body;
@@ -354,8 +352,7 @@ sq_send(PG_FUNCTION_ARGS)
 						errmsg("message_body must not be NULL")));
 	body = PG_GETARG_TEXT_PP(1);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	sqsn_spi_connect();
 
 	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
 	sqsn_check_queue(queue, SQSN_SEND);
@@ -442,8 +439,7 @@ sq_send_batch(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	sqsn_spi_connect();
 
 	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
 	sqsn_check_queue(queue, SQSN_SEND);
@@ -466,7 +462,7 @@ sq_send_batch(PG_FUNCTION_ARGS)
 							errmsg("message_bodies must not contain NULL"),
 							errdetail("Element %d is NULL.", i + 1)));
 		body = DatumGetTextPP(bodies[i]);
-		msgs[i].message_id = new_message_id();
+		msgs[i].message_id = sqsn_new_uuid();
 		msgs[i].source_queue_id = 0;
 		msgs[i].group_id = NULL;
 		msgs[i].deduplication_id = NULL;
@@ -537,7 +533,7 @@ lease_messages(SqsnQueue *queue, TimestampTz now, int limit, int64 after,
 	Datum values[5];
 	int   ret;
 
-	if (queue->receive_plan == NULL)
+	if (queue->plans[QPLAN_RECEIVE] == NULL)
 	{
 		Oid   argtypes[5] = {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, INT8OID,
 							 INT8OID};
@@ -555,7 +551,7 @@ lease_messages(SqsnQueue *queue, TimestampTz now, int limit, int64 after,
 			" RETURNING " SQSN_RECEIVE_COLUMNS("m"),
 			queue->qualified_table, queue->qualified_table);
 
-		queue->receive_plan = sqsn_prepare_plan(sql, 5, argtypes);
+		queue->plans[QPLAN_RECEIVE] = sqsn_prepare_plan(sql, 5, argtypes);
 	}
 
 	values[0] = TimestampTzGetDatum(now);
@@ -564,7 +560,7 @@ lease_messages(SqsnQueue *queue, TimestampTz now, int limit, int64 after,
 	values[3] = Int64GetDatum(lease_token);
 	values[4] = Int64GetDatum(after);
 
-	ret = SPI_execute_plan(queue->receive_plan, values, NULL, false, 0);
+	ret = SPI_execute_plan(queue->plans[QPLAN_RECEIVE], values, NULL, false, 0);
 	if (ret != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "receiving from queue \"%s\" failed: %s", queue->name,
 			 SPI_result_code_string(ret));
@@ -581,19 +577,19 @@ delete_many(SqsnQueue *queue, Datum *msg_seqs, int n)
 	Datum value;
 	int   ret;
 
-	if (queue->delete_many_plan == NULL)
+	if (queue->plans[QPLAN_DELETE_MANY] == NULL)
 	{
 		Oid   argtypes[1] = {INT8ARRAYOID};
 		char *sql = psprintf("DELETE FROM %s"
 							 " WHERE msg_seq OPERATOR(pg_catalog.=) ANY ($1)",
 							 queue->qualified_table);
 
-		queue->delete_many_plan = sqsn_prepare_plan(sql, 1, argtypes);
+		queue->plans[QPLAN_DELETE_MANY] = sqsn_prepare_plan(sql, 1, argtypes);
 	}
 
 	value = PointerGetDatum(construct_array(msg_seqs, n, INT8OID, 8,
 											FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	ret = SPI_execute_plan(queue->delete_many_plan, &value, NULL, false, 0);
+	ret = SPI_execute_plan(queue->plans[QPLAN_DELETE_MANY], &value, NULL, false, 0);
 	if (ret != SPI_OK_DELETE)
 		elog(ERROR, "deleting from queue \"%s\" failed: %s", queue->name,
 			 SPI_result_code_string(ret));
@@ -810,7 +806,7 @@ next_visible_at(const char *queue_name, TimestampTz now)
 	Datum      next;
 	int        ret;
 
-	if (queue->next_visible_plan == NULL)
+	if (queue->plans[QPLAN_NEXT_VISIBLE] == NULL)
 	{
 		Oid   argtypes[1] = {TIMESTAMPTZOID};
 		char *sql = psprintf("SELECT pg_catalog.min(c.visible_at) FROM %s c"
@@ -818,10 +814,10 @@ next_visible_at(const char *queue_name, TimestampTz now)
 							 "  AND c.expires_at OPERATOR(pg_catalog.>) $1",
 							 queue->qualified_table);
 
-		queue->next_visible_plan = sqsn_prepare_plan(sql, 1, argtypes);
+		queue->plans[QPLAN_NEXT_VISIBLE] = sqsn_prepare_plan(sql, 1, argtypes);
 	}
 
-	ret = SPI_execute_plan(queue->next_visible_plan, &value, NULL, false, 1);
+	ret = SPI_execute_plan(queue->plans[QPLAN_NEXT_VISIBLE], &value, NULL, false, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "reading queue \"%s\" failed: %s", queue_name,
 			 SPI_result_code_string(ret));
@@ -895,8 +891,7 @@ sq_receive(PG_FUNCTION_ARGS)
 
 	sqsn_begin_result(fcinfo);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	sqsn_spi_connect();
 
 	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
 	sqsn_check_queue(queue, SQSN_RECEIVE);
@@ -932,7 +927,7 @@ delete_by_handle(SqsnQueue *queue, const char *handle)
 
 	sqsn_parse_receipt_handle(handle, queue->queue_id, &msg_seq, &lease_token);
 
-	if (queue->delete_plan == NULL)
+	if (queue->plans[QPLAN_DELETE] == NULL)
 	{
 		Oid   argtypes[2] = {INT8OID, INT8OID};
 		char *sql = psprintf("DELETE FROM %s"
@@ -940,12 +935,12 @@ delete_by_handle(SqsnQueue *queue, const char *handle)
 							 " AND lease_token OPERATOR(pg_catalog.=) $2",
 							 queue->qualified_table);
 
-		queue->delete_plan = sqsn_prepare_plan(sql, 2, argtypes);
+		queue->plans[QPLAN_DELETE] = sqsn_prepare_plan(sql, 2, argtypes);
 	}
 
 	values[0] = Int64GetDatum(msg_seq);
 	values[1] = Int64GetDatum(lease_token);
-	ret = SPI_execute_plan(queue->delete_plan, values, NULL, false, 0);
+	ret = SPI_execute_plan(queue->plans[QPLAN_DELETE], values, NULL, false, 0);
 	if (ret != SPI_OK_DELETE)
 		elog(ERROR, "deleting from queue \"%s\" failed: %s", queue->name,
 			 SPI_result_code_string(ret));
@@ -966,8 +961,7 @@ sq_delete(PG_FUNCTION_ARGS)
 	SqsnQueue *queue;
 	bool       deleted;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	sqsn_spi_connect();
 	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
 	sqsn_check_queue(queue, SQSN_RECEIVE);
 	deleted = delete_by_handle(queue, handle);
@@ -1010,7 +1004,7 @@ delete_by_handles(SqsnQueue *queue, Datum *msg_seqs, Datum *tokens, int n,
 	uint64        ngone;
 	int           ret;
 
-	if (queue->delete_leased_plan == NULL)
+	if (queue->plans[QPLAN_DELETE_LEASED] == NULL)
 	{
 		Oid   argtypes[2] = {INT8ARRAYOID, INT8ARRAYOID};
 		char *sql =
@@ -1022,14 +1016,14 @@ delete_by_handles(SqsnQueue *queue, Datum *msg_seqs, Datum *tokens, int n,
 					 " RETURNING m.msg_seq, m.lease_token",
 					 queue->qualified_table);
 
-		queue->delete_leased_plan = sqsn_prepare_plan(sql, 2, argtypes);
+		queue->plans[QPLAN_DELETE_LEASED] = sqsn_prepare_plan(sql, 2, argtypes);
 	}
 
 	values[0] = PointerGetDatum(construct_array(
 		msg_seqs, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[1] = PointerGetDatum(construct_array(
 		tokens, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	ret = SPI_execute_plan(queue->delete_leased_plan, values, NULL, false, 0);
+	ret = SPI_execute_plan(queue->plans[QPLAN_DELETE_LEASED], values, NULL, false, 0);
 	if (ret != SPI_OK_DELETE_RETURNING)
 		elog(ERROR, "deleting from queue \"%s\" failed: %s", queue->name,
 			 SPI_result_code_string(ret));
@@ -1095,8 +1089,7 @@ sq_delete_batch(PG_FUNCTION_ARGS)
 
 	sqsn_begin_result(fcinfo);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	sqsn_spi_connect();
 	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
 	sqsn_check_queue(queue, SQSN_RECEIVE);
 	if (n == 0)
@@ -1159,13 +1152,12 @@ sq_change_visibility(PG_FUNCTION_ARGS)
 	int         ret;
 	bool        changed;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	sqsn_spi_connect();
 	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
 	sqsn_check_queue(queue, SQSN_RECEIVE);
 	sqsn_parse_receipt_handle(handle, queue->queue_id, &msg_seq, &lease_token);
 
-	if (queue->change_visibility_plan == NULL)
+	if (queue->plans[QPLAN_CHANGE_VISIBILITY] == NULL)
 	{
 		Oid   argtypes[3] = {INT8OID, INT8OID, TIMESTAMPTZOID};
 		char *sql = psprintf("UPDATE %s SET visible_at = $3"
@@ -1173,14 +1165,14 @@ sq_change_visibility(PG_FUNCTION_ARGS)
 							 " AND lease_token OPERATOR(pg_catalog.=) $2",
 							 queue->qualified_table);
 
-		queue->change_visibility_plan = sqsn_prepare_plan(sql, 3, argtypes);
+		queue->plans[QPLAN_CHANGE_VISIBILITY] = sqsn_prepare_plan(sql, 3, argtypes);
 	}
 
 	visible_at = sqsn_add_seconds(GetCurrentTimestamp(), visibility_timeout);
 	values[0] = Int64GetDatum(msg_seq);
 	values[1] = Int64GetDatum(lease_token);
 	values[2] = TimestampTzGetDatum(visible_at);
-	ret = SPI_execute_plan(queue->change_visibility_plan, values, NULL, false,
+	ret = SPI_execute_plan(queue->plans[QPLAN_CHANGE_VISIBILITY], values, NULL, false,
 						   0);
 	if (ret != SPI_OK_UPDATE)
 		elog(ERROR, "changing visibility in queue \"%s\" failed: %s",
@@ -1195,12 +1187,6 @@ sq_change_visibility(PG_FUNCTION_ARGS)
 
 	SPI_finish();
 	PG_RETURN_BOOL(changed);
-}
-
-pg_uuid_t *
-sqsn_new_message_id(void)
-{
-	return new_message_id();
 }
 
 /*

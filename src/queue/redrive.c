@@ -24,7 +24,7 @@
  */
 #include "postgres.h"
 
-#include "sqsn.h"
+#include "queue/queue.h"
 
 #include "catalog/pg_type.h"
 #include "fmgr.h"
@@ -60,7 +60,7 @@ lock_batch(SqsnQueue *dlq, TimestampTz now, int64 after, int limit)
 	Datum values[3];
 	int   ret;
 
-	if (dlq->redrive_plan == NULL)
+	if (dlq->plans[QPLAN_REDRIVE] == NULL)
 	{
 		Oid   argtypes[3] = {INT8OID, TIMESTAMPTZOID, INT4OID};
 		char *sql =
@@ -75,13 +75,13 @@ lock_batch(SqsnQueue *dlq, TimestampTz now, int64 after, int limit)
 							  " FOR UPDATE SKIP LOCKED",
 					 dlq->qualified_table);
 
-		dlq->redrive_plan = sqsn_prepare_plan(sql, 3, argtypes);
+		dlq->plans[QPLAN_REDRIVE] = sqsn_prepare_plan(sql, 3, argtypes);
 	}
 
 	values[0] = Int64GetDatum(after);
 	values[1] = TimestampTzGetDatum(now);
 	values[2] = Int32GetDatum(limit);
-	ret = SPI_execute_plan(dlq->redrive_plan, values, NULL, false, 0);
+	ret = SPI_execute_plan(dlq->plans[QPLAN_REDRIVE], values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "reading queue \"%s\" failed: %s", dlq->name,
 			 SPI_result_code_string(ret));
@@ -170,8 +170,7 @@ sq_redrive(PG_FUNCTION_ARGS)
 	}
 
 	nestlevel = sqsn_pin_search_path();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	sqsn_spi_connect();
 
 	/* administering the dead-letter queue, sending to the destination */
 	sqsn_check_queue(sqsn_open_queue(dlq_name, RowExclusiveLock), SQSN_ADMIN);

@@ -19,7 +19,7 @@
  */
 #include "postgres.h"
 
-#include "sqsn.h"
+#include "queue/queue.h"
 
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -88,8 +88,7 @@ sq_schedule_send(PG_FUNCTION_ARGS)
 						errmsg("message body must not be empty")));
 	require_pg_cron();
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	sqsn_spi_connect();
 
 	/* the checks a send would make, now */
 	values[0] = CStringGetTextDatum(queue_name);
@@ -160,8 +159,7 @@ sq_unschedule_send(PG_FUNCTION_ARGS)
 	int   ret;
 
 	require_pg_cron();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	sqsn_spi_connect();
 
 	values[0] = CStringGetTextDatum(job_name);
 	ret = SPI_execute_with_args(

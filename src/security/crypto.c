@@ -32,6 +32,15 @@
  * which no plaintext message can have (its attributes are a JSON object or
  * NULL): that is what marks a row as sealed.
  *
+ * Which rows are sealed is a property of the row, not of its queue: a
+ * queue or topic created with encrypted => true (or set to
+ * SqsManagedSseEnabled = true) seals every new message, and switching the
+ * setting leaves stored messages readable (queue/rotate.c rewrites them).
+ * Rows are opened where they leave the table: the receive result, moves
+ * into another queue (which seals them again under its own data key), and
+ * the push worker just before a POST. An encrypted topic seals its push
+ * outbox rows; its fan-out into queues follows each queue's own setting.
+ *
  * OpenSSL does all the cryptography, as PostgreSQL itself links it.
  *
  *-------------------------------------------------------------------------
@@ -47,7 +56,7 @@
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
 
-#include "sqsn.h"
+#include "security/security.h"
 
 #include "common/base64.h"
 #include "port/pg_bswap.h"
@@ -68,8 +77,8 @@
 #define ENVELOPE_PREFIX    "sqsn1:"
 #define ENVELOPE_MARKER    "encrypted"
 
-char *sqsn_master_key_file = NULL;
-char *sqsn_previous_master_key_files = NULL;
+static char *sqsn_master_key_file = NULL;
+static char *sqsn_previous_master_key_files = NULL;
 
 /* One loaded master key and the file it came from. */
 typedef struct MasterKey
@@ -128,19 +137,6 @@ set_error(char **slot, char *message)
 	if (*slot)
 		pfree(*slot);
 	*slot = message ? MemoryContextStrdup(TopMemoryContext, message) : NULL;
-}
-
-/* the value of a hexadecimal digit, or -1 */
-int
-sqsn_hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /*
@@ -354,8 +350,8 @@ forget_derived_keys(void)
  * Whether a current master key is loaded; when there is none, *why says
  * why (palloc'd), if why is not NULL.
  */
-bool
-sqsn_master_key_available(char **why)
+static bool
+master_key_available(char **why)
 {
 	refresh_keys();
 	if (!have_current_key && why)
@@ -373,7 +369,7 @@ sqsn_require_master_key(const char *what)
 {
 	char *why = NULL;
 
-	if (!sqsn_master_key_available(&why))
+	if (!master_key_available(&why))
 		ereport(
 			ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -385,10 +381,10 @@ sqsn_require_master_key(const char *what)
 }
 
 /* The hex form of a key id, for messages. */
-char *
-sqsn_key_id_hex(const uint8 *id)
+static char *
+key_id_hex(const uint8 *id)
 {
-	return psprintf("%02x%02x%02x%02x", id[0], id[1], id[2], id[3]);
+	return sqsn_hex(id, KEY_ID_LEN);
 }
 
 static const MasterKey *
@@ -666,8 +662,8 @@ sqsn_open(char kind, int64 owner_id, const pg_uuid_t *owner_uuid,
 		*error = psprintf(
 			"the message was encrypted with master key %s, which is not "
 			"loaded (current key: %s%s%s)",
-			sqsn_key_id_hex(raw),
-			have_current_key ? sqsn_key_id_hex(current_key.id) : "none",
+			key_id_hex(raw),
+			have_current_key ? key_id_hex(current_key.id) : "none",
 			current_key_error ? "; " : "",
 			current_key_error ? current_key_error : "");
 		return false;
@@ -754,9 +750,7 @@ sqsn_open_queue_message(int64 queue_id, const char *queue_name,
 			(errcode(sqlstate),
 			 errmsg("cannot decrypt a message of queue \"%s\"", queue_name),
 			 errdetail("Message %s: %s.",
-					   DatumGetCString(DirectFunctionCall1(
-						   uuid_out, UUIDPGetDatum(message_id))),
-					   error),
+					   sqsn_uuid_text(UUIDPGetDatum(message_id)), error),
 			 sqlstate == ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
 				 ? errhint("Set sqsn.master_key_file (or "
 						   "sqsn.previous_master_key_files) to the key "
@@ -786,4 +780,64 @@ sqsn_sealed_with_current_key(text *envelope)
 		KEY_ID_LEN)
 		return false;
 	return memcmp(raw, current_key.id, KEY_ID_LEN) == 0;
+}
+
+/*
+ * Sets the encrypted flag of a queue or topic (table "queue" or "topic",
+ * row by name) after sq_create_queue, sn_create_topic or a change of the
+ * attribute. With check_only, compares instead: an existing queue or topic
+ * created again must have the same setting. Requires SPI.
+ */
+void
+sqsn_store_encrypted(const char *table, const char *name, bool encrypted,
+					 bool check_only)
+{
+	Oid   argtypes[2] = {TEXTOID, BOOLOID};
+	Datum values[2] = {CStringGetTextDatum(name), BoolGetDatum(encrypted)};
+	bool  is_queue = strcmp(table, "queue") == 0;
+
+	if (!sqsn_catalog_has(SQSN_CATALOG_ENCRYPTION))
+	{
+		if (encrypted)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("encrypted %ss need version 0.3 of extension sqsn",
+							table),
+					 errhint("Run ALTER EXTENSION sqsn UPDATE.")));
+		return;
+	}
+	if (check_only)
+	{
+		bool isnull;
+
+		sqsn_spi_check(
+			SPI_execute_with_args(
+				psprintf(
+					"SELECT encrypted = $2 FROM sqsn.%s WHERE %s_name = $1",
+					table, table),
+				2, argtypes, values, NULL, false, 1),
+			SPI_OK_SELECT, "reading the encryption setting");
+		if (SPI_processed == 1 &&
+			!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 1, &isnull)))
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("%s \"%s\" already exists with different "
+							"attributes",
+							table, name),
+					 errdetail("It is %sencrypted.", encrypted ? "not " : ""),
+					 is_queue ? errhint("Use sqsn.sq_set_queue_attributes() "
+										"to change them.")
+							  : 0));
+		return;
+	}
+	if (encrypted)
+		sqsn_require_master_key(
+			psprintf("%s \"%s\" is to be encrypted", table, name));
+	sqsn_spi_check(
+		SPI_execute_with_args(
+			psprintf("UPDATE sqsn.%s SET encrypted = $2 WHERE %s_name = $1",
+					 table, table),
+			2, argtypes, values, NULL, false, 0),
+		SPI_OK_UPDATE, "storing the encryption setting");
 }

@@ -38,7 +38,7 @@
  */
 #include "postgres.h"
 
-#include "sqsn.h"
+#include "topic/topic.h"
 
 #include "catalog/pg_collation.h"
 #include "common/jsonapi.h"
@@ -79,12 +79,6 @@ bad_policy(const char *detail, const char *hint)
 	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					errmsg("invalid filter policy"), errdetail("%s", detail),
 					hint ? errhint("%s", hint) : 0));
-}
-
-static char *
-jstr(JsonbValue *v)
-{
-	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
 static bool
@@ -217,7 +211,7 @@ validate_numeric(const char *key, JsonbValue *operand)
 		if (e[i + 1].type != jbvNumeric)
 			bad_policy(psprintf("Numeric operator \"%s\" for key \"%s\" needs "
 								"a number.",
-								jstr(&e[i]), key),
+								sqsn_jsonb_string(&e[i]), key),
 					   NULL);
 	}
 	if (n == 4)
@@ -305,7 +299,7 @@ validate_condition(const char *key, JsonbValue *cond)
 							"exactly one operator.",
 							key),
 				   NULL);
-	opname = jstr(&op);
+	opname = sqsn_jsonb_string(&op);
 
 	if (strcmp(opname, "prefix") == 0 || strcmp(opname, "suffix") == 0 ||
 		strcmp(opname, "equals-ignore-case") == 0)
@@ -362,7 +356,7 @@ validate_object(JsonbContainer *obj, bool body_scope, int depth)
 	{
 		if (tok == WJB_KEY)
 		{
-			key = jstr(&v);
+			key = sqsn_jsonb_string(&v);
 			continue;
 		}
 		if (tok != WJB_VALUE)
@@ -456,50 +450,6 @@ sqsn_validate_filter_policy(Jsonb *policy, bool body_scope)
 				   NULL);
 }
 
-/*
- * Whether a JSON number token is one numeric_in accepts: it refuses a
- * written exponent beyond +-1000 and more than 16383 digits after the
- * point, with an error that would fail the whole publish.
- */
-static void
-check_number(void *state, char *token, JsonTokenType tokentype)
-{
-	bool       *fits = (bool *) state;
-	const char *e;
-
-	if (tokentype != JSON_TOKEN_NUMBER)
-		return;
-	if (strlen(token) > 1000)
-		*fits = false;
-	e = strpbrk(token, "eE");
-	if (e != NULL && labs(strtol(e + 1, NULL, 10)) > 1000)
-		*fits = false;
-}
-
-/*
- * JSON text as jsonb, or NULL when it is not valid JSON (no error). A
- * number PostgreSQL's numeric cannot hold (say 1e99999, or a 2000-digit
- * literal) makes the text count as not JSON, as the managed service's own
- * number limits would.
- */
-Jsonb *
-sqsn_json_or_null(const char *s, int len)
-{
-	JsonLexContext *lex;
-	JsonSemAction   sem = {0};
-	bool            fits = true;
-
-	/* with escapes decoded, so that anything jsonb_in rejects fails here */
-	lex = makeJsonLexContextCstringLen(unconstify(char *, s), len,
-									   GetDatabaseEncoding(), true);
-	sem.semstate = &fits;
-	sem.scalar = check_number;
-	if (pg_parse_json(lex, &sem) != JSON_SUCCESS || !fits)
-		return NULL;
-	return DatumGetJsonbP(
-		DirectFunctionCall1(jsonb_in, CStringGetDatum(pnstrdup(s, len))));
-}
-
 /* Adds the scalar v, or the scalar elements of the array v. */
 static void
 add_candidates(Candidates *c, JsonbValue *v)
@@ -571,8 +521,8 @@ attribute_candidates(JsonbContainer *attributes, JsonbValue *key,
 		value->type != jbvString)
 		return; /* Binary: matched by exists only */
 
-	data_type = jstr(type);
-	s = jstr(value);
+	data_type = sqsn_jsonb_string(type);
+	s = sqsn_jsonb_string(value);
 	if (strcmp(data_type, "String.Array") == 0)
 	{
 		Jsonb     *array = sqsn_json_or_null(s, strlen(s));

@@ -1,13 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * worker.c
- *	  The background worker: its settings, its registration, its main loop
+ *	  The maintenance background worker: its registration, its main loop
  *	  and the health it reports in sqsn.worker_status.
  *
  * One worker per cluster, started when the library is in
  * shared_preload_libraries, works in the database named by
  * sqsn.database_name. Every sqsn.poll_interval it runs a round: list the
- * queues in one short transaction, then sweep each queue (maintenance.c)
+ * queues in one short transaction, then sweep each queue
+ * (queue/maintenance.c)
  * in transactions of one batch each, at most MAX_BATCHES_PER_QUEUE per
  * queue per round, so no transaction is long and no queue starves the
  * others. A queue whose sweep fails is rolled back to a subtransaction,
@@ -25,12 +26,9 @@
  */
 #include "postgres.h"
 
-#include "sqsn.h"
+#include "worker/worker.h"
 
 #include "access/xact.h"
-#include "catalog/namespace.h"
-#include "commands/extension.h"
-#include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -38,18 +36,12 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
-#include "storage/lmgr.h"
-#include "storage/lwlock.h"
 #include "storage/proc.h"
-#include "storage/shmem.h"
 #include "storage/spin.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/snapmgr.h"
-#include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(sq_worker_status_rows);
 
@@ -75,18 +67,11 @@ typedef struct WorkerShared
 	char        last_error[WORKER_ERROR_LEN]; /* "": none */
 } WorkerShared;
 
-/* settings */
-static char *sqsn_database_name = NULL;
-static int   sqsn_poll_interval = 1000;
-int          sqsn_retention_batch_size = 1000;
-static bool  sqsn_worker_enabled = true;
+static bool          sqsn_worker_enabled = true;
+static WorkerShared *worker_shared = NULL;
 
-static WorkerShared           *worker_shared = NULL;
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-
-static void  worker_shmem_request(void);
-static void  worker_shmem_startup(void);
+static Size  worker_shmem_size(void);
+static void  worker_shmem_init(void *ptr);
 static void  worker_exit(int code, Datum arg);
 static void  set_state(const char *state);
 static void  run_round(void);
@@ -95,29 +80,15 @@ static void  sweep_one_batch(const char *queue_name, bool first, bool *more,
 							 SqsnSweepCounts *counts);
 
 /*
- * Settings, shared memory and the worker itself; called from _PG_init.
- * The settings exist whether or not the library is preloaded, so that
- * SHOW and postgresql.conf work the same either way.
+ * Its setting, shared memory and the worker itself; called from _PG_init.
+ * The setting exists whether or not the library is preloaded, so that
+ * SHOW and postgresql.conf work the same either way. (sqsn.database_name,
+ * sqsn.poll_interval and sqsn.retention_batch_size are common/settings.c's:
+ * the other workers read them too.)
  */
 void
 WorkerInit(void)
 {
-	BackgroundWorker worker;
-
-	DefineCustomStringVariable(
-		"sqsn.database_name", "Database the sqsn background worker works in.",
-		NULL, &sqsn_database_name, "postgres", PGC_POSTMASTER,
-		GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
-	DefineCustomIntVariable(
-		"sqsn.poll_interval",
-		"Time between two rounds of the sqsn background worker.", NULL,
-		&sqsn_poll_interval, 1000, 10, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS,
-		NULL, NULL, NULL);
-	DefineCustomIntVariable("sqsn.retention_batch_size",
-							"Messages deleted or moved per queue in one batch "
-							"of a maintenance sweep.",
-							NULL, &sqsn_retention_batch_size, 1000, 1, 1000000,
-							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable(
 		"sqsn.worker_enabled",
 		"Whether the sqsn background worker does its sweeps.", NULL,
@@ -126,63 +97,26 @@ WorkerInit(void)
 	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade)
 		return;
 
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = worker_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = worker_shmem_startup;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags =
-		BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = WORKER_RESTART_SECONDS;
-	strlcpy(worker.bgw_library_name, "sqsn", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "sqsn_worker_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "sqsn worker", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "sqsn worker", BGW_MAXLEN);
-	RegisterBackgroundWorker(&worker);
+	sqsn_shmem_add("sqsn worker", worker_shmem_size, worker_shmem_init,
+				   (void **) &worker_shared);
+	sqsn_register_worker("sqsn_worker_main", "sqsn worker", "sqsn worker",
+						 WORKER_RESTART_SECONDS, (Datum) 0);
 }
 
-/* The database both workers work in. */
-char *
-sqsn_worker_database_name(void)
+static Size
+worker_shmem_size(void)
 {
-	return sqsn_database_name;
-}
-
-/* Time between two rounds, in milliseconds. */
-int
-sqsn_worker_poll_interval(void)
-{
-	return sqsn_poll_interval;
+	return sizeof(WorkerShared);
 }
 
 static void
-worker_shmem_request(void)
+worker_shmem_init(void *ptr)
 {
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(WorkerShared)));
-}
+	WorkerShared *shared = (WorkerShared *) ptr;
 
-static void
-worker_shmem_startup(void)
-{
-	bool found;
-
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	worker_shared =
-		ShmemInitStruct("sqsn worker", sizeof(WorkerShared), &found);
-	if (!found)
-	{
-		memset(worker_shared, 0, sizeof(WorkerShared));
-		SpinLockInit(&worker_shared->mutex);
-		strlcpy(worker_shared->state, "stopped", WORKER_STATE_LEN);
-	}
-	LWLockRelease(AddinShmemInitLock);
+	memset(shared, 0, sizeof(WorkerShared));
+	SpinLockInit(&shared->mutex);
+	strlcpy(shared->state, "stopped", WORKER_STATE_LEN);
 }
 
 static void
@@ -256,47 +190,50 @@ list_queues(bool *installed)
 {
 	MemoryContext roundcxt = CurrentMemoryContext;
 	List         *names = NIL;
-	Oid           schema;
-	Oid           catalog = InvalidOid;
 
 	*installed = false;
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "sqsn worker: listing queues");
-
-	/*
-	 * The catalog table is locked conditionally: a session dropping the
-	 * extension holds it exclusively, and the worker does not wait for it.
-	 */
-	if (OidIsValid(get_extension_oid("sqsn", true)))
-	{
-		schema = get_namespace_oid(SQSN_SCHEMA, true);
-		if (OidIsValid(schema))
-			catalog = get_relname_relid("queue", schema);
-	}
-	if (OidIsValid(catalog) &&
-		ConditionalLockRelationOid(catalog, AccessShareLock))
+	sqsn_xact_begin("sqsn worker: listing queues");
+	if (sqsn_extension_ready("queue", AccessShareLock))
 	{
 		MemoryContext oldcxt = MemoryContextSwitchTo(roundcxt);
 
-		/* gone between the look-up and the lock: try next round */
-		if (get_rel_name(catalog) != NULL)
-		{
-			names = sqsn_list_queue_names();
-			*installed = true;
-		}
+		names = sqsn_list_queue_names();
+		*installed = true;
 		MemoryContextSwitchTo(oldcxt);
 	}
-
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, NULL);
+	sqsn_xact_commit();
 	return names;
+}
+
+/* What one batch of sweeping works on and what it did. */
+typedef struct SweepBatch
+{
+	const char     *queue_name; /* NULL: the FIFO topics' records */
+	bool            first;      /* the queue's first batch this round */
+	bool            more;       /* out: more to do */
+	SqsnSweepCounts counts;     /* out */
+} SweepBatch;
+
+static void
+sweep_step(void *arg)
+{
+	SweepBatch *b = (SweepBatch *) arg;
+
+	if (b->queue_name == NULL)
+	{
+		b->more = sqsn_sweep_topic_deduplication(sqsn_retention_batch_size);
+		return;
+	}
+
+	/*
+	 * Once a round: move the queue's low-water marks on, before the sweep
+	 * writes anything (queue/lowwater.c walks only then).
+	 */
+	if (b->first)
+		sqsn_lowwater_step(sqsn_open_queue(b->queue_name, AccessShareLock),
+						   true);
+	b->more = sqsn_sweep_queue(b->queue_name, sqsn_retention_batch_size,
+							   &b->counts);
 }
 
 /*
@@ -308,57 +245,16 @@ static void
 sweep_one_batch(const char *queue_name, bool first, bool *more,
 				SqsnSweepCounts *counts)
 {
-	MemoryContext   oldcxt;
-	ResourceOwner   oldowner;
-	SqsnSweepCounts batch = {0, 0};
+	SweepBatch b;
+	ErrorData *edata;
 
-	*more = false;
+	memset(&b, 0, sizeof(b));
+	b.queue_name = queue_name;
+	b.first = first;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	oldcxt = CurrentMemoryContext;
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "sqsn worker: sweeping a queue");
-
-	oldowner = CurrentResourceOwner;
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-
-	PG_TRY();
+	sqsn_xact_begin("sqsn worker: sweeping a queue");
+	if (!sqsn_subxact_try(sweep_step, &b, &edata))
 	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (queue_name != NULL)
-		{
-			/*
-			 * Once a round: move the queue's low-water marks on, before the
-			 * sweep writes anything (lowwater.c walks only then).
-			 */
-			if (first)
-				sqsn_lowwater_step(
-					sqsn_open_queue(queue_name, AccessShareLock), true);
-			*more = sqsn_sweep_queue(queue_name, sqsn_retention_batch_size,
-									 &batch);
-		}
-		else
-			*more = sqsn_sweep_topic_deduplication(sqsn_retention_batch_size);
-		SPI_finish();
-
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-
 		ereport(
 			WARNING,
 			(errmsg("sqsn worker could not sweep queue \"%s\": %s",
@@ -369,18 +265,14 @@ sweep_one_batch(const char *queue_name, bool first, bool *more,
 				 edata->message);
 		SpinLockRelease(&worker_shared->mutex);
 		FreeErrorData(edata);
-		batch.messages_expired = batch.messages_moved_to_dlq = 0;
-		*more = false;
+		b.counts.messages_expired = b.counts.messages_moved_to_dlq = 0;
+		b.more = false;
 	}
-	PG_END_TRY();
+	sqsn_xact_commit();
 
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, NULL);
-
-	counts->messages_expired += batch.messages_expired;
-	counts->messages_moved_to_dlq += batch.messages_moved_to_dlq;
+	*more = b.more;
+	counts->messages_expired += b.counts.messages_expired;
+	counts->messages_moved_to_dlq += b.counts.messages_moved_to_dlq;
 }
 
 /*

@@ -1,0 +1,156 @@
+/*-------------------------------------------------------------------------
+ *
+ * common.h
+ *	  What every subsystem of sqsn uses: argument readers of the
+ *	  SQL-callable functions, SPI helpers, the JSON writer and jsonb
+ *	  readers, hex/percent encoding, UUIDs and timestamps, the transaction
+ *	  brackets of the background workers, and the settings read by more
+ *	  than one subsystem with the names (ARNs, URLs) built from them.
+ *
+ *	  args.c      argument readers, name validation, set-returning results
+ *	  spi.c       sqsn_spi_connect, saved plans, search_path pinning, the
+ *	              catalog-version probe
+ *	  json.c      the JSON writer and the jsonb readers
+ *	  encode.c    hex, percent-encoding, UUIDs, timestamps
+ *	  xact.c      the workers' transaction bracket and subtransactions
+ *	  shmem.c     shared-memory areas and background worker registration
+ *	  settings.c  sqsn.database_name, poll_interval, retention_batch_size,
+ *	              the endpoint's address, region and account; ARNs and URLs
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SQSN_COMMON_H
+#define SQSN_COMMON_H
+
+#include "sqsn.h"
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "storage/lockdefs.h"
+#include "utils/elog.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+/*
+ * Whether argument n was given and is not NULL. Arguments added in a later
+ * version are absent while the SQL definitions are still those of an
+ * older version (between installing a new library and ALTER EXTENSION
+ * UPDATE), so the C functions read them through this.
+ */
+#define SQSN_ARG_GIVEN(n) (PG_NARGS() > (n) && !PG_ARGISNULL(n))
+
+/* args.c */
+extern void  sqsn_validate_name(const char *kind, const char *name,
+								int max_len, const char *fifo_hint);
+extern bool  sqsn_is_fifo_name(const char *name);
+extern char *sqsn_text_arg(FunctionCallInfo fcinfo, int argno,
+						   const char *argname);
+extern int32 sqsn_int_arg(FunctionCallInfo fcinfo, int argno,
+						  const char *argname, int32 min, int32 max,
+						  int32 default_value);
+extern int   sqsn_array_arg(FunctionCallInfo fcinfo, int argno,
+							const char *argname, Oid elemtype, Datum **elems,
+							bool **nulls);
+extern int   sqsn_batch_args(FunctionCallInfo fcinfo, const char *argname,
+							 const char *singular, const char *plural,
+							 Datum **texts, bool **text_nulls,
+							 Datum **attributes, bool **attribute_nulls);
+extern void  sqsn_begin_result(FunctionCallInfo fcinfo);
+extern Datum sqsn_return_names(FunctionCallInfo fcinfo, const char *sql,
+							   const char *what);
+
+/* spi.c */
+
+/*
+ * Parts of the catalog that arrived after 0.1. A library may run with the
+ * SQL objects of an older version until ALTER EXTENSION sqsn UPDATE, and
+ * works as that version did until then.
+ */
+typedef enum SqsnCatalogFeature
+{
+	SQSN_CATALOG_FIFO,       /* 0.2: FIFO queue settings */
+	SQSN_CATALOG_PUSH,       /* 0.2: the push outbox */
+	SQSN_CATALOG_GRANTS,     /* 0.3: access policies */
+	SQSN_CATALOG_ENCRYPTION, /* 0.3: encrypted queues and topics */
+} SqsnCatalogFeature;
+
+extern void       sqsn_spi_connect(void);
+extern void       sqsn_spi_check(int ret, int expected, const char *what);
+extern SPIPlanPtr sqsn_prepare_plan(const char *sql, int nargs, Oid *argtypes);
+extern SPIPlanPtr sqsn_saved_plan(SPIPlanPtr *plan, const char *sql, int nargs,
+								  Oid *argtypes);
+extern int        sqsn_run_plan(SPIPlanPtr *plan, const char *sql, int nargs,
+								Oid *argtypes, Datum *values, const char *nulls,
+								bool read_only);
+extern void       sqsn_free_plans(SPIPlanPtr *plans, int n);
+extern Oid        sqsn_schema_oid(void);
+extern bool       sqsn_catalog_has(SqsnCatalogFeature feature);
+extern int        sqsn_pin_search_path(void);
+extern void       sqsn_unpin_search_path(int nestlevel);
+extern Jsonb     *sqsn_spi_jsonb(HeapTuple tuple, TupleDesc desc, int column);
+extern Datum      sqsn_array_of(Datum *elems, bool *nulls, int n, Oid type);
+
+/* json.c */
+extern void   sqsn_json_key(StringInfo buf, const char *key);
+extern void   sqsn_json_string(StringInfo buf, const char *key,
+							   const char *value);
+extern void   sqsn_json_raw(StringInfo buf, const char *key, const char *value);
+extern void   sqsn_json_jsonb(StringInfo buf, const char *key, Jsonb *value);
+extern Jsonb *sqsn_json_to_jsonb(StringInfo buf);
+extern Jsonb *sqsn_json_or_null(const char *s, int len);
+extern bool   sqsn_jsonb_int(JsonbValue *v, int32 min, int32 max,
+							 int32 *result);
+extern bool   sqsn_jsonb_bool(JsonbValue *v, bool *result);
+extern bool   sqsn_jsonb_next_pair(JsonbIterator **it, char **key,
+								   JsonbValue *v);
+extern char  *sqsn_jsonb_string(JsonbValue *v);
+
+/* encode.c */
+extern char       *sqsn_hex(const void *bytes, size_t len);
+extern int         sqsn_hex_value(char c);
+extern void        sqsn_percent_encode(StringInfo buf, const char *s,
+									   bool keep_slash);
+extern char       *sqsn_random_hex(int nbytes);
+extern pg_uuid_t  *sqsn_new_uuid(void);
+extern char       *sqsn_uuid_text(Datum uuid);
+extern TimestampTz sqsn_add_seconds(TimestampTz t, int32 seconds);
+extern char       *sqsn_iso_timestamp(TimestampTz t);
+
+/* xact.c */
+extern void sqsn_xact_begin(const char *activity);
+extern void sqsn_xact_commit(void);
+extern bool sqsn_subxact_try(void (*step)(void *arg), void *arg,
+							 ErrorData **err);
+extern bool sqsn_extension_ready(const char *relname, LOCKMODE lockmode);
+
+/* shmem.c */
+typedef Size (*SqsnShmemSize)(void);
+typedef void (*SqsnShmemInit)(void *ptr);
+extern void sqsn_shmem_add(const char *name, SqsnShmemSize size,
+						   SqsnShmemInit init, void **ptr);
+extern void sqsn_register_worker(const char *function_name, const char *name,
+								 const char *type, int restart_seconds,
+								 Datum main_arg);
+
+/* settings.c */
+#define SQSN_API_MAX_ADDRESSES 16 /* in sqsn.api_listen_addresses */
+
+extern char *sqsn_database_name;
+extern int   sqsn_poll_interval;
+extern int   sqsn_retention_batch_size;
+extern int   sqsn_api_port;
+extern char *sqsn_api_listen_addresses;
+
+extern void  SettingsInit(void);
+extern char *sqsn_topic_arn(const char *topic_name);
+extern char *sqsn_subscription_arn(const char *topic_name,
+								   const char *subscription_id);
+extern char *sqsn_queue_arn(const char *queue_name);
+extern char *sqsn_account_id(void);
+extern char *sqsn_endpoint_base_url(void);
+extern char *sqsn_queue_url(const char *base_url, const char *queue_name);
+extern char *sqsn_arn_name(const char *arn);
+
+#endif /* SQSN_COMMON_H */

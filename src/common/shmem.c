@@ -1,0 +1,122 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.c
+ *	  Shared memory and background workers, registered from _PG_init.
+ *
+ * Each subsystem that keeps state in shared memory names its area, says how
+ * large it is and how to initialise it; one pair of hooks (chained to the
+ * hooks of other libraries, as PostgreSQL asks) requests all the areas at
+ * shmem_request time and creates them at shmem_startup under
+ * AddinShmemInitLock. The size is asked for only at request time, after
+ * _PG_init has read every setting an area's size depends on.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/common.h"
+
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+
+#define MAX_AREAS 8
+
+typedef struct ShmemArea
+{
+	const char     *name;
+	SqsnShmemSize   size;
+	SqsnShmemInit   init;
+	void          **ptr;
+} ShmemArea;
+
+static ShmemArea areas[MAX_AREAS];
+static int       nareas = 0;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static void sqsn_shmem_request(void);
+static void sqsn_shmem_startup(void);
+
+/*
+ * Adds a shared-memory area: size() bytes named name, initialised by
+ * init(ptr) when it is created, its address stored in *ptr in every
+ * process. Only while the library is being preloaded; otherwise *ptr
+ * stays NULL and the subsystem works without it.
+ */
+void
+sqsn_shmem_add(const char *name, SqsnShmemSize size, SqsnShmemInit init,
+			   void **ptr)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	if (nareas == MAX_AREAS)
+		elog(ERROR, "too many sqsn shared memory areas");
+	if (nareas == 0)
+	{
+		prev_shmem_request_hook = shmem_request_hook;
+		shmem_request_hook = sqsn_shmem_request;
+		prev_shmem_startup_hook = shmem_startup_hook;
+		shmem_startup_hook = sqsn_shmem_startup;
+	}
+	areas[nareas].name = name;
+	areas[nareas].size = size;
+	areas[nareas].init = init;
+	areas[nareas].ptr = ptr;
+	nareas++;
+}
+
+static void
+sqsn_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	for (int i = 0; i < nareas; i++)
+		RequestAddinShmemSpace(MAXALIGN(areas[i].size()));
+}
+
+static void
+sqsn_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	for (int i = 0; i < nareas; i++)
+	{
+		bool found;
+
+		*areas[i].ptr =
+			ShmemInitStruct(areas[i].name, areas[i].size(), &found);
+		if (!found)
+			areas[i].init(*areas[i].ptr);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Registers a background worker of the library, connected to a database,
+ * started once recovery has finished and restarted restart_seconds after
+ * it dies. name shows in the log, type in pg_stat_activity.backend_type.
+ */
+void
+sqsn_register_worker(const char *function_name, const char *name,
+					 const char *type, int restart_seconds, Datum main_arg)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags =
+		BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = restart_seconds;
+	strlcpy(worker.bgw_library_name, "sqsn", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, function_name, BGW_MAXLEN);
+	strlcpy(worker.bgw_name, name, BGW_MAXLEN);
+	strlcpy(worker.bgw_type, type, BGW_MAXLEN);
+	worker.bgw_main_arg = main_arg;
+	RegisterBackgroundWorker(&worker);
+}

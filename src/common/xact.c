@@ -1,0 +1,109 @@
+/*-------------------------------------------------------------------------
+ *
+ * xact.c
+ *	  Transactions of the background workers: the bracket around one unit
+ *	  of work, a subtransaction for one item whose failure must not end the
+ *	  others, and the check that sqsn is installed in the worker's database.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/common.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "commands/extension.h"
+#include "pgstat.h"
+#include "storage/lmgr.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
+
+/*
+ * Starts a worker's transaction: statement start time, transaction, SPI,
+ * a snapshot, and the activity shown in pg_stat_activity.
+ */
+void
+sqsn_xact_begin(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	sqsn_spi_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+/*
+ * Ends what sqsn_xact_begin started, committing.
+ */
+void
+sqsn_xact_commit(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * Runs step(arg) in a subtransaction: true if it succeeded, else false
+ * with the error in *err (allocated in the caller's memory context) and
+ * everything the step did rolled back. SPI connections of the enclosing
+ * transaction stay usable.
+ */
+bool
+sqsn_subxact_try(void (*step)(void *arg), void *arg, ErrorData **err)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	bool          ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		step(arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcontext);
+		*err = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/*
+ * Whether sqsn is installed in this database, with its table relname
+ * locked in lockmode. The lock is taken conditionally: a session dropping
+ * the extension holds it exclusively, and a worker does not wait for it.
+ * Requires a transaction.
+ */
+bool
+sqsn_extension_ready(const char *relname, LOCKMODE lockmode)
+{
+	Oid schema;
+	Oid rel;
+
+	if (!OidIsValid(get_extension_oid("sqsn", true)))
+		return false;
+	schema = get_namespace_oid(SQSN_SCHEMA, true);
+	if (!OidIsValid(schema))
+		return false;
+	rel = get_relname_relid(relname, schema);
+	if (!OidIsValid(rel) || !ConditionalLockRelationOid(rel, lockmode))
+		return false;
+	/* gone between the look-up and the lock: not ready */
+	return get_rel_name(rel) != NULL;
+}

@@ -1,0 +1,296 @@
+/*-------------------------------------------------------------------------
+ *
+ * outbox.c
+ *	  The push outbox sqsn.delivery: what a publish or a subscribe writes
+ *	  into it, in the caller's transaction, and the wake-up of the delivery
+ *	  worker when such a transaction commits. Also the checks of
+ *	  HTTP/HTTPS endpoints a subscribe makes.
+ *
+ * A publish inserts one row per confirmed HTTP/HTTPS subscription whose
+ * filter policy matches (topic/publish.c); a subscribe inserts one
+ * SubscriptionConfirmation row. The rows are the truth: the worker
+ * (push_worker.c) POSTs every row that is due, whatever woke it.
+ *
+ * Wake-up: NOTIFY would serialise every committing transaction that
+ * notified on one lock (STYLE.md, "Waking up"), and a libpq connection
+ * from the worker would need credentials for the local server. Instead,
+ * like pg_net, a transaction that inserted deliveries bumps a shared
+ * counter at commit and, only when the worker has said it is idle (an
+ * atomic flag the first committer claims), sets the worker's latch: a
+ * rolled-back publish rings nothing, a burst of publishes rings once, and
+ * a busy worker sees the counter move and claims again. The worker also
+ * looks every sqsn.poll_interval as a safety net, and at the next due
+ * retry.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <curl/curl.h>
+
+#include "push/push.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+typedef struct OutboxShared
+{
+	pg_atomic_uint32 idle;        /* 1: the worker sleeps and wants a ring */
+	pg_atomic_uint64 publish_seq; /* bumped by every committing publish */
+	Latch           *latch;       /* the worker's latch, or NULL */
+} OutboxShared;
+
+static char         *http_auto_confirm_hosts = NULL;
+static OutboxShared *outbox_shared = NULL;
+static SPIPlanPtr    notification_plan = NULL;
+
+/* this backend's transaction inserted deliveries */
+static bool inserted_deliveries = false;
+
+static Size outbox_shmem_size(void);
+static void outbox_shmem_init(void *ptr);
+static void outbox_xact_callback(XactEvent event, void *arg);
+
+/*
+ * The setting, the shared state and the commit callback; called from
+ * PushInit.
+ */
+void
+OutboxInit(void)
+{
+	DefineCustomStringVariable("sqsn.http_auto_confirm_hosts",
+							   "Hosts whose HTTP/HTTPS subscriptions are "
+							   "confirmed without a confirmation request.",
+							   NULL, &http_auto_confirm_hosts, "", PGC_SUSET,
+							   GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	RegisterXactCallback(outbox_xact_callback, NULL);
+	if (!IsBinaryUpgrade)
+		sqsn_shmem_add("sqsn delivery", outbox_shmem_size, outbox_shmem_init,
+					   (void **) &outbox_shared);
+}
+
+static Size
+outbox_shmem_size(void)
+{
+	return sizeof(OutboxShared);
+}
+
+static void
+outbox_shmem_init(void *ptr)
+{
+	OutboxShared *shared = (OutboxShared *) ptr;
+
+	pg_atomic_init_u32(&shared->idle, 0);
+	pg_atomic_init_u64(&shared->publish_seq, 0);
+	shared->latch = NULL;
+}
+
+/*
+ * At commit, after the rows became visible: bump the counter, and ring the
+ * worker when it sleeps (only the first committer that finds it idle).
+ */
+static void
+outbox_xact_callback(XactEvent event, void *arg)
+{
+	if (!inserted_deliveries)
+		return;
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
+	{
+		inserted_deliveries = false;
+		if (outbox_shared == NULL)
+			return;
+		pg_atomic_fetch_add_u64(&outbox_shared->publish_seq, 1);
+		if (pg_atomic_read_u32(&outbox_shared->idle) == 1 &&
+			pg_atomic_exchange_u32(&outbox_shared->idle, 0) == 1)
+		{
+			Latch *latch = outbox_shared->latch;
+
+			if (latch)
+				SetLatch(latch);
+		}
+	}
+	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		inserted_deliveries = false;
+}
+
+/*
+ * The delivery worker's side of the bell: its latch (NULL when it exits),
+ * whether it sleeps, and the counter it compares before sleeping.
+ */
+bool
+sqsn_outbox_attach(Latch *latch)
+{
+	if (outbox_shared == NULL)
+		return false;
+	outbox_shared->latch = latch;
+	return true;
+}
+
+void
+sqsn_outbox_set_idle(bool idle)
+{
+	if (idle)
+		pg_atomic_exchange_u32(&outbox_shared->idle, 1);
+	else
+		pg_atomic_write_u32(&outbox_shared->idle, 0);
+}
+
+uint64
+sqsn_outbox_publish_seq(void)
+{
+	return pg_atomic_read_u64(&outbox_shared->publish_seq);
+}
+
+/*
+ * Puts a SubscriptionConfirmation request for a new HTTP/HTTPS
+ * subscription into the outbox.
+ */
+void
+sqsn_outbox_confirmation(Datum subscription_id, const char *topic_name)
+{
+	Oid   argtypes[5] = {UUIDOID, UUIDOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+	Datum values[5];
+	char *arn = sqsn_topic_arn(topic_name);
+
+	values[0] = subscription_id;
+	values[1] = UUIDPGetDatum(sqsn_new_uuid());
+	values[2] = CStringGetTextDatum(arn);
+	values[3] = CStringGetTextDatum(psprintf("You have chosen to subscribe to "
+											 "the topic %s.\nTo confirm the "
+											 "subscription, visit the "
+											 "SubscribeURL included in this "
+											 "message.",
+											 arn));
+	values[4] = TimestampTzGetDatum(GetCurrentTimestamp());
+	sqsn_spi_check(
+		SPI_execute_with_args("INSERT INTO sqsn.delivery"
+							  " (subscription_id, message_type,"
+							  " message_id, topic_arn, message,"
+							  " published_at, next_attempt_at)"
+							  " VALUES ($1, 'SubscriptionConfirmation',"
+							  " $2, $3, $4, $5, $5)",
+							  5, argtypes, values, NULL, false, 0),
+		SPI_OK_INSERT, "inserting into sqsn.delivery");
+	inserted_deliveries = true;
+}
+
+/*
+ * Puts one notification for an HTTP/HTTPS subscription into the outbox.
+ * The envelope is built (and signed) by the worker from these fields. An
+ * encrypted topic's row is sealed for the subscription; the worker opens
+ * it just before the POST.
+ */
+void
+sqsn_outbox_notification(Datum subscription_id, pg_uuid_t *message_id,
+						 const char *topic_arn, const char *subject,
+						 text *message, Jsonb *attributes,
+						 TimestampTz published_at, bool encrypted)
+{
+	Oid   argtypes[7] = {UUIDOID, UUIDOID,  TEXTOID,       TEXTOID,
+						 TEXTOID, JSONBOID, TIMESTAMPTZOID};
+	Datum values[7];
+	char  nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+	values[0] = subscription_id;
+	values[1] = UUIDPGetDatum(message_id);
+	values[2] = CStringGetTextDatum(topic_arn);
+	values[3] = subject ? CStringGetTextDatum(subject) : (Datum) 0;
+	nulls[3] = subject ? ' ' : 'n';
+	values[4] = PointerGetDatum(message);
+	values[5] = attributes ? JsonbPGetDatum(attributes) : (Datum) 0;
+	nulls[5] = attributes ? ' ' : 'n';
+	values[6] = TimestampTzGetDatum(published_at);
+	if (encrypted)
+	{
+		values[4] = PointerGetDatum(
+			sqsn_seal('d', 0, DatumGetUUIDP(subscription_id), message_id,
+					  message, attributes, subject));
+		values[3] = (Datum) 0;
+		nulls[3] = 'n';
+		values[5] = JsonbPGetDatum(sqsn_sealed_marker());
+		nulls[5] = ' ';
+	}
+	sqsn_spi_check(
+		SPI_execute_plan(
+			sqsn_saved_plan(
+				&notification_plan,
+				"INSERT INTO sqsn.delivery (subscription_id, message_type,"
+				" message_id, topic_arn, subject, message, message_attributes,"
+				" published_at, next_attempt_at)"
+				" VALUES ($1, 'Notification', $2, $3, $4, $5, $6, $7, $7)",
+				7, argtypes),
+			values, nulls, false, 0),
+		SPI_OK_INSERT, "inserting into sqsn.delivery");
+	inserted_deliveries = true;
+}
+
+/*
+ * The host of a URL ([::1] written as ::1), or NULL when it has none.
+ */
+char *
+sqsn_url_host(const char *url)
+{
+	CURLU *u = curl_url();
+	char  *host = NULL;
+	char  *result = NULL;
+
+	if (u == NULL)
+		return NULL;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+	{
+		size_t len = strlen(host);
+
+		if (len >= 2 && host[0] == '[' && host[len - 1] == ']')
+			result = pnstrdup(host + 1, len - 2);
+		else
+			result = pstrdup(host);
+		curl_free(host);
+	}
+	curl_url_cleanup(u);
+	return result;
+}
+
+/*
+ * The host of an http:// or https:// URL (the scheme must be the
+ * protocol), or an error. Used by sn_subscribe.
+ */
+char *
+sqsn_validate_endpoint_url(const char *protocol, const char *url)
+{
+	char *prefix = psprintf("%s://", protocol);
+	char *host;
+
+	if (pg_strncasecmp(url, prefix, strlen(prefix)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("endpoint of an %s subscription must be an %s URL",
+						protocol, prefix),
+				 errhint("Write %shost[:port]/path.", prefix)));
+	if (strlen(url) > 2048)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("endpoint URL is longer than 2048 bytes")));
+	for (const char *p = url; *p; p++)
+		if ((unsigned char) *p <= 0x20 || *p == 0x7f)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("endpoint URL must not contain spaces or control "
+							"characters")));
+	host = sqsn_url_host(url);
+	if (host == NULL || host[0] == '\0')
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("invalid endpoint URL \"%s\"", url)));
+	return host;
+}
+
+/* Whether subscriptions to this host are confirmed at once. */
+bool
+sqsn_auto_confirm_host(const char *host)
+{
+	return sqsn_host_pattern_matches(http_auto_confirm_hosts, host);
+}

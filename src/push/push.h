@@ -1,0 +1,124 @@
+/*-------------------------------------------------------------------------
+ *
+ * push.h
+ *	  Push delivery to HTTP/HTTPS subscriptions: the outbox a publish
+ *	  writes into, the envelopes subscribers receive, the delivery worker
+ *	  that POSTs them, delivery policies, signatures and the SSRF guard.
+ *
+ *	  outbox.c           sqsn.delivery: rows a publish or subscribe writes,
+ *	                     the wake-up at commit, endpoint URL checks
+ *	  envelope.c         the JSON envelopes of notifications and
+ *	                     subscription confirmations
+ *	  push_worker.c      the delivery worker (libcurl multi)
+ *	  delivery_policy.c  retry schedules and throttling
+ *	  signing.c          SignatureVersion 2 signatures of envelopes
+ *	  ssrf.c             sqsn.http_allowed_hosts: where push may connect
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SQSN_PUSH_H
+#define SQSN_PUSH_H
+
+#include "queue/queue.h"
+
+#include "storage/latch.h"
+
+struct sockaddr;
+
+/*
+ * The fields of a notification or confirmation envelope (envelope.c);
+ * NULL fields are left out.
+ */
+typedef struct SqsnEnvelope
+{
+	const char *type; /* "Notification", "SubscriptionConfirmation" */
+	const char *message_id;
+	const char *token; /* confirmations */
+	const char *topic_arn;
+	const char *subject; /* notifications */
+	const char *message;
+	const char *subscribe_url; /* confirmations */
+	const char *timestamp;
+	const char *signature;        /* sqsn_sign_envelope */
+	const char *signing_cert_url; /* sqsn_sign_envelope */
+	const char *unsubscribe_url;  /* notifications pushed to a URL */
+	Jsonb      *attributes;       /* notifications */
+} SqsnEnvelope;
+
+/* delivery_policy.c */
+typedef enum SqsnBackoff
+{
+	SQSN_BACKOFF_LINEAR,
+	SQSN_BACKOFF_ARITHMETIC,
+	SQSN_BACKOFF_GEOMETRIC,
+	SQSN_BACKOFF_EXPONENTIAL
+} SqsnBackoff;
+
+typedef struct SqsnRetryPolicy
+{
+	int         min_delay; /* seconds */
+	int         max_delay; /* seconds */
+	int         num_retries;
+	int         num_no_delay;
+	int         num_min_delay;
+	int         num_max_delay;
+	SqsnBackoff backoff;
+} SqsnRetryPolicy;
+
+typedef struct SqsnDeliveryPolicy
+{
+	SqsnRetryPolicy retry;
+	int             max_receives_per_second; /* 0: unthrottled */
+	char            content_type[64];
+} SqsnDeliveryPolicy;
+
+extern void   sqsn_default_delivery_policy(SqsnDeliveryPolicy *policy);
+extern void   sqsn_validate_delivery_policy(Jsonb *policy, bool topic_form);
+extern void   sqsn_effective_delivery_policy(Jsonb *subscription_policy,
+											 Jsonb *topic_policy,
+											 SqsnDeliveryPolicy *policy);
+extern Jsonb *sqsn_effective_delivery_policy_json(Jsonb *subscription_policy,
+												  Jsonb *topic_policy,
+												  bool   topic_form);
+extern double sqsn_retry_delay(const SqsnRetryPolicy *retry, int n,
+							   const char **phase);
+
+/* outbox.c */
+extern void   OutboxInit(void);
+extern void   sqsn_outbox_confirmation(Datum subscription_id,
+									   const char *topic_name);
+extern void   sqsn_outbox_notification(Datum subscription_id,
+									   pg_uuid_t *message_id,
+									   const char *topic_arn,
+									   const char *subject, text *message,
+									   Jsonb *attributes,
+									   TimestampTz published_at,
+									   bool encrypted);
+extern bool   sqsn_outbox_attach(Latch *latch);
+extern void   sqsn_outbox_set_idle(bool idle);
+extern uint64 sqsn_outbox_publish_seq(void);
+extern char  *sqsn_url_host(const char *url);
+extern char  *sqsn_validate_endpoint_url(const char *protocol, const char *url);
+extern bool   sqsn_auto_confirm_host(const char *host);
+
+/* envelope.c */
+extern char *sqsn_envelope_json(const SqsnEnvelope *envelope);
+extern char *sqsn_envelope_string_to_sign(const SqsnEnvelope *envelope);
+extern char *sqsn_envelope_link(const char *action, const char *arn_param,
+								const char *arn, const char *token);
+
+/* push_worker.c */
+extern void PushInit(void);
+
+/* ssrf.c */
+extern bool sqsn_host_pattern_matches(const char *list, const char *host);
+extern bool sqsn_address_allowed(const char *list, const char *host,
+								 const struct sockaddr *addr, char *why,
+								 size_t whylen);
+
+/* signing.c */
+extern void SigningInit(void);
+extern bool sqsn_signing_available(void);
+extern void sqsn_sign_envelope(SqsnEnvelope *envelope);
+
+#endif /* SQSN_PUSH_H */

@@ -1,0 +1,214 @@
+/*-------------------------------------------------------------------------
+ *
+ * queue.h
+ *	  Queues: their catalog and per-backend cache, the hot paths, FIFO
+ *	  groups, long polling, low-water marks, dead letters and redrive, and
+ *	  the maintenance sweeps.
+ *
+ *	  cache.c        the per-backend queue cache (sqsn_open_queue)
+ *	  admin.c        create, delete, purge, list, attributes, statistics,
+ *	                 grants; the extension's own housekeeping
+ *	  message.c      send, receive, delete, change visibility; moves
+ *	                 between queues
+ *	  attributes.c   message attributes: validation, the typed form
+ *	  handle.c       receipt handles
+ *	  fifo.c         FIFO groups and deduplication
+ *	  longpoll.c     receives that wait for messages
+ *	  lowwater.c     where a receive starts its walk
+ *	  redrive.c      sq_redrive: out of a dead-letter queue
+ *	  maintenance.c  retention and dead-letter sweeps, run_maintenance
+ *	  rotate.c       sq_rotate_queue_key
+ *	  schedule.c     recurring sends through pg_cron
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SQSN_QUEUE_H
+#define SQSN_QUEUE_H
+
+#include "security/security.h"
+
+#include "nodes/execnodes.h"
+#include "storage/lockdefs.h"
+
+/*
+ * The saved plans a cached queue holds for its message table, prepared on
+ * first use by the file that runs them.
+ */
+typedef enum SqsnQueuePlan
+{
+	QPLAN_INSERT,
+	QPLAN_INSERT_MANY,
+	QPLAN_RECEIVE,
+	QPLAN_DELETE,
+	QPLAN_DELETE_MANY,
+	QPLAN_DELETE_LEASED,
+	QPLAN_CHANGE_VISIBILITY,
+	QPLAN_NEXT_VISIBLE,
+	QPLAN_EXPIRE,
+	QPLAN_OVERDUE,
+	QPLAN_REDRIVE,
+	QPLAN_FIFO_HEADS,
+	QPLAN_FIFO_LEASE,
+	QPLAN_FIFO_LOCK,
+	QPLAN_COUNT
+} SqsnQueuePlan;
+
+/*
+ * What a backend remembers about one queue: its attributes, its message
+ * table, its owner and grants, and the saved plans that work on that
+ * table. Entries are keyed by name and dropped when a relcache
+ * invalidation for the message table arrives (any change of the queue's
+ * catalog row sends one), so a backend never acts on attributes another
+ * session has changed and committed.
+ */
+typedef struct SqsnQueue
+{
+	char  name[SQSN_MAX_QUEUE_NAME + 1]; /* hash key */
+	bool  valid;
+	int64 queue_id;
+	Oid   relid;           /* sqsn.q_<queue_id> */
+	char *qualified_table; /* "sqsn.q_<queue_id>", for SQL text */
+	int32 visibility_timeout;
+	int32 message_retention_period;
+	int32 delay_seconds;
+	int32 maximum_message_size;
+	int32 max_receive_count; /* 0: no redrive policy */
+	int32 receive_wait_time_seconds;
+	char *dead_letter_queue; /* NULL: no redrive policy */
+	bool  fifo;              /* name ends in ".fifo" */
+	bool  content_based_deduplication;
+	bool  deduplicate_per_group; /* deduplication_scope */
+	bool  encrypted;             /* new messages are sealed */
+	SqsnAcl    acl;
+	SPIPlanPtr plans[QPLAN_COUNT];
+} SqsnQueue;
+
+/* What one maintenance pass did (maintenance.c). */
+typedef struct SqsnSweepCounts
+{
+	int64 messages_expired;
+	int64 messages_moved_to_dlq;
+} SqsnSweepCounts;
+
+/* One message about to be inserted into a queue. */
+typedef struct OutgoingMessage
+{
+	pg_uuid_t  *message_id;
+	Datum       body;
+	Jsonb      *attributes; /* typed form, or NULL */
+	TimestampTz sent_at;
+	TimestampTz visible_at;
+	TimestampTz expires_at;
+	int64       source_queue_id;  /* 0: none */
+	char       *group_id;         /* message_group_id, or NULL */
+	char       *deduplication_id; /* or NULL */
+} OutgoingMessage;
+
+/*
+ * Columns of a receive result (message.c), also produced by the other
+ * statements whose rows are moved between queues (dead-letter sweep,
+ * redrive, FIFO receive).
+ */
+enum
+{
+	RCOL_MSG_SEQ = 1,
+	RCOL_MESSAGE_ID,
+	RCOL_BODY,
+	RCOL_ATTRIBUTES,
+	RCOL_SENT_AT,
+	RCOL_RECEIVE_COUNT,
+	RCOL_FIRST_RECEIVED_AT,
+	RCOL_GROUP_ID,
+	RCOL_DEDUPLICATION_ID,
+};
+
+/* The receive result columns as SQL, for a table aliased "alias" */
+#define SQSN_RECEIVE_COLUMNS(alias)                                           \
+	alias ".msg_seq, " alias ".message_id, " alias ".body, " alias            \
+		  ".message_attributes, " alias ".sent_at, " alias                    \
+		  ".receive_count, " alias ".first_received_at, " alias               \
+		  ".message_group_id, " alias ".message_deduplication_id"
+
+/* cache.c */
+extern void       QueueInit(void);
+extern SqsnQueue *sqsn_open_queue(const char *name, LOCKMODE lockmode);
+extern void       sqsn_validate_queue_name(const char *name);
+extern bool       sqsn_queue_allows(SqsnQueue *queue, Oid roleid, int action);
+extern bool       sqsn_queue_allows_role(SqsnQueue *queue, const char *role_name,
+										 int action);
+extern void       sqsn_check_queue(SqsnQueue *queue, int action);
+extern void       sqsn_check_queue_id(int64 queue_id, int action);
+
+/* attributes.c */
+extern Jsonb *sqsn_normalize_attributes(Jsonb *attributes, int64 *size);
+
+/* handle.c */
+extern char *sqsn_make_receipt_handle(int64 queue_id, int64 msg_seq,
+									  int64 lease_token);
+extern void  sqsn_parse_receipt_handle(const char *handle, int64 queue_id,
+									   int64 *msg_seq, int64 *lease_token);
+extern int64 sqsn_new_lease_token(void);
+extern void  sqsn_forget_handle_key(Oid relid);
+
+/* message.c */
+extern void sqsn_send_messages(SqsnQueue *queue, OutgoingMessage *msgs, int n);
+extern void sqsn_move_messages(SqsnQueue *queue, const char *dest_name,
+							   HeapTuple *rows, TupleDesc tupdesc, int n,
+							   TimestampTz now, bool redrive);
+extern void sqsn_move_to_dead_letter_queue(SqsnQueue *queue, HeapTuple *rows,
+										   TupleDesc tupdesc, int n,
+										   TimestampTz now);
+extern void sqsn_emit_received(SqsnQueue *queue, ReturnSetInfo *rsinfo,
+							   HeapTuple row, TupleDesc tupdesc,
+							   int64 lease_token);
+
+/* fifo.c */
+extern void  sqsn_validate_fifo_tag(const char *argname, const char *value);
+extern char *sqsn_content_deduplication_id(text *body);
+extern pg_uuid_t *sqsn_fifo_deduplicate(SqsnQueue       *queue,
+										OutgoingMessage *msg);
+extern pg_uuid_t *sqsn_fifo_deduplicate_publish(int64       topic_id,
+												const char *deduplication_id,
+												pg_uuid_t  *message_id);
+extern int        sqsn_fifo_receive_batch(const char    *queue_name,
+										  ReturnSetInfo *rsinfo, int max_messages,
+										  TimestampTz now, TimestampTz lease_until,
+										  int64 lease_token);
+extern int   sqsn_fifo_lock_heads(SqsnQueue *queue, TimestampTz now, int limit,
+								  int64 *after, HeapTuple **rows,
+								  TupleDesc *tupdesc);
+extern int64 sqsn_fifo_expire_deduplication(SqsnQueue *queue, TimestampTz now,
+											int batch_size);
+extern void  sqsn_fifo_forget_queue(int64 queue_id);
+extern bool  sqsn_sweep_topic_deduplication(int batch_size);
+extern void  sqsn_fifo_lock_groups_for_send(SqsnQueue       *queue,
+											OutgoingMessage *msgs, int n);
+
+/* maintenance.c */
+extern List *sqsn_list_queue_names(void);
+extern bool  sqsn_sweep_queue(const char *queue_name, int batch_size,
+							  SqsnSweepCounts *counts);
+
+/* lowwater.c */
+extern void  LowWaterInit(void);
+extern int64 sqsn_lowwater_start(SqsnQueue *queue, TimestampTz now);
+extern void  sqsn_lowwater_visibility_changed(SqsnQueue *queue, int64 msg_seq,
+											  TimestampTz visible_at);
+extern void  sqsn_lowwater_forget(Oid relid);
+extern void  sqsn_lowwater_step(SqsnQueue *queue, bool force);
+
+/* longpoll.c */
+#define SQSN_LONGPOLL_SLOTS 1024
+extern void LongPollInit(void);
+extern void sqsn_longpoll_reserve_watchers(int n);
+extern void sqsn_longpoll_note_send(int64 queue_id);
+extern bool sqsn_longpoll_can_wait(void);
+extern void sqsn_longpoll_begin(int64 queue_id);
+extern void sqsn_longpoll_sleep(long timeout_ms);
+extern void sqsn_longpoll_end(void);
+extern bool sqsn_longpoll_attach_watcher(int index);
+extern int  sqsn_longpoll_slot(int64 queue_id);
+extern void sqsn_longpoll_watch(int64 queue_id, bool watch);
+extern void sqsn_longpoll_take_fired(uint64 *fired);
+
+#endif /* SQSN_QUEUE_H */

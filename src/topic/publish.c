@@ -1,0 +1,670 @@
+/*-------------------------------------------------------------------------
+ *
+ * publish.c
+ *	  sn_publish and sn_publish_batch: publishing to a topic, with fan-out
+ *	  to every subscription whose filter policy matches.
+ *
+ * Publishing reads the topic's subscriptions under the topic's shared lock
+ * (topic.c) and, inside the publisher's transaction, inserts a copy of the
+ * message into every subscribed queue whose filter policy matches,
+ * through the queue send path (sqsn_send_messages): a rollback publishes
+ * nothing anywhere, a commit makes every copy visible at once. A queue
+ * receives the JSON envelope of the notification, or with raw message
+ * delivery the message alone with its attributes as the queue message's
+ * attributes. For a confirmed HTTP/HTTPS subscription the publish instead
+ * writes one row into the push outbox, in the same transaction; the
+ * delivery worker POSTs it after commit (push/).
+ *
+ * FIFO topics (names ending in ".fifo") deliver only to FIFO queues. A
+ * publish needs a message group id, and a deduplication id unless the
+ * topic deduplicates by content; a publish repeating a deduplication id of
+ * the last five minutes delivers nothing and returns the first message's
+ * id (records in sqsn.fifo_dedup under minus the topic id). Every copy
+ * carries the group and deduplication ids, so each queue keeps the group's
+ * order and deduplicates once more by its own settings.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "topic/topic.h"
+
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/tuplestore.h"
+
+PG_FUNCTION_INFO_V1(sn_publish);
+PG_FUNCTION_INFO_V1(sn_publish_batch);
+
+#define MAX_SUBJECT 100
+
+/* A subscription a publish delivers to. */
+typedef struct Target
+{
+	char  *queue_name;      /* sqs; NULL for http/https */
+	Datum  subscription_id; /* http/https: the outbox row's */
+	bool   raw;
+	bool   body_scope;
+	Jsonb *filter_policy; /* NULL: everything */
+	char  *owner;         /* the subscription's owner */
+} Target;
+
+/* One message being published. */
+typedef struct PublishedMessage
+{
+	pg_uuid_t  *message_id;
+	text       *message;      /* what sqs subscribers get */
+	text       *original;     /* as published */
+	const char *structure;    /* message_structure, or NULL */
+	text       *http_message; /* what http subscribers get, on first use */
+	TimestampTz published_at;
+	Jsonb      *attributes; /* typed form, or NULL */
+	char       *subject;    /* or NULL */
+	text       *envelope;   /* built on first use */
+	Jsonb      *body_json;  /* parsed on first use */
+	bool        body_parsed;
+	char       *group_id;         /* FIFO topics */
+	char       *deduplication_id; /* FIFO topics */
+} PublishedMessage;
+
+static SPIPlanPtr targets_plan = NULL;
+static SPIPlanPtr legacy_targets_plan = NULL;
+
+static text *message_for_protocol(text *message, const char *structure,
+								  const char *protocol);
+
+/*
+ * Reads the subscriptions a publish to topic_name delivers to, after
+ * taking the topic's shared lock. Requires an SPI connection.
+ */
+static Target *
+load_targets(const char *topic_name, int *ntargets, int64 *topic_id_out)
+{
+	int64      topic_id = sqsn_find_topic_id(topic_name);
+	Datum      value;
+	Target    *targets;
+	SPIPlanPtr plan = NULL;
+
+	sqsn_lock_topic(topic_id, AccessShareLock);
+	*topic_id_out = topic_id;
+
+	if (!sqsn_catalog_has(SQSN_CATALOG_PUSH))
+	{
+		if (legacy_targets_plan == NULL)
+		{
+			Oid argtypes[1] = {INT8OID};
+
+			legacy_targets_plan = sqsn_prepare_plan(
+				"SELECT q.queue_name, s.raw_message_delivery,"
+				" s.filter_policy_scope OPERATOR(pg_catalog.=) 'MessageBody',"
+				" s.filter_policy, s.subscription_id,"
+				" s.owner::pg_catalog.text"
+				" FROM sqsn.subscription s JOIN sqsn.queue q"
+				"  ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id"
+				" WHERE s.topic_id OPERATOR(pg_catalog.=) $1"
+				" ORDER BY q.queue_id",
+				1, argtypes);
+		}
+		plan = legacy_targets_plan;
+	}
+	else if (targets_plan == NULL)
+	{
+		Oid argtypes[1] = {INT8OID};
+
+		targets_plan = sqsn_prepare_plan(
+			"SELECT q.queue_name, s.raw_message_delivery,"
+			" s.filter_policy_scope OPERATOR(pg_catalog.=) 'MessageBody',"
+			" s.filter_policy, s.subscription_id,"
+			" s.owner::pg_catalog.text"
+			" FROM sqsn.subscription s LEFT JOIN sqsn.queue q"
+			"  ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id"
+			" WHERE s.topic_id OPERATOR(pg_catalog.=) $1"
+			"  AND s.confirmed"
+			" ORDER BY q.queue_id, s.subscription_id",
+			1, argtypes);
+	}
+	if (sqsn_catalog_has(SQSN_CATALOG_PUSH))
+		plan = targets_plan;
+	value = Int64GetDatum(topic_id);
+	sqsn_spi_check(SPI_execute_plan(plan, &value, NULL, false, 0),
+				   SPI_OK_SELECT, "reading sqsn.subscription");
+
+	*ntargets = (int) SPI_processed;
+	targets = palloc0(sizeof(Target) * Max(*ntargets, 1));
+	for (int i = 0; i < *ntargets; i++)
+	{
+		HeapTuple tuple = SPI_tuptable->vals[i];
+		TupleDesc tupdesc = SPI_tuptable->tupdesc;
+		bool      isnull;
+		Datum     policy;
+
+		targets[i].queue_name = SPI_getvalue(tuple, tupdesc, 1);
+		targets[i].raw =
+			DatumGetBool(SPI_getbinval(tuple, tupdesc, 2, &isnull));
+		targets[i].body_scope =
+			DatumGetBool(SPI_getbinval(tuple, tupdesc, 3, &isnull));
+		policy = SPI_getbinval(tuple, tupdesc, 4, &isnull);
+		targets[i].filter_policy = isnull ? NULL : DatumGetJsonbPCopy(policy);
+		targets[i].subscription_id = datumCopy(
+			SPI_getbinval(tuple, tupdesc, 5, &isnull), false, UUID_LEN);
+		targets[i].owner = SPI_getvalue(tuple, tupdesc, 6);
+	}
+	return targets;
+}
+
+/*
+ * The notification envelope a queue receives without raw delivery
+ * (push/envelope.c builds it, as it does for HTTP/HTTPS subscribers).
+ */
+static text *
+queue_envelope(PublishedMessage *pub, const char *topic_arn,
+			   const char *timestamp)
+{
+	SqsnEnvelope env;
+	char        *json;
+
+	memset(&env, 0, sizeof(env));
+	env.type = "Notification";
+	env.message_id = sqsn_uuid_text(UUIDPGetDatum(pub->message_id));
+	env.topic_arn = topic_arn;
+	env.subject = pub->subject;
+	env.message = text_to_cstring(pub->message);
+	env.timestamp = timestamp;
+	env.attributes = pub->attributes;
+	json = sqsn_envelope_json(&env);
+	return cstring_to_text(json);
+}
+
+/*
+ * With message_structure 'json' the message is a JSON object of strings
+ * with a required "default" and optional per-protocol texts; a subscriber
+ * gets the text of its protocol ("sqs", "http", "https") when present,
+ * else "default".
+ */
+static text *
+message_for_protocol(text *message, const char *structure,
+					 const char *protocol)
+{
+	Jsonb             *obj;
+	JsonbValue        *dflt;
+	JsonbValue        *sqs;
+	JsonbIterator     *it;
+	JsonbIteratorToken tok;
+	JsonbValue         v;
+
+	if (structure == NULL)
+		return message;
+	if (strcmp(structure, "json") != 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("invalid message_structure \"%s\"", structure),
+						errhint("The only message structure is \"json\".")));
+
+	obj = sqsn_json_or_null(VARDATA_ANY(message), VARSIZE_ANY_EXHDR(message));
+	if (obj == NULL || !JB_ROOT_IS_OBJECT(obj) || JB_ROOT_IS_SCALAR(obj))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("with message_structure \"json\" the message must be "
+						"a JSON object"),
+				 errhint("Write {\"default\": \"text\", \"sqs\": \"text for "
+						 "queues\"}.")));
+	it = JsonbIteratorInit(&obj->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_VALUE && (v.type != jbvString || v.val.string.len == 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("with message_structure \"json\" every value of "
+							"the message must be a non-empty string")));
+	}
+	dflt = getKeyJsonValueFromContainer(&obj->root, "default", 7, NULL);
+	if (dflt == NULL)
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("with message_structure \"json\" the message must have "
+					"a \"default\" key")));
+	sqs = getKeyJsonValueFromContainer(&obj->root, protocol, strlen(protocol),
+									   NULL);
+	if (sqs == NULL)
+		sqs = dflt;
+	return cstring_to_text_with_len(sqs->val.string.val, sqs->val.string.len);
+}
+
+/*
+ * Checks one published message and fills pub: non-empty, at most 256 KiB
+ * with its attributes, a valid subject.
+ */
+static void
+prepare_publication(PublishedMessage *pub, text *message, Jsonb *attributes,
+					const char *subject, const char *structure)
+{
+	int64 attributes_size;
+	int64 size;
+
+	memset(pub, 0, sizeof(PublishedMessage));
+	if (VARSIZE_ANY_EXHDR(message) == 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("message must not be empty")));
+	pub->attributes = sqsn_normalize_attributes(attributes, &attributes_size);
+	size = VARSIZE_ANY_EXHDR(message) + attributes_size;
+	if (size > SQSN_MAX_MESSAGE_SIZE)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("message is too large to publish"),
+				 errdetail("Message and attributes take " INT64_FORMAT
+						   " bytes; the limit is %d.",
+						   size, SQSN_MAX_MESSAGE_SIZE),
+				 errhint("Store large payloads in a table and publish a "
+						 "reference.")));
+	if (subject != NULL)
+	{
+		int len = pg_mbstrlen(subject);
+
+		if (len == 0 || len > MAX_SUBJECT)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("subject must have 1 to %d characters",
+								   MAX_SUBJECT)));
+		for (const char *p = subject; *p; p++)
+			if ((unsigned char) *p < 0x20 || *p == 0x7f)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("subject must not contain line breaks or "
+								"control characters")));
+		pub->subject = pstrdup(subject);
+	}
+	pub->message = message_for_protocol(message, structure, "sqs");
+	pub->original = message;
+	pub->structure = structure;
+	pub->message_id = sqsn_new_uuid();
+	pub->published_at = GetCurrentTimestamp();
+}
+
+/*
+ * Puts one notification for an HTTP/HTTPS subscription into the outbox,
+ * with the text of the http protocol when the message has one per
+ * protocol; the delivery worker POSTs it after commit.
+ */
+static void
+queue_push_delivery(Target *target, PublishedMessage *pub,
+					const char *topic_arn, bool encrypted)
+{
+	if (pub->http_message == NULL)
+		pub->http_message =
+			pub->structure == NULL
+				? pub->original
+				: message_for_protocol(pub->original, pub->structure, "http");
+	sqsn_outbox_notification(target->subscription_id, pub->message_id,
+							 topic_arn, pub->subject, pub->http_message,
+							 pub->attributes, pub->published_at, encrypted);
+}
+
+/*
+ * The group and deduplication ids of a publication (NULL: not given). A
+ * FIFO topic needs a group id, and a deduplication id unless it
+ * deduplicates by content (SHA-256 of the message); a standard topic takes
+ * neither. element is the 1-based batch element, or 0.
+ */
+static void
+set_publication_tags(PublishedMessage *pub, const char *topic_name,
+					 bool content_based, char *group_id,
+					 char *deduplication_id, int element)
+{
+	if (!sqsn_is_fifo_name(topic_name))
+	{
+		if (group_id != NULL || deduplication_id != NULL)
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("message_group_id and message_deduplication_id "
+						"are only for FIFO topics"),
+				 errdetail("Topic \"%s\" is a standard topic.", topic_name)));
+		return;
+	}
+	if (group_id == NULL)
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+			 errmsg("a message published to FIFO topic \"%s\" needs a "
+					"message_group_id",
+					topic_name),
+			 element > 0 ? errdetail("Element %d has none.", element) : 0));
+	sqsn_validate_fifo_tag("message_group_id", group_id);
+	if (deduplication_id == NULL)
+	{
+		if (!content_based)
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("a message published to FIFO topic \"%s\" needs a "
+						"message_deduplication_id",
+						topic_name),
+				 element > 0 ? errdetail("Element %d has none.", element) : 0,
+				 errhint("Give one, or create the topic with "
+						 "content_based_deduplication.")));
+		deduplication_id = sqsn_content_deduplication_id(pub->message);
+	}
+	else
+		sqsn_validate_fifo_tag("message_deduplication_id", deduplication_id);
+	pub->group_id = group_id;
+	pub->deduplication_id = deduplication_id;
+}
+
+/*
+ * Whether a topic deduplicates by content (false for a standard topic);
+ * errors when a FIFO topic does not exist. Requires an SPI connection.
+ */
+static bool
+topic_content_based(const char *topic_name)
+{
+	Oid   argtypes[1] = {TEXTOID};
+	Datum value = CStringGetTextDatum(topic_name);
+	bool  isnull;
+
+	if (!sqsn_is_fifo_name(topic_name) || !sqsn_catalog_has(SQSN_CATALOG_FIFO))
+		return false;
+	(void) sqsn_find_topic_id(topic_name); /* errors when there is none */
+	sqsn_spi_check(
+		SPI_execute_with_args("SELECT content_based_deduplication"
+							  " FROM sqsn.topic"
+							  " WHERE topic_name OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, &value, NULL, false, 1),
+		SPI_OK_SELECT, "reading sqsn.topic");
+	if (SPI_processed == 0)
+		return false;
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+									  SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * FIFO topics: the publications to deliver, leaving out those that repeat
+ * a deduplication id of the last five minutes (their message_id in pubs
+ * becomes the first message's, which the caller returns). *n becomes the
+ * number to deliver.
+ */
+static PublishedMessage *
+fifo_deduplicate(int64 topic_id, PublishedMessage *pubs, int *n)
+{
+	int               nfresh = 0;
+	PublishedMessage *fresh = palloc(sizeof(PublishedMessage) * Max(*n, 1));
+
+	for (int i = 0; i < *n; i++)
+	{
+		pg_uuid_t *id = sqsn_fifo_deduplicate_publish(
+			topic_id, pubs[i].deduplication_id, pubs[i].message_id);
+
+		if (id == pubs[i].message_id)
+			fresh[nfresh++] = pubs[i];
+		else
+			pubs[i].message_id = id;
+	}
+	*n = nfresh;
+	return fresh;
+}
+
+/*
+ * Whether the owner of a queue subscription may still send to its queue
+ * (grants may have changed since it subscribed). When not, the n copies
+ * are skipped, not an error for the publisher, who cannot fix someone
+ * else's grants: a WARNING says so, and the subscription's denied counter
+ * (sqsn.subscription_stats) counts them.
+ */
+static bool
+subscription_may_send(SqsnQueue *queue, Target *target, const char *topic_name,
+					  int n)
+{
+	if (sqsn_queue_allows_role(queue, target->owner, SQSN_SEND))
+		return true;
+
+	ereport(WARNING,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("subscription of queue \"%s\" to topic \"%s\" skipped: "
+					"its owner may not send to the queue",
+					queue->name, topic_name),
+			 errdetail("Role \"%s\" lacks the action \"send\" on the queue; "
+					   "%d message%s not delivered there.",
+					   target->owner ? target->owner : "?", n,
+					   n == 1 ? " was" : "s were"),
+			 errhint("Grant send on the queue to the subscription's owner "
+					 "with sqsn.sq_grant(), or remove the subscription.")));
+	if (sqsn_catalog_has(SQSN_CATALOG_PUSH))
+	{
+		Datum values[2] = {target->subscription_id, Int64GetDatum(n)};
+
+		sqsn_spi_check(
+			SPI_execute_with_args(
+				"INSERT INTO sqsn.subscription_counter AS c"
+				" (subscription_id, denied) VALUES ($1, $2)"
+				" ON CONFLICT (subscription_id) DO UPDATE"
+				" SET denied = c.denied OPERATOR(pg_catalog.+) $2",
+				2, (Oid[]){UUIDOID, INT8OID}, values, NULL, false, 0),
+			SPI_OK_INSERT, "counting a skipped delivery");
+	}
+	return false;
+}
+
+/*
+ * Delivers the n publications to every subscription of the topic whose
+ * filter policy matches: one insert per queue.
+ */
+static void
+fan_out(const char *topic_name, PublishedMessage *pubs, int n)
+{
+	int              ntargets;
+	int64            topic_id;
+	Target          *targets = load_targets(topic_name, &ntargets, &topic_id);
+	OutgoingMessage *msgs;
+	char            *topic_arn = NULL;
+	char            *timestamp = NULL;
+	int              encrypted = -1; /* the topic's setting, read once */
+
+	sqsn_check_topic(topic_id, topic_name, SQSN_PUBLISH);
+	if (sqsn_is_fifo_name(topic_name))
+		pubs = fifo_deduplicate(topic_id, pubs, &n);
+	if (ntargets == 0 || n == 0)
+		return;
+	msgs = palloc0(sizeof(OutgoingMessage) * n);
+	for (int t = 0; t < ntargets; t++)
+	{
+		Target *target = &targets[t];
+		int     k = 0;
+		bool    push = target->queue_name == NULL;
+
+		for (int i = 0; i < n; i++)
+		{
+			PublishedMessage *pub = &pubs[i];
+
+			if (target->filter_policy != NULL)
+			{
+				if (target->body_scope && !pub->body_parsed)
+				{
+					pub->body_json =
+						sqsn_json_or_null(VARDATA_ANY(pub->message),
+										  VARSIZE_ANY_EXHDR(pub->message));
+					pub->body_parsed = true;
+				}
+				if (!sqsn_filter_matches(target->filter_policy,
+										 target->body_scope, pub->attributes,
+										 pub->body_json))
+					continue;
+			}
+
+			if (push)
+			{
+				if (topic_arn == NULL)
+				{
+					topic_arn = sqsn_topic_arn(topic_name);
+					timestamp = sqsn_iso_timestamp(GetCurrentTimestamp());
+				}
+				if (encrypted < 0)
+					encrypted = sqsn_topic_encrypted(topic_id) ? 1 : 0;
+				queue_push_delivery(target, pub, topic_arn, encrypted > 0);
+				continue;
+			}
+			msgs[k].message_id = sqsn_new_uuid();
+			msgs[k].group_id = pub->group_id;
+			msgs[k].deduplication_id = pub->deduplication_id;
+			if (target->raw)
+			{
+				msgs[k].body = PointerGetDatum(pub->message);
+				msgs[k].attributes = pub->attributes;
+			}
+			else
+			{
+				if (pub->envelope == NULL)
+				{
+					if (topic_arn == NULL)
+					{
+						topic_arn = sqsn_topic_arn(topic_name);
+						timestamp = sqsn_iso_timestamp(GetCurrentTimestamp());
+					}
+					pub->envelope = queue_envelope(pub, topic_arn, timestamp);
+				}
+				msgs[k].body = PointerGetDatum(pub->envelope);
+				msgs[k].attributes = NULL;
+			}
+			k++;
+		}
+		if (k > 0)
+		{
+			SqsnQueue *queue =
+				sqsn_open_queue(target->queue_name, RowExclusiveLock);
+
+			if (subscription_may_send(queue, target, topic_name, k))
+				sqsn_send_messages(queue, msgs, k);
+		}
+	}
+}
+
+/*
+ * sn_publish(topic_name, message, message_attributes, subject,
+ * message_structure, message_group_id, message_deduplication_id): returns
+ * the message id (the envelope's MessageId); for a duplicate on a FIFO
+ * topic, the first message's id.
+ */
+Datum
+sn_publish(PG_FUNCTION_ARGS)
+{
+	char            *topic_name = sqsn_topic_name_arg(fcinfo, 0);
+	PublishedMessage pub;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("message must not be NULL")));
+	prepare_publication(
+		&pub, PG_GETARG_TEXT_PP(1),
+		PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2),
+		PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3)),
+		PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4)));
+
+	sqsn_spi_connect();
+	set_publication_tags(
+		&pub, topic_name, topic_content_based(topic_name),
+		SQSN_ARG_GIVEN(5) ? text_to_cstring(PG_GETARG_TEXT_PP(5)) : NULL,
+		SQSN_ARG_GIVEN(6) ? text_to_cstring(PG_GETARG_TEXT_PP(6)) : NULL, 0);
+	fan_out(topic_name, &pub, 1);
+	SPI_finish();
+	PG_RETURN_UUID_P(pub.message_id);
+}
+
+/*
+ * The elements of an optional text array argument of sn_publish_batch, one
+ * per message; NULL when the argument is NULL.
+ */
+static Datum *
+publish_batch_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
+					   int n, bool **nulls)
+{
+	Datum *values;
+	int    count;
+
+	*nulls = NULL;
+	if (!SQSN_ARG_GIVEN(argno))
+		return NULL;
+	count = sqsn_array_arg(fcinfo, argno, argname, TEXTOID, &values, nulls);
+	if (count != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must have one element per message", argname),
+				 errdetail("%d messages and %d %s were given.", n, count,
+						   argname)));
+	return values;
+}
+
+/*
+ * sn_publish_batch(topic_name, messages, message_attributes,
+ * message_group_ids, message_deduplication_ids): publishes every message;
+ * each subscribed queue gets its copies with one insert. Returns the
+ * message ids in input order.
+ */
+Datum
+sn_publish_batch(PG_FUNCTION_ARGS)
+{
+	char             *topic_name = sqsn_topic_name_arg(fcinfo, 0);
+	ReturnSetInfo    *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum            *messages;
+	bool             *message_nulls;
+	Datum            *attributes = NULL;
+	bool             *attribute_nulls = NULL;
+	PublishedMessage *pubs;
+	Datum            *groups;
+	bool             *group_nulls;
+	Datum            *dedups;
+	bool             *dedup_nulls;
+	bool              content_based;
+	int               n;
+
+	n = sqsn_batch_args(fcinfo, "messages", "message", "messages", &messages,
+						&message_nulls, &attributes, &attribute_nulls);
+
+	pubs = palloc(sizeof(PublishedMessage) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		if (message_nulls[i])
+			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+							errmsg("messages must not contain NULL"),
+							errdetail("Element %d is NULL.", i + 1)));
+		prepare_publication(&pubs[i], DatumGetTextPP(messages[i]),
+							(attributes && !attribute_nulls[i])
+								? DatumGetJsonbP(attributes[i])
+								: NULL,
+							NULL, NULL);
+	}
+
+	groups = publish_batch_text_arg(fcinfo, 3, "message_group_ids", n,
+									&group_nulls);
+	dedups = publish_batch_text_arg(fcinfo, 4, "message_deduplication_ids", n,
+									&dedup_nulls);
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	sqsn_spi_connect();
+	content_based = topic_content_based(topic_name);
+	for (int i = 0; i < n; i++)
+		set_publication_tags(
+			&pubs[i], topic_name, content_based,
+			(groups && !group_nulls[i]) ? TextDatumGetCString(groups[i])
+										: NULL,
+			(dedups && !dedup_nulls[i]) ? TextDatumGetCString(dedups[i])
+										: NULL,
+			i + 1);
+	if (n > 0)
+		fan_out(topic_name, pubs, n);
+	else
+		sqsn_check_topic(sqsn_find_topic_id(topic_name), topic_name, SQSN_PUBLISH);
+	SPI_finish();
+
+	for (int i = 0; i < n; i++)
+	{
+		Datum value = UUIDPGetDatum(pubs[i].message_id);
+		bool  isnull = false;
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value,
+							 &isnull);
+	}
+	return (Datum) 0;
+}

@@ -1,0 +1,962 @@
+/*-------------------------------------------------------------------------
+ *
+ * subscription.c
+ *	  Subscriptions (sqsn.subscription): subscribe, confirm, unsubscribe,
+ *	  list, and their attributes.
+ *
+ * A subscription delivers a topic's messages to a queue (protocol sqs),
+ * copied in the publisher's transaction, or to an HTTP/HTTPS URL through
+ * the push outbox (push/). HTTP/HTTPS subscriptions start pending:
+ * subscribing queues a SubscriptionConfirmation with a random token, and
+ * sn_confirm_subscription (or the endpoint's confirm link) confirms;
+ * hosts listed in sqsn.http_auto_confirm_hosts are confirmed at once.
+ *
+ * Every change takes its topic's lock exclusively (topic.c), so it waits
+ * for the publishes in flight and the next publish sees it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "topic/topic.h"
+
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/tuplestore.h"
+
+PG_FUNCTION_INFO_V1(sn_subscribe);
+PG_FUNCTION_INFO_V1(sn_confirm_subscription);
+PG_FUNCTION_INFO_V1(sn_unsubscribe);
+PG_FUNCTION_INFO_V1(sn_list_subscriptions);
+PG_FUNCTION_INFO_V1(sn_set_subscription_attributes);
+PG_FUNCTION_INFO_V1(sn_get_subscription_attributes);
+
+#define SCOPE_ATTRIBUTES "MessageAttributes"
+#define SCOPE_BODY       "MessageBody"
+
+/*
+ * Changing or deleting a subscription: its owner, an administrator of its
+ * topic, or (with queue_admin_too, for unsubscribing) an administrator of
+ * the queue it delivers to. Errors with 42501 otherwise. Requires SPI.
+ */
+static void
+check_subscription(Datum subscription_id, bool queue_admin_too)
+{
+	Oid   roleid = GetOuterUserId();
+	bool  isnull;
+	int64 topic_id;
+	char *topic_name;
+	char *owner;
+	char *queue_name;
+
+	if (!sqsn_catalog_has(SQSN_CATALOG_GRANTS))
+		return;
+	sqsn_spi_check(
+		SPI_execute_with_args(
+			"SELECT s.topic_id, t.topic_name, s.owner::pg_catalog.text,"
+			" q.queue_name"
+			" FROM sqsn.subscription s"
+			" JOIN sqsn.topic t ON t.topic_id OPERATOR(pg_catalog.=) "
+			"s.topic_id"
+			" LEFT JOIN sqsn.queue q"
+			"  ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id"
+			" WHERE s.subscription_id OPERATOR(pg_catalog.=) $1",
+			1, (Oid[]){UUIDOID}, &subscription_id, NULL, false, 1),
+		SPI_OK_SELECT, "reading sqsn.subscription");
+	if (SPI_processed == 0)
+		return; /* the caller says it does not exist */
+	topic_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										   SPI_tuptable->tupdesc, 1, &isnull));
+	topic_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	queue_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+
+	if (sqsn_role_owns(owner, roleid))
+		return;
+	if (sqsn_topic_allows(topic_id, roleid, SQSN_ADMIN))
+		return;
+	if (queue_admin_too && queue_name != NULL &&
+		sqsn_queue_allows(sqsn_open_queue(queue_name, RowExclusiveLock),
+						  roleid, SQSN_ADMIN))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to change a subscription of topic "
+					"\"%s\"",
+					topic_name),
+			 errdetail("Subscription %s belongs to role \"%s\"; role \"%s\" "
+					   "lacks the action \"admin\" on the topic.",
+					   sqsn_uuid_text(subscription_id), owner,
+					   GetUserNameFromId(roleid, false)),
+			 errhint("The subscription's owner or an administrator of the "
+					 "topic can change it.")));
+}
+
+static bool
+scope_is_body(const char *scope)
+{
+	if (strcmp(scope, SCOPE_ATTRIBUTES) == 0)
+		return false;
+	if (strcmp(scope, SCOPE_BODY) == 0)
+		return true;
+	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					errmsg("invalid filter policy scope \"%s\"", scope),
+					errhint("Use MessageAttributes or MessageBody.")));
+}
+
+/*
+ * Protocols: sqs (a queue), http and https (push delivery, push/).
+ * Returns whether the protocol pushes.
+ */
+static bool
+check_protocol(const char *protocol)
+{
+	if (strcmp(protocol, "sqs") == 0)
+		return false;
+	if (strcmp(protocol, "http") == 0 || strcmp(protocol, "https") == 0)
+		return true;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unsupported subscription protocol \"%s\"", protocol),
+			 errhint("Use sqs with a queue name, or http or https with a URL, "
+					 "as the endpoint.")));
+}
+
+/*
+ * Subscribing a queue needs the right to send to it. With the catalog of
+ * 0.2 (before ALTER EXTENSION UPDATE) that is the role check of 0.2: the
+ * calling role (SET ROLE included) must have the privileges of
+ * sqsn_producer, which sqsn_admin members have; superusers have them all.
+ * With 0.3 the queue's grants decide (security/acl.c).
+ */
+static void
+check_may_send(const char *queue_name)
+{
+	Oid producer = get_role_oid("sqsn_producer", false);
+
+	if (!has_privs_of_role(GetOuterUserId(), producer))
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to subscribe queue \"%s\"", queue_name),
+			 errdetail("Subscribing a queue to a topic needs the right to "
+					   "send to the queue."),
+			 errhint("Grant sqsn_producer to role \"%s\".",
+					 GetUserNameFromId(GetOuterUserId(), false))));
+}
+
+/*
+ * The dead-letter queue of a redrive policy {"deadLetterTargetArn": q}:
+ * q is a queue name or an ARN ending in ":<queue name>". Returns the queue
+ * id, locked FOR KEY SHARE; 0 for a JSON null, {} or "". Requires SPI.
+ */
+static int64
+redrive_queue_id(Jsonb *policy)
+{
+	JsonbValue        *target;
+	char              *name;
+	char              *colon;
+	Oid                argtypes[1] = {TEXTOID};
+	Datum              values[1];
+	bool               isnull;
+	JsonbIterator     *it;
+	JsonbIteratorToken tok;
+	JsonbValue         v;
+
+	if (policy == NULL)
+		return 0;
+	if (JB_ROOT_IS_SCALAR(policy))
+	{
+		it = JsonbIteratorInit(&policy->root);
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+			if (tok == WJB_ELEM &&
+				(v.type == jbvNull ||
+				 (v.type == jbvString && v.val.string.len == 0)))
+				return 0;
+	}
+	if (!JB_ROOT_IS_OBJECT(policy) || JB_ROOT_IS_SCALAR(policy))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid redrive policy"),
+				 errdetail("A redrive policy is a JSON object."),
+				 errhint("Write {\"deadLetterTargetArn\": \"queue name\"}.")));
+	if (JB_ROOT_COUNT(policy) == 0)
+		return 0;
+	it = JsonbIteratorInit(&policy->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (tok == WJB_KEY &&
+			!(v.val.string.len == 19 &&
+			  strncmp(v.val.string.val, "deadLetterTargetArn", 19) == 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid redrive policy"),
+					 errdetail("A subscription's redrive policy has no field "
+							   "\"%.*s\".",
+							   v.val.string.len, v.val.string.val),
+					 errhint("Its only field is deadLetterTargetArn.")));
+	target = getKeyJsonValueFromContainer(&policy->root, "deadLetterTargetArn",
+										  19, NULL);
+	if (target == NULL || target->type != jbvString)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid redrive policy"),
+				 errdetail("deadLetterTargetArn must be a string."),
+				 errhint("Write {\"deadLetterTargetArn\": \"queue name\"}.")));
+	name = sqsn_jsonb_string(target);
+	colon = strrchr(name, ':');
+	if (colon)
+		name = colon + 1;
+	sqsn_validate_queue_name(name);
+	/* only push subscriptions of standard topics ever use it */
+	if (sqsn_is_fifo_name(name))
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+			 errmsg("FIFO queue \"%s\" cannot be the dead-letter queue of a "
+					"subscription",
+					name),
+			 errhint("Use a standard queue: only HTTP/HTTPS subscriptions "
+					 "of standard topics dead-letter their messages.")));
+	if (!sqsn_catalog_has(SQSN_CATALOG_GRANTS))
+		check_may_send(name); /* 0.2 catalog; else the caller checks */
+	values[0] = CStringGetTextDatum(name);
+	sqsn_spi_check(
+		SPI_execute_with_args("SELECT queue_id FROM sqsn.queue"
+							  " WHERE queue_name = $1 FOR KEY SHARE",
+							  1, argtypes, values, NULL, false, 1),
+		SPI_OK_SELECT, "reading sqsn.queue");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("dead-letter queue \"%s\" does not exist", name),
+				 errhint("Create it with sqsn.sq_create_queue().")));
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* A delivery policy of a subscription: NULL for a JSON null, {} or "". */
+static Jsonb *
+subscription_delivery_policy(Jsonb *policy)
+{
+	if (policy == NULL)
+		return NULL;
+	if (JB_ROOT_IS_SCALAR(policy))
+	{
+		JsonbIterator     *it = JsonbIteratorInit(&policy->root);
+		JsonbIteratorToken tok;
+		JsonbValue         v;
+
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+			if (tok == WJB_ELEM &&
+				(v.type == jbvNull ||
+				 (v.type == jbvString && v.val.string.len == 0)))
+				return NULL;
+	}
+	else if (JB_ROOT_IS_OBJECT(policy) && JB_ROOT_COUNT(policy) == 0)
+		return NULL;
+	sqsn_validate_delivery_policy(policy, false);
+	return policy;
+}
+
+/*
+ * sn_subscribe(topic_name, protocol, endpoint, filter_policy,
+ * filter_policy_scope, raw_message_delivery, delivery_policy,
+ * redrive_policy): subscribes a queue (protocol sqs) or an HTTP/HTTPS URL
+ * to a topic and returns the subscription id. Subscribing the same
+ * endpoint again with the same settings returns the existing subscription.
+ * An HTTP/HTTPS subscription is pending until confirmed with the token the
+ * delivery worker POSTs to it, unless its host is listed in
+ * sqsn.http_auto_confirm_hosts.
+ */
+Datum
+sn_subscribe(PG_FUNCTION_ARGS)
+{
+	char  *topic_name = sqsn_topic_name_arg(fcinfo, 0);
+	char  *protocol = sqsn_text_arg(fcinfo, 1, "protocol");
+	char  *endpoint;
+	Jsonb *policy = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
+	char  *scope = PG_ARGISNULL(4) ? SCOPE_ATTRIBUTES
+								   : text_to_cstring(PG_GETARG_TEXT_PP(4));
+	bool   raw = PG_ARGISNULL(5) ? false : PG_GETARG_BOOL(5);
+	/* the 0.1 SQL function has six arguments */
+	Jsonb *delivery_policy =
+		PG_NARGS() <= 6 || PG_ARGISNULL(6) ? NULL : PG_GETARG_JSONB_P(6);
+	Jsonb *redrive_policy =
+		PG_NARGS() <= 7 || PG_ARGISNULL(7) ? NULL : PG_GETARG_JSONB_P(7);
+	bool  push;
+	bool  body_scope;
+	bool  confirmed = true;
+	char *host = NULL;
+	int   nestlevel;
+	int64 topic_id;
+	int64 dlq_id = 0;
+	Oid   argtypes[10] = {INT8OID, INT8OID, JSONBOID, TEXTOID, BOOLOID,
+						  TEXTOID, TEXTOID, JSONBOID, INT8OID, TEXTOID};
+	Datum values[10];
+	char  nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	bool  isnull;
+	Datum result;
+	bool  created = false;
+	bool  legacy;
+
+	push = check_protocol(protocol);
+	if (push && sqsn_is_fifo_name(topic_name))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("FIFO topic \"%s\" cannot deliver to %s endpoints",
+						topic_name, protocol),
+				 errhint("A FIFO topic delivers to FIFO queues only.")));
+	if (push && !sqsn_catalog_has(SQSN_CATALOG_PUSH))
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("protocol \"%s\" needs sqsn 0.2", protocol),
+						errhint("Run ALTER EXTENSION sqsn UPDATE.")));
+	endpoint = sqsn_text_arg(fcinfo, 2, "endpoint");
+	if (push)
+		host = sqsn_validate_endpoint_url(protocol, endpoint);
+	else
+	{
+		sqsn_validate_queue_name(endpoint);
+		if (delivery_policy != NULL || redrive_policy != NULL)
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("delivery and redrive policies apply to http and "
+						"https subscriptions only"),
+				 errdetail("A queue subscription receives its copy in the "
+						   "publishing transaction; it is never retried.")));
+	}
+	body_scope = scope_is_body(scope);
+	if (policy != NULL)
+		sqsn_validate_filter_policy(policy, body_scope);
+	if (!push && !sqsn_catalog_has(SQSN_CATALOG_GRANTS))
+		check_may_send(endpoint); /* 0.2 catalog: the roles decide */
+	delivery_policy = subscription_delivery_policy(delivery_policy);
+	if (push)
+		confirmed = sqsn_auto_confirm_host(host);
+
+	topic_id = sqsn_begin_topic_change(topic_name, &nestlevel);
+	sqsn_check_topic(topic_id, topic_name, SQSN_SUBSCRIBE);
+	if (push)
+	{
+		dlq_id = redrive_queue_id(redrive_policy);
+		/* the subscriber must be allowed to send to its dead-letter queue */
+		if (sqsn_catalog_has(SQSN_CATALOG_GRANTS))
+			sqsn_check_queue_id(dlq_id, SQSN_SEND);
+	}
+
+	values[0] = Int64GetDatum(topic_id);
+	values[1] = (Datum) 0;
+	nulls[1] = 'n';
+	values[2] = policy ? JsonbPGetDatum(policy) : (Datum) 0;
+	nulls[2] = policy ? ' ' : 'n';
+	values[3] = CStringGetTextDatum(scope);
+	values[4] = BoolGetDatum(raw);
+	values[5] = CStringGetTextDatum(protocol);
+	values[6] = push ? CStringGetTextDatum(endpoint) : (Datum) 0;
+	nulls[6] = push ? ' ' : 'n';
+	values[7] = delivery_policy ? JsonbPGetDatum(delivery_policy) : (Datum) 0;
+	nulls[7] = delivery_policy ? ' ' : 'n';
+	values[8] = Int64GetDatum(dlq_id);
+	nulls[8] = dlq_id ? ' ' : 'n';
+	values[9] = push && !confirmed
+					? CStringGetTextDatum(sqsn_random_hex(32))
+					: (Datum) 0;
+	nulls[9] = push && !confirmed ? ' ' : 'n';
+
+	if (!push)
+	{
+		/* the queue; FOR KEY SHARE keeps it from being deleted until commit */
+		values[6] = CStringGetTextDatum(endpoint);
+		nulls[6] = ' ';
+		sqsn_spi_check(
+			SPI_execute_with_args("SELECT queue_id FROM sqsn.queue"
+								  " WHERE queue_name = $7 FOR KEY SHARE",
+								  10, argtypes, values, nulls, false, 1),
+			SPI_OK_SELECT, "reading sqsn.queue");
+		if (SPI_processed == 0)
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("queue \"%s\" does not exist", endpoint),
+				 errhint("The endpoint of an sqs subscription is the name of "
+						 "a queue created with sqsn.sq_create_queue().")));
+		values[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								  1, &isnull);
+		nulls[1] = ' ';
+		/* the subscriber must be allowed to send to the queue */
+		sqsn_check_queue(sqsn_open_queue(endpoint, RowExclusiveLock),
+						 SQSN_SEND);
+		values[6] = (Datum) 0;
+		nulls[6] = 'n';
+		if (sqsn_is_fifo_name(topic_name) != sqsn_is_fifo_name(endpoint))
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("%s topic \"%s\" cannot deliver to %s queue \"%s\"",
+						sqsn_is_fifo_name(topic_name) ? "FIFO" : "standard",
+						topic_name,
+						sqsn_is_fifo_name(endpoint) ? "FIFO" : "standard",
+						endpoint),
+				 errhint("Subscribe FIFO queues to FIFO topics and standard "
+						 "queues to standard topics.")));
+	}
+	legacy = !sqsn_catalog_has(SQSN_CATALOG_PUSH);
+
+	sqsn_spi_check(
+		SPI_execute_with_args(
+			legacy ? "SELECT subscription_id,"
+					 " filter_policy IS NOT DISTINCT FROM $3"
+					 " AND filter_policy_scope = $4"
+					 " AND raw_message_delivery = $5"
+					 " FROM sqsn.subscription"
+					 " WHERE topic_id = $1 AND protocol = $6"
+					 " AND queue_id = $2"
+				   : "SELECT subscription_id,"
+					 " filter_policy IS NOT DISTINCT FROM $3"
+					 " AND filter_policy_scope = $4"
+					 " AND raw_message_delivery = $5"
+					 " AND delivery_policy IS NOT DISTINCT FROM $8"
+					 " AND dead_letter_queue_id IS NOT DISTINCT FROM $9"
+					 " FROM sqsn.subscription"
+					 " WHERE topic_id = $1 AND protocol = $6"
+					 " AND (queue_id = $2 OR endpoint = $7)",
+			10, argtypes, values, nulls, false, 1),
+		SPI_OK_SELECT, "reading sqsn.subscription");
+	if (SPI_processed > 0)
+	{
+		if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 2, &isnull)))
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("%s \"%s\" is already subscribed to topic \"%s\" "
+							"with different attributes",
+							push ? "endpoint" : "queue", endpoint, topic_name),
+					 errhint("Use sqsn.sn_set_subscription_attributes() to "
+							 "change them.")));
+	}
+	else
+	{
+		sqsn_spi_check(SPI_execute_with_args(
+						   legacy ? "INSERT INTO sqsn.subscription"
+									" (topic_id, protocol, queue_id,"
+									" filter_policy, filter_policy_scope,"
+									" raw_message_delivery, owner, created_at)"
+									" VALUES ($1, $6, $2, $3, $4, $5,"
+									" session_user, clock_timestamp())"
+									" RETURNING subscription_id"
+								  : "INSERT INTO sqsn.subscription"
+									" (topic_id, protocol, queue_id,"
+									" filter_policy, filter_policy_scope,"
+									" raw_message_delivery, owner, created_at,"
+									" endpoint, delivery_policy,"
+									" dead_letter_queue_id, confirmed,"
+									" confirmation_token)"
+									" VALUES ($1, $6, $2, $3, $4, $5,"
+									" session_user, clock_timestamp(),"
+									" $7, $8, $9, $10 IS NULL, $10)"
+									" RETURNING subscription_id",
+						   10, argtypes, values, nulls, false, 0),
+					   SPI_OK_INSERT_RETURNING,
+					   "inserting into sqsn.subscription");
+		created = true;
+	}
+
+	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						   &isnull);
+	result = SPI_datumTransfer(result, false, UUID_LEN);
+	if (created && sqsn_catalog_has(SQSN_CATALOG_GRANTS))
+	{
+		/* the calling role (SET ROLE included) owns the subscription */
+		Datum owner[2] = {result, DirectFunctionCall1(
+									  namein,
+									  CStringGetDatum(sqsn_caller_name()))};
+
+		sqsn_spi_check(SPI_execute_with_args(
+						   "UPDATE sqsn.subscription SET owner = $2"
+						   " WHERE subscription_id = $1",
+						   2, (Oid[]){UUIDOID, NAMEOID}, owner, NULL, false, 0),
+					   SPI_OK_UPDATE, "setting the subscription's owner");
+	}
+	if (created && push && !confirmed)
+		sqsn_outbox_confirmation(result, topic_name);
+	SPI_finish();
+	sqsn_unpin_search_path(nestlevel);
+	PG_RETURN_DATUM(result);
+}
+
+/*
+ * sn_confirm_subscription(topic_name, token): confirms the HTTP/HTTPS
+ * subscription the token was sent to and returns its id; from then on it
+ * receives notifications. Confirming again returns the same id.
+ */
+Datum
+sn_confirm_subscription(PG_FUNCTION_ARGS)
+{
+	char *topic_name = sqsn_topic_name_arg(fcinfo, 0);
+	char *token = sqsn_text_arg(fcinfo, 1, "token");
+	Oid   argtypes[2] = {INT8OID, TEXTOID};
+	Datum values[2];
+	int   nestlevel;
+	int64 topic_id;
+	bool  isnull;
+	Datum result;
+
+	topic_id = sqsn_begin_topic_change(topic_name, &nestlevel);
+
+	values[0] = Int64GetDatum(topic_id);
+	values[1] = CStringGetTextDatum(token);
+	sqsn_spi_check(
+		SPI_execute_with_args("UPDATE sqsn.subscription SET confirmed = true"
+							  " WHERE topic_id = $1"
+							  " AND confirmation_token = $2"
+							  " RETURNING subscription_id",
+							  2, argtypes, values, NULL, false, 0),
+		SPI_OK_UPDATE_RETURNING, "updating sqsn.subscription");
+	if (SPI_processed == 0)
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid confirmation token for topic \"%s\"", topic_name),
+			 errhint("Use the Token of the SubscriptionConfirmation "
+					 "message the endpoint received.")));
+	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						   &isnull);
+	result = SPI_datumTransfer(result, false, UUID_LEN);
+
+	/* confirmation requests still waiting for a retry are moot */
+	sqsn_spi_check(
+		SPI_execute_with_args("DELETE FROM sqsn.delivery"
+							  " WHERE subscription_id = $1"
+							  " AND message_type = 'SubscriptionConfirmation'"
+							  " AND status = 'pending'",
+							  1, (Oid[]){UUIDOID}, &result, NULL, false, 0),
+		SPI_OK_DELETE, "deleting from sqsn.delivery");
+	SPI_finish();
+	sqsn_unpin_search_path(nestlevel);
+	PG_RETURN_DATUM(result);
+}
+
+/*
+ * Locks the topic of a subscription exclusively and returns its id; errors
+ * when the subscription does not exist.
+ */
+static void
+lock_subscription(Datum subscription_id)
+{
+	Oid  argtypes[1] = {UUIDOID};
+	bool isnull;
+
+	sqsn_spi_check(
+		SPI_execute_with_args("SELECT topic_id FROM sqsn.subscription"
+							  " WHERE subscription_id = $1",
+							  1, argtypes, &subscription_id, NULL, false, 1),
+		SPI_OK_SELECT, "reading sqsn.subscription");
+	if (SPI_processed == 0)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+						errmsg("subscription %s does not exist",
+							   sqsn_uuid_text(subscription_id))));
+	sqsn_lock_topic(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										   SPI_tuptable->tupdesc, 1, &isnull)),
+			   AccessExclusiveLock);
+}
+
+/*
+ * sn_unsubscribe(subscription_id)
+ */
+Datum
+sn_unsubscribe(PG_FUNCTION_ARGS)
+{
+	Datum id;
+	Oid   argtypes[1] = {UUIDOID};
+	int   nestlevel;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("subscription_id must not be NULL")));
+	id = PG_GETARG_DATUM(0);
+
+	nestlevel = sqsn_pin_search_path();
+	sqsn_spi_connect();
+	sqsn_lock_topic_catalog();
+	lock_subscription(id);
+	check_subscription(id, true);
+	sqsn_spi_check(SPI_execute_with_args("DELETE FROM sqsn.subscription"
+										 " WHERE subscription_id = $1",
+										 1, argtypes, &id, NULL, false, 0),
+				   SPI_OK_DELETE, "deleting from sqsn.subscription");
+	SPI_finish();
+	sqsn_unpin_search_path(nestlevel);
+	PG_RETURN_VOID();
+}
+
+/*
+ * sn_list_subscriptions(topic_name): every subscription, or those of one
+ * topic, by topic and endpoint.
+ */
+Datum
+sn_list_subscriptions(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid            argtypes[1] = {TEXTOID};
+	Datum          values[1];
+	char           nulls[1] = {' '};
+	int            nestlevel;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	if (PG_ARGISNULL(0))
+	{
+		values[0] = (Datum) 0;
+		nulls[0] = 'n';
+	}
+	else
+		values[0] = CStringGetTextDatum(sqsn_topic_name_arg(fcinfo, 0));
+
+	nestlevel = sqsn_pin_search_path();
+	sqsn_spi_connect();
+	if (!PG_ARGISNULL(0))
+		(void) sqsn_find_topic_id(TextDatumGetCString(values[0]));
+
+	sqsn_spi_check(
+		SPI_execute_with_args(
+			"SELECT s.subscription_id, t.topic_name,"
+			" s.protocol,"
+			" COALESCE(q.queue_name, to_jsonb(s)->>'endpoint'),"
+			" s.filter_policy, s.raw_message_delivery,"
+			" CASE WHEN COALESCE((to_jsonb(s)->>'confirmed')::boolean, true)"
+			" THEN 'confirmed' ELSE 'pending confirmation' END"
+			" FROM sqsn.subscription s"
+			" JOIN sqsn.topic t USING (topic_id)"
+			" LEFT JOIN sqsn.queue q USING (queue_id)"
+			" WHERE $1 IS NULL OR t.topic_name = $1"
+			" ORDER BY t.topic_name COLLATE \"C\","
+			" COALESCE(q.queue_name, to_jsonb(s)->>'endpoint') COLLATE \"C\","
+			" s.subscription_id",
+			1, argtypes, values, nulls, false, 0),
+		SPI_OK_SELECT, "listing subscriptions");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		Datum row[7];
+		bool  rownulls[7];
+
+		for (int c = 0; c < 7; c++)
+			row[c] = SPI_getbinval(SPI_tuptable->vals[i],
+								   SPI_tuptable->tupdesc, c + 1, &rownulls[c]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row,
+							 rownulls);
+	}
+	SPI_finish();
+	sqsn_unpin_search_path(nestlevel);
+	return (Datum) 0;
+}
+
+/* RawMessageDelivery: true/false, or the strings "true"/"false". */
+static bool
+attribute_bool(JsonbValue *v)
+{
+	if (v->type == jbvBool)
+		return v->val.boolean;
+	if (v->type == jbvString)
+	{
+		char *s = sqsn_jsonb_string(v);
+
+		if (pg_strcasecmp(s, "true") == 0)
+			return true;
+		if (pg_strcasecmp(s, "false") == 0)
+			return false;
+	}
+	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					errmsg("RawMessageDelivery must be true or false")));
+}
+
+/*
+ * sn_set_subscription_attributes(subscription_id, attributes): changes
+ * FilterPolicy (an object; null or "" removes it), FilterPolicyScope,
+ * RawMessageDelivery and, for HTTP/HTTPS subscriptions, DeliveryPolicy and
+ * RedrivePolicy (null or "" removes them). The filter policy is checked
+ * against the scope the subscription has afterwards.
+ */
+Datum
+sn_set_subscription_attributes(PG_FUNCTION_ARGS)
+{
+	Datum              id;
+	Jsonb             *attributes;
+	JsonbIterator     *it;
+	JsonbIteratorToken tok;
+	JsonbValue         v;
+	char              *key = NULL;
+	Oid argtypes[6] = {UUIDOID, JSONBOID, TEXTOID, BOOLOID, JSONBOID, INT8OID};
+	Datum values[6];
+	char  nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	bool  isnull;
+	char *scope;
+	bool  push;
+	int   nestlevel;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL",
+						PG_ARGISNULL(0) ? "subscription_id" : "attributes")));
+	id = PG_GETARG_DATUM(0);
+	attributes = PG_GETARG_JSONB_P(1);
+	if (!JB_ROOT_IS_OBJECT(attributes) || JB_ROOT_IS_SCALAR(attributes))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("subscription attributes must be a JSON object")));
+
+	nestlevel = sqsn_pin_search_path();
+	sqsn_spi_connect();
+	sqsn_lock_topic_catalog();
+	lock_subscription(id);
+	check_subscription(id, false);
+
+	/* the current settings */
+	values[0] = id;
+	sqsn_spi_check(SPI_execute_with_args(
+					   "SELECT filter_policy, filter_policy_scope,"
+					   " raw_message_delivery,"
+					   " to_jsonb(s)->'delivery_policy',"
+					   " (to_jsonb(s)->>'dead_letter_queue_id')::bigint,"
+					   " protocol <> 'sqs'"
+					   " FROM sqsn.subscription s"
+					   " WHERE subscription_id = $1",
+					   1, argtypes, values, NULL, false, 1),
+				   SPI_OK_SELECT, "reading sqsn.subscription");
+	for (int c = 1; c <= 5; c++)
+	{
+		values[c] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								  c, &isnull);
+		nulls[c] = isnull ? 'n' : ' ';
+	}
+	values[1] = nulls[1] == 'n'
+					? (Datum) 0
+					: JsonbPGetDatum(DatumGetJsonbPCopy(values[1]));
+	values[4] = nulls[4] == 'n'
+					? (Datum) 0
+					: JsonbPGetDatum(DatumGetJsonbPCopy(values[4]));
+	scope = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	push = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+									  SPI_tuptable->tupdesc, 6, &isnull));
+
+	it = JsonbIteratorInit(&attributes->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		bool clear;
+
+		if (tok == WJB_KEY)
+		{
+			key = sqsn_jsonb_string(&v);
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+		clear = v.type == jbvNull ||
+				(v.type == jbvString && v.val.string.len == 0);
+
+		if (strcmp(key, "FilterPolicy") == 0)
+		{
+			if (clear)
+				nulls[1] = 'n';
+			else
+			{
+				values[1] = JsonbPGetDatum(JsonbValueToJsonb(&v));
+				nulls[1] = ' ';
+			}
+		}
+		else if (strcmp(key, "FilterPolicyScope") == 0)
+		{
+			if (v.type != jbvString)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("FilterPolicyScope must be a string"),
+						 errhint("Use MessageAttributes or MessageBody.")));
+			scope = sqsn_jsonb_string(&v);
+		}
+		else if (strcmp(key, "RawMessageDelivery") == 0)
+			values[3] = BoolGetDatum(attribute_bool(&v));
+		else if ((strcmp(key, "DeliveryPolicy") == 0 ||
+				  strcmp(key, "RedrivePolicy") == 0) &&
+				 !push)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s applies to http and https subscriptions only",
+							key)));
+		else if (strcmp(key, "DeliveryPolicy") == 0)
+		{
+			Jsonb *dp =
+				clear ? NULL
+					  : subscription_delivery_policy(JsonbValueToJsonb(&v));
+
+			values[4] = dp ? JsonbPGetDatum(dp) : (Datum) 0;
+			nulls[4] = dp ? ' ' : 'n';
+		}
+		else if (strcmp(key, "RedrivePolicy") == 0)
+		{
+			int64 dlq = clear ? 0 : redrive_queue_id(JsonbValueToJsonb(&v));
+
+			/* the caller must be allowed to send to the new one */
+			if (sqsn_catalog_has(SQSN_CATALOG_GRANTS))
+				sqsn_check_queue_id(dlq, SQSN_SEND);
+
+			values[5] = Int64GetDatum(dlq);
+			nulls[5] = dlq ? ' ' : 'n';
+		}
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown subscription attribute \"%s\"", key),
+					 errhint("Subscription attributes are FilterPolicy, "
+							 "FilterPolicyScope, RawMessageDelivery, "
+							 "DeliveryPolicy and RedrivePolicy.")));
+	}
+
+	if (nulls[1] == ' ')
+		sqsn_validate_filter_policy(DatumGetJsonbP(values[1]),
+									scope_is_body(scope));
+	else
+		(void) scope_is_body(scope);
+	values[2] = CStringGetTextDatum(scope);
+
+	sqsn_spi_check(SPI_execute_with_args(push ? "UPDATE sqsn.subscription"
+												" SET filter_policy = $2,"
+												" filter_policy_scope = $3,"
+												" raw_message_delivery = $4,"
+												" delivery_policy = $5,"
+												" dead_letter_queue_id = $6"
+												" WHERE subscription_id = $1"
+											  : "UPDATE sqsn.subscription"
+												" SET filter_policy = $2,"
+												" filter_policy_scope = $3,"
+												" raw_message_delivery = $4"
+												" WHERE subscription_id = $1",
+										 push ? 6 : 4, argtypes, values, nulls,
+										 false, 0),
+				   SPI_OK_UPDATE, "updating sqsn.subscription");
+	SPI_finish();
+	sqsn_unpin_search_path(nestlevel);
+	PG_RETURN_VOID();
+}
+
+/*
+ * sn_get_subscription_attributes(subscription_id): the subscription's
+ * attributes as a JSON object with the managed service's names:
+ * SubscriptionArn, TopicArn, Owner (the owning role), Protocol, Endpoint
+ * (the queue's name for protocol sqs, else the URL), PendingConfirmation,
+ * ConfirmationWasAuthenticated, RawMessageDelivery, FilterPolicy and
+ * FilterPolicyScope (when a filter policy is set), and for HTTP/HTTPS
+ * subscriptions DeliveryPolicy (when set), EffectiveDeliveryPolicy and
+ * RedrivePolicy ({"deadLetterTargetArn": <queue name>}, when set). Readable
+ * by whoever may change the subscription or unsubscribe it.
+ */
+Datum
+sn_get_subscription_attributes(PG_FUNCTION_ARGS)
+{
+	Datum          id;
+	MemoryContext  outer = CurrentMemoryContext;
+	MemoryContext  spicxt;
+	int            nestlevel;
+	HeapTuple      tuple;
+	TupleDesc      desc;
+	bool           isnull;
+	bool           confirmed;
+	bool           push;
+	char          *topic_name;
+	char          *topic_arn;
+	char          *dlq;
+	Jsonb         *filter_policy;
+	Jsonb         *delivery_policy;
+	Jsonb         *topic_policy;
+	StringInfoData buf;
+	Datum          result;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("subscription_id must not be NULL")));
+	id = PG_GETARG_DATUM(0);
+
+	nestlevel = sqsn_pin_search_path();
+	sqsn_spi_connect();
+	sqsn_spi_check(
+		SPI_execute_with_args(
+			"SELECT t.topic_name, s.owner::pg_catalog.text, s.protocol,"
+			" COALESCE(q.queue_name, s.endpoint), s.confirmed,"
+			" s.raw_message_delivery, s.filter_policy,"
+			" s.filter_policy_scope, s.delivery_policy, t.delivery_policy,"
+			" d.queue_name"
+			" FROM sqsn.subscription s"
+			" JOIN sqsn.topic t"
+			"  ON t.topic_id OPERATOR(pg_catalog.=) s.topic_id"
+			" LEFT JOIN sqsn.queue q"
+			"  ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id"
+			" LEFT JOIN sqsn.queue d"
+			"  ON d.queue_id OPERATOR(pg_catalog.=) s.dead_letter_queue_id"
+			" WHERE s.subscription_id OPERATOR(pg_catalog.=) $1",
+			1, (Oid[]){UUIDOID}, &id, NULL, false, 1),
+		SPI_OK_SELECT, "reading sqsn.subscription");
+	if (SPI_processed == 0)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+						errmsg("subscription %s does not exist",
+							   sqsn_uuid_text(id))));
+	tuple = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+
+	spicxt = MemoryContextSwitchTo(outer);
+	topic_name = SPI_getvalue(tuple, desc, 1);
+	topic_arn = sqsn_topic_arn(topic_name);
+	confirmed = DatumGetBool(SPI_getbinval(tuple, desc, 5, &isnull));
+	push = strcmp(SPI_getvalue(tuple, desc, 3), "sqs") != 0;
+	filter_policy = sqsn_spi_jsonb(tuple, desc, 7);
+	delivery_policy = sqsn_spi_jsonb(tuple, desc, 9);
+	topic_policy = sqsn_spi_jsonb(tuple, desc, 10);
+	dlq = SPI_getvalue(tuple, desc, 11);
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	sqsn_json_string(&buf, "SubscriptionArn",
+					 sqsn_subscription_arn(topic_name, sqsn_uuid_text(id)));
+	sqsn_json_string(&buf, "TopicArn", topic_arn);
+	sqsn_json_string(&buf, "Owner", SPI_getvalue(tuple, desc, 2));
+	sqsn_json_string(&buf, "Protocol", SPI_getvalue(tuple, desc, 3));
+	sqsn_json_string(&buf, "Endpoint", SPI_getvalue(tuple, desc, 4));
+	sqsn_json_raw(&buf, "PendingConfirmation", confirmed ? "false" : "true");
+	sqsn_json_raw(&buf, "ConfirmationWasAuthenticated",
+					confirmed ? "true" : "false");
+	sqsn_json_raw(&buf, "RawMessageDelivery",
+					DatumGetBool(SPI_getbinval(tuple, desc, 6, &isnull))
+						? "true"
+						: "false");
+	if (filter_policy)
+	{
+		sqsn_json_jsonb(&buf, "FilterPolicy", filter_policy);
+		sqsn_json_string(&buf, "FilterPolicyScope",
+						   SPI_getvalue(tuple, desc, 8));
+	}
+	if (push)
+	{
+		if (delivery_policy)
+			sqsn_json_jsonb(&buf, "DeliveryPolicy", delivery_policy);
+		sqsn_json_jsonb(&buf, "EffectiveDeliveryPolicy",
+						  sqsn_effective_delivery_policy_json(
+							  delivery_policy, topic_policy, false));
+		if (dlq)
+		{
+			sqsn_json_key(&buf, "RedrivePolicy");
+			appendStringInfoChar(&buf, '{');
+			sqsn_json_string(&buf, "deadLetterTargetArn", dlq);
+			appendStringInfoChar(&buf, '}');
+		}
+	}
+	appendStringInfoChar(&buf, '}');
+	result = JsonbPGetDatum(sqsn_json_to_jsonb(&buf));
+	MemoryContextSwitchTo(spicxt);
+
+	/* after the read: the subscription exists, so this checks */
+	check_subscription(id, true);
+	SPI_finish();
+	sqsn_unpin_search_path(nestlevel);
+	PG_RETURN_DATUM(result);
+}

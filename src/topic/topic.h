@@ -1,0 +1,35 @@
+/*-------------------------------------------------------------------------
+ *
+ * topic.h
+ *	  Topics: their catalog, subscriptions, attributes, publishing with
+ *	  fan-out to queues and to the push outbox, and filter policies.
+ *
+ *	  topic.c             create, delete and list topics; their grants and
+ *	                      owner; the topic lock
+ *	  subscription.c      subscribe, confirm, unsubscribe, list, and the
+ *	                      attributes of subscriptions
+ *	  topic_attributes.c  the attributes of topics
+ *	  publish.c           publish and fan-out
+ *	  filter.c            filter policies: validation and matching
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SQSN_TOPIC_H
+#define SQSN_TOPIC_H
+
+#include "push/push.h"
+
+/* topic.c */
+extern char *sqsn_topic_name_arg(FunctionCallInfo fcinfo, int argno);
+extern void  sqsn_lock_topic_catalog(void);
+extern void  sqsn_lock_topic(int64 topic_id, LOCKMODE mode);
+extern int64 sqsn_find_topic_id(const char *name);
+extern int64 sqsn_begin_topic_change(const char *topic_name, int *nestlevel);
+extern bool  sqsn_topic_encrypted(int64 topic_id);
+
+/* filter.c */
+extern void sqsn_validate_filter_policy(Jsonb *policy, bool body_scope);
+extern bool sqsn_filter_matches(Jsonb *policy, bool body_scope,
+								Jsonb *attributes, Jsonb *body);
+
+#endif /* SQSN_TOPIC_H */

@@ -1,0 +1,374 @@
+/*-------------------------------------------------------------------------
+ *
+ * topic_attributes.c
+ *	  A topic's attributes: sn_set_topic_attributes and
+ *	  sn_get_topic_attributes, with the managed service's names.
+ *
+ * Some attributes act (DeliveryPolicy, ContentBasedDeduplication,
+ * SqsManagedSseEnabled); others are kept for the endpoint's clients and
+ * returned as they were set (DisplayName, Policy, TracingConfig,
+ * SignatureVersion), in sqsn.topic.extra_attributes.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "topic/topic.h"
+
+#include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+
+PG_FUNCTION_INFO_V1(sn_set_topic_attributes);
+PG_FUNCTION_INFO_V1(sn_get_topic_attributes);
+
+/*
+ * Topic attributes kept for the AWS-compatible endpoint's clients
+ * (sqsn.topic.extra_attributes, 0.4): DisplayName (up to 100 characters),
+ * Policy (a JSON object, kept as its text; sqsn's own grants decide who
+ * may do what), TracingConfig (PassThrough or Active) and SignatureVersion
+ * (2, what the delivery worker signs with). A null or "" removes one.
+ */
+static void
+stored_attribute(StringInfo stored, List **removed, const char *key,
+				 JsonbValue *v)
+{
+	char *value;
+
+	if (v->type == jbvNull || (v->type == jbvString && v->val.string.len == 0))
+	{
+		*removed = lappend(*removed, pstrdup(key));
+		return;
+	}
+	if (v->type == jbvString)
+		value = sqsn_jsonb_string(v);
+	else if (v->type == jbvNumeric)
+		value = DatumGetCString(
+			DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	else if (strcmp(key, "Policy") == 0 && v->type == jbvBinary)
+		value = JsonbToCString(NULL, v->val.binary.data, -1);
+	else
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("topic attribute %s must be a string", key)));
+
+	if (strcmp(key, "DisplayName") == 0)
+	{
+		if (pg_mbstrlen(value) > 100)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("DisplayName must have at most 100 characters")));
+	}
+	else if (strcmp(key, "Policy") == 0)
+	{
+		Jsonb *policy = sqsn_json_or_null(value, strlen(value));
+
+		if (policy == NULL || !JB_ROOT_IS_OBJECT(policy) ||
+			JB_ROOT_IS_SCALAR(policy))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("Policy must be a JSON object"),
+					 errdetail("sqsn keeps the policy document and returns "
+							   "it; its own grants (sqsn.sn_grant()) decide "
+							   "who may publish and subscribe.")));
+	}
+	else if (strcmp(key, "TracingConfig") == 0)
+	{
+		if (strcmp(value, "PassThrough") != 0 && strcmp(value, "Active") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid TracingConfig \"%s\"", value),
+					 errhint("Use PassThrough or Active.")));
+	}
+	else if (strcmp(value, "2") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid SignatureVersion \"%s\"", value),
+				 errdetail("sqsn signs notifications with SHA256withRSA, "
+						   "signature version 2."),
+				 errhint("Use 2.")));
+	sqsn_json_string(stored, key, value);
+}
+
+/* Whether sqsn.topic has extra_attributes (0.4); errors when not. */
+static void
+require_stored_attributes(void)
+{
+	Oid relid = get_relname_relid("topic", sqsn_schema_oid());
+
+	if (get_attnum(relid, "extra_attributes") == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the topic attributes DisplayName, Policy, "
+						"TracingConfig and SignatureVersion need version 0.4 "
+						"of extension sqsn"),
+				 errhint("Run ALTER EXTENSION sqsn UPDATE.")));
+}
+
+/*
+ * sn_set_topic_attributes(topic_name, attributes): DeliveryPolicy, the
+ * topic's default delivery policy for its HTTP/HTTPS subscriptions (topic
+ * form; null or "" removes it), and ContentBasedDeduplication (FIFO topics;
+ * a boolean or "true"/"false", as the managed service takes it).
+ */
+Datum
+sn_set_topic_attributes(PG_FUNCTION_ARGS)
+{
+	char          *topic_name = sqsn_topic_name_arg(fcinfo, 0);
+	Jsonb         *attributes;
+	JsonbIterator *it;
+	JsonbValue     v;
+	char          *key = NULL;
+	Oid            argtypes[3] = {INT8OID, JSONBOID, BOOLOID};
+	Datum          values[3];
+	char           nulls[3] = {' ', ' ', 'n'};
+	bool           changed = false;
+	bool           content_based_changed = false;
+	bool           encrypted = false;
+	bool           encrypted_given = false;
+	int            nestlevel;
+	int64          topic_id;
+	StringInfoData stored; /* attributes sqsn keeps but does not act on */
+	List          *removed = NIL;
+
+	initStringInfo(&stored);
+	appendStringInfoChar(&stored, '{');
+	if (PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("attributes must not be NULL")));
+	attributes = PG_GETARG_JSONB_P(1);
+	if (!JB_ROOT_IS_OBJECT(attributes) || JB_ROOT_IS_SCALAR(attributes))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("topic attributes must be a JSON object")));
+
+	it = JsonbIteratorInit(&attributes->root);
+	while (sqsn_jsonb_next_pair(&it, &key, &v))
+	{
+		if (strcmp(key, "DeliveryPolicy") == 0)
+		{
+			changed = true;
+			if (v.type == jbvNull ||
+				(v.type == jbvString && v.val.string.len == 0))
+				nulls[1] = 'n';
+			else
+			{
+				Jsonb *dp = JsonbValueToJsonb(&v);
+
+				sqsn_validate_delivery_policy(dp, true);
+				values[1] = JsonbPGetDatum(dp);
+			}
+		}
+		else if (strcmp(key, "ContentBasedDeduplication") == 0)
+		{
+			bool value;
+
+			if (!sqsn_jsonb_bool(&v, &value))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("ContentBasedDeduplication must be true or "
+								"false")));
+			if (!sqsn_is_fifo_name(topic_name))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("content-based deduplication is only for FIFO "
+								"topics"),
+						 errhint("A FIFO topic's name ends in \".fifo\".")));
+			content_based_changed = true;
+			values[2] = BoolGetDatum(value);
+			nulls[2] = ' ';
+		}
+		else if (strcmp(key, "SqsManagedSseEnabled") == 0)
+		{
+			if (!sqsn_jsonb_bool(&v, &encrypted))
+				ereport(
+					ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("SqsManagedSseEnabled must be true or false")));
+			encrypted_given = true;
+		}
+		else if (strcmp(key, "DisplayName") == 0 ||
+				 strcmp(key, "Policy") == 0 ||
+				 strcmp(key, "TracingConfig") == 0 ||
+				 strcmp(key, "SignatureVersion") == 0)
+			stored_attribute(&stored, &removed, key, &v);
+		else
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("unknown topic attribute \"%s\"", key),
+							errhint("The topic attributes that can be set are "
+									"DeliveryPolicy, "
+									"ContentBasedDeduplication, "
+									"SqsManagedSseEnabled, DisplayName, "
+									"Policy, TracingConfig and "
+									"SignatureVersion.")));
+	}
+	if (stored.len > 1 || removed != NIL)
+		require_stored_attributes();
+
+	topic_id = sqsn_begin_topic_change(topic_name, &nestlevel);
+	sqsn_check_topic(topic_id, topic_name, SQSN_ADMIN);
+	values[0] = Int64GetDatum(topic_id);
+	if (!changed)
+		nulls[1] = 'n';
+	if (changed || content_based_changed)
+		sqsn_spi_check(
+			SPI_execute_with_args(
+				changed && content_based_changed
+					? "UPDATE sqsn.topic SET delivery_policy = $2,"
+					  " content_based_deduplication = $3 WHERE topic_id = $1"
+				: changed
+					? "UPDATE sqsn.topic SET delivery_policy = $2"
+					  " WHERE topic_id = $1 AND $3 IS NULL"
+					: "UPDATE sqsn.topic SET content_based_deduplication = $3"
+					  " WHERE topic_id = $1 AND $2 IS NULL",
+				3, argtypes, values, nulls, false, 0),
+			SPI_OK_UPDATE, "updating sqsn.topic");
+	if (encrypted_given)
+		sqsn_store_encrypted("topic", topic_name, encrypted, false);
+	if (stored.len > 1 || removed != NIL)
+	{
+		Datum      store[3];
+		Datum     *keys = palloc(sizeof(Datum) * Max(list_length(removed), 1));
+		int        nkeys = 0;
+		ListCell  *lc;
+
+		appendStringInfoChar(&stored, '}');
+		foreach (lc, removed)
+			keys[nkeys++] = CStringGetTextDatum((char *) lfirst(lc));
+		store[0] = Int64GetDatum(topic_id);
+		store[1] = PointerGetDatum(
+			construct_array(keys, nkeys, TEXTOID, -1, false, TYPALIGN_INT));
+		store[2] = JsonbPGetDatum(sqsn_json_to_jsonb(&stored));
+		sqsn_spi_check(
+			SPI_execute_with_args(
+				"UPDATE sqsn.topic"
+				" SET extra_attributes = (extra_attributes OPERATOR(pg_catalog.-)"
+				" $2) OPERATOR(pg_catalog.||) $3"
+				" WHERE topic_id OPERATOR(pg_catalog.=) $1",
+				3, (Oid[]){INT8OID, TEXTARRAYOID, JSONBOID}, store, NULL,
+				false, 0),
+			SPI_OK_UPDATE, "updating sqsn.topic");
+	}
+	SPI_finish();
+	sqsn_unpin_search_path(nestlevel);
+	PG_RETURN_VOID();
+}
+
+/*
+ * sn_get_topic_attributes(topic_name): the topic's attributes as a JSON
+ * object with the managed service's names: TopicArn, Owner (the owning
+ * role), FifoTopic, ContentBasedDeduplication (FIFO topics),
+ * DeliveryPolicy (when set), EffectiveDeliveryPolicy, SubscriptionsConfirmed,
+ * SubscriptionsPending, SubscriptionsDeleted (always 0: a deleted
+ * subscription is gone at once), SqsManagedSseEnabled, SignatureVersion,
+ * DisplayName and the other kept attributes. Anyone with an action on the
+ * topic (publish, subscribe or admin) may read them.
+ */
+Datum
+sn_get_topic_attributes(PG_FUNCTION_ARGS)
+{
+	char          *name = sqsn_topic_name_arg(fcinfo, 0);
+	MemoryContext  outer = CurrentMemoryContext;
+	MemoryContext  spicxt;
+	int            nestlevel;
+	int64          topic_id;
+	Datum          value;
+	HeapTuple      tuple;
+	TupleDesc      desc;
+	bool           isnull;
+	bool           fifo = sqsn_is_fifo_name(name);
+	Jsonb         *delivery_policy;
+	Jsonb         *extra;
+	StringInfoData buf;
+	Oid            roleid = GetOuterUserId();
+	Datum          result;
+
+	nestlevel = sqsn_pin_search_path();
+	sqsn_spi_connect();
+	topic_id = sqsn_find_topic_id(name);
+	if (!sqsn_topic_allows(topic_id, roleid, SQSN_ADMIN) &&
+		!sqsn_topic_allows(topic_id, roleid, SQSN_PUBLISH) &&
+		!sqsn_topic_allows(topic_id, roleid, SQSN_SUBSCRIBE))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to read the attributes of topic "
+						"\"%s\"",
+						name),
+				 errdetail("Reading a topic's attributes needs an action "
+						   "(publish, subscribe or admin) on the topic."),
+				 errhint("The topic's owner or a member of sqsn_admin can "
+						 "grant one with sqsn.sn_grant().")));
+
+	value = Int64GetDatum(topic_id);
+	sqsn_spi_check(
+		SPI_execute_with_args(
+			"SELECT t.owner::pg_catalog.text, t.content_based_deduplication,"
+			" t.delivery_policy, t.encrypted, t.extra_attributes,"
+			" (SELECT pg_catalog.count(*) FROM sqsn.subscription s"
+			"   WHERE s.topic_id OPERATOR(pg_catalog.=) t.topic_id"
+			"   AND s.confirmed),"
+			" (SELECT pg_catalog.count(*) FROM sqsn.subscription s"
+			"   WHERE s.topic_id OPERATOR(pg_catalog.=) t.topic_id"
+			"   AND NOT s.confirmed)"
+			" FROM sqsn.topic t WHERE t.topic_id OPERATOR(pg_catalog.=) $1",
+			1, (Oid[]){INT8OID}, &value, NULL, false, 1),
+		SPI_OK_SELECT, "reading sqsn.topic");
+	if (SPI_processed == 0)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+						errmsg("topic \"%s\" does not exist", name)));
+	tuple = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+
+	spicxt = MemoryContextSwitchTo(outer);
+	delivery_policy = sqsn_spi_jsonb(tuple, desc, 3);
+	extra = sqsn_spi_jsonb(tuple, desc, 5);
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	sqsn_json_string(&buf, "TopicArn", sqsn_topic_arn(name));
+	sqsn_json_string(&buf, "Owner", SPI_getvalue(tuple, desc, 1));
+	sqsn_json_raw(&buf, "FifoTopic", fifo ? "true" : "false");
+	if (fifo)
+		sqsn_json_raw(&buf, "ContentBasedDeduplication",
+						DatumGetBool(SPI_getbinval(tuple, desc, 2, &isnull))
+							? "true"
+							: "false");
+	if (delivery_policy)
+		sqsn_json_jsonb(&buf, "DeliveryPolicy", delivery_policy);
+	sqsn_json_jsonb(&buf, "EffectiveDeliveryPolicy",
+					  sqsn_effective_delivery_policy_json(
+						  NULL, delivery_policy, true));
+	sqsn_json_raw(&buf, "SubscriptionsConfirmed",
+					SPI_getvalue(tuple, desc, 6));
+	sqsn_json_raw(&buf, "SubscriptionsPending",
+					SPI_getvalue(tuple, desc, 7));
+	sqsn_json_raw(&buf, "SubscriptionsDeleted", "0");
+	sqsn_json_raw(&buf, "SqsManagedSseEnabled",
+					DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull))
+						? "true"
+						: "false");
+	sqsn_json_string(&buf, "SignatureVersion", "2");
+	if (extra == NULL ||
+		getKeyJsonValueFromContainer(&extra->root, "DisplayName", 11, NULL) ==
+			NULL)
+		sqsn_json_string(&buf, "DisplayName", "");
+	if (extra != NULL)
+	{
+		JsonbIterator *it = JsonbIteratorInit(&extra->root);
+		JsonbValue     v;
+		char          *key = NULL;
+
+		while (sqsn_jsonb_next_pair(&it, &key, &v))
+			if (v.type == jbvString && strcmp(key, "SignatureVersion") != 0)
+				sqsn_json_string(&buf, key, sqsn_jsonb_string(&v));
+	}
+	appendStringInfoChar(&buf, '}');
+	result = JsonbPGetDatum(sqsn_json_to_jsonb(&buf));
+	MemoryContextSwitchTo(spicxt);
+
+	SPI_finish();
+	sqsn_unpin_search_path(nestlevel);
+	PG_RETURN_DATUM(result);
+}
