@@ -70,7 +70,7 @@ typedef struct ApiRequest
 	const char *request_id;    /* a UUID, echoed in every response */
 	Oid         roleid;        /* the role the request runs as */
 
-	/* the response: result members only; api_server.c wraps them */
+	/* the response: result members only; server.c wraps them */
 	StringInfo out;
 	int        depth;
 	bool       need_comma[API_MAX_DEPTH];
@@ -145,10 +145,10 @@ extern bool api_auth_is_none(void);
 extern void ApiAuthInit(void); /* its GUCs; called by ApiInit */
 
 /* sqs.c and sns.c: run the action; false if it is unknown */
-extern bool  api_sqs_dispatch(ApiRequest *req);
-extern bool  api_sns_dispatch(ApiRequest *req);
-extern void  api_sqs_map_error(ErrorData *edata, ApiError *err);
-extern void  api_sns_map_error(ErrorData *edata, ApiError *err);
+extern bool api_sqs_dispatch(ApiRequest *req);
+extern bool api_sns_dispatch(ApiRequest *req);
+extern void api_sqs_map_error(ErrorData *edata, ApiError *err);
+extern void api_sns_map_error(ErrorData *edata, ApiError *err);
 
 /* server.c */
 extern void ApiInit(void);

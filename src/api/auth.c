@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * api_auth.c
+ * auth.c
  *	  Authentication of the AWS-compatible endpoint: the access keys
  *	  (sqsn.api_credentials, api_create_credentials, api_drop_credentials),
  *	  the setting sqsn.api_auth, and the verification of AWS Signature
@@ -27,7 +27,7 @@
  * With sqsn.api_auth = 'none' nothing is verified: a request runs as the
  * role of the access key it names when that key is known, else as the
  * bootstrap superuser. The server refuses to listen on anything but
- * loopback addresses in that mode (api_server.c).
+ * loopback addresses in that mode (server.c).
  *
  * In both modes an unsigned GET of ConfirmSubscription or Unsubscribe runs
  * as the bootstrap superuser: those are the links that SNS's confirmation

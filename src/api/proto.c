@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * api_proto.c
+ * proto.c
  *	  The AWS wire formats for the endpoint's actions: reading parameters
  *	  the same way from a query request (form-urlencoded pairs) and from a
  *	  JSON 1.0 request, writing result members as XML or JSON, throwing AWS
@@ -383,7 +383,7 @@ api_map(ApiObject *obj, const char *json_name, const char *query_prefix,
 /*
  * Message attributes in sqsn's typed form, {"name": {"DataType": ...,
  * "StringValue" | "BinaryValue": ...}}, or NULL when there are none; sqsn's
- * own validation (attributes.c) checks them when they are sent.
+ * own validation (queue/attributes.c) checks them when they are sent.
  */
 Jsonb *
 api_message_attributes(ApiObject *obj, const char *json_name,
@@ -893,4 +893,3 @@ api_md5_of_attributes(Jsonb *attributes)
 }
 
 /* Subtransactions ------------------------------------------------------- */
-

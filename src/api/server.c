@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * api_server.c
+ * server.c
  *	  The AWS-compatible endpoint's HTTP server: sqsn.api_workers background
  *	  workers, each running libmicrohttpd without threads, all listening on
  *	  sqsn.api_port (SO_REUSEPORT, so the kernel spreads connections).
@@ -9,7 +9,7 @@
  * WaitEventSet next to the latch, and MHD_run() does the work whenever one
  * of them is ready. A request is read whole (at most
  * sqsn.api_max_request_size bytes), then run inside the access-handler
- * callback in its own transaction: authenticated (api_auth.c), switched to
+ * callback in its own transaction: authenticated (auth.c), switched to
  * the role of its access key as SET ROLE would, and handed to the SQS or
  * SNS actions, which call the same SQL functions as SQL users do. Every
  * error is caught there, rolled back and answered in the AWS error shape;
@@ -28,7 +28,7 @@
  *
  * A ReceiveMessage that finds nothing and may wait is suspended
  * (MHD_suspend_connection) rather than slept on: the worker keeps serving
- * other connections. It watches the queue's long-poll slot (longpoll.c); a
+ * other connections. It watches the queue's long-poll slot (queue/longpoll.c); a
  * sender's commit sets the worker's latch, the receive is run again, and
  * the connection resumed once it has messages or its wait is over.
  *
@@ -143,13 +143,13 @@ ApiInit(void)
 	DefineCustomIntVariable(
 		"sqsn.api_workers",
 		"Number of processes serving the endpoint, sharing its port.", NULL,
-		&api_workers, 2, 1, API_MAX_WORKERS, PGC_POSTMASTER, 0, NULL,
-		NULL, NULL);
+		&api_workers, 2, 1, API_MAX_WORKERS, PGC_POSTMASTER, 0, NULL, NULL,
+		NULL);
 	DefineCustomIntVariable("sqsn.api_max_request_size",
 							"Largest request body the endpoint accepts.", NULL,
-							&api_max_request_size, 2 * 1024 * 1024,
-							64 * 1024, 64 * 1024 * 1024, PGC_SIGHUP,
-							GUC_UNIT_BYTE, NULL, NULL, NULL);
+							&api_max_request_size, 2 * 1024 * 1024, 64 * 1024,
+							64 * 1024 * 1024, PGC_SIGHUP, GUC_UNIT_BYTE, NULL,
+							NULL, NULL);
 	ApiAuthInit();
 	/* each worker watches the queues of its long polls (queue/longpoll.c) */
 	sqsn_longpoll_reserve_watchers(api_workers);
@@ -161,21 +161,9 @@ ApiInit(void)
 		return;
 
 	for (int i = 0; i < api_workers; i++)
-	{
-		BackgroundWorker worker;
-
-		memset(&worker, 0, sizeof(worker));
-		worker.bgw_flags =
-			BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-		worker.bgw_restart_time = API_RESTART_SECONDS;
-		strlcpy(worker.bgw_library_name, "sqsn", BGW_MAXLEN);
-		strlcpy(worker.bgw_function_name, "sqsn_api_main", BGW_MAXLEN);
-		snprintf(worker.bgw_name, BGW_MAXLEN, "sqsn api worker %d", i + 1);
-		strlcpy(worker.bgw_type, "sqsn api", BGW_MAXLEN);
-		worker.bgw_main_arg = Int32GetDatum(i);
-		RegisterBackgroundWorker(&worker);
-	}
+		sqsn_register_worker("sqsn_api_main",
+							 psprintf("sqsn api worker %d", i + 1), "sqsn api",
+							 API_RESTART_SECONDS, Int32GetDatum(i));
 }
 
 /*
@@ -506,7 +494,8 @@ parse_request(ApiConn *c, ApiRequest *req, const char *method, List *headers,
 	const char *version;
 
 	req->method = method;
-	req->base_url = host ? psprintf("http://%s", host) : sqsn_endpoint_base_url();
+	req->base_url =
+		host ? psprintf("http://%s", host) : sqsn_endpoint_base_url();
 
 	if (c->too_large)
 		api_error("RequestEntityTooLarge", 413,
@@ -1035,10 +1024,9 @@ sqsn_api_main(Datum main_arg)
 	can_watch = sqsn_longpoll_attach_watcher(index);
 	MHD_set_panic_func(mhd_panic, NULL);
 	start_daemons();
-	ereport(LOG,
-			(errmsg("sqsn api worker %d listening on port %d in "
-					"database \"%s\"",
-					index + 1, sqsn_api_port, sqsn_database_name)));
+	ereport(LOG, (errmsg("sqsn api worker %d listening on port %d in "
+						 "database \"%s\"",
+						 index + 1, sqsn_api_port, sqsn_database_name)));
 
 	events = CreateWaitEventSet(TopMemoryContext, ndaemons + 2);
 	AddWaitEventToSet(events, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);

@@ -496,10 +496,9 @@ list_topics(ApiRequest *req)
 	for (uint64 i = 0; i < n; i++)
 	{
 		appendStringInfoString(req->out, "<member>");
-		api_xml_element(
-			req->out, "TopicArn",
-			sqsn_topic_arn(SPI_getvalue(SPI_tuptable->vals[i],
-										SPI_tuptable->tupdesc, 1)));
+		api_xml_element(req->out, "TopicArn",
+						sqsn_topic_arn(SPI_getvalue(
+							SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
 		appendStringInfoString(req->out, "</member>");
 	}
 	appendStringInfoString(req->out, "</Topics>");
@@ -760,10 +759,10 @@ confirm_subscription(ApiRequest *req)
 	run(plan(&confirm_plan, "SELECT sqsn.sn_confirm_subscription($1, $2)", 2,
 			 (Oid[]){TEXTOID, TEXTOID}),
 		values, NULL, SPI_OK_SELECT, "confirming a subscription");
-	api_xml_element(req->out, "SubscriptionArn",
-					sqsn_subscription_arn(name,
-									 SPI_getvalue(SPI_tuptable->vals[0],
-												  SPI_tuptable->tupdesc, 1)));
+	api_xml_element(
+		req->out, "SubscriptionArn",
+		sqsn_subscription_arn(name, SPI_getvalue(SPI_tuptable->vals[0],
+												 SPI_tuptable->tupdesc, 1)));
 }
 
 /* Unsubscribe: SubscriptionArn. */
@@ -819,17 +818,15 @@ list_subscriptions(ApiRequest *req, bool by_topic)
 		bool confirmed = DatumGetBool(SPI_getbinval(tuple, desc, 5, &isnull));
 
 		appendStringInfoString(req->out, "<member>");
-		api_xml_element(
-			req->out, "SubscriptionArn",
-			confirmed
-				? sqsn_subscription_arn(topic, SPI_getvalue(tuple, desc, 1))
-				: "PendingConfirmation");
+		api_xml_element(req->out, "SubscriptionArn",
+						confirmed ? sqsn_subscription_arn(
+										topic, SPI_getvalue(tuple, desc, 1))
+								  : "PendingConfirmation");
 		api_xml_element(req->out, "Owner", sqsn_account_id());
 		api_xml_element(req->out, "Protocol", protocol);
 		api_xml_element(req->out, "Endpoint",
-						strcmp(protocol, "sqs") == 0
-							? sqsn_queue_arn(endpoint)
-							: endpoint);
+						strcmp(protocol, "sqs") == 0 ? sqsn_queue_arn(endpoint)
+													 : endpoint);
 		api_xml_element(req->out, "TopicArn", sqsn_topic_arn(topic));
 		appendStringInfoString(req->out, "</member>");
 	}
@@ -877,7 +874,7 @@ fix_subscription_attribute(ApiRequest *req, const char *key, char *value,
 			appendStringInfoString(&buf, "{\"deadLetterTargetArn\":");
 			escape_json(&buf,
 						sqsn_queue_arn(pnstrdup(target->val.string.val,
-													target->val.string.len)));
+												target->val.string.len)));
 			appendStringInfoChar(&buf, '}');
 			return buf.data;
 		}

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * api_sqs.c
+ * sqs.c
  *	  The SQS actions of the AWS-compatible endpoint, for both wire
  *	  protocols (query/XML and JSON 1.0).
  *
@@ -499,7 +499,8 @@ get_queue_url(ApiRequest *req)
 	const char *name = api_required_param(&req->root, "QueueName");
 	SqsnQueue  *queue = open_queue(name);
 
-	api_out_string(req, "QueueUrl", sqsn_queue_url(req->base_url, queue->name));
+	api_out_string(req, "QueueUrl",
+				   sqsn_queue_url(req->base_url, queue->name));
 }
 
 static void
@@ -528,8 +529,9 @@ list_queues(ApiRequest *req)
 	for (uint64 i = 0; i < n; i++)
 		api_out_array_string(
 			req, "QueueUrl",
-			sqsn_queue_url(req->base_url, SPI_getvalue(SPI_tuptable->vals[i],
-											SPI_tuptable->tupdesc, 1)));
+			sqsn_queue_url(req->base_url,
+						   SPI_getvalue(SPI_tuptable->vals[i],
+										SPI_tuptable->tupdesc, 1)));
 	api_out_end_array(req);
 	if (paged && SPI_processed > n)
 		api_out_string(
@@ -598,8 +600,7 @@ get_queue_attributes(ApiRequest *req)
 
 	api_out_begin_object(req, "Attributes", NULL);
 	if (wanted(names, "QueueArn"))
-		api_out_map_entry(req, "Attribute", "QueueArn",
-						  sqsn_queue_arn(name));
+		api_out_map_entry(req, "Attribute", "QueueArn", sqsn_queue_arn(name));
 	it = JsonbIteratorInit(&attributes->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
@@ -945,7 +946,8 @@ send_message_batch(ApiRequest *req)
 
 	for (i = 0; i < b.n && errors[i] == NULL; i++)
 		;
-	if (i < b.n || !same_delay || !sqsn_subxact_try(send_batch_step, &b, &edata))
+	if (i < b.n || !same_delay ||
+		!sqsn_subxact_try(send_batch_step, &b, &edata))
 	{
 		/* a missing queue or right fails the request, not the entries */
 		if (edata != NULL && whole_request_error(edata))

@@ -42,9 +42,9 @@
 #define SQSN_ARG_GIVEN(n) (PG_NARGS() > (n) && !PG_ARGISNULL(n))
 
 /* args.c */
-extern void  sqsn_validate_name(const char *kind, const char *name,
-								int max_len, const char *fifo_hint);
-extern bool  sqsn_is_fifo_name(const char *name);
+extern void sqsn_validate_name(const char *kind, const char *name, int max_len,
+							   const char *fifo_hint);
+extern bool sqsn_is_fifo_name(const char *name);
 extern char *sqsn_text_arg(FunctionCallInfo fcinfo, int argno,
 						   const char *argname);
 extern int32 sqsn_int_arg(FunctionCallInfo fcinfo, int argno,
@@ -93,19 +93,18 @@ extern Jsonb     *sqsn_spi_jsonb(HeapTuple tuple, TupleDesc desc, int column);
 extern Datum      sqsn_array_of(Datum *elems, bool *nulls, int n, Oid type);
 
 /* json.c */
-extern void   sqsn_json_key(StringInfo buf, const char *key);
-extern void   sqsn_json_string(StringInfo buf, const char *key,
-							   const char *value);
-extern void   sqsn_json_raw(StringInfo buf, const char *key, const char *value);
-extern void   sqsn_json_jsonb(StringInfo buf, const char *key, Jsonb *value);
+extern void sqsn_json_key(StringInfo buf, const char *key);
+extern void sqsn_json_string(StringInfo buf, const char *key,
+							 const char *value);
+extern void sqsn_json_raw(StringInfo buf, const char *key, const char *value);
+extern void sqsn_json_jsonb(StringInfo buf, const char *key, Jsonb *value);
 extern Jsonb *sqsn_json_to_jsonb(StringInfo buf);
 extern Jsonb *sqsn_json_or_null(const char *s, int len);
-extern bool   sqsn_jsonb_int(JsonbValue *v, int32 min, int32 max,
-							 int32 *result);
-extern bool   sqsn_jsonb_bool(JsonbValue *v, bool *result);
-extern bool   sqsn_jsonb_next_pair(JsonbIterator **it, char **key,
-								   JsonbValue *v);
-extern char  *sqsn_jsonb_string(JsonbValue *v);
+extern bool sqsn_jsonb_int(JsonbValue *v, int32 min, int32 max, int32 *result);
+extern bool sqsn_jsonb_bool(JsonbValue *v, bool *result);
+extern bool sqsn_jsonb_next_pair(JsonbIterator **it, char **key,
+								 JsonbValue *v);
+extern char *sqsn_jsonb_string(JsonbValue *v);
 
 /* encode.c */
 extern char       *sqsn_hex(const void *bytes, size_t len);

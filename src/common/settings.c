@@ -74,10 +74,10 @@ SettingsInit(void)
 		"sqsn.api_region", "Region put into every ARN.",
 		"ARNs carry this region whatever region a request was signed for.",
 		&api_region, "us-east-1", PGC_SIGHUP, 0, NULL, NULL, NULL);
-	DefineCustomStringVariable(
-		"sqsn.api_account_id", "Account id put into queue URLs and ARNs.",
-		NULL, &api_account_id, "000000000000", PGC_SIGHUP, 0, NULL, NULL,
-		NULL);
+	DefineCustomStringVariable("sqsn.api_account_id",
+							   "Account id put into queue URLs and ARNs.",
+							   NULL, &api_account_id, "000000000000",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable(
 		"sqsn.api_public_url",
 		"Base URL of the endpoint as its clients reach it.",

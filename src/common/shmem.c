@@ -26,10 +26,10 @@
 
 typedef struct ShmemArea
 {
-	const char     *name;
-	SqsnShmemSize   size;
-	SqsnShmemInit   init;
-	void          **ptr;
+	const char   *name;
+	SqsnShmemSize size;
+	SqsnShmemInit init;
+	void        **ptr;
 } ShmemArea;
 
 static ShmemArea areas[MAX_AREAS];

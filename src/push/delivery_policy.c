@@ -533,17 +533,16 @@ sqsn_effective_delivery_policy_json(Jsonb *subscription_policy,
 	initStringInfo(&buf);
 	if (topic_form)
 		appendStringInfoString(&buf, "{\"http\": ");
-	appendStringInfo(&buf,
-					 "{\"%s%s\": {\"minDelayTarget\": %d, "
-					 "\"maxDelayTarget\": %d, \"numRetries\": %d, "
-					 "\"numMaxDelayRetries\": %d, \"numNoDelayRetries\": %d, "
-					 "\"numMinDelayRetries\": %d, \"backoffFunction\": \"%s\"}",
-					 prefix, topic_form ? "HealthyRetryPolicy"
-										: "healthyRetryPolicy",
-					 p.retry.min_delay, p.retry.max_delay,
-					 p.retry.num_retries, p.retry.num_max_delay,
-					 p.retry.num_no_delay, p.retry.num_min_delay,
-					 backoff_names[p.retry.backoff]);
+	appendStringInfo(
+		&buf,
+		"{\"%s%s\": {\"minDelayTarget\": %d, "
+		"\"maxDelayTarget\": %d, \"numRetries\": %d, "
+		"\"numMaxDelayRetries\": %d, \"numNoDelayRetries\": %d, "
+		"\"numMinDelayRetries\": %d, \"backoffFunction\": \"%s\"}",
+		prefix, topic_form ? "HealthyRetryPolicy" : "healthyRetryPolicy",
+		p.retry.min_delay, p.retry.max_delay, p.retry.num_retries,
+		p.retry.num_max_delay, p.retry.num_no_delay, p.retry.num_min_delay,
+		backoff_names[p.retry.backoff]);
 	if (p.max_receives_per_second > 0)
 		appendStringInfo(&buf, ", \"%s%s\": {\"maxReceivesPerSecond\": %d}",
 						 prefix,

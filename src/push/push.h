@@ -85,21 +85,20 @@ extern double sqsn_retry_delay(const SqsnRetryPolicy *retry, int n,
 
 /* outbox.c */
 extern void   OutboxInit(void);
-extern void   sqsn_outbox_confirmation(Datum subscription_id,
+extern void   sqsn_outbox_confirmation(Datum       subscription_id,
 									   const char *topic_name);
-extern void   sqsn_outbox_notification(Datum subscription_id,
-									   pg_uuid_t *message_id,
+extern void   sqsn_outbox_notification(Datum       subscription_id,
+									   pg_uuid_t  *message_id,
 									   const char *topic_arn,
 									   const char *subject, text *message,
-									   Jsonb *attributes,
-									   TimestampTz published_at,
-									   bool encrypted);
+									   Jsonb      *attributes,
+									   TimestampTz published_at, bool encrypted);
 extern bool   sqsn_outbox_attach(Latch *latch);
 extern void   sqsn_outbox_set_idle(bool idle);
 extern uint64 sqsn_outbox_publish_seq(void);
 extern char  *sqsn_url_host(const char *url);
-extern char  *sqsn_validate_endpoint_url(const char *protocol, const char *url);
-extern bool   sqsn_auto_confirm_host(const char *host);
+extern char *sqsn_validate_endpoint_url(const char *protocol, const char *url);
+extern bool  sqsn_auto_confirm_host(const char *host);
 
 /* envelope.c */
 extern char *sqsn_envelope_json(const SqsnEnvelope *envelope);

@@ -678,12 +678,13 @@ claim(void *arg)
 	if (args->claimed < args->want)
 	{
 		sqsn_spi_check(
-			sqsn_run_plan(&plans[PLAN_NEXT_DUE],
-					 "SELECT next_attempt_at FROM sqsn.delivery"
-					 " WHERE status = 'pending'"
-					 " AND (leased_until IS NULL OR leased_until <= now())"
-					 " ORDER BY next_attempt_at LIMIT 1",
-					 0, NULL, NULL, NULL, true),
+			sqsn_run_plan(
+				&plans[PLAN_NEXT_DUE],
+				"SELECT next_attempt_at FROM sqsn.delivery"
+				" WHERE status = 'pending'"
+				" AND (leased_until IS NULL OR leased_until <= now())"
+				" ORDER BY next_attempt_at LIMIT 1",
+				0, NULL, NULL, NULL, true),
 			SPI_OK_SELECT, "reading sqsn.delivery");
 		if (SPI_processed > 0)
 		{
@@ -894,16 +895,17 @@ record(void *arg)
                       result_null[r] ? 'n' : ' ', ' '};
 
 		sqsn_spi_check(
-			sqsn_run_plan(&plans[PLAN_RECORD],
-					 "UPDATE sqsn.delivery SET status = $2,"
-					 " next_attempt_at = COALESCE($3, next_attempt_at),"
-					 " leased_until = NULL,"
-					 " finished_at = CASE WHEN $2 = 'pending' THEN NULL"
-					 " ELSE now() END,"
-					 " last_result = COALESCE($4, last_result),"
-					 " attempts = attempts - $5"
-					 " WHERE delivery_id = $1 AND leased_until IS NOT NULL",
-					 5, rt, rv, rn, false),
+			sqsn_run_plan(
+				&plans[PLAN_RECORD],
+				"UPDATE sqsn.delivery SET status = $2,"
+				" next_attempt_at = COALESCE($3, next_attempt_at),"
+				" leased_until = NULL,"
+				" finished_at = CASE WHEN $2 = 'pending' THEN NULL"
+				" ELSE now() END,"
+				" last_result = COALESCE($4, last_result),"
+				" attempts = attempts - $5"
+				" WHERE delivery_id = $1 AND leased_until IS NOT NULL",
+				5, rt, rv, rn, false),
 			SPI_OK_UPDATE, "recording deliveries");
 	}
 

@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
- * queue.c
- *	  Queue administration: create, delete, purge, list, attributes and
- *	  statistics, plus the extension's own housekeeping (the receipt-handle
- *	  key and dropping message tables with the extension).
+ * admin.c
+ *	  Queue administration: create, delete, purge, list, attributes,
+ *	  statistics and grants, plus the extension's own housekeeping (the
+ *	  receipt-handle key and dropping message tables with the extension).
  *
  * A queue is a row of sqsn.queue and a message table sqsn.q_<queue_id>.
  * Creating and deleting queues take a SHARE ROW EXCLUSIVE lock on
@@ -38,6 +38,9 @@ PG_FUNCTION_INFO_V1(sq_purge_queue);
 PG_FUNCTION_INFO_V1(sq_list_queues);
 PG_FUNCTION_INFO_V1(sq_get_queue_attributes);
 PG_FUNCTION_INFO_V1(sq_set_queue_attributes);
+PG_FUNCTION_INFO_V1(sq_grant);
+PG_FUNCTION_INFO_V1(sq_revoke);
+PG_FUNCTION_INFO_V1(sq_set_queue_owner);
 PG_FUNCTION_INFO_V1(sq_queue_stats_rows);
 PG_FUNCTION_INFO_V1(sq_init_handle_key);
 PG_FUNCTION_INFO_V1(sq_drop_message_tables);
@@ -444,7 +447,8 @@ sq_delete_queue(PG_FUNCTION_ARGS)
 									 sqsn_schema_oid())))
 		sqsn_check_queue(sqsn_open_queue(name, AccessExclusiveLock),
 						 SQSN_ADMIN);
-	else if (sqsn_catalog_has(SQSN_CATALOG_GRANTS) && !sqsn_is_admin(GetOuterUserId()))
+	else if (sqsn_catalog_has(SQSN_CATALOG_GRANTS) &&
+			 !sqsn_is_admin(GetOuterUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to administer queue \"%s\"", name),
@@ -1059,5 +1063,53 @@ sq_drop_message_tables(PG_FUNCTION_ARGS)
 
 	SPI_finish();
 	sqsn_unpin_search_path(nestlevel);
+	PG_RETURN_VOID();
+}
+
+/*
+ * Opens a queue for a change of its grants or owner (security/acl.c): its
+ * message table locked against concurrent changes, and the caller checked
+ * as its administrator.
+ */
+static void
+open_queue_for_change(SqsnSecurable *target)
+{
+	SqsnQueue *queue = sqsn_open_queue(target->name, ShareUpdateExclusiveLock);
+
+	sqsn_check_queue(queue, SQSN_ADMIN);
+	target->id = queue->queue_id;
+	target->relid = queue->relid;
+}
+
+/*
+ * sq_grant(queue_name, role, actions): allows role (or PUBLIC) the actions
+ * (send, receive, admin) on the queue. Granting again changes nothing.
+ */
+Datum
+sq_grant(PG_FUNCTION_ARGS)
+{
+	sqsn_change_grants(fcinfo, false, true, open_queue_for_change);
+	PG_RETURN_VOID();
+}
+
+/*
+ * sq_revoke(queue_name, role, actions): takes back grants; revoking what
+ * was never granted changes nothing. Takes effect at the next statement of
+ * every session.
+ */
+Datum
+sq_revoke(PG_FUNCTION_ARGS)
+{
+	sqsn_change_grants(fcinfo, false, false, open_queue_for_change);
+	PG_RETURN_VOID();
+}
+
+/*
+ * sq_set_queue_owner(queue_name, new_owner)
+ */
+Datum
+sq_set_queue_owner(PG_FUNCTION_ARGS)
+{
+	sqsn_change_owner(fcinfo, false, open_queue_for_change);
 	PG_RETURN_VOID();
 }

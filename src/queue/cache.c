@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * catalog.c
+ * cache.c
  *	  The per-backend queue cache, queue-name validation and the small
  *	  argument helpers every SQL-callable function uses.
  *

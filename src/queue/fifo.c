@@ -418,7 +418,8 @@ find_heads(SqsnQueue *queue, TimestampTz now, int64 after, int limit)
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = Int32GetDatum(limit);
 	values[2] = Int64GetDatum(after);
-	ret = SPI_execute_plan(queue->plans[QPLAN_FIFO_HEADS], values, NULL, false, 0);
+	ret = SPI_execute_plan(queue->plans[QPLAN_FIFO_HEADS], values, NULL, false,
+						   0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "reading queue \"%s\" failed: %s", queue->name,
 			 SPI_result_code_string(ret));
@@ -471,7 +472,8 @@ lease_group(SqsnQueue *queue, const char *group, TimestampTz now, int limit,
 	values[2] = Int32GetDatum(limit);
 	values[3] = TimestampTzGetDatum(lease_until);
 	values[4] = Int64GetDatum(lease_token);
-	ret = SPI_execute_plan(queue->plans[QPLAN_FIFO_LEASE], values, NULL, false, 0);
+	ret = SPI_execute_plan(queue->plans[QPLAN_FIFO_LEASE], values, NULL, false,
+						   0);
 	if (ret != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "receiving from queue \"%s\" failed: %s", queue->name,
 			 SPI_result_code_string(ret));
@@ -505,7 +507,8 @@ lock_group_prefix(SqsnQueue *queue, const char *group, TimestampTz now,
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = CStringGetTextDatum(group);
 	values[2] = Int32GetDatum(limit);
-	ret = SPI_execute_plan(queue->plans[QPLAN_FIFO_LOCK], values, NULL, false, 0);
+	ret = SPI_execute_plan(queue->plans[QPLAN_FIFO_LOCK], values, NULL, false,
+						   0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "reading queue \"%s\" failed: %s", queue->name,
 			 SPI_result_code_string(ret));

@@ -68,9 +68,9 @@ typedef struct LongPollSlot
 
 typedef struct LongPollWatcher
 {
-	PGPROC           *proc; /* NULL: no process */
-	pg_atomic_uint64  watched[SLOT_WORDS];
-	pg_atomic_uint64  fired[SLOT_WORDS];
+	PGPROC          *proc; /* NULL: no process */
+	pg_atomic_uint64 watched[SLOT_WORDS];
+	pg_atomic_uint64 fired[SLOT_WORDS];
 } LongPollWatcher;
 
 typedef struct LongPollWatchers
@@ -82,13 +82,11 @@ typedef struct LongPollWatchers
 
 static LongPollSlot     *longpoll_slots = NULL;
 static LongPollWatchers *longpoll_watchers = NULL;
-static int               watcher_count = 1; /* sqsn_longpoll_reserve_watchers */
+static int watcher_count = 1; /* sqsn_longpoll_reserve_watchers */
 
 /* this process's watcher, and how many of its waits use each slot */
 static LongPollWatcher *my_watcher = NULL;
 static int              my_watch_counts[LONGPOLL_SLOTS];
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /* slots this transaction inserted into; broadcast at commit */
 static uint64 pending_slots[LONGPOLL_SLOTS / 64];
@@ -98,8 +96,10 @@ static bool   any_pending = false;
 static int  waiting_slot = -1;
 static bool exit_callback_registered = false;
 
-static void longpoll_shmem_request(void);
-static void longpoll_shmem_startup(void);
+static Size longpoll_slots_size(void);
+static void longpoll_slots_init(void *ptr);
+static Size watchers_size(void);
+static void watchers_init(void *ptr);
 static void longpoll_xact_callback(XactEvent event, void *arg);
 static void longpoll_exit(int code, Datum arg);
 static void watcher_exit(int code, Datum arg);
@@ -124,14 +124,10 @@ void
 LongPollInit(void)
 {
 	RegisterXactCallback(longpoll_xact_callback, NULL);
-
-	if (!process_shared_preload_libraries_in_progress)
-		return;
-
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = longpoll_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = longpoll_shmem_startup;
+	sqsn_shmem_add("sqsn long polling", longpoll_slots_size,
+				   longpoll_slots_init, (void **) &longpoll_slots);
+	sqsn_shmem_add("sqsn long polling watchers", watchers_size, watchers_init,
+				   (void **) &longpoll_watchers);
 }
 
 /*
@@ -144,53 +140,42 @@ sqsn_longpoll_reserve_watchers(int n)
 	watcher_count = Max(n, 1);
 }
 
-static void
-longpoll_shmem_request(void)
+static Size
+longpoll_slots_size(void)
 {
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(LongPollSlot) * LONGPOLL_SLOTS));
-	RequestAddinShmemSpace(MAXALIGN(watchers_size()));
+	return sizeof(LongPollSlot) * LONGPOLL_SLOTS;
 }
 
 static void
-longpoll_shmem_startup(void)
+longpoll_slots_init(void *ptr)
 {
-	bool found;
+	LongPollSlot *slots = (LongPollSlot *) ptr;
 
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	longpoll_slots = ShmemInitStruct(
-		"sqsn long polling", sizeof(LongPollSlot) * LONGPOLL_SLOTS, &found);
-	if (!found)
+	for (int i = 0; i < LONGPOLL_SLOTS; i++)
 	{
-		for (int i = 0; i < LONGPOLL_SLOTS; i++)
+		ConditionVariableInit(&slots[i].cv);
+		pg_atomic_init_u32(&slots[i].waiters, 0);
+	}
+}
+
+static void
+watchers_init(void *ptr)
+{
+	LongPollWatchers *watchers = (LongPollWatchers *) ptr;
+
+	pg_atomic_init_u32(&watchers->active, 0);
+	watchers->count = watcher_count;
+	for (int i = 0; i < watchers->count; i++)
+	{
+		LongPollWatcher *w = &watchers->watchers[i];
+
+		w->proc = NULL;
+		for (int j = 0; j < SLOT_WORDS; j++)
 		{
-			ConditionVariableInit(&longpoll_slots[i].cv);
-			pg_atomic_init_u32(&longpoll_slots[i].waiters, 0);
+			pg_atomic_init_u64(&w->watched[j], 0);
+			pg_atomic_init_u64(&w->fired[j], 0);
 		}
 	}
-	longpoll_watchers = ShmemInitStruct("sqsn long polling watchers",
-										watchers_size(), &found);
-	if (!found)
-	{
-		pg_atomic_init_u32(&longpoll_watchers->active, 0);
-		longpoll_watchers->count = watcher_count;
-		for (int i = 0; i < longpoll_watchers->count; i++)
-		{
-			LongPollWatcher *w = &longpoll_watchers->watchers[i];
-
-			w->proc = NULL;
-			for (int j = 0; j < SLOT_WORDS; j++)
-			{
-				pg_atomic_init_u64(&w->watched[j], 0);
-				pg_atomic_init_u64(&w->fired[j], 0);
-			}
-		}
-	}
-	LWLockRelease(AddinShmemInitLock);
 }
 
 /*
@@ -407,7 +392,8 @@ sqsn_longpoll_watch(int64 queue_id, bool watch)
 	if (watch)
 	{
 		if (my_watch_counts[slot]++ == 0)
-			(void) pg_atomic_fetch_or_u64(&my_watcher->watched[slot / 64], bit);
+			(void) pg_atomic_fetch_or_u64(&my_watcher->watched[slot / 64],
+										  bit);
 	}
 	else if (my_watch_counts[slot] > 0 && --my_watch_counts[slot] == 0)
 		(void) pg_atomic_fetch_and_u64(&my_watcher->watched[slot / 64], ~bit);
@@ -418,6 +404,6 @@ void
 sqsn_longpoll_take_fired(uint64 *fired)
 {
 	for (int j = 0; j < SLOT_WORDS; j++)
-		fired[j] = my_watcher ? pg_atomic_exchange_u64(&my_watcher->fired[j], 0)
-							  : 0;
+		fired[j] =
+			my_watcher ? pg_atomic_exchange_u64(&my_watcher->fired[j], 0) : 0;
 }

@@ -123,14 +123,12 @@ typedef struct LowWaterSlot
 /* settings */
 static int sqsn_low_water_interval = 100;
 
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-static LowWaterSlot           *lowwater_slots = NULL;
+static LowWaterSlot *lowwater_slots = NULL;
 
 PG_FUNCTION_INFO_V1(sq_queue_low_water_rows);
 
-static void lowwater_shmem_request(void);
-static void lowwater_shmem_startup(void);
+static Size lowwater_shmem_size(void);
+static void lowwater_shmem_init(void *ptr);
 
 void
 LowWaterInit(void)
@@ -144,41 +142,24 @@ LowWaterInit(void)
 		&sqsn_low_water_interval, 100, 0, 3600 * 1000, PGC_SUSET, GUC_UNIT_MS,
 		NULL, NULL, NULL);
 
-	if (!process_shared_preload_libraries_in_progress)
-		return;
+	sqsn_shmem_add("sqsn low-water marks", lowwater_shmem_size,
+				   lowwater_shmem_init, (void **) &lowwater_slots);
+}
 
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = lowwater_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = lowwater_shmem_startup;
+static Size
+lowwater_shmem_size(void)
+{
+	return sizeof(LowWaterSlot) * LOWWATER_SLOTS;
 }
 
 static void
-lowwater_shmem_request(void)
+lowwater_shmem_init(void *ptr)
 {
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(LowWaterSlot) * LOWWATER_SLOTS));
-}
+	LowWaterSlot *slots = (LowWaterSlot *) ptr;
 
-static void
-lowwater_shmem_startup(void)
-{
-	bool found;
-
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	lowwater_slots = ShmemInitStruct(
-		"sqsn low-water marks", sizeof(LowWaterSlot) * LOWWATER_SLOTS, &found);
-	if (!found)
-	{
-		memset(lowwater_slots, 0, sizeof(LowWaterSlot) * LOWWATER_SLOTS);
-		for (int i = 0; i < LOWWATER_SLOTS; i++)
-			SpinLockInit(&lowwater_slots[i].mutex);
-	}
-	LWLockRelease(AddinShmemInitLock);
+	memset(slots, 0, sizeof(LowWaterSlot) * LOWWATER_SLOTS);
+	for (int i = 0; i < LOWWATER_SLOTS; i++)
+		SpinLockInit(&slots[i].mutex);
 }
 
 static LowWaterSlot *

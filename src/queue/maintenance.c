@@ -166,7 +166,8 @@ move_overdue_messages(SqsnQueue *queue, TimestampTz now, int batch_size)
 	values[2] = Int32GetDatum(batch_size);
 	/* only visible messages move: the receive's starting point will do */
 	values[3] = Int64GetDatum(sqsn_lowwater_start(queue, now));
-	ret = SPI_execute_plan(queue->plans[QPLAN_OVERDUE], values, NULL, false, 0);
+	ret =
+		SPI_execute_plan(queue->plans[QPLAN_OVERDUE], values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR,
 			 "finding messages over the receive limit of queue \"%s\""

@@ -151,7 +151,8 @@ insert_one(SqsnQueue *queue, OutgoingMessage *msg)
 					: (Datum) 0;
 	nulls[7] = msg->deduplication_id ? ' ' : 'n';
 
-	ret = SPI_execute_plan(queue->plans[QPLAN_INSERT], values, nulls, false, 0);
+	ret =
+		SPI_execute_plan(queue->plans[QPLAN_INSERT], values, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "inserting into queue \"%s\" failed: %s", queue->name,
 			 SPI_result_code_string(ret));
@@ -252,7 +253,8 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 	values[8] = PointerGetDatum(construct_md_array(
 		dedups, dedup_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 
-	ret = SPI_execute_plan(queue->plans[QPLAN_INSERT_MANY], values, NULL, false, 0);
+	ret = SPI_execute_plan(queue->plans[QPLAN_INSERT_MANY], values, NULL,
+						   false, 0);
 	if (ret != SPI_OK_INSERT || SPI_processed != (uint64) n)
 		elog(ERROR, "inserting into queue \"%s\" failed: %s", queue->name,
 			 SPI_result_code_string(ret));
@@ -560,7 +562,8 @@ lease_messages(SqsnQueue *queue, TimestampTz now, int limit, int64 after,
 	values[3] = Int64GetDatum(lease_token);
 	values[4] = Int64GetDatum(after);
 
-	ret = SPI_execute_plan(queue->plans[QPLAN_RECEIVE], values, NULL, false, 0);
+	ret =
+		SPI_execute_plan(queue->plans[QPLAN_RECEIVE], values, NULL, false, 0);
 	if (ret != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "receiving from queue \"%s\" failed: %s", queue->name,
 			 SPI_result_code_string(ret));
@@ -589,7 +592,8 @@ delete_many(SqsnQueue *queue, Datum *msg_seqs, int n)
 
 	value = PointerGetDatum(construct_array(msg_seqs, n, INT8OID, 8,
 											FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	ret = SPI_execute_plan(queue->plans[QPLAN_DELETE_MANY], &value, NULL, false, 0);
+	ret = SPI_execute_plan(queue->plans[QPLAN_DELETE_MANY], &value, NULL,
+						   false, 0);
 	if (ret != SPI_OK_DELETE)
 		elog(ERROR, "deleting from queue \"%s\" failed: %s", queue->name,
 			 SPI_result_code_string(ret));
@@ -817,7 +821,8 @@ next_visible_at(const char *queue_name, TimestampTz now)
 		queue->plans[QPLAN_NEXT_VISIBLE] = sqsn_prepare_plan(sql, 1, argtypes);
 	}
 
-	ret = SPI_execute_plan(queue->plans[QPLAN_NEXT_VISIBLE], &value, NULL, false, 1);
+	ret = SPI_execute_plan(queue->plans[QPLAN_NEXT_VISIBLE], &value, NULL,
+						   false, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "reading queue \"%s\" failed: %s", queue_name,
 			 SPI_result_code_string(ret));
@@ -1016,14 +1021,16 @@ delete_by_handles(SqsnQueue *queue, Datum *msg_seqs, Datum *tokens, int n,
 					 " RETURNING m.msg_seq, m.lease_token",
 					 queue->qualified_table);
 
-		queue->plans[QPLAN_DELETE_LEASED] = sqsn_prepare_plan(sql, 2, argtypes);
+		queue->plans[QPLAN_DELETE_LEASED] =
+			sqsn_prepare_plan(sql, 2, argtypes);
 	}
 
 	values[0] = PointerGetDatum(construct_array(
 		msg_seqs, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[1] = PointerGetDatum(construct_array(
 		tokens, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	ret = SPI_execute_plan(queue->plans[QPLAN_DELETE_LEASED], values, NULL, false, 0);
+	ret = SPI_execute_plan(queue->plans[QPLAN_DELETE_LEASED], values, NULL,
+						   false, 0);
 	if (ret != SPI_OK_DELETE_RETURNING)
 		elog(ERROR, "deleting from queue \"%s\" failed: %s", queue->name,
 			 SPI_result_code_string(ret));
@@ -1165,15 +1172,16 @@ sq_change_visibility(PG_FUNCTION_ARGS)
 							 " AND lease_token OPERATOR(pg_catalog.=) $2",
 							 queue->qualified_table);
 
-		queue->plans[QPLAN_CHANGE_VISIBILITY] = sqsn_prepare_plan(sql, 3, argtypes);
+		queue->plans[QPLAN_CHANGE_VISIBILITY] =
+			sqsn_prepare_plan(sql, 3, argtypes);
 	}
 
 	visible_at = sqsn_add_seconds(GetCurrentTimestamp(), visibility_timeout);
 	values[0] = Int64GetDatum(msg_seq);
 	values[1] = Int64GetDatum(lease_token);
 	values[2] = TimestampTzGetDatum(visible_at);
-	ret = SPI_execute_plan(queue->plans[QPLAN_CHANGE_VISIBILITY], values, NULL, false,
-						   0);
+	ret = SPI_execute_plan(queue->plans[QPLAN_CHANGE_VISIBILITY], values, NULL,
+						   false, 0);
 	if (ret != SPI_OK_UPDATE)
 		elog(ERROR, "changing visibility in queue \"%s\" failed: %s",
 			 queue->name, SPI_result_code_string(ret));

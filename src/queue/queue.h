@@ -63,22 +63,22 @@ typedef enum SqsnQueuePlan
  */
 typedef struct SqsnQueue
 {
-	char  name[SQSN_MAX_QUEUE_NAME + 1]; /* hash key */
-	bool  valid;
-	int64 queue_id;
-	Oid   relid;           /* sqsn.q_<queue_id> */
-	char *qualified_table; /* "sqsn.q_<queue_id>", for SQL text */
-	int32 visibility_timeout;
-	int32 message_retention_period;
-	int32 delay_seconds;
-	int32 maximum_message_size;
-	int32 max_receive_count; /* 0: no redrive policy */
-	int32 receive_wait_time_seconds;
-	char *dead_letter_queue; /* NULL: no redrive policy */
-	bool  fifo;              /* name ends in ".fifo" */
-	bool  content_based_deduplication;
-	bool  deduplicate_per_group; /* deduplication_scope */
-	bool  encrypted;             /* new messages are sealed */
+	char       name[SQSN_MAX_QUEUE_NAME + 1]; /* hash key */
+	bool       valid;
+	int64      queue_id;
+	Oid        relid;           /* sqsn.q_<queue_id> */
+	char      *qualified_table; /* "sqsn.q_<queue_id>", for SQL text */
+	int32      visibility_timeout;
+	int32      message_retention_period;
+	int32      delay_seconds;
+	int32      maximum_message_size;
+	int32      max_receive_count; /* 0: no redrive policy */
+	int32      receive_wait_time_seconds;
+	char      *dead_letter_queue; /* NULL: no redrive policy */
+	bool       fifo;              /* name ends in ".fifo" */
+	bool       content_based_deduplication;
+	bool       deduplicate_per_group; /* deduplication_scope */
+	bool       encrypted;             /* new messages are sealed */
 	SqsnAcl    acl;
 	SPIPlanPtr plans[QPLAN_COUNT];
 } SqsnQueue;
@@ -134,10 +134,10 @@ extern void       QueueInit(void);
 extern SqsnQueue *sqsn_open_queue(const char *name, LOCKMODE lockmode);
 extern void       sqsn_validate_queue_name(const char *name);
 extern bool       sqsn_queue_allows(SqsnQueue *queue, Oid roleid, int action);
-extern bool       sqsn_queue_allows_role(SqsnQueue *queue, const char *role_name,
-										 int action);
-extern void       sqsn_check_queue(SqsnQueue *queue, int action);
-extern void       sqsn_check_queue_id(int64 queue_id, int action);
+extern bool sqsn_queue_allows_role(SqsnQueue *queue, const char *role_name,
+								   int action);
+extern void sqsn_check_queue(SqsnQueue *queue, int action);
+extern void sqsn_check_queue_id(int64 queue_id, int action);
 
 /* attributes.c */
 extern Jsonb *sqsn_normalize_attributes(Jsonb *attributes, int64 *size);

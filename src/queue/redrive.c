@@ -277,8 +277,8 @@ sq_redrive(PG_FUNCTION_ARGS)
 				if (source_name == NULL || strcmp(source_name, dlq_name) == 0)
 					continue; /* source deleted: stays */
 				/* an error here undoes the moves made so far, too */
-				sqsn_check_queue(sqsn_open_queue(source_name, RowExclusiveLock),
-								 SQSN_SEND);
+				sqsn_check_queue(
+					sqsn_open_queue(source_name, RowExclusiveLock), SQSN_SEND);
 				dlq = sqsn_open_queue(dlq_name, RowExclusiveLock);
 				sqsn_move_messages(dlq, source_name, group, tupdesc, ngroup,
 								   now, true);

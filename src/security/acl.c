@@ -343,9 +343,10 @@ sqsn_check_topic(int64 topic_id, const char *topic_name, int action)
 static int
 actions_arg(FunctionCallInfo fcinfo, int argno, bool topic)
 {
-	const char *hint = topic ? "The topic actions are publish, subscribe and "
-							   "admin."
-							 : "The queue actions are send, receive and admin.";
+	const char *hint = topic
+						   ? "The topic actions are publish, subscribe and "
+							 "admin."
+						   : "The queue actions are send, receive and admin.";
 	Datum      *elems;
 	bool       *nulls;
 	int         n;
@@ -356,9 +357,9 @@ actions_arg(FunctionCallInfo fcinfo, int argno, bool topic)
 						errmsg("actions must not be NULL")));
 	n = sqsn_array_arg(fcinfo, argno, "actions", TEXTOID, &elems, &nulls);
 	if (n == 0)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("actions must not be empty"),
-						errhint("%s", hint)));
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("actions must not be empty"), errhint("%s", hint)));
 	for (int i = 0; i < n; i++)
 	{
 		char *action;

@@ -65,9 +65,9 @@ extern bool        sqsn_is_admin(Oid roleid);
 extern bool        sqsn_role_owns(const char *owner, Oid roleid);
 extern char       *sqsn_caller_name(void);
 extern const char *sqsn_action_name(int action, bool topic);
-extern void        sqsn_acl_load(SqsnAcl *acl, int64 queue_id,
-								 const char *owner, MemoryContext cxt);
-extern void        sqsn_acl_free(SqsnAcl *acl);
+extern void sqsn_acl_load(SqsnAcl *acl, int64 queue_id, const char *owner,
+						  MemoryContext cxt);
+extern void sqsn_acl_free(SqsnAcl *acl);
 extern bool sqsn_acl_allows(const SqsnAcl *acl, Oid roleid, int action);
 extern void sqsn_acl_check(const SqsnAcl *acl, const char *queue_name,
 						   int action);

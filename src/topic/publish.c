@@ -436,14 +436,14 @@ subscription_may_send(SqsnQueue *queue, Target *target, const char *topic_name,
 	{
 		Datum values[2] = {target->subscription_id, Int64GetDatum(n)};
 
-		sqsn_spi_check(
-			SPI_execute_with_args(
-				"INSERT INTO sqsn.subscription_counter AS c"
-				" (subscription_id, denied) VALUES ($1, $2)"
-				" ON CONFLICT (subscription_id) DO UPDATE"
-				" SET denied = c.denied OPERATOR(pg_catalog.+) $2",
-				2, (Oid[]){UUIDOID, INT8OID}, values, NULL, false, 0),
-			SPI_OK_INSERT, "counting a skipped delivery");
+		sqsn_spi_check(SPI_execute_with_args(
+						   "INSERT INTO sqsn.subscription_counter AS c"
+						   " (subscription_id, denied) VALUES ($1, $2)"
+						   " ON CONFLICT (subscription_id) DO UPDATE"
+						   " SET denied = c.denied OPERATOR(pg_catalog.+) $2",
+						   2, (Oid[]){UUIDOID, INT8OID}, values, NULL, false,
+						   0),
+					   SPI_OK_INSERT, "counting a skipped delivery");
 	}
 	return false;
 }
@@ -655,7 +655,8 @@ sn_publish_batch(PG_FUNCTION_ARGS)
 	if (n > 0)
 		fan_out(topic_name, pubs, n);
 	else
-		sqsn_check_topic(sqsn_find_topic_id(topic_name), topic_name, SQSN_PUBLISH);
+		sqsn_check_topic(sqsn_find_topic_id(topic_name), topic_name,
+						 SQSN_PUBLISH);
 	SPI_finish();
 
 	for (int i = 0; i < n; i++)

@@ -362,9 +362,8 @@ sn_subscribe(PG_FUNCTION_ARGS)
 	nulls[7] = delivery_policy ? ' ' : 'n';
 	values[8] = Int64GetDatum(dlq_id);
 	nulls[8] = dlq_id ? ' ' : 'n';
-	values[9] = push && !confirmed
-					? CStringGetTextDatum(sqsn_random_hex(32))
-					: (Datum) 0;
+	values[9] = push && !confirmed ? CStringGetTextDatum(sqsn_random_hex(32))
+								   : (Datum) 0;
 	nulls[9] = push && !confirmed ? ' ' : 'n';
 
 	if (!push)
@@ -471,15 +470,16 @@ sn_subscribe(PG_FUNCTION_ARGS)
 	if (created && sqsn_catalog_has(SQSN_CATALOG_GRANTS))
 	{
 		/* the calling role (SET ROLE included) owns the subscription */
-		Datum owner[2] = {result, DirectFunctionCall1(
-									  namein,
-									  CStringGetDatum(sqsn_caller_name()))};
+		Datum owner[2] = {
+			result,
+			DirectFunctionCall1(namein, CStringGetDatum(sqsn_caller_name()))};
 
-		sqsn_spi_check(SPI_execute_with_args(
-						   "UPDATE sqsn.subscription SET owner = $2"
-						   " WHERE subscription_id = $1",
-						   2, (Oid[]){UUIDOID, NAMEOID}, owner, NULL, false, 0),
-					   SPI_OK_UPDATE, "setting the subscription's owner");
+		sqsn_spi_check(
+			SPI_execute_with_args("UPDATE sqsn.subscription SET owner = $2"
+								  " WHERE subscription_id = $1",
+								  2, (Oid[]){UUIDOID, NAMEOID}, owner, NULL,
+								  false, 0),
+			SPI_OK_UPDATE, "setting the subscription's owner");
 	}
 	if (created && push && !confirmed)
 		sqsn_outbox_confirmation(result, topic_name);
@@ -559,9 +559,10 @@ lock_subscription(Datum subscription_id)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
 						errmsg("subscription %s does not exist",
 							   sqsn_uuid_text(subscription_id))));
-	sqsn_lock_topic(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										   SPI_tuptable->tupdesc, 1, &isnull)),
-			   AccessExclusiveLock);
+	sqsn_lock_topic(
+		DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									SPI_tuptable->tupdesc, 1, &isnull)),
+		AccessExclusiveLock);
 }
 
 /*
@@ -924,24 +925,24 @@ sn_get_subscription_attributes(PG_FUNCTION_ARGS)
 	sqsn_json_string(&buf, "Endpoint", SPI_getvalue(tuple, desc, 4));
 	sqsn_json_raw(&buf, "PendingConfirmation", confirmed ? "false" : "true");
 	sqsn_json_raw(&buf, "ConfirmationWasAuthenticated",
-					confirmed ? "true" : "false");
+				  confirmed ? "true" : "false");
 	sqsn_json_raw(&buf, "RawMessageDelivery",
-					DatumGetBool(SPI_getbinval(tuple, desc, 6, &isnull))
-						? "true"
-						: "false");
+				  DatumGetBool(SPI_getbinval(tuple, desc, 6, &isnull))
+					  ? "true"
+					  : "false");
 	if (filter_policy)
 	{
 		sqsn_json_jsonb(&buf, "FilterPolicy", filter_policy);
 		sqsn_json_string(&buf, "FilterPolicyScope",
-						   SPI_getvalue(tuple, desc, 8));
+						 SPI_getvalue(tuple, desc, 8));
 	}
 	if (push)
 	{
 		if (delivery_policy)
 			sqsn_json_jsonb(&buf, "DeliveryPolicy", delivery_policy);
 		sqsn_json_jsonb(&buf, "EffectiveDeliveryPolicy",
-						  sqsn_effective_delivery_policy_json(
-							  delivery_policy, topic_policy, false));
+						sqsn_effective_delivery_policy_json(
+							delivery_policy, topic_policy, false));
 		if (dlq)
 		{
 			sqsn_json_key(&buf, "RedrivePolicy");

@@ -184,10 +184,10 @@ sn_create_topic(PG_FUNCTION_ARGS)
 			values[0],
 			DirectFunctionCall1(namein, CStringGetDatum(sqsn_caller_name()))};
 
-		sqsn_spi_check(SPI_execute_with_args(
-						   "UPDATE sqsn.topic SET owner = $2"
-						   " WHERE topic_name = $1",
-						   2, (Oid[]){TEXTOID, NAMEOID}, owner, NULL, false, 0),
+		sqsn_spi_check(SPI_execute_with_args("UPDATE sqsn.topic SET owner = $2"
+											 " WHERE topic_name = $1",
+											 2, (Oid[]){TEXTOID, NAMEOID},
+											 owner, NULL, false, 0),
 					   SPI_OK_UPDATE, "setting the topic's owner");
 	}
 	if (exists && has_fifo)
@@ -272,10 +272,9 @@ open_topic_for_change(SqsnSecurable *target)
 							  1, (Oid[]){TEXTOID}, &value, NULL, false, 1),
 		SPI_OK_SELECT, "reading sqsn.topic");
 	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("topic \"%s\" does not exist", target->name),
-				 errhint("Create it with sqsn.sn_create_topic().")));
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+						errmsg("topic \"%s\" does not exist", target->name),
+						errhint("Create it with sqsn.sn_create_topic().")));
 	target->id = DatumGetInt64(SPI_getbinval(
 		SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	sqsn_check_topic(target->id, target->name, SQSN_ADMIN);

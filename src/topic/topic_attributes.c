@@ -79,10 +79,9 @@ stored_attribute(StringInfo stored, List **removed, const char *key,
 	else if (strcmp(key, "TracingConfig") == 0)
 	{
 		if (strcmp(value, "PassThrough") != 0 && strcmp(value, "Active") != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid TracingConfig \"%s\"", value),
-					 errhint("Use PassThrough or Active.")));
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("invalid TracingConfig \"%s\"", value),
+							errhint("Use PassThrough or Active.")));
 	}
 	else if (strcmp(value, "2") != 0)
 		ereport(ERROR,
@@ -230,10 +229,10 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 		sqsn_store_encrypted("topic", topic_name, encrypted, false);
 	if (stored.len > 1 || removed != NIL)
 	{
-		Datum      store[3];
-		Datum     *keys = palloc(sizeof(Datum) * Max(list_length(removed), 1));
-		int        nkeys = 0;
-		ListCell  *lc;
+		Datum     store[3];
+		Datum    *keys = palloc(sizeof(Datum) * Max(list_length(removed), 1));
+		int       nkeys = 0;
+		ListCell *lc;
 
 		appendStringInfoChar(&stored, '}');
 		foreach (lc, removed)
@@ -243,13 +242,13 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 			construct_array(keys, nkeys, TEXTOID, -1, false, TYPALIGN_INT));
 		store[2] = JsonbPGetDatum(sqsn_json_to_jsonb(&stored));
 		sqsn_spi_check(
-			SPI_execute_with_args(
-				"UPDATE sqsn.topic"
-				" SET extra_attributes = (extra_attributes OPERATOR(pg_catalog.-)"
-				" $2) OPERATOR(pg_catalog.||) $3"
-				" WHERE topic_id OPERATOR(pg_catalog.=) $1",
-				3, (Oid[]){INT8OID, TEXTARRAYOID, JSONBOID}, store, NULL,
-				false, 0),
+			SPI_execute_with_args("UPDATE sqsn.topic"
+								  " SET extra_attributes = (extra_attributes "
+								  "OPERATOR(pg_catalog.-)"
+								  " $2) OPERATOR(pg_catalog.||) $3"
+								  " WHERE topic_id OPERATOR(pg_catalog.=) $1",
+								  3, (Oid[]){INT8OID, TEXTARRAYOID, JSONBOID},
+								  store, NULL, false, 0),
 			SPI_OK_UPDATE, "updating sqsn.topic");
 	}
 	SPI_finish();
@@ -332,27 +331,25 @@ sn_get_topic_attributes(PG_FUNCTION_ARGS)
 	sqsn_json_raw(&buf, "FifoTopic", fifo ? "true" : "false");
 	if (fifo)
 		sqsn_json_raw(&buf, "ContentBasedDeduplication",
-						DatumGetBool(SPI_getbinval(tuple, desc, 2, &isnull))
-							? "true"
-							: "false");
+					  DatumGetBool(SPI_getbinval(tuple, desc, 2, &isnull))
+						  ? "true"
+						  : "false");
 	if (delivery_policy)
 		sqsn_json_jsonb(&buf, "DeliveryPolicy", delivery_policy);
-	sqsn_json_jsonb(&buf, "EffectiveDeliveryPolicy",
-					  sqsn_effective_delivery_policy_json(
-						  NULL, delivery_policy, true));
+	sqsn_json_jsonb(
+		&buf, "EffectiveDeliveryPolicy",
+		sqsn_effective_delivery_policy_json(NULL, delivery_policy, true));
 	sqsn_json_raw(&buf, "SubscriptionsConfirmed",
-					SPI_getvalue(tuple, desc, 6));
-	sqsn_json_raw(&buf, "SubscriptionsPending",
-					SPI_getvalue(tuple, desc, 7));
+				  SPI_getvalue(tuple, desc, 6));
+	sqsn_json_raw(&buf, "SubscriptionsPending", SPI_getvalue(tuple, desc, 7));
 	sqsn_json_raw(&buf, "SubscriptionsDeleted", "0");
 	sqsn_json_raw(&buf, "SqsManagedSseEnabled",
-					DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull))
-						? "true"
-						: "false");
+				  DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull))
+					  ? "true"
+					  : "false");
 	sqsn_json_string(&buf, "SignatureVersion", "2");
-	if (extra == NULL ||
-		getKeyJsonValueFromContainer(&extra->root, "DisplayName", 11, NULL) ==
-			NULL)
+	if (extra == NULL || getKeyJsonValueFromContainer(
+							 &extra->root, "DisplayName", 11, NULL) == NULL)
 		sqsn_json_string(&buf, "DisplayName", "");
 	if (extra != NULL)
 	{

@@ -232,8 +232,8 @@ sweep_step(void *arg)
 	if (b->first)
 		sqsn_lowwater_step(sqsn_open_queue(b->queue_name, AccessShareLock),
 						   true);
-	b->more = sqsn_sweep_queue(b->queue_name, sqsn_retention_batch_size,
-							   &b->counts);
+	b->more =
+		sqsn_sweep_queue(b->queue_name, sqsn_retention_batch_size, &b->counts);
 }
 
 /*

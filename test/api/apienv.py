@@ -18,13 +18,15 @@ DENIED_KEY = os.environ.get("SQSN_API_DENIED_KEY_ID")
 DENIED_SECRET = os.environ.get("SQSN_API_DENIED_SECRET")
 
 
-def client(service, key=KEY, secret=SECRET, unsigned=False, read_timeout=60):
-    """A boto3 client of the endpoint that does not retry."""
+def client(service, key=KEY, secret=SECRET, unsigned=False, read_timeout=60,
+           region=REGION):
+    """A boto3 client of the endpoint that does not retry; region is the
+    one it signs for."""
     config = Config(retries={"total_max_attempts": 1, "mode": "standard"},
                     read_timeout=read_timeout, connect_timeout=5)
     if unsigned:
         config = config.merge(Config(signature_version=botocore.UNSIGNED))
-    return boto3.client(service, endpoint_url=URL, region_name=REGION,
+    return boto3.client(service, endpoint_url=URL, region_name=region,
                         aws_access_key_id=key, aws_secret_access_key=secret,
                         config=config)
 

@@ -394,6 +394,36 @@ class TestPublish(SnsTestCase):
         self.assertEqual([json.loads(m["Body"])["Message"] for m in body], [m1])
         self.assertEmpty(body_url)
 
+    def test_arns_name_the_configured_region_whatever_the_signature(self):
+        # a client signing for another region gets the ARNs subscribers see
+        other = "eu-west-3" if REGION != "eu-west-3" else "ap-south-1"
+        sns = apienv.client("sns", region=other)
+        sqs = apienv.client("sqs", region=other)
+        name = PREFIX + "region"
+        arn = sns.create_topic(Name=name)["TopicArn"]
+        self.topics.append(arn)
+        self.assertEqual(arn, topic_arn(name))
+        url = sqs.create_queue(QueueName=name + "-q")["QueueUrl"]
+        self.queues.append(url)
+        qarn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        self.assertEqual(qarn, queue_arn(name + "-q"))
+        sub = sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=qarn)["SubscriptionArn"]
+        self.assertTrue(sub.startswith(arn + ":"), sub)
+        attrs = sns.get_subscription_attributes(SubscriptionArn=sub)["Attributes"]
+        self.assertEqual((attrs["SubscriptionArn"], attrs["TopicArn"], attrs["Endpoint"]),
+                         (sub, arn, qarn))
+        self.assertEqual(sns.get_topic_attributes(TopicArn=arn)["Attributes"]["TopicArn"], arn)
+        listed = [s["SubscriptionArn"] for s in
+                  sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]]
+        self.assertEqual(listed, [sub])
+        sns.publish(TopicArn=arn, Message="where am I")
+        got = self.receive_all(url, 1)
+        self.assertEqual(len(got), 1)
+        self.assertEqual(json.loads(got[0]["Body"])["TopicArn"], arn)
+        self.assertEqual(sql("SELECT (sqsn.sn_get_topic_attributes('%s'))->>'TopicArn'" % name),
+                         arn)
+
     def test_message_structure_json(self):
         arn = self.topic("struct")
         url, qarn = self.queue("struct-q")

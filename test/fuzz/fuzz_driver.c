@@ -27,7 +27,7 @@
  */
 #include "postgres.h"
 
-#include "../../src/sqsn.h"
+#include "topic/topic.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
