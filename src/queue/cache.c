@@ -264,6 +264,30 @@ sqsn_open_queue(const char *name, LOCKMODE lockmode)
 }
 
 /*
+ * Runs a statement on the queue's message table with its saved plan,
+ * prepared on first use (the SQL's %1$s stands for the table) and kept
+ * until the cache entry is reloaded. Returns SPI_processed; any result
+ * but the statement's expected one is an internal error.
+ */
+uint64
+sqsn_queue_execute(SqsnQueue *queue, const SqsnQueueStatement *stmt,
+				   Datum *values, const char *nulls, long count)
+{
+	SPIPlanPtr *plan = &queue->plans[stmt->plan];
+	int         ret;
+
+	if (*plan == NULL)
+		*plan =
+			sqsn_prepare_plan(psprintf(stmt->sql, queue->qualified_table),
+							  stmt->nargs, (Oid *) stmt->argtypes);
+	ret = SPI_execute_plan(*plan, values, nulls, false, count);
+	if (ret != stmt->expected)
+		elog(ERROR, "%s queue \"%s\" failed: %s", stmt->what, queue->name,
+			 SPI_result_code_string(ret));
+	return SPI_processed;
+}
+
+/*
  * Whether roleid may do action (SQSN_SEND, ...; SQSN_ANY_ACTION: any of
  * them) on the queue. No query: the cache entry has the owner and grants.
  */

@@ -68,6 +68,64 @@
 #include "utils/datum.h"
 #include "utils/uuid.h"
 
+/*
+ * The group's first limit live messages, locked FOR UPDATE, each with
+ * "ok": it and every one before it are visible. Used by both statements
+ * below as the subquery "s"; %1$s is the message table.
+ */
+#define GROUP_PREFIX_SQL                                                      \
+	"(SELECT h.msg_seq, pg_catalog.bool_and(h.visible_at "                    \
+	"OPERATOR(pg_catalog.<=) $1)"                                             \
+	"  OVER (ORDER BY h.msg_seq) AS ok"                                       \
+	" FROM (SELECT c.msg_seq, c.visible_at FROM %1$s c"                       \
+	"  WHERE c.message_group_id OPERATOR(pg_catalog.=) $2"                    \
+	"   AND c.expires_at OPERATOR(pg_catalog.>) $1"                           \
+	"  ORDER BY c.msg_seq LIMIT $3 FOR UPDATE) h) s"
+
+/* Statements on a queue's message table (%1$s), run by sqsn_queue_execute */
+
+static const SqsnQueueStatement fifo_heads_stmt = {
+	QPLAN_FIFO_HEADS,
+	"SELECT c.msg_seq, c.message_group_id FROM %1$s c"
+	" WHERE c.msg_seq OPERATOR(pg_catalog.>) $3"
+	"  AND c.visible_at OPERATOR(pg_catalog.<=) $1"
+	"  AND c.expires_at OPERATOR(pg_catalog.>) $1"
+	"  AND NOT EXISTS (SELECT FROM %1$s p"
+	"   WHERE p.message_group_id OPERATOR(pg_catalog.=) "
+	"c.message_group_id"
+	"    AND p.msg_seq OPERATOR(pg_catalog.<) c.msg_seq"
+	"    AND p.expires_at OPERATOR(pg_catalog.>) $1)"
+	" ORDER BY c.msg_seq LIMIT $2",
+	3,
+	{TIMESTAMPTZOID, INT4OID, INT8OID},
+	SPI_OK_SELECT,
+	"reading"};
+
+static const SqsnQueueStatement fifo_lease_stmt = {
+	QPLAN_FIFO_LEASE,
+	"UPDATE %1$s m SET visible_at = $4, lease_token = $5,"
+	" receive_count = m.receive_count OPERATOR(pg_catalog.+) 1,"
+	" first_received_at = COALESCE(m.first_received_at, $1)"
+	" FROM " GROUP_PREFIX_SQL
+	" WHERE m.msg_seq OPERATOR(pg_catalog.=) s.msg_seq AND s.ok"
+	" RETURNING " SQSN_RECEIVE_COLUMNS("m"),
+	5,
+	{TIMESTAMPTZOID, TEXTOID, INT4OID, TIMESTAMPTZOID, INT8OID},
+	SPI_OK_UPDATE_RETURNING,
+	"receiving from"};
+
+static const SqsnQueueStatement fifo_lock_stmt = {
+	QPLAN_FIFO_LOCK,
+	"SELECT " SQSN_RECEIVE_COLUMNS(
+		"m") ", m.source_queue_id"
+			 " FROM %1$s m, " GROUP_PREFIX_SQL
+			 " WHERE m.msg_seq OPERATOR(pg_catalog.=) "
+			 "s.msg_seq AND s.ok",
+	3,
+	{TIMESTAMPTZOID, TEXTOID, INT4OID},
+	SPI_OK_SELECT,
+	"reading"};
+
 /* lock tag field4 of group locks; user advisory locks use 1 and 2 */
 #define GROUP_LOCK_KIND      0x5153
 #define GROUP_SEND_LOCK_KIND 0x5154
@@ -395,50 +453,13 @@ static uint64
 find_heads(SqsnQueue *queue, TimestampTz now, int64 after, int limit)
 {
 	Datum values[3];
-	int   ret;
 
-	if (queue->plans[QPLAN_FIFO_HEADS] == NULL)
-	{
-		Oid   argtypes[3] = {TIMESTAMPTZOID, INT4OID, INT8OID};
-		char *sql =
-			psprintf("SELECT c.msg_seq, c.message_group_id FROM %s c"
-					 " WHERE c.msg_seq OPERATOR(pg_catalog.>) $3"
-					 "  AND c.visible_at OPERATOR(pg_catalog.<=) $1"
-					 "  AND c.expires_at OPERATOR(pg_catalog.>) $1"
-					 "  AND NOT EXISTS (SELECT FROM %s p"
-					 "   WHERE p.message_group_id OPERATOR(pg_catalog.=) "
-					 "c.message_group_id"
-					 "    AND p.msg_seq OPERATOR(pg_catalog.<) c.msg_seq"
-					 "    AND p.expires_at OPERATOR(pg_catalog.>) $1)"
-					 " ORDER BY c.msg_seq LIMIT $2",
-					 queue->qualified_table, queue->qualified_table);
-
-		queue->plans[QPLAN_FIFO_HEADS] = sqsn_prepare_plan(sql, 3, argtypes);
-	}
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = Int32GetDatum(limit);
 	values[2] = Int64GetDatum(after);
-	ret = SPI_execute_plan(queue->plans[QPLAN_FIFO_HEADS], values, NULL, false,
-						   0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "reading queue \"%s\" failed: %s", queue->name,
-			 SPI_result_code_string(ret));
+	sqsn_queue_execute(queue, &fifo_heads_stmt, values, NULL, 0);
 	return SPI_processed;
 }
-
-/*
- * The group's first limit live messages, locked FOR UPDATE, each with
- * "ok": it and every one before it are visible. Used by both statements
- * below as the subquery "s".
- */
-#define GROUP_PREFIX_SQL                                                      \
-	"(SELECT h.msg_seq, pg_catalog.bool_and(h.visible_at "                    \
-	"OPERATOR(pg_catalog.<=) $1)"                                             \
-	"  OVER (ORDER BY h.msg_seq) AS ok"                                       \
-	" FROM (SELECT c.msg_seq, c.visible_at FROM %s c"                         \
-	"  WHERE c.message_group_id OPERATOR(pg_catalog.=) $2"                    \
-	"   AND c.expires_at OPERATOR(pg_catalog.>) $1"                           \
-	"  ORDER BY c.msg_seq LIMIT $3 FOR UPDATE) h) s"
 
 /*
  * Step 3: leases the leading visible messages of a group the caller has
@@ -450,33 +471,13 @@ lease_group(SqsnQueue *queue, const char *group, TimestampTz now, int limit,
 			TimestampTz lease_until, int64 lease_token)
 {
 	Datum values[5];
-	int   ret;
 
-	if (queue->plans[QPLAN_FIFO_LEASE] == NULL)
-	{
-		Oid   argtypes[5] = {TIMESTAMPTZOID, TEXTOID, INT4OID, TIMESTAMPTZOID,
-							 INT8OID};
-		char *sql = psprintf(
-			"UPDATE %s m SET visible_at = $4, lease_token = $5,"
-			" receive_count = m.receive_count OPERATOR(pg_catalog.+) 1,"
-			" first_received_at = COALESCE(m.first_received_at, $1)"
-			" FROM " GROUP_PREFIX_SQL
-			" WHERE m.msg_seq OPERATOR(pg_catalog.=) s.msg_seq AND s.ok"
-			" RETURNING " SQSN_RECEIVE_COLUMNS("m"),
-			queue->qualified_table, queue->qualified_table);
-
-		queue->plans[QPLAN_FIFO_LEASE] = sqsn_prepare_plan(sql, 5, argtypes);
-	}
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = CStringGetTextDatum(group);
 	values[2] = Int32GetDatum(limit);
 	values[3] = TimestampTzGetDatum(lease_until);
 	values[4] = Int64GetDatum(lease_token);
-	ret = SPI_execute_plan(queue->plans[QPLAN_FIFO_LEASE], values, NULL, false,
-						   0);
-	if (ret != SPI_OK_UPDATE_RETURNING)
-		elog(ERROR, "receiving from queue \"%s\" failed: %s", queue->name,
-			 SPI_result_code_string(ret));
+	sqsn_queue_execute(queue, &fifo_lease_stmt, values, NULL, 0);
 	return SPI_processed;
 }
 
@@ -489,29 +490,11 @@ lock_group_prefix(SqsnQueue *queue, const char *group, TimestampTz now,
 				  int limit)
 {
 	Datum values[3];
-	int   ret;
 
-	if (queue->plans[QPLAN_FIFO_LOCK] == NULL)
-	{
-		Oid   argtypes[3] = {TIMESTAMPTZOID, TEXTOID, INT4OID};
-		char *sql =
-			psprintf("SELECT " SQSN_RECEIVE_COLUMNS(
-						 "m") ", m.source_queue_id"
-							  " FROM %s m, " GROUP_PREFIX_SQL
-							  " WHERE m.msg_seq OPERATOR(pg_catalog.=) "
-							  "s.msg_seq AND s.ok",
-					 queue->qualified_table, queue->qualified_table);
-
-		queue->plans[QPLAN_FIFO_LOCK] = sqsn_prepare_plan(sql, 3, argtypes);
-	}
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = CStringGetTextDatum(group);
 	values[2] = Int32GetDatum(limit);
-	ret = SPI_execute_plan(queue->plans[QPLAN_FIFO_LOCK], values, NULL, false,
-						   0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "reading queue \"%s\" failed: %s", queue->name,
-			 SPI_result_code_string(ret));
+	sqsn_queue_execute(queue, &fifo_lock_stmt, values, NULL, 0);
 	return SPI_processed;
 }
 

@@ -35,6 +35,54 @@
 
 PG_FUNCTION_INFO_V1(sq_run_maintenance);
 
+/* Statements on a queue's message table (%1$s), run by sqsn_queue_execute */
+
+/*
+ * Visible messages over the receive limit (the columns of a receive result,
+ * see message.c); in a FIFO queue group heads only, in order.
+ */
+#define OVERDUE_SQL(fifo_condition)                                           \
+	"SELECT " SQSN_RECEIVE_COLUMNS(                                           \
+		"c") " FROM %1$s c"                                                   \
+			 " WHERE c.msg_seq OPERATOR(pg_catalog.>) $4"                     \
+			 "  AND c.receive_count OPERATOR(pg_catalog.>) $1"                \
+			 "  AND c.visible_at OPERATOR(pg_catalog.<=) $2"                  \
+			 "  AND c.expires_at OPERATOR(pg_catalog.>) $2" fifo_condition    \
+			 " ORDER BY c.msg_seq LIMIT $3"                                   \
+			 " FOR UPDATE SKIP LOCKED"
+static const SqsnQueueStatement overdue_stmt = {
+	QPLAN_OVERDUE,
+	OVERDUE_SQL(""),
+	4,
+	{INT4OID, TIMESTAMPTZOID, INT4OID, INT8OID},
+	SPI_OK_SELECT,
+	"finding messages over the receive limit of"};
+static const SqsnQueueStatement overdue_fifo_stmt = {
+	QPLAN_OVERDUE,
+	OVERDUE_SQL("  AND NOT EXISTS (SELECT FROM %1$s p"
+				"   WHERE p.message_group_id OPERATOR(pg_catalog.=) "
+				"c.message_group_id"
+				"    AND p.msg_seq OPERATOR(pg_catalog.<) c.msg_seq"
+				"    AND p.expires_at OPERATOR(pg_catalog.>) $2)"),
+	4,
+	{INT4OID, TIMESTAMPTZOID, INT4OID, INT8OID},
+	SPI_OK_SELECT,
+	"finding messages over the receive limit of"};
+
+static const SqsnQueueStatement expire_stmt = {
+	QPLAN_EXPIRE,
+	"DELETE FROM %1$s m"
+	" WHERE m.msg_seq OPERATOR(pg_catalog.=) ANY ("
+	"  SELECT c.msg_seq FROM %1$s c"
+	"  WHERE c.msg_seq OPERATOR(pg_catalog.>) $3"
+	"   AND c.expires_at OPERATOR(pg_catalog.<=) $1"
+	"  ORDER BY c.msg_seq"
+	"  LIMIT $2 FOR UPDATE SKIP LOCKED)",
+	3,
+	{TIMESTAMPTZOID, INT4OID, INT8OID},
+	SPI_OK_DELETE,
+	"deleting expired messages of"};
+
 static SPIPlanPtr list_queues_plan = NULL;
 
 static int64 expire_messages(SqsnQueue *queue, TimestampTz now,
@@ -82,36 +130,11 @@ static int64
 expire_messages(SqsnQueue *queue, TimestampTz now, int batch_size)
 {
 	Datum values[3];
-	int   ret;
-
-	if (queue->plans[QPLAN_EXPIRE] == NULL)
-	{
-		Oid argtypes[3] = {TIMESTAMPTZOID, INT4OID, INT8OID};
-
-		/*
-		 * In msg_seq order from the low-water mark: messages expire roughly
-		 * in send order, and the walk skips what is already deleted.
-		 */
-		char *sql = psprintf("DELETE FROM %s m"
-							 " WHERE m.msg_seq OPERATOR(pg_catalog.=) ANY ("
-							 "  SELECT c.msg_seq FROM %s c"
-							 "  WHERE c.msg_seq OPERATOR(pg_catalog.>) $3"
-							 "   AND c.expires_at OPERATOR(pg_catalog.<=) $1"
-							 "  ORDER BY c.msg_seq"
-							 "  LIMIT $2 FOR UPDATE SKIP LOCKED)",
-							 queue->qualified_table, queue->qualified_table);
-
-		queue->plans[QPLAN_EXPIRE] = sqsn_prepare_plan(sql, 3, argtypes);
-	}
 
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = Int32GetDatum(batch_size);
 	values[2] = Int64GetDatum(sqsn_lowwater_start(queue, DT_NOEND));
-	ret = SPI_execute_plan(queue->plans[QPLAN_EXPIRE], values, NULL, false, 0);
-	if (ret != SPI_OK_DELETE)
-		elog(ERROR, "deleting expired messages of queue \"%s\" failed: %s",
-			 queue->name, SPI_result_code_string(ret));
-	return (int64) SPI_processed;
+	return (int64) sqsn_queue_execute(queue, &expire_stmt, values, NULL, 0);
 }
 
 /*
@@ -126,55 +149,19 @@ static int64
 move_overdue_messages(SqsnQueue *queue, TimestampTz now, int batch_size)
 {
 	Datum  values[4];
-	int    ret;
 	uint64 n;
 
 	if (queue->max_receive_count <= 0 || queue->dead_letter_queue == NULL)
 		return 0;
-
-	if (queue->plans[QPLAN_OVERDUE] == NULL)
-	{
-		Oid argtypes[4] = {INT4OID, TIMESTAMPTZOID, INT4OID, INT8OID};
-
-		/* the columns of a receive result, see message.c */
-		char *sql = psprintf(
-			"SELECT " SQSN_RECEIVE_COLUMNS(
-				"c") " FROM %s c"
-					 " WHERE c.msg_seq OPERATOR(pg_catalog.>) $4"
-					 "  AND c.receive_count OPERATOR(pg_catalog.>) $1"
-					 "  AND c.visible_at OPERATOR(pg_catalog.<=) $2"
-					 "  AND c.expires_at OPERATOR(pg_catalog.>) $2%s"
-					 " ORDER BY c.msg_seq LIMIT $3"
-					 " FOR UPDATE SKIP LOCKED",
-			queue->qualified_table,
-			queue->fifo
-				? psprintf(
-					  /* FIFO: group heads only, in order */
-					  "  AND NOT EXISTS (SELECT FROM %s p"
-					  "   WHERE p.message_group_id OPERATOR(pg_catalog.=) "
-					  "c.message_group_id"
-					  "    AND p.msg_seq OPERATOR(pg_catalog.<) c.msg_seq"
-					  "    AND p.expires_at OPERATOR(pg_catalog.>) $2)",
-					  queue->qualified_table)
-				: "");
-
-		queue->plans[QPLAN_OVERDUE] = sqsn_prepare_plan(sql, 4, argtypes);
-	}
 
 	values[0] = Int32GetDatum(queue->max_receive_count);
 	values[1] = TimestampTzGetDatum(now);
 	values[2] = Int32GetDatum(batch_size);
 	/* only visible messages move: the receive's starting point will do */
 	values[3] = Int64GetDatum(sqsn_lowwater_start(queue, now));
-	ret =
-		SPI_execute_plan(queue->plans[QPLAN_OVERDUE], values, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR,
-			 "finding messages over the receive limit of queue \"%s\""
-			 " failed: %s",
-			 queue->name, SPI_result_code_string(ret));
-
-	n = SPI_processed;
+	n = sqsn_queue_execute(queue,
+						   queue->fifo ? &overdue_fifo_stmt : &overdue_stmt,
+						   values, NULL, 0);
 	if (n > 0)
 		sqsn_move_to_dead_letter_queue(queue, SPI_tuptable->vals,
 									   SPI_tuptable->tupdesc, (int) n, now);

@@ -54,6 +54,109 @@ PG_FUNCTION_INFO_V1(sq_delete);
 PG_FUNCTION_INFO_V1(sq_delete_batch);
 PG_FUNCTION_INFO_V1(sq_change_visibility);
 
+/* Statements on a queue's message table (%1$s), run by sqsn_queue_execute */
+
+static const SqsnQueueStatement insert_stmt = {
+	QPLAN_INSERT,
+	"INSERT INTO %1$s (message_id, body, message_attributes,"
+	" sent_at, visible_at, expires_at, message_group_id,"
+	" message_deduplication_id)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+	8,
+	{UUIDOID, TEXTOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	 TIMESTAMPTZOID, TEXTOID, TEXTOID},
+	SPI_OK_INSERT,
+	"inserting into"};
+
+static const SqsnQueueStatement insert_many_stmt = {
+	QPLAN_INSERT_MANY,
+	"INSERT INTO %1$s (message_id, body, message_attributes,"
+	" sent_at, visible_at, expires_at, source_queue_id,"
+	" message_group_id, message_deduplication_id)"
+	" SELECT u.i, u.b, u.a, u.s, u.v, u.e, u.q, u.g, u.d"
+	" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+	"  pg_catalog.unnest($3), pg_catalog.unnest($4),"
+	"  pg_catalog.unnest($5), pg_catalog.unnest($6),"
+	"  pg_catalog.unnest($7), pg_catalog.unnest($8),"
+	"  pg_catalog.unnest($9))"
+	"  AS u(i, b, a, s, v, e, q, g, d)",
+	9,
+	{UUIDARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TIMESTAMPTZARRAYOID,
+	 TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
+	 TEXTARRAYOID},
+	SPI_OK_INSERT,
+	"inserting into"};
+
+static const SqsnQueueStatement receive_stmt = {
+	QPLAN_RECEIVE,
+	"UPDATE %1$s m SET visible_at = $3, lease_token = $4,"
+	" receive_count = m.receive_count OPERATOR(pg_catalog.+) 1,"
+	" first_received_at = COALESCE(m.first_received_at, $1)"
+	" WHERE m.msg_seq OPERATOR(pg_catalog.=) ANY ("
+	"  SELECT c.msg_seq FROM %1$s c"
+	"  WHERE c.msg_seq OPERATOR(pg_catalog.>) $5"
+	"   AND c.visible_at OPERATOR(pg_catalog.<=) $1"
+	"   AND c.expires_at OPERATOR(pg_catalog.>) $1"
+	"  ORDER BY c.msg_seq LIMIT $2"
+	"  FOR UPDATE SKIP LOCKED)"
+	" RETURNING " SQSN_RECEIVE_COLUMNS("m"),
+	5,
+	{TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, INT8OID, INT8OID},
+	SPI_OK_UPDATE_RETURNING,
+	"receiving from"};
+
+static const SqsnQueueStatement delete_many_stmt = {
+	QPLAN_DELETE_MANY,
+	"DELETE FROM %1$s"
+	" WHERE msg_seq OPERATOR(pg_catalog.=) ANY ($1)",
+	1,
+	{INT8ARRAYOID},
+	SPI_OK_DELETE,
+	"deleting from"};
+
+static const SqsnQueueStatement next_visible_stmt = {
+	QPLAN_NEXT_VISIBLE,
+	"SELECT pg_catalog.min(c.visible_at) FROM %1$s c"
+	" WHERE c.visible_at OPERATOR(pg_catalog.>) $1"
+	"  AND c.expires_at OPERATOR(pg_catalog.>) $1",
+	1,
+	{TIMESTAMPTZOID},
+	SPI_OK_SELECT,
+	"reading"};
+
+static const SqsnQueueStatement delete_stmt = {
+	QPLAN_DELETE,
+	"DELETE FROM %1$s"
+	" WHERE msg_seq OPERATOR(pg_catalog.=) $1"
+	" AND lease_token OPERATOR(pg_catalog.=) $2",
+	2,
+	{INT8OID, INT8OID},
+	SPI_OK_DELETE,
+	"deleting from"};
+
+static const SqsnQueueStatement delete_leased_stmt = {
+	QPLAN_DELETE_LEASED,
+	"DELETE FROM %1$s m"
+	" USING ROWS FROM (pg_catalog.unnest($1),"
+	"  pg_catalog.unnest($2)) AS h(seq, token)"
+	" WHERE m.msg_seq OPERATOR(pg_catalog.=) h.seq"
+	" AND m.lease_token OPERATOR(pg_catalog.=) h.token"
+	" RETURNING m.msg_seq, m.lease_token",
+	2,
+	{INT8ARRAYOID, INT8ARRAYOID},
+	SPI_OK_DELETE_RETURNING,
+	"deleting from"};
+
+static const SqsnQueueStatement change_visibility_stmt = {
+	QPLAN_CHANGE_VISIBILITY,
+	"UPDATE %1$s SET visible_at = $3"
+	" WHERE msg_seq OPERATOR(pg_catalog.=) $1"
+	" AND lease_token OPERATOR(pg_catalog.=) $2",
+	3,
+	{INT8OID, INT8OID, TIMESTAMPTZOID},
+	SPI_OK_UPDATE,
+	"changing visibility in"};
+
 /*
  * Replaces the body and attributes of n messages about to be inserted into
  * an encrypted queue by their sealed form (security/crypto.c).
@@ -115,22 +218,6 @@ insert_one(SqsnQueue *queue, OutgoingMessage *msg)
 {
 	Datum values[8];
 	char  nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-	int   ret;
-
-	if (queue->plans[QPLAN_INSERT] == NULL)
-	{
-		Oid   argtypes[8] = {UUIDOID,        TEXTOID,        JSONBOID,
-							 TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-							 TEXTOID,        TEXTOID};
-		char *sql =
-			psprintf("INSERT INTO %s (message_id, body, message_attributes,"
-					 " sent_at, visible_at, expires_at, message_group_id,"
-					 " message_deduplication_id)"
-					 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-					 queue->qualified_table);
-
-		queue->plans[QPLAN_INSERT] = sqsn_prepare_plan(sql, 8, argtypes);
-	}
 
 	if (queue->fifo)
 		sqsn_fifo_lock_groups_for_send(queue, msg, 1);
@@ -151,11 +238,7 @@ insert_one(SqsnQueue *queue, OutgoingMessage *msg)
 					: (Datum) 0;
 	nulls[7] = msg->deduplication_id ? ' ' : 'n';
 
-	ret =
-		SPI_execute_plan(queue->plans[QPLAN_INSERT], values, nulls, false, 0);
-	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "inserting into queue \"%s\" failed: %s", queue->name,
-			 SPI_result_code_string(ret));
+	sqsn_queue_execute(queue, &insert_stmt, values, nulls, 0);
 	sqsn_longpoll_note_send(queue->queue_id);
 }
 
@@ -182,29 +265,6 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 	Datum  values[9];
 	int    dims[1] = {n};
 	int    lbs[1] = {1};
-	int    ret;
-
-	if (queue->plans[QPLAN_INSERT_MANY] == NULL)
-	{
-		Oid argtypes[9] = {
-			UUIDARRAYOID,        TEXTARRAYOID,        JSONBARRAYOID,
-			TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
-			INT8ARRAYOID,        TEXTARRAYOID,        TEXTARRAYOID};
-		char *sql = psprintf(
-			"INSERT INTO %s (message_id, body, message_attributes,"
-			" sent_at, visible_at, expires_at, source_queue_id,"
-			" message_group_id, message_deduplication_id)"
-			" SELECT u.i, u.b, u.a, u.s, u.v, u.e, u.q, u.g, u.d"
-			" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
-			"  pg_catalog.unnest($3), pg_catalog.unnest($4),"
-			"  pg_catalog.unnest($5), pg_catalog.unnest($6),"
-			"  pg_catalog.unnest($7), pg_catalog.unnest($8),"
-			"  pg_catalog.unnest($9))"
-			"  AS u(i, b, a, s, v, e, q, g, d)",
-			queue->qualified_table);
-
-		queue->plans[QPLAN_INSERT_MANY] = sqsn_prepare_plan(sql, 9, argtypes);
-	}
 
 	if (queue->fifo)
 		sqsn_fifo_lock_groups_for_send(queue, msgs, n);
@@ -253,11 +313,11 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 	values[8] = PointerGetDatum(construct_md_array(
 		dedups, dedup_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 
-	ret = SPI_execute_plan(queue->plans[QPLAN_INSERT_MANY], values, NULL,
-						   false, 0);
-	if (ret != SPI_OK_INSERT || SPI_processed != (uint64) n)
-		elog(ERROR, "inserting into queue \"%s\" failed: %s", queue->name,
-			 SPI_result_code_string(ret));
+	sqsn_queue_execute(queue, &insert_many_stmt, values, NULL, 0);
+	if (SPI_processed != (uint64) n)
+		elog(ERROR,
+			 "inserting into queue \"%s\" failed: " UINT64_FORMAT " rows",
+			 queue->name, SPI_processed);
 	sqsn_longpoll_note_send(queue->queue_id);
 }
 
@@ -533,28 +593,6 @@ lease_messages(SqsnQueue *queue, TimestampTz now, int limit, int64 after,
 			   TimestampTz lease_until, int64 lease_token)
 {
 	Datum values[5];
-	int   ret;
-
-	if (queue->plans[QPLAN_RECEIVE] == NULL)
-	{
-		Oid   argtypes[5] = {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, INT8OID,
-							 INT8OID};
-		char *sql = psprintf(
-			"UPDATE %s m SET visible_at = $3, lease_token = $4,"
-			" receive_count = m.receive_count OPERATOR(pg_catalog.+) 1,"
-			" first_received_at = COALESCE(m.first_received_at, $1)"
-			" WHERE m.msg_seq OPERATOR(pg_catalog.=) ANY ("
-			"  SELECT c.msg_seq FROM %s c"
-			"  WHERE c.msg_seq OPERATOR(pg_catalog.>) $5"
-			"   AND c.visible_at OPERATOR(pg_catalog.<=) $1"
-			"   AND c.expires_at OPERATOR(pg_catalog.>) $1"
-			"  ORDER BY c.msg_seq LIMIT $2"
-			"  FOR UPDATE SKIP LOCKED)"
-			" RETURNING " SQSN_RECEIVE_COLUMNS("m"),
-			queue->qualified_table, queue->qualified_table);
-
-		queue->plans[QPLAN_RECEIVE] = sqsn_prepare_plan(sql, 5, argtypes);
-	}
 
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = Int32GetDatum(limit);
@@ -562,11 +600,7 @@ lease_messages(SqsnQueue *queue, TimestampTz now, int limit, int64 after,
 	values[3] = Int64GetDatum(lease_token);
 	values[4] = Int64GetDatum(after);
 
-	ret =
-		SPI_execute_plan(queue->plans[QPLAN_RECEIVE], values, NULL, false, 0);
-	if (ret != SPI_OK_UPDATE_RETURNING)
-		elog(ERROR, "receiving from queue \"%s\" failed: %s", queue->name,
-			 SPI_result_code_string(ret));
+	sqsn_queue_execute(queue, &receive_stmt, values, NULL, 0);
 
 	if (SPI_processed > 1)
 		qsort(SPI_tuptable->vals, SPI_processed, sizeof(HeapTuple),
@@ -578,25 +612,10 @@ static void
 delete_many(SqsnQueue *queue, Datum *msg_seqs, int n)
 {
 	Datum value;
-	int   ret;
-
-	if (queue->plans[QPLAN_DELETE_MANY] == NULL)
-	{
-		Oid   argtypes[1] = {INT8ARRAYOID};
-		char *sql = psprintf("DELETE FROM %s"
-							 " WHERE msg_seq OPERATOR(pg_catalog.=) ANY ($1)",
-							 queue->qualified_table);
-
-		queue->plans[QPLAN_DELETE_MANY] = sqsn_prepare_plan(sql, 1, argtypes);
-	}
 
 	value = PointerGetDatum(construct_array(msg_seqs, n, INT8OID, 8,
 											FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	ret = SPI_execute_plan(queue->plans[QPLAN_DELETE_MANY], &value, NULL,
-						   false, 0);
-	if (ret != SPI_OK_DELETE)
-		elog(ERROR, "deleting from queue \"%s\" failed: %s", queue->name,
-			 SPI_result_code_string(ret));
+	sqsn_queue_execute(queue, &delete_many_stmt, &value, NULL, 0);
 }
 
 /*
@@ -808,24 +827,11 @@ next_visible_at(const char *queue_name, TimestampTz now)
 	Datum      value = TimestampTzGetDatum(now);
 	bool       isnull;
 	Datum      next;
-	int        ret;
 
-	if (queue->plans[QPLAN_NEXT_VISIBLE] == NULL)
-	{
-		Oid   argtypes[1] = {TIMESTAMPTZOID};
-		char *sql = psprintf("SELECT pg_catalog.min(c.visible_at) FROM %s c"
-							 " WHERE c.visible_at OPERATOR(pg_catalog.>) $1"
-							 "  AND c.expires_at OPERATOR(pg_catalog.>) $1",
-							 queue->qualified_table);
-
-		queue->plans[QPLAN_NEXT_VISIBLE] = sqsn_prepare_plan(sql, 1, argtypes);
-	}
-
-	ret = SPI_execute_plan(queue->plans[QPLAN_NEXT_VISIBLE], &value, NULL,
-						   false, 1);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "reading queue \"%s\" failed: %s", queue_name,
-			 SPI_result_code_string(ret));
+	sqsn_queue_execute(queue, &next_visible_stmt, &value, NULL, 1);
+	if (SPI_processed != 1)
+		elog(ERROR, "reading queue \"%s\" failed: " UINT64_FORMAT " rows",
+			 queue_name, SPI_processed);
 	next = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 						 &isnull);
 	return isnull ? 0 : DatumGetTimestampTz(next);
@@ -928,27 +934,12 @@ delete_by_handle(SqsnQueue *queue, const char *handle)
 	int64 msg_seq;
 	int64 lease_token;
 	Datum values[2];
-	int   ret;
 
 	sqsn_parse_receipt_handle(handle, queue->queue_id, &msg_seq, &lease_token);
 
-	if (queue->plans[QPLAN_DELETE] == NULL)
-	{
-		Oid   argtypes[2] = {INT8OID, INT8OID};
-		char *sql = psprintf("DELETE FROM %s"
-							 " WHERE msg_seq OPERATOR(pg_catalog.=) $1"
-							 " AND lease_token OPERATOR(pg_catalog.=) $2",
-							 queue->qualified_table);
-
-		queue->plans[QPLAN_DELETE] = sqsn_prepare_plan(sql, 2, argtypes);
-	}
-
 	values[0] = Int64GetDatum(msg_seq);
 	values[1] = Int64GetDatum(lease_token);
-	ret = SPI_execute_plan(queue->plans[QPLAN_DELETE], values, NULL, false, 0);
-	if (ret != SPI_OK_DELETE)
-		elog(ERROR, "deleting from queue \"%s\" failed: %s", queue->name,
-			 SPI_result_code_string(ret));
+	sqsn_queue_execute(queue, &delete_stmt, values, NULL, 0);
 	if (queue->fifo && SPI_processed > 0)
 		sqsn_longpoll_note_send(queue->queue_id); /* a group may be free */
 	return SPI_processed > 0;
@@ -1007,33 +998,12 @@ delete_by_handles(SqsnQueue *queue, Datum *msg_seqs, Datum *tokens, int n,
 	DeletedLease *gone;
 	bool         *claimed;
 	uint64        ngone;
-	int           ret;
-
-	if (queue->plans[QPLAN_DELETE_LEASED] == NULL)
-	{
-		Oid   argtypes[2] = {INT8ARRAYOID, INT8ARRAYOID};
-		char *sql =
-			psprintf("DELETE FROM %s m"
-					 " USING ROWS FROM (pg_catalog.unnest($1),"
-					 "  pg_catalog.unnest($2)) AS h(seq, token)"
-					 " WHERE m.msg_seq OPERATOR(pg_catalog.=) h.seq"
-					 " AND m.lease_token OPERATOR(pg_catalog.=) h.token"
-					 " RETURNING m.msg_seq, m.lease_token",
-					 queue->qualified_table);
-
-		queue->plans[QPLAN_DELETE_LEASED] =
-			sqsn_prepare_plan(sql, 2, argtypes);
-	}
 
 	values[0] = PointerGetDatum(construct_array(
 		msg_seqs, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[1] = PointerGetDatum(construct_array(
 		tokens, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	ret = SPI_execute_plan(queue->plans[QPLAN_DELETE_LEASED], values, NULL,
-						   false, 0);
-	if (ret != SPI_OK_DELETE_RETURNING)
-		elog(ERROR, "deleting from queue \"%s\" failed: %s", queue->name,
-			 SPI_result_code_string(ret));
+	sqsn_queue_execute(queue, &delete_leased_stmt, values, NULL, 0);
 
 	ngone = SPI_processed;
 	if (queue->fifo && ngone > 0)
@@ -1156,7 +1126,6 @@ sq_change_visibility(PG_FUNCTION_ARGS)
 	int64       lease_token;
 	Datum       values[3];
 	TimestampTz visible_at;
-	int         ret;
 	bool        changed;
 
 	sqsn_spi_connect();
@@ -1164,28 +1133,12 @@ sq_change_visibility(PG_FUNCTION_ARGS)
 	sqsn_check_queue(queue, SQSN_RECEIVE);
 	sqsn_parse_receipt_handle(handle, queue->queue_id, &msg_seq, &lease_token);
 
-	if (queue->plans[QPLAN_CHANGE_VISIBILITY] == NULL)
-	{
-		Oid   argtypes[3] = {INT8OID, INT8OID, TIMESTAMPTZOID};
-		char *sql = psprintf("UPDATE %s SET visible_at = $3"
-							 " WHERE msg_seq OPERATOR(pg_catalog.=) $1"
-							 " AND lease_token OPERATOR(pg_catalog.=) $2",
-							 queue->qualified_table);
-
-		queue->plans[QPLAN_CHANGE_VISIBILITY] =
-			sqsn_prepare_plan(sql, 3, argtypes);
-	}
-
 	visible_at = sqsn_add_seconds(GetCurrentTimestamp(), visibility_timeout);
 	values[0] = Int64GetDatum(msg_seq);
 	values[1] = Int64GetDatum(lease_token);
 	values[2] = TimestampTzGetDatum(visible_at);
-	ret = SPI_execute_plan(queue->plans[QPLAN_CHANGE_VISIBILITY], values, NULL,
-						   false, 0);
-	if (ret != SPI_OK_UPDATE)
-		elog(ERROR, "changing visibility in queue \"%s\" failed: %s",
-			 queue->name, SPI_result_code_string(ret));
-	changed = SPI_processed > 0;
+	changed = sqsn_queue_execute(queue, &change_visibility_stmt, values, NULL,
+								 0) > 0;
 	if (changed)
 	{
 		/* after the update, so a concurrent low-water walk sees one or the other */

@@ -83,6 +83,21 @@ typedef struct SqsnQueue
 	SPIPlanPtr plans[QPLAN_COUNT];
 } SqsnQueue;
 
+/*
+ * A statement on a queue's message table, run through the queue's saved
+ * plan by sqsn_queue_execute.
+ */
+#define SQSN_MAX_STATEMENT_ARGS 9
+typedef struct SqsnQueueStatement
+{
+	SqsnQueuePlan plan; /* where the saved plan is kept */
+	const char   *sql;  /* %1$s stands for the message table */
+	int           nargs;
+	Oid           argtypes[SQSN_MAX_STATEMENT_ARGS];
+	int           expected; /* the SPI result of success */
+	const char   *what;     /* "inserting into", ... ("... queue x") */
+} SqsnQueueStatement;
+
 /* What one maintenance pass did (maintenance.c). */
 typedef struct SqsnSweepCounts
 {
@@ -133,6 +148,9 @@ enum
 extern void       QueueInit(void);
 extern SqsnQueue *sqsn_open_queue(const char *name, LOCKMODE lockmode);
 extern void       sqsn_validate_queue_name(const char *name);
+extern uint64     sqsn_queue_execute(SqsnQueue                *queue,
+									 const SqsnQueueStatement *stmt, Datum *values,
+									 const char *nulls, long count);
 extern bool       sqsn_queue_allows(SqsnQueue *queue, Oid roleid, int action);
 extern bool sqsn_queue_allows_role(SqsnQueue *queue, const char *role_name,
 								   int action);

@@ -36,6 +36,24 @@
 
 PG_FUNCTION_INFO_V1(sq_redrive);
 
+/* Statements on a queue's message table (%1$s), run by sqsn_queue_execute */
+
+static const SqsnQueueStatement redrive_stmt = {
+	QPLAN_REDRIVE,
+	"SELECT " SQSN_RECEIVE_COLUMNS(
+		"c") ","
+			 " c.source_queue_id"
+			 " FROM %1$s c"
+			 " WHERE c.msg_seq OPERATOR(pg_catalog.>) $1"
+			 "  AND c.visible_at OPERATOR(pg_catalog.<=) $2"
+			 "  AND c.expires_at OPERATOR(pg_catalog.>) $2"
+			 " ORDER BY c.msg_seq LIMIT $3"
+			 " FOR UPDATE SKIP LOCKED",
+	3,
+	{INT8OID, TIMESTAMPTZOID, INT4OID},
+	SPI_OK_SELECT,
+	"reading"};
+
 #define REDRIVE_BATCH    100
 #define MAX_REDRIVE_RATE 500
 
@@ -58,33 +76,11 @@ static uint64
 lock_batch(SqsnQueue *dlq, TimestampTz now, int64 after, int limit)
 {
 	Datum values[3];
-	int   ret;
-
-	if (dlq->plans[QPLAN_REDRIVE] == NULL)
-	{
-		Oid   argtypes[3] = {INT8OID, TIMESTAMPTZOID, INT4OID};
-		char *sql =
-			psprintf("SELECT " SQSN_RECEIVE_COLUMNS(
-						 "c") ","
-							  " c.source_queue_id"
-							  " FROM %s c"
-							  " WHERE c.msg_seq OPERATOR(pg_catalog.>) $1"
-							  "  AND c.visible_at OPERATOR(pg_catalog.<=) $2"
-							  "  AND c.expires_at OPERATOR(pg_catalog.>) $2"
-							  " ORDER BY c.msg_seq LIMIT $3"
-							  " FOR UPDATE SKIP LOCKED",
-					 dlq->qualified_table);
-
-		dlq->plans[QPLAN_REDRIVE] = sqsn_prepare_plan(sql, 3, argtypes);
-	}
 
 	values[0] = Int64GetDatum(after);
 	values[1] = TimestampTzGetDatum(now);
 	values[2] = Int32GetDatum(limit);
-	ret = SPI_execute_plan(dlq->plans[QPLAN_REDRIVE], values, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "reading queue \"%s\" failed: %s", dlq->name,
-			 SPI_result_code_string(ret));
+	sqsn_queue_execute(dlq, &redrive_stmt, values, NULL, 0);
 	return SPI_processed;
 }
 
