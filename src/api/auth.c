@@ -471,19 +471,16 @@ lookup_credential(const char *access_key_id, ApiCredential *cred)
 	/* the server calls before it has a snapshot of its own */
 	PushActiveSnapshot(GetTransactionSnapshot());
 	sqsn_spi_connect();
-	if (credential_plan == NULL)
-	{
-		Oid argtypes[1] = {TEXTOID};
-
-		credential_plan =
-			sqsn_prepare_plan("SELECT secret_access_key, role::pg_catalog.text"
-							  " FROM sqsn.api_credentials"
-							  " WHERE access_key_id OPERATOR(pg_catalog.=) $1",
-							  1, argtypes);
-	}
 	arg = CStringGetTextDatum(access_key_id);
-	sqsn_spi_check(SPI_execute_plan(credential_plan, &arg, NULL, true, 1),
-				   SPI_OK_SELECT, "reading sqsn.api_credentials");
+	sqsn_spi_check(
+		SPI_execute_plan(
+			sqsn_saved_plan(&credential_plan,
+							"SELECT secret_access_key, role::pg_catalog.text"
+							" FROM sqsn.api_credentials"
+							" WHERE access_key_id OPERATOR(pg_catalog.=) $1",
+							1, (Oid[]){TEXTOID}),
+			&arg, NULL, true, 1),
+		SPI_OK_SELECT, "reading sqsn.api_credentials");
 	if (SPI_processed == 1)
 	{
 		HeapTuple tuple = SPI_tuptable->vals[0];

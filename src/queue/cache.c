@@ -277,9 +277,8 @@ sqsn_queue_execute(SqsnQueue *queue, const SqsnQueueStatement *stmt,
 	int         ret;
 
 	if (*plan == NULL)
-		*plan =
-			sqsn_prepare_plan(psprintf(stmt->sql, queue->qualified_table),
-							  stmt->nargs, (Oid *) stmt->argtypes);
+		*plan = sqsn_prepare_plan(psprintf(stmt->sql, queue->qualified_table),
+								  stmt->nargs, (Oid *) stmt->argtypes);
 	ret = SPI_execute_plan(*plan, values, nulls, false, count);
 	if (ret != stmt->expected)
 		elog(ERROR, "%s queue \"%s\" failed: %s", stmt->what, queue->name,

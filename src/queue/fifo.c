@@ -209,12 +209,17 @@ deduplicate(int64 owner, const char *scope_key, const char *deduplication_id,
 	pg_uuid_t *id;
 	int        ret;
 
-	if (dedup_plan == NULL)
-	{
-		Oid argtypes[6] = {INT8OID, TEXTOID,        TEXTOID,
-						   UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	values[0] = Int64GetDatum(owner);
+	values[1] = CStringGetTextDatum(scope_key);
+	values[2] = CStringGetTextDatum(deduplication_id);
+	values[3] = UUIDPGetDatum(message_id);
+	values[4] =
+		TimestampTzGetDatum(sqsn_add_seconds(sent_at, SQSN_DEDUP_WINDOW));
+	values[5] = TimestampTzGetDatum(sent_at);
 
-		dedup_plan = sqsn_prepare_plan(
+	ret = SPI_execute_plan(
+		sqsn_saved_plan(
+			&dedup_plan,
 			"INSERT INTO sqsn.fifo_dedup AS d (queue_id, scope_key,"
 			" deduplication_id, message_id, expires_at)"
 			" VALUES ($1, $2, $3, $4, $5)"
@@ -225,18 +230,10 @@ deduplicate(int64 owner, const char *scope_key, const char *deduplication_id,
 			"  expires_at = CASE WHEN d.expires_at OPERATOR(pg_catalog.<=) $6"
 			"   THEN excluded.expires_at ELSE d.expires_at END"
 			" RETURNING d.message_id",
-			6, argtypes);
-	}
-
-	values[0] = Int64GetDatum(owner);
-	values[1] = CStringGetTextDatum(scope_key);
-	values[2] = CStringGetTextDatum(deduplication_id);
-	values[3] = UUIDPGetDatum(message_id);
-	values[4] =
-		TimestampTzGetDatum(sqsn_add_seconds(sent_at, SQSN_DEDUP_WINDOW));
-	values[5] = TimestampTzGetDatum(sent_at);
-
-	ret = SPI_execute_plan(dedup_plan, values, NULL, false, 0);
+			6,
+			(Oid[]){INT8OID, TEXTOID, TEXTOID, UUIDOID, TIMESTAMPTZOID,
+					TIMESTAMPTZOID}),
+		values, NULL, false, 0);
 	if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "recording a deduplication id failed: %s",
 			 SPI_result_code_string(ret));
@@ -284,24 +281,20 @@ sqsn_fifo_expire_deduplication(SqsnQueue *queue, TimestampTz now,
 	Datum values[3];
 	int   ret;
 
-	if (dedup_expire_plan == NULL)
-	{
-		Oid argtypes[3] = {INT8OID, TIMESTAMPTZOID, INT4OID};
-
-		dedup_expire_plan = sqsn_prepare_plan(
-			"DELETE FROM sqsn.fifo_dedup d"
-			" WHERE d.ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
-			"  SELECT c.ctid FROM sqsn.fifo_dedup c"
-			"  WHERE c.queue_id OPERATOR(pg_catalog.=) $1"
-			"   AND c.expires_at OPERATOR(pg_catalog.<=) $2"
-			"  LIMIT $3 FOR UPDATE SKIP LOCKED))"
-			" AND d.expires_at OPERATOR(pg_catalog.<=) $2",
-			3, argtypes);
-	}
 	values[0] = Int64GetDatum(queue->queue_id);
 	values[1] = TimestampTzGetDatum(now);
 	values[2] = Int32GetDatum(batch_size);
-	ret = SPI_execute_plan(dedup_expire_plan, values, NULL, false, 0);
+	ret = SPI_execute_plan(
+		sqsn_saved_plan(&dedup_expire_plan,
+						"DELETE FROM sqsn.fifo_dedup d"
+						" WHERE d.ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+						"  SELECT c.ctid FROM sqsn.fifo_dedup c"
+						"  WHERE c.queue_id OPERATOR(pg_catalog.=) $1"
+						"   AND c.expires_at OPERATOR(pg_catalog.<=) $2"
+						"  LIMIT $3 FOR UPDATE SKIP LOCKED))"
+						" AND d.expires_at OPERATOR(pg_catalog.<=) $2",
+						3, (Oid[]){INT8OID, TIMESTAMPTZOID, INT4OID}),
+		values, NULL, false, 0);
 	if (ret != SPI_OK_DELETE)
 		elog(ERROR,
 			 "deleting deduplication records of queue \"%s\" failed: %s",
@@ -318,30 +311,24 @@ bool
 sqsn_sweep_topic_deduplication(int batch_size)
 {
 	Datum values[2];
-	int   ret;
 
 	if (!sqsn_catalog_has(SQSN_CATALOG_FIFO))
 		return false;
-	if (topic_dedup_expire_plan == NULL)
-	{
-		Oid argtypes[2] = {TIMESTAMPTZOID, INT4OID};
-
-		topic_dedup_expire_plan = sqsn_prepare_plan(
-			"DELETE FROM sqsn.fifo_dedup d"
-			" WHERE d.ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
-			"  SELECT c.ctid FROM sqsn.fifo_dedup c"
-			"  WHERE c.queue_id OPERATOR(pg_catalog.<) 0"
-			"   AND c.expires_at OPERATOR(pg_catalog.<=) $1"
-			"  LIMIT $2 FOR UPDATE SKIP LOCKED))"
-			" AND d.expires_at OPERATOR(pg_catalog.<=) $1",
-			2, argtypes);
-	}
 	values[0] = TimestampTzGetDatum(GetCurrentTimestamp());
 	values[1] = Int32GetDatum(batch_size);
-	ret = SPI_execute_plan(topic_dedup_expire_plan, values, NULL, false, 0);
-	if (ret != SPI_OK_DELETE)
-		elog(ERROR, "deleting deduplication records of topics failed: %s",
-			 SPI_result_code_string(ret));
+	sqsn_spi_check(
+		SPI_execute_plan(
+			sqsn_saved_plan(&topic_dedup_expire_plan,
+							"DELETE FROM sqsn.fifo_dedup d"
+							" WHERE d.ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+							"  SELECT c.ctid FROM sqsn.fifo_dedup c"
+							"  WHERE c.queue_id OPERATOR(pg_catalog.<) 0"
+							"   AND c.expires_at OPERATOR(pg_catalog.<=) $1"
+							"  LIMIT $2 FOR UPDATE SKIP LOCKED))"
+							" AND d.expires_at OPERATOR(pg_catalog.<=) $1",
+							2, (Oid[]){TIMESTAMPTZOID, INT4OID}),
+			values, NULL, false, 0),
+		SPI_OK_DELETE, "deleting deduplication records of topics");
 	return SPI_processed >= (uint64) batch_size;
 }
 
@@ -353,21 +340,15 @@ void
 sqsn_fifo_forget_queue(int64 queue_id)
 {
 	Datum value = Int64GetDatum(queue_id);
-	int   ret;
 
-	if (dedup_forget_plan == NULL)
-	{
-		Oid argtypes[1] = {INT8OID};
-
-		dedup_forget_plan =
-			sqsn_prepare_plan("DELETE FROM sqsn.fifo_dedup"
-							  " WHERE queue_id OPERATOR(pg_catalog.=) $1",
-							  1, argtypes);
-	}
-	ret = SPI_execute_plan(dedup_forget_plan, &value, NULL, false, 0);
-	if (ret != SPI_OK_DELETE)
-		elog(ERROR, "deleting deduplication records failed: %s",
-			 SPI_result_code_string(ret));
+	sqsn_spi_check(
+		SPI_execute_plan(
+			sqsn_saved_plan(&dedup_forget_plan,
+							"DELETE FROM sqsn.fifo_dedup"
+							" WHERE queue_id OPERATOR(pg_catalog.=) $1",
+							1, (Oid[]){INT8OID}),
+			&value, NULL, false, 0),
+		SPI_OK_DELETE, "deleting deduplication records");
 }
 
 static int

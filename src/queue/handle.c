@@ -78,14 +78,11 @@ load_handle_key(void)
 {
 	bool   isnull;
 	bytea *secret;
-	int    ret;
 
-	ret = SPI_execute("SELECT secret FROM sqsn.handle_key"
-					  " WHERE id OPERATOR(pg_catalog.=) 1",
-					  false, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "reading sqsn.handle_key failed: %s",
-			 SPI_result_code_string(ret));
+	sqsn_spi_check(SPI_execute("SELECT secret FROM sqsn.handle_key"
+							   " WHERE id OPERATOR(pg_catalog.=) 1",
+							   false, 1),
+				   SPI_OK_SELECT, "reading sqsn.handle_key");
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

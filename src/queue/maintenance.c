@@ -99,17 +99,12 @@ sqsn_list_queue_names(void)
 {
 	MemoryContext callercxt = CurrentMemoryContext;
 	List         *names = NIL;
-	int           ret;
 
-	if (list_queues_plan == NULL)
-		list_queues_plan =
-			sqsn_prepare_plan("SELECT queue_name FROM sqsn.queue"
-							  " ORDER BY queue_id",
-							  0, NULL);
-
-	ret = SPI_execute_plan(list_queues_plan, NULL, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "listing queues failed: %s", SPI_result_code_string(ret));
+	sqsn_spi_check(sqsn_run_plan(&list_queues_plan,
+								 "SELECT queue_name FROM sqsn.queue"
+								 " ORDER BY queue_id",
+								 0, NULL, NULL, NULL, false),
+				   SPI_OK_SELECT, "listing queues");
 
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{

@@ -93,19 +93,14 @@ queue_name_of(int64 queue_id)
 	Datum value = Int64GetDatum(queue_id);
 	int   ret;
 
-	if (queue_name_plan == NULL)
-	{
-		Oid argtypes[1] = {INT8OID};
-
-		queue_name_plan =
-			sqsn_prepare_plan("SELECT queue_name FROM sqsn.queue"
-							  " WHERE queue_id OPERATOR(pg_catalog.=) $1",
-							  1, argtypes);
-	}
-	ret = SPI_execute_plan(queue_name_plan, &value, NULL, false, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "reading sqsn.queue failed: %s",
-			 SPI_result_code_string(ret));
+	sqsn_spi_check(
+		SPI_execute_plan(
+			sqsn_saved_plan(&queue_name_plan,
+							"SELECT queue_name FROM sqsn.queue"
+							" WHERE queue_id OPERATOR(pg_catalog.=) $1",
+							1, (Oid[]){INT8OID}),
+			&value, NULL, false, 1),
+		SPI_OK_SELECT, "reading sqsn.queue");
 	if (SPI_processed == 0)
 		return NULL;
 	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);

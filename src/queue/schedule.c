@@ -162,14 +162,12 @@ sq_unschedule_send(PG_FUNCTION_ARGS)
 	sqsn_spi_connect();
 
 	values[0] = CStringGetTextDatum(job_name);
-	ret = SPI_execute_with_args(
-		"SELECT FROM cron.job"
-		" WHERE jobname OPERATOR(pg_catalog.=) $1"
-		" AND username OPERATOR(pg_catalog.=) CURRENT_USER",
-		1, argtypes, values, NULL, false, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "reading cron.job failed: %s",
-			 SPI_result_code_string(ret));
+	sqsn_spi_check(SPI_execute_with_args(
+					   "SELECT FROM cron.job"
+					   " WHERE jobname OPERATOR(pg_catalog.=) $1"
+					   " AND username OPERATOR(pg_catalog.=) CURRENT_USER",
+					   1, argtypes, values, NULL, false, 1),
+				   SPI_OK_SELECT, "reading cron.job");
 	found = SPI_processed > 0;
 	if (found)
 	{
