@@ -91,7 +91,6 @@ static char *
 queue_name_of(int64 queue_id)
 {
 	Datum value = Int64GetDatum(queue_id);
-	int   ret;
 
 	sqsn_spi_check(
 		SPI_execute_plan(
