@@ -389,7 +389,7 @@ fail_everything() {
 }
 
 # Names separated by commas or white space, one a line.
-words() { printf '%s\n' "$*" | tr ', \t' '\n\n\n' | grep -v '^$'; }
+words() { printf '%s\n' "$*" | sed 's/[[:space:],]\{1,\}/\n/g' | grep -v '^$'; }
 
 # choose SUITES TESTS: fill SUITES and PICKED; an unknown name is an error.
 choose() {
