@@ -19,7 +19,7 @@
 #   make prove_installcheck  the TAP tests only (PROVE_TESTS=test/t/001_crash_restart.pl
 #                            for one; PROVE_FLAGS=--verbose)
 # installcheck uses the server that PGHOST/PGPORT/PGUSER name (for the private
-# cluster: eval "$$(scripts/cluster.sh env)"). It must preload the library
+# cluster: eval "$(scripts/cluster.sh env)"). It must preload the library
 # (shared_preload_libraries = 'sqsn,pg_cron') with the settings
 # scripts/setup.sh writes to its sqsn.conf (the master key of encrypted
 # queues, the push signing key), and have sqsn installed (make install).
