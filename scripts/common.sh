@@ -39,6 +39,9 @@ FIRST_PORT=5433
 FIRST_API_PORT=4576
 
 say() { printf '==> %s\n' "$*"; }
+# A sub-step of the cluster's set-up: said unless BRIEF=1 (setup.sh sums
+# them up in one line per step).
+detail() { [ "${BRIEF:-0}" = 1 ] || say "$@"; }
 warn() { printf 'sqsn: %s\n' "$*" >&2; }
 die() {
 	warn "$*"
@@ -78,7 +81,7 @@ install_packages() {
 		return 0
 	fi
 	log=$(mktemp /tmp/sqsn-apt.XXXXXX.log)
-	say "installing packages: ${missing[*]} (log: $log)"
+	say "packages: installing ${missing[*]}"
 	if ! { privileged env DEBIAN_FRONTEND=noninteractive apt-get update -q &&
 		privileged env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 			--no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
@@ -214,7 +217,7 @@ init_cluster() {
 	if [ -n "$(ls -A "$PGDATA" 2>/dev/null)" ]; then
 		die "$PGDATA is not empty but holds no cluster; remove it to start over"
 	fi
-	say "creating cluster in $PGDATA (owner: $CLUSTER_USER)"
+	detail "creating cluster in $PGDATA (owner: $CLUSTER_USER)"
 	# --auth=trust is acceptable here: this is a throw-away development
 	# cluster that only listens on 127.0.0.1 and on a Unix socket in a
 	# private directory. Do not copy this setting to a real server.
@@ -296,7 +299,7 @@ orphan_server_pids() {
 clear_stale_state() {
 	local pids i
 	if [ -f "$PGDATA/postmaster.pid" ]; then
-		say "removing stale $PGDATA/postmaster.pid (server is not running)"
+		detail "removing stale $PGDATA/postmaster.pid (server is not running)"
 		rm -f "$PGDATA/postmaster.pid"
 	fi
 	# Our socket directory is private to this cluster.
@@ -399,7 +402,7 @@ make_signing_key() {
 		warn "openssl not found: pushed messages will not be signed"
 		return 0
 	}
-	say "generating the push signing key and certificate in $PGDATA"
+	detail "generating the push signing key and certificate in $PGDATA"
 	run_as_cluster_user openssl req -x509 -newkey rsa:2048 -nodes -days 3650 \
 		-subj "/CN=sqsn push signing" -keyout "$PGDATA/sqsn_signing_key.pem" \
 		-out "$PGDATA/sqsn_signing_cert.pem" >/dev/null 2>&1 ||
@@ -416,7 +419,7 @@ make_master_key() {
 		warn "openssl not found: encrypted queues will not be usable"
 		return 0
 	}
-	say "generating the master key of encrypted queues in $PGDATA"
+	detail "generating the master key of encrypted queues in $PGDATA"
 	(umask 077 && run_as_cluster_user sh -c "openssl rand -hex 32 >'$PGDATA/sqsn_master_key'") ||
 		warn "openssl could not make the master key: encrypted queues will not be usable"
 	run_as_cluster_user chmod 600 "$PGDATA/sqsn_master_key" 2>/dev/null
@@ -496,7 +499,7 @@ cluster_start() {
 	sqsn_ensure_dirs
 	[ -f "$PGDATA/PG_VERSION" ] || die "no cluster in $PGDATA: run scripts/setup.sh (make demo)"
 	if cluster_running; then
-		say "cluster already running on port $(cluster_port)"
+		detail "cluster already running on port $(cluster_port)"
 		return 0
 	fi
 	clear_stale_state
@@ -506,7 +509,7 @@ cluster_start() {
 	if [ -f "$LOG_FILE" ] && [ "$(stat -c %s "$LOG_FILE")" -gt 20000000 ]; then
 		mv -f "$LOG_FILE" "$LOG_FILE.old"
 	fi
-	say "starting cluster in $PGDATA on $DB_HOST:$port (log: $LOG_FILE)"
+	detail "starting cluster in $PGDATA on $DB_HOST:$port (log: $LOG_FILE)"
 	# The server must not inherit the descriptors of our locks (take_lock).
 	if ! run_as_cluster_user "$PGBIN/pg_ctl" -D "$PGDATA" -l "$LOG_FILE" -w -t 120 -s \
 		${SERVER_PROGRAM:+-p "$SERVER_PROGRAM"} start 8>&- 9>&-; then
@@ -523,12 +526,12 @@ cluster_start() {
 # Stop the cluster if it runs; fine when it does not.
 cluster_stop() {
 	if cluster_running; then
-		say "stopping cluster in $PGDATA"
+		detail "stopping cluster in $PGDATA"
 		run_as_cluster_user "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w -t 120 -s stop ||
 			die "pg_ctl stop failed"
 	else
 		[ -f "$PGDATA/postmaster.pid" ] && clear_stale_state
-		say "cluster is not running"
+		detail "cluster is not running"
 	fi
 	return 0
 }

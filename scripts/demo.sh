@@ -5,8 +5,10 @@
 # statement echoed, and say how to connect. Then the AWS-compatible
 # endpoint: a queue and an access key for it in the endpoint's database,
 # and an AWS CLI command line that uses them (run once here to check it).
-# The cluster keeps running; `make stop` stops it. Safe to run again: the
-# database is recreated.
+# One line of progress per step (packages, build, install, cluster,
+# quickstart, endpoint); the build's output goes to a log file, shown only
+# when it fails. The cluster keeps running; `make stop` stops it. Safe to
+# run again: the database is recreated.
 
 set -u -o pipefail
 # shellcheck source=scripts/common.sh
@@ -16,20 +18,20 @@ DEMO_DB=sqsn_demo
 DEMO_QUEUE=demo-api
 DEMO_ROLE=sqsn_demo_api
 
-bash "$REPO/scripts/setup.sh" || die "set-up failed"
+bash "$REPO/scripts/setup.sh" --quiet || die "set-up failed"
 sqsn_init_paths
 export_conn_env
 
 psql=("$PGBIN/psql" -X -v ON_ERROR_STOP=1 -P pager=off)
 
-say "creating database $DEMO_DB with the sqsn extension"
+say "quickstart: examples/quickstart.sql in a new database $DEMO_DB"
 "${psql[@]}" -q -d postgres -c "SET client_min_messages = warning" \
 	-c "DROP DATABASE IF EXISTS $DEMO_DB WITH (FORCE)" \
 	-c "CREATE DATABASE $DEMO_DB" || die "could not create database $DEMO_DB"
 "${psql[@]}" -q -d "$DEMO_DB" -c "CREATE EXTENSION sqsn" ||
 	die "CREATE EXTENSION sqsn failed"
 
-say "running examples/quickstart.sql"
+echo
 "${psql[@]}" -e -d "$DEMO_DB" -f "$REPO/examples/quickstart.sql" ||
 	die "examples/quickstart.sql failed"
 
@@ -38,7 +40,6 @@ api_port=$(cluster_api_port) || die "the endpoint's port is unknown: see $LOG_FI
 API_URL=http://$DB_HOST:$api_port
 API_DB=$("${psql[@]}" -At -d postgres -c "SHOW sqsn.database_name") ||
 	die "cannot read sqsn.database_name"
-say "the endpoint: $API_URL, serving database $API_DB (sqsn.database_name)"
 # A role that may send to and receive from the demo queue, and a key for it.
 "${psql[@]}" -q -d "$API_DB" >/dev/null <<SQL || die "could not prepare the endpoint's demo queue"
 SET client_min_messages = warning;
@@ -72,7 +73,6 @@ RECEIVE="aws --endpoint-url $API_URL sqs receive-message --queue-url $QUEUE_URL 
 aws_cli=/usr/bin/aws
 [ -x "$aws_cli" ] || aws_cli=$(command -v aws) || aws_cli=""
 if [ -n "$aws_cli" ]; then
-	say "checking the endpoint with $aws_cli: send-message, then receive-message"
 	check_env=(env AWS_ACCESS_KEY_ID="$KEY_ID" AWS_SECRET_ACCESS_KEY="$SECRET"
 		AWS_DEFAULT_REGION=us-east-1 AWS_PAGER="" AWS_CONFIG_FILE=/dev/null
 		AWS_SHARED_CREDENTIALS_FILE=/dev/null)
@@ -84,9 +84,11 @@ if [ -n "$aws_cli" ]; then
 		die "receive-message through the endpoint failed"
 	[ "$got" = hello ] || die "receive-message through the endpoint returned '$got', not 'hello'"
 	"${psql[@]}" -q -At -d "$API_DB" -c "SELECT sqsn.sq_purge_queue('$DEMO_QUEUE')" >/dev/null
-	say "the endpoint works"
+	echo
+	say "endpoint: $API_URL (database $API_DB): send-message and receive-message with $aws_cli work"
 else
-	warn "no AWS CLI found: the endpoint commands below were not checked"
+	echo
+	say "endpoint: $API_URL (database $API_DB); no AWS CLI found: the commands below were not checked"
 fi
 
 cat <<EOF

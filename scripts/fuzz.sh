@@ -2,8 +2,9 @@
 #
 # `make fuzz`: run the libFuzzer harnesses of test/fuzz/ for a bounded time.
 #
-# The harness library (every src/*.c file plus test/fuzz/fuzz_driver.c,
-# built with clang for libFuzzer coverage and UBSan in trap mode) is loaded
+# The harness library (every .c file of src/ and of its subsystem folders,
+# plus test/fuzz/fuzz_driver.c, built with clang for libFuzzer coverage and
+# UBSan in trap mode) is loaded
 # into a single-user backend of a scratch cluster, and sqsn_fuzz_run()
 # hands each target to libFuzzer, starting from the seed corpus in
 # test/fuzz/corpus/<target>/. The server itself is not instrumented, so
@@ -40,8 +41,8 @@ done
 say "building the harness library"
 make -s -C "$REPO/test/fuzz" BUILD="$FUZZ_DIR/build" PG_CONFIG="$PG_CONFIG" \
 	-j"$(nproc)" >"$FUZZ_DIR/logs/build.log" 2>&1 || {
-	cat "$FUZZ_DIR/logs/build.log" >&2
-	die "building the fuzz harness failed"
+	tail -n 40 "$FUZZ_DIR/logs/build.log" >&2
+	die "building the fuzz harness failed (full log: $FUZZ_DIR/logs/build.log)"
 }
 
 # Seeds and the dictionary are copied where the cluster user can read them.

@@ -2,14 +2,17 @@
 #
 # Prepare everything `make demo` and `make test` need, idempotently:
 #   1. install the Debian packages that are missing (as root, or via sudo),
-#   2. build sqsn (warnings are errors here) and install it,
-#   3. create a private PostgreSQL 15 cluster for this checkout (once),
-#   4. start it on a free local port (and its AWS-compatible endpoint on
+#   2. build sqsn (warnings are errors; the compiler's output goes to
+#      build.log next to the server log, shown only when the build fails),
+#   3. install it (unless the installed copy is the same),
+#   4. create a private PostgreSQL 15 cluster for this checkout (once) and
+#      start it on a free local port (and its AWS-compatible endpoint on
 #      another), or restart it when the installed library or its settings
 #      changed,
-#   5. print how to connect.
-# Run it as often as you like; a second run only checks and rebuilds.
-
+#   5. print how to connect (not with --quiet, which make demo and make
+#      test use: they print their own).
+# One line of progress per step. Run it as often as you like; a second run
+# only checks and rebuilds.
 set -u -o pipefail
 # shellcheck source=scripts/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -70,21 +73,28 @@ check_tools() {
 	fi
 }
 
+# step_failed WHAT LOG: say what failed with the last lines of LOG, and stop.
+step_failed() {
+	warn "$1; the last lines of $2:"
+	tail -n 40 "$2" >&2
+	die "$1 (full log: $2)"
+}
+
 build_and_install() {
-	local pgc mk
+	local pgc mk log=$PGRUN/build.log
 	pgc=$(command -v "$PG_CONFIG")
 	# Variables of an outer `make demo/test` must not leak into this one
 	# (command-line variables still arrive through the environment).
 	mk=(env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$REPO" --no-print-directory PG_CONFIG="$pgc")
-	say "building sqsn (warnings are errors)"
-	"${mk[@]}" -j"$(nproc 2>/dev/null || echo 2)" PG_CFLAGS="-Wall -Werror" ||
-		die "build failed"
+	say "build: sqsn.so (warnings are errors)"
+	"${mk[@]}" -j"$(nproc 2>/dev/null || echo 2)" PG_CFLAGS="-Wall -Werror" >"$log" 2>&1 ||
+		step_failed "the build failed" "$log"
 	if installed_is_current; then
-		say "installed sqsn is up to date"
+		say "install: the installed sqsn is up to date"
 		return 0
 	fi
-	say "installing sqsn into $PKGLIBDIR"
-	privileged "${mk[@]}" install >/dev/null || die "make install failed"
+	say "install: into $PKGLIBDIR"
+	privileged "${mk[@]}" install >>"$log" 2>&1 || step_failed "make install failed" "$log"
 }
 
 # Are the library, control file and install scripts already installed as
@@ -100,13 +110,15 @@ installed_is_current() {
 	done
 }
 
+# Start the cluster, or restart it when the library or its settings changed;
+# sets STARTED to what was done.
 start_or_restart() {
 	local port
 	if cluster_running; then
 		port=$(cluster_port)
 		write_cluster_conf "$port"
 		if [ "$(cluster_fingerprint)" != "$(cat "$PGRUN/fingerprint" 2>/dev/null)" ]; then
-			say "library or settings changed: restarting the cluster"
+			STARTED="restarted: the library or its settings changed"
 			cluster_stop
 			cluster_start
 		else
@@ -114,9 +126,10 @@ start_or_restart() {
 				show_log_tail
 				die "the cluster runs but does not accept connections"
 			}
-			say "cluster already running on port $port"
+			STARTED="already running"
 		fi
 	else
+		STARTED=started
 		cluster_start
 	fi
 }
@@ -124,24 +137,31 @@ start_or_restart() {
 # One set-up at a time per checkout (make demo and make test both call it).
 take_lock setup 8
 
-install_packages "${PACKAGES[@]}"
+QUIET=0
+[ "${1:-}" = --quiet ] && QUIET=1
+# The sub-steps of the cluster's set-up are summed up in one line.
+BRIEF=1
+
 # Node.js and npm for the JavaScript SDK test, unless a Node.js that brings
 # its own npm is already installed (Debian's npm conflicts with those).
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-	install_packages nodejs npm
+	PACKAGES+=(nodejs npm)
 fi
+install_packages "${PACKAGES[@]}"
 sqsn_init_paths
 check_tools
-build_and_install
 sqsn_ensure_dirs
+build_and_install
+[ -f "$PGDATA/PG_VERSION" ] || CREATED="created, "
 init_cluster
 start_or_restart
 
 port=$(cluster_port)
 print_conn_env >"$PGRUN/env"
-say "cluster ready: data $PGDATA, log $LOG_FILE"
+api=""
+api_port=$(cluster_api_port) && api=", endpoint http://$DB_HOST:$api_port"
+say "cluster: $DB_HOST:$port$api (${CREATED:-}$STARTED)"
+[ "$QUIET" = 1 ] && exit 0
+say "data: $PGDATA, server log: $LOG_FILE"
 say "connect with:  psql -h $DB_HOST -p $port -U $DB_SUPERUSER postgres"
 say "or set:        $(head -n 1 "$PGRUN/env")"
-if api_port=$(cluster_api_port); then
-	say "AWS-compatible endpoint: http://$DB_HOST:$api_port (sqsn.api_port)"
-fi

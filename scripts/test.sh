@@ -1,15 +1,27 @@
 #!/usr/bin/env bash
 #
-# `make test`: set everything up (scripts/setup.sh), then run every suite
+# `make test`: set everything up (scripts/setup.sh), then run the suites
 # against the installed extension:
+#   layers     the include order of src/ (scripts/check-layers.sh and its
+#              --self-test; one test, "includes"; needs no set-up)
 #   regress    sql/<name>.sql vs expected/<name>.out        (pg_regress)
 #   isolation  test/isolation/specs/<name>.spec             (pg_isolation_regress)
 #   pgtap      test/pgtap/*.sql                             (pg_prove)
 #   tap        test/t/*.pl, with their own temporary clusters (prove)
 #   api        the AWS-compatible endpoint driven by real AWS clients
 #              (test/api/run: boto3, the AWS CLI, the JavaScript SDK)
-#   bench      bench/run, bench/storage and bench/api --smoke: every benchmark
-#              workload still runs
+#   bench      bench/run, bench/storage and bench/api --smoke (the tests
+#              smoke, storage-smoke, api-smoke): every benchmark workload
+#              still runs
+#
+#   scripts/test.sh [--suite SUITES] [--test TESTS]
+#   scripts/test.sh --list [--suite SUITES]     name the tests, "suite test" a line
+# SUITES and TESTS are names separated by spaces or commas; empty means all.
+# TESTS are looked up in the chosen suites (every suite by default), e.g.
+#   make test SUITE=regress TEST=receive        one pg_regress test
+#   make test TEST=round_trip,001_crash_restart  a pgTAP and a TAP test
+#   make test SUITE=layers                      the layering check alone
+# An unknown suite or test is an error (exit status 2) before anything runs.
 # Every test file counts as one test. Outputs go to a scratch directory
 # owned by the cluster user (.test-out/ in the checkout, see common.sh).
 # The last line printed is "N passed, N failed"; the exit status is non-zero
@@ -25,6 +37,9 @@ SUITE_ERRORS=0
 SUMMARY=()       # one line per suite
 FAILED_TESTS=()  # suite/name of every failed test
 MAX_SHOW=400     # lines of failure output shown per test/suite
+ALL_SUITES=(layers regress isolation pgtap tap api bench)
+SUITES=()        # the suites to run, in the order of ALL_SUITES
+declare -A PICKED=() # suite -> its chosen tests, one a line (unset: all)
 # A hung test must not hang CI: pg_regress and pg_isolation_regress get
 # SUITE_TIMEOUT seconds for their whole suite, each pgTAP or TAP file
 # FILE_TIMEOUT seconds.
@@ -96,6 +111,22 @@ list_isolation() { list_files "$REPO/test/isolation/specs" .spec; }
 list_pgtap() { list_files "$REPO/test/pgtap" .sql; }
 list_tap() { list_files "$REPO/test/t" .pl; }
 list_api() { [ -x "$REPO/test/api/run" ] && "$REPO/test/api/run" --list; }
+list_layers() { echo includes; }
+list_bench() {
+	[ -x "$REPO/bench/run" ] && echo smoke
+	[ -x "$REPO/bench/storage" ] && echo storage-smoke
+	[ -x "$REPO/bench/api" ] && echo api-smoke
+	return 0
+}
+# The tests of a suite to run: the chosen ones, else all.
+tests_of() {
+	if [ -n "${PICKED[$1]+set}" ]; then
+		printf '%s' "${PICKED[$1]}" | grep -v '^$'
+	else
+		"list_$1"
+	fi
+	return 0
+}
 
 # record SUITE PASSED FAILED [NOTE]
 record() {
@@ -180,7 +211,7 @@ run_regress_driver() {
 
 suite_regress() {
 	local tests
-	mapfile -t tests < <(list_regress)
+	mapfile -t tests < <(tests_of regress)
 	if [ "${#tests[@]}" -eq 0 ]; then
 		skip regress "no sql/*.sql tests"
 		return
@@ -191,7 +222,7 @@ suite_regress() {
 
 suite_isolation() {
 	local tests
-	mapfile -t tests < <(list_isolation)
+	mapfile -t tests < <(tests_of isolation)
 	if [ "${#tests[@]}" -eq 0 ]; then
 		skip isolation "no test/isolation/specs/*.spec"
 		return
@@ -203,7 +234,7 @@ suite_isolation() {
 suite_pgtap() {
 	local tests t out=$TESTOUT/pgtap db=sqsn_pgtap
 	local psql=("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U "$DB_SUPERUSER")
-	mapfile -t tests < <(list_pgtap)
+	mapfile -t tests < <(tests_of pgtap)
 	if [ "${#tests[@]}" -eq 0 ]; then
 		skip pgtap "no test/pgtap/*.sql"
 		return
@@ -234,7 +265,7 @@ suite_pgtap() {
 
 suite_tap() {
 	local tests t out=$TESTOUT/tap
-	mapfile -t tests < <(list_tap)
+	mapfile -t tests < <(tests_of tap)
 	if [ "${#tests[@]}" -eq 0 ]; then
 		skip tap "no test/t/*.pl"
 		return
@@ -267,7 +298,7 @@ suite_tap() {
 # cluster's endpoint and prints "api <name> ... ok|FAILED" for each.
 suite_api() {
 	local tests t out=$TESTOUT/api log rc v pass=0 fail=0 note=""
-	mapfile -t tests < <(list_api)
+	mapfile -t tests < <(tests_of api)
 	if [ "${#tests[@]}" -eq 0 ]; then
 		skip api "no test/api tests"
 		return
@@ -278,7 +309,7 @@ suite_api() {
 		return
 	fi
 	say "api: ${#tests[@]} test(s)"
-	timeout -k 30 "$SUITE_TIMEOUT" "$REPO/test/api/run" --out "$out" 2>&1 9>&- | tee "$log"
+	timeout -k 30 "$SUITE_TIMEOUT" "$REPO/test/api/run" --out "$out" "${tests[@]}" 2>&1 9>&- | tee "$log"
 	rc=${PIPESTATUS[0]}
 	for t in "${tests[@]}"; do
 		v=$(awk -v t="$t" '$1 == "api" && $2 == t && $3 == "..." { v = $4 } END { print v }' "$log")
@@ -298,41 +329,57 @@ suite_api() {
 	record api "$pass" "$fail" "$note"
 }
 
-# The benchmark's smoke run: every bench/ workload executes once in a while,
-# so the suite never rots (its speed is not judged here).
+# The benchmark's smoke runs: every bench/ workload executes once in a
+# while, so the suite never rots (its speed is not judged here).
 suite_bench() {
-	local log=$TESTOUT/bench-smoke.log
-	if [ ! -x "$REPO/bench/run" ]; then
+	local tests t cmd log
+	mapfile -t tests < <(tests_of bench)
+	if [ "${#tests[@]}" -eq 0 ]; then
 		skip bench "no bench/run"
 		return
 	fi
-	say "bench: smoke run"
 	FILE_PASS=0 FILE_FAIL=0
-	timeout -k 30 "$FILE_TIMEOUT" "$REPO/bench/run" --smoke >"$log" 2>&1 9>&-
-	file_verdict bench smoke $? "$log"
-	if [ -x "$REPO/bench/storage" ]; then
-		say "bench: storage smoke run"
-		log=$TESTOUT/bench-storage-smoke.log
-		timeout -k 30 "$FILE_TIMEOUT" "$REPO/bench/storage" --smoke >"$log" 2>&1 9>&-
-		file_verdict bench storage-smoke $? "$log"
-	fi
-	if [ -x "$REPO/bench/api" ]; then
-		say "bench: HTTP endpoint smoke run"
-		log=$TESTOUT/bench-api-smoke.log
-		timeout -k 30 "$FILE_TIMEOUT" "$REPO/bench/api" --smoke >"$log" 2>&1 9>&-
-		file_verdict bench api-smoke $? "$log"
-	fi
+	for t in "${tests[@]}"; do
+		case $t in
+		smoke) cmd=run ;;
+		storage-smoke) cmd=storage ;;
+		api-smoke) cmd=api ;;
+		esac
+		say "bench: bench/$cmd --smoke"
+		log=$TESTOUT/bench-$t.log
+		timeout -k 30 "$FILE_TIMEOUT" "$REPO/bench/$cmd" --smoke >"$log" 2>&1 9>&-
+		file_verdict bench "$t" $? "$log"
+	done
 	record bench "$FILE_PASS" "$FILE_FAIL"
+}
+
+# The include order of src/: the check and its self-test, one test.
+suite_layers() {
+	local check=$REPO/scripts/check-layers.sh out self rc=0
+	say "layers: the include order of src/"
+	out=$(bash "$check" 2>&1) || rc=1
+	self=$(bash "$check" --self-test 2>&1) || rc=1
+	if [ "$rc" = 0 ]; then
+		echo "layers includes ... ok"
+		printf '  %s\n  %s\n' "$(tail -n 1 <<<"$out")" "$(tail -n 1 <<<"$self")"
+		record layers 1 0
+	else
+		echo "layers includes ... FAILED"
+		printf '%s\n%s\n' "$out" "$self"
+		FAILED_TESTS+=(layers/includes)
+		record layers 0 1
+	fi
 }
 
 # ---------------------------------------------------------------------------
 
-# Nothing can run: count every test file as failed and stop.
+# Nothing more can run: count every test not run yet as failed and stop.
 fail_everything() {
 	local s t tests n=0
 	warn "$1: no test could run"
-	for s in regress isolation pgtap tap api; do
-		mapfile -t tests < <("list_$s")
+	for s in "${SUITES[@]}"; do
+		[ "$s" = layers ] && continue
+		mapfile -t tests < <(tests_of "$s")
 		for t in "${tests[@]}"; do FAILED_TESTS+=("$s/$t"); done
 		n=$((n + ${#tests[@]}))
 	done
@@ -341,13 +388,84 @@ fail_everything() {
 	finish
 }
 
+# Names separated by commas or white space, one a line.
+words() { printf '%s\n' "$*" | sed 's/[[:space:],]\{1,\}/\n/g' | grep -v '^$'; }
+
+# choose SUITES TESTS: fill SUITES and PICKED; an unknown name is an error.
+choose() {
+	local s t found want_suites want_tests names
+	mapfile -t want_suites < <(words "$1")
+	mapfile -t want_tests < <(words "$2")
+	for s in "${want_suites[@]}"; do
+		[[ " ${ALL_SUITES[*]} " == *" $s "* ]] ||
+			usage_error "unknown suite '$s' (suites: ${ALL_SUITES[*]})"
+	done
+	[ "${#want_suites[@]}" -gt 0 ] || want_suites=("${ALL_SUITES[@]}")
+	for s in "${ALL_SUITES[@]}"; do
+		[[ " ${want_suites[*]} " == *" $s "* ]] || continue
+		if [ "${#want_tests[@]}" -eq 0 ]; then
+			SUITES+=("$s")
+			continue
+		fi
+		names=$("list_$s" | grep -x -F -f <(printf '%s\n' "${want_tests[@]}"))
+		[ -n "$names" ] || continue
+		SUITES+=("$s")
+		PICKED[$s]=$names
+	done
+	for t in "${want_tests[@]}"; do
+		found=0
+		for s in "${SUITES[@]}"; do
+			grep -q -x -F -e "$t" <<<"${PICKED[$s]}" && found=1
+		done
+		[ "$found" = 1 ] || usage_error "no test '$t' in suite(s) ${want_suites[*]}" \
+			"(scripts/test.sh --list names them all)"
+	done
+}
+
+usage_error() {
+	warn "$*"
+	echo "usage: scripts/test.sh [--suite SUITES] [--test TESTS] | --list [--suite SUITES]" >&2
+	exit 2
+}
+
 # scripts/valgrind.sh sources this file for the functions above; it stops here.
 [ "${BASH_SOURCE[0]}" = "$0" ] || return 0
+
+SUITE_ARG="" TEST_ARG="" LIST=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	--suite=* | --test=*) set -- "${1%%=*}" "${1#*=}" "${@:2}" ;;
+	--suite | --test)
+		[ $# -ge 2 ] || usage_error "$1 needs a value"
+		if [ "$1" = --suite ]; then SUITE_ARG=$2; else TEST_ARG=$2; fi
+		shift 2
+		;;
+	--list) LIST=1 && shift ;;
+	-h | --help)
+		sed -n '3,/^$/s/^# \{0,1\}//p' "$0"
+		exit 0
+		;;
+	*) usage_error "unknown argument '$1'" ;;
+	esac
+done
+# (make test passes SUITE and TEST in the environment too: not to the tests.)
+unset SUITE TEST
+choose "$SUITE_ARG" "$TEST_ARG"
+if [ "$LIST" = 1 ]; then
+	for s in "${SUITES[@]}"; do tests_of "$s" | sed "s/^/$s /"; done
+	exit 0
+fi
 
 # One test run at a time per checkout: the suites share the cluster's databases.
 take_lock test 9
 
-bash "$REPO/scripts/setup.sh" || fail_everything "set-up failed"
+if [ "${SUITES[0]}" = layers ]; then
+	suite_layers
+	SUITES=("${SUITES[@]:1}")
+	[ "${#SUITES[@]}" -gt 0 ] || finish
+fi
+
+bash "$REPO/scripts/setup.sh" --quiet || fail_everything "set-up failed"
 # (In a subshell first: these die on error, and the summary must still come.)
 (sqsn_init_paths && export_conn_env) || fail_everything "cluster not usable"
 sqsn_init_paths
@@ -370,10 +488,5 @@ else
 	say "the cluster user cannot read $REPO: running the tests from a copy in $SRC"
 fi
 
-suite_regress
-suite_isolation
-suite_pgtap
-suite_tap
-suite_api
-suite_bench
+for s in "${SUITES[@]}"; do "suite_$s"; done
 finish

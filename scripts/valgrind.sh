@@ -202,13 +202,13 @@ say "building sqsn with -Og -g (warnings are errors) in $BUILD"
 rm -rf "$BUILD"
 mkdir -p "$BUILD" && cp -r "$REPO/Makefile" "$REPO/sqsn.control" "$REPO/src" "$REPO/sql" "$BUILD"/ ||
 	die "cannot copy the sources to $BUILD"
-rm -f "$BUILD"/src/*.o "$BUILD"/src/*.bc "$BUILD"/*.so
+find "$BUILD" \( -name '*.o' -o -name '*.bc' -o -name '*.so' \) -delete
 MK=(env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$BUILD" --no-print-directory
 	PG_CONFIG="$(command -v "$PG_CONFIG")")
 "${MK[@]}" -j"$(nproc 2>/dev/null || echo 2)" \
 	PG_CFLAGS="-Wall -Werror -Og -g -fno-omit-frame-pointer" >"$VG_BASE/build.log" 2>&1 || {
-	cat "$VG_BASE/build.log" >&2
-	die "build failed"
+	tail -n 40 "$VG_BASE/build.log" >&2
+	die "build failed (full log: $VG_BASE/build.log)"
 }
 say "installing the -Og build into $PKGLIBDIR"
 privileged "${MK[@]}" install >/dev/null || die "make install failed"
