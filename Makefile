@@ -26,7 +26,7 @@
 # The TAP tests start clusters of their own with that installation.
 
 EXTENSION  = sqsn
-EXTVERSION = 0.4
+EXTVERSION = 0.5
 
 # Sources: src/sqsn.c and one folder per subsystem (src/<subsystem>/*.c),
 # whose headers are included as "<subsystem>/<header>.h".
@@ -38,7 +38,7 @@ PGFILEDESC  = "sqsn - SQS-style queues and SNS-style topics"
 SHLIB_LINK  = -lcurl -lcrypto -lmicrohttpd
 
 # sql/sqsn.sql is the install script of the current version; the install
-# scripts of shipped versions (sql/sqsn--0.1.sql, sql/sqsn--0.2.sql, sql/sqsn--0.3.sql) stay as they shipped, and
+# scripts of shipped versions (sql/sqsn--0.1.sql ... sql/sqsn--0.4.sql) stay as they shipped, and
 # sql/sqsn--<from>--<to>.sql update an installation from one to the next.
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA       = $(filter-out $(DATA_built) sql/$(EXTENSION).sql,$(wildcard sql/$(EXTENSION)--*.sql))

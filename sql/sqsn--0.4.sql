@@ -1,0 +1,935 @@
+\echo Use "CREATE EXTENSION sqsn" to load this file. \quit
+
+-- sqsn: SQS-style queues inside PostgreSQL.
+--
+-- Catalog tables live in schema sqsn and are registered with
+-- pg_extension_config_dump so pg_dump keeps their rows. Each queue's
+-- messages live in their own table sqsn.q_<queue_id>, created by
+-- sq_create_queue; those tables are ordinary (non-member) tables, so pg_dump
+-- dumps their definition and rows, and an event trigger drops them when the
+-- extension itself is dropped.
+
+-- The schema sqsn is created here, so it belongs to the extension and DROP
+-- EXTENSION removes it (a schema named in the control file would not be a
+-- member); like pg_cron, the control file names pg_catalog instead.
+CREATE SCHEMA sqsn;
+
+-- Roles are cluster-wide: create them only when no earlier installation (in
+-- another database) already did.
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'sqsn_admin') THEN
+		CREATE ROLE sqsn_admin NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'sqsn_producer') THEN
+		CREATE ROLE sqsn_producer NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'sqsn_consumer') THEN
+		CREATE ROLE sqsn_consumer NOLOGIN;
+	END IF;
+END
+$$;
+
+CREATE SEQUENCE sqsn.queue_id_seq;
+
+CREATE TABLE sqsn.queue (
+	queue_id bigint PRIMARY KEY DEFAULT pg_catalog.nextval('sqsn.queue_id_seq'),
+	queue_name text NOT NULL UNIQUE,
+	kind text NOT NULL DEFAULT 'standard'
+		CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['standard', 'fifo'])),
+	visibility_timeout integer NOT NULL,
+	message_retention_period integer NOT NULL,
+	delay_seconds integer NOT NULL,
+	maximum_message_size integer NOT NULL,
+	receive_wait_time_seconds integer NOT NULL DEFAULT 0,
+	dead_letter_queue_id bigint REFERENCES sqsn.queue (queue_id),
+	max_receive_count integer,
+	owner name NOT NULL,
+	created_at timestamptz NOT NULL,
+	last_modified_at timestamptz NOT NULL,
+	CHECK ((dead_letter_queue_id IS NULL) OPERATOR(pg_catalog.=) (max_receive_count IS NULL)),
+	content_based_deduplication boolean NOT NULL DEFAULT false,
+	deduplication_scope text NOT NULL DEFAULT 'queue'
+		CHECK (deduplication_scope OPERATOR(pg_catalog.=) ANY (ARRAY['queue', 'message_group']))
+);
+ALTER SEQUENCE sqsn.queue_id_seq OWNED BY sqsn.queue.queue_id;
+
+SELECT pg_catalog.pg_extension_config_dump('sqsn.queue', '');
+SELECT pg_catalog.pg_extension_config_dump('sqsn.queue_id_seq', '');
+
+-- The key that authenticates receipt handles (HMAC-SHA256). Not dumped: a
+-- restored database starts with a new key, and handles issued before the dump
+-- are rejected (their leases simply expire).
+CREATE TABLE sqsn.handle_key (
+	id integer PRIMARY KEY CHECK (id OPERATOR(pg_catalog.=) 1),
+	secret bytea NOT NULL
+);
+
+-- Queue API -------------------------------------------------------------
+
+CREATE FUNCTION sqsn.sq_create_queue(
+	queue_name text,
+	visibility_timeout integer DEFAULT 30,
+	message_retention_period integer DEFAULT 345600,
+	delay_seconds integer DEFAULT 0,
+	maximum_message_size integer DEFAULT 262144,
+	dead_letter_queue text DEFAULT NULL,
+	max_receive_count integer DEFAULT NULL,
+	receive_wait_time_seconds integer DEFAULT 0,
+	content_based_deduplication boolean DEFAULT false,
+	deduplication_scope text DEFAULT 'queue',
+	encrypted boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sq_create_queue'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_delete_queue(queue_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sq_delete_queue'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_purge_queue(queue_name text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'sq_purge_queue'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_list_queues(prefix text DEFAULT NULL)
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'sq_list_queues'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_get_queue_attributes(queue_name text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'sq_get_queue_attributes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_set_queue_attributes(queue_name text, attributes jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sq_set_queue_attributes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_send(
+	queue_name text,
+	message_body text,
+	message_attributes jsonb DEFAULT NULL,
+	delay_seconds integer DEFAULT NULL,
+	message_group_id text DEFAULT NULL,
+	message_deduplication_id text DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'sq_send'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_send_batch(
+	queue_name text,
+	message_bodies text[],
+	message_attributes jsonb[] DEFAULT NULL,
+	delay_seconds integer DEFAULT NULL,
+	message_group_ids text[] DEFAULT NULL,
+	message_deduplication_ids text[] DEFAULT NULL)
+RETURNS SETOF uuid
+AS 'MODULE_PATHNAME', 'sq_send_batch'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER ROWS 100;
+
+CREATE FUNCTION sqsn.sq_receive(
+	queue_name text,
+	max_number_of_messages integer DEFAULT 1,
+	visibility_timeout integer DEFAULT NULL,
+	wait_time_seconds integer DEFAULT NULL)
+RETURNS TABLE (
+	message_id uuid,
+	receipt_handle text,
+	body text,
+	message_attributes jsonb,
+	sent_at timestamptz,
+	receive_count integer,
+	first_received_at timestamptz,
+	message_group_id text,
+	message_deduplication_id text,
+	sequence_number text)
+AS 'MODULE_PATHNAME', 'sq_receive'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER ROWS 10;
+
+CREATE FUNCTION sqsn.sq_delete(queue_name text, receipt_handle text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sq_delete'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_delete_batch(queue_name text, receipt_handles text[])
+RETURNS TABLE (receipt_handle text, deleted boolean)
+AS 'MODULE_PATHNAME', 'sq_delete_batch'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER ROWS 10;
+
+CREATE FUNCTION sqsn.sq_change_visibility(
+	queue_name text,
+	receipt_handle text,
+	visibility_timeout integer)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sq_change_visibility'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_redrive(
+	dead_letter_queue text,
+	destination_queue text DEFAULT NULL,
+	max_messages_per_second integer DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'sq_redrive'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+-- Scheduled sends (pg_cron). SECURITY INVOKER: pg_cron runs a job as the
+-- role that scheduled it, which must be the caller.
+CREATE FUNCTION sqsn.sq_schedule_send(
+	job_name text,
+	schedule text,
+	queue_name text,
+	message_body text,
+	message_attributes jsonb DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'sq_schedule_send'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY INVOKER;
+
+CREATE FUNCTION sqsn.sq_unschedule_send(job_name text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sq_unschedule_send'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY INVOKER;
+
+-- Monitoring ------------------------------------------------------------
+
+CREATE FUNCTION sqsn.queue_stats_rows()
+RETURNS TABLE (
+	queue_name text,
+	visible bigint,
+	in_flight bigint,
+	delayed bigint,
+	oldest_message_age integer)
+AS 'MODULE_PATHNAME', 'sq_queue_stats_rows'
+LANGUAGE C STRICT VOLATILE SECURITY DEFINER;
+
+CREATE VIEW sqsn.queue_stats AS
+	SELECT queue_name, visible, in_flight, delayed, oldest_message_age
+	FROM sqsn.queue_stats_rows();
+
+-- The background worker's health, from shared memory: one row when the
+-- library is preloaded, none otherwise.
+CREATE FUNCTION sqsn.worker_status_rows()
+RETURNS TABLE (
+	pid integer,
+	state text,
+	last_sweep_at timestamptz,
+	messages_expired bigint,
+	messages_moved_to_dlq bigint,
+	last_error text)
+AS 'MODULE_PATHNAME', 'sq_worker_status_rows'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW sqsn.worker_status AS
+	SELECT pid, state, last_sweep_at, messages_expired, messages_moved_to_dlq,
+		last_error
+	FROM sqsn.worker_status_rows();
+
+-- Maintenance -----------------------------------------------------------
+
+-- The worker's sweeps (retention, messages over their receive limit), done
+-- in the calling session: for servers without the preload, e.g. scheduled
+-- with pg_cron.
+CREATE FUNCTION sqsn.run_maintenance()
+RETURNS TABLE (
+	messages_expired bigint,
+	messages_moved_to_dlq bigint)
+AS 'MODULE_PATHNAME', 'sq_run_maintenance'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- Housekeeping ----------------------------------------------------------
+
+-- Creates the receipt-handle key; run once by this script.
+CREATE FUNCTION sqsn.init_handle_key()
+RETURNS void
+AS 'MODULE_PATHNAME', 'sq_init_handle_key'
+LANGUAGE C STRICT VOLATILE;
+
+SELECT sqsn.init_handle_key();
+
+-- Drops the per-queue message tables when the extension is dropped, so that
+-- DROP EXTENSION sqsn needs no CASCADE and leaves nothing behind.
+CREATE FUNCTION sqsn.drop_message_tables()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'sq_drop_message_tables'
+LANGUAGE C;
+
+CREATE EVENT TRIGGER sqsn_drop_message_tables
+	ON ddl_command_start
+	WHEN TAG IN ('DROP EXTENSION')
+	EXECUTE FUNCTION sqsn.drop_message_tables();
+
+-- Topics ----------------------------------------------------------------
+
+-- Publishers get their own role; like the others it is cluster-wide.
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'sqsn_publisher') THEN
+		CREATE ROLE sqsn_publisher NOLOGIN;
+	END IF;
+END
+$$;
+
+CREATE SEQUENCE sqsn.topic_id_seq;
+
+CREATE TABLE sqsn.topic (
+	topic_id bigint PRIMARY KEY DEFAULT pg_catalog.nextval('sqsn.topic_id_seq'),
+	topic_name text NOT NULL UNIQUE,
+	owner name NOT NULL,
+	created_at timestamptz NOT NULL,
+	content_based_deduplication boolean NOT NULL DEFAULT false
+);
+ALTER SEQUENCE sqsn.topic_id_seq OWNED BY sqsn.topic.topic_id;
+
+-- A subscription of a queue (protocol sqs) to a topic. Deleting the topic or
+-- the queue deletes the subscription.
+CREATE TABLE sqsn.subscription (
+	subscription_id uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+	topic_id bigint NOT NULL REFERENCES sqsn.topic (topic_id) ON DELETE CASCADE,
+	protocol text NOT NULL
+		CHECK (protocol OPERATOR(pg_catalog.=) 'sqs'),
+	queue_id bigint NOT NULL REFERENCES sqsn.queue (queue_id) ON DELETE CASCADE,
+	filter_policy jsonb,
+	filter_policy_scope text NOT NULL DEFAULT 'MessageAttributes'
+		CHECK (filter_policy_scope OPERATOR(pg_catalog.=) ANY (ARRAY['MessageAttributes', 'MessageBody'])),
+	raw_message_delivery boolean NOT NULL DEFAULT false,
+	owner name NOT NULL,
+	created_at timestamptz NOT NULL,
+	UNIQUE (topic_id, protocol, queue_id)
+);
+CREATE INDEX subscription_queue_id_idx ON sqsn.subscription (queue_id);
+
+SELECT pg_catalog.pg_extension_config_dump('sqsn.topic', '');
+SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('sqsn.subscription', '');
+
+CREATE FUNCTION sqsn.sn_create_topic(
+	topic_name text,
+	content_based_deduplication boolean DEFAULT false,
+	encrypted boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_create_topic'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_delete_topic(topic_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_delete_topic'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_list_topics(prefix text DEFAULT NULL)
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'sn_list_topics'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_subscribe(
+	topic_name text,
+	protocol text,
+	endpoint text,
+	filter_policy jsonb DEFAULT NULL,
+	filter_policy_scope text DEFAULT 'MessageAttributes',
+	raw_message_delivery boolean DEFAULT false,
+	delivery_policy jsonb DEFAULT NULL,
+	redrive_policy jsonb DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'sn_subscribe'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_unsubscribe(subscription_id uuid)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_unsubscribe'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_list_subscriptions(topic_name text DEFAULT NULL)
+RETURNS TABLE (
+	subscription_id uuid,
+	topic_name text,
+	protocol text,
+	endpoint text,
+	filter_policy jsonb,
+	raw_message_delivery boolean,
+	status text)
+AS 'MODULE_PATHNAME', 'sn_list_subscriptions'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_set_subscription_attributes(
+	subscription_id uuid,
+	attributes jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_set_subscription_attributes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_publish(
+	topic_name text,
+	message text,
+	message_attributes jsonb DEFAULT NULL,
+	subject text DEFAULT NULL,
+	message_structure text DEFAULT NULL,
+	message_group_id text DEFAULT NULL,
+	message_deduplication_id text DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'sn_publish'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_publish_batch(
+	topic_name text,
+	messages text[],
+	message_attributes jsonb[] DEFAULT NULL,
+	message_group_ids text[] DEFAULT NULL,
+	message_deduplication_ids text[] DEFAULT NULL)
+RETURNS SETOF uuid
+AS 'MODULE_PATHNAME', 'sn_publish_batch'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER ROWS 10;
+
+-- FIFO queues ---------------------------------------------------------
+
+-- Deduplication records of FIFO queues and topics: a send or publish with
+-- the same deduplication id (or body hash) within five minutes of the first
+-- returns the first message's id and stores nothing. queue_id is a queue's
+-- id, or minus a FIFO topic's id; scope_key is '' for a queue-wide (or
+-- topic) scope and the message group id for deduplication_scope
+-- 'message_group'. Kept
+-- after the message is deleted (the window counts from the send); expired
+-- records are ignored and removed by the maintenance sweep. Not dumped:
+-- the records are transient.
+CREATE TABLE sqsn.fifo_dedup (
+	queue_id bigint NOT NULL,
+	scope_key text NOT NULL,
+	deduplication_id text NOT NULL,
+	message_id uuid NOT NULL,
+	expires_at timestamptz NOT NULL,
+	PRIMARY KEY (queue_id, scope_key, deduplication_id)
+);
+CREATE INDEX fifo_dedup_expires_idx ON sqsn.fifo_dedup (queue_id, expires_at);
+
+-- Privileges ------------------------------------------------------------
+
+-- Nothing is usable by PUBLIC; the three roles get what they need, and
+-- none of them can read or write a catalog or message table directly.
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA sqsn FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA sqsn FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA sqsn FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA sqsn TO sqsn_admin, sqsn_producer, sqsn_consumer;
+GRANT sqsn_producer, sqsn_consumer TO sqsn_admin;
+
+GRANT EXECUTE ON FUNCTION
+	sqsn.sq_create_queue(text, integer, integer, integer, integer, text, integer, integer, boolean, text, boolean),
+	sqsn.sq_delete_queue(text),
+	sqsn.sq_purge_queue(text),
+	sqsn.sq_set_queue_attributes(text, jsonb),
+	sqsn.sq_redrive(text, text, integer),
+	sqsn.run_maintenance()
+	TO sqsn_admin;
+
+GRANT EXECUTE ON FUNCTION
+	sqsn.sq_send(text, text, jsonb, integer, text, text),
+	sqsn.sq_send_batch(text, text[], jsonb[], integer, text[], text[]),
+	sqsn.sq_schedule_send(text, text, text, text, jsonb),
+	sqsn.sq_unschedule_send(text)
+	TO sqsn_producer;
+
+GRANT EXECUTE ON FUNCTION
+	sqsn.sq_receive(text, integer, integer, integer),
+	sqsn.sq_delete(text, text),
+	sqsn.sq_delete_batch(text, text[]),
+	sqsn.sq_change_visibility(text, text, integer)
+	TO sqsn_consumer;
+
+GRANT EXECUTE ON FUNCTION
+	sqsn.sq_list_queues(text),
+	sqsn.sq_get_queue_attributes(text),
+	sqsn.queue_stats_rows(),
+	sqsn.worker_status_rows()
+	TO sqsn_admin, sqsn_producer, sqsn_consumer;
+
+GRANT SELECT ON sqsn.queue_stats, sqsn.worker_status
+	TO sqsn_admin, sqsn_producer, sqsn_consumer;
+
+-- Topics: sqsn_admin manages topics and subscriptions, sqsn_publisher
+-- publishes.
+GRANT USAGE ON SCHEMA sqsn TO sqsn_publisher;
+GRANT sqsn_publisher TO sqsn_admin;
+
+GRANT EXECUTE ON FUNCTION
+	sqsn.sn_create_topic(text, boolean, boolean),
+	sqsn.sn_delete_topic(text),
+	sqsn.sn_subscribe(text, text, text, jsonb, text, boolean, jsonb, jsonb),
+	sqsn.sn_unsubscribe(uuid),
+	sqsn.sn_list_subscriptions(text),
+	sqsn.sn_set_subscription_attributes(uuid, jsonb)
+	TO sqsn_admin;
+
+GRANT EXECUTE ON FUNCTION
+	sqsn.sn_publish(text, text, jsonb, text, text, text, text),
+	sqsn.sn_publish_batch(text, text[], jsonb[], text[], text[]),
+	sqsn.sn_list_topics(text)
+	TO sqsn_publisher;
+
+-- Push delivery ---------------------------------------------------------
+--
+-- HTTP/HTTPS subscriptions: the endpoint URL, confirmation state and
+-- token, a delivery policy and a dead-letter queue; the topic's default
+-- delivery policy; the outbox sqsn.delivery that publishes write into and
+-- the delivery worker empties; one row per POST in sqsn.delivery_attempt;
+-- per-subscription counters of finished deliveries.
+
+ALTER TABLE sqsn.subscription
+	ALTER COLUMN queue_id DROP NOT NULL,
+	DROP CONSTRAINT subscription_protocol_check,
+	ADD CONSTRAINT subscription_protocol_check
+		CHECK (protocol OPERATOR(pg_catalog.=) ANY (ARRAY['sqs', 'http', 'https'])),
+	ADD COLUMN endpoint text,
+	ADD COLUMN confirmed boolean NOT NULL DEFAULT true,
+	ADD COLUMN confirmation_token text,
+	ADD COLUMN delivery_policy jsonb,
+	ADD COLUMN dead_letter_queue_id bigint
+		REFERENCES sqsn.queue (queue_id) ON DELETE SET NULL,
+	ADD CONSTRAINT subscription_endpoint_check
+		CHECK ((protocol OPERATOR(pg_catalog.=) 'sqs') OPERATOR(pg_catalog.=) (queue_id IS NOT NULL)
+			AND (queue_id IS NULL) OPERATOR(pg_catalog.=) (endpoint IS NOT NULL));
+CREATE UNIQUE INDEX subscription_endpoint_idx
+	ON sqsn.subscription (topic_id, protocol, endpoint) WHERE endpoint IS NOT NULL;
+CREATE UNIQUE INDEX subscription_token_idx
+	ON sqsn.subscription (confirmation_token) WHERE confirmation_token IS NOT NULL;
+CREATE INDEX subscription_dead_letter_queue_id_idx
+	ON sqsn.subscription (dead_letter_queue_id);
+
+ALTER TABLE sqsn.topic ADD COLUMN delivery_policy jsonb;
+
+CREATE SEQUENCE sqsn.delivery_id_seq;
+
+-- The outbox: one row per (published message, confirmed HTTP/HTTPS
+-- subscription), and one per confirmation request. A row is due when
+-- status is pending, next_attempt_at has passed and no lease is running.
+CREATE TABLE sqsn.delivery (
+	delivery_id bigint PRIMARY KEY DEFAULT pg_catalog.nextval('sqsn.delivery_id_seq'),
+	subscription_id uuid NOT NULL
+		REFERENCES sqsn.subscription (subscription_id) ON DELETE CASCADE,
+	message_type text NOT NULL
+		CHECK (message_type OPERATOR(pg_catalog.=) ANY (ARRAY['Notification', 'SubscriptionConfirmation'])),
+	message_id uuid NOT NULL,
+	topic_arn text NOT NULL,
+	subject text,
+	message text NOT NULL,
+	message_attributes jsonb,
+	published_at timestamptz NOT NULL,
+	status text NOT NULL DEFAULT 'pending'
+		CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'delivered', 'failed', 'dead_lettered'])),
+	attempts integer NOT NULL DEFAULT 0,
+	next_attempt_at timestamptz NOT NULL,
+	leased_until timestamptz,
+	finished_at timestamptz,
+	last_result text
+) WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.01,
+	autovacuum_vacuum_threshold = 500, autovacuum_vacuum_insert_scale_factor = 0.05,
+	autovacuum_vacuum_cost_delay = 0);
+ALTER SEQUENCE sqsn.delivery_id_seq OWNED BY sqsn.delivery.delivery_id;
+CREATE INDEX delivery_due_idx ON sqsn.delivery (next_attempt_at)
+	WHERE status OPERATOR(pg_catalog.=) 'pending';
+CREATE INDEX delivery_finished_idx ON sqsn.delivery (finished_at)
+	WHERE status OPERATOR(pg_catalog.<>) 'pending';
+CREATE INDEX delivery_subscription_id_idx ON sqsn.delivery (subscription_id);
+
+-- One row per POST (no foreign key: a subscription deleted while its
+-- POST is in flight still gets its attempt recorded; the worker removes
+-- attempts with their deliveries).
+CREATE TABLE sqsn.delivery_attempt (
+	delivery_id bigint NOT NULL,
+	attempt integer NOT NULL,
+	subscription_id uuid NOT NULL,
+	message_id uuid NOT NULL,
+	attempted_at timestamptz NOT NULL,
+	http_status integer,
+	error text,
+	latency_ms double precision NOT NULL,
+	next_attempt_at timestamptz,
+	PRIMARY KEY (delivery_id, attempt)
+);
+CREATE INDEX delivery_attempt_subscription_id_idx
+	ON sqsn.delivery_attempt (subscription_id, attempted_at);
+CREATE INDEX delivery_attempt_attempted_at_idx
+	ON sqsn.delivery_attempt (attempted_at);
+
+-- Finished deliveries per subscription (delivered rows are cleaned up).
+CREATE TABLE sqsn.subscription_counter (
+	subscription_id uuid PRIMARY KEY,
+	delivered bigint NOT NULL DEFAULT 0,
+	failed bigint NOT NULL DEFAULT 0,
+	dead_lettered bigint NOT NULL DEFAULT 0
+);
+
+SELECT pg_catalog.pg_extension_config_dump('sqsn.delivery', '');
+SELECT pg_catalog.pg_extension_config_dump('sqsn.delivery_id_seq', '');
+
+CREATE FUNCTION sqsn.sn_confirm_subscription(topic_name text, token text)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'sn_confirm_subscription'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_set_topic_attributes(topic_name text, attributes jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_set_topic_attributes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+-- The retry schedule a delivery policy gives: one row per retry.
+CREATE FUNCTION sqsn.delivery_retry_schedule(delivery_policy jsonb DEFAULT NULL)
+RETURNS TABLE (
+	retry integer,
+	phase text,
+	delay_seconds double precision)
+AS 'MODULE_PATHNAME', 'sn_delivery_retry_schedule'
+LANGUAGE C CALLED ON NULL INPUT IMMUTABLE;
+
+CREATE FUNCTION sqsn.signing_certificate()
+RETURNS text
+AS 'MODULE_PATHNAME', 'sn_signing_certificate'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE VIEW sqsn.delivery_attempts AS
+	SELECT a.subscription_id, a.message_id, a.attempt, a.attempted_at,
+		a.http_status, a.error, a.latency_ms, a.next_attempt_at
+	FROM sqsn.delivery_attempt a;
+
+CREATE VIEW sqsn.subscription_stats AS
+	SELECT s.subscription_id, t.topic_name, s.protocol,
+		COALESCE(s.endpoint, q.queue_name) AS endpoint,
+		s.confirmed,
+		COALESCE(c.delivered, 0) AS delivered,
+		COALESCE(c.failed, 0) AS failed,
+		COALESCE(c.dead_lettered, 0) AS dead_lettered,
+		COALESCE(p.pending, 0) AS pending,
+		p.oldest_pending_age
+	FROM sqsn.subscription s
+	JOIN sqsn.topic t ON t.topic_id OPERATOR(pg_catalog.=) s.topic_id
+	LEFT JOIN sqsn.queue q ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id
+	LEFT JOIN sqsn.subscription_counter c
+		ON c.subscription_id OPERATOR(pg_catalog.=) s.subscription_id
+	LEFT JOIN LATERAL (
+		SELECT pg_catalog.count(*) AS pending,
+			pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.min(d.published_at) AS oldest_pending_age
+		FROM sqsn.delivery d
+		WHERE d.subscription_id OPERATOR(pg_catalog.=) s.subscription_id
+		  AND d.status OPERATOR(pg_catalog.=) 'pending') p ON true;
+
+REVOKE ALL ON sqsn.delivery, sqsn.delivery_attempt, sqsn.subscription_counter,
+	sqsn.delivery_attempts, sqsn.subscription_stats FROM PUBLIC;
+REVOKE ALL ON SEQUENCE sqsn.delivery_id_seq FROM PUBLIC;
+REVOKE ALL ON FUNCTION sqsn.sn_confirm_subscription(text, text),
+	sqsn.sn_set_topic_attributes(text, jsonb),
+	sqsn.delivery_retry_schedule(jsonb),
+	sqsn.signing_certificate() FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION
+	sqsn.sn_confirm_subscription(text, text),
+	sqsn.sn_set_topic_attributes(text, jsonb)
+	TO sqsn_admin;
+GRANT EXECUTE ON FUNCTION
+	sqsn.delivery_retry_schedule(jsonb),
+	sqsn.signing_certificate()
+	TO sqsn_admin, sqsn_publisher, sqsn_producer, sqsn_consumer;
+GRANT SELECT ON sqsn.delivery_attempts, sqsn.subscription_stats TO sqsn_admin;
+
+-- Low-water marks -------------------------------------------------------
+-- Where receives on each standard queue start their walk (lowwater.c), for
+-- monitoring: every message at or below hard_after is deleted; every one at
+-- or below soft_after is deleted or invisible until soft_until (NULL: no
+-- such message). Kept in shared memory by the background worker.
+CREATE FUNCTION sqsn.queue_low_water_rows()
+RETURNS TABLE (
+	queue_name text,
+	hard_after bigint,
+	soft_after bigint,
+	soft_until timestamptz)
+AS 'MODULE_PATHNAME', 'sq_queue_low_water_rows'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW sqsn.queue_low_water AS
+	SELECT queue_name, hard_after, soft_after, soft_until
+	FROM sqsn.queue_low_water_rows();
+
+REVOKE ALL ON FUNCTION sqsn.queue_low_water_rows() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sqsn.queue_low_water_rows() TO sqsn_admin;
+GRANT SELECT ON sqsn.queue_low_water TO sqsn_admin;
+-- Encryption at rest ----------------------------------------------------
+--
+-- An encrypted queue stores its messages sealed with AES-256-GCM under a
+-- key derived from the server's master key (sqsn.master_key_file); an
+-- encrypted topic seals its push outbox rows. See crypto.c.
+
+ALTER TABLE sqsn.queue ADD COLUMN encrypted boolean NOT NULL DEFAULT false;
+ALTER TABLE sqsn.topic ADD COLUMN encrypted boolean NOT NULL DEFAULT false;
+
+CREATE FUNCTION sqsn.sq_rotate_queue_key(queue_name text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'sq_rotate_queue_key'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+REVOKE ALL ON FUNCTION sqsn.sq_rotate_queue_key(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sqsn.sq_rotate_queue_key(text) TO sqsn_admin;
+
+-- Access policies -------------------------------------------------------
+--
+-- Per-queue and per-topic grants on top of the roles. A call needs EXECUTE
+-- on the function (the roles above) and the action on the queue or topic:
+-- its owner (the role that created it), superusers and sqsn_admin members
+-- may do everything; anyone else needs a grant to a role whose privileges
+-- they have (or to PUBLIC). Checked in C before any work. Roles are
+-- recorded by name, like the owner columns.
+
+CREATE TABLE sqsn.queue_grant (
+	queue_id bigint NOT NULL REFERENCES sqsn.queue (queue_id) ON DELETE CASCADE,
+	grantee name NOT NULL,
+	action text NOT NULL
+		CHECK (action OPERATOR(pg_catalog.=) ANY (ARRAY['send', 'receive', 'admin'])),
+	granted_by name NOT NULL,
+	granted_at timestamptz NOT NULL,
+	PRIMARY KEY (queue_id, grantee, action)
+);
+
+CREATE TABLE sqsn.topic_grant (
+	topic_id bigint NOT NULL REFERENCES sqsn.topic (topic_id) ON DELETE CASCADE,
+	grantee name NOT NULL,
+	action text NOT NULL
+		CHECK (action OPERATOR(pg_catalog.=) ANY (ARRAY['publish', 'subscribe', 'admin'])),
+	granted_by name NOT NULL,
+	granted_at timestamptz NOT NULL,
+	PRIMARY KEY (topic_id, grantee, action)
+);
+
+SELECT pg_catalog.pg_extension_config_dump('sqsn.queue_grant', '');
+SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_grant', '');
+
+-- Publishes that skipped a subscription whose owner may no longer send to
+-- its queue.
+ALTER TABLE sqsn.subscription_counter
+	ADD COLUMN denied bigint NOT NULL DEFAULT 0;
+
+CREATE FUNCTION sqsn.sq_grant(queue_name text, role name, actions text[])
+RETURNS void
+AS 'MODULE_PATHNAME', 'sq_grant'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_revoke(queue_name text, role name, actions text[])
+RETURNS void
+AS 'MODULE_PATHNAME', 'sq_revoke'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sq_set_queue_owner(queue_name text, new_owner name)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sq_set_queue_owner'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_grant(topic_name text, role name, actions text[])
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_grant'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_revoke(topic_name text, role name, actions text[])
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_revoke'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION sqsn.sn_set_topic_owner(topic_name text, new_owner name)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_set_topic_owner'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER;
+
+-- Who may do what: the owner (action 'owner') and every grant. sqsn_admin
+-- members and superusers see every row; anyone else the rows of the queues
+-- and topics they own and the grants that apply to them.
+CREATE VIEW sqsn.queue_grants WITH (security_barrier) AS
+	SELECT g.queue_name, g.grantee, g.action, g.granted_by, g.granted_at
+	FROM (
+		SELECT q.queue_name, q.owner AS grantee, 'owner'::text AS action,
+			NULL::name AS granted_by, q.created_at AS granted_at, q.owner
+		FROM sqsn.queue q
+		UNION ALL
+		SELECT q.queue_name, qg.grantee, qg.action, qg.granted_by,
+			qg.granted_at, q.owner
+		FROM sqsn.queue_grant qg
+		JOIN sqsn.queue q ON q.queue_id OPERATOR(pg_catalog.=) qg.queue_id
+	) g
+	WHERE pg_catalog.pg_has_role('sqsn_admin', 'USAGE')
+	   OR g.grantee OPERATOR(pg_catalog.=) 'public'
+	   OR EXISTS (SELECT FROM pg_catalog.pg_roles r
+			WHERE r.rolname OPERATOR(pg_catalog.=) ANY (ARRAY[g.grantee, g.owner])
+			  AND pg_catalog.pg_has_role(r.oid, 'USAGE'));
+
+CREATE VIEW sqsn.topic_grants WITH (security_barrier) AS
+	SELECT g.topic_name, g.grantee, g.action, g.granted_by, g.granted_at
+	FROM (
+		SELECT t.topic_name, t.owner AS grantee, 'owner'::text AS action,
+			NULL::name AS granted_by, t.created_at AS granted_at, t.owner
+		FROM sqsn.topic t
+		UNION ALL
+		SELECT t.topic_name, tg.grantee, tg.action, tg.granted_by,
+			tg.granted_at, t.owner
+		FROM sqsn.topic_grant tg
+		JOIN sqsn.topic t ON t.topic_id OPERATOR(pg_catalog.=) tg.topic_id
+	) g
+	WHERE pg_catalog.pg_has_role('sqsn_admin', 'USAGE')
+	   OR g.grantee OPERATOR(pg_catalog.=) 'public'
+	   OR EXISTS (SELECT FROM pg_catalog.pg_roles r
+			WHERE r.rolname OPERATOR(pg_catalog.=) ANY (ARRAY[g.grantee, g.owner])
+			  AND pg_catalog.pg_has_role(r.oid, 'USAGE'));
+
+CREATE OR REPLACE VIEW sqsn.subscription_stats AS
+	SELECT s.subscription_id, t.topic_name, s.protocol,
+		COALESCE(s.endpoint, q.queue_name) AS endpoint,
+		s.confirmed,
+		COALESCE(c.delivered, 0) AS delivered,
+		COALESCE(c.failed, 0) AS failed,
+		COALESCE(c.dead_lettered, 0) AS dead_lettered,
+		COALESCE(p.pending, 0) AS pending,
+		p.oldest_pending_age,
+		COALESCE(c.denied, 0) AS denied
+	FROM sqsn.subscription s
+	JOIN sqsn.topic t ON t.topic_id OPERATOR(pg_catalog.=) s.topic_id
+	LEFT JOIN sqsn.queue q ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id
+	LEFT JOIN sqsn.subscription_counter c
+		ON c.subscription_id OPERATOR(pg_catalog.=) s.subscription_id
+	LEFT JOIN LATERAL (
+		SELECT pg_catalog.count(*) AS pending,
+			pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.min(d.published_at) AS oldest_pending_age
+		FROM sqsn.delivery d
+		WHERE d.subscription_id OPERATOR(pg_catalog.=) s.subscription_id
+		  AND d.status OPERATOR(pg_catalog.=) 'pending') p ON true;
+
+REVOKE ALL ON sqsn.queue_grant, sqsn.topic_grant, sqsn.queue_grants,
+	sqsn.topic_grants FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+	sqsn.sq_grant(text, name, text[]),
+	sqsn.sq_revoke(text, name, text[]),
+	sqsn.sq_set_queue_owner(text, name),
+	sqsn.sn_grant(text, name, text[]),
+	sqsn.sn_revoke(text, name, text[]),
+	sqsn.sn_set_topic_owner(text, name)
+	FROM PUBLIC;
+
+-- The per-queue administrative functions are open to every sqsn role: the
+-- admin action on the queue decides. Creating queues stays with sqsn_admin.
+GRANT EXECUTE ON FUNCTION
+	sqsn.sq_grant(text, name, text[]),
+	sqsn.sq_revoke(text, name, text[]),
+	sqsn.sq_set_queue_owner(text, name),
+	sqsn.sq_delete_queue(text),
+	sqsn.sq_purge_queue(text),
+	sqsn.sq_set_queue_attributes(text, jsonb),
+	sqsn.sq_redrive(text, text, integer)
+	TO sqsn_admin, sqsn_producer, sqsn_consumer;
+
+-- Likewise for topics; subscribing is for consumers and producers too (the
+-- subscribe action on the topic and send on the queue decide).
+GRANT EXECUTE ON FUNCTION
+	sqsn.sn_grant(text, name, text[]),
+	sqsn.sn_revoke(text, name, text[]),
+	sqsn.sn_set_topic_owner(text, name),
+	sqsn.sn_delete_topic(text),
+	sqsn.sn_set_topic_attributes(text, jsonb),
+	sqsn.sn_subscribe(text, text, text, jsonb, text, boolean, jsonb, jsonb),
+	sqsn.sn_unsubscribe(uuid),
+	sqsn.sn_set_subscription_attributes(uuid, jsonb)
+	TO sqsn_admin, sqsn_publisher, sqsn_producer, sqsn_consumer;
+
+GRANT SELECT ON sqsn.queue_grants, sqsn.topic_grants
+	TO sqsn_admin, sqsn_producer, sqsn_consumer, sqsn_publisher;
+
+-- Every SECURITY DEFINER function runs with search_path pinned, so nothing
+-- a caller creates in another schema can stand in for a built-in.
+DO $$
+DECLARE
+	f regprocedure;
+BEGIN
+	FOR f IN
+		SELECT p.oid FROM pg_catalog.pg_proc p
+		WHERE p.pronamespace OPERATOR(pg_catalog.=) 'sqsn'::regnamespace
+		  AND p.prosecdef AND p.proconfig IS NULL
+	LOOP
+		EXECUTE pg_catalog.format('ALTER FUNCTION %s SET search_path = pg_catalog, pg_temp', f);
+	END LOOP;
+END
+$$;
+
+-- SNS endpoint ----------------------------------------------------------
+--
+-- What the AWS-compatible endpoint's SNS actions need beyond the topic API:
+-- topic attributes sqsn keeps for its clients (DisplayName, Policy,
+-- TracingConfig, SignatureVersion) and reading a topic's or a
+-- subscription's attributes (GetTopicAttributes,
+-- GetSubscriptionAttributes).
+
+ALTER TABLE sqsn.topic
+	ADD COLUMN extra_attributes jsonb NOT NULL DEFAULT '{}';
+
+CREATE FUNCTION sqsn.sn_get_topic_attributes(topic_name text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'sn_get_topic_attributes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_get_subscription_attributes(subscription_id uuid)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'sn_get_subscription_attributes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+REVOKE ALL ON FUNCTION sqsn.sn_get_topic_attributes(text),
+	sqsn.sn_get_subscription_attributes(uuid) FROM PUBLIC;
+
+-- Like the functions that change them: the actions on the topic and the
+-- subscription decide.
+GRANT EXECUTE ON FUNCTION
+	sqsn.sn_get_topic_attributes(text),
+	sqsn.sn_get_subscription_attributes(uuid)
+	TO sqsn_admin, sqsn_publisher, sqsn_producer, sqsn_consumer;
+
+-- AWS endpoint credentials ----------------------------------------------
+--
+-- The access keys of the AWS-compatible endpoint: a request signed with
+-- one (AWS Signature Version 4) runs as its role, so that role's sqsn
+-- roles and per-queue and per-topic grants decide what it may do. The
+-- secrets are readable only by the extension's owner and superusers; the
+-- table is dumped by pg_dump, secrets included (see README). api_auth.c.
+
+CREATE TABLE sqsn.api_credentials (
+	access_key_id text PRIMARY KEY
+		CHECK (access_key_id OPERATOR(pg_catalog.~) '^[A-Z0-9]{16,128}$'),
+	secret_access_key text NOT NULL,
+	role name NOT NULL,
+	created_at timestamptz NOT NULL,
+	created_by name NOT NULL
+);
+
+SELECT pg_catalog.pg_extension_config_dump('sqsn.api_credentials', '');
+
+CREATE FUNCTION sqsn.api_create_credentials(role name,
+	access_key_id text DEFAULT NULL, secret_access_key text DEFAULT NULL)
+RETURNS TABLE (access_key_id text, secret_access_key text)
+AS 'MODULE_PATHNAME', 'api_create_credentials'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp ROWS 1;
+
+CREATE FUNCTION sqsn.api_drop_credentials(access_key_id text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'api_drop_credentials'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+-- The access keys without their secrets.
+CREATE VIEW sqsn.api_access_keys AS
+	SELECT access_key_id, role, created_at, created_by
+	FROM sqsn.api_credentials;
+
+REVOKE ALL ON sqsn.api_credentials, sqsn.api_access_keys
+	FROM PUBLIC, sqsn_admin, sqsn_producer, sqsn_consumer, sqsn_publisher;
+REVOKE ALL ON FUNCTION
+	sqsn.api_create_credentials(name, text, text),
+	sqsn.api_drop_credentials(text)
+	FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+	sqsn.api_create_credentials(name, text, text),
+	sqsn.api_drop_credentials(text)
+	TO sqsn_admin;
+GRANT SELECT ON sqsn.api_access_keys TO sqsn_admin;
+-- End of AWS endpoint credentials ---------------------------------------
