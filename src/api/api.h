@@ -91,6 +91,13 @@ typedef struct ApiError
 	int         status; /* 400, 403, 404, 500 ... */
 } ApiError;
 
+/* An action of a service, by its name in requests (sqs.c, sns.c). */
+typedef struct ApiAction
+{
+	const char *name; /* "SendMessage", "Publish", ... */
+	void (*run)(ApiRequest *req);
+} ApiAction;
+
 /* proto.c: parameters */
 extern const char *api_param(ApiObject *obj, const char *name);
 extern const char *api_required_param(ApiObject *obj, const char *name);
@@ -136,6 +143,9 @@ extern void  api_out_map_entry(ApiRequest *req, const char *xml_element,
 							   const char *key, const char *value);
 extern char *api_md5_hex(const char *data, size_t len);
 extern char *api_md5_of_attributes(Jsonb *attributes);
+
+/* proto.c: actions */
+extern bool api_run_action(ApiRequest *req, const ApiAction *actions, int n);
 
 /* auth.c */
 extern void api_authenticate(ApiRequest *req, const char *method,

@@ -97,7 +97,15 @@ static const struct config_enum_entry api_auth_options[] = {
 
 static int api_auth_mode = API_AUTH_SIGV4;
 
-static SPIPlanPtr credential_plan = NULL;
+static SqsnStatement credential_stmt = {
+	"SELECT secret_access_key, role::pg_catalog.text"
+	" FROM sqsn.api_credentials"
+	" WHERE access_key_id OPERATOR(pg_catalog.=) $1",
+	1,
+	{TEXTOID},
+	SPI_OK_SELECT,
+	"reading sqsn.api_credentials",
+	true};
 
 /* What a request says about its signature, from the header or the query. */
 typedef struct SigV4Request
@@ -472,16 +480,7 @@ lookup_credential(const char *access_key_id, ApiCredential *cred)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	sqsn_spi_connect();
 	arg = CStringGetTextDatum(access_key_id);
-	sqsn_spi_check(
-		SPI_execute_plan(
-			sqsn_saved_plan(&credential_plan,
-							"SELECT secret_access_key, role::pg_catalog.text"
-							" FROM sqsn.api_credentials"
-							" WHERE access_key_id OPERATOR(pg_catalog.=) $1",
-							1, (Oid[]){TEXTOID}),
-			&arg, NULL, true, 1),
-		SPI_OK_SELECT, "reading sqsn.api_credentials");
-	if (SPI_processed == 1)
+	if (sqsn_execute(&credential_stmt, &arg, NULL, 1) == 1)
 	{
 		HeapTuple tuple = SPI_tuptable->vals[0];
 		TupleDesc desc = SPI_tuptable->tupdesc;

@@ -4,8 +4,8 @@
  *	  The AWS wire formats for the endpoint's actions: reading parameters
  *	  the same way from a query request (form-urlencoded pairs) and from a
  *	  JSON 1.0 request, writing result members as XML or JSON, throwing AWS
- *	  errors, the MD5 checksums clients verify, and subtransactions for the
- *	  entries of a batch.
+ *	  errors, the MD5 checksums clients verify, and finding the action a
+ *	  request names in a service's table of actions.
  *
  * Query requests flatten structures into dotted names: a batch entry is
  * "SendMessageBatchRequestEntry.3.MessageBody", a map entry
@@ -21,13 +21,11 @@
 
 #include <openssl/evp.h>
 
-#include "access/xact.h"
 #include "common/base64.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
-#include "utils/resowner.h"
 
 /* the error api_error() threw, until the server picks it up */
 static bool     error_thrown = false;
@@ -892,4 +890,22 @@ api_md5_of_attributes(Jsonb *attributes)
 	return hex;
 }
 
-/* Subtransactions ------------------------------------------------------- */
+/* Actions --------------------------------------------------------------- */
+
+/*
+ * Runs the action of a service's table that req->action names; false when
+ * there is none.
+ */
+bool
+api_run_action(ApiRequest *req, const ApiAction *actions, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		if (strcmp(req->action, actions[i].name) == 0)
+		{
+			actions[i].run(req);
+			return true;
+		}
+	}
+	return false;
+}

@@ -76,21 +76,50 @@ typedef enum SqsnCatalogFeature
 	SQSN_CATALOG_ENCRYPTION, /* 0.3: encrypted queues and topics */
 } SqsnCatalogFeature;
 
+/*
+ * A statement on sqsn's own tables, declared once at the top of the file
+ * that runs it and run by sqsn_execute with a saved plan prepared on first
+ * use. (Statements on a queue's message table are SqsnQueueStatements,
+ * queue/queue.h.)
+ */
+#define SQSN_MAX_STATEMENT_ARGS 9
+typedef struct SqsnStatement
+{
+	const char *sql;
+	int         nargs;
+	Oid         argtypes[SQSN_MAX_STATEMENT_ARGS];
+	int         expected;  /* the SPI result of success */
+	const char *what;      /* "reading sqsn.topic": "<what> failed: ..." */
+	bool        read_only; /* SPI_execute_plan's read_only */
+	SPIPlanPtr  plan;      /* saved on first use */
+} SqsnStatement;
+
 extern void       sqsn_spi_connect(void);
 extern void       sqsn_spi_check(int ret, int expected, const char *what);
 extern SPIPlanPtr sqsn_prepare_plan(const char *sql, int nargs, Oid *argtypes);
-extern SPIPlanPtr sqsn_saved_plan(SPIPlanPtr *plan, const char *sql, int nargs,
-								  Oid *argtypes);
-extern int        sqsn_run_plan(SPIPlanPtr *plan, const char *sql, int nargs,
-								Oid *argtypes, Datum *values, const char *nulls,
-								bool read_only);
+extern int        sqsn_run_statement(SqsnStatement *stmt, Datum *values,
+									 const char *nulls, long count);
+extern uint64     sqsn_execute(SqsnStatement *stmt, Datum *values,
+							   const char *nulls, long count);
 extern void       sqsn_free_plans(SPIPlanPtr *plans, int n);
+extern void       sqsn_free_statements(SqsnStatement *const *stmts, int n);
 extern Oid        sqsn_schema_oid(void);
 extern bool       sqsn_catalog_has(SqsnCatalogFeature feature);
 extern int        sqsn_pin_search_path(void);
 extern void       sqsn_unpin_search_path(int nestlevel);
+extern Datum      sqsn_spi_datum(HeapTuple tuple, TupleDesc desc, int column);
 extern Jsonb     *sqsn_spi_jsonb(HeapTuple tuple, TupleDesc desc, int column);
 extern Datum      sqsn_array_of(Datum *elems, bool *nulls, int n, Oid type);
+
+/* A column of an SPI row by type; NULL reads as 0 (false). */
+#define sqsn_spi_int64(tuple, desc, column)                                   \
+	DatumGetInt64(sqsn_spi_datum(tuple, desc, column))
+#define sqsn_spi_int32(tuple, desc, column)                                   \
+	DatumGetInt32(sqsn_spi_datum(tuple, desc, column))
+#define sqsn_spi_bool(tuple, desc, column)                                    \
+	DatumGetBool(sqsn_spi_datum(tuple, desc, column))
+#define sqsn_spi_timestamptz(tuple, desc, column)                             \
+	DatumGetTimestampTz(sqsn_spi_datum(tuple, desc, column))
 
 /* json.c */
 extern void sqsn_json_key(StringInfo buf, const char *key);

@@ -569,19 +569,26 @@ sq_send_batch(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* qsort_arg comparator of rows with a receive result's columns */
 static int
-compare_msg_seq(const void *a, const void *b)
+compare_msg_seq(const void *a, const void *b, void *arg)
 {
-	HeapTuple ta = *(const HeapTuple *) a;
-	HeapTuple tb = *(const HeapTuple *) b;
-	TupleDesc tupdesc = SPI_tuptable->tupdesc;
-	bool      isnull;
-	int64     sa =
-		DatumGetInt64(SPI_getbinval(ta, tupdesc, RCOL_MSG_SEQ, &isnull));
-	int64 sb =
-		DatumGetInt64(SPI_getbinval(tb, tupdesc, RCOL_MSG_SEQ, &isnull));
+	TupleDesc tupdesc = (TupleDesc) arg;
+	int64 sa = sqsn_spi_int64(*(const HeapTuple *) a, tupdesc, RCOL_MSG_SEQ);
+	int64 sb = sqsn_spi_int64(*(const HeapTuple *) b, tupdesc, RCOL_MSG_SEQ);
 
 	return (sa > sb) - (sa < sb);
+}
+
+/*
+ * Sorts n rows with a receive result's columns (RCOL_*) by msg_seq: the
+ * rows an UPDATE ... RETURNING leased come in no particular order.
+ */
+void
+sqsn_sort_by_msg_seq(HeapTuple *rows, uint64 n, TupleDesc tupdesc)
+{
+	if (n > 1)
+		qsort_arg(rows, n, sizeof(HeapTuple), compare_msg_seq, tupdesc);
 }
 
 /*
@@ -592,20 +599,13 @@ static uint64
 lease_messages(SqsnQueue *queue, TimestampTz now, int limit, int64 after,
 			   TimestampTz lease_until, int64 lease_token)
 {
-	Datum values[5];
+	Datum  values[5] = {TimestampTzGetDatum(now), Int32GetDatum(limit),
+						TimestampTzGetDatum(lease_until),
+						Int64GetDatum(lease_token), Int64GetDatum(after)};
+	uint64 n = sqsn_queue_execute(queue, &receive_stmt, values, NULL, 0);
 
-	values[0] = TimestampTzGetDatum(now);
-	values[1] = Int32GetDatum(limit);
-	values[2] = TimestampTzGetDatum(lease_until);
-	values[3] = Int64GetDatum(lease_token);
-	values[4] = Int64GetDatum(after);
-
-	sqsn_queue_execute(queue, &receive_stmt, values, NULL, 0);
-
-	if (SPI_processed > 1)
-		qsort(SPI_tuptable->vals, SPI_processed, sizeof(HeapTuple),
-			  compare_msg_seq);
-	return SPI_processed;
+	sqsn_sort_by_msg_seq(SPI_tuptable->vals, n, SPI_tuptable->tupdesc);
+	return n;
 }
 
 static void

@@ -50,8 +50,26 @@ static const char *const queue_action_names[] = {"send", "receive", "admin"};
 static const char *const topic_action_names[] = {"publish", "subscribe",
 												 "admin"};
 
-static SPIPlanPtr queue_grants_plan = NULL;
-static SPIPlanPtr topic_grants_plan = NULL;
+/* Statements on the grant catalogs, run by sqsn_execute */
+
+static SqsnStatement queue_grants_stmt = {
+	"SELECT g.grantee::pg_catalog.text, g.action FROM sqsn.queue_grant g"
+	" WHERE g.queue_id OPERATOR(pg_catalog.=) $1",
+	1,
+	{INT8OID},
+	SPI_OK_SELECT,
+	"reading sqsn.queue_grant"};
+
+static SqsnStatement topic_grants_stmt = {
+	"SELECT t.owner::pg_catalog.text, g.grantee::pg_catalog.text"
+	" FROM sqsn.topic t LEFT JOIN sqsn.topic_grant g"
+	"  ON g.topic_id OPERATOR(pg_catalog.=) t.topic_id"
+	"  AND g.action OPERATOR(pg_catalog.=) $2"
+	" WHERE t.topic_id OPERATOR(pg_catalog.=) $1",
+	2,
+	{INT8OID, TEXTOID},
+	SPI_OK_SELECT,
+	"reading sqsn.topic_grant"};
 
 static bool  role_matches(Oid roleid, const char *grantee);
 static char *role_name(Oid roleid);
@@ -150,16 +168,7 @@ sqsn_acl_load(SqsnAcl *acl, int64 queue_id, const char *owner,
 	if (!acl->enforced)
 		return;
 
-	sqsn_spi_check(
-		SPI_execute_plan(
-			sqsn_saved_plan(&queue_grants_plan,
-							"SELECT g.grantee::pg_catalog.text, g.action "
-							"FROM sqsn.queue_grant g"
-							" WHERE g.queue_id OPERATOR(pg_catalog.=) $1",
-							1, (Oid[]){INT8OID}),
-			&value, NULL, false, 0),
-		SPI_OK_SELECT, "reading sqsn.queue_grant");
-	if (SPI_processed == 0)
+	if (sqsn_execute(&queue_grants_stmt, &value, NULL, 0) == 0)
 		return;
 
 	oldcxt = MemoryContextSwitchTo(cxt);
@@ -280,19 +289,7 @@ sqsn_topic_allows(int64 topic_id, Oid roleid, int action)
 		return true;
 	values[0] = Int64GetDatum(topic_id);
 	values[1] = CStringGetTextDatum(sqsn_action_name(action, true));
-	sqsn_spi_check(
-		SPI_execute_plan(
-			sqsn_saved_plan(
-				&topic_grants_plan,
-				"SELECT t.owner::pg_catalog.text, g.grantee::pg_catalog.text"
-				" FROM sqsn.topic t LEFT JOIN sqsn.topic_grant g"
-				"  ON g.topic_id OPERATOR(pg_catalog.=) t.topic_id"
-				"  AND g.action OPERATOR(pg_catalog.=) $2"
-				" WHERE t.topic_id OPERATOR(pg_catalog.=) $1",
-				2, (Oid[]){INT8OID, TEXTOID}),
-			values, NULL, false, 0),
-		SPI_OK_SELECT, "reading sqsn.topic_grant");
-	if (SPI_processed == 0)
+	if (sqsn_execute(&topic_grants_stmt, values, NULL, 0) == 0)
 		return sqsn_is_admin(roleid);
 
 	if (sqsn_role_owns(

@@ -73,8 +73,39 @@ typedef struct PublishedMessage
 	char       *deduplication_id; /* FIFO topics */
 } PublishedMessage;
 
-static SPIPlanPtr targets_plan = NULL;
-static SPIPlanPtr legacy_targets_plan = NULL;
+/*
+ * The subscriptions a publish delivers to, columns: queue name, raw
+ * delivery, body-scoped filter, filter policy, subscription id, owner.
+ * Before the push outbox (0.2) every subscription is a confirmed queue.
+ */
+static SqsnStatement targets_stmt = {
+	"SELECT q.queue_name, s.raw_message_delivery,"
+	" s.filter_policy_scope OPERATOR(pg_catalog.=) 'MessageBody',"
+	" s.filter_policy, s.subscription_id,"
+	" s.owner::pg_catalog.text"
+	" FROM sqsn.subscription s LEFT JOIN sqsn.queue q"
+	"  ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id"
+	" WHERE s.topic_id OPERATOR(pg_catalog.=) $1"
+	"  AND s.confirmed"
+	" ORDER BY q.queue_id, s.subscription_id",
+	1,
+	{INT8OID},
+	SPI_OK_SELECT,
+	"reading sqsn.subscription"};
+
+static SqsnStatement legacy_targets_stmt = {
+	"SELECT q.queue_name, s.raw_message_delivery,"
+	" s.filter_policy_scope OPERATOR(pg_catalog.=) 'MessageBody',"
+	" s.filter_policy, s.subscription_id,"
+	" s.owner::pg_catalog.text"
+	" FROM sqsn.subscription s JOIN sqsn.queue q"
+	"  ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id"
+	" WHERE s.topic_id OPERATOR(pg_catalog.=) $1"
+	" ORDER BY q.queue_id",
+	1,
+	{INT8OID},
+	SPI_OK_SELECT,
+	"reading sqsn.subscription"};
 
 static text *message_for_protocol(text *message, const char *structure,
 								  const char *protocol);
@@ -86,54 +117,15 @@ static text *message_for_protocol(text *message, const char *structure,
 static Target *
 load_targets(const char *topic_name, int *ntargets, int64 *topic_id_out)
 {
-	int64      topic_id = sqsn_find_topic_id(topic_name);
-	Datum      value;
-	Target    *targets;
-	SPIPlanPtr plan = NULL;
+	int64   topic_id = sqsn_find_topic_id(topic_name);
+	Datum   value = Int64GetDatum(topic_id);
+	Target *targets;
 
 	sqsn_lock_topic(topic_id, AccessShareLock);
 	*topic_id_out = topic_id;
-
-	if (!sqsn_catalog_has(SQSN_CATALOG_PUSH))
-	{
-		if (legacy_targets_plan == NULL)
-		{
-			Oid argtypes[1] = {INT8OID};
-
-			legacy_targets_plan = sqsn_prepare_plan(
-				"SELECT q.queue_name, s.raw_message_delivery,"
-				" s.filter_policy_scope OPERATOR(pg_catalog.=) 'MessageBody',"
-				" s.filter_policy, s.subscription_id,"
-				" s.owner::pg_catalog.text"
-				" FROM sqsn.subscription s JOIN sqsn.queue q"
-				"  ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id"
-				" WHERE s.topic_id OPERATOR(pg_catalog.=) $1"
-				" ORDER BY q.queue_id",
-				1, argtypes);
-		}
-		plan = legacy_targets_plan;
-	}
-	else if (targets_plan == NULL)
-	{
-		Oid argtypes[1] = {INT8OID};
-
-		targets_plan = sqsn_prepare_plan(
-			"SELECT q.queue_name, s.raw_message_delivery,"
-			" s.filter_policy_scope OPERATOR(pg_catalog.=) 'MessageBody',"
-			" s.filter_policy, s.subscription_id,"
-			" s.owner::pg_catalog.text"
-			" FROM sqsn.subscription s LEFT JOIN sqsn.queue q"
-			"  ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id"
-			" WHERE s.topic_id OPERATOR(pg_catalog.=) $1"
-			"  AND s.confirmed"
-			" ORDER BY q.queue_id, s.subscription_id",
-			1, argtypes);
-	}
-	if (sqsn_catalog_has(SQSN_CATALOG_PUSH))
-		plan = targets_plan;
-	value = Int64GetDatum(topic_id);
-	sqsn_spi_check(SPI_execute_plan(plan, &value, NULL, false, 0),
-				   SPI_OK_SELECT, "reading sqsn.subscription");
+	sqsn_execute(sqsn_catalog_has(SQSN_CATALOG_PUSH) ? &targets_stmt
+													 : &legacy_targets_stmt,
+				 &value, NULL, 0);
 
 	*ntargets = (int) SPI_processed;
 	targets = palloc0(sizeof(Target) * Max(*ntargets, 1));
@@ -142,15 +134,11 @@ load_targets(const char *topic_name, int *ntargets, int64 *topic_id_out)
 		HeapTuple tuple = SPI_tuptable->vals[i];
 		TupleDesc tupdesc = SPI_tuptable->tupdesc;
 		bool      isnull;
-		Datum     policy;
 
 		targets[i].queue_name = SPI_getvalue(tuple, tupdesc, 1);
-		targets[i].raw =
-			DatumGetBool(SPI_getbinval(tuple, tupdesc, 2, &isnull));
-		targets[i].body_scope =
-			DatumGetBool(SPI_getbinval(tuple, tupdesc, 3, &isnull));
-		policy = SPI_getbinval(tuple, tupdesc, 4, &isnull);
-		targets[i].filter_policy = isnull ? NULL : DatumGetJsonbPCopy(policy);
+		targets[i].raw = sqsn_spi_bool(tuple, tupdesc, 2);
+		targets[i].body_scope = sqsn_spi_bool(tuple, tupdesc, 3);
+		targets[i].filter_policy = sqsn_spi_jsonb(tuple, tupdesc, 4);
 		targets[i].subscription_id = datumCopy(
 			SPI_getbinval(tuple, tupdesc, 5, &isnull), false, UUID_LEN);
 		targets[i].owner = SPI_getvalue(tuple, tupdesc, 6);

@@ -41,8 +41,34 @@ PG_FUNCTION_INFO_V1(sn_grant);
 PG_FUNCTION_INFO_V1(sn_revoke);
 PG_FUNCTION_INFO_V1(sn_set_topic_owner);
 
-static SPIPlanPtr topic_id_plan = NULL;
-static SPIPlanPtr topic_encrypted_plan = NULL;
+/* Statements on the topic catalog, run by sqsn_execute */
+
+static SqsnStatement topic_id_stmt = {
+	"SELECT topic_id FROM sqsn.topic"
+	" WHERE topic_name OPERATOR(pg_catalog.=) $1",
+	1,
+	{TEXTOID},
+	SPI_OK_SELECT,
+	"reading sqsn.topic"};
+
+static SqsnStatement lock_topic_row_stmt = {
+	"SELECT topic_id FROM sqsn.topic"
+	" WHERE topic_name OPERATOR(pg_catalog.=) $1"
+	" FOR UPDATE",
+	1,
+	{TEXTOID},
+	SPI_OK_SELECT,
+	"reading sqsn.topic"};
+
+static SqsnStatement topic_encrypted_stmt = {
+	"SELECT encrypted FROM sqsn.topic"
+	" WHERE topic_id OPERATOR(pg_catalog.=) $1",
+	1,
+	{INT8OID},
+	SPI_OK_SELECT,
+	"reading sqsn.topic"};
+
+static int64 lookup_topic_id(SqsnStatement *stmt, const char *name);
 
 /*
  * Topic names: 1..256 characters of [A-Za-z0-9_-], like the managed
@@ -86,29 +112,29 @@ sqsn_lock_topic(int64 topic_id, LOCKMODE mode)
 }
 
 /*
+ * The id of the topic stmt finds by name (topic_id_stmt,
+ * lock_topic_row_stmt), or an error when it does not exist.
+ */
+static int64
+lookup_topic_id(SqsnStatement *stmt, const char *name)
+{
+	Datum value = CStringGetTextDatum(name);
+
+	if (sqsn_execute(stmt, &value, NULL, 1) == 0)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+						errmsg("topic \"%s\" does not exist", name),
+						errhint("Create it with sqsn.sn_create_topic().")));
+	return sqsn_spi_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/*
  * The id of a topic, or an error when it does not exist. Reads with a fresh
  * snapshot through a saved plan (the publish path uses it too).
  */
 int64
 sqsn_find_topic_id(const char *name)
 {
-	Datum value = CStringGetTextDatum(name);
-	bool  isnull;
-
-	sqsn_spi_check(
-		SPI_execute_plan(
-			sqsn_saved_plan(&topic_id_plan,
-							"SELECT topic_id FROM sqsn.topic"
-							" WHERE topic_name OPERATOR(pg_catalog.=) $1",
-							1, (Oid[]){TEXTOID}),
-			&value, NULL, false, 1),
-		SPI_OK_SELECT, "reading sqsn.topic");
-	if (SPI_processed == 0)
-		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
-						errmsg("topic \"%s\" does not exist", name),
-						errhint("Create it with sqsn.sn_create_topic().")));
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-									   SPI_tuptable->tupdesc, 1, &isnull));
+	return lookup_topic_id(&topic_id_stmt, name);
 }
 
 /*
@@ -192,16 +218,13 @@ sn_create_topic(PG_FUNCTION_ARGS)
 	}
 	if (exists && has_fifo)
 	{
-		bool isnull;
-
 		sqsn_spi_check(
 			SPI_execute_with_args("SELECT content_based_deduplication"
 								  " = $2 FROM sqsn.topic"
 								  " WHERE topic_name = $1",
 								  2, argtypes, values, NULL, false, 1),
 			SPI_OK_SELECT, "reading sqsn.topic");
-		if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-										SPI_tuptable->tupdesc, 1, &isnull)))
+		if (!sqsn_spi_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
 					 errmsg("topic \"%s\" already exists with different "
@@ -260,23 +283,8 @@ sn_list_topics(PG_FUNCTION_ARGS)
 static void
 open_topic_for_change(SqsnSecurable *target)
 {
-	Datum value;
-	bool  isnull;
-
 	validate_topic_name(target->name);
-	value = CStringGetTextDatum(target->name);
-	sqsn_spi_check(
-		SPI_execute_with_args("SELECT topic_id FROM sqsn.topic"
-							  " WHERE topic_name OPERATOR(pg_catalog.=) $1"
-							  " FOR UPDATE",
-							  1, (Oid[]){TEXTOID}, &value, NULL, false, 1),
-		SPI_OK_SELECT, "reading sqsn.topic");
-	if (SPI_processed == 0)
-		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
-						errmsg("topic \"%s\" does not exist", target->name),
-						errhint("Create it with sqsn.sn_create_topic().")));
-	target->id = DatumGetInt64(SPI_getbinval(
-		SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	target->id = lookup_topic_id(&lock_topic_row_stmt, target->name);
 	sqsn_check_topic(target->id, target->name, SQSN_ADMIN);
 }
 
@@ -309,19 +317,9 @@ bool
 sqsn_topic_encrypted(int64 topic_id)
 {
 	Datum value = Int64GetDatum(topic_id);
-	bool  isnull;
 
 	if (!sqsn_catalog_has(SQSN_CATALOG_ENCRYPTION))
 		return false;
-	sqsn_spi_check(
-		SPI_execute_plan(
-			sqsn_saved_plan(&topic_encrypted_plan,
-							"SELECT encrypted FROM sqsn.topic"
-							" WHERE topic_id OPERATOR(pg_catalog.=) $1",
-							1, (Oid[]){INT8OID}),
-			&value, NULL, false, 1),
-		SPI_OK_SELECT, "reading sqsn.topic");
-	return SPI_processed == 1 &&
-		   DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-									  SPI_tuptable->tupdesc, 1, &isnull));
+	return sqsn_execute(&topic_encrypted_stmt, &value, NULL, 1) == 1 &&
+		   sqsn_spi_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }
