@@ -111,6 +111,26 @@ sqsn_int_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
 }
 
 /*
+ * The attributes argument of a set_*_attributes function: a JSON object;
+ * NULL or anything else is an error. kind ("queue", ...) names the object
+ * whose attributes they are.
+ */
+Jsonb *
+sqsn_attributes_arg(FunctionCallInfo fcinfo, int argno, const char *kind)
+{
+	Jsonb *attributes;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("attributes must not be NULL")));
+	attributes = PG_GETARG_JSONB_P(argno);
+	if (!JB_ROOT_IS_OBJECT(attributes) || JB_ROOT_IS_SCALAR(attributes))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("%s attributes must be a JSON object", kind)));
+	return attributes;
+}
+
+/*
  * Elements of a one-dimensional array argument (NULL elements allowed).
  */
 int
@@ -242,6 +262,37 @@ sqsn_begin_result(FunctionCallInfo fcinfo)
 }
 
 /*
+ * Runs a query with one text parameter (NULL when arg_null) and adds its
+ * rows to the result of a set-returning function begun with
+ * InitMaterializedSRF. Requires SPI.
+ */
+void
+sqsn_return_rows(FunctionCallInfo fcinfo, const char *sql, Datum arg,
+				 bool arg_null, const char *what)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum         *row;
+	bool          *row_nulls;
+	int            ncolumns;
+
+	sqsn_spi_check(SPI_execute_with_args(sql, 1, (Oid[]){TEXTOID}, &arg,
+										 arg_null ? "n" : " ", false, 0),
+				   SPI_OK_SELECT, what);
+	ncolumns = SPI_tuptable->tupdesc->natts;
+	row = palloc(sizeof(Datum) * ncolumns);
+	row_nulls = palloc(sizeof(bool) * ncolumns);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		for (int c = 0; c < ncolumns; c++)
+			row[c] =
+				SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+							  c + 1, &row_nulls[c]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row,
+							 row_nulls);
+	}
+}
+
+/*
  * Returns, as a set of text, the names a one-column query with one
  * optional text parameter (the prefix, argument 0) yields: the body of
  * sq_list_queues and sn_list_topics.
@@ -249,31 +300,14 @@ sqsn_begin_result(FunctionCallInfo fcinfo)
 Datum
 sqsn_return_names(FunctionCallInfo fcinfo, const char *sql, const char *what)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Oid            argtypes[1] = {TEXTOID};
-	Datum          values[1];
-	char           nulls[1] = {' '};
-	int            nestlevel;
+	int nestlevel;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	values[0] = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
-	if (PG_ARGISNULL(0))
-		nulls[0] = 'n';
-
 	nestlevel = sqsn_pin_search_path();
 	sqsn_spi_connect();
-	sqsn_spi_check(
-		SPI_execute_with_args(sql, 1, argtypes, values, nulls, false, 0),
-		SPI_OK_SELECT, what);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool  isnull;
-		Datum name = SPI_getbinval(SPI_tuptable->vals[i],
-								   SPI_tuptable->tupdesc, 1, &isnull);
-
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &name,
-							 &isnull);
-	}
+	sqsn_return_rows(fcinfo, sql,
+					 PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0),
+					 PG_ARGISNULL(0), what);
 	SPI_finish();
 	sqsn_unpin_search_path(nestlevel);
 	return (Datum) 0;

@@ -45,21 +45,25 @@
 extern void sqsn_validate_name(const char *kind, const char *name, int max_len,
 							   const char *fifo_hint);
 extern bool sqsn_is_fifo_name(const char *name);
-extern char *sqsn_text_arg(FunctionCallInfo fcinfo, int argno,
-						   const char *argname);
-extern int32 sqsn_int_arg(FunctionCallInfo fcinfo, int argno,
-						  const char *argname, int32 min, int32 max,
-						  int32 default_value);
-extern int   sqsn_array_arg(FunctionCallInfo fcinfo, int argno,
-							const char *argname, Oid elemtype, Datum **elems,
-							bool **nulls);
-extern int   sqsn_batch_args(FunctionCallInfo fcinfo, const char *argname,
-							 const char *singular, const char *plural,
-							 Datum **texts, bool **text_nulls,
-							 Datum **attributes, bool **attribute_nulls);
-extern void  sqsn_begin_result(FunctionCallInfo fcinfo);
-extern Datum sqsn_return_names(FunctionCallInfo fcinfo, const char *sql,
-							   const char *what);
+extern char  *sqsn_text_arg(FunctionCallInfo fcinfo, int argno,
+							const char *argname);
+extern int32  sqsn_int_arg(FunctionCallInfo fcinfo, int argno,
+						   const char *argname, int32 min, int32 max,
+						   int32 default_value);
+extern Jsonb *sqsn_attributes_arg(FunctionCallInfo fcinfo, int argno,
+								  const char *kind);
+extern int    sqsn_array_arg(FunctionCallInfo fcinfo, int argno,
+							 const char *argname, Oid elemtype, Datum **elems,
+							 bool **nulls);
+extern int    sqsn_batch_args(FunctionCallInfo fcinfo, const char *argname,
+							  const char *singular, const char *plural,
+							  Datum **texts, bool **text_nulls,
+							  Datum **attributes, bool **attribute_nulls);
+extern void   sqsn_begin_result(FunctionCallInfo fcinfo);
+extern void   sqsn_return_rows(FunctionCallInfo fcinfo, const char *sql,
+							   Datum arg, bool arg_null, const char *what);
+extern Datum  sqsn_return_names(FunctionCallInfo fcinfo, const char *sql,
+								const char *what);
 
 /* spi.c */
 
@@ -82,7 +86,7 @@ typedef enum SqsnCatalogFeature
  * use. (Statements on a queue's message table are SqsnQueueStatements,
  * queue/queue.h.)
  */
-#define SQSN_MAX_STATEMENT_ARGS 9
+#define SQSN_MAX_STATEMENT_ARGS 10
 typedef struct SqsnStatement
 {
 	const char *sql;
@@ -126,6 +130,7 @@ extern void sqsn_json_key(StringInfo buf, const char *key);
 extern void sqsn_json_string(StringInfo buf, const char *key,
 							 const char *value);
 extern void sqsn_json_raw(StringInfo buf, const char *key, const char *value);
+extern void sqsn_json_bool(StringInfo buf, const char *key, bool value);
 extern void sqsn_json_jsonb(StringInfo buf, const char *key, Jsonb *value);
 extern Jsonb *sqsn_json_to_jsonb(StringInfo buf);
 extern Jsonb *sqsn_json_or_null(const char *s, int len);
@@ -133,6 +138,7 @@ extern bool sqsn_jsonb_int(JsonbValue *v, int32 min, int32 max, int32 *result);
 extern bool sqsn_jsonb_bool(JsonbValue *v, bool *result);
 extern bool sqsn_jsonb_next_pair(JsonbIterator **it, char **key,
 								 JsonbValue *v);
+extern bool sqsn_jsonb_is_empty(JsonbValue *v);
 extern char *sqsn_jsonb_string(JsonbValue *v);
 
 /* encode.c */

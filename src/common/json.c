@@ -53,6 +53,13 @@ sqsn_json_raw(StringInfo buf, const char *key, const char *value)
 	appendStringInfoString(buf, value);
 }
 
+/* "key":true or "key":false */
+void
+sqsn_json_bool(StringInfo buf, const char *key, bool value)
+{
+	sqsn_json_raw(buf, key, value ? "true" : "false");
+}
+
 /* "key":value, value being a jsonb */
 void
 sqsn_json_jsonb(StringInfo buf, const char *key, Jsonb *value)
@@ -179,6 +186,17 @@ sqsn_jsonb_next_pair(JsonbIterator **it, char **key, JsonbValue *v)
 			return true;
 	}
 	return false;
+}
+
+/*
+ * Whether a value is a JSON null or "": how the managed services' clients
+ * remove an attribute or a policy.
+ */
+bool
+sqsn_jsonb_is_empty(JsonbValue *v)
+{
+	return v->type == jbvNull ||
+		   (v->type == jbvString && v->val.string.len == 0);
 }
 
 /* A jsonb string value as a palloc'd C string. */

@@ -788,13 +788,7 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 	bool           encrypted;
 	bool           encrypted_given = false;
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						errmsg("attributes must not be NULL")));
-	attributes = PG_GETARG_JSONB_P(1);
-	if (!JB_ROOT_IS_OBJECT(attributes) || JB_ROOT_IS_SCALAR(attributes))
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("queue attributes must be a JSON object")));
+	attributes = sqsn_attributes_arg(fcinfo, 1, "queue");
 
 	nestlevel = sqsn_pin_search_path();
 	sqsn_spi_connect();

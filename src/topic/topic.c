@@ -68,6 +68,48 @@ static SqsnStatement topic_encrypted_stmt = {
 	SPI_OK_SELECT,
 	"reading sqsn.topic"};
 
+/* before 0.2 (no FIFO topics): $2 is left out */
+static SqsnStatement insert_stmt = {
+	"INSERT INTO sqsn.topic (topic_name, owner,"
+	" created_at, content_based_deduplication)"
+	" VALUES ($1, session_user, clock_timestamp(), $2)"
+	" ON CONFLICT (topic_name) DO NOTHING",
+	2,
+	{TEXTOID, BOOLOID},
+	SPI_OK_INSERT,
+	"inserting into sqsn.topic"};
+
+static SqsnStatement legacy_insert_stmt = {
+	"INSERT INTO sqsn.topic (topic_name, owner, created_at)"
+	" VALUES ($1, session_user, clock_timestamp())"
+	" ON CONFLICT (topic_name) DO NOTHING",
+	1,
+	{TEXTOID},
+	SPI_OK_INSERT,
+	"inserting into sqsn.topic"};
+
+static SqsnStatement set_owner_stmt = {
+	"UPDATE sqsn.topic SET owner = $2 WHERE topic_name = $1",
+	2,
+	{TEXTOID, NAMEOID},
+	SPI_OK_UPDATE,
+	"setting the topic's owner"};
+
+static SqsnStatement same_settings_stmt = {
+	"SELECT content_based_deduplication = $2 FROM sqsn.topic"
+	" WHERE topic_name = $1",
+	2,
+	{TEXTOID, BOOLOID},
+	SPI_OK_SELECT,
+	"reading sqsn.topic"};
+
+static SqsnStatement delete_stmt = {
+	"DELETE FROM sqsn.topic WHERE topic_id = $1",
+	1,
+	{INT8OID},
+	SPI_OK_DELETE,
+	"deleting from sqsn.topic"};
+
 static int64 lookup_topic_id(SqsnStatement *stmt, const char *name);
 
 /*
@@ -169,7 +211,6 @@ sn_create_topic(PG_FUNCTION_ARGS)
 	bool  content_based = SQSN_ARG_GIVEN(1) ? PG_GETARG_BOOL(1) : false;
 	bool  encrypted = SQSN_ARG_GIVEN(2) ? PG_GETARG_BOOL(2) : false;
 	bool  fifo = sqsn_is_fifo_name(name);
-	Oid   argtypes[2] = {TEXTOID, BOOLOID};
 	Datum values[2] = {CStringGetTextDatum(name), BoolGetDatum(content_based)};
 	int   nestlevel;
 	bool  has_fifo;
@@ -190,19 +231,8 @@ sn_create_topic(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("FIFO topics need version 0.2 of extension sqsn"),
 				 errhint("Run ALTER EXTENSION sqsn UPDATE.")));
-	sqsn_spi_check(
-		SPI_execute_with_args(
-			has_fifo ? "INSERT INTO sqsn.topic (topic_name, owner,"
-					   " created_at, content_based_deduplication)"
-					   " VALUES ($1, session_user, clock_timestamp(), $2)"
-					   " ON CONFLICT (topic_name) DO NOTHING"
-					 : "INSERT INTO sqsn.topic (topic_name, owner,"
-					   " created_at)"
-					   " VALUES ($1, session_user, clock_timestamp())"
-					   " ON CONFLICT (topic_name) DO NOTHING",
-			has_fifo ? 2 : 1, argtypes, values, NULL, false, 0),
-		SPI_OK_INSERT, "inserting into sqsn.topic");
-	exists = SPI_processed == 0;
+	exists = sqsn_execute(has_fifo ? &insert_stmt : &legacy_insert_stmt,
+						  values, NULL, 0) == 0;
 	if (!exists && sqsn_catalog_has(SQSN_CATALOG_GRANTS))
 	{
 		/* the calling role (SET ROLE included) owns the topic */
@@ -210,20 +240,11 @@ sn_create_topic(PG_FUNCTION_ARGS)
 			values[0],
 			DirectFunctionCall1(namein, CStringGetDatum(sqsn_caller_name()))};
 
-		sqsn_spi_check(SPI_execute_with_args("UPDATE sqsn.topic SET owner = $2"
-											 " WHERE topic_name = $1",
-											 2, (Oid[]){TEXTOID, NAMEOID},
-											 owner, NULL, false, 0),
-					   SPI_OK_UPDATE, "setting the topic's owner");
+		sqsn_execute(&set_owner_stmt, owner, NULL, 0);
 	}
 	if (exists && has_fifo)
 	{
-		sqsn_spi_check(
-			SPI_execute_with_args("SELECT content_based_deduplication"
-								  " = $2 FROM sqsn.topic"
-								  " WHERE topic_name = $1",
-								  2, argtypes, values, NULL, false, 1),
-			SPI_OK_SELECT, "reading sqsn.topic");
+		sqsn_execute(&same_settings_stmt, values, NULL, 1);
 		if (!sqsn_spi_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
@@ -245,17 +266,12 @@ Datum
 sn_delete_topic(PG_FUNCTION_ARGS)
 {
 	char *name = sqsn_topic_name_arg(fcinfo, 0);
-	Oid   argtypes[1] = {INT8OID};
-	Datum values[1];
 	int   nestlevel;
 	int64 topic_id = sqsn_begin_topic_change(name, &nestlevel);
+	Datum value = Int64GetDatum(topic_id);
 
 	sqsn_check_topic(topic_id, name, SQSN_ADMIN);
-	values[0] = Int64GetDatum(topic_id);
-	sqsn_spi_check(
-		SPI_execute_with_args("DELETE FROM sqsn.topic WHERE topic_id = $1", 1,
-							  argtypes, values, NULL, false, 0),
-		SPI_OK_DELETE, "deleting from sqsn.topic");
+	sqsn_execute(&delete_stmt, &value, NULL, 0);
 	if (sqsn_is_fifo_name(name))
 		sqsn_fifo_forget_queue(-topic_id); /* its deduplication records */
 	SPI_finish();
