@@ -139,6 +139,8 @@ extern bool sqsn_jsonb_bool(JsonbValue *v, bool *result);
 extern bool sqsn_jsonb_next_pair(JsonbIterator **it, char **key,
 								 JsonbValue *v);
 extern bool sqsn_jsonb_is_empty(JsonbValue *v);
+extern void sqsn_invalid_policy(const char *kind, const char *detail,
+								const char *hint) pg_attribute_noreturn();
 extern char *sqsn_jsonb_string(JsonbValue *v);
 
 /* encode.c */
@@ -160,10 +162,9 @@ extern bool sqsn_subxact_try(void (*step)(void *arg), void *arg,
 extern bool sqsn_extension_ready(const char *relname, LOCKMODE lockmode);
 
 /* shmem.c */
-typedef Size (*SqsnShmemSize)(void);
 typedef void (*SqsnShmemInit)(void *ptr);
-extern void sqsn_shmem_add(const char *name, SqsnShmemSize size,
-						   SqsnShmemInit init, void **ptr);
+extern void sqsn_shmem_add(const char *name, Size size, Size elem_size,
+						   const int *count, SqsnShmemInit init, void **ptr);
 extern void sqsn_register_worker(const char *function_name, const char *name,
 								 const char *type, int restart_seconds,
 								 Datum main_arg);

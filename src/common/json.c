@@ -199,6 +199,18 @@ sqsn_jsonb_is_empty(JsonbValue *v)
 		   (v->type == jbvString && v->val.string.len == 0);
 }
 
+/*
+ * The error for a policy document (kind: "delivery", "filter", ...) that
+ * is not valid: detail says why, hint (or NULL) what to write instead.
+ */
+void
+sqsn_invalid_policy(const char *kind, const char *detail, const char *hint)
+{
+	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					errmsg("invalid %s policy", kind), errdetail("%s", detail),
+					hint ? errhint("%s", hint) : 0));
+}
+
 /* A jsonb string value as a palloc'd C string. */
 char *
 sqsn_jsonb_string(JsonbValue *v)

@@ -64,12 +64,13 @@ static const char *const content_types[] = {"text/plain", "application/json",
 											"application/xml", "text/xml",
 											"text/html"};
 
+static void invalid_delivery_policy(const char *detail, const char *hint)
+	pg_attribute_noreturn();
+
 static void
-bad_policy(const char *detail, const char *hint)
+invalid_delivery_policy(const char *detail, const char *hint)
 {
-	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					errmsg("invalid delivery policy"), errdetail("%s", detail),
-					hint ? errhint("%s", hint) : 0));
+	sqsn_invalid_policy("delivery", detail, hint);
 }
 
 /* A whole number in min..max, as a JSON number or a string of digits. */
@@ -79,9 +80,10 @@ policy_int(JsonbValue *v, const char *key, int min, int max)
 	int32 value;
 
 	if (!sqsn_jsonb_int(v, min, max, &value))
-		bad_policy(psprintf("%s must be a whole number from %d to %d.", key,
-							min, max),
-				   NULL);
+		invalid_delivery_policy(
+			psprintf("%s must be a whole number from %d to %d.", key, min,
+					 max),
+			NULL);
 	return value;
 }
 
@@ -89,7 +91,7 @@ static char *
 policy_string(JsonbValue *v, const char *key)
 {
 	if (v->type != jbvString)
-		bad_policy(psprintf("%s must be a string.", key), NULL);
+		invalid_delivery_policy(psprintf("%s must be a string.", key), NULL);
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
@@ -166,13 +168,13 @@ parse_retry_policy(JsonbContainer *obj, SqsnRetryPolicy *retry)
 				if (strcmp(name, backoff_names[i]) == 0)
 					break;
 			if (i == lengthof(backoff_names))
-				bad_policy(
+				invalid_delivery_policy(
 					psprintf("backoffFunction \"%s\" is not known.", name),
 					"Use linear, arithmetic, geometric or exponential.");
 			retry->backoff = (SqsnBackoff) i;
 		}
 		else
-			bad_policy(
+			invalid_delivery_policy(
 				psprintf("healthyRetryPolicy has no field \"%s\".", key),
 				"Its fields are minDelayTarget, maxDelayTarget, "
 				"numRetries, numNoDelayRetries, numMinDelayRetries, "
@@ -180,25 +182,27 @@ parse_retry_policy(JsonbContainer *obj, SqsnRetryPolicy *retry)
 	}
 
 	if (retry->min_delay > retry->max_delay)
-		bad_policy(psprintf("minDelayTarget (%d) is greater than "
-							"maxDelayTarget (%d).",
-							retry->min_delay, retry->max_delay),
-				   NULL);
+		invalid_delivery_policy(psprintf("minDelayTarget (%d) is greater than "
+										 "maxDelayTarget (%d).",
+										 retry->min_delay, retry->max_delay),
+								NULL);
 	if (retry->num_no_delay + retry->num_min_delay + retry->num_max_delay >
 		retry->num_retries)
-		bad_policy(psprintf("numNoDelayRetries, numMinDelayRetries and "
-							"numMaxDelayRetries add up to %d, more than "
-							"numRetries (%d).",
-							retry->num_no_delay + retry->num_min_delay +
-								retry->num_max_delay,
-							retry->num_retries),
-				   NULL);
+		invalid_delivery_policy(
+			psprintf("numNoDelayRetries, numMinDelayRetries and "
+					 "numMaxDelayRetries add up to %d, more than "
+					 "numRetries (%d).",
+					 retry->num_no_delay + retry->num_min_delay +
+						 retry->num_max_delay,
+					 retry->num_retries),
+			NULL);
 	total = schedule_total(retry);
 	if (total > MAX_SCHEDULE)
-		bad_policy(psprintf("The retries take %.0f seconds in all; the limit "
-							"is %d.",
-							total, MAX_SCHEDULE),
-				   "Lower numRetries or the delay targets.");
+		invalid_delivery_policy(
+			psprintf("The retries take %.0f seconds in all; the limit "
+					 "is %d.",
+					 total, MAX_SCHEDULE),
+			"Lower numRetries or the delay targets.");
 }
 
 static void
@@ -215,8 +219,9 @@ parse_throttle_policy(JsonbContainer *obj, SqsnDeliveryPolicy *policy)
 			policy->max_receives_per_second =
 				policy_int(&v, key, 1, PG_INT32_MAX);
 		else
-			bad_policy(psprintf("throttlePolicy has no field \"%s\".", key),
-					   "Its field is maxReceivesPerSecond.");
+			invalid_delivery_policy(
+				psprintf("throttlePolicy has no field \"%s\".", key),
+				"Its field is maxReceivesPerSecond.");
 	}
 }
 
@@ -238,17 +243,19 @@ parse_request_policy(JsonbContainer *obj, SqsnDeliveryPolicy *policy)
 				if (strcmp(type, content_types[i]) == 0)
 					break;
 			if (i == lengthof(content_types))
-				bad_policy(psprintf("headerContentType \"%s\" is not "
-									"supported.",
-									type),
-						   "Use text/plain, application/json, "
-						   "application/xml, text/xml or text/html.");
+				invalid_delivery_policy(
+					psprintf("headerContentType \"%s\" is not "
+							 "supported.",
+							 type),
+					"Use text/plain, application/json, "
+					"application/xml, text/xml or text/html.");
 			snprintf(policy->content_type, sizeof(policy->content_type),
 					 "%s; charset=UTF-8", type);
 		}
 		else
-			bad_policy(psprintf("requestPolicy has no field \"%s\".", key),
-					   "Its field is headerContentType.");
+			invalid_delivery_policy(
+				psprintf("requestPolicy has no field \"%s\".", key),
+				"Its field is headerContentType.");
 	}
 }
 
@@ -283,9 +290,10 @@ apply_policy(JsonbContainer *obj, bool topic_form, SqsnDeliveryPolicy *policy)
 		if (topic_form && strcmp(key, "disableSubscriptionOverrides") == 0)
 		{
 			if (v.type != jbvBool)
-				bad_policy("disableSubscriptionOverrides must be true or "
-						   "false.",
-						   NULL);
+				invalid_delivery_policy(
+					"disableSubscriptionOverrides must be true or "
+					"false.",
+					NULL);
 			disable = v.val.boolean;
 			continue;
 		}
@@ -310,7 +318,8 @@ apply_policy(JsonbContainer *obj, bool topic_form, SqsnDeliveryPolicy *policy)
 			if (v.type == jbvNull)
 				continue;
 			if (!is_object(&v))
-				bad_policy(psprintf("%s must be a JSON object.", key), NULL);
+				invalid_delivery_policy(
+					psprintf("%s must be a JSON object.", key), NULL);
 			if (name[0] == 'h')
 				parse_retry_policy(v.val.binary.data, &policy->retry);
 			else if (name[0] == 't')
@@ -319,18 +328,20 @@ apply_policy(JsonbContainer *obj, bool topic_form, SqsnDeliveryPolicy *policy)
 				parse_request_policy(v.val.binary.data, policy);
 		}
 		else if (topic_form)
-			bad_policy(psprintf("The \"http\" policy of a topic has no field "
-								"\"%s\".",
-								key),
-					   "Its fields are defaultHealthyRetryPolicy, "
-					   "defaultThrottlePolicy, defaultRequestPolicy and "
-					   "disableSubscriptionOverrides.");
+			invalid_delivery_policy(
+				psprintf("The \"http\" policy of a topic has no field "
+						 "\"%s\".",
+						 key),
+				"Its fields are defaultHealthyRetryPolicy, "
+				"defaultThrottlePolicy, defaultRequestPolicy and "
+				"disableSubscriptionOverrides.");
 		else
-			bad_policy(psprintf("A subscription's delivery policy has no "
-								"field \"%s\".",
-								key),
-					   "Its fields are healthyRetryPolicy, throttlePolicy "
-					   "and requestPolicy.");
+			invalid_delivery_policy(
+				psprintf("A subscription's delivery policy has no "
+						 "field \"%s\".",
+						 key),
+				"Its fields are healthyRetryPolicy, throttlePolicy "
+				"and requestPolicy.");
 	}
 	return disable;
 }
@@ -347,7 +358,8 @@ topic_http_policy(Jsonb *policy)
 	if (http == NULL || http->type == jbvNull)
 		return NULL;
 	if (!is_object(http))
-		bad_policy("The \"http\" field must be a JSON object.", NULL);
+		invalid_delivery_policy("The \"http\" field must be a JSON object.",
+								NULL);
 	return http->val.binary.data;
 }
 
@@ -361,7 +373,7 @@ sqsn_validate_delivery_policy(Jsonb *policy, bool topic_form)
 	SqsnDeliveryPolicy p;
 
 	if (!JB_ROOT_IS_OBJECT(policy) || JB_ROOT_IS_SCALAR(policy))
-		bad_policy(
+		invalid_delivery_policy(
 			"A delivery policy is a JSON object.",
 			topic_form
 				? "Write {\"http\": {\"defaultHealthyRetryPolicy\": {...}}}."
@@ -377,10 +389,11 @@ sqsn_validate_delivery_policy(Jsonb *policy, bool topic_form)
 		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 			if (tok == WJB_KEY && !(v.val.string.len == 4 &&
 									strncmp(v.val.string.val, "http", 4) == 0))
-				bad_policy(psprintf("A topic's delivery policy has no field "
-									"\"%.*s\".",
-									v.val.string.len, v.val.string.val),
-						   "Its only field is \"http\".");
+				invalid_delivery_policy(
+					psprintf("A topic's delivery policy has no field "
+							 "\"%.*s\".",
+							 v.val.string.len, v.val.string.val),
+					"Its only field is \"http\".");
 		http = topic_http_policy(policy);
 		if (http != NULL)
 			(void) apply_policy(http, true, &p);

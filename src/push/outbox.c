@@ -72,7 +72,6 @@ static OutboxShared *outbox_shared = NULL;
 /* this backend's transaction inserted deliveries */
 static bool inserted_deliveries = false;
 
-static Size outbox_shmem_size(void);
 static void outbox_shmem_init(void *ptr);
 static void outbox_xact_callback(XactEvent event, void *arg);
 
@@ -90,14 +89,8 @@ OutboxInit(void)
 							   GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
 	RegisterXactCallback(outbox_xact_callback, NULL);
 	if (!IsBinaryUpgrade)
-		sqsn_shmem_add("sqsn delivery", outbox_shmem_size, outbox_shmem_init,
-					   (void **) &outbox_shared);
-}
-
-static Size
-outbox_shmem_size(void)
-{
-	return sizeof(OutboxShared);
+		sqsn_shmem_add("sqsn delivery", sizeof(OutboxShared), 0, NULL,
+					   outbox_shmem_init, (void **) &outbox_shared);
 }
 
 static void

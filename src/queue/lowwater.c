@@ -127,7 +127,6 @@ static LowWaterSlot *lowwater_slots = NULL;
 
 PG_FUNCTION_INFO_V1(sq_queue_low_water_rows);
 
-static Size lowwater_shmem_size(void);
 static void lowwater_shmem_init(void *ptr);
 
 void
@@ -142,14 +141,9 @@ LowWaterInit(void)
 		&sqsn_low_water_interval, 100, 0, 3600 * 1000, PGC_SUSET, GUC_UNIT_MS,
 		NULL, NULL, NULL);
 
-	sqsn_shmem_add("sqsn low-water marks", lowwater_shmem_size,
+	sqsn_shmem_add("sqsn low-water marks",
+				   sizeof(LowWaterSlot) * LOWWATER_SLOTS, 0, NULL,
 				   lowwater_shmem_init, (void **) &lowwater_slots);
-}
-
-static Size
-lowwater_shmem_size(void)
-{
-	return sizeof(LowWaterSlot) * LOWWATER_SLOTS;
 }
 
 static void

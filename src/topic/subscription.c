@@ -37,6 +37,8 @@ PG_FUNCTION_INFO_V1(sn_get_subscription_attributes);
 #define SCOPE_ATTRIBUTES "MessageAttributes"
 #define SCOPE_BODY       "MessageBody"
 
+#define REDRIVE_POLICY_HINT "Write {\"deadLetterTargetArn\": \"queue name\"}."
+
 /*
  * Statements on sqsn.subscription, run by sqsn_execute. Those of
  * sn_subscribe share its ten parameters: $1 topic id, $2 queue id, $3
@@ -374,11 +376,8 @@ redrive_queue_id(Jsonb *policy)
 	if (policy == NULL || jsonb_clears_policy(policy))
 		return 0;
 	if (!JB_ROOT_IS_OBJECT(policy) || JB_ROOT_IS_SCALAR(policy))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid redrive policy"),
-				 errdetail("A redrive policy is a JSON object."),
-				 errhint("Write {\"deadLetterTargetArn\": \"queue name\"}.")));
+		sqsn_invalid_policy("redrive", "A redrive policy is a JSON object.",
+							REDRIVE_POLICY_HINT);
 	if (JB_ROOT_COUNT(policy) == 0)
 		return 0;
 	it = JsonbIteratorInit(&policy->root);
@@ -386,21 +385,17 @@ redrive_queue_id(Jsonb *policy)
 		if (tok == WJB_KEY &&
 			!(v.val.string.len == 19 &&
 			  strncmp(v.val.string.val, "deadLetterTargetArn", 19) == 0))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid redrive policy"),
-					 errdetail("A subscription's redrive policy has no field "
-							   "\"%.*s\".",
-							   v.val.string.len, v.val.string.val),
-					 errhint("Its only field is deadLetterTargetArn.")));
+			sqsn_invalid_policy(
+				"redrive",
+				psprintf("A subscription's redrive policy has no field "
+						 "\"%.*s\".",
+						 v.val.string.len, v.val.string.val),
+				"Its only field is deadLetterTargetArn.");
 	target = getKeyJsonValueFromContainer(&policy->root, "deadLetterTargetArn",
 										  19, NULL);
 	if (target == NULL || target->type != jbvString)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid redrive policy"),
-				 errdetail("deadLetterTargetArn must be a string."),
-				 errhint("Write {\"deadLetterTargetArn\": \"queue name\"}.")));
+		sqsn_invalid_policy("redrive", "deadLetterTargetArn must be a string.",
+							REDRIVE_POLICY_HINT);
 	name = sqsn_jsonb_string(target);
 	colon = strrchr(name, ':');
 	if (colon)

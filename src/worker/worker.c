@@ -70,7 +70,6 @@ typedef struct WorkerShared
 static bool          sqsn_worker_enabled = true;
 static WorkerShared *worker_shared = NULL;
 
-static Size  worker_shmem_size(void);
 static void  worker_shmem_init(void *ptr);
 static void  worker_exit(int code, Datum arg);
 static void  set_state(const char *state);
@@ -97,16 +96,10 @@ WorkerInit(void)
 	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade)
 		return;
 
-	sqsn_shmem_add("sqsn worker", worker_shmem_size, worker_shmem_init,
-				   (void **) &worker_shared);
+	sqsn_shmem_add("sqsn worker", sizeof(WorkerShared), 0, NULL,
+				   worker_shmem_init, (void **) &worker_shared);
 	sqsn_register_worker("sqsn_worker_main", "sqsn worker", "sqsn worker",
 						 WORKER_RESTART_SECONDS, (Datum) 0);
-}
-
-static Size
-worker_shmem_size(void)
-{
-	return sizeof(WorkerShared);
 }
 
 static void
