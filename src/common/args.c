@@ -157,34 +157,36 @@ sqsn_array_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
  * The array arguments of a batch call: the texts (argument 1, named
  * argname; NULL elements allowed here, the caller rejects them) and the
  * optional attribute objects (argument 2), one per text. singular and
- * plural name one text in messages ("message body" / "bodies"). Returns
- * the number of texts.
+ * plural name one text in messages ("message body" / "bodies"). The
+ * optional FIFO arguments are read by sqsn_batch_fifo_args.
  */
-int
+void
 sqsn_batch_args(FunctionCallInfo fcinfo, const char *argname,
-				const char *singular, const char *plural, Datum **texts,
-				bool **text_nulls, Datum **attributes, bool **attribute_nulls)
+				const char *singular, const char *plural, SqsnBatch *batch)
 {
 	int n;
 
+	memset(batch, 0, sizeof(SqsnBatch));
+	batch->singular = singular;
+	batch->plural = plural;
 	if (PG_ARGISNULL(1))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("%s must not be NULL", argname)));
-	n = sqsn_array_arg(fcinfo, 1, argname, TEXTOID, texts, text_nulls);
+	n = sqsn_array_arg(fcinfo, 1, argname, TEXTOID, &batch->texts,
+					   &batch->text_nulls);
 	if (n > SQSN_MAX_BATCH)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("too many messages in one batch"),
 				 errdetail("A batch has at most %d messages; %d were given.",
 						   SQSN_MAX_BATCH, n)));
+	batch->n = n;
 
-	*attributes = NULL;
-	*attribute_nulls = NULL;
 	if (!PG_ARGISNULL(2))
 	{
 		int nattributes =
 			sqsn_array_arg(fcinfo, 2, "message_attributes", JSONBOID,
-						   attributes, attribute_nulls);
+						   &batch->attributes, &batch->attribute_nulls);
 
 		if (nattributes != n)
 			ereport(ERROR,
@@ -196,7 +198,73 @@ sqsn_batch_args(FunctionCallInfo fcinfo, const char *argname,
 					 errhint("Use NULL elements for messages without "
 							 "attributes.")));
 	}
-	return n;
+}
+
+/*
+ * An optional text array argument of a batch, one element per text;
+ * *values is NULL when the argument is NULL.
+ */
+static void
+batch_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
+			   SqsnBatch *batch, Datum **values, bool **nulls)
+{
+	int count;
+
+	if (!SQSN_ARG_GIVEN(argno))
+		return;
+	count = sqsn_array_arg(fcinfo, argno, argname, TEXTOID, values, nulls);
+	if (count != batch->n)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("%s must have one element per %s", argname,
+							   batch->singular),
+						errdetail("%d %s and %d %s were given.", batch->n,
+								  batch->plural, count, argname)));
+}
+
+/*
+ * The optional message_group_ids (argument argno) and
+ * message_deduplication_ids (argno + 1) of a batch.
+ */
+void
+sqsn_batch_fifo_args(FunctionCallInfo fcinfo, int argno, SqsnBatch *batch)
+{
+	batch_text_arg(fcinfo, argno, "message_group_ids", batch,
+				   &batch->group_ids, &batch->group_id_nulls);
+	batch_text_arg(fcinfo, argno + 1, "message_deduplication_ids", batch,
+				   &batch->deduplication_ids, &batch->deduplication_id_nulls);
+}
+
+/* The attributes of text i of a batch, or NULL. */
+Jsonb *
+sqsn_batch_attributes(SqsnBatch *batch, int i)
+{
+	if (batch->attributes == NULL || batch->attribute_nulls[i])
+		return NULL;
+	return DatumGetJsonbP(batch->attributes[i]);
+}
+
+/* An element of an optional text array of a batch as a string, or NULL. */
+static char *
+batch_text(Datum *values, bool *nulls, int i)
+{
+	if (values == NULL || nulls[i])
+		return NULL;
+	return TextDatumGetCString(values[i]);
+}
+
+/* The message group id of text i of a batch, or NULL. */
+char *
+sqsn_batch_group_id(SqsnBatch *batch, int i)
+{
+	return batch_text(batch->group_ids, batch->group_id_nulls, i);
+}
+
+/* The deduplication id of text i of a batch, or NULL. */
+char *
+sqsn_batch_deduplication_id(SqsnBatch *batch, int i)
+{
+	return batch_text(batch->deduplication_ids, batch->deduplication_id_nulls,
+					  i);
 }
 
 /*

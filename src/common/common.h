@@ -42,6 +42,26 @@
 #define SQSN_ARG_GIVEN(n) (PG_NARGS() > (n) && !PG_ARGISNULL(n))
 
 /* args.c */
+
+/*
+ * The array arguments of a batch call (sq_send_batch, sn_publish_batch),
+ * one element per text; an optional array not given is NULL.
+ */
+typedef struct SqsnBatch
+{
+	int         n;
+	const char *singular; /* one text in messages: "message body" */
+	const char *plural;   /* "bodies" */
+	Datum      *texts;
+	bool       *text_nulls;
+	Datum      *attributes;
+	bool       *attribute_nulls;
+	Datum      *group_ids;
+	bool       *group_id_nulls;
+	Datum      *deduplication_ids;
+	bool       *deduplication_id_nulls;
+} SqsnBatch;
+
 extern void sqsn_validate_name(const char *kind, const char *name, int max_len,
 							   const char *fifo_hint);
 extern bool sqsn_is_fifo_name(const char *name);
@@ -55,10 +75,14 @@ extern Jsonb *sqsn_attributes_arg(FunctionCallInfo fcinfo, int argno,
 extern int    sqsn_array_arg(FunctionCallInfo fcinfo, int argno,
 							 const char *argname, Oid elemtype, Datum **elems,
 							 bool **nulls);
-extern int    sqsn_batch_args(FunctionCallInfo fcinfo, const char *argname,
+extern void   sqsn_batch_args(FunctionCallInfo fcinfo, const char *argname,
 							  const char *singular, const char *plural,
-							  Datum **texts, bool **text_nulls,
-							  Datum **attributes, bool **attribute_nulls);
+							  SqsnBatch *batch);
+extern void   sqsn_batch_fifo_args(FunctionCallInfo fcinfo, int argno,
+								   SqsnBatch *batch);
+extern Jsonb *sqsn_batch_attributes(SqsnBatch *batch, int i);
+extern char  *sqsn_batch_group_id(SqsnBatch *batch, int i);
+extern char  *sqsn_batch_deduplication_id(SqsnBatch *batch, int i);
 extern void   sqsn_begin_result(FunctionCallInfo fcinfo);
 extern void   sqsn_return_rows(FunctionCallInfo fcinfo, const char *sql,
 							   Datum arg, bool arg_null, const char *what);

@@ -443,29 +443,6 @@ sq_send(PG_FUNCTION_ARGS)
 }
 
 /*
- * The elements of an optional text array argument of a batch, one per
- * message; *values is NULL when the argument is NULL.
- */
-static void
-batch_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname, int n,
-			   Datum **values, bool **nulls)
-{
-	int count;
-
-	*values = NULL;
-	*nulls = NULL;
-	if (!SQSN_ARG_GIVEN(argno))
-		return;
-	count = sqsn_array_arg(fcinfo, argno, argname, TEXTOID, values, nulls);
-	if (count != n)
-		ereport(
-			ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("%s must have one element per message body", argname),
-			 errdetail("%d bodies and %d %s were given.", n, count, argname)));
-}
-
-/*
  * sq_send_batch(queue_name, message_bodies, message_attributes,
  * delay_seconds, message_group_ids, message_deduplication_ids): up to 1000
  * messages in one statement; ids in input order (for a FIFO duplicate, the
@@ -476,14 +453,7 @@ sq_send_batch(PG_FUNCTION_ARGS)
 {
 	char            *queue_name = sqsn_text_arg(fcinfo, 0, "queue_name");
 	ReturnSetInfo   *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Datum           *bodies;
-	bool            *body_nulls;
-	Datum           *attributes = NULL;
-	bool            *attribute_nulls = NULL;
-	Datum           *groups;
-	bool            *group_nulls;
-	Datum           *dedups;
-	bool            *dedup_nulls;
+	SqsnBatch        batch;
 	int              n;
 	OutgoingMessage *msgs;
 	OutgoingMessage *fresh;
@@ -493,11 +463,10 @@ sq_send_batch(PG_FUNCTION_ARGS)
 	TimestampTz      now = GetCurrentTimestamp();
 	int32            delay;
 
-	n = sqsn_batch_args(fcinfo, "message_bodies", "message body", "bodies",
-						&bodies, &body_nulls, &attributes, &attribute_nulls);
-	batch_text_arg(fcinfo, 4, "message_group_ids", n, &groups, &group_nulls);
-	batch_text_arg(fcinfo, 5, "message_deduplication_ids", n, &dedups,
-				   &dedup_nulls);
+	sqsn_batch_args(fcinfo, "message_bodies", "message body", "bodies",
+					&batch);
+	sqsn_batch_fifo_args(fcinfo, 4, &batch);
+	n = batch.n;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 
@@ -519,28 +488,22 @@ sq_send_batch(PG_FUNCTION_ARGS)
 	{
 		text *body;
 
-		if (body_nulls[i])
+		if (batch.text_nulls[i])
 			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 							errmsg("message_bodies must not contain NULL"),
 							errdetail("Element %d is NULL.", i + 1)));
-		body = DatumGetTextPP(bodies[i]);
+		body = DatumGetTextPP(batch.texts[i]);
 		msgs[i].message_id = sqsn_new_uuid();
 		msgs[i].source_queue_id = 0;
 		msgs[i].group_id = NULL;
 		msgs[i].deduplication_id = NULL;
-		if (queue->fifo || groups != NULL || dedups != NULL)
-			set_fifo_tags(
-				queue, &msgs[i], body,
-				(groups && !group_nulls[i]) ? TextDatumGetCString(groups[i])
-											: NULL,
-				(dedups && !dedup_nulls[i]) ? TextDatumGetCString(dedups[i])
-											: NULL,
-				i + 1);
+		if (queue->fifo || batch.group_ids != NULL ||
+			batch.deduplication_ids != NULL)
+			set_fifo_tags(queue, &msgs[i], body,
+						  sqsn_batch_group_id(&batch, i),
+						  sqsn_batch_deduplication_id(&batch, i), i + 1);
 		prepare_outgoing(&msgs[i], queue, body,
-						 (attributes && !attribute_nulls[i])
-							 ? DatumGetJsonbP(attributes[i])
-							 : NULL,
-						 now, delay);
+						 sqsn_batch_attributes(&batch, i), now, delay);
 	}
 
 	/* FIFO: drop the duplicates, of earlier sends or within the batch */

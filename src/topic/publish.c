@@ -561,30 +561,6 @@ sn_publish(PG_FUNCTION_ARGS)
 }
 
 /*
- * The elements of an optional text array argument of sn_publish_batch, one
- * per message; NULL when the argument is NULL.
- */
-static Datum *
-publish_batch_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
-					   int n, bool **nulls)
-{
-	Datum *values;
-	int    count;
-
-	*nulls = NULL;
-	if (!SQSN_ARG_GIVEN(argno))
-		return NULL;
-	count = sqsn_array_arg(fcinfo, argno, argname, TEXTOID, &values, nulls);
-	if (count != n)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must have one element per message", argname),
-				 errdetail("%d messages and %d %s were given.", n, count,
-						   argname)));
-	return values;
-}
-
-/*
  * sn_publish_batch(topic_name, messages, message_attributes,
  * message_group_ids, message_deduplication_ids): publishes every message;
  * each subscribed queue gets its copies with one insert. Returns the
@@ -595,51 +571,33 @@ sn_publish_batch(PG_FUNCTION_ARGS)
 {
 	char             *topic_name = sqsn_topic_name_arg(fcinfo, 0);
 	ReturnSetInfo    *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Datum            *messages;
-	bool             *message_nulls;
-	Datum            *attributes = NULL;
-	bool             *attribute_nulls = NULL;
+	SqsnBatch         batch;
 	PublishedMessage *pubs;
-	Datum            *groups;
-	bool             *group_nulls;
-	Datum            *dedups;
-	bool             *dedup_nulls;
 	bool              content_based;
 	int               n;
 
-	n = sqsn_batch_args(fcinfo, "messages", "message", "messages", &messages,
-						&message_nulls, &attributes, &attribute_nulls);
+	sqsn_batch_args(fcinfo, "messages", "message", "messages", &batch);
+	n = batch.n;
 
 	pubs = palloc(sizeof(PublishedMessage) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
-		if (message_nulls[i])
+		if (batch.text_nulls[i])
 			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 							errmsg("messages must not contain NULL"),
 							errdetail("Element %d is NULL.", i + 1)));
-		prepare_publication(&pubs[i], DatumGetTextPP(messages[i]),
-							(attributes && !attribute_nulls[i])
-								? DatumGetJsonbP(attributes[i])
-								: NULL,
-							NULL, NULL);
+		prepare_publication(&pubs[i], DatumGetTextPP(batch.texts[i]),
+							sqsn_batch_attributes(&batch, i), NULL, NULL);
 	}
-
-	groups = publish_batch_text_arg(fcinfo, 3, "message_group_ids", n,
-									&group_nulls);
-	dedups = publish_batch_text_arg(fcinfo, 4, "message_deduplication_ids", n,
-									&dedup_nulls);
+	sqsn_batch_fifo_args(fcinfo, 3, &batch);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	sqsn_spi_connect();
 	content_based = topic_content_based(topic_name);
 	for (int i = 0; i < n; i++)
-		set_publication_tags(
-			&pubs[i], topic_name, content_based,
-			(groups && !group_nulls[i]) ? TextDatumGetCString(groups[i])
-										: NULL,
-			(dedups && !dedup_nulls[i]) ? TextDatumGetCString(dedups[i])
-										: NULL,
-			i + 1);
+		set_publication_tags(&pubs[i], topic_name, content_based,
+							 sqsn_batch_group_id(&batch, i),
+							 sqsn_batch_deduplication_id(&batch, i), i + 1);
 	if (n > 0)
 		fan_out(topic_name, pubs, n);
 	else
