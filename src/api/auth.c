@@ -641,6 +641,8 @@ check_date(SigV4Request *sig)
 				  "'%s'.",
 				  sig->scope_date, sig->amz_date, sig->amz_date);
 
+	earliest = now - skew;
+	latest = now + skew;
 	if (sig->presigned)
 	{
 		char *end;
@@ -657,19 +659,8 @@ check_date(SigV4Request *sig)
 					  "Signature expired: %s plus X-Amz-Expires %ld seconds "
 					  "is now earlier than %s.",
 					  sig->amz_date, expires, format_amz_date(now));
-		latest = now + skew;
-		if (date > latest)
-			api_error("SignatureDoesNotMatch", 403,
-					  "Signature not yet current: %s is still later than %s "
-					  "(%s + 15 min.)",
-					  sig->amz_date, format_amz_date(latest),
-					  format_amz_date(now));
-		return;
 	}
-
-	earliest = now - skew;
-	latest = now + skew;
-	if (date < earliest)
+	else if (date < earliest)
 		api_error("SignatureDoesNotMatch", 403,
 				  "Signature expired: %s is now earlier than %s (%s - 15 "
 				  "min.)",

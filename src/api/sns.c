@@ -343,14 +343,14 @@ json_valued(const char *name)
 		   strcmp(name, "RedrivePolicy") == 0;
 }
 
-/* Appends "name": value to a JSON object being built in buf. */
+/*
+ * Appends "name": value to a JSON object being built in buf (opened with
+ * '{', see common/json.c).
+ */
 static void
 append_attribute(StringInfo buf, const char *name, const char *value)
 {
-	if (buf->len > 1)
-		appendStringInfoChar(buf, ',');
-	escape_json(buf, name);
-	appendStringInfoChar(buf, ':');
+	sqsn_json_key(buf, name);
 	if (value == NULL)
 		appendStringInfoString(buf, "null");
 	else if (json_valued(name) && value[0] != '\0')
@@ -365,34 +365,32 @@ append_attribute(StringInfo buf, const char *name, const char *value)
 		escape_json(buf, value);
 }
 
+/* Closes the object append_attribute built and returns it as jsonb. */
 static Jsonb *
 finish_object(StringInfo buf)
 {
 	appendStringInfoChar(buf, '}');
-	return DatumGetJsonbP(
-		DirectFunctionCall1(jsonb_in, CStringGetDatum(buf->data)));
+	return sqsn_json_to_jsonb(buf);
 }
 
-/* The string of a jsonb value, as the wire form carries attributes. */
-static char *
-jsonb_value_string(JsonbValue *v)
+/*
+ * Sets one attribute (AttributeName, AttributeValue; NULL: "") of the
+ * topic or subscription called name, through stmt:
+ * sqsn.sn_set_topic_attributes or sqsn.sn_set_subscription_attributes.
+ */
+static void
+set_one_attribute(SqsnStatement *stmt, const char *name, const char *attribute,
+				  const char *value)
 {
-	switch (v->type)
-	{
-		case jbvString:
-			return pnstrdup(v->val.string.val, v->val.string.len);
-		case jbvBool:
-			return pstrdup(v->val.boolean ? "true" : "false");
-		case jbvNumeric:
-			return DatumGetCString(DirectFunctionCall1(
-				numeric_out, NumericGetDatum(v->val.numeric)));
-		case jbvNull:
-			return pstrdup("");
-		case jbvBinary:
-			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
-		default:
-			return pstrdup("");
-	}
+	StringInfoData buf;
+	Datum          values[2];
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	append_attribute(&buf, attribute, value ? value : "");
+	values[0] = CStringGetTextDatum(name);
+	values[1] = JsonbPGetDatum(finish_object(&buf));
+	sqsn_execute(stmt, values, NULL, 0);
 }
 
 static void
@@ -583,24 +581,18 @@ write_attributes(ApiRequest *req, Jsonb *attributes,
 							  void *arg),
 				 void *arg)
 {
-	JsonbIterator     *it = JsonbIteratorInit(&attributes->root);
-	JsonbIteratorToken tok;
-	JsonbValue         v;
-	char              *key = NULL;
+	JsonbIterator *it = JsonbIteratorInit(&attributes->root);
+	JsonbValue     v;
+	char          *key = NULL;
 
 	appendStringInfoString(req->out, "<Attributes>");
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	while (sqsn_jsonb_next_pair(&it, &key, &v))
 	{
-		char *value;
+		/* as the wire form carries attributes: null as "" */
+		char *value = api_json_text(&v);
 
-		if (tok == WJB_KEY)
-		{
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-			continue;
-		}
-		if (tok != WJB_VALUE)
-			continue;
-		value = jsonb_value_string(&v);
+		if (value == NULL)
+			value = pstrdup("");
 		if (fix)
 			value = fix(req, key, value, arg);
 		if (value)
@@ -649,11 +641,9 @@ get_topic_attributes(ApiRequest *req)
 static void
 set_topic_attributes(ApiRequest *req)
 {
-	char          *name = topic_name_param(&req->root, "TopicArn");
-	const char    *attribute = api_required_param(&req->root, "AttributeName");
-	const char    *value = api_param(&req->root, "AttributeValue");
-	StringInfoData buf;
-	Datum          values[2];
+	char       *name = topic_name_param(&req->root, "TopicArn");
+	const char *attribute = api_required_param(&req->root, "AttributeName");
+	const char *value = api_param(&req->root, "AttributeValue");
 
 	if (strcmp(attribute, "FifoTopic") == 0 ||
 		strcmp(attribute, "TopicArn") == 0 || strcmp(attribute, "Owner") == 0)
@@ -661,12 +651,7 @@ set_topic_attributes(ApiRequest *req)
 				  "Invalid parameter: AttributeName Reason: %s cannot be "
 				  "changed",
 				  attribute);
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	append_attribute(&buf, attribute, value ? value : "");
-	values[0] = CStringGetTextDatum(name);
-	values[1] = JsonbPGetDatum(finish_object(&buf));
-	sqsn_execute(&set_topic_attributes_stmt, values, NULL, 0);
+	set_one_attribute(&set_topic_attributes_stmt, name, attribute, value);
 }
 
 /* Subscriptions ---------------------------------------------------------- */
@@ -932,18 +917,11 @@ get_subscription_attributes(ApiRequest *req)
 static void
 set_subscription_attributes(ApiRequest *req)
 {
-	char          *id = subscription_id_param(&req->root);
-	const char    *attribute = api_required_param(&req->root, "AttributeName");
-	const char    *value = api_param(&req->root, "AttributeValue");
-	StringInfoData buf;
-	Datum          values[2];
+	char       *id = subscription_id_param(&req->root);
+	const char *attribute = api_required_param(&req->root, "AttributeName");
+	const char *value = api_param(&req->root, "AttributeValue");
 
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	append_attribute(&buf, attribute, value ? value : "");
-	values[0] = CStringGetTextDatum(id);
-	values[1] = JsonbPGetDatum(finish_object(&buf));
-	sqsn_execute(&set_subscription_attributes_stmt, values, NULL, 0);
+	set_one_attribute(&set_subscription_attributes_stmt, id, attribute, value);
 }
 
 /* Publishing ------------------------------------------------------------ */
