@@ -118,11 +118,13 @@ extern Jsonb *api_message_attributes(ApiObject *obj, const char *json_name,
 extern char  *api_json_text(JsonbValue *v);
 
 /* proto.c: errors */
-extern void api_error(const char *code, int status, const char *fmt, ...)
-	pg_attribute_printf(3, 4) pg_attribute_noreturn();
 extern void api_error_shape(const char *code, const char *shape, int status,
 							const char *fmt, ...) pg_attribute_printf(4, 5)
 	pg_attribute_noreturn();
+
+/* api_error_shape for an error whose JSON __type is its code */
+#define api_error(code, status, ...)                                          \
+	api_error_shape(code, NULL, status, __VA_ARGS__)
 extern bool api_thrown_error(ApiError *err);
 
 /* proto.c: response writing */

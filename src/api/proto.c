@@ -461,12 +461,32 @@ api_message_attributes(ApiObject *obj, const char *json_name,
 
 /* Errors ---------------------------------------------------------------- */
 
-static void throw(const char *code, const char *shape, int status,
-				  const char *message) pg_attribute_noreturn();
-
-static void throw(const char *code, const char *shape, int status,
-				  const char *message)
+/*
+ * Throws an AWS error: the code clients compare (a string constant), the
+ * JSON __type when it differs from the code (else NULL; api_error() is
+ * this with NULL), the HTTP status, and the message. Anything the action
+ * did in its transaction is rolled back.
+ */
+void
+api_error_shape(const char *code, const char *shape, int status,
+				const char *fmt, ...)
 {
+	StringInfoData message;
+
+	initStringInfo(&message);
+	for (;;)
+	{
+		va_list args;
+		int     needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&message, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&message, needed);
+	}
+
 	/* string constants: nothing to copy, nothing to leak */
 	thrown_error.code = code;
 	thrown_error.shape = shape;
@@ -474,63 +494,7 @@ static void throw(const char *code, const char *shape, int status,
 	error_thrown = true;
 	ereport(ERROR, (errcode(status >= 500 ? ERRCODE_INTERNAL_ERROR
 										  : ERRCODE_INVALID_PARAMETER_VALUE),
-					errmsg_internal("%s", message)));
-}
-
-/* the message of an error, formatted */
-static char *format_message(const char *fmt, va_list args)
-	pg_attribute_printf(1, 0);
-
-static char *
-format_message(const char *fmt, va_list args)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	for (;;)
-	{
-		va_list copy;
-		int     needed;
-
-		va_copy(copy, args);
-		needed = appendStringInfoVA(&buf, fmt, copy);
-		va_end(copy);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&buf, needed);
-	}
-	return buf.data;
-}
-
-/*
- * Throws an AWS error: the code clients compare (a string constant), the
- * HTTP status, and the message. Anything the action did in its transaction
- * is rolled back.
- */
-void
-api_error(const char *code, int status, const char *fmt, ...)
-{
-	va_list args;
-	char   *message;
-
-	va_start(args, fmt);
-	message = format_message(fmt, args);
-	va_end(args);
-	throw(code, NULL, status, message);
-}
-
-/* api_error() for a modeled error whose JSON __type differs from its code */
-void
-api_error_shape(const char *code, const char *shape, int status,
-				const char *fmt, ...)
-{
-	va_list args;
-	char   *message;
-
-	va_start(args, fmt);
-	message = format_message(fmt, args);
-	va_end(args);
-	throw(code, shape, status, message);
+					errmsg_internal("%s", message.data)));
 }
 
 /*
@@ -551,37 +515,34 @@ api_thrown_error(ApiError *err)
 /* Response writing ------------------------------------------------------ */
 
 /*
- * XML character data: the five entities, and carriage return as a
- * character reference so that parsers do not normalise it away.
+ * The characters XML character data writes as references: the five
+ * entities, and carriage return as a character reference so that parsers
+ * do not normalise it away.
  */
+static const struct
+{
+	char        c;
+	const char *reference;
+} xml_references[] = {
+	{'&', "&amp;"},  {'<', "&lt;"},    {'>', "&gt;"},
+	{'"', "&quot;"}, {'\'', "&apos;"}, {'\r', "&#xD;"},
+};
+
+/* Appends s as XML character data. */
 void
 api_xml_escape(StringInfo buf, const char *s)
 {
 	for (; *s; s++)
 	{
-		switch (*s)
-		{
-			case '&':
-				appendStringInfoString(buf, "&amp;");
-				break;
-			case '<':
-				appendStringInfoString(buf, "&lt;");
-				break;
-			case '>':
-				appendStringInfoString(buf, "&gt;");
-				break;
-			case '"':
-				appendStringInfoString(buf, "&quot;");
-				break;
-			case '\'':
-				appendStringInfoString(buf, "&apos;");
-				break;
-			case '\r':
-				appendStringInfoString(buf, "&#xD;");
-				break;
-			default:
-				appendStringInfoChar(buf, *s);
-		}
+		const char *reference = NULL;
+
+		for (int i = 0; i < lengthof(xml_references); i++)
+			if (*s == xml_references[i].c)
+				reference = xml_references[i].reference;
+		if (reference)
+			appendStringInfoString(buf, reference);
+		else
+			appendStringInfoChar(buf, *s);
 	}
 }
 

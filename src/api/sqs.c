@@ -401,6 +401,42 @@ queue_exists(const char *name)
 	return n > 0;
 }
 
+/*
+ * The integer and boolean attributes a CreateQueue of an existing queue
+ * compares with the queue's, by their field in its cache entry.
+ */
+typedef struct ComparedAttribute
+{
+	const char *name;
+	size_t      offset; /* in SqsnQueue */
+} ComparedAttribute;
+
+static const ComparedAttribute compared_ints[] = {
+	{"VisibilityTimeout", offsetof(SqsnQueue, visibility_timeout)},
+	{"MessageRetentionPeriod", offsetof(SqsnQueue, message_retention_period)},
+	{"DelaySeconds", offsetof(SqsnQueue, delay_seconds)},
+	{"MaximumMessageSize", offsetof(SqsnQueue, maximum_message_size)},
+	{"ReceiveMessageWaitTimeSeconds",
+	 offsetof(SqsnQueue, receive_wait_time_seconds)},
+};
+
+static const ComparedAttribute compared_bools[] = {
+	{"ContentBasedDeduplication",
+	 offsetof(SqsnQueue, content_based_deduplication)},
+	{"SqsManagedSseEnabled", offsetof(SqsnQueue, encrypted)},
+};
+
+/* The field of the queue an attribute of table names, or NULL. */
+static const void *
+compared_field(const char *name, SqsnQueue *queue,
+			   const ComparedAttribute *table, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(name, table[i].name) == 0)
+			return (const char *) queue + table[i].offset;
+	return NULL;
+}
+
 static bool
 same_int(const char *value, int32 current)
 {
@@ -426,23 +462,17 @@ check_existing_queue(const char *name, List *attributes)
 
 	foreach (lc, attributes)
 	{
-		ApiParam *a = lfirst(lc);
-		bool      same = true;
+		ApiParam   *a = lfirst(lc);
+		const void *int_field = compared_field(a->name, queue, compared_ints,
+											   lengthof(compared_ints));
+		const void *bool_field = compared_field(a->name, queue, compared_bools,
+												lengthof(compared_bools));
+		bool        same = true;
 
-		if (strcmp(a->name, "VisibilityTimeout") == 0)
-			same = same_int(a->value, queue->visibility_timeout);
-		else if (strcmp(a->name, "MessageRetentionPeriod") == 0)
-			same = same_int(a->value, queue->message_retention_period);
-		else if (strcmp(a->name, "DelaySeconds") == 0)
-			same = same_int(a->value, queue->delay_seconds);
-		else if (strcmp(a->name, "MaximumMessageSize") == 0)
-			same = same_int(a->value, queue->maximum_message_size);
-		else if (strcmp(a->name, "ReceiveMessageWaitTimeSeconds") == 0)
-			same = same_int(a->value, queue->receive_wait_time_seconds);
-		else if (strcmp(a->name, "ContentBasedDeduplication") == 0)
-			same = same_bool(a->value, queue->content_based_deduplication);
-		else if (strcmp(a->name, "SqsManagedSseEnabled") == 0)
-			same = same_bool(a->value, queue->encrypted);
+		if (int_field != NULL)
+			same = same_int(a->value, *(const int32 *) int_field);
+		else if (bool_field != NULL)
+			same = same_bool(a->value, *(const bool *) bool_field);
 		else if (strcmp(a->name, "DeduplicationScope") == 0)
 			same = (strcmp(a->value, "messageGroup") == 0) ==
 				   queue->deduplicate_per_group;
