@@ -35,7 +35,7 @@ static ApiError thrown_error;
 
 /* the JSON value under key "name" of an object, or NULL */
 static JsonbValue *
-json_member(ApiObject *obj, const char *name)
+json_param(ApiObject *obj, const char *name)
 {
 	JsonbValue key;
 
@@ -78,7 +78,7 @@ api_param(ApiObject *obj, const char *name)
 
 	if (obj->protocol == API_JSON)
 	{
-		JsonbValue *v = json_member(obj, name);
+		JsonbValue *v = json_param(obj, name);
 
 		return v ? api_json_text(v) : NULL;
 	}
@@ -177,19 +177,38 @@ compare_index(const ListCell *a, const ListCell *b)
 	return ia - ib;
 }
 
-/* the JSON array under name, or NULL */
-static JsonbContainer *
-json_array(ApiObject *obj, const char *name)
+/*
+ * The JSON array (list) or object (map) under name, or NULL when it is
+ * absent or null; anything else is a SerializationException.
+ */
+static JsonbValue *
+json_structure(ApiObject *obj, const char *name, bool list)
 {
-	JsonbValue *v = json_member(obj, name);
+	JsonbValue *v = json_param(obj, name);
 
 	if (v == NULL || v->type == jbvNull)
 		return NULL;
-	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+	if (v->type != jbvBinary ||
+		!(list ? JsonContainerIsArray(v->val.binary.data)
+			   : JsonContainerIsObject(v->val.binary.data)))
 		api_error_shape("SerializationException",
 						"com.amazon.coral.service#SerializationException", 400,
-						"%s must be a list.", name);
-	return v->val.binary.data;
+						"%s must be a %s.", name, list ? "list" : "map");
+	return v;
+}
+
+/* The elements of the JSON array under name: JsonbValues, maybe none. */
+static List *
+json_elements(ApiObject *obj, const char *name)
+{
+	JsonbValue *array = json_structure(obj, name, true);
+	int         n = array ? JsonContainerSize(array->val.binary.data) : 0;
+	List       *result = NIL;
+
+	for (int i = 0; i < n; i++)
+		result = lappend(
+			result, getIthJsonbValueFromContainer(array->val.binary.data, i));
+	return result;
 }
 
 /*
@@ -204,12 +223,9 @@ api_objects(ApiObject *obj, const char *json_name, const char *query_prefix)
 
 	if (obj->protocol == API_JSON)
 	{
-		JsonbContainer *array = json_array(obj, json_name);
-		int             n = array ? JsonContainerSize(array) : 0;
-
-		for (int i = 0; i < n; i++)
+		foreach (lc, json_elements(obj, json_name))
 		{
-			JsonbValue *v = getIthJsonbValueFromContainer(array, i);
+			JsonbValue *v = lfirst(lc);
 			ApiObject  *o = palloc0(sizeof(ApiObject));
 
 			o->protocol = API_JSON;
@@ -276,12 +292,9 @@ api_strings(ApiObject *obj, const char *json_name, const char *query_prefix)
 
 	if (obj->protocol == API_JSON)
 	{
-		JsonbContainer *array = json_array(obj, json_name);
-		int             n = array ? JsonContainerSize(array) : 0;
-
-		for (int i = 0; i < n; i++)
+		foreach (lc, json_elements(obj, json_name))
 		{
-			char *s = api_json_text(getIthJsonbValueFromContainer(array, i));
+			char *s = api_json_text(lfirst(lc));
 
 			if (s != NULL)
 				result = lappend(result, s);
@@ -327,33 +340,23 @@ api_map(ApiObject *obj, const char *json_name, const char *query_prefix,
 
 	if (obj->protocol == API_JSON)
 	{
-		JsonbValue    *v = json_member(obj, json_name);
+		JsonbValue    *v = json_structure(obj, json_name, false);
 		JsonbIterator *it;
 		JsonbValue     item;
-		int            tok;
 		char          *key = NULL;
 
-		if (v == NULL || v->type == jbvNull)
+		if (v == NULL)
 			return NIL;
-		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
-			api_error_shape("SerializationException",
-							"com.amazon.coral.service#SerializationException",
-							400, "%s must be a map.", json_name);
 		it = JsonbIteratorInit(v->val.binary.data);
-		while ((tok = JsonbIteratorNext(&it, &item, true)) != WJB_DONE)
+		while (sqsn_jsonb_next_pair(&it, &key, &item))
 		{
-			if (tok == WJB_KEY)
-				key = pnstrdup(item.val.string.val, item.val.string.len);
-			else if (tok == WJB_VALUE)
-			{
-				ApiParam *p = palloc(sizeof(ApiParam));
+			ApiParam *p = palloc(sizeof(ApiParam));
 
-				p->name = key;
-				p->value = api_json_text(&item);
-				if (p->value == NULL)
-					p->value = "";
-				result = lappend(result, p);
-			}
+			p->name = key;
+			p->value = api_json_text(&item);
+			if (p->value == NULL)
+				p->value = "";
+			result = lappend(result, p);
 		}
 		return result;
 	}
@@ -395,14 +398,10 @@ api_message_attributes(ApiObject *obj, const char *json_name,
 
 	if (obj->protocol == API_JSON)
 	{
-		JsonbValue *v = json_member(obj, json_name);
+		JsonbValue *v = json_structure(obj, json_name, false);
 
-		if (v == NULL || v->type == jbvNull)
+		if (v == NULL)
 			return NULL;
-		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
-			api_error_shape("SerializationException",
-							"com.amazon.coral.service#SerializationException",
-							400, "%s must be a map.", json_name);
 		if (JsonContainerSize(v->val.binary.data) == 0)
 			return NULL;
 		return JsonbValueToJsonb(v);
