@@ -136,7 +136,7 @@ typedef struct ApiCredential
 	 ((c) >= '0' && (c) <= '9'))
 
 static const char *find_param(List *params, const char *name);
-static char       *header_value(List *headers, const char *name);
+static char       *sigv4_header_value(List *headers, const char *name);
 static bool        parse_authorization(const char *header, SigV4Request *sig);
 static bool        parse_presigned(List *query_params, SigV4Request *sig);
 static bool        split_credential(const char *credential, SigV4Request *sig);
@@ -195,7 +195,7 @@ api_authenticate(ApiRequest *req, const char *method, const char *path,
 				 List *query_params, List *headers, const char *body,
 				 size_t body_len)
 {
-	char         *authorization = header_value(headers, "authorization");
+	char         *authorization = sigv4_header_value(headers, "authorization");
 	const char   *action = find_param(query_params, "Action");
 	SigV4Request  sig;
 	ApiCredential cred;
@@ -310,7 +310,7 @@ find_param(List *params, const char *name)
  * headers joined by commas as SigV4 wants them; NULL when absent.
  */
 static char *
-header_value(List *headers, const char *name)
+sigv4_header_value(List *headers, const char *name)
 {
 	StringInfoData buf;
 	bool           found = false;
@@ -547,7 +547,7 @@ verify_signature(SigV4Request *sig, ApiCredential *cred, const char *method,
 
 	if (!sig->presigned)
 	{
-		char *amz_date = header_value(headers, "x-amz-date");
+		char *amz_date = sigv4_header_value(headers, "x-amz-date");
 
 		if (amz_date == NULL)
 			api_error("SignatureDoesNotMatch", 403,
@@ -559,7 +559,7 @@ verify_signature(SigV4Request *sig, ApiCredential *cred, const char *method,
 
 	/* the body must be what the signature covers */
 	sha256_hex(body, body_len, payload_hash);
-	content_sha256 = header_value(headers, "x-amz-content-sha256");
+	content_sha256 = sigv4_header_value(headers, "x-amz-content-sha256");
 	if (content_sha256 != NULL &&
 		pg_strcasecmp(content_sha256, payload_hash) != 0)
 		api_error("SignatureDoesNotMatch", 403,
@@ -883,7 +883,7 @@ canonical_headers(StringInfo buf, List *headers, const char *signed_headers)
 			*semi = '\0';
 		if (strcmp(name, "host") == 0)
 			host_signed = true;
-		value = header_value(headers, name);
+		value = sigv4_header_value(headers, name);
 		if (value == NULL)
 			return false;
 

@@ -229,8 +229,7 @@ api_objects(ApiObject *obj, const char *json_name, const char *query_prefix)
 			ApiObject  *o = palloc0(sizeof(ApiObject));
 
 			o->protocol = API_JSON;
-			if (v->type == jbvBinary &&
-				JsonContainerIsObject(v->val.binary.data))
+			if (sqsn_jsonb_is_object(v))
 				o->json = v->val.binary.data;
 			result = lappend(result, o);
 		}

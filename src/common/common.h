@@ -162,6 +162,8 @@ extern bool sqsn_jsonb_int(JsonbValue *v, int32 min, int32 max, int32 *result);
 extern bool sqsn_jsonb_bool(JsonbValue *v, bool *result);
 extern bool sqsn_jsonb_next_pair(JsonbIterator **it, char **key,
 								 JsonbValue *v);
+extern bool sqsn_jsonb_is_object(JsonbValue *v);
+extern bool sqsn_jsonb_is_array(JsonbValue *v);
 extern bool sqsn_jsonb_is_empty(JsonbValue *v);
 extern void sqsn_invalid_policy(const char *kind, const char *detail,
 								const char *hint) pg_attribute_noreturn();

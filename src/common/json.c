@@ -188,6 +188,20 @@ sqsn_jsonb_next_pair(JsonbIterator **it, char **key, JsonbValue *v)
 	return false;
 }
 
+/* Whether a value (of an iterator that skips nested ones) is an object. */
+bool
+sqsn_jsonb_is_object(JsonbValue *v)
+{
+	return v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data);
+}
+
+/* Whether a value (of an iterator that skips nested ones) is an array. */
+bool
+sqsn_jsonb_is_array(JsonbValue *v)
+{
+	return v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data);
+}
+
 /*
  * Whether a value is a JSON null or "": how the managed services' clients
  * remove an attribute or a policy.

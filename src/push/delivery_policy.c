@@ -128,12 +128,6 @@ policy_choice(JsonbValue *v, const char *key, const char *const *names, int n,
 							hint);
 }
 
-static bool
-is_object(JsonbValue *v)
-{
-	return v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data);
-}
-
 /* The service's defaults for HTTP/HTTPS endpoints. */
 void
 sqsn_default_delivery_policy(SqsnDeliveryPolicy *policy)
@@ -310,7 +304,7 @@ apply_policy(JsonbContainer *obj, bool topic_form, SqsnDeliveryPolicy *policy)
 		{
 			if (v.type == jbvNull)
 				continue;
-			if (!is_object(&v))
+			if (!sqsn_jsonb_is_object(&v))
 				invalid_delivery_policy(
 					psprintf("%s must be a JSON object.", key), NULL);
 			if (name[0] == 'h')
@@ -348,7 +342,7 @@ topic_http_policy(Jsonb *policy)
 	http = getKeyJsonValueFromContainer(&policy->root, "http", 4, NULL);
 	if (http == NULL || http->type == jbvNull)
 		return NULL;
-	if (!is_object(http))
+	if (!sqsn_jsonb_is_object(http))
 		invalid_delivery_policy("The \"http\" field must be a JSON object.",
 								NULL);
 	return http->val.binary.data;

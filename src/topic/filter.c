@@ -80,18 +80,6 @@ invalid_filter_policy(const char *detail, const char *hint)
 }
 
 static bool
-is_object(JsonbValue *v)
-{
-	return v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data);
-}
-
-static bool
-is_array(JsonbValue *v)
-{
-	return v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data);
-}
-
-static bool
 is_key(JsonbValue *key, const char *name)
 {
 	return key->val.string.len == strlen(name) &&
@@ -187,7 +175,7 @@ validate_numeric(const char *key, JsonbValue *operand)
 	const char *op1;
 	const char *op2;
 
-	if (!is_array(operand))
+	if (!sqsn_jsonb_is_array(operand))
 		invalid_filter_policy(
 			psprintf("The operand of \"numeric\" for key \"%s\" must be "
 					 "an array such as [\">\", 0, \"<=\", 10].",
@@ -240,7 +228,7 @@ validate_anything_but(const char *key, JsonbValue *operand)
 {
 	if (operand->type == jbvString || operand->type == jbvNumeric)
 		return;
-	if (is_array(operand))
+	if (sqsn_jsonb_is_array(operand))
 	{
 		JsonbValue *e;
 		int         n = array_elements(operand->val.binary.data, &e);
@@ -260,7 +248,7 @@ validate_anything_but(const char *key, JsonbValue *operand)
 					NULL);
 		return;
 	}
-	if (is_object(operand))
+	if (sqsn_jsonb_is_object(operand))
 	{
 		JsonbValue op;
 		JsonbValue arg;
@@ -295,7 +283,7 @@ validate_condition(const char *key, JsonbValue *cond)
 
 	if (is_scalar(cond))
 		return;
-	if (is_array(cond))
+	if (sqsn_jsonb_is_array(cond))
 		invalid_filter_policy(
 			psprintf("The conditions of key \"%s\" must not contain an "
 					 "array.",
@@ -377,7 +365,7 @@ validate_object(JsonbContainer *obj, bool body_scope, int depth)
 			int         n;
 			PolicyCost  or_cost = {0, 0};
 
-			if (!is_array(&v) ||
+			if (!sqsn_jsonb_is_array(&v) ||
 				(n = array_elements(v.val.binary.data, &alts)) < 2)
 				invalid_filter_policy(
 					"\"$or\" must be an array of at least two policy "
@@ -387,7 +375,7 @@ validate_object(JsonbContainer *obj, bool body_scope, int depth)
 			{
 				PolicyCost c;
 
-				if (!is_object(&alts[i]))
+				if (!sqsn_jsonb_is_object(&alts[i]))
 					invalid_filter_policy(
 						"\"$or\" must be an array of at least two "
 						"policy objects.",
@@ -400,7 +388,7 @@ validate_object(JsonbContainer *obj, bool body_scope, int depth)
 			cost.keys += or_cost.keys;
 			cost.combinations *= or_cost.combinations;
 		}
-		else if (is_object(&v))
+		else if (sqsn_jsonb_is_object(&v))
 		{
 			PolicyCost c;
 
@@ -416,7 +404,7 @@ validate_object(JsonbContainer *obj, bool body_scope, int depth)
 			cost.keys += c.keys;
 			cost.combinations *= c.combinations;
 		}
-		else if (is_array(&v))
+		else if (sqsn_jsonb_is_array(&v))
 		{
 			JsonbValue *conds;
 			int         n = array_elements(v.val.binary.data, &conds);
@@ -475,7 +463,7 @@ add_candidates(Candidates *c, JsonbValue *v)
 		c->values[0] = *v;
 		c->n = 1;
 	}
-	else if (is_array(v))
+	else if (sqsn_jsonb_is_array(v))
 	{
 		JsonbValue *e;
 		int         n = array_elements(v->val.binary.data, &e);
@@ -525,7 +513,7 @@ attribute_candidates(JsonbContainer *attributes, JsonbValue *key,
 		return;
 	attr = getKeyJsonValueFromContainer(attributes, key->val.string.val,
 										key->val.string.len, NULL);
-	if (attr == NULL || !is_object(attr))
+	if (attr == NULL || !sqsn_jsonb_is_object(attr))
 		return;
 	c->present = true;
 	type = getKeyJsonValueFromContainer(attr->val.binary.data, "DataType", 8,
@@ -625,7 +613,7 @@ anything_but(JsonbValue *cand, JsonbValue *operand)
 {
 	if (is_scalar(operand))
 		return !scalar_equal(cand, operand);
-	if (is_array(operand))
+	if (sqsn_jsonb_is_array(operand))
 	{
 		JsonbValue *e;
 		int         n = array_elements(operand->val.binary.data, &e);
@@ -753,7 +741,7 @@ match_object(JsonbContainer *policy, bool body_scope, JsonbContainer *source)
 			if (!any)
 				return false;
 		}
-		else if (is_object(&v))
+		else if (sqsn_jsonb_is_object(&v))
 		{
 			JsonbValue *sub = NULL;
 
@@ -761,7 +749,7 @@ match_object(JsonbContainer *policy, bool body_scope, JsonbContainer *source)
 				sub = getKeyJsonValueFromContainer(source, key.val.string.val,
 												   key.val.string.len, NULL);
 			if (!match_object(v.val.binary.data, body_scope,
-							  (sub != NULL && is_object(sub))
+							  (sub != NULL && sqsn_jsonb_is_object(sub))
 								  ? sub->val.binary.data
 								  : NULL))
 				return false;

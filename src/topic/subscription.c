@@ -748,7 +748,7 @@ sn_list_subscriptions(PG_FUNCTION_ARGS)
 
 /* RawMessageDelivery: true/false, or the strings "true"/"false". */
 static bool
-attribute_bool(JsonbValue *v)
+raw_message_delivery_value(JsonbValue *v)
 {
 	if (v->type == jbvBool)
 		return v->val.boolean;
@@ -845,7 +845,7 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 			scope = sqsn_jsonb_string(&v);
 		}
 		else if (strcmp(key, "RawMessageDelivery") == 0)
-			values[3] = BoolGetDatum(attribute_bool(&v));
+			values[3] = BoolGetDatum(raw_message_delivery_value(&v));
 		else if ((strcmp(key, "DeliveryPolicy") == 0 ||
 				  strcmp(key, "RedrivePolicy") == 0) &&
 				 !push)

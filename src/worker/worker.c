@@ -74,7 +74,7 @@ static void  worker_shmem_init(void *ptr);
 static void  worker_exit(int code, Datum arg);
 static void  set_state(const char *state);
 static void  run_round(void);
-static List *list_queues(bool *installed);
+static List *read_queue_names(bool *installed);
 static void  sweep_one_batch(const char *queue_name, bool first, bool *more,
 							 SqsnSweepCounts *counts);
 
@@ -179,7 +179,7 @@ sqsn_worker_main(Datum main_arg)
  * installed in this database; in its own short transaction.
  */
 static List *
-list_queues(bool *installed)
+read_queue_names(bool *installed)
 {
 	MemoryContext roundcxt = CurrentMemoryContext;
 	List         *names = NIL;
@@ -282,7 +282,7 @@ run_round(void)
 	ListCell       *lc;
 	bool            installed;
 
-	names = list_queues(&installed);
+	names = read_queue_names(&installed);
 	set_state(installed ? "sweeping" : "waiting for extension");
 
 	foreach (lc, names)
