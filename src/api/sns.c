@@ -817,8 +817,7 @@ list_subscriptions(ApiRequest *req, bool by_topic)
 		char     *topic = SPI_getvalue(tuple, desc, 2);
 		char     *protocol = SPI_getvalue(tuple, desc, 3);
 		char     *endpoint = SPI_getvalue(tuple, desc, 4);
-		bool      isnull;
-		bool confirmed = DatumGetBool(SPI_getbinval(tuple, desc, 5, &isnull));
+		bool      confirmed = sqsn_spi_bool(tuple, desc, 5);
 
 		appendStringInfoString(req->out, "<member>");
 		api_xml_element(req->out, "SubscriptionArn",

@@ -648,8 +648,7 @@ claim(void *arg)
 		Jsonb        *topic_policy;
 
 		job->cxt = jobcxt;
-		job->delivery_id =
-			DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+		job->delivery_id = sqsn_spi_int64(tuple, desc, 1);
 		job->subscription_id =
 			datumCopy(SPI_getbinval(tuple, desc, 2, &isnull), false, UUID_LEN);
 		job->confirmation = strcmp(SPI_getvalue(tuple, desc, 3),
@@ -658,10 +657,10 @@ claim(void *arg)
 			datumCopy(SPI_getbinval(tuple, desc, 4, &isnull), false, UUID_LEN);
 		job->message_id_text = SPI_getvalue(tuple, desc, 4);
 		job->topic_arn = SPI_getvalue(tuple, desc, 5);
-		job->attempt = DatumGetInt32(SPI_getbinval(tuple, desc, 10, &isnull));
+		job->attempt = sqsn_spi_int32(tuple, desc, 10);
 		job->endpoint = SPI_getvalue(tuple, desc, 11);
 		job->host = sqsn_url_host(job->endpoint);
-		job->raw = DatumGetBool(SPI_getbinval(tuple, desc, 12, &isnull));
+		job->raw = sqsn_spi_bool(tuple, desc, 12);
 		sub_policy = sqsn_spi_jsonb(tuple, desc, 13);
 		topic_policy = sqsn_spi_jsonb(tuple, desc, 14);
 		job->dead_letter_queue = SPI_getvalue(tuple, desc, 15);
@@ -719,8 +718,7 @@ claim(void *arg)
 			message = text_to_cstring(plain);
 		}
 		build_body(job, subject, message, attributes,
-				   sqsn_iso_timestamp(DatumGetTimestampTz(
-					   SPI_getbinval(tuple, desc, 9, &isnull))),
+				   sqsn_iso_timestamp(sqsn_spi_timestamptz(tuple, desc, 9)),
 				   SPI_getvalue(tuple, desc, 16));
 		MemoryContextSwitchTo(args->cxt);
 		args->jobs = lappend(args->jobs, job);

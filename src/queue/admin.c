@@ -564,7 +564,6 @@ sq_purge_queue(PG_FUNCTION_ARGS)
 	int        nestlevel = sqsn_pin_search_path();
 	SqsnQueue *queue;
 	int64      removed;
-	bool       isnull;
 
 	sqsn_spi_connect();
 
@@ -574,8 +573,7 @@ sq_purge_queue(PG_FUNCTION_ARGS)
 										queue->qualified_table),
 							   false, 0),
 				   SPI_OK_SELECT, "counting messages");
-	removed = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										  SPI_tuptable->tupdesc, 1, &isnull));
+	removed = sqsn_spi_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	sqsn_spi_check(
 		SPI_execute(psprintf("TRUNCATE %s", queue->qualified_table), false, 0),
 		SPI_OK_UTILITY, "truncating the message table");
@@ -976,9 +974,7 @@ sq_queue_stats_rows(PG_FUNCTION_ARGS)
 
 	for (uint64 i = 0; i < nqueues; i++)
 	{
-		bool  isnull;
-		int64 queue_id = DatumGetInt64(
-			SPI_getbinval(queues->vals[i], queues->tupdesc, 1, &isnull));
+		int64 queue_id = sqsn_spi_int64(queues->vals[i], queues->tupdesc, 1);
 		Datum values[5];
 		bool  nulls[5];
 

@@ -630,8 +630,7 @@ sqsn_move_messages(SqsnQueue *queue, const char *dest_name, HeapTuple *rows,
 		if (sqsn_is_sealed(msgs[i].attributes))
 			sqsn_open_queue_message(source_id, source_name, msgs[i].message_id,
 									&msgs[i].body, &msgs[i].attributes);
-		msgs[i].sent_at = DatumGetTimestampTz(
-			SPI_getbinval(rows[i], tupdesc, RCOL_SENT_AT, &isnull));
+		msgs[i].sent_at = sqsn_spi_timestamptz(rows[i], tupdesc, RCOL_SENT_AT);
 		msgs[i].visible_at = now;
 		msgs[i].expires_at = sqsn_add_seconds(redrive ? now : msgs[i].sent_at,
 											  dest->message_retention_period);
@@ -672,9 +671,7 @@ sqsn_emit_received(SqsnQueue *queue, ReturnSetInfo *rsinfo, HeapTuple row,
 {
 	Datum values[10];
 	bool  nulls[10];
-	bool  isnull;
-	int64 msg_seq =
-		DatumGetInt64(SPI_getbinval(row, tupdesc, RCOL_MSG_SEQ, &isnull));
+	int64 msg_seq = sqsn_spi_int64(row, tupdesc, RCOL_MSG_SEQ);
 
 	values[0] = SPI_getbinval(row, tupdesc, RCOL_MESSAGE_ID, &nulls[0]);
 	values[1] = CStringGetTextDatum(
@@ -751,11 +748,9 @@ receive_batch(const char *queue_name, ReturnSetInfo *rsinfo, int max_messages,
 
 		for (uint64 i = 0; i < nleased; i++)
 		{
-			bool  isnull;
-			int64 msg_seq = DatumGetInt64(
-				SPI_getbinval(rows[i], tupdesc, RCOL_MSG_SEQ, &isnull));
-			int32 receive_count = DatumGetInt32(
-				SPI_getbinval(rows[i], tupdesc, RCOL_RECEIVE_COUNT, &isnull));
+			int64 msg_seq = sqsn_spi_int64(rows[i], tupdesc, RCOL_MSG_SEQ);
+			int32 receive_count =
+				sqsn_spi_int32(rows[i], tupdesc, RCOL_RECEIVE_COUNT);
 
 			after = Max(after, msg_seq);
 			if (queue->max_receive_count > 0 &&
@@ -975,12 +970,10 @@ delete_by_handles(SqsnQueue *queue, Datum *msg_seqs, Datum *tokens, int n,
 	claimed = palloc0(sizeof(bool) * (ngone + 1));
 	for (uint64 i = 0; i < ngone; i++)
 	{
-		bool isnull;
-
-		gone[i].msg_seq = DatumGetInt64(SPI_getbinval(
-			SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		gone[i].lease_token = DatumGetInt64(SPI_getbinval(
-			SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		gone[i].msg_seq =
+			sqsn_spi_int64(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		gone[i].lease_token =
+			sqsn_spi_int64(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
 	}
 	qsort(gone, ngone, sizeof(DeletedLease), compare_deleted_lease);
 

@@ -812,8 +812,6 @@ sqsn_store_encrypted(const char *table, const char *name, bool encrypted,
 	}
 	if (check_only)
 	{
-		bool isnull;
-
 		sqsn_spi_check(
 			SPI_execute_with_args(
 				psprintf(
@@ -822,8 +820,7 @@ sqsn_store_encrypted(const char *table, const char *name, bool encrypted,
 				2, argtypes, values, NULL, false, 1),
 			SPI_OK_SELECT, "reading the encryption setting");
 		if (SPI_processed == 1 &&
-			!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-										SPI_tuptable->tupdesc, 1, &isnull)))
+			!sqsn_spi_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
 					 errmsg("%s \"%s\" already exists with different "

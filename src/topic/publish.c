@@ -352,7 +352,6 @@ topic_content_based(const char *topic_name)
 {
 	Oid   argtypes[1] = {TEXTOID};
 	Datum value = CStringGetTextDatum(topic_name);
-	bool  isnull;
 
 	if (!sqsn_is_fifo_name(topic_name) || !sqsn_catalog_has(SQSN_CATALOG_FIFO))
 		return false;
@@ -365,8 +364,7 @@ topic_content_based(const char *topic_name)
 		SPI_OK_SELECT, "reading sqsn.topic");
 	if (SPI_processed == 0)
 		return false;
-	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-									  SPI_tuptable->tupdesc, 1, &isnull));
+	return sqsn_spi_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }
 
 /*
