@@ -7,10 +7,13 @@
  *	  brackets of the background workers, and the settings read by more
  *	  than one subsystem with the names (ARNs, URLs) built from them.
  *
- *	  args.c      argument readers, name validation, set-returning results
- *	  spi.c       sqsn_spi_connect, saved plans, search_path pinning, the
- *	              catalog-version probe
- *	  json.c      the JSON writer and the jsonb readers
+ *	  args.c      argument readers (batch arrays included), name
+ *	              validation, set-returning results
+ *	  spi.c       sqsn_spi_connect, statements on sqsn's tables run with
+ *	              saved plans (SqsnStatement), typed column reads,
+ *	              search_path pinning, the catalog-version probe
+ *	  json.c      the JSON writer, the jsonb readers, the error of an
+ *	              invalid policy document
  *	  encode.c    hex, percent-encoding, UUIDs, timestamps
  *	  xact.c      the workers' transaction bracket and subtransactions
  *	  shmem.c     shared-memory areas and background worker registration

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * cache.c
- *	  The per-backend queue cache, queue-name validation and the small
- *	  argument helpers every SQL-callable function uses.
+ *	  The per-backend queue cache, queue-name validation, the runner of
+ *	  statements on a queue's message table, and the access checks that
+ *	  read the cached owner and grants.
  *
  * The hot paths (send, receive, delete) must not read sqsn.queue on every
  * call. A backend keeps what it read about each queue, with the saved plans

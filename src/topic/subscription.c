@@ -227,6 +227,9 @@ static SqsnStatement attributes_stmt = {
 	SPI_OK_SELECT,
 	"reading sqsn.subscription"};
 
+static void subscription_missing(Datum subscription_id)
+	pg_attribute_noreturn();
+
 /*
  * Changing or deleting a subscription: its owner, an administrator of its
  * topic, or (with queue_admin_too, for unsubscribing) an administrator of
@@ -635,9 +638,6 @@ sn_confirm_subscription(PG_FUNCTION_ARGS)
 	sqsn_unpin_search_path(nestlevel);
 	PG_RETURN_DATUM(result);
 }
-
-static void subscription_missing(Datum subscription_id)
-	pg_attribute_noreturn();
 
 /* The error for a subscription that does not exist. */
 static void
