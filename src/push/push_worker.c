@@ -848,7 +848,6 @@ record(void *arg)
 	Datum      *results = palloc(sizeof(Datum) * n);
 	bool       *result_null = palloc(sizeof(bool) * n);
 	Datum      *undo = palloc(sizeof(Datum) * n);
-	Datum      *subs = palloc(sizeof(Datum) * n);
 	Datum      *attempts = palloc(sizeof(Datum) * n);
 	Datum      *msgids = palloc(sizeof(Datum) * n);
 	Datum      *started = palloc(sizeof(Datum) * n);
@@ -913,7 +912,6 @@ record(void *arg)
 			f++;
 		}
 	}
-	(void) subs;
 
 	for (int r = 0; r < n; r++)
 	{
