@@ -60,6 +60,25 @@ sqsn_validate_name(const char *kind, const char *name, int max_len,
 }
 
 /*
+ * The error for creating a queue or topic (kind) that exists already with
+ * other attributes; detail, when not NULL, says which. A queue's error
+ * points at sqsn.sq_set_queue_attributes().
+ */
+void
+sqsn_exists_differently(const char *kind, const char *name, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DUPLICATE_OBJECT),
+			 errmsg("%s \"%s\" already exists with different attributes", kind,
+					name),
+			 detail ? errdetail("%s", detail) : 0,
+			 strcmp(kind, "queue") == 0
+				 ? errhint("Use sqsn.sq_set_queue_attributes() to change "
+						   "them.")
+				 : 0));
+}
+
+/*
  * Whether a queue or topic name is a FIFO name: it ends in ".fifo".
  */
 bool
@@ -371,12 +390,10 @@ sqsn_return_names(FunctionCallInfo fcinfo, const char *sql, const char *what)
 	int nestlevel;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	nestlevel = sqsn_admin_begin();
 	sqsn_return_rows(fcinfo, sql,
 					 PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0),
 					 PG_ARGISNULL(0), what);
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	return (Datum) 0;
 }

@@ -67,7 +67,10 @@ typedef struct SqsnBatch
 
 extern void sqsn_validate_name(const char *kind, const char *name, int max_len,
 							   const char *fifo_hint);
-extern bool sqsn_is_fifo_name(const char *name);
+extern void sqsn_exists_differently(const char *kind, const char *name,
+									const char *detail)
+	pg_attribute_noreturn();
+extern bool   sqsn_is_fifo_name(const char *name);
 extern char  *sqsn_text_arg(FunctionCallInfo fcinfo, int argno,
 							const char *argname);
 extern int32  sqsn_int_arg(FunctionCallInfo fcinfo, int argno,
@@ -138,6 +141,8 @@ extern Oid        sqsn_schema_oid(void);
 extern bool       sqsn_catalog_has(SqsnCatalogFeature feature);
 extern int        sqsn_pin_search_path(void);
 extern void       sqsn_unpin_search_path(int nestlevel);
+extern int        sqsn_admin_begin(void);
+extern void       sqsn_admin_end(int nestlevel);
 extern Datum      sqsn_spi_datum(HeapTuple tuple, TupleDesc desc, int column);
 extern Jsonb     *sqsn_spi_jsonb(HeapTuple tuple, TupleDesc desc, int column);
 extern Datum      sqsn_array_of(Datum *elems, bool *nulls, int n, Oid type);

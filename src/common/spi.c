@@ -173,6 +173,27 @@ sqsn_unpin_search_path(int nestlevel)
 }
 
 /*
+ * The bracket of an administrative function: search_path pinned and SPI
+ * connected. Returns the nest level sqsn_admin_end takes.
+ */
+int
+sqsn_admin_begin(void)
+{
+	int nestlevel = sqsn_pin_search_path();
+
+	sqsn_spi_connect();
+	return nestlevel;
+}
+
+/* Ends what sqsn_admin_begin started: SPI_finish, search_path restored. */
+void
+sqsn_admin_end(int nestlevel)
+{
+	SPI_finish();
+	sqsn_unpin_search_path(nestlevel);
+}
+
+/*
  * A column of an SPI row; (Datum) 0 when it is NULL, which reads as 0 or
  * false through the sqsn_spi_int64, ... macros.
  */

@@ -437,8 +437,7 @@ sq_create_queue(PG_FUNCTION_ARGS)
 	check_fifo_settings(name, &s);
 	encrypted = SQSN_ARG_GIVEN(10) ? PG_GETARG_BOOL(10) : false;
 
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	nestlevel = sqsn_admin_begin();
 
 	lock_queue_catalog();
 	has_fifo = sqsn_catalog_has(SQSN_CATALOG_FIFO);
@@ -455,13 +454,7 @@ sq_create_queue(PG_FUNCTION_ARGS)
 	if (exists)
 	{
 		if (!sqsn_spi_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))
-			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_OBJECT),
-					 errmsg("queue \"%s\" already exists with different "
-							"attributes",
-							name),
-					 errhint("Use sqsn.sq_set_queue_attributes() to change "
-							 "them.")));
+			sqsn_exists_differently("queue", name, NULL);
 	}
 	else
 	{
@@ -472,23 +465,12 @@ sq_create_queue(PG_FUNCTION_ARGS)
 		queue_id =
 			sqsn_spi_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 
-		/* the calling role (SET ROLE included) owns the queue */
-		if (sqsn_catalog_has(SQSN_CATALOG_GRANTS))
-		{
-			Datum owner[2] = {
-				Int64GetDatum(queue_id),
-				DirectFunctionCall1(namein,
-									CStringGetDatum(sqsn_caller_name()))};
-
-			sqsn_execute(&set_owner_stmt, owner, NULL, 0);
-		}
+		sqsn_set_caller_owner(&set_owner_stmt, Int64GetDatum(queue_id));
 		create_message_table(queue_id, name);
 	}
-	if (exists || encrypted)
-		sqsn_store_encrypted("queue", name, encrypted, exists);
+	sqsn_create_encrypted("queue", name, encrypted, exists);
 
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_VOID();
 }
 
@@ -507,8 +489,7 @@ sq_delete_queue(PG_FUNCTION_ARGS)
 	char *users;
 
 	sqsn_validate_queue_name(name);
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	nestlevel = sqsn_admin_begin();
 
 	lock_queue_catalog();
 	queue_id = find_queue_id(name);
@@ -548,8 +529,7 @@ sq_delete_queue(PG_FUNCTION_ARGS)
 							   false, 0),
 				   SPI_OK_UTILITY, "dropping the message table");
 
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_VOID();
 }
 
@@ -561,11 +541,9 @@ Datum
 sq_purge_queue(PG_FUNCTION_ARGS)
 {
 	char      *name = sqsn_text_arg(fcinfo, 0, "queue_name");
-	int        nestlevel = sqsn_pin_search_path();
+	int        nestlevel = sqsn_admin_begin();
 	SqsnQueue *queue;
 	int64      removed;
-
-	sqsn_spi_connect();
 
 	queue = sqsn_open_queue(name, AccessExclusiveLock);
 	sqsn_check_queue(queue, SQSN_ADMIN);
@@ -578,8 +556,7 @@ sq_purge_queue(PG_FUNCTION_ARGS)
 		SPI_execute(psprintf("TRUNCATE %s", queue->qualified_table), false, 0),
 		SPI_OK_UTILITY, "truncating the message table");
 
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_INT64(removed);
 }
 
@@ -630,7 +607,7 @@ Datum
 sq_get_queue_attributes(PG_FUNCTION_ARGS)
 {
 	char      *name = sqsn_text_arg(fcinfo, 0, "queue_name");
-	int        nestlevel = sqsn_pin_search_path();
+	int        nestlevel = sqsn_admin_begin();
 	SqsnQueue *queue;
 	Oid        argtypes[4] = {INT8OID, INT8OID, INT8OID, INT8OID};
 	Datum      values[4];
@@ -638,8 +615,6 @@ sq_get_queue_attributes(PG_FUNCTION_ARGS)
 	Jsonb     *result;
 	bool       with_encryption;
 	bool       encrypted;
-
-	sqsn_spi_connect();
 
 	queue = sqsn_open_queue(name, AccessShareLock);
 	sqsn_check_queue(queue, SQSN_ANY_ACTION);
@@ -847,8 +822,7 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 
 	attributes = sqsn_attributes_arg(fcinfo, 1, "queue");
 
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	nestlevel = sqsn_admin_begin();
 
 	lock_queue_catalog();
 	queue = sqsn_open_queue(name, ShareUpdateExclusiveLock);
@@ -941,8 +915,7 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 	/* every backend drops its cached copy of this queue at commit */
 	CacheInvalidateRelcacheByRelid(relid);
 
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_VOID();
 }
 
@@ -959,8 +932,7 @@ sq_queue_stats_rows(PG_FUNCTION_ARGS)
 	uint64         nqueues;
 
 	InitMaterializedSRF(fcinfo, 0);
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	nestlevel = sqsn_admin_begin();
 
 	sqsn_spi_check(
 		SPI_execute("SELECT q.queue_id, q.queue_name FROM sqsn.queue q"
@@ -990,8 +962,7 @@ sq_queue_stats_rows(PG_FUNCTION_ARGS)
 							 nulls);
 	}
 
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	return (Datum) 0;
 }
 
@@ -1013,11 +984,9 @@ sq_init_handle_key(PG_FUNCTION_ARGS)
 	memcpy(VARDATA(value), secret, sizeof(secret));
 	key = PointerGetDatum(value);
 
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	nestlevel = sqsn_admin_begin();
 	sqsn_execute(&init_handle_key_stmt, &key, NULL, 0);
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_VOID();
 }
 
@@ -1057,8 +1026,7 @@ sq_drop_message_tables(PG_FUNCTION_ARGS)
 	if (!drops_sqsn)
 		PG_RETURN_VOID();
 
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	nestlevel = sqsn_admin_begin();
 
 	sqsn_spi_check(
 		SPI_execute("SELECT c.oid::regclass::text FROM pg_class c"
@@ -1079,8 +1047,7 @@ sq_drop_message_tables(PG_FUNCTION_ARGS)
 					   SPI_OK_UTILITY, "dropping a message table");
 	}
 
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_VOID();
 }
 

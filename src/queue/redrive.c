@@ -140,8 +140,7 @@ sq_redrive(PG_FUNCTION_ARGS)
 								   dlq_name)));
 	}
 
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	nestlevel = sqsn_admin_begin();
 
 	/* administering the dead-letter queue, sending to the destination */
 	sqsn_check_queue(sqsn_open_queue(dlq_name, RowExclusiveLock), SQSN_ADMIN);
@@ -250,7 +249,6 @@ sq_redrive(PG_FUNCTION_ARGS)
 			wait_for_rate(start, moved, rate);
 	}
 
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_INT64(moved);
 }

@@ -126,6 +126,24 @@ sqsn_caller_name(void)
 	return role_name(GetOuterUserId());
 }
 
+/*
+ * Makes the calling role (SET ROLE included) the owner of what a function
+ * has just created: stmt is its "UPDATE ... SET owner = $2 WHERE <key> =
+ * $1", key the new row's key. Nothing before the catalog has grants (0.3).
+ */
+void
+sqsn_set_caller_owner(SqsnStatement *stmt, Datum key)
+{
+	Datum values[2];
+
+	if (!sqsn_catalog_has(SQSN_CATALOG_GRANTS))
+		return;
+	values[0] = key;
+	values[1] =
+		DirectFunctionCall1(namein, CStringGetDatum(sqsn_caller_name()));
+	sqsn_execute(stmt, values, NULL, 0);
+}
+
 const char *
 sqsn_action_name(int action, bool topic)
 {
@@ -436,8 +454,7 @@ sqsn_change_grants(FunctionCallInfo fcinfo, bool topic, bool grant,
 	const char   *table = topic ? "sqsn.topic_grant" : "sqsn.queue_grant";
 	const char   *idcol = topic ? "topic_id" : "queue_id";
 
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	nestlevel = sqsn_admin_begin();
 	if (!sqsn_catalog_has(SQSN_CATALOG_GRANTS))
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("grants need version 0.3 of extension sqsn"),
@@ -480,8 +497,7 @@ sqsn_change_grants(FunctionCallInfo fcinfo, bool topic, bool grant,
 	if (OidIsValid(target.relid))
 		CacheInvalidateRelcacheByRelid(target.relid);
 
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 }
 
 /*
@@ -500,8 +516,7 @@ sqsn_change_owner(FunctionCallInfo fcinfo, bool topic, SqsnOpenForChange open)
 	char         *owner;
 	const char   *kind = topic ? "topic" : "queue";
 
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	nestlevel = sqsn_admin_begin();
 	open_target(fcinfo, topic, open, &target);
 
 	values[0] = Int64GetDatum(target.id);
@@ -533,6 +548,5 @@ sqsn_change_owner(FunctionCallInfo fcinfo, bool topic, SqsnOpenForChange open)
 	if (OidIsValid(target.relid))
 		CacheInvalidateRelcacheByRelid(target.relid);
 
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 }

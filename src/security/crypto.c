@@ -798,7 +798,6 @@ sqsn_store_encrypted(const char *table, const char *name, bool encrypted,
 {
 	Oid   argtypes[2] = {TEXTOID, BOOLOID};
 	Datum values[2] = {CStringGetTextDatum(name), BoolGetDatum(encrypted)};
-	bool  is_queue = strcmp(table, "queue") == 0;
 
 	if (!sqsn_catalog_has(SQSN_CATALOG_ENCRYPTION))
 	{
@@ -821,15 +820,9 @@ sqsn_store_encrypted(const char *table, const char *name, bool encrypted,
 			SPI_OK_SELECT, "reading the encryption setting");
 		if (SPI_processed == 1 &&
 			!sqsn_spi_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))
-			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_OBJECT),
-					 errmsg("%s \"%s\" already exists with different "
-							"attributes",
-							table, name),
-					 errdetail("It is %sencrypted.", encrypted ? "not " : ""),
-					 is_queue ? errhint("Use sqsn.sq_set_queue_attributes() "
-										"to change them.")
-							  : 0));
+			sqsn_exists_differently(
+				table, name,
+				psprintf("It is %sencrypted.", encrypted ? "not " : ""));
 		return;
 	}
 	if (encrypted)
@@ -841,4 +834,17 @@ sqsn_store_encrypted(const char *table, const char *name, bool encrypted,
 					 table, table),
 			2, argtypes, values, NULL, false, 0),
 		SPI_OK_UPDATE, "storing the encryption setting");
+}
+
+/*
+ * The encryption setting sq_create_queue or sn_create_topic was given:
+ * stored for a new queue or topic (a new unencrypted one needs nothing),
+ * compared with the setting of one that existed already.
+ */
+void
+sqsn_create_encrypted(const char *table, const char *name, bool encrypted,
+					  bool exists)
+{
+	if (exists || encrypted)
+		sqsn_store_encrypted(table, name, encrypted, exists);
 }

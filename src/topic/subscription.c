@@ -587,19 +587,11 @@ sn_subscribe(PG_FUNCTION_ARGS)
 
 	result = sqsn_spi_datum(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	result = SPI_datumTransfer(result, false, UUID_LEN);
-	if (created && sqsn_catalog_has(SQSN_CATALOG_GRANTS))
-	{
-		/* the calling role (SET ROLE included) owns the subscription */
-		Datum owner[2] = {
-			result,
-			DirectFunctionCall1(namein, CStringGetDatum(sqsn_caller_name()))};
-
-		sqsn_execute(&set_owner_stmt, owner, NULL, 0);
-	}
+	if (created)
+		sqsn_set_caller_owner(&set_owner_stmt, result);
 	if (created && push && !confirmed)
 		sqsn_outbox_confirmation(result, topic_name);
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_DATUM(result);
 }
 
@@ -634,8 +626,7 @@ sn_confirm_subscription(PG_FUNCTION_ARGS)
 
 	/* confirmation requests still waiting for a retry are moot */
 	sqsn_execute(&drop_confirmations_stmt, &result, NULL, 0);
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_DATUM(result);
 }
 
@@ -673,8 +664,8 @@ lock_subscription(Datum subscription_id)
 }
 
 /*
- * The start of every change to one subscription: search_path pinned
- * (*nestlevel for sqsn_unpin_search_path), SPI connected, the topic
+ * The start of every change to one subscription: sqsn_admin_begin
+ * (*nestlevel for sqsn_admin_end), the topic
  * catalog and the subscription's topic locked, and the caller's right to
  * change it checked (check_subscription). Errors when the subscription
  * does not exist.
@@ -683,8 +674,7 @@ static void
 begin_subscription_change(Datum subscription_id, bool queue_admin_too,
 						  int *nestlevel)
 {
-	*nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	*nestlevel = sqsn_admin_begin();
 	sqsn_lock_topic_catalog();
 	lock_subscription(subscription_id);
 	check_subscription(subscription_id, queue_admin_too);
@@ -701,8 +691,7 @@ sn_unsubscribe(PG_FUNCTION_ARGS)
 
 	begin_subscription_change(id, true, &nestlevel);
 	sqsn_execute(&delete_stmt, &id, NULL, 0);
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_VOID();
 }
 
@@ -720,8 +709,7 @@ sn_list_subscriptions(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(0))
 		topic_name = sqsn_topic_name_arg(fcinfo, 0);
 
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	nestlevel = sqsn_admin_begin();
 	if (topic_name != NULL)
 		(void) sqsn_find_topic_id(topic_name);
 	sqsn_return_rows(
@@ -741,8 +729,7 @@ sn_list_subscriptions(PG_FUNCTION_ARGS)
 		" s.subscription_id",
 		topic_name ? CStringGetTextDatum(topic_name) : (Datum) 0,
 		topic_name == NULL, "listing subscriptions");
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	return (Datum) 0;
 }
 
@@ -891,8 +878,7 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 
 	sqsn_execute(push ? &update_push_stmt : &update_queue_stmt, values, nulls,
 				 0);
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_VOID();
 }
 
@@ -928,8 +914,7 @@ sn_get_subscription_attributes(PG_FUNCTION_ARGS)
 	Datum          result;
 
 	id = subscription_id_arg(fcinfo);
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	nestlevel = sqsn_admin_begin();
 	if (sqsn_execute(&attributes_stmt, &id, NULL, 1) == 0)
 		subscription_missing(id);
 	tuple = SPI_tuptable->vals[0];
@@ -983,7 +968,6 @@ sn_get_subscription_attributes(PG_FUNCTION_ARGS)
 
 	/* after the read: the subscription exists, so this checks */
 	check_subscription(id, true);
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_DATUM(result);
 }

@@ -180,8 +180,8 @@ sqsn_find_topic_id(const char *name)
 }
 
 /*
- * The start of every change to one topic: search_path pinned (*nestlevel
- * for sqsn_unpin_search_path), SPI connected, the topic catalog locked and
+ * The start of every change to one topic: sqsn_admin_begin (*nestlevel
+ * for sqsn_admin_end), the topic catalog locked and
  * the topic's lock taken exclusively, so that publishes in flight finish
  * first. Returns the topic id; errors when the topic does not exist.
  */
@@ -190,8 +190,7 @@ sqsn_begin_topic_change(const char *topic_name, int *nestlevel)
 {
 	int64 topic_id;
 
-	*nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	*nestlevel = sqsn_admin_begin();
 	sqsn_lock_topic_catalog();
 	topic_id = sqsn_find_topic_id(topic_name);
 	sqsn_lock_topic(topic_id, AccessExclusiveLock);
@@ -222,8 +221,7 @@ sn_create_topic(PG_FUNCTION_ARGS)
 				 errmsg("content-based deduplication is only for FIFO topics"),
 				 errhint("A FIFO topic's name ends in \".fifo\".")));
 
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	nestlevel = sqsn_admin_begin();
 	sqsn_lock_topic_catalog();
 	has_fifo = sqsn_catalog_has(SQSN_CATALOG_FIFO);
 	if (fifo && !has_fifo)
@@ -233,29 +231,16 @@ sn_create_topic(PG_FUNCTION_ARGS)
 				 errhint("Run ALTER EXTENSION sqsn UPDATE.")));
 	exists = sqsn_execute(has_fifo ? &insert_stmt : &legacy_insert_stmt,
 						  values, NULL, 0) == 0;
-	if (!exists && sqsn_catalog_has(SQSN_CATALOG_GRANTS))
-	{
-		/* the calling role (SET ROLE included) owns the topic */
-		Datum owner[2] = {
-			values[0],
-			DirectFunctionCall1(namein, CStringGetDatum(sqsn_caller_name()))};
-
-		sqsn_execute(&set_owner_stmt, owner, NULL, 0);
-	}
+	if (!exists)
+		sqsn_set_caller_owner(&set_owner_stmt, values[0]);
 	if (exists && has_fifo)
 	{
 		sqsn_execute(&same_settings_stmt, values, NULL, 1);
 		if (!sqsn_spi_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))
-			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_OBJECT),
-					 errmsg("topic \"%s\" already exists with different "
-							"attributes",
-							name)));
+			sqsn_exists_differently("topic", name, NULL);
 	}
-	if (exists || encrypted)
-		sqsn_store_encrypted("topic", name, encrypted, exists);
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_create_encrypted("topic", name, encrypted, exists);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_VOID();
 }
 
@@ -274,8 +259,7 @@ sn_delete_topic(PG_FUNCTION_ARGS)
 	sqsn_execute(&delete_stmt, &value, NULL, 0);
 	if (sqsn_is_fifo_name(name))
 		sqsn_fifo_forget_queue(-topic_id); /* its deduplication records */
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_VOID();
 }
 

@@ -281,8 +281,7 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 		store[2] = JsonbPGetDatum(sqsn_json_to_jsonb(&stored));
 		sqsn_execute(&update_stored_stmt, store, NULL, 0);
 	}
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_VOID();
 }
 
@@ -314,8 +313,7 @@ sn_get_topic_attributes(PG_FUNCTION_ARGS)
 	Oid            roleid = GetOuterUserId();
 	Datum          result;
 
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	nestlevel = sqsn_admin_begin();
 	topic_id = sqsn_find_topic_id(name);
 	if (!sqsn_topic_allows(topic_id, roleid, SQSN_ADMIN) &&
 		!sqsn_topic_allows(topic_id, roleid, SQSN_PUBLISH) &&
@@ -377,7 +375,6 @@ sn_get_topic_attributes(PG_FUNCTION_ARGS)
 	result = JsonbPGetDatum(sqsn_json_to_jsonb(&buf));
 	MemoryContextSwitchTo(spicxt);
 
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_DATUM(result);
 }
