@@ -91,6 +91,13 @@ typedef struct ApiError
 	int         status; /* 400, 403, 404, 500 ... */
 } ApiError;
 
+/* An action of a service, by its name in requests (sqs.c, sns.c). */
+typedef struct ApiAction
+{
+	const char *name; /* "SendMessage", "Publish", ... */
+	void (*run)(ApiRequest *req);
+} ApiAction;
+
 /* proto.c: parameters */
 extern const char *api_param(ApiObject *obj, const char *name);
 extern const char *api_required_param(ApiObject *obj, const char *name);
@@ -111,11 +118,13 @@ extern Jsonb *api_message_attributes(ApiObject *obj, const char *json_name,
 extern char  *api_json_text(JsonbValue *v);
 
 /* proto.c: errors */
-extern void api_error(const char *code, int status, const char *fmt, ...)
-	pg_attribute_printf(3, 4) pg_attribute_noreturn();
 extern void api_error_shape(const char *code, const char *shape, int status,
 							const char *fmt, ...) pg_attribute_printf(4, 5)
 	pg_attribute_noreturn();
+
+/* api_error_shape for an error whose JSON __type is its code */
+#define api_error(code, status, ...)                                          \
+	api_error_shape(code, NULL, status, __VA_ARGS__)
 extern bool api_thrown_error(ApiError *err);
 
 /* proto.c: response writing */
@@ -136,6 +145,9 @@ extern void  api_out_map_entry(ApiRequest *req, const char *xml_element,
 							   const char *key, const char *value);
 extern char *api_md5_hex(const char *data, size_t len);
 extern char *api_md5_of_attributes(Jsonb *attributes);
+
+/* proto.c: actions */
+extern bool api_run_action(ApiRequest *req, const ApiAction *actions, int n);
 
 /* auth.c */
 extern void api_authenticate(ApiRequest *req, const char *method,

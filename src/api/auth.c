@@ -97,7 +97,15 @@ static const struct config_enum_entry api_auth_options[] = {
 
 static int api_auth_mode = API_AUTH_SIGV4;
 
-static SPIPlanPtr credential_plan = NULL;
+static SqsnStatement credential_stmt = {
+	"SELECT secret_access_key, role::pg_catalog.text"
+	" FROM sqsn.api_credentials"
+	" WHERE access_key_id OPERATOR(pg_catalog.=) $1",
+	1,
+	{TEXTOID},
+	SPI_OK_SELECT,
+	"reading sqsn.api_credentials",
+	true};
 
 /* What a request says about its signature, from the header or the query. */
 typedef struct SigV4Request
@@ -128,7 +136,7 @@ typedef struct ApiCredential
 	 ((c) >= '0' && (c) <= '9'))
 
 static const char *find_param(List *params, const char *name);
-static char       *header_value(List *headers, const char *name);
+static char       *sigv4_header_value(List *headers, const char *name);
 static bool        parse_authorization(const char *header, SigV4Request *sig);
 static bool        parse_presigned(List *query_params, SigV4Request *sig);
 static bool        split_credential(const char *credential, SigV4Request *sig);
@@ -187,7 +195,7 @@ api_authenticate(ApiRequest *req, const char *method, const char *path,
 				 List *query_params, List *headers, const char *body,
 				 size_t body_len)
 {
-	char         *authorization = header_value(headers, "authorization");
+	char         *authorization = sigv4_header_value(headers, "authorization");
 	const char   *action = find_param(query_params, "Action");
 	SigV4Request  sig;
 	ApiCredential cred;
@@ -302,7 +310,7 @@ find_param(List *params, const char *name)
  * headers joined by commas as SigV4 wants them; NULL when absent.
  */
 static char *
-header_value(List *headers, const char *name)
+sigv4_header_value(List *headers, const char *name)
 {
 	StringInfoData buf;
 	bool           found = false;
@@ -472,16 +480,7 @@ lookup_credential(const char *access_key_id, ApiCredential *cred)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	sqsn_spi_connect();
 	arg = CStringGetTextDatum(access_key_id);
-	sqsn_spi_check(
-		SPI_execute_plan(
-			sqsn_saved_plan(&credential_plan,
-							"SELECT secret_access_key, role::pg_catalog.text"
-							" FROM sqsn.api_credentials"
-							" WHERE access_key_id OPERATOR(pg_catalog.=) $1",
-							1, (Oid[]){TEXTOID}),
-			&arg, NULL, true, 1),
-		SPI_OK_SELECT, "reading sqsn.api_credentials");
-	if (SPI_processed == 1)
+	if (sqsn_execute(&credential_stmt, &arg, NULL, 1) == 1)
 	{
 		HeapTuple tuple = SPI_tuptable->vals[0];
 		TupleDesc desc = SPI_tuptable->tupdesc;
@@ -548,7 +547,7 @@ verify_signature(SigV4Request *sig, ApiCredential *cred, const char *method,
 
 	if (!sig->presigned)
 	{
-		char *amz_date = header_value(headers, "x-amz-date");
+		char *amz_date = sigv4_header_value(headers, "x-amz-date");
 
 		if (amz_date == NULL)
 			api_error("SignatureDoesNotMatch", 403,
@@ -560,7 +559,7 @@ verify_signature(SigV4Request *sig, ApiCredential *cred, const char *method,
 
 	/* the body must be what the signature covers */
 	sha256_hex(body, body_len, payload_hash);
-	content_sha256 = header_value(headers, "x-amz-content-sha256");
+	content_sha256 = sigv4_header_value(headers, "x-amz-content-sha256");
 	if (content_sha256 != NULL &&
 		pg_strcasecmp(content_sha256, payload_hash) != 0)
 		api_error("SignatureDoesNotMatch", 403,
@@ -642,6 +641,8 @@ check_date(SigV4Request *sig)
 				  "'%s'.",
 				  sig->scope_date, sig->amz_date, sig->amz_date);
 
+	earliest = now - skew;
+	latest = now + skew;
 	if (sig->presigned)
 	{
 		char *end;
@@ -658,19 +659,8 @@ check_date(SigV4Request *sig)
 					  "Signature expired: %s plus X-Amz-Expires %ld seconds "
 					  "is now earlier than %s.",
 					  sig->amz_date, expires, format_amz_date(now));
-		latest = now + skew;
-		if (date > latest)
-			api_error("SignatureDoesNotMatch", 403,
-					  "Signature not yet current: %s is still later than %s "
-					  "(%s + 15 min.)",
-					  sig->amz_date, format_amz_date(latest),
-					  format_amz_date(now));
-		return;
 	}
-
-	earliest = now - skew;
-	latest = now + skew;
-	if (date < earliest)
+	else if (date < earliest)
 		api_error("SignatureDoesNotMatch", 403,
 				  "Signature expired: %s is now earlier than %s (%s - 15 "
 				  "min.)",
@@ -893,7 +883,7 @@ canonical_headers(StringInfo buf, List *headers, const char *signed_headers)
 			*semi = '\0';
 		if (strcmp(name, "host") == 0)
 			host_signed = true;
-		value = header_value(headers, name);
+		value = sigv4_header_value(headers, name);
 		if (value == NULL)
 			return false;
 

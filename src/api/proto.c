@@ -4,8 +4,8 @@
  *	  The AWS wire formats for the endpoint's actions: reading parameters
  *	  the same way from a query request (form-urlencoded pairs) and from a
  *	  JSON 1.0 request, writing result members as XML or JSON, throwing AWS
- *	  errors, the MD5 checksums clients verify, and subtransactions for the
- *	  entries of a batch.
+ *	  errors, the MD5 checksums clients verify, and finding the action a
+ *	  request names in a service's table of actions.
  *
  * Query requests flatten structures into dotted names: a batch entry is
  * "SendMessageBatchRequestEntry.3.MessageBody", a map entry
@@ -21,13 +21,11 @@
 
 #include <openssl/evp.h>
 
-#include "access/xact.h"
 #include "common/base64.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
-#include "utils/resowner.h"
 
 /* the error api_error() threw, until the server picks it up */
 static bool     error_thrown = false;
@@ -37,7 +35,7 @@ static ApiError thrown_error;
 
 /* the JSON value under key "name" of an object, or NULL */
 static JsonbValue *
-json_member(ApiObject *obj, const char *name)
+json_param(ApiObject *obj, const char *name)
 {
 	JsonbValue key;
 
@@ -80,7 +78,7 @@ api_param(ApiObject *obj, const char *name)
 
 	if (obj->protocol == API_JSON)
 	{
-		JsonbValue *v = json_member(obj, name);
+		JsonbValue *v = json_param(obj, name);
 
 		return v ? api_json_text(v) : NULL;
 	}
@@ -179,19 +177,38 @@ compare_index(const ListCell *a, const ListCell *b)
 	return ia - ib;
 }
 
-/* the JSON array under name, or NULL */
-static JsonbContainer *
-json_array(ApiObject *obj, const char *name)
+/*
+ * The JSON array (list) or object (map) under name, or NULL when it is
+ * absent or null; anything else is a SerializationException.
+ */
+static JsonbValue *
+json_structure(ApiObject *obj, const char *name, bool list)
 {
-	JsonbValue *v = json_member(obj, name);
+	JsonbValue *v = json_param(obj, name);
 
 	if (v == NULL || v->type == jbvNull)
 		return NULL;
-	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+	if (v->type != jbvBinary ||
+		!(list ? JsonContainerIsArray(v->val.binary.data)
+			   : JsonContainerIsObject(v->val.binary.data)))
 		api_error_shape("SerializationException",
 						"com.amazon.coral.service#SerializationException", 400,
-						"%s must be a list.", name);
-	return v->val.binary.data;
+						"%s must be a %s.", name, list ? "list" : "map");
+	return v;
+}
+
+/* The elements of the JSON array under name: JsonbValues, maybe none. */
+static List *
+json_elements(ApiObject *obj, const char *name)
+{
+	JsonbValue *array = json_structure(obj, name, true);
+	int         n = array ? JsonContainerSize(array->val.binary.data) : 0;
+	List       *result = NIL;
+
+	for (int i = 0; i < n; i++)
+		result = lappend(
+			result, getIthJsonbValueFromContainer(array->val.binary.data, i));
+	return result;
 }
 
 /*
@@ -206,17 +223,13 @@ api_objects(ApiObject *obj, const char *json_name, const char *query_prefix)
 
 	if (obj->protocol == API_JSON)
 	{
-		JsonbContainer *array = json_array(obj, json_name);
-		int             n = array ? JsonContainerSize(array) : 0;
-
-		for (int i = 0; i < n; i++)
+		foreach (lc, json_elements(obj, json_name))
 		{
-			JsonbValue *v = getIthJsonbValueFromContainer(array, i);
+			JsonbValue *v = lfirst(lc);
 			ApiObject  *o = palloc0(sizeof(ApiObject));
 
 			o->protocol = API_JSON;
-			if (v->type == jbvBinary &&
-				JsonContainerIsObject(v->val.binary.data))
+			if (sqsn_jsonb_is_object(v))
 				o->json = v->val.binary.data;
 			result = lappend(result, o);
 		}
@@ -278,12 +291,9 @@ api_strings(ApiObject *obj, const char *json_name, const char *query_prefix)
 
 	if (obj->protocol == API_JSON)
 	{
-		JsonbContainer *array = json_array(obj, json_name);
-		int             n = array ? JsonContainerSize(array) : 0;
-
-		for (int i = 0; i < n; i++)
+		foreach (lc, json_elements(obj, json_name))
 		{
-			char *s = api_json_text(getIthJsonbValueFromContainer(array, i));
+			char *s = api_json_text(lfirst(lc));
 
 			if (s != NULL)
 				result = lappend(result, s);
@@ -329,33 +339,23 @@ api_map(ApiObject *obj, const char *json_name, const char *query_prefix,
 
 	if (obj->protocol == API_JSON)
 	{
-		JsonbValue    *v = json_member(obj, json_name);
+		JsonbValue    *v = json_structure(obj, json_name, false);
 		JsonbIterator *it;
 		JsonbValue     item;
-		int            tok;
 		char          *key = NULL;
 
-		if (v == NULL || v->type == jbvNull)
+		if (v == NULL)
 			return NIL;
-		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
-			api_error_shape("SerializationException",
-							"com.amazon.coral.service#SerializationException",
-							400, "%s must be a map.", json_name);
 		it = JsonbIteratorInit(v->val.binary.data);
-		while ((tok = JsonbIteratorNext(&it, &item, true)) != WJB_DONE)
+		while (sqsn_jsonb_next_pair(&it, &key, &item))
 		{
-			if (tok == WJB_KEY)
-				key = pnstrdup(item.val.string.val, item.val.string.len);
-			else if (tok == WJB_VALUE)
-			{
-				ApiParam *p = palloc(sizeof(ApiParam));
+			ApiParam *p = palloc(sizeof(ApiParam));
 
-				p->name = key;
-				p->value = api_json_text(&item);
-				if (p->value == NULL)
-					p->value = "";
-				result = lappend(result, p);
-			}
+			p->name = key;
+			p->value = api_json_text(&item);
+			if (p->value == NULL)
+				p->value = "";
+			result = lappend(result, p);
 		}
 		return result;
 	}
@@ -397,14 +397,10 @@ api_message_attributes(ApiObject *obj, const char *json_name,
 
 	if (obj->protocol == API_JSON)
 	{
-		JsonbValue *v = json_member(obj, json_name);
+		JsonbValue *v = json_structure(obj, json_name, false);
 
-		if (v == NULL || v->type == jbvNull)
+		if (v == NULL)
 			return NULL;
-		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
-			api_error_shape("SerializationException",
-							"com.amazon.coral.service#SerializationException",
-							400, "%s must be a map.", json_name);
 		if (JsonContainerSize(v->val.binary.data) == 0)
 			return NULL;
 		return JsonbValueToJsonb(v);
@@ -463,12 +459,32 @@ api_message_attributes(ApiObject *obj, const char *json_name,
 
 /* Errors ---------------------------------------------------------------- */
 
-static void throw(const char *code, const char *shape, int status,
-				  const char *message) pg_attribute_noreturn();
-
-static void throw(const char *code, const char *shape, int status,
-				  const char *message)
+/*
+ * Throws an AWS error: the code clients compare (a string constant), the
+ * JSON __type when it differs from the code (else NULL; api_error() is
+ * this with NULL), the HTTP status, and the message. Anything the action
+ * did in its transaction is rolled back.
+ */
+void
+api_error_shape(const char *code, const char *shape, int status,
+				const char *fmt, ...)
 {
+	StringInfoData message;
+
+	initStringInfo(&message);
+	for (;;)
+	{
+		va_list args;
+		int     needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&message, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&message, needed);
+	}
+
 	/* string constants: nothing to copy, nothing to leak */
 	thrown_error.code = code;
 	thrown_error.shape = shape;
@@ -476,63 +492,7 @@ static void throw(const char *code, const char *shape, int status,
 	error_thrown = true;
 	ereport(ERROR, (errcode(status >= 500 ? ERRCODE_INTERNAL_ERROR
 										  : ERRCODE_INVALID_PARAMETER_VALUE),
-					errmsg_internal("%s", message)));
-}
-
-/* the message of an error, formatted */
-static char *format_message(const char *fmt, va_list args)
-	pg_attribute_printf(1, 0);
-
-static char *
-format_message(const char *fmt, va_list args)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	for (;;)
-	{
-		va_list copy;
-		int     needed;
-
-		va_copy(copy, args);
-		needed = appendStringInfoVA(&buf, fmt, copy);
-		va_end(copy);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&buf, needed);
-	}
-	return buf.data;
-}
-
-/*
- * Throws an AWS error: the code clients compare (a string constant), the
- * HTTP status, and the message. Anything the action did in its transaction
- * is rolled back.
- */
-void
-api_error(const char *code, int status, const char *fmt, ...)
-{
-	va_list args;
-	char   *message;
-
-	va_start(args, fmt);
-	message = format_message(fmt, args);
-	va_end(args);
-	throw(code, NULL, status, message);
-}
-
-/* api_error() for a modeled error whose JSON __type differs from its code */
-void
-api_error_shape(const char *code, const char *shape, int status,
-				const char *fmt, ...)
-{
-	va_list args;
-	char   *message;
-
-	va_start(args, fmt);
-	message = format_message(fmt, args);
-	va_end(args);
-	throw(code, shape, status, message);
+					errmsg_internal("%s", message.data)));
 }
 
 /*
@@ -553,37 +513,34 @@ api_thrown_error(ApiError *err)
 /* Response writing ------------------------------------------------------ */
 
 /*
- * XML character data: the five entities, and carriage return as a
- * character reference so that parsers do not normalise it away.
+ * The characters XML character data writes as references: the five
+ * entities, and carriage return as a character reference so that parsers
+ * do not normalise it away.
  */
+static const struct
+{
+	char        c;
+	const char *reference;
+} xml_references[] = {
+	{'&', "&amp;"},  {'<', "&lt;"},    {'>', "&gt;"},
+	{'"', "&quot;"}, {'\'', "&apos;"}, {'\r', "&#xD;"},
+};
+
+/* Appends s as XML character data. */
 void
 api_xml_escape(StringInfo buf, const char *s)
 {
 	for (; *s; s++)
 	{
-		switch (*s)
-		{
-			case '&':
-				appendStringInfoString(buf, "&amp;");
-				break;
-			case '<':
-				appendStringInfoString(buf, "&lt;");
-				break;
-			case '>':
-				appendStringInfoString(buf, "&gt;");
-				break;
-			case '"':
-				appendStringInfoString(buf, "&quot;");
-				break;
-			case '\'':
-				appendStringInfoString(buf, "&apos;");
-				break;
-			case '\r':
-				appendStringInfoString(buf, "&#xD;");
-				break;
-			default:
-				appendStringInfoChar(buf, *s);
-		}
+		const char *reference = NULL;
+
+		for (int i = 0; i < lengthof(xml_references); i++)
+			if (*s == xml_references[i].c)
+				reference = xml_references[i].reference;
+		if (reference)
+			appendStringInfoString(buf, reference);
+		else
+			appendStringInfoChar(buf, *s);
 	}
 }
 
@@ -892,4 +849,22 @@ api_md5_of_attributes(Jsonb *attributes)
 	return hex;
 }
 
-/* Subtransactions ------------------------------------------------------- */
+/* Actions --------------------------------------------------------------- */
+
+/*
+ * Runs the action of a service's table that req->action names; false when
+ * there is none.
+ */
+bool
+api_run_action(ApiRequest *req, const ApiAction *actions, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		if (strcmp(req->action, actions[i].name) == 0)
+		{
+			actions[i].run(req);
+			return true;
+		}
+	}
+	return false;
+}

@@ -371,8 +371,9 @@ collect_argument(void *cls, enum MHD_ValueKind kind, const char *key,
 	return MHD_YES;
 }
 
+/* The value of a header (name in lower case, as stored), or NULL. */
 static const char *
-header_value(List *headers, const char *name)
+find_header(List *headers, const char *name)
 {
 	ListCell *lc;
 
@@ -487,10 +488,10 @@ static void
 parse_request(ApiConn *c, ApiRequest *req, const char *method, List *headers,
 			  List *query_params)
 {
-	const char *content_type = header_value(headers, "content-type");
-	const char *target = header_value(headers, "x-amz-target");
-	const char *host = header_value(headers, "host");
-	const char *authorization = header_value(headers, "authorization");
+	const char *content_type = find_header(headers, "content-type");
+	const char *target = find_header(headers, "x-amz-target");
+	const char *host = find_header(headers, "host");
+	const char *authorization = find_header(headers, "authorization");
 	const char *version;
 
 	req->method = method;

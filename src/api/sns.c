@@ -55,20 +55,103 @@
 #define MAX_BATCH_ID     80
 #define MAX_REQUEST_SIZE 262144
 
-/* Saved plans, one per statement, prepared on first use. */
-static SPIPlanPtr create_topic_plan = NULL;
-static SPIPlanPtr set_topic_attributes_plan = NULL;
-static SPIPlanPtr get_topic_attributes_plan = NULL;
-static SPIPlanPtr list_topics_plan = NULL;
-static SPIPlanPtr delete_topic_plan = NULL;
-static SPIPlanPtr subscribe_plan = NULL;
-static SPIPlanPtr confirm_plan = NULL;
-static SPIPlanPtr unsubscribe_plan = NULL;
-static SPIPlanPtr list_subscriptions_plan = NULL;
-static SPIPlanPtr get_subscription_attributes_plan = NULL;
-static SPIPlanPtr set_subscription_attributes_plan = NULL;
-static SPIPlanPtr publish_plan = NULL;
-static SPIPlanPtr publish_batch_plan = NULL;
+/* The calls of the topic API, run by sqsn_execute */
+
+static SqsnStatement create_topic_stmt = {
+	"SELECT sqsn.sn_create_topic($1, $2, $3)",
+	3,
+	{TEXTOID, BOOLOID, BOOLOID},
+	SPI_OK_SELECT,
+	"creating a topic"};
+
+static SqsnStatement list_topics_stmt = {
+	"SELECT t FROM sqsn.sn_list_topics(NULL) AS t"
+	" WHERE $1 IS NULL OR t COLLATE \"C\" OPERATOR(pg_catalog.>) $1"
+	" ORDER BY t COLLATE \"C\" LIMIT 101",
+	1,
+	{TEXTOID},
+	SPI_OK_SELECT,
+	"listing topics"};
+
+static SqsnStatement delete_topic_stmt = {"SELECT sqsn.sn_delete_topic($1)",
+										  1,
+										  {TEXTOID},
+										  SPI_OK_SELECT,
+										  "deleting a topic"};
+
+static SqsnStatement get_topic_attributes_stmt = {
+	"SELECT sqsn.sn_get_topic_attributes($1)",
+	1,
+	{TEXTOID},
+	SPI_OK_SELECT,
+	"reading topic attributes"};
+
+static SqsnStatement set_topic_attributes_stmt = {
+	"SELECT sqsn.sn_set_topic_attributes($1, $2)",
+	2,
+	{TEXTOID, JSONBOID},
+	SPI_OK_SELECT,
+	"setting topic attributes"};
+
+static SqsnStatement subscribe_stmt = {
+	"SELECT sqsn.sn_subscribe($1, $2, $3, $4, $5, $6, $7, $8)",
+	8,
+	{TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID, BOOLOID, JSONBOID,
+	 JSONBOID},
+	SPI_OK_SELECT,
+	"subscribing"};
+
+static SqsnStatement confirm_stmt = {
+	"SELECT sqsn.sn_confirm_subscription($1, $2)",
+	2,
+	{TEXTOID, TEXTOID},
+	SPI_OK_SELECT,
+	"confirming a subscription"};
+
+static SqsnStatement unsubscribe_stmt = {
+	"SELECT sqsn.sn_unsubscribe($1::pg_catalog.uuid)",
+	1,
+	{TEXTOID},
+	SPI_OK_SELECT,
+	"unsubscribing"};
+
+static SqsnStatement list_subscriptions_stmt = {
+	"SELECT subscription_id, topic_name, protocol, endpoint,"
+	" status OPERATOR(pg_catalog.=) 'confirmed'"
+	" FROM sqsn.sn_list_subscriptions($1) OFFSET $2 LIMIT 101",
+	2,
+	{TEXTOID, INT8OID},
+	SPI_OK_SELECT,
+	"listing subscriptions"};
+
+static SqsnStatement get_subscription_attributes_stmt = {
+	"SELECT sqsn.sn_get_subscription_attributes($1::pg_catalog.uuid)",
+	1,
+	{TEXTOID},
+	SPI_OK_SELECT,
+	"reading subscription attributes"};
+
+static SqsnStatement set_subscription_attributes_stmt = {
+	"SELECT sqsn.sn_set_subscription_attributes($1::pg_catalog.uuid, $2)",
+	2,
+	{TEXTOID, JSONBOID},
+	SPI_OK_SELECT,
+	"setting subscription attributes"};
+
+static SqsnStatement publish_stmt = {
+	"SELECT sqsn.sn_publish($1, $2, $3, $4, $5, $6, $7)",
+	7,
+	{TEXTOID, TEXTOID, JSONBOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID},
+	SPI_OK_SELECT,
+	"publishing"};
+
+static SqsnStatement publish_batch_stmt = {
+	"SELECT r.id FROM sqsn.sn_publish_batch($1, $2, $3, $4, $5)"
+	" WITH ORDINALITY AS r(id, n) ORDER BY r.n",
+	5,
+	{TEXTOID, TEXTARRAYOID, JSONBARRAYOID, TEXTARRAYOID, TEXTARRAYOID},
+	SPI_OK_SELECT,
+	"publishing a batch"};
 
 /* One entry of a PublishBatch request. */
 typedef struct BatchEntry
@@ -107,11 +190,29 @@ static void set_topic_attributes(ApiRequest *req);
 static void subscribe(ApiRequest *req);
 static void confirm_subscription(ApiRequest *req);
 static void unsubscribe(ApiRequest *req);
-static void list_subscriptions(ApiRequest *req, bool by_topic);
+static void list_all_subscriptions(ApiRequest *req);
+static void list_topic_subscriptions(ApiRequest *req);
 static void get_subscription_attributes(ApiRequest *req);
 static void set_subscription_attributes(ApiRequest *req);
 static void publish(ApiRequest *req);
 static void publish_batch(ApiRequest *req);
+
+static const ApiAction actions[] = {
+	{"CreateTopic", create_topic},
+	{"ListTopics", list_topics},
+	{"DeleteTopic", delete_topic},
+	{"GetTopicAttributes", get_topic_attributes},
+	{"SetTopicAttributes", set_topic_attributes},
+	{"Subscribe", subscribe},
+	{"ConfirmSubscription", confirm_subscription},
+	{"Unsubscribe", unsubscribe},
+	{"ListSubscriptions", list_all_subscriptions},
+	{"ListSubscriptionsByTopic", list_topic_subscriptions},
+	{"GetSubscriptionAttributes", get_subscription_attributes},
+	{"SetSubscriptionAttributes", set_subscription_attributes},
+	{"Publish", publish},
+	{"PublishBatch", publish_batch},
+};
 
 /*
  * Runs the action named req->action; false when it is not an SNS action
@@ -120,39 +221,7 @@ static void publish_batch(ApiRequest *req);
 bool
 api_sns_dispatch(ApiRequest *req)
 {
-	const char *a = req->action;
-
-	if (strcmp(a, "CreateTopic") == 0)
-		create_topic(req);
-	else if (strcmp(a, "ListTopics") == 0)
-		list_topics(req);
-	else if (strcmp(a, "DeleteTopic") == 0)
-		delete_topic(req);
-	else if (strcmp(a, "GetTopicAttributes") == 0)
-		get_topic_attributes(req);
-	else if (strcmp(a, "SetTopicAttributes") == 0)
-		set_topic_attributes(req);
-	else if (strcmp(a, "Subscribe") == 0)
-		subscribe(req);
-	else if (strcmp(a, "ConfirmSubscription") == 0)
-		confirm_subscription(req);
-	else if (strcmp(a, "Unsubscribe") == 0)
-		unsubscribe(req);
-	else if (strcmp(a, "ListSubscriptions") == 0)
-		list_subscriptions(req, false);
-	else if (strcmp(a, "ListSubscriptionsByTopic") == 0)
-		list_subscriptions(req, true);
-	else if (strcmp(a, "GetSubscriptionAttributes") == 0)
-		get_subscription_attributes(req);
-	else if (strcmp(a, "SetSubscriptionAttributes") == 0)
-		set_subscription_attributes(req);
-	else if (strcmp(a, "Publish") == 0)
-		publish(req);
-	else if (strcmp(a, "PublishBatch") == 0)
-		publish_batch(req);
-	else
-		return false;
-	return true;
+	return api_run_action(req, actions, lengthof(actions));
 }
 
 /*
@@ -196,22 +265,6 @@ api_sns_map_error(ErrorData *edata, ApiError *err)
 }
 
 /* Helpers ------------------------------------------------------------- */
-
-static SPIPlanPtr
-plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes)
-{
-	if (*cache == NULL)
-		*cache = sqsn_prepare_plan(sql, nargs, argtypes);
-	return *cache;
-}
-
-static void
-run(SPIPlanPtr p, Datum *values, const char *nulls, int expected,
-	const char *what)
-{
-	sqsn_spi_check(SPI_execute_plan(p, values, nulls, false, 0), expected,
-				   what);
-}
 
 /* The topic name of a TopicArn-like parameter's value. */
 static char *
@@ -290,14 +343,14 @@ json_valued(const char *name)
 		   strcmp(name, "RedrivePolicy") == 0;
 }
 
-/* Appends "name": value to a JSON object being built in buf. */
+/*
+ * Appends "name": value to a JSON object being built in buf (opened with
+ * '{', see common/json.c).
+ */
 static void
 append_attribute(StringInfo buf, const char *name, const char *value)
 {
-	if (buf->len > 1)
-		appendStringInfoChar(buf, ',');
-	escape_json(buf, name);
-	appendStringInfoChar(buf, ':');
+	sqsn_json_key(buf, name);
 	if (value == NULL)
 		appendStringInfoString(buf, "null");
 	else if (json_valued(name) && value[0] != '\0')
@@ -312,34 +365,32 @@ append_attribute(StringInfo buf, const char *name, const char *value)
 		escape_json(buf, value);
 }
 
+/* Closes the object append_attribute built and returns it as jsonb. */
 static Jsonb *
 finish_object(StringInfo buf)
 {
 	appendStringInfoChar(buf, '}');
-	return DatumGetJsonbP(
-		DirectFunctionCall1(jsonb_in, CStringGetDatum(buf->data)));
+	return sqsn_json_to_jsonb(buf);
 }
 
-/* The string of a jsonb value, as the wire form carries attributes. */
-static char *
-jsonb_value_string(JsonbValue *v)
+/*
+ * Sets one attribute (AttributeName, AttributeValue; NULL: "") of the
+ * topic or subscription called name, through stmt:
+ * sqsn.sn_set_topic_attributes or sqsn.sn_set_subscription_attributes.
+ */
+static void
+set_one_attribute(SqsnStatement *stmt, const char *name, const char *attribute,
+				  const char *value)
 {
-	switch (v->type)
-	{
-		case jbvString:
-			return pnstrdup(v->val.string.val, v->val.string.len);
-		case jbvBool:
-			return pstrdup(v->val.boolean ? "true" : "false");
-		case jbvNumeric:
-			return DatumGetCString(DirectFunctionCall1(
-				numeric_out, NumericGetDatum(v->val.numeric)));
-		case jbvNull:
-			return pstrdup("");
-		case jbvBinary:
-			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
-		default:
-			return pstrdup("");
-	}
+	StringInfoData buf;
+	Datum          values[2];
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	append_attribute(&buf, attribute, value ? value : "");
+	values[0] = CStringGetTextDatum(name);
+	values[1] = JsonbPGetDatum(finish_object(&buf));
+	sqsn_execute(stmt, values, NULL, 0);
 }
 
 static void
@@ -445,16 +496,11 @@ create_topic(ApiRequest *req)
 	values[0] = CStringGetTextDatum(name);
 	values[1] = BoolGetDatum(content_based);
 	values[2] = BoolGetDatum(encrypted);
-	run(plan(&create_topic_plan, "SELECT sqsn.sn_create_topic($1, $2, $3)", 3,
-			 (Oid[]){TEXTOID, BOOLOID, BOOLOID}),
-		values, NULL, SPI_OK_SELECT, "creating a topic");
+	sqsn_execute(&create_topic_stmt, values, NULL, 0);
 	if (rest.len > 1)
 	{
 		values[1] = JsonbPGetDatum(finish_object(&rest));
-		run(plan(&set_topic_attributes_plan,
-				 "SELECT sqsn.sn_set_topic_attributes($1, $2)", 2,
-				 (Oid[]){TEXTOID, JSONBOID}),
-			values, NULL, SPI_OK_SELECT, "setting topic attributes");
+		sqsn_execute(&set_topic_attributes_stmt, values, NULL, 0);
 	}
 	api_xml_element(req->out, "TopicArn", sqsn_topic_arn(name));
 }
@@ -485,12 +531,7 @@ list_topics(ApiRequest *req)
 						  token);
 		value = CStringGetTextDatum(token);
 	}
-	run(plan(&list_topics_plan,
-			 "SELECT t FROM sqsn.sn_list_topics(NULL) AS t"
-			 " WHERE $1 IS NULL OR t COLLATE \"C\" OPERATOR(pg_catalog.>) $1"
-			 " ORDER BY t COLLATE \"C\" LIMIT 101",
-			 1, (Oid[]){TEXTOID}),
-		&value, &null, SPI_OK_SELECT, "listing topics");
+	sqsn_execute(&list_topics_stmt, &value, &null, 0);
 	n = Min(SPI_processed, PAGE_SIZE);
 	appendStringInfoString(req->out, "<Topics>");
 	for (uint64 i = 0; i < n; i++)
@@ -514,9 +555,7 @@ delete_topic_step(void *arg)
 	DeleteStep *step = (DeleteStep *) arg;
 	Datum       value = CStringGetTextDatum(step->topic_name);
 
-	run(plan(&delete_topic_plan, "SELECT sqsn.sn_delete_topic($1)", 1,
-			 (Oid[]){TEXTOID}),
-		&value, NULL, SPI_OK_SELECT, "deleting a topic");
+	sqsn_execute(&delete_topic_stmt, &value, NULL, 0);
 }
 
 /* DeleteTopic: idempotent, a topic that does not exist is no error. */
@@ -542,24 +581,18 @@ write_attributes(ApiRequest *req, Jsonb *attributes,
 							  void *arg),
 				 void *arg)
 {
-	JsonbIterator     *it = JsonbIteratorInit(&attributes->root);
-	JsonbIteratorToken tok;
-	JsonbValue         v;
-	char              *key = NULL;
+	JsonbIterator *it = JsonbIteratorInit(&attributes->root);
+	JsonbValue     v;
+	char          *key = NULL;
 
 	appendStringInfoString(req->out, "<Attributes>");
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	while (sqsn_jsonb_next_pair(&it, &key, &v))
 	{
-		char *value;
+		/* as the wire form carries attributes: null as "" */
+		char *value = api_json_text(&v);
 
-		if (tok == WJB_KEY)
-		{
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-			continue;
-		}
-		if (tok != WJB_VALUE)
-			continue;
-		value = jsonb_value_string(&v);
+		if (value == NULL)
+			value = pstrdup("");
 		if (fix)
 			value = fix(req, key, value, arg);
 		if (value)
@@ -599,9 +632,7 @@ get_topic_attributes(ApiRequest *req)
 	char *name = topic_name_param(&req->root, "TopicArn");
 	Datum value = CStringGetTextDatum(name);
 
-	run(plan(&get_topic_attributes_plan,
-			 "SELECT sqsn.sn_get_topic_attributes($1)", 1, (Oid[]){TEXTOID}),
-		&value, NULL, SPI_OK_SELECT, "reading topic attributes");
+	sqsn_execute(&get_topic_attributes_stmt, &value, NULL, 0);
 	write_attributes(req, jsonb_result("sn_get_topic_attributes"),
 					 fix_topic_attribute, name);
 }
@@ -610,11 +641,9 @@ get_topic_attributes(ApiRequest *req)
 static void
 set_topic_attributes(ApiRequest *req)
 {
-	char          *name = topic_name_param(&req->root, "TopicArn");
-	const char    *attribute = api_required_param(&req->root, "AttributeName");
-	const char    *value = api_param(&req->root, "AttributeValue");
-	StringInfoData buf;
-	Datum          values[2];
+	char       *name = topic_name_param(&req->root, "TopicArn");
+	const char *attribute = api_required_param(&req->root, "AttributeName");
+	const char *value = api_param(&req->root, "AttributeValue");
 
 	if (strcmp(attribute, "FifoTopic") == 0 ||
 		strcmp(attribute, "TopicArn") == 0 || strcmp(attribute, "Owner") == 0)
@@ -622,15 +651,7 @@ set_topic_attributes(ApiRequest *req)
 				  "Invalid parameter: AttributeName Reason: %s cannot be "
 				  "changed",
 				  attribute);
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	append_attribute(&buf, attribute, value ? value : "");
-	values[0] = CStringGetTextDatum(name);
-	values[1] = JsonbPGetDatum(finish_object(&buf));
-	run(plan(&set_topic_attributes_plan,
-			 "SELECT sqsn.sn_set_topic_attributes($1, $2)", 2,
-			 (Oid[]){TEXTOID, JSONBOID}),
-		values, NULL, SPI_OK_SELECT, "setting topic attributes");
+	set_one_attribute(&set_topic_attributes_stmt, name, attribute, value);
 }
 
 /* Subscriptions ---------------------------------------------------------- */
@@ -712,11 +733,7 @@ subscribe(ApiRequest *req)
 		nulls[i] = ' ';
 	}
 
-	run(plan(&subscribe_plan,
-			 "SELECT sqsn.sn_subscribe($1, $2, $3, $4, $5, $6, $7, $8)", 8,
-			 (Oid[]){TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID, BOOLOID,
-					 JSONBOID, JSONBOID}),
-		values, nulls, SPI_OK_SELECT, "subscribing");
+	sqsn_execute(&subscribe_stmt, values, nulls, 0);
 	id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 
 	if (push && !return_arn)
@@ -725,11 +742,7 @@ subscribe(ApiRequest *req)
 		Jsonb      *a;
 		JsonbValue *pending;
 
-		run(plan(&get_subscription_attributes_plan,
-				 "SELECT sqsn.sn_get_subscription_attributes("
-				 "$1::pg_catalog.uuid)",
-				 1, (Oid[]){TEXTOID}),
-			&idv, NULL, SPI_OK_SELECT, "reading subscription attributes");
+		sqsn_execute(&get_subscription_attributes_stmt, &idv, NULL, 0);
 		a = jsonb_result("sn_get_subscription_attributes");
 		pending = getKeyJsonValueFromContainer(&a->root, "PendingConfirmation",
 											   19, NULL);
@@ -756,9 +769,7 @@ confirm_subscription(ApiRequest *req)
 
 	values[0] = CStringGetTextDatum(name);
 	values[1] = CStringGetTextDatum(api_required_param(&req->root, "Token"));
-	run(plan(&confirm_plan, "SELECT sqsn.sn_confirm_subscription($1, $2)", 2,
-			 (Oid[]){TEXTOID, TEXTOID}),
-		values, NULL, SPI_OK_SELECT, "confirming a subscription");
+	sqsn_execute(&confirm_stmt, values, NULL, 0);
 	api_xml_element(
 		req->out, "SubscriptionArn",
 		sqsn_subscription_arn(name, SPI_getvalue(SPI_tuptable->vals[0],
@@ -771,10 +782,7 @@ unsubscribe(ApiRequest *req)
 {
 	Datum value = CStringGetTextDatum(subscription_id_param(&req->root));
 
-	run(plan(&unsubscribe_plan,
-			 "SELECT sqsn.sn_unsubscribe($1::pg_catalog.uuid)", 1,
-			 (Oid[]){TEXTOID}),
-		&value, NULL, SPI_OK_SELECT, "unsubscribing");
+	sqsn_execute(&unsubscribe_stmt, &value, NULL, 0);
 }
 
 /*
@@ -799,12 +807,7 @@ list_subscriptions(ApiRequest *req, bool by_topic)
 		nulls[0] = 'n';
 	}
 	values[1] = Int64GetDatum(offset);
-	run(plan(&list_subscriptions_plan,
-			 "SELECT subscription_id, topic_name, protocol, endpoint,"
-			 " status OPERATOR(pg_catalog.=) 'confirmed'"
-			 " FROM sqsn.sn_list_subscriptions($1) OFFSET $2 LIMIT 101",
-			 2, (Oid[]){TEXTOID, INT8OID}),
-		values, nulls, SPI_OK_SELECT, "listing subscriptions");
+	sqsn_execute(&list_subscriptions_stmt, values, nulls, 0);
 	n = Min(SPI_processed, PAGE_SIZE);
 	appendStringInfoString(req->out, "<Subscriptions>");
 	for (uint64 i = 0; i < n; i++)
@@ -814,8 +817,7 @@ list_subscriptions(ApiRequest *req, bool by_topic)
 		char     *topic = SPI_getvalue(tuple, desc, 2);
 		char     *protocol = SPI_getvalue(tuple, desc, 3);
 		char     *endpoint = SPI_getvalue(tuple, desc, 4);
-		bool      isnull;
-		bool confirmed = DatumGetBool(SPI_getbinval(tuple, desc, 5, &isnull));
+		bool      confirmed = sqsn_spi_bool(tuple, desc, 5);
 
 		appendStringInfoString(req->out, "<member>");
 		api_xml_element(req->out, "SubscriptionArn",
@@ -834,6 +836,18 @@ list_subscriptions(ApiRequest *req, bool by_topic)
 	if (SPI_processed > PAGE_SIZE)
 		api_xml_element(req->out, "NextToken",
 						psprintf(INT64_FORMAT, offset + PAGE_SIZE));
+}
+
+static void
+list_all_subscriptions(ApiRequest *req)
+{
+	list_subscriptions(req, false);
+}
+
+static void
+list_topic_subscriptions(ApiRequest *req)
+{
+	list_subscriptions(req, true);
 }
 
 /*
@@ -889,10 +903,7 @@ get_subscription_attributes(ApiRequest *req)
 	Datum  value = CStringGetTextDatum(subscription_id_param(&req->root));
 	Jsonb *attributes;
 
-	run(plan(&get_subscription_attributes_plan,
-			 "SELECT sqsn.sn_get_subscription_attributes($1::pg_catalog.uuid)",
-			 1, (Oid[]){TEXTOID}),
-		&value, NULL, SPI_OK_SELECT, "reading subscription attributes");
+	sqsn_execute(&get_subscription_attributes_stmt, &value, NULL, 0);
 	attributes = jsonb_result("sn_get_subscription_attributes");
 	write_attributes(req, attributes, fix_subscription_attribute, attributes);
 }
@@ -905,28 +916,18 @@ get_subscription_attributes(ApiRequest *req)
 static void
 set_subscription_attributes(ApiRequest *req)
 {
-	char          *id = subscription_id_param(&req->root);
-	const char    *attribute = api_required_param(&req->root, "AttributeName");
-	const char    *value = api_param(&req->root, "AttributeValue");
-	StringInfoData buf;
-	Datum          values[2];
+	char       *id = subscription_id_param(&req->root);
+	const char *attribute = api_required_param(&req->root, "AttributeName");
+	const char *value = api_param(&req->root, "AttributeValue");
 
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	append_attribute(&buf, attribute, value ? value : "");
-	values[0] = CStringGetTextDatum(id);
-	values[1] = JsonbPGetDatum(finish_object(&buf));
-	run(plan(&set_subscription_attributes_plan,
-			 "SELECT sqsn.sn_set_subscription_attributes($1::pg_catalog.uuid,"
-			 " $2)",
-			 2, (Oid[]){TEXTOID, JSONBOID}),
-		values, NULL, SPI_OK_SELECT, "setting subscription attributes");
+	set_one_attribute(&set_subscription_attributes_stmt, id, attribute, value);
 }
 
 /* Publishing ------------------------------------------------------------ */
 
+/* A text Datum of s, or a NULL (*null set to 'n') when s is NULL. */
 static Datum
-text_or_null(const char *s, char *null)
+text_datum_or_null(const char *s, char *null)
 {
 	*null = s ? ' ' : 'n';
 	return s ? CStringGetTextDatum(s) : (Datum) 0;
@@ -945,15 +946,11 @@ publish_entry(const char *topic_name, BatchEntry *e)
 	nulls[1] = ' ';
 	values[2] = e->attributes ? JsonbPGetDatum(e->attributes) : (Datum) 0;
 	nulls[2] = e->attributes ? ' ' : 'n';
-	values[3] = text_or_null(e->subject, &nulls[3]);
-	values[4] = text_or_null(e->structure, &nulls[4]);
-	values[5] = text_or_null(e->group_id, &nulls[5]);
-	values[6] = text_or_null(e->deduplication_id, &nulls[6]);
-	run(plan(&publish_plan,
-			 "SELECT sqsn.sn_publish($1, $2, $3, $4, $5, $6, $7)", 7,
-			 (Oid[]){TEXTOID, TEXTOID, JSONBOID, TEXTOID, TEXTOID, TEXTOID,
-					 TEXTOID}),
-		values, nulls, SPI_OK_SELECT, "publishing");
+	values[3] = text_datum_or_null(e->subject, &nulls[3]);
+	values[4] = text_datum_or_null(e->structure, &nulls[4]);
+	values[5] = text_datum_or_null(e->group_id, &nulls[5]);
+	values[6] = text_datum_or_null(e->deduplication_id, &nulls[6]);
+	sqsn_execute(&publish_stmt, values, nulls, 0);
 	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }
 
@@ -1018,8 +1015,6 @@ publish_all_step(void *arg)
 	bool          any_attributes = false;
 	bool          any_groups = false;
 	bool          any_dedups = false;
-	int           dims[1] = {n};
-	int           lbs[1] = {1};
 	Datum         values[5];
 	char          nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	MemoryContext old;
@@ -1042,25 +1037,14 @@ publish_all_step(void *arg)
 		any_dedups |= e->deduplication_id != NULL;
 	}
 	values[0] = CStringGetTextDatum(step->topic_name);
-	values[1] = PointerGetDatum(
-		construct_array(messages, n, TEXTOID, -1, false, TYPALIGN_INT));
-	values[2] = PointerGetDatum(construct_md_array(attributes, attribute_nulls,
-												   1, dims, lbs, JSONBOID, -1,
-												   false, TYPALIGN_INT));
+	values[1] = sqsn_array_of(messages, NULL, n, TEXTOID);
+	values[2] = sqsn_array_of(attributes, attribute_nulls, n, JSONBOID);
 	nulls[2] = any_attributes ? ' ' : 'n';
-	values[3] = PointerGetDatum(construct_md_array(
-		groups, group_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+	values[3] = sqsn_array_of(groups, group_nulls, n, TEXTOID);
 	nulls[3] = any_groups ? ' ' : 'n';
-	values[4] = PointerGetDatum(construct_md_array(
-		dedups, dedup_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+	values[4] = sqsn_array_of(dedups, dedup_nulls, n, TEXTOID);
 	nulls[4] = any_dedups ? ' ' : 'n';
-	run(plan(&publish_batch_plan,
-			 "SELECT r.id FROM sqsn.sn_publish_batch($1, $2, $3, $4, $5)"
-			 " WITH ORDINALITY AS r(id, n) ORDER BY r.n",
-			 5,
-			 (Oid[]){TEXTOID, TEXTARRAYOID, JSONBARRAYOID, TEXTARRAYOID,
-					 TEXTARRAYOID}),
-		values, nulls, SPI_OK_SELECT, "publishing a batch");
+	sqsn_execute(&publish_batch_stmt, values, nulls, 0);
 	if (SPI_processed != (uint64) n)
 		elog(ERROR,
 			 "sn_publish_batch returned " UINT64_FORMAT " ids for %d "

@@ -34,44 +34,118 @@
 #define MAX_ENTRY_ID      80
 #define QUEUE_ERROR_SHAPE "com.amazonaws.sqs#"
 
-/* the saved plans, one per statement */
-enum
-{
-	P_CREATE,
-	P_EXISTS,
-	P_DELETE_QUEUE,
-	P_PURGE,
-	P_LIST,
-	P_GET_ATTRIBUTES,
-	P_SET_ATTRIBUTES,
-	P_SEND,
-	P_SEND_BATCH,
-	P_RECEIVE,
-	P_DELETE,
-	P_DELETE_BATCH,
-	P_CHANGE_VISIBILITY,
-	P_COUNT
-};
+/*
+ * The calls of the queue API, run by sqsn_execute (an internal failure
+ * reads "SPI_execute_plan failed").
+ */
 
-static SPIPlanPtr plans[P_COUNT];
+static SqsnStatement create_queue_stmt = {
+	"SELECT sqsn.sq_create_queue(queue_name => $1,"
+	" visibility_timeout => coalesce(($2->>'VisibilityTimeout')::integer, 30),"
+	" message_retention_period =>"
+	"  coalesce(($2->>'MessageRetentionPeriod')::integer, 345600),"
+	" delay_seconds => coalesce(($2->>'DelaySeconds')::integer, 0),"
+	" maximum_message_size =>"
+	"  coalesce(($2->>'MaximumMessageSize')::integer, 262144),"
+	" dead_letter_queue => nullif(split_part("
+	"  (nullif($2->>'RedrivePolicy', '')::jsonb)"
+	"->>'deadLetterTargetArn', ':', 6), ''),"
+	" max_receive_count => ((nullif($2->>'RedrivePolicy', '')"
+	"::jsonb)->>'maxReceiveCount')::integer,"
+	" receive_wait_time_seconds =>"
+	"  coalesce(($2->>'ReceiveMessageWaitTimeSeconds')::integer, 0),"
+	" content_based_deduplication =>"
+	"  coalesce(($2->>'ContentBasedDeduplication')::boolean, false),"
+	" deduplication_scope => CASE $2->>'DeduplicationScope'"
+	"  WHEN 'messageGroup' THEN 'message_group' ELSE 'queue' END,"
+	" encrypted =>"
+	"  coalesce(($2->>'SqsManagedSseEnabled')::boolean, false))",
+	2,
+	{TEXTOID, JSONBOID},
+	SPI_OK_SELECT,
+	"SPI_execute_plan"};
 
-static SPIPlanPtr
-plan(int id, const char *sql, int nargs, Oid *argtypes)
-{
-	if (plans[id] == NULL)
-		plans[id] = sqsn_prepare_plan(sql, nargs, argtypes);
-	return plans[id];
-}
+static SqsnStatement queue_exists_stmt = {
+	"SELECT 1 FROM sqsn.queue WHERE queue_name OPERATOR(pg_catalog.=) $1",
+	1,
+	{TEXTOID},
+	SPI_OK_SELECT,
+	"SPI_execute_plan"};
 
-static void
-execute(SPIPlanPtr p, Datum *values, const char *nulls)
-{
-	int ret = SPI_execute_plan(p, values, nulls, false, 0);
+static SqsnStatement delete_queue_stmt = {"SELECT sqsn.sq_delete_queue($1)",
+										  1,
+										  {TEXTOID},
+										  SPI_OK_SELECT,
+										  "SPI_execute_plan"};
 
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_plan failed: %s",
-			 SPI_result_code_string(ret));
-}
+static SqsnStatement purge_queue_stmt = {"SELECT sqsn.sq_purge_queue($1)",
+										 1,
+										 {TEXTOID},
+										 SPI_OK_SELECT,
+										 "SPI_execute_plan"};
+
+static SqsnStatement list_queues_stmt = {
+	"SELECT q FROM sqsn.sq_list_queues($1) q"
+	" WHERE $2 IS NULL OR q OPERATOR(pg_catalog.>) $2"
+	" ORDER BY q COLLATE \"C\"",
+	2,
+	{TEXTOID, TEXTOID},
+	SPI_OK_SELECT,
+	"SPI_execute_plan"};
+
+static SqsnStatement get_attributes_stmt = {
+	"SELECT sqsn.sq_get_queue_attributes($1)",
+	1,
+	{TEXTOID},
+	SPI_OK_SELECT,
+	"SPI_execute_plan"};
+
+static SqsnStatement set_attributes_stmt = {
+	"SELECT sqsn.sq_set_queue_attributes($1, $2)"
+	" WHERE $2 OPERATOR(pg_catalog.<>) '{}'::jsonb",
+	2,
+	{TEXTOID, JSONBOID},
+	SPI_OK_SELECT,
+	"SPI_execute_plan"};
+
+static SqsnStatement send_stmt = {
+	"SELECT sqsn.sq_send($1, $2, $3, $4, $5, $6)",
+	6,
+	{TEXTOID, TEXTOID, JSONBOID, INT4OID, TEXTOID, TEXTOID},
+	SPI_OK_SELECT,
+	"SPI_execute_plan"};
+
+static SqsnStatement send_batch_stmt = {
+	"SELECT sqsn.sq_send_batch($1, $2, $3, $4, $5, $6)",
+	6,
+	{TEXTOID, TEXTARRAYOID, JSONBARRAYOID, INT4OID, TEXTARRAYOID,
+	 TEXTARRAYOID},
+	SPI_OK_SELECT,
+	"SPI_execute_plan"};
+
+static SqsnStatement receive_stmt = {
+	"SELECT message_id::text, receipt_handle, body,"
+	" message_attributes, sent_at, receive_count,"
+	" first_received_at, message_group_id,"
+	" message_deduplication_id, sequence_number"
+	" FROM sqsn.sq_receive($1, $2, $3, 0)",
+	3,
+	{TEXTOID, INT4OID, INT4OID},
+	SPI_OK_SELECT,
+	"SPI_execute_plan"};
+
+static SqsnStatement delete_stmt = {"SELECT sqsn.sq_delete($1, $2)",
+									2,
+									{TEXTOID, TEXTOID},
+									SPI_OK_SELECT,
+									"SPI_execute_plan"};
+
+static SqsnStatement change_visibility_stmt = {
+	"SELECT sqsn.sq_change_visibility($1, $2, $3)",
+	3,
+	{TEXTOID, TEXTOID, INT4OID},
+	SPI_OK_SELECT,
+	"SPI_execute_plan"};
 
 static Datum
 text_datum(const char *s)
@@ -314,22 +388,53 @@ static SqsnQueue *open_queue(const char *name);
 static bool
 queue_exists(const char *name)
 {
-	Oid   save_userid;
-	int   save_sec;
-	Oid   argtypes[1] = {TEXTOID};
-	Datum values[1];
+	Oid    save_userid;
+	int    save_sec;
+	Datum  value = text_datum(name);
+	uint64 n;
 
-	values[0] = text_datum(name);
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
 						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	execute(plan(P_EXISTS,
-				 "SELECT 1 FROM sqsn.queue"
-				 " WHERE queue_name OPERATOR(pg_catalog.=) $1",
-				 1, argtypes),
-			values, NULL);
+	n = sqsn_execute(&queue_exists_stmt, &value, NULL, 0);
 	SetUserIdAndSecContext(save_userid, save_sec);
-	return SPI_processed > 0;
+	return n > 0;
+}
+
+/*
+ * The integer and boolean attributes a CreateQueue of an existing queue
+ * compares with the queue's, by their field in its cache entry.
+ */
+typedef struct ComparedAttribute
+{
+	const char *name;
+	size_t      offset; /* in SqsnQueue */
+} ComparedAttribute;
+
+static const ComparedAttribute compared_ints[] = {
+	{"VisibilityTimeout", offsetof(SqsnQueue, visibility_timeout)},
+	{"MessageRetentionPeriod", offsetof(SqsnQueue, message_retention_period)},
+	{"DelaySeconds", offsetof(SqsnQueue, delay_seconds)},
+	{"MaximumMessageSize", offsetof(SqsnQueue, maximum_message_size)},
+	{"ReceiveMessageWaitTimeSeconds",
+	 offsetof(SqsnQueue, receive_wait_time_seconds)},
+};
+
+static const ComparedAttribute compared_bools[] = {
+	{"ContentBasedDeduplication",
+	 offsetof(SqsnQueue, content_based_deduplication)},
+	{"SqsManagedSseEnabled", offsetof(SqsnQueue, encrypted)},
+};
+
+/* The field of the queue an attribute of table names, or NULL. */
+static const void *
+compared_field(const char *name, SqsnQueue *queue,
+			   const ComparedAttribute *table, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(name, table[i].name) == 0)
+			return (const char *) queue + table[i].offset;
+	return NULL;
 }
 
 static bool
@@ -357,23 +462,17 @@ check_existing_queue(const char *name, List *attributes)
 
 	foreach (lc, attributes)
 	{
-		ApiParam *a = lfirst(lc);
-		bool      same = true;
+		ApiParam   *a = lfirst(lc);
+		const void *int_field = compared_field(a->name, queue, compared_ints,
+											   lengthof(compared_ints));
+		const void *bool_field = compared_field(a->name, queue, compared_bools,
+												lengthof(compared_bools));
+		bool        same = true;
 
-		if (strcmp(a->name, "VisibilityTimeout") == 0)
-			same = same_int(a->value, queue->visibility_timeout);
-		else if (strcmp(a->name, "MessageRetentionPeriod") == 0)
-			same = same_int(a->value, queue->message_retention_period);
-		else if (strcmp(a->name, "DelaySeconds") == 0)
-			same = same_int(a->value, queue->delay_seconds);
-		else if (strcmp(a->name, "MaximumMessageSize") == 0)
-			same = same_int(a->value, queue->maximum_message_size);
-		else if (strcmp(a->name, "ReceiveMessageWaitTimeSeconds") == 0)
-			same = same_int(a->value, queue->receive_wait_time_seconds);
-		else if (strcmp(a->name, "ContentBasedDeduplication") == 0)
-			same = same_bool(a->value, queue->content_based_deduplication);
-		else if (strcmp(a->name, "SqsManagedSseEnabled") == 0)
-			same = same_bool(a->value, queue->encrypted);
+		if (int_field != NULL)
+			same = same_int(a->value, *(const int32 *) int_field);
+		else if (bool_field != NULL)
+			same = same_bool(a->value, *(const bool *) bool_field);
 		else if (strcmp(a->name, "DeduplicationScope") == 0)
 			same = (strcmp(a->value, "messageGroup") == 0) ==
 				   queue->deduplicate_per_group;
@@ -431,7 +530,6 @@ create_queue(ApiRequest *req)
 		api_map(&req->root, "Attributes", "Attribute", "Name", "Value");
 	bool   fifo = sqsn_is_fifo_name(name);
 	Jsonb *settings = settable_attributes_jsonb(attributes, fifo, true);
-	Oid    argtypes[2] = {TEXTOID, JSONBOID};
 	Datum  values[2];
 
 	if (queue_exists(name))
@@ -444,31 +542,7 @@ create_queue(ApiRequest *req)
 	/* tags are accepted; sqsn keeps none */
 	values[0] = text_datum(name);
 	values[1] = JsonbPGetDatum(settings);
-	execute(
-		plan(P_CREATE,
-			 "SELECT sqsn.sq_create_queue(queue_name => $1,"
-			 " visibility_timeout => coalesce(($2->>'VisibilityTimeout')"
-			 "::integer, 30),"
-			 " message_retention_period =>"
-			 "  coalesce(($2->>'MessageRetentionPeriod')::integer, 345600),"
-			 " delay_seconds => coalesce(($2->>'DelaySeconds')::integer, 0),"
-			 " maximum_message_size =>"
-			 "  coalesce(($2->>'MaximumMessageSize')::integer, 262144),"
-			 " dead_letter_queue => nullif(split_part("
-			 "  (nullif($2->>'RedrivePolicy', '')::jsonb)"
-			 "->>'deadLetterTargetArn', ':', 6), ''),"
-			 " max_receive_count => ((nullif($2->>'RedrivePolicy', '')"
-			 "::jsonb)->>'maxReceiveCount')::integer,"
-			 " receive_wait_time_seconds =>"
-			 "  coalesce(($2->>'ReceiveMessageWaitTimeSeconds')::integer, 0),"
-			 " content_based_deduplication =>"
-			 "  coalesce(($2->>'ContentBasedDeduplication')::boolean, false),"
-			 " deduplication_scope => CASE $2->>'DeduplicationScope'"
-			 "  WHEN 'messageGroup' THEN 'message_group' ELSE 'queue' END,"
-			 " encrypted =>"
-			 "  coalesce(($2->>'SqsManagedSseEnabled')::boolean, false))",
-			 2, argtypes),
-		values, NULL);
+	sqsn_execute(&create_queue_stmt, values, NULL, 0);
 	api_out_string(req, "QueueUrl", sqsn_queue_url(req->base_url, name));
 }
 
@@ -511,19 +585,13 @@ list_queues(ApiRequest *req)
 	int         max_results = 1000;
 	bool        paged =
 		api_param_int(&req->root, "MaxResults", 1, 1000, &max_results);
-	Oid    argtypes[2] = {TEXTOID, TEXTOID};
 	Datum  values[2];
 	char   nulls[2] = {prefix ? ' ' : 'n', token ? ' ' : 'n'};
 	uint64 n;
 
 	values[0] = prefix ? text_datum(prefix) : (Datum) 0;
 	values[1] = token ? text_datum(token) : (Datum) 0;
-	execute(plan(P_LIST,
-				 "SELECT q FROM sqsn.sq_list_queues($1) q"
-				 " WHERE $2 IS NULL OR q OPERATOR(pg_catalog.>) $2"
-				 " ORDER BY q COLLATE \"C\"",
-				 2, argtypes),
-			values, nulls);
+	sqsn_execute(&list_queues_stmt, values, nulls, 0);
 	n = Min(SPI_processed, (uint64) max_results);
 	api_out_begin_array(req, "QueueUrls");
 	for (uint64 i = 0; i < n; i++)
@@ -539,26 +607,25 @@ list_queues(ApiRequest *req)
 			SPI_getvalue(SPI_tuptable->vals[n - 1], SPI_tuptable->tupdesc, 1));
 }
 
+/* Runs a statement whose one parameter is the request's queue. */
 static void
-call_with_queue(ApiRequest *req, int plan_id, const char *sql)
+call_with_queue(ApiRequest *req, SqsnStatement *stmt)
 {
-	Oid   argtypes[1] = {TEXTOID};
-	Datum values[1];
+	Datum value = text_datum(queue_name(&req->root));
 
-	values[0] = text_datum(queue_name(&req->root));
-	execute(plan(plan_id, sql, 1, argtypes), values, NULL);
+	sqsn_execute(stmt, &value, NULL, 0);
 }
 
 static void
 delete_queue(ApiRequest *req)
 {
-	call_with_queue(req, P_DELETE_QUEUE, "SELECT sqsn.sq_delete_queue($1)");
+	call_with_queue(req, &delete_queue_stmt);
 }
 
 static void
 purge_queue(ApiRequest *req)
 {
-	call_with_queue(req, P_PURGE, "SELECT sqsn.sq_purge_queue($1)");
+	call_with_queue(req, &purge_queue_stmt);
 }
 
 static void
@@ -567,7 +634,6 @@ get_queue_attributes(ApiRequest *req)
 	char *name = queue_name(&req->root);
 	List *names = list_concat(
 		api_strings(&req->root, "AttributeNames", "AttributeName"), NIL);
-	Oid            argtypes[1] = {TEXTOID};
 	Datum          values[1];
 	bool           isnull;
 	Jsonb         *attributes;
@@ -592,9 +658,7 @@ get_queue_attributes(ApiRequest *req)
 	}
 
 	values[0] = text_datum(name);
-	execute(plan(P_GET_ATTRIBUTES, "SELECT sqsn.sq_get_queue_attributes($1)",
-				 1, argtypes),
-			values, NULL);
+	sqsn_execute(&get_attributes_stmt, values, NULL, 0);
 	attributes = DatumGetJsonbP(SPI_getbinval(
 		SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 
@@ -652,7 +716,6 @@ set_queue_attributes(ApiRequest *req)
 	char *name = queue_name(&req->root);
 	List *attributes =
 		api_map(&req->root, "Attributes", "Attribute", "Name", "Value");
-	Oid        argtypes[2] = {TEXTOID, JSONBOID};
 	Datum      values[2];
 	SqsnQueue *queue = open_queue(name);
 	ListCell  *lc;
@@ -676,11 +739,7 @@ set_queue_attributes(ApiRequest *req)
 	values[0] = text_datum(name);
 	values[1] = JsonbPGetDatum(
 		settable_attributes_jsonb(attributes, queue->fifo, false));
-	execute(plan(P_SET_ATTRIBUTES,
-				 "SELECT sqsn.sq_set_queue_attributes($1, $2)"
-				 " WHERE $2 OPERATOR(pg_catalog.<>) '{}'::jsonb",
-				 2, argtypes),
-			values, NULL);
+	sqsn_execute(&set_attributes_stmt, values, NULL, 0);
 }
 
 /* Sending --------------------------------------------------------------- */
@@ -738,7 +797,6 @@ fifo_sequence_number(const char *queue, const char *message_id)
 static void
 send_one(const char *queue, SendEntry *e, bool fifo)
 {
-	Oid argtypes[6] = {TEXTOID, TEXTOID, JSONBOID, INT4OID, TEXTOID, TEXTOID};
 	Datum values[6];
 	char  nulls[6] = {' ', ' ', 'n', 'n', 'n', 'n'};
 
@@ -764,9 +822,7 @@ send_one(const char *queue, SendEntry *e, bool fifo)
 		values[5] = text_datum(e->deduplication_id);
 		nulls[5] = ' ';
 	}
-	execute(plan(P_SEND, "SELECT sqsn.sq_send($1, $2, $3, $4, $5, $6)", 6,
-				 argtypes),
-			values, nulls);
+	sqsn_execute(&send_stmt, values, nulls, 0);
 	e->message_id =
 		SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	if (fifo)
@@ -814,9 +870,6 @@ static void
 send_batch_step(void *arg)
 {
 	BatchStep *b = arg;
-	Oid        argtypes[5] = {TEXTOID, TEXTARRAYOID, JSONBARRAYOID, INT4OID,
-							  TEXTARRAYOID};
-	Oid        argtypes2[6];
 	Datum      values[6];
 	char       nulls[6] = {' ', ' ', ' ', 'n', ' ', ' '};
 	Datum     *bodies = palloc(sizeof(Datum) * b->n);
@@ -826,11 +879,7 @@ send_batch_step(void *arg)
 	bool      *group_nulls = palloc(sizeof(bool) * b->n);
 	Datum     *dedups = palloc(sizeof(Datum) * b->n);
 	bool      *dedup_nulls = palloc(sizeof(bool) * b->n);
-	int        dims[1] = {b->n};
-	int        lbs[1] = {1};
 
-	memcpy(argtypes2, argtypes, sizeof(argtypes));
-	argtypes2[5] = TEXTARRAYOID;
 	for (int i = 0; i < b->n; i++)
 	{
 		SendEntry *e = &b->entries[i];
@@ -850,18 +899,11 @@ send_batch_step(void *arg)
 		}
 	}
 	values[0] = text_datum(b->queue);
-	values[1] = PointerGetDatum(
-		construct_array(bodies, b->n, TEXTOID, -1, false, TYPALIGN_INT));
-	values[2] = PointerGetDatum(construct_md_array(
-		attrs, attr_nulls, 1, dims, lbs, JSONBOID, -1, false, TYPALIGN_INT));
-	values[4] = PointerGetDatum(construct_md_array(
-		groups, group_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
-	values[5] = PointerGetDatum(construct_md_array(
-		dedups, dedup_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
-	execute(plan(P_SEND_BATCH,
-				 "SELECT sqsn.sq_send_batch($1, $2, $3, $4, $5, $6)", 6,
-				 argtypes2),
-			values, nulls);
+	values[1] = sqsn_array_of(bodies, NULL, b->n, TEXTOID);
+	values[2] = sqsn_array_of(attrs, attr_nulls, b->n, JSONBOID);
+	values[4] = sqsn_array_of(groups, group_nulls, b->n, TEXTOID);
+	values[5] = sqsn_array_of(dedups, dedup_nulls, b->n, TEXTOID);
+	sqsn_execute(&send_batch_stmt, values, nulls, 0);
 	if (SPI_processed != (uint64) b->n)
 		elog(ERROR, "sq_send_batch returned %d rows for %d messages",
 			 (int) SPI_processed, b->n);
@@ -1155,7 +1197,6 @@ receive_message(ApiRequest *req)
 	int        wait_seconds = -1;
 	List      *system_names;
 	List      *attribute_names;
-	Oid        argtypes[3] = {TEXTOID, INT4OID, INT4OID};
 	Datum      values[3];
 	char       nulls[3] = {' ', ' ', 'n'};
 	SqsnQueue *q;
@@ -1188,14 +1229,7 @@ receive_message(ApiRequest *req)
 		values[2] = Int32GetDatum(visibility_timeout);
 		nulls[2] = ' ';
 	}
-	execute(plan(P_RECEIVE,
-				 "SELECT message_id::text, receipt_handle, body,"
-				 " message_attributes, sent_at, receive_count,"
-				 " first_received_at, message_group_id,"
-				 " message_deduplication_id, sequence_number"
-				 " FROM sqsn.sq_receive($1, $2, $3, 0)",
-				 3, argtypes),
-			values, nulls);
+	sqsn_execute(&receive_stmt, values, nulls, 0);
 
 	if (SPI_processed == 0 && wait_seconds > 0)
 	{
@@ -1271,13 +1305,11 @@ receive_message(ApiRequest *req)
 static bool
 delete_one(const char *queue, const char *handle)
 {
-	Oid   argtypes[2] = {TEXTOID, TEXTOID};
 	Datum values[2];
 
 	values[0] = text_datum(queue);
 	values[1] = text_datum(handle);
-	execute(plan(P_DELETE, "SELECT sqsn.sq_delete($1, $2)", 2, argtypes),
-			values, NULL);
+	sqsn_execute(&delete_stmt, values, NULL, 0);
 	return true;
 }
 
@@ -1293,18 +1325,13 @@ delete_message(ApiRequest *req)
 static void
 change_one(const char *queue, const char *handle, int timeout)
 {
-	Oid   argtypes[3] = {TEXTOID, TEXTOID, INT4OID};
 	Datum values[3];
-	bool  isnull;
 
 	values[0] = text_datum(queue);
 	values[1] = text_datum(handle);
 	values[2] = Int32GetDatum(timeout);
-	execute(plan(P_CHANGE_VISIBILITY,
-				 "SELECT sqsn.sq_change_visibility($1, $2, $3)", 3, argtypes),
-			values, NULL);
-	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-									SPI_tuptable->tupdesc, 1, &isnull)))
+	sqsn_execute(&change_visibility_stmt, values, NULL, 0);
+	if (!sqsn_spi_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))
 		api_error_shape("AWS.SimpleQueueService.MessageNotInflight",
 						QUEUE_ERROR_SHAPE "MessageNotInflight", 400,
 						"The message referred to is not in flight.");
@@ -1410,13 +1437,7 @@ change_message_visibility_batch(ApiRequest *req)
 
 /* Dispatch and errors --------------------------------------------------- */
 
-typedef struct SqsAction
-{
-	const char *name;
-	void (*run)(ApiRequest *req);
-} SqsAction;
-
-static const SqsAction actions[] = {
+static const ApiAction actions[] = {
 	{"CreateQueue", create_queue},
 	{"GetQueueUrl", get_queue_url},
 	{"ListQueues", list_queues},
@@ -1436,15 +1457,7 @@ static const SqsAction actions[] = {
 bool
 api_sqs_dispatch(ApiRequest *req)
 {
-	for (int i = 0; i < lengthof(actions); i++)
-	{
-		if (strcmp(req->action, actions[i].name) == 0)
-		{
-			actions[i].run(req);
-			return true;
-		}
-	}
-	return false;
+	return api_run_action(req, actions, lengthof(actions));
 }
 
 /*

@@ -60,6 +60,25 @@ sqsn_validate_name(const char *kind, const char *name, int max_len,
 }
 
 /*
+ * The error for creating a queue or topic (kind) that exists already with
+ * other attributes; detail, when not NULL, says which. A queue's error
+ * points at sqsn.sq_set_queue_attributes().
+ */
+void
+sqsn_exists_differently(const char *kind, const char *name, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DUPLICATE_OBJECT),
+			 errmsg("%s \"%s\" already exists with different attributes", kind,
+					name),
+			 detail ? errdetail("%s", detail) : 0,
+			 strcmp(kind, "queue") == 0
+				 ? errhint("Use sqsn.sq_set_queue_attributes() to change "
+						   "them.")
+				 : 0));
+}
+
+/*
  * Whether a queue or topic name is a FIFO name: it ends in ".fifo".
  */
 bool
@@ -111,6 +130,26 @@ sqsn_int_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
 }
 
 /*
+ * The attributes argument of a set_*_attributes function: a JSON object;
+ * NULL or anything else is an error. kind ("queue", ...) names the object
+ * whose attributes they are.
+ */
+Jsonb *
+sqsn_attributes_arg(FunctionCallInfo fcinfo, int argno, const char *kind)
+{
+	Jsonb *attributes;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("attributes must not be NULL")));
+	attributes = PG_GETARG_JSONB_P(argno);
+	if (!JB_ROOT_IS_OBJECT(attributes) || JB_ROOT_IS_SCALAR(attributes))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("%s attributes must be a JSON object", kind)));
+	return attributes;
+}
+
+/*
  * Elements of a one-dimensional array argument (NULL elements allowed).
  */
 int
@@ -137,34 +176,36 @@ sqsn_array_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
  * The array arguments of a batch call: the texts (argument 1, named
  * argname; NULL elements allowed here, the caller rejects them) and the
  * optional attribute objects (argument 2), one per text. singular and
- * plural name one text in messages ("message body" / "bodies"). Returns
- * the number of texts.
+ * plural name one text in messages ("message body" / "bodies"). The
+ * optional FIFO arguments are read by sqsn_batch_fifo_args.
  */
-int
+void
 sqsn_batch_args(FunctionCallInfo fcinfo, const char *argname,
-				const char *singular, const char *plural, Datum **texts,
-				bool **text_nulls, Datum **attributes, bool **attribute_nulls)
+				const char *singular, const char *plural, SqsnBatch *batch)
 {
 	int n;
 
+	memset(batch, 0, sizeof(SqsnBatch));
+	batch->singular = singular;
+	batch->plural = plural;
 	if (PG_ARGISNULL(1))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("%s must not be NULL", argname)));
-	n = sqsn_array_arg(fcinfo, 1, argname, TEXTOID, texts, text_nulls);
+	n = sqsn_array_arg(fcinfo, 1, argname, TEXTOID, &batch->texts,
+					   &batch->text_nulls);
 	if (n > SQSN_MAX_BATCH)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("too many messages in one batch"),
 				 errdetail("A batch has at most %d messages; %d were given.",
 						   SQSN_MAX_BATCH, n)));
+	batch->n = n;
 
-	*attributes = NULL;
-	*attribute_nulls = NULL;
 	if (!PG_ARGISNULL(2))
 	{
 		int nattributes =
 			sqsn_array_arg(fcinfo, 2, "message_attributes", JSONBOID,
-						   attributes, attribute_nulls);
+						   &batch->attributes, &batch->attribute_nulls);
 
 		if (nattributes != n)
 			ereport(ERROR,
@@ -176,7 +217,73 @@ sqsn_batch_args(FunctionCallInfo fcinfo, const char *argname,
 					 errhint("Use NULL elements for messages without "
 							 "attributes.")));
 	}
-	return n;
+}
+
+/*
+ * An optional text array argument of a batch, one element per text;
+ * *values is NULL when the argument is NULL.
+ */
+static void
+batch_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
+			   SqsnBatch *batch, Datum **values, bool **nulls)
+{
+	int count;
+
+	if (!SQSN_ARG_GIVEN(argno))
+		return;
+	count = sqsn_array_arg(fcinfo, argno, argname, TEXTOID, values, nulls);
+	if (count != batch->n)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("%s must have one element per %s", argname,
+							   batch->singular),
+						errdetail("%d %s and %d %s were given.", batch->n,
+								  batch->plural, count, argname)));
+}
+
+/*
+ * The optional message_group_ids (argument argno) and
+ * message_deduplication_ids (argno + 1) of a batch.
+ */
+void
+sqsn_batch_fifo_args(FunctionCallInfo fcinfo, int argno, SqsnBatch *batch)
+{
+	batch_text_arg(fcinfo, argno, "message_group_ids", batch,
+				   &batch->group_ids, &batch->group_id_nulls);
+	batch_text_arg(fcinfo, argno + 1, "message_deduplication_ids", batch,
+				   &batch->deduplication_ids, &batch->deduplication_id_nulls);
+}
+
+/* The attributes of text i of a batch, or NULL. */
+Jsonb *
+sqsn_batch_attributes(SqsnBatch *batch, int i)
+{
+	if (batch->attributes == NULL || batch->attribute_nulls[i])
+		return NULL;
+	return DatumGetJsonbP(batch->attributes[i]);
+}
+
+/* An element of an optional text array of a batch as a string, or NULL. */
+static char *
+batch_text(Datum *values, bool *nulls, int i)
+{
+	if (values == NULL || nulls[i])
+		return NULL;
+	return TextDatumGetCString(values[i]);
+}
+
+/* The message group id of text i of a batch, or NULL. */
+char *
+sqsn_batch_group_id(SqsnBatch *batch, int i)
+{
+	return batch_text(batch->group_ids, batch->group_id_nulls, i);
+}
+
+/* The deduplication id of text i of a batch, or NULL. */
+char *
+sqsn_batch_deduplication_id(SqsnBatch *batch, int i)
+{
+	return batch_text(batch->deduplication_ids, batch->deduplication_id_nulls,
+					  i);
 }
 
 /*
@@ -242,6 +349,37 @@ sqsn_begin_result(FunctionCallInfo fcinfo)
 }
 
 /*
+ * Runs a query with one text parameter (NULL when arg_null) and adds its
+ * rows to the result of a set-returning function begun with
+ * InitMaterializedSRF. Requires SPI.
+ */
+void
+sqsn_return_rows(FunctionCallInfo fcinfo, const char *sql, Datum arg,
+				 bool arg_null, const char *what)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum         *row;
+	bool          *row_nulls;
+	int            ncolumns;
+
+	sqsn_spi_check(SPI_execute_with_args(sql, 1, (Oid[]){TEXTOID}, &arg,
+										 arg_null ? "n" : " ", false, 0),
+				   SPI_OK_SELECT, what);
+	ncolumns = SPI_tuptable->tupdesc->natts;
+	row = palloc(sizeof(Datum) * ncolumns);
+	row_nulls = palloc(sizeof(bool) * ncolumns);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		for (int c = 0; c < ncolumns; c++)
+			row[c] =
+				SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+							  c + 1, &row_nulls[c]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row,
+							 row_nulls);
+	}
+}
+
+/*
  * Returns, as a set of text, the names a one-column query with one
  * optional text parameter (the prefix, argument 0) yields: the body of
  * sq_list_queues and sn_list_topics.
@@ -249,32 +387,13 @@ sqsn_begin_result(FunctionCallInfo fcinfo)
 Datum
 sqsn_return_names(FunctionCallInfo fcinfo, const char *sql, const char *what)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Oid            argtypes[1] = {TEXTOID};
-	Datum          values[1];
-	char           nulls[1] = {' '};
-	int            nestlevel;
+	int nestlevel;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	values[0] = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
-	if (PG_ARGISNULL(0))
-		nulls[0] = 'n';
-
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
-	sqsn_spi_check(
-		SPI_execute_with_args(sql, 1, argtypes, values, nulls, false, 0),
-		SPI_OK_SELECT, what);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool  isnull;
-		Datum name = SPI_getbinval(SPI_tuptable->vals[i],
-								   SPI_tuptable->tupdesc, 1, &isnull);
-
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &name,
-							 &isnull);
-	}
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	nestlevel = sqsn_admin_begin();
+	sqsn_return_rows(fcinfo, sql,
+					 PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0),
+					 PG_ARGISNULL(0), what);
+	sqsn_admin_end(nestlevel);
 	return (Datum) 0;
 }

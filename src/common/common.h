@@ -7,10 +7,13 @@
  *	  brackets of the background workers, and the settings read by more
  *	  than one subsystem with the names (ARNs, URLs) built from them.
  *
- *	  args.c      argument readers, name validation, set-returning results
- *	  spi.c       sqsn_spi_connect, saved plans, search_path pinning, the
- *	              catalog-version probe
- *	  json.c      the JSON writer and the jsonb readers
+ *	  args.c      argument readers (batch arrays included), name
+ *	              validation, set-returning results
+ *	  spi.c       sqsn_spi_connect, statements on sqsn's tables run with
+ *	              saved plans (SqsnStatement), typed column reads,
+ *	              search_path pinning, the catalog-version probe
+ *	  json.c      the JSON writer, the jsonb readers, the error of an
+ *	              invalid policy document
  *	  encode.c    hex, percent-encoding, UUIDs, timestamps
  *	  xact.c      the workers' transaction bracket and subtransactions
  *	  shmem.c     shared-memory areas and background worker registration
@@ -42,24 +45,55 @@
 #define SQSN_ARG_GIVEN(n) (PG_NARGS() > (n) && !PG_ARGISNULL(n))
 
 /* args.c */
+
+/*
+ * The array arguments of a batch call (sq_send_batch, sn_publish_batch),
+ * one element per text; an optional array not given is NULL.
+ */
+typedef struct SqsnBatch
+{
+	int         n;
+	const char *singular; /* one text in messages: "message body" */
+	const char *plural;   /* "bodies" */
+	Datum      *texts;
+	bool       *text_nulls;
+	Datum      *attributes;
+	bool       *attribute_nulls;
+	Datum      *group_ids;
+	bool       *group_id_nulls;
+	Datum      *deduplication_ids;
+	bool       *deduplication_id_nulls;
+} SqsnBatch;
+
 extern void sqsn_validate_name(const char *kind, const char *name, int max_len,
 							   const char *fifo_hint);
-extern bool sqsn_is_fifo_name(const char *name);
-extern char *sqsn_text_arg(FunctionCallInfo fcinfo, int argno,
-						   const char *argname);
-extern int32 sqsn_int_arg(FunctionCallInfo fcinfo, int argno,
-						  const char *argname, int32 min, int32 max,
-						  int32 default_value);
-extern int   sqsn_array_arg(FunctionCallInfo fcinfo, int argno,
-							const char *argname, Oid elemtype, Datum **elems,
-							bool **nulls);
-extern int   sqsn_batch_args(FunctionCallInfo fcinfo, const char *argname,
-							 const char *singular, const char *plural,
-							 Datum **texts, bool **text_nulls,
-							 Datum **attributes, bool **attribute_nulls);
-extern void  sqsn_begin_result(FunctionCallInfo fcinfo);
-extern Datum sqsn_return_names(FunctionCallInfo fcinfo, const char *sql,
-							   const char *what);
+extern void sqsn_exists_differently(const char *kind, const char *name,
+									const char *detail)
+	pg_attribute_noreturn();
+extern bool   sqsn_is_fifo_name(const char *name);
+extern char  *sqsn_text_arg(FunctionCallInfo fcinfo, int argno,
+							const char *argname);
+extern int32  sqsn_int_arg(FunctionCallInfo fcinfo, int argno,
+						   const char *argname, int32 min, int32 max,
+						   int32 default_value);
+extern Jsonb *sqsn_attributes_arg(FunctionCallInfo fcinfo, int argno,
+								  const char *kind);
+extern int    sqsn_array_arg(FunctionCallInfo fcinfo, int argno,
+							 const char *argname, Oid elemtype, Datum **elems,
+							 bool **nulls);
+extern void   sqsn_batch_args(FunctionCallInfo fcinfo, const char *argname,
+							  const char *singular, const char *plural,
+							  SqsnBatch *batch);
+extern void   sqsn_batch_fifo_args(FunctionCallInfo fcinfo, int argno,
+								   SqsnBatch *batch);
+extern Jsonb *sqsn_batch_attributes(SqsnBatch *batch, int i);
+extern char  *sqsn_batch_group_id(SqsnBatch *batch, int i);
+extern char  *sqsn_batch_deduplication_id(SqsnBatch *batch, int i);
+extern void   sqsn_begin_result(FunctionCallInfo fcinfo);
+extern void   sqsn_return_rows(FunctionCallInfo fcinfo, const char *sql,
+							   Datum arg, bool arg_null, const char *what);
+extern Datum  sqsn_return_names(FunctionCallInfo fcinfo, const char *sql,
+								const char *what);
 
 /* spi.c */
 
@@ -76,27 +110,59 @@ typedef enum SqsnCatalogFeature
 	SQSN_CATALOG_ENCRYPTION, /* 0.3: encrypted queues and topics */
 } SqsnCatalogFeature;
 
+/*
+ * A statement on sqsn's own tables, declared once at the top of the file
+ * that runs it and run by sqsn_execute with a saved plan prepared on first
+ * use. (Statements on a queue's message table are SqsnQueueStatements,
+ * queue/queue.h.)
+ */
+#define SQSN_MAX_STATEMENT_ARGS 10
+typedef struct SqsnStatement
+{
+	const char *sql;
+	int         nargs;
+	Oid         argtypes[SQSN_MAX_STATEMENT_ARGS];
+	int         expected;  /* the SPI result of success */
+	const char *what;      /* "reading sqsn.topic": "<what> failed: ..." */
+	bool        read_only; /* SPI_execute_plan's read_only */
+	SPIPlanPtr  plan;      /* saved on first use */
+} SqsnStatement;
+
 extern void       sqsn_spi_connect(void);
 extern void       sqsn_spi_check(int ret, int expected, const char *what);
 extern SPIPlanPtr sqsn_prepare_plan(const char *sql, int nargs, Oid *argtypes);
-extern SPIPlanPtr sqsn_saved_plan(SPIPlanPtr *plan, const char *sql, int nargs,
-								  Oid *argtypes);
-extern int        sqsn_run_plan(SPIPlanPtr *plan, const char *sql, int nargs,
-								Oid *argtypes, Datum *values, const char *nulls,
-								bool read_only);
+extern int        sqsn_run_statement(SqsnStatement *stmt, Datum *values,
+									 const char *nulls, long count);
+extern uint64     sqsn_execute(SqsnStatement *stmt, Datum *values,
+							   const char *nulls, long count);
 extern void       sqsn_free_plans(SPIPlanPtr *plans, int n);
+extern void       sqsn_free_statements(SqsnStatement *const *stmts, int n);
 extern Oid        sqsn_schema_oid(void);
 extern bool       sqsn_catalog_has(SqsnCatalogFeature feature);
 extern int        sqsn_pin_search_path(void);
 extern void       sqsn_unpin_search_path(int nestlevel);
+extern int        sqsn_admin_begin(void);
+extern void       sqsn_admin_end(int nestlevel);
+extern Datum      sqsn_spi_datum(HeapTuple tuple, TupleDesc desc, int column);
 extern Jsonb     *sqsn_spi_jsonb(HeapTuple tuple, TupleDesc desc, int column);
 extern Datum      sqsn_array_of(Datum *elems, bool *nulls, int n, Oid type);
+
+/* A column of an SPI row by type; NULL reads as 0 (false). */
+#define sqsn_spi_int64(tuple, desc, column)                                   \
+	DatumGetInt64(sqsn_spi_datum(tuple, desc, column))
+#define sqsn_spi_int32(tuple, desc, column)                                   \
+	DatumGetInt32(sqsn_spi_datum(tuple, desc, column))
+#define sqsn_spi_bool(tuple, desc, column)                                    \
+	DatumGetBool(sqsn_spi_datum(tuple, desc, column))
+#define sqsn_spi_timestamptz(tuple, desc, column)                             \
+	DatumGetTimestampTz(sqsn_spi_datum(tuple, desc, column))
 
 /* json.c */
 extern void sqsn_json_key(StringInfo buf, const char *key);
 extern void sqsn_json_string(StringInfo buf, const char *key,
 							 const char *value);
 extern void sqsn_json_raw(StringInfo buf, const char *key, const char *value);
+extern void sqsn_json_bool(StringInfo buf, const char *key, bool value);
 extern void sqsn_json_jsonb(StringInfo buf, const char *key, Jsonb *value);
 extern Jsonb *sqsn_json_to_jsonb(StringInfo buf);
 extern Jsonb *sqsn_json_or_null(const char *s, int len);
@@ -104,6 +170,11 @@ extern bool sqsn_jsonb_int(JsonbValue *v, int32 min, int32 max, int32 *result);
 extern bool sqsn_jsonb_bool(JsonbValue *v, bool *result);
 extern bool sqsn_jsonb_next_pair(JsonbIterator **it, char **key,
 								 JsonbValue *v);
+extern bool sqsn_jsonb_is_object(JsonbValue *v);
+extern bool sqsn_jsonb_is_array(JsonbValue *v);
+extern bool sqsn_jsonb_is_empty(JsonbValue *v);
+extern void sqsn_invalid_policy(const char *kind, const char *detail,
+								const char *hint) pg_attribute_noreturn();
 extern char *sqsn_jsonb_string(JsonbValue *v);
 
 /* encode.c */
@@ -125,10 +196,9 @@ extern bool sqsn_subxact_try(void (*step)(void *arg), void *arg,
 extern bool sqsn_extension_ready(const char *relname, LOCKMODE lockmode);
 
 /* shmem.c */
-typedef Size (*SqsnShmemSize)(void);
 typedef void (*SqsnShmemInit)(void *ptr);
-extern void sqsn_shmem_add(const char *name, SqsnShmemSize size,
-						   SqsnShmemInit init, void **ptr);
+extern void sqsn_shmem_add(const char *name, Size size, Size elem_size,
+						   const int *count, SqsnShmemInit init, void **ptr);
 extern void sqsn_register_worker(const char *function_name, const char *name,
 								 const char *type, int restart_seconds,
 								 Datum main_arg);

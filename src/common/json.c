@@ -53,6 +53,13 @@ sqsn_json_raw(StringInfo buf, const char *key, const char *value)
 	appendStringInfoString(buf, value);
 }
 
+/* "key":true or "key":false */
+void
+sqsn_json_bool(StringInfo buf, const char *key, bool value)
+{
+	sqsn_json_raw(buf, key, value ? "true" : "false");
+}
+
 /* "key":value, value being a jsonb */
 void
 sqsn_json_jsonb(StringInfo buf, const char *key, Jsonb *value)
@@ -179,6 +186,43 @@ sqsn_jsonb_next_pair(JsonbIterator **it, char **key, JsonbValue *v)
 			return true;
 	}
 	return false;
+}
+
+/* Whether a value (of an iterator that skips nested ones) is an object. */
+bool
+sqsn_jsonb_is_object(JsonbValue *v)
+{
+	return v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data);
+}
+
+/* Whether a value (of an iterator that skips nested ones) is an array. */
+bool
+sqsn_jsonb_is_array(JsonbValue *v)
+{
+	return v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data);
+}
+
+/*
+ * Whether a value is a JSON null or "": how the managed services' clients
+ * remove an attribute or a policy.
+ */
+bool
+sqsn_jsonb_is_empty(JsonbValue *v)
+{
+	return v->type == jbvNull ||
+		   (v->type == jbvString && v->val.string.len == 0);
+}
+
+/*
+ * The error for a policy document (kind: "delivery", "filter", ...) that
+ * is not valid: detail says why, hint (or NULL) what to write instead.
+ */
+void
+sqsn_invalid_policy(const char *kind, const char *detail, const char *hint)
+{
+	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					errmsg("invalid %s policy", kind), errdetail("%s", detail),
+					hint ? errhint("%s", hint) : 0));
 }
 
 /* A jsonb string value as a palloc'd C string. */

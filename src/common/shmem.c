@@ -7,8 +7,9 @@
  * large it is and how to initialise it; one pair of hooks (chained to the
  * hooks of other libraries, as PostgreSQL asks) requests all the areas at
  * shmem_request time and creates them at shmem_startup under
- * AddinShmemInitLock. The size is asked for only at request time, after
- * _PG_init has read every setting an area's size depends on.
+ * AddinShmemInitLock. An area that ends in an array whose length is a
+ * setting is sized only at request time, after _PG_init has read every
+ * setting.
  *
  *-------------------------------------------------------------------------
  */
@@ -27,7 +28,9 @@
 typedef struct ShmemArea
 {
 	const char   *name;
-	SqsnShmemSize size;
+	Size          size;      /* fixed part */
+	Size          elem_size; /* and *count elements of this size */
+	const int    *count;
 	SqsnShmemInit init;
 	void        **ptr;
 } ShmemArea;
@@ -38,18 +41,21 @@ static int       nareas = 0;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
+static Size area_size(const ShmemArea *area);
 static void sqsn_shmem_request(void);
 static void sqsn_shmem_startup(void);
 
 /*
- * Adds a shared-memory area: size() bytes named name, initialised by
- * init(ptr) when it is created, its address stored in *ptr in every
- * process. Only while the library is being preloaded; otherwise *ptr
- * stays NULL and the subsystem works without it.
+ * Adds a shared-memory area named name: size bytes, followed by *count
+ * elements of elem_size bytes when count is not NULL (*count is read when
+ * the area is sized), initialised by init(ptr) when it is created, its
+ * address stored in *ptr in every process. Only while the library is
+ * being preloaded; otherwise *ptr stays NULL and the subsystem works
+ * without it.
  */
 void
-sqsn_shmem_add(const char *name, SqsnShmemSize size, SqsnShmemInit init,
-			   void **ptr)
+sqsn_shmem_add(const char *name, Size size, Size elem_size, const int *count,
+			   SqsnShmemInit init, void **ptr)
 {
 	if (!process_shared_preload_libraries_in_progress)
 		return;
@@ -64,9 +70,19 @@ sqsn_shmem_add(const char *name, SqsnShmemSize size, SqsnShmemInit init,
 	}
 	areas[nareas].name = name;
 	areas[nareas].size = size;
+	areas[nareas].elem_size = elem_size;
+	areas[nareas].count = count;
 	areas[nareas].init = init;
 	areas[nareas].ptr = ptr;
 	nareas++;
+}
+
+static Size
+area_size(const ShmemArea *area)
+{
+	if (area->count == NULL)
+		return area->size;
+	return add_size(area->size, mul_size(area->elem_size, *area->count));
 }
 
 static void
@@ -75,7 +91,7 @@ sqsn_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	for (int i = 0; i < nareas; i++)
-		RequestAddinShmemSpace(MAXALIGN(areas[i].size()));
+		RequestAddinShmemSpace(MAXALIGN(area_size(&areas[i])));
 }
 
 static void
@@ -90,7 +106,7 @@ sqsn_shmem_startup(void)
 		bool found;
 
 		*areas[i].ptr =
-			ShmemInitStruct(areas[i].name, areas[i].size(), &found);
+			ShmemInitStruct(areas[i].name, area_size(&areas[i]), &found);
 		if (!found)
 			areas[i].init(*areas[i].ptr);
 	}

@@ -75,26 +75,29 @@ sqsn_prepare_plan(const char *sql, int nargs, Oid *argtypes)
 }
 
 /*
- * The saved plan in *plan, prepared on first use.
+ * Runs a statement with its saved plan, prepared on first use; returns
+ * SPI_execute_plan's result, for callers whose check says more than
+ * sqsn_execute's.
  */
-SPIPlanPtr
-sqsn_saved_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
+int
+sqsn_run_statement(SqsnStatement *stmt, Datum *values, const char *nulls,
+				   long count)
 {
-	if (*plan == NULL)
-		*plan = sqsn_prepare_plan(sql, nargs, argtypes);
-	return *plan;
+	if (stmt->plan == NULL)
+		stmt->plan = sqsn_prepare_plan(stmt->sql, stmt->nargs, stmt->argtypes);
+	return SPI_execute_plan(stmt->plan, values, nulls, stmt->read_only, count);
 }
 
 /*
- * Runs the saved plan in *plan (prepared from sql on first use) with
- * values and nulls; returns SPI_execute_plan's result.
+ * Runs a statement as sqsn_run_statement does; returns SPI_processed. Any
+ * result but the statement's expected one is an internal error.
  */
-int
-sqsn_run_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes,
-			  Datum *values, const char *nulls, bool read_only)
+uint64
+sqsn_execute(SqsnStatement *stmt, Datum *values, const char *nulls, long count)
 {
-	return SPI_execute_plan(sqsn_saved_plan(plan, sql, nargs, argtypes),
-							values, nulls, read_only, 0);
+	sqsn_spi_check(sqsn_run_statement(stmt, values, nulls, count),
+				   stmt->expected, stmt->what);
+	return SPI_processed;
 }
 
 /*
@@ -109,6 +112,17 @@ sqsn_free_plans(SPIPlanPtr *plans, int n)
 			SPI_freeplan(plans[i]);
 		plans[i] = NULL;
 	}
+}
+
+/*
+ * Frees the saved plans of statements; the next sqsn_execute prepares
+ * them again.
+ */
+void
+sqsn_free_statements(SqsnStatement *const *stmts, int n)
+{
+	for (int i = 0; i < n; i++)
+		sqsn_free_plans(&stmts[i]->plan, 1);
 }
 
 Oid
@@ -159,7 +173,40 @@ sqsn_unpin_search_path(int nestlevel)
 }
 
 /*
- * Column c of an SPI row as a copy of a jsonb, or NULL.
+ * The bracket of an administrative function: search_path pinned and SPI
+ * connected. Returns the nest level sqsn_admin_end takes.
+ */
+int
+sqsn_admin_begin(void)
+{
+	int nestlevel = sqsn_pin_search_path();
+
+	sqsn_spi_connect();
+	return nestlevel;
+}
+
+/* Ends what sqsn_admin_begin started: SPI_finish, search_path restored. */
+void
+sqsn_admin_end(int nestlevel)
+{
+	SPI_finish();
+	sqsn_unpin_search_path(nestlevel);
+}
+
+/*
+ * A column of an SPI row; (Datum) 0 when it is NULL, which reads as 0 or
+ * false through the sqsn_spi_int64, ... macros.
+ */
+Datum
+sqsn_spi_datum(HeapTuple tuple, TupleDesc desc, int column)
+{
+	bool isnull;
+
+	return SPI_getbinval(tuple, desc, column, &isnull);
+}
+
+/*
+ * A column of an SPI row as a copy of a jsonb, or NULL.
  */
 Jsonb *
 sqsn_spi_jsonb(HeapTuple tuple, TupleDesc desc, int column)

@@ -64,12 +64,34 @@ static const char *const content_types[] = {"text/plain", "application/json",
 											"application/xml", "text/xml",
 											"text/html"};
 
-static void
-bad_policy(const char *detail, const char *hint)
+/* The whole-number fields of healthyRetryPolicy, and their bounds. */
+static const struct
 {
-	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					errmsg("invalid delivery policy"), errdetail("%s", detail),
-					hint ? errhint("%s", hint) : 0));
+	const char *name;
+	int         min;
+	int         max;
+	size_t      offset; /* of the int in SqsnRetryPolicy */
+} retry_fields[] = {
+	{"minDelayTarget", 1, MAX_DELAY_TARGET,
+	 offsetof(SqsnRetryPolicy, min_delay)},
+	{"maxDelayTarget", 1, MAX_DELAY_TARGET,
+	 offsetof(SqsnRetryPolicy, max_delay)},
+	{"numRetries", 0, MAX_RETRIES, offsetof(SqsnRetryPolicy, num_retries)},
+	{"numNoDelayRetries", 0, MAX_RETRIES,
+	 offsetof(SqsnRetryPolicy, num_no_delay)},
+	{"numMinDelayRetries", 0, MAX_RETRIES,
+	 offsetof(SqsnRetryPolicy, num_min_delay)},
+	{"numMaxDelayRetries", 0, MAX_RETRIES,
+	 offsetof(SqsnRetryPolicy, num_max_delay)},
+};
+
+static void invalid_delivery_policy(const char *detail, const char *hint)
+	pg_attribute_noreturn();
+
+static void
+invalid_delivery_policy(const char *detail, const char *hint)
+{
+	sqsn_invalid_policy("delivery", detail, hint);
 }
 
 /* A whole number in min..max, as a JSON number or a string of digits. */
@@ -79,24 +101,31 @@ policy_int(JsonbValue *v, const char *key, int min, int max)
 	int32 value;
 
 	if (!sqsn_jsonb_int(v, min, max, &value))
-		bad_policy(psprintf("%s must be a whole number from %d to %d.", key,
-							min, max),
-				   NULL);
+		invalid_delivery_policy(
+			psprintf("%s must be a whole number from %d to %d.", key, min,
+					 max),
+			NULL);
 	return value;
 }
 
-static char *
-policy_string(JsonbValue *v, const char *key)
+/*
+ * One of n names, as a string: its index. Another string is an error
+ * saying that the value "is <what>", with hint.
+ */
+static int
+policy_choice(JsonbValue *v, const char *key, const char *const *names, int n,
+			  const char *what, const char *hint)
 {
-	if (v->type != jbvString)
-		bad_policy(psprintf("%s must be a string.", key), NULL);
-	return pnstrdup(v->val.string.val, v->val.string.len);
-}
+	char *name;
 
-static bool
-is_object(JsonbValue *v)
-{
-	return v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data);
+	if (v->type != jbvString)
+		invalid_delivery_policy(psprintf("%s must be a string.", key), NULL);
+	name = sqsn_jsonb_string(v);
+	for (int i = 0; i < n; i++)
+		if (strcmp(name, names[i]) == 0)
+			return i;
+	invalid_delivery_policy(psprintf("%s \"%s\" is %s.", key, name, what),
+							hint);
 }
 
 /* The service's defaults for HTTP/HTTPS endpoints. */
@@ -145,34 +174,20 @@ parse_retry_policy(JsonbContainer *obj, SqsnRetryPolicy *retry)
 
 	while (sqsn_jsonb_next_pair(&it, &key, &v))
 	{
-		if (strcmp(key, "minDelayTarget") == 0)
-			retry->min_delay = policy_int(&v, key, 1, MAX_DELAY_TARGET);
-		else if (strcmp(key, "maxDelayTarget") == 0)
-			retry->max_delay = policy_int(&v, key, 1, MAX_DELAY_TARGET);
-		else if (strcmp(key, "numRetries") == 0)
-			retry->num_retries = policy_int(&v, key, 0, MAX_RETRIES);
-		else if (strcmp(key, "numNoDelayRetries") == 0)
-			retry->num_no_delay = policy_int(&v, key, 0, MAX_RETRIES);
-		else if (strcmp(key, "numMinDelayRetries") == 0)
-			retry->num_min_delay = policy_int(&v, key, 0, MAX_RETRIES);
-		else if (strcmp(key, "numMaxDelayRetries") == 0)
-			retry->num_max_delay = policy_int(&v, key, 0, MAX_RETRIES);
-		else if (strcmp(key, "backoffFunction") == 0)
-		{
-			char *name = policy_string(&v, key);
-			int   i;
+		int i;
 
-			for (i = 0; i < lengthof(backoff_names); i++)
-				if (strcmp(name, backoff_names[i]) == 0)
-					break;
-			if (i == lengthof(backoff_names))
-				bad_policy(
-					psprintf("backoffFunction \"%s\" is not known.", name),
-					"Use linear, arithmetic, geometric or exponential.");
-			retry->backoff = (SqsnBackoff) i;
-		}
+		for (i = 0; i < lengthof(retry_fields); i++)
+			if (strcmp(key, retry_fields[i].name) == 0)
+				break;
+		if (i < lengthof(retry_fields))
+			*(int *) ((char *) retry + retry_fields[i].offset) =
+				policy_int(&v, key, retry_fields[i].min, retry_fields[i].max);
+		else if (strcmp(key, "backoffFunction") == 0)
+			retry->backoff = (SqsnBackoff) policy_choice(
+				&v, key, backoff_names, lengthof(backoff_names), "not known",
+				"Use linear, arithmetic, geometric or exponential.");
 		else
-			bad_policy(
+			invalid_delivery_policy(
 				psprintf("healthyRetryPolicy has no field \"%s\".", key),
 				"Its fields are minDelayTarget, maxDelayTarget, "
 				"numRetries, numNoDelayRetries, numMinDelayRetries, "
@@ -180,75 +195,63 @@ parse_retry_policy(JsonbContainer *obj, SqsnRetryPolicy *retry)
 	}
 
 	if (retry->min_delay > retry->max_delay)
-		bad_policy(psprintf("minDelayTarget (%d) is greater than "
-							"maxDelayTarget (%d).",
-							retry->min_delay, retry->max_delay),
-				   NULL);
+		invalid_delivery_policy(psprintf("minDelayTarget (%d) is greater than "
+										 "maxDelayTarget (%d).",
+										 retry->min_delay, retry->max_delay),
+								NULL);
 	if (retry->num_no_delay + retry->num_min_delay + retry->num_max_delay >
 		retry->num_retries)
-		bad_policy(psprintf("numNoDelayRetries, numMinDelayRetries and "
-							"numMaxDelayRetries add up to %d, more than "
-							"numRetries (%d).",
-							retry->num_no_delay + retry->num_min_delay +
-								retry->num_max_delay,
-							retry->num_retries),
-				   NULL);
+		invalid_delivery_policy(
+			psprintf("numNoDelayRetries, numMinDelayRetries and "
+					 "numMaxDelayRetries add up to %d, more than "
+					 "numRetries (%d).",
+					 retry->num_no_delay + retry->num_min_delay +
+						 retry->num_max_delay,
+					 retry->num_retries),
+			NULL);
 	total = schedule_total(retry);
 	if (total > MAX_SCHEDULE)
-		bad_policy(psprintf("The retries take %.0f seconds in all; the limit "
-							"is %d.",
-							total, MAX_SCHEDULE),
-				   "Lower numRetries or the delay targets.");
+		invalid_delivery_policy(
+			psprintf("The retries take %.0f seconds in all; the limit "
+					 "is %d.",
+					 total, MAX_SCHEDULE),
+			"Lower numRetries or the delay targets.");
 }
 
+/*
+ * Reads throttlePolicy or requestPolicy, the sections of one field each
+ * (maxReceivesPerSecond, headerContentType), over the defaults.
+ */
 static void
-parse_throttle_policy(JsonbContainer *obj, SqsnDeliveryPolicy *policy)
+parse_one_field_section(JsonbContainer *obj, const char *section,
+						SqsnDeliveryPolicy *policy)
 {
+	bool        throttle = strcmp(section, "throttlePolicy") == 0;
+	const char *field =
+		throttle ? "maxReceivesPerSecond" : "headerContentType";
 	JsonbIterator *it = JsonbIteratorInit(obj);
 	JsonbValue     v;
 	char          *key = NULL;
 
-	policy->max_receives_per_second = 0;
+	if (throttle)
+		policy->max_receives_per_second = 0;
 	while (sqsn_jsonb_next_pair(&it, &key, &v))
 	{
-		if (strcmp(key, "maxReceivesPerSecond") == 0)
+		if (strcmp(key, field) != 0)
+			invalid_delivery_policy(
+				psprintf("%s has no field \"%s\".", section, key),
+				psprintf("Its field is %s.", field));
+		else if (throttle)
 			policy->max_receives_per_second =
 				policy_int(&v, key, 1, PG_INT32_MAX);
 		else
-			bad_policy(psprintf("throttlePolicy has no field \"%s\".", key),
-					   "Its field is maxReceivesPerSecond.");
-	}
-}
-
-static void
-parse_request_policy(JsonbContainer *obj, SqsnDeliveryPolicy *policy)
-{
-	JsonbIterator *it = JsonbIteratorInit(obj);
-	JsonbValue     v;
-	char          *key = NULL;
-
-	while (sqsn_jsonb_next_pair(&it, &key, &v))
-	{
-		if (strcmp(key, "headerContentType") == 0)
-		{
-			char *type = policy_string(&v, key);
-			int   i;
-
-			for (i = 0; i < lengthof(content_types); i++)
-				if (strcmp(type, content_types[i]) == 0)
-					break;
-			if (i == lengthof(content_types))
-				bad_policy(psprintf("headerContentType \"%s\" is not "
-									"supported.",
-									type),
-						   "Use text/plain, application/json, "
-						   "application/xml, text/xml or text/html.");
 			snprintf(policy->content_type, sizeof(policy->content_type),
-					 "%s; charset=UTF-8", type);
-		}
-		else
-			bad_policy(psprintf("requestPolicy has no field \"%s\".", key),
-					   "Its field is headerContentType.");
+					 "%s; charset=UTF-8",
+					 content_types[policy_choice(
+						 &v, key, content_types, lengthof(content_types),
+						 "not supported",
+						 "Use text/plain, application/json, "
+						 "application/xml, text/xml or text/html.")]);
 	}
 }
 
@@ -261,31 +264,23 @@ parse_request_policy(JsonbContainer *obj, SqsnDeliveryPolicy *policy)
 static bool
 apply_policy(JsonbContainer *obj, bool topic_form, SqsnDeliveryPolicy *policy)
 {
-	JsonbIterator     *it = JsonbIteratorInit(obj);
-	JsonbIteratorToken tok;
-	JsonbValue         v;
-	char              *key = NULL;
-	bool               disable = false;
-	const char        *prefix = topic_form ? "default" : "";
+	JsonbIterator *it = JsonbIteratorInit(obj);
+	JsonbValue     v;
+	char          *key = NULL;
+	bool           disable = false;
+	const char    *prefix = topic_form ? "default" : "";
 
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	while (sqsn_jsonb_next_pair(&it, &key, &v))
 	{
-		const char *name;
+		const char *name = key;
 
-		if (tok == WJB_KEY)
-		{
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-			continue;
-		}
-		if (tok != WJB_VALUE)
-			continue;
-		name = key;
 		if (topic_form && strcmp(key, "disableSubscriptionOverrides") == 0)
 		{
 			if (v.type != jbvBool)
-				bad_policy("disableSubscriptionOverrides must be true or "
-						   "false.",
-						   NULL);
+				invalid_delivery_policy(
+					"disableSubscriptionOverrides must be true or "
+					"false.",
+					NULL);
 			disable = v.val.boolean;
 			continue;
 		}
@@ -309,28 +304,29 @@ apply_policy(JsonbContainer *obj, bool topic_form, SqsnDeliveryPolicy *policy)
 		{
 			if (v.type == jbvNull)
 				continue;
-			if (!is_object(&v))
-				bad_policy(psprintf("%s must be a JSON object.", key), NULL);
+			if (!sqsn_jsonb_is_object(&v))
+				invalid_delivery_policy(
+					psprintf("%s must be a JSON object.", key), NULL);
 			if (name[0] == 'h')
 				parse_retry_policy(v.val.binary.data, &policy->retry);
-			else if (name[0] == 't')
-				parse_throttle_policy(v.val.binary.data, policy);
 			else
-				parse_request_policy(v.val.binary.data, policy);
+				parse_one_field_section(v.val.binary.data, name, policy);
 		}
 		else if (topic_form)
-			bad_policy(psprintf("The \"http\" policy of a topic has no field "
-								"\"%s\".",
-								key),
-					   "Its fields are defaultHealthyRetryPolicy, "
-					   "defaultThrottlePolicy, defaultRequestPolicy and "
-					   "disableSubscriptionOverrides.");
+			invalid_delivery_policy(
+				psprintf("The \"http\" policy of a topic has no field "
+						 "\"%s\".",
+						 key),
+				"Its fields are defaultHealthyRetryPolicy, "
+				"defaultThrottlePolicy, defaultRequestPolicy and "
+				"disableSubscriptionOverrides.");
 		else
-			bad_policy(psprintf("A subscription's delivery policy has no "
-								"field \"%s\".",
-								key),
-					   "Its fields are healthyRetryPolicy, throttlePolicy "
-					   "and requestPolicy.");
+			invalid_delivery_policy(
+				psprintf("A subscription's delivery policy has no "
+						 "field \"%s\".",
+						 key),
+				"Its fields are healthyRetryPolicy, throttlePolicy "
+				"and requestPolicy.");
 	}
 	return disable;
 }
@@ -346,8 +342,9 @@ topic_http_policy(Jsonb *policy)
 	http = getKeyJsonValueFromContainer(&policy->root, "http", 4, NULL);
 	if (http == NULL || http->type == jbvNull)
 		return NULL;
-	if (!is_object(http))
-		bad_policy("The \"http\" field must be a JSON object.", NULL);
+	if (!sqsn_jsonb_is_object(http))
+		invalid_delivery_policy("The \"http\" field must be a JSON object.",
+								NULL);
 	return http->val.binary.data;
 }
 
@@ -361,7 +358,7 @@ sqsn_validate_delivery_policy(Jsonb *policy, bool topic_form)
 	SqsnDeliveryPolicy p;
 
 	if (!JB_ROOT_IS_OBJECT(policy) || JB_ROOT_IS_SCALAR(policy))
-		bad_policy(
+		invalid_delivery_policy(
 			"A delivery policy is a JSON object.",
 			topic_form
 				? "Write {\"http\": {\"defaultHealthyRetryPolicy\": {...}}}."
@@ -377,10 +374,11 @@ sqsn_validate_delivery_policy(Jsonb *policy, bool topic_form)
 		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 			if (tok == WJB_KEY && !(v.val.string.len == 4 &&
 									strncmp(v.val.string.val, "http", 4) == 0))
-				bad_policy(psprintf("A topic's delivery policy has no field "
-									"\"%.*s\".",
-									v.val.string.len, v.val.string.val),
-						   "Its only field is \"http\".");
+				invalid_delivery_policy(
+					psprintf("A topic's delivery policy has no field "
+							 "\"%.*s\".",
+							 v.val.string.len, v.val.string.val),
+					"Its only field is \"http\".");
 		http = topic_http_policy(policy);
 		if (http != NULL)
 			(void) apply_policy(http, true, &p);

@@ -18,12 +18,58 @@
 
 #include "utils/json.h"
 
-static void append_attributes(StringInfo buf, Jsonb *attributes);
-static void sign_line(StringInfo buf, const char *key, const char *value);
+/* A string field of an envelope: its name, and where SqsnEnvelope has it. */
+typedef struct EnvelopeField
+{
+	const char *name;
+	size_t      offset; /* of a const char * in SqsnEnvelope */
+} EnvelopeField;
 
 /*
- * The envelope as JSON text. Fields left NULL are left out: a queue's
- * copy has no signature and no links.
+ * The fields of an envelope's JSON text in the managed service's order,
+ * and those a signature covers (SignatureVersion 2) in the order it covers
+ * them. Fields left NULL are left out: a queue's copy has no signature and
+ * no links.
+ */
+static const EnvelopeField json_fields[] = {
+	{"Type", offsetof(SqsnEnvelope, type)},
+	{"MessageId", offsetof(SqsnEnvelope, message_id)},
+	{"Token", offsetof(SqsnEnvelope, token)},
+	{"TopicArn", offsetof(SqsnEnvelope, topic_arn)},
+	{"Subject", offsetof(SqsnEnvelope, subject)},
+	{"Message", offsetof(SqsnEnvelope, message)},
+	{"SubscribeURL", offsetof(SqsnEnvelope, subscribe_url)},
+	{"Timestamp", offsetof(SqsnEnvelope, timestamp)},
+	{"SignatureVersion", offsetof(SqsnEnvelope, signature_version)},
+	{"Signature", offsetof(SqsnEnvelope, signature)},
+	{"SigningCertURL", offsetof(SqsnEnvelope, signing_cert_url)},
+	{"UnsubscribeURL", offsetof(SqsnEnvelope, unsubscribe_url)},
+};
+
+static const EnvelopeField signed_fields[] = {
+	{"Message", offsetof(SqsnEnvelope, message)},
+	{"MessageId", offsetof(SqsnEnvelope, message_id)},
+	{"Subject", offsetof(SqsnEnvelope, subject)},
+	{"SubscribeURL", offsetof(SqsnEnvelope, subscribe_url)},
+	{"Timestamp", offsetof(SqsnEnvelope, timestamp)},
+	{"Token", offsetof(SqsnEnvelope, token)},
+	{"TopicArn", offsetof(SqsnEnvelope, topic_arn)},
+	{"Type", offsetof(SqsnEnvelope, type)},
+};
+
+static const char *field_value(const SqsnEnvelope  *e,
+							   const EnvelopeField *field);
+static void        append_attributes(StringInfo buf, Jsonb *attributes);
+
+/* The value of a field of the envelope, or NULL. */
+static const char *
+field_value(const SqsnEnvelope *e, const EnvelopeField *field)
+{
+	return *(const char *const *) ((const char *) e + field->offset);
+}
+
+/*
+ * The envelope as JSON text: json_fields, then the message attributes.
  */
 char *
 sqsn_envelope_json(const SqsnEnvelope *e)
@@ -32,35 +78,16 @@ sqsn_envelope_json(const SqsnEnvelope *e)
 
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
-	sqsn_json_string(&buf, "Type", e->type);
-	sqsn_json_string(&buf, "MessageId", e->message_id);
-	if (e->token)
-		sqsn_json_string(&buf, "Token", e->token);
-	sqsn_json_string(&buf, "TopicArn", e->topic_arn);
-	if (e->subject)
-		sqsn_json_string(&buf, "Subject", e->subject);
-	sqsn_json_string(&buf, "Message", e->message);
-	if (e->subscribe_url)
-		sqsn_json_string(&buf, "SubscribeURL", e->subscribe_url);
-	sqsn_json_string(&buf, "Timestamp", e->timestamp);
-	if (e->signature)
+	for (int i = 0; i < lengthof(json_fields); i++)
 	{
-		sqsn_json_string(&buf, "SignatureVersion", "2");
-		sqsn_json_string(&buf, "Signature", e->signature);
-		if (e->signing_cert_url)
-			sqsn_json_string(&buf, "SigningCertURL", e->signing_cert_url);
+		const char *value = field_value(e, &json_fields[i]);
+
+		if (value)
+			sqsn_json_string(&buf, json_fields[i].name, value);
 	}
-	if (e->unsubscribe_url)
-		sqsn_json_string(&buf, "UnsubscribeURL", e->unsubscribe_url);
 	append_attributes(&buf, e->attributes);
 	appendStringInfoChar(&buf, '}');
 	return buf.data;
-}
-
-static void
-sign_line(StringInfo buf, const char *key, const char *value)
-{
-	appendStringInfo(buf, "%s\n%s\n", key, value);
 }
 
 /*
@@ -73,17 +100,13 @@ sqsn_envelope_string_to_sign(const SqsnEnvelope *e)
 	StringInfoData sts;
 
 	initStringInfo(&sts);
-	sign_line(&sts, "Message", e->message);
-	sign_line(&sts, "MessageId", e->message_id);
-	if (e->subject)
-		sign_line(&sts, "Subject", e->subject);
-	if (e->subscribe_url)
-		sign_line(&sts, "SubscribeURL", e->subscribe_url);
-	sign_line(&sts, "Timestamp", e->timestamp);
-	if (e->token)
-		sign_line(&sts, "Token", e->token);
-	sign_line(&sts, "TopicArn", e->topic_arn);
-	sign_line(&sts, "Type", e->type);
+	for (int i = 0; i < lengthof(signed_fields); i++)
+	{
+		const char *value = field_value(e, &signed_fields[i]);
+
+		if (value)
+			appendStringInfo(&sts, "%s\n%s\n", signed_fields[i].name, value);
+	}
 	return sts.data;
 }
 

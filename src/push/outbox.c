@@ -45,14 +45,33 @@ typedef struct OutboxShared
 	Latch           *latch;       /* the worker's latch, or NULL */
 } OutboxShared;
 
+/* Statements on the outbox, run by sqsn_execute */
+
+static SqsnStatement confirmation_stmt = {
+	"INSERT INTO sqsn.delivery (subscription_id, message_type,"
+	" message_id, topic_arn, message, published_at, next_attempt_at)"
+	" VALUES ($1, 'SubscriptionConfirmation', $2, $3, $4, $5, $5)",
+	5,
+	{UUIDOID, UUIDOID, TEXTOID, TEXTOID, TIMESTAMPTZOID},
+	SPI_OK_INSERT,
+	"inserting into sqsn.delivery"};
+
+static SqsnStatement notification_stmt = {
+	"INSERT INTO sqsn.delivery (subscription_id, message_type,"
+	" message_id, topic_arn, subject, message, message_attributes,"
+	" published_at, next_attempt_at)"
+	" VALUES ($1, 'Notification', $2, $3, $4, $5, $6, $7, $7)",
+	7,
+	{UUIDOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TIMESTAMPTZOID},
+	SPI_OK_INSERT,
+	"inserting into sqsn.delivery"};
+
 static char         *http_auto_confirm_hosts = NULL;
 static OutboxShared *outbox_shared = NULL;
-static SPIPlanPtr    notification_plan = NULL;
 
 /* this backend's transaction inserted deliveries */
 static bool inserted_deliveries = false;
 
-static Size outbox_shmem_size(void);
 static void outbox_shmem_init(void *ptr);
 static void outbox_xact_callback(XactEvent event, void *arg);
 
@@ -70,14 +89,8 @@ OutboxInit(void)
 							   GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
 	RegisterXactCallback(outbox_xact_callback, NULL);
 	if (!IsBinaryUpgrade)
-		sqsn_shmem_add("sqsn delivery", outbox_shmem_size, outbox_shmem_init,
-					   (void **) &outbox_shared);
-}
-
-static Size
-outbox_shmem_size(void)
-{
-	return sizeof(OutboxShared);
+		sqsn_shmem_add("sqsn delivery", sizeof(OutboxShared), 0, NULL,
+					   outbox_shmem_init, (void **) &outbox_shared);
 }
 
 static void
@@ -153,7 +166,6 @@ sqsn_outbox_publish_seq(void)
 void
 sqsn_outbox_confirmation(Datum subscription_id, const char *topic_name)
 {
-	Oid   argtypes[5] = {UUIDOID, UUIDOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
 	Datum values[5];
 	char *arn = sqsn_topic_arn(topic_name);
 
@@ -167,15 +179,7 @@ sqsn_outbox_confirmation(Datum subscription_id, const char *topic_name)
 											 "message.",
 											 arn));
 	values[4] = TimestampTzGetDatum(GetCurrentTimestamp());
-	sqsn_spi_check(
-		SPI_execute_with_args("INSERT INTO sqsn.delivery"
-							  " (subscription_id, message_type,"
-							  " message_id, topic_arn, message,"
-							  " published_at, next_attempt_at)"
-							  " VALUES ($1, 'SubscriptionConfirmation',"
-							  " $2, $3, $4, $5, $5)",
-							  5, argtypes, values, NULL, false, 0),
-		SPI_OK_INSERT, "inserting into sqsn.delivery");
+	sqsn_execute(&confirmation_stmt, values, NULL, 0);
 	inserted_deliveries = true;
 }
 
@@ -191,8 +195,6 @@ sqsn_outbox_notification(Datum subscription_id, pg_uuid_t *message_id,
 						 text *message, Jsonb *attributes,
 						 TimestampTz published_at, bool encrypted)
 {
-	Oid   argtypes[7] = {UUIDOID, UUIDOID,  TEXTOID,       TEXTOID,
-						 TEXTOID, JSONBOID, TIMESTAMPTZOID};
 	Datum values[7];
 	char  nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
@@ -215,17 +217,7 @@ sqsn_outbox_notification(Datum subscription_id, pg_uuid_t *message_id,
 		values[5] = JsonbPGetDatum(sqsn_sealed_marker());
 		nulls[5] = ' ';
 	}
-	sqsn_spi_check(
-		SPI_execute_plan(
-			sqsn_saved_plan(
-				&notification_plan,
-				"INSERT INTO sqsn.delivery (subscription_id, message_type,"
-				" message_id, topic_arn, subject, message, message_attributes,"
-				" published_at, next_attempt_at)"
-				" VALUES ($1, 'Notification', $2, $3, $4, $5, $6, $7, $7)",
-				7, argtypes),
-			values, nulls, false, 0),
-		SPI_OK_INSERT, "inserting into sqsn.delivery");
+	sqsn_execute(&notification_stmt, values, nulls, 0);
 	inserted_deliveries = true;
 }
 

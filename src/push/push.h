@@ -39,10 +39,11 @@ typedef struct SqsnEnvelope
 	const char *message;
 	const char *subscribe_url; /* confirmations */
 	const char *timestamp;
-	const char *signature;        /* sqsn_sign_envelope */
-	const char *signing_cert_url; /* sqsn_sign_envelope */
-	const char *unsubscribe_url;  /* notifications pushed to a URL */
-	Jsonb      *attributes;       /* notifications */
+	const char *signature_version; /* sqsn_sign_envelope: "2" */
+	const char *signature;         /* sqsn_sign_envelope */
+	const char *signing_cert_url;  /* sqsn_sign_envelope */
+	const char *unsubscribe_url;   /* notifications pushed to a URL */
+	Jsonb      *attributes;        /* notifications */
 } SqsnEnvelope;
 
 /* delivery_policy.c */

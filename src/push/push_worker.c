@@ -146,17 +146,98 @@ static bool        leases_released = false;
 static TimestampTz first_finished_at = 0;
 static char       *configured_synchronous_commit = NULL;
 
-/* saved plans of the worker; dropped after an error */
-enum
-{
-	PLAN_CLAIM,
-	PLAN_NEXT_DUE,
-	PLAN_RECORD,
-	PLAN_ATTEMPT,
-	PLAN_COUNTER,
-	NPLANS
-};
-static SPIPlanPtr plans[NPLANS];
+/* Statements of the worker, run by sqsn_execute */
+
+static SqsnStatement claim_stmt = {
+	"WITH claimed AS ("
+	" UPDATE sqsn.delivery d"
+	" SET leased_until = now() + $2 * interval '1 millisecond',"
+	"  attempts = d.attempts + 1"
+	" WHERE d.delivery_id IN ("
+	"  SELECT delivery_id FROM sqsn.delivery"
+	"  WHERE status = 'pending' AND next_attempt_at <= now()"
+	"   AND (leased_until IS NULL OR leased_until <= now())"
+	"  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
+	" RETURNING d.*)"
+	" SELECT c.delivery_id, c.subscription_id, c.message_type,"
+	"  c.message_id, c.topic_arn, c.subject, c.message,"
+	"  c.message_attributes, c.published_at, c.attempts,"
+	"  s.endpoint, s.raw_message_delivery, s.delivery_policy,"
+	"  t.delivery_policy, q.queue_name, s.confirmation_token,"
+	"  s.owner::text"
+	" FROM claimed c"
+	" JOIN sqsn.subscription s ON s.subscription_id = c.subscription_id"
+	" JOIN sqsn.topic t ON t.topic_id = s.topic_id"
+	" LEFT JOIN sqsn.queue q ON q.queue_id = s.dead_letter_queue_id"
+	" ORDER BY c.next_attempt_at",
+	2,
+	{INT4OID, INT4OID},
+	SPI_OK_SELECT,
+	"claiming deliveries"};
+
+static SqsnStatement next_due_stmt = {
+	"SELECT next_attempt_at FROM sqsn.delivery"
+	" WHERE status = 'pending'"
+	" AND (leased_until IS NULL OR leased_until <= now())"
+	" ORDER BY next_attempt_at LIMIT 1",
+	0,
+	{InvalidOid},
+	SPI_OK_SELECT,
+	"reading sqsn.delivery",
+	true};
+
+/*
+ * One execution per row, by primary key. The row is recognised as still
+ * leased (leased_until set) rather than by status = 'pending': that
+ * condition matches the due index's predicate, and a generic plan made
+ * while the outbox looked empty then walks every pending row for each
+ * outcome.
+ */
+static SqsnStatement record_stmt = {
+	"UPDATE sqsn.delivery SET status = $2,"
+	" next_attempt_at = COALESCE($3, next_attempt_at),"
+	" leased_until = NULL,"
+	" finished_at = CASE WHEN $2 = 'pending' THEN NULL ELSE now() END,"
+	" last_result = COALESCE($4, last_result),"
+	" attempts = attempts - $5"
+	" WHERE delivery_id = $1 AND leased_until IS NOT NULL",
+	5,
+	{INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT4OID},
+	SPI_OK_UPDATE,
+	"recording deliveries"};
+
+static SqsnStatement attempt_stmt = {
+	"INSERT INTO sqsn.delivery_attempt (delivery_id, attempt,"
+	" subscription_id, message_id, attempted_at, http_status, error,"
+	" latency_ms, next_attempt_at)"
+	" SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+	" ON CONFLICT DO NOTHING",
+	9,
+	{INT8ARRAYOID, INT4ARRAYOID, UUIDARRAYOID, UUIDARRAYOID,
+	 TIMESTAMPTZARRAYOID, INT4ARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID,
+	 TIMESTAMPTZARRAYOID},
+	SPI_OK_INSERT,
+	"recording delivery attempts"};
+
+static SqsnStatement counter_stmt = {
+	"INSERT INTO sqsn.subscription_counter AS c"
+	" (subscription_id, delivered, failed, dead_lettered)"
+	" SELECT s, count(*) FILTER (WHERE st = 'delivered'),"
+	"  count(*) FILTER (WHERE st = 'failed'),"
+	"  count(*) FILTER (WHERE st = 'dead_lettered')"
+	" FROM unnest($1, $2) AS u(s, st) GROUP BY s"
+	" ON CONFLICT (subscription_id) DO UPDATE"
+	" SET delivered = c.delivered + excluded.delivered,"
+	"  failed = c.failed + excluded.failed,"
+	"  dead_lettered = c.dead_lettered + excluded.dead_lettered",
+	2,
+	{UUIDARRAYOID, TEXTARRAYOID},
+	SPI_OK_INSERT,
+	"counting deliveries"};
+
+/* their saved plans are dropped after an error */
+static SqsnStatement *const statements[] = {
+	&claim_stmt, &next_due_stmt, &record_stmt, &attempt_stmt, &counter_stmt};
 
 static void delivery_exit(int code, Datum arg);
 
@@ -504,7 +585,7 @@ run_in_xact(const char *activity, bool (*fn)(void *), void *arg, bool durable)
 		FlushErrorState();
 		AbortCurrentTransaction();
 		pgstat_report_activity(STATE_IDLE, NULL);
-		sqsn_free_plans(plans, NPLANS);
+		sqsn_free_statements(statements, lengthof(statements));
 		ereport(WARNING, (errmsg("sqsn delivery worker: %s failed: %s",
 								 activity, edata->message)));
 		FreeErrorData(edata);
@@ -532,7 +613,6 @@ static bool
 claim(void *arg)
 {
 	ClaimArgs *args = (ClaimArgs *) arg;
-	Oid        argtypes[2] = {INT4OID, INT4OID};
 	Datum      values[2];
 
 	if (!leases_released)
@@ -549,33 +629,7 @@ claim(void *arg)
 
 	values[0] = Int32GetDatum(args->want);
 	values[1] = Int32GetDatum(sqsn_http_timeout_ms + LEASE_MARGIN_MS);
-	sqsn_spi_check(
-		sqsn_run_plan(
-			&plans[PLAN_CLAIM],
-			"WITH claimed AS ("
-			" UPDATE sqsn.delivery d"
-			" SET leased_until = now() + $2 * interval '1 millisecond',"
-			"  attempts = d.attempts + 1"
-			" WHERE d.delivery_id IN ("
-			"  SELECT delivery_id FROM sqsn.delivery"
-			"  WHERE status = 'pending' AND next_attempt_at <= now()"
-			"   AND (leased_until IS NULL OR leased_until <= now())"
-			"  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
-			" RETURNING d.*)"
-			" SELECT c.delivery_id, c.subscription_id, c.message_type,"
-			"  c.message_id, c.topic_arn, c.subject, c.message,"
-			"  c.message_attributes, c.published_at, c.attempts,"
-			"  s.endpoint, s.raw_message_delivery, s.delivery_policy,"
-			"  t.delivery_policy, q.queue_name, s.confirmation_token,"
-			"  s.owner::text"
-			" FROM claimed c"
-			" JOIN sqsn.subscription s ON s.subscription_id = "
-			"c.subscription_id"
-			" JOIN sqsn.topic t ON t.topic_id = s.topic_id"
-			" LEFT JOIN sqsn.queue q ON q.queue_id = s.dead_letter_queue_id"
-			" ORDER BY c.next_attempt_at",
-			2, argtypes, values, NULL, false),
-		SPI_OK_SELECT, "claiming deliveries");
+	sqsn_execute(&claim_stmt, values, NULL, 0);
 
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -594,8 +648,7 @@ claim(void *arg)
 		Jsonb        *topic_policy;
 
 		job->cxt = jobcxt;
-		job->delivery_id =
-			DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+		job->delivery_id = sqsn_spi_int64(tuple, desc, 1);
 		job->subscription_id =
 			datumCopy(SPI_getbinval(tuple, desc, 2, &isnull), false, UUID_LEN);
 		job->confirmation = strcmp(SPI_getvalue(tuple, desc, 3),
@@ -604,10 +657,10 @@ claim(void *arg)
 			datumCopy(SPI_getbinval(tuple, desc, 4, &isnull), false, UUID_LEN);
 		job->message_id_text = SPI_getvalue(tuple, desc, 4);
 		job->topic_arn = SPI_getvalue(tuple, desc, 5);
-		job->attempt = DatumGetInt32(SPI_getbinval(tuple, desc, 10, &isnull));
+		job->attempt = sqsn_spi_int32(tuple, desc, 10);
 		job->endpoint = SPI_getvalue(tuple, desc, 11);
 		job->host = sqsn_url_host(job->endpoint);
-		job->raw = DatumGetBool(SPI_getbinval(tuple, desc, 12, &isnull));
+		job->raw = sqsn_spi_bool(tuple, desc, 12);
 		sub_policy = sqsn_spi_jsonb(tuple, desc, 13);
 		topic_policy = sqsn_spi_jsonb(tuple, desc, 14);
 		job->dead_letter_queue = SPI_getvalue(tuple, desc, 15);
@@ -665,8 +718,7 @@ claim(void *arg)
 			message = text_to_cstring(plain);
 		}
 		build_body(job, subject, message, attributes,
-				   sqsn_iso_timestamp(DatumGetTimestampTz(
-					   SPI_getbinval(tuple, desc, 9, &isnull))),
+				   sqsn_iso_timestamp(sqsn_spi_timestamptz(tuple, desc, 9)),
 				   SPI_getvalue(tuple, desc, 16));
 		MemoryContextSwitchTo(args->cxt);
 		args->jobs = lappend(args->jobs, job);
@@ -677,22 +729,9 @@ claim(void *arg)
 	args->next_due = 0;
 	if (args->claimed < args->want)
 	{
-		sqsn_spi_check(
-			sqsn_run_plan(
-				&plans[PLAN_NEXT_DUE],
-				"SELECT next_attempt_at FROM sqsn.delivery"
-				" WHERE status = 'pending'"
-				" AND (leased_until IS NULL OR leased_until <= now())"
-				" ORDER BY next_attempt_at LIMIT 1",
-				0, NULL, NULL, NULL, true),
-			SPI_OK_SELECT, "reading sqsn.delivery");
-		if (SPI_processed > 0)
-		{
-			bool isnull;
-
-			args->next_due = DatumGetTimestampTz(SPI_getbinval(
-				SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		}
+		if (sqsn_execute(&next_due_stmt, NULL, NULL, 0) > 0)
+			args->next_due = sqsn_spi_timestamptz(SPI_tuptable->vals[0],
+												  SPI_tuptable->tupdesc, 1);
 	}
 	return true;
 }
@@ -809,7 +848,6 @@ record(void *arg)
 	Datum      *results = palloc(sizeof(Datum) * n);
 	bool       *result_null = palloc(sizeof(bool) * n);
 	Datum      *undo = palloc(sizeof(Datum) * n);
-	Datum      *subs = palloc(sizeof(Datum) * n);
 	Datum      *attempts = palloc(sizeof(Datum) * n);
 	Datum      *msgids = palloc(sizeof(Datum) * n);
 	Datum      *started = palloc(sizeof(Datum) * n);
@@ -819,11 +857,7 @@ record(void *arg)
 	int         k = 0; /* attempts to insert */
 	ListCell   *lc;
 	int         i = 0;
-	Oid         at[9] = {INT8ARRAYOID, INT4ARRAYOID,        UUIDARRAYOID,
-						 UUIDARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID,
-						 TEXTARRAYOID, FLOAT8ARRAYOID,      TIMESTAMPTZARRAYOID};
 	Datum       av[9];
-	Oid         ct[2] = {UUIDARRAYOID, TEXTARRAYOID};
 	Datum       cv[2];
 	Datum      *asub = palloc(sizeof(Datum) * n);
 	Datum      *aerr = palloc(sizeof(Datum) * n);
@@ -878,35 +912,14 @@ record(void *arg)
 			f++;
 		}
 	}
-	(void) subs;
 
-	/*
-	 * One execution per row, by primary key. The row is recognised as
-	 * still leased (leased_until set) rather than by status = 'pending':
-	 * that condition matches the due index's predicate, and a generic plan
-	 * made while the outbox looked empty then walks every pending row for
-	 * each outcome.
-	 */
 	for (int r = 0; r < n; r++)
 	{
-		Oid   rt[5] = {INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT4OID};
 		Datum rv[5] = {ids[r], statuses[r], next_at[r], results[r], undo[r]};
 		char  rn[5] = {' ', ' ', next_null[r] ? 'n' : ' ',
                       result_null[r] ? 'n' : ' ', ' '};
 
-		sqsn_spi_check(
-			sqsn_run_plan(
-				&plans[PLAN_RECORD],
-				"UPDATE sqsn.delivery SET status = $2,"
-				" next_attempt_at = COALESCE($3, next_attempt_at),"
-				" leased_until = NULL,"
-				" finished_at = CASE WHEN $2 = 'pending' THEN NULL"
-				" ELSE now() END,"
-				" last_result = COALESCE($4, last_result),"
-				" attempts = attempts - $5"
-				" WHERE delivery_id = $1 AND leased_until IS NOT NULL",
-				5, rt, rv, rn, false),
-			SPI_OK_UPDATE, "recording deliveries");
+		sqsn_execute(&record_stmt, rv, rn, 0);
 	}
 
 	if (k > 0)
@@ -920,37 +933,13 @@ record(void *arg)
 		av[6] = sqsn_array_of(aerr, aerr_null, k, TEXTOID);
 		av[7] = sqsn_array_of(latency, NULL, k, FLOAT8OID);
 		av[8] = sqsn_array_of(anext, anext_null, k, TIMESTAMPTZOID);
-		sqsn_spi_check(
-			sqsn_run_plan(
-				&plans[PLAN_ATTEMPT],
-				"INSERT INTO sqsn.delivery_attempt (delivery_id, attempt,"
-				" subscription_id, message_id, attempted_at, http_status, "
-				"error,"
-				" latency_ms, next_attempt_at)"
-				" SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-				" ON CONFLICT DO NOTHING",
-				9, at, av, NULL, false),
-			SPI_OK_INSERT, "recording delivery attempts");
+		sqsn_execute(&attempt_stmt, av, NULL, 0);
 	}
 	if (f > 0)
 	{
 		cv[0] = sqsn_array_of(fsubs, NULL, f, UUIDOID);
 		cv[1] = sqsn_array_of(fstatus, NULL, f, TEXTOID);
-		sqsn_spi_check(
-			sqsn_run_plan(
-				&plans[PLAN_COUNTER],
-				"INSERT INTO sqsn.subscription_counter AS c"
-				" (subscription_id, delivered, failed, dead_lettered)"
-				" SELECT s, count(*) FILTER (WHERE st = 'delivered'),"
-				"  count(*) FILTER (WHERE st = 'failed'),"
-				"  count(*) FILTER (WHERE st = 'dead_lettered')"
-				" FROM unnest($1, $2) AS u(s, st) GROUP BY s"
-				" ON CONFLICT (subscription_id) DO UPDATE"
-				" SET delivered = c.delivered + excluded.delivered,"
-				"  failed = c.failed + excluded.failed,"
-				"  dead_lettered = c.dead_lettered + excluded.dead_lettered",
-				2, ct, cv, NULL, false),
-			SPI_OK_INSERT, "counting deliveries");
+		sqsn_execute(&counter_stmt, cv, NULL, 0);
 	}
 	return true;
 }

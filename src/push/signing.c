@@ -222,6 +222,7 @@ sqsn_sign_envelope(SqsnEnvelope *envelope)
 	char *sts = sqsn_envelope_string_to_sign(envelope);
 
 	envelope->signature = sign(sts, strlen(sts));
+	envelope->signature_version = envelope->signature ? "2" : NULL;
 	envelope->signing_cert_url = NULL;
 	if (envelope->signature && sqsn_signing_certificate_url &&
 		sqsn_signing_certificate_url[0])

@@ -63,17 +63,134 @@ typedef struct QueueSettings
  * A queue's settings as the parameters $1..$10 of the catalog statements
  * that compare, insert or update them: name, visibility timeout, retention,
  * delay, maximum size, dead-letter queue id, max receive count, wait time,
- * content-based deduplication, deduplication scope.
+ * content-based deduplication, deduplication scope. The FIFO settings ($9,
+ * $10) arrived with 0.2: the legacy statements leave them out, and so do
+ * updates of standard queues.
  */
 #define SETTINGS_NPARAMS 10
-static Oid settings_argtypes[SETTINGS_NPARAMS] = {
-	TEXTOID, INT4OID, INT4OID, INT4OID, INT4OID,
-	INT8OID, INT4OID, INT4OID, BOOLOID, TEXTOID};
+#define SETTINGS_ARGTYPES                                                     \
+	TEXTOID, INT4OID, INT4OID, INT4OID, INT4OID, INT8OID, INT4OID, INT4OID,   \
+		BOOLOID, TEXTOID
 
-static void
-settings_params(const char *name, QueueSettings *s, int64 dlq_id,
-				Datum *values, char *nulls)
+#define SAME_SETTINGS_SQL(fifo_settings)                                      \
+	"SELECT visibility_timeout = $2 AND message_retention_period = $3"        \
+	" AND delay_seconds = $4 AND maximum_message_size = $5"                   \
+	" AND dead_letter_queue_id IS NOT DISTINCT FROM $6"                       \
+	" AND max_receive_count IS NOT DISTINCT FROM $7"                          \
+	" AND receive_wait_time_seconds = $8" fifo_settings                       \
+	" FROM sqsn.queue WHERE queue_name = $1"
+
+#define INSERT_SQL(fifo_columns, fifo_values)                                 \
+	"INSERT INTO sqsn.queue (queue_name, visibility_timeout,"                 \
+	" message_retention_period, delay_seconds,"                               \
+	" maximum_message_size, dead_letter_queue_id,"                            \
+	" max_receive_count, receive_wait_time_seconds," fifo_columns             \
+	" owner, created_at, last_modified_at)"                                   \
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8," fifo_values                    \
+	" session_user, clock_timestamp(), clock_timestamp())"                    \
+	" RETURNING queue_id"
+
+#define UPDATE_SQL(fifo_settings)                                             \
+	"UPDATE sqsn.queue SET visibility_timeout = $2,"                          \
+	" message_retention_period = $3, delay_seconds = $4,"                     \
+	" maximum_message_size = $5, dead_letter_queue_id = $6,"                  \
+	" max_receive_count = $7, receive_wait_time_seconds = $8," fifo_settings  \
+	" last_modified_at = clock_timestamp()"                                   \
+	" WHERE queue_name = $1"
+
+/* Statements on sqsn.queue, run by sqsn_execute */
+
+static SqsnStatement same_settings_stmt = {
+	SAME_SETTINGS_SQL(" AND content_based_deduplication = $9"
+					  " AND deduplication_scope = $10"),
+	SETTINGS_NPARAMS,
+	{SETTINGS_ARGTYPES},
+	SPI_OK_SELECT,
+	"reading sqsn.queue"};
+
+static SqsnStatement legacy_same_settings_stmt = {SAME_SETTINGS_SQL(""),
+												  SETTINGS_NPARAMS,
+												  {SETTINGS_ARGTYPES},
+												  SPI_OK_SELECT,
+												  "reading sqsn.queue"};
+
+static SqsnStatement insert_stmt = {
+	INSERT_SQL(" content_based_deduplication, deduplication_scope, kind,",
+			   " $9, $10, CASE WHEN $1 LIKE '%.fifo'"
+			   " THEN 'fifo' ELSE 'standard' END,"),
+	SETTINGS_NPARAMS,
+	{SETTINGS_ARGTYPES},
+	SPI_OK_INSERT_RETURNING,
+	"inserting into sqsn.queue"};
+
+static SqsnStatement legacy_insert_stmt = {INSERT_SQL("", ""),
+										   SETTINGS_NPARAMS,
+										   {SETTINGS_ARGTYPES},
+										   SPI_OK_INSERT_RETURNING,
+										   "inserting into sqsn.queue"};
+
+static SqsnStatement update_fifo_stmt = {
+	UPDATE_SQL(" content_based_deduplication = $9,"
+			   " deduplication_scope = $10,"),
+	SETTINGS_NPARAMS,
+	{SETTINGS_ARGTYPES},
+	SPI_OK_UPDATE,
+	"updating sqsn.queue"};
+
+static SqsnStatement update_standard_stmt = {UPDATE_SQL(""),
+											 SETTINGS_NPARAMS,
+											 {SETTINGS_ARGTYPES},
+											 SPI_OK_UPDATE,
+											 "updating sqsn.queue"};
+
+static SqsnStatement queue_id_stmt = {
+	"SELECT queue_id FROM sqsn.queue WHERE queue_name = $1",
+	1,
+	{TEXTOID},
+	SPI_OK_SELECT,
+	"reading sqsn.queue"};
+
+static SqsnStatement set_owner_stmt = {
+	"UPDATE sqsn.queue SET owner = $2 WHERE queue_id = $1",
+	2,
+	{INT8OID, NAMEOID},
+	SPI_OK_UPDATE,
+	"setting the queue's owner"};
+
+static SqsnStatement dead_letter_users_stmt = {
+	"SELECT string_agg(queue_name, ', ' ORDER BY queue_name) FROM sqsn.queue"
+	" WHERE dead_letter_queue_id = $1",
+	1,
+	{INT8OID},
+	SPI_OK_SELECT,
+	"reading sqsn.queue"};
+
+static SqsnStatement delete_stmt = {
+	"DELETE FROM sqsn.queue WHERE queue_id = $1",
+	1,
+	{INT8OID},
+	SPI_OK_DELETE,
+	"deleting from sqsn.queue"};
+
+static SqsnStatement init_handle_key_stmt = {
+	"INSERT INTO sqsn.handle_key (id, secret)"
+	" VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+	1,
+	{BYTEAOID},
+	SPI_OK_INSERT,
+	"creating the receipt handle key"};
+
+/*
+ * Runs one of the statements above that take a queue's settings; returns
+ * SPI_processed.
+ */
+static uint64
+execute_with_settings(SqsnStatement *stmt, const char *name, QueueSettings *s,
+					  int64 dlq_id, long count)
 {
+	Datum values[SETTINGS_NPARAMS];
+	char  nulls[SETTINGS_NPARAMS];
+
 	memset(nulls, ' ', SETTINGS_NPARAMS);
 	values[0] = CStringGetTextDatum(name);
 	values[1] = Int32GetDatum(s->visibility_timeout);
@@ -88,6 +205,7 @@ settings_params(const char *name, QueueSettings *s, int64 dlq_id,
 															 : "queue");
 	if (dlq_id == 0)
 		nulls[5] = nulls[6] = 'n';
+	return sqsn_execute(stmt, values, nulls, count);
 }
 
 /*
@@ -130,6 +248,34 @@ message_table_relid(int64 queue_id)
 							 get_namespace_oid(SQSN_SCHEMA, false));
 }
 
+/*
+ * Creates the message table of a new queue (name), with the FIFO queues'
+ * index on (message_group_id, msg_seq).
+ */
+static void
+create_message_table(int64 queue_id, const char *name)
+{
+	char *table = message_table_name(queue_id);
+
+	sqsn_spi_check(SPI_execute(psprintf(MESSAGE_TABLE_DDL, table), false, 0),
+				   SPI_OK_UTILITY, "creating the message table");
+	/* a mark left by a dropped table of the same oid is not ours */
+	sqsn_lowwater_forget(message_table_relid(queue_id));
+	if (sqsn_is_fifo_name(name))
+		sqsn_spi_check(
+			SPI_execute(
+				psprintf("CREATE INDEX ON %s (message_group_id, msg_seq)",
+						 table),
+				false, 0),
+			SPI_OK_UTILITY, "creating the message group index");
+	sqsn_spi_check(
+		SPI_execute(psprintf("COMMENT ON TABLE %s IS %s", table,
+							 quote_literal_cstr(
+								 psprintf("messages of sqsn queue %s", name))),
+					false, 0),
+		SPI_OK_UTILITY, "commenting the message table");
+}
+
 static void
 lock_queue_catalog(void)
 {
@@ -145,27 +291,23 @@ lock_queue_catalog(void)
 static int64
 find_queue_id(const char *name)
 {
-	Oid   argtypes[1] = {TEXTOID};
-	Datum values[1] = {CStringGetTextDatum(name)};
-	bool  isnull;
+	Datum value = CStringGetTextDatum(name);
 
-	sqsn_spi_check(SPI_execute_with_args("SELECT queue_id FROM sqsn.queue"
-										 " WHERE queue_name = $1",
-										 1, argtypes, values, NULL, false, 1),
-				   SPI_OK_SELECT, "reading sqsn.queue");
-	if (SPI_processed == 0)
+	if (sqsn_execute(&queue_id_stmt, &value, NULL, 1) == 0)
 		return 0;
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-									   SPI_tuptable->tupdesc, 1, &isnull));
+	return sqsn_spi_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }
 
 /*
  * Checks the redrive part of settings: both or neither of dead-letter queue
  * and max receive count, a dead-letter queue that exists and is not the
- * queue itself. Returns the dead-letter queue's id (0: none).
+ * queue itself, and the caller's right to send to it unless it is old_dlq,
+ * the queue's dead-letter queue so far. Returns the dead-letter queue's id
+ * (0: none).
  */
 static int64
-check_redrive(const char *queue_name, QueueSettings *settings)
+check_redrive(const char *queue_name, QueueSettings *settings,
+			  const char *old_dlq)
 {
 	int64 dlq_id;
 
@@ -205,6 +347,10 @@ check_redrive(const char *queue_name, QueueSettings *settings)
 						   sqsn_is_fifo_name(settings->dead_letter_queue)
 							   ? "FIFO"
 							   : "standard")));
+	if (old_dlq == NULL || strcmp(old_dlq, settings->dead_letter_queue) != 0)
+		sqsn_check_queue(
+			sqsn_open_queue(settings->dead_letter_queue, RowExclusiveLock),
+			SQSN_SEND);
 	return dlq_id;
 }
 
@@ -291,8 +437,7 @@ sq_create_queue(PG_FUNCTION_ARGS)
 	check_fifo_settings(name, &s);
 	encrypted = SQSN_ARG_GIVEN(10) ? PG_GETARG_BOOL(10) : false;
 
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	nestlevel = sqsn_admin_begin();
 
 	lock_queue_catalog();
 	has_fifo = sqsn_catalog_has(SQSN_CATALOG_FIFO);
@@ -301,122 +446,31 @@ sq_create_queue(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("FIFO queues need version 0.2 of extension sqsn"),
 				 errhint("Run ALTER EXTENSION sqsn UPDATE.")));
-	dlq_id = check_redrive(name, &s);
-	if (dlq_id != 0)
-		sqsn_check_queue(
-			sqsn_open_queue(s.dead_letter_queue, RowExclusiveLock), SQSN_SEND);
+	dlq_id = check_redrive(name, &s, NULL);
 
+	exists = execute_with_settings(has_fifo ? &same_settings_stmt
+											: &legacy_same_settings_stmt,
+								   name, &s, dlq_id, 1) > 0;
+	if (exists)
 	{
-		Datum values[SETTINGS_NPARAMS];
-		char  nulls[SETTINGS_NPARAMS];
-
-		settings_params(name, &s, dlq_id, values, nulls);
-
-		sqsn_spi_check(
-			SPI_execute_with_args(
-				psprintf(
-					"SELECT visibility_timeout = $2 AND "
-					"message_retention_period = $3"
-					" AND delay_seconds = $4 AND maximum_message_size = $5"
-					" AND dead_letter_queue_id IS NOT DISTINCT FROM $6"
-					" AND max_receive_count IS NOT DISTINCT FROM $7"
-					" AND receive_wait_time_seconds = $8%s"
-					" FROM sqsn.queue WHERE queue_name = $1",
-					has_fifo ? " AND content_based_deduplication = $9"
-							   " AND deduplication_scope = $10"
-							 : ""),
-				SETTINGS_NPARAMS, settings_argtypes, values, nulls, false, 1),
-			SPI_OK_SELECT, "reading sqsn.queue");
-
-		exists = SPI_processed > 0;
-		if (exists)
-		{
-			bool isnull;
-			bool same = DatumGetBool(SPI_getbinval(
-				SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-
-			if (!same)
-				ereport(
-					ERROR,
-					(errcode(ERRCODE_DUPLICATE_OBJECT),
-					 errmsg("queue \"%s\" already exists with different "
-							"attributes",
-							name),
-					 errhint("Use sqsn.sq_set_queue_attributes() to change "
-							 "them.")));
-		}
-		else
-		{
-			bool  isnull;
-			int64 queue_id;
-			char *table;
-
-			sqsn_spi_check(
-				SPI_execute_with_args(
-					psprintf(
-						"INSERT INTO sqsn.queue (queue_name, "
-						"visibility_timeout,"
-						" message_retention_period, delay_seconds,"
-						" maximum_message_size, dead_letter_queue_id,"
-						" max_receive_count, receive_wait_time_seconds,%s"
-						" owner, created_at, last_modified_at)"
-						" VALUES ($1, $2, $3, $4, $5, $6, $7, $8,%s"
-						" session_user, clock_timestamp(), clock_timestamp())"
-						" RETURNING queue_id",
-						has_fifo ? " content_based_deduplication,"
-								   " deduplication_scope, kind,"
-								 : "",
-						has_fifo ? " $9, $10, CASE WHEN $1 LIKE '%.fifo'"
-								   " THEN 'fifo' ELSE 'standard' END,"
-								 : ""),
-					SETTINGS_NPARAMS, settings_argtypes, values, nulls, false,
-					0),
-				SPI_OK_INSERT_RETURNING, "inserting into sqsn.queue");
-			queue_id = DatumGetInt64(SPI_getbinval(
-				SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-
-			/* the calling role (SET ROLE included) owns the queue */
-			if (sqsn_catalog_has(SQSN_CATALOG_GRANTS))
-			{
-				Datum owner[2] = {
-					Int64GetDatum(queue_id),
-					DirectFunctionCall1(namein,
-										CStringGetDatum(sqsn_caller_name()))};
-
-				sqsn_spi_check(
-					SPI_execute_with_args("UPDATE sqsn.queue SET owner = $2"
-										  " WHERE queue_id = $1",
-										  2, (Oid[]){INT8OID, NAMEOID}, owner,
-										  NULL, false, 0),
-					SPI_OK_UPDATE, "setting the queue's owner");
-			}
-
-			table = message_table_name(queue_id);
-			sqsn_spi_check(
-				SPI_execute(psprintf(MESSAGE_TABLE_DDL, table), false, 0),
-				SPI_OK_UTILITY, "creating the message table");
-			/* a mark left by a dropped table of the same oid is not ours */
-			sqsn_lowwater_forget(message_table_relid(queue_id));
-			if (sqsn_is_fifo_name(name))
-				sqsn_spi_check(
-					SPI_execute(psprintf("CREATE INDEX ON %s"
-										 " (message_group_id, msg_seq)",
-										 table),
-								false, 0),
-					SPI_OK_UTILITY, "creating the message group index");
-			sqsn_spi_check(
-				SPI_execute(psprintf("COMMENT ON TABLE %s IS %s", table,
-									 quote_literal_cstr(psprintf(
-										 "messages of sqsn queue %s", name))),
-							false, 0),
-				SPI_OK_UTILITY, "commenting the message table");
-		}
+		if (!sqsn_spi_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))
+			sqsn_exists_differently("queue", name, NULL);
 	}
-	if (exists || encrypted)
-		sqsn_store_encrypted("queue", name, encrypted, exists);
+	else
+	{
+		int64 queue_id;
 
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+		execute_with_settings(has_fifo ? &insert_stmt : &legacy_insert_stmt,
+							  name, &s, dlq_id, 0);
+		queue_id =
+			sqsn_spi_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		sqsn_set_caller_owner(&set_owner_stmt, Int64GetDatum(queue_id));
+		create_message_table(queue_id, name);
+	}
+	sqsn_create_encrypted("queue", name, encrypted, exists);
+
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_VOID();
 }
 
@@ -431,12 +485,11 @@ sq_delete_queue(PG_FUNCTION_ARGS)
 	char *name = sqsn_text_arg(fcinfo, 0, "queue_name");
 	int   nestlevel;
 	int64 queue_id;
-	Oid   argtypes[1] = {INT8OID};
-	Datum values[1];
+	Datum value;
+	char *users;
 
 	sqsn_validate_queue_name(name);
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	nestlevel = sqsn_admin_begin();
 
 	lock_queue_catalog();
 	queue_id = find_queue_id(name);
@@ -455,32 +508,19 @@ sq_delete_queue(PG_FUNCTION_ARGS)
 				 errdetail("Its message table is missing; only superusers and "
 						   "members of sqsn_admin can delete it.")));
 
-	values[0] = Int64GetDatum(queue_id);
-	sqsn_spi_check(
-		SPI_execute_with_args("SELECT string_agg(queue_name, ', '"
-							  " ORDER BY queue_name) FROM sqsn.queue"
-							  " WHERE dead_letter_queue_id = $1",
-							  1, argtypes, values, NULL, false, 0),
-		SPI_OK_SELECT, "reading sqsn.queue");
-	{
-		char *sources =
-			SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	value = Int64GetDatum(queue_id);
+	sqsn_execute(&dead_letter_users_stmt, &value, NULL, 0);
+	users = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (users != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("queue \"%s\" is the dead-letter queue of other "
+						"queues",
+						name),
+				 errdetail("Queues using it: %s.", users),
+				 errhint("Remove their RedrivePolicy or delete them first.")));
 
-		if (sources != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
-					 errmsg("queue \"%s\" is the dead-letter queue of other "
-							"queues",
-							name),
-					 errdetail("Queues using it: %s.", sources),
-					 errhint("Remove their RedrivePolicy or delete them "
-							 "first.")));
-	}
-
-	sqsn_spi_check(
-		SPI_execute_with_args("DELETE FROM sqsn.queue WHERE queue_id = $1", 1,
-							  argtypes, values, NULL, false, 0),
-		SPI_OK_DELETE, "deleting from sqsn.queue");
+	sqsn_execute(&delete_stmt, &value, NULL, 0);
 	if (sqsn_catalog_has(SQSN_CATALOG_FIFO))
 		sqsn_fifo_forget_queue(queue_id);
 	sqsn_lowwater_forget(message_table_relid(queue_id));
@@ -489,8 +529,7 @@ sq_delete_queue(PG_FUNCTION_ARGS)
 							   false, 0),
 				   SPI_OK_UTILITY, "dropping the message table");
 
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_VOID();
 }
 
@@ -502,12 +541,9 @@ Datum
 sq_purge_queue(PG_FUNCTION_ARGS)
 {
 	char      *name = sqsn_text_arg(fcinfo, 0, "queue_name");
-	int        nestlevel = sqsn_pin_search_path();
+	int        nestlevel = sqsn_admin_begin();
 	SqsnQueue *queue;
 	int64      removed;
-	bool       isnull;
-
-	sqsn_spi_connect();
 
 	queue = sqsn_open_queue(name, AccessExclusiveLock);
 	sqsn_check_queue(queue, SQSN_ADMIN);
@@ -515,14 +551,12 @@ sq_purge_queue(PG_FUNCTION_ARGS)
 										queue->qualified_table),
 							   false, 0),
 				   SPI_OK_SELECT, "counting messages");
-	removed = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										  SPI_tuptable->tupdesc, 1, &isnull));
+	removed = sqsn_spi_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	sqsn_spi_check(
 		SPI_execute(psprintf("TRUNCATE %s", queue->qualified_table), false, 0),
 		SPI_OK_UTILITY, "truncating the message table");
 
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_INT64(removed);
 }
 
@@ -573,7 +607,7 @@ Datum
 sq_get_queue_attributes(PG_FUNCTION_ARGS)
 {
 	char      *name = sqsn_text_arg(fcinfo, 0, "queue_name");
-	int        nestlevel = sqsn_pin_search_path();
+	int        nestlevel = sqsn_admin_begin();
 	SqsnQueue *queue;
 	Oid        argtypes[4] = {INT8OID, INT8OID, INT8OID, INT8OID};
 	Datum      values[4];
@@ -581,8 +615,6 @@ sq_get_queue_attributes(PG_FUNCTION_ARGS)
 	Jsonb     *result;
 	bool       with_encryption;
 	bool       encrypted;
-
-	sqsn_spi_connect();
 
 	queue = sqsn_open_queue(name, AccessShareLock);
 	sqsn_check_queue(queue, SQSN_ANY_ACTION);
@@ -788,16 +820,9 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 	bool           encrypted;
 	bool           encrypted_given = false;
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						errmsg("attributes must not be NULL")));
-	attributes = PG_GETARG_JSONB_P(1);
-	if (!JB_ROOT_IS_OBJECT(attributes) || JB_ROOT_IS_SCALAR(attributes))
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("queue attributes must be a JSON object")));
+	attributes = sqsn_attributes_arg(fcinfo, 1, "queue");
 
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	nestlevel = sqsn_admin_begin();
 
 	lock_queue_catalog();
 	queue = sqsn_open_queue(name, ShareUpdateExclusiveLock);
@@ -881,43 +906,16 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 	}
 
 	check_fifo_settings(name, &s);
-	dlq_id = check_redrive(name, &s);
-	/* a new dead-letter queue needs the right to send to it */
-	if (dlq_id != 0 &&
-		(old_dlq == NULL || strcmp(old_dlq, s.dead_letter_queue) != 0))
-		sqsn_check_queue(
-			sqsn_open_queue(s.dead_letter_queue, RowExclusiveLock), SQSN_SEND);
-
-	{
-		Datum values[SETTINGS_NPARAMS];
-		char  nulls[SETTINGS_NPARAMS];
-
-		settings_params(name, &s, dlq_id, values, nulls);
-
-		sqsn_spi_check(
-			SPI_execute_with_args(
-				psprintf(
-					"UPDATE sqsn.queue SET visibility_timeout = $2,"
-					" message_retention_period = $3, delay_seconds = $4,"
-					" maximum_message_size = $5, dead_letter_queue_id = $6,"
-					" max_receive_count = $7, receive_wait_time_seconds = "
-					"$8,%s"
-					" last_modified_at = clock_timestamp()"
-					" WHERE queue_name = $1",
-					fifo ? " content_based_deduplication = $9,"
-						   " deduplication_scope = $10,"
-						 : ""),
-				SETTINGS_NPARAMS, settings_argtypes, values, nulls, false, 0),
-			SPI_OK_UPDATE, "updating sqsn.queue");
-	}
+	dlq_id = check_redrive(name, &s, old_dlq);
+	execute_with_settings(fifo ? &update_fifo_stmt : &update_standard_stmt,
+						  name, &s, dlq_id, 0);
 	if (encrypted_given)
 		sqsn_store_encrypted("queue", name, encrypted, false);
 
 	/* every backend drops its cached copy of this queue at commit */
 	CacheInvalidateRelcacheByRelid(relid);
 
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_VOID();
 }
 
@@ -934,8 +932,7 @@ sq_queue_stats_rows(PG_FUNCTION_ARGS)
 	uint64         nqueues;
 
 	InitMaterializedSRF(fcinfo, 0);
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	nestlevel = sqsn_admin_begin();
 
 	sqsn_spi_check(
 		SPI_execute("SELECT q.queue_id, q.queue_name FROM sqsn.queue q"
@@ -949,9 +946,7 @@ sq_queue_stats_rows(PG_FUNCTION_ARGS)
 
 	for (uint64 i = 0; i < nqueues; i++)
 	{
-		bool  isnull;
-		int64 queue_id = DatumGetInt64(
-			SPI_getbinval(queues->vals[i], queues->tupdesc, 1, &isnull));
+		int64 queue_id = sqsn_spi_int64(queues->vals[i], queues->tupdesc, 1);
 		Datum values[5];
 		bool  nulls[5];
 
@@ -967,8 +962,7 @@ sq_queue_stats_rows(PG_FUNCTION_ARGS)
 							 nulls);
 	}
 
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	return (Datum) 0;
 }
 
@@ -980,8 +974,7 @@ sq_init_handle_key(PG_FUNCTION_ARGS)
 {
 	uint8  secret[32];
 	bytea *value = palloc(VARHDRSZ + sizeof(secret));
-	Oid    argtypes[1] = {BYTEAOID};
-	Datum  values[1];
+	Datum  key;
 	int    nestlevel;
 
 	if (!pg_strong_random(secret, sizeof(secret)))
@@ -989,17 +982,11 @@ sq_init_handle_key(PG_FUNCTION_ARGS)
 						errmsg("could not generate random bytes")));
 	SET_VARSIZE(value, VARHDRSZ + sizeof(secret));
 	memcpy(VARDATA(value), secret, sizeof(secret));
-	values[0] = PointerGetDatum(value);
+	key = PointerGetDatum(value);
 
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
-	sqsn_spi_check(
-		SPI_execute_with_args("INSERT INTO sqsn.handle_key (id, secret)"
-							  " VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
-							  1, argtypes, values, NULL, false, 0),
-		SPI_OK_INSERT, "creating the receipt handle key");
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	nestlevel = sqsn_admin_begin();
+	sqsn_execute(&init_handle_key_stmt, &key, NULL, 0);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_VOID();
 }
 
@@ -1039,8 +1026,7 @@ sq_drop_message_tables(PG_FUNCTION_ARGS)
 	if (!drops_sqsn)
 		PG_RETURN_VOID();
 
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	nestlevel = sqsn_admin_begin();
 
 	sqsn_spi_check(
 		SPI_execute("SELECT c.oid::regclass::text FROM pg_class c"
@@ -1061,8 +1047,7 @@ sq_drop_message_tables(PG_FUNCTION_ARGS)
 					   SPI_OK_UTILITY, "dropping a message table");
 	}
 
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_VOID();
 }
 

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * cache.c
- *	  The per-backend queue cache, queue-name validation and the small
- *	  argument helpers every SQL-callable function uses.
+ *	  The per-backend queue cache, queue-name validation, the runner of
+ *	  statements on a queue's message table, and the access checks that
+ *	  read the cached owner and grants.
  *
  * The hot paths (send, receive, delete) must not read sqsn.queue on every
  * call. A backend keeps what it read about each queue, with the saved plans
@@ -30,6 +31,41 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+
+static SqsnStatement queue_name_stmt = {
+	"SELECT queue_name FROM sqsn.queue"
+	" WHERE queue_id OPERATOR(pg_catalog.=) $1",
+	1,
+	{INT8OID},
+	SPI_OK_SELECT,
+	"reading sqsn.queue"};
+
+/*
+ * The int32 and bool fields of a queue's cache entry and the columns of
+ * load_queue's query they are read from. max_receive_count is NULL without
+ * a redrive policy, which reads as 0.
+ */
+typedef struct QueueColumn
+{
+	int    column;
+	size_t offset; /* in SqsnQueue */
+} QueueColumn;
+
+static const QueueColumn int_columns[] = {
+	{2, offsetof(SqsnQueue, visibility_timeout)},
+	{3, offsetof(SqsnQueue, message_retention_period)},
+	{4, offsetof(SqsnQueue, delay_seconds)},
+	{5, offsetof(SqsnQueue, maximum_message_size)},
+	{6, offsetof(SqsnQueue, max_receive_count)},
+	{8, offsetof(SqsnQueue, receive_wait_time_seconds)},
+};
+
+static const QueueColumn bool_columns[] = {
+	{9, offsetof(SqsnQueue, fifo)},
+	{10, offsetof(SqsnQueue, content_based_deduplication)},
+	{11, offsetof(SqsnQueue, deduplicate_per_group)},
+	{12, offsetof(SqsnQueue, encrypted)},
+};
 
 static HTAB      *queue_cache = NULL;
 static SPIPlanPtr load_queue_plan = NULL;
@@ -101,7 +137,6 @@ load_queue(const char *name)
 	SqsnQueue    *queue;
 	TupleDesc     tupdesc;
 	HeapTuple     tuple;
-	bool          isnull;
 	bool          found;
 	char          key[SQSN_MAX_QUEUE_NAME + 1];
 	char         *relname;
@@ -164,28 +199,13 @@ load_queue(const char *name)
 	tupdesc = SPI_tuptable->tupdesc;
 	tuple = SPI_tuptable->vals[0];
 
-	queue->queue_id = DatumGetInt64(SPI_getbinval(tuple, tupdesc, 1, &isnull));
-	queue->visibility_timeout =
-		DatumGetInt32(SPI_getbinval(tuple, tupdesc, 2, &isnull));
-	queue->message_retention_period =
-		DatumGetInt32(SPI_getbinval(tuple, tupdesc, 3, &isnull));
-	queue->delay_seconds =
-		DatumGetInt32(SPI_getbinval(tuple, tupdesc, 4, &isnull));
-	queue->maximum_message_size =
-		DatumGetInt32(SPI_getbinval(tuple, tupdesc, 5, &isnull));
-	queue->max_receive_count =
-		DatumGetInt32(SPI_getbinval(tuple, tupdesc, 6, &isnull));
-	if (isnull)
-		queue->max_receive_count = 0;
-	queue->receive_wait_time_seconds =
-		DatumGetInt32(SPI_getbinval(tuple, tupdesc, 8, &isnull));
-	queue->fifo = DatumGetBool(SPI_getbinval(tuple, tupdesc, 9, &isnull));
-	queue->content_based_deduplication =
-		DatumGetBool(SPI_getbinval(tuple, tupdesc, 10, &isnull));
-	queue->deduplicate_per_group =
-		DatumGetBool(SPI_getbinval(tuple, tupdesc, 11, &isnull));
-	queue->encrypted =
-		DatumGetBool(SPI_getbinval(tuple, tupdesc, 12, &isnull));
+	queue->queue_id = sqsn_spi_int64(tuple, tupdesc, 1);
+	for (int i = 0; i < lengthof(int_columns); i++)
+		*(int32 *) ((char *) queue + int_columns[i].offset) =
+			sqsn_spi_int32(tuple, tupdesc, int_columns[i].column);
+	for (int i = 0; i < lengthof(bool_columns); i++)
+		*(bool *) ((char *) queue + bool_columns[i].offset) =
+			sqsn_spi_bool(tuple, tupdesc, bool_columns[i].column);
 
 	relname = psprintf("q_" INT64_FORMAT, queue->queue_id);
 	queue->relid = get_relname_relid(relname, sqsn_schema_oid());
@@ -323,24 +343,32 @@ sqsn_check_queue(SqsnQueue *queue, int action)
 }
 
 /*
+ * The name of a queue by id, or NULL when it no longer exists. Requires
+ * SPI.
+ */
+char *
+sqsn_queue_name_of(int64 queue_id)
+{
+	Datum value = Int64GetDatum(queue_id);
+
+	if (sqsn_execute(&queue_name_stmt, &value, NULL, 1) == 0)
+		return NULL;
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/*
  * The check for a queue known by id (a dead-letter queue in a redrive
- * policy); no check when the id is 0. Requires SPI.
+ * policy); no check when the id is 0 or the queue no longer exists.
+ * Requires SPI.
  */
 void
 sqsn_check_queue_id(int64 queue_id, int action)
 {
-	Datum value = Int64GetDatum(queue_id);
 	char *name;
 
 	if (queue_id == 0)
 		return;
-	sqsn_spi_check(
-		SPI_execute_with_args("SELECT queue_name FROM sqsn.queue"
-							  " WHERE queue_id OPERATOR(pg_catalog.=) $1",
-							  1, (Oid[]){INT8OID}, &value, NULL, false, 1),
-		SPI_OK_SELECT, "reading sqsn.queue");
-	if (SPI_processed == 0)
-		return;
-	name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	sqsn_check_queue(sqsn_open_queue(name, RowExclusiveLock), action);
+	name = sqsn_queue_name_of(queue_id);
+	if (name != NULL)
+		sqsn_check_queue(sqsn_open_queue(name, RowExclusiveLock), action);
 }

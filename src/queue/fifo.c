@@ -133,13 +133,61 @@ static const SqsnQueueStatement fifo_lock_stmt = {
 /* extra candidate groups read per receive, to step over locked ones */
 #define EXTRA_CANDIDATES 16
 
-static SPIPlanPtr dedup_plan = NULL;
-static SPIPlanPtr dedup_expire_plan = NULL;
-static SPIPlanPtr dedup_forget_plan = NULL;
-static SPIPlanPtr topic_dedup_expire_plan = NULL;
+/* Statements on sqsn.fifo_dedup, run by sqsn_execute */
+
+static SqsnStatement dedup_stmt = {
+	"INSERT INTO sqsn.fifo_dedup AS d (queue_id, scope_key,"
+	" deduplication_id, message_id, expires_at)"
+	" VALUES ($1, $2, $3, $4, $5)"
+	" ON CONFLICT (queue_id, scope_key, deduplication_id)"
+	" DO UPDATE SET"
+	"  message_id = CASE WHEN d.expires_at OPERATOR(pg_catalog.<=) $6"
+	"   THEN excluded.message_id ELSE d.message_id END,"
+	"  expires_at = CASE WHEN d.expires_at OPERATOR(pg_catalog.<=) $6"
+	"   THEN excluded.expires_at ELSE d.expires_at END"
+	" RETURNING d.message_id",
+	6,
+	{INT8OID, TEXTOID, TEXTOID, UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID},
+	SPI_OK_INSERT_RETURNING,
+	"recording a deduplication id"};
+
+static SqsnStatement dedup_expire_stmt = {
+	"DELETE FROM sqsn.fifo_dedup d"
+	" WHERE d.ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+	"  SELECT c.ctid FROM sqsn.fifo_dedup c"
+	"  WHERE c.queue_id OPERATOR(pg_catalog.=) $1"
+	"   AND c.expires_at OPERATOR(pg_catalog.<=) $2"
+	"  LIMIT $3 FOR UPDATE SKIP LOCKED))"
+	" AND d.expires_at OPERATOR(pg_catalog.<=) $2",
+	3,
+	{INT8OID, TIMESTAMPTZOID, INT4OID},
+	SPI_OK_DELETE,
+	"deleting deduplication records"};
+
+static SqsnStatement topic_dedup_expire_stmt = {
+	"DELETE FROM sqsn.fifo_dedup d"
+	" WHERE d.ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+	"  SELECT c.ctid FROM sqsn.fifo_dedup c"
+	"  WHERE c.queue_id OPERATOR(pg_catalog.<) 0"
+	"   AND c.expires_at OPERATOR(pg_catalog.<=) $1"
+	"  LIMIT $2 FOR UPDATE SKIP LOCKED))"
+	" AND d.expires_at OPERATOR(pg_catalog.<=) $1",
+	2,
+	{TIMESTAMPTZOID, INT4OID},
+	SPI_OK_DELETE,
+	"deleting deduplication records of topics"};
+
+static SqsnStatement dedup_forget_stmt = {
+	"DELETE FROM sqsn.fifo_dedup"
+	" WHERE queue_id OPERATOR(pg_catalog.=) $1",
+	1,
+	{INT8OID},
+	SPI_OK_DELETE,
+	"deleting deduplication records"};
 
 static void   group_locktag(LOCKTAG *tag, int64 queue_id, const char *group);
-static bool   lock_group(SqsnQueue *queue, const char *group, LOCKTAG *tag);
+static char  *lock_head_group(SqsnQueue *queue, SPITupleTable *heads, uint64 h,
+							  int64 *after, LOCKTAG *tag);
 static uint64 find_heads(SqsnQueue *queue, TimestampTz now, int64 after,
 						 int limit);
 static uint64 lease_group(SqsnQueue *queue, const char *group, TimestampTz now,
@@ -217,25 +265,9 @@ deduplicate(int64 owner, const char *scope_key, const char *deduplication_id,
 		TimestampTzGetDatum(sqsn_add_seconds(sent_at, SQSN_DEDUP_WINDOW));
 	values[5] = TimestampTzGetDatum(sent_at);
 
-	ret = SPI_execute_plan(
-		sqsn_saved_plan(
-			&dedup_plan,
-			"INSERT INTO sqsn.fifo_dedup AS d (queue_id, scope_key,"
-			" deduplication_id, message_id, expires_at)"
-			" VALUES ($1, $2, $3, $4, $5)"
-			" ON CONFLICT (queue_id, scope_key, deduplication_id)"
-			" DO UPDATE SET"
-			"  message_id = CASE WHEN d.expires_at OPERATOR(pg_catalog.<=) $6"
-			"   THEN excluded.message_id ELSE d.message_id END,"
-			"  expires_at = CASE WHEN d.expires_at OPERATOR(pg_catalog.<=) $6"
-			"   THEN excluded.expires_at ELSE d.expires_at END"
-			" RETURNING d.message_id",
-			6,
-			(Oid[]){INT8OID, TEXTOID, TEXTOID, UUIDOID, TIMESTAMPTZOID,
-					TIMESTAMPTZOID}),
-		values, NULL, false, 0);
+	ret = sqsn_run_statement(&dedup_stmt, values, NULL, 0);
 	if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
-		elog(ERROR, "recording a deduplication id failed: %s",
+		elog(ERROR, "%s failed: %s", dedup_stmt.what,
 			 SPI_result_code_string(ret));
 	id = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0],
 									 SPI_tuptable->tupdesc, 1, &isnull));
@@ -278,26 +310,12 @@ int64
 sqsn_fifo_expire_deduplication(SqsnQueue *queue, TimestampTz now,
 							   int batch_size)
 {
-	Datum values[3];
-	int   ret;
+	Datum values[3] = {Int64GetDatum(queue->queue_id),
+					   TimestampTzGetDatum(now), Int32GetDatum(batch_size)};
+	int   ret = sqsn_run_statement(&dedup_expire_stmt, values, NULL, 0);
 
-	values[0] = Int64GetDatum(queue->queue_id);
-	values[1] = TimestampTzGetDatum(now);
-	values[2] = Int32GetDatum(batch_size);
-	ret = SPI_execute_plan(
-		sqsn_saved_plan(&dedup_expire_plan,
-						"DELETE FROM sqsn.fifo_dedup d"
-						" WHERE d.ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
-						"  SELECT c.ctid FROM sqsn.fifo_dedup c"
-						"  WHERE c.queue_id OPERATOR(pg_catalog.=) $1"
-						"   AND c.expires_at OPERATOR(pg_catalog.<=) $2"
-						"  LIMIT $3 FOR UPDATE SKIP LOCKED))"
-						" AND d.expires_at OPERATOR(pg_catalog.<=) $2",
-						3, (Oid[]){INT8OID, TIMESTAMPTZOID, INT4OID}),
-		values, NULL, false, 0);
 	if (ret != SPI_OK_DELETE)
-		elog(ERROR,
-			 "deleting deduplication records of queue \"%s\" failed: %s",
+		elog(ERROR, "%s of queue \"%s\" failed: %s", dedup_expire_stmt.what,
 			 queue->name, SPI_result_code_string(ret));
 	return (int64) SPI_processed;
 }
@@ -310,26 +328,13 @@ sqsn_fifo_expire_deduplication(SqsnQueue *queue, TimestampTz now,
 bool
 sqsn_sweep_topic_deduplication(int batch_size)
 {
-	Datum values[2];
+	Datum values[2] = {TimestampTzGetDatum(GetCurrentTimestamp()),
+					   Int32GetDatum(batch_size)};
 
 	if (!sqsn_catalog_has(SQSN_CATALOG_FIFO))
 		return false;
-	values[0] = TimestampTzGetDatum(GetCurrentTimestamp());
-	values[1] = Int32GetDatum(batch_size);
-	sqsn_spi_check(
-		SPI_execute_plan(
-			sqsn_saved_plan(&topic_dedup_expire_plan,
-							"DELETE FROM sqsn.fifo_dedup d"
-							" WHERE d.ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
-							"  SELECT c.ctid FROM sqsn.fifo_dedup c"
-							"  WHERE c.queue_id OPERATOR(pg_catalog.<) 0"
-							"   AND c.expires_at OPERATOR(pg_catalog.<=) $1"
-							"  LIMIT $2 FOR UPDATE SKIP LOCKED))"
-							" AND d.expires_at OPERATOR(pg_catalog.<=) $1",
-							2, (Oid[]){TIMESTAMPTZOID, INT4OID}),
-			values, NULL, false, 0),
-		SPI_OK_DELETE, "deleting deduplication records of topics");
-	return SPI_processed >= (uint64) batch_size;
+	return sqsn_execute(&topic_dedup_expire_stmt, values, NULL, 0) >=
+		   (uint64) batch_size;
 }
 
 /*
@@ -341,14 +346,7 @@ sqsn_fifo_forget_queue(int64 queue_id)
 {
 	Datum value = Int64GetDatum(queue_id);
 
-	sqsn_spi_check(
-		SPI_execute_plan(
-			sqsn_saved_plan(&dedup_forget_plan,
-							"DELETE FROM sqsn.fifo_dedup"
-							" WHERE queue_id OPERATOR(pg_catalog.=) $1",
-							1, (Oid[]){INT8OID}),
-			&value, NULL, false, 0),
-		SPI_OK_DELETE, "deleting deduplication records");
+	sqsn_execute(&dedup_forget_stmt, &value, NULL, 0);
 }
 
 static int
@@ -416,14 +414,24 @@ sqsn_fifo_lock_groups_for_send(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 }
 
 /*
- * Tries to lock a group for the rest of the transaction, without waiting.
+ * Step 2 for head h of find_heads' result: advances *after past it and
+ * tries to lock its group for the rest of the transaction, without
+ * waiting. Returns the group, locked with *tag, or NULL when another
+ * receive holds it.
  */
-static bool
-lock_group(SqsnQueue *queue, const char *group, LOCKTAG *tag)
+static char *
+lock_head_group(SqsnQueue *queue, SPITupleTable *heads, uint64 h, int64 *after,
+				LOCKTAG *tag)
 {
+	char *group = SPI_getvalue(heads->vals[h], heads->tupdesc, 2);
+
+	*after = sqsn_spi_int64(heads->vals[h], heads->tupdesc, 1);
+	if (group == NULL)
+		return NULL;
 	group_locktag(tag, queue->queue_id, group);
-	return LockAcquire(tag, ExclusiveLock, false, true) !=
-		   LOCKACQUIRE_NOT_AVAIL;
+	if (LockAcquire(tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+		return NULL;
+	return group;
 }
 
 /*
@@ -433,13 +441,10 @@ lock_group(SqsnQueue *queue, const char *group, LOCKTAG *tag)
 static uint64
 find_heads(SqsnQueue *queue, TimestampTz now, int64 after, int limit)
 {
-	Datum values[3];
+	Datum values[3] = {TimestampTzGetDatum(now), Int32GetDatum(limit),
+					   Int64GetDatum(after)};
 
-	values[0] = TimestampTzGetDatum(now);
-	values[1] = Int32GetDatum(limit);
-	values[2] = Int64GetDatum(after);
-	sqsn_queue_execute(queue, &fifo_heads_stmt, values, NULL, 0);
-	return SPI_processed;
+	return sqsn_queue_execute(queue, &fifo_heads_stmt, values, NULL, 0);
 }
 
 /*
@@ -451,15 +456,11 @@ static uint64
 lease_group(SqsnQueue *queue, const char *group, TimestampTz now, int limit,
 			TimestampTz lease_until, int64 lease_token)
 {
-	Datum values[5];
+	Datum values[5] = {TimestampTzGetDatum(now), CStringGetTextDatum(group),
+					   Int32GetDatum(limit), TimestampTzGetDatum(lease_until),
+					   Int64GetDatum(lease_token)};
 
-	values[0] = TimestampTzGetDatum(now);
-	values[1] = CStringGetTextDatum(group);
-	values[2] = Int32GetDatum(limit);
-	values[3] = TimestampTzGetDatum(lease_until);
-	values[4] = Int64GetDatum(lease_token);
-	sqsn_queue_execute(queue, &fifo_lease_stmt, values, NULL, 0);
-	return SPI_processed;
+	return sqsn_queue_execute(queue, &fifo_lease_stmt, values, NULL, 0);
 }
 
 /*
@@ -470,26 +471,10 @@ static uint64
 lock_group_prefix(SqsnQueue *queue, const char *group, TimestampTz now,
 				  int limit)
 {
-	Datum values[3];
+	Datum values[3] = {TimestampTzGetDatum(now), CStringGetTextDatum(group),
+					   Int32GetDatum(limit)};
 
-	values[0] = TimestampTzGetDatum(now);
-	values[1] = CStringGetTextDatum(group);
-	values[2] = Int32GetDatum(limit);
-	sqsn_queue_execute(queue, &fifo_lock_stmt, values, NULL, 0);
-	return SPI_processed;
-}
-
-static int
-compare_rows_by_seq(const void *a, const void *b, void *arg)
-{
-	TupleDesc tupdesc = (TupleDesc) arg;
-	bool      isnull;
-	int64     sa = DatumGetInt64(
-			SPI_getbinval(*(const HeapTuple *) a, tupdesc, RCOL_MSG_SEQ, &isnull));
-	int64 sb = DatumGetInt64(
-		SPI_getbinval(*(const HeapTuple *) b, tupdesc, RCOL_MSG_SEQ, &isnull));
-
-	return (sa > sb) - (sa < sb);
+	return sqsn_queue_execute(queue, &fifo_lock_stmt, values, NULL, 0);
 }
 
 /*
@@ -522,14 +507,11 @@ sqsn_fifo_receive_batch(const char *queue_name, ReturnSetInfo *rsinfo,
 
 		for (uint64 h = 0; h < nheads && returned < max_messages; h++)
 		{
-			bool    isnull;
-			char   *group = SPI_getvalue(heads->vals[h], heads->tupdesc, 2);
 			LOCKTAG tag;
+			char   *group = lock_head_group(queue, heads, h, &after, &tag);
 			bool    leased = false;
 
-			after = DatumGetInt64(
-				SPI_getbinval(heads->vals[h], heads->tupdesc, 1, &isnull));
-			if (group == NULL || !lock_group(queue, group, &tag))
+			if (group == NULL)
 				continue;
 
 			/* again after moving messages over the receive limit away */
@@ -546,15 +528,13 @@ sqsn_fifo_receive_batch(const char *queue_name, ReturnSetInfo *rsinfo,
 
 				if (n == 0)
 					break;
-				if (n > 1)
-					qsort_arg(rows, n, sizeof(HeapTuple), compare_rows_by_seq,
-							  tupdesc);
+				sqsn_sort_by_msg_seq(rows, n, tupdesc);
 
 				over_limit = palloc(sizeof(HeapTuple) * n);
 				for (uint64 i = 0; i < n; i++)
 				{
-					int32 receive_count = DatumGetInt32(SPI_getbinval(
-						rows[i], tupdesc, RCOL_RECEIVE_COUNT, &isnull));
+					int32 receive_count =
+						sqsn_spi_int32(rows[i], tupdesc, RCOL_RECEIVE_COUNT);
 
 					if (queue->max_receive_count > 0 &&
 						receive_count > queue->max_receive_count)
@@ -619,14 +599,11 @@ sqsn_fifo_lock_heads(SqsnQueue *queue, TimestampTz now, int limit,
 
 		for (uint64 h = 0; h < nheads && nrows < limit; h++)
 		{
-			bool    isnull;
-			char   *group = SPI_getvalue(heads->vals[h], heads->tupdesc, 2);
 			LOCKTAG tag;
+			char   *group = lock_head_group(queue, heads, h, after, &tag);
 			uint64  n;
 
-			*after = DatumGetInt64(
-				SPI_getbinval(heads->vals[h], heads->tupdesc, 1, &isnull));
-			if (group == NULL || !lock_group(queue, group, &tag))
+			if (group == NULL)
 				continue;
 			n = lock_group_prefix(queue, group, now, limit - nrows);
 			if (n == 0)
@@ -634,9 +611,7 @@ sqsn_fifo_lock_heads(SqsnQueue *queue, TimestampTz now, int limit,
 				LockRelease(&tag, ExclusiveLock, false);
 				continue;
 			}
-			if (n > 1)
-				qsort_arg(SPI_tuptable->vals, n, sizeof(HeapTuple),
-						  compare_rows_by_seq, SPI_tuptable->tupdesc);
+			sqsn_sort_by_msg_seq(SPI_tuptable->vals, n, SPI_tuptable->tupdesc);
 			*tupdesc = SPI_tuptable->tupdesc;
 			for (uint64 i = 0; i < n; i++)
 				(*rows)[nrows++] = SPI_tuptable->vals[i];

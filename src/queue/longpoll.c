@@ -96,20 +96,11 @@ static bool   any_pending = false;
 static int  waiting_slot = -1;
 static bool exit_callback_registered = false;
 
-static Size longpoll_slots_size(void);
 static void longpoll_slots_init(void *ptr);
-static Size watchers_size(void);
 static void watchers_init(void *ptr);
 static void longpoll_xact_callback(XactEvent event, void *arg);
 static void longpoll_exit(int code, Datum arg);
 static void watcher_exit(int code, Datum arg);
-
-static Size
-watchers_size(void)
-{
-	return add_size(offsetof(LongPollWatchers, watchers),
-					mul_size(sizeof(LongPollWatcher), watcher_count));
-}
 
 static inline int
 slot_of(int64 queue_id)
@@ -124,9 +115,12 @@ void
 LongPollInit(void)
 {
 	RegisterXactCallback(longpoll_xact_callback, NULL);
-	sqsn_shmem_add("sqsn long polling", longpoll_slots_size,
-				   longpoll_slots_init, (void **) &longpoll_slots);
-	sqsn_shmem_add("sqsn long polling watchers", watchers_size, watchers_init,
+	sqsn_shmem_add("sqsn long polling", sizeof(LongPollSlot) * LONGPOLL_SLOTS,
+				   0, NULL, longpoll_slots_init, (void **) &longpoll_slots);
+	/* one watcher for each endpoint worker (sqsn_longpoll_reserve_watchers) */
+	sqsn_shmem_add("sqsn long polling watchers",
+				   offsetof(LongPollWatchers, watchers),
+				   sizeof(LongPollWatcher), &watcher_count, watchers_init,
 				   (void **) &longpoll_watchers);
 }
 
@@ -138,12 +132,6 @@ void
 sqsn_longpoll_reserve_watchers(int n)
 {
 	watcher_count = Max(n, 1);
-}
-
-static Size
-longpoll_slots_size(void)
-{
-	return sizeof(LongPollSlot) * LONGPOLL_SLOTS;
 }
 
 static void

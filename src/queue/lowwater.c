@@ -127,7 +127,6 @@ static LowWaterSlot *lowwater_slots = NULL;
 
 PG_FUNCTION_INFO_V1(sq_queue_low_water_rows);
 
-static Size lowwater_shmem_size(void);
 static void lowwater_shmem_init(void *ptr);
 
 void
@@ -142,14 +141,9 @@ LowWaterInit(void)
 		&sqsn_low_water_interval, 100, 0, 3600 * 1000, PGC_SUSET, GUC_UNIT_MS,
 		NULL, NULL, NULL);
 
-	sqsn_shmem_add("sqsn low-water marks", lowwater_shmem_size,
+	sqsn_shmem_add("sqsn low-water marks",
+				   sizeof(LowWaterSlot) * LOWWATER_SLOTS, 0, NULL,
 				   lowwater_shmem_init, (void **) &lowwater_slots);
-}
-
-static Size
-lowwater_shmem_size(void)
-{
-	return sizeof(LowWaterSlot) * LOWWATER_SLOTS;
 }
 
 static void
@@ -257,7 +251,6 @@ last_drawn_seq(Oid relid)
 {
 	Oid   seqoid = getIdentitySequence(relid, 1, true);
 	char *sql;
-	bool  isnull;
 	int64 last;
 	bool  called;
 	int64 cache;
@@ -275,12 +268,9 @@ last_drawn_seq(Oid relid)
 				   "reading a message table's sequence");
 	if (SPI_processed != 1)
 		return -1;
-	last = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-									   SPI_tuptable->tupdesc, 1, &isnull));
-	called = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-										SPI_tuptable->tupdesc, 2, &isnull));
-	cache = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										SPI_tuptable->tupdesc, 3, &isnull));
+	last = sqsn_spi_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	called = sqsn_spi_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	cache = sqsn_spi_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 	if (cache != 1)
 		return -1;
 	return called ? last : last - 1;
@@ -555,9 +545,8 @@ sq_queue_low_water_rows(PG_FUNCTION_ARGS)
 	{
 		HeapTuple tuple = SPI_tuptable->vals[i];
 		bool      isnull;
-		int64     queue_id = DatumGetInt64(
-				SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull));
-		Oid relid =
+		int64     queue_id = sqsn_spi_int64(tuple, SPI_tuptable->tupdesc, 2);
+		Oid       relid =
 			get_relname_relid(psprintf("q_" INT64_FORMAT, queue_id), schema);
 		LowWaterSlot *slot = slot_for(relid);
 		LowWaterSlot  copy;

@@ -83,7 +83,12 @@ static const SqsnQueueStatement expire_stmt = {
 	SPI_OK_DELETE,
 	"deleting expired messages of"};
 
-static SPIPlanPtr list_queues_plan = NULL;
+static SqsnStatement queue_names_stmt = {
+	"SELECT queue_name FROM sqsn.queue ORDER BY queue_id",
+	0,
+	{InvalidOid},
+	SPI_OK_SELECT,
+	"listing queues"};
 
 static int64 expire_messages(SqsnQueue *queue, TimestampTz now,
 							 int batch_size);
@@ -99,14 +104,9 @@ sqsn_list_queue_names(void)
 {
 	MemoryContext callercxt = CurrentMemoryContext;
 	List         *names = NIL;
+	uint64        n = sqsn_execute(&queue_names_stmt, NULL, NULL, 0);
 
-	sqsn_spi_check(sqsn_run_plan(&list_queues_plan,
-								 "SELECT queue_name FROM sqsn.queue"
-								 " ORDER BY queue_id",
-								 0, NULL, NULL, NULL, false),
-				   SPI_OK_SELECT, "listing queues");
-
-	for (uint64 i = 0; i < SPI_processed; i++)
+	for (uint64 i = 0; i < n; i++)
 	{
 		char *name =
 			SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);

@@ -443,29 +443,6 @@ sq_send(PG_FUNCTION_ARGS)
 }
 
 /*
- * The elements of an optional text array argument of a batch, one per
- * message; *values is NULL when the argument is NULL.
- */
-static void
-batch_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname, int n,
-			   Datum **values, bool **nulls)
-{
-	int count;
-
-	*values = NULL;
-	*nulls = NULL;
-	if (!SQSN_ARG_GIVEN(argno))
-		return;
-	count = sqsn_array_arg(fcinfo, argno, argname, TEXTOID, values, nulls);
-	if (count != n)
-		ereport(
-			ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("%s must have one element per message body", argname),
-			 errdetail("%d bodies and %d %s were given.", n, count, argname)));
-}
-
-/*
  * sq_send_batch(queue_name, message_bodies, message_attributes,
  * delay_seconds, message_group_ids, message_deduplication_ids): up to 1000
  * messages in one statement; ids in input order (for a FIFO duplicate, the
@@ -476,14 +453,7 @@ sq_send_batch(PG_FUNCTION_ARGS)
 {
 	char            *queue_name = sqsn_text_arg(fcinfo, 0, "queue_name");
 	ReturnSetInfo   *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Datum           *bodies;
-	bool            *body_nulls;
-	Datum           *attributes = NULL;
-	bool            *attribute_nulls = NULL;
-	Datum           *groups;
-	bool            *group_nulls;
-	Datum           *dedups;
-	bool            *dedup_nulls;
+	SqsnBatch        batch;
 	int              n;
 	OutgoingMessage *msgs;
 	OutgoingMessage *fresh;
@@ -493,11 +463,10 @@ sq_send_batch(PG_FUNCTION_ARGS)
 	TimestampTz      now = GetCurrentTimestamp();
 	int32            delay;
 
-	n = sqsn_batch_args(fcinfo, "message_bodies", "message body", "bodies",
-						&bodies, &body_nulls, &attributes, &attribute_nulls);
-	batch_text_arg(fcinfo, 4, "message_group_ids", n, &groups, &group_nulls);
-	batch_text_arg(fcinfo, 5, "message_deduplication_ids", n, &dedups,
-				   &dedup_nulls);
+	sqsn_batch_args(fcinfo, "message_bodies", "message body", "bodies",
+					&batch);
+	sqsn_batch_fifo_args(fcinfo, 4, &batch);
+	n = batch.n;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 
@@ -519,28 +488,22 @@ sq_send_batch(PG_FUNCTION_ARGS)
 	{
 		text *body;
 
-		if (body_nulls[i])
+		if (batch.text_nulls[i])
 			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 							errmsg("message_bodies must not contain NULL"),
 							errdetail("Element %d is NULL.", i + 1)));
-		body = DatumGetTextPP(bodies[i]);
+		body = DatumGetTextPP(batch.texts[i]);
 		msgs[i].message_id = sqsn_new_uuid();
 		msgs[i].source_queue_id = 0;
 		msgs[i].group_id = NULL;
 		msgs[i].deduplication_id = NULL;
-		if (queue->fifo || groups != NULL || dedups != NULL)
-			set_fifo_tags(
-				queue, &msgs[i], body,
-				(groups && !group_nulls[i]) ? TextDatumGetCString(groups[i])
-											: NULL,
-				(dedups && !dedup_nulls[i]) ? TextDatumGetCString(dedups[i])
-											: NULL,
-				i + 1);
+		if (queue->fifo || batch.group_ids != NULL ||
+			batch.deduplication_ids != NULL)
+			set_fifo_tags(queue, &msgs[i], body,
+						  sqsn_batch_group_id(&batch, i),
+						  sqsn_batch_deduplication_id(&batch, i), i + 1);
 		prepare_outgoing(&msgs[i], queue, body,
-						 (attributes && !attribute_nulls[i])
-							 ? DatumGetJsonbP(attributes[i])
-							 : NULL,
-						 now, delay);
+						 sqsn_batch_attributes(&batch, i), now, delay);
 	}
 
 	/* FIFO: drop the duplicates, of earlier sends or within the batch */
@@ -569,19 +532,26 @@ sq_send_batch(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* qsort_arg comparator of rows with a receive result's columns */
 static int
-compare_msg_seq(const void *a, const void *b)
+compare_msg_seq(const void *a, const void *b, void *arg)
 {
-	HeapTuple ta = *(const HeapTuple *) a;
-	HeapTuple tb = *(const HeapTuple *) b;
-	TupleDesc tupdesc = SPI_tuptable->tupdesc;
-	bool      isnull;
-	int64     sa =
-		DatumGetInt64(SPI_getbinval(ta, tupdesc, RCOL_MSG_SEQ, &isnull));
-	int64 sb =
-		DatumGetInt64(SPI_getbinval(tb, tupdesc, RCOL_MSG_SEQ, &isnull));
+	TupleDesc tupdesc = (TupleDesc) arg;
+	int64 sa = sqsn_spi_int64(*(const HeapTuple *) a, tupdesc, RCOL_MSG_SEQ);
+	int64 sb = sqsn_spi_int64(*(const HeapTuple *) b, tupdesc, RCOL_MSG_SEQ);
 
 	return (sa > sb) - (sa < sb);
+}
+
+/*
+ * Sorts n rows with a receive result's columns (RCOL_*) by msg_seq: the
+ * rows an UPDATE ... RETURNING leased come in no particular order.
+ */
+void
+sqsn_sort_by_msg_seq(HeapTuple *rows, uint64 n, TupleDesc tupdesc)
+{
+	if (n > 1)
+		qsort_arg(rows, n, sizeof(HeapTuple), compare_msg_seq, tupdesc);
 }
 
 /*
@@ -592,20 +562,13 @@ static uint64
 lease_messages(SqsnQueue *queue, TimestampTz now, int limit, int64 after,
 			   TimestampTz lease_until, int64 lease_token)
 {
-	Datum values[5];
+	Datum  values[5] = {TimestampTzGetDatum(now), Int32GetDatum(limit),
+						TimestampTzGetDatum(lease_until),
+						Int64GetDatum(lease_token), Int64GetDatum(after)};
+	uint64 n = sqsn_queue_execute(queue, &receive_stmt, values, NULL, 0);
 
-	values[0] = TimestampTzGetDatum(now);
-	values[1] = Int32GetDatum(limit);
-	values[2] = TimestampTzGetDatum(lease_until);
-	values[3] = Int64GetDatum(lease_token);
-	values[4] = Int64GetDatum(after);
-
-	sqsn_queue_execute(queue, &receive_stmt, values, NULL, 0);
-
-	if (SPI_processed > 1)
-		qsort(SPI_tuptable->vals, SPI_processed, sizeof(HeapTuple),
-			  compare_msg_seq);
-	return SPI_processed;
+	sqsn_sort_by_msg_seq(SPI_tuptable->vals, n, SPI_tuptable->tupdesc);
+	return n;
 }
 
 static void
@@ -667,8 +630,7 @@ sqsn_move_messages(SqsnQueue *queue, const char *dest_name, HeapTuple *rows,
 		if (sqsn_is_sealed(msgs[i].attributes))
 			sqsn_open_queue_message(source_id, source_name, msgs[i].message_id,
 									&msgs[i].body, &msgs[i].attributes);
-		msgs[i].sent_at = DatumGetTimestampTz(
-			SPI_getbinval(rows[i], tupdesc, RCOL_SENT_AT, &isnull));
+		msgs[i].sent_at = sqsn_spi_timestamptz(rows[i], tupdesc, RCOL_SENT_AT);
 		msgs[i].visible_at = now;
 		msgs[i].expires_at = sqsn_add_seconds(redrive ? now : msgs[i].sent_at,
 											  dest->message_retention_period);
@@ -709,9 +671,7 @@ sqsn_emit_received(SqsnQueue *queue, ReturnSetInfo *rsinfo, HeapTuple row,
 {
 	Datum values[10];
 	bool  nulls[10];
-	bool  isnull;
-	int64 msg_seq =
-		DatumGetInt64(SPI_getbinval(row, tupdesc, RCOL_MSG_SEQ, &isnull));
+	int64 msg_seq = sqsn_spi_int64(row, tupdesc, RCOL_MSG_SEQ);
 
 	values[0] = SPI_getbinval(row, tupdesc, RCOL_MESSAGE_ID, &nulls[0]);
 	values[1] = CStringGetTextDatum(
@@ -788,11 +748,9 @@ receive_batch(const char *queue_name, ReturnSetInfo *rsinfo, int max_messages,
 
 		for (uint64 i = 0; i < nleased; i++)
 		{
-			bool  isnull;
-			int64 msg_seq = DatumGetInt64(
-				SPI_getbinval(rows[i], tupdesc, RCOL_MSG_SEQ, &isnull));
-			int32 receive_count = DatumGetInt32(
-				SPI_getbinval(rows[i], tupdesc, RCOL_RECEIVE_COUNT, &isnull));
+			int64 msg_seq = sqsn_spi_int64(rows[i], tupdesc, RCOL_MSG_SEQ);
+			int32 receive_count =
+				sqsn_spi_int32(rows[i], tupdesc, RCOL_RECEIVE_COUNT);
 
 			after = Max(after, msg_seq);
 			if (queue->max_receive_count > 0 &&
@@ -1012,12 +970,10 @@ delete_by_handles(SqsnQueue *queue, Datum *msg_seqs, Datum *tokens, int n,
 	claimed = palloc0(sizeof(bool) * (ngone + 1));
 	for (uint64 i = 0; i < ngone; i++)
 	{
-		bool isnull;
-
-		gone[i].msg_seq = DatumGetInt64(SPI_getbinval(
-			SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		gone[i].lease_token = DatumGetInt64(SPI_getbinval(
-			SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		gone[i].msg_seq =
+			sqsn_spi_int64(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		gone[i].lease_token =
+			sqsn_spi_int64(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
 	}
 	qsort(gone, ngone, sizeof(DeletedLease), compare_deleted_lease);
 

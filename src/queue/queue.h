@@ -87,7 +87,6 @@ typedef struct SqsnQueue
  * A statement on a queue's message table, run through the queue's saved
  * plan by sqsn_queue_execute.
  */
-#define SQSN_MAX_STATEMENT_ARGS 9
 typedef struct SqsnQueueStatement
 {
 	SqsnQueuePlan plan; /* where the saved plan is kept */
@@ -152,10 +151,11 @@ extern uint64     sqsn_queue_execute(SqsnQueue                *queue,
 									 const SqsnQueueStatement *stmt, Datum *values,
 									 const char *nulls, long count);
 extern bool       sqsn_queue_allows(SqsnQueue *queue, Oid roleid, int action);
-extern bool sqsn_queue_allows_role(SqsnQueue *queue, const char *role_name,
-								   int action);
-extern void sqsn_check_queue(SqsnQueue *queue, int action);
-extern void sqsn_check_queue_id(int64 queue_id, int action);
+extern bool  sqsn_queue_allows_role(SqsnQueue *queue, const char *role_name,
+									int action);
+extern void  sqsn_check_queue(SqsnQueue *queue, int action);
+extern char *sqsn_queue_name_of(int64 queue_id);
+extern void  sqsn_check_queue_id(int64 queue_id, int action);
 
 /* attributes.c */
 extern Jsonb *sqsn_normalize_attributes(Jsonb *attributes, int64 *size);
@@ -179,6 +179,7 @@ extern void sqsn_move_to_dead_letter_queue(SqsnQueue *queue, HeapTuple *rows,
 extern void sqsn_emit_received(SqsnQueue *queue, ReturnSetInfo *rsinfo,
 							   HeapTuple row, TupleDesc tupdesc,
 							   int64 lease_token);
+extern void sqsn_sort_by_msg_seq(HeapTuple *rows, uint64 n, TupleDesc tupdesc);
 
 /* fifo.c */
 extern void  sqsn_validate_fifo_tag(const char *argname, const char *value);

@@ -61,48 +61,29 @@ static const SqsnQueueStatement redrive_stmt = {
 #define COL_MSG_SEQ         1
 #define COL_SOURCE_QUEUE_ID (RCOL_DEDUPLICATION_ID + 1)
 
-static SPIPlanPtr queue_name_plan = NULL;
-
-static uint64 lock_batch(SqsnQueue *dlq, TimestampTz now, int64 after,
-						 int limit);
-static char  *queue_name_of(int64 queue_id);
-static void   wait_for_rate(TimestampTz start, int64 moved, int32 rate);
+static int lock_batch(SqsnQueue *dlq, TimestampTz now, int limit, int64 *after,
+					  HeapTuple **rows, TupleDesc *tupdesc);
+static void wait_for_rate(TimestampTz start, int64 moved, int32 rate);
 
 /*
- * Locks up to limit visible messages of the dead-letter queue after msg_seq
- * "after"; leaves them in SPI_tuptable in msg_seq order.
+ * Locks up to limit visible messages of a standard dead-letter queue after
+ * msg_seq *after (advanced past them), the counterpart of
+ * sqsn_fifo_lock_heads. Returns how many; *rows and *tupdesc describe them
+ * in msg_seq order.
  */
-static uint64
-lock_batch(SqsnQueue *dlq, TimestampTz now, int64 after, int limit)
+static int
+lock_batch(SqsnQueue *dlq, TimestampTz now, int limit, int64 *after,
+		   HeapTuple **rows, TupleDesc *tupdesc)
 {
-	Datum values[3];
+	Datum  values[3] = {Int64GetDatum(*after), TimestampTzGetDatum(now),
+						Int32GetDatum(limit)};
+	uint64 n = sqsn_queue_execute(dlq, &redrive_stmt, values, NULL, 0);
 
-	values[0] = Int64GetDatum(after);
-	values[1] = TimestampTzGetDatum(now);
-	values[2] = Int32GetDatum(limit);
-	sqsn_queue_execute(dlq, &redrive_stmt, values, NULL, 0);
-	return SPI_processed;
-}
-
-/*
- * The name of a queue by id, or NULL when it no longer exists.
- */
-static char *
-queue_name_of(int64 queue_id)
-{
-	Datum value = Int64GetDatum(queue_id);
-
-	sqsn_spi_check(
-		SPI_execute_plan(
-			sqsn_saved_plan(&queue_name_plan,
-							"SELECT queue_name FROM sqsn.queue"
-							" WHERE queue_id OPERATOR(pg_catalog.=) $1",
-							1, (Oid[]){INT8OID}),
-			&value, NULL, false, 1),
-		SPI_OK_SELECT, "reading sqsn.queue");
-	if (SPI_processed == 0)
-		return NULL;
-	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	*rows = SPI_tuptable->vals;
+	*tupdesc = SPI_tuptable->tupdesc;
+	if (n > 0)
+		*after = sqsn_spi_int64((*rows)[n - 1], *tupdesc, COL_MSG_SEQ);
+	return (int) n;
 }
 
 /*
@@ -159,8 +140,7 @@ sq_redrive(PG_FUNCTION_ARGS)
 								   dlq_name)));
 	}
 
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	nestlevel = sqsn_admin_begin();
 
 	/* administering the dead-letter queue, sending to the destination */
 	sqsn_check_queue(sqsn_open_queue(dlq_name, RowExclusiveLock), SQSN_ADMIN);
@@ -197,25 +177,12 @@ sq_redrive(PG_FUNCTION_ARGS)
 
 		CHECK_FOR_INTERRUPTS();
 
+		/* of a FIFO queue, group heads only, so each group keeps its order */
 		fifo = dlq->fifo;
 		if (fifo)
-		{
-			/* group heads only, so each group keeps its order */
 			n = sqsn_fifo_lock_heads(dlq, now, batch, &after, &rows, &tupdesc);
-		}
 		else
-		{
-			n = lock_batch(dlq, now, after, batch);
-			rows = SPI_tuptable->vals;
-			tupdesc = SPI_tuptable->tupdesc;
-			if (n > 0)
-			{
-				bool isnull;
-
-				after = DatumGetInt64(
-					SPI_getbinval(rows[n - 1], tupdesc, COL_MSG_SEQ, &isnull));
-			}
-		}
+			n = lock_batch(dlq, now, batch, &after, &rows, &tupdesc);
 		if (n == 0)
 			break;
 
@@ -263,7 +230,7 @@ sq_redrive(PG_FUNCTION_ARGS)
 					}
 				}
 
-				source_name = queue_name_of(source);
+				source_name = sqsn_queue_name_of(source);
 				if (source_name == NULL || strcmp(source_name, dlq_name) == 0)
 					continue; /* source deleted: stays */
 				/* an error here undoes the moves made so far, too */
@@ -282,7 +249,6 @@ sq_redrive(PG_FUNCTION_ARGS)
 			wait_for_rate(start, moved, rate);
 	}
 
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_INT64(moved);
 }

@@ -47,8 +47,7 @@ sq_rotate_queue_key(PG_FUNCTION_ARGS)
 	Jsonb     *marker = sqsn_sealed_marker();
 
 	sqsn_validate_queue_name(name);
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	nestlevel = sqsn_admin_begin();
 
 	queue = sqsn_open_queue(name, RowExclusiveLock);
 	queue_id = queue->queue_id;
@@ -146,7 +145,6 @@ sq_rotate_queue_key(PG_FUNCTION_ARGS)
 		}
 	}
 
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_INT64(rewritten);
 }

@@ -138,8 +138,7 @@ sq_schedule_send(PG_FUNCTION_ARGS)
 								argtypes, values, NULL, false, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "cron.schedule failed: %s", SPI_result_code_string(ret));
-	jobid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										SPI_tuptable->tupdesc, 1, &isnull));
+	jobid = sqsn_spi_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 
 	SPI_finish();
 	PG_RETURN_INT64(jobid);

@@ -50,8 +50,26 @@ static const char *const queue_action_names[] = {"send", "receive", "admin"};
 static const char *const topic_action_names[] = {"publish", "subscribe",
 												 "admin"};
 
-static SPIPlanPtr queue_grants_plan = NULL;
-static SPIPlanPtr topic_grants_plan = NULL;
+/* Statements on the grant catalogs, run by sqsn_execute */
+
+static SqsnStatement queue_grants_stmt = {
+	"SELECT g.grantee::pg_catalog.text, g.action FROM sqsn.queue_grant g"
+	" WHERE g.queue_id OPERATOR(pg_catalog.=) $1",
+	1,
+	{INT8OID},
+	SPI_OK_SELECT,
+	"reading sqsn.queue_grant"};
+
+static SqsnStatement topic_grants_stmt = {
+	"SELECT t.owner::pg_catalog.text, g.grantee::pg_catalog.text"
+	" FROM sqsn.topic t LEFT JOIN sqsn.topic_grant g"
+	"  ON g.topic_id OPERATOR(pg_catalog.=) t.topic_id"
+	"  AND g.action OPERATOR(pg_catalog.=) $2"
+	" WHERE t.topic_id OPERATOR(pg_catalog.=) $1",
+	2,
+	{INT8OID, TEXTOID},
+	SPI_OK_SELECT,
+	"reading sqsn.topic_grant"};
 
 static bool  role_matches(Oid roleid, const char *grantee);
 static char *role_name(Oid roleid);
@@ -108,6 +126,24 @@ sqsn_caller_name(void)
 	return role_name(GetOuterUserId());
 }
 
+/*
+ * Makes the calling role (SET ROLE included) the owner of what a function
+ * has just created: stmt is its "UPDATE ... SET owner = $2 WHERE <key> =
+ * $1", key the new row's key. Nothing before the catalog has grants (0.3).
+ */
+void
+sqsn_set_caller_owner(SqsnStatement *stmt, Datum key)
+{
+	Datum values[2];
+
+	if (!sqsn_catalog_has(SQSN_CATALOG_GRANTS))
+		return;
+	values[0] = key;
+	values[1] =
+		DirectFunctionCall1(namein, CStringGetDatum(sqsn_caller_name()));
+	sqsn_execute(stmt, values, NULL, 0);
+}
+
 const char *
 sqsn_action_name(int action, bool topic)
 {
@@ -150,16 +186,7 @@ sqsn_acl_load(SqsnAcl *acl, int64 queue_id, const char *owner,
 	if (!acl->enforced)
 		return;
 
-	sqsn_spi_check(
-		SPI_execute_plan(
-			sqsn_saved_plan(&queue_grants_plan,
-							"SELECT g.grantee::pg_catalog.text, g.action "
-							"FROM sqsn.queue_grant g"
-							" WHERE g.queue_id OPERATOR(pg_catalog.=) $1",
-							1, (Oid[]){INT8OID}),
-			&value, NULL, false, 0),
-		SPI_OK_SELECT, "reading sqsn.queue_grant");
-	if (SPI_processed == 0)
+	if (sqsn_execute(&queue_grants_stmt, &value, NULL, 0) == 0)
 		return;
 
 	oldcxt = MemoryContextSwitchTo(cxt);
@@ -280,19 +307,7 @@ sqsn_topic_allows(int64 topic_id, Oid roleid, int action)
 		return true;
 	values[0] = Int64GetDatum(topic_id);
 	values[1] = CStringGetTextDatum(sqsn_action_name(action, true));
-	sqsn_spi_check(
-		SPI_execute_plan(
-			sqsn_saved_plan(
-				&topic_grants_plan,
-				"SELECT t.owner::pg_catalog.text, g.grantee::pg_catalog.text"
-				" FROM sqsn.topic t LEFT JOIN sqsn.topic_grant g"
-				"  ON g.topic_id OPERATOR(pg_catalog.=) t.topic_id"
-				"  AND g.action OPERATOR(pg_catalog.=) $2"
-				" WHERE t.topic_id OPERATOR(pg_catalog.=) $1",
-				2, (Oid[]){INT8OID, TEXTOID}),
-			values, NULL, false, 0),
-		SPI_OK_SELECT, "reading sqsn.topic_grant");
-	if (SPI_processed == 0)
+	if (sqsn_execute(&topic_grants_stmt, values, NULL, 0) == 0)
 		return sqsn_is_admin(roleid);
 
 	if (sqsn_role_owns(
@@ -439,8 +454,7 @@ sqsn_change_grants(FunctionCallInfo fcinfo, bool topic, bool grant,
 	const char   *table = topic ? "sqsn.topic_grant" : "sqsn.queue_grant";
 	const char   *idcol = topic ? "topic_id" : "queue_id";
 
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	nestlevel = sqsn_admin_begin();
 	if (!sqsn_catalog_has(SQSN_CATALOG_GRANTS))
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("grants need version 0.3 of extension sqsn"),
@@ -483,8 +497,7 @@ sqsn_change_grants(FunctionCallInfo fcinfo, bool topic, bool grant,
 	if (OidIsValid(target.relid))
 		CacheInvalidateRelcacheByRelid(target.relid);
 
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 }
 
 /*
@@ -503,8 +516,7 @@ sqsn_change_owner(FunctionCallInfo fcinfo, bool topic, SqsnOpenForChange open)
 	char         *owner;
 	const char   *kind = topic ? "topic" : "queue";
 
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	nestlevel = sqsn_admin_begin();
 	open_target(fcinfo, topic, open, &target);
 
 	values[0] = Int64GetDatum(target.id);
@@ -536,6 +548,5 @@ sqsn_change_owner(FunctionCallInfo fcinfo, bool topic, SqsnOpenForChange open)
 	if (OidIsValid(target.relid))
 		CacheInvalidateRelcacheByRelid(target.relid);
 
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 }

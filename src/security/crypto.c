@@ -486,6 +486,35 @@ append_part(StringInfo buf, const char *data, int len, bool present)
 		appendBinaryStringInfo(buf, data, len);
 }
 
+/*
+ * AES-256-GCM over len bytes of in into out, with aad authenticated too:
+ * encrypting writes the tag into tag, decrypting checks the one in tag.
+ * False on any failure (OpenSSL's error queue is left to the caller).
+ */
+static bool
+aes_gcm(bool encrypt, const uint8 *key, const uint8 *nonce, const uint8 *aad,
+		int aadlen, const uint8 *in, int len, uint8 *out, uint8 *tag)
+{
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int             outlen = 0;
+	int             finlen = 0;
+	bool            ok;
+
+	ok = ctx != NULL &&
+		 EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce,
+						   encrypt ? 1 : 0) == 1 &&
+		 EVP_CipherUpdate(ctx, NULL, &outlen, aad, aadlen) == 1 &&
+		 EVP_CipherUpdate(ctx, out, &outlen, in, len) == 1 &&
+		 (encrypt ||
+		  EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, tag) == 1) &&
+		 EVP_CipherFinal_ex(ctx, out + outlen, &finlen) == 1 &&
+		 outlen + finlen == len &&
+		 (!encrypt ||
+		  EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_LEN, tag) == 1);
+	EVP_CIPHER_CTX_free(ctx);
+	return ok;
+}
+
 /* Whether an attributes value marks its row as sealed. */
 bool
 sqsn_is_sealed(Jsonb *attributes)
@@ -511,19 +540,16 @@ sqsn_seal(char kind, int64 owner_id, const pg_uuid_t *owner_uuid,
 		  const pg_uuid_t *message_id, text *body, Jsonb *attributes,
 		  const char *extra)
 {
-	StringInfoData  plain;
-	uint8           data_key[KEY_LEN];
-	uint8           aad[64];
-	int             aadlen;
-	uint8          *raw;
-	int             rawlen;
-	int             outlen = 0;
-	int             finlen = 0;
-	EVP_CIPHER_CTX *ctx;
-	bool            ok;
-	text           *result;
-	int             enclen;
-	int             prefixlen = strlen(ENVELOPE_PREFIX);
+	StringInfoData plain;
+	uint8          data_key[KEY_LEN];
+	uint8          aad[64];
+	int            aadlen;
+	uint8         *raw;
+	int            rawlen;
+	bool           ok;
+	text          *result;
+	int            enclen;
+	int            prefixlen = strlen(ENVELOPE_PREFIX);
 
 	refresh_keys();
 	if (!have_current_key)
@@ -549,19 +575,9 @@ sqsn_seal(char kind, int64 owner_id, const pg_uuid_t *owner_uuid,
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
 						errmsg("could not generate random bytes")));
 	}
-	ctx = EVP_CIPHER_CTX_new();
-	ok = ctx != NULL &&
-		 EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, data_key,
-							raw + KEY_ID_LEN) == 1 &&
-		 EVP_EncryptUpdate(ctx, NULL, &outlen, aad, aadlen) == 1 &&
-		 EVP_EncryptUpdate(ctx, raw + KEY_ID_LEN + NONCE_LEN, &outlen,
-						   (uint8 *) plain.data, plain.len) == 1 &&
-		 EVP_EncryptFinal_ex(ctx, raw + KEY_ID_LEN + NONCE_LEN + outlen,
-							 &finlen) == 1 &&
-		 outlen + finlen == plain.len &&
-		 EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_LEN,
-							 raw + KEY_ID_LEN + NONCE_LEN + plain.len) == 1;
-	EVP_CIPHER_CTX_free(ctx);
+	ok = aes_gcm(true, data_key, raw + KEY_ID_LEN, aad, aadlen,
+				 (uint8 *) plain.data, plain.len, raw + KEY_ID_LEN + NONCE_LEN,
+				 raw + KEY_ID_LEN + NONCE_LEN + plain.len);
 	OPENSSL_cleanse(data_key, sizeof(data_key));
 	OPENSSL_cleanse(plain.data, plain.len);
 	pfree(plain.data);
@@ -632,9 +648,6 @@ sqsn_open(char kind, int64 owner_id, const pg_uuid_t *owner_uuid,
 	int              aadlen;
 	uint8           *plain;
 	int              plainlen;
-	int              outlen = 0;
-	int              finlen = 0;
-	EVP_CIPHER_CTX  *ctx;
 	bool             ok;
 	const uint8     *p;
 	const uint8     *part;
@@ -677,18 +690,9 @@ sqsn_open(char kind, int64 owner_id, const pg_uuid_t *owner_uuid,
 	aadlen = build_aad(aad, kind, owner_id, message_id, owner_uuid);
 	plainlen = rawlen - KEY_ID_LEN - NONCE_LEN - TAG_LEN;
 	plain = palloc(Max(plainlen, 1));
-	ctx = EVP_CIPHER_CTX_new();
-	ok = ctx != NULL &&
-		 EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, data_key,
-							raw + KEY_ID_LEN) == 1 &&
-		 EVP_DecryptUpdate(ctx, NULL, &outlen, aad, aadlen) == 1 &&
-		 EVP_DecryptUpdate(ctx, plain, &outlen, raw + KEY_ID_LEN + NONCE_LEN,
-						   plainlen) == 1 &&
-		 EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN,
-							 raw + rawlen - TAG_LEN) == 1 &&
-		 EVP_DecryptFinal_ex(ctx, plain + outlen, &finlen) == 1 &&
-		 outlen + finlen == plainlen;
-	EVP_CIPHER_CTX_free(ctx);
+	ok = aes_gcm(false, data_key, raw + KEY_ID_LEN, aad, aadlen,
+				 raw + KEY_ID_LEN + NONCE_LEN, plainlen, plain,
+				 raw + rawlen - TAG_LEN);
 	OPENSSL_cleanse(data_key, sizeof(data_key));
 	ERR_clear_error();
 	pfree(raw);
@@ -794,7 +798,6 @@ sqsn_store_encrypted(const char *table, const char *name, bool encrypted,
 {
 	Oid   argtypes[2] = {TEXTOID, BOOLOID};
 	Datum values[2] = {CStringGetTextDatum(name), BoolGetDatum(encrypted)};
-	bool  is_queue = strcmp(table, "queue") == 0;
 
 	if (!sqsn_catalog_has(SQSN_CATALOG_ENCRYPTION))
 	{
@@ -808,8 +811,6 @@ sqsn_store_encrypted(const char *table, const char *name, bool encrypted,
 	}
 	if (check_only)
 	{
-		bool isnull;
-
 		sqsn_spi_check(
 			SPI_execute_with_args(
 				psprintf(
@@ -818,17 +819,10 @@ sqsn_store_encrypted(const char *table, const char *name, bool encrypted,
 				2, argtypes, values, NULL, false, 1),
 			SPI_OK_SELECT, "reading the encryption setting");
 		if (SPI_processed == 1 &&
-			!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-										SPI_tuptable->tupdesc, 1, &isnull)))
-			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_OBJECT),
-					 errmsg("%s \"%s\" already exists with different "
-							"attributes",
-							table, name),
-					 errdetail("It is %sencrypted.", encrypted ? "not " : ""),
-					 is_queue ? errhint("Use sqsn.sq_set_queue_attributes() "
-										"to change them.")
-							  : 0));
+			!sqsn_spi_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))
+			sqsn_exists_differently(
+				table, name,
+				psprintf("It is %sencrypted.", encrypted ? "not " : ""));
 		return;
 	}
 	if (encrypted)
@@ -840,4 +834,17 @@ sqsn_store_encrypted(const char *table, const char *name, bool encrypted,
 					 table, table),
 			2, argtypes, values, NULL, false, 0),
 		SPI_OK_UPDATE, "storing the encryption setting");
+}
+
+/*
+ * The encryption setting sq_create_queue or sn_create_topic was given:
+ * stored for a new queue or topic (a new unencrypted one needs nothing),
+ * compared with the setting of one that existed already.
+ */
+void
+sqsn_create_encrypted(const char *table, const char *name, bool encrypted,
+					  bool exists)
+{
+	if (exists || encrypted)
+		sqsn_store_encrypted(table, name, encrypted, exists);
 }

@@ -64,6 +64,7 @@ typedef void (*SqsnOpenForChange)(SqsnSecurable *target);
 extern bool        sqsn_is_admin(Oid roleid);
 extern bool        sqsn_role_owns(const char *owner, Oid roleid);
 extern char       *sqsn_caller_name(void);
+extern void        sqsn_set_caller_owner(SqsnStatement *stmt, Datum key);
 extern const char *sqsn_action_name(int action, bool topic);
 extern void sqsn_acl_load(SqsnAcl *acl, int64 queue_id, const char *owner,
 						  MemoryContext cxt);
@@ -95,6 +96,8 @@ extern void   sqsn_open_queue_message(int64 queue_id, const char *queue_name,
 									  const pg_uuid_t *message_id, Datum *body,
 									  Jsonb **attributes);
 extern bool   sqsn_sealed_with_current_key(text *envelope);
+extern void   sqsn_create_encrypted(const char *table, const char *name,
+									bool encrypted, bool exists);
 extern void   sqsn_store_encrypted(const char *table, const char *name,
 								   bool encrypted, bool check_only);
 

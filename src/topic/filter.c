@@ -66,7 +66,7 @@ typedef struct Candidates
 	JsonbValue *values; /* scalars only */
 } Candidates;
 
-static void bad_policy(const char *detail, const char *hint)
+static void invalid_filter_policy(const char *detail, const char *hint)
 	pg_attribute_noreturn();
 static PolicyCost validate_object(JsonbContainer *obj, bool body_scope,
 								  int depth);
@@ -74,23 +74,9 @@ static bool       match_object(JsonbContainer *policy, bool body_scope,
 							   JsonbContainer *source);
 
 static void
-bad_policy(const char *detail, const char *hint)
+invalid_filter_policy(const char *detail, const char *hint)
 {
-	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					errmsg("invalid filter policy"), errdetail("%s", detail),
-					hint ? errhint("%s", hint) : 0));
-}
-
-static bool
-is_object(JsonbValue *v)
-{
-	return v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data);
-}
-
-static bool
-is_array(JsonbValue *v)
-{
-	return v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data);
+	sqsn_invalid_policy("filter", detail, hint);
 }
 
 static bool
@@ -189,47 +175,51 @@ validate_numeric(const char *key, JsonbValue *operand)
 	const char *op1;
 	const char *op2;
 
-	if (!is_array(operand))
-		bad_policy(
+	if (!sqsn_jsonb_is_array(operand))
+		invalid_filter_policy(
 			psprintf("The operand of \"numeric\" for key \"%s\" must be "
 					 "an array such as [\">\", 0, \"<=\", 10].",
 					 key),
 			NULL);
 	n = array_elements(operand->val.binary.data, &e);
 	if (n != 2 && n != 4)
-		bad_policy(psprintf("The operand of \"numeric\" for key \"%s\" must "
-							"have 2 or 4 elements.",
-							key),
-				   "Write [\"=\", 5], [\">=\", 1] or a range such as "
-				   "[\">\", 0, \"<=\", 10].");
+		invalid_filter_policy(
+			psprintf("The operand of \"numeric\" for key \"%s\" must "
+					 "have 2 or 4 elements.",
+					 key),
+			"Write [\"=\", 5], [\">=\", 1] or a range such as "
+			"[\">\", 0, \"<=\", 10].");
 	for (int i = 0; i < n; i += 2)
 	{
 		if (numeric_operator(&e[i]) == NULL)
-			bad_policy(
+			invalid_filter_policy(
 				psprintf("Unknown numeric operator for key \"%s\".", key),
 				"Use =, <, <=, > or >=.");
 		if (e[i + 1].type != jbvNumeric)
-			bad_policy(psprintf("Numeric operator \"%s\" for key \"%s\" needs "
-								"a number.",
-								sqsn_jsonb_string(&e[i]), key),
-					   NULL);
+			invalid_filter_policy(
+				psprintf("Numeric operator \"%s\" for key \"%s\" needs "
+						 "a number.",
+						 sqsn_jsonb_string(&e[i]), key),
+				NULL);
 	}
 	if (n == 4)
 	{
 		op1 = numeric_operator(&e[0]);
 		op2 = numeric_operator(&e[2]);
 		if (op1[0] != '>' || op2[0] != '<')
-			bad_policy(psprintf("A numeric range for key \"%s\" must be a "
-								"lower bound (> or >=) followed by an upper "
-								"bound (< or <=).",
-								key),
-					   NULL);
+			invalid_filter_policy(
+				psprintf("A numeric range for key \"%s\" must be a "
+						 "lower bound (> or >=) followed by an upper "
+						 "bound (< or <=).",
+						 key),
+				NULL);
 		if (numeric_compare(e[1].val.numeric, e[3].val.numeric) >= 0)
-			bad_policy(psprintf("The numeric range for key \"%s\" is empty: "
-								"its lower bound is not below its upper "
-								"bound.",
-								key),
-					   NULL);
+			invalid_filter_policy(
+				psprintf("The numeric range for key \"%s\" is empty: "
+						 "its lower bound is not below its upper "
+						 "bound.",
+						 key),
+				NULL);
 	}
 }
 
@@ -238,25 +228,27 @@ validate_anything_but(const char *key, JsonbValue *operand)
 {
 	if (operand->type == jbvString || operand->type == jbvNumeric)
 		return;
-	if (is_array(operand))
+	if (sqsn_jsonb_is_array(operand))
 	{
 		JsonbValue *e;
 		int         n = array_elements(operand->val.binary.data, &e);
 
 		if (n == 0)
-			bad_policy(psprintf("The \"anything-but\" list for key \"%s\" is "
-								"empty.",
-								key),
-					   NULL);
+			invalid_filter_policy(
+				psprintf("The \"anything-but\" list for key \"%s\" is "
+						 "empty.",
+						 key),
+				NULL);
 		for (int i = 0; i < n; i++)
 			if (e[i].type != jbvString && e[i].type != jbvNumeric)
-				bad_policy(psprintf("The \"anything-but\" list for key \"%s\" "
-									"may contain only strings and numbers.",
-									key),
-						   NULL);
+				invalid_filter_policy(
+					psprintf("The \"anything-but\" list for key \"%s\" "
+							 "may contain only strings and numbers.",
+							 key),
+					NULL);
 		return;
 	}
-	if (is_object(operand))
+	if (sqsn_jsonb_is_object(operand))
 	{
 		JsonbValue op;
 		JsonbValue arg;
@@ -265,18 +257,20 @@ validate_anything_but(const char *key, JsonbValue *operand)
 			is_key(&op, "prefix"))
 		{
 			if (arg.type != jbvString)
-				bad_policy(psprintf("The \"anything-but\" prefix for key "
-									"\"%s\" must be a string.",
-									key),
-						   NULL);
+				invalid_filter_policy(
+					psprintf("The \"anything-but\" prefix for key "
+							 "\"%s\" must be a string.",
+							 key),
+					NULL);
 			return;
 		}
 	}
-	bad_policy(psprintf("The operand of \"anything-but\" for key \"%s\" must "
-						"be a string, a number, a list of them or "
-						"{\"prefix\": \"...\"}.",
-						key),
-			   NULL);
+	invalid_filter_policy(
+		psprintf("The operand of \"anything-but\" for key \"%s\" must "
+				 "be a string, a number, a list of them or "
+				 "{\"prefix\": \"...\"}.",
+				 key),
+		NULL);
 }
 
 /* One element of a key's array of conditions. */
@@ -289,26 +283,29 @@ validate_condition(const char *key, JsonbValue *cond)
 
 	if (is_scalar(cond))
 		return;
-	if (is_array(cond))
-		bad_policy(psprintf("The conditions of key \"%s\" must not contain an "
-							"array.",
-							key),
-				   NULL);
+	if (sqsn_jsonb_is_array(cond))
+		invalid_filter_policy(
+			psprintf("The conditions of key \"%s\" must not contain an "
+					 "array.",
+					 key),
+			NULL);
 	if (!operator_of(cond->val.binary.data, &op, &operand))
-		bad_policy(psprintf("A condition object for key \"%s\" must have "
-							"exactly one operator.",
-							key),
-				   NULL);
+		invalid_filter_policy(
+			psprintf("A condition object for key \"%s\" must have "
+					 "exactly one operator.",
+					 key),
+			NULL);
 	opname = sqsn_jsonb_string(&op);
 
 	if (strcmp(opname, "prefix") == 0 || strcmp(opname, "suffix") == 0 ||
 		strcmp(opname, "equals-ignore-case") == 0)
 	{
 		if (operand.type != jbvString)
-			bad_policy(psprintf("The operand of \"%s\" for key \"%s\" must be "
-								"a string.",
-								opname, key),
-					   NULL);
+			invalid_filter_policy(
+				psprintf("The operand of \"%s\" for key \"%s\" must be "
+						 "a string.",
+						 opname, key),
+				NULL);
 	}
 	else if (strcmp(opname, "anything-but") == 0)
 		validate_anything_but(key, &operand);
@@ -317,14 +314,14 @@ validate_condition(const char *key, JsonbValue *cond)
 	else if (strcmp(opname, "exists") == 0)
 	{
 		if (operand.type != jbvBool)
-			bad_policy(
+			invalid_filter_policy(
 				psprintf("The operand of \"exists\" for key \"%s\" must "
 						 "be true or false.",
 						 key),
 				NULL);
 	}
 	else
-		bad_policy(
+		invalid_filter_policy(
 			psprintf("Unknown operator \"%s\" for key \"%s\".", opname, key),
 			"Use prefix, suffix, equals-ignore-case, anything-but, "
 			"numeric or exists.");
@@ -345,7 +342,7 @@ validate_object(JsonbContainer *obj, bool body_scope, int depth)
 
 	check_stack_depth();
 	if (JsonContainerSize(obj) == 0)
-		bad_policy(
+		invalid_filter_policy(
 			depth == 0
 				? "A filter policy must have at least one key."
 				: "A nested policy or $or alternative must have at least one "
@@ -368,19 +365,21 @@ validate_object(JsonbContainer *obj, bool body_scope, int depth)
 			int         n;
 			PolicyCost  or_cost = {0, 0};
 
-			if (!is_array(&v) ||
+			if (!sqsn_jsonb_is_array(&v) ||
 				(n = array_elements(v.val.binary.data, &alts)) < 2)
-				bad_policy("\"$or\" must be an array of at least two policy "
-						   "objects.",
-						   NULL);
+				invalid_filter_policy(
+					"\"$or\" must be an array of at least two policy "
+					"objects.",
+					NULL);
 			for (int i = 0; i < n; i++)
 			{
 				PolicyCost c;
 
-				if (!is_object(&alts[i]))
-					bad_policy("\"$or\" must be an array of at least two "
-							   "policy objects.",
-							   NULL);
+				if (!sqsn_jsonb_is_object(&alts[i]))
+					invalid_filter_policy(
+						"\"$or\" must be an array of at least two "
+						"policy objects.",
+						NULL);
 				c = validate_object(alts[i].val.binary.data, body_scope,
 									depth + 1);
 				or_cost.keys = Max(or_cost.keys, c.keys);
@@ -389,39 +388,41 @@ validate_object(JsonbContainer *obj, bool body_scope, int depth)
 			cost.keys += or_cost.keys;
 			cost.combinations *= or_cost.combinations;
 		}
-		else if (is_object(&v))
+		else if (sqsn_jsonb_is_object(&v))
 		{
 			PolicyCost c;
 
 			if (!body_scope)
-				bad_policy(psprintf("Key \"%s\" holds a nested policy, which "
-									"only a policy on the message body can "
-									"have.",
-									key),
-						   "Set filter_policy_scope to MessageBody to filter "
-						   "on nested keys of a JSON body.");
+				invalid_filter_policy(
+					psprintf("Key \"%s\" holds a nested policy, which "
+							 "only a policy on the message body can "
+							 "have.",
+							 key),
+					"Set filter_policy_scope to MessageBody to filter "
+					"on nested keys of a JSON body.");
 			c = validate_object(v.val.binary.data, body_scope, depth + 1);
 			cost.keys += c.keys;
 			cost.combinations *= c.combinations;
 		}
-		else if (is_array(&v))
+		else if (sqsn_jsonb_is_array(&v))
 		{
 			JsonbValue *conds;
 			int         n = array_elements(v.val.binary.data, &conds);
 
 			if (n == 0)
-				bad_policy(psprintf("Key \"%s\" has no conditions.", key),
-						   NULL);
+				invalid_filter_policy(
+					psprintf("Key \"%s\" has no conditions.", key), NULL);
 			for (int i = 0; i < n; i++)
 				validate_condition(key, &conds[i]);
 			cost.keys += 1;
 			cost.combinations *= n;
 		}
 		else
-			bad_policy(psprintf("The value of key \"%s\" must be an array of "
-								"conditions.",
-								key),
-					   psprintf("Write {\"%s\": [...]}.", key));
+			invalid_filter_policy(
+				psprintf("The value of key \"%s\" must be an array of "
+						 "conditions.",
+						 key),
+				psprintf("Write {\"%s\": [...]}.", key));
 	}
 	return cost;
 }
@@ -435,19 +436,21 @@ sqsn_validate_filter_policy(Jsonb *policy, bool body_scope)
 	PolicyCost cost;
 
 	if (!JB_ROOT_IS_OBJECT(policy) || JB_ROOT_IS_SCALAR(policy))
-		bad_policy("A filter policy must be a JSON object.",
-				   "Write {\"attribute\": [\"value\", ...]}.");
+		invalid_filter_policy("A filter policy must be a JSON object.",
+							  "Write {\"attribute\": [\"value\", ...]}.");
 	cost = validate_object(&policy->root, body_scope, 0);
 	if (cost.keys > MAX_POLICY_KEYS)
-		bad_policy(psprintf("A filter policy has at most %d keys; this one "
-							"has %d.",
-							MAX_POLICY_KEYS, cost.keys),
-				   NULL);
+		invalid_filter_policy(
+			psprintf("A filter policy has at most %d keys; this one "
+					 "has %d.",
+					 MAX_POLICY_KEYS, cost.keys),
+			NULL);
 	if (cost.combinations > MAX_POLICY_COMBINATIONS)
-		bad_policy(psprintf("A filter policy has at most %d combinations of "
-							"values; this one has %.0f.",
-							MAX_POLICY_COMBINATIONS, cost.combinations),
-				   NULL);
+		invalid_filter_policy(
+			psprintf("A filter policy has at most %d combinations of "
+					 "values; this one has %.0f.",
+					 MAX_POLICY_COMBINATIONS, cost.combinations),
+			NULL);
 }
 
 /* Adds the scalar v, or the scalar elements of the array v. */
@@ -460,7 +463,7 @@ add_candidates(Candidates *c, JsonbValue *v)
 		c->values[0] = *v;
 		c->n = 1;
 	}
-	else if (is_array(v))
+	else if (sqsn_jsonb_is_array(v))
 	{
 		JsonbValue *e;
 		int         n = array_elements(v->val.binary.data, &e);
@@ -510,7 +513,7 @@ attribute_candidates(JsonbContainer *attributes, JsonbValue *key,
 		return;
 	attr = getKeyJsonValueFromContainer(attributes, key->val.string.val,
 										key->val.string.len, NULL);
-	if (attr == NULL || !is_object(attr))
+	if (attr == NULL || !sqsn_jsonb_is_object(attr))
 		return;
 	c->present = true;
 	type = getKeyJsonValueFromContainer(attr->val.binary.data, "DataType", 8,
@@ -610,7 +613,7 @@ anything_but(JsonbValue *cand, JsonbValue *operand)
 {
 	if (is_scalar(operand))
 		return !scalar_equal(cand, operand);
-	if (is_array(operand))
+	if (sqsn_jsonb_is_array(operand))
 	{
 		JsonbValue *e;
 		int         n = array_elements(operand->val.binary.data, &e);
@@ -738,7 +741,7 @@ match_object(JsonbContainer *policy, bool body_scope, JsonbContainer *source)
 			if (!any)
 				return false;
 		}
-		else if (is_object(&v))
+		else if (sqsn_jsonb_is_object(&v))
 		{
 			JsonbValue *sub = NULL;
 
@@ -746,7 +749,7 @@ match_object(JsonbContainer *policy, bool body_scope, JsonbContainer *source)
 				sub = getKeyJsonValueFromContainer(source, key.val.string.val,
 												   key.val.string.len, NULL);
 			if (!match_object(v.val.binary.data, body_scope,
-							  (sub != NULL && is_object(sub))
+							  (sub != NULL && sqsn_jsonb_is_object(sub))
 								  ? sub->val.binary.data
 								  : NULL))
 				return false;

@@ -73,8 +73,39 @@ typedef struct PublishedMessage
 	char       *deduplication_id; /* FIFO topics */
 } PublishedMessage;
 
-static SPIPlanPtr targets_plan = NULL;
-static SPIPlanPtr legacy_targets_plan = NULL;
+/*
+ * The subscriptions a publish delivers to, columns: queue name, raw
+ * delivery, body-scoped filter, filter policy, subscription id, owner.
+ * Before the push outbox (0.2) every subscription is a confirmed queue.
+ */
+static SqsnStatement targets_stmt = {
+	"SELECT q.queue_name, s.raw_message_delivery,"
+	" s.filter_policy_scope OPERATOR(pg_catalog.=) 'MessageBody',"
+	" s.filter_policy, s.subscription_id,"
+	" s.owner::pg_catalog.text"
+	" FROM sqsn.subscription s LEFT JOIN sqsn.queue q"
+	"  ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id"
+	" WHERE s.topic_id OPERATOR(pg_catalog.=) $1"
+	"  AND s.confirmed"
+	" ORDER BY q.queue_id, s.subscription_id",
+	1,
+	{INT8OID},
+	SPI_OK_SELECT,
+	"reading sqsn.subscription"};
+
+static SqsnStatement legacy_targets_stmt = {
+	"SELECT q.queue_name, s.raw_message_delivery,"
+	" s.filter_policy_scope OPERATOR(pg_catalog.=) 'MessageBody',"
+	" s.filter_policy, s.subscription_id,"
+	" s.owner::pg_catalog.text"
+	" FROM sqsn.subscription s JOIN sqsn.queue q"
+	"  ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id"
+	" WHERE s.topic_id OPERATOR(pg_catalog.=) $1"
+	" ORDER BY q.queue_id",
+	1,
+	{INT8OID},
+	SPI_OK_SELECT,
+	"reading sqsn.subscription"};
 
 static text *message_for_protocol(text *message, const char *structure,
 								  const char *protocol);
@@ -86,54 +117,15 @@ static text *message_for_protocol(text *message, const char *structure,
 static Target *
 load_targets(const char *topic_name, int *ntargets, int64 *topic_id_out)
 {
-	int64      topic_id = sqsn_find_topic_id(topic_name);
-	Datum      value;
-	Target    *targets;
-	SPIPlanPtr plan = NULL;
+	int64   topic_id = sqsn_find_topic_id(topic_name);
+	Datum   value = Int64GetDatum(topic_id);
+	Target *targets;
 
 	sqsn_lock_topic(topic_id, AccessShareLock);
 	*topic_id_out = topic_id;
-
-	if (!sqsn_catalog_has(SQSN_CATALOG_PUSH))
-	{
-		if (legacy_targets_plan == NULL)
-		{
-			Oid argtypes[1] = {INT8OID};
-
-			legacy_targets_plan = sqsn_prepare_plan(
-				"SELECT q.queue_name, s.raw_message_delivery,"
-				" s.filter_policy_scope OPERATOR(pg_catalog.=) 'MessageBody',"
-				" s.filter_policy, s.subscription_id,"
-				" s.owner::pg_catalog.text"
-				" FROM sqsn.subscription s JOIN sqsn.queue q"
-				"  ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id"
-				" WHERE s.topic_id OPERATOR(pg_catalog.=) $1"
-				" ORDER BY q.queue_id",
-				1, argtypes);
-		}
-		plan = legacy_targets_plan;
-	}
-	else if (targets_plan == NULL)
-	{
-		Oid argtypes[1] = {INT8OID};
-
-		targets_plan = sqsn_prepare_plan(
-			"SELECT q.queue_name, s.raw_message_delivery,"
-			" s.filter_policy_scope OPERATOR(pg_catalog.=) 'MessageBody',"
-			" s.filter_policy, s.subscription_id,"
-			" s.owner::pg_catalog.text"
-			" FROM sqsn.subscription s LEFT JOIN sqsn.queue q"
-			"  ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id"
-			" WHERE s.topic_id OPERATOR(pg_catalog.=) $1"
-			"  AND s.confirmed"
-			" ORDER BY q.queue_id, s.subscription_id",
-			1, argtypes);
-	}
-	if (sqsn_catalog_has(SQSN_CATALOG_PUSH))
-		plan = targets_plan;
-	value = Int64GetDatum(topic_id);
-	sqsn_spi_check(SPI_execute_plan(plan, &value, NULL, false, 0),
-				   SPI_OK_SELECT, "reading sqsn.subscription");
+	sqsn_execute(sqsn_catalog_has(SQSN_CATALOG_PUSH) ? &targets_stmt
+													 : &legacy_targets_stmt,
+				 &value, NULL, 0);
 
 	*ntargets = (int) SPI_processed;
 	targets = palloc0(sizeof(Target) * Max(*ntargets, 1));
@@ -142,15 +134,11 @@ load_targets(const char *topic_name, int *ntargets, int64 *topic_id_out)
 		HeapTuple tuple = SPI_tuptable->vals[i];
 		TupleDesc tupdesc = SPI_tuptable->tupdesc;
 		bool      isnull;
-		Datum     policy;
 
 		targets[i].queue_name = SPI_getvalue(tuple, tupdesc, 1);
-		targets[i].raw =
-			DatumGetBool(SPI_getbinval(tuple, tupdesc, 2, &isnull));
-		targets[i].body_scope =
-			DatumGetBool(SPI_getbinval(tuple, tupdesc, 3, &isnull));
-		policy = SPI_getbinval(tuple, tupdesc, 4, &isnull);
-		targets[i].filter_policy = isnull ? NULL : DatumGetJsonbPCopy(policy);
+		targets[i].raw = sqsn_spi_bool(tuple, tupdesc, 2);
+		targets[i].body_scope = sqsn_spi_bool(tuple, tupdesc, 3);
+		targets[i].filter_policy = sqsn_spi_jsonb(tuple, tupdesc, 4);
 		targets[i].subscription_id = datumCopy(
 			SPI_getbinval(tuple, tupdesc, 5, &isnull), false, UUID_LEN);
 		targets[i].owner = SPI_getvalue(tuple, tupdesc, 6);
@@ -364,7 +352,6 @@ topic_content_based(const char *topic_name)
 {
 	Oid   argtypes[1] = {TEXTOID};
 	Datum value = CStringGetTextDatum(topic_name);
-	bool  isnull;
 
 	if (!sqsn_is_fifo_name(topic_name) || !sqsn_catalog_has(SQSN_CATALOG_FIFO))
 		return false;
@@ -377,8 +364,7 @@ topic_content_based(const char *topic_name)
 		SPI_OK_SELECT, "reading sqsn.topic");
 	if (SPI_processed == 0)
 		return false;
-	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-									  SPI_tuptable->tupdesc, 1, &isnull));
+	return sqsn_spi_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }
 
 /*
@@ -573,30 +559,6 @@ sn_publish(PG_FUNCTION_ARGS)
 }
 
 /*
- * The elements of an optional text array argument of sn_publish_batch, one
- * per message; NULL when the argument is NULL.
- */
-static Datum *
-publish_batch_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
-					   int n, bool **nulls)
-{
-	Datum *values;
-	int    count;
-
-	*nulls = NULL;
-	if (!SQSN_ARG_GIVEN(argno))
-		return NULL;
-	count = sqsn_array_arg(fcinfo, argno, argname, TEXTOID, &values, nulls);
-	if (count != n)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must have one element per message", argname),
-				 errdetail("%d messages and %d %s were given.", n, count,
-						   argname)));
-	return values;
-}
-
-/*
  * sn_publish_batch(topic_name, messages, message_attributes,
  * message_group_ids, message_deduplication_ids): publishes every message;
  * each subscribed queue gets its copies with one insert. Returns the
@@ -607,51 +569,33 @@ sn_publish_batch(PG_FUNCTION_ARGS)
 {
 	char             *topic_name = sqsn_topic_name_arg(fcinfo, 0);
 	ReturnSetInfo    *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Datum            *messages;
-	bool             *message_nulls;
-	Datum            *attributes = NULL;
-	bool             *attribute_nulls = NULL;
+	SqsnBatch         batch;
 	PublishedMessage *pubs;
-	Datum            *groups;
-	bool             *group_nulls;
-	Datum            *dedups;
-	bool             *dedup_nulls;
 	bool              content_based;
 	int               n;
 
-	n = sqsn_batch_args(fcinfo, "messages", "message", "messages", &messages,
-						&message_nulls, &attributes, &attribute_nulls);
+	sqsn_batch_args(fcinfo, "messages", "message", "messages", &batch);
+	n = batch.n;
 
 	pubs = palloc(sizeof(PublishedMessage) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
-		if (message_nulls[i])
+		if (batch.text_nulls[i])
 			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 							errmsg("messages must not contain NULL"),
 							errdetail("Element %d is NULL.", i + 1)));
-		prepare_publication(&pubs[i], DatumGetTextPP(messages[i]),
-							(attributes && !attribute_nulls[i])
-								? DatumGetJsonbP(attributes[i])
-								: NULL,
-							NULL, NULL);
+		prepare_publication(&pubs[i], DatumGetTextPP(batch.texts[i]),
+							sqsn_batch_attributes(&batch, i), NULL, NULL);
 	}
-
-	groups = publish_batch_text_arg(fcinfo, 3, "message_group_ids", n,
-									&group_nulls);
-	dedups = publish_batch_text_arg(fcinfo, 4, "message_deduplication_ids", n,
-									&dedup_nulls);
+	sqsn_batch_fifo_args(fcinfo, 3, &batch);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	sqsn_spi_connect();
 	content_based = topic_content_based(topic_name);
 	for (int i = 0; i < n; i++)
-		set_publication_tags(
-			&pubs[i], topic_name, content_based,
-			(groups && !group_nulls[i]) ? TextDatumGetCString(groups[i])
-										: NULL,
-			(dedups && !dedup_nulls[i]) ? TextDatumGetCString(dedups[i])
-										: NULL,
-			i + 1);
+		set_publication_tags(&pubs[i], topic_name, content_based,
+							 sqsn_batch_group_id(&batch, i),
+							 sqsn_batch_deduplication_id(&batch, i), i + 1);
 	if (n > 0)
 		fan_out(topic_name, pubs, n);
 	else

@@ -26,7 +26,6 @@
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(sn_subscribe);
 PG_FUNCTION_INFO_V1(sn_confirm_subscription);
@@ -38,6 +37,199 @@ PG_FUNCTION_INFO_V1(sn_get_subscription_attributes);
 #define SCOPE_ATTRIBUTES "MessageAttributes"
 #define SCOPE_BODY       "MessageBody"
 
+#define REDRIVE_POLICY_HINT "Write {\"deadLetterTargetArn\": \"queue name\"}."
+
+/*
+ * Statements on sqsn.subscription, run by sqsn_execute. Those of
+ * sn_subscribe share its ten parameters: $1 topic id, $2 queue id, $3
+ * filter policy, $4 its scope, $5 raw delivery, $6 protocol, $7 endpoint
+ * URL, $8 delivery policy, $9 dead-letter queue id, $10 confirmation token
+ * (NULL: confirmed). The legacy forms are those of a catalog before the
+ * push outbox (0.2).
+ */
+#define SUBSCRIBE_ARGTYPES                                                    \
+	INT8OID, INT8OID, JSONBOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID, JSONBOID, \
+		INT8OID, TEXTOID
+
+static SqsnStatement subscription_rights_stmt = {
+	"SELECT s.topic_id, t.topic_name, s.owner::pg_catalog.text, q.queue_name"
+	" FROM sqsn.subscription s"
+	" JOIN sqsn.topic t ON t.topic_id OPERATOR(pg_catalog.=) s.topic_id"
+	" LEFT JOIN sqsn.queue q"
+	"  ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id"
+	" WHERE s.subscription_id OPERATOR(pg_catalog.=) $1",
+	1,
+	{UUIDOID},
+	SPI_OK_SELECT,
+	"reading sqsn.subscription"};
+
+static SqsnStatement queue_key_share_stmt = {
+	"SELECT queue_id FROM sqsn.queue WHERE queue_name = $1 FOR KEY SHARE",
+	1,
+	{TEXTOID},
+	SPI_OK_SELECT,
+	"reading sqsn.queue"};
+
+static SqsnStatement existing_stmt = {
+	"SELECT subscription_id,"
+	" filter_policy IS NOT DISTINCT FROM $3"
+	" AND filter_policy_scope = $4"
+	" AND raw_message_delivery = $5"
+	" AND delivery_policy IS NOT DISTINCT FROM $8"
+	" AND dead_letter_queue_id IS NOT DISTINCT FROM $9"
+	" FROM sqsn.subscription"
+	" WHERE topic_id = $1 AND protocol = $6"
+	" AND (queue_id = $2 OR endpoint = $7)",
+	10,
+	{SUBSCRIBE_ARGTYPES},
+	SPI_OK_SELECT,
+	"reading sqsn.subscription"};
+
+static SqsnStatement legacy_existing_stmt = {
+	"SELECT subscription_id,"
+	" filter_policy IS NOT DISTINCT FROM $3"
+	" AND filter_policy_scope = $4"
+	" AND raw_message_delivery = $5"
+	" FROM sqsn.subscription"
+	" WHERE topic_id = $1 AND protocol = $6"
+	" AND queue_id = $2",
+	10,
+	{SUBSCRIBE_ARGTYPES},
+	SPI_OK_SELECT,
+	"reading sqsn.subscription"};
+
+static SqsnStatement insert_stmt = {
+	"INSERT INTO sqsn.subscription (topic_id, protocol, queue_id,"
+	" filter_policy, filter_policy_scope, raw_message_delivery, owner,"
+	" created_at, endpoint, delivery_policy, dead_letter_queue_id,"
+	" confirmed, confirmation_token)"
+	" VALUES ($1, $6, $2, $3, $4, $5, session_user, clock_timestamp(),"
+	" $7, $8, $9, $10 IS NULL, $10)"
+	" RETURNING subscription_id",
+	10,
+	{SUBSCRIBE_ARGTYPES},
+	SPI_OK_INSERT_RETURNING,
+	"inserting into sqsn.subscription"};
+
+static SqsnStatement legacy_insert_stmt = {
+	"INSERT INTO sqsn.subscription"
+	" (topic_id, protocol, queue_id,"
+	" filter_policy, filter_policy_scope,"
+	" raw_message_delivery, owner, created_at)"
+	" VALUES ($1, $6, $2, $3, $4, $5,"
+	" session_user, clock_timestamp())"
+	" RETURNING subscription_id",
+	10,
+	{SUBSCRIBE_ARGTYPES},
+	SPI_OK_INSERT_RETURNING,
+	"inserting into sqsn.subscription"};
+
+static SqsnStatement set_owner_stmt = {
+	"UPDATE sqsn.subscription SET owner = $2 WHERE subscription_id = $1",
+	2,
+	{UUIDOID, NAMEOID},
+	SPI_OK_UPDATE,
+	"setting the subscription's owner"};
+
+static SqsnStatement confirm_stmt = {
+	"UPDATE sqsn.subscription SET confirmed = true"
+	" WHERE topic_id = $1"
+	" AND confirmation_token = $2"
+	" RETURNING subscription_id",
+	2,
+	{INT8OID, TEXTOID},
+	SPI_OK_UPDATE_RETURNING,
+	"updating sqsn.subscription"};
+
+static SqsnStatement drop_confirmations_stmt = {
+	"DELETE FROM sqsn.delivery"
+	" WHERE subscription_id = $1"
+	" AND message_type = 'SubscriptionConfirmation'"
+	" AND status = 'pending'",
+	1,
+	{UUIDOID},
+	SPI_OK_DELETE,
+	"deleting from sqsn.delivery"};
+
+static SqsnStatement topic_of_stmt = {
+	"SELECT topic_id FROM sqsn.subscription WHERE subscription_id = $1",
+	1,
+	{UUIDOID},
+	SPI_OK_SELECT,
+	"reading sqsn.subscription"};
+
+static SqsnStatement delete_stmt = {
+	"DELETE FROM sqsn.subscription WHERE subscription_id = $1",
+	1,
+	{UUIDOID},
+	SPI_OK_DELETE,
+	"deleting from sqsn.subscription"};
+
+/*
+ * The settings sn_set_subscription_attributes changes: $1 the
+ * subscription, $2 filter policy, $3 its scope, $4 raw delivery, $5
+ * delivery policy, $6 dead-letter queue id (the last two of HTTP/HTTPS
+ * subscriptions only).
+ */
+static SqsnStatement settings_stmt = {
+	"SELECT filter_policy, filter_policy_scope,"
+	" raw_message_delivery,"
+	" to_jsonb(s)->'delivery_policy',"
+	" (to_jsonb(s)->>'dead_letter_queue_id')::bigint,"
+	" protocol <> 'sqs'"
+	" FROM sqsn.subscription s"
+	" WHERE subscription_id = $1",
+	1,
+	{UUIDOID},
+	SPI_OK_SELECT,
+	"reading sqsn.subscription"};
+
+static SqsnStatement update_push_stmt = {
+	"UPDATE sqsn.subscription"
+	" SET filter_policy = $2,"
+	" filter_policy_scope = $3,"
+	" raw_message_delivery = $4,"
+	" delivery_policy = $5,"
+	" dead_letter_queue_id = $6"
+	" WHERE subscription_id = $1",
+	6,
+	{UUIDOID, JSONBOID, TEXTOID, BOOLOID, JSONBOID, INT8OID},
+	SPI_OK_UPDATE,
+	"updating sqsn.subscription"};
+
+static SqsnStatement update_queue_stmt = {
+	"UPDATE sqsn.subscription"
+	" SET filter_policy = $2,"
+	" filter_policy_scope = $3,"
+	" raw_message_delivery = $4"
+	" WHERE subscription_id = $1",
+	4,
+	{UUIDOID, JSONBOID, TEXTOID, BOOLOID},
+	SPI_OK_UPDATE,
+	"updating sqsn.subscription"};
+
+static SqsnStatement attributes_stmt = {
+	"SELECT t.topic_name, s.owner::pg_catalog.text, s.protocol,"
+	" COALESCE(q.queue_name, s.endpoint), s.confirmed,"
+	" s.raw_message_delivery, s.filter_policy,"
+	" s.filter_policy_scope, s.delivery_policy, t.delivery_policy,"
+	" d.queue_name"
+	" FROM sqsn.subscription s"
+	" JOIN sqsn.topic t"
+	"  ON t.topic_id OPERATOR(pg_catalog.=) s.topic_id"
+	" LEFT JOIN sqsn.queue q"
+	"  ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id"
+	" LEFT JOIN sqsn.queue d"
+	"  ON d.queue_id OPERATOR(pg_catalog.=) s.dead_letter_queue_id"
+	" WHERE s.subscription_id OPERATOR(pg_catalog.=) $1",
+	1,
+	{UUIDOID},
+	SPI_OK_SELECT,
+	"reading sqsn.subscription"};
+
+static void subscription_missing(Datum subscription_id)
+	pg_attribute_noreturn();
+
 /*
  * Changing or deleting a subscription: its owner, an administrator of its
  * topic, or (with queue_admin_too, for unsubscribing) an administrator of
@@ -47,7 +239,6 @@ static void
 check_subscription(Datum subscription_id, bool queue_admin_too)
 {
 	Oid   roleid = GetOuterUserId();
-	bool  isnull;
 	int64 topic_id;
 	char *topic_name;
 	char *owner;
@@ -55,22 +246,10 @@ check_subscription(Datum subscription_id, bool queue_admin_too)
 
 	if (!sqsn_catalog_has(SQSN_CATALOG_GRANTS))
 		return;
-	sqsn_spi_check(
-		SPI_execute_with_args(
-			"SELECT s.topic_id, t.topic_name, s.owner::pg_catalog.text,"
-			" q.queue_name"
-			" FROM sqsn.subscription s"
-			" JOIN sqsn.topic t ON t.topic_id OPERATOR(pg_catalog.=) "
-			"s.topic_id"
-			" LEFT JOIN sqsn.queue q"
-			"  ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id"
-			" WHERE s.subscription_id OPERATOR(pg_catalog.=) $1",
-			1, (Oid[]){UUIDOID}, &subscription_id, NULL, false, 1),
-		SPI_OK_SELECT, "reading sqsn.subscription");
-	if (SPI_processed == 0)
+	if (sqsn_execute(&subscription_rights_stmt, &subscription_id, NULL, 1) ==
+		0)
 		return; /* the caller says it does not exist */
-	topic_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										   SPI_tuptable->tupdesc, 1, &isnull));
+	topic_id = sqsn_spi_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	topic_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 	queue_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
@@ -150,6 +329,39 @@ check_may_send(const char *queue_name)
 }
 
 /*
+ * Whether a policy argument removes the policy: a scalar jsonb that is
+ * null or "" (sqsn_jsonb_is_empty).
+ */
+static bool
+jsonb_clears_policy(Jsonb *policy)
+{
+	JsonbIterator     *it;
+	JsonbIteratorToken tok;
+	JsonbValue         v;
+
+	if (!JB_ROOT_IS_SCALAR(policy))
+		return false;
+	it = JsonbIteratorInit(&policy->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (tok == WJB_ELEM && sqsn_jsonb_is_empty(&v))
+			return true;
+	return false;
+}
+
+/*
+ * Locks the catalog row of a queue FOR KEY SHARE, which keeps the queue
+ * from being deleted until commit; false when there is no such queue, else
+ * its id is in SPI_tuptable.
+ */
+static bool
+lock_queue_key(const char *queue_name)
+{
+	Datum value = CStringGetTextDatum(queue_name);
+
+	return sqsn_execute(&queue_key_share_stmt, &value, NULL, 1) > 0;
+}
+
+/*
  * The dead-letter queue of a redrive policy {"deadLetterTargetArn": q}:
  * q is a queue name or an ARN ending in ":<queue name>". Returns the queue
  * id, locked FOR KEY SHARE; 0 for a JSON null, {} or "". Requires SPI.
@@ -160,30 +372,15 @@ redrive_queue_id(Jsonb *policy)
 	JsonbValue        *target;
 	char              *name;
 	char              *colon;
-	Oid                argtypes[1] = {TEXTOID};
-	Datum              values[1];
-	bool               isnull;
 	JsonbIterator     *it;
 	JsonbIteratorToken tok;
 	JsonbValue         v;
 
-	if (policy == NULL)
+	if (policy == NULL || jsonb_clears_policy(policy))
 		return 0;
-	if (JB_ROOT_IS_SCALAR(policy))
-	{
-		it = JsonbIteratorInit(&policy->root);
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-			if (tok == WJB_ELEM &&
-				(v.type == jbvNull ||
-				 (v.type == jbvString && v.val.string.len == 0)))
-				return 0;
-	}
 	if (!JB_ROOT_IS_OBJECT(policy) || JB_ROOT_IS_SCALAR(policy))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid redrive policy"),
-				 errdetail("A redrive policy is a JSON object."),
-				 errhint("Write {\"deadLetterTargetArn\": \"queue name\"}.")));
+		sqsn_invalid_policy("redrive", "A redrive policy is a JSON object.",
+							REDRIVE_POLICY_HINT);
 	if (JB_ROOT_COUNT(policy) == 0)
 		return 0;
 	it = JsonbIteratorInit(&policy->root);
@@ -191,21 +388,17 @@ redrive_queue_id(Jsonb *policy)
 		if (tok == WJB_KEY &&
 			!(v.val.string.len == 19 &&
 			  strncmp(v.val.string.val, "deadLetterTargetArn", 19) == 0))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid redrive policy"),
-					 errdetail("A subscription's redrive policy has no field "
-							   "\"%.*s\".",
-							   v.val.string.len, v.val.string.val),
-					 errhint("Its only field is deadLetterTargetArn.")));
+			sqsn_invalid_policy(
+				"redrive",
+				psprintf("A subscription's redrive policy has no field "
+						 "\"%.*s\".",
+						 v.val.string.len, v.val.string.val),
+				"Its only field is deadLetterTargetArn.");
 	target = getKeyJsonValueFromContainer(&policy->root, "deadLetterTargetArn",
 										  19, NULL);
 	if (target == NULL || target->type != jbvString)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid redrive policy"),
-				 errdetail("deadLetterTargetArn must be a string."),
-				 errhint("Write {\"deadLetterTargetArn\": \"queue name\"}.")));
+		sqsn_invalid_policy("redrive", "deadLetterTargetArn must be a string.",
+							REDRIVE_POLICY_HINT);
 	name = sqsn_jsonb_string(target);
 	colon = strrchr(name, ':');
 	if (colon)
@@ -223,40 +416,21 @@ redrive_queue_id(Jsonb *policy)
 					 "of standard topics dead-letter their messages.")));
 	if (!sqsn_catalog_has(SQSN_CATALOG_GRANTS))
 		check_may_send(name); /* 0.2 catalog; else the caller checks */
-	values[0] = CStringGetTextDatum(name);
-	sqsn_spi_check(
-		SPI_execute_with_args("SELECT queue_id FROM sqsn.queue"
-							  " WHERE queue_name = $1 FOR KEY SHARE",
-							  1, argtypes, values, NULL, false, 1),
-		SPI_OK_SELECT, "reading sqsn.queue");
-	if (SPI_processed == 0)
+	if (!lock_queue_key(name))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("dead-letter queue \"%s\" does not exist", name),
 				 errhint("Create it with sqsn.sq_create_queue().")));
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-									   SPI_tuptable->tupdesc, 1, &isnull));
+	return sqsn_spi_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }
 
 /* A delivery policy of a subscription: NULL for a JSON null, {} or "". */
 static Jsonb *
 subscription_delivery_policy(Jsonb *policy)
 {
-	if (policy == NULL)
+	if (policy == NULL || jsonb_clears_policy(policy))
 		return NULL;
-	if (JB_ROOT_IS_SCALAR(policy))
-	{
-		JsonbIterator     *it = JsonbIteratorInit(&policy->root);
-		JsonbIteratorToken tok;
-		JsonbValue         v;
-
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-			if (tok == WJB_ELEM &&
-				(v.type == jbvNull ||
-				 (v.type == jbvString && v.val.string.len == 0)))
-				return NULL;
-	}
-	else if (JB_ROOT_IS_OBJECT(policy) && JB_ROOT_COUNT(policy) == 0)
+	if (JB_ROOT_IS_OBJECT(policy) && JB_ROOT_COUNT(policy) == 0)
 		return NULL;
 	sqsn_validate_delivery_policy(policy, false);
 	return policy;
@@ -294,11 +468,8 @@ sn_subscribe(PG_FUNCTION_ARGS)
 	int   nestlevel;
 	int64 topic_id;
 	int64 dlq_id = 0;
-	Oid   argtypes[10] = {INT8OID, INT8OID, JSONBOID, TEXTOID, BOOLOID,
-						  TEXTOID, TEXTOID, JSONBOID, INT8OID, TEXTOID};
 	Datum values[10];
 	char  nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-	bool  isnull;
 	Datum result;
 	bool  created = false;
 	bool  legacy;
@@ -368,29 +539,19 @@ sn_subscribe(PG_FUNCTION_ARGS)
 
 	if (!push)
 	{
-		/* the queue; FOR KEY SHARE keeps it from being deleted until commit */
-		values[6] = CStringGetTextDatum(endpoint);
-		nulls[6] = ' ';
-		sqsn_spi_check(
-			SPI_execute_with_args("SELECT queue_id FROM sqsn.queue"
-								  " WHERE queue_name = $7 FOR KEY SHARE",
-								  10, argtypes, values, nulls, false, 1),
-			SPI_OK_SELECT, "reading sqsn.queue");
-		if (SPI_processed == 0)
+		if (!lock_queue_key(endpoint))
 			ereport(
 				ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("queue \"%s\" does not exist", endpoint),
 				 errhint("The endpoint of an sqs subscription is the name of "
 						 "a queue created with sqsn.sq_create_queue().")));
-		values[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-								  1, &isnull);
+		values[1] =
+			sqsn_spi_datum(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		nulls[1] = ' ';
 		/* the subscriber must be allowed to send to the queue */
 		sqsn_check_queue(sqsn_open_queue(endpoint, RowExclusiveLock),
 						 SQSN_SEND);
-		values[6] = (Datum) 0;
-		nulls[6] = 'n';
 		if (sqsn_is_fifo_name(topic_name) != sqsn_is_fifo_name(endpoint))
 			ereport(
 				ERROR,
@@ -405,30 +566,10 @@ sn_subscribe(PG_FUNCTION_ARGS)
 	}
 	legacy = !sqsn_catalog_has(SQSN_CATALOG_PUSH);
 
-	sqsn_spi_check(
-		SPI_execute_with_args(
-			legacy ? "SELECT subscription_id,"
-					 " filter_policy IS NOT DISTINCT FROM $3"
-					 " AND filter_policy_scope = $4"
-					 " AND raw_message_delivery = $5"
-					 " FROM sqsn.subscription"
-					 " WHERE topic_id = $1 AND protocol = $6"
-					 " AND queue_id = $2"
-				   : "SELECT subscription_id,"
-					 " filter_policy IS NOT DISTINCT FROM $3"
-					 " AND filter_policy_scope = $4"
-					 " AND raw_message_delivery = $5"
-					 " AND delivery_policy IS NOT DISTINCT FROM $8"
-					 " AND dead_letter_queue_id IS NOT DISTINCT FROM $9"
-					 " FROM sqsn.subscription"
-					 " WHERE topic_id = $1 AND protocol = $6"
-					 " AND (queue_id = $2 OR endpoint = $7)",
-			10, argtypes, values, nulls, false, 1),
-		SPI_OK_SELECT, "reading sqsn.subscription");
-	if (SPI_processed > 0)
+	if (sqsn_execute(legacy ? &legacy_existing_stmt : &existing_stmt, values,
+					 nulls, 1) > 0)
 	{
-		if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-										SPI_tuptable->tupdesc, 2, &isnull)))
+		if (!sqsn_spi_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2))
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
 					 errmsg("%s \"%s\" is already subscribed to topic \"%s\" "
@@ -439,52 +580,18 @@ sn_subscribe(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		sqsn_spi_check(SPI_execute_with_args(
-						   legacy ? "INSERT INTO sqsn.subscription"
-									" (topic_id, protocol, queue_id,"
-									" filter_policy, filter_policy_scope,"
-									" raw_message_delivery, owner, created_at)"
-									" VALUES ($1, $6, $2, $3, $4, $5,"
-									" session_user, clock_timestamp())"
-									" RETURNING subscription_id"
-								  : "INSERT INTO sqsn.subscription"
-									" (topic_id, protocol, queue_id,"
-									" filter_policy, filter_policy_scope,"
-									" raw_message_delivery, owner, created_at,"
-									" endpoint, delivery_policy,"
-									" dead_letter_queue_id, confirmed,"
-									" confirmation_token)"
-									" VALUES ($1, $6, $2, $3, $4, $5,"
-									" session_user, clock_timestamp(),"
-									" $7, $8, $9, $10 IS NULL, $10)"
-									" RETURNING subscription_id",
-						   10, argtypes, values, nulls, false, 0),
-					   SPI_OK_INSERT_RETURNING,
-					   "inserting into sqsn.subscription");
+		sqsn_execute(legacy ? &legacy_insert_stmt : &insert_stmt, values,
+					 nulls, 0);
 		created = true;
 	}
 
-	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-						   &isnull);
+	result = sqsn_spi_datum(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	result = SPI_datumTransfer(result, false, UUID_LEN);
-	if (created && sqsn_catalog_has(SQSN_CATALOG_GRANTS))
-	{
-		/* the calling role (SET ROLE included) owns the subscription */
-		Datum owner[2] = {
-			result,
-			DirectFunctionCall1(namein, CStringGetDatum(sqsn_caller_name()))};
-
-		sqsn_spi_check(
-			SPI_execute_with_args("UPDATE sqsn.subscription SET owner = $2"
-								  " WHERE subscription_id = $1",
-								  2, (Oid[]){UUIDOID, NAMEOID}, owner, NULL,
-								  false, 0),
-			SPI_OK_UPDATE, "setting the subscription's owner");
-	}
+	if (created)
+		sqsn_set_caller_owner(&set_owner_stmt, result);
 	if (created && push && !confirmed)
 		sqsn_outbox_confirmation(result, topic_name);
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_DATUM(result);
 }
 
@@ -498,71 +605,79 @@ sn_confirm_subscription(PG_FUNCTION_ARGS)
 {
 	char *topic_name = sqsn_topic_name_arg(fcinfo, 0);
 	char *token = sqsn_text_arg(fcinfo, 1, "token");
-	Oid   argtypes[2] = {INT8OID, TEXTOID};
 	Datum values[2];
 	int   nestlevel;
 	int64 topic_id;
-	bool  isnull;
 	Datum result;
 
 	topic_id = sqsn_begin_topic_change(topic_name, &nestlevel);
 
 	values[0] = Int64GetDatum(topic_id);
 	values[1] = CStringGetTextDatum(token);
-	sqsn_spi_check(
-		SPI_execute_with_args("UPDATE sqsn.subscription SET confirmed = true"
-							  " WHERE topic_id = $1"
-							  " AND confirmation_token = $2"
-							  " RETURNING subscription_id",
-							  2, argtypes, values, NULL, false, 0),
-		SPI_OK_UPDATE_RETURNING, "updating sqsn.subscription");
-	if (SPI_processed == 0)
+	if (sqsn_execute(&confirm_stmt, values, NULL, 0) == 0)
 		ereport(
 			ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid confirmation token for topic \"%s\"", topic_name),
 			 errhint("Use the Token of the SubscriptionConfirmation "
 					 "message the endpoint received.")));
-	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-						   &isnull);
+	result = sqsn_spi_datum(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	result = SPI_datumTransfer(result, false, UUID_LEN);
 
 	/* confirmation requests still waiting for a retry are moot */
-	sqsn_spi_check(
-		SPI_execute_with_args("DELETE FROM sqsn.delivery"
-							  " WHERE subscription_id = $1"
-							  " AND message_type = 'SubscriptionConfirmation'"
-							  " AND status = 'pending'",
-							  1, (Oid[]){UUIDOID}, &result, NULL, false, 0),
-		SPI_OK_DELETE, "deleting from sqsn.delivery");
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_execute(&drop_confirmations_stmt, &result, NULL, 0);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_DATUM(result);
 }
 
+/* The error for a subscription that does not exist. */
+static void
+subscription_missing(Datum subscription_id)
+{
+	ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+					errmsg("subscription %s does not exist",
+						   sqsn_uuid_text(subscription_id))));
+}
+
+/* The subscription_id argument (the first); NULL is an error. */
+static Datum
+subscription_id_arg(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("subscription_id must not be NULL")));
+	return PG_GETARG_DATUM(0);
+}
+
 /*
- * Locks the topic of a subscription exclusively and returns its id; errors
- * when the subscription does not exist.
+ * Locks the topic of a subscription exclusively; errors when the
+ * subscription does not exist.
  */
 static void
 lock_subscription(Datum subscription_id)
 {
-	Oid  argtypes[1] = {UUIDOID};
-	bool isnull;
-
-	sqsn_spi_check(
-		SPI_execute_with_args("SELECT topic_id FROM sqsn.subscription"
-							  " WHERE subscription_id = $1",
-							  1, argtypes, &subscription_id, NULL, false, 1),
-		SPI_OK_SELECT, "reading sqsn.subscription");
-	if (SPI_processed == 0)
-		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
-						errmsg("subscription %s does not exist",
-							   sqsn_uuid_text(subscription_id))));
+	if (sqsn_execute(&topic_of_stmt, &subscription_id, NULL, 1) == 0)
+		subscription_missing(subscription_id);
 	sqsn_lock_topic(
-		DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-									SPI_tuptable->tupdesc, 1, &isnull)),
+		sqsn_spi_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
 		AccessExclusiveLock);
+}
+
+/*
+ * The start of every change to one subscription: sqsn_admin_begin
+ * (*nestlevel for sqsn_admin_end), the topic
+ * catalog and the subscription's topic locked, and the caller's right to
+ * change it checked (check_subscription). Errors when the subscription
+ * does not exist.
+ */
+static void
+begin_subscription_change(Datum subscription_id, bool queue_admin_too,
+						  int *nestlevel)
+{
+	*nestlevel = sqsn_admin_begin();
+	sqsn_lock_topic_catalog();
+	lock_subscription(subscription_id);
+	check_subscription(subscription_id, queue_admin_too);
 }
 
 /*
@@ -571,26 +686,12 @@ lock_subscription(Datum subscription_id)
 Datum
 sn_unsubscribe(PG_FUNCTION_ARGS)
 {
-	Datum id;
-	Oid   argtypes[1] = {UUIDOID};
+	Datum id = subscription_id_arg(fcinfo);
 	int   nestlevel;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						errmsg("subscription_id must not be NULL")));
-	id = PG_GETARG_DATUM(0);
-
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
-	sqsn_lock_topic_catalog();
-	lock_subscription(id);
-	check_subscription(id, true);
-	sqsn_spi_check(SPI_execute_with_args("DELETE FROM sqsn.subscription"
-										 " WHERE subscription_id = $1",
-										 1, argtypes, &id, NULL, false, 0),
-				   SPI_OK_DELETE, "deleting from sqsn.subscription");
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	begin_subscription_change(id, true, &nestlevel);
+	sqsn_execute(&delete_stmt, &id, NULL, 0);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_VOID();
 }
 
@@ -601,62 +702,40 @@ sn_unsubscribe(PG_FUNCTION_ARGS)
 Datum
 sn_list_subscriptions(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Oid            argtypes[1] = {TEXTOID};
-	Datum          values[1];
-	char           nulls[1] = {' '};
-	int            nestlevel;
+	char *topic_name = NULL;
+	int   nestlevel;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	if (PG_ARGISNULL(0))
-	{
-		values[0] = (Datum) 0;
-		nulls[0] = 'n';
-	}
-	else
-		values[0] = CStringGetTextDatum(sqsn_topic_name_arg(fcinfo, 0));
-
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
 	if (!PG_ARGISNULL(0))
-		(void) sqsn_find_topic_id(TextDatumGetCString(values[0]));
+		topic_name = sqsn_topic_name_arg(fcinfo, 0);
 
-	sqsn_spi_check(
-		SPI_execute_with_args(
-			"SELECT s.subscription_id, t.topic_name,"
-			" s.protocol,"
-			" COALESCE(q.queue_name, to_jsonb(s)->>'endpoint'),"
-			" s.filter_policy, s.raw_message_delivery,"
-			" CASE WHEN COALESCE((to_jsonb(s)->>'confirmed')::boolean, true)"
-			" THEN 'confirmed' ELSE 'pending confirmation' END"
-			" FROM sqsn.subscription s"
-			" JOIN sqsn.topic t USING (topic_id)"
-			" LEFT JOIN sqsn.queue q USING (queue_id)"
-			" WHERE $1 IS NULL OR t.topic_name = $1"
-			" ORDER BY t.topic_name COLLATE \"C\","
-			" COALESCE(q.queue_name, to_jsonb(s)->>'endpoint') COLLATE \"C\","
-			" s.subscription_id",
-			1, argtypes, values, nulls, false, 0),
-		SPI_OK_SELECT, "listing subscriptions");
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		Datum row[7];
-		bool  rownulls[7];
-
-		for (int c = 0; c < 7; c++)
-			row[c] = SPI_getbinval(SPI_tuptable->vals[i],
-								   SPI_tuptable->tupdesc, c + 1, &rownulls[c]);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row,
-							 rownulls);
-	}
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	nestlevel = sqsn_admin_begin();
+	if (topic_name != NULL)
+		(void) sqsn_find_topic_id(topic_name);
+	sqsn_return_rows(
+		fcinfo,
+		"SELECT s.subscription_id, t.topic_name,"
+		" s.protocol,"
+		" COALESCE(q.queue_name, to_jsonb(s)->>'endpoint'),"
+		" s.filter_policy, s.raw_message_delivery,"
+		" CASE WHEN COALESCE((to_jsonb(s)->>'confirmed')::boolean, true)"
+		" THEN 'confirmed' ELSE 'pending confirmation' END"
+		" FROM sqsn.subscription s"
+		" JOIN sqsn.topic t USING (topic_id)"
+		" LEFT JOIN sqsn.queue q USING (queue_id)"
+		" WHERE $1 IS NULL OR t.topic_name = $1"
+		" ORDER BY t.topic_name COLLATE \"C\","
+		" COALESCE(q.queue_name, to_jsonb(s)->>'endpoint') COLLATE \"C\","
+		" s.subscription_id",
+		topic_name ? CStringGetTextDatum(topic_name) : (Datum) 0,
+		topic_name == NULL, "listing subscriptions");
+	sqsn_admin_end(nestlevel);
 	return (Datum) 0;
 }
 
 /* RawMessageDelivery: true/false, or the strings "true"/"false". */
 static bool
-attribute_bool(JsonbValue *v)
+raw_message_delivery_value(JsonbValue *v)
 {
 	if (v->type == jbvBool)
 		return v->val.boolean;
@@ -689,44 +768,21 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 	JsonbIteratorToken tok;
 	JsonbValue         v;
 	char              *key = NULL;
-	Oid argtypes[6] = {UUIDOID, JSONBOID, TEXTOID, BOOLOID, JSONBOID, INT8OID};
-	Datum values[6];
-	char  nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
-	bool  isnull;
-	char *scope;
-	bool  push;
-	int   nestlevel;
+	Datum              values[6];
+	char               nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	bool               isnull;
+	char              *scope;
+	bool               push;
+	int                nestlevel;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be NULL",
-						PG_ARGISNULL(0) ? "subscription_id" : "attributes")));
-	id = PG_GETARG_DATUM(0);
-	attributes = PG_GETARG_JSONB_P(1);
-	if (!JB_ROOT_IS_OBJECT(attributes) || JB_ROOT_IS_SCALAR(attributes))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("subscription attributes must be a JSON object")));
+	id = subscription_id_arg(fcinfo);
+	attributes = sqsn_attributes_arg(fcinfo, 1, "subscription");
 
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
-	sqsn_lock_topic_catalog();
-	lock_subscription(id);
-	check_subscription(id, false);
+	begin_subscription_change(id, false, &nestlevel);
 
 	/* the current settings */
 	values[0] = id;
-	sqsn_spi_check(SPI_execute_with_args(
-					   "SELECT filter_policy, filter_policy_scope,"
-					   " raw_message_delivery,"
-					   " to_jsonb(s)->'delivery_policy',"
-					   " (to_jsonb(s)->>'dead_letter_queue_id')::bigint,"
-					   " protocol <> 'sqs'"
-					   " FROM sqsn.subscription s"
-					   " WHERE subscription_id = $1",
-					   1, argtypes, values, NULL, false, 1),
-				   SPI_OK_SELECT, "reading sqsn.subscription");
+	sqsn_execute(&settings_stmt, values, NULL, 1);
 	for (int c = 1; c <= 5; c++)
 	{
 		values[c] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
@@ -740,8 +796,7 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 					? (Datum) 0
 					: JsonbPGetDatum(DatumGetJsonbPCopy(values[4]));
 	scope = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	push = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-									  SPI_tuptable->tupdesc, 6, &isnull));
+	push = sqsn_spi_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6);
 
 	it = JsonbIteratorInit(&attributes->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
@@ -755,8 +810,7 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 		}
 		if (tok != WJB_VALUE)
 			continue;
-		clear = v.type == jbvNull ||
-				(v.type == jbvString && v.val.string.len == 0);
+		clear = sqsn_jsonb_is_empty(&v);
 
 		if (strcmp(key, "FilterPolicy") == 0)
 		{
@@ -778,7 +832,7 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 			scope = sqsn_jsonb_string(&v);
 		}
 		else if (strcmp(key, "RawMessageDelivery") == 0)
-			values[3] = BoolGetDatum(attribute_bool(&v));
+			values[3] = BoolGetDatum(raw_message_delivery_value(&v));
 		else if ((strcmp(key, "DeliveryPolicy") == 0 ||
 				  strcmp(key, "RedrivePolicy") == 0) &&
 				 !push)
@@ -822,23 +876,9 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 		(void) scope_is_body(scope);
 	values[2] = CStringGetTextDatum(scope);
 
-	sqsn_spi_check(SPI_execute_with_args(push ? "UPDATE sqsn.subscription"
-												" SET filter_policy = $2,"
-												" filter_policy_scope = $3,"
-												" raw_message_delivery = $4,"
-												" delivery_policy = $5,"
-												" dead_letter_queue_id = $6"
-												" WHERE subscription_id = $1"
-											  : "UPDATE sqsn.subscription"
-												" SET filter_policy = $2,"
-												" filter_policy_scope = $3,"
-												" raw_message_delivery = $4"
-												" WHERE subscription_id = $1",
-										 push ? 6 : 4, argtypes, values, nulls,
-										 false, 0),
-				   SPI_OK_UPDATE, "updating sqsn.subscription");
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_execute(push ? &update_push_stmt : &update_queue_stmt, values, nulls,
+				 0);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_VOID();
 }
 
@@ -862,7 +902,6 @@ sn_get_subscription_attributes(PG_FUNCTION_ARGS)
 	int            nestlevel;
 	HeapTuple      tuple;
 	TupleDesc      desc;
-	bool           isnull;
 	bool           confirmed;
 	bool           push;
 	char          *topic_name;
@@ -874,41 +913,17 @@ sn_get_subscription_attributes(PG_FUNCTION_ARGS)
 	StringInfoData buf;
 	Datum          result;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						errmsg("subscription_id must not be NULL")));
-	id = PG_GETARG_DATUM(0);
-
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
-	sqsn_spi_check(
-		SPI_execute_with_args(
-			"SELECT t.topic_name, s.owner::pg_catalog.text, s.protocol,"
-			" COALESCE(q.queue_name, s.endpoint), s.confirmed,"
-			" s.raw_message_delivery, s.filter_policy,"
-			" s.filter_policy_scope, s.delivery_policy, t.delivery_policy,"
-			" d.queue_name"
-			" FROM sqsn.subscription s"
-			" JOIN sqsn.topic t"
-			"  ON t.topic_id OPERATOR(pg_catalog.=) s.topic_id"
-			" LEFT JOIN sqsn.queue q"
-			"  ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id"
-			" LEFT JOIN sqsn.queue d"
-			"  ON d.queue_id OPERATOR(pg_catalog.=) s.dead_letter_queue_id"
-			" WHERE s.subscription_id OPERATOR(pg_catalog.=) $1",
-			1, (Oid[]){UUIDOID}, &id, NULL, false, 1),
-		SPI_OK_SELECT, "reading sqsn.subscription");
-	if (SPI_processed == 0)
-		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
-						errmsg("subscription %s does not exist",
-							   sqsn_uuid_text(id))));
+	id = subscription_id_arg(fcinfo);
+	nestlevel = sqsn_admin_begin();
+	if (sqsn_execute(&attributes_stmt, &id, NULL, 1) == 0)
+		subscription_missing(id);
 	tuple = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 
 	spicxt = MemoryContextSwitchTo(outer);
 	topic_name = SPI_getvalue(tuple, desc, 1);
 	topic_arn = sqsn_topic_arn(topic_name);
-	confirmed = DatumGetBool(SPI_getbinval(tuple, desc, 5, &isnull));
+	confirmed = sqsn_spi_bool(tuple, desc, 5);
 	push = strcmp(SPI_getvalue(tuple, desc, 3), "sqs") != 0;
 	filter_policy = sqsn_spi_jsonb(tuple, desc, 7);
 	delivery_policy = sqsn_spi_jsonb(tuple, desc, 9);
@@ -923,13 +938,9 @@ sn_get_subscription_attributes(PG_FUNCTION_ARGS)
 	sqsn_json_string(&buf, "Owner", SPI_getvalue(tuple, desc, 2));
 	sqsn_json_string(&buf, "Protocol", SPI_getvalue(tuple, desc, 3));
 	sqsn_json_string(&buf, "Endpoint", SPI_getvalue(tuple, desc, 4));
-	sqsn_json_raw(&buf, "PendingConfirmation", confirmed ? "false" : "true");
-	sqsn_json_raw(&buf, "ConfirmationWasAuthenticated",
-				  confirmed ? "true" : "false");
-	sqsn_json_raw(&buf, "RawMessageDelivery",
-				  DatumGetBool(SPI_getbinval(tuple, desc, 6, &isnull))
-					  ? "true"
-					  : "false");
+	sqsn_json_bool(&buf, "PendingConfirmation", !confirmed);
+	sqsn_json_bool(&buf, "ConfirmationWasAuthenticated", confirmed);
+	sqsn_json_bool(&buf, "RawMessageDelivery", sqsn_spi_bool(tuple, desc, 6));
 	if (filter_policy)
 	{
 		sqsn_json_jsonb(&buf, "FilterPolicy", filter_policy);
@@ -957,7 +968,6 @@ sn_get_subscription_attributes(PG_FUNCTION_ARGS)
 
 	/* after the read: the subscription exists, so this checks */
 	check_subscription(id, true);
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_DATUM(result);
 }

@@ -41,8 +41,76 @@ PG_FUNCTION_INFO_V1(sn_grant);
 PG_FUNCTION_INFO_V1(sn_revoke);
 PG_FUNCTION_INFO_V1(sn_set_topic_owner);
 
-static SPIPlanPtr topic_id_plan = NULL;
-static SPIPlanPtr topic_encrypted_plan = NULL;
+/* Statements on the topic catalog, run by sqsn_execute */
+
+static SqsnStatement topic_id_stmt = {
+	"SELECT topic_id FROM sqsn.topic"
+	" WHERE topic_name OPERATOR(pg_catalog.=) $1",
+	1,
+	{TEXTOID},
+	SPI_OK_SELECT,
+	"reading sqsn.topic"};
+
+static SqsnStatement lock_topic_row_stmt = {
+	"SELECT topic_id FROM sqsn.topic"
+	" WHERE topic_name OPERATOR(pg_catalog.=) $1"
+	" FOR UPDATE",
+	1,
+	{TEXTOID},
+	SPI_OK_SELECT,
+	"reading sqsn.topic"};
+
+static SqsnStatement topic_encrypted_stmt = {
+	"SELECT encrypted FROM sqsn.topic"
+	" WHERE topic_id OPERATOR(pg_catalog.=) $1",
+	1,
+	{INT8OID},
+	SPI_OK_SELECT,
+	"reading sqsn.topic"};
+
+/* before 0.2 (no FIFO topics): $2 is left out */
+static SqsnStatement insert_stmt = {
+	"INSERT INTO sqsn.topic (topic_name, owner,"
+	" created_at, content_based_deduplication)"
+	" VALUES ($1, session_user, clock_timestamp(), $2)"
+	" ON CONFLICT (topic_name) DO NOTHING",
+	2,
+	{TEXTOID, BOOLOID},
+	SPI_OK_INSERT,
+	"inserting into sqsn.topic"};
+
+static SqsnStatement legacy_insert_stmt = {
+	"INSERT INTO sqsn.topic (topic_name, owner, created_at)"
+	" VALUES ($1, session_user, clock_timestamp())"
+	" ON CONFLICT (topic_name) DO NOTHING",
+	1,
+	{TEXTOID},
+	SPI_OK_INSERT,
+	"inserting into sqsn.topic"};
+
+static SqsnStatement set_owner_stmt = {
+	"UPDATE sqsn.topic SET owner = $2 WHERE topic_name = $1",
+	2,
+	{TEXTOID, NAMEOID},
+	SPI_OK_UPDATE,
+	"setting the topic's owner"};
+
+static SqsnStatement same_settings_stmt = {
+	"SELECT content_based_deduplication = $2 FROM sqsn.topic"
+	" WHERE topic_name = $1",
+	2,
+	{TEXTOID, BOOLOID},
+	SPI_OK_SELECT,
+	"reading sqsn.topic"};
+
+static SqsnStatement delete_stmt = {
+	"DELETE FROM sqsn.topic WHERE topic_id = $1",
+	1,
+	{INT8OID},
+	SPI_OK_DELETE,
+	"deleting from sqsn.topic"};
+
+static int64 lookup_topic_id(SqsnStatement *stmt, const char *name);
 
 /*
  * Topic names: 1..256 characters of [A-Za-z0-9_-], like the managed
@@ -86,34 +154,34 @@ sqsn_lock_topic(int64 topic_id, LOCKMODE mode)
 }
 
 /*
+ * The id of the topic stmt finds by name (topic_id_stmt,
+ * lock_topic_row_stmt), or an error when it does not exist.
+ */
+static int64
+lookup_topic_id(SqsnStatement *stmt, const char *name)
+{
+	Datum value = CStringGetTextDatum(name);
+
+	if (sqsn_execute(stmt, &value, NULL, 1) == 0)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+						errmsg("topic \"%s\" does not exist", name),
+						errhint("Create it with sqsn.sn_create_topic().")));
+	return sqsn_spi_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/*
  * The id of a topic, or an error when it does not exist. Reads with a fresh
  * snapshot through a saved plan (the publish path uses it too).
  */
 int64
 sqsn_find_topic_id(const char *name)
 {
-	Datum value = CStringGetTextDatum(name);
-	bool  isnull;
-
-	sqsn_spi_check(
-		SPI_execute_plan(
-			sqsn_saved_plan(&topic_id_plan,
-							"SELECT topic_id FROM sqsn.topic"
-							" WHERE topic_name OPERATOR(pg_catalog.=) $1",
-							1, (Oid[]){TEXTOID}),
-			&value, NULL, false, 1),
-		SPI_OK_SELECT, "reading sqsn.topic");
-	if (SPI_processed == 0)
-		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
-						errmsg("topic \"%s\" does not exist", name),
-						errhint("Create it with sqsn.sn_create_topic().")));
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-									   SPI_tuptable->tupdesc, 1, &isnull));
+	return lookup_topic_id(&topic_id_stmt, name);
 }
 
 /*
- * The start of every change to one topic: search_path pinned (*nestlevel
- * for sqsn_unpin_search_path), SPI connected, the topic catalog locked and
+ * The start of every change to one topic: sqsn_admin_begin (*nestlevel
+ * for sqsn_admin_end), the topic catalog locked and
  * the topic's lock taken exclusively, so that publishes in flight finish
  * first. Returns the topic id; errors when the topic does not exist.
  */
@@ -122,8 +190,7 @@ sqsn_begin_topic_change(const char *topic_name, int *nestlevel)
 {
 	int64 topic_id;
 
-	*nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	*nestlevel = sqsn_admin_begin();
 	sqsn_lock_topic_catalog();
 	topic_id = sqsn_find_topic_id(topic_name);
 	sqsn_lock_topic(topic_id, AccessExclusiveLock);
@@ -143,7 +210,6 @@ sn_create_topic(PG_FUNCTION_ARGS)
 	bool  content_based = SQSN_ARG_GIVEN(1) ? PG_GETARG_BOOL(1) : false;
 	bool  encrypted = SQSN_ARG_GIVEN(2) ? PG_GETARG_BOOL(2) : false;
 	bool  fifo = sqsn_is_fifo_name(name);
-	Oid   argtypes[2] = {TEXTOID, BOOLOID};
 	Datum values[2] = {CStringGetTextDatum(name), BoolGetDatum(content_based)};
 	int   nestlevel;
 	bool  has_fifo;
@@ -155,8 +221,7 @@ sn_create_topic(PG_FUNCTION_ARGS)
 				 errmsg("content-based deduplication is only for FIFO topics"),
 				 errhint("A FIFO topic's name ends in \".fifo\".")));
 
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	nestlevel = sqsn_admin_begin();
 	sqsn_lock_topic_catalog();
 	has_fifo = sqsn_catalog_has(SQSN_CATALOG_FIFO);
 	if (fifo && !has_fifo)
@@ -164,54 +229,18 @@ sn_create_topic(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("FIFO topics need version 0.2 of extension sqsn"),
 				 errhint("Run ALTER EXTENSION sqsn UPDATE.")));
-	sqsn_spi_check(
-		SPI_execute_with_args(
-			has_fifo ? "INSERT INTO sqsn.topic (topic_name, owner,"
-					   " created_at, content_based_deduplication)"
-					   " VALUES ($1, session_user, clock_timestamp(), $2)"
-					   " ON CONFLICT (topic_name) DO NOTHING"
-					 : "INSERT INTO sqsn.topic (topic_name, owner,"
-					   " created_at)"
-					   " VALUES ($1, session_user, clock_timestamp())"
-					   " ON CONFLICT (topic_name) DO NOTHING",
-			has_fifo ? 2 : 1, argtypes, values, NULL, false, 0),
-		SPI_OK_INSERT, "inserting into sqsn.topic");
-	exists = SPI_processed == 0;
-	if (!exists && sqsn_catalog_has(SQSN_CATALOG_GRANTS))
-	{
-		/* the calling role (SET ROLE included) owns the topic */
-		Datum owner[2] = {
-			values[0],
-			DirectFunctionCall1(namein, CStringGetDatum(sqsn_caller_name()))};
-
-		sqsn_spi_check(SPI_execute_with_args("UPDATE sqsn.topic SET owner = $2"
-											 " WHERE topic_name = $1",
-											 2, (Oid[]){TEXTOID, NAMEOID},
-											 owner, NULL, false, 0),
-					   SPI_OK_UPDATE, "setting the topic's owner");
-	}
+	exists = sqsn_execute(has_fifo ? &insert_stmt : &legacy_insert_stmt,
+						  values, NULL, 0) == 0;
+	if (!exists)
+		sqsn_set_caller_owner(&set_owner_stmt, values[0]);
 	if (exists && has_fifo)
 	{
-		bool isnull;
-
-		sqsn_spi_check(
-			SPI_execute_with_args("SELECT content_based_deduplication"
-								  " = $2 FROM sqsn.topic"
-								  " WHERE topic_name = $1",
-								  2, argtypes, values, NULL, false, 1),
-			SPI_OK_SELECT, "reading sqsn.topic");
-		if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-										SPI_tuptable->tupdesc, 1, &isnull)))
-			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_OBJECT),
-					 errmsg("topic \"%s\" already exists with different "
-							"attributes",
-							name)));
+		sqsn_execute(&same_settings_stmt, values, NULL, 1);
+		if (!sqsn_spi_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))
+			sqsn_exists_differently("topic", name, NULL);
 	}
-	if (exists || encrypted)
-		sqsn_store_encrypted("topic", name, encrypted, exists);
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_create_encrypted("topic", name, encrypted, exists);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_VOID();
 }
 
@@ -222,21 +251,15 @@ Datum
 sn_delete_topic(PG_FUNCTION_ARGS)
 {
 	char *name = sqsn_topic_name_arg(fcinfo, 0);
-	Oid   argtypes[1] = {INT8OID};
-	Datum values[1];
 	int   nestlevel;
 	int64 topic_id = sqsn_begin_topic_change(name, &nestlevel);
+	Datum value = Int64GetDatum(topic_id);
 
 	sqsn_check_topic(topic_id, name, SQSN_ADMIN);
-	values[0] = Int64GetDatum(topic_id);
-	sqsn_spi_check(
-		SPI_execute_with_args("DELETE FROM sqsn.topic WHERE topic_id = $1", 1,
-							  argtypes, values, NULL, false, 0),
-		SPI_OK_DELETE, "deleting from sqsn.topic");
+	sqsn_execute(&delete_stmt, &value, NULL, 0);
 	if (sqsn_is_fifo_name(name))
 		sqsn_fifo_forget_queue(-topic_id); /* its deduplication records */
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_VOID();
 }
 
@@ -260,23 +283,8 @@ sn_list_topics(PG_FUNCTION_ARGS)
 static void
 open_topic_for_change(SqsnSecurable *target)
 {
-	Datum value;
-	bool  isnull;
-
 	validate_topic_name(target->name);
-	value = CStringGetTextDatum(target->name);
-	sqsn_spi_check(
-		SPI_execute_with_args("SELECT topic_id FROM sqsn.topic"
-							  " WHERE topic_name OPERATOR(pg_catalog.=) $1"
-							  " FOR UPDATE",
-							  1, (Oid[]){TEXTOID}, &value, NULL, false, 1),
-		SPI_OK_SELECT, "reading sqsn.topic");
-	if (SPI_processed == 0)
-		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
-						errmsg("topic \"%s\" does not exist", target->name),
-						errhint("Create it with sqsn.sn_create_topic().")));
-	target->id = DatumGetInt64(SPI_getbinval(
-		SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	target->id = lookup_topic_id(&lock_topic_row_stmt, target->name);
 	sqsn_check_topic(target->id, target->name, SQSN_ADMIN);
 }
 
@@ -309,19 +317,9 @@ bool
 sqsn_topic_encrypted(int64 topic_id)
 {
 	Datum value = Int64GetDatum(topic_id);
-	bool  isnull;
 
 	if (!sqsn_catalog_has(SQSN_CATALOG_ENCRYPTION))
 		return false;
-	sqsn_spi_check(
-		SPI_execute_plan(
-			sqsn_saved_plan(&topic_encrypted_plan,
-							"SELECT encrypted FROM sqsn.topic"
-							" WHERE topic_id OPERATOR(pg_catalog.=) $1",
-							1, (Oid[]){INT8OID}),
-			&value, NULL, false, 1),
-		SPI_OK_SELECT, "reading sqsn.topic");
-	return SPI_processed == 1 &&
-		   DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-									  SPI_tuptable->tupdesc, 1, &isnull));
+	return sqsn_execute(&topic_encrypted_stmt, &value, NULL, 1) == 1 &&
+		   sqsn_spi_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }

@@ -28,6 +28,61 @@ PG_FUNCTION_INFO_V1(sn_set_topic_attributes);
 PG_FUNCTION_INFO_V1(sn_get_topic_attributes);
 
 /*
+ * Statements on sqsn.topic, run by sqsn_execute. The settings updates take
+ * $1 the topic, $2 its delivery policy, $3 content-based deduplication;
+ * each updates what sn_set_topic_attributes was given.
+ */
+
+static SqsnStatement update_both_stmt = {
+	"UPDATE sqsn.topic SET delivery_policy = $2,"
+	" content_based_deduplication = $3 WHERE topic_id = $1",
+	3,
+	{INT8OID, JSONBOID, BOOLOID},
+	SPI_OK_UPDATE,
+	"updating sqsn.topic"};
+
+static SqsnStatement update_delivery_policy_stmt = {
+	"UPDATE sqsn.topic SET delivery_policy = $2"
+	" WHERE topic_id = $1 AND $3 IS NULL",
+	3,
+	{INT8OID, JSONBOID, BOOLOID},
+	SPI_OK_UPDATE,
+	"updating sqsn.topic"};
+
+static SqsnStatement update_content_based_stmt = {
+	"UPDATE sqsn.topic SET content_based_deduplication = $3"
+	" WHERE topic_id = $1 AND $2 IS NULL",
+	3,
+	{INT8OID, JSONBOID, BOOLOID},
+	SPI_OK_UPDATE,
+	"updating sqsn.topic"};
+
+static SqsnStatement update_stored_stmt = {
+	"UPDATE sqsn.topic"
+	" SET extra_attributes = (extra_attributes OPERATOR(pg_catalog.-) $2)"
+	" OPERATOR(pg_catalog.||) $3"
+	" WHERE topic_id OPERATOR(pg_catalog.=) $1",
+	3,
+	{INT8OID, TEXTARRAYOID, JSONBOID},
+	SPI_OK_UPDATE,
+	"updating sqsn.topic"};
+
+static SqsnStatement attributes_stmt = {
+	"SELECT t.owner::pg_catalog.text, t.content_based_deduplication,"
+	" t.delivery_policy, t.encrypted, t.extra_attributes,"
+	" (SELECT pg_catalog.count(*) FROM sqsn.subscription s"
+	"   WHERE s.topic_id OPERATOR(pg_catalog.=) t.topic_id"
+	"   AND s.confirmed),"
+	" (SELECT pg_catalog.count(*) FROM sqsn.subscription s"
+	"   WHERE s.topic_id OPERATOR(pg_catalog.=) t.topic_id"
+	"   AND NOT s.confirmed)"
+	" FROM sqsn.topic t WHERE t.topic_id OPERATOR(pg_catalog.=) $1",
+	1,
+	{INT8OID},
+	SPI_OK_SELECT,
+	"reading sqsn.topic"};
+
+/*
  * Topic attributes kept for the AWS-compatible endpoint's clients
  * (sqsn.topic.extra_attributes, 0.4): DisplayName (up to 100 characters),
  * Policy (a JSON object, kept as its text; sqsn's own grants decide who
@@ -40,7 +95,7 @@ stored_attribute(StringInfo stored, List **removed, const char *key,
 {
 	char *value;
 
-	if (v->type == jbvNull || (v->type == jbvString && v->val.string.len == 0))
+	if (sqsn_jsonb_is_empty(v))
 	{
 		*removed = lappend(*removed, pstrdup(key));
 		return;
@@ -122,7 +177,6 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 	JsonbIterator *it;
 	JsonbValue     v;
 	char          *key = NULL;
-	Oid            argtypes[3] = {INT8OID, JSONBOID, BOOLOID};
 	Datum          values[3];
 	char           nulls[3] = {' ', ' ', 'n'};
 	bool           changed = false;
@@ -136,13 +190,7 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 
 	initStringInfo(&stored);
 	appendStringInfoChar(&stored, '{');
-	if (PG_ARGISNULL(1))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						errmsg("attributes must not be NULL")));
-	attributes = PG_GETARG_JSONB_P(1);
-	if (!JB_ROOT_IS_OBJECT(attributes) || JB_ROOT_IS_SCALAR(attributes))
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("topic attributes must be a JSON object")));
+	attributes = sqsn_attributes_arg(fcinfo, 1, "topic");
 
 	it = JsonbIteratorInit(&attributes->root);
 	while (sqsn_jsonb_next_pair(&it, &key, &v))
@@ -150,8 +198,7 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 		if (strcmp(key, "DeliveryPolicy") == 0)
 		{
 			changed = true;
-			if (v.type == jbvNull ||
-				(v.type == jbvString && v.val.string.len == 0))
+			if (sqsn_jsonb_is_empty(&v))
 				nulls[1] = 'n';
 			else
 			{
@@ -213,18 +260,10 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 	if (!changed)
 		nulls[1] = 'n';
 	if (changed || content_based_changed)
-		sqsn_spi_check(
-			SPI_execute_with_args(
-				changed && content_based_changed
-					? "UPDATE sqsn.topic SET delivery_policy = $2,"
-					  " content_based_deduplication = $3 WHERE topic_id = $1"
-				: changed
-					? "UPDATE sqsn.topic SET delivery_policy = $2"
-					  " WHERE topic_id = $1 AND $3 IS NULL"
-					: "UPDATE sqsn.topic SET content_based_deduplication = $3"
-					  " WHERE topic_id = $1 AND $2 IS NULL",
-				3, argtypes, values, nulls, false, 0),
-			SPI_OK_UPDATE, "updating sqsn.topic");
+		sqsn_execute(changed && content_based_changed ? &update_both_stmt
+					 : changed ? &update_delivery_policy_stmt
+							   : &update_content_based_stmt,
+					 values, nulls, 0);
 	if (encrypted_given)
 		sqsn_store_encrypted("topic", topic_name, encrypted, false);
 	if (stored.len > 1 || removed != NIL)
@@ -238,21 +277,11 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 		foreach (lc, removed)
 			keys[nkeys++] = CStringGetTextDatum((char *) lfirst(lc));
 		store[0] = Int64GetDatum(topic_id);
-		store[1] = PointerGetDatum(
-			construct_array(keys, nkeys, TEXTOID, -1, false, TYPALIGN_INT));
+		store[1] = sqsn_array_of(keys, NULL, nkeys, TEXTOID);
 		store[2] = JsonbPGetDatum(sqsn_json_to_jsonb(&stored));
-		sqsn_spi_check(
-			SPI_execute_with_args("UPDATE sqsn.topic"
-								  " SET extra_attributes = (extra_attributes "
-								  "OPERATOR(pg_catalog.-)"
-								  " $2) OPERATOR(pg_catalog.||) $3"
-								  " WHERE topic_id OPERATOR(pg_catalog.=) $1",
-								  3, (Oid[]){INT8OID, TEXTARRAYOID, JSONBOID},
-								  store, NULL, false, 0),
-			SPI_OK_UPDATE, "updating sqsn.topic");
+		sqsn_execute(&update_stored_stmt, store, NULL, 0);
 	}
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_VOID();
 }
 
@@ -277,7 +306,6 @@ sn_get_topic_attributes(PG_FUNCTION_ARGS)
 	Datum          value;
 	HeapTuple      tuple;
 	TupleDesc      desc;
-	bool           isnull;
 	bool           fifo = sqsn_is_fifo_name(name);
 	Jsonb         *delivery_policy;
 	Jsonb         *extra;
@@ -285,8 +313,7 @@ sn_get_topic_attributes(PG_FUNCTION_ARGS)
 	Oid            roleid = GetOuterUserId();
 	Datum          result;
 
-	nestlevel = sqsn_pin_search_path();
-	sqsn_spi_connect();
+	nestlevel = sqsn_admin_begin();
 	topic_id = sqsn_find_topic_id(name);
 	if (!sqsn_topic_allows(topic_id, roleid, SQSN_ADMIN) &&
 		!sqsn_topic_allows(topic_id, roleid, SQSN_PUBLISH) &&
@@ -302,20 +329,7 @@ sn_get_topic_attributes(PG_FUNCTION_ARGS)
 						 "grant one with sqsn.sn_grant().")));
 
 	value = Int64GetDatum(topic_id);
-	sqsn_spi_check(
-		SPI_execute_with_args(
-			"SELECT t.owner::pg_catalog.text, t.content_based_deduplication,"
-			" t.delivery_policy, t.encrypted, t.extra_attributes,"
-			" (SELECT pg_catalog.count(*) FROM sqsn.subscription s"
-			"   WHERE s.topic_id OPERATOR(pg_catalog.=) t.topic_id"
-			"   AND s.confirmed),"
-			" (SELECT pg_catalog.count(*) FROM sqsn.subscription s"
-			"   WHERE s.topic_id OPERATOR(pg_catalog.=) t.topic_id"
-			"   AND NOT s.confirmed)"
-			" FROM sqsn.topic t WHERE t.topic_id OPERATOR(pg_catalog.=) $1",
-			1, (Oid[]){INT8OID}, &value, NULL, false, 1),
-		SPI_OK_SELECT, "reading sqsn.topic");
-	if (SPI_processed == 0)
+	if (sqsn_execute(&attributes_stmt, &value, NULL, 1) == 0)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
 						errmsg("topic \"%s\" does not exist", name)));
 	tuple = SPI_tuptable->vals[0];
@@ -328,12 +342,10 @@ sn_get_topic_attributes(PG_FUNCTION_ARGS)
 	appendStringInfoChar(&buf, '{');
 	sqsn_json_string(&buf, "TopicArn", sqsn_topic_arn(name));
 	sqsn_json_string(&buf, "Owner", SPI_getvalue(tuple, desc, 1));
-	sqsn_json_raw(&buf, "FifoTopic", fifo ? "true" : "false");
+	sqsn_json_bool(&buf, "FifoTopic", fifo);
 	if (fifo)
-		sqsn_json_raw(&buf, "ContentBasedDeduplication",
-					  DatumGetBool(SPI_getbinval(tuple, desc, 2, &isnull))
-						  ? "true"
-						  : "false");
+		sqsn_json_bool(&buf, "ContentBasedDeduplication",
+					   sqsn_spi_bool(tuple, desc, 2));
 	if (delivery_policy)
 		sqsn_json_jsonb(&buf, "DeliveryPolicy", delivery_policy);
 	sqsn_json_jsonb(
@@ -343,10 +355,8 @@ sn_get_topic_attributes(PG_FUNCTION_ARGS)
 				  SPI_getvalue(tuple, desc, 6));
 	sqsn_json_raw(&buf, "SubscriptionsPending", SPI_getvalue(tuple, desc, 7));
 	sqsn_json_raw(&buf, "SubscriptionsDeleted", "0");
-	sqsn_json_raw(&buf, "SqsManagedSseEnabled",
-				  DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull))
-					  ? "true"
-					  : "false");
+	sqsn_json_bool(&buf, "SqsManagedSseEnabled",
+				   sqsn_spi_bool(tuple, desc, 4));
 	sqsn_json_string(&buf, "SignatureVersion", "2");
 	if (extra == NULL || getKeyJsonValueFromContainer(
 							 &extra->root, "DisplayName", 11, NULL) == NULL)
@@ -365,7 +375,6 @@ sn_get_topic_attributes(PG_FUNCTION_ARGS)
 	result = JsonbPGetDatum(sqsn_json_to_jsonb(&buf));
 	MemoryContextSwitchTo(spicxt);
 
-	SPI_finish();
-	sqsn_unpin_search_path(nestlevel);
+	sqsn_admin_end(nestlevel);
 	PG_RETURN_DATUM(result);
 }

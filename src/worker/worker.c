@@ -70,12 +70,11 @@ typedef struct WorkerShared
 static bool          sqsn_worker_enabled = true;
 static WorkerShared *worker_shared = NULL;
 
-static Size  worker_shmem_size(void);
 static void  worker_shmem_init(void *ptr);
 static void  worker_exit(int code, Datum arg);
 static void  set_state(const char *state);
 static void  run_round(void);
-static List *list_queues(bool *installed);
+static List *read_queue_names(bool *installed);
 static void  sweep_one_batch(const char *queue_name, bool first, bool *more,
 							 SqsnSweepCounts *counts);
 
@@ -97,16 +96,10 @@ WorkerInit(void)
 	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade)
 		return;
 
-	sqsn_shmem_add("sqsn worker", worker_shmem_size, worker_shmem_init,
-				   (void **) &worker_shared);
+	sqsn_shmem_add("sqsn worker", sizeof(WorkerShared), 0, NULL,
+				   worker_shmem_init, (void **) &worker_shared);
 	sqsn_register_worker("sqsn_worker_main", "sqsn worker", "sqsn worker",
 						 WORKER_RESTART_SECONDS, (Datum) 0);
-}
-
-static Size
-worker_shmem_size(void)
-{
-	return sizeof(WorkerShared);
 }
 
 static void
@@ -186,7 +179,7 @@ sqsn_worker_main(Datum main_arg)
  * installed in this database; in its own short transaction.
  */
 static List *
-list_queues(bool *installed)
+read_queue_names(bool *installed)
 {
 	MemoryContext roundcxt = CurrentMemoryContext;
 	List         *names = NIL;
@@ -289,7 +282,7 @@ run_round(void)
 	ListCell       *lc;
 	bool            installed;
 
-	names = list_queues(&installed);
+	names = read_queue_names(&installed);
 	set_state(installed ? "sweeping" : "waiting for extension");
 
 	foreach (lc, names)
