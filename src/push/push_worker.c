@@ -76,7 +76,7 @@
 
 PGDLLEXPORT void sqsn_delivery_main(Datum main_arg);
 
-#define USER_AGENT                   "sqsn/0.4 (PostgreSQL push delivery)"
+#define USER_AGENT                   "sqsn/0.5 (PostgreSQL push delivery)"
 #define MAX_RESPONSE_BYTES           65536
 #define RECORD_BATCH                 32
 #define RECORD_DELAY_MS              5

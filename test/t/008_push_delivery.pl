@@ -126,16 +126,16 @@ is($r->{headers}{'x-amz-sns-subscription-arn'}, "arn:aws:sns:us-east-1:000000000
 like($r->{headers}{'user-agent'}, qr/^sqsn\//, 'User-Agent names sqsn');
 ok(!exists $r->{headers}{'x-amz-sns-rawdelivery'}, 'no raw delivery header');
 
-# signatures_verify_with_the_certificate (the README's receiver code)
+# signatures_verify_with_the_certificate (the receiver code of docs/topics.md)
 my $cert = query('SELECT sqsn.signing_certificate()');
 like($cert, qr/BEGIN CERTIFICATE/, 'sqsn.signing_certificate() returns the PEM certificate');
 PostgreSQL::Test::Utils::append_to_file("$tmp/served_cert.pem", $cert);
 open my $fh, '>', "$tmp/bodies.json" or die;
 print $fh encode_json([ $c->{body}, $r->{body} ]);
 close $fh;
-my $readme = slurp_file(dirname_of_test() . '/../../README.md');
-my ($verify) = $readme =~ /```python\n(# verify_sns\.py.*?)```/s;
-ok(defined $verify, 'README has the receiver verification code');
+my $doc = slurp_file(dirname_of_test() . '/../../docs/topics.md');
+my ($verify) = $doc =~ /```python\n(# verify_sns\.py.*?)```/s;
+ok(defined $verify, 'docs/topics.md has the receiver verification code');
 PostgreSQL::Test::Utils::append_to_file("$tmp/verify_sns.py", $verify . q{
 import json, sys
 cert = open(sys.argv[1], "rb").read()
