@@ -1,6 +1,12 @@
 -- Low-water marks: receives move them on (at most every
 -- sqsn.low_water_interval), and a receive never misses a message because of
 -- them. The isolation spec low_water covers concurrent senders.
+--
+-- msg_seq comes from one sequence shared by every queue, so the marks are
+-- shown relative to the last value it had handed out before a queue's first
+-- message (:base).
+SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END AS base
+FROM sqsn.message_seq \gset
 
 SELECT sqsn.sq_create_queue('lw_q', visibility_timeout => 600);
 SELECT count(sqsn.sq_send('lw_q', 'm' || i)) AS sent FROM generate_series(1, 5) i;
@@ -10,7 +16,8 @@ SELECT pg_sleep(0.3);
 SELECT count(*) AS received FROM sqsn.sq_receive('lw_q', 10);   -- step 1
 SELECT pg_sleep(0.3);
 SELECT count(*) AS received FROM sqsn.sq_receive('lw_q', 10);   -- step 2: the walk
-SELECT hard_after, soft_after, soft_until FROM sqsn.queue_low_water WHERE queue_name = 'lw_q';
+SELECT greatest(hard_after - :base, 0) AS hard_after, greatest(soft_after - :base, 0) AS soft_after, soft_until
+FROM sqsn.queue_low_water WHERE queue_name = 'lw_q';
 
 -- a message delayed at the head is passed until it is due; one in flight
 -- until its lease ends; the soft mark says until when
@@ -22,7 +29,8 @@ SELECT pg_sleep(0.3);
 SELECT count(*) FROM sqsn.sq_receive('lw_q', 10, visibility_timeout => 0);
 SELECT pg_sleep(0.3);
 SELECT body FROM sqsn.sq_receive('lw_q', 10, visibility_timeout => 0);
-SELECT hard_after, soft_after, soft_until > now() + interval '500 s' AS until_lease_end
+SELECT greatest(hard_after - :base, 0) AS hard_after, greatest(soft_after - :base, 0) AS soft_after,
+	soft_until > now() + interval '500 s' AS until_lease_end
 FROM sqsn.queue_low_water WHERE queue_name = 'lw_q';
 
 -- purge (TRUNCATE) keeps the numbering: new messages come after the marks
@@ -61,16 +69,20 @@ SELECT body FROM sqsn.sq_receive('lw_q', 10, visibility_timeout => 0) ORDER BY b
 -- below the marks
 SET sqsn.low_water_interval = 0;
 SELECT sqsn.sq_create_queue('lw_rb');
+SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END AS base
+FROM sqsn.message_seq \gset
 SELECT count(sqsn.sq_send('lw_rb', 'rb' || i)) AS sent FROM generate_series(1, 3) i;
 SELECT count(*) AS swept FROM sqsn.run_maintenance();   -- step 1
 BEGIN;
 SELECT count(sqsn.sq_delete('lw_rb', receipt_handle)) AS deleted FROM sqsn.sq_receive('lw_rb', 10);
 SELECT count(*) AS swept FROM sqsn.run_maintenance();   -- no walk here
 ROLLBACK;
-SELECT hard_after, soft_after FROM sqsn.queue_low_water WHERE queue_name = 'lw_rb';
+SELECT greatest(hard_after - :base, 0) AS hard_after, greatest(soft_after - :base, 0) AS soft_after
+FROM sqsn.queue_low_water WHERE queue_name = 'lw_rb';
 SELECT body FROM sqsn.sq_receive('lw_rb', 10, visibility_timeout => 0) ORDER BY body;
 SELECT count(*) AS swept FROM sqsn.run_maintenance();   -- now the walk
-SELECT hard_after, soft_after FROM sqsn.queue_low_water WHERE queue_name = 'lw_rb';
+SELECT greatest(hard_after - :base, 0) AS hard_after, greatest(soft_after - :base, 0) AS soft_after
+FROM sqsn.queue_low_water WHERE queue_name = 'lw_rb';
 RESET sqsn.low_water_interval;
 
 -- only sqsn_admin may look

@@ -21,9 +21,9 @@
 -- Catalog tables live in schema sqsn and are registered with
 -- pg_extension_config_dump so pg_dump keeps their rows. Each queue's
 -- messages live in their own table sqsn.q_<queue_id>, created by
--- sq_create_queue; those tables are ordinary (non-member) tables, so pg_dump
--- dumps their definition and rows, and an event trigger drops them when the
--- extension itself is dropped.
+-- sq_create_queue (docs/storage.md); those tables are ordinary (non-member)
+-- tables, so pg_dump dumps their definition and rows, and an event trigger
+-- drops them when the extension itself is dropped.
 --
 -- Shipped versions keep their own install scripts (sql/sqsn--0.1.sql, ...);
 -- sql/sqsn--<from>--<to>.sql update an installation, and
@@ -87,6 +87,12 @@ ALTER SEQUENCE sqsn.queue_id_seq OWNED BY sqsn.queue.queue_id;
 
 SELECT pg_catalog.pg_extension_config_dump('sqsn.queue', '');
 SELECT pg_catalog.pg_extension_config_dump('sqsn.queue_id_seq', '');
+
+-- The ordering ids (msg_seq) of every queue's messages, one sequence for all
+-- queues (a table of its own per queue cost a relation each). Dumped, so a
+-- restored database goes on from where it was.
+CREATE SEQUENCE sqsn.message_seq;
+SELECT pg_catalog.pg_extension_config_dump('sqsn.message_seq', '');
 
 -- The key that authenticates receipt handles (HMAC-SHA256). Not dumped: a
 -- restored database starts with a new key, and handles issued before the dump
@@ -486,7 +492,10 @@ RETURNS TABLE (
 	last_sweep_at timestamptz,
 	messages_expired bigint,
 	messages_moved_to_dlq bigint,
-	last_error text)
+	last_error text,
+	queues_tracked bigint,
+	queues_swept_last_round bigint,
+	full_rounds bigint)
 AS 'MODULE_PATHNAME', 'sq_worker_status_rows'
 LANGUAGE C STRICT VOLATILE;
 
@@ -728,7 +737,7 @@ CREATE VIEW sqsn.queue_stats AS
 
 CREATE VIEW sqsn.worker_status AS
 	SELECT pid, state, last_sweep_at, messages_expired, messages_moved_to_dlq,
-		last_error
+		last_error, queues_tracked, queues_swept_last_round, full_rounds
 	FROM sqsn.worker_status_rows();
 
 CREATE VIEW sqsn.queue_low_water AS

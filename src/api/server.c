@@ -72,6 +72,7 @@
 #include "utils/wait_event.h"
 
 #define API_RESTART_SECONDS  5
+#define API_QUEUE_CACHE_LIMIT 1000 /* queues a worker keeps cached */
 #define API_MAX_WORKERS      64
 #define LONGPOLL_RECHECK_MS  500 /* delays and leases end without a commit */
 #define IDLE_CONNECTION_SECS 120
@@ -758,6 +759,8 @@ run_request(ApiConn *c, bool retry)
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		MemoryContextSwitchTo(cxt);
+		/* a worker that served many queues gives their memory back */
+		sqsn_queue_cache_limit(API_QUEUE_CACHE_LIMIT);
 
 		if (!retry)
 		{

@@ -31,7 +31,9 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "storage/lockdefs.h"
+#include "storage/lwlock.h"
 #include "utils/elog.h"
+#include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
@@ -108,6 +110,7 @@ typedef enum SqsnCatalogFeature
 	SQSN_CATALOG_PUSH,       /* 0.2: the push outbox */
 	SQSN_CATALOG_GRANTS,     /* 0.3: access policies */
 	SQSN_CATALOG_ENCRYPTION, /* 0.3: encrypted queues and topics */
+	SQSN_CATALOG_MESSAGE_SEQ, /* 0.5: one msg_seq sequence for all queues */
 } SqsnCatalogFeature;
 
 /*
@@ -194,11 +197,16 @@ extern void sqsn_xact_commit(void);
 extern bool sqsn_subxact_try(void (*step)(void *arg), void *arg,
 							 ErrorData **err);
 extern bool sqsn_extension_ready(const char *relname, LOCKMODE lockmode);
+extern bool sqsn_prepared_transactions_exist(void);
 
 /* shmem.c */
 typedef void (*SqsnShmemInit)(void *ptr);
 extern void sqsn_shmem_add(const char *name, Size size, Size elem_size,
 						   const int *count, SqsnShmemInit init, void **ptr);
+extern void sqsn_shmem_add_hash(const char *name, Size keysize,
+								Size entrysize, const int *max_entries,
+								int partitions, HTAB **table,
+								LWLockPadded **locks);
 extern void sqsn_register_worker(const char *function_name, const char *name,
 								 const char *type, int restart_seconds,
 								 Datum main_arg);

@@ -11,6 +11,11 @@
  * setting is sized only at request time, after _PG_init has read every
  * setting.
  *
+ * A shared hash table is an area of its own kind: its entries are all
+ * allocated when it is created (a full table refuses new entries, it
+ * never grows), and it comes with a tranche of LWLocks, one per partition
+ * of its hash space, that its users take around every access.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -23,7 +28,8 @@
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 
-#define MAX_AREAS 8
+#define MAX_AREAS  8
+#define MAX_HASHES 4
 
 typedef struct ShmemArea
 {
@@ -35,8 +41,21 @@ typedef struct ShmemArea
 	void        **ptr;
 } ShmemArea;
 
+typedef struct ShmemHash
+{
+	const char *name;
+	Size        keysize;
+	Size        entrysize;
+	const int  *max_entries;
+	int         partitions;
+	HTAB      **table;
+	LWLockPadded **locks; /* the tranche's locks */
+} ShmemHash;
+
 static ShmemArea areas[MAX_AREAS];
 static int       nareas = 0;
+static ShmemHash hashes[MAX_HASHES];
+static int       nhashes = 0;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -44,6 +63,18 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static Size area_size(const ShmemArea *area);
 static void sqsn_shmem_request(void);
 static void sqsn_shmem_startup(void);
+
+/* Installs the hooks once, when the first area or hash is added. */
+static void
+install_hooks(void)
+{
+	if (nareas > 0 || nhashes > 0)
+		return;
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = sqsn_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = sqsn_shmem_startup;
+}
 
 /*
  * Adds a shared-memory area named name: size bytes, followed by *count
@@ -61,13 +92,7 @@ sqsn_shmem_add(const char *name, Size size, Size elem_size, const int *count,
 		return;
 	if (nareas == MAX_AREAS)
 		elog(ERROR, "too many sqsn shared memory areas");
-	if (nareas == 0)
-	{
-		prev_shmem_request_hook = shmem_request_hook;
-		shmem_request_hook = sqsn_shmem_request;
-		prev_shmem_startup_hook = shmem_startup_hook;
-		shmem_startup_hook = sqsn_shmem_startup;
-	}
+	install_hooks();
 	areas[nareas].name = name;
 	areas[nareas].size = size;
 	areas[nareas].elem_size = elem_size;
@@ -75,6 +100,33 @@ sqsn_shmem_add(const char *name, Size size, Size elem_size, const int *count,
 	areas[nareas].init = init;
 	areas[nareas].ptr = ptr;
 	nareas++;
+}
+
+/*
+ * Adds a shared hash table named name of at most *max_entries entries
+ * (read when it is sized) of entrysize bytes, the first keysize of them the
+ * key, with partitions LWLocks (a power of 2) for its users to take around
+ * every access; *table and *locks are set in every process. Only while the
+ * library is being preloaded; otherwise both stay NULL.
+ */
+void
+sqsn_shmem_add_hash(const char *name, Size keysize, Size entrysize,
+					const int *max_entries, int partitions, HTAB **table,
+					LWLockPadded **locks)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	if (nhashes == MAX_HASHES)
+		elog(ERROR, "too many sqsn shared hash tables");
+	install_hooks();
+	hashes[nhashes].name = name;
+	hashes[nhashes].keysize = keysize;
+	hashes[nhashes].entrysize = entrysize;
+	hashes[nhashes].max_entries = max_entries;
+	hashes[nhashes].partitions = partitions;
+	hashes[nhashes].table = table;
+	hashes[nhashes].locks = locks;
+	nhashes++;
 }
 
 static Size
@@ -92,6 +144,12 @@ sqsn_shmem_request(void)
 		prev_shmem_request_hook();
 	for (int i = 0; i < nareas; i++)
 		RequestAddinShmemSpace(MAXALIGN(area_size(&areas[i])));
+	for (int i = 0; i < nhashes; i++)
+	{
+		RequestAddinShmemSpace(hash_estimate_size(*hashes[i].max_entries,
+												  hashes[i].entrysize));
+		RequestNamedLWLockTranche(hashes[i].name, hashes[i].partitions);
+	}
 }
 
 static void
@@ -109,6 +167,19 @@ sqsn_shmem_startup(void)
 			ShmemInitStruct(areas[i].name, area_size(&areas[i]), &found);
 		if (!found)
 			areas[i].init(*areas[i].ptr);
+	}
+	for (int i = 0; i < nhashes; i++)
+	{
+		HASHCTL ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = hashes[i].keysize;
+		ctl.entrysize = hashes[i].entrysize;
+		ctl.num_partitions = hashes[i].partitions;
+		*hashes[i].table = ShmemInitHash(
+			hashes[i].name, *hashes[i].max_entries, *hashes[i].max_entries,
+			&ctl, HASH_ELEM | HASH_BLOBS | HASH_PARTITION | HASH_FIXED_SIZE);
+		*hashes[i].locks = GetNamedLWLockTranche(hashes[i].name);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }

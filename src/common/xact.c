@@ -107,3 +107,23 @@ sqsn_extension_ready(const char *relname, LOCKMODE lockmode)
 	/* gone between the look-up and the lock: not ready */
 	return get_rel_name(rel) != NULL;
 }
+
+static SqsnStatement prepared_stmt = {
+	"SELECT EXISTS (SELECT FROM pg_catalog.pg_prepared_xacts"
+	" WHERE database OPERATOR(pg_catalog.=) pg_catalog.current_database())",
+	0,
+	{InvalidOid},
+	SPI_OK_SELECT,
+	"reading pg_prepared_xacts",
+	true};
+
+/*
+ * Whether a prepared transaction of this database waits for its COMMIT
+ * PREPARED. Requires an SPI connection.
+ */
+bool
+sqsn_prepared_transactions_exist(void)
+{
+	sqsn_execute(&prepared_stmt, NULL, NULL, 1);
+	return sqsn_spi_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}

@@ -85,6 +85,7 @@ QueueInit(void)
 {
 	LongPollInit();
 	LowWaterInit();
+	DueInit();
 	CacheRegisterRelcacheCallback(queue_cache_callback, (Datum) 0);
 }
 
@@ -371,4 +372,38 @@ sqsn_check_queue_id(int64 queue_id, int action)
 	name = sqsn_queue_name_of(queue_id);
 	if (name != NULL)
 		sqsn_check_queue(sqsn_open_queue(name, RowExclusiveLock), action);
+}
+
+/*
+ * Forgets every cached queue and what PostgreSQL's relation and catalog
+ * caches hold for tables not in use, so that a process that has touched
+ * many queues (the maintenance worker, an endpoint worker) gives the
+ * memory back. Must run inside a transaction in which no queue is in use.
+ */
+void
+sqsn_queue_cache_trim(void)
+{
+	HASH_SEQ_STATUS status;
+	SqsnQueue      *queue;
+
+	if (queue_cache != NULL)
+	{
+		hash_seq_init(&status, queue_cache);
+		while ((queue = (SqsnQueue *) hash_seq_search(&status)) != NULL)
+		{
+			release_queue_entry(queue);
+			hash_search(queue_cache, queue->name, HASH_REMOVE, NULL);
+		}
+	}
+	InvalidateSystemCaches();
+}
+
+/*
+ * sqsn_queue_cache_trim, when the cache holds more than limit queues.
+ */
+void
+sqsn_queue_cache_limit(int limit)
+{
+	if (queue_cache != NULL && hash_get_num_entries(queue_cache) > limit)
+		sqsn_queue_cache_trim();
 }

@@ -177,6 +177,14 @@ static SqsnStatement topic_dedup_expire_stmt = {
 	SPI_OK_DELETE,
 	"deleting deduplication records of topics"};
 
+static SqsnStatement dedup_next_expiry_stmt = {
+	"SELECT pg_catalog.min(expires_at) FROM sqsn.fifo_dedup"
+	" WHERE queue_id OPERATOR(pg_catalog.=) $1",
+	1,
+	{INT8OID},
+	SPI_OK_SELECT,
+	"reading deduplication records"};
+
 static SqsnStatement dedup_forget_stmt = {
 	"DELETE FROM sqsn.fifo_dedup"
 	" WHERE queue_id OPERATOR(pg_catalog.=) $1",
@@ -318,6 +326,23 @@ sqsn_fifo_expire_deduplication(SqsnQueue *queue, TimestampTz now,
 		elog(ERROR, "%s of queue \"%s\" failed: %s", dedup_expire_stmt.what,
 			 queue->name, SPI_result_code_string(ret));
 	return (int64) SPI_processed;
+}
+
+/*
+ * When the queue's oldest deduplication record ends (DT_NOEND: it has
+ * none), for the worker's next sweep. Requires an SPI connection.
+ */
+TimestampTz
+sqsn_fifo_next_expiry(SqsnQueue *queue)
+{
+	Datum value = Int64GetDatum(queue->queue_id);
+	bool  isnull;
+	Datum d;
+
+	sqsn_execute(&dedup_next_expiry_stmt, &value, NULL, 1);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+					  &isnull);
+	return isnull ? DT_NOEND : DatumGetTimestampTz(d);
 }
 
 /*

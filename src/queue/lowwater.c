@@ -27,7 +27,7 @@
  * every database; the background worker and sqsn.run_maintenance() take a
  * step on every queue they sweep.
  *
- * Why no message is skipped: msg_seq comes from the identity sequence when
+ * Why no message is skipped: msg_seq comes from the sequence when
  * a send's INSERT runs, but the row only counts once its transaction
  * commits, so a late commit can add a row below rows already seen. Moving
  * the marks therefore takes two steps. (1) Read the sequence's last value
@@ -242,9 +242,10 @@ sqsn_lowwater_forget(Oid relid)
 }
 
 /*
- * The highest msg_seq the table's identity sequence has handed out (0:
- * none), or -1 when the sequence caches values per session, which would
- * let a value at or below it be drawn later.
+ * The highest msg_seq the table's sequence has handed out (0: none), or
+ * -1 when the sequence caches values per session, which would let a value
+ * at or below it be drawn later. The sequence is sqsn.message_seq, shared
+ * by the queues created since 0.5, or the table's own identity sequence.
  */
 static int64
 last_drawn_seq(Oid relid)
@@ -255,6 +256,8 @@ last_drawn_seq(Oid relid)
 	bool  called;
 	int64 cache;
 
+	if (!OidIsValid(seqoid))
+		seqoid = get_relname_relid("message_seq", sqsn_schema_oid());
 	if (!OidIsValid(seqoid))
 		return -1;
 	sql = psprintf("SELECT s.last_value, s.is_called, p.seqcache"

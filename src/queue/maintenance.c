@@ -69,24 +69,49 @@ static const SqsnQueueStatement overdue_fifo_stmt = {
 	SPI_OK_SELECT,
 	"finding messages over the receive limit of"};
 
+/* expired messages, by the expires_at index */
 static const SqsnQueueStatement expire_stmt = {
 	QPLAN_EXPIRE,
 	"DELETE FROM %1$s m"
 	" WHERE m.msg_seq OPERATOR(pg_catalog.=) ANY ("
 	"  SELECT c.msg_seq FROM %1$s c"
-	"  WHERE c.msg_seq OPERATOR(pg_catalog.>) $3"
-	"   AND c.expires_at OPERATOR(pg_catalog.<=) $1"
-	"  ORDER BY c.msg_seq"
+	"  WHERE c.expires_at OPERATOR(pg_catalog.<=) $1"
+	"  ORDER BY c.expires_at"
 	"  LIMIT $2 FOR UPDATE SKIP LOCKED)",
-	3,
-	{TIMESTAMPTZOID, INT4OID, INT8OID},
+	2,
+	{TIMESTAMPTZOID, INT4OID},
 	SPI_OK_DELETE,
 	"deleting expired messages of"};
+
+/* when the next message expires */
+static const SqsnQueueStatement next_expiry_stmt = {
+	QPLAN_NEXT_EXPIRY, "SELECT pg_catalog.min(c.expires_at) FROM %1$s c", 0,
+	{InvalidOid},      SPI_OK_SELECT,
+	"finding the next expiry in"};
+
+/* when the next message over the receive limit becomes visible */
+static const SqsnQueueStatement next_overdue_stmt = {
+	QPLAN_NEXT_OVERDUE,
+	"SELECT pg_catalog.min(c.visible_at) FROM %1$s c"
+	" WHERE c.receive_count OPERATOR(pg_catalog.>) $1",
+	1,
+	{INT4OID},
+	SPI_OK_SELECT,
+	"finding messages over the receive limit of"};
 
 static SqsnStatement queue_names_stmt = {
 	"SELECT queue_name FROM sqsn.queue ORDER BY queue_id",
 	0,
 	{InvalidOid},
+	SPI_OK_SELECT,
+	"listing queues"};
+
+static SqsnStatement queue_ids_stmt = {
+	"SELECT queue_id FROM sqsn.queue"
+	" WHERE queue_id OPERATOR(pg_catalog.>) $1"
+	" ORDER BY queue_id LIMIT $2",
+	2,
+	{INT8OID, INT4OID},
 	SPI_OK_SELECT,
 	"listing queues"};
 
@@ -119,16 +144,34 @@ sqsn_list_queue_names(void)
 }
 
 /*
+ * The ids of at most limit queues after queue id "after", in id order,
+ * into *ids (palloc'd in the caller's memory context); returns how many.
+ * Requires an SPI connection.
+ */
+int
+sqsn_list_queue_ids(int64 after, int limit, int64 **ids)
+{
+	MemoryContext callercxt = CurrentMemoryContext;
+	Datum         values[2] = {Int64GetDatum(after), Int32GetDatum(limit)};
+	uint64        n = sqsn_execute(&queue_ids_stmt, values, NULL, 0);
+
+	*ids = MemoryContextAlloc(callercxt, sizeof(int64) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+		(*ids)[i] = sqsn_spi_int64(SPI_tuptable->vals[i],
+								   SPI_tuptable->tupdesc, 1);
+	return (int) n;
+}
+
+/*
  * Deletes up to batch_size expired messages; returns how many.
  */
 static int64
 expire_messages(SqsnQueue *queue, TimestampTz now, int batch_size)
 {
-	Datum values[3];
+	Datum values[2];
 
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = Int32GetDatum(batch_size);
-	values[2] = Int64GetDatum(sqsn_lowwater_start(queue, DT_NOEND));
 	return (int64) sqsn_queue_execute(queue, &expire_stmt, values, NULL, 0);
 }
 
@@ -164,12 +207,13 @@ move_overdue_messages(SqsnQueue *queue, TimestampTz now, int batch_size)
 }
 
 /*
- * One batch of both sweeps on one queue, adding what was done to counts.
- * Returns true when a batch was full, so more work may be waiting.
- * Requires an SPI connection; errors when the queue is gone.
+ * One batch of the sweeps on one queue, adding what was done to counts:
+ * retention, deduplication records, and with check_overdue messages over
+ * the receive limit. Returns true when a batch was full, so more work may
+ * be waiting. Requires an SPI connection; errors when the queue is gone.
  */
 bool
-sqsn_sweep_queue(const char *queue_name, int batch_size,
+sqsn_sweep_queue(const char *queue_name, int batch_size, bool check_overdue,
 				 SqsnSweepCounts *counts)
 {
 	TimestampTz now = GetCurrentTimestamp();
@@ -182,7 +226,8 @@ sqsn_sweep_queue(const char *queue_name, int batch_size,
 
 	/* the entry may have been reloaded meanwhile: open it again */
 	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
-	moved = move_overdue_messages(queue, now, batch_size);
+	moved =
+		check_overdue ? move_overdue_messages(queue, now, batch_size) : 0;
 
 	counts->messages_expired += expired;
 	counts->messages_moved_to_dlq += moved;
@@ -193,6 +238,50 @@ sqsn_sweep_queue(const char *queue_name, int batch_size,
 		sqsn_fifo_expire_deduplication(queue, now, batch_size) >= batch_size)
 		return true;
 	return expired >= batch_size || moved >= batch_size;
+}
+
+/* The value of a one-row, one-column timestamptz result; DT_NOEND: NULL. */
+static TimestampTz
+result_time(void)
+{
+	bool  isnull;
+	Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+							&isnull);
+
+	return isnull ? DT_NOEND : DatumGetTimestampTz(d);
+}
+
+/*
+ * When a queue next needs a sweep (queue/due.c): its next expiry, the end
+ * of its oldest deduplication record, and with check_overdue the time the
+ * next message over the receive limit becomes visible (*overdue_left set
+ * when there is one). DT_NOEND: nothing. Requires an SPI connection.
+ */
+TimestampTz
+sqsn_queue_next_due(const char *queue_name, bool check_overdue,
+					bool *overdue_left)
+{
+	SqsnQueue  *queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	TimestampTz next;
+
+	*overdue_left = false;
+	sqsn_queue_execute(queue, &next_expiry_stmt, NULL, NULL, 1);
+	next = result_time();
+	if (queue->fifo)
+		next = Min(next, sqsn_fifo_next_expiry(queue));
+	if (check_overdue && queue->max_receive_count > 0 &&
+		queue->dead_letter_queue != NULL)
+	{
+		Datum       max = Int32GetDatum(queue->max_receive_count);
+		TimestampTz overdue;
+
+		queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+		sqsn_queue_execute(queue, &next_overdue_stmt, &max, NULL, 1);
+		overdue = result_time();
+		*overdue_left = overdue != DT_NOEND;
+		next = Min(next, overdue);
+	}
+	return next;
 }
 
 /*
@@ -223,7 +312,8 @@ sq_run_maintenance(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		/* before the sweeps write (see lowwater.c) */
 		sqsn_lowwater_step(sqsn_open_queue(name, AccessShareLock), true);
-		while (sqsn_sweep_queue(name, sqsn_retention_batch_size, &counts))
+		while (sqsn_sweep_queue(name, sqsn_retention_batch_size, true,
+								&counts))
 			CHECK_FOR_INTERRUPTS();
 	}
 	while (sqsn_sweep_topic_deduplication(sqsn_retention_batch_size))

@@ -213,6 +213,24 @@ prepare_outgoing(OutgoingMessage *msg, SqsnQueue *queue, text *body,
 	msg->expires_at = sqsn_add_seconds(now, queue->message_retention_period);
 }
 
+/*
+ * The inserted messages make the queue due for the maintenance worker
+ * when the first of them expires, and a FIFO queue also when its
+ * deduplication records end (queue/due.c).
+ */
+static void
+note_due(SqsnQueue *queue, OutgoingMessage *msgs, int n)
+{
+	TimestampTz at = DT_NOEND;
+
+	for (int i = 0; i < n; i++)
+		at = Min(at, msgs[i].expires_at);
+	if (queue->fifo)
+		at = Min(at, sqsn_add_seconds(GetCurrentTimestamp(),
+									  SQSN_DEDUP_WINDOW));
+	sqsn_due_note(queue->queue_id, at, 0);
+}
+
 static void
 insert_one(SqsnQueue *queue, OutgoingMessage *msg)
 {
@@ -240,6 +258,7 @@ insert_one(SqsnQueue *queue, OutgoingMessage *msg)
 
 	sqsn_queue_execute(queue, &insert_stmt, values, nulls, 0);
 	sqsn_longpoll_note_send(queue->queue_id);
+	note_due(queue, msg, 1);
 }
 
 /*
@@ -319,6 +338,7 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 			 "inserting into queue \"%s\" failed: " UINT64_FORMAT " rows",
 			 queue->name, SPI_processed);
 	sqsn_longpoll_note_send(queue->queue_id);
+	note_due(queue, msgs, n);
 }
 
 /*

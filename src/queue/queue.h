@@ -14,6 +14,7 @@
  *	  handle.c       receipt handles
  *	  fifo.c         FIFO groups and deduplication
  *	  longpoll.c     receives that wait for messages
+ *	  due.c          when each queue next needs the maintenance worker
  *	  lowwater.c     where a receive starts its walk
  *	  redrive.c      sq_redrive: out of a dead-letter queue
  *	  maintenance.c  retention and dead-letter sweeps, run_maintenance
@@ -46,6 +47,8 @@ typedef enum SqsnQueuePlan
 	QPLAN_NEXT_VISIBLE,
 	QPLAN_EXPIRE,
 	QPLAN_OVERDUE,
+	QPLAN_NEXT_EXPIRY,
+	QPLAN_NEXT_OVERDUE,
 	QPLAN_REDRIVE,
 	QPLAN_FIFO_HEADS,
 	QPLAN_FIFO_LEASE,
@@ -145,6 +148,8 @@ enum
 
 /* cache.c */
 extern void       QueueInit(void);
+extern void       sqsn_queue_cache_trim(void);
+extern void       sqsn_queue_cache_limit(int limit);
 extern SqsnQueue *sqsn_open_queue(const char *name, LOCKMODE lockmode);
 extern void       sqsn_validate_queue_name(const char *name);
 extern uint64     sqsn_queue_execute(SqsnQueue                *queue,
@@ -199,14 +204,31 @@ extern int   sqsn_fifo_lock_heads(SqsnQueue *queue, TimestampTz now, int limit,
 extern int64 sqsn_fifo_expire_deduplication(SqsnQueue *queue, TimestampTz now,
 											int batch_size);
 extern void  sqsn_fifo_forget_queue(int64 queue_id);
+extern TimestampTz sqsn_fifo_next_expiry(SqsnQueue *queue);
 extern bool  sqsn_sweep_topic_deduplication(int batch_size);
 extern void  sqsn_fifo_lock_groups_for_send(SqsnQueue       *queue,
 											OutgoingMessage *msgs, int n);
 
 /* maintenance.c */
 extern List *sqsn_list_queue_names(void);
+extern int   sqsn_list_queue_ids(int64 after, int limit, int64 **ids);
 extern bool  sqsn_sweep_queue(const char *queue_name, int batch_size,
-							  SqsnSweepCounts *counts);
+							  bool check_overdue, SqsnSweepCounts *counts);
+extern TimestampTz sqsn_queue_next_due(const char *queue_name,
+									   bool check_overdue, bool *overdue_left);
+
+/* due.c */
+#define DUE_CHECK_OVERDUE 0x01 /* messages over the receive limit to move */
+extern void  DueInit(void);
+extern bool  sqsn_due_tracked(void);
+extern void  sqsn_due_note(int64 queue_id, TimestampTz at, uint32 flags);
+extern bool  sqsn_due_full_round_wanted(void);
+extern int   sqsn_due_take(Oid dbid, TimestampTz now, int64 **ids,
+						   int *tracked);
+extern bool  sqsn_due_take_one(Oid dbid, int64 queue_id);
+extern uint32 sqsn_due_flags(Oid dbid, int64 queue_id);
+extern void   sqsn_due_reschedule(Oid dbid, int64 queue_id, TimestampTz next,
+									uint32 flags, bool gone);
 
 /* lowwater.c */
 extern void  LowWaterInit(void);

@@ -6,13 +6,20 @@
  *
  * One worker per cluster, started when the library is in
  * shared_preload_libraries, works in the database named by
- * sqsn.database_name. Every sqsn.poll_interval it runs a round: list the
- * queues in one short transaction, then sweep each queue
- * (queue/maintenance.c)
- * in transactions of one batch each, at most MAX_BATCHES_PER_QUEUE per
- * queue per round, so no transaction is long and no queue starves the
- * others. A queue whose sweep fails is rolled back to a subtransaction,
- * its error recorded, and the round goes on with the next queue.
+ * sqsn.database_name. Every sqsn.poll_interval it runs a round over the
+ * queues that have something due (queue/due.c keeps when each queue is
+ * next due; a round over every queue happens when the worker starts and
+ * when that map asks for one), sweeping each (queue/maintenance.c) in
+ * transactions of one batch each, at most MAX_BATCHES_PER_QUEUE per queue
+ * per round, so no transaction is long and no queue starves the others.
+ * An idle queue costs nothing: the worker neither opens nor reads it. A
+ * queue whose sweep fails is rolled back to a subtransaction, its error
+ * recorded, and the round goes on with the next queue.
+ *
+ * Memory: per-round data lives in a context deleted after the round, and
+ * every QUEUES_BETWEEN_TRIMS queues opened the worker drops what the queue
+ * cache and PostgreSQL's relation and catalog caches hold for them, so its
+ * memory stays flat however many queues it has swept.
  *
  * The worker does not need the extension to exist: while sqsn is not
  * installed in its database (not yet created, or dropped) it idles and
@@ -20,7 +27,9 @@
  *
  * Its health lives in a small shared-memory struct under a spinlock:
  * what it is doing, when it last finished a round, how many messages it
- * expired and moved since the server started, and its last error.
+ * expired and moved since the server started, its last error, how many
+ * queues its map tracks, how many the last round swept, and how many
+ * rounds went over every queue.
  *
  *-------------------------------------------------------------------------
  */
@@ -65,6 +74,9 @@ typedef struct WorkerShared
 	int64       messages_expired;
 	int64       messages_moved_to_dlq;
 	char        last_error[WORKER_ERROR_LEN]; /* "": none */
+	int64       queues_tracked;          /* with something due later */
+	int64       queues_swept_last_round; /* that were due */
+	int64       full_rounds;             /* rounds over every queue */
 } WorkerShared;
 
 static bool          sqsn_worker_enabled = true;
@@ -74,9 +86,6 @@ static void  worker_shmem_init(void *ptr);
 static void  worker_exit(int code, Datum arg);
 static void  set_state(const char *state);
 static void  run_round(void);
-static List *read_queue_names(bool *installed);
-static void  sweep_one_batch(const char *queue_name, bool first, bool *more,
-							 SqsnSweepCounts *counts);
 
 /*
  * Its setting, shared memory and the worker itself; called from _PG_init.
@@ -174,102 +183,204 @@ sqsn_worker_main(Datum main_arg)
 	}
 }
 
+/* Queue ids a full round reads from the catalog at a time. */
+#define FULL_ROUND_BATCH 1000
+
 /*
- * The names of the queues, or NIL when sqsn is not (or not fully)
- * installed in this database; in its own short transaction.
+ * After this many queues opened, the worker forgets what it cached about
+ * them (queue cache, relation and catalog caches), so that its memory does
+ * not grow with the number of queues.
  */
-static List *
-read_queue_names(bool *installed)
+#define QUEUES_BETWEEN_TRIMS 500
+
+/* What one sweep transaction works on and what it did. */
+typedef struct SweepStep
 {
-	MemoryContext roundcxt = CurrentMemoryContext;
-	List         *names = NIL;
+	int64           queue_id;
+	bool            first;         /* the queue's first step this round */
+	bool            check_overdue; /* messages over the receive limit too */
+	bool            gone;          /* out: the queue no longer exists */
+	bool            more;          /* out: more to do */
+	TimestampTz     next_due;      /* out: when last, the next due time */
+	bool            overdue_left;  /* out: over-limit messages in flight */
+	SqsnSweepCounts counts;        /* out */
+} SweepStep;
 
-	*installed = false;
-	sqsn_xact_begin("sqsn worker: listing queues");
-	if (sqsn_extension_ready("queue", AccessShareLock))
-	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(roundcxt);
+static int queues_since_trim = 0;
 
-		names = sqsn_list_queue_names();
-		*installed = true;
-		MemoryContextSwitchTo(oldcxt);
-	}
+/*
+ * Whether sqsn is installed in this database, and whether a prepared
+ * transaction exists (whose notes only apply when it commits elsewhere, so
+ * the round must look at every queue); one short transaction.
+ */
+static bool
+extension_installed(bool *prepared)
+{
+	bool installed;
+
+	sqsn_xact_begin("sqsn worker: starting a round");
+	installed = sqsn_extension_ready("queue", AccessShareLock);
+	*prepared = installed && sqsn_prepared_transactions_exist();
 	sqsn_xact_commit();
-	return names;
+	return installed;
 }
-
-/* What one batch of sweeping works on and what it did. */
-typedef struct SweepBatch
-{
-	const char     *queue_name; /* NULL: the FIFO topics' records */
-	bool            first;      /* the queue's first batch this round */
-	bool            more;       /* out: more to do */
-	SqsnSweepCounts counts;     /* out */
-} SweepBatch;
 
 static void
 sweep_step(void *arg)
 {
-	SweepBatch *b = (SweepBatch *) arg;
+	SweepStep  *st = (SweepStep *) arg;
+	const char *name = sqsn_queue_name_of(st->queue_id);
 
-	if (b->queue_name == NULL)
+	if (name == NULL)
 	{
-		b->more = sqsn_sweep_topic_deduplication(sqsn_retention_batch_size);
+		st->gone = true;
 		return;
 	}
-
 	/*
 	 * Once a round: move the queue's low-water marks on, before the sweep
 	 * writes anything (queue/lowwater.c walks only then).
 	 */
-	if (b->first)
-		sqsn_lowwater_step(sqsn_open_queue(b->queue_name, AccessShareLock),
-						   true);
-	b->more =
-		sqsn_sweep_queue(b->queue_name, sqsn_retention_batch_size, &b->counts);
+	if (st->first)
+		sqsn_lowwater_step(sqsn_open_queue(name, AccessShareLock), true);
+	st->more = sqsn_sweep_queue(name, sqsn_retention_batch_size,
+								st->check_overdue, &st->counts);
+	if (!st->more)
+		st->next_due =
+			sqsn_queue_next_due(name, st->check_overdue, &st->overdue_left);
+}
+
+/* Records a sweep's error; the worker goes on. */
+static void
+record_error(const char *what, ErrorData *edata)
+{
+	ereport(WARNING, (errmsg("sqsn worker could not sweep %s: %s", what,
+							 edata->message)));
+	SpinLockAcquire(&worker_shared->mutex);
+	snprintf(worker_shared->last_error, WORKER_ERROR_LEN, "%s: %s", what,
+			 edata->message);
+	SpinLockRelease(&worker_shared->mutex);
 }
 
 /*
- * One batch of the sweeps on one queue (queue_name NULL: of the FIFO
- * topics' deduplication records), in its own transaction. An error rolls
- * back to a subtransaction and is recorded; the worker goes on.
+ * Sweeps one queue: at most MAX_BATCHES_PER_QUEUE batches, each in its own
+ * transaction, the last one also reading when the queue is next due; then
+ * tells the map (queue/due.c). An error rolls back to a subtransaction and
+ * is recorded, and the queue is looked at again a while later.
  */
 static void
-sweep_one_batch(const char *queue_name, bool first, bool *more,
-				SqsnSweepCounts *counts)
+sweep_queue(int64 queue_id, bool full, SqsnSweepCounts *counts)
 {
-	SweepBatch b;
-	ErrorData *edata;
+	Oid       dbid = MyDatabaseId;
+	uint32    flags = sqsn_due_flags(dbid, queue_id);
+	SweepStep st;
 
-	memset(&b, 0, sizeof(b));
-	b.queue_name = queue_name;
-	b.first = first;
-
-	sqsn_xact_begin("sqsn worker: sweeping a queue");
-	if (!sqsn_subxact_try(sweep_step, &b, &edata))
+	memset(&st, 0, sizeof(st));
+	st.queue_id = queue_id;
+	st.check_overdue = full || (flags & DUE_CHECK_OVERDUE) != 0;
+	st.more = true;
+	for (int i = 0; i < MAX_BATCHES_PER_QUEUE && st.more && !st.gone; i++)
 	{
-		ereport(
-			WARNING,
-			(errmsg("sqsn worker could not sweep queue \"%s\": %s",
-					queue_name ? queue_name : "(topics)", edata->message)));
-		SpinLockAcquire(&worker_shared->mutex);
-		snprintf(worker_shared->last_error, WORKER_ERROR_LEN,
-				 "queue \"%s\": %s", queue_name ? queue_name : "(topics)",
-				 edata->message);
-		SpinLockRelease(&worker_shared->mutex);
-		FreeErrorData(edata);
-		b.counts.messages_expired = b.counts.messages_moved_to_dlq = 0;
-		b.more = false;
-	}
-	sqsn_xact_commit();
+		ErrorData *edata;
 
-	*more = b.more;
-	counts->messages_expired += b.counts.messages_expired;
-	counts->messages_moved_to_dlq += b.counts.messages_moved_to_dlq;
+		CHECK_FOR_INTERRUPTS();
+		st.first = (i == 0);
+		st.more = false;
+		st.next_due = DT_NOEND;
+		st.overdue_left = false;
+		sqsn_xact_begin("sqsn worker: sweeping a queue");
+		if (!sqsn_subxact_try(sweep_step, &st, &edata))
+		{
+			record_error(psprintf("queue " INT64_FORMAT, queue_id), edata);
+			FreeErrorData(edata);
+			st.more = false;
+			st.next_due = sqsn_add_seconds(GetCurrentTimestamp(), 60);
+			st.overdue_left = st.check_overdue;
+		}
+		sqsn_xact_commit();
+	}
+	if (st.more) /* not finished: next round */
+		st.next_due = GetCurrentTimestamp();
+	sqsn_due_reschedule(dbid, queue_id, st.next_due,
+						st.overdue_left ? DUE_CHECK_OVERDUE : 0, st.gone);
+	counts->messages_expired += st.counts.messages_expired;
+	counts->messages_moved_to_dlq += st.counts.messages_moved_to_dlq;
+
+	if (++queues_since_trim >= QUEUES_BETWEEN_TRIMS)
+	{
+		sqsn_xact_begin("sqsn worker: trimming caches");
+		sqsn_queue_cache_trim();
+		sqsn_xact_commit();
+		queues_since_trim = 0;
+	}
+}
+
+static void
+topic_dedup_step(void *arg)
+{
+	*(bool *) arg = sqsn_sweep_topic_deduplication(sqsn_retention_batch_size);
+}
+
+/* The FIFO topics' deduplication records: one table for every topic. */
+static void
+sweep_topic_deduplication(void)
+{
+	bool more = true;
+
+	for (int i = 0; i < MAX_BATCHES_PER_QUEUE && more; i++)
+	{
+		ErrorData *edata;
+
+		CHECK_FOR_INTERRUPTS();
+		sqsn_xact_begin("sqsn worker: sweeping deduplication records");
+		if (!sqsn_subxact_try(topic_dedup_step, &more, &edata))
+		{
+			record_error("the topics' deduplication records", edata);
+			FreeErrorData(edata);
+			more = false;
+		}
+		sqsn_xact_commit();
+	}
 }
 
 /*
- * A round: every queue, a bounded number of batches each.
+ * A full round: every queue of the database, read from the catalog
+ * FULL_ROUND_BATCH at a time, taken into the map and swept.
+ */
+static int64
+full_round(SqsnSweepCounts *counts, MemoryContext roundcxt)
+{
+	int64 after = 0;
+	int64 swept = 0;
+
+	for (;;)
+	{
+		int64        *ids;
+		int           n;
+		MemoryContext oldcxt;
+
+		sqsn_xact_begin("sqsn worker: listing queues");
+		oldcxt = MemoryContextSwitchTo(roundcxt);
+		n = sqsn_list_queue_ids(after, FULL_ROUND_BATCH, &ids);
+		MemoryContextSwitchTo(oldcxt);
+		sqsn_xact_commit();
+		if (n == 0)
+			break;
+		for (int i = 0; i < n; i++)
+		{
+			(void) sqsn_due_take_one(MyDatabaseId, ids[i]);
+			sweep_queue(ids[i], true, counts);
+		}
+		swept += n;
+		after = ids[n - 1];
+		pfree(ids);
+	}
+	return swept;
+}
+
+/*
+ * A round: every queue with something due (queue/due.c), or every queue
+ * when the map asks for a full round (at start, when it overflowed, while
+ * a prepared transaction exists), then the topics' deduplication records.
  */
 static void
 run_round(void)
@@ -278,34 +389,29 @@ run_round(void)
 		TopMemoryContext, "sqsn worker round", ALLOCSET_DEFAULT_SIZES);
 	MemoryContext   oldcxt = MemoryContextSwitchTo(roundcxt);
 	SqsnSweepCounts counts = {0, 0};
-	List           *names;
-	ListCell       *lc;
-	bool            installed;
+	bool            prepared;
+	bool            installed = extension_installed(&prepared);
+	bool            full = false;
+	int64           swept = 0;
+	int             tracked = 0;
 
-	names = read_queue_names(&installed);
 	set_state(installed ? "sweeping" : "waiting for extension");
-
-	foreach (lc, names)
-	{
-		const char *name = (const char *) lfirst(lc);
-		bool        more = true;
-
-		for (int i = 0; i < MAX_BATCHES_PER_QUEUE && more; i++)
-		{
-			CHECK_FOR_INTERRUPTS();
-			sweep_one_batch(name, i == 0, &more, &counts);
-		}
-	}
 	if (installed)
 	{
-		bool more = true;
-
-		/* the FIFO topics' deduplication records */
-		for (int i = 0; i < MAX_BATCHES_PER_QUEUE && more; i++)
+		full = sqsn_due_full_round_wanted() || prepared;
+		if (full)
+			swept = full_round(&counts, roundcxt);
+		else
 		{
-			CHECK_FOR_INTERRUPTS();
-			sweep_one_batch(NULL, i == 0, &more, &counts);
+			int64 *ids;
+			int    n = sqsn_due_take(MyDatabaseId, GetCurrentTimestamp(),
+									 &ids, &tracked);
+
+			for (int i = 0; i < n; i++)
+				sweep_queue(ids[i], false, &counts);
+			swept = n;
 		}
+		sweep_topic_deduplication();
 	}
 
 	SpinLockAcquire(&worker_shared->mutex);
@@ -314,6 +420,11 @@ run_round(void)
 	if (installed)
 	{
 		worker_shared->last_sweep_at = GetCurrentTimestamp();
+		worker_shared->queues_swept_last_round = swept;
+		if (full)
+			worker_shared->full_rounds++;
+		else
+			worker_shared->queues_tracked = tracked;
 		strlcpy(worker_shared->state, "idle", WORKER_STATE_LEN);
 	}
 	SpinLockRelease(&worker_shared->mutex);
@@ -331,8 +442,8 @@ sq_worker_status_rows(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	WorkerShared   copy;
-	Datum          values[6];
-	bool           nulls[6] = {false, false, false, false, false, false};
+	Datum          values[9];
+	bool           nulls[9] = {false};
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (worker_shared == NULL)
@@ -351,6 +462,9 @@ sq_worker_status_rows(PG_FUNCTION_ARGS)
 	values[4] = Int64GetDatum(copy.messages_moved_to_dlq);
 	values[5] = CStringGetTextDatum(copy.last_error);
 	nulls[5] = (copy.last_error[0] == '\0');
+	values[6] = Int64GetDatum(copy.queues_tracked);
+	values[7] = Int64GetDatum(copy.queues_swept_last_round);
+	values[8] = Int64GetDatum(copy.full_rounds);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	return (Datum) 0;
 }
