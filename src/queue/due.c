@@ -126,15 +126,16 @@ sqsn_due_tracked(void)
 	return due_map != NULL;
 }
 
-static DueKey
-due_key(Oid dbid, int64 queue_id)
+/*
+ * Fills *key in place: the padding is hashed and compared too, and a
+ * struct returned by value need not carry its padding along.
+ */
+static void
+due_key(DueKey *key, Oid dbid, int64 queue_id)
 {
-	DueKey key;
-
-	memset(&key, 0, sizeof(key)); /* the padding is hashed too */
-	key.dbid = dbid;
-	key.queue_id = queue_id;
-	return key;
+	memset(key, 0, sizeof(*key));
+	key->dbid = dbid;
+	key->queue_id = queue_id;
 }
 
 static LWLock *
@@ -184,12 +185,14 @@ apply_notes(void)
 
 	for (int i = 0; i < nnotes; i++)
 	{
-		DueKey    key = due_key(MyDatabaseId, notes[i].queue_id);
+		DueKey    key;
 		uint32    hash;
-		LWLock   *lock = partition_lock(&key, &hash);
+		LWLock   *lock;
 		DueEntry *entry;
 		bool      found;
 
+		due_key(&key, MyDatabaseId, notes[i].queue_id);
+		lock = partition_lock(&key, &hash);
 		LWLockAcquire(lock, LW_EXCLUSIVE);
 		entry = hash_search_with_hash_value(due_map, &key, hash,
 											HASH_ENTER_NULL, &found);
@@ -296,7 +299,7 @@ sqsn_due_take(Oid dbid, TimestampTz now, int64 **ids, int *tracked)
 bool
 sqsn_due_take_one(Oid dbid, int64 queue_id)
 {
-	DueKey    key = due_key(dbid, queue_id);
+	DueKey    key;
 	uint32    hash;
 	LWLock   *lock;
 	DueEntry *entry;
@@ -304,6 +307,7 @@ sqsn_due_take_one(Oid dbid, int64 queue_id)
 
 	if (due_map == NULL)
 		return true;
+	due_key(&key, dbid, queue_id);
 	lock = partition_lock(&key, &hash);
 	LWLockAcquire(lock, LW_EXCLUSIVE);
 	entry = hash_search_with_hash_value(due_map, &key, hash, HASH_ENTER_NULL,
@@ -330,7 +334,7 @@ sqsn_due_take_one(Oid dbid, int64 queue_id)
 uint32
 sqsn_due_flags(Oid dbid, int64 queue_id)
 {
-	DueKey    key = due_key(dbid, queue_id);
+	DueKey    key;
 	uint32    hash;
 	LWLock   *lock;
 	DueEntry *entry;
@@ -338,6 +342,7 @@ sqsn_due_flags(Oid dbid, int64 queue_id)
 
 	if (due_map == NULL)
 		return 0;
+	due_key(&key, dbid, queue_id);
 	lock = partition_lock(&key, &hash);
 	LWLockAcquire(lock, LW_SHARED);
 	entry = hash_search_with_hash_value(due_map, &key, hash, HASH_FIND, NULL);
@@ -357,13 +362,14 @@ void
 sqsn_due_reschedule(Oid dbid, int64 queue_id, TimestampTz next, uint32 flags,
 					bool gone)
 {
-	DueKey    key = due_key(dbid, queue_id);
+	DueKey    key;
 	uint32    hash;
 	LWLock   *lock;
 	DueEntry *entry;
 
 	if (due_map == NULL)
 		return;
+	due_key(&key, dbid, queue_id);
 	lock = partition_lock(&key, &hash);
 	LWLockAcquire(lock, LW_EXCLUSIVE);
 	entry = hash_search_with_hash_value(due_map, &key, hash, HASH_FIND, NULL);
