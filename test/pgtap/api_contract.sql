@@ -146,7 +146,8 @@ SELECT columns_are('sqsn', 'queue_low_water',
 	'queue_low_water has the documented columns');
 SELECT has_view('sqsn', 'worker_status', 'view sqsn.worker_status exists');
 SELECT columns_are('sqsn', 'worker_status',
-	ARRAY['pid', 'state', 'last_sweep_at', 'messages_expired', 'messages_moved_to_dlq', 'last_error'],
+	ARRAY['pid', 'state', 'last_sweep_at', 'messages_expired', 'messages_moved_to_dlq', 'last_error',
+	      'queues_tracked', 'queues_swept_last_round', 'full_rounds'],
 	'worker_status has the documented columns');
 SELECT has_function('sqsn', 'run_maintenance', ARRAY[]::text[], 'run_maintenance() exists');
 SELECT is(pg_get_function_result('sqsn.run_maintenance()'::regprocedure),

@@ -52,6 +52,10 @@ my $qid = query(q{
 });
 ($qid) = (split /\n/, $qid)[-1];
 query("UPDATE sqsn.q_$qid SET expires_at = now() - interval '1 second' WHERE body LIKE 'old%'");
+# the worker looks only at queues with something due: a change of the
+# queue's attributes has it look again (the expiry written behind its back
+# would otherwise be found when the messages were due, in 60 s)
+query(q{SELECT sqsn.sq_set_queue_attributes('ret_q', '{"MessageRetentionPeriod": 60}')});
 poll("SELECT string_agg(body, ',' ORDER BY msg_seq) FROM sqsn.q_$qid",
 	'keep 1,keep 2', 'the worker removed the expired messages only');
 is(query('SELECT messages_expired FROM sqsn.worker_status'), '2',
@@ -75,6 +79,7 @@ is(query('SELECT messages_moved_to_dlq FROM sqsn.worker_status'), '1',
 # worker_expires_messages_in_a_dead_letter_queue
 my $dead_id = query("SELECT queue_id FROM sqsn.queue WHERE queue_name = 'ret_dead'");
 query("UPDATE sqsn.q_$dead_id SET expires_at = now() - interval '1 second'");
+query(q{SELECT sqsn.sq_set_queue_attributes('ret_dead', '{"MessageRetentionPeriod": 60}')});
 poll("SELECT count(*) FROM sqsn.q_$dead_id", '0',
 	'the worker removed the expired message from the dead-letter queue');
 
@@ -84,11 +89,19 @@ my $broken_id = query(q{
 	SELECT queue_id FROM sqsn.queue WHERE queue_name = 'broken';
 });
 ($broken_id) = (split /\n/, $broken_id)[-1];
-query("DROP TABLE sqsn.q_$broken_id");
+# the attribute change has the worker look at the queue, and finds its
+# table gone
+query(qq{
+	BEGIN;
+	SELECT sqsn.sq_set_queue_attributes('broken', '{"DelaySeconds": 0}');
+	DROP TABLE sqsn.q_$broken_id;
+	COMMIT;
+});
 poll("SELECT last_error LIKE '%broken%missing%' FROM sqsn.worker_status", 't',
 	'the failing queue is reported in last_error');
 query("SELECT sqsn.sq_send('ret_q', 'old 3')");
 query("UPDATE sqsn.q_$qid SET expires_at = now() - interval '1 second' WHERE body = 'old 3'");
+query(q{SELECT sqsn.sq_set_queue_attributes('ret_q', '{"MessageRetentionPeriod": 60}')});
 poll("SELECT string_agg(body, ',' ORDER BY msg_seq) FROM sqsn.q_$qid",
 	'keep 1,keep 2', 'other queues are still swept');
 is(query($worker_pid_sql), $pid, 'the worker did not restart');
@@ -131,6 +144,7 @@ $qid = query(q{
 ($qid) = (split /\n/, $qid)[-1];
 is(query("UPDATE sqsn.q_$qid SET expires_at = now() - interval '1 second' WHERE body LIKE 'old%' RETURNING 1")
 	=~ tr/1//, 20000, '20000 expired messages');
+query(q{SELECT sqsn.sq_set_queue_attributes('ret_q', '{"MessageRetentionPeriod": 60}')});
 my $expired_before = query('SELECT messages_expired FROM sqsn.worker_status');
 query('ALTER SYSTEM RESET sqsn.worker_enabled');
 $node->reload;
