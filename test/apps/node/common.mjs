@@ -27,14 +27,19 @@ export const clientConfig = {
 
 export const queueUrl = (name) => `${ENDPOINT}/${ACCOUNT}/${name}`;
 
-// sql(query, ...params): the rows of a query run as the superuser (psql
-// with the PG* settings of test/apps/run), each an array of text values;
+// sqlText(query, ...params): what a query run as the superuser prints
+// (psql with the PG* settings of test/apps/run, unaligned, tuples only);
 // params are bound as psql variables :'p1', :'p2', ...
-export function sql(query, ...params) {
+export function sqlText(query, ...params) {
   const args = ['-X', '-q', '-At', '-F', '\t', '-v', 'ON_ERROR_STOP=1'];
   params.forEach((p, i) => args.push('-v', `p${i + 1}=${p}`));
-  const out = execFileSync('psql', args, { input: query, encoding: 'utf8' });
-  return out.split('\n').filter((l) => l !== '').map((l) => l.split('\t'));
+  return execFileSync('psql', args, { input: query, encoding: 'utf8' });
+}
+
+// sql(query, ...params): the rows of a query of one-line values, each an
+// array of text values
+export function sql(query, ...params) {
+  return sqlText(query, ...params).split('\n').filter((l) => l !== '').map((l) => l.split('\t'));
 }
 
 // the messages of a queue: visible, in flight and delayed
