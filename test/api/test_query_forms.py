@@ -1,5 +1,7 @@
 #!/usr/bin/python3
-"""The queue named by the request path, in the SQS query protocol.
+"""Forms of the SQS query protocol that SDKs no longer send and older
+clients and frameworks do: the queue named by the request path, and lists
+of one element given without their index.
 
 Run by test/api/run (see test_auth.py for what it exports). SQS allows a
 query request to be sent to the queue URL itself, /<account>/<queue>,
@@ -10,6 +12,12 @@ signed in the Authorization header or presigned in the query string. A
 QueueUrl that names the same queue is fine; one that names another queue is
 refused with InvalidAddress (404) and does nothing. The path is signed, so
 it cannot be changed on the way. The JSON protocol reads QueueUrl alone.
+
+Older clients (boto 2, Amazon::SQS::Simple) send a one-element list without
+its index: "AttributeName=All" for "AttributeName.1=All",
+"Attribute.Name=...&Attribute.Value=..." for "Attribute.1.Name=...", and so
+for message attributes; the endpoint reads them as element 1.
+
 The requests are built and signed with botocore's own signer and sent
 as they are.
 """
@@ -240,6 +248,47 @@ class QueueInPath(unittest.TestCase):
                                   headers=json_headers))
         self.assertEqual((status, error_code(text)), (400, "MissingParameter"), text)
         self.assertEqual(count(self.name), 0)
+
+
+class UnindexedLists(unittest.TestCase):
+    def setUp(self):
+        self.sqs = client("sqs")
+        self.name = PREFIX + "l" + uuid.uuid4().hex[:8]
+        self.url = self.sqs.create_queue(QueueName=self.name)["QueueUrl"]
+
+    def call(self, params):
+        status, text = send(*sign("POST", "/", form(dict(params, QueueUrl=self.url))))
+        self.assertEqual(status, 200, text)
+        return text
+
+    def test_attribute_name_without_index(self):
+        text = self.call({"Action": "GetQueueAttributes", "AttributeName": "All"})
+        self.assertIn("<Name>VisibilityTimeout</Name>", text)
+        self.assertIn("<Name>QueueArn</Name>", text)
+        text = self.call({"Action": "GetQueueAttributes", "AttributeName": "DelaySeconds"})
+        self.assertEqual(text.count("<Attribute>"), 1, text)
+        self.assertIn("<Name>DelaySeconds</Name>", text)
+
+    def test_set_attribute_without_index(self):
+        self.call({"Action": "SetQueueAttributes", "Attribute.Name": "VisibilityTimeout",
+                   "Attribute.Value": "45"})
+        self.assertEqual(attribute(self.name, "VisibilityTimeout"), 45)
+
+    def test_message_attribute_and_receive_lists_without_index(self):
+        self.call({"Action": "SendMessage", "MessageBody": "old form",
+                   "MessageAttribute.Name": "colour",
+                   "MessageAttribute.Value.DataType": "String",
+                   "MessageAttribute.Value.StringValue": "blue"})
+        text = self.call({"Action": "ReceiveMessage", "AttributeName": "ApproximateReceiveCount",
+                          "MessageAttributeName": "All"})
+        self.assertIn("<Name>ApproximateReceiveCount</Name><Value>1</Value>", text)
+        self.assertIn("<Name>colour</Name><Value><StringValue>blue</StringValue>"
+                      "<DataType>String</DataType></Value>", text)
+
+    def test_indexed_lists_are_unchanged(self):
+        text = self.call({"Action": "GetQueueAttributes", "AttributeName.1": "DelaySeconds",
+                          "AttributeName.2": "QueueArn"})
+        self.assertEqual(text.count("<Attribute>"), 2, text)
 
 
 if __name__ == "__main__":
