@@ -47,8 +47,8 @@ EXTRA_CLEAN = $(DATA_built)
 # Tests (PGXS layout): pg_regress runs sql/<name>.sql against expected/<name>.out
 # (every sql/*.sql but the install scripts), pg_isolation_regress
 # test/isolation/specs/<name>.spec against test/isolation/expected/, prove
-# test/t/*.pl. pgTAP (test/pgtap/) and the endpoint's client tests
-# (test/api/) run only under make test.
+# test/t/*.pl. pgTAP (test/pgtap/), the endpoint's client tests (test/api/)
+# and the applications on it (test/apps/) run only under make test.
 REGRESS        = $(filter-out $(EXTENSION) $(EXTENSION)--%,$(sort $(basename $(notdir $(wildcard sql/*.sql)))))
 REGRESS_OPTS   = --load-extension=$(EXTENSION)
 ISOLATION      = $(sort $(basename $(notdir $(wildcard test/isolation/specs/*.spec))))

@@ -20,8 +20,9 @@ set -u -o pipefail
 # Debian 12 packages: server and headers, the extensions and tools the test
 # suites use (pgTAP + pg_prove, pg_cron, IPC::Run for the TAP tests, valgrind
 # for make valgrind, the AWS clients the endpoint tests drive: awscli,
-# python3-boto3, nodejs + npm) and the libraries sqsn links against
-# (libcurl, OpenSSL, libmicrohttpd).
+# python3-boto3, nodejs + npm; the applications the apps suite runs on it:
+# Celery with kombu's SQS transport and pycurl, Amazon::SQS::Simple) and
+# the libraries sqsn links against (libcurl, OpenSSL, libmicrohttpd).
 PACKAGES=(
 	postgresql-15
 	postgresql-server-dev-15
@@ -36,6 +37,10 @@ PACKAGES=(
 	libmicrohttpd-dev
 	awscli
 	python3-boto3
+	python3-celery
+	python3-kombu
+	python3-pycurl
+	libamazon-sqs-simple-perl
 	libipc-run-perl
 	libio-pty-perl
 	perl
