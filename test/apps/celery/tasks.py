@@ -33,7 +33,6 @@ app.conf.update(
     task_default_queue=QUEUE,
     worker_enable_remote_control=False,  # SQS has no fan-out for it
     worker_send_task_events=False,
-    broker_connection_retry_on_startup=False,
 )
 
 
