@@ -163,8 +163,8 @@ list_index(const char *name, const char *prefix, const char **rest)
 	if (strncmp(name, prefix, len) != 0 ||
 		(name[len] != '.' && name[len] != '\0'))
 		return 0;
-	if (name[len] == '\0' ||
-		(name[len + 1] != '\0' && (name[len + 1] < '0' || name[len + 1] > '9')))
+	if (name[len] == '\0' || (name[len + 1] != '\0' &&
+							  (name[len + 1] < '0' || name[len + 1] > '9')))
 	{
 		*rest = name[len] == '\0' ? name + len : name + len + 1;
 		return 1;
