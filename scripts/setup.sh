@@ -21,7 +21,8 @@ set -u -o pipefail
 # suites use (pgTAP + pg_prove, pg_cron, IPC::Run for the TAP tests, valgrind
 # for make valgrind, the AWS clients the endpoint tests drive: awscli,
 # python3-boto3, nodejs + npm; the applications the apps suite runs on it:
-# Celery with kombu's SQS transport and pycurl, Amazon::SQS::Simple) and
+# Celery with kombu's SQS transport and pycurl, boto 2, Amazon::SQS::Simple)
+# and
 # the libraries sqsn links against (libcurl, OpenSSL, libmicrohttpd).
 PACKAGES=(
 	postgresql-15
@@ -40,6 +41,7 @@ PACKAGES=(
 	python3-celery
 	python3-kombu
 	python3-pycurl
+	python3-boto
 	libamazon-sqs-simple-perl
 	libipc-run-perl
 	libio-pty-perl

@@ -11,7 +11,7 @@
 #   api        the AWS-compatible endpoint driven by real AWS clients
 #              (test/api/run: boto3, the AWS CLI, the JavaScript SDK)
 #   apps       real SQS/SNS applications on the endpoint (test/apps/run:
-#              Celery, sqs-consumer, sqs-producer, sns-validator,
+#              Celery, sqs-consumer, sqs-producer, sns-validator, boto 2,
 #              Amazon::SQS::Simple); one that cannot be installed is skipped
 #              and named in the summary
 #   bench      bench/run, bench/storage and bench/api --smoke (the tests
