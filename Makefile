@@ -7,8 +7,8 @@
 #   make test SUITE=regress TEST=receive
 #                  one suite, or some tests of it. SUITE and TEST take names
 #                  separated by spaces or commas; TEST alone looks in every
-#                  suite. Suites: layers regress isolation pgtap tap api bench;
-#                  scripts/test.sh --list names every test.
+#                  suite. Suites: layers regress isolation pgtap tap api apps
+#                  bench; scripts/test.sh --list names every test.
 #   make stop      stop the private cluster
 #   make valgrind  the regress suite against a cluster run under valgrind
 #   make fuzz      the libFuzzer harnesses of test/fuzz/
