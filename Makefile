@@ -7,8 +7,8 @@
 #   make test SUITE=regress TEST=receive
 #                  one suite, or some tests of it. SUITE and TEST take names
 #                  separated by spaces or commas; TEST alone looks in every
-#                  suite. Suites: layers regress isolation pgtap tap api bench;
-#                  scripts/test.sh --list names every test.
+#                  suite. Suites: layers regress isolation pgtap tap api apps
+#                  bench; scripts/test.sh --list names every test.
 #   make stop      stop the private cluster
 #   make valgrind  the regress suite against a cluster run under valgrind
 #   make fuzz      the libFuzzer harnesses of test/fuzz/
@@ -47,8 +47,8 @@ EXTRA_CLEAN = $(DATA_built)
 # Tests (PGXS layout): pg_regress runs sql/<name>.sql against expected/<name>.out
 # (every sql/*.sql but the install scripts), pg_isolation_regress
 # test/isolation/specs/<name>.spec against test/isolation/expected/, prove
-# test/t/*.pl. pgTAP (test/pgtap/) and the endpoint's client tests
-# (test/api/) run only under make test.
+# test/t/*.pl. pgTAP (test/pgtap/), the endpoint's client tests (test/api/)
+# and the applications on it (test/apps/) run only under make test.
 REGRESS        = $(filter-out $(EXTENSION) $(EXTENSION)--%,$(sort $(basename $(notdir $(wildcard sql/*.sql)))))
 REGRESS_OPTS   = --load-extension=$(EXTENSION)
 ISOLATION      = $(sort $(basename $(notdir $(wildcard test/isolation/specs/*.spec))))

@@ -91,6 +91,30 @@ install_packages() {
 	rm -f "$log"
 }
 
+# The Node.js test directories: each has a package.json naming exact versions
+# and the package-lock.json that pins all they bring.
+NODE_TEST_DIRS=("$REPO/test/api/node" "$REPO/test/apps/node")
+
+# node_modules_current DIR: DIR/node_modules was installed by `npm ci` from
+# DIR's package.json and package-lock.json as they are now.
+node_modules_current() {
+	local hidden=$1/node_modules/.package-lock.json
+	[ -f "$hidden" ] && [ "$hidden" -nt "$1/package-lock.json" ] &&
+		[ "$hidden" -nt "$1/package.json" ]
+}
+
+# npm_install DIR: install DIR's packages exactly as package-lock.json pins
+# them (npm ci), unless already installed from it; npm's output goes to
+# stdout.
+npm_install() {
+	node_modules_current "$1" && return 0
+	command -v npm >/dev/null 2>&1 || {
+		echo "npm is not installed"
+		return 1
+	}
+	(cd "$1" && npm ci --no-audit --no-fund)
+}
+
 # Run a command as the cluster user. As root the command runs from / (root's
 # working directory may be unreadable for postgres) unless CLUSTER_CWD names
 # another directory; as an ordinary user it runs in place (or in CLUSTER_CWD).

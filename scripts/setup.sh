@@ -2,14 +2,19 @@
 #
 # Prepare everything `make demo` and `make test` need, idempotently:
 #   1. install the Debian packages that are missing (as root, or via sudo),
-#   2. build sqsn (warnings are errors; the compiler's output goes to
+#   2. install the Node.js packages of the endpoint's tests (test/api/node,
+#      test/apps/node) exactly as their package-lock.json pins them (npm ci,
+#      unless already installed from it; npm's output goes to npm.log next
+#      to the server log; a failure is reported, and only the Node.js tests
+#      are affected),
+#   3. build sqsn (warnings are errors; the compiler's output goes to
 #      build.log next to the server log, shown only when the build fails),
-#   3. install it (unless the installed copy is the same),
-#   4. create a private PostgreSQL 15 cluster for this checkout (once) and
+#   4. install it (unless the installed copy is the same),
+#   5. create a private PostgreSQL 15 cluster for this checkout (once) and
 #      start it on a free local port (and its AWS-compatible endpoint on
 #      another), or restart it when the installed library or its settings
 #      changed,
-#   5. print how to connect (not with --quiet, which make demo and make
+#   6. print how to connect (not with --quiet, which make demo and make
 #      test use: they print their own).
 # One line of progress per step. Run it as often as you like; a second run
 # only checks and rebuilds.
@@ -20,8 +25,9 @@ set -u -o pipefail
 # Debian 12 packages: server and headers, the extensions and tools the test
 # suites use (pgTAP + pg_prove, pg_cron, IPC::Run for the TAP tests, valgrind
 # for make valgrind, the AWS clients the endpoint tests drive: awscli,
-# python3-boto3, nodejs + npm) and the libraries sqsn links against
-# (libcurl, OpenSSL, libmicrohttpd).
+# python3-boto3, nodejs + npm; the applications the apps suite runs on it:
+# Celery with kombu's SQS transport and pycurl, boto 2, Amazon::SQS::Simple)
+# and the libraries sqsn links against (libcurl, OpenSSL, libmicrohttpd).
 PACKAGES=(
 	postgresql-15
 	postgresql-server-dev-15
@@ -36,6 +42,11 @@ PACKAGES=(
 	libmicrohttpd-dev
 	awscli
 	python3-boto3
+	python3-celery
+	python3-kombu
+	python3-pycurl
+	python3-boto
+	libamazon-sqs-simple-perl
 	libipc-run-perl
 	libio-pty-perl
 	perl
@@ -110,6 +121,27 @@ installed_is_current() {
 	done
 }
 
+# The Node.js tests' packages, from their lock files (see NODE_TEST_DIRS).
+install_node_modules() {
+	local d log=$PGRUN/npm.log failed=() installed=0
+	for d in "${NODE_TEST_DIRS[@]}"; do
+		[ -f "$d/package-lock.json" ] || continue
+		node_modules_current "$d" && continue
+		[ "$installed" = 1 ] || : >"$log"
+		installed=1
+		echo "== npm ci in $d" >>"$log"
+		npm_install "$d" >>"$log" 2>&1 || failed+=("${d#"$REPO"/}")
+	done
+	if [ "${#failed[@]}" -gt 0 ]; then
+		warn "npm ci failed in ${failed[*]}: their Node.js tests cannot run; the last lines of $log:"
+		tail -n 20 "$log" >&2
+	elif [ "$installed" = 1 ]; then
+		say "node: the tests' packages installed from their package-lock.json"
+	else
+		say "node: the tests' packages are up to date"
+	fi
+}
+
 # Start the cluster, or restart it when the library or its settings changed;
 # sets STARTED to what was done.
 start_or_restart() {
@@ -151,6 +183,7 @@ install_packages "${PACKAGES[@]}"
 sqsn_init_paths
 check_tools
 sqsn_ensure_dirs
+install_node_modules
 build_and_install
 [ -f "$PGDATA/PG_VERSION" ] || CREATED="created, "
 init_cluster

@@ -10,6 +10,11 @@
 #   tap        test/t/*.pl, with their own temporary clusters (prove)
 #   api        the AWS-compatible endpoint driven by real AWS clients
 #              (test/api/run: boto3, the AWS CLI, the JavaScript SDK)
+#   apps       real SQS/SNS applications on the endpoint (test/apps/run:
+#              Celery, sqs-consumer, sqs-producer, sns-validator, boto 2,
+#              Amazon::SQS::Simple); one that cannot be installed is skipped
+#              and named in the summary (FAILED with SQSN_TEST_NO_SKIP=1,
+#              which CI sets)
 #   bench      bench/run, bench/storage, bench/api and bench/queues --smoke
 #              (the tests smoke, storage-smoke, api-smoke, queues-smoke):
 #              every benchmark workload still runs
@@ -37,7 +42,7 @@ SUITE_ERRORS=0
 SUMMARY=()       # one line per suite
 FAILED_TESTS=()  # suite/name of every failed test
 MAX_SHOW=400     # lines of failure output shown per test/suite
-ALL_SUITES=(layers regress isolation pgtap tap api bench)
+ALL_SUITES=(layers regress isolation pgtap tap api apps bench)
 SUITES=()        # the suites to run, in the order of ALL_SUITES
 declare -A PICKED=() # suite -> its chosen tests, one a line (unset: all)
 # A hung test must not hang CI: pg_regress and pg_isolation_regress get
@@ -111,6 +116,7 @@ list_isolation() { list_files "$REPO/test/isolation/specs" .spec; }
 list_pgtap() { list_files "$REPO/test/pgtap" .sql; }
 list_tap() { list_files "$REPO/test/t" .pl; }
 list_api() { [ -x "$REPO/test/api/run" ] && "$REPO/test/api/run" --list; }
+list_apps() { [ -x "$REPO/test/apps/run" ] && "$REPO/test/apps/run" --list; }
 list_layers() { echo includes; }
 list_bench() {
 	[ -x "$REPO/bench/run" ] && echo smoke
@@ -295,40 +301,47 @@ suite_tap() {
 	record tap "$FILE_PASS" "$FILE_FAIL"
 }
 
-# The endpoint's client tests: test/api/run runs them all against the
-# cluster's endpoint and prints "api <name> ... ok|FAILED" for each.
-suite_api() {
-	local tests t out=$TESTOUT/api log rc v pass=0 fail=0 note=""
-	mapfile -t tests < <(tests_of api)
+# The endpoint's client tests (test/api/run) and the applications on it
+# (test/apps/run): the runner runs them all against the cluster's endpoint
+# and prints "<suite> <name> ... ok|FAILED|skipped (why)" for each. A
+# skipped test counts neither way; the summary names it.
+run_endpoint_suite() {
+	local suite=$1 tests t out=$TESTOUT/$1 log rc v pass=0 fail=0 note="" skipped=()
+	mapfile -t tests < <(tests_of "$suite")
 	if [ "${#tests[@]}" -eq 0 ]; then
-		skip api "no test/api tests"
+		skip "$suite" "no test/$suite tests"
 		return
 	fi
 	log=$out/run.log
 	if ! mkdir -p "$out"; then
-		suite_error api "cannot create $out" "${tests[@]}"
+		suite_error "$suite" "cannot create $out" "${tests[@]}"
 		return
 	fi
-	say "api: ${#tests[@]} test(s)"
-	timeout -k 30 "$SUITE_TIMEOUT" "$REPO/test/api/run" --out "$out" "${tests[@]}" 2>&1 9>&- | tee "$log"
+	say "$suite: ${#tests[@]} test(s)"
+	timeout -k 30 "$SUITE_TIMEOUT" "$REPO/test/$suite/run" --out "$out" "${tests[@]}" 2>&1 9>&- | tee "$log"
 	rc=${PIPESTATUS[0]}
 	for t in "${tests[@]}"; do
-		v=$(awk -v t="$t" '$1 == "api" && $2 == t && $3 == "..." { v = $4 } END { print v }' "$log")
+		v=$(awk -v s="$suite" -v t="$t" '$1 == s && $2 == t && $3 == "..." { v = $4 } END { print v }' "$log")
 		if [ "$v" = ok ]; then
 			pass=$((pass + 1))
+		elif [ "$v" = skipped ]; then
+			skipped+=("$t")
 		else
 			fail=$((fail + 1))
-			FAILED_TESTS+=("api/$t")
+			FAILED_TESTS+=("$suite/$t")
 			show_file "$out/$t.log"
 		fi
 	done
+	[ "${#skipped[@]}" -gt 0 ] && note="skipped: ${skipped[*]}"
 	[ "$rc" = 124 ] && note="timed out after ${SUITE_TIMEOUT}s"
 	if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
 		SUITE_ERRORS=$((SUITE_ERRORS + 1))
-		note="test/api/run exited with status $rc"
+		note="test/$suite/run exited with status $rc"
 	fi
-	record api "$pass" "$fail" "$note"
+	record "$suite" "$pass" "$fail" "$note"
 }
+suite_api() { run_endpoint_suite api; }
+suite_apps() { run_endpoint_suite apps; }
 
 # The benchmark's smoke runs: every bench/ workload executes once in a
 # while, so the suite never rots (its speed is not judged here).

@@ -146,7 +146,13 @@ api_param_bool(ApiObject *obj, const char *name, bool *result)
 	return true;
 }
 
-/* "<prefix>.<N>" followed by end or '.': N, else 0 */
+/*
+ * "<prefix>.<N>" followed by end or '.': N, else 0. The list's first
+ * element may also be given without its index, as older clients of the
+ * service send a one-element list (boto 2 and Amazon::SQS::Simple:
+ * "AttributeName=All", "Attribute.Name=...&Attribute.Value=..."): "<prefix>"
+ * alone, or "<prefix>.<member>" whose member is not a number, is element 1.
+ */
 static int
 list_index(const char *name, const char *prefix, const char **rest)
 {
@@ -154,8 +160,15 @@ list_index(const char *name, const char *prefix, const char **rest)
 	long   n;
 	char  *end;
 
-	if (strncmp(name, prefix, len) != 0 || name[len] != '.')
+	if (strncmp(name, prefix, len) != 0 ||
+		(name[len] != '.' && name[len] != '\0'))
 		return 0;
+	if (name[len] == '\0' || (name[len + 1] != '\0' &&
+							  (name[len + 1] < '0' || name[len + 1] > '9')))
+	{
+		*rest = name[len] == '\0' ? name + len : name + len + 1;
+		return 1;
+	}
 	if (name[len + 1] < '1' || name[len + 1] > '9')
 		return 0;
 	n = strtol(name + len + 1, &end, 10);

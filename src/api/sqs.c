@@ -155,18 +155,69 @@ text_datum(const char *s)
 
 /* Parameters ------------------------------------------------------------ */
 
-/* The queue named by QueueUrl: the last path segment of the URL. */
-static char *
-queue_name(ApiObject *obj)
+/*
+ * The queue a query request's path names: the request was sent to the queue
+ * URL itself, "/<account>/<queue>", as the managed service allows for every
+ * action that takes a QueueUrl (kombu, boto 2 and Amazon::SQS::Simple send
+ * their requests so, some with no QueueUrl parameter at all). NULL for any
+ * other path ("/", the endpoint's own). The account is not checked, as in a
+ * QueueUrl: only the queue name counts.
+ */
+static const char *
+path_queue_name(const char *path)
 {
-	const char *url = api_required_param(obj, "QueueUrl");
-	const char *slash = strrchr(url, '/');
-	const char *name = slash ? slash + 1 : url;
+	const char *account;
+	const char *slash;
 
+	if (path == NULL || path[0] != '/')
+		return NULL;
+	account = path + 1;
+	slash = strchr(account, '/');
+	if (slash == NULL || slash == account || slash[1] == '\0' ||
+		strchr(slash + 1, '/') != NULL)
+		return NULL;
+	return slash + 1;
+}
+
+static void
+no_such_queue(void)
+{
+	api_error_shape("AWS.SimpleQueueService.NonExistentQueue",
+					QUEUE_ERROR_SHAPE "QueueDoesNotExist", 400,
+					"The specified queue does not exist.");
+}
+
+/*
+ * The queue of an action that takes a QueueUrl: the last path segment of
+ * the QueueUrl parameter, or (query protocol) the queue the request path
+ * names. When both are given they must name the same queue: otherwise the
+ * request is refused as the managed service refuses an address that is not
+ * the queue's (InvalidAddress). The JSON protocol reads QueueUrl alone.
+ */
+static char *
+queue_name(ApiRequest *req)
+{
+	const char *url = api_param(&req->root, "QueueUrl");
+	const char *from_path =
+		req->protocol == API_QUERY ? path_queue_name(req->path) : NULL;
+	const char *name;
+
+	if (url == NULL)
+	{
+		if (from_path == NULL)
+			api_error("MissingParameter", 400,
+					  "The request must contain the parameter QueueUrl.");
+		return pstrdup(from_path);
+	}
+	name = strrchr(url, '/') ? strrchr(url, '/') + 1 : url;
 	if (*name == '\0')
-		api_error_shape("AWS.SimpleQueueService.NonExistentQueue",
-						QUEUE_ERROR_SHAPE "QueueDoesNotExist", 400,
-						"The specified queue does not exist.");
+		no_such_queue();
+	if (from_path != NULL && strcmp(name, from_path) != 0)
+		api_error_shape("InvalidAddress", QUEUE_ERROR_SHAPE "InvalidAddress",
+						404,
+						"The address %s%s is not valid for this endpoint: "
+						"the parameter QueueUrl names another queue (%s).",
+						req->base_url, req->path, url);
 	return pstrdup(name);
 }
 
@@ -611,7 +662,7 @@ list_queues(ApiRequest *req)
 static void
 call_with_queue(ApiRequest *req, SqsnStatement *stmt)
 {
-	Datum value = text_datum(queue_name(&req->root));
+	Datum value = text_datum(queue_name(req));
 
 	sqsn_execute(stmt, &value, NULL, 0);
 }
@@ -631,7 +682,7 @@ purge_queue(ApiRequest *req)
 static void
 get_queue_attributes(ApiRequest *req)
 {
-	char *name = queue_name(&req->root);
+	char *name = queue_name(req);
 	List *names = list_concat(
 		api_strings(&req->root, "AttributeNames", "AttributeName"), NIL);
 	Datum          values[1];
@@ -713,7 +764,7 @@ get_queue_attributes(ApiRequest *req)
 static void
 set_queue_attributes(ApiRequest *req)
 {
-	char *name = queue_name(&req->root);
+	char *name = queue_name(req);
 	List *attributes =
 		api_map(&req->root, "Attributes", "Attribute", "Name", "Value");
 	Datum      values[2];
@@ -846,7 +897,7 @@ out_send_result(ApiRequest *req, SendEntry *e)
 static void
 send_message(ApiRequest *req)
 {
-	char     *queue = queue_name(&req->root);
+	char     *queue = queue_name(req);
 	SendEntry e;
 	bool      fifo = sqsn_is_fifo_name(queue);
 
@@ -938,7 +989,7 @@ static void out_failure(ApiRequest *req, const char *id, EntryFailure *f);
 static void
 send_message_batch(ApiRequest *req)
 {
-	char     *queue = queue_name(&req->root);
+	char     *queue = queue_name(req);
 	List     *objects = batch_entries(req, "SendMessageBatchRequestEntry");
 	BatchStep b;
 	EntryFailure **errors;
@@ -1191,7 +1242,7 @@ out_message_attributes(ApiRequest *req, Jsonb *attributes)
 static void
 receive_message(ApiRequest *req)
 {
-	char      *queue = queue_name(&req->root);
+	char      *queue = queue_name(req);
 	int        max_messages = 1;
 	int        visibility_timeout = -1;
 	int        wait_seconds = -1;
@@ -1316,7 +1367,7 @@ delete_one(const char *queue, const char *handle)
 static void
 delete_message(ApiRequest *req)
 {
-	char *queue = queue_name(&req->root);
+	char *queue = queue_name(req);
 
 	/* a stale handle deletes nothing and is not an error, as in SQS */
 	(void) delete_one(queue, api_required_param(&req->root, "ReceiptHandle"));
@@ -1352,7 +1403,7 @@ visibility_timeout_param(ApiObject *obj)
 static void
 change_message_visibility(ApiRequest *req)
 {
-	char *queue = queue_name(&req->root);
+	char *queue = queue_name(req);
 
 	change_one(queue, api_required_param(&req->root, "ReceiptHandle"),
 			   visibility_timeout_param(&req->root));
@@ -1380,7 +1431,7 @@ handle_step(void *arg)
 static void
 handle_batch(ApiRequest *req, bool change)
 {
-	char       *queue = queue_name(&req->root);
+	char       *queue = queue_name(req);
 	const char *prefix = change ? "ChangeMessageVisibilityBatchRequestEntry"
 								: "DeleteMessageBatchRequestEntry";
 	const char *result_element =

@@ -19,30 +19,20 @@ a known key still runs as its role.
 """
 
 import datetime
-import http.client
-import re
 import unittest
 import urllib.parse
 import uuid
 
-import botocore
-import botocore.auth
-from botocore.auth import SigV4Auth, SigV4QueryAuth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 # every queue and topic of this file: the harness deletes apitest* ones
-from apienv import AUTH, DENIED_KEY, DENIED_SECRET, KEY, REGION, SECRET, URL, sql  # noqa: E402
+from apienv import (AUTH, DENIED_KEY, DENIED_SECRET, KEY, QUERY_FORM, REGION,  # noqa: E402
+                    SECRET, URL, error_code, send, sign, sql)
 import apienv  # noqa: E402
 
 PREFIX = "apitest-auth-%s-" % uuid.uuid4().hex[:6]
 # a well-formed key id that no one has
 UNKNOWN_KEY = "AKIAUNKNOWN" + uuid.uuid4().hex[:9].upper()
-
-SPLIT = urllib.parse.urlsplit(URL)
-HOST, PORT = SPLIT.hostname, SPLIT.port
-QUERY_FORM = "application/x-www-form-urlencoded; charset=utf-8"
 
 signed_only = unittest.skipUnless(AUTH == "sigv4", "sqsn.api_auth is not sigv4")
 
@@ -55,63 +45,8 @@ def queue_exists(name):
     return sql("SELECT count(*) FROM sqsn.queue WHERE queue_name = %s" % quote(name)) == "1"
 
 
-def sign(method="POST", path="/", body="", headers=None, key=KEY, secret=SECRET,
-         service="sqs", when=None, presign_expires=None):
-    """A request signed by botocore's own signer, as (method, url, headers,
-    body). when: the signing time (default now)."""
-    hdrs = {"Content-Type": QUERY_FORM} if body else {}
-    hdrs.update(headers or {})
-    req = AWSRequest(method=method, url=URL + path, data=body, headers=hdrs)
-    creds = Credentials(key, secret)
-    if presign_expires is not None:
-        signer = SigV4QueryAuth(creds, service, REGION, expires=presign_expires)
-    else:
-        signer = SigV4Auth(creds, service, REGION)
-    if when is None:
-        signer.add_auth(req)
-    else:
-        real = botocore.auth.datetime.datetime
-
-        class Then(real):
-            @classmethod
-            def utcnow(cls):
-                return when
-
-        botocore.auth.datetime.datetime = Then
-        try:
-            signer.add_auth(req)
-        finally:
-            botocore.auth.datetime.datetime = real
-    prepared = req.prepare()
-    return prepared.method, prepared.url, dict(prepared.headers), body
-
-
-def send(method, url, headers, body):
-    """Sends a request as it is; returns (status, body text)."""
-    parts = urllib.parse.urlsplit(url)
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
-    conn = http.client.HTTPConnection(HOST, PORT, timeout=30)
-    try:
-        conn.request(method, target, body=body.encode() if body else None, headers=headers)
-        resp = conn.getresponse()
-        return resp.status, resp.read().decode("utf-8", "replace")
-    finally:
-        conn.close()
-
-
 def client(service="sqs", key=KEY, secret=SECRET, unsigned=False):
     return apienv.client(service, key, secret, unsigned, read_timeout=30)
-
-
-def error_code(text):
-    """The error code of a query (XML) or JSON error response."""
-    m = re.search(r"<Code>([^<]*)</Code>", text)
-    if m:
-        return m.group(1)
-    m = re.search(r'"__type"\s*:\s*"(?:[^"#]*#)?([^"]*)"', text)
-    return m.group(1) if m else None
 
 
 def create_queue_body(name):
