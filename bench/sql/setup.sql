@@ -120,11 +120,16 @@ BEGIN
 END
 $$;
 
--- Messages ever sent to a queue or table (its identity sequence).
+-- Messages sent to a queue or table, up to a constant: the last value of
+-- the sequence its msg_seq comes from. A plain table has an identity
+-- sequence of its own; sqsn queues share sqsn.message_seq, so the figure
+-- counts sends to every queue, and a workload reads differences of it
+-- while it alone sends.
 CREATE FUNCTION bench.sent(sys text, name text) RETURNS bigint
 LANGUAGE sql AS $$
-	SELECT coalesce(pg_sequence_last_value(
-		pg_get_serial_sequence(bench.message_table(sys, name)::text, 'msg_seq')::regclass), 0)
+	SELECT coalesce(pg_sequence_last_value(coalesce(
+		pg_get_serial_sequence(bench.message_table(sys, name)::text, 'msg_seq'),
+		'sqsn.message_seq')::regclass), 0)
 $$;
 
 -- Events PgQ's consumer 'c' of queue name has finished (event sequence at
