@@ -285,6 +285,8 @@ class Bench:
                 r["worker_rss_kb"] = workers[0]["rss_anon_kb"] if workers else None
                 r["client_bytes_per_queue"] = self.client_memory_per_queue(1000)
                 r["busy"] = self.busy_queue(s["poll_interval_ms"], a.mode != "smoke")
+                print("  before dump and restore: " + json.dumps(
+                    {k: v for k, v in r.items() if k != "idle"}), flush=True)
                 r.update(self.dump_restore())
                 r.update(self.listing())
                 print("  " + json.dumps({k: v for k, v in r.items() if k != "idle"}),
