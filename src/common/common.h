@@ -108,6 +108,7 @@ typedef enum SqsnCatalogFeature
 	SQSN_CATALOG_PUSH,       /* 0.2: the push outbox */
 	SQSN_CATALOG_GRANTS,     /* 0.3: access policies */
 	SQSN_CATALOG_ENCRYPTION, /* 0.3: encrypted queues and topics */
+	SQSN_CATALOG_FUNCTIONS,  /* 0.5: function consumers */
 } SqsnCatalogFeature;
 
 /*
