@@ -115,9 +115,9 @@ static SqsnStatement attempt_stmt = {
 static SqsnStatement finished_stmt = {
 	"INSERT INTO sqsn.subscription_counter AS c"
 	" (subscription_id, delivered, failed, dead_lettered)"
-	" VALUES ($1, ($2 OPERATOR(pg_catalog.=) 'delivered')::pg_catalog.int8,"
-	"  ($2 OPERATOR(pg_catalog.=) 'failed')::pg_catalog.int8,"
-	"  ($2 OPERATOR(pg_catalog.=) 'dead_lettered')::pg_catalog.int8)"
+	" VALUES ($1, ($2 OPERATOR(pg_catalog.=) 'delivered')::pg_catalog.int4,"
+	"  ($2 OPERATOR(pg_catalog.=) 'failed')::pg_catalog.int4,"
+	"  ($2 OPERATOR(pg_catalog.=) 'dead_lettered')::pg_catalog.int4)"
 	" ON CONFLICT (subscription_id) DO UPDATE"
 	" SET delivered = c.delivered OPERATOR(pg_catalog.+) excluded.delivered,"
 	"  failed = c.failed OPERATOR(pg_catalog.+) excluded.failed,"
