@@ -1,5 +1,6 @@
 # Function consumers run by the function workers: FIFO group order with 4
-# concurrent workers and 50 groups; a mapping's maximum_concurrency; a
+# concurrent workers and 50 groups; a mapping's maximum_concurrency; the
+# batching window; a
 # poison message dead-lettered after maxReceiveCount; a timed-out
 # invocation retried; reported item failures retried alone; a revoked
 # right pausing a mapping (reason recorded) and the grant resuming it; a
@@ -107,6 +108,22 @@ query(q{
 poll(q{SELECT count(*) FROM log WHERE body LIKE 's%'}, '40', 'all 40 messages of the slow queue processed');
 is(query(q{SELECT max(others_in_function) FROM log WHERE body LIKE 's%'}),
 	'1', 'two batches of the mapping ran at once, never three');
+
+# --- the batching window waits for a fuller batch ----------------------------
+
+query(q{
+	SELECT sqsn.sq_create_queue('trickle');
+	SELECT sqsn.sq_create_event_source_mapping('trickle', 'fifo_handler(jsonb)',
+		batch_size => 5, maximum_batching_window_seconds => 4);
+	SELECT sqsn.sq_send('trickle', 'w1');
+});
+sleep(1);
+is(query(q{SELECT count(*) FROM log WHERE body LIKE 'w_'}), '0',
+	'a batch that is not full waits within the batching window');
+query(q{SELECT sqsn.sq_send_batch('trickle', ARRAY['w2', 'w3', 'w4', 'w5'])});
+poll(q{SELECT count(*) FROM log WHERE body LIKE 'w_'}, '5', 'the full batch is invoked');
+is(query(q{SELECT string_agg(batch_size::text, ',') FROM sqsn.function_invocations WHERE source = 'trickle'}),
+	'5', 'in one invocation of 5 messages');
 
 # --- a poison message reaches the dead-letter queue ---------------------------
 
