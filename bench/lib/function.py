@@ -32,6 +32,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from push import cpu_seconds as process_cpu_seconds, psql  # noqa: E402
+
 SIZES = {"default": (40000, 10), "quick": (20000, 5), "smoke": (400, 1)}
 BODY = "function-bench-" + "x" * 235  # + 6 digits: 256 bytes
 
@@ -48,24 +51,8 @@ COMMIT;
 """
 
 
-def psql(args, sql):
-    r = subprocess.run([args.psql, "-X", "-v", "ON_ERROR_STOP=1", "-Atq", "-d", args.db, "-c", sql],
-                       capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    if r.returncode != 0:
-        raise RuntimeError("psql failed: %s\n%s" % (sql[:200], r.stderr))
-    return r.stdout.strip()
-
-
 def cpu_seconds(pids):
-    total = 0.0
-    for pid in pids:
-        try:
-            with open("/proc/%d/stat" % pid) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError, IndexError):
-            pass
-    return total
+    return sum(process_cpu_seconds(pid) for pid in pids)
 
 
 def fill(args, queue, n):
