@@ -5,7 +5,8 @@
 # invocation retried; reported item failures retried alone; a revoked
 # right pausing a mapping (reason recorded) and the grant resuming it; a
 # function subscription invoked with the notification event, and a failing
-# one retried twice, then dead-lettered.
+# one retried twice, then dead-lettered (without retries when
+# MaximumRetryAttempts is 0); raw message delivery.
 
 use strict;
 use warnings;
@@ -258,6 +259,27 @@ poll(q{SELECT visible FROM sqsn.queue_stats WHERE queue_name = 'news_dlq'}, '1',
 is(query(q{SELECT count(*) FROM sqsn.function_invocations WHERE function_name = 'public.always_fails(jsonb)' AND outcome = 'failed'}),
 	'3', 'the failing function was invoked three times (two retries)');
 is(query(q{SELECT count(*) FROM events}), '1', 'the failed invocations left no effect');
+
+# MaximumRetryAttempts 0: one invocation, then the dead-letter queue; raw
+# message delivery hands the function the message itself
+query(q{
+	SELECT sqsn.sn_create_topic('alerts');
+	SELECT sqsn.sq_create_queue('alerts_dlq');
+	SELECT sqsn.sn_subscribe('alerts', 'function', 'public.always_fails(jsonb)',
+		delivery_policy => '{"MaximumRetryAttempts": 0}',
+		redrive_policy => '{"deadLetterTargetArn": "alerts_dlq"}');
+	SELECT sqsn.sn_subscribe('alerts', 'function', 'public.keep_event(jsonb)',
+		raw_message_delivery => true);
+	SELECT sqsn.sn_publish('alerts', '{"level": "high"}');
+});
+poll(q{SELECT visible FROM sqsn.queue_stats WHERE queue_name = 'alerts_dlq'}, '1',
+	'with MaximumRetryAttempts 0 the message is dead-lettered');
+is(query(q{SELECT count(*) FROM sqsn.function_invocations i JOIN sqsn.subscription s ON s.subscription_id = i.consumer_id
+	JOIN sqsn.topic t USING (topic_id) WHERE t.topic_name = 'alerts' AND i.outcome = 'failed'}),
+	'1', 'after one invocation, without retries');
+poll(q{SELECT count(*) FROM events WHERE e ? 'level'}, '1', 'the raw subscription was invoked');
+is(query(q{SELECT e->>'level' FROM events WHERE e ? 'level'}), 'high',
+	'with the message itself as the event (raw message delivery)');
 
 $node->stop;
 done_testing();
