@@ -7,7 +7,8 @@
 #
 # Dependencies point one way: a file may include only headers of its own rank
 # or lower,
-#   sqsn.h (0) < common/ (1) < security/ (2) < queue/ (3) < push/ (4) < topic/ (5) < api/ (6)
+#   sqsn.h (0) < common/ (1) < security/ (2) < queue/ (3) < push/ (4) < topic/ (5)
+#     < function/ (6) < api/ (7)
 # worker/ may include sqsn.h, common/, security/ and queue/ only; worker/ and
 # api/ headers are included only from their own folder and from src/sqsn.c
 # (_PG_init), which may include everything.
@@ -20,8 +21,8 @@
 
 set -u -o pipefail
 
-declare -A RANK=([common]=1 [security]=2 [queue]=3 [push]=4 [topic]=5 [api]=6 [worker]=3)
-ORDER='sqsn.h < common < security < queue < push < topic < api; worker: up to queue'
+declare -A RANK=([common]=1 [security]=2 [queue]=3 [push]=4 [topic]=5 [function]=6 [api]=7 [worker]=3)
+ORDER='sqsn.h < common < security < queue < push < topic < function < api; worker: up to queue'
 
 # check SRCDIR: print the offending includes, return 1 if any.
 check() {
@@ -98,7 +99,7 @@ self_test() {
 	# shellcheck disable=SC2064  # $tmp is expanded now, on purpose
 	trap "rm -rf '$tmp'" EXIT
 	t=$tmp/good
-	mkdir -p "$t"/{common,security,queue,push,topic,api,worker} "$tmp/flat"
+	mkdir -p "$t"/{common,security,queue,push,topic,function,api,worker} "$tmp/flat"
 	put() { # FILE INCLUDE...: a file made of these includes
 		local f=$1
 		shift
@@ -115,6 +116,8 @@ self_test() {
 	put "$t/push/outbox.c" push/push.h
 	put "$t/topic/topic.h" push/push.h
 	put "$t/topic/publish.c" topic/topic.h queue/queue.h
+	put "$t/function/function.h" topic/topic.h
+	put "$t/function/batch.c" function/function.h queue/queue.h
 	put "$t/api/api.h" topic/topic.h
 	put "$t/api/server.c" api/api.h topic/topic.h api.h
 	put "$t/worker/worker.h" queue/queue.h
@@ -143,6 +146,8 @@ queue/message.c topic/topic.h
 common/names.c security/security.h
 sqsn.h common/common.h
 topic/publish.c api/api.h
+topic/publish.c function/function.h
+function/batch.c api/api.h
 queue/message.c worker/worker.h
 worker/worker.c push/push.h
 topic/publish.c api.h

@@ -468,6 +468,10 @@ cron.database_name = 'postgres'
 max_prepared_transactions = 10
 # room for bench/run's 200 idle long-polling sessions
 max_connections = 300
+# the sqsn workers (maintenance, delivery, 2 endpoint workers, the function
+# launcher and up to sqsn.max_function_workers function workers), pg_cron's
+# launcher and parallel queries
+max_worker_processes = 24
 lc_messages = 'C'
 # push delivery: the key pair made by make_signing_key
 sqsn.signing_key_file = '$PGDATA/sqsn_signing_key.pem'

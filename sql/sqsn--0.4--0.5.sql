@@ -57,3 +57,236 @@ GRANT EXECUTE ON FUNCTION sqsn.worker_status_rows()
 	TO sqsn_admin, sqsn_producer, sqsn_consumer;
 GRANT SELECT ON sqsn.worker_status
 	TO sqsn_admin, sqsn_producer, sqsn_consumer;
+-- Function consumers ----------------------------------------------------
+--
+-- SQL functions that sqsn invokes: for the batches of a queue (event
+-- source mappings) and for the messages of a topic (function
+-- subscriptions, protocol function or lambda, through the push outbox).
+-- See docs/functions.md.
+
+ALTER TABLE sqsn.subscription
+	DROP CONSTRAINT subscription_protocol_check,
+	ADD CONSTRAINT subscription_protocol_check
+		CHECK (protocol OPERATOR(pg_catalog.=) ANY (ARRAY['sqs', 'http', 'https', 'function', 'lambda']));
+
+-- The outbox's rows of function subscriptions are the function workers',
+-- not the delivery worker's.
+ALTER TABLE sqsn.delivery
+	ADD COLUMN worker text NOT NULL DEFAULT 'delivery'
+		CHECK (worker OPERATOR(pg_catalog.=) ANY (ARRAY['delivery', 'function']));
+DROP INDEX sqsn.delivery_due_idx;
+CREATE INDEX delivery_due_idx ON sqsn.delivery (next_attempt_at)
+	WHERE status OPERATOR(pg_catalog.=) 'pending' AND worker OPERATOR(pg_catalog.=) 'delivery';
+CREATE INDEX delivery_function_due_idx ON sqsn.delivery (next_attempt_at)
+	WHERE status OPERATOR(pg_catalog.=) 'pending' AND worker OPERATOR(pg_catalog.=) 'function';
+
+CREATE TABLE sqsn.event_source_mapping (
+	mapping_id uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+	queue_id bigint NOT NULL REFERENCES sqsn.queue (queue_id) ON DELETE CASCADE,
+	function_name text NOT NULL,
+	batch_size integer NOT NULL
+		CHECK (batch_size OPERATOR(pg_catalog.>=) 1 AND batch_size OPERATOR(pg_catalog.<=) 10000),
+	maximum_batching_window_seconds integer NOT NULL
+		CHECK (maximum_batching_window_seconds OPERATOR(pg_catalog.>=) 0
+			AND maximum_batching_window_seconds OPERATOR(pg_catalog.<=) 300),
+	maximum_concurrency integer NOT NULL
+		CHECK (maximum_concurrency OPERATOR(pg_catalog.>=) 2 AND maximum_concurrency OPERATOR(pg_catalog.<=) 1000),
+	timeout_seconds integer NOT NULL
+		CHECK (timeout_seconds OPERATOR(pg_catalog.>=) 1 AND timeout_seconds OPERATOR(pg_catalog.<=) 900),
+	report_batch_item_failures boolean NOT NULL,
+	enabled boolean NOT NULL,
+	paused_reason text,
+	owner name NOT NULL,
+	created_at timestamptz NOT NULL,
+	last_modified_at timestamptz NOT NULL,
+	UNIQUE (queue_id, function_name)
+);
+
+SELECT pg_catalog.pg_extension_config_dump('sqsn.event_source_mapping', '');
+
+-- What the batches of each mapping did, counted in each batch's own
+-- transaction (so exactly): one row per (mapping, worker) -- worker 0 for
+-- sqsn.run_event_source_mapping, 1.. for the function workers -- so that
+-- concurrent workers never wait for each other's row.
+CREATE TABLE sqsn.event_source_mapping_counter (
+	mapping_id uuid NOT NULL
+		REFERENCES sqsn.event_source_mapping (mapping_id) ON DELETE CASCADE,
+	worker integer NOT NULL,
+	invocations bigint NOT NULL DEFAULT 0,
+	succeeded bigint NOT NULL DEFAULT 0,
+	failed bigint NOT NULL DEFAULT 0,
+	timed_out bigint NOT NULL DEFAULT 0,
+	messages_deleted bigint NOT NULL DEFAULT 0,
+	messages_failed bigint NOT NULL DEFAULT 0,
+	duration_ms double precision NOT NULL DEFAULT 0,
+	last_invocation_at timestamptz,
+	PRIMARY KEY (mapping_id, worker)
+) WITH (fillfactor = 50);
+
+CREATE FUNCTION sqsn.sq_create_event_source_mapping(
+	queue_name text,
+	function_name regprocedure,
+	batch_size integer DEFAULT 10,
+	maximum_batching_window_seconds integer DEFAULT 0,
+	maximum_concurrency integer DEFAULT 2,
+	timeout_seconds integer DEFAULT 30,
+	report_batch_item_failures boolean DEFAULT false,
+	enabled boolean DEFAULT true)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'sq_create_event_source_mapping'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sq_update_event_source_mapping(
+	mapping_id uuid,
+	function_name regprocedure DEFAULT NULL,
+	batch_size integer DEFAULT NULL,
+	maximum_batching_window_seconds integer DEFAULT NULL,
+	maximum_concurrency integer DEFAULT NULL,
+	timeout_seconds integer DEFAULT NULL,
+	report_batch_item_failures boolean DEFAULT NULL,
+	enabled boolean DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sq_update_event_source_mapping'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sq_delete_event_source_mapping(mapping_id uuid)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sq_delete_event_source_mapping'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sq_list_event_source_mappings(queue_name text DEFAULT NULL)
+RETURNS TABLE (
+	mapping_id uuid,
+	queue_name text,
+	function_name text,
+	batch_size integer,
+	maximum_batching_window_seconds integer,
+	maximum_concurrency integer,
+	timeout_seconds integer,
+	report_batch_item_failures boolean,
+	state text,
+	state_reason text,
+	owner name,
+	created_at timestamptz,
+	last_modified_at timestamptz)
+AS 'MODULE_PATHNAME', 'sq_list_event_source_mappings'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+-- One batch of a mapping, run in the calling session and transaction as
+-- the function workers run it: for servers without the preload (e.g.
+-- scheduled with pg_cron), and for tests.
+CREATE FUNCTION sqsn.run_event_source_mapping(mapping_id uuid)
+RETURNS TABLE (
+	messages integer,
+	deleted integer,
+	outcome text,
+	error text)
+AS 'MODULE_PATHNAME', 'sq_run_event_source_mapping'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+-- The function launcher and workers, from shared memory (rows of the view
+-- sqsn.worker_status; none without the preload).
+CREATE FUNCTION sqsn.function_worker_rows()
+RETURNS TABLE (
+	worker text,
+	pid integer,
+	state text,
+	last_invocation_at timestamptz,
+	invocations bigint,
+	last_error text)
+AS 'MODULE_PATHNAME', 'sq_function_worker_rows'
+LANGUAGE C STRICT VOLATILE;
+
+-- The last sqsn.function_invocation_history invocations, newest first,
+-- from shared memory (the view sqsn.function_invocations).
+CREATE FUNCTION sqsn.function_invocation_rows()
+RETURNS TABLE (
+	consumer text,
+	consumer_id uuid,
+	batch_size integer,
+	started_at timestamptz,
+	duration_ms double precision,
+	outcome text,
+	error text,
+	pid integer)
+AS 'MODULE_PATHNAME', 'sq_function_invocation_rows'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE OR REPLACE VIEW sqsn.worker_status AS
+	SELECT pid, state, last_sweep_at, messages_expired, messages_moved_to_dlq,
+		last_error, queues_tracked, queues_swept_last_round, full_rounds,
+		'maintenance'::text AS worker, NULL::bigint AS invocations
+	FROM sqsn.worker_status_rows()
+	UNION ALL
+	SELECT pid, state, last_invocation_at, NULL, NULL, last_error, NULL, NULL,
+		NULL, worker, invocations
+	FROM sqsn.function_worker_rows();
+
+CREATE VIEW sqsn.function_invocations AS
+	SELECT i.consumer, i.consumer_id,
+		COALESCE(m.function_name, s.endpoint) AS function_name,
+		COALESCE(q.queue_name, t.topic_name) AS source,
+		i.batch_size, i.started_at, i.duration_ms, i.outcome, i.error, i.pid
+	FROM sqsn.function_invocation_rows() i
+	LEFT JOIN sqsn.event_source_mapping m
+		ON i.consumer OPERATOR(pg_catalog.=) 'event_source_mapping'
+		AND m.mapping_id OPERATOR(pg_catalog.=) i.consumer_id
+	LEFT JOIN sqsn.queue q ON q.queue_id OPERATOR(pg_catalog.=) m.queue_id
+	LEFT JOIN sqsn.subscription s
+		ON i.consumer OPERATOR(pg_catalog.=) 'subscription'
+		AND s.subscription_id OPERATOR(pg_catalog.=) i.consumer_id
+	LEFT JOIN sqsn.topic t ON t.topic_id OPERATOR(pg_catalog.=) s.topic_id;
+
+-- Per mapping: its state and what its batches did since it was created.
+CREATE VIEW sqsn.event_source_mapping_stats AS
+	SELECT m.mapping_id, q.queue_name, m.function_name,
+		CASE WHEN NOT m.enabled THEN 'disabled'
+			WHEN m.paused_reason IS NOT NULL THEN 'paused'
+			ELSE 'enabled' END AS state,
+		COALESCE(pg_catalog.sum(c.invocations), 0)::bigint AS invocations,
+		COALESCE(pg_catalog.sum(c.succeeded), 0)::bigint AS succeeded,
+		COALESCE(pg_catalog.sum(c.failed), 0)::bigint AS failed,
+		COALESCE(pg_catalog.sum(c.timed_out), 0)::bigint AS timed_out,
+		COALESCE(pg_catalog.sum(c.messages_deleted), 0)::bigint AS messages_deleted,
+		COALESCE(pg_catalog.sum(c.messages_failed), 0)::bigint AS messages_failed,
+		pg_catalog.sum(c.duration_ms) OPERATOR(pg_catalog./)
+			NULLIF(pg_catalog.sum(c.invocations), 0) AS avg_duration_ms,
+		pg_catalog.max(c.last_invocation_at) AS last_invocation_at
+	FROM sqsn.event_source_mapping m
+	JOIN sqsn.queue q ON q.queue_id OPERATOR(pg_catalog.=) m.queue_id
+	LEFT JOIN sqsn.event_source_mapping_counter c
+		ON c.mapping_id OPERATOR(pg_catalog.=) m.mapping_id
+	GROUP BY m.mapping_id, q.queue_name;
+
+REVOKE ALL ON sqsn.event_source_mapping, sqsn.event_source_mapping_counter,
+	sqsn.function_invocations, sqsn.event_source_mapping_stats FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+	sqsn.sq_create_event_source_mapping(text, regprocedure, integer, integer, integer, integer, boolean, boolean),
+	sqsn.sq_update_event_source_mapping(uuid, regprocedure, integer, integer, integer, integer, boolean, boolean),
+	sqsn.sq_delete_event_source_mapping(uuid),
+	sqsn.sq_list_event_source_mappings(text),
+	sqsn.run_event_source_mapping(uuid),
+	sqsn.function_worker_rows(),
+	sqsn.function_invocation_rows()
+	FROM PUBLIC;
+
+-- Function consumers are consumers: the receive action on the queue and
+-- EXECUTE on the function decide (an administrator of the queue may also
+-- delete a mapping).
+GRANT EXECUTE ON FUNCTION
+	sqsn.sq_create_event_source_mapping(text, regprocedure, integer, integer, integer, integer, boolean, boolean),
+	sqsn.sq_update_event_source_mapping(uuid, regprocedure, integer, integer, integer, integer, boolean, boolean),
+	sqsn.sq_delete_event_source_mapping(uuid),
+	sqsn.sq_list_event_source_mappings(text),
+	sqsn.run_event_source_mapping(uuid)
+	TO sqsn_admin, sqsn_consumer;
+GRANT EXECUTE ON FUNCTION sqsn.function_worker_rows()
+	TO sqsn_admin, sqsn_producer, sqsn_consumer;
+GRANT SELECT ON sqsn.function_invocations, sqsn.event_source_mapping_stats
+	TO sqsn_admin;
+GRANT EXECUTE ON FUNCTION sqsn.function_invocation_rows() TO sqsn_admin;

@@ -7,11 +7,13 @@
 --
 --   schema and roles
 --   catalogs and their indexes   queues, topics and subscriptions, the push
---                                outbox, access policies, endpoint credentials
+--                                outbox, function consumers, access policies,
+--                                endpoint credentials
 --   housekeeping                 the receipt-handle key, the event trigger
 --   queue API                    sq_*, monitoring, maintenance
 --   topic API                    sn_*
 --   push / outbox                confirmation, topic attributes, retry schedule
+--   function consumers           event source mappings, their runs and workers
 --   security / grants            per-queue and per-topic grants and owners
 --   encryption                   key rotation
 --   endpoint credentials         access keys of the AWS-compatible endpoint
@@ -143,15 +145,18 @@ ALTER SEQUENCE sqsn.topic_id_seq OWNED BY sqsn.topic.topic_id;
 SELECT pg_catalog.pg_extension_config_dump('sqsn.topic', '');
 SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_id_seq', '');
 
--- A subscription of a queue (protocol sqs) or of an HTTP/HTTPS endpoint to
--- a topic. Deleting the topic or the queue deletes the subscription. An
--- HTTP/HTTPS subscription has its endpoint URL, confirmation state and
--- token, a delivery policy and a dead-letter queue.
+-- A subscription of a queue (protocol sqs), of an HTTP/HTTPS endpoint or of
+-- a SQL function (protocol function or lambda) to a topic. Deleting the
+-- topic or the queue deletes the subscription. An HTTP/HTTPS subscription
+-- has its endpoint URL, confirmation state and token, a delivery policy and
+-- a dead-letter queue; a function subscription its function as endpoint
+-- ("schema.name(jsonb)"), an invocation policy as delivery policy and a
+-- dead-letter queue.
 CREATE TABLE sqsn.subscription (
 	subscription_id uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
 	topic_id bigint NOT NULL REFERENCES sqsn.topic (topic_id) ON DELETE CASCADE,
 	protocol text NOT NULL
-		CHECK (protocol OPERATOR(pg_catalog.=) ANY (ARRAY['sqs', 'http', 'https'])),
+		CHECK (protocol OPERATOR(pg_catalog.=) ANY (ARRAY['sqs', 'http', 'https', 'function', 'lambda'])),
 	queue_id bigint REFERENCES sqsn.queue (queue_id) ON DELETE CASCADE,
 	filter_policy jsonb,
 	filter_policy_scope text NOT NULL DEFAULT 'MessageAttributes'
@@ -188,9 +193,12 @@ SELECT pg_catalog.pg_extension_config_dump('sqsn.subscription', '');
 
 CREATE SEQUENCE sqsn.delivery_id_seq;
 
--- One row per (published message, confirmed HTTP/HTTPS subscription), and
--- one per confirmation request. A row is due when status is pending,
--- next_attempt_at has passed and no lease is running.
+-- One row per (published message, confirmed HTTP/HTTPS or function
+-- subscription), and one per confirmation request. A row is due when status
+-- is pending, next_attempt_at has passed and no lease is running. worker
+-- says who takes it: the delivery worker (HTTP/HTTPS) or the function
+-- workers (function subscriptions, which lock the row instead of leasing
+-- it).
 CREATE TABLE sqsn.delivery (
 	delivery_id bigint PRIMARY KEY DEFAULT pg_catalog.nextval('sqsn.delivery_id_seq'),
 	subscription_id uuid NOT NULL
@@ -209,13 +217,17 @@ CREATE TABLE sqsn.delivery (
 	next_attempt_at timestamptz NOT NULL,
 	leased_until timestamptz,
 	finished_at timestamptz,
-	last_result text
+	last_result text,
+	worker text NOT NULL DEFAULT 'delivery'
+		CHECK (worker OPERATOR(pg_catalog.=) ANY (ARRAY['delivery', 'function']))
 ) WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.01,
 	autovacuum_vacuum_threshold = 500, autovacuum_vacuum_insert_scale_factor = 0.05,
 	autovacuum_vacuum_cost_delay = 0);
 ALTER SEQUENCE sqsn.delivery_id_seq OWNED BY sqsn.delivery.delivery_id;
 CREATE INDEX delivery_due_idx ON sqsn.delivery (next_attempt_at)
-	WHERE status OPERATOR(pg_catalog.=) 'pending';
+	WHERE status OPERATOR(pg_catalog.=) 'pending' AND worker OPERATOR(pg_catalog.=) 'delivery';
+CREATE INDEX delivery_function_due_idx ON sqsn.delivery (next_attempt_at)
+	WHERE status OPERATOR(pg_catalog.=) 'pending' AND worker OPERATOR(pg_catalog.=) 'function';
 CREATE INDEX delivery_finished_idx ON sqsn.delivery (finished_at)
 	WHERE status OPERATOR(pg_catalog.<>) 'pending';
 CREATE INDEX delivery_subscription_id_idx ON sqsn.delivery (subscription_id);
@@ -253,6 +265,60 @@ CREATE TABLE sqsn.subscription_counter (
 	-- to its queue.
 	denied bigint NOT NULL DEFAULT 0
 );
+
+-- Catalogs: function consumers ------------------------------------------
+--
+-- Event source mappings: a queue whose messages a SQL function consumes in
+-- batches, invoked by the function workers as the mapping's owner, in the
+-- transaction that deletes the batch (src/function/). function_name is the
+-- function with its schema, "schema.name(jsonb)" (text rather than
+-- regprocedure: pg_upgrade refuses reg* columns, and a function dropped
+-- and created again is found again). A worker that finds the owner without
+-- the right to receive from the queue or to execute the function (or the
+-- function gone) sets paused_reason, and clears it once that is fixed.
+
+CREATE TABLE sqsn.event_source_mapping (
+	mapping_id uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+	queue_id bigint NOT NULL REFERENCES sqsn.queue (queue_id) ON DELETE CASCADE,
+	function_name text NOT NULL,
+	batch_size integer NOT NULL
+		CHECK (batch_size OPERATOR(pg_catalog.>=) 1 AND batch_size OPERATOR(pg_catalog.<=) 10000),
+	maximum_batching_window_seconds integer NOT NULL
+		CHECK (maximum_batching_window_seconds OPERATOR(pg_catalog.>=) 0
+			AND maximum_batching_window_seconds OPERATOR(pg_catalog.<=) 300),
+	maximum_concurrency integer NOT NULL
+		CHECK (maximum_concurrency OPERATOR(pg_catalog.>=) 2 AND maximum_concurrency OPERATOR(pg_catalog.<=) 1000),
+	timeout_seconds integer NOT NULL
+		CHECK (timeout_seconds OPERATOR(pg_catalog.>=) 1 AND timeout_seconds OPERATOR(pg_catalog.<=) 900),
+	report_batch_item_failures boolean NOT NULL,
+	enabled boolean NOT NULL,
+	paused_reason text,
+	owner name NOT NULL,
+	created_at timestamptz NOT NULL,
+	last_modified_at timestamptz NOT NULL,
+	UNIQUE (queue_id, function_name)
+);
+
+SELECT pg_catalog.pg_extension_config_dump('sqsn.event_source_mapping', '');
+
+-- What the batches of each mapping did, counted in each batch's own
+-- transaction (so exactly): one row per (mapping, worker) -- worker 0 for
+-- sqsn.run_event_source_mapping, 1.. for the function workers -- so that
+-- concurrent workers never wait for each other's row.
+CREATE TABLE sqsn.event_source_mapping_counter (
+	mapping_id uuid NOT NULL
+		REFERENCES sqsn.event_source_mapping (mapping_id) ON DELETE CASCADE,
+	worker integer NOT NULL,
+	invocations bigint NOT NULL DEFAULT 0,
+	succeeded bigint NOT NULL DEFAULT 0,
+	failed bigint NOT NULL DEFAULT 0,
+	timed_out bigint NOT NULL DEFAULT 0,
+	messages_deleted bigint NOT NULL DEFAULT 0,
+	messages_failed bigint NOT NULL DEFAULT 0,
+	duration_ms double precision NOT NULL DEFAULT 0,
+	last_invocation_at timestamptz,
+	PRIMARY KEY (mapping_id, worker)
+) WITH (fillfactor = 50);
 
 -- Catalogs: access policies ---------------------------------------------
 --
@@ -712,6 +778,106 @@ AS 'MODULE_PATHNAME', 'sq_rotate_queue_key'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
+-- Function consumers ----------------------------------------------------
+--
+-- Event source mappings (queue -> function) and what the function workers
+-- did. Function subscriptions are made with sn_subscribe (protocol
+-- function or lambda). See docs/functions.md.
+
+CREATE FUNCTION sqsn.sq_create_event_source_mapping(
+	queue_name text,
+	function_name regprocedure,
+	batch_size integer DEFAULT 10,
+	maximum_batching_window_seconds integer DEFAULT 0,
+	maximum_concurrency integer DEFAULT 2,
+	timeout_seconds integer DEFAULT 30,
+	report_batch_item_failures boolean DEFAULT false,
+	enabled boolean DEFAULT true)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'sq_create_event_source_mapping'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sq_update_event_source_mapping(
+	mapping_id uuid,
+	function_name regprocedure DEFAULT NULL,
+	batch_size integer DEFAULT NULL,
+	maximum_batching_window_seconds integer DEFAULT NULL,
+	maximum_concurrency integer DEFAULT NULL,
+	timeout_seconds integer DEFAULT NULL,
+	report_batch_item_failures boolean DEFAULT NULL,
+	enabled boolean DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sq_update_event_source_mapping'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sq_delete_event_source_mapping(mapping_id uuid)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sq_delete_event_source_mapping'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sq_list_event_source_mappings(queue_name text DEFAULT NULL)
+RETURNS TABLE (
+	mapping_id uuid,
+	queue_name text,
+	function_name text,
+	batch_size integer,
+	maximum_batching_window_seconds integer,
+	maximum_concurrency integer,
+	timeout_seconds integer,
+	report_batch_item_failures boolean,
+	state text,
+	state_reason text,
+	owner name,
+	created_at timestamptz,
+	last_modified_at timestamptz)
+AS 'MODULE_PATHNAME', 'sq_list_event_source_mappings'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+-- One batch of a mapping, run in the calling session and transaction as
+-- the function workers run it: for servers without the preload (e.g.
+-- scheduled with pg_cron), and for tests.
+CREATE FUNCTION sqsn.run_event_source_mapping(mapping_id uuid)
+RETURNS TABLE (
+	messages integer,
+	deleted integer,
+	outcome text,
+	error text)
+AS 'MODULE_PATHNAME', 'sq_run_event_source_mapping'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+-- The function launcher and workers, from shared memory (rows of the view
+-- sqsn.worker_status; none without the preload).
+CREATE FUNCTION sqsn.function_worker_rows()
+RETURNS TABLE (
+	worker text,
+	pid integer,
+	state text,
+	last_invocation_at timestamptz,
+	invocations bigint,
+	last_error text)
+AS 'MODULE_PATHNAME', 'sq_function_worker_rows'
+LANGUAGE C STRICT VOLATILE;
+
+-- The last sqsn.function_invocation_history invocations, newest first,
+-- from shared memory (the view sqsn.function_invocations).
+CREATE FUNCTION sqsn.function_invocation_rows()
+RETURNS TABLE (
+	consumer text,
+	consumer_id uuid,
+	batch_size integer,
+	started_at timestamptz,
+	duration_ms double precision,
+	outcome text,
+	error text,
+	pid integer)
+AS 'MODULE_PATHNAME', 'sq_function_invocation_rows'
+LANGUAGE C STRICT VOLATILE;
+
 -- Endpoint credentials --------------------------------------------------
 --
 -- Creating and dropping the access keys of sqsn.api_credentials.
@@ -735,10 +901,18 @@ CREATE VIEW sqsn.queue_stats AS
 	SELECT queue_name, visible, in_flight, delayed, oldest_message_age
 	FROM sqsn.queue_stats_rows();
 
+-- The maintenance worker (worker 'maintenance'), the function launcher and
+-- the function workers; invocations counts what a function worker invoked
+-- since it started.
 CREATE VIEW sqsn.worker_status AS
 	SELECT pid, state, last_sweep_at, messages_expired, messages_moved_to_dlq,
-		last_error, queues_tracked, queues_swept_last_round, full_rounds
-	FROM sqsn.worker_status_rows();
+		last_error, queues_tracked, queues_swept_last_round, full_rounds,
+		'maintenance'::text AS worker, NULL::bigint AS invocations
+	FROM sqsn.worker_status_rows()
+	UNION ALL
+	SELECT pid, state, last_invocation_at, NULL, NULL, last_error, NULL, NULL,
+		NULL, worker, invocations
+	FROM sqsn.function_worker_rows();
 
 CREATE VIEW sqsn.queue_low_water AS
 	SELECT queue_name, hard_after, soft_after, soft_until
@@ -770,6 +944,45 @@ CREATE VIEW sqsn.subscription_stats AS
 		FROM sqsn.delivery d
 		WHERE d.subscription_id OPERATOR(pg_catalog.=) s.subscription_id
 		  AND d.status OPERATOR(pg_catalog.=) 'pending') p ON true;
+
+-- Recent invocations of consumer functions (sqsn.function_invocation_history
+-- of them, newest first): the mapping or subscription, the function, its
+-- queue or topic, how many messages, when, how long, and how it ended.
+CREATE VIEW sqsn.function_invocations AS
+	SELECT i.consumer, i.consumer_id,
+		COALESCE(m.function_name, s.endpoint) AS function_name,
+		COALESCE(q.queue_name, t.topic_name) AS source,
+		i.batch_size, i.started_at, i.duration_ms, i.outcome, i.error, i.pid
+	FROM sqsn.function_invocation_rows() i
+	LEFT JOIN sqsn.event_source_mapping m
+		ON i.consumer OPERATOR(pg_catalog.=) 'event_source_mapping'
+		AND m.mapping_id OPERATOR(pg_catalog.=) i.consumer_id
+	LEFT JOIN sqsn.queue q ON q.queue_id OPERATOR(pg_catalog.=) m.queue_id
+	LEFT JOIN sqsn.subscription s
+		ON i.consumer OPERATOR(pg_catalog.=) 'subscription'
+		AND s.subscription_id OPERATOR(pg_catalog.=) i.consumer_id
+	LEFT JOIN sqsn.topic t ON t.topic_id OPERATOR(pg_catalog.=) s.topic_id;
+
+-- Per mapping: its state and what its batches did since it was created.
+CREATE VIEW sqsn.event_source_mapping_stats AS
+	SELECT m.mapping_id, q.queue_name, m.function_name,
+		CASE WHEN NOT m.enabled THEN 'disabled'
+			WHEN m.paused_reason IS NOT NULL THEN 'paused'
+			ELSE 'enabled' END AS state,
+		COALESCE(pg_catalog.sum(c.invocations), 0)::bigint AS invocations,
+		COALESCE(pg_catalog.sum(c.succeeded), 0)::bigint AS succeeded,
+		COALESCE(pg_catalog.sum(c.failed), 0)::bigint AS failed,
+		COALESCE(pg_catalog.sum(c.timed_out), 0)::bigint AS timed_out,
+		COALESCE(pg_catalog.sum(c.messages_deleted), 0)::bigint AS messages_deleted,
+		COALESCE(pg_catalog.sum(c.messages_failed), 0)::bigint AS messages_failed,
+		pg_catalog.sum(c.duration_ms) OPERATOR(pg_catalog./)
+			NULLIF(pg_catalog.sum(c.invocations), 0) AS avg_duration_ms,
+		pg_catalog.max(c.last_invocation_at) AS last_invocation_at
+	FROM sqsn.event_source_mapping m
+	JOIN sqsn.queue q ON q.queue_id OPERATOR(pg_catalog.=) m.queue_id
+	LEFT JOIN sqsn.event_source_mapping_counter c
+		ON c.mapping_id OPERATOR(pg_catalog.=) m.mapping_id
+	GROUP BY m.mapping_id, q.queue_name;
 
 -- Who may do what: the owner (action 'owner') and every grant. sqsn_admin
 -- members and superusers see every row; anyone else the rows of the queues
@@ -856,6 +1069,17 @@ GRANT EXECUTE ON FUNCTION
 	sqsn.sq_change_visibility(text, text, integer)
 	TO sqsn_consumer;
 
+-- Function consumers are consumers: the receive action on the queue and
+-- EXECUTE on the function decide (an administrator of the queue may also
+-- delete a mapping).
+GRANT EXECUTE ON FUNCTION
+	sqsn.sq_create_event_source_mapping(text, regprocedure, integer, integer, integer, integer, boolean, boolean),
+	sqsn.sq_update_event_source_mapping(uuid, regprocedure, integer, integer, integer, integer, boolean, boolean),
+	sqsn.sq_delete_event_source_mapping(uuid),
+	sqsn.sq_list_event_source_mappings(text),
+	sqsn.run_event_source_mapping(uuid)
+	TO sqsn_admin, sqsn_consumer;
+
 GRANT EXECUTE ON FUNCTION
 	sqsn.sn_publish(text, text, jsonb, text, text, text, text),
 	sqsn.sn_publish_batch(text, text[], jsonb[], text[], text[]),
@@ -869,6 +1093,7 @@ GRANT EXECUTE ON FUNCTION
 	sqsn.sq_get_queue_attributes(text),
 	sqsn.queue_stats_rows(),
 	sqsn.worker_status_rows(),
+	sqsn.function_worker_rows(),
 	sqsn.sq_grant(text, name, text[]),
 	sqsn.sq_revoke(text, name, text[]),
 	sqsn.sq_set_queue_owner(text, name),
@@ -899,7 +1124,9 @@ GRANT EXECUTE ON FUNCTION
 GRANT SELECT ON sqsn.queue_stats, sqsn.worker_status
 	TO sqsn_admin, sqsn_producer, sqsn_consumer;
 GRANT SELECT ON sqsn.queue_low_water, sqsn.delivery_attempts,
-	sqsn.subscription_stats, sqsn.api_access_keys
+	sqsn.subscription_stats, sqsn.api_access_keys,
+	sqsn.function_invocations, sqsn.event_source_mapping_stats
 	TO sqsn_admin;
+GRANT EXECUTE ON FUNCTION sqsn.function_invocation_rows() TO sqsn_admin;
 GRANT SELECT ON sqsn.queue_grants, sqsn.topic_grants
 	TO sqsn_admin, sqsn_producer, sqsn_consumer, sqsn_publisher;

@@ -11,6 +11,7 @@
 
 #include "sqsn.h"
 #include "api/api.h"
+#include "function/function.h"
 #include "worker/worker.h"
 
 #include "fmgr.h"
@@ -29,6 +30,7 @@ _PG_init(void)
 	PushInit();
 	WorkerInit();
 	ApiInit();
+	FunctionInit();
 
 	/* typos of sqsn.* settings in postgresql.conf get a warning */
 	MarkGUCPrefixReserved("sqsn");

@@ -12,6 +12,8 @@
  *	             long polling, low-water marks, redrive, maintenance sweeps
  *	  push/      push delivery: the outbox, envelopes, the delivery worker
  *	  topic/     topics, subscriptions, publish and fan-out, filter policies
+ *	  function/  function consumers: event source mappings and function
+ *	             subscriptions, invoked by the function workers
  *	  worker/    the maintenance background worker
  *	  api/       the AWS-compatible HTTP endpoint
  *

@@ -78,6 +78,7 @@
 #define IDLE_CONNECTION_SECS 120
 
 static int api_workers = 2;
+static int first_watcher = 0; /* the long-poll watcher of worker 0 */
 static int api_max_request_size = 2 * 1024 * 1024;
 
 PGDLLEXPORT void sqsn_api_main(Datum main_arg);
@@ -153,7 +154,7 @@ ApiInit(void)
 							NULL, NULL);
 	ApiAuthInit();
 	/* each worker watches the queues of its long polls (queue/longpoll.c) */
-	sqsn_longpoll_reserve_watchers(api_workers);
+	first_watcher = sqsn_longpoll_reserve_watchers(api_workers);
 
 	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade ||
 		sqsn_api_port == 0)
@@ -1025,7 +1026,7 @@ sqsn_api_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(sqsn_database_name, NULL, 0);
 
-	can_watch = sqsn_longpoll_attach_watcher(index);
+	can_watch = sqsn_longpoll_attach_watcher(first_watcher + index);
 	MHD_set_panic_func(mhd_panic, NULL);
 	start_daemons();
 	ereport(LOG, (errmsg("sqsn api worker %d listening on port %d in "

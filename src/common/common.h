@@ -111,6 +111,7 @@ typedef enum SqsnCatalogFeature
 	SQSN_CATALOG_GRANTS,     /* 0.3: access policies */
 	SQSN_CATALOG_ENCRYPTION, /* 0.3: encrypted queues and topics */
 	SQSN_CATALOG_MESSAGE_SEQ, /* 0.5: one msg_seq sequence for all queues */
+	SQSN_CATALOG_FUNCTIONS,  /* 0.5: function consumers */
 } SqsnCatalogFeature;
 
 /*

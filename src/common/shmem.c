@@ -28,7 +28,7 @@
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 
-#define MAX_AREAS  8
+#define MAX_AREAS  16
 #define MAX_HASHES 4
 
 typedef struct ShmemArea

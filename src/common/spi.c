@@ -27,6 +27,7 @@ static const struct
 	[SQSN_CATALOG_GRANTS] = {"queue_grant", NULL},
 	[SQSN_CATALOG_ENCRYPTION] = {"queue", "encrypted"},
 	[SQSN_CATALOG_MESSAGE_SEQ] = {"message_seq", NULL},
+	[SQSN_CATALOG_FUNCTIONS] = {"event_source_mapping", NULL},
 };
 
 /*

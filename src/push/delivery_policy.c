@@ -560,3 +560,83 @@ sqsn_effective_delivery_policy_json(Jsonb *subscription_policy,
 	appendStringInfoChar(&buf, '}');
 	return sqsn_json_or_null(buf.data, buf.len);
 }
+
+/*
+ * Function subscriptions (protocol function or lambda) are invoked as the
+ * managed function service invokes asynchronously: a failed invocation is
+ * retried up to MaximumRetryAttempts times (0..2, default 2), an event
+ * older than MaximumEventAgeInSeconds (60..21600, default 21600) is not
+ * invoked any more, and one invocation may take TimeoutSeconds (1..900,
+ * default 30). Their delivery policy is {"MaximumRetryAttempts": n,
+ * "MaximumEventAgeInSeconds": n, "TimeoutSeconds": n}, every field
+ * optional. Reads (and with result NULL only checks) such a policy; NULL
+ * gives the defaults.
+ */
+void
+sqsn_function_policy(Jsonb *policy, SqsnFunctionPolicy *result)
+{
+	static const struct
+	{
+		const char *name;
+		int         min;
+		int         max;
+		size_t      offset; /* of the int in SqsnFunctionPolicy */
+	} fields[] = {
+		{"MaximumRetryAttempts", 0, 2,
+		 offsetof(SqsnFunctionPolicy, maximum_retry_attempts)},
+		{"MaximumEventAgeInSeconds", 60, 21600,
+		 offsetof(SqsnFunctionPolicy, maximum_event_age)},
+		{"TimeoutSeconds", 1, 900, offsetof(SqsnFunctionPolicy, timeout)},
+	};
+	SqsnFunctionPolicy p = {2, 21600, 30};
+	JsonbIterator     *it;
+	JsonbValue         v;
+	char              *key;
+
+	if (policy != NULL)
+	{
+		if (!JB_ROOT_IS_OBJECT(policy) || JB_ROOT_IS_SCALAR(policy))
+			invalid_delivery_policy(
+				"The delivery policy of a function subscription is a JSON "
+				"object.",
+				"Write {\"MaximumRetryAttempts\": 2, "
+				"\"MaximumEventAgeInSeconds\": 21600}.");
+		it = JsonbIteratorInit(&policy->root);
+		while (sqsn_jsonb_next_pair(&it, &key, &v))
+		{
+			int f;
+
+			for (f = 0; f < lengthof(fields); f++)
+				if (strcmp(key, fields[f].name) == 0)
+					break;
+			if (f == lengthof(fields))
+				invalid_delivery_policy(
+					psprintf("The delivery policy of a function subscription "
+							 "has no field \"%s\".",
+							 key),
+					"Its fields are MaximumRetryAttempts, "
+					"MaximumEventAgeInSeconds and TimeoutSeconds.");
+			*(int *) ((char *) &p + fields[f].offset) =
+				policy_int(&v, key, fields[f].min, fields[f].max);
+		}
+	}
+	if (result != NULL)
+		*result = p;
+}
+
+/*
+ * The policy a function subscription's invocations follow, every field
+ * spelled out (its EffectiveDeliveryPolicy attribute).
+ */
+Jsonb *
+sqsn_function_policy_json(Jsonb *policy)
+{
+	SqsnFunctionPolicy p;
+	char              *json;
+
+	sqsn_function_policy(policy, &p);
+	json = psprintf("{\"MaximumRetryAttempts\": %d, "
+					"\"MaximumEventAgeInSeconds\": %d, \"TimeoutSeconds\": %d}",
+					p.maximum_retry_attempts, p.maximum_event_age, p.timeout);
+	return sqsn_json_or_null(json, strlen(json));
+}

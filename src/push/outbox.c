@@ -3,8 +3,11 @@
  * outbox.c
  *	  The push outbox sqsn.delivery: what a publish or a subscribe writes
  *	  into it, in the caller's transaction, and the wake-up of the delivery
- *	  worker when such a transaction commits. Also the checks of
- *	  HTTP/HTTPS endpoints a subscribe makes.
+ *	  worker (or, for function subscriptions, of the function launcher)
+ *	  when such a transaction commits; the copy of an undeliverable
+ *	  notification into a dead-letter queue. Also the checks of the
+ *	  endpoints a subscribe makes: HTTP/HTTPS URLs, and the functions of
+ *	  function subscriptions and event source mappings.
  *
  * A publish inserts one row per confirmed HTTP/HTTPS subscription whose
  * filter policy matches (topic/publish.c); a subscribe inserts one
@@ -31,18 +34,26 @@
 #include "push/push.h"
 
 #include "access/xact.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
 
 typedef struct OutboxShared
 {
 	pg_atomic_uint32 idle;        /* 1: the worker sleeps and wants a ring */
 	pg_atomic_uint64 publish_seq; /* bumped by every committing publish */
 	Latch           *latch;       /* the worker's latch, or NULL */
+	/* the same bell for deliveries to function subscriptions (function/) */
+	pg_atomic_uint64 function_seq;
+	Latch           *function_latch; /* the function launcher's, or NULL */
 } OutboxShared;
 
 /* Statements on the outbox, run by sqsn_execute */
@@ -66,11 +77,26 @@ static SqsnStatement notification_stmt = {
 	SPI_OK_INSERT,
 	"inserting into sqsn.delivery"};
 
+/*
+ * The same for a function subscription (protocol function or lambda): the
+ * row is for the function workers (function/), not the delivery worker.
+ */
+static SqsnStatement function_notification_stmt = {
+	"INSERT INTO sqsn.delivery (subscription_id, message_type,"
+	" message_id, topic_arn, subject, message, message_attributes,"
+	" published_at, next_attempt_at, worker)"
+	" VALUES ($1, 'Notification', $2, $3, $4, $5, $6, $7, $7, 'function')",
+	7,
+	{UUIDOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TIMESTAMPTZOID},
+	SPI_OK_INSERT,
+	"inserting into sqsn.delivery"};
+
 static char         *http_auto_confirm_hosts = NULL;
 static OutboxShared *outbox_shared = NULL;
 
-/* this backend's transaction inserted deliveries */
+/* this backend's transaction inserted deliveries, for HTTP or functions */
 static bool inserted_deliveries = false;
+static bool inserted_function_deliveries = false;
 
 static void outbox_shmem_init(void *ptr);
 static void outbox_xact_callback(XactEvent event, void *arg);
@@ -101,6 +127,8 @@ outbox_shmem_init(void *ptr)
 	pg_atomic_init_u32(&shared->idle, 0);
 	pg_atomic_init_u64(&shared->publish_seq, 0);
 	shared->latch = NULL;
+	pg_atomic_init_u64(&shared->function_seq, 0);
+	shared->function_latch = NULL;
 }
 
 /*
@@ -110,25 +138,40 @@ outbox_shmem_init(void *ptr)
 static void
 outbox_xact_callback(XactEvent event, void *arg)
 {
-	if (!inserted_deliveries)
+	if (!inserted_deliveries && !inserted_function_deliveries)
 		return;
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
 	{
-		inserted_deliveries = false;
+		bool http = inserted_deliveries;
+		bool function = inserted_function_deliveries;
+
+		inserted_deliveries = inserted_function_deliveries = false;
 		if (outbox_shared == NULL)
 			return;
-		pg_atomic_fetch_add_u64(&outbox_shared->publish_seq, 1);
-		if (pg_atomic_read_u32(&outbox_shared->idle) == 1 &&
-			pg_atomic_exchange_u32(&outbox_shared->idle, 0) == 1)
+		if (http)
 		{
-			Latch *latch = outbox_shared->latch;
+			pg_atomic_fetch_add_u64(&outbox_shared->publish_seq, 1);
+			if (pg_atomic_read_u32(&outbox_shared->idle) == 1 &&
+				pg_atomic_exchange_u32(&outbox_shared->idle, 0) == 1)
+			{
+				Latch *latch = outbox_shared->latch;
 
+				if (latch)
+					SetLatch(latch);
+			}
+		}
+		if (function)
+		{
+			Latch *latch = outbox_shared->function_latch;
+
+			/* the launcher rarely sleeps through many of these */
+			pg_atomic_fetch_add_u64(&outbox_shared->function_seq, 1);
 			if (latch)
 				SetLatch(latch);
 		}
 	}
 	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-		inserted_deliveries = false;
+		inserted_deliveries = inserted_function_deliveries = false;
 }
 
 /*
@@ -160,6 +203,27 @@ sqsn_outbox_publish_seq(void)
 }
 
 /*
+ * The function launcher's side of the bell of function subscriptions'
+ * deliveries: its latch (NULL when it exits), and the counter every
+ * committing publish to one bumps. False without the preload.
+ */
+bool
+sqsn_outbox_attach_functions(Latch *latch)
+{
+	if (outbox_shared == NULL)
+		return false;
+	outbox_shared->function_latch = latch;
+	return true;
+}
+
+uint64
+sqsn_outbox_function_seq(void)
+{
+	return outbox_shared ? pg_atomic_read_u64(&outbox_shared->function_seq)
+						 : 0;
+}
+
+/*
  * Puts a SubscriptionConfirmation request for a new HTTP/HTTPS
  * subscription into the outbox.
  */
@@ -184,16 +248,18 @@ sqsn_outbox_confirmation(Datum subscription_id, const char *topic_name)
 }
 
 /*
- * Puts one notification for an HTTP/HTTPS subscription into the outbox.
- * The envelope is built (and signed) by the worker from these fields. An
- * encrypted topic's row is sealed for the subscription; the worker opens
- * it just before the POST.
+ * Puts one notification for an HTTP/HTTPS subscription, or with function
+ * for a function subscription, into the outbox. The envelope is built (and
+ * signed) by the worker from these fields. An encrypted topic's row is
+ * sealed for the subscription; the worker opens it just before the POST
+ * or the invocation.
  */
 void
 sqsn_outbox_notification(Datum subscription_id, pg_uuid_t *message_id,
 						 const char *topic_arn, const char *subject,
 						 text *message, Jsonb *attributes,
-						 TimestampTz published_at, bool encrypted)
+						 TimestampTz published_at, bool encrypted,
+						 bool function)
 {
 	Datum values[7];
 	char  nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
@@ -217,8 +283,85 @@ sqsn_outbox_notification(Datum subscription_id, pg_uuid_t *message_id,
 		values[5] = JsonbPGetDatum(sqsn_sealed_marker());
 		nulls[5] = ' ';
 	}
-	sqsn_execute(&notification_stmt, values, nulls, 0);
-	inserted_deliveries = true;
+	if (function)
+	{
+		sqsn_execute(&function_notification_stmt, values, nulls, 0);
+		inserted_function_deliveries = true;
+	}
+	else
+	{
+		sqsn_execute(&notification_stmt, values, nulls, 0);
+		inserted_deliveries = true;
+	}
+}
+
+/* The simple-form attributes of a dead-lettered copy, as jsonb. */
+static Jsonb *
+dead_letter_attributes(const SqsnDeadLetter *dl)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	sqsn_json_string(&buf, "ErrorCode", dl->error_code);
+	sqsn_json_string(&buf, "ErrorMessage",
+					 dl->error_message ? dl->error_message : "");
+	sqsn_json_string(&buf, "TopicArn", dl->topic_arn);
+	sqsn_json_string(&buf, "SubscriptionArn", dl->subscription_arn);
+	sqsn_json_string(&buf, "MessageId",
+					 sqsn_uuid_text(UUIDPGetDatum(dl->message_id)));
+	sqsn_json_key(&buf, "AttemptCount");
+	appendStringInfoChar(&buf, '{');
+	sqsn_json_string(&buf, "DataType", "Number");
+	sqsn_json_string(&buf, "StringValue", psprintf("%d", dl->attempts));
+	appendStringInfoChar(&buf, '}');
+	appendStringInfoChar(&buf, '}');
+	return sqsn_json_to_jsonb(&buf);
+}
+
+/* sqsn_subxact_try step: the copy into the dead-letter queue. */
+static void
+dead_letter_step(void *arg)
+{
+	const SqsnDeadLetter *dl = (const SqsnDeadLetter *) arg;
+	OutgoingMessage       msg;
+	int64                 size;
+	SqsnQueue            *dlq;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.message_id = dl->message_id;
+	msg.body = PointerGetDatum(cstring_to_text(dl->body));
+	msg.attributes =
+		sqsn_normalize_attributes(dead_letter_attributes(dl), &size);
+	dlq = sqsn_open_queue(dl->queue, RowExclusiveLock);
+
+	/* only while the subscription's owner may still send there */
+	if (!sqsn_queue_allows_role(dlq, dl->owner, SQSN_SEND))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the subscription's owner \"%s\" may not send to it",
+						dl->owner ? dl->owner : "")));
+	sqsn_send_messages(dlq, &msg, 1);
+}
+
+/*
+ * Puts a copy of a notification that could not be delivered into its
+ * subscription's dead-letter queue, in a subtransaction, with attributes
+ * saying why (ErrorCode, ErrorMessage, TopicArn, SubscriptionArn,
+ * MessageId, AttemptCount). True when it is there; else false, with why
+ * in *error. Used by the delivery worker and the function workers.
+ */
+bool
+sqsn_outbox_dead_letter(const SqsnDeadLetter *dl, char **error)
+{
+	ErrorData *edata;
+
+	if (sqsn_subxact_try(dead_letter_step, (void *) dl, &edata))
+		return true;
+	*error = psprintf("dead-letter queue \"%s\": %s", dl->queue,
+					  edata->message);
+	FreeErrorData(edata);
+	return false;
 }
 
 /*
@@ -278,6 +421,94 @@ sqsn_validate_endpoint_url(const char *protocol, const char *url)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("invalid endpoint URL \"%s\"", url)));
 	return host;
+}
+
+/*
+ * The function of a function subscription or an event source mapping,
+ * written as regprocedure reads it: "schema.name(jsonb)". Errors when
+ * there is no such function (42883). sn_subscribe runs with search_path
+ * pinned to pg_catalog, so the name must be qualified with its schema.
+ */
+Oid
+sqsn_consumer_function_oid(const char *signature)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Oid           fnoid = InvalidOid;
+
+	PG_TRY();
+	{
+		fnoid = DatumGetObjectId(
+			DirectFunctionCall1(regprocedurein, CStringGetDatum(signature)));
+	}
+	PG_CATCH();
+	{
+		ErrorData *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode == ERRCODE_UNDEFINED_FUNCTION
+							 ? ERRCODE_UNDEFINED_FUNCTION
+							 : ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s", edata->message),
+				 errhint("Name the function with its schema and argument "
+						 "type, as in myschema.handler(jsonb).")));
+	}
+	PG_END_TRY();
+	return fnoid;
+}
+
+/*
+ * Checks that a function can consume messages: a function (not a procedure
+ * or an aggregate) of one jsonb argument returning one value (not a set);
+ * with jsonb_result it must return jsonb. Returns its qualified name,
+ * "schema.name(jsonb)", the form the catalogs keep.
+ */
+char *
+sqsn_check_consumer_function(Oid fnoid, bool jsonb_result)
+{
+	HeapTuple    tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fnoid));
+	Form_pg_proc proc;
+	char        *name;
+
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FUNCTION),
+						errmsg("function with OID %u does not exist", fnoid)));
+	proc = (Form_pg_proc) GETSTRUCT(tuple);
+	name = format_procedure(fnoid); /* for errors */
+	if (proc->prokind != PROKIND_FUNCTION || proc->proretset)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("%s cannot consume messages", name),
+				 errdetail("%s", proc->prokind != PROKIND_FUNCTION
+									 ? "It is not a plain function (a "
+									   "procedure, an aggregate or a window "
+									   "function)."
+									 : "It returns a set."),
+				 errhint("Use a function that takes one jsonb argument.")));
+	if (proc->pronargs != 1 || proc->proargtypes.values[0] != JSONBOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s cannot consume messages", name),
+				 errdetail("It must take exactly one argument, of type "
+						   "jsonb (the event)."),
+				 errhint("Declare it as handler(event jsonb).")));
+	if (jsonb_result && proc->prorettype != JSONBOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s cannot report batch item failures", name),
+				 errdetail("It returns %s; reporting item failures needs a "
+						   "function that returns jsonb.",
+						   format_type_be(proc->prorettype)),
+				 errhint("Return {\"batchItemFailures\": "
+						 "[{\"itemIdentifier\": \"<messageId>\"}]}.")));
+	name = psprintf("%s(jsonb)",
+					quote_qualified_identifier(
+						get_namespace_name(proc->pronamespace),
+						NameStr(proc->proname)));
+	ReleaseSysCache(tuple);
+	return name;
 }
 
 /* Whether subscriptions to this host are confirmed at once. */

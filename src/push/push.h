@@ -6,11 +6,13 @@
  *	  that POSTs them, delivery policies, signatures and the SSRF guard.
  *
  *	  outbox.c           sqsn.delivery: rows a publish or subscribe writes,
- *	                     the wake-up at commit, endpoint URL checks
+ *	                     the wake-up at commit, dead-letter copies, the
+ *	                     checks of endpoint URLs and consumer functions
  *	  envelope.c         the JSON envelopes of notifications and
  *	                     subscription confirmations
  *	  push_worker.c      the delivery worker (libcurl multi)
- *	  delivery_policy.c  retry schedules and throttling
+ *	  delivery_policy.c  retry schedules and throttling; the invocation
+ *	                     policy of function subscriptions
  *	  signing.c          SignatureVersion 2 signatures of envelopes
  *	  ssrf.c             sqsn.http_allowed_hosts: where push may connect
  *
@@ -45,6 +47,35 @@ typedef struct SqsnEnvelope
 	const char *unsubscribe_url;   /* notifications pushed to a URL */
 	Jsonb      *attributes;        /* notifications */
 } SqsnEnvelope;
+
+/*
+ * A notification that could not be delivered, on its way to its
+ * subscription's dead-letter queue (outbox.c).
+ */
+typedef struct SqsnDeadLetter
+{
+	const char *queue; /* the dead-letter queue */
+	const char *owner; /* the subscription's owner, who must be allowed to send there */
+	pg_uuid_t  *message_id;
+	const char *body; /* what the subscriber would have received */
+	const char *error_code;
+	const char *error_message;
+	const char *topic_arn;
+	const char *subscription_arn;
+	int         attempts;
+} SqsnDeadLetter;
+
+/*
+ * How a function subscription is invoked (delivery_policy.c): retries of a
+ * failed invocation, the age after which an event is no longer invoked,
+ * and the time one invocation may take.
+ */
+typedef struct SqsnFunctionPolicy
+{
+	int maximum_retry_attempts; /* 0..2 */
+	int maximum_event_age;      /* seconds */
+	int timeout;                /* seconds */
+} SqsnFunctionPolicy;
 
 /* delivery_policy.c */
 typedef enum SqsnBackoff
@@ -83,6 +114,8 @@ extern Jsonb *sqsn_effective_delivery_policy_json(Jsonb *subscription_policy,
 												  bool   topic_form);
 extern double sqsn_retry_delay(const SqsnRetryPolicy *retry, int n,
 							   const char **phase);
+extern void   sqsn_function_policy(Jsonb *policy, SqsnFunctionPolicy *result);
+extern Jsonb *sqsn_function_policy_json(Jsonb *policy);
 
 /* outbox.c */
 extern void   OutboxInit(void);
@@ -93,10 +126,16 @@ extern void   sqsn_outbox_notification(Datum       subscription_id,
 									   const char *topic_arn,
 									   const char *subject, text *message,
 									   Jsonb      *attributes,
-									   TimestampTz published_at, bool encrypted);
+									   TimestampTz published_at, bool encrypted,
+									   bool function);
 extern bool   sqsn_outbox_attach(Latch *latch);
 extern void   sqsn_outbox_set_idle(bool idle);
 extern uint64 sqsn_outbox_publish_seq(void);
+extern bool   sqsn_outbox_attach_functions(Latch *latch);
+extern uint64 sqsn_outbox_function_seq(void);
+extern bool   sqsn_outbox_dead_letter(const SqsnDeadLetter *dl, char **error);
+extern Oid    sqsn_consumer_function_oid(const char *signature);
+extern char  *sqsn_check_consumer_function(Oid fnoid, bool jsonb_result);
 extern char  *sqsn_url_host(const char *url);
 extern char *sqsn_validate_endpoint_url(const char *protocol, const char *url);
 extern bool  sqsn_auto_confirm_host(const char *host);

@@ -148,43 +148,66 @@ static char       *configured_synchronous_commit = NULL;
 
 /* Statements of the worker, run by sqsn_execute */
 
-static SqsnStatement claim_stmt = {
-	"WITH claimed AS ("
-	" UPDATE sqsn.delivery d"
-	" SET leased_until = now() + $2 * interval '1 millisecond',"
-	"  attempts = d.attempts + 1"
-	" WHERE d.delivery_id IN ("
-	"  SELECT delivery_id FROM sqsn.delivery"
-	"  WHERE status = 'pending' AND next_attempt_at <= now()"
-	"   AND (leased_until IS NULL OR leased_until <= now())"
-	"  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
-	" RETURNING d.*)"
-	" SELECT c.delivery_id, c.subscription_id, c.message_type,"
-	"  c.message_id, c.topic_arn, c.subject, c.message,"
-	"  c.message_attributes, c.published_at, c.attempts,"
-	"  s.endpoint, s.raw_message_delivery, s.delivery_policy,"
-	"  t.delivery_policy, q.queue_name, s.confirmation_token,"
-	"  s.owner::text"
-	" FROM claimed c"
-	" JOIN sqsn.subscription s ON s.subscription_id = c.subscription_id"
-	" JOIN sqsn.topic t ON t.topic_id = s.topic_id"
-	" LEFT JOIN sqsn.queue q ON q.queue_id = s.dead_letter_queue_id"
-	" ORDER BY c.next_attempt_at",
-	2,
-	{INT4OID, INT4OID},
-	SPI_OK_SELECT,
-	"claiming deliveries"};
+/*
+ * The rows of this worker: those of HTTP/HTTPS subscriptions. Function
+ * subscriptions' rows (worker 'function', since 0.5) are the function
+ * workers' (function/); the legacy statements are those of a catalog
+ * before them.
+ */
+#define CLAIM_SQL(legacy)                                                     \
+	"WITH claimed AS ("                                                       \
+	" UPDATE sqsn.delivery d"                                                 \
+	" SET leased_until = now() + $2 * interval '1 millisecond',"              \
+	"  attempts = d.attempts + 1"                                             \
+	" WHERE d.delivery_id IN ("                                               \
+	"  SELECT delivery_id FROM sqsn.delivery"                                 \
+	"  WHERE status = 'pending' AND next_attempt_at <= now()"                 \
+	"   AND (leased_until IS NULL OR leased_until <= now())" legacy           \
+	"  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)"             \
+	" RETURNING d.*)"                                                         \
+	" SELECT c.delivery_id, c.subscription_id, c.message_type,"               \
+	"  c.message_id, c.topic_arn, c.subject, c.message,"                      \
+	"  c.message_attributes, c.published_at, c.attempts,"                     \
+	"  s.endpoint, s.raw_message_delivery, s.delivery_policy,"                \
+	"  t.delivery_policy, q.queue_name, s.confirmation_token,"                \
+	"  s.owner::text"                                                         \
+	" FROM claimed c"                                                         \
+	" JOIN sqsn.subscription s ON s.subscription_id = c.subscription_id"      \
+	" JOIN sqsn.topic t ON t.topic_id = s.topic_id"                           \
+	" LEFT JOIN sqsn.queue q ON q.queue_id = s.dead_letter_queue_id"          \
+	" ORDER BY c.next_attempt_at"
 
-static SqsnStatement next_due_stmt = {
-	"SELECT next_attempt_at FROM sqsn.delivery"
-	" WHERE status = 'pending'"
-	" AND (leased_until IS NULL OR leased_until <= now())"
-	" ORDER BY next_attempt_at LIMIT 1",
-	0,
-	{InvalidOid},
-	SPI_OK_SELECT,
-	"reading sqsn.delivery",
-	true};
+#define NEXT_DUE_SQL(legacy)                                                  \
+	"SELECT next_attempt_at FROM sqsn.delivery"                               \
+	" WHERE status = 'pending'"                                               \
+	" AND (leased_until IS NULL OR leased_until <= now())" legacy             \
+	" ORDER BY next_attempt_at LIMIT 1"
+
+static SqsnStatement claim_stmt = {CLAIM_SQL(" AND worker = 'delivery'"),
+								   2,
+								   {INT4OID, INT4OID},
+								   SPI_OK_SELECT,
+								   "claiming deliveries"};
+
+static SqsnStatement legacy_claim_stmt = {CLAIM_SQL(""),
+										  2,
+										  {INT4OID, INT4OID},
+										  SPI_OK_SELECT,
+										  "claiming deliveries"};
+
+static SqsnStatement next_due_stmt = {NEXT_DUE_SQL(" AND worker = 'delivery'"),
+									  0,
+									  {InvalidOid},
+									  SPI_OK_SELECT,
+									  "reading sqsn.delivery",
+									  true};
+
+static SqsnStatement legacy_next_due_stmt = {NEXT_DUE_SQL(""),
+											 0,
+											 {InvalidOid},
+											 SPI_OK_SELECT,
+											 "reading sqsn.delivery",
+											 true};
 
 /*
  * One execution per row, by primary key. The row is recognised as still
@@ -237,7 +260,8 @@ static SqsnStatement counter_stmt = {
 
 /* their saved plans are dropped after an error */
 static SqsnStatement *const statements[] = {
-	&claim_stmt, &next_due_stmt, &record_stmt, &attempt_stmt, &counter_stmt};
+	&claim_stmt,  &legacy_claim_stmt, &next_due_stmt, &legacy_next_due_stmt,
+	&record_stmt, &attempt_stmt,      &counter_stmt};
 
 static void delivery_exit(int code, Datum arg);
 
@@ -614,6 +638,7 @@ claim(void *arg)
 {
 	ClaimArgs *args = (ClaimArgs *) arg;
 	Datum      values[2];
+	bool       legacy = !sqsn_catalog_has(SQSN_CATALOG_FUNCTIONS);
 
 	if (!leases_released)
 	{
@@ -629,7 +654,7 @@ claim(void *arg)
 
 	values[0] = Int32GetDatum(args->want);
 	values[1] = Int32GetDatum(sqsn_http_timeout_ms + LEASE_MARGIN_MS);
-	sqsn_execute(&claim_stmt, values, NULL, 0);
+	sqsn_execute(legacy ? &legacy_claim_stmt : &claim_stmt, values, NULL, 0);
 
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -729,82 +754,41 @@ claim(void *arg)
 	args->next_due = 0;
 	if (args->claimed < args->want)
 	{
-		if (sqsn_execute(&next_due_stmt, NULL, NULL, 0) > 0)
+		if (sqsn_execute(legacy ? &legacy_next_due_stmt : &next_due_stmt,
+						 NULL, NULL, 0) > 0)
 			args->next_due = sqsn_spi_timestamptz(SPI_tuptable->vals[0],
 												  SPI_tuptable->tupdesc, 1);
 	}
 	return true;
 }
 
-/* The simple-form attributes of a dead-lettered copy, as jsonb. */
-static Jsonb *
-dead_letter_attributes(Job *job)
-{
-	StringInfoData buf;
-	const char    *code;
-
-	if (job->refused[0])
-		code = "EndpointRefused";
-	else if (job->http_status > 0)
-		code = psprintf("HttpStatus%ld", job->http_status);
-	else
-		code = "ConnectionError";
-
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	sqsn_json_string(&buf, "ErrorCode", code);
-	sqsn_json_string(&buf, "ErrorMessage", job->error ? job->error : "");
-	sqsn_json_string(&buf, "TopicArn", job->topic_arn);
-	sqsn_json_string(&buf, "SubscriptionArn", job->subscription_arn);
-	sqsn_json_string(&buf, "MessageId", job->message_id_text);
-	sqsn_json_key(&buf, "AttemptCount");
-	appendStringInfoChar(&buf, '{');
-	sqsn_json_string(&buf, "DataType", "Number");
-	sqsn_json_string(&buf, "StringValue", psprintf("%d", job->attempt));
-	appendStringInfoChar(&buf, '}');
-	appendStringInfoChar(&buf, '}');
-	return sqsn_json_to_jsonb(&buf);
-}
-
-/* sqsn_subxact_try step: the copy into the dead-letter queue. */
-static void
-dead_letter_step(void *arg)
-{
-	Job            *job = (Job *) arg;
-	OutgoingMessage msg;
-	int64           size;
-	SqsnQueue      *dlq;
-
-	memset(&msg, 0, sizeof(msg));
-	msg.message_id = DatumGetUUIDP(job->message_id);
-	msg.body = PointerGetDatum(cstring_to_text(job->body));
-	msg.attributes =
-		sqsn_normalize_attributes(dead_letter_attributes(job), &size);
-	dlq = sqsn_open_queue(job->dead_letter_queue, RowExclusiveLock);
-
-	/* only while the subscription's owner may still send there */
-	if (!sqsn_queue_allows_role(dlq, job->owner, SQSN_SEND))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("the subscription's owner \"%s\" may not send to it",
-						job->owner ? job->owner : "")));
-	sqsn_send_messages(dlq, &msg, 1);
-}
-
 /*
- * Puts a copy of the message into the subscription's dead-letter queue, in
- * a subtransaction; false (and the reason in the job) when that fails.
+ * Puts a copy of the message into the subscription's dead-letter queue
+ * (outbox.c); false (and the reason in the job) when that fails.
  */
 static bool
 send_to_dead_letter_queue(Job *job)
 {
-	ErrorData *edata;
+	SqsnDeadLetter dl;
+	char          *error;
 
-	if (sqsn_subxact_try(dead_letter_step, job, &edata))
+	dl.queue = job->dead_letter_queue;
+	dl.owner = job->owner;
+	dl.message_id = DatumGetUUIDP(job->message_id);
+	dl.body = job->body;
+	if (job->refused[0])
+		dl.error_code = "EndpointRefused";
+	else if (job->http_status > 0)
+		dl.error_code = psprintf("HttpStatus%ld", job->http_status);
+	else
+		dl.error_code = "ConnectionError";
+	dl.error_message = job->error;
+	dl.topic_arn = job->topic_arn;
+	dl.subscription_arn = job->subscription_arn;
+	dl.attempts = job->attempt;
+	if (sqsn_outbox_dead_letter(&dl, &error))
 		return true;
-	job->error = psprintf("%s; dead-letter queue \"%s\": %s", job->error,
-						  job->dead_letter_queue, edata->message);
-	FreeErrorData(edata);
+	job->error = psprintf("%s; %s", job->error, error);
 	return false;
 }
 

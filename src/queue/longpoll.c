@@ -30,7 +30,8 @@
  *
  * The endpoint's workers (api/server.c) hold many long polls at once, on
  * different queues, in one process, so they cannot sleep on one condition
- * variable. Each has a watcher entry instead: a bitmap of the slots it
+ * variable; nor can the function launcher (function/), which watches the
+ * queue of every event source mapping. Each has a watcher entry instead: a bitmap of the slots it
  * watches and one of the slots fired since it last looked. A committing
  * sender sets the fired bit of each watcher watching a slot it noted and
  * sets that watcher's latch. The same ordering argument holds: a watcher
@@ -82,7 +83,7 @@ typedef struct LongPollWatchers
 
 static LongPollSlot     *longpoll_slots = NULL;
 static LongPollWatchers *longpoll_watchers = NULL;
-static int watcher_count = 1; /* sqsn_longpoll_reserve_watchers */
+static int watcher_count = 0; /* sqsn_longpoll_reserve_watchers */
 
 /* this process's watcher, and how many of its waits use each slot */
 static LongPollWatcher *my_watcher = NULL;
@@ -117,7 +118,10 @@ LongPollInit(void)
 	RegisterXactCallback(longpoll_xact_callback, NULL);
 	sqsn_shmem_add("sqsn long polling", sizeof(LongPollSlot) * LONGPOLL_SLOTS,
 				   0, NULL, longpoll_slots_init, (void **) &longpoll_slots);
-	/* one watcher for each endpoint worker (sqsn_longpoll_reserve_watchers) */
+	/*
+	 * one watcher for each endpoint worker and for the function launcher
+	 * (sqsn_longpoll_reserve_watchers)
+	 */
 	sqsn_shmem_add("sqsn long polling watchers",
 				   offsetof(LongPollWatchers, watchers),
 				   sizeof(LongPollWatcher), &watcher_count, watchers_init,
@@ -125,13 +129,18 @@ LongPollInit(void)
 }
 
 /*
- * How many processes watch many queues at once (the endpoint's workers);
- * called from _PG_init, before shared memory is sized.
+ * Reserves n watchers for processes that watch many queues at once (the
+ * endpoint's workers, the function launcher); returns the index of the
+ * first. Called from _PG_init, before shared memory is sized; each caller
+ * gets watchers of its own.
  */
-void
+int
 sqsn_longpoll_reserve_watchers(int n)
 {
-	watcher_count = Max(n, 1);
+	int first = watcher_count;
+
+	watcher_count += Max(n, 0);
+	return first;
 }
 
 static void

@@ -124,6 +124,18 @@ static const SqsnQueueStatement next_visible_stmt = {
 	SPI_OK_SELECT,
 	"reading"};
 
+static const SqsnQueueStatement count_visible_stmt = {
+	QPLAN_COUNT_VISIBLE,
+	"SELECT pg_catalog.count(*) FROM (SELECT FROM %1$s c"
+	" WHERE c.msg_seq OPERATOR(pg_catalog.>) $3"
+	"  AND c.visible_at OPERATOR(pg_catalog.<=) $1"
+	"  AND c.expires_at OPERATOR(pg_catalog.>) $1"
+	" LIMIT $2) v",
+	3,
+	{TIMESTAMPTZOID, INT4OID, INT8OID},
+	SPI_OK_SELECT,
+	"reading"};
+
 static const SqsnQueueStatement delete_stmt = {
 	QPLAN_DELETE,
 	"DELETE FROM %1$s"
@@ -725,12 +737,15 @@ sqsn_emit_received(SqsnQueue *queue, ReturnSetInfo *rsinfo, HeapTuple row,
 
 /*
  * One look at the queue: leases up to max_messages visible messages and
- * adds them to the result, moving those over the receive limit to the
- * dead-letter queue on the way. Returns how many were added.
+ * adds them to the result (columns of sqsn_received_tupdesc), moving those
+ * over the receive limit to the dead-letter queue on the way. Returns how
+ * many were added. Also the receive of the function consumers' batches
+ * (function/). Requires an SPI connection.
  */
-static int
-receive_batch(const char *queue_name, ReturnSetInfo *rsinfo, int max_messages,
-			  int32 visibility_timeout, int64 lease_token)
+int
+sqsn_receive_batch(const char *queue_name, ReturnSetInfo *rsinfo,
+				   int max_messages, int32 visibility_timeout,
+				   int64 lease_token)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz lease_until = sqsn_add_seconds(now, visibility_timeout);
@@ -796,10 +811,10 @@ receive_batch(const char *queue_name, ReturnSetInfo *rsinfo, int max_messages,
 
 /*
  * When the next message of the queue becomes visible by itself (a delay or
- * a lease running out), or 0 when none will.
+ * a lease running out), or 0 when none will. Requires an SPI connection.
  */
-static TimestampTz
-next_visible_at(const char *queue_name, TimestampTz now)
+TimestampTz
+sqsn_next_visible_at(const char *queue_name, TimestampTz now)
 {
 	SqsnQueue *queue = sqsn_open_queue(queue_name, RowExclusiveLock);
 	Datum      value = TimestampTzGetDatum(now);
@@ -813,6 +828,56 @@ next_visible_at(const char *queue_name, TimestampTz now)
 	next = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 						 &isnull);
 	return isnull ? 0 : DatumGetTimestampTz(next);
+}
+
+/*
+ * How many messages of the queue are visible now, counting up to limit.
+ * Requires an SPI connection.
+ */
+int
+sqsn_count_visible(const char *queue_name, int limit)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	SqsnQueue  *queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	Datum       values[3];
+
+	values[0] = TimestampTzGetDatum(now);
+	values[1] = Int32GetDatum(limit);
+	values[2] = Int64GetDatum(queue->fifo ? 0 : sqsn_lowwater_start(queue, now));
+	sqsn_queue_execute(queue, &count_visible_stmt, values, NULL, 1);
+	return (int) sqsn_spi_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								1);
+}
+
+/*
+ * The columns of a receive result (those of sq_receive), for callers that
+ * receive into a tuplestore of their own (sqsn_receive_batch).
+ */
+TupleDesc
+sqsn_received_tupdesc(void)
+{
+	static const struct
+	{
+		const char *name;
+		Oid         type;
+	} columns[] = {
+		{"message_id", UUIDOID},
+		{"receipt_handle", TEXTOID},
+		{"body", TEXTOID},
+		{"message_attributes", JSONBOID},
+		{"sent_at", TIMESTAMPTZOID},
+		{"receive_count", INT4OID},
+		{"first_received_at", TIMESTAMPTZOID},
+		{"message_group_id", TEXTOID},
+		{"message_deduplication_id", TEXTOID},
+		{"sequence_number", TEXTOID},
+	};
+	TupleDesc desc = CreateTemplateTupleDesc(lengthof(columns));
+
+	for (int i = 0; i < lengthof(columns); i++)
+		TupleDescInitEntry(desc, (AttrNumber) (i + 1), columns[i].name,
+						   columns[i].type, -1, 0);
+	return BlessTupleDesc(desc);
 }
 
 /*
@@ -835,14 +900,14 @@ receive_waiting(const char *queue_name, int64 queue_id, ReturnSetInfo *rsinfo,
 			TimestampTz now;
 			TimestampTz wake_at;
 
-			if (receive_batch(queue_name, rsinfo, max_messages,
-							  visibility_timeout, lease_token) > 0)
+			if (sqsn_receive_batch(queue_name, rsinfo, max_messages,
+								   visibility_timeout, lease_token) > 0)
 				break;
 
 			now = GetCurrentTimestamp();
 			if (now >= deadline)
 				break;
-			wake_at = next_visible_at(queue_name, now);
+			wake_at = sqsn_next_visible_at(queue_name, now);
 			if (wake_at == 0 || wake_at > deadline)
 				wake_at = deadline;
 			sqsn_longpoll_sleep(
@@ -896,8 +961,8 @@ sq_receive(PG_FUNCTION_ARGS)
 		receive_waiting(queue_name, queue_id, rsinfo, max_messages,
 						visibility_timeout, lease_token, wait_seconds);
 	else
-		(void) receive_batch(queue_name, rsinfo, max_messages,
-							 visibility_timeout, lease_token);
+		(void) sqsn_receive_batch(queue_name, rsinfo, max_messages,
+								  visibility_timeout, lease_token);
 
 	SPI_finish();
 	return (Datum) 0;
@@ -966,11 +1031,11 @@ compare_deleted_lease(const void *a, const void *b)
  * Deletes the messages of n parsed handles with one statement. deleted[i]
  * tells whether handle i deleted its message: the row matched both its
  * ordering id and its lease token; of two equal handles only the first
- * counts.
+ * counts. Also the delete of the function consumers' batches (function/).
  */
-static void
-delete_by_handles(SqsnQueue *queue, Datum *msg_seqs, Datum *tokens, int n,
-				  bool *deleted)
+void
+sqsn_delete_leased(SqsnQueue *queue, Datum *msg_seqs, Datum *tokens, int n,
+				   bool *deleted)
 {
 	Datum         values[2];
 	DeletedLease *gone;
@@ -1069,7 +1134,7 @@ sq_delete_batch(PG_FUNCTION_ARGS)
 		tokens[i] = Int64GetDatum(lease_token);
 	}
 
-	delete_by_handles(queue, msg_seqs, tokens, n, deleted);
+	sqsn_delete_leased(queue, msg_seqs, tokens, n, deleted);
 
 	for (int i = 0; i < n; i++)
 	{

@@ -45,6 +45,7 @@ typedef enum SqsnQueuePlan
 	QPLAN_DELETE_LEASED,
 	QPLAN_CHANGE_VISIBILITY,
 	QPLAN_NEXT_VISIBLE,
+	QPLAN_COUNT_VISIBLE,
 	QPLAN_EXPIRE,
 	QPLAN_OVERDUE,
 	QPLAN_NEXT_EXPIRY,
@@ -185,6 +186,15 @@ extern void sqsn_emit_received(SqsnQueue *queue, ReturnSetInfo *rsinfo,
 							   HeapTuple row, TupleDesc tupdesc,
 							   int64 lease_token);
 extern void sqsn_sort_by_msg_seq(HeapTuple *rows, uint64 n, TupleDesc tupdesc);
+extern int  sqsn_receive_batch(const char *queue_name, ReturnSetInfo *rsinfo,
+							   int max_messages, int32 visibility_timeout,
+							   int64 lease_token);
+extern TupleDesc   sqsn_received_tupdesc(void);
+extern void        sqsn_delete_leased(SqsnQueue *queue, Datum *msg_seqs,
+									  Datum *tokens, int n, bool *deleted);
+extern TimestampTz sqsn_next_visible_at(const char *queue_name,
+										TimestampTz now);
+extern int         sqsn_count_visible(const char *queue_name, int limit);
 
 /* fifo.c */
 extern void  sqsn_validate_fifo_tag(const char *argname, const char *value);
@@ -241,7 +251,7 @@ extern void  sqsn_lowwater_step(SqsnQueue *queue, bool force);
 /* longpoll.c */
 #define SQSN_LONGPOLL_SLOTS 1024
 extern void LongPollInit(void);
-extern void sqsn_longpoll_reserve_watchers(int n);
+extern int  sqsn_longpoll_reserve_watchers(int n);
 extern void sqsn_longpoll_note_send(int64 queue_id);
 extern bool sqsn_longpoll_can_wait(void);
 extern void sqsn_longpoll_begin(int64 queue_id);

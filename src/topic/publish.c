@@ -11,9 +11,10 @@
  * nothing anywhere, a commit makes every copy visible at once. A queue
  * receives the JSON envelope of the notification, or with raw message
  * delivery the message alone with its attributes as the queue message's
- * attributes. For a confirmed HTTP/HTTPS subscription the publish instead
- * writes one row into the push outbox, in the same transaction; the
- * delivery worker POSTs it after commit (push/).
+ * attributes. For a confirmed HTTP/HTTPS subscription, or a function
+ * subscription, the publish instead writes one row into the push outbox,
+ * in the same transaction; the delivery worker POSTs it (push/), or a
+ * function worker invokes the function (function/), after commit.
  *
  * FIFO topics (names ending in ".fifo") deliver only to FIFO queues. A
  * publish needs a message group id, and a deduplication id unless the
@@ -47,8 +48,9 @@ PG_FUNCTION_INFO_V1(sn_publish_batch);
 /* A subscription a publish delivers to. */
 typedef struct Target
 {
-	char  *queue_name;      /* sqs; NULL for http/https */
-	Datum  subscription_id; /* http/https: the outbox row's */
+	char  *queue_name;      /* sqs; NULL for http/https and functions */
+	Datum  subscription_id; /* http/https, functions: the outbox row's */
+	bool   function;        /* a function subscription (function/) */
 	bool   raw;
 	bool   body_scope;
 	Jsonb *filter_policy; /* NULL: everything */
@@ -63,6 +65,7 @@ typedef struct PublishedMessage
 	text       *original;     /* as published */
 	const char *structure;    /* message_structure, or NULL */
 	text       *http_message; /* what http subscribers get, on first use */
+	text       *function_message; /* what functions get, on first use */
 	TimestampTz published_at;
 	Jsonb      *attributes; /* typed form, or NULL */
 	char       *subject;    /* or NULL */
@@ -75,14 +78,16 @@ typedef struct PublishedMessage
 
 /*
  * The subscriptions a publish delivers to, columns: queue name, raw
- * delivery, body-scoped filter, filter policy, subscription id, owner.
- * Before the push outbox (0.2) every subscription is a confirmed queue.
+ * delivery, body-scoped filter, filter policy, subscription id, owner,
+ * whether it is a function subscription. Before the push outbox (0.2)
+ * every subscription is a confirmed queue.
  */
 static SqsnStatement targets_stmt = {
 	"SELECT q.queue_name, s.raw_message_delivery,"
 	" s.filter_policy_scope OPERATOR(pg_catalog.=) 'MessageBody',"
 	" s.filter_policy, s.subscription_id,"
-	" s.owner::pg_catalog.text"
+	" s.owner::pg_catalog.text,"
+	" s.protocol OPERATOR(pg_catalog.=) ANY (ARRAY['function', 'lambda'])"
 	" FROM sqsn.subscription s LEFT JOIN sqsn.queue q"
 	"  ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id"
 	" WHERE s.topic_id OPERATOR(pg_catalog.=) $1"
@@ -142,6 +147,8 @@ load_targets(const char *topic_name, int *ntargets, int64 *topic_id_out)
 		targets[i].subscription_id = datumCopy(
 			SPI_getbinval(tuple, tupdesc, 5, &isnull), false, UUID_LEN);
 		targets[i].owner = SPI_getvalue(tuple, tupdesc, 6);
+		targets[i].function =
+			tupdesc->natts >= 7 && sqsn_spi_bool(tuple, tupdesc, 7);
 	}
 	return targets;
 }
@@ -172,8 +179,8 @@ queue_envelope(PublishedMessage *pub, const char *topic_arn,
 /*
  * With message_structure 'json' the message is a JSON object of strings
  * with a required "default" and optional per-protocol texts; a subscriber
- * gets the text of its protocol ("sqs", "http", "https") when present,
- * else "default".
+ * gets the text of its protocol ("sqs", "http", "https", "lambda") when
+ * present, else "default".
  */
 static text *
 message_for_protocol(text *message, const char *structure,
@@ -274,22 +281,28 @@ prepare_publication(PublishedMessage *pub, text *message, Jsonb *attributes,
 }
 
 /*
- * Puts one notification for an HTTP/HTTPS subscription into the outbox,
- * with the text of the http protocol when the message has one per
- * protocol; the delivery worker POSTs it after commit.
+ * Puts one notification for an HTTP/HTTPS or a function subscription into
+ * the outbox, with the text of the http (or lambda) protocol when the
+ * message has one per protocol; the delivery worker POSTs it, or a function
+ * worker invokes the function, after commit.
  */
 static void
 queue_push_delivery(Target *target, PublishedMessage *pub,
 					const char *topic_arn, bool encrypted)
 {
-	if (pub->http_message == NULL)
-		pub->http_message =
-			pub->structure == NULL
-				? pub->original
-				: message_for_protocol(pub->original, pub->structure, "http");
+	text **message =
+		target->function ? &pub->function_message : &pub->http_message;
+
+	if (*message == NULL)
+		*message = pub->structure == NULL
+					   ? pub->original
+					   : message_for_protocol(pub->original, pub->structure,
+											  target->function ? "lambda"
+															   : "http");
 	sqsn_outbox_notification(target->subscription_id, pub->message_id,
-							 topic_arn, pub->subject, pub->http_message,
-							 pub->attributes, pub->published_at, encrypted);
+							 topic_arn, pub->subject, *message,
+							 pub->attributes, pub->published_at, encrypted,
+							 target->function);
 }
 
 /*

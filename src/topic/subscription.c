@@ -5,8 +5,11 @@
  *	  list, and their attributes.
  *
  * A subscription delivers a topic's messages to a queue (protocol sqs),
- * copied in the publisher's transaction, or to an HTTP/HTTPS URL through
- * the push outbox (push/). HTTP/HTTPS subscriptions start pending:
+ * copied in the publisher's transaction, or through the push outbox
+ * (push/) to an HTTP/HTTPS URL or to a SQL function (protocol function, or
+ * lambda as the managed service calls it; its endpoint is the function,
+ * "schema.name(jsonb)", which the function workers of function/ invoke as
+ * the subscription's owner). HTTP/HTTPS subscriptions start pending:
  * subscribing queues a SubscriptionConfirmation with a random token, and
  * sn_confirm_subscription (or the endpoint's confirm link) confirms;
  * hosts listed in sqsn.http_auto_confirm_hosts are confirmed at once.
@@ -38,6 +41,14 @@ PG_FUNCTION_INFO_V1(sn_get_subscription_attributes);
 #define SCOPE_BODY       "MessageBody"
 
 #define REDRIVE_POLICY_HINT "Write {\"deadLetterTargetArn\": \"queue name\"}."
+
+/* What a subscription delivers to. */
+typedef enum SubscriptionKind
+{
+	SUBSCRIBE_QUEUE,   /* sqs */
+	SUBSCRIBE_URL,     /* http, https */
+	SUBSCRIBE_FUNCTION /* function, lambda */
+} SubscriptionKind;
 
 /*
  * Statements on sqsn.subscription, run by sqsn_execute. Those of
@@ -176,7 +187,7 @@ static SqsnStatement settings_stmt = {
 	" raw_message_delivery,"
 	" to_jsonb(s)->'delivery_policy',"
 	" (to_jsonb(s)->>'dead_letter_queue_id')::bigint,"
-	" protocol <> 'sqs'"
+	" protocol <> 'sqs', protocol IN ('function', 'lambda')"
 	" FROM sqsn.subscription s"
 	" WHERE subscription_id = $1",
 	1,
@@ -229,6 +240,8 @@ static SqsnStatement attributes_stmt = {
 
 static void subscription_missing(Datum subscription_id)
 	pg_attribute_noreturn();
+static bool   jsonb_clears_policy(Jsonb *policy);
+static Jsonb *subscription_delivery_policy(Jsonb *policy);
 
 /*
  * Changing or deleting a subscription: its owner, an administrator of its
@@ -288,21 +301,62 @@ scope_is_body(const char *scope)
 }
 
 /*
- * Protocols: sqs (a queue), http and https (push delivery, push/).
- * Returns whether the protocol pushes.
+ * Protocols: sqs (a queue), http and https (push delivery, push/), function
+ * or lambda (a SQL function the function workers invoke, function/, also
+ * through the push outbox).
  */
-static bool
+static SubscriptionKind
 check_protocol(const char *protocol)
 {
 	if (strcmp(protocol, "sqs") == 0)
-		return false;
+		return SUBSCRIBE_QUEUE;
 	if (strcmp(protocol, "http") == 0 || strcmp(protocol, "https") == 0)
-		return true;
+		return SUBSCRIBE_URL;
+	if (strcmp(protocol, "function") == 0 || strcmp(protocol, "lambda") == 0)
+		return SUBSCRIBE_FUNCTION;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unsupported subscription protocol \"%s\"", protocol),
-			 errhint("Use sqs with a queue name, or http or https with a URL, "
-					 "as the endpoint.")));
+			 errhint("Use sqs with a queue name, http or https with a URL, "
+					 "or function with a function such as "
+					 "myschema.handler(jsonb), as the endpoint.")));
+}
+
+/*
+ * The endpoint of a function subscription: a function of one jsonb that
+ * the caller may execute (its owner runs it). Returns its qualified name.
+ */
+static char *
+function_endpoint(const char *endpoint)
+{
+	Oid   fnoid = sqsn_consumer_function_oid(endpoint);
+	char *name = sqsn_check_consumer_function(fnoid, false);
+
+	if (pg_proc_aclcheck(fnoid, GetOuterUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for function %s", name),
+				 errdetail("A function subscription runs its function as "
+						   "the subscription's owner, who needs EXECUTE on "
+						   "it.")));
+	return name;
+}
+
+/*
+ * The delivery policy of a push subscription: NULL for a JSON null, {} or
+ * ""; checked in the form of its protocol.
+ */
+static Jsonb *
+push_delivery_policy(Jsonb *policy, bool function)
+{
+	if (!function)
+		return subscription_delivery_policy(policy);
+	if (policy == NULL || jsonb_clears_policy(policy))
+		return NULL;
+	if (JB_ROOT_IS_OBJECT(policy) && JB_ROOT_COUNT(policy) == 0)
+		return NULL;
+	sqsn_function_policy(policy, NULL);
+	return policy;
 }
 
 /*
@@ -461,6 +515,7 @@ sn_subscribe(PG_FUNCTION_ARGS)
 		PG_NARGS() <= 6 || PG_ARGISNULL(6) ? NULL : PG_GETARG_JSONB_P(6);
 	Jsonb *redrive_policy =
 		PG_NARGS() <= 7 || PG_ARGISNULL(7) ? NULL : PG_GETARG_JSONB_P(7);
+	SubscriptionKind kind;
 	bool  push;
 	bool  body_scope;
 	bool  confirmed = true;
@@ -474,20 +529,27 @@ sn_subscribe(PG_FUNCTION_ARGS)
 	bool  created = false;
 	bool  legacy;
 
-	push = check_protocol(protocol);
+	kind = check_protocol(protocol);
+	push = kind != SUBSCRIBE_QUEUE;
 	if (push && sqsn_is_fifo_name(topic_name))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("FIFO topic \"%s\" cannot deliver to %s endpoints",
 						topic_name, protocol),
 				 errhint("A FIFO topic delivers to FIFO queues only.")));
-	if (push && !sqsn_catalog_has(SQSN_CATALOG_PUSH))
-		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						errmsg("protocol \"%s\" needs sqsn 0.2", protocol),
-						errhint("Run ALTER EXTENSION sqsn UPDATE.")));
+	if (push && !sqsn_catalog_has(kind == SUBSCRIBE_FUNCTION
+										  ? SQSN_CATALOG_FUNCTIONS
+										  : SQSN_CATALOG_PUSH))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("protocol \"%s\" needs sqsn %s", protocol,
+						kind == SUBSCRIBE_FUNCTION ? "0.5" : "0.2"),
+				 errhint("Run ALTER EXTENSION sqsn UPDATE.")));
 	endpoint = sqsn_text_arg(fcinfo, 2, "endpoint");
-	if (push)
+	if (kind == SUBSCRIBE_URL)
 		host = sqsn_validate_endpoint_url(protocol, endpoint);
+	else if (kind == SUBSCRIBE_FUNCTION)
+		endpoint = function_endpoint(endpoint);
 	else
 	{
 		sqsn_validate_queue_name(endpoint);
@@ -495,8 +557,8 @@ sn_subscribe(PG_FUNCTION_ARGS)
 			ereport(
 				ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("delivery and redrive policies apply to http and "
-						"https subscriptions only"),
+				 errmsg("delivery and redrive policies apply to http, https "
+						"and function subscriptions only"),
 				 errdetail("A queue subscription receives its copy in the "
 						   "publishing transaction; it is never retried.")));
 	}
@@ -505,8 +567,12 @@ sn_subscribe(PG_FUNCTION_ARGS)
 		sqsn_validate_filter_policy(policy, body_scope);
 	if (!push && !sqsn_catalog_has(SQSN_CATALOG_GRANTS))
 		check_may_send(endpoint); /* 0.2 catalog: the roles decide */
-	delivery_policy = subscription_delivery_policy(delivery_policy);
 	if (push)
+		delivery_policy = push_delivery_policy(delivery_policy,
+											   kind == SUBSCRIBE_FUNCTION);
+	else
+		delivery_policy = NULL;
+	if (kind == SUBSCRIBE_URL)
 		confirmed = sqsn_auto_confirm_host(host);
 
 	topic_id = sqsn_begin_topic_change(topic_name, &nestlevel);
@@ -773,6 +839,7 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 	bool               isnull;
 	char              *scope;
 	bool               push;
+	bool               function;
 	int                nestlevel;
 
 	id = subscription_id_arg(fcinfo);
@@ -797,6 +864,7 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 					: JsonbPGetDatum(DatumGetJsonbPCopy(values[4]));
 	scope = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	push = sqsn_spi_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6);
+	function = sqsn_spi_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 7);
 
 	it = JsonbIteratorInit(&attributes->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
@@ -838,13 +906,14 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 				 !push)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s applies to http and https subscriptions only",
+					 errmsg("%s applies to http, https and function "
+							"subscriptions only",
 							key)));
 		else if (strcmp(key, "DeliveryPolicy") == 0)
 		{
-			Jsonb *dp =
-				clear ? NULL
-					  : subscription_delivery_policy(JsonbValueToJsonb(&v));
+			Jsonb *dp = clear ? NULL
+							  : push_delivery_policy(JsonbValueToJsonb(&v),
+													 function);
 
 			values[4] = dp ? JsonbPGetDatum(dp) : (Datum) 0;
 			nulls[4] = dp ? ' ' : 'n';
@@ -904,6 +973,7 @@ sn_get_subscription_attributes(PG_FUNCTION_ARGS)
 	TupleDesc      desc;
 	bool           confirmed;
 	bool           push;
+	bool           function;
 	char          *topic_name;
 	char          *topic_arn;
 	char          *dlq;
@@ -925,6 +995,8 @@ sn_get_subscription_attributes(PG_FUNCTION_ARGS)
 	topic_arn = sqsn_topic_arn(topic_name);
 	confirmed = sqsn_spi_bool(tuple, desc, 5);
 	push = strcmp(SPI_getvalue(tuple, desc, 3), "sqs") != 0;
+	function = strcmp(SPI_getvalue(tuple, desc, 3), "function") == 0 ||
+			   strcmp(SPI_getvalue(tuple, desc, 3), "lambda") == 0;
 	filter_policy = sqsn_spi_jsonb(tuple, desc, 7);
 	delivery_policy = sqsn_spi_jsonb(tuple, desc, 9);
 	topic_policy = sqsn_spi_jsonb(tuple, desc, 10);
@@ -952,8 +1024,9 @@ sn_get_subscription_attributes(PG_FUNCTION_ARGS)
 		if (delivery_policy)
 			sqsn_json_jsonb(&buf, "DeliveryPolicy", delivery_policy);
 		sqsn_json_jsonb(&buf, "EffectiveDeliveryPolicy",
-						sqsn_effective_delivery_policy_json(
-							delivery_policy, topic_policy, false));
+						function ? sqsn_function_policy_json(delivery_policy)
+								 : sqsn_effective_delivery_policy_json(
+									   delivery_policy, topic_policy, false));
 		if (dlq)
 		{
 			sqsn_json_key(&buf, "RedrivePolicy");

@@ -2,7 +2,7 @@
 -- type, language and security, the queue_stats view, and nothing else
 -- exposed.
 BEGIN;
-SELECT plan(156);
+SELECT plan(158);
 
 SELECT has_extension('sqsn', 'extension sqsn is installed');
 SELECT has_schema('sqsn', 'schema sqsn exists');
@@ -123,10 +123,13 @@ SELECT functions_are('sqsn', ARRAY[
 	'sq_grant', 'sq_revoke', 'sq_set_queue_owner',
 	'sn_grant', 'sn_revoke', 'sn_set_topic_owner',
 	'sn_get_topic_attributes', 'sn_get_subscription_attributes',
-	'api_create_credentials', 'api_drop_credentials'],
+	'api_create_credentials', 'api_drop_credentials',
+	'sq_create_event_source_mapping', 'sq_update_event_source_mapping',
+	'sq_delete_event_source_mapping', 'sq_list_event_source_mappings',
+	'run_event_source_mapping', 'function_worker_rows', 'function_invocation_rows'],
 	'schema sqsn has exactly the documented functions');
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'sqsn'::regnamespace AND proname LIKE 'sq\_%'),
-	19, 'no sq_ function is overloaded');
+	23, 'no sq_ function is overloaded');
 
 -- the monitoring view
 SELECT has_view('sqsn', 'queue_stats', 'view sqsn.queue_stats exists');
@@ -147,8 +150,18 @@ SELECT columns_are('sqsn', 'queue_low_water',
 SELECT has_view('sqsn', 'worker_status', 'view sqsn.worker_status exists');
 SELECT columns_are('sqsn', 'worker_status',
 	ARRAY['pid', 'state', 'last_sweep_at', 'messages_expired', 'messages_moved_to_dlq', 'last_error',
-	      'queues_tracked', 'queues_swept_last_round', 'full_rounds'],
+	      'queues_tracked', 'queues_swept_last_round', 'full_rounds',
+	      'worker', 'invocations'],
 	'worker_status has the documented columns');
+
+-- event source mappings (function consumers)
+SELECT is(pg_get_function_arguments('sqsn.sq_create_event_source_mapping(text, regprocedure, integer, integer, integer, integer, boolean, boolean)'::regprocedure),
+	'queue_name text, function_name regprocedure, batch_size integer DEFAULT 10, maximum_batching_window_seconds integer DEFAULT 0, maximum_concurrency integer DEFAULT 2, timeout_seconds integer DEFAULT 30, report_batch_item_failures boolean DEFAULT false, enabled boolean DEFAULT true',
+	'sq_create_event_source_mapping parameters and defaults');
+SELECT columns_are('sqsn', 'function_invocations',
+	ARRAY['consumer', 'consumer_id', 'function_name', 'source', 'batch_size', 'started_at',
+		'duration_ms', 'outcome', 'error', 'pid'],
+	'function_invocations has the documented columns');
 SELECT has_function('sqsn', 'run_maintenance', ARRAY[]::text[], 'run_maintenance() exists');
 SELECT is(pg_get_function_result('sqsn.run_maintenance()'::regprocedure),
 	'TABLE(messages_expired bigint, messages_moved_to_dlq bigint)', 'run_maintenance result columns');

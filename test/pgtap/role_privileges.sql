@@ -2,7 +2,7 @@
 -- sqsn_consumer get exactly their functions; no role may touch the catalog
 -- or a message table directly.
 BEGIN;
-SELECT plan(170);
+SELECT plan(206);
 
 SELECT has_role('sqsn_admin', 'role sqsn_admin exists');
 SELECT has_role('sqsn_producer', 'role sqsn_producer exists');
@@ -51,6 +51,15 @@ INSERT INTO api VALUES
 	('sn_get_subscription_attributes', ARRAY['uuid'], true, true, true),
 	('api_create_credentials', ARRAY['name', 'text', 'text'], true, false, false),
 	('api_drop_credentials', ARRAY['text'], true, false, false),
+	-- event source mappings: consumers; the queue's receive grant and
+	-- EXECUTE on the function decide
+	('sq_create_event_source_mapping', ARRAY['text', 'regprocedure', 'integer', 'integer', 'integer', 'integer', 'boolean', 'boolean'], true, false, true),
+	('sq_update_event_source_mapping', ARRAY['uuid', 'regprocedure', 'integer', 'integer', 'integer', 'integer', 'boolean', 'boolean'], true, false, true),
+	('sq_delete_event_source_mapping', ARRAY['uuid'], true, false, true),
+	('sq_list_event_source_mappings', ARRAY['text'], true, false, true),
+	('run_event_source_mapping', ARRAY['uuid'], true, false, true),
+	('function_worker_rows', ARRAY[]::name[], true, true, true),
+	('function_invocation_rows', ARRAY[]::name[], true, false, false),
 	('init_handle_key', ARRAY[]::name[], false, false, false);
 
 SELECT function_privs_are('sqsn', fname, args, r.role,
@@ -78,6 +87,13 @@ SELECT table_privs_are('sqsn', 'queue_stats', 'public', ARRAY[]::name[], 'PUBLIC
 SELECT table_privs_are('sqsn', 'worker_status', r, ARRAY['SELECT'], format('%s may only select from sqsn.worker_status', r))
 FROM unnest(ARRAY['sqsn_admin', 'sqsn_producer', 'sqsn_consumer']::name[]) AS r;
 SELECT table_privs_are('sqsn', 'worker_status', 'public', ARRAY[]::name[], 'PUBLIC may not select from sqsn.worker_status');
+
+-- event source mappings: through the API only; the invocation log for sqsn_admin
+SELECT table_privs_are('sqsn', 'event_source_mapping', r, ARRAY[]::name[], format('%s has no privilege on sqsn.event_source_mapping', r))
+FROM unnest(ARRAY['sqsn_admin', 'sqsn_producer', 'sqsn_consumer', 'public']::name[]) AS r;
+SELECT table_privs_are('sqsn', 'function_invocations', 'sqsn_admin', ARRAY['SELECT'], 'sqsn_admin may only select from sqsn.function_invocations');
+SELECT table_privs_are('sqsn', 'function_invocations', r, ARRAY[]::name[], format('%s may not select from sqsn.function_invocations', r))
+FROM unnest(ARRAY['sqsn_producer', 'sqsn_consumer', 'public']::name[]) AS r;
 
 -- the endpoint's credentials: secrets for nobody, the keys for sqsn_admin
 SELECT table_privs_are('sqsn', 'api_credentials', r, ARRAY[]::name[], format('%s has no privilege on sqsn.api_credentials', r))

@@ -53,7 +53,7 @@ BEGIN
 		pg_temp.q_table('vg_retained'));
 END
 $$;
-SELECT pg_temp.wait_for($$SELECT messages_expired = 2 FROM sqsn.worker_status$$) AS expired;
+SELECT pg_temp.wait_for($$SELECT messages_expired = 2 FROM sqsn.worker_status WHERE worker = 'maintenance'$$) AS expired;
 SELECT body FROM sqsn.sq_receive('vg_retained', 10);
 
 -- worker_moves_messages_over_a_lowered_receive_limit
@@ -64,9 +64,9 @@ SELECT count(*) FROM sqsn.sq_receive('vg_source', 1, 0);
 SELECT count(*) FROM sqsn.sq_receive('vg_source', 1, 0);
 SELECT sqsn.sq_set_queue_attributes('vg_source',
 	'{"RedrivePolicy": {"deadLetterQueue": "vg_dead", "maxReceiveCount": 1}}');
-SELECT pg_temp.wait_for($$SELECT messages_moved_to_dlq = 1 FROM sqsn.worker_status$$) AS moved;
+SELECT pg_temp.wait_for($$SELECT messages_moved_to_dlq = 1 FROM sqsn.worker_status WHERE worker = 'maintenance'$$) AS moved;
 SELECT body FROM sqsn.sq_receive('vg_dead', 10);
-SELECT last_error FROM sqsn.worker_status;
+SELECT last_error FROM sqsn.worker_status WHERE worker = 'maintenance';
 
 -- delivery_worker_posts_signed_notifications
 SELECT sqsn.sn_create_topic('vg_topic');
