@@ -23,7 +23,7 @@
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 
-#define MAX_AREAS 8
+#define MAX_AREAS 16
 
 typedef struct ShmemArea
 {

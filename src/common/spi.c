@@ -26,6 +26,7 @@ static const struct
 	[SQSN_CATALOG_PUSH] = {"delivery", NULL},
 	[SQSN_CATALOG_GRANTS] = {"queue_grant", NULL},
 	[SQSN_CATALOG_ENCRYPTION] = {"queue", "encrypted"},
+	[SQSN_CATALOG_PAUSE] = {"subscription", "paused"},
 };
 
 /*

@@ -148,43 +148,67 @@ static char       *configured_synchronous_commit = NULL;
 
 /* Statements of the worker, run by sqsn_execute */
 
-static SqsnStatement claim_stmt = {
-	"WITH claimed AS ("
-	" UPDATE sqsn.delivery d"
-	" SET leased_until = now() + $2 * interval '1 millisecond',"
-	"  attempts = d.attempts + 1"
-	" WHERE d.delivery_id IN ("
-	"  SELECT delivery_id FROM sqsn.delivery"
-	"  WHERE status = 'pending' AND next_attempt_at <= now()"
-	"   AND (leased_until IS NULL OR leased_until <= now())"
-	"  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
-	" RETURNING d.*)"
-	" SELECT c.delivery_id, c.subscription_id, c.message_type,"
-	"  c.message_id, c.topic_arn, c.subject, c.message,"
-	"  c.message_attributes, c.published_at, c.attempts,"
-	"  s.endpoint, s.raw_message_delivery, s.delivery_policy,"
-	"  t.delivery_policy, q.queue_name, s.confirmation_token,"
-	"  s.owner::text"
-	" FROM claimed c"
-	" JOIN sqsn.subscription s ON s.subscription_id = c.subscription_id"
-	" JOIN sqsn.topic t ON t.topic_id = s.topic_id"
-	" LEFT JOIN sqsn.queue q ON q.queue_id = s.dead_letter_queue_id"
-	" ORDER BY c.next_attempt_at",
-	2,
-	{INT4OID, INT4OID},
-	SPI_OK_SELECT,
-	"claiming deliveries"};
+/* deliveries of paused subscriptions (0.5) stay where they are */
+#define NOT_PAUSED                                                            \
+	" AND NOT EXISTS (SELECT FROM sqsn.subscription p"                        \
+	"  WHERE p.subscription_id = sqsn.delivery.subscription_id"               \
+	"  AND p.paused)"
 
-static SqsnStatement next_due_stmt = {
-	"SELECT next_attempt_at FROM sqsn.delivery"
-	" WHERE status = 'pending'"
-	" AND (leased_until IS NULL OR leased_until <= now())"
-	" ORDER BY next_attempt_at LIMIT 1",
-	0,
-	{InvalidOid},
-	SPI_OK_SELECT,
-	"reading sqsn.delivery",
-	true};
+#define CLAIM_SQL(filter)                                                     \
+	"WITH claimed AS ("                                                       \
+	" UPDATE sqsn.delivery d"                                                 \
+	" SET leased_until = now() + $2 * interval '1 millisecond',"              \
+	"  attempts = d.attempts + 1"                                             \
+	" WHERE d.delivery_id IN ("                                               \
+	"  SELECT delivery_id FROM sqsn.delivery"                                 \
+	"  WHERE status = 'pending' AND next_attempt_at <= now()"                 \
+	"   AND (leased_until IS NULL OR leased_until <= now())" filter           \
+	"  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)"             \
+	" RETURNING d.*)"                                                         \
+	" SELECT c.delivery_id, c.subscription_id, c.message_type,"               \
+	"  c.message_id, c.topic_arn, c.subject, c.message,"                      \
+	"  c.message_attributes, c.published_at, c.attempts,"                     \
+	"  s.endpoint, s.raw_message_delivery, s.delivery_policy,"                \
+	"  t.delivery_policy, q.queue_name, s.confirmation_token,"                \
+	"  s.owner::text"                                                         \
+	" FROM claimed c"                                                         \
+	" JOIN sqsn.subscription s ON s.subscription_id = c.subscription_id"      \
+	" JOIN sqsn.topic t ON t.topic_id = s.topic_id"                           \
+	" LEFT JOIN sqsn.queue q ON q.queue_id = s.dead_letter_queue_id"          \
+	" ORDER BY c.next_attempt_at"
+
+#define NEXT_DUE_SQL(filter)                                                  \
+	"SELECT next_attempt_at FROM sqsn.delivery"                               \
+	" WHERE status = 'pending'"                                               \
+	" AND (leased_until IS NULL OR leased_until <= now())" filter             \
+	" ORDER BY next_attempt_at LIMIT 1"
+
+static SqsnStatement claim_stmt = {CLAIM_SQL(NOT_PAUSED),
+								   2,
+								   {INT4OID, INT4OID},
+								   SPI_OK_SELECT,
+								   "claiming deliveries"};
+
+static SqsnStatement legacy_claim_stmt = {CLAIM_SQL(""),
+										  2,
+										  {INT4OID, INT4OID},
+										  SPI_OK_SELECT,
+										  "claiming deliveries"};
+
+static SqsnStatement next_due_stmt = {NEXT_DUE_SQL(NOT_PAUSED),
+									  0,
+									  {InvalidOid},
+									  SPI_OK_SELECT,
+									  "reading sqsn.delivery",
+									  true};
+
+static SqsnStatement legacy_next_due_stmt = {NEXT_DUE_SQL(""),
+											 0,
+											 {InvalidOid},
+											 SPI_OK_SELECT,
+											 "reading sqsn.delivery",
+											 true};
+
 
 /*
  * One execution per row, by primary key. The row is recognised as still
@@ -237,7 +261,8 @@ static SqsnStatement counter_stmt = {
 
 /* their saved plans are dropped after an error */
 static SqsnStatement *const statements[] = {
-	&claim_stmt, &next_due_stmt, &record_stmt, &attempt_stmt, &counter_stmt};
+	&claim_stmt,  &legacy_claim_stmt, &next_due_stmt, &legacy_next_due_stmt,
+	&record_stmt, &attempt_stmt,      &counter_stmt};
 
 static void delivery_exit(int code, Datum arg);
 
@@ -281,6 +306,7 @@ PushInit(void)
 							 NULL, NULL, NULL);
 	SigningInit();
 	OutboxInit();
+	DeliveryMetricsInit();
 
 	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade)
 		return;
@@ -614,6 +640,7 @@ claim(void *arg)
 {
 	ClaimArgs *args = (ClaimArgs *) arg;
 	Datum      values[2];
+	bool       pausable;
 
 	if (!leases_released)
 	{
@@ -629,7 +656,8 @@ claim(void *arg)
 
 	values[0] = Int32GetDatum(args->want);
 	values[1] = Int32GetDatum(sqsn_http_timeout_ms + LEASE_MARGIN_MS);
-	sqsn_execute(&claim_stmt, values, NULL, 0);
+	pausable = sqsn_catalog_has(SQSN_CATALOG_PAUSE);
+	sqsn_execute(pausable ? &claim_stmt : &legacy_claim_stmt, values, NULL, 0);
 
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -729,7 +757,8 @@ claim(void *arg)
 	args->next_due = 0;
 	if (args->claimed < args->want)
 	{
-		if (sqsn_execute(&next_due_stmt, NULL, NULL, 0) > 0)
+		if (sqsn_execute(pausable ? &next_due_stmt : &legacy_next_due_stmt,
+						 NULL, NULL, 0) > 0)
 			args->next_due = sqsn_spi_timestamptz(SPI_tuptable->vals[0],
 												  SPI_tuptable->tupdesc, 1);
 	}
@@ -892,6 +921,14 @@ record(void *arg)
 
 		if (job->deferred)
 			continue;
+		if (!job->confirmation)
+			sqsn_delivery_metrics_count(
+				DatumGetUUIDP(job->subscription_id), job->error == NULL,
+				job->attempt > 1,
+				strcmp(job->status, "dead_lettered") == 0 ? PMETRIC_DEAD_LETTERED
+				: strcmp(job->status, "failed") == 0      ? PMETRIC_DROPPED
+														  : -1,
+				job->latency_ms);
 		aids[k] = Int64GetDatum(job->delivery_id);
 		attempts[k] = Int32GetDatum(job->attempt);
 		asub[k] = job->subscription_id;

@@ -524,6 +524,7 @@ sq_delete_queue(PG_FUNCTION_ARGS)
 	if (sqsn_catalog_has(SQSN_CATALOG_FIFO))
 		sqsn_fifo_forget_queue(queue_id);
 	sqsn_lowwater_forget(message_table_relid(queue_id));
+	sqsn_metrics_forget_queue(queue_id, message_table_relid(queue_id));
 	sqsn_spi_check(SPI_execute(psprintf("DROP TABLE IF EXISTS %s",
 										message_table_name(queue_id)),
 							   false, 0),
@@ -555,6 +556,7 @@ sq_purge_queue(PG_FUNCTION_ARGS)
 	sqsn_spi_check(
 		SPI_execute(psprintf("TRUNCATE %s", queue->qualified_table), false, 0),
 		SPI_OK_UTILITY, "truncating the message table");
+	sqsn_metrics_depth_changed(queue);
 
 	sqsn_admin_end(nestlevel);
 	PG_RETURN_INT64(removed);

@@ -85,6 +85,7 @@ QueueInit(void)
 {
 	LongPollInit();
 	LowWaterInit();
+	QueueMetricsInit();
 	CacheRegisterRelcacheCallback(queue_cache_callback, (Datum) 0);
 }
 

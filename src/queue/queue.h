@@ -19,6 +19,8 @@
  *	  maintenance.c  retention and dead-letter sweeps, run_maintenance
  *	  rotate.c       sq_rotate_queue_key
  *	  schedule.c     recurring sends through pg_cron
+ *	  metrics.c      counters of sends, receives and deletes in shared
+ *	                 memory; the view sqsn.queue_metrics
  *
  *-------------------------------------------------------------------------
  */
@@ -116,6 +118,7 @@ typedef struct OutgoingMessage
 	int64       source_queue_id;  /* 0: none */
 	char       *group_id;         /* message_group_id, or NULL */
 	char       *deduplication_id; /* or NULL */
+	int64       size;             /* body and attributes; 0: a move */
 } OutgoingMessage;
 
 /*
@@ -215,6 +218,28 @@ extern void  sqsn_lowwater_visibility_changed(SqsnQueue *queue, int64 msg_seq,
 											  TimestampTz visible_at);
 extern void  sqsn_lowwater_forget(Oid relid);
 extern void  sqsn_lowwater_step(SqsnQueue *queue, bool force);
+
+/* metrics.c: what is counted per queue, in the order of sqsn.queue_metrics */
+enum
+{
+	QMETRIC_SENT,           /* NumberOfMessagesSent */
+	QMETRIC_RECEIVED,       /* NumberOfMessagesReceived */
+	QMETRIC_DELETED,        /* NumberOfMessagesDeleted */
+	QMETRIC_EMPTY_RECEIVES, /* NumberOfEmptyReceives */
+	QMETRIC_SENT_BYTES,     /* SentMessageSize, summed */
+	QMETRIC_DEAD_LETTERED,  /* moved to the dead-letter queue */
+	QMETRIC_REDRIVEN,       /* moved out of this dead-letter queue */
+	QMETRIC_COUNT
+};
+extern void QueueMetricsInit(void);
+extern void sqsn_metrics_count(SqsnQueue *queue, int what, uint64 n);
+extern void sqsn_metrics_count_empty_receive(SqsnQueue *queue);
+extern void sqsn_metrics_defer_empty_receives(bool defer);
+extern void sqsn_metrics_settle_empty_receive(bool count);
+extern void sqsn_metrics_forget_queue(int64 queue_id, Oid relid);
+extern void sqsn_metrics_depth_changed(SqsnQueue *queue);
+extern bool sqsn_metrics_queue_table_usage(int *used, int *nslots,
+										   uint64 *overflow);
 
 /* longpoll.c */
 #define SQSN_LONGPOLL_SLOTS 1024
