@@ -108,6 +108,11 @@ installed_is_current() {
 		[ -e "$f" ] || continue
 		cmp -s "$f" "$ext/$(basename "$f")" || return 1
 	done
+	# the dashboard's page (src/api/dashboard/)
+	for f in "$REPO"/src/api/dashboard/*; do
+		[ -e "$f" ] || continue
+		cmp -s "$f" "$ext/sqsn_dashboard/$(basename "$f")" || return 1
+	done
 }
 
 # Start the cluster, or restart it when the library or its settings changed;
