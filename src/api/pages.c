@@ -99,6 +99,8 @@ api_page_run(ApiPageRequest *req, ApiPageResponse *resp)
 		MemoryContextSwitchTo(cxt);
 		pgstat_report_activity(STATE_RUNNING, req->path);
 		sqsn_spi_connect();
+		/* the answer outlives SPI: allocate in the request's context */
+		MemoryContextSwitchTo(cxt);
 		PushActiveSnapshot(GetTransactionSnapshot());
 
 		if (strcmp(req->path, "/metrics") == 0)
