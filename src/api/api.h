@@ -68,6 +68,7 @@ typedef struct ApiRequest
 	const char *base_url;      /* "http://<Host header>", no trailing / */
 	const char *access_key_id; /* NULL when the request was not signed */
 	const char *request_id;    /* a UUID, echoed in every response */
+	const char *trace_header;  /* its X-Amzn-Trace-Id header, or NULL */
 	Oid         roleid;        /* the role the request runs as */
 
 	/* the response: result members only; server.c wraps them */
@@ -188,6 +189,11 @@ typedef struct ApiPageResponse
 	StringInfo  body;
 	List       *headers; /* of ApiParam */
 } ApiPageResponse;
+
+/* trace.c */
+extern const char *api_trace_header(ApiRequest *req, ApiObject *obj);
+extern Jsonb      *api_with_trace_header(Jsonb *attributes, const char *trace);
+extern void        api_out_trace_md5(ApiRequest *req, const char *trace);
 
 /* pages.c */
 extern void        ApiPagesInit(void);

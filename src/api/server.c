@@ -501,6 +501,7 @@ parse_request(ApiConn *c, ApiRequest *req, const char *method, List *headers,
 	const char *version;
 
 	req->method = method;
+	req->trace_header = find_header(headers, "x-amzn-trace-id");
 	req->base_url =
 		host ? psprintf("http://%s", host) : sqsn_endpoint_base_url();
 

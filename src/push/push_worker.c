@@ -104,6 +104,8 @@ typedef struct Job
 	char              *body;
 	bool               raw;
 	SqsnDeliveryPolicy policy;
+	char              *trace_header; /* X-Amzn-Trace-Id, or NULL */
+	char              *traceparent;  /* W3C traceparent, or NULL */
 
 	CURL              *easy;
 	struct curl_slist *headers;
@@ -363,6 +365,34 @@ build_body(Job *job, const char *subject, const char *message,
 	job->body = sqsn_envelope_json(&env);
 }
 
+/*
+ * The trace context of a notification, from its attributes: the
+ * X-Amzn-Trace-Id header is the message's AWSTraceHeader when it has one,
+ * else the W3C traceparent attribute in X-Ray's form
+ * (Root=1-<8 hex>-<24 hex>;Parent=<16 hex>;Sampled=<0|1>); *traceparent
+ * is that attribute as it came, sent as the traceparent header. Values
+ * that could break a header line are left out.
+ */
+static char *
+trace_header(Jsonb *attributes, char **traceparent)
+{
+	char *aws = sqsn_attribute_string(attributes, SQSN_TRACE_ATTRIBUTE);
+	char *w3c = sqsn_attribute_string(attributes, SQSN_TRACEPARENT);
+
+	if (w3c != NULL && strpbrk(w3c, "\r\n") != NULL)
+		w3c = NULL;
+	if (aws != NULL && strpbrk(aws, "\r\n") != NULL)
+		aws = NULL;
+	*traceparent = w3c;
+	if (aws == NULL && w3c != NULL && strlen(w3c) == 55 &&
+		strspn(w3c, "0123456789abcdef-") == 55 && w3c[2] == '-' &&
+		w3c[35] == '-' && w3c[52] == '-')
+		aws = psprintf("Root=1-%.8s-%.24s;Parent=%.16s;Sampled=%c", w3c + 3,
+					   w3c + 11, w3c + 36,
+					   (sqsn_hex_value(w3c[54]) & 1) ? '1' : '0');
+	return aws;
+}
+
 /* Response bodies are counted and dropped; too long a body ends the POST. */
 static size_t
 discard_response(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -486,6 +516,10 @@ start_job(Job *job)
 		add_header(job, "x-amz-sns-subscription-arn", job->subscription_arn);
 	if (job->raw && !job->confirmation)
 		add_header(job, "x-amz-sns-rawdelivery", "true");
+	if (job->trace_header)
+		add_header(job, "X-Amzn-Trace-Id", job->trace_header);
+	if (job->traceparent)
+		add_header(job, "traceparent", job->traceparent);
 	/* no "Expect: 100-continue" round trip for larger bodies */
 	job->headers = curl_slist_append(job->headers, "Expect:");
 
@@ -745,6 +779,7 @@ claim(void *arg)
 			}
 			message = text_to_cstring(plain);
 		}
+		job->trace_header = trace_header(attributes, &job->traceparent);
 		build_body(job, subject, message, attributes,
 				   sqsn_iso_timestamp(sqsn_spi_timestamptz(tuple, desc, 9)),
 				   SPI_getvalue(tuple, desc, 16));

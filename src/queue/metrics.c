@@ -440,10 +440,15 @@ measure_depth(int64 queue_id, Oid relid, bool fifo, TimestampTz now,
 						 table, percent),
 				1, argtypes, values, NULL, true, 1),
 			SPI_OK_SELECT, "sampling a queue");
-		row = SPI_tuptable->vals[0];
-		desc = SPI_tuptable->tupdesc;
-		scanned = sqsn_spi_int64(row, desc, 1);
-		scale = scanned > 0 ? estimate / scanned : 0.0;
+		if (sqsn_spi_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) >=
+			sqsn_metrics_scan_rows / 4)
+		{
+			row = SPI_tuptable->vals[0];
+			desc = SPI_tuptable->tupdesc;
+			scanned = sqsn_spi_int64(row, desc, 1);
+		}
+		/* else too few pages came up: scale the rows read first instead */
+		scale = estimate / scanned;
 	}
 
 	d->visible = (int64) (sqsn_spi_int64(row, desc, 2) * scale + 0.5);

@@ -161,7 +161,14 @@ extern char *sqsn_queue_name_of(int64 queue_id);
 extern void  sqsn_check_queue_id(int64 queue_id, int action);
 
 /* attributes.c */
+#define SQSN_TRACE_ATTRIBUTE  "AWS.TraceHeader" /* AWSTraceHeader */
+#define SQSN_TRACEPARENT      "traceparent"     /* W3C trace context */
+#define SQSN_MAX_TRACE_HEADER 1024
 extern Jsonb *sqsn_normalize_attributes(Jsonb *attributes, int64 *size);
+extern char  *sqsn_attribute_string(Jsonb *attributes, const char *name);
+extern Jsonb *sqsn_attributes_filter(Jsonb *attributes, bool system);
+extern Jsonb *sqsn_attributes_with_string(Jsonb *attributes, const char *name,
+										  const char *value);
 
 /* handle.c */
 extern char *sqsn_make_receipt_handle(int64 queue_id, int64 msg_seq,
