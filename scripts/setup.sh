@@ -20,8 +20,12 @@ set -u -o pipefail
 # Debian 12 packages: server and headers, the extensions and tools the test
 # suites use (pgTAP + pg_prove, pg_cron, IPC::Run for the TAP tests, valgrind
 # for make valgrind, the AWS clients the endpoint tests drive: awscli,
-# python3-boto3, nodejs + npm) and the libraries sqsn links against
-# (libcurl, OpenSSL, libmicrohttpd).
+# python3-boto3, nodejs + npm; chromium for the dashboard's browser test,
+# prometheus for promtool, which checks /metrics and the examples of
+# examples/monitoring) and the libraries sqsn links against (libcurl,
+# OpenSSL, libmicrohttpd). On a machine run by systemd, the prometheus
+# package also starts a Prometheus server (stop it with
+# `systemctl disable --now prometheus` if you do not want one).
 PACKAGES=(
 	postgresql-15
 	postgresql-server-dev-15
@@ -42,6 +46,8 @@ PACKAGES=(
 	make
 	gcc
 	valgrind
+	chromium
+	prometheus
 )
 
 # The tools the test runners call must exist after the install.

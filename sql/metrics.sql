@@ -112,8 +112,12 @@ FROM sqsn.queue_metrics WHERE queue_name = 'metrics_q';
 SELECT sqsn.sq_create_queue('metrics_big');
 SELECT count(*) FROM sqsn.sq_send_batch('metrics_big',
 	(SELECT array_agg('message ' || i) FROM generate_series(1, 1000) i));
-SELECT format('ANALYZE sqsn.q_%s', queue_id) FROM sqsn.queue
-WHERE queue_name = 'metrics_big' \gexec
+DO $$
+BEGIN
+	EXECUTE format('ANALYZE sqsn.q_%s',
+		(SELECT queue_id FROM sqsn.queue WHERE queue_name = 'metrics_big'));
+END
+$$;
 SET sqsn.metrics_scan_rows = 100;
 SELECT "ApproximateNumberOfMessagesVisible", depth_exact
 FROM sqsn.queue_metrics WHERE queue_name = 'metrics_big';
