@@ -415,14 +415,20 @@ static const char *const server_sql =
 	"  WHERE status = 'pending'),"
 	" 'now', now())::text";
 
-/* The object text of a row, with more members added before its '}'. */
+/*
+ * The object text of a row, with more members added before its '}': more
+ * is a list of members without a leading comma, as sqsn_json_* write
+ * them into an empty buffer.
+ */
 static void
 append_object(StringInfo buf, const char *object, const char *more)
 {
 	size_t len = strlen(object);
 
-	Assert(len > 0 && object[len - 1] == '}');
+	Assert(len > 1 && object[0] == '{' && object[len - 1] == '}');
 	appendBinaryStringInfo(buf, object, len - 1);
+	if (len > 2 && more[0] != '\0')
+		appendStringInfoChar(buf, ',');
 	appendStringInfoString(buf, more);
 	appendStringInfoChar(buf, '}');
 }
@@ -452,8 +458,8 @@ state_queues(StringInfo buf, Oid roleid)
 		first = false;
 		append_object(buf, SPI_getvalue(rows->vals[i], rows->tupdesc, 2),
 					  sqsn_queue_allows(queue, roleid, SQSN_ADMIN)
-						  ? ",\"can_admin\":true"
-						  : ",\"can_admin\":false");
+						  ? "\"can_admin\":true"
+						  : "\"can_admin\":false");
 	}
 	appendStringInfoChar(buf, ']');
 }
@@ -487,7 +493,6 @@ state_subscriptions(StringInfo buf, int64 topic_id, bool topic_admin,
 		char          *endpoint = SPI_getvalue(t, rows->tupdesc, admin ? 5 : 6);
 
 		initStringInfo(&more);
-		appendStringInfoString(&more, ",");
 		sqsn_json_string(&more, "endpoint", endpoint ? endpoint : "");
 		sqsn_json_bool(&more, "can_admin", admin);
 		if (sqsn_delivery_metrics_read(DatumGetUUIDP(id), counts))

@@ -8,6 +8,11 @@
 
   let csrf = null;
   let timer = null;
+  // Answers to requests sent before the last sign-in or sign-out, or older
+  // than one already drawn, are dropped: they would undo it.
+  let epoch = 0;
+  let sent = 0;
+  let drawn = 0;
   let last = null; // the previous state, for rates
   const history = new Map(); // queue -> {sent: [], received: []}
 
@@ -318,13 +323,17 @@
   }
 
   async function refresh() {
+    const mine = epoch;
+    const seq = ++sent;
     let res;
     try {
       res = await call('GET', 'state');
     } catch (e) {
-      $('status').textContent = 'Cannot reach the server: ' + e.message;
+      if (mine === epoch) $('status').textContent = 'Cannot reach the server: ' + e.message;
       return;
     }
+    if (mine !== epoch || seq < drawn) return;
+    drawn = seq;
     if (res.status === 401) {
       showSignIn();
       return;
@@ -350,11 +359,15 @@
       return;
     }
     $('signin-error').textContent = '';
+    epoch++;
     csrf = data.csrf;
     refresh();
   });
 
   $('signout').addEventListener('click', async () => {
+    epoch++;
+    clearInterval(timer);
+    timer = null;
     await call('POST', 'logout', {});
     showSignIn();
   });

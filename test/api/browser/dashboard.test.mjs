@@ -220,6 +220,13 @@ test('the admin view, for the manual', async () => {
   await page.click('#signout');
   await signIn(admin);
   await page.locator(`tr[data-queue="${SOURCE}"]`).waitFor({ timeout: 20000 });
+  // both subscriptions are listed; the refused endpoint shows its failure
+  const subs = `tr[data-subscription]`;
+  await page.waitForFunction((sel) => document.querySelectorAll(sel).length === 2, subs,
+    { timeout: 20000 });
+  await page.waitForFunction(() => [...document.querySelectorAll('tr[data-subscription] .error')]
+    .some((td) => /refused/.test(td.textContent)), null, { timeout: 30000 });
+  assert.equal(await page.locator('tr[data-subscription] button[data-action="pause"]').count(), 1);
   // a few polls so that the rate charts have points
   await page.waitForTimeout(5000);
   await shot('5-admin');
