@@ -87,7 +87,7 @@
     svg.setAttribute('viewBox', '0 0 110 26');
     svg.setAttribute('role', 'img');
     const max = Math.max(1, ...points);
-    const step = points.length > 1 ? 80 / (HISTORY - 1) : 0;
+    const step = points.length > 1 ? 80 / (points.length - 1) : 0;
     const coords = points.map((p, i) =>
       (i * step).toFixed(1) + ',' + (24 - (p / max) * 22).toFixed(1));
     const line = document.createElementNS(ns, 'polyline');

@@ -228,12 +228,11 @@ test('the admin view, for the manual', async () => {
     .some((td) => /refused/.test(td.textContent)), null, { timeout: 30000 });
   assert.equal(await page.locator('tr[data-subscription] button[data-action="pause"]').count(), 1);
   // traffic over a few polls, so that the rate charts have points
-  for (let i = 0; i < 6; i++) {
+  for (let i = 0; i < 9; i++) {
     sql(`SELECT count(sqsn.sq_send('${SOURCE}', 'load ' || n)) FROM generate_series(1, ${10 + 5 * i}) n`);
     sql(`SELECT count(sqsn.sq_delete('${SOURCE}', receipt_handle))
       FROM sqsn.sq_receive('${SOURCE}', 10, 30)`);
     await page.waitForTimeout(1000);
   }
-  await page.waitForTimeout(2500);
   await shot('5-admin');
 });
