@@ -534,23 +534,9 @@ sq_queue_metrics_rows(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TimestampTz    now = GetCurrentTimestamp();
 	int            nestlevel;
-	SPITupleTable *queues;
 	uint64         nqueues;
-
-	InitMaterializedSRF(fcinfo, 0);
-	nestlevel = sqsn_admin_begin();
-
-	sqsn_spi_check(
-		SPI_execute("SELECT q.queue_id, q.queue_name, c.oid,"
-					" q.queue_name LIKE '%.fifo'"
-					" FROM sqsn.queue q"
-					" JOIN pg_class c ON c.relname = 'q_' || q.queue_id"
-					"  AND c.relnamespace = 'sqsn'::regnamespace"
-					" ORDER BY q.queue_name COLLATE \"C\"",
-					true, 0),
-		SPI_OK_SELECT, "listing queues");
-	queues = SPI_tuptable;
-	nqueues = SPI_processed;
+	SPITupleTable *queues = sqsn_begin_queue_rows(fcinfo, &nestlevel,
+												  &nqueues);
 
 	for (uint64 i = 0; i < nqueues; i++)
 	{

@@ -160,6 +160,10 @@ extern void  sqsn_check_queue(SqsnQueue *queue, int action);
 extern char *sqsn_queue_name_of(int64 queue_id);
 extern void  sqsn_check_queue_id(int64 queue_id, int action);
 
+/* admin.c */
+extern SPITupleTable *sqsn_begin_queue_rows(FunctionCallInfo fcinfo,
+											int *nestlevel, uint64 *nqueues);
+
 /* attributes.c */
 #define SQSN_TRACE_ATTRIBUTE  "AWS.TraceHeader" /* AWSTraceHeader */
 #define SQSN_TRACEPARENT      "traceparent"     /* W3C trace context */
