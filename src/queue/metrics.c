@@ -23,11 +23,12 @@
  *
  * Depth figures (visible, in flight, delayed, the age of the oldest
  * message, and for FIFO queues the groups with messages in flight) are
- * read from the message table, with bounded work: at most
- * sqsn.metrics_scan_rows rows of the table are read; a table with more is
- * measured on a page sample of about that many rows (TABLESAMPLE SYSTEM)
- * scaled to the table's live-row estimate, and the oldest message is
- * looked for among the first rows from the low-water mark on. Those
+ * read from the message table, with bounded work: a table the statistics
+ * put under twice sqsn.metrics_scan_rows rows is counted, up to that many
+ * rows; a larger one is measured on a page sample of about that many rows
+ * (TABLESAMPLE SYSTEM) scaled to the table's live-row estimate, and the
+ * oldest message is looked for among the first rows from the low-water
+ * mark on. Those
  * figures are approximate, as the managed service's are; depth_exact says
  * which kind a row has. They are cached in the queue's slot for
  * sqsn.metrics_cache_time, so that scrapes, dashboards and SQL users
@@ -369,6 +370,30 @@ sqsn_metrics_queue_table_usage(int *used, int *nslots, uint64 *overflow)
 /* Depth ------------------------------------------------------------------ */
 
 /*
+ * The depth figures (columns) of the first scan_rows rows of a message
+ * table, in physical order: the row, its descriptor in *desc and the rows
+ * read in *scanned.
+ */
+static HeapTuple
+first_rows(const char *table, const char *columns, Datum *values,
+		   TupleDesc *desc, int64 *scanned)
+{
+	Oid argtypes[2] = {TIMESTAMPTZOID, INT8OID};
+
+	sqsn_spi_check(
+		SPI_execute_with_args(
+			psprintf("SELECT %s FROM (SELECT expires_at, visible_at,"
+					 " lease_token, sent_at, message_group_id FROM %s"
+					 " LIMIT $2) s",
+					 columns, table),
+			2, argtypes, values, NULL, true, 1),
+		SPI_OK_SELECT, "measuring a queue");
+	*desc = SPI_tuptable->tupdesc;
+	*scanned = sqsn_spi_int64(SPI_tuptable->vals[0], *desc, 1);
+	return SPI_tuptable->vals[0];
+}
+
+/*
  * Measures a queue's depth (see the file's comment). Requires SPI; the
  * message table is locked in AccessShareLock by the caller.
  */
@@ -389,50 +414,50 @@ measure_depth(int64 queue_id, Oid relid, bool fifo, TimestampTz now,
 		"  AND visible_at > $1 AND lease_token IS NOT NULL)";
 	Oid         argtypes[2] = {TIMESTAMPTZOID, INT8OID};
 	Datum       values[2];
-	HeapTuple   row;
-	TupleDesc   desc;
-	int64       scanned;
+	HeapTuple   row = NULL;
+	TupleDesc   desc = NULL;
+	int64       scanned = 0;
 	double      scale = 1.0;
+	double      estimate;
+	double      percent;
+	bool        head_read = false;
 	bool        isnull;
 	Datum       oldest;
 
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = Int64GetDatum(sqsn_metrics_scan_rows);
+
+	/* the statistics' estimate of the live rows */
 	sqsn_spi_check(
 		SPI_execute_with_args(
-			psprintf("SELECT %s FROM (SELECT expires_at, visible_at,"
-					 " lease_token, sent_at, message_group_id FROM %s"
-					 " LIMIT $2) s",
-					 columns, table),
-			2, argtypes, values, NULL, true, 1),
-		SPI_OK_SELECT, "measuring a queue");
-	row = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	scanned = sqsn_spi_int64(row, desc, 1);
-	d->exact = scanned < sqsn_metrics_scan_rows;
+			"SELECT greatest(pg_catalog.pg_stat_get_live_tuples($1),"
+			" c.reltuples::bigint, 1)"
+			" FROM pg_catalog.pg_class c WHERE c.oid = $1",
+			1, (Oid[]){OIDOID}, (Datum[]){ObjectIdGetDatum(relid)}, NULL,
+			true, 1),
+		SPI_OK_SELECT, "estimating a queue's size");
+	estimate = SPI_processed == 1
+				   ? (double) sqsn_spi_int64(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 1)
+				   : 1.0;
+
+	/*
+	 * A table that may be small is counted, up to scan_rows rows; one the
+	 * statistics call large goes straight to the sample.
+	 */
+	d->exact = false;
+	if (estimate < 2.0 * sqsn_metrics_scan_rows)
+	{
+		row = first_rows(table, columns, values, &desc, &scanned);
+		head_read = true;
+		d->exact = scanned < sqsn_metrics_scan_rows;
+	}
 
 	if (!d->exact)
 	{
-		/*
-		 * A large table: a page sample of about scan_rows rows, scaled to
-		 * the live-row estimate of the statistics.
-		 */
-		double estimate;
-		double percent;
-
-		sqsn_spi_check(
-			SPI_execute_with_args(
-				"SELECT greatest(pg_catalog.pg_stat_get_live_tuples($1),"
-				" c.reltuples::bigint, 1)"
-				" FROM pg_catalog.pg_class c WHERE c.oid = $1",
-				1, (Oid[]){OIDOID}, (Datum[]){ObjectIdGetDatum(relid)}, NULL,
-				true, 1),
-			SPI_OK_SELECT, "estimating a queue's size");
-		estimate = SPI_processed == 1
-					   ? (double) sqsn_spi_int64(SPI_tuptable->vals[0],
-												 SPI_tuptable->tupdesc, 1)
-					   : (double) scanned;
-		estimate = Max(estimate, (double) scanned);
+		/* a page sample of about scan_rows rows, scaled to the estimate */
+		if (head_read)
+			estimate = Max(estimate, (double) scanned);
 		percent = Min(100.0, 100.0 * sqsn_metrics_scan_rows / estimate);
 		sqsn_spi_check(
 			SPI_execute_with_args(
@@ -447,8 +472,17 @@ measure_depth(int64 queue_id, Oid relid, bool fifo, TimestampTz now,
 			desc = SPI_tuptable->tupdesc;
 			scanned = sqsn_spi_int64(row, desc, 1);
 		}
+		else if (!head_read)
+		{
+			/* too few rows came up: the statistics were out of date */
+			row = first_rows(table, columns, values, &desc, &scanned);
+			head_read = true;
+			d->exact = scanned < sqsn_metrics_scan_rows;
+			estimate = Max(estimate, (double) scanned);
+		}
 		/* else too few pages came up: scale the rows read first instead */
-		scale = estimate / scanned;
+		if (!d->exact)
+			scale = estimate / Max(scanned, 1);
 	}
 
 	d->visible = (int64) (sqsn_spi_int64(row, desc, 2) * scale + 0.5);
