@@ -83,6 +83,40 @@ api_page_text(ApiPageResponse *resp, int status, const char *content_type,
 }
 
 /*
+ * Copies the answer into cxt. A page builds it wherever SPI leaves
+ * CurrentMemoryContext (each SPI call returns to SPI's own context, which
+ * SPI_finish frees), so the answer is copied out before that.
+ */
+static void
+keep_answer(ApiPageResponse *resp, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	List         *headers = NIL;
+	ListCell     *lc;
+
+	if (resp->body != NULL)
+	{
+		StringInfo body = makeStringInfo();
+
+		appendBinaryStringInfo(body, resp->body->data, resp->body->len);
+		resp->body = body;
+	}
+	if (resp->content_type != NULL)
+		resp->content_type = pstrdup(resp->content_type);
+	foreach (lc, resp->headers)
+	{
+		ApiParam *h = lfirst(lc);
+		ApiParam *copy = palloc(sizeof(ApiParam));
+
+		copy->name = pstrdup(h->name);
+		copy->value = pstrdup(h->value);
+		headers = lappend(headers, copy);
+	}
+	resp->headers = headers;
+	MemoryContextSwitchTo(old);
+}
+
+/*
  * Runs a page request in its own transaction and fills in the answer;
  * never throws. The answer lives in the caller's memory context.
  */
@@ -99,8 +133,6 @@ api_page_run(ApiPageRequest *req, ApiPageResponse *resp)
 		MemoryContextSwitchTo(cxt);
 		pgstat_report_activity(STATE_RUNNING, req->path);
 		sqsn_spi_connect();
-		/* the answer outlives SPI: allocate in the request's context */
-		MemoryContextSwitchTo(cxt);
 		PushActiveSnapshot(GetTransactionSnapshot());
 
 		if (strcmp(req->path, "/metrics") == 0)
@@ -108,6 +140,8 @@ api_page_run(ApiPageRequest *req, ApiPageResponse *resp)
 		else
 			api_dashboard(req, resp);
 
+		/* the answer outlives SPI */
+		keep_answer(resp, cxt);
 		PopActiveSnapshot();
 		SPI_finish();
 		SetCurrentRoleId(InvalidOid, false);

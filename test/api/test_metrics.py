@@ -101,6 +101,21 @@ class Exposition(unittest.TestCase):
         self.assertGreaterEqual(value(text, "sqsn_workers", worker="endpoint"), 1)
         self.assertIsNotNone(value(text, "sqsn_xmin_horizon_age_seconds", holder="transaction"))
 
+    def test_a_large_exposition_arrives_whole(self):
+        # 80 queues make an answer of about 80 kB: it must arrive intact
+        names = [PREFIX + "many-%02d" % i for i in range(80)]
+        sql("SELECT count(sqsn.sq_create_queue(q)) FROM unnest(ARRAY['%s']) q"
+            % "','".join(names))
+        for _ in range(20):
+            status, text = scrape()
+            self.assertEqual(status, 200)
+            check = subprocess.run([PROMTOOL, "check", "metrics"], input=text,
+                                   capture_output=True, text=True)
+            self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+            for q in names:
+                self.assertEqual(value(text, "sqsn_queue_info", queue=q), 1, q)
+            self.assertIsNotNone(value(text, "sqsn_scrape_duration_seconds"))
+
     def test_a_long_poll_counts_one_empty_receive(self):
         name = PREFIX + "poll"
         url = self.sqs.create_queue(QueueName=name)["QueueUrl"]

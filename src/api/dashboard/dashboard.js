@@ -241,7 +241,7 @@
             ? actionButton('Resume', '', { action: 'resume', subscription: s.id })
             : actionButton('Pause', '', { action: 'pause', subscription: s.id }));
         }
-        rows.push(el('tr', { 'data-subscription': s.id },
+        rows.push(el('tr', { 'data-subscription': s.id, 'data-topic': t.name },
           el('td', { class: 'name' }, t.name),
           el('td', {}, s.protocol),
           el('td', { class: 'endpoint' }, s.endpoint),

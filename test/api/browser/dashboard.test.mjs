@@ -221,12 +221,12 @@ test('the admin view, for the manual', async () => {
   await signIn(admin);
   await page.locator(`tr[data-queue="${SOURCE}"]`).waitFor({ timeout: 20000 });
   // both subscriptions are listed; the refused endpoint shows its failure
-  const subs = `tr[data-subscription]`;
+  const subs = `tr[data-subscription][data-topic="${topic}"]`;
   await page.waitForFunction((sel) => document.querySelectorAll(sel).length === 2, subs,
     { timeout: 20000 });
-  await page.waitForFunction(() => [...document.querySelectorAll('tr[data-subscription] .error')]
-    .some((td) => /refused/.test(td.textContent)), null, { timeout: 30000 });
-  assert.equal(await page.locator('tr[data-subscription] button[data-action="pause"]').count(), 1);
+  await page.waitForFunction((sel) => [...document.querySelectorAll(`${sel} .error`)]
+    .some((td) => /refused/.test(td.textContent)), subs, { timeout: 30000 });
+  assert.equal(await page.locator(`${subs} button[data-action="pause"]`).count(), 1);
   // traffic over a few polls, so that the rate charts have points
   for (let i = 0; i < 9; i++) {
     sql(`SELECT count(sqsn.sq_send('${SOURCE}', 'load ' || n)) FROM generate_series(1, ${10 + 5 * i}) n`);
