@@ -64,6 +64,20 @@ else ifeq ($(filter demo test stop fuzz valgrind format print-shlib-link,$(MAKEC
 $(error pg_config not found: install postgresql-server-dev-15, or run "make demo", which installs it)
 endif
 
+# The dashboard's page (api/dashboard.c): plain files installed with the
+# extension into <sharedir>/extension/sqsn_dashboard/, served as they are.
+DASHBOARD_FILES = $(sort $(wildcard src/api/dashboard/*.html src/api/dashboard/*.css src/api/dashboard/*.js))
+DASHBOARD_DIR   = $(datadir)/extension/sqsn_dashboard
+
+install: install-dashboard
+install-dashboard:
+	$(MKDIR_P) '$(DESTDIR)$(DASHBOARD_DIR)'
+	$(INSTALL_DATA) $(DASHBOARD_FILES) '$(DESTDIR)$(DASHBOARD_DIR)/'
+
+uninstall: uninstall-dashboard
+uninstall-dashboard:
+	rm -rf '$(DESTDIR)$(DASHBOARD_DIR)'
+
 # PGXS does not track headers: every object depends on every header.
 $(OBJS) $(OBJS:.o=.bc): $(SRC_HEADERS)
 
@@ -89,7 +103,8 @@ else
 	$(prove_installcheck)
 endif
 
-.PHONY: demo test stop format fuzz valgrind print-shlib-link prove_installcheck
+.PHONY: demo test stop format fuzz valgrind print-shlib-link prove_installcheck \
+	install-dashboard uninstall-dashboard
 
 demo:
 	@bash scripts/demo.sh

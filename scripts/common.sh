@@ -93,7 +93,7 @@ install_packages() {
 
 # The Node.js test directories: each has a package.json naming exact versions
 # and the package-lock.json that pins all they bring.
-NODE_TEST_DIRS=("$REPO/test/api/node" "$REPO/test/apps/node")
+NODE_TEST_DIRS=("$REPO/test/api/node" "$REPO/test/api/browser" "$REPO/test/apps/node")
 
 # node_modules_current DIR: DIR/node_modules was installed by `npm ci` from
 # DIR's package.json and package-lock.json as they are now.

@@ -26,8 +26,12 @@ set -u -o pipefail
 # suites use (pgTAP + pg_prove, pg_cron, IPC::Run for the TAP tests, valgrind
 # for make valgrind, the AWS clients the endpoint tests drive: awscli,
 # python3-boto3, nodejs + npm; the applications the apps suite runs on it:
-# Celery with kombu's SQS transport and pycurl, boto 2, Amazon::SQS::Simple)
-# and the libraries sqsn links against (libcurl, OpenSSL, libmicrohttpd).
+# Celery with kombu's SQS transport and pycurl, boto 2, Amazon::SQS::Simple;
+# chromium for the dashboard's browser test, prometheus for promtool, which
+# checks /metrics and the examples of examples/monitoring) and the libraries
+# sqsn links against (libcurl, OpenSSL, libmicrohttpd). On a machine run by
+# systemd, the prometheus package also starts a Prometheus server (stop it
+# with `systemctl disable --now prometheus` if you do not want one).
 PACKAGES=(
 	postgresql-15
 	postgresql-server-dev-15
@@ -53,6 +57,8 @@ PACKAGES=(
 	make
 	gcc
 	valgrind
+	chromium
+	prometheus
 )
 
 # The tools the test runners call must exist after the install.
@@ -118,6 +124,11 @@ installed_is_current() {
 	for f in "$REPO"/sql/sqsn--*.sql; do
 		[ -e "$f" ] || continue
 		cmp -s "$f" "$ext/$(basename "$f")" || return 1
+	done
+	# the dashboard's page (src/api/dashboard/)
+	for f in "$REPO"/src/api/dashboard/*; do
+		[ -e "$f" ] || continue
+		cmp -s "$f" "$ext/sqsn_dashboard/$(basename "$f")" || return 1
 	done
 }
 

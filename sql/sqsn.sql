@@ -173,7 +173,10 @@ CREATE TABLE sqsn.subscription (
 	UNIQUE (topic_id, protocol, queue_id),
 	CONSTRAINT subscription_endpoint_check
 		CHECK ((protocol OPERATOR(pg_catalog.=) 'sqs') OPERATOR(pg_catalog.=) (queue_id IS NOT NULL)
-			AND (queue_id IS NULL) OPERATOR(pg_catalog.=) (endpoint IS NOT NULL))
+			AND (queue_id IS NULL) OPERATOR(pg_catalog.=) (endpoint IS NOT NULL)),
+	-- A paused HTTP/HTTPS subscription keeps its deliveries in the outbox
+	-- (sn_pause_subscription, sn_resume_subscription).
+	paused boolean NOT NULL DEFAULT false
 );
 CREATE INDEX subscription_queue_id_idx ON sqsn.subscription (queue_id);
 CREATE UNIQUE INDEX subscription_endpoint_idx
@@ -549,6 +552,32 @@ AS 'MODULE_PATHNAME', 'sq_queue_stats_rows'
 LANGUAGE C STRICT VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
+-- Rows of the view sqsn.queue_metrics: each queue's depth and what happened
+-- to it since the server started, under the managed service's metric
+-- names (queue/metrics.c). Depth figures are approximate for large queues
+-- and cached for sqsn.metrics_cache_time; counters are NULL without the
+-- preload.
+CREATE FUNCTION sqsn.queue_metrics_rows()
+RETURNS TABLE (
+	queue_name text,
+	"ApproximateNumberOfMessagesVisible" bigint,
+	"ApproximateNumberOfMessagesNotVisible" bigint,
+	"ApproximateNumberOfMessagesDelayed" bigint,
+	"ApproximateAgeOfOldestMessage" integer,
+	"NumberOfMessagesSent" bigint,
+	"NumberOfMessagesReceived" bigint,
+	"NumberOfMessagesDeleted" bigint,
+	"NumberOfEmptyReceives" bigint,
+	"SentMessageSize" bigint,
+	messages_dead_lettered bigint,
+	messages_redriven bigint,
+	"ApproximateNumberOfGroupsWithInflightMessages" bigint,
+	depth_exact boolean,
+	depth_measured_at timestamptz)
+AS 'MODULE_PATHNAME', 'sq_queue_metrics_rows'
+LANGUAGE C STRICT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
 -- The background worker's health, from shared memory: one row when the
 -- library is preloaded, none otherwise (the view sqsn.worker_status).
 CREATE FUNCTION sqsn.worker_status_rows()
@@ -706,6 +735,21 @@ SET search_path = pg_catalog, pg_temp;
 CREATE FUNCTION sqsn.sn_confirm_subscription(topic_name text, token text)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'sn_confirm_subscription'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+-- Pausing and resuming the push deliveries of an HTTP/HTTPS subscription
+-- (its owner or the topic's administrators): while paused, deliveries stay
+-- in the outbox.
+CREATE FUNCTION sqsn.sn_pause_subscription(subscription_id uuid)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_pause_subscription'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_resume_subscription(subscription_id uuid)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_resume_subscription'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
@@ -901,6 +945,24 @@ CREATE VIEW sqsn.queue_stats AS
 	SELECT queue_name, visible, in_flight, delayed, oldest_message_age
 	FROM sqsn.queue_stats_rows();
 
+CREATE VIEW sqsn.queue_metrics AS
+	SELECT queue_name,
+		"ApproximateNumberOfMessagesVisible",
+		"ApproximateNumberOfMessagesNotVisible",
+		"ApproximateNumberOfMessagesDelayed",
+		"ApproximateAgeOfOldestMessage",
+		"NumberOfMessagesSent",
+		"NumberOfMessagesReceived",
+		"NumberOfMessagesDeleted",
+		"NumberOfEmptyReceives",
+		"SentMessageSize",
+		"ApproximateNumberOfGroupsWithInflightMessages",
+		messages_dead_lettered,
+		messages_redriven,
+		depth_exact,
+		depth_measured_at
+	FROM sqsn.queue_metrics_rows();
+
 -- The maintenance worker (worker 'maintenance'), the function launcher and
 -- the function workers; invocations counts what a function worker invoked
 -- since it started.
@@ -1092,6 +1154,7 @@ GRANT EXECUTE ON FUNCTION
 	sqsn.sq_list_queues(text),
 	sqsn.sq_get_queue_attributes(text),
 	sqsn.queue_stats_rows(),
+	sqsn.queue_metrics_rows(),
 	sqsn.worker_status_rows(),
 	sqsn.function_worker_rows(),
 	sqsn.sq_grant(text, name, text[]),
@@ -1117,11 +1180,13 @@ GRANT EXECUTE ON FUNCTION
 	sqsn.sn_unsubscribe(uuid),
 	sqsn.sn_set_subscription_attributes(uuid, jsonb),
 	sqsn.sn_get_subscription_attributes(uuid),
+	sqsn.sn_pause_subscription(uuid),
+	sqsn.sn_resume_subscription(uuid),
 	sqsn.delivery_retry_schedule(jsonb),
 	sqsn.signing_certificate()
 	TO sqsn_admin, sqsn_publisher, sqsn_producer, sqsn_consumer;
 
-GRANT SELECT ON sqsn.queue_stats, sqsn.worker_status
+GRANT SELECT ON sqsn.queue_stats, sqsn.queue_metrics, sqsn.worker_status
 	TO sqsn_admin, sqsn_producer, sqsn_consumer;
 GRANT SELECT ON sqsn.queue_low_water, sqsn.delivery_attempts,
 	sqsn.subscription_stats, sqsn.api_access_keys,

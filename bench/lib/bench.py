@@ -396,6 +396,10 @@ def targets(rows, s, mode):
     check("FIFO receive+delete 1/txn (100 groups) ≥ 0.5 × standard queue", r and r["ratio"], 0.5)
     r = find("FIFO receive 10 + delete batch, 100 groups", "8", "standard")
     check("FIFO receive 10 + delete batch (100 groups) ≥ 0.5 × standard queue", r and r["ratio"], 0.5)
+    for w in ("send 1/txn", "receive+delete 1/txn"):
+        for sync in ("", " (synchronous_commit=off)"):
+            r = find(f"counters: {w}{sync}", "8", "metrics-off")
+            check(f"{w}{sync} with the queue counters ≥ 0.97 × without", r and r["ratio"], 0.97)
     if s:
         check("steady state: size at end ≤ 2 × after first minute",
               s["size_ratio_end_to_first_window"], 2.0, higher_is_better=False)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Function consumers benchmark (bench/run, workload 11).
+"""Function consumers benchmark (bench/run, workload 12).
 
 In the database the function workers work in (sqsn.database_name), the
 same work done two ways, in the same run:

@@ -68,6 +68,7 @@ typedef struct ApiRequest
 	const char *base_url;      /* "http://<Host header>", no trailing / */
 	const char *access_key_id; /* NULL when the request was not signed */
 	const char *request_id;    /* a UUID, echoed in every response */
+	const char *trace_header;  /* its X-Amzn-Trace-Id header, or NULL */
 	Oid         roleid;        /* the role the request runs as */
 
 	/* the response: result members only; server.c wraps them */
@@ -164,5 +165,56 @@ extern void api_sns_map_error(ErrorData *edata, ApiError *err);
 
 /* server.c */
 extern void ApiInit(void);
+
+/*
+ * A request for one of the endpoint's own pages (pages.c): /metrics and
+ * /dashboard. Headers are ApiParams with lower-case names.
+ */
+typedef struct ApiPageRequest
+{
+	const char *method;
+	const char *path;
+	List       *headers;
+	List       *query;
+	const char *body; /* NULL when too large */
+	size_t      body_len;
+	bool        too_large;
+	bool        loopback_client;
+} ApiPageRequest;
+
+typedef struct ApiPageResponse
+{
+	int         status;
+	const char *content_type;
+	StringInfo  body;
+	List       *headers; /* of ApiParam */
+} ApiPageResponse;
+
+/* trace.c */
+extern const char *api_trace_header(ApiRequest *req, ApiObject *obj);
+extern Jsonb      *api_with_trace_header(Jsonb *attributes, const char *trace);
+extern void        api_out_trace_md5(ApiRequest *req, const char *trace);
+
+/* pages.c */
+extern void        ApiPagesInit(void);
+extern bool        api_is_page(const char *path);
+extern void        api_page_run(ApiPageRequest *req, ApiPageResponse *resp);
+extern const char *api_page_header(ApiPageRequest *req, const char *name);
+extern void        api_page_add_header(ApiPageResponse *resp, const char *name,
+									   const char *value);
+extern void api_page_text(ApiPageResponse *resp, int status,
+						  const char *content_type, const char *text);
+
+/* prometheus.c */
+extern void ApiPrometheusInit(void);
+extern void api_prometheus(ApiPageRequest *req, ApiPageResponse *resp);
+
+/* dashboard.c */
+extern void ApiDashboardInit(void);
+extern void api_dashboard(ApiPageRequest *req, ApiPageResponse *resp);
+
+/* auth.c: the dashboard's sign-in */
+extern Oid  api_check_secret(const char *access_key_id, const char *secret);
+extern Oid  api_key_role(const char *access_key_id);
 
 #endif /* SQSN_API_H */

@@ -1113,3 +1113,42 @@ api_drop_credentials(PG_FUNCTION_ARGS)
 	SPI_finish();
 	PG_RETURN_BOOL(dropped);
 }
+
+/*
+ * The dashboard's sign-in (dashboard.c): the role of an access key whose
+ * secret is secret, compared in constant time; InvalidOid when the key is
+ * unknown, the secret differs or the key's role no longer exists. Requires
+ * a transaction.
+ */
+Oid
+api_check_secret(const char *access_key_id, const char *secret)
+{
+	ApiCredential cred;
+	bool          match;
+	Oid           roleid;
+
+	if (secret == NULL || !lookup_credential(access_key_id, &cred))
+		return InvalidOid;
+	match = strlen(cred.secret) == strlen(secret) &&
+			CRYPTO_memcmp(cred.secret, secret, strlen(secret)) == 0;
+	wipe_string(cred.secret);
+	if (!match)
+		return InvalidOid;
+	roleid = get_role_oid(cred.role, true);
+	return roleid;
+}
+
+/*
+ * The role of an access key that still exists, else InvalidOid: a
+ * dashboard session ends with its key or its role.
+ */
+Oid
+api_key_role(const char *access_key_id)
+{
+	ApiCredential cred;
+
+	if (!lookup_credential(access_key_id, &cred))
+		return InvalidOid;
+	wipe_string(cred.secret);
+	return get_role_oid(cred.role, true);
+}

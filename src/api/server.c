@@ -32,6 +32,9 @@
  * sender's commit sets the worker's latch, the receive is run again, and
  * the connection resumed once it has messages or its wait is over.
  *
+ * The paths /metrics and /dashboard are the endpoint's own pages
+ * (pages.c): they are answered by api_page_run, outside the AWS protocol.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -98,6 +101,7 @@ typedef struct ApiResponse
 	const char *content_type;
 	StringInfo  body;
 	char       *query_error; /* x-amzn-query-error, or NULL */
+	List       *headers;     /* of ApiParam: more headers (pages) */
 } ApiResponse;
 
 /* the state of one HTTP request, from its headers to its completion */
@@ -131,6 +135,7 @@ static bool       can_watch = false;
 
 static bool claim_port(void);
 static void run_request(ApiConn *c, bool retry);
+static void run_page(ApiConn *c);
 
 /*
  * Settings and the workers; called from _PG_init. The workers exist only
@@ -153,6 +158,7 @@ ApiInit(void)
 							64 * 1024 * 1024, PGC_SIGHUP, GUC_UNIT_BYTE, NULL,
 							NULL, NULL);
 	ApiAuthInit();
+	ApiPagesInit();
 	/* each worker watches the queues of its long polls (queue/longpoll.c) */
 	first_watcher = sqsn_longpoll_reserve_watchers(api_workers);
 
@@ -497,6 +503,7 @@ parse_request(ApiConn *c, ApiRequest *req, const char *method, List *headers,
 	const char *version;
 
 	req->method = method;
+	req->trace_header = find_header(headers, "x-amzn-trace-id");
 	req->base_url =
 		host ? psprintf("http://%s", host) : sqsn_endpoint_base_url();
 
@@ -755,6 +762,8 @@ run_request(ApiConn *c, bool retry)
 	req->wait_queue_id = 0;
 	req->wait_ms = 0;
 
+	/* a long poll's looks count as one receive (queue/metrics.c) */
+	sqsn_metrics_defer_empty_receives(true);
 	PG_TRY();
 	{
 		SetCurrentStatementStartTimestamp();
@@ -843,6 +852,7 @@ run_request(ApiConn *c, bool retry)
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
+	sqsn_metrics_defer_empty_receives(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
@@ -852,6 +862,7 @@ queue_response(ApiConn *c)
 	ApiResponse         *r = c->response;
 	struct MHD_Response *response;
 	enum MHD_Result      result;
+	ListCell            *lc;
 
 	response = MHD_create_response_from_buffer(r->body->len, r->body->data,
 											   MHD_RESPMEM_MUST_COPY);
@@ -862,9 +873,49 @@ queue_response(ApiConn *c)
 	if (r->query_error)
 		MHD_add_response_header(response, "x-amzn-query-error",
 								r->query_error);
+	foreach (lc, r->headers)
+	{
+		ApiParam *h = lfirst(lc);
+
+		MHD_add_response_header(response, h->name, h->value);
+	}
 	result = MHD_queue_response(c->connection, r->status, response);
 	MHD_destroy_response(response);
 	return result;
+}
+
+/*
+ * Answers a request for one of the endpoint's own pages (pages.c), in its
+ * own transaction.
+ */
+static void
+run_page(ApiConn *c)
+{
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
+		c->connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	ApiPageRequest  page;
+	ApiPageResponse answer;
+	ApiResponse    *r;
+
+	memset(&page, 0, sizeof(page));
+	memset(&answer, 0, sizeof(answer));
+	page.method = c->req->method;
+	page.path = c->req->path;
+	page.body = c->too_large ? NULL : c->body.data;
+	page.body_len = c->too_large ? 0 : c->body.len;
+	page.too_large = c->too_large;
+	page.loopback_client = info != NULL && info->client_addr != NULL &&
+						   is_loopback(info->client_addr);
+	MHD_get_connection_values(c->connection, MHD_HEADER_KIND, collect_header,
+							  &page.headers);
+	MHD_get_connection_values(c->connection, MHD_GET_ARGUMENT_KIND,
+							  collect_argument, &page.query);
+	api_page_run(&page, &answer);
+
+	r = new_response(answer.status, answer.content_type);
+	r->body = answer.body;
+	r->headers = answer.headers;
+	c->response = r;
 }
 
 /* a receive with nothing to return that may wait: suspend it */
@@ -929,14 +980,22 @@ access_handler(void *cls, struct MHD_Connection *connection, const char *url,
 	}
 
 	old = MemoryContextSwitchTo(c->cxt);
+	if (api_is_page(c->req->path))
+	{
+		run_page(c);
+		MemoryContextSwitchTo(old);
+		return queue_response(c);
+	}
 	run_request(c, false);
 	MemoryContextSwitchTo(old);
 	if (c->req->wait_queue_id != 0 && can_watch)
 	{
 		/* the empty answer is kept for when the wait is over */
+		sqsn_metrics_settle_empty_receive(false);
 		suspend_long_poll(c);
 		return MHD_YES;
 	}
+	sqsn_metrics_settle_empty_receive(true);
 	if (!flushed(c))
 	{
 		MHD_suspend_connection(c->connection);
@@ -978,6 +1037,8 @@ serve_long_polls(void)
 			/* run_request leaves c->cxt current, freed when c completes */
 			run_request(c, true);
 			MemoryContextSwitchTo(old);
+			sqsn_metrics_settle_empty_receive(
+				!(c->req->wait_queue_id != 0 && now < c->deadline));
 			if (c->req->wait_queue_id != 0 && now < c->deadline)
 			{
 				/* still nothing: keep waiting */

@@ -992,6 +992,7 @@ publish(ApiRequest *req)
 	name = topic_name_of_arn(
 		api_param(&req->root, "TopicArn") ? "TopicArn" : "TargetArn", arn);
 	read_entry(&req->root, &e);
+	e.attributes = api_with_trace_header(e.attributes, req->trace_header);
 	if (e.message == NULL)
 		api_error("InvalidParameter", 400,
 				  "Invalid parameter: Message Reason: no value for required "
@@ -1131,6 +1132,8 @@ publish_batch(ApiRequest *req)
 						  "Two or more batch entries have the Id \"%s\"",
 						  e->id);
 		read_entry(obj, e);
+		e->attributes =
+			api_with_trace_header(e->attributes, req->trace_header);
 		if (e->subject || e->structure)
 			simple = false;
 		if (e->message)

@@ -806,6 +806,7 @@ typedef struct SendEntry
 	const char *deduplication_id;
 	char       *message_id; /* set once sent */
 	char       *sequence_number;
+	const char *trace; /* AWSTraceHeader, or NULL */
 } SendEntry;
 
 static void
@@ -853,9 +854,10 @@ send_one(const char *queue, SendEntry *e, bool fifo)
 
 	values[0] = text_datum(queue);
 	values[1] = text_datum(e->body);
-	if (e->attributes)
+	if (e->attributes || e->trace)
 	{
-		values[2] = JsonbPGetDatum(e->attributes);
+		values[2] =
+			JsonbPGetDatum(api_with_trace_header(e->attributes, e->trace));
 		nulls[2] = ' ';
 	}
 	if (e->delay >= 0)
@@ -889,6 +891,7 @@ out_send_result(ApiRequest *req, SendEntry *e)
 				   api_md5_hex(e->body, strlen(e->body)));
 	if (md5)
 		api_out_string(req, "MD5OfMessageAttributes", md5);
+	api_out_trace_md5(req, e->trace);
 	api_out_string(req, "MessageId", e->message_id);
 	if (e->sequence_number)
 		api_out_string(req, "SequenceNumber", e->sequence_number);
@@ -903,6 +906,7 @@ send_message(ApiRequest *req)
 
 	memset(&e, 0, sizeof(e));
 	read_send_entry(&e, &req->root, "MessageAttribute");
+	e.trace = api_trace_header(req, &req->root);
 	send_one(queue, &e, fifo);
 	out_send_result(req, &e);
 }
@@ -936,8 +940,11 @@ send_batch_step(void *arg)
 		SendEntry *e = &b->entries[i];
 
 		bodies[i] = text_datum(e->body);
-		attrs[i] = e->attributes ? JsonbPGetDatum(e->attributes) : (Datum) 0;
-		attr_nulls[i] = e->attributes == NULL;
+		attrs[i] = e->attributes || e->trace
+					   ? JsonbPGetDatum(
+							 api_with_trace_header(e->attributes, e->trace))
+					   : (Datum) 0;
+		attr_nulls[i] = e->attributes == NULL && e->trace == NULL;
 		groups[i] = e->group_id ? text_datum(e->group_id) : (Datum) 0;
 		group_nulls[i] = e->group_id == NULL;
 		dedups[i] =
@@ -1016,6 +1023,7 @@ send_message_batch(ApiRequest *req)
 		PG_TRY();
 		{
 			read_send_entry(e, lfirst(lc), "MessageAttribute");
+			e->trace = api_trace_header(req, lfirst(lc));
 			total += strlen(e->body);
 		}
 		PG_CATCH();
@@ -1299,7 +1307,11 @@ receive_message(ApiRequest *req)
 		Jsonb *attributes = isnull ? NULL : DatumGetJsonbP(attributes_datum);
 		Jsonb *selected = NULL;
 		char  *md5;
+		char  *trace = sqsn_attribute_string(attributes, SQSN_TRACE_ATTRIBUTE);
 
+		/* the trace header is a system attribute (trace.c) */
+		if (trace != NULL)
+			attributes = sqsn_attributes_filter(attributes, false);
 		selected = select_message_attributes(attributes, attribute_names);
 
 		api_out_begin_object(req, NULL, "Message");
@@ -1338,6 +1350,8 @@ receive_message(ApiRequest *req)
 			if (wanted(system_names, "SequenceNumber") &&
 				(v = SPI_getvalue(tuple, desc, 10)) != NULL)
 				api_out_map_entry(req, "Attribute", "SequenceNumber", v);
+			if (wanted(system_names, "AWSTraceHeader") && trace != NULL)
+				api_out_map_entry(req, "Attribute", "AWSTraceHeader", trace);
 			api_out_end_object(req, NULL);
 		}
 		md5 = api_md5_of_attributes(selected);

@@ -17,6 +17,8 @@
  *	  encode.c    hex, percent-encoding, UUIDs, timestamps
  *	  xact.c      the workers' transaction bracket and subtransactions
  *	  shmem.c     shared-memory areas and background worker registration
+ *	  counters.c  tables of counters in shared memory (queue and
+ *	              subscription metrics)
  *	  settings.c  sqsn.database_name, poll_interval, retention_batch_size,
  *	              the endpoint's address, region and account; ARNs and URLs
  *
@@ -30,6 +32,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "port/atomics.h"
 #include "storage/lockdefs.h"
 #include "storage/lwlock.h"
 #include "utils/elog.h"
@@ -112,6 +115,7 @@ typedef enum SqsnCatalogFeature
 	SQSN_CATALOG_ENCRYPTION, /* 0.3: encrypted queues and topics */
 	SQSN_CATALOG_MESSAGE_SEQ, /* 0.5: one msg_seq sequence for all queues */
 	SQSN_CATALOG_FUNCTIONS,  /* 0.5: function consumers */
+	SQSN_CATALOG_PAUSE,      /* 0.5: paused push subscriptions */
 } SqsnCatalogFeature;
 
 /*
@@ -211,6 +215,57 @@ extern void sqsn_shmem_add_hash(const char *name, Size keysize,
 extern void sqsn_register_worker(const char *function_name, const char *name,
 								 const char *type, int restart_seconds,
 								 Datum main_arg);
+
+/* counters.c */
+
+/* What a slot of a counter table is found by; build it with sqsn_counter_key. */
+typedef struct SqsnCounterKey
+{
+	uint32 dbid;
+	uint32 zero; /* padding, hashed: always 0 */
+	uint64 id1;
+	uint64 id2;
+} SqsnCounterKey;
+
+typedef struct SqsnCounterShared SqsnCounterShared;
+typedef struct SqsnCounterSlot   SqsnCounterSlot;
+
+/* A table of counters in shared memory (counters.c); declare it static. */
+typedef struct SqsnCounterTable
+{
+	const char        *name;       /* of its shared-memory area */
+	int                nslots;     /* read when shared memory is sized */
+	int                ncounters;  /* per slot */
+	Size               extra_size; /* owner's bytes per slot */
+	SqsnCounterShared *shared;     /* NULL: not preloaded */
+} SqsnCounterTable;
+
+static inline SqsnCounterKey
+sqsn_counter_key(Oid dbid, uint64 id1, uint64 id2)
+{
+	SqsnCounterKey key;
+
+	key.dbid = dbid;
+	key.zero = 0;
+	key.id1 = id1;
+	key.id2 = id2;
+	return key;
+}
+
+extern void              sqsn_counters_define(SqsnCounterTable *table);
+extern SqsnCounterSlot  *sqsn_counters_slot(SqsnCounterTable     *table,
+											const SqsnCounterKey *key,
+											bool                  create);
+extern void              sqsn_counters_forget(SqsnCounterTable     *table,
+											  const SqsnCounterKey *key);
+extern pg_atomic_uint64 *sqsn_counters_values(SqsnCounterSlot *slot);
+extern void *sqsn_counters_extra(SqsnCounterTable *table, SqsnCounterSlot *slot);
+extern void  sqsn_counters_lock(SqsnCounterSlot *slot);
+extern void  sqsn_counters_unlock(SqsnCounterSlot *slot);
+extern void  sqsn_counters_add(SqsnCounterTable *table, const SqsnCounterKey *key,
+							   int c, uint64 n);
+extern bool  sqsn_counters_usage(SqsnCounterTable *table, int *used, int *nslots,
+								 uint64 *overflow);
 
 /* settings.c */
 #define SQSN_API_MAX_ADDRESSES 16 /* in sqsn.api_listen_addresses */

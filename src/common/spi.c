@@ -28,6 +28,7 @@ static const struct
 	[SQSN_CATALOG_ENCRYPTION] = {"queue", "encrypted"},
 	[SQSN_CATALOG_MESSAGE_SEQ] = {"message_seq", NULL},
 	[SQSN_CATALOG_FUNCTIONS] = {"event_source_mapping", NULL},
+	[SQSN_CATALOG_PAUSE] = {"subscription", "paused"},
 };
 
 /*

@@ -154,6 +154,8 @@ append_attributes(StringInfo buf, Jsonb *attributes)
 	JsonbValue         v;
 	char              *name = NULL;
 
+	/* system attributes (the trace header) travel as headers */
+	attributes = sqsn_attributes_filter(attributes, false);
 	if (attributes == NULL)
 		return;
 	sqsn_json_key(buf, "MessageAttributes");

@@ -175,6 +175,16 @@ outbox_xact_callback(XactEvent event, void *arg)
 }
 
 /*
+ * Rings the delivery worker when this transaction commits (deliveries
+ * became due without a new row: a subscription resumed).
+ */
+void
+sqsn_outbox_wake(void)
+{
+	inserted_deliveries = true;
+}
+
+/*
  * The delivery worker's side of the bell: its latch (NULL when it exits),
  * whether it sleeps, and the counter it compares before sleeping.
  */

@@ -15,6 +15,8 @@
  *	                     policy of function subscriptions
  *	  signing.c          SignatureVersion 2 signatures of envelopes
  *	  ssrf.c             sqsn.http_allowed_hosts: where push may connect
+ *	  delivery_metrics.c counters of POSTs per subscription in shared
+ *	                     memory (outcomes, retries, latency histogram)
  *
  *-------------------------------------------------------------------------
  */
@@ -128,6 +130,7 @@ extern void   sqsn_outbox_notification(Datum       subscription_id,
 									   Jsonb      *attributes,
 									   TimestampTz published_at, bool encrypted,
 									   bool function);
+extern void   sqsn_outbox_wake(void);
 extern bool   sqsn_outbox_attach(Latch *latch);
 extern void   sqsn_outbox_set_idle(bool idle);
 extern uint64 sqsn_outbox_publish_seq(void);
@@ -145,6 +148,30 @@ extern char *sqsn_envelope_json(const SqsnEnvelope *envelope);
 extern char *sqsn_envelope_string_to_sign(const SqsnEnvelope *envelope);
 extern char *sqsn_envelope_link(const char *action, const char *arn_param,
 								const char *arn, const char *token);
+
+/* delivery_metrics.c: counters per subscription */
+#define SQSN_LATENCY_BUCKETS 12
+enum
+{
+	PMETRIC_DELIVERED,       /* POSTs answered 2xx */
+	PMETRIC_FAILED_ATTEMPTS, /* POSTs that failed */
+	PMETRIC_RETRIES,         /* POSTs after the first of a delivery */
+	PMETRIC_DEAD_LETTERED,   /* deliveries given up, copied to the DLQ */
+	PMETRIC_DROPPED,         /* deliveries given up without a DLQ */
+	PMETRIC_LATENCY_SUM_US,  /* microseconds over every POST */
+	PMETRIC_LATENCY_BUCKET,  /* SQSN_LATENCY_BUCKETS counts follow */
+	PMETRIC_COUNT = PMETRIC_LATENCY_BUCKET + SQSN_LATENCY_BUCKETS
+};
+extern const double sqsn_delivery_latency_buckets[SQSN_LATENCY_BUCKETS];
+extern void DeliveryMetricsInit(void);
+extern void sqsn_delivery_metrics_count(const pg_uuid_t *subscription_id,
+										bool delivered, bool retry, int final,
+										double latency_ms);
+extern bool sqsn_delivery_metrics_read(const pg_uuid_t *subscription_id,
+									   uint64            *values);
+extern void sqsn_delivery_metrics_forget(const pg_uuid_t *subscription_id);
+extern bool sqsn_delivery_metrics_usage(int *used, int *nslots,
+										uint64 *overflow);
 
 /* push_worker.c */
 extern void PushInit(void);

@@ -104,6 +104,8 @@ typedef struct Job
 	char              *body;
 	bool               raw;
 	SqsnDeliveryPolicy policy;
+	char              *trace_header; /* X-Amzn-Trace-Id, or NULL */
+	char              *traceparent;  /* W3C traceparent, or NULL */
 
 	CURL              *easy;
 	struct curl_slist *headers;
@@ -149,11 +151,16 @@ static char       *configured_synchronous_commit = NULL;
 /* Statements of the worker, run by sqsn_execute */
 
 /*
- * The rows of this worker: those of HTTP/HTTPS subscriptions. Function
- * subscriptions' rows (worker 'function', since 0.5) are the function
- * workers' (function/); the legacy statements are those of a catalog
- * before them.
+ * The rows of this worker: those of HTTP/HTTPS subscriptions not paused.
+ * Function subscriptions' rows (worker 'function') are the function
+ * workers' (function/), and deliveries of paused subscriptions stay where
+ * they are; the legacy statements are those of a catalog before 0.5.
  */
+#define NOT_PAUSED                                                            \
+	" AND NOT EXISTS (SELECT FROM sqsn.subscription p"                        \
+	"  WHERE p.subscription_id = sqsn.delivery.subscription_id"               \
+	"  AND p.paused)"
+
 #define CLAIM_SQL(legacy)                                                     \
 	"WITH claimed AS ("                                                       \
 	" UPDATE sqsn.delivery d"                                                 \
@@ -183,7 +190,7 @@ static char       *configured_synchronous_commit = NULL;
 	" AND (leased_until IS NULL OR leased_until <= now())" legacy             \
 	" ORDER BY next_attempt_at LIMIT 1"
 
-static SqsnStatement claim_stmt = {CLAIM_SQL(" AND worker = 'delivery'"),
+static SqsnStatement claim_stmt = {CLAIM_SQL(" AND worker = 'delivery'" NOT_PAUSED),
 								   2,
 								   {INT4OID, INT4OID},
 								   SPI_OK_SELECT,
@@ -195,7 +202,7 @@ static SqsnStatement legacy_claim_stmt = {CLAIM_SQL(""),
 										  SPI_OK_SELECT,
 										  "claiming deliveries"};
 
-static SqsnStatement next_due_stmt = {NEXT_DUE_SQL(" AND worker = 'delivery'"),
+static SqsnStatement next_due_stmt = {NEXT_DUE_SQL(" AND worker = 'delivery'" NOT_PAUSED),
 									  0,
 									  {InvalidOid},
 									  SPI_OK_SELECT,
@@ -305,6 +312,7 @@ PushInit(void)
 							 NULL, NULL, NULL);
 	SigningInit();
 	OutboxInit();
+	DeliveryMetricsInit();
 
 	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade)
 		return;
@@ -359,6 +367,34 @@ build_body(Job *job, const char *subject, const char *message,
 	}
 	sqsn_sign_envelope(&env);
 	job->body = sqsn_envelope_json(&env);
+}
+
+/*
+ * The trace context of a notification, from its attributes: the
+ * X-Amzn-Trace-Id header is the message's AWSTraceHeader when it has one,
+ * else the W3C traceparent attribute in X-Ray's form
+ * (Root=1-<8 hex>-<24 hex>;Parent=<16 hex>;Sampled=<0|1>); *traceparent
+ * is that attribute as it came, sent as the traceparent header. Values
+ * that could break a header line are left out.
+ */
+static char *
+trace_header(Jsonb *attributes, char **traceparent)
+{
+	char *aws = sqsn_attribute_string(attributes, SQSN_TRACE_ATTRIBUTE);
+	char *w3c = sqsn_attribute_string(attributes, SQSN_TRACEPARENT);
+
+	if (w3c != NULL && strpbrk(w3c, "\r\n") != NULL)
+		w3c = NULL;
+	if (aws != NULL && strpbrk(aws, "\r\n") != NULL)
+		aws = NULL;
+	*traceparent = w3c;
+	if (aws == NULL && w3c != NULL && strlen(w3c) == 55 &&
+		strspn(w3c, "0123456789abcdef-") == 55 && w3c[2] == '-' &&
+		w3c[35] == '-' && w3c[52] == '-')
+		aws = psprintf("Root=1-%.8s-%.24s;Parent=%.16s;Sampled=%c", w3c + 3,
+					   w3c + 11, w3c + 36,
+					   (sqsn_hex_value(w3c[54]) & 1) ? '1' : '0');
+	return aws;
 }
 
 /* Response bodies are counted and dropped; too long a body ends the POST. */
@@ -484,6 +520,10 @@ start_job(Job *job)
 		add_header(job, "x-amz-sns-subscription-arn", job->subscription_arn);
 	if (job->raw && !job->confirmation)
 		add_header(job, "x-amz-sns-rawdelivery", "true");
+	if (job->trace_header)
+		add_header(job, "X-Amzn-Trace-Id", job->trace_header);
+	if (job->traceparent)
+		add_header(job, "traceparent", job->traceparent);
 	/* no "Expect: 100-continue" round trip for larger bodies */
 	job->headers = curl_slist_append(job->headers, "Expect:");
 
@@ -742,6 +782,7 @@ claim(void *arg)
 			}
 			message = text_to_cstring(plain);
 		}
+		job->trace_header = trace_header(attributes, &job->traceparent);
 		build_body(job, subject, message, attributes,
 				   sqsn_iso_timestamp(sqsn_spi_timestamptz(tuple, desc, 9)),
 				   SPI_getvalue(tuple, desc, 16));
@@ -876,6 +917,14 @@ record(void *arg)
 
 		if (job->deferred)
 			continue;
+		if (!job->confirmation)
+			sqsn_delivery_metrics_count(
+				DatumGetUUIDP(job->subscription_id), job->error == NULL,
+				job->attempt > 1,
+				strcmp(job->status, "dead_lettered") == 0 ? PMETRIC_DEAD_LETTERED
+				: strcmp(job->status, "failed") == 0      ? PMETRIC_DROPPED
+														  : -1,
+				job->latency_ms);
 		aids[k] = Int64GetDatum(job->delivery_id);
 		attempts[k] = Int32GetDatum(job->attempt);
 		asub[k] = job->subscription_id;

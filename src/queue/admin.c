@@ -539,6 +539,7 @@ sq_delete_queue(PG_FUNCTION_ARGS)
 	if (sqsn_catalog_has(SQSN_CATALOG_FIFO))
 		sqsn_fifo_forget_queue(queue_id);
 	sqsn_lowwater_forget(message_table_relid(queue_id));
+	sqsn_metrics_forget_queue(queue_id, message_table_relid(queue_id));
 	sqsn_spi_check(SPI_execute(psprintf("DROP TABLE IF EXISTS %s",
 										message_table_name(queue_id)),
 							   false, 0),
@@ -570,6 +571,7 @@ sq_purge_queue(PG_FUNCTION_ARGS)
 	sqsn_spi_check(
 		SPI_execute(psprintf("TRUNCATE %s", queue->qualified_table), false, 0),
 		SPI_OK_UTILITY, "truncating the message table");
+	sqsn_metrics_depth_changed(queue);
 
 	sqsn_admin_end(nestlevel);
 	PG_RETURN_INT64(removed);
@@ -944,6 +946,38 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Every queue whose message table exists, in name order: queue_id,
+ * queue_name, the table's oid, whether the queue is FIFO.
+ */
+static SqsnStatement queue_tables_stmt = {
+	"SELECT q.queue_id, q.queue_name, c.oid, q.queue_name LIKE '%.fifo'"
+	" FROM sqsn.queue q"
+	" JOIN pg_class c ON c.relname = 'q_' || q.queue_id"
+	"  AND c.relnamespace = 'sqsn'::regnamespace"
+	" ORDER BY q.queue_name COLLATE \"C\"",
+	0,
+	{InvalidOid},
+	SPI_OK_SELECT,
+	"listing queues"};
+
+/*
+ * The start of the rows function of a view with a row per queue
+ * (sqsn.queue_stats, sqsn.queue_metrics): a materialized result, the
+ * administrative bracket (sqsn_admin_begin; its level to *nestlevel, for
+ * sqsn_admin_end) and the queues with their message tables
+ * (queue_tables_stmt), *nqueues rows.
+ */
+SPITupleTable *
+sqsn_begin_queue_rows(FunctionCallInfo fcinfo, int *nestlevel,
+					  uint64 *nqueues)
+{
+	InitMaterializedSRF(fcinfo, 0);
+	*nestlevel = sqsn_admin_begin();
+	*nqueues = sqsn_execute(&queue_tables_stmt, NULL, NULL, 0);
+	return SPI_tuptable;
+}
+
+/*
  * Rows of the sqsn.queue_stats view: one per queue.
  */
 Datum
@@ -952,21 +986,9 @@ sq_queue_stats_rows(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TimestampTz    now = GetCurrentTimestamp();
 	int            nestlevel;
-	SPITupleTable *queues;
 	uint64         nqueues;
-
-	InitMaterializedSRF(fcinfo, 0);
-	nestlevel = sqsn_admin_begin();
-
-	sqsn_spi_check(
-		SPI_execute("SELECT q.queue_id, q.queue_name FROM sqsn.queue q"
-					" JOIN pg_class c ON c.relname = 'q_' || q.queue_id"
-					"  AND c.relnamespace = 'sqsn'::regnamespace"
-					" ORDER BY q.queue_name COLLATE \"C\"",
-					false, 0),
-		SPI_OK_SELECT, "listing queues");
-	queues = SPI_tuptable;
-	nqueues = SPI_processed;
+	SPITupleTable *queues = sqsn_begin_queue_rows(fcinfo, &nestlevel,
+												  &nqueues);
 
 	for (uint64 i = 0; i < nqueues; i++)
 	{

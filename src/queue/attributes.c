@@ -13,6 +13,14 @@
  * against a queue's maximum_message_size is, as in the service, the bytes
  * of every name, type and value.
  *
+ * One name in the service's reserved "AWS." space is taken: AWS.TraceHeader
+ * (SQSN_TRACE_ATTRIBUTE) holds a message's AWSTraceHeader system attribute,
+ * the X-Ray trace header the endpoint receives with a send or publish, so
+ * that it travels with the message through fan-out and push. It is a
+ * String, counts neither against the 10 attributes nor against the size,
+ * and the endpoint returns it as a system attribute, not among the
+ * message attributes; SQL users may set and read it like an attribute.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -269,7 +277,12 @@ sqsn_normalize_attributes(Jsonb *attributes, int64 *size)
 			"\"String\", \"StringValue\": \"value\"}}.");
 	if (JB_ROOT_COUNT(attributes) == 0)
 		return NULL;
-	if (JB_ROOT_COUNT(attributes) > SQSN_MAX_ATTRIBUTES)
+	if (JB_ROOT_COUNT(attributes) -
+			(getKeyJsonValueFromContainer(&attributes->root,
+										  SQSN_TRACE_ATTRIBUTE,
+										  strlen(SQSN_TRACE_ATTRIBUTE),
+										  NULL) != NULL) >
+		SQSN_MAX_ATTRIBUTES)
 		ereport(
 			ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -289,7 +302,8 @@ sqsn_normalize_attributes(Jsonb *attributes, int64 *size)
 		if (tok == WJB_KEY)
 		{
 			name = jsonb_string(&v);
-			check_attribute_name(name, v.val.string.len);
+			if (strcmp(name, SQSN_TRACE_ATTRIBUTE) != 0)
+				check_attribute_name(name, v.val.string.len);
 			continue;
 		}
 		if (tok != WJB_VALUE)
@@ -322,7 +336,19 @@ sqsn_normalize_attributes(Jsonb *attributes, int64 *size)
 							  NULL);
 		}
 
-		*size += strlen(name) + strlen(data_type) + value_size;
+		if (strcmp(name, SQSN_TRACE_ATTRIBUTE) == 0)
+		{
+			/* a system attribute: a String, not counted */
+			if (strcmp(data_type, "String") != 0 ||
+				value_size > SQSN_MAX_TRACE_HEADER)
+				bad_attribute(name,
+							  psprintf("The trace header is a String of at "
+									   "most %d bytes.",
+									   SQSN_MAX_TRACE_HEADER),
+							  NULL);
+		}
+		else
+			*size += strlen(name) + strlen(data_type) + value_size;
 
 		push_string(&state, WJB_KEY, name);
 		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
@@ -334,4 +360,102 @@ sqsn_normalize_attributes(Jsonb *attributes, int64 *size)
 	}
 	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	return JsonbValueToJsonb(result);
+}
+
+/*
+ * The StringValue of the attribute called name in typed-form attributes,
+ * or NULL.
+ */
+char *
+sqsn_attribute_string(Jsonb *attributes, const char *name)
+{
+	JsonbValue *typed;
+	JsonbValue *value;
+
+	if (attributes == NULL || !JB_ROOT_IS_OBJECT(attributes))
+		return NULL;
+	typed = getKeyJsonValueFromContainer(&attributes->root, name,
+										 strlen(name), NULL);
+	if (typed == NULL || typed->type != jbvBinary)
+		return NULL;
+	value = getKeyJsonValueFromContainer(typed->val.binary.data,
+										 "StringValue", 11, NULL);
+	if (value == NULL || value->type != jbvString)
+		return NULL;
+	return jsonb_string(value);
+}
+
+/*
+ * Typed-form attributes with or without some names: those whose name
+ * starts with the reserved "AWS." (system = true: only those; false:
+ * all but those). NULL when none is left.
+ */
+Jsonb *
+sqsn_attributes_filter(Jsonb *attributes, bool system)
+{
+	JsonbParseState   *state = NULL;
+	JsonbIterator     *it;
+	JsonbIteratorToken tok;
+	JsonbValue         v;
+	JsonbValue        *result;
+	char              *name = NULL;
+	int                kept = 0;
+
+	if (attributes == NULL || !JB_ROOT_IS_OBJECT(attributes))
+		return NULL;
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	it = JsonbIteratorInit(&attributes->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			name = jsonb_string(&v);
+		else if (tok == WJB_VALUE &&
+				 (strncmp(name, "AWS.", 4) == 0) == system)
+		{
+			push_string(&state, WJB_KEY, name);
+			pushJsonbValue(&state, WJB_VALUE, &v);
+			kept++;
+		}
+	}
+	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return kept > 0 ? JsonbValueToJsonb(result) : NULL;
+}
+
+/*
+ * Typed-form attributes with the String attribute name set to value
+ * (attributes may be NULL).
+ */
+Jsonb *
+sqsn_attributes_with_string(Jsonb *attributes, const char *name,
+							const char *value)
+{
+	JsonbParseState   *state = NULL;
+	JsonbIterator     *it;
+	JsonbIteratorToken tok;
+	JsonbValue         v;
+	char              *key = NULL;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	if (attributes != NULL && JB_ROOT_IS_OBJECT(attributes))
+	{
+		it = JsonbIteratorInit(&attributes->root);
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok == WJB_KEY)
+				key = jsonb_string(&v);
+			else if (tok == WJB_VALUE && strcmp(key, name) != 0)
+			{
+				push_string(&state, WJB_KEY, key);
+				pushJsonbValue(&state, WJB_VALUE, &v);
+			}
+		}
+	}
+	push_string(&state, WJB_KEY, name);
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	push_string(&state, WJB_KEY, "DataType");
+	push_string(&state, WJB_VALUE, "String");
+	push_string(&state, WJB_KEY, "StringValue");
+	push_string(&state, WJB_VALUE, value);
+	pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 }

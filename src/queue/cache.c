@@ -86,6 +86,7 @@ QueueInit(void)
 	LongPollInit();
 	LowWaterInit();
 	DueInit();
+	QueueMetricsInit();
 	CacheRegisterRelcacheCallback(queue_cache_callback, (Datum) 0);
 }
 

@@ -219,6 +219,7 @@ prepare_outgoing(OutgoingMessage *msg, SqsnQueue *queue, text *body,
 
 	msg->attributes = sqsn_normalize_attributes(attributes, &attributes_size);
 	check_message_size(queue, body, attributes_size);
+	msg->size = VARSIZE_ANY_EXHDR(body) + attributes_size;
 	msg->body = PointerGetDatum(body);
 	msg->sent_at = now;
 	msg->visible_at = sqsn_add_seconds(now, delay);
@@ -271,6 +272,11 @@ insert_one(SqsnQueue *queue, OutgoingMessage *msg)
 	sqsn_queue_execute(queue, &insert_stmt, values, nulls, 0);
 	sqsn_longpoll_note_send(queue->queue_id);
 	note_due(queue, msg, 1);
+	if (msg->size > 0)
+	{
+		sqsn_metrics_count(queue, QMETRIC_SENT, 1);
+		sqsn_metrics_count(queue, QMETRIC_SENT_BYTES, msg->size);
+	}
 }
 
 /*
@@ -351,6 +357,15 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 			 queue->name, SPI_processed);
 	sqsn_longpoll_note_send(queue->queue_id);
 	note_due(queue, msgs, n);
+	/* sends count, moves between queues (size 0) do not */
+	for (int i = 0; i < n; i++)
+	{
+		if (msgs[i].size > 0)
+		{
+			sqsn_metrics_count(queue, QMETRIC_SENT, 1);
+			sqsn_metrics_count(queue, QMETRIC_SENT_BYTES, msgs[i].size);
+		}
+	}
 }
 
 /*
@@ -671,14 +686,21 @@ sqsn_move_messages(SqsnQueue *queue, const char *dest_name, HeapTuple *rows,
 		msgs[i].group_id = isnull ? NULL : TextDatumGetCString(tag);
 		tag = SPI_getbinval(rows[i], tupdesc, RCOL_DEDUPLICATION_ID, &isnull);
 		msgs[i].deduplication_id = isnull ? NULL : TextDatumGetCString(tag);
+		msgs[i].size = 0; /* a move, not a send */
 	}
 	insert_many(dest, msgs, n);
+	if (redrive)
+		sqsn_metrics_depth_changed(dest);
 
 	/* the source entry may have been reloaded while opening the other */
 	queue = sqsn_open_queue(source_name, RowExclusiveLock);
 	if (queue->queue_id != source_id)
 		elog(ERROR, "queue \"%s\" changed while moving messages", source_name);
 	delete_many(queue, msg_seqs, n);
+	sqsn_metrics_count(queue, redrive ? QMETRIC_REDRIVEN : QMETRIC_DEAD_LETTERED,
+					   n);
+	if (redrive)
+		sqsn_metrics_depth_changed(queue);
 }
 
 /*
@@ -884,13 +906,14 @@ sqsn_received_tupdesc(void)
  * Long polling: looks at the queue until it yields messages or wait_seconds
  * have passed, sleeping in between (see longpoll.c).
  */
-static void
+static int
 receive_waiting(const char *queue_name, int64 queue_id, ReturnSetInfo *rsinfo,
 				int max_messages, int32 visibility_timeout, int64 lease_token,
 				int32 wait_seconds)
 {
 	TimestampTz deadline =
 		sqsn_add_seconds(GetCurrentTimestamp(), wait_seconds);
+	int         received = 0;
 
 	sqsn_longpoll_begin(queue_id);
 	PG_TRY();
@@ -900,8 +923,9 @@ receive_waiting(const char *queue_name, int64 queue_id, ReturnSetInfo *rsinfo,
 			TimestampTz now;
 			TimestampTz wake_at;
 
-			if (sqsn_receive_batch(queue_name, rsinfo, max_messages,
-								   visibility_timeout, lease_token) > 0)
+			received = sqsn_receive_batch(queue_name, rsinfo, max_messages,
+										  visibility_timeout, lease_token);
+			if (received > 0)
 				break;
 
 			now = GetCurrentTimestamp();
@@ -919,6 +943,7 @@ receive_waiting(const char *queue_name, int64 queue_id, ReturnSetInfo *rsinfo,
 		sqsn_longpoll_end();
 	}
 	PG_END_TRY();
+	return received;
 }
 
 /*
@@ -942,6 +967,7 @@ sq_receive(PG_FUNCTION_ARGS)
 	int32          wait_seconds;
 	int64          queue_id;
 	SqsnQueue     *queue;
+	int            received;
 
 	sqsn_begin_result(fcinfo);
 
@@ -958,11 +984,19 @@ sq_receive(PG_FUNCTION_ARGS)
 	queue_id = queue->queue_id;
 
 	if (wait_seconds > 0 && sqsn_longpoll_can_wait())
-		receive_waiting(queue_name, queue_id, rsinfo, max_messages,
-						visibility_timeout, lease_token, wait_seconds);
+		received = receive_waiting(queue_name, queue_id, rsinfo, max_messages,
+								   visibility_timeout, lease_token,
+								   wait_seconds);
 	else
-		(void) sqsn_receive_batch(queue_name, rsinfo, max_messages,
-								  visibility_timeout, lease_token);
+		received = sqsn_receive_batch(queue_name, rsinfo, max_messages,
+									  visibility_timeout, lease_token);
+
+	/* the entry may have been reloaded by the receive */
+	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	if (received > 0)
+		sqsn_metrics_count(queue, QMETRIC_RECEIVED, received);
+	else
+		sqsn_metrics_count_empty_receive(queue);
 
 	SPI_finish();
 	return (Datum) 0;
@@ -985,6 +1019,7 @@ delete_by_handle(SqsnQueue *queue, const char *handle)
 	sqsn_queue_execute(queue, &delete_stmt, values, NULL, 0);
 	if (queue->fifo && SPI_processed > 0)
 		sqsn_longpoll_note_send(queue->queue_id); /* a group may be free */
+	sqsn_metrics_count(queue, QMETRIC_DELETED, SPI_processed);
 	return SPI_processed > 0;
 }
 
@@ -1051,6 +1086,7 @@ sqsn_delete_leased(SqsnQueue *queue, Datum *msg_seqs, Datum *tokens, int n,
 	ngone = SPI_processed;
 	if (queue->fifo && ngone > 0)
 		sqsn_longpoll_note_send(queue->queue_id); /* groups may be free */
+	sqsn_metrics_count(queue, QMETRIC_DELETED, ngone);
 	gone = palloc(sizeof(DeletedLease) * (ngone + 1));
 	claimed = palloc0(sizeof(bool) * (ngone + 1));
 	for (uint64 i = 0; i < ngone; i++)

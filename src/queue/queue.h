@@ -20,6 +20,8 @@
  *	  maintenance.c  retention and dead-letter sweeps, run_maintenance
  *	  rotate.c       sq_rotate_queue_key
  *	  schedule.c     recurring sends through pg_cron
+ *	  metrics.c      counters of sends, receives and deletes in shared
+ *	                 memory; the view sqsn.queue_metrics
  *
  *-------------------------------------------------------------------------
  */
@@ -120,6 +122,7 @@ typedef struct OutgoingMessage
 	int64       source_queue_id;  /* 0: none */
 	char       *group_id;         /* message_group_id, or NULL */
 	char       *deduplication_id; /* or NULL */
+	int64       size;             /* body and attributes; 0: a move */
 } OutgoingMessage;
 
 /*
@@ -163,8 +166,19 @@ extern void  sqsn_check_queue(SqsnQueue *queue, int action);
 extern char *sqsn_queue_name_of(int64 queue_id);
 extern void  sqsn_check_queue_id(int64 queue_id, int action);
 
+/* admin.c */
+extern SPITupleTable *sqsn_begin_queue_rows(FunctionCallInfo fcinfo,
+											int *nestlevel, uint64 *nqueues);
+
 /* attributes.c */
+#define SQSN_TRACE_ATTRIBUTE  "AWS.TraceHeader" /* AWSTraceHeader */
+#define SQSN_TRACEPARENT      "traceparent"     /* W3C trace context */
+#define SQSN_MAX_TRACE_HEADER 1024
 extern Jsonb *sqsn_normalize_attributes(Jsonb *attributes, int64 *size);
+extern char  *sqsn_attribute_string(Jsonb *attributes, const char *name);
+extern Jsonb *sqsn_attributes_filter(Jsonb *attributes, bool system);
+extern Jsonb *sqsn_attributes_with_string(Jsonb *attributes, const char *name,
+										  const char *value);
 
 /* handle.c */
 extern char *sqsn_make_receipt_handle(int64 queue_id, int64 msg_seq,
@@ -247,6 +261,28 @@ extern void  sqsn_lowwater_visibility_changed(SqsnQueue *queue, int64 msg_seq,
 											  TimestampTz visible_at);
 extern void  sqsn_lowwater_forget(Oid relid);
 extern void  sqsn_lowwater_step(SqsnQueue *queue, bool force);
+
+/* metrics.c: what is counted per queue, in the order of sqsn.queue_metrics */
+enum
+{
+	QMETRIC_SENT,           /* NumberOfMessagesSent */
+	QMETRIC_RECEIVED,       /* NumberOfMessagesReceived */
+	QMETRIC_DELETED,        /* NumberOfMessagesDeleted */
+	QMETRIC_EMPTY_RECEIVES, /* NumberOfEmptyReceives */
+	QMETRIC_SENT_BYTES,     /* SentMessageSize, summed */
+	QMETRIC_DEAD_LETTERED,  /* moved to the dead-letter queue */
+	QMETRIC_REDRIVEN,       /* moved out of this dead-letter queue */
+	QMETRIC_COUNT
+};
+extern void QueueMetricsInit(void);
+extern void sqsn_metrics_count(SqsnQueue *queue, int what, uint64 n);
+extern void sqsn_metrics_count_empty_receive(SqsnQueue *queue);
+extern void sqsn_metrics_defer_empty_receives(bool defer);
+extern void sqsn_metrics_settle_empty_receive(bool count);
+extern void sqsn_metrics_forget_queue(int64 queue_id, Oid relid);
+extern void sqsn_metrics_depth_changed(SqsnQueue *queue);
+extern bool sqsn_metrics_queue_table_usage(int *used, int *nslots,
+										   uint64 *overflow);
 
 /* longpoll.c */
 #define SQSN_LONGPOLL_SLOTS 1024

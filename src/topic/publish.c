@@ -525,7 +525,9 @@ fan_out(const char *topic_name, PublishedMessage *pubs, int n)
 					pub->envelope = queue_envelope(pub, topic_arn, timestamp);
 				}
 				msgs[k].body = PointerGetDatum(pub->envelope);
-				msgs[k].attributes = NULL;
+				/* the trace header stays a system attribute of the copy */
+				msgs[k].attributes =
+					sqsn_attributes_filter(pub->attributes, true);
 			}
 			k++;
 		}

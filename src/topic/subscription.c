@@ -36,6 +36,8 @@ PG_FUNCTION_INFO_V1(sn_unsubscribe);
 PG_FUNCTION_INFO_V1(sn_list_subscriptions);
 PG_FUNCTION_INFO_V1(sn_set_subscription_attributes);
 PG_FUNCTION_INFO_V1(sn_get_subscription_attributes);
+PG_FUNCTION_INFO_V1(sn_pause_subscription);
+PG_FUNCTION_INFO_V1(sn_resume_subscription);
 
 #define SCOPE_ATTRIBUTES "MessageAttributes"
 #define SCOPE_BODY       "MessageBody"
@@ -175,6 +177,14 @@ static SqsnStatement delete_stmt = {
 	{UUIDOID},
 	SPI_OK_DELETE,
 	"deleting from sqsn.subscription"};
+
+static SqsnStatement pause_stmt = {
+	"UPDATE sqsn.subscription SET paused = $2 WHERE subscription_id = $1"
+	" RETURNING protocol",
+	2,
+	{UUIDOID, BOOLOID},
+	SPI_OK_UPDATE_RETURNING,
+	"updating sqsn.subscription"};
 
 /*
  * The settings sn_set_subscription_attributes changes: $1 the
@@ -758,6 +768,57 @@ sn_unsubscribe(PG_FUNCTION_ARGS)
 	begin_subscription_change(id, true, &nestlevel);
 	sqsn_execute(&delete_stmt, &id, NULL, 0);
 	sqsn_admin_end(nestlevel);
+	sqsn_delivery_metrics_forget(DatumGetUUIDP(id));
+	PG_RETURN_VOID();
+}
+
+/*
+ * Pauses or resumes the push deliveries of an HTTP/HTTPS subscription:
+ * while paused, its deliveries stay in the outbox (publishes still add
+ * to it) and the delivery worker leaves them alone; resumed, they go out
+ * in order of their due time. For the subscription's owner and the
+ * topic's administrators.
+ */
+static void
+set_paused(FunctionCallInfo fcinfo, bool paused)
+{
+	Datum id = subscription_id_arg(fcinfo);
+	Datum values[2] = {id, BoolGetDatum(paused)};
+	int   nestlevel;
+
+	begin_subscription_change(id, false, &nestlevel);
+	if (!sqsn_catalog_has(SQSN_CATALOG_PAUSE))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("pausing subscriptions needs sqsn 0.5"),
+				 errhint("Run ALTER EXTENSION sqsn UPDATE.")));
+	sqsn_execute(&pause_stmt, values, NULL, 0);
+	if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+			   "sqs") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("only HTTP/HTTPS subscriptions can be paused"),
+				 errdetail("Subscription %s delivers to a queue, within "
+						   "each publish.",
+						   sqsn_uuid_text(id))));
+	sqsn_admin_end(nestlevel);
+	if (!paused)
+		sqsn_outbox_wake();
+}
+
+/* sn_pause_subscription(subscription_id) */
+Datum
+sn_pause_subscription(PG_FUNCTION_ARGS)
+{
+	set_paused(fcinfo, true);
+	PG_RETURN_VOID();
+}
+
+/* sn_resume_subscription(subscription_id) */
+Datum
+sn_resume_subscription(PG_FUNCTION_ARGS)
+{
+	set_paused(fcinfo, false);
 	PG_RETURN_VOID();
 }
 

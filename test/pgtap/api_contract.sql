@@ -2,7 +2,7 @@
 -- type, language and security, the queue_stats view, and nothing else
 -- exposed.
 BEGIN;
-SELECT plan(158);
+SELECT plan(163);
 
 SELECT has_extension('sqsn', 'extension sqsn is installed');
 SELECT has_schema('sqsn', 'schema sqsn exists');
@@ -114,10 +114,11 @@ SELECT functions_are('sqsn', ARRAY[
 	'sq_get_queue_attributes', 'sq_set_queue_attributes', 'sq_send', 'sq_send_batch',
 	'sq_receive', 'sq_delete', 'sq_delete_batch', 'sq_change_visibility', 'sq_redrive',
 	'sq_schedule_send', 'sq_unschedule_send', 'sq_rotate_queue_key',
-	'queue_stats_rows', 'init_handle_key', 'drop_message_tables',
+	'queue_stats_rows', 'queue_metrics_rows', 'init_handle_key', 'drop_message_tables',
 	'worker_status_rows', 'run_maintenance', 'queue_low_water_rows',
 	'sn_create_topic', 'sn_delete_topic', 'sn_list_topics', 'sn_subscribe',
 	'sn_unsubscribe', 'sn_list_subscriptions', 'sn_set_subscription_attributes',
+	'sn_pause_subscription', 'sn_resume_subscription',
 	'sn_publish', 'sn_publish_batch', 'sn_confirm_subscription', 'sn_set_topic_attributes',
 	'delivery_retry_schedule', 'signing_certificate',
 	'sq_grant', 'sq_revoke', 'sq_set_queue_owner',
@@ -141,6 +142,21 @@ SELECT col_type_is('sqsn', 'queue_stats', 'visible', 'bigint', 'queue_stats.visi
 SELECT col_type_is('sqsn', 'queue_stats', 'in_flight', 'bigint', 'queue_stats.in_flight is bigint');
 SELECT col_type_is('sqsn', 'queue_stats', 'delayed', 'bigint', 'queue_stats.delayed is bigint');
 SELECT col_type_is('sqsn', 'queue_stats', 'oldest_message_age', 'integer', 'queue_stats.oldest_message_age is integer');
+
+-- the metrics view, under the managed service's metric names
+SELECT has_view('sqsn', 'queue_metrics', 'view sqsn.queue_metrics exists');
+SELECT columns_are('sqsn', 'queue_metrics',
+	ARRAY['queue_name', 'ApproximateNumberOfMessagesVisible',
+		'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed',
+		'ApproximateAgeOfOldestMessage', 'NumberOfMessagesSent',
+		'NumberOfMessagesReceived', 'NumberOfMessagesDeleted', 'NumberOfEmptyReceives',
+		'SentMessageSize', 'ApproximateNumberOfGroupsWithInflightMessages',
+		'messages_dead_lettered', 'messages_redriven', 'depth_exact', 'depth_measured_at'],
+	'queue_metrics has the documented columns');
+SELECT col_type_is('sqsn', 'queue_metrics', 'NumberOfMessagesSent', 'bigint',
+	'queue_metrics.NumberOfMessagesSent is bigint');
+SELECT has_function('sqsn', 'sn_pause_subscription', ARRAY['uuid'], 'sn_pause_subscription(uuid) exists');
+SELECT has_function('sqsn', 'sn_resume_subscription', ARRAY['uuid'], 'sn_resume_subscription(uuid) exists');
 
 -- the worker's view and the maintenance function
 SELECT has_view('sqsn', 'queue_low_water', 'view sqsn.queue_low_water exists');
@@ -229,7 +245,7 @@ SELECT is(array_agg(p.proname::text ORDER BY p.proname) FILTER (WHERE NOT p.pros
 	'every sn_ function is SECURITY DEFINER and not STRICT')
 FROM pg_proc p WHERE p.pronamespace = 'sqsn'::regnamespace AND p.proname LIKE 'sn\_%';
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'sqsn'::regnamespace AND proname LIKE 'sn\_%'),
-	16, 'no sn_ function is overloaded');
+	18, 'no sn_ function is overloaded');
 SELECT has_table('sqsn', 'topic', 'catalog table sqsn.topic exists');
 SELECT has_table('sqsn', 'subscription', 'catalog table sqsn.subscription exists');
 SELECT ok((SELECT array_agg(c.relname::text ORDER BY c.relname)

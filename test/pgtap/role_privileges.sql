@@ -2,7 +2,7 @@
 -- sqsn_consumer get exactly their functions; no role may touch the catalog
 -- or a message table directly.
 BEGIN;
-SELECT plan(206);
+SELECT plan(222);
 
 SELECT has_role('sqsn_admin', 'role sqsn_admin exists');
 SELECT has_role('sqsn_producer', 'role sqsn_producer exists');
@@ -44,11 +44,15 @@ INSERT INTO api VALUES
 	('sq_list_queues', ARRAY['text'], true, true, true),
 	('sq_get_queue_attributes', ARRAY['text'], true, true, true),
 	('queue_stats_rows', ARRAY[]::name[], true, true, true),
+	('queue_metrics_rows', ARRAY[]::name[], true, true, true),
 	('worker_status_rows', ARRAY[]::name[], true, true, true),
 	('run_maintenance', ARRAY[]::name[], true, false, false),
 	-- reading a topic's or a subscription's attributes: their actions decide
 	('sn_get_topic_attributes', ARRAY['text'], true, true, true),
 	('sn_get_subscription_attributes', ARRAY['uuid'], true, true, true),
+	-- pausing a push subscription: its owner or the topic's admins
+	('sn_pause_subscription', ARRAY['uuid'], true, true, true),
+	('sn_resume_subscription', ARRAY['uuid'], true, true, true),
 	('api_create_credentials', ARRAY['name', 'text', 'text'], true, false, false),
 	('api_drop_credentials', ARRAY['text'], true, false, false),
 	-- event source mappings: consumers; the queue's receive grant and
@@ -84,6 +88,9 @@ SELECT sequence_privs_are('sqsn', 'queue_id_seq', 'sqsn_admin', ARRAY[]::name[],
 SELECT table_privs_are('sqsn', 'queue_stats', r, ARRAY['SELECT'], format('%s may only select from sqsn.queue_stats', r))
 FROM unnest(ARRAY['sqsn_admin', 'sqsn_producer', 'sqsn_consumer']::name[]) AS r;
 SELECT table_privs_are('sqsn', 'queue_stats', 'public', ARRAY[]::name[], 'PUBLIC may not select from sqsn.queue_stats');
+SELECT table_privs_are('sqsn', 'queue_metrics', r, ARRAY['SELECT'], format('%s may only select from sqsn.queue_metrics', r))
+FROM unnest(ARRAY['sqsn_admin', 'sqsn_producer', 'sqsn_consumer']::name[]) AS r;
+SELECT table_privs_are('sqsn', 'queue_metrics', 'public', ARRAY[]::name[], 'PUBLIC may not select from sqsn.queue_metrics');
 SELECT table_privs_are('sqsn', 'worker_status', r, ARRAY['SELECT'], format('%s may only select from sqsn.worker_status', r))
 FROM unnest(ARRAY['sqsn_admin', 'sqsn_producer', 'sqsn_consumer']::name[]) AS r;
 SELECT table_privs_are('sqsn', 'worker_status', 'public', ARRAY[]::name[], 'PUBLIC may not select from sqsn.worker_status');
