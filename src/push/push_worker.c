@@ -1126,12 +1126,15 @@ sqsn_delivery_main(Datum main_arg)
 							 false))
 			{
 				release_jobs(args.jobs);
+				list_free(args.jobs);
 				args.jobs = NIL;
 				args.claimed = 0;
 				args.next_due = 0;
 			}
 			foreach (lc, args.jobs)
 				start_job((Job *) lfirst(lc));
+			/* the jobs live on in their own contexts; the list does not */
+			list_free(args.jobs);
 			now = GetCurrentTimestamp();
 			if (args.claimed >= args.want)
 				next_claim = now;
