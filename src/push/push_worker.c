@@ -425,6 +425,26 @@ throttle_allows(Job *job, TimestampTz now)
 	return true;
 }
 
+/*
+ * Forgets the throttle state of seconds gone by, which throttle_allows
+ * would start afresh anyway: the table holds only subscriptions throttled
+ * in the current second, not every one ever seen.
+ */
+static void
+forget_past_throttles(TimestampTz now)
+{
+	HASH_SEQ_STATUS status;
+	ThrottleEntry  *entry;
+	int64           second = now / USECS_PER_SEC;
+
+	hash_seq_init(&status, throttle);
+	while ((entry = (ThrottleEntry *) hash_seq_search(&status)) != NULL)
+	{
+		if (entry->second < second)
+			hash_search(throttle, &entry->subscription_id, HASH_REMOVE, NULL);
+	}
+}
+
 static void
 add_header(Job *job, const char *name, const char *value)
 {
@@ -1104,6 +1124,7 @@ sqsn_delivery_main(Datum main_arg)
 		{
 			(void) run_in_xact("sqsn delivery worker: cleaning up", cleanup,
 							   NULL, false);
+			forget_past_throttles(now);
 			last_cleanup = now;
 		}
 
