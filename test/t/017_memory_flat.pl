@@ -12,12 +12,11 @@
 use strict;
 use warnings;
 
-use IO::Socket::INET;
-use Socket qw(IPPROTO_TCP TCP_NODELAY);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use SqsnMemory;
 use SqsnPush;
+use SqsnQueryApi;
 use Test::More;
 
 my $BOUND = 64 * 1024;
@@ -70,44 +69,10 @@ my $ret_table = 'sqsn.q_' . query("SELECT queue_id FROM sqsn.queue WHERE queue_n
 my $session = $node->background_psql('postgres', on_error_stop => 1);
 my $session_pid = $session->query_safe('SELECT pg_backend_pid()');
 
-# The endpoint, through the SQS query protocol (no signatures: api_auth
-# none), over one keep-alive connection; each request is one write with
-# TCP_NODELAY, so no answer waits for a delayed acknowledgement.
-my $api_queue_url = "http://127.0.0.1:$api_port/000000000000/mem_api";
-my $api_sock;
-
-sub api_call
-{
-	my (%form) = @_;
-	my $body = join('&',
-		map { my $v = $form{$_}; $v =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord $1)/ge; "$_=$v" }
-		  sort keys %form);
-	if (!$api_sock)
-	{
-		$api_sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $api_port,
-			Proto => 'tcp', Timeout => 30)
-		  or die "cannot connect to the endpoint: $!";
-		setsockopt($api_sock, IPPROTO_TCP, TCP_NODELAY, 1);
-	}
-	my $req = "POST / HTTP/1.1\r\nHost: 127.0.0.1:$api_port\r\n"
-	  . "Content-Type: application/x-www-form-urlencoded\r\n"
-	  . "Content-Length: " . length($body) . "\r\n\r\n" . $body;
-	defined(syswrite($api_sock, $req)) or die "endpoint: write: $!";
-	my $head = '';
-	while ($head !~ /\r\n\r\n/)
-	{
-		sysread($api_sock, $head, 65536, length $head) or die "endpoint: connection closed";
-	}
-	my ($status) = $head =~ m{^HTTP/1\.1 (\d+)};
-	my ($len) = $head =~ /^Content-Length:\s*(\d+)/mi;
-	my $content = substr($head, index($head, "\r\n\r\n") + 4);
-	while (length($content) < $len)
-	{
-		sysread($api_sock, $content, 65536, length $content) or die "endpoint: connection closed";
-	}
-	die "endpoint: $form{Action}: $status $content" unless $status == 200;
-	return $content;
-}
+# The endpoint, through the SQS query protocol (api_auth none).
+my $api = SqsnQueryApi->new($api_port);
+my $api_queue_url = $api->queue_url('mem_api');
+sub api_call { return $api->call(@_); }
 
 # One round of every kind of work, n times over; returns when every push
 # has been delivered or dead-lettered and the sweeps have run.
