@@ -72,12 +72,12 @@ static const SqsnQueueStatement overdue_fifo_stmt = {
 static const SqsnQueueStatement expire_stmt = {
 	QPLAN_EXPIRE,
 	"DELETE FROM %1$s m"
-	" WHERE m.msg_seq OPERATOR(pg_catalog.=) ANY ("
+	" WHERE m.msg_seq OPERATOR(pg_catalog.=) ANY (ARRAY("
 	"  SELECT c.msg_seq FROM %1$s c"
 	"  WHERE c.msg_seq OPERATOR(pg_catalog.>) $3"
 	"   AND c.expires_at OPERATOR(pg_catalog.<=) $1"
 	"  ORDER BY c.msg_seq"
-	"  LIMIT $2 FOR UPDATE SKIP LOCKED)",
+	"  LIMIT $2 FOR UPDATE SKIP LOCKED))",
 	3,
 	{TIMESTAMPTZOID, INT4OID, INT8OID},
 	SPI_OK_DELETE,
