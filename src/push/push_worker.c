@@ -14,9 +14,9 @@
  *
  *	1. claim: in one short transaction, lease up to
  *	   sqsn.http_max_concurrency minus the POSTs in flight due rows
- *	   (UPDATE ... WHERE delivery_id IN (SELECT ... FOR UPDATE SKIP LOCKED)),
- *	   counting the attempt, and read their subscriptions' endpoint, policy
- *	   and dead-letter queue; commit.
+ *	   (UPDATE ... WHERE delivery_id = ANY (ARRAY(SELECT ... FOR UPDATE
+ *	   SKIP LOCKED))), counting the attempt, and read their subscriptions'
+ *	   endpoint, policy and dead-letter queue; commit.
  *	2. POST them with curl_multi, outside any transaction, while checking
  *	   for interrupts at least every LOOP_POLL_MS.
  *	3. record: in another short transaction, for every finished POST, an
@@ -153,11 +153,11 @@ static SqsnStatement claim_stmt = {
 	" UPDATE sqsn.delivery d"
 	" SET leased_until = now() + $2 * interval '1 millisecond',"
 	"  attempts = d.attempts + 1"
-	" WHERE d.delivery_id IN ("
+	" WHERE d.delivery_id = ANY (ARRAY("
 	"  SELECT delivery_id FROM sqsn.delivery"
 	"  WHERE status = 'pending' AND next_attempt_at <= now()"
 	"   AND (leased_until IS NULL OR leased_until <= now())"
-	"  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
+	"  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED))"
 	" RETURNING d.*)"
 	" SELECT c.delivery_id, c.subscription_id, c.message_type,"
 	"  c.message_id, c.topic_arn, c.subject, c.message,"
