@@ -10,9 +10,9 @@
 #   tap        test/t/*.pl, with their own temporary clusters (prove)
 #   api        the AWS-compatible endpoint driven by real AWS clients
 #              (test/api/run: boto3, the AWS CLI, the JavaScript SDK)
-#   bench      bench/run, bench/storage and bench/api --smoke (the tests
-#              smoke, storage-smoke, api-smoke): every benchmark workload
-#              still runs
+#   bench      bench/run, bench/storage, bench/api and bench/soak --smoke
+#              (the tests smoke, storage-smoke, api-smoke, soak-smoke): every
+#              benchmark workload still runs
 #
 #   scripts/test.sh [--suite SUITES] [--test TESTS]
 #   scripts/test.sh --list [--suite SUITES]     name the tests, "suite test" a line
@@ -116,6 +116,7 @@ list_bench() {
 	[ -x "$REPO/bench/run" ] && echo smoke
 	[ -x "$REPO/bench/storage" ] && echo storage-smoke
 	[ -x "$REPO/bench/api" ] && echo api-smoke
+	[ -x "$REPO/bench/soak" ] && echo soak-smoke
 	return 0
 }
 # The tests of a suite to run: the chosen ones, else all.
@@ -344,6 +345,7 @@ suite_bench() {
 		smoke) cmd=run ;;
 		storage-smoke) cmd=storage ;;
 		api-smoke) cmd=api ;;
+		soak-smoke) cmd=soak ;;
 		esac
 		say "bench: bench/$cmd --smoke"
 		log=$TESTOUT/bench-$t.log
