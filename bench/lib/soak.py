@@ -60,6 +60,8 @@ THROUGHPUT_GOAL = 0.9           # last window / first window
 SIZE_FACTOR, SIZE_SLACK = 2.0, 1 << 20   # a table's end size <= 2 x after the first window + 1 MB
 
 # Messages per second of each producer at --scale 1.
+# pgbench skips a transaction of a rate-limited load that is this late
+LATE_MS = 1000
 RATES = {"push": 150, "sql": 150, "fifo": 40, "dlq": 10, "retention": 30, "fanout": 20,
          "sdk": 50, "sdk_publish": 5}
 
@@ -198,11 +200,15 @@ def workload_processes(a, seconds):
     def wl(script):
         return ["-f", os.path.join(BENCH, "workloads", script)]
 
+    # A fixed offered load: a transaction that could not start within
+    # LATE_MS of its schedule (the machine stalled) is skipped, not run
+    # later in a burst, so a stall shows as fewer messages then and does not
+    # inflate the rates (and the outbox) of the minutes after it.
     def rate(r):
-        return ["-R", "%.2f" % max(r * s, 0.1)]
+        return ["-R", "%.2f" % max(r * s, 0.1), "-L", str(LATE_MS)]
 
     procs = [
-        ("push-publisher", "push", pgb + ["-c", "1"] + rate(RATES["push"]) + ["-D", "topic=soak_push"]
+        ("push-publisher", "push", pgb + ["-c", "2"] + rate(RATES["push"]) + ["-D", "topic=soak_push"]
          + wl("soak_publisher.sql")),
         ("sql-producer", "sql", pgb + ["-c", "2"] + rate(RATES["sql"]) + ["-D", "queue=soak_std"]
          + wl("soak_producer.sql")),
@@ -607,6 +613,7 @@ def cmd_report(a):
                         "value": r["bytes_at_end"], "met": r["bounded"]})
     missed = [x for x in targets if not x["met"]]
 
+    skipped = pgbench_skipped(run, procinfo)
     plotted = plot(run, procs, wl, sizes, duration)
     result = {"meta": meta, "duration_s": duration, "warmup_s": warm, "window_s": window,
               "workloads": [{k: v for k, v in r.items() if k != "series"} for r in wl],
@@ -614,12 +621,13 @@ def cmd_report(a):
                       "latency_ms": {op: {"p50": percentile(sorted(v), 50), "p99": percentile(sorted(v), 99),
                                           "n": len(v)} for op, v in sdk_ops.items()}},
               "processes": memrows, "tables": tabrows, "targets": targets, "problems": problems,
+              "skipped": [{"process": n, "skipped": k, "scheduled": t} for n, k, t in skipped],
               "plots": ["soak.png"] if plotted else []}
     with open(os.path.join(run, "results.json"), "w") as f:
         json.dump(result, f, indent=2)
 
     md = markdown(meta, duration, warm, window, wl, memrows, tabrows, targets, sdk_ops, sdk_requests,
-                  sdk_errors, problems, smoke)
+                  sdk_errors, problems, smoke, skipped)
     text = "\n".join(md)
     with open(os.path.join(run, "table.md"), "w") as f:
         f.write(text + "\n")
@@ -657,13 +665,30 @@ def pgbench_problems(run, procinfo):
     return out
 
 
+def pgbench_skipped(run, procinfo):
+    """(name, skipped, of all) of the rate-limited load processes that
+    skipped transactions because they were late by more than LATE_MS."""
+    out = []
+    for p in procinfo.get("processes", []):
+        try:
+            with open(os.path.join(run, "out", p["name"] + ".out"), errors="replace") as f:
+                text = f.read()
+        except OSError:
+            continue
+        m = re.search(r"number of transactions skipped: (\d+)", text)
+        n = re.search(r"number of transactions actually processed: (\d+)", text)
+        if m and int(m.group(1)) > 0:
+            out.append((p["name"], int(m.group(1)), int(m.group(1)) + (int(n.group(1)) if n else 0)))
+    return out
+
+
 def write_status(run, problems, missed):
     with open(os.path.join(run, "status"), "w") as f:
         f.write("%d %d\n" % (problems, missed))
 
 
 def markdown(meta, duration, warm, window, wl, memrows, tabrows, targets, sdk_ops, sdk_requests, sdk_errors,
-             problems, smoke):
+             problems, smoke, skipped):
     md = ["## bench/soak: %.0f s of mixed load, sampled every %d s (%s)" % (duration, meta["sample_s"], meta["mode"]),
           "",
           "| workload | what | messages | msgs/s first %.0f s | msgs/s last %.0f s | last / first "
@@ -682,6 +707,9 @@ def markdown(meta, duration, warm, window, wl, memrows, tabrows, targets, sdk_op
             len(sdk_requests), len(sdk_errors),
             ", ".join("%s %s / %s" % (op, fmt_ms(percentile(sorted(v), 50)), fmt_ms(percentile(sorted(v), 99)))
                       for op, v in sorted(sdk_ops.items())))]
+    if skipped:
+        md += ["", "Skipped by pgbench, later than %d ms on their schedule: %s." % (
+            LATE_MS, ", ".join("%s %d of %d" % x for x in skipped))]
     md += ["",
            "| process | pid | memory contexts at %.0f s | at end | growth | RssAnon at %.0f s | at end "
            "| growth | CPU s | grew most |" % (warm, warm),
