@@ -15,9 +15,9 @@
 #              Amazon::SQS::Simple); one that cannot be installed is skipped
 #              and named in the summary (FAILED with SQSN_TEST_NO_SKIP=1,
 #              which CI sets)
-#   bench      bench/run, bench/storage, bench/api and bench/queues --smoke
-#              (the tests smoke, storage-smoke, api-smoke, queues-smoke):
-#              every benchmark workload still runs
+#   bench      bench/run, bench/storage, bench/api, bench/queues and
+#              bench/soak --smoke (the tests smoke, storage-smoke, api-smoke,
+#              queues-smoke, soak-smoke): every benchmark workload still runs
 #
 #   scripts/test.sh [--suite SUITES] [--test TESTS]
 #   scripts/test.sh --list [--suite SUITES]     name the tests, "suite test" a line
@@ -123,6 +123,7 @@ list_bench() {
 	[ -x "$REPO/bench/storage" ] && echo storage-smoke
 	[ -x "$REPO/bench/api" ] && echo api-smoke
 	[ -x "$REPO/bench/queues" ] && echo queues-smoke
+	[ -x "$REPO/bench/soak" ] && echo soak-smoke
 	return 0
 }
 # The tests of a suite to run: the chosen ones, else all.
@@ -359,6 +360,7 @@ suite_bench() {
 		storage-smoke) cmd=storage ;;
 		api-smoke) cmd=api ;;
 		queues-smoke) cmd=queues ;;
+		soak-smoke) cmd=soak ;;
 		esac
 		say "bench: bench/$cmd --smoke"
 		log=$TESTOUT/bench-$t.log

@@ -1076,6 +1076,25 @@ serve_long_polls(void)
 
 /* Main loop ------------------------------------------------------------- */
 
+/*
+ * Reports what the requests did to tables (rows inserted, updated and
+ * deleted) to the cumulative statistics, at most once a second. A
+ * background worker must do it itself; autovacuum decides from these
+ * counts when a message table needs vacuuming, and a queue used only
+ * through the endpoint would otherwise never be vacuumed.
+ */
+static void
+report_table_stats(void)
+{
+	static TimestampTz last_report = 0;
+	TimestampTz        now = GetCurrentTimestamp();
+
+	if (now - last_report < USECS_PER_SEC)
+		return;
+	last_report = now;
+	(void) pgstat_report_stat(true);
+}
+
 void
 sqsn_api_main(Datum main_arg)
 {
@@ -1131,6 +1150,7 @@ sqsn_api_main(Datum main_arg)
 		poll_timeout = serve_long_polls();
 		if (poll_timeout >= 0)
 			timeout = Min(timeout, poll_timeout);
+		report_table_stats();
 		if (flush_answers() || poll_timeout == 0)
 			continue; /* let libmicrohttpd send the answers now */
 

@@ -14,9 +14,9 @@
  *
  *	1. claim: in one short transaction, lease up to
  *	   sqsn.http_max_concurrency minus the POSTs in flight due rows
- *	   (UPDATE ... WHERE delivery_id IN (SELECT ... FOR UPDATE SKIP LOCKED)),
- *	   counting the attempt, and read their subscriptions' endpoint, policy
- *	   and dead-letter queue; commit.
+ *	   (UPDATE ... WHERE delivery_id = ANY (ARRAY(SELECT ... FOR UPDATE
+ *	   SKIP LOCKED))), counting the attempt, and read their subscriptions'
+ *	   endpoint, policy and dead-letter queue; commit.
  *	2. POST them with curl_multi, outside any transaction, while checking
  *	   for interrupts at least every LOOP_POLL_MS.
  *	3. record: in another short transaction, for every finished POST, an
@@ -166,11 +166,11 @@ static char       *configured_synchronous_commit = NULL;
 	" UPDATE sqsn.delivery d"                                                 \
 	" SET leased_until = now() + $2 * interval '1 millisecond',"              \
 	"  attempts = d.attempts + 1"                                             \
-	" WHERE d.delivery_id IN ("                                               \
+	" WHERE d.delivery_id = ANY (ARRAY("                                      \
 	"  SELECT delivery_id FROM sqsn.delivery"                                 \
 	"  WHERE status = 'pending' AND next_attempt_at <= now()"                 \
 	"   AND (leased_until IS NULL OR leased_until <= now())" legacy           \
-	"  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)"             \
+	"  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED))"            \
 	" RETURNING d.*)"                                                         \
 	" SELECT c.delivery_id, c.subscription_id, c.message_type,"               \
 	"  c.message_id, c.topic_arn, c.subject, c.message,"                      \
@@ -483,6 +483,26 @@ throttle_allows(Job *job, TimestampTz now)
 	}
 	entry->count++;
 	return true;
+}
+
+/*
+ * Forgets the throttle state of seconds gone by, which throttle_allows
+ * would start afresh anyway: the table holds only subscriptions throttled
+ * in the current second, not every one ever seen.
+ */
+static void
+forget_past_throttles(TimestampTz now)
+{
+	HASH_SEQ_STATUS status;
+	ThrottleEntry  *entry;
+	int64           second = now / USECS_PER_SEC;
+
+	hash_seq_init(&status, throttle);
+	while ((entry = (ThrottleEntry *) hash_seq_search(&status)) != NULL)
+	{
+		if (entry->second < second)
+			hash_search(throttle, &entry->subscription_id, HASH_REMOVE, NULL);
+	}
 }
 
 static void
@@ -1137,6 +1157,7 @@ sqsn_delivery_main(Datum main_arg)
 		{
 			(void) run_in_xact("sqsn delivery worker: cleaning up", cleanup,
 							   NULL, false);
+			forget_past_throttles(now);
 			last_cleanup = now;
 		}
 
@@ -1159,12 +1180,15 @@ sqsn_delivery_main(Datum main_arg)
 							 false))
 			{
 				release_jobs(args.jobs);
+				list_free(args.jobs);
 				args.jobs = NIL;
 				args.claimed = 0;
 				args.next_due = 0;
 			}
 			foreach (lc, args.jobs)
 				start_job((Job *) lfirst(lc));
+			/* the jobs live on in their own contexts; the list does not */
+			list_free(args.jobs);
 			now = GetCurrentTimestamp();
 			if (args.claimed >= args.want)
 				next_claim = now;

@@ -16,12 +16,19 @@
  * never missed. The entry also holds the queue's owner and grants
  * (security/acl.c), which change the same way.
  *
+ * A stale entry is freed, with its plans, when the transaction ends: nothing
+ * uses an entry across transactions, and a stale one would be read again on
+ * its next use anyway. So the cache holds only queues in use since their
+ * last change, and a session or worker that sees many queues created and
+ * dropped keeps nothing of the dropped ones.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "queue/queue.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
@@ -71,8 +78,10 @@ static HTAB      *queue_cache = NULL;
 static SPIPlanPtr load_queue_plan = NULL;
 static bool load_queue_fifo = false; /* load_queue_plan reads FIFO columns */
 static bool load_queue_encryption = false; /* ... and the encrypted flag */
+static bool queue_cache_stale = false; /* some entry is marked stale */
 
 static void       queue_cache_callback(Datum arg, Oid relid);
+static void       queue_cache_xact_callback(XactEvent event, void *arg);
 static SqsnQueue *load_queue(const char *name);
 static void       release_queue_entry(SqsnQueue *queue);
 
@@ -88,6 +97,7 @@ QueueInit(void)
 	DueInit();
 	QueueMetricsInit();
 	CacheRegisterRelcacheCallback(queue_cache_callback, (Datum) 0);
+	RegisterXactCallback(queue_cache_xact_callback, NULL);
 }
 
 static void
@@ -105,7 +115,42 @@ queue_cache_callback(Datum arg, Oid relid)
 	while ((queue = (SqsnQueue *) hash_seq_search(&status)) != NULL)
 	{
 		if (relid == InvalidOid || queue->relid == relid)
+		{
 			queue->valid = false;
+			queue_cache_stale = true;
+		}
+	}
+}
+
+/*
+ * At the end of a transaction, frees the entries marked stale during it
+ * (see the top of the file), and the hash table once it is empty.
+ */
+static void
+queue_cache_xact_callback(XactEvent event, void *arg)
+{
+	HASH_SEQ_STATUS status;
+	SqsnQueue      *queue;
+
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PREPARE)
+		return;
+	if (!queue_cache_stale || queue_cache == NULL)
+		return;
+	queue_cache_stale = false;
+
+	hash_seq_init(&status, queue_cache);
+	while ((queue = (SqsnQueue *) hash_seq_search(&status)) != NULL)
+	{
+		if (queue->valid)
+			continue;
+		release_queue_entry(queue);
+		hash_search(queue_cache, queue->name, HASH_REMOVE, NULL);
+	}
+	if (hash_get_num_entries(queue_cache) == 0)
+	{
+		hash_destroy(queue_cache);
+		queue_cache = NULL;
 	}
 }
 
@@ -183,7 +228,12 @@ load_queue(const char *name)
 	strlcpy(key, name, sizeof(key));
 	if (SPI_processed == 0)
 	{
-		hash_search(queue_cache, key, HASH_REMOVE, NULL);
+		queue = (SqsnQueue *) hash_search(queue_cache, key, HASH_FIND, NULL);
+		if (queue != NULL)
+		{
+			release_queue_entry(queue);
+			hash_search(queue_cache, key, HASH_REMOVE, NULL);
+		}
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
 						errmsg("queue \"%s\" does not exist", name),
 						errhint("Create it with sqsn.sq_create_queue().")));

@@ -73,11 +73,11 @@ static const SqsnQueueStatement overdue_fifo_stmt = {
 static const SqsnQueueStatement expire_stmt = {
 	QPLAN_EXPIRE,
 	"DELETE FROM %1$s m"
-	" WHERE m.msg_seq OPERATOR(pg_catalog.=) ANY ("
+	" WHERE m.msg_seq OPERATOR(pg_catalog.=) ANY (ARRAY("
 	"  SELECT c.msg_seq FROM %1$s c"
 	"  WHERE c.expires_at OPERATOR(pg_catalog.<=) $1"
 	"  ORDER BY c.expires_at"
-	"  LIMIT $2 FOR UPDATE SKIP LOCKED)",
+	"  LIMIT $2 FOR UPDATE SKIP LOCKED))",
 	2,
 	{TIMESTAMPTZOID, INT4OID},
 	SPI_OK_DELETE,

@@ -92,13 +92,13 @@ static const SqsnQueueStatement receive_stmt = {
 	"UPDATE %1$s m SET visible_at = $3, lease_token = $4,"
 	" receive_count = m.receive_count OPERATOR(pg_catalog.+) 1,"
 	" first_received_at = COALESCE(m.first_received_at, $1)"
-	" WHERE m.msg_seq OPERATOR(pg_catalog.=) ANY ("
+	" WHERE m.msg_seq OPERATOR(pg_catalog.=) ANY (ARRAY("
 	"  SELECT c.msg_seq FROM %1$s c"
 	"  WHERE c.msg_seq OPERATOR(pg_catalog.>) $5"
 	"   AND c.visible_at OPERATOR(pg_catalog.<=) $1"
 	"   AND c.expires_at OPERATOR(pg_catalog.>) $1"
 	"  ORDER BY c.msg_seq LIMIT $2"
-	"  FOR UPDATE SKIP LOCKED)"
+	"  FOR UPDATE SKIP LOCKED))"
 	" RETURNING " SQSN_RECEIVE_COLUMNS("m"),
 	5,
 	{TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, INT8OID, INT8OID},
