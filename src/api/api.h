@@ -118,9 +118,9 @@ extern Jsonb *api_message_attributes(ApiObject *obj, const char *json_name,
 extern char  *api_json_text(JsonbValue *v);
 
 /* proto.c: errors */
-extern void api_error_shape(const char *code, const char *shape, int status,
-							const char *fmt, ...) pg_attribute_printf(4, 5)
-	pg_attribute_noreturn();
+pg_noreturn extern void api_error_shape(const char *code, const char *shape,
+										int status, const char *fmt, ...)
+	pg_attribute_printf(4, 5);
 
 /* api_error_shape for an error whose JSON __type is its code */
 #define api_error(code, status, ...)                                          \

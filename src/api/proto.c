@@ -827,8 +827,9 @@ api_md5_of_attributes(Jsonb *attributes)
 			char *b64 = attribute_member(items[i].value, "BinaryValue");
 			int   len = b64 ? strlen(b64) : 0;
 			char *raw = palloc(pg_b64_dec_len(len) + 1);
-			int   rawlen =
-                b64 ? pg_b64_decode(b64, len, raw, pg_b64_dec_len(len)) : 0;
+			int   rawlen = b64 ? pg_b64_decode(b64, len, (uint8 *) raw,
+											   pg_b64_dec_len(len))
+							   : 0;
 
 			transport = 2;
 			EVP_DigestUpdate(ctx, &transport, 1);

@@ -222,6 +222,9 @@ is_loopback(const struct sockaddr *sa)
 	return false;
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+	pg_attribute_printf(2, 0);
+
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -1029,7 +1032,7 @@ sqsn_api_main(Datum main_arg)
 						 "database \"%s\"",
 						 index + 1, sqsn_api_port, sqsn_database_name)));
 
-	events = CreateWaitEventSet(TopMemoryContext, ndaemons + 2);
+	events = CreateWaitEventSet(NULL, ndaemons + 2);
 	AddWaitEventToSet(events, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(events, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL,
 					  NULL);

@@ -26,6 +26,7 @@
 #define SQSN_COMMON_H
 
 #include "sqsn.h"
+#include "common/compat.h"
 
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -65,12 +66,13 @@ typedef struct SqsnBatch
 	bool       *deduplication_id_nulls;
 } SqsnBatch;
 
+pg_noreturn extern void sqsn_exists_differently(const char *kind,
+												const char *name,
+												const char *detail);
+
 extern void sqsn_validate_name(const char *kind, const char *name, int max_len,
 							   const char *fifo_hint);
-extern void sqsn_exists_differently(const char *kind, const char *name,
-									const char *detail)
-	pg_attribute_noreturn();
-extern bool   sqsn_is_fifo_name(const char *name);
+extern bool sqsn_is_fifo_name(const char *name);
 extern char  *sqsn_text_arg(FunctionCallInfo fcinfo, int argno,
 							const char *argname);
 extern int32  sqsn_int_arg(FunctionCallInfo fcinfo, int argno,
@@ -158,6 +160,9 @@ extern Datum      sqsn_array_of(Datum *elems, bool *nulls, int n, Oid type);
 	DatumGetTimestampTz(sqsn_spi_datum(tuple, desc, column))
 
 /* json.c */
+pg_noreturn extern void
+sqsn_invalid_policy(const char *kind, const char *detail, const char *hint);
+
 extern void sqsn_json_key(StringInfo buf, const char *key);
 extern void sqsn_json_string(StringInfo buf, const char *key,
 							 const char *value);
@@ -173,8 +178,6 @@ extern bool sqsn_jsonb_next_pair(JsonbIterator **it, char **key,
 extern bool sqsn_jsonb_is_object(JsonbValue *v);
 extern bool sqsn_jsonb_is_array(JsonbValue *v);
 extern bool sqsn_jsonb_is_empty(JsonbValue *v);
-extern void sqsn_invalid_policy(const char *kind, const char *detail,
-								const char *hint) pg_attribute_noreturn();
 extern char *sqsn_jsonb_string(JsonbValue *v);
 
 /* encode.c */

@@ -85,8 +85,8 @@ static const struct
 	 offsetof(SqsnRetryPolicy, num_max_delay)},
 };
 
-static void invalid_delivery_policy(const char *detail, const char *hint)
-	pg_attribute_noreturn();
+pg_noreturn static void invalid_delivery_policy(const char *detail,
+												const char *hint);
 
 static void
 invalid_delivery_policy(const char *detail, const char *hint)

@@ -26,8 +26,8 @@
 #define MAX_ATTRIBUTE_NAME 256
 #define MAX_DATA_TYPE      256
 
-static void bad_attribute(const char *name, const char *detail,
-						  const char *hint) pg_attribute_noreturn();
+pg_noreturn static void bad_attribute(const char *name, const char *detail,
+									  const char *hint);
 
 static void
 bad_attribute(const char *name, const char *detail, const char *hint)
@@ -209,8 +209,8 @@ read_typed_value(const char *name, JsonbContainer *container, char **data_type,
 						  NULL);
 		len = strlen(binary_value);
 		decoded = palloc(pg_b64_dec_len(len) + 1);
-		declen =
-			pg_b64_decode(binary_value, len, decoded, pg_b64_dec_len(len));
+		declen = pg_b64_decode(binary_value, len, (uint8 *) decoded,
+							   pg_b64_dec_len(len));
 		if (len == 0 || declen <= 0)
 			bad_attribute(name, "BinaryValue is not valid non-empty base64.",
 						  NULL);

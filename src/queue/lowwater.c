@@ -249,12 +249,14 @@ sqsn_lowwater_forget(Oid relid)
 static int64
 last_drawn_seq(Oid relid)
 {
-	Oid   seqoid = getIdentitySequence(relid, 1, true);
-	char *sql;
-	int64 last;
-	bool  called;
-	int64 cache;
+	Relation rel = table_open(relid, AccessShareLock);
+	Oid      seqoid = getIdentitySequence(rel, 1, true);
+	char    *sql;
+	int64    last;
+	bool     called;
+	int64    cache;
 
+	table_close(rel, AccessShareLock);
 	if (!OidIsValid(seqoid))
 		return -1;
 	sql = psprintf("SELECT s.last_value, s.is_called, p.seqcache"
@@ -300,7 +302,7 @@ walk(SqsnQueue *queue, int64 hard_from, int64 upto, int64 soft_from,
 {
 	Relation heap = table_open(queue->relid, AccessShareLock);
 	Relation index =
-		index_open(RelationGetPrimaryKeyIndex(heap), AccessShareLock);
+		index_open(RelationGetPrimaryKeyIndex(heap, false), AccessShareLock);
 	AttrNumber      visible_att = get_attnum(queue->relid, "visible_at");
 	AttrNumber      expires_att = get_attnum(queue->relid, "expires_at");
 	TupleTableSlot *slot = table_slot_create(heap, NULL);
@@ -316,7 +318,7 @@ walk(SqsnQueue *queue, int64 hard_from, int64 upto, int64 soft_from,
 	InitDirtySnapshot(dirty);
 	ScanKeyInit(&key, 1, BTGreaterStrategyNumber, F_INT8GT,
 				Int64GetDatum(hard_from));
-	scan = index_beginscan(heap, index, &dirty, 1, 0);
+	scan = index_beginscan(heap, index, &dirty, NULL, 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
 
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))

@@ -697,7 +697,7 @@ sqsn_emit_received(SqsnQueue *queue, ReturnSetInfo *rsinfo, HeapTuple row,
 	nulls[9] = !queue->fifo;
 	values[9] =
 		queue->fifo
-			? CStringGetTextDatum(psprintf("%020" INT64_MODIFIER "d", msg_seq))
+			? CStringGetTextDatum(psprintf("%020lld", (long long) msg_seq))
 			: (Datum) 0;
 	/* (a 0.1 definition of sq_receive takes the first seven columns) */
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

@@ -227,8 +227,7 @@ static SqsnStatement attributes_stmt = {
 	SPI_OK_SELECT,
 	"reading sqsn.subscription"};
 
-static void subscription_missing(Datum subscription_id)
-	pg_attribute_noreturn();
+pg_noreturn static void subscription_missing(Datum subscription_id);
 
 /*
  * Changing or deleting a subscription: its owner, an administrator of its
