@@ -91,11 +91,15 @@ typedef struct ApiError
 	int         status; /* 400, 403, 404, 500 ... */
 } ApiError;
 
-/* An action of a service, by its name in requests (sqs.c, sns.c). */
+/*
+ * An action of a service, by its name in requests (sqs.c, sns.c). A
+ * standby serves only the actions that do not write.
+ */
 typedef struct ApiAction
 {
 	const char *name; /* "SendMessage", "Publish", ... */
 	void (*run)(ApiRequest *req);
+	bool writes;
 } ApiAction;
 
 /* proto.c: parameters */

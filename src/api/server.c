@@ -26,6 +26,13 @@
  * commits of everything it saw, so its flush covers those too; read-only
  * requests wait for nothing, as read-only transactions do in PostgreSQL.)
  *
+ * On a hot standby the workers start once the standby is consistent and
+ * serve the actions that only read (ListQueues, GetQueueAttributes,
+ * ListTopics, ...); every action that writes is answered with
+ * ServiceUnavailable (api_run_action). Each request is a transaction of
+ * its own, so the first request after a promotion already writes: the
+ * workers notice the promotion in their loop only to log it.
+ *
  * A ReceiveMessage that finds nothing and may wait is suspended
  * (MHD_suspend_connection) rather than slept on: the worker keeps serving
  * other connections. It watches the queue's long-poll slot (queue/longpoll.c); a
@@ -163,7 +170,7 @@ ApiInit(void)
 	for (int i = 0; i < api_workers; i++)
 		sqsn_register_worker("sqsn_api_main",
 							 psprintf("sqsn api worker %d", i + 1), "sqsn api",
-							 API_RESTART_SECONDS, Int32GetDatum(i));
+							 API_RESTART_SECONDS, true, Int32GetDatum(i));
 }
 
 /*
@@ -827,7 +834,8 @@ run_request(ApiConn *c, bool retry)
 			else
 				api_sqs_map_error(edata, &err);
 		}
-		if (err.status >= 500)
+		/* (a standby's refusals: api_run_action logs the first one) */
+		if (err.status >= 500 && err.status != 503)
 			ereport(LOG, (errmsg("sqsn api: %s failed: %s",
 								 req->action ? req->action : "request",
 								 edata->message)));
@@ -1019,6 +1027,7 @@ sqsn_api_main(Datum main_arg)
 {
 	int           index = DatumGetInt32(main_arg);
 	WaitEventSet *events;
+	bool          standby;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -1028,9 +1037,11 @@ sqsn_api_main(Datum main_arg)
 	can_watch = sqsn_longpoll_attach_watcher(index);
 	MHD_set_panic_func(mhd_panic, NULL);
 	start_daemons();
+	standby = RecoveryInProgress();
 	ereport(LOG, (errmsg("sqsn api worker %d listening on port %d in "
-						 "database \"%s\"",
-						 index + 1, sqsn_api_port, sqsn_database_name)));
+						 "database \"%s\"%s",
+						 index + 1, sqsn_api_port, sqsn_database_name,
+						 standby ? " (a standby: reads only)" : "")));
 
 	events = CreateWaitEventSet(NULL, ndaemons + 2);
 	AddWaitEventToSet(events, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
@@ -1056,6 +1067,13 @@ sqsn_api_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (standby && !RecoveryInProgress())
+		{
+			standby = false;
+			ereport(LOG, (errmsg("sqsn api worker %d: the server was "
+								 "promoted; actions that write are served",
+								 index + 1)));
 		}
 
 		for (int i = 0; i < ndaemons; i++)

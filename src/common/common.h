@@ -15,7 +15,8 @@
  *	  json.c      the JSON writer, the jsonb readers, the error of an
  *	              invalid policy document
  *	  encode.c    hex, percent-encoding, UUIDs, timestamps
- *	  xact.c      the workers' transaction bracket and subtransactions
+ *	  xact.c      the workers' transaction bracket and subtransactions;
+ *	              the refusal of writes on a standby
  *	  shmem.c     shared-memory areas and background worker registration
  *	  settings.c  sqsn.database_name, poll_interval, retention_batch_size,
  *	              the endpoint's address, region and account; ARNs and URLs
@@ -197,6 +198,7 @@ extern void sqsn_xact_commit(void);
 extern bool sqsn_subxact_try(void (*step)(void *arg), void *arg,
 							 ErrorData **err);
 extern bool sqsn_extension_ready(const char *relname, LOCKMODE lockmode);
+extern void sqsn_refuse_on_standby(FunctionCallInfo fcinfo);
 
 /* shmem.c */
 typedef void (*SqsnShmemInit)(void *ptr);
@@ -204,7 +206,7 @@ extern void sqsn_shmem_add(const char *name, Size size, Size elem_size,
 						   const int *count, SqsnShmemInit init, void **ptr);
 extern void sqsn_register_worker(const char *function_name, const char *name,
 								 const char *type, int restart_seconds,
-								 Datum main_arg);
+								 bool on_standby, Datum main_arg);
 
 /* settings.c */
 #define SQSN_API_MAX_ADDRESSES 16 /* in sqsn.api_listen_addresses */

@@ -286,7 +286,7 @@ PushInit(void)
 		return;
 	sqsn_register_worker("sqsn_delivery_main", "sqsn delivery worker",
 						 "sqsn delivery worker", DELIVERY_RESTART_SECONDS,
-						 (Datum) 0);
+						 false, (Datum) 0);
 }
 
 static void

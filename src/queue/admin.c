@@ -411,6 +411,7 @@ sq_create_queue(PG_FUNCTION_ARGS)
 	bool          encrypted;
 	bool          exists;
 
+	sqsn_refuse_on_standby(fcinfo);
 	sqsn_validate_queue_name(name);
 	s.visibility_timeout = sqsn_int_arg(fcinfo, 1, "visibility_timeout", 0,
 										SQSN_MAX_VISIBILITY_TIMEOUT, 30);
@@ -488,6 +489,7 @@ sq_delete_queue(PG_FUNCTION_ARGS)
 	Datum value;
 	char *users;
 
+	sqsn_refuse_on_standby(fcinfo);
 	sqsn_validate_queue_name(name);
 	nestlevel = sqsn_admin_begin();
 
@@ -541,10 +543,12 @@ Datum
 sq_purge_queue(PG_FUNCTION_ARGS)
 {
 	char      *name = sqsn_text_arg(fcinfo, 0, "queue_name");
-	int        nestlevel = sqsn_admin_begin();
+	int        nestlevel;
 	SqsnQueue *queue;
 	int64      removed;
 
+	sqsn_refuse_on_standby(fcinfo);
+	nestlevel = sqsn_admin_begin();
 	queue = sqsn_open_queue(name, AccessExclusiveLock);
 	sqsn_check_queue(queue, SQSN_ADMIN);
 	sqsn_spi_check(SPI_execute(psprintf("SELECT count(*) FROM %s",
@@ -820,6 +824,7 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 	bool           encrypted;
 	bool           encrypted_given = false;
 
+	sqsn_refuse_on_standby(fcinfo);
 	attributes = sqsn_attributes_arg(fcinfo, 1, "queue");
 
 	nestlevel = sqsn_admin_begin();
@@ -1073,6 +1078,7 @@ open_queue_for_change(SqsnSecurable *target)
 Datum
 sq_grant(PG_FUNCTION_ARGS)
 {
+	sqsn_refuse_on_standby(fcinfo);
 	sqsn_change_grants(fcinfo, false, true, open_queue_for_change);
 	PG_RETURN_VOID();
 }
@@ -1085,6 +1091,7 @@ sq_grant(PG_FUNCTION_ARGS)
 Datum
 sq_revoke(PG_FUNCTION_ARGS)
 {
+	sqsn_refuse_on_standby(fcinfo);
 	sqsn_change_grants(fcinfo, false, false, open_queue_for_change);
 	PG_RETURN_VOID();
 }
@@ -1095,6 +1102,7 @@ sq_revoke(PG_FUNCTION_ARGS)
 Datum
 sq_set_queue_owner(PG_FUNCTION_ARGS)
 {
+	sqsn_refuse_on_standby(fcinfo);
 	sqsn_change_owner(fcinfo, false, open_queue_for_change);
 	PG_RETURN_VOID();
 }

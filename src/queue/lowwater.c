@@ -56,6 +56,12 @@
  * are not marked:
  * their receives walk the (message_group_id, msg_seq) index (fifo.c).
  *
+ * A standby takes no step: its rows change by replay, which takes none of
+ * the locks step 1 counts on (and nothing that would take a step runs
+ * there: receives are refused, the worker starts at the promotion). So a
+ * promoted standby starts with no marks, as after a restart, and its first
+ * receives and sweeps build them from its own sequence and rows.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -67,6 +73,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -410,6 +417,9 @@ sqsn_lowwater_step(SqsnQueue *queue, bool force)
 	int                  idle_steps;
 
 	if (slot == NULL || key.fifo || (!force && sqsn_low_water_interval == 0))
+		return;
+	/* a standby's rows change under replay, not under the locks above */
+	if (RecoveryInProgress())
 		return;
 
 	SpinLockAcquire(&slot->mutex);

@@ -211,6 +211,7 @@ sq_run_maintenance(PG_FUNCTION_ARGS)
 	List           *names;
 	ListCell       *lc;
 
+	sqsn_refuse_on_standby(fcinfo);
 	InitMaterializedSRF(fcinfo, 0);
 
 	sqsn_spi_connect();

@@ -409,6 +409,7 @@ sq_send(PG_FUNCTION_ARGS)
 	text           *body;
 	int32           delay;
 
+	sqsn_refuse_on_standby(fcinfo);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("message_body must not be NULL")));
@@ -463,6 +464,7 @@ sq_send_batch(PG_FUNCTION_ARGS)
 	TimestampTz      now = GetCurrentTimestamp();
 	int32            delay;
 
+	sqsn_refuse_on_standby(fcinfo);
 	sqsn_batch_args(fcinfo, "message_bodies", "message body", "bodies",
 					&batch);
 	sqsn_batch_fifo_args(fcinfo, 4, &batch);
@@ -858,6 +860,7 @@ sq_receive(PG_FUNCTION_ARGS)
 	int64          queue_id;
 	SqsnQueue     *queue;
 
+	sqsn_refuse_on_standby(fcinfo);
 	sqsn_begin_result(fcinfo);
 
 	sqsn_spi_connect();
@@ -915,6 +918,7 @@ sq_delete(PG_FUNCTION_ARGS)
 	SqsnQueue *queue;
 	bool       deleted;
 
+	sqsn_refuse_on_standby(fcinfo);
 	sqsn_spi_connect();
 	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
 	sqsn_check_queue(queue, SQSN_RECEIVE);
@@ -1008,6 +1012,7 @@ sq_delete_batch(PG_FUNCTION_ARGS)
 	int            n;
 	SqsnQueue     *queue;
 
+	sqsn_refuse_on_standby(fcinfo);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("receipt_handles must not be NULL")));
@@ -1084,6 +1089,7 @@ sq_change_visibility(PG_FUNCTION_ARGS)
 	TimestampTz visible_at;
 	bool        changed;
 
+	sqsn_refuse_on_standby(fcinfo);
 	sqsn_spi_connect();
 	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
 	sqsn_check_queue(queue, SQSN_RECEIVE);

@@ -539,6 +539,7 @@ sn_publish(PG_FUNCTION_ARGS)
 	char            *topic_name = sqsn_topic_name_arg(fcinfo, 0);
 	PublishedMessage pub;
 
+	sqsn_refuse_on_standby(fcinfo);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("message must not be NULL")));
@@ -574,6 +575,7 @@ sn_publish_batch(PG_FUNCTION_ARGS)
 	bool              content_based;
 	int               n;
 
+	sqsn_refuse_on_standby(fcinfo);
 	sqsn_batch_args(fcinfo, "messages", "message", "messages", &batch);
 	n = batch.n;
 

@@ -473,6 +473,7 @@ sn_subscribe(PG_FUNCTION_ARGS)
 	bool  created = false;
 	bool  legacy;
 
+	sqsn_refuse_on_standby(fcinfo);
 	push = check_protocol(protocol);
 	if (push && sqsn_is_fifo_name(topic_name))
 		ereport(ERROR,
@@ -609,6 +610,7 @@ sn_confirm_subscription(PG_FUNCTION_ARGS)
 	int64 topic_id;
 	Datum result;
 
+	sqsn_refuse_on_standby(fcinfo);
 	topic_id = sqsn_begin_topic_change(topic_name, &nestlevel);
 
 	values[0] = Int64GetDatum(topic_id);
@@ -688,6 +690,7 @@ sn_unsubscribe(PG_FUNCTION_ARGS)
 	Datum id = subscription_id_arg(fcinfo);
 	int   nestlevel;
 
+	sqsn_refuse_on_standby(fcinfo);
 	begin_subscription_change(id, true, &nestlevel);
 	sqsn_execute(&delete_stmt, &id, NULL, 0);
 	sqsn_admin_end(nestlevel);
@@ -774,6 +777,7 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 	bool               push;
 	int                nestlevel;
 
+	sqsn_refuse_on_standby(fcinfo);
 	id = subscription_id_arg(fcinfo);
 	attributes = sqsn_attributes_arg(fcinfo, 1, "subscription");
 

@@ -14,6 +14,10 @@
  * others. A queue whose sweep fails is rolled back to a subtransaction,
  * its error recorded, and the round goes on with the next queue.
  *
+ * On a standby the worker does not run: the postmaster starts it when the
+ * standby is promoted (common/shmem.c), and until then sqsn.worker_status
+ * says "waiting for promotion".
+ *
  * The worker does not need the extension to exist: while sqsn is not
  * installed in its database (not yet created, or dropped) it idles and
  * looks again next round.
@@ -29,6 +33,7 @@
 #include "worker/worker.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -99,7 +104,7 @@ WorkerInit(void)
 	sqsn_shmem_add("sqsn worker", sizeof(WorkerShared), 0, NULL,
 				   worker_shmem_init, (void **) &worker_shared);
 	sqsn_register_worker("sqsn_worker_main", "sqsn worker", "sqsn worker",
-						 WORKER_RESTART_SECONDS, (Datum) 0);
+						 WORKER_RESTART_SECONDS, false, (Datum) 0);
 }
 
 static void
@@ -341,6 +346,9 @@ sq_worker_status_rows(PG_FUNCTION_ARGS)
 	SpinLockAcquire(&worker_shared->mutex);
 	memcpy(&copy, worker_shared, sizeof(copy));
 	SpinLockRelease(&worker_shared->mutex);
+	/* on a standby the postmaster starts the worker at the promotion */
+	if (copy.pid == 0 && RecoveryInProgress())
+		strlcpy(copy.state, "waiting for promotion", WORKER_STATE_LEN);
 
 	values[0] = Int32GetDatum(copy.pid);
 	nulls[0] = (copy.pid == 0);
