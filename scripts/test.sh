@@ -182,9 +182,14 @@ run_regress_driver() {
 		--dbname="$db" --load-extension=sqsn "$@" 2>&1 9>&- | tee "$log"
 	rc=${PIPESTATUS[0]}
 	for t in "$@"; do
-		# "test <name> ... ok    12 ms" / "... FAILED" / "... failed (ignored)"
+		# up to PostgreSQL 15: "test <name> ... ok    12 ms" / "... FAILED" /
+		# "... failed (ignored)"; from 16 on (TAP): "ok 3 - <name>  12 ms" /
+		# "not ok 3 - <name>" ("+" for a member of a parallel group)
 		line=$(awk -v t="$t" '{ i = ($1 == "test") ? 2 : 1 }
-			$i == t && $(i + 1) == "..." { v = $(i + 2) } END { print v }' "$log")
+			$i == t && $(i + 1) == "..." { v = $(i + 2) }
+			$1 == "ok" && ($3 == "-" || $3 == "+") && $4 == t { v = "ok" }
+			$1 == "not" && $2 == "ok" && ($4 == "-" || $4 == "+") && $5 == t { v = "FAILED" }
+			END { print v }' "$log")
 		if [ "$line" = ok ]; then
 			pass=$((pass + 1))
 		else
