@@ -241,23 +241,7 @@ is(on_standby("SELECT count(*) FILTER (WHERE deleted) FROM sqsn.sq_delete_batch(
 	'20', 'the receipt handles of before the failover delete on the new primary');
 
 # the new primary serves the queue: the rest drains, exactly once each
-on_standby(q{
-CREATE FUNCTION drain(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
-DECLARE
-	b text;
-	n int;
-BEGIN
-	LOOP
-		n := 0;
-		FOR b IN SELECT body FROM sqsn.sq_receive(q, 10, 600) LOOP
-			n := n + 1;
-			RETURN NEXT b;
-		END LOOP;
-		EXIT WHEN n = 0;
-	END LOOP;
-END
-$$});
-my @drained = sort split /\n/, on_standby(q{SELECT * FROM drain('work')});
+my @drained = SqsnFailover::drain($standby, 'work');
 is(join(',', @drained), join(',', sort keys %$stored),
 	'every stored message is received once on the new primary');
 

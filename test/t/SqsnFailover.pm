@@ -131,6 +131,32 @@ sub deleted_bodies
 	return \%deleted;
 }
 
+# drain(node, queue): receives every visible message of the queue in one
+# transaction (each once: received rows stay in flight for 600 s); returns
+# their bodies, sorted.
+sub drain
+{
+	my ($node, $queue) = @_;
+	return sort split /\n/, $node->safe_psql('postgres', qq{
+CREATE FUNCTION pg_temp.drain(q text) RETURNS SETOF text LANGUAGE plpgsql AS \$\$
+DECLARE
+	b text;
+	n int;
+BEGIN
+	LOOP
+		n := 0;
+		FOR b IN SELECT body FROM sqsn.sq_receive(q, 10, 600) LOOP
+			n := n + 1;
+			RETURN NEXT b;
+		END LOOP;
+		EXIT WHEN n = 0;
+	END LOOP;
+END
+\$\$;
+SELECT * FROM pg_temp.drain('$queue');
+});
+}
+
 # wait_for_promotion(node): the promoted server accepts writes and its
 # maintenance worker runs.
 sub wait_for_promotion
