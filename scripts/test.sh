@@ -283,10 +283,12 @@ suite_tap() {
 	FILE_PASS=0 FILE_FAIL=0
 	for t in "${tests[@]}"; do
 		# The environment PGXS's prove_installcheck sets; the tests make their
-		# own clusters (PostgreSQL::Test::Cluster) under $TESTDIR/tmp_check.
+		# own clusters (PostgreSQL::Test::Cluster) under $TESTDIR/tmp_check
+		# (PostgreSQL 15) or $TESTDATADIR, logs in $TESTLOGDIR (16 on).
 		CLUSTER_CWD=$SRC/test run_as_cluster_user env \
 			-u PGHOST -u PGPORT -u PGUSER -u PGDATABASE -u PGDATA \
-			TESTDIR="$out" PATH="$PGBIN:$PATH" \
+			TESTDIR="$out" TESTDATADIR="$out/tmp_check" \
+			TESTLOGDIR="$out/tmp_check/log" PATH="$PGBIN:$PATH" \
 			PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
 			PG_TEST_PORT_DIR="$out/portlock" \
 			timeout -k 30 "$FILE_TIMEOUT" prove --verbose \

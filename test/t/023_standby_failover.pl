@@ -111,6 +111,12 @@ is(on_standby(q{SELECT visible FROM sqsn.queue_stats WHERE queue_name = 'work'})
 	'5', 'sqsn.queue_stats works on the standby');
 is(on_standby(q{SELECT count(*) FROM sqsn.sn_list_topics()}), '1',
 	'sn_list_topics works on the standby');
+is(on_standby(q{SELECT sqsn.sn_get_topic_attributes('events') ? 'TopicArn'}), 't',
+	'sn_get_topic_attributes works on the standby');
+is(on_standby(q{SELECT count(*) FROM sqsn.sn_list_subscriptions()}), '1',
+	'sn_list_subscriptions works on the standby');
+like(on_standby(q{SELECT count(*) FROM sqsn.delivery_attempts}), qr/^\d+$/,
+	'sqsn.delivery_attempts works on the standby');
 
 # The endpoint on the standby: reads answered, writes refused.
 my $client = "$tmp/api_client.py";
