@@ -81,8 +81,11 @@ sub state_of
 my $before = state_of($old);
 $old->stop;
 
+# From 18 on initdb enables data checksums by default, and pg_upgrade needs
+# the two clusters to agree: an older cluster is upgraded into one without.
 my $new = PostgreSQL::Test::Cluster->new('sqsn_upgrade_new');
-$new->init;
+my ($new_major) = $new->config_data('--version') =~ /PostgreSQL (\d+)/;
+$new->init(extra => ($new_major >= 18 && $old_version < 180000) ? ['--no-data-checksums'] : []);
 $new->append_conf('postgresql.conf', $conf);
 note("pg_upgrade from server_version_num $old_version to the installation on PATH");
 
