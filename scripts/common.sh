@@ -16,9 +16,16 @@
 #
 # Environment knobs: PG_CONFIG (default pg_config), SQSN_STATE_DIR (put
 # pgdata/, run/ and test-out/ under this directory instead).
+#
+# PostgreSQL 15 (Debian 12's) is the default and what CI runs. Any other
+# major version that PG_CONFIG names (16, 17 and 18 build from source) gets
+# a cluster of its own: the three directories take the major version as a
+# suffix ($REPO/.pgdata-17, .pgrun-17, .test-out-17), so the clusters of two
+# versions never meet.
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 PG_CONFIG=${PG_CONFIG:-pg_config}
+DEFAULT_PG_MAJOR=15
 
 # initdb refuses to run as root, so root runs the cluster as the postgres
 # user the Debian packages create; anyone else runs it as themselves.
@@ -176,26 +183,38 @@ cluster_user_can_use_repo() {
 	fi
 }
 
-# Sets PGBIN, PKGLIBDIR, PGXS_DIR, PGDATA, PGRUN, SOCKDIR, TESTOUT, PORT_FILE,
-# API_PORT_FILE, LOG_FILE. Needs the PostgreSQL packages (pg_config) and the cluster user.
+# The major version of the PostgreSQL that PG_CONFIG names ("PostgreSQL
+# 17.10" -> 17).
+pg_major() {
+	local v
+	v=$("$PG_CONFIG" --version 2>/dev/null) || return 1
+	v=${v#PostgreSQL }
+	echo "${v%%[!0-9]*}"
+}
+
+# Sets PGBIN, PKGLIBDIR, PGXS_DIR, PG_MAJOR, PGDATA, PGRUN, SOCKDIR, TESTOUT,
+# PORT_FILE, API_PORT_FILE, LOG_FILE. Needs the PostgreSQL packages
+# (pg_config) and the cluster user.
 sqsn_init_paths() {
 	command -v "$PG_CONFIG" >/dev/null 2>&1 ||
 		die "$PG_CONFIG not found: run scripts/setup.sh (make demo) first"
 	PGBIN=$("$PG_CONFIG" --bindir)
 	PKGLIBDIR=$("$PG_CONFIG" --pkglibdir)
 	PGXS_DIR=$PKGLIBDIR/pgxs
+	PG_MAJOR=$(pg_major)
 	[ -x "$PGBIN/pg_ctl" ] || die "no pg_ctl in $PGBIN: is postgresql-15 installed?"
 
-	local base
-	base=/var/tmp/sqsn-$(repo_hash)
+	local base sfx=""
+	[ "$PG_MAJOR" = "$DEFAULT_PG_MAJOR" ] || sfx=-$PG_MAJOR
+	base=/var/tmp/sqsn-$(repo_hash)$sfx
 	if [ -n "${SQSN_STATE_DIR:-}" ]; then
 		PGDATA=$SQSN_STATE_DIR/pgdata
 		PGRUN=$SQSN_STATE_DIR/run
 		TESTOUT=$SQSN_STATE_DIR/test-out
-	elif [ -d "$REPO/.pgdata" ] || { [ ! -d "$base/pgdata" ] && cluster_user_can_use_repo; }; then
-		PGDATA=$REPO/.pgdata
-		PGRUN=$REPO/.pgrun
-		TESTOUT=$REPO/.test-out
+	elif [ -d "$REPO/.pgdata$sfx" ] || { [ ! -d "$base/pgdata" ] && cluster_user_can_use_repo; }; then
+		PGDATA=$REPO/.pgdata$sfx
+		PGRUN=$REPO/.pgrun$sfx
+		TESTOUT=$REPO/.test-out$sfx
 	else
 		PGDATA=$base/pgdata
 		PGRUN=$base/run
@@ -205,7 +224,7 @@ sqsn_init_paths() {
 	if [ "${#PGRUN}" -le 80 ]; then
 		SOCKDIR=$PGRUN
 	else
-		SOCKDIR=/tmp/sqsn-$(repo_hash)
+		SOCKDIR=/tmp/sqsn-$(repo_hash)$sfx
 	fi
 	PORT_FILE=$PGRUN/port
 	API_PORT_FILE=$PGRUN/api_port
@@ -234,7 +253,7 @@ sqsn_ensure_dirs() {
 # Create the cluster in PGDATA unless it exists (initdb as the cluster user).
 init_cluster() {
 	if [ -f "$PGDATA/PG_VERSION" ]; then
-		[ "$(cat "$PGDATA/PG_VERSION")" = 15 ] ||
+		[ "$(cat "$PGDATA/PG_VERSION")" = "$PG_MAJOR" ] ||
 			die "$PGDATA holds a PostgreSQL $(cat "$PGDATA/PG_VERSION") cluster; remove it to start over"
 		return 0
 	fi

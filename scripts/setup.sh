@@ -103,6 +103,12 @@ build_and_install() {
 	# Variables of an outer `make demo/test` must not leak into this one
 	# (command-line variables still arrive through the environment).
 	mk=(env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$REPO" --no-print-directory PG_CONFIG="$pgc")
+	# Objects built against another PostgreSQL must not be linked into this
+	# one's library: the checkout remembers which pg_config built it.
+	if [ "$(cat "$REPO/.built-with" 2>/dev/null)" != "$pgc" ]; then
+		"${mk[@]}" clean >/dev/null 2>&1
+		echo "$pgc" >"$REPO/.built-with"
+	fi
 	say "build: sqsn.so (warnings are errors)"
 	"${mk[@]}" -j"$(nproc 2>/dev/null || echo 2)" PG_CFLAGS="-Wall -Werror" >"$log" 2>&1 ||
 		step_failed "the build failed" "$log"

@@ -190,9 +190,14 @@ run_regress_driver() {
 		--dbname="$db" --load-extension=sqsn "$@" 2>&1 9>&- | tee "$log"
 	rc=${PIPESTATUS[0]}
 	for t in "$@"; do
-		# "test <name> ... ok    12 ms" / "... FAILED" / "... failed (ignored)"
+		# up to PostgreSQL 15: "test <name> ... ok    12 ms" / "... FAILED" /
+		# "... failed (ignored)"; from 16 on (TAP): "ok 3 - <name>  12 ms" /
+		# "not ok 3 - <name>" ("+" for a member of a parallel group)
 		line=$(awk -v t="$t" '{ i = ($1 == "test") ? 2 : 1 }
-			$i == t && $(i + 1) == "..." { v = $(i + 2) } END { print v }' "$log")
+			$i == t && $(i + 1) == "..." { v = $(i + 2) }
+			$1 == "ok" && ($3 == "-" || $3 == "+") && $4 == t { v = "ok" }
+			$1 == "not" && $2 == "ok" && ($4 == "-" || $4 == "+") && $5 == t { v = "FAILED" }
+			END { print v }' "$log")
 		if [ "$line" = ok ]; then
 			pass=$((pass + 1))
 		else
@@ -286,10 +291,12 @@ suite_tap() {
 	FILE_PASS=0 FILE_FAIL=0
 	for t in "${tests[@]}"; do
 		# The environment PGXS's prove_installcheck sets; the tests make their
-		# own clusters (PostgreSQL::Test::Cluster) under $TESTDIR/tmp_check.
+		# own clusters (PostgreSQL::Test::Cluster) under $TESTDIR/tmp_check
+		# (PostgreSQL 15) or $TESTDATADIR, logs in $TESTLOGDIR (16 on).
 		CLUSTER_CWD=$SRC/test run_as_cluster_user env \
 			-u PGHOST -u PGPORT -u PGUSER -u PGDATABASE -u PGDATA \
-			TESTDIR="$out" PATH="$PGBIN:$PATH" \
+			TESTDIR="$out" TESTDATADIR="$out/tmp_check" \
+			TESTLOGDIR="$out/tmp_check/log" PATH="$PGBIN:$PATH" \
 			PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
 			PG_TEST_PORT_DIR="$out/portlock" \
 			timeout -k 30 "$FILE_TIMEOUT" prove --verbose \

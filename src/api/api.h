@@ -92,11 +92,15 @@ typedef struct ApiError
 	int         status; /* 400, 403, 404, 500 ... */
 } ApiError;
 
-/* An action of a service, by its name in requests (sqs.c, sns.c). */
+/*
+ * An action of a service, by its name in requests (sqs.c, sns.c). A
+ * standby serves only the actions that do not write.
+ */
 typedef struct ApiAction
 {
 	const char *name; /* "SendMessage", "Publish", ... */
 	void (*run)(ApiRequest *req);
+	bool writes;
 } ApiAction;
 
 /* proto.c: parameters */
@@ -119,9 +123,9 @@ extern Jsonb *api_message_attributes(ApiObject *obj, const char *json_name,
 extern char  *api_json_text(JsonbValue *v);
 
 /* proto.c: errors */
-extern void api_error_shape(const char *code, const char *shape, int status,
-							const char *fmt, ...) pg_attribute_printf(4, 5)
-	pg_attribute_noreturn();
+pg_noreturn extern void api_error_shape(const char *code, const char *shape,
+										int status, const char *fmt, ...)
+	pg_attribute_printf(4, 5);
 
 /* api_error_shape for an error whose JSON __type is its code */
 #define api_error(code, status, ...)                                          \
@@ -202,8 +206,8 @@ extern void        api_page_run(ApiPageRequest *req, ApiPageResponse *resp);
 extern const char *api_page_header(ApiPageRequest *req, const char *name);
 extern void        api_page_add_header(ApiPageResponse *resp, const char *name,
 									   const char *value);
-extern void api_page_text(ApiPageResponse *resp, int status,
-						  const char *content_type, const char *text);
+extern void        api_page_text(ApiPageResponse *resp, int status,
+								 const char *content_type, const char *text);
 
 /* prometheus.c */
 extern void ApiPrometheusInit(void);
@@ -214,7 +218,7 @@ extern void ApiDashboardInit(void);
 extern void api_dashboard(ApiPageRequest *req, ApiPageResponse *resp);
 
 /* auth.c: the dashboard's sign-in */
-extern Oid  api_check_secret(const char *access_key_id, const char *secret);
-extern Oid  api_key_role(const char *access_key_id);
+extern Oid api_check_secret(const char *access_key_id, const char *secret);
+extern Oid api_key_role(const char *access_key_id);
 
 #endif /* SQSN_API_H */

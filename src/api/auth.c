@@ -1016,6 +1016,7 @@ api_create_credentials(PG_FUNCTION_ARGS)
 	bool           nulls[2] = {false, false};
 	int            ret;
 
+	sqsn_refuse_on_standby(fcinfo);
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("role must not be NULL")));
@@ -1103,6 +1104,7 @@ api_drop_credentials(PG_FUNCTION_ARGS)
 	Datum arg = CStringGetTextDatum(key_id);
 	bool  dropped;
 
+	sqsn_refuse_on_standby(fcinfo);
 	sqsn_spi_connect();
 	sqsn_spi_check(
 		SPI_execute_with_args("DELETE FROM sqsn.api_credentials"

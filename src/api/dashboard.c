@@ -208,9 +208,9 @@ current_session(ApiPageRequest *req)
 	if (CRYPTO_memcmp(mac, parts[4], 64) != 0)
 		return NULL;
 	expires = strtol(parts[2], NULL, 10);
-	if (expires <= (long) (GetCurrentTimestamp() / USECS_PER_SEC +
-						   (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) *
-							   SECS_PER_DAY))
+	if (expires <=
+		(long) (GetCurrentTimestamp() / USECS_PER_SEC +
+				(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY))
 		return NULL;
 
 	session = palloc0(sizeof(Session));
@@ -228,13 +228,13 @@ static char *
 new_session_cookie(const char *access_key_id)
 {
 	char *nonce = sqsn_random_hex(16);
-	long  expires = (long) (GetCurrentTimestamp() / USECS_PER_SEC +
-						   (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) *
-							   SECS_PER_DAY) +
-				   SESSION_SECONDS;
+	long  expires =
+		(long) (GetCurrentTimestamp() / USECS_PER_SEC +
+				(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY) +
+		SESSION_SECONDS;
 	char *signed_part =
 		psprintf("v1.%s.%ld.%s", access_key_id, expires, nonce);
-	char  mac[65];
+	char mac[65];
 
 	sign(signed_part, mac);
 	return psprintf("%s.%s", signed_part, mac);
@@ -481,33 +481,29 @@ state_subscriptions(StringInfo buf, int64 topic_id, bool topic_admin,
 	appendStringInfoChar(buf, '[');
 	for (uint64 i = 0; i < n; i++)
 	{
-		HeapTuple      t = rows->vals[i];
-		bool           isnull;
-		bool           admin = topic_admin || sqsn_role_owns(
-												  SPI_getvalue(t, rows->tupdesc,
-															   2),
-												  roleid);
+		HeapTuple t = rows->vals[i];
+		bool      isnull;
+		bool      admin = topic_admin ||
+					 sqsn_role_owns(SPI_getvalue(t, rows->tupdesc, 2), roleid);
 		Datum          id = SPI_getbinval(t, rows->tupdesc, 3, &isnull);
 		uint64         counts[PMETRIC_COUNT];
 		StringInfoData more;
-		char          *endpoint = SPI_getvalue(t, rows->tupdesc, admin ? 5 : 6);
+		char *endpoint = SPI_getvalue(t, rows->tupdesc, admin ? 5 : 6);
 
 		initStringInfo(&more);
 		sqsn_json_string(&more, "endpoint", endpoint ? endpoint : "");
 		sqsn_json_bool(&more, "can_admin", admin);
 		if (sqsn_delivery_metrics_read(DatumGetUUIDP(id), counts))
 		{
-			uint64 posts = counts[PMETRIC_DELIVERED] +
-						   counts[PMETRIC_FAILED_ATTEMPTS];
+			uint64 posts =
+				counts[PMETRIC_DELIVERED] + counts[PMETRIC_FAILED_ATTEMPTS];
 
-			appendStringInfo(&more,
-							 ",\"posts\":" UINT64_FORMAT
-							 ",\"retries\":" UINT64_FORMAT
-							 ",\"latency_ms_avg\":%.1f",
-							 posts, counts[PMETRIC_RETRIES],
-							 posts ? counts[PMETRIC_LATENCY_SUM_US] / 1000.0 /
-										 posts
-								   : 0.0);
+			appendStringInfo(
+				&more,
+				",\"posts\":" UINT64_FORMAT ",\"retries\":" UINT64_FORMAT
+				",\"latency_ms_avg\":%.1f",
+				posts, counts[PMETRIC_RETRIES],
+				posts ? counts[PMETRIC_LATENCY_SUM_US] / 1000.0 / posts : 0.0);
 		}
 		if (i > 0)
 			appendStringInfoChar(buf, ',');
@@ -565,8 +561,9 @@ state(ApiPageResponse *resp, Session *session)
 	state_topics(buf, session->roleid);
 	sqsn_spi_check(SPI_execute(server_sql, true, 0), SPI_OK_SELECT,
 				   "reading the workers");
-	sqsn_json_raw(buf, "server",
-				  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	sqsn_json_raw(
+		buf, "server",
+		SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 	appendStringInfoChar(buf, '}');
 	json_answer(resp, 200, buf);
 }
@@ -580,15 +577,15 @@ state(ApiPageResponse *resp, Session *session)
 static void
 action(ApiPageResponse *resp, Session *session, Jsonb *body)
 {
-	char       *what = body_member(body, "action");
-	char       *sql;
-	Oid         types[2] = {TEXTOID, TEXTOID};
-	Datum       values[2];
-	char        nulls[2] = {' ', 'n'};
-	int         nargs = 1;
-	char       *target;
-	StringInfo  out;
-	char       *result;
+	char      *what = body_member(body, "action");
+	char      *sql;
+	Oid        types[2] = {TEXTOID, TEXTOID};
+	Datum      values[2];
+	char       nulls[2] = {' ', 'n'};
+	int        nargs = 1;
+	char      *target;
+	StringInfo out;
+	char      *result;
 
 	if (what == NULL)
 	{
@@ -742,13 +739,13 @@ api_request(ApiPageRequest *req, ApiPageResponse *resp)
 static bool
 serve_asset(ApiPageRequest *req, ApiPageResponse *resp)
 {
-	char        share[MAXPGPATH];
-	char       *path;
-	FILE       *file;
-	StringInfo  body;
-	char        chunk[8192];
-	size_t      got;
-	int         i;
+	char       share[MAXPGPATH];
+	char      *path;
+	FILE      *file;
+	StringInfo body;
+	char       chunk[8192];
+	size_t     got;
+	int        i;
 
 	for (i = 0; i < lengthof(assets); i++)
 		if (strcmp(req->path, assets[i].path) == 0)
@@ -796,8 +793,7 @@ api_dashboard(ApiPageRequest *req, ApiPageResponse *resp)
 	}
 	if (strcmp(req->path, "/dashboard") == 0)
 	{
-		api_page_text(resp, 302, "text/plain; charset=utf-8",
-					  "/dashboard/\n");
+		api_page_text(resp, 302, "text/plain; charset=utf-8", "/dashboard/\n");
 		api_page_add_header(resp, "Location", "/dashboard/");
 		return;
 	}

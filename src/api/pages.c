@@ -61,8 +61,7 @@ api_page_header(ApiPageRequest *req, const char *name)
 }
 
 void
-api_page_add_header(ApiPageResponse *resp, const char *name,
-					const char *value)
+api_page_add_header(ApiPageResponse *resp, const char *name, const char *value)
 {
 	ApiParam *p = palloc(sizeof(ApiParam));
 

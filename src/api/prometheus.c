@@ -115,8 +115,7 @@ void
 ApiPrometheusInit(void)
 {
 	DefineCustomStringVariable(
-		"sqsn.metrics_token",
-		"Bearer token a client of /metrics must send.",
+		"sqsn.metrics_token", "Bearer token a client of /metrics must send.",
 		"Empty: /metrics answers only clients on a loopback address.",
 		&sqsn_metrics_token, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL,
 		NULL);
@@ -198,7 +197,8 @@ queue_family(StringInfo buf, SPITupleTable *rows, uint64 n, const char *name,
 	for (uint64 i = 0; i < n; i++)
 	{
 		bool   isnull;
-		double v = column_double(rows->vals[i], rows->tupdesc, column, &isnull);
+		double v =
+			column_double(rows->vals[i], rows->tupdesc, column, &isnull);
 
 		if (isnull)
 			continue;
@@ -327,7 +327,7 @@ emit_subscriptions(StringInfo buf)
 	have = palloc0(sizeof(bool) * (n + 1));
 	for (uint64 i = 0; i < n; i++)
 	{
-		bool isnull;
+		bool  isnull;
 		Datum id = SPI_getbinval(rows->vals[i], rows->tupdesc, SC_ID, &isnull);
 
 		have[i] = sqsn_delivery_metrics_read(DatumGetUUIDP(id),
@@ -363,10 +363,10 @@ emit_subscriptions(StringInfo buf)
 	{
 		bool isnull;
 
-		sample(buf, "sqsn_subscription_pending_deliveries",
-			   column_double(rows->vals[i], rows->tupdesc, SC_PENDING,
-							 &isnull),
-			   SUB_LABELS(i), NULL);
+		sample(
+			buf, "sqsn_subscription_pending_deliveries",
+			column_double(rows->vals[i], rows->tupdesc, SC_PENDING, &isnull),
+			SUB_LABELS(i), NULL);
 	}
 	family(buf, "sqsn_subscription_oldest_pending_age_seconds", "gauge",
 		   "Age of the oldest delivery waiting in the push outbox (0: none).");
@@ -489,10 +489,10 @@ emit_subscriptions(StringInfo buf)
 static void
 emit_server(StringInfo buf, bool installed)
 {
-	static const char *const workers[][2] = {{"maintenance", "sqsn worker"},
-											 {"delivery",
-											  "sqsn delivery worker"},
-											 {"endpoint", "sqsn api"}};
+	static const char *const workers[][2] = {
+		{"maintenance", "sqsn worker"},
+		{"delivery", "sqsn delivery worker"},
+		{"endpoint", "sqsn api"}};
 	bool isnull;
 
 	family(buf, "sqsn_workers", "gauge",
@@ -557,8 +557,7 @@ emit_server(StringInfo buf, bool installed)
 			   "Age of the oldest transaction holding a snapshot, by kind: "
 			   "while it runs, rows deleted from queues cannot be vacuumed.");
 		sample(buf, "sqsn_xmin_horizon_age_seconds",
-			   column_double(t, d, 1, &isnull), "holder", "transaction",
-			   NULL);
+			   column_double(t, d, 1, &isnull), "holder", "transaction", NULL);
 		sample(buf, "sqsn_xmin_horizon_age_seconds",
 			   column_double(t, d, 2, &isnull), "holder",
 			   "prepared_transaction", NULL);
@@ -566,8 +565,7 @@ emit_server(StringInfo buf, bool installed)
 			   "Transactions since the oldest xmin each kind of holder keeps "
 			   "(replication slots included).");
 		sample(buf, "sqsn_xmin_horizon_age_xids",
-			   column_double(t, d, 3, &isnull), "holder", "transaction",
-			   NULL);
+			   column_double(t, d, 3, &isnull), "holder", "transaction", NULL);
 		sample(buf, "sqsn_xmin_horizon_age_xids",
 			   column_double(t, d, 4, &isnull), "holder",
 			   "prepared_transaction", NULL);
@@ -581,14 +579,14 @@ emit_server(StringInfo buf, bool installed)
 static void
 emit_tables(StringInfo buf)
 {
-	int    used[2];
-	int    nslots[2];
-	uint64 overflow[2];
-	bool   have[2];
+	int               used[2];
+	int               nslots[2];
+	uint64            overflow[2];
+	bool              have[2];
 	const char *const names[2] = {"queues", "subscriptions"};
 
-	have[0] = sqsn_metrics_queue_table_usage(&used[0], &nslots[0],
-											 &overflow[0]);
+	have[0] =
+		sqsn_metrics_queue_table_usage(&used[0], &nslots[0], &overflow[0]);
 	have[1] = sqsn_delivery_metrics_usage(&used[1], &nslots[1], &overflow[1]);
 	if (!have[0] && !have[1])
 		return;

@@ -21,6 +21,7 @@
 
 #include <openssl/evp.h>
 
+#include "access/xlog.h"
 #include "common/base64.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -840,8 +841,9 @@ api_md5_of_attributes(Jsonb *attributes)
 			char *b64 = attribute_member(items[i].value, "BinaryValue");
 			int   len = b64 ? strlen(b64) : 0;
 			char *raw = palloc(pg_b64_dec_len(len) + 1);
-			int   rawlen =
-                b64 ? pg_b64_decode(b64, len, raw, pg_b64_dec_len(len)) : 0;
+			int   rawlen = b64 ? pg_b64_decode(b64, len, (uint8 *) raw,
+											   pg_b64_dec_len(len))
+							   : 0;
 
 			transport = 2;
 			EVP_DigestUpdate(ctx, &transport, 1);
@@ -866,18 +868,41 @@ api_md5_of_attributes(Jsonb *attributes)
 
 /*
  * Runs the action of a service's table that req->action names; false when
- * there is none.
+ * there is none. On a standby, an action that writes is refused before it
+ * starts (the SQL functions would refuse it too, SQLSTATE 25006) with the
+ * AWS error of a service that cannot take the request now,
+ * ServiceUnavailable (HTTP 503), which AWS clients retry: by the time they
+ * do, the standby may have been promoted. The first refusal is logged; a
+ * busy client must not fill the log with one line per request.
  */
 bool
 api_run_action(ApiRequest *req, const ApiAction *actions, int n)
 {
+	static bool refusal_logged = false;
+
 	for (int i = 0; i < n; i++)
 	{
-		if (strcmp(req->action, actions[i].name) == 0)
+		if (strcmp(req->action, actions[i].name) != 0)
+			continue;
+		if (actions[i].writes && RecoveryInProgress())
 		{
-			actions[i].run(req);
-			return true;
+			if (!refusal_logged)
+				ereport(LOG,
+						(errmsg("sqsn api: this server is a standby: actions "
+								"that write (%s, ...) are answered with "
+								"ServiceUnavailable until it is promoted",
+								req->action),
+						 errdetail("Reads are served. Only this first refusal "
+								   "is logged.")));
+			refusal_logged = true;
+			api_error("ServiceUnavailable", 503,
+					  "This server is a standby and serves only reads until "
+					  "it is promoted: %s is refused. Send writes to the "
+					  "primary.",
+					  req->action);
 		}
+		actions[i].run(req);
+		return true;
 	}
 	return false;
 }

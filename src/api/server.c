@@ -26,6 +26,13 @@
  * commits of everything it saw, so its flush covers those too; read-only
  * requests wait for nothing, as read-only transactions do in PostgreSQL.)
  *
+ * On a hot standby the workers start once the standby is consistent and
+ * serve the actions that only read (ListQueues, GetQueueAttributes,
+ * ListTopics, ...); every action that writes is answered with
+ * ServiceUnavailable (api_run_action). Each request is a transaction of
+ * its own, so the first request after a promotion already writes: the
+ * workers notice the promotion in their loop only to log it.
+ *
  * A ReceiveMessage that finds nothing and may wait is suspended
  * (MHD_suspend_connection) rather than slept on: the worker keeps serving
  * other connections. It watches the queue's long-poll slot (queue/longpoll.c); a
@@ -74,11 +81,11 @@
 #include "utils/uuid.h"
 #include "utils/wait_event.h"
 
-#define API_RESTART_SECONDS  5
+#define API_RESTART_SECONDS   5
 #define API_QUEUE_CACHE_LIMIT 1000 /* queues a worker keeps cached */
-#define API_MAX_WORKERS      64
-#define LONGPOLL_RECHECK_MS  500 /* delays and leases end without a commit */
-#define IDLE_CONNECTION_SECS 120
+#define API_MAX_WORKERS       64
+#define LONGPOLL_RECHECK_MS   500 /* delays and leases end without a commit */
+#define IDLE_CONNECTION_SECS  120
 
 static int api_workers = 2;
 static int first_watcher = 0; /* the long-poll watcher of worker 0 */
@@ -171,7 +178,7 @@ ApiInit(void)
 	for (int i = 0; i < api_workers; i++)
 		sqsn_register_worker("sqsn_api_main",
 							 psprintf("sqsn api worker %d", i + 1), "sqsn api",
-							 API_RESTART_SECONDS, Int32GetDatum(i));
+							 API_RESTART_SECONDS, true, Int32GetDatum(i));
 }
 
 /*
@@ -229,6 +236,9 @@ is_loopback(const struct sockaddr *sa)
 	}
 	return false;
 }
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+	pg_attribute_printf(2, 0);
 
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
@@ -837,7 +847,8 @@ run_request(ApiConn *c, bool retry)
 			else
 				api_sqs_map_error(edata, &err);
 		}
-		if (err.status >= 500)
+		/* (a standby's refusals: api_run_action logs the first one) */
+		if (err.status >= 500 && err.status != 503)
 			ereport(LOG, (errmsg("sqsn api: %s failed: %s",
 								 req->action ? req->action : "request",
 								 edata->message)));
@@ -1100,6 +1111,7 @@ sqsn_api_main(Datum main_arg)
 {
 	int           index = DatumGetInt32(main_arg);
 	WaitEventSet *events;
+	bool          standby;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -1109,11 +1121,13 @@ sqsn_api_main(Datum main_arg)
 	can_watch = sqsn_longpoll_attach_watcher(first_watcher + index);
 	MHD_set_panic_func(mhd_panic, NULL);
 	start_daemons();
+	standby = RecoveryInProgress();
 	ereport(LOG, (errmsg("sqsn api worker %d listening on port %d in "
-						 "database \"%s\"",
-						 index + 1, sqsn_api_port, sqsn_database_name)));
+						 "database \"%s\"%s",
+						 index + 1, sqsn_api_port, sqsn_database_name,
+						 standby ? " (a standby: reads only)" : "")));
 
-	events = CreateWaitEventSet(TopMemoryContext, ndaemons + 2);
+	events = CreateWaitEventSet(NULL, ndaemons + 2);
 	AddWaitEventToSet(events, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(events, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL,
 					  NULL);
@@ -1137,6 +1151,13 @@ sqsn_api_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (standby && !RecoveryInProgress())
+		{
+			standby = false;
+			ereport(LOG, (errmsg("sqsn api worker %d: the server was "
+								 "promoted; actions that write are served",
+								 index + 1)));
 		}
 
 		for (int i = 0; i < ndaemons; i++)

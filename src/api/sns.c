@@ -198,20 +198,20 @@ static void publish(ApiRequest *req);
 static void publish_batch(ApiRequest *req);
 
 static const ApiAction actions[] = {
-	{"CreateTopic", create_topic},
-	{"ListTopics", list_topics},
-	{"DeleteTopic", delete_topic},
-	{"GetTopicAttributes", get_topic_attributes},
-	{"SetTopicAttributes", set_topic_attributes},
-	{"Subscribe", subscribe},
-	{"ConfirmSubscription", confirm_subscription},
-	{"Unsubscribe", unsubscribe},
-	{"ListSubscriptions", list_all_subscriptions},
-	{"ListSubscriptionsByTopic", list_topic_subscriptions},
-	{"GetSubscriptionAttributes", get_subscription_attributes},
-	{"SetSubscriptionAttributes", set_subscription_attributes},
-	{"Publish", publish},
-	{"PublishBatch", publish_batch},
+	{"CreateTopic", create_topic, true},
+	{"ListTopics", list_topics, false},
+	{"DeleteTopic", delete_topic, true},
+	{"GetTopicAttributes", get_topic_attributes, false},
+	{"SetTopicAttributes", set_topic_attributes, true},
+	{"Subscribe", subscribe, true},
+	{"ConfirmSubscription", confirm_subscription, true},
+	{"Unsubscribe", unsubscribe, true},
+	{"ListSubscriptions", list_all_subscriptions, false},
+	{"ListSubscriptionsByTopic", list_topic_subscriptions, false},
+	{"GetSubscriptionAttributes", get_subscription_attributes, false},
+	{"SetSubscriptionAttributes", set_subscription_attributes, true},
+	{"Publish", publish, true},
+	{"PublishBatch", publish_batch, true},
 };
 
 /*
@@ -227,8 +227,9 @@ api_sns_dispatch(ApiRequest *req)
 /*
  * The AWS error of a PostgreSQL error raised by the topic API: unknown
  * topic or subscription NotFound (404), bad input InvalidParameter (400),
- * a denied action AuthorizationError (403), anything else InternalError
- * (500). The PostgreSQL message becomes the AWS Message.
+ * a denied action AuthorizationError (403), a write on a standby
+ * ServiceUnavailable (503), anything else InternalError (500). The
+ * PostgreSQL message becomes the AWS Message.
  */
 void
 api_sns_map_error(ErrorData *edata, ApiError *err)
@@ -256,6 +257,12 @@ api_sns_map_error(ErrorData *edata, ApiError *err)
 	{
 		err->code = "InvalidParameter";
 		err->status = 400;
+	}
+	else if (code == ERRCODE_READ_ONLY_SQL_TRANSACTION)
+	{
+		/* a write on a standby (see api_run_action) */
+		err->code = "ServiceUnavailable";
+		err->status = 503;
 	}
 	else
 	{

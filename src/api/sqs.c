@@ -1503,20 +1503,20 @@ change_message_visibility_batch(ApiRequest *req)
 /* Dispatch and errors --------------------------------------------------- */
 
 static const ApiAction actions[] = {
-	{"CreateQueue", create_queue},
-	{"GetQueueUrl", get_queue_url},
-	{"ListQueues", list_queues},
-	{"DeleteQueue", delete_queue},
-	{"PurgeQueue", purge_queue},
-	{"GetQueueAttributes", get_queue_attributes},
-	{"SetQueueAttributes", set_queue_attributes},
-	{"SendMessage", send_message},
-	{"SendMessageBatch", send_message_batch},
-	{"ReceiveMessage", receive_message},
-	{"DeleteMessage", delete_message},
-	{"DeleteMessageBatch", delete_message_batch},
-	{"ChangeMessageVisibility", change_message_visibility},
-	{"ChangeMessageVisibilityBatch", change_message_visibility_batch},
+	{"CreateQueue", create_queue, true},
+	{"GetQueueUrl", get_queue_url, false},
+	{"ListQueues", list_queues, false},
+	{"DeleteQueue", delete_queue, true},
+	{"PurgeQueue", purge_queue, true},
+	{"GetQueueAttributes", get_queue_attributes, false},
+	{"SetQueueAttributes", set_queue_attributes, true},
+	{"SendMessage", send_message, true},
+	{"SendMessageBatch", send_message_batch, true},
+	{"ReceiveMessage", receive_message, true},
+	{"DeleteMessage", delete_message, true},
+	{"DeleteMessageBatch", delete_message_batch, true},
+	{"ChangeMessageVisibility", change_message_visibility, true},
+	{"ChangeMessageVisibilityBatch", change_message_visibility_batch, true},
 };
 
 bool
@@ -1583,6 +1583,11 @@ api_sqs_map_error(ErrorData *edata, ApiError *err)
 		case ERRCODE_QUERY_CANCELED:
 			err->code = "RequestThrottled";
 			err->status = 403;
+			break;
+		case ERRCODE_READ_ONLY_SQL_TRANSACTION:
+			/* a write on a standby (see api_run_action) */
+			err->code = "ServiceUnavailable";
+			err->status = 503;
 			break;
 		default:
 			err->code = "InternalError";

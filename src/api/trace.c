@@ -25,10 +25,10 @@
 const char *
 api_trace_header(ApiRequest *req, ApiObject *obj)
 {
-	Jsonb *system = api_message_attributes(obj, "MessageSystemAttributes",
-										   "MessageSystemAttribute", "Name",
-										   "Value");
-	char  *value;
+	Jsonb *system =
+		api_message_attributes(obj, "MessageSystemAttributes",
+							   "MessageSystemAttribute", "Name", "Value");
+	char *value;
 
 	if (system != NULL)
 	{

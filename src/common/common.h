@@ -15,7 +15,8 @@
  *	  json.c      the JSON writer, the jsonb readers, the error of an
  *	              invalid policy document
  *	  encode.c    hex, percent-encoding, UUIDs, timestamps
- *	  xact.c      the workers' transaction bracket and subtransactions
+ *	  xact.c      the workers' transaction bracket and subtransactions;
+ *	              the refusal of writes on a standby
  *	  shmem.c     shared-memory areas and background worker registration
  *	  counters.c  tables of counters in shared memory (queue and
  *	              subscription metrics)
@@ -28,6 +29,7 @@
 #define SQSN_COMMON_H
 
 #include "sqsn.h"
+#include "common/compat.h"
 
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -70,12 +72,13 @@ typedef struct SqsnBatch
 	bool       *deduplication_id_nulls;
 } SqsnBatch;
 
+pg_noreturn extern void sqsn_exists_differently(const char *kind,
+												const char *name,
+												const char *detail);
+
 extern void sqsn_validate_name(const char *kind, const char *name, int max_len,
 							   const char *fifo_hint);
-extern void sqsn_exists_differently(const char *kind, const char *name,
-									const char *detail)
-	pg_attribute_noreturn();
-extern bool   sqsn_is_fifo_name(const char *name);
+extern bool sqsn_is_fifo_name(const char *name);
 extern char  *sqsn_text_arg(FunctionCallInfo fcinfo, int argno,
 							const char *argname);
 extern int32  sqsn_int_arg(FunctionCallInfo fcinfo, int argno,
@@ -109,13 +112,13 @@ extern Datum  sqsn_return_names(FunctionCallInfo fcinfo, const char *sql,
  */
 typedef enum SqsnCatalogFeature
 {
-	SQSN_CATALOG_FIFO,       /* 0.2: FIFO queue settings */
-	SQSN_CATALOG_PUSH,       /* 0.2: the push outbox */
-	SQSN_CATALOG_GRANTS,     /* 0.3: access policies */
-	SQSN_CATALOG_ENCRYPTION, /* 0.3: encrypted queues and topics */
+	SQSN_CATALOG_FIFO,        /* 0.2: FIFO queue settings */
+	SQSN_CATALOG_PUSH,        /* 0.2: the push outbox */
+	SQSN_CATALOG_GRANTS,      /* 0.3: access policies */
+	SQSN_CATALOG_ENCRYPTION,  /* 0.3: encrypted queues and topics */
 	SQSN_CATALOG_MESSAGE_SEQ, /* 0.5: one msg_seq sequence for all queues */
-	SQSN_CATALOG_FUNCTIONS,  /* 0.5: function consumers */
-	SQSN_CATALOG_PAUSE,      /* 0.5: paused push subscriptions */
+	SQSN_CATALOG_FUNCTIONS,   /* 0.5: function consumers */
+	SQSN_CATALOG_PAUSE,       /* 0.5: paused push subscriptions */
 } SqsnCatalogFeature;
 
 /*
@@ -166,6 +169,9 @@ extern Datum      sqsn_array_of(Datum *elems, bool *nulls, int n, Oid type);
 	DatumGetTimestampTz(sqsn_spi_datum(tuple, desc, column))
 
 /* json.c */
+pg_noreturn extern void
+sqsn_invalid_policy(const char *kind, const char *detail, const char *hint);
+
 extern void sqsn_json_key(StringInfo buf, const char *key);
 extern void sqsn_json_string(StringInfo buf, const char *key,
 							 const char *value);
@@ -181,8 +187,6 @@ extern bool sqsn_jsonb_next_pair(JsonbIterator **it, char **key,
 extern bool sqsn_jsonb_is_object(JsonbValue *v);
 extern bool sqsn_jsonb_is_array(JsonbValue *v);
 extern bool sqsn_jsonb_is_empty(JsonbValue *v);
-extern void sqsn_invalid_policy(const char *kind, const char *detail,
-								const char *hint) pg_attribute_noreturn();
 extern char *sqsn_jsonb_string(JsonbValue *v);
 
 /* encode.c */
@@ -203,18 +207,18 @@ extern bool sqsn_subxact_try(void (*step)(void *arg), void *arg,
 							 ErrorData **err);
 extern bool sqsn_extension_ready(const char *relname, LOCKMODE lockmode);
 extern bool sqsn_prepared_transactions_exist(void);
+extern void sqsn_refuse_on_standby(FunctionCallInfo fcinfo);
 
 /* shmem.c */
 typedef void (*SqsnShmemInit)(void *ptr);
 extern void sqsn_shmem_add(const char *name, Size size, Size elem_size,
 						   const int *count, SqsnShmemInit init, void **ptr);
-extern void sqsn_shmem_add_hash(const char *name, Size keysize,
-								Size entrysize, const int *max_entries,
-								int partitions, HTAB **table,
-								LWLockPadded **locks);
+extern void sqsn_shmem_add_hash(const char *name, Size keysize, Size entrysize,
+								const int *max_entries, int partitions,
+								HTAB **table, LWLockPadded **locks);
 extern void sqsn_register_worker(const char *function_name, const char *name,
 								 const char *type, int restart_seconds,
-								 Datum main_arg);
+								 bool on_standby, Datum main_arg);
 
 /* counters.c */
 
@@ -259,13 +263,14 @@ extern SqsnCounterSlot  *sqsn_counters_slot(SqsnCounterTable     *table,
 extern void              sqsn_counters_forget(SqsnCounterTable     *table,
 											  const SqsnCounterKey *key);
 extern pg_atomic_uint64 *sqsn_counters_values(SqsnCounterSlot *slot);
-extern void *sqsn_counters_extra(SqsnCounterTable *table, SqsnCounterSlot *slot);
-extern void  sqsn_counters_lock(SqsnCounterSlot *slot);
-extern void  sqsn_counters_unlock(SqsnCounterSlot *slot);
-extern void  sqsn_counters_add(SqsnCounterTable *table, const SqsnCounterKey *key,
-							   int c, uint64 n);
-extern bool  sqsn_counters_usage(SqsnCounterTable *table, int *used, int *nslots,
-								 uint64 *overflow);
+extern void             *sqsn_counters_extra(SqsnCounterTable *table,
+											 SqsnCounterSlot  *slot);
+extern void              sqsn_counters_lock(SqsnCounterSlot *slot);
+extern void              sqsn_counters_unlock(SqsnCounterSlot *slot);
+extern void              sqsn_counters_add(SqsnCounterTable     *table,
+										   const SqsnCounterKey *key, int c, uint64 n);
+extern bool sqsn_counters_usage(SqsnCounterTable *table, int *used,
+								int *nslots, uint64 *overflow);
 
 /* settings.c */
 #define SQSN_API_MAX_ADDRESSES 16 /* in sqsn.api_listen_addresses */

@@ -22,7 +22,8 @@
 #include "utils/json.h"
 #include "utils/numeric.h"
 
-static void check_number(void *state, char *token, JsonTokenType tokentype);
+static SqsnJsonActionResult check_number(void *state, char *token,
+										 JsonTokenType tokentype);
 
 /*
  * Appends "key": to the object being built, after a comma unless the
@@ -81,19 +82,20 @@ sqsn_json_to_jsonb(StringInfo buf)
  * written exponent beyond +-1000 and more than 16383 digits after the
  * point, with an error that would fail the whole statement.
  */
-static void
+static SqsnJsonActionResult
 check_number(void *state, char *token, JsonTokenType tokentype)
 {
 	bool       *fits = (bool *) state;
 	const char *e;
 
 	if (tokentype != JSON_TOKEN_NUMBER)
-		return;
+		return SQSN_JSON_ACTION_DONE;
 	if (strlen(token) > 1000)
 		*fits = false;
 	e = strpbrk(token, "eE");
 	if (e != NULL && labs(strtol(e + 1, NULL, 10)) > 1000)
 		*fits = false;
+	return SQSN_JSON_ACTION_DONE;
 }
 
 /*
@@ -110,8 +112,8 @@ sqsn_json_or_null(const char *s, int len)
 	bool            fits = true;
 
 	/* with escapes decoded, so that anything jsonb_in rejects fails here */
-	lex = makeJsonLexContextCstringLen(unconstify(char *, s), len,
-									   GetDatabaseEncoding(), true);
+	lex = makeJsonLexContextCstringLen(NULL, s, len, GetDatabaseEncoding(),
+									   true);
 	sem.semstate = &fits;
 	sem.scalar = check_number;
 	if (pg_parse_json(lex, &sem) != JSON_SUCCESS || !fits)

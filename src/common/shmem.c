@@ -43,12 +43,12 @@ typedef struct ShmemArea
 
 typedef struct ShmemHash
 {
-	const char *name;
-	Size        keysize;
-	Size        entrysize;
-	const int  *max_entries;
-	int         partitions;
-	HTAB      **table;
+	const char    *name;
+	Size           keysize;
+	Size           entrysize;
+	const int     *max_entries;
+	int            partitions;
+	HTAB         **table;
 	LWLockPadded **locks; /* the tranche's locks */
 } ShmemHash;
 
@@ -146,8 +146,8 @@ sqsn_shmem_request(void)
 		RequestAddinShmemSpace(MAXALIGN(area_size(&areas[i])));
 	for (int i = 0; i < nhashes; i++)
 	{
-		RequestAddinShmemSpace(hash_estimate_size(*hashes[i].max_entries,
-												  hashes[i].entrysize));
+		RequestAddinShmemSpace(
+			hash_estimate_size(*hashes[i].max_entries, hashes[i].entrysize));
 		RequestNamedLWLockTranche(hashes[i].name, hashes[i].partitions);
 	}
 }
@@ -185,20 +185,28 @@ sqsn_shmem_startup(void)
 }
 
 /*
- * Registers a background worker of the library, connected to a database,
- * started once recovery has finished and restarted restart_seconds after
- * it dies. name shows in the log, type in pg_stat_activity.backend_type.
+ * Registers a background worker of the library, connected to a database
+ * and restarted restart_seconds after it dies. name shows in the log, type
+ * in pg_stat_activity.backend_type.
+ *
+ * A worker that writes starts once recovery has finished: on a standby
+ * the postmaster starts it when the server is promoted, without a restart.
+ * With on_standby, it also runs on a hot standby, from the moment the
+ * standby is consistent, and must itself refuse to write until the
+ * promotion (RecoveryInProgress()).
  */
 void
 sqsn_register_worker(const char *function_name, const char *name,
-					 const char *type, int restart_seconds, Datum main_arg)
+					 const char *type, int restart_seconds, bool on_standby,
+					 Datum main_arg)
 {
 	BackgroundWorker worker;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags =
 		BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_start_time = on_standby ? BgWorkerStart_ConsistentState
+									   : BgWorkerStart_RecoveryFinished;
 	worker.bgw_restart_time = restart_seconds;
 	strlcpy(worker.bgw_library_name, "sqsn", BGW_MAXLEN);
 	strlcpy(worker.bgw_function_name, function_name, BGW_MAXLEN);

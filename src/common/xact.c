@@ -4,6 +4,8 @@
  *	  Transactions of the background workers: the bracket around one unit
  *	  of work, a subtransaction for one item whose failure must not end the
  *	  others, and the check that sqsn is installed in the worker's database.
+ *	  Also the refusal of every function that writes while the server is a
+ *	  standby.
  *
  *-------------------------------------------------------------------------
  */
@@ -12,10 +14,12 @@
 #include "common/common.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "commands/extension.h"
 #include "pgstat.h"
 #include "storage/lmgr.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -126,4 +130,36 @@ sqsn_prepared_transactions_exist(void)
 {
 	sqsn_execute(&prepared_stmt, NULL, NULL, 1);
 	return sqsn_spi_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/*
+ * Refuses, on a standby, the SQL function being called (every function of
+ * sqsn that writes calls this before it does anything else): SQLSTATE
+ * 25006, as PostgreSQL refuses writes during recovery, with a message that
+ * names the function and the server. Reads work on a standby; the workers
+ * that write do not run there (they start when it is promoted).
+ */
+void
+sqsn_refuse_on_standby(FunctionCallInfo fcinfo)
+{
+	char *name = NULL;
+
+	if (!RecoveryInProgress())
+		return;
+	if (fcinfo->flinfo != NULL && OidIsValid(fcinfo->flinfo->fn_oid))
+		name = get_func_name(fcinfo->flinfo->fn_oid);
+	ereport(ERROR,
+			(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+			 errmsg("cannot run %s%s%s on a standby server",
+					name ? SQSN_SCHEMA "." : "", name ? name : "this function",
+					name ? "()" : ""),
+			 cluster_name[0] != '\0'
+				 ? errdetail("Server \"%s\" is a hot standby: it replays the "
+							 "primary's changes and serves only reads.",
+							 cluster_name)
+				 : errdetail("This server is a hot standby: it replays the "
+							 "primary's changes and serves only reads."),
+			 errhint("Write on the primary server. Reads, such as "
+					 "sqsn.sq_list_queues(), sqsn.sq_get_queue_attributes() "
+					 "and the views, work here.")));
 }

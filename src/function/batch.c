@@ -86,7 +86,8 @@ static SqsnStatement counter_stmt = {
 	"   OPERATOR(pg_catalog.+) excluded.messages_deleted,"
 	"  messages_failed = c.messages_failed"
 	"   OPERATOR(pg_catalog.+) excluded.messages_failed,"
-	"  duration_ms = c.duration_ms OPERATOR(pg_catalog.+) excluded.duration_ms,"
+	"  duration_ms = c.duration_ms OPERATOR(pg_catalog.+) "
+	"excluded.duration_ms,"
 	"  last_invocation_at = excluded.last_invocation_at",
 	9,
 	{UUIDOID, INT4OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, FLOAT8OID,
@@ -162,8 +163,8 @@ append_message_attributes(StringInfo buf, Jsonb *attributes)
 			bool            binary = false;
 
 			type = getKeyJsonValueFromContainer(typed, "DataType", 8, NULL);
-			value = getKeyJsonValueFromContainer(typed, "StringValue", 11,
-												 NULL);
+			value =
+				getKeyJsonValueFromContainer(typed, "StringValue", 11, NULL);
 			if (value == NULL)
 			{
 				value = getKeyJsonValueFromContainer(typed, "BinaryValue", 11,
@@ -190,10 +191,10 @@ static void
 append_record(StringInfo buf, TupleTableSlot *slot, Batch *batch, int i,
 			  int64 queue_id, const char *arn, const char *region)
 {
-	bool  isnull;
-	Datum d;
-	char *body;
-	char  md5[33];
+	bool        isnull;
+	Datum       d;
+	char       *body;
+	char        md5[33];
 	const char *errstr = NULL;
 	int64       msg_seq;
 	int64       token;
@@ -216,10 +217,9 @@ append_record(StringInfo buf, TupleTableSlot *slot, Batch *batch, int i,
 
 	sqsn_json_key(buf, "attributes");
 	appendStringInfoChar(buf, '{');
-	sqsn_json_string(
-		buf, "ApproximateReceiveCount",
-		psprintf("%d",
-				 DatumGetInt32(slot_getattr(slot, COL_RECEIVE_COUNT, &isnull))));
+	sqsn_json_string(buf, "ApproximateReceiveCount",
+					 psprintf("%d", DatumGetInt32(slot_getattr(
+										slot, COL_RECEIVE_COUNT, &isnull))));
 	sqsn_json_string(buf, "SentTimestamp",
 					 epoch_ms(DatumGetTimestampTz(
 						 slot_getattr(slot, COL_SENT_AT, &isnull))));
@@ -300,7 +300,7 @@ receive_event(SqsnMapping *m, Batch *batch)
 	return sqsn_json_to_jsonb(&buf);
 }
 
-static void invalid_item_failures(const char *detail) pg_attribute_noreturn();
+pg_noreturn static void invalid_item_failures(const char *detail);
 
 static void
 invalid_item_failures(const char *detail)
@@ -320,9 +320,9 @@ invalid_item_failures(const char *detail)
 static void
 read_item_failures(Batch *batch, Jsonb *result, bool *failed)
 {
-	JsonbValue    *list;
-	JsonbIterator *it;
-	JsonbValue     v;
+	JsonbValue        *list;
+	JsonbIterator     *it;
+	JsonbValue         v;
 	JsonbIteratorToken tok;
 
 	if (JB_ROOT_IS_SCALAR(result))

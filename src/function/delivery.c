@@ -162,8 +162,8 @@ read_delivery(Delivery *d, HeapTuple row, TupleDesc desc)
 	d->message_id = DatumGetUUIDP(SPI_getbinval(row, desc, 3, &isnull));
 	d->message_id_text = SPI_getvalue(row, desc, 3);
 	d->topic_arn = SPI_getvalue(row, desc, 4);
-	d->subscription_arn = psprintf("%s:%s", d->topic_arn,
-								   SPI_getvalue(row, desc, 2));
+	d->subscription_arn =
+		psprintf("%s:%s", d->topic_arn, SPI_getvalue(row, desc, 2));
 	d->subject = SPI_getvalue(row, desc, 5);
 	message = SPI_getbinval(row, desc, 6, &isnull);
 	d->attributes = sqsn_spi_jsonb(row, desc, 7);
@@ -231,8 +231,8 @@ build_event(Delivery *d)
 	env.subject = d->subject;
 	env.message = d->message;
 	env.timestamp = sqsn_iso_timestamp(d->published_at);
-	env.unsubscribe_url = sqsn_envelope_link(
-		"Unsubscribe", "SubscriptionArn", d->subscription_arn, NULL);
+	env.unsubscribe_url = sqsn_envelope_link("Unsubscribe", "SubscriptionArn",
+											 d->subscription_arn, NULL);
 	env.attributes = d->attributes;
 	d->body = sqsn_envelope_json(&env);
 
@@ -272,7 +272,8 @@ invoke_delivery(Delivery *d, const SqsnFunctionPolicy *policy,
 		inv->error = psprintf("function %s does not exist", d->function_name);
 		return;
 	}
-	if (pg_proc_aclcheck(inv->function, owner, ACL_EXECUTE) != ACLCHECK_OK)
+	if (object_aclcheck(ProcedureRelationId, inv->function, owner,
+						ACL_EXECUTE) != ACLCHECK_OK)
 	{
 		inv->error = psprintf("role \"%s\" may not execute function %s",
 							  d->owner, d->function_name);
@@ -390,8 +391,8 @@ sqsn_invoke_next_delivery(TimestampTz *next_due)
 		memset(&inv, 0, sizeof(inv));
 		inv.started = now;
 		inv.outcome = SQSN_EXPIRED;
-		inv.error = psprintf("the event is older than %d s",
-							 policy.maximum_event_age);
+		inv.error =
+			psprintf("the event is older than %d s", policy.maximum_event_age);
 		(void) build_event(&d);
 	}
 	else
@@ -419,7 +420,7 @@ sqsn_invoke_next_delivery(TimestampTz *next_due)
 		dl.owner = d.owner;
 		dl.message_id = d.message_id;
 		dl.body = d.body;
-		dl.error_code = inv.outcome == SQSN_EXPIRED	   ? "EventAgeExceeded"
+		dl.error_code = inv.outcome == SQSN_EXPIRED     ? "EventAgeExceeded"
 						: inv.outcome == SQSN_TIMED_OUT ? "FunctionTimeout"
 														: "FunctionError";
 		dl.error_message = inv.error;
@@ -437,7 +438,7 @@ sqsn_invoke_next_delivery(TimestampTz *next_due)
 		status = "failed";
 
 	record(&d, status, next_attempt_at, &inv);
-	sqsn_log_invocation('s', DatumGetUUIDP(d.subscription_id), 1,
-						inv.started, inv.duration_ms, logged, inv.error);
+	sqsn_log_invocation('s', DatumGetUUIDP(d.subscription_id), 1, inv.started,
+						inv.duration_ms, logged, inv.error);
 	return true;
 }

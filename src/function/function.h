@@ -91,8 +91,8 @@ typedef struct SqsnInvocation
 	Oid    role;
 	int    timeout_ms;
 	Jsonb *event;
-	void   (*after)(void *arg, Datum result, bool isnull);
-	void  *after_arg;
+	void (*after)(void *arg, Datum result, bool isnull);
+	void *after_arg;
 	/* out */
 	TimestampTz started;
 	double      duration_ms;
@@ -129,7 +129,7 @@ typedef struct SqsnWorkerSlot
 	bool          in_use;     /* a process was registered for it */
 	bool          exiting;    /* its process is leaving: no more tasks */
 	uint32        generation; /* of the process registered last */
-	pid_t         pid;     /* 0 until it runs */
+	pid_t         pid;        /* 0 until it runs */
 	Latch        *latch;
 	SqsnTaskState task_state;
 	SqsnTaskKind  task_kind;

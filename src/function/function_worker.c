@@ -48,11 +48,11 @@
 #define FUNCTION_WORKER_IDLE_SECONDS 60
 #define PAUSED_RECHECK_FACTOR        10
 
-static int            my_slot = -1;
-static uint32         my_generation = 0;
+static int             my_slot = -1;
+static uint32          my_generation = 0;
 static SqsnWorkerSlot *slot = NULL;
-static MemoryContext  taskcxt = NULL;
-static MemoryContext  batchcxt = NULL;
+static MemoryContext   taskcxt = NULL;
+static MemoryContext   batchcxt = NULL;
 
 static void worker_exit(int code, Datum arg);
 
@@ -142,9 +142,8 @@ recover(MemoryContext cxt, const char *what)
 	FlushErrorState();
 	AbortCurrentTransaction();
 	pgstat_report_activity(STATE_IDLE, NULL);
-	ereport(WARNING,
-			(errmsg("sqsn function worker: %s failed: %s", what,
-					edata->message)));
+	ereport(WARNING, (errmsg("sqsn function worker: %s failed: %s", what,
+							 edata->message)));
 	SpinLockAcquire(&sqsn_function_shared->mutex);
 	snprintf(slot->last_error, SQSN_FUNCTION_ERROR_LEN, "%s: %s", what,
 			 edata->message);
@@ -189,8 +188,8 @@ open_mapping(const pg_uuid_t *id, SqsnMapping *m, bool *stop,
 			{
 				sqsn_set_mapping_paused(m, problem);
 				if (problem != NULL)
-					*next_look = later(sqsn_poll_interval *
-									   PAUSED_RECHECK_FACTOR);
+					*next_look =
+						later(sqsn_poll_interval * PAUSED_RECHECK_FACTOR);
 				else
 					ok = true;
 			}
@@ -250,8 +249,7 @@ wait_for_batch(SqsnMapping *m)
 				waiting = true;
 				continue;
 			}
-			sqsn_longpoll_sleep(TimestampDifferenceMilliseconds(now, end) +
-								1);
+			sqsn_longpoll_sleep(TimestampDifferenceMilliseconds(now, end) + 1);
 		}
 	}
 	PG_FINALLY();
@@ -470,9 +468,9 @@ sqsn_function_worker_main(Datum main_arg)
 			continue;
 		}
 
-		idle_ms = FUNCTION_WORKER_IDLE_SECONDS * 1000L -
-				  TimestampDifferenceMilliseconds(idle_since,
-												  GetCurrentTimestamp());
+		idle_ms =
+			FUNCTION_WORKER_IDLE_SECONDS * 1000L -
+			TimestampDifferenceMilliseconds(idle_since, GetCurrentTimestamp());
 		if (idle_ms <= 0)
 		{
 			bool leave;

@@ -60,10 +60,9 @@ invoke_step(void *arg)
 										  SECURITY_RESTRICTED_OPERATION);
 	nestlevel = NewGUCNestLevel();
 	/* the default search_path, whatever the caller runs with */
-	(void) set_config_option("search_path",
-							 GetConfigOptionResetString("search_path"),
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true,
-							 0, false);
+	(void) set_config_option(
+		"search_path", GetConfigOptionResetString("search_path"), PGC_USERSET,
+		PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 
 	fmgr_info(inv->function, &flinfo);
 	InitFunctionCallInfoData(*fcinfo, &flinfo, 1, InvalidOid, NULL, NULL);
@@ -112,8 +111,8 @@ sqsn_invoke(SqsnInvocation *inv)
 		inv->duration_ms >= inv->timeout_ms)
 	{
 		inv->outcome = SQSN_TIMED_OUT;
-		inv->error = psprintf("timed out after %d s",
-							  (inv->timeout_ms + 999) / 1000);
+		inv->error =
+			psprintf("timed out after %d s", (inv->timeout_ms + 999) / 1000);
 	}
 	else
 	{

@@ -120,14 +120,14 @@ static TimestampTz             deliveries_next = 0;
 static TimestampTz             start_retry_at = 0;
 static bool                    start_failed_logged = false;
 
-static Size  shared_size(void);
-static void  function_shmem_init(void *ptr);
-static void  launcher_exit(int code, Datum arg);
-static bool  read_mappings(void);
-static void  collect_reports(void);
-static void  hand_out(void);
-static long  sleep_ms(void);
-static void  set_launcher_state(const char *state);
+static Size shared_size(void);
+static void function_shmem_init(void *ptr);
+static void launcher_exit(int code, Datum arg);
+static bool read_mappings(void);
+static void collect_reports(void);
+static void hand_out(void);
+static long sleep_ms(void);
+static void set_launcher_state(const char *state);
 
 /*
  * The settings, shared memory and the launcher; called from _PG_init.
@@ -143,8 +143,8 @@ FunctionInit(void)
 		"subscriptions) that may run at once.",
 		"Each needs a slot of max_worker_processes; 0 runs no function "
 		"consumer.",
-		&sqsn_max_function_workers, 4, 0, MAX_FUNCTION_WORKERS,
-		PGC_POSTMASTER, 0, NULL, NULL, NULL);
+		&sqsn_max_function_workers, 4, 0, MAX_FUNCTION_WORKERS, PGC_POSTMASTER,
+		0, NULL, NULL, NULL);
 	DefineCustomIntVariable(
 		"sqsn.function_retry_delay",
 		"Time before the first retry of a failed invocation of a function "
@@ -164,11 +164,10 @@ FunctionInit(void)
 				   function_shmem_init, (void **) &sqsn_function_shared);
 	first_watcher = sqsn_longpoll_reserve_watchers(1);
 	if (sqsn_max_function_workers > 0)
-		sqsn_register_worker("sqsn_function_launcher_main",
-							 "sqsn function launcher",
-							 "sqsn function launcher",
-							 LAUNCHER_RESTART_SECONDS,
-							 Int32GetDatum(first_watcher));
+		sqsn_register_worker(
+			"sqsn_function_launcher_main", "sqsn function launcher",
+			"sqsn function launcher", LAUNCHER_RESTART_SECONDS, false,
+			Int32GetDatum(first_watcher));
 }
 
 /* The slots, then the invocation log. */
@@ -182,10 +181,9 @@ slots_size(void)
 static Size
 shared_size(void)
 {
-	return add_size(slots_size(),
-					add_size(offsetof(InvocationLog, entries),
-							 mul_size(sizeof(LoggedInvocation),
-									  invocation_history)));
+	return add_size(slots_size(), add_size(offsetof(InvocationLog, entries),
+										   mul_size(sizeof(LoggedInvocation),
+													invocation_history)));
 }
 
 static InvocationLog *
@@ -358,11 +356,11 @@ read_mappings(void)
 		sqsn_spi_check(ret, SPI_OK_SELECT, "reading event source mappings");
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
-			HeapTuple        row = SPI_tuptable->vals[r];
-			TupleDesc        desc = SPI_tuptable->tupdesc;
-			bool             isnull;
-			pg_uuid_t       *id = DatumGetUUIDP(
-				  SPI_getbinval(row, desc, 1, &isnull));
+			HeapTuple  row = SPI_tuptable->vals[r];
+			TupleDesc  desc = SPI_tuptable->tupdesc;
+			bool       isnull;
+			pg_uuid_t *id =
+				DatumGetUUIDP(SPI_getbinval(row, desc, 1, &isnull));
 			LauncherMapping *m = find_mapping(id);
 
 			if (m == NULL || m->removed)
@@ -371,11 +369,10 @@ read_mappings(void)
 
 				if (m == NULL)
 				{
-					mappings = mappings
-								   ? repalloc(mappings,
-											  sizeof(LauncherMapping) *
-												  (nmappings + 1))
-								   : palloc(sizeof(LauncherMapping));
+					mappings =
+						mappings ? repalloc(mappings, sizeof(LauncherMapping) *
+														  (nmappings + 1))
+								 : palloc(sizeof(LauncherMapping));
 					m = &mappings[nmappings++];
 					memset(m, 0, sizeof(LauncherMapping));
 					memcpy(&m->id, id, sizeof(pg_uuid_t));
@@ -519,7 +516,8 @@ collect_reports(void)
 			}
 			else if (more)
 				m->pending = true;
-			if (next_look != 0 && (m->next_look == 0 || next_look < m->next_look))
+			if (next_look != 0 &&
+				(m->next_look == 0 || next_look < m->next_look))
 				m->next_look = next_look;
 		}
 	}
@@ -611,10 +609,8 @@ start_worker(void)
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
 	worker.bgw_restart_time = BGW_NEVER_RESTART;
 	strlcpy(worker.bgw_library_name, "sqsn", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "sqsn_function_worker_main",
-			BGW_MAXLEN);
-	snprintf(worker.bgw_name, BGW_MAXLEN, "sqsn function worker %d",
-			 slot + 1);
+	strlcpy(worker.bgw_function_name, "sqsn_function_worker_main", BGW_MAXLEN);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "sqsn function worker %d", slot + 1);
 	strlcpy(worker.bgw_type, "sqsn function worker", BGW_MAXLEN);
 	worker.bgw_main_arg = Int32GetDatum(slot);
 	memcpy(worker.bgw_extra, &generation, sizeof(generation));
@@ -631,11 +627,10 @@ start_worker(void)
 				SQSN_FUNCTION_STATE_LEN);
 		SpinLockRelease(&sqsn_function_shared->mutex);
 		if (!start_failed_logged)
-			ereport(LOG,
-					(errmsg("sqsn function launcher could not start a "
-							"function worker"),
-					 errhint("Raise max_worker_processes: every function "
-							 "worker needs a slot of it.")));
+			ereport(LOG, (errmsg("sqsn function launcher could not start a "
+								 "function worker"),
+						  errhint("Raise max_worker_processes: every function "
+								  "worker needs a slot of it.")));
 		start_failed_logged = true;
 		start_retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													 sqsn_poll_interval);
@@ -911,10 +906,10 @@ sq_function_invocation_rows(PG_FUNCTION_ARGS)
 		LoggedInvocation *e = &copy[(next - k) % log->size];
 		Datum             values[8];
 		bool              nulls[8] = {false, false, false, false,
-										false, false, false, false};
+									  false, false, false, false};
 
-		values[0] = CStringGetTextDatum(
-			e->kind == 'm' ? "event_source_mapping" : "subscription");
+		values[0] = CStringGetTextDatum(e->kind == 'm' ? "event_source_mapping"
+													   : "subscription");
 		values[1] = UUIDPGetDatum(&e->id);
 		values[2] = Int32GetDatum(e->batch_size);
 		values[3] = TimestampTzGetDatum(e->started);

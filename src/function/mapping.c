@@ -73,11 +73,18 @@ static SqsnStatement insert_stmt = {
 	" JOIN sqsn.queue q ON q.queue_id OPERATOR(pg_catalog.=) m.queue_id"      \
 	" WHERE m.mapping_id OPERATOR(pg_catalog.=) $1" lock
 
-static SqsnStatement read_stmt = {READ_SQL(""), 1, {UUIDOID}, SPI_OK_SELECT,
-								  "reading sqsn.event_source_mapping", true};
+static SqsnStatement read_stmt = {READ_SQL(""),
+								  1,
+								  {UUIDOID},
+								  SPI_OK_SELECT,
+								  "reading sqsn.event_source_mapping",
+								  true};
 
 static SqsnStatement read_for_change_stmt = {
-	READ_SQL(" FOR UPDATE OF m"), 1, {UUIDOID}, SPI_OK_SELECT,
+	READ_SQL(" FOR UPDATE OF m"),
+	1,
+	{UUIDOID},
+	SPI_OK_SELECT,
 	"reading sqsn.event_source_mapping"};
 
 static SqsnStatement update_stmt = {
@@ -232,18 +239,16 @@ check_mapping_step(void *arg)
 				 errmsg("the owner role \"%s\" does not exist", m->owner)));
 	queue = sqsn_open_queue(m->queue_name, RowExclusiveLock);
 	if (!sqsn_queue_allows(queue, m->owner_id, SQSN_RECEIVE))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("role \"%s\" may not receive from queue \"%s\"",
-						m->owner, m->queue_name)));
+		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						errmsg("role \"%s\" may not receive from queue \"%s\"",
+							   m->owner, m->queue_name)));
 	m->function = sqsn_consumer_function_oid(m->function_name);
 	(void) sqsn_check_consumer_function(m->function, m->report_item_failures);
-	if (pg_proc_aclcheck(m->function, m->owner_id, ACL_EXECUTE) !=
-		ACLCHECK_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("role \"%s\" may not execute function %s", m->owner,
-						m->function_name)));
+	if (object_aclcheck(ProcedureRelationId, m->function, m->owner_id,
+						ACL_EXECUTE) != ACLCHECK_OK)
+		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						errmsg("role \"%s\" may not execute function %s",
+							   m->owner, m->function_name)));
 }
 
 /*
@@ -283,9 +288,8 @@ sqsn_set_mapping_paused(SqsnMapping *m, const char *reason)
 	nulls[1] = reason ? ' ' : 'n';
 	sqsn_execute(&pause_stmt, values, nulls, 0);
 	if (reason != NULL)
-		ereport(LOG,
-				(errmsg("sqsn event source mapping %s paused: %s",
-						sqsn_uuid_text(UUIDPGetDatum(&m->id)), reason)));
+		ereport(LOG, (errmsg("sqsn event source mapping %s paused: %s",
+							 sqsn_uuid_text(UUIDPGetDatum(&m->id)), reason)));
 	else
 		ereport(LOG, (errmsg("sqsn event source mapping %s resumed",
 							 sqsn_uuid_text(UUIDPGetDatum(&m->id)))));
@@ -308,7 +312,8 @@ function_arg(FunctionCallInfo fcinfo, int argno, bool report)
 						errmsg("function_name must not be NULL")));
 	fnoid = PG_GETARG_OID(argno);
 	name = sqsn_check_consumer_function(fnoid, report);
-	if (pg_proc_aclcheck(fnoid, GetOuterUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+	if (object_aclcheck(ProcedureRelationId, fnoid, GetOuterUserId(),
+						ACL_EXECUTE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for function %s", name),
@@ -337,8 +342,8 @@ sq_create_event_source_mapping(PG_FUNCTION_ARGS)
 	Datum      result;
 
 	values[1] = CStringGetTextDatum(function_name);
-	values[2] = Int32GetDatum(sqsn_int_arg(fcinfo, 2, "batch_size", 1,
-										   SQSN_MAX_MAPPING_BATCH, 10));
+	values[2] = Int32GetDatum(
+		sqsn_int_arg(fcinfo, 2, "batch_size", 1, SQSN_MAX_MAPPING_BATCH, 10));
 	values[3] = Int32GetDatum(sqsn_int_arg(fcinfo, 3,
 										   "maximum_batching_window_seconds",
 										   0, SQSN_MAX_BATCHING_WINDOW, 0));
@@ -357,15 +362,14 @@ sq_create_event_source_mapping(PG_FUNCTION_ARGS)
 	sqsn_check_queue(queue, SQSN_RECEIVE);
 	values[0] = Int64GetDatum(queue->queue_id);
 	if (sqsn_execute(&insert_stmt, values, NULL, 0) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("function %s already consumes queue \"%s\"",
-						function_name, queue_name),
-				 errhint("Change that mapping with "
-						 "sqsn.sq_update_event_source_mapping().")));
+		ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
+						errmsg("function %s already consumes queue \"%s\"",
+							   function_name, queue_name),
+						errhint("Change that mapping with "
+								"sqsn.sq_update_event_source_mapping().")));
 	result = SPI_datumTransfer(
-		sqsn_spi_datum(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
-		false, UUID_LEN);
+		sqsn_spi_datum(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), false,
+		UUID_LEN);
 	sqsn_function_catalog_changed();
 	sqsn_admin_end(nestlevel);
 	PG_RETURN_DATUM(result);
@@ -383,10 +387,9 @@ open_for_change(pg_uuid_t *id, bool admin_too, SqsnMapping *m)
 	Oid   roleid = GetOuterUserId();
 
 	if (sqsn_execute(&read_for_change_stmt, &value, NULL, 1) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("event source mapping %s does not exist",
-						sqsn_uuid_text(value))));
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+						errmsg("event source mapping %s does not exist",
+							   sqsn_uuid_text(value))));
 	mapping_from_row(m, SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
 	if (sqsn_role_owns(m->owner, roleid) || superuser_arg(roleid))
 		return;
@@ -447,9 +450,9 @@ sq_update_event_source_mapping(PG_FUNCTION_ARGS)
 	values[4] = Int32GetDatum(sqsn_int_arg(
 		fcinfo, 4, "maximum_concurrency", SQSN_MIN_MAPPING_CONCURRENCY,
 		SQSN_MAX_MAPPING_CONCURRENCY, m.concurrency));
-	values[5] = Int32GetDatum(sqsn_int_arg(fcinfo, 5, "timeout_seconds", 1,
-										   SQSN_MAX_FUNCTION_TIMEOUT,
-										   m.timeout));
+	values[5] =
+		Int32GetDatum(sqsn_int_arg(fcinfo, 5, "timeout_seconds", 1,
+								   SQSN_MAX_FUNCTION_TIMEOUT, m.timeout));
 	values[6] = BoolGetDatum(report);
 	values[7] = BoolGetDatum(PG_ARGISNULL(7) ? m.enabled : PG_GETARG_BOOL(7));
 	PG_TRY();
@@ -461,10 +464,9 @@ sq_update_event_source_mapping(PG_FUNCTION_ARGS)
 		if (geterrcode() == ERRCODE_UNIQUE_VIOLATION)
 		{
 			FlushErrorState();
-			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_OBJECT),
-					 errmsg("function %s already consumes queue \"%s\"",
-							function_name, m.queue_name)));
+			ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
+							errmsg("function %s already consumes queue \"%s\"",
+								   function_name, m.queue_name)));
 		}
 		PG_RE_THROW();
 	}
@@ -572,10 +574,9 @@ sq_run_event_source_mapping(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	nestlevel = sqsn_admin_begin();
 	if (!sqsn_read_mapping(id, &m))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("event source mapping %s does not exist",
-						sqsn_uuid_text(UUIDPGetDatum(id)))));
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+						errmsg("event source mapping %s does not exist",
+							   sqsn_uuid_text(UUIDPGetDatum(id)))));
 	if (!sqsn_role_owns(m.owner, GetOuterUserId()) &&
 		!superuser_arg(GetOuterUserId()))
 		ereport(ERROR,
@@ -595,8 +596,8 @@ sq_run_event_source_mapping(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(cxt);
 	values[0] = Int32GetDatum(r.messages);
 	values[1] = Int32GetDatum(r.deleted);
-	values[2] = CStringGetTextDatum(r.messages > 0 ? sqsn_outcome_name(r.outcome)
-												   : "");
+	values[2] = CStringGetTextDatum(
+		r.messages > 0 ? sqsn_outcome_name(r.outcome) : "");
 	values[3] = r.error ? CStringGetTextDatum(r.error) : (Datum) 0;
 	nulls[3] = (r.error == NULL);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

@@ -27,8 +27,8 @@
 const double sqsn_delivery_latency_buckets[SQSN_LATENCY_BUCKETS] = {
 	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, -1 /* +Inf */};
 
-static SqsnCounterTable delivery_counters = {
-	"sqsn delivery metrics", 10000, PMETRIC_COUNT, 0, NULL};
+static SqsnCounterTable delivery_counters = {"sqsn delivery metrics", 10000,
+											 PMETRIC_COUNT, 0, NULL};
 
 /* Its setting and its table; called from PushInit. */
 void
@@ -65,10 +65,10 @@ void
 sqsn_delivery_metrics_count(const pg_uuid_t *subscription_id, bool delivered,
 							bool retry, int final, double latency_ms)
 {
-	SqsnCounterKey   key = subscription_key(subscription_id);
-	SqsnCounterSlot *slot;
+	SqsnCounterKey    key = subscription_key(subscription_id);
+	SqsnCounterSlot  *slot;
 	pg_atomic_uint64 *values;
-	int              bucket = SQSN_LATENCY_BUCKETS - 1;
+	int               bucket = SQSN_LATENCY_BUCKETS - 1;
 
 	if (delivery_counters.shared == NULL)
 		return;

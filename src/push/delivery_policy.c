@@ -85,8 +85,8 @@ static const struct
 	 offsetof(SqsnRetryPolicy, num_max_delay)},
 };
 
-static void invalid_delivery_policy(const char *detail, const char *hint)
-	pg_attribute_noreturn();
+pg_noreturn static void invalid_delivery_policy(const char *detail,
+												const char *hint);
 
 static void
 invalid_delivery_policy(const char *detail, const char *hint)
@@ -635,8 +635,9 @@ sqsn_function_policy_json(Jsonb *policy)
 	char              *json;
 
 	sqsn_function_policy(policy, &p);
-	json = psprintf("{\"MaximumRetryAttempts\": %d, "
-					"\"MaximumEventAgeInSeconds\": %d, \"TimeoutSeconds\": %d}",
-					p.maximum_retry_attempts, p.maximum_event_age, p.timeout);
+	json =
+		psprintf("{\"MaximumRetryAttempts\": %d, "
+				 "\"MaximumEventAgeInSeconds\": %d, \"TimeoutSeconds\": %d}",
+				 p.maximum_retry_attempts, p.maximum_event_age, p.timeout);
 	return sqsn_json_or_null(json, strlen(json));
 }

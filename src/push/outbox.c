@@ -368,8 +368,8 @@ sqsn_outbox_dead_letter(const SqsnDeadLetter *dl, char **error)
 
 	if (sqsn_subxact_try(dead_letter_step, (void *) dl, &edata))
 		return true;
-	*error = psprintf("dead-letter queue \"%s\": %s", dl->queue,
-					  edata->message);
+	*error =
+		psprintf("dead-letter queue \"%s\": %s", dl->queue, edata->message);
 	FreeErrorData(edata);
 	return false;
 }
@@ -498,12 +498,11 @@ sqsn_check_consumer_function(Oid fnoid, bool jsonb_result)
 									 : "It returns a set."),
 				 errhint("Use a function that takes one jsonb argument.")));
 	if (proc->pronargs != 1 || proc->proargtypes.values[0] != JSONBOID)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("%s cannot consume messages", name),
-				 errdetail("It must take exactly one argument, of type "
-						   "jsonb (the event)."),
-				 errhint("Declare it as handler(event jsonb).")));
+		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+						errmsg("%s cannot consume messages", name),
+						errdetail("It must take exactly one argument, of type "
+								  "jsonb (the event)."),
+						errhint("Declare it as handler(event jsonb).")));
 	if (jsonb_result && proc->prorettype != JSONBOID)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -513,10 +512,9 @@ sqsn_check_consumer_function(Oid fnoid, bool jsonb_result)
 						   format_type_be(proc->prorettype)),
 				 errhint("Return {\"batchItemFailures\": "
 						 "[{\"itemIdentifier\": \"<messageId>\"}]}.")));
-	name = psprintf("%s(jsonb)",
-					quote_qualified_identifier(
-						get_namespace_name(proc->pronamespace),
-						NameStr(proc->proname)));
+	name = psprintf("%s(jsonb)", quote_qualified_identifier(
+									 get_namespace_name(proc->pronamespace),
+									 NameStr(proc->proname)));
 	ReleaseSysCache(tuple);
 	return name;
 }

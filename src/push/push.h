@@ -57,7 +57,8 @@ typedef struct SqsnEnvelope
 typedef struct SqsnDeadLetter
 {
 	const char *queue; /* the dead-letter queue */
-	const char *owner; /* the subscription's owner, who must be allowed to send there */
+	const char *
+		owner; /* the subscription's owner, who must be allowed to send there */
 	pg_uuid_t  *message_id;
 	const char *body; /* what the subscriber would have received */
 	const char *error_code;
@@ -120,16 +121,13 @@ extern void   sqsn_function_policy(Jsonb *policy, SqsnFunctionPolicy *result);
 extern Jsonb *sqsn_function_policy_json(Jsonb *policy);
 
 /* outbox.c */
-extern void   OutboxInit(void);
-extern void   sqsn_outbox_confirmation(Datum       subscription_id,
-									   const char *topic_name);
-extern void   sqsn_outbox_notification(Datum       subscription_id,
-									   pg_uuid_t  *message_id,
-									   const char *topic_arn,
-									   const char *subject, text *message,
-									   Jsonb      *attributes,
-									   TimestampTz published_at, bool encrypted,
-									   bool function);
+extern void OutboxInit(void);
+extern void sqsn_outbox_confirmation(Datum       subscription_id,
+									 const char *topic_name);
+extern void sqsn_outbox_notification(
+	Datum subscription_id, pg_uuid_t *message_id, const char *topic_arn,
+	const char *subject, text *message, Jsonb *attributes,
+	TimestampTz published_at, bool encrypted, bool function);
 extern void   sqsn_outbox_wake(void);
 extern bool   sqsn_outbox_attach(Latch *latch);
 extern void   sqsn_outbox_set_idle(bool idle);
@@ -163,12 +161,12 @@ enum
 	PMETRIC_COUNT = PMETRIC_LATENCY_BUCKET + SQSN_LATENCY_BUCKETS
 };
 extern const double sqsn_delivery_latency_buckets[SQSN_LATENCY_BUCKETS];
-extern void DeliveryMetricsInit(void);
+extern void         DeliveryMetricsInit(void);
 extern void sqsn_delivery_metrics_count(const pg_uuid_t *subscription_id,
 										bool delivered, bool retry, int final,
 										double latency_ms);
 extern bool sqsn_delivery_metrics_read(const pg_uuid_t *subscription_id,
-									   uint64            *values);
+									   uint64          *values);
 extern void sqsn_delivery_metrics_forget(const pg_uuid_t *subscription_id);
 extern bool sqsn_delivery_metrics_usage(int *used, int *nslots,
 										uint64 *overflow);

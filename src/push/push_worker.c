@@ -190,11 +190,12 @@ static char       *configured_synchronous_commit = NULL;
 	" AND (leased_until IS NULL OR leased_until <= now())" legacy             \
 	" ORDER BY next_attempt_at LIMIT 1"
 
-static SqsnStatement claim_stmt = {CLAIM_SQL(" AND worker = 'delivery'" NOT_PAUSED),
-								   2,
-								   {INT4OID, INT4OID},
-								   SPI_OK_SELECT,
-								   "claiming deliveries"};
+static SqsnStatement claim_stmt = {
+	CLAIM_SQL(" AND worker = 'delivery'" NOT_PAUSED),
+	2,
+	{INT4OID, INT4OID},
+	SPI_OK_SELECT,
+	"claiming deliveries"};
 
 static SqsnStatement legacy_claim_stmt = {CLAIM_SQL(""),
 										  2,
@@ -202,19 +203,17 @@ static SqsnStatement legacy_claim_stmt = {CLAIM_SQL(""),
 										  SPI_OK_SELECT,
 										  "claiming deliveries"};
 
-static SqsnStatement next_due_stmt = {NEXT_DUE_SQL(" AND worker = 'delivery'" NOT_PAUSED),
-									  0,
-									  {InvalidOid},
-									  SPI_OK_SELECT,
-									  "reading sqsn.delivery",
-									  true};
+static SqsnStatement next_due_stmt = {
+	NEXT_DUE_SQL(" AND worker = 'delivery'" NOT_PAUSED),
+	0,
+	{InvalidOid},
+	SPI_OK_SELECT,
+	"reading sqsn.delivery",
+	true};
 
-static SqsnStatement legacy_next_due_stmt = {NEXT_DUE_SQL(""),
-											 0,
-											 {InvalidOid},
-											 SPI_OK_SELECT,
-											 "reading sqsn.delivery",
-											 true};
+static SqsnStatement legacy_next_due_stmt = {
+	NEXT_DUE_SQL(""),        0,   {InvalidOid}, SPI_OK_SELECT,
+	"reading sqsn.delivery", true};
 
 /*
  * One execution per row, by primary key. The row is recognised as still
@@ -318,7 +317,7 @@ PushInit(void)
 		return;
 	sqsn_register_worker("sqsn_delivery_main", "sqsn delivery worker",
 						 "sqsn delivery worker", DELIVERY_RESTART_SECONDS,
-						 (Datum) 0);
+						 false, (Datum) 0);
 }
 
 static void
@@ -815,8 +814,8 @@ claim(void *arg)
 	args->next_due = 0;
 	if (args->claimed < args->want)
 	{
-		if (sqsn_execute(legacy ? &legacy_next_due_stmt : &next_due_stmt,
-						 NULL, NULL, 0) > 0)
+		if (sqsn_execute(legacy ? &legacy_next_due_stmt : &next_due_stmt, NULL,
+						 NULL, 0) > 0)
 			args->next_due = sqsn_spi_timestamptz(SPI_tuptable->vals[0],
 												  SPI_tuptable->tupdesc, 1);
 	}
@@ -941,9 +940,10 @@ record(void *arg)
 			sqsn_delivery_metrics_count(
 				DatumGetUUIDP(job->subscription_id), job->error == NULL,
 				job->attempt > 1,
-				strcmp(job->status, "dead_lettered") == 0 ? PMETRIC_DEAD_LETTERED
-				: strcmp(job->status, "failed") == 0      ? PMETRIC_DROPPED
-														  : -1,
+				strcmp(job->status, "dead_lettered") == 0
+					? PMETRIC_DEAD_LETTERED
+				: strcmp(job->status, "failed") == 0 ? PMETRIC_DROPPED
+													 : -1,
 				job->latency_ms);
 		aids[k] = Int64GetDatum(job->delivery_id);
 		attempts[k] = Int32GetDatum(job->attempt);

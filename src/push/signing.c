@@ -205,8 +205,7 @@ sign(const char *data, size_t len)
 		return NULL;
 	}
 	out = palloc(pg_b64_enc_len(siglen) + 1);
-	outlen =
-		pg_b64_encode((const char *) sig, siglen, out, pg_b64_enc_len(siglen));
+	outlen = pg_b64_encode(sig, siglen, out, pg_b64_enc_len(siglen));
 	out[Max(outlen, 0)] = '\0';
 	pfree(sig);
 	return out;

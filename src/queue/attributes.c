@@ -34,8 +34,8 @@
 #define MAX_ATTRIBUTE_NAME 256
 #define MAX_DATA_TYPE      256
 
-static void bad_attribute(const char *name, const char *detail,
-						  const char *hint) pg_attribute_noreturn();
+pg_noreturn static void bad_attribute(const char *name, const char *detail,
+									  const char *hint);
 
 static void
 bad_attribute(const char *name, const char *detail, const char *hint)
@@ -217,8 +217,8 @@ read_typed_value(const char *name, JsonbContainer *container, char **data_type,
 						  NULL);
 		len = strlen(binary_value);
 		decoded = palloc(pg_b64_dec_len(len) + 1);
-		declen =
-			pg_b64_decode(binary_value, len, decoded, pg_b64_dec_len(len));
+		declen = pg_b64_decode(binary_value, len, (uint8 *) decoded,
+							   pg_b64_dec_len(len));
 		if (len == 0 || declen <= 0)
 			bad_attribute(name, "BinaryValue is not valid non-empty base64.",
 						  NULL);
@@ -278,10 +278,9 @@ sqsn_normalize_attributes(Jsonb *attributes, int64 *size)
 	if (JB_ROOT_COUNT(attributes) == 0)
 		return NULL;
 	if (JB_ROOT_COUNT(attributes) -
-			(getKeyJsonValueFromContainer(&attributes->root,
-										  SQSN_TRACE_ATTRIBUTE,
-										  strlen(SQSN_TRACE_ATTRIBUTE),
-										  NULL) != NULL) >
+			(getKeyJsonValueFromContainer(
+				 &attributes->root, SQSN_TRACE_ATTRIBUTE,
+				 strlen(SQSN_TRACE_ATTRIBUTE), NULL) != NULL) >
 		SQSN_MAX_ATTRIBUTES)
 		ereport(
 			ERROR,
@@ -374,12 +373,12 @@ sqsn_attribute_string(Jsonb *attributes, const char *name)
 
 	if (attributes == NULL || !JB_ROOT_IS_OBJECT(attributes))
 		return NULL;
-	typed = getKeyJsonValueFromContainer(&attributes->root, name,
-										 strlen(name), NULL);
+	typed = getKeyJsonValueFromContainer(&attributes->root, name, strlen(name),
+										 NULL);
 	if (typed == NULL || typed->type != jbvBinary)
 		return NULL;
-	value = getKeyJsonValueFromContainer(typed->val.binary.data,
-										 "StringValue", 11, NULL);
+	value = getKeyJsonValueFromContainer(typed->val.binary.data, "StringValue",
+										 11, NULL);
 	if (value == NULL || value->type != jbvString)
 		return NULL;
 	return jsonb_string(value);
@@ -409,8 +408,7 @@ sqsn_attributes_filter(Jsonb *attributes, bool system)
 	{
 		if (tok == WJB_KEY)
 			name = jsonb_string(&v);
-		else if (tok == WJB_VALUE &&
-				 (strncmp(name, "AWS.", 4) == 0) == system)
+		else if (tok == WJB_VALUE && (strncmp(name, "AWS.", 4) == 0) == system)
 		{
 			push_string(&state, WJB_KEY, name);
 			pushJsonbValue(&state, WJB_VALUE, &v);

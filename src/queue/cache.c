@@ -78,7 +78,7 @@ static HTAB      *queue_cache = NULL;
 static SPIPlanPtr load_queue_plan = NULL;
 static bool load_queue_fifo = false; /* load_queue_plan reads FIFO columns */
 static bool load_queue_encryption = false; /* ... and the encrypted flag */
-static bool queue_cache_stale = false; /* some entry is marked stale */
+static bool queue_cache_stale = false;     /* some entry is marked stale */
 
 static void       queue_cache_callback(Datum arg, Oid relid);
 static void       queue_cache_xact_callback(XactEvent event, void *arg);

@@ -51,7 +51,8 @@ static Oid          handle_key_relid = InvalidOid;
 
 static void load_handle_key(void);
 static void compute_mac(const uint8 *body, uint8 *mac);
-static void invalid_handle(const char *detail) pg_attribute_noreturn();
+
+pg_noreturn static void invalid_handle(const char *detail);
 
 /*
  * Called from the relcache callback: the key table was dropped or
@@ -167,8 +168,7 @@ sqsn_make_receipt_handle(int64 queue_id, int64 msg_seq, int64 lease_token)
 	put_int64(raw + 17, lease_token);
 	compute_mac(raw, raw + HANDLE_BODY_LEN);
 
-	len = pg_b64_encode((const char *) raw, HANDLE_RAW_LEN, handle,
-						HANDLE_TEXT_LEN);
+	len = pg_b64_encode(raw, HANDLE_RAW_LEN, handle, HANDLE_TEXT_LEN);
 	if (len < 0)
 		elog(ERROR, "could not encode receipt handle");
 	handle[len] = '\0';
@@ -202,7 +202,7 @@ sqsn_parse_receipt_handle(const char *handle, int64 queue_id, int64 *msg_seq,
 	if (len != HANDLE_TEXT_LEN)
 		invalid_handle("The handle has the wrong length.");
 
-	declen = pg_b64_decode(handle, len, (char *) raw, sizeof(raw));
+	declen = pg_b64_decode(handle, len, raw, sizeof(raw));
 	if (declen != HANDLE_RAW_LEN || raw[0] != HANDLE_VERSION)
 		invalid_handle("The handle is not well-formed.");
 

@@ -56,6 +56,12 @@
  * are not marked:
  * their receives walk the (message_group_id, msg_seq) index (fifo.c).
  *
+ * A standby takes no step: its rows change by replay, which takes none of
+ * the locks step 1 counts on (and nothing that would take a step runs
+ * there: receives are refused, the worker starts at the promotion). So a
+ * promoted standby starts with no marks, as after a restart, and its first
+ * receives and sweeps build them from its own sequence and rows.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -67,6 +73,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -250,12 +257,14 @@ sqsn_lowwater_forget(Oid relid)
 static int64
 last_drawn_seq(Oid relid)
 {
-	Oid   seqoid = getIdentitySequence(relid, 1, true);
-	char *sql;
-	int64 last;
-	bool  called;
-	int64 cache;
+	Relation rel = table_open(relid, AccessShareLock);
+	Oid      seqoid = getIdentitySequence(rel, 1, true);
+	char    *sql;
+	int64    last;
+	bool     called;
+	int64    cache;
 
+	table_close(rel, AccessShareLock);
 	if (!OidIsValid(seqoid))
 		seqoid = get_relname_relid("message_seq", sqsn_schema_oid());
 	if (!OidIsValid(seqoid))
@@ -303,7 +312,7 @@ walk(SqsnQueue *queue, int64 hard_from, int64 upto, int64 soft_from,
 {
 	Relation heap = table_open(queue->relid, AccessShareLock);
 	Relation index =
-		index_open(RelationGetPrimaryKeyIndex(heap), AccessShareLock);
+		index_open(RelationGetPrimaryKeyIndex(heap, false), AccessShareLock);
 	AttrNumber      visible_att = get_attnum(queue->relid, "visible_at");
 	AttrNumber      expires_att = get_attnum(queue->relid, "expires_at");
 	TupleTableSlot *slot = table_slot_create(heap, NULL);
@@ -319,7 +328,7 @@ walk(SqsnQueue *queue, int64 hard_from, int64 upto, int64 soft_from,
 	InitDirtySnapshot(dirty);
 	ScanKeyInit(&key, 1, BTGreaterStrategyNumber, F_INT8GT,
 				Int64GetDatum(hard_from));
-	scan = index_beginscan(heap, index, &dirty, 1, 0);
+	scan = index_beginscan(heap, index, &dirty, NULL, 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
 
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
@@ -411,6 +420,9 @@ sqsn_lowwater_step(SqsnQueue *queue, bool force)
 	int                  idle_steps;
 
 	if (slot == NULL || key.fifo || (!force && sqsn_low_water_interval == 0))
+		return;
+	/* a standby's rows change under replay, not under the locks above */
+	if (RecoveryInProgress())
 		return;
 
 	SpinLockAcquire(&slot->mutex);

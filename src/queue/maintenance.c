@@ -85,8 +85,11 @@ static const SqsnQueueStatement expire_stmt = {
 
 /* when the next message expires */
 static const SqsnQueueStatement next_expiry_stmt = {
-	QPLAN_NEXT_EXPIRY, "SELECT pg_catalog.min(c.expires_at) FROM %1$s c", 0,
-	{InvalidOid},      SPI_OK_SELECT,
+	QPLAN_NEXT_EXPIRY,
+	"SELECT pg_catalog.min(c.expires_at) FROM %1$s c",
+	0,
+	{InvalidOid},
+	SPI_OK_SELECT,
 	"finding the next expiry in"};
 
 /* when the next message over the receive limit becomes visible */
@@ -157,8 +160,8 @@ sqsn_list_queue_ids(int64 after, int limit, int64 **ids)
 
 	*ids = MemoryContextAlloc(callercxt, sizeof(int64) * Max(n, 1));
 	for (uint64 i = 0; i < n; i++)
-		(*ids)[i] = sqsn_spi_int64(SPI_tuptable->vals[i],
-								   SPI_tuptable->tupdesc, 1);
+		(*ids)[i] =
+			sqsn_spi_int64(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
 	return (int) n;
 }
 
@@ -226,8 +229,7 @@ sqsn_sweep_queue(const char *queue_name, int batch_size, bool check_overdue,
 
 	/* the entry may have been reloaded meanwhile: open it again */
 	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
-	moved =
-		check_overdue ? move_overdue_messages(queue, now, batch_size) : 0;
+	moved = check_overdue ? move_overdue_messages(queue, now, batch_size) : 0;
 
 	counts->messages_expired += expired;
 	counts->messages_moved_to_dlq += moved;
@@ -300,6 +302,7 @@ sq_run_maintenance(PG_FUNCTION_ARGS)
 	List           *names;
 	ListCell       *lc;
 
+	sqsn_refuse_on_standby(fcinfo);
 	InitMaterializedSRF(fcinfo, 0);
 
 	sqsn_spi_connect();
@@ -312,8 +315,8 @@ sq_run_maintenance(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		/* before the sweeps write (see lowwater.c) */
 		sqsn_lowwater_step(sqsn_open_queue(name, AccessShareLock), true);
-		while (sqsn_sweep_queue(name, sqsn_retention_batch_size, true,
-								&counts))
+		while (
+			sqsn_sweep_queue(name, sqsn_retention_batch_size, true, &counts))
 			CHECK_FOR_INTERRUPTS();
 	}
 	while (sqsn_sweep_topic_deduplication(sqsn_retention_batch_size))

@@ -239,8 +239,8 @@ note_due(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 	for (int i = 0; i < n; i++)
 		at = Min(at, msgs[i].expires_at);
 	if (queue->fifo)
-		at = Min(at, sqsn_add_seconds(GetCurrentTimestamp(),
-									  SQSN_DEDUP_WINDOW));
+		at = Min(at,
+				 sqsn_add_seconds(GetCurrentTimestamp(), SQSN_DEDUP_WINDOW));
 	sqsn_due_note(queue->queue_id, at, 0);
 }
 
@@ -456,6 +456,7 @@ sq_send(PG_FUNCTION_ARGS)
 	text           *body;
 	int32           delay;
 
+	sqsn_refuse_on_standby(fcinfo);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("message_body must not be NULL")));
@@ -510,6 +511,7 @@ sq_send_batch(PG_FUNCTION_ARGS)
 	TimestampTz      now = GetCurrentTimestamp();
 	int32            delay;
 
+	sqsn_refuse_on_standby(fcinfo);
 	sqsn_batch_args(fcinfo, "message_bodies", "message body", "bodies",
 					&batch);
 	sqsn_batch_fifo_args(fcinfo, 4, &batch);
@@ -697,8 +699,8 @@ sqsn_move_messages(SqsnQueue *queue, const char *dest_name, HeapTuple *rows,
 	if (queue->queue_id != source_id)
 		elog(ERROR, "queue \"%s\" changed while moving messages", source_name);
 	delete_many(queue, msg_seqs, n);
-	sqsn_metrics_count(queue, redrive ? QMETRIC_REDRIVEN : QMETRIC_DEAD_LETTERED,
-					   n);
+	sqsn_metrics_count(queue,
+					   redrive ? QMETRIC_REDRIVEN : QMETRIC_DEAD_LETTERED, n);
 	if (redrive)
 		sqsn_metrics_depth_changed(queue);
 }
@@ -751,7 +753,7 @@ sqsn_emit_received(SqsnQueue *queue, ReturnSetInfo *rsinfo, HeapTuple row,
 	nulls[9] = !queue->fifo;
 	values[9] =
 		queue->fifo
-			? CStringGetTextDatum(psprintf("%020" INT64_MODIFIER "d", msg_seq))
+			? CStringGetTextDatum(psprintf("%020lld", (long long) msg_seq))
 			: (Datum) 0;
 	/* (a 0.1 definition of sq_receive takes the first seven columns) */
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
@@ -865,7 +867,8 @@ sqsn_count_visible(const char *queue_name, int limit)
 
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = Int32GetDatum(limit);
-	values[2] = Int64GetDatum(queue->fifo ? 0 : sqsn_lowwater_start(queue, now));
+	values[2] =
+		Int64GetDatum(queue->fifo ? 0 : sqsn_lowwater_start(queue, now));
 	sqsn_queue_execute(queue, &count_visible_stmt, values, NULL, 1);
 	return (int) sqsn_spi_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 								1);
@@ -913,7 +916,7 @@ receive_waiting(const char *queue_name, int64 queue_id, ReturnSetInfo *rsinfo,
 {
 	TimestampTz deadline =
 		sqsn_add_seconds(GetCurrentTimestamp(), wait_seconds);
-	int         received = 0;
+	int received = 0;
 
 	sqsn_longpoll_begin(queue_id);
 	PG_TRY();
@@ -969,6 +972,7 @@ sq_receive(PG_FUNCTION_ARGS)
 	SqsnQueue     *queue;
 	int            received;
 
+	sqsn_refuse_on_standby(fcinfo);
 	sqsn_begin_result(fcinfo);
 
 	sqsn_spi_connect();
@@ -984,9 +988,9 @@ sq_receive(PG_FUNCTION_ARGS)
 	queue_id = queue->queue_id;
 
 	if (wait_seconds > 0 && sqsn_longpoll_can_wait())
-		received = receive_waiting(queue_name, queue_id, rsinfo, max_messages,
-								   visibility_timeout, lease_token,
-								   wait_seconds);
+		received =
+			receive_waiting(queue_name, queue_id, rsinfo, max_messages,
+							visibility_timeout, lease_token, wait_seconds);
 	else
 		received = sqsn_receive_batch(queue_name, rsinfo, max_messages,
 									  visibility_timeout, lease_token);
@@ -1035,6 +1039,7 @@ sq_delete(PG_FUNCTION_ARGS)
 	SqsnQueue *queue;
 	bool       deleted;
 
+	sqsn_refuse_on_standby(fcinfo);
 	sqsn_spi_connect();
 	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
 	sqsn_check_queue(queue, SQSN_RECEIVE);
@@ -1129,6 +1134,7 @@ sq_delete_batch(PG_FUNCTION_ARGS)
 	int            n;
 	SqsnQueue     *queue;
 
+	sqsn_refuse_on_standby(fcinfo);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("receipt_handles must not be NULL")));
@@ -1205,6 +1211,7 @@ sq_change_visibility(PG_FUNCTION_ARGS)
 	TimestampTz visible_at;
 	bool        changed;
 
+	sqsn_refuse_on_standby(fcinfo);
 	sqsn_spi_connect();
 	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
 	sqsn_check_queue(queue, SQSN_RECEIVE);

@@ -99,7 +99,7 @@ static SqsnCounterKey deferred_key;
 static bool           deferred = false;
 
 static void metrics_xact_callback(XactEvent event, void *arg);
-static void metrics_subxact_callback(SubXactEvent event,
+static void metrics_subxact_callback(SubXactEvent     event,
 									 SubTransactionId mySubid,
 									 SubTransactionId parentSubid, void *arg);
 
@@ -121,12 +121,13 @@ QueueMetricsInit(void)
 		"Queues beyond it are not counted (sqsn_metrics_overflow_total).",
 		&queue_counters.nslots, 10000, 0, 1000000, PGC_POSTMASTER, 0, NULL,
 		NULL, NULL);
-	DefineCustomIntVariable(
-		"sqsn.metrics_cache_time",
-		"How long the depth figures of a queue are reused by sqsn.queue_metrics "
-		"and /metrics.",
-		NULL, &sqsn_metrics_cache_time, 5000, 0, 3600 * 1000, PGC_SUSET,
-		GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("sqsn.metrics_cache_time",
+							"How long the depth figures of a queue are reused "
+							"by sqsn.queue_metrics "
+							"and /metrics.",
+							NULL, &sqsn_metrics_cache_time, 5000, 0,
+							3600 * 1000, PGC_SUSET, GUC_UNIT_MS, NULL, NULL,
+							NULL);
 	DefineCustomIntVariable(
 		"sqsn.metrics_scan_rows",
 		"Rows of a message table read at most to measure its depth.",
@@ -272,8 +273,8 @@ flush_pending(void)
 {
 	for (int i = 0; i < npending; i++)
 	{
-		PendingCounts  *p = &pending[i];
-		SqsnCounterKey  key = queue_key(p->queue_id, p->relid);
+		PendingCounts   *p = &pending[i];
+		SqsnCounterKey   key = queue_key(p->queue_id, p->relid);
 		SqsnCounterSlot *slot;
 
 		if (p->forget)
@@ -322,8 +323,8 @@ metrics_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	int level;
 	int kept = 0;
 
-	if (npending == 0 ||
-		(event != SUBXACT_EVENT_COMMIT_SUB && event != SUBXACT_EVENT_ABORT_SUB))
+	if (npending == 0 || (event != SUBXACT_EVENT_COMMIT_SUB &&
+						  event != SUBXACT_EVENT_ABORT_SUB))
 		return;
 	level = GetCurrentTransactionNestLevel();
 	for (int i = 0; i < npending; i++)
@@ -412,17 +413,17 @@ measure_depth(int64 queue_id, Oid relid, bool fifo, TimestampTz now,
 		" min(sent_at) FILTER (WHERE expires_at > $1),"
 		" count(DISTINCT message_group_id) FILTER (WHERE expires_at > $1"
 		"  AND visible_at > $1 AND lease_token IS NOT NULL)";
-	Oid         argtypes[2] = {TIMESTAMPTZOID, INT8OID};
-	Datum       values[2];
-	HeapTuple   row = NULL;
-	TupleDesc   desc = NULL;
-	int64       scanned = 0;
-	double      scale = 1.0;
-	double      estimate;
-	double      percent;
-	bool        head_read = false;
-	bool        isnull;
-	Datum       oldest;
+	Oid       argtypes[2] = {TIMESTAMPTZOID, INT8OID};
+	Datum     values[2];
+	HeapTuple row = NULL;
+	TupleDesc desc = NULL;
+	int64     scanned = 0;
+	double    scale = 1.0;
+	double    estimate;
+	double    percent;
+	bool      head_read = false;
+	bool      isnull;
+	Datum     oldest;
 
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = Int64GetDatum(sqsn_metrics_scan_rows);
@@ -433,8 +434,8 @@ measure_depth(int64 queue_id, Oid relid, bool fifo, TimestampTz now,
 			"SELECT greatest(pg_catalog.pg_stat_get_live_tuples($1),"
 			" c.reltuples::bigint, 1)"
 			" FROM pg_catalog.pg_class c WHERE c.oid = $1",
-			1, (Oid[]){OIDOID}, (Datum[]){ObjectIdGetDatum(relid)}, NULL,
-			true, 1),
+			1, (Oid[]){OIDOID}, (Datum[]){ObjectIdGetDatum(relid)}, NULL, true,
+			1),
 		SPI_OK_SELECT, "estimating a queue's size");
 	estimate = SPI_processed == 1
 				   ? (double) sqsn_spi_int64(SPI_tuptable->vals[0],
@@ -461,8 +462,8 @@ measure_depth(int64 queue_id, Oid relid, bool fifo, TimestampTz now,
 		percent = Min(100.0, 100.0 * sqsn_metrics_scan_rows / estimate);
 		sqsn_spi_check(
 			SPI_execute_with_args(
-				psprintf("SELECT %s FROM %s TABLESAMPLE SYSTEM (%.6f)", columns,
-						 table, percent),
+				psprintf("SELECT %s FROM %s TABLESAMPLE SYSTEM (%.6f)",
+						 columns, table, percent),
 				1, argtypes, values, NULL, true, 1),
 			SPI_OK_SELECT, "sampling a queue");
 		if (sqsn_spi_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) >=
@@ -492,8 +493,8 @@ measure_depth(int64 queue_id, Oid relid, bool fifo, TimestampTz now,
 	d->oldest_sent_at = isnull ? 0 : DatumGetTimestampTz(oldest);
 	d->groups_in_flight = fifo ? sqsn_spi_int64(row, desc, 6) : -1;
 	if (fifo && !d->exact)
-		d->groups_in_flight = Min((int64) (d->groups_in_flight * scale + 0.5),
-								  d->in_flight);
+		d->groups_in_flight =
+			Min((int64) (d->groups_in_flight * scale + 0.5), d->in_flight);
 
 	if (!d->exact)
 	{
@@ -569,15 +570,15 @@ sq_queue_metrics_rows(PG_FUNCTION_ARGS)
 	TimestampTz    now = GetCurrentTimestamp();
 	int            nestlevel;
 	uint64         nqueues;
-	SPITupleTable *queues = sqsn_begin_queue_rows(fcinfo, &nestlevel,
-												  &nqueues);
+	SPITupleTable *queues =
+		sqsn_begin_queue_rows(fcinfo, &nestlevel, &nqueues);
 
 	for (uint64 i = 0; i < nqueues; i++)
 	{
-		HeapTuple        tuple = queues->vals[i];
-		int64            queue_id = sqsn_spi_int64(tuple, queues->tupdesc, 1);
-		Oid              relid = DatumGetObjectId(
-            sqsn_spi_datum(tuple, queues->tupdesc, 3));
+		HeapTuple tuple = queues->vals[i];
+		int64     queue_id = sqsn_spi_int64(tuple, queues->tupdesc, 1);
+		Oid       relid =
+			DatumGetObjectId(sqsn_spi_datum(tuple, queues->tupdesc, 3));
 		bool             fifo = sqsn_spi_bool(tuple, queues->tupdesc, 4);
 		SqsnCounterKey   key = queue_key(queue_id, relid);
 		SqsnCounterSlot *slot;
@@ -609,10 +610,9 @@ sq_queue_metrics_rows(PG_FUNCTION_ARGS)
 		{
 			/* NumberOfMessagesSent ... messages_redriven */
 			nulls[5 + c] = (slot == NULL);
-			values[5 + c] =
-				slot ? Int64GetDatum((int64) pg_atomic_read_u64(
-						   &sqsn_counters_values(slot)[c]))
-					 : (Datum) 0;
+			values[5 + c] = slot ? Int64GetDatum((int64) pg_atomic_read_u64(
+									   &sqsn_counters_values(slot)[c]))
+								 : (Datum) 0;
 		}
 		values[12] = Int64GetDatum(d.groups_in_flight);
 		nulls[12] = !fifo;

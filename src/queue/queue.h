@@ -229,30 +229,29 @@ extern int64 sqsn_fifo_expire_deduplication(SqsnQueue *queue, TimestampTz now,
 											int batch_size);
 extern void  sqsn_fifo_forget_queue(int64 queue_id);
 extern TimestampTz sqsn_fifo_next_expiry(SqsnQueue *queue);
-extern bool  sqsn_sweep_topic_deduplication(int batch_size);
-extern void  sqsn_fifo_lock_groups_for_send(SqsnQueue       *queue,
-											OutgoingMessage *msgs, int n);
+extern bool        sqsn_sweep_topic_deduplication(int batch_size);
+extern void        sqsn_fifo_lock_groups_for_send(SqsnQueue       *queue,
+												  OutgoingMessage *msgs, int n);
 
 /* maintenance.c */
-extern List *sqsn_list_queue_names(void);
-extern int   sqsn_list_queue_ids(int64 after, int limit, int64 **ids);
-extern bool  sqsn_sweep_queue(const char *queue_name, int batch_size,
-							  bool check_overdue, SqsnSweepCounts *counts);
+extern List       *sqsn_list_queue_names(void);
+extern int         sqsn_list_queue_ids(int64 after, int limit, int64 **ids);
+extern bool        sqsn_sweep_queue(const char *queue_name, int batch_size,
+									bool check_overdue, SqsnSweepCounts *counts);
 extern TimestampTz sqsn_queue_next_due(const char *queue_name,
 									   bool check_overdue, bool *overdue_left);
 
 /* due.c */
 #define DUE_CHECK_OVERDUE 0x01 /* messages over the receive limit to move */
-extern void  DueInit(void);
-extern bool  sqsn_due_tracked(void);
-extern void  sqsn_due_note(int64 queue_id, TimestampTz at, uint32 flags);
-extern bool  sqsn_due_full_round_wanted(void);
-extern int   sqsn_due_take(Oid dbid, TimestampTz now, int64 **ids,
-						   int *tracked);
-extern bool  sqsn_due_take_one(Oid dbid, int64 queue_id);
+extern void DueInit(void);
+extern bool sqsn_due_tracked(void);
+extern void sqsn_due_note(int64 queue_id, TimestampTz at, uint32 flags);
+extern bool sqsn_due_full_round_wanted(void);
+extern int sqsn_due_take(Oid dbid, TimestampTz now, int64 **ids, int *tracked);
+extern bool   sqsn_due_take_one(Oid dbid, int64 queue_id);
 extern uint32 sqsn_due_flags(Oid dbid, int64 queue_id);
 extern void   sqsn_due_reschedule(Oid dbid, int64 queue_id, TimestampTz next,
-									uint32 flags, bool gone);
+								  uint32 flags, bool gone);
 
 /* lowwater.c */
 extern void  LowWaterInit(void);

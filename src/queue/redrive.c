@@ -130,6 +130,7 @@ sq_redrive(PG_FUNCTION_ARGS)
 	int64       after = 0;
 	int         nestlevel;
 
+	sqsn_refuse_on_standby(fcinfo);
 	sqsn_validate_queue_name(dlq_name);
 	if (dest_name != NULL)
 	{

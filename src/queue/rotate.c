@@ -46,6 +46,7 @@ sq_rotate_queue_key(PG_FUNCTION_ARGS)
 	SPIPlanPtr update_plan;
 	Jsonb     *marker = sqsn_sealed_marker();
 
+	sqsn_refuse_on_standby(fcinfo);
 	sqsn_validate_queue_name(name);
 	nestlevel = sqsn_admin_begin();
 

@@ -70,6 +70,7 @@ sq_schedule_send(PG_FUNCTION_ARGS)
 	int64  jobid;
 	int    ret;
 
+	sqsn_refuse_on_standby(fcinfo);
 	if (sqsn_is_fifo_name(queue_name))
 		ereport(
 			ERROR,
@@ -157,6 +158,7 @@ sq_unschedule_send(PG_FUNCTION_ARGS)
 	bool  found;
 	int   ret;
 
+	sqsn_refuse_on_standby(fcinfo);
 	require_pg_cron();
 	sqsn_spi_connect();
 

@@ -246,11 +246,11 @@ refresh_keys(void)
 	const char *list =
 		sqsn_previous_master_key_files ? sqsn_previous_master_key_files : "";
 
-	if (MyProc != NULL && MyProc->lxid == checked_lxid &&
+	if (MyProc != NULL && sqsn_proc_lxid(MyProc) == checked_lxid &&
 		checked_lxid != InvalidLocalTransactionId)
 		return;
 	if (MyProc != NULL)
-		checked_lxid = MyProc->lxid;
+		checked_lxid = sqsn_proc_lxid(MyProc);
 
 	if (path[0] == '\0')
 	{
@@ -591,8 +591,7 @@ sqsn_seal(char kind, int64 owner_id, const pg_uuid_t *owner_uuid,
 	enclen = pg_b64_enc_len(rawlen);
 	result = palloc(VARHDRSZ + prefixlen + enclen);
 	memcpy(VARDATA(result), ENVELOPE_PREFIX, prefixlen);
-	enclen = pg_b64_encode((const char *) raw, rawlen,
-						   VARDATA(result) + prefixlen, enclen);
+	enclen = pg_b64_encode(raw, rawlen, VARDATA(result) + prefixlen, enclen);
 	if (enclen < 0)
 		elog(ERROR, "could not encode a sealed message");
 	SET_VARSIZE(result, VARHDRSZ + prefixlen + enclen);
@@ -661,7 +660,7 @@ sqsn_open(char kind, int64 owner_id, const pg_uuid_t *owner_uuid,
 		return false;
 	}
 	raw = palloc(pg_b64_dec_len(srclen - prefixlen) + 1);
-	rawlen = pg_b64_decode(src + prefixlen, srclen - prefixlen, (char *) raw,
+	rawlen = pg_b64_decode(src + prefixlen, srclen - prefixlen, raw,
 						   pg_b64_dec_len(srclen - prefixlen) + 1);
 	if (rawlen < KEY_ID_LEN + NONCE_LEN + TAG_LEN)
 	{
@@ -771,9 +770,9 @@ sqsn_open_queue_message(int64 queue_id, const char *queue_name,
 bool
 sqsn_sealed_with_current_key(text *envelope)
 {
-	int  prefixlen = strlen(ENVELOPE_PREFIX);
-	int  len = VARSIZE_ANY_EXHDR(envelope);
-	char raw[8];
+	int   prefixlen = strlen(ENVELOPE_PREFIX);
+	int   len = VARSIZE_ANY_EXHDR(envelope);
+	uint8 raw[8];
 
 	refresh_keys();
 	if (!have_current_key || len < prefixlen + 8 ||

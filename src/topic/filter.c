@@ -66,8 +66,9 @@ typedef struct Candidates
 	JsonbValue *values; /* scalars only */
 } Candidates;
 
-static void invalid_filter_policy(const char *detail, const char *hint)
-	pg_attribute_noreturn();
+pg_noreturn static void invalid_filter_policy(const char *detail,
+											  const char *hint);
+
 static PolicyCost validate_object(JsonbContainer *obj, bool body_scope,
 								  int depth);
 static bool       match_object(JsonbContainer *policy, bool body_scope,

@@ -61,10 +61,10 @@ typedef struct Target
 typedef struct PublishedMessage
 {
 	pg_uuid_t  *message_id;
-	text       *message;      /* what sqs subscribers get */
-	text       *original;     /* as published */
-	const char *structure;    /* message_structure, or NULL */
-	text       *http_message; /* what http subscribers get, on first use */
+	text       *message;          /* what sqs subscribers get */
+	text       *original;         /* as published */
+	const char *structure;        /* message_structure, or NULL */
+	text       *http_message;     /* what http subscribers get, on first use */
 	text       *function_message; /* what functions get, on first use */
 	TimestampTz published_at;
 	Jsonb      *attributes; /* typed form, or NULL */
@@ -294,11 +294,11 @@ queue_push_delivery(Target *target, PublishedMessage *pub,
 		target->function ? &pub->function_message : &pub->http_message;
 
 	if (*message == NULL)
-		*message = pub->structure == NULL
-					   ? pub->original
-					   : message_for_protocol(pub->original, pub->structure,
-											  target->function ? "lambda"
-															   : "http");
+		*message =
+			pub->structure == NULL
+				? pub->original
+				: message_for_protocol(pub->original, pub->structure,
+									   target->function ? "lambda" : "http");
 	sqsn_outbox_notification(target->subscription_id, pub->message_id,
 							 topic_arn, pub->subject, *message,
 							 pub->attributes, pub->published_at, encrypted,
@@ -554,6 +554,7 @@ sn_publish(PG_FUNCTION_ARGS)
 	char            *topic_name = sqsn_topic_name_arg(fcinfo, 0);
 	PublishedMessage pub;
 
+	sqsn_refuse_on_standby(fcinfo);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("message must not be NULL")));
@@ -589,6 +590,7 @@ sn_publish_batch(PG_FUNCTION_ARGS)
 	bool              content_based;
 	int               n;
 
+	sqsn_refuse_on_standby(fcinfo);
 	sqsn_batch_args(fcinfo, "messages", "message", "messages", &batch);
 	n = batch.n;
 

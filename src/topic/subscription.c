@@ -248,10 +248,9 @@ static SqsnStatement attributes_stmt = {
 	SPI_OK_SELECT,
 	"reading sqsn.subscription"};
 
-static void subscription_missing(Datum subscription_id)
-	pg_attribute_noreturn();
-static bool   jsonb_clears_policy(Jsonb *policy);
-static Jsonb *subscription_delivery_policy(Jsonb *policy);
+pg_noreturn static void subscription_missing(Datum subscription_id);
+static bool             jsonb_clears_policy(Jsonb *policy);
+static Jsonb           *subscription_delivery_policy(Jsonb *policy);
 
 /*
  * Changing or deleting a subscription: its owner, an administrator of its
@@ -342,7 +341,8 @@ function_endpoint(const char *endpoint)
 	Oid   fnoid = sqsn_consumer_function_oid(endpoint);
 	char *name = sqsn_check_consumer_function(fnoid, false);
 
-	if (pg_proc_aclcheck(fnoid, GetOuterUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+	if (object_aclcheck(ProcedureRelationId, fnoid, GetOuterUserId(),
+						ACL_EXECUTE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for function %s", name),
@@ -526,19 +526,20 @@ sn_subscribe(PG_FUNCTION_ARGS)
 	Jsonb *redrive_policy =
 		PG_NARGS() <= 7 || PG_ARGISNULL(7) ? NULL : PG_GETARG_JSONB_P(7);
 	SubscriptionKind kind;
-	bool  push;
-	bool  body_scope;
-	bool  confirmed = true;
-	char *host = NULL;
-	int   nestlevel;
-	int64 topic_id;
-	int64 dlq_id = 0;
-	Datum values[10];
+	bool             push;
+	bool             body_scope;
+	bool             confirmed = true;
+	char            *host = NULL;
+	int              nestlevel;
+	int64            topic_id;
+	int64            dlq_id = 0;
+	Datum            values[10];
 	char  nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	Datum result;
 	bool  created = false;
 	bool  legacy;
 
+	sqsn_refuse_on_standby(fcinfo);
 	kind = check_protocol(protocol);
 	push = kind != SUBSCRIBE_QUEUE;
 	if (push && sqsn_is_fifo_name(topic_name))
@@ -547,14 +548,13 @@ sn_subscribe(PG_FUNCTION_ARGS)
 				 errmsg("FIFO topic \"%s\" cannot deliver to %s endpoints",
 						topic_name, protocol),
 				 errhint("A FIFO topic delivers to FIFO queues only.")));
-	if (push && !sqsn_catalog_has(kind == SUBSCRIBE_FUNCTION
-										  ? SQSN_CATALOG_FUNCTIONS
-										  : SQSN_CATALOG_PUSH))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("protocol \"%s\" needs sqsn %s", protocol,
-						kind == SUBSCRIBE_FUNCTION ? "0.5" : "0.2"),
-				 errhint("Run ALTER EXTENSION sqsn UPDATE.")));
+	if (push &&
+		!sqsn_catalog_has(kind == SUBSCRIBE_FUNCTION ? SQSN_CATALOG_FUNCTIONS
+													 : SQSN_CATALOG_PUSH))
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("protocol \"%s\" needs sqsn %s", protocol,
+							   kind == SUBSCRIBE_FUNCTION ? "0.5" : "0.2"),
+						errhint("Run ALTER EXTENSION sqsn UPDATE.")));
 	endpoint = sqsn_text_arg(fcinfo, 2, "endpoint");
 	if (kind == SUBSCRIBE_URL)
 		host = sqsn_validate_endpoint_url(protocol, endpoint);
@@ -578,8 +578,8 @@ sn_subscribe(PG_FUNCTION_ARGS)
 	if (!push && !sqsn_catalog_has(SQSN_CATALOG_GRANTS))
 		check_may_send(endpoint); /* 0.2 catalog: the roles decide */
 	if (push)
-		delivery_policy = push_delivery_policy(delivery_policy,
-											   kind == SUBSCRIBE_FUNCTION);
+		delivery_policy =
+			push_delivery_policy(delivery_policy, kind == SUBSCRIBE_FUNCTION);
 	else
 		delivery_policy = NULL;
 	if (kind == SUBSCRIBE_URL)
@@ -686,6 +686,7 @@ sn_confirm_subscription(PG_FUNCTION_ARGS)
 	int64 topic_id;
 	Datum result;
 
+	sqsn_refuse_on_standby(fcinfo);
 	topic_id = sqsn_begin_topic_change(topic_name, &nestlevel);
 
 	values[0] = Int64GetDatum(topic_id);
@@ -765,6 +766,7 @@ sn_unsubscribe(PG_FUNCTION_ARGS)
 	Datum id = subscription_id_arg(fcinfo);
 	int   nestlevel;
 
+	sqsn_refuse_on_standby(fcinfo);
 	begin_subscription_change(id, true, &nestlevel);
 	sqsn_execute(&delete_stmt, &id, NULL, 0);
 	sqsn_admin_end(nestlevel);
@@ -788,10 +790,9 @@ set_paused(FunctionCallInfo fcinfo, bool paused)
 
 	begin_subscription_change(id, false, &nestlevel);
 	if (!sqsn_catalog_has(SQSN_CATALOG_PAUSE))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("pausing subscriptions needs sqsn 0.5"),
-				 errhint("Run ALTER EXTENSION sqsn UPDATE.")));
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("pausing subscriptions needs sqsn 0.5"),
+						errhint("Run ALTER EXTENSION sqsn UPDATE.")));
 	sqsn_execute(&pause_stmt, values, NULL, 0);
 	if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
 			   "sqs") == 0)
@@ -903,6 +904,7 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 	bool               function;
 	int                nestlevel;
 
+	sqsn_refuse_on_standby(fcinfo);
 	id = subscription_id_arg(fcinfo);
 	attributes = sqsn_attributes_arg(fcinfo, 1, "subscription");
 
@@ -965,16 +967,15 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 		else if ((strcmp(key, "DeliveryPolicy") == 0 ||
 				  strcmp(key, "RedrivePolicy") == 0) &&
 				 !push)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s applies to http, https and function "
-							"subscriptions only",
-							key)));
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("%s applies to http, https and function "
+								   "subscriptions only",
+								   key)));
 		else if (strcmp(key, "DeliveryPolicy") == 0)
 		{
-			Jsonb *dp = clear ? NULL
-							  : push_delivery_policy(JsonbValueToJsonb(&v),
-													 function);
+			Jsonb *dp =
+				clear ? NULL
+					  : push_delivery_policy(JsonbValueToJsonb(&v), function);
 
 			values[4] = dp ? JsonbPGetDatum(dp) : (Datum) 0;
 			nulls[4] = dp ? ' ' : 'n';

@@ -215,6 +215,7 @@ sn_create_topic(PG_FUNCTION_ARGS)
 	bool  has_fifo;
 	bool  exists;
 
+	sqsn_refuse_on_standby(fcinfo);
 	if (content_based && !fifo)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -252,9 +253,12 @@ sn_delete_topic(PG_FUNCTION_ARGS)
 {
 	char *name = sqsn_topic_name_arg(fcinfo, 0);
 	int   nestlevel;
-	int64 topic_id = sqsn_begin_topic_change(name, &nestlevel);
-	Datum value = Int64GetDatum(topic_id);
+	int64 topic_id;
+	Datum value;
 
+	sqsn_refuse_on_standby(fcinfo);
+	topic_id = sqsn_begin_topic_change(name, &nestlevel);
+	value = Int64GetDatum(topic_id);
 	sqsn_check_topic(topic_id, name, SQSN_ADMIN);
 	sqsn_execute(&delete_stmt, &value, NULL, 0);
 	if (sqsn_is_fifo_name(name))
@@ -294,6 +298,7 @@ open_topic_for_change(SqsnSecurable *target)
 Datum
 sn_grant(PG_FUNCTION_ARGS)
 {
+	sqsn_refuse_on_standby(fcinfo);
 	sqsn_change_grants(fcinfo, true, true, open_topic_for_change);
 	PG_RETURN_VOID();
 }
@@ -301,6 +306,7 @@ sn_grant(PG_FUNCTION_ARGS)
 Datum
 sn_revoke(PG_FUNCTION_ARGS)
 {
+	sqsn_refuse_on_standby(fcinfo);
 	sqsn_change_grants(fcinfo, true, false, open_topic_for_change);
 	PG_RETURN_VOID();
 }
@@ -308,6 +314,7 @@ sn_revoke(PG_FUNCTION_ARGS)
 Datum
 sn_set_topic_owner(PG_FUNCTION_ARGS)
 {
+	sqsn_refuse_on_standby(fcinfo);
 	sqsn_change_owner(fcinfo, true, open_topic_for_change);
 	PG_RETURN_VOID();
 }

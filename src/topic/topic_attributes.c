@@ -188,6 +188,7 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 	StringInfoData stored; /* attributes sqsn keeps but does not act on */
 	List          *removed = NIL;
 
+	sqsn_refuse_on_standby(fcinfo);
 	initStringInfo(&stored);
 	appendStringInfoChar(&stored, '{');
 	attributes = sqsn_attributes_arg(fcinfo, 1, "topic");

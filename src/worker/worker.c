@@ -21,6 +21,10 @@
  * cache and PostgreSQL's relation and catalog caches hold for them, so its
  * memory stays flat however many queues it has swept.
  *
+ * On a standby the worker does not run: the postmaster starts it when the
+ * standby is promoted (common/shmem.c), and until then sqsn.worker_status
+ * says "waiting for promotion".
+ *
  * The worker does not need the extension to exist: while sqsn is not
  * installed in its database (not yet created, or dropped) it idles and
  * looks again next round.
@@ -38,6 +42,7 @@
 #include "worker/worker.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -74,18 +79,18 @@ typedef struct WorkerShared
 	int64       messages_expired;
 	int64       messages_moved_to_dlq;
 	char        last_error[WORKER_ERROR_LEN]; /* "": none */
-	int64       queues_tracked;          /* with something due later */
-	int64       queues_swept_last_round; /* that were due */
-	int64       full_rounds;             /* rounds over every queue */
+	int64       queues_tracked;               /* with something due later */
+	int64       queues_swept_last_round;      /* that were due */
+	int64       full_rounds;                  /* rounds over every queue */
 } WorkerShared;
 
 static bool          sqsn_worker_enabled = true;
 static WorkerShared *worker_shared = NULL;
 
-static void  worker_shmem_init(void *ptr);
-static void  worker_exit(int code, Datum arg);
-static void  set_state(const char *state);
-static void  run_round(void);
+static void worker_shmem_init(void *ptr);
+static void worker_exit(int code, Datum arg);
+static void set_state(const char *state);
+static void run_round(void);
 
 /*
  * Its setting, shared memory and the worker itself; called from _PG_init.
@@ -108,7 +113,7 @@ WorkerInit(void)
 	sqsn_shmem_add("sqsn worker", sizeof(WorkerShared), 0, NULL,
 				   worker_shmem_init, (void **) &worker_shared);
 	sqsn_register_worker("sqsn_worker_main", "sqsn worker", "sqsn worker",
-						 WORKER_RESTART_SECONDS, (Datum) 0);
+						 WORKER_RESTART_SECONDS, false, (Datum) 0);
 }
 
 static void
@@ -404,8 +409,8 @@ run_round(void)
 		else
 		{
 			int64 *ids;
-			int    n = sqsn_due_take(MyDatabaseId, GetCurrentTimestamp(),
-									 &ids, &tracked);
+			int    n = sqsn_due_take(MyDatabaseId, GetCurrentTimestamp(), &ids,
+									 &tracked);
 
 			for (int i = 0; i < n; i++)
 				sweep_queue(ids[i], false, &counts);
@@ -452,6 +457,9 @@ sq_worker_status_rows(PG_FUNCTION_ARGS)
 	SpinLockAcquire(&worker_shared->mutex);
 	memcpy(&copy, worker_shared, sizeof(copy));
 	SpinLockRelease(&worker_shared->mutex);
+	/* on a standby the postmaster starts the worker at the promotion */
+	if (copy.pid == 0 && RecoveryInProgress())
+		strlcpy(copy.state, "waiting for promotion", WORKER_STATE_LEN);
 
 	values[0] = Int32GetDatum(copy.pid);
 	nulls[0] = (copy.pid == 0);
