@@ -341,6 +341,8 @@ sq_create_event_source_mapping(PG_FUNCTION_ARGS)
 	SqsnQueue *queue;
 	Datum      result;
 
+	sqsn_refuse_on_standby(fcinfo);
+
 	values[1] = CStringGetTextDatum(function_name);
 	values[2] = Int32GetDatum(
 		sqsn_int_arg(fcinfo, 2, "batch_size", 1, SQSN_MAX_MAPPING_BATCH, 10));
@@ -427,6 +429,8 @@ sq_update_event_source_mapping(PG_FUNCTION_ARGS)
 	bool        report;
 	char       *function_name;
 
+	sqsn_refuse_on_standby(fcinfo);
+
 	nestlevel = sqsn_admin_begin();
 	open_for_change(id, false, &m);
 	report = PG_ARGISNULL(6) ? m.report_item_failures : PG_GETARG_BOOL(6);
@@ -488,6 +492,8 @@ sq_delete_event_source_mapping(PG_FUNCTION_ARGS)
 	SqsnMapping m;
 	Datum       value = UUIDPGetDatum(id);
 	int         nestlevel;
+
+	sqsn_refuse_on_standby(fcinfo);
 
 	nestlevel = sqsn_admin_begin();
 	open_for_change(id, true, &m);
@@ -570,6 +576,8 @@ sq_run_event_source_mapping(PG_FUNCTION_ARGS)
 	Datum           values[4];
 	bool            nulls[4] = {false, false, false, false};
 	MemoryContext   cxt = CurrentMemoryContext;
+
+	sqsn_refuse_on_standby(fcinfo);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	nestlevel = sqsn_admin_begin();

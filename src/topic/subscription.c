@@ -788,6 +788,7 @@ set_paused(FunctionCallInfo fcinfo, bool paused)
 	Datum values[2] = {id, BoolGetDatum(paused)};
 	int   nestlevel;
 
+	sqsn_refuse_on_standby(fcinfo);
 	begin_subscription_change(id, false, &nestlevel);
 	if (!sqsn_catalog_has(SQSN_CATALOG_PAUSE))
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
