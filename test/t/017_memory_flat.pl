@@ -148,6 +148,9 @@ END
 
 	# the retention sweep: what was sent to mem_ret has expired
 	query("UPDATE $ret_table SET expires_at = now() - interval '1 second'");
+	# an attribute change has the worker look at the queue at once (it
+	# would otherwise sweep it when its messages were due to expire)
+	query(q{SELECT sqsn.sq_set_queue_attributes('mem_ret', '{"DelaySeconds": 0}')});
 	$node->poll_query_until('postgres', qq{
 		SELECT (SELECT count(*) FROM sqsn.delivery WHERE status = 'pending')
 			+ (SELECT count(*) FROM $ret_table)},
@@ -176,6 +179,13 @@ is(scalar(map { @$_ } values %$procs), 3,
 
 # warming_up: caches, plans, connections and context blocks reach their size
 round(300);
+# the maintenance worker sweeps only the queues with something due
+# (queue/due.c): have it sweep every queue once, the FIFO queue's
+# deduplication records included, before the first reading
+query(q{UPDATE sqsn.fifo_dedup SET expires_at = now() - interval '1 second'});
+query(q{SELECT count(sqsn.sq_set_queue_attributes(q, '{"DelaySeconds": 0}'))
+	FROM sqsn.sq_list_queues() q});
+sleep 2;
 my $before = readings($procs);
 my $rss_before = SqsnMemory::rss_anon_kb($procs->{'sqsn delivery worker'}[0]);
 

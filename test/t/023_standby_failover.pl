@@ -95,7 +95,9 @@ like($err, qr/Server "sqsn_sync_standby" is a hot standby/,
 	'the detail names the server');
 for my $call ("sqsn.sq_receive('work')", "sqsn.sq_delete('work', 'x')",
 	"sqsn.sq_create_queue('new')", "sqsn.sn_publish('events', 'x')",
-	"sqsn.sq_purge_queue('work')", "sqsn.run_maintenance()")
+	"sqsn.sq_purge_queue('work')", "sqsn.run_maintenance()",
+	"sqsn.sq_delete_event_source_mapping(gen_random_uuid())",
+	"sqsn.sn_pause_subscription(gen_random_uuid())")
 {
 	($rc, $out, $err) = $standby->psql('postgres', "SELECT $call",
 		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
