@@ -35,9 +35,7 @@ $standby->append_conf('postgresql.conf', "primary_conninfo = ''\n");
 $standby->reload;
 ok($standby->poll_query_until('postgres', 'SELECT count(*) FROM pg_stat_wal_receiver', '0'),
 	'the standby no longer receives WAL');
-my $qid = SqsnFailover::queue_id($primary, 'work');
-my $sent_at_cut = $primary->safe_psql('postgres',
-	"SELECT pg_sequence_last_value(pg_get_serial_sequence('sqsn.q_$qid', 'msg_seq'))");
+my $sent_at_cut = SqsnFailover::messages_sent($primary);
 usleep(1_500_000);
 
 $primary->kill9;
@@ -87,7 +85,7 @@ for my $i (sort keys %{ $acked->{c} })
 	}
 	push @lost_deletes, @$rest;
 }
-note("acknowledged: $n_sent sends, $n_deleted deletes; $sent_at_cut sent when the stream was cut");
+note("acknowledged: $n_sent sends, $n_deleted deletes; msg_seq $sent_at_cut when the stream was cut");
 note('lost with the unreplicated tail: ' . scalar(@lost_sends) . ' sends, '
 	  . scalar(@lost_deletes) . ' deletes');
 cmp_ok($n_sent, '>', 100, 'sends were acknowledged before the kill');

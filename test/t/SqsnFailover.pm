@@ -92,15 +92,24 @@ sub finish_load
 	return \%acked;
 }
 
-# wait_for_sends(node, queue, count): polls until at least count messages
-# were sent to the queue; a load must be under way before the primary is
-# killed.
+# wait_for_sends(node, queue, count): polls until count more messages were
+# sent (to any queue: they all draw msg_seq from sqsn.message_seq, and only
+# the load on queue sends meanwhile); a load must be under way before the
+# primary is killed.
 sub wait_for_sends
 {
 	my ($node, $queue, $count) = @_;
-	my $qid = queue_id($node, $queue);
+	my $base = messages_sent($node);
 	return $node->poll_query_until('postgres',
-		"SELECT pg_sequence_last_value(pg_get_serial_sequence('sqsn.q_$qid', 'msg_seq')) >= $count");
+		"SELECT coalesce(pg_sequence_last_value('sqsn.message_seq'), 0) >= $base + $count");
+}
+
+# messages_sent(node): the last msg_seq drawn on the node, for any queue
+sub messages_sent
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT coalesce(pg_sequence_last_value('sqsn.message_seq'), 0)");
 }
 
 sub queue_id
