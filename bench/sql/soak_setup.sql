@@ -46,8 +46,9 @@ CREATE UNLOGGED TABLE soak.latency (
 );
 GRANT INSERT ON soak.latency TO PUBLIC;
 
--- One line per queue for the sampler: messages ever sent (the identity
--- sequence), messages waiting (in flight or not), table and index bytes,
+-- One line per queue for the sampler: messages ever sent (rows inserted
+-- into its table, as the statistics count them: every queue draws msg_seq
+-- from one sequence), messages waiting (in flight or not), table and index bytes,
 -- live and dead tuples, vacuums and autovacuums so far.
 CREATE FUNCTION soak.queue_sample() RETURNS TABLE (
 	queue_name text, sent bigint, depth bigint, table_bytes bigint,
@@ -61,13 +62,11 @@ BEGIN
 		FROM sqsn.queue s WHERE s.queue_name LIKE 'soak%' ORDER BY s.queue_name
 	LOOP
 		queue_name := q.name;
-		sent := coalesce(pg_sequence_last_value(
-			pg_get_serial_sequence(q.rel::text, 'msg_seq')::regclass), 0);
 		EXECUTE format('SELECT count(*) FROM %s', q.rel) INTO depth;
 		table_bytes := pg_table_size(q.rel);
 		index_bytes := pg_indexes_size(q.rel);
-		SELECT n_live_tup, n_dead_tup, vacuum_count, autovacuum_count
-		INTO live_tuples, dead_tuples, vacuums, autovacuums
+		SELECT n_tup_ins, n_live_tup, n_dead_tup, vacuum_count, autovacuum_count
+		INTO sent, live_tuples, dead_tuples, vacuums, autovacuums
 		FROM pg_stat_user_tables WHERE relid = q.rel;
 		RETURN NEXT;
 	END LOOP;
