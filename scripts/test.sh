@@ -41,6 +41,8 @@ FAILED=0
 SUITE_ERRORS=0
 SUMMARY=()       # one line per suite
 FAILED_TESTS=()  # suite/name of every failed test
+FAILED_LOGS=()   # the output or diff of each failure, recapped at the end
+RECAP_LINES=60   # lines of each failure repeated in the summary
 MAX_SHOW=400     # lines of failure output shown per test/suite
 ALL_SUITES=(layers regress isolation pgtap tap api apps bench)
 SUITES=()        # the suites to run, in the order of ALL_SUITES
@@ -73,6 +75,7 @@ file_verdict() {
 	fi
 	FILE_FAIL=$((FILE_FAIL + 1))
 	FAILED_TESTS+=("$1/$2")
+	FAILED_LOGS+=("$4")
 	echo "$1 $2 ... FAILED"
 	show_file "$4"
 	[ "$3" = 124 ] && echo "----- (killed: it ran longer than ${FILE_TIMEOUT}s)"
@@ -156,7 +159,21 @@ suite_error() {
 }
 skip() { SUMMARY+=("$(printf '  %-10s skipped (%s)' "$1" "$2")"); }
 
+# recap_failures: the start of each failure's output again, so that a log
+# read from its end (CI keeps the tail) still shows why.
+recap_failures() {
+	local f seen=" "
+	for f in "${FAILED_LOGS[@]}"; do
+		case $seen in *" $f "*) continue ;; esac
+		seen="$seen$f "
+		[ -f "$f" ] || continue
+		echo "----- first $RECAP_LINES lines of $f"
+		head -n "$RECAP_LINES" "$f"
+	done
+}
+
 finish() {
+	recap_failures
 	echo
 	say "summary"
 	printf '%s\n' "${SUMMARY[@]}"
@@ -205,6 +222,9 @@ run_regress_driver() {
 			FAILED_TESTS+=("$suite/$t")
 		fi
 	done
+	if [ "$fail" -gt 0 ]; then
+		FAILED_LOGS+=("$out/regression.diffs")
+	fi
 	if [ "$rc" = 124 ]; then
 		note="timed out after ${SUITE_TIMEOUT}s"
 		warn "$suite: $note"
@@ -337,6 +357,7 @@ run_endpoint_suite() {
 		else
 			fail=$((fail + 1))
 			FAILED_TESTS+=("$suite/$t")
+			FAILED_LOGS+=("$out/$t.log")
 			show_file "$out/$t.log"
 		fi
 	done

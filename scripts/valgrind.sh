@@ -291,6 +291,7 @@ done
 nlogs=$(find "$VG_LOGS" -name '*.log' | wc -l)
 
 elapsed=$((SECONDS - STARTED))
+recap_failures
 echo
 say "valgrind summary ($nlogs processes checked, $((elapsed / 60)) min $((elapsed % 60)) s)"
 printf '%s\n' "${SUMMARY[@]}"

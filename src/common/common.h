@@ -205,6 +205,7 @@ extern void sqsn_xact_begin(const char *activity);
 extern void sqsn_xact_commit(void);
 extern bool sqsn_subxact_try(void (*step)(void *arg), void *arg,
 							 ErrorData **err);
+extern bool sqsn_extension_lock(void);
 extern bool sqsn_extension_ready(const char *relname, LOCKMODE lockmode);
 extern bool sqsn_prepared_transactions_exist(void);
 extern void sqsn_refuse_on_standby(FunctionCallInfo fcinfo);

@@ -16,10 +16,12 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "pgstat.h"
 #include "storage/lmgr.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -89,10 +91,32 @@ sqsn_subxact_try(void (*step)(void *arg), void *arg, ErrorData **err)
 }
 
 /*
- * Whether sqsn is installed in this database, with its table relname
- * locked in lockmode. The lock is taken conditionally: a session dropping
- * the extension holds it exclusively, and a worker does not wait for it.
- * Requires a transaction.
+ * Whether sqsn is installed in this database and not being dropped, with
+ * the extension itself share-locked until the transaction ends. DROP
+ * EXTENSION locks the extension exclusively before any of its objects, so
+ * a worker holding this lock only makes a drop wait for its transaction,
+ * where locking sqsn's tables one by one could deadlock with the drop,
+ * which takes them in its own order. The lock is taken without waiting: a
+ * worker leaves a drop in progress to go on. Requires a transaction.
+ */
+bool
+sqsn_extension_lock(void)
+{
+	Oid extension = get_extension_oid("sqsn", true);
+
+	if (!OidIsValid(extension) ||
+		!ConditionalLockDatabaseObject(ExtensionRelationId, extension, 0,
+									   AccessShareLock))
+		return false;
+	/* dropped between the look-up and the lock: not installed */
+	AcceptInvalidationMessages();
+	return get_extension_oid("sqsn", true) == extension;
+}
+
+/*
+ * Whether sqsn is installed in this database, with the extension locked as
+ * sqsn_extension_lock does and its table relname locked in lockmode, both
+ * without waiting. Requires a transaction.
  */
 bool
 sqsn_extension_ready(const char *relname, LOCKMODE lockmode)
@@ -100,7 +124,7 @@ sqsn_extension_ready(const char *relname, LOCKMODE lockmode)
 	Oid schema;
 	Oid rel;
 
-	if (!OidIsValid(get_extension_oid("sqsn", true)))
+	if (!sqsn_extension_lock())
 		return false;
 	schema = get_namespace_oid(SQSN_SCHEMA, true);
 	if (!OidIsValid(schema))

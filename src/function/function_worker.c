@@ -302,10 +302,15 @@ run_mapping(const pg_uuid_t *id)
 			if (m.window > 0 && !last_full)
 				wait_for_batch(&m);
 			sqsn_xact_begin(activity);
-			sqsn_run_batch(&m, my_slot + 1, &r);
-			if (r.messages == 0)
-				next_visible =
-					sqsn_next_visible_at(m.queue_name, GetCurrentTimestamp());
+			if (!sqsn_extension_lock()) /* being dropped */
+				next_visible = later(sqsn_poll_interval);
+			else
+			{
+				sqsn_run_batch(&m, my_slot + 1, &r);
+				if (r.messages == 0)
+					next_visible = sqsn_next_visible_at(m.queue_name,
+														GetCurrentTimestamp());
+			}
 			sqsn_xact_commit();
 		}
 		PG_CATCH();

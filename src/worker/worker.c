@@ -293,6 +293,15 @@ sweep_queue(int64 queue_id, bool full, SqsnSweepCounts *counts)
 		st.next_due = DT_NOEND;
 		st.overdue_left = false;
 		sqsn_xact_begin("sqsn worker: sweeping a queue");
+		if (!sqsn_extension_lock())
+		{
+			/* being dropped: look again soon, in case the drop rolls back */
+			sqsn_xact_commit();
+			st.more = false;
+			st.next_due = sqsn_add_seconds(GetCurrentTimestamp(), 1);
+			st.overdue_left = st.check_overdue;
+			break;
+		}
 		if (!sqsn_subxact_try(sweep_step, &st, &edata))
 		{
 			record_error(psprintf("queue " INT64_FORMAT, queue_id), edata);
@@ -337,6 +346,11 @@ sweep_topic_deduplication(void)
 
 		CHECK_FOR_INTERRUPTS();
 		sqsn_xact_begin("sqsn worker: sweeping deduplication records");
+		if (!sqsn_extension_lock())
+		{
+			sqsn_xact_commit();
+			break;
+		}
 		if (!sqsn_subxact_try(topic_dedup_step, &more, &edata))
 		{
 			record_error("the topics' deduplication records", edata);
@@ -365,7 +379,9 @@ full_round(SqsnSweepCounts *counts, MemoryContext roundcxt)
 
 		sqsn_xact_begin("sqsn worker: listing queues");
 		oldcxt = MemoryContextSwitchTo(roundcxt);
-		n = sqsn_list_queue_ids(after, FULL_ROUND_BATCH, &ids);
+		n = sqsn_extension_lock()
+				? sqsn_list_queue_ids(after, FULL_ROUND_BATCH, &ids)
+				: 0;
 		MemoryContextSwitchTo(oldcxt);
 		sqsn_xact_commit();
 		if (n == 0)
