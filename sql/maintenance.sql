@@ -47,11 +47,11 @@ END
 $$;
 SELECT count(*) AS rows, bool_and(pid IS NOT NULL) AS has_pid,
 	bool_and(pid IN (SELECT pid FROM pg_stat_activity WHERE backend_type = 'sqsn worker')) AS pid_is_the_worker
-FROM sqsn.worker_status WHERE worker = 'maintenance';
--- worker_status_shows_the_function_launcher (its workers come and go)
+FROM sqsn.worker_status;
+-- function_worker_status_shows_the_launcher (its workers come and go)
 SELECT worker, pid IN (SELECT pid FROM pg_stat_activity
 		WHERE backend_type = 'sqsn function launcher') AS pid_is_the_launcher
-FROM sqsn.worker_status WHERE worker = 'function launcher';
+FROM sqsn.function_worker_status WHERE worker = 'function launcher';
 
 -- run_maintenance_with_nothing_due_does_nothing
 SELECT * FROM sqsn.run_maintenance();
@@ -93,7 +93,7 @@ CREATE ROLE mt_consumer;
 GRANT sqsn_consumer TO mt_consumer;
 SET ROLE mt_consumer;
 SELECT * FROM sqsn.run_maintenance();
-SELECT count(*) FROM sqsn.worker_status WHERE worker = 'maintenance';
+SELECT count(*) FROM sqsn.worker_status;
 RESET ROLE;
 CREATE ROLE mt_admin;
 GRANT sqsn_admin TO mt_admin;

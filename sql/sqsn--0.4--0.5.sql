@@ -190,7 +190,7 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
 -- The function launcher and workers, from shared memory (rows of the view
--- sqsn.worker_status; none without the preload).
+-- sqsn.function_worker_status; none without the preload).
 CREATE FUNCTION sqsn.function_worker_rows()
 RETURNS TABLE (
 	worker text,
@@ -217,14 +217,10 @@ RETURNS TABLE (
 AS 'MODULE_PATHNAME', 'sq_function_invocation_rows'
 LANGUAGE C STRICT VOLATILE;
 
-CREATE OR REPLACE VIEW sqsn.worker_status AS
-	SELECT pid, state, last_sweep_at, messages_expired, messages_moved_to_dlq,
-		last_error, queues_tracked, queues_swept_last_round, full_rounds,
-		'maintenance'::text AS worker, NULL::bigint AS invocations
-	FROM sqsn.worker_status_rows()
-	UNION ALL
-	SELECT pid, state, last_invocation_at, NULL, NULL, last_error, NULL, NULL,
-		NULL, worker, invocations
+-- The function launcher and the function workers, one row each;
+-- invocations counts what a function worker invoked since it started.
+CREATE VIEW sqsn.function_worker_status AS
+	SELECT worker, pid, state, last_invocation_at, invocations, last_error
 	FROM sqsn.function_worker_rows();
 
 CREATE VIEW sqsn.function_invocations AS
@@ -286,6 +282,9 @@ GRANT EXECUTE ON FUNCTION
 	sqsn.run_event_source_mapping(uuid)
 	TO sqsn_admin, sqsn_consumer;
 GRANT EXECUTE ON FUNCTION sqsn.function_worker_rows()
+	TO sqsn_admin, sqsn_producer, sqsn_consumer;
+REVOKE ALL ON sqsn.function_worker_status FROM PUBLIC;
+GRANT SELECT ON sqsn.function_worker_status
 	TO sqsn_admin, sqsn_producer, sqsn_consumer;
 GRANT SELECT ON sqsn.function_invocations, sqsn.event_source_mapping_stats
 	TO sqsn_admin;

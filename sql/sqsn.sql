@@ -895,7 +895,7 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
 -- The function launcher and workers, from shared memory (rows of the view
--- sqsn.worker_status; none without the preload).
+-- sqsn.function_worker_status; none without the preload).
 CREATE FUNCTION sqsn.function_worker_rows()
 RETURNS TABLE (
 	worker text,
@@ -963,17 +963,16 @@ CREATE VIEW sqsn.queue_metrics AS
 		depth_measured_at
 	FROM sqsn.queue_metrics_rows();
 
--- The maintenance worker (worker 'maintenance'), the function launcher and
--- the function workers; invocations counts what a function worker invoked
--- since it started.
+-- The maintenance worker's health: one row.
 CREATE VIEW sqsn.worker_status AS
 	SELECT pid, state, last_sweep_at, messages_expired, messages_moved_to_dlq,
-		last_error, queues_tracked, queues_swept_last_round, full_rounds,
-		'maintenance'::text AS worker, NULL::bigint AS invocations
-	FROM sqsn.worker_status_rows()
-	UNION ALL
-	SELECT pid, state, last_invocation_at, NULL, NULL, last_error, NULL, NULL,
-		NULL, worker, invocations
+		last_error, queues_tracked, queues_swept_last_round, full_rounds
+	FROM sqsn.worker_status_rows();
+
+-- The function launcher and the function workers, one row each;
+-- invocations counts what a function worker invoked since it started.
+CREATE VIEW sqsn.function_worker_status AS
+	SELECT worker, pid, state, last_invocation_at, invocations, last_error
 	FROM sqsn.function_worker_rows();
 
 CREATE VIEW sqsn.queue_low_water AS
@@ -1186,7 +1185,8 @@ GRANT EXECUTE ON FUNCTION
 	sqsn.signing_certificate()
 	TO sqsn_admin, sqsn_publisher, sqsn_producer, sqsn_consumer;
 
-GRANT SELECT ON sqsn.queue_stats, sqsn.queue_metrics, sqsn.worker_status
+GRANT SELECT ON sqsn.queue_stats, sqsn.queue_metrics, sqsn.worker_status,
+	sqsn.function_worker_status
 	TO sqsn_admin, sqsn_producer, sqsn_consumer;
 GRANT SELECT ON sqsn.queue_low_water, sqsn.delivery_attempts,
 	sqsn.subscription_stats, sqsn.api_access_keys,

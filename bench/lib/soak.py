@@ -346,7 +346,7 @@ def take_sample(db, logpath, files, t, sink, push_cut):
         files["queues"].write("%.1f,%s\n" % (t, ",".join(r)))
     c = db.query("SELECT (SELECT count(*) FROM sqsn.delivery WHERE status = 'pending'),"
                  " messages_expired, messages_moved_to_dlq, coalesce(last_error, '')"
-                 " FROM sqsn.worker_status WHERE worker = 'maintenance'")
+                 " FROM sqsn.worker_status")
     pending, expired, moved, err = c[0] if c else ("", "", "", "")
     with open("/proc/loadavg") as f:
         load1 = f.read().split()[0]
@@ -860,7 +860,7 @@ def cmd_churn(a):
         t = db.query("SELECT clock_timestamp()")[0][0]
         for _ in range(600):
             if db.query("SELECT last_sweep_at > '%s' FROM sqsn.worker_status"
-                        " WHERE worker = 'maintenance'" % t)[0][0] == "t":
+                        % t)[0][0] == "t":
                 break
             time.sleep(0.1)
         run_in(sess, """DO $$ BEGIN FOR i IN 1..%d LOOP

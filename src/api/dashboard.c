@@ -402,9 +402,7 @@ static const char *const subscriptions_sql =
 
 static const char *const server_sql =
 	"SELECT jsonb_build_object("
-	" 'maintenance', (SELECT to_jsonb(w) FROM sqsn.worker_status w"
-	"  WHERE COALESCE(to_jsonb(w)->>'worker', 'maintenance') = 'maintenance'"
-	"  LIMIT 1),"
+	" 'maintenance', (SELECT to_jsonb(w) FROM sqsn.worker_status w LIMIT 1),"
 	" 'processes', COALESCE((SELECT jsonb_object_agg(k, n) FROM ("
 	"  SELECT backend_type AS k, count(*) AS n"
 	"  FROM pg_catalog.pg_stat_activity"

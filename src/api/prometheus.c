@@ -516,12 +516,9 @@ emit_server(StringInfo buf, bool installed)
 	if (installed)
 	{
 		sqsn_spi_check(
-			/* the maintenance worker's row (0.5 adds the function workers') */
 			SPI_execute("SELECT extract(epoch FROM now() - last_sweep_at)"
-						"::float8 FROM sqsn.worker_status w"
-						" WHERE last_sweep_at IS NOT NULL"
-						" AND COALESCE(to_jsonb(w)->>'worker', 'maintenance')"
-						" = 'maintenance'",
+						"::float8 FROM sqsn.worker_status"
+						" WHERE last_sweep_at IS NOT NULL",
 						true, 0),
 			SPI_OK_SELECT, "reading sqsn.worker_status");
 		if (SPI_processed > 0)

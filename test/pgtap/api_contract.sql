@@ -2,7 +2,7 @@
 -- type, language and security, the queue_stats view, and nothing else
 -- exposed.
 BEGIN;
-SELECT plan(163);
+SELECT plan(165);
 
 SELECT has_extension('sqsn', 'extension sqsn is installed');
 SELECT has_schema('sqsn', 'schema sqsn exists');
@@ -166,9 +166,12 @@ SELECT columns_are('sqsn', 'queue_low_water',
 SELECT has_view('sqsn', 'worker_status', 'view sqsn.worker_status exists');
 SELECT columns_are('sqsn', 'worker_status',
 	ARRAY['pid', 'state', 'last_sweep_at', 'messages_expired', 'messages_moved_to_dlq', 'last_error',
-	      'queues_tracked', 'queues_swept_last_round', 'full_rounds',
-	      'worker', 'invocations'],
+	      'queues_tracked', 'queues_swept_last_round', 'full_rounds'],
 	'worker_status has the documented columns');
+SELECT has_view('sqsn', 'function_worker_status', 'view sqsn.function_worker_status exists');
+SELECT columns_are('sqsn', 'function_worker_status',
+	ARRAY['worker', 'pid', 'state', 'last_invocation_at', 'invocations', 'last_error'],
+	'function_worker_status has the documented columns');
 
 -- event source mappings (function consumers)
 SELECT is(pg_get_function_arguments('sqsn.sq_create_event_source_mapping(text, regprocedure, integer, integer, integer, integer, boolean, boolean)'::regprocedure),

@@ -2,7 +2,7 @@
 -- sqsn_consumer get exactly their functions; no role may touch the catalog
 -- or a message table directly.
 BEGIN;
-SELECT plan(222);
+SELECT plan(226);
 
 SELECT has_role('sqsn_admin', 'role sqsn_admin exists');
 SELECT has_role('sqsn_producer', 'role sqsn_producer exists');
@@ -94,6 +94,9 @@ SELECT table_privs_are('sqsn', 'queue_metrics', 'public', ARRAY[]::name[], 'PUBL
 SELECT table_privs_are('sqsn', 'worker_status', r, ARRAY['SELECT'], format('%s may only select from sqsn.worker_status', r))
 FROM unnest(ARRAY['sqsn_admin', 'sqsn_producer', 'sqsn_consumer']::name[]) AS r;
 SELECT table_privs_are('sqsn', 'worker_status', 'public', ARRAY[]::name[], 'PUBLIC may not select from sqsn.worker_status');
+SELECT table_privs_are('sqsn', 'function_worker_status', r, ARRAY['SELECT'], format('%s may only select from sqsn.function_worker_status', r))
+FROM unnest(ARRAY['sqsn_admin', 'sqsn_producer', 'sqsn_consumer']::name[]) AS r;
+SELECT table_privs_are('sqsn', 'function_worker_status', 'public', ARRAY[]::name[], 'PUBLIC may not select from sqsn.function_worker_status');
 
 -- event source mappings: through the API only; the invocation log for sqsn_admin
 SELECT table_privs_are('sqsn', 'event_source_mapping', r, ARRAY[]::name[], format('%s has no privilege on sqsn.event_source_mapping', r))

@@ -41,7 +41,7 @@ like($pid, qr/^\d+$/, 'the worker has a pid');
 
 # worker_status_reports_idle_after_a_round
 query('CREATE EXTENSION sqsn');
-poll("SELECT state || ',' || (last_sweep_at IS NOT NULL) || ',' || (pid = $pid) FROM sqsn.worker_status WHERE worker = 'maintenance'",
+poll("SELECT state || ',' || (last_sweep_at IS NOT NULL) || ',' || (pid = $pid) FROM sqsn.worker_status",
 	'idle,true,true', 'worker_status: idle, has swept, same pid');
 
 # worker_removes_expired_messages_and_keeps_the_rest
@@ -58,7 +58,7 @@ query("UPDATE sqsn.q_$qid SET expires_at = now() - interval '1 second' WHERE bod
 query(q{SELECT sqsn.sq_set_queue_attributes('ret_q', '{"MessageRetentionPeriod": 60}')});
 poll("SELECT string_agg(body, ',' ORDER BY msg_seq) FROM sqsn.q_$qid",
 	'keep 1,keep 2', 'the worker removed the expired messages only');
-is(query(q{SELECT messages_expired FROM sqsn.worker_status WHERE worker = 'maintenance'}), '2',
+is(query(q{SELECT messages_expired FROM sqsn.worker_status}), '2',
 	'worker_status counts 2 expired messages');
 
 # worker_moves_messages_over_a_lowered_receive_limit
@@ -73,7 +73,7 @@ query(q{
 });
 poll("SELECT string_agg(body, ',') FROM sqsn.sq_receive('ret_dead', 10, 0)",
 	'tried twice', 'the worker moved the message to the dead-letter queue');
-is(query(q{SELECT messages_moved_to_dlq FROM sqsn.worker_status WHERE worker = 'maintenance'}), '1',
+is(query(q{SELECT messages_moved_to_dlq FROM sqsn.worker_status}), '1',
 	'worker_status counts 1 moved message');
 
 # worker_expires_messages_in_a_dead_letter_queue
@@ -97,7 +97,7 @@ query(qq{
 	DROP TABLE sqsn.q_$broken_id;
 	COMMIT;
 });
-poll("SELECT last_error LIKE '%broken%missing%' FROM sqsn.worker_status WHERE worker = 'maintenance'", 't',
+poll("SELECT last_error LIKE '%broken%missing%' FROM sqsn.worker_status", 't',
 	'the failing queue is reported in last_error');
 query("SELECT sqsn.sq_send('ret_q', 'old 3')");
 query("UPDATE sqsn.q_$qid SET expires_at = now() - interval '1 second' WHERE body = 'old 3'");
@@ -110,11 +110,11 @@ query("DELETE FROM sqsn.queue WHERE queue_name = 'broken'");
 # sighup_reloads_the_settings
 query('ALTER SYSTEM SET sqsn.worker_enabled = off');
 $node->reload;
-poll(q{SELECT state FROM sqsn.worker_status WHERE worker = 'maintenance'}, 'disabled',
+poll(q{SELECT state FROM sqsn.worker_status}, 'disabled',
 	'after reload with sqsn.worker_enabled = off the worker is disabled');
 query('ALTER SYSTEM RESET sqsn.worker_enabled');
 $node->reload;
-poll(q{SELECT state FROM sqsn.worker_status WHERE worker = 'maintenance'}, 'idle',
+poll(q{SELECT state FROM sqsn.worker_status}, 'idle',
 	'after reload with the setting removed the worker sweeps again');
 is(query($worker_pid_sql), $pid, 'reloading did not restart the worker');
 
@@ -123,7 +123,7 @@ query('DROP EXTENSION sqsn');
 sleep(1);
 is(query($worker_pid_sql), $pid, 'the worker keeps running after DROP EXTENSION');
 query('CREATE EXTENSION sqsn');
-poll(q{SELECT state FROM sqsn.worker_status WHERE worker = 'maintenance'}, 'idle',
+poll(q{SELECT state FROM sqsn.worker_status}, 'idle',
 	'the worker works again once the extension is back');
 is(query($worker_pid_sql), $pid, 'still the same worker');
 
@@ -133,7 +133,7 @@ is(query($worker_pid_sql), $pid, 'still the same worker');
 query('ALTER SYSTEM SET sqsn.retention_batch_size = 100');
 query('ALTER SYSTEM SET sqsn.worker_enabled = off');
 $node->reload;
-poll(q{SELECT state FROM sqsn.worker_status WHERE worker = 'maintenance'}, 'disabled', 'worker paused to set up the backlog');
+poll(q{SELECT state FROM sqsn.worker_status}, 'disabled', 'worker paused to set up the backlog');
 $qid = query(q{
 	SELECT sqsn.sq_create_queue('ret_q', message_retention_period => 60);
 	SELECT count(*) FROM generate_series(1, 20) AS g,
@@ -145,10 +145,10 @@ $qid = query(q{
 is(query("UPDATE sqsn.q_$qid SET expires_at = now() - interval '1 second' WHERE body LIKE 'old%' RETURNING 1")
 	=~ tr/1//, 20000, '20000 expired messages');
 query(q{SELECT sqsn.sq_set_queue_attributes('ret_q', '{"MessageRetentionPeriod": 60}')});
-my $expired_before = query(q{SELECT messages_expired FROM sqsn.worker_status WHERE worker = 'maintenance'});
+my $expired_before = query(q{SELECT messages_expired FROM sqsn.worker_status});
 query('ALTER SYSTEM RESET sqsn.worker_enabled');
 $node->reload;
-poll("SELECT messages_expired > $expired_before FROM sqsn.worker_status WHERE worker = 'maintenance'", 't',
+poll("SELECT messages_expired > $expired_before FROM sqsn.worker_status", 't',
 	'the sweep has started');
 my $left = query("SELECT count(*) FROM sqsn.q_$qid");
 cmp_ok($left, '>', 1, "the sweep is not done yet ($left rows left)");

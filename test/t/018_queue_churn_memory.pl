@@ -89,7 +89,7 @@ END
 	}
 	my $t = query('SELECT clock_timestamp()');
 	$node->poll_query_until('postgres',
-		"SELECT last_sweep_at > '$t' FROM sqsn.worker_status WHERE worker = 'maintenance'")
+		"SELECT last_sweep_at > '$t' FROM sqsn.worker_status")
 	  or die 'the worker did not sweep';
 	$api->call(Action => 'DeleteQueue', QueueUrl => $api->queue_url("a${k}_$_")) for 1 .. 10;
 	$session->query_safe(qq{

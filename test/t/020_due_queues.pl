@@ -39,17 +39,17 @@ query(q{
 
 # the first rounds: one over every queue (the worker has just started),
 # then nothing due
-poll(q{SELECT full_rounds >= 1 AND queues_swept_last_round = 0 FROM sqsn.worker_status WHERE worker = 'maintenance'},
+poll(q{SELECT full_rounds >= 1 AND queues_swept_last_round = 0 FROM sqsn.worker_status},
 	't', 'after the full round of its start, a round sweeps no queue');
-is(query(q{SELECT queues_tracked FROM sqsn.worker_status WHERE worker = 'maintenance'}), '0',
+is(query(q{SELECT queues_tracked FROM sqsn.worker_status}), '0',
 	'no queue has anything due: the map tracks none');
-my $full_rounds = query(q{SELECT full_rounds FROM sqsn.worker_status WHERE worker = 'maintenance'});
+my $full_rounds = query(q{SELECT full_rounds FROM sqsn.worker_status});
 
 # idle_queues_cost_no_round: many rounds later, still nothing swept
 my $rounds_seen = 0;
 for (1 .. 10)
 {
-	$rounds_seen++ if query(q{SELECT queues_swept_last_round FROM sqsn.worker_status WHERE worker = 'maintenance'}) eq '0';
+	$rounds_seen++ if query(q{SELECT queues_swept_last_round FROM sqsn.worker_status}) eq '0';
 	sleep(0.2);
 }
 is($rounds_seen, 10, '300 idle queues: every round sweeps none of them');
@@ -57,9 +57,9 @@ is($rounds_seen, 10, '300 idle queues: every round sweeps none of them');
 # a_sent_message_is_tracked_until_it_is_due
 my $sent_at = time();
 query(q{SELECT sqsn.sq_send('busy_ret', 'expires in a minute')});
-poll(q{SELECT queues_tracked FROM sqsn.worker_status WHERE worker = 'maintenance'}, '1',
+poll(q{SELECT queues_tracked FROM sqsn.worker_status}, '1',
 	'a queue with a message is tracked');
-cmp_ok(query(q{SELECT queues_swept_last_round FROM sqsn.worker_status WHERE worker = 'maintenance'}), '==', 0,
+cmp_ok(query(q{SELECT queues_swept_last_round FROM sqsn.worker_status}), '==', 0,
 	'but not swept before its message is due');
 
 # a_new_redrive_policy_makes_its_queue_due_at_once
@@ -72,15 +72,15 @@ query(q{
 });
 poll(q{SELECT count(*) FROM sqsn.sq_receive('busy_dlq', 10, 0)}, '1',
 	'the worker moved the message over the new limit to the dead-letter queue');
-is(query(q{SELECT full_rounds FROM sqsn.worker_status WHERE worker = 'maintenance'}), $full_rounds,
+is(query(q{SELECT full_rounds FROM sqsn.worker_status}), $full_rounds,
 	'without a round over every queue');
 
 # nothing_due_is_missed_across_an_immediate_shutdown
 $node->stop('immediate');
 $node->start;
-poll("SELECT full_rounds >= 1 FROM sqsn.worker_status WHERE worker = 'maintenance'", 't',
+poll("SELECT full_rounds >= 1 FROM sqsn.worker_status", 't',
 	'after the restart the worker looks at every queue once');
-poll(q{SELECT queues_tracked FROM sqsn.worker_status WHERE worker = 'maintenance'}, '2',
+poll(q{SELECT queues_tracked FROM sqsn.worker_status}, '2',
 	'and tracks the queues with messages again (busy_ret, busy_dlq)');
 my $ret_id = query(q{SELECT queue_id FROM sqsn.queue WHERE queue_name = 'busy_ret'});
 poll("SELECT count(*) FROM sqsn.q_$ret_id", '0',
@@ -88,7 +88,7 @@ poll("SELECT count(*) FROM sqsn.q_$ret_id", '0',
 my $expired_after = time() - $sent_at;
 cmp_ok($expired_after, '>=', 59, "not before its 60 s ($expired_after s)");
 cmp_ok($expired_after, '<', 60 + 5, "and soon after ($expired_after s)");
-is(query(q{SELECT messages_expired FROM sqsn.worker_status WHERE worker = 'maintenance'}), '1',
+is(query(q{SELECT messages_expired FROM sqsn.worker_status}), '1',
 	'the worker counted it');
 
 $node->stop;

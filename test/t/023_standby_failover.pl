@@ -83,7 +83,7 @@ usleep(2_000_000);
 is(on_standby(q{SELECT count(*) FROM pg_stat_activity
 	WHERE backend_type IN ('sqsn worker', 'sqsn delivery worker')}),
 	'0', 'the maintenance and delivery workers do not run on the standby');
-is(on_standby(q{SELECT state FROM sqsn.worker_status WHERE worker = 'maintenance'}), 'waiting for promotion',
+is(on_standby(q{SELECT state FROM sqsn.worker_status}), 'waiting for promotion',
 	'sqsn.worker_status says the worker waits for the promotion');
 
 my ($rc, $out, $err) = $standby->psql('postgres',
