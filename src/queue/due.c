@@ -126,23 +126,32 @@ sqsn_due_tracked(void)
 	return due_map != NULL;
 }
 
-/*
- * Fills *key in place: the padding is hashed and compared too, and a
- * struct returned by value need not carry its padding along.
- */
-static void
-due_key(DueKey *key, Oid dbid, int64 queue_id)
+/* A queue's place in the map: its key, the key's hash, its partition. */
+typedef struct DueSlot
 {
-	memset(key, 0, sizeof(*key));
-	key->dbid = dbid;
-	key->queue_id = queue_id;
-}
+	DueKey  key;
+	uint32  hash;
+	LWLock *lock;
+} DueSlot;
 
-static LWLock *
-partition_lock(const DueKey *key, uint32 *hash)
+/*
+ * Looks up the entry of queue queue_id of database dbid (action HASH_FIND,
+ * or HASH_ENTER_NULL to add it) with its partition locked in mode; the
+ * caller releases slot->lock. NULL: no entry, or no room for one.
+ */
+static DueEntry *
+lock_entry(DueSlot *slot, Oid dbid, int64 queue_id, LWLockMode mode,
+		   HASHACTION action, bool *found)
 {
-	*hash = get_hash_value(due_map, key);
-	return &due_locks[*hash % DUE_PARTITIONS].lock;
+	/* the padding is hashed and compared too */
+	memset(&slot->key, 0, sizeof(slot->key));
+	slot->key.dbid = dbid;
+	slot->key.queue_id = queue_id;
+	slot->hash = get_hash_value(due_map, &slot->key);
+	slot->lock = &due_locks[slot->hash % DUE_PARTITIONS].lock;
+	LWLockAcquire(slot->lock, mode);
+	return hash_search_with_hash_value(due_map, &slot->key, slot->hash, action,
+									   found);
 }
 
 /*
@@ -185,17 +194,11 @@ apply_notes(void)
 
 	for (int i = 0; i < nnotes; i++)
 	{
-		DueKey    key;
-		uint32    hash;
-		LWLock   *lock;
-		DueEntry *entry;
+		DueSlot   slot;
 		bool      found;
+		DueEntry *entry = lock_entry(&slot, MyDatabaseId, notes[i].queue_id,
+									 LW_EXCLUSIVE, HASH_ENTER_NULL, &found);
 
-		due_key(&key, MyDatabaseId, notes[i].queue_id);
-		lock = partition_lock(&key, &hash);
-		LWLockAcquire(lock, LW_EXCLUSIVE);
-		entry = hash_search_with_hash_value(due_map, &key, hash,
-											HASH_ENTER_NULL, &found);
 		if (entry == NULL)
 			full = true;
 		else if (!found)
@@ -210,7 +213,7 @@ apply_notes(void)
 			entry->flags |= notes[i].flags;
 			entry->noted_flags |= notes[i].flags;
 		}
-		LWLockRelease(lock);
+		LWLockRelease(slot.lock);
 	}
 	if (full)
 		pg_atomic_write_u32(&due_shared->full_round_wanted, 1);
@@ -299,19 +302,14 @@ sqsn_due_take(Oid dbid, TimestampTz now, int64 **ids, int *tracked)
 bool
 sqsn_due_take_one(Oid dbid, int64 queue_id)
 {
-	DueKey    key;
-	uint32    hash;
-	LWLock   *lock;
+	DueSlot   slot;
 	DueEntry *entry;
 	bool      found;
 
 	if (due_map == NULL)
 		return true;
-	due_key(&key, dbid, queue_id);
-	lock = partition_lock(&key, &hash);
-	LWLockAcquire(lock, LW_EXCLUSIVE);
-	entry = hash_search_with_hash_value(due_map, &key, hash, HASH_ENTER_NULL,
-										&found);
+	entry = lock_entry(&slot, dbid, queue_id, LW_EXCLUSIVE, HASH_ENTER_NULL,
+					   &found);
 	if (entry != NULL)
 	{
 		if (!found)
@@ -322,7 +320,7 @@ sqsn_due_take_one(Oid dbid, int64 queue_id)
 		entry->noted_since = DT_NOEND;
 		entry->noted_flags = 0;
 	}
-	LWLockRelease(lock);
+	LWLockRelease(slot.lock);
 	if (entry == NULL)
 		pg_atomic_write_u32(&due_shared->full_round_wanted, 1);
 	return entry != NULL;
@@ -334,21 +332,16 @@ sqsn_due_take_one(Oid dbid, int64 queue_id)
 uint32
 sqsn_due_flags(Oid dbid, int64 queue_id)
 {
-	DueKey    key;
-	uint32    hash;
-	LWLock   *lock;
+	DueSlot   slot;
 	DueEntry *entry;
 	uint32    flags = 0;
 
 	if (due_map == NULL)
 		return 0;
-	due_key(&key, dbid, queue_id);
-	lock = partition_lock(&key, &hash);
-	LWLockAcquire(lock, LW_SHARED);
-	entry = hash_search_with_hash_value(due_map, &key, hash, HASH_FIND, NULL);
+	entry = lock_entry(&slot, dbid, queue_id, LW_SHARED, HASH_FIND, NULL);
 	if (entry != NULL)
 		flags = entry->flags;
-	LWLockRelease(lock);
+	LWLockRelease(slot.lock);
 	return flags;
 }
 
@@ -362,24 +355,19 @@ void
 sqsn_due_reschedule(Oid dbid, int64 queue_id, TimestampTz next, uint32 flags,
 					bool gone)
 {
-	DueKey    key;
-	uint32    hash;
-	LWLock   *lock;
+	DueSlot   slot;
 	DueEntry *entry;
 
 	if (due_map == NULL)
 		return;
-	due_key(&key, dbid, queue_id);
-	lock = partition_lock(&key, &hash);
-	LWLockAcquire(lock, LW_EXCLUSIVE);
-	entry = hash_search_with_hash_value(due_map, &key, hash, HASH_FIND, NULL);
+	entry = lock_entry(&slot, dbid, queue_id, LW_EXCLUSIVE, HASH_FIND, NULL);
 	if (entry != NULL)
 	{
 		entry->next_due = Min(next, entry->noted_since);
 		entry->flags = flags | entry->noted_flags;
 		if (gone || (entry->next_due == DT_NOEND && entry->flags == 0))
-			hash_search_with_hash_value(due_map, &key, hash, HASH_REMOVE,
-										NULL);
+			hash_search_with_hash_value(due_map, &slot.key, slot.hash,
+										HASH_REMOVE, NULL);
 	}
-	LWLockRelease(lock);
+	LWLockRelease(slot.lock);
 }
