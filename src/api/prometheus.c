@@ -12,6 +12,9 @@
  *	 - each push subscription's outbox backlog and finished deliveries
  *	   (sqsn.subscription_stats) and its POST counters and latency
  *	   histogram from shared memory (push/delivery_metrics.c);
+ *	 - each event source mapping's state, and its invocations, errors,
+ *	   messages and duration histogram from shared memory
+ *	   (function/mapping_metrics.c);
  *	 - whether the maintenance, delivery and endpoint workers run, and when
  *	   the maintenance worker last swept;
  *	 - what holds the xmin horizon back: the age of the oldest transaction
@@ -32,6 +35,7 @@
 #include <openssl/crypto.h>
 
 #include "api/api.h"
+#include "function/function.h"
 
 #include "commands/extension.h"
 #include "utils/builtins.h"
@@ -109,6 +113,14 @@ static const char *const subscription_sql =
 	" JOIN sqsn.subscription s USING (subscription_id)"
 	" WHERE st.protocol <> 'sqs'"
 	" ORDER BY st.topic_name, st.subscription_id";
+
+static const char *const mapping_sql =
+	"SELECT m.mapping_id, q.queue_name, m.function_name,"
+	" CASE WHEN NOT m.enabled THEN 'disabled'"
+	"  WHEN m.paused_reason IS NOT NULL THEN 'paused' ELSE 'enabled' END"
+	" FROM sqsn.event_source_mapping m"
+	" JOIN sqsn.queue q ON q.queue_id = m.queue_id"
+	" ORDER BY q.queue_name, m.function_name";
 
 /* The token setting; called from ApiPagesInit. */
 void
@@ -485,6 +497,99 @@ emit_subscriptions(StringInfo buf)
 	}
 }
 
+/* Event source mappings: their state, and their counters since the start. */
+static void
+emit_mappings(StringInfo buf)
+{
+	SPITupleTable *rows;
+	uint64         n;
+	uint64        *counts;
+
+	sqsn_spi_check(SPI_execute(mapping_sql, true, 0), SPI_OK_SELECT,
+				   "reading the event source mappings");
+	rows = SPI_tuptable;
+	n = SPI_processed;
+	counts = palloc0(sizeof(uint64) * FMETRIC_COUNT * (n + 1));
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool  isnull;
+		Datum id = SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &isnull);
+
+		(void) sqsn_mapping_metrics_read(DatumGetUUIDP(id),
+										 &counts[i * FMETRIC_COUNT]);
+	}
+
+#define MAP_LABELS(i)                                                         \
+	"mapping", SPI_getvalue(rows->vals[i], rows->tupdesc, 1), "queue",        \
+		SPI_getvalue(rows->vals[i], rows->tupdesc, 2), "function",            \
+		SPI_getvalue(rows->vals[i], rows->tupdesc, 3)
+
+	family(buf, "sqsn_function_mapping_info", "gauge",
+		   "One per event source mapping, with its state (enabled, paused or "
+		   "disabled).");
+	for (uint64 i = 0; i < n; i++)
+		sample(buf, "sqsn_function_mapping_info", 1, MAP_LABELS(i), "state",
+			   SPI_getvalue(rows->vals[i], rows->tupdesc, 4), NULL);
+	family(buf, "sqsn_function_invocations_total", "counter",
+		   "Invocations of the mapping's function since the server started.");
+	for (uint64 i = 0; i < n; i++)
+		sample(buf, "sqsn_function_invocations_total",
+			   counts[i * FMETRIC_COUNT + FMETRIC_INVOCATIONS], MAP_LABELS(i),
+			   NULL);
+	family(buf, "sqsn_function_errors_total", "counter",
+		   "Invocations that failed (raised an error) or timed out, since the "
+		   "server started.");
+	for (uint64 i = 0; i < n; i++)
+	{
+		sample(buf, "sqsn_function_errors_total",
+			   counts[i * FMETRIC_COUNT + FMETRIC_FAILED], MAP_LABELS(i),
+			   "error", "failed", NULL);
+		sample(buf, "sqsn_function_errors_total",
+			   counts[i * FMETRIC_COUNT + FMETRIC_TIMED_OUT], MAP_LABELS(i),
+			   "error", "timed_out", NULL);
+	}
+	family(buf, "sqsn_function_partial_failures_total", "counter",
+		   "Invocations that reported some of their messages failed, since "
+		   "the server started.");
+	for (uint64 i = 0; i < n; i++)
+		sample(buf, "sqsn_function_partial_failures_total",
+			   counts[i * FMETRIC_COUNT + FMETRIC_PARTIALLY_FAILED],
+			   MAP_LABELS(i), NULL);
+	family(buf, "sqsn_function_messages_total", "counter",
+		   "Messages passed to the mapping's function since the server "
+		   "started.");
+	for (uint64 i = 0; i < n; i++)
+		sample(buf, "sqsn_function_messages_total",
+			   counts[i * FMETRIC_COUNT + FMETRIC_MESSAGES], MAP_LABELS(i),
+			   NULL);
+	family(buf, "sqsn_function_duration_seconds", "histogram",
+		   "Time an invocation took, since the server started.");
+	for (uint64 i = 0; i < n; i++)
+	{
+		uint64 *c = &counts[i * FMETRIC_COUNT];
+		uint64  total = 0;
+
+		for (int b = 0; b < SQSN_LATENCY_BUCKETS; b++)
+		{
+			char le[32];
+
+			total += c[FMETRIC_DURATION_BUCKET + b];
+			if (sqsn_delivery_latency_buckets[b] < 0)
+				strlcpy(le, "+Inf", sizeof(le));
+			else
+				snprintf(le, sizeof(le), "%g",
+						 sqsn_delivery_latency_buckets[b]);
+			sample(buf, "sqsn_function_duration_seconds_bucket", total,
+				   MAP_LABELS(i), "le", le, NULL);
+		}
+		sample(buf, "sqsn_function_duration_seconds_sum",
+			   c[FMETRIC_DURATION_SUM_US] / 1e6, MAP_LABELS(i), NULL);
+		sample(buf, "sqsn_function_duration_seconds_count", total,
+			   MAP_LABELS(i), NULL);
+	}
+#undef MAP_LABELS
+}
+
 /* Workers and what holds the xmin horizon: facts of the server. */
 static void
 emit_server(StringInfo buf, bool installed)
@@ -579,33 +684,35 @@ emit_server(StringInfo buf, bool installed)
 static void
 emit_tables(StringInfo buf)
 {
-	int               used[2];
-	int               nslots[2];
-	uint64            overflow[2];
-	bool              have[2];
-	const char *const names[2] = {"queues", "subscriptions"};
+	int               used[3];
+	int               nslots[3];
+	uint64            overflow[3];
+	bool              have[3];
+	const char *const names[3] = {"queues", "subscriptions", "mappings"};
 
 	have[0] =
 		sqsn_metrics_queue_table_usage(&used[0], &nslots[0], &overflow[0]);
 	have[1] = sqsn_delivery_metrics_usage(&used[1], &nslots[1], &overflow[1]);
-	if (!have[0] && !have[1])
+	have[2] = sqsn_mapping_metrics_usage(&used[2], &nslots[2], &overflow[2]);
+	if (!have[0] && !have[1] && !have[2])
 		return;
 	family(buf, "sqsn_metrics_slots_used", "gauge",
 		   "Slots of the counter tables in shared memory in use.");
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < lengthof(names); i++)
 		if (have[i])
 			sample(buf, "sqsn_metrics_slots_used", used[i], "table", names[i],
 				   NULL);
 	family(buf, "sqsn_metrics_slots", "gauge",
 		   "Slots of the counter tables in shared memory "
-		   "(sqsn.metrics_queues, sqsn.metrics_subscriptions).");
-	for (int i = 0; i < 2; i++)
+		   "(sqsn.metrics_queues, sqsn.metrics_subscriptions, "
+		   "sqsn.metrics_mappings).");
+	for (int i = 0; i < lengthof(names); i++)
 		if (have[i])
 			sample(buf, "sqsn_metrics_slots", nslots[i], "table", names[i],
 				   NULL);
 	family(buf, "sqsn_metrics_overflow_total", "counter",
 		   "Increments dropped because a counter table was full.");
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < lengthof(names); i++)
 		if (have[i])
 			sample(buf, "sqsn_metrics_overflow_total", (double) overflow[i],
 				   "table", names[i], NULL);
@@ -668,6 +775,7 @@ api_prometheus(ApiPageRequest *req, ApiPageResponse *resp)
 	{
 		emit_queues(&buf);
 		emit_subscriptions(&buf);
+		emit_mappings(&buf);
 	}
 	emit_server(&buf, installed);
 	emit_tables(&buf);

@@ -499,6 +499,7 @@ sq_delete_event_source_mapping(PG_FUNCTION_ARGS)
 	open_for_change(id, true, &m);
 	sqsn_execute(&delete_stmt, &value, NULL, 0);
 	sqsn_function_catalog_changed();
+	sqsn_mapping_metrics_forget(id);
 	sqsn_admin_end(nestlevel);
 	PG_RETURN_VOID();
 }
