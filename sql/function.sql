@@ -279,8 +279,17 @@ SET ROLE regress_fn_owner;
 SELECT messages, outcome FROM sqsn.run_event_source_mapping(:'m_o');
 -- an administrator of the queue may delete another owner's mapping
 RESET ROLE;
+SET ROLE regress_fn_other;
+SELECT pg_temp.err($$SELECT sqsn.sq_update_event_source_mapping('$$ || :'m_o' || $$', enabled => false)$$) AS without_admin_before;
+RESET ROLE;
 SELECT sqsn.sq_grant('fn_q', 'regress_fn_other', '{admin}');
 SET ROLE regress_fn_other;
+-- ... and disable and enable it (enabled alone: not its settings)
+SELECT pg_temp.err($$SELECT sqsn.sq_update_event_source_mapping('$$ || :'m_o' || $$', enabled => false)$$) AS disable;
+SELECT state FROM sqsn.sq_list_event_source_mappings('fn_q') WHERE mapping_id = :'m_o';
+SELECT pg_temp.err($$SELECT sqsn.sq_update_event_source_mapping('$$ || :'m_o' || $$', enabled => true, batch_size => 2)$$) AS settings_too;
+SELECT pg_temp.err($$SELECT sqsn.sq_update_event_source_mapping('$$ || :'m_o' || $$', enabled => true)$$) AS enable;
+SELECT state FROM sqsn.sq_list_event_source_mappings('fn_q') WHERE mapping_id = :'m_o';
 SELECT sqsn.sq_delete_event_source_mapping(:'m_o');
 RESET ROLE;
 

@@ -22,13 +22,15 @@
  * an existing role, so dropping a key ends its sessions. The session runs
  * as that role.
  *
- * What a session sees: the queues and topics its role has any action on
+ * What a session sees: the queues and topics its role has any action on,
+ * the event source mappings of those queues,
  * (all of them for sqsn_admin members and superusers), read as the
  * worker's role and filtered with the same checks the SQL functions make
  * (security/acl.c). The administrative actions (purge, redrive, pause and
- * resume a push subscription) run the SQL functions themselves
- * (sq_purge_queue, sq_redrive, sn_pause_subscription,
- * sn_resume_subscription) as the session's role, so the same grants
+ * resume a push subscription or an event source mapping) run the SQL
+ * functions themselves (sq_purge_queue, sq_redrive, sn_pause_subscription,
+ * sn_resume_subscription, sq_update_event_source_mapping with enabled =>
+ * false or true) as the session's role, so the same grants
  * decide; the page shows action buttons only where the role has the admin
  * action, but the server never relies on that.
  *
@@ -400,6 +402,20 @@ static const char *const subscriptions_sql =
 	" WHERE s.topic_id = $1"
 	" ORDER BY s.created_at, s.subscription_id";
 
+static const char *const mappings_sql =
+	"SELECT st.queue_name, jsonb_build_object("
+	" 'id', st.mapping_id, 'queue', st.queue_name,"
+	" 'function', st.function_name, 'state', st.state,"
+	" 'paused_reason', m.paused_reason,"
+	" 'invocations', st.invocations,"
+	" 'errors', st.failed + st.timed_out,"
+	" 'messages_deleted', st.messages_deleted,"
+	" 'avg_duration_ms', st.avg_duration_ms,"
+	" 'last_invocation_at', st.last_invocation_at)::text"
+	" FROM sqsn.event_source_mapping_stats st"
+	" JOIN sqsn.event_source_mapping m USING (mapping_id)"
+	" ORDER BY st.queue_name COLLATE \"C\", st.function_name COLLATE \"C\"";
+
 static const char *const server_sql =
 	"SELECT jsonb_build_object("
 	" 'maintenance', (SELECT to_jsonb(w) FROM sqsn.worker_status w LIMIT 1),"
@@ -547,6 +563,42 @@ state_topics(StringInfo buf, Oid roleid)
 	appendStringInfoChar(buf, ']');
 }
 
+/*
+ * The event source mappings of the queues the role may see, with their
+ * exact counts (sqsn.event_source_mapping_stats); can_admin where the role
+ * has the admin action on the queue.
+ */
+static void
+state_mappings(StringInfo buf, Oid roleid)
+{
+	SPITupleTable *rows;
+	uint64         n;
+	bool           first = true;
+
+	sqsn_spi_check(SPI_execute(mappings_sql, true, 0), SPI_OK_SELECT,
+				   "reading the event source mappings");
+	rows = SPI_tuptable;
+	n = SPI_processed;
+	sqsn_json_key(buf, "mappings");
+	appendStringInfoChar(buf, '[');
+	for (uint64 i = 0; i < n; i++)
+	{
+		char      *name = SPI_getvalue(rows->vals[i], rows->tupdesc, 1);
+		SqsnQueue *queue = sqsn_open_queue(name, AccessShareLock);
+
+		if (!sqsn_queue_allows(queue, roleid, SQSN_ANY_ACTION))
+			continue;
+		if (!first)
+			appendStringInfoChar(buf, ',');
+		first = false;
+		append_object(buf, SPI_getvalue(rows->vals[i], rows->tupdesc, 2),
+					  sqsn_queue_allows(queue, roleid, SQSN_ADMIN)
+						  ? "\"can_admin\":true"
+						  : "\"can_admin\":false");
+	}
+	appendStringInfoChar(buf, ']');
+}
+
 static void
 state(ApiPageResponse *resp, Session *session)
 {
@@ -559,6 +611,7 @@ state(ApiPageResponse *resp, Session *session)
 	sqsn_json_string(buf, "csrf", session->csrf);
 	state_queues(buf, session->roleid);
 	state_topics(buf, session->roleid);
+	state_mappings(buf, session->roleid);
 	sqsn_spi_check(SPI_execute(server_sql, true, 0), SPI_OK_SELECT,
 				   "reading the workers");
 	sqsn_json_raw(
@@ -610,18 +663,28 @@ action(ApiPageResponse *resp, Session *session, Jsonb *body)
 		sql = "SELECT sqsn.sn_pause_subscription($1::uuid)";
 	else if (strcmp(what, "resume") == 0)
 		sql = "SELECT sqsn.sn_resume_subscription($1::uuid)";
+	else if (strcmp(what, "pause_mapping") == 0)
+		sql = "SELECT sqsn.sq_update_event_source_mapping($1::uuid,"
+			  " enabled => false)";
+	else if (strcmp(what, "resume_mapping") == 0)
+		sql = "SELECT sqsn.sq_update_event_source_mapping($1::uuid,"
+			  " enabled => true)";
 	else
 	{
 		json_error(resp, 400, "unknown action");
 		return;
 	}
-	target = body_member(body, strcmp(what, "pause") == 0 ||
-									   strcmp(what, "resume") == 0
-								   ? "subscription"
-								   : "queue");
+	if (strcmp(what, "pause") == 0 || strcmp(what, "resume") == 0)
+		target = body_member(body, "subscription");
+	else if (strcmp(what, "pause_mapping") == 0 ||
+			 strcmp(what, "resume_mapping") == 0)
+		target = body_member(body, "mapping");
+	else
+		target = body_member(body, "queue");
 	if (target == NULL)
 	{
-		json_error(resp, 400, "the action names no queue or subscription");
+		json_error(resp, 400,
+				   "the action names no queue, subscription or mapping");
 		return;
 	}
 	values[0] = CStringGetTextDatum(target);
