@@ -449,18 +449,23 @@ append_object(StringInfo buf, const char *object, const char *more)
 	appendStringInfoChar(buf, '}');
 }
 
+/*
+ * Member key: an array of the objects that query's rows give (column 2),
+ * those of the queues (column 1) the role has any action on, each with
+ * can_admin where the role has the admin action on the queue.
+ */
 static void
-state_queues(StringInfo buf, Oid roleid)
+state_queue_rows(StringInfo buf, Oid roleid, const char *key,
+				 const char *query)
 {
 	SPITupleTable *rows;
 	uint64         n;
 	bool           first = true;
 
-	sqsn_spi_check(SPI_execute(queues_sql, true, 0), SPI_OK_SELECT,
-				   "reading the queues");
+	sqsn_spi_check(SPI_execute(query, true, 0), SPI_OK_SELECT, key);
 	rows = SPI_tuptable;
 	n = SPI_processed;
-	sqsn_json_key(buf, "queues");
+	sqsn_json_key(buf, key);
 	appendStringInfoChar(buf, '[');
 	for (uint64 i = 0; i < n; i++)
 	{
@@ -563,42 +568,6 @@ state_topics(StringInfo buf, Oid roleid)
 	appendStringInfoChar(buf, ']');
 }
 
-/*
- * The event source mappings of the queues the role may see, with their
- * exact counts (sqsn.event_source_mapping_stats); can_admin where the role
- * has the admin action on the queue.
- */
-static void
-state_mappings(StringInfo buf, Oid roleid)
-{
-	SPITupleTable *rows;
-	uint64         n;
-	bool           first = true;
-
-	sqsn_spi_check(SPI_execute(mappings_sql, true, 0), SPI_OK_SELECT,
-				   "reading the event source mappings");
-	rows = SPI_tuptable;
-	n = SPI_processed;
-	sqsn_json_key(buf, "mappings");
-	appendStringInfoChar(buf, '[');
-	for (uint64 i = 0; i < n; i++)
-	{
-		char      *name = SPI_getvalue(rows->vals[i], rows->tupdesc, 1);
-		SqsnQueue *queue = sqsn_open_queue(name, AccessShareLock);
-
-		if (!sqsn_queue_allows(queue, roleid, SQSN_ANY_ACTION))
-			continue;
-		if (!first)
-			appendStringInfoChar(buf, ',');
-		first = false;
-		append_object(buf, SPI_getvalue(rows->vals[i], rows->tupdesc, 2),
-					  sqsn_queue_allows(queue, roleid, SQSN_ADMIN)
-						  ? "\"can_admin\":true"
-						  : "\"can_admin\":false");
-	}
-	appendStringInfoChar(buf, ']');
-}
-
 static void
 state(ApiPageResponse *resp, Session *session)
 {
@@ -609,9 +578,10 @@ state(ApiPageResponse *resp, Session *session)
 	sqsn_json_string(buf, "access_key_id", session->access_key_id);
 	sqsn_json_bool(buf, "sqsn_admin", sqsn_is_admin(session->roleid));
 	sqsn_json_string(buf, "csrf", session->csrf);
-	state_queues(buf, session->roleid);
+	state_queue_rows(buf, session->roleid, "queues", queues_sql);
 	state_topics(buf, session->roleid);
-	state_mappings(buf, session->roleid);
+	/* event source mappings, with their exact counts */
+	state_queue_rows(buf, session->roleid, "mappings", mappings_sql);
 	sqsn_spi_check(SPI_execute(server_sql, true, 0), SPI_OK_SELECT,
 				   "reading the workers");
 	sqsn_json_raw(

@@ -32,6 +32,7 @@
 #include "topic/topic.h"
 
 #include "port/atomics.h"
+#include "miscadmin.h"
 #include "storage/latch.h"
 #include "storage/spin.h"
 
@@ -185,18 +186,20 @@ enum
 	FMETRIC_PARTIALLY_FAILED, /* it reported item failures */
 	FMETRIC_MESSAGES,         /* messages passed to the function */
 	FMETRIC_DURATION_SUM_US,  /* microseconds over every invocation */
-	FMETRIC_DURATION_BUCKET,  /* SQSN_LATENCY_BUCKETS counts follow */
-	FMETRIC_COUNT = FMETRIC_DURATION_BUCKET + SQSN_LATENCY_BUCKETS
+	FMETRIC_DURATION_BUCKET,  /* SQSN_DURATION_BUCKETS counts follow */
+	FMETRIC_COUNT = FMETRIC_DURATION_BUCKET + SQSN_DURATION_BUCKETS
 };
-extern void FunctionMetricsInit(void);
+extern SqsnCounterTable sqsn_mapping_counters;
+extern void             FunctionMetricsInit(void);
 extern void sqsn_mapping_metrics_count(const pg_uuid_t *mapping_id,
 									   SqsnOutcome outcome, int messages,
 									   double duration_ms);
-extern bool sqsn_mapping_metrics_read(const pg_uuid_t *mapping_id,
-									  uint64          *values);
-extern void sqsn_mapping_metrics_forget(const pg_uuid_t *mapping_id);
-extern bool sqsn_mapping_metrics_usage(int *used, int *nslots,
-									   uint64 *overflow);
+
+static inline SqsnCounterKey
+sqsn_mapping_key(const pg_uuid_t *mapping_id)
+{
+	return sqsn_counter_key_bytes(MyDatabaseId, mapping_id->data);
+}
 
 /* batch.c */
 extern void sqsn_run_batch(SqsnMapping *m, int worker, SqsnBatchResult *r);

@@ -507,7 +507,12 @@ sq_delete_event_source_mapping(PG_FUNCTION_ARGS)
 	open_for_change(id, true, &m);
 	sqsn_execute(&delete_stmt, &value, NULL, 0);
 	sqsn_function_catalog_changed();
-	sqsn_mapping_metrics_forget(id);
+	{
+		/* its counters go with it */
+		SqsnCounterKey key = sqsn_mapping_key(id);
+
+		sqsn_counters_forget(&sqsn_mapping_counters, &key);
+	}
 	sqsn_admin_end(nestlevel);
 	PG_RETURN_VOID();
 }

@@ -36,8 +36,9 @@
 
 PG_FUNCTION_INFO_V1(sq_event_source_mapping_counters);
 
-static SqsnCounterTable mapping_counters = {"sqsn mapping metrics", 1000,
-											FMETRIC_COUNT, 0, NULL};
+/* read with sqsn_counters_read, keyed by sqsn_mapping_key */
+SqsnCounterTable sqsn_mapping_counters = {"sqsn mapping metrics", 1000,
+										  FMETRIC_COUNT, 0, NULL};
 
 /* Its setting and its table; called from FunctionInit. */
 void
@@ -48,20 +49,9 @@ FunctionMetricsInit(void)
 		"Event source mappings whose invocations can be counted in shared "
 		"memory.",
 		"Mappings beyond it are not counted (sqsn_metrics_overflow_total).",
-		&mapping_counters.nslots, 1000, 0, 1000000, PGC_POSTMASTER, 0, NULL,
+		&sqsn_mapping_counters.nslots, 1000, 0, 1000000, PGC_POSTMASTER, 0, NULL,
 		NULL, NULL);
-	sqsn_counters_define(&mapping_counters);
-}
-
-static inline SqsnCounterKey
-mapping_key(const pg_uuid_t *id)
-{
-	uint64 a;
-	uint64 b;
-
-	memcpy(&a, id->data, 8);
-	memcpy(&b, id->data + 8, 8);
-	return sqsn_counter_key(MyDatabaseId, a, b);
+	sqsn_counters_define(&sqsn_mapping_counters);
 }
 
 /*
@@ -75,15 +65,14 @@ sqsn_mapping_metrics_count(const pg_uuid_t *mapping_id, SqsnOutcome outcome,
 	SqsnCounterKey    key;
 	SqsnCounterSlot  *slot;
 	pg_atomic_uint64 *values;
-	int               bucket = SQSN_LATENCY_BUCKETS - 1;
 
-	if (mapping_counters.shared == NULL || !sqsn_metrics_enabled)
+	if (sqsn_mapping_counters.shared == NULL || !sqsn_metrics_enabled)
 		return;
-	key = mapping_key(mapping_id);
-	slot = sqsn_counters_slot(&mapping_counters, &key, true);
+	key = sqsn_mapping_key(mapping_id);
+	slot = sqsn_counters_slot(&sqsn_mapping_counters, &key, true);
 	if (slot == NULL)
 	{
-		sqsn_counters_add(&mapping_counters, &key, 0, 1); /* an overflow */
+		sqsn_counters_add(&sqsn_mapping_counters, &key, 0, 1); /* an overflow */
 		return;
 	}
 	values = sqsn_counters_values(slot);
@@ -96,52 +85,8 @@ sqsn_mapping_metrics_count(const pg_uuid_t *mapping_id, SqsnOutcome outcome,
 		pg_atomic_fetch_add_u64(&values[FMETRIC_PARTIALLY_FAILED], 1);
 	if (messages > 0)
 		pg_atomic_fetch_add_u64(&values[FMETRIC_MESSAGES], messages);
-	for (int i = 0; i < SQSN_LATENCY_BUCKETS - 1; i++)
-	{
-		if (duration_ms <= sqsn_delivery_latency_buckets[i] * 1000.0)
-		{
-			bucket = i;
-			break;
-		}
-	}
-	pg_atomic_fetch_add_u64(&values[FMETRIC_DURATION_BUCKET + bucket], 1);
-	pg_atomic_fetch_add_u64(&values[FMETRIC_DURATION_SUM_US],
-							(uint64) Max(duration_ms * 1000.0, 0.0));
-}
-
-/*
- * Reads the counters of a mapping into values[FMETRIC_COUNT]; false when
- * it has none (never invoked since the start, or no preload).
- */
-bool
-sqsn_mapping_metrics_read(const pg_uuid_t *mapping_id, uint64 *values)
-{
-	SqsnCounterKey   key = mapping_key(mapping_id);
-	SqsnCounterSlot *slot;
-
-	slot = sqsn_counters_slot(&mapping_counters, &key, false);
-	if (slot == NULL)
-		return false;
-	for (int i = 0; i < FMETRIC_COUNT; i++)
-		values[i] = pg_atomic_read_u64(&sqsn_counters_values(slot)[i]);
-	return true;
-}
-
-/* The mapping is gone: its slot is freed. */
-void
-sqsn_mapping_metrics_forget(const pg_uuid_t *mapping_id)
-{
-	SqsnCounterKey key = mapping_key(mapping_id);
-
-	if (mapping_counters.shared != NULL)
-		sqsn_counters_forget(&mapping_counters, &key);
-}
-
-/* What the table holds, for /metrics; false without the preload. */
-bool
-sqsn_mapping_metrics_usage(int *used, int *nslots, uint64 *overflow)
-{
-	return sqsn_counters_usage(&mapping_counters, used, nslots, overflow);
+	sqsn_counters_observe(values, FMETRIC_DURATION_SUM_US,
+						  FMETRIC_DURATION_BUCKET, duration_ms);
 }
 
 /*
@@ -159,29 +104,31 @@ sq_event_source_mapping_counters(PG_FUNCTION_ARGS)
 	Datum      values[8];
 	bool       nulls[8] = {false};
 	uint64     counts[FMETRIC_COUNT] = {0};
-	Datum      le[SQSN_LATENCY_BUCKETS];
-	Datum      buckets[SQSN_LATENCY_BUCKETS];
+	Datum      le[SQSN_DURATION_BUCKETS];
+	Datum      buckets[SQSN_DURATION_BUCKETS];
 	uint64     total = 0;
+	SqsnCounterKey key;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	tupdesc = BlessTupleDesc(tupdesc);
 
-	if (mapping_counters.shared == NULL)
+	if (sqsn_mapping_counters.shared == NULL)
 	{
 		for (int i = 0; i < lengthof(nulls); i++)
 			nulls[i] = true;
 		PG_RETURN_DATUM(
 			HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 	}
-	(void) sqsn_mapping_metrics_read(id, counts);
-	for (int b = 0; b < SQSN_LATENCY_BUCKETS; b++)
+	key = sqsn_mapping_key(id);
+	(void) sqsn_counters_read(&sqsn_mapping_counters, &key, counts);
+	for (int b = 0; b < SQSN_DURATION_BUCKETS; b++)
 	{
 		total += counts[FMETRIC_DURATION_BUCKET + b];
 		buckets[b] = Int64GetDatum((int64) total);
-		le[b] = Float8GetDatum(sqsn_delivery_latency_buckets[b] < 0
+		le[b] = Float8GetDatum(sqsn_duration_buckets[b] < 0
 								   ? get_float8_infinity()
-								   : sqsn_delivery_latency_buckets[b]);
+								   : sqsn_duration_buckets[b]);
 	}
 	values[0] = Int64GetDatum((int64) counts[FMETRIC_INVOCATIONS]);
 	values[1] = Int64GetDatum((int64) counts[FMETRIC_FAILED]);
@@ -190,10 +137,10 @@ sq_event_source_mapping_counters(PG_FUNCTION_ARGS)
 	values[4] = Int64GetDatum((int64) counts[FMETRIC_MESSAGES]);
 	values[5] = Float8GetDatum(counts[FMETRIC_DURATION_SUM_US] / 1e6);
 	values[6] = PointerGetDatum(construct_array(
-		le, SQSN_LATENCY_BUCKETS, FLOAT8OID, sizeof(float8),
+		le, SQSN_DURATION_BUCKETS, FLOAT8OID, sizeof(float8),
 		FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[7] = PointerGetDatum(construct_array(
-		buckets, SQSN_LATENCY_BUCKETS, INT8OID, sizeof(int64),
+		buckets, SQSN_DURATION_BUCKETS, INT8OID, sizeof(int64),
 		FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
