@@ -22,17 +22,17 @@
  * an existing role, so dropping a key ends its sessions. The session runs
  * as that role.
  *
- * What a session sees: the queues and topics its role has any action on,
- * the event source mappings of those queues,
- * (all of them for sqsn_admin members and superusers), read as the
- * worker's role and filtered with the same checks the SQL functions make
- * (security/acl.c). The administrative actions (purge, redrive, pause and
- * resume a push subscription or an event source mapping) run the SQL
- * functions themselves (sq_purge_queue, sq_redrive, sn_pause_subscription,
+ * What a session sees: the queues and topics its role has any action on
+ * (all of them for sqsn_admin members and superusers) and the event source
+ * mappings of those queues, read as the worker's role and filtered with
+ * the same checks the SQL functions make (security/acl.c). The
+ * administrative actions (purge, redrive, pause and resume a push
+ * subscription or an event source mapping) run the SQL functions
+ * themselves (sq_purge_queue, sq_redrive, sn_pause_subscription,
  * sn_resume_subscription, sq_update_event_source_mapping with enabled =>
- * false or true) as the session's role, so the same grants
- * decide; the page shows action buttons only where the role has the admin
- * action, but the server never relies on that.
+ * false or true) as the session's role, so the same grants decide; the
+ * page shows action buttons only where the role has the admin action, but
+ * the server never relies on that.
  *
  * Cross-site requests: every POST must come from the page's own origin
  * (Origin and Sec-Fetch-Site, when sent, must say so), be JSON (which a
@@ -462,7 +462,8 @@ state_queue_rows(StringInfo buf, Oid roleid, const char *key,
 	uint64         n;
 	bool           first = true;
 
-	sqsn_spi_check(SPI_execute(query, true, 0), SPI_OK_SELECT, key);
+	sqsn_spi_check(SPI_execute(query, true, 0), SPI_OK_SELECT,
+				   psprintf("reading the %s", key));
 	rows = SPI_tuptable;
 	n = SPI_processed;
 	sqsn_json_key(buf, key);
