@@ -279,17 +279,58 @@ SET ROLE regress_fn_owner;
 SELECT messages, outcome FROM sqsn.run_event_source_mapping(:'m_o');
 -- an administrator of the queue may delete another owner's mapping
 RESET ROLE;
+SET ROLE regress_fn_other;
+SELECT pg_temp.err($$SELECT sqsn.sq_update_event_source_mapping('$$ || :'m_o' || $$', enabled => false)$$) AS without_admin_before;
+RESET ROLE;
 SELECT sqsn.sq_grant('fn_q', 'regress_fn_other', '{admin}');
 SET ROLE regress_fn_other;
+-- ... and disable and enable it (enabled alone: not its settings)
+SELECT pg_temp.err($$SELECT sqsn.sq_update_event_source_mapping('$$ || :'m_o' || $$', enabled => false)$$) AS disable;
+SELECT state FROM sqsn.sq_list_event_source_mappings('fn_q') WHERE mapping_id = :'m_o';
+SELECT pg_temp.err($$SELECT sqsn.sq_update_event_source_mapping('$$ || :'m_o' || $$', enabled => true, batch_size => 2)$$) AS settings_too;
+SELECT pg_temp.err($$SELECT sqsn.sq_update_event_source_mapping('$$ || :'m_o' || $$', enabled => true)$$) AS enable;
+SELECT state FROM sqsn.sq_list_event_source_mappings('fn_q') WHERE mapping_id = :'m_o';
 SELECT sqsn.sq_delete_event_source_mapping(:'m_o');
 RESET ROLE;
+
+-- the_counters_in_shared_memory_match_the_exact_figures: invocations,
+-- errors and messages since the start, beside the table-counted stats
+SELECT mm.queue_name, mm.invocations, mm.errors, mm.failed, mm.timed_out,
+	mm.partially_failed, mm.messages_processed,
+	mm.invocations = st.invocations AS same_invocations,
+	mm.failed = st.failed AND mm.timed_out = st.timed_out AS same_errors,
+	mm.duration_buckets[array_length(mm.duration_buckets, 1)] = mm.invocations
+		AS histogram_counts_all,
+	mm.duration_bucket_le[array_length(mm.duration_bucket_le, 1)] = 'infinity'
+		AS last_bucket_infinite
+FROM sqsn.event_source_mapping_metrics mm
+JOIN sqsn.event_source_mapping_stats st USING (mapping_id)
+WHERE mapping_id IN (:'m1', :'m_t', :'m_p') ORDER BY mm.queue_name;
+-- the timed out invocation took at least its one-second limit
+SELECT duration_buckets[array_position(duration_bucket_le, 0.5)] AS within_half_second,
+	duration_seconds_sum >= 1 AS took_a_second
+FROM sqsn.event_source_mapping_metrics WHERE mapping_id = :'m_t';
+-- sqsn.metrics = off stops the counting; the exact figures go on
+SET sqsn.metrics = off;
+SELECT sqsn.sq_send('fn_t', 'y') IS NOT NULL AS sent;
+SELECT outcome FROM sqsn.run_event_source_mapping(:'m_t');
+RESET sqsn.metrics;
+SELECT mm.invocations AS counted, st.invocations AS exact
+FROM sqsn.event_source_mapping_metrics mm
+JOIN sqsn.event_source_mapping_stats st USING (mapping_id)
+WHERE mapping_id = :'m_t';
 
 -- disable_enable_and_delete
 SELECT sqsn.sq_update_event_source_mapping(:'m_keep', enabled => true);
 SELECT state FROM sqsn.sq_list_event_source_mappings('fn_q') WHERE mapping_id = :'m_keep';
 SELECT sqsn.sq_update_event_source_mapping(:'m_keep', enabled => false);
 SELECT state FROM sqsn.sq_list_event_source_mappings('fn_q') WHERE mapping_id = :'m_keep';
+SELECT invocations AS counted_before_delete
+FROM sqsn.event_source_mapping_counters(:'m_keep');
 SELECT sqsn.sq_delete_event_source_mapping(:'m_keep');
+-- its slot is freed: a mapping of that id would count from zero
+SELECT invocations AS counted_after_delete
+FROM sqsn.event_source_mapping_counters(:'m_keep');
 SELECT count(*) AS left_on_fn_q FROM sqsn.sq_list_event_source_mappings('fn_q');
 -- dropping the queue drops its mappings
 SELECT sqsn.sq_delete_queue('fn_p');

@@ -202,6 +202,22 @@ RETURNS TABLE (
 AS 'MODULE_PATHNAME', 'sq_function_worker_rows'
 LANGUAGE C STRICT VOLATILE;
 
+-- The counters of a mapping in shared memory since the server started
+-- (function/mapping_metrics.c): zeros for a mapping not invoked since,
+-- NULLs without the preload. The duration histogram's buckets are
+-- cumulative, for the upper bounds (seconds) of duration_bucket_le.
+CREATE FUNCTION sqsn.event_source_mapping_counters(mapping_id uuid,
+	OUT invocations bigint,
+	OUT failed bigint,
+	OUT timed_out bigint,
+	OUT partially_failed bigint,
+	OUT messages bigint,
+	OUT duration_seconds_sum double precision,
+	OUT duration_bucket_le double precision[],
+	OUT duration_buckets bigint[])
+AS 'MODULE_PATHNAME', 'sq_event_source_mapping_counters'
+LANGUAGE C STRICT VOLATILE;
+
 -- The last sqsn.function_invocation_history invocations, newest first,
 -- from shared memory (the view sqsn.function_invocations).
 CREATE FUNCTION sqsn.function_invocation_rows()
@@ -259,8 +275,25 @@ CREATE VIEW sqsn.event_source_mapping_stats AS
 		ON c.mapping_id OPERATOR(pg_catalog.=) m.mapping_id
 	GROUP BY m.mapping_id, q.queue_name;
 
+-- Per mapping: what its invocations did since the server started, from
+-- the counters in shared memory (approximate in that an invocation is
+-- counted whether or not its transaction commits; zero again after a
+-- restart). The exact, persistent figures are in
+-- sqsn.event_source_mapping_stats.
+CREATE VIEW sqsn.event_source_mapping_metrics AS
+	SELECT m.mapping_id, q.queue_name, m.function_name,
+		c.invocations,
+		c.failed OPERATOR(pg_catalog.+) c.timed_out AS errors,
+		c.failed, c.timed_out, c.partially_failed,
+		c.messages AS messages_processed,
+		c.duration_seconds_sum, c.duration_bucket_le, c.duration_buckets
+	FROM sqsn.event_source_mapping m
+	JOIN sqsn.queue q ON q.queue_id OPERATOR(pg_catalog.=) m.queue_id
+	CROSS JOIN LATERAL sqsn.event_source_mapping_counters(m.mapping_id) c;
+
 REVOKE ALL ON sqsn.event_source_mapping, sqsn.event_source_mapping_counter,
-	sqsn.function_invocations, sqsn.event_source_mapping_stats FROM PUBLIC;
+	sqsn.function_invocations, sqsn.event_source_mapping_stats,
+	sqsn.event_source_mapping_metrics FROM PUBLIC;
 REVOKE ALL ON FUNCTION
 	sqsn.sq_create_event_source_mapping(text, regprocedure, integer, integer, integer, integer, boolean, boolean),
 	sqsn.sq_update_event_source_mapping(uuid, regprocedure, integer, integer, integer, integer, boolean, boolean),
@@ -268,7 +301,8 @@ REVOKE ALL ON FUNCTION
 	sqsn.sq_list_event_source_mappings(text),
 	sqsn.run_event_source_mapping(uuid),
 	sqsn.function_worker_rows(),
-	sqsn.function_invocation_rows()
+	sqsn.function_invocation_rows(),
+	sqsn.event_source_mapping_counters(uuid)
 	FROM PUBLIC;
 
 -- Function consumers are consumers: the receive action on the queue and
@@ -286,9 +320,11 @@ GRANT EXECUTE ON FUNCTION sqsn.function_worker_rows()
 REVOKE ALL ON sqsn.function_worker_status FROM PUBLIC;
 GRANT SELECT ON sqsn.function_worker_status
 	TO sqsn_admin, sqsn_producer, sqsn_consumer;
-GRANT SELECT ON sqsn.function_invocations, sqsn.event_source_mapping_stats
+GRANT SELECT ON sqsn.function_invocations, sqsn.event_source_mapping_stats,
+	sqsn.event_source_mapping_metrics
 	TO sqsn_admin;
-GRANT EXECUTE ON FUNCTION sqsn.function_invocation_rows() TO sqsn_admin;
+GRANT EXECUTE ON FUNCTION sqsn.function_invocation_rows(),
+	sqsn.event_source_mapping_counters(uuid) TO sqsn_admin;
 -- Queue metrics (queue/metrics.c) ------------------------------------
 
 -- Rows of the view sqsn.queue_metrics: each queue's depth and what happened

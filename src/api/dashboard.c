@@ -23,14 +23,16 @@
  * as that role.
  *
  * What a session sees: the queues and topics its role has any action on
- * (all of them for sqsn_admin members and superusers), read as the
- * worker's role and filtered with the same checks the SQL functions make
- * (security/acl.c). The administrative actions (purge, redrive, pause and
- * resume a push subscription) run the SQL functions themselves
- * (sq_purge_queue, sq_redrive, sn_pause_subscription,
- * sn_resume_subscription) as the session's role, so the same grants
- * decide; the page shows action buttons only where the role has the admin
- * action, but the server never relies on that.
+ * (all of them for sqsn_admin members and superusers) and the event source
+ * mappings of those queues, read as the worker's role and filtered with
+ * the same checks the SQL functions make (security/acl.c). The
+ * administrative actions (purge, redrive, pause and resume a push
+ * subscription or an event source mapping) run the SQL functions
+ * themselves (sq_purge_queue, sq_redrive, sn_pause_subscription,
+ * sn_resume_subscription, sq_update_event_source_mapping with enabled =>
+ * false or true) as the session's role, so the same grants decide; the
+ * page shows action buttons only where the role has the admin action, but
+ * the server never relies on that.
  *
  * Cross-site requests: every POST must come from the page's own origin
  * (Origin and Sec-Fetch-Site, when sent, must say so), be JSON (which a
@@ -400,6 +402,20 @@ static const char *const subscriptions_sql =
 	" WHERE s.topic_id = $1"
 	" ORDER BY s.created_at, s.subscription_id";
 
+static const char *const mappings_sql =
+	"SELECT st.queue_name, jsonb_build_object("
+	" 'id', st.mapping_id, 'queue', st.queue_name,"
+	" 'function', st.function_name, 'state', st.state,"
+	" 'paused_reason', m.paused_reason,"
+	" 'invocations', st.invocations,"
+	" 'errors', st.failed + st.timed_out,"
+	" 'messages_deleted', st.messages_deleted,"
+	" 'avg_duration_ms', st.avg_duration_ms,"
+	" 'last_invocation_at', st.last_invocation_at)::text"
+	" FROM sqsn.event_source_mapping_stats st"
+	" JOIN sqsn.event_source_mapping m USING (mapping_id)"
+	" ORDER BY st.queue_name COLLATE \"C\", st.function_name COLLATE \"C\"";
+
 static const char *const server_sql =
 	"SELECT jsonb_build_object("
 	" 'maintenance', (SELECT to_jsonb(w) FROM sqsn.worker_status w LIMIT 1),"
@@ -433,18 +449,24 @@ append_object(StringInfo buf, const char *object, const char *more)
 	appendStringInfoChar(buf, '}');
 }
 
+/*
+ * Member key: an array of the objects that query's rows give (column 2),
+ * those of the queues (column 1) the role has any action on, each with
+ * can_admin where the role has the admin action on the queue.
+ */
 static void
-state_queues(StringInfo buf, Oid roleid)
+state_queue_rows(StringInfo buf, Oid roleid, const char *key,
+				 const char *query)
 {
 	SPITupleTable *rows;
 	uint64         n;
 	bool           first = true;
 
-	sqsn_spi_check(SPI_execute(queues_sql, true, 0), SPI_OK_SELECT,
-				   "reading the queues");
+	sqsn_spi_check(SPI_execute(query, true, 0), SPI_OK_SELECT,
+				   psprintf("reading the %s", key));
 	rows = SPI_tuptable;
 	n = SPI_processed;
-	sqsn_json_key(buf, "queues");
+	sqsn_json_key(buf, key);
 	appendStringInfoChar(buf, '[');
 	for (uint64 i = 0; i < n; i++)
 	{
@@ -557,8 +579,10 @@ state(ApiPageResponse *resp, Session *session)
 	sqsn_json_string(buf, "access_key_id", session->access_key_id);
 	sqsn_json_bool(buf, "sqsn_admin", sqsn_is_admin(session->roleid));
 	sqsn_json_string(buf, "csrf", session->csrf);
-	state_queues(buf, session->roleid);
+	state_queue_rows(buf, session->roleid, "queues", queues_sql);
 	state_topics(buf, session->roleid);
+	/* event source mappings, with their exact counts */
+	state_queue_rows(buf, session->roleid, "mappings", mappings_sql);
 	sqsn_spi_check(SPI_execute(server_sql, true, 0), SPI_OK_SELECT,
 				   "reading the workers");
 	sqsn_json_raw(
@@ -610,18 +634,28 @@ action(ApiPageResponse *resp, Session *session, Jsonb *body)
 		sql = "SELECT sqsn.sn_pause_subscription($1::uuid)";
 	else if (strcmp(what, "resume") == 0)
 		sql = "SELECT sqsn.sn_resume_subscription($1::uuid)";
+	else if (strcmp(what, "pause_mapping") == 0)
+		sql = "SELECT sqsn.sq_update_event_source_mapping($1::uuid,"
+			  " enabled => false)";
+	else if (strcmp(what, "resume_mapping") == 0)
+		sql = "SELECT sqsn.sq_update_event_source_mapping($1::uuid,"
+			  " enabled => true)";
 	else
 	{
 		json_error(resp, 400, "unknown action");
 		return;
 	}
-	target = body_member(body, strcmp(what, "pause") == 0 ||
-									   strcmp(what, "resume") == 0
-								   ? "subscription"
-								   : "queue");
+	if (strcmp(what, "pause") == 0 || strcmp(what, "resume") == 0)
+		target = body_member(body, "subscription");
+	else if (strcmp(what, "pause_mapping") == 0 ||
+			 strcmp(what, "resume_mapping") == 0)
+		target = body_member(body, "mapping");
+	else
+		target = body_member(body, "queue");
 	if (target == NULL)
 	{
-		json_error(resp, 400, "the action names no queue or subscription");
+		json_error(resp, 400,
+				   "the action names no queue, subscription or mapping");
 		return;
 	}
 	values[0] = CStringGetTextDatum(target);

@@ -12,6 +12,9 @@
  *	 - each push subscription's outbox backlog and finished deliveries
  *	   (sqsn.subscription_stats) and its POST counters and latency
  *	   histogram from shared memory (push/delivery_metrics.c);
+ *	 - each event source mapping's state, and its invocations, errors,
+ *	   messages and duration histogram from shared memory
+ *	   (function/mapping_metrics.c);
  *	 - whether the maintenance, delivery and endpoint workers run, and when
  *	   the maintenance worker last swept;
  *	 - what holds the xmin horizon back: the age of the oldest transaction
@@ -32,6 +35,7 @@
 #include <openssl/crypto.h>
 
 #include "api/api.h"
+#include "function/function.h"
 
 #include "commands/extension.h"
 #include "utils/builtins.h"
@@ -110,6 +114,14 @@ static const char *const subscription_sql =
 	" WHERE st.protocol <> 'sqs'"
 	" ORDER BY st.topic_name, st.subscription_id";
 
+static const char *const mapping_sql =
+	"SELECT m.mapping_id, q.queue_name, m.function_name,"
+	" CASE WHEN NOT m.enabled THEN 'disabled'"
+	"  WHEN m.paused_reason IS NOT NULL THEN 'paused' ELSE 'enabled' END"
+	" FROM sqsn.event_source_mapping m"
+	" JOIN sqsn.queue q ON q.queue_id = m.queue_id"
+	" ORDER BY q.queue_name, m.function_name";
+
 /* The token setting; called from ApiPagesInit. */
 void
 ApiPrometheusInit(void)
@@ -151,31 +163,88 @@ family(StringInfo buf, const char *name, const char *type, const char *help)
  * ending in NULL.
  */
 static void
-sample(StringInfo buf, const char *name, double value, ...)
+sample_labels(StringInfo buf, const char *name, double value,
+			  const char *const *labels)
 {
-	va_list     ap;
-	const char *label;
-	bool        first = true;
+	bool first = true;
 
 	appendStringInfoString(buf, name);
-	va_start(ap, value);
-	while ((label = va_arg(ap, const char *)) != NULL)
+	for (int i = 0; labels[i] != NULL; i += 2)
 	{
-		const char *v = va_arg(ap, const char *);
-
 		appendStringInfoString(buf, first ? "{" : ",");
-		appendStringInfo(buf, "%s=\"", label);
-		append_label_value(buf, v);
+		appendStringInfo(buf, "%s=\"", labels[i]);
+		append_label_value(buf, labels[i + 1]);
 		appendStringInfoChar(buf, '"');
 		first = false;
 	}
-	va_end(ap);
 	if (!first)
 		appendStringInfoChar(buf, '}');
 	if (value == (double) (int64) value)
 		appendStringInfo(buf, " " INT64_FORMAT "\n", (int64) value);
 	else
 		appendStringInfo(buf, " %.6f\n", value);
+}
+
+#define MAX_LABELS 8
+
+static void
+sample(StringInfo buf, const char *name, double value, ...)
+{
+	va_list     ap;
+	const char *labels[2 * MAX_LABELS + 1];
+	int         n = 0;
+
+	va_start(ap, value);
+	while ((labels[n] = va_arg(ap, const char *)) != NULL)
+	{
+		if (n == 2 * MAX_LABELS)
+			elog(ERROR, "too many labels for %s", name);
+		labels[n + 1] = va_arg(ap, const char *);
+		n += 2;
+	}
+	va_end(ap);
+	sample_labels(buf, name, value, labels);
+}
+
+/*
+ * The samples of a histogram kept as counters (common/counters.c): its
+ * SQSN_DURATION_BUCKETS bucket counts, cumulated, its sum and its count,
+ * with the labels (pairs, then NULL; MAX_LABELS - 1 pairs at most).
+ */
+static void
+histogram(StringInfo buf, const char *name, const uint64 *buckets,
+		  uint64 sum_us, const char *const *labels)
+{
+	const char *with_le[2 * MAX_LABELS + 1];
+	char        metric[NAMEDATALEN];
+	int         n = 0;
+	uint64      total = 0;
+
+	while (labels[n] != NULL && n < 2 * (MAX_LABELS - 1))
+	{
+		with_le[n] = labels[n];
+		with_le[n + 1] = labels[n + 1];
+		n += 2;
+	}
+	with_le[n] = "le";
+	with_le[n + 2] = NULL;
+	snprintf(metric, sizeof(metric), "%s_bucket", name);
+	for (int b = 0; b < SQSN_DURATION_BUCKETS; b++)
+	{
+		char le[32];
+
+		total += buckets[b];
+		if (sqsn_duration_buckets[b] < 0)
+			strlcpy(le, "+Inf", sizeof(le));
+		else
+			snprintf(le, sizeof(le), "%g", sqsn_duration_buckets[b]);
+		with_le[n + 1] = le;
+		sample_labels(buf, metric, total, with_le);
+	}
+	snprintf(metric, sizeof(metric), "%s_sum", name);
+	sample_labels(buf, metric, sum_us / 1e6, labels);
+	snprintf(metric, sizeof(metric), "%s_count", name);
+	sample_labels(buf, metric, total, labels);
 }
 
 static double
@@ -436,26 +505,11 @@ emit_subscriptions(StringInfo buf)
 		   "Time a POST took, connecting included, since the server started.");
 	for (uint64 i = 0; i < n; i++)
 	{
-		uint64 *c = &counts[i * PMETRIC_COUNT];
-		uint64  total = 0;
+		const char *labels[] = {SUB_LABELS(i), NULL};
 
-		for (int b = 0; b < SQSN_LATENCY_BUCKETS; b++)
-		{
-			char le[32];
-
-			total += c[PMETRIC_LATENCY_BUCKET + b];
-			if (sqsn_delivery_latency_buckets[b] < 0)
-				strlcpy(le, "+Inf", sizeof(le));
-			else
-				snprintf(le, sizeof(le), "%g",
-						 sqsn_delivery_latency_buckets[b]);
-			sample(buf, "sqsn_subscription_post_duration_seconds_bucket",
-				   total, SUB_LABELS(i), "le", le, NULL);
-		}
-		sample(buf, "sqsn_subscription_post_duration_seconds_sum",
-			   c[PMETRIC_LATENCY_SUM_US] / 1e6, SUB_LABELS(i), NULL);
-		sample(buf, "sqsn_subscription_post_duration_seconds_count", total,
-			   SUB_LABELS(i), NULL);
+		histogram(buf, "sqsn_subscription_post_duration_seconds",
+				  &counts[i * PMETRIC_COUNT + PMETRIC_LATENCY_BUCKET],
+				  counts[i * PMETRIC_COUNT + PMETRIC_LATENCY_SUM_US], labels);
 	}
 #undef SUB_LABELS
 
@@ -482,6 +536,103 @@ emit_subscriptions(StringInfo buf)
 			   column_double(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
 							 &isnull),
 			   NULL);
+	}
+}
+
+/* The counter families of event source mappings, one sample per row each. */
+static const struct
+{
+	const char *name;
+	const char *help; /* NULL: a second sample of the family above */
+	int         counter;
+	const char *label; /* and its value, or NULL */
+	const char *value;
+} mapping_families[] = {
+	{"sqsn_function_invocations_total",
+	 "Invocations of the mapping's function since the server started.",
+	 FMETRIC_INVOCATIONS, NULL, NULL},
+	{"sqsn_function_errors_total",
+	 "Invocations that failed (raised an error) or timed out, since the "
+	 "server started.",
+	 FMETRIC_FAILED, "error", "failed"},
+	{"sqsn_function_errors_total", NULL, FMETRIC_TIMED_OUT, "error",
+	 "timed_out"},
+	{"sqsn_function_partial_failures_total",
+	 "Invocations that reported some of their messages failed, since the "
+	 "server started.",
+	 FMETRIC_PARTIALLY_FAILED, NULL, NULL},
+	{"sqsn_function_messages_total",
+	 "Messages passed to the mapping's function since the server started.",
+	 FMETRIC_MESSAGES, NULL, NULL},
+};
+
+/* Event source mappings: their state, and their counters since the start. */
+static void
+emit_mappings(StringInfo buf)
+{
+	SPITupleTable *rows;
+	uint64         n;
+	uint64        *counts;
+	const char  ***labels;
+
+	sqsn_spi_check(SPI_execute(mapping_sql, true, 0), SPI_OK_SELECT,
+				   "reading the event source mappings");
+	rows = SPI_tuptable;
+	n = SPI_processed;
+	counts = palloc0(sizeof(uint64) * FMETRIC_COUNT * (n + 1));
+	labels = palloc0(sizeof(const char **) * (n + 1));
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool           isnull;
+		Datum          id = SPI_getbinval(rows->vals[i], rows->tupdesc, 1,
+										  &isnull);
+		SqsnCounterKey key = sqsn_mapping_key(DatumGetUUIDP(id));
+
+		(void) sqsn_counters_read(&sqsn_mapping_counters, &key,
+								  &counts[i * FMETRIC_COUNT]);
+		/* mapping, queue, function, then room for one more pair */
+		labels[i] = palloc0(sizeof(const char *) * 9);
+		labels[i][0] = "mapping";
+		labels[i][1] = SPI_getvalue(rows->vals[i], rows->tupdesc, 1);
+		labels[i][2] = "queue";
+		labels[i][3] = SPI_getvalue(rows->vals[i], rows->tupdesc, 2);
+		labels[i][4] = "function";
+		labels[i][5] = SPI_getvalue(rows->vals[i], rows->tupdesc, 3);
+	}
+
+	family(buf, "sqsn_function_mapping_info", "gauge",
+		   "One per event source mapping, with its state (enabled, paused or "
+		   "disabled).");
+	for (uint64 i = 0; i < n; i++)
+	{
+		labels[i][6] = "state";
+		labels[i][7] = SPI_getvalue(rows->vals[i], rows->tupdesc, 4);
+		sample_labels(buf, "sqsn_function_mapping_info", 1, labels[i]);
+	}
+	for (int f = 0; f < lengthof(mapping_families); f++)
+	{
+		if (mapping_families[f].help != NULL)
+			family(buf, mapping_families[f].name, "counter",
+				   mapping_families[f].help);
+		for (uint64 i = 0; i < n; i++)
+		{
+			labels[i][6] = mapping_families[f].label;
+			labels[i][7] = mapping_families[f].value;
+			sample_labels(
+				buf, mapping_families[f].name,
+				counts[i * FMETRIC_COUNT + mapping_families[f].counter],
+				labels[i]);
+		}
+	}
+	family(buf, "sqsn_function_duration_seconds", "histogram",
+		   "Time an invocation took, since the server started.");
+	for (uint64 i = 0; i < n; i++)
+	{
+		labels[i][6] = NULL;
+		histogram(buf, "sqsn_function_duration_seconds",
+				  &counts[i * FMETRIC_COUNT + FMETRIC_DURATION_BUCKET],
+				  counts[i * FMETRIC_COUNT + FMETRIC_DURATION_SUM_US],
+				  labels[i]);
 	}
 }
 
@@ -579,33 +730,36 @@ emit_server(StringInfo buf, bool installed)
 static void
 emit_tables(StringInfo buf)
 {
-	int               used[2];
-	int               nslots[2];
-	uint64            overflow[2];
-	bool              have[2];
-	const char *const names[2] = {"queues", "subscriptions"};
+	int               used[3];
+	int               nslots[3];
+	uint64            overflow[3];
+	bool              have[3];
+	const char *const names[3] = {"queues", "subscriptions", "mappings"};
 
 	have[0] =
 		sqsn_metrics_queue_table_usage(&used[0], &nslots[0], &overflow[0]);
 	have[1] = sqsn_delivery_metrics_usage(&used[1], &nslots[1], &overflow[1]);
-	if (!have[0] && !have[1])
+	have[2] = sqsn_counters_usage(&sqsn_mapping_counters, &used[2], &nslots[2],
+								  &overflow[2]);
+	if (!have[0] && !have[1] && !have[2])
 		return;
 	family(buf, "sqsn_metrics_slots_used", "gauge",
 		   "Slots of the counter tables in shared memory in use.");
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < lengthof(names); i++)
 		if (have[i])
 			sample(buf, "sqsn_metrics_slots_used", used[i], "table", names[i],
 				   NULL);
 	family(buf, "sqsn_metrics_slots", "gauge",
 		   "Slots of the counter tables in shared memory "
-		   "(sqsn.metrics_queues, sqsn.metrics_subscriptions).");
-	for (int i = 0; i < 2; i++)
+		   "(sqsn.metrics_queues, sqsn.metrics_subscriptions, "
+		   "sqsn.metrics_mappings).");
+	for (int i = 0; i < lengthof(names); i++)
 		if (have[i])
 			sample(buf, "sqsn_metrics_slots", nslots[i], "table", names[i],
 				   NULL);
 	family(buf, "sqsn_metrics_overflow_total", "counter",
 		   "Increments dropped because a counter table was full.");
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < lengthof(names); i++)
 		if (have[i])
 			sample(buf, "sqsn_metrics_overflow_total", (double) overflow[i],
 				   "table", names[i], NULL);
@@ -668,6 +822,7 @@ api_prometheus(ApiPageRequest *req, ApiPageResponse *resp)
 	{
 		emit_queues(&buf);
 		emit_subscriptions(&buf);
+		emit_mappings(&buf);
 	}
 	emit_server(&buf, installed);
 	emit_tables(&buf);

@@ -18,8 +18,8 @@
  *	  xact.c      the workers' transaction bracket and subtransactions;
  *	              the refusal of writes on a standby
  *	  shmem.c     shared-memory areas and background worker registration
- *	  counters.c  tables of counters in shared memory (queue and
- *	              subscription metrics)
+ *	  counters.c  tables of counters in shared memory (queue, subscription
+ *	              and mapping metrics), duration histograms in them
  *	  settings.c  sqsn.database_name, poll_interval, retention_batch_size,
  *	              the endpoint's address, region and account; ARNs and URLs
  *
@@ -257,6 +257,26 @@ sqsn_counter_key(Oid dbid, uint64 id1, uint64 id2)
 	return key;
 }
 
+/* The key of an object named by 16 bytes (a uuid) in this database. */
+static inline SqsnCounterKey
+sqsn_counter_key_bytes(Oid dbid, const unsigned char *bytes)
+{
+	uint64 a;
+	uint64 b;
+
+	memcpy(&a, bytes, 8);
+	memcpy(&b, bytes + 8, 8);
+	return sqsn_counter_key(dbid, a, b);
+}
+
+/*
+ * Histograms of durations kept as counters: SQSN_DURATION_BUCKETS counts,
+ * one per upper bound of sqsn_duration_buckets (seconds; the last, -1, is
+ * +Inf), beside a counter of the microseconds observed.
+ */
+#define SQSN_DURATION_BUCKETS 12
+extern const double sqsn_duration_buckets[SQSN_DURATION_BUCKETS];
+
 extern void              sqsn_counters_define(SqsnCounterTable *table);
 extern SqsnCounterSlot  *sqsn_counters_slot(SqsnCounterTable     *table,
 											const SqsnCounterKey *key,
@@ -272,6 +292,10 @@ extern void              sqsn_counters_add(SqsnCounterTable     *table,
 										   const SqsnCounterKey *key, int c, uint64 n);
 extern bool sqsn_counters_usage(SqsnCounterTable *table, int *used,
 								int *nslots, uint64 *overflow);
+extern bool sqsn_counters_read(SqsnCounterTable     *table,
+							   const SqsnCounterKey *key, uint64 *values);
+extern void sqsn_counters_observe(pg_atomic_uint64 *values, int sum_us,
+								  int first_bucket, double ms);
 
 /* settings.c */
 #define SQSN_API_MAX_ADDRESSES 16 /* in sqsn.api_listen_addresses */

@@ -286,6 +286,50 @@ sqsn_counters_add(SqsnCounterTable *table, const SqsnCounterKey *key, int c,
 		pg_atomic_fetch_add_u64(&sqsn_counters_values(slot)[c], n);
 }
 
+/* upper bounds of the duration histograms' buckets, in seconds */
+const double sqsn_duration_buckets[SQSN_DURATION_BUCKETS] = {
+	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, -1 /* +Inf */};
+
+/*
+ * Adds a duration of ms milliseconds to the histogram of a slot's values:
+ * the microseconds to counter sum_us, one to the bucket it falls in (of
+ * the SQSN_DURATION_BUCKETS from first_bucket).
+ */
+void
+sqsn_counters_observe(pg_atomic_uint64 *values, int sum_us, int first_bucket,
+					  double ms)
+{
+	int bucket = SQSN_DURATION_BUCKETS - 1;
+
+	for (int i = 0; i < SQSN_DURATION_BUCKETS - 1; i++)
+	{
+		if (ms <= sqsn_duration_buckets[i] * 1000.0)
+		{
+			bucket = i;
+			break;
+		}
+	}
+	pg_atomic_fetch_add_u64(&values[first_bucket + bucket], 1);
+	pg_atomic_fetch_add_u64(&values[sum_us], (uint64) Max(ms * 1000.0, 0.0));
+}
+
+/*
+ * Reads the counters of key's slot into values[ncounters]; false when it
+ * has none (never counted, or no preload).
+ */
+bool
+sqsn_counters_read(SqsnCounterTable *table, const SqsnCounterKey *key,
+				   uint64 *values)
+{
+	SqsnCounterSlot *slot = sqsn_counters_slot(table, key, false);
+
+	if (slot == NULL)
+		return false;
+	for (int i = 0; i < table->ncounters; i++)
+		values[i] = pg_atomic_read_u64(&sqsn_counters_values(slot)[i]);
+	return true;
+}
+
 /*
  * What a table holds: slots in use, its size, and the increments dropped
  * for want of a slot. False without the preload.

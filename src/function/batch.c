@@ -20,7 +20,9 @@
  *		mapping's owner, with timeout_seconds as its statement timeout, then
  *		delete the batch -- without the messages the function reported as
  *		failed, when the mapping reports batch item failures;
- *	 4. count, in the same transaction, in sqsn.event_source_mapping_counter.
+ *	 4. count, in the same transaction, in sqsn.event_source_mapping_counter;
+ *		and, at once, in the mapping's counters in shared memory
+ *		(mapping_metrics.c), which no rollback takes back.
  *
  * Success commits the function's writes and the delete together. An error
  * or a timeout rolls back the subtransaction -- the function's writes and
@@ -482,6 +484,7 @@ sqsn_run_batch(SqsnMapping *m, int worker, SqsnBatchResult *r)
 		}
 	}
 	count_batch(m, worker, r, &inv);
+	sqsn_mapping_metrics_count(&m->id, r->outcome, batch.n, inv.duration_ms);
 	sqsn_log_invocation('m', &m->id, batch.n, inv.started, inv.duration_ms,
 						r->outcome, r->error);
 }

@@ -16,6 +16,8 @@
  *	                     dead-lettered
  *	  launcher.c         the launcher: settings, shared memory, starting
  *	                     workers and handing them work; the views' rows
+ *	  mapping_metrics.c  counters of each mapping's invocations in shared
+ *	                     memory (outcomes, messages, duration histogram)
  *	  function_worker.c  the function workers
  *
  * The function runs in the same transaction as the delete of its batch (or
@@ -30,6 +32,7 @@
 #include "topic/topic.h"
 
 #include "port/atomics.h"
+#include "miscadmin.h"
 #include "storage/latch.h"
 #include "storage/spin.h"
 
@@ -173,6 +176,30 @@ extern void  sqsn_function_catalog_changed(void);
 extern bool  sqsn_read_mapping(const pg_uuid_t *id, SqsnMapping *m);
 extern char *sqsn_mapping_problem(SqsnMapping *m);
 extern void  sqsn_set_mapping_paused(SqsnMapping *m, const char *reason);
+
+/* mapping_metrics.c: counters per mapping, since the server started */
+enum
+{
+	FMETRIC_INVOCATIONS,
+	FMETRIC_FAILED,           /* the function raised an error */
+	FMETRIC_TIMED_OUT,        /* it ran past the mapping's timeout */
+	FMETRIC_PARTIALLY_FAILED, /* it reported item failures */
+	FMETRIC_MESSAGES,         /* messages passed to the function */
+	FMETRIC_DURATION_SUM_US,  /* microseconds over every invocation */
+	FMETRIC_DURATION_BUCKET,  /* SQSN_DURATION_BUCKETS counts follow */
+	FMETRIC_COUNT = FMETRIC_DURATION_BUCKET + SQSN_DURATION_BUCKETS
+};
+extern SqsnCounterTable sqsn_mapping_counters;
+extern void             FunctionMetricsInit(void);
+extern void sqsn_mapping_metrics_count(const pg_uuid_t *mapping_id,
+									   SqsnOutcome outcome, int messages,
+									   double duration_ms);
+
+static inline SqsnCounterKey
+sqsn_mapping_key(const pg_uuid_t *mapping_id)
+{
+	return sqsn_counter_key_bytes(MyDatabaseId, mapping_id->data);
+}
 
 /* batch.c */
 extern void sqsn_run_batch(SqsnMapping *m, int worker, SqsnBatchResult *r);

@@ -156,6 +156,7 @@ FunctionInit(void)
 		"Invocations of consumer functions sqsn.function_invocations keeps.",
 		NULL, &invocation_history, 1000, 0, 100000, PGC_POSTMASTER, 0, NULL,
 		NULL, NULL);
+	FunctionMetricsInit();
 
 	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade)
 		return;

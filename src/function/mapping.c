@@ -380,7 +380,7 @@ sq_create_event_source_mapping(PG_FUNCTION_ARGS)
 /*
  * Reads a mapping locked for a change, errors when there is none or the
  * caller may not change it (admin_too: an administrator of its queue may,
- * to delete it). Requires SPI.
+ * to delete, disable or enable it). Requires SPI.
  */
 static void
 open_for_change(pg_uuid_t *id, bool admin_too, SqsnMapping *m)
@@ -407,7 +407,7 @@ open_for_change(pg_uuid_t *id, bool admin_too, SqsnMapping *m)
 					   "function runs.",
 					   m->owner),
 			 admin_too ? errhint("Its owner, or an administrator of queue "
-								 "\"%s\", can delete it.",
+								 "\"%s\", can delete, disable or enable it.",
 								 m->queue_name)
 					   : errhint("Only its owner can change it.")));
 }
@@ -416,8 +416,11 @@ open_for_change(pg_uuid_t *id, bool admin_too, SqsnMapping *m)
  * sq_update_event_source_mapping(mapping_id, function_name, batch_size,
  * maximum_batching_window_seconds, maximum_concurrency, timeout_seconds,
  * report_batch_item_failures, enabled): changes what is given (not NULL).
- * Only the owner may: the function runs with the owner's rights. A change
- * also resumes a paused mapping (it is checked again at its next run).
+ * Only the owner may change its settings: the function runs with the
+ * owner's rights. An administrator of the queue, who may delete the
+ * mapping, may also disable and enable it (enabled alone): that changes
+ * neither what runs nor as whom. A change also resumes a paused mapping
+ * (it is checked again at its next run).
  */
 Datum
 sq_update_event_source_mapping(PG_FUNCTION_ARGS)
@@ -427,12 +430,17 @@ sq_update_event_source_mapping(PG_FUNCTION_ARGS)
 	Datum       values[8];
 	int         nestlevel;
 	bool        report;
+	bool        only_enabled;
 	char       *function_name;
 
 	sqsn_refuse_on_standby(fcinfo);
 
+	only_enabled = !PG_ARGISNULL(7);
+	for (int i = 1; i <= 6; i++)
+		only_enabled = only_enabled && PG_ARGISNULL(i);
+
 	nestlevel = sqsn_admin_begin();
-	open_for_change(id, false, &m);
+	open_for_change(id, only_enabled, &m);
 	report = PG_ARGISNULL(6) ? m.report_item_failures : PG_GETARG_BOOL(6);
 	if (!PG_ARGISNULL(1))
 		function_name = function_arg(fcinfo, 1, report);
@@ -499,6 +507,12 @@ sq_delete_event_source_mapping(PG_FUNCTION_ARGS)
 	open_for_change(id, true, &m);
 	sqsn_execute(&delete_stmt, &value, NULL, 0);
 	sqsn_function_catalog_changed();
+	{
+		/* its counters go with it */
+		SqsnCounterKey key = sqsn_mapping_key(id);
+
+		sqsn_counters_forget(&sqsn_mapping_counters, &key);
+	}
 	sqsn_admin_end(nestlevel);
 	PG_RETURN_VOID();
 }

@@ -23,10 +23,6 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
-/* upper bounds of the latency histogram's buckets, in seconds */
-const double sqsn_delivery_latency_buckets[SQSN_LATENCY_BUCKETS] = {
-	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, -1 /* +Inf */};
-
 static SqsnCounterTable delivery_counters = {"sqsn delivery metrics", 10000,
 											 PMETRIC_COUNT, 0, NULL};
 
@@ -47,12 +43,7 @@ DeliveryMetricsInit(void)
 static inline SqsnCounterKey
 subscription_key(const pg_uuid_t *id)
 {
-	uint64 a;
-	uint64 b;
-
-	memcpy(&a, id->data, 8);
-	memcpy(&b, id->data + 8, 8);
-	return sqsn_counter_key(MyDatabaseId, a, b);
+	return sqsn_counter_key_bytes(MyDatabaseId, id->data);
 }
 
 /*
@@ -68,7 +59,6 @@ sqsn_delivery_metrics_count(const pg_uuid_t *subscription_id, bool delivered,
 	SqsnCounterKey    key = subscription_key(subscription_id);
 	SqsnCounterSlot  *slot;
 	pg_atomic_uint64 *values;
-	int               bucket = SQSN_LATENCY_BUCKETS - 1;
 
 	if (delivery_counters.shared == NULL)
 		return;
@@ -85,17 +75,8 @@ sqsn_delivery_metrics_count(const pg_uuid_t *subscription_id, bool delivered,
 		pg_atomic_fetch_add_u64(&values[PMETRIC_RETRIES], 1);
 	if (final >= 0)
 		pg_atomic_fetch_add_u64(&values[final], 1);
-	for (int i = 0; i < SQSN_LATENCY_BUCKETS - 1; i++)
-	{
-		if (latency_ms <= sqsn_delivery_latency_buckets[i] * 1000.0)
-		{
-			bucket = i;
-			break;
-		}
-	}
-	pg_atomic_fetch_add_u64(&values[PMETRIC_LATENCY_BUCKET + bucket], 1);
-	pg_atomic_fetch_add_u64(&values[PMETRIC_LATENCY_SUM_US],
-							(uint64) Max(latency_ms * 1000.0, 0.0));
+	sqsn_counters_observe(values, PMETRIC_LATENCY_SUM_US, PMETRIC_LATENCY_BUCKET,
+						  latency_ms);
 }
 
 /*
@@ -105,15 +86,9 @@ sqsn_delivery_metrics_count(const pg_uuid_t *subscription_id, bool delivered,
 bool
 sqsn_delivery_metrics_read(const pg_uuid_t *subscription_id, uint64 *values)
 {
-	SqsnCounterKey   key = subscription_key(subscription_id);
-	SqsnCounterSlot *slot;
+	SqsnCounterKey key = subscription_key(subscription_id);
 
-	slot = sqsn_counters_slot(&delivery_counters, &key, false);
-	if (slot == NULL)
-		return false;
-	for (int i = 0; i < PMETRIC_COUNT; i++)
-		values[i] = pg_atomic_read_u64(&sqsn_counters_values(slot)[i]);
-	return true;
+	return sqsn_counters_read(&delivery_counters, &key, values);
 }
 
 /* The subscription is gone: its slot is freed. */

@@ -148,7 +148,6 @@ extern char *sqsn_envelope_link(const char *action, const char *arn_param,
 								const char *arn, const char *token);
 
 /* delivery_metrics.c: counters per subscription */
-#define SQSN_LATENCY_BUCKETS 12
 enum
 {
 	PMETRIC_DELIVERED,       /* POSTs answered 2xx */
@@ -157,10 +156,9 @@ enum
 	PMETRIC_DEAD_LETTERED,   /* deliveries given up, copied to the DLQ */
 	PMETRIC_DROPPED,         /* deliveries given up without a DLQ */
 	PMETRIC_LATENCY_SUM_US,  /* microseconds over every POST */
-	PMETRIC_LATENCY_BUCKET,  /* SQSN_LATENCY_BUCKETS counts follow */
-	PMETRIC_COUNT = PMETRIC_LATENCY_BUCKET + SQSN_LATENCY_BUCKETS
+	PMETRIC_LATENCY_BUCKET,  /* SQSN_DURATION_BUCKETS counts follow */
+	PMETRIC_COUNT = PMETRIC_LATENCY_BUCKET + SQSN_DURATION_BUCKETS
 };
-extern const double sqsn_delivery_latency_buckets[SQSN_LATENCY_BUCKETS];
 extern void         DeliveryMetricsInit(void);
 extern void sqsn_delivery_metrics_count(const pg_uuid_t *subscription_id,
 										bool delivered, bool retry, int final,

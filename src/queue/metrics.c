@@ -83,7 +83,7 @@ typedef struct PendingCounts
 } PendingCounts;
 
 /* settings */
-static bool sqsn_metrics_enabled = true;
+bool        sqsn_metrics_enabled = true;
 static int  sqsn_metrics_cache_time = 5000;
 static int  sqsn_metrics_scan_rows = 100000;
 

@@ -274,6 +274,7 @@ enum
 	QMETRIC_COUNT
 };
 extern void QueueMetricsInit(void);
+extern bool sqsn_metrics_enabled; /* sqsn.metrics */
 extern void sqsn_metrics_count(SqsnQueue *queue, int what, uint64 n);
 extern void sqsn_metrics_count_empty_receive(SqsnQueue *queue);
 extern void sqsn_metrics_defer_empty_receives(bool defer);

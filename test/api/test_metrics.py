@@ -101,6 +101,45 @@ class Exposition(unittest.TestCase):
         self.assertGreaterEqual(value(text, "sqsn_workers", worker="endpoint"), 1)
         self.assertIsNotNone(value(text, "sqsn_xmin_horizon_age_seconds", holder="transaction"))
 
+    def test_function_mapping_families(self):
+        # a mapping's invocations, errors, messages and durations, counted
+        # in shared memory, with its id, queue and function as labels
+        name = PREFIX + "fn"
+        fn = "public.apitest_metrics_fn_%s" % PREFIX[-7:-1]
+        sql("SELECT sqsn.sq_create_queue('%s', visibility_timeout => 0)" % name)
+        sql("CREATE FUNCTION %s(e jsonb) RETURNS void LANGUAGE plpgsql AS $$"
+            " BEGIN IF e::text LIKE '%%boom%%' THEN RAISE 'boom'; END IF; END $$" % fn)
+        self.addCleanup(sql, "DROP FUNCTION %s(jsonb)" % fn)
+        self.addCleanup(sql, "SELECT sqsn.sq_delete_queue('%s')" % name)
+        mapping = sql("SELECT sqsn.sq_create_event_source_mapping('%s', '%s(jsonb)',"
+                      " maximum_batching_window_seconds => 0, enabled => false)"
+                      % (name, fn))
+        sql("SELECT count(sqsn.sq_send('%s', b)) FROM unnest(ARRAY['a', 'b']) b" % name)
+        self.assertEqual(sql("SELECT outcome FROM sqsn.run_event_source_mapping('%s')"
+                             % mapping), "succeeded")
+        sql("SELECT sqsn.sq_send('%s', 'boom')" % name)
+        self.assertEqual(sql("SELECT outcome FROM sqsn.run_event_source_mapping('%s')"
+                             % mapping), "failed")
+
+        status, text = scrape()
+        self.assertEqual(status, 200)
+        check = subprocess.run([PROMTOOL, "check", "metrics"], input=text,
+                               capture_output=True, text=True)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        labels = {"mapping": mapping, "queue": name, "function": fn + "(jsonb)"}
+        self.assertEqual(value(text, "sqsn_function_mapping_info", state="disabled",
+                               **labels), 1)
+        self.assertEqual(value(text, "sqsn_function_invocations_total", **labels), 2)
+        self.assertEqual(value(text, "sqsn_function_errors_total", error="failed",
+                               **labels), 1)
+        self.assertEqual(value(text, "sqsn_function_errors_total", error="timed_out",
+                               **labels), 0)
+        self.assertEqual(value(text, "sqsn_function_messages_total", **labels), 3)
+        self.assertEqual(value(text, "sqsn_function_duration_seconds_count", **labels), 2)
+        self.assertEqual(value(text, "sqsn_function_duration_seconds_bucket", le="+Inf",
+                               **labels), 2)
+        self.assertIsNotNone(value(text, "sqsn_metrics_slots", table="mappings"))
+
     def test_a_large_exposition_arrives_whole(self):
         # 80 queues make an answer of about 80 kB: it must arrive intact
         names = [PREFIX + "many-%02d" % i for i in range(80)]

@@ -127,7 +127,8 @@ SELECT functions_are('sqsn', ARRAY[
 	'api_create_credentials', 'api_drop_credentials',
 	'sq_create_event_source_mapping', 'sq_update_event_source_mapping',
 	'sq_delete_event_source_mapping', 'sq_list_event_source_mappings',
-	'run_event_source_mapping', 'function_worker_rows', 'function_invocation_rows'],
+	'run_event_source_mapping', 'function_worker_rows', 'function_invocation_rows',
+	'event_source_mapping_counters'],
 	'schema sqsn has exactly the documented functions');
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'sqsn'::regnamespace AND proname LIKE 'sq\_%'),
 	23, 'no sq_ function is overloaded');

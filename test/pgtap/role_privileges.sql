@@ -2,7 +2,7 @@
 -- sqsn_consumer get exactly their functions; no role may touch the catalog
 -- or a message table directly.
 BEGIN;
-SELECT plan(226);
+SELECT plan(234);
 
 SELECT has_role('sqsn_admin', 'role sqsn_admin exists');
 SELECT has_role('sqsn_producer', 'role sqsn_producer exists');
@@ -64,6 +64,7 @@ INSERT INTO api VALUES
 	('run_event_source_mapping', ARRAY['uuid'], true, false, true),
 	('function_worker_rows', ARRAY[]::name[], true, true, true),
 	('function_invocation_rows', ARRAY[]::name[], true, false, false),
+	('event_source_mapping_counters', ARRAY['uuid'], true, false, false),
 	('init_handle_key', ARRAY[]::name[], false, false, false);
 
 SELECT function_privs_are('sqsn', fname, args, r.role,
@@ -103,6 +104,9 @@ SELECT table_privs_are('sqsn', 'event_source_mapping', r, ARRAY[]::name[], forma
 FROM unnest(ARRAY['sqsn_admin', 'sqsn_producer', 'sqsn_consumer', 'public']::name[]) AS r;
 SELECT table_privs_are('sqsn', 'function_invocations', 'sqsn_admin', ARRAY['SELECT'], 'sqsn_admin may only select from sqsn.function_invocations');
 SELECT table_privs_are('sqsn', 'function_invocations', r, ARRAY[]::name[], format('%s may not select from sqsn.function_invocations', r))
+FROM unnest(ARRAY['sqsn_producer', 'sqsn_consumer', 'public']::name[]) AS r;
+SELECT table_privs_are('sqsn', 'event_source_mapping_metrics', 'sqsn_admin', ARRAY['SELECT'], 'sqsn_admin may only select from sqsn.event_source_mapping_metrics');
+SELECT table_privs_are('sqsn', 'event_source_mapping_metrics', r, ARRAY[]::name[], format('%s may not select from sqsn.event_source_mapping_metrics', r))
 FROM unnest(ARRAY['sqsn_producer', 'sqsn_consumer', 'public']::name[]) AS r;
 
 -- the endpoint's credentials: secrets for nobody, the keys for sqsn_admin

@@ -4,7 +4,8 @@
 # queue frees its slot for another; after a backend is killed with kill -9
 # the server restarts, the counters start again from zero (what Prometheus
 # takes as a counter reset) while the messages and their depth are all
-# there, and counting goes on.
+# there, and counting goes on. An event source mapping's counters restart
+# from zero too, while its exact figures, kept in a table, stay.
 use strict;
 use warnings;
 
@@ -98,6 +99,21 @@ is(counters('gamma'), '2 0 0 6', 'gamma takes the freed slot and counts what fol
 query(q{SELECT count(sqsn.sq_delete('alpha', receipt_handle)) FROM sqsn.sq_receive('alpha', 2)});
 is(counters('alpha'), '3 2 2 1', 'alpha counts its receives and deletes');
 
+# a mapping's invocation, counted in shared memory and in its table (on
+# zeta, the last queue: after the restart alpha and gamma still take the
+# two queue slots first)
+query(q{
+	CREATE FUNCTION public.consume(e jsonb) RETURNS void LANGUAGE sql AS 'SELECT';
+	SELECT sqsn.sq_create_queue('zeta');
+	SELECT count(sqsn.sq_send('zeta', 'z' || i)) FROM generate_series(1, 2) i;
+});
+my $mapping = query(q{SELECT sqsn.sq_create_event_source_mapping('zeta',
+	'public.consume(jsonb)', enabled => false)});
+is(query(qq{SELECT outcome FROM sqsn.run_event_source_mapping('$mapping')}),
+	'succeeded', 'the mapping consumes its batch');
+is(query(q{SELECT concat_ws(' ', invocations, messages_processed)
+	FROM sqsn.event_source_mapping_metrics}), '1 2', 'the mapping is counted');
+
 # kill -9 the maintenance worker: the postmaster restarts everything
 my $pid = query(q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'sqsn worker'});
 like($pid, qr/^\d+$/, 'the maintenance worker runs');
@@ -117,6 +133,14 @@ is(sample($text, 'sqsn_queue_messages_sent_total', 'queue="alpha"'), '1',
 	'/metrics shows the reset counter');
 is(sample($text, 'sqsn_metrics_overflow_total', 'table="queues"'), '0',
 	'the overflow counter restarted too');
+
+is(query(q{SELECT concat_ws(' ', invocations, messages_processed)
+	FROM sqsn.event_source_mapping_metrics}), '0 0',
+	'the mapping counters start again from zero');
+is(query(q{SELECT invocations FROM sqsn.event_source_mapping_stats}), '1',
+	'its exact figures, kept in a table, stay');
+is(sample($text, 'sqsn_function_invocations_total', "mapping=\"$mapping\""), '0',
+	'/metrics shows the reset mapping counter');
 
 $node->stop;
 done_testing();

@@ -163,6 +163,8 @@
       case 'redrive': return 'Redrove ' + data.result + ' message(s) out of ' + body.queue + '.';
       case 'pause': return 'Paused subscription ' + body.subscription + '.';
       case 'resume': return 'Resumed subscription ' + body.subscription + '.';
+      case 'pause_mapping': return 'Paused event source mapping ' + body.mapping + '.';
+      case 'resume_mapping': return 'Resumed event source mapping ' + body.mapping + '.';
       default: return 'Done.';
     }
   }
@@ -259,6 +261,32 @@
     fill($('subscriptions').tBodies[0], rows, 11, 'No topics you may see.');
   }
 
+  function renderMappings(state) {
+    const rows = (state.mappings || []).map((m) => {
+      const actions = el('td');
+      if (m.can_admin) {
+        // a mapping sqsn paused itself resumes the same way
+        actions.append(m.state === 'enabled'
+          ? actionButton('Pause', '', { action: 'pause_mapping', mapping: m.id })
+          : actionButton('Resume', '', { action: 'resume_mapping', mapping: m.id }));
+      }
+      const state = m.state === 'enabled' ? tag('enabled', 'good')
+        : m.state === 'paused' ? tag('paused: ' + (m.paused_reason || ''), 'bad')
+        : tag('disabled', 'warn');
+      return el('tr', { 'data-mapping': m.id, 'data-queue': m.queue },
+        el('td', { class: 'name' }, m.queue),
+        el('td', { class: 'function' }, m.function),
+        el('td', { class: 'state' }, state),
+        el('td', { class: 'num invocations' }, num(m.invocations)),
+        el('td', { class: 'num errors' }, m.errors > 0 ? tag(num(m.errors), 'bad') : '0'),
+        el('td', { class: 'num' }, m.avg_duration_ms !== null && m.avg_duration_ms !== undefined
+          ? Number(m.avg_duration_ms).toFixed(0) + ' ms' : '–'),
+        el('td', {}, when(m.last_invocation_at)),
+        actions);
+    });
+    fill($('mappings').tBodies[0], rows, 8, 'No event source mappings on the queues you may see.');
+  }
+
   function renderWorkers(state) {
     const p = state.server.processes || {};
     const m = state.server.maintenance;
@@ -304,6 +332,7 @@
     renderQueues(state);
     renderDlqs(state);
     renderSubscriptions(state);
+    renderMappings(state);
     renderWorkers(state);
     renderStorage(state);
     $('status').textContent = 'Updated ' + new Date(state.server.now).toLocaleTimeString() +

@@ -2,8 +2,9 @@
 // playwright-core. Signs in with an access key, sees a queue created in SQL
 // appear with its depth, watches the depth change after sends, redrives a
 // dead-letter queue with the button and checks in SQL that the messages
-// moved, refuses forged action requests, and shows a read-only role no
-// action buttons. Screenshots go to $SQSN_API_TEST_OUT (test/api/run's
+// moved, shows an event source mapping with its invocations and errors and
+// pauses and resumes it with the buttons, refuses forged action requests,
+// and shows a read-only role no action buttons. Screenshots go to $SQSN_API_TEST_OUT (test/api/run's
 // output directory).
 //
 // Run by test/api/run (test "browser"), which exports SQSN_API_URL and
@@ -22,6 +23,8 @@ const OUT = process.env.SQSN_API_TEST_OUT || mkdtempSync(join(tmpdir(), 'sqsn-br
 const SUFFIX = Math.random().toString(36).slice(2, 8);
 const SOURCE = `apitest-dash-${SUFFIX}`;
 const DLQ = `apitest-dash-${SUFFIX}-dlq`;
+const FNQ = `apitest-dash-${SUFFIX}-fn`;
+const FN = `public.apitest_dash_fn_${SUFFIX}`;
 const ADMIN_ROLE = 'sqsn_dash_admin';
 const READER_ROLE = 'sqsn_dash_reader';
 
@@ -77,6 +80,7 @@ after(async () => {
   for (const k of [admin, reader]) {
     if (k) sql(`SELECT sqsn.api_drop_credentials('${k.id}')`);
   }
+  sql(`DROP FUNCTION IF EXISTS ${FN}(jsonb)`);
 });
 
 async function signIn(k) {
@@ -154,6 +158,37 @@ test('the redrive button moves dead letters back to their source', async () => {
   await shot('3-after-redrive');
 });
 
+test('function consumers show, and their buttons pause and resume a mapping', async () => {
+  sql(`SELECT sqsn.sq_create_queue('${FNQ}')`);
+  sql(`SELECT sqsn.sq_grant('${FNQ}', '${READER_ROLE}', '{receive}')`);
+  sql(`CREATE FUNCTION ${FN}(e jsonb) RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN IF e::text LIKE '%boom%' THEN RAISE 'boom'; END IF; END $$`);
+  const id = sql(`SELECT sqsn.sq_create_event_source_mapping('${FNQ}', '${FN}(jsonb)',
+    maximum_batching_window_seconds => 0, enabled => false)`);
+  sql(`SELECT sqsn.sq_send('${FNQ}', 'fine')`);
+  assert.equal(sql(`SELECT outcome FROM sqsn.run_event_source_mapping('${id}')`), 'succeeded');
+  sql(`SELECT sqsn.sq_send('${FNQ}', 'boom')`);
+  assert.equal(sql(`SELECT outcome FROM sqsn.run_event_source_mapping('${id}')`), 'failed');
+  sql(`SELECT sqsn.sq_purge_queue('${FNQ}')`);
+
+  const row = `tr[data-mapping="${id}"]`;
+  await page.locator(row).waitFor({ timeout: 20000 });
+  await expectText(`${row} .invocations`, '2');
+  await expectText(`${row} .errors`, '1');
+  await expectText(`${row} .state`, 'disabled');
+  await page.click(`${row} button[data-action="resume_mapping"]`);
+  await page.waitForFunction(() =>
+    /Resumed event source mapping/.test(document.getElementById('action-message').textContent));
+  assert.equal(sql(`SELECT enabled FROM sqsn.event_source_mapping WHERE mapping_id = '${id}'`), 't');
+  await expectText(`${row} .state`, 'enabled');
+  await shot('3b-function-consumers');
+  await page.click(`${row} button[data-action="pause_mapping"]`);
+  await page.waitForFunction(() =>
+    /Paused event source mapping/.test(document.getElementById('action-message').textContent));
+  assert.equal(sql(`SELECT enabled FROM sqsn.event_source_mapping WHERE mapping_id = '${id}'`), 'f');
+  await expectText(`${row} .state`, 'disabled');
+});
+
 test('forged action requests are refused', async () => {
   // from the page itself, without the CSRF token
   const noToken = await page.evaluate(async (queue) => {
@@ -206,6 +241,25 @@ test('a role without admin sees no action buttons and cannot act', async () => {
   assert.equal(res.status, 403);
   assert.equal(res.body.sqlstate, '42501');
   assert.equal(depth(SOURCE), 3);
+
+  // it sees the mapping of a queue it may receive from, without buttons,
+  // and may not resume it
+  const mapping = sql(`SELECT mapping_id FROM sqsn.event_source_mapping m
+    JOIN sqsn.queue q USING (queue_id) WHERE q.queue_name = '${FNQ}'`);
+  await page.locator(`tr[data-mapping="${mapping}"]`).waitFor({ timeout: 20000 });
+  assert.equal(await page.locator('button[data-action]').count(), 0);
+  const resume = await page.evaluate(async (id) => {
+    const state = await (await fetch('/dashboard/api/state')).json();
+    const r = await fetch('/dashboard/api/action', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-Sqsn-Csrf': state.csrf },
+      body: JSON.stringify({ action: 'resume_mapping', mapping: id }),
+    });
+    return { status: r.status, body: await r.json() };
+  }, mapping);
+  assert.equal(resume.status, 403);
+  assert.equal(resume.body.sqlstate, '42501');
+  assert.equal(sql(`SELECT enabled FROM sqsn.event_source_mapping WHERE mapping_id = '${mapping}'`), 'f');
 });
 
 test('the admin view, for the manual', async () => {
