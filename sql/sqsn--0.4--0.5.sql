@@ -62,12 +62,13 @@ GRANT SELECT ON sqsn.worker_status
 -- SQL functions that sqsn invokes: for the batches of a queue (event
 -- source mappings) and for the messages of a topic (function
 -- subscriptions, protocol function or lambda, through the push outbox).
--- See docs/functions.md.
+-- See docs/functions.md. The protocols email and email-json send mail
+-- through sqsn.smtp_url (docs/topics.md).
 
 ALTER TABLE sqsn.subscription
 	DROP CONSTRAINT subscription_protocol_check,
 	ADD CONSTRAINT subscription_protocol_check
-		CHECK (protocol OPERATOR(pg_catalog.=) ANY (ARRAY['sqs', 'http', 'https', 'function', 'lambda']));
+		CHECK (protocol OPERATOR(pg_catalog.=) ANY (ARRAY['sqs', 'http', 'https', 'function', 'lambda', 'email', 'email-json']));
 
 -- The outbox's rows of function subscriptions are the function workers',
 -- not the delivery worker's.

@@ -151,12 +151,13 @@ SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_id_seq', '');
 -- has its endpoint URL, confirmation state and token, a delivery policy and
 -- a dead-letter queue; a function subscription its function as endpoint
 -- ("schema.name(jsonb)"), an invocation policy as delivery policy and a
--- dead-letter queue.
+-- dead-letter queue; an email or email-json subscription its address, sent
+-- to through sqsn.smtp_url by the delivery worker.
 CREATE TABLE sqsn.subscription (
 	subscription_id uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
 	topic_id bigint NOT NULL REFERENCES sqsn.topic (topic_id) ON DELETE CASCADE,
 	protocol text NOT NULL
-		CHECK (protocol OPERATOR(pg_catalog.=) ANY (ARRAY['sqs', 'http', 'https', 'function', 'lambda'])),
+		CHECK (protocol OPERATOR(pg_catalog.=) ANY (ARRAY['sqs', 'http', 'https', 'function', 'lambda', 'email', 'email-json'])),
 	queue_id bigint REFERENCES sqsn.queue (queue_id) ON DELETE CASCADE,
 	filter_policy jsonb,
 	filter_policy_scope text NOT NULL DEFAULT 'MessageAttributes'

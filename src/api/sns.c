@@ -664,8 +664,9 @@ set_topic_attributes(ApiRequest *req)
 /* Subscriptions ---------------------------------------------------------- */
 
 /*
- * Subscribe: TopicArn, Protocol (sqs, http, https), Endpoint (the queue's
- * ARN, or the URL), Attributes (FilterPolicy, FilterPolicyScope,
+ * Subscribe: TopicArn, Protocol (sqs, http, https, function, lambda,
+ * email, email-json), Endpoint (the queue's ARN, the URL, the function or
+ * the address), Attributes (FilterPolicy, FilterPolicyScope,
  * RawMessageDelivery, DeliveryPolicy, RedrivePolicy),
  * ReturnSubscriptionArn. A subscription waiting for its confirmation
  * answers "pending confirmation" unless ReturnSubscriptionArn is true.
@@ -678,7 +679,8 @@ subscribe(ApiRequest *req)
 	const char *endpoint = api_param(&req->root, "Endpoint");
 	bool        return_arn = false;
 	bool        push =
-		strcmp(protocol, "http") == 0 || strcmp(protocol, "https") == 0;
+		strcmp(protocol, "http") == 0 || strcmp(protocol, "https") == 0 ||
+		strcmp(protocol, "email") == 0 || strcmp(protocol, "email-json") == 0;
 	List     *attributes;
 	ListCell *lc;
 	Datum     values[8];

@@ -15,6 +15,8 @@
  *	                     policy of function subscriptions
  *	  signing.c          SignatureVersion 2 signatures of envelopes
  *	  ssrf.c             sqsn.http_allowed_hosts: where push may connect
+ *	  email.c            email and email-json subscriptions: addresses,
+ *	                     the MIME mail, the SMTP relay settings
  *	  delivery_metrics.c counters of POSTs per subscription in shared
  *	                     memory (outcomes, retries, latency histogram)
  *
@@ -28,6 +30,7 @@
 #include "storage/latch.h"
 
 struct sockaddr;
+struct curl_slist;
 
 /*
  * The fields of a notification or confirmation envelope (envelope.c);
@@ -173,6 +176,19 @@ extern bool sqsn_delivery_metrics_usage(int *used, int *nslots,
 
 /* push_worker.c */
 extern void PushInit(void);
+
+/* email.c */
+#define SQSN_EMAIL_DEFAULT_SUBJECT "sqsn Notification Message"
+extern void        EmailInit(void);
+extern char       *sqsn_email_address_problem(const char *addr);
+extern void        sqsn_validate_email_address(const char *addr);
+extern char       *sqsn_email_message(const char *to, const char *subject,
+									  const char *body, const char *message_id,
+									  TimestampTz date);
+extern const char *sqsn_email_from(void);
+extern const char *sqsn_email_relay(void);
+extern char       *sqsn_email_setup(void *handle, const char *recipient,
+									struct curl_slist **rcpt);
 
 /* ssrf.c */
 extern bool sqsn_host_pattern_matches(const char *list, const char *host);

@@ -33,6 +33,13 @@
  * Wake-up: outbox.c rings the worker's latch when a transaction that
  * wrote outbox rows commits while the worker sleeps.
  *
+ * Email and email-json subscriptions go through the same loop: their job
+ * sends one mail through the SMTP relay of sqsn.smtp_url (email.c builds
+ * it) instead of a POST. The SMTP reply code takes the place of the HTTP
+ * status; a permanent rejection (5xx, other than a failed login or
+ * STARTTLS) is not retried but dead-lettered at once, while 4xx replies
+ * and connection failures are retried as the delivery policy says.
+ *
  * Outcomes: any 2xx is delivered; other statuses, connection errors,
  * timeouts and destinations refused by sqsn.http_allowed_hosts (ssrf.c,
  * checked in libcurl's open-socket callback on the address actually
@@ -85,10 +92,19 @@ PGDLLEXPORT void sqsn_delivery_main(Datum main_arg);
 #define PENDING_SUBSCRIPTION_SECONDS (3 * 86400)
 #define DELIVERY_RESTART_SECONDS     5
 
+/* What a job sends. */
+typedef enum JobKind
+{
+	JOB_HTTP,      /* a POST to an http or https endpoint */
+	JOB_EMAIL,     /* a text/plain mail with the message */
+	JOB_EMAIL_JSON /* a mail with the JSON envelope */
+} JobKind;
+
 /* One delivery being POSTed. */
 typedef struct Job
 {
 	MemoryContext      cxt;
+	JobKind            kind;
 	int64              delivery_id;
 	Datum              subscription_id; /* uuid */
 	Datum              message_id;      /* uuid */
@@ -112,11 +128,13 @@ typedef struct Job
 	char               errbuf[CURL_ERROR_SIZE];
 	char               refused[256];
 	size_t             received;
+	size_t             sent; /* mail bytes handed to libcurl */
 	TimestampTz        started;
 
 	/* outcome */
 	bool        deferred;    /* throttled: not POSTed */
-	long        http_status; /* 0: none */
+	long        http_status; /* 0: none; for mail, the last SMTP reply */
+	CURLcode    result;
 	char       *error;       /* NULL: delivered */
 	double      latency_ms;
 	const char *status; /* pending, delivered, failed, dead_lettered */
@@ -177,7 +195,7 @@ static char       *configured_synchronous_commit = NULL;
 	"  c.message_attributes, c.published_at, c.attempts,"                     \
 	"  s.endpoint, s.raw_message_delivery, s.delivery_policy,"                \
 	"  t.delivery_policy, q.queue_name, s.confirmation_token,"                \
-	"  s.owner::text"                                                         \
+	"  s.owner::text, s.protocol"                                             \
 	" FROM claimed c"                                                         \
 	" JOIN sqsn.subscription s ON s.subscription_id = c.subscription_id"      \
 	" JOIN sqsn.topic t ON t.topic_id = s.topic_id"                           \
@@ -310,6 +328,7 @@ PushInit(void)
 							 NULL, &sqsn_delivery_enabled, true, PGC_SIGHUP, 0,
 							 NULL, NULL, NULL);
 	SigningInit();
+	EmailInit();
 	OutboxInit();
 	DeliveryMetricsInit();
 
@@ -329,8 +348,51 @@ delivery_exit(int code, Datum arg)
 /* Worker: building a POST ------------------------------------------------ */
 
 /*
+ * The text of a mail to an email subscription (email-json subscriptions
+ * get the JSON envelope instead): the confirmation request, with the SQL
+ * call that confirms and, when the endpoint is on, a link; or the message
+ * with the unsubscribe link.
+ */
+static char *
+mail_text(Job *job, const char *message, const char *token)
+{
+	StringInfoData buf;
+	const char    *topic_name = strrchr(job->topic_arn, ':') + 1;
+
+	initStringInfo(&buf);
+	if (job->confirmation)
+	{
+		appendStringInfo(&buf,
+						 "You have chosen to subscribe to the topic:\n%s\n\n"
+						 "To confirm this subscription, run in the "
+						 "database:\n"
+						 "SELECT sqsn.sn_confirm_subscription('%s', '%s');\n",
+						 job->topic_arn, topic_name, token);
+		if (sqsn_endpoint_base_url() != NULL)
+			appendStringInfo(&buf,
+							 "\nor visit this link:\n%s\n",
+							 sqsn_envelope_link("ConfirmSubscription",
+												"TopicArn", job->topic_arn,
+												token));
+		appendStringInfoString(&buf, "\nIf this was in error, no action is "
+									 "necessary: without confirmation, no "
+									 "message is sent.\n");
+		return buf.data;
+	}
+	appendStringInfo(&buf,
+					 "%s\n\n--\nIf you wish to stop receiving notifications "
+					 "from this topic, visit the link below to "
+					 "unsubscribe:\n%s\n",
+					 message,
+					 sqsn_envelope_link("Unsubscribe", "SubscriptionArn",
+										job->subscription_arn, NULL));
+	return buf.data;
+}
+
+/*
  * The body of a job: the message alone for raw delivery, else the signed
- * JSON envelope of a Notification or SubscriptionConfirmation.
+ * JSON envelope of a Notification or SubscriptionConfirmation; for a mail,
+ * the whole mail (email.c) around the text or the envelope.
  */
 static void
 build_body(Job *job, const char *subject, const char *message,
@@ -338,7 +400,18 @@ build_body(Job *job, const char *subject, const char *message,
 {
 	SqsnEnvelope env;
 
-	if (job->raw && !job->confirmation)
+	if (job->kind == JOB_EMAIL)
+	{
+		job->body = sqsn_email_message(
+			job->endpoint,
+			job->confirmation ? "sqsn Notification - Subscription Confirmation"
+			: subject         ? subject
+							  : SQSN_EMAIL_DEFAULT_SUBJECT,
+			mail_text(job, message, token), job->message_id_text,
+			GetCurrentTimestamp());
+		return;
+	}
+	if (job->raw && !job->confirmation && job->kind == JOB_HTTP)
 	{
 		job->body = pstrdup(message);
 		return;
@@ -366,6 +439,13 @@ build_body(Job *job, const char *subject, const char *message,
 	}
 	sqsn_sign_envelope(&env);
 	job->body = sqsn_envelope_json(&env);
+	if (job->kind == JOB_EMAIL_JSON)
+		job->body = sqsn_email_message(
+			job->endpoint,
+			job->confirmation ? "sqsn Notification - Subscription Confirmation"
+			: subject         ? subject
+							  : SQSN_EMAIL_DEFAULT_SUBJECT,
+			job->body, job->message_id_text, GetCurrentTimestamp());
 }
 
 /*
@@ -511,6 +591,87 @@ add_header(Job *job, const char *name, const char *value)
 		curl_slist_append(job->headers, psprintf("%s: %s", name, value));
 }
 
+/* libcurl reads the mail of a job from its body. */
+static size_t
+read_mail(char *buffer, size_t size, size_t nitems, void *userdata)
+{
+	Job   *job = (Job *) userdata;
+	size_t left = strlen(job->body) - job->sent;
+	size_t n = Min(left, size * nitems);
+
+	memcpy(buffer, job->body + job->sent, n);
+	job->sent += n;
+	return n;
+}
+
+/* Options a POST and a mail share: timeouts, TLS, the SSRF guard. */
+static void
+set_common_options(Job *job, CURL *easy)
+{
+	curl_easy_setopt(easy, CURLOPT_PRIVATE, job);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) sqsn_http_timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+					 (long) sqsn_http_timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_PROXY, "");
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (sqsn_http_ca_file && sqsn_http_ca_file[0])
+		curl_easy_setopt(easy, CURLOPT_CAINFO, sqsn_http_ca_file);
+	curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, job);
+	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, job->errbuf);
+}
+
+/* Hands a running job's handle to the multi handle. */
+static void
+add_to_multi(Job *job, CURL *easy, const char *what)
+{
+	job->easy = easy;
+	if (curl_multi_add_handle(multi, easy) != CURLM_OK)
+	{
+		curl_easy_cleanup(easy);
+		job->easy = NULL;
+		job->error = psprintf("could not start the %s", what);
+		finish_job(job);
+	}
+	else
+		in_flight++;
+}
+
+/*
+ * Hands the mail of an email or email-json job to libcurl; a mail that
+ * cannot be sent (no relay, unusable credentials) is finished at once with
+ * the error. The recipient list lives in job->headers.
+ */
+static void
+start_mail(Job *job)
+{
+	CURL *easy = curl_easy_init();
+	char *problem;
+
+	if (easy == NULL)
+	{
+		job->error = "could not create a libcurl handle";
+		finish_job(job);
+		return;
+	}
+	problem = sqsn_email_setup(easy, job->endpoint, &job->headers);
+	if (problem != NULL)
+	{
+		curl_easy_cleanup(easy);
+		job->error = problem;
+		finish_job(job);
+		return;
+	}
+	set_common_options(job, easy);
+	curl_easy_setopt(easy, CURLOPT_READFUNCTION, read_mail);
+	curl_easy_setopt(easy, CURLOPT_READDATA, job);
+	curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE,
+					 (curl_off_t) strlen(job->body));
+	add_to_multi(job, easy, "mail");
+}
+
 /*
  * Hands a job to libcurl; a job libcurl refuses is finished at once with
  * the error.
@@ -525,6 +686,12 @@ start_job(Job *job)
 	if (!throttle_allows(job, job->started))
 	{
 		finish_job(job);
+		MemoryContextSwitchTo(oldcxt);
+		return;
+	}
+	if (job->kind != JOB_HTTP)
+	{
+		start_mail(job);
 		MemoryContextSwitchTo(oldcxt);
 		return;
 	}
@@ -554,7 +721,7 @@ start_job(Job *job)
 		MemoryContextSwitchTo(oldcxt);
 		return;
 	}
-	curl_easy_setopt(easy, CURLOPT_PRIVATE, job);
+	set_common_options(job, easy);
 	curl_easy_setopt(easy, CURLOPT_URL, job->endpoint);
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(easy, CURLOPT_POST, 1L);
@@ -564,30 +731,8 @@ start_job(Job *job)
 	curl_easy_setopt(easy, CURLOPT_USERAGENT, USER_AGENT);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard_response);
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, job);
-	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) sqsn_http_timeout_ms);
-	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-					 (long) sqsn_http_timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(easy, CURLOPT_PROXY, "");
-	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (sqsn_http_ca_file && sqsn_http_ca_file[0])
-		curl_easy_setopt(easy, CURLOPT_CAINFO, sqsn_http_ca_file);
-	curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-	curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, job);
-	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, job->errbuf);
-	job->easy = easy;
-
-	if (curl_multi_add_handle(multi, easy) != CURLM_OK)
-	{
-		curl_easy_cleanup(easy);
-		job->easy = NULL;
-		job->error = "could not start the POST";
-		finish_job(job);
-	}
-	else
-		in_flight++;
+	add_to_multi(job, easy, "POST");
 	MemoryContextSwitchTo(oldcxt);
 }
 
@@ -610,9 +755,22 @@ collect_done(void)
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
 		oldcxt = MemoryContextSwitchTo(job->cxt);
 		job->http_status = status;
+		job->result = msg->data.result;
 		job->latency_ms =
 			(double) (GetCurrentTimestamp() - job->started) / 1000.0;
-		if (status >= 200 && status < 300 &&
+		if (job->kind != JOB_HTTP)
+		{
+			if (msg->data.result == CURLE_OK)
+				job->error = NULL;
+			else if (job->refused[0])
+				job->error = psprintf("refused: %s", job->refused);
+			else
+				job->error = psprintf(
+					"%s%s%s%s", curl_easy_strerror(msg->data.result),
+					job->errbuf[0] ? ": " : "", job->errbuf,
+					status > 0 ? psprintf(" (SMTP reply %ld)", status) : "");
+		}
+		else if (status >= 200 && status < 300 &&
 			(msg->data.result == CURLE_OK ||
 			 msg->data.result == CURLE_WRITE_ERROR))
 			job->error = NULL;
@@ -743,7 +901,18 @@ claim(void *arg)
 		job->topic_arn = SPI_getvalue(tuple, desc, 5);
 		job->attempt = sqsn_spi_int32(tuple, desc, 10);
 		job->endpoint = SPI_getvalue(tuple, desc, 11);
-		job->host = sqsn_url_host(job->endpoint);
+		{
+			const char *protocol = SPI_getvalue(tuple, desc, 18);
+
+			job->kind = strcmp(protocol, "email") == 0 ? JOB_EMAIL
+					  : strcmp(protocol, "email-json") == 0 ? JOB_EMAIL_JSON
+															: JOB_HTTP;
+		}
+		if (job->kind == JOB_HTTP)
+			job->host = sqsn_url_host(job->endpoint);
+		else
+			job->host = sqsn_email_relay() ? sqsn_url_host(sqsn_email_relay())
+										   : NULL;
 		job->raw = sqsn_spi_bool(tuple, desc, 12);
 		sub_policy = sqsn_spi_jsonb(tuple, desc, 13);
 		topic_policy = sqsn_spi_jsonb(tuple, desc, 14);
@@ -839,7 +1008,9 @@ send_to_dead_letter_queue(Job *job)
 	if (job->refused[0])
 		dl.error_code = "EndpointRefused";
 	else if (job->http_status > 0)
-		dl.error_code = psprintf("HttpStatus%ld", job->http_status);
+		dl.error_code = psprintf("%sStatus%ld",
+								 job->kind == JOB_HTTP ? "Http" : "Smtp",
+								 job->http_status);
 	else
 		dl.error_code = "ConnectionError";
 	dl.error_message = job->error;
@@ -850,6 +1021,21 @@ send_to_dead_letter_queue(Job *job)
 		return true;
 	job->error = psprintf("%s; %s", job->error, error);
 	return false;
+}
+
+/*
+ * Whether the relay rejected a mail for good: a 5xx reply to the sender,
+ * the recipient or the data. A failed login or STARTTLS, or a relay that
+ * wants authentication (530) or refuses it (535), is the relay's set-up,
+ * not the mail's, and is retried.
+ */
+static bool
+mail_rejected(Job *job)
+{
+	return job->kind != JOB_HTTP && job->http_status >= 500 &&
+		   job->http_status < 600 && job->http_status != 530 &&
+		   job->http_status != 535 && job->result != CURLE_LOGIN_DENIED &&
+		   job->result != CURLE_USE_SSL_FAILED && !job->refused[0];
 }
 
 /* Decides what becomes of a finished job (not deferred). */
@@ -863,7 +1049,9 @@ decide(Job *job, TimestampTz now)
 		job->status = "delivered";
 		return;
 	}
-	delay = sqsn_retry_delay(&job->policy.retry, job->attempt, NULL);
+	delay = mail_rejected(job)
+				? -1
+				: sqsn_retry_delay(&job->policy.retry, job->attempt, NULL);
 	if (delay >= 0)
 	{
 		job->status = "pending";
@@ -929,8 +1117,9 @@ record(void *arg)
 		next_at[i] = TimestampTzGetDatum(job->next_attempt_at);
 		result_null[i] = job->deferred;
 		results[i] = CStringGetTextDatum(
-			job->error ? job->error
-					   : psprintf("HTTP status %ld", job->http_status));
+			job->error				 ? job->error
+			: job->kind == JOB_HTTP ? psprintf("HTTP status %ld", job->http_status)
+									: psprintf("SMTP reply %ld", job->http_status));
 		undo[i] = Int32GetDatum(job->deferred ? 1 : 0);
 		i++;
 

@@ -1,5 +1,5 @@
-# Helpers for the push delivery TAP tests: the HTTP sink (test/http_sink.py)
-# and reading what it recorded.
+# Helpers for the push delivery TAP tests: the HTTP sink (test/http_sink.py),
+# the SMTP sink (test/smtp_sink.py) and reading what they recorded.
 package SqsnPush;
 
 use strict;
@@ -8,10 +8,12 @@ use warnings;
 use File::Basename qw(dirname);
 use IPC::Run;
 use JSON::PP;
+use MIME::Base64;
 use PostgreSQL::Test::Utils;
 use Time::HiRes qw(usleep);
 
 my $sink_script = dirname(__FILE__) . '/../http_sink.py';
+my $smtp_sink_script = dirname(__FILE__) . '/../smtp_sink.py';
 
 # start_sink(dir, [extra args]): starts the sink on a free port of
 # 127.0.0.1; returns { dir, port, handle }.
@@ -27,6 +29,94 @@ sub start_sink
 	die "the sink did not start: " . slurp_file("$dir/stderr") unless -e "$dir/port";
 	my $port = slurp_file("$dir/port");
 	return { dir => $dir, port => $port, handle => $h };
+}
+
+# start_smtp_sink(dir, [extra args]): the same for the SMTP sink, run by
+# Debian's python3 (python3-aiosmtpd).
+sub start_smtp_sink
+{
+	my ($dir, @extra) = @_;
+	mkdir $dir;
+	unlink "$dir/port";
+	my $h = IPC::Run::start(
+		[ '/usr/bin/python3', $smtp_sink_script, '--dir', $dir, '--port-file', "$dir/port", @extra ],
+		'>', "$dir/stdout", '2>', "$dir/stderr");
+	for (my $i = 0; $i < 500 && !-e "$dir/port"; $i++) { usleep(20_000); }
+	die "the SMTP sink did not start: " . slurp_file("$dir/stderr") unless -e "$dir/port";
+	my $port = slurp_file("$dir/port");
+	return { dir => $dir, port => $port, handle => $h };
+}
+
+# mails(sink): every accepted mail, in arrival order: { rcpt_tos,
+# mail_from, tls, user, raw (the bytes received), headers (list of
+# [name, value] as written, folding kept), head (the header block),
+# body (the base64 body decoded) }.
+sub mails
+{
+	my ($sink) = @_;
+	my $file = "$sink->{dir}/mail.jsonl";
+	return () unless -e $file;
+	my @m;
+	open my $fh, '<', $file or die $!;
+	while (my $line = <$fh>)
+	{
+		chomp $line;
+		next unless $line;
+		my $mail = decode_json($line);
+		if (defined $mail->{data})
+		{
+			my $raw = decode_base64($mail->{data});
+			my ($head, $body) = split /\r\n\r\n/, $raw, 2;
+			my @headers;
+			foreach my $l (split /\r\n(?![ \t])/, $head)
+			{
+				my ($n, $v) = split /: /, $l, 2;
+				push @headers, [ $n, $v ];
+			}
+			$mail->{raw} = $raw;
+			$mail->{head} = $head;
+			$mail->{headers} = \@headers;
+			$mail->{body_b64} = $body;
+			$mail->{body} = decode_base64($body);
+		}
+		push @m, $mail;
+	}
+	close $fh;
+	return @m;
+}
+
+# mails_to(sink, address): the mails for one recipient.
+sub mails_to
+{
+	my ($sink, $to) = @_;
+	return grep { grep { $_ eq $to } @{ $_->{rcpt_tos} } } mails($sink);
+}
+
+# wait_for_mails(sink, address, n, [timeout s]): waits until at least n
+# mails for the address arrived; returns them.
+sub wait_for_mails
+{
+	my ($sink, $to, $n, $timeout) = @_;
+	$timeout ||= 60;
+	my @r;
+	for (my $i = 0; $i < $timeout * 20; $i++)
+	{
+		@r = mails_to($sink, $to);
+		return @r if @r >= $n;
+		usleep(50_000);
+	}
+	return @r;
+}
+
+# header(mail, name): the value of the first header of that name.
+sub header
+{
+	my ($mail, $name) = @_;
+	foreach my $h (@{ $mail->{headers} })
+	{
+		return $h->[1] if lc($h->[0]) eq lc($name);
+	}
+	return undef;
 }
 
 sub stop_sink
