@@ -119,15 +119,16 @@ sqsn_email_address_problem(const char *addr)
 	size_t      len = strlen(addr);
 	const char *label;
 
-	if (len == 0 || len > MAX_EMAIL_LENGTH)
-		return psprintf("An address has 3 to %d characters.",
+	if (len > MAX_EMAIL_LENGTH)
+		return psprintf("An address has at most %d characters.",
 						MAX_EMAIL_LENGTH);
 	if (at == NULL || strchr(at + 1, '@') != NULL)
 		return pstrdup("An address has exactly one \"@\".");
 	if (at == addr || at - addr > MAX_LOCAL_PART)
 		return psprintf("The part before \"@\" has 1 to %d characters.",
 						MAX_LOCAL_PART);
-	if (addr[0] == '.' || at[-1] == '.' || strstr(addr, "..") != NULL)
+	if (addr[0] == '.' || at[-1] == '.' ||
+		(strstr(addr, "..") != NULL && strstr(addr, "..") < at))
 		return pstrdup("The part before \"@\" neither starts nor ends with "
 					   "a dot, nor has two in a row.");
 	for (const char *p = addr; p < at; p++)
