@@ -300,7 +300,11 @@ class TestSubscriptions(SnsTestCase):
         self.assertError("NotFound", 404, self.sns.subscribe, TopicArn=topic_arn(PREFIX + "ghost"),
                          Protocol="sqs", Endpoint=qarn)
         self.assertError("InvalidParameter", 400, self.sns.subscribe, TopicArn=arn,
-                         Protocol="email", Endpoint="someone@example.com")
+                         Protocol="email", Endpoint="someone-at-example.com")
+        self.assertError("InvalidParameter", 400, self.sns.subscribe, TopicArn=arn,
+                         Protocol="email-json", Endpoint="someone@example.com\r\nRCPT TO:<x@y.z>")
+        self.assertError("InvalidParameter", 400, self.sns.subscribe, TopicArn=arn,
+                         Protocol="carrier-pigeon", Endpoint="someone@example.com")
         self.assertError("InvalidParameter", 400, self.sns.subscribe, TopicArn=arn,
                          Protocol="sqs", Endpoint=qarn,
                          Attributes={"FilterPolicy": json.dumps({"k%d" % i: ["v"] for i in range(6)})})
@@ -316,6 +320,24 @@ class TestSubscriptions(SnsTestCase):
                          Protocol="sqs", Endpoint="not-an-arn")
         self.assertError("InvalidParameter", 400, self.sns.unsubscribe, SubscriptionArn="nothing")
         self.assertError("InvalidParameter", 400, self.sns.get_topic_attributes, TopicArn="orders")
+
+    def test_email_subscriptions_are_pending_until_confirmed(self):
+        arn = self.topic("mail")
+        r = self.sns.subscribe(TopicArn=arn, Protocol="email", Endpoint="someone@example.com")
+        self.assertEqual(r["SubscriptionArn"], "pending confirmation")
+        r = self.sns.subscribe(TopicArn=arn, Protocol="email-json", Endpoint="someone@example.com",
+                               ReturnSubscriptionArn=True)
+        sub = r["SubscriptionArn"]
+        self.assertTrue(sub.startswith(arn + ":"))
+        a = self.sns.get_subscription_attributes(SubscriptionArn=sub)["Attributes"]
+        self.assertEqual(a["Protocol"], "email-json")
+        self.assertEqual(a["Endpoint"], "someone@example.com")
+        self.assertEqual(a["PendingConfirmation"], "true")
+        subs = self.sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]
+        self.assertEqual(sorted((s["Protocol"], s["SubscriptionArn"]) for s in subs),
+                         [("email", "PendingConfirmation"), ("email-json", "PendingConfirmation")])
+        self.assertEqual(self.sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+                         ["SubscriptionsPending"], "2")
 
     def test_list_subscriptions_in_pages_and_pending(self):
         arn = self.topic("subpages")
