@@ -219,8 +219,11 @@ SELECT sqsn.sq_create_queue('push_mail_dlq');
 SELECT sqsn.sn_confirm_subscription('push',
 	(SELECT confirmation_token FROM sqsn.subscription WHERE subscription_id = :'e')) = :'e';
 SELECT sqsn.sn_publish('push', 'to the mailbox', subject => 'Hello') IS NOT NULL;
+SELECT sqsn.sn_publish('push', '{"default": "d", "http": "h", "email": "e", "email-json": "ej"}',
+	message_structure => 'json') IS NOT NULL;
+-- with message_structure json, an email subscriber gets the "email" text
 SELECT d.subject, d.message FROM sqsn.delivery d
-WHERE d.subscription_id = :'e' AND d.message_type = 'Notification';
+WHERE d.subscription_id = :'e' AND d.message_type = 'Notification' ORDER BY d.delivery_id;
 SELECT sqsn.sn_set_subscription_attributes(:'e', '{"DeliveryPolicy": {"healthyRetryPolicy": {"numRetries": 7}},
 	"RedrivePolicy": {"deadLetterTargetArn": "push_mail_dlq"}}');
 SELECT a->>'Protocol', a->>'Endpoint', a->'EffectiveDeliveryPolicy'->'healthyRetryPolicy'->>'numRetries',
