@@ -390,6 +390,22 @@ mail_text(Job *job, const char *message, const char *token)
 }
 
 /*
+ * Makes the text in job->body the whole mail to the subscription's
+ * address, with the publish subject, a default, or the confirmation's.
+ */
+static void
+wrap_mail(Job *job, const char *subject)
+{
+	if (job->confirmation)
+		subject = "sqsn Notification - Subscription Confirmation";
+	else if (subject == NULL)
+		subject = SQSN_EMAIL_DEFAULT_SUBJECT;
+	job->body = sqsn_email_message(job->endpoint, subject, job->body,
+								   job->message_id_text,
+								   GetCurrentTimestamp());
+}
+
+/*
  * The body of a job: the message alone for raw delivery, else the signed
  * JSON envelope of a Notification or SubscriptionConfirmation; for a mail,
  * the whole mail (email.c) around the text or the envelope.
@@ -402,13 +418,8 @@ build_body(Job *job, const char *subject, const char *message,
 
 	if (job->kind == JOB_EMAIL)
 	{
-		job->body = sqsn_email_message(
-			job->endpoint,
-			job->confirmation ? "sqsn Notification - Subscription Confirmation"
-			: subject         ? subject
-							  : SQSN_EMAIL_DEFAULT_SUBJECT,
-			mail_text(job, message, token), job->message_id_text,
-			GetCurrentTimestamp());
+		job->body = mail_text(job, message, token);
+		wrap_mail(job, subject);
 		return;
 	}
 	if (job->raw && !job->confirmation && job->kind == JOB_HTTP)
@@ -440,12 +451,7 @@ build_body(Job *job, const char *subject, const char *message,
 	sqsn_sign_envelope(&env);
 	job->body = sqsn_envelope_json(&env);
 	if (job->kind == JOB_EMAIL_JSON)
-		job->body = sqsn_email_message(
-			job->endpoint,
-			job->confirmation ? "sqsn Notification - Subscription Confirmation"
-			: subject         ? subject
-							  : SQSN_EMAIL_DEFAULT_SUBJECT,
-			job->body, job->message_id_text, GetCurrentTimestamp());
+		wrap_mail(job, subject);
 }
 
 /*

@@ -15,20 +15,12 @@ use Time::HiRes qw(usleep);
 my $sink_script = dirname(__FILE__) . '/../http_sink.py';
 my $smtp_sink_script = dirname(__FILE__) . '/../smtp_sink.py';
 
-# start_sink(dir, [extra args]): starts the sink on a free port of
+# start_sink(dir, [extra args]): starts the HTTP sink on a free port of
 # 127.0.0.1; returns { dir, port, handle }.
 sub start_sink
 {
 	my ($dir, @extra) = @_;
-	mkdir $dir;
-	unlink "$dir/port";
-	my $h = IPC::Run::start(
-		[ 'python3', $sink_script, '--dir', $dir, '--port-file', "$dir/port", @extra ],
-		'>', "$dir/stdout", '2>', "$dir/stderr");
-	for (my $i = 0; $i < 500 && !-e "$dir/port"; $i++) { usleep(20_000); }
-	die "the sink did not start: " . slurp_file("$dir/stderr") unless -e "$dir/port";
-	my $port = slurp_file("$dir/port");
-	return { dir => $dir, port => $port, handle => $h };
+	return start_script('python3', $sink_script, $dir, @extra);
 }
 
 # start_smtp_sink(dir, [extra args]): the same for the SMTP sink, run by
@@ -36,13 +28,19 @@ sub start_sink
 sub start_smtp_sink
 {
 	my ($dir, @extra) = @_;
+	return start_script('/usr/bin/python3', $smtp_sink_script, $dir, @extra);
+}
+
+sub start_script
+{
+	my ($python, $script, $dir, @extra) = @_;
 	mkdir $dir;
 	unlink "$dir/port";
 	my $h = IPC::Run::start(
-		[ '/usr/bin/python3', $smtp_sink_script, '--dir', $dir, '--port-file', "$dir/port", @extra ],
+		[ $python, $script, '--dir', $dir, '--port-file', "$dir/port", @extra ],
 		'>', "$dir/stdout", '2>', "$dir/stderr");
 	for (my $i = 0; $i < 500 && !-e "$dir/port"; $i++) { usleep(20_000); }
-	die "the SMTP sink did not start: " . slurp_file("$dir/stderr") unless -e "$dir/port";
+	die "the sink did not start: " . slurp_file("$dir/stderr") unless -e "$dir/port";
 	my $port = slurp_file("$dir/port");
 	return { dir => $dir, port => $port, handle => $h };
 }
