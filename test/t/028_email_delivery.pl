@@ -22,6 +22,14 @@ my $tmp = PostgreSQL::Test::Utils::tempdir;
 my $sink = SqsnPush::start_smtp_sink("$tmp/smtp", '--auth', 'mailer:s3cret:pw');
 my $port = $sink->{port};
 
+# a relay that offers STARTTLS (and refuses mail without it), with a
+# certificate for 127.0.0.1 that sqsn.http_ca_file trusts
+system("openssl req -x509 -newkey rsa:2048 -nodes -keyout $tmp/smtp-key.pem -out $tmp/smtp-cert.pem"
+	. " -days 2 -subj '/CN=127.0.0.1' -addext 'subjectAltName=IP:127.0.0.1' 2>/dev/null") == 0
+  or BAIL_OUT('openssl could not make a certificate');
+my $tls_sink = SqsnPush::start_smtp_sink("$tmp/smtp-tls", '--tls-cert', "$tmp/smtp-cert.pem",
+	'--tls-key', "$tmp/smtp-key.pem", '--require-tls', '--auth', 'mailer:s3cret:pw');
+
 my $cred = "$tmp/smtp-credentials";
 open my $fh, '>', $cred or die $!;
 print $fh "mailer:s3cret:pw\n";
@@ -40,6 +48,7 @@ sqsn.smtp_url = 'smtp://127.0.0.1:$port'
 sqsn.smtp_from = 'notifications\@sqsn.example'
 sqsn.smtp_credentials_file = '$cred'
 sqsn.smtp_require_starttls = off
+sqsn.http_ca_file = '$tmp/smtp-cert.pem'
 });
 $node->start;
 
@@ -261,6 +270,16 @@ set_conf('sqsn.smtp_url', "smtp://127.0.0.2:$port");
 refused_until_fixed('ok-ssrf@example.com', '^refused:',
 	'a relay outside sqsn.http_allowed_hosts',
 	sub { set_conf('sqsn.smtp_url', "smtp://127.0.0.1:$port"); });
+
+# starttls_is_used_when_required_and_offered: the mail goes over TLS
+set_conf('sqsn.smtp_require_starttls', 'on');
+set_conf('sqsn.smtp_url', "smtp://127.0.0.1:$tls_sink->{port}");
+setup_sub('ok-starttls@example.com');
+my ($tls_mail) = SqsnPush::wait_for_mails($tls_sink, 'ok-starttls@example.com', 1);
+ok($tls_mail && $tls_mail->{tls}, 'with STARTTLS required, a relay offering it gets the mail over TLS');
+is($tls_mail && $tls_mail->{user}, 'mailer', 'and the login over TLS');
+set_conf('sqsn.smtp_require_starttls', 'off');
+set_conf('sqsn.smtp_url', "smtp://127.0.0.1:$port");
 
 # --- kill -9 of the delivery worker in the middle of a batch ----------------
 
