@@ -234,5 +234,27 @@ SELECT pg_temp.err($$SELECT sqsn.sn_subscribe('push_mail.fifo', 'email', 'me@exa
 SELECT sqsn.sn_delete_topic('push_mail.fifo');
 SELECT sqsn.sq_delete_queue('push_mail_dlq');
 
+-- sms subscriptions: E.164 numbers only (22023), confirmed at once; the
+-- opt-out list
+SELECT pg_temp.err(format('SELECT sqsn.sn_subscribe(%L, %L, %L)', 'push', 'sms', a))
+FROM unnest(ARRAY['15555550100', '+0555550100', '+1 555 555 0100', '+1-555-555-0100',
+	'+1234567890123456', '+1', '+1555555010a', E'+15555550100\n', '']) AS a;
+SELECT sqsn.sn_subscribe('push', 'sms', '+15555550100') AS s \gset
+SELECT protocol, endpoint, status FROM sqsn.sn_list_subscriptions('push') WHERE protocol = 'sms';
+SELECT count(*) FROM sqsn.delivery WHERE subscription_id = :'s';
+SELECT sqsn.sn_publish('push', '{"default": "d", "sms": "s"}', message_structure => 'json') IS NOT NULL;
+SELECT message FROM sqsn.delivery WHERE subscription_id = :'s';
+SELECT sqsn.sn_opt_out_phone_number('+15555550100');
+SELECT sqsn.sn_opt_out_phone_number('+15555550100');
+SELECT sqsn.sn_opt_out_phone_number('+4915112345678');
+SELECT * FROM sqsn.sn_list_phone_numbers_opted_out();
+SELECT sqsn.sn_check_if_phone_number_is_opted_out('+15555550100'),
+	sqsn.sn_check_if_phone_number_is_opted_out('+15555550199');
+SELECT sqsn.sn_opt_in_phone_number('+15555550100');
+SELECT * FROM sqsn.sn_list_phone_numbers_opted_out();
+SELECT pg_temp.err($$SELECT sqsn.sn_opt_out_phone_number('555-0100')$$);
+SELECT pg_temp.err($$SELECT sqsn.sn_check_if_phone_number_is_opted_out(NULL)$$);
+SELECT sqsn.sn_opt_in_phone_number('+4915112345678');
+
 SELECT sqsn.sn_delete_topic('push');
 SELECT count(*) FROM sqsn.delivery;

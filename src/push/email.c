@@ -328,6 +328,44 @@ sqsn_email_relay(void)
 }
 
 /*
+ * The first line of a credentials file, "user:password" (what names the
+ * file in messages); NULL and *error when the file is unsafe (group or
+ * world access, security/), unreadable or has no colon on that line.
+ */
+char *
+sqsn_read_credentials(const char *path, const char *what, char **error)
+{
+	char   line[1024];
+	FILE  *f;
+	size_t n;
+	char  *result;
+
+	if ((*error = sqsn_secret_file_problem(path, what)) != NULL)
+		return NULL;
+	f = AllocateFile(path, "r");
+	if (f == NULL)
+	{
+		*error = psprintf("could not open %s \"%s\": %m", what, path);
+		return NULL;
+	}
+	n = fread(line, 1, sizeof(line) - 1, f);
+	FreeFile(f);
+	line[n] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
+	if (strchr(line, ':') == NULL)
+	{
+		explicit_bzero(line, sizeof(line));
+		*error = psprintf("%s \"%s\" must hold user:password on its first "
+						  "line",
+						  what, path);
+		return NULL;
+	}
+	result = pstrdup(line);
+	explicit_bzero(line, sizeof(line));
+	return result;
+}
+
+/*
  * Sets the SMTP options of a libcurl handle that sends one mail to
  * recipient; *rcpt gets the recipient list the caller frees after the
  * transfer. Returns NULL, or why the mail cannot be sent (no relay, a
@@ -347,36 +385,18 @@ sqsn_email_setup(void *handle, const char *recipient, struct curl_slist **rcpt)
 						relay);
 	if (sqsn_smtp_credentials_file && sqsn_smtp_credentials_file[0])
 	{
-		const char *path = sqsn_smtp_credentials_file;
-		char       *problem = sqsn_secret_file_problem(path,
-													   "SMTP credentials file");
-		char        line[1024];
-		FILE       *f;
-		char       *colon;
-		size_t      n;
+		char *error = NULL;
+		char *line = sqsn_read_credentials(sqsn_smtp_credentials_file,
+										   "SMTP credentials file", &error);
+		char *colon;
 
-		if (problem != NULL)
-			return problem;
-		f = AllocateFile(path, "r");
-		if (f == NULL)
-			return psprintf("could not open SMTP credentials file \"%s\": %m",
-							path);
-		n = fread(line, 1, sizeof(line) - 1, f);
-		FreeFile(f);
-		line[n] = '\0';
-		line[strcspn(line, "\r\n")] = '\0';
+		if (line == NULL)
+			return error;
 		colon = strchr(line, ':');
-		if (colon == NULL)
-		{
-			explicit_bzero(line, sizeof(line));
-			return psprintf("SMTP credentials file \"%s\" must hold "
-							"user:password on its first line",
-							path);
-		}
 		*colon = '\0';
 		curl_easy_setopt(easy, CURLOPT_USERNAME, line);
 		curl_easy_setopt(easy, CURLOPT_PASSWORD, colon + 1);
-		explicit_bzero(line, sizeof(line));
+		explicit_bzero(line, strlen(line) + strlen(colon + 1) + 1);
 	}
 	curl_easy_setopt(easy, CURLOPT_URL, relay);
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "smtp,smtps");

@@ -97,7 +97,8 @@ typedef enum JobKind
 {
 	JOB_HTTP,      /* a POST to an http or https endpoint */
 	JOB_EMAIL,     /* a text/plain mail with the message */
-	JOB_EMAIL_JSON /* a mail with the JSON envelope */
+	JOB_EMAIL_JSON, /* a mail with the JSON envelope */
+	JOB_SMS         /* a form POST to the SMS gateway */
 } JobKind;
 
 /* One delivery being POSTed. */
@@ -128,7 +129,14 @@ typedef struct Job
 	char               errbuf[CURL_ERROR_SIZE];
 	char               refused[256];
 	size_t             received;
-	size_t             sent; /* mail bytes handed to libcurl */
+	size_t             sent;      /* mail bytes handed to libcurl */
+	bool               opted_out; /* SMS to a number on the opt-out list */
+	bool               permanent; /* failed for good: no retry */
+	char              *sender;    /* SMS: AWS.SNS.SMS.SenderID, or NULL */
+	char              *sms_type;  /* SMS: AWS.SNS.SMS.SMSType, or NULL */
+	int                segments;  /* SMS */
+	char              *form;      /* SMS: the POST's body */
+	char               answer[1024]; /* SMS: the gateway's answer, cut */
 	TimestampTz        started;
 
 	/* outcome */
@@ -179,7 +187,7 @@ static char       *configured_synchronous_commit = NULL;
 	"  WHERE p.subscription_id = sqsn.delivery.subscription_id"               \
 	"  AND p.paused)"
 
-#define CLAIM_SQL(legacy)                                                     \
+#define CLAIM_SQL(legacy, opted_out)                                          \
 	"WITH claimed AS ("                                                       \
 	" UPDATE sqsn.delivery d"                                                 \
 	" SET leased_until = now() + $2 * interval '1 millisecond',"              \
@@ -195,7 +203,7 @@ static char       *configured_synchronous_commit = NULL;
 	"  c.message_attributes, c.published_at, c.attempts,"                     \
 	"  s.endpoint, s.raw_message_delivery, s.delivery_policy,"                \
 	"  t.delivery_policy, q.queue_name, s.confirmation_token,"                \
-	"  s.owner::text, s.protocol"                                             \
+	"  s.owner::text, s.protocol" opted_out                                   \
 	" FROM claimed c"                                                         \
 	" JOIN sqsn.subscription s ON s.subscription_id = c.subscription_id"      \
 	" JOIN sqsn.topic t ON t.topic_id = s.topic_id"                           \
@@ -208,14 +216,26 @@ static char       *configured_synchronous_commit = NULL;
 	" AND (leased_until IS NULL OR leased_until <= now())" legacy             \
 	" ORDER BY next_attempt_at LIMIT 1"
 
+#define OPTED_OUT                                                             \
+	", s.protocol = 'sms' AND EXISTS (SELECT FROM"                            \
+	" sqsn.phone_number_opt_out o WHERE o.phone_number = s.endpoint)"
+
 static SqsnStatement claim_stmt = {
-	CLAIM_SQL(" AND worker = 'delivery'" NOT_PAUSED),
+	CLAIM_SQL(" AND worker = 'delivery'" NOT_PAUSED, OPTED_OUT),
 	2,
 	{INT4OID, INT4OID},
 	SPI_OK_SELECT,
 	"claiming deliveries"};
 
-static SqsnStatement legacy_claim_stmt = {CLAIM_SQL(""),
+/* a catalog of 0.5 before the opt-out list */
+static SqsnStatement no_sms_claim_stmt = {
+	CLAIM_SQL(" AND worker = 'delivery'" NOT_PAUSED, ""),
+	2,
+	{INT4OID, INT4OID},
+	SPI_OK_SELECT,
+	"claiming deliveries"};
+
+static SqsnStatement legacy_claim_stmt = {CLAIM_SQL("", ""),
 										  2,
 										  {INT4OID, INT4OID},
 										  SPI_OK_SELECT,
@@ -284,7 +304,8 @@ static SqsnStatement counter_stmt = {
 
 /* their saved plans are dropped after an error */
 static SqsnStatement *const statements[] = {
-	&claim_stmt,  &legacy_claim_stmt, &next_due_stmt, &legacy_next_due_stmt,
+	&claim_stmt,  &no_sms_claim_stmt, &legacy_claim_stmt, &next_due_stmt,
+	&legacy_next_due_stmt,
 	&record_stmt, &attempt_stmt,      &counter_stmt};
 
 static void delivery_exit(int code, Datum arg);
@@ -329,6 +350,7 @@ PushInit(void)
 							 NULL, NULL, NULL);
 	SigningInit();
 	EmailInit();
+	SmsInit();
 	OutboxInit();
 	DeliveryMetricsInit();
 
@@ -420,6 +442,16 @@ build_body(Job *job, const char *subject, const char *message,
 	{
 		job->body = mail_text(job, message, token);
 		wrap_mail(job, subject);
+		return;
+	}
+	if (job->kind == JOB_SMS)
+	{
+		job->body = pstrdup(message);
+		job->segments = sqsn_sms_segments(message);
+		job->sender =
+			sqsn_attribute_string(attributes, SQSN_SMS_SENDER_ID_ATTRIBUTE);
+		job->sms_type =
+			sqsn_attribute_string(attributes, SQSN_SMS_TYPE_ATTRIBUTE);
 		return;
 	}
 	if (job->raw && !job->confirmation && job->kind == JOB_HTTP)
@@ -678,6 +710,77 @@ start_mail(Job *job)
 	add_to_multi(job, easy, "mail");
 }
 
+/* The start of the gateway's answer is kept (its message id); the rest is
+ * counted and dropped. */
+static size_t
+keep_answer(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	Job   *job = (Job *) userdata;
+	size_t n = size * nmemb;
+	size_t room = sizeof(job->answer) - 1 - Min(job->received,
+												 sizeof(job->answer) - 1);
+
+	memcpy(job->answer + (sizeof(job->answer) - 1 - room), ptr, Min(n, room));
+	job->received += n;
+	if (job->received > MAX_RESPONSE_BYTES)
+		return 0;
+	return n;
+}
+
+/*
+ * Hands the form POST of an SMS job to libcurl; an SMS to an opted-out
+ * number, or one that cannot be sent (no gateway, unusable credentials,
+ * an SMSType that is neither Transactional nor Promotional), is finished
+ * at once with the error.
+ */
+static void
+start_sms(Job *job)
+{
+	CURL *easy;
+	char *problem;
+
+	if (job->opted_out)
+	{
+		job->error = psprintf("phone number %s has opted out", job->endpoint);
+		job->permanent = true;
+		finish_job(job);
+		return;
+	}
+	if (job->sms_type && strcmp(job->sms_type, "Transactional") != 0 &&
+		strcmp(job->sms_type, "Promotional") != 0)
+	{
+		job->error = psprintf("%s must be Transactional or Promotional",
+							  SQSN_SMS_TYPE_ATTRIBUTE);
+		job->permanent = true;
+		finish_job(job);
+		return;
+	}
+	easy = curl_easy_init();
+	if (easy == NULL)
+	{
+		job->error = "could not create a libcurl handle";
+		finish_job(job);
+		return;
+	}
+	problem = sqsn_sms_setup(easy, job->endpoint, job->sender, job->body,
+							 &job->form);
+	if (problem != NULL)
+	{
+		curl_easy_cleanup(easy);
+		job->error = problem;
+		finish_job(job);
+		return;
+	}
+	set_common_options(job, easy);
+	add_header(job, "Content-Type", "application/x-www-form-urlencoded");
+	job->headers = curl_slist_append(job->headers, "Expect:");
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, job->headers);
+	curl_easy_setopt(easy, CURLOPT_USERAGENT, USER_AGENT);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, keep_answer);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, job);
+	add_to_multi(job, easy, "SMS");
+}
+
 /*
  * Hands a job to libcurl; a job libcurl refuses is finished at once with
  * the error.
@@ -692,6 +795,12 @@ start_job(Job *job)
 	if (!throttle_allows(job, job->started))
 	{
 		finish_job(job);
+		MemoryContextSwitchTo(oldcxt);
+		return;
+	}
+	if (job->kind == JOB_SMS)
+	{
+		start_sms(job);
 		MemoryContextSwitchTo(oldcxt);
 		return;
 	}
@@ -764,7 +873,7 @@ collect_done(void)
 		job->result = msg->data.result;
 		job->latency_ms =
 			(double) (GetCurrentTimestamp() - job->started) / 1000.0;
-		if (job->kind != JOB_HTTP)
+		if (job->kind == JOB_EMAIL || job->kind == JOB_EMAIL_JSON)
 		{
 			if (msg->data.result == CURLE_OK)
 				job->error = NULL;
@@ -877,7 +986,10 @@ claim(void *arg)
 
 	values[0] = Int32GetDatum(args->want);
 	values[1] = Int32GetDatum(sqsn_http_timeout_ms + LEASE_MARGIN_MS);
-	sqsn_execute(legacy ? &legacy_claim_stmt : &claim_stmt, values, NULL, 0);
+	sqsn_execute(legacy									? &legacy_claim_stmt
+				 : sqsn_catalog_has(SQSN_CATALOG_SMS) ? &claim_stmt
+													  : &no_sms_claim_stmt,
+				 values, NULL, 0);
 
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -912,10 +1024,16 @@ claim(void *arg)
 
 			job->kind = strcmp(protocol, "email") == 0 ? JOB_EMAIL
 					  : strcmp(protocol, "email-json") == 0 ? JOB_EMAIL_JSON
+					  : strcmp(protocol, "sms") == 0        ? JOB_SMS
 															: JOB_HTTP;
+			job->opted_out =
+				desc->natts >= 19 && sqsn_spi_bool(tuple, desc, 19);
 		}
 		if (job->kind == JOB_HTTP)
 			job->host = sqsn_url_host(job->endpoint);
+		else if (job->kind == JOB_SMS)
+			job->host = sqsn_sms_gateway() ? sqsn_url_host(sqsn_sms_gateway())
+										   : NULL;
 		else
 			job->host = sqsn_email_relay() ? sqsn_url_host(sqsn_email_relay())
 										   : NULL;
@@ -1015,7 +1133,10 @@ send_to_dead_letter_queue(Job *job)
 		dl.error_code = "EndpointRefused";
 	else if (job->http_status > 0)
 		dl.error_code = psprintf("%sStatus%ld",
-								 job->kind == JOB_HTTP ? "Http" : "Smtp",
+								 job->kind == JOB_EMAIL ||
+										 job->kind == JOB_EMAIL_JSON
+									 ? "Smtp"
+									 : "Http",
 								 job->http_status);
 	else
 		dl.error_code = "ConnectionError";
@@ -1038,7 +1159,8 @@ send_to_dead_letter_queue(Job *job)
 static bool
 mail_rejected(Job *job)
 {
-	return job->kind != JOB_HTTP && job->http_status >= 500 &&
+	return (job->kind == JOB_EMAIL || job->kind == JOB_EMAIL_JSON) &&
+		   job->http_status >= 500 &&
 		   job->http_status < 600 && job->http_status != 530 &&
 		   job->http_status != 535 && job->result != CURLE_LOGIN_DENIED &&
 		   job->result != CURLE_USE_SSL_FAILED && !job->refused[0];
@@ -1055,7 +1177,7 @@ decide(Job *job, TimestampTz now)
 		job->status = "delivered";
 		return;
 	}
-	delay = mail_rejected(job)
+	delay = mail_rejected(job) || job->permanent
 				? -1
 				: sqsn_retry_delay(&job->policy.retry, job->attempt, NULL);
 	if (delay >= 0)
@@ -1063,10 +1185,39 @@ decide(Job *job, TimestampTz now)
 		job->status = "pending";
 		job->next_attempt_at = now + (TimestampTz) (delay * USECS_PER_SEC);
 	}
-	else if (job->dead_letter_queue && !job->confirmation)
+	else if (job->dead_letter_queue && !job->confirmation && !job->opted_out)
 		job->status = "dead_lettered";
 	else
 		job->status = "failed";
+}
+
+/*
+ * What a finished job's row says of it: the error; the HTTP status or the
+ * SMTP reply; for an SMS, the gateway's message id, segments and type.
+ */
+static char *
+result_text(Job *job)
+{
+	if (job->error)
+		return job->error;
+	if (job->kind == JOB_EMAIL || job->kind == JOB_EMAIL_JSON)
+		return psprintf("SMTP reply %ld", job->http_status);
+	if (job->kind == JOB_SMS)
+	{
+		Jsonb      *answer = sqsn_json_or_null(job->answer,
+											   strlen(job->answer));
+		JsonbValue *sid = NULL;
+
+		if (answer && JB_ROOT_IS_OBJECT(answer))
+			sid = getKeyJsonValueFromContainer(&answer->root, "sid", 3, NULL);
+		return psprintf("HTTP status %ld, sid %s, %d segment%s, %s",
+						job->http_status,
+						sid && sid->type == jbvString ? sqsn_jsonb_string(sid)
+													  : "(none)",
+						job->segments, job->segments == 1 ? "" : "s",
+						job->sms_type ? job->sms_type : "Transactional");
+	}
+	return psprintf("HTTP status %ld", job->http_status);
 }
 
 /*
@@ -1122,10 +1273,7 @@ record(void *arg)
 		next_null[i] = strcmp(job->status, "pending") != 0;
 		next_at[i] = TimestampTzGetDatum(job->next_attempt_at);
 		result_null[i] = job->deferred;
-		results[i] = CStringGetTextDatum(
-			job->error				 ? job->error
-			: job->kind == JOB_HTTP ? psprintf("HTTP status %ld", job->http_status)
-									: psprintf("SMTP reply %ld", job->http_status));
+		results[i] = CStringGetTextDatum(result_text(job));
 		undo[i] = Int32GetDatum(job->deferred ? 1 : 0);
 		i++;
 

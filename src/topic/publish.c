@@ -51,7 +51,7 @@ typedef struct Target
 	char  *queue_name;      /* sqs; NULL for http/https and functions */
 	Datum  subscription_id; /* http/https, functions: the outbox row's */
 	bool   function;        /* a function subscription (function/) */
-	bool   email;           /* an email or email-json subscription */
+	bool   own_text;        /* email, email-json, sms: their own text */
 	char  *protocol;
 	bool   raw;
 	bool   body_scope;
@@ -154,8 +154,10 @@ load_targets(const char *topic_name, int *ntargets, int64 *topic_id_out)
 			tupdesc->natts >= 7 && sqsn_spi_bool(tuple, tupdesc, 7);
 		targets[i].protocol =
 			tupdesc->natts >= 8 ? SPI_getvalue(tuple, tupdesc, 8) : NULL;
-		targets[i].email = targets[i].protocol != NULL &&
-						   strncmp(targets[i].protocol, "email", 5) == 0;
+		targets[i].own_text =
+			targets[i].protocol != NULL &&
+			(strncmp(targets[i].protocol, "email", 5) == 0 ||
+			 strcmp(targets[i].protocol, "sms") == 0);
 	}
 	return targets;
 }
@@ -187,7 +189,7 @@ queue_envelope(PublishedMessage *pub, const char *topic_arn,
  * With message_structure 'json' the message is a JSON object of strings
  * with a required "default" and optional per-protocol texts; a subscriber
  * gets the text of its protocol ("sqs", "http", "https", "lambda",
- * "email", "email-json") when present, else "default".
+ * "email", "email-json", "sms") when present, else "default".
  */
 static text *
 message_for_protocol(text *message, const char *structure,
@@ -299,17 +301,17 @@ queue_push_delivery(Target *target, PublishedMessage *pub,
 {
 	text **message =
 		target->function ? &pub->function_message : &pub->http_message;
-	text  *email_message;
+	text  *own_message;
 
-	if (target->email)
+	if (target->own_text)
 	{
 		/* a text of its own protocol; rare enough to pick each time */
-		email_message = pub->structure == NULL
-							? pub->original
-							: message_for_protocol(pub->original,
-												   pub->structure,
-												   target->protocol);
-		message = &email_message;
+		own_message = pub->structure == NULL
+						  ? pub->original
+						  : message_for_protocol(pub->original,
+												 pub->structure,
+												 target->protocol);
+		message = &own_message;
 	}
 	else if (*message == NULL)
 		*message =

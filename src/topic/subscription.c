@@ -50,7 +50,8 @@ typedef enum SubscriptionKind
 	SUBSCRIBE_QUEUE,   /* sqs */
 	SUBSCRIBE_URL,     /* http, https */
 	SUBSCRIBE_FUNCTION, /* function, lambda */
-	SUBSCRIBE_EMAIL     /* email, email-json */
+	SUBSCRIBE_EMAIL,    /* email, email-json */
+	SUBSCRIBE_SMS       /* sms */
 } SubscriptionKind;
 
 /*
@@ -314,7 +315,8 @@ scope_is_body(const char *scope)
  * Protocols: sqs (a queue), http and https (push delivery, push/), function
  * or lambda (a SQL function the function workers invoke, function/, also
  * through the push outbox), email and email-json (mail the delivery worker
- * sends through sqsn.smtp_url, push/email.c).
+ * sends through sqsn.smtp_url, push/email.c), sms (SMS through
+ * sqsn.sms_gateway_url to an E.164 number, push/sms.c).
  */
 static SubscriptionKind
 check_protocol(const char *protocol)
@@ -327,13 +329,16 @@ check_protocol(const char *protocol)
 		return SUBSCRIBE_FUNCTION;
 	if (strcmp(protocol, "email") == 0 || strcmp(protocol, "email-json") == 0)
 		return SUBSCRIBE_EMAIL;
+	if (strcmp(protocol, "sms") == 0)
+		return SUBSCRIBE_SMS;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unsupported subscription protocol \"%s\"", protocol),
 			 errhint("Use sqs with a queue name, http or https with a URL, "
 					 "function with a function such as "
-					 "myschema.handler(jsonb), or email or email-json with "
-					 "an address, as the endpoint.")));
+					 "myschema.handler(jsonb), email or email-json with "
+					 "an address, or sms with a phone number, as the "
+					 "endpoint.")));
 }
 
 /*
@@ -554,6 +559,7 @@ sn_subscribe(PG_FUNCTION_ARGS)
 						topic_name, protocol),
 				 errhint("A FIFO topic delivers to FIFO queues only.")));
 	if (push && !sqsn_catalog_has(kind == SUBSCRIBE_URL ? SQSN_CATALOG_PUSH
+								  : kind == SUBSCRIBE_SMS ? SQSN_CATALOG_SMS
 														: SQSN_CATALOG_FUNCTIONS))
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("protocol \"%s\" needs sqsn %s", protocol,
@@ -566,6 +572,8 @@ sn_subscribe(PG_FUNCTION_ARGS)
 		endpoint = function_endpoint(endpoint);
 	else if (kind == SUBSCRIBE_EMAIL)
 		sqsn_validate_email_address(endpoint);
+	else if (kind == SUBSCRIBE_SMS)
+		sqsn_validate_phone_number(endpoint);
 	else
 	{
 		sqsn_validate_queue_name(endpoint);

@@ -1,5 +1,6 @@
 # Helpers for the push delivery TAP tests: the HTTP sink (test/http_sink.py),
-# the SMTP sink (test/smtp_sink.py) and reading what they recorded.
+# the SMTP sink (test/smtp_sink.py), the SMS gateway (test/sms_gateway.py)
+# and reading what they recorded.
 package SqsnPush;
 
 use strict;
@@ -14,6 +15,7 @@ use Time::HiRes qw(usleep);
 
 my $sink_script = dirname(__FILE__) . '/../http_sink.py';
 my $smtp_sink_script = dirname(__FILE__) . '/../smtp_sink.py';
+my $sms_gateway_script = dirname(__FILE__) . '/../sms_gateway.py';
 
 # start_sink(dir, [extra args]): starts the HTTP sink on a free port of
 # 127.0.0.1; returns { dir, port, handle }.
@@ -29,6 +31,40 @@ sub start_smtp_sink
 {
 	my ($dir, @extra) = @_;
 	return start_script('/usr/bin/python3', $smtp_sink_script, $dir, @extra);
+}
+
+# start_sms_gateway(dir, [extra args]): the fake SMS gateway
+sub start_sms_gateway
+{
+	my ($dir, @extra) = @_;
+	return start_script('python3', $sms_gateway_script, $dir, @extra);
+}
+
+# sms(gateway): every request the gateway got, in arrival order
+sub sms
+{
+	my ($gw) = @_;
+	my $file = "$gw->{dir}/sms.jsonl";
+	return () unless -e $file;
+	open my $fh, '<', $file or die $!;
+	my @r = map { chomp; $_ ? decode_json($_) : () } <$fh>;
+	close $fh;
+	return @r;
+}
+
+# wait_for_sms(gateway, number, n): waits until at least n requests for the
+# number arrived; returns them.
+sub wait_for_sms
+{
+	my ($gw, $to, $n) = @_;
+	my @r;
+	for (my $i = 0; $i < 60 * 20; $i++)
+	{
+		@r = grep { ($_->{form}{To} // '') eq $to } sms($gw);
+		return @r if @r >= $n;
+		usleep(50_000);
+	}
+	return @r;
 }
 
 sub start_script
