@@ -629,6 +629,16 @@ add_header(Job *job, const char *name, const char *value)
 		curl_slist_append(job->headers, psprintf("%s: %s", name, value));
 }
 
+/* A job that cannot start: finished at once with the error. */
+static void
+fail_job(Job *job, CURL *easy, char *error)
+{
+	if (easy != NULL)
+		curl_easy_cleanup(easy);
+	job->error = error;
+	finish_job(job);
+}
+
 /* libcurl reads the mail of a job from its body. */
 static size_t
 read_mail(char *buffer, size_t size, size_t nitems, void *userdata)
@@ -690,16 +700,13 @@ start_mail(Job *job)
 
 	if (easy == NULL)
 	{
-		job->error = "could not create a libcurl handle";
-		finish_job(job);
+		fail_job(job, NULL, "could not create a libcurl handle");
 		return;
 	}
 	problem = sqsn_email_setup(easy, job->endpoint, &job->headers);
 	if (problem != NULL)
 	{
-		curl_easy_cleanup(easy);
-		job->error = problem;
-		finish_job(job);
+		fail_job(job, easy, problem);
 		return;
 	}
 	set_common_options(job, easy);
@@ -758,17 +765,14 @@ start_sms(Job *job)
 	easy = curl_easy_init();
 	if (easy == NULL)
 	{
-		job->error = "could not create a libcurl handle";
-		finish_job(job);
+		fail_job(job, NULL, "could not create a libcurl handle");
 		return;
 	}
 	problem = sqsn_sms_setup(easy, job->endpoint, job->sender, job->body,
 							 &job->form);
 	if (problem != NULL)
 	{
-		curl_easy_cleanup(easy);
-		job->error = problem;
-		finish_job(job);
+		fail_job(job, easy, problem);
 		return;
 	}
 	set_common_options(job, easy);

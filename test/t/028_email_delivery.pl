@@ -54,21 +54,8 @@ $node->start;
 
 sub query { return $node->safe_psql('postgres', $_[0]); }
 
-sub poll
-{
-	my ($sql, $expected, $what) = @_;
-	ok($node->poll_query_until('postgres', $sql, $expected), $what)
-	  or diag(query("SELECT delivery_id, status, attempts, last_result FROM sqsn.delivery ORDER BY delivery_id"));
-}
-
-sub set_conf
-{
-	my ($name, $value) = @_;
-	query("ALTER SYSTEM SET $name = '$value'");
-	$node->reload;
-	# the delivery worker reads the file on its next loop
-	sleep 1;
-}
+sub poll { SqsnPush::poll_until($node, @_); }
+sub set_conf { SqsnPush::set_conf($node, @_); }
 
 my $arn = 'arn:aws:sns:us-east-1:000000000000:news';
 

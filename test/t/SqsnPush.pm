@@ -153,6 +153,26 @@ sub header
 	return undef;
 }
 
+# poll_until(node, sql, expected, what): a test that the query comes to
+# give expected; shows the outbox when it does not
+sub poll_until
+{
+	my ($node, $sql, $expected, $what) = @_;
+	Test::More::ok($node->poll_query_until('postgres', $sql, $expected), $what)
+	  or Test::More::diag($node->safe_psql('postgres',
+		"SELECT delivery_id, status, attempts, last_result FROM sqsn.delivery ORDER BY delivery_id"));
+}
+
+# set_conf(node, name, value): ALTER SYSTEM and reload; the delivery worker
+# reads the file on its next loop, within a second
+sub set_conf
+{
+	my ($node, $name, $value) = @_;
+	$node->safe_psql('postgres', "ALTER SYSTEM SET $name = '$value'");
+	$node->reload;
+	sleep 1;
+}
+
 sub stop_sink
 {
 	my ($sink) = @_;
