@@ -363,6 +363,44 @@ class TestSubscriptions(SnsTestCase):
         self.assertError("InvalidParameter", 400, self.sns.list_subscriptions, NextToken="-1")
 
 
+class TestSms(SnsTestCase):
+    def test_sms_subscription_is_confirmed_at_once(self):
+        arn = self.topic("sms")
+        r = self.sns.subscribe(TopicArn=arn, Protocol="sms", Endpoint="+15555550100")
+        self.assertTrue(r["SubscriptionArn"].startswith(arn + ":"))
+        a = self.sns.get_subscription_attributes(SubscriptionArn=r["SubscriptionArn"])["Attributes"]
+        self.assertEqual((a["Protocol"], a["Endpoint"], a["PendingConfirmation"]),
+                         ("sms", "+15555550100", "false"))
+        self.assertError("InvalidParameter", 400, self.sns.subscribe, TopicArn=arn,
+                         Protocol="sms", Endpoint="555-0100")
+
+    def test_opt_out_list(self):
+        numbers = ["+1555555%04d" % i for i in range(103)]
+        sql("SELECT sqsn.sn_opt_out_phone_number(n) FROM unnest('{%s}'::text[]) n"
+            % ",".join(numbers))
+        try:
+            self.assertTrue(self.sns.check_if_phone_number_is_opted_out(
+                phoneNumber="+15555550007")["isOptedOut"])
+            first = self.sns.list_phone_numbers_opted_out()
+            self.assertEqual(len(first["phoneNumbers"]), 100)
+            rest = self.sns.list_phone_numbers_opted_out(nextToken=first["nextToken"])
+            self.assertNotIn("nextToken", rest)
+            listed = first["phoneNumbers"] + rest["phoneNumbers"]
+            self.assertEqual([n for n in listed if n in numbers], numbers)
+            self.sns.opt_in_phone_number(phoneNumber="+15555550007")
+            self.assertFalse(self.sns.check_if_phone_number_is_opted_out(
+                phoneNumber="+15555550007")["isOptedOut"])
+            self.assertError("InvalidParameter", 400, self.sns.check_if_phone_number_is_opted_out,
+                             phoneNumber="15555550007")
+            self.assertError("InvalidParameter", 400, self.sns.opt_in_phone_number,
+                             phoneNumber="+1 555 555 0007")
+            self.assertError("InvalidParameter", 400, self.sns.list_phone_numbers_opted_out,
+                             nextToken="x")
+        finally:
+            sql("SELECT sqsn.sn_opt_in_phone_number(n) FROM unnest('{%s}'::text[]) n"
+                % ",".join(numbers))
+
+
 class TestPublish(SnsTestCase):
     def test_fan_out_with_filter_policies_and_raw_delivery(self):
         arn = self.topic("fan")
