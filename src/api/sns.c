@@ -115,12 +115,11 @@ static SqsnStatement unsubscribe_stmt = {
 	SPI_OK_SELECT,
 	"unsubscribing"};
 
-static SqsnStatement opt_in_stmt = {
-	"SELECT sqsn.sn_opt_in_phone_number($1)",
-	1,
-	{TEXTOID},
-	SPI_OK_SELECT,
-	"opting a phone number in"};
+static SqsnStatement opt_in_stmt = {"SELECT sqsn.sn_opt_in_phone_number($1)",
+									1,
+									{TEXTOID},
+									SPI_OK_SELECT,
+									"opting a phone number in"};
 
 static SqsnStatement check_opted_out_stmt = {
 	"SELECT sqsn.sn_check_if_phone_number_is_opted_out($1)",
@@ -923,9 +922,9 @@ list_phone_numbers_opted_out(ApiRequest *req)
 	sqsn_execute(&list_opted_out_stmt, &value, NULL, 0);
 	appendStringInfoString(req->out, "<phoneNumbers>");
 	for (uint64 i = 0; i < Min(SPI_processed, PAGE_SIZE); i++)
-		api_xml_element(req->out, "member",
-						SPI_getvalue(SPI_tuptable->vals[i],
-									 SPI_tuptable->tupdesc, 1));
+		api_xml_element(
+			req->out, "member",
+			SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
 	appendStringInfoString(req->out, "</phoneNumbers>");
 	if (SPI_processed > PAGE_SIZE)
 		api_xml_element(req->out, "nextToken",

@@ -168,11 +168,10 @@ sqsn_validate_email_address(const char *addr)
 	char *problem = sqsn_email_address_problem(addr);
 
 	if (problem != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid email address \"%s\"", addr),
-				 errdetail("%s", problem),
-				 errhint("Use an address such as user@example.com.")));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("invalid email address \"%s\"", addr),
+						errdetail("%s", problem),
+						errhint("Use an address such as user@example.com.")));
 }
 
 /* text in UTF-8, from the server encoding */
@@ -235,7 +234,8 @@ append_subject(StringInfo buf, const char *subject)
 		int  enclen;
 
 		/* back off to the start of a character */
-		while (i + n < len && n > 1 && ((unsigned char) s[i + n] & 0xC0) == 0x80)
+		while (i + n < len && n > 1 &&
+			   ((unsigned char) s[i + n] & 0xC0) == 0x80)
 			n--;
 		enclen = pg_b64_encode(s + i, n, enc, sizeof(enc));
 		if (enclen < 0)
@@ -257,8 +257,8 @@ mail_date(TimestampTz t)
 	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr",
 										 "May", "Jun", "Jul", "Aug",
 										 "Sep", "Oct", "Nov", "Dec"};
-	time_t    secs = timestamptz_to_time_t(t);
-	struct tm tm;
+	time_t                   secs = timestamptz_to_time_t(t);
+	struct tm                tm;
 
 	gmtime_r(&secs, &tm);
 	return psprintf("%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday],
@@ -374,7 +374,7 @@ sqsn_read_credentials(const char *path, const char *what, char **error)
 char *
 sqsn_email_setup(void *handle, const char *recipient, struct curl_slist **rcpt)
 {
-	CURL *easy = (CURL *) handle;
+	CURL       *easy = (CURL *) handle;
 	const char *relay = sqsn_email_relay();
 
 	if (relay == NULL)

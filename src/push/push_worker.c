@@ -95,8 +95,8 @@ PGDLLEXPORT void sqsn_delivery_main(Datum main_arg);
 /* What a job sends. */
 typedef enum JobKind
 {
-	JOB_HTTP,      /* a POST to an http or https endpoint */
-	JOB_EMAIL,     /* a text/plain mail with the message */
+	JOB_HTTP,       /* a POST to an http or https endpoint */
+	JOB_EMAIL,      /* a text/plain mail with the message */
 	JOB_EMAIL_JSON, /* a mail with the JSON envelope */
 	JOB_SMS         /* a form POST to the SMS gateway */
 } JobKind;
@@ -129,13 +129,13 @@ typedef struct Job
 	char               errbuf[CURL_ERROR_SIZE];
 	char               refused[256];
 	size_t             received;
-	size_t             sent;      /* mail bytes handed to libcurl */
-	bool               opted_out; /* SMS to a number on the opt-out list */
-	bool               permanent; /* failed for good: no retry */
-	char              *sender;    /* SMS: AWS.SNS.SMS.SenderID, or NULL */
-	char              *sms_type;  /* SMS: AWS.SNS.SMS.SMSType, or NULL */
-	int                segments;  /* SMS */
-	char              *form;      /* SMS: the POST's body */
+	size_t             sent;         /* mail bytes handed to libcurl */
+	bool               opted_out;    /* SMS to a number on the opt-out list */
+	bool               permanent;    /* failed for good: no retry */
+	char              *sender;       /* SMS: AWS.SNS.SMS.SenderID, or NULL */
+	char              *sms_type;     /* SMS: AWS.SNS.SMS.SMSType, or NULL */
+	int                segments;     /* SMS */
+	char              *form;         /* SMS: the POST's body */
 	char               answer[1024]; /* SMS: the gateway's answer, cut */
 	TimestampTz        started;
 
@@ -143,7 +143,7 @@ typedef struct Job
 	bool        deferred;    /* throttled: not POSTed */
 	long        http_status; /* 0: none; for mail, the last SMTP reply */
 	CURLcode    result;
-	char       *error;       /* NULL: delivered */
+	char       *error; /* NULL: delivered */
 	double      latency_ms;
 	const char *status; /* pending, delivered, failed, dead_lettered */
 	TimestampTz next_attempt_at; /* for pending */
@@ -203,8 +203,7 @@ static char       *configured_synchronous_commit = NULL;
 	"  c.message_attributes, c.published_at, c.attempts,"                     \
 	"  s.endpoint, s.raw_message_delivery, s.delivery_policy,"                \
 	"  t.delivery_policy, q.queue_name, s.confirmation_token,"                \
-	"  s.owner::text, s.protocol" opted_out                                   \
-	" FROM claimed c"                                                         \
+	"  s.owner::text, s.protocol" opted_out " FROM claimed c"                 \
 	" JOIN sqsn.subscription s ON s.subscription_id = c.subscription_id"      \
 	" JOIN sqsn.topic t ON t.topic_id = s.topic_id"                           \
 	" LEFT JOIN sqsn.queue q ON q.queue_id = s.dead_letter_queue_id"          \
@@ -304,9 +303,9 @@ static SqsnStatement counter_stmt = {
 
 /* their saved plans are dropped after an error */
 static SqsnStatement *const statements[] = {
-	&claim_stmt,  &no_sms_claim_stmt, &legacy_claim_stmt, &next_due_stmt,
-	&legacy_next_due_stmt,
-	&record_stmt, &attempt_stmt,      &counter_stmt};
+	&claim_stmt,    &no_sms_claim_stmt,    &legacy_claim_stmt,
+	&next_due_stmt, &legacy_next_due_stmt, &record_stmt,
+	&attempt_stmt,  &counter_stmt};
 
 static void delivery_exit(int code, Datum arg);
 
@@ -391,8 +390,7 @@ mail_text(Job *job, const char *message, const char *token)
 						 "SELECT sqsn.sn_confirm_subscription('%s', '%s');\n",
 						 job->topic_arn, topic_name, token);
 		if (sqsn_endpoint_base_url() != NULL)
-			appendStringInfo(&buf,
-							 "\nor visit this link:\n%s\n",
+			appendStringInfo(&buf, "\nor visit this link:\n%s\n",
 							 sqsn_envelope_link("ConfirmSubscription",
 												"TopicArn", job->topic_arn,
 												token));
@@ -422,9 +420,9 @@ wrap_mail(Job *job, const char *subject)
 		subject = "sqsn Notification - Subscription Confirmation";
 	else if (subject == NULL)
 		subject = SQSN_EMAIL_DEFAULT_SUBJECT;
-	job->body = sqsn_email_message(job->endpoint, subject, job->body,
-								   job->message_id_text,
-								   GetCurrentTimestamp());
+	job->body =
+		sqsn_email_message(job->endpoint, subject, job->body,
+						   job->message_id_text, GetCurrentTimestamp());
 }
 
 /*
@@ -724,8 +722,8 @@ keep_answer(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
 	Job   *job = (Job *) userdata;
 	size_t n = size * nmemb;
-	size_t room = sizeof(job->answer) - 1 - Min(job->received,
-												 sizeof(job->answer) - 1);
+	size_t room =
+		sizeof(job->answer) - 1 - Min(job->received, sizeof(job->answer) - 1);
 
 	memcpy(job->answer + (sizeof(job->answer) - 1 - room), ptr, Min(n, room));
 	job->received += n;
@@ -890,8 +888,8 @@ collect_done(void)
 					status > 0 ? psprintf(" (SMTP reply %ld)", status) : "");
 		}
 		else if (status >= 200 && status < 300 &&
-			(msg->data.result == CURLE_OK ||
-			 msg->data.result == CURLE_WRITE_ERROR))
+				 (msg->data.result == CURLE_OK ||
+				  msg->data.result == CURLE_WRITE_ERROR))
 			job->error = NULL;
 		else if (job->refused[0])
 			job->error = psprintf("refused: %s", job->refused);
@@ -990,7 +988,7 @@ claim(void *arg)
 
 	values[0] = Int32GetDatum(args->want);
 	values[1] = Int32GetDatum(sqsn_http_timeout_ms + LEASE_MARGIN_MS);
-	sqsn_execute(legacy									? &legacy_claim_stmt
+	sqsn_execute(legacy                               ? &legacy_claim_stmt
 				 : sqsn_catalog_has(SQSN_CATALOG_SMS) ? &claim_stmt
 													  : &no_sms_claim_stmt,
 				 values, NULL, 0);
@@ -1026,21 +1024,21 @@ claim(void *arg)
 		{
 			const char *protocol = SPI_getvalue(tuple, desc, 18);
 
-			job->kind = strcmp(protocol, "email") == 0 ? JOB_EMAIL
-					  : strcmp(protocol, "email-json") == 0 ? JOB_EMAIL_JSON
-					  : strcmp(protocol, "sms") == 0        ? JOB_SMS
-															: JOB_HTTP;
+			job->kind = strcmp(protocol, "email") == 0        ? JOB_EMAIL
+						: strcmp(protocol, "email-json") == 0 ? JOB_EMAIL_JSON
+						: strcmp(protocol, "sms") == 0        ? JOB_SMS
+															  : JOB_HTTP;
 			job->opted_out =
 				desc->natts >= 19 && sqsn_spi_bool(tuple, desc, 19);
 		}
 		if (job->kind == JOB_HTTP)
 			job->host = sqsn_url_host(job->endpoint);
 		else if (job->kind == JOB_SMS)
-			job->host = sqsn_sms_gateway() ? sqsn_url_host(sqsn_sms_gateway())
-										   : NULL;
+			job->host =
+				sqsn_sms_gateway() ? sqsn_url_host(sqsn_sms_gateway()) : NULL;
 		else
-			job->host = sqsn_email_relay() ? sqsn_url_host(sqsn_email_relay())
-										   : NULL;
+			job->host =
+				sqsn_email_relay() ? sqsn_url_host(sqsn_email_relay()) : NULL;
 		job->raw = sqsn_spi_bool(tuple, desc, 12);
 		sub_policy = sqsn_spi_jsonb(tuple, desc, 13);
 		topic_policy = sqsn_spi_jsonb(tuple, desc, 14);
@@ -1136,12 +1134,11 @@ send_to_dead_letter_queue(Job *job)
 	if (job->refused[0])
 		dl.error_code = "EndpointRefused";
 	else if (job->http_status > 0)
-		dl.error_code = psprintf("%sStatus%ld",
-								 job->kind == JOB_EMAIL ||
-										 job->kind == JOB_EMAIL_JSON
-									 ? "Smtp"
-									 : "Http",
-								 job->http_status);
+		dl.error_code = psprintf(
+			"%sStatus%ld",
+			job->kind == JOB_EMAIL || job->kind == JOB_EMAIL_JSON ? "Smtp"
+																  : "Http",
+			job->http_status);
 	else
 		dl.error_code = "ConnectionError";
 	dl.error_message = job->error;
@@ -1164,9 +1161,9 @@ static bool
 mail_rejected(Job *job)
 {
 	return (job->kind == JOB_EMAIL || job->kind == JOB_EMAIL_JSON) &&
-		   job->http_status >= 500 &&
-		   job->http_status < 600 && job->http_status != 530 &&
-		   job->http_status != 535 && job->result != CURLE_LOGIN_DENIED &&
+		   job->http_status >= 500 && job->http_status < 600 &&
+		   job->http_status != 530 && job->http_status != 535 &&
+		   job->result != CURLE_LOGIN_DENIED &&
 		   job->result != CURLE_USE_SSL_FAILED && !job->refused[0];
 }
 
@@ -1208,18 +1205,16 @@ result_text(Job *job)
 		return psprintf("SMTP reply %ld", job->http_status);
 	if (job->kind == JOB_SMS)
 	{
-		Jsonb      *answer = sqsn_json_or_null(job->answer,
-											   strlen(job->answer));
+		Jsonb *answer = sqsn_json_or_null(job->answer, strlen(job->answer));
 		JsonbValue *sid = NULL;
 
 		if (answer && JB_ROOT_IS_OBJECT(answer))
 			sid = getKeyJsonValueFromContainer(&answer->root, "sid", 3, NULL);
-		return psprintf("HTTP status %ld, sid %s, %d segment%s, %s",
-						job->http_status,
-						sid && sid->type == jbvString ? sqsn_jsonb_string(sid)
-													  : "(none)",
-						job->segments, job->segments == 1 ? "" : "s",
-						job->sms_type ? job->sms_type : "Transactional");
+		return psprintf(
+			"HTTP status %ld, sid %s, %d segment%s, %s", job->http_status,
+			sid && sid->type == jbvString ? sqsn_jsonb_string(sid) : "(none)",
+			job->segments, job->segments == 1 ? "" : "s",
+			job->sms_type ? job->sms_type : "Transactional");
 	}
 	return psprintf("HTTP status %ld", job->http_status);
 }

@@ -89,8 +89,8 @@ SmsInit(void)
 		"sqsn.sms_gateway_url",
 		"HTTP SMS gateway that sms subscriptions are sent through.",
 		"Empty: SMS are not sent; the deliveries wait and are retried.",
-		&sqsn_sms_gateway_url, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL,
-		NULL, NULL);
+		&sqsn_sms_gateway_url, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL,
+		NULL);
 	DefineCustomStringVariable(
 		"sqsn.sms_credentials_file",
 		"File holding account_sid:auth_token for the SMS gateway.",
@@ -138,10 +138,10 @@ gsm7_char(pg_wchar c, bool *extension)
 		"@$\n\r _!\"#%&'()*+,-./0123456789:;<=>?"
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 	static const pg_wchar basic_other[] = {
-		0xA3, 0xA5, 0xE8, 0xE9, 0xF9, 0xEC, 0xF2, 0xC7, 0xD8, 0xF8, 0xC5,
-		0xE5, 0x394, 0x3A6, 0x393, 0x39B, 0x3A9, 0x3A0, 0x3A8, 0x3A3, 0x398,
-		0x39E, 0xC6, 0xE6, 0xDF, 0xC9, 0xA4, 0xA1, 0xC4, 0xD6, 0xD1, 0xDC,
-		0xA7, 0xBF, 0xE4, 0xF6, 0xF1, 0xFC, 0xE0};
+		0xA3,  0xA5,  0xE8,  0xE9,  0xF9,  0xEC,  0xF2,  0xC7,  0xD8,  0xF8,
+		0xC5,  0xE5,  0x394, 0x3A6, 0x393, 0x39B, 0x3A9, 0x3A0, 0x3A8, 0x3A3,
+		0x398, 0x39E, 0xC6,  0xE6,  0xDF,  0xC9,  0xA4,  0xA1,  0xC4,  0xD6,
+		0xD1,  0xDC,  0xA7,  0xBF,  0xE4,  0xF6,  0xF1,  0xFC,  0xE0};
 
 	*extension = false;
 	if (c < 0x80 && c != 0 && strchr(basic, (int) c) != NULL)
@@ -280,7 +280,7 @@ sn_opt_out_phone_number(PG_FUNCTION_ARGS)
 {
 	Datum value = PointerGetDatum(phone_number_arg(fcinfo));
 
-	int   nestlevel;
+	int nestlevel;
 
 	sqsn_refuse_on_standby(fcinfo);
 	nestlevel = sqsn_admin_begin();
@@ -295,7 +295,7 @@ sn_opt_in_phone_number(PG_FUNCTION_ARGS)
 {
 	Datum value = PointerGetDatum(phone_number_arg(fcinfo));
 
-	int   nestlevel;
+	int nestlevel;
 
 	sqsn_refuse_on_standby(fcinfo);
 	nestlevel = sqsn_admin_begin();

@@ -154,10 +154,9 @@ load_targets(const char *topic_name, int *ntargets, int64 *topic_id_out)
 			tupdesc->natts >= 7 && sqsn_spi_bool(tuple, tupdesc, 7);
 		targets[i].protocol =
 			tupdesc->natts >= 8 ? SPI_getvalue(tuple, tupdesc, 8) : NULL;
-		targets[i].own_text =
-			targets[i].protocol != NULL &&
-			(strncmp(targets[i].protocol, "email", 5) == 0 ||
-			 strcmp(targets[i].protocol, "sms") == 0);
+		targets[i].own_text = targets[i].protocol != NULL &&
+							  (strncmp(targets[i].protocol, "email", 5) == 0 ||
+							   strcmp(targets[i].protocol, "sms") == 0);
 	}
 	return targets;
 }
@@ -301,15 +300,14 @@ queue_push_delivery(Target *target, PublishedMessage *pub,
 {
 	text **message =
 		target->function ? &pub->function_message : &pub->http_message;
-	text  *own_message;
+	text *own_message;
 
 	if (target->own_text)
 	{
 		/* a text of its own protocol; rare enough to pick each time */
 		own_message = pub->structure == NULL
 						  ? pub->original
-						  : message_for_protocol(pub->original,
-												 pub->structure,
+						  : message_for_protocol(pub->original, pub->structure,
 												 target->protocol);
 		message = &own_message;
 	}

@@ -47,8 +47,8 @@ PG_FUNCTION_INFO_V1(sn_resume_subscription);
 /* What a subscription delivers to. */
 typedef enum SubscriptionKind
 {
-	SUBSCRIBE_QUEUE,   /* sqs */
-	SUBSCRIBE_URL,     /* http, https */
+	SUBSCRIBE_QUEUE,    /* sqs */
+	SUBSCRIBE_URL,      /* http, https */
 	SUBSCRIBE_FUNCTION, /* function, lambda */
 	SUBSCRIBE_EMAIL,    /* email, email-json */
 	SUBSCRIBE_SMS       /* sms */
@@ -558,9 +558,10 @@ sn_subscribe(PG_FUNCTION_ARGS)
 				 errmsg("FIFO topic \"%s\" cannot deliver to %s endpoints",
 						topic_name, protocol),
 				 errhint("A FIFO topic delivers to FIFO queues only.")));
-	if (push && !sqsn_catalog_has(kind == SUBSCRIBE_URL ? SQSN_CATALOG_PUSH
-								  : kind == SUBSCRIBE_SMS ? SQSN_CATALOG_SMS
-														: SQSN_CATALOG_FUNCTIONS))
+	if (push &&
+		!sqsn_catalog_has(kind == SUBSCRIBE_URL   ? SQSN_CATALOG_PUSH
+						  : kind == SUBSCRIBE_SMS ? SQSN_CATALOG_SMS
+												  : SQSN_CATALOG_FUNCTIONS))
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("protocol \"%s\" needs sqsn %s", protocol,
 							   kind == SUBSCRIBE_URL ? "0.2" : "0.5"),
