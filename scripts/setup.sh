@@ -28,7 +28,8 @@ set -u -o pipefail
 # python3-boto3, nodejs + npm; the applications the apps suite runs on it:
 # Celery with kombu's SQS transport and pycurl, boto 2, Amazon::SQS::Simple;
 # chromium for the dashboard's browser test, prometheus for promtool, which
-# checks /metrics and the examples of examples/monitoring) and the libraries
+# checks /metrics and the examples of examples/monitoring; aiosmtpd for the
+# SMTP sink of the email tests, test/smtp_sink.py) and the libraries
 # sqsn links against (libcurl, OpenSSL, libmicrohttpd). On a machine run by
 # systemd, the prometheus package also starts a Prometheus server (stop it
 # with `systemctl disable --now prometheus` if you do not want one).
@@ -50,6 +51,7 @@ PACKAGES=(
 	python3-kombu
 	python3-pycurl
 	python3-boto
+	python3-aiosmtpd
 	libamazon-sqs-simple-perl
 	libipc-run-perl
 	libio-pty-perl

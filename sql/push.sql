@@ -1,7 +1,8 @@
 -- Push delivery, the parts that need no HTTP server (test/t/008 does the
 -- POSTs): HTTP/HTTPS subscriptions and their confirmation, the outbox rows
 -- a publish writes, delivery and redrive policies with every limit, the
--- retry schedule of every backoff function, topic attributes.
+-- retry schedule of every backoff function, topic attributes, email and
+-- email-json subscriptions (test/t/028 sends the mail).
 -- The delivery worker works in another database, so rows stay pending.
 
 CREATE FUNCTION pg_temp.err(stmt text) RETURNS text
@@ -190,6 +191,70 @@ SELECT delivery_policy FROM sqsn.topic WHERE topic_name = 'push';
 SELECT CASE WHEN current_setting('sqsn.signing_certificate_file') = ''
 	THEN pg_temp.err('SELECT sqsn.signing_certificate()') = '55000: no signing certificate is configured'
 	ELSE sqsn.signing_certificate() LIKE '-----BEGIN CERTIFICATE-----%' END AS certificate_ok;
+
+-- email and email-json subscriptions: an address that can be neither an
+-- SMTP command nor a header line; always pending until the mailed token
+-- confirms it, its confirmation mail waiting in the outbox
+SELECT pg_temp.err(format('SELECT sqsn.sn_subscribe(%L, %L, %L)', 'push', 'email', a))
+FROM unnest(ARRAY['no-at-sign', 'two@@example.com', '@example.com', 'me@',
+	'me@exa mple.com', 'me@-example.com', 'me@example..com', 'a..b@example.com',
+	'.a@example.com', E'me@example.com\r\nRCPT TO:<x@y.z>', 'me<x>@example.com',
+	'mé@example.com', repeat('a', 65) || '@example.com',
+	'me@' || repeat('a', 64) || '.com', 'me@' || repeat('a.', 126) || 'com', '']) AS a;
+SELECT pg_temp.err($$SELECT sqsn.sn_subscribe('push', 'email', NULL)$$);
+SELECT sqsn.sn_subscribe('push', 'email', 'me@example.com') AS e \gset
+SELECT sqsn.sn_subscribe('push', 'email-json', 'Me.Too+tag@mail.example.com') AS ej \gset
+SELECT sqsn.sn_subscribe('push', 'email', 'me@example.com') = :'e' AS same_subscription;
+SELECT protocol, endpoint, status FROM sqsn.sn_list_subscriptions('push')
+WHERE protocol LIKE 'email%' ORDER BY protocol;
+SELECT s.protocol, d.message_type, d.status, length(s.confirmation_token)
+FROM sqsn.delivery d JOIN sqsn.subscription s USING (subscription_id)
+WHERE s.protocol LIKE 'email%' ORDER BY 1;
+-- nothing is queued for a pending email subscription
+SELECT sqsn.sn_publish('push', 'to nobody yet') IS NOT NULL;
+SELECT count(*) FROM sqsn.delivery d JOIN sqsn.subscription s USING (subscription_id)
+WHERE s.protocol LIKE 'email%' AND d.message_type = 'Notification';
+-- confirmed: notifications are queued, with delivery and redrive policies
+SELECT sqsn.sq_create_queue('push_mail_dlq');
+SELECT sqsn.sn_confirm_subscription('push',
+	(SELECT confirmation_token FROM sqsn.subscription WHERE subscription_id = :'e')) = :'e';
+SELECT sqsn.sn_publish('push', 'to the mailbox', subject => 'Hello') IS NOT NULL;
+SELECT sqsn.sn_publish('push', '{"default": "d", "http": "h", "email": "e", "email-json": "ej"}',
+	message_structure => 'json') IS NOT NULL;
+-- with message_structure json, an email subscriber gets the "email" text
+SELECT d.subject, d.message FROM sqsn.delivery d
+WHERE d.subscription_id = :'e' AND d.message_type = 'Notification' ORDER BY d.delivery_id;
+SELECT sqsn.sn_set_subscription_attributes(:'e', '{"DeliveryPolicy": {"healthyRetryPolicy": {"numRetries": 7}},
+	"RedrivePolicy": {"deadLetterTargetArn": "push_mail_dlq"}}');
+SELECT a->>'Protocol', a->>'Endpoint', a->'EffectiveDeliveryPolicy'->'healthyRetryPolicy'->>'numRetries',
+	a->>'RedrivePolicy' FROM sqsn.sn_get_subscription_attributes(:'e') AS a;
+-- a FIFO topic delivers to FIFO queues only
+SELECT sqsn.sn_create_topic('push_mail.fifo');
+SELECT pg_temp.err($$SELECT sqsn.sn_subscribe('push_mail.fifo', 'email', 'me@example.com')$$);
+SELECT sqsn.sn_delete_topic('push_mail.fifo');
+SELECT sqsn.sq_delete_queue('push_mail_dlq');
+
+-- sms subscriptions: E.164 numbers only (22023), confirmed at once; the
+-- opt-out list
+SELECT pg_temp.err(format('SELECT sqsn.sn_subscribe(%L, %L, %L)', 'push', 'sms', a))
+FROM unnest(ARRAY['15555550100', '+0555550100', '+1 555 555 0100', '+1-555-555-0100',
+	'+1234567890123456', '+1', '+1555555010a', E'+15555550100\n', '']) AS a;
+SELECT sqsn.sn_subscribe('push', 'sms', '+15555550100') AS s \gset
+SELECT protocol, endpoint, status FROM sqsn.sn_list_subscriptions('push') WHERE protocol = 'sms';
+SELECT count(*) FROM sqsn.delivery WHERE subscription_id = :'s';
+SELECT sqsn.sn_publish('push', '{"default": "d", "sms": "s"}', message_structure => 'json') IS NOT NULL;
+SELECT message FROM sqsn.delivery WHERE subscription_id = :'s';
+SELECT sqsn.sn_opt_out_phone_number('+15555550100');
+SELECT sqsn.sn_opt_out_phone_number('+15555550100');
+SELECT sqsn.sn_opt_out_phone_number('+4915112345678');
+SELECT * FROM sqsn.sn_list_phone_numbers_opted_out();
+SELECT sqsn.sn_check_if_phone_number_is_opted_out('+15555550100'),
+	sqsn.sn_check_if_phone_number_is_opted_out('+15555550199');
+SELECT sqsn.sn_opt_in_phone_number('+15555550100');
+SELECT * FROM sqsn.sn_list_phone_numbers_opted_out();
+SELECT pg_temp.err($$SELECT sqsn.sn_opt_out_phone_number('555-0100')$$);
+SELECT pg_temp.err($$SELECT sqsn.sn_check_if_phone_number_is_opted_out(NULL)$$);
+SELECT sqsn.sn_opt_in_phone_number('+4915112345678');
 
 SELECT sqsn.sn_delete_topic('push');
 SELECT count(*) FROM sqsn.delivery;

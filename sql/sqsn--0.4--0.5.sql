@@ -62,12 +62,14 @@ GRANT SELECT ON sqsn.worker_status
 -- SQL functions that sqsn invokes: for the batches of a queue (event
 -- source mappings) and for the messages of a topic (function
 -- subscriptions, protocol function or lambda, through the push outbox).
--- See docs/functions.md.
+-- See docs/functions.md. The protocols email and email-json send mail
+-- through sqsn.smtp_url, sms sends SMS through sqsn.sms_gateway_url
+-- (docs/topics.md).
 
 ALTER TABLE sqsn.subscription
 	DROP CONSTRAINT subscription_protocol_check,
 	ADD CONSTRAINT subscription_protocol_check
-		CHECK (protocol OPERATOR(pg_catalog.=) ANY (ARRAY['sqs', 'http', 'https', 'function', 'lambda']));
+		CHECK (protocol OPERATOR(pg_catalog.=) ANY (ARRAY['sqs', 'http', 'https', 'function', 'lambda', 'email', 'email-json', 'sms']));
 
 -- The outbox's rows of function subscriptions are the function workers',
 -- not the delivery worker's.
@@ -400,3 +402,48 @@ REVOKE ALL ON FUNCTION sqsn.sn_pause_subscription(uuid),
 GRANT EXECUTE ON FUNCTION sqsn.sn_pause_subscription(uuid),
 	sqsn.sn_resume_subscription(uuid)
 	TO sqsn_admin, sqsn_publisher, sqsn_producer, sqsn_consumer;
+
+-- Phone numbers that opted out of SMS (sn_opt_out_phone_number).
+CREATE TABLE sqsn.phone_number_opt_out (
+	phone_number text PRIMARY KEY,
+	opted_out_at timestamptz NOT NULL
+);
+
+SELECT pg_catalog.pg_extension_config_dump('sqsn.phone_number_opt_out', '');
+
+-- SMS: the numbers that opted out of SMS get none (sms subscriptions;
+-- docs/topics.md). Managing the list is sqsn_admin's.
+CREATE FUNCTION sqsn.sn_opt_out_phone_number(phone_number text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_opt_out_phone_number'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_opt_in_phone_number(phone_number text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_opt_in_phone_number'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_check_if_phone_number_is_opted_out(phone_number text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sn_check_if_phone_number_is_opted_out'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_list_phone_numbers_opted_out()
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'sn_list_phone_numbers_opted_out'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+REVOKE ALL ON FUNCTION sqsn.sn_opt_out_phone_number(text),
+	sqsn.sn_opt_in_phone_number(text),
+	sqsn.sn_check_if_phone_number_is_opted_out(text),
+	sqsn.sn_list_phone_numbers_opted_out() FROM PUBLIC;
+REVOKE ALL ON sqsn.phone_number_opt_out FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sqsn.sn_opt_out_phone_number(text),
+	sqsn.sn_opt_in_phone_number(text),
+	sqsn.sn_check_if_phone_number_is_opted_out(text),
+	sqsn.sn_list_phone_numbers_opted_out()
+	TO sqsn_admin;

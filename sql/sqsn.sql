@@ -151,12 +151,14 @@ SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_id_seq', '');
 -- has its endpoint URL, confirmation state and token, a delivery policy and
 -- a dead-letter queue; a function subscription its function as endpoint
 -- ("schema.name(jsonb)"), an invocation policy as delivery policy and a
--- dead-letter queue.
+-- dead-letter queue; an email or email-json subscription its address, sent
+-- to through sqsn.smtp_url by the delivery worker; an sms subscription its
+-- E.164 phone number, sent to through sqsn.sms_gateway_url.
 CREATE TABLE sqsn.subscription (
 	subscription_id uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
 	topic_id bigint NOT NULL REFERENCES sqsn.topic (topic_id) ON DELETE CASCADE,
 	protocol text NOT NULL
-		CHECK (protocol OPERATOR(pg_catalog.=) ANY (ARRAY['sqs', 'http', 'https', 'function', 'lambda'])),
+		CHECK (protocol OPERATOR(pg_catalog.=) ANY (ARRAY['sqs', 'http', 'https', 'function', 'lambda', 'email', 'email-json', 'sms'])),
 	queue_id bigint REFERENCES sqsn.queue (queue_id) ON DELETE CASCADE,
 	filter_policy jsonb,
 	filter_policy_scope text NOT NULL DEFAULT 'MessageAttributes'
@@ -187,6 +189,14 @@ CREATE INDEX subscription_dead_letter_queue_id_idx
 	ON sqsn.subscription (dead_letter_queue_id);
 
 SELECT pg_catalog.pg_extension_config_dump('sqsn.subscription', '');
+
+-- Phone numbers that opted out of SMS (sn_opt_out_phone_number).
+CREATE TABLE sqsn.phone_number_opt_out (
+	phone_number text PRIMARY KEY,
+	opted_out_at timestamptz NOT NULL
+);
+
+SELECT pg_catalog.pg_extension_config_dump('sqsn.phone_number_opt_out', '');
 
 -- Catalogs: push outbox -------------------------------------------------
 --
@@ -753,6 +763,32 @@ AS 'MODULE_PATHNAME', 'sn_resume_subscription'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
+-- SMS: the numbers that opted out of SMS get none (sms subscriptions;
+-- docs/topics.md). Managing the list is sqsn_admin's.
+CREATE FUNCTION sqsn.sn_opt_out_phone_number(phone_number text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_opt_out_phone_number'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_opt_in_phone_number(phone_number text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_opt_in_phone_number'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_check_if_phone_number_is_opted_out(phone_number text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sn_check_if_phone_number_is_opted_out'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_list_phone_numbers_opted_out()
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'sn_list_phone_numbers_opted_out'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
 -- The retry schedule a delivery policy gives: one row per retry.
 CREATE FUNCTION sqsn.delivery_retry_schedule(delivery_policy jsonb DEFAULT NULL)
 RETURNS TABLE (
@@ -1145,7 +1181,11 @@ GRANT EXECUTE ON FUNCTION
 	sqsn.sn_confirm_subscription(text, text),
 	sqsn.sq_rotate_queue_key(text),
 	sqsn.api_create_credentials(name, text, text),
-	sqsn.api_drop_credentials(text)
+	sqsn.api_drop_credentials(text),
+	sqsn.sn_opt_out_phone_number(text),
+	sqsn.sn_opt_in_phone_number(text),
+	sqsn.sn_check_if_phone_number_is_opted_out(text),
+	sqsn.sn_list_phone_numbers_opted_out()
 	TO sqsn_admin;
 
 GRANT EXECUTE ON FUNCTION

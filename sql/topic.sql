@@ -78,7 +78,7 @@ SELECT pg_temp.err($$SELECT sqsn.sn_subscribe('orders', 'sqs', 'orders_red', '{"
 -- bad subscriptions
 SELECT pg_temp.err($$SELECT sqsn.sn_subscribe('orders', 'http', 'https://example.com/hook')$$);
 SELECT pg_temp.err($$SELECT sqsn.sn_subscribe('orders', 'https', 'ftp://example.com/hook')$$);
-SELECT pg_temp.err($$SELECT sqsn.sn_subscribe('orders', 'email', 'me@example.com')$$);
+SELECT pg_temp.err($$SELECT sqsn.sn_subscribe('orders', 'carrier-pigeon', 'me@example.com')$$);
 SELECT pg_temp.err($$SELECT sqsn.sn_subscribe('orders', NULL, 'orders_all')$$);
 SELECT pg_temp.err($$SELECT sqsn.sn_subscribe('nosuchtopic', 'sqs', 'orders_all')$$);
 SELECT pg_temp.err($$SELECT sqsn.sn_subscribe('orders', 'sqs', 'nosuchqueue')$$);

@@ -15,6 +15,11 @@ delivery worker works in (sqsn.database_name), then measures
               arrival at the sink - clock_timestamp() at the end of the
               publishing statement (both clocks are this machine's).
 
+  email       K messages published in one transaction to an email
+              subscription; mails/s from the commit to the last mail
+              accepted by test/smtp_sink.py (aiosmtpd, Debian's python3) on
+              127.0.0.1, one SMTP session per mail.
+
 It also reports the CPU seconds the sink and the delivery worker used
 during the throughput run, to tell which one is the bottleneck. Everything
 it creates (topic, table, the extension if it was not there, the
@@ -34,6 +39,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SINK = os.path.join(HERE, "..", "..", "test", "http_sink.py")
+SMTP_SINK = os.path.join(HERE, "..", "..", "test", "smtp_sink.py")
+MAIL_SIZES = {"default": 3000, "quick": 1000, "smoke": 30}
 TOPIC = "bench_push"
 SIZES = {"default": (20000, 400), "quick": (10000, 200), "smoke": (200, 20)}
 
@@ -83,6 +90,65 @@ def pct(values, p):
     lo = int(k)
     hi = min(lo + 1, len(v) - 1)
     return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+
+def bench_email(args, result, sinkdir):
+    """Mails/s to the SMTP sink; False when mails did not arrive."""
+    k = MAIL_SIZES[args.mode]
+    maildir = os.path.join(sinkdir, "smtp")
+    os.makedirs(maildir, exist_ok=True)
+    log = os.path.join(maildir, "mail.jsonl")
+    portfile = os.path.join(maildir, "port")
+    for f in (log, portfile, os.path.join(maildir, "rcpt.jsonl")):
+        if os.path.exists(f):
+            os.unlink(f)
+    sink = subprocess.Popen(["/usr/bin/python3", SMTP_SINK, "--dir", maildir, "--port-file", portfile, "--quiet"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=open(os.path.join(maildir, "stderr"), "w"))
+    try:
+        for _ in range(250):
+            if os.path.exists(portfile):
+                break
+            time.sleep(0.02)
+        port = int(open(portfile).read())
+        psql(args, "ALTER SYSTEM SET sqsn.smtp_url = 'smtp://127.0.0.1:%d'" % port)
+        psql(args, "ALTER SYSTEM SET sqsn.smtp_require_starttls = off")
+        psql(args, "SELECT pg_reload_conf()")
+        time.sleep(1)
+        psql(args, "DO $$ DECLARE id uuid; BEGIN "
+                   "id := sqsn.sn_subscribe('%s_mail', 'email', 'bench@example.com'); "
+                   "PERFORM sqsn.sn_confirm_subscription('%s_mail', (SELECT confirmation_token "
+                   "FROM sqsn.subscription WHERE subscription_id = id)); END $$" % (TOPIC, TOPIC))
+        s0 = cpu_seconds(sink.pid)
+        psql(args, "SELECT count(*) FROM sqsn.sn_publish_batch('%s_mail', (SELECT array_agg('bench mail ' || i) "
+                   "FROM generate_series(1, %d) i))" % (TOPIC, k))
+        t0 = time.time()
+        deadline = t0 + max(60, k / 20)
+        while count_lines(log) < k and time.time() < deadline:
+            time.sleep(0.05)
+        got = arrivals(log)
+        t_last = max(r["time"] for r in got) if got else t0
+        secs = max(t_last - t0, 1e-6)
+        rate = len(got) / secs
+        result["email"] = dict(mails=k, throughput_per_s=round(rate, 1), throughput_seconds=round(secs, 3),
+                               sink_cpu_s=round(cpu_seconds(sink.pid) - s0, 2))
+        print("  %-46s %d mails in %.2f s: %.0f mails/s (sink used %.2f CPU s)"
+              % ("email throughput, SMTP sink on 127.0.0.1", len(got), secs, rate, cpu_seconds(sink.pid) - s0))
+        if len(got) < k:
+            print("  email throughput FAILED: %d of %d mails arrived" % (len(got), k))
+            return False
+        return True
+    finally:
+        for sql in ("SELECT sqsn.sn_delete_topic(topic_name) FROM sqsn.topic WHERE topic_name = '%s_mail'" % TOPIC,
+                    "ALTER SYSTEM RESET sqsn.smtp_url",
+                    "ALTER SYSTEM RESET sqsn.smtp_require_starttls",
+                    "SELECT pg_reload_conf()"):
+            try:
+                psql(args, sql)
+            except Exception:
+                pass
+        sink.terminate()
+        sink.wait()
 
 
 def main():
@@ -200,6 +266,10 @@ def main():
         print("  %-46s %d messages, p50 %.2f ms, p99 %.2f ms, max %.2f ms"
               % ("publish-to-POST latency, idle worker", len(lat), pct(lat, 0.5), pct(lat, 0.99),
                  max(lat) if lat else -1))
+        psql(args, "SELECT sqsn.sn_delete_topic(topic_name) FROM sqsn.topic WHERE topic_name = '%s_mail'" % TOPIC)
+        psql(args, "SELECT sqsn.sn_create_topic('%s_mail')" % TOPIC)
+        if not bench_email(args, result, sinkdir):
+            ok = False
         result["targets"] = {"throughput_per_s": 3000, "latency_p99_ms": 50}
         print("  %-46s %s; p99 latency %s (target < 50 ms)"
               % ("push targets", ", ".join("%s %s (target 3000/s)" % (

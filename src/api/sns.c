@@ -115,6 +115,26 @@ static SqsnStatement unsubscribe_stmt = {
 	SPI_OK_SELECT,
 	"unsubscribing"};
 
+static SqsnStatement opt_in_stmt = {"SELECT sqsn.sn_opt_in_phone_number($1)",
+									1,
+									{TEXTOID},
+									SPI_OK_SELECT,
+									"opting a phone number in"};
+
+static SqsnStatement check_opted_out_stmt = {
+	"SELECT sqsn.sn_check_if_phone_number_is_opted_out($1)",
+	1,
+	{TEXTOID},
+	SPI_OK_SELECT,
+	"checking a phone number"};
+
+static SqsnStatement list_opted_out_stmt = {
+	"SELECT * FROM sqsn.sn_list_phone_numbers_opted_out() OFFSET $1 LIMIT 101",
+	1,
+	{INT8OID},
+	SPI_OK_SELECT,
+	"listing opted-out phone numbers"};
+
 static SqsnStatement list_subscriptions_stmt = {
 	"SELECT subscription_id, topic_name, protocol, endpoint,"
 	" status OPERATOR(pg_catalog.=) 'confirmed'"
@@ -196,6 +216,9 @@ static void get_subscription_attributes(ApiRequest *req);
 static void set_subscription_attributes(ApiRequest *req);
 static void publish(ApiRequest *req);
 static void publish_batch(ApiRequest *req);
+static void opt_in_phone_number(ApiRequest *req);
+static void check_if_phone_number_is_opted_out(ApiRequest *req);
+static void list_phone_numbers_opted_out(ApiRequest *req);
 
 static const ApiAction actions[] = {
 	{"CreateTopic", create_topic, true},
@@ -212,6 +235,10 @@ static const ApiAction actions[] = {
 	{"SetSubscriptionAttributes", set_subscription_attributes, true},
 	{"Publish", publish, true},
 	{"PublishBatch", publish_batch, true},
+	{"OptInPhoneNumber", opt_in_phone_number, true},
+	{"CheckIfPhoneNumberIsOptedOut", check_if_phone_number_is_opted_out,
+	 false},
+	{"ListPhoneNumbersOptedOut", list_phone_numbers_opted_out, false},
 };
 
 /*
@@ -664,8 +691,9 @@ set_topic_attributes(ApiRequest *req)
 /* Subscriptions ---------------------------------------------------------- */
 
 /*
- * Subscribe: TopicArn, Protocol (sqs, http, https), Endpoint (the queue's
- * ARN, or the URL), Attributes (FilterPolicy, FilterPolicyScope,
+ * Subscribe: TopicArn, Protocol (sqs, http, https, function, lambda,
+ * email, email-json), Endpoint (the queue's ARN, the URL, the function or
+ * the address), Attributes (FilterPolicy, FilterPolicyScope,
  * RawMessageDelivery, DeliveryPolicy, RedrivePolicy),
  * ReturnSubscriptionArn. A subscription waiting for its confirmation
  * answers "pending confirmation" unless ReturnSubscriptionArn is true.
@@ -678,7 +706,8 @@ subscribe(ApiRequest *req)
 	const char *endpoint = api_param(&req->root, "Endpoint");
 	bool        return_arn = false;
 	bool        push =
-		strcmp(protocol, "http") == 0 || strcmp(protocol, "https") == 0;
+		strcmp(protocol, "http") == 0 || strcmp(protocol, "https") == 0 ||
+		strcmp(protocol, "email") == 0 || strcmp(protocol, "email-json") == 0;
 	List     *attributes;
 	ListCell *lc;
 	Datum     values[8];
@@ -842,6 +871,63 @@ list_subscriptions(ApiRequest *req, bool by_topic)
 	appendStringInfoString(req->out, "</Subscriptions>");
 	if (SPI_processed > PAGE_SIZE)
 		api_xml_element(req->out, "NextToken",
+						psprintf(INT64_FORMAT, offset + PAGE_SIZE));
+}
+
+/* OptInPhoneNumber: phoneNumber. */
+static void
+opt_in_phone_number(ApiRequest *req)
+{
+	Datum value =
+		CStringGetTextDatum(api_required_param(&req->root, "phoneNumber"));
+
+	sqsn_execute(&opt_in_stmt, &value, NULL, 0);
+}
+
+/* CheckIfPhoneNumberIsOptedOut: phoneNumber; answers isOptedOut. */
+static void
+check_if_phone_number_is_opted_out(ApiRequest *req)
+{
+	Datum value =
+		CStringGetTextDatum(api_required_param(&req->root, "phoneNumber"));
+
+	sqsn_execute(&check_opted_out_stmt, &value, NULL, 0);
+	api_xml_element(
+		req->out, "isOptedOut",
+		sqsn_spi_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)
+			? "true"
+			: "false");
+}
+
+/*
+ * ListPhoneNumbersOptedOut: nextToken; pages of 100 numbers in order,
+ * nextToken being the offset of the next page.
+ */
+static void
+list_phone_numbers_opted_out(ApiRequest *req)
+{
+	const char *token = api_param(&req->root, "nextToken");
+	int64       offset = 0;
+	Datum       value;
+
+	if (token != NULL && token[0] != '\0')
+	{
+		if (strspn(token, "0123456789") != strlen(token) || strlen(token) > 18)
+			api_error("InvalidParameter", 400,
+					  "Invalid parameter: nextToken Reason: not a token of "
+					  "ListPhoneNumbersOptedOut");
+		offset = strtoll(token, NULL, 10);
+	}
+	value = Int64GetDatum(offset);
+	sqsn_execute(&list_opted_out_stmt, &value, NULL, 0);
+	appendStringInfoString(req->out, "<phoneNumbers>");
+	for (uint64 i = 0; i < Min(SPI_processed, PAGE_SIZE); i++)
+		api_xml_element(
+			req->out, "member",
+			SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	appendStringInfoString(req->out, "</phoneNumbers>");
+	if (SPI_processed > PAGE_SIZE)
+		api_xml_element(req->out, "nextToken",
 						psprintf(INT64_FORMAT, offset + PAGE_SIZE));
 }
 

@@ -119,6 +119,7 @@ typedef enum SqsnCatalogFeature
 	SQSN_CATALOG_MESSAGE_SEQ, /* 0.5: one msg_seq sequence for all queues */
 	SQSN_CATALOG_FUNCTIONS,   /* 0.5: function consumers */
 	SQSN_CATALOG_PAUSE,       /* 0.5: paused push subscriptions */
+	SQSN_CATALOG_SMS,         /* 0.5: sms subscriptions, the opt-out list */
 } SqsnCatalogFeature;
 
 /*

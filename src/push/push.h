@@ -15,6 +15,10 @@
  *	                     policy of function subscriptions
  *	  signing.c          SignatureVersion 2 signatures of envelopes
  *	  ssrf.c             sqsn.http_allowed_hosts: where push may connect
+ *	  email.c            email and email-json subscriptions: addresses,
+ *	                     the MIME mail, the SMTP relay settings
+ *	  sms.c              sms subscriptions: E.164 numbers, the opt-out
+ *	                     list, the SMS gateway's form POST
  *	  delivery_metrics.c counters of POSTs per subscription in shared
  *	                     memory (outcomes, retries, latency histogram)
  *
@@ -28,6 +32,7 @@
 #include "storage/latch.h"
 
 struct sockaddr;
+struct curl_slist;
 
 /*
  * The fields of a notification or confirmation envelope (envelope.c);
@@ -171,6 +176,32 @@ extern bool sqsn_delivery_metrics_usage(int *used, int *nslots,
 
 /* push_worker.c */
 extern void PushInit(void);
+
+/* email.c */
+#define SQSN_EMAIL_DEFAULT_SUBJECT "sqsn Notification Message"
+extern void        EmailInit(void);
+extern char       *sqsn_email_address_problem(const char *addr);
+extern void        sqsn_validate_email_address(const char *addr);
+extern char       *sqsn_email_message(const char *to, const char *subject,
+									  const char *body, const char *message_id,
+									  TimestampTz date);
+extern const char *sqsn_email_from(void);
+extern const char *sqsn_email_relay(void);
+extern char       *sqsn_email_setup(void *handle, const char *recipient,
+									struct curl_slist **rcpt);
+extern char       *sqsn_read_credentials(const char *path, const char *what,
+										 char **error);
+
+/* sms.c */
+#define SQSN_SMS_SENDER_ID_ATTRIBUTE "AWS.SNS.SMS.SenderID"
+#define SQSN_SMS_TYPE_ATTRIBUTE      "AWS.SNS.SMS.SMSType"
+extern void        SmsInit(void);
+extern bool        sqsn_is_e164(const char *number);
+extern void        sqsn_validate_phone_number(const char *number);
+extern int         sqsn_sms_segments(const char *message);
+extern const char *sqsn_sms_gateway(void);
+extern char *sqsn_sms_setup(void *handle, const char *to, const char *sender,
+							const char *message, char **form);
 
 /* ssrf.c */
 extern bool sqsn_host_pattern_matches(const char *list, const char *host);

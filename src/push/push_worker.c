@@ -33,6 +33,13 @@
  * Wake-up: outbox.c rings the worker's latch when a transaction that
  * wrote outbox rows commits while the worker sleeps.
  *
+ * Email and email-json subscriptions go through the same loop: their job
+ * sends one mail through the SMTP relay of sqsn.smtp_url (email.c builds
+ * it) instead of a POST. The SMTP reply code takes the place of the HTTP
+ * status; a permanent rejection (5xx, other than a failed login or
+ * STARTTLS) is not retried but dead-lettered at once, while 4xx replies
+ * and connection failures are retried as the delivery policy says.
+ *
  * Outcomes: any 2xx is delivered; other statuses, connection errors,
  * timeouts and destinations refused by sqsn.http_allowed_hosts (ssrf.c,
  * checked in libcurl's open-socket callback on the address actually
@@ -85,10 +92,20 @@ PGDLLEXPORT void sqsn_delivery_main(Datum main_arg);
 #define PENDING_SUBSCRIPTION_SECONDS (3 * 86400)
 #define DELIVERY_RESTART_SECONDS     5
 
+/* What a job sends. */
+typedef enum JobKind
+{
+	JOB_HTTP,       /* a POST to an http or https endpoint */
+	JOB_EMAIL,      /* a text/plain mail with the message */
+	JOB_EMAIL_JSON, /* a mail with the JSON envelope */
+	JOB_SMS         /* a form POST to the SMS gateway */
+} JobKind;
+
 /* One delivery being POSTed. */
 typedef struct Job
 {
 	MemoryContext      cxt;
+	JobKind            kind;
 	int64              delivery_id;
 	Datum              subscription_id; /* uuid */
 	Datum              message_id;      /* uuid */
@@ -112,12 +129,21 @@ typedef struct Job
 	char               errbuf[CURL_ERROR_SIZE];
 	char               refused[256];
 	size_t             received;
+	size_t             sent;         /* mail bytes handed to libcurl */
+	bool               opted_out;    /* SMS to a number on the opt-out list */
+	bool               permanent;    /* failed for good: no retry */
+	char              *sender;       /* SMS: AWS.SNS.SMS.SenderID, or NULL */
+	char              *sms_type;     /* SMS: AWS.SNS.SMS.SMSType, or NULL */
+	int                segments;     /* SMS */
+	char              *form;         /* SMS: the POST's body */
+	char               answer[1024]; /* SMS: the gateway's answer, cut */
 	TimestampTz        started;
 
 	/* outcome */
 	bool        deferred;    /* throttled: not POSTed */
-	long        http_status; /* 0: none */
-	char       *error;       /* NULL: delivered */
+	long        http_status; /* 0: none; for mail, the last SMTP reply */
+	CURLcode    result;
+	char       *error; /* NULL: delivered */
 	double      latency_ms;
 	const char *status; /* pending, delivered, failed, dead_lettered */
 	TimestampTz next_attempt_at; /* for pending */
@@ -161,7 +187,7 @@ static char       *configured_synchronous_commit = NULL;
 	"  WHERE p.subscription_id = sqsn.delivery.subscription_id"               \
 	"  AND p.paused)"
 
-#define CLAIM_SQL(legacy)                                                     \
+#define CLAIM_SQL(legacy, opted_out)                                          \
 	"WITH claimed AS ("                                                       \
 	" UPDATE sqsn.delivery d"                                                 \
 	" SET leased_until = now() + $2 * interval '1 millisecond',"              \
@@ -177,8 +203,7 @@ static char       *configured_synchronous_commit = NULL;
 	"  c.message_attributes, c.published_at, c.attempts,"                     \
 	"  s.endpoint, s.raw_message_delivery, s.delivery_policy,"                \
 	"  t.delivery_policy, q.queue_name, s.confirmation_token,"                \
-	"  s.owner::text"                                                         \
-	" FROM claimed c"                                                         \
+	"  s.owner::text, s.protocol" opted_out " FROM claimed c"                 \
 	" JOIN sqsn.subscription s ON s.subscription_id = c.subscription_id"      \
 	" JOIN sqsn.topic t ON t.topic_id = s.topic_id"                           \
 	" LEFT JOIN sqsn.queue q ON q.queue_id = s.dead_letter_queue_id"          \
@@ -190,14 +215,26 @@ static char       *configured_synchronous_commit = NULL;
 	" AND (leased_until IS NULL OR leased_until <= now())" legacy             \
 	" ORDER BY next_attempt_at LIMIT 1"
 
+#define OPTED_OUT                                                             \
+	", s.protocol = 'sms' AND EXISTS (SELECT FROM"                            \
+	" sqsn.phone_number_opt_out o WHERE o.phone_number = s.endpoint)"
+
 static SqsnStatement claim_stmt = {
-	CLAIM_SQL(" AND worker = 'delivery'" NOT_PAUSED),
+	CLAIM_SQL(" AND worker = 'delivery'" NOT_PAUSED, OPTED_OUT),
 	2,
 	{INT4OID, INT4OID},
 	SPI_OK_SELECT,
 	"claiming deliveries"};
 
-static SqsnStatement legacy_claim_stmt = {CLAIM_SQL(""),
+/* a catalog of 0.5 before the opt-out list */
+static SqsnStatement no_sms_claim_stmt = {
+	CLAIM_SQL(" AND worker = 'delivery'" NOT_PAUSED, ""),
+	2,
+	{INT4OID, INT4OID},
+	SPI_OK_SELECT,
+	"claiming deliveries"};
+
+static SqsnStatement legacy_claim_stmt = {CLAIM_SQL("", ""),
 										  2,
 										  {INT4OID, INT4OID},
 										  SPI_OK_SELECT,
@@ -266,8 +303,9 @@ static SqsnStatement counter_stmt = {
 
 /* their saved plans are dropped after an error */
 static SqsnStatement *const statements[] = {
-	&claim_stmt,  &legacy_claim_stmt, &next_due_stmt, &legacy_next_due_stmt,
-	&record_stmt, &attempt_stmt,      &counter_stmt};
+	&claim_stmt,    &no_sms_claim_stmt,    &legacy_claim_stmt,
+	&next_due_stmt, &legacy_next_due_stmt, &record_stmt,
+	&attempt_stmt,  &counter_stmt};
 
 static void delivery_exit(int code, Datum arg);
 
@@ -310,6 +348,8 @@ PushInit(void)
 							 NULL, &sqsn_delivery_enabled, true, PGC_SIGHUP, 0,
 							 NULL, NULL, NULL);
 	SigningInit();
+	EmailInit();
+	SmsInit();
 	OutboxInit();
 	DeliveryMetricsInit();
 
@@ -329,8 +369,66 @@ delivery_exit(int code, Datum arg)
 /* Worker: building a POST ------------------------------------------------ */
 
 /*
+ * The text of a mail to an email subscription (email-json subscriptions
+ * get the JSON envelope instead): the confirmation request, with the SQL
+ * call that confirms and, when the endpoint is on, a link; or the message
+ * with the unsubscribe link.
+ */
+static char *
+mail_text(Job *job, const char *message, const char *token)
+{
+	StringInfoData buf;
+	const char    *topic_name = strrchr(job->topic_arn, ':') + 1;
+
+	initStringInfo(&buf);
+	if (job->confirmation)
+	{
+		appendStringInfo(&buf,
+						 "You have chosen to subscribe to the topic:\n%s\n\n"
+						 "To confirm this subscription, run in the "
+						 "database:\n"
+						 "SELECT sqsn.sn_confirm_subscription('%s', '%s');\n",
+						 job->topic_arn, topic_name, token);
+		if (sqsn_endpoint_base_url() != NULL)
+			appendStringInfo(&buf, "\nor visit this link:\n%s\n",
+							 sqsn_envelope_link("ConfirmSubscription",
+												"TopicArn", job->topic_arn,
+												token));
+		appendStringInfoString(&buf, "\nIf this was in error, no action is "
+									 "necessary: without confirmation, no "
+									 "message is sent.\n");
+		return buf.data;
+	}
+	appendStringInfo(&buf,
+					 "%s\n\n--\nIf you wish to stop receiving notifications "
+					 "from this topic, visit the link below to "
+					 "unsubscribe:\n%s\n",
+					 message,
+					 sqsn_envelope_link("Unsubscribe", "SubscriptionArn",
+										job->subscription_arn, NULL));
+	return buf.data;
+}
+
+/*
+ * Makes the text in job->body the whole mail to the subscription's
+ * address, with the publish subject, a default, or the confirmation's.
+ */
+static void
+wrap_mail(Job *job, const char *subject)
+{
+	if (job->confirmation)
+		subject = "sqsn Notification - Subscription Confirmation";
+	else if (subject == NULL)
+		subject = SQSN_EMAIL_DEFAULT_SUBJECT;
+	job->body =
+		sqsn_email_message(job->endpoint, subject, job->body,
+						   job->message_id_text, GetCurrentTimestamp());
+}
+
+/*
  * The body of a job: the message alone for raw delivery, else the signed
- * JSON envelope of a Notification or SubscriptionConfirmation.
+ * JSON envelope of a Notification or SubscriptionConfirmation; for a mail,
+ * the whole mail (email.c) around the text or the envelope.
  */
 static void
 build_body(Job *job, const char *subject, const char *message,
@@ -338,7 +436,23 @@ build_body(Job *job, const char *subject, const char *message,
 {
 	SqsnEnvelope env;
 
-	if (job->raw && !job->confirmation)
+	if (job->kind == JOB_EMAIL)
+	{
+		job->body = mail_text(job, message, token);
+		wrap_mail(job, subject);
+		return;
+	}
+	if (job->kind == JOB_SMS)
+	{
+		job->body = pstrdup(message);
+		job->segments = sqsn_sms_segments(message);
+		job->sender =
+			sqsn_attribute_string(attributes, SQSN_SMS_SENDER_ID_ATTRIBUTE);
+		job->sms_type =
+			sqsn_attribute_string(attributes, SQSN_SMS_TYPE_ATTRIBUTE);
+		return;
+	}
+	if (job->raw && !job->confirmation && job->kind == JOB_HTTP)
 	{
 		job->body = pstrdup(message);
 		return;
@@ -366,6 +480,8 @@ build_body(Job *job, const char *subject, const char *message,
 	}
 	sqsn_sign_envelope(&env);
 	job->body = sqsn_envelope_json(&env);
+	if (job->kind == JOB_EMAIL_JSON)
+		wrap_mail(job, subject);
 }
 
 /*
@@ -511,6 +627,162 @@ add_header(Job *job, const char *name, const char *value)
 		curl_slist_append(job->headers, psprintf("%s: %s", name, value));
 }
 
+/* A job that cannot start: finished at once with the error. */
+static void
+fail_job(Job *job, CURL *easy, char *error)
+{
+	if (easy != NULL)
+		curl_easy_cleanup(easy);
+	job->error = error;
+	finish_job(job);
+}
+
+/* libcurl reads the mail of a job from its body. */
+static size_t
+read_mail(char *buffer, size_t size, size_t nitems, void *userdata)
+{
+	Job   *job = (Job *) userdata;
+	size_t left = strlen(job->body) - job->sent;
+	size_t n = Min(left, size * nitems);
+
+	memcpy(buffer, job->body + job->sent, n);
+	job->sent += n;
+	return n;
+}
+
+/* Options a POST and a mail share: timeouts, TLS, the SSRF guard. */
+static void
+set_common_options(Job *job, CURL *easy)
+{
+	curl_easy_setopt(easy, CURLOPT_PRIVATE, job);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) sqsn_http_timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+					 (long) sqsn_http_timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_PROXY, "");
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (sqsn_http_ca_file && sqsn_http_ca_file[0])
+		curl_easy_setopt(easy, CURLOPT_CAINFO, sqsn_http_ca_file);
+	curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, job);
+	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, job->errbuf);
+}
+
+/* Hands a running job's handle to the multi handle. */
+static void
+add_to_multi(Job *job, CURL *easy, const char *what)
+{
+	job->easy = easy;
+	if (curl_multi_add_handle(multi, easy) != CURLM_OK)
+	{
+		curl_easy_cleanup(easy);
+		job->easy = NULL;
+		job->error = psprintf("could not start the %s", what);
+		finish_job(job);
+	}
+	else
+		in_flight++;
+}
+
+/*
+ * Hands the mail of an email or email-json job to libcurl; a mail that
+ * cannot be sent (no relay, unusable credentials) is finished at once with
+ * the error. The recipient list lives in job->headers.
+ */
+static void
+start_mail(Job *job)
+{
+	CURL *easy = curl_easy_init();
+	char *problem;
+
+	if (easy == NULL)
+	{
+		fail_job(job, NULL, "could not create a libcurl handle");
+		return;
+	}
+	problem = sqsn_email_setup(easy, job->endpoint, &job->headers);
+	if (problem != NULL)
+	{
+		fail_job(job, easy, problem);
+		return;
+	}
+	set_common_options(job, easy);
+	curl_easy_setopt(easy, CURLOPT_READFUNCTION, read_mail);
+	curl_easy_setopt(easy, CURLOPT_READDATA, job);
+	curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE,
+					 (curl_off_t) strlen(job->body));
+	add_to_multi(job, easy, "mail");
+}
+
+/* The start of the gateway's answer is kept (its message id); the rest is
+ * counted and dropped. */
+static size_t
+keep_answer(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	Job   *job = (Job *) userdata;
+	size_t n = size * nmemb;
+	size_t room =
+		sizeof(job->answer) - 1 - Min(job->received, sizeof(job->answer) - 1);
+
+	memcpy(job->answer + (sizeof(job->answer) - 1 - room), ptr, Min(n, room));
+	job->received += n;
+	if (job->received > MAX_RESPONSE_BYTES)
+		return 0;
+	return n;
+}
+
+/*
+ * Hands the form POST of an SMS job to libcurl; an SMS to an opted-out
+ * number, or one that cannot be sent (no gateway, unusable credentials,
+ * an SMSType that is neither Transactional nor Promotional), is finished
+ * at once with the error.
+ */
+static void
+start_sms(Job *job)
+{
+	CURL *easy;
+	char *problem;
+
+	if (job->opted_out)
+	{
+		job->error = psprintf("phone number %s has opted out", job->endpoint);
+		job->permanent = true;
+		finish_job(job);
+		return;
+	}
+	if (job->sms_type && strcmp(job->sms_type, "Transactional") != 0 &&
+		strcmp(job->sms_type, "Promotional") != 0)
+	{
+		job->error = psprintf("%s must be Transactional or Promotional",
+							  SQSN_SMS_TYPE_ATTRIBUTE);
+		job->permanent = true;
+		finish_job(job);
+		return;
+	}
+	easy = curl_easy_init();
+	if (easy == NULL)
+	{
+		fail_job(job, NULL, "could not create a libcurl handle");
+		return;
+	}
+	problem = sqsn_sms_setup(easy, job->endpoint, job->sender, job->body,
+							 &job->form);
+	if (problem != NULL)
+	{
+		fail_job(job, easy, problem);
+		return;
+	}
+	set_common_options(job, easy);
+	add_header(job, "Content-Type", "application/x-www-form-urlencoded");
+	job->headers = curl_slist_append(job->headers, "Expect:");
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, job->headers);
+	curl_easy_setopt(easy, CURLOPT_USERAGENT, USER_AGENT);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, keep_answer);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, job);
+	add_to_multi(job, easy, "SMS");
+}
+
 /*
  * Hands a job to libcurl; a job libcurl refuses is finished at once with
  * the error.
@@ -525,6 +797,18 @@ start_job(Job *job)
 	if (!throttle_allows(job, job->started))
 	{
 		finish_job(job);
+		MemoryContextSwitchTo(oldcxt);
+		return;
+	}
+	if (job->kind == JOB_SMS)
+	{
+		start_sms(job);
+		MemoryContextSwitchTo(oldcxt);
+		return;
+	}
+	if (job->kind != JOB_HTTP)
+	{
+		start_mail(job);
 		MemoryContextSwitchTo(oldcxt);
 		return;
 	}
@@ -554,7 +838,7 @@ start_job(Job *job)
 		MemoryContextSwitchTo(oldcxt);
 		return;
 	}
-	curl_easy_setopt(easy, CURLOPT_PRIVATE, job);
+	set_common_options(job, easy);
 	curl_easy_setopt(easy, CURLOPT_URL, job->endpoint);
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(easy, CURLOPT_POST, 1L);
@@ -564,30 +848,8 @@ start_job(Job *job)
 	curl_easy_setopt(easy, CURLOPT_USERAGENT, USER_AGENT);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard_response);
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, job);
-	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) sqsn_http_timeout_ms);
-	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-					 (long) sqsn_http_timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(easy, CURLOPT_PROXY, "");
-	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (sqsn_http_ca_file && sqsn_http_ca_file[0])
-		curl_easy_setopt(easy, CURLOPT_CAINFO, sqsn_http_ca_file);
-	curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-	curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, job);
-	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, job->errbuf);
-	job->easy = easy;
-
-	if (curl_multi_add_handle(multi, easy) != CURLM_OK)
-	{
-		curl_easy_cleanup(easy);
-		job->easy = NULL;
-		job->error = "could not start the POST";
-		finish_job(job);
-	}
-	else
-		in_flight++;
+	add_to_multi(job, easy, "POST");
 	MemoryContextSwitchTo(oldcxt);
 }
 
@@ -610,11 +872,24 @@ collect_done(void)
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
 		oldcxt = MemoryContextSwitchTo(job->cxt);
 		job->http_status = status;
+		job->result = msg->data.result;
 		job->latency_ms =
 			(double) (GetCurrentTimestamp() - job->started) / 1000.0;
-		if (status >= 200 && status < 300 &&
-			(msg->data.result == CURLE_OK ||
-			 msg->data.result == CURLE_WRITE_ERROR))
+		if (job->kind == JOB_EMAIL || job->kind == JOB_EMAIL_JSON)
+		{
+			if (msg->data.result == CURLE_OK)
+				job->error = NULL;
+			else if (job->refused[0])
+				job->error = psprintf("refused: %s", job->refused);
+			else
+				job->error = psprintf(
+					"%s%s%s%s", curl_easy_strerror(msg->data.result),
+					job->errbuf[0] ? ": " : "", job->errbuf,
+					status > 0 ? psprintf(" (SMTP reply %ld)", status) : "");
+		}
+		else if (status >= 200 && status < 300 &&
+				 (msg->data.result == CURLE_OK ||
+				  msg->data.result == CURLE_WRITE_ERROR))
 			job->error = NULL;
 		else if (job->refused[0])
 			job->error = psprintf("refused: %s", job->refused);
@@ -713,7 +988,10 @@ claim(void *arg)
 
 	values[0] = Int32GetDatum(args->want);
 	values[1] = Int32GetDatum(sqsn_http_timeout_ms + LEASE_MARGIN_MS);
-	sqsn_execute(legacy ? &legacy_claim_stmt : &claim_stmt, values, NULL, 0);
+	sqsn_execute(legacy                               ? &legacy_claim_stmt
+				 : sqsn_catalog_has(SQSN_CATALOG_SMS) ? &claim_stmt
+													  : &no_sms_claim_stmt,
+				 values, NULL, 0);
 
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -743,7 +1021,24 @@ claim(void *arg)
 		job->topic_arn = SPI_getvalue(tuple, desc, 5);
 		job->attempt = sqsn_spi_int32(tuple, desc, 10);
 		job->endpoint = SPI_getvalue(tuple, desc, 11);
-		job->host = sqsn_url_host(job->endpoint);
+		{
+			const char *protocol = SPI_getvalue(tuple, desc, 18);
+
+			job->kind = strcmp(protocol, "email") == 0        ? JOB_EMAIL
+						: strcmp(protocol, "email-json") == 0 ? JOB_EMAIL_JSON
+						: strcmp(protocol, "sms") == 0        ? JOB_SMS
+															  : JOB_HTTP;
+			job->opted_out =
+				desc->natts >= 19 && sqsn_spi_bool(tuple, desc, 19);
+		}
+		if (job->kind == JOB_HTTP)
+			job->host = sqsn_url_host(job->endpoint);
+		else if (job->kind == JOB_SMS)
+			job->host =
+				sqsn_sms_gateway() ? sqsn_url_host(sqsn_sms_gateway()) : NULL;
+		else
+			job->host =
+				sqsn_email_relay() ? sqsn_url_host(sqsn_email_relay()) : NULL;
 		job->raw = sqsn_spi_bool(tuple, desc, 12);
 		sub_policy = sqsn_spi_jsonb(tuple, desc, 13);
 		topic_policy = sqsn_spi_jsonb(tuple, desc, 14);
@@ -839,7 +1134,11 @@ send_to_dead_letter_queue(Job *job)
 	if (job->refused[0])
 		dl.error_code = "EndpointRefused";
 	else if (job->http_status > 0)
-		dl.error_code = psprintf("HttpStatus%ld", job->http_status);
+		dl.error_code = psprintf(
+			"%sStatus%ld",
+			job->kind == JOB_EMAIL || job->kind == JOB_EMAIL_JSON ? "Smtp"
+																  : "Http",
+			job->http_status);
 	else
 		dl.error_code = "ConnectionError";
 	dl.error_message = job->error;
@@ -850,6 +1149,22 @@ send_to_dead_letter_queue(Job *job)
 		return true;
 	job->error = psprintf("%s; %s", job->error, error);
 	return false;
+}
+
+/*
+ * Whether the relay rejected a mail for good: a 5xx reply to the sender,
+ * the recipient or the data. A failed login or STARTTLS, or a relay that
+ * wants authentication (530) or refuses it (535), is the relay's set-up,
+ * not the mail's, and is retried.
+ */
+static bool
+mail_rejected(Job *job)
+{
+	return (job->kind == JOB_EMAIL || job->kind == JOB_EMAIL_JSON) &&
+		   job->http_status >= 500 && job->http_status < 600 &&
+		   job->http_status != 530 && job->http_status != 535 &&
+		   job->result != CURLE_LOGIN_DENIED &&
+		   job->result != CURLE_USE_SSL_FAILED && !job->refused[0];
 }
 
 /* Decides what becomes of a finished job (not deferred). */
@@ -863,16 +1178,45 @@ decide(Job *job, TimestampTz now)
 		job->status = "delivered";
 		return;
 	}
-	delay = sqsn_retry_delay(&job->policy.retry, job->attempt, NULL);
+	delay = mail_rejected(job) || job->permanent
+				? -1
+				: sqsn_retry_delay(&job->policy.retry, job->attempt, NULL);
 	if (delay >= 0)
 	{
 		job->status = "pending";
 		job->next_attempt_at = now + (TimestampTz) (delay * USECS_PER_SEC);
 	}
-	else if (job->dead_letter_queue && !job->confirmation)
+	else if (job->dead_letter_queue && !job->confirmation && !job->opted_out)
 		job->status = "dead_lettered";
 	else
 		job->status = "failed";
+}
+
+/*
+ * What a finished job's row says of it: the error; the HTTP status or the
+ * SMTP reply; for an SMS, the gateway's message id, segments and type.
+ */
+static char *
+result_text(Job *job)
+{
+	if (job->error)
+		return job->error;
+	if (job->kind == JOB_EMAIL || job->kind == JOB_EMAIL_JSON)
+		return psprintf("SMTP reply %ld", job->http_status);
+	if (job->kind == JOB_SMS)
+	{
+		Jsonb *answer = sqsn_json_or_null(job->answer, strlen(job->answer));
+		JsonbValue *sid = NULL;
+
+		if (answer && JB_ROOT_IS_OBJECT(answer))
+			sid = getKeyJsonValueFromContainer(&answer->root, "sid", 3, NULL);
+		return psprintf(
+			"HTTP status %ld, sid %s, %d segment%s, %s", job->http_status,
+			sid && sid->type == jbvString ? sqsn_jsonb_string(sid) : "(none)",
+			job->segments, job->segments == 1 ? "" : "s",
+			job->sms_type ? job->sms_type : "Transactional");
+	}
+	return psprintf("HTTP status %ld", job->http_status);
 }
 
 /*
@@ -928,9 +1272,7 @@ record(void *arg)
 		next_null[i] = strcmp(job->status, "pending") != 0;
 		next_at[i] = TimestampTzGetDatum(job->next_attempt_at);
 		result_null[i] = job->deferred;
-		results[i] = CStringGetTextDatum(
-			job->error ? job->error
-					   : psprintf("HTTP status %ld", job->http_status));
+		results[i] = CStringGetTextDatum(result_text(job));
 		undo[i] = Int32GetDatum(job->deferred ? 1 : 0);
 		i++;
 

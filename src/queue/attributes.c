@@ -69,7 +69,9 @@ check_attribute_name(const char *name, int len)
 					  "An attribute name cannot start or end with a period or "
 					  "contain two periods in a row.",
 					  NULL);
-	if (pg_strncasecmp(name, "AWS.", 4) == 0 ||
+	/* the SMS settings of a publish (push/sms.c) are the exception */
+	if ((pg_strncasecmp(name, "AWS.", 4) == 0 &&
+		 strncmp(name, "AWS.SNS.SMS.", 12) != 0) ||
 		pg_strncasecmp(name, "Amazon.", 7) == 0)
 		bad_attribute(name,
 					  "Attribute names starting with \"AWS.\" or \"Amazon.\" "

@@ -140,6 +140,30 @@ set_error(char **slot, char *message)
 }
 
 /*
+ * Why a file of secrets (a master key, credentials) cannot be used, or
+ * NULL: it must be a regular file of the database user with no group or
+ * world access, or root's with at most group read. what names the file in
+ * the message, e.g. "master key file".
+ */
+char *
+sqsn_secret_file_problem(const char *path, const char *what)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return psprintf("could not read %s \"%s\": %m", what, path);
+	if (!S_ISREG(st.st_mode))
+		return psprintf("%s \"%s\" is not a regular file", what, path);
+	if ((st.st_uid == geteuid() && (st.st_mode & (S_IRWXG | S_IRWXO))) ||
+		(st.st_uid == 0 && (st.st_mode & (S_IWGRP | S_IXGRP | S_IRWXO))) ||
+		(st.st_uid != geteuid() && st.st_uid != 0))
+		return psprintf("%s \"%s\" has group or world access, or does not "
+						"belong to the database user or root (chmod 600 it)",
+						what, path);
+	return NULL;
+}
+
+/*
  * Reads one key file into *key. Returns NULL, or why the file cannot be
  * used.
  */
@@ -155,17 +179,10 @@ read_key_file(const char *path, MasterKey *key)
 	unsigned int hashlen = 0;
 	char        *result = NULL;
 
+	if ((result = sqsn_secret_file_problem(path, "master key file")) != NULL)
+		return result;
 	if (stat(path, &st) != 0)
 		return psprintf("could not read master key file \"%s\": %m", path);
-	if (!S_ISREG(st.st_mode))
-		return psprintf("master key file \"%s\" is not a regular file", path);
-	if ((st.st_uid == geteuid() && (st.st_mode & (S_IRWXG | S_IRWXO))) ||
-		(st.st_uid == 0 && (st.st_mode & (S_IWGRP | S_IXGRP | S_IRWXO))) ||
-		(st.st_uid != geteuid() && st.st_uid != 0))
-		return psprintf("master key file \"%s\" has group or world access, "
-						"or does not belong to the database user or root "
-						"(chmod 600 it)",
-						path);
 	f = AllocateFile(path, "r");
 	if (f == NULL)
 		return psprintf("could not open master key file \"%s\": %m", path);

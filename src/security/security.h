@@ -82,6 +82,7 @@ extern void sqsn_change_owner(FunctionCallInfo fcinfo, bool topic,
 
 /* crypto.c */
 extern void   CryptoInit(void);
+extern char  *sqsn_secret_file_problem(const char *path, const char *what);
 extern void   sqsn_require_master_key(const char *what);
 extern bool   sqsn_is_sealed(Jsonb *attributes);
 extern Jsonb *sqsn_sealed_marker(void);

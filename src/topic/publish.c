@@ -51,6 +51,8 @@ typedef struct Target
 	char  *queue_name;      /* sqs; NULL for http/https and functions */
 	Datum  subscription_id; /* http/https, functions: the outbox row's */
 	bool   function;        /* a function subscription (function/) */
+	bool   own_text;        /* email, email-json, sms: their own text */
+	char  *protocol;
 	bool   raw;
 	bool   body_scope;
 	Jsonb *filter_policy; /* NULL: everything */
@@ -79,7 +81,7 @@ typedef struct PublishedMessage
 /*
  * The subscriptions a publish delivers to, columns: queue name, raw
  * delivery, body-scoped filter, filter policy, subscription id, owner,
- * whether it is a function subscription. Before the push outbox (0.2)
+ * whether it is a function subscription, protocol. Before the push outbox (0.2)
  * every subscription is a confirmed queue.
  */
 static SqsnStatement targets_stmt = {
@@ -87,7 +89,8 @@ static SqsnStatement targets_stmt = {
 	" s.filter_policy_scope OPERATOR(pg_catalog.=) 'MessageBody',"
 	" s.filter_policy, s.subscription_id,"
 	" s.owner::pg_catalog.text,"
-	" s.protocol OPERATOR(pg_catalog.=) ANY (ARRAY['function', 'lambda'])"
+	" s.protocol OPERATOR(pg_catalog.=) ANY (ARRAY['function', 'lambda']),"
+	" s.protocol"
 	" FROM sqsn.subscription s LEFT JOIN sqsn.queue q"
 	"  ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id"
 	" WHERE s.topic_id OPERATOR(pg_catalog.=) $1"
@@ -149,6 +152,11 @@ load_targets(const char *topic_name, int *ntargets, int64 *topic_id_out)
 		targets[i].owner = SPI_getvalue(tuple, tupdesc, 6);
 		targets[i].function =
 			tupdesc->natts >= 7 && sqsn_spi_bool(tuple, tupdesc, 7);
+		targets[i].protocol =
+			tupdesc->natts >= 8 ? SPI_getvalue(tuple, tupdesc, 8) : NULL;
+		targets[i].own_text = targets[i].protocol != NULL &&
+							  (strncmp(targets[i].protocol, "email", 5) == 0 ||
+							   strcmp(targets[i].protocol, "sms") == 0);
 	}
 	return targets;
 }
@@ -179,8 +187,8 @@ queue_envelope(PublishedMessage *pub, const char *topic_arn,
 /*
  * With message_structure 'json' the message is a JSON object of strings
  * with a required "default" and optional per-protocol texts; a subscriber
- * gets the text of its protocol ("sqs", "http", "https", "lambda") when
- * present, else "default".
+ * gets the text of its protocol ("sqs", "http", "https", "lambda",
+ * "email", "email-json", "sms") when present, else "default".
  */
 static text *
 message_for_protocol(text *message, const char *structure,
@@ -292,8 +300,18 @@ queue_push_delivery(Target *target, PublishedMessage *pub,
 {
 	text **message =
 		target->function ? &pub->function_message : &pub->http_message;
+	text *own_message;
 
-	if (*message == NULL)
+	if (target->own_text)
+	{
+		/* a text of its own protocol; rare enough to pick each time */
+		own_message = pub->structure == NULL
+						  ? pub->original
+						  : message_for_protocol(pub->original, pub->structure,
+												 target->protocol);
+		message = &own_message;
+	}
+	else if (*message == NULL)
 		*message =
 			pub->structure == NULL
 				? pub->original

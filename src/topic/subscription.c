@@ -47,9 +47,11 @@ PG_FUNCTION_INFO_V1(sn_resume_subscription);
 /* What a subscription delivers to. */
 typedef enum SubscriptionKind
 {
-	SUBSCRIBE_QUEUE,   /* sqs */
-	SUBSCRIBE_URL,     /* http, https */
-	SUBSCRIBE_FUNCTION /* function, lambda */
+	SUBSCRIBE_QUEUE,    /* sqs */
+	SUBSCRIBE_URL,      /* http, https */
+	SUBSCRIBE_FUNCTION, /* function, lambda */
+	SUBSCRIBE_EMAIL,    /* email, email-json */
+	SUBSCRIBE_SMS       /* sms */
 } SubscriptionKind;
 
 /*
@@ -312,7 +314,9 @@ scope_is_body(const char *scope)
 /*
  * Protocols: sqs (a queue), http and https (push delivery, push/), function
  * or lambda (a SQL function the function workers invoke, function/, also
- * through the push outbox).
+ * through the push outbox), email and email-json (mail the delivery worker
+ * sends through sqsn.smtp_url, push/email.c), sms (SMS through
+ * sqsn.sms_gateway_url to an E.164 number, push/sms.c).
  */
 static SubscriptionKind
 check_protocol(const char *protocol)
@@ -323,12 +327,18 @@ check_protocol(const char *protocol)
 		return SUBSCRIBE_URL;
 	if (strcmp(protocol, "function") == 0 || strcmp(protocol, "lambda") == 0)
 		return SUBSCRIBE_FUNCTION;
+	if (strcmp(protocol, "email") == 0 || strcmp(protocol, "email-json") == 0)
+		return SUBSCRIBE_EMAIL;
+	if (strcmp(protocol, "sms") == 0)
+		return SUBSCRIBE_SMS;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unsupported subscription protocol \"%s\"", protocol),
 			 errhint("Use sqs with a queue name, http or https with a URL, "
-					 "or function with a function such as "
-					 "myschema.handler(jsonb), as the endpoint.")));
+					 "function with a function such as "
+					 "myschema.handler(jsonb), email or email-json with "
+					 "an address, or sms with a phone number, as the "
+					 "endpoint.")));
 }
 
 /*
@@ -549,17 +559,22 @@ sn_subscribe(PG_FUNCTION_ARGS)
 						topic_name, protocol),
 				 errhint("A FIFO topic delivers to FIFO queues only.")));
 	if (push &&
-		!sqsn_catalog_has(kind == SUBSCRIBE_FUNCTION ? SQSN_CATALOG_FUNCTIONS
-													 : SQSN_CATALOG_PUSH))
+		!sqsn_catalog_has(kind == SUBSCRIBE_URL   ? SQSN_CATALOG_PUSH
+						  : kind == SUBSCRIBE_SMS ? SQSN_CATALOG_SMS
+												  : SQSN_CATALOG_FUNCTIONS))
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("protocol \"%s\" needs sqsn %s", protocol,
-							   kind == SUBSCRIBE_FUNCTION ? "0.5" : "0.2"),
+							   kind == SUBSCRIBE_URL ? "0.2" : "0.5"),
 						errhint("Run ALTER EXTENSION sqsn UPDATE.")));
 	endpoint = sqsn_text_arg(fcinfo, 2, "endpoint");
 	if (kind == SUBSCRIBE_URL)
 		host = sqsn_validate_endpoint_url(protocol, endpoint);
 	else if (kind == SUBSCRIBE_FUNCTION)
 		endpoint = function_endpoint(endpoint);
+	else if (kind == SUBSCRIBE_EMAIL)
+		sqsn_validate_email_address(endpoint);
+	else if (kind == SUBSCRIBE_SMS)
+		sqsn_validate_phone_number(endpoint);
 	else
 	{
 		sqsn_validate_queue_name(endpoint);
@@ -584,6 +599,8 @@ sn_subscribe(PG_FUNCTION_ARGS)
 		delivery_policy = NULL;
 	if (kind == SUBSCRIBE_URL)
 		confirmed = sqsn_auto_confirm_host(host);
+	else if (kind == SUBSCRIBE_EMAIL)
+		confirmed = false; /* the mailbox's owner confirms */
 
 	topic_id = sqsn_begin_topic_change(topic_name, &nestlevel);
 	sqsn_check_topic(topic_id, topic_name, SQSN_SUBSCRIBE);

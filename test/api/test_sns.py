@@ -300,7 +300,11 @@ class TestSubscriptions(SnsTestCase):
         self.assertError("NotFound", 404, self.sns.subscribe, TopicArn=topic_arn(PREFIX + "ghost"),
                          Protocol="sqs", Endpoint=qarn)
         self.assertError("InvalidParameter", 400, self.sns.subscribe, TopicArn=arn,
-                         Protocol="email", Endpoint="someone@example.com")
+                         Protocol="email", Endpoint="someone-at-example.com")
+        self.assertError("InvalidParameter", 400, self.sns.subscribe, TopicArn=arn,
+                         Protocol="email-json", Endpoint="someone@example.com\r\nRCPT TO:<x@y.z>")
+        self.assertError("InvalidParameter", 400, self.sns.subscribe, TopicArn=arn,
+                         Protocol="carrier-pigeon", Endpoint="someone@example.com")
         self.assertError("InvalidParameter", 400, self.sns.subscribe, TopicArn=arn,
                          Protocol="sqs", Endpoint=qarn,
                          Attributes={"FilterPolicy": json.dumps({"k%d" % i: ["v"] for i in range(6)})})
@@ -316,6 +320,24 @@ class TestSubscriptions(SnsTestCase):
                          Protocol="sqs", Endpoint="not-an-arn")
         self.assertError("InvalidParameter", 400, self.sns.unsubscribe, SubscriptionArn="nothing")
         self.assertError("InvalidParameter", 400, self.sns.get_topic_attributes, TopicArn="orders")
+
+    def test_email_subscriptions_are_pending_until_confirmed(self):
+        arn = self.topic("mail")
+        r = self.sns.subscribe(TopicArn=arn, Protocol="email", Endpoint="someone@example.com")
+        self.assertEqual(r["SubscriptionArn"], "pending confirmation")
+        r = self.sns.subscribe(TopicArn=arn, Protocol="email-json", Endpoint="someone@example.com",
+                               ReturnSubscriptionArn=True)
+        sub = r["SubscriptionArn"]
+        self.assertTrue(sub.startswith(arn + ":"))
+        a = self.sns.get_subscription_attributes(SubscriptionArn=sub)["Attributes"]
+        self.assertEqual(a["Protocol"], "email-json")
+        self.assertEqual(a["Endpoint"], "someone@example.com")
+        self.assertEqual(a["PendingConfirmation"], "true")
+        subs = self.sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]
+        self.assertEqual(sorted((s["Protocol"], s["SubscriptionArn"]) for s in subs),
+                         [("email", "PendingConfirmation"), ("email-json", "PendingConfirmation")])
+        self.assertEqual(self.sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+                         ["SubscriptionsPending"], "2")
 
     def test_list_subscriptions_in_pages_and_pending(self):
         arn = self.topic("subpages")
@@ -339,6 +361,44 @@ class TestSubscriptions(SnsTestCase):
         self.assertEqual(self.sns.get_topic_attributes(TopicArn=arn)["Attributes"]
                          ["SubscriptionsPending"], "103")
         self.assertError("InvalidParameter", 400, self.sns.list_subscriptions, NextToken="-1")
+
+
+class TestSms(SnsTestCase):
+    def test_sms_subscription_is_confirmed_at_once(self):
+        arn = self.topic("sms")
+        r = self.sns.subscribe(TopicArn=arn, Protocol="sms", Endpoint="+15555550100")
+        self.assertTrue(r["SubscriptionArn"].startswith(arn + ":"))
+        a = self.sns.get_subscription_attributes(SubscriptionArn=r["SubscriptionArn"])["Attributes"]
+        self.assertEqual((a["Protocol"], a["Endpoint"], a["PendingConfirmation"]),
+                         ("sms", "+15555550100", "false"))
+        self.assertError("InvalidParameter", 400, self.sns.subscribe, TopicArn=arn,
+                         Protocol="sms", Endpoint="555-0100")
+
+    def test_opt_out_list(self):
+        numbers = ["+1555555%04d" % i for i in range(103)]
+        sql("SELECT sqsn.sn_opt_out_phone_number(n) FROM unnest('{%s}'::text[]) n"
+            % ",".join(numbers))
+        try:
+            self.assertTrue(self.sns.check_if_phone_number_is_opted_out(
+                phoneNumber="+15555550007")["isOptedOut"])
+            first = self.sns.list_phone_numbers_opted_out()
+            self.assertEqual(len(first["phoneNumbers"]), 100)
+            rest = self.sns.list_phone_numbers_opted_out(nextToken=first["nextToken"])
+            self.assertNotIn("nextToken", rest)
+            listed = first["phoneNumbers"] + rest["phoneNumbers"]
+            self.assertEqual([n for n in listed if n in numbers], numbers)
+            self.sns.opt_in_phone_number(phoneNumber="+15555550007")
+            self.assertFalse(self.sns.check_if_phone_number_is_opted_out(
+                phoneNumber="+15555550007")["isOptedOut"])
+            self.assertError("InvalidParameter", 400, self.sns.check_if_phone_number_is_opted_out,
+                             phoneNumber="15555550007")
+            self.assertError("InvalidParameter", 400, self.sns.opt_in_phone_number,
+                             phoneNumber="+1 555 555 0007")
+            self.assertError("InvalidParameter", 400, self.sns.list_phone_numbers_opted_out,
+                             nextToken="x")
+        finally:
+            sql("SELECT sqsn.sn_opt_in_phone_number(n) FROM unnest('{%s}'::text[]) n"
+                % ",".join(numbers))
 
 
 class TestPublish(SnsTestCase):

@@ -35,7 +35,7 @@ SELECT has_table('sqsn', 'topic', 'sqsn.topic survived the injection attempt');
 -- protocols: sqs, http and https (with a URL of that scheme); others are invalid (22023)
 SELECT throws_ok($$SELECT sqsn.sn_subscribe('tap_topic', 'http', 'https://localhost/x')$$, '22023', 'endpoint of an http subscription must be an http:// URL', 'http needs an http:// URL');
 SELECT throws_ok($$SELECT sqsn.sn_subscribe('tap_topic', 'https', 'localhost/x')$$, '22023', 'endpoint of an https subscription must be an https:// URL', 'https needs an https:// URL');
-SELECT throws_ok($$SELECT sqsn.sn_subscribe('tap_topic', 'email', 'a@b.c')$$, '22023', NULL, 'email is not a protocol here');
+SELECT throws_ok($$SELECT sqsn.sn_subscribe('tap_topic', 'email', E'a@b.c\r\nDATA')$$, '22023', E'invalid email address "a@b.c\r\nDATA"', 'an email address with a line break is refused');
 SELECT throws_ok($$SELECT sqsn.sn_subscribe('tap_topic', 'SQS', 'tap_topic_q')$$, '22023', NULL, 'protocol names are lower case');
 
 -- an existing subscription with other settings: 42710

@@ -1,5 +1,6 @@
-# Helpers for the push delivery TAP tests: the HTTP sink (test/http_sink.py)
-# and reading what it recorded.
+# Helpers for the push delivery TAP tests: the HTTP sink (test/http_sink.py),
+# the SMTP sink (test/smtp_sink.py), the SMS gateway (test/sms_gateway.py)
+# and reading what they recorded.
 package SqsnPush;
 
 use strict;
@@ -8,25 +9,168 @@ use warnings;
 use File::Basename qw(dirname);
 use IPC::Run;
 use JSON::PP;
+use MIME::Base64;
 use PostgreSQL::Test::Utils;
 use Time::HiRes qw(usleep);
 
 my $sink_script = dirname(__FILE__) . '/../http_sink.py';
+my $smtp_sink_script = dirname(__FILE__) . '/../smtp_sink.py';
+my $sms_gateway_script = dirname(__FILE__) . '/../sms_gateway.py';
 
-# start_sink(dir, [extra args]): starts the sink on a free port of
+# start_sink(dir, [extra args]): starts the HTTP sink on a free port of
 # 127.0.0.1; returns { dir, port, handle }.
 sub start_sink
 {
 	my ($dir, @extra) = @_;
+	return start_script('python3', $sink_script, $dir, @extra);
+}
+
+# start_smtp_sink(dir, [extra args]): the same for the SMTP sink, run by
+# Debian's python3 (python3-aiosmtpd).
+sub start_smtp_sink
+{
+	my ($dir, @extra) = @_;
+	return start_script('/usr/bin/python3', $smtp_sink_script, $dir, @extra);
+}
+
+# start_sms_gateway(dir, [extra args]): the fake SMS gateway
+sub start_sms_gateway
+{
+	my ($dir, @extra) = @_;
+	return start_script('python3', $sms_gateway_script, $dir, @extra);
+}
+
+# sms(gateway): every request the gateway got, in arrival order
+sub sms
+{
+	my ($gw) = @_;
+	my $file = "$gw->{dir}/sms.jsonl";
+	return () unless -e $file;
+	open my $fh, '<', $file or die $!;
+	my @r = map { chomp; $_ ? decode_json($_) : () } <$fh>;
+	close $fh;
+	return @r;
+}
+
+# wait_for_sms(gateway, number, n): waits until at least n requests for the
+# number arrived; returns them.
+sub wait_for_sms
+{
+	my ($gw, $to, $n) = @_;
+	my @r;
+	for (my $i = 0; $i < 60 * 20; $i++)
+	{
+		@r = grep { ($_->{form}{To} // '') eq $to } sms($gw);
+		return @r if @r >= $n;
+		usleep(50_000);
+	}
+	return @r;
+}
+
+sub start_script
+{
+	my ($python, $script, $dir, @extra) = @_;
 	mkdir $dir;
 	unlink "$dir/port";
 	my $h = IPC::Run::start(
-		[ 'python3', $sink_script, '--dir', $dir, '--port-file', "$dir/port", @extra ],
+		[ $python, $script, '--dir', $dir, '--port-file', "$dir/port", @extra ],
 		'>', "$dir/stdout", '2>', "$dir/stderr");
 	for (my $i = 0; $i < 500 && !-e "$dir/port"; $i++) { usleep(20_000); }
 	die "the sink did not start: " . slurp_file("$dir/stderr") unless -e "$dir/port";
 	my $port = slurp_file("$dir/port");
 	return { dir => $dir, port => $port, handle => $h };
+}
+
+# mails(sink): every accepted mail, in arrival order: { rcpt_tos,
+# mail_from, tls, user, raw (the bytes received), headers (list of
+# [name, value] as written, folding kept), head (the header block),
+# body (the base64 body decoded) }.
+sub mails
+{
+	my ($sink) = @_;
+	my $file = "$sink->{dir}/mail.jsonl";
+	return () unless -e $file;
+	my @m;
+	open my $fh, '<', $file or die $!;
+	while (my $line = <$fh>)
+	{
+		chomp $line;
+		next unless $line;
+		my $mail = decode_json($line);
+		if (defined $mail->{data})
+		{
+			my $raw = decode_base64($mail->{data});
+			my ($head, $body) = split /\r\n\r\n/, $raw, 2;
+			my @headers;
+			foreach my $l (split /\r\n(?![ \t])/, $head)
+			{
+				my ($n, $v) = split /: /, $l, 2;
+				push @headers, [ $n, $v ];
+			}
+			$mail->{raw} = $raw;
+			$mail->{head} = $head;
+			$mail->{headers} = \@headers;
+			$mail->{body_b64} = $body;
+			$mail->{body} = decode_base64($body);
+		}
+		push @m, $mail;
+	}
+	close $fh;
+	return @m;
+}
+
+# mails_to(sink, address): the mails for one recipient.
+sub mails_to
+{
+	my ($sink, $to) = @_;
+	return grep { grep { $_ eq $to } @{ $_->{rcpt_tos} } } mails($sink);
+}
+
+# wait_for_mails(sink, address, n, [timeout s]): waits until at least n
+# mails for the address arrived; returns them.
+sub wait_for_mails
+{
+	my ($sink, $to, $n, $timeout) = @_;
+	$timeout ||= 60;
+	my @r;
+	for (my $i = 0; $i < $timeout * 20; $i++)
+	{
+		@r = mails_to($sink, $to);
+		return @r if @r >= $n;
+		usleep(50_000);
+	}
+	return @r;
+}
+
+# header(mail, name): the value of the first header of that name.
+sub header
+{
+	my ($mail, $name) = @_;
+	foreach my $h (@{ $mail->{headers} })
+	{
+		return $h->[1] if lc($h->[0]) eq lc($name);
+	}
+	return undef;
+}
+
+# poll_until(node, sql, expected, what): a test that the query comes to
+# give expected; shows the outbox when it does not
+sub poll_until
+{
+	my ($node, $sql, $expected, $what) = @_;
+	Test::More::ok($node->poll_query_until('postgres', $sql, $expected), $what)
+	  or Test::More::diag($node->safe_psql('postgres',
+		"SELECT delivery_id, status, attempts, last_result FROM sqsn.delivery ORDER BY delivery_id"));
+}
+
+# set_conf(node, name, value): ALTER SYSTEM and reload; the delivery worker
+# reads the file on its next loop, within a second
+sub set_conf
+{
+	my ($node, $name, $value) = @_;
+	$node->safe_psql('postgres', "ALTER SYSTEM SET $name = '$value'");
+	$node->reload;
+	sleep 1;
 }
 
 sub stop_sink
