@@ -365,3 +365,17 @@ REVOKE ALL ON FUNCTION sqsn.sn_pause_subscription(uuid),
 GRANT EXECUTE ON FUNCTION sqsn.sn_pause_subscription(uuid),
 	sqsn.sn_resume_subscription(uuid)
 	TO sqsn_admin, sqsn_publisher, sqsn_producer, sqsn_consumer;
+
+-- Paging and dead-letter source queues (queue/admin.c, api/sqs.c) --------
+
+-- The queues whose redrive policy names queue_name as their dead-letter
+-- queue, in name order.
+CREATE FUNCTION sqsn.sq_list_dead_letter_source_queues(queue_name text)
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'sq_list_dead_letter_source_queues'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+REVOKE ALL ON FUNCTION sqsn.sq_list_dead_letter_source_queues(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sqsn.sq_list_dead_letter_source_queues(text)
+	TO sqsn_admin, sqsn_producer, sqsn_consumer;

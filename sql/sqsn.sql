@@ -437,6 +437,14 @@ AS 'MODULE_PATHNAME', 'sq_list_queues'
 LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
+-- The queues whose redrive policy names queue_name as their dead-letter
+-- queue, in name order.
+CREATE FUNCTION sqsn.sq_list_dead_letter_source_queues(queue_name text)
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'sq_list_dead_letter_source_queues'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
 CREATE FUNCTION sqsn.sq_get_queue_attributes(queue_name text)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'sq_get_queue_attributes'
@@ -1152,6 +1160,7 @@ GRANT EXECUTE ON FUNCTION
 -- every queue role: the admin action on the queue decides.
 GRANT EXECUTE ON FUNCTION
 	sqsn.sq_list_queues(text),
+	sqsn.sq_list_dead_letter_source_queues(text),
 	sqsn.sq_get_queue_attributes(text),
 	sqsn.queue_stats_rows(),
 	sqsn.queue_metrics_rows(),

@@ -20,6 +20,7 @@
 
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
+#include "common/base64.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -86,10 +87,19 @@ static SqsnStatement purge_queue_stmt = {"SELECT sqsn.sq_purge_queue($1)",
 
 static SqsnStatement list_queues_stmt = {
 	"SELECT q FROM sqsn.sq_list_queues($1) q"
-	" WHERE $2 IS NULL OR q OPERATOR(pg_catalog.>) $2"
-	" ORDER BY q COLLATE \"C\"",
-	2,
-	{TEXTOID, TEXTOID},
+	" WHERE $2 IS NULL OR q COLLATE \"C\" OPERATOR(pg_catalog.>) $2"
+	" ORDER BY q COLLATE \"C\" LIMIT $3",
+	3,
+	{TEXTOID, TEXTOID, INT4OID},
+	SPI_OK_SELECT,
+	"SPI_execute_plan"};
+
+static SqsnStatement list_dead_letter_sources_stmt = {
+	"SELECT q FROM sqsn.sq_list_dead_letter_source_queues($1) q"
+	" WHERE $2 IS NULL OR q COLLATE \"C\" OPERATOR(pg_catalog.>) $2"
+	" ORDER BY q COLLATE \"C\" LIMIT $3",
+	3,
+	{TEXTOID, TEXTOID, INT4OID},
 	SPI_OK_SELECT,
 	"SPI_execute_plan"};
 
@@ -628,34 +638,123 @@ get_queue_url(ApiRequest *req)
 				   sqsn_queue_url(req->base_url, queue->name));
 }
 
-static void
-list_queues(ApiRequest *req)
+/*
+ * Paging of ListQueues and ListDeadLetterSourceQueues. A NextToken is
+ * opaque to clients: the base64 of the action's name and the last queue
+ * name of the page, so a token of one action or one made up is refused
+ * (InvalidParameterValue) rather than read as a name. As the service does,
+ * a page has a NextToken only when the request gave MaxResults (1..1000);
+ * without it the answer holds up to 1000 queues.
+ */
+static char *
+page_token(const char *action, const char *last)
 {
-	const char *prefix = api_param(&req->root, "QueueNamePrefix");
+	char *raw = psprintf("%s\n%s", action, last);
+	int   len = strlen(raw);
+	char *token = palloc(pg_b64_enc_len(len) + 1);
+	int   n = pg_b64_encode(raw, len, token, pg_b64_enc_len(len));
+
+	if (n < 0)
+		elog(ERROR, "could not encode a page token");
+	token[n] = '\0';
+	return token;
+}
+
+/* Whether a token's name could be a queue's (1..80 of [A-Za-z0-9_.-]). */
+static bool
+token_name_ok(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len < 1 || len > 80)
+		return false;
+	for (const char *c = name; *c; c++)
+		if (!isalnum((unsigned char) *c) && *c != '-' && *c != '_' &&
+			*c != '.')
+			return false;
+	return true;
+}
+
+/* The last queue name of the previous page, or NULL for the first page. */
+static char *
+page_token_name(ApiRequest *req, const char *action)
+{
 	const char *token = api_param(&req->root, "NextToken");
-	int         max_results = 1000;
-	bool        paged =
+	int         len;
+	char       *raw;
+	int         n;
+	size_t      prefix = strlen(action);
+
+	if (token == NULL || token[0] == '\0')
+		return NULL;
+	len = strlen(token);
+	raw = palloc(pg_b64_dec_len(len) + 1);
+	n = pg_b64_decode(token, len, raw, pg_b64_dec_len(len));
+	if (n > 0)
+		raw[n] = '\0';
+	if (n <= (int) prefix + 1 || memchr(raw, '\0', n) != NULL ||
+		strncmp(raw, action, prefix) != 0 || raw[prefix] != '\n' ||
+		!token_name_ok(raw + prefix + 1))
+		api_error("InvalidParameterValue", 400,
+				  "Invalid NextToken value. It must be a token this endpoint "
+				  "returned for %s.",
+				  action);
+	return raw + prefix + 1;
+}
+
+/*
+ * One page of queue URLs: runs stmt with ($1 = arg, $2 = the token's last
+ * name, $3 = the page size + 1), writes the URLs as array json_name
+ * (XML: xml_element per URL) and, when there is more and MaxResults was
+ * given, the NextToken.
+ */
+static void
+queue_url_page(ApiRequest *req, const char *action, SqsnStatement *stmt,
+			   const char *arg, const char *json_name,
+			   const char *xml_element)
+{
+	char  *after = page_token_name(req, action);
+	int    max_results = 1000;
+	bool   paged =
 		api_param_int(&req->root, "MaxResults", 1, 1000, &max_results);
-	Datum  values[2];
-	char   nulls[2] = {prefix ? ' ' : 'n', token ? ' ' : 'n'};
+	Datum  values[3];
+	char   nulls[3] = {arg ? ' ' : 'n', after ? ' ' : 'n', ' '};
 	uint64 n;
 
-	values[0] = prefix ? text_datum(prefix) : (Datum) 0;
-	values[1] = token ? text_datum(token) : (Datum) 0;
-	sqsn_execute(&list_queues_stmt, values, nulls, 0);
+	values[0] = arg ? text_datum(arg) : (Datum) 0;
+	values[1] = after ? text_datum(after) : (Datum) 0;
+	values[2] = Int32GetDatum(max_results + 1);
+	sqsn_execute(stmt, values, nulls, 0);
 	n = Min(SPI_processed, (uint64) max_results);
-	api_out_begin_array(req, "QueueUrls");
+	api_out_begin_array(req, json_name);
 	for (uint64 i = 0; i < n; i++)
 		api_out_array_string(
-			req, "QueueUrl",
+			req, xml_element,
 			sqsn_queue_url(req->base_url,
 						   SPI_getvalue(SPI_tuptable->vals[i],
 										SPI_tuptable->tupdesc, 1)));
 	api_out_end_array(req);
 	if (paged && SPI_processed > n)
-		api_out_string(
-			req, "NextToken",
-			SPI_getvalue(SPI_tuptable->vals[n - 1], SPI_tuptable->tupdesc, 1));
+		api_out_string(req, "NextToken",
+					   page_token(action,
+								  SPI_getvalue(SPI_tuptable->vals[n - 1],
+											   SPI_tuptable->tupdesc, 1)));
+}
+
+static void
+list_queues(ApiRequest *req)
+{
+	queue_url_page(req, "ListQueues", &list_queues_stmt,
+				   api_param(&req->root, "QueueNamePrefix"), "QueueUrls",
+				   "QueueUrl");
+}
+
+static void
+list_dead_letter_source_queues(ApiRequest *req)
+{
+	queue_url_page(req, "ListDeadLetterSourceQueues",
+				   &list_dead_letter_sources_stmt, queue_name(req),
+				   "queueUrls", "QueueUrl");
 }
 
 /* Runs a statement whose one parameter is the request's queue. */
@@ -1506,6 +1605,7 @@ static const ApiAction actions[] = {
 	{"CreateQueue", create_queue, true},
 	{"GetQueueUrl", get_queue_url, false},
 	{"ListQueues", list_queues, false},
+	{"ListDeadLetterSourceQueues", list_dead_letter_source_queues, false},
 	{"DeleteQueue", delete_queue, true},
 	{"PurgeQueue", purge_queue, true},
 	{"GetQueueAttributes", get_queue_attributes, false},

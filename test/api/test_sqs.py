@@ -170,6 +170,55 @@ class TestQueues(SqsTestCase):
         self.assertEqual(self.sqs.list_queues(QueueNamePrefix=PREFIX + "zzz").get("QueueUrls", []), [])
         self.assertError("InvalidParameterValue", self.sqs.list_queues, MaxResults=1001)
 
+    def test_list_queues_token_is_opaque_and_checked(self):
+        names = [PREFIX + "tok-%d" % i for i in range(3)]
+        for n in names:
+            self.sqs.create_queue(QueueName=n)
+        page = self.sqs.list_queues(QueueNamePrefix=PREFIX + "tok-", MaxResults=1)
+        token = page["NextToken"]
+        # not the queue name: a client cannot make one up from a name
+        self.assertNotIn(PREFIX, token)
+        rest = self.sqs.list_queues(QueueNamePrefix=PREFIX + "tok-", MaxResults=5, NextToken=token)
+        self.assertEqual([u.rsplit("/", 1)[1] for u in rest["QueueUrls"]], names[1:])
+        self.assertNotIn("NextToken", rest)
+        # a queue name, garbage, or another action's token is refused
+        for bad in (names[0], "not a token!", base64.b64encode(b"ListQueues\nbad name").decode(),
+                    base64.b64encode(("ListDeadLetterSourceQueues\n" + names[0]).encode()).decode()):
+            self.assertError("InvalidParameterValue", self.sqs.list_queues, MaxResults=1,
+                             NextToken=bad, status=400)
+
+    def test_list_dead_letter_source_queues_pages(self):
+        dlq = self.queue("dlsrc-dead")
+        arn = self.attrs(dlq, "QueueArn")["QueueArn"]
+        policy = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": "3"})
+        srcs = [self.queue("dlsrc-%d" % i, {"RedrivePolicy": policy}) for i in range(3)]
+        self.queue("dlsrc-other")
+        got = self.sqs.list_dead_letter_source_queues(QueueUrl=dlq)
+        self.assertEqual(sorted(got["queueUrls"]), sorted(srcs))
+        self.assertNotIn("NextToken", got)
+        seen, token, pages = [], None, 0
+        while True:
+            args = {"QueueUrl": dlq, "MaxResults": 2}
+            if token:
+                args["NextToken"] = token
+            page = self.sqs.list_dead_letter_source_queues(**args)
+            pages += 1
+            seen += page["queueUrls"]
+            token = page.get("NextToken")
+            if not token:
+                break
+            self.assertLess(pages, 10, "pagination does not end")
+        self.assertEqual((pages, sorted(seen)), (2, sorted(srcs)))
+        # a queue nothing redrives into has none
+        self.assertEqual(self.sqs.list_dead_letter_source_queues(QueueUrl=srcs[0]).get("queueUrls", []), [])
+        self.assertError("AWS.SimpleQueueService.NonExistentQueue",
+                         self.sqs.list_dead_letter_source_queues,
+                         QueueUrl="%s/%s/%snosuch" % (URL, ACCOUNT, PREFIX))
+        self.assertError("InvalidParameterValue", self.sqs.list_dead_letter_source_queues,
+                         QueueUrl=dlq, MaxResults=0)
+        self.assertError("InvalidParameterValue", self.sqs.list_dead_letter_source_queues,
+                         QueueUrl=dlq, MaxResults=1, NextToken="bogus")
+
     def test_attributes(self):
         url = self.queue("attrs")
         a = self.attrs(url)

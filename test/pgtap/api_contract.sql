@@ -111,6 +111,7 @@ SELECT volatility_is('sqsn', 'sq_delete', ARRAY['text', 'text'], 'volatile', 'sq
 -- nothing more than the documented functions
 SELECT functions_are('sqsn', ARRAY[
 	'sq_create_queue', 'sq_delete_queue', 'sq_purge_queue', 'sq_list_queues',
+	'sq_list_dead_letter_source_queues',
 	'sq_get_queue_attributes', 'sq_set_queue_attributes', 'sq_send', 'sq_send_batch',
 	'sq_receive', 'sq_delete', 'sq_delete_batch', 'sq_change_visibility', 'sq_redrive',
 	'sq_schedule_send', 'sq_unschedule_send', 'sq_rotate_queue_key',
@@ -130,7 +131,7 @@ SELECT functions_are('sqsn', ARRAY[
 	'run_event_source_mapping', 'function_worker_rows', 'function_invocation_rows'],
 	'schema sqsn has exactly the documented functions');
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'sqsn'::regnamespace AND proname LIKE 'sq\_%'),
-	23, 'no sq_ function is overloaded');
+	24, 'no sq_ function is overloaded');
 
 -- the monitoring view
 SELECT has_view('sqsn', 'queue_stats', 'view sqsn.queue_stats exists');

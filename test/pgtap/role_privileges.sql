@@ -2,7 +2,7 @@
 -- sqsn_consumer get exactly their functions; no role may touch the catalog
 -- or a message table directly.
 BEGIN;
-SELECT plan(222);
+SELECT plan(226);
 
 SELECT has_role('sqsn_admin', 'role sqsn_admin exists');
 SELECT has_role('sqsn_producer', 'role sqsn_producer exists');
@@ -42,6 +42,7 @@ INSERT INTO api VALUES
 	('sq_delete_batch', ARRAY['text', 'text[]'], true, false, true),
 	('sq_change_visibility', ARRAY['text', 'text', 'integer'], true, false, true),
 	('sq_list_queues', ARRAY['text'], true, true, true),
+	('sq_list_dead_letter_source_queues', ARRAY['text'], true, true, true),
 	('sq_get_queue_attributes', ARRAY['text'], true, true, true),
 	('queue_stats_rows', ARRAY[]::name[], true, true, true),
 	('queue_metrics_rows', ARRAY[]::name[], true, true, true),

@@ -11,6 +11,7 @@ import {
   DeleteQueueCommand,
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
+  ListDeadLetterSourceQueuesCommand,
   ListQueuesCommand,
   PurgeQueueCommand,
   ReceiveMessageCommand,
@@ -123,6 +124,34 @@ test('ListQueues: prefix, MaxResults and NextToken', async () => {
   assert.deepEqual(seen.sort(), urls);
   const none = await sqs.send(new ListQueuesCommand({ QueueNamePrefix: PREFIX + 'nothing' }));
   assert.deepEqual(none.QueueUrls ?? [], []);
+});
+
+test('ListDeadLetterSourceQueues: paging, bad tokens', async () => {
+  const dlq = await createQueue('dlsrc-dead');
+  const { QueueArn } = await attrs(dlq, 'QueueArn');
+  const RedrivePolicy = JSON.stringify({ deadLetterTargetArn: QueueArn, maxReceiveCount: 3 });
+  const srcs = [];
+  for (let i = 0; i < 3; i++) srcs.push(await createQueue(`dlsrc-${i}`, { RedrivePolicy }));
+  await createQueue('dlsrc-other');
+  const all = await sqs.send(new ListDeadLetterSourceQueuesCommand({ QueueUrl: dlq }));
+  assert.deepEqual([...all.queueUrls].sort(), srcs.sort());
+  assert.equal(all.NextToken, undefined);
+  const first = await sqs.send(new ListDeadLetterSourceQueuesCommand({ QueueUrl: dlq, MaxResults: 2 }));
+  assert.equal(first.queueUrls.length, 2);
+  assert.ok(first.NextToken);
+  const second = await sqs.send(new ListDeadLetterSourceQueuesCommand({
+    QueueUrl: dlq, MaxResults: 2, NextToken: first.NextToken,
+  }));
+  assert.deepEqual([...first.queueUrls, ...second.queueUrls].sort(), srcs.sort());
+  assert.equal(second.NextToken, undefined);
+  await rejects(sqs.send(new ListDeadLetterSourceQueuesCommand({
+    QueueUrl: dlq, MaxResults: 2, NextToken: 'bogus',
+  })), 'InvalidParameterValue');
+  // a ListQueues token is not one of ListDeadLetterSourceQueues
+  const lq = await sqs.send(new ListQueuesCommand({ QueueNamePrefix: PREFIX + 'dlsrc-', MaxResults: 1 }));
+  await rejects(sqs.send(new ListDeadLetterSourceQueuesCommand({
+    QueueUrl: dlq, MaxResults: 2, NextToken: lq.NextToken,
+  })), 'InvalidParameterValue');
 });
 
 test('SendMessage and ReceiveMessage with attributes and checksums', async () => {
