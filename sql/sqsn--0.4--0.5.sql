@@ -379,3 +379,74 @@ SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION sqsn.sq_list_dead_letter_source_queues(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION sqsn.sq_list_dead_letter_source_queues(text)
 	TO sqsn_admin, sqsn_producer, sqsn_consumer;
+
+-- Tags of queues and topics (common/tags.c, queue/queue_tags.c,
+-- topic/topic_tags.c, api/sqs.c, api/sns.c) -----------------------------
+
+CREATE TABLE sqsn.queue_tag (
+	queue_id bigint NOT NULL REFERENCES sqsn.queue (queue_id) ON DELETE CASCADE,
+	tag_key text NOT NULL,
+	tag_value text NOT NULL,
+	PRIMARY KEY (queue_id, tag_key)
+);
+SELECT pg_catalog.pg_extension_config_dump('sqsn.queue_tag', '');
+
+CREATE TABLE sqsn.topic_tag (
+	topic_id bigint NOT NULL REFERENCES sqsn.topic (topic_id) ON DELETE CASCADE,
+	tag_key text NOT NULL,
+	tag_value text NOT NULL,
+	PRIMARY KEY (topic_id, tag_key)
+);
+SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_tag', '');
+REVOKE ALL ON sqsn.queue_tag, sqsn.topic_tag FROM PUBLIC;
+
+CREATE FUNCTION sqsn.sq_tag_queue(queue_name text, tags jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sq_tag_queue'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sq_untag_queue(queue_name text, tag_keys text[])
+RETURNS void
+AS 'MODULE_PATHNAME', 'sq_untag_queue'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sq_list_queue_tags(queue_name text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'sq_list_queue_tags'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_tag_resource(topic_name text, tags jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_tag_resource'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_untag_resource(topic_name text, tag_keys text[])
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_untag_resource'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_list_tags_for_resource(topic_name text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'sn_list_tags_for_resource'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+REVOKE ALL ON FUNCTION sqsn.sq_tag_queue(text, jsonb),
+	sqsn.sq_untag_queue(text, text[]),
+	sqsn.sq_list_queue_tags(text),
+	sqsn.sn_tag_resource(text, jsonb),
+	sqsn.sn_untag_resource(text, text[]),
+	sqsn.sn_list_tags_for_resource(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sqsn.sq_tag_queue(text, jsonb),
+	sqsn.sq_untag_queue(text, text[]),
+	sqsn.sq_list_queue_tags(text)
+	TO sqsn_admin, sqsn_producer, sqsn_consumer;
+GRANT EXECUTE ON FUNCTION sqsn.sn_tag_resource(text, jsonb),
+	sqsn.sn_untag_resource(text, text[]),
+	sqsn.sn_list_tags_for_resource(text)
+	TO sqsn_admin, sqsn_publisher, sqsn_producer, sqsn_consumer;

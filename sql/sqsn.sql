@@ -356,6 +356,28 @@ CREATE TABLE sqsn.topic_grant (
 
 SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_grant', '');
 
+-- Catalogs: tags ---------------------------------------------------------
+--
+-- The tags of queues and topics (TagQueue, TagResource): at most 50 per
+-- queue or topic, keys of 1..128 and values of 0..256 characters (checked
+-- by the tag functions). Deleting the queue or topic deletes its tags.
+
+CREATE TABLE sqsn.queue_tag (
+	queue_id bigint NOT NULL REFERENCES sqsn.queue (queue_id) ON DELETE CASCADE,
+	tag_key text NOT NULL,
+	tag_value text NOT NULL,
+	PRIMARY KEY (queue_id, tag_key)
+);
+SELECT pg_catalog.pg_extension_config_dump('sqsn.queue_tag', '');
+
+CREATE TABLE sqsn.topic_tag (
+	topic_id bigint NOT NULL REFERENCES sqsn.topic (topic_id) ON DELETE CASCADE,
+	tag_key text NOT NULL,
+	tag_value text NOT NULL,
+	PRIMARY KEY (topic_id, tag_key)
+);
+SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_tag', '');
+
 -- Catalogs: endpoint credentials ----------------------------------------
 --
 -- The access keys of the AWS-compatible endpoint: a request signed with
@@ -455,6 +477,26 @@ CREATE FUNCTION sqsn.sq_set_queue_attributes(queue_name text, attributes jsonb)
 RETURNS void
 AS 'MODULE_PATHNAME', 'sq_set_queue_attributes'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+-- Tags of a queue: tagging is the queue's administration (admin), reading
+-- them needs any action on the queue.
+CREATE FUNCTION sqsn.sq_tag_queue(queue_name text, tags jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sq_tag_queue'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sq_untag_queue(queue_name text, tag_keys text[])
+RETURNS void
+AS 'MODULE_PATHNAME', 'sq_untag_queue'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sq_list_queue_tags(queue_name text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'sq_list_queue_tags'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION sqsn.sq_send(
@@ -732,6 +774,26 @@ CREATE FUNCTION sqsn.sn_get_subscription_attributes(subscription_id uuid)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'sn_get_subscription_attributes'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+-- Tags of a topic: tagging is the topic's administration (admin), reading
+-- them needs any action on the topic.
+CREATE FUNCTION sqsn.sn_tag_resource(topic_name text, tags jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_tag_resource'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_untag_resource(topic_name text, tag_keys text[])
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_untag_resource'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_list_tags_for_resource(topic_name text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'sn_list_tags_for_resource'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
 -- Push / outbox ---------------------------------------------------------
@@ -1172,7 +1234,10 @@ GRANT EXECUTE ON FUNCTION
 	sqsn.sq_delete_queue(text),
 	sqsn.sq_purge_queue(text),
 	sqsn.sq_set_queue_attributes(text, jsonb),
-	sqsn.sq_redrive(text, text, integer)
+	sqsn.sq_redrive(text, text, integer),
+	sqsn.sq_tag_queue(text, jsonb),
+	sqsn.sq_untag_queue(text, text[]),
+	sqsn.sq_list_queue_tags(text)
 	TO sqsn_admin, sqsn_producer, sqsn_consumer;
 
 -- Likewise for topics and subscriptions; subscribing is for consumers and
@@ -1185,6 +1250,9 @@ GRANT EXECUTE ON FUNCTION
 	sqsn.sn_delete_topic(text),
 	sqsn.sn_set_topic_attributes(text, jsonb),
 	sqsn.sn_get_topic_attributes(text),
+	sqsn.sn_tag_resource(text, jsonb),
+	sqsn.sn_untag_resource(text, text[]),
+	sqsn.sn_list_tags_for_resource(text),
 	sqsn.sn_subscribe(text, text, text, jsonb, text, boolean, jsonb, jsonb),
 	sqsn.sn_unsubscribe(uuid),
 	sqsn.sn_set_subscription_attributes(uuid, jsonb),

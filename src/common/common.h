@@ -22,6 +22,8 @@
  *	              subscription metrics)
  *	  settings.c  sqsn.database_name, poll_interval, retention_batch_size,
  *	              the endpoint's address, region and account; ARNs and URLs
+ *	  tags.c      tags of queues and topics: their limits, adding,
+ *	              removing and reading them
  *
  *-------------------------------------------------------------------------
  */
@@ -37,6 +39,7 @@
 #include "port/atomics.h"
 #include "storage/lockdefs.h"
 #include "storage/lwlock.h"
+#include "utils/array.h"
 #include "utils/elog.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
@@ -188,6 +191,33 @@ extern bool sqsn_jsonb_is_object(JsonbValue *v);
 extern bool sqsn_jsonb_is_array(JsonbValue *v);
 extern bool sqsn_jsonb_is_empty(JsonbValue *v);
 extern char *sqsn_jsonb_string(JsonbValue *v);
+
+/* tags.c */
+#define SQSN_MAX_TAGS          50
+#define SQSN_MAX_TAG_KEY_LEN   128
+#define SQSN_MAX_TAG_VALUE_LEN 256
+
+/*
+ * The statements on one resource kind's tag table: lock ($1 id: locks the
+ * resource's catalog row), add ($1 id, $2 keys text[], $3 values text[]),
+ * count ($1 id: one row, the number of tags), remove ($1 id, $2 keys
+ * text[]) and list ($1 id: one row, the tags as a jsonb object).
+ */
+typedef struct SqsnTagStatements
+{
+	SqsnStatement *lock;
+	SqsnStatement *add;
+	SqsnStatement *count;
+	SqsnStatement *remove;
+	SqsnStatement *list;
+} SqsnTagStatements;
+
+extern void   sqsn_check_tag_key(const char *key);
+extern void   sqsn_tags_add(const SqsnTagStatements *stmts, int64 id,
+							Jsonb *tags, const char *kind, const char *name);
+extern void   sqsn_tags_remove(const SqsnTagStatements *stmts, int64 id,
+							   ArrayType *keys);
+extern Jsonb *sqsn_tags_get(const SqsnTagStatements *stmts, int64 id);
 
 /* encode.c */
 extern char       *sqsn_hex(const void *bytes, size_t len);

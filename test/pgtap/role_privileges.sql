@@ -2,7 +2,7 @@
 -- sqsn_consumer get exactly their functions; no role may touch the catalog
 -- or a message table directly.
 BEGIN;
-SELECT plan(226);
+SELECT plan(260);
 
 SELECT has_role('sqsn_admin', 'role sqsn_admin exists');
 SELECT has_role('sqsn_producer', 'role sqsn_producer exists');
@@ -43,6 +43,13 @@ INSERT INTO api VALUES
 	('sq_change_visibility', ARRAY['text', 'text', 'integer'], true, false, true),
 	('sq_list_queues', ARRAY['text'], true, true, true),
 	('sq_list_dead_letter_source_queues', ARRAY['text'], true, true, true),
+	-- tags: the queue's or topic's admin action (reading: any action) decides
+	('sq_tag_queue', ARRAY['text', 'jsonb'], true, true, true),
+	('sq_untag_queue', ARRAY['text', 'text[]'], true, true, true),
+	('sq_list_queue_tags', ARRAY['text'], true, true, true),
+	('sn_tag_resource', ARRAY['text', 'jsonb'], true, true, true),
+	('sn_untag_resource', ARRAY['text', 'text[]'], true, true, true),
+	('sn_list_tags_for_resource', ARRAY['text'], true, true, true),
 	('sq_get_queue_attributes', ARRAY['text'], true, true, true),
 	('queue_stats_rows', ARRAY[]::name[], true, true, true),
 	('queue_metrics_rows', ARRAY[]::name[], true, true, true),
@@ -102,6 +109,11 @@ FROM unnest(ARRAY['sqsn_admin', 'sqsn_producer', 'sqsn_consumer', 'public']::nam
 SELECT table_privs_are('sqsn', 'function_invocations', 'sqsn_admin', ARRAY['SELECT'], 'sqsn_admin may only select from sqsn.function_invocations');
 SELECT table_privs_are('sqsn', 'function_invocations', r, ARRAY[]::name[], format('%s may not select from sqsn.function_invocations', r))
 FROM unnest(ARRAY['sqsn_producer', 'sqsn_consumer', 'public']::name[]) AS r;
+
+-- tags: through the API only
+SELECT table_privs_are('sqsn', t, r, ARRAY[]::name[], format('%s has no privilege on sqsn.%s', r, t))
+FROM unnest(ARRAY['queue_tag', 'topic_tag']::name[]) AS t,
+	unnest(ARRAY['sqsn_admin', 'sqsn_producer', 'sqsn_consumer', 'sqsn_publisher', 'public']::name[]) AS r;
 
 -- the endpoint's credentials: secrets for nobody, the keys for sqsn_admin
 SELECT table_privs_are('sqsn', 'api_credentials', r, ARRAY[]::name[], format('%s has no privilege on sqsn.api_credentials', r))
