@@ -30,6 +30,9 @@ SELECT sqsn.sq_list_queue_tags('tg_q') AS tags;
 SELECT sqsn.sq_tag_queue('tg_q', '{"team": "orders", "env": "prod", "empty": ""}');
 SELECT sqsn.sq_tag_queue('tg_q', '{"env": "staging", "cost-center": "42"}');
 SELECT sqsn.sq_list_queue_tags('tg_q') AS tags;
+-- (read as a value, more than once: a small result outlives the call)
+SELECT key, value FROM jsonb_each_text(sqsn.sq_list_queue_tags('tg_q')) ORDER BY key;
+SELECT key, value FROM jsonb_each_text(sqsn.sq_list_queue_tags('tg_q')) ORDER BY key;
 
 -- untag_removes_the_keys_and_ignores_keys_the_queue_lacks
 SELECT sqsn.sq_untag_queue('tg_q', ARRAY['empty', 'not-there']);
@@ -92,6 +95,7 @@ SELECT sqsn.sn_tag_resource('tg_t', '{"team": "billing", "tier": "1"}');
 SELECT sqsn.sn_tag_resource('tg_t', '{"tier": "2"}');
 SELECT sqsn.sn_untag_resource('tg_t', ARRAY['team']);
 SELECT sqsn.sn_list_tags_for_resource('tg_t') AS tags;
+SELECT key, value FROM jsonb_each_text(sqsn.sn_list_tags_for_resource('tg_t'));
 SELECT pg_temp.err($$SELECT sqsn.sn_tag_resource('tg_t', '{"aws:x": "v"}')$$) AS reserved,
 	pg_temp.err($$SELECT sqsn.sn_tag_resource('tg_t',
 		(SELECT jsonb_object_agg('n' || i, 'v') FROM generate_series(1, 50) i))$$) AS over_fifty,

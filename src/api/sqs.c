@@ -103,6 +103,27 @@ static SqsnStatement list_dead_letter_sources_stmt = {
 	SPI_OK_SELECT,
 	"SPI_execute_plan"};
 
+static SqsnStatement tag_queue_stmt = {"SELECT sqsn.sq_tag_queue($1, $2)",
+										2,
+										{TEXTOID, JSONBOID},
+										SPI_OK_SELECT,
+										"SPI_execute_plan"};
+
+static SqsnStatement untag_queue_stmt = {
+	"SELECT sqsn.sq_untag_queue($1, $2)",
+	2,
+	{TEXTOID, TEXTARRAYOID},
+	SPI_OK_SELECT,
+	"SPI_execute_plan"};
+
+static SqsnStatement list_queue_tags_stmt = {
+	"SELECT key, value FROM jsonb_each_text(sqsn.sq_list_queue_tags($1))"
+	" ORDER BY key COLLATE \"C\"",
+	1,
+	{TEXTOID},
+	SPI_OK_SELECT,
+	"SPI_execute_plan"};
+
 static SqsnStatement get_attributes_stmt = {
 	"SELECT sqsn.sq_get_queue_attributes($1)",
 	1,
@@ -589,6 +610,7 @@ create_queue(ApiRequest *req)
 	const char *name = api_required_param(&req->root, "QueueName");
 	List       *attributes =
 		api_map(&req->root, "Attributes", "Attribute", "Name", "Value");
+	List  *tags = api_map(&req->root, "tags", "Tag", "Key", "Value");
 	bool   fifo = sqsn_is_fifo_name(name);
 	Jsonb *settings = settable_attributes_jsonb(attributes, fifo, true);
 	Datum  values[2];
@@ -600,10 +622,19 @@ create_queue(ApiRequest *req)
 		return;
 	}
 
-	/* tags are accepted; sqsn keeps none */
+	/*
+	 * Created with its tags in one transaction: tags that are refused
+	 * leave no queue behind. (Tags given for an existing queue are not
+	 * applied, as in the service: TagQueue changes them.)
+	 */
 	values[0] = text_datum(name);
 	values[1] = JsonbPGetDatum(settings);
 	sqsn_execute(&create_queue_stmt, values, NULL, 0);
+	if (tags != NIL)
+	{
+		values[1] = JsonbPGetDatum(api_params_jsonb(tags));
+		sqsn_execute(&tag_queue_stmt, values, NULL, 0);
+	}
 	api_out_string(req, "QueueUrl", sqsn_queue_url(req->base_url, name));
 }
 
@@ -755,6 +786,46 @@ list_dead_letter_source_queues(ApiRequest *req)
 	queue_url_page(req, "ListDeadLetterSourceQueues",
 				   &list_dead_letter_sources_stmt, queue_name(req),
 				   "queueUrls", "QueueUrl");
+}
+
+/*
+ * TagQueue (Tag.N.Key/Value, JSON Tags, added to the queue's tags) and
+ * UntagQueue (TagKey.N, JSON TagKeys, removed from them).
+ */
+static void
+change_queue_tags(ApiRequest *req)
+{
+	bool  add = strcmp(req->action, "TagQueue") == 0;
+	List *given = add ? api_map(&req->root, "Tags", "Tag", "Key", "Value")
+					  : api_strings(&req->root, "TagKeys", "TagKey");
+	Datum values[2];
+
+	if (given == NIL)
+		api_error("MissingParameter", 400,
+				  "The request must contain the parameter %s.",
+				  add ? "Tags" : "TagKeys");
+	values[0] = text_datum(queue_name(req));
+	values[1] = add ? JsonbPGetDatum(api_params_jsonb(given))
+					: api_strings_array(given);
+	sqsn_execute(add ? &tag_queue_stmt : &untag_queue_stmt, values, NULL, 0);
+}
+
+/* ListQueueTags: the queue's tags, Tag/Key,Value (JSON: a Tags object). */
+static void
+list_queue_tags(ApiRequest *req)
+{
+	Datum value = text_datum(queue_name(req));
+
+	sqsn_execute(&list_queue_tags_stmt, &value, NULL, 0);
+	if (SPI_processed == 0)
+		return;
+	api_out_begin_object(req, "Tags", NULL);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		api_out_map_pair(
+			req, "Tag", "Key", "Value",
+			SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
+			SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+	api_out_end_object(req, NULL);
 }
 
 /* Runs a statement whose one parameter is the request's queue. */
@@ -1608,6 +1679,9 @@ static const ApiAction actions[] = {
 	{"ListDeadLetterSourceQueues", list_dead_letter_source_queues, false},
 	{"DeleteQueue", delete_queue, true},
 	{"PurgeQueue", purge_queue, true},
+	{"TagQueue", change_queue_tags, true},
+	{"UntagQueue", change_queue_tags, true},
+	{"ListQueueTags", list_queue_tags, false},
 	{"GetQueueAttributes", get_queue_attributes, false},
 	{"SetQueueAttributes", set_queue_attributes, true},
 	{"SendMessage", send_message, true},
@@ -1670,6 +1744,8 @@ api_sqs_map_error(ErrorData *edata, ApiError *err)
 		case ERRCODE_FEATURE_NOT_SUPPORTED:
 		case ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE:
 		case ERRCODE_INVALID_DATETIME_FORMAT:
+		case ERRCODE_PROGRAM_LIMIT_EXCEEDED:
+		case ERRCODE_RESERVED_NAME:
 			if (strncmp(message, "receipt handle", 14) == 0)
 			{
 				err->code = "ReceiptHandleIsInvalid";

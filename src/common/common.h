@@ -198,10 +198,11 @@ extern char *sqsn_jsonb_string(JsonbValue *v);
 #define SQSN_MAX_TAG_VALUE_LEN 256
 
 /*
- * The statements on one resource kind's tag table: lock ($1 id: locks the
- * resource's catalog row), add ($1 id, $2 keys text[], $3 values text[]),
- * count ($1 id: one row, the number of tags), remove ($1 id, $2 keys
- * text[]) and list ($1 id: one row, the tags as a jsonb object).
+ * The statements on one resource kind's tag table (tags.c declares them):
+ * lock ($1 id: locks the resource's catalog row), add ($1 id, $2 keys
+ * text[], $3 values text[]), count ($1 id: one row, the number of tags),
+ * remove ($1 id, $2 keys text[]) and list ($1 id: one row, the tags as a
+ * jsonb object).
  */
 typedef struct SqsnTagStatements
 {
@@ -212,12 +213,17 @@ typedef struct SqsnTagStatements
 	SqsnStatement *list;
 } SqsnTagStatements;
 
+extern const SqsnTagStatements sqsn_queue_tags; /* sqsn.queue_tag */
+extern const SqsnTagStatements sqsn_topic_tags; /* sqsn.topic_tag */
+
+extern Jsonb     *sqsn_tags_arg(FunctionCallInfo fcinfo, int argno);
+extern ArrayType *sqsn_tag_keys_arg(FunctionCallInfo fcinfo, int argno);
 extern void   sqsn_check_tag_key(const char *key);
 extern void   sqsn_tags_add(const SqsnTagStatements *stmts, int64 id,
 							Jsonb *tags, const char *kind, const char *name);
 extern void   sqsn_tags_remove(const SqsnTagStatements *stmts, int64 id,
 							   ArrayType *keys);
-extern Jsonb *sqsn_tags_get(const SqsnTagStatements *stmts, int64 id);
+extern Datum  sqsn_tags_get(const SqsnTagStatements *stmts, int64 id);
 
 /* encode.c */
 extern char       *sqsn_hex(const void *bytes, size_t len);

@@ -27,6 +27,56 @@
 #include "utils/builtins.h"
 
 /*
+ * The statements on the tag table of one resource kind (queue, topic):
+ * sqsn.<kind>_tag, keyed by <kind>_id, whose rows belong to sqsn.<kind>.
+ * Run by sqsn_execute.
+ */
+#define TAG_STATEMENTS(kind)                                                   \
+	static SqsnStatement kind##_lock_stmt = {                                  \
+		"SELECT 1 FROM sqsn." #kind " WHERE " #kind "_id = $1"                 \
+		" FOR NO KEY UPDATE",                                                  \
+		1,                                                                     \
+		{INT8OID},                                                             \
+		SPI_OK_SELECT,                                                         \
+		"locking a row of sqsn." #kind};                                       \
+	static SqsnStatement kind##_add_stmt = {                                   \
+		"INSERT INTO sqsn." #kind "_tag (" #kind "_id, tag_key, tag_value)"    \
+		" SELECT $1, k, v FROM unnest($2, $3) AS t(k, v)"                      \
+		" ON CONFLICT (" #kind "_id, tag_key)"                                 \
+		" DO UPDATE SET tag_value = excluded.tag_value",                       \
+		3,                                                                     \
+		{INT8OID, TEXTARRAYOID, TEXTARRAYOID},                                 \
+		SPI_OK_INSERT,                                                         \
+		"writing sqsn." #kind "_tag"};                                         \
+	static SqsnStatement kind##_count_stmt = {                                 \
+		"SELECT count(*) FROM sqsn." #kind "_tag WHERE " #kind "_id = $1",     \
+		1,                                                                     \
+		{INT8OID},                                                             \
+		SPI_OK_SELECT,                                                         \
+		"counting sqsn." #kind "_tag"};                                        \
+	static SqsnStatement kind##_remove_stmt = {                                \
+		"DELETE FROM sqsn." #kind "_tag"                                       \
+		" WHERE " #kind "_id = $1 AND tag_key = ANY ($2)",                     \
+		2,                                                                     \
+		{INT8OID, TEXTARRAYOID},                                               \
+		SPI_OK_DELETE,                                                         \
+		"deleting from sqsn." #kind "_tag"};                                   \
+	static SqsnStatement kind##_list_stmt = {                                  \
+		"SELECT coalesce(jsonb_object(array_agg(tag_key),"                     \
+		" array_agg(tag_value)), '{}')"                                        \
+		" FROM sqsn." #kind "_tag WHERE " #kind "_id = $1",                    \
+		1,                                                                     \
+		{INT8OID},                                                             \
+		SPI_OK_SELECT,                                                         \
+		"reading sqsn." #kind "_tag"};                                         \
+	const SqsnTagStatements sqsn_##kind##_tags = {                             \
+		&kind##_lock_stmt, &kind##_add_stmt, &kind##_count_stmt,               \
+		&kind##_remove_stmt, &kind##_list_stmt}
+
+TAG_STATEMENTS(queue);
+TAG_STATEMENTS(topic);
+
+/*
  * Whether a character may be part of a tag: letters, digits and white
  * space of any script, and _ . : / = + - @. Outside ASCII every character
  * but the control characters is taken for a letter or digit (PostgreSQL 15
@@ -76,6 +126,34 @@ sqsn_check_tag_key(const char *key)
 				(errcode(ERRCODE_RESERVED_NAME),
 				 errmsg("tag key \"%s\" uses the reserved prefix \"aws:\"",
 						key)));
+}
+
+/*
+ * The tags argument of a tag function (after refusing on a standby): not
+ * NULL.
+ */
+Jsonb *
+sqsn_tags_arg(FunctionCallInfo fcinfo, int argno)
+{
+	sqsn_refuse_on_standby(fcinfo);
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("tags must not be NULL")));
+	return PG_GETARG_JSONB_P(argno);
+}
+
+/*
+ * The tag_keys argument of an untag function (after refusing on a
+ * standby): not NULL.
+ */
+ArrayType *
+sqsn_tag_keys_arg(FunctionCallInfo fcinfo, int argno)
+{
+	sqsn_refuse_on_standby(fcinfo);
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("tag_keys must not be NULL")));
+	return PG_GETARG_ARRAYTYPE_P(argno);
 }
 
 /*
@@ -187,18 +265,19 @@ sqsn_tags_remove(const SqsnTagStatements *stmts, int64 id, ArrayType *keys)
 }
 
 /*
- * The tags of the resource id as a jsonb object, in the memory context
- * that was current before SPI_connect (the caller's).
+ * The tags of the resource id as a jsonb object datum, copied into the
+ * memory context that was current before SPI_connect (the caller's). A
+ * datum, not a Jsonb *: a small jsonb may come with a short header, and
+ * DatumGetJsonbP would expand it in SPI's memory, which SPI_finish frees.
  */
-Jsonb *
+Datum
 sqsn_tags_get(const SqsnTagStatements *stmts, int64 id)
 {
 	Datum arg = Int64GetDatum(id);
 	bool  isnull;
 
 	sqsn_execute(stmts->list, &arg, NULL, 1);
-	return DatumGetJsonbP(SPI_datumTransfer(
-		SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-					  &isnull),
-		false, -1));
+	return SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0],
+										   SPI_tuptable->tupdesc, 1, &isnull),
+							 false, -1);
 }

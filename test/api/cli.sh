@@ -81,6 +81,12 @@ is "$(jget '" ".join(sorted(d["queueUrls"]))' <<<"$OUT")" "$S1 $S2" "the CLI fol
 run "delete the source queues" aws sqs delete-queue --queue-url "$S1"
 run "delete the source queues (second)" aws sqs delete-queue --queue-url "$S2"
 
+# --- tags
+run "tag-queue" aws sqs tag-queue --queue-url "$Q" --tags team=orders,env=prod
+run "untag-queue" aws sqs untag-queue --queue-url "$Q" --tag-keys env
+run "list-queue-tags" aws sqs list-queue-tags --queue-url "$Q"
+is "$(jget 'd["Tags"]' <<<"$OUT")" "{'team': 'orders'}" "the tags left"
+
 # --- messages
 run "send-message with attributes" aws sqs send-message --queue-url "$Q" --message-body "hello cli" \
 	--message-attributes '{"color":{"DataType":"String","StringValue":"blue"},"n":{"DataType":"Number","StringValue":"7"}}'

@@ -187,6 +187,34 @@ class TestQueues(SqsTestCase):
             self.assertError("InvalidParameterValue", self.sqs.list_queues, MaxResults=1,
                              NextToken=bad, status=400)
 
+    def test_tags(self):
+        url = self.sqs.create_queue(QueueName=PREFIX + "tags", tags={"team": "orders", "env": "prod"})["QueueUrl"]
+        self.assertEqual(self.sqs.list_queue_tags(QueueUrl=url)["Tags"], {"team": "orders", "env": "prod"})
+        self.sqs.tag_queue(QueueUrl=url, Tags={"env": "staging", "empty": ""})
+        self.sqs.untag_queue(QueueUrl=url, TagKeys=["team", "not-there"])
+        self.assertEqual(self.sqs.list_queue_tags(QueueUrl=url)["Tags"], {"env": "staging", "empty": ""})
+        # CreateQueue of the existing queue leaves its tags alone
+        self.sqs.create_queue(QueueName=PREFIX + "tags", tags={"other": "x"})
+        self.assertEqual(self.sqs.list_queue_tags(QueueUrl=url)["Tags"], {"env": "staging", "empty": ""})
+        self.sqs.untag_queue(QueueUrl=url, TagKeys=["env", "empty"])
+        self.assertNotIn("Tags", self.sqs.list_queue_tags(QueueUrl=url))
+        # limits, characters and the reserved prefix
+        for bad in ({"aws:x": "v"}, {"k" * 129: "v"}, {"k": "v" * 257}, {"bad!": "v"}):
+            self.assertError("InvalidParameterValue", self.sqs.tag_queue, QueueUrl=url, Tags=bad, status=400)
+        self.sqs.tag_queue(QueueUrl=url, Tags={"k%d" % i: "v" for i in range(50)})
+        self.assertError("InvalidParameterValue", self.sqs.tag_queue, QueueUrl=url, Tags={"k50": "v"})
+        self.assertEqual(len(self.sqs.list_queue_tags(QueueUrl=url)["Tags"]), 50)
+        self.assertError("AWS.SimpleQueueService.NonExistentQueue", self.sqs.tag_queue,
+                         QueueUrl="%s/%s/%snosuch" % (URL, ACCOUNT, PREFIX), Tags={"a": "b"})
+        # refused tags on create leave no queue behind
+        self.assertError("InvalidParameterValue", self.sqs.create_queue,
+                         QueueName=PREFIX + "badtags", tags={"aws:x": "v"})
+        self.assertError("AWS.SimpleQueueService.NonExistentQueue", self.sqs.get_queue_url,
+                         QueueName=PREFIX + "badtags")
+        denied = client(DENIED_KEY, DENIED_SECRET)
+        self.assertError("AccessDenied", denied.tag_queue, QueueUrl=url, Tags={"a": "b"}, status=403)
+        self.assertError("AccessDenied", denied.untag_queue, QueueUrl=url, TagKeys=["k1"], status=403)
+
     def test_list_dead_letter_source_queues_pages(self):
         dlq = self.queue("dlsrc-dead")
         arn = self.attrs(dlq, "QueueArn")["QueueArn"]

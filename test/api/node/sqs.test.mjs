@@ -12,12 +12,15 @@ import {
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
   ListDeadLetterSourceQueuesCommand,
+  ListQueueTagsCommand,
   ListQueuesCommand,
   PurgeQueueCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
   SendMessageCommand,
   SetQueueAttributesCommand,
+  TagQueueCommand,
+  UntagQueueCommand,
 } from '@aws-sdk/client-sqs';
 import {
   ACCOUNT, AUTH, DENIED_KEY, DENIED_SECRET, PREFIX, REGION, SECRET, URL,
@@ -152,6 +155,30 @@ test('ListDeadLetterSourceQueues: paging, bad tokens', async () => {
   await rejects(sqs.send(new ListDeadLetterSourceQueuesCommand({
     QueueUrl: dlq, MaxResults: 2, NextToken: lq.NextToken,
   })), 'InvalidParameterValue');
+});
+
+test('tags: CreateQueue tags, TagQueue, UntagQueue, ListQueueTags', async () => {
+  const r = await sqs.send(new CreateQueueCommand({
+    QueueName: PREFIX + 'tags', tags: { team: 'orders', env: 'prod' },
+  }));
+  const QueueUrl = r.QueueUrl;
+  assert.deepEqual((await sqs.send(new ListQueueTagsCommand({ QueueUrl }))).Tags,
+    { env: 'prod', team: 'orders' });
+  await sqs.send(new TagQueueCommand({ QueueUrl, Tags: { env: 'staging', 'cost:center': '42' } }));
+  await sqs.send(new UntagQueueCommand({ QueueUrl, TagKeys: ['team'] }));
+  assert.deepEqual((await sqs.send(new ListQueueTagsCommand({ QueueUrl }))).Tags,
+    { 'cost:center': '42', env: 'staging' });
+  await rejects(sqs.send(new TagQueueCommand({ QueueUrl, Tags: { 'aws:x': 'v' } })),
+    'InvalidParameterValue', 400);
+  const many = {};
+  for (let i = 0; i < 49; i++) many[`k${i}`] = 'v';
+  await rejects(sqs.send(new TagQueueCommand({ QueueUrl, Tags: many })), 'InvalidParameterValue', 400);
+  assert.equal(Object.keys((await sqs.send(new ListQueueTagsCommand({ QueueUrl }))).Tags).length, 2);
+  await rejects(sqs.send(new CreateQueueCommand({
+    QueueName: PREFIX + 'badtags', tags: { 'bad!': 'v' },
+  })), 'InvalidParameterValue', 400);
+  await rejects(sqs.send(new GetQueueUrlCommand({ QueueName: PREFIX + 'badtags' })),
+    'AWS.SimpleQueueService.NonExistentQueue', 400);
 });
 
 test('SendMessage and ReceiveMessage with attributes and checksums', async () => {
