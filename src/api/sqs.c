@@ -331,7 +331,7 @@ typedef struct QueueAttributeDef
 
 static const QueueAttributeDef settable_attributes[] = {
 	{"DelaySeconds", 0, SQSN_MAX_DELAY},
-	{"MaximumMessageSize", SQSN_MIN_MESSAGE_SIZE, SQSN_MAX_MESSAGE_SIZE},
+	{"MaximumMessageSize", SQSN_MIN_MESSAGE_SIZE, SQSN_MAX_QUEUE_MESSAGE_SIZE},
 	{"MessageRetentionPeriod", SQSN_MIN_RETENTION, SQSN_MAX_RETENTION},
 	{"ReceiveMessageWaitTimeSeconds", 0, SQSN_MAX_WAIT_TIME},
 	{"VisibilityTimeout", 0, SQSN_MAX_VISIBILITY_TIMEOUT},
@@ -1208,12 +1208,13 @@ send_message_batch(ApiRequest *req)
 			same_delay = false;
 		i++;
 	}
-	if (total > SQSN_MAX_MESSAGE_SIZE)
+	/* the bodies of a batch together: as one message of the largest size */
+	if (total > SQSN_MAX_QUEUE_MESSAGE_SIZE)
 		api_error_shape("AWS.SimpleQueueService.BatchRequestTooLong",
 						QUEUE_ERROR_SHAPE "BatchRequestTooLong", 400,
 						"Batch requests cannot be longer than %d bytes. You "
 						"have sent " INT64_FORMAT " bytes.",
-						SQSN_MAX_MESSAGE_SIZE, total);
+						SQSN_MAX_QUEUE_MESSAGE_SIZE, total);
 
 	for (i = 0; i < b.n && errors[i] == NULL; i++)
 		;

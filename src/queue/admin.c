@@ -438,7 +438,7 @@ sq_create_queue(PG_FUNCTION_ARGS)
 		sqsn_int_arg(fcinfo, 3, "delay_seconds", 0, SQSN_MAX_DELAY, 0);
 	s.maximum_message_size =
 		sqsn_int_arg(fcinfo, 4, "maximum_message_size", SQSN_MIN_MESSAGE_SIZE,
-					 SQSN_MAX_MESSAGE_SIZE, SQSN_MAX_MESSAGE_SIZE);
+					 SQSN_MAX_QUEUE_MESSAGE_SIZE, SQSN_MAX_MESSAGE_SIZE);
 	s.dead_letter_queue =
 		PG_ARGISNULL(5) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(5));
 	s.max_receive_count = sqsn_int_arg(fcinfo, 6, "max_receive_count", 1,
@@ -908,7 +908,7 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 			s.delay_seconds = attribute_int(key, &v, 0, SQSN_MAX_DELAY);
 		else if (strcmp(key, "MaximumMessageSize") == 0)
 			s.maximum_message_size = attribute_int(
-				key, &v, SQSN_MIN_MESSAGE_SIZE, SQSN_MAX_MESSAGE_SIZE);
+				key, &v, SQSN_MIN_MESSAGE_SIZE, SQSN_MAX_QUEUE_MESSAGE_SIZE);
 		else if (strcmp(key, "ReceiveMessageWaitTimeSeconds") == 0)
 			s.receive_wait_time_seconds =
 				attribute_int(key, &v, 0, SQSN_MAX_WAIT_TIME);

@@ -187,6 +187,28 @@ class TestQueues(SqsTestCase):
             self.assertError("InvalidParameterValue", self.sqs.list_queues, MaxResults=1,
                              NextToken=bad, status=400)
 
+    def test_one_mib_messages(self):
+        url = self.queue("onemib", {"MaximumMessageSize": "1048576"})
+        self.assertEqual(self.attrs(url, "MaximumMessageSize")["MaximumMessageSize"], "1048576")
+        # non-ASCII characters: the form-encoded request is ~3 MiB
+        body = ("\u00e9\u65e5" * 200000) + "x" * (1048576 - 1000000)
+        self.assertEqual(len(body.encode()), 1048576)
+        sent = self.sqs.send_message(QueueUrl=url, MessageBody=body)
+        self.assertEqual(sent["MD5OfMessageBody"], md5_hex(body.encode()))
+        got = self.sqs.receive_message(QueueUrl=url, VisibilityTimeout=60)["Messages"][0]
+        self.assertEqual(got["Body"], body)
+        self.assertError("InvalidParameterValue", self.sqs.send_message, QueueUrl=url,
+                         MessageBody=body + "y")
+        # the default stays 256 KiB; 1 MiB is the largest setting
+        default = self.queue("onemib-default")
+        self.assertEqual(self.attrs(default, "MaximumMessageSize")["MaximumMessageSize"], "262144")
+        self.assertError("InvalidParameterValue", self.sqs.send_message, QueueUrl=default,
+                         MessageBody="x" * 262145)
+        self.assertError("InvalidAttributeValue", self.sqs.set_queue_attributes, QueueUrl=default,
+                         Attributes={"MaximumMessageSize": "1048577"})
+        self.sqs.set_queue_attributes(QueueUrl=default, Attributes={"MaximumMessageSize": "1048576"})
+        self.sqs.send_message(QueueUrl=default, MessageBody="x" * 1048576)
+
     def test_tags(self):
         url = self.sqs.create_queue(QueueName=PREFIX + "tags", tags={"team": "orders", "env": "prod"})["QueueUrl"]
         self.assertEqual(self.sqs.list_queue_tags(QueueUrl=url)["Tags"], {"team": "orders", "env": "prod"})

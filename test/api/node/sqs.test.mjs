@@ -157,6 +157,21 @@ test('ListDeadLetterSourceQueues: paging, bad tokens', async () => {
   })), 'InvalidParameterValue');
 });
 
+test('1 MiB messages over JSON', async () => {
+  const QueueUrl = await createQueue('onemib', { MaximumMessageSize: '1048576' });
+  const body = '\u00e9'.repeat(400000) + 'y'.repeat(1048576 - 800000);
+  assert.equal(Buffer.byteLength(body), 1048576);
+  const sent = await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: body }));
+  assert.equal(sent.MD5OfMessageBody, md5Hex(body));
+  const [m] = await receive(QueueUrl, { VisibilityTimeout: 60 });
+  assert.equal(m.Body, body);
+  await rejects(sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: body + 'z' })),
+    'InvalidParameterValue', 400);
+  await rejects(sqs.send(new SetQueueAttributesCommand({
+    QueueUrl, Attributes: { MaximumMessageSize: '1048577' },
+  })), 'InvalidAttributeValue', 400);
+});
+
 test('tags: CreateQueue tags, TagQueue, UntagQueue, ListQueueTags', async () => {
   const r = await sqs.send(new CreateQueueCommand({
     QueueName: PREFIX + 'tags', tags: { team: 'orders', env: 'prod' },
