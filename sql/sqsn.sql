@@ -356,6 +356,39 @@ CREATE TABLE sqsn.topic_grant (
 
 SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_grant', '');
 
+-- Catalogs: message move tasks --------------------------------------------
+--
+-- Redrives out of a dead-letter queue that the maintenance worker runs in
+-- the background (sq_start_message_move_task): where the walk of the
+-- source has reached (last_msg_seq), how many messages moved, and about
+-- how many there were to move at the start. One active task per source.
+-- destination_queue_id NULL: each message back to the queue it came from;
+-- a destination deleted meanwhile fails the task.
+
+CREATE TABLE sqsn.message_move_task (
+	task_handle uuid PRIMARY KEY,
+	source_queue_id bigint NOT NULL REFERENCES sqsn.queue (queue_id) ON DELETE CASCADE,
+	destination_queue_id bigint,
+	max_messages_per_second integer
+		CHECK (max_messages_per_second OPERATOR(pg_catalog.>=) 1
+			AND max_messages_per_second OPERATOR(pg_catalog.<=) 500),
+	status text NOT NULL DEFAULT 'RUNNING'
+		CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['RUNNING', 'CANCELLING', 'COMPLETED', 'CANCELLED', 'FAILED'])),
+	messages_moved bigint NOT NULL DEFAULT 0,
+	messages_to_move bigint NOT NULL,
+	last_msg_seq bigint NOT NULL DEFAULT 0,
+	failure_reason text,
+	started_at timestamptz NOT NULL,
+	finished_at timestamptz,
+	started_by name NOT NULL
+);
+CREATE UNIQUE INDEX message_move_task_active_idx
+	ON sqsn.message_move_task (source_queue_id)
+	WHERE status OPERATOR(pg_catalog.=) ANY (ARRAY['RUNNING', 'CANCELLING']);
+CREATE INDEX message_move_task_source_idx
+	ON sqsn.message_move_task (source_queue_id, started_at);
+SELECT pg_catalog.pg_extension_config_dump('sqsn.message_move_task', '');
+
 -- Catalogs: tags ---------------------------------------------------------
 --
 -- The tags of queues and topics (TagQueue, TagResource): at most 50 per
@@ -476,6 +509,39 @@ SET search_path = pg_catalog, pg_temp;
 CREATE FUNCTION sqsn.sq_set_queue_attributes(queue_name text, attributes jsonb)
 RETURNS void
 AS 'MODULE_PATHNAME', 'sq_set_queue_attributes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+-- Message move tasks: moving the messages of a dead-letter queue in the
+-- background (admin on the source; listing: any action on it).
+CREATE FUNCTION sqsn.sq_start_message_move_task(
+	source_queue text,
+	destination_queue text DEFAULT NULL,
+	max_messages_per_second integer DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'sq_start_message_move_task'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sq_list_message_move_tasks(source_queue text, max_results integer DEFAULT 1)
+RETURNS TABLE (
+	task_handle uuid,
+	status text,
+	source_queue text,
+	destination_queue text,
+	max_messages_per_second integer,
+	messages_moved bigint,
+	messages_to_move bigint,
+	failure_reason text,
+	started_at timestamptz,
+	finished_at timestamptz)
+AS 'MODULE_PATHNAME', 'sq_list_message_move_tasks'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sq_cancel_message_move_task(task_handle uuid)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'sq_cancel_message_move_task'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
@@ -1237,7 +1303,10 @@ GRANT EXECUTE ON FUNCTION
 	sqsn.sq_redrive(text, text, integer),
 	sqsn.sq_tag_queue(text, jsonb),
 	sqsn.sq_untag_queue(text, text[]),
-	sqsn.sq_list_queue_tags(text)
+	sqsn.sq_list_queue_tags(text),
+	sqsn.sq_start_message_move_task(text, text, integer),
+	sqsn.sq_list_message_move_tasks(text, integer),
+	sqsn.sq_cancel_message_move_task(uuid)
 	TO sqsn_admin, sqsn_producer, sqsn_consumer;
 
 -- Likewise for topics and subscriptions; subscribing is for consumers and

@@ -122,6 +122,7 @@ typedef enum SqsnCatalogFeature
 	SQSN_CATALOG_MESSAGE_SEQ, /* 0.5: one msg_seq sequence for all queues */
 	SQSN_CATALOG_FUNCTIONS,   /* 0.5: function consumers */
 	SQSN_CATALOG_PAUSE,       /* 0.5: paused push subscriptions */
+	SQSN_CATALOG_MOVE_TASKS,  /* 0.5: message move tasks */
 } SqsnCatalogFeature;
 
 /*

@@ -29,6 +29,7 @@ static const struct
 	[SQSN_CATALOG_MESSAGE_SEQ] = {"message_seq", NULL},
 	[SQSN_CATALOG_FUNCTIONS] = {"event_source_mapping", NULL},
 	[SQSN_CATALOG_PAUSE] = {"subscription", "paused"},
+	[SQSN_CATALOG_MOVE_TASKS] = {"message_move_task", NULL},
 };
 
 /*

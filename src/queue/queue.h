@@ -164,6 +164,14 @@ extern bool  sqsn_queue_allows_role(SqsnQueue *queue, const char *role_name,
 									int action);
 extern void  sqsn_check_queue(SqsnQueue *queue, int action);
 extern char *sqsn_queue_name_of(int64 queue_id);
+
+/* move_task.c */
+extern int  sqsn_active_move_tasks(MemoryContext cxt, pg_uuid_t **handles);
+extern bool sqsn_move_task_step(pg_uuid_t *handle);
+extern void sqsn_fail_move_task(pg_uuid_t *handle, const char *message);
+extern int64 sqsn_redrive_batch(const char *dlq_name, const char *dest_name,
+								int limit, bool check_sources, int64 *after,
+								int *taken);
 extern void  sqsn_check_queue_id(int64 queue_id, int action);
 
 /* admin.c */

@@ -113,6 +113,7 @@ SELECT functions_are('sqsn', ARRAY[
 	'sq_create_queue', 'sq_delete_queue', 'sq_purge_queue', 'sq_list_queues',
 	'sq_list_dead_letter_source_queues',
 	'sq_tag_queue', 'sq_untag_queue', 'sq_list_queue_tags',
+	'sq_start_message_move_task', 'sq_list_message_move_tasks', 'sq_cancel_message_move_task',
 	'sn_tag_resource', 'sn_untag_resource', 'sn_list_tags_for_resource',
 	'sq_get_queue_attributes', 'sq_set_queue_attributes', 'sq_send', 'sq_send_batch',
 	'sq_receive', 'sq_delete', 'sq_delete_batch', 'sq_change_visibility', 'sq_redrive',
@@ -133,7 +134,7 @@ SELECT functions_are('sqsn', ARRAY[
 	'run_event_source_mapping', 'function_worker_rows', 'function_invocation_rows'],
 	'schema sqsn has exactly the documented functions');
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'sqsn'::regnamespace AND proname LIKE 'sq\_%'),
-	27, 'no sq_ function is overloaded');
+	30, 'no sq_ function is overloaded');
 
 -- the monitoring view
 SELECT has_view('sqsn', 'queue_stats', 'view sqsn.queue_stats exists');
@@ -312,7 +313,7 @@ SELECT ok((SELECT array_agg(c.relname::text ORDER BY c.relname)
 	'the grants are dumped by pg_dump');
 SELECT ok((SELECT array_agg(c.relname::text ORDER BY c.relname)
 	FROM unnest((SELECT extconfig FROM pg_extension WHERE extname = 'sqsn')) AS t(oid)
-	JOIN pg_class c ON c.oid = t.oid) @> ARRAY['queue_tag', 'topic_tag'],
+	JOIN pg_class c ON c.oid = t.oid) @> ARRAY['queue_tag', 'topic_tag', 'message_move_task'],
 	'the tags are dumped by pg_dump');
 SELECT is(array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text)
 	FILTER (WHERE p.proconfig IS NULL OR NOT 'search_path=pg_catalog, pg_temp' = ANY (p.proconfig)), NULL,

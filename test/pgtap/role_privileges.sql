@@ -2,7 +2,7 @@
 -- sqsn_consumer get exactly their functions; no role may touch the catalog
 -- or a message table directly.
 BEGIN;
-SELECT plan(260);
+SELECT plan(277);
 
 SELECT has_role('sqsn_admin', 'role sqsn_admin exists');
 SELECT has_role('sqsn_producer', 'role sqsn_producer exists');
@@ -50,6 +50,10 @@ INSERT INTO api VALUES
 	('sn_tag_resource', ARRAY['text', 'jsonb'], true, true, true),
 	('sn_untag_resource', ARRAY['text', 'text[]'], true, true, true),
 	('sn_list_tags_for_resource', ARRAY['text'], true, true, true),
+	-- message move tasks: the admin action on the source decides
+	('sq_start_message_move_task', ARRAY['text', 'text', 'integer'], true, true, true),
+	('sq_list_message_move_tasks', ARRAY['text', 'integer'], true, true, true),
+	('sq_cancel_message_move_task', ARRAY['uuid'], true, true, true),
 	('sq_get_queue_attributes', ARRAY['text'], true, true, true),
 	('queue_stats_rows', ARRAY[]::name[], true, true, true),
 	('queue_metrics_rows', ARRAY[]::name[], true, true, true),
@@ -112,7 +116,7 @@ FROM unnest(ARRAY['sqsn_producer', 'sqsn_consumer', 'public']::name[]) AS r;
 
 -- tags: through the API only
 SELECT table_privs_are('sqsn', t, r, ARRAY[]::name[], format('%s has no privilege on sqsn.%s', r, t))
-FROM unnest(ARRAY['queue_tag', 'topic_tag']::name[]) AS t,
+FROM unnest(ARRAY['queue_tag', 'topic_tag', 'message_move_task']::name[]) AS t,
 	unnest(ARRAY['sqsn_admin', 'sqsn_producer', 'sqsn_consumer', 'sqsn_publisher', 'public']::name[]) AS r;
 
 -- the endpoint's credentials: secrets for nobody, the keys for sqsn_admin
