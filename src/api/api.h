@@ -139,6 +139,8 @@ extern void  api_xml_element(StringInfo buf, const char *name,
 extern void  api_out_string(ApiRequest *req, const char *name,
 							const char *value);
 extern void  api_out_bool(ApiRequest *req, const char *name, bool value);
+extern void  api_out_number(ApiRequest *req, const char *name,
+							const char *digits);
 extern void  api_out_begin_object(ApiRequest *req, const char *json_name,
 								  const char *xml_element);
 extern void  api_out_end_object(ApiRequest *req, const char *xml_element);

@@ -609,6 +609,19 @@ api_out_string(ApiRequest *req, const char *name, const char *value)
 		api_xml_element(req->out, name, value);
 }
 
+/* A number: a JSON number, or an XML element with its digits. */
+void
+api_out_number(ApiRequest *req, const char *name, const char *digits)
+{
+	if (req->protocol == API_JSON)
+	{
+		json_key(req, name);
+		appendStringInfoString(req->out, digits);
+	}
+	else
+		api_xml_element(req->out, name, digits);
+}
+
 void
 api_out_bool(ApiRequest *req, const char *name, bool value)
 {

@@ -124,6 +124,30 @@ static SqsnStatement list_queue_tags_stmt = {
 	SPI_OK_SELECT,
 	"SPI_execute_plan"};
 
+static SqsnStatement start_move_task_stmt = {
+	"SELECT sqsn.sq_start_message_move_task($1, $2, $3)::text",
+	3,
+	{TEXTOID, TEXTOID, INT4OID},
+	SPI_OK_SELECT,
+	"SPI_execute_plan"};
+
+static SqsnStatement list_move_tasks_stmt = {
+	"SELECT task_handle::text, status, source_queue, destination_queue,"
+	" max_messages_per_second::text, messages_moved::text,"
+	" messages_to_move::text, failure_reason, started_at"
+	" FROM sqsn.sq_list_message_move_tasks($1, $2)",
+	2,
+	{TEXTOID, INT4OID},
+	SPI_OK_SELECT,
+	"SPI_execute_plan"};
+
+static SqsnStatement cancel_move_task_stmt = {
+	"SELECT sqsn.sq_cancel_message_move_task($1::uuid)::text",
+	1,
+	{TEXTOID},
+	SPI_OK_SELECT,
+	"SPI_execute_plan"};
+
 static SqsnStatement get_attributes_stmt = {
 	"SELECT sqsn.sq_get_queue_attributes($1)",
 	1,
@@ -826,6 +850,116 @@ list_queue_tags(ApiRequest *req)
 			SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
 			SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
 	api_out_end_object(req, NULL);
+}
+
+/* Message move tasks ----------------------------------------------------- */
+
+static char *epoch_ms(Datum ts);
+
+/* The queue an ARN parameter names (its last part), or NULL if absent. */
+static char *
+queue_arn_param(ApiRequest *req, const char *param, bool required)
+{
+	const char *arn = required ? api_required_param(&req->root, param)
+							   : api_param(&req->root, param);
+	char       *name;
+
+	if (arn == NULL)
+		return NULL;
+	name = sqsn_arn_name(arn);
+	if (name == NULL || strncmp(arn, "arn:", 4) != 0)
+		api_error("InvalidParameterValue", 400,
+				  "Value %s for parameter %s is invalid. Reason: not a "
+				  "queue ARN.",
+				  arn, param);
+	return name;
+}
+
+/*
+ * StartMessageMoveTask: SourceArn (a dead-letter queue), DestinationArn
+ * (optional: else each message back to its source),
+ * MaxNumberOfMessagesPerSecond (1..500); answers the TaskHandle.
+ */
+static void
+start_message_move_task(ApiRequest *req)
+{
+	char  *source = queue_arn_param(req, "SourceArn", true);
+	char  *dest = queue_arn_param(req, "DestinationArn", false);
+	int    rate = 0;
+	bool   rated = api_param_int(&req->root, "MaxNumberOfMessagesPerSecond", 1,
+								 500, &rate);
+	Datum  values[3];
+	char   nulls[3] = {' ', dest ? ' ' : 'n', rated ? ' ' : 'n'};
+
+	values[0] = text_datum(source);
+	values[1] = dest ? text_datum(dest) : (Datum) 0;
+	values[2] = Int32GetDatum(rate);
+	sqsn_execute(&start_move_task_stmt, values, nulls, 0);
+	api_out_string(req, "TaskHandle",
+				   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								1));
+}
+
+/*
+ * ListMessageMoveTasks: the most recent tasks of SourceArn (MaxResults
+ * 1..10, default 1), newest first; a TaskHandle only for a running task,
+ * as the service does.
+ */
+static void
+list_message_move_tasks(ApiRequest *req)
+{
+	char  *source = queue_arn_param(req, "SourceArn", true);
+	int    max_results = 1;
+	Datum  values[2];
+
+	(void) api_param_int(&req->root, "MaxResults", 1, 10, &max_results);
+	values[0] = text_datum(source);
+	values[1] = Int32GetDatum(max_results);
+	sqsn_execute(&list_move_tasks_stmt, values, NULL, 0);
+	api_out_begin_array(req, "Results");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple   row = SPI_tuptable->vals[i];
+		TupleDesc   desc = SPI_tuptable->tupdesc;
+		const char *status = SPI_getvalue(row, desc, 2);
+		const char *dest = SPI_getvalue(row, desc, 4);
+		const char *rate = SPI_getvalue(row, desc, 5);
+		const char *reason = SPI_getvalue(row, desc, 8);
+		bool        isnull;
+
+		api_out_begin_object(req, NULL, "ListMessageMoveTasksResultEntry");
+		if (strcmp(status, "RUNNING") == 0)
+			api_out_string(req, "TaskHandle", SPI_getvalue(row, desc, 1));
+		api_out_string(req, "Status", status);
+		api_out_string(req, "SourceArn",
+					   sqsn_queue_arn(SPI_getvalue(row, desc, 3)));
+		if (dest != NULL)
+			api_out_string(req, "DestinationArn", sqsn_queue_arn(dest));
+		if (rate != NULL)
+			api_out_number(req, "MaxNumberOfMessagesPerSecond", rate);
+		api_out_number(req, "ApproximateNumberOfMessagesMoved",
+					   SPI_getvalue(row, desc, 6));
+		api_out_number(req, "ApproximateNumberOfMessagesToMove",
+					   SPI_getvalue(row, desc, 7));
+		if (reason != NULL)
+			api_out_string(req, "FailureReason", reason);
+		api_out_number(req, "StartedTimestamp",
+					   epoch_ms(SPI_getbinval(row, desc, 9, &isnull)));
+		api_out_end_object(req, "ListMessageMoveTasksResultEntry");
+	}
+	api_out_end_array(req);
+}
+
+/* CancelMessageMoveTask: TaskHandle; answers the messages moved so far. */
+static void
+cancel_message_move_task(ApiRequest *req)
+{
+	Datum value = text_datum(api_required_param(&req->root, "TaskHandle"));
+
+	sqsn_execute(&cancel_move_task_stmt, &value, NULL, 0);
+	api_out_number(req, "ApproximateNumberOfMessagesMoved",
+				   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								1));
 }
 
 /* Runs a statement whose one parameter is the request's queue. */
@@ -1683,6 +1817,9 @@ static const ApiAction actions[] = {
 	{"TagQueue", change_queue_tags, true},
 	{"UntagQueue", change_queue_tags, true},
 	{"ListQueueTags", list_queue_tags, false},
+	{"StartMessageMoveTask", start_message_move_task, true},
+	{"ListMessageMoveTasks", list_message_move_tasks, false},
+	{"CancelMessageMoveTask", cancel_message_move_task, true},
 	{"GetQueueAttributes", get_queue_attributes, false},
 	{"SetQueueAttributes", set_queue_attributes, true},
 	{"SendMessage", send_message, true},
@@ -1714,7 +1851,12 @@ api_sqs_map_error(ErrorData *edata, ApiError *err)
 	switch (edata->sqlerrcode)
 	{
 		case ERRCODE_UNDEFINED_OBJECT:
-			if (strstr(message, "queue") != NULL)
+			if (strncmp(message, "message move task", 17) == 0)
+			{
+				err->code = "ResourceNotFoundException";
+				err->status = 404;
+			}
+			else if (strstr(message, "queue") != NULL)
 			{
 				err->code = "AWS.SimpleQueueService.NonExistentQueue";
 				err->shape = QUEUE_ERROR_SHAPE "QueueDoesNotExist";
@@ -1725,6 +1867,21 @@ api_sqs_map_error(ErrorData *edata, ApiError *err)
 		case ERRCODE_DUPLICATE_OBJECT:
 			err->code = "QueueAlreadyExists";
 			err->shape = QUEUE_ERROR_SHAPE "QueueNameExists";
+			break;
+		case ERRCODE_OBJECT_IN_USE:
+		case ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE:
+			/* move tasks: a task running already, no dead-letter queue */
+			if (strstr(message, "move task") != NULL ||
+				strstr(message, "not a dead-letter queue") != NULL)
+			{
+				err->code = "AWS.SimpleQueueService.UnsupportedOperation";
+				err->shape = QUEUE_ERROR_SHAPE "UnsupportedOperation";
+			}
+			else
+			{
+				err->code = "InternalError";
+				err->status = 500;
+			}
 			break;
 		case ERRCODE_INSUFFICIENT_PRIVILEGE:
 			err->code = "AccessDenied";
@@ -1747,6 +1904,7 @@ api_sqs_map_error(ErrorData *edata, ApiError *err)
 		case ERRCODE_INVALID_DATETIME_FORMAT:
 		case ERRCODE_PROGRAM_LIMIT_EXCEEDED:
 		case ERRCODE_RESERVED_NAME:
+		case ERRCODE_WRONG_OBJECT_TYPE:
 			if (strncmp(message, "receipt handle", 14) == 0)
 			{
 				err->code = "ReceiptHandleIsInvalid";

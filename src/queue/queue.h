@@ -17,6 +17,8 @@
  *	  due.c          when each queue next needs the maintenance worker
  *	  lowwater.c     where a receive starts its walk
  *	  redrive.c      sq_redrive: out of a dead-letter queue
+ *	  move_task.c    message move tasks: redrives in the background
+ *	  queue_tags.c   the tags of a queue
  *	  maintenance.c  retention and dead-letter sweeps, run_maintenance
  *	  rotate.c       sq_rotate_queue_key
  *	  schedule.c     recurring sends through pg_cron

@@ -9,6 +9,7 @@
  *	  subscription.c      subscribe, confirm, unsubscribe, list, and the
  *	                      attributes of subscriptions
  *	  topic_attributes.c  the attributes of topics
+ *	  topic_tags.c        the tags of topics
  *	  publish.c           publish and fan-out
  *	  filter.c            filter policies: validation and matching
  *

@@ -780,6 +780,48 @@ def raw_query(params, sign=True):
     return resp
 
 
+class TestMessageMoveTasks(SqsTestCase):
+    """boto3 1.26 predates the move-task actions: signed query requests."""
+
+    def test_start_list_cancel_in_the_query_protocol(self):
+        dlq = self.queue("mtq-dlq")
+        dlq_arn = self.attrs(dlq, "QueueArn")["QueueArn"]
+        src = self.queue("mtq-src", {"RedrivePolicy": json.dumps(
+            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "1"})})
+        dest = self.queue("mtq-dest")
+        dest_arn = self.attrs(dest, "QueueArn")["QueueArn"]
+        for i in range(20):
+            self.sqs.send_message(QueueUrl=src, MessageBody="m%d" % i)
+        for _ in range(2):
+            for _ in range(2):
+                self.sqs.receive_message(QueueUrl=src, MaxNumberOfMessages=10, VisibilityTimeout=0)
+        self.assertEqual(self.attrs(dlq, "ApproximateNumberOfMessages")["ApproximateNumberOfMessages"], "20")
+        version = {"Version": "2012-11-05"}
+        r = raw_query(dict(version, Action="StartMessageMoveTask", SourceArn=dlq_arn,
+                           DestinationArn=dest_arn, MaxNumberOfMessagesPerSecond="1"))
+        self.assertEqual(r["status"], 200, r)
+        handle = re.search(r"<TaskHandle>([^<]*)</TaskHandle>", r["body"]).group(1)
+        r = raw_query(dict(version, Action="ListMessageMoveTasks", SourceArn=dlq_arn, MaxResults="10"))
+        self.assertEqual(r["status"], 200, r)
+        self.assertIn("<ListMessageMoveTasksResultEntry>", r["body"])
+        self.assertIn("<TaskHandle>%s</TaskHandle>" % handle, r["body"])
+        self.assertIn("<Status>RUNNING</Status>", r["body"])
+        self.assertIn("<DestinationArn>%s</DestinationArn>" % dest_arn, r["body"])
+        self.assertIn("<ApproximateNumberOfMessagesToMove>20</ApproximateNumberOfMessagesToMove>", r["body"])
+        r = raw_query(dict(version, Action="StartMessageMoveTask", SourceArn=dlq_arn))
+        self.assertEqual((r["status"], r["code"]), (400, "AWS.SimpleQueueService.UnsupportedOperation"))
+        r = raw_query(dict(version, Action="CancelMessageMoveTask", TaskHandle=handle))
+        self.assertEqual(r["status"], 200, r)
+        moved = int(re.search(r"<ApproximateNumberOfMessagesMoved>(\d+)<", r["body"]).group(1))
+        self.assertLess(moved, 20)
+        r = raw_query(dict(version, Action="CancelMessageMoveTask", TaskHandle="not-a-handle"))
+        self.assertEqual((r["status"], r["code"]), (400, "InvalidParameterValue"))
+        r = raw_query(dict(version, Action="StartMessageMoveTask", SourceArn="nonsense"))
+        self.assertEqual((r["status"], r["code"]), (400, "InvalidParameterValue"))
+        r = raw_query(dict(version, Action="ListMessageMoveTasks", SourceArn=dlq_arn, MaxResults="11"))
+        self.assertEqual((r["status"], r["code"]), (400, "InvalidParameterValue"))
+
+
 class TestRawHttp(SqsTestCase):
     def assertServes(self):
         """The worker that answered the bad request still serves."""

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  CancelMessageMoveTaskCommand,
   ChangeMessageVisibilityBatchCommand,
   ChangeMessageVisibilityCommand,
   CreateQueueCommand,
@@ -12,6 +13,7 @@ import {
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
   ListDeadLetterSourceQueuesCommand,
+  ListMessageMoveTasksCommand,
   ListQueueTagsCommand,
   ListQueuesCommand,
   PurgeQueueCommand,
@@ -19,6 +21,7 @@ import {
   SendMessageBatchCommand,
   SendMessageCommand,
   SetQueueAttributesCommand,
+  StartMessageMoveTaskCommand,
   TagQueueCommand,
   UntagQueueCommand,
 } from '@aws-sdk/client-sqs';
@@ -155,6 +158,71 @@ test('ListDeadLetterSourceQueues: paging, bad tokens', async () => {
   await rejects(sqs.send(new ListDeadLetterSourceQueuesCommand({
     QueueUrl: dlq, MaxResults: 2, NextToken: lq.NextToken,
   })), 'InvalidParameterValue');
+});
+
+test('message move tasks: start, list while running, cancel, complete', async () => {
+  const dlq = await createQueue('mt-dlq');
+  const { QueueArn: dlqArn } = await attrs(dlq, 'QueueArn');
+  const src = await createQueue('mt-src', {
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 1 }),
+  });
+  const { QueueArn: srcArn } = await attrs(src, 'QueueArn');
+  for (let i = 0; i < 30; i++) {
+    await sqs.send(new SendMessageCommand({ QueueUrl: src, MessageBody: `m${i}` }));
+  }
+  // received twice: over maxReceiveCount 1, so into the dead-letter queue
+  for (let round = 0; round < 2; round++) {
+    for (let k = 0; k < 3; k++) {
+      await receive(src, { MaxNumberOfMessages: 10, VisibilityTimeout: 0 });
+    }
+  }
+  assert.equal((await attrs(dlq, 'ApproximateNumberOfMessages')).ApproximateNumberOfMessages, '30');
+  await rejects(sqs.send(new StartMessageMoveTaskCommand({ SourceArn: srcArn })),
+    'AWS.SimpleQueueService.UnsupportedOperation', 400);
+  await rejects(sqs.send(new StartMessageMoveTaskCommand({
+    SourceArn: dlqArn, MaxNumberOfMessagesPerSecond: 501,
+  })), 'InvalidParameterValue', 400);
+  // slow: 2 a second, listed while running, then cancelled
+  const { TaskHandle } = await sqs.send(new StartMessageMoveTaskCommand({
+    SourceArn: dlqArn, MaxNumberOfMessagesPerSecond: 2,
+  }));
+  assert.ok(TaskHandle);
+  await rejects(sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn })),
+    'AWS.SimpleQueueService.UnsupportedOperation', 400);
+  const listed = await sqs.send(new ListMessageMoveTasksCommand({ SourceArn: dlqArn }));
+  assert.equal(listed.Results.length, 1);
+  const [t] = listed.Results;
+  assert.equal(t.Status, 'RUNNING');
+  assert.equal(t.TaskHandle, TaskHandle);
+  assert.equal(t.SourceArn, dlqArn);
+  assert.equal(t.MaxNumberOfMessagesPerSecond, 2);
+  assert.equal(t.ApproximateNumberOfMessagesToMove, 30);
+  assert.ok(Math.abs(t.StartedTimestamp - Date.now()) < 600000);
+  const cancelled = await sqs.send(new CancelMessageMoveTaskCommand({ TaskHandle }));
+  assert.ok(cancelled.ApproximateNumberOfMessagesMoved < 30);
+  await rejects(sqs.send(new CancelMessageMoveTaskCommand({ TaskHandle: '00000000-0000-0000-0000-000000000000' })),
+    'ResourceNotFoundException', 404);
+  // the worker turns CANCELLING into CANCELLED, then a fast task moves the rest
+  let status;
+  for (let i = 0; i < 100; i++) {
+    [{ Status: status }] = (await sqs.send(new ListMessageMoveTasksCommand({ SourceArn: dlqArn }))).Results;
+    if (status === 'CANCELLED') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(status, 'CANCELLED');
+  await sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn }));
+  let last;
+  for (let i = 0; i < 100; i++) {
+    [last] = (await sqs.send(new ListMessageMoveTasksCommand({ SourceArn: dlqArn, MaxResults: 10 }))).Results;
+    if (last.Status === 'COMPLETED') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(last.Status, 'COMPLETED');
+  assert.equal(last.TaskHandle, undefined);
+  const all = await sqs.send(new ListMessageMoveTasksCommand({ SourceArn: dlqArn, MaxResults: 10 }));
+  assert.equal(all.Results.length, 2);
+  assert.equal(all.Results[0].ApproximateNumberOfMessagesMoved + all.Results[1].ApproximateNumberOfMessagesMoved, 30);
+  assert.equal((await attrs(src, 'ApproximateNumberOfMessages')).ApproximateNumberOfMessages, '30');
 });
 
 test('1 MiB messages over JSON', async () => {
