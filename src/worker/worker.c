@@ -16,6 +16,11 @@
  * queue whose sweep fails is rolled back to a subtransaction, its error
  * recorded, and the round goes on with the next queue.
  *
+ * Each round also steps the active message move tasks (queue/move_task.c),
+ * one transaction a step; while one is active the worker waits at most
+ * MOVE_TASK_STEP_MS between rounds, so a task keeps its velocity. A step
+ * that fails marks its task FAILED.
+ *
  * Memory: per-round data lives in a context deleted after the round, and
  * every QUEUES_BETWEEN_TRIMS queues opened the worker drops what the queue
  * cache and PostgreSQL's relation and catalog caches hold for them, so its
