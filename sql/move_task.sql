@@ -96,7 +96,19 @@ SELECT sqsn.sq_delete_queue('mt_dest');
 SELECT count(*) AS rows FROM sqsn.run_maintenance();
 SELECT status, failure_reason, destination_queue FROM sqsn.sq_list_message_move_tasks('mt_dlq');
 
--- deleting_the_source_deletes_its_tasks
+-- a_source_keeps_its_ten_most_recent_tasks
+DO $$
+BEGIN
+	FOR i IN 1..9 LOOP
+		PERFORM sqsn.sq_start_message_move_task('mt_dlq');
+		PERFORM * FROM sqsn.run_maintenance();
+	END LOOP;
+END
+$$;
+SELECT count(*) AS kept, count(*) FILTER (WHERE task_handle = :'h1') AS oldest_kept
+FROM sqsn.sq_list_message_move_tasks('mt_dlq', 10);
+SELECT count(*) AS stored FROM sqsn.message_move_task;
+
 SELECT sqsn.sq_set_queue_attributes('mt_src', '{"RedrivePolicy": null}');
 SELECT sqsn.sq_delete_queue('mt_dlq');
 SELECT count(*) AS tasks FROM sqsn.message_move_task;

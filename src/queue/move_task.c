@@ -12,7 +12,8 @@
  * CANCELLED, FAILED), how many messages it moved, about how many there
  * were to move when it started, and the msg_seq its walk of the source has
  * reached. A source has at most one active (RUNNING or CANCELLING) task,
- * which a unique index enforces.
+ * which a unique index enforces, and keeps its 10 most recent tasks (as
+ * the service lists them): starting one deletes the older finished ones.
  *
  * Each step runs in one transaction: it locks the task's row, takes the
  * next batch of the source (queue/redrive.c: visible messages after the
@@ -66,11 +67,24 @@ static SqsnStatement active_task_stmt = {
 	SPI_OK_SELECT,
 	"reading sqsn.message_move_task"};
 
+/* A source keeps its 10 most recent tasks: the 9 before a new one. */
+static SqsnStatement prune_tasks_stmt = {
+	"DELETE FROM sqsn.message_move_task"
+	" WHERE source_queue_id = $1"
+	"  AND status NOT IN ('RUNNING', 'CANCELLING')"
+	"  AND task_handle NOT IN (SELECT task_handle"
+	"   FROM sqsn.message_move_task WHERE source_queue_id = $1"
+	"   ORDER BY started_at DESC, task_handle LIMIT 9)",
+	1,
+	{INT8OID},
+	SPI_OK_DELETE,
+	"deleting from sqsn.message_move_task"};
+
 static SqsnStatement insert_task_stmt = {
 	"INSERT INTO sqsn.message_move_task (task_handle, source_queue_id,"
 	" destination_queue_id, max_messages_per_second, messages_to_move,"
 	" started_at, started_by)"
-	" VALUES ($1, $2, $3, $4, $5, now(), session_user)",
+	" VALUES ($1, $2, $3, $4, $5, clock_timestamp(), session_user)",
 	5,
 	{UUIDOID, INT8OID, INT8OID, INT4OID, INT8OID},
 	SPI_OK_INSERT,
@@ -222,6 +236,8 @@ sq_start_message_move_task(PG_FUNCTION_ARGS)
 						source_name),
 				 errhint("Wait for it to end, or cancel it with "
 						 "sqsn.sq_cancel_message_move_task().")));
+
+	sqsn_execute(&prune_tasks_stmt, values, NULL, 0);
 
 	values[0] = UUIDPGetDatum(handle);
 	values[1] = Int64GetDatum(source_id);
