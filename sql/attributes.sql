@@ -98,7 +98,7 @@ SELECT pg_temp.err($$SELECT sqsn.sq_set_queue_attributes('at_q', '{"DelaySeconds
 SELECT pg_temp.err($$SELECT sqsn.sq_set_queue_attributes('at_q', '{"MessageRetentionPeriod": 59}')$$);
 SELECT pg_temp.err($$SELECT sqsn.sq_set_queue_attributes('at_q', '{"MessageRetentionPeriod": 1209601}')$$);
 SELECT pg_temp.err($$SELECT sqsn.sq_set_queue_attributes('at_q', '{"MaximumMessageSize": 1023}')$$);
-SELECT pg_temp.err($$SELECT sqsn.sq_set_queue_attributes('at_q', '{"MaximumMessageSize": 262145}')$$);
+SELECT pg_temp.err($$SELECT sqsn.sq_set_queue_attributes('at_q', '{"MaximumMessageSize": 1048577}')$$);
 SELECT pg_temp.err($$SELECT sqsn.sq_set_queue_attributes('at_q', '[]')$$);
 SELECT pg_temp.err($$SELECT sqsn.sq_set_queue_attributes('at_q', '"VisibilityTimeout"')$$);
 SELECT pg_temp.attrs('at_q');

@@ -178,6 +178,18 @@ SELECT count(*) AS received FROM sqsn.sq_receive('dq_max', 1, 0);
 SELECT pg_temp.counts('dq_max');
 SELECT pg_temp.counts('dq_dead2');
 
+-- dead_letter_source_queues_are_the_queues_redriving_into_it
+SELECT sqsn.sq_create_queue('dq_src_b', dead_letter_queue => 'dq_dead2', max_receive_count => 5);
+SELECT sqsn.sq_create_queue('dq_src_a', dead_letter_queue => 'dq_dead2', max_receive_count => 5);
+SELECT * FROM sqsn.sq_list_dead_letter_source_queues('dq_dead2');
+SELECT count(*) AS sources FROM sqsn.sq_list_dead_letter_source_queues('dq_src_a');
+SELECT sqsn.sq_set_queue_attributes('dq_src_b', '{"RedrivePolicy": null}');
+SELECT * FROM sqsn.sq_list_dead_letter_source_queues('dq_dead2');
+SELECT pg_temp.err($$SELECT sqsn.sq_list_dead_letter_source_queues('dq_nosuch')$$) AS unknown_queue;
+SELECT pg_temp.err($$SELECT sqsn.sq_list_dead_letter_source_queues(NULL)$$) AS null_queue;
+SELECT sqsn.sq_delete_queue('dq_src_a');
+SELECT sqsn.sq_delete_queue('dq_src_b');
+
 -- queues_can_be_deleted_in_dependency_order_in_one_statement
 SELECT sqsn.sq_delete_queue(q)
 FROM unnest(ARRAY['dq_first', 'dq_mid', 'dq_last']) WITH ORDINALITY AS u(q, ord)

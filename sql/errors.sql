@@ -132,7 +132,7 @@ FROM (VALUES
 	(5, $$SELECT sqsn.sq_create_queue('er_new', delay_seconds => -1)$$),
 	(6, $$SELECT sqsn.sq_create_queue('er_new', delay_seconds => 901)$$),
 	(7, $$SELECT sqsn.sq_create_queue('er_new', maximum_message_size => 1023)$$),
-	(8, $$SELECT sqsn.sq_create_queue('er_new', maximum_message_size => 262145)$$),
+	(8, $$SELECT sqsn.sq_create_queue('er_new', maximum_message_size => 1048577)$$),
 	(9, $$SELECT sqsn.sq_create_queue('er_new', dead_letter_queue => 'er_q')$$),
 	(10, $$SELECT sqsn.sq_create_queue('er_new', max_receive_count => 5)$$),
 	(11, $$SELECT sqsn.sq_create_queue('er_new', dead_letter_queue => 'er_q', max_receive_count => 0)$$),

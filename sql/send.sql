@@ -169,5 +169,19 @@ ROLLBACK TO SAVEPOINT s;
 COMMIT;
 SELECT body FROM sqsn.sq_receive('sd_q', 10, 0);
 
+-- a_queue_may_take_messages_of_up_to_1_mib_and_the_default_stays_256_kib
+SELECT sqsn.sq_create_queue('sd_big', maximum_message_size => 1048576);
+SELECT sqsn.sq_get_queue_attributes('sd_big')->'MaximumMessageSize' AS big,
+	sqsn.sq_get_queue_attributes('sd_q')->'MaximumMessageSize' AS default_size;
+SELECT sqsn.sq_send('sd_big', repeat('m', 1048576)) IS NOT NULL AS sent_1_mib;
+SELECT octet_length(body) AS bytes, body = repeat('m', 1048576) AS same_body
+FROM sqsn.sq_receive('sd_big', 1, 0);
+SELECT pg_temp.err($$SELECT sqsn.sq_send('sd_big', repeat('m', 1048577))$$) AS one_byte_over;
+SELECT pg_temp.err($$SELECT sqsn.sq_send('sd_big', repeat('m', 1048570), '{"a": "bcdefgh"}')$$) AS with_attributes_over;
+SELECT pg_temp.err($$SELECT sqsn.sq_send('sd_q', repeat('m', 262145))$$) AS over_the_default;
+SELECT sqsn.sq_set_queue_attributes('sd_q', '{"MaximumMessageSize": 1048576}');
+SELECT sqsn.sq_send('sd_q', repeat('m', 262145)) IS NOT NULL AS sent_after_raising;
+SELECT pg_temp.err($$SELECT sqsn.sq_set_queue_attributes('sd_q', '{"MaximumMessageSize": 1048577}')$$) AS setting_over_1_mib;
+
 -- clean up
 SELECT sqsn.sq_delete_queue(q) FROM sqsn.sq_list_queues('sd_') AS q;

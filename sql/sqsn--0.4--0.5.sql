@@ -447,3 +447,154 @@ GRANT EXECUTE ON FUNCTION sqsn.sn_opt_out_phone_number(text),
 	sqsn.sn_check_if_phone_number_is_opted_out(text),
 	sqsn.sn_list_phone_numbers_opted_out()
 	TO sqsn_admin;
+-- Paging and dead-letter source queues (queue/admin.c, api/sqs.c) --------
+
+-- The queues whose redrive policy names queue_name as their dead-letter
+-- queue, in name order.
+CREATE FUNCTION sqsn.sq_list_dead_letter_source_queues(queue_name text)
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'sq_list_dead_letter_source_queues'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+REVOKE ALL ON FUNCTION sqsn.sq_list_dead_letter_source_queues(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sqsn.sq_list_dead_letter_source_queues(text)
+	TO sqsn_admin, sqsn_producer, sqsn_consumer;
+
+-- Tags of queues and topics (common/tags.c, queue/queue_tags.c,
+-- topic/topic_tags.c, api/sqs.c, api/sns.c) -----------------------------
+
+CREATE TABLE sqsn.queue_tag (
+	queue_id bigint NOT NULL REFERENCES sqsn.queue (queue_id) ON DELETE CASCADE,
+	tag_key text NOT NULL,
+	tag_value text NOT NULL,
+	PRIMARY KEY (queue_id, tag_key)
+);
+SELECT pg_catalog.pg_extension_config_dump('sqsn.queue_tag', '');
+
+CREATE TABLE sqsn.topic_tag (
+	topic_id bigint NOT NULL REFERENCES sqsn.topic (topic_id) ON DELETE CASCADE,
+	tag_key text NOT NULL,
+	tag_value text NOT NULL,
+	PRIMARY KEY (topic_id, tag_key)
+);
+SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_tag', '');
+REVOKE ALL ON sqsn.queue_tag, sqsn.topic_tag FROM PUBLIC;
+
+CREATE FUNCTION sqsn.sq_tag_queue(queue_name text, tags jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sq_tag_queue'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sq_untag_queue(queue_name text, tag_keys text[])
+RETURNS void
+AS 'MODULE_PATHNAME', 'sq_untag_queue'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sq_list_queue_tags(queue_name text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'sq_list_queue_tags'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_tag_resource(topic_name text, tags jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_tag_resource'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_untag_resource(topic_name text, tag_keys text[])
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_untag_resource'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_list_tags_for_resource(topic_name text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'sn_list_tags_for_resource'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+REVOKE ALL ON FUNCTION sqsn.sq_tag_queue(text, jsonb),
+	sqsn.sq_untag_queue(text, text[]),
+	sqsn.sq_list_queue_tags(text),
+	sqsn.sn_tag_resource(text, jsonb),
+	sqsn.sn_untag_resource(text, text[]),
+	sqsn.sn_list_tags_for_resource(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sqsn.sq_tag_queue(text, jsonb),
+	sqsn.sq_untag_queue(text, text[]),
+	sqsn.sq_list_queue_tags(text)
+	TO sqsn_admin, sqsn_producer, sqsn_consumer;
+GRANT EXECUTE ON FUNCTION sqsn.sn_tag_resource(text, jsonb),
+	sqsn.sn_untag_resource(text, text[]),
+	sqsn.sn_list_tags_for_resource(text)
+	TO sqsn_admin, sqsn_publisher, sqsn_producer, sqsn_consumer;
+
+-- Message move tasks (queue/move_task.c, worker/worker.c, api/sqs.c) -----
+
+CREATE TABLE sqsn.message_move_task (
+	task_handle uuid PRIMARY KEY,
+	source_queue_id bigint NOT NULL REFERENCES sqsn.queue (queue_id) ON DELETE CASCADE,
+	destination_queue_id bigint,
+	max_messages_per_second integer
+		CHECK (max_messages_per_second OPERATOR(pg_catalog.>=) 1
+			AND max_messages_per_second OPERATOR(pg_catalog.<=) 500),
+	status text NOT NULL DEFAULT 'RUNNING'
+		CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['RUNNING', 'CANCELLING', 'COMPLETED', 'CANCELLED', 'FAILED'])),
+	messages_moved bigint NOT NULL DEFAULT 0,
+	messages_to_move bigint NOT NULL,
+	last_msg_seq bigint NOT NULL DEFAULT 0,
+	failure_reason text,
+	started_at timestamptz NOT NULL,
+	finished_at timestamptz,
+	started_by name NOT NULL
+);
+CREATE UNIQUE INDEX message_move_task_active_idx
+	ON sqsn.message_move_task (source_queue_id)
+	WHERE status OPERATOR(pg_catalog.=) ANY (ARRAY['RUNNING', 'CANCELLING']);
+CREATE INDEX message_move_task_source_idx
+	ON sqsn.message_move_task (source_queue_id, started_at);
+SELECT pg_catalog.pg_extension_config_dump('sqsn.message_move_task', '');
+
+REVOKE ALL ON sqsn.message_move_task FROM PUBLIC;
+
+CREATE FUNCTION sqsn.sq_start_message_move_task(
+	source_queue text,
+	destination_queue text DEFAULT NULL,
+	max_messages_per_second integer DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'sq_start_message_move_task'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sq_list_message_move_tasks(source_queue text, max_results integer DEFAULT 1)
+RETURNS TABLE (
+	task_handle uuid,
+	status text,
+	source_queue text,
+	destination_queue text,
+	max_messages_per_second integer,
+	messages_moved bigint,
+	messages_to_move bigint,
+	failure_reason text,
+	started_at timestamptz,
+	finished_at timestamptz)
+AS 'MODULE_PATHNAME', 'sq_list_message_move_tasks'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sq_cancel_message_move_task(task_handle uuid)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'sq_cancel_message_move_task'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+REVOKE ALL ON FUNCTION sqsn.sq_start_message_move_task(text, text, integer),
+	sqsn.sq_list_message_move_tasks(text, integer),
+	sqsn.sq_cancel_message_move_task(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sqsn.sq_start_message_move_task(text, text, integer),
+	sqsn.sq_list_message_move_tasks(text, integer),
+	sqsn.sq_cancel_message_move_task(uuid)
+	TO sqsn_admin, sqsn_producer, sqsn_consumer;

@@ -366,6 +366,61 @@ CREATE TABLE sqsn.topic_grant (
 
 SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_grant', '');
 
+-- Catalogs: message move tasks --------------------------------------------
+--
+-- Redrives out of a dead-letter queue that the maintenance worker runs in
+-- the background (sq_start_message_move_task): where the walk of the
+-- source has reached (last_msg_seq), how many messages moved, and about
+-- how many there were to move at the start. One active task per source.
+-- destination_queue_id NULL: each message back to the queue it came from;
+-- a destination deleted meanwhile fails the task.
+
+CREATE TABLE sqsn.message_move_task (
+	task_handle uuid PRIMARY KEY,
+	source_queue_id bigint NOT NULL REFERENCES sqsn.queue (queue_id) ON DELETE CASCADE,
+	destination_queue_id bigint,
+	max_messages_per_second integer
+		CHECK (max_messages_per_second OPERATOR(pg_catalog.>=) 1
+			AND max_messages_per_second OPERATOR(pg_catalog.<=) 500),
+	status text NOT NULL DEFAULT 'RUNNING'
+		CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['RUNNING', 'CANCELLING', 'COMPLETED', 'CANCELLED', 'FAILED'])),
+	messages_moved bigint NOT NULL DEFAULT 0,
+	messages_to_move bigint NOT NULL,
+	last_msg_seq bigint NOT NULL DEFAULT 0,
+	failure_reason text,
+	started_at timestamptz NOT NULL,
+	finished_at timestamptz,
+	started_by name NOT NULL
+);
+CREATE UNIQUE INDEX message_move_task_active_idx
+	ON sqsn.message_move_task (source_queue_id)
+	WHERE status OPERATOR(pg_catalog.=) ANY (ARRAY['RUNNING', 'CANCELLING']);
+CREATE INDEX message_move_task_source_idx
+	ON sqsn.message_move_task (source_queue_id, started_at);
+SELECT pg_catalog.pg_extension_config_dump('sqsn.message_move_task', '');
+
+-- Catalogs: tags ---------------------------------------------------------
+--
+-- The tags of queues and topics (TagQueue, TagResource): at most 50 per
+-- queue or topic, keys of 1..128 and values of 0..256 characters (checked
+-- by the tag functions). Deleting the queue or topic deletes its tags.
+
+CREATE TABLE sqsn.queue_tag (
+	queue_id bigint NOT NULL REFERENCES sqsn.queue (queue_id) ON DELETE CASCADE,
+	tag_key text NOT NULL,
+	tag_value text NOT NULL,
+	PRIMARY KEY (queue_id, tag_key)
+);
+SELECT pg_catalog.pg_extension_config_dump('sqsn.queue_tag', '');
+
+CREATE TABLE sqsn.topic_tag (
+	topic_id bigint NOT NULL REFERENCES sqsn.topic (topic_id) ON DELETE CASCADE,
+	tag_key text NOT NULL,
+	tag_value text NOT NULL,
+	PRIMARY KEY (topic_id, tag_key)
+);
+SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_tag', '');
+
 -- Catalogs: endpoint credentials ----------------------------------------
 --
 -- The access keys of the AWS-compatible endpoint: a request signed with
@@ -447,6 +502,14 @@ AS 'MODULE_PATHNAME', 'sq_list_queues'
 LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
+-- The queues whose redrive policy names queue_name as their dead-letter
+-- queue, in name order.
+CREATE FUNCTION sqsn.sq_list_dead_letter_source_queues(queue_name text)
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'sq_list_dead_letter_source_queues'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
 CREATE FUNCTION sqsn.sq_get_queue_attributes(queue_name text)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'sq_get_queue_attributes'
@@ -457,6 +520,59 @@ CREATE FUNCTION sqsn.sq_set_queue_attributes(queue_name text, attributes jsonb)
 RETURNS void
 AS 'MODULE_PATHNAME', 'sq_set_queue_attributes'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+-- Message move tasks: moving the messages of a dead-letter queue in the
+-- background (admin on the source; listing: any action on it).
+CREATE FUNCTION sqsn.sq_start_message_move_task(
+	source_queue text,
+	destination_queue text DEFAULT NULL,
+	max_messages_per_second integer DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'sq_start_message_move_task'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sq_list_message_move_tasks(source_queue text, max_results integer DEFAULT 1)
+RETURNS TABLE (
+	task_handle uuid,
+	status text,
+	source_queue text,
+	destination_queue text,
+	max_messages_per_second integer,
+	messages_moved bigint,
+	messages_to_move bigint,
+	failure_reason text,
+	started_at timestamptz,
+	finished_at timestamptz)
+AS 'MODULE_PATHNAME', 'sq_list_message_move_tasks'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sq_cancel_message_move_task(task_handle uuid)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'sq_cancel_message_move_task'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+-- Tags of a queue: tagging is the queue's administration (admin), reading
+-- them needs any action on the queue.
+CREATE FUNCTION sqsn.sq_tag_queue(queue_name text, tags jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sq_tag_queue'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sq_untag_queue(queue_name text, tag_keys text[])
+RETURNS void
+AS 'MODULE_PATHNAME', 'sq_untag_queue'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sq_list_queue_tags(queue_name text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'sq_list_queue_tags'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION sqsn.sq_send(
@@ -734,6 +850,26 @@ CREATE FUNCTION sqsn.sn_get_subscription_attributes(subscription_id uuid)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'sn_get_subscription_attributes'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+-- Tags of a topic: tagging is the topic's administration (admin), reading
+-- them needs any action on the topic.
+CREATE FUNCTION sqsn.sn_tag_resource(topic_name text, tags jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_tag_resource'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_untag_resource(topic_name text, tag_keys text[])
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_untag_resource'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_list_tags_for_resource(topic_name text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'sn_list_tags_for_resource'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
 -- Push / outbox ---------------------------------------------------------
@@ -1223,6 +1359,7 @@ GRANT EXECUTE ON FUNCTION
 -- every queue role: the admin action on the queue decides.
 GRANT EXECUTE ON FUNCTION
 	sqsn.sq_list_queues(text),
+	sqsn.sq_list_dead_letter_source_queues(text),
 	sqsn.sq_get_queue_attributes(text),
 	sqsn.queue_stats_rows(),
 	sqsn.queue_metrics_rows(),
@@ -1234,7 +1371,13 @@ GRANT EXECUTE ON FUNCTION
 	sqsn.sq_delete_queue(text),
 	sqsn.sq_purge_queue(text),
 	sqsn.sq_set_queue_attributes(text, jsonb),
-	sqsn.sq_redrive(text, text, integer)
+	sqsn.sq_redrive(text, text, integer),
+	sqsn.sq_tag_queue(text, jsonb),
+	sqsn.sq_untag_queue(text, text[]),
+	sqsn.sq_list_queue_tags(text),
+	sqsn.sq_start_message_move_task(text, text, integer),
+	sqsn.sq_list_message_move_tasks(text, integer),
+	sqsn.sq_cancel_message_move_task(uuid)
 	TO sqsn_admin, sqsn_producer, sqsn_consumer;
 
 -- Likewise for topics and subscriptions; subscribing is for consumers and
@@ -1247,6 +1390,9 @@ GRANT EXECUTE ON FUNCTION
 	sqsn.sn_delete_topic(text),
 	sqsn.sn_set_topic_attributes(text, jsonb),
 	sqsn.sn_get_topic_attributes(text),
+	sqsn.sn_tag_resource(text, jsonb),
+	sqsn.sn_untag_resource(text, text[]),
+	sqsn.sn_list_tags_for_resource(text),
 	sqsn.sn_subscribe(text, text, text, jsonb, text, boolean, jsonb, jsonb),
 	sqsn.sn_unsubscribe(uuid),
 	sqsn.sn_set_subscription_attributes(uuid, jsonb),

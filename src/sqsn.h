@@ -38,7 +38,8 @@
 #define SQSN_MAX_RETENTION          1209600
 #define SQSN_MAX_DELAY              900
 #define SQSN_MIN_MESSAGE_SIZE       1024
-#define SQSN_MAX_MESSAGE_SIZE       262144
+#define SQSN_MAX_MESSAGE_SIZE       262144 /* a publish; a queue's default */
+#define SQSN_MAX_QUEUE_MESSAGE_SIZE 1048576 /* a queue's maximum_message_size */
 #define SQSN_MAX_RECEIVE_COUNT      1000
 #define SQSN_MAX_ATTRIBUTES         10
 #define SQSN_MAX_BATCH              1000

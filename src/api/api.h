@@ -139,6 +139,8 @@ extern void  api_xml_element(StringInfo buf, const char *name,
 extern void  api_out_string(ApiRequest *req, const char *name,
 							const char *value);
 extern void  api_out_bool(ApiRequest *req, const char *name, bool value);
+extern void  api_out_number(ApiRequest *req, const char *name,
+							const char *digits);
 extern void  api_out_begin_object(ApiRequest *req, const char *json_name,
 								  const char *xml_element);
 extern void  api_out_end_object(ApiRequest *req, const char *xml_element);
@@ -146,6 +148,12 @@ extern void  api_out_begin_array(ApiRequest *req, const char *json_name);
 extern void  api_out_end_array(ApiRequest *req);
 extern void  api_out_array_string(ApiRequest *req, const char *xml_element,
 								  const char *value);
+extern void  api_out_map_pair(ApiRequest *req, const char *xml_element,
+							  const char *key_member,
+							  const char *value_member, const char *key,
+							  const char *value);
+extern Jsonb *api_params_jsonb(List *params);
+extern Datum  api_strings_array(List *strings);
 extern void  api_out_map_entry(ApiRequest *req, const char *xml_element,
 							   const char *key, const char *value);
 extern char *api_md5_hex(const char *data, size_t len);

@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 
 #include "access/xlog.h"
+#include "catalog/pg_type.h"
 #include "common/base64.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -608,6 +609,19 @@ api_out_string(ApiRequest *req, const char *name, const char *value)
 		api_xml_element(req->out, name, value);
 }
 
+/* A number: a JSON number, or an XML element with its digits. */
+void
+api_out_number(ApiRequest *req, const char *name, const char *digits)
+{
+	if (req->protocol == API_JSON)
+	{
+		json_key(req, name);
+		appendStringInfoString(req->out, digits);
+	}
+	else
+		api_xml_element(req->out, name, digits);
+}
+
 void
 api_out_bool(ApiRequest *req, const char *name, bool value)
 {
@@ -685,11 +699,13 @@ api_out_array_string(ApiRequest *req, const char *xml_element,
 
 /*
  * One entry of a string map: a member of the enclosing JSON object, or a
- * flattened <xml_element><Name>k</Name><Value>v</Value></xml_element>.
+ * flattened <xml_element><key_member>k</key_member><value_member>v
+ * </value_member></xml_element>.
  */
 void
-api_out_map_entry(ApiRequest *req, const char *xml_element, const char *key,
-				  const char *value)
+api_out_map_pair(ApiRequest *req, const char *xml_element,
+				 const char *key_member, const char *value_member,
+				 const char *key, const char *value)
 {
 	if (req->protocol == API_JSON)
 	{
@@ -699,10 +715,58 @@ api_out_map_entry(ApiRequest *req, const char *xml_element, const char *key,
 	else
 	{
 		appendStringInfo(req->out, "<%s>", xml_element);
-		api_xml_element(req->out, "Name", key);
-		api_xml_element(req->out, "Value", value);
+		api_xml_element(req->out, key_member, key);
+		api_xml_element(req->out, value_member, value);
 		appendStringInfo(req->out, "</%s>", xml_element);
 	}
+}
+
+/* An attribute-style map entry: <xml_element><Name>k</Name><Value>v... */
+void
+api_out_map_entry(ApiRequest *req, const char *xml_element, const char *key,
+				  const char *value)
+{
+	api_out_map_pair(req, xml_element, "Name", "Value", key, value);
+}
+
+/*
+ * A string map (a List of ApiParam, as api_map reads it) as a jsonb object
+ * of strings; of a key given twice, the last value counts.
+ */
+Jsonb *
+api_params_jsonb(List *params)
+{
+	StringInfoData buf;
+	ListCell      *lc;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	foreach (lc, params)
+	{
+		ApiParam *p = lfirst(lc);
+
+		if (foreach_current_index(lc) > 0)
+			appendStringInfoChar(&buf, ',');
+		escape_json(&buf, p->name);
+		appendStringInfoChar(&buf, ':');
+		escape_json(&buf, p->value);
+	}
+	appendStringInfoChar(&buf, '}');
+	return sqsn_json_to_jsonb(&buf);
+}
+
+/* A list of strings as a text[] datum. */
+Datum
+api_strings_array(List *strings)
+{
+	int       n = list_length(strings);
+	Datum    *elems = palloc(Max(n, 1) * sizeof(Datum));
+	ListCell *lc;
+
+	foreach (lc, strings)
+		elems[foreach_current_index(lc)] =
+			CStringGetTextDatum((char *) lfirst(lc));
+	return sqsn_array_of(elems, NULL, n, TEXTOID);
 }
 
 /* Checksums ------------------------------------------------------------- */

@@ -89,7 +89,11 @@
 
 static int api_workers = 2;
 static int first_watcher = 0; /* the long-poll watcher of worker 0 */
-static int api_max_request_size = 2 * 1024 * 1024;
+/*
+ * Default: a 1 MiB message (a queue's largest) form-encoded at its worst,
+ * three bytes a byte, with room for the rest of the request.
+ */
+static int api_max_request_size = 4 * 1024 * 1024;
 
 PGDLLEXPORT void sqsn_api_main(Datum main_arg);
 
@@ -161,7 +165,7 @@ ApiInit(void)
 		NULL);
 	DefineCustomIntVariable("sqsn.api_max_request_size",
 							"Largest request body the endpoint accepts.", NULL,
-							&api_max_request_size, 2 * 1024 * 1024, 64 * 1024,
+							&api_max_request_size, 4 * 1024 * 1024, 64 * 1024,
 							64 * 1024 * 1024, PGC_SIGHUP, GUC_UNIT_BYTE, NULL,
 							NULL, NULL);
 	ApiAuthInit();

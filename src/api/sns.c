@@ -73,6 +73,42 @@ static SqsnStatement list_topics_stmt = {
 	SPI_OK_SELECT,
 	"listing topics"};
 
+static SqsnStatement topic_exists_stmt = {
+	"SELECT 1 FROM sqsn.sn_list_topics($1) AS t WHERE t OPERATOR(pg_catalog.=) $1",
+	1,
+	{TEXTOID},
+	SPI_OK_SELECT,
+	"listing topics"};
+
+static SqsnStatement tag_topic_stmt = {"SELECT sqsn.sn_tag_resource($1, $2)",
+									   2,
+									   {TEXTOID, JSONBOID},
+									   SPI_OK_SELECT,
+									   "tagging a topic"};
+
+static SqsnStatement untag_topic_stmt = {
+	"SELECT sqsn.sn_untag_resource($1, $2)",
+	2,
+	{TEXTOID, TEXTARRAYOID},
+	SPI_OK_SELECT,
+	"untagging a topic"};
+
+static SqsnStatement topic_tags_stmt = {
+	"SELECT sqsn.sn_list_tags_for_resource($1)",
+	1,
+	{TEXTOID},
+	SPI_OK_SELECT,
+	"reading a topic's tags"};
+
+static SqsnStatement list_topic_tags_stmt = {
+	"SELECT key, value"
+	" FROM jsonb_each_text(sqsn.sn_list_tags_for_resource($1))"
+	" ORDER BY key COLLATE \"C\"",
+	1,
+	{TEXTOID},
+	SPI_OK_SELECT,
+	"reading a topic's tags"};
+
 static SqsnStatement delete_topic_stmt = {"SELECT sqsn.sn_delete_topic($1)",
 										  1,
 										  {TEXTOID},
@@ -219,6 +255,9 @@ static void publish_batch(ApiRequest *req);
 static void opt_in_phone_number(ApiRequest *req);
 static void check_if_phone_number_is_opted_out(ApiRequest *req);
 static void list_phone_numbers_opted_out(ApiRequest *req);
+static void change_topic_tags(ApiRequest *req);
+static Jsonb *tags_param(ApiObject *obj);
+static void list_tags_for_resource(ApiRequest *req);
 
 static const ApiAction actions[] = {
 	{"CreateTopic", create_topic, true},
@@ -239,6 +278,9 @@ static const ApiAction actions[] = {
 	{"CheckIfPhoneNumberIsOptedOut", check_if_phone_number_is_opted_out,
 	 false},
 	{"ListPhoneNumbersOptedOut", list_phone_numbers_opted_out, false},
+	{"TagResource", change_topic_tags, true},
+	{"UntagResource", change_topic_tags, true},
+	{"ListTagsForResource", list_tags_for_resource, false},
 };
 
 /*
@@ -264,7 +306,14 @@ api_sns_map_error(ErrorData *edata, ApiError *err)
 	int code = edata->sqlerrcode;
 
 	err->shape = NULL;
-	if (code == ERRCODE_UNDEFINED_OBJECT || code == ERRCODE_UNDEFINED_TABLE)
+	if (code == ERRCODE_PROGRAM_LIMIT_EXCEEDED && edata->message != NULL &&
+		strstr(edata->message, " tags") != NULL)
+	{
+		/* more than 50 tags (common/tags.c) */
+		err->code = "TagLimitExceeded";
+		err->status = 400;
+	}
+	else if (code == ERRCODE_UNDEFINED_OBJECT || code == ERRCODE_UNDEFINED_TABLE)
 	{
 		err->code = "NotFound";
 		err->status = 404;
@@ -280,6 +329,7 @@ api_sns_map_error(ErrorData *edata, ApiError *err)
 			 code == ERRCODE_WRONG_OBJECT_TYPE ||
 			 code == ERRCODE_INVALID_NAME ||
 			 code == ERRCODE_PROGRAM_LIMIT_EXCEEDED ||
+			 code == ERRCODE_RESERVED_NAME ||
 			 code == ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE)
 	{
 		err->code = "InvalidParameter";
@@ -495,11 +545,9 @@ create_topic(ApiRequest *req)
 	bool           encrypted = false;
 	StringInfoData rest;
 	Datum          values[3];
+	Jsonb         *tags = tags_param(&req->root);
+	bool           existed;
 
-	if (api_objects(&req->root, "Tags", "Tags.member") != NIL)
-		api_error("InvalidParameter", 400,
-				  "Invalid parameter: Tags Reason: sqsn does not keep tags "
-				  "on topics");
 	attributes =
 		api_map(&req->root, "Attributes", "Attributes.entry", "key", "value");
 	initStringInfo(&rest);
@@ -528,15 +576,120 @@ create_topic(ApiRequest *req)
 						 "name ends in .fifo is a FIFO topic");
 
 	values[0] = CStringGetTextDatum(name);
+	existed = tags != NULL &&
+			  sqsn_execute(&topic_exists_stmt, values, NULL, 0) > 0;
+	if (existed)
+	{
+		/* as the service: an existing topic's tags must be the ones given */
+		sqsn_execute(&topic_tags_stmt, values, NULL, 0);
+		if (!DatumGetBool(DirectFunctionCall2(
+				jsonb_eq, JsonbPGetDatum(tags),
+				sqsn_spi_datum(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+							   1))))
+			api_error("InvalidParameter", 400,
+					  "Invalid parameter: Tags Reason: Topic already exists "
+					  "with different tags");
+	}
 	values[1] = BoolGetDatum(content_based);
 	values[2] = BoolGetDatum(encrypted);
 	sqsn_execute(&create_topic_stmt, values, NULL, 0);
+	if (tags != NULL && !existed)
+	{
+		values[1] = JsonbPGetDatum(tags);
+		sqsn_execute(&tag_topic_stmt, values, NULL, 0);
+	}
 	if (rest.len > 1)
 	{
 		values[1] = JsonbPGetDatum(finish_object(&rest));
 		sqsn_execute(&set_topic_attributes_stmt, values, NULL, 0);
 	}
 	api_xml_element(req->out, "TopicArn", sqsn_topic_arn(name));
+}
+
+/*
+ * The Tags of a request, Tags.member.N.Key/.Value, as a jsonb object; NULL
+ * when it has none.
+ */
+static Jsonb *
+tags_param(ApiObject *obj)
+{
+	List     *members = api_objects(obj, "Tags", "Tags.member");
+	List     *tags = NIL;
+	ListCell *lc;
+
+	if (members == NIL)
+		return NULL;
+	foreach (lc, members)
+	{
+		ApiParam *p = palloc(sizeof(ApiParam));
+
+		p->name = (char *) api_required_param(lfirst(lc), "Key");
+		p->value = (char *) api_param(lfirst(lc), "Value");
+		if (p->value == NULL)
+			p->value = "";
+		tags = lappend(tags, p);
+	}
+	return api_params_jsonb(tags);
+}
+
+/*
+ * The topic a tag action's ResourceArn names. A topic that does not exist
+ * is ResourceNotFound (404) for these actions.
+ */
+static char *
+tagged_topic(ApiRequest *req)
+{
+	char *name = topic_name_param(&req->root, "ResourceArn");
+	Datum value = CStringGetTextDatum(name);
+
+	if (sqsn_execute(&topic_exists_stmt, &value, NULL, 0) == 0)
+		api_error("ResourceNotFound", 404, "Resource does not exist");
+	return name;
+}
+
+/*
+ * TagResource (Tags.member.N added to the topic's tags) and UntagResource
+ * (TagKeys.member.N removed from them).
+ */
+static void
+change_topic_tags(ApiRequest *req)
+{
+	bool   add = strcmp(req->action, "TagResource") == 0;
+	char  *name = tagged_topic(req);
+	Jsonb *tags = add ? tags_param(&req->root) : NULL;
+	List  *keys =
+		add ? NIL : api_strings(&req->root, "TagKeys", "TagKeys.member");
+	Datum  values[2];
+
+	if (add ? tags == NULL : keys == NIL)
+		api_error("InvalidParameter", 400,
+				  "Invalid parameter: %s Reason: the list must not be empty",
+				  add ? "Tags" : "TagKeys");
+	values[0] = CStringGetTextDatum(name);
+	values[1] = add ? JsonbPGetDatum(tags) : api_strings_array(keys);
+	sqsn_execute(add ? &tag_topic_stmt : &untag_topic_stmt, values, NULL, 0);
+}
+
+/* ListTagsForResource: the topic's tags, Tags/member/Key,Value. */
+static void
+list_tags_for_resource(ApiRequest *req)
+{
+	Datum value = CStringGetTextDatum(tagged_topic(req));
+
+	sqsn_execute(&list_topic_tags_stmt, &value, NULL, 0);
+	appendStringInfoString(req->out, "<Tags>");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		appendStringInfoString(req->out, "<member>");
+		api_xml_element(
+			req->out, "Key",
+			SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		api_xml_element(
+			req->out, "Value",
+			SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+		appendStringInfoString(req->out, "</member>");
+	}
+	appendStringInfoString(req->out, "</Tags>");
 }
 
 /* ListTopics: pages of 100 in name order; NextToken is the last name. */

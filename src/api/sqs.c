@@ -20,6 +20,7 @@
 
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
+#include "common/base64.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -86,10 +87,64 @@ static SqsnStatement purge_queue_stmt = {"SELECT sqsn.sq_purge_queue($1)",
 
 static SqsnStatement list_queues_stmt = {
 	"SELECT q FROM sqsn.sq_list_queues($1) q"
-	" WHERE $2 IS NULL OR q OPERATOR(pg_catalog.>) $2"
-	" ORDER BY q COLLATE \"C\"",
+	" WHERE $2 IS NULL OR q COLLATE \"C\" OPERATOR(pg_catalog.>) $2"
+	" ORDER BY q COLLATE \"C\" LIMIT $3",
+	3,
+	{TEXTOID, TEXTOID, INT4OID},
+	SPI_OK_SELECT,
+	"SPI_execute_plan"};
+
+static SqsnStatement list_dead_letter_sources_stmt = {
+	"SELECT q FROM sqsn.sq_list_dead_letter_source_queues($1) q"
+	" WHERE $2 IS NULL OR q COLLATE \"C\" OPERATOR(pg_catalog.>) $2"
+	" ORDER BY q COLLATE \"C\" LIMIT $3",
+	3,
+	{TEXTOID, TEXTOID, INT4OID},
+	SPI_OK_SELECT,
+	"SPI_execute_plan"};
+
+static SqsnStatement tag_queue_stmt = {"SELECT sqsn.sq_tag_queue($1, $2)",
+										2,
+										{TEXTOID, JSONBOID},
+										SPI_OK_SELECT,
+										"SPI_execute_plan"};
+
+static SqsnStatement untag_queue_stmt = {
+	"SELECT sqsn.sq_untag_queue($1, $2)",
 	2,
-	{TEXTOID, TEXTOID},
+	{TEXTOID, TEXTARRAYOID},
+	SPI_OK_SELECT,
+	"SPI_execute_plan"};
+
+static SqsnStatement list_queue_tags_stmt = {
+	"SELECT key, value FROM jsonb_each_text(sqsn.sq_list_queue_tags($1))"
+	" ORDER BY key COLLATE \"C\"",
+	1,
+	{TEXTOID},
+	SPI_OK_SELECT,
+	"SPI_execute_plan"};
+
+static SqsnStatement start_move_task_stmt = {
+	"SELECT sqsn.sq_start_message_move_task($1, $2, $3)::text",
+	3,
+	{TEXTOID, TEXTOID, INT4OID},
+	SPI_OK_SELECT,
+	"SPI_execute_plan"};
+
+static SqsnStatement list_move_tasks_stmt = {
+	"SELECT task_handle::text, status, source_queue, destination_queue,"
+	" max_messages_per_second::text, messages_moved::text,"
+	" messages_to_move::text, failure_reason, started_at"
+	" FROM sqsn.sq_list_message_move_tasks($1, $2)",
+	2,
+	{TEXTOID, INT4OID},
+	SPI_OK_SELECT,
+	"SPI_execute_plan"};
+
+static SqsnStatement cancel_move_task_stmt = {
+	"SELECT sqsn.sq_cancel_message_move_task($1::uuid)::text",
+	1,
+	{TEXTOID},
 	SPI_OK_SELECT,
 	"SPI_execute_plan"};
 
@@ -300,7 +355,7 @@ typedef struct QueueAttributeDef
 
 static const QueueAttributeDef settable_attributes[] = {
 	{"DelaySeconds", 0, SQSN_MAX_DELAY},
-	{"MaximumMessageSize", SQSN_MIN_MESSAGE_SIZE, SQSN_MAX_MESSAGE_SIZE},
+	{"MaximumMessageSize", SQSN_MIN_MESSAGE_SIZE, SQSN_MAX_QUEUE_MESSAGE_SIZE},
 	{"MessageRetentionPeriod", SQSN_MIN_RETENTION, SQSN_MAX_RETENTION},
 	{"ReceiveMessageWaitTimeSeconds", 0, SQSN_MAX_WAIT_TIME},
 	{"VisibilityTimeout", 0, SQSN_MAX_VISIBILITY_TIMEOUT},
@@ -579,6 +634,7 @@ create_queue(ApiRequest *req)
 	const char *name = api_required_param(&req->root, "QueueName");
 	List       *attributes =
 		api_map(&req->root, "Attributes", "Attribute", "Name", "Value");
+	List  *tags = api_map(&req->root, "tags", "Tag", "Key", "Value");
 	bool   fifo = sqsn_is_fifo_name(name);
 	Jsonb *settings = settable_attributes_jsonb(attributes, fifo, true);
 	Datum  values[2];
@@ -590,10 +646,19 @@ create_queue(ApiRequest *req)
 		return;
 	}
 
-	/* tags are accepted; sqsn keeps none */
+	/*
+	 * Created with its tags in one transaction: tags that are refused
+	 * leave no queue behind. (Tags given for an existing queue are not
+	 * applied, as in the service: TagQueue changes them.)
+	 */
 	values[0] = text_datum(name);
 	values[1] = JsonbPGetDatum(settings);
 	sqsn_execute(&create_queue_stmt, values, NULL, 0);
+	if (tags != NIL)
+	{
+		values[1] = JsonbPGetDatum(api_params_jsonb(tags));
+		sqsn_execute(&tag_queue_stmt, values, NULL, 0);
+	}
 	api_out_string(req, "QueueUrl", sqsn_queue_url(req->base_url, name));
 }
 
@@ -628,34 +693,273 @@ get_queue_url(ApiRequest *req)
 				   sqsn_queue_url(req->base_url, queue->name));
 }
 
-static void
-list_queues(ApiRequest *req)
+/*
+ * Paging of ListQueues and ListDeadLetterSourceQueues. A NextToken is
+ * opaque to clients: the base64 of the action's name and the last queue
+ * name of the page, so a token of one action or one made up is refused
+ * (InvalidParameterValue) rather than read as a name. As the service does,
+ * a page has a NextToken only when the request gave MaxResults (1..1000);
+ * without it the answer holds up to 1000 queues.
+ */
+static char *
+page_token(const char *action, const char *last)
 {
-	const char *prefix = api_param(&req->root, "QueueNamePrefix");
+	char *raw = psprintf("%s\n%s", action, last);
+	int   len = strlen(raw);
+	char *token = palloc(pg_b64_enc_len(len) + 1);
+	int   n = pg_b64_encode(raw, len, token, pg_b64_enc_len(len));
+
+	if (n < 0)
+		elog(ERROR, "could not encode a page token");
+	token[n] = '\0';
+	return token;
+}
+
+/* Whether a token's name could be a queue's (1..80 of [A-Za-z0-9_.-]). */
+static bool
+token_name_ok(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len < 1 || len > 80)
+		return false;
+	for (const char *c = name; *c; c++)
+		if (!isalnum((unsigned char) *c) && *c != '-' && *c != '_' &&
+			*c != '.')
+			return false;
+	return true;
+}
+
+/* The last queue name of the previous page, or NULL for the first page. */
+static char *
+page_token_name(ApiRequest *req, const char *action)
+{
 	const char *token = api_param(&req->root, "NextToken");
-	int         max_results = 1000;
-	bool        paged =
+	int         len;
+	char       *raw;
+	int         n;
+	size_t      prefix = strlen(action);
+
+	if (token == NULL || token[0] == '\0')
+		return NULL;
+	len = strlen(token);
+	raw = palloc(pg_b64_dec_len(len) + 1);
+	n = pg_b64_decode(token, len, raw, pg_b64_dec_len(len));
+	if (n > 0)
+		raw[n] = '\0';
+	if (n <= (int) prefix + 1 || memchr(raw, '\0', n) != NULL ||
+		strncmp(raw, action, prefix) != 0 || raw[prefix] != '\n' ||
+		!token_name_ok(raw + prefix + 1))
+		api_error("InvalidParameterValue", 400,
+				  "Invalid NextToken value. It must be a token this endpoint "
+				  "returned for %s.",
+				  action);
+	return raw + prefix + 1;
+}
+
+/*
+ * One page of queue URLs: runs stmt with ($1 = arg, $2 = the token's last
+ * name, $3 = the page size + 1), writes the URLs as array json_name
+ * (XML: xml_element per URL) and, when there is more and MaxResults was
+ * given, the NextToken.
+ */
+static void
+queue_url_page(ApiRequest *req, const char *action, SqsnStatement *stmt,
+			   const char *arg, const char *json_name,
+			   const char *xml_element)
+{
+	char  *after = page_token_name(req, action);
+	int    max_results = 1000;
+	bool   paged =
 		api_param_int(&req->root, "MaxResults", 1, 1000, &max_results);
-	Datum  values[2];
-	char   nulls[2] = {prefix ? ' ' : 'n', token ? ' ' : 'n'};
+	Datum  values[3];
+	char   nulls[3] = {arg ? ' ' : 'n', after ? ' ' : 'n', ' '};
 	uint64 n;
 
-	values[0] = prefix ? text_datum(prefix) : (Datum) 0;
-	values[1] = token ? text_datum(token) : (Datum) 0;
-	sqsn_execute(&list_queues_stmt, values, nulls, 0);
+	values[0] = arg ? text_datum(arg) : (Datum) 0;
+	values[1] = after ? text_datum(after) : (Datum) 0;
+	values[2] = Int32GetDatum(max_results + 1);
+	sqsn_execute(stmt, values, nulls, 0);
 	n = Min(SPI_processed, (uint64) max_results);
-	api_out_begin_array(req, "QueueUrls");
+	api_out_begin_array(req, json_name);
 	for (uint64 i = 0; i < n; i++)
 		api_out_array_string(
-			req, "QueueUrl",
+			req, xml_element,
 			sqsn_queue_url(req->base_url,
 						   SPI_getvalue(SPI_tuptable->vals[i],
 										SPI_tuptable->tupdesc, 1)));
 	api_out_end_array(req);
 	if (paged && SPI_processed > n)
-		api_out_string(
-			req, "NextToken",
-			SPI_getvalue(SPI_tuptable->vals[n - 1], SPI_tuptable->tupdesc, 1));
+		api_out_string(req, "NextToken",
+					   page_token(action,
+								  SPI_getvalue(SPI_tuptable->vals[n - 1],
+											   SPI_tuptable->tupdesc, 1)));
+}
+
+static void
+list_queues(ApiRequest *req)
+{
+	queue_url_page(req, "ListQueues", &list_queues_stmt,
+				   api_param(&req->root, "QueueNamePrefix"), "QueueUrls",
+				   "QueueUrl");
+}
+
+static void
+list_dead_letter_source_queues(ApiRequest *req)
+{
+	queue_url_page(req, "ListDeadLetterSourceQueues",
+				   &list_dead_letter_sources_stmt, queue_name(req),
+				   "queueUrls", "QueueUrl");
+}
+
+/*
+ * TagQueue (Tag.N.Key/Value, JSON Tags, added to the queue's tags) and
+ * UntagQueue (TagKey.N, JSON TagKeys, removed from them).
+ */
+static void
+change_queue_tags(ApiRequest *req)
+{
+	bool  add = strcmp(req->action, "TagQueue") == 0;
+	List *given = add ? api_map(&req->root, "Tags", "Tag", "Key", "Value")
+					  : api_strings(&req->root, "TagKeys", "TagKey");
+	Datum values[2];
+
+	if (given == NIL)
+		api_error("MissingParameter", 400,
+				  "The request must contain the parameter %s.",
+				  add ? "Tags" : "TagKeys");
+	values[0] = text_datum(queue_name(req));
+	values[1] = add ? JsonbPGetDatum(api_params_jsonb(given))
+					: api_strings_array(given);
+	sqsn_execute(add ? &tag_queue_stmt : &untag_queue_stmt, values, NULL, 0);
+}
+
+/* ListQueueTags: the queue's tags, Tag/Key,Value (JSON: a Tags object). */
+static void
+list_queue_tags(ApiRequest *req)
+{
+	Datum value = text_datum(queue_name(req));
+
+	sqsn_execute(&list_queue_tags_stmt, &value, NULL, 0);
+	if (SPI_processed == 0)
+		return;
+	api_out_begin_object(req, "Tags", NULL);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		api_out_map_pair(
+			req, "Tag", "Key", "Value",
+			SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
+			SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+	api_out_end_object(req, NULL);
+}
+
+/* Message move tasks ----------------------------------------------------- */
+
+static char *epoch_ms(Datum ts);
+
+/* The queue an ARN parameter names (its last part), or NULL if absent. */
+static char *
+queue_arn_param(ApiRequest *req, const char *param, bool required)
+{
+	const char *arn = required ? api_required_param(&req->root, param)
+							   : api_param(&req->root, param);
+	char       *name;
+
+	if (arn == NULL)
+		return NULL;
+	name = sqsn_arn_name(arn);
+	if (name == NULL || strncmp(arn, "arn:", 4) != 0)
+		api_error("InvalidParameterValue", 400,
+				  "Value %s for parameter %s is invalid. Reason: not a "
+				  "queue ARN.",
+				  arn, param);
+	return name;
+}
+
+/*
+ * StartMessageMoveTask: SourceArn (a dead-letter queue), DestinationArn
+ * (optional: else each message back to its source),
+ * MaxNumberOfMessagesPerSecond (1..500); answers the TaskHandle.
+ */
+static void
+start_message_move_task(ApiRequest *req)
+{
+	char  *source = queue_arn_param(req, "SourceArn", true);
+	char  *dest = queue_arn_param(req, "DestinationArn", false);
+	int    rate = 0;
+	bool   rated = api_param_int(&req->root, "MaxNumberOfMessagesPerSecond", 1,
+								 500, &rate);
+	Datum  values[3];
+	char   nulls[3] = {' ', dest ? ' ' : 'n', rated ? ' ' : 'n'};
+
+	values[0] = text_datum(source);
+	values[1] = dest ? text_datum(dest) : (Datum) 0;
+	values[2] = Int32GetDatum(rate);
+	sqsn_execute(&start_move_task_stmt, values, nulls, 0);
+	api_out_string(req, "TaskHandle",
+				   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								1));
+}
+
+/*
+ * ListMessageMoveTasks: the most recent tasks of SourceArn (MaxResults
+ * 1..10, default 1), newest first; a TaskHandle only for a running task,
+ * as the service does.
+ */
+static void
+list_message_move_tasks(ApiRequest *req)
+{
+	char  *source = queue_arn_param(req, "SourceArn", true);
+	int    max_results = 1;
+	Datum  values[2];
+
+	(void) api_param_int(&req->root, "MaxResults", 1, 10, &max_results);
+	values[0] = text_datum(source);
+	values[1] = Int32GetDatum(max_results);
+	sqsn_execute(&list_move_tasks_stmt, values, NULL, 0);
+	api_out_begin_array(req, "Results");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple   row = SPI_tuptable->vals[i];
+		TupleDesc   desc = SPI_tuptable->tupdesc;
+		const char *status = SPI_getvalue(row, desc, 2);
+		const char *dest = SPI_getvalue(row, desc, 4);
+		const char *rate = SPI_getvalue(row, desc, 5);
+		const char *reason = SPI_getvalue(row, desc, 8);
+		bool        isnull;
+
+		api_out_begin_object(req, NULL, "ListMessageMoveTasksResultEntry");
+		if (strcmp(status, "RUNNING") == 0)
+			api_out_string(req, "TaskHandle", SPI_getvalue(row, desc, 1));
+		api_out_string(req, "Status", status);
+		api_out_string(req, "SourceArn",
+					   sqsn_queue_arn(SPI_getvalue(row, desc, 3)));
+		if (dest != NULL)
+			api_out_string(req, "DestinationArn", sqsn_queue_arn(dest));
+		if (rate != NULL)
+			api_out_number(req, "MaxNumberOfMessagesPerSecond", rate);
+		api_out_number(req, "ApproximateNumberOfMessagesMoved",
+					   SPI_getvalue(row, desc, 6));
+		api_out_number(req, "ApproximateNumberOfMessagesToMove",
+					   SPI_getvalue(row, desc, 7));
+		if (reason != NULL)
+			api_out_string(req, "FailureReason", reason);
+		api_out_number(req, "StartedTimestamp",
+					   epoch_ms(SPI_getbinval(row, desc, 9, &isnull)));
+		api_out_end_object(req, "ListMessageMoveTasksResultEntry");
+	}
+	api_out_end_array(req);
+}
+
+/* CancelMessageMoveTask: TaskHandle; answers the messages moved so far. */
+static void
+cancel_message_move_task(ApiRequest *req)
+{
+	Datum value = text_datum(api_required_param(&req->root, "TaskHandle"));
+
+	sqsn_execute(&cancel_move_task_stmt, &value, NULL, 0);
+	api_out_number(req, "ApproximateNumberOfMessagesMoved",
+				   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								1));
 }
 
 /* Runs a statement whose one parameter is the request's queue. */
@@ -1038,12 +1342,13 @@ send_message_batch(ApiRequest *req)
 			same_delay = false;
 		i++;
 	}
-	if (total > SQSN_MAX_MESSAGE_SIZE)
+	/* the bodies of a batch together: as one message of the largest size */
+	if (total > SQSN_MAX_QUEUE_MESSAGE_SIZE)
 		api_error_shape("AWS.SimpleQueueService.BatchRequestTooLong",
 						QUEUE_ERROR_SHAPE "BatchRequestTooLong", 400,
 						"Batch requests cannot be longer than %d bytes. You "
 						"have sent " INT64_FORMAT " bytes.",
-						SQSN_MAX_MESSAGE_SIZE, total);
+						SQSN_MAX_QUEUE_MESSAGE_SIZE, total);
 
 	for (i = 0; i < b.n && errors[i] == NULL; i++)
 		;
@@ -1506,8 +1811,15 @@ static const ApiAction actions[] = {
 	{"CreateQueue", create_queue, true},
 	{"GetQueueUrl", get_queue_url, false},
 	{"ListQueues", list_queues, false},
+	{"ListDeadLetterSourceQueues", list_dead_letter_source_queues, false},
 	{"DeleteQueue", delete_queue, true},
 	{"PurgeQueue", purge_queue, true},
+	{"TagQueue", change_queue_tags, true},
+	{"UntagQueue", change_queue_tags, true},
+	{"ListQueueTags", list_queue_tags, false},
+	{"StartMessageMoveTask", start_message_move_task, true},
+	{"ListMessageMoveTasks", list_message_move_tasks, false},
+	{"CancelMessageMoveTask", cancel_message_move_task, true},
 	{"GetQueueAttributes", get_queue_attributes, false},
 	{"SetQueueAttributes", set_queue_attributes, true},
 	{"SendMessage", send_message, true},
@@ -1539,7 +1851,12 @@ api_sqs_map_error(ErrorData *edata, ApiError *err)
 	switch (edata->sqlerrcode)
 	{
 		case ERRCODE_UNDEFINED_OBJECT:
-			if (strstr(message, "queue") != NULL)
+			if (strncmp(message, "message move task", 17) == 0)
+			{
+				err->code = "ResourceNotFoundException";
+				err->status = 404;
+			}
+			else if (strstr(message, "queue") != NULL)
 			{
 				err->code = "AWS.SimpleQueueService.NonExistentQueue";
 				err->shape = QUEUE_ERROR_SHAPE "QueueDoesNotExist";
@@ -1550,6 +1867,21 @@ api_sqs_map_error(ErrorData *edata, ApiError *err)
 		case ERRCODE_DUPLICATE_OBJECT:
 			err->code = "QueueAlreadyExists";
 			err->shape = QUEUE_ERROR_SHAPE "QueueNameExists";
+			break;
+		case ERRCODE_OBJECT_IN_USE:
+		case ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE:
+			/* move tasks: a task running already, no dead-letter queue */
+			if (strstr(message, "move task") != NULL ||
+				strstr(message, "not a dead-letter queue") != NULL)
+			{
+				err->code = "AWS.SimpleQueueService.UnsupportedOperation";
+				err->shape = QUEUE_ERROR_SHAPE "UnsupportedOperation";
+			}
+			else
+			{
+				err->code = "InternalError";
+				err->status = 500;
+			}
 			break;
 		case ERRCODE_INSUFFICIENT_PRIVILEGE:
 			err->code = "AccessDenied";
@@ -1570,6 +1902,9 @@ api_sqs_map_error(ErrorData *edata, ApiError *err)
 		case ERRCODE_FEATURE_NOT_SUPPORTED:
 		case ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE:
 		case ERRCODE_INVALID_DATETIME_FORMAT:
+		case ERRCODE_PROGRAM_LIMIT_EXCEEDED:
+		case ERRCODE_RESERVED_NAME:
+		case ERRCODE_WRONG_OBJECT_TYPE:
 			if (strncmp(message, "receipt handle", 14) == 0)
 			{
 				err->code = "ReceiptHandleIsInvalid";

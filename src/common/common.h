@@ -22,6 +22,8 @@
  *	              and mapping metrics), duration histograms in them
  *	  settings.c  sqsn.database_name, poll_interval, retention_batch_size,
  *	              the endpoint's address, region and account; ARNs and URLs
+ *	  tags.c      tags of queues and topics: their limits, adding,
+ *	              removing and reading them
  *
  *-------------------------------------------------------------------------
  */
@@ -37,6 +39,7 @@
 #include "port/atomics.h"
 #include "storage/lockdefs.h"
 #include "storage/lwlock.h"
+#include "utils/array.h"
 #include "utils/elog.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
@@ -120,6 +123,7 @@ typedef enum SqsnCatalogFeature
 	SQSN_CATALOG_FUNCTIONS,   /* 0.5: function consumers */
 	SQSN_CATALOG_PAUSE,       /* 0.5: paused push subscriptions */
 	SQSN_CATALOG_SMS,         /* 0.5: sms subscriptions, the opt-out list */
+	SQSN_CATALOG_MOVE_TASKS,  /* 0.5: message move tasks */
 } SqsnCatalogFeature;
 
 /*
@@ -189,6 +193,39 @@ extern bool sqsn_jsonb_is_object(JsonbValue *v);
 extern bool sqsn_jsonb_is_array(JsonbValue *v);
 extern bool sqsn_jsonb_is_empty(JsonbValue *v);
 extern char *sqsn_jsonb_string(JsonbValue *v);
+
+/* tags.c */
+#define SQSN_MAX_TAGS          50
+#define SQSN_MAX_TAG_KEY_LEN   128
+#define SQSN_MAX_TAG_VALUE_LEN 256
+
+/*
+ * The statements on one resource kind's tag table (tags.c declares them):
+ * lock ($1 id: locks the resource's catalog row), add ($1 id, $2 keys
+ * text[], $3 values text[]), count ($1 id: one row, the number of tags),
+ * remove ($1 id, $2 keys text[]) and list ($1 id: one row, the tags as a
+ * jsonb object).
+ */
+typedef struct SqsnTagStatements
+{
+	SqsnStatement *lock;
+	SqsnStatement *add;
+	SqsnStatement *count;
+	SqsnStatement *remove;
+	SqsnStatement *list;
+} SqsnTagStatements;
+
+extern const SqsnTagStatements sqsn_queue_tags; /* sqsn.queue_tag */
+extern const SqsnTagStatements sqsn_topic_tags; /* sqsn.topic_tag */
+
+extern Jsonb     *sqsn_tags_arg(FunctionCallInfo fcinfo, int argno);
+extern ArrayType *sqsn_tag_keys_arg(FunctionCallInfo fcinfo, int argno);
+extern void   sqsn_check_tag_key(const char *key);
+extern void   sqsn_tags_add(const SqsnTagStatements *stmts, int64 id,
+							Jsonb *tags, const char *kind, const char *name);
+extern void   sqsn_tags_remove(const SqsnTagStatements *stmts, int64 id,
+							   ArrayType *keys);
+extern Datum  sqsn_tags_get(const SqsnTagStatements *stmts, int64 id);
 
 /* encode.c */
 extern char       *sqsn_hex(const void *bytes, size_t len);

@@ -36,6 +36,7 @@ PG_FUNCTION_INFO_V1(sq_create_queue);
 PG_FUNCTION_INFO_V1(sq_delete_queue);
 PG_FUNCTION_INFO_V1(sq_purge_queue);
 PG_FUNCTION_INFO_V1(sq_list_queues);
+PG_FUNCTION_INFO_V1(sq_list_dead_letter_source_queues);
 PG_FUNCTION_INFO_V1(sq_get_queue_attributes);
 PG_FUNCTION_INFO_V1(sq_set_queue_attributes);
 PG_FUNCTION_INFO_V1(sq_grant);
@@ -437,7 +438,7 @@ sq_create_queue(PG_FUNCTION_ARGS)
 		sqsn_int_arg(fcinfo, 3, "delay_seconds", 0, SQSN_MAX_DELAY, 0);
 	s.maximum_message_size =
 		sqsn_int_arg(fcinfo, 4, "maximum_message_size", SQSN_MIN_MESSAGE_SIZE,
-					 SQSN_MAX_MESSAGE_SIZE, SQSN_MAX_MESSAGE_SIZE);
+					 SQSN_MAX_QUEUE_MESSAGE_SIZE, SQSN_MAX_MESSAGE_SIZE);
 	s.dead_letter_queue =
 		PG_ARGISNULL(5) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(5));
 	s.max_receive_count = sqsn_int_arg(fcinfo, 6, "max_receive_count", 1,
@@ -592,6 +593,34 @@ sq_list_queues(PG_FUNCTION_ARGS)
 							 " WHERE $1 IS NULL OR starts_with(queue_name, $1)"
 							 " ORDER BY queue_name COLLATE \"C\"",
 							 "listing queues");
+}
+
+/*
+ * sq_list_dead_letter_source_queues(queue_name): the queues whose redrive
+ * policy names the queue as their dead-letter queue, in name order. Open to
+ * whoever may act on the dead-letter queue.
+ */
+Datum
+sq_list_dead_letter_source_queues(PG_FUNCTION_ARGS)
+{
+	char      *name = sqsn_text_arg(fcinfo, 0, "queue_name");
+	int        nestlevel;
+	SqsnQueue *queue;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	nestlevel = sqsn_admin_begin();
+	queue = sqsn_open_queue(name, AccessShareLock);
+	sqsn_check_queue(queue, SQSN_ANY_ACTION);
+	sqsn_return_rows(fcinfo,
+					 "SELECT s.queue_name FROM sqsn.queue s"
+					 " JOIN sqsn.queue d"
+					 "  ON d.queue_id = s.dead_letter_queue_id"
+					 " WHERE d.queue_name = $1"
+					 " ORDER BY s.queue_name COLLATE \"C\"",
+					 CStringGetTextDatum(name), false,
+					 "listing dead-letter source queues");
+	sqsn_admin_end(nestlevel);
+	return (Datum) 0;
 }
 
 /*
@@ -879,7 +908,7 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 			s.delay_seconds = attribute_int(key, &v, 0, SQSN_MAX_DELAY);
 		else if (strcmp(key, "MaximumMessageSize") == 0)
 			s.maximum_message_size = attribute_int(
-				key, &v, SQSN_MIN_MESSAGE_SIZE, SQSN_MAX_MESSAGE_SIZE);
+				key, &v, SQSN_MIN_MESSAGE_SIZE, SQSN_MAX_QUEUE_MESSAGE_SIZE);
 		else if (strcmp(key, "ReceiveMessageWaitTimeSeconds") == 0)
 			s.receive_wait_time_seconds =
 				attribute_int(key, &v, 0, SQSN_MAX_WAIT_TIME);

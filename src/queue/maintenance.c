@@ -322,6 +322,16 @@ sq_run_maintenance(PG_FUNCTION_ARGS)
 	while (sqsn_sweep_topic_deduplication(sqsn_retention_batch_size))
 		CHECK_FOR_INTERRUPTS();
 
+	/* a step of each message move task (move_task.c) */
+	{
+		pg_uuid_t *tasks;
+		int        ntasks = sqsn_active_move_tasks(CurrentMemoryContext, &tasks);
+
+		for (int i = 0; i < ntasks; i++)
+			while (sqsn_move_task_step(&tasks[i]))
+				CHECK_FOR_INTERRUPTS();
+	}
+
 	SPI_finish();
 
 	values[0] = Int64GetDatum(counts.messages_expired);

@@ -17,6 +17,8 @@
  *	  due.c          when each queue next needs the maintenance worker
  *	  lowwater.c     where a receive starts its walk
  *	  redrive.c      sq_redrive: out of a dead-letter queue
+ *	  move_task.c    message move tasks: redrives in the background
+ *	  queue_tags.c   the tags of a queue
  *	  maintenance.c  retention and dead-letter sweeps, run_maintenance
  *	  rotate.c       sq_rotate_queue_key
  *	  schedule.c     recurring sends through pg_cron
@@ -164,6 +166,14 @@ extern bool  sqsn_queue_allows_role(SqsnQueue *queue, const char *role_name,
 									int action);
 extern void  sqsn_check_queue(SqsnQueue *queue, int action);
 extern char *sqsn_queue_name_of(int64 queue_id);
+
+/* move_task.c */
+extern int  sqsn_active_move_tasks(MemoryContext cxt, pg_uuid_t **handles);
+extern bool sqsn_move_task_step(pg_uuid_t *handle);
+extern void sqsn_fail_move_task(pg_uuid_t *handle, const char *message);
+extern int64 sqsn_redrive_batch(const char *dlq_name, const char *dest_name,
+								int limit, bool check_sources, int64 *after,
+								int *taken);
 extern void  sqsn_check_queue_id(int64 queue_id, int action);
 
 /* admin.c */

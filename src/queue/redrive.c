@@ -110,6 +110,92 @@ wait_for_rate(TimestampTz start, int64 moved, int32 rate)
 }
 
 /*
+ * One batch of a redrive: takes up to limit visible messages of the
+ * dead-letter queue dlq_name after msg_seq *after (advanced past them; of a
+ * FIFO queue, group heads only) and moves them to dest_name, or, when
+ * dest_name is NULL, each back to the queue it came from (a message with no
+ * source, or whose source is gone, stays). *taken says how many messages
+ * were taken; returns how many moved. check_sources: the caller must be
+ * allowed to send to each source queue. The caller's SPI connection and
+ * transaction hold the moves: an error undoes them all.
+ */
+int64
+sqsn_redrive_batch(const char *dlq_name, const char *dest_name, int limit,
+				   bool check_sources, int64 *after, int *taken)
+{
+	SqsnQueue  *dlq = sqsn_open_queue(dlq_name, RowExclusiveLock);
+	TimestampTz now = GetCurrentTimestamp();
+	HeapTuple  *rows;
+	TupleDesc   tupdesc;
+	uint64      n;
+	bool       *done;
+	int64       moved = 0;
+
+	if (dlq->fifo)
+		n = sqsn_fifo_lock_heads(dlq, now, limit, after, &rows, &tupdesc);
+	else
+		n = lock_batch(dlq, now, limit, after, &rows, &tupdesc);
+	*taken = (int) n;
+	if (n == 0)
+		return 0;
+
+	if (dest_name != NULL)
+	{
+		sqsn_move_messages(dlq, dest_name, rows, tupdesc, (int) n, now, true);
+		return (int64) n;
+	}
+
+	/* one move per source queue found in the batch */
+	done = palloc0(sizeof(bool) * n);
+	for (uint64 i = 0; i < n; i++)
+	{
+		HeapTuple *group;
+		int        ngroup = 0;
+		bool       isnull;
+		int64      source;
+		char      *source_name;
+
+		if (done[i])
+			continue;
+		source = DatumGetInt64(
+			SPI_getbinval(rows[i], tupdesc, COL_SOURCE_QUEUE_ID, &isnull));
+		done[i] = true;
+		if (isnull)
+			continue; /* no source: stays */
+
+		group = palloc(sizeof(HeapTuple) * n);
+		group[ngroup++] = rows[i];
+		for (uint64 j = i + 1; j < n; j++)
+		{
+			bool  jnull;
+			int64 other;
+
+			if (done[j])
+				continue;
+			other = DatumGetInt64(
+				SPI_getbinval(rows[j], tupdesc, COL_SOURCE_QUEUE_ID, &jnull));
+			if (!jnull && other == source)
+			{
+				group[ngroup++] = rows[j];
+				done[j] = true;
+			}
+		}
+
+		source_name = sqsn_queue_name_of(source);
+		if (source_name == NULL || strcmp(source_name, dlq_name) == 0)
+			continue; /* source deleted: stays */
+		if (check_sources)
+			sqsn_check_queue(sqsn_open_queue(source_name, RowExclusiveLock),
+							 SQSN_SEND);
+		dlq = sqsn_open_queue(dlq_name, RowExclusiveLock);
+		sqsn_move_messages(dlq, source_name, group, tupdesc, ngroup, now,
+						   true);
+		moved += ngroup;
+	}
+	return moved;
+}
+
+/*
  * sq_redrive(dead_letter_queue, destination_queue, max_messages_per_second)
  *
  * Moves the visible messages of dead_letter_queue back to the queues they
@@ -168,83 +254,14 @@ sq_redrive(PG_FUNCTION_ARGS)
 
 	for (;;)
 	{
-		SqsnQueue  *dlq = sqsn_open_queue(dlq_name, RowExclusiveLock);
-		TimestampTz now = GetCurrentTimestamp();
-		HeapTuple  *rows;
-		TupleDesc   tupdesc;
-		uint64      n;
-		bool       *done;
-		bool        fifo;
+		int taken;
 
 		CHECK_FOR_INTERRUPTS();
-
-		/* of a FIFO queue, group heads only, so each group keeps its order */
-		fifo = dlq->fifo;
-		if (fifo)
-			n = sqsn_fifo_lock_heads(dlq, now, batch, &after, &rows, &tupdesc);
-		else
-			n = lock_batch(dlq, now, batch, &after, &rows, &tupdesc);
-		if (n == 0)
-			break;
-
-		if (dest_name != NULL)
-		{
-			sqsn_move_messages(dlq, dest_name, rows, tupdesc, (int) n, now,
-							   true);
-			moved += n;
-		}
-		else
-		{
-			/* one move per source queue found in the batch */
-			done = palloc0(sizeof(bool) * n);
-			for (uint64 i = 0; i < n; i++)
-			{
-				HeapTuple *group;
-				int        ngroup = 0;
-				bool       isnull;
-				int64      source;
-				char      *source_name;
-
-				if (done[i])
-					continue;
-				source = DatumGetInt64(SPI_getbinval(
-					rows[i], tupdesc, COL_SOURCE_QUEUE_ID, &isnull));
-				done[i] = true;
-				if (isnull)
-					continue; /* no source: stays */
-
-				group = palloc(sizeof(HeapTuple) * n);
-				group[ngroup++] = rows[i];
-				for (uint64 j = i + 1; j < n; j++)
-				{
-					bool  jnull;
-					int64 other;
-
-					if (done[j])
-						continue;
-					other = DatumGetInt64(SPI_getbinval(
-						rows[j], tupdesc, COL_SOURCE_QUEUE_ID, &jnull));
-					if (!jnull && other == source)
-					{
-						group[ngroup++] = rows[j];
-						done[j] = true;
-					}
-				}
-
-				source_name = sqsn_queue_name_of(source);
-				if (source_name == NULL || strcmp(source_name, dlq_name) == 0)
-					continue; /* source deleted: stays */
-				/* an error here undoes the moves made so far, too */
-				sqsn_check_queue(
-					sqsn_open_queue(source_name, RowExclusiveLock), SQSN_SEND);
-				dlq = sqsn_open_queue(dlq_name, RowExclusiveLock);
-				sqsn_move_messages(dlq, source_name, group, tupdesc, ngroup,
-								   now, true);
-				moved += ngroup;
-			}
-		}
-
-		if (!fifo && n < (uint64) batch)
+		moved += sqsn_redrive_batch(dlq_name, dest_name, batch, true, &after,
+									&taken);
+		if (taken == 0 ||
+			(!sqsn_open_queue(dlq_name, RowExclusiveLock)->fifo &&
+			 taken < batch))
 			break;
 		if (rate > 0)
 			wait_for_rate(start, moved, rate);

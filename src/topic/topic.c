@@ -30,6 +30,7 @@
 #include "topic/topic.h"
 
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -177,6 +178,29 @@ int64
 sqsn_find_topic_id(const char *name)
 {
 	return lookup_topic_id(&topic_id_stmt, name);
+}
+
+/*
+ * Reading what a topic keeps (its attributes, its tags) needs an action on
+ * it: publish, subscribe or admin. what names the thing read.
+ */
+void
+sqsn_check_topic_readable(int64 topic_id, const char *name, const char *what)
+{
+	Oid roleid = GetOuterUserId();
+
+	if (!sqsn_topic_allows(topic_id, roleid, SQSN_ADMIN) &&
+		!sqsn_topic_allows(topic_id, roleid, SQSN_PUBLISH) &&
+		!sqsn_topic_allows(topic_id, roleid, SQSN_SUBSCRIBE))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to read the %s of topic \"%s\"",
+						what, name),
+				 errdetail("Reading a topic's %s needs an action (publish, "
+						   "subscribe or admin) on the topic.",
+						   what),
+				 errhint("The topic's owner or a member of sqsn_admin can "
+						 "grant one with sqsn.sn_grant().")));
 }
 
 /*

@@ -9,6 +9,7 @@
  *	  subscription.c      subscribe, confirm, unsubscribe, list, and the
  *	                      attributes of subscriptions
  *	  topic_attributes.c  the attributes of topics
+ *	  topic_tags.c        the tags of topics
  *	  publish.c           publish and fan-out
  *	  filter.c            filter policies: validation and matching
  *
@@ -24,6 +25,8 @@ extern char *sqsn_topic_name_arg(FunctionCallInfo fcinfo, int argno);
 extern void  sqsn_lock_topic_catalog(void);
 extern void  sqsn_lock_topic(int64 topic_id, LOCKMODE mode);
 extern int64 sqsn_find_topic_id(const char *name);
+extern void  sqsn_check_topic_readable(int64 topic_id, const char *name,
+									  const char *what);
 extern int64 sqsn_begin_topic_change(const char *topic_name, int *nestlevel);
 extern bool  sqsn_topic_encrypted(int64 topic_id);
 

@@ -311,23 +311,11 @@ sn_get_topic_attributes(PG_FUNCTION_ARGS)
 	Jsonb         *delivery_policy;
 	Jsonb         *extra;
 	StringInfoData buf;
-	Oid            roleid = GetOuterUserId();
 	Datum          result;
 
 	nestlevel = sqsn_admin_begin();
 	topic_id = sqsn_find_topic_id(name);
-	if (!sqsn_topic_allows(topic_id, roleid, SQSN_ADMIN) &&
-		!sqsn_topic_allows(topic_id, roleid, SQSN_PUBLISH) &&
-		!sqsn_topic_allows(topic_id, roleid, SQSN_SUBSCRIBE))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to read the attributes of topic "
-						"\"%s\"",
-						name),
-				 errdetail("Reading a topic's attributes needs an action "
-						   "(publish, subscribe or admin) on the topic."),
-				 errhint("The topic's owner or a member of sqsn_admin can "
-						 "grant one with sqsn.sn_grant().")));
+	sqsn_check_topic_readable(topic_id, name, "attributes");
 
 	value = Int64GetDatum(topic_id);
 	if (sqsn_execute(&attributes_stmt, &value, NULL, 1) == 0)

@@ -16,6 +16,11 @@
  * queue whose sweep fails is rolled back to a subtransaction, its error
  * recorded, and the round goes on with the next queue.
  *
+ * Each round also steps the active message move tasks (queue/move_task.c),
+ * one transaction a step; while one is active the worker waits at most
+ * MOVE_TASK_STEP_MS between rounds, so a task keeps its velocity. A step
+ * that fails marks its task FAILED.
+ *
  * Memory: per-round data lives in a context deleted after the round, and
  * every QUEUES_BETWEEN_TRIMS queues opened the worker drops what the queue
  * cache and PostgreSQL's relation and catalog caches hold for them, so its
@@ -91,6 +96,14 @@ static void worker_shmem_init(void *ptr);
 static void worker_exit(int code, Datum arg);
 static void set_state(const char *state);
 static void run_round(void);
+
+/* While a message move task runs, the worker steps it this often. */
+#define MOVE_TASK_STEP_MS 100
+/* Steps of one task per round when no velocity holds it back. */
+#define MOVE_TASK_STEPS_PER_ROUND 10
+
+/* Whether the last round left a message move task active. */
+static bool move_tasks_active = false;
 
 /*
  * Its setting, shared memory and the worker itself; called from _PG_init.
@@ -183,7 +196,10 @@ sqsn_worker_main(Datum main_arg)
 
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 sqsn_poll_interval, PG_WAIT_EXTENSION);
+						 move_tasks_active
+							 ? Min(sqsn_poll_interval, MOVE_TASK_STEP_MS)
+							 : sqsn_poll_interval,
+						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 }
@@ -361,6 +377,65 @@ sweep_topic_deduplication(void)
 	}
 }
 
+typedef struct MoveTaskStep
+{
+	pg_uuid_t *handle;
+	bool       more;
+} MoveTaskStep;
+
+static void
+move_task_step(void *arg)
+{
+	MoveTaskStep *st = arg;
+
+	st->more = sqsn_move_task_step(st->handle);
+}
+
+/*
+ * A step of each active message move task (queue/move_task.c), each in its
+ * own transaction; a step that fails marks its task FAILED. Returns
+ * whether any task is still active.
+ */
+static bool
+run_move_tasks(MemoryContext roundcxt)
+{
+	pg_uuid_t *tasks;
+	int        ntasks;
+
+	sqsn_xact_begin("sqsn worker: reading message move tasks");
+	ntasks = sqsn_active_move_tasks(roundcxt, &tasks);
+	sqsn_xact_commit();
+
+	for (int i = 0; i < ntasks; i++)
+	{
+		MoveTaskStep st = {&tasks[i], true};
+
+		for (int s = 0; s < MOVE_TASK_STEPS_PER_ROUND && st.more; s++)
+		{
+			ErrorData *edata;
+
+			CHECK_FOR_INTERRUPTS();
+			sqsn_xact_begin("sqsn worker: moving messages");
+			if (!sqsn_subxact_try(move_task_step, &st, &edata))
+			{
+				record_error("a message move task", edata);
+				sqsn_fail_move_task(&tasks[i], edata->message);
+				FreeErrorData(edata);
+				st.more = false;
+			}
+			sqsn_xact_commit();
+		}
+	}
+	if (ntasks == 0)
+		return false;
+
+	/* still active after this round's steps? */
+	sqsn_xact_begin("sqsn worker: reading message move tasks");
+	ntasks = sqsn_active_move_tasks(roundcxt, &tasks);
+	sqsn_xact_commit();
+	return ntasks > 0;
+}
+
 /*
  * A full round: every queue of the database, read from the catalog
  * FULL_ROUND_BATCH at a time, taken into the map and swept.
@@ -433,7 +508,10 @@ run_round(void)
 			swept = n;
 		}
 		sweep_topic_deduplication();
+		move_tasks_active = run_move_tasks(roundcxt);
 	}
+	else
+		move_tasks_active = false;
 
 	SpinLockAcquire(&worker_shared->mutex);
 	worker_shared->messages_expired += counts.messages_expired;

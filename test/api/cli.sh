@@ -70,6 +70,23 @@ run "set-queue-attributes" aws sqs set-queue-attributes --queue-url "$Q" --attri
 run "get-queue-attributes by name" aws sqs get-queue-attributes --queue-url "$Q" --attribute-names VisibilityTimeout
 is "$(jget 'd["Attributes"]' <<<"$OUT")" "{'VisibilityTimeout': '50'}" "only the attribute asked for, changed"
 
+# --- dead-letter source queues, paged by the CLI
+REDRIVE=$(/usr/bin/python3 -c 'import json,sys; print(json.dumps({"RedrivePolicy": json.dumps({"deadLetterTargetArn": sys.argv[1], "maxReceiveCount": "3"})}))' "arn:aws:sqs:$REGION:$ACCOUNT:${P}q")
+run "create-queue with a redrive policy" aws sqs create-queue --queue-name "${P}src1" --attributes "$REDRIVE"
+S1=$(jget 'd["QueueUrl"]' <<<"$OUT")
+run "create-queue with a redrive policy (second)" aws sqs create-queue --queue-name "${P}src2" --attributes "$REDRIVE"
+S2=$(jget 'd["QueueUrl"]' <<<"$OUT")
+run "list-dead-letter-source-queues" aws sqs list-dead-letter-source-queues --queue-url "$Q" --page-size 1
+is "$(jget '" ".join(sorted(d["queueUrls"]))' <<<"$OUT")" "$S1 $S2" "the CLI followed NextToken to both sources"
+run "delete the source queues" aws sqs delete-queue --queue-url "$S1"
+run "delete the source queues (second)" aws sqs delete-queue --queue-url "$S2"
+
+# --- tags
+run "tag-queue" aws sqs tag-queue --queue-url "$Q" --tags team=orders,env=prod
+run "untag-queue" aws sqs untag-queue --queue-url "$Q" --tag-keys env
+run "list-queue-tags" aws sqs list-queue-tags --queue-url "$Q"
+is "$(jget 'd["Tags"]' <<<"$OUT")" "{'team': 'orders'}" "the tags left"
+
 # --- messages
 run "send-message with attributes" aws sqs send-message --queue-url "$Q" --message-body "hello cli" \
 	--message-attributes '{"color":{"DataType":"String","StringValue":"blue"},"n":{"DataType":"Number","StringValue":"7"}}'

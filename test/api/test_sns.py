@@ -227,6 +227,53 @@ class TestTopics(SnsTestCase):
         self.assertError("InvalidParameter", 400, self.sns.list_topics, NextToken="bad token!")
 
 
+class TestTags(SnsTestCase):
+    def tags(self, arn):
+        return {t["Key"]: t["Value"] for t in self.sns.list_tags_for_resource(ResourceArn=arn)["Tags"]}
+
+    def test_tag_untag_list_and_tags_on_create(self):
+        arn = self.topic("tags", Tags=[{"Key": "team", "Value": "billing"}, {"Key": "empty", "Value": ""}])
+        self.assertEqual(self.tags(arn), {"team": "billing", "empty": ""})
+        # the same tags again: the existing topic; others: refused
+        self.assertEqual(self.topic("tags", Tags=[{"Key": "team", "Value": "billing"},
+                                                  {"Key": "empty", "Value": ""}]), arn)
+        self.assertError("InvalidParameter", 400, self.sns.create_topic, Name=PREFIX + "tags",
+                         Tags=[{"Key": "team", "Value": "other"}])
+        self.sns.tag_resource(ResourceArn=arn, Tags=[{"Key": "team", "Value": "orders"},
+                                                     {"Key": "tier", "Value": "1"}])
+        self.sns.untag_resource(ResourceArn=arn, TagKeys=["empty", "not-there"])
+        self.assertEqual(self.tags(arn), {"team": "orders", "tier": "1"})
+        self.assertEqual(sql("SELECT count(*) FROM sqsn.topic_tag t JOIN sqsn.topic USING (topic_id)"
+                             " WHERE topic_name = '%stags'" % PREFIX), "2")
+
+    def test_tag_errors(self):
+        arn = self.topic("tagerr")
+        self.assertError("ResourceNotFound", 404, self.sns.tag_resource,
+                         ResourceArn=topic_arn(PREFIX + "nosuch"), Tags=[{"Key": "a", "Value": "b"}])
+        self.assertError("ResourceNotFound", 404, self.sns.list_tags_for_resource,
+                         ResourceArn=topic_arn(PREFIX + "nosuch"))
+        self.assertError("InvalidParameter", 400, self.sns.tag_resource,
+                         ResourceArn=arn, Tags=[{"Key": "aws:reserved", "Value": "b"}])
+        self.assertError("InvalidParameter", 400, self.sns.tag_resource,
+                         ResourceArn=arn, Tags=[{"Key": "k" * 129, "Value": "b"}])
+        self.assertError("InvalidParameter", 400, self.sns.tag_resource,
+                         ResourceArn=arn, Tags=[{"Key": "a", "Value": "v" * 257}])
+        self.assertError("InvalidParameter", 400, self.sns.tag_resource,
+                         ResourceArn=arn, Tags=[{"Key": "bad!", "Value": "b"}])
+        self.sns.tag_resource(ResourceArn=arn, Tags=[{"Key": "k%d" % i, "Value": "v"} for i in range(50)])
+        self.assertError("TagLimitExceeded", 400, self.sns.tag_resource,
+                         ResourceArn=arn, Tags=[{"Key": "one-more", "Value": "v"}])
+        self.assertEqual(len(self.tags(arn)), 50)
+        # bad tags on create leave no topic behind
+        self.assertError("InvalidParameter", 400, self.sns.create_topic, Name=PREFIX + "badtags",
+                         Tags=[{"Key": "aws:x", "Value": "v"}])
+        names = [t["TopicArn"] for t in self.sns.list_topics()["Topics"]]
+        self.assertNotIn(topic_arn(PREFIX + "badtags"), names)
+        denied = client("sns", DENIED_KEY, DENIED_SECRET)
+        self.assertError("AuthorizationError", 403, denied.tag_resource,
+                         ResourceArn=arn, Tags=[{"Key": "a", "Value": "b"}])
+
+
 class TestSubscriptions(SnsTestCase):
     def test_subscribe_list_attributes_unsubscribe(self):
         arn = self.topic("subs")

@@ -170,6 +170,105 @@ class TestQueues(SqsTestCase):
         self.assertEqual(self.sqs.list_queues(QueueNamePrefix=PREFIX + "zzz").get("QueueUrls", []), [])
         self.assertError("InvalidParameterValue", self.sqs.list_queues, MaxResults=1001)
 
+    def test_list_queues_token_is_opaque_and_checked(self):
+        names = [PREFIX + "tok-%d" % i for i in range(3)]
+        for n in names:
+            self.sqs.create_queue(QueueName=n)
+        page = self.sqs.list_queues(QueueNamePrefix=PREFIX + "tok-", MaxResults=1)
+        token = page["NextToken"]
+        # not the queue name: a client cannot make one up from a name
+        self.assertNotIn(PREFIX, token)
+        rest = self.sqs.list_queues(QueueNamePrefix=PREFIX + "tok-", MaxResults=5, NextToken=token)
+        self.assertEqual([u.rsplit("/", 1)[1] for u in rest["QueueUrls"]], names[1:])
+        self.assertNotIn("NextToken", rest)
+        # a queue name, garbage, or another action's token is refused
+        for bad in (names[0], "not a token!", base64.b64encode(b"ListQueues\nbad name").decode(),
+                    base64.b64encode(("ListDeadLetterSourceQueues\n" + names[0]).encode()).decode()):
+            self.assertError("InvalidParameterValue", self.sqs.list_queues, MaxResults=1,
+                             NextToken=bad, status=400)
+
+    def test_one_mib_messages(self):
+        url = self.queue("onemib", {"MaximumMessageSize": "1048576"})
+        self.assertEqual(self.attrs(url, "MaximumMessageSize")["MaximumMessageSize"], "1048576")
+        # non-ASCII characters: the form-encoded request is ~3 MiB
+        body = ("\u00e9\u65e5" * 200000) + "x" * (1048576 - 1000000)
+        self.assertEqual(len(body.encode()), 1048576)
+        sent = self.sqs.send_message(QueueUrl=url, MessageBody=body)
+        self.assertEqual(sent["MD5OfMessageBody"], md5_hex(body.encode()))
+        got = self.sqs.receive_message(QueueUrl=url, VisibilityTimeout=60)["Messages"][0]
+        self.assertEqual(got["Body"], body)
+        self.assertError("InvalidParameterValue", self.sqs.send_message, QueueUrl=url,
+                         MessageBody=body + "y")
+        # the default stays 256 KiB; 1 MiB is the largest setting
+        default = self.queue("onemib-default")
+        self.assertEqual(self.attrs(default, "MaximumMessageSize")["MaximumMessageSize"], "262144")
+        self.assertError("InvalidParameterValue", self.sqs.send_message, QueueUrl=default,
+                         MessageBody="x" * 262145)
+        self.assertError("InvalidAttributeValue", self.sqs.set_queue_attributes, QueueUrl=default,
+                         Attributes={"MaximumMessageSize": "1048577"})
+        self.sqs.set_queue_attributes(QueueUrl=default, Attributes={"MaximumMessageSize": "1048576"})
+        self.sqs.send_message(QueueUrl=default, MessageBody="x" * 1048576)
+
+    def test_tags(self):
+        url = self.sqs.create_queue(QueueName=PREFIX + "tags", tags={"team": "orders", "env": "prod"})["QueueUrl"]
+        self.assertEqual(self.sqs.list_queue_tags(QueueUrl=url)["Tags"], {"team": "orders", "env": "prod"})
+        self.sqs.tag_queue(QueueUrl=url, Tags={"env": "staging", "empty": ""})
+        self.sqs.untag_queue(QueueUrl=url, TagKeys=["team", "not-there"])
+        self.assertEqual(self.sqs.list_queue_tags(QueueUrl=url)["Tags"], {"env": "staging", "empty": ""})
+        # CreateQueue of the existing queue leaves its tags alone
+        self.sqs.create_queue(QueueName=PREFIX + "tags", tags={"other": "x"})
+        self.assertEqual(self.sqs.list_queue_tags(QueueUrl=url)["Tags"], {"env": "staging", "empty": ""})
+        self.sqs.untag_queue(QueueUrl=url, TagKeys=["env", "empty"])
+        self.assertNotIn("Tags", self.sqs.list_queue_tags(QueueUrl=url))
+        # limits, characters and the reserved prefix
+        for bad in ({"aws:x": "v"}, {"k" * 129: "v"}, {"k": "v" * 257}, {"bad!": "v"}):
+            self.assertError("InvalidParameterValue", self.sqs.tag_queue, QueueUrl=url, Tags=bad, status=400)
+        self.sqs.tag_queue(QueueUrl=url, Tags={"k%d" % i: "v" for i in range(50)})
+        self.assertError("InvalidParameterValue", self.sqs.tag_queue, QueueUrl=url, Tags={"k50": "v"})
+        self.assertEqual(len(self.sqs.list_queue_tags(QueueUrl=url)["Tags"]), 50)
+        self.assertError("AWS.SimpleQueueService.NonExistentQueue", self.sqs.tag_queue,
+                         QueueUrl="%s/%s/%snosuch" % (URL, ACCOUNT, PREFIX), Tags={"a": "b"})
+        # refused tags on create leave no queue behind
+        self.assertError("InvalidParameterValue", self.sqs.create_queue,
+                         QueueName=PREFIX + "badtags", tags={"aws:x": "v"})
+        self.assertError("AWS.SimpleQueueService.NonExistentQueue", self.sqs.get_queue_url,
+                         QueueName=PREFIX + "badtags")
+        denied = client(DENIED_KEY, DENIED_SECRET)
+        self.assertError("AccessDenied", denied.tag_queue, QueueUrl=url, Tags={"a": "b"}, status=403)
+        self.assertError("AccessDenied", denied.untag_queue, QueueUrl=url, TagKeys=["k1"], status=403)
+
+    def test_list_dead_letter_source_queues_pages(self):
+        dlq = self.queue("dlsrc-dead")
+        arn = self.attrs(dlq, "QueueArn")["QueueArn"]
+        policy = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": "3"})
+        srcs = [self.queue("dlsrc-%d" % i, {"RedrivePolicy": policy}) for i in range(3)]
+        self.queue("dlsrc-other")
+        got = self.sqs.list_dead_letter_source_queues(QueueUrl=dlq)
+        self.assertEqual(sorted(got["queueUrls"]), sorted(srcs))
+        self.assertNotIn("NextToken", got)
+        seen, token, pages = [], None, 0
+        while True:
+            args = {"QueueUrl": dlq, "MaxResults": 2}
+            if token:
+                args["NextToken"] = token
+            page = self.sqs.list_dead_letter_source_queues(**args)
+            pages += 1
+            seen += page["queueUrls"]
+            token = page.get("NextToken")
+            if not token:
+                break
+            self.assertLess(pages, 10, "pagination does not end")
+        self.assertEqual((pages, sorted(seen)), (2, sorted(srcs)))
+        # a queue nothing redrives into has none
+        self.assertEqual(self.sqs.list_dead_letter_source_queues(QueueUrl=srcs[0]).get("queueUrls", []), [])
+        self.assertError("AWS.SimpleQueueService.NonExistentQueue",
+                         self.sqs.list_dead_letter_source_queues,
+                         QueueUrl="%s/%s/%snosuch" % (URL, ACCOUNT, PREFIX))
+        self.assertError("InvalidParameterValue", self.sqs.list_dead_letter_source_queues,
+                         QueueUrl=dlq, MaxResults=0)
+        self.assertError("InvalidParameterValue", self.sqs.list_dead_letter_source_queues,
+                         QueueUrl=dlq, MaxResults=1, NextToken="bogus")
+
     def test_attributes(self):
         url = self.queue("attrs")
         a = self.attrs(url)
@@ -679,6 +778,48 @@ def raw_query(params, sign=True):
     m = re.search(r"<Code>([^<]*)</Code>", resp["body"])
     resp["code"] = m.group(1) if m else None
     return resp
+
+
+class TestMessageMoveTasks(SqsTestCase):
+    """boto3 1.26 predates the move-task actions: signed query requests."""
+
+    def test_start_list_cancel_in_the_query_protocol(self):
+        dlq = self.queue("mtq-dlq")
+        dlq_arn = self.attrs(dlq, "QueueArn")["QueueArn"]
+        src = self.queue("mtq-src", {"RedrivePolicy": json.dumps(
+            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "1"})})
+        dest = self.queue("mtq-dest")
+        dest_arn = self.attrs(dest, "QueueArn")["QueueArn"]
+        for i in range(20):
+            self.sqs.send_message(QueueUrl=src, MessageBody="m%d" % i)
+        for _ in range(2):
+            for _ in range(2):
+                self.sqs.receive_message(QueueUrl=src, MaxNumberOfMessages=10, VisibilityTimeout=0)
+        self.assertEqual(self.attrs(dlq, "ApproximateNumberOfMessages")["ApproximateNumberOfMessages"], "20")
+        version = {"Version": "2012-11-05"}
+        r = raw_query(dict(version, Action="StartMessageMoveTask", SourceArn=dlq_arn,
+                           DestinationArn=dest_arn, MaxNumberOfMessagesPerSecond="1"))
+        self.assertEqual(r["status"], 200, r)
+        handle = re.search(r"<TaskHandle>([^<]*)</TaskHandle>", r["body"]).group(1)
+        r = raw_query(dict(version, Action="ListMessageMoveTasks", SourceArn=dlq_arn, MaxResults="10"))
+        self.assertEqual(r["status"], 200, r)
+        self.assertIn("<ListMessageMoveTasksResultEntry>", r["body"])
+        self.assertIn("<TaskHandle>%s</TaskHandle>" % handle, r["body"])
+        self.assertIn("<Status>RUNNING</Status>", r["body"])
+        self.assertIn("<DestinationArn>%s</DestinationArn>" % dest_arn, r["body"])
+        self.assertIn("<ApproximateNumberOfMessagesToMove>20</ApproximateNumberOfMessagesToMove>", r["body"])
+        r = raw_query(dict(version, Action="StartMessageMoveTask", SourceArn=dlq_arn))
+        self.assertEqual((r["status"], r["code"]), (400, "AWS.SimpleQueueService.UnsupportedOperation"))
+        r = raw_query(dict(version, Action="CancelMessageMoveTask", TaskHandle=handle))
+        self.assertEqual(r["status"], 200, r)
+        moved = int(re.search(r"<ApproximateNumberOfMessagesMoved>(\d+)<", r["body"]).group(1))
+        self.assertLess(moved, 20)
+        r = raw_query(dict(version, Action="CancelMessageMoveTask", TaskHandle="not-a-handle"))
+        self.assertEqual((r["status"], r["code"]), (400, "InvalidParameterValue"))
+        r = raw_query(dict(version, Action="StartMessageMoveTask", SourceArn="nonsense"))
+        self.assertEqual((r["status"], r["code"]), (400, "InvalidParameterValue"))
+        r = raw_query(dict(version, Action="ListMessageMoveTasks", SourceArn=dlq_arn, MaxResults="11"))
+        self.assertEqual((r["status"], r["code"]), (400, "InvalidParameterValue"))
 
 
 class TestRawHttp(SqsTestCase):

@@ -2,7 +2,7 @@
 -- type, language and security, the queue_stats view, and nothing else
 -- exposed.
 BEGIN;
-SELECT plan(165);
+SELECT plan(166);
 
 SELECT has_extension('sqsn', 'extension sqsn is installed');
 SELECT has_schema('sqsn', 'schema sqsn exists');
@@ -111,6 +111,10 @@ SELECT volatility_is('sqsn', 'sq_delete', ARRAY['text', 'text'], 'volatile', 'sq
 -- nothing more than the documented functions
 SELECT functions_are('sqsn', ARRAY[
 	'sq_create_queue', 'sq_delete_queue', 'sq_purge_queue', 'sq_list_queues',
+	'sq_list_dead_letter_source_queues',
+	'sq_tag_queue', 'sq_untag_queue', 'sq_list_queue_tags',
+	'sq_start_message_move_task', 'sq_list_message_move_tasks', 'sq_cancel_message_move_task',
+	'sn_tag_resource', 'sn_untag_resource', 'sn_list_tags_for_resource',
 	'sq_get_queue_attributes', 'sq_set_queue_attributes', 'sq_send', 'sq_send_batch',
 	'sq_receive', 'sq_delete', 'sq_delete_batch', 'sq_change_visibility', 'sq_redrive',
 	'sq_schedule_send', 'sq_unschedule_send', 'sq_rotate_queue_key',
@@ -133,7 +137,7 @@ SELECT functions_are('sqsn', ARRAY[
 	'event_source_mapping_counters'],
 	'schema sqsn has exactly the documented functions');
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'sqsn'::regnamespace AND proname LIKE 'sq\_%'),
-	23, 'no sq_ function is overloaded');
+	30, 'no sq_ function is overloaded');
 
 -- the monitoring view
 SELECT has_view('sqsn', 'queue_stats', 'view sqsn.queue_stats exists');
@@ -251,7 +255,7 @@ SELECT is(array_agg(p.proname::text ORDER BY p.proname) FILTER (WHERE NOT p.pros
 	'every sn_ function is SECURITY DEFINER and not STRICT')
 FROM pg_proc p WHERE p.pronamespace = 'sqsn'::regnamespace AND p.proname LIKE 'sn\_%';
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'sqsn'::regnamespace AND proname LIKE 'sn\_%'),
-	22, 'no sn_ function is overloaded');
+	25, 'no sn_ function is overloaded');
 SELECT has_table('sqsn', 'topic', 'catalog table sqsn.topic exists');
 SELECT has_table('sqsn', 'subscription', 'catalog table sqsn.subscription exists');
 SELECT ok((SELECT array_agg(c.relname::text ORDER BY c.relname)
@@ -313,6 +317,10 @@ SELECT ok((SELECT array_agg(c.relname::text ORDER BY c.relname)
 	FROM unnest((SELECT extconfig FROM pg_extension WHERE extname = 'sqsn')) AS t(oid)
 	JOIN pg_class c ON c.oid = t.oid) @> ARRAY['queue_grant', 'topic_grant'],
 	'the grants are dumped by pg_dump');
+SELECT ok((SELECT array_agg(c.relname::text ORDER BY c.relname)
+	FROM unnest((SELECT extconfig FROM pg_extension WHERE extname = 'sqsn')) AS t(oid)
+	JOIN pg_class c ON c.oid = t.oid) @> ARRAY['queue_tag', 'topic_tag', 'message_move_task'],
+	'the tags are dumped by pg_dump');
 SELECT is(array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text)
 	FILTER (WHERE p.proconfig IS NULL OR NOT 'search_path=pg_catalog, pg_temp' = ANY (p.proconfig)), NULL,
 	'every SECURITY DEFINER function pins search_path to pg_catalog, pg_temp')

@@ -44,7 +44,7 @@ SELECT throws_ok($$SELECT sqsn.sq_receive('tap_err', NULL)$$, '22004', NULL, 'NU
 SELECT throws_ok($$SELECT sqsn.sq_create_queue('tap_x', visibility_timeout => 43201)$$, '22023', NULL, 'visibility timeout over 12 hours');
 SELECT throws_ok($$SELECT sqsn.sq_create_queue('tap_x', message_retention_period => 59)$$, '22023', NULL, 'retention under 60 seconds');
 SELECT throws_ok($$SELECT sqsn.sq_create_queue('tap_x', delay_seconds => 901)$$, '22023', NULL, 'delay over 900 seconds');
-SELECT throws_ok($$SELECT sqsn.sq_create_queue('tap_x', maximum_message_size => 262145)$$, '22023', NULL, 'maximum message size over 256 KiB');
+SELECT throws_ok($$SELECT sqsn.sq_create_queue('tap_x', maximum_message_size => 1048577)$$, '22023', NULL, 'maximum message size over 1 MiB');
 SELECT throws_ok($$SELECT sqsn.sq_create_queue('tap_x', dead_letter_queue => 'tap_err')$$, '22023', NULL, 'DLQ without max_receive_count');
 SELECT throws_ok($$SELECT sqsn.sq_create_queue('tap_x', dead_letter_queue => 'tap_err', max_receive_count => 1001)$$, '22023', NULL, 'max_receive_count over 1000');
 SELECT throws_ok($$SELECT sqsn.sq_set_queue_attributes('tap_err', '{"RedrivePolicy": {"deadLetterQueue": "tap_err", "maxReceiveCount": 2}}')$$, '22023', NULL, 'a queue as its own DLQ');

@@ -2,7 +2,7 @@
 -- sqsn_consumer get exactly their functions; no role may touch the catalog
 -- or a message table directly.
 BEGIN;
-SELECT plan(234);
+SELECT plan(289);
 
 SELECT has_role('sqsn_admin', 'role sqsn_admin exists');
 SELECT has_role('sqsn_producer', 'role sqsn_producer exists');
@@ -42,6 +42,18 @@ INSERT INTO api VALUES
 	('sq_delete_batch', ARRAY['text', 'text[]'], true, false, true),
 	('sq_change_visibility', ARRAY['text', 'text', 'integer'], true, false, true),
 	('sq_list_queues', ARRAY['text'], true, true, true),
+	('sq_list_dead_letter_source_queues', ARRAY['text'], true, true, true),
+	-- tags: the queue's or topic's admin action (reading: any action) decides
+	('sq_tag_queue', ARRAY['text', 'jsonb'], true, true, true),
+	('sq_untag_queue', ARRAY['text', 'text[]'], true, true, true),
+	('sq_list_queue_tags', ARRAY['text'], true, true, true),
+	('sn_tag_resource', ARRAY['text', 'jsonb'], true, true, true),
+	('sn_untag_resource', ARRAY['text', 'text[]'], true, true, true),
+	('sn_list_tags_for_resource', ARRAY['text'], true, true, true),
+	-- message move tasks: the admin action on the source decides
+	('sq_start_message_move_task', ARRAY['text', 'text', 'integer'], true, true, true),
+	('sq_list_message_move_tasks', ARRAY['text', 'integer'], true, true, true),
+	('sq_cancel_message_move_task', ARRAY['uuid'], true, true, true),
 	('sq_get_queue_attributes', ARRAY['text'], true, true, true),
 	('queue_stats_rows', ARRAY[]::name[], true, true, true),
 	('queue_metrics_rows', ARRAY[]::name[], true, true, true),
@@ -108,6 +120,11 @@ FROM unnest(ARRAY['sqsn_producer', 'sqsn_consumer', 'public']::name[]) AS r;
 SELECT table_privs_are('sqsn', 'event_source_mapping_metrics', 'sqsn_admin', ARRAY['SELECT'], 'sqsn_admin may only select from sqsn.event_source_mapping_metrics');
 SELECT table_privs_are('sqsn', 'event_source_mapping_metrics', r, ARRAY[]::name[], format('%s may not select from sqsn.event_source_mapping_metrics', r))
 FROM unnest(ARRAY['sqsn_producer', 'sqsn_consumer', 'public']::name[]) AS r;
+
+-- tags: through the API only
+SELECT table_privs_are('sqsn', t, r, ARRAY[]::name[], format('%s has no privilege on sqsn.%s', r, t))
+FROM unnest(ARRAY['queue_tag', 'topic_tag', 'message_move_task']::name[]) AS t,
+	unnest(ARRAY['sqsn_admin', 'sqsn_producer', 'sqsn_consumer', 'sqsn_publisher', 'public']::name[]) AS r;
 
 -- the endpoint's credentials: secrets for nobody, the keys for sqsn_admin
 SELECT table_privs_are('sqsn', 'api_credentials', r, ARRAY[]::name[], format('%s has no privilege on sqsn.api_credentials', r))

@@ -128,7 +128,8 @@ sub topic_state
 		SELECT string_agg(t, ',') FROM sqsn.sn_list_topics() AS t;
 		SELECT subscription_id, topic_name, protocol, endpoint, filter_policy,
 			raw_message_delivery, status
-		FROM sqsn.sn_list_subscriptions()
+		FROM sqsn.sn_list_subscriptions();
+		SELECT sqsn.sn_list_tags_for_resource('events'), sqsn.sq_list_queue_tags('orders')
 	});
 }
 $node->safe_psql('src', q{
@@ -136,8 +137,11 @@ $node->safe_psql('src', q{
 	SELECT sqsn.sn_create_topic('unused');
 	SELECT sqsn.sn_subscribe('events', 'sqs', 'orders_dlq', '{"kind": ["audit"]}',
 		raw_message_delivery => true);
+	SELECT sqsn.sn_tag_resource('events', '{"team": "audit", "tier": "1"}');
+	SELECT sqsn.sq_tag_queue('orders', '{"team": "orders"}');
 });
 my $topics = topic_state('src');
+like($topics, qr/"team": "audit".*"team": "orders"/, 'the source has topic and queue tags');
 
 #
 # Plain dump, restored with psql into a fresh database

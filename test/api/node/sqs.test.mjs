@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  CancelMessageMoveTaskCommand,
   ChangeMessageVisibilityBatchCommand,
   ChangeMessageVisibilityCommand,
   CreateQueueCommand,
@@ -11,12 +12,18 @@ import {
   DeleteQueueCommand,
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
+  ListDeadLetterSourceQueuesCommand,
+  ListMessageMoveTasksCommand,
+  ListQueueTagsCommand,
   ListQueuesCommand,
   PurgeQueueCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
   SendMessageCommand,
   SetQueueAttributesCommand,
+  StartMessageMoveTaskCommand,
+  TagQueueCommand,
+  UntagQueueCommand,
 } from '@aws-sdk/client-sqs';
 import {
   ACCOUNT, AUTH, DENIED_KEY, DENIED_SECRET, PREFIX, REGION, SECRET, URL,
@@ -123,6 +130,138 @@ test('ListQueues: prefix, MaxResults and NextToken', async () => {
   assert.deepEqual(seen.sort(), urls);
   const none = await sqs.send(new ListQueuesCommand({ QueueNamePrefix: PREFIX + 'nothing' }));
   assert.deepEqual(none.QueueUrls ?? [], []);
+});
+
+test('ListDeadLetterSourceQueues: paging, bad tokens', async () => {
+  const dlq = await createQueue('dlsrc-dead');
+  const { QueueArn } = await attrs(dlq, 'QueueArn');
+  const RedrivePolicy = JSON.stringify({ deadLetterTargetArn: QueueArn, maxReceiveCount: 3 });
+  const srcs = [];
+  for (let i = 0; i < 3; i++) srcs.push(await createQueue(`dlsrc-${i}`, { RedrivePolicy }));
+  await createQueue('dlsrc-other');
+  const all = await sqs.send(new ListDeadLetterSourceQueuesCommand({ QueueUrl: dlq }));
+  assert.deepEqual([...all.queueUrls].sort(), srcs.sort());
+  assert.equal(all.NextToken, undefined);
+  const first = await sqs.send(new ListDeadLetterSourceQueuesCommand({ QueueUrl: dlq, MaxResults: 2 }));
+  assert.equal(first.queueUrls.length, 2);
+  assert.ok(first.NextToken);
+  const second = await sqs.send(new ListDeadLetterSourceQueuesCommand({
+    QueueUrl: dlq, MaxResults: 2, NextToken: first.NextToken,
+  }));
+  assert.deepEqual([...first.queueUrls, ...second.queueUrls].sort(), srcs.sort());
+  assert.equal(second.NextToken, undefined);
+  await rejects(sqs.send(new ListDeadLetterSourceQueuesCommand({
+    QueueUrl: dlq, MaxResults: 2, NextToken: 'bogus',
+  })), 'InvalidParameterValue');
+  // a ListQueues token is not one of ListDeadLetterSourceQueues
+  const lq = await sqs.send(new ListQueuesCommand({ QueueNamePrefix: PREFIX + 'dlsrc-', MaxResults: 1 }));
+  await rejects(sqs.send(new ListDeadLetterSourceQueuesCommand({
+    QueueUrl: dlq, MaxResults: 2, NextToken: lq.NextToken,
+  })), 'InvalidParameterValue');
+});
+
+test('message move tasks: start, list while running, cancel, complete', async () => {
+  const dlq = await createQueue('mt-dlq');
+  const { QueueArn: dlqArn } = await attrs(dlq, 'QueueArn');
+  const src = await createQueue('mt-src', {
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 1 }),
+  });
+  const { QueueArn: srcArn } = await attrs(src, 'QueueArn');
+  for (let i = 0; i < 30; i++) {
+    await sqs.send(new SendMessageCommand({ QueueUrl: src, MessageBody: `m${i}` }));
+  }
+  // received twice: over maxReceiveCount 1, so into the dead-letter queue
+  for (let round = 0; round < 2; round++) {
+    for (let k = 0; k < 3; k++) {
+      await receive(src, { MaxNumberOfMessages: 10, VisibilityTimeout: 0 });
+    }
+  }
+  assert.equal((await attrs(dlq, 'ApproximateNumberOfMessages')).ApproximateNumberOfMessages, '30');
+  await rejects(sqs.send(new StartMessageMoveTaskCommand({ SourceArn: srcArn })),
+    'AWS.SimpleQueueService.UnsupportedOperation', 400);
+  await rejects(sqs.send(new StartMessageMoveTaskCommand({
+    SourceArn: dlqArn, MaxNumberOfMessagesPerSecond: 501,
+  })), 'InvalidParameterValue', 400);
+  // slow: 2 a second, listed while running, then cancelled
+  const { TaskHandle } = await sqs.send(new StartMessageMoveTaskCommand({
+    SourceArn: dlqArn, MaxNumberOfMessagesPerSecond: 2,
+  }));
+  assert.ok(TaskHandle);
+  await rejects(sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn })),
+    'AWS.SimpleQueueService.UnsupportedOperation', 400);
+  const listed = await sqs.send(new ListMessageMoveTasksCommand({ SourceArn: dlqArn }));
+  assert.equal(listed.Results.length, 1);
+  const [t] = listed.Results;
+  assert.equal(t.Status, 'RUNNING');
+  assert.equal(t.TaskHandle, TaskHandle);
+  assert.equal(t.SourceArn, dlqArn);
+  assert.equal(t.MaxNumberOfMessagesPerSecond, 2);
+  assert.equal(t.ApproximateNumberOfMessagesToMove, 30);
+  assert.ok(Math.abs(t.StartedTimestamp - Date.now()) < 600000);
+  const cancelled = await sqs.send(new CancelMessageMoveTaskCommand({ TaskHandle }));
+  assert.ok(cancelled.ApproximateNumberOfMessagesMoved < 30);
+  await rejects(sqs.send(new CancelMessageMoveTaskCommand({ TaskHandle: '00000000-0000-0000-0000-000000000000' })),
+    'ResourceNotFoundException', 404);
+  // the worker turns CANCELLING into CANCELLED, then a fast task moves the rest
+  let status;
+  for (let i = 0; i < 100; i++) {
+    [{ Status: status }] = (await sqs.send(new ListMessageMoveTasksCommand({ SourceArn: dlqArn }))).Results;
+    if (status === 'CANCELLED') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(status, 'CANCELLED');
+  await sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn }));
+  let last;
+  for (let i = 0; i < 100; i++) {
+    [last] = (await sqs.send(new ListMessageMoveTasksCommand({ SourceArn: dlqArn, MaxResults: 10 }))).Results;
+    if (last.Status === 'COMPLETED') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(last.Status, 'COMPLETED');
+  assert.equal(last.TaskHandle, undefined);
+  const all = await sqs.send(new ListMessageMoveTasksCommand({ SourceArn: dlqArn, MaxResults: 10 }));
+  assert.equal(all.Results.length, 2);
+  assert.equal(all.Results[0].ApproximateNumberOfMessagesMoved + all.Results[1].ApproximateNumberOfMessagesMoved, 30);
+  assert.equal((await attrs(src, 'ApproximateNumberOfMessages')).ApproximateNumberOfMessages, '30');
+});
+
+test('1 MiB messages over JSON', async () => {
+  const QueueUrl = await createQueue('onemib', { MaximumMessageSize: '1048576' });
+  const body = '\u00e9'.repeat(400000) + 'y'.repeat(1048576 - 800000);
+  assert.equal(Buffer.byteLength(body), 1048576);
+  const sent = await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: body }));
+  assert.equal(sent.MD5OfMessageBody, md5Hex(body));
+  const [m] = await receive(QueueUrl, { VisibilityTimeout: 60 });
+  assert.equal(m.Body, body);
+  await rejects(sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: body + 'z' })),
+    'InvalidParameterValue', 400);
+  await rejects(sqs.send(new SetQueueAttributesCommand({
+    QueueUrl, Attributes: { MaximumMessageSize: '1048577' },
+  })), 'InvalidAttributeValue', 400);
+});
+
+test('tags: CreateQueue tags, TagQueue, UntagQueue, ListQueueTags', async () => {
+  const r = await sqs.send(new CreateQueueCommand({
+    QueueName: PREFIX + 'tags', tags: { team: 'orders', env: 'prod' },
+  }));
+  const QueueUrl = r.QueueUrl;
+  assert.deepEqual((await sqs.send(new ListQueueTagsCommand({ QueueUrl }))).Tags,
+    { env: 'prod', team: 'orders' });
+  await sqs.send(new TagQueueCommand({ QueueUrl, Tags: { env: 'staging', 'cost:center': '42' } }));
+  await sqs.send(new UntagQueueCommand({ QueueUrl, TagKeys: ['team'] }));
+  assert.deepEqual((await sqs.send(new ListQueueTagsCommand({ QueueUrl }))).Tags,
+    { 'cost:center': '42', env: 'staging' });
+  await rejects(sqs.send(new TagQueueCommand({ QueueUrl, Tags: { 'aws:x': 'v' } })),
+    'InvalidParameterValue', 400);
+  const many = {};
+  for (let i = 0; i < 49; i++) many[`k${i}`] = 'v';
+  await rejects(sqs.send(new TagQueueCommand({ QueueUrl, Tags: many })), 'InvalidParameterValue', 400);
+  assert.equal(Object.keys((await sqs.send(new ListQueueTagsCommand({ QueueUrl }))).Tags).length, 2);
+  await rejects(sqs.send(new CreateQueueCommand({
+    QueueName: PREFIX + 'badtags', tags: { 'bad!': 'v' },
+  })), 'InvalidParameterValue', 400);
+  await rejects(sqs.send(new GetQueueUrlCommand({ QueueName: PREFIX + 'badtags' })),
+    'AWS.SimpleQueueService.NonExistentQueue', 400);
 });
 
 test('SendMessage and ReceiveMessage with attributes and checksums', async () => {
