@@ -3,7 +3,7 @@
 -- source, listing, cancelling, and a task run to its end by
 -- sqsn.run_maintenance(). The maintenance worker may step the tasks too, so
 -- what depends on its timing is shown as a condition. Velocity and crashes:
--- test/t/028_message_move_tasks.pl.
+-- test/t/031_message_move_tasks.pl.
 
 -- err(stmt): 'ok', or 'SQLSTATE: message' when it fails.
 CREATE FUNCTION pg_temp.err(stmt text) RETURNS text

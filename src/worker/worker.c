@@ -194,12 +194,11 @@ sqsn_worker_main(Datum main_arg)
 		else
 			set_state("disabled");
 
-		(void) WaitLatch(MyLatch,
-						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 move_tasks_active
-							 ? Min(sqsn_poll_interval, MOVE_TASK_STEP_MS)
-							 : sqsn_poll_interval,
-						 PG_WAIT_EXTENSION);
+		(void) WaitLatch(
+			MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+			move_tasks_active ? Min(sqsn_poll_interval, MOVE_TASK_STEP_MS)
+							  : sqsn_poll_interval,
+			PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 }
@@ -403,7 +402,8 @@ run_move_tasks(MemoryContext roundcxt)
 	int        ntasks;
 
 	sqsn_xact_begin("sqsn worker: reading message move tasks");
-	ntasks = sqsn_active_move_tasks(roundcxt, &tasks);
+	ntasks =
+		sqsn_extension_lock() ? sqsn_active_move_tasks(roundcxt, &tasks) : 0;
 	sqsn_xact_commit();
 
 	for (int i = 0; i < ntasks; i++)
@@ -416,7 +416,9 @@ run_move_tasks(MemoryContext roundcxt)
 
 			CHECK_FOR_INTERRUPTS();
 			sqsn_xact_begin("sqsn worker: moving messages");
-			if (!sqsn_subxact_try(move_task_step, &st, &edata))
+			if (!sqsn_extension_lock()) /* being dropped */
+				st.more = false;
+			else if (!sqsn_subxact_try(move_task_step, &st, &edata))
 			{
 				record_error("a message move task", edata);
 				sqsn_fail_move_task(&tasks[i], edata->message);
@@ -431,7 +433,8 @@ run_move_tasks(MemoryContext roundcxt)
 
 	/* still active after this round's steps? */
 	sqsn_xact_begin("sqsn worker: reading message move tasks");
-	ntasks = sqsn_active_move_tasks(roundcxt, &tasks);
+	ntasks =
+		sqsn_extension_lock() ? sqsn_active_move_tasks(roundcxt, &tasks) : 0;
 	sqsn_xact_commit();
 	return ntasks > 0;
 }
