@@ -82,8 +82,14 @@ def main():
             elif delay < -5 * interval:
                 nxt = time.time()  # fell behind: do not burst to catch up
 
+    # Clients are made here, one per thread, one after the other: making
+    # them is not thread-safe in older boto3 (a thread that lost the race
+    # died before its first request), using them is.
+    clients = {name: boto3.client(service, **kw) for name, service in
+               (("producer", "sqs"), ("publisher", "sns"), ("consumer 1", "sqs"), ("consumer 2", "sqs"))}
+
     def producer():
-        sqs = boto3.client("sqs", **kw)
+        sqs = clients["producer"]
         seq = [0]
 
         def work():
@@ -93,12 +99,12 @@ def main():
         paced(a.rate, 10, work)
 
     def publisher():
-        sns = boto3.client("sns", **kw)
+        sns = clients["publisher"]
         paced(a.publish_rate, 1,
               lambda: call("publish", lambda: sns.publish(TopicArn=a.topic_arn, Message=body), 1))
 
-    def consumer():
-        sqs = boto3.client("sqs", **kw)
+    def consumer(name):
+        sqs = clients[name]
         while not stop.is_set() and time.time() < end:
             r = call("receive", lambda: sqs.receive_message(
                 QueueUrl=a.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=10,
@@ -125,8 +131,10 @@ def main():
             call("delete_batch", lambda: sqs.delete_message_batch(QueueUrl=a.queue_url, Entries=entries),
                  len(entries))
 
-    threads = [threading.Thread(target=f, daemon=True)
-               for f in (producer, publisher, consumer, consumer)]
+    threads = [threading.Thread(target=producer, daemon=True),
+               threading.Thread(target=publisher, daemon=True),
+               threading.Thread(target=consumer, args=("consumer 1",), daemon=True),
+               threading.Thread(target=consumer, args=("consumer 2",), daemon=True)]
     for t in threads:
         t.start()
     try:
