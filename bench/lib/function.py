@@ -8,12 +8,15 @@ same work done two ways, in the same run:
             (batch_size 10, maximum_concurrency = sqsn.max_function_workers):
             the function inserts each message's id and body into a table;
             messages/s from enabling the mapping to the last row committed
-            (the queue empty);
+            (the queue empty), both read from the server's clock. A
+            warm-up round first starts the function workers, as pgbench's
+            figure leaves out connecting its clients;
   clients   N messages in another queue consumed by as many pgbench clients
             as there are function workers, each transaction: receive 10,
             INSERT the same rows into a table, delete the batch (three
             statements in BEGIN ... COMMIT, as a client process does);
-            messages/s over the pgbench run.
+            messages/s at pgbench's rate without its connection time.
+            Both tables stamp each row with clock_timestamp().
 
 The ratio mapping / clients is the figure (target >= 1.5). Then the idle
 cost: with the mapping enabled on an empty queue, the CPU seconds the
@@ -28,6 +31,7 @@ status 1 when a step failed or a message was not processed.
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -87,32 +91,39 @@ def main():
             psql(args, "SELECT sqsn.sq_delete_queue(queue_name) FROM sqsn.queue WHERE queue_name = '%s'" % q)
             psql(args, "SELECT sqsn.sq_create_queue('%s')" % q)
         psql(args, "DROP TABLE IF EXISTS public.sqsn_bench_fn_mapping, public.sqsn_bench_fn_clients; "
-                   "CREATE TABLE public.sqsn_bench_fn_mapping (message_id uuid, body text); "
-                   "CREATE TABLE public.sqsn_bench_fn_clients (message_id uuid, body text); "
+                   "CREATE TABLE public.sqsn_bench_fn_mapping (message_id uuid, body text, "
+                   "at timestamptz DEFAULT clock_timestamp()); "
+                   "CREATE TABLE public.sqsn_bench_fn_clients (message_id uuid, body text, "
+                   "at timestamptz DEFAULT clock_timestamp()); "
                    "CREATE OR REPLACE FUNCTION public.sqsn_bench_fn(event jsonb) RETURNS void "
                    "LANGUAGE sql AS $$ INSERT INTO public.sqsn_bench_fn_mapping "
                    "SELECT (r->>'messageId')::uuid, r->>'body' "
                    "FROM jsonb_array_elements(event->'Records') r $$")
 
-        # the mapping
-        fill(args, "bench_fn_mapping", n)
+        # the mapping: a warm-up round, then the measured one
         mapping = psql(args, "SELECT sqsn.sq_create_event_source_mapping('bench_fn_mapping', "
                              "'public.sqsn_bench_fn(jsonb)', batch_size => 10, maximum_concurrency => %d, "
                              "enabled => false)" % workers)
-        psql(args, "CHECKPOINT")
-        t0 = time.time()
-        psql(args, "SELECT sqsn.sq_update_event_source_mapping('%s', enabled => true)" % mapping)
-        deadline = t0 + max(120, n / 100)
-        done = 0
-        while time.time() < deadline:
-            done = int(psql(args, "SELECT count(*) FROM public.sqsn_bench_fn_mapping"))
-            if done >= n:
-                break
-            time.sleep(0.02)
-        secs = max(time.time() - t0, 1e-6)
-        if done < n:
-            ok = False
-            print("  function mapping FAILED: %d of %d messages processed" % (done, n))
+        warm_up = min(n, 100 * workers)
+        for rnd, count in (("warm-up", warm_up), ("measured", n)):
+            psql(args, "TRUNCATE public.sqsn_bench_fn_mapping")
+            fill(args, "bench_fn_mapping", count)
+            psql(args, "CHECKPOINT")
+            t0 = float(psql(args, "SELECT extract(epoch FROM clock_timestamp())"))
+            psql(args, "SELECT sqsn.sq_update_event_source_mapping('%s', enabled => true)" % mapping)
+            deadline = time.time() + max(120, count / 100)
+            done = 0
+            while time.time() < deadline:
+                done = int(psql(args, "SELECT count(*) FROM public.sqsn_bench_fn_mapping"))
+                if done >= count:
+                    break
+                time.sleep(0.2)
+            if rnd == "warm-up":
+                psql(args, "SELECT sqsn.sq_update_event_source_mapping('%s', enabled => false)" % mapping)
+            if done < count:
+                raise RuntimeError("%s round: %d of %d messages processed" % (rnd, done, count))
+        secs = max(float(psql(args, "SELECT extract(epoch FROM max(at)) FROM public.sqsn_bench_fn_mapping"))
+                   - t0, 1e-6)
         mapping_rate = done / secs
         pids = [int(p) for p in psql(args, "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity "
                                            "WHERE backend_type = 'sqsn function worker'").split()]
@@ -132,13 +143,16 @@ def main():
         r = subprocess.run([args.pgbench, "-n", "-M", "prepared", "-c", str(workers), "-j", "2",
                             "-t", str(per_client), "-f", script, args.db],
                            capture_output=True, text=True, stdin=subprocess.DEVNULL)
-        secs = max(time.time() - t0, 1e-6)
         with open(os.path.join(args.out, "function_clients.out"), "w") as f:
             f.write(r.stdout + r.stderr)
         got = int(psql(args, "SELECT count(*) FROM public.sqsn_bench_fn_clients"))
-        if r.returncode != 0 or got == 0:
+        tps = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", r.stdout)
+        if r.returncode != 0 or got == 0 or tps is None:
             ok = False
             print("  function clients FAILED: pgbench status %d, %d messages" % (r.returncode, got))
+            tps = None
+        # pgbench's transactions over its rate: the run without connecting
+        secs = workers * per_client / float(tps.group(1)) if tps else max(time.time() - t0, 1e-6)
         clients_rate = got / secs
         result["clients"] = dict(messages=got, seconds=round(secs, 3), per_s=round(clients_rate, 1),
                                  clients=workers)

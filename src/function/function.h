@@ -163,6 +163,7 @@ typedef struct SqsnFunctionShared
 extern int                 sqsn_function_worker_slot; /* -1: not one */
 extern int                 sqsn_max_function_workers;
 extern int                 sqsn_function_retry_delay;
+extern int                 sqsn_function_group_commit;
 extern SqsnFunctionShared *sqsn_function_shared;
 extern void                FunctionInit(void);
 extern void sqsn_log_invocation(char kind, const pg_uuid_t *id, int batch_size,

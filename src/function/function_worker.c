@@ -10,7 +10,7 @@
  *
  *	- a mapping: first, in a short transaction, read the mapping and check
  *	  its owner's rights (mapping.c), pausing or resuming it; then batch
- *	  after batch, one transaction each (batch.c), until the queue has
+ *	  after batch (batch.c), until the queue has
  *	  nothing visible -- then it tells the launcher when the queue's next
  *	  message becomes visible by itself -- or the slice is over. With a
  *	  batching window, before a receive that would not fill a batch the
@@ -18,6 +18,9 @@
  *	  queue's long-poll condition variable (woken by commits that send to
  *	  it), up to the window. A full batch tells the launcher at once, which
  *	  may send another worker, up to the mapping's maximum_concurrency.
+ *	  Each batch runs in a transaction of its own, or, while batches come
+ *	  back full, in the transaction of the batches before it for up to
+ *	  sqsn.function_group_commit (run_batches).
  *	- the deliveries of function subscriptions: one per transaction
  *	  (delivery.c) until none is due, or the slice is over.
  *
@@ -260,6 +263,28 @@ wait_for_batch(SqsnMapping *m)
 	PG_END_TRY();
 }
 
+/*
+ * Runs batches of mapping m in the current transaction: the first, then
+ * more while each comes back full and sqsn.function_group_commit has not
+ * passed. Under a backlog one commit -- one WAL flush to wait for --
+ * serves several batches; each batch still has its own subtransaction
+ * (invoke.c), so its function's effects and its delete stay together,
+ * and a queue that runs short commits at once. r describes the last batch.
+ */
+static void
+run_batches(SqsnMapping *m, SqsnBatchResult *r)
+{
+	TimestampTz group_end = later(sqsn_function_group_commit);
+
+	for (;;)
+	{
+		sqsn_run_batch(m, my_slot + 1, r);
+		if (r->messages < m->batch_size || GetCurrentTimestamp() >= group_end)
+			return;
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
 /* Runs the batches of a mapping for a slice (see the top of this file). */
 static void
 run_mapping(const pg_uuid_t *id)
@@ -306,7 +331,7 @@ run_mapping(const pg_uuid_t *id)
 				next_visible = later(sqsn_poll_interval);
 			else
 			{
-				sqsn_run_batch(&m, my_slot + 1, &r);
+				run_batches(&m, &r);
 				if (r.messages == 0)
 					next_visible = sqsn_next_visible_at(m.queue_name,
 														GetCurrentTimestamp());

@@ -103,6 +103,7 @@ typedef struct LauncherMapping
 int                 sqsn_function_worker_slot = -1;
 int                 sqsn_max_function_workers = 4;
 int                 sqsn_function_retry_delay = 60;
+int                 sqsn_function_group_commit = 10;
 SqsnFunctionShared *sqsn_function_shared = NULL;
 
 static int            invocation_history = 1000;
@@ -150,6 +151,14 @@ FunctionInit(void)
 		"Time before the first retry of a failed invocation of a function "
 		"subscription; the second waits twice as long.",
 		NULL, &sqsn_function_retry_delay, 60, 1, 3600, PGC_SIGHUP, GUC_UNIT_S,
+		NULL, NULL, NULL);
+	DefineCustomIntVariable(
+		"sqsn.function_group_commit",
+		"Time for which a function worker may run further full batches of "
+		"a mapping in the transaction of the first before committing.",
+		"Each batch keeps its own subtransaction; 0 commits every batch "
+		"on its own.",
+		&sqsn_function_group_commit, 10, 0, 1000, PGC_SIGHUP, GUC_UNIT_MS,
 		NULL, NULL, NULL);
 	DefineCustomIntVariable(
 		"sqsn.function_invocation_history",

@@ -6,7 +6,7 @@
 # right pausing a mapping (reason recorded) and the grant resuming it; a
 # function subscription invoked with the notification event, and a failing
 # one retried twice, then dead-lettered (without retries when
-# MaximumRetryAttempts is 0); raw message delivery.
+# MaximumRetryAttempts is 0); raw message delivery; group commit.
 
 use strict;
 use warnings;
@@ -280,6 +280,47 @@ is(query(q{SELECT count(*) FROM sqsn.function_invocations i JOIN sqsn.subscripti
 poll(q{SELECT count(*) FROM events WHERE e ? 'level'}, '1', 'the raw subscription was invoked');
 is(query(q{SELECT e->>'level' FROM events WHERE e ? 'level'}), 'high',
 	'with the message itself as the event (raw message delivery)');
+
+# --- group commit: full batches share a transaction, each keeps its own ------
+# subtransaction; with sqsn.function_group_commit 0 every batch commits alone
+
+query(q{
+	CREATE TABLE grouped (body text PRIMARY KEY, xid xid8, pid int);
+	CREATE FUNCTION note_xact(event jsonb) RETURNS void
+	LANGUAGE plpgsql AS $$
+	BEGIN
+		INSERT INTO grouped SELECT r->>'body', pg_current_xact_id(), pg_backend_pid()
+			FROM jsonb_array_elements(event->'Records') r;
+		IF event->'Records'->0->>'body' = 'g13' THEN
+			RAISE EXCEPTION 'refused';
+		END IF;
+	END $$;
+	ALTER SYSTEM SET sqsn.function_group_commit = '1s';
+	SELECT pg_reload_conf();
+});
+sleep(1);
+query(q{
+	SELECT sqsn.sq_create_queue('grouped', visibility_timeout => 3600);
+	SELECT count(sqsn.sq_send('grouped', 'g' || i)) FROM generate_series(1, 40) i;
+	SELECT sqsn.sq_create_event_source_mapping('grouped', 'note_xact(jsonb)', batch_size => 1);
+});
+poll(q{SELECT count(*) FROM grouped}, '39', 'every batch but the failing one was processed');
+my ($xacts, $workers) = split /\|/, query(q{SELECT count(DISTINCT xid), count(DISTINCT pid) FROM grouped});
+cmp_ok($xacts, '<', 39 / $workers,
+	"the 39 batches committed in $xacts transactions of $workers workers: full batches were grouped");
+is(query(q{SELECT in_flight FROM sqsn.queue_stats WHERE queue_name = 'grouped'}), '1',
+	'the failing batch of a group was rolled back alone: its message is leased');
+query(q{
+	ALTER SYSTEM SET sqsn.function_group_commit = 0;
+	SELECT pg_reload_conf();
+});
+sleep(1);
+query(q{
+	TRUNCATE grouped;
+	SELECT count(sqsn.sq_send('grouped', 'h' || i)) FROM generate_series(1, 20) i;
+});
+poll(q{SELECT count(*) FROM grouped}, '20', 'with group commit off every message was processed');
+is(query(q{SELECT count(DISTINCT xid) FROM grouped}), '20', 'with group commit off each batch had its own transaction');
 
 $node->stop;
 done_testing();
