@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * api.h
- *	  The AWS-compatible HTTP endpoint: what the server (server.c), the
- *	  request and response helpers (proto.c), authentication (auth.c) and
- *	  the SQS and SNS actions (sqs.c, sns.c) share.
+ *	  The AWS-compatible HTTP endpoint: what the server (server.c), its
+ *	  HTTPS set-up (tls.c), the request and response helpers (proto.c),
+ *	  authentication (auth.c) and the SQS and SNS actions (sqs.c, sns.c)
+ *	  share.
  *
  * A request is read whole by server.c, authenticated, and then run in
  * its own transaction as the PostgreSQL role its access key maps to. An
@@ -177,6 +178,11 @@ extern void api_sns_map_error(ErrorData *edata, ApiError *err);
 
 /* server.c */
 extern void ApiInit(void);
+
+/* tls.c (struct MHD_OptionItem: microhttpd.h) */
+struct MHD_OptionItem;
+extern char        *api_tls_problem(void);
+extern unsigned int api_tls_options(struct MHD_OptionItem *options);
 
 /*
  * A request for one of the endpoint's own pages (pages.c): /metrics and

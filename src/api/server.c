@@ -3,7 +3,8 @@
  * server.c
  *	  The AWS-compatible endpoint's HTTP server: sqsn.api_workers background
  *	  workers, each running libmicrohttpd without threads, all listening on
- *	  sqsn.api_port (SO_REUSEPORT, so the kernel spreads connections).
+ *	  sqsn.api_port (SO_REUSEPORT, so the kernel spreads connections), in
+ *	  plain HTTP or, with the TLS files set, HTTPS (tls.c).
  *
  * libmicrohttpd parses HTTP; its epoll descriptor goes into the worker's
  * WaitEventSet next to the latch, and MHD_run() does the work whenever one
@@ -158,6 +159,8 @@ static void run_page(ApiConn *c);
 void
 ApiInit(void)
 {
+	char *problem;
+
 	DefineCustomIntVariable(
 		"sqsn.api_workers",
 		"Number of processes serving the endpoint, sharing its port.", NULL,
@@ -178,6 +181,15 @@ ApiInit(void)
 		return;
 	if (!claim_port())
 		return;
+	if ((problem = api_tls_problem()) != NULL)
+	{
+		ereport(WARNING,
+				(errmsg("sqsn endpoint not started: %s", problem),
+				 errhint("Fix sqsn.api_tls_cert_file and "
+						 "sqsn.api_tls_key_file, or empty both for plain "
+						 "HTTP.")));
+		return;
+	}
 
 	for (int i = 0; i < api_workers; i++)
 		sqsn_register_worker("sqsn_api_main",
@@ -273,10 +285,12 @@ static void request_completed(void *cls, struct MHD_Connection *connection,
 static void
 start_daemons(void)
 {
-	char     *copy = pstrdup(sqsn_api_listen_addresses);
-	List     *names;
-	ListCell *lc;
-	char      port[16];
+	char                 *copy = pstrdup(sqsn_api_listen_addresses);
+	List                 *names;
+	ListCell             *lc;
+	char                  port[16];
+	struct MHD_OptionItem tls[3];
+	unsigned int          tls_flag = api_tls_options(tls);
 
 	snprintf(port, sizeof(port), "%d", sqsn_api_port);
 	if (!SplitGUCList(copy, ',', &names))
@@ -305,8 +319,8 @@ start_daemons(void)
 		for (ai = res; ai != NULL && ndaemons < SQSN_API_MAX_ADDRESSES;
 			 ai = ai->ai_next)
 		{
-			unsigned int flags =
-				MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+			unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+								 MHD_USE_ERROR_LOG | tls_flag;
 			ApiDaemon *d = &daemons[ndaemons];
 
 			if (ai->ai_family == AF_INET6)
@@ -323,7 +337,7 @@ start_daemons(void)
 				MHD_OPTION_CONNECTION_TIMEOUT,
 				(unsigned int) IDLE_CONNECTION_SECS,
 				MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
-				MHD_OPTION_END);
+				MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
 			if (d->mhd == NULL)
 			{
 				ereport(LOG, (errmsg("sqsn api: could not listen on \"%s\" "
@@ -518,8 +532,8 @@ parse_request(ApiConn *c, ApiRequest *req, const char *method, List *headers,
 
 	req->method = method;
 	req->trace_header = find_header(headers, "x-amzn-trace-id");
-	req->base_url =
-		host ? psprintf("http://%s", host) : sqsn_endpoint_base_url();
+	req->base_url = host ? psprintf("%s://%s", sqsn_api_scheme(), host)
+						 : sqsn_endpoint_base_url();
 
 	if (c->too_large)
 		api_error("RequestEntityTooLarge", 413,

@@ -21,7 +21,8 @@
  *	  counters.c  tables of counters in shared memory (queue, subscription
  *	              and mapping metrics), duration histograms in them
  *	  settings.c  sqsn.database_name, poll_interval, retention_batch_size,
- *	              the endpoint's address, region and account; ARNs and URLs
+ *	              the endpoint's address, TLS files, region and account;
+ *	              ARNs and URLs
  *	  tags.c      tags of queues and topics: their limits, adding,
  *	              removing and reading them
  *
@@ -343,8 +344,12 @@ extern int   sqsn_poll_interval;
 extern int   sqsn_retention_batch_size;
 extern int   sqsn_api_port;
 extern char *sqsn_api_listen_addresses;
+extern char *sqsn_api_tls_cert_file;
+extern char *sqsn_api_tls_key_file;
 
 extern void  SettingsInit(void);
+extern bool  sqsn_api_tls(void);
+extern const char *sqsn_api_scheme(void);
 extern char *sqsn_topic_arn(const char *topic_name);
 extern char *sqsn_subscription_arn(const char *topic_name,
 								   const char *subscription_id);

@@ -8,8 +8,10 @@
  *	    where and how often the background workers (maintenance, push
  *	    delivery, endpoint) work, and how much one batch of a sweep does;
  *	  - sqsn.api_port, sqsn.api_listen_addresses, sqsn.api_public_url,
- *	    sqsn.api_region, sqsn.api_account_id: where the AWS-compatible
- *	    endpoint is reached, and the region and account in every ARN.
+ *	    sqsn.api_tls_cert_file, sqsn.api_tls_key_file, sqsn.api_region,
+ *	    sqsn.api_account_id: where and how (HTTP or HTTPS) the
+ *	    AWS-compatible endpoint is reached, and the region and account in
+ *	    every ARN.
  *
  * Every ARN sqsn shows (in the endpoint's responses, in the envelopes of
  * pushed notifications, in sn_get_topic_attributes) is built here, from
@@ -30,6 +32,8 @@ int   sqsn_poll_interval = 1000;
 int   sqsn_retention_batch_size = 1000;
 int   sqsn_api_port = 0;
 char *sqsn_api_listen_addresses = NULL;
+char *sqsn_api_tls_cert_file = NULL;
+char *sqsn_api_tls_key_file = NULL;
 
 static char *api_region = NULL;
 static char *api_account_id = NULL;
@@ -82,8 +86,36 @@ SettingsInit(void)
 		"sqsn.api_public_url",
 		"Base URL of the endpoint as its clients reach it.",
 		"Used in the SubscribeURL and UnsubscribeURL links of push "
-		"deliveries; empty: http://<first listen address>:<port>.",
+		"deliveries; empty: http(s)://<first listen address>:<port>.",
 		&api_public_url, "", PGC_SIGHUP, 0, check_public_url, NULL, NULL);
+	DefineCustomStringVariable(
+		"sqsn.api_tls_cert_file",
+		"PEM certificate (chain) the endpoint serves HTTPS with.",
+		"With sqsn.api_tls_key_file set too the endpoint speaks HTTPS only; "
+		"empty: plain HTTP.",
+		&sqsn_api_tls_cert_file, "", PGC_POSTMASTER, GUC_SUPERUSER_ONLY, NULL,
+		NULL, NULL);
+	DefineCustomStringVariable("sqsn.api_tls_key_file",
+							   "PEM private key of sqsn.api_tls_cert_file.",
+							   "Refused when the group or others can read it.",
+							   &sqsn_api_tls_key_file, "", PGC_POSTMASTER,
+							   GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+}
+
+/* "https" when the endpoint speaks HTTPS, else "http". */
+const char *
+sqsn_api_scheme(void)
+{
+	return sqsn_api_tls() ? "https" : "http";
+}
+
+/* Whether the endpoint speaks HTTPS (both TLS files are set). */
+bool
+sqsn_api_tls(void)
+{
+	return sqsn_api_tls_cert_file != NULL &&
+		   sqsn_api_tls_cert_file[0] != '\0' &&
+		   sqsn_api_tls_key_file != NULL && sqsn_api_tls_key_file[0] != '\0';
 }
 
 static bool
@@ -199,8 +231,9 @@ sqsn_endpoint_base_url(void)
 	if (strcmp(first, "*") == 0 || strcmp(first, "0.0.0.0") == 0)
 		first = "localhost";
 	if (strchr(first, ':') != NULL)
-		return psprintf("http://[%s]:%d", first, sqsn_api_port);
-	return psprintf("http://%s:%d", first, sqsn_api_port);
+		return psprintf("%s://[%s]:%d", sqsn_api_scheme(), first,
+						sqsn_api_port);
+	return psprintf("%s://%s:%d", sqsn_api_scheme(), first, sqsn_api_port);
 }
 
 /* A queue's URL under a base URL: <base>/<account>/<queue> */
