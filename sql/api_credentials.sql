@@ -51,8 +51,13 @@ FROM sqsn.api_create_credentials(role => 'regress_c_producer',
 SELECT * FROM sqsn.api_create_credentials('regress_c_app', 'AKIAREGRESS00003', 'eight888');
 SELECT length(access_key_id), length(secret_access_key)
 FROM sqsn.api_create_credentials('regress_c_app', 'AKIAREGRESS' || repeat('9', 117), repeat('x', 128));
--- the view: every key with its role and creator, no secret
-SELECT left(access_key_id, 24) AS access_key_id, role, created_by, created_at BETWEEN now() - interval '1 minute' AND now() AS created_now
+-- temporary credentials: a key with a session token (8 to 2048 characters)
+SELECT access_key_id FROM sqsn.api_create_credentials('regress_c_app', 'AKIAREGRESSTEMP00001',
+	'temporary-secret', session_token => 'IQoJb3JpZ2luX2VjEFAKE');
+SELECT access_key_id FROM sqsn.api_create_credentials('regress_c_app', 'AKIAREGRESSTEMP00002',
+	session_token => repeat('t', 2048));
+-- the view: every key with its role and creator, no secret nor token
+SELECT left(access_key_id, 24) AS access_key_id, role, created_by, created_at BETWEEN now() - interval '1 minute' AND now() AS created_now, with_session_token
 FROM sqsn.api_access_keys WHERE access_key_id LIKE 'AKIAREGRESS%' ORDER BY 1;
 SELECT count(*) AS generated_keys FROM sqsn.api_access_keys
 WHERE role = 'regress_c_app' AND access_key_id LIKE 'SQSN%';
@@ -78,6 +83,10 @@ SELECT pg_temp.err($$SELECT sqsn.api_create_credentials('regress_c_app', NULL, '
 SELECT pg_temp.err($$SELECT sqsn.api_create_credentials('regress_c_app', NULL, 'has a space in it')$$);
 SELECT pg_temp.err(format('SELECT sqsn.api_create_credentials(%L, NULL, %L)', 'regress_c_app', repeat('s', 129)));
 SELECT pg_temp.err($$SELECT sqsn.api_create_credentials('public')$$);
+SELECT pg_temp.err($$SELECT sqsn.api_create_credentials('regress_c_app', 'AKIAREGRESSTEMP00003', NULL, 'short')$$);
+SELECT pg_temp.err($$SELECT sqsn.api_create_credentials('regress_c_app', 'AKIAREGRESSTEMP00003', NULL, 'a token with spaces')$$);
+SELECT pg_temp.err(format('SELECT sqsn.api_create_credentials(%L, %L, NULL, %L)', 'regress_c_app', 'AKIAREGRESSTEMP00003', repeat('t', 2049)));
+SELECT count(*) AS refused_tokens_stored FROM sqsn.api_access_keys WHERE access_key_id = 'AKIAREGRESSTEMP00003';
 -- the error about a bad secret does not show it
 SELECT pg_temp.err($$SELECT sqsn.api_create_credentials('regress_c_app', NULL, 'my secret')$$) LIKE '%my secret%' AS secret_shown;
 -- requests signed with a superuser's key would run as a superuser: only
@@ -122,7 +131,7 @@ SELECT pg_temp.err($$INSERT INTO sqsn.api_credentials VALUES ('AKIAREGRESSTEST00
 RESET ROLE;
 SELECT r AS role, has_table_privilege(r, 'sqsn.api_credentials', 'SELECT') AS reads_secrets,
 	has_table_privilege(r, 'sqsn.api_access_keys', 'SELECT') AS reads_keys,
-	has_function_privilege(r, 'sqsn.api_create_credentials(name, text, text)', 'EXECUTE') AS creates
+	has_function_privilege(r, 'sqsn.api_create_credentials(name, text, text, text)', 'EXECUTE') AS creates
 FROM unnest(ARRAY['sqsn_admin', 'sqsn_producer', 'sqsn_consumer', 'sqsn_publisher', 'public']) AS r;
 
 -- pg_dump keeps the credentials

@@ -598,3 +598,21 @@ GRANT EXECUTE ON FUNCTION sqsn.sq_start_message_move_task(text, text, integer),
 	sqsn.sq_list_message_move_tasks(text, integer),
 	sqsn.sq_cancel_message_move_task(uuid)
 	TO sqsn_admin, sqsn_producer, sqsn_consumer;
+
+-- Temporary credentials: an access key may carry a session token, which
+-- requests signed with it must present (X-Amz-Security-Token).
+ALTER TABLE sqsn.api_credentials ADD COLUMN session_token text;
+DROP FUNCTION sqsn.api_create_credentials(name, text, text);
+CREATE FUNCTION sqsn.api_create_credentials(role name,
+	access_key_id text DEFAULT NULL, secret_access_key text DEFAULT NULL,
+	session_token text DEFAULT NULL)
+RETURNS TABLE (access_key_id text, secret_access_key text)
+AS 'MODULE_PATHNAME', 'api_create_credentials'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp ROWS 1;
+REVOKE ALL ON FUNCTION sqsn.api_create_credentials(name, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sqsn.api_create_credentials(name, text, text, text) TO sqsn_admin;
+CREATE OR REPLACE VIEW sqsn.api_access_keys AS
+	SELECT access_key_id, role, created_at, created_by,
+		session_token IS NOT NULL AS with_session_token
+	FROM sqsn.api_credentials;

@@ -435,7 +435,9 @@ CREATE TABLE sqsn.api_credentials (
 	secret_access_key text NOT NULL,
 	role name NOT NULL,
 	created_at timestamptz NOT NULL,
-	created_by name NOT NULL
+	created_by name NOT NULL,
+	-- temporary credentials: requests must carry it (X-Amz-Security-Token)
+	session_token text
 );
 
 SELECT pg_catalog.pg_extension_config_dump('sqsn.api_credentials', '');
@@ -1115,7 +1117,8 @@ LANGUAGE C STRICT VOLATILE;
 -- Creating and dropping the access keys of sqsn.api_credentials.
 
 CREATE FUNCTION sqsn.api_create_credentials(role name,
-	access_key_id text DEFAULT NULL, secret_access_key text DEFAULT NULL)
+	access_key_id text DEFAULT NULL, secret_access_key text DEFAULT NULL,
+	session_token text DEFAULT NULL)
 RETURNS TABLE (access_key_id text, secret_access_key text)
 AS 'MODULE_PATHNAME', 'api_create_credentials'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
@@ -1290,7 +1293,8 @@ CREATE VIEW sqsn.topic_grants WITH (security_barrier) AS
 
 -- The endpoint's access keys without their secrets.
 CREATE VIEW sqsn.api_access_keys AS
-	SELECT access_key_id, role, created_at, created_by
+	SELECT access_key_id, role, created_at, created_by,
+		session_token IS NOT NULL AS with_session_token
 	FROM sqsn.api_credentials;
 
 -- Privileges ------------------------------------------------------------
@@ -1316,7 +1320,7 @@ GRANT EXECUTE ON FUNCTION
 	sqsn.sn_list_subscriptions(text),
 	sqsn.sn_confirm_subscription(text, text),
 	sqsn.sq_rotate_queue_key(text),
-	sqsn.api_create_credentials(name, text, text),
+	sqsn.api_create_credentials(name, text, text, text),
 	sqsn.api_drop_credentials(text),
 	sqsn.sn_opt_out_phone_number(text),
 	sqsn.sn_opt_in_phone_number(text),

@@ -71,12 +71,13 @@ PG_FUNCTION_INFO_V1(api_drop_credentials);
 #define SIGV4_MAX_EXPIRES   604800 /* 7 days, AWS's limit for presigned URLs */
 #define SHA256_HEX_LEN      64
 
-#define MIN_KEY_ID_LEN       16
-#define MAX_KEY_ID_LEN       128
-#define MIN_SECRET_LEN       8
-#define MAX_SECRET_LEN       128
-#define GENERATED_KEY_ID_LEN 20
-#define GENERATED_SECRET_LEN 40
+#define MIN_KEY_ID_LEN        16
+#define MAX_KEY_ID_LEN        128
+#define MIN_SECRET_LEN        8
+#define MAX_SECRET_LEN        128
+#define MAX_SESSION_TOKEN_LEN 2048 /* STS tokens run to about 1,000 */
+#define GENERATED_KEY_ID_LEN  20
+#define GENERATED_SECRET_LEN  40
 
 #define SIGNATURE_MISMATCH_MESSAGE                                            \
 	"The request signature we calculated does not match the signature you "   \
@@ -98,7 +99,7 @@ static const struct config_enum_entry api_auth_options[] = {
 static int api_auth_mode = API_AUTH_SIGV4;
 
 static SqsnStatement credential_stmt = {
-	"SELECT secret_access_key, role::pg_catalog.text"
+	"SELECT secret_access_key, role::pg_catalog.text, session_token"
 	" FROM sqsn.api_credentials"
 	" WHERE access_key_id OPERATOR(pg_catalog.=) $1",
 	1,
@@ -127,6 +128,7 @@ typedef struct ApiCredential
 {
 	char *secret;
 	char *role;
+	char *session_token; /* NULL: none */
 } ApiCredential;
 
 /* ASCII only, whatever the database's locale says */
@@ -147,6 +149,11 @@ static void  verify_signature(SigV4Request *sig, ApiCredential *cred,
 							  List *query_params, List *headers,
 							  const char *body, size_t body_len);
 static void  check_date(SigV4Request *sig);
+static void  check_scope_service(ApiRequest *req, SigV4Request *sig);
+static void  check_session_token(SigV4Request *sig, ApiCredential *cred,
+								 List *query_params, List *headers);
+static char *date_header_as_amz_date(const char *date);
+static bool  header_is_signed(const char *signed_headers, const char *name);
 static bool  parse_amz_date(const char *s, TimestampTz *result);
 static char *format_amz_date(TimestampTz t);
 static void  uri_encode(StringInfo buf, const char *s, bool keep_slash);
@@ -160,6 +167,7 @@ static void  hmac_sha256(const void *key, size_t key_len, const char *data,
 static void  wipe_string(char *s);
 static bool  valid_key_id(const char *s);
 static bool  valid_secret(const char *s);
+static bool  valid_session_token(const char *s);
 static char *random_string(const char *alphabet, int alphabet_len, int len);
 
 /*
@@ -266,6 +274,8 @@ api_authenticate(ApiRequest *req, const char *method, const char *path,
 							: BOOTSTRAP_SUPERUSERID;
 		if (known)
 			wipe_string(cred.secret);
+		if (known && cred.session_token)
+			wipe_string(cred.session_token);
 		return;
 	}
 
@@ -275,12 +285,16 @@ api_authenticate(ApiRequest *req, const char *method, const char *path,
 
 	PG_TRY();
 	{
+		check_scope_service(req, &sig);
 		verify_signature(&sig, &cred, method, path, query_params, headers,
 						 body, body_len);
+		check_session_token(&sig, &cred, query_params, headers);
 	}
 	PG_FINALLY();
 	{
 		wipe_string(cred.secret);
+		if (cred.session_token)
+			wipe_string(cred.session_token);
 	}
 	PG_END_TRY();
 
@@ -471,6 +485,7 @@ lookup_credential(const char *access_key_id, ApiCredential *cred)
 
 	cred->secret = NULL;
 	cred->role = NULL;
+	cred->session_token = NULL;
 	if (!OidIsValid(nsp) ||
 		!OidIsValid(get_relname_relid("api_credentials", nsp)) ||
 		!valid_key_id(access_key_id))
@@ -485,10 +500,16 @@ lookup_credential(const char *access_key_id, ApiCredential *cred)
 		HeapTuple tuple = SPI_tuptable->vals[0];
 		TupleDesc desc = SPI_tuptable->tupdesc;
 		char     *secret = SPI_getvalue(tuple, desc, 1);
+		char     *token = SPI_getvalue(tuple, desc, 3);
 
 		cred->secret = MemoryContextStrdup(callercxt, secret);
 		cred->role =
 			MemoryContextStrdup(callercxt, SPI_getvalue(tuple, desc, 2));
+		if (token != NULL)
+		{
+			cred->session_token = MemoryContextStrdup(callercxt, token);
+			wipe_string(token);
+		}
 		wipe_string(secret);
 		found = true;
 	}
@@ -548,11 +569,16 @@ verify_signature(SigV4Request *sig, ApiCredential *cred, const char *method,
 	if (!sig->presigned)
 	{
 		char *amz_date = sigv4_header_value(headers, "x-amz-date");
+		char *date = sigv4_header_value(headers, "date");
 
+		/* the older form: a signed Date header in HTTP's format */
+		if (amz_date == NULL && date != NULL &&
+			header_is_signed(sig->signed_headers, "date"))
+			amz_date = date_header_as_amz_date(date);
 		if (amz_date == NULL)
 			api_error("SignatureDoesNotMatch", 403,
-					  "Authorization header requires existence of an "
-					  "'X-Amz-Date' header.");
+					  "Authorization header requires existence of either a "
+					  "'X-Amz-Date' or a 'Date' header.");
 		sig->amz_date = amz_date;
 	}
 	check_date(sig);
@@ -612,6 +638,92 @@ verify_signature(SigV4Request *sig, ApiCredential *cred, const char *method,
 	}
 	if (!ok)
 		api_error("SignatureDoesNotMatch", 403, SIGNATURE_MISMATCH_MESSAGE);
+}
+
+/*
+ * The credential scope's service must be the one the request is for: a
+ * signature made for SNS does not run an SQS action, as at AWS.
+ */
+static void
+check_scope_service(ApiRequest *req, SigV4Request *sig)
+{
+	const char *service = req->service == API_SNS ? "sns" : "sqs";
+
+	if (sig->scope_service[0] != '\0' &&
+		strcmp(sig->scope_service, service) != 0)
+		api_error("SignatureDoesNotMatch", 403,
+				  "Credential should be scoped to correct service: '%s'.",
+				  service);
+}
+
+/*
+ * A key with a session token (temporary credentials) takes only requests
+ * that carry it, in the X-Amz-Security-Token header or, presigned, query
+ * parameter; a key without one takes no request that carries one.
+ */
+static void
+check_session_token(SigV4Request *sig, ApiCredential *cred, List *query_params,
+					List *headers)
+{
+	const char *token = find_param(query_params, "X-Amz-Security-Token");
+
+	if (token == NULL && !sig->presigned)
+		token = sigv4_header_value(headers, "x-amz-security-token");
+	if (token == NULL && cred->session_token == NULL)
+		return;
+	if (token != NULL && cred->session_token != NULL &&
+		strlen(token) == strlen(cred->session_token) &&
+		CRYPTO_memcmp(token, cred->session_token, strlen(token)) == 0)
+		return;
+	api_error("InvalidClientTokenId", 403,
+			  "The security token included in the request is invalid.");
+}
+
+/* Whether name is one of the ';'-separated signed headers. */
+static bool
+header_is_signed(const char *signed_headers, const char *name)
+{
+	size_t      len = strlen(name);
+	const char *p = signed_headers;
+
+	while (p != NULL && *p != '\0')
+	{
+		const char *end = strchr(p, ';');
+		size_t      n = end ? (size_t) (end - p) : strlen(p);
+
+		if (n == len && pg_strncasecmp(p, name, len) == 0)
+			return true;
+		p = end ? end + 1 : NULL;
+	}
+	return false;
+}
+
+/*
+ * An HTTP date ("Mon, 07 Dec 2026 18:30:00 GMT", RFC 7231's IMF-fixdate)
+ * as yyyymmddThhmmssZ, which the string to sign then holds; NULL when it
+ * is not one.
+ */
+static char *
+date_header_as_amz_date(const char *date)
+{
+	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr",
+										 "May", "Jun", "Jul", "Aug",
+										 "Sep", "Oct", "Nov", "Dec"};
+	char                     weekday[4];
+	char                     month[4];
+	int                      day, year, hour, minute, second;
+	int                      consumed = 0;
+
+	if (sscanf(date, "%3[A-Za-z], %2d %3[A-Za-z] %4d %2d:%2d:%2d GMT%n",
+			   weekday, &day, month, &year, &hour, &minute, &second,
+			   &consumed) != 7 ||
+		consumed != (int) strlen(date))
+		return NULL;
+	for (int m = 0; m < 12; m++)
+		if (strcmp(month, months[m]) == 0)
+			return psprintf("%04d%02d%02dT%02d%02d%02dZ", year, m + 1, day,
+							hour, minute, second);
+	return NULL;
 }
 
 /*
@@ -959,18 +1071,30 @@ valid_key_id(const char *s)
 	return true;
 }
 
-/* 8 to 128 printable ASCII characters, no spaces. */
+/* min to max printable ASCII characters, no spaces. */
 static bool
-valid_secret(const char *s)
+valid_token(const char *s, size_t min, size_t max)
 {
 	size_t len = strlen(s);
 
-	if (len < MIN_SECRET_LEN || len > MAX_SECRET_LEN)
+	if (len < min || len > max)
 		return false;
 	for (; *s; s++)
 		if (*s <= ' ' || *s > '~')
 			return false;
 	return true;
+}
+
+static bool
+valid_secret(const char *s)
+{
+	return valid_token(s, MIN_SECRET_LEN, MAX_SECRET_LEN);
+}
+
+static bool
+valid_session_token(const char *s)
+{
+	return valid_token(s, MIN_SECRET_LEN, MAX_SESSION_TOKEN_LEN);
 }
 
 /*
@@ -996,9 +1120,11 @@ random_string(const char *alphabet, int alphabet_len, int len)
 }
 
 /*
- * sqsn.api_create_credentials(role, access_key_id, secret_access_key):
- * a new access key for role, generated unless given; returns the key id
- * and the secret (the only time the secret is shown).
+ * sqsn.api_create_credentials(role, access_key_id, secret_access_key,
+ * session_token): a new access key for role, generated unless given;
+ * returns the key id and the secret (the only time the secret is shown).
+ * With a session token the key is a temporary credential's: requests must
+ * carry the token.
  */
 Datum
 api_create_credentials(PG_FUNCTION_ARGS)
@@ -1011,7 +1137,9 @@ api_create_credentials(PG_FUNCTION_ARGS)
 	Oid            roleid;
 	char          *key_id;
 	char          *secret;
-	Datum          args[5];
+	char          *session_token = NULL;
+	Datum          args[6];
+	char           argnulls[7] = "      "; /* SPI's: 'n' for NULL */
 	Datum          values[2];
 	bool           nulls[2] = {false, false};
 	int            ret;
@@ -1063,6 +1191,18 @@ api_create_credentials(PG_FUNCTION_ARGS)
 	else
 		secret = random_string(secret_alphabet, 64, GENERATED_SECRET_LEN);
 
+	if (SQSN_ARG_GIVEN(3))
+	{
+		session_token = text_to_cstring(PG_GETARG_TEXT_PP(3));
+		if (!valid_session_token(session_token))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid session token"),
+					 errdetail("A session token has %d to %d printable ASCII "
+							   "characters, without spaces.",
+							   MIN_SECRET_LEN, MAX_SESSION_TOKEN_LEN)));
+	}
+
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 
 	sqsn_spi_connect();
@@ -1071,12 +1211,19 @@ api_create_credentials(PG_FUNCTION_ARGS)
 	args[2] = DirectFunctionCall1(namein, CStringGetDatum(role));
 	args[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	args[4] = DirectFunctionCall1(namein, CStringGetDatum(sqsn_caller_name()));
+	if (session_token != NULL)
+		args[5] = CStringGetTextDatum(session_token);
+	else
+		argnulls[5] = 'n';
 	ret = SPI_execute_with_args(
 		"INSERT INTO sqsn.api_credentials"
-		" (access_key_id, secret_access_key, role, created_at, created_by)"
-		" VALUES ($1, $2, $3, $4, $5) ON CONFLICT (access_key_id) DO NOTHING",
-		5, (Oid[]){TEXTOID, TEXTOID, NAMEOID, TIMESTAMPTZOID, NAMEOID}, args,
-		NULL, false, 0);
+		" (access_key_id, secret_access_key, role, created_at, created_by,"
+		"  session_token)"
+		" VALUES ($1, $2, $3, $4, $5, $6)"
+		" ON CONFLICT (access_key_id) DO NOTHING",
+		6,
+		(Oid[]){TEXTOID, TEXTOID, NAMEOID, TIMESTAMPTZOID, NAMEOID, TEXTOID},
+		args, argnulls, false, 0);
 	sqsn_spi_check(ret, SPI_OK_INSERT, "inserting into sqsn.api_credentials");
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -1090,6 +1237,8 @@ api_create_credentials(PG_FUNCTION_ARGS)
 	values[1] = CStringGetTextDatum(secret);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	wipe_string(secret);
+	if (session_token != NULL)
+		wipe_string(session_token);
 	return (Datum) 0;
 }
 

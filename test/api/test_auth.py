@@ -13,16 +13,27 @@ changed after signing, a stale X-Amz-Date, an unsigned request, a dropped
 key and a key whose role was dropped are refused with AWS's error codes, and
 a refused request has done nothing. A key whose role lacks a grant gets
 AccessDenied from the grant check. Presigned URLs work until they expire.
+The older Date header form of the signature works; a scope naming the other
+service is refused. A key made with a session token takes only requests
+carrying it, and a key without one refuses requests that carry one.
 The unsigned links of SNS's messages get through. With sqsn.api_auth set to
 'none' for a while (ALTER SYSTEM, reset afterwards), nothing is verified but
 a known key still runs as its role.
 """
 
 import datetime
+import hashlib
+import hmac
+import html
 import unittest
 import urllib.parse
 import uuid
 
+import boto3
+from botocore.auth import SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 # every queue and topic of this file: the harness deletes apitest* ones
@@ -231,6 +242,115 @@ class RefusedRequests(unittest.TestCase):
             sql("SELECT count(sqsn.api_drop_credentials(access_key_id)) FROM sqsn.api_access_keys"
                 " WHERE role = %s" % quote(role))
             sql("DROP ROLE IF EXISTS %s" % role)
+
+
+def sign_with_date_header(body, when, signed=("content-type", "date", "host")):
+    """A POST signed by hand in SigV4's older form: a Date header in HTTP's
+    format instead of X-Amz-Date (the string to sign holds the date in ISO
+    8601 basic format)."""
+    amz_date = when.strftime("%Y%m%dT%H%M%SZ")
+    headers = {"content-type": QUERY_FORM, "date": when.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+               "host": apienv.SPLIT.netloc}
+    canonical_headers = "".join("%s:%s\n" % (h, headers[h]) for h in signed)
+    creq = "\n".join(["POST", "/", "", canonical_headers, ";".join(signed),
+                      hashlib.sha256(body.encode()).hexdigest()])
+    scope = "%s/%s/sqs/aws4_request" % (amz_date[:8], REGION)
+    sts = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(creq.encode()).hexdigest()])
+    key = ("AWS4" + SECRET).encode()
+    for part in (amz_date[:8], REGION, "sqs", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
+    headers["authorization"] = "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s" % (
+        KEY, scope, ";".join(signed), signature)
+    return "POST", URL + "/", headers, body
+
+
+@signed_only
+class SignatureForms(unittest.TestCase):
+    """The Date header form of SigV4, and the credential scope's service."""
+
+    def test_date_header_form_is_accepted(self):
+        now = datetime.datetime.utcnow()
+        status, text = send(*sign_with_date_header("Action=ListQueues&Version=2012-11-05", now))
+        self.assertEqual(status, 200, text)
+
+    def test_stale_date_header_is_refused(self):
+        then = datetime.datetime.utcnow() - datetime.timedelta(minutes=20)
+        status, text = send(*sign_with_date_header("Action=ListQueues&Version=2012-11-05", then))
+        self.assertEqual(error_code(text), "SignatureDoesNotMatch", text)
+        self.assertIn("Signature expired", text)
+
+    def test_unsigned_date_header_does_not_date_the_request(self):
+        now = datetime.datetime.utcnow()
+        status, text = send(*sign_with_date_header("Action=ListQueues&Version=2012-11-05", now,
+                                                   signed=("content-type", "host")))
+        self.assertEqual(error_code(text), "SignatureDoesNotMatch", text)
+        self.assertIn("'X-Amz-Date' or a 'Date' header", html.unescape(text))
+
+    def test_scope_of_another_service_is_refused(self):
+        name = PREFIX + "wrong-service"
+        m, u, h, b = sign(body=create_queue_body(name), service="sns")
+        status, text = send(m, u, h, b)
+        self.assertEqual(error_code(text), "SignatureDoesNotMatch", text)
+        self.assertEqual(status, 403, text)
+        self.assertIn("correct service: 'sqs'", html.unescape(text))
+        self.assertFalse(queue_exists(name))
+
+
+@signed_only
+class SessionTokens(unittest.TestCase):
+    """A key made with a session token takes only requests carrying it
+    (X-Amz-Security-Token); a key without one takes none that carries one."""
+
+    @classmethod
+    def setUpClass(cls):
+        role = sql("SELECT role FROM sqsn.api_access_keys WHERE access_key_id = %s" % quote(KEY))
+        cls.token = "FwoGZXIvYXdzE" + uuid.uuid4().hex * 8
+        cls.key, cls.secret = sql("SELECT access_key_id || ' ' || secret_access_key"
+                                  " FROM sqsn.api_create_credentials(%s, session_token => %s)"
+                                  % (quote(role), quote(cls.token))).split(" ")
+
+    @classmethod
+    def tearDownClass(cls):
+        sql("SELECT sqsn.api_drop_credentials(%s)" % quote(cls.key))
+
+    def session(self, key, secret, token):
+        return boto3.client("sqs", endpoint_url=URL, region_name=REGION, aws_access_key_id=key,
+                            aws_secret_access_key=secret, aws_session_token=token,
+                            config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
+
+    def assert_invalid_token(self, sqs):
+        name = PREFIX + "token-" + uuid.uuid4().hex[:6]
+        with self.assertRaises(ClientError) as cm:
+            sqs.create_queue(QueueName=name)
+        self.assertEqual(cm.exception.response["Error"]["Code"], "InvalidClientTokenId")
+        self.assertEqual(cm.exception.response["ResponseMetadata"]["HTTPStatusCode"], 403)
+        self.assertFalse(queue_exists(name))
+
+    def test_the_token_lets_the_request_in(self):
+        sqs = self.session(self.key, self.secret, self.token)
+        name = PREFIX + "with-token"
+        sqs.create_queue(QueueName=name)
+        self.assertTrue(queue_exists(name))
+        self.assertEqual(sql("SELECT with_session_token FROM sqsn.api_access_keys WHERE access_key_id = %s"
+                             % quote(self.key)), "t")
+
+    def test_a_wrong_token_is_refused(self):
+        self.assert_invalid_token(self.session(self.key, self.secret, self.token[:-1] + "x"))
+
+    def test_a_missing_token_is_refused(self):
+        self.assert_invalid_token(self.session(self.key, self.secret, None))
+
+    def test_a_token_for_a_key_without_one_is_refused(self):
+        self.assert_invalid_token(self.session(KEY, SECRET, self.token))
+
+    def test_presigned_url_carries_the_token(self):
+        req = AWSRequest(method="GET", url=URL + "/?Action=ListQueues&Version=2012-11-05")
+        SigV4QueryAuth(Credentials(self.key, self.secret, self.token), "sqs", REGION, expires=60).add_auth(req)
+        p = req.prepare()
+        self.assertIn("X-Amz-Security-Token=", p.url)
+        status, text = send(p.method, p.url, dict(p.headers), "")
+        self.assertEqual(status, 200, text)
 
 
 class SubscriptionLinks(unittest.TestCase):

@@ -341,13 +341,13 @@ SELECT volatility_is('sqsn', 'sn_get_topic_attributes', ARRAY['text'], 'volatile
 SELECT has_column('sqsn', 'topic', 'extra_attributes', 'sqsn.topic keeps DisplayName, Policy and the like');
 
 -- AWS endpoint credentials
-SELECT has_function('sqsn', 'api_create_credentials', ARRAY['name', 'text', 'text'],
-	'api_create_credentials(name, text, text) exists');
+SELECT has_function('sqsn', 'api_create_credentials', ARRAY['name', 'text', 'text', 'text'],
+	'api_create_credentials(name, text, text, text) exists');
 SELECT has_function('sqsn', 'api_drop_credentials', ARRAY['text'], 'api_drop_credentials(text) exists');
-SELECT is(pg_get_function_arguments('sqsn.api_create_credentials(name, text, text)'::regprocedure),
-	'role name, access_key_id text DEFAULT NULL::text, secret_access_key text DEFAULT NULL::text',
+SELECT is(pg_get_function_arguments('sqsn.api_create_credentials(name, text, text, text)'::regprocedure),
+	'role name, access_key_id text DEFAULT NULL::text, secret_access_key text DEFAULT NULL::text, session_token text DEFAULT NULL::text',
 	'api_create_credentials parameters and defaults');
-SELECT is(pg_get_function_result('sqsn.api_create_credentials(name, text, text)'::regprocedure),
+SELECT is(pg_get_function_result('sqsn.api_create_credentials(name, text, text, text)'::regprocedure),
 	'TABLE(access_key_id text, secret_access_key text)', 'api_create_credentials result columns');
 SELECT function_returns('sqsn', 'api_drop_credentials', ARRAY['text'], 'boolean', 'api_drop_credentials returns boolean');
 SELECT is(array_agg(p.proname::text ORDER BY p.proname) FILTER (WHERE NOT p.prosecdef OR p.proisstrict), NULL,
@@ -355,11 +355,11 @@ SELECT is(array_agg(p.proname::text ORDER BY p.proname) FILTER (WHERE NOT p.pros
 FROM pg_proc p WHERE p.pronamespace = 'sqsn'::regnamespace AND p.proname LIKE 'api\_%';
 SELECT has_table('sqsn', 'api_credentials', 'table sqsn.api_credentials exists');
 SELECT columns_are('sqsn', 'api_credentials',
-	ARRAY['access_key_id', 'secret_access_key', 'role', 'created_at', 'created_by'],
+	ARRAY['access_key_id', 'secret_access_key', 'role', 'created_at', 'created_by', 'session_token'],
 	'api_credentials columns');
 SELECT has_view('sqsn', 'api_access_keys', 'view sqsn.api_access_keys exists');
-SELECT columns_are('sqsn', 'api_access_keys', ARRAY['access_key_id', 'role', 'created_at', 'created_by'],
-	'api_access_keys columns: no secret');
+SELECT columns_are('sqsn', 'api_access_keys', ARRAY['access_key_id', 'role', 'created_at', 'created_by',
+	'with_session_token'], 'api_access_keys columns: no secret, no session token');
 SELECT ok((SELECT array_agg(c.relname::text ORDER BY c.relname)
 	FROM unnest((SELECT extconfig FROM pg_extension WHERE extname = 'sqsn')) AS t(oid)
 	JOIN pg_class c ON c.oid = t.oid) @> ARRAY['api_credentials'],
