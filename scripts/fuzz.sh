@@ -15,8 +15,9 @@
 # found here.
 #
 # Knobs: FUZZ_SECONDS (per target, default 60), FUZZ_TARGETS (default
-# "filter_policy receipt_handle"), SQSN_FUZZ_DIR (scratch directory,
-# default /var/tmp/sqsn-fuzz-<hash of the checkout>; the corpus grown there
+# "filter_policy receipt_handle query_form api_request writers sigv4"),
+# SQSN_FUZZ_DIR (scratch directory, default
+# /var/tmp/sqsn-fuzz-<hash of the checkout>; the corpus grown there
 # is reused by the next run). A crash, sanitizer report or failed property
 # leaves its input in $SQSN_FUZZ_DIR/artifacts/ and makes this script fail.
 
@@ -25,7 +26,7 @@ set -u -o pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-FUZZ_TARGETS=${FUZZ_TARGETS:-filter_policy receipt_handle}
+FUZZ_TARGETS=${FUZZ_TARGETS:-filter_policy receipt_handle query_form api_request writers sigv4}
 FUZZ_DIR=${SQSN_FUZZ_DIR:-/var/tmp/sqsn-fuzz-$(repo_hash)}
 
 install_packages clang-14 libclang-rt-14-dev postgresql-15 \

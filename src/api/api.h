@@ -164,6 +164,11 @@ extern char *api_md5_of_attributes(Jsonb *attributes);
 extern bool api_run_action(ApiRequest *req, const ApiAction *actions, int n);
 
 /* auth.c */
+extern char *api_sigv4_canonical_request(const char *method, const char *path,
+										 List *query_params, bool presigned,
+										 List *headers,
+										 const char *signed_headers,
+										 const char *payload_hash);
 extern void api_authenticate(ApiRequest *req, const char *method,
 							 const char *path, List *query_params,
 							 List *headers, const char *body, size_t body_len);
@@ -177,7 +182,8 @@ extern void api_sqs_map_error(ErrorData *edata, ApiError *err);
 extern void api_sns_map_error(ErrorData *edata, ApiError *err);
 
 /* server.c */
-extern void ApiInit(void);
+extern void  ApiInit(void);
+extern List *api_parse_form(const char *body, size_t len);
 
 /* tls.c (struct MHD_OptionItem: microhttpd.h) */
 struct MHD_OptionItem;

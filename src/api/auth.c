@@ -546,7 +546,7 @@ verify_signature(SigV4Request *sig, ApiCredential *cred, const char *method,
 				 const char *path, List *query_params, List *headers,
 				 const char *body, size_t body_len)
 {
-	StringInfoData creq;
+	char          *creq;
 	StringInfoData sts;
 	char           payload_hash[SHA256_HEX_LEN + 1];
 	char           creq_hash[SHA256_HEX_LEN + 1];
@@ -593,18 +593,15 @@ verify_signature(SigV4Request *sig, ApiCredential *cred, const char *method,
 				  "what was computed.");
 
 	/* the canonical request */
-	initStringInfo(&creq);
-	appendStringInfo(&creq, "%s\n", method);
-	appendStringInfo(&creq, "%s\n", canonical_uri(path));
-	appendStringInfo(&creq, "%s\n",
-					 canonical_query(query_params, sig->presigned));
-	if (!canonical_headers(&creq, headers, sig->signed_headers))
+	creq = api_sigv4_canonical_request(
+		method, path, query_params, sig->presigned, headers,
+		sig->signed_headers,
+		content_sha256 != NULL ? content_sha256 : payload_hash);
+	if (creq == NULL)
 		api_error("SignatureDoesNotMatch", 403,
 				  "'Host' must be a 'SignedHeader', and every signed header "
 				  "must be present in the request.");
-	appendStringInfo(&creq, "\n%s\n%s", sig->signed_headers,
-					 content_sha256 != NULL ? content_sha256 : payload_hash);
-	sha256_hex(creq.data, creq.len, creq_hash);
+	sha256_hex(creq, strlen(creq), creq_hash);
 
 	/* the string to sign */
 	initStringInfo(&sts);
@@ -638,6 +635,30 @@ verify_signature(SigV4Request *sig, ApiCredential *cred, const char *method,
 	}
 	if (!ok)
 		api_error("SignatureDoesNotMatch", 403, SIGNATURE_MISMATCH_MESSAGE);
+}
+
+/*
+ * SigV4's canonical request: method, canonical URI, canonical query string
+ * (without X-Amz-Signature when presigned), the signed headers' canonical
+ * lines, the signed header list and the payload hash. NULL when host is
+ * not signed or a signed header is missing.
+ */
+char *
+api_sigv4_canonical_request(const char *method, const char *path,
+							List *query_params, bool presigned, List *headers,
+							const char *signed_headers,
+							const char *payload_hash)
+{
+	StringInfoData creq;
+
+	initStringInfo(&creq);
+	appendStringInfo(&creq, "%s\n", method);
+	appendStringInfo(&creq, "%s\n", canonical_uri(path));
+	appendStringInfo(&creq, "%s\n", canonical_query(query_params, presigned));
+	if (!canonical_headers(&creq, headers, signed_headers))
+		return NULL;
+	appendStringInfo(&creq, "\n%s\n%s", signed_headers, payload_hash);
+	return creq.data;
 }
 
 /*
@@ -972,8 +993,9 @@ canonical_query(List *query_params, bool presigned)
 
 /*
  * Appends the canonical headers ("name:value\n" for each signed header,
- * the value trimmed and its runs of spaces collapsed). False when host is
- * not signed or a signed header is missing.
+ * each of its values trimmed, runs of blanks collapsed, a repeated
+ * header's values joined by commas). False when host is not signed or a
+ * signed header is missing.
  */
 static bool
 canonical_headers(StringInfo buf, List *headers, const char *signed_headers)
@@ -986,35 +1008,44 @@ canonical_headers(StringInfo buf, List *headers, const char *signed_headers)
 		return false;
 	for (;;)
 	{
-		char       *semi = strchr(name, ';');
-		char       *value;
-		const char *v;
-		bool        space = false;
+		char     *semi = strchr(name, ';');
+		bool      found = false;
+		ListCell *lc;
 
 		if (semi != NULL)
 			*semi = '\0';
 		if (strcmp(name, "host") == 0)
 			host_signed = true;
-		value = sigv4_header_value(headers, name);
-		if (value == NULL)
-			return false;
-
 		appendStringInfo(buf, "%s:", name);
-		v = value;
-		while (*v == ' ' || *v == '\t')
-			v++;
-		for (; *v; v++)
+		/* each value trimmed, its blanks collapsed; repeated ones joined */
+		foreach (lc, headers)
 		{
-			if (*v == ' ' || *v == '\t')
-				space = true;
-			else
+			ApiParam   *h = (ApiParam *) lfirst(lc);
+			const char *v = h->value;
+			bool        space = false;
+
+			if (pg_strcasecmp(h->name, name) != 0)
+				continue;
+			if (found)
+				appendStringInfoChar(buf, ',');
+			found = true;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			for (; *v; v++)
 			{
-				if (space)
-					appendStringInfoChar(buf, ' ');
-				space = false;
-				appendStringInfoChar(buf, *v);
+				if (*v == ' ' || *v == '\t')
+					space = true;
+				else
+				{
+					if (space)
+						appendStringInfoChar(buf, ' ');
+					space = false;
+					appendStringInfoChar(buf, *v);
+				}
 			}
 		}
+		if (!found)
+			return false;
 		appendStringInfoChar(buf, '\n');
 
 		if (semi == NULL)

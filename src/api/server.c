@@ -457,8 +457,13 @@ form_decode(const char *s, size_t len)
 	return out;
 }
 
-static List *
-parse_form(const char *body, size_t len)
+/*
+ * An application/x-www-form-urlencoded body (or query string) as a list
+ * of ApiParam; MalformedQueryString for a bad escape, a NUL byte or text
+ * that is not UTF-8.
+ */
+List *
+api_parse_form(const char *body, size_t len)
 {
 	List       *params = NIL;
 	const char *p = body;
@@ -585,8 +590,9 @@ parse_request(ApiConn *c, ApiRequest *req, const char *method, List *headers,
 	req->root.protocol = API_QUERY;
 	req->root.params = query_params;
 	if (strcmp(method, "POST") == 0 && c->body.len > 0)
-		req->root.params = list_concat(list_copy(query_params),
-									   parse_form(c->body.data, c->body.len));
+		req->root.params =
+			list_concat(list_copy(query_params),
+						api_parse_form(c->body.data, c->body.len));
 	else if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
 		api_error("InvalidAction", 400, "Method %s is not supported.", method);
 

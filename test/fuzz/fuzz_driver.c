@@ -2,7 +2,9 @@
  *
  * fuzz_driver.c
  *	  libFuzzer harnesses for the parsers that take untrusted input: filter
- *	  policies (validation and matching) and receipt handles.
+ *	  policies (validation and matching), receipt handles, and the
+ *	  endpoint's query-string/form parser, request readers, response
+ *	  writers and SigV4 canonicalisation.
  *
  * The code under test calls into the PostgreSQL backend (jsonb, numeric,
  * memory contexts, ereport), so the fuzzer runs inside a backend: this file
@@ -22,12 +24,26 @@
  *	  receipt_handle input = a handle string, decoded against queue 1; then
  *					 the first 24 bytes as (queue, message, lease) are made
  *					 into a handle that must decode to the same numbers.
+ *	  query_form	 input = a form body; its pairs, percent-encoded again,
+ *					 must parse to the same pairs.
+ *	  api_request	 input = protocol byte, then a form body or a JSON
+ *					 request; the readers the actions use (parameters,
+ *					 numbers, booleans, lists, maps, batch entries, message
+ *					 attributes) run over it.
+ *	  writers		 input = name, NUL, value: the value written as an XML
+ *					 element must read back (entities decoded) as itself,
+ *					 and written as a JSON member must parse back to itself.
+ *	  sigv4			 input = path, NUL, query form, NUL, header lines
+ *					 ("name:value"), NUL, signed header list: the canonical
+ *					 request must not change when the query pairs come in
+ *					 reverse order, header names change case and values
+ *					 gain surrounding blanks.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "topic/topic.h"
+#include "api/api.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -166,6 +182,295 @@ fuzz_receipt_handle(const char *data, size_t size)
 	sqsn_parse_receipt_handle(handle, 1, &msg_seq, &lease_token);
 }
 
+/* Pairs equal, in order; else PANIC naming what differed. */
+static void
+check_same_params(List *a, List *b, const char *what)
+{
+	ListCell   *la;
+	ListCell   *lb;
+
+	if (list_length(a) != list_length(b))
+		elog(PANIC, "%s: %d pairs became %d", what, list_length(a),
+			 list_length(b));
+	forboth(la, a, lb, b)
+	{
+		ApiParam   *x = lfirst(la);
+		ApiParam   *y = lfirst(lb);
+
+		if (strcmp(x->name, y->name) != 0 || strcmp(x->value, y->value) != 0)
+			elog(PANIC, "%s: a pair changed", what);
+	}
+}
+
+/* A statement that must not fail on this input: an ERROR is a finding. */
+#define MUST_NOT_FAIL(what, stmt) \
+	do { \
+		PG_TRY(); \
+		{ \
+			stmt; \
+		} \
+		PG_CATCH(); \
+		{ \
+			EmitErrorReport(); \
+			elog(PANIC, "%s raised an error", what); \
+		} \
+		PG_END_TRY(); \
+	} while (0)
+
+static void
+percent_encode(StringInfo buf, const char *s)
+{
+	for (; *s; s++)
+	{
+		unsigned char c = (unsigned char) *s;
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			(c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
+			c == '~')
+			appendStringInfoChar(buf, c);
+		else
+			appendStringInfo(buf, "%%%02X", c);
+	}
+}
+
+static void
+fuzz_query_form(const char *data, size_t size)
+{
+	List	   *params = api_parse_form(data, size);
+	List	   *again = NIL;
+	StringInfoData encoded;
+	ListCell   *lc;
+
+	initStringInfo(&encoded);
+	foreach(lc, params)
+	{
+		ApiParam   *p = lfirst(lc);
+
+		if (encoded.len > 0)
+			appendStringInfoChar(&encoded, '&');
+		percent_encode(&encoded, p->name);
+		appendStringInfoChar(&encoded, '=');
+		percent_encode(&encoded, p->value);
+	}
+	MUST_NOT_FAIL("parsing a re-encoded form",
+				  again = api_parse_form(encoded.data, encoded.len));
+	check_same_params(params, again, "form round trip");
+}
+
+static void
+fuzz_api_request(const char *data, size_t size)
+{
+	ApiObject	root;
+	List	   *entries;
+	ListCell   *lc;
+	int			number;
+	bool		flag;
+
+	if (size < 1)
+		return;
+	memset(&root, 0, sizeof(root));
+	if (data[0] & 1)
+	{
+		root.protocol = API_QUERY;
+		root.params = api_parse_form(data + 1, size - 1);
+	}
+	else
+	{
+		Jsonb	   *json = parse_json(pnstrdup(data + 1, size - 1));
+
+		if (json == NULL || !JB_ROOT_IS_OBJECT(json))
+			return;
+		root.protocol = API_JSON;
+		root.json = &json->root;
+	}
+	(void) api_param(&root, "QueueUrl");
+	(void) api_param_int(&root, "MaxNumberOfMessages", 1, 10, &number);
+	(void) api_param_bool(&root, "FifoQueue", &flag);
+	(void) api_strings(&root, "AttributeNames", "AttributeName");
+	(void) api_map(&root, "Attributes", "Attribute", "Name", "Value");
+	(void) api_map(&root, "tags", "Tag", "Key", "Value");
+	(void) api_message_attributes(&root, "MessageAttributes",
+								  "MessageAttribute", "Name", "Value");
+	entries = api_objects(&root, "Entries", "SendMessageBatchRequestEntry");
+	foreach(lc, entries)
+	{
+		ApiObject  *entry = lfirst(lc);
+
+		(void) api_param(entry, "Id");
+		(void) api_param_int(entry, "DelaySeconds", 0, 900, &number);
+		(void) api_message_attributes(entry, "MessageAttributes",
+									  "MessageAttribute", "Name", "Value");
+	}
+}
+
+/* XML character data back to text: the five entities and &#xD; */
+static char *
+xml_unescape(const char *s, const char *end)
+{
+	static const struct
+	{
+		const char *entity;
+		char		c;
+	}			entities[] = {
+		{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'},
+		{"&apos;", '\''}, {"&#xD;", '\r'},
+	};
+	StringInfoData out;
+
+	initStringInfo(&out);
+	while (s < end)
+	{
+		bool		matched = false;
+
+		if (*s == '<')
+			elog(PANIC, "XML character data holds a raw '<'");
+		for (int i = 0; i < lengthof(entities) && *s == '&'; i++)
+		{
+			size_t		len = strlen(entities[i].entity);
+
+			if ((size_t) (end - s) >= len &&
+				strncmp(s, entities[i].entity, len) == 0)
+			{
+				appendStringInfoChar(&out, entities[i].c);
+				s += len;
+				matched = true;
+				break;
+			}
+		}
+		if (!matched && *s == '&')
+			elog(PANIC, "XML character data holds a bare '&'");
+		if (!matched)
+			appendStringInfoChar(&out, *s++);
+	}
+	return out.data;
+}
+
+static void
+fuzz_writers(const char *data, size_t size)
+{
+	char	   *parts[2];
+	ApiRequest	req;
+	char	   *open;
+	char	   *start;
+	char	   *end;
+	Jsonb	   *json;
+	JsonbValue *member;
+
+	split_input(data, size, parts, 2);
+	if (parts[1] == NULL ||
+		!pg_verifymbstr(parts[1], strlen(parts[1]), true))
+		return;
+
+	/* XML: a fixed element name, the fuzzed value */
+	memset(&req, 0, sizeof(req));
+	req.protocol = API_QUERY;
+	req.out = makeStringInfo();
+	api_out_string(&req, "Value", parts[1]);
+	open = req.out->data;
+	if (strncmp(open, "<Value>", 7) != 0)
+		elog(PANIC, "XML element does not start with its name");
+	start = open + 7;
+	end = req.out->data + req.out->len - strlen("</Value>");
+	if (end < start || strcmp(end, "</Value>") != 0)
+		elog(PANIC, "XML element does not end with its name");
+	if (strcmp(xml_unescape(start, end), parts[1]) != 0)
+		elog(PANIC, "XML value does not read back as itself");
+
+	/* JSON: the fuzzed name and value as a member of an object */
+	if (!pg_verifymbstr(parts[0], strlen(parts[0]), true))
+		return;
+	memset(&req, 0, sizeof(req));
+	req.protocol = API_JSON;
+	req.out = makeStringInfo();
+	api_out_begin_object(&req, NULL, NULL);
+	api_out_string(&req, parts[0], parts[1]);
+	api_out_end_object(&req, NULL);
+	MUST_NOT_FAIL("parsing the JSON written",
+				  json = DatumGetJsonbP(DirectFunctionCall1(
+					  jsonb_in, CStringGetDatum(req.out->data))));
+	member = getKeyJsonValueFromContainer(&json->root, parts[0],
+										  strlen(parts[0]), NULL);
+	if (member == NULL || member->type != jbvString ||
+		(size_t) member->val.string.len != strlen(parts[1]) ||
+		memcmp(member->val.string.val, parts[1], strlen(parts[1])) != 0)
+		elog(PANIC, "JSON member does not read back as itself");
+}
+
+/* s with its ASCII letters in one case */
+static char *
+ascii_case(const char *s, bool upper)
+{
+	char	   *out = pstrdup(s);
+
+	for (char *p = out; *p; p++)
+		*p = upper ? pg_ascii_toupper((unsigned char) *p)
+			: pg_ascii_tolower((unsigned char) *p);
+	return out;
+}
+
+/* "name:value" lines as headers, names lower case as the server keeps them */
+static List *
+header_lines(const char *text, bool disguise)
+{
+	List	   *headers = NIL;
+	char	   *copy = pstrdup(text);
+	char	   *line = copy;
+
+	while (line != NULL && *line != '\0')
+	{
+		char	   *nl = strchr(line, '\n');
+		char	   *colon;
+
+		if (nl)
+			*nl = '\0';
+		colon = strchr(line, ':');
+		if (colon)
+		{
+			ApiParam   *h = palloc(sizeof(ApiParam));
+
+			*colon = '\0';
+			h->name = ascii_case(line, disguise);
+			h->value = disguise ? psprintf(" \t%s\t ", colon + 1)
+				: pstrdup(colon + 1);
+			headers = lappend(headers, h);
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	return headers;
+}
+
+static void
+fuzz_sigv4(const char *data, size_t size)
+{
+	char	   *parts[4];
+	List	   *query;
+	List	   *reversed = NIL;
+	ListCell   *lc;
+	char	   *plain = NULL;
+	char	   *disguised = NULL;
+
+	split_input(data, size, parts, 4);
+	if (parts[3] == NULL)
+		return;
+	query = api_parse_form(parts[1], strlen(parts[1]));
+	foreach(lc, query)
+		reversed = lcons(lfirst(lc), reversed);
+	plain = api_sigv4_canonical_request("POST", parts[0], query, false,
+										header_lines(parts[2], false),
+										ascii_case(parts[3], false),
+										"UNSIGNED-PAYLOAD");
+	MUST_NOT_FAIL("canonicalising the disguised request",
+				  disguised = api_sigv4_canonical_request(
+					  "POST", parts[0], reversed, false,
+					  header_lines(parts[2], true),
+					  ascii_case(parts[3], false),
+					  "UNSIGNED-PAYLOAD"));
+	if ((plain == NULL) != (disguised == NULL) ||
+		(plain != NULL && strcmp(plain, disguised) != 0))
+		elog(PANIC, "the canonical request depends on query order, header "
+			 "case or surrounding blanks");
+}
+
 /*
  * One input: its own subtransaction, so an ERROR rolls back cleanly, and
  * its own memory, reset afterwards.
@@ -226,6 +531,14 @@ sqsn_fuzz_run(PG_FUNCTION_ARGS)
 		(void) sqsn_make_receipt_handle(1, 1, 1);
 		SPI_finish();
 	}
+	else if (strcmp(target, "query_form") == 0)
+		current_target = fuzz_query_form;
+	else if (strcmp(target, "api_request") == 0)
+		current_target = fuzz_api_request;
+	else if (strcmp(target, "writers") == 0)
+		current_target = fuzz_writers;
+	else if (strcmp(target, "sigv4") == 0)
+		current_target = fuzz_sigv4;
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
