@@ -94,6 +94,30 @@ $$;
 
 SELECT bench.create_plain(t) FROM unnest(ARRAY['plain_send', 'plain_batch', 'plain_recv']) t;
 
+-- 1 MiB messages (workload large): a queue that takes them, a plain table
+-- of the same shape, and one body of exactly 1 MiB of pseudo-random hex
+-- digits, which TOAST compresses no better than real payloads.
+SELECT sqsn.sq_create_queue('large', maximum_message_size => 1048576);
+SELECT bench.create_plain('plain_large');
+CREATE TABLE bench.large_body AS
+	SELECT string_agg(md5(i::text || random()::text), '') AS body
+	FROM generate_series(1, 32768) i;
+
+-- Tops queue 'large' and table plain_large up to n messages each.
+CREATE FUNCTION bench.top_up_large(n bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	b text := (SELECT body FROM bench.large_body);
+BEGIN
+	FOR i IN 1 .. n - bench.depth('sqsn', 'large') LOOP
+		PERFORM sqsn.sq_send('large', b);
+	END LOOP;
+	INSERT INTO bench.plain_large (message_id, body, sent_at, visible_at, expires_at)
+	SELECT gen_random_uuid(), b, now(), now(), now() + interval '345600 s'
+	FROM generate_series(1, n - bench.depth('plain', 'plain_large'));
+END
+$$;
+
 SELECT pgq.create_queue(q) FROM unnest(ARRAY['send', 'batch', 'cons']) q;
 SELECT pgq.register_consumer('cons', 'c');
 

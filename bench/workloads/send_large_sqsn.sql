@@ -1,0 +1,2 @@
+-- sqsn: send one 1 MiB message per transaction.
+SELECT sqsn.sq_send('large', body) FROM bench.large_body;
