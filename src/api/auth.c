@@ -108,6 +108,17 @@ static SqsnStatement credential_stmt = {
 	"reading sqsn.api_credentials",
 	true};
 
+/* the same before ALTER EXTENSION sqsn UPDATE brought session tokens */
+static SqsnStatement credential_without_token_stmt = {
+	"SELECT secret_access_key, role::pg_catalog.text, NULL::pg_catalog.text"
+	" FROM sqsn.api_credentials"
+	" WHERE access_key_id OPERATOR(pg_catalog.=) $1",
+	1,
+	{TEXTOID},
+	SPI_OK_SELECT,
+	"reading sqsn.api_credentials",
+	true};
+
 /* What a request says about its signature, from the header or the query. */
 typedef struct SigV4Request
 {
@@ -495,7 +506,10 @@ lookup_credential(const char *access_key_id, ApiCredential *cred)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	sqsn_spi_connect();
 	arg = CStringGetTextDatum(access_key_id);
-	if (sqsn_execute(&credential_stmt, &arg, NULL, 1) == 1)
+	if (sqsn_execute(sqsn_catalog_has(SQSN_CATALOG_SESSION_TOKENS)
+						 ? &credential_stmt
+						 : &credential_without_token_stmt,
+					 &arg, NULL, 1) == 1)
 	{
 		HeapTuple tuple = SPI_tuptable->vals[0];
 		TupleDesc desc = SPI_tuptable->tupdesc;
@@ -1246,13 +1260,20 @@ api_create_credentials(PG_FUNCTION_ARGS)
 		args[5] = CStringGetTextDatum(session_token);
 	else
 		argnulls[5] = 'n';
+	/* a catalog from before session tokens takes keys without one */
 	ret = SPI_execute_with_args(
-		"INSERT INTO sqsn.api_credentials"
-		" (access_key_id, secret_access_key, role, created_at, created_by,"
-		"  session_token)"
-		" VALUES ($1, $2, $3, $4, $5, $6)"
-		" ON CONFLICT (access_key_id) DO NOTHING",
-		6,
+		sqsn_catalog_has(SQSN_CATALOG_SESSION_TOKENS)
+			? "INSERT INTO sqsn.api_credentials"
+			  " (access_key_id, secret_access_key, role, created_at,"
+			  "  created_by, session_token)"
+			  " VALUES ($1, $2, $3, $4, $5, $6)"
+			  " ON CONFLICT (access_key_id) DO NOTHING"
+			: "INSERT INTO sqsn.api_credentials"
+			  " (access_key_id, secret_access_key, role, created_at,"
+			  "  created_by)"
+			  " VALUES ($1, $2, $3, $4, $5)"
+			  " ON CONFLICT (access_key_id) DO NOTHING",
+		sqsn_catalog_has(SQSN_CATALOG_SESSION_TOKENS) ? 6 : 5,
 		(Oid[]){TEXTOID, TEXTOID, NAMEOID, TIMESTAMPTZOID, NAMEOID, TEXTOID},
 		args, argnulls, false, 0);
 	sqsn_spi_check(ret, SPI_OK_INSERT, "inserting into sqsn.api_credentials");

@@ -124,12 +124,28 @@ foreach my $from (@shipped)
 		});
 	}
 
+	# An endpoint access key made through the new library on the old
+	# catalog (0.4 has keys, but no session tokens yet).
+	if ($from eq '0.4')
+	{
+		is($node->safe_psql($db, q{SELECT access_key_id FROM sqsn.api_create_credentials(
+				current_user, 'AKIAUPGRADE0000001')}),
+			'AKIAUPGRADE0000001', "$from: an access key is made on the old catalog");
+	}
+
 	$node->safe_psql($db, 'ALTER EXTENSION sqsn UPDATE');
 	is($node->safe_psql($db,
 			q{SELECT extversion FROM pg_extension WHERE extname = 'sqsn'}),
 		$current, "$from updated to $current");
 	is(extension_catalog($db), $fresh,
 		"catalog after updating from $from is the fresh $current catalog");
+
+	if ($from eq '0.4')
+	{
+		is($node->safe_psql($db, q{SELECT with_session_token FROM sqsn.api_access_keys
+				WHERE access_key_id = 'AKIAUPGRADE0000001'}),
+			'f', "$from: the old access key is kept, without a session token");
+	}
 
 	# Old state still works under the new version.
 	is($node->safe_psql($db, q{SELECT body FROM sqsn.sq_receive('old', 10)}),
