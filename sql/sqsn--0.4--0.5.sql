@@ -616,3 +616,7 @@ CREATE OR REPLACE VIEW sqsn.api_access_keys AS
 	SELECT access_key_id, role, created_at, created_by,
 		session_token IS NOT NULL AS with_session_token
 	FROM sqsn.api_credentials;
+
+-- Queue attributes kept as given: Policy, RedriveAllowPolicy (enforced),
+-- KmsMasterKeyId, KmsDataKeyReusePeriodSeconds, FifoThroughputLimit.
+ALTER TABLE sqsn.queue ADD COLUMN extra_attributes jsonb NOT NULL DEFAULT '{}';

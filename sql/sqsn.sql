@@ -83,7 +83,10 @@ CREATE TABLE sqsn.queue (
 	deduplication_scope text NOT NULL DEFAULT 'queue'
 		CHECK (deduplication_scope OPERATOR(pg_catalog.=) ANY (ARRAY['queue', 'message_group'])),
 	-- Messages sealed at rest (see "Encryption" below).
-	encrypted boolean NOT NULL DEFAULT false
+	encrypted boolean NOT NULL DEFAULT false,
+	-- Policy, RedriveAllowPolicy, KmsMasterKeyId, KmsDataKeyReusePeriodSeconds,
+	-- FifoThroughputLimit: kept as given (queue/stored_attributes.c)
+	extra_attributes jsonb NOT NULL DEFAULT '{}'
 );
 ALTER SEQUENCE sqsn.queue_id_seq OWNED BY sqsn.queue.queue_id;
 

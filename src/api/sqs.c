@@ -363,7 +363,7 @@ static const QueueAttributeDef settable_attributes[] = {
 	{"ContentBasedDeduplication", 1, 0},
 	{"DeduplicationScope", 1, 0},
 	{"SqsManagedSseEnabled", 1, 0},
-	/* accepted; sqsn has nothing they would change */
+	/* kept as given (queue/stored_attributes.c) */
 	{"Policy", 1, 0},
 	{"RedriveAllowPolicy", 1, 0},
 	{"KmsMasterKeyId", 1, 0},
@@ -379,16 +379,6 @@ static const char *const readonly_attributes[] = {
 	"CreatedTimestamp",
 	"LastModifiedTimestamp",
 };
-
-static bool
-ignored_attribute(const char *name)
-{
-	return strcmp(name, "Policy") == 0 ||
-		   strcmp(name, "RedriveAllowPolicy") == 0 ||
-		   strcmp(name, "KmsMasterKeyId") == 0 ||
-		   strcmp(name, "KmsDataKeyReusePeriodSeconds") == 0 ||
-		   strcmp(name, "FifoThroughputLimit") == 0;
-}
 
 static bool
 fifo_only_attribute(const char *name)
@@ -450,8 +440,6 @@ settable_attributes_jsonb(List *attributes, bool fifo, bool creating)
 				api_error("InvalidAttributeValue", 400,
 						  "Invalid value for the parameter %s.", a->name);
 		}
-		if (ignored_attribute(a->name))
-			continue;
 		if (!first)
 			appendStringInfoChar(&buf, ',');
 		first = false;
@@ -628,6 +616,32 @@ check_existing_queue(const char *name, List *attributes)
 	}
 }
 
+/* Of settings, the attributes queue/stored_attributes.c keeps. */
+static Jsonb *
+stored_attributes(Jsonb *settings)
+{
+	JsonbIterator   *it = JsonbIteratorInit(&settings->root);
+	JsonbParseState *state = NULL;
+	JsonbValue       v;
+	JsonbValue       key;
+	int              tok;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = v;
+		else if (tok == WJB_VALUE &&
+				 sqsn_is_stored_queue_attribute(
+					 pnstrdup(key.val.string.val, key.val.string.len)))
+		{
+			pushJsonbValue(&state, WJB_KEY, &key);
+			pushJsonbValue(&state, WJB_VALUE, &v);
+		}
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+}
+
 static void
 create_queue(ApiRequest *req)
 {
@@ -654,6 +668,9 @@ create_queue(ApiRequest *req)
 	values[0] = text_datum(name);
 	values[1] = JsonbPGetDatum(settings);
 	sqsn_execute(&create_queue_stmt, values, NULL, 0);
+	/* the attributes sq_create_queue has no parameter for */
+	values[1] = JsonbPGetDatum(stored_attributes(settings));
+	sqsn_execute(&set_attributes_stmt, values, NULL, 0);
 	if (tags != NIL)
 	{
 		values[1] = JsonbPGetDatum(api_params_jsonb(tags));

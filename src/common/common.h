@@ -126,6 +126,7 @@ typedef enum SqsnCatalogFeature
 	SQSN_CATALOG_SMS,         /* 0.5: sms subscriptions, the opt-out list */
 	SQSN_CATALOG_MOVE_TASKS,  /* 0.5: message move tasks */
 	SQSN_CATALOG_SESSION_TOKENS, /* 0.5: temporary endpoint credentials */
+	SQSN_CATALOG_STORED_ATTRIBUTES, /* 0.5: Policy, RedriveAllowPolicy, ... */
 } SqsnCatalogFeature;
 
 /*

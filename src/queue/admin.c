@@ -364,9 +364,14 @@ check_redrive(const char *queue_name, QueueSettings *settings,
 							   ? "FIFO"
 							   : "standard")));
 	if (old_dlq == NULL || strcmp(old_dlq, settings->dead_letter_queue) != 0)
+	{
 		sqsn_check_queue(
 			sqsn_open_queue(settings->dead_letter_queue, RowExclusiveLock),
 			SQSN_SEND);
+		if (sqsn_catalog_has(SQSN_CATALOG_STORED_ATTRIBUTES))
+			sqsn_check_redrive_allowed(dlq_id, settings->dead_letter_queue,
+									   queue_name);
+	}
 	return dlq_id;
 }
 
@@ -695,7 +700,7 @@ sq_get_queue_attributes(PG_FUNCTION_ARGS)
 				"   ELSE jsonb_build_object('RedrivePolicy', "
 				"jsonb_build_object("
 				"    'deadLetterQueue', d.queue_name,"
-				"    'maxReceiveCount', q.max_receive_count)) END%s"
+				"    'maxReceiveCount', q.max_receive_count)) END%s%s"
 				" FROM sqsn.queue q LEFT JOIN sqsn.queue d"
 				"  ON d.queue_id = q.dead_letter_queue_id"
 				" WHERE q.queue_id = $1",
@@ -707,6 +712,9 @@ sq_get_queue_attributes(PG_FUNCTION_ARGS)
 					  "   'DeduplicationScope', CASE q.deduplication_scope"
 					  "    WHEN 'message_group' THEN 'messageGroup'"
 					  "    ELSE 'messageQueue' END)"
+					: "",
+				sqsn_catalog_has(SQSN_CATALOG_STORED_ATTRIBUTES)
+					? " || q.extra_attributes"
 					: ""),
 			4, argtypes, values, NULL, false, 1),
 		SPI_OK_SELECT, "reading queue attributes");
@@ -870,6 +878,7 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 	bool           encrypted;
 	bool           encrypted_given = false;
 	int64          queue_id;
+	Jsonb         *stored = NULL; /* extra_attributes, once one is given */
 
 	sqsn_refuse_on_standby(fcinfo);
 	attributes = sqsn_attributes_arg(fcinfo, 1, "queue");
@@ -931,6 +940,18 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 			encrypted = attribute_bool(key, &v);
 			encrypted_given = true;
 		}
+		else if (sqsn_is_stored_queue_attribute(key))
+		{
+			if (!sqsn_catalog_has(SQSN_CATALOG_STORED_ATTRIBUTES))
+				ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+								errmsg("queue attribute %s needs the current "
+									   "catalog",
+									   key),
+								errhint("Run ALTER EXTENSION sqsn UPDATE.")));
+			if (stored == NULL)
+				stored = sqsn_stored_queue_attributes(queue_id);
+			stored = sqsn_stored_attribute_set(stored, key, &v, fifo);
+		}
 		else if (strcmp(key, "FifoQueue") == 0)
 		{
 			if (attribute_bool(key, &v) != fifo)
@@ -953,15 +974,19 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 				 errhint("Settable attributes are VisibilityTimeout, "
 						 "MessageRetentionPeriod, DelaySeconds, "
 						 "MaximumMessageSize, ReceiveMessageWaitTimeSeconds, "
-						 "RedrivePolicy, SqsManagedSseEnabled, and for "
-						 "FIFO queues ContentBasedDeduplication and "
-						 "DeduplicationScope.")));
+						 "RedrivePolicy, SqsManagedSseEnabled, Policy, "
+						 "RedriveAllowPolicy, KmsMasterKeyId, "
+						 "KmsDataKeyReusePeriodSeconds, and for FIFO "
+						 "queues ContentBasedDeduplication, "
+						 "DeduplicationScope and FifoThroughputLimit.")));
 	}
 
 	check_fifo_settings(name, &s);
 	dlq_id = check_redrive(name, &s, old_dlq);
 	execute_with_settings(fifo ? &update_fifo_stmt : &update_standard_stmt,
 						  name, &s, dlq_id, 0);
+	if (stored != NULL)
+		sqsn_store_queue_attributes(queue_id, stored);
 	if (encrypted_given)
 		sqsn_store_encrypted("queue", name, encrypted, false);
 

@@ -19,6 +19,8 @@
  *	  redrive.c      sq_redrive: out of a dead-letter queue
  *	  move_task.c    message move tasks: redrives in the background
  *	  queue_tags.c   the tags of a queue
+ *	  stored_attributes.c  Policy, RedriveAllowPolicy, the KMS attributes
+ *	                 and FifoThroughputLimit: kept as given
  *	  maintenance.c  retention and dead-letter sweeps, run_maintenance
  *	  rotate.c       sq_rotate_queue_key
  *	  schedule.c     recurring sends through pg_cron
@@ -166,6 +168,15 @@ extern bool  sqsn_queue_allows_role(SqsnQueue *queue, const char *role_name,
 									int action);
 extern void  sqsn_check_queue(SqsnQueue *queue, int action);
 extern char *sqsn_queue_name_of(int64 queue_id);
+
+/* stored_attributes.c */
+extern bool  sqsn_is_stored_queue_attribute(const char *key);
+extern Jsonb *sqsn_stored_attribute_set(Jsonb *attrs, const char *key,
+										JsonbValue *v, bool fifo);
+extern Jsonb *sqsn_stored_queue_attributes(int64 queue_id);
+extern void  sqsn_store_queue_attributes(int64 queue_id, Jsonb *attrs);
+extern void  sqsn_check_redrive_allowed(int64 dlq_id, const char *dlq,
+										const char *source);
 
 /* move_task.c */
 extern int  sqsn_active_move_tasks(MemoryContext cxt, pg_uuid_t **handles);

@@ -630,6 +630,49 @@ class TestDeadLetterQueue(SqsTestCase):
         self.assertNotIn("RedrivePolicy", self.attrs(src))
 
 
+class TestStoredAttributes(SqsTestCase):
+    def test_policy_and_kms_attributes_are_kept(self):
+        policy = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": "sqs:SendMessage", "Resource": "*"}]}
+        url = self.queue("kept", {"Policy": json.dumps(policy), "KmsMasterKeyId": "alias/aws/sqs"})
+        self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"KmsDataKeyReusePeriodSeconds": "600"})
+        a = self.attrs(url, "All")
+        self.assertEqual(json.loads(a["Policy"]), policy)
+        self.assertEqual(a["KmsMasterKeyId"], "alias/aws/sqs")
+        self.assertEqual(a["KmsDataKeyReusePeriodSeconds"], "600")
+        self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": ""})
+        self.assertNotIn("Policy", self.attrs(url, "All"))
+        self.assertError("InvalidAttributeValue", self.sqs.set_queue_attributes, QueueUrl=url,
+                         Attributes={"KmsDataKeyReusePeriodSeconds": "59"})
+        self.assertError("InvalidAttributeValue", self.sqs.set_queue_attributes, QueueUrl=url,
+                         Attributes={"Policy": json.dumps({"Version": "2012-10-17"})})
+
+    def test_fifo_throughput_limit(self):
+        url = self.queue("ht.fifo", {"FifoQueue": "true", "DeduplicationScope": "messageGroup",
+                                     "FifoThroughputLimit": "perMessageGroupId"})
+        self.assertEqual(self.attrs(url, "FifoThroughputLimit")["FifoThroughputLimit"], "perMessageGroupId")
+
+    def test_redrive_allow_policy(self):
+        dlq = self.queue("allow-dlq")
+        dlq_arn = self.attrs(dlq, "QueueArn")["QueueArn"]
+        listed = self.queue("allow-listed")
+        other = self.queue("allow-other")
+        listed_arn = self.attrs(listed, "QueueArn")["QueueArn"]
+        self.sqs.set_queue_attributes(QueueUrl=dlq, Attributes={"RedriveAllowPolicy": json.dumps(
+            {"redrivePermission": "byQueue", "sourceQueueArns": [listed_arn]})})
+        self.assertEqual(json.loads(self.attrs(dlq, "RedriveAllowPolicy")["RedriveAllowPolicy"]),
+                         {"redrivePermission": "byQueue", "sourceQueueArns": [listed_arn]})
+        redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3})
+        self.sqs.set_queue_attributes(QueueUrl=listed, Attributes={"RedrivePolicy": redrive})
+        self.assertError("InvalidParameterValue", self.sqs.set_queue_attributes, QueueUrl=other,
+                         Attributes={"RedrivePolicy": redrive})
+        self.assertNotIn("RedrivePolicy", self.attrs(other, "All"))
+        self.sqs.set_queue_attributes(QueueUrl=dlq, Attributes={"RedriveAllowPolicy": json.dumps(
+            {"redrivePermission": "denyAll"})})
+        self.assertError("InvalidParameterValue", self.sqs.create_queue, QueueName=PREFIX + "allow-new",
+                         Attributes={"RedrivePolicy": redrive})
+
+
 class TestFifo(SqsTestCase):
     def test_fifo(self):
         url = self.queue("order.fifo", {"FifoQueue": "true", "ContentBasedDeduplication": "true"})
