@@ -124,6 +124,7 @@ typedef enum SqsnCatalogFeature
 	SQSN_CATALOG_PAUSE,       /* 0.5: paused push subscriptions */
 	SQSN_CATALOG_SMS,         /* 0.5: sms subscriptions, the opt-out list */
 	SQSN_CATALOG_MOVE_TASKS,  /* 0.5: message move tasks */
+	SQSN_CATALOG_DIRECT_SMS,  /* 0.5: SMS published to a phone number */
 } SqsnCatalogFeature;
 
 /*

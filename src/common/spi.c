@@ -31,6 +31,7 @@ static const struct
 	[SQSN_CATALOG_PAUSE] = {"subscription", "paused"},
 	[SQSN_CATALOG_SMS] = {"phone_number_opt_out", NULL},
 	[SQSN_CATALOG_MOVE_TASKS] = {"message_move_task", NULL},
+	[SQSN_CATALOG_DIRECT_SMS] = {"delivery", "phone_number"},
 };
 
 /*

@@ -11,7 +11,8 @@
  *
  * A publish inserts one row per confirmed HTTP/HTTPS subscription whose
  * filter policy matches (topic/publish.c); a subscribe inserts one
- * SubscriptionConfirmation row. The rows are the truth: the worker
+ * SubscriptionConfirmation row; an SMS published to a phone number
+ * (sn_publish_sms) one row without a subscription, the number on it. The rows are the truth: the worker
  * (push_worker.c) POSTs every row that is due, whatever woke it.
  *
  * Wake-up: NOTIFY would serialise every committing transaction that
@@ -88,6 +89,19 @@ static SqsnStatement function_notification_stmt = {
 	" VALUES ($1, 'Notification', $2, $3, $4, $5, $6, $7, $7, 'function')",
 	7,
 	{UUIDOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TIMESTAMPTZOID},
+	SPI_OK_INSERT,
+	"inserting into sqsn.delivery"};
+
+/*
+ * An SMS published straight to a phone number (sn_publish_sms): no
+ * subscription and no topic, the number on the row.
+ */
+static SqsnStatement sms_stmt = {
+	"INSERT INTO sqsn.delivery (phone_number, message_type, message_id,"
+	" message, message_attributes, published_at, next_attempt_at)"
+	" VALUES ($1, 'Notification', $2, $3, $4, $5, $5)",
+	5,
+	{TEXTOID, UUIDOID, TEXTOID, JSONBOID, TIMESTAMPTZOID},
 	SPI_OK_INSERT,
 	"inserting into sqsn.delivery"};
 
@@ -303,6 +317,37 @@ sqsn_outbox_notification(Datum subscription_id, pg_uuid_t *message_id,
 		sqsn_execute(&notification_stmt, values, nulls, 0);
 		inserted_deliveries = true;
 	}
+}
+
+/*
+ * Puts an SMS to a phone number, published without a topic, into the
+ * outbox. With encrypted the message and its attributes are sealed (for
+ * no subscription: the message id alone binds them); the worker opens
+ * them just before the POST. The number stays readable: the worker checks
+ * it against the opt-out list.
+ */
+void
+sqsn_outbox_sms(const char *phone_number, pg_uuid_t *message_id, text *message,
+				Jsonb *attributes, TimestampTz published_at, bool encrypted)
+{
+	Datum values[5];
+	char  nulls[5] = {' ', ' ', ' ', ' ', ' '};
+
+	values[0] = CStringGetTextDatum(phone_number);
+	values[1] = UUIDPGetDatum(message_id);
+	values[2] = PointerGetDatum(message);
+	values[3] = attributes ? JsonbPGetDatum(attributes) : (Datum) 0;
+	nulls[3] = attributes ? ' ' : 'n';
+	values[4] = TimestampTzGetDatum(published_at);
+	if (encrypted)
+	{
+		values[2] = PointerGetDatum(
+			sqsn_seal('d', 0, NULL, message_id, message, attributes, NULL));
+		values[3] = JsonbPGetDatum(sqsn_sealed_marker());
+		nulls[3] = ' ';
+	}
+	sqsn_execute(&sms_stmt, values, nulls, 0);
+	inserted_deliveries = true;
 }
 
 /* The simple-form attributes of a dead-lettered copy, as jsonb. */
