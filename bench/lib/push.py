@@ -98,25 +98,37 @@ def pct(values, p):
     return v[lo] + (v[hi] - v[lo]) * (k - lo)
 
 
+def start_server(python, script, d, logs):
+    """Starts a sink or gateway script, --quiet, on a free port of
+    127.0.0.1 with its records in directory d (the files logs removed
+    first); returns (process, port)."""
+    os.makedirs(d, exist_ok=True)
+    portfile = os.path.join(d, "port")
+    for f in [portfile] + [os.path.join(d, name) for name in logs]:
+        if os.path.exists(f):
+            os.unlink(f)
+    proc = subprocess.Popen([python, script, "--dir", d, "--port-file", portfile, "--quiet"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=open(os.path.join(d, "stderr"), "w"))
+    for _ in range(250):
+        if os.path.exists(portfile):
+            break
+        time.sleep(0.02)
+    try:
+        return proc, int(open(portfile).read())
+    except (OSError, ValueError):
+        proc.terminate()
+        proc.wait()
+        raise RuntimeError("%s did not start" % os.path.basename(script))
+
+
 def bench_email(args, result, sinkdir):
     """Mails/s to the SMTP sink; False when mails did not arrive."""
     k = MAIL_SIZES[args.mode]
     maildir = os.path.join(sinkdir, "smtp")
-    os.makedirs(maildir, exist_ok=True)
     log = os.path.join(maildir, "mail.jsonl")
-    portfile = os.path.join(maildir, "port")
-    for f in (log, portfile, os.path.join(maildir, "rcpt.jsonl")):
-        if os.path.exists(f):
-            os.unlink(f)
-    sink = subprocess.Popen(["/usr/bin/python3", SMTP_SINK, "--dir", maildir, "--port-file", portfile, "--quiet"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=open(os.path.join(maildir, "stderr"), "w"))
+    sink, port = start_server("/usr/bin/python3", SMTP_SINK, maildir, ["mail.jsonl", "rcpt.jsonl"])
     try:
-        for _ in range(250):
-            if os.path.exists(portfile):
-                break
-            time.sleep(0.02)
-        port = int(open(portfile).read())
         psql(args, "ALTER SYSTEM SET sqsn.smtp_url = 'smtp://127.0.0.1:%d'" % port)
         psql(args, "ALTER SYSTEM SET sqsn.smtp_require_starttls = off")
         psql(args, "SELECT pg_reload_conf()")
@@ -173,22 +185,10 @@ def bench_sms(args, result, sinkdir):
     phone number; False when SMS did not arrive."""
     k = SMS_SIZES[args.mode]
     gwdir = os.path.join(sinkdir, "sms")
-    os.makedirs(gwdir, exist_ok=True)
     log = os.path.join(gwdir, "sms.jsonl")
-    portfile = os.path.join(gwdir, "port")
-    for f in (log, portfile):
-        if os.path.exists(f):
-            os.unlink(f)
-    gw = subprocess.Popen([sys.executable, SMS_GATEWAY, "--dir", gwdir, "--port-file", portfile, "--quiet"],
-                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                          stderr=open(os.path.join(gwdir, "stderr"), "w"))
+    gw, port = start_server(sys.executable, SMS_GATEWAY, gwdir, ["sms.jsonl"])
     ok = True
     try:
-        for _ in range(250):
-            if os.path.exists(portfile):
-                break
-            time.sleep(0.02)
-        port = int(open(portfile).read())
         psql(args, "ALTER SYSTEM SET sqsn.sms_gateway_url = 'http://127.0.0.1:%d/Messages.json'" % port)
         psql(args, "SELECT pg_reload_conf()")
         time.sleep(1)
@@ -241,24 +241,12 @@ def main():
     args = ap.parse_args()
     n, m = SIZES[args.mode]
     sinkdir = os.path.join(args.out, "push-sink")
-    os.makedirs(sinkdir, exist_ok=True)
     log = os.path.join(sinkdir, "requests.jsonl")
-    portfile = os.path.join(sinkdir, "port")
-    for f in (log, portfile):
-        if os.path.exists(f):
-            os.unlink(f)
-    sink = subprocess.Popen([sys.executable, SINK, "--dir", sinkdir, "--port-file", portfile, "--quiet"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=open(os.path.join(sinkdir, "stderr"), "w"))
+    sink, port = start_server(sys.executable, SINK, sinkdir, ["requests.jsonl"])
     created_ext = False
     result = {"messages": n, "latency_messages": m}
     ok = True
     try:
-        for _ in range(250):
-            if os.path.exists(portfile):
-                break
-            time.sleep(0.02)
-        port = int(open(portfile).read())
         created_ext = psql(args, "SELECT count(*) FROM pg_extension WHERE extname = 'sqsn'") == "0"
         psql(args, "CREATE EXTENSION IF NOT EXISTS sqsn")
         psql(args, "ALTER SYSTEM SET sqsn.http_allowed_hosts = '127.0.0.1'")

@@ -272,6 +272,22 @@ sqsn_outbox_confirmation(Datum subscription_id, const char *topic_name)
 }
 
 /*
+ * The message column of an outbox row sealed for the subscription (NULL:
+ * none, an SMS to a phone number) with its attributes and subject, and the
+ * attributes column the marker of a sealed row.
+ */
+static void
+seal_row(Datum *message_value, Datum *attributes_value, char *attributes_null,
+		 const pg_uuid_t *subscription, pg_uuid_t *message_id, text *message,
+		 Jsonb *attributes, const char *subject)
+{
+	*message_value = PointerGetDatum(sqsn_seal(
+		'd', 0, subscription, message_id, message, attributes, subject));
+	*attributes_value = JsonbPGetDatum(sqsn_sealed_marker());
+	*attributes_null = ' ';
+}
+
+/*
  * Puts one notification for an HTTP/HTTPS subscription, or with function
  * for a function subscription, into the outbox. The envelope is built (and
  * signed) by the worker from these fields. An encrypted topic's row is
@@ -299,13 +315,11 @@ sqsn_outbox_notification(Datum subscription_id, pg_uuid_t *message_id,
 	values[6] = TimestampTzGetDatum(published_at);
 	if (encrypted)
 	{
-		values[4] = PointerGetDatum(
-			sqsn_seal('d', 0, DatumGetUUIDP(subscription_id), message_id,
-					  message, attributes, subject));
+		seal_row(&values[4], &values[5], &nulls[5],
+				 DatumGetUUIDP(subscription_id), message_id, message,
+				 attributes, subject);
 		values[3] = (Datum) 0;
 		nulls[3] = 'n';
-		values[5] = JsonbPGetDatum(sqsn_sealed_marker());
-		nulls[5] = ' ';
 	}
 	if (function)
 	{
@@ -340,12 +354,8 @@ sqsn_outbox_sms(const char *phone_number, pg_uuid_t *message_id, text *message,
 	nulls[3] = attributes ? ' ' : 'n';
 	values[4] = TimestampTzGetDatum(published_at);
 	if (encrypted)
-	{
-		values[2] = PointerGetDatum(
-			sqsn_seal('d', 0, NULL, message_id, message, attributes, NULL));
-		values[3] = JsonbPGetDatum(sqsn_sealed_marker());
-		nulls[3] = ' ';
-	}
+		seal_row(&values[2], &values[3], &nulls[3], NULL, message_id, message,
+				 attributes, NULL);
 	sqsn_execute(&sms_stmt, values, nulls, 0);
 	inserted_deliveries = true;
 }
