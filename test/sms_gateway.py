@@ -85,6 +85,10 @@ def main():
     p.add_argument("--auth")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args()
+    # 64 connections may open at once (sqsn.http_max_concurrency): with
+    # the default backlog of 5 some SYNs are dropped and retried 1, 3, 7 s
+    # later
+    ThreadingHTTPServer.request_queue_size = 256
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.dir = args.dir
     server.quiet = args.quiet
