@@ -256,5 +256,40 @@ SELECT pg_temp.err($$SELECT sqsn.sn_opt_out_phone_number('555-0100')$$);
 SELECT pg_temp.err($$SELECT sqsn.sn_check_if_phone_number_is_opted_out(NULL)$$);
 SELECT sqsn.sn_opt_in_phone_number('+4915112345678');
 
+-- SMS straight to a phone number: an outbox row without subscription or
+-- topic, in the caller's transaction; bad input changes nothing
+SELECT pg_temp.err(format('SELECT sqsn.sn_publish_sms(%L, %L)', a, 'hi'))
+FROM unnest(ARRAY['15555550100', '+0555550100', '+1 555 555 0100', '']) AS a;
+SELECT pg_temp.err($$SELECT sqsn.sn_publish_sms(NULL, 'hi')$$);
+SELECT pg_temp.err($$SELECT sqsn.sn_publish_sms('+15555550100', NULL)$$);
+SELECT pg_temp.err($$SELECT sqsn.sn_publish_sms('+15555550100', '')$$);
+SELECT pg_temp.err($$SELECT sqsn.sn_publish_sms('+15555550100', repeat('x', 262145))$$);
+SELECT pg_temp.err(format('SELECT sqsn.sn_publish_sms(%L, %L, %L)', '+15555550100', 'hi', a))
+FROM unnest(ARRAY[
+	'{"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Urgent"}}',
+	'{"AWS.SNS.SMS.SenderID": {"DataType": "String", "StringValue": "TwelveLetter"}}',
+	'{"AWS.SNS.SMS.SenderID": {"DataType": "String", "StringValue": "12345"}}',
+	'{"AWS.SNS.SMS.SenderID": {"DataType": "String", "StringValue": "My Brand"}}',
+	'{"a": {"DataType": "Strange", "StringValue": "x"}}']) AS a;
+SELECT sqsn.sn_opt_out_phone_number('+15555550177');
+SELECT pg_temp.err($$SELECT sqsn.sn_publish_sms('+15555550177', 'to an opted-out number')$$);
+SELECT count(*) FROM sqsn.delivery WHERE phone_number IS NOT NULL;
+SET ROLE sqsn_publisher;
+SELECT pg_temp.err($$SELECT sqsn.sn_publish_sms('+15555550100', 'not for publishers')$$);
+RESET ROLE;
+SELECT count(*) FROM sqsn.delivery WHERE phone_number IS NOT NULL;
+BEGIN;
+SELECT sqsn.sn_publish_sms('+15555550100', 'rolled back') IS NOT NULL;
+ROLLBACK;
+SELECT count(*) FROM sqsn.delivery WHERE phone_number IS NOT NULL;
+SELECT sqsn.sn_publish_sms('+15555550100', 'Your code is 1234', '{
+	"AWS.SNS.SMS.SenderID": {"DataType": "String", "StringValue": "MyBrand"},
+	"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}}') AS m \gset
+SELECT phone_number, subscription_id, topic_arn, message_type, message,
+	message_attributes->'AWS.SNS.SMS.SenderID'->>'StringValue' AS sender, worker
+FROM sqsn.delivery WHERE message_id = :'m';
+SELECT sqsn.sn_opt_in_phone_number('+15555550177');
+DELETE FROM sqsn.delivery WHERE phone_number IS NOT NULL;
+
 SELECT sqsn.sn_delete_topic('push');
 SELECT count(*) FROM sqsn.delivery;

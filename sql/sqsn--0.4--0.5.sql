@@ -620,3 +620,28 @@ CREATE OR REPLACE VIEW sqsn.api_access_keys AS
 -- Queue attributes kept as given: Policy, RedriveAllowPolicy (enforced),
 -- KmsMasterKeyId, KmsDataKeyReusePeriodSeconds, FifoThroughputLimit.
 ALTER TABLE sqsn.queue ADD COLUMN extra_attributes jsonb NOT NULL DEFAULT '{}';
+-- SMS straight to a phone number (push/sms.c) ----------------------------
+
+-- Its outbox row has no subscription and no topic, but the number.
+ALTER TABLE sqsn.delivery
+	ALTER COLUMN subscription_id DROP NOT NULL,
+	ALTER COLUMN topic_arn DROP NOT NULL,
+	ADD COLUMN phone_number text,
+	ADD CONSTRAINT delivery_target_check
+		CHECK ((subscription_id IS NULL) OPERATOR(pg_catalog.=) (phone_number IS NOT NULL)
+			AND (subscription_id IS NULL) OPERATOR(pg_catalog.=) (topic_arn IS NULL));
+ALTER TABLE sqsn.delivery_attempt ALTER COLUMN subscription_id DROP NOT NULL;
+
+-- Not for sqsn_publisher: SMS cost money and no topic grant covers a
+-- number, so sqsn_admin grants EXECUTE on it to the roles that may send them.
+CREATE FUNCTION sqsn.sn_publish_sms(
+	phone_number text,
+	message text,
+	message_attributes jsonb DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'sn_publish_sms'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+REVOKE ALL ON FUNCTION sqsn.sn_publish_sms(text, text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sqsn.sn_publish_sms(text, text, jsonb) TO sqsn_admin;

@@ -214,15 +214,18 @@ CREATE SEQUENCE sqsn.delivery_id_seq;
 -- is pending, next_attempt_at has passed and no lease is running. worker
 -- says who takes it: the delivery worker (HTTP/HTTPS) or the function
 -- workers (function subscriptions, which lock the row instead of leasing
--- it).
+-- it). An SMS published straight to a phone number (sn_publish_sms) has no
+-- subscription and no topic: its row has the number in phone_number
+-- instead, and is sent like an sms subscription's with the default
+-- delivery policy and no dead-letter queue.
 CREATE TABLE sqsn.delivery (
 	delivery_id bigint PRIMARY KEY DEFAULT pg_catalog.nextval('sqsn.delivery_id_seq'),
-	subscription_id uuid NOT NULL
+	subscription_id uuid
 		REFERENCES sqsn.subscription (subscription_id) ON DELETE CASCADE,
 	message_type text NOT NULL
 		CHECK (message_type OPERATOR(pg_catalog.=) ANY (ARRAY['Notification', 'SubscriptionConfirmation'])),
 	message_id uuid NOT NULL,
-	topic_arn text NOT NULL,
+	topic_arn text,
 	subject text,
 	message text NOT NULL,
 	message_attributes jsonb,
@@ -235,7 +238,11 @@ CREATE TABLE sqsn.delivery (
 	finished_at timestamptz,
 	last_result text,
 	worker text NOT NULL DEFAULT 'delivery'
-		CHECK (worker OPERATOR(pg_catalog.=) ANY (ARRAY['delivery', 'function']))
+		CHECK (worker OPERATOR(pg_catalog.=) ANY (ARRAY['delivery', 'function'])),
+	phone_number text,
+	CONSTRAINT delivery_target_check
+		CHECK ((subscription_id IS NULL) OPERATOR(pg_catalog.=) (phone_number IS NOT NULL)
+			AND (subscription_id IS NULL) OPERATOR(pg_catalog.=) (topic_arn IS NULL))
 ) WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.01,
 	autovacuum_vacuum_threshold = 500, autovacuum_vacuum_insert_scale_factor = 0.05,
 	autovacuum_vacuum_cost_delay = 0);
@@ -257,7 +264,7 @@ SELECT pg_catalog.pg_extension_config_dump('sqsn.delivery_id_seq', '');
 CREATE TABLE sqsn.delivery_attempt (
 	delivery_id bigint NOT NULL,
 	attempt integer NOT NULL,
-	subscription_id uuid NOT NULL,
+	subscription_id uuid, -- NULL: an SMS published to a phone number
 	message_id uuid NOT NULL,
 	attempted_at timestamptz NOT NULL,
 	http_status integer,
@@ -930,6 +937,19 @@ AS 'MODULE_PATHNAME', 'sn_list_phone_numbers_opted_out'
 LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
+-- An SMS straight to a phone number, without a topic: sent through the
+-- outbox like an sms subscription's, after commit. Not for sqsn_publisher:
+-- SMS cost money and no topic grant covers a number, so sqsn_admin grants
+-- EXECUTE on it to the roles that may send them.
+CREATE FUNCTION sqsn.sn_publish_sms(
+	phone_number text,
+	message text,
+	message_attributes jsonb DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'sn_publish_sms'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
 -- The retry schedule a delivery policy gives: one row per retry.
 CREATE FUNCTION sqsn.delivery_retry_schedule(delivery_policy jsonb DEFAULT NULL)
 RETURNS TABLE (
@@ -1328,7 +1348,8 @@ GRANT EXECUTE ON FUNCTION
 	sqsn.sn_opt_out_phone_number(text),
 	sqsn.sn_opt_in_phone_number(text),
 	sqsn.sn_check_if_phone_number_is_opted_out(text),
-	sqsn.sn_list_phone_numbers_opted_out()
+	sqsn.sn_list_phone_numbers_opted_out(),
+	sqsn.sn_publish_sms(text, text, jsonb)
 	TO sqsn_admin;
 
 GRANT EXECUTE ON FUNCTION

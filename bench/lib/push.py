@@ -19,6 +19,10 @@ delivery worker works in (sqsn.database_name), then measures
               subscription; mails/s from the commit to the last mail
               accepted by test/smtp_sink.py (aiosmtpd, Debian's python3) on
               127.0.0.1, one SMTP session per mail.
+  sms         S messages published in one transaction to an sms
+              subscription, then S SMS to a phone number (sn_publish_sms)
+              in one transaction; SMS/s from the commit to the last form
+              POST answered by test/sms_gateway.py --quiet on 127.0.0.1.
 
 It also reports the CPU seconds the sink and the delivery worker used
 during the throughput run, to tell which one is the bottleneck. Everything
@@ -40,7 +44,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 SINK = os.path.join(HERE, "..", "..", "test", "http_sink.py")
 SMTP_SINK = os.path.join(HERE, "..", "..", "test", "smtp_sink.py")
+SMS_GATEWAY = os.path.join(HERE, "..", "..", "test", "sms_gateway.py")
 MAIL_SIZES = {"default": 3000, "quick": 1000, "smoke": 30}
+SMS_SIZES = {"default": 10000, "quick": 3000, "smoke": 30}
 TOPIC = "bench_push"
 SIZES = {"default": (20000, 400), "quick": (10000, 200), "smoke": (200, 20)}
 
@@ -92,25 +98,37 @@ def pct(values, p):
     return v[lo] + (v[hi] - v[lo]) * (k - lo)
 
 
+def start_server(python, script, d, logs):
+    """Starts a sink or gateway script, --quiet, on a free port of
+    127.0.0.1 with its records in directory d (the files logs removed
+    first); returns (process, port)."""
+    os.makedirs(d, exist_ok=True)
+    portfile = os.path.join(d, "port")
+    for f in [portfile] + [os.path.join(d, name) for name in logs]:
+        if os.path.exists(f):
+            os.unlink(f)
+    proc = subprocess.Popen([python, script, "--dir", d, "--port-file", portfile, "--quiet"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=open(os.path.join(d, "stderr"), "w"))
+    for _ in range(250):
+        if os.path.exists(portfile):
+            break
+        time.sleep(0.02)
+    try:
+        return proc, int(open(portfile).read())
+    except (OSError, ValueError):
+        proc.terminate()
+        proc.wait()
+        raise RuntimeError("%s did not start" % os.path.basename(script))
+
+
 def bench_email(args, result, sinkdir):
     """Mails/s to the SMTP sink; False when mails did not arrive."""
     k = MAIL_SIZES[args.mode]
     maildir = os.path.join(sinkdir, "smtp")
-    os.makedirs(maildir, exist_ok=True)
     log = os.path.join(maildir, "mail.jsonl")
-    portfile = os.path.join(maildir, "port")
-    for f in (log, portfile, os.path.join(maildir, "rcpt.jsonl")):
-        if os.path.exists(f):
-            os.unlink(f)
-    sink = subprocess.Popen(["/usr/bin/python3", SMTP_SINK, "--dir", maildir, "--port-file", portfile, "--quiet"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=open(os.path.join(maildir, "stderr"), "w"))
+    sink, port = start_server("/usr/bin/python3", SMTP_SINK, maildir, ["mail.jsonl", "rcpt.jsonl"])
     try:
-        for _ in range(250):
-            if os.path.exists(portfile):
-                break
-            time.sleep(0.02)
-        port = int(open(portfile).read())
         psql(args, "ALTER SYSTEM SET sqsn.smtp_url = 'smtp://127.0.0.1:%d'" % port)
         psql(args, "ALTER SYSTEM SET sqsn.smtp_require_starttls = off")
         psql(args, "SELECT pg_reload_conf()")
@@ -151,6 +169,76 @@ def bench_email(args, result, sinkdir):
         sink.wait()
 
 
+def wait_for_lines(path, n, t0, k):
+    """Waits until path has n lines (or the time is up); returns the
+    records and the seconds from t0 to the last one."""
+    deadline = t0 + max(60, k / 20)
+    while count_lines(path) < n and time.time() < deadline:
+        time.sleep(0.05)
+    got = arrivals(path)
+    t_last = max(r["time"] for r in got) if got else t0
+    return got, max(t_last - t0, 1e-6)
+
+
+def bench_sms(args, result, sinkdir):
+    """SMS/s to the fake gateway, through an sms subscription and to a
+    phone number; False when SMS did not arrive."""
+    k = SMS_SIZES[args.mode]
+    gwdir = os.path.join(sinkdir, "sms")
+    log = os.path.join(gwdir, "sms.jsonl")
+    gw, port = start_server(sys.executable, SMS_GATEWAY, gwdir, ["sms.jsonl"])
+    ok = True
+    try:
+        psql(args, "ALTER SYSTEM SET sqsn.sms_gateway_url = 'http://127.0.0.1:%d/Messages.json'" % port)
+        psql(args, "SELECT pg_reload_conf()")
+        time.sleep(1)
+        # one SMS first, so that the timed runs start once the delivery
+        # worker has read the gateway setting (an SMS sent before that
+        # fails and waits 20 s for its retry)
+        psql(args, "SELECT sqsn.sn_publish_sms('+15555550801', 'warm-up')")
+        got, _ = wait_for_lines(log, 1, time.time(), 0)
+        if not got:
+            raise RuntimeError("the warm-up SMS did not reach the gateway")
+        psql(args, "SELECT sqsn.sn_create_topic('%s_sms')" % TOPIC)
+        psql(args, "SELECT sqsn.sn_subscribe('%s_sms', 'sms', '+15555550800')" % TOPIC)
+        runs = [("sms", "sms throughput, subscription, gateway on 127.0.0.1",
+                 # batches of at most 1000, in one transaction
+                 "DO $$ BEGIN FOR b IN 0..%d LOOP PERFORM sqsn.sn_publish_batch('%s_sms', "
+                 "ARRAY(SELECT 'bench sms ' || i FROM generate_series(b * 1000 + 1, LEAST(b * 1000 + 1000, %d)) i)); "
+                 "END LOOP; END $$" % ((k - 1) // 1000, TOPIC, k)),
+                ("sms_direct", "sms throughput, sn_publish_sms to a number",
+                 "SELECT count(sqsn.sn_publish_sms('+15555550801', 'bench sms ' || i)) "
+                 "FROM generate_series(1, %d) i" % k)]
+        done = 1
+        for label, title, sql in runs:
+            s0 = cpu_seconds(gw.pid)
+            psql(args, sql)
+            t0 = time.time()
+            got, secs = wait_for_lines(log, done + k, t0, k)
+            got = [r for r in got[done:] if r["status"] == 201]
+            rate = len(got) / secs
+            result[label] = dict(sms=k, throughput_per_s=round(rate, 1), throughput_seconds=round(secs, 3),
+                                 gateway_cpu_s=round(cpu_seconds(gw.pid) - s0, 2))
+            print("  %-46s %d SMS in %.2f s: %.0f SMS/s (gateway used %.2f CPU s)"
+                  % (title, len(got), secs, rate, cpu_seconds(gw.pid) - s0))
+            if len(got) < k:
+                print("  %s FAILED: %d of %d SMS arrived" % (title, len(got), k))
+                ok = False
+            done += k
+        return ok
+    finally:
+        for sql in ("SELECT sqsn.sn_delete_topic(topic_name) FROM sqsn.topic WHERE topic_name = '%s_sms'" % TOPIC,
+                    "DELETE FROM sqsn.delivery WHERE phone_number = '+15555550801'",
+                    "ALTER SYSTEM RESET sqsn.sms_gateway_url",
+                    "SELECT pg_reload_conf()"):
+            try:
+                psql(args, sql)
+            except Exception:
+                pass
+        gw.terminate()
+        gw.wait()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--psql", required=True)
@@ -160,24 +248,12 @@ def main():
     args = ap.parse_args()
     n, m = SIZES[args.mode]
     sinkdir = os.path.join(args.out, "push-sink")
-    os.makedirs(sinkdir, exist_ok=True)
     log = os.path.join(sinkdir, "requests.jsonl")
-    portfile = os.path.join(sinkdir, "port")
-    for f in (log, portfile):
-        if os.path.exists(f):
-            os.unlink(f)
-    sink = subprocess.Popen([sys.executable, SINK, "--dir", sinkdir, "--port-file", portfile, "--quiet"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=open(os.path.join(sinkdir, "stderr"), "w"))
+    sink, port = start_server(sys.executable, SINK, sinkdir, ["requests.jsonl"])
     created_ext = False
     result = {"messages": n, "latency_messages": m}
     ok = True
     try:
-        for _ in range(250):
-            if os.path.exists(portfile):
-                break
-            time.sleep(0.02)
-        port = int(open(portfile).read())
         created_ext = psql(args, "SELECT count(*) FROM pg_extension WHERE extname = 'sqsn'") == "0"
         psql(args, "CREATE EXTENSION IF NOT EXISTS sqsn")
         psql(args, "ALTER SYSTEM SET sqsn.http_allowed_hosts = '127.0.0.1'")
@@ -269,6 +345,8 @@ def main():
         psql(args, "SELECT sqsn.sn_delete_topic(topic_name) FROM sqsn.topic WHERE topic_name = '%s_mail'" % TOPIC)
         psql(args, "SELECT sqsn.sn_create_topic('%s_mail')" % TOPIC)
         if not bench_email(args, result, sinkdir):
+            ok = False
+        if not bench_sms(args, result, sinkdir):
             ok = False
         result["targets"] = {"throughput_per_s": 3000, "latency_p99_ms": 50}
         print("  %-46s %s; p99 latency %s (target < 50 ms)"

@@ -201,6 +201,13 @@ static SqsnStatement publish_stmt = {
 	SPI_OK_SELECT,
 	"publishing"};
 
+static SqsnStatement publish_sms_stmt = {
+	"SELECT sqsn.sn_publish_sms($1, $2, $3)",
+	3,
+	{TEXTOID, TEXTOID, JSONBOID},
+	SPI_OK_SELECT,
+	"publishing an SMS"};
+
 static SqsnStatement publish_batch_stmt = {
 	"SELECT r.id FROM sqsn.sn_publish_batch($1, $2, $3, $4, $5)"
 	" WITH ORDINALITY AS r(id, n) ORDER BY r.n",
@@ -311,6 +318,14 @@ api_sns_map_error(ErrorData *edata, ApiError *err)
 	{
 		/* more than 50 tags (common/tags.c) */
 		err->code = "TagLimitExceeded";
+		err->status = 400;
+	}
+	else if (code == ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE &&
+			 edata->message != NULL &&
+			 strstr(edata->message, " has opted out") != NULL)
+	{
+		/* an SMS to an opted-out number (push/sms.c) */
+		err->code = "OptedOut";
 		err->status = 400;
 	}
 	else if (code == ERRCODE_UNDEFINED_OBJECT || code == ERRCODE_UNDEFINED_TABLE)
@@ -1214,21 +1229,61 @@ read_entry(ApiObject *obj, BatchEntry *e)
 }
 
 /*
+ * Publish with PhoneNumber instead of a topic: an SMS to the number
+ * (sqsn.sn_publish_sms), with Message and MessageAttributes.
+ */
+static void
+publish_sms(ApiRequest *req, const char *number)
+{
+	BatchEntry e;
+	Datum      values[3];
+	char       nulls[3] = {' ', ' ', ' '};
+
+	memset(&e, 0, sizeof(e));
+	if (api_param(&req->root, "TopicArn") != NULL ||
+		api_param(&req->root, "TargetArn") != NULL)
+		api_error("InvalidParameter", 400,
+				  "Invalid parameter: PhoneNumber Reason: give either a "
+				  "PhoneNumber or a TopicArn or TargetArn");
+	read_entry(&req->root, &e);
+	if (e.structure != NULL || e.group_id != NULL ||
+		e.deduplication_id != NULL)
+		api_error("InvalidParameter", 400,
+				  "Invalid parameter: PhoneNumber Reason: MessageStructure, "
+				  "MessageGroupId and MessageDeduplicationId are for topics");
+	if (e.message == NULL)
+		api_error("InvalidParameter", 400,
+				  "Invalid parameter: Message Reason: no value for required "
+				  "parameter");
+	values[0] = CStringGetTextDatum(number);
+	values[1] = CStringGetTextDatum(e.message);
+	values[2] = e.attributes ? JsonbPGetDatum(e.attributes) : (Datum) 0;
+	nulls[2] = e.attributes ? ' ' : 'n';
+	sqsn_execute(&publish_sms_stmt, values, nulls, 0);
+	api_xml_element(
+		req->out, "MessageId",
+		SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+}
+
+/*
  * Publish: TopicArn or TargetArn, Message, Subject, MessageStructure,
- * MessageAttributes, MessageGroupId, MessageDeduplicationId.
+ * MessageAttributes, MessageGroupId, MessageDeduplicationId; or
+ * PhoneNumber instead of a topic (publish_sms).
  */
 static void
 publish(ApiRequest *req)
 {
 	const char *arn = api_param(&req->root, "TopicArn");
+	const char *number = api_param(&req->root, "PhoneNumber");
 	BatchEntry  e;
 	char       *name;
 
 	memset(&e, 0, sizeof(e));
-	if (api_param(&req->root, "PhoneNumber") != NULL)
-		api_error("InvalidParameter", 400,
-				  "Invalid parameter: PhoneNumber Reason: sqsn does not send "
-				  "SMS; publish to a topic");
+	if (number != NULL)
+	{
+		publish_sms(req, number);
+		return;
+	}
 	if (arn == NULL)
 		arn = api_param(&req->root, "TargetArn");
 	if (arn == NULL || arn[0] == '\0')

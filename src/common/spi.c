@@ -33,6 +33,7 @@ static const struct
 	[SQSN_CATALOG_MOVE_TASKS] = {"message_move_task", NULL},
 	[SQSN_CATALOG_SESSION_TOKENS] = {"api_credentials", "session_token"},
 	[SQSN_CATALOG_STORED_ATTRIBUTES] = {"queue", "extra_attributes"},
+	[SQSN_CATALOG_DIRECT_SMS] = {"delivery", "phone_number"},
 };
 
 /*

@@ -11,7 +11,8 @@
  *
  * A publish inserts one row per confirmed HTTP/HTTPS subscription whose
  * filter policy matches (topic/publish.c); a subscribe inserts one
- * SubscriptionConfirmation row. The rows are the truth: the worker
+ * SubscriptionConfirmation row; an SMS published to a phone number
+ * (sn_publish_sms) one row without a subscription, the number on it. The rows are the truth: the worker
  * (push_worker.c) POSTs every row that is due, whatever woke it.
  *
  * Wake-up: NOTIFY would serialise every committing transaction that
@@ -88,6 +89,19 @@ static SqsnStatement function_notification_stmt = {
 	" VALUES ($1, 'Notification', $2, $3, $4, $5, $6, $7, $7, 'function')",
 	7,
 	{UUIDOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TIMESTAMPTZOID},
+	SPI_OK_INSERT,
+	"inserting into sqsn.delivery"};
+
+/*
+ * An SMS published straight to a phone number (sn_publish_sms): no
+ * subscription and no topic, the number on the row.
+ */
+static SqsnStatement sms_stmt = {
+	"INSERT INTO sqsn.delivery (phone_number, message_type, message_id,"
+	" message, message_attributes, published_at, next_attempt_at)"
+	" VALUES ($1, 'Notification', $2, $3, $4, $5, $5)",
+	5,
+	{TEXTOID, UUIDOID, TEXTOID, JSONBOID, TIMESTAMPTZOID},
 	SPI_OK_INSERT,
 	"inserting into sqsn.delivery"};
 
@@ -258,6 +272,22 @@ sqsn_outbox_confirmation(Datum subscription_id, const char *topic_name)
 }
 
 /*
+ * The message column of an outbox row sealed for the subscription (NULL:
+ * none, an SMS to a phone number) with its attributes and subject, and the
+ * attributes column the marker of a sealed row.
+ */
+static void
+seal_row(Datum *message_value, Datum *attributes_value, char *attributes_null,
+		 const pg_uuid_t *subscription, pg_uuid_t *message_id, text *message,
+		 Jsonb *attributes, const char *subject)
+{
+	*message_value = PointerGetDatum(sqsn_seal(
+		'd', 0, subscription, message_id, message, attributes, subject));
+	*attributes_value = JsonbPGetDatum(sqsn_sealed_marker());
+	*attributes_null = ' ';
+}
+
+/*
  * Puts one notification for an HTTP/HTTPS subscription, or with function
  * for a function subscription, into the outbox. The envelope is built (and
  * signed) by the worker from these fields. An encrypted topic's row is
@@ -285,13 +315,11 @@ sqsn_outbox_notification(Datum subscription_id, pg_uuid_t *message_id,
 	values[6] = TimestampTzGetDatum(published_at);
 	if (encrypted)
 	{
-		values[4] = PointerGetDatum(
-			sqsn_seal('d', 0, DatumGetUUIDP(subscription_id), message_id,
-					  message, attributes, subject));
+		seal_row(&values[4], &values[5], &nulls[5],
+				 DatumGetUUIDP(subscription_id), message_id, message,
+				 attributes, subject);
 		values[3] = (Datum) 0;
 		nulls[3] = 'n';
-		values[5] = JsonbPGetDatum(sqsn_sealed_marker());
-		nulls[5] = ' ';
 	}
 	if (function)
 	{
@@ -303,6 +331,33 @@ sqsn_outbox_notification(Datum subscription_id, pg_uuid_t *message_id,
 		sqsn_execute(&notification_stmt, values, nulls, 0);
 		inserted_deliveries = true;
 	}
+}
+
+/*
+ * Puts an SMS to a phone number, published without a topic, into the
+ * outbox. With encrypted the message and its attributes are sealed (for
+ * no subscription: the message id alone binds them); the worker opens
+ * them just before the POST. The number stays readable: the worker checks
+ * it against the opt-out list.
+ */
+void
+sqsn_outbox_sms(const char *phone_number, pg_uuid_t *message_id, text *message,
+				Jsonb *attributes, TimestampTz published_at, bool encrypted)
+{
+	Datum values[5];
+	char  nulls[5] = {' ', ' ', ' ', ' ', ' '};
+
+	values[0] = CStringGetTextDatum(phone_number);
+	values[1] = UUIDPGetDatum(message_id);
+	values[2] = PointerGetDatum(message);
+	values[3] = attributes ? JsonbPGetDatum(attributes) : (Datum) 0;
+	nulls[3] = attributes ? ' ' : 'n';
+	values[4] = TimestampTzGetDatum(published_at);
+	if (encrypted)
+		seal_row(&values[2], &values[3], &nulls[3], NULL, message_id, message,
+				 attributes, NULL);
+	sqsn_execute(&sms_stmt, values, nulls, 0);
+	inserted_deliveries = true;
 }
 
 /* The simple-form attributes of a dead-lettered copy, as jsonb. */

@@ -17,7 +17,8 @@
  *	  ssrf.c             sqsn.http_allowed_hosts: where push may connect
  *	  email.c            email and email-json subscriptions: addresses,
  *	                     the MIME mail, the SMTP relay settings
- *	  sms.c              sms subscriptions: E.164 numbers, the opt-out
+ *	  sms.c              sms subscriptions and SMS to a phone number
+ *	                     (sn_publish_sms): E.164 numbers, the opt-out
  *	                     list, the SMS gateway's form POST
  *	  delivery_metrics.c counters of POSTs per subscription in shared
  *	                     memory (outcomes, retries, latency histogram)
@@ -133,6 +134,9 @@ extern void sqsn_outbox_notification(
 	Datum subscription_id, pg_uuid_t *message_id, const char *topic_arn,
 	const char *subject, text *message, Jsonb *attributes,
 	TimestampTz published_at, bool encrypted, bool function);
+extern void   sqsn_outbox_sms(const char *phone_number, pg_uuid_t *message_id,
+							  text *message, Jsonb *attributes,
+							  TimestampTz published_at, bool encrypted);
 extern void   sqsn_outbox_wake(void);
 extern bool   sqsn_outbox_attach(Latch *latch);
 extern void   sqsn_outbox_set_idle(bool idle);

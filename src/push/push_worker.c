@@ -107,7 +107,8 @@ typedef struct Job
 	MemoryContext      cxt;
 	JobKind            kind;
 	int64              delivery_id;
-	Datum              subscription_id; /* uuid */
+	Datum              subscription_id; /* uuid; (Datum) 0 when direct */
+	bool               direct; /* an SMS to a phone number: no subscription */
 	Datum              message_id;      /* uuid */
 	bool               confirmation;
 	int                attempt; /* this attempt's number, from 1 */
@@ -187,7 +188,7 @@ static char       *configured_synchronous_commit = NULL;
 	"  WHERE p.subscription_id = sqsn.delivery.subscription_id"               \
 	"  AND p.paused)"
 
-#define CLAIM_SQL(legacy, opted_out)                                          \
+#define CLAIM_SQL(legacy, endpoint, protocol, join, opted_out)                \
 	"WITH claimed AS ("                                                       \
 	" UPDATE sqsn.delivery d"                                                 \
 	" SET leased_until = now() + $2 * interval '1 millisecond',"              \
@@ -201,11 +202,11 @@ static char       *configured_synchronous_commit = NULL;
 	" SELECT c.delivery_id, c.subscription_id, c.message_type,"               \
 	"  c.message_id, c.topic_arn, c.subject, c.message,"                      \
 	"  c.message_attributes, c.published_at, c.attempts,"                     \
-	"  s.endpoint, s.raw_message_delivery, s.delivery_policy,"                \
+	"  " endpoint ", s.raw_message_delivery, s.delivery_policy,"              \
 	"  t.delivery_policy, q.queue_name, s.confirmation_token,"                \
-	"  s.owner::text, s.protocol" opted_out " FROM claimed c"                 \
-	" JOIN sqsn.subscription s ON s.subscription_id = c.subscription_id"      \
-	" JOIN sqsn.topic t ON t.topic_id = s.topic_id"                           \
+	"  s.owner::text, " protocol opted_out " FROM claimed c" join             \
+	" sqsn.subscription s ON s.subscription_id = c.subscription_id" join      \
+	" sqsn.topic t ON t.topic_id = s.topic_id"                                \
 	" LEFT JOIN sqsn.queue q ON q.queue_id = s.dead_letter_queue_id"          \
 	" ORDER BY c.next_attempt_at"
 
@@ -215,12 +216,30 @@ static char       *configured_synchronous_commit = NULL;
 	" AND (leased_until IS NULL OR leased_until <= now())" legacy             \
 	" ORDER BY next_attempt_at LIMIT 1"
 
-#define OPTED_OUT                                                             \
-	", s.protocol = 'sms' AND EXISTS (SELECT FROM"                            \
-	" sqsn.phone_number_opt_out o WHERE o.phone_number = s.endpoint)"
+#define OPTED_OUT(endpoint, protocol)                                         \
+	", " protocol " = 'sms' AND EXISTS (SELECT FROM"                          \
+	" sqsn.phone_number_opt_out o WHERE o.phone_number = " endpoint ")"
+
+/*
+ * An SMS published straight to a phone number has no subscription (and so
+ * no topic, policy or dead-letter queue): its row has the number.
+ */
+#define DIRECT_ENDPOINT "COALESCE(s.endpoint, c.phone_number)"
+#define DIRECT_PROTOCOL "COALESCE(s.protocol, 'sms')"
 
 static SqsnStatement claim_stmt = {
-	CLAIM_SQL(" AND worker = 'delivery'" NOT_PAUSED, OPTED_OUT),
+	CLAIM_SQL(" AND worker = 'delivery'" NOT_PAUSED, DIRECT_ENDPOINT,
+			  DIRECT_PROTOCOL, " LEFT JOIN",
+			  OPTED_OUT(DIRECT_ENDPOINT, DIRECT_PROTOCOL)),
+	2,
+	{INT4OID, INT4OID},
+	SPI_OK_SELECT,
+	"claiming deliveries"};
+
+/* a catalog of 0.5 with the opt-out list, before direct SMS */
+static SqsnStatement no_direct_sms_claim_stmt = {
+	CLAIM_SQL(" AND worker = 'delivery'" NOT_PAUSED, "s.endpoint",
+			  "s.protocol", " JOIN", OPTED_OUT("s.endpoint", "s.protocol")),
 	2,
 	{INT4OID, INT4OID},
 	SPI_OK_SELECT,
@@ -228,17 +247,19 @@ static SqsnStatement claim_stmt = {
 
 /* a catalog of 0.5 before the opt-out list */
 static SqsnStatement no_sms_claim_stmt = {
-	CLAIM_SQL(" AND worker = 'delivery'" NOT_PAUSED, ""),
+	CLAIM_SQL(" AND worker = 'delivery'" NOT_PAUSED, "s.endpoint",
+			  "s.protocol", " JOIN", ""),
 	2,
 	{INT4OID, INT4OID},
 	SPI_OK_SELECT,
 	"claiming deliveries"};
 
-static SqsnStatement legacy_claim_stmt = {CLAIM_SQL("", ""),
-										  2,
-										  {INT4OID, INT4OID},
-										  SPI_OK_SELECT,
-										  "claiming deliveries"};
+static SqsnStatement legacy_claim_stmt = {
+	CLAIM_SQL("", "s.endpoint", "s.protocol", " JOIN", ""),
+	2,
+	{INT4OID, INT4OID},
+	SPI_OK_SELECT,
+	"claiming deliveries"};
 
 static SqsnStatement next_due_stmt = {
 	NEXT_DUE_SQL(" AND worker = 'delivery'" NOT_PAUSED),
@@ -303,9 +324,11 @@ static SqsnStatement counter_stmt = {
 
 /* their saved plans are dropped after an error */
 static SqsnStatement *const statements[] = {
-	&claim_stmt,    &no_sms_claim_stmt,    &legacy_claim_stmt,
-	&next_due_stmt, &legacy_next_due_stmt, &record_stmt,
-	&attempt_stmt,  &counter_stmt};
+	&claim_stmt,        &no_direct_sms_claim_stmt,
+	&no_sms_claim_stmt, &legacy_claim_stmt,
+	&next_due_stmt,     &legacy_next_due_stmt,
+	&record_stmt,       &attempt_stmt,
+	&counter_stmt};
 
 static void delivery_exit(int code, Datum arg);
 
@@ -580,7 +603,7 @@ throttle_allows(Job *job, TimestampTz now)
 	bool           found;
 	int64          second = now / USECS_PER_SEC;
 
-	if (job->policy.max_receives_per_second <= 0)
+	if (job->policy.max_receives_per_second <= 0 || job->direct)
 		return true;
 	entry = hash_search(throttle, DatumGetUUIDP(job->subscription_id),
 						HASH_ENTER, &found);
@@ -988,9 +1011,11 @@ claim(void *arg)
 
 	values[0] = Int32GetDatum(args->want);
 	values[1] = Int32GetDatum(sqsn_http_timeout_ms + LEASE_MARGIN_MS);
-	sqsn_execute(legacy                               ? &legacy_claim_stmt
-				 : sqsn_catalog_has(SQSN_CATALOG_SMS) ? &claim_stmt
-													  : &no_sms_claim_stmt,
+	sqsn_execute(legacy ? &legacy_claim_stmt
+				 : sqsn_catalog_has(SQSN_CATALOG_DIRECT_SMS) ? &claim_stmt
+				 : sqsn_catalog_has(SQSN_CATALOG_SMS)
+					 ? &no_direct_sms_claim_stmt
+					 : &no_sms_claim_stmt,
 				 values, NULL, 0);
 
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -1011,8 +1036,11 @@ claim(void *arg)
 
 		job->cxt = jobcxt;
 		job->delivery_id = sqsn_spi_int64(tuple, desc, 1);
-		job->subscription_id =
-			datumCopy(SPI_getbinval(tuple, desc, 2, &isnull), false, UUID_LEN);
+		job->subscription_id = SPI_getbinval(tuple, desc, 2, &isnull);
+		job->direct = isnull; /* an SMS to a phone number */
+		if (!job->direct)
+			job->subscription_id =
+				datumCopy(job->subscription_id, false, UUID_LEN);
 		job->confirmation = strcmp(SPI_getvalue(tuple, desc, 3),
 								   "SubscriptionConfirmation") == 0;
 		job->message_id =
@@ -1045,8 +1073,9 @@ claim(void *arg)
 		job->dead_letter_queue = SPI_getvalue(tuple, desc, 15);
 		job->owner = SPI_getvalue(tuple, desc, 17);
 		subscription_text = SPI_getvalue(tuple, desc, 2);
-		job->subscription_arn =
-			psprintf("%s:%s", job->topic_arn, subscription_text);
+		if (!job->direct)
+			job->subscription_arn =
+				psprintf("%s:%s", job->topic_arn, subscription_text);
 
 		/* a stored policy that no longer parses falls back to the defaults */
 		PG_TRY();
@@ -1076,7 +1105,8 @@ claim(void *arg)
 			char *error;
 
 			if (!sqsn_open(
-					'd', 0, DatumGetUUIDP(job->subscription_id),
+					'd', 0,
+					job->direct ? NULL : DatumGetUUIDP(job->subscription_id),
 					DatumGetUUIDP(job->message_id),
 					DatumGetTextPP(SPI_getbinval(tuple, desc, 7, &isnull)),
 					&plain, &attributes, &subject, &sqlstate, &error))
@@ -1248,6 +1278,7 @@ record(void *arg)
 	Datum       av[9];
 	Datum       cv[2];
 	Datum      *asub = palloc(sizeof(Datum) * n);
+	bool       *asub_null = palloc(sizeof(bool) * n);
 	Datum      *aerr = palloc(sizeof(Datum) * n);
 	bool       *aerr_null = palloc(sizeof(bool) * n);
 	Datum      *anext = palloc(sizeof(Datum) * n);
@@ -1278,7 +1309,7 @@ record(void *arg)
 
 		if (job->deferred)
 			continue;
-		if (!job->confirmation)
+		if (!job->confirmation && !job->direct)
 			sqsn_delivery_metrics_count(
 				DatumGetUUIDP(job->subscription_id), job->error == NULL,
 				job->attempt > 1,
@@ -1290,6 +1321,7 @@ record(void *arg)
 		aids[k] = Int64GetDatum(job->delivery_id);
 		attempts[k] = Int32GetDatum(job->attempt);
 		asub[k] = job->subscription_id;
+		asub_null[k] = job->direct;
 		msgids[k] = job->message_id;
 		started[k] = TimestampTzGetDatum(job->started);
 		http[k] = Int32GetDatum((int32) job->http_status);
@@ -1300,7 +1332,7 @@ record(void *arg)
 		anext[k] = TimestampTzGetDatum(job->next_attempt_at);
 		anext_null[k] = strcmp(job->status, "pending") != 0;
 		k++;
-		if (strcmp(job->status, "pending") != 0)
+		if (strcmp(job->status, "pending") != 0 && !job->direct)
 		{
 			fsubs[f] = job->subscription_id;
 			fstatus[f] = CStringGetTextDatum(job->status);
@@ -1321,7 +1353,7 @@ record(void *arg)
 	{
 		av[0] = sqsn_array_of(aids, NULL, k, INT8OID);
 		av[1] = sqsn_array_of(attempts, NULL, k, INT4OID);
-		av[2] = sqsn_array_of(asub, NULL, k, UUIDOID);
+		av[2] = sqsn_array_of(asub, asub_null, k, UUIDOID);
 		av[3] = sqsn_array_of(msgids, NULL, k, UUIDOID);
 		av[4] = sqsn_array_of(started, NULL, k, TIMESTAMPTZOID);
 		av[5] = sqsn_array_of(http, http_null, k, INT4OID);

@@ -24,6 +24,19 @@
  * Opt-out: a number in sqsn.phone_number_opt_out gets nothing; the
  * delivery worker checks the list when it claims a delivery.
  *
+ * SMS to a phone number (sn_publish_sms, the endpoint's Publish with
+ * PhoneNumber): there is no topic and no subscription, so the outbox row
+ * has no subscription_id but the number itself (outbox.c), and the worker
+ * sends it like an sms subscription's, with the default delivery policy
+ * and no dead-letter queue; its attempts are recorded with no
+ * subscription. The row is written in the caller's transaction: a rollback
+ * sends nothing. A number on the opt-out list is refused at once (55000),
+ * as the managed service answers OptedOut; one opted out after the publish
+ * is still not sent to. With sqsn.sms_encrypt_direct the pending row is
+ * sealed like an encrypted topic's. EXECUTE on sn_publish_sms is
+ * sqsn_admin's alone: no topic grant covers a phone number, and SMS cost
+ * money, so an administrator grants it to the roles that may send them.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -44,13 +57,16 @@ PG_FUNCTION_INFO_V1(sn_opt_out_phone_number);
 PG_FUNCTION_INFO_V1(sn_opt_in_phone_number);
 PG_FUNCTION_INFO_V1(sn_check_if_phone_number_is_opted_out);
 PG_FUNCTION_INFO_V1(sn_list_phone_numbers_opted_out);
+PG_FUNCTION_INFO_V1(sn_publish_sms);
 
 #define MAX_E164_DIGITS 15
+#define MAX_SENDER_ID   11
 
 /* settings */
 static char *sqsn_sms_gateway_url = NULL;
 static char *sqsn_sms_credentials_file = NULL;
 static char *sqsn_sms_sender_id = NULL;
+static bool  sqsn_sms_encrypt_direct = false;
 
 static SqsnStatement opt_out_stmt = {
 	"INSERT INTO sqsn.phone_number_opt_out (phone_number, opted_out_at)"
@@ -103,6 +119,12 @@ SmsInit(void)
 							   "AWS.SNS.SMS.SenderID attribute.",
 							   NULL, &sqsn_sms_sender_id, "", PGC_SIGHUP, 0,
 							   NULL, NULL, NULL);
+	DefineCustomBoolVariable(
+		"sqsn.sms_encrypt_direct",
+		"Whether SMS published to a phone number wait in the outbox "
+		"encrypted.",
+		"Needs sqsn.master_key_file; the phone number stays readable.",
+		&sqsn_sms_encrypt_direct, false, PGC_SIGHUP, 0, NULL, NULL, NULL);
 }
 
 /* Whether number is an E.164 phone number: "+", then 2 to 15 digits. */
@@ -338,4 +360,97 @@ sn_list_phone_numbers_opted_out(PG_FUNCTION_ARGS)
 	}
 	sqsn_admin_end(nestlevel);
 	return (Datum) 0;
+}
+
+/*
+ * Checks the SMS attributes of a message sent to a phone number: the
+ * sender id (1 to 11 letters and digits, at least one letter) and the
+ * type (Transactional or Promotional).
+ */
+static void
+check_sms_attributes(Jsonb *attributes)
+{
+	char *sender =
+		sqsn_attribute_string(attributes, SQSN_SMS_SENDER_ID_ATTRIBUTE);
+	char *type = sqsn_attribute_string(attributes, SQSN_SMS_TYPE_ATTRIBUTE);
+
+	if (sender != NULL)
+	{
+		size_t len = strlen(sender);
+		bool   letter = false;
+
+		for (const char *p = sender; *p; p++)
+			letter |= (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z');
+		if (len == 0 || len > MAX_SENDER_ID || !letter ||
+			strspn(sender,
+				   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				   "0123456789") != len)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid %s \"%s\"", SQSN_SMS_SENDER_ID_ATTRIBUTE,
+							sender),
+					 errdetail("A sender id has 1 to %d letters and digits, "
+							   "at least one of them a letter.",
+							   MAX_SENDER_ID)));
+	}
+	if (type != NULL && strcmp(type, "Transactional") != 0 &&
+		strcmp(type, "Promotional") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid %s \"%s\"", SQSN_SMS_TYPE_ATTRIBUTE, type),
+				 errhint("Use Transactional or Promotional.")));
+}
+
+/*
+ * sn_publish_sms(phone_number, message, message_attributes): an SMS to
+ * the number, sent after commit by the delivery worker; returns the
+ * message id. Refused for a number on the opt-out list.
+ */
+Datum
+sn_publish_sms(PG_FUNCTION_ARGS)
+{
+	char      *number;
+	text      *message;
+	Jsonb     *attributes;
+	int64      attributes_size;
+	int64      size;
+	pg_uuid_t *message_id;
+	Datum      value;
+	int        nestlevel;
+
+	sqsn_refuse_on_standby(fcinfo);
+	number = sqsn_text_arg(fcinfo, 0, "phone_number");
+	sqsn_validate_phone_number(number);
+	if (PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("message must not be NULL")));
+	message = PG_GETARG_TEXT_PP(1);
+	if (VARSIZE_ANY_EXHDR(message) == 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("message must not be empty")));
+	attributes = sqsn_normalize_attributes(
+		PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2), &attributes_size);
+	size = VARSIZE_ANY_EXHDR(message) + attributes_size;
+	if (size > SQSN_MAX_MESSAGE_SIZE)
+		ereport(ERROR, (errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+						errmsg("message is too large to publish"),
+						errdetail("Message and attributes take " INT64_FORMAT
+								  " bytes; the limit is %d.",
+								  size, SQSN_MAX_MESSAGE_SIZE)));
+	check_sms_attributes(attributes);
+
+	nestlevel = sqsn_admin_begin();
+	value = CStringGetTextDatum(number);
+	if (sqsn_execute(&opted_out_stmt, &value, NULL, 1) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("phone number \"%s\" has opted out of SMS", number),
+				 errdetail("Nothing is sent to a number on the opt-out list."),
+				 errhint("sqsn.sn_opt_in_phone_number takes it off the list "
+						 "once its owner asks for SMS again.")));
+	message_id = sqsn_new_uuid();
+	sqsn_outbox_sms(number, message_id, message, attributes,
+					GetCurrentTimestamp(), sqsn_sms_encrypt_direct);
+	sqsn_admin_end(nestlevel);
+	PG_RETURN_UUID_P(message_id);
 }

@@ -45,6 +45,28 @@ run() {
 	fi
 }
 trap 'rm -f /tmp/cli-err.$$' EXIT
+# one value from the endpoint's database, as the superuser (test/api/run
+# exports PGHOST, PGPORT, PGUSER, PGDATABASE)
+sql() { psql -X -At -v ON_ERROR_STOP=1 -c "$1"; }
+# fails WHAT CODE CMD...: CMD must exit 254 (a service error) naming CODE
+fails() {
+	local what=$1 code=$2
+	shift 2
+	"$@" >/dev/null 2>/tmp/cli-err.$$
+	local rc=$?
+	if [ "$rc" = 254 ] && grep -q "($code)" /tmp/cli-err.$$; then
+		ok "$what"
+	else
+		not_ok "$what" "exit $rc: $(cat /tmp/cli-err.$$)"
+	fi
+}
+
+# Without the CLI every check would fail the same way: say so once
+if [ ! -x "$AWS" ]; then
+	echo "not ok 1 - no AWS CLI at $AWS (Debian's awscli; scripts/setup.sh installs it)"
+	echo "1..1"
+	exit 1
+fi
 
 # --- queues
 run "create-queue" aws sqs create-queue --queue-name "${P}q" \
@@ -183,6 +205,58 @@ run "receive from the raw, filtered queue" aws sqs receive-message --queue-url "
 is "$(jget '[m["Body"] for m in d["Messages"]]' <<<"$OUT")" "['fan out']" "raw delivery, only what the filter lets through"
 is "$(jget 'd["Messages"][0]["MessageAttributes"]["kind"]["StringValue"]' <<<"$OUT")" keep \
 	"the SNS attribute became an SQS attribute"
+
+# --- email and sms subscriptions
+run "sns subscribe email" aws sns subscribe --topic-arn "$T" --protocol email \
+	--notification-endpoint "cli@example.com"
+is "$(jget 'd["SubscriptionArn"]' <<<"$OUT")" "pending confirmation" "an email subscription waits for confirmation"
+run "sns subscribe sms" aws sns subscribe --topic-arn "$T" --protocol sms \
+	--notification-endpoint "+15555550720"
+SMS_SUB=$(jget 'd["SubscriptionArn"]' <<<"$OUT")
+case $SMS_SUB in
+"$T":*) ok "an sms subscription is confirmed at once" ;;
+*) not_ok "an sms subscription is confirmed at once" "$OUT" ;;
+esac
+run "sns get-subscription-attributes (sms)" aws sns get-subscription-attributes --subscription-arn "$SMS_SUB"
+is "$(jget 'd["Attributes"]["Protocol"] + " " + d["Attributes"]["Endpoint"] + " " + d["Attributes"]["PendingConfirmation"]' <<<"$OUT")" \
+	"sms +15555550720 false" "the sms subscription's attributes"
+run "sns list-subscriptions-by-topic" aws sns list-subscriptions-by-topic --topic-arn "$T"
+is "$(jget '" ".join(sorted(s["Protocol"] + "=" + s["Endpoint"] for s in d["Subscriptions"] if s["Protocol"] != "sqs"))' <<<"$OUT")" \
+	"email=cli@example.com sms=+15555550720" "both listed with their endpoints"
+fails "sns subscribe sms with a number not in E.164" InvalidParameter \
+	aws sns subscribe --topic-arn "$T" --protocol sms --notification-endpoint "555-0720"
+fails "sns subscribe email with a bad address" InvalidParameter \
+	aws sns subscribe --topic-arn "$T" --protocol email --notification-endpoint "not an address"
+
+# --- the opt-out list (opting out is the recipient's: done in SQL here)
+sql "SELECT sqsn.sn_opt_out_phone_number('+15555550721')" >/dev/null
+run "sns check-if-phone-number-is-opted-out" aws sns check-if-phone-number-is-opted-out \
+	--phone-number "+15555550721"
+is "$(jget 'd["isOptedOut"]' <<<"$OUT")" True "an opted-out number"
+run "sns list-phone-numbers-opted-out" aws sns list-phone-numbers-opted-out
+is "$(jget '"+15555550721" in d["phoneNumbers"]' <<<"$OUT")" True "the opted-out number is listed"
+fails "sns publish --phone-number to an opted-out number" OptedOut \
+	aws sns publish --phone-number "+15555550721" --message "refused"
+run "sns opt-in-phone-number" aws sns opt-in-phone-number --phone-number "+15555550721"
+run "sns check-if-phone-number-is-opted-out (after opt-in)" aws sns check-if-phone-number-is-opted-out \
+	--phone-number "+15555550721"
+is "$(jget 'd["isOptedOut"]' <<<"$OUT")" False "opted in again"
+fails "sns check-if-phone-number-is-opted-out with a number not in E.164" InvalidParameter \
+	aws sns check-if-phone-number-is-opted-out --phone-number "555-0721"
+
+# --- publish straight to a phone number
+run "sns publish --phone-number" aws sns publish --phone-number "+15555550722" --message "Your code is 1234" \
+	--message-attributes '{"AWS.SNS.SMS.SenderID":{"DataType":"String","StringValue":"MyBank"},"AWS.SNS.SMS.SMSType":{"DataType":"String","StringValue":"Transactional"}}'
+SMS_ID=$(jget 'd["MessageId"]' <<<"$OUT")
+is "$(sql "SELECT concat_ws(' ', phone_number, message, message_attributes->'AWS.SNS.SMS.SenderID'->>'StringValue')
+	FROM sqsn.delivery WHERE message_id = '$SMS_ID' AND subscription_id IS NULL")" \
+	"+15555550722 Your code is 1234 MyBank" "the SMS is in the outbox, with its sender id"
+fails "sns publish --phone-number with a number not in E.164" InvalidParameter \
+	aws sns publish --phone-number "555-0722" --message "x"
+fails "sns publish with both --phone-number and --topic-arn" InvalidParameter \
+	aws sns publish --phone-number "+15555550722" --topic-arn "$T" --message "x"
+sql "DELETE FROM sqsn.delivery WHERE phone_number = '+15555550722'" >/dev/null
+
 run "sns delete-topic" aws sns delete-topic --topic-arn "$T"
 run "delete-queue" aws sqs delete-queue --queue-url "$Q"
 

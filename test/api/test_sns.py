@@ -449,6 +449,40 @@ class TestSms(SnsTestCase):
 
 
 class TestPublish(SnsTestCase):
+    def test_publish_to_a_phone_number(self):
+        number = "+15555550610"
+        try:
+            r = self.sns.publish(PhoneNumber=number, Message="Your code is 1234", MessageAttributes={
+                "AWS.SNS.SMS.SenderID": {"DataType": "String", "StringValue": "MyBank"},
+                "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}})
+            self.assertEqual(
+                sql("SELECT concat_ws(' ', phone_number, coalesce(subscription_id::text, '-'),"
+                    " message, message_attributes->'AWS.SNS.SMS.SenderID'->>'StringValue')"
+                    " FROM sqsn.delivery WHERE message_id = '%s'" % r["MessageId"]),
+                number + " - Your code is 1234 MyBank")
+            self.assertError("InvalidParameter", 400, self.sns.publish,
+                             PhoneNumber="555-0610", Message="x")
+            self.assertError("InvalidParameter", 400, self.sns.publish,
+                             PhoneNumber=number, Message="")
+            self.assertError("InvalidParameter", 400, self.sns.publish, PhoneNumber=number,
+                             Message="x", TopicArn=self.topic("smsdirect"))
+            self.assertError("InvalidParameter", 400, self.sns.publish, PhoneNumber=number,
+                             Message="x", MessageAttributes={"AWS.SNS.SMS.SMSType": {
+                                 "DataType": "String", "StringValue": "Urgent"}})
+            sql("SELECT sqsn.sn_opt_out_phone_number('%s')" % number)
+            e = self.assertError("OptedOut", 400, self.sns.publish, PhoneNumber=number,
+                                 Message="refused")
+            self.assertIn("opted out", e.response["Error"]["Message"])
+            self.assertIsInstance(e, self.sns.exceptions.OptedOutException)
+            denied = client("sns", DENIED_KEY, DENIED_SECRET)
+            self.assertError("AuthorizationError", 403, denied.publish, PhoneNumber="+15555550611",
+                             Message="x")
+            self.assertEqual(sql("SELECT count(*) FROM sqsn.delivery WHERE phone_number IN"
+                                 " ('%s', '+15555550611')" % number), "1")
+        finally:
+            sql("SELECT sqsn.sn_opt_in_phone_number('%s')" % number)
+            sql("DELETE FROM sqsn.delivery WHERE phone_number = '%s'" % number)
+
     def test_fan_out_with_filter_policies_and_raw_delivery(self):
         arn = self.topic("fan")
         all_url, all_arn = self.queue("fan-all")

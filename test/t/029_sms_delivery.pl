@@ -4,8 +4,10 @@
 # recorded, sender id and type from message attributes, no confirmation,
 # the opt-out list (nothing to an opted-out number), retries and
 # dead-letter of gateway failures, the SSRF guard on the gateway's host, a
-# credentials file with unsafe modes refused, and a kill -9 of the delivery
-# worker losing nothing.
+# credentials file with unsafe modes refused, SMS published straight to a
+# phone number (sn_publish_sms: content, rollback, opt-out, retries,
+# encryption while pending), and a kill -9 of the delivery worker losing
+# nothing.
 use strict;
 use warnings;
 
@@ -140,6 +142,71 @@ set_conf('sqsn.sms_gateway_url', "http://127.0.0.2:$port/x");
 refused_until_fixed('+15555550202', '^refused:', 'a gateway outside sqsn.http_allowed_hosts',
 	sub { set_conf('sqsn.sms_gateway_url', "http://127.0.0.1:$port/2010-04-01/Accounts/AC0123/Messages.json"); });
 
+# --- SMS straight to a phone number (sn_publish_sms) ---------------------------------------
+
+my $direct = query(q{SELECT sqsn.sn_publish_sms('+15555550400', 'Your code is 1234', '{
+	"AWS.SNS.SMS.SenderID": {"DataType": "String", "StringValue": "MyBank"},
+	"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}}')});
+($r) = SqsnPush::wait_for_sms($gw, '+15555550400', 1);
+is($r->{raw}, 'To=%2B15555550400&From=MyBank&Body=Your%20code%20is%201234',
+	'a direct SMS: the form with To, the sender id attribute as From, Body');
+is($r->{user}, 'AC0123', 'through the same gateway and credentials');
+poll("SELECT status FROM sqsn.delivery WHERE message_id = '$direct'", 'delivered', 'the direct SMS is delivered');
+is(query("SELECT coalesce(subscription_id::text, 'none') || ' ' || last_result FROM sqsn.delivery WHERE message_id = '$direct'"),
+	"none HTTP status 201, sid $r->{sid}, 1 segment, Transactional",
+	'its row has no subscription and records the sid, segments and type');
+is(query("SELECT count(*) FROM sqsn.delivery_attempts WHERE message_id = '$direct' AND subscription_id IS NULL AND http_status = 201"),
+	'1', 'its attempt is recorded without a subscription');
+
+# rolled back: nothing is sent; a later SMS overtakes nothing
+query(q{BEGIN; SELECT sqsn.sn_publish_sms('+15555550401', 'rolled back'); ROLLBACK;});
+query(q{SELECT sqsn.sn_publish_sms('+15555550401', 'committed')});
+my @d = SqsnPush::wait_for_sms($gw, '+15555550401', 1);
+is(join(',', map { $_->{form}{Body} } @d), 'committed', 'a rolled-back direct SMS is never sent');
+
+# opted out: refused when publishing; opted out after publishing: not sent
+query(q{SELECT sqsn.sn_opt_out_phone_number('+15555550402')});
+my ($ret, $out, $err) = $node->psql('postgres',
+	q{\set VERBOSITY verbose
+	SELECT sqsn.sn_publish_sms('+15555550402', 'to an opted-out number')});
+like($err, qr/55000: phone number "\+15555550402" has opted out of SMS/, 'a direct SMS to an opted-out number is refused (55000)');
+set_conf('sqsn.delivery_enabled', 'off');
+my $late = query(q{SELECT sqsn.sn_publish_sms('+15555550403', 'opted out after publishing')});
+query(q{SELECT sqsn.sn_opt_out_phone_number('+15555550403')});
+set_conf('sqsn.delivery_enabled', 'on');
+poll("SELECT status FROM sqsn.delivery WHERE message_id = '$late'", 'failed',
+	'a number opted out after the publish: the SMS fails without retries');
+is(scalar(grep { ($_->{form}{To} // '') =~ /^\+1555555040[23]$/ } SqsnPush::sms($gw)), 0,
+	'nothing was sent to either opted-out number');
+
+# a gateway failure is retried (default policy: 3 retries, 20 s apart, the
+# first at once) and then recorded as failed: there is no dead-letter queue
+set_conf('sqsn.delivery_enabled', 'off');
+my $retried = query(q{SELECT sqsn.sn_publish_sms('+15555550500', 'gateway fails')});
+set_conf('sqsn.delivery_enabled', 'on');
+poll("SELECT count(*) FROM sqsn.delivery_attempts WHERE message_id = '$retried' AND http_status = 500", '1',
+	'a failing direct SMS: the first attempt is recorded');
+is(query("SELECT status || ' ' || (next_attempt_at > now()) FROM sqsn.delivery WHERE message_id = '$retried'"),
+	'pending true', 'it waits for its retry');
+
+# encrypted while pending (sqsn.sms_encrypt_direct), opened for the POST
+my $key = "$tmp/master-key";
+open $fh, '>', $key or die $!;
+print $fh join('', map { sprintf '%02x', int(rand(256)) } 1 .. 32), "\n";
+close $fh;
+chmod 0600, $key;
+set_conf('sqsn.master_key_file', $key);
+set_conf('sqsn.sms_encrypt_direct', 'on');
+set_conf('sqsn.delivery_enabled', 'off');
+my $sealed = query(q{SELECT sqsn.sn_publish_sms('+15555550404', 'secret 4242', '{
+	"AWS.SNS.SMS.SenderID": {"DataType": "String", "StringValue": "Sealed"}}')});
+is(query("SELECT message LIKE 'sqsn1:%' AND position('4242' IN message) = 0 AND position('Sealed' IN message_attributes::text) = 0
+	FROM sqsn.delivery WHERE message_id = '$sealed'"), 't', 'the pending row is sealed');
+set_conf('sqsn.delivery_enabled', 'on');
+($r) = SqsnPush::wait_for_sms($gw, '+15555550404', 1);
+is($r->{raw}, 'To=%2B15555550404&From=Sealed&Body=secret%204242', 'and opened for the POST, attributes included');
+set_conf('sqsn.sms_encrypt_direct', 'off');
+
 # --- kill -9 of the delivery worker -------------------------------------------------------
 
 query(q{SELECT sqsn.sn_create_topic('crash')});
@@ -156,5 +223,19 @@ poll("SELECT count(*) FROM sqsn.delivery WHERE subscription_id = '$ksub' AND sta
 	'200', 'after kill -9 every SMS is sent');
 my %got = map { $_->{form}{Body} => 1 } grep { $_->{status} == 201 } SqsnPush::wait_for_sms($gw, '+15555550300', 200);
 is(scalar(grep { $got{"k$_"} } 1 .. 200), 200, 'the gateway got all 200 (at least once each)');
+
+# the same for SMS published straight to a number, in one transaction
+query(q{SELECT count(sqsn.sn_publish_sms('+15555550301', 'd' || i)) FROM generate_series(1, 200) i});
+poll("SELECT count(*) >= 1 FROM sqsn.delivery WHERE phone_number = '+15555550301' AND status = 'delivered'",
+	't', 'the direct SMS are being sent');
+$pid = query("SELECT pid FROM pg_stat_activity WHERE backend_type = 'sqsn delivery worker'");
+kill 'KILL', $pid;
+$node->poll_query_until('postgres',
+	"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'sqsn delivery worker' AND pid <> $pid", '1')
+  or die 'no new delivery worker';
+poll("SELECT count(*) FROM sqsn.delivery WHERE phone_number = '+15555550301' AND status = 'delivered'",
+	'200', 'after kill -9 every direct SMS is sent');
+%got = map { $_->{form}{Body} => 1 } grep { $_->{status} == 201 } SqsnPush::wait_for_sms($gw, '+15555550301', 200);
+is(scalar(grep { $got{"d$_"} } 1 .. 200), 200, 'the gateway got all 200 direct SMS (at least once each)');
 
 done_testing();
