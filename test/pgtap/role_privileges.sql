@@ -65,7 +65,7 @@ INSERT INTO api VALUES
 	-- pausing a push subscription: its owner or the topic's admins
 	('sn_pause_subscription', ARRAY['uuid'], true, true, true),
 	('sn_resume_subscription', ARRAY['uuid'], true, true, true),
-	('api_create_credentials', ARRAY['name', 'text', 'text'], true, false, false),
+	('api_create_credentials', ARRAY['name', 'text', 'text', 'text'], true, false, false),
 	('api_drop_credentials', ARRAY['text'], true, false, false),
 	-- event source mappings: consumers; the queue's receive grant and
 	-- EXECUTE on the function decide
