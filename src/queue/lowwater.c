@@ -64,9 +64,10 @@
  * manager per row): with N receivers in flight that is N rows per receive,
  * N^2 lock-manager calls in all, on the same few lock partitions, and
  * throughput falls as consumers are added. So each slot also counts the
- * receives whose transaction is still open (receivers) and remembers the
- * highest msg_seq leased lately (lease_hint). While more than
- * LOWWATER_SPREAD_RECEIVERS other receives are in flight, one receive at a
+ * transactions that leased rows and are still open (receivers; a receive
+ * that found nothing, such as a long poll waiting, does not count), and
+ * remembers the highest msg_seq leased lately (lease_hint). While more
+ * than LOWWATER_SPREAD_RECEIVERS others are in flight, one receive at a
  * time (the one holding head_until) still walks from the marks, and takes
  * whatever is visible there (a lease that ran out, a receive rolled back,
  * a send that committed late); the others start after lease_hint, past
@@ -156,7 +157,7 @@ typedef struct LowWaterSlot
 	VirtualTransactionId lockers[LOWWATER_MAX_LOCKERS];
 
 	/* spreading concurrent receives (sqsn_lowwater_receive_start) */
-	pg_atomic_uint32 receivers; /* receives whose transaction is open */
+	pg_atomic_uint32 receivers;  /* open transactions that leased rows */
 	int64            lease_hint; /* the highest msg_seq leased lately */
 	TimestampTz      head_until; /* a receive walks from the marks till then */
 } LowWaterSlot;
@@ -166,7 +167,7 @@ static int sqsn_low_water_interval = 100;
 
 static LowWaterSlot *lowwater_slots = NULL;
 
-/* slots this backend counts a receive in flight on, until its transaction ends */
+/* slots this transaction counts as a receive in flight on (it leased rows) */
 static LowWaterSlot *counted[LOWWATER_MAX_COUNTED];
 static int           ncounted = 0;
 
@@ -285,7 +286,6 @@ sqsn_lowwater_receive_start(SqsnQueue *queue, TimestampTz now,
 {
 	LowWaterSlot *slot = slot_for(queue->relid);
 	int64         others;
-	bool          counted_here = false;
 	int64         start;
 
 	*head = false;
@@ -293,18 +293,10 @@ sqsn_lowwater_receive_start(SqsnQueue *queue, TimestampTz now,
 	if (slot == NULL || queue->fifo)
 		return 0;
 
-	/* this transaction's receives are in flight until it ends */
+	others = (int64) pg_atomic_read_u32(&slot->receivers);
 	for (int i = 0; i < ncounted; i++)
 		if (counted[i] == slot)
-			counted_here = true;
-	if (!counted_here && ncounted < LOWWATER_MAX_COUNTED)
-	{
-		counted[ncounted++] = slot;
-		others = pg_atomic_fetch_add_u32(&slot->receivers, 1);
-	}
-	else
-		others = (int64) pg_atomic_read_u32(&slot->receivers) -
-				 (counted_here ? 1 : 0);
+			others--; /* this transaction's own */
 
 	SpinLockAcquire(&slot->mutex);
 	if (owns(slot, queue))
@@ -328,12 +320,14 @@ sqsn_lowwater_receive_start(SqsnQueue *queue, TimestampTz now,
 /*
  * A receive that started at sqsn_lowwater_receive_start has leased its
  * rows, the highest being last_leased (0: none): the next receives may
- * start past it, and the walk from the marks is free again.
+ * start past it, the walk from the marks is free again, and this
+ * transaction counts as a receive in flight until it ends.
  */
 void
 sqsn_lowwater_received(SqsnQueue *queue, int64 last_leased, bool head)
 {
 	LowWaterSlot *slot = slot_for(queue->relid);
+	bool          counted_here = false;
 
 	if (slot == NULL || queue->fifo)
 		return;
@@ -346,6 +340,17 @@ sqsn_lowwater_received(SqsnQueue *queue, int64 last_leased, bool head)
 			slot->head_until = 0;
 	}
 	SpinLockRelease(&slot->mutex);
+
+	if (last_leased == 0)
+		return;
+	for (int i = 0; i < ncounted; i++)
+		if (counted[i] == slot)
+			counted_here = true;
+	if (!counted_here && ncounted < LOWWATER_MAX_COUNTED)
+	{
+		counted[ncounted++] = slot;
+		pg_atomic_fetch_add_u32(&slot->receivers, 1);
+	}
 }
 
 /*

@@ -864,9 +864,9 @@ sqsn_receive_batch(const char *queue_name, ReturnSetInfo *rsinfo,
 	{
 		/* too few past the others' leases: look from the marks too */
 		after = head_after;
-		returned += receive_after(queue_name, &queue, rsinfo,
-								  max_messages - returned, now, lease_until,
-								  lease_token, &after);
+		returned +=
+			receive_after(queue_name, &queue, rsinfo, max_messages - returned,
+						  now, lease_until, lease_token, &after);
 		if (after > head_after)
 			last_leased = Max(last_leased, after);
 	}
