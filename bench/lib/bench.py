@@ -336,6 +336,39 @@ def markdown_table(rows):
     return "\n".join(out)
 
 
+SCALE_WORKLOAD = "receive+delete 1/txn, sessions"
+
+
+def scaling(runs):
+    """The consumers-at-scale workload: per system, msgs/s by number of
+    sessions and each count's ratio to the figure at 8 sessions."""
+    systems = {}
+    for r in runs:
+        if r["workload"] != SCALE_WORKLOAD:
+            continue
+        x = systems.setdefault(r["system"], {"system": r["system"], "label": r["label"], "msgs_per_s": {}})
+        x["msgs_per_s"][r["clients"]] = r["msgs_per_s"]
+    for x in systems.values():
+        base = x["msgs_per_s"].get(8)
+        x["ratio_to_8"] = {c: (v / base if base else None) for c, v in x["msgs_per_s"].items()}
+    return list(systems.values())
+
+
+def scaling_table(sc):
+    counts = sorted({c for x in sc for c in x["msgs_per_s"]})
+    more = [c for c in counts if c != 8]
+    out = [
+        "| receive+delete 1/txn, one queue, msgs/s | " + " | ".join(f"{c} sessions" for c in counts)
+        + " | " + " | ".join(f"{c} ÷ 8" for c in more) + " |",
+        "|---|" + "--:|" * (len(counts) + len(more)),
+    ]
+    for x in sc:
+        rates = [fmt_rate(x["msgs_per_s"].get(c)) if x["msgs_per_s"].get(c) is not None else "-" for c in counts]
+        ratios = ["-" if x["ratio_to_8"].get(c) is None else f"{x['ratio_to_8'][c]:.2f}" for c in more]
+        out.append(f"| {x['label']} | " + " | ".join(rates) + " | " + " | ".join(ratios) + " |")
+    return "\n".join(out)
+
+
 def steady_table(s, runs):
     mb = 1048576.0
     prod = next((r for r in runs if r["id"] == "steady-producers"), None)
@@ -365,7 +398,7 @@ def steady_table(s, runs):
     return "\n".join(lines)
 
 
-def targets(rows, s, mode):
+def targets(rows, s, mode, sc=()):
     def find(workload, clients, system):
         for r in rows:
             if r["workload"] == workload and r["clients"] == clients and r["baseline_system"] == system:
@@ -400,6 +433,13 @@ def targets(rows, s, mode):
         for sync in ("", " (synchronous_commit=off)"):
             r = find(f"counters: {w}{sync}", "8", "metrics-off")
             check(f"{w}{sync} with the queue counters ≥ 0.97 × without", r and r["ratio"], 0.97)
+    for x in sc:
+        if x["system"] != "sqsn":
+            continue
+        for c in (64, 128):
+            if c in x["msgs_per_s"]:
+                check(f"receive+delete 1/txn, one queue: {c} sessions ≥ 0.9 × 8 sessions",
+                      x["ratio_to_8"].get(c), 0.9)
     if s:
         check("steady state: size at end ≤ 2 × after first minute",
               s["size_ratio_end_to_first_window"], 2.0, higher_is_better=False)
@@ -532,12 +572,14 @@ def cmd_report(a):
     rows = comparison_rows(runs)
     s, _ = steady_summary(run, meta)
     lp = load_longpoll(run)
-    t = targets(rows, s, meta.get("mode")) if meta.get("mode") != "smoke" else []
+    sc = scaling(runs)
+    t = targets(rows, s, meta.get("mode"), sc) if meta.get("mode") != "smoke" else []
     if t and lp and lp.get("wake_messages"):
         t.append({"target": "long-poll wake latency p99 < 10 ms (10 waiters)", "value": lp["wake_p99_ms"],
                   "goal": 10.0, "met": lp["wake_p99_ms"] < 10.0})
     plotted = plot(run, rows, s is not None)
-    result = {"meta": meta, "runs": runs, "comparisons": rows, "steady_state": s, "long_polling": lp,
+    result = {"meta": meta, "runs": runs, "comparisons": rows, "scaling": sc, "steady_state": s,
+              "long_polling": lp,
               "targets": t, "plots": ["throughput.png", "steady.png"] if plotted else []}
     with open(os.path.join(run, "results.json"), "w") as f:
         json.dump(result, f, indent=2)
@@ -547,6 +589,8 @@ def cmd_report(a):
             if r["depth_left"] is not None and r["workload"] != "steady state"]
     if left:
         md += ["", "Queue depth left after each receive run: " + ", ".join(left) + "."]
+    if sc:
+        md += ["", scaling_table(sc)]
     if lp:
         md += ["", longpoll_table(lp)]
     if s:

@@ -56,6 +56,27 @@
  * are not marked:
  * their receives walk the (message_group_id, msg_seq) index (fifo.c).
  *
+ * Many receivers at once. A row a receive has leased stays locked until
+ * its transaction ends, and a consumer that receives and deletes in one
+ * transaction holds it through its commit (the WAL flush). Every receive
+ * that starts at the marks walks over all of these rows, trying a tuple
+ * lock and the locker's transaction lock on each (two trips to the lock
+ * manager per row): with N receivers in flight that is N rows per receive,
+ * N^2 lock-manager calls in all, on the same few lock partitions, and
+ * throughput falls as consumers are added. So each slot also counts the
+ * transactions that leased rows and are still open (receivers; a receive
+ * that found nothing, such as a long poll waiting, does not count), and
+ * remembers the highest msg_seq leased lately (lease_hint). While more
+ * than LOWWATER_SPREAD_RECEIVERS others are in flight, one receive at a
+ * time (the one holding head_until) still walks from the marks, and takes
+ * whatever is visible there (a lease that ran out, a receive rolled back,
+ * a send that committed late); the others start after lease_hint, past
+ * the rows in flight, and walk from the marks only when they found too
+ * few there, so a receive never comes back empty while a message is
+ * visible. With few receivers every receive starts at the marks, as
+ * before, and order is the same as without this. Which rows may be leased
+ * does not change: the same statement leases them, under the same lock.
+ *
  * A standby takes no step: its rows change by replay, which takes none of
  * the locks step 1 counts on (and nothing that would take a step runs
  * there: receives are refused, the worker starts at the promotion). So a
@@ -105,6 +126,15 @@
 /* A step not finished by then (its backend failed) may be taken over. */
 #define LOWWATER_STEP_TIMEOUT_MS 10000
 
+/* Other receives in flight above which receives start past the newest lease */
+#define LOWWATER_SPREAD_RECEIVERS 8
+
+/* A walk from the marks not reported by then (its backend failed) ends. */
+#define LOWWATER_HEAD_TIMEOUT_MS 100
+
+/* Slots counted as having a receive in flight, per transaction */
+#define LOWWATER_MAX_COUNTED 8
+
 typedef struct LowWaterSlot
 {
 	slock_t     mutex;
@@ -125,6 +155,11 @@ typedef struct LowWaterSlot
 	int64       last_upto;  /* upto of the walk before */
 	int         nlockers;
 	VirtualTransactionId lockers[LOWWATER_MAX_LOCKERS];
+
+	/* spreading concurrent receives (sqsn_lowwater_receive_start) */
+	pg_atomic_uint32 receivers;  /* open transactions that leased rows */
+	int64            lease_hint; /* the highest msg_seq leased lately */
+	TimestampTz      head_until; /* a receive walks from the marks till then */
 } LowWaterSlot;
 
 /* settings */
@@ -132,9 +167,14 @@ static int sqsn_low_water_interval = 100;
 
 static LowWaterSlot *lowwater_slots = NULL;
 
+/* slots this transaction counts as a receive in flight on (it leased rows) */
+static LowWaterSlot *counted[LOWWATER_MAX_COUNTED];
+static int           ncounted = 0;
+
 PG_FUNCTION_INFO_V1(sq_queue_low_water_rows);
 
 static void lowwater_shmem_init(void *ptr);
+static void lowwater_xact_callback(XactEvent event, void *arg);
 
 void
 LowWaterInit(void)
@@ -151,6 +191,7 @@ LowWaterInit(void)
 	sqsn_shmem_add("sqsn low-water marks",
 				   sizeof(LowWaterSlot) * LOWWATER_SLOTS, 0, NULL,
 				   lowwater_shmem_init, (void **) &lowwater_slots);
+	RegisterXactCallback(lowwater_xact_callback, NULL);
 }
 
 static void
@@ -160,7 +201,32 @@ lowwater_shmem_init(void *ptr)
 
 	memset(slots, 0, sizeof(LowWaterSlot) * LOWWATER_SLOTS);
 	for (int i = 0; i < LOWWATER_SLOTS; i++)
+	{
 		SpinLockInit(&slots[i].mutex);
+		pg_atomic_init_u32(&slots[i].receivers, 0);
+	}
+}
+
+/* At the end of a transaction its receives are no longer in flight. */
+static void
+lowwater_xact_callback(XactEvent event, void *arg)
+{
+	if (ncounted == 0)
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			for (int i = 0; i < ncounted; i++)
+				pg_atomic_fetch_sub_u32(&counted[i]->receivers, 1);
+			ncounted = 0;
+			break;
+		default:
+			break;
+	}
 }
 
 static LowWaterSlot *
@@ -203,6 +269,88 @@ sqsn_lowwater_start(SqsnQueue *queue, TimestampTz now)
 		after = now < slot->soft_until ? slot->soft_after : slot->hard_after;
 	SpinLockRelease(&slot->mutex);
 	return after;
+}
+
+/*
+ * Where a receive on a standard queue at time now starts (see "Many
+ * receivers at once" at the top of the file). *head_after is where the
+ * marks say (sqsn_lowwater_start). The result is *head_after when this
+ * receive walks from the marks (*head true: it holds the walk from the
+ * marks until sqsn_lowwater_received), or a msg_seq past the rows other
+ * receives have leased lately; a receive that starts there and finds too
+ * few messages looks again from *head_after.
+ */
+int64
+sqsn_lowwater_receive_start(SqsnQueue *queue, TimestampTz now,
+							int64 *head_after, bool *head)
+{
+	LowWaterSlot *slot = slot_for(queue->relid);
+	int64         others;
+	int64         start;
+
+	*head = false;
+	*head_after = 0;
+	if (slot == NULL || queue->fifo)
+		return 0;
+
+	others = (int64) pg_atomic_read_u32(&slot->receivers);
+	for (int i = 0; i < ncounted; i++)
+		if (counted[i] == slot)
+			others--; /* this transaction's own */
+
+	SpinLockAcquire(&slot->mutex);
+	if (owns(slot, queue))
+		*head_after =
+			now < slot->soft_until ? slot->soft_after : slot->hard_after;
+	start = *head_after;
+	if (others <= LOWWATER_SPREAD_RECEIVERS || !owns(slot, queue))
+		*head = true; /* few in flight: no need to claim the head */
+	else if (now >= slot->head_until)
+	{
+		slot->head_until =
+			TimestampTzPlusMilliseconds(now, LOWWATER_HEAD_TIMEOUT_MS);
+		*head = true;
+	}
+	else if (slot->lease_hint > start)
+		start = slot->lease_hint;
+	SpinLockRelease(&slot->mutex);
+	return start;
+}
+
+/*
+ * A receive that started at sqsn_lowwater_receive_start has leased its
+ * rows, the highest being last_leased (0: none): the next receives may
+ * start past it, the walk from the marks is free again, and this
+ * transaction counts as a receive in flight until it ends.
+ */
+void
+sqsn_lowwater_received(SqsnQueue *queue, int64 last_leased, bool head)
+{
+	LowWaterSlot *slot = slot_for(queue->relid);
+	bool          counted_here = false;
+
+	if (slot == NULL || queue->fifo)
+		return;
+	SpinLockAcquire(&slot->mutex);
+	if (owns(slot, queue))
+	{
+		if (last_leased > slot->lease_hint)
+			slot->lease_hint = last_leased;
+		if (head)
+			slot->head_until = 0;
+	}
+	SpinLockRelease(&slot->mutex);
+
+	if (last_leased == 0)
+		return;
+	for (int i = 0; i < ncounted; i++)
+		if (counted[i] == slot)
+			counted_here = true;
+	if (!counted_here && ncounted < LOWWATER_MAX_COUNTED)
+	{
+		counted[ncounted++] = slot;
+		pg_atomic_fetch_add_u32(&slot->receivers, 1);
+	}
 }
 
 /*
@@ -439,6 +587,8 @@ sqsn_lowwater_step(SqsnQueue *queue, bool force)
 		slot->queue_id = key.queue_id;
 		slot->hard_after = slot->soft_after = 0;
 		slot->soft_until = DT_NOEND;
+		slot->lease_hint = 0;
+		slot->head_until = 0;
 		slot->generation++;
 		slot->pending = false;
 		slot->last_upto = -1;

@@ -760,31 +760,17 @@ sqsn_emit_received(SqsnQueue *queue, ReturnSetInfo *rsinfo, HeapTuple row,
 }
 
 /*
- * One look at the queue: leases up to max_messages visible messages and
- * adds them to the result (columns of sqsn_received_tupdesc), moving those
- * over the receive limit to the dead-letter queue on the way. Returns how
- * many were added. Also the receive of the function consumers' batches
- * (function/). Requires an SPI connection.
+ * Leases up to max_messages visible messages after msg_seq *after and adds
+ * them to the result, moving those over the receive limit to the
+ * dead-letter queue on the way; *after ends at the highest msg_seq leased.
+ * Returns how many were added. *queue may be reloaded.
  */
-int
-sqsn_receive_batch(const char *queue_name, ReturnSetInfo *rsinfo,
-				   int max_messages, int32 visibility_timeout,
-				   int64 lease_token)
+static int
+receive_after(const char *queue_name, SqsnQueue **queue, ReturnSetInfo *rsinfo,
+			  int max_messages, TimestampTz now, TimestampTz lease_until,
+			  int64 lease_token, int64 *after)
 {
-	TimestampTz now = GetCurrentTimestamp();
-	TimestampTz lease_until = sqsn_add_seconds(now, visibility_timeout);
-	SqsnQueue  *queue = sqsn_open_queue(queue_name, RowExclusiveLock);
-	int64       after;
-	int         returned = 0;
-
-	if (queue->fifo)
-		return sqsn_fifo_receive_batch(queue_name, rsinfo, max_messages, now,
-									   lease_until, lease_token);
-
-	/* now and then, move the low-water marks on (lowwater.c) */
-	sqsn_lowwater_step(queue, false);
-	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
-	after = sqsn_lowwater_start(queue, now);
+	int returned = 0;
 
 	while (returned < max_messages)
 	{
@@ -796,7 +782,7 @@ sqsn_receive_batch(const char *queue_name, ReturnSetInfo *rsinfo,
 
 		CHECK_FOR_INTERRUPTS();
 
-		nleased = lease_messages(queue, now, max_messages - returned, after,
+		nleased = lease_messages(*queue, now, max_messages - returned, *after,
 								 lease_until, lease_token);
 		if (nleased == 0)
 			break;
@@ -811,24 +797,80 @@ sqsn_receive_batch(const char *queue_name, ReturnSetInfo *rsinfo,
 			int32 receive_count =
 				sqsn_spi_int32(rows[i], tupdesc, RCOL_RECEIVE_COUNT);
 
-			after = Max(after, msg_seq);
-			if (queue->max_receive_count > 0 &&
-				receive_count > queue->max_receive_count)
+			*after = Max(*after, msg_seq);
+			if ((*queue)->max_receive_count > 0 &&
+				receive_count > (*queue)->max_receive_count)
 			{
 				over_limit[nover++] = rows[i];
 				continue;
 			}
 
-			sqsn_emit_received(queue, rsinfo, rows[i], tupdesc, lease_token);
+			sqsn_emit_received(*queue, rsinfo, rows[i], tupdesc, lease_token);
 			returned++;
 		}
 
 		if (nover == 0)
 			break; /* the queue had no more to give */
 
-		sqsn_move_to_dead_letter_queue(queue, over_limit, tupdesc, nover, now);
-		queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+		sqsn_move_to_dead_letter_queue(*queue, over_limit, tupdesc, nover,
+									   now);
+		*queue = sqsn_open_queue(queue_name, RowExclusiveLock);
 	}
+
+	return returned;
+}
+
+/*
+ * One look at the queue: leases up to max_messages visible messages and
+ * adds them to the result (columns of sqsn_received_tupdesc), moving those
+ * over the receive limit to the dead-letter queue on the way. Returns how
+ * many were added. Also the receive of the function consumers' batches
+ * (function/). Requires an SPI connection.
+ *
+ * With many receives in flight on the queue, this one may start past the
+ * rows the others leased lately rather than at the low-water marks, and
+ * looks from the marks only when it found too few there (lowwater.c).
+ */
+int
+sqsn_receive_batch(const char *queue_name, ReturnSetInfo *rsinfo,
+				   int max_messages, int32 visibility_timeout,
+				   int64 lease_token)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz lease_until = sqsn_add_seconds(now, visibility_timeout);
+	SqsnQueue  *queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	int64       head_after;
+	int64       start;
+	int64       after;
+	int64       last_leased = 0;
+	bool        head;
+	int         returned;
+
+	if (queue->fifo)
+		return sqsn_fifo_receive_batch(queue_name, rsinfo, max_messages, now,
+									   lease_until, lease_token);
+
+	/* now and then, move the low-water marks on (lowwater.c) */
+	sqsn_lowwater_step(queue, false);
+	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	start = sqsn_lowwater_receive_start(queue, now, &head_after, &head);
+
+	after = start;
+	returned = receive_after(queue_name, &queue, rsinfo, max_messages, now,
+							 lease_until, lease_token, &after);
+	if (after > start)
+		last_leased = after;
+	if (returned < max_messages && start > head_after)
+	{
+		/* too few past the others' leases: look from the marks too */
+		after = head_after;
+		returned +=
+			receive_after(queue_name, &queue, rsinfo, max_messages - returned,
+						  now, lease_until, lease_token, &after);
+		if (after > head_after)
+			last_leased = Max(last_leased, after);
+	}
+	sqsn_lowwater_received(queue, last_leased, head);
 
 	return returned;
 }
