@@ -31,6 +31,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
+#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -38,6 +39,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 
 static SqsnStatement queue_name_stmt = {
 	"SELECT queue_name FROM sqsn.queue"
@@ -46,6 +48,13 @@ static SqsnStatement queue_name_stmt = {
 	{INT8OID},
 	SPI_OK_SELECT,
 	"reading sqsn.queue"};
+
+/* remaking a queue's plans when its table has grown (replan_if_grown) */
+#define REPLAN_CHECK_INTERVAL 64 /* executions between looks at the size */
+#define REPLAN_GROWTH         4
+#define REPLAN_MIN_GROWTH     16 /* blocks */
+
+static void replan_if_grown(SqsnQueue *queue);
 
 /*
  * The int32 and bool fields of a queue's cache entry and the columns of
@@ -282,6 +291,7 @@ load_queue(const char *name)
 	sqsn_acl_load(&queue->acl, queue->queue_id,
 				  SPI_getvalue(tuple, tupdesc, 13), CacheMemoryContext);
 
+	queue->plan_blocks = -1;
 	queue->valid = true;
 	return queue;
 }
@@ -348,6 +358,9 @@ sqsn_queue_execute(SqsnQueue *queue, const SqsnQueueStatement *stmt,
 	SPIPlanPtr *plan = &queue->plans[stmt->plan];
 	int         ret;
 
+	if (++queue->executions % REPLAN_CHECK_INTERVAL == 0 ||
+		queue->plan_blocks < 0)
+		replan_if_grown(queue);
 	if (*plan == NULL)
 		*plan = sqsn_prepare_plan(psprintf(stmt->sql, queue->qualified_table),
 								  stmt->nargs, (Oid *) stmt->argtypes);
@@ -356,6 +369,37 @@ sqsn_queue_execute(SqsnQueue *queue, const SqsnQueueStatement *stmt,
 		elog(ERROR, "%s queue \"%s\" failed: %s", stmt->what, queue->name,
 			 SPI_result_code_string(ret));
 	return SPI_processed;
+}
+
+/*
+ * A saved plan stays until the queue's cache entry is reloaded, and
+ * PostgreSQL remakes a generic plan only when the table's statistics
+ * change. A plan made while the message table was small (a join or a
+ * delete by sequential scan, a sort instead of the primary key) costs a
+ * scan of the whole table per call once the queue has a backlog, until
+ * autovacuum's next ANALYZE. So every REPLAN_CHECK_INTERVAL executions
+ * the table's size is compared with the size the plans were made for, and
+ * the plans are remade when it has grown REPLAN_GROWTH-fold (and by more
+ * than REPLAN_MIN_GROWTH blocks): the planner then sees the table as it is.
+ * Shrinking needs nothing: the plans for a large table suit a small one.
+ */
+static void
+replan_if_grown(SqsnQueue *queue)
+{
+	Relation    rel = RelationIdGetRelation(queue->relid);
+	BlockNumber blocks;
+
+	if (!RelationIsValid(rel))
+		return;
+	blocks = RelationGetNumberOfBlocks(rel);
+	RelationClose(rel);
+	if (queue->plan_blocks < 0)
+		queue->plan_blocks = blocks;
+	else if (blocks > queue->plan_blocks * REPLAN_GROWTH + REPLAN_MIN_GROWTH)
+	{
+		sqsn_free_plans(queue->plans, QPLAN_COUNT);
+		queue->plan_blocks = blocks;
+	}
 }
 
 /*

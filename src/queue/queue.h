@@ -91,6 +91,8 @@ typedef struct SqsnQueue
 	bool       encrypted;             /* new messages are sealed */
 	SqsnAcl    acl;
 	SPIPlanPtr plans[QPLAN_COUNT];
+	int64      plan_blocks; /* table size the plans were made for; -1 none */
+	uint32     executions;  /* of the plans, to look at the size now and then */
 } SqsnQueue;
 
 /*
