@@ -676,16 +676,20 @@ api_sigv4_canonical_request(const char *method, const char *path,
 }
 
 /*
- * The credential scope's service must be the one the request is for: a
- * signature made for SNS does not run an SQS action, as at AWS.
+ * A credential scope that names sqsn's other service is refused: a
+ * signature made for SNS does not run an SQS action, nor the other way
+ * round, as at AWS. Other service names are let through: signers that take
+ * the service from the host name (AWS::Signature4 and the like) find none
+ * in an endpoint's own name and fall back to one of their own, and the
+ * signature itself still covers the scope.
  */
 static void
 check_scope_service(ApiRequest *req, SigV4Request *sig)
 {
 	const char *service = req->service == API_SNS ? "sns" : "sqs";
+	const char *other = req->service == API_SNS ? "sqs" : "sns";
 
-	if (sig->scope_service[0] != '\0' &&
-		strcmp(sig->scope_service, service) != 0)
+	if (strcmp(sig->scope_service, other) == 0)
 		api_error("SignatureDoesNotMatch", 403,
 				  "Credential should be scoped to correct service: '%s'.",
 				  service);

@@ -287,6 +287,12 @@ class SignatureForms(unittest.TestCase):
         self.assertEqual(error_code(text), "SignatureDoesNotMatch", text)
         self.assertIn("'X-Amz-Date' or a 'Date' header", html.unescape(text))
 
+    def test_scope_of_an_unknown_service_is_accepted(self):
+        # what signers that take the service from the host name send
+        m, u, h, b = sign(body="Action=ListQueues&Version=2012-11-05", service="s3")
+        status, text = send(m, u, h, b)
+        self.assertEqual(status, 200, text)
+
     def test_scope_of_another_service_is_refused(self):
         name = PREFIX + "wrong-service"
         m, u, h, b = sign(body=create_queue_body(name), service="sns")
