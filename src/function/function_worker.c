@@ -227,21 +227,26 @@ count_visible(SqsnMapping *m, int64 *queue_id)
  * The batching window: waits, outside any transaction, until a full batch
  * is visible or the window has passed (or the queue is empty). Sleeps on
  * the queue's long-poll condition variable, which commits that send to it
- * broadcast.
+ * broadcast. Returns the number of visible messages it saw last: 0 says
+ * not to receive, since a message sent after that look would otherwise be
+ * invoked alone, without its window.
  */
-static void
+static int
 wait_for_batch(SqsnMapping *m)
 {
 	TimestampTz end = later(m->window * 1000);
 	int64       queue_id = 0;
 	bool        waiting = false;
+	int         n;
 
 	PG_TRY();
 	{
 		for (;;)
 		{
-			int         n = count_visible(m, &queue_id);
-			TimestampTz now = GetCurrentTimestamp();
+			TimestampTz now;
+
+			n = count_visible(m, &queue_id);
+			now = GetCurrentTimestamp();
 
 			if (n == 0 || n >= m->batch_size || now >= end)
 				break;
@@ -261,6 +266,7 @@ wait_for_batch(SqsnMapping *m)
 			sqsn_longpoll_end();
 	}
 	PG_END_TRY();
+	return n;
 }
 
 /*
@@ -312,6 +318,7 @@ run_mapping(const pg_uuid_t *id)
 	{
 		SqsnBatchResult r;
 		TimestampTz     next_visible = 0;
+		int             visible = -1; /* not looked */
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -325,13 +332,14 @@ run_mapping(const pg_uuid_t *id)
 		PG_TRY();
 		{
 			if (m.window > 0 && !last_full)
-				wait_for_batch(&m);
+				visible = wait_for_batch(&m);
 			sqsn_xact_begin(activity);
 			if (!sqsn_extension_lock()) /* being dropped */
 				next_visible = later(sqsn_poll_interval);
 			else
 			{
-				run_batches(&m, &r);
+				if (visible != 0)
+					run_batches(&m, &r);
 				if (r.messages == 0)
 					next_visible = sqsn_next_visible_at(m.queue_name,
 														GetCurrentTimestamp());
