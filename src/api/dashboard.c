@@ -775,10 +775,7 @@ serve_asset(ApiPageRequest *req, ApiPageResponse *resp)
 {
 	char       share[MAXPGPATH];
 	char      *path;
-	FILE      *file;
 	StringInfo body;
-	char       chunk[8192];
-	size_t     got;
 	int        i;
 
 	for (i = 0; i < lengthof(assets); i++)
@@ -788,8 +785,8 @@ serve_asset(ApiPageRequest *req, ApiPageResponse *resp)
 		return false;
 	get_share_path(my_exec_path, share);
 	path = psprintf("%s/%s/%s", share, ASSET_DIR, assets[i].file);
-	file = AllocateFile(path, PG_BINARY_R);
-	if (file == NULL)
+	body = makeStringInfo();
+	if (!sqsn_read_file(path, MAX_ASSET_SIZE, body))
 	{
 		ereport(LOG, (errcode_for_file_access(),
 					  errmsg("sqsn api: could not open \"%s\": %m", path)));
@@ -797,11 +794,6 @@ serve_asset(ApiPageRequest *req, ApiPageResponse *resp)
 					  "the dashboard's files are not installed\n");
 		return true;
 	}
-	body = makeStringInfo();
-	while ((got = fread(chunk, 1, sizeof(chunk), file)) > 0 &&
-		   body->len < MAX_ASSET_SIZE)
-		appendBinaryStringInfo(body, chunk, got);
-	FreeFile(file);
 	resp->status = 200;
 	resp->content_type = assets[i].type;
 	resp->body = body;

@@ -53,32 +53,22 @@ api_tls_problem(void)
 
 /* A whole PEM file, NUL-terminated, in TopMemoryContext; FATAL if not. */
 static char *
-read_pem(const char *path, const char *what, const char *marker)
+read_pem(const char *path, const char *what, const char *marker,
+		 const char *noun)
 {
-	FILE          *f = AllocateFile(path, PG_BINARY_R);
 	StringInfoData buf;
-	char           chunk[4096];
-	size_t         n;
-	MemoryContext  old;
+	MemoryContext  old = MemoryContextSwitchTo(TopMemoryContext);
 
-	if (f == NULL)
+	initStringInfo(&buf);
+	MemoryContextSwitchTo(old);
+	if (!sqsn_read_file(path, TLS_FILE_MAX, &buf))
 		ereport(FATAL, (errcode_for_file_access(),
 						errmsg("sqsn api: could not open %s \"%s\": %m", what,
 							   path)));
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	initStringInfo(&buf);
-	MemoryContextSwitchTo(old);
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 &&
-		   buf.len <= TLS_FILE_MAX)
-		appendBinaryStringInfo(&buf, chunk, n);
-	FreeFile(f);
-	explicit_bzero(chunk, sizeof(chunk));
 	if (buf.len > TLS_FILE_MAX || strstr(buf.data, marker) == NULL)
-		ereport(FATAL,
-				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("sqsn api: %s \"%s\" holds no PEM %s", what, path,
-						strcmp(what, "TLS key file") == 0 ? "private key"
-														  : "certificate")));
+		ereport(FATAL, (errcode(ERRCODE_CONFIG_FILE_ERROR),
+						errmsg("sqsn api: %s \"%s\" holds no PEM %s", what,
+							   path, noun)));
 	return buf.data;
 }
 
@@ -104,9 +94,9 @@ api_tls_options(struct MHD_OptionItem *options)
 	if (cert == NULL)
 	{
 		cert = read_pem(sqsn_api_tls_cert_file, "TLS certificate file",
-						"-----BEGIN CERTIFICATE-----");
+						"-----BEGIN CERTIFICATE-----", "certificate");
 		key = read_pem(sqsn_api_tls_key_file, "TLS key file",
-					   "PRIVATE KEY-----");
+					   "PRIVATE KEY-----", "private key");
 	}
 	options[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, key};
 	options[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, cert};

@@ -22,7 +22,7 @@
  *	              and mapping metrics), duration histograms in them
  *	  settings.c  sqsn.database_name, poll_interval, retention_batch_size,
  *	              the endpoint's address, TLS files, region and account;
- *	              ARNs and URLs
+ *	              ARNs and URLs; reading a file whole
  *	  tags.c      tags of queues and topics: their limits, adding,
  *	              removing and reading them
  *
@@ -361,5 +361,6 @@ extern char *sqsn_account_id(void);
 extern char *sqsn_endpoint_base_url(void);
 extern char *sqsn_queue_url(const char *base_url, const char *queue_name);
 extern char *sqsn_arn_name(const char *arn);
+extern bool  sqsn_read_file(const char *path, Size limit, StringInfo buf);
 
 #endif /* SQSN_COMMON_H */

@@ -13,6 +13,9 @@
  *	    AWS-compatible endpoint is reached, and the region and account in
  *	    every ARN.
  *
+ * Files that settings name (certificates, keys) and the dashboard's assets
+ * are read whole with sqsn_read_file.
+ *
  * Every ARN sqsn shows (in the endpoint's responses, in the envelopes of
  * pushed notifications, in sn_get_topic_attributes) is built here, from
  * sqsn.api_region and sqsn.api_account_id alone, so that one topic has one
@@ -24,6 +27,7 @@
 
 #include "common/common.h"
 
+#include "storage/fd.h"
 #include "utils/guc.h"
 #include "utils/varlena.h"
 
@@ -241,4 +245,26 @@ char *
 sqsn_queue_url(const char *base_url, const char *queue_name)
 {
 	return psprintf("%s/%s/%s", base_url, sqsn_account_id(), queue_name);
+}
+
+/*
+ * Appends the contents of the file at path to buf, up to limit bytes and
+ * one chunk more, so that buf->len > limit tells a file too large. Returns
+ * false, with errno set, when the file cannot be opened. The read buffer
+ * is cleared afterwards: the file may hold a private key.
+ */
+bool
+sqsn_read_file(const char *path, Size limit, StringInfo buf)
+{
+	FILE  *f = AllocateFile(path, PG_BINARY_R);
+	char   chunk[4096];
+	size_t n;
+
+	if (f == NULL)
+		return false;
+	while (buf->len <= limit && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		appendBinaryStringInfo(buf, chunk, n);
+	FreeFile(f);
+	explicit_bzero(chunk, sizeof(chunk));
+	return true;
 }

@@ -33,6 +33,8 @@
 
 PG_FUNCTION_INFO_V1(sn_signing_certificate);
 
+#define CERTIFICATE_FILE_MAX (1024 * 1024)
+
 static char *sqsn_signing_key_file = NULL;
 static char *sqsn_signing_certificate_file = NULL;
 static char *sqsn_signing_certificate_url = NULL;
@@ -236,10 +238,7 @@ Datum
 sn_signing_certificate(PG_FUNCTION_ARGS)
 {
 	const char    *path = sqsn_signing_certificate_file;
-	FILE          *f;
 	StringInfoData buf;
-	char           chunk[4096];
-	size_t         n;
 
 	if (path == NULL || path[0] == '\0')
 		ereport(ERROR,
@@ -248,21 +247,14 @@ sn_signing_certificate(PG_FUNCTION_ARGS)
 				 errhint("Set sqsn.signing_certificate_file (and "
 						 "sqsn.signing_key_file) in postgresql.conf; make "
 						 "demo generates a pair.")));
-	f = AllocateFile(path, "r");
-	if (f == NULL)
+	initStringInfo(&buf);
+	if (!sqsn_read_file(path, CERTIFICATE_FILE_MAX, &buf))
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not open signing certificate file \"%s\": %m",
 						path)));
-	initStringInfo(&buf);
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-	{
-		appendBinaryStringInfo(&buf, chunk, n);
-		if (buf.len > 1024 * 1024)
-			break;
-	}
-	FreeFile(f);
-	if (strstr(buf.data, "-----BEGIN CERTIFICATE-----") == NULL)
+	if (buf.len > CERTIFICATE_FILE_MAX ||
+		strstr(buf.data, "-----BEGIN CERTIFICATE-----") == NULL)
 		ereport(ERROR, (errcode(ERRCODE_CONFIG_FILE_ERROR),
 						errmsg("signing certificate file \"%s\" holds no PEM "
 							   "certificate",
