@@ -24,7 +24,6 @@
 
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
-#include "utils/json.h"
 #include "utils/jsonb.h"
 
 #define MAX_POLICY_BYTES      20480 /* the service's limit on a Policy */
@@ -92,16 +91,16 @@ policy_document(const char *key, JsonbValue *v)
 }
 
 static JsonbValue *
-member(Jsonb *doc, const char *name)
+member(JsonbContainer *object, const char *name)
 {
-	return getKeyJsonValueFromContainer(&doc->root, name, strlen(name), NULL);
+	return getKeyJsonValueFromContainer(object, name, strlen(name), NULL);
 }
 
 /* {"Version"?, "Statement": object or non-empty array, ...} */
 static void
 check_policy(Jsonb *doc)
 {
-	JsonbValue *statement = member(doc, "Statement");
+	JsonbValue *statement = member(&doc->root, "Statement");
 
 	if (statement == NULL || statement->type != jbvBinary)
 		invalid("Policy", "A policy needs a Statement: an object or an "
@@ -118,8 +117,8 @@ check_policy(Jsonb *doc)
 static void
 check_redrive_allow_policy(Jsonb *doc)
 {
-	JsonbValue *permission = member(doc, "redrivePermission");
-	JsonbValue *sources = member(doc, "sourceQueueArns");
+	JsonbValue *permission = member(&doc->root, "redrivePermission");
+	JsonbValue *sources = member(&doc->root, "sourceQueueArns");
 	char       *p;
 
 	if (permission == NULL || permission->type != jbvString)
@@ -174,6 +173,42 @@ scalar_text(const char *key, JsonbValue *v)
 	invalid(key, "The value must be a string.");
 }
 
+/* attrs (NULL: none) without key, then with key: value unless NULL */
+static Jsonb *
+with_member(Jsonb *attrs, const char *key, JsonbValue *value)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue       k;
+	JsonbValue       v;
+	char            *name;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	if (attrs != NULL)
+	{
+		JsonbIterator *it = JsonbIteratorInit(&attrs->root);
+
+		while (sqsn_jsonb_next_pair(&it, &name, &v))
+		{
+			if (strcmp(name, key) == 0)
+				continue;
+			k.type = jbvString;
+			k.val.string.val = name;
+			k.val.string.len = strlen(name);
+			pushJsonbValue(&state, WJB_KEY, &k);
+			pushJsonbValue(&state, WJB_VALUE, &v);
+		}
+	}
+	if (value != NULL)
+	{
+		k.type = jbvString;
+		k.val.string.val = pstrdup(key);
+		k.val.string.len = strlen(key);
+		pushJsonbValue(&state, WJB_KEY, &k);
+		pushJsonbValue(&state, WJB_VALUE, value);
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+}
+
 /*
  * attrs (NULL: none yet) with key set to v, checked; an empty string
  * removes key. fifo: whether the queue is a FIFO queue.
@@ -182,11 +217,9 @@ Jsonb *
 sqsn_stored_attribute_set(Jsonb *attrs, const char *key, JsonbValue *v,
 						  bool fifo)
 {
-	JsonbValue     value;
-	Jsonb         *doc = NULL;
-	Jsonb         *result;
-	char          *text = NULL;
-	StringInfoData path;
+	JsonbValue value;
+	Jsonb     *doc = NULL;
+	char      *text = NULL;
 
 	if (strcmp(key, "FifoThroughputLimit") == 0 && !fifo)
 		ereport(ERROR,
@@ -225,29 +258,21 @@ sqsn_stored_attribute_set(Jsonb *attrs, const char *key, JsonbValue *v,
 			invalid(key, "The limit is perQueue or perMessageGroupId.");
 	}
 
-	/* attrs - key, then || {key: value} */
-	initStringInfo(&path);
-	escape_json(&path, key);
-	result = attrs ? attrs
-				   : DatumGetJsonbP(
-						 DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
-	result = DatumGetJsonbP(DirectFunctionCall2(
-		jsonb_delete, JsonbPGetDatum(result), CStringGetTextDatum(key)));
 	if (text != NULL && text[0] == '\0')
-		return result;
-	if (doc == NULL)
+		return with_member(attrs, key, NULL);
+	if (doc != NULL)
+	{
+		value.type = jbvBinary;
+		value.val.binary.data = &doc->root;
+		value.val.binary.len = VARSIZE(doc) - VARHDRSZ;
+	}
+	else
 	{
 		value.type = jbvString;
 		value.val.string.val = text;
 		value.val.string.len = strlen(text);
-		doc = JsonbValueToJsonb(&value);
 	}
-	return DatumGetJsonbP(DirectFunctionCall2(
-		jsonb_concat, JsonbPGetDatum(result),
-		DirectFunctionCall1(
-			jsonb_in, CStringGetDatum(psprintf(
-						  "{%s: %s}", path.data,
-						  JsonbToCString(NULL, &doc->root, VARSIZE(doc)))))));
+	return with_member(attrs, key, &value);
 }
 
 /* The stored attributes of a queue (an empty object: none). */
@@ -285,13 +310,11 @@ sqsn_check_redrive_allowed(int64 dlq_id, const char *dlq, const char *source)
 	char       *p;
 
 	if (attrs == NULL ||
-		(policy = member(attrs, "RedriveAllowPolicy")) == NULL ||
+		(policy = member(&attrs->root, "RedriveAllowPolicy")) == NULL ||
 		policy->type != jbvBinary)
 		return;
-	permission = getKeyJsonValueFromContainer(policy->val.binary.data,
-											  "redrivePermission", 17, NULL);
-	sources = getKeyJsonValueFromContainer(policy->val.binary.data,
-										   "sourceQueueArns", 15, NULL);
+	permission = member(policy->val.binary.data, "redrivePermission");
+	sources = member(policy->val.binary.data, "sourceQueueArns");
 	p = permission
 			? pnstrdup(permission->val.string.val, permission->val.string.len)
 			: "allowAll";
