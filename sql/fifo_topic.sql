@@ -45,8 +45,10 @@ SELECT pg_temp.err($$SELECT sqsn.sn_publish('ft_orders.fifo', 'x')$$);
 SELECT pg_temp.err($$SELECT sqsn.sn_publish('ft_orders.fifo', 'x', message_group_id => 'g')$$);
 SELECT pg_temp.err($$SELECT sqsn.sn_publish('ft_orders.fifo', 'x', message_group_id => 'a b', message_deduplication_id => 'd')$$);
 SELECT pg_temp.err($$SELECT sqsn.sn_publish('ft_orders.fifo', 'x', message_group_id => 'g', message_deduplication_id => repeat('d', 129))$$);
-SELECT pg_temp.err($$SELECT sqsn.sn_publish('ft_std', 'x', message_group_id => 'g')$$);
+SELECT pg_temp.err($$SELECT sqsn.sn_publish('ft_std', 'x', message_group_id => 'a b')$$);
 SELECT pg_temp.err($$SELECT sqsn.sn_publish('ft_std', 'x', message_deduplication_id => 'd')$$);
+SELECT pg_temp.err($$SELECT sqsn.sn_publish('ft_std', 'x', message_group_id => 'g', message_deduplication_id => 'd')$$);
+SELECT pg_temp.err($$SELECT sqsn.sn_publish_batch('ft_std', ARRAY['x'], message_deduplication_ids => ARRAY['d'])$$);
 SELECT pg_temp.err($$SELECT sqsn.sn_publish('ft_nope.fifo', 'x', message_group_id => 'g')$$);
 SELECT pg_temp.err($$SELECT sqsn.sn_publish_batch('ft_orders.fifo', ARRAY['x', 'y'], message_group_ids => ARRAY['g'], message_deduplication_ids => ARRAY['1', '2'])$$);
 SELECT pg_temp.err($$SELECT sqsn.sn_publish_batch('ft_orders.fifo', ARRAY['x', 'y'], message_group_ids => ARRAY['g', NULL], message_deduplication_ids => ARRAY['1', '2'])$$);
@@ -98,6 +100,15 @@ SELECT sqsn.sn_publish('ft_orders.fifo', 'rolled back', message_group_id => 'h',
 ROLLBACK;
 CREATE TEMP TABLE rb AS SELECT sqsn.sn_publish('ft_orders.fifo', 'kept', message_group_id => 'h', message_deduplication_id => 'rb') AS id;
 SELECT body FROM sqsn.sq_receive('ft_a.fifo', 10, 30);
+
+-- a standard topic carries a publish's message group id to its standard
+-- queues with each copy
+SELECT sqsn.sn_subscribe('ft_std', 'sqs', 'ft_s', raw_message_delivery => true) IS NOT NULL AS subscribed;
+SELECT sqsn.sn_publish('ft_std', 's1', message_group_id => 'tenant-1') IS NOT NULL AS published;
+SELECT sqsn.sn_publish('ft_std', 's2') IS NOT NULL AS published;
+SELECT count(*) FROM sqsn.sn_publish_batch('ft_std', ARRAY['s3', 's4'], message_group_ids => ARRAY['tenant-2', NULL]);
+SELECT body, message_group_id, message_deduplication_id, sequence_number
+FROM sqsn.sq_receive('ft_s', 10, 30) ORDER BY body;
 
 -- the maintenance sweep removes expired records of topics
 UPDATE sqsn.fifo_dedup SET expires_at = now() - interval '1 second'

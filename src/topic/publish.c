@@ -74,7 +74,7 @@ typedef struct PublishedMessage
 	text       *envelope;   /* built on first use */
 	Jsonb      *body_json;  /* parsed on first use */
 	bool        body_parsed;
-	char       *group_id;         /* FIFO topics */
+	char       *group_id;         /* or NULL; required on FIFO topics */
 	char       *deduplication_id; /* FIFO topics */
 } PublishedMessage;
 
@@ -327,7 +327,8 @@ queue_push_delivery(Target *target, PublishedMessage *pub,
  * The group and deduplication ids of a publication (NULL: not given). A
  * FIFO topic needs a group id, and a deduplication id unless it
  * deduplicates by content (SHA-256 of the message); a standard topic takes
- * neither. element is the 1-based batch element, or 0.
+ * a group id if given, which its standard queues receive with the copy,
+ * and no deduplication id. element is the 1-based batch element, or 0.
  */
 static void
 set_publication_tags(PublishedMessage *pub, const char *topic_name,
@@ -336,13 +337,15 @@ set_publication_tags(PublishedMessage *pub, const char *topic_name,
 {
 	if (!sqsn_is_fifo_name(topic_name))
 	{
-		if (group_id != NULL || deduplication_id != NULL)
-			ereport(
-				ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("message_group_id and message_deduplication_id "
-						"are only for FIFO topics"),
-				 errdetail("Topic \"%s\" is a standard topic.", topic_name)));
+		if (deduplication_id != NULL)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("message_deduplication_id is only for FIFO "
+								   "topics"),
+							errdetail("Topic \"%s\" is a standard topic.",
+									  topic_name)));
+		if (group_id != NULL)
+			sqsn_validate_fifo_tag("message_group_id", group_id);
+		pub->group_id = group_id;
 		return;
 	}
 	if (group_id == NULL)

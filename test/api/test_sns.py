@@ -613,6 +613,25 @@ class TestPublish(SnsTestCase):
         self.assertError("InvalidParameter", 400, self.sns.publish, TopicArn=arn, Message="x",
                          MessageGroupId="g")
 
+    def test_standard_topic_forwards_message_group_id(self):
+        arn = self.topic("tenants")
+        url, qarn = self.queue("tenants-q")
+        self.sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=qarn,
+                           Attributes={"RawMessageDelivery": "true"})
+        self.sns.publish(TopicArn=arn, Message="a", MessageGroupId="tenant-a")
+        self.sns.publish(TopicArn=arn, Message="none")
+        self.sns.publish_batch(TopicArn=arn, PublishBatchRequestEntries=[
+            {"Id": "b", "Message": "b", "MessageGroupId": "tenant-b"}])
+        got = {}
+        deadline = time.time() + 10
+        while len(got) < 3 and time.time() < deadline:
+            r = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                         AttributeNames=["MessageGroupId"])
+            for m in r.get("Messages", []):
+                got[m["Body"]] = m.get("Attributes", {}).get("MessageGroupId")
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        self.assertEqual(got, {"a": "tenant-a", "none": None, "b": "tenant-b"})
+
     def test_publish_errors(self):
         arn = self.topic("puberr")
         self.assertError("NotFound", 404, self.sns.publish, TopicArn=topic_arn(PREFIX + "ghost"),
@@ -625,7 +644,9 @@ class TestPublish(SnsTestCase):
         self.assertError("InvalidParameter", 400, self.sns.publish, TopicArn=arn, Message="x",
                          Subject="two\nlines")
         self.assertError("InvalidParameter", 400, self.sns.publish, TopicArn=arn, Message="x",
-                         MessageGroupId="g")
+                         MessageDeduplicationId="d")
+        self.assertError("InvalidParameter", 400, self.sns.publish, TopicArn=arn, Message="x",
+                         MessageGroupId="two words")
         self.assertError("InvalidParameter", 400, self.sns.publish, TopicArn=arn, Message="x",
                          MessageAttributes={"a%d" % i: {"DataType": "String", "StringValue": "v"}
                                             for i in range(11)})
