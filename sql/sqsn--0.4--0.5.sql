@@ -13,18 +13,37 @@ SELECT pg_catalog.pg_extension_config_dump('sqsn.message_seq', '');
 REVOKE ALL ON SEQUENCE sqsn.message_seq FROM PUBLIC;
 
 -- Every message table gets the index on expires_at that the retention sweep
--- walks and that tells the maintenance worker when the queue is next due.
+-- walks and that tells the maintenance worker when the queue is next due;
+-- a standard queue that holds messages with a group id gets the index of
+-- those messages, which fair receives walk (made for other standard queues
+-- when they are first sent one).
 DO $$
 DECLARE
 	q record;
+	grouped boolean;
 BEGIN
-	FOR q IN SELECT queue_id FROM sqsn.queue ORDER BY queue_id
+	FOR q IN SELECT queue_id, queue_name FROM sqsn.queue ORDER BY queue_id
 	LOOP
 		IF pg_catalog.to_regclass(pg_catalog.format('sqsn.q_%s', q.queue_id)) IS NOT NULL
 		THEN
 			EXECUTE pg_catalog.format(
 				'CREATE INDEX IF NOT EXISTS %I ON sqsn.%I (expires_at)',
 				'q_' || q.queue_id || '_expires_at_idx', 'q_' || q.queue_id);
+			grouped := false;
+			IF q.queue_name NOT LIKE '%.fifo' THEN
+				EXECUTE pg_catalog.format(
+					'SELECT EXISTS (SELECT FROM sqsn.%I'
+					' WHERE message_group_id IS NOT NULL)', 'q_' || q.queue_id)
+				INTO grouped;
+			END IF;
+			IF grouped THEN
+				EXECUTE pg_catalog.format(
+					'CREATE INDEX IF NOT EXISTS %I ON sqsn.%I'
+					' (message_group_id, msg_seq)'
+					' WHERE message_group_id IS NOT NULL',
+					'q_' || q.queue_id || '_message_group_id_msg_seq_idx',
+					'q_' || q.queue_id);
+			END IF;
 		END IF;
 	END LOOP;
 END

@@ -292,6 +292,56 @@ create_message_table(int64 queue_id, const char *name)
 		SPI_OK_UTILITY, "commenting the message table");
 }
 
+/*
+ * Fair receives (message.c) walk an index of a standard queue's messages
+ * that have a group id. It is made once the queue holds such a message (a
+ * send notes DUE_GROUP_INDEX, and the maintenance worker or
+ * sqsn.run_maintenance makes it), not with the queue, so that a queue
+ * that never sees a group id keeps its size.
+ */
+static char *
+group_index_name(int64 queue_id)
+{
+	return psprintf("q_" INT64_FORMAT "_message_group_id_msg_seq_idx",
+					queue_id);
+}
+
+bool
+sqsn_has_group_index(int64 queue_id)
+{
+	return OidIsValid(
+		get_relname_relid(group_index_name(queue_id), sqsn_schema_oid()));
+}
+
+/*
+ * Makes a standard queue's index of grouped messages unless it exists;
+ * waits for the ShareLock, which holds sends and receives back while the
+ * index is built, up to lock_timeout.
+ */
+void
+sqsn_create_group_index(SqsnQueue *queue)
+{
+	if (queue->fifo || sqsn_has_group_index(queue->queue_id))
+		return;
+	sqsn_spi_check(SPI_execute(psprintf("CREATE INDEX IF NOT EXISTS %s ON %s"
+										" (message_group_id, msg_seq)"
+										" WHERE message_group_id IS NOT NULL",
+										quote_identifier(
+											group_index_name(queue->queue_id)),
+										queue->qualified_table),
+							   false, 0),
+				   SPI_OK_UTILITY, "creating the message group index");
+}
+
+/* The group index of a standard queue that holds grouped messages. */
+void
+sqsn_index_groups(SqsnQueue *queue)
+{
+	if (!queue->fifo && !sqsn_has_group_index(queue->queue_id) &&
+		sqsn_queue_has_groups(queue))
+		sqsn_create_group_index(queue);
+}
+
 static void
 lock_queue_catalog(void)
 {

@@ -177,8 +177,11 @@ release_queue_entry(SqsnQueue *queue)
 		pfree(queue->qualified_table);
 	if (queue->dead_letter_queue)
 		pfree(queue->dead_letter_queue);
+	if (queue->fair_cursor)
+		pfree(queue->fair_cursor);
 	queue->qualified_table = NULL;
 	queue->dead_letter_queue = NULL;
+	queue->fair_cursor = NULL;
 	sqsn_acl_free(&queue->acl);
 }
 
@@ -292,6 +295,9 @@ load_queue(const char *name)
 				  SPI_getvalue(tuple, tupdesc, 13), CacheMemoryContext);
 
 	queue->plan_blocks = -1;
+	queue->fair = false;
+	queue->fair_checked_at = 0;
+	queue->fair_cursor = NULL;
 	queue->valid = true;
 	return queue;
 }

@@ -315,6 +315,7 @@ sq_run_maintenance(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		/* before the sweeps write (see lowwater.c) */
 		sqsn_lowwater_step(sqsn_open_queue(name, AccessShareLock), true);
+		sqsn_index_groups(sqsn_open_queue(name, AccessShareLock));
 		while (
 			sqsn_sweep_queue(name, sqsn_retention_batch_size, true, &counts))
 			CHECK_FOR_INTERRUPTS();

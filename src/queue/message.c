@@ -105,6 +105,45 @@ static const SqsnQueueStatement receive_stmt = {
 	SPI_OK_UPDATE_RETURNING,
 	"receiving from"};
 
+/*
+ * Fair receives. On a standard queue that holds messages with a group id,
+ * a receive takes one message from each group in turn, in the order of the
+ * group ids, going on after the group this session's last turn took from;
+ * the turn that closes each round takes the oldest visible message,
+ * grouped or not. A group with a large backlog so gets one message per
+ * round, like every other group with a visible message, instead of every
+ * receive until its backlog is gone. The partial index on
+ * (message_group_id, msg_seq) of standard queues (admin.c) serves both
+ * statements.
+ */
+#define FAIR_CHECK_MS 1000
+
+static const SqsnQueueStatement fair_lease_stmt = {
+	QPLAN_FAIR_LEASE,
+	"UPDATE %1$s m SET visible_at = $3, lease_token = $4,"
+	" receive_count = m.receive_count OPERATOR(pg_catalog.+) 1,"
+	" first_received_at = COALESCE(m.first_received_at, $1)"
+	" WHERE m.msg_seq OPERATOR(pg_catalog.=) ANY (ARRAY("
+	"  SELECT c.msg_seq FROM %1$s c"
+	"  WHERE c.message_group_id OPERATOR(pg_catalog.>) $2"
+	"   AND c.visible_at OPERATOR(pg_catalog.<=) $1"
+	"   AND c.expires_at OPERATOR(pg_catalog.>) $1"
+	"  ORDER BY c.message_group_id, c.msg_seq LIMIT 1"
+	"  FOR UPDATE SKIP LOCKED))"
+	" RETURNING " SQSN_RECEIVE_COLUMNS("m"),
+	4,
+	{TIMESTAMPTZOID, TEXTOID, TIMESTAMPTZOID, INT8OID},
+	SPI_OK_UPDATE_RETURNING,
+	"receiving from"};
+
+static const SqsnQueueStatement has_groups_stmt = {
+	QPLAN_HAS_GROUPS,
+	"SELECT FROM %1$s c WHERE c.message_group_id IS NOT NULL LIMIT 1",
+	0,
+	{InvalidOid},
+	SPI_OK_SELECT,
+	"reading"};
+
 static const SqsnQueueStatement delete_many_stmt = {
 	QPLAN_DELETE_MANY,
 	"DELETE FROM %1$s"
@@ -244,6 +283,27 @@ note_due(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 	sqsn_due_note(queue->queue_id, at, 0);
 }
 
+/*
+ * A message with a group id makes this session's next receives from a
+ * standard queue fair at once (the others' within FAIR_CHECK_MS), or asks
+ * the maintenance worker for the index fair receives need.
+ */
+static void
+note_groups(SqsnQueue *queue, OutgoingMessage *msgs, int n)
+{
+	for (int i = 0; i < n && !queue->fifo && !queue->fair; i++)
+	{
+		if (msgs[i].group_id == NULL)
+			continue;
+		if (sqsn_has_group_index(queue->queue_id))
+			queue->fair = true;
+		else
+			sqsn_due_note(queue->queue_id, GetCurrentTimestamp(),
+						  DUE_GROUP_INDEX);
+		return;
+	}
+}
+
 static void
 insert_one(SqsnQueue *queue, OutgoingMessage *msg)
 {
@@ -272,6 +332,7 @@ insert_one(SqsnQueue *queue, OutgoingMessage *msg)
 	sqsn_queue_execute(queue, &insert_stmt, values, nulls, 0);
 	sqsn_longpoll_note_send(queue->queue_id);
 	note_due(queue, msg, 1);
+	note_groups(queue, msg, 1);
 	if (msg->size > 0)
 	{
 		sqsn_metrics_count(queue, QMETRIC_SENT, 1);
@@ -357,6 +418,7 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 			 queue->name, SPI_processed);
 	sqsn_longpoll_note_send(queue->queue_id);
 	note_due(queue, msgs, n);
+	note_groups(queue, msgs, n);
 	/* sends count, moves between queues (size 0) do not */
 	for (int i = 0; i < n; i++)
 	{
@@ -760,6 +822,51 @@ sqsn_emit_received(SqsnQueue *queue, ReturnSetInfo *rsinfo, HeapTuple row,
 }
 
 /*
+ * Adds the nleased rows a lease statement left in SPI_tuptable to the
+ * result, moving those over the receive limit to the dead-letter queue;
+ * *after ends at the highest msg_seq among them. Returns how many were
+ * added; *moved says whether some were moved (*queue is then reloaded).
+ */
+static int
+take_leased(const char *queue_name, SqsnQueue **queue, ReturnSetInfo *rsinfo,
+			uint64 nleased, TimestampTz now, int64 lease_token, int64 *after,
+			bool *moved)
+{
+	HeapTuple *rows = SPI_tuptable->vals;
+	TupleDesc  tupdesc = SPI_tuptable->tupdesc;
+	HeapTuple *over_limit = palloc(sizeof(HeapTuple) * nleased);
+	int        nover = 0;
+	int        returned = 0;
+
+	for (uint64 i = 0; i < nleased; i++)
+	{
+		int64 msg_seq = sqsn_spi_int64(rows[i], tupdesc, RCOL_MSG_SEQ);
+		int32 receive_count =
+			sqsn_spi_int32(rows[i], tupdesc, RCOL_RECEIVE_COUNT);
+
+		*after = Max(*after, msg_seq);
+		if ((*queue)->max_receive_count > 0 &&
+			receive_count > (*queue)->max_receive_count)
+		{
+			over_limit[nover++] = rows[i];
+			continue;
+		}
+
+		sqsn_emit_received(*queue, rsinfo, rows[i], tupdesc, lease_token);
+		returned++;
+	}
+
+	*moved = nover > 0;
+	if (nover > 0)
+	{
+		sqsn_move_to_dead_letter_queue(*queue, over_limit, tupdesc, nover,
+									   now);
+		*queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	}
+	return returned;
+}
+
+/*
  * Leases up to max_messages visible messages after msg_seq *after and adds
  * them to the result, moving those over the receive limit to the
  * dead-letter queue on the way; *after ends at the highest msg_seq leased.
@@ -770,53 +877,109 @@ receive_after(const char *queue_name, SqsnQueue **queue, ReturnSetInfo *rsinfo,
 			  int max_messages, TimestampTz now, TimestampTz lease_until,
 			  int64 lease_token, int64 *after)
 {
-	int returned = 0;
+	int  returned = 0;
+	bool moved = true;
 
-	while (returned < max_messages)
+	while (returned < max_messages && moved)
 	{
-		uint64     nleased;
-		HeapTuple *rows;
-		TupleDesc  tupdesc;
-		HeapTuple *over_limit;
-		int        nover = 0;
+		uint64 nleased;
 
 		CHECK_FOR_INTERRUPTS();
-
 		nleased = lease_messages(*queue, now, max_messages - returned, *after,
 								 lease_until, lease_token);
 		if (nleased == 0)
 			break;
-
-		rows = SPI_tuptable->vals;
-		tupdesc = SPI_tuptable->tupdesc;
-		over_limit = palloc(sizeof(HeapTuple) * nleased);
-
-		for (uint64 i = 0; i < nleased; i++)
-		{
-			int64 msg_seq = sqsn_spi_int64(rows[i], tupdesc, RCOL_MSG_SEQ);
-			int32 receive_count =
-				sqsn_spi_int32(rows[i], tupdesc, RCOL_RECEIVE_COUNT);
-
-			*after = Max(*after, msg_seq);
-			if ((*queue)->max_receive_count > 0 &&
-				receive_count > (*queue)->max_receive_count)
-			{
-				over_limit[nover++] = rows[i];
-				continue;
-			}
-
-			sqsn_emit_received(*queue, rsinfo, rows[i], tupdesc, lease_token);
-			returned++;
-		}
-
-		if (nover == 0)
-			break; /* the queue had no more to give */
-
-		sqsn_move_to_dead_letter_queue(*queue, over_limit, tupdesc, nover,
-									   now);
-		*queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+		/* stops when none was moved: the queue had no more to give */
+		returned += take_leased(queue_name, queue, rsinfo, nleased, now,
+								lease_token, after, &moved);
 	}
 
+	return returned;
+}
+
+/*
+ * Whether receives from queue are fair (see fair_lease_stmt): it holds
+ * messages with a group id, and the index to walk them. Looked at once per
+ * FAIR_CHECK_MS at most.
+ */
+static bool
+fair_receives(SqsnQueue *queue, TimestampTz now)
+{
+	if (queue->fifo)
+		return false;
+	if (now < queue->fair_checked_at ||
+		now - queue->fair_checked_at >= FAIR_CHECK_MS * (TimestampTz) 1000)
+	{
+		queue->fair = sqsn_has_group_index(queue->queue_id) &&
+					  sqsn_queue_has_groups(queue);
+		queue->fair_checked_at = now;
+	}
+	return queue->fair;
+}
+
+/*
+ * Whether queue holds a message with a group id; a scan of the whole table
+ * on a standard queue without its group index.
+ */
+bool
+sqsn_queue_has_groups(SqsnQueue *queue)
+{
+	return sqsn_queue_execute(queue, &has_groups_stmt, NULL, NULL, 1) > 0;
+}
+
+static void
+set_fair_cursor(SqsnQueue *queue, const char *group)
+{
+	if (queue->fair_cursor)
+		pfree(queue->fair_cursor);
+	queue->fair_cursor =
+		group ? MemoryContextStrdup(CacheMemoryContext, group) : NULL;
+}
+
+/*
+ * A fair receive (see fair_lease_stmt) of up to max_messages: one message
+ * per turn. Returns how many were added, fewer than max_messages only when
+ * no group had a visible message left. *queue may be reloaded.
+ */
+static int
+receive_fair(const char *queue_name, SqsnQueue **queue, ReturnSetInfo *rsinfo,
+			 int max_messages, TimestampTz now, TimestampTz lease_until,
+			 int64 lease_token)
+{
+	int returned = 0;
+
+	while (returned < max_messages)
+	{
+		const char *cursor =
+			(*queue)->fair_cursor ? (*queue)->fair_cursor : "";
+		Datum values[4] = {
+			TimestampTzGetDatum(now), CStringGetTextDatum(cursor),
+			TimestampTzGetDatum(lease_until), Int64GetDatum(lease_token)};
+		int64  after = 0;
+		bool   moved;
+		char  *group;
+		uint64 n;
+
+		CHECK_FOR_INTERRUPTS();
+		n = sqsn_queue_execute(*queue, &fair_lease_stmt, values, NULL, 0);
+		if (n > 0)
+		{
+			group = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								 RCOL_GROUP_ID);
+			returned += take_leased(queue_name, queue, rsinfo, n, now,
+									lease_token, &after, &moved);
+			set_fair_cursor(*queue, group);
+			continue;
+		}
+		if (cursor[0] == '\0')
+			break; /* a whole round found no group with a visible message */
+
+		/* the round is over; its last turn takes the oldest message */
+		set_fair_cursor(*queue, NULL);
+		after = sqsn_lowwater_start(*queue, now);
+		returned += receive_after(queue_name, queue, rsinfo, 1, now,
+								  lease_until, lease_token, &after);
+	}
 	return returned;
 }
 
@@ -845,6 +1008,7 @@ sqsn_receive_batch(const char *queue_name, ReturnSetInfo *rsinfo,
 	int64       last_leased = 0;
 	bool        head;
 	int         returned;
+	int         fair = 0;
 
 	if (queue->fifo)
 		return sqsn_fifo_receive_batch(queue_name, rsinfo, max_messages, now,
@@ -853,6 +1017,15 @@ sqsn_receive_batch(const char *queue_name, ReturnSetInfo *rsinfo,
 	/* now and then, move the low-water marks on (lowwater.c) */
 	sqsn_lowwater_step(queue, false);
 	queue = sqsn_open_queue(queue_name, RowExclusiveLock);
+	if (fair_receives(queue, now))
+	{
+		fair = receive_fair(queue_name, &queue, rsinfo, max_messages, now,
+							lease_until, lease_token);
+		if (fair == max_messages)
+			return fair;
+		/* no group has more: the rest from messages without one */
+		max_messages -= fair;
+	}
 	start = sqsn_lowwater_receive_start(queue, now, &head_after, &head);
 
 	after = start;
@@ -872,7 +1045,7 @@ sqsn_receive_batch(const char *queue_name, ReturnSetInfo *rsinfo,
 	}
 	sqsn_lowwater_received(queue, last_leased, head);
 
-	return returned;
+	return fair + returned;
 }
 
 /*

@@ -60,6 +60,8 @@ typedef enum SqsnQueuePlan
 	QPLAN_FIFO_HEADS,
 	QPLAN_FIFO_LEASE,
 	QPLAN_FIFO_LOCK,
+	QPLAN_FAIR_LEASE,
+	QPLAN_HAS_GROUPS,
 	QPLAN_COUNT
 } SqsnQueuePlan;
 
@@ -93,6 +95,10 @@ typedef struct SqsnQueue
 	SPIPlanPtr plans[QPLAN_COUNT];
 	int64      plan_blocks; /* table size the plans were made for; -1 none */
 	uint32     executions;  /* of the plans, to look at the size now and then */
+	/* fair receives of a standard queue (message.c) */
+	bool        fair;            /* it holds messages with a group id */
+	TimestampTz fair_checked_at; /* when that was last looked at */
+	char       *fair_cursor;     /* group of this session's last turn */
 } SqsnQueue;
 
 /*
@@ -170,6 +176,10 @@ extern bool  sqsn_queue_allows_role(SqsnQueue *queue, const char *role_name,
 									int action);
 extern void  sqsn_check_queue(SqsnQueue *queue, int action);
 extern char *sqsn_queue_name_of(int64 queue_id);
+extern bool  sqsn_has_group_index(int64 queue_id);
+extern void  sqsn_create_group_index(SqsnQueue *queue);
+extern void  sqsn_index_groups(SqsnQueue *queue);
+extern bool  sqsn_queue_has_groups(SqsnQueue *queue);
 
 /* stored_attributes.c */
 extern bool  sqsn_is_stored_queue_attribute(const char *key);
@@ -266,6 +276,7 @@ extern TimestampTz sqsn_queue_next_due(const char *queue_name,
 
 /* due.c */
 #define DUE_CHECK_OVERDUE 0x01 /* messages over the receive limit to move */
+#define DUE_GROUP_INDEX   0x02 /* a standard queue's group index to make */
 extern void DueInit(void);
 extern bool sqsn_due_tracked(void);
 extern void sqsn_due_note(int64 queue_id, TimestampTz at, uint32 flags);

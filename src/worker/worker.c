@@ -213,6 +213,9 @@ sqsn_worker_main(Datum main_arg)
  */
 #define QUEUES_BETWEEN_TRIMS 500
 
+/* how long making a queue's group index waits for the queue, in ms */
+#define GROUP_INDEX_LOCK_TIMEOUT 1000
+
 /* What one sweep transaction works on and what it did. */
 typedef struct SweepStep
 {
@@ -282,6 +285,45 @@ record_error(const char *what, ErrorData *edata)
 }
 
 /*
+ * Makes the index fair receives need on a standard queue that was sent its
+ * first message with a group id (DUE_GROUP_INDEX, queue/message.c). The
+ * build holds the queue's sends and receives back, so it waits at most
+ * GROUP_INDEX_LOCK_TIMEOUT for the transactions using the queue.
+ */
+static void
+group_index_step(void *arg)
+{
+	const char *name = sqsn_queue_name_of(*(int64 *) arg);
+
+	if (name == NULL)
+		return;
+	sqsn_spi_check(SPI_execute("SET LOCAL lock_timeout = " CppAsString2(
+								   GROUP_INDEX_LOCK_TIMEOUT),
+							   false, 0),
+				   SPI_OK_UTILITY, "setting lock_timeout");
+	sqsn_create_group_index(sqsn_open_queue(name, AccessShareLock));
+}
+
+/* Whether the index was made (or was not needed); else to try again. */
+static bool
+index_groups(int64 queue_id)
+{
+	ErrorData *edata;
+	bool       done = true;
+
+	sqsn_xact_begin("sqsn worker: indexing a queue's message groups");
+	if (sqsn_extension_lock() &&
+		!sqsn_subxact_try(group_index_step, &queue_id, &edata))
+	{
+		record_error(psprintf("queue " INT64_FORMAT, queue_id), edata);
+		FreeErrorData(edata);
+		done = false;
+	}
+	sqsn_xact_commit();
+	return done;
+}
+
+/*
  * Sweeps one queue: at most MAX_BATCHES_PER_QUEUE batches, each in its own
  * transaction, the last one also reading when the queue is next due; then
  * tells the map (queue/due.c). An error rolls back to a subtransaction and
@@ -293,7 +335,10 @@ sweep_queue(int64 queue_id, bool full, SqsnSweepCounts *counts)
 	Oid       dbid = MyDatabaseId;
 	uint32    flags = sqsn_due_flags(dbid, queue_id);
 	SweepStep st;
+	bool      index_left = false;
 
+	if (flags & DUE_GROUP_INDEX)
+		index_left = !index_groups(queue_id);
 	memset(&st, 0, sizeof(st));
 	st.queue_id = queue_id;
 	st.check_overdue = full || (flags & DUE_CHECK_OVERDUE) != 0;
@@ -329,8 +374,13 @@ sweep_queue(int64 queue_id, bool full, SqsnSweepCounts *counts)
 	}
 	if (st.more) /* not finished: next round */
 		st.next_due = GetCurrentTimestamp();
+	if (index_left)
+		st.next_due =
+			Min(st.next_due, sqsn_add_seconds(GetCurrentTimestamp(), 1));
 	sqsn_due_reschedule(dbid, queue_id, st.next_due,
-						st.overdue_left ? DUE_CHECK_OVERDUE : 0, st.gone);
+						(st.overdue_left ? DUE_CHECK_OVERDUE : 0) |
+							(index_left ? DUE_GROUP_INDEX : 0),
+						st.gone);
 	counts->messages_expired += st.counts.messages_expired;
 	counts->messages_moved_to_dlq += st.counts.messages_moved_to_dlq;
 

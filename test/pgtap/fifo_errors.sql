@@ -31,7 +31,7 @@ SELECT throws_ok($$SELECT sqsn.sq_create_queue('tap_x', content_based_deduplicat
 SELECT throws_ok($$SELECT sqsn.sq_create_queue('tap_x.fifo', deduplication_scope => 'topic')$$, '22023', NULL, 'unknown deduplication scope');
 SELECT throws_ok($$SELECT sqsn.sq_set_queue_attributes('tap_f.fifo', '{"FifoQueue": false}')$$, '22023', NULL, 'FifoQueue cannot change');
 SELECT throws_ok($$SELECT sqsn.sq_set_queue_attributes('tap_s', '{"DeduplicationScope": "messageGroup"}')$$, '22023', NULL, 'deduplication scope on a standard queue');
-SELECT throws_ok($$SELECT sqsn.sn_publish('tap_st', 'x', message_group_id => 'g')$$, '22023', NULL, 'group id on a standard topic');
+SELECT throws_ok($$SELECT sqsn.sn_publish('tap_st', 'x', message_group_id => 'g', message_deduplication_id => 'd')$$, '22023', NULL, 'deduplication id on a standard topic');
 SELECT throws_ok($$SELECT sqsn.sn_create_topic('tap_x', true)$$, '22023', NULL, 'content-based deduplication on a standard topic');
 
 -- the other kind: 42809

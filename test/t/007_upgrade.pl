@@ -147,6 +147,17 @@ foreach my $from (@shipped)
 			'f', "$from: the old access key is kept, without a session token");
 	}
 
+	# The update makes the index of grouped messages only for the standard
+	# queues that hold some (none here); a send with a group id asks for
+	# it, and the maintenance sweep makes it.
+	my $group_indexes = q{
+			SELECT count(*) FROM pg_indexes
+			WHERE schemaname = 'sqsn' AND indexdef LIKE '%(message_group_id, msg_seq) WHERE%'
+			  AND tablename IN (SELECT 'q_' || queue_id FROM sqsn.queue
+				WHERE queue_name IN ('old', 'old-dlq'))};
+	is($node->safe_psql($db, $group_indexes), '0',
+		"$from: no group index on old standard queues without groups");
+
 	# Old state still works under the new version.
 	is($node->safe_psql($db, q{SELECT body FROM sqsn.sq_receive('old', 10)}),
 		'visible', "$from: visible message received, in-flight and delayed ones not");
@@ -162,6 +173,13 @@ foreach my $from (@shipped)
 	is($node->safe_psql($db,
 			q{SELECT (sqsn.sq_get_queue_attributes('old') ->> 'ApproximateNumberOfMessagesDelayed')}),
 		'1', "$from: delayed message kept");
+	$node->safe_psql($db, q{
+		SELECT sqsn.sq_send('old-dlq', 'grouped', message_group_id => 'g');
+		SELECT count(*) FROM sqsn.run_maintenance();
+		SELECT count(*) FROM sqsn.sq_receive('old-dlq', 10, 0);
+	});
+	is($node->safe_psql($db, $group_indexes), '1',
+		"$from: a grouped message makes the group index of an old queue");
 	$node->safe_psql($db, q{SELECT sqsn.sq_create_queue('new-after-update')});
 	$node->safe_psql($db, q{SELECT sqsn.sq_send('new-after-update', 'x')});
 	is($node->safe_psql($db, q{SELECT body FROM sqsn.sq_receive('new-after-update')}),
