@@ -673,6 +673,29 @@ class TestStoredAttributes(SqsTestCase):
                          Attributes={"RedrivePolicy": redrive})
 
 
+class TestFairQueue(SqsTestCase):
+    def test_one_group_backlog_does_not_delay_the_others(self):
+        url = self.queue("fair")
+        for start in range(0, 60, 10):
+            self.sqs.send_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "MessageBody": "big-%d" % i, "MessageGroupId": "big"}
+                for i in range(start, start + 10)])
+        for tenant in ("t1", "t2", "t3"):
+            self.sqs.send_message(QueueUrl=url, MessageBody=tenant, MessageGroupId=tenant)
+        # the maintenance worker makes the index fair receives walk; run its sweep now
+        sql("SELECT count(*) FROM sqsn.run_maintenance()")
+        got = []
+        for _ in range(8):
+            r = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1,
+                                         AttributeNames=["MessageGroupId"])
+            for m in r.get("Messages", []):
+                got.append(m["Attributes"]["MessageGroupId"])
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        self.assertEqual(len(got), 8)
+        # every small group within the first 8 of 63 messages, not after the 60
+        self.assertTrue({"t1", "t2", "t3"} <= set(got), got)
+
+
 class TestFifo(SqsTestCase):
     def test_fifo(self):
         url = self.queue("order.fifo", {"FifoQueue": "true", "ContentBasedDeduplication": "true"})
