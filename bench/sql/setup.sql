@@ -33,9 +33,14 @@ SELECT sqsn.sn_subscribe('fanout', 'sqs', format('fan%s', i), raw_message_delive
 FROM generate_series(1, 10) i;
 
 -- FIFO: 'fifo.fifo' and the standard queue 'fifo_std', filled alike with
--- messages in 100 message groups (a standard queue keeps the group id as a
--- hint and does not order by it), for receive+delete with 8 consumers.
-SELECT sqsn.sq_create_queue('fifo.fifo'), sqsn.sq_create_queue('fifo_std');
+-- messages in 100 message groups (a standard queue holds no group back),
+-- for receive+delete with 8 consumers; 'fifo_ht.fifo' in the high
+-- throughput mode (FifoThroughputLimit perMessageGroupId, deduplication
+-- per message group) against 'fifo.fifo' (per queue).
+SELECT sqsn.sq_create_queue('fifo.fifo'), sqsn.sq_create_queue('fifo_std'),
+	sqsn.sq_create_queue('fifo_ht.fifo', deduplication_scope => 'messageGroup');
+SELECT sqsn.sq_set_queue_attributes('fifo_ht.fifo',
+	'{"FifoThroughputLimit": "perMessageGroupId"}');
 
 -- Encryption: 'enc_send' and 'enc_recv' are encrypted queues (the cluster
 -- of scripts/setup.sh has a master key). Sends are compared with 'enc_base',
