@@ -27,6 +27,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
@@ -315,13 +316,18 @@ sqsn_has_group_index(int64 queue_id)
 
 /*
  * Makes a standard queue's index of grouped messages unless it exists;
- * waits for the ShareLock, which holds sends and receives back while the
- * index is built, up to lock_timeout.
+ * waits for the lock, which holds sends and receives back while the index
+ * is built, up to lock_timeout.
  */
 void
 sqsn_create_group_index(SqsnQueue *queue)
 {
 	if (queue->fifo || sqsn_has_group_index(queue->queue_id))
+		return;
+	/* one maker at a time: the build's ShareLock does not conflict with
+	 * itself, and IF NOT EXISTS does not wait for another maker */
+	LockRelationOid(queue->relid, ShareRowExclusiveLock);
+	if (sqsn_has_group_index(queue->queue_id))
 		return;
 	sqsn_spi_check(SPI_execute(psprintf("CREATE INDEX IF NOT EXISTS %s ON %s"
 										" (message_group_id, msg_seq)"
