@@ -290,7 +290,8 @@ static const ApiAction actions[] = {
 bool
 api_sns_dispatch(ApiRequest *req)
 {
-	return api_run_action(req, actions, lengthof(actions));
+	return api_run_action(req, actions, lengthof(actions)) ||
+		   api_sns_mobile_dispatch(req);
 }
 
 /*
@@ -313,7 +314,16 @@ api_sns_map_error(ErrorData *edata, ApiError *err)
 		err->code = "TagLimitExceeded";
 		err->status = 400;
 	}
-	else if (code == ERRCODE_UNDEFINED_OBJECT || code == ERRCODE_UNDEFINED_TABLE)
+	else if (code == ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE &&
+			 edata->message != NULL &&
+			 strcmp(edata->message, "endpoint is disabled") == 0)
+	{
+		/* a publish to a disabled platform endpoint (push/platform.c) */
+		err->code = "EndpointDisabled";
+		err->status = 400;
+	}
+	else if (code == ERRCODE_UNDEFINED_OBJECT ||
+			 code == ERRCODE_UNDEFINED_TABLE)
 	{
 		err->code = "NotFound";
 		err->status = 404;
@@ -1235,8 +1245,11 @@ publish(ApiRequest *req)
 		api_error("InvalidParameter", 400,
 				  "Invalid parameter: TopicArn or TargetArn Reason: no value "
 				  "for required parameter");
-	name = topic_name_of_arn(
-		api_param(&req->root, "TopicArn") ? "TopicArn" : "TargetArn", arn);
+	if (sqsn_is_platform_endpoint_arn(arn))
+		name = pstrdup(arn); /* sqsn.sn_publish takes the endpoint's ARN */
+	else
+		name = topic_name_of_arn(
+			api_param(&req->root, "TopicArn") ? "TopicArn" : "TargetArn", arn);
 	read_entry(&req->root, &e);
 	e.attributes = api_with_trace_header(e.attributes, req->trace_header);
 	if (e.message == NULL)

@@ -77,6 +77,17 @@ static SqsnStatement notification_stmt = {
 	SPI_OK_INSERT,
 	"inserting into sqsn.delivery"};
 
+/* A publish straight to a platform endpoint: the row names the endpoint. */
+static SqsnStatement endpoint_notification_stmt = {
+	"INSERT INTO sqsn.delivery (endpoint_id, message_type,"
+	" message_id, topic_arn, subject, message, message_attributes,"
+	" published_at, next_attempt_at)"
+	" VALUES ($1, 'Notification', $2, $3, $4, $5, $6, $7, $7)",
+	7,
+	{UUIDOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TIMESTAMPTZOID},
+	SPI_OK_INSERT,
+	"inserting into sqsn.delivery"};
+
 /*
  * The same for a function subscription (protocol function or lambda): the
  * row is for the function workers (function/), not the delivery worker.
@@ -303,6 +314,34 @@ sqsn_outbox_notification(Datum subscription_id, pg_uuid_t *message_id,
 		sqsn_execute(&notification_stmt, values, nulls, 0);
 		inserted_deliveries = true;
 	}
+}
+
+/*
+ * Puts one notification published straight to a platform endpoint
+ * (TargetArn) into the outbox: the row names the endpoint, not a
+ * subscription; message is the platform's payload (platform.c).
+ */
+void
+sqsn_outbox_endpoint_notification(pg_uuid_t  *endpoint_id,
+								  pg_uuid_t  *message_id,
+								  const char *endpoint_arn,
+								  const char *subject, text *message,
+								  Jsonb *attributes, TimestampTz published_at)
+{
+	Datum values[7];
+	char  nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+	values[0] = UUIDPGetDatum(endpoint_id);
+	values[1] = UUIDPGetDatum(message_id);
+	values[2] = CStringGetTextDatum(endpoint_arn);
+	values[3] = subject ? CStringGetTextDatum(subject) : (Datum) 0;
+	nulls[3] = subject ? ' ' : 'n';
+	values[4] = PointerGetDatum(message);
+	values[5] = attributes ? JsonbPGetDatum(attributes) : (Datum) 0;
+	nulls[5] = attributes ? ' ' : 'n';
+	values[6] = TimestampTzGetDatum(published_at);
+	sqsn_execute(&endpoint_notification_stmt, values, nulls, 0);
+	inserted_deliveries = true;
 }
 
 /* The simple-form attributes of a dead-lettered copy, as jsonb. */

@@ -19,6 +19,8 @@
  *	                     the MIME mail, the SMTP relay settings
  *	  sms.c              sms subscriptions: E.164 numbers, the opt-out
  *	                     list, the SMS gateway's form POST
+ *	  platform.c         mobile push: platform applications and
+ *	                     endpoints, their sealed credentials
  *	  delivery_metrics.c counters of POSTs per subscription in shared
  *	                     memory (outcomes, retries, latency histogram)
  *
@@ -133,6 +135,12 @@ extern void sqsn_outbox_notification(
 	Datum subscription_id, pg_uuid_t *message_id, const char *topic_arn,
 	const char *subject, text *message, Jsonb *attributes,
 	TimestampTz published_at, bool encrypted, bool function);
+extern void   sqsn_outbox_endpoint_notification(pg_uuid_t  *endpoint_id,
+												pg_uuid_t  *message_id,
+												const char *endpoint_arn,
+												const char *subject,
+												text *message, Jsonb *attributes,
+												TimestampTz published_at);
 extern void   sqsn_outbox_wake(void);
 extern bool   sqsn_outbox_attach(Latch *latch);
 extern void   sqsn_outbox_set_idle(bool idle);
@@ -202,6 +210,20 @@ extern int         sqsn_sms_segments(const char *message);
 extern const char *sqsn_sms_gateway(void);
 extern char *sqsn_sms_setup(void *handle, const char *to, const char *sender,
 							const char *message, char **form);
+
+/* platform.c */
+extern char *sqsn_platform_endpoint_arn(const char *platform, const char *name,
+										const char *endpoint_id);
+extern bool  sqsn_is_platform_endpoint_arn(const char *arn);
+extern pg_uuid_t *sqsn_platform_target(const char *arn, bool must_be_enabled,
+									   char **platform);
+extern text      *sqsn_platform_payload(const char *platform, text *message,
+										const char *structure);
+extern bool sqsn_platform_open_credentials(const pg_uuid_t *id, text *sealed,
+										   char **credential, char **principal,
+										   char **error);
+extern void sqsn_platform_disable_endpoint(const pg_uuid_t *endpoint_id,
+										   const char      *reason);
 
 /* ssrf.c */
 extern bool sqsn_host_pattern_matches(const char *list, const char *host);

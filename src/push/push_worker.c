@@ -178,6 +178,8 @@ static char       *configured_synchronous_commit = NULL;
 
 /*
  * The rows of this worker: those of HTTP/HTTPS subscriptions not paused.
+ * Mobile push rows (application subscriptions, publishes straight to a
+ * platform endpoint) stay pending: the worker does not send them yet.
  * Function subscriptions' rows (worker 'function') are the function
  * workers' (function/), and deliveries of paused subscriptions stay where
  * they are; the legacy statements are those of a catalog before 0.5.
@@ -185,7 +187,8 @@ static char       *configured_synchronous_commit = NULL;
 #define NOT_PAUSED                                                            \
 	" AND NOT EXISTS (SELECT FROM sqsn.subscription p"                        \
 	"  WHERE p.subscription_id = sqsn.delivery.subscription_id"               \
-	"  AND p.paused)"
+	"  AND (p.paused OR p.protocol = 'application'))"                         \
+	" AND subscription_id IS NOT NULL"
 
 #define CLAIM_SQL(legacy, opted_out)                                          \
 	"WITH claimed AS ("                                                       \
