@@ -357,8 +357,8 @@ find_application(const char *arn, bool lock, Application *app)
 /* Credentials --------------------------------------------------------- */
 
 /* Loads a PEM private key; NULL when it does not parse. */
-static EVP_PKEY *
-load_private_key(const char *pem)
+EVP_PKEY *
+sqsn_load_private_key(const char *pem)
 {
 	BIO      *bio = BIO_new_mem_buf(pem, -1);
 	EVP_PKEY *key = NULL;
@@ -373,8 +373,8 @@ load_private_key(const char *pem)
 }
 
 /* A string member of a JSON object, or NULL. */
-static char *
-json_member(Jsonb *obj, const char *key)
+char *
+sqsn_json_member(Jsonb *obj, const char *key)
 {
 	JsonbValue *v;
 
@@ -429,19 +429,19 @@ check_credentials(const char *platform, const char *credential,
 	if (strcmp(platform, "GCM") == 0)
 	{
 		Jsonb *account = sqsn_json_or_null(credential, strlen(credential));
-		char  *pem = json_member(account, "private_key");
-		char  *type = json_member(account, "type");
+		char  *pem = sqsn_json_member(account, "private_key");
+		char  *type = sqsn_json_member(account, "type");
 
 		if (account == NULL || !JB_ROOT_IS_OBJECT(account))
 			bad_credential(platform, "The credential is not a JSON object.");
 		if (type == NULL || strcmp(type, "service_account") != 0)
 			bad_credential(platform, "The credential's \"type\" must be "
 									 "\"service_account\".");
-		if (json_member(account, "project_id") == NULL ||
-			json_member(account, "client_email") == NULL || pem == NULL)
+		if (sqsn_json_member(account, "project_id") == NULL ||
+			sqsn_json_member(account, "client_email") == NULL || pem == NULL)
 			bad_credential(platform, "The credential needs \"project_id\", "
 									 "\"client_email\" and \"private_key\".");
-		key = load_private_key(pem);
+		key = sqsn_load_private_key(pem);
 		if (key == NULL || EVP_PKEY_base_id(key) != EVP_PKEY_RSA)
 		{
 			EVP_PKEY_free(key);
@@ -453,7 +453,7 @@ check_credentials(const char *platform, const char *credential,
 		return;
 	}
 
-	key = load_private_key(credential);
+	key = sqsn_load_private_key(credential);
 	if (key == NULL || EVP_PKEY_base_id(key) != EVP_PKEY_EC ||
 		EVP_PKEY_bits(key) != 256)
 	{
@@ -466,13 +466,13 @@ check_credentials(const char *platform, const char *credential,
 		bad_credential(platform,
 					   "PlatformPrincipal must be the key's 10-character "
 					   "key id.");
-	if (!apple_id(json_member(attributes, "ApplePlatformTeamID")))
+	if (!apple_id(sqsn_json_member(attributes, "ApplePlatformTeamID")))
 		ereport(
 			ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("ApplePlatformTeamID must be a 10-character team id")));
-	if (json_member(attributes, "ApplePlatformBundleID") == NULL ||
-		json_member(attributes, "ApplePlatformBundleID")[0] == '\0')
+	if (sqsn_json_member(attributes, "ApplePlatformBundleID") == NULL ||
+		sqsn_json_member(attributes, "ApplePlatformBundleID")[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("ApplePlatformBundleID is required for platform %s",
@@ -521,8 +521,8 @@ sqsn_platform_open_credentials(const pg_uuid_t *id, text *sealed,
 				   &sqlstate, error))
 		return false;
 	obj = sqsn_json_or_null(VARDATA_ANY(plain), VARSIZE_ANY_EXHDR(plain));
-	*credential = json_member(obj, "PlatformCredential");
-	*principal = json_member(obj, "PlatformPrincipal");
+	*credential = sqsn_json_member(obj, "PlatformCredential");
+	*principal = sqsn_json_member(obj, "PlatformPrincipal");
 	explicit_bzero(VARDATA_ANY(plain), VARSIZE_ANY_EXHDR(plain));
 	if (*credential == NULL)
 	{
@@ -549,7 +549,7 @@ apply_application_attributes(Jsonb *current, Jsonb *given, char **credential,
 	const char    *values[lengthof(plain_attributes)];
 
 	for (int i = 0; i < lengthof(plain_attributes); i++)
-		values[i] = json_member(current, plain_attributes[i]);
+		values[i] = sqsn_json_member(current, plain_attributes[i]);
 	if (given != NULL)
 	{
 		if (!JB_ROOT_IS_OBJECT(given) || JB_ROOT_IS_SCALAR(given))

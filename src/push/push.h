@@ -21,6 +21,8 @@
  *	                     list, the SMS gateway's form POST
  *	  platform.c         mobile push: platform applications and
  *	                     endpoints, their sealed credentials
+ *	  mobile.c           mobile push: the requests to FCM and APNs, their
+ *	                     JWTs and access tokens, the providers' answers
  *	  delivery_metrics.c counters of POSTs per subscription in shared
  *	                     memory (outcomes, retries, latency histogram)
  *
@@ -212,6 +214,9 @@ extern char *sqsn_sms_setup(void *handle, const char *to, const char *sender,
 							const char *message, char **form);
 
 /* platform.c */
+struct evp_pkey_st; /* OpenSSL's EVP_PKEY */
+extern struct evp_pkey_st *sqsn_load_private_key(const char *pem);
+extern char               *sqsn_json_member(Jsonb *obj, const char *key);
 extern char *sqsn_platform_endpoint_arn(const char *platform, const char *name,
 										const char *endpoint_id);
 extern bool  sqsn_is_platform_endpoint_arn(const char *arn);
@@ -224,6 +229,38 @@ extern bool sqsn_platform_open_credentials(const pg_uuid_t *id, text *sealed,
 										   char **error);
 extern void sqsn_platform_disable_endpoint(const pg_uuid_t *endpoint_id,
 										   const char      *reason);
+
+/* mobile.c: what a push to a device needs from its endpoint */
+typedef struct SqsnMobileTarget
+{
+	const char *platform; /* GCM, APNS, APNS_SANDBOX */
+	const char *token;    /* the device token */
+	pg_uuid_t   application_id;
+	const char *credential; /* PlatformCredential, opened */
+	const char *principal;  /* PlatformPrincipal, or NULL */
+	const char *team_id;    /* APNs: ApplePlatformTeamID */
+	const char *bundle_id;  /* APNs: ApplePlatformBundleID */
+} SqsnMobileTarget;
+
+/* what a provider's answer (not 2xx) means */
+typedef enum SqsnMobileOutcome
+{
+	MOBILE_RETRY,           /* 429, 5xx, no answer */
+	MOBILE_RETRY_NEW_TOKEN, /* the bearer token was refused */
+	MOBILE_INVALID_TOKEN,   /* the device token: disable the endpoint */
+	MOBILE_REJECTED         /* other 4xx: fails for good */
+} SqsnMobileOutcome;
+
+extern void        MobileInit(void);
+extern const char *sqsn_mobile_base_url(const char *platform);
+extern char *
+sqsn_mobile_setup(void *handle, const SqsnMobileTarget *target,
+				  const char *payload, const char *message_id,
+				  void (*configure)(void *easy, void *arg, const char *host),
+				  void *arg, struct curl_slist **headers, char **body);
+extern SqsnMobileOutcome sqsn_mobile_outcome(const char *platform, long status,
+											 const char *answer);
+extern void sqsn_mobile_forget_token(const pg_uuid_t *application_id);
 
 /* ssrf.c */
 extern bool sqsn_host_pattern_matches(const char *list, const char *host);

@@ -98,7 +98,8 @@ typedef enum JobKind
 	JOB_HTTP,       /* a POST to an http or https endpoint */
 	JOB_EMAIL,      /* a text/plain mail with the message */
 	JOB_EMAIL_JSON, /* a mail with the JSON envelope */
-	JOB_SMS         /* a form POST to the SMS gateway */
+	JOB_SMS,        /* a form POST to the SMS gateway */
+	JOB_MOBILE      /* a push to a device through FCM or APNs (mobile.c) */
 } JobKind;
 
 /* One delivery being POSTed. */
@@ -136,7 +137,11 @@ typedef struct Job
 	char              *sms_type;     /* SMS: AWS.SNS.SMS.SMSType, or NULL */
 	int                segments;     /* SMS */
 	char              *form;         /* SMS: the POST's body */
-	char               answer[1024]; /* SMS: the gateway's answer, cut */
+	char               answer[1024]; /* SMS, mobile: the answer, cut */
+	SqsnMobileTarget   mobile;       /* mobile: the device and its app */
+	pg_uuid_t          endpoint_id;  /* mobile: the platform endpoint */
+	char              *unsendable;   /* mobile: why it cannot be sent */
+	bool               disable;      /* mobile: the token is invalid */
 	TimestampTz        started;
 
 	/* outcome */
@@ -178,8 +183,6 @@ static char       *configured_synchronous_commit = NULL;
 
 /*
  * The rows of this worker: those of HTTP/HTTPS subscriptions not paused.
- * Mobile push rows (application subscriptions, publishes straight to a
- * platform endpoint) stay pending: the worker does not send them yet.
  * Function subscriptions' rows (worker 'function') are the function
  * workers' (function/), and deliveries of paused subscriptions stay where
  * they are; the legacy statements are those of a catalog before 0.5.
@@ -187,10 +190,36 @@ static char       *configured_synchronous_commit = NULL;
 #define NOT_PAUSED                                                            \
 	" AND NOT EXISTS (SELECT FROM sqsn.subscription p"                        \
 	"  WHERE p.subscription_id = sqsn.delivery.subscription_id"               \
-	"  AND (p.paused OR p.protocol = 'application'))"                         \
-	" AND subscription_id IS NOT NULL"
+	"  AND p.paused)"
 
 #define CLAIM_SQL(legacy, opted_out)                                          \
+	CLAIM_SQL_OF(legacy, "c.subscription_id", "s.endpoint",                   \
+				 "s.raw_message_delivery", "s.protocol", opted_out,           \
+				 " JOIN sqsn.subscription s"                                  \
+				 " ON s.subscription_id = c.subscription_id"                  \
+				 " JOIN sqsn.topic t ON t.topic_id = s.topic_id")
+
+/*
+ * With mobile push (0.5) a row names a subscription or, for a publish
+ * straight to a platform endpoint, the endpoint; the endpoint of an
+ * application subscription is its ARN, whose last part is the endpoint's
+ * id. Columns 20..26: the endpoint's id, token and Enabled, the
+ * application's platform, id, sealed credentials and attributes.
+ */
+#define MOBILE_COLUMNS                                                        \
+	OPTED_OUT ", e.endpoint_id, e.token, e.enabled, a.platform,"              \
+			  " a.application_id, a.credentials, a.attributes"
+#define MOBILE_JOIN                                                           \
+	" LEFT JOIN sqsn.subscription s"                                          \
+	" ON s.subscription_id = c.subscription_id"                               \
+	" LEFT JOIN sqsn.topic t ON t.topic_id = s.topic_id"                      \
+	" LEFT JOIN sqsn.platform_endpoint e ON e.endpoint_id = COALESCE("        \
+	"  c.endpoint_id, CASE WHEN s.protocol = 'application'"                   \
+	"  THEN pg_catalog.split_part(s.endpoint, '/', 4)::uuid END)"             \
+	" LEFT JOIN sqsn.platform_application a"                                  \
+	" ON a.application_id = e.application_id"
+
+#define CLAIM_SQL_OF(legacy, key, endpoint, raw, protocol, columns, join)     \
 	"WITH claimed AS ("                                                       \
 	" UPDATE sqsn.delivery d"                                                 \
 	" SET leased_until = now() + $2 * interval '1 millisecond',"              \
@@ -201,14 +230,12 @@ static char       *configured_synchronous_commit = NULL;
 	"   AND (leased_until IS NULL OR leased_until <= now())" legacy           \
 	"  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED))"            \
 	" RETURNING d.*)"                                                         \
-	" SELECT c.delivery_id, c.subscription_id, c.message_type,"               \
+	" SELECT c.delivery_id, " key ", c.message_type,"                         \
 	"  c.message_id, c.topic_arn, c.subject, c.message,"                      \
 	"  c.message_attributes, c.published_at, c.attempts,"                     \
-	"  s.endpoint, s.raw_message_delivery, s.delivery_policy,"                \
+	"  " endpoint ", " raw ", s.delivery_policy,"                             \
 	"  t.delivery_policy, q.queue_name, s.confirmation_token,"                \
-	"  s.owner::text, s.protocol" opted_out " FROM claimed c"                 \
-	" JOIN sqsn.subscription s ON s.subscription_id = c.subscription_id"      \
-	" JOIN sqsn.topic t ON t.topic_id = s.topic_id"                           \
+	"  s.owner::text, " protocol columns " FROM claimed c" join               \
 	" LEFT JOIN sqsn.queue q ON q.queue_id = s.dead_letter_queue_id"          \
 	" ORDER BY c.next_attempt_at"
 
@@ -223,6 +250,19 @@ static char       *configured_synchronous_commit = NULL;
 	" sqsn.phone_number_opt_out o WHERE o.phone_number = s.endpoint)"
 
 static SqsnStatement claim_stmt = {
+	CLAIM_SQL_OF(" AND worker = 'delivery'" NOT_PAUSED,
+				 "COALESCE(c.subscription_id, c.endpoint_id)",
+				 "COALESCE(s.endpoint, c.topic_arn)",
+				 "COALESCE(s.raw_message_delivery, false)",
+				 "COALESCE(s.protocol, 'application')", MOBILE_COLUMNS,
+				 MOBILE_JOIN),
+	2,
+	{INT4OID, INT4OID},
+	SPI_OK_SELECT,
+	"claiming deliveries"};
+
+/* a catalog of 0.5 before mobile push */
+static SqsnStatement no_mobile_claim_stmt = {
 	CLAIM_SQL(" AND worker = 'delivery'" NOT_PAUSED, OPTED_OUT),
 	2,
 	{INT4OID, INT4OID},
@@ -306,9 +346,9 @@ static SqsnStatement counter_stmt = {
 
 /* their saved plans are dropped after an error */
 static SqsnStatement *const statements[] = {
-	&claim_stmt,    &no_sms_claim_stmt,    &legacy_claim_stmt,
-	&next_due_stmt, &legacy_next_due_stmt, &record_stmt,
-	&attempt_stmt,  &counter_stmt};
+	&claim_stmt,        &no_mobile_claim_stmt, &no_sms_claim_stmt,
+	&legacy_claim_stmt, &next_due_stmt,        &legacy_next_due_stmt,
+	&record_stmt,       &attempt_stmt,         &counter_stmt};
 
 static void delivery_exit(int code, Datum arg);
 
@@ -353,6 +393,7 @@ PushInit(void)
 	SigningInit();
 	EmailInit();
 	SmsInit();
+	MobileInit();
 	OutboxInit();
 	DeliveryMetricsInit();
 
@@ -453,6 +494,11 @@ build_body(Job *job, const char *subject, const char *message,
 			sqsn_attribute_string(attributes, SQSN_SMS_SENDER_ID_ATTRIBUTE);
 		job->sms_type =
 			sqsn_attribute_string(attributes, SQSN_SMS_TYPE_ATTRIBUTE);
+		return;
+	}
+	if (job->kind == JOB_MOBILE)
+	{
+		job->body = pstrdup(message); /* the platform's payload */
 		return;
 	}
 	if (job->raw && !job->confirmation && job->kind == JOB_HTTP)
@@ -787,6 +833,70 @@ start_sms(Job *job)
 }
 
 /*
+ * The worker's options for the handle of an access token request of
+ * mobile.c (blocking, made before the push): timeouts, TLS and the SSRF
+ * guard for the token URL's host.
+ */
+static void
+configure_token_request(void *easy, void *arg, const char *host)
+{
+	Job *job = (Job *) arg;
+	Job *token_job = palloc0(sizeof(Job));
+
+	token_job->cxt = job->cxt;
+	token_job->host = pstrdup(host ? host : "");
+	set_common_options(token_job, (CURL *) easy);
+	curl_easy_setopt((CURL *) easy, CURLOPT_USERAGENT, USER_AGENT);
+}
+
+/*
+ * Hands the push of a mobile job to FCM or APNs (mobile.c sets the
+ * request up); a push to a missing or disabled endpoint fails for good at
+ * once, one whose request cannot be made (no access token, unusable
+ * credentials) fails and is retried.
+ */
+static void
+start_mobile(Job *job)
+{
+	CURL *easy;
+	char *problem;
+
+	if (job->unsendable != NULL)
+	{
+		job->error = pstrdup(job->unsendable);
+		job->permanent = true;
+		finish_job(job);
+		return;
+	}
+	if (job->error != NULL)
+	{
+		finish_job(job);
+		return;
+	}
+	easy = curl_easy_init();
+	if (easy == NULL)
+	{
+		fail_job(job, NULL, "could not create a libcurl handle");
+		return;
+	}
+	problem = sqsn_mobile_setup(easy, &job->mobile, job->body,
+								job->message_id_text, configure_token_request,
+								job, &job->headers, &job->form);
+	if (problem != NULL)
+	{
+		fail_job(job, easy, problem);
+		return;
+	}
+	set_common_options(job, easy);
+	job->headers = curl_slist_append(job->headers, "Expect:");
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, job->headers);
+	curl_easy_setopt(easy, CURLOPT_USERAGENT, USER_AGENT);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, keep_answer);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, job);
+	add_to_multi(job, easy, "push");
+}
+
+/*
  * Hands a job to libcurl; a job libcurl refuses is finished at once with
  * the error.
  */
@@ -806,6 +916,12 @@ start_job(Job *job)
 	if (job->kind == JOB_SMS)
 	{
 		start_sms(job);
+		MemoryContextSwitchTo(oldcxt);
+		return;
+	}
+	if (job->kind == JOB_MOBILE)
+	{
+		start_mobile(job);
 		MemoryContextSwitchTo(oldcxt);
 		return;
 	}
@@ -856,6 +972,33 @@ start_job(Job *job)
 	MemoryContextSwitchTo(oldcxt);
 }
 
+/*
+ * What a provider's answer to a failed push means (mobile.c): an invalid
+ * device token disables the endpoint and fails for good, as does another
+ * 4xx; a refused bearer token is made anew on the retry.
+ */
+static void
+judge_mobile_answer(Job *job)
+{
+	SqsnMobileOutcome outcome;
+
+	if (job->refused[0])
+		return;
+	outcome = sqsn_mobile_outcome(job->mobile.platform, job->http_status,
+								  job->answer);
+	if (job->http_status > 0 && job->answer[0])
+		job->error = psprintf("%s: %s", job->error, job->answer);
+	if (outcome == MOBILE_RETRY_NEW_TOKEN)
+		sqsn_mobile_forget_token(&job->mobile.application_id);
+	else if (outcome == MOBILE_INVALID_TOKEN)
+	{
+		job->disable = true;
+		job->permanent = true;
+	}
+	else if (outcome == MOBILE_REJECTED)
+		job->permanent = true;
+}
+
 /* Reads what libcurl finished and moves those jobs to `finished'. */
 static void
 collect_done(void)
@@ -902,6 +1045,8 @@ collect_done(void)
 						 job->errbuf[0] ? ": " : "", job->errbuf);
 		else
 			job->error = psprintf("HTTP status %ld", status);
+		if (job->kind == JOB_MOBILE && job->error != NULL)
+			judge_mobile_answer(job);
 		MemoryContextSwitchTo(oldcxt);
 		finish_job(job);
 	}
@@ -967,6 +1112,56 @@ typedef struct ClaimArgs
 } ClaimArgs;
 
 /*
+ * The device and application of a mobile push job (claim_stmt's columns
+ * 20..26), with the application's credentials opened; job->unsendable
+ * says why it cannot be sent (the endpoint is gone or disabled, the
+ * credentials cannot be opened).
+ */
+static void
+read_mobile_target(Job *job, HeapTuple tuple, TupleDesc desc)
+{
+	bool   isnull;
+	Datum  d = SPI_getbinval(tuple, desc, 20, &isnull);
+	char  *credential = NULL;
+	char  *principal = NULL;
+	char  *error = NULL;
+	Jsonb *attributes;
+
+	if (isnull)
+	{
+		job->unsendable = "the platform endpoint does not exist";
+		return;
+	}
+	memcpy(&job->endpoint_id, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+	job->mobile.token = SPI_getvalue(tuple, desc, 21);
+	job->mobile.platform = SPI_getvalue(tuple, desc, 23);
+	memcpy(&job->mobile.application_id,
+		   DatumGetUUIDP(SPI_getbinval(tuple, desc, 24, &isnull)),
+		   sizeof(pg_uuid_t));
+	attributes = sqsn_spi_jsonb(tuple, desc, 26);
+	job->mobile.team_id = sqsn_json_member(attributes, "ApplePlatformTeamID");
+	job->mobile.bundle_id =
+		sqsn_json_member(attributes, "ApplePlatformBundleID");
+	job->host = sqsn_url_host(sqsn_mobile_base_url(job->mobile.platform));
+	if (!sqsn_spi_bool(tuple, desc, 22))
+	{
+		job->unsendable = "the platform endpoint is disabled";
+		return;
+	}
+	if (!sqsn_platform_open_credentials(
+			&job->mobile.application_id,
+			DatumGetTextPP(SPI_getbinval(tuple, desc, 25, &isnull)),
+			&credential, &principal, &error))
+	{
+		job->error =
+			psprintf("cannot open the application's credentials: %s", error);
+		return;
+	}
+	job->mobile.credential = credential;
+	job->mobile.principal = principal;
+}
+
+/*
  * Leases up to args->want due deliveries and builds their jobs; when fewer
  * were due, finds when the next one is.
  */
@@ -991,8 +1186,9 @@ claim(void *arg)
 
 	values[0] = Int32GetDatum(args->want);
 	values[1] = Int32GetDatum(sqsn_http_timeout_ms + LEASE_MARGIN_MS);
-	sqsn_execute(legacy                               ? &legacy_claim_stmt
-				 : sqsn_catalog_has(SQSN_CATALOG_SMS) ? &claim_stmt
+	sqsn_execute(legacy                                  ? &legacy_claim_stmt
+				 : sqsn_catalog_has(SQSN_CATALOG_MOBILE) ? &claim_stmt
+				 : sqsn_catalog_has(SQSN_CATALOG_SMS) ? &no_mobile_claim_stmt
 													  : &no_sms_claim_stmt,
 				 values, NULL, 0);
 
@@ -1027,14 +1223,17 @@ claim(void *arg)
 		{
 			const char *protocol = SPI_getvalue(tuple, desc, 18);
 
-			job->kind = strcmp(protocol, "email") == 0        ? JOB_EMAIL
-						: strcmp(protocol, "email-json") == 0 ? JOB_EMAIL_JSON
-						: strcmp(protocol, "sms") == 0        ? JOB_SMS
-															  : JOB_HTTP;
+			job->kind = strcmp(protocol, "email") == 0         ? JOB_EMAIL
+						: strcmp(protocol, "email-json") == 0  ? JOB_EMAIL_JSON
+						: strcmp(protocol, "sms") == 0         ? JOB_SMS
+						: strcmp(protocol, "application") == 0 ? JOB_MOBILE
+															   : JOB_HTTP;
 			job->opted_out =
 				desc->natts >= 19 && sqsn_spi_bool(tuple, desc, 19);
 		}
-		if (job->kind == JOB_HTTP)
+		if (job->kind == JOB_MOBILE)
+			read_mobile_target(job, tuple, desc);
+		else if (job->kind == JOB_HTTP)
 			job->host = sqsn_url_host(job->endpoint);
 		else if (job->kind == JOB_SMS)
 			job->host =
@@ -1189,7 +1388,8 @@ decide(Job *job, TimestampTz now)
 		job->status = "pending";
 		job->next_attempt_at = now + (TimestampTz) (delay * USECS_PER_SEC);
 	}
-	else if (job->dead_letter_queue && !job->confirmation && !job->opted_out)
+	else if (job->dead_letter_queue && !job->confirmation && !job->opted_out &&
+			 !job->disable && job->unsendable == NULL)
 		job->status = "dead_lettered";
 	else
 		job->status = "failed";
@@ -1269,6 +1469,8 @@ record(void *arg)
 		if (strcmp(job->status, "dead_lettered") == 0 &&
 			!send_to_dead_letter_queue(job))
 			job->status = "failed";
+		if (job->disable)
+			sqsn_platform_disable_endpoint(&job->endpoint_id, job->error);
 
 		ids[i] = Int64GetDatum(job->delivery_id);
 		statuses[i] = CStringGetTextDatum(job->status);
