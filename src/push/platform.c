@@ -606,6 +606,17 @@ apply_application_attributes(Jsonb *current, Jsonb *given, char **credential,
 
 /* Applications -------------------------------------------------------- */
 
+/* The attributes argument (the second) of a change; not NULL. */
+static Jsonb *
+attributes_arg(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("attributes must not be NULL")));
+	sqsn_refuse_on_standby(fcinfo);
+	return PG_GETARG_JSONB_P(1);
+}
+
 /*
  * sn_create_platform_application(name, platform, attributes): returns the
  * application's ARN. The credentials are checked and sealed; an
@@ -703,11 +714,7 @@ sn_set_platform_application_attributes(PG_FUNCTION_ARGS)
 	Datum       values[3];
 	int         nestlevel;
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						errmsg("attributes must not be NULL")));
-	given = PG_GETARG_JSONB_P(1);
-	sqsn_refuse_on_standby(fcinfo);
+	given = attributes_arg(fcinfo);
 	nestlevel = sqsn_admin_begin();
 	find_application(arn, true, &app);
 	if (!sqsn_platform_open_credentials(&app.id, app.credentials, &credential,
@@ -1009,11 +1016,7 @@ sn_set_endpoint_attributes(PG_FUNCTION_ARGS)
 	char      nulls[4] = {' ', ' ', ' ', ' '};
 	int       nestlevel;
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						errmsg("attributes must not be NULL")));
-	given = PG_GETARG_JSONB_P(1);
-	sqsn_refuse_on_standby(fcinfo);
+	given = attributes_arg(fcinfo);
 	nestlevel = sqsn_admin_begin();
 	find_endpoint(arn, true);
 	tuple = SPI_tuptable->vals[0];

@@ -782,6 +782,22 @@ keep_answer(char *ptr, size_t size, size_t nmemb, void *userdata)
 }
 
 /*
+ * Starts a POST set up by sms.c or mobile.c, with the worker's options and
+ * headers, keeping the start of the answer.
+ */
+static void
+post_keeping_answer(Job *job, CURL *easy, const char *what)
+{
+	set_common_options(job, easy);
+	job->headers = curl_slist_append(job->headers, "Expect:");
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, job->headers);
+	curl_easy_setopt(easy, CURLOPT_USERAGENT, USER_AGENT);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, keep_answer);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, job);
+	add_to_multi(job, easy, what);
+}
+
+/*
  * Hands the form POST of an SMS job to libcurl; an SMS to an opted-out
  * number, or one that cannot be sent (no gateway, unusable credentials,
  * an SMSType that is neither Transactional nor Promotional), is finished
@@ -822,14 +838,8 @@ start_sms(Job *job)
 		fail_job(job, easy, problem);
 		return;
 	}
-	set_common_options(job, easy);
 	add_header(job, "Content-Type", "application/x-www-form-urlencoded");
-	job->headers = curl_slist_append(job->headers, "Expect:");
-	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, job->headers);
-	curl_easy_setopt(easy, CURLOPT_USERAGENT, USER_AGENT);
-	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, keep_answer);
-	curl_easy_setopt(easy, CURLOPT_WRITEDATA, job);
-	add_to_multi(job, easy, "SMS");
+	post_keeping_answer(job, easy, "SMS");
 }
 
 /*
@@ -887,13 +897,7 @@ start_mobile(Job *job)
 		fail_job(job, easy, problem);
 		return;
 	}
-	set_common_options(job, easy);
-	job->headers = curl_slist_append(job->headers, "Expect:");
-	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, job->headers);
-	curl_easy_setopt(easy, CURLOPT_USERAGENT, USER_AGENT);
-	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, keep_answer);
-	curl_easy_setopt(easy, CURLOPT_WRITEDATA, job);
-	add_to_multi(job, easy, "push");
+	post_keeping_answer(job, easy, "push");
 }
 
 /*

@@ -576,6 +576,23 @@ fan_out(const char *topic_name, PublishedMessage *pubs, int n)
 }
 
 /*
+ * prepare_publication for sn_publish's arguments: message (not NULL),
+ * message_attributes, subject, message_structure.
+ */
+static void
+prepare_publication_args(FunctionCallInfo fcinfo, PublishedMessage *pub)
+{
+	if (PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("message must not be NULL")));
+	prepare_publication(
+		pub, PG_GETARG_TEXT_PP(1),
+		PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2),
+		PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3)),
+		PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4)));
+}
+
+/*
  * sn_publish to a platform endpoint's ARN (the managed service's
  * TargetArn): one notification for the endpoint in the outbox, with the
  * platform's payload. A disabled endpoint fails (55000, EndpointDisabled);
@@ -594,19 +611,12 @@ publish_to_endpoint(FunctionCallInfo fcinfo, const char *arn)
 						errmsg("publishing to a platform endpoint needs "
 							   "sqsn 0.5"),
 						errhint("Run ALTER EXTENSION sqsn UPDATE.")));
-	if (PG_ARGISNULL(1))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						errmsg("message must not be NULL")));
 	if (SQSN_ARG_GIVEN(5) || SQSN_ARG_GIVEN(6))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("message_group_id and message_deduplication_id apply "
 						"to FIFO topics only")));
-	prepare_publication(
-		&pub, PG_GETARG_TEXT_PP(1),
-		PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2),
-		PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3)),
-		PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4)));
+	prepare_publication_args(fcinfo, &pub);
 
 	sqsn_spi_connect();
 	endpoint_id = sqsn_platform_target(arn, true, &platform);
@@ -641,14 +651,7 @@ sn_publish(PG_FUNCTION_ARGS)
 								   text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	topic_name = sqsn_topic_name_arg(fcinfo, 0);
 	sqsn_refuse_on_standby(fcinfo);
-	if (PG_ARGISNULL(1))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						errmsg("message must not be NULL")));
-	prepare_publication(
-		&pub, PG_GETARG_TEXT_PP(1),
-		PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2),
-		PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3)),
-		PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4)));
+	prepare_publication_args(fcinfo, &pub);
 
 	sqsn_spi_connect();
 	set_publication_tags(
