@@ -221,4 +221,6 @@ foreach my $r (SqsnPush::pushes($fcm), SqsnPush::pushes($apns))
 is(scalar(grep { $got{"fk$_"} && $got{"ak$_"} } 1 .. 40), 40,
 	'both providers got all 40 (at least once each)');
 
+SqsnPush::stop_sink($fcm);
+SqsnPush::stop_sink($apns);
 done_testing();
