@@ -121,6 +121,12 @@ SELECT sqsn.sn_publish(:'ep3', '{"default": "d", "APNS": "{\"aps\": {\"alert\": 
 SELECT subscription_id IS NULL AS no_subscription, topic_arn = :'ep3' AS names_endpoint,
 	subject, message, message_id = :'direct_id' AS same_id
 FROM sqsn.delivery WHERE endpoint_id IS NOT NULL;
+-- the row names exactly one target (subscription, phone number or
+-- endpoint), and only an SMS to a phone number has no ARN
+SELECT pg_temp.err($$UPDATE sqsn.delivery SET phone_number = '+15555550100' WHERE endpoint_id IS NOT NULL$$);
+SELECT pg_temp.err($$UPDATE sqsn.delivery SET endpoint_id = NULL WHERE endpoint_id IS NOT NULL$$);
+SELECT pg_temp.err($$UPDATE sqsn.delivery SET topic_arn = NULL WHERE endpoint_id IS NOT NULL$$);
+SELECT pg_temp.err($$UPDATE sqsn.delivery SET endpoint_id = NULL, phone_number = '+15555550100', topic_arn = NULL WHERE endpoint_id IS NOT NULL$$);
 ROLLBACK;
 SELECT pg_temp.err(format($$SELECT sqsn.sn_publish(%L, 'x', message_group_id => 'g')$$, :'ep3'));
 

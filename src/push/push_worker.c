@@ -110,7 +110,7 @@ typedef struct Job
 	int64              delivery_id;
 	Datum              subscription_id; /* uuid; (Datum) 0 when direct */
 	bool               direct; /* an SMS to a phone number: no subscription */
-	Datum              message_id;      /* uuid */
+	Datum              message_id; /* uuid */
 	bool               confirmation;
 	int                attempt; /* this attempt's number, from 1 */
 	char              *endpoint;
@@ -305,12 +305,11 @@ static SqsnStatement no_sms_claim_stmt = {
 	SPI_OK_SELECT,
 	"claiming deliveries"};
 
-static SqsnStatement legacy_claim_stmt = {
-	CLAIM_SQL("", ""),
-	2,
-	{INT4OID, INT4OID},
-	SPI_OK_SELECT,
-	"claiming deliveries"};
+static SqsnStatement legacy_claim_stmt = {CLAIM_SQL("", ""),
+										  2,
+										  {INT4OID, INT4OID},
+										  SPI_OK_SELECT,
+										  "claiming deliveries"};
 
 static SqsnStatement next_due_stmt = {
 	NEXT_DUE_SQL(" AND worker = 'delivery'" NOT_PAUSED),
@@ -375,9 +374,9 @@ static SqsnStatement counter_stmt = {
 
 /* their saved plans are dropped after an error */
 static SqsnStatement *const statements[] = {
-	&claim_stmt,        &no_mobile_claim_stmt, &no_direct_sms_claim_stmt,
-	&no_sms_claim_stmt, &legacy_claim_stmt,    &next_due_stmt,
-	&legacy_next_due_stmt, &record_stmt,       &attempt_stmt,
+	&claim_stmt,           &no_mobile_claim_stmt, &no_direct_sms_claim_stmt,
+	&no_sms_claim_stmt,    &legacy_claim_stmt,    &next_due_stmt,
+	&legacy_next_due_stmt, &record_stmt,          &attempt_stmt,
 	&counter_stmt};
 
 static void delivery_exit(int code, Datum arg);
@@ -1220,14 +1219,14 @@ claim(void *arg)
 
 	values[0] = Int32GetDatum(args->want);
 	values[1] = Int32GetDatum(sqsn_http_timeout_ms + LEASE_MARGIN_MS);
-	sqsn_execute(legacy ? &legacy_claim_stmt
-				 : !sqsn_catalog_has(SQSN_CATALOG_DIRECT_SMS)
-					 ? (sqsn_catalog_has(SQSN_CATALOG_SMS)
-							? &no_direct_sms_claim_stmt
-							: &no_sms_claim_stmt)
-				 : sqsn_catalog_has(SQSN_CATALOG_MOBILE) ? &claim_stmt
-														 : &no_mobile_claim_stmt,
-				 values, NULL, 0);
+	sqsn_execute(
+		legacy ? &legacy_claim_stmt
+		: !sqsn_catalog_has(SQSN_CATALOG_DIRECT_SMS)
+			? (sqsn_catalog_has(SQSN_CATALOG_SMS) ? &no_direct_sms_claim_stmt
+												  : &no_sms_claim_stmt)
+		: sqsn_catalog_has(SQSN_CATALOG_MOBILE) ? &claim_stmt
+												: &no_mobile_claim_stmt,
+		values, NULL, 0);
 
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{

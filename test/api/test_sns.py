@@ -568,6 +568,14 @@ class TestMobilePush(SnsTestCase):
                          MessageStructure="json")
         self.assertError("NotFound", 404, self.sns.publish, TargetArn=ep[:-36] + str(uuid.uuid4()),
                          Message="hi")
+        # a message goes to one of a topic, an endpoint and a phone number
+        for other in ({"TopicArn": topic}, {"PhoneNumber": "+15555550612"}):
+            e = self.assertError("InvalidParameter", 400, self.sns.publish, TargetArn=ep,
+                                 Message="hi", **other)
+            self.assertIn("only one of TopicArn, TargetArn and PhoneNumber",
+                          e.response["Error"]["Message"])
+        self.assertEqual(sql("SELECT count(*) FROM sqsn.delivery WHERE (endpoint_id IS NOT NULL"
+                             " AND message = 'hi') OR phone_number = '+15555550612'"), "0")
 
 
 class TestPublish(SnsTestCase):
