@@ -29,7 +29,9 @@ set -u -o pipefail
 # Celery with kombu's SQS transport and pycurl, boto 2, Amazon::SQS::Simple;
 # chromium for the dashboard's browser test, prometheus for promtool, which
 # checks /metrics and the examples of examples/monitoring; aiosmtpd for the
-# SMTP sink of the email tests, test/smtp_sink.py) and the libraries
+# SMTP sink of the email tests, test/smtp_sink.py; h2 and jwt for the fake
+# push providers of the mobile push tests, test/apns_fake.py and
+# test/fcm_fake.py) and the libraries
 # sqsn links against (libcurl, OpenSSL, libmicrohttpd). On a machine run by
 # systemd, the prometheus package also starts a Prometheus server (stop it
 # with `systemctl disable --now prometheus` if you do not want one).
@@ -52,6 +54,8 @@ PACKAGES=(
 	python3-pycurl
 	python3-boto
 	python3-aiosmtpd
+	python3-h2
+	python3-jwt
 	libamazon-sqs-simple-perl
 	libipc-run-perl
 	libio-pty-perl

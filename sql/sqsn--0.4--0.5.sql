@@ -641,14 +641,12 @@ CREATE OR REPLACE VIEW sqsn.api_access_keys AS
 ALTER TABLE sqsn.queue ADD COLUMN extra_attributes jsonb NOT NULL DEFAULT '{}';
 -- SMS straight to a phone number (push/sms.c) ----------------------------
 
--- Its outbox row has no subscription and no topic, but the number.
+-- Its outbox row has no subscription and no topic, but the number (the
+-- check on the row's target is added with mobile push's endpoint_id below).
 ALTER TABLE sqsn.delivery
 	ALTER COLUMN subscription_id DROP NOT NULL,
 	ALTER COLUMN topic_arn DROP NOT NULL,
-	ADD COLUMN phone_number text,
-	ADD CONSTRAINT delivery_target_check
-		CHECK ((subscription_id IS NULL) OPERATOR(pg_catalog.=) (phone_number IS NOT NULL)
-			AND (subscription_id IS NULL) OPERATOR(pg_catalog.=) (topic_arn IS NULL));
+	ADD COLUMN phone_number text;
 ALTER TABLE sqsn.delivery_attempt ALTER COLUMN subscription_id DROP NOT NULL;
 
 -- Not for sqsn_publisher: SMS cost money and no topic grant covers a
@@ -664,3 +662,166 @@ SET search_path = pg_catalog, pg_temp;
 
 REVOKE ALL ON FUNCTION sqsn.sn_publish_sms(text, text, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION sqsn.sn_publish_sms(text, text, jsonb) TO sqsn_admin;
+
+-- Mobile push: platform applications (GCM for Firebase Cloud Messaging,
+-- APNS and APNS_SANDBOX for the Apple Push Notification service) and
+-- their endpoints, one per device token. attributes holds what
+-- sn_get_platform_application_attributes shows; credentials the
+-- PlatformCredential and PlatformPrincipal, sealed with the master key
+-- (security/crypto.c), never shown back. push/platform.c.
+CREATE TABLE sqsn.platform_application (
+	application_id uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+	name text NOT NULL,
+	platform text NOT NULL
+		CHECK (platform OPERATOR(pg_catalog.=) ANY (ARRAY['GCM', 'APNS', 'APNS_SANDBOX'])),
+	attributes jsonb NOT NULL DEFAULT '{}',
+	credentials text NOT NULL,
+	owner name NOT NULL,
+	created_at timestamptz NOT NULL,
+	UNIQUE (platform, name)
+);
+
+SELECT pg_catalog.pg_extension_config_dump('sqsn.platform_application', '');
+
+-- A device of a platform application: its token, the application's own
+-- data, and whether it is enabled (a provider that calls the token invalid
+-- disables it; publishing to a disabled endpoint fails).
+CREATE TABLE sqsn.platform_endpoint (
+	endpoint_id uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+	application_id uuid NOT NULL
+		REFERENCES sqsn.platform_application (application_id) ON DELETE CASCADE,
+	token text NOT NULL,
+	custom_user_data text,
+	enabled boolean NOT NULL DEFAULT true,
+	created_at timestamptz NOT NULL,
+	disabled_reason text,
+	UNIQUE (application_id, token)
+);
+
+SELECT pg_catalog.pg_extension_config_dump('sqsn.platform_endpoint', '');
+
+ALTER TABLE sqsn.subscription
+	DROP CONSTRAINT subscription_protocol_check,
+	ADD CONSTRAINT subscription_protocol_check
+		CHECK (protocol OPERATOR(pg_catalog.=) ANY (ARRAY['sqs', 'http', 'https', 'function', 'lambda', 'email', 'email-json', 'sms', 'application']));
+
+-- A publish straight to a platform endpoint (TargetArn) has no
+-- subscription: the row names the endpoint instead, and has the endpoint's
+-- ARN in topic_arn. A row is for exactly one subscription, phone number or
+-- endpoint; only an SMS to a phone number has no topic (or endpoint) ARN.
+ALTER TABLE sqsn.delivery
+	ADD COLUMN endpoint_id uuid
+		REFERENCES sqsn.platform_endpoint (endpoint_id) ON DELETE CASCADE,
+	ADD CONSTRAINT delivery_target_check
+		CHECK (pg_catalog.num_nonnulls(subscription_id, phone_number, endpoint_id) OPERATOR(pg_catalog.=) 1
+			AND (phone_number IS NULL) OPERATOR(pg_catalog.=) (topic_arn IS NOT NULL));
+CREATE INDEX delivery_endpoint_id_idx ON sqsn.delivery (endpoint_id)
+	WHERE endpoint_id IS NOT NULL;
+
+-- Mobile push: platform applications and their endpoints (push/platform.c;
+-- docs/topics.md, "Mobile push"). Applications are named by their ARN,
+-- arn:aws:sns:<region>:<account>:app/<platform>/<name>, endpoints by
+-- arn:aws:sns:<region>:<account>:endpoint/<platform>/<name>/<uuid>.
+CREATE FUNCTION sqsn.sn_create_platform_application(
+	name text,
+	platform text,
+	attributes jsonb)
+RETURNS text
+AS 'MODULE_PATHNAME', 'sn_create_platform_application'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_get_platform_application_attributes(application_arn text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'sn_get_platform_application_attributes'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_set_platform_application_attributes(
+	application_arn text,
+	attributes jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_set_platform_application_attributes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_delete_platform_application(application_arn text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_delete_platform_application'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_list_platform_applications()
+RETURNS TABLE (
+	platform_application_arn text,
+	attributes jsonb)
+AS 'MODULE_PATHNAME', 'sn_list_platform_applications'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_create_platform_endpoint(
+	application_arn text,
+	token text,
+	custom_user_data text DEFAULT NULL,
+	attributes jsonb DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'sn_create_platform_endpoint'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_get_endpoint_attributes(endpoint_arn text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'sn_get_endpoint_attributes'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_set_endpoint_attributes(
+	endpoint_arn text,
+	attributes jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_set_endpoint_attributes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_delete_endpoint(endpoint_arn text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_delete_endpoint'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_list_endpoints_by_platform_application(application_arn text)
+RETURNS TABLE (
+	endpoint_arn text,
+	attributes jsonb)
+AS 'MODULE_PATHNAME', 'sn_list_endpoints_by_platform_application'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+REVOKE ALL ON FUNCTION sqsn.sn_create_platform_application(text, text, jsonb),
+	sqsn.sn_get_platform_application_attributes(text),
+	sqsn.sn_set_platform_application_attributes(text, jsonb),
+	sqsn.sn_delete_platform_application(text),
+	sqsn.sn_list_platform_applications(),
+	sqsn.sn_create_platform_endpoint(text, text, text, jsonb),
+	sqsn.sn_get_endpoint_attributes(text),
+	sqsn.sn_set_endpoint_attributes(text, jsonb),
+	sqsn.sn_delete_endpoint(text),
+	sqsn.sn_list_endpoints_by_platform_application(text) FROM PUBLIC;
+REVOKE ALL ON sqsn.platform_application, sqsn.platform_endpoint FROM PUBLIC;
+
+-- Mobile push: applications (and their credentials) are sqsn_admin's;
+-- publishers register and manage the devices of an application.
+GRANT EXECUTE ON FUNCTION
+	sqsn.sn_create_platform_application(text, text, jsonb),
+	sqsn.sn_set_platform_application_attributes(text, jsonb),
+	sqsn.sn_delete_platform_application(text)
+	TO sqsn_admin;
+GRANT EXECUTE ON FUNCTION
+	sqsn.sn_get_platform_application_attributes(text),
+	sqsn.sn_list_platform_applications(),
+	sqsn.sn_create_platform_endpoint(text, text, text, jsonb),
+	sqsn.sn_get_endpoint_attributes(text),
+	sqsn.sn_set_endpoint_attributes(text, jsonb),
+	sqsn.sn_delete_endpoint(text),
+	sqsn.sn_list_endpoints_by_platform_application(text)
+	TO sqsn_admin, sqsn_publisher;

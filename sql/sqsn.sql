@@ -156,12 +156,13 @@ SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_id_seq', '');
 -- ("schema.name(jsonb)"), an invocation policy as delivery policy and a
 -- dead-letter queue; an email or email-json subscription its address, sent
 -- to through sqsn.smtp_url by the delivery worker; an sms subscription its
--- E.164 phone number, sent to through sqsn.sms_gateway_url.
+-- E.164 phone number, sent to through sqsn.sms_gateway_url; an application
+-- subscription the ARN of a platform endpoint (mobile push).
 CREATE TABLE sqsn.subscription (
 	subscription_id uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
 	topic_id bigint NOT NULL REFERENCES sqsn.topic (topic_id) ON DELETE CASCADE,
 	protocol text NOT NULL
-		CHECK (protocol OPERATOR(pg_catalog.=) ANY (ARRAY['sqs', 'http', 'https', 'function', 'lambda', 'email', 'email-json', 'sms'])),
+		CHECK (protocol OPERATOR(pg_catalog.=) ANY (ARRAY['sqs', 'http', 'https', 'function', 'lambda', 'email', 'email-json', 'sms', 'application'])),
 	queue_id bigint REFERENCES sqsn.queue (queue_id) ON DELETE CASCADE,
 	filter_policy jsonb,
 	filter_policy_scope text NOT NULL DEFAULT 'MessageAttributes'
@@ -200,6 +201,43 @@ CREATE TABLE sqsn.phone_number_opt_out (
 );
 
 SELECT pg_catalog.pg_extension_config_dump('sqsn.phone_number_opt_out', '');
+
+-- Mobile push: platform applications (GCM for Firebase Cloud Messaging,
+-- APNS and APNS_SANDBOX for the Apple Push Notification service) and
+-- their endpoints, one per device token. attributes holds what
+-- sn_get_platform_application_attributes shows; credentials the
+-- PlatformCredential and PlatformPrincipal, sealed with the master key
+-- (security/crypto.c), never shown back. push/platform.c.
+CREATE TABLE sqsn.platform_application (
+	application_id uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+	name text NOT NULL,
+	platform text NOT NULL
+		CHECK (platform OPERATOR(pg_catalog.=) ANY (ARRAY['GCM', 'APNS', 'APNS_SANDBOX'])),
+	attributes jsonb NOT NULL DEFAULT '{}',
+	credentials text NOT NULL,
+	owner name NOT NULL,
+	created_at timestamptz NOT NULL,
+	UNIQUE (platform, name)
+);
+
+SELECT pg_catalog.pg_extension_config_dump('sqsn.platform_application', '');
+
+-- A device of a platform application: its token, the application's own
+-- data, and whether it is enabled (a provider that calls the token invalid
+-- disables it; publishing to a disabled endpoint fails).
+CREATE TABLE sqsn.platform_endpoint (
+	endpoint_id uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+	application_id uuid NOT NULL
+		REFERENCES sqsn.platform_application (application_id) ON DELETE CASCADE,
+	token text NOT NULL,
+	custom_user_data text,
+	enabled boolean NOT NULL DEFAULT true,
+	created_at timestamptz NOT NULL,
+	disabled_reason text,
+	UNIQUE (application_id, token)
+);
+
+SELECT pg_catalog.pg_extension_config_dump('sqsn.platform_endpoint', '');
 
 -- Catalogs: push outbox -------------------------------------------------
 --
@@ -240,9 +278,16 @@ CREATE TABLE sqsn.delivery (
 	worker text NOT NULL DEFAULT 'delivery'
 		CHECK (worker OPERATOR(pg_catalog.=) ANY (ARRAY['delivery', 'function'])),
 	phone_number text,
+	-- A publish straight to a platform endpoint (TargetArn) has no
+	-- subscription: the row names the endpoint instead, and has the
+	-- endpoint's ARN in topic_arn.
+	endpoint_id uuid
+		REFERENCES sqsn.platform_endpoint (endpoint_id) ON DELETE CASCADE,
+	-- a row is for exactly one subscription, phone number or endpoint; only
+	-- an SMS to a phone number has no topic (or endpoint) ARN
 	CONSTRAINT delivery_target_check
-		CHECK ((subscription_id IS NULL) OPERATOR(pg_catalog.=) (phone_number IS NOT NULL)
-			AND (subscription_id IS NULL) OPERATOR(pg_catalog.=) (topic_arn IS NULL))
+		CHECK (pg_catalog.num_nonnulls(subscription_id, phone_number, endpoint_id) OPERATOR(pg_catalog.=) 1
+			AND (phone_number IS NULL) OPERATOR(pg_catalog.=) (topic_arn IS NOT NULL))
 ) WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.01,
 	autovacuum_vacuum_threshold = 500, autovacuum_vacuum_insert_scale_factor = 0.05,
 	autovacuum_vacuum_cost_delay = 0);
@@ -254,6 +299,8 @@ CREATE INDEX delivery_function_due_idx ON sqsn.delivery (next_attempt_at)
 CREATE INDEX delivery_finished_idx ON sqsn.delivery (finished_at)
 	WHERE status OPERATOR(pg_catalog.<>) 'pending';
 CREATE INDEX delivery_subscription_id_idx ON sqsn.delivery (subscription_id);
+CREATE INDEX delivery_endpoint_id_idx ON sqsn.delivery (endpoint_id)
+	WHERE endpoint_id IS NOT NULL;
 
 SELECT pg_catalog.pg_extension_config_dump('sqsn.delivery', '');
 SELECT pg_catalog.pg_extension_config_dump('sqsn.delivery_id_seq', '');
@@ -950,6 +997,85 @@ AS 'MODULE_PATHNAME', 'sn_publish_sms'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
+-- Mobile push: platform applications and their endpoints (push/platform.c;
+-- docs/topics.md, "Mobile push"). Applications are named by their ARN,
+-- arn:aws:sns:<region>:<account>:app/<platform>/<name>, endpoints by
+-- arn:aws:sns:<region>:<account>:endpoint/<platform>/<name>/<uuid>.
+CREATE FUNCTION sqsn.sn_create_platform_application(
+	name text,
+	platform text,
+	attributes jsonb)
+RETURNS text
+AS 'MODULE_PATHNAME', 'sn_create_platform_application'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_get_platform_application_attributes(application_arn text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'sn_get_platform_application_attributes'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_set_platform_application_attributes(
+	application_arn text,
+	attributes jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_set_platform_application_attributes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_delete_platform_application(application_arn text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_delete_platform_application'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_list_platform_applications()
+RETURNS TABLE (
+	platform_application_arn text,
+	attributes jsonb)
+AS 'MODULE_PATHNAME', 'sn_list_platform_applications'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_create_platform_endpoint(
+	application_arn text,
+	token text,
+	custom_user_data text DEFAULT NULL,
+	attributes jsonb DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'sn_create_platform_endpoint'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_get_endpoint_attributes(endpoint_arn text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'sn_get_endpoint_attributes'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_set_endpoint_attributes(
+	endpoint_arn text,
+	attributes jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_set_endpoint_attributes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_delete_endpoint(endpoint_arn text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sn_delete_endpoint'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_list_endpoints_by_platform_application(application_arn text)
+RETURNS TABLE (
+	endpoint_arn text,
+	attributes jsonb)
+AS 'MODULE_PATHNAME', 'sn_list_endpoints_by_platform_application'
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
 -- The retry schedule a delivery policy gives: one row per retry.
 CREATE FUNCTION sqsn.delivery_retry_schedule(delivery_policy jsonb DEFAULT NULL)
 RETURNS TABLE (
@@ -1382,6 +1508,23 @@ GRANT EXECUTE ON FUNCTION
 	sqsn.sn_publish_batch(text, text[], jsonb[], text[], text[]),
 	sqsn.sn_list_topics(text)
 	TO sqsn_publisher;
+
+-- Mobile push: applications (and their credentials) are sqsn_admin's;
+-- publishers register and manage the devices of an application.
+GRANT EXECUTE ON FUNCTION
+	sqsn.sn_create_platform_application(text, text, jsonb),
+	sqsn.sn_set_platform_application_attributes(text, jsonb),
+	sqsn.sn_delete_platform_application(text)
+	TO sqsn_admin;
+GRANT EXECUTE ON FUNCTION
+	sqsn.sn_get_platform_application_attributes(text),
+	sqsn.sn_list_platform_applications(),
+	sqsn.sn_create_platform_endpoint(text, text, text, jsonb),
+	sqsn.sn_get_endpoint_attributes(text),
+	sqsn.sn_set_endpoint_attributes(text, jsonb),
+	sqsn.sn_delete_endpoint(text),
+	sqsn.sn_list_endpoints_by_platform_application(text)
+	TO sqsn_admin, sqsn_publisher;
 
 -- Reading queues, and the per-queue administrative functions, are open to
 -- every queue role: the admin action on the queue decides.

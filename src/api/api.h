@@ -3,8 +3,8 @@
  * api.h
  *	  The AWS-compatible HTTP endpoint: what the server (server.c), its
  *	  HTTPS set-up (tls.c), the request and response helpers (proto.c),
- *	  authentication (auth.c) and the SQS and SNS actions (sqs.c, sns.c)
- *	  share.
+ *	  authentication (auth.c) and the SQS and SNS actions (sqs.c, sns.c,
+ *	  sns_mobile.c) share.
  *
  * A request is read whole by server.c, authenticated, and then run in
  * its own transaction as the PostgreSQL role its access key maps to. An
@@ -177,6 +177,8 @@ extern void ApiAuthInit(void); /* its GUCs; called by ApiInit */
 
 /* sqs.c and sns.c: run the action; false if it is unknown */
 extern bool api_sqs_dispatch(ApiRequest *req);
+/* sns_mobile.c: the mobile push actions, part of the SNS service */
+extern bool api_sns_mobile_dispatch(ApiRequest *req);
 extern bool api_sns_dispatch(ApiRequest *req);
 extern void api_sqs_map_error(ErrorData *edata, ApiError *err);
 extern void api_sns_map_error(ErrorData *edata, ApiError *err);

@@ -297,7 +297,8 @@ static const ApiAction actions[] = {
 bool
 api_sns_dispatch(ApiRequest *req)
 {
-	return api_run_action(req, actions, lengthof(actions));
+	return api_run_action(req, actions, lengthof(actions)) ||
+		   api_sns_mobile_dispatch(req);
 }
 
 /*
@@ -328,7 +329,16 @@ api_sns_map_error(ErrorData *edata, ApiError *err)
 		err->code = "OptedOut";
 		err->status = 400;
 	}
-	else if (code == ERRCODE_UNDEFINED_OBJECT || code == ERRCODE_UNDEFINED_TABLE)
+	else if (code == ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE &&
+			 edata->message != NULL &&
+			 strcmp(edata->message, "endpoint is disabled") == 0)
+	{
+		/* a publish to a disabled platform endpoint (push/platform.c) */
+		err->code = "EndpointDisabled";
+		err->status = 400;
+	}
+	else if (code == ERRCODE_UNDEFINED_OBJECT ||
+			 code == ERRCODE_UNDEFINED_TABLE)
 	{
 		err->code = "NotFound";
 		err->status = 404;
@@ -1240,11 +1250,6 @@ publish_sms(ApiRequest *req, const char *number)
 	char       nulls[3] = {' ', ' ', ' '};
 
 	memset(&e, 0, sizeof(e));
-	if (api_param(&req->root, "TopicArn") != NULL ||
-		api_param(&req->root, "TargetArn") != NULL)
-		api_error("InvalidParameter", 400,
-				  "Invalid parameter: PhoneNumber Reason: give either a "
-				  "PhoneNumber or a TopicArn or TargetArn");
 	read_entry(&req->root, &e);
 	if (e.structure != NULL || e.group_id != NULL ||
 		e.deduplication_id != NULL)
@@ -1273,25 +1278,33 @@ publish_sms(ApiRequest *req, const char *number)
 static void
 publish(ApiRequest *req)
 {
-	const char *arn = api_param(&req->root, "TopicArn");
+	const char *topic_arn = api_param(&req->root, "TopicArn");
+	const char *target_arn = api_param(&req->root, "TargetArn");
 	const char *number = api_param(&req->root, "PhoneNumber");
+	const char *arn = topic_arn ? topic_arn : target_arn;
 	BatchEntry  e;
 	char       *name;
 
 	memset(&e, 0, sizeof(e));
+	/* the message goes to a topic, a platform endpoint or a phone number */
+	if ((topic_arn != NULL) + (target_arn != NULL) + (number != NULL) > 1)
+		api_error("InvalidParameter", 400,
+				  "Invalid parameter: %s Reason: give only one of TopicArn, "
+				  "TargetArn and PhoneNumber",
+				  number != NULL ? "PhoneNumber" : "TargetArn");
 	if (number != NULL)
 	{
 		publish_sms(req, number);
 		return;
 	}
-	if (arn == NULL)
-		arn = api_param(&req->root, "TargetArn");
 	if (arn == NULL || arn[0] == '\0')
 		api_error("InvalidParameter", 400,
-				  "Invalid parameter: TopicArn or TargetArn Reason: no value "
-				  "for required parameter");
-	name = topic_name_of_arn(
-		api_param(&req->root, "TopicArn") ? "TopicArn" : "TargetArn", arn);
+				  "Invalid parameter: TopicArn, TargetArn or PhoneNumber "
+				  "Reason: no value for required parameter");
+	if (sqsn_is_platform_endpoint_arn(arn))
+		name = pstrdup(arn); /* sqsn.sn_publish takes the endpoint's ARN */
+	else
+		name = topic_name_of_arn(topic_arn ? "TopicArn" : "TargetArn", arn);
 	read_entry(&req->root, &e);
 	e.attributes = api_with_trace_header(e.attributes, req->trace_header);
 	if (e.message == NULL)

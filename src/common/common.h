@@ -124,6 +124,7 @@ typedef enum SqsnCatalogFeature
 	SQSN_CATALOG_FUNCTIONS,   /* 0.5: function consumers */
 	SQSN_CATALOG_PAUSE,       /* 0.5: paused push subscriptions */
 	SQSN_CATALOG_SMS,         /* 0.5: sms subscriptions, the opt-out list */
+	SQSN_CATALOG_MOBILE,      /* 0.5: platform applications and endpoints */
 	SQSN_CATALOG_MOVE_TASKS,  /* 0.5: message move tasks */
 	SQSN_CATALOG_SESSION_TOKENS, /* 0.5: temporary endpoint credentials */
 	SQSN_CATALOG_STORED_ATTRIBUTES, /* 0.5: Policy, RedriveAllowPolicy, ... */

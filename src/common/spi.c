@@ -30,6 +30,7 @@ static const struct
 	[SQSN_CATALOG_FUNCTIONS] = {"event_source_mapping", NULL},
 	[SQSN_CATALOG_PAUSE] = {"subscription", "paused"},
 	[SQSN_CATALOG_SMS] = {"phone_number_opt_out", NULL},
+	[SQSN_CATALOG_MOBILE] = {"platform_endpoint", NULL},
 	[SQSN_CATALOG_MOVE_TASKS] = {"message_move_task", NULL},
 	[SQSN_CATALOG_SESSION_TOKENS] = {"api_credentials", "session_token"},
 	[SQSN_CATALOG_STORED_ATTRIBUTES] = {"queue", "extra_attributes"},

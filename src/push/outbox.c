@@ -68,15 +68,24 @@ static SqsnStatement confirmation_stmt = {
 	SPI_OK_INSERT,
 	"inserting into sqsn.delivery"};
 
-static SqsnStatement notification_stmt = {
-	"INSERT INTO sqsn.delivery (subscription_id, message_type,"
-	" message_id, topic_arn, subject, message, message_attributes,"
-	" published_at, next_attempt_at)"
-	" VALUES ($1, 'Notification', $2, $3, $4, $5, $6, $7, $7)",
-	7,
-	{UUIDOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TIMESTAMPTZOID},
-	SPI_OK_INSERT,
-	"inserting into sqsn.delivery"};
+/* a notification for the subscription or endpoint in column target */
+#define NOTIFICATION_STATEMENT(target)                                        \
+	{                                                                         \
+		"INSERT INTO sqsn.delivery (" target ", message_type,"                \
+		" message_id, topic_arn, subject, message, message_attributes,"       \
+		" published_at, next_attempt_at)"                                     \
+		" VALUES ($1, 'Notification', $2, $3, $4, $5, $6, $7, $7)",           \
+			7, {UUIDOID, UUIDOID,  TEXTOID,       TEXTOID,                    \
+				TEXTOID, JSONBOID, TIMESTAMPTZOID},                           \
+			SPI_OK_INSERT, "inserting into sqsn.delivery"                     \
+	}
+
+static SqsnStatement notification_stmt =
+	NOTIFICATION_STATEMENT("subscription_id");
+
+/* A publish straight to a platform endpoint: the row names the endpoint. */
+static SqsnStatement endpoint_notification_stmt =
+	NOTIFICATION_STATEMENT("endpoint_id");
 
 /*
  * The same for a function subscription (protocol function or lambda): the
@@ -288,6 +297,29 @@ seal_row(Datum *message_value, Datum *attributes_value, char *attributes_null,
 }
 
 /*
+ * The parameters of notification_stmt and its kin: the subscription's (or
+ * endpoint's) id, message id, topic (or endpoint) ARN, subject, message,
+ * attributes, publish time.
+ */
+static void
+notification_values(Datum *values, char *nulls, Datum target,
+					pg_uuid_t *message_id, const char *arn,
+					const char *subject, text *message, Jsonb *attributes,
+					TimestampTz published_at)
+{
+	memset(nulls, ' ', 7);
+	values[0] = target;
+	values[1] = UUIDPGetDatum(message_id);
+	values[2] = CStringGetTextDatum(arn);
+	values[3] = subject ? CStringGetTextDatum(subject) : (Datum) 0;
+	nulls[3] = subject ? ' ' : 'n';
+	values[4] = PointerGetDatum(message);
+	values[5] = attributes ? JsonbPGetDatum(attributes) : (Datum) 0;
+	nulls[5] = attributes ? ' ' : 'n';
+	values[6] = TimestampTzGetDatum(published_at);
+}
+
+/*
  * Puts one notification for an HTTP/HTTPS subscription, or with function
  * for a function subscription, into the outbox. The envelope is built (and
  * signed) by the worker from these fields. An encrypted topic's row is
@@ -302,17 +334,10 @@ sqsn_outbox_notification(Datum subscription_id, pg_uuid_t *message_id,
 						 bool function)
 {
 	Datum values[7];
-	char  nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	char  nulls[7];
 
-	values[0] = subscription_id;
-	values[1] = UUIDPGetDatum(message_id);
-	values[2] = CStringGetTextDatum(topic_arn);
-	values[3] = subject ? CStringGetTextDatum(subject) : (Datum) 0;
-	nulls[3] = subject ? ' ' : 'n';
-	values[4] = PointerGetDatum(message);
-	values[5] = attributes ? JsonbPGetDatum(attributes) : (Datum) 0;
-	nulls[5] = attributes ? ' ' : 'n';
-	values[6] = TimestampTzGetDatum(published_at);
+	notification_values(values, nulls, subscription_id, message_id, topic_arn,
+						subject, message, attributes, published_at);
 	if (encrypted)
 	{
 		seal_row(&values[4], &values[5], &nulls[5],
@@ -357,6 +382,28 @@ sqsn_outbox_sms(const char *phone_number, pg_uuid_t *message_id, text *message,
 		seal_row(&values[2], &values[3], &nulls[3], NULL, message_id, message,
 				 attributes, NULL);
 	sqsn_execute(&sms_stmt, values, nulls, 0);
+	inserted_deliveries = true;
+}
+
+/*
+ * Puts one notification published straight to a platform endpoint
+ * (TargetArn) into the outbox: the row names the endpoint, not a
+ * subscription; message is the platform's payload (platform.c).
+ */
+void
+sqsn_outbox_endpoint_notification(pg_uuid_t  *endpoint_id,
+								  pg_uuid_t  *message_id,
+								  const char *endpoint_arn,
+								  const char *subject, text *message,
+								  Jsonb *attributes, TimestampTz published_at)
+{
+	Datum values[7];
+	char  nulls[7];
+
+	notification_values(values, nulls, UUIDPGetDatum(endpoint_id), message_id,
+						endpoint_arn, subject, message, attributes,
+						published_at);
+	sqsn_execute(&endpoint_notification_stmt, values, nulls, 0);
 	inserted_deliveries = true;
 }
 

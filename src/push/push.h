@@ -20,6 +20,10 @@
  *	  sms.c              sms subscriptions and SMS to a phone number
  *	                     (sn_publish_sms): E.164 numbers, the opt-out
  *	                     list, the SMS gateway's form POST
+ *	  platform.c         mobile push: platform applications and
+ *	                     endpoints, their sealed credentials
+ *	  mobile.c           mobile push: the requests to FCM and APNs, their
+ *	                     JWTs and access tokens, the providers' answers
  *	  delivery_metrics.c counters of POSTs per subscription in shared
  *	                     memory (outcomes, retries, latency histogram)
  *
@@ -137,6 +141,12 @@ extern void sqsn_outbox_notification(
 extern void   sqsn_outbox_sms(const char *phone_number, pg_uuid_t *message_id,
 							  text *message, Jsonb *attributes,
 							  TimestampTz published_at, bool encrypted);
+extern void   sqsn_outbox_endpoint_notification(pg_uuid_t  *endpoint_id,
+												pg_uuid_t  *message_id,
+												const char *endpoint_arn,
+												const char *subject,
+												text *message, Jsonb *attributes,
+												TimestampTz published_at);
 extern void   sqsn_outbox_wake(void);
 extern bool   sqsn_outbox_attach(Latch *latch);
 extern void   sqsn_outbox_set_idle(bool idle);
@@ -206,6 +216,55 @@ extern int         sqsn_sms_segments(const char *message);
 extern const char *sqsn_sms_gateway(void);
 extern char *sqsn_sms_setup(void *handle, const char *to, const char *sender,
 							const char *message, char **form);
+
+/* platform.c */
+struct evp_pkey_st; /* OpenSSL's EVP_PKEY */
+extern struct evp_pkey_st *sqsn_load_private_key(const char *pem);
+extern char               *sqsn_json_member(Jsonb *obj, const char *key);
+extern char *sqsn_platform_endpoint_arn(const char *platform, const char *name,
+										const char *endpoint_id);
+extern bool  sqsn_is_platform_endpoint_arn(const char *arn);
+extern pg_uuid_t *sqsn_platform_target(const char *arn, bool must_be_enabled,
+									   char **platform);
+extern text      *sqsn_platform_payload(const char *platform, text *message,
+										const char *structure);
+extern bool sqsn_platform_open_credentials(const pg_uuid_t *id, text *sealed,
+										   char **credential, char **principal,
+										   char **error);
+extern void sqsn_platform_disable_endpoint(const pg_uuid_t *endpoint_id,
+										   const char      *reason);
+
+/* mobile.c: what a push to a device needs from its endpoint */
+typedef struct SqsnMobileTarget
+{
+	const char *platform; /* GCM, APNS, APNS_SANDBOX */
+	const char *token;    /* the device token */
+	pg_uuid_t   application_id;
+	const char *credential; /* PlatformCredential, opened */
+	const char *principal;  /* PlatformPrincipal, or NULL */
+	const char *team_id;    /* APNs: ApplePlatformTeamID */
+	const char *bundle_id;  /* APNs: ApplePlatformBundleID */
+} SqsnMobileTarget;
+
+/* what a provider's answer (not 2xx) means */
+typedef enum SqsnMobileOutcome
+{
+	MOBILE_RETRY,           /* 429, 5xx, no answer */
+	MOBILE_RETRY_NEW_TOKEN, /* the bearer token was refused */
+	MOBILE_INVALID_TOKEN,   /* the device token: disable the endpoint */
+	MOBILE_REJECTED         /* other 4xx: fails for good */
+} SqsnMobileOutcome;
+
+extern void        MobileInit(void);
+extern const char *sqsn_mobile_base_url(const char *platform);
+extern char *
+sqsn_mobile_setup(void *handle, const SqsnMobileTarget *target,
+				  const char *payload, const char *message_id,
+				  void (*configure)(void *easy, void *arg, const char *host),
+				  void *arg, struct curl_slist **headers, char **body);
+extern SqsnMobileOutcome sqsn_mobile_outcome(const char *platform, long status,
+											 const char *answer);
+extern void sqsn_mobile_forget_token(const pg_uuid_t *application_id);
 
 /* ssrf.c */
 extern bool sqsn_host_pattern_matches(const char *list, const char *host);

@@ -98,7 +98,8 @@ typedef enum JobKind
 	JOB_HTTP,       /* a POST to an http or https endpoint */
 	JOB_EMAIL,      /* a text/plain mail with the message */
 	JOB_EMAIL_JSON, /* a mail with the JSON envelope */
-	JOB_SMS         /* a form POST to the SMS gateway */
+	JOB_SMS,        /* a form POST to the SMS gateway */
+	JOB_MOBILE      /* a push to a device through FCM or APNs (mobile.c) */
 } JobKind;
 
 /* One delivery being POSTed. */
@@ -109,7 +110,7 @@ typedef struct Job
 	int64              delivery_id;
 	Datum              subscription_id; /* uuid; (Datum) 0 when direct */
 	bool               direct; /* an SMS to a phone number: no subscription */
-	Datum              message_id;      /* uuid */
+	Datum              message_id; /* uuid */
 	bool               confirmation;
 	int                attempt; /* this attempt's number, from 1 */
 	char              *endpoint;
@@ -137,7 +138,11 @@ typedef struct Job
 	char              *sms_type;     /* SMS: AWS.SNS.SMS.SMSType, or NULL */
 	int                segments;     /* SMS */
 	char              *form;         /* SMS: the POST's body */
-	char               answer[1024]; /* SMS: the gateway's answer, cut */
+	char               answer[1024]; /* SMS, mobile: the answer, cut */
+	SqsnMobileTarget   mobile;       /* mobile: the device and its app */
+	pg_uuid_t          endpoint_id;  /* mobile: the platform endpoint */
+	char              *unsendable;   /* mobile: why it cannot be sent */
+	bool               disable;      /* mobile: the token is invalid */
 	TimestampTz        started;
 
 	/* outcome */
@@ -188,7 +193,42 @@ static char       *configured_synchronous_commit = NULL;
 	"  WHERE p.subscription_id = sqsn.delivery.subscription_id"               \
 	"  AND p.paused)"
 
-#define CLAIM_SQL(legacy, endpoint, protocol, join, opted_out)                \
+#define CLAIM_SQL(legacy, opted_out)                                          \
+	CLAIM_SQL_OF(legacy, "c.subscription_id", "s.endpoint",                   \
+				 "s.raw_message_delivery", "s.protocol", opted_out,           \
+				 " JOIN sqsn.subscription s"                                  \
+				 " ON s.subscription_id = c.subscription_id"                  \
+				 " JOIN sqsn.topic t ON t.topic_id = s.topic_id")
+
+/*
+ * A row without a subscription (0.5) has no topic, policy or dead-letter
+ * queue either: an SMS published straight to a phone number has the
+ * number, a publish straight to a platform endpoint (mobile push) the
+ * endpoint's id and its ARN in topic_arn.
+ */
+#define DIRECT_JOIN                                                           \
+	" LEFT JOIN sqsn.subscription s"                                          \
+	" ON s.subscription_id = c.subscription_id"                               \
+	" LEFT JOIN sqsn.topic t ON t.topic_id = s.topic_id"
+
+/*
+ * The endpoint of an application subscription is its ARN, whose last part
+ * is the endpoint's id. Columns 20..26: the endpoint's id, token and
+ * Enabled, the application's platform, id, sealed credentials and
+ * attributes.
+ */
+#define MOBILE_COLUMNS                                                        \
+	", e.endpoint_id, e.token, e.enabled, a.platform,"                        \
+	" a.application_id, a.credentials, a.attributes"
+#define MOBILE_JOIN                                                           \
+	DIRECT_JOIN                                                               \
+	" LEFT JOIN sqsn.platform_endpoint e ON e.endpoint_id = COALESCE("        \
+	"  c.endpoint_id, CASE WHEN s.protocol = 'application'"                   \
+	"  THEN pg_catalog.split_part(s.endpoint, '/', 4)::uuid END)"             \
+	" LEFT JOIN sqsn.platform_application a"                                  \
+	" ON a.application_id = e.application_id"
+
+#define CLAIM_SQL_OF(legacy, key, endpoint, raw, protocol, columns, join)     \
 	"WITH claimed AS ("                                                       \
 	" UPDATE sqsn.delivery d"                                                 \
 	" SET leased_until = now() + $2 * interval '1 millisecond',"              \
@@ -199,14 +239,12 @@ static char       *configured_synchronous_commit = NULL;
 	"   AND (leased_until IS NULL OR leased_until <= now())" legacy           \
 	"  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED))"            \
 	" RETURNING d.*)"                                                         \
-	" SELECT c.delivery_id, c.subscription_id, c.message_type,"               \
+	" SELECT c.delivery_id, " key ", c.message_type,"                         \
 	"  c.message_id, c.topic_arn, c.subject, c.message,"                      \
 	"  c.message_attributes, c.published_at, c.attempts,"                     \
-	"  " endpoint ", s.raw_message_delivery, s.delivery_policy,"              \
+	"  " endpoint ", " raw ", s.delivery_policy,"                             \
 	"  t.delivery_policy, q.queue_name, s.confirmation_token,"                \
-	"  s.owner::text, " protocol opted_out " FROM claimed c" join             \
-	" sqsn.subscription s ON s.subscription_id = c.subscription_id" join      \
-	" sqsn.topic t ON t.topic_id = s.topic_id"                                \
+	"  s.owner::text, " protocol columns " FROM claimed c" join               \
 	" LEFT JOIN sqsn.queue q ON q.queue_id = s.dead_letter_queue_id"          \
 	" ORDER BY c.next_attempt_at"
 
@@ -220,17 +258,31 @@ static char       *configured_synchronous_commit = NULL;
 	", " protocol " = 'sms' AND EXISTS (SELECT FROM"                          \
 	" sqsn.phone_number_opt_out o WHERE o.phone_number = " endpoint ")"
 
-/*
- * An SMS published straight to a phone number has no subscription (and so
- * no topic, policy or dead-letter queue): its row has the number.
- */
-#define DIRECT_ENDPOINT "COALESCE(s.endpoint, c.phone_number)"
-#define DIRECT_PROTOCOL "COALESCE(s.protocol, 'sms')"
+/* a row's endpoint and protocol, with or without a subscription */
+#define DIRECT_ENDPOINT "COALESCE(s.endpoint, c.phone_number, c.topic_arn)"
+#define DIRECT_PROTOCOL                                                       \
+	"COALESCE(s.protocol,"                                                    \
+	" CASE WHEN c.endpoint_id IS NULL THEN 'sms' ELSE 'application' END)"
+/* the same on a catalog with SMS to phone numbers but not mobile push */
+#define SMS_ENDPOINT "COALESCE(s.endpoint, c.phone_number)"
+#define SMS_PROTOCOL "COALESCE(s.protocol, 'sms')"
 
 static SqsnStatement claim_stmt = {
-	CLAIM_SQL(" AND worker = 'delivery'" NOT_PAUSED, DIRECT_ENDPOINT,
-			  DIRECT_PROTOCOL, " LEFT JOIN",
-			  OPTED_OUT(DIRECT_ENDPOINT, DIRECT_PROTOCOL)),
+	CLAIM_SQL_OF(" AND worker = 'delivery'" NOT_PAUSED,
+				 "COALESCE(c.subscription_id, c.endpoint_id)", DIRECT_ENDPOINT,
+				 "COALESCE(s.raw_message_delivery, false)", DIRECT_PROTOCOL,
+				 OPTED_OUT(DIRECT_ENDPOINT, DIRECT_PROTOCOL) MOBILE_COLUMNS,
+				 MOBILE_JOIN),
+	2,
+	{INT4OID, INT4OID},
+	SPI_OK_SELECT,
+	"claiming deliveries"};
+
+/* a catalog of 0.5 with SMS to phone numbers, before mobile push */
+static SqsnStatement no_mobile_claim_stmt = {
+	CLAIM_SQL_OF(" AND worker = 'delivery'" NOT_PAUSED, "c.subscription_id",
+				 SMS_ENDPOINT, "s.raw_message_delivery", SMS_PROTOCOL,
+				 OPTED_OUT(SMS_ENDPOINT, SMS_PROTOCOL), DIRECT_JOIN),
 	2,
 	{INT4OID, INT4OID},
 	SPI_OK_SELECT,
@@ -238,8 +290,8 @@ static SqsnStatement claim_stmt = {
 
 /* a catalog of 0.5 with the opt-out list, before direct SMS */
 static SqsnStatement no_direct_sms_claim_stmt = {
-	CLAIM_SQL(" AND worker = 'delivery'" NOT_PAUSED, "s.endpoint",
-			  "s.protocol", " JOIN", OPTED_OUT("s.endpoint", "s.protocol")),
+	CLAIM_SQL(" AND worker = 'delivery'" NOT_PAUSED,
+			  OPTED_OUT("s.endpoint", "s.protocol")),
 	2,
 	{INT4OID, INT4OID},
 	SPI_OK_SELECT,
@@ -247,19 +299,17 @@ static SqsnStatement no_direct_sms_claim_stmt = {
 
 /* a catalog of 0.5 before the opt-out list */
 static SqsnStatement no_sms_claim_stmt = {
-	CLAIM_SQL(" AND worker = 'delivery'" NOT_PAUSED, "s.endpoint",
-			  "s.protocol", " JOIN", ""),
+	CLAIM_SQL(" AND worker = 'delivery'" NOT_PAUSED, ""),
 	2,
 	{INT4OID, INT4OID},
 	SPI_OK_SELECT,
 	"claiming deliveries"};
 
-static SqsnStatement legacy_claim_stmt = {
-	CLAIM_SQL("", "s.endpoint", "s.protocol", " JOIN", ""),
-	2,
-	{INT4OID, INT4OID},
-	SPI_OK_SELECT,
-	"claiming deliveries"};
+static SqsnStatement legacy_claim_stmt = {CLAIM_SQL("", ""),
+										  2,
+										  {INT4OID, INT4OID},
+										  SPI_OK_SELECT,
+										  "claiming deliveries"};
 
 static SqsnStatement next_due_stmt = {
 	NEXT_DUE_SQL(" AND worker = 'delivery'" NOT_PAUSED),
@@ -324,10 +374,9 @@ static SqsnStatement counter_stmt = {
 
 /* their saved plans are dropped after an error */
 static SqsnStatement *const statements[] = {
-	&claim_stmt,        &no_direct_sms_claim_stmt,
-	&no_sms_claim_stmt, &legacy_claim_stmt,
-	&next_due_stmt,     &legacy_next_due_stmt,
-	&record_stmt,       &attempt_stmt,
+	&claim_stmt,           &no_mobile_claim_stmt, &no_direct_sms_claim_stmt,
+	&no_sms_claim_stmt,    &legacy_claim_stmt,    &next_due_stmt,
+	&legacy_next_due_stmt, &record_stmt,          &attempt_stmt,
 	&counter_stmt};
 
 static void delivery_exit(int code, Datum arg);
@@ -373,6 +422,7 @@ PushInit(void)
 	SigningInit();
 	EmailInit();
 	SmsInit();
+	MobileInit();
 	OutboxInit();
 	DeliveryMetricsInit();
 
@@ -473,6 +523,11 @@ build_body(Job *job, const char *subject, const char *message,
 			sqsn_attribute_string(attributes, SQSN_SMS_SENDER_ID_ATTRIBUTE);
 		job->sms_type =
 			sqsn_attribute_string(attributes, SQSN_SMS_TYPE_ATTRIBUTE);
+		return;
+	}
+	if (job->kind == JOB_MOBILE)
+	{
+		job->body = pstrdup(message); /* the platform's payload */
 		return;
 	}
 	if (job->raw && !job->confirmation && job->kind == JOB_HTTP)
@@ -756,6 +811,22 @@ keep_answer(char *ptr, size_t size, size_t nmemb, void *userdata)
 }
 
 /*
+ * Starts a POST set up by sms.c or mobile.c, with the worker's options and
+ * headers, keeping the start of the answer.
+ */
+static void
+post_keeping_answer(Job *job, CURL *easy, const char *what)
+{
+	set_common_options(job, easy);
+	job->headers = curl_slist_append(job->headers, "Expect:");
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, job->headers);
+	curl_easy_setopt(easy, CURLOPT_USERAGENT, USER_AGENT);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, keep_answer);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, job);
+	add_to_multi(job, easy, what);
+}
+
+/*
  * Hands the form POST of an SMS job to libcurl; an SMS to an opted-out
  * number, or one that cannot be sent (no gateway, unusable credentials,
  * an SMSType that is neither Transactional nor Promotional), is finished
@@ -796,14 +867,66 @@ start_sms(Job *job)
 		fail_job(job, easy, problem);
 		return;
 	}
-	set_common_options(job, easy);
 	add_header(job, "Content-Type", "application/x-www-form-urlencoded");
-	job->headers = curl_slist_append(job->headers, "Expect:");
-	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, job->headers);
-	curl_easy_setopt(easy, CURLOPT_USERAGENT, USER_AGENT);
-	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, keep_answer);
-	curl_easy_setopt(easy, CURLOPT_WRITEDATA, job);
-	add_to_multi(job, easy, "SMS");
+	post_keeping_answer(job, easy, "SMS");
+}
+
+/*
+ * The worker's options for the handle of an access token request of
+ * mobile.c (blocking, made before the push): timeouts, TLS and the SSRF
+ * guard for the token URL's host.
+ */
+static void
+configure_token_request(void *easy, void *arg, const char *host)
+{
+	Job *job = (Job *) arg;
+	Job *token_job = palloc0(sizeof(Job));
+
+	token_job->cxt = job->cxt;
+	token_job->host = pstrdup(host ? host : "");
+	set_common_options(token_job, (CURL *) easy);
+	curl_easy_setopt((CURL *) easy, CURLOPT_USERAGENT, USER_AGENT);
+}
+
+/*
+ * Hands the push of a mobile job to FCM or APNs (mobile.c sets the
+ * request up); a push to a missing or disabled endpoint fails for good at
+ * once, one whose request cannot be made (no access token, unusable
+ * credentials) fails and is retried.
+ */
+static void
+start_mobile(Job *job)
+{
+	CURL *easy;
+	char *problem;
+
+	if (job->unsendable != NULL)
+	{
+		job->error = pstrdup(job->unsendable);
+		job->permanent = true;
+		finish_job(job);
+		return;
+	}
+	if (job->error != NULL)
+	{
+		finish_job(job);
+		return;
+	}
+	easy = curl_easy_init();
+	if (easy == NULL)
+	{
+		fail_job(job, NULL, "could not create a libcurl handle");
+		return;
+	}
+	problem = sqsn_mobile_setup(easy, &job->mobile, job->body,
+								job->message_id_text, configure_token_request,
+								job, &job->headers, &job->form);
+	if (problem != NULL)
+	{
+		fail_job(job, easy, problem);
+		return;
+	}
+	post_keeping_answer(job, easy, "push");
 }
 
 /*
@@ -826,6 +949,12 @@ start_job(Job *job)
 	if (job->kind == JOB_SMS)
 	{
 		start_sms(job);
+		MemoryContextSwitchTo(oldcxt);
+		return;
+	}
+	if (job->kind == JOB_MOBILE)
+	{
+		start_mobile(job);
 		MemoryContextSwitchTo(oldcxt);
 		return;
 	}
@@ -876,6 +1005,33 @@ start_job(Job *job)
 	MemoryContextSwitchTo(oldcxt);
 }
 
+/*
+ * What a provider's answer to a failed push means (mobile.c): an invalid
+ * device token disables the endpoint and fails for good, as does another
+ * 4xx; a refused bearer token is made anew on the retry.
+ */
+static void
+judge_mobile_answer(Job *job)
+{
+	SqsnMobileOutcome outcome;
+
+	if (job->refused[0])
+		return;
+	outcome = sqsn_mobile_outcome(job->mobile.platform, job->http_status,
+								  job->answer);
+	if (job->http_status > 0 && job->answer[0])
+		job->error = psprintf("%s: %s", job->error, job->answer);
+	if (outcome == MOBILE_RETRY_NEW_TOKEN)
+		sqsn_mobile_forget_token(&job->mobile.application_id);
+	else if (outcome == MOBILE_INVALID_TOKEN)
+	{
+		job->disable = true;
+		job->permanent = true;
+	}
+	else if (outcome == MOBILE_REJECTED)
+		job->permanent = true;
+}
+
 /* Reads what libcurl finished and moves those jobs to `finished'. */
 static void
 collect_done(void)
@@ -922,6 +1078,8 @@ collect_done(void)
 						 job->errbuf[0] ? ": " : "", job->errbuf);
 		else
 			job->error = psprintf("HTTP status %ld", status);
+		if (job->kind == JOB_MOBILE && job->error != NULL)
+			judge_mobile_answer(job);
 		MemoryContextSwitchTo(oldcxt);
 		finish_job(job);
 	}
@@ -987,6 +1145,56 @@ typedef struct ClaimArgs
 } ClaimArgs;
 
 /*
+ * The device and application of a mobile push job (claim_stmt's columns
+ * 20..26), with the application's credentials opened; job->unsendable
+ * says why it cannot be sent (the endpoint is gone or disabled, the
+ * credentials cannot be opened).
+ */
+static void
+read_mobile_target(Job *job, HeapTuple tuple, TupleDesc desc)
+{
+	bool   isnull;
+	Datum  d = SPI_getbinval(tuple, desc, 20, &isnull);
+	char  *credential = NULL;
+	char  *principal = NULL;
+	char  *error = NULL;
+	Jsonb *attributes;
+
+	if (isnull)
+	{
+		job->unsendable = "the platform endpoint does not exist";
+		return;
+	}
+	memcpy(&job->endpoint_id, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+	job->mobile.token = SPI_getvalue(tuple, desc, 21);
+	job->mobile.platform = SPI_getvalue(tuple, desc, 23);
+	memcpy(&job->mobile.application_id,
+		   DatumGetUUIDP(SPI_getbinval(tuple, desc, 24, &isnull)),
+		   sizeof(pg_uuid_t));
+	attributes = sqsn_spi_jsonb(tuple, desc, 26);
+	job->mobile.team_id = sqsn_json_member(attributes, "ApplePlatformTeamID");
+	job->mobile.bundle_id =
+		sqsn_json_member(attributes, "ApplePlatformBundleID");
+	job->host = sqsn_url_host(sqsn_mobile_base_url(job->mobile.platform));
+	if (!sqsn_spi_bool(tuple, desc, 22))
+	{
+		job->unsendable = "the platform endpoint is disabled";
+		return;
+	}
+	if (!sqsn_platform_open_credentials(
+			&job->mobile.application_id,
+			DatumGetTextPP(SPI_getbinval(tuple, desc, 25, &isnull)),
+			&credential, &principal, &error))
+	{
+		job->error =
+			psprintf("cannot open the application's credentials: %s", error);
+		return;
+	}
+	job->mobile.credential = credential;
+	job->mobile.principal = principal;
+}
+
+/*
  * Leases up to args->want due deliveries and builds their jobs; when fewer
  * were due, finds when the next one is.
  */
@@ -1011,12 +1219,14 @@ claim(void *arg)
 
 	values[0] = Int32GetDatum(args->want);
 	values[1] = Int32GetDatum(sqsn_http_timeout_ms + LEASE_MARGIN_MS);
-	sqsn_execute(legacy ? &legacy_claim_stmt
-				 : sqsn_catalog_has(SQSN_CATALOG_DIRECT_SMS) ? &claim_stmt
-				 : sqsn_catalog_has(SQSN_CATALOG_SMS)
-					 ? &no_direct_sms_claim_stmt
-					 : &no_sms_claim_stmt,
-				 values, NULL, 0);
+	sqsn_execute(
+		legacy ? &legacy_claim_stmt
+		: !sqsn_catalog_has(SQSN_CATALOG_DIRECT_SMS)
+			? (sqsn_catalog_has(SQSN_CATALOG_SMS) ? &no_direct_sms_claim_stmt
+												  : &no_sms_claim_stmt)
+		: sqsn_catalog_has(SQSN_CATALOG_MOBILE) ? &claim_stmt
+												: &no_mobile_claim_stmt,
+		values, NULL, 0);
 
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -1052,14 +1262,17 @@ claim(void *arg)
 		{
 			const char *protocol = SPI_getvalue(tuple, desc, 18);
 
-			job->kind = strcmp(protocol, "email") == 0        ? JOB_EMAIL
-						: strcmp(protocol, "email-json") == 0 ? JOB_EMAIL_JSON
-						: strcmp(protocol, "sms") == 0        ? JOB_SMS
-															  : JOB_HTTP;
+			job->kind = strcmp(protocol, "email") == 0         ? JOB_EMAIL
+						: strcmp(protocol, "email-json") == 0  ? JOB_EMAIL_JSON
+						: strcmp(protocol, "sms") == 0         ? JOB_SMS
+						: strcmp(protocol, "application") == 0 ? JOB_MOBILE
+															   : JOB_HTTP;
 			job->opted_out =
 				desc->natts >= 19 && sqsn_spi_bool(tuple, desc, 19);
 		}
-		if (job->kind == JOB_HTTP)
+		if (job->kind == JOB_MOBILE)
+			read_mobile_target(job, tuple, desc);
+		else if (job->kind == JOB_HTTP)
 			job->host = sqsn_url_host(job->endpoint);
 		else if (job->kind == JOB_SMS)
 			job->host =
@@ -1216,7 +1429,8 @@ decide(Job *job, TimestampTz now)
 		job->status = "pending";
 		job->next_attempt_at = now + (TimestampTz) (delay * USECS_PER_SEC);
 	}
-	else if (job->dead_letter_queue && !job->confirmation && !job->opted_out)
+	else if (job->dead_letter_queue && !job->confirmation && !job->opted_out &&
+			 !job->disable && job->unsendable == NULL)
 		job->status = "dead_lettered";
 	else
 		job->status = "failed";
@@ -1297,6 +1511,8 @@ record(void *arg)
 		if (strcmp(job->status, "dead_lettered") == 0 &&
 			!send_to_dead_letter_queue(job))
 			job->status = "failed";
+		if (job->disable)
+			sqsn_platform_disable_endpoint(&job->endpoint_id, job->error);
 
 		ids[i] = Int64GetDatum(job->delivery_id);
 		statuses[i] = CStringGetTextDatum(job->status);

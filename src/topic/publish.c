@@ -53,6 +53,7 @@ typedef struct Target
 	bool   function;        /* a function subscription (function/) */
 	bool   own_text;        /* email, email-json, sms: their own text */
 	char  *protocol;
+	char  *endpoint; /* application: the platform endpoint's ARN */
 	bool   raw;
 	bool   body_scope;
 	Jsonb *filter_policy; /* NULL: everything */
@@ -81,7 +82,7 @@ typedef struct PublishedMessage
 /*
  * The subscriptions a publish delivers to, columns: queue name, raw
  * delivery, body-scoped filter, filter policy, subscription id, owner,
- * whether it is a function subscription, protocol. Before the push outbox (0.2)
+ * whether it is a function subscription, protocol, endpoint. Before the push outbox (0.2)
  * every subscription is a confirmed queue.
  */
 static SqsnStatement targets_stmt = {
@@ -90,7 +91,7 @@ static SqsnStatement targets_stmt = {
 	" s.filter_policy, s.subscription_id,"
 	" s.owner::pg_catalog.text,"
 	" s.protocol OPERATOR(pg_catalog.=) ANY (ARRAY['function', 'lambda']),"
-	" s.protocol"
+	" s.protocol, s.endpoint"
 	" FROM sqsn.subscription s LEFT JOIN sqsn.queue q"
 	"  ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id"
 	" WHERE s.topic_id OPERATOR(pg_catalog.=) $1"
@@ -154,6 +155,8 @@ load_targets(const char *topic_name, int *ntargets, int64 *topic_id_out)
 			tupdesc->natts >= 7 && sqsn_spi_bool(tuple, tupdesc, 7);
 		targets[i].protocol =
 			tupdesc->natts >= 8 ? SPI_getvalue(tuple, tupdesc, 8) : NULL;
+		targets[i].endpoint =
+			tupdesc->natts >= 9 ? SPI_getvalue(tuple, tupdesc, 9) : NULL;
 		targets[i].own_text = targets[i].protocol != NULL &&
 							  (strncmp(targets[i].protocol, "email", 5) == 0 ||
 							   strcmp(targets[i].protocol, "sms") == 0);
@@ -302,7 +305,19 @@ queue_push_delivery(Target *target, PublishedMessage *pub,
 		target->function ? &pub->function_message : &pub->http_message;
 	text *own_message;
 
-	if (target->own_text)
+	if (target->protocol != NULL &&
+		strcmp(target->protocol, "application") == 0)
+	{
+		/* the platform's payload, e.g. the "GCM" text of the message */
+		char *tail = strrchr(target->endpoint, ':');
+		char *platform = pstrdup(tail + 1 + strlen("endpoint/"));
+
+		*strchr(platform, '/') = '\0';
+		own_message =
+			sqsn_platform_payload(platform, pub->original, pub->structure);
+		message = &own_message;
+	}
+	else if (target->own_text)
 	{
 		/* a text of its own protocol; rare enough to pick each time */
 		own_message = pub->structure == NULL
@@ -564,26 +579,82 @@ fan_out(const char *topic_name, PublishedMessage *pubs, int n)
 }
 
 /*
+ * prepare_publication for sn_publish's arguments: message (not NULL),
+ * message_attributes, subject, message_structure.
+ */
+static void
+prepare_publication_args(FunctionCallInfo fcinfo, PublishedMessage *pub)
+{
+	if (PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("message must not be NULL")));
+	prepare_publication(
+		pub, PG_GETARG_TEXT_PP(1),
+		PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2),
+		PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3)),
+		PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4)));
+}
+
+/*
+ * sn_publish to a platform endpoint's ARN (the managed service's
+ * TargetArn): one notification for the endpoint in the outbox, with the
+ * platform's payload. A disabled endpoint fails (55000, EndpointDisabled);
+ * group and deduplication ids do not apply.
+ */
+static Datum
+publish_to_endpoint(FunctionCallInfo fcinfo, const char *arn)
+{
+	PublishedMessage pub;
+	pg_uuid_t       *endpoint_id;
+	char            *platform;
+
+	sqsn_refuse_on_standby(fcinfo);
+	if (!sqsn_catalog_has(SQSN_CATALOG_MOBILE))
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("publishing to a platform endpoint needs "
+							   "sqsn 0.5"),
+						errhint("Run ALTER EXTENSION sqsn UPDATE.")));
+	if (SQSN_ARG_GIVEN(5) || SQSN_ARG_GIVEN(6))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("message_group_id and message_deduplication_id apply "
+						"to FIFO topics only")));
+	prepare_publication_args(fcinfo, &pub);
+
+	sqsn_spi_connect();
+	endpoint_id = sqsn_platform_target(arn, true, &platform);
+	arn = sqsn_platform_endpoint_arn(
+		platform,
+		SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6),
+		sqsn_uuid_text(UUIDPGetDatum(endpoint_id)));
+	sqsn_outbox_endpoint_notification(
+		endpoint_id, pub.message_id, arn, pub.subject,
+		sqsn_platform_payload(platform, pub.original, pub.structure),
+		pub.attributes, pub.published_at);
+	SPI_finish();
+	PG_RETURN_UUID_P(pub.message_id);
+}
+
+/*
  * sn_publish(topic_name, message, message_attributes, subject,
  * message_structure, message_group_id, message_deduplication_id): returns
+ * (topic_name may also be a platform endpoint's ARN: publish_to_endpoint)
  * the message id (the envelope's MessageId); for a duplicate on a FIFO
  * topic, the first message's id.
  */
 Datum
 sn_publish(PG_FUNCTION_ARGS)
 {
-	char            *topic_name = sqsn_topic_name_arg(fcinfo, 0);
+	char            *topic_name;
 	PublishedMessage pub;
 
+	if (!PG_ARGISNULL(0) &&
+		sqsn_is_platform_endpoint_arn(text_to_cstring(PG_GETARG_TEXT_PP(0))))
+		return publish_to_endpoint(fcinfo,
+								   text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	topic_name = sqsn_topic_name_arg(fcinfo, 0);
 	sqsn_refuse_on_standby(fcinfo);
-	if (PG_ARGISNULL(1))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						errmsg("message must not be NULL")));
-	prepare_publication(
-		&pub, PG_GETARG_TEXT_PP(1),
-		PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2),
-		PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3)),
-		PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4)));
+	prepare_publication_args(fcinfo, &pub);
 
 	sqsn_spi_connect();
 	set_publication_tags(

@@ -47,11 +47,12 @@ PG_FUNCTION_INFO_V1(sn_resume_subscription);
 /* What a subscription delivers to. */
 typedef enum SubscriptionKind
 {
-	SUBSCRIBE_QUEUE,    /* sqs */
-	SUBSCRIBE_URL,      /* http, https */
-	SUBSCRIBE_FUNCTION, /* function, lambda */
-	SUBSCRIBE_EMAIL,    /* email, email-json */
-	SUBSCRIBE_SMS       /* sms */
+	SUBSCRIBE_QUEUE,      /* sqs */
+	SUBSCRIBE_URL,        /* http, https */
+	SUBSCRIBE_FUNCTION,   /* function, lambda */
+	SUBSCRIBE_EMAIL,      /* email, email-json */
+	SUBSCRIBE_SMS,        /* sms */
+	SUBSCRIBE_APPLICATION /* application: a platform endpoint */
 } SubscriptionKind;
 
 /*
@@ -316,7 +317,8 @@ scope_is_body(const char *scope)
  * or lambda (a SQL function the function workers invoke, function/, also
  * through the push outbox), email and email-json (mail the delivery worker
  * sends through sqsn.smtp_url, push/email.c), sms (SMS through
- * sqsn.sms_gateway_url to an E.164 number, push/sms.c).
+ * sqsn.sms_gateway_url to an E.164 number, push/sms.c), application
+ * (mobile push to a platform endpoint's ARN, push/platform.c).
  */
 static SubscriptionKind
 check_protocol(const char *protocol)
@@ -331,13 +333,16 @@ check_protocol(const char *protocol)
 		return SUBSCRIBE_EMAIL;
 	if (strcmp(protocol, "sms") == 0)
 		return SUBSCRIBE_SMS;
+	if (strcmp(protocol, "application") == 0)
+		return SUBSCRIBE_APPLICATION;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unsupported subscription protocol \"%s\"", protocol),
 			 errhint("Use sqs with a queue name, http or https with a URL, "
 					 "function with a function such as "
 					 "myschema.handler(jsonb), email or email-json with "
-					 "an address, or sms with a phone number, as the "
+					 "an address, sms with a phone number, or "
+					 "application with a platform endpoint's ARN, as the "
 					 "endpoint.")));
 }
 
@@ -558,10 +563,11 @@ sn_subscribe(PG_FUNCTION_ARGS)
 				 errmsg("FIFO topic \"%s\" cannot deliver to %s endpoints",
 						topic_name, protocol),
 				 errhint("A FIFO topic delivers to FIFO queues only.")));
-	if (push &&
-		!sqsn_catalog_has(kind == SUBSCRIBE_URL   ? SQSN_CATALOG_PUSH
-						  : kind == SUBSCRIBE_SMS ? SQSN_CATALOG_SMS
-												  : SQSN_CATALOG_FUNCTIONS))
+	if (push && !sqsn_catalog_has(kind == SUBSCRIBE_URL   ? SQSN_CATALOG_PUSH
+								  : kind == SUBSCRIBE_SMS ? SQSN_CATALOG_SMS
+								  : kind == SUBSCRIBE_APPLICATION
+									  ? SQSN_CATALOG_MOBILE
+									  : SQSN_CATALOG_FUNCTIONS))
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("protocol \"%s\" needs sqsn %s", protocol,
 							   kind == SUBSCRIBE_URL ? "0.2" : "0.5"),
@@ -575,6 +581,16 @@ sn_subscribe(PG_FUNCTION_ARGS)
 		sqsn_validate_email_address(endpoint);
 	else if (kind == SUBSCRIBE_SMS)
 		sqsn_validate_phone_number(endpoint);
+	else if (kind == SUBSCRIBE_APPLICATION)
+	{
+		if (!sqsn_is_platform_endpoint_arn(endpoint))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"%s\" is not the ARN of a platform endpoint",
+							endpoint),
+					 errhint("Create one with "
+							 "sqsn.sn_create_platform_endpoint().")));
+	}
 	else
 	{
 		sqsn_validate_queue_name(endpoint);
@@ -604,6 +620,18 @@ sn_subscribe(PG_FUNCTION_ARGS)
 
 	topic_id = sqsn_begin_topic_change(topic_name, &nestlevel);
 	sqsn_check_topic(topic_id, topic_name, SQSN_SUBSCRIBE);
+	if (kind == SUBSCRIBE_APPLICATION)
+	{
+		/* the endpoint must exist; stored under its canonical ARN */
+		char *platform;
+		char *endpoint_id = sqsn_uuid_text(
+			UUIDPGetDatum(sqsn_platform_target(endpoint, false, &platform)));
+
+		endpoint = sqsn_platform_endpoint_arn(
+			platform,
+			SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6),
+			endpoint_id);
+	}
 	if (push)
 	{
 		dlq_id = redrive_queue_id(redrive_policy);

@@ -257,6 +257,47 @@ fails "sns publish with both --phone-number and --topic-arn" InvalidParameter \
 	aws sns publish --phone-number "+15555550722" --topic-arn "$T" --message "x"
 sql "DELETE FROM sqsn.delivery WHERE phone_number = '+15555550722'" >/dev/null
 
+# --- mobile push: a platform application, an endpoint, a publish to it
+APNS_ATTRS=$(openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 2>/dev/null |
+	/usr/bin/python3 -c 'import json,sys; print(json.dumps({"PlatformCredential": sys.stdin.read(),
+		"PlatformPrincipal": "ABC123DEFG", "ApplePlatformTeamID": "TEAM123456",
+		"ApplePlatformBundleID": "com.example.cli"}))')
+run "sns create-platform-application" aws sns create-platform-application --name "${P}ios" \
+	--platform APNS --attributes "$APNS_ATTRS"
+APP=$(jget 'd["PlatformApplicationArn"]' <<<"$OUT")
+is "$APP" "arn:aws:sns:$REGION:$ACCOUNT:app/APNS/${P}ios" "the platform application ARN"
+run "sns get-platform-application-attributes" aws sns get-platform-application-attributes \
+	--platform-application-arn "$APP"
+is "$(jget '" ".join(sorted(d["Attributes"]))' <<<"$OUT")" \
+	"ApplePlatformBundleID ApplePlatformTeamID Enabled" "its attributes, without the credentials"
+run "sns create-platform-endpoint" aws sns create-platform-endpoint --platform-application-arn "$APP" \
+	--token "cli-token-1" --custom-user-data "user 1"
+EP=$(jget 'd["EndpointArn"]' <<<"$OUT")
+case $EP in
+"arn:aws:sns:$REGION:$ACCOUNT:endpoint/APNS/${P}ios/"*) ok "the endpoint ARN" ;;
+*) not_ok "the endpoint ARN" "$OUT" ;;
+esac
+run "sns get-endpoint-attributes" aws sns get-endpoint-attributes --endpoint-arn "$EP"
+is "$(jget 'd["Attributes"]["Enabled"] + " " + d["Attributes"]["Token"] + " " + d["Attributes"]["CustomUserData"]' <<<"$OUT")" \
+	"true cli-token-1 user 1" "the endpoint's attributes"
+run "sns publish --target-arn" aws sns publish --target-arn "$EP" --message "hello"
+PUSH_ID=$(jget 'd["MessageId"]' <<<"$OUT")
+is "$(sql "SELECT concat_ws(' ', subscription_id IS NULL, topic_arn = '$EP', message)
+	FROM sqsn.delivery WHERE message_id = '$PUSH_ID' AND endpoint_id IS NOT NULL")" \
+	't t {"aps":{"alert":"hello"}}' "the push is in the outbox, for the endpoint"
+fails "sns publish with both --target-arn and --phone-number" InvalidParameter \
+	aws sns publish --target-arn "$EP" --phone-number "+15555550723" --message "x"
+fails "sns publish with both --target-arn and --topic-arn" InvalidParameter \
+	aws sns publish --target-arn "$EP" --topic-arn "$T" --message "x"
+run "sns delete-endpoint" aws sns delete-endpoint --endpoint-arn "$EP"
+is "$(sql "SELECT count(*) FROM sqsn.delivery WHERE message_id = '$PUSH_ID'")" 0 \
+	"the endpoint's pending push went with it"
+fails "sns get-endpoint-attributes of a deleted endpoint" NotFound \
+	aws sns get-endpoint-attributes --endpoint-arn "$EP"
+fails "sns publish --target-arn to a deleted endpoint" NotFound \
+	aws sns publish --target-arn "$EP" --message "gone"
+run "sns delete-platform-application" aws sns delete-platform-application --platform-application-arn "$APP"
+
 run "sns delete-topic" aws sns delete-topic --topic-arn "$T"
 run "delete-queue" aws sqs delete-queue --queue-url "$Q"
 

@@ -15,6 +15,7 @@ one fails.
 """
 
 import json
+import subprocess
 import threading
 import time
 import unittest
@@ -446,6 +447,135 @@ class TestSms(SnsTestCase):
         finally:
             sql("SELECT sqsn.sn_opt_in_phone_number(n) FROM unnest('{%s}'::text[]) n"
                 % ",".join(numbers))
+
+
+def openssl_key(*args):
+    """A private key made now with openssl (PEM); keys are never stored."""
+    return subprocess.run(["openssl", "genpkey"] + list(args), check=True,
+                          capture_output=True, text=True).stdout
+
+
+class TestMobilePush(SnsTestCase):
+    """Platform applications and endpoints (mobile push), their attributes
+    and errors; delivery to the providers is tested in t/033_mobile_push.pl."""
+
+    def setUp(self):
+        super().setUp()
+        self.apps = []
+
+    def tearDown(self):
+        for arn in self.apps:
+            try:
+                self.sns.delete_platform_application(PlatformApplicationArn=arn)
+            except ClientError:
+                pass
+        super().tearDown()
+
+    def gcm_app(self, suffix):
+        account = json.dumps({
+            "type": "service_account", "project_id": "demo-project",
+            "client_email": "push@demo-project.iam.gserviceaccount.com",
+            "private_key": openssl_key("-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"),
+            "token_uri": "http://127.0.0.1:1/token"})
+        arn = self.sns.create_platform_application(
+            Name=PREFIX + suffix, Platform="GCM",
+            Attributes={"PlatformCredential": account})["PlatformApplicationArn"]
+        self.apps.append(arn)
+        return arn
+
+    def test_applications(self):
+        arn = self.gcm_app("gcm")
+        self.assertEqual(arn, "arn:aws:sns:%s:%s:app/GCM/%sgcm" % (REGION, ACCOUNT, PREFIX))
+        key = openssl_key("-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
+        apns = self.sns.create_platform_application(
+            Name=PREFIX + "ios", Platform="APNS_SANDBOX",
+            Attributes={"PlatformCredential": key, "PlatformPrincipal": "ABC123DEFG",
+                        "ApplePlatformTeamID": "TEAM123456",
+                        "ApplePlatformBundleID": "com.example.app"})["PlatformApplicationArn"]
+        self.apps.append(apns)
+        a = self.sns.get_platform_application_attributes(PlatformApplicationArn=apns)["Attributes"]
+        self.assertEqual(a, {"Enabled": "true", "ApplePlatformTeamID": "TEAM123456",
+                             "ApplePlatformBundleID": "com.example.app"})
+        self.sns.set_platform_application_attributes(
+            PlatformApplicationArn=apns, Attributes={"ApplePlatformBundleID": "com.example.b"})
+        a = self.sns.get_platform_application_attributes(PlatformApplicationArn=apns)["Attributes"]
+        self.assertEqual(a["ApplePlatformBundleID"], "com.example.b")
+        self.assertNotIn("PlatformCredential", a)
+        listed = {p["PlatformApplicationArn"]: p["Attributes"]
+                  for p in self.sns.list_platform_applications()["PlatformApplications"]}
+        self.assertIn(arn, listed)
+        self.assertIn(apns, listed)
+        self.assertError("InvalidParameter", 400, self.sns.create_platform_application,
+                         Name=PREFIX + "bad", Platform="GCM",
+                         Attributes={"PlatformCredential": "not a key"})
+        self.assertError("InvalidParameter", 400, self.sns.create_platform_application,
+                         Name=PREFIX + "bad", Platform="WNS", Attributes={})
+        self.assertError("NotFound", 404, self.sns.get_platform_application_attributes,
+                         PlatformApplicationArn=arn + "-missing")
+        self.sns.delete_platform_application(PlatformApplicationArn=apns)
+        self.sns.delete_platform_application(PlatformApplicationArn=apns)
+        self.assertError("NotFound", 404, self.sns.get_platform_application_attributes,
+                         PlatformApplicationArn=apns)
+
+    def test_endpoints(self):
+        app = self.gcm_app("devices")
+        ep = self.sns.create_platform_endpoint(PlatformApplicationArn=app, Token="tok-1",
+                                               CustomUserData="user 1")["EndpointArn"]
+        self.assertRegex(ep, r"^arn:aws:sns:%s:%s:endpoint/GCM/%sdevices/[0-9a-f-]{36}$"
+                         % (REGION, ACCOUNT, PREFIX))
+        self.assertEqual(self.sns.create_platform_endpoint(
+            PlatformApplicationArn=app, Token="tok-1", CustomUserData="user 1")["EndpointArn"], ep)
+        self.assertError("InvalidParameter", 400, self.sns.create_platform_endpoint,
+                         PlatformApplicationArn=app, Token="tok-1", CustomUserData="user 2")
+        self.assertEqual(self.sns.get_endpoint_attributes(EndpointArn=ep)["Attributes"],
+                         {"Enabled": "true", "Token": "tok-1", "CustomUserData": "user 1"})
+        self.sns.set_endpoint_attributes(EndpointArn=ep, Attributes={"Enabled": "false"})
+        self.assertEqual(self.sns.get_endpoint_attributes(EndpointArn=ep)["Attributes"]["Enabled"],
+                         "false")
+        self.assertError("EndpointDisabled", 400, self.sns.publish, TargetArn=ep, Message="hi")
+        self.sns.set_endpoint_attributes(EndpointArn=ep, Attributes={"Enabled": "true"})
+        ids = [self.sns.create_platform_endpoint(PlatformApplicationArn=app,
+                                                 Token="tok-%d" % i)["EndpointArn"]
+               for i in range(2, 103)]
+        first = self.sns.list_endpoints_by_platform_application(PlatformApplicationArn=app)
+        self.assertEqual(len(first["Endpoints"]), 100)
+        rest = self.sns.list_endpoints_by_platform_application(
+            PlatformApplicationArn=app, NextToken=first["NextToken"])
+        self.assertNotIn("NextToken", rest)
+        listed = [e["EndpointArn"] for e in first["Endpoints"] + rest["Endpoints"]]
+        self.assertEqual(sorted(listed), sorted([ep] + ids))
+        self.sns.delete_endpoint(EndpointArn=ids[0])
+        self.sns.delete_endpoint(EndpointArn=ids[0])
+        self.assertError("NotFound", 404, self.sns.get_endpoint_attributes, EndpointArn=ids[0])
+        self.assertError("InvalidParameter", 400, self.sns.set_endpoint_attributes,
+                         EndpointArn=ep, Attributes={"Colour": "red"})
+
+    def test_subscribe_and_publish_to_endpoint(self):
+        app = self.gcm_app("pub")
+        ep = self.sns.create_platform_endpoint(PlatformApplicationArn=app,
+                                               Token="tok-pub")["EndpointArn"]
+        topic = self.topic("mobile")
+        sub = self.sns.subscribe(TopicArn=topic, Protocol="application", Endpoint=ep)
+        a = self.sns.get_subscription_attributes(SubscriptionArn=sub["SubscriptionArn"])["Attributes"]
+        self.assertEqual((a["Protocol"], a["Endpoint"], a["PendingConfirmation"]),
+                         ("application", ep, "false"))
+        msg = json.dumps({"default": "d", "GCM": json.dumps({"data": {"k": "v"}})})
+        mid = self.sns.publish(TargetArn=ep, Message=msg, MessageStructure="json")["MessageId"]
+        self.assertEqual(sql("SELECT message FROM sqsn.delivery WHERE message_id = '%s'" % mid),
+                         '{"data": {"k": "v"}}')
+        self.assertError("InvalidParameter", 400, self.sns.publish, TargetArn=ep,
+                         Message=json.dumps({"default": "d", "GCM": "not json"}),
+                         MessageStructure="json")
+        self.assertError("NotFound", 404, self.sns.publish, TargetArn=ep[:-36] + str(uuid.uuid4()),
+                         Message="hi")
+        # a message goes to one of a topic, an endpoint and a phone number
+        for other in ({"TopicArn": topic}, {"PhoneNumber": "+15555550612"}):
+            e = self.assertError("InvalidParameter", 400, self.sns.publish, TargetArn=ep,
+                                 Message="hi", **other)
+            self.assertIn("only one of TopicArn, TargetArn and PhoneNumber",
+                          e.response["Error"]["Message"])
+        self.assertEqual(sql("SELECT count(*) FROM sqsn.delivery WHERE (endpoint_id IS NOT NULL"
+                             " AND message = 'hi') OR phone_number = '+15555550612'"), "0")
 
 
 class TestPublish(SnsTestCase):

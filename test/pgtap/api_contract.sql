@@ -125,6 +125,11 @@ SELECT functions_are('sqsn', ARRAY[
 	'sn_pause_subscription', 'sn_resume_subscription',
 	'sn_opt_out_phone_number', 'sn_opt_in_phone_number',
 	'sn_check_if_phone_number_is_opted_out', 'sn_list_phone_numbers_opted_out',
+	'sn_create_platform_application', 'sn_get_platform_application_attributes',
+	'sn_set_platform_application_attributes', 'sn_delete_platform_application',
+	'sn_list_platform_applications', 'sn_create_platform_endpoint',
+	'sn_get_endpoint_attributes', 'sn_set_endpoint_attributes', 'sn_delete_endpoint',
+	'sn_list_endpoints_by_platform_application',
 	'sn_publish', 'sn_publish_batch', 'sn_publish_sms', 'sn_confirm_subscription', 'sn_set_topic_attributes',
 	'delivery_retry_schedule', 'signing_certificate',
 	'sq_grant', 'sq_revoke', 'sq_set_queue_owner',
@@ -255,7 +260,7 @@ SELECT is(array_agg(p.proname::text ORDER BY p.proname) FILTER (WHERE NOT p.pros
 	'every sn_ function is SECURITY DEFINER and not STRICT')
 FROM pg_proc p WHERE p.pronamespace = 'sqsn'::regnamespace AND p.proname LIKE 'sn\_%';
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'sqsn'::regnamespace AND proname LIKE 'sn\_%'),
-	26, 'no sn_ function is overloaded');
+	36, 'no sn_ function is overloaded');
 SELECT has_table('sqsn', 'topic', 'catalog table sqsn.topic exists');
 SELECT has_table('sqsn', 'subscription', 'catalog table sqsn.subscription exists');
 SELECT ok((SELECT array_agg(c.relname::text ORDER BY c.relname)

@@ -40,6 +40,48 @@ sub start_sms_gateway
 	return start_script('python3', $sms_gateway_script, $dir, @extra);
 }
 
+# start_fcm_fake(dir, extra args) and start_apns_fake(dir, extra args): the
+# fake push providers (test/fcm_fake.py, test/apns_fake.py), run by Debian's
+# python3 (python3-jwt, python3-cryptography, python3-h2).
+sub start_fcm_fake
+{
+	my ($dir, @extra) = @_;
+	return start_script('/usr/bin/python3', dirname(__FILE__) . '/../fcm_fake.py', $dir, @extra);
+}
+
+sub start_apns_fake
+{
+	my ($dir, @extra) = @_;
+	return start_script('/usr/bin/python3', dirname(__FILE__) . '/../apns_fake.py', $dir, @extra);
+}
+
+# pushes(fake): every request a fake provider got, in arrival order
+sub pushes
+{
+	my ($fake) = @_;
+	my $file = "$fake->{dir}/push.jsonl";
+	return () unless -e $file;
+	open my $fh, '<', $file or die $!;
+	my @r = map { chomp; $_ ? decode_json($_) : () } <$fh>;
+	close $fh;
+	return @r;
+}
+
+# wait_for_pushes(fake, path prefix, n): waits until at least n requests to
+# paths starting with the prefix arrived; returns them.
+sub wait_for_pushes
+{
+	my ($fake, $prefix, $n) = @_;
+	my @r;
+	for (my $i = 0; $i < 60 * 20; $i++)
+	{
+		@r = grep { index($_->{path} // '', $prefix) == 0 } pushes($fake);
+		return @r if @r >= $n;
+		usleep(50_000);
+	}
+	return @r;
+}
+
 # sms(gateway): every request the gateway got, in arrival order
 sub sms
 {
