@@ -30,6 +30,25 @@ BEGIN
 END
 $$;
 
+-- Every message records the role that sent it (the endpoint's SenderId)
+-- as its oid; messages sent before the update have none. Adding a nullable
+-- column rewrites nothing.
+DO $$
+DECLARE
+	q record;
+BEGIN
+	FOR q IN SELECT queue_id FROM sqsn.queue ORDER BY queue_id
+	LOOP
+		IF pg_catalog.to_regclass(pg_catalog.format('sqsn.q_%s', q.queue_id)) IS NOT NULL
+		THEN
+			EXECUTE pg_catalog.format(
+				'ALTER TABLE sqsn.%I ADD COLUMN IF NOT EXISTS sender_id oid',
+				'q_' || q.queue_id);
+		END IF;
+	END LOOP;
+END
+$$;
+
 -- The maintenance worker's status says how many queues it tracks, how many
 -- its last round swept, and how many rounds went over every queue.
 DROP VIEW sqsn.worker_status;
