@@ -13,7 +13,10 @@ SELECT pg_catalog.pg_extension_config_dump('sqsn.message_seq', '');
 REVOKE ALL ON SEQUENCE sqsn.message_seq FROM PUBLIC;
 
 -- Every message table gets the index on expires_at that the retention sweep
--- walks and that tells the maintenance worker when the queue is next due.
+-- walks and that tells the maintenance worker when the queue is next due,
+-- and sender_id: each message records the role that sent it (the
+-- endpoint's SenderId) as its oid; messages sent before the update have
+-- none. Adding a nullable column rewrites nothing.
 DO $$
 DECLARE
 	q record;
@@ -25,22 +28,6 @@ BEGIN
 			EXECUTE pg_catalog.format(
 				'CREATE INDEX IF NOT EXISTS %I ON sqsn.%I (expires_at)',
 				'q_' || q.queue_id || '_expires_at_idx', 'q_' || q.queue_id);
-		END IF;
-	END LOOP;
-END
-$$;
-
--- Every message records the role that sent it (the endpoint's SenderId)
--- as its oid; messages sent before the update have none. Adding a nullable
--- column rewrites nothing.
-DO $$
-DECLARE
-	q record;
-BEGIN
-	FOR q IN SELECT queue_id FROM sqsn.queue ORDER BY queue_id
-	LOOP
-		IF pg_catalog.to_regclass(pg_catalog.format('sqsn.q_%s', q.queue_id)) IS NOT NULL
-		THEN
 			EXECUTE pg_catalog.format(
 				'ALTER TABLE sqsn.%I ADD COLUMN IF NOT EXISTS sender_id oid',
 				'q_' || q.queue_id);

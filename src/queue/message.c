@@ -56,6 +56,15 @@ PG_FUNCTION_INFO_V1(sq_change_visibility);
 
 /* Statements on a queue's message table (%1$s), run by sqsn_queue_execute */
 
+/* the parameters of both forms of the inserts below */
+#define INSERT_ARGTYPES                                                       \
+	{UUIDOID, TEXTOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID,              \
+	 TIMESTAMPTZOID, TEXTOID, TEXTOID, OIDOID}
+#define INSERT_MANY_ARGTYPES                                                  \
+	{UUIDARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TIMESTAMPTZARRAYOID,          \
+	 TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID, TEXTARRAYOID,    \
+	 TEXTARRAYOID, OIDARRAYOID}
+
 static const SqsnQueueStatement insert_stmt = {
 	QPLAN_INSERT,
 	"INSERT INTO %1$s (message_id, body, message_attributes,"
@@ -63,8 +72,7 @@ static const SqsnQueueStatement insert_stmt = {
 	" message_deduplication_id, sender_id)"
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
 	9,
-	{UUIDOID, TEXTOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	 TIMESTAMPTZOID, TEXTOID, TEXTOID, OIDOID},
+	INSERT_ARGTYPES,
 	SPI_OK_INSERT,
 	"inserting into"};
 
@@ -84,9 +92,7 @@ static const SqsnQueueStatement insert_many_stmt = {
 	QPLAN_INSERT_MANY,
 	INSERT_MANY_SQL(", sender_id", ", u.r"),
 	10,
-	{UUIDARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TIMESTAMPTZARRAYOID,
-	 TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
-	 TEXTARRAYOID, OIDARRAYOID},
+	INSERT_MANY_ARGTYPES,
 	SPI_OK_INSERT,
 	"inserting into"};
 
@@ -101,8 +107,7 @@ static const SqsnQueueStatement insert_unsigned_stmt = {
 	" message_deduplication_id)"
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
 	9,
-	{UUIDOID, TEXTOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	 TIMESTAMPTZOID, TEXTOID, TEXTOID, OIDOID},
+	INSERT_ARGTYPES,
 	SPI_OK_INSERT,
 	"inserting into"};
 
@@ -110,9 +115,7 @@ static const SqsnQueueStatement insert_many_unsigned_stmt = {
 	QPLAN_INSERT_MANY,
 	INSERT_MANY_SQL("", ""),
 	10,
-	{UUIDARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TIMESTAMPTZARRAYOID,
-	 TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
-	 TEXTARRAYOID, OIDARRAYOID},
+	INSERT_MANY_ARGTYPES,
 	SPI_OK_INSERT,
 	"inserting into"};
 
