@@ -772,7 +772,7 @@ sqsn_move_messages(SqsnQueue *queue, const char *dest_name, HeapTuple *rows,
 	Oid             *senders = palloc(sizeof(Oid) * n);
 	SqsnQueue       *dest;
 
-	/* the senders first: SPI_tuptable is the caller's rows' until then */
+	/* the senders, while the source's entry is surely the one used above */
 	for (int i = 0; i < n; i++)
 		seqs[i] = sqsn_spi_int64(rows[i], tupdesc, RCOL_MSG_SEQ);
 	sqsn_message_origins(queue, seqs, n, senders, NULL);
