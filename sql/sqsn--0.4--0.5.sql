@@ -13,10 +13,13 @@ SELECT pg_catalog.pg_extension_config_dump('sqsn.message_seq', '');
 REVOKE ALL ON SEQUENCE sqsn.message_seq FROM PUBLIC;
 
 -- Every message table gets the index on expires_at that the retention sweep
--- walks and that tells the maintenance worker when the queue is next due;
--- a standard queue that holds messages with a group id gets the index of
--- those messages, which fair receives walk (made for other standard queues
--- when they are first sent one).
+-- walks and that tells the maintenance worker when the queue is next due,
+-- and sender_id: each message records the role that sent it (the
+-- endpoint's SenderId) as its oid; messages sent before the update have
+-- none. Adding a nullable column rewrites nothing. A standard queue that
+-- holds messages with a group id gets the index of those messages, which
+-- fair receives walk (made for other standard queues when they are first
+-- sent one).
 DO $$
 DECLARE
 	q record;
@@ -29,6 +32,9 @@ BEGIN
 			EXECUTE pg_catalog.format(
 				'CREATE INDEX IF NOT EXISTS %I ON sqsn.%I (expires_at)',
 				'q_' || q.queue_id || '_expires_at_idx', 'q_' || q.queue_id);
+			EXECUTE pg_catalog.format(
+				'ALTER TABLE sqsn.%I ADD COLUMN IF NOT EXISTS sender_id oid',
+				'q_' || q.queue_id);
 			grouped := false;
 			IF q.queue_name NOT LIKE '%.fifo' THEN
 				EXECUTE pg_catalog.format(

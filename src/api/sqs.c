@@ -1569,6 +1569,50 @@ out_message_attributes(ApiRequest *req, Jsonb *attributes)
 	api_out_end_object(req, NULL);
 }
 
+/*
+ * The SenderId and DeadLetterQueueSourceArn of n received messages (rows
+ * of receive_stmt, of queue queue_id): the name of the role that sent each
+ * (NULL when unknown: sent before the 0.5 update, or the role is gone) and
+ * the ARN of the queue it was dead-lettered from (NULL: none, or the queue
+ * is gone). Read from the message table as the extension owner.
+ */
+static void
+message_origins(const char *queue, int64 queue_id, SPITupleTable *rows,
+				uint64 n, char **senders, char **sources)
+{
+	int64 *seqs = palloc(sizeof(int64) * n);
+	Oid   *sender_ids = palloc(sizeof(Oid) * n);
+	int64 *source_ids = palloc(sizeof(int64) * n);
+	Oid    save_userid;
+	int    save_sec;
+
+	for (uint64 i = 0; i < n; i++)
+	{
+		int64 token;
+
+		sqsn_parse_receipt_handle(SPI_getvalue(rows->vals[i], rows->tupdesc,
+											   2),
+								  queue_id, &seqs[i], &token);
+	}
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	sqsn_message_origins(sqsn_open_queue(queue, AccessShareLock), seqs,
+						 (int) n, sender_ids, source_ids);
+	for (uint64 i = 0; i < n; i++)
+	{
+		char *source = NULL;
+
+		senders[i] = OidIsValid(sender_ids[i])
+						 ? GetUserNameFromId(sender_ids[i], true)
+						 : NULL;
+		if (source_ids[i] != 0)
+			source = sqsn_queue_name_of(source_ids[i]);
+		sources[i] = source ? sqsn_queue_arn(source) : NULL;
+	}
+	SetUserIdAndSecContext(save_userid, save_sec);
+}
+
 static void
 receive_message(ApiRequest *req)
 {
@@ -1583,6 +1627,10 @@ receive_message(ApiRequest *req)
 	SqsnQueue *q;
 	int64      queue_id;
 	int        wait_default;
+	SPITupleTable *received;
+	uint64         nreceived;
+	char         **senders = NULL; /* SenderId of each, when asked for */
+	char         **sources = NULL; /* DeadLetterQueueSourceArn */
 
 	(void) api_param_int(&req->root, "MaxNumberOfMessages", 1, MAX_ENTRIES,
 						 &max_messages);
@@ -1611,18 +1659,28 @@ receive_message(ApiRequest *req)
 		nulls[2] = ' ';
 	}
 	sqsn_execute(&receive_stmt, values, nulls, 0);
+	received = SPI_tuptable;
+	nreceived = SPI_processed;
 
-	if (SPI_processed == 0 && wait_seconds > 0)
+	if (nreceived == 0 && wait_seconds > 0)
 	{
 		req->wait_queue_id = queue_id;
 		req->wait_ms = wait_seconds * 1000;
 	}
+	if (nreceived > 0 && (wanted(system_names, "SenderId") ||
+						  wanted(system_names, "DeadLetterQueueSourceArn")))
+	{
+		senders = palloc(sizeof(char *) * nreceived);
+		sources = palloc(sizeof(char *) * nreceived);
+		message_origins(queue, queue_id, received, nreceived, senders,
+						sources);
+	}
 
 	api_out_begin_array(req, "Messages");
-	for (uint64 i = 0; i < SPI_processed; i++)
+	for (uint64 i = 0; i < nreceived; i++)
 	{
-		HeapTuple tuple = SPI_tuptable->vals[i];
-		TupleDesc desc = SPI_tuptable->tupdesc;
+		HeapTuple tuple = received->vals[i];
+		TupleDesc desc = received->tupdesc;
 		bool      isnull;
 		char     *body = SPI_getvalue(tuple, desc, 3);
 		Datum     attributes_datum = SPI_getbinval(tuple, desc, 4, &isnull);
@@ -1674,6 +1732,12 @@ receive_message(ApiRequest *req)
 				api_out_map_entry(req, "Attribute", "SequenceNumber", v);
 			if (wanted(system_names, "AWSTraceHeader") && trace != NULL)
 				api_out_map_entry(req, "Attribute", "AWSTraceHeader", trace);
+			if (wanted(system_names, "SenderId") && senders[i] != NULL)
+				api_out_map_entry(req, "Attribute", "SenderId", senders[i]);
+			if (wanted(system_names, "DeadLetterQueueSourceArn") &&
+				sources[i] != NULL)
+				api_out_map_entry(req, "Attribute", "DeadLetterQueueSourceArn",
+								  sources[i]);
 			api_out_end_object(req, NULL);
 		}
 		md5 = api_md5_of_attributes(selected);

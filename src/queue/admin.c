@@ -216,7 +216,10 @@ execute_with_settings(SqsnStatement *stmt, const char *name, QueueSettings *s,
  * churn. msg_seq comes from sqsn.message_seq, one sequence for every queue
  * (before 0.5 each table had an identity sequence of its own); the
  * expires_at index serves the retention sweep and tells the maintenance
- * worker when the queue is next due.
+ * worker when the queue is next due. sender_id is the oid of the role that
+ * sent the message (the endpoint's SenderId), four bytes where a name would
+ * take a varlena on every row; it is last because the 0.5 update adds it to
+ * the tables of older queues.
  */
 #define MESSAGE_TABLE_DDL                                                     \
 	"CREATE TABLE %s ("                                                       \
@@ -232,7 +235,8 @@ execute_with_settings(SqsnStatement *stmt, const char *name, QueueSettings *s,
 	" message_attributes jsonb,"                                              \
 	" message_group_id text,"                                                 \
 	" message_deduplication_id text,"                                         \
-	" source_queue_id bigint"                                                 \
+	" source_queue_id bigint,"                                                \
+	" sender_id oid"                                                          \
 	") WITH (fillfactor = 70,"                                                \
 	" autovacuum_vacuum_scale_factor = 0.01,"                                 \
 	" autovacuum_vacuum_threshold = 500,"                                     \

@@ -280,6 +280,10 @@ load_queue(const char *name)
 				 errhint("Recreate the queue, or restore the table %s.%s.",
 						 SQSN_SCHEMA, relname)));
 
+	/* a table made before the 0.5 update has no sender_id until it runs */
+	queue->has_sender =
+		get_attnum(queue->relid, "sender_id") != InvalidAttrNumber;
+
 	oldcxt = MemoryContextSwitchTo(CacheMemoryContext);
 	queue->qualified_table = psprintf("%s.%s", quote_identifier(SQSN_SCHEMA),
 									  quote_identifier(relname));

@@ -56,36 +56,87 @@ PG_FUNCTION_INFO_V1(sq_change_visibility);
 
 /* Statements on a queue's message table (%1$s), run by sqsn_queue_execute */
 
+/* the parameters of both forms of the inserts below */
+#define INSERT_ARGTYPES                                                       \
+	{UUIDOID, TEXTOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID,              \
+	 TIMESTAMPTZOID, TEXTOID, TEXTOID, OIDOID}
+#define INSERT_MANY_ARGTYPES                                                  \
+	{UUIDARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TIMESTAMPTZARRAYOID,          \
+	 TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID, TEXTARRAYOID,    \
+	 TEXTARRAYOID, OIDARRAYOID}
+
 static const SqsnQueueStatement insert_stmt = {
+	QPLAN_INSERT,
+	"INSERT INTO %1$s (message_id, body, message_attributes,"
+	" sent_at, visible_at, expires_at, message_group_id,"
+	" message_deduplication_id, sender_id)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+	9,
+	INSERT_ARGTYPES,
+	SPI_OK_INSERT,
+	"inserting into"};
+
+#define INSERT_MANY_SQL(sender_column, sender)                                \
+	"INSERT INTO %1$s (message_id, body, message_attributes,"                 \
+	" sent_at, visible_at, expires_at, source_queue_id,"                      \
+	" message_group_id, message_deduplication_id" sender_column ")"           \
+	" SELECT u.i, u.b, u.a, u.s, u.v, u.e, u.q, u.g, u.d" sender              \
+	" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"          \
+	"  pg_catalog.unnest($3), pg_catalog.unnest($4),"                         \
+	"  pg_catalog.unnest($5), pg_catalog.unnest($6),"                         \
+	"  pg_catalog.unnest($7), pg_catalog.unnest($8),"                         \
+	"  pg_catalog.unnest($9), pg_catalog.unnest($10))"                        \
+	"  AS u(i, b, a, s, v, e, q, g, d, r)"
+
+static const SqsnQueueStatement insert_many_stmt = {
+	QPLAN_INSERT_MANY,
+	INSERT_MANY_SQL(", sender_id", ", u.r"),
+	10,
+	INSERT_MANY_ARGTYPES,
+	SPI_OK_INSERT,
+	"inserting into"};
+
+/*
+ * The same two for the table of a queue made before the 0.5 update, which
+ * has no sender_id until the update adds it (SqsnQueue.has_sender).
+ */
+static const SqsnQueueStatement insert_unsigned_stmt = {
 	QPLAN_INSERT,
 	"INSERT INTO %1$s (message_id, body, message_attributes,"
 	" sent_at, visible_at, expires_at, message_group_id,"
 	" message_deduplication_id)"
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-	8,
-	{UUIDOID, TEXTOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	 TIMESTAMPTZOID, TEXTOID, TEXTOID},
+	9,
+	INSERT_ARGTYPES,
 	SPI_OK_INSERT,
 	"inserting into"};
 
-static const SqsnQueueStatement insert_many_stmt = {
+static const SqsnQueueStatement insert_many_unsigned_stmt = {
 	QPLAN_INSERT_MANY,
-	"INSERT INTO %1$s (message_id, body, message_attributes,"
-	" sent_at, visible_at, expires_at, source_queue_id,"
-	" message_group_id, message_deduplication_id)"
-	" SELECT u.i, u.b, u.a, u.s, u.v, u.e, u.q, u.g, u.d"
-	" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
-	"  pg_catalog.unnest($3), pg_catalog.unnest($4),"
-	"  pg_catalog.unnest($5), pg_catalog.unnest($6),"
-	"  pg_catalog.unnest($7), pg_catalog.unnest($8),"
-	"  pg_catalog.unnest($9))"
-	"  AS u(i, b, a, s, v, e, q, g, d)",
-	9,
-	{UUIDARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TIMESTAMPTZARRAYOID,
-	 TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
-	 TEXTARRAYOID},
+	INSERT_MANY_SQL("", ""),
+	10,
+	INSERT_MANY_ARGTYPES,
 	SPI_OK_INSERT,
 	"inserting into"};
+
+/* who sent some messages, and where they were dead-lettered from */
+static const SqsnQueueStatement origins_stmt = {
+	QPLAN_ORIGINS,
+	"SELECT msg_seq, sender_id, source_queue_id FROM %1$s"
+	" WHERE msg_seq OPERATOR(pg_catalog.=) ANY ($1)",
+	1,
+	{INT8ARRAYOID},
+	SPI_OK_SELECT,
+	"reading"};
+
+static const SqsnQueueStatement origins_unsigned_stmt = {
+	QPLAN_ORIGINS,
+	"SELECT msg_seq, NULL::pg_catalog.oid, source_queue_id FROM %1$s"
+	" WHERE msg_seq OPERATOR(pg_catalog.=) ANY ($1)",
+	1,
+	{INT8ARRAYOID},
+	SPI_OK_SELECT,
+	"reading"};
 
 static const SqsnQueueStatement receive_stmt = {
 	QPLAN_RECEIVE,
@@ -263,6 +314,8 @@ prepare_outgoing(OutgoingMessage *msg, SqsnQueue *queue, text *body,
 	msg->sent_at = now;
 	msg->visible_at = sqsn_add_seconds(now, delay);
 	msg->expires_at = sqsn_add_seconds(now, queue->message_retention_period);
+	/* the role outside sqsn's functions: SET ROLE, the endpoint's key */
+	msg->sender_id = GetOuterUserId();
 }
 
 /*
@@ -307,8 +360,8 @@ note_groups(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 static void
 insert_one(SqsnQueue *queue, OutgoingMessage *msg)
 {
-	Datum values[8];
-	char  nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum values[9];
+	char  nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 	if (queue->fifo)
 		sqsn_fifo_lock_groups_for_send(queue, msg, 1);
@@ -328,8 +381,12 @@ insert_one(SqsnQueue *queue, OutgoingMessage *msg)
 					? CStringGetTextDatum(msg->deduplication_id)
 					: (Datum) 0;
 	nulls[7] = msg->deduplication_id ? ' ' : 'n';
+	values[8] = ObjectIdGetDatum(msg->sender_id);
+	nulls[8] = OidIsValid(msg->sender_id) ? ' ' : 'n';
 
-	sqsn_queue_execute(queue, &insert_stmt, values, nulls, 0);
+	sqsn_queue_execute(queue,
+					   queue->has_sender ? &insert_stmt : &insert_unsigned_stmt,
+					   values, nulls, 0);
 	sqsn_longpoll_note_send(queue->queue_id);
 	note_due(queue, msg, 1);
 	note_groups(queue, msg, 1);
@@ -360,7 +417,9 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 	bool  *group_nulls = palloc(sizeof(bool) * n);
 	Datum *dedups = palloc(sizeof(Datum) * n);
 	bool  *dedup_nulls = palloc(sizeof(bool) * n);
-	Datum  values[9];
+	Datum *senders = palloc(sizeof(Datum) * n);
+	bool  *sender_nulls = palloc(sizeof(bool) * n);
+	Datum  values[10];
 	int    dims[1] = {n};
 	int    lbs[1] = {1};
 
@@ -388,6 +447,8 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 		dedups[i] = dedup_nulls[i]
 						? (Datum) 0
 						: CStringGetTextDatum(msgs[i].deduplication_id);
+		senders[i] = ObjectIdGetDatum(msgs[i].sender_id);
+		sender_nulls[i] = !OidIsValid(msgs[i].sender_id);
 	}
 
 	values[0] = PointerGetDatum(
@@ -410,8 +471,14 @@ insert_many(SqsnQueue *queue, OutgoingMessage *msgs, int n)
 		groups, group_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 	values[8] = PointerGetDatum(construct_md_array(
 		dedups, dedup_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+	values[9] = PointerGetDatum(construct_md_array(
+		senders, sender_nulls, 1, dims, lbs, OIDOID, sizeof(Oid), true,
+		TYPALIGN_INT));
 
-	sqsn_queue_execute(queue, &insert_many_stmt, values, NULL, 0);
+	sqsn_queue_execute(queue,
+					   queue->has_sender ? &insert_many_stmt
+										 : &insert_many_unsigned_stmt,
+					   values, NULL, 0);
 	if (SPI_processed != (uint64) n)
 		elog(ERROR,
 			 "inserting into queue \"%s\" failed: " UINT64_FORMAT " rows",
@@ -693,6 +760,56 @@ delete_many(SqsnQueue *queue, Datum *msg_seqs, int n)
 }
 
 /*
+ * Who sent each of n messages of queue (by msg_seq), and the queue each was
+ * moved to this dead-letter queue from: senders[i] (InvalidOid: unknown,
+ * e.g. sent before the 0.5 update) and sources[i] (0: none; may be NULL).
+ * The rows are read as they are: the caller holds them (a lease or a lock)
+ * and neither column changes after the insert.
+ */
+void
+sqsn_message_origins(SqsnQueue *queue, const int64 *msg_seqs, int n,
+					 Oid *senders, int64 *sources)
+{
+	Datum *seqs = palloc(sizeof(Datum) * n);
+	Datum  value;
+	uint64 found;
+
+	for (int i = 0; i < n; i++)
+	{
+		seqs[i] = Int64GetDatum(msg_seqs[i]);
+		senders[i] = InvalidOid;
+		if (sources)
+			sources[i] = 0;
+	}
+	value = PointerGetDatum(construct_array(seqs, n, INT8OID, 8,
+											FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	found = sqsn_queue_execute(queue,
+							   queue->has_sender ? &origins_stmt
+												 : &origins_unsigned_stmt,
+							   &value, NULL, 0);
+	for (uint64 r = 0; r < found; r++)
+	{
+		HeapTuple row = SPI_tuptable->vals[r];
+		TupleDesc tupdesc = SPI_tuptable->tupdesc;
+		int64     msg_seq = sqsn_spi_int64(row, tupdesc, 1);
+		bool      isnull;
+
+		for (int i = 0; i < n; i++)
+		{
+			Datum d;
+
+			if (msg_seqs[i] != msg_seq)
+				continue;
+			d = SPI_getbinval(row, tupdesc, 2, &isnull);
+			senders[i] = isnull ? InvalidOid : DatumGetObjectId(d);
+			d = SPI_getbinval(row, tupdesc, 3, &isnull);
+			if (sources)
+				sources[i] = isnull ? 0 : DatumGetInt64(d);
+		}
+	}
+}
+
+/*
  * Moves the given rows of queue (a receive result, or rows of another
  * statement in the same column order, RCOL_*, described by tupdesc:
  * SPI_tuptable may be another statement's by now) to the queue named
@@ -713,7 +830,14 @@ sqsn_move_messages(SqsnQueue *queue, const char *dest_name, HeapTuple *rows,
 	char            *source_name = pstrdup(queue->name);
 	OutgoingMessage *msgs = palloc(sizeof(OutgoingMessage) * n);
 	Datum           *msg_seqs = palloc(sizeof(Datum) * n);
+	int64           *seqs = palloc(sizeof(int64) * n);
+	Oid             *senders = palloc(sizeof(Oid) * n);
 	SqsnQueue       *dest;
+
+	/* the senders, while the source's entry is surely the one used above */
+	for (int i = 0; i < n; i++)
+		seqs[i] = sqsn_spi_int64(rows[i], tupdesc, RCOL_MSG_SEQ);
+	sqsn_message_origins(queue, seqs, n, senders, NULL);
 
 	dest = sqsn_open_queue(dest_name, RowExclusiveLock);
 	if (dest->fifo != queue->fifo)
@@ -746,6 +870,7 @@ sqsn_move_messages(SqsnQueue *queue, const char *dest_name, HeapTuple *rows,
 		msgs[i].expires_at = sqsn_add_seconds(redrive ? now : msgs[i].sent_at,
 											  dest->message_retention_period);
 		msgs[i].source_queue_id = redrive ? 0 : source_id;
+		msgs[i].sender_id = senders[i];
 		tag = SPI_getbinval(rows[i], tupdesc, RCOL_GROUP_ID, &isnull);
 		msgs[i].group_id = isnull ? NULL : TextDatumGetCString(tag);
 		tag = SPI_getbinval(rows[i], tupdesc, RCOL_DEDUPLICATION_ID, &isnull);

@@ -62,6 +62,7 @@ typedef enum SqsnQueuePlan
 	QPLAN_FIFO_LOCK,
 	QPLAN_FAIR_LEASE,
 	QPLAN_HAS_GROUPS,
+	QPLAN_ORIGINS,
 	QPLAN_COUNT
 } SqsnQueuePlan;
 
@@ -91,6 +92,7 @@ typedef struct SqsnQueue
 	bool       content_based_deduplication;
 	bool       deduplicate_per_group; /* deduplication_scope */
 	bool       encrypted;             /* new messages are sealed */
+	bool       has_sender;            /* the table has sender_id */
 	SqsnAcl    acl;
 	SPIPlanPtr plans[QPLAN_COUNT];
 	int64      plan_blocks; /* table size the plans were made for; -1 none */
@@ -132,6 +134,7 @@ typedef struct OutgoingMessage
 	TimestampTz visible_at;
 	TimestampTz expires_at;
 	int64       source_queue_id;  /* 0: none */
+	Oid         sender_id;        /* the role that sent it; InvalidOid: unknown */
 	char       *group_id;         /* message_group_id, or NULL */
 	char       *deduplication_id; /* or NULL */
 	int64       size;             /* body and attributes; 0: a move */
@@ -233,6 +236,8 @@ extern void sqsn_emit_received(SqsnQueue *queue, ReturnSetInfo *rsinfo,
 							   HeapTuple row, TupleDesc tupdesc,
 							   int64 lease_token);
 extern void sqsn_sort_by_msg_seq(HeapTuple *rows, uint64 n, TupleDesc tupdesc);
+extern void sqsn_message_origins(SqsnQueue *queue, const int64 *msg_seqs,
+								 int n, Oid *senders, int64 *sources);
 extern int  sqsn_receive_batch(const char *queue_name, ReturnSetInfo *rsinfo,
 							   int max_messages, int32 visibility_timeout,
 							   int64 lease_token);

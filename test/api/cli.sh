@@ -121,6 +121,10 @@ is "$(jget 'd["Messages"][0]["MessageId"]' <<<"$OUT")" "$MID" "the message sent"
 is "$(jget 'd["Messages"][0]["Body"]' <<<"$OUT")" "hello cli" "its body"
 is "$(jget 'd["Messages"][0]["MessageAttributes"]["color"]["StringValue"]' <<<"$OUT")" blue "its attribute"
 is "$(jget 'd["Messages"][0]["Attributes"]["ApproximateReceiveCount"]' <<<"$OUT")" 1 "its receive count"
+if [ "${SQSN_API_AUTH:-sigv4}" = sigv4 ]; then
+	is "$(jget 'd["Messages"][0]["Attributes"]["SenderId"]' <<<"$OUT")" sqsn_api_tester \
+		"its SenderId: the role of the access key"
+fi
 H=$(jget 'd["Messages"][0]["ReceiptHandle"]' <<<"$OUT")
 run "receive-message while in flight" aws sqs receive-message --queue-url "$Q"
 is "$(jget 'len(d.get("Messages", []))' <<<"${OUT:-{\}}")" 0 "nothing visible"
@@ -128,6 +132,7 @@ run "change-message-visibility" aws sqs change-message-visibility --queue-url "$
 	--receipt-handle "$H" --visibility-timeout 0
 run "receive-message again" aws sqs receive-message --queue-url "$Q" --attribute-names ApproximateReceiveCount
 is "$(jget 'd["Messages"][0]["Attributes"]["ApproximateReceiveCount"]' <<<"$OUT")" 2 "visible again, received twice"
+is "$(jget 'sorted(d["Messages"][0]["Attributes"])' <<<"$OUT")" "['ApproximateReceiveCount']" "only the attribute asked for"
 H=$(jget 'd["Messages"][0]["ReceiptHandle"]' <<<"$OUT")
 run "delete-message" aws sqs delete-message --queue-url "$Q" --receipt-handle "$H"
 run "get-queue-attributes counters" aws sqs get-queue-attributes --queue-url "$Q" \

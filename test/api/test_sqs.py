@@ -20,6 +20,7 @@ import time
 import unittest
 import urllib.parse
 import uuid
+from xml.etree import ElementTree
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -423,6 +424,48 @@ class TestMessages(SqsTestCase):
         self.assertIn("ApproximateFirstReceiveTimestamp", m["Attributes"])
         self.assertNotIn("MessageGroupId", m["Attributes"])
 
+    def test_sender_id_and_attribute_names(self):
+        # SenderId: the role the access key maps to (or the SQL role that sent)
+        name = PREFIX + "sender"
+        url = self.queue("sender")
+        superuser = sql("SELECT current_user")
+        keyed = "sqsn_api_tester" if AUTH == "sigv4" else sql(
+            "SELECT rolname FROM pg_roles WHERE oid = 10")
+        self.sqs.send_message(QueueUrl=url, MessageBody="by key")
+        sql("SELECT sqsn.sq_send('%s', 'by sql')" % name)
+        if AUTH == "sigv4":
+            # another key, another role
+            sql("SELECT sqsn.sq_grant('%s', 'sqsn_api_denied', ARRAY['send'])" % name)
+            client(DENIED_KEY, DENIED_SECRET).send_message(QueueUrl=url, MessageBody="by other key")
+        got = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0,
+                                       AttributeNames=["SenderId"])["Messages"]
+        senders = {m["Body"]: m["Attributes"] for m in got}
+        self.assertEqual(senders["by key"], {"SenderId": keyed})
+        self.assertEqual(senders["by sql"], {"SenderId": superuser})
+        if AUTH == "sigv4":
+            self.assertEqual(senders["by other key"], {"SenderId": "sqsn_api_denied"})
+
+        # boto3 1.26 predates MessageSystemAttributeNames: signed query requests
+        def names(**kw):
+            return sorted(receive_query(url, **kw)[0]["Attributes"])
+
+        every = ["ApproximateFirstReceiveTimestamp", "ApproximateReceiveCount", "SenderId",
+                 "SentTimestamp"]
+        # the legacy member, the new one, both (their union), All in either
+        self.assertEqual(names(AttributeName=["SenderId"]), ["SenderId"])
+        self.assertEqual(names(MessageSystemAttributeName=["SentTimestamp"]), ["SentTimestamp"])
+        self.assertEqual(names(AttributeName=["SentTimestamp"],
+                               MessageSystemAttributeName=["SenderId"]),
+                         ["SenderId", "SentTimestamp"])
+        self.assertEqual(names(AttributeName=["All"]), every)
+        self.assertEqual(names(MessageSystemAttributeName=["All"]), every)
+        self.assertEqual(names(AttributeName=["SenderId"], MessageSystemAttributeName=["All"]),
+                         every)
+        self.assertEqual(names(), [])
+        # names of attributes a message does not have select nothing
+        self.assertEqual(names(MessageSystemAttributeName=[
+            "DeadLetterQueueSourceArn", "MessageGroupId", "SequenceNumber"]), [])
+
     def test_message_attribute_errors(self):
         url = self.queue("attrerr")
         self.assertError("InvalidParameterValue", self.sqs.send_message, QueueUrl=url,
@@ -611,6 +654,30 @@ class TestDeadLetterQueue(SqsTestCase):
         self.assertEqual(self.sqs.receive_message(QueueUrl=src, VisibilityTimeout=0).get("Messages", []), [])
         moved = self.sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=2)["Messages"]
         self.assertEqual([m["Body"] for m in moved], ["poison"])
+
+        # the dead-letter queue names where the message came from, and who sent it
+        src_arn = self.attrs(src, "QueueArn")["QueueArn"]
+        self.sqs.change_message_visibility(QueueUrl=dlq, ReceiptHandle=moved[0]["ReceiptHandle"],
+                                           VisibilityTimeout=0)
+        sender = "sqsn_api_tester" if AUTH == "sigv4" else sql(
+            "SELECT rolname FROM pg_roles WHERE oid = 10")
+        again = receive_query(dlq, MessageSystemAttributeName=["DeadLetterQueueSourceArn",
+                                                               "SenderId"])
+        self.assertEqual(again[0]["Attributes"],
+                         {"DeadLetterQueueSourceArn": src_arn, "SenderId": sender})
+        every = self.sqs.receive_message(QueueUrl=dlq, VisibilityTimeout=0,
+                                         AttributeNames=["All"])["Messages"][0]["Attributes"]
+        self.assertEqual(every["DeadLetterQueueSourceArn"], src_arn)
+        self.assertEqual(every["ApproximateReceiveCount"], "3")
+        unasked = self.sqs.receive_message(QueueUrl=dlq, VisibilityTimeout=0,
+                                           AttributeNames=["SenderId"])["Messages"][0]
+        self.assertNotIn("DeadLetterQueueSourceArn", unasked["Attributes"])
+        # a message of the source queue itself has none
+        self.sqs.send_message(QueueUrl=src, MessageBody="fresh")
+        fresh = self.sqs.receive_message(QueueUrl=src, VisibilityTimeout=0,
+                                         AttributeNames=["All"])["Messages"][0]
+        self.assertNotIn("DeadLetterQueueSourceArn", fresh["Attributes"])
+        self.assertEqual(fresh["Attributes"]["SenderId"], sender)
 
         # a policy naming a queue that does not exist; a malformed one
         missing = "arn:aws:sqs:%s:%s:%snone" % (REGION, ACCOUNT, PREFIX)
@@ -844,6 +911,33 @@ def raw_query(params, sign=True):
     m = re.search(r"<Code>([^<]*)</Code>", resp["body"])
     resp["code"] = m.group(1) if m else None
     return resp
+
+
+def receive_query(url, **names):
+    """ReceiveMessage as a signed query request, up to 10 messages with a
+    visibility timeout of 0; names: the list members (AttributeName,
+    MessageSystemAttributeName) and their values. Returns the messages as
+    {"Body": ..., "Attributes": {name: value}}."""
+    params = {"Action": "ReceiveMessage", "Version": "2012-11-05", "QueueUrl": url,
+              "MaxNumberOfMessages": "10", "VisibilityTimeout": "0"}
+    for member, values in names.items():
+        for i, v in enumerate(values, 1):
+            params["%s.%d" % (member, i)] = v
+    resp = raw_query(params)
+    assert resp["status"] == 200, resp
+    root = ElementTree.fromstring(resp["body"])
+    local = lambda e: e.tag.rsplit("}", 1)[-1]  # noqa: E731
+    messages = []
+    for m in (e for e in root.iter() if local(e) == "Message"):
+        msg = {"Attributes": {}}
+        for child in m:
+            if local(child) == "Body":
+                msg["Body"] = child.text
+            elif local(child) == "Attribute":
+                kv = {local(c): c.text for c in child}
+                msg["Attributes"][kv["Name"]] = kv["Value"]
+        messages.append(msg)
+    return messages
 
 
 class TestMessageMoveTasks(SqsTestCase):

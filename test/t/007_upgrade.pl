@@ -197,6 +197,20 @@ foreach my $from (@shipped)
 			SELECT count(*) FROM sqsn.sq_receive('old', 10, 0);
 			SELECT sqsn.sn_publish('old-topic', 'by a publisher') IS NOT NULL;
 		}), "t\n2\nt", "$from: producers, consumers and publishers keep using old queues and topics");
+
+	# An old queue's message table has the columns of a new one's, and a
+	# send recorded its sender in it.
+	my $columns = q{SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', '
+			ORDER BY attnum) FROM pg_attribute
+		WHERE attrelid = format('sqsn.q_%s', (SELECT queue_id FROM sqsn.queue
+			WHERE queue_name = '%s'))::regclass AND attnum > 0 AND NOT attisdropped};
+	is($node->safe_psql($db, sprintf($columns, '%s', 'old')),
+		$node->safe_psql($db, sprintf($columns, '%s', 'new-after-update')),
+		"$from: an old queue's message table has the columns of a new one's");
+	is($node->safe_psql($db, qq{SELECT format(
+			'SELECT sender_id::regrole FROM sqsn.q_%s WHERE body = %L', queue_id, 'by a producer')
+			FROM sqsn.queue WHERE queue_name = 'old' \\gexec}),
+		$role, "$from: a send to an old queue records its sender after the update");
 	is($node->safe_psql($db, q{
 			SELECT string_agg(queue_name || ':' || grantee || ':' || action, ' '
 				ORDER BY queue_name, grantee, action)

@@ -346,6 +346,36 @@ test('ReceiveMessage attribute selection: All, names, prefix.*', async () => {
   assert.deepEqual(m2.Attributes, { ApproximateReceiveCount: '6' });
 });
 
+test('SenderId and DeadLetterQueueSourceArn, by either attribute-name member', async () => {
+  const dlq = await createQueue('sys-dlq');
+  const { QueueArn: dlqArn } = await attrs(dlq, 'QueueArn');
+  const src = await createQueue('sys-src', {
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 1 }),
+  });
+  const { QueueArn: srcArn } = await attrs(src, 'QueueArn');
+  await sqs.send(new SendMessageCommand({ QueueUrl: src, MessageBody: 'sys' }));
+  const [m] = await receive(src, { VisibilityTimeout: 0, MessageSystemAttributeNames: ['SenderId'] });
+  // the role the key maps to (with sqsn.api_auth = none, the bootstrap superuser)
+  if (AUTH === 'sigv4') assert.deepEqual(m.Attributes, { SenderId: 'sqsn_api_tester' });
+  else assert.deepEqual(Object.keys(m.Attributes), ['SenderId']);
+  const sender = m.Attributes.SenderId;
+  // a second receive is over maxReceiveCount: the message moves to the dead-letter queue
+  assert.deepEqual(await receive(src, { VisibilityTimeout: 0 }), []);
+  const [d] = await receive(dlq, {
+    VisibilityTimeout: 0, MessageSystemAttributeNames: ['DeadLetterQueueSourceArn'],
+    AttributeNames: ['SenderId'],
+  });
+  assert.deepEqual(d.Attributes, { DeadLetterQueueSourceArn: srcArn, SenderId: sender });
+  const [all] = await receive(dlq, { VisibilityTimeout: 0, MessageSystemAttributeNames: ['All'] });
+  assert.deepEqual(Object.keys(all.Attributes).sort(), [
+    'ApproximateFirstReceiveTimestamp', 'ApproximateReceiveCount', 'DeadLetterQueueSourceArn',
+    'SenderId', 'SentTimestamp',
+  ]);
+  const [legacy] = await receive(dlq, { VisibilityTimeout: 0, AttributeNames: ['All'] });
+  assert.equal(legacy.Attributes.DeadLetterQueueSourceArn, srcArn);
+  assert.equal(legacy.Attributes.ApproximateReceiveCount, '3');
+});
+
 test('SendMessageBatch with a partial failure', async () => {
   const url = await createQueue('batch');
   const entries = [
