@@ -40,6 +40,14 @@
  * sender's commit sets the worker's latch, the receive is run again, and
  * the connection resumed once it has messages or its wait is over.
  *
+ * Each worker holds at most sqsn.api_max_connections connections on each
+ * address (libmicrohttpd's connection limit; the next one is accepted and
+ * closed at once). A connection is a descriptor, and a server started by
+ * systemd gets a soft limit of 1024 open files, which PostgreSQL's own
+ * files share: so a worker raises its soft limit to the hard one at start,
+ * and lowers its connection limit, with a warning, where even that cannot
+ * hold the connections next to the files PostgreSQL may open.
+ *
  * The paths /metrics and /dashboard are the endpoint's own pages
  * (pages.c): they are answered by api_page_run, outside the AWS protocol.
  *
@@ -55,6 +63,7 @@
 #include <netinet/in.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -68,6 +77,7 @@
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "replication/syncrep.h"
+#include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
@@ -87,8 +97,10 @@
 #define API_MAX_WORKERS       64
 #define LONGPOLL_RECHECK_MS   500 /* delays and leases end without a commit */
 #define IDLE_CONNECTION_SECS  120
+#define API_SPARE_FDS         64 /* listening sockets, epoll, a few more */
 
 static int api_workers = 2;
+static int api_max_connections = 2048;
 static int first_watcher = 0; /* the long-poll watcher of worker 0 */
 /*
  * Default: a 1 MiB message (a queue's largest) form-encoded at its worst,
@@ -166,6 +178,11 @@ ApiInit(void)
 		"Number of processes serving the endpoint, sharing its port.", NULL,
 		&api_workers, 2, 1, API_MAX_WORKERS, PGC_POSTMASTER, 0, NULL, NULL,
 		NULL);
+	DefineCustomIntVariable(
+		"sqsn.api_max_connections",
+		"Most connections each endpoint worker holds open on each address.",
+		NULL, &api_max_connections, 2048, 16, 1000000, PGC_POSTMASTER, 0,
+		NULL, NULL, NULL);
 	DefineCustomIntVariable("sqsn.api_max_request_size",
 							"Largest request body the endpoint accepts.", NULL,
 							&api_max_request_size, 4 * 1024 * 1024, 64 * 1024,
@@ -282,6 +299,62 @@ static void request_completed(void *cls, struct MHD_Connection *connection,
 							  void                          **con_cls,
 							  enum MHD_RequestTerminationCode toe);
 
+/*
+ * How many connections each daemon may hold: sqsn.api_max_connections, as
+ * far as the descriptors allow. The soft limit on open files is raised to
+ * the hard one first; PostgreSQL keeps its own files within max_safe_fds,
+ * which it computed from the limit the postmaster started with, so what
+ * the raise adds is the endpoint's. Where even the hard limit is short,
+ * PostgreSQL's files are left a quarter of it at most (a worker opens few
+ * relations, and closes its least recently used files when an open fails
+ * for want of descriptors), the connections the rest.
+ */
+static unsigned int
+connection_limit(int naddresses)
+{
+	struct rlimit lim;
+	rlim_t        room;
+	rlim_t        reserve;
+	rlim_t        wanted = (rlim_t) api_max_connections * naddresses;
+
+	if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
+		return (unsigned int) api_max_connections;
+	if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < lim.rlim_max)
+	{
+		rlim_t old = lim.rlim_cur;
+
+		lim.rlim_cur = lim.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &lim) != 0)
+		{
+			/* a hard limit of unlimited may be refused: take what is */
+			lim.rlim_cur = old;
+		}
+		else
+			ereport(DEBUG1,
+					(errmsg("sqsn api: open files limit raised from %lu to %lu",
+							(unsigned long) old,
+							(unsigned long) lim.rlim_cur)));
+	}
+	if (lim.rlim_cur == RLIM_INFINITY)
+		return (unsigned int) api_max_connections;
+	reserve = Min((rlim_t) max_safe_fds, lim.rlim_cur / 4) + API_SPARE_FDS;
+	room = lim.rlim_cur > reserve ? lim.rlim_cur - reserve : 0;
+	if (room >= wanted)
+		return (unsigned int) api_max_connections;
+	room = Max(room / (rlim_t) naddresses, 16);
+	ereport(WARNING,
+			(errmsg("sqsn api: only %lu connections per address instead of "
+					"sqsn.api_max_connections = %d",
+					(unsigned long) room, api_max_connections),
+			 errdetail("The limit on open files is %lu, and the server's "
+					   "own files need some of them.",
+					   (unsigned long) lim.rlim_cur),
+			 errhint("Raise the server's limit on open files (ulimit -n, "
+					 "LimitNOFILE= of its systemd unit) or lower "
+					 "sqsn.api_max_connections.")));
+	return (unsigned int) room;
+}
+
 static void
 start_daemons(void)
 {
@@ -291,10 +364,16 @@ start_daemons(void)
 	char                  port[16];
 	struct MHD_OptionItem tls[3];
 	unsigned int          tls_flag = api_tls_options(tls);
+	unsigned int          limit;
+	int                   naddresses = 0;
 
 	snprintf(port, sizeof(port), "%d", sqsn_api_port);
 	if (!SplitGUCList(copy, ',', &names))
 		elog(FATAL, "invalid sqsn.api_listen_addresses");
+	/* "*" (and a name) may be two addresses: IPv4 and IPv6 */
+	foreach (lc, names)
+		naddresses += strcmp((char *) lfirst(lc), "*") == 0 ? 2 : 1;
+	limit = connection_limit(Max(naddresses, 1));
 
 	foreach (lc, names)
 	{
@@ -336,6 +415,7 @@ start_daemons(void)
 				MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
 				MHD_OPTION_CONNECTION_TIMEOUT,
 				(unsigned int) IDLE_CONNECTION_SECS,
+				MHD_OPTION_CONNECTION_LIMIT, limit,
 				MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
 				MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
 			if (d->mhd == NULL)
