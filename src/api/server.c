@@ -181,8 +181,8 @@ ApiInit(void)
 	DefineCustomIntVariable(
 		"sqsn.api_max_connections",
 		"Most connections each endpoint worker holds open on each address.",
-		NULL, &api_max_connections, 2048, 16, 1000000, PGC_POSTMASTER, 0,
-		NULL, NULL, NULL);
+		NULL, &api_max_connections, 2048, 16, 1000000, PGC_POSTMASTER, 0, NULL,
+		NULL, NULL);
 	DefineCustomIntVariable("sqsn.api_max_request_size",
 							"Largest request body the endpoint accepts.", NULL,
 							&api_max_request_size, 4 * 1024 * 1024, 64 * 1024,
@@ -330,10 +330,10 @@ connection_limit(int naddresses)
 			lim.rlim_cur = old;
 		}
 		else
-			ereport(DEBUG1,
-					(errmsg("sqsn api: open files limit raised from %lu to %lu",
-							(unsigned long) old,
-							(unsigned long) lim.rlim_cur)));
+			ereport(
+				DEBUG1,
+				(errmsg("sqsn api: open files limit raised from %lu to %lu",
+						(unsigned long) old, (unsigned long) lim.rlim_cur)));
 	}
 	if (lim.rlim_cur == RLIM_INFINITY)
 		return (unsigned int) api_max_connections;

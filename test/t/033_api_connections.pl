@@ -22,15 +22,16 @@ chomp $hard;
 plan skip_all => "the hard limit on open files ($hard) is too low for 1,100 connections"
   unless $hard eq 'unlimited' || $hard > 1300;
 
-my $node = PostgreSQL::Test::Cluster->new('sqsn_api_connections');
 my $api_port = PostgreSQL::Test::Cluster::get_free_port();
+my $node = PostgreSQL::Test::Cluster->new('sqsn_api_connections');
 $node->init;
+# one worker, which every connection reaches
 $node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'sqsn'
-sqsn.api_port = $api_port
-sqsn.api_listen_addresses = '127.0.0.1'
 sqsn.api_workers = 1
+shared_preload_libraries = 'sqsn'
 sqsn.api_auth = 'none'
+sqsn.api_listen_addresses = '127.0.0.1'
+sqsn.api_port = $api_port
 });
 
 # pg_ctl start as PostgreSQL::Test::Cluster does, under ulimit -Sn 1024
