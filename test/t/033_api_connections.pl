@@ -5,8 +5,11 @@
 # starts services; the hard limit stays) and one API worker: 1,100
 # connections each make a request and stay open, all are answered, none
 # is closed, and the worker's soft limit is its hard limit. Then, with
-# sqsn.api_max_connections = 50, the 51st connection is closed unanswered
-# while the first 50 are served.
+# sqsn.api_max_connections = 50, the 51st connection waits unanswered
+# (libmicrohttpd stops accepting at its limit) while the first 50 are held. Last, with sqsn.api_idle_timeout = 3s, a
+# connection sending its headers a byte every 0.3 s (slowloris) is closed
+# after about 3 s, though it is never silent that long, and a request sent
+# at a normal pace on a kept-alive connection is still answered.
 
 use strict;
 use warnings;
@@ -49,19 +52,20 @@ sub start_low_limit
 # N connections, each a keep-alive GET /metrics answered in full, held
 # open 2 s more; then one request on a new connection. Prints
 # "answered=A closed=C late=L" (closed: by the server, before or after
-# answering; late: the new connection's status).
+# answering; late: the new connection's status, or unanswered within 5 s).
 my $client = "${PostgreSQL::Test::Utils::tmp_check}/api_connections.py";
 open my $fh, '>', $client or die "cannot write $client: $!";
 print $fh <<'PY';
 import asyncio, resource, sys
 port, n = int(sys.argv[1]), int(sys.argv[2])
+mode = sys.argv[3] if len(sys.argv) > 3 else "many"
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 if soft < n + 64:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else n + 64, hard))
 answered = closed = 0
-async def request(reader, writer):
+async def request(reader, writer, wait=30):
     writer.write(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), wait)
     length = 0
     for line in head.decode("latin-1").split("\r\n")[1:]:
         k, _, v = line.partition(":")
@@ -93,11 +97,36 @@ async def main():
             pass
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        late = await request(reader, writer)
-    except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError):
+        late = await request(reader, writer, 5)
+    except asyncio.TimeoutError:
+        late = "unanswered"
+    except (OSError, asyncio.IncompleteReadError):
         late = "closed"
     print(f"answered={answered} closed={closed} late={late}")
-asyncio.run(main())
+async def slow():
+    # one byte of headers every 0.3 s: the seconds until the server closes
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    start = asyncio.get_running_loop().time()
+    data = b"GET /metrics HTTP/1.1\r\nHost: t\r\nX-Slow: " + b"s" * 200
+    for i in range(len(data)):
+        try:
+            writer.write(data[i:i + 1])
+            await writer.drain()
+            if await asyncio.wait_for(reader.read(1), 0.3) == b"":
+                break
+        except asyncio.TimeoutError:
+            continue
+        except OSError:
+            break
+    print(f"closed_after={asyncio.get_running_loop().time() - start:.0f}")
+async def paced():
+    # two requests, 2 s apart, on one connection
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    first = await request(reader, writer)
+    await asyncio.sleep(2)
+    second = await request(reader, writer)
+    print(f"first={first} second={second}")
+asyncio.run({"many": main, "slow": slow, "paced": paced}[mode]())
 PY
 close $fh;
 
@@ -124,8 +153,21 @@ $node->append_conf('postgresql.conf', "sqsn.api_max_connections = 50\n");
 start_low_limit();
 $out = `$python $client $api_port 50 2>&1`;
 chomp $out;
-is($out, 'answered=50 closed=0 late=closed',
-	'with sqsn.api_max_connections = 50, the 51st connection is closed');
+is($out, 'answered=50 closed=0 late=unanswered',
+	'with sqsn.api_max_connections = 50, the 51st connection waits');
+
+$node->stop;
+$node->append_conf('postgresql.conf', "sqsn.api_idle_timeout = '3s'\n");
+start_low_limit();
+$out = `$python $client $api_port 1 slow 2>&1`;
+chomp $out;
+like($out, qr/^closed_after=[3-6]$/,
+	'a connection sending its headers a byte at a time is closed after sqsn.api_idle_timeout'
+);
+$out = `$python $client $api_port 1 paced 2>&1`;
+chomp $out;
+is($out, 'first=200 second=200',
+	'a kept-alive connection that sends whole requests is served');
 $node->stop;
 
 done_testing();
