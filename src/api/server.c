@@ -42,11 +42,12 @@
  *
  * Each worker holds at most sqsn.api_max_connections connections on each
  * address (libmicrohttpd's connection limit: it stops accepting until one
- * closes, and the next ones wait in the kernel's backlog). A connection is a descriptor, and a server started by
- * systemd gets a soft limit of 1024 open files, which PostgreSQL's own
- * files share: so a worker raises its soft limit to the hard one at start,
- * and lowers its connection limit, with a warning, where even that cannot
- * hold the connections next to the files PostgreSQL may open.
+ * closes, and the next ones wait in the kernel's backlog). A connection is
+ * a descriptor, and a server started by systemd gets a soft limit of 1024
+ * open files, which PostgreSQL's own files share: so a worker raises its
+ * soft limit to the hard one at start, and lowers its connection limit,
+ * with a warning, where even that cannot hold the connections next to the
+ * files PostgreSQL may open.
  *
  * libmicrohttpd closes a connection that has been silent for
  * sqsn.api_idle_timeout; one that sends a byte now and then (slowloris)
@@ -169,10 +170,10 @@ typedef struct ApiSocket
 } ApiSocket;
 
 static ApiDaemon  daemons[SQSN_API_MAX_ADDRESSES];
-static dlist_head owing = DLIST_STATIC_INIT(owing);
 static int        ndaemons = 0;
 static dlist_head waiting = DLIST_STATIC_INIT(waiting);
 static dlist_head flushing = DLIST_STATIC_INIT(flushing);
+static dlist_head owing = DLIST_STATIC_INIT(owing);
 static bool       can_watch = false;
 
 static bool claim_port(void);
