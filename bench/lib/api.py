@@ -2,6 +2,20 @@
 """Result processing for bench/api (Python 3 standard library only).
 
   api.py report --run DIR
+  api.py load --run DIR
+
+load: DIR/load/ holds the load phase of bench/api (meta.txt, the
+apiload outputs <part>-send.out and <part>-recvdel.out of the parts alone-1,
+crowded and alone-2, crowd.out, rss.txt: "label pid anon_kb fds vmrss_kb" lines).
+It checks that the active clients kept at least ratio_floor of their
+alone msgs/s next to the crowd (not in --smoke), that the crowd's
+connections were all open and none was closed by the server, that the
+workers' private memory (RssAnon) grew by at most 64 kB per connection
+plus 16 MB, and that
+the queues hold exactly what the answers said: load_send the SendMessage
+requests answered 200, load_recv its prefill less the DeleteMessage
+requests answered 200. Writes DIR/load/load.json, prints a table, exits 1
+on a failed check.
 
 DIR/runs.tsv has one line per measured run, written by bench/api:
 tab-separated key=value fields (id, half, system = api | sql, protocol =
@@ -349,11 +363,160 @@ def cmd_report(a):
     return 0
 
 
+LOAD_PARTS = ("alone-1", "crowded", "alone-2")
+RSS_PER_CONNECTION_KB = 64
+RSS_SLACK_KB = 16 * 1024
+
+
+def cmd_load(a):
+    d = os.path.join(a.run, "load")
+    meta = keyvalues(os.path.join(d, "meta.txt"))
+    run_meta = keyvalues(os.path.join(a.run, "meta.txt"))
+    smoke = run_meta.get("mode") == "smoke"
+    problems = []
+    parts = {}
+    for part in LOAD_PARTS:
+        parts[part] = {}
+        for op in ("send", "recvdel"):
+            path = os.path.join(d, f"{part}-{op}.out")
+            kv = keyvalues(path)
+            parts[part][op] = {k: kv.get(k, 0) for k in
+                               ("msgs_per_s", "messages", "acked", "unanswered", "errors",
+                                "p50_ms", "p99_ms")}
+            if not kv:
+                problems.append(f"{part} {op}: no result ({path})")
+            elif kv.get("errors", 0) or kv.get("unanswered", 0) or not kv.get("messages", 0):
+                problems.append(f"{part} {op}: {int(kv.get('errors', 0))} errors, "
+                                f"{int(kv.get('unanswered', 0))} unanswered, "
+                                f"{int(kv.get('messages', 0))} messages ({path})")
+
+    def rate(part, op=None):
+        ops = [op] if op else ["send", "recvdel"]
+        return sum(parts[part][o]["msgs_per_s"] for o in ops)
+
+    ratios = {}
+    for op in ("send", "recvdel", None):
+        alone = (rate("alone-1", op) + rate("alone-2", op)) / 2
+        ratios[op or "all"] = rate("crowded", op) / alone if alone else None
+    floor = float(meta.get("ratio_floor", 0.7))
+    if not smoke and (ratios["all"] is None or ratios["all"] < floor):
+        problems.append(f"crowded / alone = {ratios['all']} (floor {floor})")
+
+    crowd = keyvalues(os.path.join(d, "crowd.out"))
+    if not crowd.get("ready"):
+        problems.append("the crowd's connections were not all open")
+    closed = {k: int(crowd.get(f"closed_by_server_{k}", 0)) for k in ("idle", "slow", "keepalive")}
+    if any(closed.values()):
+        problems.append(f"the server closed crowd connections: {closed}")
+    if crowd.get("connect_errors"):
+        problems.append(f"{int(crowd['connect_errors'])} of the crowd's connects failed")
+
+    rss = {}
+    try:
+        with open(os.path.join(d, "rss.txt")) as f:
+            for line in f:
+                label, pid, kb, fds, vmrss = line.split()
+                rss.setdefault(label, {}).setdefault(pid, []).append((int(kb), int(fds), int(vmrss)))
+    except (OSError, ValueError):
+        problems.append("no RSS samples")
+
+    def total(label, pick=max, i=0):
+        return sum(pick(x[i] for x in v) for v in rss.get(label, {}).values())
+
+    connections = int(meta.get("connections", 0))
+    mem = {
+        "before_kb": total("before"),
+        "alone_kb": total("alone"),
+        "crowd_ready_kb": total("crowd-ready"),
+        "during_max_kb": total("during"),
+        "crowd_end_kb": total("crowd-end"),
+        "after_kb": total("after"),
+        "end_kb": total("end"),
+        "during_max_fds": total("during", i=1),
+        "vmrss_alone_kb": total("alone", i=2),
+        "vmrss_during_max_kb": total("during", i=2),
+        "workers": len(rss.get("alone", {})),
+    }
+    peak = max(mem["crowd_ready_kb"], mem["during_max_kb"], mem["crowd_end_kb"])
+    mem["growth_kb"] = peak - mem["alone_kb"]
+    mem["bound_kb"] = connections * RSS_PER_CONNECTION_KB + RSS_SLACK_KB
+    mem["per_connection_kb"] = round(mem["growth_kb"] / connections, 1) if connections else None
+    if mem["growth_kb"] > mem["bound_kb"]:
+        problems.append(f"the workers' RSS grew by {mem['growth_kb']} kB (bound {mem['bound_kb']} kB)")
+    if max(mem["after_kb"], mem["end_kb"]) > peak + RSS_SLACK_KB:
+        problems.append("the workers' RSS went on growing after the crowd left")
+
+    acked_send = sum(int(parts[p]["send"]["acked"]) for p in LOAD_PARTS)
+    acked_del = sum(int(parts[p]["recvdel"]["acked"]) for p in LOAD_PARTS)
+    counts = {
+        "send_before": int(meta.get("send_before", -1)),
+        "send_after": int(meta.get("send_after", -1)),
+        "sends_answered_200": acked_send,
+        "recv_prefilled": int(meta.get("recv_prefilled", -1)),
+        "recv_after": int(meta.get("recv_after", -1)),
+        "deletes_answered_200": acked_del,
+    }
+    counts["sends_stored"] = counts["send_after"] - counts["send_before"]
+    counts["recv_expected"] = counts["recv_prefilled"] - acked_del
+    if counts["sends_stored"] != acked_send:
+        problems.append(f"load_send holds {counts['sends_stored']} new messages, "
+                        f"{acked_send} SendMessage requests were answered 200")
+    if counts["recv_after"] != counts["recv_expected"]:
+        problems.append(f"load_recv holds {counts['recv_after']} messages, expected "
+                        f"{counts['recv_prefilled']} - {acked_del} = {counts['recv_expected']}")
+
+    out = {"meta": meta, "parts": parts, "ratios": ratios, "crowd": crowd, "memory": mem,
+           "counts": counts, "smoke": smoke, "ok": not problems, "problems": problems}
+    with open(os.path.join(d, "load.json"), "w") as f:
+        json.dump(out, f, indent=2)
+
+    def r(v):
+        return "-" if v is None else f"{v:.2f}"
+    md = [
+        f"Load phase: {int(meta.get('active', 0))} active clients (half SendMessage, half "
+        f"ReceiveMessage + DeleteMessage), {int(meta.get('seconds', 0))} s a part; the crowd: "
+        f"{int(meta.get('idle', 0))} idle, {int(meta.get('slow', 0))} slow, "
+        f"{int(meta.get('keepalive', 0))} keep-alive connections ({connections} in all, "
+        f"open after {crowd.get('ready_seconds', '?')} s); server's open-file limit "
+        f"{meta.get('server_nofile', '?')} (soft/hard)",
+        "",
+        "| part | send msgs/s | receive+delete msgs/s | send p50 / p99 ms | receive+delete p50 / p99 ms |",
+        "|---|--:|--:|--:|--:|",
+    ]
+    for p in LOAD_PARTS:
+        s_, v = parts[p]["send"], parts[p]["recvdel"]
+        md.append(f"| {p} | {fmt_rate(s_['msgs_per_s'])} | {fmt_rate(v['msgs_per_s'])} "
+                  f"| {fmt_ms(s_['p50_ms'])} / {fmt_ms(s_['p99_ms'])} "
+                  f"| {fmt_ms(v['p50_ms'])} / {fmt_ms(v['p99_ms'])} |")
+    md += [
+        "",
+        f"crowded / alone: {r(ratios['all'])} (send {r(ratios['send'])}, receive+delete "
+        f"{r(ratios['recvdel'])}); floor {floor}{' (not checked in --smoke)' if smoke else ''}",
+        f"workers' private memory (RssAnon, sum of {mem['workers']}): before {mem['before_kb'] / 1024:.1f} MB, after the first part "
+        f"{mem['alone_kb'] / 1024:.1f} MB, crowded at most {peak / 1024:.1f} MB "
+        f"({mem['per_connection_kb']} kB a connection; bound {mem['bound_kb'] / 1024:.1f} MB of growth), "
+        f"after {mem['after_kb'] / 1024:.1f} MB, at the end {mem['end_kb'] / 1024:.1f} MB; "
+        f"open descriptors at most {mem['during_max_fds']}; VmRSS (shared buffers touched included) "
+        f"{mem['vmrss_alone_kb'] / 1024:.1f} MB alone, at most {mem['vmrss_during_max_kb'] / 1024:.1f} MB crowded",
+        f"load_send: {counts['sends_stored']} messages stored, {acked_send} sends answered 200; "
+        f"load_recv: {counts['recv_after']} left of {counts['recv_prefilled']}, "
+        f"{acked_del} deletes answered 200",
+    ]
+    if problems:
+        md += ["", "FAILED:"] + [f"- {x}" for x in problems]
+    text = "\n".join(md)
+    with open(os.path.join(d, "load.md"), "w") as f:
+        f.write(text + "\n")
+    print(text)
+    return 0 if not problems else 1
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["report"])
+    p.add_argument("command", choices=["report", "load"])
     p.add_argument("--run", required=True)
-    return cmd_report(p.parse_args())
+    a = p.parse_args()
+    return cmd_load(a) if a.command == "load" else cmd_report(a)
 
 
 if __name__ == "__main__":

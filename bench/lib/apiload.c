@@ -23,6 +23,13 @@
  *	  --latencies FILE gets one latency in microseconds per line (per
  *	  message: the send, or the receive+delete pair; per wake).
  *
+ *	  At the deadline no new request starts; the ones in flight are
+ *	  waited for (at most 30 s), so that every request has an outcome:
+ *	  acked= counts the SendMessage or DeleteMessage requests answered with
+ *	  200 over the whole run (warm-up included), unanswered= those that
+ *	  failed without an answer, whose outcome the client cannot know.
+ *	  bench/api's load phase compares the queues' contents with these.
+ *
  *	  Exit status: 0 when every request succeeded, 1 otherwise (an HTTP
  *	  error, an unexpected response, an empty receive in recvdel mode, a
  *	  wake that never arrived), 2 on bad arguments.
@@ -110,6 +117,7 @@ static char host_header[256]; /* host[:port] of the endpoint */
 static int64_t  *latencies;
 static size_t    nlatencies, latencies_cap;
 static long long requests, messages, errors, empties, warmups;
+static long long acked, unanswered;
 static int       errors_shown;
 
 /* Long polling: per wake, the sender's commit time and the arrival. */
@@ -676,10 +684,15 @@ finish_request(Client *c, CURLcode rc, bool timing)
 	c->busy = false;
 	if (rc != CURLE_OK)
 	{
+		if (c->step != STEP_RECEIVE)
+			unanswered++;
 		request_error("%s: %s", action_name(c->step), curl_easy_strerror(rc));
 		return mode == MODE_SEND ? STEP_SEND : STEP_RECEIVE;
 	}
 	curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+	/* what the server acknowledged: a message stored, or deleted */
+	if (status == 200 && c->step != STEP_RECEIVE)
+		acked++;
 	if (status != 200)
 	{
 		request_error("%s: HTTP %ld: %.300s", action_name(c->step), status,
@@ -1048,7 +1061,8 @@ main(int argc, char **argv)
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
 							  (char **) &c);
 			curl_multi_remove_handle(multi, c->easy);
-			counted = timing;
+			/* what completes after the deadline is not measured */
+			counted = timing && (mode == MODE_LONGPOLL || now_us() < deadline);
 			next = finish_request(c, msg->data.result, counted);
 			if (!timing && !c->warmed && msg->data.result == CURLE_OK &&
 				(mode == MODE_SEND ? next == STEP_SEND
@@ -1074,7 +1088,15 @@ main(int argc, char **argv)
 		}
 		t = now_us();
 		if (mode != MODE_LONGPOLL && timing && t >= deadline)
-			break;
+		{
+			/* the requests in flight get their answers (30 s at most) */
+			bool any = false;
+
+			for (int i = 0; i < nclients; i++)
+				any |= clients[i].busy;
+			if (!any || t - deadline > 30000000)
+				break;
+		}
 		if (mode == MODE_LONGPOLL && sender_done)
 		{
 			/* every wake arrived, or the last one had 5 s to */
@@ -1100,6 +1122,10 @@ main(int argc, char **argv)
 		curl_multi_poll(multi, NULL, 0, 20, &numfds);
 	}
 	end = now_us();
+	/* still no answer: nobody knows whether it was done */
+	for (int i = 0; i < nclients; i++)
+		if (clients[i].busy && clients[i].step != STEP_RECEIVE)
+			unanswered++;
 	if (mode != MODE_LONGPOLL && timing && end > deadline)
 		end = deadline;
 	if (mode == MODE_LONGPOLL)
@@ -1143,6 +1169,7 @@ main(int argc, char **argv)
 		   "empty_receives=%lld\n",
 		   timing ? (double) (end - start) / 1e6 : 0.0, requests, messages,
 		   errors, empties);
+	printf("acked=%lld\nunanswered=%lld\n", acked, unanswered);
 	printf("msgs_per_s=%.1f\n",
 		   timing && end > start ? (double) messages * 1e6 / (double) (end - start)
 								 : 0.0);

@@ -5,6 +5,8 @@
 --   api_recv, api_recv_json,   receive+delete through the endpoint (query,
 --   sql_recv                   JSON 1.0) / through SQL, topped up alike
 --   wake                       long polling (empty; messages sent one by one)
+--   load_send, load_recv       the load phase: sends nobody receives; receive
+--                              + delete from a prefilled queue
 
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
@@ -13,7 +15,8 @@ CREATE EXTENSION sqsn;
 CREATE SCHEMA bench;
 
 SELECT sqsn.sq_create_queue(q)
-FROM unnest(ARRAY['api_send', 'sql_send', 'api_recv', 'api_recv_json', 'sql_recv', 'wake']) q;
+FROM unnest(ARRAY['api_send', 'sql_send', 'api_recv', 'api_recv_json', 'sql_recv', 'wake',
+	'load_send', 'load_recv']) q;
 
 -- The message table of a sqsn queue.
 CREATE FUNCTION bench.queue_table(name text) RETURNS regclass

@@ -40,6 +40,23 @@
  * sender's commit sets the worker's latch, the receive is run again, and
  * the connection resumed once it has messages or its wait is over.
  *
+ * Each worker holds at most sqsn.api_max_connections connections on each
+ * address (libmicrohttpd's connection limit: it stops accepting until one
+ * closes, and the next ones wait in the kernel's backlog). A connection is
+ * a descriptor, and a server started by systemd gets a soft limit of 1024
+ * open files, which PostgreSQL's own files share: so a worker raises its
+ * soft limit to the hard one at start, and lowers its connection limit,
+ * with a warning, where even that cannot hold the connections next to the
+ * files PostgreSQL may open.
+ *
+ * libmicrohttpd closes a connection that has been silent for
+ * sqsn.api_idle_timeout; one that sends a byte now and then (slowloris)
+ * would hold its place for ever. So a connection must also send a whole
+ * request within sqsn.api_idle_timeout of its opening or of its last
+ * answer: the connections that owe one are kept in order of since when,
+ * and those past it are shut down (shutdown(2) on the socket, after which
+ * libmicrohttpd reads the end and closes it as its own).
+ *
  * The paths /metrics and /dashboard are the endpoint's own pages
  * (pages.c): they are answered by api_page_run, outside the AWS protocol.
  *
@@ -55,6 +72,7 @@
 #include <netinet/in.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -68,6 +86,7 @@
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "replication/syncrep.h"
+#include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
@@ -86,10 +105,12 @@
 #define API_QUEUE_CACHE_LIMIT 1000 /* queues a worker keeps cached */
 #define API_MAX_WORKERS       64
 #define LONGPOLL_RECHECK_MS   500 /* delays and leases end without a commit */
-#define IDLE_CONNECTION_SECS  120
+#define API_SPARE_FDS         64  /* listening sockets, epoll, a few more */
 
 static int api_workers = 2;
-static int first_watcher = 0; /* the long-poll watcher of worker 0 */
+static int api_max_connections = 2048;
+static int api_idle_timeout = 120; /* seconds */
+static int first_watcher = 0;      /* the long-poll watcher of worker 0 */
 /*
  * Default: a 1 MiB message (a queue's largest) form-encoded at its worst,
  * three bytes a byte, with room for the rest of the request.
@@ -139,10 +160,20 @@ typedef struct ApiConn
 	dlist_node flush_node;
 } ApiConn;
 
+/* a connection, from its opening to its closing */
+typedef struct ApiSocket
+{
+	struct MHD_Connection *connection;
+	bool                   owing;    /* a whole request is awaited */
+	TimestampTz            since;    /* since when */
+	dlist_node             owe_node; /* in owing, oldest first */
+} ApiSocket;
+
 static ApiDaemon  daemons[SQSN_API_MAX_ADDRESSES];
 static int        ndaemons = 0;
 static dlist_head waiting = DLIST_STATIC_INIT(waiting);
 static dlist_head flushing = DLIST_STATIC_INIT(flushing);
+static dlist_head owing = DLIST_STATIC_INIT(owing);
 static bool       can_watch = false;
 
 static bool claim_port(void);
@@ -166,6 +197,16 @@ ApiInit(void)
 		"Number of processes serving the endpoint, sharing its port.", NULL,
 		&api_workers, 2, 1, API_MAX_WORKERS, PGC_POSTMASTER, 0, NULL, NULL,
 		NULL);
+	DefineCustomIntVariable(
+		"sqsn.api_max_connections",
+		"Most connections each endpoint worker holds open on each address.",
+		NULL, &api_max_connections, 2048, 16, 1000000, PGC_POSTMASTER, 0, NULL,
+		NULL, NULL);
+	DefineCustomIntVariable(
+		"sqsn.api_idle_timeout",
+		"Time a connection may stay silent, or take to send a whole request.",
+		NULL, &api_idle_timeout, 120, 1, 3600, PGC_POSTMASTER, GUC_UNIT_S,
+		NULL, NULL, NULL);
 	DefineCustomIntVariable("sqsn.api_max_request_size",
 							"Largest request body the endpoint accepts.", NULL,
 							&api_max_request_size, 4 * 1024 * 1024, 64 * 1024,
@@ -278,9 +319,68 @@ access_handler(void *cls, struct MHD_Connection *connection, const char *url,
 			   const char *method, const char *version,
 			   const char *upload_data, size_t *upload_data_size,
 			   void **con_cls);
+static void notify_connection(void *cls, struct MHD_Connection *connection,
+							  void **socket_context,
+							  enum MHD_ConnectionNotificationCode toe);
 static void request_completed(void *cls, struct MHD_Connection *connection,
 							  void                          **con_cls,
 							  enum MHD_RequestTerminationCode toe);
+
+/*
+ * How many connections each daemon may hold: sqsn.api_max_connections, as
+ * far as the descriptors allow. The soft limit on open files is raised to
+ * the hard one first; PostgreSQL keeps its own files within max_safe_fds,
+ * which it computed from the limit the postmaster started with, so what
+ * the raise adds is the endpoint's. Where even the hard limit is short,
+ * PostgreSQL's files are left a quarter of it at most (a worker opens few
+ * relations, and closes its least recently used files when an open fails
+ * for want of descriptors), the connections the rest.
+ */
+static unsigned int
+connection_limit(int naddresses)
+{
+	struct rlimit lim;
+	rlim_t        room;
+	rlim_t        reserve;
+	rlim_t        wanted = (rlim_t) api_max_connections * naddresses;
+
+	if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
+		return (unsigned int) api_max_connections;
+	if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < lim.rlim_max)
+	{
+		rlim_t old = lim.rlim_cur;
+
+		lim.rlim_cur = lim.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &lim) != 0)
+		{
+			/* a hard limit of unlimited may be refused: take what is */
+			lim.rlim_cur = old;
+		}
+		else
+			ereport(
+				DEBUG1,
+				(errmsg("sqsn api: open files limit raised from %lu to %lu",
+						(unsigned long) old, (unsigned long) lim.rlim_cur)));
+	}
+	if (lim.rlim_cur == RLIM_INFINITY)
+		return (unsigned int) api_max_connections;
+	reserve = Min((rlim_t) max_safe_fds, lim.rlim_cur / 4) + API_SPARE_FDS;
+	room = lim.rlim_cur > reserve ? lim.rlim_cur - reserve : 0;
+	if (room >= wanted)
+		return (unsigned int) api_max_connections;
+	room = Max(room / (rlim_t) naddresses, 16);
+	ereport(WARNING,
+			(errmsg("sqsn api: only %lu connections per address instead of "
+					"sqsn.api_max_connections = %d",
+					(unsigned long) room, api_max_connections),
+			 errdetail("The limit on open files is %lu, and the server's "
+					   "own files need some of them.",
+					   (unsigned long) lim.rlim_cur),
+			 errhint("Raise the server's limit on open files (ulimit -n, "
+					 "LimitNOFILE= of its systemd unit) or lower "
+					 "sqsn.api_max_connections.")));
+	return (unsigned int) room;
+}
 
 static void
 start_daemons(void)
@@ -291,10 +391,16 @@ start_daemons(void)
 	char                  port[16];
 	struct MHD_OptionItem tls[3];
 	unsigned int          tls_flag = api_tls_options(tls);
+	unsigned int          limit;
+	int                   naddresses = 0;
 
 	snprintf(port, sizeof(port), "%d", sqsn_api_port);
 	if (!SplitGUCList(copy, ',', &names))
 		elog(FATAL, "invalid sqsn.api_listen_addresses");
+	/* "*" (and a name) may be two addresses: IPv4 and IPv6 */
+	foreach (lc, names)
+		naddresses += strcmp((char *) lfirst(lc), "*") == 0 ? 2 : 1;
+	limit = connection_limit(Max(naddresses, 1));
 
 	foreach (lc, names)
 	{
@@ -334,9 +440,10 @@ start_daemons(void)
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 				MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
-				MHD_OPTION_CONNECTION_TIMEOUT,
-				(unsigned int) IDLE_CONNECTION_SECS,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) api_idle_timeout,
+				MHD_OPTION_CONNECTION_LIMIT, limit,
 				MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+				MHD_OPTION_NOTIFY_CONNECTION, notify_connection, NULL,
 				MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
 			if (d->mhd == NULL)
 			{
@@ -361,12 +468,85 @@ start_daemons(void)
 
 /* Requests -------------------------------------------------------------- */
 
+/* the connection's ApiSocket now owes a whole request, or no longer */
+static void
+set_owing(struct MHD_Connection *connection, bool owe)
+{
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
+		connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	ApiSocket *s = info ? info->socket_context : NULL;
+
+	if (s == NULL)
+		return;
+	if (s->owing)
+		dlist_delete(&s->owe_node);
+	s->owing = owe;
+	if (owe)
+	{
+		s->since = GetCurrentTimestamp();
+		dlist_push_tail(&owing, &s->owe_node);
+	}
+}
+
+static void
+notify_connection(void *cls, struct MHD_Connection *connection,
+				  void                              **socket_context,
+				  enum MHD_ConnectionNotificationCode toe)
+{
+	ApiSocket *s = *socket_context;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+	{
+		s = MemoryContextAllocZero(TopMemoryContext, sizeof(ApiSocket));
+		s->connection = connection;
+		s->owing = true;
+		s->since = GetCurrentTimestamp();
+		dlist_push_tail(&owing, &s->owe_node);
+		*socket_context = s;
+	}
+	else if (s != NULL)
+	{
+		if (s->owing)
+			dlist_delete(&s->owe_node);
+		pfree(s);
+		*socket_context = NULL;
+	}
+}
+
+/*
+ * Shuts down the connections that have owed a whole request for longer
+ * than sqsn.api_idle_timeout; libmicrohttpd closes them on its next run.
+ */
+static void
+close_overdue(void)
+{
+	TimestampTz cutoff = TimestampTzPlusMilliseconds(
+		GetCurrentTimestamp(), -(int64) api_idle_timeout * 1000);
+
+	while (!dlist_is_empty(&owing))
+	{
+		ApiSocket *s = dlist_head_element(ApiSocket, owe_node, &owing);
+		const union MHD_ConnectionInfo *info;
+
+		if (s->since > cutoff)
+			break;
+		dlist_delete(&s->owe_node);
+		s->owing = false;
+		info = MHD_get_connection_info(s->connection,
+									   MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (info != NULL)
+			(void) shutdown(info->connect_fd, SHUT_RDWR);
+	}
+}
+
 static void
 request_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
 				  enum MHD_RequestTerminationCode toe)
 {
 	ApiConn *c = *con_cls;
 
+	/* a kept-alive connection owes its next request from now */
+	set_owing(connection, true);
 	if (c == NULL)
 		return;
 	if (c->suspended)
@@ -1014,6 +1194,8 @@ access_handler(void *cls, struct MHD_Connection *connection, const char *url,
 		return MHD_YES;
 	}
 
+	/* the request is whole */
+	set_owing(connection, false);
 	old = MemoryContextSwitchTo(c->cxt);
 	if (api_is_page(c->req->path))
 	{
@@ -1192,6 +1374,7 @@ sqsn_api_main(Datum main_arg)
 			if (MHD_get_timeout(daemons[i].mhd, &mhd_timeout) == MHD_YES)
 				timeout = Min(timeout, (long) mhd_timeout);
 		}
+		close_overdue();
 		poll_timeout = serve_long_polls();
 		if (poll_timeout >= 0)
 			timeout = Min(timeout, poll_timeout);
