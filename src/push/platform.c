@@ -692,6 +692,9 @@ sn_get_platform_application_attributes(PG_FUNCTION_ARGS)
 
 	find_application(arn, false, &app);
 	result = shown_attributes(app.attributes);
+	/* out of SPI's memory, which sqsn_admin_end frees */
+	result =
+		DatumGetJsonbP(SPI_datumTransfer(JsonbPGetDatum(result), false, -1));
 	sqsn_admin_end(nestlevel);
 	PG_RETURN_JSONB_P(result);
 }
@@ -898,6 +901,7 @@ sn_create_platform_endpoint(PG_FUNCTION_ARGS)
 	Datum       values[5];
 	char        nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	char       *result;
+	Datum       arn_text;
 	int         nestlevel;
 
 	sqsn_refuse_on_standby(fcinfo);
@@ -941,8 +945,10 @@ sn_create_platform_endpoint(PG_FUNCTION_ARGS)
 	else
 		result = sqsn_platform_endpoint_arn(app.platform, app.name,
 											sqsn_uuid_text(UUIDPGetDatum(id)));
+	/* out of SPI's memory, which sqsn_admin_end frees */
+	arn_text = SPI_datumTransfer(CStringGetTextDatum(result), false, -1);
 	sqsn_admin_end(nestlevel);
-	PG_RETURN_TEXT_P(cstring_to_text(result));
+	PG_RETURN_DATUM(arn_text);
 }
 
 /* The attributes of an endpoint row (ENDPOINT_COLUMNS). */
@@ -993,6 +999,9 @@ sn_get_endpoint_attributes(PG_FUNCTION_ARGS)
 
 	find_endpoint(arn, false);
 	result = endpoint_attributes(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+	/* out of SPI's memory, which sqsn_admin_end frees */
+	result =
+		DatumGetJsonbP(SPI_datumTransfer(JsonbPGetDatum(result), false, -1));
 	sqsn_admin_end(nestlevel);
 	PG_RETURN_JSONB_P(result);
 }
