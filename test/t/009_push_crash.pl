@@ -6,7 +6,6 @@
 use strict;
 use warnings;
 
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use SqsnPush;
 use Test::More;
@@ -16,17 +15,10 @@ my $tmp = PostgreSQL::Test::Utils::tempdir;
 my $sink = SqsnPush::start_sink("$tmp/sink");
 my $base = "http://127.0.0.1:$sink->{port}";
 
-my $node = PostgreSQL::Test::Cluster->new('sqsn_push_crash');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'sqsn'
-restart_after_crash = on
-sqsn.poll_interval = '200ms'
-sqsn.http_allowed_hosts = '127.0.0.1'
+my $node = SqsnPush::push_node('sqsn_push_crash', qq{
 sqsn.http_auto_confirm_hosts = '127.0.0.1'
 sqsn.http_timeout_ms = 15000
 });
-$node->start;
 
 sub query { return $node->safe_psql('postgres', $_[0]); }
 

@@ -5,7 +5,6 @@ use strict;
 use warnings;
 
 use JSON::PP;
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use SqsnPush;
 use Test::More;
@@ -17,16 +16,10 @@ system("openssl req -x509 -newkey rsa:2048 -nodes -keyout $tmp/tls.key -out $tmp
 my $sink = SqsnPush::start_sink("$tmp/sink", '--cert', "$tmp/tls.pem", '--key', "$tmp/tls.key");
 my $base = "https://127.0.0.1:$sink->{port}";
 
-my $node = PostgreSQL::Test::Cluster->new('sqsn_push_https');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'sqsn'
-sqsn.poll_interval = '200ms'
-sqsn.http_allowed_hosts = '127.0.0.1'
+my $node = SqsnPush::push_node('sqsn_push_https', qq{
 sqsn.http_auto_confirm_hosts = '127.0.0.1'
 sqsn.http_timeout_ms = 3000
 });
-$node->start;
 
 sub query { return $node->safe_psql('postgres', $_[0]); }
 

@@ -9,7 +9,6 @@ use strict;
 use warnings;
 
 use JSON::PP;
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use SqsnPush;
 use Test::More;
@@ -18,15 +17,9 @@ my $tmp = PostgreSQL::Test::Utils::tempdir;
 my $sink = SqsnPush::start_sink("$tmp/sink");
 my $base = "http://127.0.0.1:$sink->{port}";
 
-my $node = PostgreSQL::Test::Cluster->new('sqsn_trace');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'sqsn'
-sqsn.poll_interval = '200ms'
-sqsn.http_allowed_hosts = '127.0.0.1'
+my $node = SqsnPush::push_node('sqsn_trace', qq{
 sqsn.http_auto_confirm_hosts = '127.0.0.1'
 });
-$node->start;
 
 sub query { return $node->safe_psql('postgres', $_[0]); }
 

@@ -12,7 +12,6 @@ use warnings;
 
 use JSON::PP;
 use MIME::Base64;
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use SqsnPush;
 use Test::More;
@@ -31,18 +30,9 @@ my $tls_sink = SqsnPush::start_smtp_sink("$tmp/smtp-tls", '--tls-cert', "$tmp/sm
 	'--tls-key', "$tmp/smtp-key.pem", '--require-tls', '--auth', 'mailer:s3cret:pw');
 
 my $cred = "$tmp/smtp-credentials";
-open my $fh, '>', $cred or die $!;
-print $fh "mailer:s3cret:pw\n";
-close $fh;
-chmod 0600, $cred;
+SqsnPush::write_secret($cred, "mailer:s3cret:pw\n");
 
-my $node = PostgreSQL::Test::Cluster->new('sqsn_email');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'sqsn'
-restart_after_crash = on
-sqsn.poll_interval = '200ms'
-sqsn.http_allowed_hosts = '127.0.0.1'
+my $node = SqsnPush::push_node('sqsn_email', qq{
 sqsn.http_timeout_ms = 30000
 sqsn.smtp_url = 'smtp://127.0.0.1:$port'
 sqsn.smtp_from = 'notifications\@sqsn.example'
@@ -50,7 +40,6 @@ sqsn.smtp_credentials_file = '$cred'
 sqsn.smtp_require_starttls = off
 sqsn.http_ca_file = '$tmp/smtp-cert.pem'
 });
-$node->start;
 
 sub query { return $node->safe_psql('postgres', $_[0]); }
 

@@ -11,7 +11,6 @@
 use strict;
 use warnings;
 
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use SqsnPush;
 use Test::More;
@@ -21,24 +20,14 @@ my $gw = SqsnPush::start_sms_gateway("$tmp/gw", '--auth', 'AC0123:tok:en');
 my $port = $gw->{port};
 
 my $cred = "$tmp/sms-credentials";
-open my $fh, '>', $cred or die $!;
-print $fh "AC0123:tok:en\n";
-close $fh;
-chmod 0600, $cred;
+SqsnPush::write_secret($cred, "AC0123:tok:en\n");
 
-my $node = PostgreSQL::Test::Cluster->new('sqsn_sms');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'sqsn'
-restart_after_crash = on
-sqsn.poll_interval = '200ms'
-sqsn.http_allowed_hosts = '127.0.0.1'
+my $node = SqsnPush::push_node('sqsn_sms', qq{
 sqsn.http_timeout_ms = 30000
 sqsn.sms_gateway_url = 'http://127.0.0.1:$port/2010-04-01/Accounts/AC0123/Messages.json'
 sqsn.sms_credentials_file = '$cred'
 sqsn.sms_sender_id = '+15550001111'
 });
-$node->start;
 
 sub query { return $node->safe_psql('postgres', $_[0]); }
 
@@ -191,10 +180,7 @@ is(query("SELECT status || ' ' || (next_attempt_at > now()) FROM sqsn.delivery W
 
 # encrypted while pending (sqsn.sms_encrypt_direct), opened for the POST
 my $key = "$tmp/master-key";
-open $fh, '>', $key or die $!;
-print $fh join('', map { sprintf '%02x', int(rand(256)) } 1 .. 32), "\n";
-close $fh;
-chmod 0600, $key;
+SqsnPush::write_secret($key, join('', map { sprintf '%02x', int(rand(256)) } 1 .. 32) . "\n");
 set_conf('sqsn.master_key_file', $key);
 set_conf('sqsn.sms_encrypt_direct', 'on');
 set_conf('sqsn.delivery_enabled', 'off');

@@ -13,7 +13,6 @@ use strict;
 use warnings;
 
 use JSON::PP;
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use SqsnPush;
 use Test::More;
@@ -36,25 +35,16 @@ my $apns = SqsnPush::start_apns_fake("$tmp/apns", '--public-key', "$tmp/apns.pub
 	'--key-id', 'ABC123DEFG', '--team-id', 'TEAM123456', '--bundle-id', 'com.example.app');
 my ($fport, $aport) = ($fcm->{port}, $apns->{port});
 
-open my $kf, '>', "$tmp/master.key" or die $!;
-print $kf join('', map { sprintf '%02x', int(rand(256)) } 1 .. 32), "\n";
-close $kf;
-chmod 0600, "$tmp/master.key";
+SqsnPush::write_secret("$tmp/master.key",
+	join('', map { sprintf '%02x', int(rand(256)) } 1 .. 32) . "\n");
 
-my $node = PostgreSQL::Test::Cluster->new('sqsn_mobile');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'sqsn'
-restart_after_crash = on
-sqsn.poll_interval = '200ms'
-sqsn.http_allowed_hosts = '127.0.0.1'
+my $node = SqsnPush::push_node('sqsn_mobile', qq{
 sqsn.http_timeout_ms = 30000
 sqsn.master_key_file = '$tmp/master.key'
 sqsn.fcm_url = 'http://127.0.0.1:$fport'
 sqsn.apns_url = 'http://127.0.0.1:$aport'
 sqsn.apns_sandbox_url = 'http://127.0.0.1:$aport'
 });
-$node->start;
 
 sub query { return $node->safe_psql('postgres', $_[0]); }
 sub poll { SqsnPush::poll_until($node, @_); }

@@ -10,6 +10,7 @@ use File::Basename qw(dirname);
 use IPC::Run;
 use JSON::PP;
 use MIME::Base64;
+use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Time::HiRes qw(usleep);
 
@@ -193,6 +194,36 @@ sub header
 		return $h->[1] if lc($h->[0]) eq lc($name);
 	}
 	return undef;
+}
+
+# push_node(name, extra_conf): a started node with sqsn preloaded, the
+# delivery worker polling every 200 ms and pushes allowed to 127.0.0.1,
+# plus the test's own settings
+sub push_node
+{
+	my ($name, $extra_conf) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'sqsn'
+restart_after_crash = on
+sqsn.poll_interval = '200ms'
+sqsn.http_allowed_hosts = '127.0.0.1'
+$extra_conf
+});
+	$node->start;
+	return $node;
+}
+
+# write_secret(path, content): a file only its owner may read, as sqsn
+# wants its credentials and key files
+sub write_secret
+{
+	my ($path, $content) = @_;
+	open my $fh, '>', $path or die "$path: $!";
+	print $fh $content;
+	close $fh;
+	chmod 0600, $path;
 }
 
 # poll_until(node, sql, expected, what): a test that the query comes to
