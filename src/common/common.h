@@ -12,8 +12,8 @@
  *	  spi.c       sqsn_spi_connect, statements on sqsn's tables run with
  *	              saved plans (SqsnStatement), typed column reads,
  *	              search_path pinning, the catalog-version probe
- *	  json.c      the JSON writer, the jsonb readers, the error of an
- *	              invalid policy document
+ *	  json.c      the JSON writers (text and jsonb), the jsonb readers,
+ *	              the error of an invalid policy document
  *	  encode.c    hex, percent-encoding, UUIDs, timestamps
  *	  xact.c      the workers' transaction bracket and subtransactions;
  *	              the refusal of writes on a standby
@@ -189,6 +189,9 @@ extern void sqsn_json_raw(StringInfo buf, const char *key, const char *value);
 extern void sqsn_json_bool(StringInfo buf, const char *key, bool value);
 extern void sqsn_json_jsonb(StringInfo buf, const char *key, Jsonb *value);
 extern Jsonb *sqsn_json_to_jsonb(StringInfo buf);
+extern void   sqsn_jsonb_push_key(JsonbParseState **state, const char *key);
+extern void   sqsn_jsonb_push_string(JsonbParseState **state, const char *key,
+									 const char *value);
 extern Jsonb *sqsn_json_or_null(const char *s, int len);
 extern bool sqsn_jsonb_int(JsonbValue *v, int32 min, int32 max, int32 *result);
 extern bool sqsn_jsonb_bool(JsonbValue *v, bool *result);

@@ -78,6 +78,40 @@ sqsn_json_to_jsonb(StringInfo buf)
 }
 
 /*
+ * Building jsonb directly, without JSON text to parse: "key" of the object
+ * being built (pushJsonbValue), and "key":"value" (key NULL: an element of
+ * the array being built).
+ */
+void
+sqsn_jsonb_push_key(JsonbParseState **state, const char *key)
+{
+	JsonbValue k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	(void) pushJsonbValue(state, WJB_KEY, &k);
+}
+
+void
+sqsn_jsonb_push_string(JsonbParseState **state, const char *key,
+					   const char *value)
+{
+	JsonbValue v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) value;
+	v.val.string.len = strlen(value);
+	if (key == NULL)
+		(void) pushJsonbValue(state, WJB_ELEM, &v);
+	else
+	{
+		sqsn_jsonb_push_key(state, key);
+		(void) pushJsonbValue(state, WJB_VALUE, &v);
+	}
+}
+
+/*
  * Whether a JSON number token is one numeric_in accepts: it refuses a
  * written exponent beyond +-1000 and more than 16383 digits after the
  * point, with an error that would fail the whole statement.

@@ -146,14 +146,14 @@ arn_region(const char *arn)
  * "stringListValues": [], "binaryListValues": [], "dataType"}}).
  */
 static void
-append_message_attributes(StringInfo buf, Jsonb *attributes)
+push_message_attributes(JsonbParseState **st, Jsonb *attributes)
 {
 	JsonbIterator *it;
 	JsonbValue     v;
 	char          *name;
 
-	sqsn_json_key(buf, "messageAttributes");
-	appendStringInfoChar(buf, '{');
+	sqsn_jsonb_push_key(st, "messageAttributes");
+	(void) pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
 	if (attributes != NULL)
 	{
 		it = JsonbIteratorInit(&attributes->root);
@@ -175,23 +175,27 @@ append_message_attributes(StringInfo buf, Jsonb *attributes)
 			}
 			if (type == NULL || value == NULL || value->type != jbvString)
 				continue;
-			sqsn_json_key(buf, name);
-			appendStringInfoChar(buf, '{');
-			sqsn_json_string(buf, binary ? "binaryValue" : "stringValue",
-							 sqsn_jsonb_string(value));
-			sqsn_json_raw(buf, "stringListValues", "[]");
-			sqsn_json_raw(buf, "binaryListValues", "[]");
-			sqsn_json_string(buf, "dataType", sqsn_jsonb_string(type));
-			appendStringInfoChar(buf, '}');
+			sqsn_jsonb_push_key(st, name);
+			(void) pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+			sqsn_jsonb_push_string(st, binary ? "binaryValue" : "stringValue",
+								   sqsn_jsonb_string(value));
+			sqsn_jsonb_push_key(st, "stringListValues");
+			(void) pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+			(void) pushJsonbValue(st, WJB_END_ARRAY, NULL);
+			sqsn_jsonb_push_key(st, "binaryListValues");
+			(void) pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+			(void) pushJsonbValue(st, WJB_END_ARRAY, NULL);
+			sqsn_jsonb_push_string(st, "dataType", sqsn_jsonb_string(type));
+			(void) pushJsonbValue(st, WJB_END_OBJECT, NULL);
 		}
 	}
-	appendStringInfoChar(buf, '}');
+	(void) pushJsonbValue(st, WJB_END_OBJECT, NULL);
 }
 
 /* One record of the event; fills in the batch's element i. */
 static void
-append_record(StringInfo buf, TupleTableSlot *slot, Batch *batch, int i,
-			  int64 queue_id, const char *arn, const char *region)
+push_record(JsonbParseState **st, TupleTableSlot *slot, Batch *batch, int i,
+			int64 queue_id, const char *arn, const char *region)
 {
 	bool        isnull;
 	Datum       d;
@@ -201,56 +205,54 @@ append_record(StringInfo buf, TupleTableSlot *slot, Batch *batch, int i,
 	int64       msg_seq;
 	int64       token;
 
-	if (i > 0)
-		appendStringInfoChar(buf, ',');
-	appendStringInfoChar(buf, '{');
+	(void) pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
 
 	batch->message_ids[i] =
 		sqsn_uuid_text(slot_getattr(slot, COL_MESSAGE_ID, &isnull));
-	sqsn_json_string(buf, "messageId", batch->message_ids[i]);
+	sqsn_jsonb_push_string(st, "messageId", batch->message_ids[i]);
 	d = slot_getattr(slot, COL_HANDLE, &isnull);
-	sqsn_json_string(buf, "receiptHandle", TextDatumGetCString(d));
+	sqsn_jsonb_push_string(st, "receiptHandle", TextDatumGetCString(d));
 	sqsn_parse_receipt_handle(TextDatumGetCString(d), queue_id, &msg_seq,
 							  &token);
 	batch->msg_seqs[i] = Int64GetDatum(msg_seq);
 	batch->tokens[i] = Int64GetDatum(token);
 	body = TextDatumGetCString(slot_getattr(slot, COL_BODY, &isnull));
-	sqsn_json_string(buf, "body", body);
+	sqsn_jsonb_push_string(st, "body", body);
 
-	sqsn_json_key(buf, "attributes");
-	appendStringInfoChar(buf, '{');
-	sqsn_json_string(buf, "ApproximateReceiveCount",
+	sqsn_jsonb_push_key(st, "attributes");
+	(void) pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+	sqsn_jsonb_push_string(st, "ApproximateReceiveCount",
 					 psprintf("%d", DatumGetInt32(slot_getattr(
 										slot, COL_RECEIVE_COUNT, &isnull))));
-	sqsn_json_string(buf, "SentTimestamp",
+	sqsn_jsonb_push_string(st, "SentTimestamp",
 					 epoch_ms(DatumGetTimestampTz(
 						 slot_getattr(slot, COL_SENT_AT, &isnull))));
 	d = slot_getattr(slot, COL_FIRST_RECEIVED_AT, &isnull);
 	if (!isnull)
-		sqsn_json_string(buf, "ApproximateFirstReceiveTimestamp",
+		sqsn_jsonb_push_string(st, "ApproximateFirstReceiveTimestamp",
 						 epoch_ms(DatumGetTimestampTz(d)));
 	d = slot_getattr(slot, COL_GROUP_ID, &isnull);
 	batch->group_ids[i] = isnull ? NULL : TextDatumGetCString(d);
 	if (!isnull)
-		sqsn_json_string(buf, "MessageGroupId", batch->group_ids[i]);
+		sqsn_jsonb_push_string(st, "MessageGroupId", batch->group_ids[i]);
 	d = slot_getattr(slot, COL_DEDUPLICATION_ID, &isnull);
 	if (!isnull)
-		sqsn_json_string(buf, "MessageDeduplicationId",
+		sqsn_jsonb_push_string(st, "MessageDeduplicationId",
 						 TextDatumGetCString(d));
 	d = slot_getattr(slot, COL_SEQUENCE_NUMBER, &isnull);
 	if (!isnull)
-		sqsn_json_string(buf, "SequenceNumber", TextDatumGetCString(d));
-	appendStringInfoChar(buf, '}');
+		sqsn_jsonb_push_string(st, "SequenceNumber", TextDatumGetCString(d));
+	(void) pushJsonbValue(st, WJB_END_OBJECT, NULL);
 
 	d = slot_getattr(slot, COL_ATTRIBUTES, &isnull);
-	append_message_attributes(buf, isnull ? NULL : DatumGetJsonbP(d));
+	push_message_attributes(st, isnull ? NULL : DatumGetJsonbP(d));
 	if (!pg_md5_hash(body, strlen(body), md5, &errstr))
 		elog(ERROR, "could not compute MD5: %s", errstr);
-	sqsn_json_string(buf, "md5OfBody", md5);
-	sqsn_json_string(buf, "eventSource", "aws:sqs");
-	sqsn_json_string(buf, "eventSourceARN", arn);
-	sqsn_json_string(buf, "awsRegion", region);
-	appendStringInfoChar(buf, '}');
+	sqsn_jsonb_push_string(st, "md5OfBody", md5);
+	sqsn_jsonb_push_string(st, "eventSource", "aws:sqs");
+	sqsn_jsonb_push_string(st, "eventSourceARN", arn);
+	sqsn_jsonb_push_string(st, "awsRegion", region);
+	(void) pushJsonbValue(st, WJB_END_OBJECT, NULL);
 }
 
 /*
@@ -263,9 +265,9 @@ receive_event(SqsnMapping *m, Batch *batch)
 	SqsnQueue      *queue = sqsn_open_queue(m->queue_name, RowExclusiveLock);
 	int64           queue_id = queue->queue_id;
 	ReturnSetInfo   rsinfo;
-	TupleTableSlot *slot;
-	StringInfoData  buf;
-	char           *arn;
+	TupleTableSlot  *slot;
+	JsonbParseState *st = NULL;
+	char            *arn;
 	char           *region;
 	int             n;
 
@@ -286,20 +288,21 @@ receive_event(SqsnMapping *m, Batch *batch)
 	arn = sqsn_queue_arn(m->queue_name);
 	region = arn_region(arn);
 
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"Records\":[");
+	(void) pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	sqsn_jsonb_push_key(&st, "Records");
+	(void) pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 	slot = MakeSingleTupleTableSlot(rsinfo.setDesc, &TTSOpsMinimalTuple);
 	for (int i = 0; i < n; i++)
 	{
 		if (!tuplestore_gettupleslot(rsinfo.setResult, true, false, slot))
 			elog(ERROR, "receive result of queue \"%s\" is short",
 				 m->queue_name);
-		append_record(&buf, slot, batch, i, queue_id, arn, region);
+		push_record(&st, slot, batch, i, queue_id, arn, region);
 	}
 	ExecDropSingleTupleTableSlot(slot);
 	tuplestore_end(rsinfo.setResult);
-	appendStringInfoString(&buf, "]}");
-	return sqsn_json_to_jsonb(&buf);
+	(void) pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 
 pg_noreturn static void invalid_item_failures(const char *detail);

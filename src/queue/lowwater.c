@@ -67,15 +67,26 @@
  * transactions that leased rows and are still open (receivers; a receive
  * that found nothing, such as a long poll waiting, does not count), and
  * remembers the highest msg_seq leased lately (lease_hint). While more
- * than LOWWATER_SPREAD_RECEIVERS others are in flight, one receive at a
- * time (the one holding head_until) still walks from the marks, and takes
- * whatever is visible there (a lease that ran out, a receive rolled back,
- * a send that committed late); the others start after lease_hint, past
+ * than LOWWATER_SPREAD_RECEIVERS others are in flight, or they hold more
+ * than LOWWATER_SPREAD_ROWS leased rows (a few receivers of large batches,
+ * or the function workers' group commit), one receive at a
+ * time (the one holding head_until), at most every LOWWATER_HEAD_PAUSE_MS,
+ * still walks from the marks, and takes whatever is visible there (a lease
+ * that ran out, a receive rolled back, a send that committed late); the
+ * others start after lease_hint, past
  * the rows in flight, and walk from the marks only when they found too
  * few there, so a receive never comes back empty while a message is
  * visible. With few receivers every receive starts at the marks, as
  * before, and order is the same as without this. Which rows may be leased
  * does not change: the same statement leases them, under the same lock.
+ *
+ * Several receives in one transaction. A transaction that leased rows
+ * and receives again from the same queue (the function workers' group
+ * commit runs many batches in one transaction) starts past the highest row
+ * it leased: the rows below it that it leased, and deleted, stay locked
+ * until it ends, and walking over them again on every receive cost more
+ * than the receive itself. It looks from the marks when it finds too few
+ * there, as above, and after a visibility change of its own.
  *
  * A standby takes no step: its rows change by replay, which takes none of
  * the locks step 1 counts on (and nothing that would take a step runs
@@ -126,11 +137,18 @@
 /* A step not finished by then (its backend failed) may be taken over. */
 #define LOWWATER_STEP_TIMEOUT_MS 10000
 
-/* Other receives in flight above which receives start past the newest lease */
+/*
+ * Other receives in flight, or rows they leased, above which receives start
+ * past the newest lease
+ */
 #define LOWWATER_SPREAD_RECEIVERS 8
+#define LOWWATER_SPREAD_ROWS 100
 
 /* A walk from the marks not reported by then (its backend failed) ends. */
 #define LOWWATER_HEAD_TIMEOUT_MS 100
+
+/* While receives are spread, one walks from the marks at most this often. */
+#define LOWWATER_HEAD_PAUSE_MS 10
 
 /* Slots counted as having a receive in flight, per transaction */
 #define LOWWATER_MAX_COUNTED 8
@@ -158,6 +176,7 @@ typedef struct LowWaterSlot
 
 	/* spreading concurrent receives (sqsn_lowwater_receive_start) */
 	pg_atomic_uint32 receivers;  /* open transactions that leased rows */
+	pg_atomic_uint32 leased;     /* the rows they leased */
 	int64            lease_hint; /* the highest msg_seq leased lately */
 	TimestampTz      head_until; /* a receive walks from the marks till then */
 } LowWaterSlot;
@@ -169,7 +188,21 @@ static LowWaterSlot *lowwater_slots = NULL;
 
 /* slots this transaction counts as a receive in flight on (it leased rows) */
 static LowWaterSlot *counted[LOWWATER_MAX_COUNTED];
+static uint32        counted_rows[LOWWATER_MAX_COUNTED];
 static int           ncounted = 0;
+
+/*
+ * The highest msg_seq this transaction leased, per message table: its next
+ * receive there starts past it (see "Several receives in one transaction").
+ */
+typedef struct OwnLeases
+{
+	Oid   relid;
+	int64 last_leased;
+} OwnLeases;
+
+static OwnLeases own_leases[LOWWATER_MAX_COUNTED];
+static int       nown = 0;
 
 PG_FUNCTION_INFO_V1(sq_queue_low_water_rows);
 
@@ -204,6 +237,7 @@ lowwater_shmem_init(void *ptr)
 	{
 		SpinLockInit(&slots[i].mutex);
 		pg_atomic_init_u32(&slots[i].receivers, 0);
+		pg_atomic_init_u32(&slots[i].leased, 0);
 	}
 }
 
@@ -211,7 +245,7 @@ lowwater_shmem_init(void *ptr)
 static void
 lowwater_xact_callback(XactEvent event, void *arg)
 {
-	if (ncounted == 0)
+	if (ncounted == 0 && nown == 0)
 		return;
 	switch (event)
 	{
@@ -221,8 +255,12 @@ lowwater_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			for (int i = 0; i < ncounted; i++)
+			{
 				pg_atomic_fetch_sub_u32(&counted[i]->receivers, 1);
+				pg_atomic_fetch_sub_u32(&counted[i]->leased, counted_rows[i]);
+			}
 			ncounted = 0;
+			nown = 0;
 			break;
 		default:
 			break;
@@ -286,6 +324,7 @@ sqsn_lowwater_receive_start(SqsnQueue *queue, TimestampTz now,
 {
 	LowWaterSlot *slot = slot_for(queue->relid);
 	int64         others;
+	int64         others_rows;
 	int64         start;
 
 	*head = false;
@@ -294,16 +333,23 @@ sqsn_lowwater_receive_start(SqsnQueue *queue, TimestampTz now,
 		return 0;
 
 	others = (int64) pg_atomic_read_u32(&slot->receivers);
+	others_rows = (int64) pg_atomic_read_u32(&slot->leased);
 	for (int i = 0; i < ncounted; i++)
 		if (counted[i] == slot)
-			others--; /* this transaction's own */
+		{
+			/* this transaction's own */
+			others--;
+			others_rows -= counted_rows[i];
+		}
 
 	SpinLockAcquire(&slot->mutex);
 	if (owns(slot, queue))
 		*head_after =
 			now < slot->soft_until ? slot->soft_after : slot->hard_after;
 	start = *head_after;
-	if (others <= LOWWATER_SPREAD_RECEIVERS || !owns(slot, queue))
+	if ((others <= LOWWATER_SPREAD_RECEIVERS &&
+		 others_rows <= LOWWATER_SPREAD_ROWS) ||
+		!owns(slot, queue))
 		*head = true; /* few in flight: no need to claim the head */
 	else if (now >= slot->head_until)
 	{
@@ -314,17 +360,43 @@ sqsn_lowwater_receive_start(SqsnQueue *queue, TimestampTz now,
 	else if (slot->lease_hint > start)
 		start = slot->lease_hint;
 	SpinLockRelease(&slot->mutex);
+
+	/* past what this transaction leased already */
+	for (int i = 0; i < nown; i++)
+		if (own_leases[i].relid == queue->relid &&
+			own_leases[i].last_leased > start)
+			start = own_leases[i].last_leased;
 	return start;
+}
+
+/* Remembers that this transaction leased rows of relid up to last_leased. */
+static void
+note_own_leases(Oid relid, int64 last_leased)
+{
+	for (int i = 0; i < nown; i++)
+		if (own_leases[i].relid == relid)
+		{
+			own_leases[i].last_leased =
+				Max(own_leases[i].last_leased, last_leased);
+			return;
+		}
+	if (nown < LOWWATER_MAX_COUNTED)
+	{
+		own_leases[nown].relid = relid;
+		own_leases[nown].last_leased = last_leased;
+		nown++;
+	}
 }
 
 /*
  * A receive that started at sqsn_lowwater_receive_start has leased its
- * rows, the highest being last_leased (0: none): the next receives may
- * start past it, the walk from the marks is free again, and this
- * transaction counts as a receive in flight until it ends.
+ * nleased rows, the highest being last_leased (0: none): the next receives
+ * may start past it, the walk from the marks is free again, and this
+ * transaction counts as a receive in flight, with its rows, until it ends.
  */
 void
-sqsn_lowwater_received(SqsnQueue *queue, int64 last_leased, bool head)
+sqsn_lowwater_received(SqsnQueue *queue, int64 last_leased, int nleased,
+					   bool head)
 {
 	LowWaterSlot *slot = slot_for(queue->relid);
 	bool          counted_here = false;
@@ -337,19 +409,27 @@ sqsn_lowwater_received(SqsnQueue *queue, int64 last_leased, bool head)
 		if (last_leased > slot->lease_hint)
 			slot->lease_hint = last_leased;
 		if (head)
-			slot->head_until = 0;
+			slot->head_until = TimestampTzPlusMilliseconds(
+				GetCurrentTimestamp(), LOWWATER_HEAD_PAUSE_MS);
 	}
 	SpinLockRelease(&slot->mutex);
 
 	if (last_leased == 0)
 		return;
+	note_own_leases(queue->relid, last_leased);
 	for (int i = 0; i < ncounted; i++)
 		if (counted[i] == slot)
+		{
 			counted_here = true;
+			counted_rows[i] += nleased;
+			pg_atomic_fetch_add_u32(&slot->leased, nleased);
+		}
 	if (!counted_here && ncounted < LOWWATER_MAX_COUNTED)
 	{
+		counted_rows[ncounted] = nleased;
 		counted[ncounted++] = slot;
 		pg_atomic_fetch_add_u32(&slot->receivers, 1);
+		pg_atomic_fetch_add_u32(&slot->leased, nleased);
 	}
 }
 
@@ -363,6 +443,10 @@ sqsn_lowwater_visibility_changed(SqsnQueue *queue, int64 msg_seq,
 {
 	LowWaterSlot *slot = slot_for(queue->relid);
 
+	/* this transaction's next receive looks from the marks again */
+	for (int i = 0; i < nown; i++)
+		if (own_leases[i].relid == queue->relid)
+			own_leases[i].last_leased = 0;
 	if (slot == NULL)
 		return;
 	SpinLockAcquire(&slot->mutex);

@@ -1168,7 +1168,7 @@ sqsn_receive_batch(const char *queue_name, ReturnSetInfo *rsinfo,
 		if (after > head_after)
 			last_leased = Max(last_leased, after);
 	}
-	sqsn_lowwater_received(queue, last_leased, head);
+	sqsn_lowwater_received(queue, last_leased, returned, head);
 
 	return fair + returned;
 }

@@ -298,7 +298,7 @@ extern int64 sqsn_lowwater_start(SqsnQueue *queue, TimestampTz now);
 extern int64 sqsn_lowwater_receive_start(SqsnQueue *queue, TimestampTz now,
 										 int64 *head_after, bool *head);
 extern void  sqsn_lowwater_received(SqsnQueue *queue, int64 last_leased,
-									bool head);
+									int nleased, bool head);
 extern void  sqsn_lowwater_visibility_changed(SqsnQueue *queue, int64 msg_seq,
 											  TimestampTz visible_at);
 extern void  sqsn_lowwater_forget(Oid relid);
