@@ -142,13 +142,13 @@
  * past the newest lease
  */
 #define LOWWATER_SPREAD_RECEIVERS 8
-#define LOWWATER_SPREAD_ROWS 100
+#define LOWWATER_SPREAD_ROWS 32
 
 /* A walk from the marks not reported by then (its backend failed) ends. */
 #define LOWWATER_HEAD_TIMEOUT_MS 100
 
 /* While receives are spread, one walks from the marks at most this often. */
-#define LOWWATER_HEAD_PAUSE_MS 10
+#define LOWWATER_HEAD_PAUSE_MS 50
 
 /* Slots counted as having a receive in flight, per transaction */
 #define LOWWATER_MAX_COUNTED 8
