@@ -10,8 +10,9 @@
  * RedriveAllowPolicy changes what sqsn does: it says which source queues
  * may name this queue as their dead-letter queue (allowAll, denyAll, or
  * byQueue with up to 10 source queue ARNs), checked whenever a redrive
- * policy names the queue. A Policy is kept and shown but not evaluated:
- * who may do what to a queue is its grants' business (sq_grant). The KMS
+ * policy names the queue. A Policy is kept and shown, and
+ * sq_set_queue_attributes turns its statements into grants
+ * (security/policy.c). The KMS
  * attributes are kept for clients that set and read them back; messages
  * are sealed with the server's master key whatever they say. A FIFO
  * queue's throughput needs no limit here.

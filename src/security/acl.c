@@ -441,7 +441,8 @@ open_target(FunctionCallInfo fcinfo, bool topic, SqsnOpenForChange open,
 /*
  * The body of sq_grant, sq_revoke, sn_grant and sn_revoke: arguments
  * (name, role, actions). open finds and locks the queue or topic and
- * checks that the caller administers it.
+ * checks that the caller administers it. Grants made from a Policy
+ * (policy.c) are separate rows, which these never change.
  */
 void
 sqsn_change_grants(FunctionCallInfo fcinfo, bool topic, bool grant,
@@ -487,8 +488,11 @@ sqsn_change_grants(FunctionCallInfo fcinfo, bool topic, bool grant,
 			sqsn_spi_check(
 				SPI_execute_with_args(
 					psprintf("DELETE FROM %s WHERE %s = $1 AND grantee = $2"
-							 " AND action = $3",
-							 table, idcol),
+							 " AND action = $3%s",
+							 table, idcol,
+							 sqsn_catalog_has(SQSN_CATALOG_POLICY_GRANTS)
+								 ? " AND NOT from_policy"
+								 : ""),
 					3, argtypes, values, NULL, false, 0),
 				SPI_OK_DELETE, "deleting a grant");
 	}
