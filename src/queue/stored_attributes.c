@@ -6,7 +6,7 @@
  *	  KmsDataKeyReusePeriodSeconds and (FIFO) FifoThroughputLimit.
  *
  * Each is checked as the managed service checks it, stored, and returned
- * by sq_get_queue_attributes; an empty string removes it. Of these only
+ * by sq_get_queue_attributes; an empty string (or null) removes it. Of these only
  * RedriveAllowPolicy changes what sqsn does: it says which source queues
  * may name this queue as their dead-letter queue (allowAll, denyAll, or
  * byQueue with up to 10 source queue ARNs), checked whenever a redrive
@@ -211,8 +211,8 @@ with_member(Jsonb *attrs, const char *key, JsonbValue *value)
 }
 
 /*
- * attrs (NULL: none yet) with key set to v, checked; an empty string
- * removes key. fifo: whether the queue is a FIFO queue.
+ * attrs (NULL: none yet) with key set to v, checked; an empty string or
+ * null removes key. fifo: whether the queue is a FIFO queue.
  */
 Jsonb *
 sqsn_stored_attribute_set(Jsonb *attrs, const char *key, JsonbValue *v,
@@ -227,7 +227,8 @@ sqsn_stored_attribute_set(Jsonb *attrs, const char *key, JsonbValue *v,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("queue attribute FifoThroughputLimit is only for "
 						"FIFO queues")));
-	if (v->type == jbvString && v->val.string.len == 0)
+	if ((v->type == jbvString && v->val.string.len == 0) ||
+		v->type == jbvNull)
 		text = "";
 	else if (strcmp(key, "Policy") == 0 ||
 			 strcmp(key, "RedriveAllowPolicy") == 0)

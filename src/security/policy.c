@@ -260,7 +260,7 @@ statement_actions(const PolicyTarget *t, JsonbValue *v, bool *matched)
 			pattern = colon + 1;
 		else
 			refuse(t, psprintf("action \"%s\" is not a %s action", action,
-							   service),
+							   t->kind),
 				   psprintf("%s actions are written \"%s:Name\".",
 							t->topic ? "Topic" : "Queue", service));
 		for (int i = 0; i < t->nactions; i++)
