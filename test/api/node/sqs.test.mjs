@@ -584,5 +584,5 @@ test('a Policy grants another key through AWS JSON', { skip: AUTH === 'none' || 
     Attributes: { Policy: JSON.stringify({ Statement: [{ Effect: 'Allow', Principal: '*', Action: 'sqs:DeleteMessage' }] }) },
   })), 'InvalidAttributeValue', 400);
   assert.match(err.message, /statement 1/);
-  assert.equal((await attrs(url, 'Policy')).Policy, Policy);
+  assert.deepEqual(JSON.parse((await attrs(url, 'Policy')).Policy), JSON.parse(Policy));
 });
