@@ -743,6 +743,11 @@ class TestStoredAttributes(SqsTestCase):
         self.assertIn('statement "nobody-purges"', e.response["Error"]["Message"])
         self.assertEqual(json.loads(self.attrs(url, "Policy")["Policy"]), policy)
         other.send_message(QueueUrl=url, MessageBody="still allowed")
+        # CreateQueue with such a Policy creates nothing
+        self.assertError("InvalidAttributeValue", self.sqs.create_queue,
+                         QueueName=PREFIX + "policy-refused", Attributes={"Policy": json.dumps(denying)})
+        self.assertError("AWS.SimpleQueueService.NonExistentQueue", self.sqs.get_queue_url,
+                         QueueName=PREFIX + "policy-refused")
         # removing the policy takes the grant back
         self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": ""})
         self.assertError("AccessDenied", other.send_message, QueueUrl=url, MessageBody="x")
