@@ -1051,12 +1051,12 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 	policy_given &= sqsn_catalog_has(SQSN_CATALOG_POLICY_GRANTS);
 	if (policy_given)
 	{
-		JsonbValue *policy = getKeyJsonValueFromContainer(
-			&stored->root, "Policy", 6, NULL);
+		JsonbValue *policy =
+			getKeyJsonValueFromContainer(&stored->root, "Policy", 6, NULL);
 
 		if (policy != NULL)
-			policy_grants = sqsn_policy_grants(
-				JsonbValueToJsonb(policy), false, name);
+			policy_grants =
+				sqsn_policy_grants(JsonbValueToJsonb(policy), false, name);
 	}
 
 	execute_with_settings(fifo ? &update_fifo_stmt : &update_standard_stmt,

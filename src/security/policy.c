@@ -148,7 +148,7 @@ static SqsnStatement insert_stmts[2] = {
 
 pg_noreturn static void refuse(const PolicyTarget *t, const char *reason,
 							   const char *detail);
-static bool wildcard_match(const char *pattern, const char *s, bool nocase);
+static bool  wildcard_match(const char *pattern, const char *s, bool nocase);
 static List *string_values(const PolicyTarget *t, JsonbValue *v,
 						   const char *key);
 static int   statement_actions(const PolicyTarget *t, JsonbValue *v,
@@ -220,7 +220,8 @@ string_values(const PolicyTarget *t, JsonbValue *v, const char *key)
 
 		for (int i = 0; i < n; i++)
 		{
-			JsonbValue *e = getIthJsonbValueFromContainer(v->val.binary.data, i);
+			JsonbValue *e =
+				getIthJsonbValueFromContainer(v->val.binary.data, i);
 
 			if (e->type != jbvString)
 				break;
@@ -259,10 +260,11 @@ statement_actions(const PolicyTarget *t, JsonbValue *v, bool *matched)
 				 pg_strncasecmp(action, service, 3) == 0)
 			pattern = colon + 1;
 		else
-			refuse(t, psprintf("action \"%s\" is not a %s action", action,
-							   t->kind),
-				   psprintf("%s actions are written \"%s:Name\".",
-							t->topic ? "Topic" : "Queue", service));
+			refuse(
+				t,
+				psprintf("action \"%s\" is not a %s action", action, t->kind),
+				psprintf("%s actions are written \"%s:Name\".",
+						 t->topic ? "Topic" : "Queue", service));
 		for (int i = 0; i < t->nactions; i++)
 			if (wildcard_match(pattern, t->actions[i].name, true))
 			{
@@ -301,7 +303,8 @@ grants_of_actions(const PolicyTarget *t, const bool *matched)
 				continue;
 			some |= matched[i];
 			core |= (a->flags & CORE) && matched[i];
-			if (!matched[i] && missing == NULL && (a->flags & (CORE | REQUIRED)))
+			if (!matched[i] && missing == NULL &&
+				(a->flags & (CORE | REQUIRED)))
 				missing = a->name;
 		}
 		if (!some)
@@ -335,10 +338,10 @@ check_resource(const PolicyTarget *t, JsonbValue *v)
 		char *resource = lfirst(lc);
 
 		if (!wildcard_match(resource, t->arn, false))
-			refuse(t,
-				   psprintf("Resource \"%s\" is not this %s", resource,
-							t->kind),
-				   psprintf("The %s's ARN is %s.", t->kind, t->arn));
+			refuse(
+				t,
+				psprintf("Resource \"%s\" is not this %s", resource, t->kind),
+				psprintf("The %s's ARN is %s.", t->kind, t->arn));
 	}
 }
 
@@ -396,8 +399,8 @@ aws_principal_role(const PolicyTarget *t, const char *p)
 				   NULL);
 		return name;
 	}
-	refuse(t, psprintf("principal \"%s\" is not an access key, user or role",
-					   p),
+	refuse(t,
+		   psprintf("principal \"%s\" is not an access key, user or role", p),
 		   "Principals are access key ids, "
 		   "arn:aws:iam::<account>:user/<role> or :role/<role>, and \"*\".");
 }
@@ -500,11 +503,11 @@ check_delivery_condition(const PolicyTarget *t, JsonbValue *v)
 		{
 			nkeys++;
 			if (pg_strcasecmp(key, "aws:SourceArn") != 0)
-				refuse(t,
-					   psprintf("condition key \"%s\" cannot be honoured",
-								key),
-					   "The only condition key sqsn accepts is "
-					   "aws:SourceArn, naming a topic.");
+				refuse(
+					t,
+					psprintf("condition key \"%s\" cannot be honoured", key),
+					"The only condition key sqsn accepts is "
+					"aws:SourceArn, naming a topic.");
 			foreach (lc, string_values(t, &arns, "aws:SourceArn"))
 				if (strncmp(lfirst(lc), "arn:aws:sns:", 12) != 0)
 					refuse(t,
@@ -660,8 +663,8 @@ sqsn_policy_grants(Jsonb *policy, bool topic, const char *name)
 					   "a service principal needs an aws:SourceArn "
 					   "condition",
 					   NULL);
-			if (bits != SQSN_SEND || t.topic ||
-				(!service && !anyone) || list_length(grantees) > 1)
+			if (bits != SQSN_SEND || t.topic || (!service && !anyone) ||
+				list_length(grantees) > 1)
 				refuse(&t, "a Condition cannot be honoured",
 					   "sqsn accepts a Condition only in the statement "
 					   "that lets a topic send to the queue: Principal "

@@ -126,12 +126,11 @@ stored_attribute(StringInfo stored, List **removed, const char *key,
 		policy = sqsn_json_or_null(value, strlen(value));
 		if (policy == NULL || !JB_ROOT_IS_OBJECT(policy) ||
 			JB_ROOT_IS_SCALAR(policy))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("Policy must be a JSON object"),
-					 errdetail("A policy document is an object with a "
-							   "Statement; its statements become the "
-							   "topic's grants.")));
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("Policy must be a JSON object"),
+							errdetail("A policy document is an object with a "
+									  "Statement; its statements become the "
+									  "topic's grants.")));
 	}
 	else if (strcmp(key, "TracingConfig") == 0)
 	{
