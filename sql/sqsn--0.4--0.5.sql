@@ -831,3 +831,58 @@ GRANT EXECUTE ON FUNCTION
 	sqsn.sn_delete_endpoint(text),
 	sqsn.sn_list_endpoints_by_platform_application(text)
 	TO sqsn_admin, sqsn_publisher;
+
+-- Access policies from the Policy attribute (security/policy.c) ----------
+
+-- Grants made from a queue's or topic's Policy are marked, so that setting
+-- the Policy again replaces exactly them and sq_grant/sq_revoke never touch
+-- them. A Policy stored before this version keeps no grants until it is
+-- set again.
+ALTER TABLE sqsn.queue_grant
+	ADD COLUMN from_policy boolean NOT NULL DEFAULT false,
+	DROP CONSTRAINT queue_grant_pkey,
+	ADD PRIMARY KEY (queue_id, grantee, action, from_policy);
+ALTER TABLE sqsn.topic_grant
+	ADD COLUMN from_policy boolean NOT NULL DEFAULT false,
+	DROP CONSTRAINT topic_grant_pkey,
+	ADD PRIMARY KEY (topic_id, grantee, action, from_policy);
+
+CREATE OR REPLACE VIEW sqsn.queue_grants WITH (security_barrier) AS
+	SELECT g.queue_name, g.grantee, g.action, g.granted_by, g.granted_at,
+		g.from_policy
+	FROM (
+		SELECT q.queue_name, q.owner AS grantee, 'owner'::text AS action,
+			NULL::name AS granted_by, q.created_at AS granted_at, q.owner,
+			false AS from_policy
+		FROM sqsn.queue q
+		UNION ALL
+		SELECT q.queue_name, qg.grantee, qg.action, qg.granted_by,
+			qg.granted_at, q.owner, qg.from_policy
+		FROM sqsn.queue_grant qg
+		JOIN sqsn.queue q ON q.queue_id OPERATOR(pg_catalog.=) qg.queue_id
+	) g
+	WHERE pg_catalog.pg_has_role('sqsn_admin', 'USAGE')
+	   OR g.grantee OPERATOR(pg_catalog.=) 'public'
+	   OR EXISTS (SELECT FROM pg_catalog.pg_roles r
+			WHERE r.rolname OPERATOR(pg_catalog.=) ANY (ARRAY[g.grantee, g.owner])
+			  AND pg_catalog.pg_has_role(r.oid, 'USAGE'));
+
+CREATE OR REPLACE VIEW sqsn.topic_grants WITH (security_barrier) AS
+	SELECT g.topic_name, g.grantee, g.action, g.granted_by, g.granted_at,
+		g.from_policy
+	FROM (
+		SELECT t.topic_name, t.owner AS grantee, 'owner'::text AS action,
+			NULL::name AS granted_by, t.created_at AS granted_at, t.owner,
+			false AS from_policy
+		FROM sqsn.topic t
+		UNION ALL
+		SELECT t.topic_name, tg.grantee, tg.action, tg.granted_by,
+			tg.granted_at, t.owner, tg.from_policy
+		FROM sqsn.topic_grant tg
+		JOIN sqsn.topic t ON t.topic_id OPERATOR(pg_catalog.=) tg.topic_id
+	) g
+	WHERE pg_catalog.pg_has_role('sqsn_admin', 'USAGE')
+	   OR g.grantee OPERATOR(pg_catalog.=) 'public'
+	   OR EXISTS (SELECT FROM pg_catalog.pg_roles r
+			WHERE r.rolname OPERATOR(pg_catalog.=) ANY (ARRAY[g.grantee, g.owner])
+			  AND pg_catalog.pg_has_role(r.oid, 'USAGE'));

@@ -406,7 +406,10 @@ CREATE TABLE sqsn.queue_grant (
 		CHECK (action OPERATOR(pg_catalog.=) ANY (ARRAY['send', 'receive', 'admin'])),
 	granted_by name NOT NULL,
 	granted_at timestamptz NOT NULL,
-	PRIMARY KEY (queue_id, grantee, action)
+	-- made from the queue's Policy attribute: replaced with it, never by
+	-- sq_grant/sq_revoke
+	from_policy boolean NOT NULL DEFAULT false,
+	PRIMARY KEY (queue_id, grantee, action, from_policy)
 );
 
 SELECT pg_catalog.pg_extension_config_dump('sqsn.queue_grant', '');
@@ -418,7 +421,10 @@ CREATE TABLE sqsn.topic_grant (
 		CHECK (action OPERATOR(pg_catalog.=) ANY (ARRAY['publish', 'subscribe', 'admin'])),
 	granted_by name NOT NULL,
 	granted_at timestamptz NOT NULL,
-	PRIMARY KEY (topic_id, grantee, action)
+	-- made from the topic's Policy attribute: replaced with it, never by
+	-- sn_grant/sn_revoke
+	from_policy boolean NOT NULL DEFAULT false,
+	PRIMARY KEY (topic_id, grantee, action, from_policy)
 );
 
 SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_grant', '');
@@ -1405,14 +1411,16 @@ CREATE VIEW sqsn.event_source_mapping_metrics AS
 -- members and superusers see every row; anyone else the rows of the queues
 -- and topics they own and the grants that apply to them.
 CREATE VIEW sqsn.queue_grants WITH (security_barrier) AS
-	SELECT g.queue_name, g.grantee, g.action, g.granted_by, g.granted_at
+	SELECT g.queue_name, g.grantee, g.action, g.granted_by, g.granted_at,
+		g.from_policy
 	FROM (
 		SELECT q.queue_name, q.owner AS grantee, 'owner'::text AS action,
-			NULL::name AS granted_by, q.created_at AS granted_at, q.owner
+			NULL::name AS granted_by, q.created_at AS granted_at, q.owner,
+			false AS from_policy
 		FROM sqsn.queue q
 		UNION ALL
 		SELECT q.queue_name, qg.grantee, qg.action, qg.granted_by,
-			qg.granted_at, q.owner
+			qg.granted_at, q.owner, qg.from_policy
 		FROM sqsn.queue_grant qg
 		JOIN sqsn.queue q ON q.queue_id OPERATOR(pg_catalog.=) qg.queue_id
 	) g
@@ -1423,14 +1431,16 @@ CREATE VIEW sqsn.queue_grants WITH (security_barrier) AS
 			  AND pg_catalog.pg_has_role(r.oid, 'USAGE'));
 
 CREATE VIEW sqsn.topic_grants WITH (security_barrier) AS
-	SELECT g.topic_name, g.grantee, g.action, g.granted_by, g.granted_at
+	SELECT g.topic_name, g.grantee, g.action, g.granted_by, g.granted_at,
+		g.from_policy
 	FROM (
 		SELECT t.topic_name, t.owner AS grantee, 'owner'::text AS action,
-			NULL::name AS granted_by, t.created_at AS granted_at, t.owner
+			NULL::name AS granted_by, t.created_at AS granted_at, t.owner,
+			false AS from_policy
 		FROM sqsn.topic t
 		UNION ALL
 		SELECT t.topic_name, tg.grantee, tg.action, tg.granted_by,
-			tg.granted_at, t.owner
+			tg.granted_at, t.owner, tg.from_policy
 		FROM sqsn.topic_grant tg
 		JOIN sqsn.topic t ON t.topic_id OPERATOR(pg_catalog.=) tg.topic_id
 	) g

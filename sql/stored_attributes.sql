@@ -34,7 +34,7 @@ SELECT sqsn.sq_set_queue_attributes('sa_src', '{"Policy": {"Version": "2012-10-1
 	"KmsMasterKeyId": "alias/aws/sqs", "KmsDataKeyReusePeriodSeconds": "300"}');
 SELECT pg_temp.stored('sa_src');
 SELECT sqsn.sq_set_queue_attributes('sa_src',
-	jsonb_build_object('Policy', '{"Statement": {"Effect": "Deny", "Principal": "*", "Action": "*"}}'));
+	jsonb_build_object('Policy', '{"Statement": {"Effect": "Allow", "Principal": "*", "Action": "sqs:ReceiveMessage"}}'));
 SELECT pg_temp.stored('sa_src') -> 'Policy' AS policy_from_text;
 -- an empty string removes one
 SELECT sqsn.sq_set_queue_attributes('sa_src', '{"KmsMasterKeyId": ""}');

@@ -939,6 +939,8 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 	bool           encrypted_given = false;
 	int64          queue_id;
 	Jsonb         *stored = NULL; /* extra_attributes, once one is given */
+	bool           policy_given = false;
+	List          *policy_grants = NIL;
 
 	sqsn_refuse_on_standby(fcinfo);
 	attributes = sqsn_attributes_arg(fcinfo, 1, "queue");
@@ -1011,6 +1013,7 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 			if (stored == NULL)
 				stored = sqsn_stored_queue_attributes(queue_id);
 			stored = sqsn_stored_attribute_set(stored, key, &v, fifo);
+			policy_given |= strcmp(key, "Policy") == 0;
 		}
 		else if (strcmp(key, "FifoQueue") == 0)
 		{
@@ -1043,10 +1046,25 @@ sq_set_queue_attributes(PG_FUNCTION_ARGS)
 
 	check_fifo_settings(name, &s);
 	dlq_id = check_redrive(name, &s, old_dlq);
+
+	/* the grants of the new Policy, or none when it was removed */
+	policy_given &= sqsn_catalog_has(SQSN_CATALOG_POLICY_GRANTS);
+	if (policy_given)
+	{
+		JsonbValue *policy =
+			getKeyJsonValueFromContainer(&stored->root, "Policy", 6, NULL);
+
+		if (policy != NULL)
+			policy_grants =
+				sqsn_policy_grants(JsonbValueToJsonb(policy), false, name);
+	}
+
 	execute_with_settings(fifo ? &update_fifo_stmt : &update_standard_stmt,
 						  name, &s, dlq_id, 0);
 	if (stored != NULL)
 		sqsn_store_queue_attributes(queue_id, stored);
+	if (policy_given)
+		sqsn_store_policy_grants(false, queue_id, policy_grants);
 	if (encrypted_given)
 		sqsn_store_encrypted("queue", name, encrypted, false);
 

@@ -6,15 +6,14 @@
  *	  KmsDataKeyReusePeriodSeconds and (FIFO) FifoThroughputLimit.
  *
  * Each is checked as the managed service checks it, stored, and returned
- * by sq_get_queue_attributes; an empty string removes it. Of these only
- * RedriveAllowPolicy changes what sqsn does: it says which source queues
- * may name this queue as their dead-letter queue (allowAll, denyAll, or
- * byQueue with up to 10 source queue ARNs), checked whenever a redrive
- * policy names the queue. A Policy is kept and shown but not evaluated:
- * who may do what to a queue is its grants' business (sq_grant). The KMS
- * attributes are kept for clients that set and read them back; messages
- * are sealed with the server's master key whatever they say. A FIFO
- * queue's throughput needs no limit here.
+ * by sq_get_queue_attributes; an empty string (or null) removes it.
+ * RedriveAllowPolicy says which source queues may name this queue as their
+ * dead-letter queue (allowAll, denyAll, or byQueue with up to 10 source
+ * queue ARNs), checked whenever a redrive policy names the queue. A Policy
+ * is kept and shown, and sq_set_queue_attributes turns its statements into
+ * grants (security/policy.c). The KMS attributes are kept for clients that
+ * set and read them back; messages are sealed with the server's master key
+ * whatever they say. A FIFO queue's throughput needs no limit here.
  *
  *-------------------------------------------------------------------------
  */
@@ -210,8 +209,8 @@ with_member(Jsonb *attrs, const char *key, JsonbValue *value)
 }
 
 /*
- * attrs (NULL: none yet) with key set to v, checked; an empty string
- * removes key. fifo: whether the queue is a FIFO queue.
+ * attrs (NULL: none yet) with key set to v, checked; an empty string or
+ * null removes key. fifo: whether the queue is a FIFO queue.
  */
 Jsonb *
 sqsn_stored_attribute_set(Jsonb *attrs, const char *key, JsonbValue *v,
@@ -226,7 +225,7 @@ sqsn_stored_attribute_set(Jsonb *attrs, const char *key, JsonbValue *v,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("queue attribute FifoThroughputLimit is only for "
 						"FIFO queues")));
-	if (v->type == jbvString && v->val.string.len == 0)
+	if ((v->type == jbvString && v->val.string.len == 0) || v->type == jbvNull)
 		text = "";
 	else if (strcmp(key, "Policy") == 0 ||
 			 strcmp(key, "RedriveAllowPolicy") == 0)

@@ -441,7 +441,8 @@ open_target(FunctionCallInfo fcinfo, bool topic, SqsnOpenForChange open,
 /*
  * The body of sq_grant, sq_revoke, sn_grant and sn_revoke: arguments
  * (name, role, actions). open finds and locks the queue or topic and
- * checks that the caller administers it.
+ * checks that the caller administers it. Grants made from a Policy
+ * (policy.c) are separate rows, which these never change.
  */
 void
 sqsn_change_grants(FunctionCallInfo fcinfo, bool topic, bool grant,
@@ -453,8 +454,10 @@ sqsn_change_grants(FunctionCallInfo fcinfo, bool topic, bool grant,
 	SqsnSecurable target;
 	const char   *table = topic ? "sqsn.topic_grant" : "sqsn.queue_grant";
 	const char   *idcol = topic ? "topic_id" : "queue_id";
+	bool          policy_grants;
 
 	nestlevel = sqsn_admin_begin();
+	policy_grants = sqsn_catalog_has(SQSN_CATALOG_POLICY_GRANTS);
 	if (!sqsn_catalog_has(SQSN_CATALOG_GRANTS))
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("grants need version 0.3 of extension sqsn"),
@@ -483,7 +486,7 @@ sqsn_change_grants(FunctionCallInfo fcinfo, bool topic, bool grant,
 							 table, idcol),
 					4, argtypes, values, NULL, false, 0),
 				SPI_OK_INSERT, "inserting a grant");
-		else
+		else if (!policy_grants)
 			sqsn_spi_check(
 				SPI_execute_with_args(
 					psprintf("DELETE FROM %s WHERE %s = $1 AND grantee = $2"
@@ -491,6 +494,30 @@ sqsn_change_grants(FunctionCallInfo fcinfo, bool topic, bool grant,
 							 table, idcol),
 					3, argtypes, values, NULL, false, 0),
 				SPI_OK_DELETE, "deleting a grant");
+		else
+		{
+			/* the Policy's grant of the same stays: say so */
+			sqsn_spi_check(
+				SPI_execute_with_args(
+					psprintf("WITH revoked AS (DELETE FROM %s WHERE %s = $1"
+							 " AND grantee = $2 AND action = $3"
+							 " AND NOT from_policy)"
+							 " SELECT EXISTS (SELECT FROM %s WHERE %s = $1"
+							 " AND grantee = $2 AND action = $3"
+							 " AND from_policy)",
+							 table, idcol, table, idcol),
+					3, argtypes, values, NULL, false, 1),
+				SPI_OK_SELECT, "deleting a grant");
+			if (sqsn_spi_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))
+				ereport(NOTICE,
+						(errmsg("\"%s\" keeps the action \"%s\" on %s \"%s\" "
+								"through its Policy",
+								grantee, sqsn_action_name(1 << b, topic),
+								topic ? "topic" : "queue", target.name),
+						 errhint("Grants made from the Policy attribute "
+								 "change with it; set the Policy without "
+								 "this grant to take it back.")));
+		}
 	}
 
 	/* every backend drops its cached copy of this queue at commit */

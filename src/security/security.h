@@ -8,6 +8,8 @@
  *	            the grant API (sq_grant, sn_grant, ... call it)
  *	  crypto.c  master and data keys, sealing and opening message bodies
  *	            (AES-256-GCM), and the encrypted flag of queues and topics
+ *	  policy.c  the Policy attribute of queues and topics evaluated into
+ *	            grants (marked from_policy), or refused
  *
  *-------------------------------------------------------------------------
  */
@@ -79,6 +81,17 @@ extern void sqsn_change_grants(FunctionCallInfo fcinfo, bool topic, bool grant,
 							   SqsnOpenForChange open);
 extern void sqsn_change_owner(FunctionCallInfo fcinfo, bool topic,
 							  SqsnOpenForChange open);
+
+/* One grantee's grants made from a Policy: "public" or a role name. */
+typedef struct SqsnPolicyGrant
+{
+	char *grantee;
+	int   actions; /* SQSN_SEND, ... */
+} SqsnPolicyGrant;
+
+/* policy.c */
+extern List *sqsn_policy_grants(Jsonb *policy, bool topic, const char *name);
+extern void  sqsn_store_policy_grants(bool topic, int64 id, List *grants);
 
 /* crypto.c */
 extern void   CryptoInit(void);

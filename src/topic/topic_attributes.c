@@ -7,7 +7,8 @@
  * Some attributes act (DeliveryPolicy, ContentBasedDeduplication,
  * SqsManagedSseEnabled); others are kept for the endpoint's clients and
  * returned as they were set (DisplayName, Policy, TracingConfig,
- * SignatureVersion), in sqsn.topic.extra_attributes.
+ * SignatureVersion), in sqsn.topic.extra_attributes. A Policy also becomes
+ * the topic's grants (security/policy.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -85,20 +86,22 @@ static SqsnStatement attributes_stmt = {
 /*
  * Topic attributes kept for the AWS-compatible endpoint's clients
  * (sqsn.topic.extra_attributes, 0.4): DisplayName (up to 100 characters),
- * Policy (a JSON object, kept as its text; sqsn's own grants decide who
- * may do what), TracingConfig (PassThrough or Active) and SignatureVersion
- * (2, what the delivery worker signs with). A null or "" removes one.
+ * Policy (a JSON object, kept as its text; returned parsed, for
+ * sn_set_topic_attributes to turn into grants), TracingConfig (PassThrough
+ * or Active) and SignatureVersion (2, what the delivery worker signs
+ * with). A null or "" removes one.
  */
-static void
+static Jsonb *
 stored_attribute(StringInfo stored, List **removed, const char *key,
 				 JsonbValue *v)
 {
-	char *value;
+	char  *value;
+	Jsonb *policy = NULL;
 
 	if (sqsn_jsonb_is_empty(v))
 	{
 		*removed = lappend(*removed, pstrdup(key));
-		return;
+		return NULL;
 	}
 	if (v->type == jbvString)
 		value = sqsn_jsonb_string(v);
@@ -120,16 +123,14 @@ stored_attribute(StringInfo stored, List **removed, const char *key,
 	}
 	else if (strcmp(key, "Policy") == 0)
 	{
-		Jsonb *policy = sqsn_json_or_null(value, strlen(value));
-
+		policy = sqsn_json_or_null(value, strlen(value));
 		if (policy == NULL || !JB_ROOT_IS_OBJECT(policy) ||
 			JB_ROOT_IS_SCALAR(policy))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("Policy must be a JSON object"),
-					 errdetail("sqsn keeps the policy document and returns "
-							   "it; its own grants (sqsn.sn_grant()) decide "
-							   "who may publish and subscribe.")));
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("Policy must be a JSON object"),
+							errdetail("A policy document is an object with a "
+									  "Statement; its statements become the "
+									  "topic's grants.")));
 	}
 	else if (strcmp(key, "TracingConfig") == 0)
 	{
@@ -146,6 +147,7 @@ stored_attribute(StringInfo stored, List **removed, const char *key,
 						   "signature version 2."),
 				 errhint("Use 2.")));
 	sqsn_json_string(stored, key, value);
+	return policy;
 }
 
 /* Whether sqsn.topic has extra_attributes (0.4); errors when not. */
@@ -187,6 +189,9 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 	int64          topic_id;
 	StringInfoData stored; /* attributes sqsn keeps but does not act on */
 	List          *removed = NIL;
+	bool           policy_given = false;
+	Jsonb         *policy = NULL;
+	List          *policy_grants = NIL;
 
 	sqsn_refuse_on_standby(fcinfo);
 	initStringInfo(&stored);
@@ -241,7 +246,15 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 				 strcmp(key, "Policy") == 0 ||
 				 strcmp(key, "TracingConfig") == 0 ||
 				 strcmp(key, "SignatureVersion") == 0)
-			stored_attribute(&stored, &removed, key, &v);
+		{
+			Jsonb *doc = stored_attribute(&stored, &removed, key, &v);
+
+			if (strcmp(key, "Policy") == 0)
+			{
+				policy_given = true;
+				policy = doc;
+			}
+		}
 		else
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("unknown topic attribute \"%s\"", key),
@@ -257,6 +270,10 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 
 	topic_id = sqsn_begin_topic_change(topic_name, &nestlevel);
 	sqsn_check_topic(topic_id, topic_name, SQSN_ADMIN);
+	/* the grants of the new Policy (none when it was removed) */
+	policy_given &= sqsn_catalog_has(SQSN_CATALOG_POLICY_GRANTS);
+	if (policy_given && policy != NULL)
+		policy_grants = sqsn_policy_grants(policy, true, topic_name);
 	values[0] = Int64GetDatum(topic_id);
 	if (!changed)
 		nulls[1] = 'n';
@@ -282,6 +299,8 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 		store[2] = JsonbPGetDatum(sqsn_json_to_jsonb(&stored));
 		sqsn_execute(&update_stored_stmt, store, NULL, 0);
 	}
+	if (policy_given)
+		sqsn_store_policy_grants(true, topic_id, policy_grants);
 	sqsn_admin_end(nestlevel);
 	PG_RETURN_VOID();
 }

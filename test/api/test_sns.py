@@ -228,6 +228,44 @@ class TestTopics(SnsTestCase):
         self.assertError("InvalidParameter", 400, self.sns.list_topics, NextToken="bad token!")
 
 
+class TestPolicy(SnsTestCase):
+    @unittest.skipIf(apienv.AUTH == "none", "sqsn.api_auth = none")
+    def test_policy_grants_a_key_publish(self):
+        role = "apitest_sns_policy_" + uuid.uuid4().hex[:6]
+        sql("CREATE ROLE %s IN ROLE sqsn_publisher" % role)
+        try:
+            key, secret = sql("SELECT access_key_id || ' ' || secret_access_key"
+                              " FROM sqsn.api_create_credentials('%s')" % role).split(" ")
+            other = client("sns", key, secret)
+            arn = self.topic("policy")
+            self.assertError("AuthorizationError", 403, other.publish, TopicArn=arn, Message="x")
+            policy = {"Version": "2012-10-17", "Statement": [
+                {"Sid": "publishers", "Effect": "Allow",
+                 "Principal": {"AWS": "arn:aws:iam::%s:user/%s" % (ACCOUNT, role)},
+                 "Action": "sns:Publish", "Resource": arn}]}
+            self.sns.set_topic_attributes(TopicArn=arn, AttributeName="Policy",
+                                          AttributeValue=json.dumps(policy))
+            other.publish(TopicArn=arn, Message="through the policy")
+            self.assertError("AuthorizationError", 403, other.delete_topic, TopicArn=arn)
+            # a statement that cannot be honoured: refused, nothing changed
+            e = self.assertError("InvalidParameter", 400, self.sns.set_topic_attributes,
+                                 TopicArn=arn, AttributeName="Policy",
+                                 AttributeValue=json.dumps({"Statement": [
+                                     {"Sid": "half-admin", "Effect": "Allow", "Principal": "*",
+                                      "Action": "sns:DeleteTopic"}]}))
+            self.assertIn('statement "half-admin"', e.response["Error"]["Message"])
+            got = self.sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+            self.assertEqual(json.loads(got["Policy"]), policy)
+            other.publish(TopicArn=arn, Message="still allowed")
+            # removing the policy takes the grant back
+            self.sns.set_topic_attributes(TopicArn=arn, AttributeName="Policy", AttributeValue="")
+            self.assertError("AuthorizationError", 403, other.publish, TopicArn=arn, Message="x")
+        finally:
+            sql("SELECT count(sqsn.api_drop_credentials(access_key_id)) FROM sqsn.api_access_keys"
+                " WHERE role = '%s'" % role)
+            sql("DROP ROLE IF EXISTS %s" % role)
+
+
 class TestTags(SnsTestCase):
     def tags(self, arn):
         return {t["Key"]: t["Value"] for t in self.sns.list_tags_for_resource(ResourceArn=arn)["Tags"]}

@@ -714,6 +714,44 @@ class TestStoredAttributes(SqsTestCase):
         self.assertError("InvalidAttributeValue", self.sqs.set_queue_attributes, QueueUrl=url,
                          Attributes={"Policy": json.dumps({"Version": "2012-10-17"})})
 
+    @unittest.skipIf(AUTH == "none" or not DENIED_KEY, "no key of a role without grants")
+    def test_policy_grants_another_key(self):
+        url = self.queue("policy")
+        arn = self.attrs(url, "QueueArn")["QueueArn"]
+        other = client(key=DENIED_KEY, secret=DENIED_SECRET)
+        self.assertError("AccessDenied", other.send_message, QueueUrl=url, MessageBody="x")
+        policy = {"Version": "2012-10-17", "Statement": [
+            {"Sid": "other-key-sends", "Effect": "Allow", "Principal": {"AWS": DENIED_KEY},
+             "Action": ["sqs:SendMessage", "sqs:GetQueueAttributes"], "Resource": arn},
+            {"Sid": "topic", "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+             "Action": "sqs:SendMessage", "Resource": arn,
+             "Condition": {"ArnEquals": {"aws:SourceArn": "arn:aws:sns:%s:%s:t" % (REGION, ACCOUNT)}}}]}
+        self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+        other.send_message(QueueUrl=url, MessageBody="through the policy")
+        # any grant lets the key read the queue's attributes
+        self.assertIn("Policy", other.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["Policy"])["Attributes"])
+        # send only: the policy gives no receive
+        self.assertError("AccessDenied", other.receive_message, QueueUrl=url)
+        self.assertEqual([m["Body"] for m in self.sqs.receive_message(QueueUrl=url)["Messages"]],
+                         ["through the policy"])
+        # a statement that cannot be honoured: refused, nothing changed
+        denying = {"Version": "2012-10-17", "Statement": [
+            {"Sid": "nobody-purges", "Effect": "Deny", "Principal": "*", "Action": "sqs:PurgeQueue"}]}
+        e = self.assertError("InvalidAttributeValue", self.sqs.set_queue_attributes, QueueUrl=url,
+                             Attributes={"Policy": json.dumps(denying)})
+        self.assertIn('statement "nobody-purges"', e.response["Error"]["Message"])
+        self.assertEqual(json.loads(self.attrs(url, "Policy")["Policy"]), policy)
+        other.send_message(QueueUrl=url, MessageBody="still allowed")
+        # CreateQueue with such a Policy creates nothing
+        self.assertError("InvalidAttributeValue", self.sqs.create_queue,
+                         QueueName=PREFIX + "policy-refused", Attributes={"Policy": json.dumps(denying)})
+        self.assertError("AWS.SimpleQueueService.NonExistentQueue", self.sqs.get_queue_url,
+                         QueueName=PREFIX + "policy-refused")
+        # removing the policy takes the grant back
+        self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": ""})
+        self.assertError("AccessDenied", other.send_message, QueueUrl=url, MessageBody="x")
+
     def test_fifo_throughput_limit(self):
         url = self.queue("ht.fifo", {"FifoQueue": "true", "DeduplicationScope": "messageGroup",
                                      "FifoThroughputLimit": "perMessageGroupId"})

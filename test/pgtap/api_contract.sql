@@ -314,9 +314,9 @@ SELECT is(pg_get_function_arguments('sqsn.sn_set_topic_owner(text, name)'::regpr
 	'topic_name text, new_owner name', 'sn_set_topic_owner parameters');
 SELECT has_view('sqsn', 'queue_grants', 'view sqsn.queue_grants exists');
 SELECT has_view('sqsn', 'topic_grants', 'view sqsn.topic_grants exists');
-SELECT columns_are('sqsn', 'queue_grants', ARRAY['queue_name', 'grantee', 'action', 'granted_by', 'granted_at'],
+SELECT columns_are('sqsn', 'queue_grants', ARRAY['queue_name', 'grantee', 'action', 'granted_by', 'granted_at', 'from_policy'],
 	'queue_grants columns');
-SELECT columns_are('sqsn', 'topic_grants', ARRAY['topic_name', 'grantee', 'action', 'granted_by', 'granted_at'],
+SELECT columns_are('sqsn', 'topic_grants', ARRAY['topic_name', 'grantee', 'action', 'granted_by', 'granted_at', 'from_policy'],
 	'topic_grants columns');
 SELECT ok((SELECT array_agg(c.relname::text ORDER BY c.relname)
 	FROM unnest((SELECT extconfig FROM pg_extension WHERE extname = 'sqsn')) AS t(oid)

@@ -1,8 +1,8 @@
 # pg_dump of a database with queues (one the dead-letter queue of the other,
 # both with custom attributes) and messages (with attributes, delayed, in
 # flight) restores into a fresh database, as a plain script and with
-# pg_restore, with queues, attributes and messages intact and usable. Then
-# DROP EXTENSION sqsn (no CASCADE) leaves nothing behind.
+# pg_restore, with queues, attributes, grants and messages intact and
+# usable. Then DROP EXTENSION sqsn (no CASCADE) leaves nothing behind.
 
 use strict;
 use warnings;
@@ -143,6 +143,32 @@ $node->safe_psql('src', q{
 my $topics = topic_state('src');
 like($topics, qr/"team": "audit".*"team": "orders"/, 'the source has topic and queue tags');
 
+# Grants, those made from a Policy and those made with sq_grant/sn_grant,
+# are dumped with where they come from.
+sub grant_state
+{
+	my ($db) = @_;
+	return $node->safe_psql($db, q{
+		SELECT string_agg(format('%s %s %s %s', name, grantee, action, from_policy), ','
+			ORDER BY name, grantee, action, from_policy)
+		FROM (SELECT queue_name AS name, grantee, action, from_policy FROM sqsn.queue_grants
+			UNION ALL SELECT topic_name, grantee, action, from_policy FROM sqsn.topic_grants) g
+		WHERE action <> 'owner'
+	});
+}
+$node->safe_psql('src', q{
+	CREATE ROLE dump_app;
+	SELECT sqsn.sq_set_queue_attributes('orders', '{"Policy": {"Statement": {"Effect": "Allow",
+		"Principal": {"AWS": "arn:aws:iam::000000000000:user/dump_app"}, "Action": "sqs:SendMessage"}}}');
+	SELECT sqsn.sq_grant('orders', 'dump_app', '{receive}');
+	SELECT sqsn.sn_set_topic_attributes('events', '{"Policy": {"Statement": {"Effect": "Allow",
+		"Principal": "*", "Action": "sns:Publish"}}}');
+});
+my $grants = grant_state('src');
+$state = queue_state('src');    # with the Policy
+is($grants, 'events public publish t,orders dump_app receive f,orders dump_app send t',
+	'the source has grants from policies and from sq_grant');
+
 #
 # Plain dump, restored with psql into a fresh database
 #
@@ -159,6 +185,7 @@ $node->command_ok(
 	'the plain dump restores without errors');
 is(queue_state('dst'), $state, 'restored queues, attributes and messages equal the source');
 is(topic_state('dst'), $topics, 'restored topics and subscriptions equal the source');
+is(grant_state('dst'), $grants, 'restored grants keep where they come from');
 is($node->safe_psql('dst', 'SELECT string_agg(q, \',\') FROM sqsn.sq_list_queues() AS q'),
 	'orders,orders_dlq', 'both queues are listed');
 
@@ -173,6 +200,7 @@ $node->command_ok([ 'pg_restore', '--exit-on-error', '-d', $node->connstr('dst2'
 	'pg_restore succeeds');
 is(queue_state('dst2'), $state, 'pg_restore: queues, attributes and messages equal the source');
 is(topic_state('dst2'), $topics, 'pg_restore: topics and subscriptions equal the source');
+is(grant_state('dst2'), $grants, 'pg_restore: grants keep where they come from');
 is($node->safe_psql('dst2', q{
 		SELECT sqsn.sn_publish('events', 'restored fan-out', '{"kind": "audit"}') IS NOT NULL;
 		SELECT sqsn.sn_publish('events', 'filtered out', '{"kind": "other"}') IS NOT NULL;

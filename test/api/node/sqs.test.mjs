@@ -561,3 +561,28 @@ test('authentication and access', { skip: AUTH === 'none' ? 'sqsn.api_auth = non
   await rejects(denied.send(new PurgeQueueCommand({ QueueUrl: url })), 'AccessDenied', 403);
   assert.deepEqual(await attrs(url, 'ApproximateNumberOfMessages'), { ApproximateNumberOfMessages: '0' });
 });
+
+test('a Policy grants another key through AWS JSON', { skip: AUTH === 'none' || !DENIED_KEY ? 'no key of a role without grants' : false }, async () => {
+  const url = await createQueue('policy');
+  const { QueueArn } = await attrs(url, 'QueueArn');
+  const other = sqsClient(DENIED_KEY, DENIED_SECRET);
+  await rejects(other.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'x' })), 'AccessDenied', 403);
+  const Policy = JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [{ Sid: 'other', Effect: 'Allow', Principal: { AWS: DENIED_KEY },
+      Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage'], Resource: QueueArn }],
+  });
+  await sqs.send(new SetQueueAttributesCommand({ QueueUrl: url, Attributes: { Policy } }));
+  await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'for the other key' }));
+  const r = await other.send(new ReceiveMessageCommand({ QueueUrl: url }));
+  assert.deepEqual(r.Messages.map((m) => m.Body), ['for the other key']);
+  await other.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: r.Messages[0].ReceiptHandle }));
+  await rejects(other.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'x' })), 'AccessDenied', 403);
+  // delete without receive would widen the grant: refused, nothing changed
+  const err = await rejects(sqs.send(new SetQueueAttributesCommand({
+    QueueUrl: url,
+    Attributes: { Policy: JSON.stringify({ Statement: [{ Effect: 'Allow', Principal: '*', Action: 'sqs:DeleteMessage' }] }) },
+  })), 'InvalidAttributeValue', 400);
+  assert.match(err.message, /statement 1/);
+  assert.deepEqual(JSON.parse((await attrs(url, 'Policy')).Policy), JSON.parse(Policy));
+});
