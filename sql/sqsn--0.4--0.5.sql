@@ -831,3 +831,17 @@ GRANT EXECUTE ON FUNCTION
 	sqsn.sn_delete_endpoint(text),
 	sqsn.sn_list_endpoints_by_platform_application(text)
 	TO sqsn_admin, sqsn_publisher;
+
+-- Queues on a Citus cluster ----------------------------------------------
+
+-- On a Citus cluster: places every queue whose message table is still
+-- local (made before citus was installed, or before a node could hold
+-- shards) on a node of the cluster, keeping its messages; returns how many
+-- (docs/citus.md). New queues are placed when they are created. For the
+-- extension's owner and superusers only.
+CREATE FUNCTION sqsn.citus_distribute()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'citus_distribute'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+
+REVOKE ALL ON FUNCTION sqsn.citus_distribute() FROM PUBLIC;

@@ -295,6 +295,8 @@ create_message_table(int64 queue_id, const char *name)
 								 psprintf("messages of sqsn queue %s", name))),
 					false, 0),
 		SPI_OK_UTILITY, "commenting the message table");
+	/* on a Citus cluster: onto one of the nodes */
+	sqsn_citus_place_queue(message_table_relid(queue_id));
 }
 
 /*
