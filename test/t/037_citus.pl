@@ -16,6 +16,8 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use IPC::Run;
+use Time::HiRes qw(time);
 
 my $libdir = `pg_config --pkglibdir`;
 chomp $libdir;
@@ -36,7 +38,7 @@ max_prepared_transactions = 20
 wal_level = logical
 max_wal_senders = 10
 max_replication_slots = 10
-citus.log_remote_commands = off
+sqsn.poll_interval = '200ms'
 restart_after_crash = on
 });
 	$node->start;
@@ -84,12 +86,14 @@ query(q{
 	SELECT sqsn.sq_create_queue('dlq');
 	SELECT sqsn.sq_create_queue('src', dead_letter_queue => 'dlq', max_receive_count => 1);
 	SELECT sqsn.sq_create_queue('order.fifo');
+	SELECT sqsn.sq_create_queue('short', message_retention_period => 60);
+	SELECT sqsn.sq_send('short', 'expires in a minute');
 });
 is(query(q{SELECT count(*) FROM citus_tables WHERE table_name::text LIKE 'sqsn.q\_%'}),
-	'7', 'every queue\'s message table is a distributed table');
+	'8', 'every queue\'s message table is a distributed table');
 is(query(q{SELECT count(*) FILTER (WHERE shard_count = 1), count(*) FROM citus_tables
 	WHERE table_name::text LIKE 'sqsn.q\_%' AND distribution_column = '<none>'}),
-	'7|7', 'each is a single-shard table without a distribution column');
+	'8|8', 'each is a single-shard table without a distribution column');
 my %ports = map { $_->port => 1 } @workers;
 my %used = map { node_of("q$_") => 1 } (1 .. 4);
 is_deeply([ sort keys %used ], [ sort keys %ports ], 'four queues are spread over both workers');
@@ -133,6 +137,33 @@ is(query(q{SELECT message_id || '|' || body FROM sqsn.sq_receive('dlq', 1, 60)})
 	"$message_id|poison", 'it is in the dead-letter queue, same id and body');
 is(query(q{SELECT visible + in_flight FROM sqsn.queue_stats WHERE queue_name = 'src'}), '0',
 	'and gone from its source queue');
+
+# the_maintenance_worker_moves_dead_letters_between_nodes: a redrive
+# policy set on a queue whose message was received twice already
+query(q{SELECT sqsn.sq_create_queue('late_policy')});
+query(q{SELECT sqsn.sq_send('late_policy', 'received twice')});
+query(q{SELECT count(*) FROM sqsn.sq_receive('late_policy', 1, 0)}) for 1 .. 2;
+query(q{SELECT sqsn.sq_set_queue_attributes('late_policy',
+	'{"RedrivePolicy": {"deadLetterTargetArn": "dlq", "maxReceiveCount": 1}}')});
+ok($coordinator->poll_query_until('postgres',
+	q{SELECT visible FROM sqsn.queue_stats WHERE queue_name = 'dlq'}, '1'),
+	'the worker moves the message over the new limit to the dead-letter queue');
+is(query(q{SELECT visible + in_flight FROM sqsn.queue_stats WHERE queue_name = 'late_policy'}), '0',
+	'and out of its queue');
+is(join(',', drain('dlq')), 'received twice', 'the moved message is received from the dead-letter queue');
+
+# a_long_poll_wakes_when_a_send_commits
+my ($lp_out, $lp_err) = ('', '');
+my $sender = IPC::Run::start(
+	[ 'psql', '-XAtq', '-d', $coordinator->connstr('postgres'), '-c',
+	  q{SELECT pg_sleep(1); SELECT sqsn.sq_send('q4', 'wake')} ],
+	'>', \$lp_out, '2>', \$lp_err);
+my $poll_start = time();
+is(query(q{SELECT body FROM sqsn.sq_receive('q4', 1, 60, 10)}), 'wake',
+	'a receive waiting on a distributed queue gets the message sent meanwhile');
+ok(time() - $poll_start < 8, 'before its wait ends');
+$sender->finish;
+query(q{SELECT sqsn.sq_purge_queue('q4')});
 
 # fifo_order_per_group
 query(q{SELECT count(sqsn.sq_send('order.fifo', 'g' || (g % 3) || '-' || g,
@@ -212,6 +243,13 @@ is(query(q{SELECT sqsn.citus_distribute()}), '1', 'citus_distribute places the o
 is(query(q{SELECT sqsn.citus_distribute()}), '0', 'and nothing the second time');
 ok(node_of('late') ne '', 'the queue is on a node now');
 is(join(',', drain('late')), 'kept', 'with its message');
+
+# the_worker_expires_messages_on_a_distributed_queue (retention 60 s)
+ok($coordinator->poll_query_until('postgres',
+	q{SELECT messages_expired >= 1 FROM sqsn.worker_status}, 't'),
+	'the maintenance worker expires the message past its retention');
+my $short = query(q{SELECT 'sqsn.q_' || queue_id FROM sqsn.queue WHERE queue_name = 'short'});
+is(query(qq{SELECT count(*) FROM $short}), '0', 'its row is deleted on the worker node');
 
 $coordinator->stop;
 $_->stop for @workers;
