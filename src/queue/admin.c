@@ -524,6 +524,7 @@ sq_create_queue(PG_FUNCTION_ARGS)
 	nestlevel = sqsn_admin_begin();
 
 	lock_queue_catalog();
+	sqsn_citus_check_coordinator();
 	has_fifo = sqsn_catalog_has(SQSN_CATALOG_FIFO);
 	if (!has_fifo && sqsn_is_fifo_name(name))
 		ereport(ERROR,

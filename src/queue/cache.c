@@ -246,6 +246,8 @@ load_queue(const char *name)
 			release_queue_entry(queue);
 			hash_search(queue_cache, key, HASH_REMOVE, NULL);
 		}
+		/* a worker node of a Citus cluster has none: say so */
+		sqsn_citus_check_coordinator();
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
 						errmsg("queue \"%s\" does not exist", name),
 						errhint("Create it with sqsn.sq_create_queue().")));

@@ -58,6 +58,13 @@ static SqsnStatement has_shard_nodes_stmt = {
 	SPI_OK_SELECT,
 	"reading pg_dist_node"};
 
+static SqsnStatement is_coordinator_stmt = {
+	"SELECT pg_catalog.citus_is_coordinator()",
+	0,
+	{InvalidOid},
+	SPI_OK_SELECT,
+	"asking Citus for the node's role"};
+
 static SqsnStatement distribute_stmt = {
 	"SELECT pg_catalog.create_distributed_table($1, NULL,"
 	" colocate_with => 'none')",
@@ -139,18 +146,26 @@ sqsn_citus_place_queue(Oid relid)
 }
 
 /*
- * Refuses what cannot work on a queue whose messages live on another node.
+ * On a worker node of a Citus cluster, refuses: sqsn's catalogs are the
+ * coordinator's, and the worker's own copy of the extension is empty
+ * (Citus creates the extension on every node, and syncs the shells of the
+ * message tables there, so a queue made on a worker would clash with the
+ * coordinator's). Needs an SPI connection.
  */
 void
-sqsn_citus_refuse(SqsnQueue *queue, const char *what)
+sqsn_citus_check_coordinator(void)
 {
-	if (queue->distributed)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("%s is not supported for queue \"%s\" on Citus", what,
-						queue->name),
-				 errdetail("The queue's messages are in a distributed "
-						   "table.")));
+	if (!sqsn_citus_present())
+		return;
+	if (sqsn_execute(&is_coordinator_stmt, NULL, NULL, 1) == 1 &&
+		sqsn_spi_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("sqsn runs on the coordinator of a Citus cluster"),
+			 errdetail("This node is a worker node; its queues and topics "
+					   "are the coordinator's."),
+			 errhint("Connect to the coordinator.")));
 }
 
 /*
@@ -177,6 +192,7 @@ citus_distribute(PG_FUNCTION_ARGS)
 						 "nodes first.")));
 
 	nestlevel = sqsn_admin_begin();
+	sqsn_citus_check_coordinator();
 	if (sqsn_execute(&has_shard_nodes_stmt, NULL, NULL, 1) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

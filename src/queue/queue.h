@@ -299,7 +299,7 @@ extern void   sqsn_due_reschedule(Oid dbid, int64 queue_id, TimestampTz next,
 extern bool sqsn_citus_present(void);
 extern bool sqsn_citus_distributed(Oid relid);
 extern void sqsn_citus_place_queue(Oid relid);
-extern void sqsn_citus_refuse(SqsnQueue *queue, const char *what);
+extern void sqsn_citus_check_coordinator(void);
 
 /* lowwater.c */
 extern void  LowWaterInit(void);

@@ -101,6 +101,16 @@ is(query(q{SELECT count(*) FROM citus_tables WHERE table_name::text LIKE 'sqsn.%
 	AND table_name::text NOT LIKE 'sqsn.q\_%'}),
 	'0', 'sqsn\'s catalogs stay on the coordinator');
 
+# a_worker_node_refuses: sqsn runs on the coordinator
+for my $sql (q{SELECT sqsn.sq_create_queue('on_a_worker')}, q{SELECT sqsn.sq_send('q1', 'x')})
+{
+	my ($stdout, $stderr) = ('', '');
+	$workers[0]->psql('postgres', "\\set VERBOSITY verbose\n$sql",
+		stdout => \$stdout, stderr => \$stderr);
+	like($stderr, qr/0A000: sqsn runs on the coordinator of a Citus cluster/,
+		"on a worker node: $sql refuses (0A000)");
+}
+
 # send_receive_delete_on_every_node
 query(q{SELECT count(sqsn.sq_send('q' || i, 'q' || i || '-' || g))
 	FROM generate_series(1, 4) i, generate_series(1, 25) g});
