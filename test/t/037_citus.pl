@@ -232,7 +232,7 @@ is(scalar(grep { $_ eq 'while down' } @after), 0, 'and the failed send left noth
 
 # moving_a_queue_keeps_every_message
 query(q{SELECT count(sqsn.sq_send('q2', 'm' || g)) FROM generate_series(1, 100) g});
-query(q{SELECT count(*) FROM sqsn.sq_receive('q2', 10, 600)}); # 10 in flight
+my @held = split /\n/, query(q{SELECT receipt_handle FROM sqsn.sq_receive('q2', 10, 600)});
 my $from = node_of('q2');
 my ($to) = grep { $_ != $from } keys %ports;
 query(qq{SELECT citus_move_shard_placement(s.shardid, '127.0.0.1', $from, '127.0.0.1', $to)
@@ -244,6 +244,9 @@ is(query(q{SELECT visible || '|' || in_flight FROM sqsn.queue_stats WHERE queue_
 	'93|10', 'its visible and in-flight messages moved with it');
 my @moved = drain('q2');
 is(scalar(@moved), 93, 'and the visible ones are received and deleted there');
+is(query(sprintf(q{SELECT count(*) FILTER (WHERE sqsn.sq_delete('q2', h)) FROM unnest(ARRAY[%s]) h},
+	join(',', map { "'$_'" } @held))), '10',
+	'the receipt handles given out before the move delete the in-flight messages');
 
 # sqsn_citus_distribute_places_a_local_queue
 query(q{SELECT sqsn.sq_create_queue('late')});
