@@ -58,12 +58,14 @@ static SqsnStatement has_shard_nodes_stmt = {
 	SPI_OK_SELECT,
 	"reading pg_dist_node"};
 
+/* group 0 is the coordinator's, and a server's not added to a cluster */
 static SqsnStatement is_coordinator_stmt = {
-	"SELECT pg_catalog.citus_is_coordinator()",
+	"SELECT groupid OPERATOR(pg_catalog.=) 0"
+	" FROM pg_catalog.pg_dist_local_group",
 	0,
 	{InvalidOid},
 	SPI_OK_SELECT,
-	"asking Citus for the node's role"};
+	"reading pg_dist_local_group"};
 
 static SqsnStatement distribute_stmt = {
 	"SELECT pg_catalog.create_distributed_table($1, NULL,"

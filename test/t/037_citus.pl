@@ -47,9 +47,18 @@ restart_after_crash = on
 
 sub query { return $coordinator->safe_psql('postgres', $_[0]); }
 
+# a_server_with_citus_but_no_nodes_keeps_queues_local: sqsn works as on
+# a plain server
+query('CREATE EXTENSION sqsn');
+query(q{SELECT sqsn.sq_create_queue('early')});
+query(q{SELECT sqsn.sq_send('early', 'kept')});
+is(query(q{SELECT count(*) FROM citus_tables}), '0',
+	'with citus installed but no nodes a queue\'s table stays local');
+is(query(q{SELECT visible FROM sqsn.queue_stats WHERE queue_name = 'early'}), '1',
+	'and takes messages');
+
 query(sprintf(q{SELECT citus_set_coordinator_host('127.0.0.1', %d)}, $coordinator->port));
 query(sprintf(q{SELECT citus_add_node('127.0.0.1', %d)}, $_->port)) for @workers;
-query('CREATE EXTENSION sqsn');
 
 # the node (port) holding a queue's messages
 sub node_of
@@ -90,7 +99,7 @@ query(q{
 	SELECT sqsn.sq_send('short', 'expires in a minute');
 });
 is(query(q{SELECT count(*) FROM citus_tables WHERE table_name::text LIKE 'sqsn.q\_%'}),
-	'8', 'every queue\'s message table is a distributed table');
+	'8', 'every new queue\'s message table is a distributed table');
 is(query(q{SELECT count(*) FILTER (WHERE shard_count = 1), count(*) FROM citus_tables
 	WHERE table_name::text LIKE 'sqsn.q\_%' AND distribution_column = '<none>'}),
 	'8|8', 'each is a single-shard table without a distribution column');
@@ -248,14 +257,14 @@ is(query(sprintf(q{SELECT count(*) FILTER (WHERE sqsn.sq_delete('q2', h)) FROM u
 	join(',', map { "'$_'" } @held))), '10',
 	'the receipt handles given out before the move delete the in-flight messages');
 
-# sqsn_citus_distribute_places_a_local_queue
-query(q{SELECT sqsn.sq_create_queue('late')});
-query(q{SELECT undistribute_table(('sqsn.q_' || queue_id)::regclass) FROM sqsn.queue WHERE queue_name = 'late'});
-query(q{SELECT sqsn.sq_send('late', 'kept')});
+# sqsn_citus_distribute_places_a_local_queue: the one made before the
+# nodes were added
+is(query(q{SELECT sqsn.sq_send('early', 'sent while local') IS NOT NULL}), 't',
+	'a local queue works beside the distributed ones');
 is(query(q{SELECT sqsn.citus_distribute()}), '1', 'citus_distribute places the one local queue');
 is(query(q{SELECT sqsn.citus_distribute()}), '0', 'and nothing the second time');
-ok(node_of('late') ne '', 'the queue is on a node now');
-is(join(',', drain('late')), 'kept', 'with its message');
+ok(node_of('early') ne '', 'the queue is on a node now');
+is(join(',', drain('early')), 'kept,sent while local', 'with its messages');
 
 # the_worker_expires_messages_on_a_distributed_queue (retention 60 s)
 ok($coordinator->poll_query_until('postgres',
