@@ -886,3 +886,16 @@ CREATE OR REPLACE VIEW sqsn.topic_grants WITH (security_barrier) AS
 	   OR EXISTS (SELECT FROM pg_catalog.pg_roles r
 			WHERE r.rolname OPERATOR(pg_catalog.=) ANY (ARRAY[g.grantee, g.owner])
 			  AND pg_catalog.pg_has_role(r.oid, 'USAGE'));
+-- Queues on a Citus cluster ----------------------------------------------
+
+-- On a Citus cluster: places every queue whose message table is still
+-- local (made before citus was installed, or before a node could hold
+-- shards) on a node of the cluster, keeping its messages; returns how many
+-- (docs/citus.md). New queues are placed when they are created. For the
+-- extension's owner and superusers only.
+CREATE FUNCTION sqsn.citus_distribute()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'citus_distribute'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+
+REVOKE ALL ON FUNCTION sqsn.citus_distribute() FROM PUBLIC;

@@ -809,6 +809,16 @@ RETURNS TABLE (
 AS 'MODULE_PATHNAME', 'sq_run_maintenance'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
+-- On a Citus cluster: places every queue whose message table is still
+-- local (made before citus was installed, or before a node could hold
+-- shards) on a node of the cluster, keeping its messages; returns how many
+-- (docs/citus.md). New queues are placed when they are created. For the
+-- extension's owner and superusers only.
+CREATE FUNCTION sqsn.citus_distribute()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'citus_distribute'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+
 -- Topic API -------------------------------------------------------------
 
 CREATE FUNCTION sqsn.sn_create_topic(

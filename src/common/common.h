@@ -153,6 +153,8 @@ typedef struct SqsnStatement
 extern void       sqsn_spi_connect(void);
 extern void       sqsn_spi_check(int ret, int expected, const char *what);
 extern SPIPlanPtr sqsn_prepare_plan(const char *sql, int nargs, Oid *argtypes);
+extern SPIPlanPtr sqsn_prepare_plan_with(const char *sql, int nargs,
+										 Oid *argtypes, int cursor_options);
 extern int        sqsn_run_statement(SqsnStatement *stmt, Datum *values,
 									 const char *nulls, long count);
 extern uint64     sqsn_execute(SqsnStatement *stmt, Datum *values,

@@ -73,8 +73,19 @@ sqsn_spi_check(int ret, int expected, const char *what)
 SPIPlanPtr
 sqsn_prepare_plan(const char *sql, int nargs, Oid *argtypes)
 {
-	SPIPlanPtr plan =
-		SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
+	return sqsn_prepare_plan_with(sql, nargs, argtypes,
+								  CURSOR_OPT_GENERIC_PLAN);
+}
+
+/*
+ * The same with the planner's cursor options (CURSOR_OPT_CUSTOM_PLAN:
+ * planned anew with the parameters' values at each execution).
+ */
+SPIPlanPtr
+sqsn_prepare_plan_with(const char *sql, int nargs, Oid *argtypes,
+					   int cursor_options)
+{
+	SPIPlanPtr plan = SPI_prepare_cursor(sql, nargs, argtypes, cursor_options);
 
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,

@@ -295,6 +295,8 @@ create_message_table(int64 queue_id, const char *name)
 								 psprintf("messages of sqsn queue %s", name))),
 					false, 0),
 		SPI_OK_UTILITY, "commenting the message table");
+	/* on a Citus cluster: onto one of the nodes */
+	sqsn_citus_place_queue(message_table_relid(queue_id));
 }
 
 /*
@@ -522,6 +524,7 @@ sq_create_queue(PG_FUNCTION_ARGS)
 	nestlevel = sqsn_admin_begin();
 
 	lock_queue_catalog();
+	sqsn_citus_check_coordinator();
 	has_fifo = sqsn_catalog_has(SQSN_CATALOG_FIFO);
 	if (!has_fifo && sqsn_is_fifo_name(name))
 		ereport(ERROR,

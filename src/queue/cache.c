@@ -246,6 +246,8 @@ load_queue(const char *name)
 			release_queue_entry(queue);
 			hash_search(queue_cache, key, HASH_REMOVE, NULL);
 		}
+		/* a worker node of a Citus cluster has none: say so */
+		sqsn_citus_check_coordinator();
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
 						errmsg("queue \"%s\" does not exist", name),
 						errhint("Create it with sqsn.sq_create_queue().")));
@@ -297,6 +299,9 @@ load_queue(const char *name)
 	/* the owner and grants, with a query of their own (last) */
 	sqsn_acl_load(&queue->acl, queue->queue_id,
 				  SPI_getvalue(tuple, tupdesc, 13), CacheMemoryContext);
+
+	/* on Citus: whether its rows live on a node of the cluster (citus.c) */
+	queue->distributed = sqsn_citus_distributed(queue->relid);
 
 	queue->plan_blocks = -1;
 	queue->fair = false;
@@ -371,9 +376,17 @@ sqsn_queue_execute(SqsnQueue *queue, const SqsnQueueStatement *stmt,
 	if (++queue->executions % REPLAN_CHECK_INTERVAL == 0 ||
 		queue->plan_blocks < 0)
 		replan_if_grown(queue);
+	/*
+	 * Citus plans a distributed table's statements with their parameters'
+	 * values (it cannot plan an INSERT ... SELECT generically), and prunes
+	 * to the queue's one shard either way.
+	 */
 	if (*plan == NULL)
-		*plan = sqsn_prepare_plan(psprintf(stmt->sql, queue->qualified_table),
-								  stmt->nargs, (Oid *) stmt->argtypes);
+		*plan = sqsn_prepare_plan_with(
+			psprintf(stmt->sql, queue->qualified_table), stmt->nargs,
+			(Oid *) stmt->argtypes,
+			queue->distributed ? CURSOR_OPT_CUSTOM_PLAN
+							   : CURSOR_OPT_GENERIC_PLAN);
 	ret = SPI_execute_plan(*plan, values, nulls, false, count);
 	if (ret != stmt->expected)
 		elog(ERROR, "%s queue \"%s\" failed: %s", stmt->what, queue->name,

@@ -52,7 +52,9 @@
  * per (database, message table) by hash; two queues that share a slot take
  * turns, and a receive whose queue does not own its slot starts at the
  * beginning, as without marks. Nothing is kept across a restart; without
- * the library in shared_preload_libraries there are no marks. FIFO queues
+ * the library in shared_preload_libraries there are no marks. Queues
+ * whose table is distributed by Citus are not marked (their rows are on
+ * another node, out of this walk's reach; citus.c). FIFO queues
  * are not marked:
  * their receives walk the (message_group_id, msg_seq) index (fifo.c).
  *
@@ -300,7 +302,7 @@ sqsn_lowwater_start(SqsnQueue *queue, TimestampTz now)
 	LowWaterSlot *slot = slot_for(queue->relid);
 	int64         after = 0;
 
-	if (slot == NULL || queue->fifo)
+	if (slot == NULL || queue->fifo || queue->distributed)
 		return 0;
 	SpinLockAcquire(&slot->mutex);
 	if (owns(slot, queue))
@@ -329,7 +331,7 @@ sqsn_lowwater_receive_start(SqsnQueue *queue, TimestampTz now,
 
 	*head = false;
 	*head_after = 0;
-	if (slot == NULL || queue->fifo)
+	if (slot == NULL || queue->fifo || queue->distributed)
 		return 0;
 
 	others = (int64) pg_atomic_read_u32(&slot->receivers);
@@ -401,7 +403,7 @@ sqsn_lowwater_received(SqsnQueue *queue, int64 last_leased, int nleased,
 	LowWaterSlot *slot = slot_for(queue->relid);
 	bool          counted_here = false;
 
-	if (slot == NULL || queue->fifo)
+	if (slot == NULL || queue->fifo || queue->distributed)
 		return;
 	SpinLockAcquire(&slot->mutex);
 	if (owns(slot, queue))
@@ -638,7 +640,8 @@ sqsn_lowwater_step(SqsnQueue *queue, bool force)
 	/* the walk may reload the queue's cache entry: keep what it needs */
 	SqsnQueue            key = {.relid = queue->relid,
 								.queue_id = queue->queue_id,
-								.fifo = queue->fifo};
+								.fifo = queue->fifo,
+								.distributed = queue->distributed};
 	LowWaterSlot        *slot = slot_for(key.relid);
 	TimestampTz          now = GetCurrentTimestamp();
 	bool                 pending;
@@ -651,7 +654,9 @@ sqsn_lowwater_step(SqsnQueue *queue, bool force)
 	VirtualTransactionId lockers[LOWWATER_MAX_LOCKERS];
 	int                  idle_steps;
 
-	if (slot == NULL || key.fifo || (!force && sqsn_low_water_interval == 0))
+	/* a distributed table's rows are on another node (citus.c) */
+	if (slot == NULL || key.fifo || key.distributed ||
+		(!force && sqsn_low_water_interval == 0))
 		return;
 	/* a standby's rows change under replay, not under the locks above */
 	if (RecoveryInProgress())

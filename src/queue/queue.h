@@ -26,6 +26,8 @@
  *	  schedule.c     recurring sends through pg_cron
  *	  metrics.c      counters of sends, receives and deletes in shared
  *	                 memory; the view sqsn.queue_metrics
+ *	  citus.c        queues on a Citus cluster: message tables placed on
+ *	                 the nodes, sqsn.citus_distribute
  *
  *-------------------------------------------------------------------------
  */
@@ -93,6 +95,7 @@ typedef struct SqsnQueue
 	bool       deduplicate_per_group; /* deduplication_scope */
 	bool       encrypted;             /* new messages are sealed */
 	bool       has_sender;            /* the table has sender_id */
+	bool       distributed;           /* a Citus distributed table */
 	SqsnAcl    acl;
 	SPIPlanPtr plans[QPLAN_COUNT];
 	int64      plan_blocks; /* table size the plans were made for; -1 none */
@@ -291,6 +294,12 @@ extern bool   sqsn_due_take_one(Oid dbid, int64 queue_id);
 extern uint32 sqsn_due_flags(Oid dbid, int64 queue_id);
 extern void   sqsn_due_reschedule(Oid dbid, int64 queue_id, TimestampTz next,
 								  uint32 flags, bool gone);
+
+/* citus.c */
+extern bool sqsn_citus_present(void);
+extern bool sqsn_citus_distributed(Oid relid);
+extern void sqsn_citus_place_queue(Oid relid);
+extern void sqsn_citus_check_coordinator(void);
 
 /* lowwater.c */
 extern void  LowWaterInit(void);

@@ -2,7 +2,7 @@
 -- sqsn_consumer get exactly their functions; no role may touch the catalog
 -- or a message table directly.
 BEGIN;
-SELECT plan(289);
+SELECT plan(293);
 
 SELECT has_role('sqsn_admin', 'role sqsn_admin exists');
 SELECT has_role('sqsn_producer', 'role sqsn_producer exists');
@@ -77,7 +77,8 @@ INSERT INTO api VALUES
 	('function_worker_rows', ARRAY[]::name[], true, true, true),
 	('function_invocation_rows', ARRAY[]::name[], true, false, false),
 	('event_source_mapping_counters', ARRAY['uuid'], true, false, false),
-	('init_handle_key', ARRAY[]::name[], false, false, false);
+	('init_handle_key', ARRAY[]::name[], false, false, false),
+	('citus_distribute', ARRAY[]::name[], false, false, false);
 
 SELECT function_privs_are('sqsn', fname, args, r.role,
 	CASE WHEN (CASE r.role WHEN 'sqsn_admin' THEN admin WHEN 'sqsn_producer' THEN producer ELSE consumer END)
