@@ -831,3 +831,48 @@ GRANT EXECUTE ON FUNCTION
 	sqsn.sn_delete_endpoint(text),
 	sqsn.sn_list_endpoints_by_platform_application(text)
 	TO sqsn_admin, sqsn_publisher;
+
+-- FIFO topics: sequence numbers (topic/publish.c) ---------------------------
+-- The sequence numbers of publishes to FIFO topics, one sequence for every
+-- topic, dumped; a duplicate publish returns the first one's number, kept
+-- with its deduplication record.
+CREATE SEQUENCE sqsn.topic_message_seq;
+SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_message_seq', '');
+REVOKE ALL ON SEQUENCE sqsn.topic_message_seq FROM PUBLIC;
+ALTER TABLE sqsn.fifo_dedup ADD COLUMN sequence_number bigint;
+
+CREATE FUNCTION sqsn.sn_publish_sequenced(
+	topic_name text,
+	message text,
+	message_attributes jsonb DEFAULT NULL,
+	subject text DEFAULT NULL,
+	message_structure text DEFAULT NULL,
+	message_group_id text DEFAULT NULL,
+	message_deduplication_id text DEFAULT NULL,
+	OUT message_id uuid,
+	OUT sequence_number text)
+AS 'MODULE_PATHNAME', 'sn_publish_sequenced'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_publish_batch_sequenced(
+	topic_name text,
+	messages text[],
+	message_attributes jsonb[] DEFAULT NULL,
+	message_group_ids text[] DEFAULT NULL,
+	message_deduplication_ids text[] DEFAULT NULL)
+RETURNS TABLE (
+	message_id uuid,
+	sequence_number text)
+AS 'MODULE_PATHNAME', 'sn_publish_batch'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER ROWS 10
+SET search_path = pg_catalog, pg_temp;
+
+REVOKE ALL ON FUNCTION
+	sqsn.sn_publish_sequenced(text, text, jsonb, text, text, text, text),
+	sqsn.sn_publish_batch_sequenced(text, text[], jsonb[], text[], text[])
+	FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+	sqsn.sn_publish_sequenced(text, text, jsonb, text, text, text, text),
+	sqsn.sn_publish_batch_sequenced(text, text[], jsonb[], text[], text[])
+	TO sqsn_publisher;

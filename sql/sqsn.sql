@@ -114,13 +114,15 @@ CREATE TABLE sqsn.handle_key (
 -- topic) scope and the message group id for deduplication_scope
 -- 'message_group'. Kept after the message is deleted (the window counts
 -- from the send); expired records are ignored and removed by the
--- maintenance sweep. Not dumped: the records are transient.
+-- maintenance sweep. Not dumped: the records are transient. For a FIFO
+-- topic, sequence_number is the first publish's, which a duplicate returns.
 CREATE TABLE sqsn.fifo_dedup (
 	queue_id bigint NOT NULL,
 	scope_key text NOT NULL,
 	deduplication_id text NOT NULL,
 	message_id uuid NOT NULL,
 	expires_at timestamptz NOT NULL,
+	sequence_number bigint,
 	PRIMARY KEY (queue_id, scope_key, deduplication_id)
 );
 CREATE INDEX fifo_dedup_expires_idx ON sqsn.fifo_dedup (queue_id, expires_at);
@@ -147,6 +149,12 @@ ALTER SEQUENCE sqsn.topic_id_seq OWNED BY sqsn.topic.topic_id;
 
 SELECT pg_catalog.pg_extension_config_dump('sqsn.topic', '');
 SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_id_seq', '');
+
+-- The sequence numbers of publishes to FIFO topics (the SequenceNumber of
+-- Publish and of the notifications), one sequence for every topic: strictly
+-- increasing per topic. Dumped, so numbers keep increasing after a restore.
+CREATE SEQUENCE sqsn.topic_message_seq;
+SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_message_seq', '');
 
 -- A subscription of a queue (protocol sqs), of an HTTP/HTTPS endpoint or of
 -- a SQL function (protocol function or lambda) to a topic. Deleting the
@@ -891,6 +899,36 @@ AS 'MODULE_PATHNAME', 'sn_publish_batch'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER ROWS 10
 SET search_path = pg_catalog, pg_temp;
 
+-- sn_publish and sn_publish_batch with each message's sequence number
+-- beside its id: a 20-digit string for a FIFO topic (the endpoint's
+-- SequenceNumber), NULL for a standard topic.
+CREATE FUNCTION sqsn.sn_publish_sequenced(
+	topic_name text,
+	message text,
+	message_attributes jsonb DEFAULT NULL,
+	subject text DEFAULT NULL,
+	message_structure text DEFAULT NULL,
+	message_group_id text DEFAULT NULL,
+	message_deduplication_id text DEFAULT NULL,
+	OUT message_id uuid,
+	OUT sequence_number text)
+AS 'MODULE_PATHNAME', 'sn_publish_sequenced'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_publish_batch_sequenced(
+	topic_name text,
+	messages text[],
+	message_attributes jsonb[] DEFAULT NULL,
+	message_group_ids text[] DEFAULT NULL,
+	message_deduplication_ids text[] DEFAULT NULL)
+RETURNS TABLE (
+	message_id uuid,
+	sequence_number text)
+AS 'MODULE_PATHNAME', 'sn_publish_batch'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER ROWS 10
+SET search_path = pg_catalog, pg_temp;
+
 CREATE FUNCTION sqsn.sn_set_topic_attributes(topic_name text, attributes jsonb)
 RETURNS void
 AS 'MODULE_PATHNAME', 'sn_set_topic_attributes'
@@ -1506,6 +1544,8 @@ GRANT EXECUTE ON FUNCTION
 GRANT EXECUTE ON FUNCTION
 	sqsn.sn_publish(text, text, jsonb, text, text, text, text),
 	sqsn.sn_publish_batch(text, text[], jsonb[], text[], text[]),
+	sqsn.sn_publish_sequenced(text, text, jsonb, text, text, text, text),
+	sqsn.sn_publish_batch_sequenced(text, text[], jsonb[], text[], text[]),
 	sqsn.sn_list_topics(text)
 	TO sqsn_publisher;
 

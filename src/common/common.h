@@ -129,6 +129,7 @@ typedef enum SqsnCatalogFeature
 	SQSN_CATALOG_SESSION_TOKENS, /* 0.5: temporary endpoint credentials */
 	SQSN_CATALOG_STORED_ATTRIBUTES, /* 0.5: Policy, RedriveAllowPolicy, ... */
 	SQSN_CATALOG_DIRECT_SMS,  /* 0.5: SMS published to a phone number */
+	SQSN_CATALOG_TOPIC_SEQ,   /* 0.5: sequence numbers of FIFO topics */
 } SqsnCatalogFeature;
 
 /*

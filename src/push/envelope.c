@@ -34,6 +34,7 @@ typedef struct EnvelopeField
 static const EnvelopeField json_fields[] = {
 	{"Type", offsetof(SqsnEnvelope, type)},
 	{"MessageId", offsetof(SqsnEnvelope, message_id)},
+	{"SequenceNumber", offsetof(SqsnEnvelope, sequence_number)},
 	{"Token", offsetof(SqsnEnvelope, token)},
 	{"TopicArn", offsetof(SqsnEnvelope, topic_arn)},
 	{"Subject", offsetof(SqsnEnvelope, subject)},

@@ -47,7 +47,8 @@ typedef struct SqsnEnvelope
 {
 	const char *type; /* "Notification", "SubscriptionConfirmation" */
 	const char *message_id;
-	const char *token; /* confirmations */
+	const char *sequence_number; /* notifications of FIFO topics */
+	const char *token;           /* confirmations */
 	const char *topic_arn;
 	const char *subject; /* notifications */
 	const char *message;

@@ -22,7 +22,11 @@
  * the last five minutes delivers nothing and returns the first message's
  * id (records in sqsn.fifo_dedup under minus the topic id). Every copy
  * carries the group and deduplication ids, so each queue keeps the group's
- * order and deduplicates once more by its own settings.
+ * order and deduplicates once more by its own settings. Every publish to a
+ * FIFO topic draws a sequence number from sqsn.topic_message_seq (one
+ * sequence for all topics, so strictly increasing per topic, with gaps),
+ * shown as 20 digits like a FIFO queue's: the endpoint's SequenceNumber,
+ * and the envelope's; a duplicate returns the first publish's.
  *
  *-------------------------------------------------------------------------
  */
@@ -41,6 +45,7 @@
 #include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(sn_publish);
+PG_FUNCTION_INFO_V1(sn_publish_sequenced);
 PG_FUNCTION_INFO_V1(sn_publish_batch);
 
 #define MAX_SUBJECT 100
@@ -77,6 +82,7 @@ typedef struct PublishedMessage
 	bool        body_parsed;
 	char       *group_id;         /* or NULL; required on FIFO topics */
 	char       *deduplication_id; /* FIFO topics */
+	int64       sequence_number;  /* FIFO topics; 0: none */
 } PublishedMessage;
 
 /*
@@ -116,8 +122,16 @@ static SqsnStatement legacy_targets_stmt = {
 	SPI_OK_SELECT,
 	"reading sqsn.subscription"};
 
+static SqsnStatement next_sequence_number_stmt = {
+	"SELECT pg_catalog.nextval('sqsn.topic_message_seq')",
+	0,
+	{InvalidOid},
+	SPI_OK_SELECT,
+	"drawing a sequence number"};
+
 static text *message_for_protocol(text *message, const char *structure,
 								  const char *protocol);
+static char *sequence_number_text(int64 sequence_number);
 
 /*
  * Reads the subscriptions a publish to topic_name delivers to, after
@@ -178,6 +192,7 @@ queue_envelope(PublishedMessage *pub, const char *topic_arn,
 	memset(&env, 0, sizeof(env));
 	env.type = "Notification";
 	env.message_id = sqsn_uuid_text(UUIDPGetDatum(pub->message_id));
+	env.sequence_number = sequence_number_text(pub->sequence_number);
 	env.topic_arn = topic_arn;
 	env.subject = pub->subject;
 	env.message = text_to_cstring(pub->message);
@@ -417,22 +432,47 @@ topic_content_based(const char *topic_name)
 }
 
 /*
- * FIFO topics: the publications to deliver, leaving out those that repeat
- * a deduplication id of the last five minutes (their message_id in pubs
- * becomes the first message's, which the caller returns). *n becomes the
- * number to deliver.
+ * A sequence number as the endpoint shows it: 20 digits, zero-padded, as
+ * a FIFO queue's; NULL for none.
+ */
+static char *
+sequence_number_text(int64 sequence_number)
+{
+	if (sequence_number <= 0)
+		return NULL;
+	return psprintf("%020" INT64_MODIFIER "d", sequence_number);
+}
+
+/*
+ * FIFO topics: draws each publication's sequence number, and returns the
+ * publications to deliver, leaving out those that repeat a deduplication
+ * id of the last five minutes (their message_id and sequence_number in
+ * pubs become the first message's, which the caller returns). *n becomes
+ * the number to deliver.
  */
 static PublishedMessage *
 fifo_deduplicate(int64 topic_id, PublishedMessage *pubs, int *n)
 {
 	int               nfresh = 0;
 	PublishedMessage *fresh = palloc(sizeof(PublishedMessage) * Max(*n, 1));
+	bool              numbered = sqsn_catalog_has(SQSN_CATALOG_TOPIC_SEQ);
 
 	for (int i = 0; i < *n; i++)
 	{
-		pg_uuid_t *id = sqsn_fifo_deduplicate_publish(
-			topic_id, pubs[i].deduplication_id, pubs[i].message_id);
+		pg_uuid_t *id;
 
+		if (numbered)
+		{
+			bool isnull;
+
+			sqsn_execute(&next_sequence_number_stmt, NULL, NULL, 1);
+			pubs[i].sequence_number = DatumGetInt64(
+				SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+							  &isnull));
+		}
+		id = sqsn_fifo_deduplicate_publish(topic_id, pubs[i].deduplication_id,
+										   pubs[i].message_id,
+										   &pubs[i].sequence_number);
 		if (id == pubs[i].message_id)
 			fresh[nfresh++] = pubs[i];
 		else
@@ -601,8 +641,9 @@ prepare_publication_args(FunctionCallInfo fcinfo, PublishedMessage *pub)
  * platform's payload. A disabled endpoint fails (55000, EndpointDisabled);
  * group and deduplication ids do not apply.
  */
-static Datum
-publish_to_endpoint(FunctionCallInfo fcinfo, const char *arn)
+static void
+publish_to_endpoint(FunctionCallInfo fcinfo, const char *arn,
+					PublishedMessage *result)
 {
 	PublishedMessage pub;
 	pg_uuid_t       *endpoint_id;
@@ -632,7 +673,36 @@ publish_to_endpoint(FunctionCallInfo fcinfo, const char *arn)
 		sqsn_platform_payload(platform, pub.original, pub.structure),
 		pub.attributes, pub.published_at);
 	SPI_finish();
-	PG_RETURN_UUID_P(pub.message_id);
+	*result = pub;
+}
+
+/*
+ * Publishes the message of sn_publish's arguments and fills pub (its
+ * message id, and sequence number on a FIFO topic).
+ */
+static void
+publish_args(FunctionCallInfo fcinfo, PublishedMessage *pub)
+{
+	char *topic_name;
+
+	if (!PG_ARGISNULL(0) &&
+		sqsn_is_platform_endpoint_arn(text_to_cstring(PG_GETARG_TEXT_PP(0))))
+	{
+		publish_to_endpoint(fcinfo, text_to_cstring(PG_GETARG_TEXT_PP(0)),
+							pub);
+		return;
+	}
+	topic_name = sqsn_topic_name_arg(fcinfo, 0);
+	sqsn_refuse_on_standby(fcinfo);
+	prepare_publication_args(fcinfo, pub);
+
+	sqsn_spi_connect();
+	set_publication_tags(
+		pub, topic_name, topic_content_based(topic_name),
+		SQSN_ARG_GIVEN(5) ? text_to_cstring(PG_GETARG_TEXT_PP(5)) : NULL,
+		SQSN_ARG_GIVEN(6) ? text_to_cstring(PG_GETARG_TEXT_PP(6)) : NULL, 0);
+	fan_out(topic_name, pub, 1);
+	SPI_finish();
 }
 
 /*
@@ -645,32 +715,42 @@ publish_to_endpoint(FunctionCallInfo fcinfo, const char *arn)
 Datum
 sn_publish(PG_FUNCTION_ARGS)
 {
-	char            *topic_name;
 	PublishedMessage pub;
 
-	if (!PG_ARGISNULL(0) &&
-		sqsn_is_platform_endpoint_arn(text_to_cstring(PG_GETARG_TEXT_PP(0))))
-		return publish_to_endpoint(fcinfo,
-								   text_to_cstring(PG_GETARG_TEXT_PP(0)));
-	topic_name = sqsn_topic_name_arg(fcinfo, 0);
-	sqsn_refuse_on_standby(fcinfo);
-	prepare_publication_args(fcinfo, &pub);
-
-	sqsn_spi_connect();
-	set_publication_tags(
-		&pub, topic_name, topic_content_based(topic_name),
-		SQSN_ARG_GIVEN(5) ? text_to_cstring(PG_GETARG_TEXT_PP(5)) : NULL,
-		SQSN_ARG_GIVEN(6) ? text_to_cstring(PG_GETARG_TEXT_PP(6)) : NULL, 0);
-	fan_out(topic_name, &pub, 1);
-	SPI_finish();
+	publish_args(fcinfo, &pub);
 	PG_RETURN_UUID_P(pub.message_id);
+}
+
+/*
+ * sn_publish_sequenced: sn_publish returning (message_id, sequence_number),
+ * the sequence number NULL but on a FIFO topic.
+ */
+Datum
+sn_publish_sequenced(PG_FUNCTION_ARGS)
+{
+	PublishedMessage pub;
+	TupleDesc        desc;
+	Datum            values[2];
+	bool             nulls[2] = {false, false};
+	char            *number;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "sn_publish_sequenced must return a record");
+	publish_args(fcinfo, &pub);
+	number = sequence_number_text(pub.sequence_number);
+	values[0] = UUIDPGetDatum(pub.message_id);
+	values[1] = number ? CStringGetTextDatum(number) : (Datum) 0;
+	nulls[1] = number == NULL;
+	PG_RETURN_DATUM(HeapTupleGetDatum(
+		heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 
 /*
  * sn_publish_batch(topic_name, messages, message_attributes,
  * message_group_ids, message_deduplication_ids): publishes every message;
  * each subscribed queue gets its copies with one insert. Returns the
- * message ids in input order.
+ * message ids in input order; as sn_publish_batch_sequenced, each with its
+ * sequence number (NULL but on a FIFO topic).
  */
 Datum
 sn_publish_batch(PG_FUNCTION_ARGS)
@@ -714,11 +794,15 @@ sn_publish_batch(PG_FUNCTION_ARGS)
 
 	for (int i = 0; i < n; i++)
 	{
-		Datum value = UUIDPGetDatum(pubs[i].message_id);
-		bool  isnull = false;
+		char *number = sequence_number_text(pubs[i].sequence_number);
+		Datum values[2];
+		bool  nulls[2] = {false, number == NULL};
 
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value,
-							 &isnull);
+		/* sn_publish_batch_sequenced has the sequence number too */
+		values[0] = UUIDPGetDatum(pubs[i].message_id);
+		values[1] = number ? CStringGetTextDatum(number) : (Datum) 0;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
+							 nulls);
 	}
 	return (Datum) 0;
 }

@@ -743,6 +743,32 @@ class TestPublish(SnsTestCase):
         self.assertError("InvalidParameter", 400, self.sns.publish, TopicArn=arn, Message="x",
                          MessageGroupId="g")
 
+    def test_fifo_publish_returns_sequence_number(self):
+        arn = self.topic("seq.fifo", Attributes={"FifoTopic": "true"})
+        url, qarn = self.queue("seq-q.fifo", Attributes={"FifoQueue": "true"})
+        self.sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=qarn)
+        first = self.sns.publish(TopicArn=arn, Message="a", MessageGroupId="g",
+                                 MessageDeduplicationId="sa")
+        self.assertRegex(first["SequenceNumber"], r"^[0-9]{20}$")
+        r = self.sns.publish_batch(TopicArn=arn, PublishBatchRequestEntries=[
+            {"Id": "b", "Message": "b", "MessageGroupId": "g", "MessageDeduplicationId": "sb"},
+            {"Id": "c", "Message": "c", "MessageGroupId": "h", "MessageDeduplicationId": "sc"}])
+        numbers = [first["SequenceNumber"]] + [e["SequenceNumber"] for e in r["Successful"]]
+        self.assertEqual(numbers, sorted(set(numbers)))
+        # a duplicate returns the first publish's id and number
+        dup = self.sns.publish(TopicArn=arn, Message="a", MessageGroupId="g",
+                               MessageDeduplicationId="sa")
+        self.assertEqual((dup["MessageId"], dup["SequenceNumber"]),
+                         (first["MessageId"], first["SequenceNumber"]))
+        # the envelope the queue receives has the same number
+        got = self.receive_all(url, 3)
+        envelopes = [json.loads(m["Body"]) for m in got]
+        self.assertEqual([e["SequenceNumber"] for e in envelopes], numbers)
+        self.assertEqual(envelopes[0]["MessageId"], first["MessageId"])
+        # a standard topic returns none
+        std = self.topic("seq-std")
+        self.assertNotIn("SequenceNumber", self.sns.publish(TopicArn=std, Message="x"))
+
     def test_standard_topic_forwards_message_group_id(self):
         arn = self.topic("tenants")
         url, qarn = self.queue("tenants-q")
