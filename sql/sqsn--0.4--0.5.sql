@@ -876,3 +876,37 @@ GRANT EXECUTE ON FUNCTION
 	sqsn.sn_publish_sequenced(text, text, jsonb, text, text, text, text),
 	sqsn.sn_publish_batch_sequenced(text, text[], jsonb[], text[], text[])
 	TO sqsn_publisher;
+
+-- FIFO topics: the archive (topic/archive.c) --------------------------------
+-- ArchivePolicy: how long a FIFO topic keeps its published messages, and
+-- the archive itself, dumped with the catalog.
+ALTER TABLE sqsn.topic
+	ADD COLUMN archive_retention_days integer
+		CHECK (archive_retention_days OPERATOR(pg_catalog.>=) 1
+			AND archive_retention_days OPERATOR(pg_catalog.<=) 365),
+	ADD COLUMN archive_started_at timestamptz;
+
+CREATE TABLE sqsn.topic_archive (
+	topic_id bigint NOT NULL REFERENCES sqsn.topic (topic_id) ON DELETE CASCADE,
+	sequence_number bigint NOT NULL,
+	message_id uuid NOT NULL,
+	published_at timestamptz NOT NULL,
+	message text NOT NULL,
+	message_attributes jsonb,
+	subject text,
+	message_group_id text NOT NULL,
+	message_deduplication_id text NOT NULL,
+	PRIMARY KEY (topic_id, sequence_number)
+);
+CREATE INDEX topic_archive_published_at_idx
+	ON sqsn.topic_archive (topic_id, published_at);
+SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_archive', '');
+REVOKE ALL ON sqsn.topic_archive FROM PUBLIC;
+
+CREATE FUNCTION sqsn.run_archive_maintenance(batch_size integer DEFAULT 1000)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'run_archive_maintenance'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION sqsn.run_archive_maintenance(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sqsn.run_archive_maintenance(integer) TO sqsn_admin;

@@ -143,12 +143,42 @@ CREATE TABLE sqsn.topic (
 	encrypted boolean NOT NULL DEFAULT false,
 	-- Attributes kept for the endpoint's clients (DisplayName, Policy,
 	-- TracingConfig, SignatureVersion).
-	extra_attributes jsonb NOT NULL DEFAULT '{}'
+	extra_attributes jsonb NOT NULL DEFAULT '{}',
+	-- FIFO topics: how many days sqsn.topic_archive keeps published
+	-- messages (the ArchivePolicy's MessageRetentionPeriod; NULL: no
+	-- archive), and since when it archives.
+	archive_retention_days integer
+		CHECK (archive_retention_days OPERATOR(pg_catalog.>=) 1
+			AND archive_retention_days OPERATOR(pg_catalog.<=) 365),
+	archive_started_at timestamptz
 );
 ALTER SEQUENCE sqsn.topic_id_seq OWNED BY sqsn.topic.topic_id;
 
 SELECT pg_catalog.pg_extension_config_dump('sqsn.topic', '');
 SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_id_seq', '');
+
+-- The archive of FIFO topics with an ArchivePolicy: every message published
+-- (not its duplicates), written in the publish's transaction, kept for the
+-- topic's archive_retention_days (the maintenance worker deletes older ones
+-- in batches) and replayed to subscriptions on request (ReplayPolicy).
+-- message is the text queue subscribers get. Dumped with the catalog: an
+-- archive is the history its owner chose to keep (queues' messages are
+-- not dumped). Turning the archive off or deleting the topic deletes it.
+CREATE TABLE sqsn.topic_archive (
+	topic_id bigint NOT NULL REFERENCES sqsn.topic (topic_id) ON DELETE CASCADE,
+	sequence_number bigint NOT NULL,
+	message_id uuid NOT NULL,
+	published_at timestamptz NOT NULL,
+	message text NOT NULL,
+	message_attributes jsonb,
+	subject text,
+	message_group_id text NOT NULL,
+	message_deduplication_id text NOT NULL,
+	PRIMARY KEY (topic_id, sequence_number)
+);
+CREATE INDEX topic_archive_published_at_idx
+	ON sqsn.topic_archive (topic_id, published_at);
+SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_archive', '');
 
 -- The sequence numbers of publishes to FIFO topics (the SequenceNumber of
 -- Publish and of the notifications), one sequence for every topic: strictly
@@ -810,6 +840,16 @@ RETURNS TABLE (
 	messages_moved_to_dlq bigint)
 AS 'MODULE_PATHNAME', 'sq_run_maintenance'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- The archive of FIFO topics: deletes up to batch_size archived messages
+-- past their topic's retention period; returns how many. The maintenance
+-- worker calls it each round (schedule it with pg_cron without the
+-- preload).
+CREATE FUNCTION sqsn.run_archive_maintenance(batch_size integer DEFAULT 1000)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'run_archive_maintenance'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 
 -- Topic API -------------------------------------------------------------
 
@@ -1502,6 +1542,7 @@ GRANT sqsn_producer, sqsn_consumer, sqsn_publisher TO sqsn_admin;
 GRANT EXECUTE ON FUNCTION
 	sqsn.sq_create_queue(text, integer, integer, integer, integer, text, integer, integer, boolean, text, boolean),
 	sqsn.run_maintenance(),
+	sqsn.run_archive_maintenance(integer),
 	sqsn.queue_low_water_rows(),
 	sqsn.sn_create_topic(text, boolean, boolean),
 	sqsn.sn_list_subscriptions(text),

@@ -468,7 +468,9 @@ json_valued(const char *name)
 {
 	return strcmp(name, "FilterPolicy") == 0 ||
 		   strcmp(name, "DeliveryPolicy") == 0 ||
-		   strcmp(name, "RedrivePolicy") == 0;
+		   strcmp(name, "RedrivePolicy") == 0 ||
+		   strcmp(name, "ArchivePolicy") == 0 ||
+		   strcmp(name, "ReplayPolicy") == 0;
 }
 
 /*

@@ -524,6 +524,42 @@ subscription_may_send(SqsnQueue *queue, Target *target, const char *topic_name,
 }
 
 /*
+ * FIFO topics: archives the n publications to deliver (when the topic
+ * archives, archive.c), with the time their envelopes carry.
+ */
+static void
+archive_publications(int64 topic_id, PublishedMessage *pubs, int n,
+					 TimestampTz published_at)
+{
+	Datum *numbers = palloc(sizeof(Datum) * Max(n, 1));
+	Datum *ids = palloc(sizeof(Datum) * Max(n, 1));
+	Datum *messages = palloc(sizeof(Datum) * Max(n, 1));
+	Datum *attributes = palloc(sizeof(Datum) * Max(n, 1));
+	bool  *attribute_nulls = palloc(sizeof(bool) * Max(n, 1));
+	Datum *subjects = palloc(sizeof(Datum) * Max(n, 1));
+	bool  *subject_nulls = palloc(sizeof(bool) * Max(n, 1));
+	Datum *groups = palloc(sizeof(Datum) * Max(n, 1));
+	Datum *dedups = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+	{
+		numbers[i] = Int64GetDatum(pubs[i].sequence_number);
+		ids[i] = UUIDPGetDatum(pubs[i].message_id);
+		messages[i] = PointerGetDatum(pubs[i].message);
+		attributes[i] = PointerGetDatum(pubs[i].attributes);
+		attribute_nulls[i] = pubs[i].attributes == NULL;
+		subjects[i] =
+			pubs[i].subject ? CStringGetTextDatum(pubs[i].subject) : (Datum) 0;
+		subject_nulls[i] = pubs[i].subject == NULL;
+		groups[i] = CStringGetTextDatum(pubs[i].group_id);
+		dedups[i] = CStringGetTextDatum(pubs[i].deduplication_id);
+	}
+	sqsn_archive_publications(topic_id, published_at, n, numbers, ids,
+							  messages, attributes, attribute_nulls, subjects,
+							  subject_nulls, groups, dedups);
+}
+
+/*
  * Delivers the n publications to every subscription of the topic whose
  * filter policy matches: one insert per queue.
  */
@@ -537,10 +573,15 @@ fan_out(const char *topic_name, PublishedMessage *pubs, int n)
 	char            *topic_arn = NULL;
 	char            *timestamp = NULL;
 	int              encrypted = -1; /* the topic's setting, read once */
+	TimestampTz      published_at = GetCurrentTimestamp();
 
 	sqsn_check_topic(topic_id, topic_name, SQSN_PUBLISH);
 	if (sqsn_is_fifo_name(topic_name))
+	{
 		pubs = fifo_deduplicate(topic_id, pubs, &n);
+		if (n > 0 && pubs[0].sequence_number > 0)
+			archive_publications(topic_id, pubs, n, published_at);
+	}
 	if (ntargets == 0 || n == 0)
 		return;
 	msgs = palloc0(sizeof(OutgoingMessage) * n);
@@ -574,7 +615,7 @@ fan_out(const char *topic_name, PublishedMessage *pubs, int n)
 				if (topic_arn == NULL)
 				{
 					topic_arn = sqsn_topic_arn(topic_name);
-					timestamp = sqsn_iso_timestamp(GetCurrentTimestamp());
+					timestamp = sqsn_iso_timestamp(published_at);
 				}
 				if (encrypted < 0)
 					encrypted = sqsn_topic_encrypted(topic_id) ? 1 : 0;
@@ -596,7 +637,7 @@ fan_out(const char *topic_name, PublishedMessage *pubs, int n)
 					if (topic_arn == NULL)
 					{
 						topic_arn = sqsn_topic_arn(topic_name);
-						timestamp = sqsn_iso_timestamp(GetCurrentTimestamp());
+						timestamp = sqsn_iso_timestamp(published_at);
 					}
 					pub->envelope = queue_envelope(pub, topic_arn, timestamp);
 				}

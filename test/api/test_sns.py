@@ -769,6 +769,40 @@ class TestPublish(SnsTestCase):
         std = self.topic("seq-std")
         self.assertNotIn("SequenceNumber", self.sns.publish(TopicArn=std, Message="x"))
 
+    def test_fifo_archive_policy(self):
+        arn = self.topic("arch.fifo", Attributes={
+            "FifoTopic": "true", "ArchivePolicy": '{"MessageRetentionPeriod": "30"}'})
+        attrs = self.sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+        self.assertEqual(json.loads(attrs["ArchivePolicy"]), {"MessageRetentionPeriod": "30"})
+        self.assertRegex(attrs["BeginningArchiveTime"],
+                         r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        self.sns.set_topic_attributes(TopicArn=arn, AttributeName="ArchivePolicy",
+                                      AttributeValue='{"MessageRetentionPeriod": "7"}')
+        attrs = self.sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+        self.assertEqual(json.loads(attrs["ArchivePolicy"]), {"MessageRetentionPeriod": "7"})
+        r = self.sns.publish(TopicArn=arn, Message="kept", MessageGroupId="g",
+                             MessageDeduplicationId="k1")
+        self.assertEqual(sql("SELECT a.message || ' ' || a.message_id FROM sqsn.topic_archive a"
+                             " JOIN sqsn.topic t USING (topic_id)"
+                             " WHERE t.topic_name = '%sarch.fifo'" % PREFIX),
+                         "kept " + r["MessageId"])
+        for bad in ('{"MessageRetentionPeriod": "0"}', '{"MessageRetentionPeriod": "366"}',
+                    '{"Days": "3"}', "not json"):
+            self.assertError("InvalidParameter", 400, self.sns.set_topic_attributes,
+                             TopicArn=arn, AttributeName="ArchivePolicy", AttributeValue=bad)
+        std = self.topic("arch-std")
+        self.assertError("InvalidParameter", 400, self.sns.set_topic_attributes, TopicArn=std,
+                         AttributeName="ArchivePolicy",
+                         AttributeValue='{"MessageRetentionPeriod": "30"}')
+        # off: the archive goes, and the attributes with it
+        self.sns.set_topic_attributes(TopicArn=arn, AttributeName="ArchivePolicy",
+                                      AttributeValue="{}")
+        attrs = self.sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+        self.assertNotIn("ArchivePolicy", attrs)
+        self.assertNotIn("BeginningArchiveTime", attrs)
+        self.assertEqual(sql("SELECT count(*) FROM sqsn.topic_archive a JOIN sqsn.topic t"
+                             " USING (topic_id) WHERE t.topic_name = '%sarch.fifo'" % PREFIX), "0")
+
     def test_standard_topic_forwards_message_group_id(self):
         arn = self.topic("tenants")
         url, qarn = self.queue("tenants-q")
