@@ -910,3 +910,31 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION sqsn.run_archive_maintenance(integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION sqsn.run_archive_maintenance(integer) TO sqsn_admin;
+
+-- FIFO topics: replays of the archive to a subscription (topic/archive.c) ---
+CREATE TABLE sqsn.subscription_replay (
+	subscription_id uuid PRIMARY KEY
+		REFERENCES sqsn.subscription (subscription_id) ON DELETE CASCADE,
+	replay_id uuid NOT NULL,
+	replay_policy jsonb NOT NULL,
+	starting_point timestamptz NOT NULL,
+	ending_point timestamptz,
+	last_sequence_number bigint NOT NULL,
+	replayed_through bigint NOT NULL,
+	messages_replayed bigint NOT NULL,
+	status text NOT NULL
+		CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['Pending', 'In progress', 'Completed', 'Failed'])),
+	error text,
+	requested_at timestamptz NOT NULL,
+	updated_at timestamptz NOT NULL
+);
+SELECT pg_catalog.pg_extension_config_dump('sqsn.subscription_replay', '');
+REVOKE ALL ON sqsn.subscription_replay FROM PUBLIC;
+
+CREATE FUNCTION sqsn.run_topic_replays(batch_size integer DEFAULT 1000)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'run_topic_replays'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION sqsn.run_topic_replays(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sqsn.run_topic_replays(integer) TO sqsn_admin;

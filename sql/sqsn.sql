@@ -230,6 +230,31 @@ CREATE UNIQUE INDEX subscription_token_idx
 CREATE INDEX subscription_dead_letter_queue_id_idx
 	ON sqsn.subscription (dead_letter_queue_id);
 
+-- Replays of a FIFO topic's archive to a subscription (ReplayPolicy,
+-- topic/archive.c): one per subscription, replaced by a new policy. The
+-- window is [starting_point, ending_point] up to last_sequence_number (the
+-- archive's newest when the policy was set: later messages are delivered
+-- live); replayed_through is how far the maintenance worker got, moved in
+-- the transaction that sends the copies. replay_id names the replay in the
+-- copies' deduplication ids. Dumped with the subscriptions.
+CREATE TABLE sqsn.subscription_replay (
+	subscription_id uuid PRIMARY KEY
+		REFERENCES sqsn.subscription (subscription_id) ON DELETE CASCADE,
+	replay_id uuid NOT NULL,
+	replay_policy jsonb NOT NULL,
+	starting_point timestamptz NOT NULL,
+	ending_point timestamptz,
+	last_sequence_number bigint NOT NULL,
+	replayed_through bigint NOT NULL,
+	messages_replayed bigint NOT NULL,
+	status text NOT NULL
+		CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['Pending', 'In progress', 'Completed', 'Failed'])),
+	error text,
+	requested_at timestamptz NOT NULL,
+	updated_at timestamptz NOT NULL
+);
+SELECT pg_catalog.pg_extension_config_dump('sqsn.subscription_replay', '');
+
 SELECT pg_catalog.pg_extension_config_dump('sqsn.subscription', '');
 
 -- Phone numbers that opted out of SMS (sn_opt_out_phone_number).
@@ -848,6 +873,15 @@ LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 CREATE FUNCTION sqsn.run_archive_maintenance(batch_size integer DEFAULT 1000)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'run_archive_maintenance'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+-- One step (up to batch_size archived messages) of the replay stepped
+-- longest ago (ReplayPolicy); returns how many replays are still active.
+-- The maintenance worker calls it while replays are active.
+CREATE FUNCTION sqsn.run_topic_replays(batch_size integer DEFAULT 1000)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'run_topic_replays'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
@@ -1543,6 +1577,7 @@ GRANT EXECUTE ON FUNCTION
 	sqsn.sq_create_queue(text, integer, integer, integer, integer, text, integer, integer, boolean, text, boolean),
 	sqsn.run_maintenance(),
 	sqsn.run_archive_maintenance(integer),
+	sqsn.run_topic_replays(integer),
 	sqsn.queue_low_water_rows(),
 	sqsn.sn_create_topic(text, boolean, boolean),
 	sqsn.sn_list_subscriptions(text),

@@ -205,3 +205,125 @@ SELECT c.relname FROM pg_extension e, unnest(e.extconfig) AS x(oid)
 JOIN pg_class c ON c.oid = x.oid
 WHERE e.extname = 'sqsn' AND c.relname IN ('topic_archive', 'topic_message_seq', 'fifo_dedup')
 ORDER BY 1;
+
+-- Replay (ReplayPolicy) -------------------------------------------------
+
+SELECT sqsn.sn_create_topic('tr.fifo');
+SELECT sqsn.sn_set_topic_attributes('tr.fifo', '{"ArchivePolicy": {"MessageRetentionPeriod": "30"}}');
+SELECT sqsn.sn_create_topic('tr_noarch.fifo');
+SELECT sqsn.sq_create_queue('tr_q.fifo');
+SELECT sqsn.sq_create_queue('tr_raw.fifo');
+SELECT sqsn.sq_create_queue('tr_na.fifo');
+CREATE TEMP TABLE subs AS SELECT
+	sqsn.sn_subscribe('tr.fifo', 'sqs', 'tr_q.fifo') AS env,
+	sqsn.sn_subscribe('tr.fifo', 'sqs', 'tr_raw.fifo', filter_policy => '{"keep": ["yes"]}',
+		raw_message_delivery => true) AS raw,
+	sqsn.sn_subscribe('tr_noarch.fifo', 'sqs', 'tr_na.fifo') AS noarch,
+	sqsn.sn_subscribe('ta_std', 'sqs', 'ta_s') AS std;
+
+-- five publishes in two groups, delivered live and consumed
+CREATE TEMP TABLE tr_pub AS
+SELECT n, p.* FROM generate_series(1, 5) AS n,
+	LATERAL sqsn.sn_publish_sequenced('tr.fifo', 'm' || n,
+		jsonb_build_object('keep', CASE WHEN n % 2 = 1 THEN 'yes' ELSE 'no' END),
+		message_group_id => 'g' || (n % 2), message_deduplication_id => 'd' || n) AS p;
+SELECT count(*) AS live FROM sqsn.sq_receive('tr_q.fifo', 10) r,
+	LATERAL sqsn.sq_delete('tr_q.fifo', r.receipt_handle) AS d WHERE d;
+SELECT count(*) AS live_raw FROM sqsn.sq_receive('tr_raw.fifo', 10) r,
+	LATERAL sqsn.sq_delete('tr_raw.fifo', r.receipt_handle) AS d WHERE d;
+
+-- refused, each with its SQLSTATE, and no replay recorded
+CREATE FUNCTION pg_temp.replay(sub uuid, policy text) RETURNS text
+LANGUAGE sql AS $$
+	SELECT pg_temp.err(format('SELECT sqsn.sn_set_subscription_attributes(%L, %L)',
+		sub, jsonb_build_object('ReplayPolicy', policy::jsonb)))
+$$;
+SELECT pg_temp.replay(std, '{"PointType": "Timestamp", "StartingPoint": "2026-01-01T00:00:00Z"}') FROM subs;
+SELECT pg_temp.replay(noarch, '{"PointType": "Timestamp", "StartingPoint": "2026-01-01T00:00:00Z"}') FROM subs;
+SELECT pg_temp.replay(env, '{"PointType": "SequenceNumber", "StartingPoint": "2026-01-01T00:00:00Z"}') FROM subs;
+SELECT pg_temp.replay(env, '{"PointType": "Timestamp"}') FROM subs;
+SELECT pg_temp.replay(env, '{"PointType": "Timestamp", "StartingPoint": "yesterday-ish"}') FROM subs;
+SELECT pg_temp.replay(env, '{"PointType": "Timestamp", "StartingPoint": "infinity"}') FROM subs;
+SELECT pg_temp.replay(env, '{"PointType": "Timestamp", "StartingPoint": "2000-01-01T00:00:00Z"}') FROM subs;
+SELECT pg_temp.replay(env, '{"PointType": "Timestamp", "StartingPoint": "2999-01-01T00:00:00Z"}') FROM subs;
+SELECT pg_temp.replay(env, jsonb_build_object('PointType', 'Timestamp',
+	'StartingPoint', a ->> 'BeginningArchiveTime',
+	'EndingPoint', (a ->> 'BeginningArchiveTime')::timestamptz - interval '1 millisecond')::text)
+FROM subs, sqsn.sn_get_topic_attributes('tr.fifo') a;
+SELECT pg_temp.replay(env, '{"PointType": "Timestamp", "StartingPoint": "2026-01-01T00:00:00Z", "Speed": 2}') FROM subs;
+SELECT pg_temp.replay(env, '[1]') FROM subs;
+SELECT count(*) AS replays FROM sqsn.subscription_replay;
+
+-- from BeginningArchiveTime on, as a JSON text like the endpoint's
+-- clients send; Pending until the worker (here: run_topic_replays) runs
+SELECT sqsn.sn_set_subscription_attributes(env, jsonb_build_object('ReplayPolicy',
+	jsonb_build_object('PointType', 'Timestamp', 'StartingPoint',
+		sqsn.sn_get_topic_attributes('tr.fifo') ->> 'BeginningArchiveTime')::text))
+FROM subs;
+SELECT a -> 'ReplayPolicy' ->> 'PointType' AS point_type, a ->> 'ReplayStatus' AS replay_status
+FROM subs, sqsn.sn_get_subscription_attributes(env) a;
+SELECT sqsn.sn_get_subscription_attributes(raw) ? 'ReplayStatus' AS raw_has_replay FROM subs;
+-- published after the policy was set: delivered live, not replayed
+SELECT sqsn.sn_publish('tr.fifo', 'm6', '{"keep": "yes"}', message_group_id => 'g0',
+	message_deduplication_id => 'd6') IS NOT NULL AS published;
+
+-- steps of 2 messages: In progress, then Completed; returns the replays
+-- still active
+SELECT sqsn.run_topic_replays(2) AS active;
+SELECT status, messages_replayed FROM sqsn.subscription_replay;
+SELECT sqsn.run_topic_replays(2) AS active;
+SELECT status, messages_replayed FROM sqsn.subscription_replay;
+SELECT sqsn.run_topic_replays(2) AS active;
+SELECT status, messages_replayed FROM sqsn.subscription_replay;
+SELECT sqsn.run_topic_replays(2) AS active;
+SELECT a ->> 'ReplayStatus' AS replay_status FROM subs, sqsn.sn_get_subscription_attributes(env) a;
+
+-- the queue got m6 live and m1..m5 replayed, in order within each group:
+-- the same MessageId, SequenceNumber and Timestamp, "Replayed": true, a
+-- deduplication id of their own
+CREATE TEMP TABLE got AS SELECT * FROM sqsn.sq_receive('tr_q.fifo', 10);
+SELECT g.message_group_id, g.body::jsonb ->> 'Message' AS message,
+	g.body::jsonb -> 'Replayed' AS replayed,
+	(g.body::jsonb ->> 'MessageId')::uuid = p.message_id AS same_id,
+	g.body::jsonb ->> 'SequenceNumber' = p.sequence_number AS same_number,
+	g.body::jsonb ->> 'Timestamp' = to_char(a.published_at AT TIME ZONE 'UTC',
+		'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS same_time,
+	g.message_deduplication_id <> a.message_deduplication_id AS own_dedup_id
+FROM got g
+LEFT JOIN sqsn.topic_archive a ON a.message_id = (g.body::jsonb ->> 'MessageId')::uuid
+LEFT JOIN tr_pub p ON p.message_id = a.message_id
+ORDER BY g.message_group_id, g.sequence_number;
+SELECT count(*) AS deleted FROM got, LATERAL sqsn.sq_delete('tr_q.fifo', got.receipt_handle) AS d WHERE d;
+-- the raw subscription: nothing replayed (no policy), only m6 live
+SELECT body FROM sqsn.sq_receive('tr_raw.fifo', 10);
+
+-- a window with an end: the raw subscription's filter still applies; a new
+-- replay sends the same messages again (its own deduplication ids)
+SELECT sqsn.sn_set_subscription_attributes(raw, jsonb_build_object('ReplayPolicy',
+	jsonb_build_object('PointType', 'Timestamp',
+		'StartingPoint', (SELECT published_at FROM sqsn.topic_archive a JOIN tr_pub p USING (message_id) WHERE p.n = 1),
+		'EndingPoint', (SELECT published_at FROM sqsn.topic_archive a JOIN tr_pub p USING (message_id) WHERE p.n = 3))))
+FROM subs;
+SELECT sqsn.run_topic_replays() AS active;
+SELECT r.body, r.message_attributes -> 'keep' ->> 'StringValue' AS keep FROM sqsn.sq_receive('tr_raw.fifo', 10, 0) r ORDER BY r.sequence_number;
+SELECT sqsn.sn_set_subscription_attributes(raw, jsonb_build_object('ReplayPolicy',
+	jsonb_build_object('PointType', 'Timestamp',
+		'StartingPoint', (SELECT published_at FROM sqsn.topic_archive a JOIN tr_pub p USING (message_id) WHERE p.n = 1),
+		'EndingPoint', (SELECT published_at FROM sqsn.topic_archive a JOIN tr_pub p USING (message_id) WHERE p.n = 3))))
+FROM subs;
+SELECT sqsn.run_topic_replays() AS active;
+SELECT count(*) AS copies, count(DISTINCT message_deduplication_id) AS dedup_ids FROM sqsn.sq_receive('tr_raw.fifo', 10, 0);
+
+-- {} removes the replay; turning the archive off fails a pending one
+SELECT sqsn.sn_set_subscription_attributes(raw, '{"ReplayPolicy": {}}') FROM subs;
+SELECT sqsn.sn_get_subscription_attributes(raw) ?| ARRAY['ReplayPolicy', 'ReplayStatus'] AS has_replay FROM subs;
+SELECT sqsn.sn_set_subscription_attributes(env, jsonb_build_object('ReplayPolicy',
+	jsonb_build_object('PointType', 'Timestamp', 'StartingPoint',
+		sqsn.sn_get_topic_attributes('tr.fifo') ->> 'BeginningArchiveTime')))
+FROM subs;
+SELECT sqsn.sn_set_topic_attributes('tr.fifo', '{"ArchivePolicy": ""}');
+SELECT status, error FROM sqsn.subscription_replay;
+SELECT sqsn.run_topic_replays() AS active;
+-- unsubscribing removes the replay
+SELECT sqsn.sn_unsubscribe(env) FROM subs;
+SELECT count(*) AS replays FROM sqsn.subscription_replay;

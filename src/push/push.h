@@ -59,6 +59,7 @@ typedef struct SqsnEnvelope
 	const char *signing_cert_url;  /* sqsn_sign_envelope */
 	const char *unsubscribe_url;   /* notifications pushed to a URL */
 	Jsonb      *attributes;        /* notifications */
+	bool        replayed;          /* replayed from a FIFO topic's archive */
 } SqsnEnvelope;
 
 /*

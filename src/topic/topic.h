@@ -45,6 +45,8 @@ extern void        sqsn_archive_publications(
 		   Datum *group_ids, Datum *deduplication_ids);
 extern TimestampTz sqsn_beginning_archive_time(TimestampTz started_at,
 											   int         days);
+extern void        sqsn_set_replay_policy(Datum subscription_id, Jsonb *policy);
+extern void        sqsn_replay_attributes(StringInfo buf, Datum subscription_id);
 
 /* filter.c */
 extern void sqsn_validate_filter_policy(Jsonb *policy, bool body_scope);

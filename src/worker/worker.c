@@ -28,7 +28,7 @@
  * through their SQL functions (sqsn.run_archive_maintenance,
  * sqsn.run_topic_replays), as a server without the preload would
  * schedule them. While a replay is under way the worker comes back after
- * MOVE_TASK_STEP_MS.
+ * MOVE_TASK_STEP_MS, as for a move task.
  *
  * Memory: per-round data lives in a context deleted after the round, and
  * every QUEUES_BETWEEN_TRIMS queues opened the worker drops what the queue
@@ -459,18 +459,17 @@ archive_step(void *arg)
 
 /*
  * Runs a SQL function of the topic archive (see the file's comment) in
- * transactions of one batch each, while batches come back full, at most
- * MAX_BATCHES_PER_QUEUE times. Returns whether the last batch was full.
- * Does nothing before the catalog has the archive.
+ * transactions of one batch each, while it returns at least more_from (the
+ * batch size: a full batch; 1: replays still active), at most
+ * MAX_BATCHES_PER_QUEUE times. Returns whether the last call asked for
+ * more. Does nothing before the catalog has the archive.
  */
 static bool
-run_archive_function(const char *sql, const char *what)
+run_archive_function(const char *sql, int64 more_from, const char *what)
 {
-	ArchiveStep st = {sql, sqsn_retention_batch_size};
+	ArchiveStep st = {sql, more_from};
 
-	for (int i = 0; i < MAX_BATCHES_PER_QUEUE &&
-					st.done >= sqsn_retention_batch_size;
-		 i++)
+	for (int i = 0; i < MAX_BATCHES_PER_QUEUE && st.done >= more_from; i++)
 	{
 		ErrorData *edata;
 
@@ -486,7 +485,7 @@ run_archive_function(const char *sql, const char *what)
 		}
 		sqsn_xact_commit();
 	}
-	return st.done >= sqsn_retention_batch_size;
+	return st.done >= more_from;
 }
 
 typedef struct MoveTaskStep
@@ -626,8 +625,12 @@ run_round(void)
 		sweep_topic_deduplication();
 		(void) run_archive_function(
 			"SELECT sqsn.run_archive_maintenance($1)",
+			sqsn_retention_batch_size,
 			"sqsn worker: deleting expired archived messages");
 		move_tasks_active = run_move_tasks(roundcxt);
+		if (run_archive_function("SELECT sqsn.run_topic_replays($1)", 1,
+								 "sqsn worker: replaying archived messages"))
+			move_tasks_active = true;
 	}
 	else
 		move_tasks_active = false;

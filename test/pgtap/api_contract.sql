@@ -119,7 +119,7 @@ SELECT functions_are('sqsn', ARRAY[
 	'sq_receive', 'sq_delete', 'sq_delete_batch', 'sq_change_visibility', 'sq_redrive',
 	'sq_schedule_send', 'sq_unschedule_send', 'sq_rotate_queue_key',
 	'queue_stats_rows', 'queue_metrics_rows', 'init_handle_key', 'drop_message_tables',
-	'worker_status_rows', 'run_maintenance', 'run_archive_maintenance', 'queue_low_water_rows',
+	'worker_status_rows', 'run_maintenance', 'run_archive_maintenance', 'run_topic_replays', 'queue_low_water_rows',
 	'sn_create_topic', 'sn_delete_topic', 'sn_list_topics', 'sn_subscribe',
 	'sn_unsubscribe', 'sn_list_subscriptions', 'sn_set_subscription_attributes',
 	'sn_pause_subscription', 'sn_resume_subscription',
