@@ -803,6 +803,49 @@ class TestPublish(SnsTestCase):
         self.assertEqual(sql("SELECT count(*) FROM sqsn.topic_archive a JOIN sqsn.topic t"
                              " USING (topic_id) WHERE t.topic_name = '%sarch.fifo'" % PREFIX), "0")
 
+    def test_fifo_replay_policy(self):
+        arn = self.topic("replay.fifo", Attributes={
+            "FifoTopic": "true", "ArchivePolicy": '{"MessageRetentionPeriod": "1"}'})
+        url, qarn = self.queue("replay-q.fifo", Attributes={"FifoQueue": "true"})
+        sub = self.sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=qarn)["SubscriptionArn"]
+        published = [self.sns.publish(TopicArn=arn, Message="r%d" % i, MessageGroupId="g",
+                                      MessageDeduplicationId="r%d" % i) for i in range(3)]
+        self.assertEqual(len(self.receive_all(url, 3)), 3)  # the live copies
+        begin = self.sns.get_topic_attributes(TopicArn=arn)["Attributes"]["BeginningArchiveTime"]
+        # refusals: a bad policy, a start before BeginningArchiveTime
+        for bad in ('{"PointType": "Timestamp"}',
+                    '{"PointType": "Timestamp", "StartingPoint": "2001-01-01T00:00:00.000Z"}',
+                    '{"PointType": "Sometime", "StartingPoint": "%s"}' % begin):
+            self.assertError("InvalidParameter", 400, self.sns.set_subscription_attributes,
+                             SubscriptionArn=sub, AttributeName="ReplayPolicy",
+                             AttributeValue=bad)
+        self.sns.set_subscription_attributes(
+            SubscriptionArn=sub, AttributeName="ReplayPolicy",
+            AttributeValue=json.dumps({"PointType": "Timestamp", "StartingPoint": begin}))
+        attrs = self.sns.get_subscription_attributes(SubscriptionArn=sub)["Attributes"]
+        self.assertEqual(json.loads(attrs["ReplayPolicy"])["StartingPoint"], begin)
+        self.assertIn(attrs["ReplayStatus"], ("Pending", "In progress", "Completed"))
+        # the maintenance worker replays them
+        deadline = time.time() + 30
+        while time.time() < deadline and attrs["ReplayStatus"] != "Completed":
+            time.sleep(0.2)
+            attrs = self.sns.get_subscription_attributes(SubscriptionArn=sub)["Attributes"]
+        self.assertEqual(attrs["ReplayStatus"], "Completed")
+        got = [json.loads(m["Body"]) for m in self.receive_all(url, 3)]
+        self.assertEqual([e["Message"] for e in got], ["r0", "r1", "r2"])
+        self.assertTrue(all(e["Replayed"] is True for e in got))
+        self.assertEqual([(e["MessageId"], e["SequenceNumber"]) for e in got],
+                         [(p["MessageId"], p["SequenceNumber"]) for p in published])
+        self.assertEmpty(url)
+        # a standard topic's subscription has no replay
+        std = self.topic("replay-std")
+        _, sqarn = self.queue("replay-std-q")
+        ssub = self.sns.subscribe(TopicArn=std, Protocol="sqs", Endpoint=sqarn)["SubscriptionArn"]
+        self.assertError("InvalidParameter", 400, self.sns.set_subscription_attributes,
+                         SubscriptionArn=ssub, AttributeName="ReplayPolicy",
+                         AttributeValue=json.dumps({"PointType": "Timestamp",
+                                                    "StartingPoint": begin}))
+
     def test_standard_topic_forwards_message_group_id(self):
         arn = self.topic("tenants")
         url, qarn = self.queue("tenants-q")
