@@ -176,11 +176,13 @@ static SqsnStatement remove_replay_stmt = {
 /* the archive of the topic is gone: its replays cannot go on */
 static SqsnStatement fail_replays_stmt = {
 	"UPDATE sqsn.subscription_replay r SET status = 'Failed',"
-	" error = 'the topic''s archive was deleted', updated_at = pg_catalog.now()"
+	" error = 'the topic''s archive was deleted', updated_at = "
+	"pg_catalog.now()"
 	" FROM sqsn.subscription s"
 	" WHERE s.subscription_id OPERATOR(pg_catalog.=) r.subscription_id"
 	"  AND s.topic_id OPERATOR(pg_catalog.=) $1"
-	"  AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['Pending', 'In progress'])",
+	"  AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['Pending', 'In "
+	"progress'])",
 	1,
 	{INT8OID},
 	SPI_OK_UPDATE,
@@ -198,7 +200,8 @@ static SqsnStatement replay_attributes_stmt = {
 static SqsnStatement pick_replay_stmt = {
 	"SELECT r.subscription_id, s.topic_id FROM sqsn.subscription_replay r"
 	" JOIN sqsn.subscription s USING (subscription_id)"
-	" WHERE r.status OPERATOR(pg_catalog.=) ANY (ARRAY['Pending', 'In progress'])"
+	" WHERE r.status OPERATOR(pg_catalog.=) ANY (ARRAY['Pending', 'In "
+	"progress'])"
 	" ORDER BY r.updated_at, r.subscription_id LIMIT 1",
 	0,
 	{InvalidOid},
@@ -220,7 +223,8 @@ static SqsnStatement lock_replay_stmt = {
 	" JOIN sqsn.topic t ON t.topic_id OPERATOR(pg_catalog.=) s.topic_id"
 	" JOIN sqsn.queue q ON q.queue_id OPERATOR(pg_catalog.=) s.queue_id"
 	" WHERE r.subscription_id OPERATOR(pg_catalog.=) $1"
-	"  AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['Pending', 'In progress'])"
+	"  AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['Pending', 'In "
+	"progress'])"
 	" FOR UPDATE OF r SKIP LOCKED",
 	1,
 	{UUIDOID},
@@ -238,7 +242,8 @@ static SqsnStatement fail_replay_stmt = {
 
 static SqsnStatement active_replays_stmt = {
 	"SELECT pg_catalog.count(*) FROM sqsn.subscription_replay"
-	" WHERE status OPERATOR(pg_catalog.=) ANY (ARRAY['Pending', 'In progress'])",
+	" WHERE status OPERATOR(pg_catalog.=) ANY (ARRAY['Pending', 'In "
+	"progress'])",
 	0,
 	{InvalidOid},
 	SPI_OK_SELECT,
@@ -306,12 +311,11 @@ sqsn_archive_policy_days(const char *topic_name, JsonbValue *v)
 	while (sqsn_jsonb_next_pair(&it, &key, &pv))
 	{
 		if (strcmp(key, "MessageRetentionPeriod") != 0)
-			sqsn_invalid_policy(
-				"archive",
-				psprintf("Unknown key \"%s\"; the only key is "
-						 "MessageRetentionPeriod.",
-						 key),
-				NULL);
+			sqsn_invalid_policy("archive",
+								psprintf("Unknown key \"%s\"; the only key is "
+										 "MessageRetentionPeriod.",
+										 key),
+								NULL);
 		if (!sqsn_jsonb_int(&pv, 1, MAX_RETENTION_DAYS, &days))
 			sqsn_invalid_policy(
 				"archive",
@@ -417,21 +421,33 @@ sqsn_beginning_archive_time(TimestampTz started_at, int days)
 }
 
 /*
- * sqsn.run_archive_maintenance(batch_size): deletes up to batch_size
- * archived messages past their topic's retention period; returns how many.
+ * The start of the maintenance functions: their batch_size argument
+ * (1..1000000, default 1000), refused on a standby, SPI connected.
  */
-Datum
-run_archive_maintenance(PG_FUNCTION_ARGS)
+static int32
+maintenance_begin(FunctionCallInfo fcinfo)
 {
-	int32  batch_size = PG_ARGISNULL(0) ? 1000 : PG_GETARG_INT32(0);
-	Datum  values[2];
-	uint64 deleted;
+	int32 batch_size = PG_ARGISNULL(0) ? 1000 : PG_GETARG_INT32(0);
 
 	if (batch_size < 1 || batch_size > 1000000)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("batch_size must be between 1 and 1000000")));
 	sqsn_refuse_on_standby(fcinfo);
 	sqsn_spi_connect();
+	return batch_size;
+}
+
+/*
+ * sqsn.run_archive_maintenance(batch_size): deletes up to batch_size
+ * archived messages past their topic's retention period; returns how many.
+ */
+Datum
+run_archive_maintenance(PG_FUNCTION_ARGS)
+{
+	int32  batch_size = maintenance_begin(fcinfo);
+	Datum  values[2];
+	uint64 deleted;
+
 	values[0] = TimestampTzGetDatum(GetCurrentTimestamp());
 	values[1] = Int32GetDatum(batch_size);
 	deleted = sqsn_execute(&prune_stmt, values, NULL, 0);
@@ -445,15 +461,14 @@ run_archive_maintenance(PG_FUNCTION_ARGS)
 static TimestampTz
 replay_point(Jsonb *policy, const char *key, bool required)
 {
-	JsonbValue *v = getKeyJsonValueFromContainer(&policy->root, key,
-												 strlen(key), NULL);
+	JsonbValue *v =
+		getKeyJsonValueFromContainer(&policy->root, key, strlen(key), NULL);
 	TimestampTz t;
 
 	if (v == NULL || v->type == jbvNull)
 	{
 		if (required)
-			sqsn_invalid_policy("replay",
-								psprintf("%s is required.", key),
+			sqsn_invalid_policy("replay", psprintf("%s is required.", key),
 								"Write {\"PointType\": \"Timestamp\", "
 								"\"StartingPoint\": "
 								"\"2026-01-02T03:04:05.000Z\"}.");
@@ -547,8 +562,8 @@ sqsn_set_replay_policy(Datum subscription_id, Jsonb *policy)
 						 "StartingPoint and EndingPoint.",
 						 key),
 				NULL);
-	point_type = getKeyJsonValueFromContainer(&policy->root, "PointType", 9,
-											  NULL);
+	point_type =
+		getKeyJsonValueFromContainer(&policy->root, "PointType", 9, NULL);
 	if (point_type == NULL || point_type->type != jbvString ||
 		point_type->val.string.len != 9 ||
 		strncmp(point_type->val.string.val, "Timestamp", 9) != 0)
@@ -557,16 +572,14 @@ sqsn_set_replay_policy(Datum subscription_id, Jsonb *policy)
 	start = replay_point(policy, "StartingPoint", true);
 	end = replay_point(policy, "EndingPoint", false);
 	if (start < beginning)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("StartingPoint is before the topic's "
-						"BeginningArchiveTime"),
-				 errdetail("Topic \"%s\" can replay from %s on.", topic_name,
-						   sqsn_iso_timestamp(beginning))));
+		ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+						errmsg("StartingPoint is before the topic's "
+							   "BeginningArchiveTime"),
+						errdetail("Topic \"%s\" can replay from %s on.",
+								  topic_name, sqsn_iso_timestamp(beginning))));
 	if (start > GetCurrentTransactionStartTimestamp())
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("StartingPoint is in the future")));
+		ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+						errmsg("StartingPoint is in the future")));
 	if (end != DT_NOEND && end < start)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("EndingPoint is before StartingPoint")));
@@ -756,8 +769,8 @@ replay_step(void *arg)
 	values[0] = r->subscription_id;
 	values[1] = Int64GetDatum(r->through);
 	values[2] = Int64GetDatum(k);
-	values[3] = CStringGetTextDatum(n < (uint64) r->batch_size ? "Completed"
-															   : "In progress");
+	values[3] = CStringGetTextDatum(
+		n < (uint64) r->batch_size ? "Completed" : "In progress");
 	sqsn_execute(&replay_progress_stmt, values, NULL, 0);
 }
 
@@ -769,23 +782,17 @@ replay_step(void *arg)
 Datum
 run_topic_replays(PG_FUNCTION_ARGS)
 {
-	int32      batch_size = PG_ARGISNULL(0) ? 1000 : PG_GETARG_INT32(0);
+	int32      batch_size = maintenance_begin(fcinfo);
 	Replay     r;
 	ErrorData *edata = NULL;
 	int64      active;
 
-	if (batch_size < 1 || batch_size > 1000000)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("batch_size must be between 1 and 1000000")));
-	sqsn_refuse_on_standby(fcinfo);
-	sqsn_spi_connect();
 	if (sqsn_execute(&pick_replay_stmt, NULL, NULL, 1) == 1)
 	{
 		memset(&r, 0, sizeof(r));
-		r.subscription_id =
-			datumCopy(sqsn_spi_datum(SPI_tuptable->vals[0],
-									 SPI_tuptable->tupdesc, 1),
-					  false, UUID_LEN);
+		r.subscription_id = datumCopy(
+			sqsn_spi_datum(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+			false, UUID_LEN);
 		r.topic_id =
 			sqsn_spi_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 		r.batch_size = batch_size;

@@ -466,9 +466,8 @@ fifo_deduplicate(int64 topic_id, PublishedMessage *pubs, int *n)
 			bool isnull;
 
 			sqsn_execute(&next_sequence_number_stmt, NULL, NULL, 1);
-			pubs[i].sequence_number = DatumGetInt64(
-				SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-							  &isnull));
+			pubs[i].sequence_number = DatumGetInt64(SPI_getbinval(
+				SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		}
 		id = sqsn_fifo_deduplicate_publish(topic_id, pubs[i].deduplication_id,
 										   pubs[i].message_id,

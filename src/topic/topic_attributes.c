@@ -318,12 +318,11 @@ archive_attributes(StringInfo buf, int64 topic_id)
 		return;
 	sqsn_json_raw(buf, "ArchivePolicy",
 				  psprintf("{\"MessageRetentionPeriod\": \"%d\"}", days));
-	sqsn_json_string(
-		buf, "BeginningArchiveTime",
-		sqsn_iso_timestamp(sqsn_beginning_archive_time(
-			sqsn_spi_timestamptz(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-								 2),
-			days)));
+	sqsn_json_string(buf, "BeginningArchiveTime",
+					 sqsn_iso_timestamp(sqsn_beginning_archive_time(
+						 sqsn_spi_timestamptz(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 2),
+						 days)));
 }
 
 /*
