@@ -893,7 +893,8 @@ set_topic_attributes(ApiRequest *req)
  * Subscribe: TopicArn, Protocol (sqs, http, https, function, lambda,
  * email, email-json), Endpoint (the queue's ARN, the URL, the function or
  * the address), Attributes (FilterPolicy, FilterPolicyScope,
- * RawMessageDelivery, DeliveryPolicy, RedrivePolicy),
+ * RawMessageDelivery, DeliveryPolicy, RedrivePolicy; ReplayPolicy, set
+ * with sqsn.sn_set_subscription_attributes once subscribed),
  * ReturnSubscriptionArn. A subscription waiting for its confirmation
  * answers "pending confirmation" unless ReturnSubscriptionArn is true.
  */
@@ -908,6 +909,7 @@ subscribe(ApiRequest *req)
 		strcmp(protocol, "http") == 0 || strcmp(protocol, "https") == 0 ||
 		strcmp(protocol, "email") == 0 || strcmp(protocol, "email-json") == 0;
 	List     *attributes;
+	const char *replay = NULL; /* the ReplayPolicy attribute */
 	ListCell *lc;
 	Datum     values[8];
 	char      nulls[8] = {' ', ' ', ' ', 'n', 'n', 'n', 'n', 'n'};
@@ -946,6 +948,11 @@ subscribe(ApiRequest *req)
 			nulls[5] = ' ';
 			continue;
 		}
+		if (strcmp(p->name, "ReplayPolicy") == 0)
+		{
+			replay = p->value; /* set once subscribed */
+			continue;
+		}
 		if (strcmp(p->name, "FilterPolicy") == 0)
 			i = 3;
 		else if (strcmp(p->name, "DeliveryPolicy") == 0)
@@ -970,6 +977,18 @@ subscribe(ApiRequest *req)
 
 	sqsn_execute(&subscribe_stmt, values, nulls, 0);
 	id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (replay != NULL)
+	{
+		StringInfoData buf;
+		Datum          args[2];
+
+		initStringInfo(&buf);
+		appendStringInfoChar(&buf, '{');
+		append_attribute(&buf, "ReplayPolicy", replay);
+		args[0] = CStringGetTextDatum(id);
+		args[1] = JsonbPGetDatum(finish_object(&buf));
+		sqsn_execute(&set_subscription_attributes_stmt, args, NULL, 0);
+	}
 
 	if (push && !return_arn)
 	{

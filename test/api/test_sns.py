@@ -837,6 +837,15 @@ class TestPublish(SnsTestCase):
         self.assertEqual([(e["MessageId"], e["SequenceNumber"]) for e in got],
                          [(p["MessageId"], p["SequenceNumber"]) for p in published])
         self.assertEmpty(url)
+        # Subscribe takes a ReplayPolicy too: a new subscriber gets the archive
+        url2, qarn2 = self.queue("replay-q2.fifo", Attributes={"FifoQueue": "true"})
+        sub2 = self.sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=qarn2, Attributes={
+            "RawMessageDelivery": "true",
+            "ReplayPolicy": json.dumps({"PointType": "Timestamp", "StartingPoint": begin})})
+        self.assertEqual([m["Body"] for m in self.receive_all(url2, 3, timeout=30)],
+                         ["r0", "r1", "r2"])
+        self.assertEqual(self.sns.get_subscription_attributes(
+            SubscriptionArn=sub2["SubscriptionArn"])["Attributes"]["ReplayStatus"], "Completed")
         # a standard topic's subscription has no replay
         std = self.topic("replay-std")
         _, sqarn = self.queue("replay-std-q")
