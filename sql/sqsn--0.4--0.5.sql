@@ -899,3 +899,109 @@ AS 'MODULE_PATHNAME', 'citus_distribute'
 LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
 
 REVOKE ALL ON FUNCTION sqsn.citus_distribute() FROM PUBLIC;
+-- FIFO topics: sequence numbers (topic/publish.c) ---------------------------
+-- The sequence numbers of publishes to FIFO topics, one sequence for every
+-- topic, dumped; a duplicate publish returns the first one's number, kept
+-- with its deduplication record.
+CREATE SEQUENCE sqsn.topic_message_seq;
+SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_message_seq', '');
+REVOKE ALL ON SEQUENCE sqsn.topic_message_seq FROM PUBLIC;
+ALTER TABLE sqsn.fifo_dedup ADD COLUMN sequence_number bigint;
+
+CREATE FUNCTION sqsn.sn_publish_sequenced(
+	topic_name text,
+	message text,
+	message_attributes jsonb DEFAULT NULL,
+	subject text DEFAULT NULL,
+	message_structure text DEFAULT NULL,
+	message_group_id text DEFAULT NULL,
+	message_deduplication_id text DEFAULT NULL,
+	OUT message_id uuid,
+	OUT sequence_number text)
+AS 'MODULE_PATHNAME', 'sn_publish_sequenced'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_publish_batch_sequenced(
+	topic_name text,
+	messages text[],
+	message_attributes jsonb[] DEFAULT NULL,
+	message_group_ids text[] DEFAULT NULL,
+	message_deduplication_ids text[] DEFAULT NULL)
+RETURNS TABLE (
+	message_id uuid,
+	sequence_number text)
+AS 'MODULE_PATHNAME', 'sn_publish_batch'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER ROWS 10
+SET search_path = pg_catalog, pg_temp;
+
+REVOKE ALL ON FUNCTION
+	sqsn.sn_publish_sequenced(text, text, jsonb, text, text, text, text),
+	sqsn.sn_publish_batch_sequenced(text, text[], jsonb[], text[], text[])
+	FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+	sqsn.sn_publish_sequenced(text, text, jsonb, text, text, text, text),
+	sqsn.sn_publish_batch_sequenced(text, text[], jsonb[], text[], text[])
+	TO sqsn_publisher;
+
+-- FIFO topics: the archive (topic/archive.c) --------------------------------
+-- ArchivePolicy: how long a FIFO topic keeps its published messages, and
+-- the archive itself, dumped with the catalog.
+ALTER TABLE sqsn.topic
+	ADD COLUMN archive_retention_days integer
+		CHECK (archive_retention_days OPERATOR(pg_catalog.>=) 1
+			AND archive_retention_days OPERATOR(pg_catalog.<=) 365),
+	ADD COLUMN archive_started_at timestamptz;
+
+CREATE TABLE sqsn.topic_archive (
+	topic_id bigint NOT NULL REFERENCES sqsn.topic (topic_id) ON DELETE CASCADE,
+	sequence_number bigint NOT NULL,
+	message_id uuid NOT NULL,
+	published_at timestamptz NOT NULL,
+	message text NOT NULL,
+	message_attributes jsonb,
+	subject text,
+	message_group_id text NOT NULL,
+	message_deduplication_id text NOT NULL,
+	PRIMARY KEY (topic_id, sequence_number)
+);
+CREATE INDEX topic_archive_published_at_idx
+	ON sqsn.topic_archive (topic_id, published_at);
+SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_archive', '');
+REVOKE ALL ON sqsn.topic_archive FROM PUBLIC;
+
+CREATE FUNCTION sqsn.run_archive_maintenance(batch_size integer DEFAULT 1000)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'run_archive_maintenance'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION sqsn.run_archive_maintenance(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sqsn.run_archive_maintenance(integer) TO sqsn_admin;
+
+-- FIFO topics: replays of the archive to a subscription (topic/archive.c) ---
+CREATE TABLE sqsn.subscription_replay (
+	subscription_id uuid PRIMARY KEY
+		REFERENCES sqsn.subscription (subscription_id) ON DELETE CASCADE,
+	replay_id uuid NOT NULL,
+	replay_policy jsonb NOT NULL,
+	starting_point timestamptz NOT NULL,
+	ending_point timestamptz,
+	last_sequence_number bigint NOT NULL,
+	replayed_through bigint NOT NULL,
+	messages_replayed bigint NOT NULL,
+	status text NOT NULL
+		CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['Pending', 'In progress', 'Completed', 'Failed'])),
+	error text,
+	requested_at timestamptz NOT NULL,
+	updated_at timestamptz NOT NULL
+);
+SELECT pg_catalog.pg_extension_config_dump('sqsn.subscription_replay', '');
+REVOKE ALL ON sqsn.subscription_replay FROM PUBLIC;
+
+CREATE FUNCTION sqsn.run_topic_replays(batch_size integer DEFAULT 1000)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'run_topic_replays'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION sqsn.run_topic_replays(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sqsn.run_topic_replays(integer) TO sqsn_admin;

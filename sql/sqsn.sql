@@ -114,13 +114,15 @@ CREATE TABLE sqsn.handle_key (
 -- topic) scope and the message group id for deduplication_scope
 -- 'message_group'. Kept after the message is deleted (the window counts
 -- from the send); expired records are ignored and removed by the
--- maintenance sweep. Not dumped: the records are transient.
+-- maintenance sweep. Not dumped: the records are transient. For a FIFO
+-- topic, sequence_number is the first publish's, which a duplicate returns.
 CREATE TABLE sqsn.fifo_dedup (
 	queue_id bigint NOT NULL,
 	scope_key text NOT NULL,
 	deduplication_id text NOT NULL,
 	message_id uuid NOT NULL,
 	expires_at timestamptz NOT NULL,
+	sequence_number bigint,
 	PRIMARY KEY (queue_id, scope_key, deduplication_id)
 );
 CREATE INDEX fifo_dedup_expires_idx ON sqsn.fifo_dedup (queue_id, expires_at);
@@ -141,12 +143,48 @@ CREATE TABLE sqsn.topic (
 	encrypted boolean NOT NULL DEFAULT false,
 	-- Attributes kept for the endpoint's clients (DisplayName, Policy,
 	-- TracingConfig, SignatureVersion).
-	extra_attributes jsonb NOT NULL DEFAULT '{}'
+	extra_attributes jsonb NOT NULL DEFAULT '{}',
+	-- FIFO topics: how many days sqsn.topic_archive keeps published
+	-- messages (the ArchivePolicy's MessageRetentionPeriod; NULL: no
+	-- archive), and since when it archives.
+	archive_retention_days integer
+		CHECK (archive_retention_days OPERATOR(pg_catalog.>=) 1
+			AND archive_retention_days OPERATOR(pg_catalog.<=) 365),
+	archive_started_at timestamptz
 );
 ALTER SEQUENCE sqsn.topic_id_seq OWNED BY sqsn.topic.topic_id;
 
 SELECT pg_catalog.pg_extension_config_dump('sqsn.topic', '');
 SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_id_seq', '');
+
+-- The archive of FIFO topics with an ArchivePolicy: every message published
+-- (not its duplicates), written in the publish's transaction, kept for the
+-- topic's archive_retention_days (the maintenance worker deletes older ones
+-- in batches) and replayed to subscriptions on request (ReplayPolicy).
+-- message is the text queue subscribers get. Dumped with the catalog: an
+-- archive is the history its owner chose to keep (queues' messages are
+-- not dumped). Turning the archive off or deleting the topic deletes it.
+CREATE TABLE sqsn.topic_archive (
+	topic_id bigint NOT NULL REFERENCES sqsn.topic (topic_id) ON DELETE CASCADE,
+	sequence_number bigint NOT NULL,
+	message_id uuid NOT NULL,
+	published_at timestamptz NOT NULL,
+	message text NOT NULL,
+	message_attributes jsonb,
+	subject text,
+	message_group_id text NOT NULL,
+	message_deduplication_id text NOT NULL,
+	PRIMARY KEY (topic_id, sequence_number)
+);
+CREATE INDEX topic_archive_published_at_idx
+	ON sqsn.topic_archive (topic_id, published_at);
+SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_archive', '');
+
+-- The sequence numbers of publishes to FIFO topics (the SequenceNumber of
+-- Publish and of the notifications), one sequence for every topic: strictly
+-- increasing per topic. Dumped, so numbers keep increasing after a restore.
+CREATE SEQUENCE sqsn.topic_message_seq;
+SELECT pg_catalog.pg_extension_config_dump('sqsn.topic_message_seq', '');
 
 -- A subscription of a queue (protocol sqs), of an HTTP/HTTPS endpoint or of
 -- a SQL function (protocol function or lambda) to a topic. Deleting the
@@ -191,6 +229,31 @@ CREATE UNIQUE INDEX subscription_token_idx
 	ON sqsn.subscription (confirmation_token) WHERE confirmation_token IS NOT NULL;
 CREATE INDEX subscription_dead_letter_queue_id_idx
 	ON sqsn.subscription (dead_letter_queue_id);
+
+-- Replays of a FIFO topic's archive to a subscription (ReplayPolicy,
+-- topic/archive.c): one per subscription, replaced by a new policy. The
+-- window is [starting_point, ending_point] up to last_sequence_number (the
+-- archive's newest when the policy was set: later messages are delivered
+-- live); replayed_through is how far the maintenance worker got, moved in
+-- the transaction that sends the copies. replay_id names the replay in the
+-- copies' deduplication ids. Dumped with the subscriptions.
+CREATE TABLE sqsn.subscription_replay (
+	subscription_id uuid PRIMARY KEY
+		REFERENCES sqsn.subscription (subscription_id) ON DELETE CASCADE,
+	replay_id uuid NOT NULL,
+	replay_policy jsonb NOT NULL,
+	starting_point timestamptz NOT NULL,
+	ending_point timestamptz,
+	last_sequence_number bigint NOT NULL,
+	replayed_through bigint NOT NULL,
+	messages_replayed bigint NOT NULL,
+	status text NOT NULL
+		CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['Pending', 'In progress', 'Completed', 'Failed'])),
+	error text,
+	requested_at timestamptz NOT NULL,
+	updated_at timestamptz NOT NULL
+);
+SELECT pg_catalog.pg_extension_config_dump('sqsn.subscription_replay', '');
 
 SELECT pg_catalog.pg_extension_config_dump('sqsn.subscription', '');
 
@@ -818,6 +881,24 @@ CREATE FUNCTION sqsn.citus_distribute()
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'citus_distribute'
 LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+-- The archive of FIFO topics: deletes up to batch_size archived messages
+-- past their topic's retention period; returns how many. The maintenance
+-- worker calls it each round (schedule it with pg_cron without the
+-- preload).
+CREATE FUNCTION sqsn.run_archive_maintenance(batch_size integer DEFAULT 1000)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'run_archive_maintenance'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+-- One step (up to batch_size archived messages) of the replay stepped
+-- longest ago (ReplayPolicy); returns how many replays are still active.
+-- The maintenance worker calls it while replays are active.
+CREATE FUNCTION sqsn.run_topic_replays(batch_size integer DEFAULT 1000)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'run_topic_replays'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 
 -- Topic API -------------------------------------------------------------
 
@@ -903,6 +984,36 @@ CREATE FUNCTION sqsn.sn_publish_batch(
 	message_group_ids text[] DEFAULT NULL,
 	message_deduplication_ids text[] DEFAULT NULL)
 RETURNS SETOF uuid
+AS 'MODULE_PATHNAME', 'sn_publish_batch'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER ROWS 10
+SET search_path = pg_catalog, pg_temp;
+
+-- sn_publish and sn_publish_batch with each message's sequence number
+-- beside its id: a 20-digit string for a FIFO topic (the endpoint's
+-- SequenceNumber), NULL for a standard topic.
+CREATE FUNCTION sqsn.sn_publish_sequenced(
+	topic_name text,
+	message text,
+	message_attributes jsonb DEFAULT NULL,
+	subject text DEFAULT NULL,
+	message_structure text DEFAULT NULL,
+	message_group_id text DEFAULT NULL,
+	message_deduplication_id text DEFAULT NULL,
+	OUT message_id uuid,
+	OUT sequence_number text)
+AS 'MODULE_PATHNAME', 'sn_publish_sequenced'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION sqsn.sn_publish_batch_sequenced(
+	topic_name text,
+	messages text[],
+	message_attributes jsonb[] DEFAULT NULL,
+	message_group_ids text[] DEFAULT NULL,
+	message_deduplication_ids text[] DEFAULT NULL)
+RETURNS TABLE (
+	message_id uuid,
+	sequence_number text)
 AS 'MODULE_PATHNAME', 'sn_publish_batch'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER ROWS 10
 SET search_path = pg_catalog, pg_temp;
@@ -1484,6 +1595,8 @@ GRANT sqsn_producer, sqsn_consumer, sqsn_publisher TO sqsn_admin;
 GRANT EXECUTE ON FUNCTION
 	sqsn.sq_create_queue(text, integer, integer, integer, integer, text, integer, integer, boolean, text, boolean),
 	sqsn.run_maintenance(),
+	sqsn.run_archive_maintenance(integer),
+	sqsn.run_topic_replays(integer),
 	sqsn.queue_low_water_rows(),
 	sqsn.sn_create_topic(text, boolean, boolean),
 	sqsn.sn_list_subscriptions(text),
@@ -1526,6 +1639,8 @@ GRANT EXECUTE ON FUNCTION
 GRANT EXECUTE ON FUNCTION
 	sqsn.sn_publish(text, text, jsonb, text, text, text, text),
 	sqsn.sn_publish_batch(text, text[], jsonb[], text[], text[]),
+	sqsn.sn_publish_sequenced(text, text, jsonb, text, text, text, text),
+	sqsn.sn_publish_batch_sequenced(text, text[], jsonb[], text[], text[]),
 	sqsn.sn_list_topics(text)
 	TO sqsn_publisher;
 

@@ -201,6 +201,15 @@ static SqsnStatement publish_stmt = {
 	SPI_OK_SELECT,
 	"publishing"};
 
+/* the same with the sequence number (FIFO topics; 0.5) */
+static SqsnStatement publish_sequenced_stmt = {
+	"SELECT p.message_id, p.sequence_number"
+	" FROM sqsn.sn_publish_sequenced($1, $2, $3, $4, $5, $6, $7) p",
+	7,
+	{TEXTOID, TEXTOID, JSONBOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID},
+	SPI_OK_SELECT,
+	"publishing"};
+
 static SqsnStatement publish_sms_stmt = {
 	"SELECT sqsn.sn_publish_sms($1, $2, $3)",
 	3,
@@ -216,6 +225,15 @@ static SqsnStatement publish_batch_stmt = {
 	SPI_OK_SELECT,
 	"publishing a batch"};
 
+static SqsnStatement publish_batch_sequenced_stmt = {
+	"SELECT r.message_id, r.sequence_number"
+	" FROM sqsn.sn_publish_batch_sequenced($1, $2, $3, $4, $5)"
+	" WITH ORDINALITY AS r(message_id, sequence_number, n) ORDER BY r.n",
+	5,
+	{TEXTOID, TEXTARRAYOID, JSONBARRAYOID, TEXTARRAYOID, TEXTARRAYOID},
+	SPI_OK_SELECT,
+	"publishing a batch"};
+
 /* One entry of a PublishBatch request. */
 typedef struct BatchEntry
 {
@@ -226,8 +244,9 @@ typedef struct BatchEntry
 	const char *group_id;
 	const char *deduplication_id;
 	Jsonb      *attributes;
-	char       *message_id; /* the result, or NULL */
-	ErrorData  *error;      /* the failure, or NULL */
+	char       *message_id;      /* the result, or NULL */
+	char       *sequence_number; /* FIFO topics: the result's */
+	ErrorData  *error;           /* the failure, or NULL */
 } BatchEntry;
 
 /* What a step run through sqsn_subxact_try works on. */
@@ -449,7 +468,9 @@ json_valued(const char *name)
 {
 	return strcmp(name, "FilterPolicy") == 0 ||
 		   strcmp(name, "DeliveryPolicy") == 0 ||
-		   strcmp(name, "RedrivePolicy") == 0;
+		   strcmp(name, "RedrivePolicy") == 0 ||
+		   strcmp(name, "ArchivePolicy") == 0 ||
+		   strcmp(name, "ReplayPolicy") == 0;
 }
 
 /*
@@ -872,7 +893,8 @@ set_topic_attributes(ApiRequest *req)
  * Subscribe: TopicArn, Protocol (sqs, http, https, function, lambda,
  * email, email-json), Endpoint (the queue's ARN, the URL, the function or
  * the address), Attributes (FilterPolicy, FilterPolicyScope,
- * RawMessageDelivery, DeliveryPolicy, RedrivePolicy),
+ * RawMessageDelivery, DeliveryPolicy, RedrivePolicy; ReplayPolicy, set
+ * with sqsn.sn_set_subscription_attributes once subscribed),
  * ReturnSubscriptionArn. A subscription waiting for its confirmation
  * answers "pending confirmation" unless ReturnSubscriptionArn is true.
  */
@@ -887,6 +909,7 @@ subscribe(ApiRequest *req)
 		strcmp(protocol, "http") == 0 || strcmp(protocol, "https") == 0 ||
 		strcmp(protocol, "email") == 0 || strcmp(protocol, "email-json") == 0;
 	List     *attributes;
+	const char *replay = NULL; /* the ReplayPolicy attribute */
 	ListCell *lc;
 	Datum     values[8];
 	char      nulls[8] = {' ', ' ', ' ', 'n', 'n', 'n', 'n', 'n'};
@@ -925,6 +948,11 @@ subscribe(ApiRequest *req)
 			nulls[5] = ' ';
 			continue;
 		}
+		if (strcmp(p->name, "ReplayPolicy") == 0)
+		{
+			replay = p->value; /* set once subscribed */
+			continue;
+		}
 		if (strcmp(p->name, "FilterPolicy") == 0)
 			i = 3;
 		else if (strcmp(p->name, "DeliveryPolicy") == 0)
@@ -949,6 +977,18 @@ subscribe(ApiRequest *req)
 
 	sqsn_execute(&subscribe_stmt, values, nulls, 0);
 	id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (replay != NULL)
+	{
+		StringInfoData buf;
+		Datum          args[2];
+
+		initStringInfo(&buf);
+		appendStringInfoChar(&buf, '{');
+		append_attribute(&buf, "ReplayPolicy", replay);
+		args[0] = CStringGetTextDatum(id);
+		args[1] = JsonbPGetDatum(finish_object(&buf));
+		sqsn_execute(&set_subscription_attributes_stmt, args, NULL, 0);
+	}
 
 	if (push && !return_arn)
 	{
@@ -1204,7 +1244,11 @@ text_datum_or_null(const char *s, char *null)
 	return s ? CStringGetTextDatum(s) : (Datum) 0;
 }
 
-/* Publishes one entry with sqsn.sn_publish; returns the message id. */
+/*
+ * Publishes one entry with sqsn.sn_publish_sequenced (sqsn.sn_publish
+ * before 0.5); returns the message id and sets the entry's sequence
+ * number (NULL but on a FIFO topic).
+ */
 static char *
 publish_entry(const char *topic_name, BatchEntry *e)
 {
@@ -1221,7 +1265,14 @@ publish_entry(const char *topic_name, BatchEntry *e)
 	values[4] = text_datum_or_null(e->structure, &nulls[4]);
 	values[5] = text_datum_or_null(e->group_id, &nulls[5]);
 	values[6] = text_datum_or_null(e->deduplication_id, &nulls[6]);
-	sqsn_execute(&publish_stmt, values, nulls, 0);
+	if (!sqsn_catalog_has(SQSN_CATALOG_TOPIC_SEQ))
+	{
+		sqsn_execute(&publish_stmt, values, nulls, 0);
+		return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	}
+	sqsn_execute(&publish_sequenced_stmt, values, nulls, 0);
+	e->sequence_number =
+		SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }
 
@@ -1312,6 +1363,8 @@ publish(ApiRequest *req)
 				  "Invalid parameter: Message Reason: no value for required "
 				  "parameter");
 	api_xml_element(req->out, "MessageId", publish_entry(name, &e));
+	if (e.sequence_number != NULL)
+		api_xml_element(req->out, "SequenceNumber", e.sequence_number);
 }
 
 /* sqsn_subxact_try step: the whole batch in one sqsn.sn_publish_batch call. */
@@ -1359,7 +1412,10 @@ publish_all_step(void *arg)
 	nulls[3] = any_groups ? ' ' : 'n';
 	values[4] = sqsn_array_of(dedups, dedup_nulls, n, TEXTOID);
 	nulls[4] = any_dedups ? ' ' : 'n';
-	sqsn_execute(&publish_batch_stmt, values, nulls, 0);
+	sqsn_execute(sqsn_catalog_has(SQSN_CATALOG_TOPIC_SEQ)
+					 ? &publish_batch_sequenced_stmt
+					 : &publish_batch_stmt,
+				 values, nulls, 0);
 	if (SPI_processed != (uint64) n)
 		elog(ERROR,
 			 "sn_publish_batch returned " UINT64_FORMAT " ids for %d "
@@ -1367,8 +1423,13 @@ publish_all_step(void *arg)
 			 SPI_processed, n);
 	old = MemoryContextSwitchTo(step->cxt);
 	for (int i = 0; i < n; i++)
+	{
 		step->entries[i].message_id =
 			SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		if (SPI_tuptable->tupdesc->natts > 1)
+			step->entries[i].sequence_number =
+				SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+	}
 	MemoryContextSwitchTo(old);
 }
 
@@ -1381,6 +1442,9 @@ publish_one_step(void *arg)
 	MemoryContext old = MemoryContextSwitchTo(step->cxt);
 
 	step->entries[step->current].message_id = pstrdup(id);
+	if (step->entries[step->current].sequence_number != NULL)
+		step->entries[step->current].sequence_number =
+			pstrdup(step->entries[step->current].sequence_number);
 	MemoryContextSwitchTo(old);
 }
 
@@ -1475,6 +1539,7 @@ publish_batch(ApiRequest *req)
 			BatchEntry *e = &step.entries[i];
 
 			e->message_id = NULL;
+			e->sequence_number = NULL;
 			if (e->message == NULL)
 			{
 				e->error = NULL;
@@ -1502,6 +1567,8 @@ publish_batch(ApiRequest *req)
 		appendStringInfoString(req->out, "<member>");
 		api_xml_element(req->out, "Id", e->id);
 		api_xml_element(req->out, "MessageId", e->message_id);
+		if (e->sequence_number != NULL)
+			api_xml_element(req->out, "SequenceNumber", e->sequence_number);
 		appendStringInfoString(req->out, "</member>");
 	}
 	appendStringInfoString(req->out, "</Successful><Failed>");

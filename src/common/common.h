@@ -130,6 +130,8 @@ typedef enum SqsnCatalogFeature
 	SQSN_CATALOG_STORED_ATTRIBUTES, /* 0.5: Policy, RedriveAllowPolicy, ... */
 	SQSN_CATALOG_DIRECT_SMS,  /* 0.5: SMS published to a phone number */
 	SQSN_CATALOG_POLICY_GRANTS, /* 0.5: grants made from a Policy */
+	SQSN_CATALOG_TOPIC_SEQ,   /* 0.5: sequence numbers of FIFO topics */
+	SQSN_CATALOG_ARCHIVE,     /* 0.5: the archive of FIFO topics */
 } SqsnCatalogFeature;
 
 /*

@@ -36,6 +36,8 @@ static const struct
 	[SQSN_CATALOG_STORED_ATTRIBUTES] = {"queue", "extra_attributes"},
 	[SQSN_CATALOG_DIRECT_SMS] = {"delivery", "phone_number"},
 	[SQSN_CATALOG_POLICY_GRANTS] = {"queue_grant", "from_policy"},
+	[SQSN_CATALOG_TOPIC_SEQ] = {"topic_message_seq", NULL},
+	[SQSN_CATALOG_ARCHIVE] = {"topic_archive", NULL},
 };
 
 /*

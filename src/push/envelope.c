@@ -34,6 +34,7 @@ typedef struct EnvelopeField
 static const EnvelopeField json_fields[] = {
 	{"Type", offsetof(SqsnEnvelope, type)},
 	{"MessageId", offsetof(SqsnEnvelope, message_id)},
+	{"SequenceNumber", offsetof(SqsnEnvelope, sequence_number)},
 	{"Token", offsetof(SqsnEnvelope, token)},
 	{"TopicArn", offsetof(SqsnEnvelope, topic_arn)},
 	{"Subject", offsetof(SqsnEnvelope, subject)},
@@ -69,7 +70,8 @@ field_value(const SqsnEnvelope *e, const EnvelopeField *field)
 }
 
 /*
- * The envelope as JSON text: json_fields, then the message attributes.
+ * The envelope as JSON text: json_fields, "Replayed": true for a copy
+ * replayed from a FIFO topic's archive, then the message attributes.
  */
 char *
 sqsn_envelope_json(const SqsnEnvelope *e)
@@ -85,6 +87,8 @@ sqsn_envelope_json(const SqsnEnvelope *e)
 		if (value)
 			sqsn_json_string(&buf, json_fields[i].name, value);
 	}
+	if (e->replayed)
+		sqsn_json_bool(&buf, "Replayed", true);
 	append_attributes(&buf, e->attributes);
 	appendStringInfoChar(&buf, '}');
 	return buf.data;

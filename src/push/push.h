@@ -47,7 +47,8 @@ typedef struct SqsnEnvelope
 {
 	const char *type; /* "Notification", "SubscriptionConfirmation" */
 	const char *message_id;
-	const char *token; /* confirmations */
+	const char *sequence_number; /* notifications of FIFO topics */
+	const char *token;           /* confirmations */
 	const char *topic_arn;
 	const char *subject; /* notifications */
 	const char *message;
@@ -58,6 +59,7 @@ typedef struct SqsnEnvelope
 	const char *signing_cert_url;  /* sqsn_sign_envelope */
 	const char *unsubscribe_url;   /* notifications pushed to a URL */
 	Jsonb      *attributes;        /* notifications */
+	bool        replayed;          /* replayed from a FIFO topic's archive */
 } SqsnEnvelope;
 
 /*

@@ -151,6 +151,25 @@ static SqsnStatement dedup_stmt = {
 	SPI_OK_INSERT_RETURNING,
 	"recording a deduplication id"};
 
+/* the same for a FIFO topic, which also keeps the first sequence number */
+static SqsnStatement topic_dedup_stmt = {
+	"INSERT INTO sqsn.fifo_dedup AS d (queue_id, scope_key,"
+	" deduplication_id, message_id, expires_at, sequence_number)"
+	" VALUES ($1, '', $2, $3, $4, $6)"
+	" ON CONFLICT (queue_id, scope_key, deduplication_id)"
+	" DO UPDATE SET"
+	"  message_id = CASE WHEN d.expires_at OPERATOR(pg_catalog.<=) $5"
+	"   THEN excluded.message_id ELSE d.message_id END,"
+	"  sequence_number = CASE WHEN d.expires_at OPERATOR(pg_catalog.<=) $5"
+	"   THEN excluded.sequence_number ELSE d.sequence_number END,"
+	"  expires_at = CASE WHEN d.expires_at OPERATOR(pg_catalog.<=) $5"
+	"   THEN excluded.expires_at ELSE d.expires_at END"
+	" RETURNING d.message_id, d.sequence_number",
+	6,
+	{INT8OID, TEXTOID, UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID},
+	SPI_OK_INSERT_RETURNING,
+	"recording a deduplication id"};
+
 static SqsnStatement dedup_expire_stmt = {
 	"DELETE FROM sqsn.fifo_dedup d"
 	" WHERE d.ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
@@ -301,13 +320,40 @@ sqsn_fifo_deduplicate(SqsnQueue *queue, OutgoingMessage *msg)
 
 /*
  * The same for a publish to a FIFO topic: one scope per topic.
+ * *sequence_number is the publish's own sequence number (0: none); for a
+ * duplicate it becomes the first publish's (0 when that one has none: it
+ * was recorded before the catalog kept sequence numbers).
  */
 pg_uuid_t *
 sqsn_fifo_deduplicate_publish(int64 topic_id, const char *deduplication_id,
-							  pg_uuid_t *message_id)
+							  pg_uuid_t *message_id, int64 *sequence_number)
 {
-	return deduplicate(-topic_id, "", deduplication_id, message_id,
-					   GetCurrentTimestamp());
+	TimestampTz now = GetCurrentTimestamp();
+	Datum       values[6];
+	char        nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	bool        isnull;
+	Datum       d;
+	pg_uuid_t  *id;
+
+	if (*sequence_number == 0)
+		return deduplicate(-topic_id, "", deduplication_id, message_id, now);
+	values[0] = Int64GetDatum(-topic_id);
+	values[1] = CStringGetTextDatum(deduplication_id);
+	values[2] = UUIDPGetDatum(message_id);
+	values[3] = TimestampTzGetDatum(sqsn_add_seconds(now, SQSN_DEDUP_WINDOW));
+	values[4] = TimestampTzGetDatum(now);
+	values[5] = Int64GetDatum(*sequence_number);
+	if (sqsn_execute(&topic_dedup_stmt, values, nulls, 0) != 1)
+		elog(ERROR, "%s returned no row", topic_dedup_stmt.what);
+	id = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0],
+									 SPI_tuptable->tupdesc, 1, &isnull));
+	if (memcmp(id->data, message_id->data, UUID_LEN) == 0)
+		return message_id;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
+					  &isnull);
+	*sequence_number = isnull ? 0 : DatumGetInt64(d);
+	return (pg_uuid_t *) DatumGetPointer(
+		datumCopy(UUIDPGetDatum(id), false, UUID_LEN));
 }
 
 /*

@@ -258,7 +258,8 @@ extern pg_uuid_t *sqsn_fifo_deduplicate(SqsnQueue       *queue,
 										OutgoingMessage *msg);
 extern pg_uuid_t *sqsn_fifo_deduplicate_publish(int64       topic_id,
 												const char *deduplication_id,
-												pg_uuid_t  *message_id);
+												pg_uuid_t  *message_id,
+												int64      *sequence_number);
 extern int        sqsn_fifo_receive_batch(const char    *queue_name,
 										  ReturnSetInfo *rsinfo, int max_messages,
 										  TimestampTz now, TimestampTz lease_until,

@@ -22,7 +22,11 @@
  * the last five minutes delivers nothing and returns the first message's
  * id (records in sqsn.fifo_dedup under minus the topic id). Every copy
  * carries the group and deduplication ids, so each queue keeps the group's
- * order and deduplicates once more by its own settings.
+ * order and deduplicates once more by its own settings. Every publish to a
+ * FIFO topic draws a sequence number from sqsn.topic_message_seq (one
+ * sequence for all topics, so strictly increasing per topic, with gaps),
+ * shown as 20 digits like a FIFO queue's: the endpoint's SequenceNumber,
+ * and the envelope's; a duplicate returns the first publish's.
  *
  *-------------------------------------------------------------------------
  */
@@ -41,6 +45,7 @@
 #include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(sn_publish);
+PG_FUNCTION_INFO_V1(sn_publish_sequenced);
 PG_FUNCTION_INFO_V1(sn_publish_batch);
 
 #define MAX_SUBJECT 100
@@ -77,6 +82,7 @@ typedef struct PublishedMessage
 	bool        body_parsed;
 	char       *group_id;         /* or NULL; required on FIFO topics */
 	char       *deduplication_id; /* FIFO topics */
+	int64       sequence_number;  /* FIFO topics; 0: none */
 } PublishedMessage;
 
 /*
@@ -116,8 +122,16 @@ static SqsnStatement legacy_targets_stmt = {
 	SPI_OK_SELECT,
 	"reading sqsn.subscription"};
 
+static SqsnStatement next_sequence_number_stmt = {
+	"SELECT pg_catalog.nextval('sqsn.topic_message_seq')",
+	0,
+	{InvalidOid},
+	SPI_OK_SELECT,
+	"drawing a sequence number"};
+
 static text *message_for_protocol(text *message, const char *structure,
 								  const char *protocol);
+static char *sequence_number_text(int64 sequence_number);
 
 /*
  * Reads the subscriptions a publish to topic_name delivers to, after
@@ -178,6 +192,7 @@ queue_envelope(PublishedMessage *pub, const char *topic_arn,
 	memset(&env, 0, sizeof(env));
 	env.type = "Notification";
 	env.message_id = sqsn_uuid_text(UUIDPGetDatum(pub->message_id));
+	env.sequence_number = sequence_number_text(pub->sequence_number);
 	env.topic_arn = topic_arn;
 	env.subject = pub->subject;
 	env.message = text_to_cstring(pub->message);
@@ -417,22 +432,46 @@ topic_content_based(const char *topic_name)
 }
 
 /*
- * FIFO topics: the publications to deliver, leaving out those that repeat
- * a deduplication id of the last five minutes (their message_id in pubs
- * becomes the first message's, which the caller returns). *n becomes the
- * number to deliver.
+ * A sequence number as the endpoint shows it: 20 digits, zero-padded, as
+ * a FIFO queue's; NULL for none.
+ */
+static char *
+sequence_number_text(int64 sequence_number)
+{
+	if (sequence_number <= 0)
+		return NULL;
+	return psprintf("%020" INT64_MODIFIER "d", sequence_number);
+}
+
+/*
+ * FIFO topics: draws each publication's sequence number, and returns the
+ * publications to deliver, leaving out those that repeat a deduplication
+ * id of the last five minutes (their message_id and sequence_number in
+ * pubs become the first message's, which the caller returns). *n becomes
+ * the number to deliver.
  */
 static PublishedMessage *
 fifo_deduplicate(int64 topic_id, PublishedMessage *pubs, int *n)
 {
 	int               nfresh = 0;
 	PublishedMessage *fresh = palloc(sizeof(PublishedMessage) * Max(*n, 1));
+	bool              numbered = sqsn_catalog_has(SQSN_CATALOG_TOPIC_SEQ);
 
 	for (int i = 0; i < *n; i++)
 	{
-		pg_uuid_t *id = sqsn_fifo_deduplicate_publish(
-			topic_id, pubs[i].deduplication_id, pubs[i].message_id);
+		pg_uuid_t *id;
 
+		if (numbered)
+		{
+			bool isnull;
+
+			sqsn_execute(&next_sequence_number_stmt, NULL, NULL, 1);
+			pubs[i].sequence_number = DatumGetInt64(SPI_getbinval(
+				SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		}
+		id = sqsn_fifo_deduplicate_publish(topic_id, pubs[i].deduplication_id,
+										   pubs[i].message_id,
+										   &pubs[i].sequence_number);
 		if (id == pubs[i].message_id)
 			fresh[nfresh++] = pubs[i];
 		else
@@ -484,6 +523,42 @@ subscription_may_send(SqsnQueue *queue, Target *target, const char *topic_name,
 }
 
 /*
+ * FIFO topics: archives the n publications to deliver (when the topic
+ * archives, archive.c), with the time their envelopes carry.
+ */
+static void
+archive_publications(int64 topic_id, PublishedMessage *pubs, int n,
+					 TimestampTz published_at)
+{
+	Datum *numbers = palloc(sizeof(Datum) * Max(n, 1));
+	Datum *ids = palloc(sizeof(Datum) * Max(n, 1));
+	Datum *messages = palloc(sizeof(Datum) * Max(n, 1));
+	Datum *attributes = palloc(sizeof(Datum) * Max(n, 1));
+	bool  *attribute_nulls = palloc(sizeof(bool) * Max(n, 1));
+	Datum *subjects = palloc(sizeof(Datum) * Max(n, 1));
+	bool  *subject_nulls = palloc(sizeof(bool) * Max(n, 1));
+	Datum *groups = palloc(sizeof(Datum) * Max(n, 1));
+	Datum *dedups = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+	{
+		numbers[i] = Int64GetDatum(pubs[i].sequence_number);
+		ids[i] = UUIDPGetDatum(pubs[i].message_id);
+		messages[i] = PointerGetDatum(pubs[i].message);
+		attributes[i] = PointerGetDatum(pubs[i].attributes);
+		attribute_nulls[i] = pubs[i].attributes == NULL;
+		subjects[i] =
+			pubs[i].subject ? CStringGetTextDatum(pubs[i].subject) : (Datum) 0;
+		subject_nulls[i] = pubs[i].subject == NULL;
+		groups[i] = CStringGetTextDatum(pubs[i].group_id);
+		dedups[i] = CStringGetTextDatum(pubs[i].deduplication_id);
+	}
+	sqsn_archive_publications(topic_id, published_at, n, numbers, ids,
+							  messages, attributes, attribute_nulls, subjects,
+							  subject_nulls, groups, dedups);
+}
+
+/*
  * Delivers the n publications to every subscription of the topic whose
  * filter policy matches: one insert per queue.
  */
@@ -497,10 +572,15 @@ fan_out(const char *topic_name, PublishedMessage *pubs, int n)
 	char            *topic_arn = NULL;
 	char            *timestamp = NULL;
 	int              encrypted = -1; /* the topic's setting, read once */
+	TimestampTz      published_at = GetCurrentTimestamp();
 
 	sqsn_check_topic(topic_id, topic_name, SQSN_PUBLISH);
 	if (sqsn_is_fifo_name(topic_name))
+	{
 		pubs = fifo_deduplicate(topic_id, pubs, &n);
+		if (n > 0 && pubs[0].sequence_number > 0)
+			archive_publications(topic_id, pubs, n, published_at);
+	}
 	if (ntargets == 0 || n == 0)
 		return;
 	msgs = palloc0(sizeof(OutgoingMessage) * n);
@@ -534,7 +614,7 @@ fan_out(const char *topic_name, PublishedMessage *pubs, int n)
 				if (topic_arn == NULL)
 				{
 					topic_arn = sqsn_topic_arn(topic_name);
-					timestamp = sqsn_iso_timestamp(GetCurrentTimestamp());
+					timestamp = sqsn_iso_timestamp(published_at);
 				}
 				if (encrypted < 0)
 					encrypted = sqsn_topic_encrypted(topic_id) ? 1 : 0;
@@ -556,7 +636,7 @@ fan_out(const char *topic_name, PublishedMessage *pubs, int n)
 					if (topic_arn == NULL)
 					{
 						topic_arn = sqsn_topic_arn(topic_name);
-						timestamp = sqsn_iso_timestamp(GetCurrentTimestamp());
+						timestamp = sqsn_iso_timestamp(published_at);
 					}
 					pub->envelope = queue_envelope(pub, topic_arn, timestamp);
 				}
@@ -601,8 +681,9 @@ prepare_publication_args(FunctionCallInfo fcinfo, PublishedMessage *pub)
  * platform's payload. A disabled endpoint fails (55000, EndpointDisabled);
  * group and deduplication ids do not apply.
  */
-static Datum
-publish_to_endpoint(FunctionCallInfo fcinfo, const char *arn)
+static void
+publish_to_endpoint(FunctionCallInfo fcinfo, const char *arn,
+					PublishedMessage *result)
 {
 	PublishedMessage pub;
 	pg_uuid_t       *endpoint_id;
@@ -632,7 +713,36 @@ publish_to_endpoint(FunctionCallInfo fcinfo, const char *arn)
 		sqsn_platform_payload(platform, pub.original, pub.structure),
 		pub.attributes, pub.published_at);
 	SPI_finish();
-	PG_RETURN_UUID_P(pub.message_id);
+	*result = pub;
+}
+
+/*
+ * Publishes the message of sn_publish's arguments and fills pub (its
+ * message id, and sequence number on a FIFO topic).
+ */
+static void
+publish_args(FunctionCallInfo fcinfo, PublishedMessage *pub)
+{
+	char *topic_name;
+
+	if (!PG_ARGISNULL(0) &&
+		sqsn_is_platform_endpoint_arn(text_to_cstring(PG_GETARG_TEXT_PP(0))))
+	{
+		publish_to_endpoint(fcinfo, text_to_cstring(PG_GETARG_TEXT_PP(0)),
+							pub);
+		return;
+	}
+	topic_name = sqsn_topic_name_arg(fcinfo, 0);
+	sqsn_refuse_on_standby(fcinfo);
+	prepare_publication_args(fcinfo, pub);
+
+	sqsn_spi_connect();
+	set_publication_tags(
+		pub, topic_name, topic_content_based(topic_name),
+		SQSN_ARG_GIVEN(5) ? text_to_cstring(PG_GETARG_TEXT_PP(5)) : NULL,
+		SQSN_ARG_GIVEN(6) ? text_to_cstring(PG_GETARG_TEXT_PP(6)) : NULL, 0);
+	fan_out(topic_name, pub, 1);
+	SPI_finish();
 }
 
 /*
@@ -645,32 +755,42 @@ publish_to_endpoint(FunctionCallInfo fcinfo, const char *arn)
 Datum
 sn_publish(PG_FUNCTION_ARGS)
 {
-	char            *topic_name;
 	PublishedMessage pub;
 
-	if (!PG_ARGISNULL(0) &&
-		sqsn_is_platform_endpoint_arn(text_to_cstring(PG_GETARG_TEXT_PP(0))))
-		return publish_to_endpoint(fcinfo,
-								   text_to_cstring(PG_GETARG_TEXT_PP(0)));
-	topic_name = sqsn_topic_name_arg(fcinfo, 0);
-	sqsn_refuse_on_standby(fcinfo);
-	prepare_publication_args(fcinfo, &pub);
-
-	sqsn_spi_connect();
-	set_publication_tags(
-		&pub, topic_name, topic_content_based(topic_name),
-		SQSN_ARG_GIVEN(5) ? text_to_cstring(PG_GETARG_TEXT_PP(5)) : NULL,
-		SQSN_ARG_GIVEN(6) ? text_to_cstring(PG_GETARG_TEXT_PP(6)) : NULL, 0);
-	fan_out(topic_name, &pub, 1);
-	SPI_finish();
+	publish_args(fcinfo, &pub);
 	PG_RETURN_UUID_P(pub.message_id);
+}
+
+/*
+ * sn_publish_sequenced: sn_publish returning (message_id, sequence_number),
+ * the sequence number NULL but on a FIFO topic.
+ */
+Datum
+sn_publish_sequenced(PG_FUNCTION_ARGS)
+{
+	PublishedMessage pub;
+	TupleDesc        desc;
+	Datum            values[2];
+	bool             nulls[2] = {false, false};
+	char            *number;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "sn_publish_sequenced must return a record");
+	publish_args(fcinfo, &pub);
+	number = sequence_number_text(pub.sequence_number);
+	values[0] = UUIDPGetDatum(pub.message_id);
+	values[1] = number ? CStringGetTextDatum(number) : (Datum) 0;
+	nulls[1] = number == NULL;
+	PG_RETURN_DATUM(HeapTupleGetDatum(
+		heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 
 /*
  * sn_publish_batch(topic_name, messages, message_attributes,
  * message_group_ids, message_deduplication_ids): publishes every message;
  * each subscribed queue gets its copies with one insert. Returns the
- * message ids in input order.
+ * message ids in input order; as sn_publish_batch_sequenced, each with its
+ * sequence number (NULL but on a FIFO topic).
  */
 Datum
 sn_publish_batch(PG_FUNCTION_ARGS)
@@ -714,11 +834,15 @@ sn_publish_batch(PG_FUNCTION_ARGS)
 
 	for (int i = 0; i < n; i++)
 	{
-		Datum value = UUIDPGetDatum(pubs[i].message_id);
-		bool  isnull = false;
+		char *number = sequence_number_text(pubs[i].sequence_number);
+		Datum values[2];
+		bool  nulls[2] = {false, number == NULL};
 
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value,
-							 &isnull);
+		/* sn_publish_batch_sequenced has the sequence number too */
+		values[0] = UUIDPGetDatum(pubs[i].message_id);
+		values[1] = number ? CStringGetTextDatum(number) : (Datum) 0;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
+							 nulls);
 	}
 	return (Datum) 0;
 }

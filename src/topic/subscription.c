@@ -929,9 +929,11 @@ raw_message_delivery_value(JsonbValue *v)
 /*
  * sn_set_subscription_attributes(subscription_id, attributes): changes
  * FilterPolicy (an object; null or "" removes it), FilterPolicyScope,
- * RawMessageDelivery and, for HTTP/HTTPS subscriptions, DeliveryPolicy and
- * RedrivePolicy (null or "" removes them). The filter policy is checked
- * against the scope the subscription has afterwards.
+ * RawMessageDelivery, ReplayPolicy (subscriptions of archiving FIFO
+ * topics, archive.c; {}, null or "" removes it) and, for HTTP/HTTPS
+ * subscriptions, DeliveryPolicy and RedrivePolicy (null or "" removes
+ * them). The filter policy is checked against the scope the subscription
+ * has afterwards.
  */
 Datum
 sn_set_subscription_attributes(PG_FUNCTION_ARGS)
@@ -949,6 +951,8 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 	bool               push;
 	bool               function;
 	int                nestlevel;
+	bool               replay_given = false;
+	Jsonb             *replay_policy = NULL;
 
 	sqsn_refuse_on_standby(fcinfo);
 	id = subscription_id_arg(fcinfo);
@@ -1010,6 +1014,22 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 		}
 		else if (strcmp(key, "RawMessageDelivery") == 0)
 			values[3] = BoolGetDatum(raw_message_delivery_value(&v));
+		else if (strcmp(key, "ReplayPolicy") == 0)
+		{
+			/* an object, or its JSON text; {}, "" or null: none */
+			replay_given = true;
+			replay_policy =
+				clear ? NULL
+				: v.type == jbvString
+					? sqsn_json_or_null(v.val.string.val, v.val.string.len)
+					: JsonbValueToJsonb(&v);
+			if (replay_policy == NULL && !clear)
+				sqsn_invalid_policy("replay",
+									"A ReplayPolicy is a JSON object.", NULL);
+			if (replay_policy != NULL && JB_ROOT_IS_OBJECT(replay_policy) &&
+				JB_ROOT_COUNT(replay_policy) == 0)
+				replay_policy = NULL;
+		}
 		else if ((strcmp(key, "DeliveryPolicy") == 0 ||
 				  strcmp(key, "RedrivePolicy") == 0) &&
 				 !push)
@@ -1043,7 +1063,8 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 					 errmsg("unknown subscription attribute \"%s\"", key),
 					 errhint("Subscription attributes are FilterPolicy, "
 							 "FilterPolicyScope, RawMessageDelivery, "
-							 "DeliveryPolicy and RedrivePolicy.")));
+							 "DeliveryPolicy, RedrivePolicy and "
+							 "ReplayPolicy.")));
 	}
 
 	if (nulls[1] == ' ')
@@ -1055,6 +1076,8 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
 
 	sqsn_execute(push ? &update_push_stmt : &update_queue_stmt, values, nulls,
 				 0);
+	if (replay_given)
+		sqsn_set_replay_policy(id, replay_policy);
 	sqsn_admin_end(nestlevel);
 	PG_RETURN_VOID();
 }
@@ -1067,7 +1090,8 @@ sn_set_subscription_attributes(PG_FUNCTION_ARGS)
  * ConfirmationWasAuthenticated, RawMessageDelivery, FilterPolicy and
  * FilterPolicyScope (when a filter policy is set), and for HTTP/HTTPS
  * subscriptions DeliveryPolicy (when set), EffectiveDeliveryPolicy and
- * RedrivePolicy ({"deadLetterTargetArn": <queue name>}, when set). Readable
+ * RedrivePolicy ({"deadLetterTargetArn": <queue name>}, when set), and
+ * ReplayPolicy and ReplayStatus for a subscription with a replay. Readable
  * by whoever may change the subscription or unsubscribe it.
  */
 Datum
@@ -1143,6 +1167,7 @@ sn_get_subscription_attributes(PG_FUNCTION_ARGS)
 			appendStringInfoChar(&buf, '}');
 		}
 	}
+	sqsn_replay_attributes(&buf, id);
 	appendStringInfoChar(&buf, '}');
 	result = JsonbPGetDatum(sqsn_json_to_jsonb(&buf));
 	MemoryContextSwitchTo(spicxt);

@@ -5,7 +5,7 @@
  *	  sn_get_topic_attributes, with the managed service's names.
  *
  * Some attributes act (DeliveryPolicy, ContentBasedDeduplication,
- * SqsManagedSseEnabled); others are kept for the endpoint's clients and
+ * SqsManagedSseEnabled, ArchivePolicy: archive.c); others are kept for the endpoint's clients and
  * returned as they were set (DisplayName, Policy, TracingConfig,
  * SignatureVersion), in sqsn.topic.extra_attributes. A Policy also becomes
  * the topic's grants (security/policy.c).
@@ -78,6 +78,14 @@ static SqsnStatement attributes_stmt = {
 	"   WHERE s.topic_id OPERATOR(pg_catalog.=) t.topic_id"
 	"   AND NOT s.confirmed)"
 	" FROM sqsn.topic t WHERE t.topic_id OPERATOR(pg_catalog.=) $1",
+	1,
+	{INT8OID},
+	SPI_OK_SELECT,
+	"reading sqsn.topic"};
+
+static SqsnStatement archive_attributes_stmt = {
+	"SELECT archive_retention_days, archive_started_at"
+	" FROM sqsn.topic WHERE topic_id OPERATOR(pg_catalog.=) $1",
 	1,
 	{INT8OID},
 	SPI_OK_SELECT,
@@ -192,6 +200,7 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 	bool           policy_given = false;
 	Jsonb         *policy = NULL;
 	List          *policy_grants = NIL;
+	int            archive_days = -1; /* -1: not given; 0: no archive */
 
 	sqsn_refuse_on_standby(fcinfo);
 	initStringInfo(&stored);
@@ -242,6 +251,8 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 					 errmsg("SqsManagedSseEnabled must be true or false")));
 			encrypted_given = true;
 		}
+		else if (strcmp(key, "ArchivePolicy") == 0)
+			archive_days = sqsn_archive_policy_days(topic_name, &v);
 		else if (strcmp(key, "DisplayName") == 0 ||
 				 strcmp(key, "Policy") == 0 ||
 				 strcmp(key, "TracingConfig") == 0 ||
@@ -261,8 +272,8 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 							errhint("The topic attributes that can be set are "
 									"DeliveryPolicy, "
 									"ContentBasedDeduplication, "
-									"SqsManagedSseEnabled, DisplayName, "
-									"Policy, TracingConfig and "
+									"SqsManagedSseEnabled, ArchivePolicy, "
+									"DisplayName, Policy, TracingConfig and "
 									"SignatureVersion.")));
 	}
 	if (stored.len > 1 || removed != NIL)
@@ -284,6 +295,10 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 					 values, nulls, 0);
 	if (encrypted_given)
 		sqsn_store_encrypted("topic", topic_name, encrypted, false);
+	if (archive_days >= 0)
+		sqsn_set_archive_policy(topic_id, archive_days);
+	if (archive_days > 0 || (encrypted_given && encrypted))
+		sqsn_check_archive_encryption(topic_id, topic_name);
 	if (stored.len > 1 || removed != NIL)
 	{
 		Datum     store[3];
@@ -306,14 +321,39 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 }
 
 /*
+ * ArchivePolicy and BeginningArchiveTime of a FIFO topic that archives.
+ * Runs a statement: the caller is done with its SPI result.
+ */
+static void
+archive_attributes(StringInfo buf, int64 topic_id)
+{
+	Datum value = Int64GetDatum(topic_id);
+	int   days;
+
+	if (sqsn_execute(&archive_attributes_stmt, &value, NULL, 1) == 0)
+		return;
+	days = sqsn_spi_int32(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (days == 0) /* NULL: no archive */
+		return;
+	sqsn_json_raw(buf, "ArchivePolicy",
+				  psprintf("{\"MessageRetentionPeriod\": \"%d\"}", days));
+	sqsn_json_string(buf, "BeginningArchiveTime",
+					 sqsn_iso_timestamp(sqsn_beginning_archive_time(
+						 sqsn_spi_timestamptz(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 2),
+						 days)));
+}
+
+/*
  * sn_get_topic_attributes(topic_name): the topic's attributes as a JSON
  * object with the managed service's names: TopicArn, Owner (the owning
  * role), FifoTopic, ContentBasedDeduplication (FIFO topics),
  * DeliveryPolicy (when set), EffectiveDeliveryPolicy, SubscriptionsConfirmed,
  * SubscriptionsPending, SubscriptionsDeleted (always 0: a deleted
  * subscription is gone at once), SqsManagedSseEnabled, SignatureVersion,
- * DisplayName and the other kept attributes. Anyone with an action on the
- * topic (publish, subscribe or admin) may read them.
+ * DisplayName and the other kept attributes, and for an archiving FIFO
+ * topic ArchivePolicy and BeginningArchiveTime. Anyone with an action on
+ * the topic (publish, subscribe or admin) may read them.
  */
 Datum
 sn_get_topic_attributes(PG_FUNCTION_ARGS)
@@ -366,6 +406,8 @@ sn_get_topic_attributes(PG_FUNCTION_ARGS)
 	sqsn_json_bool(&buf, "SqsManagedSseEnabled",
 				   sqsn_spi_bool(tuple, desc, 4));
 	sqsn_json_string(&buf, "SignatureVersion", "2");
+	if (fifo && sqsn_catalog_has(SQSN_CATALOG_ARCHIVE))
+		archive_attributes(&buf, topic_id);
 	if (extra == NULL || getKeyJsonValueFromContainer(
 							 &extra->root, "DisplayName", 11, NULL) == NULL)
 		sqsn_json_string(&buf, "DisplayName", "");

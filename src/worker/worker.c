@@ -21,6 +21,15 @@
  * MOVE_TASK_STEP_MS between rounds, so a task keeps its velocity. A step
  * that fails marks its task FAILED.
  *
+ * Each round also deletes the FIFO topics' archived messages past their
+ * retention, in batches, and replays archived messages to the
+ * subscriptions that asked for it (ReplayPolicy), one batch a transaction:
+ * both live in topic/archive.c, above the worker's layers, and are called
+ * through their SQL functions (sqsn.run_archive_maintenance,
+ * sqsn.run_topic_replays), as a server without the preload would
+ * schedule them. While a replay is under way the worker comes back after
+ * MOVE_TASK_STEP_MS, as for a move task.
+ *
  * Memory: per-round data lives in a context deleted after the round, and
  * every QUEUES_BETWEEN_TRIMS queues opened the worker drops what the queue
  * cache and PostgreSQL's relation and catalog caches hold for them, so its
@@ -48,6 +57,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -426,6 +436,58 @@ sweep_topic_deduplication(void)
 	}
 }
 
+/* A SQL function of the topic archive, and what it did last. */
+typedef struct ArchiveStep
+{
+	const char *sql; /* takes $1, the batch size; returns a bigint */
+	int64       done;
+} ArchiveStep;
+
+static void
+archive_step(void *arg)
+{
+	ArchiveStep *st = arg;
+	Datum        value = Int32GetDatum(sqsn_retention_batch_size);
+	bool         isnull;
+
+	sqsn_spi_check(SPI_execute_with_args(st->sql, 1, (Oid[]){INT4OID}, &value,
+										 NULL, false, 1),
+				   SPI_OK_SELECT, st->sql);
+	st->done = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Runs a SQL function of the topic archive (see the file's comment) in
+ * transactions of one batch each, while it returns at least more_from (the
+ * batch size: a full batch; 1: replays still active), at most
+ * MAX_BATCHES_PER_QUEUE times. Returns whether the last call asked for
+ * more. Does nothing before the catalog has the archive.
+ */
+static bool
+run_archive_function(const char *sql, int64 more_from, const char *what)
+{
+	ArchiveStep st = {sql, more_from};
+
+	for (int i = 0; i < MAX_BATCHES_PER_QUEUE && st.done >= more_from; i++)
+	{
+		ErrorData *edata;
+
+		CHECK_FOR_INTERRUPTS();
+		sqsn_xact_begin(what);
+		if (!sqsn_extension_lock() || !sqsn_catalog_has(SQSN_CATALOG_ARCHIVE))
+			st.done = 0;
+		else if (!sqsn_subxact_try(archive_step, &st, &edata))
+		{
+			record_error(what, edata);
+			FreeErrorData(edata);
+			st.done = 0;
+		}
+		sqsn_xact_commit();
+	}
+	return st.done >= more_from;
+}
+
 typedef struct MoveTaskStep
 {
 	pg_uuid_t *handle;
@@ -561,7 +623,14 @@ run_round(void)
 			swept = n;
 		}
 		sweep_topic_deduplication();
+		(void) run_archive_function(
+			"SELECT sqsn.run_archive_maintenance($1)",
+			sqsn_retention_batch_size,
+			"sqsn worker: deleting expired archived messages");
 		move_tasks_active = run_move_tasks(roundcxt);
+		if (run_archive_function("SELECT sqsn.run_topic_replays($1)", 1,
+								 "sqsn worker: replaying archived messages"))
+			move_tasks_active = true;
 	}
 	else
 		move_tasks_active = false;

@@ -781,6 +781,118 @@ class TestPublish(SnsTestCase):
         self.assertError("InvalidParameter", 400, self.sns.publish, TopicArn=arn, Message="x",
                          MessageGroupId="g")
 
+    def test_fifo_publish_returns_sequence_number(self):
+        arn = self.topic("seq.fifo", Attributes={"FifoTopic": "true"})
+        url, qarn = self.queue("seq-q.fifo", Attributes={"FifoQueue": "true"})
+        self.sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=qarn)
+        first = self.sns.publish(TopicArn=arn, Message="a", MessageGroupId="g",
+                                 MessageDeduplicationId="sa")
+        self.assertRegex(first["SequenceNumber"], r"^[0-9]{20}$")
+        r = self.sns.publish_batch(TopicArn=arn, PublishBatchRequestEntries=[
+            {"Id": "b", "Message": "b", "MessageGroupId": "g", "MessageDeduplicationId": "sb"},
+            {"Id": "c", "Message": "c", "MessageGroupId": "h", "MessageDeduplicationId": "sc"}])
+        numbers = [first["SequenceNumber"]] + [e["SequenceNumber"] for e in r["Successful"]]
+        self.assertEqual(numbers, sorted(set(numbers)))
+        # a duplicate returns the first publish's id and number
+        dup = self.sns.publish(TopicArn=arn, Message="a", MessageGroupId="g",
+                               MessageDeduplicationId="sa")
+        self.assertEqual((dup["MessageId"], dup["SequenceNumber"]),
+                         (first["MessageId"], first["SequenceNumber"]))
+        # the envelope the queue receives has the same number
+        got = self.receive_all(url, 3)
+        envelopes = [json.loads(m["Body"]) for m in got]
+        self.assertEqual([e["SequenceNumber"] for e in envelopes], numbers)
+        self.assertEqual(envelopes[0]["MessageId"], first["MessageId"])
+        # a standard topic returns none
+        std = self.topic("seq-std")
+        self.assertNotIn("SequenceNumber", self.sns.publish(TopicArn=std, Message="x"))
+
+    def test_fifo_archive_policy(self):
+        arn = self.topic("arch.fifo", Attributes={
+            "FifoTopic": "true", "ArchivePolicy": '{"MessageRetentionPeriod": "30"}'})
+        attrs = self.sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+        self.assertEqual(json.loads(attrs["ArchivePolicy"]), {"MessageRetentionPeriod": "30"})
+        self.assertRegex(attrs["BeginningArchiveTime"],
+                         r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        self.sns.set_topic_attributes(TopicArn=arn, AttributeName="ArchivePolicy",
+                                      AttributeValue='{"MessageRetentionPeriod": "7"}')
+        attrs = self.sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+        self.assertEqual(json.loads(attrs["ArchivePolicy"]), {"MessageRetentionPeriod": "7"})
+        r = self.sns.publish(TopicArn=arn, Message="kept", MessageGroupId="g",
+                             MessageDeduplicationId="k1")
+        self.assertEqual(sql("SELECT a.message || ' ' || a.message_id FROM sqsn.topic_archive a"
+                             " JOIN sqsn.topic t USING (topic_id)"
+                             " WHERE t.topic_name = '%sarch.fifo'" % PREFIX),
+                         "kept " + r["MessageId"])
+        for bad in ('{"MessageRetentionPeriod": "0"}', '{"MessageRetentionPeriod": "366"}',
+                    '{"Days": "3"}', "not json"):
+            self.assertError("InvalidParameter", 400, self.sns.set_topic_attributes,
+                             TopicArn=arn, AttributeName="ArchivePolicy", AttributeValue=bad)
+        std = self.topic("arch-std")
+        self.assertError("InvalidParameter", 400, self.sns.set_topic_attributes, TopicArn=std,
+                         AttributeName="ArchivePolicy",
+                         AttributeValue='{"MessageRetentionPeriod": "30"}')
+        # off: the archive goes, and the attributes with it
+        self.sns.set_topic_attributes(TopicArn=arn, AttributeName="ArchivePolicy",
+                                      AttributeValue="{}")
+        attrs = self.sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+        self.assertNotIn("ArchivePolicy", attrs)
+        self.assertNotIn("BeginningArchiveTime", attrs)
+        self.assertEqual(sql("SELECT count(*) FROM sqsn.topic_archive a JOIN sqsn.topic t"
+                             " USING (topic_id) WHERE t.topic_name = '%sarch.fifo'" % PREFIX), "0")
+
+    def test_fifo_replay_policy(self):
+        arn = self.topic("replay.fifo", Attributes={
+            "FifoTopic": "true", "ArchivePolicy": '{"MessageRetentionPeriod": "1"}'})
+        url, qarn = self.queue("replay-q.fifo", Attributes={"FifoQueue": "true"})
+        sub = self.sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=qarn)["SubscriptionArn"]
+        published = [self.sns.publish(TopicArn=arn, Message="r%d" % i, MessageGroupId="g",
+                                      MessageDeduplicationId="r%d" % i) for i in range(3)]
+        self.assertEqual(len(self.receive_all(url, 3)), 3)  # the live copies
+        begin = self.sns.get_topic_attributes(TopicArn=arn)["Attributes"]["BeginningArchiveTime"]
+        # refusals: a bad policy, a start before BeginningArchiveTime
+        for bad in ('{"PointType": "Timestamp"}',
+                    '{"PointType": "Timestamp", "StartingPoint": "2001-01-01T00:00:00.000Z"}',
+                    '{"PointType": "Sometime", "StartingPoint": "%s"}' % begin):
+            self.assertError("InvalidParameter", 400, self.sns.set_subscription_attributes,
+                             SubscriptionArn=sub, AttributeName="ReplayPolicy",
+                             AttributeValue=bad)
+        self.sns.set_subscription_attributes(
+            SubscriptionArn=sub, AttributeName="ReplayPolicy",
+            AttributeValue=json.dumps({"PointType": "Timestamp", "StartingPoint": begin}))
+        attrs = self.sns.get_subscription_attributes(SubscriptionArn=sub)["Attributes"]
+        self.assertEqual(json.loads(attrs["ReplayPolicy"])["StartingPoint"], begin)
+        self.assertIn(attrs["ReplayStatus"], ("Pending", "In progress", "Completed"))
+        # the maintenance worker replays them
+        deadline = time.time() + 30
+        while time.time() < deadline and attrs["ReplayStatus"] != "Completed":
+            time.sleep(0.2)
+            attrs = self.sns.get_subscription_attributes(SubscriptionArn=sub)["Attributes"]
+        self.assertEqual(attrs["ReplayStatus"], "Completed")
+        got = [json.loads(m["Body"]) for m in self.receive_all(url, 3)]
+        self.assertEqual([e["Message"] for e in got], ["r0", "r1", "r2"])
+        self.assertTrue(all(e["Replayed"] is True for e in got))
+        self.assertEqual([(e["MessageId"], e["SequenceNumber"]) for e in got],
+                         [(p["MessageId"], p["SequenceNumber"]) for p in published])
+        self.assertEmpty(url)
+        # Subscribe takes a ReplayPolicy too: a new subscriber gets the archive
+        url2, qarn2 = self.queue("replay-q2.fifo", Attributes={"FifoQueue": "true"})
+        sub2 = self.sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=qarn2, Attributes={
+            "RawMessageDelivery": "true",
+            "ReplayPolicy": json.dumps({"PointType": "Timestamp", "StartingPoint": begin})})
+        self.assertEqual([m["Body"] for m in self.receive_all(url2, 3, timeout=30)],
+                         ["r0", "r1", "r2"])
+        self.assertEqual(self.sns.get_subscription_attributes(
+            SubscriptionArn=sub2["SubscriptionArn"])["Attributes"]["ReplayStatus"], "Completed")
+        # a standard topic's subscription has no replay
+        std = self.topic("replay-std")
+        _, sqarn = self.queue("replay-std-q")
+        ssub = self.sns.subscribe(TopicArn=std, Protocol="sqs", Endpoint=sqarn)["SubscriptionArn"]
+        self.assertError("InvalidParameter", 400, self.sns.set_subscription_attributes,
+                         SubscriptionArn=ssub, AttributeName="ReplayPolicy",
+                         AttributeValue=json.dumps({"PointType": "Timestamp",
+                                                    "StartingPoint": begin}))
+
     def test_standard_topic_forwards_message_group_id(self):
         arn = self.topic("tenants")
         url, qarn = self.queue("tenants-q")

@@ -2,7 +2,7 @@
 -- type, language and security, the queue_stats view, and nothing else
 -- exposed.
 BEGIN;
-SELECT plan(166);
+SELECT plan(167);
 
 SELECT has_extension('sqsn', 'extension sqsn is installed');
 SELECT has_schema('sqsn', 'schema sqsn exists');
@@ -119,7 +119,7 @@ SELECT functions_are('sqsn', ARRAY[
 	'sq_receive', 'sq_delete', 'sq_delete_batch', 'sq_change_visibility', 'sq_redrive',
 	'sq_schedule_send', 'sq_unschedule_send', 'sq_rotate_queue_key',
 	'queue_stats_rows', 'queue_metrics_rows', 'init_handle_key', 'drop_message_tables',
-	'worker_status_rows', 'run_maintenance', 'queue_low_water_rows',
+	'worker_status_rows', 'run_maintenance', 'run_archive_maintenance', 'run_topic_replays', 'queue_low_water_rows',
 	'citus_distribute',
 	'sn_create_topic', 'sn_delete_topic', 'sn_list_topics', 'sn_subscribe',
 	'sn_unsubscribe', 'sn_list_subscriptions', 'sn_set_subscription_attributes',
@@ -132,6 +132,7 @@ SELECT functions_are('sqsn', ARRAY[
 	'sn_get_endpoint_attributes', 'sn_set_endpoint_attributes', 'sn_delete_endpoint',
 	'sn_list_endpoints_by_platform_application',
 	'sn_publish', 'sn_publish_batch', 'sn_publish_sms', 'sn_confirm_subscription', 'sn_set_topic_attributes',
+	'sn_publish_sequenced', 'sn_publish_batch_sequenced',
 	'delivery_retry_schedule', 'signing_certificate',
 	'sq_grant', 'sq_revoke', 'sq_set_queue_owner',
 	'sn_grant', 'sn_revoke', 'sn_set_topic_owner',
@@ -261,7 +262,11 @@ SELECT is(array_agg(p.proname::text ORDER BY p.proname) FILTER (WHERE NOT p.pros
 	'every sn_ function is SECURITY DEFINER and not STRICT')
 FROM pg_proc p WHERE p.pronamespace = 'sqsn'::regnamespace AND p.proname LIKE 'sn\_%';
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'sqsn'::regnamespace AND proname LIKE 'sn\_%'),
-	36, 'no sn_ function is overloaded');
+	38, 'no sn_ function is overloaded');
+SELECT is(pg_get_function_result('sqsn.sn_publish_sequenced(text, text, jsonb, text, text, text, text)'::regprocedure)
+	|| ' / ' || pg_get_function_result('sqsn.sn_publish_batch_sequenced(text, text[], jsonb[], text[], text[])'::regprocedure),
+	'record / TABLE(message_id uuid, sequence_number text)',
+	'sn_publish_sequenced and sn_publish_batch_sequenced return the message id and sequence number');
 SELECT has_table('sqsn', 'topic', 'catalog table sqsn.topic exists');
 SELECT has_table('sqsn', 'subscription', 'catalog table sqsn.subscription exists');
 SELECT ok((SELECT array_agg(c.relname::text ORDER BY c.relname)
