@@ -599,10 +599,16 @@ sqsn_set_replay_policy(Datum subscription_id, Jsonb *policy)
 void
 sqsn_replay_attributes(StringInfo buf, Datum subscription_id)
 {
-	Jsonb *policy;
+	/* SPI leaves its own memory current: the caller's result is not SPI's */
+	MemoryContext caller = CurrentMemoryContext;
+	Jsonb        *policy;
+	uint64        n;
 
-	if (!sqsn_catalog_has(SQSN_CATALOG_ARCHIVE) ||
-		sqsn_execute(&replay_attributes_stmt, &subscription_id, NULL, 1) == 0)
+	if (!sqsn_catalog_has(SQSN_CATALOG_ARCHIVE))
+		return;
+	n = sqsn_execute(&replay_attributes_stmt, &subscription_id, NULL, 1);
+	MemoryContextSwitchTo(caller);
+	if (n == 0)
 		return;
 	policy = sqsn_spi_jsonb(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	sqsn_json_jsonb(buf, "ReplayPolicy", policy);

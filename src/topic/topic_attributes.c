@@ -327,10 +327,15 @@ sn_set_topic_attributes(PG_FUNCTION_ARGS)
 static void
 archive_attributes(StringInfo buf, int64 topic_id)
 {
-	Datum value = Int64GetDatum(topic_id);
-	int   days;
+	/* SPI leaves its own memory current: the caller's result is not SPI's */
+	MemoryContext caller = CurrentMemoryContext;
+	Datum         value = Int64GetDatum(topic_id);
+	int           days;
+	uint64        n;
 
-	if (sqsn_execute(&archive_attributes_stmt, &value, NULL, 1) == 0)
+	n = sqsn_execute(&archive_attributes_stmt, &value, NULL, 1);
+	MemoryContextSwitchTo(caller);
+	if (n == 0)
 		return;
 	days = sqsn_spi_int32(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	if (days == 0) /* NULL: no archive */
