@@ -270,6 +270,20 @@ sqsn_content_deduplication_id(text *body)
 }
 
 /*
+ * The id of the message a duplicate repeats, copied out of SPI's memory
+ * (current after a statement, freed by SPI_finish) into the memory of the
+ * caller that connected, which returns it.
+ */
+static pg_uuid_t *
+repeated_id(pg_uuid_t *id)
+{
+	pg_uuid_t *copy = SPI_palloc(sizeof(pg_uuid_t));
+
+	memcpy(copy, id, sizeof(pg_uuid_t));
+	return copy;
+}
+
+/*
  * Records a deduplication id for five minutes from sent_at under owner
  * (a queue's id, or minus a FIFO topic's id) and scope_key. Returns
  * message_id when the id is new, or the id of the message a live record
@@ -300,8 +314,7 @@ deduplicate(int64 owner, const char *scope_key, const char *deduplication_id,
 									 SPI_tuptable->tupdesc, 1, &isnull));
 	if (memcmp(id->data, message_id->data, UUID_LEN) == 0)
 		return message_id;
-	return (pg_uuid_t *) DatumGetPointer(
-		datumCopy(UUIDPGetDatum(id), false, UUID_LEN));
+	return repeated_id(id);
 }
 
 /*
@@ -352,8 +365,7 @@ sqsn_fifo_deduplicate_publish(int64 topic_id, const char *deduplication_id,
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
 					  &isnull);
 	*sequence_number = isnull ? 0 : DatumGetInt64(d);
-	return (pg_uuid_t *) DatumGetPointer(
-		datumCopy(UUIDPGetDatum(id), false, UUID_LEN));
+	return repeated_id(id);
 }
 
 /*
