@@ -80,7 +80,8 @@ sqsn_json_to_jsonb(StringInfo buf)
 /*
  * Building jsonb directly, without JSON text to parse: "key" of the object
  * being built (pushJsonbValue), and "key":"value" (key NULL: an element of
- * the array being built).
+ * the array being built). Neither copies its strings: they must live until
+ * the jsonb is made (JsonbValueToJsonb), so never a local array.
  */
 void
 sqsn_jsonb_push_key(JsonbParseState **state, const char *key)

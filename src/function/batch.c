@@ -248,7 +248,7 @@ push_record(JsonbParseState **st, TupleTableSlot *slot, Batch *batch, int i,
 	push_message_attributes(st, isnull ? NULL : DatumGetJsonbP(d));
 	if (!pg_md5_hash(body, strlen(body), md5, &errstr))
 		elog(ERROR, "could not compute MD5: %s", errstr);
-	sqsn_jsonb_push_string(st, "md5OfBody", md5);
+	sqsn_jsonb_push_string(st, "md5OfBody", pstrdup(md5));
 	sqsn_jsonb_push_string(st, "eventSource", "aws:sqs");
 	sqsn_jsonb_push_string(st, "eventSourceARN", arn);
 	sqsn_jsonb_push_string(st, "awsRegion", region);
