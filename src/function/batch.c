@@ -221,16 +221,17 @@ push_record(JsonbParseState **st, TupleTableSlot *slot, Batch *batch, int i,
 
 	sqsn_jsonb_push_key(st, "attributes");
 	(void) pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
-	sqsn_jsonb_push_string(st, "ApproximateReceiveCount",
-					 psprintf("%d", DatumGetInt32(slot_getattr(
-										slot, COL_RECEIVE_COUNT, &isnull))));
+	sqsn_jsonb_push_string(
+		st, "ApproximateReceiveCount",
+		psprintf("%d", DatumGetInt32(
+						   slot_getattr(slot, COL_RECEIVE_COUNT, &isnull))));
 	sqsn_jsonb_push_string(st, "SentTimestamp",
-					 epoch_ms(DatumGetTimestampTz(
-						 slot_getattr(slot, COL_SENT_AT, &isnull))));
+						   epoch_ms(DatumGetTimestampTz(
+							   slot_getattr(slot, COL_SENT_AT, &isnull))));
 	d = slot_getattr(slot, COL_FIRST_RECEIVED_AT, &isnull);
 	if (!isnull)
 		sqsn_jsonb_push_string(st, "ApproximateFirstReceiveTimestamp",
-						 epoch_ms(DatumGetTimestampTz(d)));
+							   epoch_ms(DatumGetTimestampTz(d)));
 	d = slot_getattr(slot, COL_GROUP_ID, &isnull);
 	batch->group_ids[i] = isnull ? NULL : TextDatumGetCString(d);
 	if (!isnull)
@@ -238,7 +239,7 @@ push_record(JsonbParseState **st, TupleTableSlot *slot, Batch *batch, int i,
 	d = slot_getattr(slot, COL_DEDUPLICATION_ID, &isnull);
 	if (!isnull)
 		sqsn_jsonb_push_string(st, "MessageDeduplicationId",
-						 TextDatumGetCString(d));
+							   TextDatumGetCString(d));
 	d = slot_getattr(slot, COL_SEQUENCE_NUMBER, &isnull);
 	if (!isnull)
 		sqsn_jsonb_push_string(st, "SequenceNumber", TextDatumGetCString(d));
@@ -262,14 +263,14 @@ push_record(JsonbParseState **st, TupleTableSlot *slot, Batch *batch, int i,
 static Jsonb *
 receive_event(SqsnMapping *m, Batch *batch)
 {
-	SqsnQueue      *queue = sqsn_open_queue(m->queue_name, RowExclusiveLock);
-	int64           queue_id = queue->queue_id;
-	ReturnSetInfo   rsinfo;
+	SqsnQueue       *queue = sqsn_open_queue(m->queue_name, RowExclusiveLock);
+	int64            queue_id = queue->queue_id;
+	ReturnSetInfo    rsinfo;
 	TupleTableSlot  *slot;
 	JsonbParseState *st = NULL;
 	char            *arn;
-	char           *region;
-	int             n;
+	char            *region;
+	int              n;
 
 	memset(&rsinfo, 0, sizeof(rsinfo));
 	rsinfo.type = T_ReturnSetInfo;

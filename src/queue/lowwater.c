@@ -144,7 +144,7 @@
  * past the newest lease
  */
 #define LOWWATER_SPREAD_RECEIVERS 8
-#define LOWWATER_SPREAD_ROWS 32
+#define LOWWATER_SPREAD_ROWS      32
 
 /* A walk from the marks not reported by then (its backend failed) ends. */
 #define LOWWATER_HEAD_TIMEOUT_MS 100
